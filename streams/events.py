@@ -1,0 +1,93 @@
+"""Typed input events, exactly as in the contract (section 2).
+
+Plain slotted dataclasses rather than ``faust.Record``: they are built on the
+intake hot path (tens of thousands per second), where a Record's codec and
+field machinery costs more than the whole validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+__all__ = [
+    "ORDER_STATUSES",
+    "TOPICS",
+    "ComplaintEvent",
+    "Event",
+    "OrderEvent",
+    "TopicName",
+    "WaitTimeEvent",
+]
+
+TopicName = Literal["orders", "complaints", "wait-times"]
+TOPICS: Final[tuple[TopicName, ...]] = ("orders", "complaints", "wait-times")
+
+ORDER_STATUSES: Final[frozenset[str]] = frozenset(
+    {
+        "placed",
+        "paid",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "return_requested",
+        "exchange_requested",
+        "returned",
+        "refunded",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An order lifecycle event (contract 2.1)."""
+
+    event_id: str
+    ts_ms: int
+    order_id: str
+    status: str
+    customer_id: str | None = None
+    sku: str | None = None
+    category: str | None = None
+    region: str | None = None
+    carrier: str | None = None
+    channel: str | None = None
+    address_id: str | None = None
+    quantity: int | None = None
+    amount: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintEvent:
+    """A complaint (contract 2.2)."""
+
+    event_id: str
+    ts_ms: int
+    complaint_id: str
+    order_id: str | None = None
+    customer_id: str | None = None
+    sku: str | None = None
+    category: str | None = None
+    region: str | None = None
+    carrier: str | None = None
+    channel: str | None = None
+    reason: str | None = None
+    severity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitTimeEvent:
+    """A customer-service wait (contract 2.3)."""
+
+    event_id: str
+    ts_ms: int
+    ticket_id: str
+    wait_seconds: float
+    queue: str | None = None
+    channel: str | None = None
+    region: str | None = None
+    handle_seconds: float | None = None
+
+
+Event = OrderEvent | ComplaintEvent | WaitTimeEvent

@@ -1,0 +1,44 @@
+"""Exceptions of the stream layer.
+
+Hierarchy::
+
+    AftersalesError
+    ├── ConfigError            a setting or the rules file is invalid (names the field)
+    ├── BrokerError            the embedded broker could not start or answer
+    └── InvalidEvent           an input event is rejected (carries a machine-readable reason)
+"""
+
+from __future__ import annotations
+
+__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent"]
+
+
+class AftersalesError(Exception):
+    """Base class of every error this service raises on purpose."""
+
+
+class ConfigError(AftersalesError):
+    """A configuration value is invalid; ``field`` names it (env variable or rules path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class BrokerError(AftersalesError):
+    """The embedded broker failed to start, answer, or stop."""
+
+
+class InvalidEvent(AftersalesError):  # noqa: N818 - reads as a verdict on the event
+    """An input event is rejected.
+
+    ``reason`` is a short machine-readable code (``not_json``, ``missing_field``,
+    ...); ``field`` names the offending field when there is one.
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.field = field

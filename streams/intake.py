@@ -1,0 +1,117 @@
+"""Intake: raw input records in, typed events or dead letters out (no I/O).
+
+The Kafka runtime and ``replay`` both feed records through :class:`Intake`, so
+validation, de-duplication and the outcome counts are one code path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Final, Literal
+
+from streams.deadletter import DeadLetter
+from streams.dedup import RecentIds
+from streams.events import Event, TopicName
+from streams.exceptions import InvalidEvent
+from streams.validation import decode_event
+
+__all__ = ["EventHandler", "Intake", "Outcome"]
+
+Outcome = Literal["ok", "invalid", "late", "duplicate"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("ok", "invalid", "late", "duplicate")
+
+#: Receives each valid, first-seen event with its partition; returns ``False`` if late.
+EventHandler = Callable[[TopicName, int, int, Event], bool]
+
+
+class Intake:
+    """Validate and de-duplicate records, hand good events on, collect dead letters.
+
+    Parameters
+    ----------
+    on_event
+        Called for every valid, first-seen event as ``(topic, partition, offset, event)``;
+        returns ``False`` when the event is too late for its window.
+    topic_names
+        Full topic name for each short name (for dead-letter headers).
+    max_event_bytes
+        Larger values are dead-lettered as ``too_large`` without being parsed.
+    dedup_capacity
+        Recent ``event_id`` values remembered per input partition.
+    """
+
+    def __init__(
+        self,
+        on_event: EventHandler,
+        topic_names: dict[TopicName, str],
+        *,
+        max_event_bytes: int = 1_048_576,
+        dedup_capacity: int = 200_000,
+    ) -> None:
+        self.on_event = on_event
+        self.topic_names = topic_names
+        self.max_event_bytes = max_event_bytes
+        self.dedup_capacity = dedup_capacity
+        self._recent: dict[tuple[TopicName, int], RecentIds] = {}
+        #: Outcome counts since the last :meth:`drain_counts`, by (topic, outcome).
+        self.counts: Counter[tuple[TopicName, Outcome]] = Counter()
+        #: Dead-letter counts since the last :meth:`drain_counts`, by (topic, reason).
+        self.reasons: Counter[tuple[TopicName, str]] = Counter()
+
+    def process(
+        self,
+        topic: TopicName,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+    ) -> DeadLetter | None:
+        """Process one record; return the dead letter to publish, if it is rejected."""
+        try:
+            event = decode_event(topic, value, self.max_event_bytes)
+        except InvalidEvent as error:
+            return self._reject(error, "invalid", topic, partition, offset, key, value)
+        recent = self._recent.get((topic, partition))
+        if recent is None:
+            recent = self._recent[(topic, partition)] = RecentIds(self.dedup_capacity)
+        if recent.seen(event.event_id):
+            error = InvalidEvent("duplicate", f"event_id {event.event_id[:80]!r} already processed",
+                                 "event_id")
+            return self._reject(error, "duplicate", topic, partition, offset, key, value)
+        on_time = self.on_event(topic, partition, offset, event)
+        self.counts[(topic, "ok" if on_time else "late")] += 1
+        return None
+
+    def forget_partition(self, topic: TopicName, partition: int) -> None:
+        """Drop the de-duplication memory of a partition this worker no longer owns."""
+        self._recent.pop((topic, partition), None)
+
+    def drain_counts(
+        self,
+    ) -> tuple[Counter[tuple[TopicName, Outcome]], Counter[tuple[TopicName, str]]]:
+        """Return and reset the outcome and dead-letter-reason counts."""
+        counts, reasons = self.counts, self.reasons
+        self.counts, self.reasons = Counter(), Counter()
+        return counts, reasons
+
+    def _reject(
+        self,
+        error: InvalidEvent,
+        outcome: Outcome,
+        topic: TopicName,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+    ) -> DeadLetter:
+        self.counts[(topic, outcome)] += 1
+        self.reasons[(topic, error.reason)] += 1
+        return DeadLetter.from_error(
+            error,
+            key=key,
+            value=value,
+            source_topic=self.topic_names[topic],
+            source_partition=partition,
+            source_offset=offset,
+        )

@@ -1,0 +1,214 @@
+"""Decode and validate raw input values into typed events.
+
+Every rejection raises :class:`~streams.exceptions.InvalidEvent` with one of the
+machine-readable reasons in :data:`REASONS` and, where it applies, the field.
+Unknown extra fields are ignored; optional fields may be absent or null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from streams.events import (
+    ORDER_STATUSES,
+    ComplaintEvent,
+    Event,
+    OrderEvent,
+    TopicName,
+    WaitTimeEvent,
+)
+from streams.exceptions import InvalidEvent
+
+__all__ = ["MAX_TS_MS", "MIN_TS_MS", "REASONS", "decode_event", "parse_ts"]
+
+#: Every reason a value can be dead-lettered for.
+REASONS: Final[frozenset[str]] = frozenset(
+    {
+        "too_large",  # value exceeds max_event_bytes; not parsed
+        "not_json",  # not UTF-8 JSON
+        "not_object",  # JSON, but not an object
+        "missing_field",  # a required field is absent or null
+        "wrong_type",  # a field has the wrong JSON type
+        "out_of_range",  # a number outside its allowed range (or not finite)
+        "bad_timestamp",  # ts unparsable, without offset, or outside MIN_TS_MS..MAX_TS_MS
+        "unknown_status",  # order status not in the contract's list
+        "duplicate",  # event_id already processed (counted as outcome=duplicate)
+    }
+)
+
+#: Accepted event-time range: 2000-01-01 .. 2100-01-01 (UTC), in epoch milliseconds.
+MIN_TS_MS: Final[int] = 946_684_800_000
+MAX_TS_MS: Final[int] = 4_102_444_800_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576) -> Event:
+    """Parse and validate one raw value from ``topic``; raise ``InvalidEvent`` if it is bad."""
+    if raw is None:
+        raise InvalidEvent("not_json", "empty value (tombstone)")
+    if len(raw) > max_bytes:
+        raise InvalidEvent("too_large", f"{len(raw)} bytes > {max_bytes}")
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidEvent("not_json", _short(str(exc))) from None
+    except RecursionError:
+        raise InvalidEvent("not_json", "nesting too deep") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not_object", f"JSON {type(obj).__name__}, expected an object")
+    return _BUILDERS[topic](obj)
+
+
+def parse_ts(value: Any) -> int:
+    """Event time as epoch ms from an RFC 3339 string with offset or integer epoch ms.
+
+    >>> parse_ts("2026-11-02T10:15:00Z")
+    1793614500000
+    >>> parse_ts(1793614500000)
+    1793614500000
+    """
+    if isinstance(value, bool):
+        raise InvalidEvent("bad_timestamp", "boolean is not a timestamp", "ts")
+    if isinstance(value, int):
+        ts_ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent("bad_timestamp", f"not RFC 3339: {_short(value)!r}", "ts") from None
+        if parsed.tzinfo is None or "T" not in value.upper():
+            raise InvalidEvent("bad_timestamp", "RFC 3339 needs a date, time and offset", "ts")
+        ts_ms = (parsed - _EPOCH) // _ONE_MS
+    else:
+        raise InvalidEvent("bad_timestamp", f"{type(value).__name__}, expected string or int", "ts")
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        raise InvalidEvent("bad_timestamp", f"{ts_ms} outside 2000..2100", "ts")
+    return ts_ms
+
+
+_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _required_str(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise InvalidEvent("missing_field", f"{name} is required", name)
+    if not isinstance(value, str):
+        raise InvalidEvent("wrong_type", f"{name} must be a string", name)
+    if not value:
+        raise InvalidEvent("out_of_range", f"{name} must not be empty", name)
+    return value
+
+
+def _optional_str(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidEvent("wrong_type", f"{name} must be a string or null", name)
+
+
+def _number(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise InvalidEvent("missing_field", f"{name} is required", name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEvent("wrong_type", f"{name} must be a number", name)
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise InvalidEvent("out_of_range", f"{name} must be a finite number >= 0", name)
+    return number
+
+
+def _int(obj: dict[str, Any], name: str, low: int, high: int | None) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("wrong_type", f"{name} must be an integer", name)
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise InvalidEvent("out_of_range", f"{name} must be {bound}", name)
+    return value
+
+
+def _common(obj: dict[str, Any]) -> tuple[str, int]:
+    event_id = _required_str(obj, "event_id")
+    if "ts" not in obj or obj["ts"] is None:
+        raise InvalidEvent("missing_field", "ts is required", "ts")
+    return event_id, parse_ts(obj["ts"])
+
+
+def _order(obj: dict[str, Any]) -> OrderEvent:
+    event_id, ts_ms = _common(obj)
+    order_id = _required_str(obj, "order_id")
+    status = _required_str(obj, "status")
+    if status not in ORDER_STATUSES:
+        raise InvalidEvent("unknown_status", f"status {_short(status, 40)!r}", "status")
+    return OrderEvent(
+        event_id=event_id,
+        ts_ms=ts_ms,
+        order_id=order_id,
+        status=status,
+        customer_id=_optional_str(obj, "customer_id"),
+        sku=_optional_str(obj, "sku"),
+        category=_optional_str(obj, "category"),
+        region=_optional_str(obj, "region"),
+        carrier=_optional_str(obj, "carrier"),
+        channel=_optional_str(obj, "channel"),
+        address_id=_optional_str(obj, "address_id"),
+        quantity=_int(obj, "quantity", 1, None),
+        amount=_number(obj, "amount", required=False),
+        reason=_optional_str(obj, "reason"),
+    )
+
+
+def _complaint(obj: dict[str, Any]) -> ComplaintEvent:
+    event_id, ts_ms = _common(obj)
+    return ComplaintEvent(
+        event_id=event_id,
+        ts_ms=ts_ms,
+        complaint_id=_required_str(obj, "complaint_id"),
+        order_id=_optional_str(obj, "order_id"),
+        customer_id=_optional_str(obj, "customer_id"),
+        sku=_optional_str(obj, "sku"),
+        category=_optional_str(obj, "category"),
+        region=_optional_str(obj, "region"),
+        carrier=_optional_str(obj, "carrier"),
+        channel=_optional_str(obj, "channel"),
+        reason=_optional_str(obj, "reason"),
+        severity=_int(obj, "severity", 1, 3),
+    )
+
+
+def _wait_time(obj: dict[str, Any]) -> WaitTimeEvent:
+    event_id, ts_ms = _common(obj)
+    wait = _number(obj, "wait_seconds", required=True)
+    assert wait is not None  # required=True never returns None
+    return WaitTimeEvent(
+        event_id=event_id,
+        ts_ms=ts_ms,
+        ticket_id=_required_str(obj, "ticket_id"),
+        wait_seconds=wait,
+        queue=_optional_str(obj, "queue"),
+        channel=_optional_str(obj, "channel"),
+        region=_optional_str(obj, "region"),
+        handle_seconds=_number(obj, "handle_seconds", required=False),
+    )
+
+
+_BUILDERS: Final[dict[TopicName, Callable[[dict[str, Any]], Event]]] = {
+    "orders": _order,
+    "complaints": _complaint,
+    "wait-times": _wait_time,
+}
