@@ -1,0 +1,22 @@
+# aftersales-monitor worker image: `docker build -t aftersales-monitor .`
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The build context is filtered by .dockerignore (no .venv, .git, tests, deploy).
+WORKDIR /src
+COPY . .
+RUN pip install . && rm -rf /src
+
+# Faust keeps its local table state in the working directory.
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/aftersales aftersales
+USER aftersales
+WORKDIR /var/lib/aftersales
+
+# Web port: /metrics for Prometheus.
+EXPOSE 6066
+
+CMD ["aftersales", "worker"]

@@ -1,0 +1,366 @@
+"""Every Prometheus metric of the service, in one container on an injected registry.
+
+:meth:`AlertMetrics.create` registers all metrics on the registry it is given
+(tests pass a fresh ``CollectorRegistry()``, the worker the default one), the
+way faust's ``FaustMetrics.create`` does. Other layers record through its
+methods, so label values stay within their closed sets.
+
+Per-series gauges (``aftersales_metric_observed|baseline|lower|upper|score``)
+are not live ``Gauge`` children: the stream layer keeps a :class:`SeriesView`
+(series -> latest Decision) up to date at each window close, and
+:class:`SeriesCollector` renders it at scrape time. Exported series are capped
+per rule: every alerting series, then the most anomalous by ``|score|`` (ties by
+dimension and key) up to ``series_cap``. Why 1,000: 8 rules x 1,000 series x 5
+gauges is 40k series per worker, comfortable for one Prometheus; a shop with
+200k SKUs would otherwise export 1M+ series from ``return_rate`` alone, most of
+them dull. ``None`` values (warm-up, one-sided bands) are simply not exported.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from alerts.exceptions import MetricLabelError
+from alerts.model import RULE_NAMES, AlertEvent, SeriesRef
+from thresholds.decision import Decision
+
+__all__ = [
+    "DEFAULT_SERIES_CAP",
+    "EVENT_TO_ALERT_BUCKETS",
+    "AlertMetrics",
+    "EventOutcome",
+    "LatencyKind",
+    "SeriesCollector",
+    "SeriesView",
+    "render_latest",
+    "select_exported",
+]
+
+DEFAULT_SERIES_CAP: Final = 1_000
+EVENT_TO_ALERT_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+EventOutcome = Literal["ok", "invalid", "late", "duplicate"]
+LatencyKind = Literal["event", "window"]
+_SEVERITIES: Final = ("info", "warning", "critical")
+_SERIES_LABELS: Final = ("rule", "dimension", "key")
+_GAUGES: Final = ("observed", "baseline", "lower", "upper", "score")
+_DONE_MEMORY: Final = 10_000
+
+
+class SeriesView:
+    """Latest Decision per series, shared by the stream layer and the scraper.
+
+    Thread-safe: the scrape may run in the HTTP server's thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[SeriesRef, Decision] = {}
+
+    def update(self, series: SeriesRef, decision: Decision) -> None:
+        """Record ``decision`` as the series' latest."""
+        with self._lock:
+            self._latest[series] = decision
+
+    def remove(self, series: SeriesRef) -> None:
+        """Stop tracking ``series`` (e.g. it expired)."""
+        with self._lock:
+            self._latest.pop(series, None)
+
+    def snapshot(self) -> dict[SeriesRef, Decision]:
+        """A consistent copy of the view."""
+        with self._lock:
+            return dict(self._latest)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._latest)
+
+
+def select_exported(
+    rows: Iterable[tuple[SeriesRef, Decision]], cap: int
+) -> list[tuple[SeriesRef, Decision]]:
+    """One rule's exported rows: all alerting, then most anomalous up to ``cap``."""
+    alerting: list[tuple[SeriesRef, Decision]] = []
+    others: list[tuple[SeriesRef, Decision]] = []
+    for row in rows:
+        (alerting if row[1].alerting else others).append(row)
+
+    def order(row: tuple[SeriesRef, Decision]) -> tuple[float, str, str]:
+        return (-abs(row[1].score), row[0].dimension, row[0].key)
+
+    alerting.sort(key=order)
+    others.sort(key=order)
+    return alerting + others[: max(0, cap - len(alerting))]
+
+
+class SeriesCollector(Collector):
+    """Renders a :class:`SeriesView` as capped per-series gauges at scrape time."""
+
+    def __init__(self, view: SeriesView, series_cap: int = DEFAULT_SERIES_CAP) -> None:
+        if series_cap < 0:
+            raise ValueError(f"series_cap must be >= 0, got {series_cap}")
+        self.view = view
+        self.series_cap = series_cap
+
+    def _families(self) -> dict[str, GaugeMetricFamily]:
+        families = {
+            name: GaugeMetricFamily(
+                f"aftersales_metric_{name}",
+                f"Latest window's {name} value per series (capped per rule)",
+                labels=_SERIES_LABELS,
+            )
+            for name in _GAUGES
+        }
+        families["tracked"] = GaugeMetricFamily(
+            "aftersales_metric_series", "Series tracked per rule", labels=("rule",)
+        )
+        families["exported"] = GaugeMetricFamily(
+            "aftersales_metric_series_exported",
+            "Series exported per rule after the cap",
+            labels=("rule",),
+        )
+        return families
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Metric names without samples (registration must not scrape)."""
+        yield from self._families().values()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Build every per-series gauge from the current view."""
+        families = self._families()
+        by_rule: dict[str, list[tuple[SeriesRef, Decision]]] = {}
+        for series, decision in self.view.snapshot().items():
+            by_rule.setdefault(series.rule, []).append((series, decision))
+        for rule in sorted(by_rule):
+            rows = by_rule[rule]
+            exported = select_exported(rows, self.series_cap)
+            families["tracked"].add_metric([rule], len(rows))
+            families["exported"].add_metric([rule], len(exported))
+            for series, decision in exported:
+                labels = [series.rule, series.dimension, series.key]
+                for name in _GAUGES:
+                    value = getattr(decision, name)
+                    if value is not None and not math.isnan(value):
+                        families[name].add_metric(labels, float(value))
+        yield from families.values()
+
+
+def _check(value: str, allowed: tuple[str, ...], label: str) -> str:
+    if value not in allowed:
+        raise MetricLabelError(f"{label} must be one of {allowed}, got {value!r}")
+    return value
+
+
+@dataclass(slots=True)
+class AlertMetrics:
+    """All the service's metrics; build with :meth:`create`."""
+
+    registry: CollectorRegistry
+    events_total: Counter
+    dead_letter_total: Counter
+    alerts_total: Counter
+    alerts_active: Gauge
+    alert_info: Gauge
+    event_to_alert_seconds: Histogram
+    consumer_lag: Gauge
+    watermark_seconds: Gauge
+    window_close_lag_seconds: Gauge
+    broker_connected: Gauge
+    series: SeriesView
+    series_collector: SeriesCollector
+    _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    @classmethod
+    def create(
+        cls,
+        registry: CollectorRegistry,
+        *,
+        series_cap: int = DEFAULT_SERIES_CAP,
+        topics: Iterable[str] = (),
+        rules: Iterable[str] = RULE_NAMES,
+    ) -> AlertMetrics:
+        """Register every metric on ``registry``.
+
+        ``topics`` and ``rules`` pre-create zero-valued children so ``rate()``
+        and dashboards see the series before the first increment.
+        """
+        events_total = Counter(
+            "aftersales_events_total",
+            "Input events by topic and outcome (ok, invalid, late, duplicate)",
+            ("topic", "outcome"),
+            registry=registry,
+        )
+        alerts_total = Counter(
+            "aftersales_alerts_total",
+            "Alert events emitted, by rule, severity and status",
+            ("rule", "severity", "status"),
+            registry=registry,
+        )
+        alerts_active = Gauge(
+            "aftersales_alerts_active",
+            "Open alert episodes by rule and severity",
+            ("rule", "severity"),
+            registry=registry,
+        )
+        view = SeriesView()
+        collector = SeriesCollector(view, series_cap)
+        registry.register(collector)
+        metrics = cls(
+            registry=registry,
+            events_total=events_total,
+            dead_letter_total=Counter(
+                "aftersales_dead_letter_total",
+                "Records sent to the dead-letter topic, by source topic and reason",
+                ("topic", "reason"),
+                registry=registry,
+            ),
+            alerts_total=alerts_total,
+            alerts_active=alerts_active,
+            alert_info=Gauge(
+                "aftersales_alert_info",
+                "1 per open alert episode; labels carry summary and runbook",
+                (
+                    "rule",
+                    "dimension",
+                    "key",
+                    "severity",
+                    "direction",
+                    "alert_id",
+                    "summary",
+                    "runbook",
+                ),
+                registry=registry,
+            ),
+            event_to_alert_seconds=Histogram(
+                "aftersales_event_to_alert_seconds",
+                "Wall-clock delay from the triggering event (or window close) to the alert",
+                ("kind",),
+                buckets=EVENT_TO_ALERT_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "aftersales_consumer_lag",
+                "Records behind the end of each input partition",
+                ("topic", "partition"),
+                registry=registry,
+            ),
+            watermark_seconds=Gauge(
+                "aftersales_watermark_seconds",
+                "Event-time watermark, unix seconds",
+                registry=registry,
+            ),
+            window_close_lag_seconds=Gauge(
+                "aftersales_window_close_lag_seconds",
+                "Wall-clock delay of the latest window close after its end, per rule",
+                ("rule",),
+                registry=registry,
+            ),
+            broker_connected=Gauge(
+                "aftersales_broker_connected", "1 when connected to Kafka, else 0", registry=registry
+            ),
+            series=view,
+            series_collector=collector,
+        )
+        for topic in topics:
+            for outcome in get_args(EventOutcome):
+                events_total.labels(topic, outcome)
+        for rule in rules:
+            for severity in _SEVERITIES:
+                alerts_active.labels(rule, severity)
+                for status in ("firing", "resolved"):
+                    alerts_total.labels(rule, severity, status)
+        return metrics
+
+    def record_event(self, topic: str, outcome: EventOutcome) -> None:
+        """Count one input event."""
+        self.events_total.labels(topic, _check(outcome, get_args(EventOutcome), "outcome")).inc()
+
+    def record_dead_letter(self, topic: str, reason: str) -> None:
+        """Count one record sent to the dead-letter topic."""
+        self.dead_letter_total.labels(topic, reason).inc()
+
+    def record_alert(self, event: AlertEvent) -> None:
+        """Count an emitted alert and keep active/info gauges in step, idempotently.
+
+        A repeated firing of an open episode, or any event of an episode already
+        resolved (recent memory of 10,000 ids), changes nothing. Instant alerts
+        count but never open an episode.
+        """
+        if event.alert_id in self._done:
+            return
+        if event.status == "firing":
+            if event.alert_id in self._open:
+                return
+            self.alerts_total.labels(event.rule, event.severity, "firing").inc()
+            if event.is_instant:
+                self._remember_done(event.alert_id)
+                return
+            info = (
+                event.rule,
+                event.dimension,
+                event.key,
+                event.severity,
+                event.direction,
+                event.alert_id,
+                event.summary,
+                event.runbook,
+            )
+            self._open[event.alert_id] = (event.rule, event.severity, info)
+            self.alerts_active.labels(event.rule, event.severity).inc()
+            self.alert_info.labels(*info).set(1)
+            return
+        self.alerts_total.labels(event.rule, event.severity, "resolved").inc()
+        self._remember_done(event.alert_id)
+        opened = self._open.pop(event.alert_id, None)
+        if opened is not None:
+            rule, severity, info = opened
+            self.alerts_active.labels(rule, severity).dec()
+            self.alert_info.remove(*info)
+
+    def _remember_done(self, alert_id: str) -> None:
+        self._done[alert_id] = None
+        while len(self._done) > _DONE_MEMORY:
+            self._done.popitem(last=False)
+
+    def observe_latency(self, kind: LatencyKind, seconds: float) -> None:
+        """Record event-to-alert delay for a per-event or a windowed alert."""
+        checked = _check(kind, get_args(LatencyKind), "kind")
+        self.event_to_alert_seconds.labels(checked).observe(max(0.0, seconds))
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Set one partition's consumer lag (records)."""
+        self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def set_watermark(self, watermark_ms: int) -> None:
+        """Set the event-time watermark (given in ms, exported in seconds)."""
+        self.watermark_seconds.set(watermark_ms / 1000)
+
+    def set_window_close_lag(self, rule: str, seconds: float) -> None:
+        """Set how late the rule's latest window closed (seconds)."""
+        self.window_close_lag_seconds.labels(rule).set(seconds)
+
+    def set_broker_connected(self, connected: bool) -> None:
+        """Set the broker connection gauge."""
+        self.broker_connected.set(1 if connected else 0)
+
+    def update_series(self, decisions: Mapping[SeriesRef, Decision]) -> None:
+        """Record the latest decisions of several series (at a window close)."""
+        for series, decision in decisions.items():
+            self.series.update(series, decision)
+
+
+def render_latest(registry: CollectorRegistry) -> bytes:
+    """The registry in Prometheus text format (``generate_latest``)."""
+    return generate_latest(registry)

@@ -1,0 +1,142 @@
+"""Grafana provisioning and dashboards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.deploy.deploy_tools import GRAFANA_DIR
+from tests.deploy.render import load_yaml
+
+DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
+
+
+def dashboard(name: str) -> dict[str, Any]:
+    """Load one shipped dashboard by file stem suffix (overview, thresholds)."""
+    return json.loads((GRAFANA_DIR / "dashboards" / f"aftersales-{name}.json").read_text())
+
+
+def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield every panel, including those nested in rows."""
+    for panel in board["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def exprs(board: dict[str, Any]) -> list[str]:
+    """Return every query expression of a dashboard's panels."""
+    return [t["expr"] for p in panels(board) for t in p.get("targets", []) if "expr" in t]
+
+
+def datasource_uid() -> str:
+    """Return the uid of the provisioned Prometheus datasource."""
+    (source,) = load_yaml(GRAFANA_DIR / "provisioning/datasources/prometheus.yml")["datasources"]
+    return source["uid"]
+
+
+class TestProvisioning:
+    def test_datasource_points_at_compose_prometheus(self) -> None:
+        """The datasource is the compose service prometheus:9090, marked default."""
+        (source,) = load_yaml(GRAFANA_DIR / "provisioning/datasources/prometheus.yml")[
+            "datasources"
+        ]
+        assert (source["type"], source["url"], source["isDefault"]) == (
+            "prometheus",
+            "http://prometheus:9090",
+            True,
+        )
+
+    def test_dashboard_provider_reads_the_mounted_folder(self) -> None:
+        """The provider loads dashboards from the path docker-compose mounts them at."""
+        (provider,) = load_yaml(GRAFANA_DIR / "provisioning/dashboards/aftersales.yml")["providers"]
+        assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+class TestEveryDashboard:
+    def test_has_unique_uid_and_panel_ids(self, path) -> None:
+        """A dashboard has a uid and no two panels share an id."""
+        board = json.loads(path.read_text())
+        ids = [p["id"] for p in panels(board)]
+        assert board["uid"] and len(ids) == len(set(ids))
+
+    def test_uses_only_the_provisioned_datasource(self, path) -> None:
+        """Every panel, target and variable uses the provisioned datasource uid."""
+        text = path.read_text()
+        uids = {
+            ds["uid"] for ds in _datasources(json.loads(text)) if ds.get("type") == "prometheus"
+        }
+        assert uids == {datasource_uid()}
+
+
+def _datasources(node: Any) -> Iterator[dict[str, Any]]:
+    """Yield every datasource reference found anywhere in a dashboard."""
+    if isinstance(node, dict):
+        if isinstance(node.get("datasource"), dict):
+            yield node["datasource"]
+        for value in node.values():
+            yield from _datasources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _datasources(value)
+
+
+class TestOverviewDashboard:
+    @pytest.mark.parametrize(
+        "needle",
+        [
+            "aftersales_alerts_active",
+            "aftersales_alert_info",
+            "topic:aftersales_events:rate5m",
+            "aftersales_dead_letter",
+            "topic:aftersales_consumer_lag:sum",
+            "instance:aftersales_watermark_delay:seconds",
+        ],
+    )
+    def test_shows_required_signal(self, needle: str) -> None:
+        """The overview queries each signal the issue asks for."""
+        assert any(needle in e for e in exprs(dashboard("overview")))
+
+    def test_alert_table_shows_summary_and_runbook(self) -> None:
+        """The alert table shows aftersales_alert_info now, with summary and runbook columns."""
+        (table,) = [p for p in panels(dashboard("overview")) if p["type"] == "table"]
+        (target,) = table["targets"]
+        order = table["transformations"][0]["options"]["indexByName"]
+        assert (
+            target["expr"] == "aftersales_alert_info"
+            and target["format"] == "table"
+            and target["instant"]
+        )
+        assert {"summary", "runbook", "rule", "dimension", "key", "severity"} <= set(order)
+
+
+class TestThresholdDashboard:
+    def test_has_rule_and_key_variables_from_label_values(self) -> None:
+        """The rule and key variables are label_values queries."""
+        variables = {v["name"]: v for v in dashboard("thresholds")["templating"]["list"]}
+        for name in ("rule", "key"):
+            assert variables[name]["query"]["query"].startswith(
+                "label_values(aftersales_metric_observed"
+            )
+
+    def test_band_panel_draws_observed_baseline_lower_upper(self) -> None:
+        """The band panel queries the four gauges, filtered by the selected rule and key."""
+        (panel,) = [p for p in panels(dashboard("thresholds")) if p["id"] == 2]
+        legends = {t["legendFormat"]: t["expr"] for t in panel["targets"]}
+        assert set(legends) == {"observed", "baseline", "lower", "upper"}
+        for legend, expr in legends.items():
+            assert (
+                expr.startswith(f"aftersales_metric_{legend}{{")
+                and 'rule="$rule"' in expr
+                and 'key="$key"' in expr
+            )
+
+    def test_band_is_filled_between_lower_and_upper(self) -> None:
+        """The upper series is filled down to the lower series."""
+        (panel,) = [p for p in panels(dashboard("thresholds")) if p["id"] == 2]
+        upper = next(
+            o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "upper"
+        )
+        assert {"id": "custom.fillBelowTo", "value": "lower"} in upper["properties"]

@@ -1,0 +1,211 @@
+"""Tests for alerts.text: summaries, runbooks and template validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from alerts.exceptions import TemplateError
+from alerts.model import RULE_NAMES, SeriesRef
+from alerts.text import (
+    DEFAULT_RULE_TEXTS,
+    PLACEHOLDERS,
+    AlertTexts,
+    RuleText,
+    Unit,
+    format_value,
+    validate_template,
+)
+from thresholds.decision import Decision
+
+DecisionFactory = Callable[..., Decision]
+SKU = SeriesRef("return_rate", "sku", "SKU-00042")
+
+
+class TestFormatValue:
+    @pytest.mark.parametrize(
+        ("value", "unit", "expected"),
+        [
+            (0.312, "ratio", "31.2%"),
+            (0.0, "ratio", "0.0%"),
+            (0.0042, "ratio", "0.42%"),
+            (1.5, "ratio", "150.0%"),
+            (1204.0, "count", "1,204"),
+            (12.5, "count", "12.5"),
+            (0.0, "count", "0"),
+            (4.25, "seconds", "4.2 s"),
+            (45.0, "seconds", "45 s"),
+            (870.0, "seconds", "14.5 min"),
+            (5400.0, "seconds", "1.5 h"),
+            (1250.5, "amount", "1,250.50"),
+            (None, "ratio", "n/a"),
+        ],
+    )
+    def test_formats_per_unit(self, value: float | None, unit: Unit, expected: str) -> None:
+        """Each unit has its human format."""
+        assert format_value(value, unit) == expected
+
+    def test_unknown_unit_rejected(self) -> None:
+        """An unknown unit raises ValueError."""
+        with pytest.raises(ValueError, match="unit"):
+            format_value(1.0, "bytes")  # type: ignore[arg-type]
+
+
+class TestSummary:
+    def test_brief_example(self, make_decision: DecisionFactory) -> None:
+        """The return-rate sentence reads what, where, how far, over how many."""
+        decision = make_decision(observed=0.312, baseline=0.098, lower=0.041, upper=0.156)
+        assert AlertTexts().summary(SKU, decision) == (
+            "Return rate for sku SKU-00042 is 31.2% against a normal 9.8% "
+            "(band 4.1%\u201315.6%), 3.2\u00d7 the usual, over 212 deliveries."
+        )
+
+    def test_drop_overall(self, make_decision: DecisionFactory) -> None:
+        """A volume drop on the total dimension says 'overall' and '% below'."""
+        decision = make_decision(
+            observed=512.0, baseline=1020.0, lower=830.0, upper=1210.0, direction="down"
+        )
+        assert AlertTexts().summary(SeriesRef("order_volume", "total", "all"), decision) == (
+            "Order volume overall is 512 against a normal 1,020 (band 830\u20131,210), "
+            "50% below the usual."
+        )
+
+    def test_multi_dimension(self, make_decision: DecisionFactory) -> None:
+        """A region,carrier key is spelled out pairwise."""
+        series = SeriesRef("return_rate", "region,carrier", "EU,DHL")
+        assert "for region EU / carrier DHL is" in AlertTexts().summary(series, make_decision())
+
+    @pytest.mark.parametrize(
+        ("lower", "upper", "fragment"),
+        [
+            (None, 0.156, "(upper limit 15.6%)"),
+            (0.041, None, "(lower limit 4.1%)"),
+        ],
+    )
+    def test_one_sided_band(
+        self,
+        make_decision: DecisionFactory,
+        lower: float | None,
+        upper: float | None,
+        fragment: str,
+    ) -> None:
+        """A one-sided band names the side in force."""
+        summary = AlertTexts().summary(SKU, make_decision(lower=lower, upper=upper))
+        assert fragment in summary
+
+    @pytest.mark.parametrize(
+        ("overrides", "absent"),
+        [
+            ({"lower": None, "upper": None}, "band"),
+            ({"baseline": None}, "normal"),
+            ({"baseline": 0.0}, "usual"),
+            ({"sample_size": None}, "over"),
+        ],
+    )
+    def test_missing_parts_left_out(
+        self, make_decision: DecisionFactory, overrides: dict[str, object], absent: str
+    ) -> None:
+        """Missing band, baseline or sample size drops that clause."""
+        assert absent not in AlertTexts().summary(SKU, make_decision(**overrides))
+
+    def test_singular_sample(self, make_decision: DecisionFactory) -> None:
+        """One delivery is singular."""
+        assert "over 1 delivery." in AlertTexts().summary(SKU, make_decision(sample_size=1))
+
+    def test_seconds_rule(self, make_decision: DecisionFactory) -> None:
+        """wait_time_p90 formats minutes."""
+        decision = make_decision(observed=1500.0, baseline=300.0, lower=None, upper=600.0)
+        summary = AlertTexts().summary(SeriesRef("wait_time_p90", "queue", "returns"), decision)
+        assert summary.startswith("90th-percentile wait for queue returns is 25.0 min")
+
+    def test_unit_override(self, make_decision: DecisionFactory) -> None:
+        """An explicit unit overrides the rule's."""
+        decision = make_decision(observed=7.0, baseline=1.0, lower=None, upper=3.0)
+        series = SeriesRef("order_outlier", "order", "O-9")
+        assert " is 7 against" in AlertTexts().summary(series, decision, unit="count")
+
+    def test_unknown_rule_gets_generic_text(self, make_decision: DecisionFactory) -> None:
+        """A rule without texts still renders a sentence and a runbook."""
+        series = SeriesRef("refund_delay", "region", "EU")
+        texts = AlertTexts()
+        assert texts.summary(series, make_decision()).startswith("Refund delay for region EU")
+        assert "refund_delay went up" in texts.runbook(series, make_decision())
+
+
+class TestRunbook:
+    def test_return_rate_default(self, make_decision: DecisionFactory) -> None:
+        """The default return-rate runbook names the SKU."""
+        assert AlertTexts().runbook(SKU, make_decision()) == (
+            "Check the size chart, photos and description of SKU-00042; contact recent "
+            "buyers before they return and pause ads if the rate keeps rising."
+        )
+
+    def test_every_contract_rule_has_default(self) -> None:
+        """Every contract rule has a default text."""
+        assert set(DEFAULT_RULE_TEXTS) == set(RULE_NAMES)
+
+    @pytest.mark.parametrize("rule", RULE_NAMES)
+    def test_defaults_render(self, make_decision: DecisionFactory, rule: str) -> None:
+        """Every default runbook renders without leftover braces."""
+        text = AlertTexts().runbook(SeriesRef(rule, "total", "all"), make_decision())
+        assert text and "{" not in text
+
+    def test_all_placeholders_filled(self, make_decision: DecisionFactory) -> None:
+        """Every allowed placeholder is filled with formatted values."""
+        template = " ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+        texts = AlertTexts().with_runbooks({"return_rate": template})
+        assert texts.runbook(SKU, make_decision(lower=None)) == (
+            "9.8% sku up SKU-00042 n/a 31.2% return_rate 15.6%"
+        )
+
+    def test_with_runbooks_keeps_other_rules(self) -> None:
+        """Overriding one rule's runbook leaves the others alone."""
+        texts = AlertTexts().with_runbooks({"return_rate": "Call {key}."})
+        assert texts.rules["complaint_rate"] == DEFAULT_RULE_TEXTS["complaint_rate"]
+
+
+class TestTemplateValidation:
+    @pytest.mark.parametrize(
+        ("template", "placeholder"),
+        [
+            ("Check {sku}", "sku"),
+            ("Check {}", "(empty)"),
+            ("Check {0}", "0"),
+            ("Check {key.upper}", "key.upper"),
+            ("Check {key[0]}", "key[0]"),
+            ("Check {observed:.2f}", "observed"),
+            ("Check {key!r}", "key"),
+        ],
+    )
+    def test_bad_placeholder_named(self, template: str, placeholder: str) -> None:
+        """An unknown or decorated placeholder is rejected, naming it."""
+        with pytest.raises(TemplateError) as info:
+            validate_template(template)
+        assert info.value.placeholder == placeholder
+        assert placeholder in str(info.value)
+
+    @pytest.mark.parametrize("template", ["Check {key", "Check key}", "", "   "])
+    def test_malformed_rejected(self, template: str) -> None:
+        """Unbalanced braces and empty templates are rejected."""
+        with pytest.raises(TemplateError):
+            validate_template(template)
+
+    def test_escaped_braces_allowed(self) -> None:
+        """Doubled braces are literal text."""
+        assert validate_template("Use {{json}} for {key}") == "Use {{json}} for {key}"
+
+    def test_rule_text_validates_at_construction(self) -> None:
+        """A RuleText with a bad template cannot be built."""
+        with pytest.raises(TemplateError, match="sku"):
+            RuleText("Return rate", "ratio", None, "Check {sku}")
+
+    def test_with_runbooks_names_rule(self) -> None:
+        """A bad override names the rule's config path and the placeholder."""
+        with pytest.raises(TemplateError, match=r"rules\.return_rate\.runbook.*\{sku\}"):
+            AlertTexts().with_runbooks({"return_rate": "Check {sku}"})
+
+    def test_bad_unit_rejected(self) -> None:
+        """A RuleText with an unknown unit cannot be built."""
+        with pytest.raises(TemplateError, match="unit"):
+            RuleText("X", "bytes", None, "Check {key}")  # type: ignore[arg-type]
