@@ -1,0 +1,134 @@
+"""``aftersales simulate``: the click adapter over the simulator (the core never imports click).
+
+Examples (shell)::
+
+    aftersales simulate --days 1 --out events.jsonl --labels labels.json
+    aftersales simulate --scenario default --out events.jsonl --labels labels.json
+    aftersales simulate --incident wait_time_surge --incident "order_drop:region=UK"
+    aftersales simulate --scenario default --kafka localhost:9092 --speed 3600
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streams.simulator.config import DEFAULT_START, SimulationConfig
+from streams.simulator.generator import Simulation
+from streams.simulator.incidents import (
+    DEFAULT_DURATIONS,
+    INCIDENT_TYPES,
+    Incident,
+    incident_from_dict,
+)
+from streams.simulator.jsonl import write_events, write_events_file, write_labels_file
+from streams.simulator.labels import build_labels
+from streams.simulator.scenario import load_scenario
+from streams.simulator.timefmt import from_ms, parse_ts
+
+
+def _parse_start(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
+    if value is None:
+        return DEFAULT_START
+    try:
+        return from_ms(parse_ts(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def incident_option(spec: str, index: int, count: int, start: datetime,
+                    duration: timedelta) -> Incident:
+    """Parse ``TYPE[:field=value,...]``; without ``start``, incidents are spread evenly over
+    the second half of the run (the first half is history for baselines)."""
+    kind, _, rest = spec.partition(":")
+    data: dict[str, Any] = {"type": kind.strip()}
+    for pair in filter(None, (p.strip() for p in rest.split(","))):
+        field, sep, value = pair.partition("=")
+        if not sep:
+            msg = f"{pair!r} is not field=value"
+            raise ValueError(msg)
+        data[field.strip()] = value.strip()
+    if "start" not in data:
+        offset = duration * (0.5 + 0.5 * index / max(count, 1))
+        data["start"] = "+" + f"{int(offset.total_seconds())}s"
+    if kind in INCIDENT_TYPES and "duration" not in data:
+        data["duration"] = f"{int(min(DEFAULT_DURATIONS[kind], duration / 4).total_seconds())}s"
+    return incident_from_dict(data, start)
+
+
+@click.command("simulate")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--start", callback=_parse_start, metavar="RFC3339",
+              help="First event time [default: 2026-11-02T00:00:00Z, a Monday].")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Length in days [default: the scenario's, else 1].")
+@click.option("--orders-per-day", type=click.FloatRange(min=0, min_open=True),
+              default=20_000.0, show_default=True, help="Mean placed orders per day.")
+@click.option("--scenario", metavar="FILE|default",
+              help="Incidents from a TOML/JSON file; 'default' = one of each over 2 weeks.")
+@click.option("--incident", "incident_specs", multiple=True, metavar="TYPE[:k=v,...]",
+              help=f"Inject an incident (repeatable); TYPE in {', '.join(INCIDENT_TYPES)}.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write events as replay JSONL here ('-' for stdout).")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the injected incidents' labels (JSON) here.")
+@click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", metavar="BOOTSTRAP",
+              help="Produce to Kafka [default: $KAFKA_BOOTSTRAP_SERVERS] unless --out is set.")
+@click.option("--topic-prefix", default="aftersales.", show_default=True)
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Live mode: event time runs this many times faster than wall time.")
+def simulate(seed: int, start: datetime, days: float | None, orders_per_day: float,
+             scenario: str | None, incident_specs: tuple[str, ...], out: Path | None,
+             labels: Path | None, kafka: str | None, topic_prefix: str,
+             speed: float | None) -> None:
+    """Generate realistic after-sales traffic with injected incidents."""
+    incidents: list[Incident] = []
+    if scenario is not None:
+        try:
+            loaded = load_scenario(scenario, start)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--scenario") from exc
+        incidents.extend(loaded.incidents)
+        days = days if days is not None else loaded.days
+    duration = timedelta(days=days if days is not None else 1.0)
+    for i, spec in enumerate(incident_specs):
+        try:
+            incidents.append(incident_option(spec, i, len(incident_specs), start, duration))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"{spec}: {exc}", param_hint="--incident") from exc
+    try:
+        config = SimulationConfig(seed=seed, start=start, duration=duration,
+                                  orders_per_day=orders_per_day, incidents=tuple(incidents),
+                                  speed=speed)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if out is None and not kafka:
+        raise click.UsageError("give --out FILE or --kafka BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS)")
+    sim = Simulation(config)
+    began = time.perf_counter()
+    if out is not None:
+        if str(out) == "-":
+            count = write_events(sim.events(), sys.stdout)
+        else:
+            count = write_events_file(sim.events(), out)
+    else:
+        from streams.simulator.kafka import produce_events
+
+        counts = asyncio.run(produce_events(sim.events(), kafka or "", topic_prefix,
+                                            realtime_speed=speed))
+        count = sum(counts.values())
+    elapsed = time.perf_counter() - began
+    if labels is not None:
+        write_labels_file(build_labels(sim), labels)
+    summary = {"events": count, "seconds": round(elapsed, 2),
+               "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents]}
+    click.echo(json.dumps(summary, default=str), err=True)
+

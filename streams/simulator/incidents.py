@@ -1,0 +1,344 @@
+"""Injectable incidents: one frozen dataclass per type, parsing and validation.
+
+Every incident has a ``start`` and ``duration`` (the *cause* window: when orders are
+mis-priced, deliveries damaged, a queue understaffed...), its target fields, and a
+``magnitude`` whose meaning is per type (see each class). Targets left ``None`` are
+filled by :func:`resolve_incidents` with sensible defaults from the catalogue.
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> start = datetime(2026, 11, 2, tzinfo=UTC)
+>>> inc = incident_from_dict({"type": "order_drop", "start": "+1d9h", "duration": "2h",
+...                           "channel": "app"}, start)
+>>> inc.type, inc.channel, inc.magnitude, inc.start.isoformat()
+('order_drop', 'app', 0.1, '2026-11-03T09:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from streams.simulator.timefmt import MS_PER_DAY, parse_duration, parse_ts, to_ms
+
+if TYPE_CHECKING:
+    from streams.simulator.catalog import Catalog
+    from streams.simulator.config import SimulationConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkuReturnSpike:
+    """Deliveries of one SKU are returned ``magnitude`` times as often, 1-3 days later.
+
+    Models a wrong size chart or a bad batch: every delivery of ``sku`` inside the cause
+    window returns with probability ``magnitude x`` its usual rate, mostly with ``reason``.
+    """
+
+    type: ClassVar[str] = "sku_return_spike"
+    start: datetime
+    duration: timedelta
+    sku: str | None = None
+    reason: str = "wrong_size"
+    magnitude: float = 3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CarrierDamage:
+    """Parcels of one carrier in one region arrive damaged.
+
+    ``magnitude`` multiplies the pair's complaint rate; the extra deliveries are damaged:
+    70% of them file a ``damaged`` complaint within 30 h, 90% request a return within 2 days.
+    """
+
+    type: ClassVar[str] = "carrier_damage"
+    start: datetime
+    duration: timedelta
+    region: str | None = None
+    carrier: str | None = None
+    magnitude: float = 6.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitTimeSurge:
+    """One customer-service queue is overwhelmed: waits x ``magnitude``, tickets x 1.3."""
+
+    type: ClassVar[str] = "wait_time_surge"
+    start: datetime
+    duration: timedelta
+    queue: str | None = None
+    magnitude: float = 4.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderDrop:
+    """Placed orders in one channel *or* one region fall to ``magnitude`` (a share) of normal."""
+
+    type: ClassVar[str] = "order_drop"
+    start: datetime
+    duration: timedelta
+    channel: str | None = None
+    region: str | None = None
+    magnitude: float = 0.1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerBurst:
+    """One customer at one address places ``magnitude`` extra orders inside the window."""
+
+    type: ClassVar[str] = "customer_burst"
+    start: datetime
+    duration: timedelta = timedelta(minutes=10)
+    customer_id: str | None = None
+    address_id: str | None = None
+    magnitude: float = 15.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrongPrice:
+    """One SKU is sold at ``magnitude`` times its usual price (0.1 or 10, say) for a while."""
+
+    type: ClassVar[str] = "wrong_price"
+    start: datetime
+    duration: timedelta
+    sku: str | None = None
+    magnitude: float = 0.1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComplaintSpike:
+    """Complaints with one reason arrive at ``magnitude`` times their usual rate."""
+
+    type: ClassVar[str] = "complaint_spike"
+    start: datetime
+    duration: timedelta
+    reason: str | None = None
+    magnitude: float = 4.0
+
+
+Incident = (
+    SkuReturnSpike
+    | CarrierDamage
+    | WaitTimeSurge
+    | OrderDrop
+    | CustomerBurst
+    | WrongPrice
+    | ComplaintSpike
+)
+
+INCIDENT_TYPES: dict[str, type[Incident]] = {
+    cls.type: cls
+    for cls in (
+        SkuReturnSpike,
+        CarrierDamage,
+        WaitTimeSurge,
+        OrderDrop,
+        CustomerBurst,
+        WrongPrice,
+        ComplaintSpike,
+    )
+}
+
+DEFAULT_DURATIONS: dict[str, timedelta] = {
+    "sku_return_spike": timedelta(days=3),
+    "carrier_damage": timedelta(days=2),
+    "wait_time_surge": timedelta(hours=3),
+    "order_drop": timedelta(hours=2),
+    "customer_burst": timedelta(minutes=10),
+    "wrong_price": timedelta(hours=3),
+    "complaint_spike": timedelta(hours=6),
+}
+
+
+def window_ms(incident: Incident) -> tuple[int, int]:
+    """The cause window ``[start, end)`` in epoch ms."""
+    start = to_ms(incident.start)
+    return start, start + int(incident.duration.total_seconds() * 1000)
+
+
+def incident_from_dict(data: dict[str, Any], sim_start: datetime) -> Incident:
+    """Build an incident from a scenario entry.
+
+    ``start`` is RFC 3339 or ``"+<duration>"`` after ``sim_start`` (e.g. ``"+7d10h"``);
+    ``duration`` is a compact duration (``"3h"``), defaulting per type.
+    """
+    kind = data.get("type")
+    if kind not in INCIDENT_TYPES:
+        msg = f"incident.type: must be one of {sorted(INCIDENT_TYPES)}, got {kind!r}"
+        raise ValueError(msg)
+    cls = INCIDENT_TYPES[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "type":
+            continue
+        if key not in names:
+            msg = f"incident[{kind}].{key}: unknown field; expected one of {sorted(names)}"
+            raise ValueError(msg)
+        kwargs[key] = value
+    if "start" not in kwargs:
+        msg = f"incident[{kind}].start: required"
+        raise ValueError(msg)
+    kwargs["start"] = _parse_start(kwargs["start"], sim_start, kind)
+    kwargs["duration"] = _parse_span(kwargs.get("duration"), kind)
+    if "magnitude" in kwargs:
+        kwargs["magnitude"] = float(kwargs["magnitude"])
+    return cls(**kwargs)
+
+
+def _parse_start(value: object, sim_start: datetime, kind: str) -> datetime:
+    try:
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and value.startswith("+"):
+            return sim_start + parse_duration(value[1:])
+        if isinstance(value, str):
+            return datetime.fromtimestamp(parse_ts(value) / 1000, tz=sim_start.tzinfo)
+    except ValueError as exc:
+        msg = f"incident[{kind}].start: {exc}"
+        raise ValueError(msg) from exc
+    msg = f"incident[{kind}].start: expected RFC 3339 or '+<duration>', got {value!r}"
+    raise ValueError(msg)
+
+
+def _parse_span(value: object, kind: str) -> timedelta:
+    if value is None:
+        return DEFAULT_DURATIONS[kind]
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        msg = f"incident[{kind}].duration: {exc}"
+        raise ValueError(msg) from exc
+
+
+def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig) -> None:
+    """Check incident fields against the configuration; ``ValueError`` names the field."""
+    regions = {r.name: r for r in config.regions}
+    channels = {n for n, _ in config.channels}
+    queues = {n for n, _ in config.queues}
+    for i, inc in enumerate(incidents):
+        where = f"incidents[{i}]({inc.type})"
+        if inc.start.tzinfo is None:
+            _fail(f"{where}.start", "must be timezone-aware", inc.start)
+        if inc.duration <= timedelta(0):
+            _fail(f"{where}.duration", "must be > 0", inc.duration)
+        if isinstance(inc, OrderDrop):
+            if (inc.channel is None) == (inc.region is None) and inc.channel is not None:
+                _fail(f"{where}.channel", "give a channel or a region, not both", inc.channel)
+            if not 0 <= inc.magnitude < 1:
+                _fail(f"{where}.magnitude", "must be a share in [0, 1)", inc.magnitude)
+            _known(inc.channel, channels, f"{where}.channel")
+            _known(inc.region, regions, f"{where}.region")
+        elif isinstance(inc, CarrierDamage):
+            _known(inc.region, regions, f"{where}.region")
+            if inc.carrier is not None and inc.region is not None:
+                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
+                       f"{where}.carrier")
+            _known(inc.carrier, set(config.carriers), f"{where}.carrier")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, WaitTimeSurge):
+            _known(inc.queue, queues, f"{where}.queue")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, ComplaintSpike):
+            from streams.simulator.config import COMPLAINT_REASONS
+
+            _known(inc.reason, {r for r, _ in COMPLAINT_REASONS}, f"{where}.reason")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, SkuReturnSpike | WrongPrice):
+            if inc.sku is not None:
+                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
+            if isinstance(inc, SkuReturnSpike):
+                _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+            elif inc.magnitude <= 0 or inc.magnitude == 1:
+                _fail(f"{where}.magnitude", "must be > 0 and != 1", inc.magnitude)
+        elif isinstance(inc, CustomerBurst) and (
+            inc.magnitude < 2 or inc.magnitude != int(inc.magnitude)
+        ):
+            _fail(f"{where}.magnitude", "must be a whole number of orders >= 2", inc.magnitude)
+
+
+def resolve_incidents(
+    incidents: tuple[Incident, ...], config: SimulationConfig, catalog: Catalog
+) -> tuple[Incident, ...]:
+    """Fill ``None`` targets with defaults drawn from the configuration and catalogue."""
+    from streams.simulator.catalog import address_id, customer_id
+
+    fashion = max(range(len(config.categories)), key=lambda c: config.categories[c].return_rate)
+    biggest_region = max(config.regions, key=lambda r: r.weight)
+    out: list[Incident] = []
+    for i, inc in enumerate(incidents):
+        new: Incident = inc
+        if isinstance(inc, SkuReturnSpike) and inc.sku is None:
+            new = dataclasses.replace(inc, sku=catalog.skus[catalog.typical_returner(fashion)])
+        elif isinstance(inc, WrongPrice) and inc.sku is None:
+            new = dataclasses.replace(inc, sku=catalog.skus[catalog.by_rank(2)])
+        elif isinstance(inc, CarrierDamage) and (inc.region is None or inc.carrier is None):
+            wanted = inc.region or biggest_region.name
+            region = next(r for r in config.regions if r.name == wanted)
+            carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
+            new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, WaitTimeSurge) and inc.queue is None:
+            names = [q for q, _ in config.queues]
+            new = dataclasses.replace(inc, queue="delivery" if "delivery" in names else names[0])
+        elif isinstance(inc, OrderDrop) and inc.channel is None and inc.region is None:
+            names = [c for c, _ in config.channels]
+            new = dataclasses.replace(inc, channel=names[min(1, len(names) - 1)])
+        elif isinstance(inc, ComplaintSpike) and inc.reason is None:
+            new = dataclasses.replace(inc, reason="wrong_item")
+        elif isinstance(inc, CustomerBurst) and (inc.customer_id is None or inc.address_id is None):
+            index = (config.seed * 7919 + 104_729 * (i + 1)) % config.n_customers
+            new = dataclasses.replace(
+                inc,
+                customer_id=inc.customer_id or customer_id(index),
+                address_id=inc.address_id or address_id(index),
+            )
+        out.append(new)
+    return tuple(out)
+
+
+def label_window_ms(incident: Incident) -> tuple[int, int]:
+    """When the incident's metric actually moves, in event time.
+
+    Returns come 1-3 days after a spiked delivery, so a SKU return spike moves
+    ``return_rate`` from ``start + 1d`` to ``end + 3d``; carrier damage shows in complaints
+    within 30 h and returns within 2 days (``start`` to ``end + 2d``); a wait-time surge is
+    measured when tickets are answered (``end + 1h``); the others move exactly in the window.
+    """
+    start, end = window_ms(incident)
+    if isinstance(incident, SkuReturnSpike):
+        return start + MS_PER_DAY, end + 3 * MS_PER_DAY
+    if isinstance(incident, CarrierDamage):
+        return start, end + 2 * MS_PER_DAY
+    if isinstance(incident, WaitTimeSurge):
+        return start, end + MS_PER_DAY // 24
+    return start, end
+
+
+def _fail(name: str, rule: str, value: object) -> None:
+    msg = f"{name}: {rule}, got {value!r}"
+    raise ValueError(msg)
+
+
+def _known(value: str | None, names: set[str] | dict[str, Any], name: str) -> None:
+    if value is not None and value not in names:
+        _fail(name, f"must be one of {sorted(names)}", value)
+
+
+def _at_least(value: float, low: float, name: str) -> None:
+    if value < low:
+        _fail(name, f"must be >= {low}", value)
+
+
+def _known_sku(sku: str, n_skus: int, name: str) -> None:
+    from streams.simulator.catalog import sku_id
+
+    try:
+        index = int(sku.removeprefix("SKU-")) - 1
+    except ValueError:
+        index = -1
+    if not 0 <= index < n_skus or sku_id(index) != sku:
+        _fail(name, f"must be an existing SKU id (SKU-00001..{sku_id(n_skus - 1)})", sku)

@@ -1,0 +1,89 @@
+"""Customer-service tickets and their waits, growing with load.
+
+Tickets arrive in proportion to order traffic (``tickets_per_order``), split by queue,
+contact channel and region. Staffing follows the seasonal forecast only partly, so the
+utilisation ``rho`` rises from about 0.5 at night to 0.75 at the evening peak (and higher
+on noisy busy days). The median wait scales with the queueing factor ``rho / (1 - rho)``
+(the M/M/1 mean-wait shape, Kleinrock 1975), normalised to 1 at ``rho = 0.5``; waits are
+log-normal around it. A :class:`~streams.simulator.incidents.WaitTimeSurge` multiplies a
+queue's waits by its magnitude and its arrivals by 1.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.simulator.config import SimulationConfig
+from streams.simulator.incidents import Incident, WaitTimeSurge, window_ms
+from streams.simulator.orders import _cdf, _pick
+from streams.simulator.timefmt import MS_PER_DAY
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+MEDIAN_WAIT_S = {"chat": 40.0, "phone": 75.0, "email": 240.0}
+MEDIAN_HANDLE_S = {"chat": 300.0, "phone": 420.0, "email": 200.0}
+_PEAK_INTENSITY = 2.3
+
+
+@dataclass(slots=True)
+class TicketBatch:
+    """Arrays for the tickets answered from one step's arrivals."""
+
+    answered: IntArray
+    queue: IntArray
+    channel: IntArray
+    region: IntArray
+    wait_seconds: FloatArray
+    handle_seconds: FloatArray
+
+
+class ServiceModel:
+    """Draws one step's tickets; see the module docstring for the model."""
+
+    def __init__(self, config: SimulationConfig, incidents: tuple[Incident, ...]) -> None:
+        self.queue_names = tuple(q for q, _ in config.queues)
+        self.channel_names = tuple(c for c, _ in config.contact_channels)
+        self.region_names = tuple(r.name for r in config.regions)
+        self.queue_cdf = _cdf([w for _, w in config.queues])
+        self.channel_cdf = _cdf([w for _, w in config.contact_channels])
+        self.region_cdf = _cdf([r.weight for r in config.regions])
+        self.median_wait = np.array([MEDIAN_WAIT_S.get(c, 120.0) for c in self.channel_names])
+        self.median_handle = np.array([MEDIAN_HANDLE_S.get(c, 300.0) for c in self.channel_names])
+        self.per_day = config.orders_per_day * config.tickets_per_order
+        self.surges = [
+            (self.queue_names.index(inc.queue), *window_ms(inc), inc.magnitude)
+            for inc in incidents
+            if isinstance(inc, WaitTimeSurge) and inc.queue is not None
+        ]
+
+    def tickets(self, rng: np.random.Generator, t0: int, step_ms: int,
+                intensity: float) -> TicketBatch:
+        """Tickets arriving in ``[t0, t0 + step_ms)`` at traffic ``intensity`` (mean 1)."""
+        expected = self.per_day * step_ms / MS_PER_DAY * intensity
+        n = int(rng.poisson(expected))
+        arrival = t0 + rng.integers(0, step_ms, n)
+        queue = _pick(rng, self.queue_cdf, n)
+        for q, start, end, _ in self.surges:
+            lo, hi = max(start, t0), min(end, t0 + step_ms)
+            if lo < hi:
+                share = float(self.queue_cdf[q] - (self.queue_cdf[q - 1] if q else 0.0))
+                extra = int(rng.poisson(0.3 * expected * share * (hi - lo) / step_ms))
+                arrival = np.concatenate([arrival, rng.integers(lo, hi, extra)])
+                queue = np.concatenate([queue, np.full(extra, q, dtype=np.int64)])
+        n = len(arrival)
+        channel = _pick(rng, self.channel_cdf, n)
+        region = _pick(rng, self.region_cdf, n)
+        rho = 0.45 + 0.3 * min(intensity / _PEAK_INTENSITY, 1.3)
+        load = rho / (1.0 - rho)
+        wait = self.median_wait[channel] * load * rng.lognormal(0.0, 0.8, n)
+        for q, start, end, magnitude in self.surges:
+            hit = (queue == q) & (arrival >= start) & (arrival < end)
+            wait = np.where(hit, wait * magnitude, wait)
+        wait = np.round(wait, 1)
+        handle = np.round(self.median_handle[channel] * rng.lognormal(0.0, 0.5, n), 1)
+        answered = arrival + (wait * 1000).astype(np.int64)
+        return TicketBatch(answered, queue, channel, region, wait, handle)
