@@ -1,0 +1,387 @@
+"""The windowed algorithm: robust seasonal baseline plus alert policy, vectorised.
+
+One call to :func:`step` evaluates one window for many series held as columns
+(struct of arrays). The per-series :class:`~thresholds.detector.Detector` runs
+the very same function on a one-row :class:`Columns`, so batch and single
+results are identical bit for bit.
+
+Baseline (in the kind's stabilised scale ``y``, see :mod:`thresholds.kinds`)::
+
+    yhat  = level + hour[h] * [spacing <= 2 h] + weekday[d] * [spacing <= 1 day]
+    sigma = sqrt(max(noise_t + max(var - noise, 0), min_scale^2))
+    z     = (y - yhat) / sigma
+
+``noise_t`` is this window's sampling variance (1 for counts, ``1/(4n+2)`` for
+ratios, 0 for percentiles) and ``var - noise`` the learned extra variance.
+After the decision the state learns from the residual ``r = y - yhat``
+winsorised at ``clip_sigma * sigma`` (Huber-style, so the anomaly being reported
+moves the baseline by at most ``alpha * clip_sigma * sigma`` per window)::
+
+    level   += alpha * clip(r)            alpha = max(1 - 2^(-1/half_life), 1/(n+1))
+    hour[h] += g_h * clip(r);  weekday[d] += g_d * clip(r)
+    var     += alpha * (min(r^2, (clip_sigma*sigma)^2) - var)
+
+During warm-up (``n < grace_period``) residuals are not clipped and ``alpha`` is
+the running-mean gain. After ``shift_after`` consecutive violations on one side
+the level closes ``shift_rate`` of the gap per window instead (a lasting level
+shift is adopted at that pace). Windows without valid data change nothing.
+
+Policy: a window violates when ``|z| > z`` on a watched side and the absolute
+guard allows it; an episode fires when ``n`` of the last ``m`` windows violate
+(or one window reaches ``fire_immediately_at * z``) and resolves after
+``resolve_after`` consecutive windows with ``|z| < resolve_below * z``.
+``anomaly_score = |z| / (|z| + z)`` on the watched side (0.5 at the band edge).
+
+Examples
+--------
+>>> import numpy as np
+>>> from thresholds.config import DetectorConfig
+>>> cfg = DetectorConfig(kind="count", grace_period=3)
+>>> cols = Columns.empty(cfg, 1)
+>>> for t, c in enumerate([10, 12, 9, 11, 40]):
+...     out, cols = step(cfg, cols, np.array([t * 3_600_000]), np.array([float(c)]), None)
+>>> bool(out.violating[0]), int(out.transition[0])
+(True, 1)
+
+References
+----------
+Huber, P. J. (1964). Robust estimation of a location parameter. *Annals of
+Mathematical Statistics* 35(1), 73-101.
+
+Winters, P. R. (1960). Forecasting sales by exponentially weighted moving
+averages. *Management Science* 6(3), 324-342.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import numpy.typing as npt
+
+from thresholds.config import DetectorConfig
+from thresholds.decision import Decision, Direction, Severity, Transition
+from thresholds.kinds import prepare, to_observed
+from thresholds.seasonal import (
+    HOURS,
+    WEEKDAYS,
+    active_slots,
+    seasonal_gains,
+    slot_indices,
+    update_spacing,
+)
+from thresholds.state import NO_TIMESTAMP, SeriesState
+
+__all__ = ["Columns", "Outcome", "step"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+
+def _prior_y(cfg: DetectorConfig) -> float:
+    assert cfg.prior is not None
+    if cfg.kind == "count":
+        return 2.0 * math.sqrt(cfg.prior + 0.375)
+    if cfg.kind == "ratio":
+        return math.asin(math.sqrt(cfg.prior))
+    return math.copysign(math.log1p(abs(cfg.prior)), cfg.prior)
+
+
+@dataclass(slots=True)
+class Columns:
+    """States of many series as parallel arrays (one row per series)."""
+
+    n: I64
+    last_ts: I64
+    spacing: F64
+    level: F64
+    var: F64
+    noise: F64
+    hour: F64
+    weekday: F64
+    history: npt.NDArray[np.uint32]
+    alerting: B
+    calm: npt.NDArray[np.int32]
+    run: npt.NDArray[np.int32]
+    episode_direction: npt.NDArray[np.int8]
+
+    @classmethod
+    def empty(cls, cfg: DetectorConfig, size: int) -> Columns:
+        """Return ``size`` fresh series (primed with the prior, if any)."""
+        level = _prior_y(cfg) if cfg.prior is not None else 0.0
+        var = cfg.prior_spread**2 if cfg.prior is not None else 0.0
+        return cls(
+            n=np.zeros(size, np.int64),
+            last_ts=np.full(size, NO_TIMESTAMP, np.int64),
+            spacing=np.zeros(size),
+            level=np.full(size, level),
+            var=np.full(size, var),
+            noise=np.zeros(size),
+            hour=np.zeros((size, HOURS)),
+            weekday=np.zeros((size, WEEKDAYS)),
+            history=np.zeros(size, np.uint32),
+            alerting=np.zeros(size, np.bool_),
+            calm=np.zeros(size, np.int32),
+            run=np.zeros(size, np.int32),
+            episode_direction=np.zeros(size, np.int8),
+        )
+
+    def __len__(self) -> int:
+        return len(self.n)
+
+    def take(self, rows: npt.NDArray[np.intp]) -> Columns:
+        """Return a copy of the given rows."""
+        return Columns(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def put(self, rows: npt.NDArray[np.intp], other: Columns) -> None:
+        """Overwrite the given rows with ``other`` (same length as ``rows``)."""
+        for f in fields(self):
+            getattr(self, f.name)[rows] = getattr(other, f.name)
+
+    def grow(self, cfg: DetectorConfig, size: int) -> Columns:
+        """Return columns with ``size`` rows, the first ``len(self)`` copied."""
+        out = Columns.empty(cfg, size)
+        out.put(np.arange(len(self)), self)
+        return out
+
+    @classmethod
+    def from_state(cls, cfg: DetectorConfig, state: SeriesState) -> Columns:
+        """Return one-row columns holding ``state``."""
+        cols = cls.empty(cfg, 1)
+        cols.set_row(0, state)
+        return cols
+
+    def set_row(self, row: int, state: SeriesState) -> None:
+        """Overwrite one row with ``state``."""
+        self.n[row] = state.n
+        self.last_ts[row] = NO_TIMESTAMP if state.last_ts is None else state.last_ts
+        self.spacing[row] = state.spacing
+        self.level[row] = state.level
+        self.var[row] = state.var
+        self.noise[row] = state.noise
+        self.hour[row] = state.hour
+        self.weekday[row] = state.weekday
+        self.history[row] = state.history
+        self.alerting[row] = state.alerting
+        self.calm[row] = state.calm
+        self.run[row] = state.run
+        self.episode_direction[row] = state.episode_direction
+
+    def state(self, row: int, state_key: str) -> SeriesState:
+        """Return one row as a :class:`SeriesState`."""
+        last = int(self.last_ts[row])
+        return SeriesState(
+            state_key=state_key,
+            n=int(self.n[row]),
+            last_ts=None if last == NO_TIMESTAMP else last,
+            spacing=float(self.spacing[row]),
+            level=float(self.level[row]),
+            var=float(self.var[row]),
+            noise=float(self.noise[row]),
+            hour=tuple(float(x) for x in self.hour[row]),
+            weekday=tuple(float(x) for x in self.weekday[row]),
+            history=int(self.history[row]),
+            alerting=bool(self.alerting[row]),
+            calm=int(self.calm[row]),
+            run=int(self.run[row]),
+            episode_direction=int(self.episode_direction[row]),
+        )
+
+    def nbytes(self) -> int:
+        """Bytes of array memory held."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Decisions for one window of many series, as arrays (NaN = ``None``).
+
+    ``direction``: +1 up, -1 down, 0 none. ``severity``: 0 none, 1 info,
+    2 warning, 3 critical. ``transition``: 1 fire, -1 resolve, 0 none.
+    ``sample_size`` is -1 when unknown.
+    """
+
+    observed: F64
+    baseline: F64
+    lower: F64
+    upper: F64
+    score: F64
+    anomaly_score: F64
+    z: F64
+    sample_size: I64
+    ready: B
+    violating: B
+    direction: npt.NDArray[np.int8]
+    severity: npt.NDArray[np.int8]
+    alerting: B
+    transition: npt.NDArray[np.int8]
+
+    def __len__(self) -> int:
+        return len(self.observed)
+
+    def decision(self, i: int) -> Decision:
+        """Return row ``i`` as a :class:`~thresholds.decision.Decision`."""
+
+        def opt(a: F64) -> float | None:
+            x = float(a[i])
+            return None if math.isnan(x) else x
+
+        size = int(self.sample_size[i])
+        return Decision(
+            observed=float(self.observed[i]),
+            baseline=opt(self.baseline),
+            lower=opt(self.lower),
+            upper=opt(self.upper),
+            score=float(self.score[i]),
+            anomaly_score=float(self.anomaly_score[i]),
+            sample_size=None if size < 0 else size,
+            ready=bool(self.ready[i]),
+            violating=bool(self.violating[i]),
+            direction=_DIRECTIONS[int(self.direction[i])],
+            severity=_SEVERITIES[int(self.severity[i])],
+            alerting=bool(self.alerting[i]),
+            transition=_TRANSITIONS[int(self.transition[i])],
+        )
+
+
+_DIRECTIONS: dict[int, Direction | None] = {1: "up", -1: "down", 0: None}
+_SEVERITIES: dict[int, Severity | None] = {0: None, 1: "info", 2: "warning", 3: "critical"}
+_TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
+
+
+def step(
+    cfg: DetectorConfig,
+    cols: Columns,
+    ts_ms: npt.ArrayLike,
+    value: npt.ArrayLike,
+    sample_size: npt.ArrayLike | None,
+) -> tuple[Outcome, Columns]:
+    """Evaluate one window for every row of ``cols``; return decisions and new columns.
+
+    Pure: ``cols`` is not modified.
+    """
+    size = len(cols)
+    ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (size,))
+    observed, y, noise_t, valid = prepare(cfg.kind, np.broadcast_to(value, (size,)),
+                                          None if sample_size is None
+                                          else np.broadcast_to(sample_size, (size,)),
+                                          cfg.min_sample_size)
+    zt = cfg.z
+    has_prior = cfg.prior is not None
+    rows = np.arange(size)
+
+    # Baseline read.
+    has_last = cols.last_ts != NO_TIMESTAMP
+    spacing = np.where(valid, update_spacing(cols.spacing, cols.last_ts, ts, has_last),
+                       cols.spacing)
+    hour, day = slot_indices(ts, cfg.utc_offset_ms)
+    use_h, use_d = active_slots(spacing)
+    seas = (np.where(use_h, cols.hour[rows, hour], 0.0)
+            + np.where(use_d, cols.weekday[rows, day], 0.0))
+    yhat = cols.level + seas
+    seen = (cols.n > 0) | has_prior
+    ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
+    tau2 = np.maximum(cols.var - cols.noise, 0.0)
+    sigma = np.sqrt(np.maximum(noise_t + tau2, cfg.min_scale**2))
+    r = y - yhat
+    z = np.where(seen & valid, r / sigma, 0.0)
+    absz = np.abs(z)
+
+    # Decision.
+    watch_up = cfg.direction in ("up", "both")
+    watch_down = cfg.direction in ("down", "both")
+    guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else observed > cfg.guard_above
+    guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else observed < cfg.guard_below
+    up = (z > zt) & guard_up if watch_up else np.zeros(size, np.bool_)
+    down = (z < -zt) & guard_down if watch_down else np.zeros(size, np.bool_)
+    violating = ready & (up | down)
+    vdir = np.where(violating & up, 1, np.where(violating & down, -1, 0)).astype(np.int8)
+    on_watch = (z > 0) & watch_up | (z < 0) & watch_down
+    excess = np.where(ready & on_watch, np.maximum(absz - zt, 0.0) / zt, 0.0)
+    score = np.where(z < 0, -excess, excess)
+    anomaly = np.where(ready & on_watch, absz / (absz + zt), 0.0)
+
+    n_req, m_win = cfg.persistence
+    mask = np.uint32((1 << m_win) - 1)
+    shifted = ((cols.history << np.uint32(1)) | violating.astype(np.uint32)) & mask
+    history = np.where(valid, shifted, cols.history).astype(np.uint32)
+    hits = np.bitwise_count(history)
+    immediate = violating & (absz >= cfg.fire_immediately_at * zt)
+    fire = ~cols.alerting & violating & ((hits >= n_req) | immediate)
+    rb = cfg.resolve_below * zt
+    agitated = ready & ((z > rb) & guard_up & watch_up | (z < -rb) & guard_down & watch_down)
+    calm = np.where(valid, np.where(agitated, 0, cols.calm + 1), cols.calm).astype(np.int32)
+    resolve = cols.alerting & (calm >= cfg.resolve_after)
+    alerting = (cols.alerting | fire) & ~resolve
+    episode_direction = np.where(fire, vdir, np.where(resolve, 0, cols.episode_direction))
+    episode_direction = episode_direction.astype(np.int8)
+    transition = np.where(fire, 1, np.where(resolve, -1, 0)).astype(np.int8)
+    direction = np.where(violating, vdir, np.where(alerting | resolve, cols.episode_direction, 0))
+    warn, crit = cfg.severity_steps
+    severity = np.where(violating, 1 + (absz >= warn * zt) + (absz >= crit * zt), 0)
+
+    # Band in observed units.
+    lower_y = yhat - zt * sigma
+    upper_y = yhat + zt * sigma
+    nan = np.full(size, np.nan)
+    baseline = np.where(ready, to_observed(cfg.kind, yhat), nan)
+    lower = np.where(ready, to_observed(cfg.kind, lower_y), nan) if watch_down else nan
+    upper = np.where(ready, to_observed(cfg.kind, upper_y), nan) if watch_up else nan
+
+    # Learning.
+    run = np.where(vdir > 0, np.maximum(cols.run, 0) + 1,
+                   np.where(vdir < 0, np.minimum(cols.run, 0) - 1, 0))
+    run = np.where(valid, run, cols.run).astype(np.int32)
+    shift = np.abs(run) >= cfg.shift_after
+    prior_weight = cfg.grace_period if has_prior else 0
+    alpha = np.maximum(1.0 - 2.0 ** (-1.0 / cfg.half_life),
+                       1.0 / (cols.n + 1 + prior_weight).astype(np.float64))
+    warm = (cols.n < cfg.grace_period) & (not has_prior)
+    bound = cfg.clip_sigma * sigma
+    rc = np.where(warm, r, np.clip(r, -bound, bound))
+    level = np.where(shift, cols.level + cfg.shift_rate * r, cols.level + alpha * rc)
+    gain_h, gain_d = seasonal_gains(spacing, cfg.seasonal_half_life_days)
+    learn_season = valid & ~shift & seen
+    hour_tab = cols.hour.copy()
+    day_tab = cols.weekday.copy()
+    hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * rc, 0.0)
+    day_tab[rows, day] += np.where(learn_season & use_d, gain_d * rc, 0.0)
+    r2 = np.where(warm, r * r, np.minimum(r * r, bound * bound))
+    var = np.where(seen, cols.var + alpha * (r2 - cols.var), cols.var)
+    noise = cols.noise + alpha * (noise_t - cols.noise)
+
+    new = Columns(
+        n=np.where(valid, cols.n + 1, cols.n),
+        last_ts=np.where(valid, ts, cols.last_ts),
+        spacing=spacing,
+        level=np.where(valid, level, cols.level),
+        var=np.where(valid, var, cols.var),
+        noise=np.where(valid, noise, cols.noise),
+        hour=hour_tab,
+        weekday=day_tab,
+        history=history,
+        alerting=alerting,
+        calm=calm,
+        run=run,
+        episode_direction=episode_direction,
+    )
+    out = Outcome(
+        observed=np.asarray(observed, np.float64),
+        baseline=baseline,
+        lower=lower,
+        upper=upper,
+        score=score,
+        anomaly_score=anomaly,
+        z=z,
+        sample_size=(np.full(size, -1, np.int64) if sample_size is None
+                     else np.broadcast_to(np.asarray(sample_size), (size,)).astype(np.int64)),
+        ready=ready,
+        violating=violating,
+        direction=direction.astype(np.int8),
+        severity=severity.astype(np.int8),
+        alerting=alerting,
+        transition=transition,
+    )
+    return out, new
