@@ -152,7 +152,11 @@ def _common(obj: dict[str, Any]) -> tuple[str, int]:
 def _order(obj: dict[str, Any]) -> OrderEvent:
     event_id, ts_ms = _common(obj)
     order_id = _required_str(obj, "order_id")
-    status = _required_str(obj, "status")
+    status = obj.get("status")
+    if status is None:
+        raise InvalidEvent("missing_field", "status is required", "status")
+    if not isinstance(status, str):
+        raise InvalidEvent("wrong_type", "status must be a string", "status")
     if status not in ORDER_STATUSES:
         raise InvalidEvent("unknown_status", f"status {_short(status, 40)!r}", "status")
     return OrderEvent(

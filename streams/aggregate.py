@@ -1,0 +1,379 @@
+"""Stage 1: per input partition, fold events into per-series window partials.
+
+One :class:`SourceAggregator` serves one input partition (a *source*). It is
+pure code: the Kafka runtime and ``replay`` feed it the same events in the same
+per-partition order and get the same partials.
+
+Event time, lateness and sealing are all defined *per source*, so the outcome
+does not depend on how partitions interleave:
+
+* ``progress`` is the newest event time seen in the source;
+* an event is **late** when ``ts < progress - lateness``: it is counted and
+  merged nowhere;
+* a window ``[start, end)`` is **sealed** once ``end <= progress - lateness``
+  (the source watermark); no later event of this source can enter it, so its
+  partials are final and are shipped to the series' closer.
+
+Per-event rules (``order_outlier``) are scored on arrival against norms that
+learn only at seal time, so a decision depends on the source's own history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.events import ComplaintEvent, Event, OrderEvent, TopicName, WaitTimeEvent
+from streams.rules import DIMENSION_FIELDS, RuleSet, RuleSpec
+from thresholds.decision import Decision
+from thresholds.event_norm import EventNorm, NormState
+from thresholds.sketch import QuantileSketch
+
+__all__ = ["EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series_id"]
+
+_RETURNS = frozenset({"return_requested", "exchange_requested"})
+_CONTEXT_TOP = 20
+
+
+def series_id(rule: str, dimension: str, key: str) -> str:
+    """``rule:dimension:key``, the alerts topic key and the series' identity."""
+    return f"{rule}:{dimension}:{key}"
+
+
+@dataclass(slots=True)
+class Partial:
+    """What one source saw of one series in one window."""
+
+    num: float = 0.0
+    den: float = 0.0
+    sketch: QuantileSketch | None = None
+    context: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def merge(self, other: Partial) -> None:
+        """Add ``other`` into this partial (order-independent)."""
+        self.num += other.num
+        self.den += other.den
+        if other.sketch is not None:
+            if self.sketch is None:
+                self.sketch = QuantileSketch()
+            self.sketch.merge(other.sketch)
+        for name, counts in other.context.items():
+            self.context.setdefault(name, Counter()).update(counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; the context keeps its top entries only."""
+        out: dict[str, Any] = {"n": self.num, "d": self.den}
+        if self.sketch is not None:
+            out["s"] = self.sketch.to_json()
+        if self.context:
+            out["c"] = {name: dict(_top(counts, _CONTEXT_TOP))
+                        for name, counts in sorted(self.context.items())}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Partial:
+        """Inverse of :meth:`to_dict`."""
+        sketch = QuantileSketch.from_json(data["s"]) if "s" in data else None
+        context = {name: Counter(counts) for name, counts in data.get("c", {}).items()}
+        return cls(float(data["n"]), float(data["d"]), sketch, context)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedPartial:
+    """A final partial of one source for one series and window."""
+
+    source: str
+    rule: str
+    dimension: str
+    key: str
+    window_start_ms: int
+    window_end_ms: int
+    partial: Partial
+
+    @property
+    def series(self) -> str:
+        """The series id (``rule:dimension:key``)."""
+        return series_id(self.rule, self.dimension, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class EventAlert:
+    """A per-event rule's verdict on one event (e.g. an order far from its sku norm)."""
+
+    source: str
+    rule: str
+    dimension: str
+    key: str
+    ts_ms: int
+    decision: Decision
+    context: dict[str, Any]
+
+    @property
+    def series(self) -> str:
+        """The series id (``rule:dimension:key``)."""
+        return series_id(self.rule, self.dimension, self.key)
+
+
+def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
+_Accumulators = dict[tuple[str, str], Partial]
+
+
+class SourceAggregator:
+    """Window partials and per-event verdicts for one input partition.
+
+    Parameters
+    ----------
+    source
+        The source's name, ``"<topic>/<partition>"``.
+    topic
+        Short topic name of the source.
+    rules
+        The configured rule set.
+    """
+
+    def __init__(self, source: str, topic: TopicName, rules: RuleSet) -> None:
+        self.source = source
+        self.topic = topic
+        self.lateness_ms = rules.lateness_ms
+        self.rules = rules.for_topic(topic)
+        self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
+        self._event_rules = [rule for rule in self.rules if rule.kind == "event"]
+        #: Newest event time seen; ``None`` before the first event.
+        self.progress_ms: int | None = None
+        #: Open windows: (rule name, window start) -> accumulators by (dimension, key).
+        self.open: dict[tuple[str, int], _Accumulators] = {}
+        #: First input offset that contributed to each open window (for safe commits).
+        self.first_offset: dict[tuple[str, int], int] = {}
+        #: Per rule, the start of the newest sealed window (events for it are skipped).
+        self.sealed_through: dict[str, int] = {}
+        self._norms = {rule.name: _measure_norms(rule) for rule in self._event_rules}
+        #: Per-event norm states: rule -> norm key (e.g. ``price|sku|SKU-1``) -> state.
+        self.norm_states: dict[str, dict[str, NormState]] = {r.name: {} for r in self._event_rules}
+        #: Values of open windows waiting to be folded into the norms at seal time.
+        self._norm_values: dict[tuple[str, int], dict[str, list[float]]] = {}
+
+    @property
+    def watermark_ms(self) -> int | None:
+        """Windows ending at or before this are sealed for this source."""
+        return None if self.progress_ms is None else self.progress_ms - self.lateness_ms
+
+    def add(self, event: Event, offset: int) -> tuple[bool, list[EventAlert]]:
+        """Fold one event in; return ``(on_time, per_event_alerts)``."""
+        ts = event.ts_ms
+        if self.progress_ms is not None and ts < self.progress_ms - self.lateness_ms:
+            return False, []
+        if self.progress_ms is None or ts > self.progress_ms:
+            self.progress_ms = ts
+            if self._norm_values:
+                self._fold_ready_norms(ts - self.lateness_ms)
+        for rule in self._window_rules:
+            contributions = _contributions(rule, event)
+            if contributions is None:
+                continue
+            num, den, value = contributions
+            keys = _series_keys(rule, event)
+            if not keys:
+                continue
+            for start in _window_starts(ts, rule.window_ms, rule.hop_ms):
+                if start <= self.sealed_through.get(rule.name, -1 << 62):
+                    continue
+                window = (rule.name, start)
+                accumulators = self.open.get(window)
+                if accumulators is None:
+                    accumulators = self.open[window] = {}
+                    self.first_offset[window] = offset
+                for series_key in keys:
+                    acc = accumulators.get(series_key)
+                    if acc is None:
+                        acc = accumulators[series_key] = Partial()
+                    acc.num += num
+                    acc.den += den
+                    if value is not None:
+                        if acc.sketch is None:
+                            acc.sketch = QuantileSketch()
+                        acc.sketch.add(value)
+                    if rule.context and num:
+                        _add_context(acc, rule, event, num)
+        alerts = [alert for rule in self._event_rules for alert in self._score_event(rule, event,
+                                                                                       offset)]
+        return True, alerts
+
+    def seal(self) -> list[SealedPartial]:
+        """Return the partials of every window the watermark has passed, oldest first."""
+        watermark = self.watermark_ms
+        if watermark is None:
+            return []
+        self._fold_ready_norms(watermark)
+        ready = sorted((start + self._rule(rule).window_ms, rule, start)
+                       for rule, start in self.open
+                       if start + self._rule(rule).window_ms <= watermark)
+        sealed: list[SealedPartial] = []
+        for end, rule_name, start in ready:
+            window = (rule_name, start)
+            for (dimension, key), partial in sorted(self.open.pop(window).items()):
+                sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
+                                            partial))
+            self.first_offset.pop(window, None)
+            if start > self.sealed_through.get(rule_name, -1 << 62):
+                self.sealed_through[rule_name] = start
+        return sealed
+
+    def _fold_ready_norms(self, watermark: int) -> None:
+        """Fold every per-event window the watermark has passed into its norms, in order.
+
+        Runs inside :meth:`add` as soon as the source's progress moves, so the norm an
+        event is scored against depends only on the source's own events, never on how
+        the runtime batches :meth:`seal` calls.
+        """
+        ready = sorted((start, rule) for rule, start in self._norm_values
+                       if start + self._rule(rule).window_ms <= watermark)
+        for start, rule_name in ready:
+            window = (rule_name, start)
+            self._fold_norms(rule_name, self._norm_values.pop(window))
+            self.open.pop(window, None)
+            self.first_offset.pop(window, None)
+            if start > self.sealed_through.get(rule_name, -1 << 62):
+                self.sealed_through[rule_name] = start
+
+    def min_open_offset(self) -> int | None:
+        """Smallest input offset any open window depends on (commit up to it, not past)."""
+        return min(self.first_offset.values(), default=None)
+
+    # -- per-event rules -------------------------------------------------------------------
+
+    def _score_event(self, rule: RuleSpec, event: Event, offset: int) -> Iterator[EventAlert]:
+        if not isinstance(event, OrderEvent) or event.status != "placed":
+            return
+        norms = self._norms[rule.name]
+        states = self.norm_states[rule.name]
+        start = _window_starts(event.ts_ms, rule.window_ms, rule.window_ms)[0]
+        window = (rule.name, start)
+        if start <= self.sealed_through.get(rule.name, -1 << 62):
+            return
+        if window not in self.first_offset and window not in self.open:
+            self.first_offset[window] = offset
+            self.open[window] = {}
+        pending = self._norm_values.setdefault(window, {})
+        for measure, value in _outlier_values(event):
+            norm = norms[measure]
+            keys = [f"{measure}|sku|{event.sku}"] if event.sku else []
+            if event.category and measure == "quantity":
+                # Quantities behave alike across a category; prices do not (a category
+                # spans cheap and dear products), so prices use the sku's own norm only.
+                keys.append(f"{measure}|category|{event.category}")
+            for norm_key in keys:
+                pending.setdefault(norm_key, []).append(value)
+            decision = None
+            for norm_key in keys:  # the sku's own norm first, the category's while it is new
+                state = states.get(norm_key)
+                if state is not None and state.n >= norm.grace_period:
+                    decision = norm.score(state, value)
+                    basis = norm_key
+                    break
+            if decision is None or not decision.violating:
+                continue
+            yield EventAlert(
+                self.source, rule.name, "order", event.order_id, event.ts_ms, decision,
+                {"measure": measure, "norm": basis.split("|", 1)[1], "sku": event.sku,
+                 "category": event.category, "quantity": event.quantity, "amount": event.amount},
+            )
+
+    def _fold_norms(self, rule_name: str, values: dict[str, list[float]]) -> None:
+        if rule_name not in self._norms:
+            return
+        norms, states = self._norms[rule_name], self.norm_states[rule_name]
+        for norm_key in sorted(values):
+            norm = norms[norm_key.split("|", 1)[0]]
+            state = states.get(norm_key)
+            if state is None:
+                state = states[norm_key] = norm.new_state()
+            norm.update(state, values[norm_key])
+
+    def _rule(self, name: str) -> RuleSpec:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
+    """Starts of every window ``[s, s + window)`` with ``s % hop == 0`` that holds ``ts``."""
+    last = ts_ms - ts_ms % hop_ms
+    return list(range(last - window_ms + hop_ms, last + 1, hop_ms))
+
+
+def _series_keys(rule: RuleSpec, event: Event) -> list[tuple[str, str]]:
+    keys = []
+    for parts, name in zip(rule.dimensions, rule.dimension_names, strict=True):
+        if parts == ("total",):
+            keys.append((name, "all"))
+            continue
+        values = []
+        for part in parts:
+            value = getattr(event, DIMENSION_FIELDS[part], None)
+            if value is None or value == "":
+                break
+            values.append(value)
+        else:
+            keys.append((name, ",".join(values)))
+    return keys
+
+
+def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, float | None] | None:
+    """``(numerator, denominator, value)`` this event adds to the rule, or ``None``."""
+    name = rule.name
+    if isinstance(event, OrderEvent):
+        status = event.status
+        if name in ("order_volume", "customer_order_burst"):
+            return (1.0, 0.0, None) if status == "placed" else None
+        if name == "return_rate":
+            if status in _RETURNS:
+                return 1.0, 0.0, None
+            return (0.0, 1.0, None) if status == "delivered" else None
+        if name == "complaint_rate":
+            return (0.0, 1.0, None) if status == "delivered" else None
+        return None
+    if isinstance(event, ComplaintEvent):
+        return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
+    if isinstance(event, WaitTimeEvent):
+        if name == "wait_time_p90":
+            return 0.0, 1.0, event.wait_seconds
+        if name == "wait_sla_breach_share":
+            return (1.0 if event.wait_seconds > rule.sla_seconds else 0.0), 1.0, None
+    return None
+
+
+def _add_context(acc: Partial, rule: RuleSpec, event: Event, weight: float) -> None:
+    for name in rule.context:
+        value = getattr(event, name, None)
+        if value:
+            counts = acc.context.get(name)
+            if counts is None:
+                counts = acc.context[name] = Counter()
+            counts[value] += weight
+
+
+def _measure_norms(rule: RuleSpec) -> dict[str, EventNorm]:
+    """The unit-price norm as configured; quantities are discrete and mostly 1, so their
+    norm gets a wide floor (±50 % in log units), watches only upward and ignores
+    quantities up to 4."""
+    params = dict(rule.norm)
+    quantity = {**params, "min_scale": 0.5, "direction": "up", "guard_above": 4.0}
+    return {"unit_price": EventNorm(**params), "quantity": EventNorm(**quantity)}
+
+
+def _outlier_values(event: OrderEvent) -> list[tuple[str, float]]:
+    values = []
+    if event.amount is not None and event.quantity:
+        unit_price = event.amount / event.quantity
+        if unit_price > 0 and math.isfinite(unit_price):
+            values.append(("unit_price", unit_price))
+    if event.quantity:
+        values.append(("quantity", float(event.quantity)))
+    return values

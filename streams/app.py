@@ -1,0 +1,82 @@
+"""The Faust application that hosts the worker.
+
+Faust provides the service tree (start, supervised tasks, clean stop on SIGINT
+and SIGTERM), the web server that serves ``/metrics`` and ``/health``, and the
+group-membership settings that make a fresh worker ready in seconds on the
+embedded broker. The pipeline itself runs as one app task (see
+:mod:`streams.worker` for why its hot loops use aiokafka directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from streams.config import Settings
+from streams.logs import configure_logging
+from streams.worker import Worker
+
+__all__ = ["HostWorker", "create_app"]
+
+
+def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) -> faust.App:
+    """A Faust app running ``worker`` and serving its metrics."""
+    app = faust.App(
+        f"{settings.app_id}-host",
+        broker=[f"kafka://{server.strip()}"
+                for server in settings.kafka_bootstrap_servers.split(",")],
+        autodiscover=False,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_in_thread=False,
+        topic_partitions=settings.topic_partitions,
+        # Fast group membership: see README "Broker notes" (tansu answers JoinGroup after
+        # session_timeout / 2; 6 s is also Kafka's lowest default-allowed session timeout).
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
+        broker_rebalance_timeout=settings.session_timeout_ms / 1000,
+        store="memory://",
+    )
+
+    @app.page("/metrics")
+    async def metrics(_view: Any, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/health")
+    async def health(_view: Any, _request: web.Request) -> web.Response:
+        ready = worker.started.is_set()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    @app.task
+    async def pipeline() -> None:
+        await worker.run()
+
+    return app
+
+
+class HostWorker(faust.Worker):  # type: ignore[misc]
+    """Faust's worker with our structlog set-up instead of its own logging."""
+
+    def __init__(self, app: faust.App, settings: Settings,
+                 on_started: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(app, quiet=True, redirect_stdouts=False,
+                         loglevel=settings.log_level, **kwargs)
+        self._settings = settings
+        self._on_started = on_started
+
+    def _setup_logging(self) -> None:
+        configure_logging(self._settings.log_format, self._settings.log_level)
+
+    def _setup_spinner(self) -> None:
+        self.spinner = None
+
+    async def on_started(self) -> None:
+        await super().on_started()
+        if self._on_started is not None:
+            self._on_started()

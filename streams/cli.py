@@ -1,0 +1,139 @@
+"""``aftersales``: the command line (an adapter; the core never imports click)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import click
+
+from streams.config import Settings
+from streams.exceptions import ConfigError
+from streams.logs import configure_logging, get_logger
+
+__all__ = ["main"]
+
+log = get_logger("aftersales.cli")
+
+
+class ConfigProblem(click.ClickException):
+    """A configuration error, shown as ``Error: invalid configuration: <field>: <message>``."""
+
+    exit_code = 2
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(f"invalid configuration: {error}")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a clean exit naming the bad variable."""
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """After-sales early warning: dynamic thresholds over order, complaint and wait streams."""
+
+
+@click.command()
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file (TOML); default: AFTERSALES_RULES_FILE or the shipped rules.")
+def worker(rules_path: str | None) -> None:
+    """Run the stream processor against KAFKA_BOOTSTRAP_SERVERS."""
+    from prometheus_client import CollectorRegistry
+
+    from alerts.metrics import AlertMetrics
+    from streams.app import HostWorker, create_app
+    from streams.events import TOPICS
+    from streams.rules import load_rules
+    from streams.worker import Worker
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        rules = load_rules(rules_path or settings.rules_file or None)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    registry = CollectorRegistry()
+    metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
+                                  topics=TOPICS)
+    pipeline = Worker(settings, rules, metrics)
+    app = create_app(settings, pipeline, registry)
+    HostWorker(app, settings).execute_from_commandline()
+
+
+@click.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file (TOML); default: the shipped rules.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write alert events here (JSONL); default: standard output.")
+@click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
+              help="Input partitions to emulate (match the topics' partition count for "
+                   "exact parity with the live worker).")
+def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int) -> None:
+    """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
+    from streams.pipeline import ReplayPipeline, read_jsonl
+    from streams.rules import load_rules
+
+    configure_logging("auto", "INFO")
+    try:
+        rules = load_rules(rules_path or None)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    pipeline = ReplayPipeline(rules, partitions=partitions)
+    started = time.perf_counter()
+    alerts = 0
+    out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
+    try:
+        with open(events, encoding="utf-8") as lines:
+            for alert in pipeline.run(read_jsonl(lines)):
+                out.write(alert.to_json() + b"\n")
+                alerts += 1
+    except ValueError as error:
+        raise click.ClickException(f"{events}: {error}") from None
+    finally:
+        if out_path:
+            out.close()
+        else:
+            out.flush()
+    elapsed = time.perf_counter() - started
+    log.info("replay_done", events=pipeline.lines, alerts=alerts,
+             dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
+             events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
+
+
+@click.command("score-series")
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Output CSV; default: standard output.")
+def score_series(input_csv: str, out_path: str | None) -> None:
+    """Score one series (CSV timestamp,value) with the engine's generic configuration."""
+    from streams.score_series import score_series_csv
+
+    try:
+        score_series_csv(input_csv, out_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+main.add_command(worker)
+main.add_command(replay)
+main.add_command(score_series)
+
+
+def _register_optional() -> None:
+    """Commands whose modules live beside this one."""
+    from streams.demo import demo
+    from streams.simulator.cli import simulate
+
+    main.add_command(simulate)
+    main.add_command(demo)
+
+
+_register_optional()

@@ -1,0 +1,268 @@
+"""Stage 2: merge partials per series and window, close windows, decide, run episodes.
+
+A :class:`WindowCloser` owns a set of series (in Kafka: one partition of the
+partials topic, keyed by series). It receives
+
+* sealed partials from every source (input partition) that saw the series,
+* every source's watermark (broadcast to all partials partitions),
+* per-event verdicts of per-event rules,
+
+and closes a rule's window ``[start, end)`` once ``end`` is at or before the
+*minimum* watermark over all partitions of the rule's input topics. A close
+evaluates every known series of the rule, including those that received no
+events in the window, so an order drop to zero fires although nothing arrived.
+
+Determinism: a partial is final when it arrives, merging is order-independent,
+and each series' windows are closed in order; so the decisions of a series do
+not depend on partition interleaving or on which other series share its closer.
+Duplicate partials (a source re-reading after a restart) are ignored: first wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from alerts.episodes import EpisodeState, advance, instant_alert
+from alerts.model import AlertEvent, SeriesRef
+from alerts.text import AlertTexts
+from streams.aggregate import EventAlert, Partial, SealedPartial
+from streams.dedup import RecentIds
+from streams.events import TopicName
+from streams.rules import RuleSet, RuleSpec
+from thresholds.bank import SeriesBank
+from thresholds.decision import Decision
+
+__all__ = ["Closed", "WindowCloser"]
+
+_NEVER = -(1 << 62)
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The latest decision of one series, for metrics and reports."""
+
+    rule: str
+    dimension: str
+    key: str
+    window_start_ms: int
+    window_end_ms: int
+    decision: Decision
+    alerting: bool
+
+
+class WindowCloser:
+    """Close windows for the series this closer owns.
+
+    Parameters
+    ----------
+    rules
+        The configured rule set.
+    partitions
+        Number of partitions of each input topic: every one of them is a source
+        whose watermark gates the rules reading that topic.
+    texts
+        Summary and runbook texts.
+    """
+
+    def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
+                 texts: AlertTexts) -> None:
+        self.rules = rules
+        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules})
+        self._sources = {
+            rule.name: tuple(f"{topic}/{p}" for topic in rule.topics
+                             for p in range(partitions[topic]))
+            for rule in rules.rules
+        }
+        self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
+                      if rule.detector is not None and rule.name != "customer_order_burst"}
+        self.watermarks: dict[str, int] = {}
+        self.closed_through: dict[str, int] = {}
+        self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
+        self.episodes: dict[str, EpisodeState] = {}
+        self.streak_start: dict[str, int] = {}
+        self.latest: dict[str, Closed] = {}
+        self.event_alerts = RecentIds(100_000)
+        #: Partials that arrived for an already closed window (counted, dropped).
+        self.late_partials = 0
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def on_partial(self, sealed: SealedPartial) -> None:
+        """Keep one source's final partial until its window closes (first one wins)."""
+        if sealed.window_start_ms <= self.closed_through.get(sealed.rule, _NEVER):
+            self.late_partials += 1
+            return
+        by_series = self.pending.setdefault((sealed.rule, sealed.window_start_ms), {})
+        by_source = by_series.setdefault((sealed.dimension, sealed.key), {})
+        by_source.setdefault(sealed.source, sealed.partial)
+
+    def on_watermark(self, source: str, watermark_ms: int) -> list[AlertEvent]:
+        """Record a source's watermark and close every window it completes."""
+        if watermark_ms > self.watermarks.get(source, _NEVER):
+            self.watermarks[source] = watermark_ms
+        events: list[AlertEvent] = []
+        for rule in self.rules.rules:
+            if rule.kind != "event":
+                events.extend(self._close_rule(rule))
+        return events
+
+    def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
+        """Turn a per-event verdict into an alert, once per event."""
+        series = SeriesRef(verdict.rule, verdict.dimension, verdict.key)
+        event = instant_alert(series, verdict.decision, verdict.ts_ms, self.texts,
+                              context=verdict.context)
+        if event is None or self.event_alerts.seen(event.alert_id):
+            return []
+        return [event]
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def rule_watermark(self, rule: RuleSpec) -> int | None:
+        """Minimum watermark over the rule's sources, or ``None`` until all have reported."""
+        marks = [self.watermarks.get(source) for source in self._sources[rule.name]]
+        if any(mark is None for mark in marks):
+            return None
+        return min(mark for mark in marks if mark is not None)
+
+    def _close_rule(self, rule: RuleSpec) -> list[AlertEvent]:
+        watermark = self.rule_watermark(rule)
+        if watermark is None:
+            return []
+        events: list[AlertEvent] = []
+        while True:
+            start = self._next_start(rule)
+            if start is None or start + rule.window_ms > watermark:
+                return events
+            events.extend(self._close_window(rule, start))
+            self.closed_through[rule.name] = start
+
+    def _next_start(self, rule: RuleSpec) -> int | None:
+        pending = [start for (name, start) in self.pending if name == rule.name]
+        closed = self.closed_through.get(rule.name)
+        bank = self.banks.get(rule.name)
+        carries_series = bank is not None and len(bank) > 0
+        if closed is None or not carries_series:
+            candidates = [s for s in pending if closed is None or s > closed]
+            return min(candidates, default=None)
+        return closed + rule.hop_ms
+
+    def _close_window(self, rule: RuleSpec, start: int) -> list[AlertEvent]:
+        end = start + rule.window_ms
+        partials = self.pending.pop((rule.name, start), {})
+        merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
+        if rule.name == "customer_order_burst":
+            return self._close_population(rule, start, end, merged)
+        bank = self.banks[rule.name]
+        ids = sorted(set(bank.ids) | {_sid(rule.name, d, k) for d, k in merged})
+        if not ids:
+            return []
+        rows = bank.rows(ids)
+        values = np.zeros(len(ids))
+        sizes = np.zeros(len(ids))
+        for i, sid in enumerate(ids):
+            _, dimension, key = sid.split(":", 2)
+            partial = merged.get((dimension, key))
+            if partial is None:
+                continue
+            values[i], sizes[i] = _observation(rule, partial)
+        sample = None if rule.kind == "count" else sizes
+        outcome = bank.evaluate(end, rows, values, sample)
+        events: list[AlertEvent] = []
+        for i, sid in enumerate(ids):
+            _, dimension, key = sid.split(":", 2)
+            decision = outcome.decision(i)
+            partial = merged.get((dimension, key))
+            events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+        return events
+
+    def _close_population(self, rule: RuleSpec, start: int, end: int,
+                          merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
+        """Bursts: each key against a shared population norm (a baseline per customer
+        would cost a series per customer ever seen); only keys with orders or an open
+        episode are evaluated."""
+        detector = rule.detector
+        assert detector is not None
+        baseline = detector.prior if detector.prior is not None else 1.0
+        upper = detector.guard_above if detector.guard_above is not None else 4.5
+        keys = set(merged) | {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
+                              if sid.startswith(rule.name + ":")}
+        events: list[AlertEvent] = []
+        for dimension, key in sorted(keys):  # type: ignore[misc]
+            partial = merged.get((dimension, key))
+            count = partial.num if partial is not None else 0.0
+            sid = _sid(rule.name, dimension, key)
+            violating = count > upper
+            was_open = sid in self.episodes
+            transition = "fire" if violating and not was_open else (
+                "resolve" if was_open and not violating else None)
+            excess = (count - upper) / upper if violating else 0.0
+            decision = Decision(
+                observed=count, baseline=baseline, lower=None, upper=upper, score=excess,
+                anomaly_score=count / (count + upper), sample_size=int(count), ready=True,
+                violating=violating, direction="up" if violating else None,
+                severity=("critical" if count >= 2 * upper else "warning") if violating else None,
+                alerting=violating, transition=transition)  # type: ignore[arg-type]
+            events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+        return events
+
+    def _advance(self, rule: RuleSpec, dimension: str, key: str, start: int, end: int,
+                 decision: Decision, partial: Partial | None) -> list[AlertEvent]:
+        sid = _sid(rule.name, dimension, key)
+        if decision.violating and sid not in self.streak_start:
+            self.streak_start[sid] = end
+        elif not decision.violating and not decision.alerting:
+            self.streak_start.pop(sid, None)
+        self.latest[sid] = Closed(rule.name, dimension, key, start, end, decision,
+                                  decision.alerting)
+        if decision.transition is None:
+            return []
+        started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
+        context = _context(partial) if partial is not None else None
+        state, events = advance(self.episodes.get(sid), SeriesRef(rule.name, dimension, key),
+                                decision, start, end, self.texts, started_at_ms=started,
+                                context=context)
+        if state is None:
+            self.episodes.pop(sid, None)
+            self.streak_start.pop(sid, None)
+        else:
+            self.episodes[sid] = state
+        return list(events)
+
+
+def _sid(rule: str, dimension: str, key: str) -> str:
+    return f"{rule}:{dimension}:{key}"
+
+
+def _merge(partials: Iterable[Partial]) -> Partial:
+    merged = Partial()
+    for partial in partials:
+        merged.merge(partial)
+    return merged
+
+
+def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
+    if rule.kind == "percentile":
+        sketch = partial.sketch
+        if sketch is None or sketch.count == 0:
+            return 0.0, 0.0
+        return sketch.quantile(rule.quantile), float(sketch.count)
+    if rule.kind == "ratio":
+        return partial.num, partial.den
+    return partial.num, partial.num
+
+
+def _context(partial: Partial) -> dict[str, Any] | None:
+    """The sub-keys that contribute most to the window's numerator (top 3 per field)."""
+    if not partial.context:
+        return None
+    out: dict[str, Any] = {}
+    for name, counts in sorted(partial.context.items()):
+        total = sum(counts.values()) or 1.0
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]
+        out[f"top_{name}"] = [{"key": key, "count": int(count), "share": round(count / total, 3)}
+                              for key, count in top]
+    return out

@@ -1,0 +1,183 @@
+"""``aftersales demo``: embedded broker, simulated shop, worker, live alerts, /metrics.
+
+1. Starts the embedded tansu broker on a free loopback port.
+2. Back-fills ``--history-days`` of simulated traffic as fast as it can, so the
+   baselines have learned the daily rhythm by the time live traffic starts.
+3. Streams the rest at ``--speed`` x real time with scripted incidents soon after
+   the live start (a wrong price, a customer burst, a wait-time surge), plus a
+   few malformed events that go to the dead-letter topic.
+4. Prints each alert as one line, and a status line of events per topic, dead
+   letters and the event-time watermark every few seconds.
+
+Ctrl-C or ``--duration`` stops the worker, the producer and the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import numpy as np
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
+from alerts.sinks import ConsoleSink
+from streams.app import HostWorker, create_app
+from streams.config import Settings
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.events import TOPICS
+from streams.logs import configure_logging, get_logger
+from streams.rules import load_rules
+from streams.simulator.config import SimulationConfig
+from streams.simulator.events import Event
+from streams.simulator.generator import simulate
+from streams.simulator.hostile import bad_events
+from streams.simulator.incidents import CustomerBurst, WaitTimeSurge, WrongPrice
+from streams.simulator.kafka import produce_events
+from streams.worker import Worker
+
+__all__ = ["demo"]
+
+log = get_logger("aftersales.demo")
+
+
+def demo_incidents(live_start: datetime, sku: str) -> tuple[WrongPrice, CustomerBurst,
+                                                           WaitTimeSurge]:
+    """The scripted incidents, minutes after the live start (event time)."""
+    return (
+        WrongPrice(start=live_start + timedelta(minutes=5), duration=timedelta(hours=1),
+                   sku=sku, magnitude=0.1),
+        CustomerBurst(start=live_start + timedelta(minutes=10), customer_id="C-0000042",
+                      address_id="A-0000042", magnitude=15.0),
+        WaitTimeSurge(start=live_start + timedelta(minutes=20), duration=timedelta(hours=3),
+                      queue="returns", magnitude=6.0),
+    )
+
+
+async def _feed(bootstrap: str, prefix: str, history: list[Event], live: Iterator[Event],
+                speed: float, seed: int) -> None:
+    await produce_events(history, bootstrap, prefix)
+    log.info("demo_history_loaded", events=len(history))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1_048_576)
+    await producer.start()
+    try:
+        for bad in bad_events(np.random.default_rng(seed), 9):
+            await producer.send_and_wait(prefix + bad.topic, bad.raw, key=bad.key)
+    finally:
+        await producer.stop()
+    await produce_events(live, bootstrap, prefix, realtime_speed=speed)
+
+
+async def _status(metrics: AlertMetrics, worker: Worker, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())
+                  for topic in TOPICS}
+        invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())
+                      for topic in TOPICS for outcome in ("invalid", "duplicate"))
+        marks = [mark for closer in worker.closers.values() for mark in closer.watermarks.values()]
+        watermark = (datetime.fromtimestamp(min(marks) / 1000, UTC).strftime("%a %H:%M")
+                     if marks else "-")
+        click.echo(click.style(
+            f"[flow] events ok: orders={counts['orders']:,} complaints={counts['complaints']:,} "
+            f"wait-times={counts['wait-times']:,} | dead-lettered={invalid} | "
+            f"alerts={worker.alerts_published} | event time {watermark}", dim=True))
+
+
+@click.command()
+@click.option("--duration", type=click.FloatRange(min=1), default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option("--speed", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Live traffic runs this many times faster than real time.")
+@click.option("--history-days", type=click.FloatRange(min=1, max=14), default=5.0,
+              show_default=True, help="Days of simulated history back-filled at start.")
+@click.option("--orders-per-day", type=click.FloatRange(min=100), default=6_000.0,
+              show_default=True)
+@click.option("--web-port", type=click.IntRange(0, 65535), default=6066, show_default=True,
+              help="Port for /metrics (0: pick a free one).")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rules", "rules_path", type=click.Path(exists=True, dir_okay=False),
+              help="Rules file (TOML); default: the shipped rules.")
+def demo(duration: float | None, speed: float, history_days: float, orders_per_day: float,
+         web_port: int, seed: int, rules_path: str | None) -> None:
+    """Run everything locally: broker, simulator with incidents, worker, live alerts."""
+    colour = sys.stdout.isatty()
+    configure_logging("console" if sys.stderr.isatty() else "json", "WARNING")
+    rules = load_rules(rules_path)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    live_start = now
+    sim_start = live_start - timedelta(days=history_days)
+    base = SimulationConfig(seed=seed, start=sim_start,
+                            duration=timedelta(days=history_days + 2),
+                            orders_per_day=orders_per_day)
+    config = replace(base, incidents=demo_incidents(live_start, best_seller(base)))
+    events = simulate(config)
+    cutoff = int(live_start.timestamp() * 1000)
+    history: list[Event] = []
+    for event in events:
+        history.append(event)
+        if event.ts_ms >= cutoff:
+            break
+    live = _chain_one(history.pop(), events)
+    port = web_port or free_port()
+    with EmbeddedBroker(log_path=Path(os.devnull)) as broker:
+        settings = Settings.from_env({
+            **{k: v for k, v in os.environ.items() if k.startswith("AFTERSALES_")},
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_WEB_PORT": str(port),
+            "AFTERSALES_WEB_HOST": "127.0.0.1",
+            "AFTERSALES_LOG_LEVEL": "WARNING",
+        })
+        registry = CollectorRegistry()
+        metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
+                                      topics=TOPICS)
+        console = ConsoleSink(click.echo, colour=colour)
+        pipeline = Worker(settings, rules, metrics, sinks=[console])
+        app = create_app(settings, pipeline, registry)
+        click.echo(f"aftersales demo: broker {broker.bootstrap_servers}, metrics "
+                   f"http://127.0.0.1:{port}/metrics, {len(history):,} events of history, "
+                   f"then live at {speed:g}x with incidents at +5 min (wrong price), +10 min "
+                   f"(customer burst), +20 min (wait-time surge on 'returns'). Ctrl-C stops.")
+
+        @app.task
+        async def feed() -> None:
+            await pipeline.started.wait()
+            await _feed(broker.bootstrap_servers, settings.topic_prefix, history, live, speed,
+                        seed)
+
+        @app.task
+        async def status() -> None:
+            await _status(metrics, pipeline, 5.0)
+
+        if duration is not None:
+            @app.task
+            async def stop_later() -> None:
+                await asyncio.sleep(duration)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        with contextlib.suppress(SystemExit):
+            HostWorker(app, settings).execute_from_commandline()
+    click.echo("aftersales demo: stopped; broker and worker are down.")
+
+
+def best_seller(config: SimulationConfig) -> str:
+    """The sku with the most orders in the first simulated day (its price norm is warm)."""
+    day = replace(config, duration=timedelta(days=1), incidents=())
+    counts = Counter(event.value.get("sku") for event in simulate(day)
+                     if event.topic == "orders" and event.value.get("status") == "placed")
+    return str(counts.most_common(1)[0][0])
+
+
+def _chain_one(first: Event, rest: Iterator[Event]) -> Iterator[Event]:
+    yield first
+    yield from rest

@@ -1,0 +1,181 @@
+"""Both stages in one process: what ``replay`` runs, and what each worker runs per batch.
+
+:class:`Stage1` turns raw input records into sealed partials, per-event verdicts
+and watermarks (one :class:`~streams.aggregate.SourceAggregator` per input
+partition). :class:`ReplayPipeline` connects it to a
+:class:`~streams.closer.WindowCloser` in memory, through the wire encoding, so
+a replay decides exactly what the Kafka pipeline decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from alerts.model import AlertEvent
+from alerts.text import AlertTexts
+from streams.aggregate import EventAlert, SealedPartial, SourceAggregator
+from streams.closer import WindowCloser
+from streams.deadletter import DeadLetter
+from streams.events import TOPICS, Event, TopicName
+from streams.intake import Intake
+from streams.rules import RuleSet
+from streams.wire import Watermark, decode, encode_event_alert, encode_partial, encode_watermark
+
+__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "partition_for"]
+
+#: The Kafka key of each input topic's records (contract section 1).
+KEY_FIELDS: dict[TopicName, str] = {"orders": "order_id", "complaints": "complaint_id",
+                                    "wait-times": "ticket_id"}
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) picks for ``key``."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(slots=True)
+class Stage1Output:
+    """What one batch of input produced."""
+
+    partials: list[SealedPartial] = field(default_factory=list)
+    verdicts: list[EventAlert] = field(default_factory=list)
+    watermarks: list[tuple[str, int]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class Stage1:
+    """Intake plus one aggregator per input partition (source)."""
+
+    def __init__(self, rules: RuleSet, topic_names: dict[TopicName, str], *,
+                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 200_000) -> None:
+        self.rules = rules
+        self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
+        self._verdicts: list[EventAlert] = []
+        self._sent_watermarks: dict[str, int] = {}
+        self.intake = Intake(self._on_event, topic_names, max_event_bytes=max_event_bytes,
+                             dedup_capacity=dedup_capacity)
+
+    def aggregator(self, topic: TopicName, partition: int) -> SourceAggregator:
+        """The aggregator of one input partition, created on first use."""
+        agg = self.aggregators.get((topic, partition))
+        if agg is None:
+            agg = SourceAggregator(f"{topic}/{partition}", topic, self.rules)
+            self.aggregators[(topic, partition)] = agg
+        return agg
+
+    def _on_event(self, topic: TopicName, partition: int, offset: int, event: Event) -> bool:
+        on_time, verdicts = self.aggregator(topic, partition).add(event, offset)
+        if verdicts:
+            self._verdicts.extend(verdicts)
+        return on_time
+
+    def process(self, topic: TopicName, partition: int, offset: int, key: bytes | None,
+                value: bytes | None, out: Stage1Output) -> None:
+        """Feed one raw record."""
+        dead = self.intake.process(topic, partition, offset, key, value)
+        if dead is not None:
+            out.dead_letters.append(dead)
+        if self._verdicts:
+            out.verdicts.extend(self._verdicts)
+            self._verdicts.clear()
+
+    def seal(self, out: Stage1Output) -> None:
+        """Seal every window the sources' watermarks passed; report moved watermarks."""
+        for (topic, partition) in sorted(self.aggregators):
+            agg = self.aggregators[(topic, partition)]
+            out.partials.extend(agg.seal())
+            mark = agg.watermark_ms
+            if mark is not None and mark > self._sent_watermarks.get(agg.source, -(1 << 62)):
+                self._sent_watermarks[agg.source] = mark
+                out.watermarks.append((agg.source, mark))
+
+    def forget(self, topic: TopicName, partition: int) -> None:
+        """Drop the state of a partition this worker no longer owns."""
+        agg = self.aggregators.pop((topic, partition), None)
+        if agg is not None:
+            self._sent_watermarks.pop(agg.source, None)
+        self.intake.forget_partition(topic, partition)
+
+
+class ReplayPipeline:
+    """Replay JSONL input through both stages without Kafka."""
+
+    def __init__(self, rules: RuleSet, *, partitions: int = 4, topic_prefix: str = "aftersales.",
+                 batch_size: int = 2_000, texts: AlertTexts | None = None) -> None:
+        self.partitions = partitions
+        self.batch_size = batch_size
+        self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS})
+        self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
+                                   texts or AlertTexts())
+        self._offsets: dict[tuple[TopicName, int], int] = {}
+        self.dead_letters: list[DeadLetter] = []
+        self.lines = 0
+
+    def run(self, records: Iterable[tuple[TopicName, bytes | None, bytes | None]]
+            ) -> Iterator[AlertEvent]:
+        """Process ``(topic, key, value)`` records in order; yield alerts as they happen."""
+        out = Stage1Output()
+        pending = 0
+        for topic, key, value in records:
+            partition = partition_for(key, self.partitions) if key is not None else 0
+            offset = self._offsets.get((topic, partition), 0)
+            self._offsets[(topic, partition)] = offset + 1
+            self.stage1.process(topic, partition, offset, key, value, out)
+            self.lines += 1
+            pending += 1
+            if out.verdicts:
+                yield from self._deliver(out)
+            if pending >= self.batch_size:
+                pending = 0
+                self.stage1.seal(out)
+                yield from self._deliver(out)
+        self.stage1.seal(out)
+        yield from self._deliver(out)
+
+    def _deliver(self, out: Stage1Output) -> Iterator[AlertEvent]:
+        closer = self.closer
+        for verdict in out.verdicts:
+            decoded = decode(encode_event_alert(verdict))
+            assert isinstance(decoded, EventAlert)
+            yield from closer.on_event_alert(decoded)
+        for sealed in out.partials:
+            decoded_partial = decode(encode_partial(sealed))
+            assert isinstance(decoded_partial, SealedPartial)
+            closer.on_partial(decoded_partial)
+        for source, mark in out.watermarks:
+            decoded_mark = decode(encode_watermark(source, mark))
+            assert isinstance(decoded_mark, Watermark)
+            yield from closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+        self.dead_letters.extend(out.dead_letters)
+        out.partials.clear()
+        out.verdicts.clear()
+        out.watermarks.clear()
+        out.dead_letters.clear()
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[TopicName, bytes | None, bytes | None]]:
+    """Records from replay input lines ``{"topic": ..., "value": {...}}``.
+
+    A line that is not such an object is passed on as a raw value of its topic (or of
+    ``orders``) so it is dead-lettered like a bad record on Kafka would be.
+    """
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj: Any = json.loads(line)
+            topic = obj["topic"]
+            value = obj["value"]
+        except (ValueError, KeyError, TypeError):
+            yield "orders", None, line.encode()
+            continue
+        if topic not in KEY_FIELDS:
+            raise ValueError(f"unknown topic {topic!r} in replay input")
+        key_value = value.get(KEY_FIELDS[topic]) if isinstance(value, dict) else None
+        key = str(key_value).encode() if key_value is not None else None
+        yield topic, key, json.dumps(value, separators=(",", ":")).encode()

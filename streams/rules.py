@@ -1,0 +1,326 @@
+"""The rule catalogue and its TOML configuration.
+
+Rule names, what each one measures and its metric kind are fixed by the
+contract (section 4); the file sets windows, dimensions, engine parameters and
+runbooks. :func:`load_rules` refuses a bad file with a :class:`ConfigError`
+whose ``field`` is the TOML path, e.g. ``rules.return_rate.detector.persistence``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from streams.events import TopicName
+from streams.exceptions import ConfigError
+from thresholds.config import DetectorConfig, MetricKind
+
+__all__ = [
+    "CATALOGUE",
+    "DIMENSION_FIELDS",
+    "RuleSpec",
+    "RuleSet",
+    "load_rules",
+]
+
+RuleKind = Literal["count", "ratio", "percentile", "event"]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """What a rule measures: its kind, the topics it reads, the dimensions it allows."""
+
+    kind: RuleKind
+    topics: tuple[TopicName, ...]
+    dimensions: frozenset[str]
+    required_dimensions: tuple[str, ...]
+
+
+_ORDER_DIMS = frozenset({"total", "sku", "category", "region", "carrier", "channel"})
+
+#: The contract's rules (section 4) with the dimensions each supports at least.
+CATALOGUE: Final[dict[str, CatalogueEntry]] = {
+    "order_volume": CatalogueEntry("count", ("orders",), _ORDER_DIMS,
+                                   ("total", "region", "channel", "category")),
+    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order"}), ("order",)),
+    "customer_order_burst": CatalogueEntry("count", ("orders",),
+                                           frozenset({"customer", "address"}),
+                                           ("customer", "address")),
+    "return_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS - {"total"} | {"total"},
+                                  ("sku", "category", "region", "carrier", "region,carrier")),
+    "complaint_rate": CatalogueEntry("ratio", ("orders", "complaints"), _ORDER_DIMS,
+                                     ("sku", "category", "carrier", "region")),
+    "complaint_volume": CatalogueEntry("count", ("complaints",), _ORDER_DIMS | {"reason"},
+                                       ("total", "reason")),
+    "wait_time_p90": CatalogueEntry("percentile", ("wait-times",),
+                                    frozenset({"total", "queue", "channel", "region"}), ("queue",)),
+    "wait_sla_breach_share": CatalogueEntry("ratio", ("wait-times",),
+                                            frozenset({"total", "queue", "channel", "region"}),
+                                            ("queue",)),
+}
+
+#: Event attribute behind each dimension name (``total`` has the constant key ``all``).
+DIMENSION_FIELDS: Final[dict[str, str]] = {
+    "sku": "sku", "category": "category", "region": "region", "carrier": "carrier",
+    "channel": "channel", "reason": "reason", "queue": "queue", "customer": "customer_id",
+    "address": "address_id", "order": "order_id",
+}
+
+_CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region", "carrier",
+                                                    "channel", "reason"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
+                                   "d": 86_400_000}
+_PLACEHOLDERS: Final[frozenset[str]] = frozenset(
+    {"rule", "dimension", "key", "observed", "baseline", "lower", "upper", "direction"})
+_RULE_KEYS: Final[frozenset[str]] = frozenset(
+    {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
+     "sla"})
+_NORM_KEYS: Final[frozenset[str]] = frozenset(
+    {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
+     "guard_above", "guard_below", "severity_steps"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """One configured rule."""
+
+    name: str
+    kind: RuleKind
+    topics: tuple[TopicName, ...]
+    window_ms: int
+    hop_ms: int
+    dimensions: tuple[tuple[str, ...], ...]
+    context: tuple[str, ...]
+    runbook: str
+    detector: DetectorConfig | None
+    quantile: float = 0.9
+    sla_seconds: float = 900.0
+    #: Parameters of :class:`thresholds.event_norm.EventNorm` (per-event rules only).
+    norm: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        """Dimensions as the alert shows them, e.g. ``"region,carrier"``."""
+        return tuple(",".join(parts) for parts in self.dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """All enabled rules plus the global settings."""
+
+    rules: tuple[RuleSpec, ...]
+    lateness_ms: int
+    utc_offset_ms: int
+
+    def by_name(self, name: str) -> RuleSpec:
+        """The rule called ``name``."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+    def for_topic(self, topic: TopicName) -> tuple[RuleSpec, ...]:
+        """Rules that read ``topic``."""
+        return tuple(rule for rule in self.rules if topic in rule.topics)
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Load and validate a rules file; ``None`` or ``""`` loads the shipped default."""
+    if path:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, f"cannot read rules file: {exc.strerror}") from None
+    else:
+        source = "default_rules.toml"
+        text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, f"not valid TOML: {exc}") from None
+    return parse_rules(document)
+
+
+def parse_rules(document: dict[str, Any]) -> RuleSet:
+    """Validate a parsed rules document (see :func:`load_rules`)."""
+    _only_keys(document, {"settings", "rules"}, "")
+    settings = _table(document.get("settings", {}), "settings")
+    _only_keys(settings, {"lateness", "utc_offset"}, "settings")
+    lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
+    utc_offset_ms = _offset(settings.get("utc_offset", "0h"), "settings.utc_offset")
+    rules_table = _table(document.get("rules"), "rules")
+    for name in rules_table:
+        if name not in CATALOGUE:
+            raise ConfigError(f"rules.{name}",
+                              f"unknown rule; the catalogue is {', '.join(sorted(CATALOGUE))}")
+    rules = []
+    for name, entry in CATALOGUE.items():
+        if name not in rules_table:
+            continue
+        spec = _rule(name, entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms)
+        if spec is not None:
+            rules.append(spec)
+    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms)
+
+
+def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
+          utc_offset_ms: int) -> RuleSpec | None:
+    where = f"rules.{name}"
+    _only_keys(table, _RULE_KEYS, where)
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}.enabled", "expected true or false")
+    if not enabled:
+        return None
+    window_ms = _duration(table.get("window", "15m"), f"{where}.window")
+    hop_ms = _duration(table.get("hop", window_ms), f"{where}.hop")
+    if hop_ms > window_ms or window_ms % hop_ms:
+        raise ConfigError(f"{where}.hop", "must divide the window and not exceed it")
+    if window_ms // hop_ms > 12:
+        raise ConfigError(f"{where}.hop", "at most 12 overlapping windows per event")
+    dimensions = _dimensions(table.get("dimensions", list(entry.required_dimensions)),
+                             entry, f"{where}.dimensions")
+    context = tuple(_string_list(table.get("context", []), f"{where}.context"))
+    for field in context:
+        if field not in _CONTEXT_FIELDS:
+            raise ConfigError(f"{where}.context",
+                              f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
+    runbook = table.get("runbook", "")
+    if not isinstance(runbook, str) or not runbook.strip():
+        raise ConfigError(f"{where}.runbook", "expected a non-empty string")
+    _check_template(runbook, f"{where}.runbook")
+    detector = None
+    norm: tuple[tuple[str, Any], ...] = ()
+    if entry.kind == "event":
+        norm = _norm(table.get("detector", {}), f"{where}.detector")
+    else:
+        detector = _detector(entry.kind, table.get("detector", {}), f"{where}.detector",
+                             utc_offset_ms)
+    quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
+    sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
+    return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
+                    runbook, detector, quantile, sla_seconds, norm)
+
+
+def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    from thresholds.event_norm import EventNorm
+
+    table = _table(raw, where)
+    _only_keys(table, _NORM_KEYS, where)
+    values = dict(table)
+    if "severity_steps" in values:
+        steps = values["severity_steps"]
+        if not isinstance(steps, list) or len(steps) != 2:
+            raise ConfigError(f"{where}.severity_steps", "expected a list of two numbers")
+        values["severity_steps"] = tuple(steps)
+    try:
+        EventNorm(**values)
+    except (ValueError, TypeError) as exc:
+        field = str(exc).split(" ", 1)[0]
+        raise ConfigError(f"{where}.{field}" if field in _NORM_KEYS else where, str(exc)) from None
+    return tuple(sorted(values.items()))
+
+
+def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int) -> DetectorConfig:
+    table = _table(raw, where)
+    allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms"}
+    _only_keys(table, allowed, where)
+    values = dict(table)
+    for name in ("persistence", "severity_steps"):
+        if name in values:
+            value = values[name]
+            if not isinstance(value, list) or len(value) != 2:
+                raise ConfigError(f"{where}.{name}", "expected a list of two numbers")
+            values[name] = tuple(value)
+    metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
+    try:
+        return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, **values)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        field = message.split(" ", 1)[0]
+        path = f"{where}.{field}" if field in allowed else where
+        raise ConfigError(path, message) from None
+
+
+def _dimensions(raw: Any, entry: CatalogueEntry, where: str) -> tuple[tuple[str, ...], ...]:
+    names = _string_list(raw, where)
+    if not names:
+        raise ConfigError(where, "expected at least one dimension")
+    result = []
+    for name in names:
+        parts = tuple(part.strip() for part in name.split(","))
+        for part in parts:
+            if part not in entry.dimensions:
+                raise ConfigError(where, f"unknown dimension {part!r} for this rule; "
+                                  f"allowed: {', '.join(sorted(entry.dimensions))}")
+        if "total" in parts and len(parts) > 1:
+            raise ConfigError(where, "'total' cannot be combined with other dimensions")
+        if parts in result:
+            raise ConfigError(where, f"dimension {name!r} listed twice")
+        result.append(parts)
+    return tuple(result)
+
+
+def _check_template(template: str, where: str) -> None:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(where, f"bad template: {exc}") from None
+    for _, field, _, _ in parsed:
+        if field is not None and field not in _PLACEHOLDERS:
+            raise ConfigError(where, f"unknown placeholder {{{field}}}; "
+                              f"use {', '.join('{' + p + '}' for p in sorted(_PLACEHOLDERS))}")
+
+
+def _table(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(where or "<root>", "expected a table")
+    return raw
+
+
+def _only_keys(table: dict[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else key
+            raise ConfigError(path, f"unknown setting; allowed: {', '.join(sorted(allowed))}")
+
+
+def _string_list(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ConfigError(where, "expected a list of strings")
+    return list(raw)
+
+
+def _number(raw: Any, where: str, low: float, high: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
+        raise ConfigError(where, f"expected a number in {low}..{high}")
+    return float(raw)
+
+
+def _duration(raw: Any, where: str, *, allow_zero: bool = False) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError(where, "expected a duration like '15m' or milliseconds")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and (match := _DURATION.match(raw)):
+        value = round(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    else:
+        raise ConfigError(where, f"expected a duration like '15m' or milliseconds, got {raw!r}")
+    if value < 0 or (value == 0 and not allow_zero) or value > 30 * 86_400_000:
+        raise ConfigError(where, "expected a duration between 1 ms and 30 days")
+    return value
+
+
+def _offset(raw: Any, where: str) -> int:
+    if isinstance(raw, str) and raw.strip().startswith("-"):
+        return -_duration(raw.strip()[1:], where, allow_zero=True)
+    if isinstance(raw, str) and raw.strip().startswith("+"):
+        return _duration(raw.strip()[1:], where, allow_zero=True)
+    return _duration(raw, where, allow_zero=True)
