@@ -20,6 +20,7 @@ learn only at seal time, so a decision depends on the source's own history.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -150,6 +151,8 @@ class SourceAggregator:
         self.open: dict[tuple[str, int], _Accumulators] = {}
         #: First input offset that contributed to each open window (for safe commits).
         self.first_offset: dict[tuple[str, int], int] = {}
+        #: ``progress_ms`` just before that first event: where a restart from there begins.
+        self.first_progress: dict[tuple[str, int], int | None] = {}
         #: Per rule, the start of the newest sealed window (events for it are skipped).
         self.sealed_through: dict[str, int] = {}
         self._norms = {rule.name: _measure_norms(rule) for rule in self._event_rules}
@@ -166,7 +169,8 @@ class SourceAggregator:
     def add(self, event: Event, offset: int) -> tuple[bool, list[EventAlert]]:
         """Fold one event in; return ``(on_time, per_event_alerts)``."""
         ts = event.ts_ms
-        if self.progress_ms is not None and ts < self.progress_ms - self.lateness_ms:
+        previous_progress = self.progress_ms
+        if previous_progress is not None and ts < previous_progress - self.lateness_ms:
             return False, []
         if self.progress_ms is None or ts > self.progress_ms:
             self.progress_ms = ts
@@ -188,6 +192,7 @@ class SourceAggregator:
                 if accumulators is None:
                     accumulators = self.open[window] = {}
                     self.first_offset[window] = offset
+                    self.first_progress[window] = previous_progress
                 for series_key in keys:
                     acc = accumulators.get(series_key)
                     if acc is None:
@@ -200,8 +205,10 @@ class SourceAggregator:
                         acc.sketch.add(value)
                     if rule.context and num:
                         _add_context(acc, rule, event, num)
-        alerts = [alert for rule in self._event_rules for alert in self._score_event(rule, event,
-                                                                                       offset)]
+        if not self._event_rules:
+            return True, []
+        alerts = [alert for rule in self._event_rules
+                  for alert in self._score_event(rule, event, offset, previous_progress)]
         return True, alerts
 
     def seal(self) -> list[SealedPartial]:
@@ -220,6 +227,7 @@ class SourceAggregator:
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
                                             partial))
             self.first_offset.pop(window, None)
+            self.first_progress.pop(window, None)
             if start > self.sealed_through.get(rule_name, -1 << 62):
                 self.sealed_through[rule_name] = start
         return sealed
@@ -238,6 +246,7 @@ class SourceAggregator:
             self._fold_norms(rule_name, self._norm_values.pop(window))
             self.open.pop(window, None)
             self.first_offset.pop(window, None)
+            self.first_progress.pop(window, None)
             if start > self.sealed_through.get(rule_name, -1 << 62):
                 self.sealed_through[rule_name] = start
 
@@ -245,9 +254,41 @@ class SourceAggregator:
         """Smallest input offset any open window depends on (commit up to it, not past)."""
         return min(self.first_offset.values(), default=None)
 
+    def snapshot(self, position: int) -> bytes:
+        """State to resume from: re-reading starts at the first offset an open window needs
+        (or ``position``), with the progress, sealed windows and norms of that moment."""
+        resume, progress = position, self.progress_ms
+        if self.first_offset:
+            window = min(self.first_offset, key=lambda w: (self.first_offset[w], w))
+            resume, progress = self.first_offset[window], self.first_progress[window]
+        state = {
+            "resume_offset": resume,
+            "progress_ms": progress,
+            "sealed_through": self.sealed_through,
+            "norms": {rule: {key: state.to_json() for key, state in sorted(states.items())}
+                      for rule, states in sorted(self.norm_states.items())},
+        }
+        return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+
+    def restore(self, data: bytes) -> int:
+        """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
+
+        Windows up to ``sealed_through`` were already shipped, so their events are skipped
+        when re-read; norms continue from where they were.
+        """
+        state = json.loads(data)
+        self.progress_ms = state["progress_ms"]
+        self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
+        for rule, states in state["norms"].items():
+            if rule in self.norm_states:
+                self.norm_states[rule] = {key: NormState.from_json(text)
+                                          for key, text in states.items()}
+        return int(state["resume_offset"])
+
     # -- per-event rules -------------------------------------------------------------------
 
-    def _score_event(self, rule: RuleSpec, event: Event, offset: int) -> Iterator[EventAlert]:
+    def _score_event(self, rule: RuleSpec, event: Event, offset: int,
+                     previous_progress: int | None) -> Iterator[EventAlert]:
         if not isinstance(event, OrderEvent) or event.status != "placed":
             return
         norms = self._norms[rule.name]
@@ -258,6 +299,7 @@ class SourceAggregator:
             return
         if window not in self.first_offset and window not in self.open:
             self.first_offset[window] = offset
+            self.first_progress[window] = previous_progress
             self.open[window] = {}
         pending = self._norm_values.setdefault(window, {})
         for measure, value in _outlier_values(event):
@@ -305,23 +347,44 @@ class SourceAggregator:
 def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
     """Starts of every window ``[s, s + window)`` with ``s % hop == 0`` that holds ``ts``."""
     last = ts_ms - ts_ms % hop_ms
+    if hop_ms == window_ms:
+        return [last]
     return list(range(last - window_ms + hop_ms, last + 1, hop_ms))
 
 
+#: Per rule object: its dimensions as ``(name, event attributes or None for total)``.
+_KEY_PLANS: dict[int, tuple[RuleSpec, tuple[tuple[str, tuple[str, ...] | None], ...]]] = {}
+
+
+def _key_plan(rule: RuleSpec) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    """``rule``'s dimensions resolved once (the hot path must not rebuild them per event)."""
+    cached = _KEY_PLANS.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
+    plan = tuple((",".join(parts),
+                  None if parts == ("total",) else tuple(DIMENSION_FIELDS[p] for p in parts))
+                 for parts in rule.dimensions)
+    if len(_KEY_PLANS) >= 4_096:  # many rule sets loaded in one process (tests)
+        _KEY_PLANS.clear()
+    _KEY_PLANS[id(rule)] = (rule, plan)  # holding ``rule`` keeps its id from being reused
+    return plan
+
+
 def _series_keys(rule: RuleSpec, event: Event) -> list[tuple[str, str]]:
+    """The ``(dimension, key)`` series an event belongs to; a missing or empty value skips
+    its dimension."""
     keys = []
-    for parts, name in zip(rule.dimensions, rule.dimension_names, strict=True):
-        if parts == ("total",):
+    for name, fields in _key_plan(rule):
+        if fields is None:
             keys.append((name, "all"))
-            continue
-        values = []
-        for part in parts:
-            value = getattr(event, DIMENSION_FIELDS[part], None)
-            if value is None or value == "":
-                break
-            values.append(value)
+        elif len(fields) == 1:
+            value = getattr(event, fields[0], None)
+            if value:
+                keys.append((name, value))
         else:
-            keys.append((name, ",".join(values)))
+            values = [getattr(event, f, None) for f in fields]
+            if all(values):
+                keys.append((name, ",".join(values)))
     return keys
 
 

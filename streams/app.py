@@ -50,12 +50,18 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
 
     @app.page("/health")
     async def health(_view: Any, _request: web.Request) -> web.Response:
-        ready = worker.started.is_set()
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        ready = worker.started.is_set() and not worker.failed
+        return web.json_response({"ready": ready, "failed": worker.failed},
+                                 status=200 if ready else 503)
 
     @app.task
     async def pipeline() -> None:
-        await worker.run()
+        try:
+            await worker.run()
+        except Exception as exc:
+            # Crash the whole worker (non-zero exit) so a supervisor restarts it; the
+            # snapshots make the restart continue where this one stopped.
+            await app.crash(exc)
 
     return app
 

@@ -20,6 +20,8 @@ Duplicate partials (a source re-reading after a restart) are ignored: first wins
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +90,49 @@ class WindowCloser:
         self.event_alerts = RecentIds(100_000)
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Everything this closer decides from, as bytes (see :meth:`restore`)."""
+        state = {
+            "banks": {rule: {sid: base64.b64encode(bank.export_state(sid)).decode()
+                             for sid in bank.ids}
+                      for rule, bank in sorted(self.banks.items())},
+            "watermarks": self.watermarks,
+            "closed_through": self.closed_through,
+            "pending": [[rule, start, dimension, key, source, partial.to_dict()]
+                        for (rule, start), by_series in sorted(self.pending.items())
+                        for (dimension, key), by_source in sorted(by_series.items())
+                        for source, partial in sorted(by_source.items())],
+            "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
+            "streak_start": self.streak_start,
+            "event_alerts": self.event_alerts.items(),
+            "late_partials": self.late_partials,
+        }
+        return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+
+    def restore(self, data: bytes) -> None:
+        """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
+        state = json.loads(data)
+        for rule, series in state["banks"].items():
+            bank = self.banks.get(rule)
+            if bank is None:
+                continue  # the rule was disabled since the snapshot
+            for sid, encoded in series.items():
+                bank.import_state(sid, base64.b64decode(encoded))
+        self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
+        self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
+        self.pending = {}
+        for rule, start, dimension, key, source, partial in state["pending"]:
+            by_series = self.pending.setdefault((rule, int(start)), {})
+            by_series.setdefault((dimension, key), {})[source] = Partial.from_dict(partial)
+        self.episodes = {sid: EpisodeState.from_dict(episode)
+                         for sid, episode in state["episodes"].items()}
+        self.streak_start = {k: int(v) for k, v in state["streak_start"].items()}
+        for alert_id in state["event_alerts"]:
+            self.event_alerts.seen(alert_id)
+        self.late_partials = int(state["late_partials"])
 
     # -- inputs ------------------------------------------------------------------------------
 

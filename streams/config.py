@@ -59,6 +59,8 @@ class Settings:
     heartbeat_interval_ms: int = 1_000
     #: Cap on exported per-series gauges per rule (firing series are always exported).
     metrics_series_cap: int = 1_000
+    #: How often state is snapshotted and offsets committed; a restart re-reads at most this much.
+    checkpoint_interval_ms: int = 5_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +102,8 @@ class Settings:
              "expected 100..session_timeout_ms"),
             ("metrics_series_cap", 0 <= self.metrics_series_cap <= 1_000_000,
              "expected 0..1000000"),
+            ("checkpoint_interval_ms", 100 <= self.checkpoint_interval_ms <= 600_000,
+             "expected 100..600000"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -144,6 +148,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "session_timeout_ms": _int,
     "heartbeat_interval_ms": _int,
     "metrics_series_cap": _int,
+    "checkpoint_interval_ms": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
 }

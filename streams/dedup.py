@@ -42,5 +42,9 @@ class RecentIds:
             self._set.discard(self._order.popleft())
         return False
 
+    def items(self) -> list[str]:
+        """The remembered ids, oldest first (for snapshots; replay them into ``seen``)."""
+        return list(self._order)
+
     def __len__(self) -> int:
         return len(self._order)

@@ -1,0 +1,101 @@
+"""State snapshots in a Kafka topic, one writer per partition.
+
+A snapshot is written as consecutive ``chunk`` records followed by one
+``manifest`` record sent on its own (awaited after the chunks), so the newest
+record batch of the partition always holds exactly one record. That matters:
+tansu's ListOffsets(latest) is wrong when the newest batch holds several
+records (README, "Broker notes"); with a lone last record the end offset is
+right on tansu and on Kafka alike, and the newest snapshot is found by reading
+one record at ``end - 1``.
+
+The manifest carries a small ``marker`` (e.g. the input position the snapshot
+covers) that is read back with the snapshot.
+
+Layout of a manifest / marker value (JSON)::
+
+    {"first": <offset of chunk 0>, "chunks": <n>, "marker": {...} | null}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.logs import get_logger
+
+__all__ = ["CheckpointStore", "Snapshot"]
+
+log = get_logger(__name__)
+
+_CHUNK_BYTES = 512 * 1024
+_READ_TIMEOUT_S = 30.0
+
+Snapshot = tuple[bytes | None, dict[str, Any] | None]
+
+
+class CheckpointStore:
+    """Write and read the newest snapshot of each partition of ``topic``."""
+
+    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, topic: str) -> None:
+        self.producer = producer
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self._latest: dict[int, tuple[int, int]] = {}
+
+    async def write(self, partition: int, payload: bytes,
+                    marker: dict[str, Any] | None = None) -> None:
+        """Store ``payload`` (compressed, chunked) as the partition's newest snapshot."""
+        data = zlib.compress(payload, 3)
+        chunks = [data[i:i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
+        futures = [await self.producer.send(self.topic, chunk, key=b"chunk", partition=partition)
+                   for chunk in chunks]
+        metadata = await asyncio.gather(*futures)
+        first = metadata[0].offset
+        self._latest[partition] = (first, len(chunks))
+        await self._lone(partition, b"manifest", marker)
+
+    async def _lone(self, partition: int, key: bytes, marker: dict[str, Any] | None) -> None:
+        first, chunks = self._latest.get(partition, (-1, 0))
+        value = json.dumps({"first": first, "chunks": chunks, "marker": marker}).encode()
+        await self.producer.send_and_wait(self.topic, value, key=key, partition=partition)
+
+    async def read_latest(self, partition: int) -> Snapshot:
+        """The newest snapshot's payload and its marker (``None`` when absent)."""
+        tp = TopicPartition(self.topic, partition)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=8 * 1_048_576)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            log.info("checkpoint_lookup", topic=self.topic, partition=partition, end=end)
+            if end == 0:
+                return None, None
+            consumer.seek(tp, end - 1)
+            last = await asyncio.wait_for(consumer.getone(), _READ_TIMEOUT_S)
+            if last.key != b"manifest":
+                log.warning("checkpoint_tail_unexpected", topic=self.topic, partition=partition,
+                            key=last.key)
+                return None, None
+            pointer = json.loads(last.value)
+            marker = pointer.get("marker")
+            first, chunks = int(pointer["first"]), int(pointer["chunks"])
+            if first < 0:
+                return None, marker
+            self._latest[partition] = (first, chunks)
+            consumer.seek(tp, first)
+            parts: list[bytes] = []
+            while len(parts) < chunks:
+                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=1000),
+                                               _READ_TIMEOUT_S)
+                for message in batch.get(tp, []):
+                    if len(parts) < chunks and message.key == b"chunk":
+                        parts.append(message.value)
+            return zlib.decompress(b"".join(parts)), marker
+        finally:
+            await consumer.stop()
