@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine lint clean
+.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality lint clean
 
 # Re-install only when the project definition changes; otherwise this is instant.
 $(STAMP): pyproject.toml
@@ -27,11 +27,22 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
+# Service benchmarks: figures and ratios, never pass/fail; raw output in benchmarks/results/.
+bench: install
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/replay.py
+
 bench-nab: install
 	$(PY) benchmarks/nab.py
 
 bench-engine: install
 	$(PY) benchmarks/engine.py
+
+# Detection quality on the simulator's default scenario; QUALITY_ARGS="--seed 2 --orders-per-day 5000"
+bench-quality: install
+	$(PY) benchmarks/quality.py $(QUALITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info nab-results bench-data demo-data

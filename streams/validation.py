@@ -45,6 +45,7 @@ MIN_TS_MS: Final[int] = 946_684_800_000
 MAX_TS_MS: Final[int] = 4_102_444_800_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_decode_json = json.JSONDecoder().decode
 
 
 def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576) -> Event:
@@ -54,7 +55,12 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
     if len(raw) > max_bytes:
         raise InvalidEvent("too_large", f"{len(raw)} bytes > {max_bytes}")
     try:
-        obj = json.loads(raw)
+        if raw[:1] == b"{" and raw[1:2] not in (b"\x00", b""):
+            # What json.loads(bytes) does for UTF-8 (its encoding sniffing picks UTF-8 for
+            # any value starting with "{" and a non-zero byte), minus two calls.
+            obj = _decode_json(raw.decode("utf-8", "surrogatepass"))
+        else:
+            obj = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidEvent("not_json", _short(str(exc))) from None
     except RecursionError:
@@ -159,22 +165,39 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
         raise InvalidEvent("wrong_type", "status must be a string", "status")
     if status not in ORDER_STATUSES:
         raise InvalidEvent("unknown_status", f"status {_short(status, 40)!r}", "status")
+    get = obj.get
+    strings = [get(name) for name in _ORDER_STRINGS]
+    for name, value in zip(_ORDER_STRINGS, strings, strict=True):
+        if value is not None and not isinstance(value, str):
+            _optional_str(obj, name)  # raises wrong_type, field by field in contract order
+    customer_id, sku, category, region, carrier, channel, address_id = strings
+    quantity = get("quantity")
+    if quantity is not None:
+        quantity = _int(obj, "quantity", 1, None)
+    amount = get("amount")
+    if amount is not None:
+        amount = _number(obj, "amount", required=False)
     return OrderEvent(
         event_id=event_id,
         ts_ms=ts_ms,
         order_id=order_id,
         status=status,
-        customer_id=_optional_str(obj, "customer_id"),
-        sku=_optional_str(obj, "sku"),
-        category=_optional_str(obj, "category"),
-        region=_optional_str(obj, "region"),
-        carrier=_optional_str(obj, "carrier"),
-        channel=_optional_str(obj, "channel"),
-        address_id=_optional_str(obj, "address_id"),
-        quantity=_int(obj, "quantity", 1, None),
-        amount=_number(obj, "amount", required=False),
+        customer_id=customer_id,
+        sku=sku,
+        category=category,
+        region=region,
+        carrier=carrier,
+        channel=channel,
+        address_id=address_id,
+        quantity=quantity,
+        amount=amount,
         reason=_optional_str(obj, "reason"),
     )
+
+
+#: The optional strings of an order checked before ``quantity``, in field order.
+_ORDER_STRINGS: Final[tuple[str, ...]] = ("customer_id", "sku", "category", "region", "carrier",
+                                          "channel", "address_id")
 
 
 def _complaint(obj: dict[str, Any]) -> ComplaintEvent:

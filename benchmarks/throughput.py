@@ -1,0 +1,212 @@
+"""Worker throughput against a raw aiokafka consumer and a minimal Faust agent.
+
+Pre-loads realistic simulated traffic into the embedded broker (4 partitions per topic),
+then, each with its own consumer group reading from the start:
+
+1. a raw aiokafka consumer (``getmany`` + ``json.loads``), the ceiling;
+2. one :class:`~streams.worker.Worker` with the shipped rule catalogue, measured from
+   ``aftersales_events_total``;
+3. a minimal Faust agent that only decodes (``benchmarks/faust_decode.py``).
+
+Rates are events/s from the first to the last event observed. Run:
+``.venv/bin/python benchmarks/throughput.py [--days 3.5] [--skip-faust]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerts.metrics import AlertMetrics  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    Report, create_topics, rss_bytes, settings_for, traffic, wait_until)
+from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.events import TOPICS  # noqa: E402
+from streams.rules import load_rules  # noqa: E402
+from streams.simulator.kafka import produce_events  # noqa: E402
+from streams.worker import Worker  # noqa: E402
+
+_TIMEOUT_S = 600.0
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def events_total(metrics: AlertMetrics) -> float:
+    """Sum of ``aftersales_events_total`` over all topics and outcomes.
+
+    Reads the counter alone: ``registry.collect()`` would also run the per-series
+    collector, which is far too dear to poll every 20 ms.
+    """
+    return sum(sample.value for metric in metrics.events_total.collect()
+               for sample in metric.samples if sample.name == "aftersales_events_total")
+
+
+async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
+    """Events/s of getmany + json.loads over the input topics; returns (rate, count)."""
+    consumer = AIOKafkaConsumer(*(f"{prefix}{t}" for t in TOPICS), bootstrap_servers=bootstrap,
+                                group_id=f"{prefix}raw", auto_offset_reset="earliest",
+                                enable_auto_commit=False, fetch_max_bytes=64 * 1_048_576,
+                                max_partition_fetch_bytes=64 * 1_048_576,
+                                session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                                rebalance_timeout_ms=6000)
+    await consumer.start()
+    count = first_count = 0
+    first_s = last_s = 0.0
+    deadline = time.monotonic() + _TIMEOUT_S
+    loads = json.loads
+    try:
+        while count < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            for messages in batches.values():
+                for message in messages:
+                    loads(message.value)
+                count += len(messages)
+            if count and not first_count:
+                first_count, first_s = count, time.perf_counter()
+        last_s = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return (count - first_count) / max(last_s - first_s, 1e-9), count
+
+
+async def worker_run(bootstrap: str, prefix: str, expected: int
+                     ) -> tuple[float, int, float, int, int]:
+    """Run one in-process worker until it counted ``expected`` events.
+
+    Returns (events/s, counted, seconds to drain partials after the last event,
+    alerts published, RSS growth in bytes).
+    """
+    settings = settings_for(bootstrap, prefix)
+    registry = CollectorRegistry()
+    metrics = AlertMetrics.create(registry, topics=TOPICS)
+    worker = Worker(settings, load_rules(None), metrics, create_input_topics=False)
+    rss0 = rss_bytes()
+    task = asyncio.create_task(worker.run())
+    first_count = 0.0
+    first_s = last_s = 0.0
+    count = 0.0
+    try:
+        await asyncio.wait_for(worker.started.wait(), 60)
+        deadline = time.monotonic() + _TIMEOUT_S
+        while count < expected and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.02)
+            count = events_total(metrics)
+            if count and not first_count:
+                first_count, first_s = count, time.perf_counter()
+        last_s = time.perf_counter()
+        # Let the closer drain the partials produced by the last batches.
+        alerts_before = -1
+        settle_s = time.perf_counter()
+        while time.perf_counter() - settle_s < 30 and worker.alerts_published != alerts_before:
+            alerts_before = worker.alerts_published
+            await asyncio.sleep(2.0)
+        drain_s = time.perf_counter() - last_s
+        rss = rss_bytes() - rss0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    rate = (count - first_count) / max(last_s - first_s, 1e-9)
+    return rate, int(count), drain_s, worker.alerts_published, rss
+
+
+def faust_run(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
+    """Run the minimal Faust agent as a subprocess; returns (events/s, count)."""
+    script = Path(__file__).with_name("faust_decode.py")
+    env = {**os.environ, "PYTHONPATH": str(script.parent.parent)}
+    with tempfile.TemporaryDirectory() as datadir:
+        proc = subprocess.Popen([sys.executable, str(script), bootstrap, prefix, str(expected),
+                                 str(free_port()), datadir], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, text=True,
+                                start_new_session=True)
+        try:
+            result = None
+            deadline = time.monotonic() + _TIMEOUT_S
+            assert proc.stdout is not None
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                if '{"first_s"' in line:  # Faust routes print() through its logger
+                    result = json.loads(line[line.index('{"first_s"'):].strip())
+                    break
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+    if result is None:
+        return float("nan"), 0
+    span = result["last_s"] - result["first_s"]
+    return (result["count"] - result["first_count"]) / max(span, 1e-9), result["count"]
+
+
+async def main_async(args: argparse.Namespace, report: Report) -> None:
+    """Pre-load traffic, then run the three consumers one after the other."""
+    with EmbeddedBroker() as broker:
+        bootstrap = broker.bootstrap_servers
+        prefix = "bench."
+        await create_topics(settings_for(bootstrap, prefix))
+        began = time.perf_counter()
+        events = list(traffic(args.days))
+        generate_s = time.perf_counter() - began
+        counts = await produce_events(events, bootstrap, prefix)
+        total = sum(counts.values())
+        del events
+        report.line(f"traffic: {total:,} events, {args.days:g} simulated days, 4 partitions "
+                    f"per topic ({', '.join(f'{t}={n:,}' for t, n in sorted(counts.items()))}); "
+                    f"generated in {generate_s:.1f} s")
+        raw_rate, raw_n = await raw_consumer(bootstrap, prefix, total)
+        report.line(f"raw aiokafka getmany+json.loads: {raw_rate:>10,.0f} events/s "
+                    f"({raw_n:,} events)")
+        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, prefix, total)
+        report.line(f"worker (all {len(load_rules(None).rules)} shipped rules): {rate:>10,.0f} "
+                    f"events/s ({n:,} events; closer drained {drain_s:.1f} s after the last "
+                    f"event; {alerts:,} alerts; RSS +{rss / 1_048_576:.0f} MiB)")
+        faust_rate, faust_n = (float("nan"), 0) if args.skip_faust else faust_run(
+            bootstrap, prefix, total)
+        report.line(f"faust agent decode only:         {faust_rate:>10,.0f} events/s "
+                    f"({faust_n:,} events)")
+        report.line(f"ratio worker/raw   = {rate / raw_rate:.3f}")
+        report.line(f"ratio worker/faust = {rate / faust_rate:.2f}   (target >= 3)")
+        report.line(f"target worker >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
+
+
+def main() -> None:
+    """Parse arguments, run, save the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=float, default=3.5)
+    parser.add_argument("--skip-faust", action="store_true")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    report = Report("throughput")
+    asyncio.run(main_async(args, report))
+    if not args.no_save:
+        report.save()
+
+
+if __name__ == "__main__":
+    main()
