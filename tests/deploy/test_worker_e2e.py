@@ -1,0 +1,134 @@
+"""The shipped monitoring against the real worker, all real servers on loopback.
+
+A simulated customer burst goes through the embedded broker into an ``aftersales
+worker`` process; Prometheus scrapes its ``/metrics`` and evaluates the shipped
+rules; Alertmanager routes with the shipped configuration to a local webhook.
+The same scrape also checks that every ``aftersales_*`` name the rules and
+dashboards use is one the worker really exports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.simulator.config import SimulationConfig
+from streams.simulator.generator import simulate
+from streams.simulator.incidents import CustomerBurst
+from streams.simulator.kafka import produce_events
+from tests.deploy.promql_names import exposed_metric_names, metric_names
+from tests.deploy.test_alerting_e2e import (  # noqa: F401 - fixtures used by name
+    NOTIFY_TIMEOUT_S,
+    WebhookReceiver,
+    alertmanager,
+    anomaly,
+    prometheus,
+    wait_until,
+    webhook,
+)
+from tests.deploy.test_deploy_promql_names import RECORDED, dashboard_exprs, rule_entries
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RULES = Path(__file__).parents[1] / "integration" / "data" / "fast_rules.toml"
+START = datetime(2026, 11, 2, tzinfo=UTC)
+BURST_AT = START + timedelta(hours=20)
+
+
+def metrics_text(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+        return reply.read().decode()
+
+
+@pytest.fixture(scope="module")
+def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A worker fed 20 h of traffic that ends while a customer burst's episode is open
+    (its first window has closed, the calm window that would resolve it has not)."""
+    workdir = tmp_path_factory.mktemp("worker")
+    with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+        port = free_port()
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+               "AFTERSALES_RULES_FILE": str(RULES), "AFTERSALES_WEB_PORT": str(port),
+               "AFTERSALES_WEB_HOST": "127.0.0.1", "AFTERSALES_LOG_FORMAT": "json"}
+        with open(workdir / "worker.log", "wb") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT)
+        address = f"127.0.0.1:{port}"
+        try:
+            wait_until(lambda: _ready(address), 60, "worker ready")
+            config = SimulationConfig(
+                seed=9, start=START, duration=timedelta(hours=20, minutes=16),
+                orders_per_day=3_000,
+                incidents=(CustomerBurst(start=BURST_AT, customer_id="C-0000077",
+                                         address_id="A-0000077", magnitude=12.0),))
+            asyncio.run(produce_events(simulate(config), broker.bootstrap_servers))
+            wait_until(lambda: 'rule="customer_order_burst"' in _info(address), 90,
+                       "the burst episode on /metrics")
+            yield address
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _ready(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}/health", timeout=5) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def _info(address: str) -> str:
+    try:
+        return "\n".join(line for line in metrics_text(address).splitlines()
+                         if line.startswith("aftersales_alert_info{"))
+    except OSError:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def scrape_target(real_worker: str) -> str:
+    """Prometheus scrapes the real worker."""
+    return real_worker
+
+
+class TestRealWorker:
+    def test_rules_and_dashboards_use_only_exported_metrics(self, real_worker: str) -> None:
+        """Every aftersales_* name in the shipped PromQL is exported by the running worker."""
+        exported = exposed_metric_names(metrics_text(real_worker))
+        used = {name for rule in rule_entries() for name in metric_names(rule["expr"])}
+        used |= {name for _, expr in dashboard_exprs() for name in metric_names(expr)}
+        unknown = {name for name in used
+                   if name.startswith("aftersales_") and name not in RECORDED
+                   and name not in exported}
+        assert unknown == set()
+
+    def test_burst_reaches_the_webhook_with_runbook(
+        self, prometheus: object, webhook: WebhookReceiver, real_worker: str
+    ) -> None:
+        """The worker's open burst episode is routed by Alertmanager with labels and texts."""
+        line = next(l for l in _info(real_worker).splitlines() if "customer_order_burst" in l)
+        alert_id = line.split('alert_id="', 1)[1].split('"', 1)[0]
+        path, body = webhook.wait_for(lambda p, b: anomaly(b, alert_id) is not None,
+                                      NOTIFY_TIMEOUT_S * 2, f"for {alert_id}")
+        alert = anomaly(body, alert_id)
+        assert alert is not None
+        assert alert["labels"]["rule"] == "customer_order_burst"
+        assert alert["labels"]["dimension"] in {"customer", "address"}
+        assert alert["labels"]["key"] in {"C-0000077", "A-0000077"}
+        assert path in {"/hook/chat", "/hook/paging"}
+        assert "Review the orders" in alert["annotations"]["runbook"]
+        assert alert["annotations"]["summary"]
