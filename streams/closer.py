@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,7 @@ class WindowCloser:
     """
 
     def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
-                 texts: AlertTexts) -> None:
+                 texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None) -> None:
         self.rules = rules
         self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules})
         self._sources = {
@@ -90,6 +90,8 @@ class WindowCloser:
         self.event_alerts = RecentIds(100_000)
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
+        #: Called with every series' decision at every window close (e.g. for reports).
+        self.on_closed = on_closed
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -261,8 +263,10 @@ class WindowCloser:
             self.streak_start[sid] = end
         elif not decision.violating and not decision.alerting:
             self.streak_start.pop(sid, None)
-        self.latest[sid] = Closed(rule.name, dimension, key, start, end, decision,
-                                  decision.alerting)
+        closed = Closed(rule.name, dimension, key, start, end, decision, decision.alerting)
+        self.latest[sid] = closed
+        if self.on_closed is not None:
+            self.on_closed(closed)
         if decision.transition is None:
             return []
         started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
