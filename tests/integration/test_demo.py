@@ -1,0 +1,71 @@
+"""``aftersales demo``: events flow, /metrics answers, a real alert shows, nothing is left behind."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from streams.embedded_broker import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DURATION_S = 150
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class TestDemo:
+    def test_demo_shows_flow_metrics_and_an_alert_then_stops_cleanly(self) -> None:
+        """Within its duration the demo serves /metrics with events, prints a FIRING line,
+        and exits 0 with its broker and web port closed."""
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "demo", "--duration", str(DURATION_S),
+             "--web-port", str(port), "--history-days", "3", "--orders-per-day", "4000"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
+                                  daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        events_seen = 0.0
+        first_alert_s = None
+        started = time.monotonic()
+        try:
+            while process.poll() is None and time.monotonic() - started < DURATION_S + 60:
+                time.sleep(1)
+                if first_alert_s is None and any(" FIRING " in line for line in lines):
+                    first_alert_s = time.monotonic() - started
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                                timeout=5) as reply:
+                        text = reply.read().decode()
+                    events_seen = max(events_seen, sum(
+                        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                        if line.startswith('aftersales_events_total{outcome="ok"')))
+                except OSError:
+                    pass
+            code = process.wait(60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        reader.join(5)
+        output = "".join(lines)
+        broker = re.search(r"broker 127\.0\.0\.1:(\d+)", output)
+        assert code == 0, output[-3000:]
+        assert events_seen > 0, "no events on /metrics while the demo ran"
+        assert first_alert_s is not None and first_alert_s < 180, output[-3000:]
+        assert "[flow] events ok" in output
+        assert broker is not None
+        assert not port_open("127.0.0.1", int(broker.group(1))), "broker still listening"
+        assert not port_open("127.0.0.1", port), "web port still open"
