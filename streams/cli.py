@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import click
 
 from streams.config import Settings
+from streams.events import TopicName
 from streams.exceptions import ConfigError
 from streams.logs import configure_logging, get_logger
 
@@ -76,8 +78,13 @@ def worker(rules_path: str | None) -> None:
 @click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
               help="Input partitions to emulate (match the topics' partition count for "
                    "exact parity with the live worker).")
-def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int) -> None:
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report here: the alerts, and each "
+                   "alerting series with its band and episodes (replays the input twice).")
+def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
+           report_path: Path | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
+    from alerts.model import AlertEvent
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
 
@@ -89,12 +96,15 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     pipeline = ReplayPipeline(rules, partitions=partitions)
     started = time.perf_counter()
     alerts = 0
+    kept: list[AlertEvent] = []
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     try:
         with open(events, encoding="utf-8") as lines:
             for alert in pipeline.run(read_jsonl(lines)):
                 out.write(alert.to_json() + b"\n")
                 alerts += 1
+                if report_path:
+                    kept.append(alert)
     except ValueError as error:
         raise click.ClickException(f"{events}: {error}") from None
     finally:
@@ -106,6 +116,19 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     log.info("replay_done", events=pipeline.lines, alerts=alerts,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
+    if report_path:
+        from streams.report import write_report
+
+        def records() -> Iterator[tuple[TopicName, bytes | None, bytes | None]]:
+            with open(events, encoding="utf-8") as lines:
+                yield from read_jsonl(lines)
+
+        charts = write_report(report_path, rules=rules, records=records, alerts=kept,
+                              events_label=str(events),
+                              rules_label=rules_path or "shipped default rules",
+                              events_count=pipeline.lines,
+                              dead_letters=len(pipeline.dead_letters), partitions=partitions)
+        log.info("report_written", path=str(report_path), charts=charts)
 
 
 @click.command("score-series")

@@ -257,7 +257,6 @@ class Worker:
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=20_000)
             out = Stage1Output()
-            arrived_ms = 0
             for tp, messages in batches.items():
                 if tp in self._restoring:
                     self._skipped.setdefault(tp, messages[0].offset)
@@ -270,7 +269,6 @@ class Worker:
                 if highwater is not None and messages:
                     self.metrics.set_consumer_lag(topic, tp.partition,
                                                   max(highwater - messages[-1].offset - 1, 0))
-                    arrived_ms = max(arrived_ms, message.timestamp)
             self.stage1.seal(out)
             if batches or out.partials or out.watermarks:
                 await self._publish_stage1(out)

@@ -9,18 +9,6 @@ COMPLAINTS: Final = "complaints"
 WAIT_TIMES: Final = "wait-times"
 TOPICS: Final = (ORDERS, COMPLAINTS, WAIT_TIMES)
 
-ORDER_STATUSES: Final = (
-    "placed",
-    "paid",
-    "shipped",
-    "delivered",
-    "cancelled",
-    "return_requested",
-    "exchange_requested",
-    "returned",
-    "refunded",
-)
-
 
 class Event(NamedTuple):
     """One generated event.
