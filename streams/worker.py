@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from alerts.metrics import AlertMetrics
@@ -340,8 +341,14 @@ class Worker:
                 continue
             position = await consumer.position(tp)
             snapshot = agg.snapshot(position)
-            await self.intake_store.write(self._intake_state_partition(topic, tp.partition),
-                                          snapshot)
+            try:
+                await self.intake_store.write(self._intake_state_partition(topic, tp.partition),
+                                              snapshot)
+            except KafkaError as exc:
+                # Not committing keeps the previous snapshot and offset consistent.
+                log.warning("checkpoint_failed", stage="intake", partition=str(tp),
+                            error=repr(exc))
+                continue
             resume = json.loads(snapshot)["resume_offset"]
             offsets[tp] = OffsetAndMetadata(resume, "")
         if offsets:
@@ -481,10 +488,16 @@ class Worker:
             position = self._closer_position.get(partition)
             if position is None or position == self._closer_snapshot_position.get(partition):
                 continue
-            self._closer_snapshot_position[partition] = position
             marker = {"position": position,
                       "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
-            await self.checkpoints.write(partition, closer.snapshot(), marker)
+            try:
+                await self.checkpoints.write(partition, closer.snapshot(), marker)
+            except KafkaError as exc:
+                # The previous snapshot stays valid; try again at the next interval.
+                log.warning("checkpoint_failed", stage="closer", partition=partition,
+                            error=repr(exc))
+                continue
+            self._closer_snapshot_position[partition] = position
             offsets[TopicPartition(self.names.partials, partition)] = OffsetAndMetadata(
                 position, "")
         if offsets and consumer is not None:
