@@ -307,19 +307,7 @@ class AlertMetrics:
             if event.is_instant:
                 self._remember_done(event.alert_id)
                 return
-            info = (
-                event.rule,
-                event.dimension,
-                event.key,
-                event.severity,
-                event.direction,
-                event.alert_id,
-                event.summary,
-                event.runbook,
-            )
-            self._open[event.alert_id] = (event.rule, event.severity, info)
-            self.alerts_active.labels(event.rule, event.severity).inc()
-            self.alert_info.labels(*info).set(1)
+            self._show_open(event)
             return
         self.alerts_total.labels(event.rule, event.severity, "resolved").inc()
         self._remember_done(event.alert_id)
@@ -328,6 +316,31 @@ class AlertMetrics:
             rule, severity, info = opened
             self.alerts_active.labels(rule, severity).dec()
             self.alert_info.remove(*info)
+
+    def restore_open(self, event: AlertEvent) -> None:
+        """Show an episode that was already open before a restart (no counter changes).
+
+        Without this, a restarted worker would drop its open episodes from
+        ``aftersales_alert_info`` and Alertmanager would report them resolved.
+        """
+        if event.status != "firing" or event.is_instant or event.alert_id in self._open:
+            return
+        self._show_open(event)
+
+    def _show_open(self, event: AlertEvent) -> None:
+        info = (
+            event.rule,
+            event.dimension,
+            event.key,
+            event.severity,
+            event.direction,
+            event.alert_id,
+            event.summary,
+            event.runbook,
+        )
+        self._open[event.alert_id] = (event.rule, event.severity, info)
+        self.alerts_active.labels(event.rule, event.severity).inc()
+        self.alert_info.labels(*info).set(1)
 
     def _remember_done(self, alert_id: str) -> None:
         self._done[alert_id] = None

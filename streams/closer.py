@@ -85,6 +85,8 @@ class WindowCloser:
         self.closed_through: dict[str, int] = {}
         self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
         self.episodes: dict[str, EpisodeState] = {}
+        #: The firing event of every open episode (re-exported to Prometheus after a restart).
+        self.open_alerts: dict[str, AlertEvent] = {}
         self.streak_start: dict[str, int] = {}
         self.latest: dict[str, Closed] = {}
         self.event_alerts = RecentIds(100_000)
@@ -108,6 +110,7 @@ class WindowCloser:
                         for (dimension, key), by_source in sorted(by_series.items())
                         for source, partial in sorted(by_source.items())],
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
+            "open_alerts": {sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())},
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
@@ -131,6 +134,8 @@ class WindowCloser:
             by_series.setdefault((dimension, key), {})[source] = Partial.from_dict(partial)
         self.episodes = {sid: EpisodeState.from_dict(episode)
                          for sid, episode in state["episodes"].items()}
+        self.open_alerts = {sid: AlertEvent.from_dict(event)
+                            for sid, event in state["open_alerts"].items()}
         self.streak_start = {k: int(v) for k, v in state["streak_start"].items()}
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
@@ -279,6 +284,11 @@ class WindowCloser:
             self.streak_start.pop(sid, None)
         else:
             self.episodes[sid] = state
+        for event in events:
+            if event.status == "firing":
+                self.open_alerts[sid] = event
+            else:
+                self.open_alerts.pop(sid, None)
         return list(events)
 
 

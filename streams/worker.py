@@ -390,6 +390,8 @@ class Worker:
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
                     closer.restore(payload)
+                    for event in closer.open_alerts.values():
+                        self.metrics.restore_open(event)
                     position = int(marker["position"])
                     consumer.seek(tp, position)
                     self._closer_position[tp.partition] = position

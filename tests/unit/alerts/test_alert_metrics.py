@@ -370,3 +370,25 @@ class TestSeriesCollector:
         """A negative cap is a configuration error."""
         with pytest.raises(ValueError, match="series_cap"):
             AlertMetrics.create(registry, series_cap=-1)
+
+
+class TestRestoreOpen:
+    def test_restored_episode_is_shown_without_counting(
+        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        make_event: Callable[..., AlertEvent],
+    ) -> None:
+        """An episode open before a restart is active and in alert_info, but not counted again."""
+        metrics.restore_open(make_event())
+        assert active(registry) == 1
+        assert [s["alert_id"] for s in info_samples(registry)] == ["93544e9743f84af0"]
+        assert not alerts_total(registry, "firing")
+
+    def test_restored_episode_resolves_normally(
+        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        make_event: Callable[..., AlertEvent],
+    ) -> None:
+        """Its later resolved event clears the gauges as for any episode."""
+        metrics.restore_open(make_event())
+        metrics.record_alert(make_event(status="resolved"))
+        assert active(registry) == 0
+        assert info_samples(registry) == []
