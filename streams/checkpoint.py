@@ -76,13 +76,10 @@ class CheckpointStore:
             log.info("checkpoint_lookup", topic=self.topic, partition=partition, end=end)
             if end == 0:
                 return None, None
-            consumer.seek(tp, end - 1)
-            last = await asyncio.wait_for(consumer.getone(), _READ_TIMEOUT_S)
-            if last.key != b"manifest":
-                log.warning("checkpoint_tail_unexpected", topic=self.topic, partition=partition,
-                            key=last.key)
+            last = await self._newest_manifest(consumer, tp, end)
+            if last is None:
                 return None, None
-            pointer = json.loads(last.value)
+            pointer = json.loads(last)
             marker = pointer.get("marker")
             first, chunks = int(pointer["first"]), int(pointer["chunks"])
             if first < 0:
@@ -99,3 +96,32 @@ class CheckpointStore:
             return zlib.decompress(b"".join(parts)), marker
         finally:
             await consumer.stop()
+
+    async def _newest_manifest(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                               end: int) -> bytes | None:
+        """The value of the partition's newest manifest record.
+
+        Normally that is the last record. A writer killed mid-snapshot leaves chunks
+        without a manifest at the tail (and then the end offset may be low, see the
+        module docstring), so look back in growing steps, reading forward until quiet.
+        """
+        back = 1
+        while True:
+            start = max(end - back, 0)
+            consumer.seek(tp, start)
+            newest: bytes | None = None
+            while True:
+                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=500),
+                                               _READ_TIMEOUT_S)
+                messages = batch.get(tp, [])
+                if not messages:
+                    break
+                for message in messages:
+                    if message.key == b"manifest":
+                        newest = message.value
+            if newest is not None or start == 0:
+                if back > 1:
+                    log.warning("checkpoint_incomplete_tail", topic=self.topic,
+                                partition=tp.partition, found=newest is not None)
+                return newest
+            back *= 16

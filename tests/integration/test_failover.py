@@ -1,0 +1,71 @@
+"""Two workers in one group: one is killed, its partitions move, the alerts continue
+and none is published twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.pipeline import ReplayPipeline
+from streams.rules import load_rules
+from streams.simulator.generator import simulate
+from streams.simulator.kafka import produce_events
+from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+from tests.integration.test_recovery import events_ok, start_worker, wait_ready
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class TestFailover:
+    async def test_killed_worker_hands_over_without_duplicates(
+        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+    ) -> None:
+        """With two workers sharing the partitions, killing one mid-stream still yields
+        exactly the alerts of a single uninterrupted run."""
+        events = list(simulate(scenario()))
+        expected = [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
+                    .run((e.topic, e.key.encode(),
+                          json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
+        ports = [free_port(), free_port()]
+        logs = [tmp_path / "a.log", tmp_path / "b.log"]
+        workers = [start_worker(broker, topic_prefix, port, log) for port, log in zip(ports, logs)]
+        try:
+            for port, worker in zip(ports, workers):
+                await wait_ready(port, worker, 90)
+            await asyncio.sleep(8)  # both members in the groups before traffic starts
+            cut = len(events) // 2
+            await produce_events(events[:cut], broker.bootstrap_servers, topic_prefix)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            while sum(events_ok(p) for p in ports) < cut // 2 and loop.time() < deadline:
+                await asyncio.sleep(0.2)
+            assert events_ok(ports[1]) > 0, "the second worker never got partitions"
+            workers[1].send_signal(signal.SIGKILL)
+            workers[1].wait(10)
+            await produce_events(events[cut:], broker.bootstrap_servers, topic_prefix)
+            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 240)
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
+                    try:
+                        worker.wait(20)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+        repeated = [key for key, n in Counter((a["alert_id"], a["status"]) for a in alerts).items()
+                    if n > 1]
+        assert repeated == [], f"published twice: {repeated}"
+        got, want = canonical(alerts), canonical(expected)
+        extra = [json.loads(a) for a in (got - want)]
+        missing = [json.loads(a) for a in (want - got)]
+        assert not extra and not missing, (
+            f"{len(extra)} extra {[(a['rule'], a['status'], a['key']) for a in extra][:6]}; "
+            f"{len(missing)} missing {[(a['rule'], a['status'], a['key']) for a in missing][:6]}"
+            f"\n{logs[0].read_text()[-2500:]}")
