@@ -61,6 +61,8 @@ class Settings:
     metrics_series_cap: int = 1_000
     #: How often state is snapshotted and offsets committed; a restart re-reads at most this much.
     checkpoint_interval_ms: int = 5_000
+    #: Events stamped further than this ahead of the wall clock are dead-lettered.
+    max_future_ms: int = 86_400_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +106,8 @@ class Settings:
              "expected 0..1000000"),
             ("checkpoint_interval_ms", 100 <= self.checkpoint_interval_ms <= 600_000,
              "expected 100..600000"),
+            ("max_future_ms", 0 <= self.max_future_ms <= 3_650 * 86_400_000,
+             "expected 0..315360000000 (ten years)"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -149,6 +153,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "heartbeat_interval_ms": _int,
     "metrics_series_cap": _int,
     "checkpoint_interval_ms": _int,
+    "max_future_ms": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
 }

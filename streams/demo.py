@@ -137,6 +137,9 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
             "AFTERSALES_WEB_PORT": str(port),
             "AFTERSALES_WEB_HOST": "127.0.0.1",
             "AFTERSALES_LOG_LEVEL": "WARNING",
+            # Live traffic runs --speed times faster than the clock, so its event time
+            # runs ahead of the wall clock on purpose.
+            "AFTERSALES_MAX_FUTURE_MS": str(int((history_days + 3) * 86_400_000 * speed)),
         })
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,

@@ -6,6 +6,7 @@ validation, de-duplication and the outcome counts are one code path.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Final, Literal
@@ -39,6 +40,9 @@ class Intake:
         Larger values are dead-lettered as ``too_large`` without being parsed.
     dedup_capacity
         Recent ``event_id`` values remembered per input partition.
+    max_future_ms
+        Events stamped more than this ahead of the wall clock are dead-lettered as
+        ``bad_timestamp``; ``None`` accepts any time up to 2100.
     """
 
     def __init__(
@@ -48,11 +52,14 @@ class Intake:
         *,
         max_event_bytes: int = 1_048_576,
         dedup_capacity: int = 200_000,
+        max_future_ms: int | None = None,
     ) -> None:
         self.on_event = on_event
         self.topic_names = topic_names
         self.max_event_bytes = max_event_bytes
         self.dedup_capacity = dedup_capacity
+        #: Events stamped more than this ahead of the wall clock are refused (None: no limit).
+        self.max_future_ms = max_future_ms
         self._recent: dict[tuple[TopicName, int], RecentIds] = {}
         #: Outcome counts since the last :meth:`drain_counts`, by (topic, outcome).
         self.counts: Counter[tuple[TopicName, Outcome]] = Counter()
@@ -68,8 +75,10 @@ class Intake:
         value: bytes | None,
     ) -> DeadLetter | None:
         """Process one record; return the dead letter to publish, if it is rejected."""
+        latest = (None if self.max_future_ms is None
+                  else int(time.time() * 1000) + self.max_future_ms)
         try:
-            event = decode_event(topic, value, self.max_event_bytes)
+            event = decode_event(topic, value, self.max_event_bytes, latest)
         except InvalidEvent as error:
             return self._reject(error, "invalid", topic, partition, offset, key, value)
         recent = self._recent.get((topic, partition))

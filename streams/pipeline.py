@@ -52,13 +52,14 @@ class Stage1:
     """Intake plus one aggregator per input partition (source)."""
 
     def __init__(self, rules: RuleSet, topic_names: dict[TopicName, str], *,
-                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 200_000) -> None:
+                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 200_000,
+                 max_future_ms: int | None = None) -> None:
         self.rules = rules
         self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
         self._verdicts: list[EventAlert] = []
         self._sent_watermarks: dict[str, int] = {}
         self.intake = Intake(self._on_event, topic_names, max_event_bytes=max_event_bytes,
-                             dedup_capacity=dedup_capacity)
+                             dedup_capacity=dedup_capacity, max_future_ms=max_future_ms)
 
     def aggregator(self, topic: TopicName, partition: int) -> SourceAggregator:
         """The aggregator of one input partition, created on first use."""
@@ -106,10 +107,12 @@ class ReplayPipeline:
     """Replay JSONL input through both stages without Kafka."""
 
     def __init__(self, rules: RuleSet, *, partitions: int = 4, topic_prefix: str = "aftersales.",
-                 batch_size: int = 2_000, texts: AlertTexts | None = None) -> None:
+                 batch_size: int = 2_000, texts: AlertTexts | None = None,
+                 max_future_ms: int | None = 86_400_000) -> None:
         self.partitions = partitions
         self.batch_size = batch_size
-        self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS})
+        self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
+                             max_future_ms=max_future_ms)
         self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
                                    texts or AlertTexts())
         self._offsets: dict[tuple[TopicName, int], int] = {}

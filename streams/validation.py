@@ -48,8 +48,19 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _decode_json = json.JSONDecoder().decode
 
 
-def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576) -> Event:
-    """Parse and validate one raw value from ``topic``; raise ``InvalidEvent`` if it is bad."""
+#: Longest accepted string field: ids and dimension values become series keys, Kafka
+#: keys and Prometheus label values, so an unbounded one is refused as out of range.
+MAX_STRING: Final[int] = 256
+
+
+def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576,
+                 latest_ts_ms: int | None = None) -> Event:
+    """Parse and validate one raw value from ``topic``; raise ``InvalidEvent`` if it is bad.
+
+    ``latest_ts_ms`` is the newest acceptable event time (the intake passes the wall
+    clock plus a tolerance): one event stamped decades ahead would otherwise move its
+    partition's event time and make everything after it late.
+    """
     if raw is None:
         raise InvalidEvent("not_json", "empty value (tombstone)")
     if len(raw) > max_bytes:
@@ -67,7 +78,12 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
         raise InvalidEvent("not_json", "nesting too deep") from None
     if not isinstance(obj, dict):
         raise InvalidEvent("not_object", f"JSON {type(obj).__name__}, expected an object")
-    return _BUILDERS[topic](obj)
+    event = _BUILDERS[topic](obj)
+    if latest_ts_ms is not None and event.ts_ms > latest_ts_ms:
+        raise InvalidEvent("bad_timestamp",
+                           f"{event.ts_ms} is {event.ts_ms - latest_ts_ms} ms past the accepted "
+                           "horizon (clock skew or a wrong date)", "ts")
+    return event
 
 
 def parse_ts(value: Any) -> int:
@@ -112,14 +128,20 @@ def _required_str(obj: dict[str, Any], name: str) -> str:
         raise InvalidEvent("wrong_type", f"{name} must be a string", name)
     if not value:
         raise InvalidEvent("out_of_range", f"{name} must not be empty", name)
+    if len(value) > MAX_STRING:
+        raise InvalidEvent("out_of_range", f"{name} longer than {MAX_STRING} characters", name)
     return value
 
 
 def _optional_str(obj: dict[str, Any], name: str) -> str | None:
     value = obj.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidEvent("wrong_type", f"{name} must be a string or null", name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent("wrong_type", f"{name} must be a string or null", name)
+    if len(value) > MAX_STRING:
+        raise InvalidEvent("out_of_range", f"{name} longer than {MAX_STRING} characters", name)
+    return value
 
 
 def _number(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
@@ -168,8 +190,8 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
     get = obj.get
     strings = [get(name) for name in _ORDER_STRINGS]
     for name, value in zip(_ORDER_STRINGS, strings, strict=True):
-        if value is not None and not isinstance(value, str):
-            _optional_str(obj, name)  # raises wrong_type, field by field in contract order
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_STRING):
+            _optional_str(obj, name)  # raises, field by field in contract order
     customer_id, sku, category, region, carrier, channel, address_id = strings
     quantity = get("quantity")
     if quantity is not None:

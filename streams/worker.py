@@ -94,7 +94,8 @@ class Worker:
         self.names = TopicNames.from_settings(settings)
         self.texts = AlertTexts()
         self.stage1 = Stage1(rules, self.names.inputs, max_event_bytes=settings.max_event_bytes,
-                             dedup_capacity=settings.dedup_capacity)
+                             dedup_capacity=settings.dedup_capacity,
+                             max_future_ms=settings.max_future_ms)
         self.closers: dict[int, WindowCloser] = {}
         self.input_partitions: dict[TopicName, int] = {}
         self.partials_partitions: list[int] = []

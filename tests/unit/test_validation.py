@@ -9,7 +9,7 @@ import pytest
 
 from streams.events import ComplaintEvent, OrderEvent, WaitTimeEvent
 from streams.exceptions import InvalidEvent
-from streams.validation import REASONS, decode_event, parse_ts
+from streams.validation import MAX_STRING, REASONS, decode_event, parse_ts
 
 ORDER: dict[str, Any] = {
     "event_id": "e-1", "ts": "2026-11-02T10:15:00Z", "order_id": "o-1", "status": "placed",
@@ -128,3 +128,27 @@ class TestRejections:
         with pytest.raises(InvalidEvent) as info:
             decode_event("orders", None)
         assert info.value.reason == "not_json"
+
+
+class TestBounds:
+    @pytest.mark.parametrize("field", ["order_id", "sku", "region", "customer_id"])
+    def test_overlong_string_is_out_of_range(self, field: str) -> None:
+        """A string field longer than MAX_STRING is refused, naming the field."""
+        assert reason_of("orders", encode({**ORDER, field: "x" * (MAX_STRING + 1)})) == (
+            "out_of_range", field)
+
+    def test_string_at_the_limit_is_accepted(self) -> None:
+        """MAX_STRING characters are still fine."""
+        event = decode_event("orders", encode({**ORDER, "sku": "x" * MAX_STRING}))
+        assert isinstance(event, OrderEvent) and len(event.sku or "") == MAX_STRING
+
+    def test_event_past_the_horizon_is_refused(self) -> None:
+        """An event stamped after the newest acceptable time is a bad timestamp."""
+        with pytest.raises(InvalidEvent) as info:
+            decode_event("orders", encode(ORDER), latest_ts_ms=1793614500000 - 1)
+        assert (info.value.reason, info.value.field) == ("bad_timestamp", "ts")
+
+    def test_event_at_the_horizon_is_accepted(self) -> None:
+        """An event stamped exactly at the horizon is accepted."""
+        assert decode_event("orders", encode(ORDER), latest_ts_ms=1793614500000).ts_ms == (
+            1793614500000)

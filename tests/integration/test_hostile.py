@@ -1,0 +1,106 @@
+"""Hostile input mixed with valid traffic: the worker stays up, every hostile value is
+dead-lettered, and the alerts are exactly those of the valid traffic alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
+from streams.config import Settings
+from streams.embedded_broker import EmbeddedBroker
+from streams.events import TOPICS
+from streams.pipeline import ReplayPipeline
+from streams.rules import load_rules
+from streams.simulator.generator import simulate
+from streams.worker import Worker
+from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def hostile_values(rng: random.Random, n: int) -> list[bytes]:
+    """Values no contract-abiding producer sends: each must be dead-lettered."""
+    base = {"event_id": "h", "ts": "2026-11-03T10:00:00Z", "order_id": "O-H", "status": "placed"}
+    makers = [
+        lambda i: rng.randbytes(rng.randint(1, 2_000)),                      # random bytes
+        lambda i: b"[" * 50_000 + b"]" * 50_000,                             # deep JSON
+        lambda i: json.dumps({**base, "event_id": f"h{i}",
+                              "sku": "x" * rng.randint(300, 200_000)}).encode(),  # huge string
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "pad": "y" * 1_100_000}).encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "amount": -1e308}).encode(),
+        lambda i: (json.dumps({**base, "event_id": f"h{i}"})[:-1] + ',"amount":Infinity}').encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "quantity": 0}).encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "ts": "1900-01-01T00:00:00Z"}).encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "ts": "2090-01-01T00:00:00Z"}).encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "ts": 4_102_444_800_000 - 1}).encode(),
+        lambda i: json.dumps({**base, "event_id": f"h{i}", "status": "\u0000" * 10}).encode(),
+        lambda i: json.dumps([base] * 3).encode(),
+    ]
+    return [makers[i % len(makers)](i) for i in range(n)]
+
+
+class TestHostileInput:
+    async def test_hostile_values_change_nothing(self, broker: EmbeddedBroker,
+                                                 topic_prefix: str) -> None:
+        """Interleaved hostile values are all dead-lettered and leave the alerts untouched."""
+        rules = load_rules(RULES)
+        events = list(simulate(scenario()))
+        valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+                 for e in events]
+        expected = [a.to_dict() for a in ReplayPipeline(rules, partitions=PARTITIONS).run(valid)]
+        rng = random.Random(4)
+        hostile = hostile_values(rng, 120)
+        records = [(f"{topic_prefix}{t}", k, v) for t, k, v in valid]
+        for value in hostile:
+            records.insert(rng.randrange(len(records)),
+                           (f"{topic_prefix}{rng.choice(TOPICS)}", rng.randbytes(8), value))
+        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                                      "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+                                      "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS)})
+        metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
+        worker = Worker(settings, rules, metrics)
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(worker.started.wait(), 30)
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers,
+                                        max_request_size=4 * 1_048_576, linger_ms=5)
+            await producer.start()
+            try:
+                # Keys decide partitions: valid events keep theirs so parity with replay holds.
+                sends = [await producer.send(topic, value, key=key)
+                         for topic, key, value in records]
+                await asyncio.gather(*sends)
+            finally:
+                await producer.stop()
+            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 180)
+            assert not task.done(), "the worker stopped"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert canonical(alerts) == canonical(expected)
+        dead = sum(int(metrics.dead_letter_total.labels(t, r)._value.get())
+                   for t in TOPICS for r in ("not_json", "not_object", "missing_field",
+                                             "wrong_type", "out_of_range", "bad_timestamp",
+                                             "unknown_status", "too_large", "duplicate"))
+        assert dead == len(hostile)
+        consumer = AIOKafkaConsumer(f"{topic_prefix}dead-letter",
+                                    bootstrap_servers=broker.bootstrap_servers,
+                                    auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=8 * 1_048_576)
+        await consumer.start()
+        got = 0
+        try:
+            while got < len(hostile):
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 15)
+                got += sum(len(m) for m in batch.values())
+        finally:
+            await consumer.stop()
+        assert got == len(hostile)
