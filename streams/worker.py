@@ -199,7 +199,7 @@ class Worker:
         try:
             await self.start()
             self.started.set()
-            await asyncio.gather(self._intake_loop(), self._closer_loop())
+            await asyncio.gather(self._intake_loop(), self._closer_loop(), self._watch_broker())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -208,6 +208,32 @@ class Worker:
             raise
         finally:
             await self.stop()
+
+    async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
+        """Report the broker's reachability on /metrics and in the log.
+
+        aiokafka retries on its own while the broker is away, so the loops simply stall
+        and resume; this probe makes the degraded state visible meanwhile.
+        """
+        producer = self.producer
+        assert producer is not None
+        connected, since = True, time.monotonic()
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
+                reachable = True
+            except (KafkaError, OSError, asyncio.TimeoutError):
+                reachable = False
+            if reachable != connected:
+                now = time.monotonic()
+                if reachable:
+                    log.info("broker_reachable", outage_s=round(now - since, 1))
+                else:
+                    log.warning("broker_unreachable",
+                                bootstrap_servers=self.settings.kafka_bootstrap_servers)
+                connected, since = reachable, now
+                self.metrics.set_broker_connected(reachable)
 
     # -- stage 1 -----------------------------------------------------------------------------
 
