@@ -22,7 +22,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 test-integration: install
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
