@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality lint clean
+.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality soak lint clean
 
 # Re-install only when the project definition changes; otherwise this is instant.
 $(STAMP): pyproject.toml
@@ -43,6 +43,9 @@ bench-engine: install
 # Detection quality on the simulator's default scenario; QUALITY_ARGS="--seed 2 --orders-per-day 5000"
 bench-quality: install
 	$(PY) benchmarks/quality.py $(QUALITY_ARGS)
+
+soak: install
+	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info nab-results bench-data demo-data

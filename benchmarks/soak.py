@@ -1,0 +1,140 @@
+"""Soak: a worker under steady load for minutes, memory and lag sampled every 10 s.
+
+Starts the embedded broker and an ``aftersales worker`` process, then produces
+simulated traffic at a fixed rate (events/s, default 80 % of a measured sustained
+rate you pass with ``--rate``) for ``--minutes``. Every ``--every`` seconds it
+prints the worker's resident memory, the summed consumer lag and the events
+processed. Flat memory and flat lag are the pass criteria a person reads off
+the table; nothing here asserts.
+
+    .venv/bin/python benchmarks/soak.py --rate 2000 --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.logs import configure_logging
+from streams.simulator.config import SimulationConfig
+from streams.simulator.generator import simulate
+from streams.simulator.kafka import produce_events
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ready(port: int) -> bool:
+    """The worker answers /health with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def scrape(port: int) -> tuple[float, float]:
+    """(summed consumer lag, events processed) from the worker's /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return float("nan"), float("nan")
+    lag = events = 0.0
+    for line in text.splitlines():
+        if line.startswith("aftersales_consumer_lag{"):
+            lag += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("aftersales_events_total{"):
+            events += float(line.rsplit(" ", 1)[1])
+    return lag, events
+
+
+async def feed(bootstrap: str, rate: float, seconds: float) -> int:
+    """Produce simulated events at ``rate`` per second for ``seconds``; return the count."""
+    config = SimulationConfig(seed=11, start=datetime(2026, 11, 2, tzinfo=UTC),
+                              duration=timedelta(days=60))
+    events = simulate(config)
+    sent = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        chunk = list(itertools.islice(events, int(rate)))
+        if not chunk:
+            break
+        await produce_events(chunk, bootstrap)
+        sent += len(chunk)
+        delay = started + sent / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rate", type=float, default=2_000.0, help="events per second")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--every", type=float, default=10.0, help="sampling period, seconds")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args()
+    configure_logging("console", "WARNING")
+    lines: list[str] = []
+
+    def emit(text: str) -> None:
+        print(text, flush=True)  # noqa: T201 - a benchmark prints its figures
+        lines.append(text)
+
+    with EmbeddedBroker() as broker:
+        port = free_port()
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+               "AFTERSALES_WEB_PORT": str(port), "AFTERSALES_WEB_HOST": "127.0.0.1",
+               "AFTERSALES_LOG_FORMAT": "json", "AFTERSALES_LOG_LEVEL": "WARNING"}
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not ready(port):
+                time.sleep(0.5)
+            emit(f"soak: rate {args.rate:,.0f} ev/s for {args.minutes:g} min, "
+                 f"sampling every {args.every:g} s ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+                 f"nproc={os.cpu_count()})")
+            emit(f"{'t (s)':>6} {'rss (MiB)':>10} {'lag (records)':>14} {'events':>10}")
+            loop = asyncio.new_event_loop()
+            producer = loop.create_task(feed(broker.bootstrap_servers, args.rate,
+                                             args.minutes * 60))
+            started = time.monotonic()
+            while not producer.done():
+                loop.run_until_complete(asyncio.wait([producer], timeout=args.every))
+                lag, events = scrape(port)
+                emit(f"{time.monotonic() - started:6.0f} {rss_mib(worker.pid):10.1f} "
+                     f"{lag:14,.0f} {events:10,.0f}")
+            emit(f"produced {producer.result():,} events")
+            loop.close()
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
