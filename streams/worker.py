@@ -178,7 +178,7 @@ class Worker:
         if self.started.is_set():
             try:
                 if self._intake is not None:
-                    await self._commit_intake(self._intake, {}, force=True)
+                    await self._commit_intake(self._intake, force=True)
                 await self._checkpoint_closers(force=True)
             except Exception as exc:  # noqa: BLE001 - a failed final checkpoint must not block stop
                 log.warning("final_checkpoint_failed", error=str(exc))
@@ -275,7 +275,7 @@ class Worker:
         consumer = self._intake
         if consumer is not None and revoked:
             with contextlib.suppress(Exception):
-                await self._commit_intake(consumer, {}, force=True)
+                await self._commit_intake(consumer, force=True)
         for tp in revoked:
             self.stage1.forget(self.names.input_short_name(tp.topic), tp.partition)
 
@@ -300,7 +300,7 @@ class Worker:
             self.stage1.seal(out)
             if batches or out.partials or out.watermarks:
                 await self._publish_stage1(out)
-                await self._commit_intake(consumer, batches)
+                await self._commit_intake(consumer)
             self._count_intake()
 
     async def _publish_stage1(self, out: Stage1Output) -> None:
@@ -347,15 +347,13 @@ class Worker:
         if sends:
             await asyncio.gather(*sends)
 
-    async def _commit_intake(self, consumer: AIOKafkaConsumer,
-                             batches: dict[TopicPartition, Any], *, force: bool = False) -> None:
+    async def _commit_intake(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
         """Every ``checkpoint_interval_ms``: snapshot each owned input partition, then commit.
 
         A snapshot holds the offset to resume at (the first one an open window still
         needs) with the progress, sealed windows and norms of that moment; a restart
         seeks there. The commit is the same offset, so lag metrics stay truthful.
         """
-        del batches
         now = time.monotonic()
         if not force and now - self._intake_checkpointed < self._checkpoint_interval_s:
             return
