@@ -259,6 +259,10 @@ class WindowCloser:
                 severity=("critical" if count >= 2 * upper else "warning") if violating else None,
                 alerting=violating, transition=transition)  # type: ignore[arg-type]
             events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+            if not decision.alerting:
+                # One series per customer ever seen would grow without bound: only keys
+                # with an open episode stay in the view (and on /metrics).
+                self.latest.pop(sid, None)
         return events
 
     def _advance(self, rule: RuleSpec, dimension: str, key: str, start: int, end: int,

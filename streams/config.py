@@ -50,8 +50,9 @@ class Settings:
     rules_file: str = ""
     #: Values larger than this many bytes are dead-lettered unread.
     max_event_bytes: int = 1_048_576
-    #: How many recent ``event_id`` values per input partition are remembered for de-duplication.
-    dedup_capacity: int = 200_000
+    #: How many recent ``event_id`` values per input partition are remembered for de-duplication
+    #: (~150 B each; producer retries repeat an event within seconds, not hours).
+    dedup_capacity: int = 50_000
     #: Consumer session timeout. 6 s is Kafka's lowest default-allowed value and makes
     #: a fresh worker ready in ~5 s on the embedded broker (see README, "Broker notes").
     session_timeout_ms: int = 6_000

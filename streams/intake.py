@@ -51,7 +51,7 @@ class Intake:
         topic_names: dict[TopicName, str],
         *,
         max_event_bytes: int = 1_048_576,
-        dedup_capacity: int = 200_000,
+        dedup_capacity: int = 50_000,
         max_future_ms: int | None = None,
     ) -> None:
         self.on_event = on_event

@@ -52,7 +52,7 @@ class Stage1:
     """Intake plus one aggregator per input partition (source)."""
 
     def __init__(self, rules: RuleSet, topic_names: dict[TopicName, str], *,
-                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 200_000,
+                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 50_000,
                  max_future_ms: int | None = None) -> None:
         self.rules = rules
         self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
