@@ -7,7 +7,6 @@ import asyncio
 import json
 import signal
 import subprocess
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,13 @@ from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.generator import simulate
 from streams.simulator.kafka import produce_events
-from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    assert_same_alerts,
+    collect_alerts,
+    scenario,
+)
 from tests.integration.test_recovery import events_ok, start_worker, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -59,13 +64,4 @@ class TestFailover:
                         worker.wait(20)
                     except subprocess.TimeoutExpired:
                         worker.kill()
-        repeated = [key for key, n in Counter((a["alert_id"], a["status"]) for a in alerts).items()
-                    if n > 1]
-        assert repeated == [], f"published twice: {repeated}"
-        got, want = canonical(alerts), canonical(expected)
-        extra = [json.loads(a) for a in (got - want)]
-        missing = [json.loads(a) for a in (want - got)]
-        assert not extra and not missing, (
-            f"{len(extra)} extra {[(a['rule'], a['status'], a['key']) for a in extra][:6]}; "
-            f"{len(missing)} missing {[(a['rule'], a['status'], a['key']) for a in missing][:6]}"
-            f"\n{logs[0].read_text()[-2500:]}")
+        assert_same_alerts(alerts, expected, logs[0].read_text())

@@ -93,6 +93,26 @@ class TestParity:
                    for statuses in by_key.values()), "episode order broken on the topic"
 
 
+def assert_same_alerts(alerts: list[dict], expected: list[dict],  # type: ignore[type-arg]
+                       log: str = "") -> None:
+    """No ``(alert_id, status)`` twice, and the alerts equal ``expected`` field for field;
+    on failure, say what is extra and missing (and show ``log``)."""
+    repeated = [key for key, n in Counter((a["alert_id"], a["status"]) for a in alerts).items()
+                if n > 1]
+    assert repeated == [], f"published twice: {repeated}"
+    got, want = canonical(alerts), canonical(expected)
+    extra = [json.loads(a) for a in (got - want)]
+    missing = [json.loads(a) for a in (want - got)]
+
+    def brief(items: list[dict]) -> list[tuple[str, ...]]:  # type: ignore[type-arg]
+        return [(a["rule"], a["status"], a["key"], a["window_end"]) for a in items][:10]
+
+    assert not extra and not missing, (
+        f"{len(extra)} extra {brief(extra)}; {len(missing)} missing {brief(missing)}; "
+        f"{len({a['alert_id'] for a in extra} & {a['alert_id'] for a in missing})} shared ids"
+        f"\n{log[-4000:]}")
+
+
 async def collect_alerts(broker: EmbeddedBroker, topic: str, expected: int,
                          timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
     """Read the alerts topic until ``expected`` alerts and 3 s of silence, or the timeout."""

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,13 @@ from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.generator import simulate
 from streams.simulator.kafka import produce_events
-from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    assert_same_alerts,
+    collect_alerts,
+    scenario,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,15 +70,6 @@ def events_ok(port: int) -> float:
                if line.startswith("aftersales_events_total{") and 'outcome="ok"' in line)
 
 
-def _first_diff(extra: list[dict], missing: list[dict]) -> object:  # type: ignore[type-arg]
-    by_id = {a["alert_id"]: a for a in missing}
-    for alert in extra:
-        other = by_id.get(alert["alert_id"])
-        if other is not None:
-            return {k: (alert[k], other[k]) for k in alert if alert[k] != other[k]}
-    return None
-
-
 class TestRecovery:
     async def test_sigkill_and_restart_equals_uninterrupted(
         self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
@@ -109,15 +105,4 @@ class TestRecovery:
                 worker.wait(20)
             except subprocess.TimeoutExpired:
                 worker.kill()
-        repeated = [key for key, n in Counter((a["alert_id"], a["status"]) for a in alerts).items()
-                    if n > 1]
-        assert repeated == [], f"episodes published twice: {repeated}"
-        got, want = canonical(alerts), canonical(expected)
-        extra = [json.loads(a) for a in (got - want)]
-        missing = [json.loads(a) for a in (want - got)]
-        assert not extra and not missing, (
-            f"extra {[(a['rule'], a['status'], a['key'], a['window_end']) for a in extra][:10]} "
-            f"missing {[(a['rule'], a['status'], a['key'], a['window_end']) for a in missing][:10]}"
-            f" ({len(extra)} extra, {len(missing)} missing; "
-            f"{len({a['alert_id'] for a in extra} & {a['alert_id'] for a in missing})} shared ids;"
-            f" first diff {_first_diff(extra, missing)})\n" + log.read_text()[-4000:])
+        assert_same_alerts(alerts, expected, log.read_text())
