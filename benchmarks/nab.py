@@ -1,15 +1,19 @@
 """Run score-series over the NAB corpus and score it with NAB's method.
 
-Usage: ``.venv/bin/python benchmarks/nab.py [--results DIR] [--nab DIR] [--jobs N]``.
+Usage: ``.venv/bin/python benchmarks/nab.py [--results DIR] [--nab DIR] [--jobs N] [--split]``.
 The NAB directory defaults to ``$NAB_DIR`` or ``../shared/nab`` beside the repo.
+``--split`` also scores the dev half (files at even index of the sorted
+``data/*/*.csv``, used to compare design variants) and the held-out odd half.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -32,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nab", default=default_nab)
     parser.add_argument("--results", default=str(ROOT / "nab-results"))
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--split", action="store_true",
+                        help="also score the dev (even) and held-out (odd) halves")
     args = parser.parse_args(argv)
     nab = Path(args.nab)
     results = Path(args.results)
@@ -47,12 +53,25 @@ def main(argv: list[str] | None = None) -> int:
             pass
     print(f"scored {len(jobs)} files in {time.perf_counter() - t0:.1f} s -> {results}")
     scorer = [sys.executable, str(nab / "nab_score.py"), "--results", str(results)]
+    _report(scorer, "")
+    if args.split:
+        windows = json.loads((nab / "combined_windows.json").read_text())
+        names = [str(src.relative_to(data)) for src in sorted(data.glob("*/*.csv"))]
+        with tempfile.TemporaryDirectory() as tmp:
+            for half, parity in (("dev half", 0), ("held-out half", 1)):
+                labels = Path(tmp) / f"windows_{parity}.json"
+                subset = {n: windows[n] for i, n in enumerate(names) if i % 2 == parity}
+                labels.write_text(json.dumps(subset))
+                _report([*scorer, "--labels", str(labels)], f"{half}: ")
+    return 0
+
+
+def _report(scorer: list[str], prefix: str) -> None:
     for label, extra in (("optimize", []), ("alert column", ["--alert-column"])):
         run = subprocess.run(scorer + extra, capture_output=True, text=True, check=True)
         summary = [ln for ln in run.stdout.splitlines() if ln.startswith(("profile=", "NAB "))]
-        print(f"== {label}")
+        print(f"== {prefix}{label}")
         print("\n".join(summary))
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 :class:`SeriesScorer` turns rows ``(timestamp_ms, value)`` into an
 ``anomaly_score`` in [0, 1] and a 0/1 ``alert``, one row at a time, using only
 rows up to the current one, with bounded memory and no knowledge of the
-series' units. Three stages:
+series' units. Four stages:
 
 1. **Nonconformity** (k-nearest-neighbour distance, as in KNN-CAD): the last
    ``embed`` values form a vector ``e_t``; its nonconformity is the sum of the
@@ -13,16 +13,23 @@ series' units. Three stages:
    recent past; seasonal repetition does not.
 2. **Calibration** (inductive conformal p-value): ``a_t`` is ranked among the
    last ``calibration`` nonconformities, ``p = (#{a < a_t} + #{a = a_t}/2) / (C + 1)``;
-   above the largest, the relative excess ``(a_t - max) / (a_t + 1)`` breaks
-   ties so that stronger novelty still scores higher. ``p`` is comparable
-   across series whatever their scale or noise.
-3. **Decision**: only the first detection of an event is news, so a score
+   above the largest, the relative excess ``(a_t - max) / a_t`` (unit-free, in
+   (0, 1)) breaks ties so that stronger novelty still scores higher:
+   ``p = (C + (a_t - max) / a_t) / (C + 1)``. ``p`` is comparable across series
+   whatever their scale or noise.
+3. **Range novelty** (the "spatial anomaly" rule of NAB's Numenta detectors,
+   ``nab/detectors/numenta/numenta_detector.py``, ``SPATIAL_TOLERANCE = 0.05``):
+   with ``lo``/``hi`` the running minimum/maximum of the values seen *before*
+   row t, a value outside ``[lo - tol*(hi-lo), hi + tol*(hi-lo)]`` scores 1.0.
+   Only the running extremes so far are used, never the series' global range.
+4. **Decision**: only the first detection of an event is news, so a score
    that does not exceed the highest raw score of the last ``refractory`` rows
    is damped to ``repeat_factor`` of itself (a threshold-free refractory
-   period). ``alert`` is 1 on the row where the damped score first reaches
-   ``alert_level`` (the episode "fires"); the episode resolves after
-   ``refractory`` rows below it (hysteresis). Scores are 0 during the
-   ``grace_period`` (warm-up).
+   period; 150 rows is the suppression span of NAB's KNN-CAD detector,
+   ``probationaryPeriod / 5`` with its 750-row probation). ``alert`` is 1 on
+   the row where the damped score first reaches ``alert_level`` (the episode
+   "fires"); the episode resolves after ``refractory`` rows below it
+   (hysteresis). Scores are 0 during the ``grace_period`` (warm-up).
 
 Timestamps only need to be integers: repeats, gaps and steps back are
 accepted; rows are taken in the order given.
@@ -35,16 +42,21 @@ Examples
 >>> sum(r.alert for r in rows[300:])
 0
 >>> r = scorer.score(900 * 300_000, 60.0)
->>> r.alert, r.anomaly_score > 0.99
-(1, True)
+>>> r.alert, r.anomaly_score
+(1, 1.0)
 
 References
 ----------
 Burnaev, E., & Ishimtsev, V. (2016). Conformalized density- and distance-based
-anomaly detection in time-series data. arXiv:1608.04585 (KNN-CAD).
+anomaly detection in time-series data. arXiv:1608.04585 (KNN-CAD; NAB's
+``knncad_detector.py`` for the refractory span).
 
 Vovk, V., Gammerman, A., & Shafer, G. (2005). *Algorithmic Learning in a Random
 World*. Springer (conformal p-values).
+
+Ahmad, S., Lavin, A., Purdy, S., & Agha, Z. (2017). Unsupervised real-time
+anomaly detection for streaming data. *Neurocomputing* 262, 134-147 (the
+Numenta detectors whose NAB implementation adds the spatial-anomaly rule).
 
 Lavin, A., & Ahmad, S. (2015). Evaluating real-time anomaly detection
 algorithms: the Numenta Anomaly Benchmark. *IEEE ICMLA* (NAB scoring).
@@ -52,6 +64,7 @@ algorithms: the Numenta Anomaly Benchmark. *IEEE ICMLA* (NAB scoring).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -86,6 +99,9 @@ class ScorerConfig:
         Most recent vectors kept out of the reference set (they overlap).
     calibration
         Past nonconformities the current one is ranked against.
+    spatial_tolerance
+        Fraction of the running range ``hi - lo`` a value may lie outside it
+        before it scores 1.0 (range novelty); ``None`` turns the rule off.
     grace_period
         Rows before any score is emitted (warm-up).
     refractory
@@ -101,8 +117,9 @@ class ScorerConfig:
     memory: int = 800
     exclude: int = 5
     calibration: int = 800
+    spatial_tolerance: float | None = 0.05
     grace_period: int = 150
-    refractory: int = 300
+    refractory: int = 150
     repeat_factor: float = 0.0
     alert_level: float = 0.9988
 
@@ -113,6 +130,14 @@ class ScorerConfig:
                 raise ValueError(msg)
         if self.memory < 2 * self.neighbours:
             msg = f"memory must be >= 2 * neighbours, got {self.memory!r}"
+            raise ValueError(msg)
+        if self.spatial_tolerance is not None and not (
+            math.isfinite(self.spatial_tolerance) and self.spatial_tolerance >= 0.0
+        ):
+            msg = (
+                "spatial_tolerance must be a finite float >= 0 or None, "
+                f"got {self.spatial_tolerance!r}"
+            )
             raise ValueError(msg)
         if not 0.0 <= self.repeat_factor < 1.0:
             msg = f"repeat_factor must be in [0, 1), got {self.repeat_factor!r}"
@@ -142,6 +167,8 @@ class SeriesScorer:
         self._cal = np.zeros(cfg.calibration)
         self._cal_size = 0
         self._cal_pos = 0
+        self._lo = math.inf
+        self._hi = -math.inf
         self._peaks: deque[tuple[int, float]] = deque()
         self._alerting = False
         self._quiet = 0
@@ -151,6 +178,8 @@ class SeriesScorer:
         int(ts_ms)  # any integer timestamp is accepted; order is the caller's
         x = finite_float("value", value)
         raw = self._nonconformity_p(x)
+        if self._outside_range(x):
+            raw = 1.0
         if self._row < self.config.grace_period:
             raw = 0.0
         out = self._decide(raw)
@@ -180,12 +209,24 @@ class SeriesScorer:
             self._ref_size = min(self._ref_size + 1, cfg.memory)
         return p
 
+    def _outside_range(self, x: float) -> bool:
+        """NAB's spatial-anomaly rule against the running range, then widen it."""
+        tol = self.config.spatial_tolerance
+        lo, hi = self._lo, self._hi
+        outside = False
+        if tol is not None and lo < hi:
+            margin = tol * (hi - lo)
+            outside = x > hi + margin or x < lo - margin
+        self._lo = min(lo, x)
+        self._hi = max(hi, x)
+        return outside
+
     def _conformal(self, a: float) -> float:
         cal = self._cal[: self._cal_size]
         n = self._cal_size
         top = float(cal.max())
         if a > top:
-            return (n + (a - top) / (a + 1.0)) / (n + 1)
+            return (n + (a - top) / a) / (n + 1)  # a > top >= 0, so a > 0
         below = int(np.count_nonzero(cal < a))
         ties = int(np.count_nonzero(cal == a))
         return (below + 0.5 * ties) / (n + 1)

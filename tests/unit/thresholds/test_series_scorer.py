@@ -37,6 +37,58 @@ class TestSeriesScorer:
         second = scorer.score(940 * 60_000, 80.0).anomaly_score
         assert second < first
 
+    def test_deterministic(self) -> None:
+        """The same rows give the same scores and alerts, bit for bit."""
+        rows = [(i * 60_000, _wave(i) + (25.0 if i % 997 == 500 else 0.0)) for i in range(2500)]
+        a, b = SeriesScorer(), SeriesScorer()
+        first = [a.score(t, v) for t, v in rows]
+        second = [b.score(t, v) for t, v in rows]
+        assert first == second
+
+    def test_seasonal_sine_does_not_alert(self) -> None:
+        """A clean seasonal pattern stays quiet after the warm-up, far below the alert level."""
+        scorer = SeriesScorer()
+        rows = [scorer.score(i * 300_000, 50 + 20 * math.sin(2 * math.pi * i / 288))
+                for i in range(3000)]
+        assert sum(r.alert for r in rows) == 0
+        assert max(r.anomaly_score for r in rows[400:]) < scorer.config.alert_level
+
+    def test_range_novelty_scores_one(self) -> None:
+        """A value beyond the running range by more than the tolerance scores 1.0."""
+        scorer = SeriesScorer()
+        for i in range(600):
+            scorer.score(i, _wave(i))
+        lo, hi = scorer._lo, scorer._hi
+        out = scorer.score(600, hi + 0.2 * (hi - lo))
+        assert out.anomaly_score == 1.0 and out.alert == 1
+
+    def test_range_novelty_can_be_turned_off(self) -> None:
+        """With spatial_tolerance=None a slightly-out-of-range value no longer scores 1.0."""
+        cfg = ScorerConfig(spatial_tolerance=None)
+        scorer = SeriesScorer(cfg)
+        for i in range(600):
+            scorer.score(i, _wave(i))
+        assert scorer.score(600, scorer._hi * 1.1).anomaly_score < 1.0
+
+    def test_scale_free(self) -> None:
+        """Multiplying the series by a power of two leaves every score unchanged."""
+        a, b = SeriesScorer(), SeriesScorer()
+        for i in range(1500):
+            v = _wave(i) + (15.0 if i == 1200 else 0.0)
+            assert a.score(i, v) == b.score(i, v * 1024.0)
+
+    def test_state_bounded(self) -> None:
+        """Buffers stay within their configured sizes however long the series."""
+        cfg = ScorerConfig(memory=60, calibration=60, refractory=40, grace_period=10)
+        scorer = SeriesScorer(cfg)
+        for i in range(3000):
+            scorer.score(i, _wave(i) * (1 + i / 1000))
+        assert scorer._reference.shape == (cfg.memory, cfg.embed)
+        assert scorer._cal.shape == (cfg.calibration,)
+        assert len(scorer._context) <= cfg.embed
+        assert len(scorer._pending) <= cfg.exclude
+        assert len(scorer._peaks) <= cfg.refractory
+
     def test_warm_up_scores_zero(self) -> None:
         """Rows inside the grace period score 0."""
         scorer = SeriesScorer()
@@ -52,6 +104,8 @@ class TestSeriesScorer:
         """An invalid configuration names the field."""
         with pytest.raises(ValueError, match=r"^embed"):
             ScorerConfig(embed=0)
+        with pytest.raises(ValueError, match=r"^spatial_tolerance"):
+            ScorerConfig(spatial_tolerance=-0.1)
 
     @settings(max_examples=15, deadline=None)
     @given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.floats(-1e12, 1e12, allow_nan=False)),
