@@ -3,7 +3,7 @@
 :class:`SeriesScorer` turns rows ``(timestamp_ms, value)`` into an
 ``anomaly_score`` in [0, 1] and a 0/1 ``alert``, one row at a time, using only
 rows up to the current one, with bounded memory and no knowledge of the
-series' units. Four stages:
+series' units. Five stages:
 
 1. **Nonconformity** (k-nearest-neighbour distance, as in KNN-CAD): the last
    ``embed`` values form a vector ``e_t``; its nonconformity is the sum of the
@@ -11,18 +11,29 @@ series' units. Four stages:
    ones (the ``exclude`` most recent, which overlap ``e_t``, are left out). A
    level shift, a spike or a change of shape all give vectors unlike the
    recent past; seasonal repetition does not.
-2. **Calibration** (inductive conformal p-value): ``a_t`` is ranked among the
-   last ``calibration`` nonconformities, ``p = (#{a < a_t} + #{a = a_t}/2) / (C + 1)``;
+2. **Seasonal nonconformity** (same time of day, the seasonal-naive reference
+   of Hyndman & Athanasopoulos): the distance from ``e_t`` to the nearest of
+   the vectors whose timestamps are exactly 1, 2, ..., ``seasonal_days`` (7: a
+   week, so the same weekday is included) days earlier. Stage 1 cannot see a
+   daily peak that fails to come, or a daytime value at night, because such a
+   window resembles some other time of day; this channel can. Rows with no
+   vector at those exact timestamps (irregular sampling, the first day) get no
+   seasonal p-value. At most ``seasonal_memory`` vectors are kept.
+3. **Calibration** (inductive conformal p-value), separately per channel:
+   ``a_t`` is ranked among that channel's last ``calibration``
+   nonconformities, ``p = (#{a < a_t} + #{a = a_t}/2) / (C + 1)``;
    above the largest, the relative excess ``(a_t - max) / a_t`` (unit-free, in
    (0, 1)) breaks ties so that stronger novelty still scores higher:
    ``p = (C + (a_t - max) / a_t) / (C + 1)``. ``p`` is comparable across series
-   whatever their scale or noise.
-3. **Range novelty** (the "spatial anomaly" rule of NAB's Numenta detectors,
+   whatever their scale or noise. The raw score is the larger of the two
+   p-values (a union of the two tests; the corpus-wide threshold absorbs the
+   doubled false-alarm rate).
+4. **Range novelty** (the "spatial anomaly" rule of NAB's Numenta detectors,
    ``nab/detectors/numenta/numenta_detector.py``, ``SPATIAL_TOLERANCE = 0.05``):
    with ``lo``/``hi`` the running minimum/maximum of the values seen *before*
    row t, a value outside ``[lo - tol*(hi-lo), hi + tol*(hi-lo)]`` scores 1.0.
    Only the running extremes so far are used, never the series' global range.
-4. **Decision**: only the first detection of an event is news, so a score
+5. **Decision**: only the first detection of an event is news, so a score
    that does not exceed the highest raw score of the last ``refractory`` rows
    is damped to ``repeat_factor`` of itself (a threshold-free refractory
    period; 150 rows is the suppression span of NAB's KNN-CAD detector,
@@ -50,6 +61,10 @@ References
 Burnaev, E., & Ishimtsev, V. (2016). Conformalized density- and distance-based
 anomaly detection in time-series data. arXiv:1608.04585 (KNN-CAD; NAB's
 ``knncad_detector.py`` for the refractory span).
+
+Hyndman, R. J., & Athanasopoulos, G. (2021). *Forecasting: Principles and
+Practice*, 3rd ed., section 5.2 (the seasonal naive method: the value one
+season earlier as reference).
 
 Vovk, V., Gammerman, A., & Shafer, G. (2005). *Algorithmic Learning in a Random
 World*. Springer (conformal p-values).
@@ -99,6 +114,13 @@ class ScorerConfig:
         Most recent vectors kept out of the reference set (they overlap).
     calibration
         Past nonconformities the current one is ranked against.
+    seasonal_days
+        Same-time-of-day comparisons: the context vector is compared with the
+        ones exactly 1, 2, ..., ``seasonal_days`` days earlier (0 turns the
+        channel off).
+    seasonal_memory
+        Past context vectors kept for those comparisons (bounded memory;
+        2016 is one week of 5-minute rows).
     spatial_tolerance
         Fraction of the running range ``hi - lo`` a value may lie outside it
         before it scores 1.0 (range novelty); ``None`` turns the rule off.
@@ -117,6 +139,8 @@ class ScorerConfig:
     memory: int = 800
     exclude: int = 5
     calibration: int = 800
+    seasonal_days: int = 7
+    seasonal_memory: int = 2016
     spatial_tolerance: float | None = 0.05
     grace_period: int = 150
     refractory: int = 150
@@ -124,10 +148,14 @@ class ScorerConfig:
     alert_level: float = 0.9988
 
     def __post_init__(self) -> None:
-        for name in ("embed", "neighbours", "memory", "calibration", "refractory"):
+        for name in ("embed", "neighbours", "memory", "calibration", "refractory",
+                     "seasonal_memory"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be an int >= 1, got {getattr(self, name)!r}"
                 raise ValueError(msg)
+        if self.seasonal_days < 0:
+            msg = f"seasonal_days must be an int >= 0, got {self.seasonal_days!r}"
+            raise ValueError(msg)
         if self.memory < 2 * self.neighbours:
             msg = f"memory must be >= 2 * neighbours, got {self.memory!r}"
             raise ValueError(msg)
@@ -145,6 +173,37 @@ class ScorerConfig:
 
 
 _MIN_CALIBRATION = 50
+_DAY_MS = 86_400_000
+# Seasonal distances below this fraction of the values' magnitude are rounding
+# noise of an exact repeat; ranking them would turn noise into p-values near 1.
+_ROUNDING = 1e-9
+
+
+class _Calibration:
+    """Inductive conformal p-value of a nonconformity among the last ``size`` ones."""
+
+    def __init__(self, size: int) -> None:
+        self._buf = np.zeros(size)
+        self._size = 0
+        self._pos = 0
+
+    def p_value(self, a: float) -> float:
+        """Return ``a``'s p-value (0.0 until ``_MIN_CALIBRATION`` are seen), then learn ``a``."""
+        n = self._size
+        p = 0.0
+        if n >= _MIN_CALIBRATION:
+            cal = self._buf[:n]
+            top = float(cal.max())
+            if a > top:
+                p = (n + (a - top) / a) / (n + 1)  # a > top >= 0, so a > 0
+            else:
+                below = int(np.count_nonzero(cal < a))
+                ties = int(np.count_nonzero(cal == a))
+                p = (below + 0.5 * ties) / (n + 1)
+        self._buf[self._pos] = a
+        self._pos = (self._pos + 1) % len(self._buf)
+        self._size = min(n + 1, len(self._buf))
+        return p
 
 
 class SeriesScorer:
@@ -164,9 +223,12 @@ class SeriesScorer:
         self._ref_size = 0
         self._ref_pos = 0
         self._pending: deque[np.ndarray] = deque()
-        self._cal = np.zeros(cfg.calibration)
-        self._cal_size = 0
-        self._cal_pos = 0
+        self._cal = _Calibration(cfg.calibration)
+        self._seasonal_cal = _Calibration(cfg.calibration)
+        self._past = np.zeros((cfg.seasonal_memory, cfg.embed))
+        self._past_ts: list[int | None] = [None] * cfg.seasonal_memory
+        self._past_slot: dict[int, int] = {}
+        self._past_pos = 0
         self._lo = math.inf
         self._hi = -math.inf
         self._peaks: deque[tuple[int, float]] = deque()
@@ -175,9 +237,13 @@ class SeriesScorer:
 
     def score(self, ts_ms: int, value: float) -> ScoredRow:
         """Score the next row and learn from it."""
-        int(ts_ms)  # any integer timestamp is accepted; order is the caller's
+        ts = int(ts_ms)  # any integer timestamp is accepted; order is the caller's
         x = finite_float("value", value)
-        raw = self._nonconformity_p(x)
+        self._context.append(x)
+        raw = 0.0
+        if len(self._context) == self.config.embed:
+            vec = np.array(self._context)
+            raw = max(self._nonconformity_p(vec), self._seasonal_p(ts, vec))
         if self._outside_range(x):
             raw = 1.0
         if self._row < self.config.grace_period:
@@ -186,28 +252,43 @@ class SeriesScorer:
         self._row += 1
         return out
 
-    def _nonconformity_p(self, x: float) -> float:
+    def _nonconformity_p(self, vec: np.ndarray) -> float:
         cfg = self.config
-        self._context.append(x)
-        if len(self._context) < cfg.embed:
-            return 0.0
-        vec = np.array(self._context)
         p = 0.0
         if self._ref_size >= 2 * cfg.neighbours:
             diff = self._reference[: self._ref_size] - vec
             dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             a = float(np.partition(dist, cfg.neighbours)[: cfg.neighbours].sum())
-            if self._cal_size >= _MIN_CALIBRATION:
-                p = self._conformal(a)
-            self._cal[self._cal_pos] = a
-            self._cal_pos = (self._cal_pos + 1) % cfg.calibration
-            self._cal_size = min(self._cal_size + 1, cfg.calibration)
+            p = self._cal.p_value(a)
         self._pending.append(vec)
         if len(self._pending) > cfg.exclude:
             self._reference[self._ref_pos] = self._pending.popleft()
             self._ref_pos = (self._ref_pos + 1) % cfg.memory
             self._ref_size = min(self._ref_size + 1, cfg.memory)
         return p
+
+    def _seasonal_p(self, ts: int, vec: np.ndarray) -> float:
+        """Distance to the nearest same-time vector of the last days, as a p-value."""
+        cfg = self.config
+        if cfg.seasonal_days == 0:
+            return 0.0
+        slots = [self._past_slot.get(ts - d * _DAY_MS) for d in range(1, cfg.seasonal_days + 1)]
+        found = [s for s in slots if s is not None]
+        a = -1.0
+        if found:
+            diff = self._past[found] - vec
+            a = float(np.sqrt(np.einsum("ij,ij->i", diff, diff)).min())
+            if a <= _ROUNDING * float(np.abs(vec).max()):
+                a = 0.0  # an exact repeat up to floating-point rounding
+        pos = self._past_pos
+        old = self._past_ts[pos]
+        if old is not None and self._past_slot.get(old) == pos:
+            del self._past_slot[old]
+        self._past[pos] = vec
+        self._past_ts[pos] = ts
+        self._past_slot[ts] = pos
+        self._past_pos = (pos + 1) % cfg.seasonal_memory
+        return self._seasonal_cal.p_value(a) if a >= 0.0 else 0.0
 
     def _outside_range(self, x: float) -> bool:
         """NAB's spatial-anomaly rule against the running range, then widen it."""
@@ -220,16 +301,6 @@ class SeriesScorer:
         self._lo = min(lo, x)
         self._hi = max(hi, x)
         return outside
-
-    def _conformal(self, a: float) -> float:
-        cal = self._cal[: self._cal_size]
-        n = self._cal_size
-        top = float(cal.max())
-        if a > top:
-            return (n + (a - top) / a) / (n + 1)  # a > top >= 0, so a > 0
-        below = int(np.count_nonzero(cal < a))
-        ties = int(np.count_nonzero(cal == a))
-        return (below + 0.5 * ties) / (n + 1)
 
     def _decide(self, raw: float) -> ScoredRow:
         cfg = self.config

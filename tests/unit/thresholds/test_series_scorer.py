@@ -53,6 +53,25 @@ class TestSeriesScorer:
         assert sum(r.alert for r in rows) == 0
         assert max(r.anomaly_score for r in rows[400:]) < scorer.config.alert_level
 
+    def test_missing_daily_peak_detected(self) -> None:
+        """A daily peak that fails to come is caught by the same-time-of-day channel only."""
+
+        def day_shape(i: int, peak: bool = True) -> float:
+            """5-minute rows: a two-hour peak at 11:00 each day over a small ripple."""
+            return 100.0 if peak and 132 <= i % 288 < 156 else 10.0 + (i % 7) * 0.1
+
+        def run(cfg: ScorerConfig) -> float:
+            scorer = SeriesScorer(cfg)
+            for i in range(288 * 8):
+                scorer.score(i * 300_000, day_shape(i))
+            day9 = range(288 * 8, 288 * 8 + 200)  # the ninth day's peak fails to come
+            outs = [scorer.score(i * 300_000, day_shape(i, peak=False)) for i in day9]
+            return max(o.anomaly_score for o in outs[130:160])
+
+        with_seasonal = run(ScorerConfig())
+        without = run(ScorerConfig(seasonal_days=0))
+        assert with_seasonal >= ScorerConfig().alert_level > without
+
     def test_range_novelty_scores_one(self) -> None:
         """A value beyond the running range by more than the tolerance scores 1.0."""
         scorer = SeriesScorer()
@@ -79,12 +98,16 @@ class TestSeriesScorer:
 
     def test_state_bounded(self) -> None:
         """Buffers stay within their configured sizes however long the series."""
-        cfg = ScorerConfig(memory=60, calibration=60, refractory=40, grace_period=10)
+        cfg = ScorerConfig(memory=60, calibration=60, refractory=40, grace_period=10,
+                           seasonal_memory=100)
         scorer = SeriesScorer(cfg)
         for i in range(3000):
-            scorer.score(i, _wave(i) * (1 + i / 1000))
+            scorer.score(i * 3_600_000, _wave(i) * (1 + i / 1000))
         assert scorer._reference.shape == (cfg.memory, cfg.embed)
-        assert scorer._cal.shape == (cfg.calibration,)
+        assert scorer._cal._buf.shape == (cfg.calibration,)
+        assert scorer._seasonal_cal._buf.shape == (cfg.calibration,)
+        assert scorer._past.shape == (cfg.seasonal_memory, cfg.embed)
+        assert len(scorer._past_slot) <= cfg.seasonal_memory
         assert len(scorer._context) <= cfg.embed
         assert len(scorer._pending) <= cfg.exclude
         assert len(scorer._peaks) <= cfg.refractory
@@ -104,6 +127,10 @@ class TestSeriesScorer:
         """An invalid configuration names the field."""
         with pytest.raises(ValueError, match=r"^embed"):
             ScorerConfig(embed=0)
+        with pytest.raises(ValueError, match=r"^seasonal_days"):
+            ScorerConfig(seasonal_days=-1)
+        with pytest.raises(ValueError, match=r"^seasonal_memory"):
+            ScorerConfig(seasonal_memory=0)
         with pytest.raises(ValueError, match=r"^spatial_tolerance"):
             ScorerConfig(spatial_tolerance=-0.1)
 
