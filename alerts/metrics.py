@@ -352,6 +352,15 @@ class AlertMetrics:
         checked = _check(kind, get_args(LatencyKind), "kind")
         self.event_to_alert_seconds.labels(checked).observe(max(0.0, seconds))
 
+    def add_intake_counts(self, counts: Mapping[tuple[str, str], int],
+                          reasons: Mapping[tuple[str, str], int]) -> None:
+        """Add intake outcome counts by (topic, outcome) and dead-letter counts by
+        (topic, reason)."""
+        for (topic, outcome), n in counts.items():
+            self.events_total.labels(topic, outcome).inc(n)
+        for (topic, reason), n in reasons.items():
+            self.dead_letter_total.labels(topic, reason).inc(n)
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         """Set one partition's consumer lag (records)."""
         self.consumer_lag.labels(topic, str(partition)).set(lag)

@@ -55,6 +55,18 @@ def rss_bytes(pid: int | str = "self") -> int:
     return 0
 
 
+def tree_rss_bytes(pid: int) -> int:
+    """Resident set size of a process and all its descendants (a worker and its intake
+    process)."""
+    total = rss_bytes(pid)
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="utf-8") as children:
+            for child in children.read().split():
+                with contextlib.suppress(OSError):
+                    total += tree_rss_bytes(int(child))
+    return total
+
+
 def traffic(days: float, seed: int = 1, **overrides: Any) -> Iterator[Event]:
     """The default simulated shop for ``days`` (about 114k events per day)."""
     config = SimulationConfig(seed=seed, duration=timedelta(days=days), **overrides)
@@ -125,4 +137,5 @@ async def wait_until(predicate: Any, timeout_s: float, step_s: float = 0.05) -> 
 
 
 __all__ = ["EVENTS_PER_DAY", "RESULTS", "TOPICS", "Report", "create_topics", "encode",
-           "machine", "percentile", "rss_bytes", "settings_for", "traffic", "wait_until"]
+           "machine", "percentile", "rss_bytes", "settings_for", "traffic", "tree_rss_bytes",
+           "wait_until"]

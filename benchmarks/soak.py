@@ -24,22 +24,24 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.logs import configure_logging
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import tree_rss_bytes  # noqa: E402
+from streams.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.logs import configure_logging  # noqa: E402
+from streams.simulator.config import SimulationConfig  # noqa: E402
+from streams.simulator.generator import simulate  # noqa: E402
+from streams.simulator.kafka import produce_events  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` in MiB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of ``pid`` and its children (the intake process) in MiB."""
+    try:
+        return tree_rss_bytes(pid) / 1_048_576
+    except OSError:
+        return float("nan")
 
 
 def ready(port: int) -> bool:

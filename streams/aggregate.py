@@ -82,7 +82,7 @@ class Partial:
         return cls(float(data["n"]), float(data["d"]), sketch, context)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
 class SealedPartial:
     """A final partial of one source for one series and window."""
 
@@ -160,6 +160,12 @@ class SourceAggregator:
         self.norm_states: dict[str, dict[str, NormState]] = {r.name: {} for r in self._event_rules}
         #: Values of open windows waiting to be folded into the norms at seal time.
         self._norm_values: dict[tuple[str, int], dict[str, list[float]]] = {}
+        #: End of the earliest window in ``_norm_values`` (fold nothing before it passes).
+        self._next_norm_fold_ms: int | None = None
+        #: Per (event class, order status): the window rules an event feeds and how.
+        self._plans: dict[tuple[type, str | None], list[_RulePlan]] = {}
+        #: Per rule: the hop slot of the last event and the accumulators of its windows.
+        self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
 
     @property
     def watermark_ms(self) -> int | None:
@@ -170,29 +176,28 @@ class SourceAggregator:
         """Fold one event in; return ``(on_time, per_event_alerts)``."""
         ts = event.ts_ms
         previous_progress = self.progress_ms
-        if previous_progress is not None and ts < previous_progress - self.lateness_ms:
-            return False, []
-        if self.progress_ms is None or ts > self.progress_ms:
+        if previous_progress is None or ts > previous_progress:
             self.progress_ms = ts
-            if self._norm_values:
+            fold_at = self._next_norm_fold_ms
+            if fold_at is not None and fold_at <= ts - self.lateness_ms:
                 self._fold_ready_norms(ts - self.lateness_ms)
-        for rule in self._window_rules:
-            contributions = _contributions(rule, event)
-            if contributions is None:
-                continue
-            num, den, value = contributions
-            keys = _series_keys(rule, event)
+        elif ts < previous_progress - self.lateness_ms:
+            return False, []
+        plan_key = (type(event), event.status if isinstance(event, OrderEvent) else None)
+        plans = self._plans.get(plan_key)
+        if plans is None:
+            plans = self._plans[plan_key] = _plans_for(self._window_rules, event)
+        for rule, num, den, measure, key_plan in plans:
+            keys = _series_keys(key_plan, event)
             if not keys:
                 continue
-            for start in _window_starts(ts, rule.window_ms, rule.hop_ms):
-                if start <= self.sealed_through.get(rule.name, -1 << 62):
-                    continue
-                window = (rule.name, start)
-                accumulators = self.open.get(window)
-                if accumulators is None:
-                    accumulators = self.open[window] = {}
-                    self.first_offset[window] = offset
-                    self.first_progress[window] = previous_progress
+            value = None
+            if measure is not None:
+                value = event.wait_seconds  # type: ignore[union-attr]
+                if measure == "breach":
+                    num, value = (1.0 if value > rule.sla_seconds else 0.0), None
+            context = rule.context if num else ()
+            for accumulators in self._windows(rule, ts, offset, previous_progress):
                 for series_key in keys:
                     acc = accumulators.get(series_key)
                     if acc is None:
@@ -203,13 +208,39 @@ class SourceAggregator:
                         if acc.sketch is None:
                             acc.sketch = QuantileSketch()
                         acc.sketch.add(value)
-                    if rule.context and num:
-                        _add_context(acc, rule, event, num)
+                    if context:
+                        _add_context(acc, context, event, num)
         if not self._event_rules:
             return True, []
         alerts = [alert for rule in self._event_rules
                   for alert in self._score_event(rule, event, offset, previous_progress)]
         return True, alerts
+
+    def _windows(self, rule: RuleSpec, ts: int, offset: int,
+                 previous_progress: int | None) -> list[_Accumulators]:
+        """The accumulators of every open window of ``rule`` that holds ``ts``.
+
+        Cached per hop slot: all events of one slot fall in the same windows, and none of
+        them can have been sealed meanwhile (an event in a sealed window is late).
+        """
+        slot = ts - ts % rule.hop_ms
+        cached = self._slot_cache.get(rule.name)
+        if cached is not None and cached[0] == slot:
+            return cached[1]
+        sealed_through = self.sealed_through.get(rule.name, -1 << 62)
+        windows = []
+        for start in _window_starts(ts, rule.window_ms, rule.hop_ms):
+            if start <= sealed_through:
+                continue
+            window = (rule.name, start)
+            accumulators = self.open.get(window)
+            if accumulators is None:
+                accumulators = self.open[window] = {}
+                self.first_offset[window] = offset
+                self.first_progress[window] = previous_progress
+            windows.append(accumulators)
+        self._slot_cache[rule.name] = (slot, windows)
+        return windows
 
     def seal(self) -> list[SealedPartial]:
         """Return the partials of every window the watermark has passed, oldest first."""
@@ -221,6 +252,8 @@ class SourceAggregator:
                        for rule, start in self.open
                        if start + self._rule(rule).window_ms <= watermark)
         sealed: list[SealedPartial] = []
+        if ready:
+            self._slot_cache.clear()
         for end, rule_name, start in ready:
             window = (rule_name, start)
             for (dimension, key), partial in sorted(self.open.pop(window).items()):
@@ -241,6 +274,8 @@ class SourceAggregator:
         """
         ready = sorted((start, rule) for rule, start in self._norm_values
                        if start + self._rule(rule).window_ms <= watermark)
+        if not ready:
+            return
         for start, rule_name in ready:
             window = (rule_name, start)
             self._fold_norms(rule_name, self._norm_values.pop(window))
@@ -249,6 +284,8 @@ class SourceAggregator:
             self.first_progress.pop(window, None)
             if start > self.sealed_through.get(rule_name, -1 << 62):
                 self.sealed_through[rule_name] = start
+        self._next_norm_fold_ms = min((start + self._rule(rule).window_ms
+                                       for rule, start in self._norm_values), default=None)
 
     def min_open_offset(self) -> int | None:
         """Smallest input offset any open window depends on (commit up to it, not past)."""
@@ -301,7 +338,12 @@ class SourceAggregator:
             self.first_offset[window] = offset
             self.first_progress[window] = previous_progress
             self.open[window] = {}
-        pending = self._norm_values.setdefault(window, {})
+        pending = self._norm_values.get(window)
+        if pending is None:
+            pending = self._norm_values[window] = {}
+            end = start + rule.window_ms
+            if self._next_norm_fold_ms is None or end < self._next_norm_fold_ms:
+                self._next_norm_fold_ms = end
         for measure, value in _outlier_values(event):
             norm = norms[measure]
             keys = [f"{measure}|sku|{event.sku}"] if event.sku else []
@@ -352,29 +394,41 @@ def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
     return list(range(last - window_ms + hop_ms, last + 1, hop_ms))
 
 
-#: Per rule object: its dimensions as ``(name, event attributes or None for total)``.
-_KEY_PLANS: dict[int, tuple[RuleSpec, tuple[tuple[str, tuple[str, ...] | None], ...]]] = {}
+_KeyPlan = tuple[tuple[str, tuple[str, ...] | None], ...]
+#: How one event feeds one window rule: (rule, numerator, denominator, measure, keys).
+#: ``measure`` is ``None`` (constant contributions), ``"wait"`` (the wait goes into the
+#: sketch) or ``"breach"`` (numerator 1 when the wait is over the rule's SLA).
+_RulePlan = tuple[RuleSpec, float, float, str | None, _KeyPlan]
 
 
-def _key_plan(rule: RuleSpec) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
-    """``rule``'s dimensions resolved once (the hot path must not rebuild them per event)."""
-    cached = _KEY_PLANS.get(id(rule))
-    if cached is not None and cached[0] is rule:
-        return cached[1]
-    plan = tuple((",".join(parts),
+def _key_plan(rule: RuleSpec) -> _KeyPlan:
+    """``rule``'s dimensions as ``(name, event attributes or None for total)``."""
+    return tuple((",".join(parts),
                   None if parts == ("total",) else tuple(DIMENSION_FIELDS[p] for p in parts))
                  for parts in rule.dimensions)
-    if len(_KEY_PLANS) >= 4_096:  # many rule sets loaded in one process (tests)
-        _KEY_PLANS.clear()
-    _KEY_PLANS[id(rule)] = (rule, plan)  # holding ``rule`` keeps its id from being reused
-    return plan
 
 
-def _series_keys(rule: RuleSpec, event: Event) -> list[tuple[str, str]]:
+def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
+    """The window rules an event of this class (and order status) feeds, resolved once:
+    the hot path must not re-derive them per event."""
+    plans: list[_RulePlan] = []
+    for rule in rules:
+        contributions = _contributions(rule, event)
+        if contributions is None:
+            continue
+        num, den, _ = contributions
+        measure = None
+        if isinstance(event, WaitTimeEvent):
+            measure = "wait" if rule.name == "wait_time_p90" else "breach"
+        plans.append((rule, num, den, measure, _key_plan(rule)))
+    return plans
+
+
+def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
     """The ``(dimension, key)`` series an event belongs to; a missing or empty value skips
     its dimension."""
     keys = []
-    for name, fields in _key_plan(rule):
+    for name, fields in plan:
         if fields is None:
             keys.append((name, "all"))
         elif len(fields) == 1:
@@ -412,8 +466,8 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, float | 
     return None
 
 
-def _add_context(acc: Partial, rule: RuleSpec, event: Event, weight: float) -> None:
-    for name in rule.context:
+def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:
+    for name in context:
         value = getattr(event, name, None)
         if value:
             counts = acc.context.get(name)

@@ -240,8 +240,13 @@ class WindowCloser:
         assert detector is not None
         baseline = detector.prior if detector.prior is not None else 1.0
         upper = detector.guard_above if detector.guard_above is not None else 4.5
-        keys = set(merged) | {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
-                              if sid.startswith(rule.name + ":")}
+        open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
+                     if sid.startswith(rule.name + ":")}
+        if self.on_closed is None:
+            # Most keys are one quiet customer: nothing to decide, record or emit.
+            keys = {k for k, partial in merged.items() if partial.num > upper} | open_keys
+        else:
+            keys = set(merged) | open_keys
         events: list[AlertEvent] = []
         for dimension, key in sorted(keys):  # type: ignore[misc]
             partial = merged.get((dimension, key))

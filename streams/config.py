@@ -64,6 +64,8 @@ class Settings:
     checkpoint_interval_ms: int = 5_000
     #: Events stamped further than this ahead of the wall clock are dead-lettered.
     max_future_ms: int = 86_400_000
+    #: Run stage 1 (intake) in a child process so it and the closer use two cores.
+    intake_process: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +140,15 @@ def _int(raw: str) -> int:
     return int(raw.strip().replace("_", ""))
 
 
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(raw)
@@ -155,6 +166,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "metrics_series_cap": _int,
     "checkpoint_interval_ms": _int,
     "max_future_ms": _int,
+    "intake_process": _bool,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
 }

@@ -24,7 +24,7 @@ from streams.deadletter import DeadLetter
 from streams.events import TOPICS, Event, TopicName
 from streams.intake import Intake
 from streams.rules import RuleSet
-from streams.wire import Watermark, decode, encode_event_alert, encode_partial, encode_watermark
+from streams.wire import Watermark, decode, encode_event_alert, encode_watermark, pack_partials
 
 __all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "partition_for"]
 
@@ -146,10 +146,11 @@ class ReplayPipeline:
             decoded = decode(encode_event_alert(verdict))
             assert isinstance(decoded, EventAlert)
             yield from closer.on_event_alert(decoded)
-        for sealed in out.partials:
-            decoded_partial = decode(encode_partial(sealed))
-            assert isinstance(decoded_partial, SealedPartial)
-            closer.on_partial(decoded_partial)
+        for _, record in pack_partials(out.partials, 1):
+            decoded_partials = decode(record)
+            assert isinstance(decoded_partials, list)
+            for sealed in decoded_partials:
+                closer.on_partial(sealed)
         for source, mark in out.watermarks:
             decoded_mark = decode(encode_watermark(source, mark))
             assert isinstance(decoded_mark, Watermark)

@@ -1,21 +1,36 @@
 """Records on the internal partials topic: sealed partials, per-event verdicts, watermarks.
 
-JSON, one object per record, tagged by ``t``: ``p`` (partial), ``e`` (per-event
-verdict), ``w`` (a source's watermark, sent to every partition). ``replay``
-round-trips its partials through the same encoding, so the closer sees the
-same bytes whether they crossed Kafka or not.
+JSON, one object per record, tagged by ``t``:
+
+* ``P`` packs the sealed partials of one source, rule and window that go to one
+  closer partition: ``{"t": "P", "src", "r", "ws", "we", "i": [[dimension, key,
+  num, den] or [dimension, key, num, den, {"s": sketch, "c": context}], ...]}``.
+  A window of ``customer_order_burst`` holds thousands of single-order
+  customers; one record each made the partials topic as busy as the input.
+* ``e`` is one per-event verdict.
+* ``w`` is a source's watermark, sent to every partition.
+
+:func:`closer_partition` decides which partition (closer) owns a series.
+``replay`` round-trips its partials through the same encoding, so the closer
+sees the same bytes whether they crossed Kafka or not.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
 from streams.aggregate import EventAlert, Partial, SealedPartial
 from thresholds.decision import Decision
 
-__all__ = ["Watermark", "decode", "encode_event_alert", "encode_partial", "encode_watermark"]
+__all__ = ["PACK_MAX_ITEMS", "Watermark", "closer_partition", "decode", "encode_event_alert",
+           "encode_watermark", "pack_partials"]
+
+#: Partials per packed record at most (keeps a record far below the producer's batch size).
+PACK_MAX_ITEMS = 2_000
 
 
 class Watermark(tuple[str, int]):
@@ -32,15 +47,45 @@ class Watermark(tuple[str, int]):
         return self[1]
 
 
-def _dumps(obj: dict[str, Any]) -> bytes:
+def closer_partition(series: str, partitions: int) -> int:
+    """The partials-topic partition (and so the closer) that owns ``series``.
+
+    CRC-32 of the series id: stable across processes and versions of Python (unlike
+    ``hash``) and computed in C (aiokafka's murmur2 is pure Python, ~12 us a key).
+    """
+    return zlib.crc32(series.encode()) % partitions
+
+
+def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
 
-def encode_partial(sealed: SealedPartial) -> bytes:
-    """Encode a sealed partial."""
-    return _dumps({"t": "p", "src": sealed.source, "r": sealed.rule, "dm": sealed.dimension,
-                   "k": sealed.key, "ws": sealed.window_start_ms, "we": sealed.window_end_ms,
-                   "p": sealed.partial.to_dict()})
+def _item(sealed: SealedPartial) -> list[Any]:
+    partial = sealed.partial
+    item: list[Any] = [sealed.dimension, sealed.key, partial.num, partial.den]
+    if partial.sketch is not None or partial.context:
+        extra = partial.to_dict()
+        del extra["n"], extra["d"]
+        item.append(extra)
+    return item
+
+
+def pack_partials(partials: Iterable[SealedPartial], partitions: int,
+                  max_items: int = PACK_MAX_ITEMS) -> Iterator[tuple[int, bytes]]:
+    """``(partition, record)`` pairs carrying ``partials``, grouped by source, rule,
+    window and owning partition, in the order each group first appears."""
+    groups: dict[tuple[int, str, str, int, int], list[list[Any]]] = {}
+    for sealed in partials:
+        group = (closer_partition(sealed.series, partitions), sealed.source, sealed.rule,
+                 sealed.window_start_ms, sealed.window_end_ms)
+        items = groups.get(group)
+        if items is None:
+            items = groups[group] = []
+        items.append(_item(sealed))
+    for (partition, source, rule, start, end), items in groups.items():
+        for first in range(0, len(items), max_items):
+            yield partition, _dumps({"t": "P", "src": source, "r": rule, "ws": start, "we": end,
+                                     "i": items[first:first + max_items]})
 
 
 def encode_event_alert(verdict: EventAlert) -> bytes:
@@ -55,13 +100,24 @@ def encode_watermark(source: str, watermark_ms: int) -> bytes:
     return _dumps({"t": "w", "src": source, "wm": watermark_ms})
 
 
-def decode(raw: bytes) -> SealedPartial | EventAlert | Watermark:
-    """Decode any record of the partials topic."""
+def _unpack(obj: dict[str, Any]) -> list[SealedPartial]:
+    source, rule, start, end = obj["src"], obj["r"], obj["ws"], obj["we"]
+    out = []
+    for item in obj["i"]:
+        if len(item) == 4:
+            partial = Partial(float(item[2]), float(item[3]))
+        else:
+            partial = Partial.from_dict({"n": item[2], "d": item[3], **item[4]})
+        out.append(SealedPartial(source, rule, item[0], item[1], start, end, partial))
+    return out
+
+
+def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark:
+    """Decode any record of the partials topic (a packed record gives a list)."""
     obj = json.loads(raw)
     tag = obj["t"]
-    if tag == "p":
-        return SealedPartial(obj["src"], obj["r"], obj["dm"], obj["k"], obj["ws"], obj["we"],
-                             Partial.from_dict(obj["p"]))
+    if tag == "P":
+        return _unpack(obj)
     if tag == "e":
         return EventAlert(obj["src"], obj["r"], obj["dm"], obj["k"], obj["ts"],
                           Decision(**obj["d"]), obj["c"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections.abc import Sequence
@@ -36,22 +37,43 @@ from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert, SealedPartial
+from streams.aggregate import EventAlert
 from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointStore
 from streams.events import TOPICS, TopicName
+from streams.intake_process import IntakeChild, RelayMetrics
 from streams.logs import get_logger
 from streams.pipeline import Stage1, Stage1Output
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_state_topic, ensure_topics
-from streams.wire import Watermark, decode, encode_event_alert, encode_partial, encode_watermark
+from streams.wire import (Watermark, closer_partition, decode, encode_event_alert,
+                          encode_watermark, pack_partials)
 
 __all__ = ["Worker"]
 
 log = get_logger(__name__)
 
 _MAX_REQUEST_BYTES = 64 * 1_048_576
+
+#: Cyclic-GC thresholds for the worker (CPython's default is 700, 10, 10).
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector rare in the worker.
+
+    The worker allocates a few container objects per event (the event, its partial
+    updates, records) and keeps large, long-lived, acyclic state (de-duplication ids,
+    open windows, baselines). With CPython's default thresholds the collector ran every
+    700 allocations and rescanned that state again and again: a quarter of stage 1's
+    CPU and two thirds of the closer's decoding in ``benchmarks/throughput.py``. Cycles
+    are still collected, only less often; objects alive at start-up are frozen out of
+    the scans (``gc.freeze``, Python 3.7+).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -82,10 +104,15 @@ class Worker:
     create_input_topics
         Create missing input topics (demo and tests); production topics are usually
         managed elsewhere.
+    roles
+        The stages this process runs. With both (the default) and
+        ``settings.intake_process``, stage 1 runs in a child process
+        (:mod:`streams.intake_process`) and this one runs the closer.
     """
 
-    def __init__(self, settings: Settings, rules: RuleSet, metrics: AlertMetrics,
-                 sinks: Sequence[AlertSink] = (), *, create_input_topics: bool = True) -> None:
+    def __init__(self, settings: Settings, rules: RuleSet, metrics: AlertMetrics | RelayMetrics,
+                 sinks: Sequence[AlertSink] = (), *, create_input_topics: bool = True,
+                 roles: frozenset[str] = frozenset({"intake", "closer"})) -> None:
         self.settings = settings
         self.rules = rules
         self.metrics = metrics
@@ -121,6 +148,24 @@ class Worker:
         self.failed = False
         #: Alerts published so far (for tests and the demo).
         self.alerts_published = 0
+        #: Sealed partials this process's intake sent and its closers received (benchmarks).
+        self._partials_sent = 0
+        self.partials_received = 0
+        split = settings.intake_process and roles == {"intake", "closer"}
+        self._runs_intake = "intake" in roles and not split
+        self._runs_closer = "closer" in roles
+        self._child = IntakeChild(settings, rules, create_input_topics=create_input_topics
+                                  ) if split else None
+
+    @property
+    def intake_pid(self) -> int | None:
+        """Process id of the intake child process, if stage 1 runs in one."""
+        return self._child.pid if self._child is not None else None
+
+    @property
+    def partials_sent(self) -> int:
+        """Sealed partials the intake (here or in the child process) sent so far."""
+        return self._child.partials_sent if self._child is not None else self._partials_sent
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -159,14 +204,16 @@ class Worker:
             "fetch_max_bytes": 64 * 1_048_576,
             "max_partition_fetch_bytes": _MAX_REQUEST_BYTES,
         }
-        self._closer = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-closer")
-        self._closer.subscribe([self.names.partials], listener=_Revocations(
-            self._closer_revoked, self._closer_assigned))
-        self._intake = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-intake")
-        self._intake.subscribe(list(self.names.inputs.values()), listener=_Revocations(
-            self._intake_revoked, self._intake_assigned))
-        await self._closer.start()
-        await self._intake.start()
+        if self._runs_closer:
+            self._closer = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-closer")
+            self._closer.subscribe([self.names.partials], listener=_Revocations(
+                self._closer_revoked, self._closer_assigned))
+            await self._closer.start()
+        if self._runs_intake:
+            self._intake = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-intake")
+            self._intake.subscribe(list(self.names.inputs.values()), listener=_Revocations(
+                self._intake_revoked, self._intake_assigned))
+            await self._intake.start()
         for sink in self.sinks:
             await sink.start()
         self.metrics.set_broker_connected(True)
@@ -175,6 +222,8 @@ class Worker:
 
     async def stop(self) -> None:
         """Checkpoint, leave the groups and close connections."""
+        if self._child is not None:
+            await self._child.stop()
         if self.started.is_set():
             try:
                 if self._intake is not None:
@@ -198,8 +247,19 @@ class Worker:
         """Start, then run both loops until cancelled; always stop cleanly."""
         try:
             await self.start()
+            if self._child is not None:
+                self._child.start()
+                await self._child.wait_started(self.metrics)  # type: ignore[arg-type]
+            tune_gc()
             self.started.set()
-            await asyncio.gather(self._intake_loop(), self._closer_loop(), self._watch_broker())
+            loops = []
+            if self._runs_intake:
+                loops.append(self._intake_loop())
+            if self._runs_closer:
+                loops += [self._closer_loop(), self._watch_broker()]
+            if self._child is not None:
+                loops.append(self._child.relay(self.metrics))  # type: ignore[arg-type]
+            await asyncio.gather(*loops)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -311,12 +371,10 @@ class Worker:
             sends.append(await producer.send(self.names.dead_letter, dead.value, key=dead.key,
                                              headers=dead.headers()))
         # Partials-topic records go out in explicit per-partition batches: about 4x cheaper
-        # than one send() each (README "Broker notes"). Keyed records land where send(key=)
-        # would put them (the producer's own partitioner); within a partition the order is
-        # verdicts, partials, then watermarks, as before.
+        # than one send() each (README "Broker notes"). Within a partition the order is
+        # verdicts, packed partials, then watermarks.
         topic = self.names.partials
         partitions = self.partials_partitions
-        partitioner = producer._partitioner  # noqa: SLF001 - same placement as send(key=)
         batches: dict[int, Any] = {}
 
         async def add(partition: int, key: bytes | None, value: bytes) -> None:
@@ -331,11 +389,12 @@ class Worker:
                     raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
 
         for verdict in out.verdicts:
-            key = verdict.series.encode()
-            await add(partitioner(key, partitions, partitions), key, encode_event_alert(verdict))
-        for sealed in out.partials:
-            key = sealed.series.encode()
-            await add(partitioner(key, partitions, partitions), key, encode_partial(sealed))
+            series = verdict.series
+            await add(partitions[closer_partition(series, len(partitions))], series.encode(),
+                      encode_event_alert(verdict))
+        for index, record in pack_partials(out.partials, len(partitions)):
+            await add(partitions[index], None, record)
+        self._partials_sent += len(out.partials)
         for source, mark in out.watermarks:
             record = encode_watermark(source, mark)
             for partition in partitions:
@@ -384,10 +443,7 @@ class Worker:
 
     def _count_intake(self) -> None:
         counts, reasons = self.stage1.intake.drain_counts()
-        for (topic, outcome), n in counts.items():
-            self.metrics.events_total.labels(topic, outcome).inc(n)
-        for (topic, reason), n in reasons.items():
-            self.metrics.dead_letter_total.labels(topic, reason).inc(n)
+        self.metrics.add_intake_counts(counts, reasons)
 
     # -- stage 2 -----------------------------------------------------------------------------
 
@@ -487,8 +543,10 @@ class Worker:
                 for message in messages:
                     record = decode(message.value)
                     produced: list[AlertEvent] = []
-                    if isinstance(record, SealedPartial):
-                        closer.on_partial(record)
+                    if isinstance(record, list):
+                        for sealed in record:
+                            closer.on_partial(sealed)
+                        self.partials_received += len(record)
                     elif isinstance(record, EventAlert):
                         produced = closer.on_event_alert(record)
                     elif isinstance(record, Watermark):
