@@ -89,15 +89,17 @@ async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[floa
     return (count - first_count) / max(last_s - first_s, 1e-9), count
 
 
-async def worker_run(bootstrap: str, prefix: str, expected: int
-                     ) -> tuple[float, int, float, int, int]:
+async def worker_run(bootstrap: str, prefix: str, expected: int,
+                     intake_processes: int | None = None) -> tuple[float, int, float, int, int]:
     """Run one in-process worker until it counted ``expected`` events.
 
     Returns (events/s from the first event until the closers received every partial, counted,
     seconds the closers needed after the intake's last event,
     alerts published, RSS growth in bytes).
     """
-    settings = settings_for(bootstrap, prefix)
+    extra = {} if intake_processes is None else {
+        "AFTERSALES_INTAKE_PROCESSES": str(intake_processes)}
+    settings = settings_for(bootstrap, prefix, **extra)
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, topics=TOPICS)
     worker = Worker(settings, load_rules(None), metrics, create_input_topics=False)
@@ -122,7 +124,7 @@ async def worker_run(bootstrap: str, prefix: str, expected: int
             await asyncio.sleep(0.02)
         last_s = time.perf_counter()
         drain_s = last_s - intake_s
-        rss = rss_bytes() + (rss_bytes(worker.intake_pid) if worker.intake_pid else 0) - rss0
+        rss = rss_bytes() + sum(rss_bytes(pid) for pid in worker.intake_pids) - rss0
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -183,7 +185,8 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         raw_rate, raw_n = await raw_consumer(bootstrap, prefix, total)
         report.line(f"raw aiokafka getmany+json.loads: {raw_rate:>10,.0f} events/s "
                     f"({raw_n:,} events)")
-        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, prefix, total)
+        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, prefix, total,
+                                                         args.intake_processes)
         report.line(f"worker (all {len(load_rules(None).rules)} shipped rules): {rate:>10,.0f} "
                     f"events/s end to end ({n:,} events; closers caught up {drain_s:.1f} s "
                     f"after the last event; {alerts:,} alerts; RSS +{rss / 1_048_576:.0f} MiB)")
@@ -201,6 +204,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=float, default=3.5)
     parser.add_argument("--skip-faust", action="store_true")
+    parser.add_argument("--intake-processes", type=int, default=None,
+                        help="AFTERSALES_INTAKE_PROCESSES for the worker (default: its default)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     report = Report("throughput")

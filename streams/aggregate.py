@@ -302,8 +302,9 @@ class SourceAggregator:
             "resume_offset": resume,
             "progress_ms": progress,
             "sealed_through": self.sealed_through,
-            "norms": {rule: {key: state.to_json() for key, state in sorted(states.items())}
-                      for rule, states in sorted(self.norm_states.items())},
+            "norms": {rule: {key: [state.n, state.level, state.var]
+                             for key, state in states.items()}
+                      for rule, states in self.norm_states.items()},
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
@@ -318,8 +319,8 @@ class SourceAggregator:
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         for rule, states in state["norms"].items():
             if rule in self.norm_states:
-                self.norm_states[rule] = {key: NormState.from_json(text)
-                                          for key, text in states.items()}
+                self.norm_states[rule] = {key: _norm_state(value)
+                                          for key, value in states.items()}
         return int(state["resume_offset"])
 
     # -- per-event rules -------------------------------------------------------------------
@@ -357,8 +358,9 @@ class SourceAggregator:
             for norm_key in keys:  # the sku's own norm first, the category's while it is new
                 state = states.get(norm_key)
                 if state is not None and state.n >= norm.grace_period:
-                    decision = norm.score(state, value)
-                    basis = norm_key
+                    if norm.violates(state, value):  # the full decision only when it fires
+                        decision = norm.score(state, value)
+                        basis = norm_key
                     break
             if decision is None or not decision.violating:
                 continue
@@ -474,6 +476,15 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
             if counts is None:
                 counts = acc.context[name] = Counter()
             counts[value] += weight
+
+
+def _norm_state(value: list[Any] | str) -> NormState:
+    """A norm state from a snapshot: ``[n, level, var]`` (or the JSON text older snapshots
+    held)."""
+    if isinstance(value, str):
+        return NormState.from_json(value)
+    n, level, var = value
+    return NormState(int(n), float(level), float(var))
 
 
 def _measure_norms(rule: RuleSpec) -> dict[str, EventNorm]:

@@ -55,6 +55,7 @@ __all__ = ["Worker"]
 log = get_logger(__name__)
 
 _MAX_REQUEST_BYTES = 64 * 1_048_576
+_FETCH_MAX_WAIT_MS = 100
 
 #: Cyclic-GC thresholds for the worker (CPython's default is 700, 10, 10).
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -106,7 +107,7 @@ class Worker:
         managed elsewhere.
     roles
         The stages this process runs. With both (the default) and
-        ``settings.intake_process``, stage 1 runs in a child process
+        ``settings.intake_processes`` > 0, stage 1 runs in that many child processes
         (:mod:`streams.intake_process`) and this one runs the closer.
     """
 
@@ -151,21 +152,21 @@ class Worker:
         #: Sealed partials this process's intake sent and its closers received (benchmarks).
         self._partials_sent = 0
         self.partials_received = 0
-        split = settings.intake_process and roles == {"intake", "closer"}
+        split = settings.intake_processes > 0 and roles == {"intake", "closer"}
         self._runs_intake = "intake" in roles and not split
         self._runs_closer = "closer" in roles
-        self._child = IntakeChild(settings, rules, create_input_topics=create_input_topics
-                                  ) if split else None
+        self._children = [IntakeChild(settings, rules, create_input_topics=create_input_topics)
+                          for _ in range(settings.intake_processes if split else 0)]
 
     @property
-    def intake_pid(self) -> int | None:
-        """Process id of the intake child process, if stage 1 runs in one."""
-        return self._child.pid if self._child is not None else None
+    def intake_pids(self) -> list[int]:
+        """Process ids of the intake child processes (none if stage 1 runs here)."""
+        return [child.pid for child in self._children if child.pid is not None]
 
     @property
     def partials_sent(self) -> int:
         """Sealed partials the intake (here or in the child process) sent so far."""
-        return self._child.partials_sent if self._child is not None else self._partials_sent
+        return self._partials_sent + sum(child.partials_sent for child in self._children)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -201,6 +202,9 @@ class Worker:
             "heartbeat_interval_ms": settings.heartbeat_interval_ms,
             "rebalance_timeout_ms": settings.session_timeout_ms,
             "max_poll_interval_ms": 300_000,
+            # A fetch with nothing to return waits this long at most (default 500 ms):
+            # each stage adds up to one wait to the event-to-alert latency.
+            "fetch_max_wait_ms": _FETCH_MAX_WAIT_MS,
             "fetch_max_bytes": 64 * 1_048_576,
             "max_partition_fetch_bytes": _MAX_REQUEST_BYTES,
         }
@@ -222,8 +226,7 @@ class Worker:
 
     async def stop(self) -> None:
         """Checkpoint, leave the groups and close connections."""
-        if self._child is not None:
-            await self._child.stop()
+        await asyncio.gather(*(child.stop() for child in self._children))
         if self.started.is_set():
             try:
                 if self._intake is not None:
@@ -247,9 +250,10 @@ class Worker:
         """Start, then run both loops until cancelled; always stop cleanly."""
         try:
             await self.start()
-            if self._child is not None:
-                self._child.start()
-                await self._child.wait_started(self.metrics)  # type: ignore[arg-type]
+            for child in self._children:
+                child.start()
+            for child in self._children:
+                await child.wait_started(self.metrics)  # type: ignore[arg-type]
             tune_gc()
             self.started.set()
             loops = []
@@ -257,8 +261,8 @@ class Worker:
                 loops.append(self._intake_loop())
             if self._runs_closer:
                 loops += [self._closer_loop(), self._watch_broker()]
-            if self._child is not None:
-                loops.append(self._child.relay(self.metrics))  # type: ignore[arg-type]
+            loops += [child.relay(self.metrics)  # type: ignore[arg-type]
+                      for child in self._children]
             await asyncio.gather(*loops)
         except asyncio.CancelledError:
             raise

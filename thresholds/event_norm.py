@@ -196,6 +196,19 @@ class EventNorm:
             transition="fire" if violating else None,
         )
 
+    def violates(self, state: NormState, value: float) -> bool:
+        """Whether :meth:`score` would find ``value`` violating: the same test without
+        building the decision (most events are normal)."""
+        x = finite_float("value", value)
+        if state.n < self.grace_period or state.n <= 0:
+            return False
+        z = (_slog(x) - state.level) / self._sigma(state)
+        if z > self.z:
+            return self.direction != "down" and (self.guard_above is None or x > self.guard_above)
+        if z < -self.z:
+            return self.direction != "up" and (self.guard_below is None or x < self.guard_below)
+        return False
+
     def update(self, state: NormState, values: Iterable[float]) -> None:
         """Fold one closed window's values into ``state`` (order-independent)."""
         ys = sorted(_slog(finite_float("values", v)) for v in values)

@@ -85,7 +85,12 @@ class TestRecovery:
         try:
             await wait_ready(port, worker, 60)
             cut = len(events) * 6 // 10
-            await produce_events(events[:cut], broker.bootstrap_servers, topic_prefix)
+            # Paced over ~8 s: unpaced, the worker processes the whole first part in about
+            # a second, before the kill can land.
+            span_s = (events[cut - 1].ts_ms - events[0].ts_ms) / 1000
+            producing = asyncio.create_task(produce_events(
+                events[:cut], broker.bootstrap_servers, topic_prefix,
+                realtime_speed=max(span_s / 8.0, 1.0)))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
             processed_before_kill = 0.0
@@ -95,6 +100,7 @@ class TestRecovery:
             assert 0 < processed_before_kill < cut, "the kill must land mid-stream"
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
+            await producing
             worker = start_worker(broker, topic_prefix, port, log)
             await wait_ready(port, worker, 90)
             await produce_events(events[cut:], broker.bootstrap_servers, topic_prefix)

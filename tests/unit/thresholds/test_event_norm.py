@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thresholds import EventNorm, NonFiniteInputError, NormState
 
@@ -75,3 +77,19 @@ class TestEventNorm:
         norm, state = _norm()
         d = norm.score(state, 1.7e308)
         assert all(math.isfinite(x) for x in (d.score, d.anomaly_score, d.upper or 0.0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(direction=st.sampled_from(["up", "down", "both"]),
+       n=st.integers(0, 60),
+       level=st.floats(-5, 10),
+       var=st.floats(0, 4),
+       value=st.floats(0, 1e7),
+       guard=st.none() | st.floats(0, 100))
+def test_violates_agrees_with_score(direction: str, n: int, level: float, var: float,
+                                    value: float, guard: float | None) -> None:
+    """The hot path's cheap test says exactly what the full decision says."""
+    norm = EventNorm(direction=direction, grace_period=8, guard_above=guard,  # type: ignore[arg-type]
+                     guard_below=guard)
+    state = NormState(n, level, var)
+    assert norm.violates(state, value) == norm.score(state, value).violating
