@@ -100,8 +100,7 @@ class WindowCloser:
     def snapshot(self) -> bytes:
         """Everything this closer decides from, as bytes (see :meth:`restore`)."""
         state = {
-            "banks": {rule: {sid: base64.b64encode(bank.export_state(sid)).decode()
-                             for sid in bank.ids}
+            "banks": {rule: base64.b64encode(bank.export_all()).decode()
                       for rule, bank in sorted(self.banks.items())},
             "watermarks": self.watermarks,
             "closed_through": self.closed_through,
@@ -124,7 +123,10 @@ class WindowCloser:
             bank = self.banks.get(rule)
             if bank is None:
                 continue  # the rule was disabled since the snapshot
-            for sid, encoded in series.items():
+            if isinstance(series, str):
+                bank.import_all(base64.b64decode(series))
+                continue
+            for sid, encoded in series.items():  # snapshots before the one-blob form
                 bank.import_state(sid, base64.b64decode(encoded))
         self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
         self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}

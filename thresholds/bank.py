@@ -33,7 +33,9 @@ See :mod:`thresholds.engine`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 
 import numpy as np
 import numpy.typing as npt
@@ -135,6 +137,45 @@ class SeriesBank:
             raise StateMismatchError(msg)
         row = int(self.rows([series_id])[0])
         self._cols.set_row(row, state)
+
+    def export_all(self) -> bytes:
+        """Every series of the bank as one blob (see :meth:`import_all`).
+
+        A checkpoint of 100,000 series costs a few array copies instead of 100,000
+        :meth:`export_state` calls. Layout: a 4-byte little-endian header length, a JSON
+        header (``state_key``, ids in row order, each column's dtype and row shape), then
+        each column's rows as raw bytes in that dtype.
+        """
+        n = len(self._ids)
+        columns = [(f.name, getattr(self._cols, f.name)[:n]) for f in fields(Columns)]
+        header = json.dumps({
+            "state_key": self.config.state_key,
+            "ids": self._ids,
+            "columns": [[name, array.dtype.str, list(array.shape[1:])]
+                        for name, array in columns],
+        }, separators=(",", ":")).encode()
+        return b"".join([len(header).to_bytes(4, "little"), header,
+                         *(np.ascontiguousarray(array).tobytes() for _, array in columns)])
+
+    def import_all(self, data: bytes) -> None:
+        """Load an :meth:`export_all` blob: its series are added or overwritten."""
+        size = int.from_bytes(data[:4], "little")
+        header = json.loads(data[4:4 + size])
+        if header["state_key"] != self.config.state_key:
+            msg = f"state_key {header['state_key']!r} != bank's {self.config.state_key!r}"
+            raise StateMismatchError(msg)
+        ids = header["ids"]
+        rows = self.rows(ids)
+        offset = 4 + size
+        for name, dtype_str, shape in header["columns"]:
+            dtype = np.dtype(dtype_str)
+            count = len(ids) * int(np.prod(shape, dtype=np.int64))
+            array = np.frombuffer(data, dtype, count, offset).reshape((len(ids), *shape))
+            offset += array.nbytes
+            getattr(self._cols, name)[rows] = array
+        if offset != len(data):
+            msg = f"bank blob has {len(data) - offset} trailing bytes"
+            raise ValueError(msg)
 
     def memory_bytes_per_series(self) -> float:
         """Array memory per series slot (capacity included)."""
