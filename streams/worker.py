@@ -174,6 +174,7 @@ class Worker:
         """Create topics, connect, join both consumer groups."""
         settings = self.settings
         await ensure_topics(settings, self.names, inputs=self.create_input_topics)
+        log.debug("worker_starting", step="topics ensured")
         common: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers,
                                   "client_id": settings.app_id}
         self.producer = AIOKafkaProducer(**common, linger_ms=5, acks="all",
@@ -213,6 +214,7 @@ class Worker:
             self._closer.subscribe([self.names.partials], listener=_Revocations(
                 self._closer_revoked, self._closer_assigned))
             await self._closer.start()
+        log.debug("worker_starting", step="joining groups")
         if self._runs_intake:
             self._intake = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-intake")
             self._intake.subscribe(list(self.names.inputs.values()), listener=_Revocations(
@@ -251,8 +253,10 @@ class Worker:
         try:
             await self.start()
             for child in self._children:
+                # One at a time: each joins the intake group once the previous one holds
+                # partitions (simultaneous first joins of a new group sometimes stalled
+                # on the embedded broker).
                 child.start()
-            for child in self._children:
                 await child.wait_started(self.metrics)  # type: ignore[arg-type]
             tune_gc()
             self.started.set()

@@ -55,7 +55,7 @@ class TestBrokerOutage:
             task = asyncio.create_task(worker.run())
             loop = asyncio.get_running_loop()
             try:
-                await asyncio.wait_for(worker.started.wait(), 30)
+                await asyncio.wait_for(worker.started.wait(), 90)
                 cut = len(events) // 2
                 await produce_events(events[:cut], broker.bootstrap_servers)
                 deadline = loop.time() + 60

@@ -63,12 +63,13 @@ class TestHostileInput:
                            (f"{topic_prefix}{rng.choice(TOPICS)}", rng.randbytes(8), value))
         settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                                       "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+                                      "AFTERSALES_APP_ID": f"{topic_prefix}app",
                                       "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS)})
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, rules, metrics)
         task = asyncio.create_task(worker.run())
         try:
-            await asyncio.wait_for(worker.started.wait(), 30)
+            await asyncio.wait_for(worker.started.wait(), 90)
             producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers,
                                         max_request_size=4 * 1_048_576, linger_ms=5)
             await producer.start()

@@ -59,13 +59,14 @@ class TestDeadLetters:
         settings = Settings.from_env({
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
             "AFTERSALES_TOPIC_PARTITIONS": "2",
         })
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, load_rules(), metrics)
         task = asyncio.create_task(worker.run())
         try:
-            await asyncio.wait_for(worker.started.wait(), 30)
+            await asyncio.wait_for(worker.started.wait(), 90)
             config = SimulationConfig(seed=3, start=datetime(2026, 11, 2, tzinfo=UTC),
                                       duration=timedelta(hours=3), orders_per_day=4_000)
             good = [(f"{topic_prefix}{e.topic}", e.key.encode(),

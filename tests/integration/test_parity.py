@@ -72,13 +72,14 @@ class TestParity:
         settings = Settings.from_env({
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
             "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
         })
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, rules, metrics)
         task = asyncio.create_task(worker.run())
         try:
-            await asyncio.wait_for(worker.started.wait(), 30)
+            await asyncio.wait_for(worker.started.wait(), 90)
             await produce_events(events, broker.bootstrap_servers, topic_prefix)
             alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 120)
         finally:

@@ -34,6 +34,9 @@ def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path) -> s
     env = {**os.environ,
            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "AFTERSALES_TOPIC_PREFIX": prefix,
+           # Own consumer groups per test: tansu can leave a group that crashed members
+           # of an earlier test's workers belonged to stuck in rebalance.
+           "AFTERSALES_APP_ID": f"{prefix}app",
            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
            "AFTERSALES_RULES_FILE": str(RULES),
            "AFTERSALES_WEB_PORT": str(port),
