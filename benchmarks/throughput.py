@@ -5,7 +5,9 @@ then, each with its own consumer group reading from the start:
 
 1. a raw aiokafka consumer (``getmany`` + ``json.loads``), the ceiling;
 2. one :class:`~streams.worker.Worker` with the shipped rule catalogue, measured from
-   ``aftersales_events_total``;
+   ``aftersales_events_total`` until its closers received every partial (end to end). It
+   gets the same traffic on its own topics, produced at full speed once it holds its
+   partitions (so the producer shares the CPU for the first seconds);
 3. a minimal Faust agent that only decodes (``benchmarks/faust_decode.py``).
 
 Rates are events/s from the first to the last event observed. Run:
@@ -35,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerts.metrics import AlertMetrics  # noqa: E402
 from benchmarks._common import (  # noqa: E402
     Report, create_topics, rss_bytes, settings_for, traffic, wait_until)
+from streams.config import Settings  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker  # noqa: E402
 from streams.events import TOPICS  # noqa: E402
+from streams.simulator.events import Event  # noqa: E402
 from streams.rules import load_rules  # noqa: E402
 from streams.simulator.kafka import produce_events  # noqa: E402
 from streams.worker import Worker  # noqa: E402
@@ -89,14 +93,21 @@ async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[floa
     return (count - first_count) / max(last_s - first_s, 1e-9), count
 
 
-async def worker_run(bootstrap: str, prefix: str, expected: int,
+async def worker_run(bootstrap: str, prefix: str, events: list[Event],
                      intake_processes: int | None = None) -> tuple[float, int, float, int, int]:
-    """Run one in-process worker until it counted ``expected`` events.
+    """Start one in-process worker, then load ``events`` into its own topics at full speed
+    and run until it counted them all and its closers received every partial.
 
-    Returns (events/s from the first event until the closers received every partial, counted,
-    seconds the closers needed after the intake's last event,
+    Traffic goes in only once the worker (with all its intake processes) holds its
+    partitions: a rebalance in the middle of the backlog would process part of it twice
+    (at-least-once) and inflate the count.
+
+    Returns (events/s from the first counted event until the closers received every
+    partial, events counted, seconds the closers needed after the intake's last event,
     alerts published, RSS growth in bytes).
     """
+    await create_topics(settings_for(bootstrap, prefix))
+    expected = len(events)
     extra = {} if intake_processes is None else {
         "AFTERSALES_INTAKE_PROCESSES": str(intake_processes)}
     settings = settings_for(bootstrap, prefix, **extra)
@@ -109,7 +120,9 @@ async def worker_run(bootstrap: str, prefix: str, expected: int,
     first_s = last_s = 0.0
     count = 0.0
     try:
-        await asyncio.wait_for(worker.started.wait(), 60)
+        await asyncio.wait_for(worker.started.wait(), 120)
+        await asyncio.sleep(2.0)  # let the last join's rebalance settle
+        producing = asyncio.create_task(produce_events(events, bootstrap, prefix))
         deadline = time.monotonic() + _TIMEOUT_S
         while count < expected and time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.02)
@@ -125,6 +138,7 @@ async def worker_run(bootstrap: str, prefix: str, expected: int,
         last_s = time.perf_counter()
         drain_s = last_s - intake_s
         rss = rss_bytes() + sum(rss_bytes(pid) for pid in worker.intake_pids) - rss0
+        await producing
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -178,18 +192,21 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         generate_s = time.perf_counter() - began
         counts = await produce_events(events, bootstrap, prefix)
         total = sum(counts.values())
-        del events
         report.line(f"traffic: {total:,} events, {args.days:g} simulated days, 4 partitions "
                     f"per topic ({', '.join(f'{t}={n:,}' for t, n in sorted(counts.items()))}); "
                     f"generated in {generate_s:.1f} s")
         raw_rate, raw_n = await raw_consumer(bootstrap, prefix, total)
         report.line(f"raw aiokafka getmany+json.loads: {raw_rate:>10,.0f} events/s "
                     f"({raw_n:,} events)")
-        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, prefix, total,
+        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, "benchw.", events,
                                                          args.intake_processes)
+        del events
+        processes = (args.intake_processes if args.intake_processes is not None
+                     else Settings().intake_processes)
         report.line(f"worker (all {len(load_rules(None).rules)} shipped rules): {rate:>10,.0f} "
-                    f"events/s end to end ({n:,} events; closers caught up {drain_s:.1f} s "
-                    f"after the last event; {alerts:,} alerts; RSS +{rss / 1_048_576:.0f} MiB)")
+                    f"events/s end to end ({n:,} events counted; {processes} intake processes; "
+                    f"closers caught up {drain_s:.1f} s after the last event; {alerts:,} "
+                    f"alerts; RSS +{rss / 1_048_576:.0f} MiB)")
         faust_rate, faust_n = (float("nan"), 0) if args.skip_faust else faust_run(
             bootstrap, prefix, total)
         report.line(f"faust agent decode only:         {faust_rate:>10,.0f} events/s "
