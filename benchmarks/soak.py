@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import math
 import os
 import signal
 import subprocess
@@ -71,8 +72,10 @@ def scrape(port: int) -> tuple[float, float]:
 
 async def feed(bootstrap: str, rate: float, seconds: float) -> int:
     """Produce simulated events at ``rate`` per second for ``seconds``; return the count."""
+    # The default shop makes ~114k events a simulated day: simulate enough days for the run.
+    days = max(60, math.ceil(rate * seconds / 100_000) + 5)
     config = SimulationConfig(seed=11, start=datetime(2026, 11, 2, tzinfo=UTC),
-                              duration=timedelta(days=60))
+                              duration=timedelta(days=days))
     events = simulate(config)
     sent = 0
     started = time.monotonic()

@@ -85,10 +85,12 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
            report_path: Path | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
+    from streams.gc_tuning import tune_gc
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
 
     configure_logging("auto", "INFO")
+    tune_gc()
     try:
         rules = load_rules(rules_path or None)
     except ConfigError as error:

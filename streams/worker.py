@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import time
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointStore
 from streams.events import TOPICS, TopicName
+from streams.gc_tuning import tune_gc
 from streams.intake_process import IntakeChild, RelayMetrics
 from streams.logs import get_logger
 from streams.pipeline import Stage1, Stage1Output
@@ -56,25 +56,6 @@ log = get_logger(__name__)
 
 _MAX_REQUEST_BYTES = 64 * 1_048_576
 _FETCH_MAX_WAIT_MS = 100
-
-#: Cyclic-GC thresholds for the worker (CPython's default is 700, 10, 10).
-GC_THRESHOLDS = (100_000, 50, 100)
-
-
-def tune_gc() -> None:
-    """Make the cyclic garbage collector rare in the worker.
-
-    The worker allocates a few container objects per event (the event, its partial
-    updates, records) and keeps large, long-lived, acyclic state (de-duplication ids,
-    open windows, baselines). With CPython's default thresholds the collector ran every
-    700 allocations and rescanned that state again and again: a quarter of stage 1's
-    CPU and two thirds of the closer's decoding in ``benchmarks/throughput.py``. Cycles
-    are still collected, only less often; objects alive at start-up are frozen out of
-    the scans (``gc.freeze``, Python 3.7+).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
