@@ -3,10 +3,12 @@
 * **Intake** (stage 1) consumes the input topics in batches with aiokafka,
   validates, de-duplicates and aggregates per input partition
   (:class:`~streams.pipeline.Stage1`), then publishes dead letters, sealed
-  partials and per-event verdicts (keyed by series) and every moved source
-  watermark (to each partition) on the internal partials topic. Input offsets
-  are committed only after those records are acknowledged, and never past the
-  first offset an open window still depends on.
+  partials (packed per source, rule, window and owning partition) and per-event
+  verdicts, routed by series, and every moved source watermark (to each
+  partition) on the internal partials topic. Input offsets are committed only
+  after those records are acknowledged, and never past the first offset an open
+  window still depends on. By default it runs in child processes
+  (:mod:`streams.intake_process`).
 * **Closer** (stage 2) consumes the partials topic: one
   :class:`~streams.closer.WindowCloser` per partition, so a series lives in
   exactly one place. It closes windows, runs episodes and publishes alerts to
@@ -15,8 +17,8 @@
 Why not a Faust agent per event: Faust's consumer pipeline costs ~170 us per
 message (about 6,000 events/s on the reference machine, see README "Broker
 notes"); batching with aiokafka and aggregating in memory removes that
-per-event cost, and the partials topic carries one record per series per
-window instead of one per event.
+per-event cost, and the partials topic carries packed records per window
+instead of one per event.
 """
 
 from __future__ import annotations
