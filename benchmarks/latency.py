@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -42,7 +41,7 @@ from benchmarks._common import (  # noqa: E402
     RESULTS, Report, create_topics, encode, percentile, settings_for)
 from benchmarks.throughput import free_port  # noqa: E402
 from streams.demo import best_seller  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.embedded_broker import EmbeddedBroker, terminate  # noqa: E402
 from streams.pipeline import partition_for  # noqa: E402
 from streams.rules import load_rules  # noqa: E402
 from streams.simulator import SimulationConfig, simulate  # noqa: E402
@@ -109,13 +108,7 @@ async def run(args: argparse.Namespace, report: Report) -> None:
         try:
             await measure(args, report, rules, bootstrap, prefix, port, history, live, live_ms)
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                os.kill(worker.pid, signal.SIGKILL)
-                worker.wait(5)
+            terminate(worker, 20)
 
 
 async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: str,  # noqa: ANN001

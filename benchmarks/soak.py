@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import tree_rss_bytes  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate  # noqa: E402
 from streams.logs import configure_logging  # noqa: E402
 from streams.simulator.config import SimulationConfig  # noqa: E402
 from streams.simulator.generator import simulate  # noqa: E402
@@ -132,11 +131,7 @@ def main() -> None:
             emit(f"produced {producer.result():,} events")
             loop.close()
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            terminate(worker, 30)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
 

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.metrics import AlertMetrics  # noqa: E402
 from benchmarks._common import (  # noqa: E402
-    Report, create_topics, rss_bytes, settings_for, traffic, wait_until)
+    Report, create_topics, rss_bytes, settings_for, traffic)
 from streams.config import Settings  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker  # noqa: E402
+from streams.embedded_broker import EmbeddedBroker, terminate  # noqa: E402
 from streams.events import TOPICS  # noqa: E402
 from streams.simulator.events import Event  # noqa: E402
 from streams.rules import load_rules  # noqa: E402
@@ -168,13 +167,7 @@ def faust_run(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
                     result = json.loads(line[line.index('{"first_s"'):].strip())
                     break
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            terminate(proc, 15)
     if result is None:
         return float("nan"), 0
     span = result["last_s"] - result["first_s"]

@@ -22,13 +22,14 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 from pathlib import Path
 from types import TracebackType
 
 from streams.exceptions import BrokerError
 from streams.logs import get_logger
 
-__all__ = ["EmbeddedBroker", "find_tansu", "free_port", "wait_for_kafka"]
+__all__ = ["EmbeddedBroker", "find_tansu", "free_port", "terminate", "wait_for_kafka"]
 
 log = get_logger(__name__)
 
@@ -52,6 +53,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def terminate(process: subprocess.Popen[Any], timeout_s: float = 20.0, *,
+              group: bool = False) -> None:
+    """SIGTERM ``process`` (its whole process group if ``group``), give it ``timeout_s`` to
+    exit, then SIGKILL it, and reap it."""
+    if process.poll() is not None:
+        return
+    kill = os.killpg if group else os.kill
+    with contextlib.suppress(ProcessLookupError):
+        kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            kill(process.pid, signal.SIGKILL)
+        process.wait(timeout_s)
 
 
 def wait_for_kafka(host: str, port: int, timeout_s: float = 15.0) -> None:
@@ -166,15 +184,7 @@ class EmbeddedBroker:
         process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout_s)
+        terminate(process, timeout_s, group=True)
         log.info("broker_stopped", pid=process.pid, returncode=process.returncode)
 
     def __enter__(self) -> EmbeddedBroker:

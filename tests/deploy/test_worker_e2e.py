@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate
 from streams.simulator.config import SimulationConfig
 from streams.simulator.generator import simulate
 from streams.simulator.incidents import CustomerBurst
@@ -76,11 +75,7 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                        "the burst episode on /metrics")
             yield address
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            terminate(worker)
 
 
 def _ready(address: str) -> bool:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate
 from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.generator import simulate
@@ -58,10 +57,5 @@ class TestFailover:
             alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 240)
         finally:
             for worker in workers:
-                if worker.poll() is None:
-                    worker.send_signal(signal.SIGTERM)
-                    try:
-                        worker.wait(20)
-                    except subprocess.TimeoutExpired:
-                        worker.kill()
+                terminate(worker)
         assert_same_alerts(alerts, expected, logs[0].read_text())

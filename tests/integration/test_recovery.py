@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate
 from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.generator import simulate
@@ -109,9 +109,5 @@ class TestRecovery:
             await produce_events(events[cut:], broker.bootstrap_servers, topic_prefix)
             alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 300)
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            terminate(worker)
         assert_same_alerts(alerts, expected, log.read_text())
