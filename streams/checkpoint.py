@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import zlib
-from typing import Any
+from collections.abc import Hashable, Iterable
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.logs import get_logger
 
-__all__ = ["CheckpointStore", "Snapshot"]
+__all__ = ["CheckpointSchedule", "CheckpointStore", "Snapshot"]
 
 log = get_logger(__name__)
 
@@ -35,6 +37,41 @@ _CHUNK_BYTES = 512 * 1024
 _READ_TIMEOUT_S = 30.0
 
 Snapshot = tuple[bytes | None, dict[str, Any] | None]
+
+K = TypeVar("K", bound=Hashable)
+
+
+class CheckpointSchedule:
+    """Which partition to snapshot next: each one every ``interval_s``, one per call.
+
+    Snapshotting every partition at the same moment stalls the loop for the sum of
+    their costs (about 200 ms for a closer's four partitions under load, delaying
+    every alert behind it); one per call spreads that over the interval. A partition
+    first seen counts as snapshotted then.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last: dict[Hashable, float] = {}
+
+    def due(self, keys: Iterable[K], *, force: bool = False, now: float | None = None) -> list[K]:
+        """The most overdue of ``keys`` (or none); every key when ``force``. Marks them done."""
+        now = time.monotonic() if now is None else now
+        keys = list(keys)
+        if force:
+            chosen = keys
+        else:
+            for key in keys:
+                self._last.setdefault(key, now)
+            overdue = [key for key in keys if now - self._last[key] >= self.interval_s]
+            chosen = [min(overdue, key=self._last.__getitem__)] if overdue else []
+        for key in chosen:
+            self._last[key] = now
+        return chosen
+
+    def forget(self, key: Hashable) -> None:
+        """Drop a partition that moved away (it counts as new if it comes back)."""
+        self._last.pop(key, None)
 
 
 class CheckpointStore:

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from alerts.text import AlertTexts
 from streams.aggregate import EventAlert
 from streams.closer import WindowCloser
 from streams.config import Settings
-from streams.checkpoint import CheckpointStore
+from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
 from streams.gc_tuning import tune_gc
 from streams.intake_process import IntakeChild, RelayMetrics
@@ -58,6 +59,10 @@ log = get_logger(__name__)
 
 _MAX_REQUEST_BYTES = 64 * 1_048_576
 _FETCH_MAX_WAIT_MS = 100
+#: Longest stretch of window work (partials, watermarks) between two closer fetches.
+_CLOSER_SLICE_S = 0.05
+#: Queued window records at which the closer stops fetching until it has caught up.
+_CLOSER_MAX_PENDING = 50_000
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -114,15 +119,21 @@ class Worker:
         self._intake: AIOKafkaConsumer | None = None
         self._closer: AIOKafkaConsumer | None = None
         self._checkpoint_interval_s = settings.checkpoint_interval_ms / 1000
-        self._intake_checkpointed = time.monotonic()
-        self._closer_checkpointed = time.monotonic()
+        self._intake_schedule = CheckpointSchedule(self._checkpoint_interval_s)
+        self._closer_schedule = CheckpointSchedule(self._checkpoint_interval_s)
         self._max_input_partitions = 1
         #: Partitions whose snapshot is being loaded: their records are skipped meanwhile.
         self._restoring: set[TopicPartition] = set()
         #: First offset of records skipped while restoring (where to rewind to).
         self._skipped: dict[TopicPartition, int] = {}
+        #: Per closer partition: the offset after the last record applied (what a snapshot
+        #: covers) and after the last snapshot taken.
         self._closer_position: dict[int, int] = {}
         self._closer_snapshot_position: dict[int, int] = {}
+        #: Fetched partials and watermarks not yet applied, in order: (partition, record).
+        self._closer_pending: deque[tuple[int, Any]] = deque()
+        #: How many records each partition has in ``_closer_pending``.
+        self._closer_queued: dict[int, int] = {}
         #: Next offset per alerts-topic partition after everything this worker published.
         self._alerts_high: dict[int, int] = {}
         #: Alerts already on the topic from before a restart: never published twice.
@@ -329,6 +340,7 @@ class Worker:
                 await self._commit_intake(consumer, force=True)
         for tp in revoked:
             self.stage1.forget(self.names.input_short_name(tp.topic), tp.partition)
+            self._intake_schedule.forget(tp)
 
     async def _intake_loop(self) -> None:
         consumer = self._intake
@@ -398,18 +410,15 @@ class Worker:
             await asyncio.gather(*sends)
 
     async def _commit_intake(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
-        """Every ``checkpoint_interval_ms``: snapshot each owned input partition, then commit.
+        """Snapshot the owned input partition most overdue (every ``checkpoint_interval_ms``
+        each; all of them when ``force``), then commit.
 
         A snapshot holds the offset to resume at (the first one an open window still
         needs) with the progress, sealed windows and norms of that moment; a restart
         seeks there. The commit is the same offset, so lag metrics stay truthful.
         """
-        now = time.monotonic()
-        if not force and now - self._intake_checkpointed < self._checkpoint_interval_s:
-            return
-        self._intake_checkpointed = now
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp in consumer.assignment():
+        for tp in self._intake_schedule.due(sorted(consumer.assignment()), force=force):
             topic = self.names.input_short_name(tp.topic)
             agg = self.stage1.aggregators.get((topic, tp.partition))
             if agg is None:
@@ -443,6 +452,7 @@ class Worker:
         consumer = self._closer
         assert consumer is not None
         self._restoring.update(assigned)
+        self._drop_pending({tp.partition for tp in assigned})
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
         published: set[tuple[str, str]] = set()
         try:
@@ -480,7 +490,9 @@ class Worker:
         if revoked:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
+        self._drop_pending({tp.partition for tp in revoked})
         for tp in revoked:
+            self._closer_schedule.forget(tp.partition)
             self.closers.pop(tp.partition, None)
             self._closer_position.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
@@ -515,52 +527,105 @@ class Worker:
             await consumer.stop()
 
     async def _closer_loop(self) -> None:
+        """Fetch, turn per-event verdicts into alerts at once, then work off window records.
+
+        Partials and watermarks queue in ``_closer_pending`` and are worked off in slices of
+        at most ``_CLOSER_SLICE_S`` with a fetch between slices, so a burst of window work
+        (every series' partial at a window seal) does not hold a per-event alert back: it
+        waits for one slice, not for the whole burst.
+        """
         consumer = self._closer
         assert consumer is not None
+        pending = self._closer_pending
         while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-            if not batches:
+            if len(pending) < _CLOSER_MAX_PENDING:
+                batches = await consumer.getmany(timeout_ms=0 if pending else 200,
+                                                 max_records=10_000)
+            else:  # far behind: work off what is fetched before fetching more
+                batches = {}
+                await asyncio.sleep(0)
+            if not batches and not pending:
                 await self._checkpoint_closers()
                 continue
-            alerts: list[AlertEvent] = []
-            closed_any = False
-            for tp, messages in batches.items():
-                if tp in self._restoring:
-                    self._skipped.setdefault(tp, messages[0].offset)
-                    continue  # re-read after the restore's seek
-                closer = self.closers.get(tp.partition)
-                if closer is None:
-                    continue
-                for message in messages:
-                    record = decode(message.value)
-                    produced: list[AlertEvent] = []
-                    if isinstance(record, list):
-                        for sealed in record:
-                            closer.on_partial(sealed)
-                        self.partials_received += len(record)
-                    elif isinstance(record, EventAlert):
-                        produced = closer.on_event_alert(record)
-                    elif isinstance(record, Watermark):
-                        produced = closer.on_watermark(record.source, record.watermark_ms)
-                        closed_any = True
-                    alerts.extend(produced)
-                if messages:
-                    self._closer_position[tp.partition] = messages[-1].offset + 1
+            alerts = self._take_fetched(batches)
+            if alerts:
+                await self._publish_alerts(alerts)
+            alerts, closed_any = self._work_off_pending(time.monotonic() + _CLOSER_SLICE_S)
             await self._publish_alerts(alerts)
             if closed_any:
                 self._export_series()
             await self._checkpoint_closers()
 
+    def _take_fetched(self, batches: dict[TopicPartition, list[Any]]) -> list[AlertEvent]:
+        """Queue fetched window records; return the alerts of the per-event verdicts.
+
+        Verdicts are the records with a key (partials and watermarks have none). A verdict
+        may be handled before window records fetched ahead of it: it does not depend on
+        them, and a restart that reads it again finds its alert id in the closer's memory
+        of alerts published.
+        """
+        pending, queued = self._closer_pending, self._closer_queued
+        alerts: list[AlertEvent] = []
+        for tp, messages in batches.items():
+            if tp in self._restoring:
+                self._skipped.setdefault(tp, messages[0].offset)
+                continue  # re-read after the restore's seek
+            closer = self.closers.get(tp.partition)
+            if closer is None:
+                continue
+            for message in messages:
+                if message.key is not None:
+                    record = decode(message.value)
+                    if isinstance(record, EventAlert):
+                        alerts.extend(closer.on_event_alert(record))
+                        if not queued.get(tp.partition):  # nothing earlier still waits
+                            self._closer_position[tp.partition] = message.offset + 1
+                        continue
+                pending.append((tp.partition, message))
+                queued[tp.partition] = queued.get(tp.partition, 0) + 1
+        return alerts
+
+    def _work_off_pending(self, deadline: float) -> tuple[list[AlertEvent], bool]:
+        """Apply queued partials and watermarks, in order, until ``deadline`` (monotonic)."""
+        pending, queued = self._closer_pending, self._closer_queued
+        alerts: list[AlertEvent] = []
+        closed_any = False
+        while pending:
+            partition, message = pending.popleft()
+            queued[partition] -= 1
+            closer = self.closers.get(partition)
+            if closer is not None:
+                record = decode(message.value)
+                if isinstance(record, list):
+                    for sealed in record:
+                        closer.on_partial(sealed)
+                    self.partials_received += len(record)
+                elif isinstance(record, EventAlert):
+                    alerts.extend(closer.on_event_alert(record))
+                elif isinstance(record, Watermark):
+                    alerts.extend(closer.on_watermark(record.source, record.watermark_ms))
+                    closed_any = True
+                self._closer_position[partition] = message.offset + 1
+            if time.monotonic() >= deadline:
+                break
+        return alerts, closed_any
+
+    def _drop_pending(self, partitions: set[int]) -> None:
+        """Forget queued records of partitions revoked or being restored (re-read later)."""
+        pending = self._closer_pending
+        kept = [item for item in pending if item[0] not in partitions]
+        pending.clear()
+        pending.extend(kept)
+        for partition in partitions:
+            self._closer_queued.pop(partition, None)
 
     async def _checkpoint_closers(self, *, force: bool = False) -> None:
-        """Every ``checkpoint_interval_ms``: snapshot each owned closer, then commit."""
-        now = time.monotonic()
-        if not force and now - self._closer_checkpointed < self._checkpoint_interval_s:
-            return
-        self._closer_checkpointed = now
+        """Snapshot the owned closer most overdue (every ``checkpoint_interval_ms`` each;
+        all of them when ``force``), then commit."""
         consumer = self._closer
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for partition, closer in list(self.closers.items()):
+        for partition in self._closer_schedule.due(sorted(self.closers), force=force):
+            closer = self.closers[partition]
             position = self._closer_position.get(partition)
             if position is None or position == self._closer_snapshot_position.get(partition):
                 continue

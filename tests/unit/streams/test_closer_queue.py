@@ -1,0 +1,182 @@
+"""The closer's fetch handling: verdicts at once, window records in time slices.
+
+No Kafka: the records are what the intake would publish on a one-partition partials
+topic, wrapped as aiokafka ``ConsumerRecord`` objects and fed to the worker's closer
+methods directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
+from streams.checkpoint import CheckpointSchedule
+from streams.closer import WindowCloser
+from streams.config import Settings
+from streams.demo import best_seller
+from streams.events import TOPICS
+from streams.pipeline import Stage1, Stage1Output
+from streams.rules import load_rules
+from streams.simulator.config import SimulationConfig
+from streams.simulator.generator import simulate
+from streams.simulator.incidents import CustomerBurst, WrongPrice
+from streams.wire import encode_event_alert, encode_watermark, pack_partials
+from streams.worker import Worker
+
+TP = TopicPartition("p.partials", 0)
+START = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def partials_records() -> list[ConsumerRecord[bytes, bytes]]:
+    """Two simulated days with a wrong price and an order burst on day two, as
+    partials-topic records."""
+    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2),
+                            orders_per_day=4_000, n_skus=40, n_customers=5_000)
+    config = replace(base, incidents=(
+        WrongPrice(start=START + timedelta(days=1, hours=2), duration=timedelta(hours=6),
+                   sku=best_seller(base), magnitude=0.1),
+        CustomerBurst(start=START + timedelta(days=1, hours=4), customer_id="C-0000007",
+                      address_id="A-0000007", magnitude=15.0)))
+    stage1 = Stage1(load_rules(None), {t: f"p.{t}" for t in TOPICS})
+    values: list[tuple[bytes | None, bytes]] = []
+    offsets = dict.fromkeys(TOPICS, 0)
+    events = list(simulate(config))
+    for first in range(0, len(events), 500):  # one intake batch per 500 events
+        out = Stage1Output()
+        for event in events[first:first + 500]:
+            stage1.process(event.topic, 0, offsets[event.topic], event.key.encode(),
+                           json.dumps(event.value).encode(), out)
+            offsets[event.topic] += 1
+        stage1.seal(out)
+        values += [(v.series.encode(), encode_event_alert(v)) for v in out.verdicts]
+        values += [(None, record) for _, record in pack_partials(out.partials, 1)]
+        values += [(None, encode_watermark(source, mark)) for source, mark in out.watermarks]
+    return [ConsumerRecord(TP.topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
+            for offset, (key, value) in enumerate(values)]
+
+
+@pytest.fixture(scope="module")
+def records() -> list[ConsumerRecord[bytes, bytes]]:
+    records = partials_records()
+    assert sum(r.key is not None for r in records) >= 5, "scenario has too few verdicts"
+    return records
+
+
+def closer_worker() -> Worker:
+    settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                                  "AFTERSALES_TOPIC_PREFIX": "p."})
+    worker = Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry(),
+                                                                    topics=TOPICS),
+                    roles=frozenset({"closer"}))
+    worker.closers[0] = WindowCloser(worker.rules, dict.fromkeys(TOPICS, 1), worker.texts)
+    return worker
+
+
+def ids(alerts: list[Any]) -> set[tuple[str, str]]:
+    return {(a.alert_id, a.status) for a in alerts}
+
+
+def in_order(records: list[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]]:
+    """Every alert when the records are applied strictly in order (the reference)."""
+    worker = closer_worker()
+    alerts = []
+    for record in records:
+        alerts += worker._take_fetched({TP: [record]})
+        alerts += worker._work_off_pending(float("inf"))[0]
+    return ids(alerts)
+
+
+def test_verdicts_are_handled_at_fetch_ahead_of_window_work(
+        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """A verdict behind thousands of window records becomes an alert when it is fetched,
+    before any window work, and the alerts in the end are those of in-order handling."""
+    worker = closer_worker()
+    verdicts = sum(r.key is not None for r in records)
+    at_fetch = worker._take_fetched({TP: records})
+    assert {a.rule for a in at_fetch} == {"order_outlier"}
+    assert len(at_fetch) == verdicts
+    assert worker._closer_position.get(0) is None, "position passed unapplied records"
+    later, closed_any = worker._work_off_pending(float("inf"))
+    assert closed_any and later, "window rules found nothing to say"
+    assert ids(at_fetch + later) == in_order(records)
+    assert worker._closer_position[0] == records[-1].offset + 1
+    assert not worker._closer_pending
+
+
+def test_window_work_stops_at_the_deadline_and_resumes_in_order(
+        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """An expired deadline applies one record per slice; the position follows the
+    applied records only, and slicing changes no alert."""
+    worker = closer_worker()
+    alerts = worker._take_fetched({TP: records})
+    queued = len(worker._closer_pending)
+    alerts += worker._work_off_pending(0.0)[0]
+    assert len(worker._closer_pending) == queued - 1
+    first_window_record = next(r for r in records if r.key is None)
+    assert worker._closer_position[0] == first_window_record.offset + 1
+    while worker._closer_pending:
+        alerts += worker._work_off_pending(0.0)[0]
+    assert ids(alerts) == in_order(records)
+    assert worker.partials_received > 0
+
+
+def test_verdict_with_nothing_queued_moves_the_position(
+        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """With no window record waiting, a verdict's offset is done at once."""
+    worker = closer_worker()
+    verdict = next(r for r in records if r.key is not None)
+    worker._take_fetched({TP: [verdict]})
+    assert worker._closer_position[0] == verdict.offset + 1
+
+
+def test_revoked_partition_drops_its_queue(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """Queued records of a partition that moves away are dropped, not applied later."""
+    worker = closer_worker()
+    worker._take_fetched({TP: records[:200]})
+    assert worker._closer_pending
+    worker._drop_pending({0})
+    assert not worker._closer_pending and worker._closer_queued == {}
+    assert worker._work_off_pending(float("inf")) == ([], False)
+
+
+def test_records_of_a_restoring_partition_are_skipped(
+        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """While a partition's snapshot loads, its records are neither queued nor handled."""
+    worker = closer_worker()
+    worker._restoring.add(TP)
+    assert worker._take_fetched({TP: records[:50]}) == []
+    assert not worker._closer_pending
+    assert worker._skipped[TP] == records[0].offset
+
+
+class TestCheckpointSchedule:
+    def test_one_partition_per_call_most_overdue_first(self) -> None:
+        schedule = CheckpointSchedule(5.0)
+        assert schedule.due([0, 1, 2], now=0.0) == []  # first seen counts as done
+        assert schedule.due([0, 1, 2], now=4.9) == []
+        assert schedule.due([0, 1, 2], now=5.0) == [0]
+        assert schedule.due([0, 1, 2], now=5.1) == [1]
+        assert schedule.due([0, 1, 2], now=5.2) == [2]
+        assert schedule.due([0, 1, 2], now=5.3) == []
+        assert schedule.due([0, 1, 2], now=10.1) == [0]
+
+    def test_force_takes_every_partition(self) -> None:
+        schedule = CheckpointSchedule(5.0)
+        schedule.due([0, 1], now=0.0)
+        assert schedule.due([1, 0], force=True, now=1.0) == [1, 0]
+        assert schedule.due([0, 1], now=5.5) == []
+
+    def test_forgotten_partition_starts_afresh(self) -> None:
+        schedule = CheckpointSchedule(5.0)
+        schedule.due([0], now=0.0)
+        schedule.forget(0)
+        assert schedule.due([0], now=6.0) == []
+        assert schedule.due([0], now=11.0) == [0]
