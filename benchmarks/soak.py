@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import tree_rss_bytes  # noqa: E402
+from benchmarks._common import RESULTS, tree_rss_bytes  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker, free_port, terminate  # noqa: E402
 from streams.logs import configure_logging  # noqa: E402
 from streams.simulator.config import SimulationConfig  # noqa: E402
@@ -95,7 +95,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000.0, help="events per second")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=10.0, help="sampling period, seconds")
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--out", type=Path,
+                        default=RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-soak.txt",
+                        help="also write the table here (default: results/<date>-soak.txt)")
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     lines: list[str] = []

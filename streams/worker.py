@@ -11,8 +11,10 @@
   (:mod:`streams.intake_process`).
 * **Closer** (stage 2) consumes the partials topic: one
   :class:`~streams.closer.WindowCloser` per partition, so a series lives in
-  exactly one place. It closes windows, runs episodes and publishes alerts to
-  the alerts topic (and any extra sinks), then commits.
+  exactly one place. It turns per-event verdicts into alerts as soon as they are
+  fetched, applies partials and watermarks in short slices between fetches, closes
+  windows, runs episodes and publishes alerts to the alerts topic (and any extra
+  sinks), then commits. Both stages snapshot one partition per pass.
 
 Why not a Faust agent per event: Faust's consumer pipeline costs ~170 us per
 message (about 6,000 events/s on the reference machine, see README "Broker
