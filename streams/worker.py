@@ -63,8 +63,9 @@ _MAX_REQUEST_BYTES = 64 * 1_048_576
 _FETCH_MAX_WAIT_MS = 100
 #: Longest stretch of window work (partials, watermarks) between two closer fetches.
 _CLOSER_SLICE_S = 0.05
-#: Queued window records at which the closer stops fetching until it has caught up.
-_CLOSER_MAX_PENDING = 50_000
+#: Bytes of queued window records at which the closer stops fetching until it has
+#: worked them off (bounds memory in a catch-up: a packed record holds up to 2,000 items).
+_CLOSER_MAX_PENDING_BYTES = 32 * 1_048_576
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -134,8 +135,9 @@ class Worker:
         self._closer_snapshot_position: dict[int, int] = {}
         #: Fetched partials and watermarks not yet applied, in order: (partition, record).
         self._closer_pending: deque[tuple[int, Any]] = deque()
-        #: How many records each partition has in ``_closer_pending``.
+        #: How many records each partition has in ``_closer_pending``, and their bytes.
         self._closer_queued: dict[int, int] = {}
+        self._closer_queued_bytes = 0
         #: Next offset per alerts-topic partition after everything this worker published.
         self._alerts_high: dict[int, int] = {}
         #: Alerts already on the topic from before a restart: never published twice.
@@ -540,7 +542,7 @@ class Worker:
         assert consumer is not None
         pending = self._closer_pending
         while True:
-            if len(pending) < _CLOSER_MAX_PENDING:
+            if self._closer_queued_bytes < _CLOSER_MAX_PENDING_BYTES:
                 batches = await consumer.getmany(timeout_ms=0 if pending else 200,
                                                  max_records=10_000)
             else:  # far behind: work off what is fetched before fetching more
@@ -585,6 +587,7 @@ class Worker:
                         continue
                 pending.append((tp.partition, message))
                 queued[tp.partition] = queued.get(tp.partition, 0) + 1
+                self._closer_queued_bytes += len(message.value)
         return alerts
 
     def _work_off_pending(self, deadline: float) -> tuple[list[AlertEvent], bool]:
@@ -595,6 +598,7 @@ class Worker:
         while pending:
             partition, message = pending.popleft()
             queued[partition] -= 1
+            self._closer_queued_bytes -= len(message.value)
             closer = self.closers.get(partition)
             if closer is not None:
                 record = decode(message.value)
@@ -618,6 +622,7 @@ class Worker:
         kept = [item for item in pending if item[0] not in partitions]
         pending.clear()
         pending.extend(kept)
+        self._closer_queued_bytes = sum(len(message.value) for _, message in kept)
         for partition in partitions:
             self._closer_queued.pop(partition, None)
 

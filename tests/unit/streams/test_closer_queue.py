@@ -7,6 +7,8 @@ methods directly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from streams.simulator.config import SimulationConfig
 from streams.simulator.generator import simulate
 from streams.simulator.incidents import CustomerBurst, WrongPrice
 from streams.wire import encode_event_alert, encode_watermark, pack_partials
+import streams.worker as worker_module
 from streams.worker import Worker
 
 TP = TopicPartition("p.partials", 0)
@@ -180,3 +183,43 @@ class TestCheckpointSchedule:
         schedule.forget(0)
         assert schedule.due([0], now=6.0) == []
         assert schedule.due([0], now=11.0) == [0]
+
+
+class _CountingConsumer:
+    """Stands in for the closer's consumer: counts fetches, returns nothing."""
+
+    def __init__(self) -> None:
+        self.fetches: list[int] = []  # queued bytes at each fetch
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        await asyncio.sleep(timeout_ms / 1000)
+        self.fetches.append(self.worker._closer_queued_bytes)
+        return {}
+
+    worker: Worker
+
+
+async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
+        records: list[ConsumerRecord[bytes, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the cap it only works off the queue; it fetches again once under it."""
+    packed = [r for r in records if r.key is None and b'"t":"P"' in r.value][:400]
+    cap = sum(len(r.value) for r in packed) // 2
+    monkeypatch.setattr(worker_module, "_CLOSER_MAX_PENDING_BYTES", cap)
+    monkeypatch.setattr(worker_module, "_CLOSER_SLICE_S", 0.0)  # one record per slice
+    worker = closer_worker()
+    consumer = _CountingConsumer()
+    consumer.worker = worker
+    worker._closer = consumer  # type: ignore[assignment]
+    worker._take_fetched({TP: packed})
+    assert worker._closer_queued_bytes == sum(len(r.value) for r in packed) > cap
+    task = asyncio.create_task(worker._closer_loop())
+    while worker._closer_pending:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert consumer.fetches, "never fetched after catching up"
+    assert all(queued < cap for queued in consumer.fetches)
+    assert worker._closer_queued_bytes == 0
+    assert worker.partials_received == sum(len(json.loads(r.value)["i"]) for r in packed)
