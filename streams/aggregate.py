@@ -416,13 +416,8 @@ def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
     plans: list[_RulePlan] = []
     for rule in rules:
         contributions = _contributions(rule, event)
-        if contributions is None:
-            continue
-        num, den, _ = contributions
-        measure = None
-        if isinstance(event, WaitTimeEvent):
-            measure = "wait" if rule.name == "wait_time_p90" else "breach"
-        plans.append((rule, num, den, measure, _key_plan(rule)))
+        if contributions is not None:
+            plans.append((rule, *contributions, _key_plan(rule)))
     return plans
 
 
@@ -444,8 +439,10 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
     return keys
 
 
-def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, float | None] | None:
-    """``(numerator, denominator, value)`` this event adds to the rule, or ``None``."""
+def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | None] | None:
+    """``(numerator, denominator, measure)`` an event of this class (and order status)
+    adds to the rule, or ``None``; ``measure`` as in :data:`_RulePlan` (a ``"breach"``
+    numerator is decided per event)."""
     name = rule.name
     if isinstance(event, OrderEvent):
         status = event.status
@@ -462,9 +459,9 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, float | 
         return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
     if isinstance(event, WaitTimeEvent):
         if name == "wait_time_p90":
-            return 0.0, 1.0, event.wait_seconds
+            return 0.0, 1.0, "wait"
         if name == "wait_sla_breach_share":
-            return (1.0 if event.wait_seconds > rule.sla_seconds else 0.0), 1.0, None
+            return 0.0, 1.0, "breach"
     return None
 
 
