@@ -164,11 +164,7 @@ class EventNorm:
         x = finite_float("value", value)
         ready = state.n >= self.grace_period
         sigma = self._sigma(state)
-        z = (_slog(x) - state.level) / sigma if state.n > 0 else 0.0
-        up = self.direction in ("up", "both") and z > self.z
-        down = self.direction in ("down", "both") and z < -self.z
-        up = up and (self.guard_above is None or x > self.guard_above)
-        down = down and (self.guard_below is None or x < self.guard_below)
+        z, up, down = self._breaks(state, x)
         violating = ready and (up or down)
         on_watch = (z > 0 and self.direction != "down") or (z < 0 and self.direction != "up")
         absz = abs(z)
@@ -200,14 +196,20 @@ class EventNorm:
         """Whether :meth:`score` would find ``value`` violating: the same test without
         building the decision (most events are normal)."""
         x = finite_float("value", value)
-        if state.n < self.grace_period or state.n <= 0:
+        if state.n < self.grace_period:
             return False
-        z = (_slog(x) - state.level) / self._sigma(state)
-        if z > self.z:
-            return self.direction != "down" and (self.guard_above is None or x > self.guard_above)
-        if z < -self.z:
-            return self.direction != "up" and (self.guard_below is None or x < self.guard_below)
-        return False
+        _, up, down = self._breaks(state, x)
+        return up or down
+
+    def _breaks(self, state: NormState, x: float) -> tuple[float, bool, bool]:
+        """``(z, up, down)``: ``x``'s z-score in log units and whether it breaks the norm
+        upward or downward (direction and guards applied, readiness not)."""
+        z = (_slog(x) - state.level) / self._sigma(state) if state.n > 0 else 0.0
+        up = (self.direction != "down" and z > self.z
+              and (self.guard_above is None or x > self.guard_above))
+        down = (self.direction != "up" and z < -self.z
+                and (self.guard_below is None or x < self.guard_below))
+        return z, up, down
 
     def update(self, state: NormState, values: Iterable[float]) -> None:
         """Fold one closed window's values into ``state`` (order-independent)."""
