@@ -346,6 +346,15 @@ class Worker:
             self.stage1.forget(self.names.input_short_name(tp.topic), tp.partition)
             self._intake_schedule.forget(tp)
 
+    def _skip_restoring(self, tp: TopicPartition, messages: list[Any]) -> bool:
+        """Whether ``tp``'s snapshot is loading: its fetched records are then skipped and
+        re-read after the restore's seek (from the first skipped offset if there is no
+        snapshot)."""
+        if tp not in self._restoring:
+            return False
+        self._skipped.setdefault(tp, messages[0].offset)
+        return True
+
     async def _intake_loop(self) -> None:
         consumer = self._intake
         assert consumer is not None
@@ -353,9 +362,8 @@ class Worker:
             batches = await consumer.getmany(timeout_ms=200, max_records=20_000)
             out = Stage1Output()
             for tp, messages in batches.items():
-                if tp in self._restoring:
-                    self._skipped.setdefault(tp, messages[0].offset)
-                    continue  # re-read after the restore's seek
+                if self._skip_restoring(tp, messages):
+                    continue
                 topic = self.names.input_short_name(tp.topic)
                 for message in messages:
                     self.stage1.process(topic, tp.partition, message.offset, message.key,
@@ -571,9 +579,8 @@ class Worker:
         pending, queued = self._closer_pending, self._closer_queued
         alerts: list[AlertEvent] = []
         for tp, messages in batches.items():
-            if tp in self._restoring:
-                self._skipped.setdefault(tp, messages[0].offset)
-                continue  # re-read after the restore's seek
+            if self._skip_restoring(tp, messages):
+                continue
             closer = self.closers.get(tp.partition)
             if closer is None:
                 continue
