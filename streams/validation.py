@@ -8,7 +8,8 @@ Unknown extra fields are ignored; optional fields may be absent or null.
 from __future__ import annotations
 
 import json
-import math
+import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,7 +24,8 @@ from streams.events import (
 )
 from streams.exceptions import InvalidEvent
 
-__all__ = ["MAX_TS_MS", "MIN_TS_MS", "REASONS", "decode_event", "parse_ts"]
+__all__ = ["MAX_AMOUNT", "MAX_QUANTITY", "MAX_SECONDS", "MAX_TS_MS", "MIN_TS_MS", "REASONS",
+           "decode_event", "parse_ts"]
 
 #: Every reason a value can be dead-lettered for.
 REASONS: Final[frozenset[str]] = frozenset(
@@ -36,7 +38,12 @@ REASONS: Final[frozenset[str]] = frozenset(
         "out_of_range",  # a number outside its allowed range (or not finite)
         "bad_timestamp",  # ts unparsable, without offset, or outside MIN_TS_MS..MAX_TS_MS
         "unknown_status",  # order status not in the contract's list
+        "bad_text",  # a string that is not valid Unicode text or holds control/bidi characters
+        "duplicate_key",  # the JSON object names one field twice
         "duplicate",  # event_id already processed (counted as outcome=duplicate)
+        "late",  # the event's window was already sealed (counted as outcome=late)
+        "internal_error",  # handling the record raised; the worker dead-letters it and goes on
+        "unknown_topic",  # replay input naming a topic that is not an input topic
     }
 )
 
@@ -45,7 +52,36 @@ MIN_TS_MS: Final[int] = 946_684_800_000
 MAX_TS_MS: Final[int] = 4_102_444_800_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_decode_json = json.JSONDecoder().decode
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses an object naming a field twice (RFC 8259 §4:
+    names SHOULD be unique; parsers disagree on which one wins, so we take neither)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        name = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise InvalidEvent("duplicate_key", f"field {_short(name, 40)!r} appears twice",
+                           name if name.isprintable() else None)
+    return obj
+
+
+_decode_json = json.JSONDecoder(object_pairs_hook=_unique_keys).decode
+
+#: Documented upper bounds of the numeric fields: far above any real value, and low
+#: enough that sums, means and sketches stay finite (a 400-digit integer is valid JSON).
+MAX_AMOUNT: Final[float] = 1e12
+MAX_QUANTITY: Final[int] = 1_000_000
+MAX_SECONDS: Final[float] = 366 * 86_400.0
+
+#: RFC 3339 ``date-time`` (section 5.6), separator and zone letters in either case.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+
+#: Bidirectional-formatting controls (Unicode TR9): they reorder how a label or a
+#: summary is displayed ("Trojan Source"), so no identifier may hold one.
+_BIDI_CONTROLS: Final[frozenset[str]] = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 #: Longest accepted string field: ids and dimension values become series keys, Kafka
@@ -71,7 +107,7 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
             # any value starting with "{" and a non-zero byte), minus two calls.
             obj = _decode_json(raw.decode("utf-8", "surrogatepass"))
         else:
-            obj = json.loads(raw)
+            obj = json.loads(raw, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidEvent("not_json", _short(str(exc))) from None
     except RecursionError:
@@ -99,12 +135,14 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, int):
         ts_ms = value
     elif isinstance(value, str):
+        if _RFC3339.fullmatch(value) is None:
+            raise InvalidEvent("bad_timestamp", f"not RFC 3339 (date, 'T', time and offset): "
+                               f"{_short(value)!r}", "ts")
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value if value.isupper() else value.upper())
         except ValueError:
-            raise InvalidEvent("bad_timestamp", f"not RFC 3339: {_short(value)!r}", "ts") from None
-        if parsed.tzinfo is None or "T" not in value.upper():
-            raise InvalidEvent("bad_timestamp", "RFC 3339 needs a date, time and offset", "ts")
+            raise InvalidEvent("bad_timestamp", f"not a valid date or time: {_short(value)!r}",
+                               "ts") from None
         ts_ms = (parsed - _EPOCH) // _ONE_MS
     else:
         raise InvalidEvent("bad_timestamp", f"{type(value).__name__}, expected string or int", "ts")
@@ -120,6 +158,25 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _check_text(value: str, name: str) -> None:
+    """Refuse what cannot be a key, a label or a line of a summary: lone surrogates
+    (not encodable as UTF-8), control characters (Unicode Cc, line and paragraph
+    separators) and bidirectional-formatting controls.
+
+    Called only for strings that are not ``isprintable()`` (C speed, true for almost
+    every real identifier, CJK included).
+    """
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise InvalidEvent("bad_text", f"{name} holds a lone surrogate (not UTF-8 text)", name)
+        if category in ("Cc", "Zl", "Zp"):
+            raise InvalidEvent("bad_text", f"{name} holds control character U+{ord(char):04X}",
+                               name)
+        if char in _BIDI_CONTROLS:
+            raise InvalidEvent("bad_text", f"{name} holds bidi control U+{ord(char):04X}", name)
+
+
 def _required_str(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
     if value is None:
@@ -130,6 +187,8 @@ def _required_str(obj: dict[str, Any], name: str) -> str:
         raise InvalidEvent("out_of_range", f"{name} must not be empty", name)
     if len(value) > MAX_STRING:
         raise InvalidEvent("out_of_range", f"{name} longer than {MAX_STRING} characters", name)
+    if not value.isprintable():
+        _check_text(value, name)
     return value
 
 
@@ -141,10 +200,12 @@ def _optional_str(obj: dict[str, Any], name: str) -> str | None:
         raise InvalidEvent("wrong_type", f"{name} must be a string or null", name)
     if len(value) > MAX_STRING:
         raise InvalidEvent("out_of_range", f"{name} longer than {MAX_STRING} characters", name)
+    if not value.isprintable():
+        _check_text(value, name)
     return value
 
 
-def _number(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
+def _number(obj: dict[str, Any], name: str, high: float, *, required: bool) -> float | None:
     value = obj.get(name)
     if value is None:
         if required:
@@ -152,10 +213,11 @@ def _number(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent("wrong_type", f"{name} must be a number", name)
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise InvalidEvent("out_of_range", f"{name} must be a finite number >= 0", name)
-    return number
+    # Compared before float(): an int of 400 digits is valid JSON but overflows a float;
+    # NaN fails both comparisons.
+    if not 0 <= value <= high:
+        raise InvalidEvent("out_of_range", f"{name} must be a number in 0..{high:g}", name)
+    return float(value)
 
 
 def _int(obj: dict[str, Any], name: str, low: int, high: int | None) -> int | None:
@@ -190,15 +252,16 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
     get = obj.get
     strings = [get(name) for name in _ORDER_STRINGS]
     for name, value in zip(_ORDER_STRINGS, strings, strict=True):
-        if value is not None and (not isinstance(value, str) or len(value) > MAX_STRING):
-            _optional_str(obj, name)  # raises, field by field in contract order
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_STRING
+                                  or not value.isprintable()):
+            _optional_str(obj, name)  # raises (if bad), field by field in contract order
     customer_id, sku, category, region, carrier, channel, address_id = strings
     quantity = get("quantity")
     if quantity is not None:
-        quantity = _int(obj, "quantity", 1, None)
+        quantity = _int(obj, "quantity", 1, MAX_QUANTITY)
     amount = get("amount")
     if amount is not None:
-        amount = _number(obj, "amount", required=False)
+        amount = _number(obj, "amount", MAX_AMOUNT, required=False)
     return OrderEvent(
         event_id=event_id,
         ts_ms=ts_ms,
@@ -242,7 +305,7 @@ def _complaint(obj: dict[str, Any]) -> ComplaintEvent:
 
 def _wait_time(obj: dict[str, Any]) -> WaitTimeEvent:
     event_id, ts_ms = _common(obj)
-    wait = _number(obj, "wait_seconds", required=True)
+    wait = _number(obj, "wait_seconds", MAX_SECONDS, required=True)
     assert wait is not None  # required=True never returns None
     return WaitTimeEvent(
         event_id=event_id,
@@ -252,7 +315,7 @@ def _wait_time(obj: dict[str, Any]) -> WaitTimeEvent:
         queue=_optional_str(obj, "queue"),
         channel=_optional_str(obj, "channel"),
         region=_optional_str(obj, "region"),
-        handle_seconds=_number(obj, "handle_seconds", required=False),
+        handle_seconds=_number(obj, "handle_seconds", MAX_SECONDS, required=False),
     )
 
 

@@ -152,3 +152,66 @@ class TestBounds:
         """An event stamped exactly at the horizon is accepted."""
         assert decode_event("orders", encode(ORDER), latest_ts_ms=1793614500000).ts_ms == (
             1793614500000)
+
+
+BIG_INT = "1" + "0" * 400
+
+
+class TestTotalValidation:
+    """Every value that passes is representable: the poison records of issue #17."""
+
+    @pytest.mark.parametrize(("topic", "raw", "field"), [
+        ("orders", encode(ORDER).replace(b"19.5", BIG_INT.encode()), "amount"),
+        ("orders", encode(ORDER).replace(b'"quantity": 2', b'"quantity": ' + BIG_INT.encode()),
+         "quantity"),
+        ("wait-times", encode(WAIT).replace(b"120", BIG_INT.encode()), "wait_seconds"),
+        ("wait-times", encode({**WAIT, "handle_seconds": 1}).replace(
+            b'"handle_seconds": 1', b'"handle_seconds": -' + BIG_INT.encode()), "handle_seconds"),
+        ("orders", encode({**ORDER, "amount": 1e13}), "amount"),
+        ("wait-times", encode({**WAIT, "wait_seconds": 400 * 86_400}), "wait_seconds"),
+    ])
+    def test_huge_numbers_are_out_of_range(self, topic: str, raw: bytes, field: str) -> None:
+        """A 400-digit integer is valid JSON but no float: refused, never an OverflowError."""
+        assert reason_of(topic, raw) == ("out_of_range", field)
+
+    @pytest.mark.parametrize("field", ["customer_id", "sku", "order_id", "event_id", "region"])
+    def test_lone_surrogate_is_bad_text(self, field: str) -> None:
+        """A lone surrogate cannot be encoded as UTF-8 (Kafka key, label): refused."""
+        raw = json.dumps({**ORDER, field: "a\ud800b"}).encode()
+        assert reason_of("orders", raw) == ("bad_text", field)
+
+    def test_surrogate_bytes_are_bad_text(self) -> None:
+        """UTF-8-encoded surrogate bytes (CESU style) are refused the same way."""
+        raw = encode({**ORDER, "sku": "X"}).replace(b'"X"', b'"\xed\xa0\x80"')
+        assert reason_of("orders", raw)[0] in ("bad_text", "not_json")
+
+    @pytest.mark.parametrize("text", ["a\nb", "a\x00b", "a\x1bb", "a\u2028b", "a\u202eb",
+                                      "a\u2066b", "a\x85b"])
+    def test_control_and_bidi_characters_are_bad_text(self, text: str) -> None:
+        """Control characters and bidi overrides never reach keys, labels or summaries."""
+        assert reason_of("complaints", encode({**COMPLAINT, "sku": text})) == ("bad_text", "sku")
+
+    @pytest.mark.parametrize("text", ["女装 外套", "Größe-XL", "SKU\u3000日本", "emoji-\U0001f600"])
+    def test_ordinary_unicode_is_accepted(self, text: str) -> None:
+        """CJK, accents, ideographic spaces and emoji are text like any other."""
+        event = decode_event("orders", encode({**ORDER, "category": text}))
+        assert isinstance(event, OrderEvent) and event.category == text
+
+    def test_duplicate_keys_are_refused(self) -> None:
+        """An object naming a field twice is refused (parsers disagree on which wins)."""
+        raw = b'{"event_id":"e","ts":1793614500000,"order_id":"a","order_id":"b","status":"placed"}'
+        assert reason_of("orders", raw) == ("duplicate_key", "order_id")
+
+    @pytest.mark.parametrize("ts", ["2026-11-02t10:15:00z", "2026-11-02T10:15:00.123456789+08:00",
+                                    "2026-11-02T10:15:00-00:00"])
+    def test_rfc3339_forms_are_accepted(self, ts: str) -> None:
+        """RFC 3339 allows lowercase t and z and any fraction digits."""
+        assert decode_event("orders", encode({**ORDER, "ts": ts})).ts_ms > 0
+
+    @pytest.mark.parametrize("ts", ["20261102T101500Z", "2026-W44-1T10:15:00Z", "2026-11-02T10:15Z",
+                                    "2026-11-02T10:15:00+0800", "2026-11-02 10:15:00Z",
+                                    "2026-306T10:15:00Z", "2026-02-30T10:15:00Z",
+                                    "2026-11-02T24:15:00Z", "2026-11-02T10:15:00+25:00"])
+    def test_non_rfc3339_forms_are_refused(self, ts: str) -> None:
+        """Basic ISO forms, week and ordinal dates and impossible dates are bad timestamps."""
+        assert reason_of("orders", encode({**ORDER, "ts": ts})) == ("bad_timestamp", "ts")
