@@ -15,9 +15,12 @@ from streams.deadletter import DeadLetter
 from streams.dedup import RecentIds
 from streams.events import Event, TopicName
 from streams.exceptions import InvalidEvent
+from streams.logs import get_logger
 from streams.validation import decode_event
 
 __all__ = ["EventHandler", "Intake", "Outcome"]
+
+log = get_logger(__name__)
 
 Outcome = Literal["ok", "invalid", "late", "duplicate"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("ok", "invalid", "late", "duplicate")
@@ -74,7 +77,23 @@ class Intake:
         key: bytes | None,
         value: bytes | None,
     ) -> DeadLetter | None:
-        """Process one record; return the dead letter to publish, if it is rejected."""
+        """Process one record; return the dead letter to publish, if it is rejected.
+
+        Never raises: a record whose handling fails for any reason is dead-lettered as
+        ``internal_error`` (with the exception type) and the next record goes on.
+        """
+        try:
+            return self._process(topic, partition, offset, key, value)
+        except Exception as exc:  # noqa: BLE001 - one record must never stop the worker
+            detail = f"{type(exc).__name__}: {exc}"
+            log.error("record_failed", topic=topic, partition=partition, offset=offset,
+                      error=detail[:300])
+            error = InvalidEvent("internal_error", detail[:300])
+            return self._reject(error, "invalid", topic, partition, offset, key, value,
+                                error_type=type(exc).__name__)
+
+    def _process(self, topic: TopicName, partition: int, offset: int, key: bytes | None,
+                 value: bytes | None) -> DeadLetter | None:
         latest = (None if self.max_future_ms is None
                   else int(time.time() * 1000) + self.max_future_ms)
         try:
@@ -88,8 +107,11 @@ class Intake:
             error = InvalidEvent("duplicate", f"event_id {event.event_id[:80]!r} already processed",
                                  "event_id")
             return self._reject(error, "duplicate", topic, partition, offset, key, value)
-        on_time = self.on_event(topic, partition, offset, event)
-        self.counts[(topic, "ok" if on_time else "late")] += 1
+        if not self.on_event(topic, partition, offset, event):
+            error = InvalidEvent("late", "its window was already sealed (event time behind the "
+                                 "partition's watermark)", "ts")
+            return self._reject(error, "late", topic, partition, offset, key, value)
+        self.counts[(topic, "ok")] += 1
         return None
 
     def forget_partition(self, topic: TopicName, partition: int) -> None:
@@ -113,6 +135,8 @@ class Intake:
         offset: int,
         key: bytes | None,
         value: bytes | None,
+        *,
+        error_type: str | None = None,
     ) -> DeadLetter:
         self.counts[(topic, outcome)] += 1
         self.reasons[(topic, error.reason)] += 1
@@ -120,7 +144,8 @@ class Intake:
             error,
             key=key,
             value=value,
-            source_topic=self.topic_names[topic],
+            source_topic=self.topic_names.get(topic, str(topic)),
             source_partition=partition,
             source_offset=offset,
+            error_type=error_type,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 
 from streams.events import Event, TopicName
@@ -59,12 +61,37 @@ class TestIntake:
         assert len(seen.events) == 1
         assert intake.counts[("orders", "duplicate")] == 1
 
-    def test_late_event_is_counted_as_late(self) -> None:
-        """An event the handler refuses as late is counted as late, not ok."""
+    def test_late_event_is_counted_and_dead_lettered(self) -> None:
+        """An event the handler refuses as late is counted as late and dead-lettered."""
         intake = Intake(Recorder(late_before=1793614500001), NAMES)
-        assert intake.process("orders", 0, 1, b"k", order("a")) is None
+        dead = intake.process("orders", 0, 1, b"k", order("a"))
+        assert dead is not None and (dead.reason, dead.field) == ("late", "ts")
+        assert dead.value == order("a") and dead.source_offset == 1
         assert intake.counts[("orders", "late")] == 1
         assert intake.counts[("orders", "ok")] == 0
+        assert intake.reasons[("orders", "late")] == 1
+
+    def test_a_failing_handler_dead_letters_the_record_and_goes_on(self) -> None:
+        """Any exception while handling one record dead-letters it (internal_error, with
+        the exception type) and the next record is processed as usual."""
+        calls: list[str] = []
+
+        def handler(topic: str, partition: int, offset: int, event: Any) -> bool:
+            calls.append(event.event_id)
+            if event.event_id == "poison":
+                raise OverflowError("int too large to convert to float")
+            return True
+
+        intake = Intake(handler, NAMES)
+        dead = intake.process("orders", 0, 1, b"k", order("poison"))
+        assert dead is not None and dead.reason == "internal_error"
+        assert dead.error_type == "OverflowError"
+        assert ("error_type", b"OverflowError") in dead.headers()
+        assert dead.value == order("poison")
+        assert intake.process("orders", 0, 2, b"k", order("fine")) is None
+        assert calls == ["poison", "fine"]
+        assert intake.counts[("orders", "ok")] == 1
+        assert intake.reasons[("orders", "internal_error")] == 1
 
     def test_drain_resets_counts(self) -> None:
         """Draining returns the counts so far and starts again from zero."""
