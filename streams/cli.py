@@ -11,7 +11,6 @@ from typing import IO
 import click
 
 from streams.config import Settings
-from streams.events import TopicName
 from streams.exceptions import ConfigError
 from streams.logs import configure_logging, get_logger
 
@@ -81,8 +80,12 @@ def worker(rules_path: str | None) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report here: the alerts, and each "
                    "alerting series with its band and episodes (replays the input twice).")
+@click.option("--dead-letters", "dead_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the rejected records here (JSONL: reason, detail, field, source "
+                   "and the raw key and value), as the worker sends them to the dead-letter "
+                   "topic.")
 def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
-           report_path: Path | None) -> None:
+           report_path: Path | None, dead_path: Path | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
     from streams.gc_tuning import tune_gc
@@ -101,7 +104,7 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     kept: list[AlertEvent] = []
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     try:
-        with open(events, encoding="utf-8") as lines:
+        with open(events, "rb") as lines:
             for alert in pipeline.run(read_jsonl(lines)):
                 out.write(alert.to_json() + b"\n")
                 alerts += 1
@@ -115,14 +118,18 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         else:
             out.flush()
     elapsed = time.perf_counter() - started
+    if dead_path:
+        with open(dead_path, "wb") as dead_out:
+            for dead in pipeline.dead_letters:
+                dead_out.write(dead.to_json() + b"\n")
     log.info("replay_done", events=pipeline.lines, alerts=alerts,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
     if report_path:
         from streams.report import write_report
 
-        def records() -> Iterator[tuple[TopicName, bytes | None, bytes | None]]:
-            with open(events, encoding="utf-8") as lines:
+        def records() -> Iterator[tuple[str, bytes | None, bytes | None]]:
+            with open(events, "rb") as lines:
                 yield from read_jsonl(lines)
 
         charts = write_report(report_path, rules=rules, records=records, alerts=kept,

@@ -119,12 +119,21 @@ class ReplayPipeline:
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0
 
-    def run(self, records: Iterable[tuple[TopicName, bytes | None, bytes | None]]
+    def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]]
             ) -> Iterator[AlertEvent]:
-        """Process ``(topic, key, value)`` records in order; yield alerts as they happen."""
+        """Process ``(topic, key, value)`` records in order; yield alerts as they happen.
+
+        A record of an unknown topic is dead-lettered (``unknown_topic``), never fatal.
+        """
         out = Stage1Output()
         pending = 0
         for topic, key, value in records:
+            if topic not in KEY_FIELDS:
+                self.dead_letters.append(DeadLetter(
+                    key, value, f"replay:{topic}"[:200], 0, self.lines, "unknown_topic",
+                    f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}"))
+                self.lines += 1
+                continue
             partition = partition_for(key, self.partitions) if key is not None else 0
             offset = self._offsets.get((topic, partition), 0)
             self._offsets[(topic, partition)] = offset + 1
@@ -162,24 +171,39 @@ class ReplayPipeline:
         out.dead_letters.clear()
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[TopicName, bytes | None, bytes | None]]:
+def read_jsonl(lines: Iterable[bytes | str]
+               ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
     """Records from replay input lines ``{"topic": ..., "value": {...}}``.
 
-    A line that is not such an object is passed on as a raw value of its topic (or of
-    ``orders``) so it is dead-lettered like a bad record on Kafka would be.
+    Lines are best given as bytes (the file opened in binary): a line that is not UTF-8,
+    or not such an object, is passed on as a raw value of ``orders`` so it is
+    dead-lettered like a bad record on Kafka would be, and the replay goes on. A UTF-8
+    byte-order mark before the first line is skipped. The topic is passed on as written;
+    :meth:`ReplayPipeline.run` dead-letters an unknown one.
     """
+    first = True
     for line in lines:
-        if not line.strip():
+        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
+        if first:
+            first = False
+            if raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+        if not raw.strip():
             continue
         try:
-            obj: Any = json.loads(line)
+            obj: Any = json.loads(raw)
             topic = obj["topic"]
             value = obj["value"]
-        except (ValueError, KeyError, TypeError):
-            yield "orders", None, line.encode()
+            if not isinstance(topic, str):
+                raise TypeError("topic")
+        except (ValueError, KeyError, TypeError, RecursionError):
+            yield "orders", None, raw.rstrip(b"\r\n")
             continue
-        if topic not in KEY_FIELDS:
-            raise ValueError(f"unknown topic {topic!r} in replay input")
-        key_value = value.get(KEY_FIELDS[topic]) if isinstance(value, dict) else None
-        key = str(key_value).encode() if key_value is not None else None
+        field_name = KEY_FIELDS.get(topic)  # type: ignore[call-overload]
+        key_value = value.get(field_name) if field_name and isinstance(value, dict) else None
+        key = (None if key_value is None
+               else str(key_value).encode("utf-8", "surrogatepass"))
         yield topic, key, json.dumps(value, separators=(",", ":")).encode()
+
+
+_BOM = b"\xef\xbb\xbf"

@@ -41,7 +41,7 @@ MAX_TABLE_ROWS = 2_000
 #: Points drawn per chart at most; longer series are bucketed (min/max kept).
 MAX_POINTS = 1_200
 
-Records = Iterable[tuple[TopicName, bytes | None, bytes | None]]
+Records = Iterable[tuple[str, bytes | None, bytes | None]]
 
 _SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
 _NAN = float("nan")
