@@ -7,7 +7,9 @@ per-partition order and get the same partials.
 Event time, lateness and sealing are all defined *per source*, so the outcome
 does not depend on how partitions interleave:
 
-* ``progress`` is the newest event time seen in the source;
+* ``progress`` is the newest event time seen in the source, except that a jump of
+  more than ``JUMP_CONFIRM_MS`` ahead is held until a second event confirms it, so one
+  event with a wrong clock cannot move the watermark and make the rest late;
 * an event is **late** when ``ts < progress - lateness``: it is counted and
   merged nowhere;
 * a window ``[start, end)`` is **sealed** once ``end <= progress - lateness``
@@ -37,6 +39,8 @@ __all__ = ["EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series
 
 _RETURNS = frozenset({"return_requested", "exchange_requested"})
 _CONTEXT_TOP = 20
+#: A source's progress jumps further ahead than this only when two events agree.
+JUMP_CONFIRM_MS = 6 * 3_600_000
 
 
 def series_id(rule: str, dimension: str, key: str) -> str:
@@ -147,12 +151,15 @@ class SourceAggregator:
         self._event_rules = [rule for rule in self.rules if rule.kind == "event"]
         #: Newest event time seen; ``None`` before the first event.
         self.progress_ms: int | None = None
+        #: A time more than ``JUMP_CONFIRM_MS`` past ``progress_ms`` seen once, held until
+        #: a second such event confirms the jump (``None``: nothing held).
+        self.ahead_ms: int | None = None
         #: Open windows: (rule name, window start) -> accumulators by (dimension, key).
         self.open: dict[tuple[str, int], _Accumulators] = {}
         #: First input offset that contributed to each open window (for safe commits).
         self.first_offset: dict[tuple[str, int], int] = {}
         #: ``progress_ms`` just before that first event: where a restart from there begins.
-        self.first_progress: dict[tuple[str, int], int | None] = {}
+        self.first_progress: dict[tuple[str, int], tuple[int | None, int | None]] = {}
         #: Per rule, the start of the newest sealed window (events for it are skipped).
         self.sealed_through: dict[str, int] = {}
         self._norms = {rule.name: _measure_norms(rule) for rule in self._event_rules}
@@ -176,11 +183,14 @@ class SourceAggregator:
         """Fold one event in; return ``(on_time, per_event_alerts)``."""
         ts = event.ts_ms
         previous_progress = self.progress_ms
+        previous = (previous_progress, self.ahead_ms)
         if previous_progress is None or ts > previous_progress:
-            self.progress_ms = ts
-            fold_at = self._next_norm_fold_ms
-            if fold_at is not None and fold_at <= ts - self.lateness_ms:
-                self._fold_ready_norms(ts - self.lateness_ms)
+            progress = self._advance(previous_progress, ts)
+            if progress != previous_progress:
+                self.progress_ms = progress
+                fold_at = self._next_norm_fold_ms
+                if fold_at is not None and fold_at <= progress - self.lateness_ms:
+                    self._fold_ready_norms(progress - self.lateness_ms)
         elif ts < previous_progress - self.lateness_ms:
             return False, []
         plan_key = (type(event), event.status if isinstance(event, OrderEvent) else None)
@@ -197,7 +207,7 @@ class SourceAggregator:
                 if measure == "breach":
                     num, value = (1.0 if value > rule.sla_seconds else 0.0), None
             context = rule.context if num else ()
-            for accumulators in self._windows(rule, ts, offset, previous_progress):
+            for accumulators in self._windows(rule, ts, offset, previous):
                 for series_key in keys:
                     acc = accumulators.get(series_key)
                     if acc is None:
@@ -213,11 +223,26 @@ class SourceAggregator:
         if not self._event_rules:
             return True, []
         alerts = [alert for rule in self._event_rules
-                  for alert in self._score_event(rule, event, offset, previous_progress)]
+                  for alert in self._score_event(rule, event, offset, previous)]
         return True, alerts
 
+    def _advance(self, progress: int | None, ts: int) -> int:
+        """Progress after an event at ``ts`` newer than ``progress``: a jump of more than
+        ``JUMP_CONFIRM_MS`` waits for a second event past the same bound (then moves to
+        the earlier of the two), so a single wrong clock cannot move the watermark."""
+        if progress is None or ts - progress <= JUMP_CONFIRM_MS:
+            if self.ahead_ms is not None and self.ahead_ms <= ts:
+                self.ahead_ms = None
+            return ts
+        held = self.ahead_ms
+        if held is None:
+            self.ahead_ms = ts
+            return progress
+        self.ahead_ms = None
+        return min(held, ts)
+
     def _windows(self, rule: RuleSpec, ts: int, offset: int,
-                 previous_progress: int | None) -> list[_Accumulators]:
+                 previous_progress: tuple[int | None, int | None]) -> list[_Accumulators]:
         """The accumulators of every open window of ``rule`` that holds ``ts``.
 
         Cached per hop slot: all events of one slot fall in the same windows, and none of
@@ -297,10 +322,13 @@ class SourceAggregator:
         resume, progress = position, self.progress_ms
         if self.first_offset:
             window = min(self.first_offset, key=lambda w: (self.first_offset[w], w))
-            resume, progress = self.first_offset[window], self.first_progress[window]
+            resume, (progress, ahead) = self.first_offset[window], self.first_progress[window]
+        else:
+            ahead = self.ahead_ms
         state = {
             "resume_offset": resume,
             "progress_ms": progress,
+            "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
             "norms": {rule: {key: [state.n, state.level, state.var]
                              for key, state in states.items()}
@@ -316,6 +344,7 @@ class SourceAggregator:
         """
         state = json.loads(data)
         self.progress_ms = state["progress_ms"]
+        self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         for rule, states in state["norms"].items():
             if rule in self.norm_states:
@@ -326,7 +355,7 @@ class SourceAggregator:
     # -- per-event rules -------------------------------------------------------------------
 
     def _score_event(self, rule: RuleSpec, event: Event, offset: int,
-                     previous_progress: int | None) -> Iterator[EventAlert]:
+                     previous_progress: tuple[int | None, int | None]) -> Iterator[EventAlert]:
         if not isinstance(event, OrderEvent) or event.status != "placed":
             return
         norms = self._norms[rule.name]
