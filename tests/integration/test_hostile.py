@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import random
+from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -42,8 +44,67 @@ def hostile_values(rng: random.Random, n: int) -> list[bytes]:
         lambda i: json.dumps({**base, "event_id": f"h{i}", "ts": 4_102_444_800_000 - 1}).encode(),
         lambda i: json.dumps({**base, "event_id": f"h{i}", "status": "\u0000" * 10}).encode(),
         lambda i: json.dumps([base] * 3).encode(),
+        *poison_makers(base),
     ]
     return [makers[i % len(makers)](i) for i in range(n)]
+
+
+#: Every dead-letter reason a hostile value may get.
+HOSTILE_REASONS = ("not_json", "not_object", "missing_field", "wrong_type", "out_of_range",
+                   "bad_timestamp", "unknown_status", "too_large", "duplicate", "bad_text",
+                   "duplicate_key", "internal_error")
+
+BIG_INT = "1" + "0" * 400
+
+
+def poison_makers(base: dict[str, object]) -> list[Callable[[int], bytes]]:
+    """Well-formed JSON that once stopped the worker (issue #17), and what RFC 3339,
+    UTF-8 and JSON's unique names refuse."""
+    def order(i: int, **fields: object) -> dict[str, object]:
+        return {**base, "event_id": f"p{i}", **fields}
+
+    def dumps(value: object) -> bytes:
+        return json.dumps(value).encode()
+
+    return [
+        lambda i: dumps(order(i, amount=1)).replace(b'"amount": 1', b'"amount": ' + BIG_INT.encode()),
+        lambda i: dumps(order(i, quantity=1)).replace(b'"quantity": 1',
+                                                      b'"quantity": ' + BIG_INT.encode()),
+        lambda i: (b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","ticket_id":"T",'
+                   b'"wait_seconds":%s}' % (i, BIG_INT.encode())),
+        lambda i: dumps(order(i, customer_id="\ud800")),
+        lambda i: dumps(order(i, sku="\ud800x")),
+        lambda i: dumps(order(i, order_id="\udfff")),
+        lambda i: dumps(order(i, sku="S")).replace(b'"S"', b'"\xed\xa0\x80"'),
+        lambda i: dumps(order(i, region="north\u202e")),
+        lambda i: dumps(order(i, carrier="a\nb")),
+        lambda i: dumps(order(i, ts="20261103T100000Z")),
+        lambda i: dumps(order(i, ts="2026-W45-2T10:00:00Z")),
+        lambda i: (b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","order_id":"O","order_id":"P",'
+                   b'"status":"placed"}' % i),
+    ]
+
+
+class TestHostileReplay:
+    def test_hostile_values_change_nothing_in_replay(self) -> None:
+        """The same hostile values through ``replay``: each dead-lettered with a validation
+        reason (none an internal error), the alerts those of the valid traffic alone."""
+        rules = load_rules(RULES)
+        valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+                 for e in simulate(scenario())]
+        expected = [a.to_dict() for a in ReplayPipeline(rules, partitions=PARTITIONS).run(valid)]
+        rng = random.Random(4)
+        hostile = hostile_values(rng, 240)
+        records = list(valid)
+        for value in hostile:
+            records.insert(rng.randrange(len(records)), (rng.choice(TOPICS), rng.randbytes(8), value))
+        pipeline = ReplayPipeline(rules, partitions=PARTITIONS)
+        alerts = [a.to_dict() for a in pipeline.run(records)]
+        assert canonical(alerts) == canonical(expected)
+        reasons = Counter(d.reason for d in pipeline.dead_letters)
+        assert sum(reasons.values()) == len(hostile)
+        assert set(reasons) <= set(HOSTILE_REASONS) - {"internal_error"}
+        assert {"bad_text", "duplicate_key", "out_of_range", "bad_timestamp"} <= set(reasons)
 
 
 class TestHostileInput:
@@ -88,10 +149,10 @@ class TestHostileInput:
                 await task
         assert canonical(alerts) == canonical(expected)
         dead = sum(int(metrics.dead_letter_total.labels(t, r)._value.get())
-                   for t in TOPICS for r in ("not_json", "not_object", "missing_field",
-                                             "wrong_type", "out_of_range", "bad_timestamp",
-                                             "unknown_status", "too_large", "duplicate"))
+                   for t in TOPICS for r in HOSTILE_REASONS)
         assert dead == len(hostile)
+        assert not any(metrics.dead_letter_total.labels(t, "internal_error")._value.get()
+                       for t in TOPICS), "validation let a poison value through"
         consumer = AIOKafkaConsumer(f"{topic_prefix}dead-letter",
                                     bootstrap_servers=broker.bootstrap_servers,
                                     auto_offset_reset="earliest",
