@@ -15,6 +15,7 @@ HEALTH_ALERTS = {
     "AftersalesWorkerDown",
     "AftersalesConsumerLagGrowing",
     "AftersalesDeadLetterRateHigh",
+    "AftersalesLateEventsHigh",
     "AftersalesNoEvents",
     "AftersalesBrokerDisconnected",
 }

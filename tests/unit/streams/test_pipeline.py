@@ -47,6 +47,38 @@ class TestSourceAggregator:
         assert not agg.add(order(2, T0 + HOUR - 6 * 60_000), 1)[0]
         assert agg.add(order(3, T0 + HOUR - 4 * 60_000), 2)[0]
 
+    def test_one_wrong_clock_does_not_move_event_time(self) -> None:
+        """One event 10 h ahead (inside the future tolerance) neither seals windows nor
+        makes the next correct events late; a second event past the bound confirms a
+        real jump (after a quiet night, say)."""
+        agg = SourceAggregator("orders/0", "orders", rules())
+        agg.add(order(1, T0 + 10), 0)
+        assert agg.add(order(2, T0 + 10 * HOUR), 1)[0]
+        assert agg.progress_ms == T0 + 10 and agg.seal() == []
+        assert agg.add(order(3, T0 + 20 * 60_000), 2)[0], "a correct event became late"
+        assert agg.progress_ms == T0 + 20 * 60_000
+        assert agg.add(order(4, T0 + 11 * HOUR), 3)[0]
+        assert agg.progress_ms == T0 + 10 * HOUR  # the earlier of the two confirms
+        assert {s.window_start_ms for s in agg.seal()} == {T0}
+
+    def test_held_jump_survives_a_snapshot(self) -> None:
+        """The held time is part of the snapshot, so a restart decides the same."""
+        events = [order(1, T0 + 10), order(2, T0 + 2 * HOUR), order(3, T0 + 12 * HOUR),
+                  order(4, T0 + 2 * HOUR + 60_000)]
+        agg = SourceAggregator("orders/0", "orders", rules())
+        for offset, event in enumerate(events):
+            agg.add(event, offset)
+        agg.seal()  # seals the first windows; resume starts at the oldest open one
+        assert agg.ahead_ms == T0 + 12 * HOUR
+        fresh = SourceAggregator("orders/0", "orders", rules())
+        resume = fresh.restore(agg.snapshot(len(events)))
+        for offset in range(resume, len(events)):
+            fresh.add(events[offset], offset)
+        assert (fresh.progress_ms, fresh.ahead_ms) == (agg.progress_ms, agg.ahead_ms)
+        for target in (agg, fresh):
+            target.add(order(5, T0 + 13 * HOUR), 9)
+        assert fresh.progress_ms == agg.progress_ms == T0 + 12 * HOUR
+
     def test_window_seals_after_lateness(self) -> None:
         """A window is sealed only once progress passes its end plus the lateness."""
         agg = SourceAggregator("orders/0", "orders", rules())
