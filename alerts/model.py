@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple, cast, get_args
@@ -82,6 +82,39 @@ class SeriesRef(NamedTuple):
     def kafka_key(self) -> str:
         """The alerts topic's record key, ``rule:dimension:key``."""
         return f"{self.rule}:{self.dimension}:{self.key}"
+
+
+def join_key(values: Iterable[str]) -> str:
+    """The key of a compound dimension: its values comma-joined, each with ``\\`` and
+    ``,`` escaped by a backslash, so region ``"A,B"`` + carrier ``"C"`` and region ``"A"``
+    + carrier ``"B,C"`` stay two series. Values without either character read as before.
+
+    >>> join_key(["A,B", "C"]), join_key(["A", "B,C"]), join_key(["north", "SF"])
+    ('A\\\\,B,C', 'A,B\\\\,C', 'north,SF')
+    """
+    return ",".join(v.replace("\\", "\\\\").replace(",", "\\,") if ("," in v or "\\" in v)
+                    else v for v in values)
+
+
+def split_key(key: str) -> list[str]:
+    """Inverse of :func:`join_key`.
+
+    >>> split_key(join_key(["A,B", "C\\\\"]))
+    ['A,B', 'C\\\\']
+    """
+    if "\\" not in key:
+        return key.split(",")
+    parts, current, chars = [], [], iter(key)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
 
 
 def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 from alerts.exceptions import TemplateError
-from alerts.model import SeriesRef
+from alerts.model import SeriesRef, split_key
 from thresholds.decision import Decision, Direction
 
 __all__ = [
@@ -197,7 +197,7 @@ def _where(series: SeriesRef) -> str:
     if series.dimension == "total":
         return "overall"
     dims = series.dimension.split(",")
-    values = series.key.split(",")
+    values = split_key(series.key)
     if len(dims) > 1 and len(dims) == len(values):
         return "for " + " / ".join(f"{d} {v}" for d, v in zip(dims, values, strict=True))
     return f"for {series.dimension} {series.key}"

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.model import join_key
 from streams.events import ComplaintEvent, Event, OrderEvent, TopicName, WaitTimeEvent
 from streams.rules import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
@@ -464,7 +465,10 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
         else:
             values = [getattr(event, f, None) for f in fields]
             if all(values):
-                keys.append((name, ",".join(values)))
+                key = ",".join(values)
+                if "\\" in key or key.count(",") != len(values) - 1:
+                    key = join_key(values)  # a value holds the separator: escape it
+                keys.append((name, key))
     return keys
 
 

@@ -221,3 +221,27 @@ class TestSnapshots:
         sealed += after.seal()
         assert [(s.window_start_ms, s.key, s.partial.num) for s in sealed] == [
             (s.window_start_ms, s.key, s.partial.num) for s in whole.seal()]
+
+
+class TestCompoundKeys:
+    def test_separator_in_a_value_does_not_merge_series(self) -> None:
+        """Region "A,B" + carrier "C" and region "A" + carrier "B,C" are two series, and
+        the alert text reads each value back whole (issue #17, item 7)."""
+        from alerts.model import SeriesRef, split_key
+        from alerts.text import _where
+
+        ruleset = parse_rules({"settings": {"lateness": "5m"}, "rules": {
+            "complaint_rate": {"window": "1h", "dimensions": ["region,carrier"],
+                               "runbook": "Check {key}."}}})
+        agg = SourceAggregator("complaints/0", "complaints", ruleset)
+        for i, (region, carrier) in enumerate([("A,B", "C"), ("A", "B,C"), ("x\\", "y")]):
+            agg.add(decode_event("complaints", json.dumps({
+                "event_id": f"k{i}", "ts": T0 + i, "complaint_id": f"c{i}", "region": region,
+                "carrier": carrier}).encode()), i)
+        agg.add(decode_event("complaints", json.dumps({
+            "event_id": "late", "ts": T0 + 2 * HOUR, "complaint_id": "z"}).encode()), 9)
+        keys = {s.key for s in agg.seal() if s.dimension == "region,carrier"}
+        assert len(keys) == 3
+        assert {tuple(split_key(k)) for k in keys} == {("A,B", "C"), ("A", "B,C"), ("x\\", "y")}
+        key = next(k for k in keys if split_key(k) == ["A,B", "C"])
+        assert _where(SeriesRef("complaint_rate", "region,carrier", key)) == "for region A,B / carrier C"
