@@ -37,6 +37,7 @@ from streams.events import TopicName
 from streams.rules import RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
+from thresholds.kinds import quantile_noise
 
 __all__ = ["Closed", "WindowCloser"]
 
@@ -217,14 +218,19 @@ class WindowCloser:
         rows = bank.rows(ids)
         values = np.zeros(len(ids))
         sizes = np.zeros(len(ids))
+        noise = np.zeros(len(ids)) if rule.kind == "percentile" else None
         for i, sid in enumerate(ids):
             _, dimension, key = sid.split(":", 2)
             partial = merged.get((dimension, key))
             if partial is None:
                 continue
             values[i], sizes[i] = _observation(rule, partial)
+            if noise is not None and partial.sketch is not None and sizes[i] > 0:
+                sketch = partial.sketch
+                noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
+                                          sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
-        outcome = bank.evaluate(end, rows, values, sample)
+        outcome = bank.evaluate(end, rows, values, sample, noise)
         events: list[AlertEvent] = []
         for i, sid in enumerate(ids):
             _, dimension, key = sid.split(":", 2)

@@ -202,7 +202,7 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         norm = _norm(table.get("detector", {}), f"{where}.detector")
     else:
         detector = _detector(entry.kind, table.get("detector", {}), f"{where}.detector",
-                             utc_offset_ms)
+                             utc_offset_ms, overlap=window_ms / hop_ms)
     quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
     sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
@@ -228,9 +228,10 @@ def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(values.items()))
 
 
-def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int) -> DetectorConfig:
+def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
+              overlap: float = 1.0) -> DetectorConfig:
     table = _table(raw, where)
-    allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms"}
+    allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
     _only_keys(table, allowed, where)
     values = dict(table)
     for name in ("persistence", "severity_steps"):
@@ -241,7 +242,8 @@ def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int) -> Detec
             values[name] = tuple(value)
     metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
     try:
-        return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, **values)
+        return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap,
+                              **values)
     except (ValueError, TypeError) as exc:
         message = str(exc)
         field = message.split(" ", 1)[0]

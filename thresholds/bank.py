@@ -102,11 +102,13 @@ class SeriesBank:
         rows: npt.NDArray[np.intp],
         value: npt.ArrayLike,
         sample_size: npt.ArrayLike | None = None,
+        noise: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
-        ``value`` and ``sample_size`` are aligned with ``rows`` (see
-        :meth:`thresholds.detector.Detector.score` for their meaning per kind).
+        ``value``, ``sample_size`` and ``noise`` are aligned with ``rows`` (see
+        :meth:`thresholds.detector.Detector.score` for their meaning per kind and
+        :func:`thresholds.engine.step` for ``noise``).
         Rows must be distinct.
         """
         rows = np.asarray(rows, dtype=np.intp)
@@ -117,7 +119,7 @@ class SeriesBank:
             msg = "rows must come from SeriesBank.rows()"
             raise IndexError(msg)
         sub = self._cols.take(rows)
-        out, new = step(self.config, sub, ts_ms, value, sample_size)
+        out, new = step(self.config, sub, ts_ms, value, sample_size, noise)
         self._cols.put(rows, new)
         return out
 

@@ -25,10 +25,11 @@ from typing import Literal
 
 from thresholds.sensitivity import Sensitivity, z_threshold
 
-__all__ = ["DetectorConfig", "MetricKind", "WatchDirection"]
+__all__ = ["DetectorConfig", "MetricKind", "Policy", "WatchDirection"]
 
 MetricKind = Literal["count", "ratio", "percentile"]
 WatchDirection = Literal["up", "down", "both"]
+Policy = Literal["cusum", "persistence"]
 
 _KINDS = ("count", "ratio", "percentile")
 _DIRECTIONS = ("up", "down", "both")
@@ -69,8 +70,29 @@ class DetectorConfig:
     shift_rate
         Fraction of the gap to the observation closed per window once a level
         shift is accepted (the pace of adaptation).
+    policy
+        ``"cusum"`` (default): fire on sequential evidence, a one-sided CUSUM of the
+        standardised residuals per side (Page 1954), so a sustained modest shift fires
+        in bounded time and a one-window blip does not; ``persistence`` and
+        ``fire_immediately_at`` stay as the fast path for clear exceedances.
+        ``"persistence"``: only the latter (``n`` of the last ``m`` windows out of band).
+    cusum_k
+        CUSUM reference value in standard deviations: half the shift it is tuned to
+        catch fastest (1.0: a shift of two sigma; drifts under one sigma, which model
+        error alone produces, never accumulate).
+    cusum_h
+        CUSUM decision interval. For independent N(0, 1) residuals the run length
+        between false alarms is about ``(exp(2k(h+1.166)) - 2k(h+1.166) - 1) / (2k^2)``
+        windows (Siegmund 1985): with k = 1, h = 4 -> ~15,000 and h = 6 -> ~840,000.
+        Real residuals are not independent (a seasonal profile still learning makes
+        neighbours alike), which is why the default is far from the textbook need;
+        the measured rates are in ``tests/unit/thresholds/test_detector.py``.
+    overlap
+        ``window / hop`` of the rule: overlapping windows share events, so CUSUM
+        increments are divided by ``sqrt(overlap)`` (set by the rules layer).
     persistence
-        ``(n, m)``: fire when ``n`` of the last ``m`` windows violate.
+        ``(n, m)``: with ``policy = "persistence"``, fire when ``n`` of the last ``m``
+        windows violate.
     fire_immediately_at
         A single window at least this many band half-widths past the centre
         (``|z| >= fire_immediately_at * z``) fires without waiting for persistence.
@@ -109,6 +131,10 @@ class DetectorConfig:
     clip_sigma: float = 3.0
     shift_after: int = 12
     shift_rate: float = 0.2
+    policy: Policy = "cusum"
+    cusum_k: float = 1.0
+    cusum_h: float = 6.0
+    overlap: float = 1.0
     persistence: tuple[int, int] = (2, 3)
     fire_immediately_at: float = 1.5
     resolve_below: float = 0.75
@@ -138,6 +164,17 @@ class DetectorConfig:
             _fail("shift_after", "an int >= 1", self.shift_after)
         if not 0.0 < self.shift_rate <= 1.0:
             _fail("shift_rate", "in (0, 1]", self.shift_rate)
+        if self.policy not in ("cusum", "persistence"):
+            _fail("policy", "one of cusum/persistence", self.policy)
+        for name in ("cusum_k", "cusum_h"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value) or value < 0:
+                _fail(name, "a finite number >= 0", value)
+        if self.cusum_h <= 0:
+            _fail("cusum_h", "a number > 0", self.cusum_h)
+        if not math.isfinite(self.overlap) or self.overlap < 1.0:
+            _fail("overlap", "a number >= 1", self.overlap)
         n, m = self.persistence
         if not (1 <= n <= m <= 32):
             _fail("persistence", "(n, m) with 1 <= n <= m <= 32", self.persistence)
@@ -172,5 +209,5 @@ class DetectorConfig:
     @property
     def state_key(self) -> str:
         """Short key of what a state means under this configuration."""
-        text = f"v1|{self.kind}|{self.utc_offset_ms}"
+        text = f"v2|{self.kind}|{self.utc_offset_ms}"
         return hashlib.sha256(text.encode()).hexdigest()[:8]

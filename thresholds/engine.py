@@ -80,10 +80,15 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
 
+#: Smallest value of a count's stabilised scale (zero events): ``2 sqrt(3/8)``.
+_MIN_COUNT_Y = 2.0 * math.sqrt(0.375)
+
+
 def _prior_y(cfg: DetectorConfig) -> float:
+    """The prior in the model's scale (for counts, the log of the stabilised scale)."""
     assert cfg.prior is not None
     if cfg.kind == "count":
-        return 2.0 * math.sqrt(cfg.prior + 0.375)
+        return math.log(2.0 * math.sqrt(cfg.prior + 0.375))
     if cfg.kind == "ratio":
         return math.asin(math.sqrt(cfg.prior))
     return math.copysign(math.log1p(abs(cfg.prior)), cfg.prior)
@@ -106,6 +111,8 @@ class Columns:
     calm: npt.NDArray[np.int32]
     run: npt.NDArray[np.int32]
     episode_direction: npt.NDArray[np.int8]
+    cusum_up: F64
+    cusum_down: F64
 
     @classmethod
     def empty(cls, cfg: DetectorConfig, size: int) -> Columns:
@@ -126,6 +133,8 @@ class Columns:
             calm=np.zeros(size, np.int32),
             run=np.zeros(size, np.int32),
             episode_direction=np.zeros(size, np.int8),
+            cusum_up=np.zeros(size),
+            cusum_down=np.zeros(size),
         )
 
     def __len__(self) -> int:
@@ -168,6 +177,8 @@ class Columns:
         self.calm[row] = state.calm
         self.run[row] = state.run
         self.episode_direction[row] = state.episode_direction
+        self.cusum_up[row] = state.cusum_up
+        self.cusum_down[row] = state.cusum_down
 
     def state(self, row: int, state_key: str) -> SeriesState:
         """Return one row as a :class:`SeriesState`."""
@@ -187,6 +198,8 @@ class Columns:
             calm=int(self.calm[row]),
             run=int(self.run[row]),
             episode_direction=int(self.episode_direction[row]),
+            cusum_up=float(self.cusum_up[row]),
+            cusum_down=float(self.cusum_down[row]),
         )
 
     def nbytes(self) -> int:
@@ -257,9 +270,13 @@ def step(
     ts_ms: npt.ArrayLike,
     value: npt.ArrayLike,
     sample_size: npt.ArrayLike | None,
+    noise: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
+    ``noise`` is each window's sampling variance in the stabilised scale, for kinds
+    whose noise the engine cannot derive from ``sample_size`` alone (a percentile's:
+    see :func:`thresholds.kinds.quantile_noise`); ``None`` keeps the kind's own.
     Pure: ``cols`` is not modified.
     """
     size = len(cols)
@@ -268,6 +285,9 @@ def step(
                                           None if sample_size is None
                                           else np.broadcast_to(sample_size, (size,)),
                                           cfg.min_sample_size)
+    if noise is not None:
+        given = np.broadcast_to(np.asarray(noise, dtype=np.float64), (size,))
+        noise_t = np.where(np.isfinite(given) & (given >= 0), given, noise_t)
     zt = cfg.z
     has_prior = cfg.prior is not None
     rows = np.arange(size)
@@ -280,7 +300,12 @@ def step(
     use_h, use_d = active_slots(spacing)
     seas = (np.where(use_h, cols.hour[rows, hour], 0.0)
             + np.where(use_d, cols.weekday[rows, day], 0.0))
-    yhat = cols.level + seas
+    # Counts are modelled multiplicatively: level and seasonal effects add up in the log of
+    # the stabilised scale, so a weekday effect scales the whole daily profile instead of
+    # shifting it (an additive fit misses by ~1 sigma an hour on quiet days).
+    log_link = cfg.kind == "count"
+    eta = cols.level + seas
+    yhat = np.exp(eta) if log_link else eta
     seen = (cols.n > 0) | has_prior
     ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
     tau2 = np.maximum(cols.var - cols.noise, 0.0)
@@ -307,20 +332,46 @@ def step(
     mask = np.uint32((1 << m_win) - 1)
     shifted = ((cols.history << np.uint32(1)) | violating.astype(np.uint32)) & mask
     history = np.where(valid, shifted, cols.history).astype(np.uint32)
-    hits = np.bitwise_count(history)
     immediate = violating & (absz >= cfg.fire_immediately_at * zt)
-    fire = ~cols.alerting & violating & ((hits >= n_req) | immediate)
     rb = cfg.resolve_below * zt
     agitated = ready & ((z > rb) & guard_up & watch_up | (z < -rb) & guard_down & watch_down)
+
+    # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954),
+    # increments scaled for overlapping windows; a guard that refuses a side resets it.
+    # While an episode is open its side is capped at h, so it can resolve in bounded time.
+    k, h = cfg.cusum_k, cfg.cusum_h
+    inc = z / math.sqrt(cfg.overlap)
+    cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
+    cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
+    cu = np.where(guard_up, cu, 0.0) if watch_up else np.zeros(size)
+    cd = np.where(guard_down, cd, 0.0) if watch_down else np.zeros(size)
+    hits = np.bitwise_count(history)
+    persistent = violating & ((hits >= n_req) | immediate)
+    if cfg.policy == "cusum":
+        seq_up, seq_down = ready & (cu >= h), ready & (cd >= h)
+        fire = ~cols.alerting & (seq_up | seq_down | persistent)
+        fire_dir = np.where(persistent, vdir, np.where(seq_up, 1, -1)).astype(np.int8)
+        # Evidence still growing on the open episode's side keeps it open.
+        growing = ready & (((cols.episode_direction > 0) & (inc > k))
+                           | ((cols.episode_direction < 0) & (-inc > k)))
+        agitated = agitated | growing
+    else:
+        fire = ~cols.alerting & persistent
+        fire_dir = vdir
     calm = np.where(valid, np.where(agitated, 0, cols.calm + 1), cols.calm).astype(np.int32)
     resolve = cols.alerting & (calm >= cfg.resolve_after)
     alerting = (cols.alerting | fire) & ~resolve
-    episode_direction = np.where(fire, vdir, np.where(resolve, 0, cols.episode_direction))
+    episode_direction = np.where(fire, fire_dir, np.where(resolve, 0, cols.episode_direction))
     episode_direction = episode_direction.astype(np.int8)
+    cu = np.where(resolve, 0.0, np.where(alerting, np.minimum(cu, h), cu))
+    cd = np.where(resolve, 0.0, np.where(alerting, np.minimum(cd, h), cd))
     transition = np.where(fire, 1, np.where(resolve, -1, 0)).astype(np.int8)
-    direction = np.where(violating, vdir, np.where(alerting | resolve, cols.episode_direction, 0))
+    direction = np.where(violating, vdir,
+                         np.where(fire, fire_dir,
+                                  np.where(alerting | resolve, cols.episode_direction, 0)))
     warn, crit = cfg.severity_steps
-    severity = np.where(violating, 1 + (absz >= warn * zt) + (absz >= crit * zt), 0)
+    severity = np.where(violating, 1 + (absz >= warn * zt) + (absz >= crit * zt),
+                        np.where(fire, 1, 0))
 
     # Band in observed units.
     lower_y = yhat - zt * sigma
@@ -341,15 +392,24 @@ def step(
     warm = (cols.n < cfg.grace_period) & (not has_prior)
     bound = cfg.clip_sigma * sigma
     rc = np.where(warm, r, np.clip(r, -bound, bound))
-    level = np.where(shift, cols.level + cfg.shift_rate * r, cols.level + alpha * rc)
+    if log_link:  # the step in the model's scale that moves yhat to the (clipped) value
+        g = np.log(np.maximum(yhat + rc, _MIN_COUNT_Y)) - eta
+        g_shift = np.log(np.maximum(y, _MIN_COUNT_Y)) - eta
+    else:
+        g, g_shift = rc, r
+    # A window out of band teaches nothing (unless a lasting shift is being adopted): the
+    # anomaly being reported must not raise the level or widen the band it is judged by.
+    rejected = violating & ~warm & ~shift
+    g = np.where(rejected, 0.0, g)
+    level = np.where(shift, cols.level + cfg.shift_rate * g_shift, cols.level + alpha * g)
     gain_h, gain_d = seasonal_gains(spacing, cfg.seasonal_half_life_days)
     learn_season = valid & ~shift & seen
     hour_tab = cols.hour.copy()
     day_tab = cols.weekday.copy()
-    hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * rc, 0.0)
-    day_tab[rows, day] += np.where(learn_season & use_d, gain_d * rc, 0.0)
+    hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * g, 0.0)
+    day_tab[rows, day] += np.where(learn_season & use_d, gain_d * g, 0.0)
     r2 = np.where(warm, r * r, np.minimum(r * r, bound * bound))
-    var = np.where(seen, cols.var + alpha * (r2 - cols.var), cols.var)
+    var = np.where(seen & ~rejected, cols.var + alpha * (r2 - cols.var), cols.var)
     noise = cols.noise + alpha * (noise_t - cols.noise)
 
     new = Columns(
@@ -366,6 +426,8 @@ def step(
         calm=calm,
         run=run,
         episode_direction=episode_direction,
+        cusum_up=cu,
+        cusum_down=cd,
     )
     out = Outcome(
         observed=np.asarray(observed, np.float64),

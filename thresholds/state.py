@@ -5,7 +5,7 @@ keyed table can store it and ``replay`` can rebuild it. Both encodings round-tri
 exactly: floats travel as IEEE-754 doubles in bytes and as ``repr`` (shortest
 round-trip form) in JSON.
 
-Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 322 bytes
+Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 338 bytes
 including the 31-slot seasonal profile, far below the 4 KiB budget per series.
 
 Examples
@@ -16,7 +16,7 @@ True
 >>> SeriesState.from_json(s.to_json()) == s
 True
 >>> len(s.to_bytes())
-322
+338
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from thresholds.seasonal import HOURS, WEEKDAYS
 
 __all__ = ["STATE_BYTES", "SeriesState"]
 
-_MAGIC = b"ATS1"
-_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiib"
+_MAGIC = b"ATS2"
+_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibdd"
 _STRUCT = struct.Struct(_FORMAT)
 STATE_BYTES = _STRUCT.size
 NO_TIMESTAMP = -(2**63)
@@ -66,6 +66,8 @@ class SeriesState:
         Signed run of consecutive violations (+ up, - down).
     episode_direction
         +1 / -1 for the active episode's side, 0 when none.
+    cusum_up, cusum_down
+        One-sided CUSUM statistics of the standardised residuals (sequential evidence).
     """
 
     state_key: str
@@ -82,6 +84,8 @@ class SeriesState:
     calm: int = 0
     run: int = 0
     episode_direction: int = 0
+    cusum_up: float = 0.0
+    cusum_down: float = 0.0
 
     @classmethod
     def empty(cls, state_key: str) -> SeriesState:
@@ -106,6 +110,8 @@ class SeriesState:
             self.calm,
             self.run,
             self.episode_direction,
+            self.cusum_up,
+            self.cusum_down,
         )
 
     @classmethod
@@ -133,6 +139,8 @@ class SeriesState:
             calm=rest[2],
             run=rest[3],
             episode_direction=rest[4],
+            cusum_up=rest[5],
+            cusum_down=rest[6],
         )
 
     def to_json(self) -> str:
@@ -145,6 +153,6 @@ class SeriesState:
         d = json.loads(text)
         d["hour"] = tuple(float(x) for x in d["hour"])
         d["weekday"] = tuple(float(x) for x in d["weekday"])
-        for name in ("spacing", "level", "var", "noise"):
+        for name in ("spacing", "level", "var", "noise", "cusum_up", "cusum_down"):
             d[name] = float(d[name])
         return cls(**d)
