@@ -16,7 +16,9 @@ RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/aftersales af
 USER aftersales
 WORKDIR /var/lib/aftersales
 
-# Web port: /metrics for Prometheus.
+# Web port: /metrics for Prometheus. The worker binds 127.0.0.1 unless told otherwise;
+# inside a container the published port must reach it, so bind every interface here.
+ENV AFTERSALES_WEB_HOST=0.0.0.0
 EXPOSE 6066
 
 CMD ["aftersales", "worker"]

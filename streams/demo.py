@@ -37,6 +37,7 @@ from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.events import TOPICS
 from streams.logs import configure_logging, get_logger
+from streams.personal_labels import label_mask
 from streams.rules import load_rules
 from streams.simulator.config import SimulationConfig
 from streams.simulator.events import Event
@@ -143,7 +144,7 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
         })
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
-                                      topics=TOPICS)
+                                      topics=TOPICS, mask=label_mask(settings, warn=False))
         console = ConsoleSink(click.echo, colour=colour)
         pipeline = Worker(settings, rules, metrics, sinks=[console])
         app = create_app(settings, pipeline, registry)
