@@ -102,6 +102,9 @@ class Settings:
             ("topic_partitions", 1 <= self.topic_partitions <= 1024, "expected 1..1024"),
             ("app_id", bool(self.app_id) and _valid_topic_chars(self.app_id),
              "must be non-empty letters, digits, '.', '_' and '-'"),
+            # Kafka topic names stop at 249 characters (<prefix><app_id>.checkpoints).
+            ("app_id", len(self.app_id) <= 200 and len(self.topic(self.app_id)) <= 237,
+             "too long: at most 200 characters, and prefix + app id at most 237"),
             ("web_port", 0 <= self.web_port <= 65535, "expected 0..65535"),
             ("web_host", _valid_host(self.web_host),
              "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
