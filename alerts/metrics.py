@@ -346,7 +346,7 @@ class AlertMetrics:
             self.mask.info_key(series),
             event.severity,
             event.direction,
-            event.alert_id,
+            self.mask.alert_id(event.alert_id, series),
             self.mask.text(event.summary, series),
             self.mask.text(event.runbook, series),
         )

@@ -7,8 +7,10 @@ they become labels: ``hash`` replaces each with ``h-`` and the first 12 hex
 digits of HMAC-SHA256(secret, ``dimension|key``) (stable across restarts and
 workers that share the secret; 48 bits make a collision among a million ids
 about 1 in 500), ``drop`` leaves such series out of the per-series gauges and
-shows their alerts with the key ``redacted``, ``keep`` changes nothing. The
-alerts topic is not affected: it keeps the real keys.
+shows their alerts with the key ``redacted``, ``keep`` changes nothing. Outside
+``keep`` the ``alert_id`` label of such alerts is keyed the same way (the plain
+id is an unkeyed hash of the key and the start time, open to guessing). The
+alerts topic is not affected: it keeps the real keys and ids.
 
 The key also appears in an alert's summary and runbook; those texts get the
 same replacement wherever the key (or, for a compound key, a personal part of
@@ -77,6 +79,17 @@ class LabelMask:
         """The key shown in an alert's info labels (``drop`` shows ``redacted``)."""
         key = self.key(series)
         return REDACTED if key is None else key
+
+    def alert_id(self, alert_id: str, series: SeriesRef) -> str:
+        """The episode id as a label: for personal series outside ``keep``, keyed like keys.
+
+        ``alert_id`` is sha256 of the series and its start time, unkeyed: anyone could
+        recover a customer id from it by trying ids and window ends. Keyed, it still
+        tells episodes apart and stays stable across restarts.
+        """
+        if self.mode == "keep" or not self.is_personal(series.dimension):
+            return alert_id
+        return self._hash("alert_id", alert_id)
 
     def text(self, text: str, series: SeriesRef) -> str:
         """``text`` with the series' personal key (and personal parts) replaced."""

@@ -90,6 +90,14 @@ class TestLabelMask:
         text = LabelMask("drop").text("customer 1 placed 12 orders (C-1, 1.5).", series)
         assert text == f"customer {REDACTED} placed 12 orders (C-1, 1.5)."
 
+    def test_alert_id_keyed_for_personal_series_only(self) -> None:
+        """A personal series' alert_id label is keyed; others keep the plain id."""
+        mask = LabelMask("hash", b"s")
+        assert mask.alert_id("a" * 16, SKU) == "a" * 16
+        keyed = mask.alert_id("a" * 16, CUSTOMER)
+        assert keyed != "a" * 16 and keyed == mask.alert_id("a" * 16, CUSTOMER)
+        assert keyed != LabelMask("hash", b"t").alert_id("a" * 16, CUSTOMER)
+
     def test_unknown_mode_refused(self) -> None:
         """A mode other than hash, drop or keep is a ValueError naming it."""
         with pytest.raises(ValueError, match="'scramble'"):
@@ -106,6 +114,7 @@ class TestMetricsWithMask:
         assert "C-0000077" not in text and "A-0000077" not in text
         (labels,) = info(registry)
         assert labels["key"] == mask.key(CUSTOMER)
+        assert labels["alert_id"] == mask.alert_id("b" * 16, CUSTOMER) != "b" * 16
         assert str(mask.key(CUSTOMER)) in labels["summary"]
         assert str(mask.key(CUSTOMER)) in labels["runbook"]
         assert observed_keys(registry) == {mask.key(CUSTOMER), mask.key(ADDRESS), "SKU-00042"}
@@ -118,7 +127,8 @@ class TestMetricsWithMask:
         text = generate_latest(registry).decode()
         assert "C-0000077" not in text and "A-0000077" not in text
         (labels,) = info(registry)
-        assert labels["key"] == REDACTED and labels["alert_id"] == "b" * 16
+        assert labels["key"] == REDACTED
+        assert labels["alert_id"] == LabelMask("drop", b"k").alert_id("b" * 16, CUSTOMER)
         assert observed_keys(registry) == {"SKU-00042"}
         tracked = registry.get_sample_value("aftersales_metric_series",
                                             {"rule": "customer_order_burst"})
@@ -131,6 +141,7 @@ class TestMetricsWithMask:
         registry, _ = setup("keep", make_event, make_decision)
         (labels,) = info(registry)
         assert labels["key"] == "C-0000077" and "C-0000077" in labels["summary"]
+        assert labels["alert_id"] == "b" * 16
         assert observed_keys(registry) == {"C-0000077", "A-0000077", "SKU-00042"}
 
     def test_resolve_removes_the_masked_info(
