@@ -103,6 +103,7 @@ class Settings:
             ("app_id", bool(self.app_id) and _valid_topic_chars(self.app_id),
              "must be non-empty letters, digits, '.', '_' and '-'"),
             # Kafka topic names stop at 249 characters (<prefix><app_id>.checkpoints).
+            ("topic_prefix", len(self.topic_prefix) <= 200, "too long: at most 200 characters"),
             ("app_id", len(self.app_id) <= 200 and len(self.topic(self.app_id)) <= 237,
              "too long: at most 200 characters, and prefix + app id at most 237"),
             ("web_port", 0 <= self.web_port <= 65535, "expected 0..65535"),
@@ -132,7 +133,7 @@ class Settings:
         for field_name, ok, expected in checks:
             if not ok:
                 value = getattr(self, field_name)
-                raise ConfigError(env_name(field_name), f"invalid value {value!r}: {expected}")
+                raise ConfigError(env_name(field_name), f"invalid value {_shown(value)}: {expected}")
 
     @property
     def personal_labels_secret(self) -> bytes:
@@ -190,7 +191,7 @@ def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(raw)
     except ValueError as exc:
-        raise ConfigError(name, f"cannot parse {raw!r}: {exc}") from None
+        raise ConfigError(name, f"cannot parse {_shown(raw)}: {exc}") from None
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -218,6 +219,12 @@ def _valid_servers(value: str) -> bool:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             return False
     return True
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters so an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _valid_host(value: str) -> bool:

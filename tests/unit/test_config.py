@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from streams.config import Settings, unknown_variables
+from streams.config import Settings, env_name, unknown_variables
 from streams.exceptions import ConfigError
 
 
@@ -134,3 +136,16 @@ class TestUnknownVariables:
             warn_unknown_variables()
         assert {"event": "unknown_setting_variable", "variable": "AFTERSALES_LOG_LEVLE",
                 "did_you_mean": "AFTERSALES_LOG_LEVEL", "log_level": "warning"} in logs
+
+
+class TestHostileEnvironment:
+    @pytest.mark.parametrize("field", [f.name for f in fields(Settings)])
+    def test_only_config_errors_naming_the_variable(self, field: str) -> None:
+        """Any value of any variable gives valid settings or a ConfigError naming that variable."""
+        variable = env_name(field)
+        for value in ["x", " ", "-1", "0", "1e999", "9" * 5000, "\udcff", "a" * 300, "☃", "1_0",
+                      "0x10", "host:1,host", "inf", "nan"]:
+            try:
+                Settings.from_env({variable: value})
+            except ConfigError as error:
+                assert error.field == variable, (value, error)
