@@ -110,7 +110,8 @@ class LabelMask:
         return text
 
     def _hash(self, dimension: str, key: str) -> str:
-        digest = hmac.new(self._secret, f"{dimension}|{key}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        message = f"{dimension}|{key}".encode("utf-8", "surrogatepass")
+        digest = hmac.new(self._secret, message, hashlib.sha256)
         return "h-" + digest.hexdigest()[:_HEX_DIGITS]
 
 

@@ -133,7 +133,8 @@ class Settings:
         for field_name, ok, expected in checks:
             if not ok:
                 value = getattr(self, field_name)
-                raise ConfigError(env_name(field_name), f"invalid value {_shown(value)}: {expected}")
+                raise ConfigError(env_name(field_name),
+                                  f"invalid value {_shown(value)}: {expected}")
 
     @property
     def personal_labels_secret(self) -> bytes:
@@ -228,7 +229,8 @@ def _shown(value: object, limit: int = 80) -> str:
 
 
 def _valid_host(value: str) -> bool:
-    return bool(value) and len(value) <= 253 and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value)
+    return (bool(value) and len(value) <= 253
+            and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value))
 
 
 def _valid_topic_chars(value: str) -> bool:

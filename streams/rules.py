@@ -78,7 +78,7 @@ _CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region",
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
                                    "d": 86_400_000}
-#: The shop's offset from UTC: real time zones lie within -12h..+14h.
+#: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
@@ -373,5 +373,6 @@ def _offset(raw: Any, where: str) -> int:
         sign, raw = -1, -raw
     value = sign * _duration(raw, where, allow_zero=True)
     if abs(value) > _MAX_OFFSET_MS:
-        raise ConfigError(where, f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h")
+        raise ConfigError(where,
+                          f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h")
     return value

@@ -136,7 +136,7 @@ class TestDockerfile:
         assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", self.TEXT, re.M)
 
     def test_installs_the_package_and_runs_the_worker(self) -> None:
-        """The image pip-installs the repository under the constraints and runs `aftersales worker`."""
+        """The image pip-installs the repository under the constraints, runs `aftersales worker`."""
         assert "PIP_CONSTRAINT=/src/deploy/constraints.txt pip install ." in self.TEXT
         assert 'CMD ["aftersales", "worker"]' in self.TEXT
 
@@ -201,7 +201,7 @@ class TestComposeSafety:
             assert "--web.enable-lifecycle" not in args, name
 
     def test_grafana_password_required_without_fallback(self) -> None:
-        """The admin password comes from the environment, and compose refuses to start without it."""
+        """The admin password comes from the environment; compose refuses to start without it."""
         password = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
         assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password)
 
@@ -267,7 +267,7 @@ class TestConstraints:
                 continue
             seen.add(name)
             dist = metadata.distribution(name)
-            assert pins.get(name) == dist.version, f"{name}: pinned {pins.get(name)}, tested {dist.version}"
+            assert pins.get(name) == dist.version, (name, pins.get(name), dist.version)
             for raw in dist.requires or []:
                 requirement = Requirement(raw)
                 if requirement.marker is None or requirement.marker.evaluate(environment):

@@ -35,7 +35,7 @@ def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], field: str) -> None:
-    """Exit 2, no traceback, and a single stderr line ``Error: invalid configuration: FIELD: ...``."""
+    """Exit 2, no traceback, one stderr line ``Error: invalid configuration: FIELD: ...``."""
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]

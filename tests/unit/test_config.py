@@ -120,7 +120,7 @@ class TestUnknownVariables:
         assert unknown_variables({"AFTERSALES_ZZZ": "1"}) == [("AFTERSALES_ZZZ", None)]
 
     def test_known_and_foreign_variables_pass(self) -> None:
-        """Settings, KAFKA_BOOTSTRAP_SERVERS, the test switch and other prefixes are not reported."""
+        """Settings, KAFKA_BOOTSTRAP_SERVERS, the test switch and other prefixes pass."""
         env = {"AFTERSALES_LOG_LEVEL": "INFO", "KAFKA_BOOTSTRAP_SERVERS": "k:1", "PATH": "/bin",
                "AFTERSALES_REQUIRE_DEPLOY_TOOLS": "1", "AFTERSALESX": "1"}
         assert unknown_variables(env) == []
