@@ -273,3 +273,9 @@ class TestConstraints:
                 if requirement.marker is None or requirement.marker.evaluate(environment):
                     todo.append(requirement.name)
         assert {"setuptools", "wheel"} <= set(pins)
+
+
+def test_env_file_stays_out_of_git_and_the_image() -> None:
+    """A .env holding the compose secrets is ignored by git and left out of the build context."""
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+    assert ".env" in (REPO / ".dockerignore").read_text().split()
