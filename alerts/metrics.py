@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from alerts.exceptions import MetricLabelError
 from alerts.model import RULE_NAMES, AlertEvent, SeriesRef
+from alerts.personal import LabelMask
 from thresholds.decision import Decision
 
 __all__ = [
@@ -107,11 +108,13 @@ def select_exported(
 class SeriesCollector(Collector):
     """Renders a :class:`SeriesView` as capped per-series gauges at scrape time."""
 
-    def __init__(self, view: SeriesView, series_cap: int = DEFAULT_SERIES_CAP) -> None:
+    def __init__(self, view: SeriesView, series_cap: int = DEFAULT_SERIES_CAP,
+                 mask: LabelMask | None = None) -> None:
         if series_cap < 0:
             raise ValueError(f"series_cap must be >= 0, got {series_cap}")
         self.view = view
         self.series_cap = series_cap
+        self.mask = mask or LabelMask("keep")
 
     def _families(self) -> dict[str, GaugeMetricFamily]:
         families = {
@@ -148,7 +151,10 @@ class SeriesCollector(Collector):
             families["tracked"].add_metric([rule], len(rows))
             families["exported"].add_metric([rule], len(exported))
             for series, decision in exported:
-                labels = [series.rule, series.dimension, series.key]
+                key = self.mask.key(series)
+                if key is None:
+                    continue
+                labels = [series.rule, series.dimension, key]
                 for name in _GAUGES:
                     value = getattr(decision, name)
                     if value is not None and not math.isnan(value):
@@ -179,6 +185,7 @@ class AlertMetrics:
     broker_connected: Gauge
     series: SeriesView
     series_collector: SeriesCollector
+    mask: LabelMask = field(default_factory=lambda: LabelMask("keep"))
     _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -190,12 +197,15 @@ class AlertMetrics:
         series_cap: int = DEFAULT_SERIES_CAP,
         topics: Iterable[str] = (),
         rules: Iterable[str] = RULE_NAMES,
+        mask: LabelMask | None = None,
     ) -> AlertMetrics:
         """Register every metric on ``registry``.
 
         ``topics`` and ``rules`` pre-create zero-valued children so ``rate()``
-        and dashboards see the series before the first increment.
+        and dashboards see the series before the first increment. ``mask``
+        rewrites customer and address keys in labels (default: kept as they are).
         """
+        mask = mask or LabelMask("keep")
         events_total = Counter(
             "aftersales_events_total",
             "Input events by topic and outcome (ok, invalid, late, duplicate)",
@@ -215,7 +225,7 @@ class AlertMetrics:
             registry=registry,
         )
         view = SeriesView()
-        collector = SeriesCollector(view, series_cap)
+        collector = SeriesCollector(view, series_cap, mask)
         registry.register(collector)
         metrics = cls(
             registry=registry,
@@ -272,6 +282,7 @@ class AlertMetrics:
             ),
             series=view,
             series_collector=collector,
+            mask=mask,
         )
         for topic in topics:
             for outcome in get_args(EventOutcome):
@@ -328,15 +339,16 @@ class AlertMetrics:
         self._show_open(event)
 
     def _show_open(self, event: AlertEvent) -> None:
+        series = SeriesRef(event.rule, event.dimension, event.key)
         info = (
             event.rule,
             event.dimension,
-            event.key,
+            self.mask.info_key(series),
             event.severity,
             event.direction,
-            event.alert_id,
-            event.summary,
-            event.runbook,
+            self.mask.alert_id(event.alert_id, series),
+            self.mask.text(event.summary, series),
+            self.mask.text(event.runbook, series),
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self.alerts_active.labels(event.rule, event.severity).inc()

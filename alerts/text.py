@@ -290,16 +290,25 @@ class AlertTexts:
         direction: Direction | None = None,
         unit: Unit | None = None,
     ) -> str:
-        """The rule's runbook template filled in for this series and decision."""
+        """The rule's runbook template filled in for this series and decision.
+
+        Never raises for a template that passed :func:`validate_template`; should a
+        template slip through anyway, the generic runbook is used instead of failing
+        the alert at run time.
+        """
         text = self.rule_text(series.rule)
         u = unit or text.unit
-        return text.runbook.format(
-            rule=series.rule,
-            dimension=series.dimension,
-            key=series.key,
-            observed=format_value(decision.observed, u),
-            baseline=format_value(decision.baseline, u),
-            lower=format_value(decision.lower, u),
-            upper=format_value(decision.upper, u),
-            direction=direction or decision.direction or _MISSING,
-        )
+        values = {
+            "rule": series.rule,
+            "dimension": series.dimension,
+            "key": series.key,
+            "observed": format_value(decision.observed, u),
+            "baseline": format_value(decision.baseline, u),
+            "lower": format_value(decision.lower, u),
+            "upper": format_value(decision.upper, u),
+            "direction": direction or decision.direction or _MISSING,
+        }
+        try:
+            return text.runbook.format(**values)
+        except (ValueError, KeyError, IndexError, AttributeError):
+            return _GENERIC_RUNBOOK.format(**values)

@@ -33,6 +33,8 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
         web_enabled=True,
         web_port=settings.web_port,
         web_host=settings.web_host,
+        # Faust binds web_bind (default 0.0.0.0: every interface), not web_host.
+        web_bind=settings.web_host,
         web_in_thread=False,
         topic_partitions=settings.topic_partitions,
         # Fast group membership: see README "Broker notes" (tansu answers JoinGroup after

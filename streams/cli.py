@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from streams.config import Settings
+from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError
 from streams.logs import configure_logging, get_logger
 
@@ -36,6 +36,12 @@ def load_settings() -> Settings:
         raise ConfigProblem(error) from None
 
 
+def warn_unknown_variables() -> None:
+    """Log each ``AFTERSALES_*`` variable that sets nothing (after logging is configured)."""
+    for name, suggestion in unknown_variables():
+        log.warning("unknown_setting_variable", variable=name, did_you_mean=suggestion)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """After-sales early warning: dynamic thresholds over order, complaint and wait streams."""
@@ -51,18 +57,20 @@ def worker(rules_path: str | None) -> None:
     from alerts.metrics import AlertMetrics
     from streams.app import HostWorker, create_app
     from streams.events import TOPICS
+    from streams.personal_labels import label_mask
     from streams.rules import load_rules
     from streams.worker import Worker
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_variables()
     try:
         rules = load_rules(rules_path or settings.rules_file or None)
     except ConfigError as error:
         raise ConfigProblem(error) from None
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
-                                  topics=TOPICS)
+                                  topics=TOPICS, mask=label_mask(settings))
     pipeline = Worker(settings, rules, metrics)
     app = create_app(settings, pipeline, registry)
     HostWorker(app, settings).execute_from_commandline()

@@ -7,6 +7,7 @@ starts half-configured.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -14,9 +15,10 @@ from typing import Any, Literal, TypeVar
 
 from streams.exceptions import ConfigError
 
-__all__ = ["LogFormat", "Settings"]
+__all__ = ["LogFormat", "PersonalLabels", "Settings", "unknown_variables"]
 
 LogFormat = Literal["auto", "json", "console"]
+PersonalLabels = Literal["hash", "drop", "keep"]
 T = TypeVar("T")
 
 ENV_PREFIX = "AFTERSALES_"
@@ -38,10 +40,11 @@ class Settings:
     topic_partitions: int = 4
     #: Consumer-group / application id; internal topics are named after it.
     app_id: str = "aftersales-monitor"
-    #: Port of the HTTP server that serves ``/metrics`` (all interfaces).
+    #: Port of the HTTP server that serves ``/metrics`` and ``/health``.
     web_port: int = 6066
-    #: Host the HTTP server binds to.
-    web_host: str = "0.0.0.0"  # noqa: S104 - a metrics endpoint in a container must be reachable
+    #: Interface the HTTP server binds to: loopback unless opened on purpose
+    #: (the container image sets ``0.0.0.0``).
+    web_host: str = "127.0.0.1"
     #: ``json`` (production), ``console`` (humans) or ``auto`` (console on a TTY).
     log_format: LogFormat = "auto"
     #: Minimum log level.
@@ -68,6 +71,10 @@ class Settings:
     #: them, so the intake and the closer use several cores; 0 runs it in this process.
     #: Stage 1 costs ~4x the closer's CPU per event: two children saturate 2 cores.
     intake_processes: int = 2
+    #: Customer and address ids in Prometheus labels: ``hash`` (keyed hash), ``drop`` or ``keep``.
+    personal_labels: PersonalLabels = "hash"
+    #: Secret key of that hash; empty derives it from ``app_id`` (stable, but guessable).
+    personal_labels_key: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,7 +102,13 @@ class Settings:
             ("topic_partitions", 1 <= self.topic_partitions <= 1024, "expected 1..1024"),
             ("app_id", bool(self.app_id) and _valid_topic_chars(self.app_id),
              "must be non-empty letters, digits, '.', '_' and '-'"),
+            # Kafka topic names stop at 249 characters (<prefix><app_id>.checkpoints).
+            ("topic_prefix", len(self.topic_prefix) <= 200, "too long: at most 200 characters"),
+            ("app_id", len(self.app_id) <= 200 and len(self.topic(self.app_id)) <= 237,
+             "too long: at most 200 characters, and prefix + app id at most 237"),
             ("web_port", 0 <= self.web_port <= 65535, "expected 0..65535"),
+            ("web_host", _valid_host(self.web_host),
+             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
             ("log_format", self.log_format in ("auto", "json", "console"),
              "expected auto, json or console"),
             ("log_level", self.log_level.upper() in _LEVELS, f"expected one of {sorted(_LEVELS)}"),
@@ -114,15 +127,45 @@ class Settings:
             ("max_future_ms", 0 <= self.max_future_ms <= 3_650 * 86_400_000,
              "expected 0..315360000000 (ten years)"),
             ("intake_processes", 0 <= self.intake_processes <= 64, "expected 0..64"),
+            ("personal_labels", self.personal_labels in ("hash", "drop", "keep"),
+             "expected hash, drop or keep"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
                 value = getattr(self, field_name)
-                raise ConfigError(env_name(field_name), f"invalid value {value!r}: {expected}")
+                raise ConfigError(env_name(field_name),
+                                  f"invalid value {_shown(value)}: {expected}")
+
+    @property
+    def personal_labels_secret(self) -> bytes:
+        """HMAC key for hashed personal labels: the configured key, else one from ``app_id``."""
+        if self.personal_labels_key:
+            return self.personal_labels_key.encode("utf-8", "surrogatepass")
+        return f"aftersales-monitor|{self.app_id}".encode()
 
     def topic(self, short_name: str) -> str:
         """Full topic name for a short name like ``orders`` or ``alerts``."""
         return f"{self.topic_prefix}{short_name}"
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``AFTERSALES_*`` variables that set nothing, each with the closest known name (or None).
+
+    A typo such as ``AFTERSALES_WEBPORT`` would otherwise be ignored in silence.
+    """
+    env = os.environ if environ is None else environ
+    known = [env_name(field.name) for field in fields(Settings)]
+    unknown = sorted(name for name in env
+                     if name.startswith(ENV_PREFIX) and name not in known
+                     and name not in _NOT_SETTINGS)
+    return [(name, _closest(name, known)) for name in unknown]
+
+
+def _closest(name: str, known: list[str]) -> str | None:
+    """The known variable whose name after the prefix is closest to ``name``'s, if any."""
+    suffixes = {variable.removeprefix(ENV_PREFIX): variable for variable in known}
+    match = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), list(suffixes), n=1)
+    return suffixes[match[0]] if match else None
 
 
 def env_name(field_name: str) -> str:
@@ -133,6 +176,8 @@ def env_name(field_name: str) -> str:
 
 
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+#: ``AFTERSALES_*`` variables read by the test suite, not by the service.
+_NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS"})
 
 
 def _str(raw: str) -> str:
@@ -147,7 +192,7 @@ def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(raw)
     except ValueError as exc:
-        raise ConfigError(name, f"cannot parse {raw!r}: {exc}") from None
+        raise ConfigError(name, f"cannot parse {_shown(raw)}: {exc}") from None
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -163,6 +208,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "intake_processes": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
+    "personal_labels": lambda raw: raw.strip().lower(),
+    "personal_labels_key": lambda raw: raw,
 }
 
 
@@ -173,6 +220,17 @@ def _valid_servers(value: str) -> bool:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             return False
     return True
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters so an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _valid_host(value: str) -> bool:
+    return (bool(value) and len(value) <= 253
+            and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value))
 
 
 def _valid_topic_chars(value: str) -> bool:

@@ -36,7 +36,9 @@ from streams.app import HostWorker, create_app
 from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.events import TOPICS
+from streams.exceptions import ConfigError
 from streams.logs import configure_logging, get_logger
+from streams.personal_labels import label_mask
 from streams.rules import load_rules
 from streams.simulator.config import SimulationConfig
 from streams.simulator.events import Event
@@ -113,7 +115,14 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
     """Run everything locally: broker, simulator with incidents, worker, live alerts."""
     colour = sys.stdout.isatty()
     configure_logging("console" if sys.stderr.isatty() else "json", "WARNING")
-    rules = load_rules(rules_path)
+    from streams.cli import ConfigProblem
+
+    try:
+        rules = load_rules(rules_path)
+        # Refuse bad AFTERSALES_* variables before the broker starts.
+        Settings.from_env({k: v for k, v in os.environ.items() if k.startswith("AFTERSALES_")})
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     live_start = now
     sim_start = live_start - timedelta(days=history_days)
@@ -143,7 +152,7 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
         })
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
-                                      topics=TOPICS)
+                                      topics=TOPICS, mask=label_mask(settings, warn=False))
         console = ConsoleSink(click.echo, colour=colour)
         pipeline = Worker(settings, rules, metrics, sinks=[console])
         app = create_app(settings, pipeline, registry)

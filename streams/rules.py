@@ -8,14 +8,16 @@ whose ``field`` is the TOML path, e.g. ``rules.return_rate.detector.persistence`
 
 from __future__ import annotations
 
+import math
 import re
-import string
 import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from alerts.exceptions import TemplateError
+from alerts.text import validate_template
 from streams.events import TopicName
 from streams.exceptions import ConfigError
 from thresholds.config import DetectorConfig, MetricKind
@@ -76,14 +78,18 @@ _CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region",
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
                                    "d": 86_400_000}
-_PLACEHOLDERS: Final[frozenset[str]] = frozenset(
-    {"rule", "dimension", "key", "observed", "baseline", "lower", "upper", "direction"})
+#: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
+_MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
+#: Value shapes of the detector and norm tables, checked before the engine sees them.
+_INT_KEYS: Final = frozenset({"grace_period", "shift_after", "resolve_after", "min_sample_size"})
+_PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "numbers"}
+_TEXT_KEYS: Final = frozenset({"direction"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,9 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(source, f"cannot read rules file: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(source, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                              f"at offset {exc.start}") from None
     else:
         source = "default_rules.toml"
         text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
@@ -145,6 +154,8 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, "not valid TOML: nested too deeply") from None
     return parse_rules(document)
 
 
@@ -214,12 +225,12 @@ def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
 
     table = _table(raw, where)
     _only_keys(table, _NORM_KEYS, where)
-    values = dict(table)
+    values = _typed(table, where)
     if "severity_steps" in values:
-        steps = values["severity_steps"]
-        if not isinstance(steps, list) or len(steps) != 2:
-            raise ConfigError(f"{where}.severity_steps", "expected a list of two numbers")
-        values["severity_steps"] = tuple(steps)
+        warning, critical = values["severity_steps"]
+        if not 1 <= warning <= critical:
+            raise ConfigError(f"{where}.severity_steps",
+                              "expected [warning, critical] with 1 <= warning <= critical")
     try:
         EventNorm(**values)
     except (ValueError, TypeError) as exc:
@@ -233,13 +244,7 @@ def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
     table = _table(raw, where)
     allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
     _only_keys(table, allowed, where)
-    values = dict(table)
-    for name in ("persistence", "severity_steps"):
-        if name in values:
-            value = values[name]
-            if not isinstance(value, list) or len(value) != 2:
-                raise ConfigError(f"{where}.{name}", "expected a list of two numbers")
-            values[name] = tuple(value)
+    values = _typed(table, where)
     metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
     try:
         return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap,
@@ -271,14 +276,51 @@ def _dimensions(raw: Any, entry: CatalogueEntry, where: str) -> tuple[tuple[str,
 
 
 def _check_template(template: str, where: str) -> None:
+    """Only plain placeholders: a format spec such as ``{observed:>999999999}`` is refused."""
     try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(where, f"bad template: {exc}") from None
-    for _, field, _, _ in parsed:
-        if field is not None and field not in _PLACEHOLDERS:
-            raise ConfigError(where, f"unknown placeholder {{{field}}}; "
-                              f"use {', '.join('{' + p + '}' for p in sorted(_PLACEHOLDERS))}")
+        validate_template(template)
+    except TemplateError as exc:
+        raise ConfigError(where, str(exc)) from None
+
+
+def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """Detector or norm values with their shapes checked; pairs become tuples."""
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        path = f"{where}.{name}"
+        if name in _PAIR_KEYS:
+            kind = _PAIR_KEYS[name]
+            ok = isinstance(value, list) and len(value) == 2 and all(
+                _is_int(v) if kind == "integers" else _is_number(v) for v in value)
+            if not ok:
+                raise ConfigError(path, f"expected a list of two {kind}, got {value!r}")
+            values[name] = tuple(value)
+        elif name in _TEXT_KEYS:
+            if not isinstance(value, str):
+                raise ConfigError(path, f"expected a string, got {value!r}")
+            values[name] = value
+        elif name == "sensitivity":
+            if not (isinstance(value, str) or _is_number(value)):
+                raise ConfigError(path, "expected low, medium, high or a number of "
+                                  f"standard deviations, got {value!r}")
+            values[name] = value
+        elif name in _INT_KEYS:
+            if not _is_int(value):
+                raise ConfigError(path, f"expected an integer, got {value!r}")
+            values[name] = value
+        else:
+            if not _is_number(value) or not math.isfinite(value):
+                raise ConfigError(path, f"expected a finite number, got {value!r}")
+            values[name] = value
+    return values
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _table(raw: Any, where: str) -> dict[str, Any]:
@@ -312,7 +354,10 @@ def _duration(raw: Any, where: str, *, allow_zero: bool = False) -> int:
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str) and (match := _DURATION.match(raw)):
-        value = round(float(match.group(1)) * _UNIT_MS[match.group(2)])
+        scaled = float(match.group(1)) * _UNIT_MS[match.group(2)]
+        if not scaled <= 30 * 86_400_000:
+            raise ConfigError(where, "expected a duration between 1 ms and 30 days")
+        value = round(scaled)
     else:
         raise ConfigError(where, f"expected a duration like '15m' or milliseconds, got {raw!r}")
     if value < 0 or (value == 0 and not allow_zero) or value > 30 * 86_400_000:
@@ -321,8 +366,15 @@ def _duration(raw: Any, where: str, *, allow_zero: bool = False) -> int:
 
 
 def _offset(raw: Any, where: str) -> int:
-    if isinstance(raw, str) and raw.strip().startswith("-"):
-        return -_duration(raw.strip()[1:], where, allow_zero=True)
-    if isinstance(raw, str) and raw.strip().startswith("+"):
-        return _duration(raw.strip()[1:], where, allow_zero=True)
-    return _duration(raw, where, allow_zero=True)
+    """A UTC offset like ``"+5.5h"`` or ``"-8h"`` (or milliseconds), within -14h..+14h."""
+    sign = 1
+    if isinstance(raw, str) and raw.strip()[:1] in ("-", "+"):
+        sign = -1 if raw.strip()[0] == "-" else 1
+        raw = raw.strip()[1:]
+    elif _is_int(raw) and raw < 0:
+        sign, raw = -1, -raw
+    value = sign * _duration(raw, where, allow_zero=True)
+    if abs(value) > _MAX_OFFSET_MS:
+        raise ConfigError(where,
+                          f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h")
+    return value

@@ -82,7 +82,7 @@ class TestComposeServices:
         prometheus = load_yaml(REPO / "deploy/prometheus/prometheus.yml")
         (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "aftersales-worker"]
         (target,) = job["static_configs"][0]["targets"]
-        assert target == "worker:6066" and "6066:6066" in SERVICES["worker"]["ports"]
+        assert target == "worker:6066" and "127.0.0.1:6066:6066" in SERVICES["worker"]["ports"]
 
 
 class TestComposeFiles:
@@ -132,12 +132,12 @@ class TestDockerfile:
     TEXT = (REPO / "Dockerfile").read_text()
 
     def test_base_image(self) -> None:
-        """The image is built on python:3.11-slim."""
-        assert re.search(r"^FROM python:3\.11-slim\b", self.TEXT, re.M)
+        """The image is built on an exact python 3.11 patch release, slim variant."""
+        assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", self.TEXT, re.M)
 
     def test_installs_the_package_and_runs_the_worker(self) -> None:
-        """The image pip-installs the repository and runs `aftersales worker`."""
-        assert "pip install ." in self.TEXT
+        """The image pip-installs the repository under the constraints, runs `aftersales worker`."""
+        assert "PIP_CONSTRAINT=/src/deploy/constraints.txt pip install ." in self.TEXT
         assert 'CMD ["aftersales", "worker"]' in self.TEXT
 
     def test_copy_sources_exist(self) -> None:
@@ -154,3 +154,128 @@ class TestDockerfile:
     def test_dockerignore_excludes(self, entry: str) -> None:
         """The build context leaves out local-only directories."""
         assert entry in (REPO / ".dockerignore").read_text().split()
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """Return (host ip or None, "host:container") for each published port of a service."""
+    ports = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            ports.append((entry.get("host_ip"), f"{entry.get('published')}:{entry['target']}"))
+            continue
+        parts = str(entry).split(":")
+        ports.append((parts[0], ":".join(parts[1:])) if len(parts) == 3 else (None, str(entry)))
+    return ports
+
+
+def image_version(image: str) -> tuple[int, ...]:
+    """The numeric version of an image tag, e.g. ``prom/prometheus:v3.13.2`` -> (3, 13, 2)."""
+    tag = image.rsplit(":", 1)[1]
+    return tuple(int(part) for part in tag.lstrip("v").split("."))
+
+
+#: The first release outside the vulnerable ranges known for each image (2026-11).
+SAFE_FROM: dict[str, tuple[tuple[int, ...], str]] = {
+    "apache/kafka": ((4, 2, 0), "CVE-2026-35554 (< 3.9.2, 4.0 < 4.0.2, 4.1 < 4.1.2); 3.9 EOL"),
+    "prom/prometheus": ((3, 12, 0), "remote-write snappy DoS fixed in 3.12.0; 2.x EOL"),
+    "prom/alertmanager": ((0, 25, 1), "CVE-2023-40577 (stored XSS) before 0.25.1"),
+    "grafana/grafana-oss": ((13, 2, 0), "CVE-2024-9264, CVE-2025-4123, CVE-2026-41602, "
+                                        "CVE-2026-17183 (fixed by 13.2.0)"),
+}
+
+
+class TestComposeSafety:
+    """Issue #17 item 9: nothing reachable from other hosts, no default credentials."""
+
+    @pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if s.get("ports")])
+    def test_published_ports_bound_to_loopback(self, name: str) -> None:
+        """Every published port names 127.0.0.1 as its host address (never 0.0.0.0)."""
+        for host_ip, mapping in published_ports(SERVICES[name]):
+            assert host_ip == "127.0.0.1", f"{name}: {mapping}"
+
+    def test_prometheus_lifecycle_api_off(self) -> None:
+        """No service enables Prometheus' lifecycle API (POST /-/quit, /-/reload)."""
+        for name, service in SERVICES.items():
+            command = service.get("command", [])
+            args = command if isinstance(command, list) else command.split()
+            assert "--web.enable-lifecycle" not in args, name
+
+    def test_grafana_password_required_without_fallback(self) -> None:
+        """The admin password comes from the environment; compose refuses to start without it."""
+        password = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+        assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password)
+
+    def test_grafana_no_anonymous_access(self) -> None:
+        """Anonymous access is off and no anonymous role is configured."""
+        env = SERVICES["grafana"]["environment"]
+        assert str(env["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "false"
+        assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in env
+
+    def test_worker_binds_all_interfaces_inside_the_container(self) -> None:
+        """The container sets AFTERSALES_WEB_HOST=0.0.0.0 explicitly (the default is loopback)."""
+        assert SERVICES["worker"]["environment"]["AFTERSALES_WEB_HOST"] == "0.0.0.0"  # noqa: S104
+        assert re.search(r"^ENV AFTERSALES_WEB_HOST=0\.0\.0\.0$",
+                         (REPO / "Dockerfile").read_text(), re.M)
+
+    @pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if "build" not in s])
+    def test_images_pinned_to_exact_safe_versions(self, name: str) -> None:
+        """Every pulled image names an exact x.y.z release at or after its known-safe floor."""
+        image = SERVICES[name]["image"]
+        repository, _, tag = image.rpartition(":")
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), image
+        floor, why = SAFE_FROM[repository]
+        assert image_version(image) >= floor, f"{image}: {why}"
+
+
+class TestConstraints:
+    """deploy/constraints.txt pins the image's Python dependencies."""
+
+    PATH = REPO / "deploy" / "constraints.txt"
+
+    def pins(self) -> dict[str, str]:
+        """name -> version of every pin (names normalised)."""
+        pins = {}
+        for line in self.PATH.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name, sep, version = line.partition("==")
+                assert sep and re.fullmatch(r"[\w.]+", version), f"not an exact pin: {line}"
+                pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+        return pins
+
+    def test_in_build_context(self) -> None:
+        """.dockerignore leaves deploy/ out of the context except the constraints file."""
+        entries = (REPO / ".dockerignore").read_text().split()
+        assert "deploy" in entries and "!deploy/constraints.txt" in entries
+
+    def test_pins_the_whole_runtime_closure_at_tested_versions(self) -> None:
+        """Every runtime dependency (transitively) and the build backend are pinned, at the
+        versions installed in the environment the tests run in."""
+        import importlib.metadata as metadata
+
+        from packaging.markers import default_environment
+        from packaging.requirements import Requirement
+
+        environment = {**default_environment(), "extra": ""}
+        pins = self.pins()
+        seen: set[str] = set()
+        todo = [Requirement(r).name for r in metadata.distribution(
+            "aftersales-monitor").requires or [] if not Requirement(r).marker]
+        while todo:
+            name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+            if name in seen:
+                continue
+            seen.add(name)
+            dist = metadata.distribution(name)
+            assert pins.get(name) == dist.version, (name, pins.get(name), dist.version)
+            for raw in dist.requires or []:
+                requirement = Requirement(raw)
+                if requirement.marker is None or requirement.marker.evaluate(environment):
+                    todo.append(requirement.name)
+        assert {"setuptools", "wheel"} <= set(pins)
+
+
+def test_env_file_stays_out_of_git_and_the_image() -> None:
+    """A .env holding the compose secrets is ignored by git and left out of the build context."""
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+    assert ".env" in (REPO / ".dockerignore").read_text().split()

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from alerts.model import SeriesRef
+from alerts.personal import LabelMask
+from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port, terminate
 from streams.simulator.config import SimulationConfig
 from streams.simulator.generator import simulate
@@ -56,9 +59,12 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("worker")
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         port = free_port()
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        # Default web host (loopback) and default personal labels (hashed).
+        env = {**{k: v for k, v in os.environ.items()
+                  if k not in ("AFTERSALES_WEB_HOST", "AFTERSALES_PERSONAL_LABELS")},
+               "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                "AFTERSALES_RULES_FILE": str(RULES), "AFTERSALES_WEB_PORT": str(port),
-               "AFTERSALES_WEB_HOST": "127.0.0.1", "AFTERSALES_LOG_FORMAT": "json"}
+               "AFTERSALES_LOG_FORMAT": "json"}
         with open(workdir / "worker.log", "wb") as log:
             worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT)
@@ -76,6 +82,17 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield address
         finally:
             terminate(worker)
+
+
+def listen_addresses(port: int) -> set[str]:
+    """IPv4 addresses with a listening TCP socket on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
 
 
 def _ready(address: str) -> bool:
@@ -101,6 +118,17 @@ def scrape_target(real_worker: str) -> str:
 
 
 class TestRealWorker:
+    def test_metrics_listen_on_loopback_only(self, real_worker: str) -> None:
+        """With no AFTERSALES_WEB_HOST the worker's port is bound to 127.0.0.1, not 0.0.0.0."""
+        port = int(real_worker.rsplit(":", 1)[1])
+        assert listen_addresses(port) == {"127.0.0.1"}
+
+    def test_no_customer_or_address_id_on_metrics(self, real_worker: str) -> None:
+        """The burst's customer and address ids never appear on /metrics (hashed labels)."""
+        text = metrics_text(real_worker)
+        assert 'rule="customer_order_burst"' in text
+        assert "C-0000077" not in text and "A-0000077" not in text
+
     def test_rules_and_dashboards_use_only_exported_metrics(self, real_worker: str) -> None:
         """Every aftersales_* name in the shipped PromQL is exported by the running worker."""
         exported = exposed_metric_names(metrics_text(real_worker))
@@ -123,7 +151,11 @@ class TestRealWorker:
         assert alert is not None
         assert alert["labels"]["rule"] == "customer_order_burst"
         assert alert["labels"]["dimension"] in {"customer", "address"}
-        assert alert["labels"]["key"] in {"C-0000077", "A-0000077"}
+        mask = LabelMask("hash", Settings.from_env({}).personal_labels_secret)
+        hashed = {mask.key(SeriesRef("customer_order_burst", "customer", "C-0000077")),
+                  mask.key(SeriesRef("customer_order_burst", "address", "A-0000077"))}
+        assert alert["labels"]["key"] in hashed
+        assert "0000077" not in str(alert)
         assert path in {"/hook/chat", "/hook/paging"}
         assert "Review the orders" in alert["annotations"]["runbook"]
         assert alert["annotations"]["summary"]

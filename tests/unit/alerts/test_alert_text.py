@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.exceptions import TemplateError
 from alerts.model import RULE_NAMES, SeriesRef
@@ -21,6 +23,9 @@ from thresholds.decision import Decision
 
 DecisionFactory = Callable[..., Decision]
 SKU = SeriesRef("return_rate", "sku", "SKU-00042")
+FIRE_DECISION = Decision(observed=0.3, baseline=0.1, lower=0.05, upper=0.15, score=3.0,
+                         anomaly_score=0.9, sample_size=100, ready=True, violating=True,
+                         direction="up", severity="critical", alerting=True, transition="fire")
 
 
 class TestFormatValue:
@@ -209,3 +214,29 @@ class TestTemplateValidation:
         """A RuleText with an unknown unit cannot be built."""
         with pytest.raises(TemplateError, match="unit"):
             RuleText("X", "bytes", None, "Check {key}")  # type: ignore[arg-type]
+
+
+class TestRunbookNeverRaises:
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(
+        ["{", "}", "{{", "}}", "{key}", "{observed", ":", ">", "999999999", "!r", "[0]", ".real",
+         "{observed:>999999999}", "{0}", "{}", "text ", "{key!s}"]), max_size=8))
+    def test_accepted_templates_render(self, parts: list[str]) -> None:
+        """Every template validate_template accepts renders without raising, at a sane size."""
+        template = "Check " + "".join(parts)
+        try:
+            validate_template(template)
+        except TemplateError:
+            return
+        texts = AlertTexts().with_runbooks({"return_rate": template})
+        decision = FIRE_DECISION
+        rendered = texts.runbook(SeriesRef("return_rate", "sku", "SKU-1"), decision)
+        assert len(rendered) < 10 * len(template) + 200
+
+    def test_slipped_template_falls_back(self) -> None:
+        """A template that bypassed validation gives the generic runbook, not an exception."""
+        text = RuleText("Return rate", "ratio", None, "Check {key}")
+        object.__setattr__(text, "runbook", "Check {key[9]}")
+        texts = AlertTexts({"return_rate": text})
+        rendered = texts.runbook(SeriesRef("return_rate", "sku", "SKU-1"), FIRE_DECISION)
+        assert rendered.startswith("Look at sku SKU-1")

@@ -89,3 +89,102 @@ class TestBadRules:
         document = default_document()
         document["rules"]["order_outlier"]["enabled"] = False
         assert "order_outlier" not in {rule.name for rule in parse_rules(document).rules}
+
+
+def _set(document: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    table = document
+    for part in path[:-1]:
+        table = table.setdefault(part, {})
+    table[path[-1]] = value
+
+
+def _key_paths(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            paths += [(*prefix, key), *_key_paths(value, (*prefix, key))]
+        else:
+            paths.append((*prefix, key))
+    return paths
+
+
+#: Values of the wrong shape or out of any range, tried on every key of the shipped file.
+HOSTILE = ["x", "", ["a", "b"], [1], [1, 2, 3], True, 0, -1, 10**18, 1e308, float("inf"),
+           float("nan"), {}, "9" * 400 + "m", "{observed:>999999999}"]
+DETECTOR_KEYS = ["sensitivity", "direction", "grace_period", "half_life", "clip_sigma",
+                 "min_scale", "guard_above", "guard_below", "severity_steps", "persistence",
+                 "resolve_after", "prior", "shift_rate", "min_sample_size", "prior_spread"]
+
+
+class TestConfigMessages:
+    """The cases of issue #17 item 10, and a sweep of hostile values over every key."""
+
+    @pytest.mark.parametrize(
+        ("path", "value", "message"),
+        [
+            (("rules", "return_rate", "detector", "persistence"), ["a", "b"],
+             "expected a list of two integers"),
+            (("rules", "return_rate", "detector", "guard_above"), "x", "expected a finite number"),
+            (("rules", "order_outlier", "detector", "guard_above"), "x",
+             "expected a finite number"),
+            (("rules", "order_outlier", "detector", "severity_steps"), [3, 2],
+             "1 <= warning <= critical"),
+            (("rules", "return_rate", "detector", "sensitivity"), True, "expected low, medium"),
+            (("rules", "return_rate", "runbook"), "{observed:>999999999}",
+             "takes no format spec"),
+            (("rules", "return_rate", "runbook"), "{key!r}", "takes no format spec"),
+            (("rules", "return_rate", "runbook"), "{key[0]}", "unknown placeholder"),
+            (("rules", "return_rate", "window"), "9" * 400 + "m", "between 1 ms and 30 days"),
+            (("settings", "utc_offset"), "99h", "within -14h..+14h"),
+            (("settings", "utc_offset"), "-15h", "within -14h..+14h"),
+        ],
+    )
+    def test_issue_cases_name_the_field(self, path: tuple[str, ...], value: Any,
+                                        message: str) -> None:
+        """Each case is a ConfigError naming its TOML path, with a readable message."""
+        document = default_document()
+        _set(document, path, value)
+        with pytest.raises(ConfigError) as info:
+            parse_rules(document)
+        assert info.value.field == ".".join(path)
+        assert message in info.value.message
+
+    @pytest.mark.parametrize(("offset", "ms"), [("+14h", 50_400_000), ("-14h", -50_400_000),
+                                                ("5.5h", 19_800_000), (-3_600_000, -3_600_000)])
+    def test_utc_offset_in_range(self, offset: str | int, ms: int) -> None:
+        """Offsets of real time zones, -14h..+14h, are accepted."""
+        document = default_document()
+        document["settings"]["utc_offset"] = offset
+        assert parse_rules(document).utc_offset_ms == ms
+
+    def test_non_utf8_file_names_the_file(self, tmp_path: Path) -> None:
+        """A Latin-1 rules file is a ConfigError naming the file, not a decode traceback."""
+        path = tmp_path / "rules.toml"
+        path.write_bytes(b'[rules.return_rate]\nrunbook = "caf\xe9"\n')
+        with pytest.raises(ConfigError) as info:
+            load_rules(path)
+        assert info.value.field == str(path) and "not UTF-8" in info.value.message
+
+    def test_deep_nesting_is_refused(self, tmp_path: Path) -> None:
+        """An absurdly nested array is refused as bad TOML instead of a RecursionError."""
+        path = tmp_path / "rules.toml"
+        path.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            load_rules(path)
+
+    @pytest.mark.parametrize("path", [
+        *_key_paths(default_document()),
+        *[("rules", rule, "detector", key) for rule in ("return_rate", "order_outlier")
+          for key in DETECTOR_KEYS],
+    ], ids=".".join)
+    def test_hostile_values_only_raise_config_errors(self, path: tuple[str, ...]) -> None:
+        """Any value on any key or table either loads or is a ConfigError naming it."""
+        for value in HOSTILE:
+            document = default_document()
+            _set(document, path, value)
+            try:
+                parse_rules(document)
+            except ConfigError as error:
+                # A table replaced by {} may instead name its missing required key.
+                named = ".".join(path)
+                assert error.field == named or error.field.startswith(named + "."), (value, error)
