@@ -91,8 +91,8 @@ class DetectorConfig:
         ``window / hop`` of the rule: overlapping windows share events, so CUSUM
         increments are divided by ``sqrt(overlap)`` (set by the rules layer).
     persistence
-        ``(n, m)``: with ``policy = "persistence"``, fire when ``n`` of the last ``m``
-        windows violate.
+        ``(n, m)``: fire when ``n`` of the last ``m`` windows violate; with overlapping
+        windows, of the last ``m`` windows that share no events (``overlap`` apart).
     fire_immediately_at
         A single window at least this many band half-widths past the centre
         (``|z| >= fire_immediately_at * z``) fires without waiting for persistence.

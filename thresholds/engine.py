@@ -264,6 +264,19 @@ _SEVERITIES: dict[int, Severity | None] = {0: None, 1: "info", 2: "warning", 3: 
 _TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
 
 
+def _spaced_mask(m: int, overlap: float) -> np.uint32:
+    """History bits of the last ``m`` windows that share no events with each other:
+    with ``overlap = window / hop`` windows ``0, o, 2o, ...`` steps back (all of the
+    last ``m`` when windows do not overlap). Two overlapping windows out of band are
+    much less than twice the evidence."""
+    spacing = max(int(round(overlap)), 1)
+    bits = 0
+    for i in range(m):
+        if i * spacing < 32:
+            bits |= 1 << (i * spacing)
+    return np.uint32(bits)
+
+
 def step(
     cfg: DetectorConfig,
     cols: Columns,
@@ -329,7 +342,7 @@ def step(
     anomaly = np.where(ready & on_watch, absz / (absz + zt), 0.0)
 
     n_req, m_win = cfg.persistence
-    mask = np.uint32((1 << m_win) - 1)
+    mask = np.uint32((1 << min(m_win * max(int(round(cfg.overlap)), 1), 32)) - 1)
     shifted = ((cols.history << np.uint32(1)) | violating.astype(np.uint32)) & mask
     history = np.where(valid, shifted, cols.history).astype(np.uint32)
     immediate = violating & (absz >= cfg.fire_immediately_at * zt)
@@ -345,7 +358,7 @@ def step(
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
     cu = np.where(guard_up, cu, 0.0) if watch_up else np.zeros(size)
     cd = np.where(guard_down, cd, 0.0) if watch_down else np.zeros(size)
-    hits = np.bitwise_count(history)
+    hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
         seq_up, seq_down = ready & (cu >= h), ready & (cd >= h)

@@ -1,0 +1,168 @@
+"""Detection scenarios at the noise floor, through ``replay`` with the shipped rules
+(issue #16): each builds plain traffic of a known noise, injects one change of a
+known size, and checks the shipped rule fires in time, or stays quiet on a smooth
+business ramp. They fail if the engine loses sensitivity or starts paging on ramps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+
+from alerts.model import AlertEvent, datetime_to_ms
+from streams.pipeline import ReplayPipeline
+from streams.rules import RuleSet, parse_rules
+
+pytestmark = pytest.mark.slow
+
+MIN = 60_000
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+T0 = 1_791_936_000_000  # 2026-10-14T00:00:00Z, a Wednesday
+DAYS = 9  # history before the incident
+
+
+def shipped(*names: str) -> RuleSet:
+    """The shipped rules, only ``names`` enabled (the others cost time, not meaning)."""
+    document = tomllib.loads(resources.files("streams").joinpath("default_rules.toml")
+                             .read_text(encoding="utf-8"))
+    document["rules"] = {k: v for k, v in document["rules"].items() if k in names}
+    return parse_rules(document)
+
+
+def daily(t_ms: int) -> float:
+    """A smooth day profile: quiet nights, busy afternoons (mean 1)."""
+    hour = (t_ms % DAY) / HOUR
+    return 1.0 + 0.6 * math.sin(2 * math.pi * (hour - 9) / 24)
+
+
+def replay(rules: RuleSet, records: Iterator[dict[str, Any]]) -> list[AlertEvent]:
+    lines = ((r["topic"], r["value"][r["key"]].encode(),
+              json.dumps(r["value"], separators=(",", ":")).encode()) for r in records)
+    return list(ReplayPipeline(rules, partitions=2, max_future_ms=None).run(lines))
+
+
+def firing(alerts: list[AlertEvent], rule: str, key: str | None = None) -> list[AlertEvent]:
+    return [a for a in alerts if a.status == "firing" and a.rule == rule
+            and (key is None or a.key == key)]
+
+
+def end_ms(alert: AlertEvent) -> int:
+    return datetime_to_ms(alert.window_end)
+
+
+def iso(ms: int) -> str:
+    return np.datetime_as_string(np.datetime64(ms, "ms"), unit="ms") + "Z"
+
+
+# -- service queues ---------------------------------------------------------------------
+
+
+def waits(rng: np.random.Generator, per_30min: float, until_ms: int,
+          factor: Callable[[int], float], breach: Callable[[int], float] | None = None
+          ) -> Iterator[dict[str, Any]]:
+    """Tickets of queue ``delivery``: Poisson arrivals, lognormal waits (median 140 s,
+    log-sd 0.7, so p90 ~340 s) times ``factor(t)``; or, with ``breach``, that share of
+    waits above 15 min."""
+    t, i = T0, 0
+    while t < until_ms:
+        t += int(rng.exponential(30 * MIN / (per_30min * daily(t))))
+        i += 1
+        if breach is not None:
+            wait = (float(rng.uniform(901, 2400)) if rng.random() < breach(t)
+                    else float(rng.uniform(20, 880)))
+        else:
+            wait = float(np.exp(rng.normal(math.log(140), 0.7))) * factor(t)
+        yield {"topic": "wait-times", "key": "ticket_id", "value": {
+            "event_id": f"w{i}", "ts": t, "ticket_id": f"T{i}", "queue": "delivery",
+            "wait_seconds": round(wait, 1)}}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_wait_surge_x4_at_20_to_40_waits_fires_within_two_windows(seed: int) -> None:
+    """Waits x4 for 3 h in a queue of 20-40 waits per 30 min: wait_time_p90 fires on
+    a window that ends at most two window lengths after the surge began (the founding
+    example of the product)."""
+    start = T0 + DAYS * DAY + 14 * HOUR
+    rules = shipped("wait_time_p90")
+    alerts = replay(rules, waits(np.random.default_rng(seed), 30, start + 4 * HOUR,
+                                 lambda t: 4.0 if start <= t < start + 3 * HOUR else 1.0))
+    before = [a for a in firing(alerts, "wait_time_p90") if end_ms(a) <= start]
+    assert not before, f"false alarm before the surge: {[a.window_end for a in before]}"
+    fired = firing(alerts, "wait_time_p90", "delivery")
+    assert fired, "the x4 surge did not fire"
+    assert end_ms(fired[0]) <= start + 2 * rules.rules[0].window_ms, (iso(start),
+                                                                      fired[0].window_end)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sla_share_25_percent_against_3_percent_fires(seed: int) -> None:
+    """The share of waits over 15 min at 25 % against a normal 3 %: the product's own
+    example ("alarm when the share reaches 20 %, then adapt") fires within 2 windows."""
+    start = T0 + DAYS * DAY + 14 * HOUR
+    rules = shipped("wait_sla_breach_share")
+    alerts = replay(rules, waits(np.random.default_rng(seed), 30, start + 4 * HOUR,
+                                 lambda t: 1.0,
+                                 lambda t: 0.25 if start <= t < start + 3 * HOUR else 0.03))
+    assert not [a for a in firing(alerts, "wait_sla_breach_share") if end_ms(a) <= start]
+    fired = firing(alerts, "wait_sla_breach_share", "delivery")
+    assert fired and end_ms(fired[0]) <= start + 2 * rules.rules[0].window_ms
+
+
+# -- orders -----------------------------------------------------------------------------
+
+
+def orders(rng: np.random.Generator, per_15min: float, until_ms: int,
+           factor: Callable[[int], float]) -> Iterator[dict[str, Any]]:
+    """Placed orders of channel ``app``: Poisson, daily profile times ``factor(t)``."""
+    t, i = T0, 0
+    while t < until_ms:
+        t += int(rng.exponential(15 * MIN / (per_15min * daily(t) * factor(t))))
+        i += 1
+        yield {"topic": "orders", "key": "order_id", "value": {
+            "event_id": f"o{i}", "ts": t, "order_id": f"O{i}", "status": "placed",
+            "channel": "app", "region": "north", "category": "shoes"}}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_order_drop_by_half_for_90_minutes_fires(seed: int) -> None:
+    """~30 orders per 15 min halve for 90 min (a checkout outage): order_volume fires
+    on the channel, down, while the outage lasts."""
+    start = T0 + DAYS * DAY + 15 * HOUR
+    alerts = replay(shipped("order_volume"), orders(
+        np.random.default_rng(seed), 30, start + 3 * HOUR,
+        lambda t: 0.5 if start <= t < start + 90 * MIN else 1.0))
+    assert not [a for a in firing(alerts, "order_volume") if end_ms(a) <= start]
+    fired = [a for a in firing(alerts, "order_volume", "app") if a.direction == "down"]
+    assert fired and end_ms(fired[0]) <= start + 90 * MIN, "the halving did not fire"
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (issue #16): the level does not follow a "
+                   "x2.5 ramp over 8 h yet; the promotion calendar (#14) or a trend term will")
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_smooth_ramp_to_two_and_a_half_does_not_fire(seed: int) -> None:
+    """A promotion: orders ramp smoothly to x2.5 over 8 h, hold 12 h and ramp back over
+    8 h. Business as usual: no order_volume episode."""
+    start = T0 + DAYS * DAY + 6 * HOUR
+
+    def promo(t: int) -> float:
+        x = (t - start) / HOUR
+        if x < 0 or x > 28:
+            return 1.0
+        if x < 8:
+            return 1.0 + 1.5 * (1 - math.cos(math.pi * x / 8)) / 2
+        if x < 20:
+            return 2.5
+        return 1.0 + 1.5 * (1 + math.cos(math.pi * (x - 20) / 8)) / 2
+
+    alerts = replay(shipped("order_volume"), orders(np.random.default_rng(seed), 30,
+                                                    start + 36 * HOUR, promo))
+    fired = [a.window_end for a in firing(alerts, "order_volume") if end_ms(a) > start]
+    assert not fired, f"the ramp fired: {fired}"
