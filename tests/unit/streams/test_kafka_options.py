@@ -6,6 +6,7 @@ import itertools
 import ssl
 
 import pytest
+from click.testing import CliRunner
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.auth import SASLCredentials, SSLCredentials
@@ -147,3 +148,23 @@ class TestBuildSslContext:
         with pytest.raises(ConfigError) as info:
             build_ssl_context(str(tls_files.client_key), "", "")
         assert info.value.field == "KAFKA_SSL_CAFILE"
+
+
+class TestSimulateCommand:
+    def test_scheme_in_kafka_option_is_refused(self) -> None:
+        """`simulate --kafka kafka://h:9092` stops before connecting, pointing at the fix."""
+        from streams.simulator.cli import simulate
+
+        result = CliRunner().invoke(simulate, ["--days", "0.01", "--kafka", "kafka://h:9092"])
+        assert result.exit_code == 2
+        assert "--kafka" in result.output
+        assert "KAFKA_SECURITY_PROTOCOL" in result.output
+
+    def test_security_settings_come_from_the_environment(self) -> None:
+        """`simulate --kafka` validates the KAFKA_* security variables like the worker."""
+        from streams.simulator.cli import simulate
+
+        result = CliRunner().invoke(simulate, ["--days", "0.01", "--kafka", "h:9092"],
+                                    env={"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+        assert result.exit_code == 2
+        assert "KAFKA_SASL_MECHANISM" in result.output
