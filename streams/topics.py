@@ -121,7 +121,8 @@ async def _create(settings: Settings, topics: list[NewTopic]) -> None:
         retry = [topic for topic in topics if topic.replication_factor == -1
                  and failed.get(topic.name, (0, ""))[0] in _DEFAULT_REFUSED]
         if retry:
-            replicas = min(_FALLBACK_REPLICAS, len(admin._client.cluster.brokers()) or 1)  # noqa: SLF001
+            brokers = len(admin._client.cluster.brokers())  # noqa: SLF001
+            replicas = min(_FALLBACK_REPLICAS, brokers or 1)
             log.warning("topic_default_replication_refused", topics=[t.name for t in retry],
                         replication_factor=replicas,
                         hint="set AFTERSALES_TOPIC_REPLICATION_FACTOR")
@@ -145,7 +146,8 @@ def _cannot_connect(settings: Settings, exc: BaseException) -> str:
     how = settings.kafka_security_protocol
     if settings.kafka_sasl_mechanism:
         how += f", {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
-    detail = str(exc) if isinstance(exc, KafkaError | OSError) else f"authentication failed ({exc!r})"
+    detail = (str(exc) if isinstance(exc, KafkaError | OSError)
+              else f"authentication failed ({exc!r})")
     return (f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): "
             f"{type(exc).__name__}: {detail}")
 
@@ -160,6 +162,5 @@ async def _create_with(admin: AIOKafkaAdminClient,
         if code == 0:
             log.info("topic_created", topic=topic)
         elif code != _TOPIC_EXISTS:
-            log.error("topic_create_failed", topic=topic, code=code, message=message)
-            failed[topic] = (code, message)
+            failed[topic] = (code, message)  # the caller retries or raises
     return failed

@@ -34,7 +34,8 @@ def _ca(directory: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-def _signed(directory: Path, name: str, ca: tuple[Path, Path], extensions: str) -> tuple[Path, Path]:
+def _signed(directory: Path, name: str, ca: tuple[Path, Path],
+            extensions: str) -> tuple[Path, Path]:
     cert, key, csr = (directory / f"{name}.pem", directory / f"{name}.key",
                       directory / f"{name}.csr")
     ext = directory / f"{name}.ext"

@@ -136,7 +136,7 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
 
 
 def _kafka_options(bootstrap: str) -> dict[str, Any]:
-    """Client options for ``bootstrap`` with the ``KAFKA_*`` security settings of the environment."""
+    """Client options for ``bootstrap`` with the environment's ``KAFKA_*`` security settings."""
     from streams.config import Settings
     from streams.exceptions import ConfigError
     from streams.kafka_options import client_options

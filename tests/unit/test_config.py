@@ -86,7 +86,8 @@ class TestBootstrapServers:
     def test_ipv6_and_names_pass(self) -> None:
         """Bracketed IPv6 and dotted names with ports are accepted."""
         value = "[::1]:9092,broker-1.kafka.svc:9093,10.0.0.7:9094"
-        assert Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": value}).kafka_bootstrap_servers == value
+        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": value})
+        assert settings.kafka_bootstrap_servers == value
 
 
 class TestNameLengths:

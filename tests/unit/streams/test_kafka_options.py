@@ -137,7 +137,8 @@ class TestBuildSslContext:
             build_ssl_context("", str(tls_files.client_cert), str(tls_files.encrypted_key))
         assert info.value.field == "KAFKA_SSL_KEYFILE"
 
-    def test_key_as_certificate_names_the_certificate(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_key_as_certificate_names_the_certificate(
+            self, tls_files: TlsFiles) -> None:  # noqa: F811
         """A file that holds no certificate is blamed on KAFKA_SSL_CERTFILE."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context("", str(tls_files.client_key), str(tls_files.client_key))
