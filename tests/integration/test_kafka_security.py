@@ -227,6 +227,26 @@ class TestScram:
         assert "SCRAM-SHA-512 as 'nobody'" in str(info.value)
         assert "not-this-one" not in str(info.value)
 
+    def test_worker_command_exits_with_one_line(self, tmp_path: Path) -> None:
+        """`aftersales worker` with refused credentials exits 1: no traceback, no password."""
+        port = free_port()
+        broker = _tansu(port, port, tmp_path / "tansu.log", "--authentication")
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{port}",
+               "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+               "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "nobody",
+               "KAFKA_SASL_PASSWORD": "not-this-one", "AFTERSALES_LOG_LEVEL": "DEBUG"}
+        try:
+            result = subprocess.run(  # noqa: S603 - the test's own command
+                [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True,
+                text=True, timeout=120, check=False)
+        finally:
+            terminate(broker, group=True)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output[-3000:]
+        assert "Error: cannot start: cannot connect" in output
+        assert "Traceback" not in output
+        assert "not-this-one" not in output
+
 
 def _health(port: int) -> bool:
     try:
