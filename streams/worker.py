@@ -189,8 +189,9 @@ class Worker:
         self._max_input_partitions = max(self.input_partitions.values())
         await ensure_state_topic(settings, self.names.intake_state,
                                  len(TOPICS) * self._max_input_partitions)
-        self.checkpoints = CheckpointStore(self.producer, common, self.names.checkpoints)
-        self.intake_store = CheckpointStore(self.producer, common, self.names.intake_state)
+        connection = client_options(settings)
+        self.checkpoints = CheckpointStore(self.producer, connection, self.names.checkpoints)
+        self.intake_store = CheckpointStore(self.producer, connection, self.names.intake_state)
         group: dict[str, Any] = {
             **common,
             "enable_auto_commit": False,
