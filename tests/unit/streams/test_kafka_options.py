@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import ssl
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+import streams
 from streams.config import Settings
 from streams.exceptions import ConfigError
 from streams.kafka_options import (build_ssl_context, client_options, faust_broker_urls,
@@ -169,3 +172,28 @@ class TestSimulateCommand:
                                     env={"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
         assert result.exit_code == 2
         assert "KAFKA_SASL_MECHANISM" in result.output
+
+
+class TestEveryClientUsesTheBuilder:
+    def test_no_service_module_builds_a_client_by_hand(self) -> None:
+        """Every aiokafka client in streams/ takes **options, never bootstrap_servers= alone,
+        and the Faust app takes broker_credentials (a new plaintext-only client fails here)."""
+        root = Path(streams.__file__).parent
+        clients = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient"}
+        found, offenders = 0, []
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                keywords = {k.arg for k in node.keywords}
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                if name in clients:
+                    found += 1
+                    if "bootstrap_servers" in keywords or None not in keywords:
+                        offenders.append(where)
+                elif name == "App" and "broker_credentials" not in keywords:
+                    offenders.append(where)
+        assert found >= 7
+        assert offenders == []
