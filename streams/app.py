@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.config import Settings
+from streams.kafka_options import faust_broker_urls, faust_credentials
 from streams.logs import configure_logging
 from streams.worker import Worker
 
@@ -27,8 +28,8 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
     """A Faust app running ``worker`` and serving its metrics."""
     app = faust.App(
         f"{settings.app_id}-host",
-        broker=[f"kafka://{server.strip()}"
-                for server in settings.kafka_bootstrap_servers.split(",")],
+        broker=faust_broker_urls(settings),
+        broker_credentials=faust_credentials(settings),
         autodiscover=False,
         web_enabled=True,
         web_port=settings.web_port,
@@ -37,6 +38,8 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
         web_bind=settings.web_host,
         web_in_thread=False,
         topic_partitions=settings.topic_partitions,
+        # Faust's own (one-partition, data-less) leader topic; its default is 1 replica.
+        topic_replication_factor=max(settings.topic_replication_factor, 1),
         # Fast group membership: see README "Broker notes" (tansu answers JoinGroup after
         # session_timeout / 2; 6 s is also Kafka's lowest default-allowed session timeout).
         broker_session_timeout=settings.session_timeout_ms / 1000,

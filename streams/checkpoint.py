@@ -22,7 +22,7 @@ import asyncio
 import json
 import time
 import zlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -77,9 +77,11 @@ class CheckpointSchedule:
 class CheckpointStore:
     """Write and read the newest snapshot of each partition of ``topic``."""
 
-    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, client_options: Mapping[str, Any],
+                 topic: str) -> None:
         self.producer = producer
-        self.bootstrap_servers = bootstrap_servers
+        #: Connection options for the reader (:func:`streams.kafka_options.client_options`).
+        self.client_options = dict(client_options)
         self.topic = topic
         self._latest: dict[int, tuple[int, int]] = {}
 
@@ -103,8 +105,8 @@ class CheckpointStore:
     async def read_latest(self, partition: int) -> Snapshot:
         """The newest snapshot's payload and its marker (``None`` when absent)."""
         tp = TopicPartition(self.topic, partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
+        consumer = AIOKafkaConsumer(**self.client_options, enable_auto_commit=False,
+                                    auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=8 * 1_048_576)
         await consumer.start()
         try:

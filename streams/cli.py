@@ -11,7 +11,7 @@ from typing import IO
 import click
 
 from streams.config import Settings, unknown_variables
-from streams.exceptions import ConfigError
+from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
 
 __all__ = ["main"]
@@ -71,9 +71,30 @@ def worker(rules_path: str | None) -> None:
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
                                   topics=TOPICS, mask=label_mask(settings))
+    _ensure_topics_or_exit(settings)
     pipeline = Worker(settings, rules, metrics)
     app = create_app(settings, pipeline, registry)
     HostWorker(app, settings).execute_from_commandline()
+
+
+def _ensure_topics_or_exit(settings: Settings) -> None:
+    """Create the service's topics before Faust starts, or exit with one clear line.
+
+    This is also the first connection with the configured security settings, so a
+    wrong protocol or credentials surface here instead of in retries. A private
+    event loop: Faust later uses the thread's default one.
+    """
+    import asyncio
+
+    from streams.topics import TopicNames, ensure_topics
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(ensure_topics(settings, TopicNames.from_settings(settings)))
+    except TopicError as error:
+        raise click.ClickException(f"cannot start: {error}") from None
+    finally:
+        loop.close()
 
 
 @click.command()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Literal, TypeVar
 
 from streams.exceptions import ConfigError
+from streams.kafka_options import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
 
 __all__ = ["LogFormat", "PersonalLabels", "Settings", "unknown_variables"]
 
@@ -22,6 +24,18 @@ PersonalLabels = Literal["hash", "drop", "keep"]
 T = TypeVar("T")
 
 ENV_PREFIX = "AFTERSALES_"
+#: Read at start into ``kafka_sasl_password`` (instead of ``KAFKA_SASL_PASSWORD``).
+PASSWORD_FILE_ENV: Final = "KAFKA_SASL_PASSWORD_FILE"
+#: Kafka's limit on topic names (group ids and Faust's topics are named after them too).
+MAX_TOPIC_NAME: Final = 249
+#: Suffixes the service appends: ``<prefix>dead-letter`` is the longest name under the prefix;
+#: ``<prefix><app id>.intake-state`` the longest internal topic; Faust names its leader
+#: topic ``<app id>-host-__assignor-__leader`` and its data directory ``<app id>-host-data``.
+_LONGEST_TOPIC = "dead-letter"
+_LONGEST_INTERNAL = ".intake-state"
+_FAUST_LEADER = "-host-__assignor-__leader"
+SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,25 @@ class Settings:
     personal_labels: PersonalLabels = "hash"
     #: Secret key of that hash; empty derives it from ``app_id`` (stable, but guessable).
     personal_labels_key: str = ""
+    #: Replication factor of the topics the service creates; -1: the broker's default
+    #: (``default.replication.factor``).
+    topic_replication_factor: int = -1
+    #: ``min.insync.replicas`` of the topics the service creates; 0: the broker's default.
+    topic_min_insync_replicas: int = 0
+    #: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``.
+    kafka_security_protocol: str = "PLAINTEXT"
+    #: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512`` (required with SASL).
+    kafka_sasl_mechanism: str = ""
+    #: SASL user name (required with SASL).
+    kafka_sasl_username: str = ""
+    #: SASL password (required with SASL; or ``KAFKA_SASL_PASSWORD_FILE``). Never shown.
+    kafka_sasl_password: str = field(default="", repr=False)
+    #: PEM file of the CAs that sign the brokers' certificates; empty: the system CAs.
+    kafka_ssl_cafile: str = ""
+    #: PEM client certificate (mutual TLS); needs ``kafka_ssl_keyfile``.
+    kafka_ssl_certfile: str = ""
+    #: PEM private key of the client certificate (not encrypted).
+    kafka_ssl_keyfile: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,27 +121,28 @@ class Settings:
                 continue
             parse = _PARSERS.get(field.name, _str)
             values[field.name] = _parse(name, raw, parse)
+        password_file = env.get(PASSWORD_FILE_ENV, "").strip()
+        if password_file:
+            if "kafka_sasl_password" in values:
+                raise ConfigError(PASSWORD_FILE_ENV, "set either KAFKA_SASL_PASSWORD or "
+                                                     "KAFKA_SASL_PASSWORD_FILE, not both")
+            values["kafka_sasl_password"] = _read_password(password_file)
         settings = cls(**values)
         settings.validate()
         return settings
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid setting."""
+        problem = _servers_problem(self.kafka_bootstrap_servers)
+        if problem is not None:
+            raise ConfigError(env_name("kafka_bootstrap_servers"), problem)
         checks: list[tuple[str, bool, str]] = [
-            ("kafka_bootstrap_servers", _valid_servers(self.kafka_bootstrap_servers),
-             "expected host:port[,host:port...]"),
             ("topic_prefix", _valid_topic_chars(self.topic_prefix),
              "may contain only letters, digits, '.', '_' and '-'"),
             ("topic_partitions", 1 <= self.topic_partitions <= 1024, "expected 1..1024"),
             ("app_id", bool(self.app_id) and _valid_topic_chars(self.app_id),
              "must be non-empty letters, digits, '.', '_' and '-'"),
-            # Kafka topic names stop at 249 characters (<prefix><app_id>.checkpoints).
-            ("topic_prefix", len(self.topic_prefix) <= 200, "too long: at most 200 characters"),
-            ("app_id", len(self.app_id) <= 200 and len(self.topic(self.app_id)) <= 237,
-             "too long: at most 200 characters, and prefix + app id at most 237"),
             ("web_port", 0 <= self.web_port <= 65535, "expected 0..65535"),
-            ("web_host", _valid_host(self.web_host),
-             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
             ("log_format", self.log_format in ("auto", "json", "console"),
              "expected auto, json or console"),
             ("log_level", self.log_level.upper() in _LEVELS, f"expected one of {sorted(_LEVELS)}"),
@@ -129,12 +163,85 @@ class Settings:
             ("intake_processes", 0 <= self.intake_processes <= 64, "expected 0..64"),
             ("personal_labels", self.personal_labels in ("hash", "drop", "keep"),
              "expected hash, drop or keep"),
+            ("web_host", _valid_host(self.web_host),
+             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
+            ("topic_replication_factor",
+             self.topic_replication_factor == -1 or 1 <= self.topic_replication_factor <= 32_767,
+             "expected -1 (the broker's default) or 1..32767"),
+            ("topic_min_insync_replicas", 0 <= self.topic_min_insync_replicas <= 32_767,
+             "expected 0 (the broker's default) or 1..32767"),
+            ("topic_min_insync_replicas",
+             self.topic_replication_factor == -1
+             or self.topic_min_insync_replicas <= self.topic_replication_factor,
+             f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
+             f"({self.topic_replication_factor}): no write could succeed"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
                 value = getattr(self, field_name)
                 raise ConfigError(env_name(field_name),
                                   f"invalid value {_shown(value)}: {expected}")
+        self._validate_name_lengths()
+        self._validate_security()
+
+    def _validate_name_lengths(self) -> None:
+        """Topic names derived from the prefix and app id stay within Kafka's 249 characters."""
+        longest = self.topic(_LONGEST_TOPIC)
+        if len(longest) > MAX_TOPIC_NAME:
+            raise ConfigError(env_name("topic_prefix"), f"too long ({len(self.topic_prefix)} "
+                              f"characters): topic {longest[:40]}... would exceed Kafka's "
+                              f"{MAX_TOPIC_NAME} characters")
+        internal = f"{self.topic_prefix}{self.app_id}{_LONGEST_INTERNAL}"
+        faust_topic = f"{self.app_id}{_FAUST_LEADER}"
+        if max(len(internal), len(faust_topic)) > MAX_TOPIC_NAME:
+            limit = MAX_TOPIC_NAME - max(len(self.topic_prefix) + len(_LONGEST_INTERNAL),
+                                         len(_FAUST_LEADER))
+            raise ConfigError(env_name("app_id"), f"too long ({len(self.app_id)} characters): "
+                              f"with AFTERSALES_TOPIC_PREFIX={self.topic_prefix!r} at most "
+                              f"{limit}, so that the topics named after it stay within "
+                              f"Kafka's {MAX_TOPIC_NAME} characters")
+
+    def _validate_security(self) -> None:
+        """The security protocol, SASL credentials and TLS files fit together and load."""
+        protocol = self.kafka_security_protocol
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError("KAFKA_SECURITY_PROTOCOL",
+                              f"invalid value {protocol!r}: expected one of "
+                              f"{', '.join(SECURITY_PROTOCOLS)}")
+        sasl = {"KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+                "KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+                "KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
+        tls = {"KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+               "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+               "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile}
+        for group, used, what in ((sasl, protocol in SASL_PROTOCOLS, "SASL"),
+                                  (tls, protocol in TLS_PROTOCOLS, "TLS")):
+            for name, value in group.items():
+                if value and not used:
+                    raise ConfigError(name, f"is set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                                            f"does not use {what}; set KAFKA_SECURITY_PROTOCOL "
+                                            f"or unset {name}")
+        if protocol in SASL_PROTOCOLS:
+            if self.kafka_sasl_mechanism not in SASL_MECHANISMS:
+                shown = repr(self.kafka_sasl_mechanism) if self.kafka_sasl_mechanism else "unset"
+                raise ConfigError("KAFKA_SASL_MECHANISM", f"{shown}: expected one of "
+                                  f"{', '.join(SASL_MECHANISMS)} with {protocol}")
+            if not self.kafka_sasl_username:
+                raise ConfigError("KAFKA_SASL_USERNAME", f"required with {protocol}")
+            if not self.kafka_sasl_password:
+                raise ConfigError("KAFKA_SASL_PASSWORD",
+                                  f"required with {protocol} (or KAFKA_SASL_PASSWORD_FILE)")
+        if protocol in TLS_PROTOCOLS:
+            if self.kafka_ssl_certfile and not self.kafka_ssl_keyfile:
+                raise ConfigError("KAFKA_SSL_KEYFILE",
+                                  "required with KAFKA_SSL_CERTFILE (the client certificate's key)")
+            if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+                raise ConfigError("KAFKA_SSL_CERTFILE", "required with KAFKA_SSL_KEYFILE")
+            for name, path in tls.items():
+                if path:
+                    _check_readable(name, path)
+            build_ssl_context(self.kafka_ssl_cafile, self.kafka_ssl_certfile,
+                              self.kafka_ssl_keyfile)
 
     @property
     def personal_labels_secret(self) -> bytes:
@@ -170,11 +277,12 @@ def _closest(name: str, known: list[str]) -> str | None:
 
 def env_name(field_name: str) -> str:
     """Environment variable that sets ``field_name``."""
-    if field_name == "kafka_bootstrap_servers":
-        return "KAFKA_BOOTSTRAP_SERVERS"
+    if field_name.startswith("kafka_"):
+        return field_name.upper()
     return ENV_PREFIX + field_name.upper()
 
 
+_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+")
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 #: ``AFTERSALES_*`` variables read by the test suite, not by the service.
 _NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS"})
@@ -206,6 +314,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "checkpoint_interval_ms": _int,
     "max_future_ms": _int,
     "intake_processes": _int,
+    "topic_replication_factor": _int,
+    "topic_min_insync_replicas": _int,
+    "kafka_security_protocol": lambda raw: raw.strip().upper(),
+    "kafka_sasl_mechanism": lambda raw: raw.strip().upper(),
+    "kafka_sasl_password": lambda raw: raw,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),
@@ -213,13 +326,47 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _valid_servers(value: str) -> bool:
-    parts = [p.strip() for p in value.split(",")]
-    for part in parts:
+def _servers_problem(value: str) -> str | None:
+    """Why ``value`` is not a ``host:port[,host:port...]`` list, or ``None``.
+
+    Entries are echoed only when they cannot hold credentials (no ``@``).
+    """
+    for number, part in enumerate((p.strip() for p in value.split(",")), start=1):
+        shown = f"entry {number}" if "@" in part else f"entry {number} {part!r}"
+        if "://" in part:
+            scheme = part.split("://", 1)[0]
+            return (f"{shown} has a scheme ({scheme}://): give host:port only and choose "
+                    f"TLS or SASL with KAFKA_SECURITY_PROTOCOL (e.g. {scheme.upper()})"
+                    if scheme.upper() in SECURITY_PROTOCOLS else
+                    f"{shown} has a scheme ({scheme}://): give host:port only; TLS and SASL "
+                    f"are chosen with KAFKA_SECURITY_PROTOCOL")
         host, sep, port = part.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return False
-    return True
+        if (not sep or not _HOST.fullmatch(host) or not port.isdigit()
+                or not 0 < int(port) < 65536):
+            return f"{shown}: expected host:port[,host:port...]"
+    return None
+
+
+def _read_password(path: str) -> str:
+    """The SASL password in ``path`` (one trailing newline dropped)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(PASSWORD_FILE_ENV, f"cannot read {path!r}: {reason}") from None
+    password = text.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise ConfigError(PASSWORD_FILE_ENV, f"{path!r} is empty")
+    return password
+
+
+def _check_readable(name: str, path: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {path!r}: {exc.strerror or exc}") from None
 
 
 def _shown(value: object, limit: int = 80) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -37,6 +38,7 @@ from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.events import TOPICS
 from streams.exceptions import ConfigError
+from streams.kafka_options import client_options
 from streams.logs import configure_logging, get_logger
 from streams.personal_labels import label_mask
 from streams.rules import load_rules
@@ -66,18 +68,18 @@ def demo_incidents(live_start: datetime, sku: str) -> tuple[WrongPrice, Customer
     )
 
 
-async def _feed(bootstrap: str, prefix: str, history: list[Event], live: Iterator[Event],
-                speed: float, seed: int) -> None:
-    await produce_events(history, bootstrap, prefix)
+async def _feed(options: dict[str, Any], prefix: str, history: list[Event],
+                live: Iterator[Event], speed: float, seed: int) -> None:
+    await produce_events(history, options, prefix)
     log.info("demo_history_loaded", events=len(history))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1_048_576)
+    producer = AIOKafkaProducer(**options, max_request_size=4 * 1_048_576)
     await producer.start()
     try:
         for bad in bad_events(np.random.default_rng(seed), 9):
             await producer.send_and_wait(prefix + bad.topic, bad.raw, key=bad.key)
     finally:
         await producer.stop()
-    await produce_events(live, bootstrap, prefix, realtime_speed=speed)
+    await produce_events(live, options, prefix, realtime_speed=speed)
 
 
 async def _status(metrics: AlertMetrics, worker: Worker, every_s: float) -> None:
@@ -164,7 +166,7 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
         @app.task
         async def feed() -> None:
             await pipeline.started.wait()
-            await _feed(broker.bootstrap_servers, settings.topic_prefix, history, live, speed,
+            await _feed(client_options(settings), settings.topic_prefix, history, live, speed,
                         seed)
 
         @app.task

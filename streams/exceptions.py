@@ -5,12 +5,13 @@ Hierarchy::
     AftersalesError
     ├── ConfigError            a setting or the rules file is invalid (names the field)
     ├── BrokerError            the embedded broker could not start or answer
+    ├── TopicError             the service's topics could not be created
     └── InvalidEvent           an input event is rejected (carries a machine-readable reason)
 """
 
 from __future__ import annotations
 
-__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent"]
+__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent", "TopicError"]
 
 
 class AftersalesError(Exception):
@@ -28,6 +29,10 @@ class ConfigError(AftersalesError):
 
 class BrokerError(AftersalesError):
     """The embedded broker failed to start, answer, or stop."""
+
+
+class TopicError(AftersalesError):
+    """The broker could not be reached or refused to create one of the service's topics."""
 
 
 class InvalidEvent(AftersalesError):  # noqa: N818 - reads as a verdict on the event

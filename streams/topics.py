@@ -1,7 +1,18 @@
 """Topic names and creation with explicit configuration.
 
 Topics are created with explicit ``retention.ms``/``retention.bytes`` because
-some brokers (tansu) report only the settings given at creation.
+some brokers (tansu) report only the settings given at creation. Replication
+factor and ``min.insync.replicas`` come from the settings; by default the
+broker's own defaults apply. Any creation error other than "already exists"
+stops the start with a :class:`~streams.exceptions.TopicError`.
+
+Replication factor -1 ("the broker's default", KIP-464) is defined for
+CreateTopics v4+, but aiokafka speaks v0..v3 and its ``NewTopic`` refuses -1, so
+the -1 is set on the request after construction: Kafka 2.4+ brokers apply their
+``default.replication.factor`` whatever the request version (tansu keeps one
+replica). An older broker answers INVALID_REPLICATION_FACTOR or INVALID_REQUEST;
+those topics are then retried once with ``min(3, brokers in the cluster)``
+replicas, and a warning says to set ``AFTERSALES_TOPIC_REPLICATION_FACTOR``.
 """
 
 from __future__ import annotations
@@ -10,16 +21,22 @@ from dataclasses import dataclass
 from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from streams.config import Settings
 from streams.events import TOPICS, TopicName
+from streams.exceptions import TopicError
+from streams.kafka_options import client_options
 from streams.logs import get_logger
 
-__all__ = ["TopicNames", "ensure_topics"]
+__all__ = ["TopicNames", "ensure_state_topic", "ensure_topics"]
 
 log = get_logger(__name__)
 
 _TOPIC_EXISTS: Final = 36
+#: Answers of a pre-2.4 broker to replication factor -1.
+_DEFAULT_REFUSED: Final = frozenset({38, 42})  # INVALID_REPLICATION_FACTOR, INVALID_REQUEST
+_FALLBACK_REPLICAS: Final = 3
 _WEEK_MS: Final = 7 * 24 * 3600 * 1000
 #: Snapshot topics: each snapshot is found through the partition's last record, so old
 #: ones only need to outlive a few checkpoint intervals (a day is generous).
@@ -60,38 +77,90 @@ class TopicNames:
 
 
 async def ensure_topics(settings: Settings, names: TopicNames, *, inputs: bool = True) -> None:
-    """Create missing topics; existing ones are left as they are."""
+    """Create missing topics; existing ones are left as they are.
+
+    Raises :class:`TopicError` if the broker cannot be reached or refuses a topic.
+    """
     retention = {"retention.ms": str(_WEEK_MS), "retention.bytes": "-1"}
-    new = [NewTopic(names.alerts, settings.topic_partitions, 1, topic_configs=retention),
-           NewTopic(names.dead_letter, settings.topic_partitions, 1,
-                    topic_configs={**retention, "max.message.bytes": str(64 * 1_048_576)}),
-           NewTopic(names.partials, settings.topic_partitions, 1, topic_configs=retention),
-           NewTopic(names.checkpoints, settings.topic_partitions, 1, topic_configs=_STATE)]
+    wanted = [(names.alerts, retention),
+              (names.dead_letter, {**retention, "max.message.bytes": str(64 * 1_048_576)}),
+              (names.partials, retention),
+              (names.checkpoints, _STATE)]
     if inputs:
-        new += [NewTopic(full, settings.topic_partitions, 1, topic_configs=retention)
-                for full in names.inputs.values()]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        response = await admin.create_topics(new)
-        for topic, code, message in response.topic_errors:
-            if code not in (0, _TOPIC_EXISTS):
-                log.warning("topic_create_failed", topic=topic, code=code, message=message)
-            elif code == 0:
-                log.info("topic_created", topic=topic)
-    finally:
-        await admin.close()
+        wanted += [(full, retention) for full in names.inputs.values()]
+    await _create(settings, [new_topic(settings, name, settings.topic_partitions, configs)
+                             for name, configs in wanted])
 
 
 async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> None:
     """Create a snapshot topic with ``partitions`` partitions if it is missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
+    await _create(settings, [new_topic(settings, name, partitions, _STATE)])
+
+
+def new_topic(settings: Settings, name: str, partitions: int,
+              configs: dict[str, str]) -> NewTopic:
+    """A topic to create with the configured replication factor and ``min.insync.replicas``."""
+    if settings.topic_min_insync_replicas:
+        configs = {**configs, "min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    topic = NewTopic(name, partitions, max(settings.topic_replication_factor, 1),
+                     topic_configs=configs)
+    # aiokafka's NewTopic refuses -1 without a replica assignment; the request accepts it.
+    topic.replication_factor = settings.topic_replication_factor
+    return topic
+
+
+async def _create(settings: Settings, topics: list[NewTopic]) -> None:
+    admin = AIOKafkaAdminClient(**client_options(settings))
     try:
-        response = await admin.create_topics([NewTopic(name, partitions, 1,
-                                                       topic_configs=_STATE)])
-        for topic, code, message in response.topic_errors:
-            if code not in (0, _TOPIC_EXISTS):
-                log.warning("topic_create_failed", topic=topic, code=code, message=message)
+        try:
+            await admin.start()
+        except (KafkaError, OSError, KeyError, ValueError) as exc:
+            # KeyError/ValueError: aiokafka's SCRAM client reading a server's error reply.
+            raise TopicError(_cannot_connect(settings, exc)) from None
+        failed = await _create_with(admin, topics)
+        retry = [topic for topic in topics if topic.replication_factor == -1
+                 and failed.get(topic.name, (0, ""))[0] in _DEFAULT_REFUSED]
+        if retry:
+            brokers = len(admin._client.cluster.brokers())  # noqa: SLF001
+            replicas = min(_FALLBACK_REPLICAS, brokers or 1)
+            log.warning("topic_default_replication_refused", topics=[t.name for t in retry],
+                        replication_factor=replicas,
+                        hint="set AFTERSALES_TOPIC_REPLICATION_FACTOR")
+            for topic in retry:
+                topic.replication_factor = replicas
+                del failed[topic.name]
+            failed.update(await _create_with(admin, retry))
+    except KafkaError as exc:
+        raise TopicError(f"cannot create topics on {settings.kafka_bootstrap_servers}: "
+                         f"{type(exc).__name__}: {exc}") from None
     finally:
         await admin.close()
+    if failed:
+        details = "; ".join(f"{name}: error {code} {message or ''}".rstrip()
+                            for name, (code, message) in sorted(failed.items()))
+        raise TopicError(f"the broker refused to create {len(failed)} topic(s): {details}")
+
+
+def _cannot_connect(settings: Settings, exc: BaseException) -> str:
+    """Why the first connection failed, with the security settings in use (no secrets)."""
+    how = settings.kafka_security_protocol
+    if settings.kafka_sasl_mechanism:
+        how += f", {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
+    detail = (str(exc) if isinstance(exc, KafkaError | OSError)
+              else f"authentication failed ({exc!r})")
+    return (f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): "
+            f"{type(exc).__name__}: {detail}")
+
+
+async def _create_with(admin: AIOKafkaAdminClient,
+                       topics: list[NewTopic]) -> dict[str, tuple[int, str | None]]:
+    """Send one CreateTopics request; the topics that failed, with code and message."""
+    response = await admin.create_topics(topics)
+    failed: dict[str, tuple[int, str | None]] = {}
+    for error in response.topic_errors:
+        topic, code, message = error[0], error[1], error[2] if len(error) > 2 else None
+        if code == 0:
+            log.info("topic_created", topic=topic)
+        elif code != _TOPIC_EXISTS:
+            failed[topic] = (code, message)  # the caller retries or raises
+    return failed

@@ -48,6 +48,7 @@ from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
 from streams.gc_tuning import tune_gc
 from streams.intake_process import IntakeChild, RelayMetrics
+from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.pipeline import Stage1, Stage1Output
 from streams.rules import RuleSet
@@ -173,8 +174,7 @@ class Worker:
         settings = self.settings
         await ensure_topics(settings, self.names, inputs=self.create_input_topics)
         log.debug("worker_starting", step="topics ensured")
-        common: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers,
-                                  "client_id": settings.app_id}
+        common: dict[str, Any] = {**client_options(settings), "client_id": settings.app_id}
         self.producer = AIOKafkaProducer(**common, linger_ms=5, acks="all",
                                          max_request_size=_MAX_REQUEST_BYTES,
                                          max_batch_size=1_048_576)
@@ -189,10 +189,9 @@ class Worker:
         self._max_input_partitions = max(self.input_partitions.values())
         await ensure_state_topic(settings, self.names.intake_state,
                                  len(TOPICS) * self._max_input_partitions)
-        self.checkpoints = CheckpointStore(self.producer, settings.kafka_bootstrap_servers,
-                                           self.names.checkpoints)
-        self.intake_store = CheckpointStore(self.producer, settings.kafka_bootstrap_servers,
-                                            self.names.intake_state)
+        connection = client_options(settings)
+        self.checkpoints = CheckpointStore(self.producer, connection, self.names.checkpoints)
+        self.intake_store = CheckpointStore(self.producer, connection, self.names.intake_state)
         group: dict[str, Any] = {
             **common,
             "enable_auto_commit": False,
@@ -515,8 +514,8 @@ class Worker:
         Reads until the topic is quiet rather than trusting the end offset (see
         README, "Broker notes"); alerts are rare, so this is a short read.
         """
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
         await consumer.start()
         seen: set[tuple[str, str]] = set()
         try:

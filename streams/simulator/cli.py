@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 import time
 from datetime import datetime, timedelta
@@ -122,8 +123,8 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
     else:
         from streams.simulator.kafka import produce_events
 
-        counts = asyncio.run(produce_events(sim.events(), kafka or "", topic_prefix,
-                                            realtime_speed=speed))
+        counts = asyncio.run(produce_events(sim.events(), _kafka_options(kafka or ""),
+                                            topic_prefix, realtime_speed=speed))
         count = sum(counts.values())
     elapsed = time.perf_counter() - began
     if labels is not None:
@@ -132,3 +133,18 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
                "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents]}
     click.echo(json.dumps(summary, default=str), err=True)
 
+
+
+def _kafka_options(bootstrap: str) -> dict[str, Any]:
+    """Client options for ``bootstrap`` with the environment's ``KAFKA_*`` security settings."""
+    from streams.config import Settings
+    from streams.exceptions import ConfigError
+    from streams.kafka_options import client_options
+
+    env = {name: value for name, value in os.environ.items() if name.startswith("KAFKA_")}
+    try:
+        settings = Settings.from_env({**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    except ConfigError as error:
+        param = "--kafka" if error.field == "KAFKA_BOOTSTRAP_SERVERS" else None
+        raise click.BadParameter(str(error), param_hint=param) from None
+    return client_options(settings)

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -68,7 +68,7 @@ class _Batches:
 
 async def produce_events(
     events: Iterable[Event],
-    bootstrap_servers: str,
+    bootstrap_servers: str | Mapping[str, Any],
     topic_prefix: str = "aftersales.",
     *,
     realtime_speed: float | None = None,
@@ -80,7 +80,8 @@ async def produce_events(
     events
         Events in event-time order (as the generator yields them).
     bootstrap_servers
-        Kafka bootstrap servers, ``host:port[,host:port]``.
+        Kafka bootstrap servers, ``host:port[,host:port]``, or the full client options
+        (:func:`streams.kafka_options.client_options`) for a secured cluster.
     topic_prefix
         Prefix of the topic names (the contract's default ``aftersales.``).
     realtime_speed
@@ -90,8 +91,9 @@ async def produce_events(
     if realtime_speed is not None and realtime_speed <= 0:
         msg = f"realtime_speed: must be > 0 or None, got {realtime_speed!r}"
         raise ValueError(msg)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks=1, linger_ms=5,
-                                max_batch_size=_MAX_BATCH_BYTES)
+    options = ({"bootstrap_servers": bootstrap_servers} if isinstance(bootstrap_servers, str)
+               else dict(bootstrap_servers))
+    producer = AIOKafkaProducer(**options, acks=1, linger_ms=5, max_batch_size=_MAX_BATCH_BYTES)
     await producer.start()
     counts: Counter[str] = Counter()
     started = time.perf_counter()

@@ -24,7 +24,8 @@ async def store_on(broker: EmbeddedBroker, topic: str) -> tuple[CheckpointStore,
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers,
                                 max_request_size=16 * 1_048_576, linger_ms=5)
     await producer.start()
-    return CheckpointStore(producer, broker.bootstrap_servers, topic), producer
+    options = {"bootstrap_servers": broker.bootstrap_servers}
+    return CheckpointStore(producer, options, topic), producer
 
 
 class TestCheckpointStore:
@@ -61,7 +62,8 @@ class TestCheckpointStore:
                      for _ in range(3)]
             for send in sends:
                 await send
-            fresh = CheckpointStore(producer, broker.bootstrap_servers, topic)
+            fresh = CheckpointStore(producer, {"bootstrap_servers": broker.bootstrap_servers},
+                                    topic)
             assert await fresh.read_latest(0) == (b"complete", {"position": 7})
         finally:
             await producer.stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
 from streams.config import Settings, env_name, unknown_variables
 from streams.exceptions import ConfigError
+from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
 
 
 class TestSettings:
@@ -149,3 +151,206 @@ class TestHostileEnvironment:
                 Settings.from_env({variable: value})
             except ConfigError as error:
                 assert error.field == variable, (value, error)
+class TestBootstrapServers:
+    @pytest.mark.parametrize("value", ["SASL_SSL://h:9092", "kafka://h:9092",
+                                       "PLAINTEXT://h:9092", "h1:9092,ssl://h2:9093"])
+    def test_scheme_is_refused_with_a_hint(self, value: str) -> None:
+        """An entry with a scheme is refused, pointing at KAFKA_SECURITY_PROTOCOL."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": value})
+        assert info.value.field == "KAFKA_BOOTSTRAP_SERVERS"
+        assert "scheme" in info.value.message
+        assert "KAFKA_SECURITY_PROTOCOL" in info.value.message
+
+    def test_credentials_in_an_entry_are_not_echoed(self) -> None:
+        """An entry carrying user:password@ is refused without repeating it."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "sasl_ssl://me:hunter2@h:9092"})
+        assert "hunter2" not in str(info.value)
+
+    @pytest.mark.parametrize("value", ["me:hunter2@h:9092", "h :9092", "h/x:9092"])
+    def test_host_must_be_a_host_name(self, value: str) -> None:
+        """Only host names, IPv4 and bracketed IPv6 addresses pass as hosts."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": value})
+        assert "hunter2" not in str(info.value)
+
+    def test_ipv6_and_names_pass(self) -> None:
+        """Bracketed IPv6 and dotted names with ports are accepted."""
+        value = "[::1]:9092,broker-1.kafka.svc:9093,10.0.0.7:9094"
+        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": value})
+        assert settings.kafka_bootstrap_servers == value
+
+
+class TestNameLengths:
+    def test_300_character_app_id_is_a_config_error(self) -> None:
+        """A 300-character app id is refused at start (it used to crash with OSError)."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"AFTERSALES_APP_ID": "a" * 300})
+        assert info.value.field == "AFTERSALES_APP_ID"
+        assert "249" in info.value.message
+
+    def test_longest_accepted_app_id_keeps_every_name_within_kafka_limits(self) -> None:
+        """At the limit, every topic the service and Faust derive is at most 249 characters."""
+        from streams.topics import TopicNames
+
+        longest = "a" * 224
+        settings = Settings.from_env({"AFTERSALES_APP_ID": longest})
+        names = TopicNames.from_settings(settings)
+        derived = [*names.inputs.values(), names.alerts, names.dead_letter, names.partials,
+                   names.checkpoints, names.intake_state,
+                   f"{settings.app_id}-host-__assignor-__leader",
+                   f"{settings.app_id}-closer", f"{settings.app_id}-intake"]
+        assert max(len(name) for name in derived) <= 249
+        assert len(f"{settings.app_id}-host-data") <= 255  # Faust's data directory name
+        with pytest.raises(ConfigError):
+            Settings.from_env({"AFTERSALES_APP_ID": longest + "a"})
+
+    def test_long_prefix_shortens_the_app_id_limit(self) -> None:
+        """The app id limit counts the topic prefix in front of the internal topics."""
+        prefix = "p" * 100 + "."
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"AFTERSALES_TOPIC_PREFIX": prefix, "AFTERSALES_APP_ID": "a" * 140})
+        assert info.value.field == "AFTERSALES_APP_ID"
+        assert "at most 135" in info.value.message
+
+    def test_prefix_too_long_names_the_prefix(self) -> None:
+        """A prefix that alone pushes topic names over 249 characters names the prefix."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"AFTERSALES_TOPIC_PREFIX": "p" * 240})
+        assert info.value.field == "AFTERSALES_TOPIC_PREFIX"
+
+
+class TestTopicReplication:
+    def test_defaults_are_the_brokers(self) -> None:
+        """By default the broker chooses replication factor and min.insync.replicas."""
+        settings = Settings.from_env({})
+        assert settings.topic_replication_factor == -1
+        assert settings.topic_min_insync_replicas == 0
+
+    def test_reads_both(self) -> None:
+        """Both settings are read from their variables."""
+        settings = Settings.from_env({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "3",
+                                      "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "2"})
+        assert (settings.topic_replication_factor, settings.topic_min_insync_replicas) == (3, 2)
+
+    @pytest.mark.parametrize(("env", "variable"), [
+        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "0"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "-2"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "three"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "40000"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+        ({"AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "-1"}, "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS"),
+        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "2",
+          "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "3"}, "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS"),
+    ])
+    def test_bad_values_name_the_variable(self, env: dict[str, str], variable: str) -> None:
+        """Out-of-range or inconsistent values are refused with the variable named."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env(env)
+        assert info.value.field == variable
+
+
+SASL = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "s3cr3t-pw"}
+
+
+class TestKafkaSecurity:
+    def test_plaintext_by_default(self) -> None:
+        """Without settings the service connects in plaintext."""
+        assert Settings.from_env({}).kafka_security_protocol == "PLAINTEXT"
+
+    def test_sasl_ssl_scram(self) -> None:
+        """A complete SASL_SSL set is accepted; protocol and mechanism are case-insensitive."""
+        settings = Settings.from_env({**SASL, "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+                                      "KAFKA_SASL_MECHANISM": "scram-sha-512"})
+        assert settings.kafka_security_protocol == "SASL_SSL"
+        assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+        assert settings.kafka_sasl_password == "s3cr3t-pw"
+
+    def test_password_is_not_in_repr(self) -> None:
+        """The password never shows in the settings' repr (and so in logs of it)."""
+        settings = Settings.from_env(SASL)
+        assert "s3cr3t-pw" not in repr(settings)
+        assert "s3cr3t-pw" not in str(settings)
+
+    def test_password_file_is_read_at_start(self, tmp_path: Path) -> None:
+        """KAFKA_SASL_PASSWORD_FILE is read once; one trailing newline is dropped."""
+        secret = tmp_path / "password"
+        secret.write_text("from-a-file \n")
+        env = {**SASL, "KAFKA_SASL_PASSWORD_FILE": str(secret)}
+        del env["KAFKA_SASL_PASSWORD"]
+        settings = Settings.from_env(env)
+        secret.unlink()
+        assert settings.kafka_sasl_password == "from-a-file "
+
+    @pytest.mark.parametrize(("change", "variable"), [
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+        ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+        ({"KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, "KAFKA_SASL_MECHANISM"),
+        ({"KAFKA_SASL_MECHANISM": ""}, "KAFKA_SASL_MECHANISM"),
+        ({"KAFKA_SASL_USERNAME": ""}, "KAFKA_SASL_USERNAME"),
+        ({"KAFKA_SASL_PASSWORD": ""}, "KAFKA_SASL_PASSWORD"),
+        ({"KAFKA_SASL_PASSWORD_FILE": "/etc/hostname"}, "KAFKA_SASL_PASSWORD_FILE"),
+        ({"KAFKA_SSL_CAFILE": "/no/such/ca.pem"}, "KAFKA_SSL_CAFILE"),
+        ({"KAFKA_SSL_CERTFILE": "/no/such/cert.pem"}, "KAFKA_SSL_KEYFILE"),
+        ({"KAFKA_SSL_KEYFILE": "/no/such/key.pem"}, "KAFKA_SSL_CERTFILE"),
+        ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "KAFKA_SASL_MECHANISM"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL"}, "KAFKA_SASL_MECHANISM"),
+    ])
+    def test_bad_security_settings_name_the_variable(self, change: dict[str, str],
+                                                     variable: str) -> None:
+        """Each inconsistent or unknown security setting is refused with its variable named."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({**SASL, **change})
+        assert info.value.field == variable
+        assert "s3cr3t-pw" not in str(info.value)
+
+    def test_tls_files_with_plaintext_are_refused(self) -> None:
+        """A CA file while the protocol uses no TLS is a mistake, not silently ignored."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({"KAFKA_SSL_CAFILE": "/etc/hostname"})
+        assert info.value.field == "KAFKA_SSL_CAFILE"
+
+    def test_sasl_plaintext_needs_no_tls_files(self) -> None:
+        """SASL_PLAINTEXT with credentials is complete (and refuses TLS files)."""
+        env = {**SASL, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+        assert Settings.from_env(env).kafka_security_protocol == "SASL_PLAINTEXT"
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({**env, "KAFKA_SSL_CAFILE": "/etc/hostname"})
+        assert info.value.field == "KAFKA_SSL_CAFILE"
+
+    @pytest.mark.parametrize("content", ["", "\n"])
+    def test_empty_password_file(self, tmp_path: Path, content: str) -> None:
+        """An empty password file is refused, naming KAFKA_SASL_PASSWORD_FILE."""
+        secret = tmp_path / "password"
+        secret.write_text(content)
+        env = {**SASL, "KAFKA_SASL_PASSWORD_FILE": str(secret)}
+        del env["KAFKA_SASL_PASSWORD"]
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env(env)
+        assert info.value.field == "KAFKA_SASL_PASSWORD_FILE"
+
+    def test_unreadable_password_file(self, tmp_path: Path) -> None:
+        """A missing password file is refused, naming KAFKA_SASL_PASSWORD_FILE."""
+        env = {**SASL, "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "missing")}
+        del env["KAFKA_SASL_PASSWORD"]
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env(env)
+        assert info.value.field == "KAFKA_SASL_PASSWORD_FILE"
+
+    def test_mutual_tls_files(self, tls_files: TlsFiles) -> None:  # noqa: F811
+        """SSL with CA, client certificate and key is accepted and keeps the paths."""
+        settings = Settings.from_env({
+            "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(tls_files.ca),
+            "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
+            "KAFKA_SSL_KEYFILE": str(tls_files.client_key)})
+        assert settings.kafka_ssl_certfile == str(tls_files.client_cert)
+
+    def test_mismatched_key_is_refused_at_start(self, tls_files: TlsFiles) -> None:  # noqa: F811
+        """A key that does not match the certificate fails validation, naming the key file."""
+        with pytest.raises(ConfigError) as info:
+            Settings.from_env({
+                "KAFKA_SECURITY_PROTOCOL": "SSL",
+                "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
+                "KAFKA_SSL_KEYFILE": str(tls_files.server_key)})
+        assert info.value.field == "KAFKA_SSL_KEYFILE"
