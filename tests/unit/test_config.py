@@ -129,15 +129,21 @@ class TestUnknownVariables:
 
     def test_worker_logs_a_warning(self) -> None:
         """The CLI helper logs one structlog warning per unknown variable."""
-        from structlog.testing import capture_logs
-
+        import streams.cli
         from streams.cli import warn_unknown_variables
 
-        with pytest.MonkeyPatch.context() as patch, capture_logs() as logs:
+        logs: list[tuple[str, dict[str, object]]] = []
+
+        class Recorder:  # the module's logger may be cached by an earlier test's set-up
+            def warning(self, event: str, **fields: object) -> None:
+                logs.append((event, fields))
+
+        with pytest.MonkeyPatch.context() as patch:
             patch.setenv("AFTERSALES_LOG_LEVLE", "DEBUG")
+            patch.setattr(streams.cli, "log", Recorder())
             warn_unknown_variables()
-        assert {"event": "unknown_setting_variable", "variable": "AFTERSALES_LOG_LEVLE",
-                "did_you_mean": "AFTERSALES_LOG_LEVEL", "log_level": "warning"} in logs
+        assert ("unknown_setting_variable", {"variable": "AFTERSALES_LOG_LEVLE",
+                                             "did_you_mean": "AFTERSALES_LOG_LEVEL"}) in logs
 
 
 class TestHostileEnvironment:
@@ -151,6 +157,8 @@ class TestHostileEnvironment:
                 Settings.from_env({variable: value})
             except ConfigError as error:
                 assert error.field == variable, (value, error)
+
+
 class TestBootstrapServers:
     @pytest.mark.parametrize("value", ["SASL_SSL://h:9092", "kafka://h:9092",
                                        "PLAINTEXT://h:9092", "h1:9092,ssl://h2:9093"])
