@@ -13,13 +13,17 @@ Rules:
   older one, emits nothing: at-least-once input replays the same windows.
 * ``"fire"`` while an *older* episode is open (its resolve was lost) emits a
   ``resolved`` for the old one, then a ``firing`` for the new one.
+* A window that violates on the open episode's side with a *higher* severity than
+  the episode's (info < warning < critical) emits ``firing`` again with the same
+  ``alert_id`` and ``started_at`` and the new severity (escalation); severity never
+  falls during an episode.
 * ``"resolve"`` emits ``resolved`` with the open episode's ``alert_id``,
   ``started_at``, ``severity`` and ``direction`` (so metrics keyed by severity
   balance), then clears the state; without an open episode it emits nothing.
 * Any other decision leaves the state alone and emits nothing.
 
 Replaying a whole fire/resolve pair after it completed re-emits it with the same
-``alert_id``; consumers deduplicate on ``(alert_id, status)``.
+``alert_id``; consumers deduplicate on ``(alert_id, status, severity)``.
 
 Per-event rules (``order_outlier``) have no episodes: :func:`instant_alert`
 emits one ``firing`` event and never a ``resolved`` one, with
@@ -60,6 +64,8 @@ __all__ = [
 ]
 
 _DEFAULT_SEVERITY: Final[Severity] = "warning"
+#: Order of severities, for escalation.
+_RANK: Final[dict[Severity, int]] = {"info": 1, "warning": 2, "critical": 3}
 
 
 def alert_id_for(series: SeriesRef, started_at_ms: int) -> str:
@@ -223,6 +229,14 @@ def advance(
         baseline = decision.observed if decision.baseline is None else decision.baseline
         return None, (make("resolved", *_closing(state), baseline, state.started_at_ms),)
     if decision.transition != "fire":
+        if (state is not None and decision.violating and decision.direction == state.direction
+                and decision.severity is not None
+                and _RANK[decision.severity] > _RANK[state.severity]):
+            escalated = EpisodeState(state.alert_id, state.started_at_ms, decision.severity,
+                                     state.direction)
+            baseline = decision.observed if decision.baseline is None else decision.baseline
+            return escalated, (make("firing", state.alert_id, decision.severity, state.direction,
+                                    baseline, state.started_at_ms),)
         return state, ()
 
     start = window_end_ms if started_at_ms is None else started_at_ms

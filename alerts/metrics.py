@@ -56,6 +56,8 @@ _SEVERITIES: Final = ("info", "warning", "critical")
 _SERIES_LABELS: Final = ("rule", "dimension", "key")
 _GAUGES: Final = ("observed", "baseline", "lower", "upper", "score")
 _DONE_MEMORY: Final = 10_000
+#: Order of severities: a firing of an open episode with a higher one is an escalation.
+_RANK: Final = {"info": 1, "warning": 2, "critical": 3}
 
 
 class SeriesView:
@@ -305,14 +307,22 @@ class AlertMetrics:
     def record_alert(self, event: AlertEvent) -> None:
         """Count an emitted alert and keep active/info gauges in step, idempotently.
 
-        A repeated firing of an open episode, or any event of an episode already
-        resolved (recent memory of 10,000 ids), changes nothing. Instant alerts
-        count but never open an episode.
+        A firing of an open episode with a higher severity (an escalation) moves the
+        episode's active and info gauges to the new severity and counts once; a repeated
+        firing of an open episode, or any event of an episode already resolved (recent
+        memory of 10,000 ids), changes nothing. Instant alerts count but never open an
+        episode.
         """
         if event.alert_id in self._done:
             return
         if event.status == "firing":
-            if event.alert_id in self._open:
+            opened = self._open.get(event.alert_id)
+            if opened is not None:
+                if _RANK.get(event.severity, 0) <= _RANK.get(opened[1], 0):
+                    return  # a repeat of the open episode
+                self._hide_open(event.alert_id)  # escalation: the gauges follow it
+                self.alerts_total.labels(event.rule, event.severity, "firing").inc()
+                self._show_open(event)
                 return
             self.alerts_total.labels(event.rule, event.severity, "firing").inc()
             if event.is_instant:
@@ -322,7 +332,10 @@ class AlertMetrics:
             return
         self.alerts_total.labels(event.rule, event.severity, "resolved").inc()
         self._remember_done(event.alert_id)
-        opened = self._open.pop(event.alert_id, None)
+        self._hide_open(event.alert_id)
+
+    def _hide_open(self, alert_id: str) -> None:
+        opened = self._open.pop(alert_id, None)
         if opened is not None:
             rule, severity, info = opened
             self.alerts_active.labels(rule, severity).dec()

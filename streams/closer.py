@@ -289,8 +289,8 @@ class WindowCloser:
         self.latest[sid] = closed
         if self.on_closed is not None:
             self.on_closed(closed)
-        if decision.transition is None:
-            return []
+        if decision.transition is None and not (decision.violating and sid in self.episodes):
+            return []  # only a fire, a resolve or an open episode's escalation emits
         started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
         context = _context(partial) if partial is not None else None
         state, events = advance(self.episodes.get(sid), SeriesRef(rule.name, dimension, key),

@@ -90,6 +90,27 @@ class TestAdvance:
         _, (resolved,) = advance(state, SERIES, resolve, *window(1), TEXTS)
         assert (resolved.severity, resolved.direction) == ("critical", "up")
 
+    def test_higher_severity_escalates_the_open_episode(
+        self, make_decision: DecisionFactory
+    ) -> None:
+        """A later window past a higher severity emits firing again: same id and start,
+        the new severity; the resolve then carries it. A lower one changes nothing."""
+        first = make_decision(severity="info")
+        state, (fired,) = advance(None, SERIES, first, *window(0), TEXTS)
+        worse = make_decision(transition=None, severity="critical")
+        state2, (escalated,) = advance(state, SERIES, worse, *window(1), TEXTS)
+        assert (escalated.status, escalated.alert_id, escalated.started_at) == (
+            "firing", fired.alert_id, fired.started_at)
+        assert escalated.severity == "critical" and state2 is not None
+        assert state2.severity == "critical"
+        milder = make_decision(transition=None, severity="warning")
+        assert advance(state2, SERIES, milder, *window(2), TEXTS) == (state2, ())
+        other_side = make_decision(transition=None, severity="critical", direction="down")
+        assert advance(state, SERIES, other_side, *window(2), TEXTS)[1] == ()
+        resolve = make_decision(transition="resolve", severity=None, direction=None)
+        _, (resolved,) = advance(state2, SERIES, resolve, *window(3), TEXTS)
+        assert (resolved.alert_id, resolved.severity) == (fired.alert_id, "critical")
+
     def test_duplicate_fire_ignored(self, make_decision: DecisionFactory) -> None:
         """Replaying the firing window emits nothing and keeps the state."""
         state, _ = advance(None, SERIES, make_decision(), *window(0), TEXTS)

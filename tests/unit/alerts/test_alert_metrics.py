@@ -241,6 +241,25 @@ class TestRecordAlert:
         metrics.record_alert(make_event())
         assert (alerts_total(registry, "firing"), active(registry)) == (1, 1)
 
+    def test_escalation_moves_the_gauges(
+        self, registry: CollectorRegistry, metrics: AlertMetrics, make_event: EventFactory
+    ) -> None:
+        """A firing of the open episode with a higher severity moves alerts_active and the
+        info sample to it and counts once; the resolve then balances the new severity."""
+        metrics.record_alert(make_event(severity="warning"))
+        metrics.record_alert(make_event(severity="critical"))
+        metrics.record_alert(make_event(severity="critical"))  # replayed
+        metrics.record_alert(make_event(severity="warning"))  # never back down
+        assert (active(registry, sev="warning"), active(registry, sev="critical")) == (0, 1)
+        [labels] = info_samples(registry)
+        assert labels["severity"] == "critical"
+        assert alerts_total(registry, "firing") == 1  # critical, once
+        assert registry.get_sample_value("aftersales_alerts_total", {
+            "rule": "return_rate", "severity": "warning", "status": "firing"}) == 1
+        metrics.record_alert(make_event(status="resolved", severity="critical"))
+        assert (active(registry, sev="warning"), active(registry, sev="critical")) == (0, 0)
+        assert info_samples(registry) == []
+
     def test_duplicate_resolved_ignored(
         self, registry: CollectorRegistry, metrics: AlertMetrics, make_event: EventFactory
     ) -> None:

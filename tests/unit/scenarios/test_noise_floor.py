@@ -166,3 +166,25 @@ def test_smooth_ramp_to_two_and_a_half_does_not_fire(seed: int) -> None:
                                                     start + 36 * HOUR, promo))
     fired = [a.window_end for a in firing(alerts, "order_volume") if end_ms(a) > start]
     assert not fired, f"the ramp fired: {fired}"
+
+
+def test_severity_follows_the_episode() -> None:
+    """Waits x2.2 for an hour, then x8: the episode fires once, then fires again with the
+    same alert_id and started_at and a higher severity; it resolves at that severity."""
+    start = T0 + DAYS * DAY + 14 * HOUR
+
+    def factor(t: int) -> float:
+        return 2.2 if start <= t < start + HOUR else 8.0 if start <= t < start + 3 * HOUR else 1.0
+
+    alerts = replay(shipped("wait_time_p90"),
+                    waits(np.random.default_rng(7), 30, start + 5 * HOUR, factor))
+    episode = [a for a in alerts if a.rule == "wait_time_p90" and end_ms(a) > start]
+    assert episode and episode[0].status == "firing"
+    same = [a for a in episode if a.alert_id == episode[0].alert_id]
+    ranks = {"info": 1, "warning": 2, "critical": 3}
+    firings = [a for a in same if a.status == "firing"]
+    assert len(firings) >= 2, [(a.status, a.severity, a.window_end) for a in episode]
+    assert [ranks[a.severity] for a in firings] == sorted({ranks[a.severity] for a in firings})
+    assert firings[-1].severity == "critical"
+    assert {a.started_at for a in same} == {episode[0].started_at}
+    assert same[-1].status == "resolved" and same[-1].severity == "critical"
