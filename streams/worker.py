@@ -142,7 +142,7 @@ class Worker:
         #: Next offset per alerts-topic partition after everything this worker published.
         self._alerts_high: dict[int, int] = {}
         #: Alerts already on the topic from before a restart: never published twice.
-        self._published: set[tuple[str, str]] = set()
+        self._published: set[tuple[str, str, str]] = set()
         self.started = asyncio.Event()
         #: Set when a loop died; /health then reports not ready and the process exits.
         self.failed = False
@@ -465,7 +465,7 @@ class Worker:
         self._restoring.update(assigned)
         self._drop_pending({tp.partition for tp in assigned})
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
-        published: set[tuple[str, str]] = set()
+        published: set[tuple[str, str, str]] = set()
         try:
             for tp in assigned:
                 loaded[tp] = await self.checkpoints.read_latest(tp.partition)
@@ -508,8 +508,9 @@ class Worker:
             self._closer_position.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
 
-    async def _alerts_since(self, high: dict[str, int]) -> set[tuple[str, str]]:
-        """``(alert_id, status)`` of every alert on the topic at or after ``high`` offsets.
+    async def _alerts_since(self, high: dict[str, int]) -> set[tuple[str, str, str]]:
+        """``(alert_id, status, severity)`` of every alert on the topic at or after ``high``
+        offsets (an escalation is a second ``firing`` of one id, with a higher severity).
 
         Reads until the topic is quiet rather than trusting the end offset (see
         README, "Broker notes"); alerts are rare, so this is a short read.
@@ -517,7 +518,7 @@ class Worker:
         consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
                                     auto_offset_reset="earliest")
         await consumer.start()
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str]] = set()
         try:
             assert self.producer is not None
             metadata = await self.producer.client.fetch_all_metadata()
@@ -533,7 +534,7 @@ class Worker:
                 for messages in batch.values():
                     for message in messages:
                         alert = json.loads(message.value)
-                        seen.add((alert["alert_id"], alert["status"]))
+                        seen.add((alert["alert_id"], alert["status"], alert["severity"]))
         finally:
             await consumer.stop()
 
@@ -659,7 +660,8 @@ class Worker:
 
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:
         if self._published:
-            alerts = [a for a in alerts if (a.alert_id, a.status) not in self._published]
+            alerts = [a for a in alerts
+                      if (a.alert_id, a.status, a.severity) not in self._published]
         if not alerts:
             return
         producer = self.producer

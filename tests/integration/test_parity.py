@@ -87,19 +87,34 @@ class TestParity:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert canonical(alerts) == canonical(expected)
-        by_key: dict[str, list[str]] = {}
-        for alert in alerts:
-            by_key.setdefault(alert["alert_id"], []).append(alert["status"])
-        assert all(statuses in (["firing"], ["firing", "resolved"])
-                   for statuses in by_key.values()), "episode order broken on the topic"
+        assert_episode_order(alerts)
+
+
+_RANK = {"info": 1, "warning": 2, "critical": 3}
+
+
+def assert_episode_order(alerts: list[dict]) -> None:  # type: ignore[type-arg]
+    """Per alert_id on the topic: one or more ``firing`` (an escalation repeats it with a
+    higher severity), then at most one ``resolved``."""
+    by_id: dict[str, list[tuple[str, int]]] = {}
+    for alert in alerts:
+        by_id.setdefault(alert["alert_id"], []).append((alert["status"],
+                                                        _RANK[alert["severity"]]))
+    for alert_id, events in by_id.items():
+        statuses = [status for status, _ in events]
+        firings = [rank for status, rank in events if status == "firing"]
+        assert statuses[0] == "firing" and "firing" not in statuses[len(firings):], (
+            f"episode order broken on the topic: {alert_id} {statuses}")
+        assert statuses.count("resolved") <= 1, f"{alert_id} resolved twice"
+        assert firings == sorted(set(firings)), f"{alert_id}: severity not rising {firings}"
 
 
 def assert_same_alerts(alerts: list[dict], expected: list[dict],  # type: ignore[type-arg]
                        log: str = "") -> None:
-    """No ``(alert_id, status)`` twice, and the alerts equal ``expected`` field for field;
-    on failure, say what is extra and missing (and show ``log``)."""
-    repeated = [key for key, n in Counter((a["alert_id"], a["status"]) for a in alerts).items()
-                if n > 1]
+    """No ``(alert_id, status, severity)`` twice, and the alerts equal ``expected`` field
+    for field; on failure, say what is extra and missing (and show ``log``)."""
+    repeated = [key for key, n in Counter((a["alert_id"], a["status"], a["severity"])
+                                          for a in alerts).items() if n > 1]
     assert repeated == [], f"published twice: {repeated}"
     got, want = canonical(alerts), canonical(expected)
     extra = [json.loads(a) for a in (got - want)]
