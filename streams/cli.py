@@ -169,6 +169,58 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         log.info("report_written", path=str(report_path), charts=charts)
 
 
+@click.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rule", "rule_name", required=True, help="Rule name, e.g. wait_time_p90.")
+@click.option("--dimension", required=True, help="Dimension, e.g. queue or region,carrier.")
+@click.option("--key", required=True, help="The dimension's value(s), as in the alert's key.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file (TOML); default: the shipped rules.")
+@click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
+              help="Input partitions to emulate (as for replay).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per window.")
+def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: str | None,
+            partitions: int, as_jsonl: bool) -> None:
+    """Show every window of one series over EVENTS.jsonl: observed value, sample size,
+    baseline, band, score, sequential evidence and decision ("why did this fire, or not")."""
+    import json
+    from dataclasses import asdict
+
+    from streams.explain import explain as explain_series
+    from streams.explain import format_rows
+    from streams.pipeline import read_jsonl
+    from streams.rules import load_rules
+
+    configure_logging("auto", "WARNING")
+    try:
+        rules = load_rules(rules_path or None)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    spec = next((r for r in rules.rules if r.name == rule_name), None)
+    if spec is None:
+        raise click.BadParameter(f"not an enabled window rule: {rule_name!r}; enabled: "
+                                 f"{', '.join(r.name for r in rules.rules)}", param_hint="--rule")
+    if spec.detector is None:
+        raise click.BadParameter(f"{rule_name} is a per-event rule; explain shows window rules",
+                                 param_hint="--rule")
+    if dimension not in spec.dimension_names:
+        raise click.BadParameter(f"{rule_name} has the dimensions "
+                                 f"{', '.join(spec.dimension_names)}", param_hint="--dimension")
+    with open(events, "rb") as lines:
+        rows = explain_series(read_jsonl(lines), rules, rule_name, dimension, key,
+                              partitions=partitions)
+        if as_jsonl:
+            for row in rows:
+                click.echo(json.dumps({**asdict(row), "decision": row.decision}))
+            return
+        shown = 0
+        for line in format_rows(rows, spec.detector.cusum_h):
+            click.echo(line)
+            shown += 1
+    if shown <= 1:
+        click.echo(f"no window of {rule_name}:{dimension}:{key} was closed in {events}", err=True)
+
+
 @click.command("score-series")
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
@@ -185,6 +237,7 @@ def score_series(input_csv: str, out_path: str | None) -> None:
 
 main.add_command(worker)
 main.add_command(replay)
+main.add_command(explain)
 main.add_command(score_series)
 
 
