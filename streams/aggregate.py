@@ -341,10 +341,10 @@ class SourceAggregator:
             "progress_ms": progress,
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
-            "norms": {rule: {key: [state.n, state.level, state.var,
-                                   self.norm_seen[rule].get(key, -1)]
+            "norms": {rule: {key: [state.n, state.level, state.var]
                              for key, state in states.items()}
                       for rule, states in self.norm_states.items()},
+            "norm_seen": self.norm_seen,
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
@@ -360,13 +360,14 @@ class SourceAggregator:
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
         default_seen = -1 if self.watermark_ms is None else self.watermark_ms
+        fed = state.get("norm_seen", {})
         for rule, states in state["norms"].items():
             if rule in self.norm_states:
                 self.norm_states[rule] = {key: _norm_state(value)
                                           for key, value in states.items()}
-                self.norm_seen[rule] = {key: int(value[3]) if isinstance(value, list)
-                                        and len(value) > 3 else default_seen
-                                        for key, value in states.items()}
+                times = fed.get(rule, {})
+                self.norm_seen[rule] = {key: int(times.get(key, default_seen))
+                                        for key in states}
                 self._evict_norms(self._rule(rule), None)
         return int(state["resume_offset"])
 
@@ -561,11 +562,11 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
 
 
 def _norm_state(value: list[Any] | str) -> NormState:
-    """A norm state from a snapshot: ``[n, level, var, fed_ms]`` (``[n, level, var]`` or the
-    JSON text older snapshots held)."""
+    """A norm state from a snapshot: ``[n, level, var]`` (or the JSON text older snapshots
+    held)."""
     if isinstance(value, str):
         return NormState.from_json(value)
-    n, level, var = value[:3]
+    n, level, var = value
     return NormState(int(n), float(level), float(var))
 
 

@@ -498,7 +498,7 @@ class Worker:
             self._published |= published
             for tp in assigned:
                 closer = WindowCloser(self.rules, self.input_partitions, self.texts,
-                                      shards=len(self.partials_partitions))
+                                      shards=max(1, len(self.partials_partitions)))
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
