@@ -14,6 +14,12 @@ dimension and key) up to ``series_cap``. Why 1,000: 8 rules x 1,000 series x 5
 gauges is 40k series per worker, comfortable for one Prometheus; a shop with
 200k SKUs would otherwise export 1M+ series from ``return_rate`` alone, most of
 them dull. ``None`` values (warm-up, one-sided bands) are simply not exported.
+
+``aftersales_alert_info`` (one series per open episode, labels carry the summary)
+is capped per rule the same way: when a rule has more open episodes than
+``series_cap``, the highest severity is shown first (then the oldest episode, then
+the alert id) and ``aftersales_alert_info_dropped{rule}`` says how many are hidden;
+``aftersales_alerts_active`` still counts them all.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -58,6 +65,9 @@ _GAUGES: Final = ("observed", "baseline", "lower", "upper", "score")
 _DONE_MEMORY: Final = 10_000
 #: Order of severities: a firing of an open episode with a higher one is an escalation.
 _RANK: Final = {"info": 1, "warning": 2, "critical": 3}
+_SEVERITY_RANK: Final = {"critical": 0, "warning": 1, "info": 2}
+EvictionReason = Literal["ttl", "cap"]
+SnapshotStage = Literal["intake", "closer"]
 
 
 class SeriesView:
@@ -74,6 +84,11 @@ class SeriesView:
         """Record ``decision`` as the series' latest."""
         with self._lock:
             self._latest[series] = decision
+
+    def replace(self, latest: Mapping[SeriesRef, Decision]) -> None:
+        """Make ``latest`` the whole view (series not in it are dropped)."""
+        with self._lock:
+            self._latest = dict(latest)
 
     def remove(self, series: SeriesRef) -> None:
         """Stop tracking ``series`` (e.g. it expired)."""
@@ -187,8 +202,19 @@ class AlertMetrics:
     broker_connected: Gauge
     series: SeriesView
     series_collector: SeriesCollector
+    series_evicted_total: Counter
+    series_folded_total: Counter
+    alert_info_dropped: Gauge
+    snapshot_bytes: Gauge
+    snapshot_seconds: Gauge
+    snapshot_too_large_total: Counter
+    info_cap: int = DEFAULT_SERIES_CAP
     mask: LabelMask = field(default_factory=lambda: LabelMask("keep"))
     _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    #: Open episodes by rule: alert_id -> (severity rank, started_at, alert_id) order key.
+    _open_order: dict[str, dict[str, tuple[int, datetime, str]]] = field(default_factory=dict)
+    #: Alert ids currently on the ``alert_info`` gauge.
+    _shown: set[str] = field(default_factory=set)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @classmethod
@@ -285,11 +311,52 @@ class AlertMetrics:
             series=view,
             series_collector=collector,
             mask=mask,
+            series_evicted_total=Counter(
+                "aftersales_series_evicted_total",
+                "Series and per-event norms dropped, by rule and reason (ttl: idle, cap: "
+                "over max_series)",
+                ("rule", "reason"),
+                registry=registry,
+            ),
+            series_folded_total=Counter(
+                "aftersales_series_folded_total",
+                "New keys beyond a rule's max_series, folded into its overflow series",
+                ("rule",),
+                registry=registry,
+            ),
+            alert_info_dropped=Gauge(
+                "aftersales_alert_info_dropped",
+                "Open episodes left out of aftersales_alert_info by the cap, per rule",
+                ("rule",),
+                registry=registry,
+            ),
+            snapshot_bytes=Gauge(
+                "aftersales_snapshot_bytes",
+                "Size of the newest state snapshot (before compression), per stage",
+                ("stage",),
+                registry=registry,
+            ),
+            snapshot_seconds=Gauge(
+                "aftersales_snapshot_seconds",
+                "Time the newest snapshot took to encode on the event loop, per stage",
+                ("stage",),
+                registry=registry,
+            ),
+            snapshot_too_large_total=Counter(
+                "aftersales_snapshot_too_large_total",
+                "Snapshots refused for exceeding AFTERSALES_MAX_SNAPSHOT_BYTES, per stage",
+                ("stage",),
+                registry=registry,
+            ),
+            info_cap=series_cap,
         )
         for topic in topics:
             for outcome in get_args(EventOutcome):
                 events_total.labels(topic, outcome)
         for rule in rules:
+            metrics.alert_info_dropped.labels(rule)
+            for reason in get_args(EvictionReason):
+                metrics.series_evicted_total.labels(rule, reason)
             for severity in _SEVERITIES:
                 alerts_active.labels(rule, severity)
                 for status in ("firing", "resolved"):
@@ -339,7 +406,11 @@ class AlertMetrics:
         if opened is not None:
             rule, severity, info = opened
             self.alerts_active.labels(rule, severity).dec()
-            self.alert_info.remove(*info)
+            self._open_order.get(rule, {}).pop(alert_id, None)
+            if alert_id in self._shown:
+                self._shown.discard(alert_id)
+                self.alert_info.remove(*info)
+            self._cap_info(rule)
 
     def restore_open(self, event: AlertEvent) -> None:
         """Show an episode that was already open before a restart (no counter changes).
@@ -364,8 +435,51 @@ class AlertMetrics:
             self.mask.text(event.runbook, series),
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
+        self._open_order.setdefault(event.rule, {})[event.alert_id] = (
+            _SEVERITY_RANK.get(event.severity, len(_SEVERITY_RANK)), event.started_at,
+            event.alert_id)
         self.alerts_active.labels(event.rule, event.severity).inc()
-        self.alert_info.labels(*info).set(1)
+        self._cap_info(event.rule)
+
+    def _cap_info(self, rule: str) -> None:
+        """Show the rule's open episodes on ``alert_info`` up to the cap: the highest
+        severity first, then the oldest; export how many are left out."""
+        order = self._open_order.get(rule, {})
+        if len(order) <= self.info_cap:
+            wanted = set(order)
+        else:
+            wanted = {key[2] for key in sorted(order.values())[: self.info_cap]}
+        for alert_id in order:
+            shown = alert_id in self._shown
+            if alert_id in wanted and not shown:
+                self._shown.add(alert_id)
+                self.alert_info.labels(*self._open[alert_id][2]).set(1)
+            elif shown and alert_id not in wanted:
+                self._shown.discard(alert_id)
+                self.alert_info.remove(*self._open[alert_id][2])
+        self.alert_info_dropped.labels(rule).set(len(order) - len(wanted))
+
+    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
+                      folded: Mapping[str, int]) -> None:
+        """Count evicted series by (rule, reason) and keys folded into overflow by rule."""
+        for (rule, reason), n in evicted.items():
+            checked = _check(reason, get_args(EvictionReason), "reason")
+            self.series_evicted_total.labels(rule, checked).inc(n)
+        for rule, n in folded.items():
+            self.series_folded_total.labels(rule).inc(n)
+
+    def record_snapshot(self, stage: str, size: int, seconds: float, *,
+                        too_large: bool = False) -> None:
+        """Record one snapshot's size and encode time (and whether it was refused)."""
+        checked = _check(stage, get_args(SnapshotStage), "stage")
+        self.snapshot_bytes.labels(checked).set(size)
+        self.snapshot_seconds.labels(checked).set(seconds)
+        if too_large:
+            self.snapshot_too_large_total.labels(checked).inc()
+
+    def replace_series(self, decisions: Mapping[SeriesRef, Decision]) -> None:
+        """Make ``decisions`` the whole per-series view (evicted series disappear)."""
+        self.series.replace(decisions)
 
     def _remember_done(self, alert_id: str) -> None:
         self._done[alert_id] = None

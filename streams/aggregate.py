@@ -18,6 +18,9 @@ does not depend on how partitions interleave:
 
 Per-event rules (``order_outlier``) are scored on arrival against norms that
 learn only at seal time, so a decision depends on the source's own history.
+Norms are bounded per source: a norm not fed for the rule's ``idle_ttl`` (event
+time, checked at each fold) is evicted, and none is created beyond ``max_series``
+(such a sku is scored like a new one: against its category's quantity norm).
 """
 
 from __future__ import annotations
@@ -166,6 +169,12 @@ class SourceAggregator:
         self._norms = {rule.name: _measure_norms(rule) for rule in self._event_rules}
         #: Per-event norm states: rule -> norm key (e.g. ``price|sku|SKU-1``) -> state.
         self.norm_states: dict[str, dict[str, NormState]] = {r.name: {} for r in self._event_rules}
+        #: Per rule and norm key: end of the newest window folded into it (event time).
+        self.norm_seen: dict[str, dict[str, int]] = {r.name: {} for r in self._event_rules}
+        #: Norms evicted by (rule, reason) and norms not created (cap) by rule, since the
+        #: last :meth:`drain_evictions`.
+        self.evicted: Counter[tuple[str, str]] = Counter()
+        self.folded: Counter[str] = Counter()
         #: Values of open windows waiting to be folded into the norms at seal time.
         self._norm_values: dict[tuple[str, int], dict[str, list[float]]] = {}
         #: End of the earliest window in ``_norm_values`` (fold nothing before it passes).
@@ -304,7 +313,8 @@ class SourceAggregator:
             return
         for start, rule_name in ready:
             window = (rule_name, start)
-            self._fold_norms(rule_name, self._norm_values.pop(window))
+            self._fold_norms(rule_name, self._norm_values.pop(window),
+                             start + self._rule(rule_name).window_ms)
             self.open.pop(window, None)
             self.first_offset.pop(window, None)
             self.first_progress.pop(window, None)
@@ -334,6 +344,7 @@ class SourceAggregator:
             "norms": {rule: {key: [state.n, state.level, state.var]
                              for key, state in states.items()}
                       for rule, states in self.norm_states.items()},
+            "norm_seen": self.norm_seen,
         }
         return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
 
@@ -347,10 +358,17 @@ class SourceAggregator:
         self.progress_ms = state["progress_ms"]
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
+        # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
+        default_seen = -1 if self.watermark_ms is None else self.watermark_ms
+        fed = state.get("norm_seen", {})
         for rule, states in state["norms"].items():
             if rule in self.norm_states:
                 self.norm_states[rule] = {key: _norm_state(value)
                                           for key, value in states.items()}
+                times = fed.get(rule, {})
+                self.norm_seen[rule] = {key: int(times.get(key, default_seen))
+                                        for key in states}
+                self._evict_norms(self._rule(rule), None)
         return int(state["resume_offset"])
 
     # -- per-event rules -------------------------------------------------------------------
@@ -400,16 +418,51 @@ class SourceAggregator:
                  "category": event.category, "quantity": event.quantity, "amount": event.amount},
             )
 
-    def _fold_norms(self, rule_name: str, values: dict[str, list[float]]) -> None:
+    def _fold_norms(self, rule_name: str, values: dict[str, list[float]], end_ms: int) -> None:
         if rule_name not in self._norms:
             return
         norms, states = self._norms[rule_name], self.norm_states[rule_name]
+        seen = self.norm_seen[rule_name]
+        rule = self._rule(rule_name)
         for norm_key in sorted(values):
             norm = norms[norm_key.split("|", 1)[0]]
             state = states.get(norm_key)
             if state is None:
+                if len(states) >= rule.max_series:
+                    self.folded[rule_name] += 1
+                    continue
                 state = states[norm_key] = norm.new_state()
             norm.update(state, values[norm_key])
+            seen[norm_key] = end_ms
+        self._evict_norms(rule, end_ms)
+
+    def _evict_norms(self, rule: RuleSpec, now_ms: int | None) -> None:
+        """Drop norms not fed since ``now_ms - idle_ttl`` (skipped when ``None``), then the
+        least recently fed beyond ``max_series`` (a lowered cap)."""
+        states, seen = self.norm_states[rule.name], self.norm_seen[rule.name]
+        if now_ms is not None:
+            cutoff = now_ms - rule.idle_ttl_ms
+            idle = [key for key, fed in seen.items() if fed <= cutoff]
+            for key in idle:
+                del states[key], seen[key]
+            if idle:
+                self.evicted[(rule.name, "ttl")] += len(idle)
+            if len(idle) > len(states):
+                # A dict keeps its table after deletions: copy it once most entries are gone.
+                states = self.norm_states[rule.name] = dict(states)
+                seen = self.norm_seen[rule.name] = dict(seen)
+        excess = len(states) - rule.max_series
+        if excess > 0:
+            for key in sorted(states, key=lambda k: (seen.get(k, -1), k))[:excess]:
+                del states[key]
+                seen.pop(key, None)
+            self.evicted[(rule.name, "cap")] += excess
+
+    def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+        """Norms evicted by (rule, reason) and not created by rule since the last call."""
+        evicted, folded = self.evicted, self.folded
+        self.evicted, self.folded = Counter(), Counter()
+        return evicted, folded
 
     def _rule(self, name: str) -> RuleSpec:
         for rule in self.rules:

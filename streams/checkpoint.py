@@ -87,8 +87,12 @@ class CheckpointStore:
 
     async def write(self, partition: int, payload: bytes,
                     marker: dict[str, Any] | None = None) -> None:
-        """Store ``payload`` (compressed, chunked) as the partition's newest snapshot."""
-        data = zlib.compress(payload, 3)
+        """Store ``payload`` (compressed, chunked) as the partition's newest snapshot.
+
+        Compression runs in a thread (zlib releases the GIL), so a large snapshot does not
+        hold the event loop (heartbeats, fetches) for its duration.
+        """
+        data = await asyncio.to_thread(zlib.compress, payload, 3)
         chunks = [data[i:i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
         futures = [await self.producer.send(self.topic, chunk, key=b"chunk", partition=partition)
                    for chunk in chunks]

@@ -108,6 +108,9 @@ class Settings:
     kafka_ssl_certfile: str = ""
     #: PEM private key of the client certificate (not encrypted).
     kafka_ssl_keyfile: str = ""
+    #: A state snapshot larger than this (bytes, before compression) is refused with an
+    #: error log and ``aftersales_snapshot_too_large_total``, instead of stalling the loop.
+    max_snapshot_bytes: int = 128 * 1_048_576
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -175,6 +178,8 @@ class Settings:
              or self.topic_min_insync_replicas <= self.topic_replication_factor,
              f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
              f"({self.topic_replication_factor}): no write could succeed"),
+            ("max_snapshot_bytes", 1_048_576 <= self.max_snapshot_bytes <= 4_294_967_296,
+             "expected 1048576..4294967296"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -319,6 +324,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_security_protocol": lambda raw: raw.strip().upper(),
     "kafka_sasl_mechanism": lambda raw: raw.strip().upper(),
     "kafka_sasl_password": lambda raw: raw,
+    "max_snapshot_bytes": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),

@@ -53,6 +53,17 @@ class RelayMetrics:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.reasons: Counter[tuple[str, str]] = Counter()
         self.lag: dict[tuple[str, int], int] = {}
+        self.evicted: Counter[tuple[str, str]] = Counter()
+        self.folded: Counter[str] = Counter()
+        self.snapshots: list[tuple[str, int, float, bool]] = []
+
+    def add_evictions(self, evicted: Counter[tuple[str, str]], folded: Counter[str]) -> None:
+        self.evicted.update(evicted)
+        self.folded.update(folded)
+
+    def record_snapshot(self, stage: str, size: int, seconds: float, *,
+                        too_large: bool = False) -> None:
+        self.snapshots.append((stage, size, seconds, too_large))
 
     def add_intake_counts(self, counts: Counter[tuple[str, str]],
                           reasons: Counter[tuple[str, str]]) -> None:
@@ -68,7 +79,12 @@ class RelayMetrics:
     def report(self, partials_sent: int) -> dict[str, Any]:
         """Counts since the last report, current lags and the partials sent so far."""
         message = {"counts": dict(self.counts), "reasons": dict(self.reasons),
-                   "lag": dict(self.lag), "partials_sent": partials_sent}
+                   "lag": dict(self.lag), "partials_sent": partials_sent,
+                   "evicted": dict(self.evicted), "folded": dict(self.folded),
+                   "snapshots": list(self.snapshots)}
+        self.evicted.clear()
+        self.folded.clear()
+        self.snapshots.clear()
         self.counts.clear()
         self.reasons.clear()
         self.lag.clear()
@@ -158,6 +174,9 @@ class IntakeChild:
         metrics.add_intake_counts(message["counts"], message["reasons"])
         for (topic, partition), lag in message["lag"].items():
             metrics.set_consumer_lag(topic, partition, lag)
+        metrics.add_evictions(message.get("evicted", {}), message.get("folded", {}))
+        for stage, size, seconds, too_large in message.get("snapshots", ()):
+            metrics.record_snapshot(stage, size, seconds, too_large=too_large)
         self.partials_sent = message["partials_sent"]
 
 

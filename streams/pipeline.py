@@ -10,6 +10,7 @@ a replay decides exactly what the Kafka pipeline decides.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,17 @@ class Stage1:
                 self._sent_watermarks[agg.source] = mark
                 out.watermarks.append((agg.source, mark))
 
+    def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+        """Norms evicted by (rule, reason) and not created by rule, over every source,
+        since the last call."""
+        evicted: Counter[tuple[str, str]] = Counter()
+        folded: Counter[str] = Counter()
+        for agg in self.aggregators.values():
+            more_evicted, more_folded = agg.drain_evictions()
+            evicted.update(more_evicted)
+            folded.update(more_folded)
+        return evicted, folded
+
     def forget(self, topic: TopicName, partition: int) -> None:
         """Drop the state of a partition this worker no longer owns."""
         agg = self.aggregators.pop((topic, partition), None)
@@ -114,7 +126,7 @@ class ReplayPipeline:
         self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
                              max_future_ms=max_future_ms)
         self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
-                                   texts or AlertTexts())
+                                   texts or AlertTexts(), shards=partitions)
         self._offsets: dict[tuple[TopicName, int], int] = {}
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0

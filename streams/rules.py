@@ -32,6 +32,11 @@ __all__ = [
 
 RuleKind = Literal["count", "ratio", "percentile", "event"]
 
+#: Defaults of ``idle_ttl`` and ``max_series`` (``[settings]`` may change them for all rules).
+DEFAULT_IDLE_TTL_MS: Final = 86_400_000
+DEFAULT_MAX_SERIES: Final = 50_000
+_MAX_SERIES_LIMIT: Final = 10_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
@@ -82,7 +87,7 @@ _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla"})
+     "sla", "idle_ttl", "max_series"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -109,6 +114,12 @@ class RuleSpec:
     sla_seconds: float = 900.0
     #: Parameters of :class:`thresholds.event_norm.EventNorm` (per-event rules only).
     norm: tuple[tuple[str, Any], ...] = ()
+    #: A series (or per-event norm) with no data for this long after its newest window
+    #: with data is evicted (event time; never while its episode is open).
+    idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
+    #: Most series the rule keeps (spread over the closer partitions); newer keys fold
+    #: into the dimension's overflow series. Per-event norms: per input partition.
+    max_series: int = DEFAULT_MAX_SERIES
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -163,9 +174,11 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
     """Validate a parsed rules document (see :func:`load_rules`)."""
     _only_keys(document, {"settings", "rules"}, "")
     settings = _table(document.get("settings", {}), "settings")
-    _only_keys(settings, {"lateness", "utc_offset"}, "settings")
+    _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series"}, "settings")
     lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
     utc_offset_ms = _offset(settings.get("utc_offset", "0h"), "settings.utc_offset")
+    retention = (_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
+                 _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"))
     rules_table = _table(document.get("rules"), "rules")
     for name in rules_table:
         if name not in CATALOGUE:
@@ -175,14 +188,15 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
     for name, entry in CATALOGUE.items():
         if name not in rules_table:
             continue
-        spec = _rule(name, entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms)
+        spec = _rule(name, entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms,
+                     retention)
         if spec is not None:
             rules.append(spec)
     return RuleSet(tuple(rules), lateness_ms, utc_offset_ms)
 
 
 def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
-          utc_offset_ms: int) -> RuleSpec | None:
+          utc_offset_ms: int, retention: tuple[int, int]) -> RuleSpec | None:
     where = f"rules.{name}"
     _only_keys(table, _RULE_KEYS, where)
     enabled = table.get("enabled", True)
@@ -216,8 +230,12 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                              utc_offset_ms, overlap=window_ms / hop_ms)
     quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
     sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
+    idle_ttl_ms = (_duration(table["idle_ttl"], f"{where}.idle_ttl") if "idle_ttl" in table
+                   else retention[0])
+    max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
+                  else retention[1])
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
-                    runbook, detector, quantile, sla_seconds, norm)
+                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
@@ -346,6 +364,12 @@ def _number(raw: Any, where: str, low: float, high: float) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
         raise ConfigError(where, f"expected a number in {low}..{high}")
     return float(raw)
+
+
+def _count(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= _MAX_SERIES_LIMIT:
+        raise ConfigError(where, f"expected a whole number in 1..{_MAX_SERIES_LIMIT}")
+    return raw
 
 
 def _duration(raw: Any, where: str, *, allow_zero: bool = False) -> int:

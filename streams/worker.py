@@ -435,7 +435,10 @@ class Worker:
             if agg is None:
                 continue
             position = await consumer.position(tp)
+            began = time.perf_counter()
             snapshot = agg.snapshot(position)
+            if not self._snapshot_fits("intake", str(tp), snapshot, began):
+                continue
             try:
                 await self.intake_store.write(self._intake_state_partition(topic, tp.partition),
                                               snapshot)
@@ -449,12 +452,27 @@ class Worker:
         if offsets:
             await consumer.commit(offsets)
 
+    def _snapshot_fits(self, stage: str, partition: str, payload: bytes, began: float) -> bool:
+        """Record a snapshot's size and encode time; refuse it (loudly: an error log and
+        ``aftersales_snapshot_too_large_total``) beyond ``max_snapshot_bytes``. The previous
+        snapshot and commit then stay in force."""
+        seconds = time.perf_counter() - began
+        too_large = len(payload) > self.settings.max_snapshot_bytes
+        self.metrics.record_snapshot(stage, len(payload), seconds, too_large=too_large)
+        if too_large:
+            log.error("snapshot_too_large", stage=stage, partition=partition,
+                      size_bytes=len(payload), limit_bytes=self.settings.max_snapshot_bytes,
+                      hint="lower max_series / idle_ttl in the rules file, or raise "
+                           "AFTERSALES_MAX_SNAPSHOT_BYTES")
+        return not too_large
+
     def _intake_state_partition(self, topic: TopicName, partition: int) -> int:
         return TOPICS.index(topic) * self._max_input_partitions + partition
 
     def _count_intake(self) -> None:
         counts, reasons = self.stage1.intake.drain_counts()
         self.metrics.add_intake_counts(counts, reasons)
+        self.metrics.add_evictions(*self.stage1.drain_evictions())
 
     # -- stage 2 -----------------------------------------------------------------------------
 
@@ -478,7 +496,8 @@ class Worker:
             restored = []
             self._published |= published
             for tp in assigned:
-                closer = WindowCloser(self.rules, self.input_partitions, self.texts)
+                closer = WindowCloser(self.rules, self.input_partitions, self.texts,
+                                      shards=max(1, len(self.partials_partitions)))
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
@@ -645,8 +664,12 @@ class Worker:
                 continue
             marker = {"position": position,
                       "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
+            began = time.perf_counter()
+            payload = closer.snapshot()
+            if not self._snapshot_fits("closer", str(partition), payload, began):
+                continue
             try:
-                await self.checkpoints.write(partition, closer.snapshot(), marker)
+                await self.checkpoints.write(partition, payload, marker)
             except KafkaError as exc:
                 # The previous snapshot stays valid; try again at the next interval.
                 log.warning("checkpoint_failed", stage="closer", partition=partition,
@@ -691,13 +714,14 @@ class Worker:
         latest = {}
         watermark = None
         for closer in self.closers.values():
+            self.metrics.add_evictions(*closer.drain_evictions())
             for closed in closer.latest.values():
                 latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
             marks = [m for m in closer.watermarks.values()]
             if marks:
                 low = min(marks)
                 watermark = low if watermark is None else min(watermark, low)
-        self.metrics.update_series(latest)
+        self.metrics.replace_series(latest)  # evicted and moved-away series disappear
         if watermark is not None:
             self.metrics.set_watermark(watermark)
 

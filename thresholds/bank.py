@@ -8,6 +8,10 @@ state can be exported as bytes (for a keyed table) and imported back.
 Results are identical, bit for bit, to running each series through
 :class:`~thresholds.detector.Detector`: both call the same function.
 
+Each series also carries a *last seen* time (event time, set by :meth:`touch`), so
+the owner can drop idle series (:meth:`idle`, :meth:`remove`). A removed series that
+comes back starts fresh.
+
 Examples
 --------
 >>> import numpy as np
@@ -25,6 +29,12 @@ Examples
 >>> other.import_state("sku-2", blob)
 >>> other.export_state("sku-2") == blob
 True
+>>> bank.touch(rows[:1], 5)
+>>> bank.idle(seen_before_ms=4)
+['sku-2']
+>>> bank.remove(["sku-2"])
+>>> bank.ids
+('sku-1',)
 
 References
 ----------
@@ -48,6 +58,8 @@ from thresholds.state import SeriesState
 __all__ = ["SeriesBank"]
 
 _INITIAL_CAPACITY = 64
+#: Last-seen time of a series never touched (older than any event time).
+NEVER_SEEN = -(1 << 62)
 
 
 class SeriesBank:
@@ -64,6 +76,7 @@ class SeriesBank:
         self._index: dict[str, int] = {}
         self._ids: list[str] = []
         self._cols = Columns.empty(config, _INITIAL_CAPACITY)
+        self._seen = np.full(_INITIAL_CAPACITY, NEVER_SEEN, np.int64)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -92,9 +105,50 @@ class SeriesBank:
         row = len(self._ids)
         if row >= len(self._cols):
             self._cols = self._cols.grow(self.config, 2 * len(self._cols))
+            seen = np.full(len(self._cols), NEVER_SEEN, np.int64)
+            seen[:row] = self._seen[:row]
+            self._seen = seen
         self._index[series_id] = row
         self._ids.append(series_id)
         return row
+
+    def touch(self, rows: npt.NDArray[np.intp], ts_ms: int) -> None:
+        """Mark ``rows`` as seen at ``ts_ms`` (event time of their newest data)."""
+        self._seen[np.asarray(rows, dtype=np.intp)] = ts_ms
+
+    def last_seen(self, series_id: str) -> int:
+        """When ``series_id`` was last :meth:`touch`-ed (``NEVER_SEEN`` if never)."""
+        return int(self._seen[self._index[series_id]])
+
+    def idle(self, seen_before_ms: int) -> list[str]:
+        """Ids last seen at or before ``seen_before_ms``, in row order."""
+        n = len(self._ids)
+        return [self._ids[row] for row in np.flatnonzero(self._seen[:n] <= seen_before_ms)]
+
+    def least_recent(self, count: int, exclude: Iterable[str] = ()) -> list[str]:
+        """The ``count`` ids seen longest ago (ties by id), skipping ``exclude``."""
+        skip = set(exclude)
+        n = len(self._ids)
+        order = sorted(range(n), key=lambda row: (int(self._seen[row]), self._ids[row]))
+        return [self._ids[row] for row in order if self._ids[row] not in skip][:max(count, 0)]
+
+    def remove(self, series_ids: Iterable[str]) -> None:
+        """Drop series (unknown ids are ignored); the bank compacts and may shrink."""
+        drop = {self._index[sid] for sid in series_ids if sid in self._index}
+        if not drop:
+            return
+        keep = np.asarray([row for row in range(len(self._ids)) if row not in drop],
+                          dtype=np.intp)
+        capacity = len(self._cols)
+        if len(keep) * 4 <= capacity:
+            capacity = max(_INITIAL_CAPACITY, 1 << int(2 * max(len(keep), 1) - 1).bit_length())
+        cols = Columns.empty(self.config, capacity)
+        cols.put(np.arange(len(keep)), self._cols.take(keep))
+        seen = np.full(capacity, NEVER_SEEN, np.int64)
+        seen[:len(keep)] = self._seen[keep]
+        self._cols, self._seen = cols, seen
+        self._ids = [self._ids[row] for row in keep]
+        self._index = {sid: row for row, sid in enumerate(self._ids)}
 
     def evaluate(
         self,
@@ -146,10 +200,12 @@ class SeriesBank:
         A checkpoint of 100,000 series costs a few array copies instead of 100,000
         :meth:`export_state` calls. Layout: a 4-byte little-endian header length, a JSON
         header (``state_key``, ids in row order, each column's dtype and row shape), then
-        each column's rows as raw bytes in that dtype.
+        each column's rows as raw bytes in that dtype; the last column is ``_seen``
+        (last-seen times, absent from blobs written before eviction existed).
         """
         n = len(self._ids)
         columns = [(f.name, getattr(self._cols, f.name)[:n]) for f in fields(Columns)]
+        columns.append(("_seen", self._seen[:n]))
         header = json.dumps({
             "state_key": self.config.state_key,
             "ids": self._ids,
@@ -159,8 +215,11 @@ class SeriesBank:
         return b"".join([len(header).to_bytes(4, "little"), header,
                          *(np.ascontiguousarray(array).tobytes() for _, array in columns)])
 
-    def import_all(self, data: bytes) -> None:
-        """Load an :meth:`export_all` blob: its series are added or overwritten."""
+    def import_all(self, data: bytes, seen_ms: int = NEVER_SEEN) -> None:
+        """Load an :meth:`export_all` blob: its series are added or overwritten.
+
+        A blob without last-seen times marks its series as seen at ``seen_ms``.
+        """
         size = int.from_bytes(data[:4], "little")
         header = json.loads(data[4:4 + size])
         if header["state_key"] != self.config.state_key:
@@ -168,13 +227,17 @@ class SeriesBank:
             raise StateMismatchError(msg)
         ids = header["ids"]
         rows = self.rows(ids)
+        self._seen[rows] = seen_ms
         offset = 4 + size
         for name, dtype_str, shape in header["columns"]:
             dtype = np.dtype(dtype_str)
             count = len(ids) * int(np.prod(shape, dtype=np.int64))
             array = np.frombuffer(data, dtype, count, offset).reshape((len(ids), *shape))
             offset += array.nbytes
-            getattr(self._cols, name)[rows] = array
+            if name == "_seen":
+                self._seen[rows] = array
+            else:
+                getattr(self._cols, name)[rows] = array
         if offset != len(data):
             msg = f"bank blob has {len(data) - offset} trailing bytes"
             raise ValueError(msg)

@@ -52,6 +52,12 @@ WORKER_METRICS: dict[str, str] = {
     "aftersales_watermark_seconds": "gauge",
     "aftersales_window_close_lag_seconds": "gauge",
     "aftersales_broker_connected": "gauge",
+    "aftersales_series_evicted_total": "counter",
+    "aftersales_series_folded_total": "counter",
+    "aftersales_alert_info_dropped": "gauge",
+    "aftersales_snapshot_bytes": "gauge",
+    "aftersales_snapshot_seconds": "gauge",
+    "aftersales_snapshot_too_large_total": "counter",
 }
 
 _SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -35,6 +36,12 @@ EXPECTED_NAMES = {
     "aftersales_watermark_seconds": "gauge",
     "aftersales_window_close_lag_seconds": "gauge",
     "aftersales_broker_connected": "gauge",
+    "aftersales_series_evicted_total": "counter",
+    "aftersales_series_folded_total": "counter",
+    "aftersales_alert_info_dropped": "gauge",
+    "aftersales_snapshot_bytes": "gauge",
+    "aftersales_snapshot_seconds": "gauge",
+    "aftersales_snapshot_too_large_total": "counter",
 }
 
 
@@ -411,3 +418,105 @@ class TestRestoreOpen:
         metrics.record_alert(make_event(status="resolved"))
         assert active(registry) == 0
         assert info_samples(registry) == []
+
+
+def dropped(registry: CollectorRegistry, rule: str = "return_rate") -> float | None:
+    """aftersales_alert_info_dropped for one rule."""
+    return registry.get_sample_value("aftersales_alert_info_dropped", {"rule": rule})
+
+
+class TestAlertInfoCap:
+    def _open(self, metrics: AlertMetrics, make_event: Callable[..., AlertEvent],
+              plan: list[tuple[str, str, int]]) -> None:
+        for alert_id, severity, hour in plan:
+            metrics.record_alert(make_event(
+                alert_id=alert_id, severity=severity, key=alert_id,
+                started_at=datetime(2026, 11, 2, hour, tzinfo=UTC)))
+
+    def test_highest_severity_shown_first(
+        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        make_event: Callable[..., AlertEvent],
+    ) -> None:
+        """Over the cap (2), critical episodes are shown before warnings, older first, and the
+        number left out is exported."""
+        self._open(metrics, make_event, [("w-old", "warning", 1), ("w-new", "warning", 5),
+                                         ("crit", "critical", 9)])
+        assert {s["alert_id"] for s in info_samples(registry)} == {"crit", "w-old"}
+        assert dropped(registry) == 1
+        assert active(registry, sev="warning") == 2  # active still counts every episode
+
+    def test_resolving_a_shown_episode_shows_a_hidden_one(
+        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        make_event: Callable[..., AlertEvent],
+    ) -> None:
+        """When a shown episode resolves, the next one in line takes its place."""
+        self._open(metrics, make_event, [("a", "warning", 1), ("b", "warning", 2),
+                                         ("c", "warning", 3)])
+        metrics.record_alert(make_event(alert_id="a", severity="warning", key="a",
+                                        status="resolved"))
+        assert {s["alert_id"] for s in info_samples(registry)} == {"b", "c"}
+        assert dropped(registry) == 0
+
+    def test_cap_is_per_rule(
+        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        make_event: Callable[..., AlertEvent],
+    ) -> None:
+        """One rule's flood of episodes does not hide another rule's."""
+        self._open(metrics, make_event, [(f"r{i}", "critical", i) for i in range(5)])
+        metrics.record_alert(make_event(alert_id="burst", rule="customer_order_burst",
+                                        dimension="customer", key="C1"))
+        shown = {s["alert_id"] for s in info_samples(registry)}
+        assert "burst" in shown and len(shown) == 3
+        assert dropped(registry) == 3 and dropped(registry, "customer_order_burst") == 0
+
+    def test_flood_of_burst_episodes_is_capped(self, registry: CollectorRegistry,
+                                               make_event: Callable[..., AlertEvent]) -> None:
+        """2,000 open burst episodes export at most series_cap alert_info series."""
+        metrics = AlertMetrics.create(registry, series_cap=100)
+        for i in range(2_000):
+            metrics.record_alert(make_event(alert_id=f"b{i}", rule="customer_order_burst",
+                                            dimension="customer", key=f"C{i}",
+                                            severity="warning" if i % 7 else "critical"))
+        samples = info_samples(registry)
+        assert len(samples) == 100
+        assert {s["severity"] for s in samples} == {"critical"}
+        assert dropped(registry, "customer_order_burst") == 1_900
+
+
+class TestStateMetrics:
+    def test_evictions_are_counted(self, metrics: AlertMetrics,
+                                   registry: CollectorRegistry) -> None:
+        """Evictions count by rule and reason; folded keys by rule."""
+        metrics.add_evictions({("return_rate", "ttl"): 3, ("return_rate", "cap"): 1},
+                              {"return_rate": 5})
+        value = registry.get_sample_value
+        assert value("aftersales_series_evicted_total",
+                     {"rule": "return_rate", "reason": "ttl"}) == 3
+        assert value("aftersales_series_evicted_total",
+                     {"rule": "return_rate", "reason": "cap"}) == 1
+        assert value("aftersales_series_folded_total", {"rule": "return_rate"}) == 5
+
+    def test_unknown_eviction_reason_refused(self, metrics: AlertMetrics) -> None:
+        """The reason label is a closed set."""
+        with pytest.raises(MetricLabelError):
+            metrics.add_evictions({("return_rate", "bored"): 1}, {})
+
+    def test_replace_series_drops_the_rest(self, metrics: AlertMetrics,
+                                           registry: CollectorRegistry,
+                                           make_decision: DecisionFactory) -> None:
+        """Replacing the view drops series no longer held (evicted or moved away)."""
+        metrics.update_series({SeriesRef("return_rate", "sku", "A"): make_decision(),
+                               SeriesRef("return_rate", "sku", "B"): make_decision()})
+        metrics.replace_series({SeriesRef("return_rate", "sku", "B"): make_decision()})
+        assert observed(registry, "A") is None
+        assert observed(registry, "B") is not None
+
+    def test_snapshot_size_and_refusal(self, metrics: AlertMetrics,
+                                       registry: CollectorRegistry) -> None:
+        """A snapshot's size and encode time are gauges; a refused one is counted."""
+        metrics.record_snapshot("closer", 2_000, 0.25)
+        metrics.record_snapshot("closer", 9_000, 0.5, too_large=True)
+        value = registry.get_sample_value
+        assert value("aftersales_snapshot_bytes", {"stage": "closer"}) == 9_000
+        assert value("aftersales_snapshot_seconds", {"stage": "closer"}) == 0.5
+        assert value("aftersales_snapshot_too_large_total", {"stage": "closer"}) == 1

@@ -1,0 +1,215 @@
+"""Key flood: 200k junk customers, addresses and SKUs in 4 h, then 36 h of normal traffic.
+
+Runs through :class:`~streams.pipeline.ReplayPipeline` (both stages in one process, the
+shipped rules, 4 partitions) with the closer split the way Kafka splits it: four
+:class:`~streams.closer.WindowCloser`, each owning the series of one partials partition.
+Not a Kafka worker: the state and the snapshots are the same code, and a Kafka run of
+600k events would take the shared machine for too long.
+Each variant runs in a fresh subprocess: ``clean`` (40 simulated hours of the default
+shop) and ``flood`` (the same, plus 200,000 junk keys in the first 4 hours: each one a
+``placed`` and a ``delivered`` order with its own customer, address and SKU, so it opens
+price and quantity norms, ``return_rate``/``complaint_rate`` SKU series and burst keys).
+
+Every simulated hour the benchmark snapshots every closer partition and every source
+aggregator the way the worker does: ``snapshot()`` on the loop (timed: that is the stall), then zlib in
+a thread (timed apart). At the end it reports RSS (after ``gc.collect()``), the state
+held, evictions, the largest snapshot and the longest encode. Nothing asserts.
+
+    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--no-save]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import heapq
+import json
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import Report, encode, rss_bytes, traffic  # noqa: E402
+
+_HOUR_MS = 3_600_000
+_FLOOD_HOURS = 4
+_TOTAL_HOURS = 40
+_BATCH = 2_000
+_PARTITIONS = 4
+
+Record = tuple[int, str, bytes, bytes]
+
+
+def _normal() -> Iterator[Record]:
+    for event in traffic(_TOTAL_HOURS / 24):
+        yield event.ts_ms, event.topic, event.key.encode(), encode(event)
+
+
+def _junk(count: int, start_ms: int) -> Iterator[Record]:
+    """``count`` distinct customers, addresses and SKUs, evenly over the first 4 hours."""
+    span = _FLOOD_HOURS * _HOUR_MS
+    for i in range(count):
+        ts = start_ms + (i * span) // count
+        for status in ("placed", "delivered"):
+            order = f"JUNK-{i}-{status[0]}"
+            yield ts, "orders", order.encode(), json.dumps({
+                "event_id": order, "ts": ts, "order_id": order, "status": status,
+                "customer_id": f"JC-{i}", "address_id": f"JA-{i}", "sku": f"JSKU-{i}",
+                "category": "apparel", "region": "north", "carrier": "fastship",
+                "channel": "web", "quantity": 1 + i % 3, "amount": 10.0 + i % 97,
+            }, separators=(",", ":")).encode()
+
+
+def _partitioned_pipeline() -> Any:
+    """A ReplayPipeline whose closer work is split over four closers, as in Kafka."""
+    from alerts.text import AlertTexts
+    from streams.closer import WindowCloser
+    from streams.events import TOPICS
+    from streams.pipeline import ReplayPipeline, Stage1Output
+    from streams.rules import load_rules
+    from streams.wire import closer_partition
+
+    class Partitioned(ReplayPipeline):
+        def __init__(self) -> None:
+            rules = load_rules(None)
+            super().__init__(rules, partitions=_PARTITIONS, batch_size=_BATCH)
+            self.closers = [WindowCloser(rules, dict.fromkeys(TOPICS, _PARTITIONS),
+                                         AlertTexts(), shards=_PARTITIONS)
+                            for _ in range(_PARTITIONS)]
+
+        def _deliver(self, out: Stage1Output) -> Iterator[Any]:
+            closers = self.closers
+            for verdict in out.verdicts:
+                owner = closers[closer_partition(verdict.series, _PARTITIONS)]
+                yield from owner.on_event_alert(verdict)
+            for sealed in out.partials:
+                closers[closer_partition(sealed.series, _PARTITIONS)].on_partial(sealed)
+            for source, mark in out.watermarks:
+                for closer in closers:
+                    yield from closer.on_watermark(source, mark)
+            self.dead_letters.extend(out.dead_letters)
+            out.partials.clear()
+            out.verdicts.clear()
+            out.watermarks.clear()
+            out.dead_letters.clear()
+
+    return Partitioned()
+
+
+def child(junk: int) -> None:
+    """Run one variant in this process; print a JSON line."""
+    from streams.gc_tuning import tune_gc
+
+    tune_gc()  # as ``aftersales replay`` and the worker do
+    pipeline = _partitioned_pipeline()
+    normal = _normal()
+    first = next(normal)
+    stream: Iterator[Record] = iter([first, *normal]) if not junk else heapq.merge(
+        iter([first]), normal, _junk(junk, first[0]), key=lambda record: record[0])
+    stats: dict[str, Any] = {"snapshots": 0, "max_bytes": 0, "max_encode_s": 0.0,
+                             "max_encode_cpu_s": 0.0,
+                             "max_compress_s": 0.0, "max_which": "", "max_encode_which": ""}
+    next_snapshot = first[0] + _HOUR_MS
+    evicted: Counter[str] = Counter()
+    alerts = 0
+
+    def records() -> Iterator[tuple[str, bytes, bytes]]:
+        nonlocal next_snapshot
+        for ts, topic, key, value in stream:
+            if ts >= next_snapshot:
+                next_snapshot += _HOUR_MS
+                _snapshot(pipeline, stats)
+            yield topic, key, value
+
+    began = time.perf_counter()
+    for _ in pipeline.run(records()):
+        alerts += 1
+    elapsed = time.perf_counter() - began
+    _snapshot(pipeline, stats)
+    for closer in pipeline.closers:
+        for (rule, reason), n in closer.drain_evictions()[0].items():
+            evicted[f"{rule}/{reason}"] += n
+    for (rule, reason), n in pipeline.stage1.drain_evictions()[0].items():
+        evicted[f"{rule}/{reason}"] += n
+    del stream
+    gc.collect()
+    print(json.dumps({
+        "junk": junk, "events": pipeline.lines, "alerts": alerts, "seconds": elapsed,
+        "rss": rss_bytes(),
+        "series": sum(len(bank) for closer in pipeline.closers
+                      for bank in closer.banks.values()),
+        "dead_letters": len(pipeline.dead_letters),
+        "norms": sum(len(states) for agg in pipeline.stage1.aggregators.values()
+                     for states in agg.norm_states.values()),
+        "evicted": dict(evicted), **stats}))
+
+
+def _snapshot(pipeline: Any, stats: dict[str, Any]) -> None:
+    """Snapshot every closer and aggregator as the worker does; keep the maxima."""
+    targets: list[tuple[str, Any]] = [(f"closer/{p}", closer)
+                                      for p, closer in enumerate(pipeline.closers)]
+    targets += [(agg.source, agg) for agg in pipeline.stage1.aggregators.values()]
+    for name, target in targets:
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        payload = target.snapshot() if name.startswith("closer") else target.snapshot(0)
+        encode_s = time.perf_counter() - began
+        # CPU time apart: on a shared machine a niced process may wait for a core.
+        stats["max_encode_cpu_s"] = max(stats["max_encode_cpu_s"], time.thread_time() - began_cpu)
+        began = time.perf_counter()
+        zlib.compress(payload, 3)
+        compress_s = time.perf_counter() - began
+        stats["snapshots"] += 1
+        if len(payload) > stats["max_bytes"]:
+            stats["max_bytes"], stats["max_which"] = len(payload), name
+        if encode_s > stats["max_encode_s"]:
+            stats["max_encode_s"], stats["max_encode_which"] = encode_s, name
+        stats["max_compress_s"] = max(stats["max_compress_s"], compress_s)
+
+
+def main() -> None:
+    """Run the clean and the flooded variant in fresh subprocesses; compare."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--junk", type=int, default=200_000)
+    parser.add_argument("--child", type=int)
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return
+    report = Report("key-flood")
+    report.line(f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
+                f"of the default shop; flood: {args.junk:,} junk keys in the first "
+                f"{_FLOOD_HOURS} h; snapshots every simulated hour")
+    results = {}
+    for junk in (0, args.junk):
+        done = subprocess.run([sys.executable, __file__, "--child", str(junk)], check=True,
+                              capture_output=True, text=True, timeout=900)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        results[junk] = result
+        label = "flood" if junk else "clean"
+        report.line(
+            f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
+            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; end RSS {result['rss'] / 1_048_576:.0f} MiB; "
+            f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
+            f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}")
+        report.line(
+            f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
+            f"MB ({result['max_which']}), longest encode on the loop "
+            f"{result['max_encode_s']:.3f} s ({result['max_encode_which']}; target <= 1 s; "
+            f"longest CPU time {result['max_encode_cpu_s']:.3f} s), "
+            f"longest zlib (in a thread) "
+            f"{result['max_compress_s']:.3f} s")
+    ratio = results[args.junk]["rss"] / results[0]["rss"]
+    report.line(f"end RSS flood / clean = {ratio:.2f} (target <= 1.5)")
+    if not args.no_save:
+        report.save()
+
+
+if __name__ == "__main__":
+    main()
