@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
@@ -326,6 +326,18 @@ class AlertMetrics:
         if event.status != "firing" or event.is_instant or event.alert_id in self._open:
             return
         self._show_open(event)
+
+    def drop_series(self, dropped: Callable[[SeriesRef], bool]) -> None:
+        """Stop exporting every series for which ``dropped`` is true and its open episode
+        (no counter changes): after a rebalance another worker owns them and exports them."""
+        for series in self.series.snapshot():
+            if dropped(series):
+                self.series.remove(series)
+        for alert_id, (rule, severity, info) in list(self._open.items()):
+            if dropped(SeriesRef(info[0], info[1], info[2])):
+                del self._open[alert_id]
+                self.alerts_active.labels(rule, severity).dec()
+                self.alert_info.remove(*info)
 
     def _show_open(self, event: AlertEvent) -> None:
         info = (

@@ -502,6 +502,13 @@ class Worker:
         if revoked:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
+        gone = {tp.partition for tp in revoked}
+        if gone and isinstance(self.metrics, AlertMetrics):
+            # The new owner exports these series and episodes; exporting them here too
+            # would show each alert twice and never resolve this copy.
+            partitions = self.partials_partitions
+            self.metrics.drop_series(lambda series: partitions[closer_partition(
+                series.kafka_key, len(partitions))] in gone)
         self._drop_pending({tp.partition for tp in revoked})
         for tp in revoked:
             self._closer_schedule.forget(tp.partition)
