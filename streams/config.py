@@ -68,6 +68,9 @@ class Settings:
     #: them, so the intake and the closer use several cores; 0 runs it in this process.
     #: Stage 1 costs ~4x the closer's CPU per event: two children saturate 2 cores.
     intake_processes: int = 2
+    #: ``/health`` reports not ready when a consumer with a backlog has consumed nothing
+    #: for this long (see README, "Health").
+    stall_timeout_ms: int = 60_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +117,8 @@ class Settings:
             ("max_future_ms", 0 <= self.max_future_ms <= 3_650 * 86_400_000,
              "expected 0..315360000000 (ten years)"),
             ("intake_processes", 0 <= self.intake_processes <= 64, "expected 0..64"),
+            ("stall_timeout_ms", 1_000 <= self.stall_timeout_ms <= 3_600_000,
+             "expected 1000..3600000"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -161,6 +166,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "checkpoint_interval_ms": _int,
     "max_future_ms": _int,
     "intake_processes": _int,
+    "stall_timeout_ms": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
 }
