@@ -5,12 +5,14 @@ Hierarchy::
     AftersalesError
     ├── ConfigError            a setting or the rules file is invalid (names the field)
     ├── BrokerError            the embedded broker could not start or answer
+    ├── WorkerFailure          the worker cannot go on (its topics vanished, commits keep
+    │                          failing, an intake child died): it exits for a restart
     └── InvalidEvent           an input event is rejected (carries a machine-readable reason)
 """
 
 from __future__ import annotations
 
-__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent"]
+__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent", "WorkerFailure"]
 
 
 class AftersalesError(Exception):
@@ -28,6 +30,11 @@ class ConfigError(AftersalesError):
 
 class BrokerError(AftersalesError):
     """The embedded broker failed to start, answer, or stop."""
+
+
+class WorkerFailure(AftersalesError):
+    """The worker cannot go on; it exits non-zero so a supervisor restarts it (the
+    restart re-creates missing topics and resumes from the snapshots)."""
 
 
 class InvalidEvent(AftersalesError):  # noqa: N818 - reads as a verdict on the event
