@@ -151,6 +151,8 @@ class Worker:
         #: How many records each partition has in ``_closer_pending``, and their bytes.
         self._closer_queued: dict[int, int] = {}
         self._closer_queued_bytes = 0
+        #: Closer partitions revoked at the current rebalance (see ``_drop_lost``).
+        self._revoked_closers: set[int] = set()
         #: Next offset per alerts-topic partition after everything this worker published.
         self._alerts_high: dict[int, int] = {}
         #: Alerts already on the topic from before a restart: never published twice.
@@ -569,6 +571,7 @@ class Worker:
         """Restore each new partition's closer from its snapshot (see ``_intake_assigned``)."""
         consumer = self._closer
         assert consumer is not None
+        self._drop_lost({tp.partition for tp in assigned})
         self._restoring.update(assigned)
         self._drop_pending({tp.partition for tp in assigned})
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
@@ -608,19 +611,26 @@ class Worker:
         if revoked:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
-        gone = {tp.partition for tp in revoked}
-        if gone and isinstance(self.metrics, AlertMetrics):
-            # The new owner exports these series and episodes; exporting them here too
-            # would show each alert twice and never resolve this copy.
-            partitions = self.partials_partitions
-            self.metrics.drop_series(lambda series: partitions[closer_partition(
-                series.kafka_key, len(partitions))] in gone)
+        self._revoked_closers.update(tp.partition for tp in revoked)
         self._drop_pending({tp.partition for tp in revoked})
         for tp in revoked:
             self._closer_schedule.forget(tp.partition)
             self.closers.pop(tp.partition, None)
             self._closer_position.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
+
+    def _drop_lost(self, assigned: set[int]) -> None:
+        """Stop exporting the series and open episodes of closer partitions revoked and not
+        assigned again: their new owner exports them, and a copy here would show each
+        alert twice and never resolve. (aiokafka revokes every partition at a rebalance;
+        waiting for the new assignment keeps the partitions that stay from vanishing
+        from /metrics for the length of the rebalance.)"""
+        lost, self._revoked_closers = self._revoked_closers - assigned, set()
+        if lost and isinstance(self.metrics, AlertMetrics):
+            partitions = self.partials_partitions
+            self.metrics.drop_series(lambda series: partitions[closer_partition(
+                series.kafka_key, len(partitions))] in lost)
+            log.info("closer_partitions_lost", partitions=sorted(lost))
 
     async def _alerts_since(self, high: dict[str, int]) -> set[tuple[str, str]]:
         """``(alert_id, status)`` of every alert on the topic at or after ``high`` offsets.

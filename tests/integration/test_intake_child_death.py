@@ -32,7 +32,8 @@ def events(log: Path, name: str) -> list[dict]:  # type: ignore[type-arg]
     return found
 
 
-async def wait_for_event(log: Path, name: str, count: int, timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
+async def wait_for_event(log: Path, name: str, count: int,
+                         timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
     """Poll the log until it holds ``count`` ``name`` events."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -65,6 +66,6 @@ class TestIntakeChildDeath:
             terminate(worker)
         text = log.read_text(errors="replace")
         print(f"worker exit {took_s:.1f} s after the kill, code {worker.returncode}")
-        assert took_s < EXIT_WITHIN_S, f"worker still up {took_s:.1f} s after the kill\n{text[-3000:]}"
+        assert took_s < EXIT_WITHIN_S, f"still up {took_s:.1f} s after the kill\n{text[-3000:]}"
         assert worker.returncode not in (0, None), text[-3000:]
         assert f"intake process {pid} exited" in text
