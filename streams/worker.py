@@ -277,7 +277,12 @@ class Worker:
         log.info("worker_stopped", alerts_published=self.alerts_published)
 
     async def run(self) -> None:
-        """Start, then run both loops until cancelled; always stop cleanly."""
+        """Start, then run both loops until cancelled; always stop cleanly.
+
+        Only a cancellation of this task is a stop. A ``CancelledError`` that nobody asked
+        for (a future cancelled inside a library, under one of the loops) ends the loops
+        just the same; it is a failure, raised as :class:`WorkerFailure`, not a quiet stop.
+        """
         try:
             await self.start()
             await self._start_children()
@@ -292,7 +297,12 @@ class Worker:
                 loops.append(self._supervise_children())
             await asyncio.gather(*loops)
         except asyncio.CancelledError:
-            raise
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            self.failed = True
+            log.exception("worker_failed", reason="cancelled without a stop request")
+            raise WorkerFailure("a loop was cancelled without a stop request") from None
         except Exception:
             self.failed = True
             log.exception("worker_failed")

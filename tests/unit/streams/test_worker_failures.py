@@ -1,7 +1,9 @@
-"""Worker._commit: repeated commit failures are fatal, a success forgives them."""
+"""Worker failures: repeated commit failures are fatal (a success forgives them), and a
+cancellation nobody asked for is a failure, not a quiet stop."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -62,3 +64,44 @@ class TestCommit:
         for _ in range(5):
             await worker._commit(consumer, {}, "closer")  # type: ignore[arg-type]
         assert worker._commit_failures == 0
+
+
+class TestUnrequestedCancellation:
+    @pytest.fixture
+    def offline(self, worker: Worker) -> Worker:
+        """The worker with its Kafka steps replaced: the intake loop awaits a future that
+        something else cancels after 0.2 s, the other loops wait."""
+
+        async def nothing() -> None:
+            return None
+
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        async def cancelled_under_us() -> None:
+            future = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.2, future.cancel)
+            await future
+
+        worker.start = nothing  # type: ignore[method-assign]
+        worker._intake_loop = cancelled_under_us  # type: ignore[method-assign]
+        worker._closer_loop = forever  # type: ignore[method-assign]
+        worker._watch_broker = forever  # type: ignore[method-assign]
+        worker._watch_progress = forever  # type: ignore[method-assign]
+        return worker
+
+    async def test_inner_cancellation_fails_the_worker(self, offline: Worker) -> None:
+        """A future cancelled inside a loop makes run() raise WorkerFailure, marked failed."""
+        with pytest.raises(WorkerFailure, match="without a stop request"):
+            await asyncio.wait_for(offline.run(), 10)
+        assert offline.failed
+
+    async def test_cancelling_the_task_is_a_stop(self, offline: Worker) -> None:
+        """Cancelling run()'s task is a clean stop, not a failure."""
+        offline._intake_loop = offline._closer_loop  # type: ignore[method-assign]
+        task = asyncio.create_task(offline.run())
+        await asyncio.wait_for(offline.started.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not offline.failed
