@@ -8,6 +8,7 @@ process (``spawn``: no inherited event loop or sockets) that runs the intake
 stage of a :class:`~streams.worker.Worker` and reports over a pipe:
 
 * ``{"started": True}`` once its consumer is in the group;
+* ``{"failed": True}`` as soon as its intake failed (before its clients are closed);
 * every ``REPORT_INTERVAL_S``: intake outcome and dead-letter counts since the last
   report, the consumer lag per input partition, how many partials it sent, and its
   progress (records consumed so far, backlog) for ``/health``.
@@ -124,13 +125,16 @@ class IntakeChild:
         child exited (at any time), did not join within ``START_TIMEOUT_S``, or has sent
         nothing for ``SILENCE_TIMEOUT_S``."""
         now = time.monotonic()
-        for message in self._drain():
+        messages = self._drain()
+        for message in messages:
             self._heard_at = now
             if message.get("started"):
                 self.ready = True
             self._apply(message, metrics)
         process = self._process
         assert process is not None
+        if any(message.get("failed") for message in messages):
+            raise WorkerFailure(f"intake process {process.pid} failed (see its worker_failed)")
         if not self.ready and now - self._spawned_at > START_TIMEOUT_S:
             raise WorkerFailure(f"intake process {process.pid} not ready after "
                                 f"{START_TIMEOUT_S:.0f} s")
@@ -231,12 +235,16 @@ async def _child_run(settings: Settings, rules: RuleSet, create_input_topics: bo
     started = False
     while not task.done():
         await asyncio.wait({task}, timeout=REPORT_INTERVAL_S)
+        if worker.failed:  # say so now: closing its clients may take a while
+            conn.send({"failed": True})
+            break
         if not started and worker.started.is_set():
             conn.send({"started": True})
             started = True
         report = metrics.report(worker.partials_sent)
         report.update(consumed=worker.consumed["intake"], backlog=worker.backlog["intake"])
         conn.send(report)
+    await asyncio.wait({task})
     if stop_requested:
         with contextlib.suppress(asyncio.CancelledError):
             task.result()
