@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal, get_args
@@ -215,6 +215,8 @@ class AlertMetrics:
     _open_order: dict[str, dict[str, tuple[int, datetime, str]]] = field(default_factory=dict)
     #: Alert ids currently on the ``alert_info`` gauge.
     _shown: set[str] = field(default_factory=set)
+    #: The series of each open episode (its labels may carry a masked key).
+    _open_series: dict[str, SeriesRef] = field(default_factory=dict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @classmethod
@@ -403,6 +405,7 @@ class AlertMetrics:
 
     def _hide_open(self, alert_id: str) -> None:
         opened = self._open.pop(alert_id, None)
+        self._open_series.pop(alert_id, None)
         if opened is not None:
             rule, severity, info = opened
             self.alerts_active.labels(rule, severity).dec()
@@ -422,6 +425,16 @@ class AlertMetrics:
             return
         self._show_open(event)
 
+    def drop_series(self, dropped: Callable[[SeriesRef], bool]) -> None:
+        """Stop exporting every series for which ``dropped`` is true and its open episode
+        (no counter changes): after a rebalance another worker owns them and exports them."""
+        for series in self.series.snapshot():
+            if dropped(series):
+                self.series.remove(series)
+        for alert_id, series in list(self._open_series.items()):
+            if dropped(series):
+                self._hide_open(alert_id)
+
     def _show_open(self, event: AlertEvent) -> None:
         series = SeriesRef(event.rule, event.dimension, event.key)
         info = (
@@ -435,6 +448,7 @@ class AlertMetrics:
             self.mask.text(event.runbook, series),
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
+        self._open_series[event.alert_id] = series
         self._open_order.setdefault(event.rule, {})[event.alert_id] = (
             _SEVERITY_RANK.get(event.severity, len(_SEVERITY_RANK)), event.started_at,
             event.alert_id)

@@ -55,8 +55,12 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
 
     @app.page("/health")
     async def health(_view: Any, _request: web.Request) -> web.Response:
-        ready = worker.started.is_set() and not worker.failed
-        return web.json_response({"ready": ready, "failed": worker.failed},
+        # Ready means started, not failed, and no consumer with a backlog stuck for
+        # AFTERSALES_STALL_TIMEOUT_MS (a connected worker that moves nothing is not ready).
+        stalled = worker.progress.stalled()
+        ready = worker.started.is_set() and not worker.failed and not stalled
+        return web.json_response({"ready": ready, "failed": worker.failed, "stalled": stalled,
+                                  "progress": worker.progress.report()},
                                  status=200 if ready else 503)
 
     @app.task

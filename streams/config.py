@@ -111,6 +111,9 @@ class Settings:
     #: A state snapshot larger than this (bytes, before compression) is refused with an
     #: error log and ``aftersales_snapshot_too_large_total``, instead of stalling the loop.
     max_snapshot_bytes: int = 128 * 1_048_576
+    #: ``/health`` reports not ready when a consumer with a backlog has consumed nothing
+    #: for this long (see README, "Health").
+    stall_timeout_ms: int = 60_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +183,8 @@ class Settings:
              f"({self.topic_replication_factor}): no write could succeed"),
             ("max_snapshot_bytes", 1_048_576 <= self.max_snapshot_bytes <= 4_294_967_296,
              "expected 1048576..4294967296"),
+            ("stall_timeout_ms", 1_000 <= self.stall_timeout_ms <= 3_600_000,
+             "expected 1000..3600000"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -325,6 +330,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_sasl_mechanism": lambda raw: raw.strip().upper(),
     "kafka_sasl_password": lambda raw: raw,
     "max_snapshot_bytes": _int,
+    "stall_timeout_ms": _int,
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),

@@ -6,12 +6,15 @@ Hierarchy::
     ├── ConfigError            a setting or the rules file is invalid (names the field)
     ├── BrokerError            the embedded broker could not start or answer
     ├── TopicError             the service's topics could not be created
+    ├── WorkerFailure          the worker cannot go on (its topics vanished, commits keep
+    │                          failing, an intake child died): it exits for a restart
     └── InvalidEvent           an input event is rejected (carries a machine-readable reason)
 """
 
 from __future__ import annotations
 
-__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent", "TopicError"]
+__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent", "TopicError",
+           "WorkerFailure"]
 
 
 class AftersalesError(Exception):
@@ -33,6 +36,9 @@ class BrokerError(AftersalesError):
 
 class TopicError(AftersalesError):
     """The broker could not be reached or refused to create one of the service's topics."""
+class WorkerFailure(AftersalesError):
+    """The worker cannot go on; it exits non-zero so a supervisor restarts it (the
+    restart re-creates missing topics and resumes from the snapshots)."""
 
 
 class InvalidEvent(AftersalesError):  # noqa: N818 - reads as a verdict on the event

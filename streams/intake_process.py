@@ -8,12 +8,18 @@ process (``spawn``: no inherited event loop or sockets) that runs the intake
 stage of a :class:`~streams.worker.Worker` and reports over a pipe:
 
 * ``{"started": True}`` once its consumer is in the group;
+* ``{"failed": True}`` as soon as its intake failed (before its clients are closed);
 * every ``REPORT_INTERVAL_S``: intake outcome and dead-letter counts since the last
-  report, the consumer lag per input partition and how many partials it sent.
+  report, the consumer lag per input partition, how many partials it sent, and its
+  progress (records consumed so far, backlog) for ``/health``.
 
 The parent adds those to its own metrics. The child dies with the parent
-(``PR_SET_PDEATHSIG``), and the parent fails (so a supervisor restarts the whole
-worker) if the child exits; snapshots make either restart continue where it stopped.
+(``PR_SET_PDEATHSIG``). The parent supervises every child from the moment it is
+spawned (:meth:`IntakeChild.poll`): a child that exits at any time, including while
+another child is still starting, or that falls silent, makes the parent fail (so a
+supervisor restarts the whole worker); snapshots make the restart continue where it
+stopped. A child whose intake returns without having been asked to stop exits
+non-zero: that is a failure, not a clean stop.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 
 from alerts.metrics import AlertMetrics
 from streams.config import Settings
+from streams.exceptions import WorkerFailure
 from streams.logs import configure_logging, get_logger
 from streams.rules import RuleSet
 
@@ -44,6 +51,10 @@ log = get_logger(__name__)
 REPORT_INTERVAL_S = 0.25
 #: Seconds a stopping child gets for its final checkpoint before it is killed.
 STOP_TIMEOUT_S = 20.0
+#: Seconds a spawned child may take to join the intake group.
+START_TIMEOUT_S = 120.0
+#: Seconds without any report after which a live child counts as hung.
+SILENCE_TIMEOUT_S = 60.0
 
 
 class RelayMetrics:
@@ -98,8 +109,15 @@ class IntakeChild:
         self._args = (settings, rules, create_input_topics)
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        #: Set once the child reported that its consumer is in the group.
+        self.ready = False
         #: Partials the child has sent so far (benchmarks compare it with what arrived).
         self.partials_sent = 0
+        #: Records the child's intake consumed so far, and its backlog (``/health``).
+        self.consumed = 0
+        self.backlog = 0
+        self._spawned_at = 0.0
+        self._heard_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -115,35 +133,42 @@ class IntakeChild:
         process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
+        self._spawned_at = self._heard_at = time.monotonic()
         log.info("intake_process_started", pid=process.pid)
 
-    async def wait_started(self, metrics: AlertMetrics, timeout_s: float = 120.0) -> None:
-        """Wait for the child's ``started`` report (applying any metrics before it)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for message in self._drain():
-                if message.get("started"):
-                    return
-                self._apply(message, metrics)
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"intake process not ready after {timeout_s:.0f} s")
+    def poll(self, metrics: AlertMetrics) -> None:
+        """Apply the child's reports to ``metrics``; raise :class:`WorkerFailure` if the
+        child exited (at any time), did not join within ``START_TIMEOUT_S``, or has sent
+        nothing for ``SILENCE_TIMEOUT_S``."""
+        now = time.monotonic()
+        messages = self._drain()
+        for message in messages:
+            self._heard_at = now
+            if message.get("started"):
+                self.ready = True
+            self._apply(message, metrics)
+        process = self._process
+        assert process is not None
+        if any(message.get("failed") for message in messages):
+            raise WorkerFailure(f"intake process {process.pid} failed (see its worker_failed)")
+        if not self.ready and now - self._spawned_at > START_TIMEOUT_S:
+            raise WorkerFailure(f"intake process {process.pid} not ready after "
+                                f"{START_TIMEOUT_S:.0f} s")
+        if now - self._heard_at > SILENCE_TIMEOUT_S:
+            raise WorkerFailure(f"intake process {process.pid} silent for "
+                                f"{now - self._heard_at:.0f} s")
 
-    async def relay(self, metrics: AlertMetrics) -> None:
-        """Apply the child's reports to ``metrics`` until it exits (then raise)."""
-        while True:
-            for message in self._drain():
-                self._apply(message, metrics)
-            await asyncio.sleep(REPORT_INTERVAL_S / 2)
-
-    async def stop(self) -> None:
-        """Ask the child to stop (it checkpoints first); kill it if it does not."""
+    async def stop(self, *, graceful: bool = True) -> None:
+        """Ask the child to stop (it checkpoints first) and kill it if it does not; kill
+        it at once unless ``graceful`` (the worker failed: a last checkpoint could write
+        to a broker that lost the topics, and the snapshots are crash-consistent)."""
         process = self._process
         if process is None:
             return
         if process.is_alive() and process.pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
+                os.kill(process.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            await asyncio.to_thread(process.join, STOP_TIMEOUT_S if graceful else 5.0)
             if process.is_alive():
                 log.warning("intake_process_killed", pid=process.pid)
                 process.kill()
@@ -159,13 +184,16 @@ class IntakeChild:
         conn, process = self._conn, self._process
         assert conn is not None and process is not None
         messages = []
+        closed = False
         try:
             while conn.poll():
                 messages.append(conn.recv())
         except EOFError:
-            pass
-        if not messages and not process.is_alive():
-            raise RuntimeError(f"intake process exited with code {process.exitcode}")
+            closed = True
+        if closed or not process.is_alive():
+            process.join(1.0)
+            raise WorkerFailure(f"intake process {process.pid} exited with code "
+                                f"{process.exitcode}")
         return messages
 
     def _apply(self, message: dict[str, Any], metrics: AlertMetrics) -> None:
@@ -178,6 +206,7 @@ class IntakeChild:
         for stage, size, seconds, too_large in message.get("snapshots", ()):
             metrics.record_snapshot(stage, size, seconds, too_large=too_large)
         self.partials_sent = message["partials_sent"]
+        self.consumed, self.backlog = message["consumed"], message["backlog"]
 
 
 def _die_with_parent() -> None:
@@ -196,12 +225,16 @@ def _child_main(settings: Settings, rules: RuleSet, create_input_topics: bool,
                 conn: Connection) -> None:
     _die_with_parent()
     configure_logging(settings.log_format, settings.log_level)
+    code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_child_run(settings, rules, create_input_topics, conn))
+        code = asyncio.run(_child_run(settings, rules, create_input_topics, conn))
+    sys.exit(code)
 
 
 async def _child_run(settings: Settings, rules: RuleSet, create_input_topics: bool,
-                     conn: Connection) -> None:
+                     conn: Connection) -> int:
+    """Run the intake until SIGTERM/SIGINT (exit code 0); ending any other way is a
+    failure (exit code 1), so the parent never mistakes it for a clean stop."""
     from streams.worker import Worker  # the worker module imports this one
 
     metrics = RelayMetrics()
@@ -209,14 +242,34 @@ async def _child_run(settings: Settings, rules: RuleSet, create_input_topics: bo
                     roles=frozenset({"intake"}))
     task = asyncio.create_task(worker.run())
     loop = asyncio.get_running_loop()
+    stop_requested = False
+
+    def request_stop() -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        task.cancel()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, request_stop)
     started = False
     while not task.done():
         await asyncio.wait({task}, timeout=REPORT_INTERVAL_S)
+        if worker.failed:  # say so now: closing its clients may take a while
+            conn.send({"failed": True})
+            break
         if not started and worker.started.is_set():
             conn.send({"started": True})
             started = True
-        conn.send(metrics.report(worker.partials_sent))
-    with contextlib.suppress(asyncio.CancelledError):
-        task.result()
+        report = metrics.report(worker.partials_sent)
+        report.update(consumed=worker.consumed["intake"], backlog=worker.backlog["intake"])
+        conn.send(report)
+    await asyncio.wait({task})
+    if stop_requested:
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
+        return 0
+    if task.cancelled():
+        log.error("intake_process_failed", reason="intake cancelled without a stop request")
+    elif task.exception() is None:
+        log.error("intake_process_failed", reason="intake returned without a stop request")
+    return 1  # an exception was logged by the worker as worker_failed

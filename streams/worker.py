@@ -46,11 +46,13 @@ from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
+from streams.exceptions import WorkerFailure
 from streams.gc_tuning import tune_gc
-from streams.intake_process import IntakeChild, RelayMetrics
+from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.pipeline import Stage1, Stage1Output
+from streams.progress import Progress
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_state_topic, ensure_topics
 from streams.wire import (Watermark, closer_partition, decode, encode_event_alert,
@@ -67,6 +69,17 @@ _CLOSER_SLICE_S = 0.05
 #: Bytes of queued window records at which the closer stops fetching until it has
 #: worked them off (bounds memory in a catch-up: a packed record holds up to 2,000 items).
 _CLOSER_MAX_PENDING_BYTES = 32 * 1_048_576
+#: A commit that takes longer than this failed (aiokafka retries some errors, such as
+#: an unknown topic, forever).
+_COMMIT_TIMEOUT_S = 15.0
+#: The worker exits after this many commit failures in a row while the broker answers,
+#: failing for at least ``_COMMIT_FAILING_S`` (a rebalance fails one or two, briefly).
+_MAX_COMMIT_FAILURES = 3
+_COMMIT_FAILING_S = 30.0
+#: Consecutive broker probes that must miss one of the service's topics before it exits.
+_MISSING_TOPIC_PROBES = 2
+#: Seconds a failed worker gives each Kafka client to close.
+_FAILED_CLOSE_S = 5.0
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -139,6 +152,8 @@ class Worker:
         #: How many records each partition has in ``_closer_pending``, and their bytes.
         self._closer_queued: dict[int, int] = {}
         self._closer_queued_bytes = 0
+        #: Closer partitions revoked at the current rebalance (see ``_drop_lost``).
+        self._revoked_closers: set[int] = set()
         #: Next offset per alerts-topic partition after everything this worker published.
         self._alerts_high: dict[int, int] = {}
         #: Alerts already on the topic from before a restart: never published twice.
@@ -146,6 +161,13 @@ class Worker:
         self.started = asyncio.Event()
         #: Set when a loop died; /health then reports not ready and the process exits.
         self.failed = False
+        #: Records each consumer loop consumed so far and its backlog (``/health``).
+        self.consumed = {"intake": 0, "closer": 0}
+        self.backlog = {"intake": 0, "closer": 0}
+        self.progress = Progress(settings.stall_timeout_ms / 1000)
+        self._broker_reachable = True
+        self._commit_failures = 0
+        self._commit_failing_since = 0.0
         #: Alerts published so far (for tests and the demo).
         self.alerts_published = 0
         #: Sealed partials this process's intake sent and its closers received (benchmarks).
@@ -224,49 +246,62 @@ class Worker:
                  partials_partitions=len(self.partials_partitions))
 
     async def stop(self) -> None:
-        """Checkpoint, leave the groups and close connections."""
-        await asyncio.gather(*(child.stop() for child in self._children))
-        if self.started.is_set():
+        """Checkpoint, leave the groups and close connections.
+
+        After a failure there is no last checkpoint (the restart resumes from the last
+        periodic one, as after a crash): writing it could hang on, or re-create with the
+        wrong settings, topics the broker lost. Closing then gets ``_FAILED_CLOSE_S`` per
+        client.
+        """
+        failed = self.failed
+        await asyncio.gather(*(child.stop(graceful=not failed) for child in self._children))
+        if self.started.is_set() and not failed:
             try:
                 if self._intake is not None:
                     await self._commit_intake(self._intake, force=True)
                 await self._checkpoint_closers(force=True)
             except Exception as exc:  # noqa: BLE001 - a failed final checkpoint must not block stop
                 log.warning("final_checkpoint_failed", error=str(exc))
+        limit = _FAILED_CLOSE_S if failed else None
         for consumer in (self._intake, self._closer):
             if consumer is not None:
                 with contextlib.suppress(Exception):
-                    await consumer.stop()
+                    await asyncio.wait_for(consumer.stop(), limit)
         for sink in self.sinks:
             with contextlib.suppress(Exception):
                 await sink.stop()
         if self.producer is not None:
             with contextlib.suppress(Exception):
-                await self.producer.stop()
+                await asyncio.wait_for(self.producer.stop(), limit)
         log.info("worker_stopped", alerts_published=self.alerts_published)
 
     async def run(self) -> None:
-        """Start, then run both loops until cancelled; always stop cleanly."""
+        """Start, then run both loops until cancelled; always stop cleanly.
+
+        Only a cancellation of this task is a stop. A ``CancelledError`` that nobody asked
+        for (a future cancelled inside a library, under one of the loops) ends the loops
+        just the same; it is a failure, raised as :class:`WorkerFailure`, not a quiet stop.
+        """
         try:
             await self.start()
-            for child in self._children:
-                # One at a time: each joins the intake group once the previous one holds
-                # partitions (simultaneous first joins of a new group sometimes stalled
-                # on the embedded broker).
-                child.start()
-                await child.wait_started(self.metrics)  # type: ignore[arg-type]
+            await self._start_children()
             tune_gc()
             self.started.set()
-            loops = []
+            loops = [self._watch_progress()]
             if self._runs_intake:
                 loops.append(self._intake_loop())
             if self._runs_closer:
                 loops += [self._closer_loop(), self._watch_broker()]
-            loops += [child.relay(self.metrics)  # type: ignore[arg-type]
-                      for child in self._children]
+            if self._children:
+                loops.append(self._supervise_children())
             await asyncio.gather(*loops)
         except asyncio.CancelledError:
-            raise
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            self.failed = True
+            log.exception("worker_failed", reason="cancelled without a stop request")
+            raise WorkerFailure("a loop was cancelled without a stop request") from None
         except Exception:
             self.failed = True
             log.exception("worker_failed")
@@ -274,22 +309,104 @@ class Worker:
         finally:
             await self.stop()
 
+    async def _start_children(self) -> None:
+        """Spawn the intake children one at a time, each once the previous one holds
+        partitions (simultaneous first joins of a new group sometimes stalled on the
+        embedded broker). Every child spawned so far is supervised meanwhile: one that
+        exits while another is starting fails the start at once."""
+        for child in self._children:
+            child.start()
+            while not child.ready:
+                self._poll_children()
+                await asyncio.sleep(0.05)
+
+    def _poll_children(self) -> None:
+        for child in self._children:
+            if child.pid is not None:
+                child.poll(self.metrics)  # type: ignore[arg-type]
+
+    async def _supervise_children(self) -> None:
+        """Relay the children's reports until one of them fails (then raise)."""
+        while True:
+            self._poll_children()
+            await asyncio.sleep(REPORT_INTERVAL_S / 2)
+
+    async def _watch_progress(self, every_s: float = 1.0) -> None:
+        """Measure each consumer's backlog and feed :attr:`progress` (``/health``); log
+        when a source stalls and when it moves again."""
+        stalled: list[str] = []
+        while True:
+            for source, consumer in (("intake", self._intake), ("closer", self._closer)):
+                if consumer is not None:
+                    self.backlog[source] = await self._backlog(consumer)
+                    self.progress.observe(source, consumed=self.consumed[source],
+                                          backlog=self.backlog[source])
+            for index, child in enumerate(self._children):
+                if child.ready:
+                    self.progress.observe(f"intake-{index}", consumed=child.consumed,
+                                          backlog=child.backlog)
+            now_stalled = self.progress.stalled()
+            if now_stalled != stalled:
+                if now_stalled:
+                    log.warning("worker_stalled", sources=now_stalled,
+                                progress=self.progress.report())
+                else:
+                    log.info("worker_progressing", sources=stalled)
+                stalled = now_stalled
+            await asyncio.sleep(every_s)
+
+    async def _backlog(self, consumer: AIOKafkaConsumer) -> int:
+        """Records between the consumer's positions and the ends the broker last reported
+        (partitions with no fetch answered yet count as none)."""
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None or tp in self._restoring:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), 1.0)
+            except (KafkaError, asyncio.TimeoutError):
+                continue
+            total += max(high - position, 0)
+        return total
+
+    def _own_topics(self) -> list[str]:
+        names = self.names
+        topics = [names.alerts, names.dead_letter, names.partials, names.checkpoints,
+                  names.intake_state, *names.inputs.values()]
+        return sorted(topics)
+
     async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
-        """Report the broker's reachability on /metrics and in the log.
+        """Report the broker's reachability on /metrics and in the log; fail when the
+        broker no longer knows the service's topics.
 
         aiokafka retries on its own while the broker is away, so the loops simply stall
-        and resume; this probe makes the degraded state visible meanwhile.
+        and resume; this probe makes the degraded state visible meanwhile. A broker that
+        answers without the service's topics (e.g. restarted empty) never heals by
+        itself: the worker raises :class:`WorkerFailure` so a supervisor restarts it,
+        and the restart creates the topics again.
         """
         producer = self.producer
         assert producer is not None
         connected, since = True, time.monotonic()
+        own = self._own_topics()
+        missing_probes = 0
         while True:
             await asyncio.sleep(every_s)
             try:
-                await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
+                metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(),
+                                                  timeout_s)
                 reachable = True
             except (KafkaError, OSError, asyncio.TimeoutError):
                 reachable = False
+            self._broker_reachable = reachable
+            if reachable:
+                missing = [t for t in own if not metadata.partitions_for_topic(t)]
+                missing_probes = missing_probes + 1 if missing else 0
+                if missing_probes >= _MISSING_TOPIC_PROBES:
+                    log.error("topics_missing", topics=missing,
+                              action="exiting; a restart creates them again")
+                    raise WorkerFailure(f"the broker no longer has topics {missing}")
             if reachable != connected:
                 now = time.monotonic()
                 if reachable:
@@ -359,6 +476,7 @@ class Worker:
         assert consumer is not None
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=20_000)
+            self.consumed["intake"] += sum(len(messages) for messages in batches.values())
             out = Stage1Output()
             for tp, messages in batches.items():
                 if self._skip_restoring(tp, messages):
@@ -450,7 +568,7 @@ class Worker:
             resume = json.loads(snapshot)["resume_offset"]
             offsets[tp] = OffsetAndMetadata(resume, "")
         if offsets:
-            await consumer.commit(offsets)
+            await self._commit(consumer, offsets, "intake")
 
     def _snapshot_fits(self, stage: str, partition: str, payload: bytes, began: float) -> bool:
         """Record a snapshot's size and encode time; refuse it (loudly: an error log and
@@ -480,6 +598,7 @@ class Worker:
         """Restore each new partition's closer from its snapshot (see ``_intake_assigned``)."""
         consumer = self._closer
         assert consumer is not None
+        self._drop_lost({tp.partition for tp in assigned})
         self._restoring.update(assigned)
         self._drop_pending({tp.partition for tp in assigned})
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
@@ -520,12 +639,26 @@ class Worker:
         if revoked:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
+        self._revoked_closers.update(tp.partition for tp in revoked)
         self._drop_pending({tp.partition for tp in revoked})
         for tp in revoked:
             self._closer_schedule.forget(tp.partition)
             self.closers.pop(tp.partition, None)
             self._closer_position.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
+
+    def _drop_lost(self, assigned: set[int]) -> None:
+        """Stop exporting the series and open episodes of closer partitions revoked and not
+        assigned again: their new owner exports them, and a copy here would show each
+        alert twice and never resolve. (aiokafka revokes every partition at a rebalance;
+        waiting for the new assignment keeps the partitions that stay from vanishing
+        from /metrics for the length of the rebalance.)"""
+        lost, self._revoked_closers = self._revoked_closers - assigned, set()
+        if lost and isinstance(self.metrics, AlertMetrics):
+            partitions = self.partials_partitions
+            self.metrics.drop_series(lambda series: partitions[closer_partition(
+                series.kafka_key, len(partitions))] in lost)
+            log.info("closer_partitions_lost", partitions=sorted(lost))
 
     async def _alerts_since(self, high: dict[str, int]) -> set[tuple[str, str, str]]:
         """``(alert_id, status, severity)`` of every alert on the topic at or after ``high``
@@ -575,6 +708,7 @@ class Worker:
             else:  # far behind: work off what is fetched before fetching more
                 batches = {}
                 await asyncio.sleep(0)
+            self.consumed["closer"] += sum(len(messages) for messages in batches.values())
             if not batches and not pending:
                 await self._checkpoint_closers()
                 continue
@@ -679,7 +813,31 @@ class Worker:
             offsets[TopicPartition(self.names.partials, partition)] = OffsetAndMetadata(
                 position, "")
         if offsets and consumer is not None:
-            await consumer.commit(offsets)
+            await self._commit(consumer, offsets, "closer")
+
+    async def _commit(self, consumer: AIOKafkaConsumer,
+                      offsets: dict[TopicPartition, OffsetAndMetadata], stage: str) -> None:
+        """Commit ``offsets``; raise :class:`WorkerFailure` after ``_MAX_COMMIT_FAILURES``
+        failures in a row over ``_COMMIT_FAILING_S`` while the broker answers (a commit
+        that cannot succeed, e.g. for a topic the broker lost, is retried by aiokafka
+        forever)."""
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), _COMMIT_TIMEOUT_S)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            if self._broker_reachable:
+                if not self._commit_failures:
+                    self._commit_failing_since = time.monotonic()
+                self._commit_failures += 1
+            log.warning("commit_failed", stage=stage, failures=self._commit_failures,
+                        error=repr(exc))
+            if (self._commit_failures >= _MAX_COMMIT_FAILURES
+                    and time.monotonic() - self._commit_failing_since >= _COMMIT_FAILING_S):
+                log.error("commits_failing", stage=stage, failures=self._commit_failures,
+                          action="exiting so a restart resumes from the snapshots")
+                raise WorkerFailure(f"{self._commit_failures} {stage} commits failed in a "
+                                    f"row: {exc!r}") from exc
+            return
+        self._commit_failures = 0
 
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:
         if self._published:
