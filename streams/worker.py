@@ -41,7 +41,7 @@ from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert
+from streams.aggregate import EventAlert, SealedPartial
 from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
@@ -739,9 +739,10 @@ class Worker:
                 continue
             for message in messages:
                 if message.key is not None:
-                    record = decode(message.value)
-                    if isinstance(record, EventAlert):
-                        alerts.extend(closer.on_event_alert(record))
+                    record = self._decode_partials(tp.partition, message)
+                    if record is None or isinstance(record, EventAlert):
+                        if record is not None:
+                            alerts.extend(closer.on_event_alert(record))
                         if not queued.get(tp.partition):  # nothing earlier still waits
                             self._closer_position[tp.partition] = message.offset + 1
                         continue
@@ -749,6 +750,21 @@ class Worker:
                 queued[tp.partition] = queued.get(tp.partition, 0) + 1
                 self._closer_queued_bytes += len(message.value)
         return alerts
+
+    def _decode_partials(self, partition: int, message: Any
+                         ) -> list[SealedPartial] | EventAlert | Watermark | None:
+        """One partials-topic record, or ``None`` (logged and counted) if it cannot be read."""
+        try:
+            return decode(message.value)
+        except Exception as exc:  # noqa: BLE001 - one record must not stop alerting
+            self._partials_failed(partition, message, exc)
+            return None
+
+    def _partials_failed(self, partition: int, message: Any, exc: Exception) -> None:
+        log.error("partials_record_failed", partition=partition, offset=message.offset,
+                  error=f"{type(exc).__name__}: {exc}"[:300])
+        if isinstance(self.metrics, AlertMetrics):
+            self.metrics.record_dead_letter("partials", "internal_error")
 
     def _work_off_pending(self, deadline: float) -> tuple[list[AlertEvent], bool]:
         """Apply queued partials and watermarks, in order, until ``deadline`` (monotonic)."""
@@ -761,16 +777,19 @@ class Worker:
             self._closer_queued_bytes -= len(message.value)
             closer = self.closers.get(partition)
             if closer is not None:
-                record = decode(message.value)
-                if isinstance(record, list):
-                    for sealed in record:
-                        closer.on_partial(sealed)
-                    self.partials_received += len(record)
-                elif isinstance(record, EventAlert):
-                    alerts.extend(closer.on_event_alert(record))
-                elif isinstance(record, Watermark):
-                    alerts.extend(closer.on_watermark(record.source, record.watermark_ms))
-                    closed_any = True
+                record = self._decode_partials(partition, message)
+                try:
+                    if isinstance(record, list):
+                        for sealed in record:
+                            closer.on_partial(sealed)
+                        self.partials_received += len(record)
+                    elif isinstance(record, EventAlert):
+                        alerts.extend(closer.on_event_alert(record))
+                    elif isinstance(record, Watermark):
+                        alerts.extend(closer.on_watermark(record.source, record.watermark_ms))
+                        closed_any = True
+                except Exception as exc:  # noqa: BLE001 - one record must not stop alerting
+                    self._partials_failed(partition, message, exc)
                 self._closer_position[partition] = message.offset + 1
             if time.monotonic() >= deadline:
                 break

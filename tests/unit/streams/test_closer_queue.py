@@ -223,3 +223,25 @@ async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
     assert all(queued < cap for queued in consumer.fetches)
     assert worker._closer_queued_bytes == 0
     assert worker.partials_received == sum(len(json.loads(r.value)["i"]) for r in packed)
+
+
+def test_an_unreadable_partials_record_is_skipped_and_counted(
+        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    """Garbage on the partials topic (keyed or not) is logged, counted as an internal
+    error and skipped; the closer goes on and its alerts are those without it."""
+    garbage = [b"not json", b'{"t": "P", "src": 1}', b'{"t": "?"}', b"[]"]
+    mixed: list[ConsumerRecord[bytes, bytes]] = []
+    for record in records:
+        if record.offset % 500 == 7:
+            bad = garbage[len(mixed) % len(garbage)]
+            mixed.append(replace(record, value=bad, key=b"k" if len(mixed) % 2 else None))
+        mixed.append(record)
+    mixed = [replace(r, offset=i) for i, r in enumerate(mixed)]
+    worker = closer_worker()
+    alerts = worker._take_fetched({TP: mixed})
+    alerts += worker._work_off_pending(float("inf"))[0]
+    assert ids(alerts) == in_order(records)
+    assert isinstance(worker.metrics, AlertMetrics)
+    skipped = worker.metrics.dead_letter_total.labels("partials", "internal_error")._value.get()
+    assert skipped == len(mixed) - len(records) > 0
+    assert worker._closer_position[0] == mixed[-1].offset + 1
