@@ -80,7 +80,7 @@ from streams.rules import RuleSet, load_rules  # noqa: E402
 from streams.simulator.events import Event  # noqa: E402
 from streams.simulator.generator import Simulation  # noqa: E402
 from streams.simulator.hostile import with_nuisances  # noqa: E402
-from streams.simulator.incidents import WrongPrice, label_window_ms, window_ms  # noqa: E402
+from streams.simulator.incidents import WrongPrice, window_ms  # noqa: E402
 from streams.simulator.labels import build_labels  # noqa: E402
 from streams.simulator.timefmt import parse_ts  # noqa: E402
 
@@ -362,6 +362,16 @@ def _volumes(text: str) -> list[str]:
     return out
 
 
+def _plan(args: argparse.Namespace) -> list[tuple[str, int, str]]:
+    """Runs in order: 0.3x of every seed, then REPORT by volume, then TUNE by volume (so a
+    run cut short still has REPORT figures at every volume)."""
+    runs = [(group, seed, volume)
+            for group, seeds in (("TUNE", args.tune_seeds), ("REPORT", args.seeds))
+            for seed in seeds for volume in args.volumes
+            if volume != "3x" or seed in args.seeds_3x]
+    return sorted(runs, key=lambda r: (r[2] != "0.3x", r[0] == "TUNE", VOLUMES[r[2]], r[1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -401,19 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(out), flush=True)
     cells: dict[str, list[dict[str, Any]]] = {"TUNE": [], "REPORT": []}
-    for group, seeds in (("TUNE", args.tune_seeds), ("REPORT", args.seeds)):
-        for seed in seeds:
-            for volume in args.volumes:
-                if volume == "3x" and seed not in args.seeds_3x:
-                    continue
-                cell = run_cell(build_run(volume, seed, rules), rules, band=not args.no_band)
-                line = (f"# {group} seed {seed} {volume}: {cell['events']:,} records "
-                        f"({cell['dead_letters']} dead-lettered) in {cell['seconds']} s; "
-                        f"detected {sum(s.detected for s in cell['scores'])}/"
-                        f"{len(cell['scores'])}, false episodes {cell['false'].false}")
-                print(line, flush=True)
-                out.append(line)
-                cells[group].append(cell)
+    for group, seed, volume in _plan(args):
+        cell = run_cell(build_run(volume, seed, rules), rules, band=not args.no_band)
+        line = (f"# {group} seed {seed} {volume}: {cell['events']:,} records "
+                f"({cell['dead_letters']} dead-lettered) in {cell['seconds']} s; "
+                f"detected {sum(s.detected for s in cell['scores'])}/"
+                f"{len(cell['scores'])}, false episodes {cell['false'].false}")
+        out.append(line)
+        cells[group].append(cell)
+        # The tables so far, so that an interrupted run still leaves figures behind.
+        print(line + "\n" + table(cells[group], args.volumes, f"({group} so far)"), flush=True)
     for group in ("TUNE", "REPORT"):
         if not cells[group]:
             continue
