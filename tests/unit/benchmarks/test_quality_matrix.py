@@ -212,3 +212,41 @@ class TestEntityOracle:
         shared = oracle_ms(kl, 300_000, series=1e6)
         assert shared == pytest.approx(300_000 * math.log(8640 * 1e6) / kl)
         assert shared > alone
+
+
+class TestCommandLine:
+    def test_seed_lists_and_ranges(self) -> None:
+        """'1-3,11' expands; an empty string means no seeds."""
+        from benchmarks.quality_matrix import _seeds
+
+        assert _seeds("1-3,11") == [1, 2, 3, 11]
+        assert _seeds("") == []
+
+    @pytest.mark.parametrize("text", ["x", "1-b", "-2"])
+    def test_bad_seeds_are_named(self, text: str) -> None:
+        """A bad seed list raises an argparse error naming 'seeds'."""
+        import argparse
+
+        from benchmarks.quality_matrix import _seeds
+
+        with pytest.raises(argparse.ArgumentTypeError, match="seeds"):
+            _seeds(text)
+
+    def test_unknown_volume_is_named(self) -> None:
+        """A volume outside 0.3x/1x/3x exits with a usage error naming --volumes."""
+        from benchmarks.quality_matrix import main
+
+        with pytest.raises(SystemExit) as exc:
+            main(["--volumes", "5x"])
+        assert exc.value.code == 2
+
+    def test_report_volumes_run_before_the_big_tune_runs(self) -> None:
+        """0.3x first, then REPORT by volume, then TUNE; 3x only for the named seeds."""
+        import argparse
+
+        from benchmarks.quality_matrix import _plan
+
+        args = argparse.Namespace(tune_seeds=[1], seeds=[11], volumes=["0.3x", "1x", "3x"],
+                                  seeds_3x=[11])
+        assert _plan(args) == [("REPORT", 11, "0.3x"), ("TUNE", 1, "0.3x"),
+                               ("REPORT", 11, "1x"), ("REPORT", 11, "3x"), ("TUNE", 1, "1x")]
