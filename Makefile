@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality soak lint clean
+.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality bench-quality-matrix soak lint clean
 
 # Re-install only when the project definition changes; otherwise this is instant.
 $(STAMP): pyproject.toml
@@ -43,6 +43,11 @@ bench-engine: install
 # Detection quality on the simulator's default scenario; QUALITY_ARGS="--seed 2 --orders-per-day 5000"
 bench-quality: install
 	$(PY) benchmarks/quality.py $(QUALITY_ARGS)
+
+# Detection-quality matrix (issue 16): 3 volumes x TUNE/REPORT seeds x obvious/subtle incidents,
+# about half an hour on one core; MATRIX_ARGS="--quick" for a few minutes (1x, one seed).
+bench-quality-matrix: install
+	$(PY) benchmarks/quality_matrix.py $(MATRIX_ARGS)
 
 soak: install
 	$(PY) benchmarks/soak.py $(SOAK_ARGS)

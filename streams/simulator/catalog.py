@@ -27,6 +27,20 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+SUPPLIERS_PER_CATEGORY = 10
+"""Each category's SKUs come from this many suppliers (a fixed hash of the SKU index)."""
+
+
+def supplier_id(category: str, index: int) -> str:
+    """The id of supplier ``index`` (0-based) of ``category``, e.g. ``SUP-home-03``."""
+    return f"SUP-{category}-{index + 1:02d}"
+
+
+def supplier_index(sku_index: int) -> int:
+    """Which of its category's suppliers makes the SKU at ``sku_index`` (Knuth's hash)."""
+    return (sku_index * 2_654_435_761 % (1 << 32)) * SUPPLIERS_PER_CATEGORY >> 32
+
+
 def sku_id(index: int) -> str:
     """The id of the SKU at 0-based ``index``."""
     return f"SKU-{index + 1:05d}"
@@ -108,6 +122,19 @@ class Catalog:
         order = order[self.category[order] == category]
         ordinary = [int(i) for i in order[1:] if 0.75 <= self.return_factor[i] <= 1.25]
         return ordinary[0] if ordinary else int(order[min(1, len(order) - 1)])
+
+    def supplier_of(self, index: int, category_names: tuple[str, ...]) -> str:
+        """The supplier id of the SKU at ``index``."""
+        return supplier_id(category_names[int(self.category[index])], supplier_index(index))
+
+    def supplier_skus(self, supplier: str, category_names: tuple[str, ...]) -> IntArray:
+        """Indices of the SKUs of ``supplier``; ``ValueError`` if it makes none."""
+        hits = [i for i in range(len(self.skus))
+                if self.supplier_of(i, category_names) == supplier]
+        if not hits:
+            msg = f"supplier: unknown supplier {supplier!r}"
+            raise ValueError(msg)
+        return np.array(hits, dtype=np.int64)
 
     def index_of(self, sku: str) -> int:
         """Index of a SKU id; ``ValueError`` if unknown."""

@@ -23,6 +23,7 @@ from streams.simulator.timefmt import to_ms
 
 if TYPE_CHECKING:
     from streams.simulator.incidents import Incident
+    from streams.simulator.promotion import Promotion
 
 Weighted = tuple[tuple[str, float], ...]
 """Names with relative weights, e.g. ``(("web", 0.45), ("app", 0.40))``."""
@@ -144,6 +145,14 @@ class SimulationConfig:
     speed
         Event-time to wall-time factor for live output (``60`` = one hour per minute);
         ``None`` means as fast as possible.
+    promotions
+        Planned promotions (:mod:`streams.simulator.promotion`): nuisances, not incidents.
+    pickup_points, pickup_share
+        Pick-up-point addresses shared by many customers, and the share of orders sent
+        to one of them (busy by nature; ``0`` = none).
+    b2b_customers, b2b_share
+        Business accounts ordering many times a day to their one address, and the share
+        of orders they place (``0`` = none).
     """
 
     seed: int = 0
@@ -170,6 +179,11 @@ class SimulationConfig:
     warmup: timedelta = timedelta(days=12)
     incidents: tuple[Incident, ...] = field(default=())
     speed: float | None = None
+    promotions: tuple[Promotion, ...] = field(default=())
+    pickup_points: int = 0
+    pickup_share: float = 0.0
+    b2b_customers: int = 0
+    b2b_share: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate every field; raise ``ValueError`` naming the first bad one."""
@@ -189,6 +203,14 @@ class SimulationConfig:
                self.tickets_per_order)
         _check(self.noise >= 0, "noise", "must be >= 0", self.noise)
         _check(self.speed is None or self.speed > 0, "speed", "must be > 0 or None", self.speed)
+        for name in ("pickup_points", "b2b_customers"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 0, name, "must be an int >= 0", value)
+        for name, count in (("pickup_share", self.pickup_points),
+                            ("b2b_share", self.b2b_customers)):
+            value = getattr(self, name)
+            _check(0.0 <= value < 0.5, name, "must be in [0, 0.5)", value)
+            _check(value == 0.0 or count > 0, name, "needs a count > 0 to share orders", value)
         _check_categories(self.categories)
         _check_regions(self.regions)
         for name in ("channels", "queues", "contact_channels"):

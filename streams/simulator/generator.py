@@ -40,6 +40,7 @@ from streams.simulator.incidents import (
     window_ms,
 )
 from streams.simulator.orders import CANCEL_REASONS, NONE, OrderModel, OrderPlan
+from streams.simulator.promotion import promotion_factor
 from streams.simulator.schedule import CalendarQueue
 from streams.simulator.seasonality import Noise, seasonal
 from streams.simulator.service import ServiceModel
@@ -102,6 +103,8 @@ class Simulation:
             i: [] for i, inc in enumerate(self.incidents) if inc.type in ("wrong_price",
                                                                           "customer_burst")}
         self.counts = Counter()
+        self.orders.first_extra_return = {}
+        promotions = cfg.promotions
         state = _State()
         queue = CalendarQueue(STEP_MS)
         t = (start - cfg.warmup_ms) // STEP_MS * STEP_MS
@@ -109,6 +112,8 @@ class Simulation:
             step = WARMUP_STEP_MS if t + WARMUP_STEP_MS <= start - FINE_LEAD_MS else STEP_MS
             t_next = t + step
             intensity = float(seasonal(np.array([t + step // 2]))[0]) * noise.step(t)
+            promo = promotion_factor(promotions, t + step // 2) if promotions else 1.0
+            intensity *= promo
             n = int(rng.poisson(cfg.orders_per_day * step / MS_PER_DAY * intensity))
             placed = np.sort(t + rng.integers(0, step, n))
             self._push_orders(queue, state, self.orders.plan(rng, placed), start, end, None)
@@ -116,7 +121,7 @@ class Simulation:
                 if isinstance(inc, CustomerBurst) and t <= window_ms(inc)[0] < t_next:
                     self._push_burst(queue, state, rng, i, inc, start, end)
             if t_next > start - TICKET_LEAD_MS:
-                self._push_tickets(queue, state, rng, t, intensity)
+                self._push_tickets(queue, state, rng, t, intensity, promo)
             if t_next > start:
                 self._push_spike_complaints(queue, state, rng, t, intensity)
             for item in queue.pop_before(t_next):
@@ -129,8 +134,14 @@ class Simulation:
             t = t_next
 
     def _push_orders(self, queue: CalendarQueue, state: _State, plan: OrderPlan, start: int,
-                     end: int, burst: tuple[int, str, str] | None) -> None:
-        """Push every emitted-range event of the planned orders; ids are assigned in order."""
+                     end: int, burst: tuple[int, str, str] | None, *,
+                     distinct: bool = False) -> None:
+        """Push every emitted-range event of the planned orders; ids are assigned in order.
+
+        A ``burst`` ``(incident index, customer, address)`` puts every order on that
+        customer and address; with ``distinct`` each order gets its own new customer
+        (``<customer>-<n>``) at that address.
+        """
         cat = self.catalog
         skus, cats = cat.skus, self.orders.category_names
         cat_of = cat.category
@@ -154,6 +165,8 @@ class Simulation:
             oid = f"O-{number:09d}"
             if burst is not None:
                 cust_s, addr_s = burst[1], burst[2]
+                if distinct:
+                    cust_s = f"{burst[1]}-{number - first_id + 1}"
             else:
                 cust_s, addr_s = f"C-{cust + 1:07d}", f"A-{addr + 1:07d}"
             fields = {
@@ -200,11 +213,12 @@ class Simulation:
         placed = np.sort(rng.integers(lo, hi, int(inc.magnitude)))
         plan = self.orders.plan(rng, placed, drop=False)
         self._push_orders(queue, state, plan, start, end,
-                          (index, inc.customer_id or "", inc.address_id or ""))
+                          (index, inc.customer_id or "", inc.address_id or ""),
+                          distinct=inc.distinct_customers)
 
     def _push_tickets(self, queue: CalendarQueue, state: _State, rng: np.random.Generator,
-                      t: int, intensity: float) -> None:
-        batch = self.service.tickets(rng, t, STEP_MS, intensity)
+                      t: int, intensity: float, staffed: float = 1.0) -> None:
+        batch = self.service.tickets(rng, t, STEP_MS, intensity, staffed)
         queues, channels = self.service.queue_names, self.service.channel_names
         regions = self.service.region_names
         seq = state.next_seq

@@ -4,7 +4,8 @@ Reason categories (:data:`REASONS`): ``not_json``, ``not_object``, ``missing_fie
 ``wrong_type``, ``out_of_range`` (negative amount or quantity, severity 4, ...),
 ``bad_ts``, ``unknown_status``, ``oversized`` (value > 1 MiB) and ``duplicate``. A
 duplicate comes as a pair: the original (reason ``None``, valid) then the same bytes
-again (reason ``duplicate``).
+again (reason ``duplicate``). :func:`with_nuisances` mixes late, duplicate and malformed
+records into a simulated stream.
 
 Examples
 --------
@@ -18,12 +19,14 @@ Examples
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any, Final, NamedTuple
 
 import numpy as np
 
-from streams.simulator.events import COMPLAINTS, ORDERS, WAIT_TIMES
+from streams.simulator.events import COMPLAINTS, ORDERS, WAIT_TIMES, Event
 
 REASONS: Final = (
     "not_json",
@@ -112,3 +115,51 @@ def bad_events(rng: np.random.Generator, n: int) -> list[BadEvent]:
     for i in range(n):
         out.extend(_one(rng, i, REASONS[i % len(REASONS)]))
     return out
+
+
+def with_nuisances(events: Iterable[Event], rng: np.random.Generator, *,
+                   late_share: float = 0.01, max_late_ms: int = 600_000,
+                   duplicate_share: float = 0.005, malformed_every: int = 5_000,
+                   ) -> Iterator[tuple[str, bytes, bytes]]:
+    """Raw ``(topic, key, value)`` records of ``events`` with realistic input faults.
+
+    A ``late_share`` of events is delivered up to ``max_late_ms`` of event time after
+    its place (some within the engine's lateness, some beyond it), a
+    ``duplicate_share`` is delivered twice, and every ``malformed_every`` events one
+    :func:`bad_events` record is slipped in. Values are compact JSON.
+
+    Examples
+    --------
+    >>> from streams.simulator.events import Event
+    >>> evs = [Event(i * 1000, "orders", f"O-{i}", {"event_id": f"e{i}"}) for i in range(50)]
+    >>> out = list(with_nuisances(evs, np.random.default_rng(1), late_share=0.2,
+    ...                           max_late_ms=5_000, duplicate_share=0.1, malformed_every=20))
+    >>> len(out) > 50
+    True
+    """
+    if not 0 <= late_share < 1 or not 0 <= duplicate_share < 1:
+        msg = f"late_share, duplicate_share: must be in [0, 1), got {late_share}, {duplicate_share}"
+        raise ValueError(msg)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    held: list[tuple[int, int, str, bytes, bytes]] = []
+    seq = 0
+    for count, event in enumerate(events, 1):
+        while held and held[0][0] <= event.ts_ms:
+            _, _, topic, key, raw = heapq.heappop(held)
+            yield topic, key, raw
+        record = (event.topic, event.key.encode(), dumps(event.value).encode())
+        u = rng.random()
+        if u < late_share:
+            seq += 1
+            delay = int(rng.integers(1, max_late_ms + 1))
+            heapq.heappush(held, (event.ts_ms + delay, seq, *record))
+        else:
+            yield record
+            if u < late_share + duplicate_share:
+                yield record
+        if malformed_every and count % malformed_every == 0:
+            bad = _one(rng, count, REASONS[int(rng.integers(len(REASONS) - 1))])[0]
+            yield bad.topic, bad.key, bad.raw
+    while held:
+        _, _, topic, key, raw = heapq.heappop(held)
+        yield topic, key, raw

@@ -86,7 +86,12 @@ class OrderDrop:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CustomerBurst:
-    """One customer at one address places ``magnitude`` extra orders inside the window."""
+    """One customer at one address places ``magnitude`` extra orders inside the window.
+
+    With ``distinct_customers`` every extra order comes from a different new customer,
+    all to the one address (a reshipping or fraud address); ``customer_id`` is then the
+    prefix of their ids.
+    """
 
     type: ClassVar[str] = "customer_burst"
     start: datetime
@@ -94,6 +99,7 @@ class CustomerBurst:
     customer_id: str | None = None
     address_id: str | None = None
     magnitude: float = 15.0
+    distinct_customers: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +124,22 @@ class ComplaintSpike:
     magnitude: float = 4.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupplierQuality:
+    """Deliveries of one supplier's SKUs draw extra ``quality`` complaints.
+
+    ``magnitude`` is the extra complaint probability per delivery (``0.03`` = +3 pp) of
+    every SKU of ``supplier`` (see :func:`streams.simulator.catalog.supplier_id`)
+    delivered inside the window; the complaint comes 0.5-30 h after delivery.
+    """
+
+    type: ClassVar[str] = "supplier_quality"
+    start: datetime
+    duration: timedelta
+    supplier: str | None = None
+    magnitude: float = 0.03
+
+
 Incident = (
     SkuReturnSpike
     | CarrierDamage
@@ -126,6 +148,7 @@ Incident = (
     | CustomerBurst
     | WrongPrice
     | ComplaintSpike
+    | SupplierQuality
 )
 
 INCIDENT_TYPES: dict[str, type[Incident]] = {
@@ -140,6 +163,9 @@ INCIDENT_TYPES: dict[str, type[Incident]] = {
         ComplaintSpike,
     )
 }
+"""Types a scenario file can name. :class:`SupplierQuality` is built in code only (the
+quality matrix benchmark) until the default scenario gains one: tests pin the default
+scenario to one incident of every type listed here."""
 
 DEFAULT_DURATIONS: dict[str, timedelta] = {
     "sku_return_spike": timedelta(days=3),
@@ -149,6 +175,7 @@ DEFAULT_DURATIONS: dict[str, timedelta] = {
     "customer_burst": timedelta(minutes=10),
     "wrong_price": timedelta(hours=3),
     "complaint_spike": timedelta(hours=6),
+    "supplier_quality": timedelta(days=2),
 }
 
 
@@ -255,6 +282,9 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
                 _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
             elif inc.magnitude <= 0 or inc.magnitude == 1:
                 _fail(f"{where}.magnitude", "must be > 0 and != 1", inc.magnitude)
+        elif isinstance(inc, SupplierQuality):
+            if not 0 < inc.magnitude < 1:
+                _fail(f"{where}.magnitude", "must be a probability in (0, 1)", inc.magnitude)
         elif isinstance(inc, CustomerBurst) and (
             inc.magnitude < 2 or inc.magnitude != int(inc.magnitude)
         ):
@@ -289,6 +319,18 @@ def resolve_incidents(
             new = dataclasses.replace(inc, channel=names[min(1, len(names) - 1)])
         elif isinstance(inc, ComplaintSpike) and inc.reason is None:
             new = dataclasses.replace(inc, reason="wrong_item")
+        elif isinstance(inc, SupplierQuality):
+            names = tuple(c.name for c in config.categories)
+            supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), names)
+            try:
+                catalog.supplier_skus(supplier, names)
+            except ValueError:
+                _fail(f"incidents[{i}](supplier_quality).supplier", "must be an existing "
+                      "supplier id (SUP-<category>-01..)", supplier)
+            new = dataclasses.replace(inc, supplier=supplier)
+        elif isinstance(inc, SupplierQuality):
+            if not 0 < inc.magnitude < 1:
+                _fail(f"{where}.magnitude", "must be a probability in (0, 1)", inc.magnitude)
         elif isinstance(inc, CustomerBurst) and (inc.customer_id is None or inc.address_id is None):
             index = (config.seed * 7919 + 104_729 * (i + 1)) % config.n_customers
             new = dataclasses.replace(
@@ -306,7 +348,8 @@ def label_window_ms(incident: Incident) -> tuple[int, int]:
     Returns come 1-3 days after a spiked delivery, so a SKU return spike moves
     ``return_rate`` from ``start + 1d`` to ``end + 3d``; carrier damage shows in complaints
     within 30 h and returns within 2 days (``start`` to ``end + 2d``); a wait-time surge is
-    measured when tickets are answered (``end + 1h``); the others move exactly in the window.
+    measured when tickets are answered (``end + 1h``); supplier quality complaints come
+    within 30 h (``start`` to ``end + 30h``); the others move exactly in the window.
     """
     start, end = window_ms(incident)
     if isinstance(incident, SkuReturnSpike):
@@ -315,6 +358,8 @@ def label_window_ms(incident: Incident) -> tuple[int, int]:
         return start, end + 2 * MS_PER_DAY
     if isinstance(incident, WaitTimeSurge):
         return start, end + MS_PER_DAY // 24
+    if isinstance(incident, SupplierQuality):
+        return start, end + 30 * MS_PER_DAY // 24
     return start, end
 
 

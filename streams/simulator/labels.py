@@ -33,6 +33,7 @@ from streams.simulator.incidents import (
     Incident,
     OrderDrop,
     SkuReturnSpike,
+    SupplierQuality,
     WaitTimeSurge,
     WrongPrice,
     label_window_ms,
@@ -53,9 +54,11 @@ def build_labels(sim: Simulation) -> dict[str, Any]:
     """The labels document of a simulation; call after a full pass over ``sim.events()``.
 
     Incidents whose cause window lies wholly outside the emitted range are left out.
+    Planned promotions, if configured, are listed under ``promotions`` (nuisances that
+    should raise no alert).
     """
     cfg = sim.config
-    return {
+    doc: dict[str, Any] = {
         "schema": SCHEMA,
         "seed": cfg.seed,
         "start": format_ts(cfg.start_ms),
@@ -66,6 +69,10 @@ def build_labels(sim: Simulation) -> dict[str, Any]:
             if window_ms(inc)[0] < cfg.end_ms and window_ms(inc)[1] > cfg.start_ms
         ],
     }
+    if cfg.promotions:
+        doc["promotions"] = [{"start": format_ts(p.start_ms), "end": format_ts(p.end_ms),
+                              "peak": p.peak} for p in cfg.promotions]
+    return doc
 
 
 def incident_label(sim: Simulation, index: int, inc: Incident) -> dict[str, Any]:
@@ -87,6 +94,9 @@ def incident_label(sim: Simulation, index: int, inc: Incident) -> dict[str, Any]
     }
     if index in sim.affected_orders:
         entry["order_ids"] = list(sim.affected_orders[index])
+    first_extra = sim.orders.first_extra_return.get(index)
+    if isinstance(inc, SkuReturnSpike) and first_extra is not None:
+        entry["first_extra_return"] = format_ts(first_extra)
     return entry
 
 
@@ -122,6 +132,9 @@ def _signature(sim: Simulation, index: int,
                 [_t("order_volume", "total", "total", "down")])
     if isinstance(inc, CustomerBurst):
         customer, address = inc.customer_id or "", inc.address_id or ""
+        if inc.distinct_customers:
+            return ({"address_id": address},
+                    [_t("customer_order_burst", "address", address)], [])
         return ({"customer_id": customer, "address_id": address},
                 [_t("customer_order_burst", "customer", customer),
                  _t("customer_order_burst", "address", address)], [])
@@ -136,5 +149,23 @@ def _signature(sim: Simulation, index: int,
                 [_t("complaint_volume", "total", "total"),
                  _t("complaint_rate", "category", "*"), _t("complaint_rate", "region", "*"),
                  _t("complaint_rate", "carrier", "*"), _t("complaint_rate", "sku", "*")])
+    if isinstance(inc, SupplierQuality):
+        return _supplier_signature(sim, inc)
     msg = f"unknown incident type {type(inc).__name__}"
     raise TypeError(msg)
+
+
+def _supplier_signature(sim: Simulation,
+                        inc: SupplierQuality) -> tuple[dict[str, Any], list[Target], list[Target]]:
+    """A supplier's SKUs, its category's complaint rate, and quality complaints overall."""
+    names = sim.orders.category_names
+    supplier = inc.supplier or ""
+    indices = sim.catalog.supplier_skus(supplier, names).tolist()
+    category = names[int(sim.catalog.category[indices[0]])]
+    skus = [sim.catalog.skus[i] for i in indices]
+    expected = [_t("complaint_rate", "category", category),
+                _t("complaint_volume", "reason", "quality")]
+    expected += [_t("complaint_rate", "sku", sku) for sku in skus]
+    return ({"supplier": supplier, "category": category, "skus": skus}, expected,
+            [_t("complaint_volume", "total", "total"), _t("complaint_rate", "region", "*"),
+             _t("complaint_rate", "carrier", "*"), _t("complaint_rate", "region,carrier", "*")])

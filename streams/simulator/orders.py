@@ -26,6 +26,7 @@ from streams.simulator.incidents import (
     Incident,
     OrderDrop,
     SkuReturnSpike,
+    SupplierQuality,
     WrongPrice,
     window_ms,
 )
@@ -159,6 +160,15 @@ class OrderModel:
         self.severity_cdfs = np.array([_cdf(list(SEVERITY_P[r])) for r in self.complaint_names])
         self.cancel_cdf = _cdf(list(_CANCEL_P))
         self.incidents = incidents
+        self.supplier_skus: dict[int, npt.NDArray[np.bool_]] = {}
+        for i, inc in enumerate(incidents):
+            if isinstance(inc, SupplierQuality) and inc.supplier is not None:
+                mask = np.zeros(len(catalog.skus), dtype=bool)
+                mask[catalog.supplier_skus(inc.supplier, self.category_names)] = True
+                self.supplier_skus[i] = mask
+        self.first_extra_return: dict[int, int] = {}
+        """Per sku_return_spike incident index: the earliest request of a return the
+        spike added (one the SKU's usual rate would not have drawn), epoch ms."""
 
     def plan(self, rng: np.random.Generator, placed: IntArray, *, drop: bool = True) -> OrderPlan:
         """Plan the lifecycle of orders placed at ``placed`` (sorted epoch ms)."""
@@ -179,6 +189,7 @@ class OrderModel:
             carrier[mask] = ids[np.searchsorted(cdf, u[mask], side="right")]
         customer = rng.integers(0, self.config.n_customers, n)
         address = np.where(rng.random(n) < 0.15, customer + self.config.n_customers, customer)
+        customer, address = self._busy_entities(rng, customer, address)
         quantity = np.minimum(rng.geometric(0.72, n), 8).astype(np.int64)
         discount = np.where(rng.random(n) < 0.2, rng.uniform(0.7, 0.95, n), 1.0)
         amount = cat.price[sku] * quantity * discount
@@ -220,17 +231,20 @@ class OrderModel:
         # returns and exchanges
         cat_idx = cat.category[sku]
         p_return = self.return_rate[cat_idx] * cat.return_factor[sku]
+        p_usual = np.minimum(p_return, 0.9)
+        spiked = np.full(n, NONE, dtype=np.int64)
         short = np.zeros(n, dtype=bool)
         spike_reason = np.full(n, NONE, dtype=np.int64)
         damaged = np.zeros(n, dtype=bool)
         u_damage = rng.random(n)
         p_base_complaint = self.config.complaint_rate * self.carrier_quality[carrier]
-        for inc in self.incidents:
+        for index, inc in enumerate(self.incidents):
             start, end = window_ms(inc)
             in_window = ok & (delivered >= start) & (delivered < end)
             if isinstance(inc, SkuReturnSpike) and inc.sku is not None:
                 hit = in_window & (sku == cat.index_of(inc.sku))
                 p_return = np.where(hit, p_return * inc.magnitude, p_return)
+                spiked[hit] = index
                 short |= hit
                 spike_reason[hit] = self.return_reasons.index(inc.reason)
             elif isinstance(inc, CarrierDamage) and inc.region is not None:
@@ -265,6 +279,11 @@ class OrderModel:
         refunded = np.where(
             refund, returned + (rng.uniform(0.3, 3.0, n) * MS_PER_DAY).astype(np.int64), NONE)
         reason = np.where(is_return, reason, NONE)
+        extra = is_return & (spiked != NONE) & (u_ret >= p_usual)
+        for i, first in zip(spiked[extra].tolist(), return_requested[extra].tolist(),
+                            strict=True):
+            if first < self.first_extra_return.get(i, 1 << 62):
+                self.first_extra_return[i] = first
 
         # complaints tied to deliveries
         u_c = rng.random(n)
@@ -278,6 +297,10 @@ class OrderModel:
         dmg_c = damaged & (rng.random(n) < 0.7)
         c_reason = np.where(dmg_c, self.complaint_names.index("damaged"), c_reason)
         has_c |= dmg_c
+        quality_c = self._supplier_complaints(rng, placed, sku, delivered, ok & ~has_c)
+        c_reason = np.where(quality_c, self.complaint_names.index("quality"), c_reason)
+        has_c |= quality_c
+        dmg_c |= quality_c  # same timing: soon after delivery
         after_delivery = delivered + (rng.gamma(1.5, 10.0, n) * MS_PER_HOUR).astype(np.int64)
         while_late = shipped + ((delivered - shipped) * rng.uniform(0.6, 1.1, n)).astype(np.int64)
         soon = delivered + (rng.uniform(0.5, 30.0, n) * MS_PER_HOUR).astype(np.int64)
@@ -297,6 +320,39 @@ class OrderModel:
             return_requested, reason, returned, refunded, complaint, complaint_reason,
             severity.astype(np.int64), last,
         )
+
+    def _busy_entities(self, rng: np.random.Generator, customer: IntArray,
+                       address: IntArray) -> tuple[IntArray, IntArray]:
+        """Move a share of orders to B2B accounts and to pick-up points (when configured).
+
+        Customer ``n_customers + j`` is B2B account ``j``, at address ``2 n_customers + j``;
+        pick-up point ``k`` is address ``2 n_customers + b2b_customers + k``. No draws are
+        made when neither is configured, so older configurations give the same bytes.
+        """
+        cfg = self.config
+        n = len(customer)
+        if cfg.b2b_share > 0 and n:
+            b2b = rng.random(n) < cfg.b2b_share
+            account = rng.integers(0, cfg.b2b_customers, n)
+            customer = np.where(b2b, cfg.n_customers + account, customer)
+            address = np.where(b2b, 2 * cfg.n_customers + account, address)
+        if cfg.pickup_share > 0 and n:
+            pickup = rng.random(n) < cfg.pickup_share
+            point = rng.integers(0, cfg.pickup_points, n)
+            address = np.where(pickup, 2 * cfg.n_customers + cfg.b2b_customers + point,
+                               address)
+        return customer, address
+
+    def _supplier_complaints(self, rng: np.random.Generator, placed: IntArray, sku: IntArray,
+                             delivered: IntArray, eligible: npt.NDArray[np.bool_]
+                             ) -> npt.NDArray[np.bool_]:
+        """Extra ``quality`` complaints of supplier-quality incidents (no draws without one)."""
+        out = np.zeros(len(placed), dtype=bool)
+        for i, mask in self.supplier_skus.items():
+            start, end = window_ms(self.incidents[i])
+            hit = eligible & mask[sku] & (delivered >= start) & (delivered < end)
+            out |= hit & (rng.random(len(placed)) < self.incidents[i].magnitude)
+        return out
 
     def _keep_mask(self, rng: np.random.Generator, placed: IntArray, region: IntArray,
                    channel: IntArray) -> npt.NDArray[np.bool_]:

@@ -6,7 +6,8 @@ utilisation ``rho`` rises from about 0.5 at night to 0.75 at the evening peak (a
 on noisy busy days). The median wait scales with the queueing factor ``rho / (1 - rho)``
 (the M/M/1 mean-wait shape, Kleinrock 1975), normalised to 1 at ``rho = 0.5``; waits are
 log-normal around it. A :class:`~streams.simulator.incidents.WaitTimeSurge` multiplies a
-queue's waits by its magnitude and its arrivals by 1.3.
+queue's waits by its magnitude and its arrivals by 1.3. A planned promotion is staffed
+for: it raises arrivals but not the utilisation.
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ class ServiceModel:
         ]
 
     def tickets(self, rng: np.random.Generator, t0: int, step_ms: int,
-                intensity: float) -> TicketBatch:
-        """Tickets arriving in ``[t0, t0 + step_ms)`` at traffic ``intensity`` (mean 1)."""
+                intensity: float, staffed: float = 1.0) -> TicketBatch:
+        """Tickets arriving in ``[t0, t0 + step_ms)`` at traffic ``intensity`` (mean 1).
+
+        ``staffed`` is the extra load the team was staffed for (a planned promotion's
+        factor): it raises arrivals, not waits.
+        """
         expected = self.per_day * step_ms / MS_PER_DAY * intensity
         n = int(rng.poisson(expected))
         arrival = t0 + rng.integers(0, step_ms, n)
@@ -77,7 +82,7 @@ class ServiceModel:
         n = len(arrival)
         channel = _pick(rng, self.channel_cdf, n)
         region = _pick(rng, self.region_cdf, n)
-        rho = 0.45 + 0.3 * min(intensity / _PEAK_INTENSITY, 1.3)
+        rho = 0.45 + 0.3 * min(intensity / staffed / _PEAK_INTENSITY, 1.3)
         load = rho / (1.0 - rho)
         wait = self.median_wait[channel] * load * rng.lognormal(0.0, 0.8, n)
         for q, start, end, magnitude in self.surges:

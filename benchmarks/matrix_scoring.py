@@ -1,0 +1,267 @@
+"""Scoring of the quality matrix: episodes, incident matching, oracle delays, band efficiency.
+
+Pure functions over plain dicts (no Kafka, no engine import), so the unit tests can
+check them on hand-made cases.
+
+- An *episode* is one ``alert_id``: its first ``firing`` event's ``window_end`` opens
+  it, its ``resolved`` event's ``window_end`` closes it (open episodes end at the end of
+  the run). Per-event alerts are one-instant episodes.
+- An incident is *detected* when an episode on one of its ``expected`` targets opens
+  with ``window_end`` in ``(start, end + one window of the rule]``; the *delay* is that
+  ``window_end`` minus ``start`` (for return-rate incidents also minus the first extra
+  return).
+- An episode is *true* when its target is an ``expected`` or ``related`` target of an
+  incident (key ``"*"`` = any key) and its span overlaps
+  ``[start - one window, end + grace]``; every other episode opened after the warm-up
+  is *false*.
+- The *oracle* delay is CUSUM's expected detection delay for a known step change,
+  ``log(ARL0) / KL`` evaluations (Lorden 1971; Moustakides 1986), with ``ARL0`` the
+  number of evaluations in 30 days and ``KL`` the Kullback-Leibler divergence of the
+  after- from the before-distribution of the data one evaluation adds.
+- *Band efficiency* of a window is ``(upper - baseline) / sampling sigma``, the sigma
+  a perfect model could not avoid given the window's ``n``.
+
+References
+----------
+Lorden, G. (1971). Procedures for reacting to a change in distribution. *Ann. Math.
+Statist.* 42(6), 1897-1908. Moustakides, G. V. (1986). Optimal stopping times for
+detecting changes in distributions. *Ann. Statist.* 14(4), 1379-1387.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MS_PER_DAY = 86_400_000
+ARL0_DAYS = 30.0
+"""Stated false-alarm rate of the oracle: one false alarm per 30 days of evaluations."""
+
+P90_Z = 1.2815515655446004
+P90_PHI = math.exp(-0.5 * P90_Z**2) / math.sqrt(2 * math.pi)
+
+
+@dataclass(slots=True)
+class Episode:
+    """One alert episode (``alert_id``) of one series."""
+
+    rule: str
+    dimension: str
+    key: str
+    opened_ms: int
+    closed_ms: int | None = None
+    instant: bool = False
+    severity: str = "warning"
+
+
+@dataclass(slots=True)
+class IncidentScore:
+    """How the engine did on one labelled incident."""
+
+    id: str
+    kind: str
+    magnitude: str
+    detected: bool
+    delay_ms: int | None
+    delay_from_first_extra_ms: int | None
+    oracle_ms: float | None
+    first: Episode | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """Delay over oracle delay (``None`` if either is unknown)."""
+        delay = (self.delay_from_first_extra_ms if self.delay_from_first_extra_ms is not None
+                 else self.delay_ms)
+        if delay is None or not self.oracle_ms:
+            return None
+        return delay / self.oracle_ms
+
+
+def episodes(alerts: Iterable[Mapping[str, Any]], end_ms: int) -> list[Episode]:
+    """Episodes from alert dicts (``alert_id``, ``status``, ``rule``, ``dimension``, ``key``,
+    ``window_end`` ms, ``instant``), in the order they opened."""
+    out: dict[str, Episode] = {}
+    for a in alerts:
+        ep = out.get(a["alert_id"])
+        if a["status"] == "firing" and ep is None:
+            out[a["alert_id"]] = Episode(a["rule"], a["dimension"], a["key"], a["window_end"],
+                                         a["window_end"] if a.get("instant") else None,
+                                         bool(a.get("instant")), a.get("severity", "warning"))
+        elif a["status"] == "resolved" and ep is not None and ep.closed_ms is None:
+            ep.closed_ms = a["window_end"]
+    for ep in out.values():
+        if ep.closed_ms is None:
+            ep.closed_ms = end_ms
+    return sorted(out.values(), key=lambda e: e.opened_ms)
+
+
+def matches(ep: Episode, target: Mapping[str, str]) -> bool:
+    """Whether an episode is on a label target (key ``"*"`` = any key)."""
+    return (ep.rule == target["rule"] and ep.dimension == target["dimension"]
+            and target["key"] in ("*", ep.key))
+
+
+def score_incident(label: Mapping[str, Any], eps: Sequence[Episode],
+                   windows_ms: Mapping[str, int], *, kind: str, magnitude: str,
+                   oracle_ms: float | None = None) -> IncidentScore:
+    """Detection and delay of one incident (times in the label are epoch ms)."""
+    start, end = label["start_ms"], label["end_ms"]
+    hits = [ep for ep in eps if any(matches(ep, t) for t in label["expected"])
+            and start < ep.opened_ms <= end + windows_ms.get(ep.rule, 0)]
+    first = min(hits, key=lambda e: e.opened_ms) if hits else None
+    delay = first.opened_ms - start if first is not None else None
+    extra_ms = label.get("first_extra_return_ms")
+    from_extra = (first.opened_ms - extra_ms
+                  if first is not None and extra_ms is not None else None)
+    return IncidentScore(label["id"], kind, magnitude, first is not None, delay, from_extra,
+                         oracle_ms, first)
+
+
+def is_true(ep: Episode, labels: Iterable[Mapping[str, Any]], windows_ms: Mapping[str, int],
+            grace_ms: int = MS_PER_DAY) -> bool:
+    """Whether an episode overlaps some incident's scope and time span (+ grace)."""
+    for label in labels:
+        lo = label["start_ms"] - windows_ms.get(ep.rule, 0)
+        hi = label["end_ms"] + grace_ms
+        closed = ep.closed_ms if ep.closed_ms is not None else ep.opened_ms
+        if closed >= lo and ep.opened_ms <= hi and any(
+                matches(ep, t) for t in [*label["expected"], *label["related"]]):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class FalseSummary:
+    """False episodes after the warm-up, per day, and precision by episode."""
+
+    episodes: int
+    false: int
+    days: float
+    per_rule: dict[str, int]
+    false_list: list[Episode]
+
+    @property
+    def false_per_day(self) -> float:
+        """False episodes per evaluated day (all rules together)."""
+        return self.false / self.days if self.days > 0 else math.nan
+
+    @property
+    def precision(self) -> float:
+        """True episodes over all episodes opened after the warm-up."""
+        return (self.episodes - self.false) / self.episodes if self.episodes else math.nan
+
+
+def false_episodes(eps: Sequence[Episode], labels: Sequence[Mapping[str, Any]],
+                   windows_ms: Mapping[str, int], eval_from_ms: int, end_ms: int,
+                   grace_ms: int = MS_PER_DAY) -> FalseSummary:
+    """Count episodes opened in ``[eval_from_ms, end_ms)`` that match no incident."""
+    counted = [ep for ep in eps if eval_from_ms <= ep.opened_ms < end_ms]
+    false = [ep for ep in counted if not is_true(ep, labels, windows_ms, grace_ms)]
+    per_rule: dict[str, int] = {}
+    for ep in false:
+        per_rule[ep.rule] = per_rule.get(ep.rule, 0) + 1
+    return FalseSummary(len(counted), len(false), (end_ms - eval_from_ms) / MS_PER_DAY,
+                        per_rule, false)
+
+
+# -- oracle --------------------------------------------------------------------------------
+
+
+def kl_poisson(before: float, after: float) -> float:
+    """KL(Poisson(after) || Poisson(before)) of one count."""
+    if before <= 0 or after < 0:
+        msg = f"before, after: Poisson means must be > 0 and >= 0, got {before}, {after}"
+        raise ValueError(msg)
+    if after == 0:
+        return before
+    return after * math.log(after / before) + before - after
+
+
+def kl_binomial(p_before: float, p_after: float, n: float) -> float:
+    """KL(Binomial(n, p_after) || Binomial(n, p_before)) = n x Bernoulli KL."""
+    if not (0 < p_before < 1 and 0 <= p_after < 1) or n < 0:
+        msg = f"p_before, p_after, n: need 0 < p_before < 1, 0 <= p_after < 1, n >= 0, " \
+              f"got {p_before}, {p_after}, {n}"
+        raise ValueError(msg)
+    kl = (1 - p_after) * math.log((1 - p_after) / (1 - p_before))
+    if p_after > 0:
+        kl += p_after * math.log(p_after / p_before)
+    return n * kl
+
+
+def kl_lognormal_shift(factor: float, sigma: float, n: float) -> float:
+    """KL of ``n`` log-normal waits whose log-mean moves by ``log(factor)`` (same sigma)."""
+    if factor <= 0 or sigma <= 0:
+        msg = f"factor, sigma: must be > 0, got {factor}, {sigma}"
+        raise ValueError(msg)
+    return n * math.log(factor) ** 2 / (2 * sigma**2)
+
+
+def arl0_evaluations(eval_ms: int, days: float = ARL0_DAYS) -> float:
+    """Evaluations of a rule in ``days`` (its ARL0 at one false alarm per ``days``)."""
+    return days * MS_PER_DAY / eval_ms
+
+
+def oracle_evaluations(kl_per_eval: float, arl0: float) -> float:
+    """CUSUM's expected delay ``log(ARL0) / KL`` in evaluations, at least one."""
+    if kl_per_eval <= 0:
+        return math.inf
+    return max(1.0, math.log(arl0) / kl_per_eval)
+
+
+def oracle_ms(kl_per_eval: float, eval_ms: int, series: float = 1.0) -> float:
+    """The oracle delay in ms for a rule evaluated every ``eval_ms``.
+
+    ``series``: how many series share the false-alarm budget (an entity rule watches
+    every customer: one false alarm per 30 days *in all* is ``ARL0 x series`` per series).
+    """
+    return oracle_evaluations(kl_per_eval, arl0_evaluations(eval_ms) * series) * eval_ms
+
+
+# -- band efficiency -----------------------------------------------------------------------
+
+
+def sampling_sigma(kind: str, baseline: float, n: float | None,
+                   lognormal_sigma: float = 1.0) -> float | None:
+    """The sampling standard deviation of a window's value under the baseline.
+
+    ``count``: ``sqrt(baseline)`` (Poisson); ``share``: ``sqrt(p (1 - p) / n)``
+    (binomial); ``p90``: the standard error of a sample quantile,
+    ``sqrt(q (1 - q) / n) / f(x_q)``, with the density of a log-normal whose 90th
+    percentile is the baseline and whose log-sd is ``lognormal_sigma``
+    (``f(x_q) = phi(z_q) / (x_q sigma)``). ``None`` when undefined (no n, p at 0 or 1).
+    """
+    if kind == "count":
+        return math.sqrt(baseline) if baseline > 0 else None
+    if not n or n <= 0:
+        return None
+    if kind == "share":
+        if not 0 < baseline < 1:
+            return None
+        return math.sqrt(baseline * (1 - baseline) / n)
+    if kind == "p90":
+        if baseline <= 0:
+            return None
+        return baseline * lognormal_sigma * math.sqrt(0.9 * 0.1 / n) / P90_PHI
+    msg = f"kind: must be count, share or p90, got {kind!r}"
+    raise ValueError(msg)
+
+
+def band_efficiency(kind: str, baseline: float | None, upper: float | None, n: float | None,
+                    lognormal_sigma: float = 1.0) -> float | None:
+    """``(upper - baseline) / sampling sigma`` of one window, ``None`` if undefined."""
+    if baseline is None or upper is None:
+        return None
+    sigma = sampling_sigma(kind, baseline, n, lognormal_sigma)
+    if sigma is None or sigma <= 0:
+        return None
+    return (upper - baseline) / sigma
+
+
+def median_or_nan(values: Sequence[float]) -> float:
+    """Median, or NaN when empty."""
+    return statistics.median(values) if values else math.nan

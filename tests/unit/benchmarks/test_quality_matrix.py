@@ -1,0 +1,252 @@
+"""Scoring of the quality matrix: episodes, incident matching, oracle delay, band efficiency."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from benchmarks.matrix_scoring import (
+    MS_PER_DAY,
+    Episode,
+    arl0_evaluations,
+    band_efficiency,
+    episodes,
+    false_episodes,
+    kl_binomial,
+    kl_lognormal_shift,
+    kl_poisson,
+    oracle_evaluations,
+    oracle_ms,
+    sampling_sigma,
+    score_incident,
+)
+
+H = 3_600_000
+WINDOWS = {"order_volume": 15 * 60_000, "return_rate": MS_PER_DAY}
+
+
+def _t(rule: str, dim: str, key: str) -> dict[str, str]:
+    return {"rule": rule, "dimension": dim, "key": key, "direction": "up"}
+
+
+def _label(**kw: Any) -> dict[str, Any]:
+    base = {"id": "incident-1", "start_ms": 10 * H, "end_ms": 12 * H,
+            "expected": [_t("order_volume", "channel", "app")],
+            "related": [_t("order_volume", "total", "total")]}
+    base.update(kw)
+    return base
+
+
+def _alert(aid: str, status: str, rule: str, dim: str, key: str, end: int,
+           instant: bool = False) -> dict[str, Any]:
+    return {"alert_id": aid, "status": status, "rule": rule, "dimension": dim, "key": key,
+            "window_end": end, "instant": instant}
+
+
+class TestEpisodes:
+    def test_firing_then_resolved_is_one_episode(self) -> None:
+        """An alert_id's first firing opens the episode, its resolved closes it."""
+        eps = episodes([_alert("a", "firing", "order_volume", "channel", "app", 5),
+                        _alert("a", "firing", "order_volume", "channel", "app", 6),
+                        _alert("a", "resolved", "order_volume", "channel", "app", 9)], 100)
+        assert [(e.opened_ms, e.closed_ms) for e in eps] == [(5, 9)]
+
+    def test_open_episode_runs_to_the_end(self) -> None:
+        """An episode never resolved ends at the end of the run."""
+        (ep,) = episodes([_alert("a", "firing", "order_volume", "total", "total", 5)], 100)
+        assert ep.closed_ms == 100
+
+    def test_instant_alert_is_a_point(self) -> None:
+        """A per-event alert is an episode of one instant."""
+        (ep,) = episodes([_alert("b", "firing", "order_outlier", "order", "O-1", 7, True)], 100)
+        assert (ep.opened_ms, ep.closed_ms, ep.instant) == (7, 7, True)
+
+
+class TestIncidentMatching:
+    def test_expected_target_inside_the_window_detects(self) -> None:
+        """A first firing on an expected target after start detects; delay = window_end - start."""
+        eps = [Episode("order_volume", "channel", "app", 10 * H + 30 * 60_000, 11 * H)]
+        s = score_incident(_label(), eps, WINDOWS, kind="checkout_outage", magnitude="obvious",
+                           oracle_ms=15 * 60_000)
+        assert s.detected
+        assert s.delay_ms == 30 * 60_000
+        assert s.ratio == pytest.approx(2.0)
+
+    @pytest.mark.parametrize(("episode", "why"), [
+        (Episode("order_volume", "channel", "web", 10 * H + 1, 11 * H), "other key"),
+        (Episode("order_volume", "total", "total", 10 * H + 1, 11 * H), "related only"),
+        (Episode("order_volume", "channel", "app", 10 * H, 11 * H), "not after start"),
+        (Episode("order_volume", "channel", "app", 12 * H + 16 * 60_000, 13 * H), "too late"),
+    ])
+    def test_misses(self, episode: Episode, why: str) -> None:
+        """Wrong key, related target, at start or after end + one window: not detected."""
+        s = score_incident(_label(), [episode], WINDOWS, kind="x", magnitude="obvious")
+        assert not s.detected, why
+        assert s.delay_ms is None
+
+    def test_one_window_after_end_still_counts(self) -> None:
+        """The window that closes up to one rule window after the end is credited."""
+        eps = [Episode("order_volume", "channel", "app", 12 * H + 15 * 60_000, 13 * H)]
+        assert score_incident(_label(), eps, WINDOWS, kind="x", magnitude="s").detected
+
+    def test_return_incident_is_also_timed_from_its_first_extra_return(self) -> None:
+        """A return-rate incident reports the delay from its first extra return too."""
+        label = _label(expected=[_t("return_rate", "sku", "SKU-1")],
+                       first_extra_return_ms=11 * H, end_ms=40 * H)
+        eps = [Episode("return_rate", "sku", "SKU-1", 20 * H, 30 * H)]
+        s = score_incident(label, eps, WINDOWS, kind="sizing_error", magnitude="subtle",
+                           oracle_ms=3 * H)
+        assert (s.delay_ms, s.delay_from_first_extra_ms) == (10 * H, 9 * H)
+        assert s.ratio == pytest.approx(3.0)
+
+
+class TestFalseEpisodes:
+    def test_related_target_overlapping_in_time_is_true(self) -> None:
+        """An episode on a related target inside the span + grace is not false."""
+        eps = [Episode("order_volume", "total", "total", 11 * H, 13 * H)]
+        f = false_episodes(eps, [_label()], WINDOWS, 0, 2 * MS_PER_DAY)
+        assert (f.episodes, f.false, f.precision) == (1, 0, 1.0)
+
+    def test_wildcard_key_matches_any_key(self) -> None:
+        """A related target with key '*' covers every key of its dimension."""
+        label = _label(related=[_t("order_volume", "region", "*")])
+        eps = [Episode("order_volume", "region", "UK", 11 * H, 12 * H)]
+        assert false_episodes(eps, [label], WINDOWS, 0, MS_PER_DAY).false == 0
+
+    def test_after_the_grace_period_is_false(self) -> None:
+        """The same target a day and more after the end is a false episode."""
+        eps = [Episode("order_volume", "channel", "app", 12 * H + MS_PER_DAY + 1,
+                       12 * H + MS_PER_DAY + H)]
+        f = false_episodes(eps, [_label()], WINDOWS, 0, 3 * MS_PER_DAY)
+        assert f.false == 1
+        assert f.false_per_day == pytest.approx(1 / 3)
+        assert f.per_rule == {"order_volume": 1}
+
+    def test_warm_up_episodes_are_not_counted(self) -> None:
+        """Episodes opened before eval_from count neither as false nor in precision."""
+        eps = [Episode("order_volume", "region", "UK", 1 * H, 2 * H)]
+        f = false_episodes(eps, [], WINDOWS, 5 * H, MS_PER_DAY)
+        assert (f.episodes, f.false) == (0, 0)
+        assert math.isnan(f.precision)
+
+
+class TestOracle:
+    def test_issue_example_halving_of_30_orders(self) -> None:
+        """Issue 16: a halving of 30 orders per 15-min window is found in about 2 windows."""
+        kl = kl_poisson(30.0, 15.0)
+        assert kl == pytest.approx(15 * math.log(0.5) + 15)
+        arl0 = arl0_evaluations(15 * 60_000)
+        assert arl0 == pytest.approx(2880.0)
+        assert oracle_evaluations(kl, arl0) == pytest.approx(math.log(2880) / kl)
+        assert 1.5 < oracle_evaluations(kl, arl0) < 2.0
+
+    def test_issue_example_wait_surge_takes_one_window(self) -> None:
+        """A x4 log-mean shift of 30 lognormal(0.7) waits: under one window, floored at one."""
+        kl = kl_lognormal_shift(4.0, 0.7, 30)
+        assert kl == pytest.approx(30 * math.log(4) ** 2 / (2 * 0.49))
+        assert oracle_evaluations(kl, 2880.0) == 1.0
+        assert oracle_ms(kl, 15 * 60_000) == 15 * 60_000
+
+    def test_binomial_kl_is_n_times_bernoulli(self) -> None:
+        """KL of a binomial share is n times the Bernoulli KL; zero for no change."""
+        p, q = 0.02, 0.09
+        one = q * math.log(q / p) + (1 - q) * math.log((1 - q) / (1 - p))
+        assert kl_binomial(p, q, 40) == pytest.approx(40 * one)
+        assert kl_binomial(p, p, 40) == 0.0
+
+    def test_no_change_is_never_detectable(self) -> None:
+        """KL 0 gives an infinite oracle delay."""
+        assert oracle_evaluations(0.0, 2880.0) == math.inf
+
+    @pytest.mark.parametrize("args", [(0.0, 1.0), (-1.0, 2.0), (1.0, -1.0)])
+    def test_bad_poisson_means_name_the_fields(self, args: tuple[float, float]) -> None:
+        """Invalid means raise a ValueError naming before/after."""
+        with pytest.raises(ValueError, match="before, after"):
+            kl_poisson(*args)
+
+
+class TestBandEfficiency:
+    def test_count_band_in_poisson_sigmas(self) -> None:
+        """A count band 3 sqrt(lambda) above a baseline of 100 has efficiency 3."""
+        assert band_efficiency("count", 100.0, 130.0, None) == pytest.approx(3.0)
+
+    def test_share_band_in_binomial_sigmas(self) -> None:
+        """A share band at p + 2 sqrt(p(1-p)/n) has efficiency 2."""
+        sigma = math.sqrt(0.1 * 0.9 / 400)
+        assert band_efficiency("share", 0.1, 0.1 + 2 * sigma, 400) == pytest.approx(2.0)
+
+    def test_p90_standard_error_matches_a_lognormal_sample(self) -> None:
+        """The p90 standard error formula agrees with simulated lognormal samples."""
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        n, sigma = 40, 0.8
+        p90s = np.quantile(rng.lognormal(0.0, sigma, (4000, n)), 0.9, axis=1)
+        x_q = math.exp(sigma * 1.2815515655446004)
+        predicted = sampling_sigma("p90", x_q, n, sigma)
+        assert predicted is not None
+        assert predicted == pytest.approx(float(p90s.std()), rel=0.2)
+
+    @pytest.mark.parametrize(("kind", "baseline", "upper", "n"), [
+        ("count", None, 3.0, None), ("count", 2.0, None, None), ("share", 0.0, 0.1, 50),
+        ("share", 0.1, 0.2, 0), ("p90", 100.0, 200.0, None), ("count", 0.0, 1.0, None),
+    ])
+    def test_undefined_cases_give_none(self, kind: str, baseline: float | None,
+                                       upper: float | None, n: int | None) -> None:
+        """No baseline, no band, p at 0 or no n: no efficiency rather than a crash."""
+        assert band_efficiency(kind, baseline, upper, n) is None
+
+    def test_unknown_kind_is_named(self) -> None:
+        """An unknown metric kind raises a ValueError naming 'kind'."""
+        with pytest.raises(ValueError, match="kind"):
+            sampling_sigma("ratio", 0.5, 10)
+
+
+class TestEntityOracle:
+    def test_many_series_share_the_false_alarm_budget(self) -> None:
+        """Watching a million series at one false alarm in all needs more evidence per series."""
+        kl = kl_poisson(0.001, 2.0)
+        alone = oracle_ms(kl, 300_000)
+        shared = oracle_ms(kl, 300_000, series=1e6)
+        assert shared == pytest.approx(300_000 * math.log(8640 * 1e6) / kl)
+        assert shared > alone
+
+
+class TestCommandLine:
+    def test_seed_lists_and_ranges(self) -> None:
+        """'1-3,11' expands; an empty string means no seeds."""
+        from benchmarks.quality_matrix import _seeds
+
+        assert _seeds("1-3,11") == [1, 2, 3, 11]
+        assert _seeds("") == []
+
+    @pytest.mark.parametrize("text", ["x", "1-b", "-2"])
+    def test_bad_seeds_are_named(self, text: str) -> None:
+        """A bad seed list raises an argparse error naming 'seeds'."""
+        import argparse
+
+        from benchmarks.quality_matrix import _seeds
+
+        with pytest.raises(argparse.ArgumentTypeError, match="seeds"):
+            _seeds(text)
+
+    def test_unknown_volume_is_named(self) -> None:
+        """A volume outside 0.3x/1x/3x exits with a usage error naming --volumes."""
+        from benchmarks.quality_matrix import main
+
+        with pytest.raises(SystemExit) as exc:
+            main(["--volumes", "5x"])
+        assert exc.value.code == 2
+
+    def test_report_volumes_run_before_the_big_tune_runs(self) -> None:
+        """0.3x first, then REPORT by volume, then TUNE; 3x only for the named seeds."""
+        import argparse
+
+        from benchmarks.quality_matrix import _plan
+
+        args = argparse.Namespace(tune_seeds=[1], seeds=[11], volumes=["0.3x", "1x", "3x"],
+                                  seeds_3x=[11])
+        assert _plan(args) == [("REPORT", 11, "0.3x"), ("TUNE", 1, "0.3x"),
+                               ("REPORT", 11, "1x"), ("REPORT", 11, "3x"), ("TUNE", 1, "1x")]
