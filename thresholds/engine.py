@@ -349,11 +349,16 @@ def step(
     rb = cfg.resolve_below * zt
     agitated = ready & ((z > rb) & guard_up & watch_up | (z < -rb) & guard_down & watch_down)
 
-    # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954),
-    # increments scaled for overlapping windows; a guard that refuses a side resets it.
-    # While an episode is open its side is capped at h, so it can resolve in bounded time.
+    # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954); a
+    # guard that refuses a side resets it. Overlapping windows share events: with
+    # o = window / hop, (z - k) / sqrt(o) per window is, over a run of windows, the CUSUM
+    # of the hops' own evidence, so a rule of daily windows every 6 h is judged on its
+    # 6-hour increments. While an episode is open its side is capped at h, so it can
+    # resolve in bounded time.
     k, h = cfg.cusum_k, cfg.cusum_h
-    inc = z / math.sqrt(cfg.overlap)
+    root_o = math.sqrt(cfg.overlap)
+    inc = z / root_o
+    k = k / root_o
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
     cu = np.where(guard_up, cu, 0.0) if watch_up else np.zeros(size)

@@ -1,0 +1,90 @@
+"""Poison records, then a crash: the worker dead-letters them, and a restart that reads
+them again goes on too (no crash loop); the alerts are those of the clean traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.events import TOPICS
+from streams.pipeline import ReplayPipeline
+from streams.rules import load_rules
+from streams.simulator.generator import simulate
+from streams.simulator.kafka import produce_events
+from tests.integration.test_hostile import poison_makers
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    assert_same_alerts,
+    collect_alerts,
+    scenario,
+)
+from tests.integration.test_recovery import start_worker, wait_ready
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def dead_letters(port: int) -> float:
+    """aftersales_dead_letter_total summed over topics and reasons (0 while busy)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("aftersales_dead_letter_total{"))
+
+
+class TestPoisonRestart:
+    async def test_poison_then_sigkill_then_restart(
+        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+    ) -> None:
+        events = list(simulate(scenario()))
+        expected = [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
+                    .run((e.topic, e.key.encode(),
+                          json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
+        base = {"event_id": "p", "ts": "2026-11-03T10:00:00Z", "order_id": "O-P",
+                "status": "placed"}
+        poison = [make(i) for i, make in enumerate(poison_makers(base))]
+        rng = random.Random(3)
+        log = tmp_path / "worker.log"
+        port = free_port()
+        worker = start_worker(broker, topic_prefix, port, log)
+        try:
+            await wait_ready(port, worker, 90)
+            cut = len(events) // 2
+            await produce_events(events[:cut], broker.bootstrap_servers, topic_prefix)
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+            await producer.start()
+            try:
+                for value in poison:
+                    await producer.send_and_wait(f"{topic_prefix}{rng.choice(TOPICS)}", value,
+                                                 key=rng.randbytes(6))
+            finally:
+                await producer.stop()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            while dead_letters(port) < len(poison) and loop.time() < deadline:
+                assert worker.poll() is None, "a poison record stopped the worker"
+                await asyncio.sleep(0.3)
+            assert dead_letters(port) >= len(poison)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+            worker = start_worker(broker, topic_prefix, port, log)
+            await wait_ready(port, worker, 90)
+            await produce_events(events[cut:], broker.bootstrap_servers, topic_prefix)
+            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 300)
+            assert worker.poll() is None, "the restarted worker stopped"
+        finally:
+            terminate(worker)
+        text = log.read_text()
+        assert "worker_failed" not in text and "Traceback" not in text, text[-3000:]
+        assert_same_alerts(alerts, expected, text)
