@@ -188,3 +188,24 @@ class TestConfigMessages:
                 # A table replaced by {} may instead name its missing required key.
                 named = ".".join(path)
                 assert error.field == named or error.field.startswith(named + "."), (value, error)
+
+
+def test_detector_policy_and_cusum_settings_are_read() -> None:
+    """policy, cusum_k and cusum_h reach the detector; a bad policy names its path."""
+    import pytest as _pytest
+
+    from streams.exceptions import ConfigError
+    from streams.rules import parse_rules
+
+    def rules(**detector: object) -> object:
+        return parse_rules({"rules": {"order_volume": {
+            "window": "15m", "dimensions": ["total"], "runbook": "Check {key}.",
+            "detector": detector}}})
+
+    spec = rules(policy="persistence", cusum_k=0.5, cusum_h=8).rules[0]  # type: ignore[attr-defined]
+    assert spec.detector is not None
+    assert (spec.detector.policy, spec.detector.cusum_k, spec.detector.cusum_h) == (
+        "persistence", 0.5, 8)
+    with _pytest.raises(ConfigError) as info:
+        rules(policy="sometimes")
+    assert info.value.field == "rules.order_volume.detector.policy"
