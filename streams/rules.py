@@ -94,7 +94,7 @@ _NORM_KEYS: Final[frozenset[str]] = frozenset(
 #: Value shapes of the detector and norm tables, checked before the engine sees them.
 _INT_KEYS: Final = frozenset({"grace_period", "shift_after", "resolve_after", "min_sample_size"})
 _PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "numbers"}
-_TEXT_KEYS: Final = frozenset({"direction", "policy"})
+_TEXT_KEYS: Final = frozenset({"direction", "policy", "cusum_direction"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,10 @@ class DetectorConfig:
         Real residuals are not independent (a seasonal profile still learning makes
         neighbours alike), which is why the default is far from the textbook need;
         the measured rates are in ``tests/unit/thresholds/test_detector.py``.
+    cusum_direction
+        The sides the sequential test fires on (``up``, ``down`` or ``both``; only
+        the watched ones count). E.g. ``down`` for order volume: a promotion ramps up
+        slowly enough to fool a CUSUM, while an outage is a drop.
     overlap
         ``window / hop`` of the rule: overlapping windows share events, so CUSUM
         increments are divided by ``sqrt(overlap)`` (set by the rules layer).
@@ -134,6 +138,7 @@ class DetectorConfig:
     policy: Policy = "cusum"
     cusum_k: float = 1.0
     cusum_h: float = 6.0
+    cusum_direction: WatchDirection = "both"
     overlap: float = 1.0
     persistence: tuple[int, int] = (2, 3)
     fire_immediately_at: float = 1.5
@@ -173,6 +178,8 @@ class DetectorConfig:
                 _fail(name, "a finite number >= 0", value)
         if self.cusum_h <= 0:
             _fail("cusum_h", "a number > 0", self.cusum_h)
+        if self.cusum_direction not in _DIRECTIONS:
+            _fail("cusum_direction", "one of up/down/both", self.cusum_direction)
         if not math.isfinite(self.overlap) or self.overlap < 1.0:
             _fail("overlap", "a number >= 1", self.overlap)
         n, m = self.persistence

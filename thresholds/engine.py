@@ -366,7 +366,8 @@ def step(
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
-        seq_up, seq_down = ready & (cu >= h), ready & (cd >= h)
+        seq_up = ready & (cu >= h) & (cfg.cusum_direction != "down")
+        seq_down = ready & (cd >= h) & (cfg.cusum_direction != "up")
         fire = ~cols.alerting & (seq_up | seq_down | persistent)
         fire_dir = np.where(persistent, vdir, np.where(seq_up, 1, -1)).astype(np.int8)
         # Evidence still growing on the open episode's side keeps it open.
@@ -415,9 +416,12 @@ def step(
         g_shift = np.log(np.maximum(y, _MIN_COUNT_Y)) - eta
     else:
         g, g_shift = rc, r
-    # A window out of band teaches nothing (unless a lasting shift is being adopted): the
-    # anomaly being reported must not raise the level or widen the band it is judged by.
-    rejected = violating & ~warm & ~shift
+    # A share or percentile window out of band teaches nothing (unless a lasting shift is
+    # being adopted): the anomaly being reported must not widen the band it is judged by.
+    # Counts still learn from it, clipped: their level must follow a promotion's ramp,
+    # which a rejecting level lags until it pages on every channel (measured: 19 false
+    # episodes against 9 in one week of the quality matrix's TUNE seed at 0.3x).
+    rejected = violating & ~warm & ~shift & (cfg.kind != "count")
     g = np.where(rejected, 0.0, g)
     level = np.where(shift, cols.level + cfg.shift_rate * g_shift, cols.level + alpha * g)
     gain_h, gain_d = seasonal_gains(spacing, cfg.seasonal_half_life_days)

@@ -202,10 +202,14 @@ def test_detector_policy_and_cusum_settings_are_read() -> None:
             "window": "15m", "dimensions": ["total"], "runbook": "Check {key}.",
             "detector": detector}}})
 
-    spec = rules(policy="persistence", cusum_k=0.5, cusum_h=8).rules[0]  # type: ignore[attr-defined]
+    spec = rules(policy="persistence", cusum_k=0.5, cusum_h=8,  # type: ignore[attr-defined]
+                 cusum_direction="down").rules[0]
     assert spec.detector is not None
-    assert (spec.detector.policy, spec.detector.cusum_k, spec.detector.cusum_h) == (
-        "persistence", 0.5, 8)
+    assert (spec.detector.policy, spec.detector.cusum_k, spec.detector.cusum_h,
+            spec.detector.cusum_direction) == ("persistence", 0.5, 8, "down")
+    with _pytest.raises(ConfigError) as info:
+        rules(cusum_direction="sideways")
+    assert info.value.field == "rules.order_volume.detector.cusum_direction"
     with _pytest.raises(ConfigError) as info:
         rules(policy="sometimes")
     assert info.value.field == "rules.order_volume.detector.policy"

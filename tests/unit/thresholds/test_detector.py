@@ -351,3 +351,29 @@ class TestBatchEqualsSingle:
                                   None if kind == "count" else float(den[i]))
                 assert out.decision(j) == single
         assert all(bank.state(ids[i]) == states[i] for i in range(size))
+
+
+class TestSequentialEvidence:
+    """The CUSUM fires on a sustained modest shift that never leaves the band."""
+
+    def _shifted(self, **cfg: object) -> list[str | None]:
+        det = Detector(DetectorConfig(kind="count", grace_period=24, **cfg))  # type: ignore[arg-type]
+        state = det.new_state()
+        rng = np.random.default_rng(3)
+        for t in range(24 * 14):
+            det.update(state, t * HOUR_MS, float(rng.poisson(100)))
+        # about 2 sigma up in the square-root scale, every window inside the 3-sigma band
+        out = [det.step(state, (24 * 14 + i) * HOUR_MS, 128.0) for i in range(12)]
+        assert not any(d.violating for d in out)
+        return [d.transition for d in out]
+
+    def test_sustained_two_sigma_shift_fires(self) -> None:
+        transitions = self._shifted()
+        assert "fire" in transitions[:10], transitions
+
+    def test_persistence_alone_does_not(self) -> None:
+        assert "fire" not in self._shifted(policy="persistence")
+
+    def test_cusum_direction_limits_the_side(self) -> None:
+        assert "fire" not in self._shifted(cusum_direction="down")
+        assert "fire" in self._shifted(cusum_direction="up")
