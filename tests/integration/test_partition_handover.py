@@ -99,10 +99,14 @@ def owner(series: SeriesRef) -> int:
 
 class TestPartitionHandover:
     async def test_old_owner_stops_exporting_moved_partitions(
-        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """After the second worker takes partitions, each open episode is exported by exactly
         its partition's owner, and the first worker exports nothing of the moved ones."""
+        # The burst episodes are per customer/address: keep their ids readable on
+        # alert_info so the scrape can name them (the default hashes them).
+        monkeypatch.setenv("AFTERSALES_PERSONAL_LABELS", "keep")
         events = list(simulate(burst_scenario()))
         opened = open_episodes(replay(events))
         assert {owner(s) for s in opened.values()} == set(range(PARTITIONS)), "scenario too narrow"

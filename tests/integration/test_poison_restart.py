@@ -7,7 +7,6 @@ import asyncio
 import json
 import random
 import signal
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,20 +26,14 @@ from tests.integration.test_parity import (
     collect_alerts,
     scenario,
 )
-from tests.integration.test_recovery import start_worker, wait_ready
+from tests.integration.test_recovery import metric_sum, start_worker, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def dead_letters(port: int) -> float:
     """aftersales_dead_letter_total summed over topics and reasons (0 while busy)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("aftersales_dead_letter_total{"))
+    return metric_sum(port, "aftersales_dead_letter_total{")
 
 
 class TestPoisonRestart:

@@ -63,14 +63,20 @@ async def wait_ready(port: int, process: subprocess.Popen, timeout_s: float) -> 
     raise AssertionError("worker not ready in time")
 
 
-def events_ok(port: int) -> float:
+def metric_sum(port: int, series: str, having: str = "") -> float:
+    """The sum of a worker's ``/metrics`` samples that start with ``series`` and contain
+    ``having`` (0 while the worker is too busy to answer; callers poll)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
             text = reply.read().decode()
     except OSError:
-        return 0.0  # busy worker; the caller polls again
+        return 0.0
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("aftersales_events_total{") and 'outcome="ok"' in line)
+               if line.startswith(series) and having in line)
+
+
+def events_ok(port: int) -> float:
+    return metric_sum(port, "aftersales_events_total{", 'outcome="ok"')
 
 
 class TestRecovery:
