@@ -35,6 +35,7 @@ from streams.kafka_options import client_options
 from streams.simulator.events import Event
 from streams.simulator.kafka import produce_events
 from streams.topics import TopicNames, ensure_topics
+from tests.integration.test_recovery import events_ok
 from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.integration]
@@ -257,13 +258,7 @@ def _health(port: int) -> bool:
 
 
 def _events_ok(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("aftersales_events_total{") and 'outcome="ok"' in line)
+    return events_ok(port)
 
 
 async def _until(check: object, timeout_s: float, worker: subprocess.Popen[bytes],
