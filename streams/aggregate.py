@@ -43,6 +43,8 @@ __all__ = ["EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series
 
 _RETURNS = frozenset({"return_requested", "exchange_requested"})
 _CONTEXT_TOP = 20
+#: The key of every rule's ``total`` dimension.
+TOTAL_KEY = "all"
 #: A source's progress jumps further ahead than this only when two events agree.
 JUMP_CONFIRM_MS = 6 * 3_600_000
 
@@ -510,7 +512,7 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
     keys = []
     for name, fields in plan:
         if fields is None:
-            keys.append((name, "all"))
+            keys.append((name, TOTAL_KEY))
         elif len(fields) == 1:
             value = getattr(event, fields[0], None)
             if value:

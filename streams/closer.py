@@ -43,13 +43,14 @@ import numpy as np
 from alerts.episodes import EpisodeState, advance, instant_alert
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert, Partial, SealedPartial
+from streams.aggregate import TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
 from streams.rules import RuleSet, RuleSpec
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
+from thresholds.engine import Outcome
 from thresholds.kinds import quantile_noise
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
@@ -282,7 +283,10 @@ class WindowCloser:
                 noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
                                           sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
-        outcome = bank.evaluate(end, rows, values, sample, noise)
+        if rule.relative_to is not None or rule.total_direction is not None:
+            outcome = _evaluate_relative(rule, bank, end, ids, rows, values)
+        else:
+            outcome = bank.evaluate(end, rows, values, sample, noise)
         # Seen up to the end of the window's first hop: its newest events lie before that.
         bank.touch(rows[[i for i, sid in enumerate(ids)
                          if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
@@ -457,6 +461,33 @@ def _sid(rule: str, dimension: str, key: str) -> str:
 
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
+
+
+_SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
+
+
+def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
+                       rows: np.ndarray, values: np.ndarray) -> Outcome:
+    """A count rule whose keys are judged against the total (``relative_to``) and whose
+    total may watch its own side (``total_direction``).
+
+    Every key but the total is modelled as its share of the total in the same window:
+    the total's count ``N`` enters as an exposure offset ``log y(N)``, ``y(x) = 2 sqrt(x
+    + 3/8)``, so the key's level learns its usual share (with its own hour and weekday
+    profile) and a shop-wide rise or dip moves the key's expectation with it. Given the
+    total, a key's count is binomial, not Poisson: its sampling variance in the
+    stabilised scale is ``1 - p`` for a key with share ``p`` (Anscombe 1948).
+    """
+    total = _sid(rule.name, "total", TOTAL_KEY)
+    is_total = np.array([sid == total for sid in ids])
+    sides = np.where(is_total, _SIDES[rule.total_direction], 0).astype(np.int8)
+    if rule.relative_to is None:
+        return bank.evaluate(end, rows, values, None, None, None, sides)
+    count = float(values[is_total][0]) if is_total.any() else 0.0
+    offset = np.where(is_total, 0.0, math.log(2.0 * math.sqrt(count + 0.375)))
+    share = np.clip(values / max(count, 1.0), 0.0, 0.9)
+    noise = np.where(is_total, 1.0, 1.0 - share)
+    return bank.evaluate(end, rows, values, None, noise, offset, sides)
 
 
 def _merge(partials: Iterable[Partial]) -> Partial:

@@ -24,6 +24,7 @@ from thresholds.config import DetectorConfig, MetricKind
 
 __all__ = [
     "CATALOGUE",
+    "COLOCATED_RULES",
     "DIMENSION_FIELDS",
     "RuleSpec",
     "RuleSet",
@@ -71,6 +72,11 @@ CATALOGUE: Final[dict[str, CatalogueEntry]] = {
                                             ("queue",)),
 }
 
+#: Rules whose series all live on one closer (routed by the rule's name, not the series
+#: id), so each key can be judged against the rule's total in the same window
+#: (``relative_to = "total"``). Their keys are few: regions, channels, categories.
+COLOCATED_RULES: Final[frozenset[str]] = frozenset({"order_volume"})
+
 #: Event attribute behind each dimension name (``total`` has the constant key ``all``).
 DIMENSION_FIELDS: Final[dict[str, str]] = {
     "sku": "sku", "category": "category", "region": "region", "carrier": "carrier",
@@ -87,7 +93,7 @@ _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla", "idle_ttl", "max_series"})
+     "sla", "idle_ttl", "max_series", "relative_to", "total_direction"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -120,6 +126,11 @@ class RuleSpec:
     #: Most series the rule keeps (spread over the closer partitions); newer keys fold
     #: into the dimension's overflow series. Per-event norms: per input partition.
     max_series: int = DEFAULT_MAX_SERIES
+    #: ``"total"``: every key but the total is judged against the total's movement in the
+    #: same window (peer-relative: a shop-wide rise or dip cancels); ``None``: on its own.
+    relative_to: str | None = None
+    #: Watched side of the total series when it differs from the detector's direction.
+    total_direction: str | None = None
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -234,8 +245,26 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                    else retention[0])
     max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
                   else retention[1])
+    relative_to = table.get("relative_to")
+    if relative_to is not None:
+        if name not in COLOCATED_RULES:
+            raise ConfigError(f"{where}.relative_to",
+                              f"only {', '.join(sorted(COLOCATED_RULES))} can be judged "
+                              "relative to the total")
+        if relative_to != "total":
+            raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.relative_to", "needs the 'total' dimension")
+    total_direction = table.get("total_direction")
+    if total_direction is not None:
+        if total_direction not in ("up", "down", "both"):
+            raise ConfigError(f"{where}.total_direction",
+                              f"expected up, down or both, got {total_direction!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
-                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series)
+                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
+                    relative_to, total_direction)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

@@ -284,12 +284,19 @@ def step(
     value: npt.ArrayLike,
     sample_size: npt.ArrayLike | None,
     noise: npt.ArrayLike | None = None,
+    offset: npt.ArrayLike | None = None,
+    sides: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
     ``noise`` is each window's sampling variance in the stabilised scale, for kinds
     whose noise the engine cannot derive from ``sample_size`` alone (a percentile's:
     see :func:`thresholds.kinds.quantile_noise`); ``None`` keeps the kind's own.
+    ``offset`` is added to each row's model (log) scale before the decision: a known
+    multiplicative movement of a count this window, e.g. its peers' (the row learns only
+    what the offset does not explain; Poisson regression with an exposure offset,
+    McCullagh & Nelder 1989, sec. 6.2.3). ``sides`` narrows the watched side per row:
+    +1 up only, -1 down only, 0 the configured ``direction``.
     Pure: ``cols`` is not modified.
     """
     size = len(cols)
@@ -318,6 +325,8 @@ def step(
     # shifting it (an additive fit misses by ~1 sigma an hour on quiet days).
     log_link = cfg.kind == "count"
     eta = cols.level + seas
+    if offset is not None:
+        eta = eta + np.broadcast_to(np.asarray(offset, dtype=np.float64), (size,))
     yhat = np.exp(eta) if log_link else eta
     seen = (cols.n > 0) | has_prior
     ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
@@ -328,12 +337,14 @@ def step(
     absz = np.abs(z)
 
     # Decision.
-    watch_up = cfg.direction in ("up", "both")
-    watch_down = cfg.direction in ("down", "both")
+    side = (np.zeros(size, np.int8) if sides is None
+            else np.broadcast_to(np.asarray(sides, dtype=np.int8), (size,)))
+    watch_up = (side >= 0) & (cfg.direction in ("up", "both"))
+    watch_down = (side <= 0) & (cfg.direction in ("down", "both"))
     guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else observed > cfg.guard_above
     guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else observed < cfg.guard_below
-    up = (z > zt) & guard_up if watch_up else np.zeros(size, np.bool_)
-    down = (z < -zt) & guard_down if watch_down else np.zeros(size, np.bool_)
+    up = (z > zt) & guard_up & watch_up
+    down = (z < -zt) & guard_down & watch_down
     violating = ready & (up | down)
     vdir = np.where(violating & up, 1, np.where(violating & down, -1, 0)).astype(np.int8)
     on_watch = (z > 0) & watch_up | (z < 0) & watch_down
@@ -361,8 +372,8 @@ def step(
     k = k / root_o
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
-    cu = np.where(guard_up, cu, 0.0) if watch_up else np.zeros(size)
-    cd = np.where(guard_down, cd, 0.0) if watch_down else np.zeros(size)
+    cu = np.where(guard_up & watch_up, cu, 0.0)
+    cd = np.where(guard_down & watch_down, cd, 0.0)
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
@@ -397,8 +408,8 @@ def step(
     upper_y = yhat + zt * sigma
     nan = np.full(size, np.nan)
     baseline = np.where(ready, to_observed(cfg.kind, yhat), nan)
-    lower = np.where(ready, to_observed(cfg.kind, lower_y), nan) if watch_down else nan
-    upper = np.where(ready, to_observed(cfg.kind, upper_y), nan) if watch_up else nan
+    lower = np.where(ready & watch_down, to_observed(cfg.kind, lower_y), nan)
+    upper = np.where(ready & watch_up, to_observed(cfg.kind, upper_y), nan)
 
     # Learning.
     run = np.where(vdir > 0, np.maximum(cols.run, 0) + 1,
