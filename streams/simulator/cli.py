@@ -16,13 +16,17 @@ import json
 import os
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from streams.progress_line import ProgressLine
 from streams.simulator.config import DEFAULT_START, SimulationConfig
+from streams.simulator.events import Event
 from streams.simulator.generator import Simulation
 from streams.simulator.incidents import (
     DEFAULT_DURATIONS,
@@ -115,23 +119,67 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
         raise click.UsageError("give --out FILE or --kafka BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS)")
     sim = Simulation(config)
     began = time.perf_counter()
-    if out is not None:
-        if str(out) == "-":
-            count = write_events(sim.events(), sys.stdout)
+    progress = ProgressLine("simulate")
+    by_topic: Counter[str] = Counter()
+    events = _tracked(sim.events(), config, progress, by_topic)
+    try:
+        if out is not None:
+            if str(out) == "-":
+                count = write_events(events, sys.stdout)
+            else:
+                count = write_events_file(events, out)
         else:
-            count = write_events_file(sim.events(), out)
-    else:
-        from streams.simulator.kafka import produce_events
+            from streams.simulator.kafka import produce_events
 
-        counts = asyncio.run(produce_events(sim.events(), _kafka_options(kafka or ""),
-                                            topic_prefix, realtime_speed=speed))
-        count = sum(counts.values())
+            counts = asyncio.run(produce_events(events, _kafka_options(kafka or ""),
+                                                topic_prefix, realtime_speed=speed))
+            count = sum(counts.values())
+    finally:
+        progress.close()
     elapsed = time.perf_counter() - began
     if labels is not None:
         write_labels_file(build_labels(sim), labels)
+    if progress.enabled:
+        for line in _plain_summary(count, elapsed, by_topic, sim.incidents, out, labels):
+            click.echo(line, err=True)
+        return
     summary = {"events": count, "seconds": round(elapsed, 2),
                "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents]}
     click.echo(json.dumps(summary, default=str), err=True)
+
+
+def _tracked(events: Iterator[Event], config: SimulationConfig, progress: ProgressLine,
+             by_topic: Counter[str], every: int = 4_096) -> Iterator[Event]:
+    """``events`` unchanged, counted by topic, with progress as the fraction of the
+    simulated period done (by event time)."""
+    start_ms = config.start.timestamp() * 1000
+    span_ms = config.duration.total_seconds() * 1000
+    count = 0
+    for event in events:
+        count += 1
+        by_topic[event.topic] += 1
+        if count % every == 0:
+            progress.update(count, (event.ts_ms - start_ms) / span_ms if span_ms else None)
+        yield event
+    progress.update(count, 1.0)
+
+
+def _plain_summary(count: int, elapsed: float, by_topic: Counter[str],
+                   incidents: Sequence[Incident], out: Path | None,
+                   labels: Path | None) -> list[str]:
+    """What ``simulate`` wrote, for a person at a terminal."""
+    topics = ", ".join(f"{topic} {n:,}" for topic, n in sorted(by_topic.items()))
+    where = f"to {out}" if out is not None and str(out) != "-" else (
+        "to standard output" if out is not None else "to Kafka")
+    lines = [f"simulate: {count:,} events {where} in {elapsed:.1f} s ({topics})"]
+    if incidents:
+        lines.append(f"incidents: {len(incidents)}")
+        lines += [f"  {i.type:<22} from {i.start.isoformat()}" for i in incidents]
+    else:
+        lines.append("incidents: none (add --incident TYPE or --scenario default)")
+    if labels is not None:
+        lines.append(f"labels: {labels}")
+    return lines
 
 
 
