@@ -100,15 +100,22 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
     event loop: Faust later uses the thread's default one.
     """
     import asyncio
+    import logging
 
     from streams.topics import TopicNames, ensure_topics
 
     loop = asyncio.new_event_loop()
+    # aiokafka logs each failed connection attempt; a failure here is reported as one
+    # line below instead.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         loop.run_until_complete(ensure_topics(settings, TopicNames.from_settings(settings)))
     except TopicError as error:
         raise click.ClickException(f"cannot start: {error}") from None
     finally:
+        client_log.setLevel(level)
         loop.close()
 
 
