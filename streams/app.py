@@ -47,7 +47,7 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, 
         topic_partitions=settings.topic_partitions,
         # Faust's own (one-partition, data-less) leader topic; its default is 1 replica.
         topic_replication_factor=max(settings.topic_replication_factor, 1),
-        # Fast group membership: see README "Broker notes" (tansu answers JoinGroup after
+        # Fast group membership: docs/architecture.md, broker notes (tansu answers JoinGroup after
         # session_timeout / 2; 6 s is also Kafka's lowest default-allowed session timeout).
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,

@@ -1,7 +1,7 @@
 """Kafka output: explicit per-partition batches, Kafka-default key partitioning, live pacing.
 
 Batches (``create_batch``/``send_batch``) are about 4x faster than ``send()`` on our broker
-(../shared/BROKER-NOTES.md). Each key is hashed with the producer's own partitioner
+(docs/architecture.md, "Broker notes"). Each key is hashed with the producer's own partitioner
 (murmur2, as the Java client does) so records land where ``send(key=...)`` would put them.
 With ``realtime_speed``, event time is mapped to wall time: an event ``d`` ms after the
 first one is sent ``d / realtime_speed`` ms after the start.
