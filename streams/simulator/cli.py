@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from streams.simulator.timefmt import from_ms, parse_ts
 def _parse_start(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
     if value is None:
         return DEFAULT_START
+    if value.strip().lower() == "now":
+        return datetime.now(UTC).replace(second=0, microsecond=0)
     try:
         return from_ms(parse_ts(value))
     except ValueError as exc:
@@ -71,16 +73,23 @@ def incident_option(spec: str, index: int, count: int, start: datetime,
 
 @click.command("simulate")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--start", callback=_parse_start, metavar="RFC3339",
-              help="First event time [default: 2026-11-02T00:00:00Z, a Monday].")
+@click.option("--start", callback=_parse_start, metavar="RFC3339|now",
+              help="Start of the run (after any --history-days); 'now' is the current "
+                   "minute (UTC) [default: 2026-11-02T00:00:00Z, a Monday].")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Length in days [default: the scenario's, else 1].")
+              help="Length in days after --start [default: the scenario's, else 1].")
+@click.option("--history-days", type=click.FloatRange(min=0, max=60), default=0.0,
+              show_default=True,
+              help="Also simulate this many days before --start, sent as fast as possible "
+                   "even with --speed (back-fill for the baselines); incidents and --days "
+                   "stay relative to --start.")
 @click.option("--orders-per-day", type=click.FloatRange(min=0, min_open=True),
               default=20_000.0, show_default=True, help="Mean placed orders per day.")
 @click.option("--scenario", metavar="FILE|default",
               help="Incidents from a TOML/JSON file; 'default' = one of each over 2 weeks.")
 @click.option("--incident", "incident_specs", multiple=True, metavar="TYPE[:k=v,...]",
-              help=f"Inject an incident (repeatable); TYPE in {', '.join(INCIDENT_TYPES)}.")
+              help=f"Inject an incident (repeatable); TYPE in {', '.join(INCIDENT_TYPES)}; "
+                   "start=+5m is relative to --start.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write events as replay JSONL here ('-' for stdout).")
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path),
@@ -89,34 +98,20 @@ def incident_option(spec: str, index: int, count: int, start: datetime,
               help="Produce to Kafka [default: $KAFKA_BOOTSTRAP_SERVERS] unless --out is set.")
 @click.option("--topic-prefix", default="aftersales.", show_default=True)
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Live mode: event time runs this many times faster than wall time.")
-def simulate(seed: int, start: datetime, days: float | None, orders_per_day: float,
-             scenario: str | None, incident_specs: tuple[str, ...], out: Path | None,
-             labels: Path | None, kafka: str | None, topic_prefix: str,
+              help="Live mode: event time runs this many times faster than wall time "
+                   "(1 = real time: no event is ahead of the clock).")
+def simulate(seed: int, start: datetime, days: float | None, history_days: float,
+             orders_per_day: float, scenario: str | None, incident_specs: tuple[str, ...],
+             out: Path | None, labels: Path | None, kafka: str | None, topic_prefix: str,
              speed: float | None) -> None:
     """Generate realistic after-sales traffic with injected incidents."""
-    incidents: list[Incident] = []
-    if scenario is not None:
-        try:
-            loaded = load_scenario(scenario, start)
-        except (OSError, ValueError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--scenario") from exc
-        incidents.extend(loaded.incidents)
-        days = days if days is not None else loaded.days
-    duration = timedelta(days=days if days is not None else 1.0)
-    for i, spec in enumerate(incident_specs):
-        try:
-            incidents.append(incident_option(spec, i, len(incident_specs), start, duration))
-        except (ValueError, TypeError) as exc:
-            raise click.BadParameter(f"{spec}: {exc}", param_hint="--incident") from exc
-    try:
-        config = SimulationConfig(seed=seed, start=start, duration=duration,
-                                  orders_per_day=orders_per_day, incidents=tuple(incidents),
-                                  speed=speed)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    config = build_config(seed=seed, start=start, days=days, history_days=history_days,
+                          orders_per_day=orders_per_day, scenario=scenario,
+                          incident_specs=incident_specs, speed=speed)
     if out is None and not kafka:
         raise click.UsageError("give --out FILE or --kafka BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS)")
+    # With --history-days the live pace starts at --start: history is back-fill.
+    paced_from_ms = int(start.timestamp() * 1000) if history_days else None
     sim = Simulation(config)
     began = time.perf_counter()
     progress = ProgressLine("simulate")
@@ -132,7 +127,8 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
             from streams.simulator.kafka import produce_events
 
             counts = asyncio.run(produce_events(events, _kafka_options(kafka or ""),
-                                                topic_prefix, realtime_speed=speed))
+                                                topic_prefix, realtime_speed=speed,
+                                                paced_from_ms=paced_from_ms))
             count = sum(counts.values())
     finally:
         progress.close()
@@ -146,6 +142,34 @@ def simulate(seed: int, start: datetime, days: float | None, orders_per_day: flo
     summary = {"events": count, "seconds": round(elapsed, 2),
                "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents]}
     click.echo(json.dumps(summary, default=str), err=True)
+
+
+def build_config(*, seed: int, start: datetime, days: float | None, history_days: float,
+                 orders_per_day: float, scenario: str | None, incident_specs: tuple[str, ...],
+                 speed: float | None) -> SimulationConfig:
+    """The simulation the options ask for: ``history_days`` before ``start``, then ``days``
+    (incidents relative to ``start``); a usage error names a bad option."""
+    incidents: list[Incident] = []
+    if scenario is not None:
+        try:
+            loaded = load_scenario(scenario, start)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--scenario") from exc
+        incidents.extend(loaded.incidents)
+        days = days if days is not None else loaded.days
+    duration = timedelta(days=days if days is not None else 1.0)
+    for i, spec in enumerate(incident_specs):
+        try:
+            incidents.append(incident_option(spec, i, len(incident_specs), start, duration))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"{spec}: {exc}", param_hint="--incident") from exc
+    history = timedelta(days=history_days)
+    try:
+        return SimulationConfig(seed=seed, start=start - history, duration=history + duration,
+                                orders_per_day=orders_per_day, incidents=tuple(incidents),
+                                speed=speed)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _tracked(events: Iterator[Event], config: SimulationConfig, progress: ProgressLine,
