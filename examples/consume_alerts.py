@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -115,12 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(alert, ensure_ascii=False) if args.json else format_alert(alert),
               flush=True)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(consume(args.bootstrap, args.topic, group=args.group,
                             from_beginning=args.from_beginning, on_alert=show,
                             limit=args.limit, idle_timeout_s=args.idle_timeout))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from tests.deploy.deploy_tools import GRAFANA_DIR
@@ -75,7 +75,7 @@ class TestEveryDashboard:
         variable = board["templating"]["list"][0]
         assert (variable["name"], variable["type"], variable["query"]) == (
             "datasource", "datasource", "prometheus")
-        assert variable["current"]["value"] == "${%s}" % source_input["name"]
+        assert variable["current"]["value"] == f"${{{source_input['name']}}}"
         assert {"type": "datasource", "id": "prometheus"}.items() <= next(
             r for r in board["__requires"] if r["id"] == "prometheus").items()
 
@@ -220,7 +220,8 @@ class TestBusinessQueriesInPrometheus:
     """The business dashboard's queries evaluated by Prometheus's own engine
     (``promtool test rules`` with ``promql_expr_test``) on hand-made series."""
 
-    SERIES = {  # key: (dimension, observed, baseline, lower or None, upper)
+    SERIES: ClassVar[dict[str, tuple[str, int, int, int | None, int]]] = {
+        # key: (dimension, observed, baseline, lower or None, upper)
         "A": ("sku", 30, 10, 5, 15),        # 20 above, band 5 above: 4 band widths
         "B": ("sku", 12, 10, 5, 15),        # inside: 0.4
         "C": ("sku", 2, 10, 6, 15),         # 8 below, band 4 below: 2
