@@ -124,6 +124,17 @@ class TestVersion:
         assert result.output == f"aftersales {version('aftersales-monitor')}\n"
 
 
+class TestCompletion:
+    def test_bash_completion_names_the_commands(self) -> None:
+        """The completion documented in docs/cli.md completes command names."""
+        result = CliRunner().invoke(main, [], prog_name="aftersales", env={
+            "_AFTERSALES_COMPLETE": "bash_complete", "COMP_WORDS": "aftersales rep",
+            "COMP_CWORD": "1"})
+        assert result.output.splitlines() == ["plain,replay"]
+        docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+        assert "_AFTERSALES_COMPLETE=bash_source aftersales" in docs
+
+
 class TestHint:
     def test_no_hint_when_alerts_fired(self, tmp_path: Path) -> None:
         """A replay that raises alerts shows them by rule and severity, and no hint."""
