@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final, Literal, Protocol
 
 from alerts.exceptions import SinkError
-from alerts.model import AlertEvent, format_time
+from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 
 __all__ = [
@@ -189,7 +190,7 @@ def format_console_line(
     band = f"[{fmt(event.lower)} .. {fmt(event.upper)}]"
     status = event.status.upper()
     line = (
-        f"{format_time(event.window_end)} {status:<8} {event.severity:<8} {event.rule} "
+        f"{_console_time(event.window_end)} {status:<8} {event.severity:<8} {event.rule} "
         f"{event.dimension}={event.key} observed {fmt(event.observed)} "
         f"vs normal {fmt(event.baseline)} band {band} score {event.score:.2f} "
         f"id {event.alert_id}"
@@ -198,6 +199,11 @@ def format_console_line(
         tint = _COLOURS["resolved" if event.status == "resolved" else event.severity]
         line = f"{tint}{line}{_RESET}"
     return line
+
+
+def _console_time(value: datetime) -> str:
+    """UTC to the second, always 20 characters, so console lines align."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ConsoleSink(AlertSink):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -13,6 +15,7 @@ import click
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
+from streams.progress_line import ProgressLine
 
 __all__ = ["main"]
 
@@ -42,7 +45,19 @@ def warn_unknown_variables() -> None:
         log.warning("unknown_setting_variable", variable=name, did_you_mean=suggestion)
 
 
+def package_version() -> str:
+    """The installed distribution's version (package metadata), or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aftersales-monitor")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_version(), "--version", "-V", prog_name="aftersales",
+                      message="%(prog)s %(version)s")
 def main() -> None:
     """After-sales early warning: dynamic thresholds over order, complaint and wait streams."""
 
@@ -85,15 +100,22 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
     event loop: Faust later uses the thread's default one.
     """
     import asyncio
+    import logging
 
     from streams.topics import TopicNames, ensure_topics
 
     loop = asyncio.new_event_loop()
+    # aiokafka logs each failed connection attempt; a failure here is reported as one
+    # line below instead.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         loop.run_until_complete(ensure_topics(settings, TopicNames.from_settings(settings)))
     except TopicError as error:
         raise click.ClickException(f"cannot start: {error}") from None
     finally:
+        client_log.setLevel(level)
         loop.close()
 
 
@@ -120,6 +142,7 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     from streams.gc_tuning import tune_gc
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
+    from streams.run_summary import count_alerts, summary_lines, warmup_hint
 
     configure_logging("auto", "INFO")
     tune_gc()
@@ -131,17 +154,23 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
+    seen: list[tuple[str, str, str]] = []
+    progress = ProgressLine("replay")
+    ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     try:
         with open(events, "rb") as lines:
-            for alert in pipeline.run(read_jsonl(lines)):
+            tracked = _tracked_lines(lines, events.stat().st_size, progress, ends)
+            for alert in pipeline.run(read_jsonl(tracked)):
                 out.write(alert.to_json() + b"\n")
                 alerts += 1
+                seen.append((alert.rule, alert.severity, alert.status))
                 if report_path:
                     kept.append(alert)
     except ValueError as error:
         raise click.ClickException(f"{events}: {error}") from None
     finally:
+        progress.close()
         if out_path:
             out.close()
         else:
@@ -154,6 +183,14 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     log.info("replay_done", events=pipeline.lines, alerts=alerts,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
+    firing, resolved = count_alerts(seen)
+    report = summary_lines(events=pipeline.lines, seconds=elapsed, firing=firing,
+                           resolved=resolved,
+                           dead=Counter(dead.reason for dead in pipeline.dead_letters))
+    if not alerts:
+        report += warmup_hint(rules, ends.span_days())
+    for line in report:
+        click.echo(line, err=True)
     if report_path:
         from streams.report import write_report
 
@@ -167,6 +204,44 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
                               events_count=pipeline.lines,
                               dead_letters=len(pipeline.dead_letters), partitions=partitions)
         log.info("report_written", path=str(report_path), charts=charts)
+
+
+class _InputEnds:
+    """The first and last non-blank input lines, for the event-time span of a replay."""
+
+    def __init__(self) -> None:
+        self.first: bytes | None = None
+        self.last: bytes | None = None
+
+    def span_days(self) -> float | None:
+        """Days between the first and last line's ``ts`` (input is in event-time order),
+        or None when either is unreadable."""
+        from streams.exceptions import InvalidEvent
+        from streams.validation import parse_ts
+
+        try:
+            first, last = (parse_ts(json.loads(line or b"")["value"]["ts"])
+                           for line in (self.first, self.last))
+        except (ValueError, KeyError, TypeError, InvalidEvent):
+            return None
+        return max(last - first, 0) / 86_400_000
+
+
+def _tracked_lines(lines: Iterable[bytes], total_bytes: int, progress: ProgressLine,
+                   ends: _InputEnds, every: int = 4_096) -> Iterator[bytes]:
+    """``lines`` unchanged, reporting progress (fraction of the file's bytes read)."""
+    read = count = 0
+    for line in lines:
+        read += len(line)
+        count += 1
+        if len(line) > 2:  # not a blank line
+            if ends.first is None:
+                ends.first = line
+            ends.last = line
+        if count % every == 0:
+            progress.update(count, read / total_bytes if total_bytes else None)
+        yield line
+    progress.update(count, 1.0)
 
 
 @click.command()

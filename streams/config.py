@@ -71,7 +71,7 @@ class Settings:
     #: (~150 B each; producer retries repeat an event within seconds, not hours).
     dedup_capacity: int = 50_000
     #: Consumer session timeout. 6 s is Kafka's lowest default-allowed value and makes
-    #: a fresh worker ready in ~5 s on the embedded broker (see README, "Broker notes").
+    #: a fresh worker ready in ~5 s on the embedded broker (docs/architecture.md, broker notes).
     session_timeout_ms: int = 6_000
     #: Heartbeat interval of the consumer group member.
     heartbeat_interval_ms: int = 1_000
@@ -112,7 +112,7 @@ class Settings:
     #: error log and ``aftersales_snapshot_too_large_total``, instead of stalling the loop.
     max_snapshot_bytes: int = 128 * 1_048_576
     #: ``/health`` reports not ready when a consumer with a backlog has consumed nothing
-    #: for this long (see README, "Health").
+    #: for this long (see docs/operations.md, "Health").
     stall_timeout_ms: int = 60_000
 
     @classmethod

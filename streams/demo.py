@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -116,7 +118,10 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
          web_port: int, seed: int, rules_path: str | None) -> None:
     """Run everything locally: broker, simulator with incidents, worker, live alerts."""
     colour = sys.stdout.isatty()
-    configure_logging("console" if sys.stderr.isatty() else "json", "WARNING")
+    # The demo is for a person: readable log lines (colours only on a terminal), and
+    # none of the client's routine rebalancing warnings between the alerts.
+    configure_logging("console", "WARNING")
+    _quiet_clients()
     from streams.cli import ConfigProblem
 
     try:
@@ -141,8 +146,10 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
             break
     live = _chain_one(history.pop(), events)
     port = web_port or free_port()
-    with EmbeddedBroker(log_path=Path(os.devnull)) as broker:
+    with (tempfile.TemporaryDirectory(prefix="aftersales-demo-") as datadir,
+          EmbeddedBroker(log_path=Path(os.devnull)) as broker):
         settings = Settings.from_env({
+            "AFTERSALES_LOG_FORMAT": "console",
             **{k: v for k, v in os.environ.items() if k.startswith("AFTERSALES_")},
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AFTERSALES_WEB_PORT": str(port),
@@ -157,7 +164,8 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
                                       topics=TOPICS, mask=label_mask(settings, warn=False))
         console = ConsoleSink(click.echo, colour=colour)
         pipeline = Worker(settings, rules, metrics, sinks=[console])
-        app = create_app(settings, pipeline, registry)
+        # Faust's data directory lives in a temporary folder, removed on the way out.
+        app = create_app(settings, pipeline, registry, datadir=datadir)
         click.echo(f"aftersales demo: broker {broker.bootstrap_servers}, metrics "
                    f"http://127.0.0.1:{port}/metrics, {len(history):,} events of history, "
                    f"then live at {speed:g}x with incidents at +5 min (wrong price), +10 min "
@@ -180,8 +188,15 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
                 os.kill(os.getpid(), signal.SIGTERM)
 
         with contextlib.suppress(SystemExit):
-            HostWorker(app, settings).execute_from_commandline()
+            HostWorker(app, settings, on_logging=_quiet_clients).execute_from_commandline()
     click.echo("aftersales demo: stopped; broker and worker are down.")
+
+
+def _quiet_clients() -> None:
+    """Only errors from the Kafka client and Faust: their warnings during start-up
+    (heartbeats during a rebalance) are routine here and would split the alert lines."""
+    for name in ("aiokafka", "kafka", "faust", "mode"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def best_seller(config: SimulationConfig) -> str:
