@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import IO
 
 import click
 
+from alerts.locales import Locale
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
@@ -32,6 +34,16 @@ def load_settings() -> Settings:
     """Settings from the environment, or a clean exit naming the bad variable."""
     try:
         return Settings.from_env()
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+
+
+def load_locale() -> Locale:
+    """``AFTERSALES_LOCALE`` for commands that need no broker (validated with the other
+    ``AFTERSALES_*`` settings), or a clean exit naming the bad variable."""
+    try:
+        return Settings.from_env({name: value for name, value in os.environ.items()
+                                  if name.startswith("AFTERSALES_")}).locale
     except ConfigError as error:
         raise ConfigProblem(error) from None
 
@@ -121,13 +133,16 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
 
+    from alerts.text import AlertTexts
+
     configure_logging("auto", "INFO")
     tune_gc()
+    locale = load_locale()
     try:
         rules = load_rules(rules_path or None)
     except ConfigError as error:
         raise ConfigProblem(error) from None
-    pipeline = ReplayPipeline(rules, partitions=partitions)
+    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale))
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
@@ -165,7 +180,8 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
                               events_label=str(events),
                               rules_label=rules_path or "shipped default rules",
                               events_count=pipeline.lines,
-                              dead_letters=len(pipeline.dead_letters), partitions=partitions)
+                              dead_letters=len(pipeline.dead_letters), partitions=partitions,
+                              locale=locale)
         log.info("report_written", path=str(report_path), charts=charts)
 
 

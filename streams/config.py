@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, TypeVar
 
-from alerts.locales import LOCALES
+from alerts.locales import LOCALES, Locale
 from streams.exceptions import ConfigError
 from streams.kafka_options import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
 
@@ -117,7 +117,7 @@ class Settings:
     stall_timeout_ms: int = 60_000
     #: Language of alert summaries and runbooks, the demo's console and the replay
     #: report: ``en`` or ``zh_CN`` (see docs/china.md).
-    locale: str = "en"
+    locale: Locale = "en"
     #: Grafana's base URL, for links to the band view in notifications; empty: no link.
     grafana_url: str = ""
     #: ``aftersales notify-bridge``: interface and port it listens on for Alertmanager.

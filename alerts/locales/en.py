@@ -110,6 +110,15 @@ TEXTS: Final[dict[str, str]] = {
     "console.line": (
         "{time} {status} {severity} {rule} {where} observed {observed} vs normal "
         "{baseline} band [{lower} .. {upper}] score {score} id {alert_id}"),
+    # The demo's own lines.
+    "demo.start": (
+        "aftersales demo: broker {broker}, metrics {metrics}, {history} events of history, "
+        "then live at {speed}x with incidents at +5 min (wrong price), +10 min (customer "
+        "burst), +20 min (wait-time surge on 'returns'). Ctrl-C stops."),
+    "demo.flow": (
+        "[flow] events ok: orders={orders} complaints={complaints} wait-times={wait_times} | "
+        "dead-lettered={dead} | alerts={alerts} | event time {time}"),
+    "demo.stopped": "aftersales demo: stopped; broker and worker are down.",
     # The HTML report of `aftersales replay --report`.
     "report.lang": "en",
     "report.title": "aftersales replay report",
@@ -145,6 +154,8 @@ TEXTS: Final[dict[str, str]] = {
     "report.col_band": "band",
     "report.col_summary": "summary",
     "report.col_runbook": "runbook",
+    "report.status.firing": "firing",
+    "report.status.resolved": "resolved",
     "report.status_event": "event",
     "report.first_rows": (
         "Showing the first {shown} of {total} alerts; the full list is in the alerts output."),
@@ -155,5 +166,7 @@ TEXTS: Final[dict[str, str]] = {
     "report.legend_hot": "alerting window",
     "report.no_closes": "No window closes recorded.",
     "report.zoom": "Zoom: {start} \u2192 {end} {zone}",
+    "report.episode_tip": "episode {start} \u2192 {end} {zone}",
+    "report.axis_time": "window end ({zone})",
     "report.zoom_title": "{title} (zoom)",
 }

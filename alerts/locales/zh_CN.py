@@ -103,6 +103,14 @@ TEXTS: Final[dict[str, str]] = {
     "console.line": (
         "{time} {status} {severity} {rule} {where} 观测 {observed}，正常 {baseline}，"
         "区间 [{lower} .. {upper}]，得分 {score}，编号 {alert_id}"),
+    "demo.start": (
+        "aftersales 演示：broker {broker}，指标 {metrics}，{history} 条历史事件，随后以 {speed} "
+        "倍速实时回放，+5 分钟价格错误、+10 分钟客户集中下单、+20 分钟 'returns' 队列等待激增。"
+        "按 Ctrl-C 停止。"),
+    "demo.flow": (
+        "[流量] 有效事件：订单={orders} 投诉={complaints} 等待={wait_times} | 死信={dead} | "
+        "告警={alerts} | 事件时间 {time}"),
+    "demo.stopped": "aftersales 演示：已停止；broker 和 worker 已关闭。",
     "report.lang": "zh-CN",
     "report.title": "aftersales 回放报告",
     "report.window_alerts": "窗口告警（触发 / 恢复）",
@@ -135,6 +143,8 @@ TEXTS: Final[dict[str, str]] = {
     "report.col_band": "区间",
     "report.col_summary": "摘要",
     "report.col_runbook": "处置建议",
+    "report.status.firing": "触发",
+    "report.status.resolved": "恢复",
     "report.status_event": "事件",
     "report.first_rows": "仅显示 {total} 条告警中的前 {shown} 条；完整列表见告警输出。",
     "report.legend_observed": "观测值",
@@ -144,5 +154,7 @@ TEXTS: Final[dict[str, str]] = {
     "report.legend_hot": "告警窗口",
     "report.no_closes": "没有记录到窗口关闭。",
     "report.zoom": "放大：{start} \u2192 {end} {zone}",
+    "report.episode_tip": "告警事件 {start} \u2192 {end} {zone}",
+    "report.axis_time": "窗口结束（{zone}）",
     "report.zoom_title": "{title}（放大）",
 }
