@@ -251,10 +251,36 @@ def score_series(input_csv: str, out_path: str | None) -> None:
         raise click.ClickException(str(error)) from None
 
 
+@click.command("notify-bridge")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file whose utc_offset sets the times shown; default: "
+                   "AFTERSALES_RULES_FILE or the shipped rules.")
+def notify_bridge(rules_path: str | None) -> None:
+    """Forward Alertmanager webhooks to DingTalk and Feishu robots, signed
+    (POST /dingtalk, POST /feishu on AFTERSALES_BRIDGE_HOST:AFTERSALES_BRIDGE_PORT)."""
+    from streams.notify.bridge import build_targets, run_bridge
+    from streams.rules import load_rules
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_variables()
+    try:
+        rules = load_rules(rules_path or settings.rules_file or None)
+        build_targets(settings)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    try:
+        run_bridge(settings, rules.utc_offset_ms)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {settings.bridge_host}:"
+                                   f"{settings.bridge_port}: {error.strerror or error}") from None
+
+
 main.add_command(worker)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)
+main.add_command(notify_bridge)
 
 
 def _register_optional() -> None:

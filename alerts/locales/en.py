@@ -119,6 +119,14 @@ TEXTS: Final[dict[str, str]] = {
         "[flow] events ok: orders={orders} complaints={complaints} wait-times={wait_times} | "
         "dead-lettered={dead} | alerts={alerts} | event time {time}"),
     "demo.stopped": "aftersales demo: stopped; broker and worker are down.",
+    # Chat messages of `aftersales notify-bridge` (DingTalk, Feishu).
+    "notify.title": "[{status}] {severity} \u00b7 {what}",
+    "notify.title_many": "[{status}] {count} alerts \u00b7 {what}",
+    "notify.summary": "Summary",
+    "notify.runbook": "Runbook",
+    "notify.started": "Started",
+    "notify.band_link": "Band in Grafana",
+    "notify.more": "\u2026 and {count} more",
     # The HTML report of `aftersales replay --report`.
     "report.lang": "en",
     "report.title": "aftersales replay report",

@@ -111,6 +111,13 @@ TEXTS: Final[dict[str, str]] = {
         "[流量] 有效事件：订单={orders} 投诉={complaints} 等待={wait_times} | 死信={dead} | "
         "告警={alerts} | 事件时间 {time}"),
     "demo.stopped": "aftersales 演示：已停止；broker 和 worker 已关闭。",
+    "notify.title": "【{status}】{severity} \u00b7 {what}",
+    "notify.title_many": "【{status}】{count} 条告警 \u00b7 {what}",
+    "notify.summary": "摘要",
+    "notify.runbook": "处置建议",
+    "notify.started": "开始时间",
+    "notify.band_link": "在 Grafana 查看区间",
+    "notify.more": "\u2026\u2026 另有 {count} 条",
     "report.lang": "zh-CN",
     "report.title": "aftersales 回放报告",
     "report.window_alerts": "窗口告警（触发 / 恢复）",
