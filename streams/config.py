@@ -336,7 +336,8 @@ def env_name(field_name: str) -> str:
 
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+")
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-#: ``AFTERSALES_*`` variables read by the test suite, not by the service.
+#: ``AFTERSALES_*`` variables that are not settings fields: the secret files (read into
+#: ``dingtalk_secret``/``feishu_secret``) and one read by the test suite.
 _NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS", "AFTERSALES_DINGTALK_SECRET_FILE",
                            "AFTERSALES_FEISHU_SECRET_FILE"})
 #: Settings whose value is never shown in an error (webhook URLs carry access tokens).

@@ -136,6 +136,13 @@ class TestMessages:
         assert SUMMARY in card["elements"][0]["text"]["content"]
         assert card["elements"][-1]["actions"][0]["url"].startswith("http://grafana:3000/d/")
 
+    def test_resolved_card_is_green(self) -> None:
+        """A resolved notification is a green card titled 恢复."""
+        body = {**payload({**alert(), "status": "resolved"}), "status": "resolved"}
+        card = feishu_card(parse_notification(json.dumps(body).encode()), style())["card"]
+        assert card["header"]["template"] == "green"
+        assert card["header"]["title"]["content"].startswith("【恢复】")
+
     def test_long_groups_are_cut(self) -> None:
         """Only the first ten alerts are listed; the rest are counted."""
         note = parse_notification(json.dumps(payload(*[alert(key=f"K{i}") for i in range(13)]))
@@ -162,6 +169,21 @@ class TestTargets:
         settings = Settings.from_env({"AFTERSALES_FEISHU_WEBHOOK": "http://x/hook",
                                       "AFTERSALES_FEISHU_SECRET_FILE": str(path)})
         assert build_targets(settings)["feishu"].secret == "SECfile"
+
+    def test_secret_files_are_not_unknown_variables(self) -> None:
+        """The *_SECRET_FILE variables are known, so no typo warning names them."""
+        from streams.config import unknown_variables
+
+        assert unknown_variables({"AFTERSALES_DINGTALK_SECRET_FILE": "/s",
+                                  "AFTERSALES_FEISHU_SECRET_FILE": "/s"}) == []
+
+    def test_both_secret_and_file_refused(self, tmp_path: Any) -> None:
+        """Setting a secret and its file at once is refused naming the file variable."""
+        path = tmp_path / "secret"
+        path.write_text("x")
+        with pytest.raises(ConfigError, match="AFTERSALES_DINGTALK_SECRET_FILE: set either"):
+            Settings.from_env({"AFTERSALES_DINGTALK_SECRET": "a",
+                               "AFTERSALES_DINGTALK_SECRET_FILE": str(path)})
 
     def test_webhook_not_shown_in_errors(self) -> None:
         """A malformed webhook URL is refused without echoing its token."""
@@ -258,3 +280,26 @@ def test_target_problem_reads_both_answer_shapes() -> None:
     assert target.problem(200, {"errcode": 310000, "errmsg": "sign not match"}) == \
         "code 310000: sign not match"
     assert target.problem(503, {}) == "HTTP 503"
+
+
+class TestCommand:
+    @pytest.mark.parametrize(("env", "variable"), [
+        ({}, "AFTERSALES_DINGTALK_WEBHOOK"),
+        ({"AFTERSALES_FEISHU_SECRET": "s"}, "AFTERSALES_FEISHU_WEBHOOK"),
+        ({"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_PORT": "70000"},
+         "AFTERSALES_BRIDGE_PORT"),
+        ({"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_RETRIES": "99"},
+         "AFTERSALES_BRIDGE_RETRIES"),
+    ])
+    def test_bad_configuration_is_one_line(self, env: dict[str, str], variable: str) -> None:
+        """`aftersales notify-bridge` refuses a bad configuration in one line naming it."""
+        from click.testing import CliRunner
+
+        from streams.cli import main
+
+        clean = {k: "" for k in ("AFTERSALES_DINGTALK_WEBHOOK", "AFTERSALES_DINGTALK_SECRET",
+                                 "AFTERSALES_FEISHU_WEBHOOK", "AFTERSALES_FEISHU_SECRET")}
+        result = CliRunner().invoke(main, ["notify-bridge"], env={**clean, **env})
+        assert result.exit_code == 2
+        assert f"invalid configuration: {variable}" in result.output
+        assert "Traceback" not in result.output
