@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import IO
 
 import click
 
+from alerts.locales import Locale
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
@@ -35,6 +37,16 @@ def load_settings() -> Settings:
     """Settings from the environment, or a clean exit naming the bad variable."""
     try:
         return Settings.from_env()
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+
+
+def load_locale() -> Locale:
+    """``AFTERSALES_LOCALE`` for commands that need no broker (validated with the other
+    ``AFTERSALES_*`` settings), or a clean exit naming the bad variable."""
+    try:
+        return Settings.from_env({name: value for name, value in os.environ.items()
+                                  if name.startswith("AFTERSALES_")}).locale
     except ConfigError as error:
         raise ConfigProblem(error) from None
 
@@ -144,13 +156,16 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     from streams.rules import load_rules
     from streams.run_summary import count_alerts, summary_lines, warmup_hint
 
+    from alerts.text import AlertTexts
+
     configure_logging("auto", "INFO")
     tune_gc()
+    locale = load_locale()
     try:
         rules = load_rules(rules_path or None)
     except ConfigError as error:
         raise ConfigProblem(error) from None
-    pipeline = ReplayPipeline(rules, partitions=partitions)
+    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale))
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
@@ -202,7 +217,8 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
                               events_label=str(events),
                               rules_label=rules_path or "shipped default rules",
                               events_count=pipeline.lines,
-                              dead_letters=len(pipeline.dead_letters), partitions=partitions)
+                              dead_letters=len(pipeline.dead_letters), partitions=partitions,
+                              locale=locale)
         log.info("report_written", path=str(report_path), charts=charts)
 
 
@@ -310,10 +326,36 @@ def score_series(input_csv: str, out_path: str | None) -> None:
         raise click.ClickException(str(error)) from None
 
 
+@click.command("notify-bridge")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file whose utc_offset sets the times shown; default: "
+                   "AFTERSALES_RULES_FILE or the shipped rules.")
+def notify_bridge(rules_path: str | None) -> None:
+    """Forward Alertmanager webhooks to DingTalk and Feishu robots, signed
+    (POST /dingtalk, POST /feishu on AFTERSALES_BRIDGE_HOST:AFTERSALES_BRIDGE_PORT)."""
+    from streams.notify.bridge import build_targets, run_bridge
+    from streams.rules import load_rules
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_variables()
+    try:
+        rules = load_rules(rules_path or settings.rules_file or None)
+        build_targets(settings)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    try:
+        run_bridge(settings, rules.utc_offset_ms)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {settings.bridge_host}:"
+                                   f"{settings.bridge_port}: {error.strerror or error}") from None
+
+
 main.add_command(worker)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)
+main.add_command(notify_bridge)
 
 
 def _register_optional() -> None:

@@ -99,7 +99,8 @@ class WindowCloser:
                  texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
                  *, shards: int = 1) -> None:
         self.rules = rules
-        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules})
+        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
+                                          if rule.runbook})
         self._sources = {
             rule.name: tuple(f"{topic}/{p}" for topic in rule.topics
                              for p in range(partitions[topic]))

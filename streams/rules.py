@@ -114,6 +114,7 @@ class RuleSpec:
     hop_ms: int
     dimensions: tuple[tuple[str, ...], ...]
     context: tuple[str, ...]
+    #: The file's runbook template (used in every locale); ``""``: the locale catalogue's.
     runbook: str
     detector: DetectorConfig | None
     quantile: float = 0.9
@@ -228,10 +229,13 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if field not in _CONTEXT_FIELDS:
             raise ConfigError(f"{where}.context",
                               f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
-    runbook = table.get("runbook", "")
-    if not isinstance(runbook, str) or not runbook.strip():
+    runbook = table.get("runbook")
+    if runbook is None:
+        runbook = ""  # the locale's runbook (alerts.locales)
+    elif not isinstance(runbook, str) or not runbook.strip():
         raise ConfigError(f"{where}.runbook", "expected a non-empty string")
-    _check_template(runbook, f"{where}.runbook")
+    else:
+        _check_template(runbook, f"{where}.runbook")
     detector = None
     norm: tuple[tuple[str, Any], ...] = ()
     if entry.kind == "event":

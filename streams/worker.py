@@ -125,7 +125,7 @@ class Worker:
         self.sinks = list(sinks)
         self.create_input_topics = create_input_topics
         self.names = TopicNames.from_settings(settings)
-        self.texts = AlertTexts()
+        self.texts = AlertTexts(locale=settings.locale)
         self.stage1 = Stage1(rules, self.names.inputs, max_event_bytes=settings.max_event_bytes,
                              dedup_capacity=settings.dedup_capacity,
                              max_future_ms=settings.max_future_ms)
