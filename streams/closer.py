@@ -472,12 +472,10 @@ def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str
     """A count rule whose keys are judged against the total (``relative_to``) and whose
     total may watch its own side (``total_direction``).
 
-    Every key but the total is modelled as its share of the total in the same window:
-    the total's count ``N`` enters as an exposure offset ``log y(N)``, ``y(x) = 2 sqrt(x
-    + 3/8)``, so the key's level learns its usual share (with its own hour and weekday
-    profile) and a shop-wide rise or dip moves the key's expectation with it. Given the
-    total, a key's count is binomial, not Poisson: its sampling variance in the
-    stabilised scale is ``1 - p`` for a key with share ``p`` (Anscombe 1948).
+    Every key but the total is modelled as its share of the total in the same window
+    (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
+    shop-wide rise or dip moves the key's expectation with it, and only a key that
+    breaks away from the total violates.
     """
     total = _sid(rule.name, "total", TOTAL_KEY)
     is_total = np.array([sid == total for sid in ids])
@@ -485,10 +483,8 @@ def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str
     if rule.relative_to is None:
         return bank.evaluate(end, rows, values, None, None, None, sides)
     count = float(values[is_total][0]) if is_total.any() else 0.0
-    offset = np.where(is_total, 0.0, math.log(2.0 * math.sqrt(count + 0.375)))
-    share = np.clip(values / max(count, 1.0), 0.0, 0.9)
-    noise = np.where(is_total, 1.0, 1.0 - share)
-    return bank.evaluate(end, rows, values, None, noise, offset, sides)
+    exposure = np.where(is_total, np.nan, count)
+    return bank.evaluate(end, rows, values, None, None, exposure, sides)
 
 
 def _merge(partials: Iterable[Partial]) -> Partial:

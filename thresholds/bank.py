@@ -157,12 +157,12 @@ class SeriesBank:
         value: npt.ArrayLike,
         sample_size: npt.ArrayLike | None = None,
         noise: npt.ArrayLike | None = None,
-        offset: npt.ArrayLike | None = None,
+        exposure: npt.ArrayLike | None = None,
         sides: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
-        ``value``, ``sample_size``, ``noise``, ``offset`` and ``sides`` are aligned with
+        ``value``, ``sample_size``, ``noise``, ``exposure`` and ``sides`` are aligned with
         ``rows`` (see :meth:`thresholds.detector.Detector.score` for their meaning per kind
         and :func:`thresholds.engine.step` for the last three).
         Rows must be distinct.
@@ -175,7 +175,7 @@ class SeriesBank:
             msg = "rows must come from SeriesBank.rows()"
             raise IndexError(msg)
         sub = self._cols.take(rows)
-        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, offset, sides)
+        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides)
         self._cols.put(rows, new)
         return out
 

@@ -264,6 +264,17 @@ _SEVERITIES: dict[int, Severity | None] = {0: None, 1: "info", 2: "warning", 3: 
 _TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
 
 
+#: Smallest count a share learns from: a window with no events of the key pulls its share
+#: down by a bounded step instead of towards log(0).
+_MIN_SHARE_COUNT = 0.1
+
+
+def _log_share(y: F64, total: F64) -> F64:
+    """``log(count / total)`` of a stabilised count ``y = 2 sqrt(count + 3/8)``."""
+    count = np.maximum((np.maximum(y, 0.0) / 2.0) ** 2 - 0.375, _MIN_SHARE_COUNT)
+    return np.log(count / np.maximum(total, 1.0))
+
+
 def _spaced_mask(m: int, overlap: float) -> np.uint32:
     """History bits of the last ``m`` windows that share no events with each other:
     with ``overlap = window / hop`` windows ``0, o, 2o, ...`` steps back (all of the
@@ -284,7 +295,7 @@ def step(
     value: npt.ArrayLike,
     sample_size: npt.ArrayLike | None,
     noise: npt.ArrayLike | None = None,
-    offset: npt.ArrayLike | None = None,
+    exposure: npt.ArrayLike | None = None,
     sides: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
@@ -292,11 +303,13 @@ def step(
     ``noise`` is each window's sampling variance in the stabilised scale, for kinds
     whose noise the engine cannot derive from ``sample_size`` alone (a percentile's:
     see :func:`thresholds.kinds.quantile_noise`); ``None`` keeps the kind's own.
-    ``offset`` is added to each row's model (log) scale before the decision: a known
-    multiplicative movement of a count this window, e.g. its peers' (the row learns only
-    what the offset does not explain; Poisson regression with an exposure offset,
-    McCullagh & Nelder 1989, sec. 6.2.3). ``sides`` narrows the watched side per row:
-    +1 up only, -1 down only, 0 the configured ``direction``.
+    ``exposure`` (counts only; NaN for rows without one) makes a row's count a share of
+    a known total ``N`` of the same window, e.g. a channel's orders of all orders: the
+    model then learns the share ``p = exp(level + seasonal)``, expects ``p * N`` and
+    judges the count with binomial noise, ``1 - p`` in the stabilised scale (Poisson
+    regression with an exposure offset, McCullagh & Nelder 1989, sec. 6.2.3).
+    ``sides`` narrows the watched side per row: +1 up only, -1 down only, 0 the
+    configured ``direction``.
     Pure: ``cols`` is not modified.
     """
     size = len(cols)
@@ -325,9 +338,16 @@ def step(
     # shifting it (an additive fit misses by ~1 sigma an hour on quiet days).
     log_link = cfg.kind == "count"
     eta = cols.level + seas
-    if offset is not None:
-        eta = eta + np.broadcast_to(np.asarray(offset, dtype=np.float64), (size,))
     yhat = np.exp(eta) if log_link else eta
+    if exposure is not None and log_link:
+        total = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (size,))
+        shared = np.isfinite(total)
+        total = np.where(shared, np.maximum(total, 0.0), 1.0)
+        share = np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+        yhat = np.where(shared, 2.0 * np.sqrt(share * total + 0.375), yhat)
+        noise_t = np.where(shared, 1.0 - np.minimum(share, 0.9), noise_t)
+    else:
+        shared = np.zeros(size, np.bool_)
     seen = (cols.n > 0) | has_prior
     ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
     tau2 = np.maximum(cols.var - cols.noise, 0.0)
@@ -425,6 +445,13 @@ def step(
     if log_link:  # the step in the model's scale that moves yhat to the (clipped) value
         g = np.log(np.maximum(yhat + rc, _MIN_COUNT_Y)) - eta
         g_shift = np.log(np.maximum(y, _MIN_COUNT_Y)) - eta
+        if shared.any():  # the same for a share: back to a count, then to log(count / N)
+            # A window without a total says nothing about the share.
+            informative = shared & (total >= 1.0)
+            g = np.where(shared, np.where(informative, _log_share(yhat + rc, total) - eta, 0.0),
+                         g)
+            g_shift = np.where(shared, np.where(informative, _log_share(y, total) - eta, 0.0),
+                               g_shift)
     else:
         g, g_shift = rc, r
     # A share or percentile window out of band teaches nothing (unless a lasting shift is
