@@ -51,6 +51,7 @@ from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
 from thresholds.engine import Outcome
+from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
@@ -128,6 +129,8 @@ class WindowCloser:
         #: the last :meth:`drain_evictions`.
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.folded: Counter[str] = Counter()
+        #: Busy entities' own histories for the burst rule, per (rule, dimension).
+        self.entity_rates: dict[tuple[str, str], EntityRates] = {}
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -153,6 +156,8 @@ class WindowCloser:
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
+            "entity_rates": [[rule, dimension, rates.to_dict()]
+                             for (rule, dimension), rates in sorted(self.entity_rates.items())],
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
@@ -190,6 +195,10 @@ class WindowCloser:
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
         self.late_partials = int(state["late_partials"])
+        self.entity_rates = {}
+        for rule_name, dimension, data in state.get("entity_rates", []):
+            if any(rule.name == rule_name for rule in self.rules.rules):
+                self._entity_rates(self.rules.by_name(rule_name), dimension).load(data)
 
     def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
         """Evictions by (rule, reason) and folded keys by rule since the last call."""
@@ -363,37 +372,56 @@ class WindowCloser:
             self.latest = dict(self.latest)
             self.streak_start = dict(self.streak_start)
 
+    def _entity_rates(self, rule: RuleSpec, dimension: str) -> EntityRates:
+        rates = self.entity_rates.get((rule.name, dimension))
+        if rates is None:
+            detector = rule.detector
+            assert detector is not None
+            floor = detector.guard_above if detector.guard_above is not None else 4.5
+            rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
+                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=rule.slow_floor,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+        return rates
+
     def _close_population(self, rule: RuleSpec, start: int, end: int,
                           merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
-        """Bursts: each key against a shared population norm (a baseline per customer
-        would cost a series per customer ever seen); only keys with orders or an open
-        episode are evaluated."""
-        detector = rule.detector
-        assert detector is not None
-        baseline = detector.prior if detector.prior is not None else 1.0
-        upper = detector.guard_above if detector.guard_above is not None else 4.5
+        """Bursts: each key against its own history if it is busy by nature, else against
+        the population's floors (:class:`~thresholds.entity_rate.EntityRates`; a baseline
+        per customer would cost a series per customer ever seen). Only keys with orders
+        or an open episode are evaluated."""
         open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
                      if sid.startswith(rule.name + ":")}
+        verdicts: dict[tuple[str, str], BurstVerdict] = {}
+        for dimension in rule.dimension_names:
+            rates = self._entity_rates(rule, dimension)
+            counts = {key: partial.num for (dim, key), partial in merged.items()
+                      if dim == dimension}
+            also = [key for dim, key in open_keys if dim == dimension]
+            for key, verdict in rates.close(end, counts, also).items():
+                verdicts[(dimension, key)] = verdict
+            if end % _SWEEP_MS < rule.hop_ms:
+                rates.sweep(end)
         if self.on_closed is None:
             # Most keys are one quiet customer: nothing to decide, record or emit.
-            keys = {k for k, partial in merged.items() if partial.num > upper} | open_keys
+            keys = {k for k, verdict in verdicts.items() if verdict.violating} | open_keys
         else:
-            keys = set(merged) | open_keys
+            keys = set(verdicts)
         events: list[AlertEvent] = []
         for dimension, key in sorted(keys):  # type: ignore[misc]
             partial = merged.get((dimension, key))
-            count = partial.num if partial is not None else 0.0
+            verdict = verdicts[(dimension, key)]
+            count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = _sid(rule.name, dimension, key)
-            violating = count > upper
             was_open = sid in self.episodes
             transition = "fire" if violating and not was_open else (
                 "resolve" if was_open and not violating else None)
-            excess = (count - upper) / upper if violating else 0.0
             decision = Decision(
-                observed=count, baseline=baseline, lower=None, upper=upper, score=excess,
-                anomaly_score=count / (count + upper), sample_size=int(count), ready=True,
-                violating=violating, direction="up" if violating else None,
-                severity=("critical" if count >= 2 * upper else "warning") if violating else None,
+                observed=count, baseline=verdict.expected, lower=None, upper=upper,
+                score=verdict.excess, anomaly_score=count / (count + upper),
+                sample_size=int(count), ready=True, violating=violating,
+                direction="up" if violating else None,
+                severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
+                else None,
                 alerting=violating, transition=transition)  # type: ignore[arg-type]
             events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
             if not decision.alerting:
@@ -463,6 +491,9 @@ def _sid(rule: str, dimension: str, key: str) -> str:
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
 
+
+#: How often (event time) the burst rule forgets entities that stopped ordering.
+_SWEEP_MS = 6 * 3_600_000
 
 _SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
 

@@ -93,7 +93,8 @@ _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla", "idle_ttl", "max_series", "relative_to", "total_direction"})
+     "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
+     "slow_guard_above"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -132,6 +133,9 @@ class RuleSpec:
     relative_to: str | None = None
     #: Watched side of the total series when it differs from the detector's direction.
     total_direction: str | None = None
+    #: Burst rule: the population's floor of an entity's decayed order count (half-life
+    #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
+    slow_floor: float = 5.0
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -266,9 +270,14 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                               f"expected up, down or both, got {total_direction!r}")
         if ("total",) not in dimensions:
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
+    slow_floor = 5.0
+    if "slow_guard_above" in table:
+        if name != "customer_order_burst":
+            raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
+        slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    relative_to, total_direction)
+                    relative_to, total_direction, slow_floor)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
