@@ -159,12 +159,15 @@ class SeriesBank:
         noise: npt.ArrayLike | None = None,
         exposure: npt.ArrayLike | None = None,
         sides: npt.ArrayLike | None = None,
+        *,
+        z_scale: npt.ArrayLike | None = None,
+        learn: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
-        ``value``, ``sample_size``, ``noise``, ``exposure`` and ``sides`` are aligned with
-        ``rows`` (see :meth:`thresholds.detector.Detector.score` for their meaning per kind
-        and :func:`thresholds.engine.step` for the last three).
+        ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale`` and
+        ``learn`` are aligned with ``rows`` (see :meth:`thresholds.detector.Detector.score`
+        for their meaning per kind and :func:`thresholds.engine.step` for the others).
         Rows must be distinct.
         """
         rows = np.asarray(rows, dtype=np.intp)
@@ -175,7 +178,8 @@ class SeriesBank:
             msg = "rows must come from SeriesBank.rows()"
             raise IndexError(msg)
         sub = self._cols.take(rows)
-        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides)
+        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides,
+                        z_scale=z_scale, learn=learn)
         self._cols.put(rows, new)
         return out
 
