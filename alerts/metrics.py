@@ -24,6 +24,7 @@ the alert id) and ``aftersales_alert_info_dropped{rule}`` says how many are hidd
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
@@ -208,6 +209,10 @@ class AlertMetrics:
     snapshot_bytes: Gauge
     snapshot_seconds: Gauge
     snapshot_too_large_total: Counter
+    mute_active: Gauge
+    mute_suppressed_total: Counter
+    feedback_verdicts_total: Counter
+    feedback_multiplier: Gauge
     info_cap: int = DEFAULT_SERIES_CAP
     mask: LabelMask = field(default_factory=lambda: LabelMask("keep"))
     _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
@@ -350,6 +355,31 @@ class AlertMetrics:
                 ("stage",),
                 registry=registry,
             ),
+            mute_active=Gauge(
+                "aftersales_mute_active",
+                "1 while a mute timing covers the rule at the watermark (event time), else 0",
+                ("mute", "rule"),
+                registry=registry,
+            ),
+            mute_suppressed_total=Counter(
+                "aftersales_mute_suppressed_total",
+                "Decisions a mute or a silencing calendar event kept from alerting (out of "
+                "band, fire or resolve), by mute and rule",
+                ("mute", "rule"),
+                registry=registry,
+            ),
+            feedback_verdicts_total=Counter(
+                "aftersales_feedback_verdicts_total",
+                "On-call verdicts applied, by rule and verdict (false, true)",
+                ("rule", "verdict"),
+                registry=registry,
+            ),
+            feedback_multiplier=Gauge(
+                "aftersales_feedback_sensitivity_multiplier",
+                "Band multiplier from on-call feedback, per adjusted series (1 = as configured)",
+                _SERIES_LABELS,
+                registry=registry,
+            ),
             info_cap=series_cap,
         )
         for topic in topics:
@@ -490,6 +520,33 @@ class AlertMetrics:
         self.snapshot_seconds.labels(checked).set(seconds)
         if too_large:
             self.snapshot_too_large_total.labels(checked).inc()
+
+    def set_mutes_active(self, states: Mapping[tuple[str, str], bool]) -> None:
+        """Set ``aftersales_mute_active`` for each (mute, rule)."""
+        for (mute, rule), active in states.items():
+            self.mute_active.labels(mute, rule).set(1 if active else 0)
+
+    def add_mute_suppressed(self, suppressed: Mapping[tuple[str, str], int]) -> None:
+        """Count decisions muted by (mute, rule)."""
+        for (mute, rule), n in suppressed.items():
+            self.mute_suppressed_total.labels(mute, rule).inc(n)
+
+    def record_feedback(self, rule: str, verdict: str) -> None:
+        """Count one applied on-call verdict."""
+        self.feedback_verdicts_total.labels(rule, _check(verdict, ("false", "true"),
+                                                         "verdict")).inc()
+
+    def set_feedback_multiplier(self, series: SeriesRef, multiplier: float) -> None:
+        """Export a series' feedback multiplier; back to 1 removes the series."""
+        key = self.mask.key(series)
+        if key is None:
+            return
+        labels = (series.rule, series.dimension, key)
+        if multiplier == 1.0:
+            with contextlib.suppress(KeyError):
+                self.feedback_multiplier.remove(*labels)
+        else:
+            self.feedback_multiplier.labels(*labels).set(multiplier)
 
     def replace_series(self, decisions: Mapping[SeriesRef, Decision]) -> None:
         """Make ``decisions`` the whole per-series view (evicted series disappear)."""

@@ -21,9 +21,11 @@ from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial, SourceAggregator
 from streams.closer import WindowCloser
+from streams.calendar import Calendar
 from streams.deadletter import DeadLetter
 from streams.events import TOPICS, Event, TopicName
 from streams.intake import Intake
+from streams.oncall import OnCall
 from streams.rules import RuleSet
 from streams.wire import Watermark, decode, encode_event_alert, encode_watermark, pack_partials
 
@@ -120,13 +122,15 @@ class ReplayPipeline:
 
     def __init__(self, rules: RuleSet, *, partitions: int = 4, topic_prefix: str = "aftersales.",
                  batch_size: int = 2_000, texts: AlertTexts | None = None,
-                 max_future_ms: int | None = 86_400_000) -> None:
+                 max_future_ms: int | None = 86_400_000, calendar: Calendar | None = None,
+                 sensitivity: dict[str, float] | None = None) -> None:
         self.partitions = partitions
         self.batch_size = batch_size
         self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
                              max_future_ms=max_future_ms)
         self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
-                                   texts or AlertTexts(), shards=partitions)
+                                   texts or AlertTexts(), shards=partitions,
+                                   oncall=OnCall(rules.mutes, calendar, sensitivity))
         self._offsets: dict[tuple[TopicName, int], int] = {}
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0

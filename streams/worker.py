@@ -51,6 +51,7 @@ from streams.gc_tuning import tune_gc
 from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
 from streams.logs import get_logger
+from streams.mutes import mute_states
 from streams.pipeline import Stage1, Stage1Output
 from streams.progress import Progress
 from streams.rules import RuleSet
@@ -892,6 +893,8 @@ class Worker:
         watermark = None
         for closer in self.closers.values():
             self.metrics.add_evictions(*closer.drain_evictions())
+            if isinstance(self.metrics, AlertMetrics):
+                self.metrics.add_mute_suppressed(closer.drain_suppressed())
             for closed in closer.latest.values():
                 latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
             marks = [m for m in closer.watermarks.values()]
@@ -901,4 +904,6 @@ class Worker:
         self.metrics.replace_series(latest)  # evicted and moved-away series disappear
         if watermark is not None:
             self.metrics.set_watermark(watermark)
+            if isinstance(self.metrics, AlertMetrics) and self.rules.mutes:
+                self.metrics.set_mutes_active(mute_states(self.rules, watermark))
 

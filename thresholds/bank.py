@@ -183,6 +183,17 @@ class SeriesBank:
         self._cols.put(rows, new)
         return out
 
+    def peek(self, ts_ms: int, rows: npt.NDArray[np.intp], value: npt.ArrayLike,
+             sample_size: npt.ArrayLike | None = None,
+             noise: npt.ArrayLike | None = None, exposure: npt.ArrayLike | None = None,
+             sides: npt.ArrayLike | None = None) -> Outcome:
+        """Decide the window ending at ``ts_ms`` for ``rows`` without updating them (e.g.
+        to read this window's baselines before choosing how to judge it)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        out, _ = step(self.config, self._cols.take(rows), ts_ms, value, sample_size, noise,
+                      exposure, sides)
+        return out
+
     def export_state(self, series_id: str) -> bytes:
         """Return one series' state as bytes (:meth:`SeriesState.to_bytes`)."""
         return self.state(series_id).to_bytes()
