@@ -66,6 +66,8 @@ class Settings:
     log_level: str = "INFO"
     #: Rules file (TOML); empty means the shipped default.
     rules_file: str = ""
+    #: Promotion calendar (TOML, see docs/on-call.md); empty means none.
+    calendar_file: str = ""
     #: Values larger than this many bytes are dead-lettered unread.
     max_event_bytes: int = 1_048_576
     #: How many recent ``event_id`` values per input partition are remembered for de-duplication

@@ -20,7 +20,9 @@ learned. From the event's start to the end of its aftermath, ``return_rate`` and
 ``complaint_rate`` series in scope are judged peer-relative: per dimension, the
 wave factor ``w`` is the median over series with enough data (weighted by
 denominator) of ``rate / baseline``, floored at 1, and each series is judged as
-``rate / w`` without learning, so only a key breaking away from its peers fires.
+``rate / w`` without learning, with its band and CUSUM threshold widened by
+``PEER_WIDEN`` (``w`` is an estimate), so only a key breaking away from its peers
+fires. The wave is taken as a common multiplier of each key's usual rate.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ SCALED_RULES: Final = frozenset({"order_volume"})
 PEER_RULES: Final = frozenset({"return_rate", "complaint_rate"})
 #: Fewest series with data a dimension needs for a peer factor.
 MIN_PEERS: Final = 3
+#: Band (and CUSUM threshold) multiplier of peer-normalised rows: the wave factor is an
+#: estimate from the same window, whose error adds to each row's noise.
+PEER_WIDEN: Final = 1.25
 _TRACK_GAIN: Final = 0.5
 
 Series = tuple[str, str, str]
@@ -152,6 +157,7 @@ class OnCall:
                 plan.muted.setdefault(row, event.name)
                 learn[row] = False
         baseline = None
+        widen: dict[int, float] = {}
         if hit.phase == "event" and rule in SCALED_RULES and kind == "count":
             baseline = peek().baseline
             for row in rows:
@@ -182,8 +188,14 @@ class OnCall:
                     if w is not None and w > 1.0:
                         plan.values[row] /= w
                         plan.factor[row] = plan.factor.get(row, 1.0) * w
+                        widen[row] = PEER_WIDEN
                 if w is not None:
                     tag = {**tag, "peer_factor": round(w, 4)}
+        if widen:
+            if plan.z_scale is None:
+                plan.z_scale = np.ones(len(series))
+            for row, by in widen.items():
+                plan.z_scale[row] *= by
         for row in rows:
             entry = dict(tag)
             if row in plan.factor:

@@ -44,6 +44,7 @@ from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial
 from streams.closer import WindowCloser
 from streams.config import Settings
+from streams.calendar import Calendar, load_calendar
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
 from streams.exceptions import WorkerFailure
@@ -52,6 +53,7 @@ from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.mutes import mute_states
+from streams.oncall import OnCall
 from streams.pipeline import Stage1, Stage1Output
 from streams.progress import Progress
 from streams.rules import RuleSet
@@ -111,6 +113,8 @@ class Worker:
     create_input_topics
         Create missing input topics (demo and tests); production topics are usually
         managed elsewhere.
+    calendar
+        The promotion calendar (default: ``settings.calendar_file``, if set).
     roles
         The stages this process runs. With both (the default) and
         ``settings.intake_processes`` > 0, stage 1 runs in that many child processes
@@ -119,8 +123,15 @@ class Worker:
 
     def __init__(self, settings: Settings, rules: RuleSet, metrics: AlertMetrics | RelayMetrics,
                  sinks: Sequence[AlertSink] = (), *, create_input_topics: bool = True,
-                 roles: frozenset[str] = frozenset({"intake", "closer"})) -> None:
+                 roles: frozenset[str] = frozenset({"intake", "closer"}),
+                 calendar: Calendar | None = None) -> None:
         self.settings = settings
+        if calendar is None and settings.calendar_file:
+            calendar = load_calendar(settings.calendar_file)
+        #: The promotion calendar every closer judges by (``None``: none).
+        self.calendar = calendar
+        #: Series id -> band multiplier from on-call feedback (shared by every closer).
+        self.sensitivity: dict[str, float] = {}
         self.rules = rules
         self.metrics = metrics
         self.sinks = list(sinks)
@@ -617,7 +628,9 @@ class Worker:
             self._published |= published
             for tp in assigned:
                 closer = WindowCloser(self.rules, self.input_partitions, self.texts,
-                                      shards=max(1, len(self.partials_partitions)))
+                                      shards=max(1, len(self.partials_partitions)),
+                                      oncall=OnCall(self.rules.mutes, self.calendar,
+                                                    self.sensitivity))
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
