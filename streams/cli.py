@@ -374,7 +374,48 @@ def notify_bridge(rules_path: str | None) -> None:
                                    f"{settings.bridge_port}: {error.strerror or error}") from None
 
 
+@click.command()
+@click.argument("alert_id")
+@click.option("--false", "verdict", flag_value="false", help="The alert was a false alarm.")
+@click.option("--true", "verdict", flag_value="true", help="The alert was right.")
+@click.option("--note", default="", help="Why (kept with the verdict, shown in the log).")
+@click.option("--rule", help="The alert's rule (skips the lookup on the alerts topic).")
+@click.option("--dimension", help="The alert's dimension (with --rule and --key).")
+@click.option("--key", help="The alert's key (with --rule and --dimension).")
+def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
+             dimension: str | None, key: str | None) -> None:
+    """Record an on-call verdict on ALERT_ID: repeated false alarms make its series less
+    sensitive, within a limit (see docs/on-call.md); --true takes a step back."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from streams.feedback_client import AlertNotFound, send_verdict
+
+    if verdict is None:
+        raise click.UsageError("give --false or --true")
+    given = [rule, dimension, key]
+    if any(given) and not all(given):
+        raise click.UsageError("give all of --rule, --dimension and --key, or none")
+    if len(note) > 2_000:
+        raise click.BadParameter("at most 2000 characters", param_hint="--note")
+    settings = load_settings()
+    configure_logging(settings.log_format, "WARNING")
+    series = (rule, dimension, key) if all(given) else None
+    try:
+        record = asyncio.run(send_verdict(settings, alert_id, verdict,  # type: ignore[arg-type]
+                                          note, series))  # type: ignore[arg-type]
+    except AlertNotFound:
+        raise click.ClickException(
+            f"alert {alert_id} is not on {settings.topic('alerts')}; give --rule, "
+            "--dimension and --key") from None
+    except (KafkaError, OSError, TopicError) as error:
+        raise click.ClickException(f"cannot record the verdict: {error}") from None
+    click.echo(f"recorded: {record.series} {alert_id} {verdict}")
+
+
 main.add_command(worker)
+main.add_command(feedback)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)

@@ -48,6 +48,7 @@ from streams.calendar import Calendar, load_calendar
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
 from streams.exceptions import WorkerFailure
+from streams.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.gc_tuning import tune_gc
 from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
@@ -132,6 +133,7 @@ class Worker:
         self.calendar = calendar
         #: Series id -> band multiplier from on-call feedback (shared by every closer).
         self.sensitivity: dict[str, float] = {}
+        self.feedback = FeedbackBook(settings.feedback_step, settings.feedback_max_multiplier)
         self.rules = rules
         self.metrics = metrics
         self.sinks = list(sinks)
@@ -303,7 +305,7 @@ class Worker:
             if self._runs_intake:
                 loops.append(self._intake_loop())
             if self._runs_closer:
-                loops += [self._closer_loop(), self._watch_broker()]
+                loops += [self._closer_loop(), self._watch_broker(), self._feedback_loop()]
             if self._children:
                 loops.append(self._supervise_children())
             await asyncio.gather(*loops)
@@ -385,7 +387,7 @@ class Worker:
     def _own_topics(self) -> list[str]:
         names = self.names
         topics = [names.alerts, names.dead_letter, names.partials, names.checkpoints,
-                  names.intake_state, *names.inputs.values()]
+                  names.intake_state, names.feedback, *names.inputs.values()]
         return sorted(topics)
 
     async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
@@ -428,6 +430,58 @@ class Worker:
                                 bootstrap_servers=self.settings.kafka_bootstrap_servers)
                 connected, since = reachable, now
                 self.metrics.set_broker_connected(reachable)
+
+    # -- on-call feedback ---------------------------------------------------------------------
+
+    async def _feedback_loop(self) -> None:
+        """Read every on-call verdict (the whole compacted topic, then each new one) into
+        :attr:`feedback`; the closers judge by its multipliers (:attr:`sensitivity`)."""
+        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            assert self.producer is not None
+            metadata = await self.producer.client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(self.names.feedback) or set()
+            consumer.assign([TopicPartition(self.names.feedback, p) for p in sorted(partitions)])
+            await consumer.seek_to_beginning()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=1_000)
+                for messages in batches.values():
+                    for message in messages:
+                        self.apply_feedback(message.value)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    def apply_feedback(self, raw: bytes | None) -> None:
+        """Apply one feedback record: log and export every change of a multiplier; an
+        invalid record is logged and counted (it stays on the feedback topic)."""
+        try:
+            verdict = Verdict.from_json(raw)
+        except InvalidVerdict as exc:
+            log.warning("feedback_invalid", field=exc.field, error=str(exc))
+            if isinstance(self.metrics, AlertMetrics):
+                self.metrics.record_dead_letter("feedback", "invalid_verdict")
+            return
+        adjustment = self.feedback.apply(verdict)
+        metrics = self.metrics if isinstance(self.metrics, AlertMetrics) else None
+        if metrics is not None:
+            metrics.record_feedback(verdict.rule, verdict.verdict)
+        if adjustment is None:
+            return
+        if adjustment.new == 1.0:
+            self.sensitivity.pop(adjustment.series, None)
+        else:
+            self.sensitivity[adjustment.series] = adjustment.new
+        log.info("feedback_adjustment", series=adjustment.series, alert_id=verdict.alert_id,
+                 verdict=verdict.verdict, old=adjustment.old, new=adjustment.new,
+                 false_verdicts=adjustment.false_verdicts,
+                 true_verdicts=adjustment.true_verdicts,
+                 limit=self.feedback.max_multiplier, note=verdict.note[:200])
+        if metrics is not None:
+            metrics.set_feedback_multiplier(
+                SeriesRef(verdict.rule, verdict.dimension, verdict.key), adjustment.new)
 
     # -- stage 1 -----------------------------------------------------------------------------
 
