@@ -223,6 +223,8 @@ class AlertMetrics:
     #: The series of each open episode (its labels may carry a masked key).
     _open_series: dict[str, SeriesRef] = field(default_factory=dict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    #: Alert id of a folded child -> its incident's id (the ``group`` label).
+    _groups: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -285,6 +287,7 @@ class AlertMetrics:
                     "alert_id",
                     "summary",
                     "runbook",
+                    "group",
                 ),
                 registry=registry,
             ),
@@ -414,6 +417,8 @@ class AlertMetrics:
         """
         if event.alert_id in self._done:
             return
+        if event.dimension == "incident":
+            self._group_children(event)
         if event.status == "firing":
             opened = self._open.get(event.alert_id)
             if opened is not None:
@@ -476,6 +481,7 @@ class AlertMetrics:
             self.mask.alert_id(event.alert_id, series),
             self.mask.text(event.summary, series),
             self.mask.text(event.runbook, series),
+            self._group_of(event),
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self._open_series[event.alert_id] = series
@@ -484,6 +490,36 @@ class AlertMetrics:
             event.alert_id)
         self.alerts_active.labels(event.rule, event.severity).inc()
         self._cap_info(event.rule)
+
+    def _group_of(self, event: AlertEvent) -> str:
+        """The ``group`` label: the incident id for an incident and its folded children,
+        else the dimension (Alertmanager groups on it)."""
+        if event.dimension == "incident":
+            return event.alert_id
+        return self._groups.get(event.alert_id, event.dimension)
+
+    def _group_children(self, incident: AlertEvent) -> None:
+        """Move an incident's children into its group (firing) or back out (resolved)."""
+        folded = incident.context.get("incident", {})
+        if incident.status == "firing":
+            for child in folded.get("children", []):
+                self._groups[child["alert_id"]] = incident.alert_id
+        else:
+            for alert_id, group in list(self._groups.items()):
+                if group == incident.alert_id:
+                    del self._groups[alert_id]
+        for alert_id, (rule, severity, info) in list(self._open.items()):
+            dimension = info[1]
+            if dimension == "incident":
+                continue
+            group = self._groups.get(alert_id, dimension)
+            if info[-1] == group:
+                continue
+            relabelled = (*info[:-1], group)
+            self._open[alert_id] = (rule, severity, relabelled)
+            if alert_id in self._shown:
+                self.alert_info.remove(*info)
+                self.alert_info.labels(*relabelled).set(1)
 
     def _cap_info(self, rule: str) -> None:
         """Show the rule's open episodes on ``alert_info`` up to the cap: the highest

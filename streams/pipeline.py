@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial, SourceAggregator
@@ -29,7 +30,8 @@ from streams.oncall import OnCall
 from streams.rules import RuleSet
 from streams.wire import Watermark, decode, encode_event_alert, encode_watermark, pack_partials
 
-__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "partition_for"]
+__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "fold_incidents",
+           "partition_for"]
 
 #: The Kafka key of each input topic's records (contract section 1).
 KEY_FIELDS: dict[TopicName, str] = {"orders": "order_id", "complaints": "complaint_id",
@@ -131,6 +133,8 @@ class ReplayPipeline:
         self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
                                    texts or AlertTexts(), shards=partitions,
                                    oncall=OnCall(rules.mutes, calendar, sensitivity))
+        #: Folds many alerts of a rule under one parent into an incident (alerts.incidents).
+        self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self._offsets: dict[tuple[TopicName, int], int] = {}
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0
@@ -179,12 +183,33 @@ class ReplayPipeline:
         for source, mark in out.watermarks:
             decoded_mark = decode(encode_watermark(source, mark))
             assert isinstance(decoded_mark, Watermark)
-            yield from closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+            closed = closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+            yield from closed
+            yield from fold_incidents(self.folder, [closer], closed)
         self.dead_letters.extend(out.dead_letters)
         out.partials.clear()
         out.verdicts.clear()
         out.watermarks.clear()
         out.dead_letters.clear()
+
+
+def fold_incidents(folder: IncidentFolder, closers: Iterable[WindowCloser],
+                   alerts: list[AlertEvent]) -> list[AlertEvent]:
+    """Feed ``alerts`` to ``folder``; return the incident events of every window rule up to
+    the lowest watermark of ``closers`` (all of them have closed those windows)."""
+    folder.add(alerts)
+    closers = list(closers)
+    if not closers:
+        return []
+    out: list[AlertEvent] = []
+    for rule in closers[0].rules.rules:
+        if rule.kind == "event":
+            continue
+        marks = [closer.rule_watermark(rule) for closer in closers]
+        if any(mark is None for mark in marks):
+            continue
+        out.extend(folder.advance(rule.name, min(m for m in marks if m is not None)))
+    return out
 
 
 def read_jsonl(lines: Iterable[bytes | str]

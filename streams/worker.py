@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from alerts.incidents import IncidentFolder
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
@@ -55,7 +56,7 @@ from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.mutes import mute_states
 from streams.oncall import OnCall
-from streams.pipeline import Stage1, Stage1Output
+from streams.pipeline import Stage1, Stage1Output, fold_incidents
 from streams.progress import Progress
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_state_topic, ensure_topics
@@ -134,6 +135,9 @@ class Worker:
         #: Series id -> band multiplier from on-call feedback (shared by every closer).
         self.sensitivity: dict[str, float] = {}
         self.feedback = FeedbackBook(settings.feedback_step, settings.feedback_max_multiplier)
+        #: Folds many alerts of a rule under one parent into incidents, over the closers
+        #: this process owns (alerts.incidents).
+        self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self.rules = rules
         self.metrics = metrics
         self.sinks = list(sinks)
@@ -691,6 +695,7 @@ class Worker:
                     closer.restore(payload)
                     for event in closer.open_alerts.values():
                         self.metrics.restore_open(event)
+                    self.folder.seed(closer.open_alerts.values())
                     position = int(marker["position"])
                     consumer.seek(tp, position)
                     self._closer_position[tp.partition] = position
@@ -784,6 +789,8 @@ class Worker:
             if alerts:
                 await self._publish_alerts(alerts)
             alerts, closed_any = self._work_off_pending(time.monotonic() + _CLOSER_SLICE_S)
+            if closed_any or alerts:
+                alerts += fold_incidents(self.folder, self.closers.values(), alerts)
             await self._publish_alerts(alerts)
             if closed_any:
                 self._export_series()
