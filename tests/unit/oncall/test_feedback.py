@@ -136,8 +136,8 @@ class TestReplay:
     def test_multiplier_makes_the_series_less_sensitive(self, multiplier: float,
                                                         fires: bool) -> None:
         """A 40 % drop for an hour fires at the configured band, not at 1.6 times it."""
-        rules = shipped(["order_volume"], dimensions={"order_volume": ["channel"]})
+        rules = shipped(["order_volume"], dimensions={"order_volume": ["total", "channel"]})
         pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None,
-                                  sensitivity={SID: multiplier})
+                                  sensitivity={"order_volume:total:all": multiplier})
         alerts = firing(run(pipeline, orders(5, 40, T0 + 3 * DAY, self._drop)), "order_volume")
         assert bool(alerts) is fires

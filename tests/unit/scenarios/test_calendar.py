@@ -1,10 +1,11 @@
 """The promotion calendar through ``replay`` (issue #14), on simulated traffic.
 
 A calendar-declared promotion ramps orders to x2.5: no order_volume alert during it,
-while a checkout outage inside it still fires. In its aftermath a shop-wide return
-wave raises no return_rate alert, while a sizing error on one SKU still fires. A
-control run without the calendar shows the same traffic does page on the ramp and on
-the wave, so the quiet run is the calendar's doing.
+while a checkout outage inside it still fires, also on the shop's total, which is then
+judged against the promotion's level (without the calendar the total, still above its
+normal level, stays quiet). In its aftermath a shop-wide return wave raises no
+return_rate alert, while a sizing error on one SKU still fires; a control run without
+the calendar pages on the wave, so the quiet run is the calendar's doing.
 """
 
 from __future__ import annotations
@@ -110,15 +111,26 @@ def without_calendar(traffic: Any) -> list[AlertEvent]:
 
 
 def _outage(alert: AlertEvent) -> bool:
-    return (alert.direction == "down"
-            and _in(alert, OUTAGE.start, OUTAGE.start + OUTAGE.duration + timedelta(minutes=30)))
+    """Inside the outage (a channel's share dropping moves the other channels' shares up)."""
+    return _in(alert, OUTAGE.start, OUTAGE.start + OUTAGE.duration + timedelta(minutes=30))
+
+
+def _total_outage(alerts: list[AlertEvent]) -> list[AlertEvent]:
+    return [a for a in alerts if a.rule == "order_volume" and a.dimension == "total"
+            and a.direction == "down" and _outage(a)]
 
 
 class TestPromotion:
-    def test_control_pages_on_the_ramp(self, without_calendar: list[AlertEvent]) -> None:
-        """Without the calendar the x2.5 ramp pages order_volume upwards."""
-        assert [a for a in without_calendar if a.rule == "order_volume" and a.direction == "up"
-                and _in(a, PROMO.start, PROMO_END)]
+    def test_control_misses_the_outage_on_the_total(self, without_calendar: list[AlertEvent]
+                                                    ) -> None:
+        """Without the calendar the outage leaves the total above its usual level: quiet."""
+        assert _total_outage(without_calendar) == []
+
+    def test_outage_shows_on_the_total(self, with_calendar: list[AlertEvent]) -> None:
+        """With the calendar the total is judged against the promotion's level and fires."""
+        fired = _total_outage(with_calendar)
+        assert fired, "the outage did not show on the total"
+        assert fired[0].context["calendar"][0]["factor"] > 2  # the promotion's level
 
     def test_no_order_volume_alert_but_the_outage(self, with_calendar: list[AlertEvent]
                                                   ) -> None:
@@ -129,12 +141,12 @@ class TestPromotion:
 
     def test_outage_inside_the_promotion_fires(self, with_calendar: list[AlertEvent]) -> None:
         """The app checkout outage on the promotion's plateau fires, tagged with the event."""
-        fired = [a for a in with_calendar if a.rule == "order_volume"
+        fired = [a for a in with_calendar if a.rule == "order_volume" and a.direction == "down"
                  and a.dimension == "channel" and a.key == "app" and _outage(a)]
         assert fired, "the outage inside the promotion did not fire"
         assert fired[0].context["calendar"][0]["event"] == "autumn sale"
         assert fired[0].context["calendar"][0]["phase"] == "event"
-        assert fired[0].baseline > fired[0].observed * 3  # judged against the promo level
+        assert fired[0].baseline > fired[0].observed * 3
 
 
 class TestAftermath:
