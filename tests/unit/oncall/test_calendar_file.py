@@ -122,3 +122,36 @@ class TestCommandLine:
                                     env={"AFTERSALES_CALENDAR_FILE": str(calendar)})
         assert result.exit_code == 2
         assert "events[0].start" in result.output
+
+
+class TestExplain:
+    def test_explain_shows_the_calendar_factor(self, tmp_path: Path) -> None:
+        """explain --calendar judges the series as replay does: inside the event the
+        baseline is scaled (observed / baseline stays near 1 on a x2 day)."""
+        import json
+
+        from tests.unit.oncall.helpers import DAY, HOUR, T0, orders
+
+        def doubled(t: int) -> float:
+            return 2.0 if T0 + 2 * DAY + 10 * HOUR <= t < T0 + 2 * DAY + 16 * HOUR else 1.0
+
+        events = tmp_path / "events.jsonl"
+        with events.open("w", encoding="utf-8") as out:
+            for _, _, value in orders(3, 40, T0 + 2 * DAY + 16 * HOUR, doubled):
+                out.write(json.dumps({"topic": "orders", "value": json.loads(value)}) + "\n")
+        calendar = tmp_path / "cal.toml"
+        calendar.write_text('[[events]]\nname = "x2"\nstart = "2026-10-16T10:00:00Z"\n'
+                            'end = "2026-10-16T16:00:00Z"\nuplift = 2.0\nscope = {}\n'
+                            'aftermath = "0d"\n', encoding="utf-8")
+        args = ["explain", str(events), "--rule", "order_volume", "--dimension", "total",
+                "--key", "all", "--jsonl"]
+
+        def last_ratio(extra: list[str]) -> float:
+            result = CliRunner().invoke(main, args + extra)
+            assert result.exit_code == 0, result.output
+            rows = [json.loads(line) for line in result.output.splitlines() if line]
+            row = rows[-2]  # a window well inside the x2 period
+            return row["observed"] / row["baseline"]
+
+        assert last_ratio([]) > 1.6
+        assert last_ratio(["--calendar", str(calendar)]) < 1.3
