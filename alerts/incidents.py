@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from alerts.model import SCHEMA, AlertEvent, join_key, ms_to_datetime
+from alerts.model import SCHEMA, AlertEvent, datetime_to_ms, join_key, ms_to_datetime
 
 __all__ = ["MIN_CHILDREN", "MIN_SHARE", "Child", "Incident", "IncidentFolder", "fold",
            "parents_of"]
@@ -286,6 +286,4 @@ def _excess(event: AlertEvent, ratio: bool) -> float:
 
 
 def _ms(value: Any) -> int:
-    from alerts.model import datetime_to_ms
-
     return datetime_to_ms(value)
