@@ -108,3 +108,16 @@ class TestAlertmanagerGroup:
         assert ("sku", incident.alert_id) in groups
         assert ("sku", "sku") not in groups
         assert ("region,carrier", "region,carrier") in groups
+
+
+class TestSchema:
+    def test_incident_events_follow_the_alert_schema(self, alerts: list[AlertEvent]) -> None:
+        """Incident events are valid alert events (docs/schemas/alert.schema.json)."""
+        import jsonschema
+
+        root = __import__("pathlib").Path(__file__).resolve().parents[3]
+        schema = json.loads((root / "docs" / "schemas" / "alert.schema.json").read_text())
+        incidents = [a for a in alerts if a.dimension == "incident"]
+        assert incidents
+        for alert in incidents:
+            jsonschema.validate(json.loads(alert.to_json()), schema)
