@@ -338,9 +338,9 @@ class WindowCloser:
             if plan is None:
                 events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
                 continue
-            events.extend(self._advance(rule, dimension, key, start, end, plan.decision(i, decision),
-                                        partial, muted=plan.muted.get(i),
-                                        calendar=plan.calendar.get(i)))
+            events.extend(self._advance(rule, dimension, key, start, end,
+                                        plan.decision(i, decision), partial,
+                                        muted=plan.muted.get(i), calendar=plan.calendar.get(i)))
         self._evict(rule, bank, end)
         return events
 

@@ -50,7 +50,8 @@ aftermath = "1d"
 """
 
 
-def replay(rules_path: Path, calendar_path: Path | None, events: list) -> list[dict]:  # type: ignore[type-arg]
+def replay(rules_path: Path, calendar_path: Path | None,
+           events: list) -> list[dict]:  # type: ignore[type-arg]
     calendar = load_calendar(calendar_path) if calendar_path else None
     pipeline = ReplayPipeline(load_rules(rules_path), partitions=PARTITIONS, calendar=calendar)
     return [a.to_dict() for a in pipeline.run(
