@@ -24,6 +24,7 @@ the alert id) and ``aftersales_alert_info_dropped{rule}`` says how many are hidd
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
@@ -208,6 +209,10 @@ class AlertMetrics:
     snapshot_bytes: Gauge
     snapshot_seconds: Gauge
     snapshot_too_large_total: Counter
+    mute_active: Gauge
+    mute_suppressed_total: Counter
+    feedback_verdicts_total: Counter
+    feedback_multiplier: Gauge
     info_cap: int = DEFAULT_SERIES_CAP
     mask: LabelMask = field(default_factory=lambda: LabelMask("keep"))
     _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
@@ -218,6 +223,8 @@ class AlertMetrics:
     #: The series of each open episode (its labels may carry a masked key).
     _open_series: dict[str, SeriesRef] = field(default_factory=dict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    #: Alert id of a folded child -> its incident's id (the ``group`` label).
+    _groups: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -280,6 +287,7 @@ class AlertMetrics:
                     "alert_id",
                     "summary",
                     "runbook",
+                    "group",
                 ),
                 registry=registry,
             ),
@@ -350,6 +358,31 @@ class AlertMetrics:
                 ("stage",),
                 registry=registry,
             ),
+            mute_active=Gauge(
+                "aftersales_mute_active",
+                "1 while a mute timing covers the rule at the watermark (event time), else 0",
+                ("mute", "rule"),
+                registry=registry,
+            ),
+            mute_suppressed_total=Counter(
+                "aftersales_mute_suppressed_total",
+                "Decisions a mute or a silencing calendar event kept from alerting (out of "
+                "band, fire or resolve), by mute and rule",
+                ("mute", "rule"),
+                registry=registry,
+            ),
+            feedback_verdicts_total=Counter(
+                "aftersales_feedback_verdicts_total",
+                "On-call verdicts applied, by rule and verdict (false, true)",
+                ("rule", "verdict"),
+                registry=registry,
+            ),
+            feedback_multiplier=Gauge(
+                "aftersales_feedback_sensitivity_multiplier",
+                "Band multiplier from on-call feedback, per adjusted series (1 = as configured)",
+                _SERIES_LABELS,
+                registry=registry,
+            ),
             info_cap=series_cap,
         )
         for topic in topics:
@@ -384,6 +417,8 @@ class AlertMetrics:
         """
         if event.alert_id in self._done:
             return
+        if event.dimension == "incident":
+            self._group_children(event)
         if event.status == "firing":
             opened = self._open.get(event.alert_id)
             if opened is not None:
@@ -446,6 +481,7 @@ class AlertMetrics:
             self.mask.alert_id(event.alert_id, series),
             self.mask.text(event.summary, series),
             self.mask.text(event.runbook, series),
+            self._group_of(event),
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self._open_series[event.alert_id] = series
@@ -454,6 +490,36 @@ class AlertMetrics:
             event.alert_id)
         self.alerts_active.labels(event.rule, event.severity).inc()
         self._cap_info(event.rule)
+
+    def _group_of(self, event: AlertEvent) -> str:
+        """The ``group`` label: the incident id for an incident and its folded children,
+        else the dimension (Alertmanager groups on it)."""
+        if event.dimension == "incident":
+            return event.alert_id
+        return self._groups.get(event.alert_id, event.dimension)
+
+    def _group_children(self, incident: AlertEvent) -> None:
+        """Move an incident's children into its group (firing) or back out (resolved)."""
+        folded = incident.context.get("incident", {})
+        if incident.status == "firing":
+            for child in folded.get("children", []):
+                self._groups[child["alert_id"]] = incident.alert_id
+        else:
+            for alert_id, group in list(self._groups.items()):
+                if group == incident.alert_id:
+                    del self._groups[alert_id]
+        for alert_id, (rule, severity, info) in list(self._open.items()):
+            dimension = info[1]
+            if dimension == "incident":
+                continue
+            group = self._groups.get(alert_id, dimension)
+            if info[-1] == group:
+                continue
+            relabelled = (*info[:-1], group)
+            self._open[alert_id] = (rule, severity, relabelled)
+            if alert_id in self._shown:
+                self.alert_info.remove(*info)
+                self.alert_info.labels(*relabelled).set(1)
 
     def _cap_info(self, rule: str) -> None:
         """Show the rule's open episodes on ``alert_info`` up to the cap: the highest
@@ -490,6 +556,33 @@ class AlertMetrics:
         self.snapshot_seconds.labels(checked).set(seconds)
         if too_large:
             self.snapshot_too_large_total.labels(checked).inc()
+
+    def set_mutes_active(self, states: Mapping[tuple[str, str], bool]) -> None:
+        """Set ``aftersales_mute_active`` for each (mute, rule)."""
+        for (mute, rule), active in states.items():
+            self.mute_active.labels(mute, rule).set(1 if active else 0)
+
+    def add_mute_suppressed(self, suppressed: Mapping[tuple[str, str], int]) -> None:
+        """Count decisions muted by (mute, rule)."""
+        for (mute, rule), n in suppressed.items():
+            self.mute_suppressed_total.labels(mute, rule).inc(n)
+
+    def record_feedback(self, rule: str, verdict: str) -> None:
+        """Count one applied on-call verdict."""
+        self.feedback_verdicts_total.labels(rule, _check(verdict, ("false", "true"),
+                                                         "verdict")).inc()
+
+    def set_feedback_multiplier(self, series: SeriesRef, multiplier: float) -> None:
+        """Export a series' feedback multiplier; back to 1 removes the series."""
+        key = self.mask.key(series)
+        if key is None:
+            return
+        labels = (series.rule, series.dimension, key)
+        if multiplier == 1.0:
+            with contextlib.suppress(KeyError):
+                self.feedback_multiplier.remove(*labels)
+        else:
+            self.feedback_multiplier.labels(*labels).set(multiplier)
 
     def replace_series(self, decisions: Mapping[SeriesRef, Decision]) -> None:
         """Make ``decisions`` the whole per-series view (evicted series disappear)."""

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,9 @@ from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
 from streams.progress_line import ProgressLine
+
+if TYPE_CHECKING:
+    from streams.calendar import Calendar
 
 __all__ = ["main"]
 
@@ -93,15 +96,27 @@ def worker(rules_path: str | None) -> None:
     warn_unknown_variables()
     try:
         rules = load_rules(rules_path or settings.rules_file or None)
+        calendar = _load_calendar(settings.calendar_file or None)
     except ConfigError as error:
         raise ConfigProblem(error) from None
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
                                   topics=TOPICS, mask=label_mask(settings))
     _ensure_topics_or_exit(settings)
-    pipeline = Worker(settings, rules, metrics)
+    pipeline = Worker(settings, rules, metrics, calendar=calendar)
     app = create_app(settings, pipeline, registry)
     HostWorker(app, settings).execute_from_commandline()
+
+
+def _load_calendar(path: str | Path | None) -> Calendar | None:
+    """The promotion calendar at ``path`` (``None``: no calendar); raises ConfigError."""
+    from streams.calendar import load_calendar
+
+    return load_calendar(path) if path else None
+
+
+_CALENDAR_HELP = ("Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
+                  "AFTERSALES_CALENDAR_FILE, else none.")
 
 
 def _ensure_topics_or_exit(settings: Settings) -> None:
@@ -147,8 +162,11 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
               help="Write the rejected records here (JSONL: reason, detail, field, source "
                    "and the raw key and value), as the worker sends them to the dead-letter "
                    "topic.")
+@click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
+              envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
 def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
-           report_path: Path | None, dead_path: Path | None) -> None:
+           report_path: Path | None, dead_path: Path | None,
+           calendar_path: str | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
     from streams.gc_tuning import tune_gc
@@ -163,9 +181,11 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     locale = load_locale()
     try:
         rules = load_rules(rules_path or None)
+        calendar = _load_calendar(calendar_path)
     except ConfigError as error:
         raise ConfigProblem(error) from None
-    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale))
+    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale),
+                              calendar=calendar)
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
@@ -270,8 +290,10 @@ def _tracked_lines(lines: Iterable[bytes], total_bytes: int, progress: ProgressL
 @click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
               help="Input partitions to emulate (as for replay).")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per window.")
+@click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
+              envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
 def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: str | None,
-            partitions: int, as_jsonl: bool) -> None:
+            partitions: int, as_jsonl: bool, calendar_path: str | None) -> None:
     """Show every window of one series over EVENTS.jsonl: observed value, sample size,
     baseline, band, score, sequential evidence and decision ("why did this fire, or not")."""
     import json
@@ -285,6 +307,7 @@ def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: 
     configure_logging("auto", "WARNING")
     try:
         rules = load_rules(rules_path or None)
+        calendar = _load_calendar(calendar_path)
     except ConfigError as error:
         raise ConfigProblem(error) from None
     spec = next((r for r in rules.rules if r.name == rule_name), None)
@@ -299,7 +322,7 @@ def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: 
                                  f"{', '.join(spec.dimension_names)}", param_hint="--dimension")
     with open(events, "rb") as lines:
         rows = explain_series(read_jsonl(lines), rules, rule_name, dimension, key,
-                              partitions=partitions)
+                              partitions=partitions, calendar=calendar)
         if as_jsonl:
             for row in rows:
                 click.echo(json.dumps({**asdict(row), "decision": row.decision}))
@@ -351,7 +374,48 @@ def notify_bridge(rules_path: str | None) -> None:
                                    f"{settings.bridge_port}: {error.strerror or error}") from None
 
 
+@click.command()
+@click.argument("alert_id")
+@click.option("--false", "verdict", flag_value="false", help="The alert was a false alarm.")
+@click.option("--true", "verdict", flag_value="true", help="The alert was right.")
+@click.option("--note", default="", help="Why (kept with the verdict, shown in the log).")
+@click.option("--rule", help="The alert's rule (skips the lookup on the alerts topic).")
+@click.option("--dimension", help="The alert's dimension (with --rule and --key).")
+@click.option("--key", help="The alert's key (with --rule and --dimension).")
+def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
+             dimension: str | None, key: str | None) -> None:
+    """Record an on-call verdict on ALERT_ID: repeated false alarms make its series less
+    sensitive, within a limit (see docs/on-call.md); --true takes a step back."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from streams.feedback_client import AlertNotFound, send_verdict
+
+    if verdict is None:
+        raise click.UsageError("give --false or --true")
+    given = [rule, dimension, key]
+    if any(given) and not all(given):
+        raise click.UsageError("give all of --rule, --dimension and --key, or none")
+    if len(note) > 2_000:
+        raise click.BadParameter("at most 2000 characters", param_hint="--note")
+    settings = load_settings()
+    configure_logging(settings.log_format, "WARNING")
+    series = (rule, dimension, key) if all(given) else None
+    try:
+        record = asyncio.run(send_verdict(settings, alert_id, verdict,  # type: ignore[arg-type]
+                                          note, series))  # type: ignore[arg-type]
+    except AlertNotFound:
+        raise click.ClickException(
+            f"alert {alert_id} is not on {settings.topic('alerts')}; give --rule, "
+            "--dimension and --key") from None
+    except (KafkaError, OSError, TopicError) as error:
+        raise click.ClickException(f"cannot record the verdict: {error}") from None
+    click.echo(f"recorded: {record.series} {alert_id} {verdict}")
+
+
 main.add_command(worker)
+main.add_command(feedback)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)

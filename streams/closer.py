@@ -35,7 +35,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from alerts.text import AlertTexts
 from streams.aggregate import TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
+from streams.oncall import OnCall
 from streams.rules import RuleSet, RuleSpec
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
@@ -94,11 +95,14 @@ class WindowCloser:
     shards
         Partitions of the partials topic: each rule's ``max_series`` is split evenly
         over them, wherever they are closed.
+    oncall
+        Mute timings, promotion calendar and feedback multipliers
+        (:mod:`streams.oncall`); default: the rules file's mutes only.
     """
 
     def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
                  texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
-                 *, shards: int = 1) -> None:
+                 *, shards: int = 1, oncall: OnCall | None = None) -> None:
         self.rules = rules
         self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
                                           if rule.runbook})
@@ -131,6 +135,13 @@ class WindowCloser:
         self.folded: Counter[str] = Counter()
         #: Busy entities' own histories for the burst rule, per (rule, dimension).
         self.entity_rates: dict[tuple[str, str], EntityRates] = {}
+        self.oncall = oncall if oncall is not None else OnCall(rules.mutes)
+        #: Series decided in a muted window since their last unmuted one: at that one their
+        #: episode catches up with the engine (fires or resolves what the mute held back).
+        self.muted_series: set[str] = set()
+        #: Decisions a mute kept from alerting (out of band, or a fire or resolve), by
+        #: (mute name, rule), since the last :meth:`drain_suppressed`.
+        self.suppressed: Counter[tuple[str, str]] = Counter()
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -158,6 +169,8 @@ class WindowCloser:
             "late_partials": self.late_partials,
             "entity_rates": [[rule, dimension, rates.to_dict()]
                              for (rule, dimension), rates in sorted(self.entity_rates.items())],
+            "oncall": self.oncall.snapshot(),
+            "muted": sorted(self.muted_series),
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
@@ -199,6 +212,13 @@ class WindowCloser:
         for rule_name, dimension, data in state.get("entity_rates", []):
             if any(rule.name == rule_name for rule in self.rules.rules):
                 self._entity_rates(self.rules.by_name(rule_name), dimension).load(data)
+        self.oncall.restore(state.get("oncall"))
+        self.muted_series = set(state.get("muted", []))
+
+    def drain_suppressed(self) -> Counter[tuple[str, str]]:
+        """Decisions muted by (mute name, rule) since the last call."""
+        suppressed, self.suppressed = self.suppressed, Counter()
+        return suppressed
 
     def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
         """Evictions by (rule, reason) and folded keys by rule since the last call."""
@@ -230,6 +250,11 @@ class WindowCloser:
     def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
         """Turn a per-event verdict into an alert, once per event."""
         series = SeriesRef(verdict.rule, verdict.dimension, verdict.key)
+        mute = self.oncall.muted_event(verdict.rule, verdict.dimension, verdict.key,
+                                       verdict.ts_ms)
+        if mute is not None:
+            self.suppressed[(mute, verdict.rule)] += 1
+            return []
         event = instant_alert(series, verdict.decision, verdict.ts_ms, self.texts,
                               context=verdict.context)
         if event is None or self.event_alerts.seen(event.alert_id):
@@ -293,10 +318,24 @@ class WindowCloser:
                 noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
                                           sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
-        if rule.relative_to is not None or rule.total_direction is not None:
-            outcome = _evaluate_relative(rule, bank, end, ids, rows, values)
+        series = [(sid, *sid.split(":", 2)[1:]) for sid in ids]
+        detector = rule.detector
+        assert detector is not None
+
+        def judge(judged: np.ndarray, *, peek: bool = False, z_scale: np.ndarray | None = None,
+                  learn: np.ndarray | None = None) -> Outcome:
+            return _evaluate(rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
+                             z_scale=z_scale, learn=learn, raw=values)
+
+        plan = self.oncall.plan(
+            rule.name, rule.kind, start, end, series, values, sizes, detector.min_sample_size,
+            lambda: judge(values, peek=True)) if self.oncall else None
+        if plan is None:
+            outcome = judge(values)
         else:
-            outcome = bank.evaluate(end, rows, values, sample, noise)
+            outcome = judge(plan.values, z_scale=plan.z_scale, learn=plan.learn)
+        if self.oncall:
+            self.oncall.after(rule.name, series, plan, outcome, values)
         # Seen up to the end of the window's first hop: its newest events lie before that.
         bank.touch(rows[[i for i, sid in enumerate(ids)
                          if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
@@ -305,7 +344,12 @@ class WindowCloser:
             _, dimension, key = sid.split(":", 2)
             decision = outcome.decision(i)
             partial = merged.get((dimension, key))
-            events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+            if plan is None:
+                events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+                continue
+            events.extend(self._advance(rule, dimension, key, start, end,
+                                        plan.decision(i, decision), partial,
+                                        muted=plan.muted.get(i), calendar=plan.calendar.get(i)))
         self._evict(rule, bank, end)
         return events
 
@@ -407,6 +451,7 @@ class WindowCloser:
         else:
             keys = set(verdicts)
         events: list[AlertEvent] = []
+        mutes = self.oncall.mutes.active(rule.name, start, end)
         for dimension, key in sorted(keys):  # type: ignore[misc]
             partial = merged.get((dimension, key))
             verdict = verdicts[(dimension, key)]
@@ -423,7 +468,9 @@ class WindowCloser:
                 severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
                 else None,
                 alerting=violating, transition=transition)  # type: ignore[arg-type]
-            events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+            mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
+            events.extend(self._advance(rule, dimension, key, start, end, decision, partial,
+                                        muted=mute))
             if not decision.alerting:
                 # One series per customer ever seen would grow without bound: only keys
                 # with an open episode stay in the view (and on /metrics).
@@ -431,8 +478,26 @@ class WindowCloser:
         return events
 
     def _advance(self, rule: RuleSpec, dimension: str, key: str, start: int, end: int,
-                 decision: Decision, partial: Partial | None) -> list[AlertEvent]:
+                 decision: Decision, partial: Partial | None, *, muted: str | None = None,
+                 calendar: list[dict[str, Any]] | None = None) -> list[AlertEvent]:
         sid = _sid(rule.name, dimension, key)
+        if muted is not None:
+            # The lifecycle holds still while muted; the first unmuted window catches up.
+            if decision.violating or decision.transition is not None:
+                self.suppressed[(muted, rule.name)] += 1
+            self.muted_series.add(sid)
+            decision = replace(decision, transition=None, violating=False,
+                               alerting=sid in self.episodes)
+        elif sid in self.muted_series:
+            # Catch up after a mute: fire what is still out of band, resolve what is over.
+            if decision.transition is not None or not decision.alerting:
+                self.muted_series.discard(sid)
+                if decision.transition is None and sid in self.episodes:
+                    decision = replace(decision, transition="resolve")
+            elif decision.violating:
+                self.muted_series.discard(sid)
+                if sid not in self.episodes:
+                    decision = replace(decision, transition="fire")
         if decision.violating and sid not in self.streak_start:
             self.streak_start[sid] = end
         elif not decision.violating and not decision.alerting:
@@ -445,6 +510,8 @@ class WindowCloser:
             return []  # only a fire, a resolve or an open episode's escalation emits
         started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
         context = _context(partial) if partial is not None else None
+        if calendar:
+            context = {**(context or {}), "calendar": calendar}
         state, events = advance(self.episodes.get(sid), SeriesRef(rule.name, dimension, key),
                                 decision, start, end, self.texts, started_at_ms=started,
                                 context=context)
@@ -498,10 +565,28 @@ _SWEEP_MS = 6 * 3_600_000
 _SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
 
 
+def _evaluate(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str], rows: np.ndarray,
+              values: np.ndarray, sample: np.ndarray | None, noise: np.ndarray | None, *,
+              peek: bool = False, z_scale: np.ndarray | None = None,
+              learn: np.ndarray | None = None, raw: np.ndarray | None = None) -> Outcome:
+    """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
+    ``z_scale`` and ``learn`` as in :func:`thresholds.engine.step`; ``raw``: the observed
+    values when ``values`` were scaled by the calendar."""
+    if rule.relative_to is not None or rule.total_direction is not None:
+        return _evaluate_relative(rule, bank, end, ids, rows, values, peek=peek,
+                                  z_scale=z_scale, learn=learn, raw=raw)
+    if peek:
+        return bank.peek(end, rows, values, sample, noise)
+    return bank.evaluate(end, rows, values, sample, noise, z_scale=z_scale, learn=learn)
+
+
 def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
-                       rows: np.ndarray, values: np.ndarray) -> Outcome:
+                       rows: np.ndarray, values: np.ndarray, *, peek: bool = False,
+                       z_scale: np.ndarray | None = None, learn: np.ndarray | None = None,
+                       raw: np.ndarray | None = None) -> Outcome:
     """A count rule whose keys are judged against the total (``relative_to``) and whose
-    total may watch its own side (``total_direction``).
+    total may watch its own side (``total_direction``); ``raw`` holds the observed
+    counts when ``values`` were scaled (the exposure is the total's observed count).
 
     Every key but the total is modelled as its share of the total in the same window
     (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
@@ -511,11 +596,16 @@ def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str
     total = _sid(rule.name, "total", TOTAL_KEY)
     is_total = np.array([sid == total for sid in ids])
     sides = np.where(is_total, _SIDES[rule.total_direction], 0).astype(np.int8)
-    if rule.relative_to is None:
-        return bank.evaluate(end, rows, values, None, None, None, sides)
-    count = float(values[is_total][0]) if is_total.any() else 0.0
-    exposure = np.where(is_total, np.nan, count)
-    return bank.evaluate(end, rows, values, None, None, exposure, sides)
+    exposure = None
+    if rule.relative_to is not None:
+        # The total's own count, as observed (a calendar may have scaled ``values``).
+        counts = values if raw is None else raw
+        count = float(counts[is_total][0]) if is_total.any() else 0.0
+        exposure = np.where(is_total, np.nan, count)
+    if peek:
+        return bank.peek(end, rows, values, None, None, exposure, sides)
+    return bank.evaluate(end, rows, values, None, None, exposure, sides, z_scale=z_scale,
+                         learn=learn)
 
 
 def _merge(partials: Iterable[Partial]) -> Partial:

@@ -66,6 +66,13 @@ class Settings:
     log_level: str = "INFO"
     #: Rules file (TOML); empty means the shipped default.
     rules_file: str = ""
+    #: Promotion calendar (TOML, see docs/on-call.md); empty means none.
+    calendar_file: str = ""
+    #: Band widening per net false on-call verdict beyond a series' first (docs/on-call.md).
+    feedback_step: float = 0.15
+    #: Limit of the feedback band multiplier: no series gets a band wider than this many
+    #: times the configured one.
+    feedback_max_multiplier: float = 1.6
     #: Values larger than this many bytes are dead-lettered unread.
     max_event_bytes: int = 1_048_576
     #: How many recent ``event_id`` values per input partition are remembered for de-duplication
@@ -227,6 +234,9 @@ class Settings:
             ("bridge_retries", 0 <= self.bridge_retries <= 10, "expected 0..10"),
             ("bridge_timeout_ms", 100 <= self.bridge_timeout_ms <= 120_000,
              "expected 100..120000"),
+            ("feedback_step", 0 < self.feedback_step <= 1, "expected a number in (0, 1]"),
+            ("feedback_max_multiplier", 1 <= self.feedback_max_multiplier <= 3,
+             "expected a number in 1..3"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
@@ -377,6 +387,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "kafka_sasl_password": lambda raw: raw,
     "max_snapshot_bytes": _int,
     "stall_timeout_ms": _int,
+    "feedback_step": lambda raw: float(raw.strip()),
+    "feedback_max_multiplier": lambda raw: float(raw.strip()),
     "log_format": lambda raw: raw.strip().lower(),
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),

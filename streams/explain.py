@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from alerts.model import format_time, ms_to_datetime
+from streams.calendar import Calendar
 from streams.closer import Closed
 from streams.pipeline import ReplayPipeline
 from streams.rules import RuleSet
@@ -54,10 +55,11 @@ class ExplainRow:
 
 
 def explain(records: Iterable[tuple[str, bytes | None, bytes | None]], rules: RuleSet,
-            rule: str, dimension: str, key: str, *, partitions: int = 4
-            ) -> Iterator[ExplainRow]:
-    """The closed windows of series ``rule:dimension:key`` over ``records``, in order."""
-    pipeline = ReplayPipeline(rules, partitions=partitions)
+            rule: str, dimension: str, key: str, *, partitions: int = 4,
+            calendar: Calendar | None = None) -> Iterator[ExplainRow]:
+    """The closed windows of series ``rule:dimension:key`` over ``records``, in order
+    (judged with the promotion ``calendar``, if given, as ``replay`` would)."""
+    pipeline = ReplayPipeline(rules, partitions=partitions, calendar=calendar)
     closer = pipeline.closer
     series_id = f"{rule}:{dimension}:{key}"
     rows: list[ExplainRow] = []

@@ -17,17 +17,21 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial, SourceAggregator
 from streams.closer import WindowCloser
+from streams.calendar import Calendar
 from streams.deadletter import DeadLetter
 from streams.events import TOPICS, Event, TopicName
 from streams.intake import Intake
+from streams.oncall import OnCall
 from streams.rules import RuleSet
 from streams.wire import Watermark, decode, encode_event_alert, encode_watermark, pack_partials
 
-__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "partition_for"]
+__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "fold_incidents",
+           "partition_for"]
 
 #: The Kafka key of each input topic's records (contract section 1).
 KEY_FIELDS: dict[TopicName, str] = {"orders": "order_id", "complaints": "complaint_id",
@@ -120,13 +124,17 @@ class ReplayPipeline:
 
     def __init__(self, rules: RuleSet, *, partitions: int = 4, topic_prefix: str = "aftersales.",
                  batch_size: int = 2_000, texts: AlertTexts | None = None,
-                 max_future_ms: int | None = 86_400_000) -> None:
+                 max_future_ms: int | None = 86_400_000, calendar: Calendar | None = None,
+                 sensitivity: dict[str, float] | None = None) -> None:
         self.partitions = partitions
         self.batch_size = batch_size
         self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
                              max_future_ms=max_future_ms)
         self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
-                                   texts or AlertTexts(), shards=partitions)
+                                   texts or AlertTexts(), shards=partitions,
+                                   oncall=OnCall(rules.mutes, calendar, sensitivity))
+        #: Folds many alerts of a rule under one parent into an incident (alerts.incidents).
+        self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self._offsets: dict[tuple[TopicName, int], int] = {}
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0
@@ -175,12 +183,33 @@ class ReplayPipeline:
         for source, mark in out.watermarks:
             decoded_mark = decode(encode_watermark(source, mark))
             assert isinstance(decoded_mark, Watermark)
-            yield from closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+            closed = closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+            yield from closed
+            yield from fold_incidents(self.folder, [closer], closed)
         self.dead_letters.extend(out.dead_letters)
         out.partials.clear()
         out.verdicts.clear()
         out.watermarks.clear()
         out.dead_letters.clear()
+
+
+def fold_incidents(folder: IncidentFolder, closers: Iterable[WindowCloser],
+                   alerts: list[AlertEvent]) -> list[AlertEvent]:
+    """Feed ``alerts`` to ``folder``; return the incident events of every window rule up to
+    the lowest watermark of ``closers`` (all of them have closed those windows)."""
+    folder.add(alerts)
+    closers = list(closers)
+    if not closers:
+        return []
+    out: list[AlertEvent] = []
+    for rule in closers[0].rules.rules:
+        if rule.kind == "event":
+            continue
+        marks = [closer.rule_watermark(rule) for closer in closers]
+        if any(mark is None for mark in marks):
+            continue
+        out.extend(folder.advance(rule.name, min(m for m in marks if m is not None)))
+    return out
 
 
 def read_jsonl(lines: Iterable[bytes | str]

@@ -20,6 +20,7 @@ from alerts.exceptions import TemplateError
 from alerts.text import validate_template
 from streams.events import TopicName
 from streams.exceptions import ConfigError
+from streams.mutes import MuteTable, parse_mutes
 from thresholds.config import DetectorConfig, MetricKind
 
 __all__ = [
@@ -150,6 +151,8 @@ class RuleSet:
     rules: tuple[RuleSpec, ...]
     lateness_ms: int
     utc_offset_ms: int
+    #: ``[[mutes]]`` of the rules file (see :mod:`streams.mutes`).
+    mutes: MuteTable = MuteTable()
 
     def by_name(self, name: str) -> RuleSpec:
         """The rule called ``name``."""
@@ -188,7 +191,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
 
 def parse_rules(document: dict[str, Any]) -> RuleSet:
     """Validate a parsed rules document (see :func:`load_rules`)."""
-    _only_keys(document, {"settings", "rules"}, "")
+    _only_keys(document, {"settings", "rules", "mutes"}, "")
     settings = _table(document.get("settings", {}), "settings")
     _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series"}, "settings")
     lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
@@ -208,7 +211,8 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
                      retention)
         if spec is not None:
             rules.append(spec)
-    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms)
+    mutes = parse_mutes(document.get("mutes", []), CATALOGUE, utc_offset_ms)
+    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms, mutes)
 
 
 def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],

@@ -29,7 +29,7 @@ from streams.exceptions import TopicError
 from streams.kafka_options import client_options
 from streams.logs import get_logger
 
-__all__ = ["TopicNames", "ensure_state_topic", "ensure_topics"]
+__all__ = ["TopicNames", "ensure_feedback_topic", "ensure_state_topic", "ensure_topics"]
 
 log = get_logger(__name__)
 
@@ -42,6 +42,9 @@ _WEEK_MS: Final = 7 * 24 * 3600 * 1000
 #: ones only need to outlive a few checkpoint intervals (a day is generous).
 _STATE: Final = {"cleanup.policy": "delete", "retention.ms": str(24 * 3600 * 1000),
                  "max.message.bytes": str(4 * 1_048_576)}
+#: The feedback topic keeps the latest verdict per alert id: it is the durable state.
+_FEEDBACK: Final = {"cleanup.policy": "compact", "retention.ms": "-1",
+                    "retention.bytes": "-1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,8 @@ class TopicNames:
     partials: str
     checkpoints: str
     intake_state: str
+    #: On-call verdicts (compacted, key: alert id), read by every worker.
+    feedback: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -66,6 +71,7 @@ class TopicNames:
             partials=f"{internal}partials",
             checkpoints=f"{internal}checkpoints",
             intake_state=f"{internal}intake-state",
+            feedback=settings.topic("feedback"),
         )
 
     def input_short_name(self, full_name: str) -> TopicName:
@@ -85,11 +91,18 @@ async def ensure_topics(settings: Settings, names: TopicNames, *, inputs: bool =
     wanted = [(names.alerts, retention),
               (names.dead_letter, {**retention, "max.message.bytes": str(64 * 1_048_576)}),
               (names.partials, retention),
-              (names.checkpoints, _STATE)]
+              (names.checkpoints, _STATE),
+              (names.feedback, _FEEDBACK)]
     if inputs:
         wanted += [(full, retention) for full in names.inputs.values()]
     await _create(settings, [new_topic(settings, name, settings.topic_partitions, configs)
                              for name, configs in wanted])
+
+
+async def ensure_feedback_topic(settings: Settings, names: TopicNames) -> None:
+    """Create the feedback topic if it is missing (``aftersales feedback``)."""
+    await _create(settings, [new_topic(settings, names.feedback, settings.topic_partitions,
+                                       _FEEDBACK)])
 
 
 async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> None:

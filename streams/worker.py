@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from alerts.incidents import IncidentFolder
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
@@ -44,14 +45,18 @@ from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial
 from streams.closer import WindowCloser
 from streams.config import Settings
+from streams.calendar import Calendar, load_calendar
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
 from streams.exceptions import WorkerFailure
+from streams.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.gc_tuning import tune_gc
 from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
 from streams.logs import get_logger
-from streams.pipeline import Stage1, Stage1Output
+from streams.mutes import mute_states
+from streams.oncall import OnCall
+from streams.pipeline import Stage1, Stage1Output, fold_incidents
 from streams.progress import Progress
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_state_topic, ensure_topics
@@ -110,6 +115,8 @@ class Worker:
     create_input_topics
         Create missing input topics (demo and tests); production topics are usually
         managed elsewhere.
+    calendar
+        The promotion calendar (default: ``settings.calendar_file``, if set).
     roles
         The stages this process runs. With both (the default) and
         ``settings.intake_processes`` > 0, stage 1 runs in that many child processes
@@ -118,8 +125,19 @@ class Worker:
 
     def __init__(self, settings: Settings, rules: RuleSet, metrics: AlertMetrics | RelayMetrics,
                  sinks: Sequence[AlertSink] = (), *, create_input_topics: bool = True,
-                 roles: frozenset[str] = frozenset({"intake", "closer"})) -> None:
+                 roles: frozenset[str] = frozenset({"intake", "closer"}),
+                 calendar: Calendar | None = None) -> None:
         self.settings = settings
+        if calendar is None and settings.calendar_file:
+            calendar = load_calendar(settings.calendar_file)
+        #: The promotion calendar every closer judges by (``None``: none).
+        self.calendar = calendar
+        #: Series id -> band multiplier from on-call feedback (shared by every closer).
+        self.sensitivity: dict[str, float] = {}
+        self.feedback = FeedbackBook(settings.feedback_step, settings.feedback_max_multiplier)
+        #: Folds many alerts of a rule under one parent into incidents, over the closers
+        #: this process owns (alerts.incidents).
+        self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self.rules = rules
         self.metrics = metrics
         self.sinks = list(sinks)
@@ -291,7 +309,7 @@ class Worker:
             if self._runs_intake:
                 loops.append(self._intake_loop())
             if self._runs_closer:
-                loops += [self._closer_loop(), self._watch_broker()]
+                loops += [self._closer_loop(), self._watch_broker(), self._feedback_loop()]
             if self._children:
                 loops.append(self._supervise_children())
             await asyncio.gather(*loops)
@@ -373,7 +391,7 @@ class Worker:
     def _own_topics(self) -> list[str]:
         names = self.names
         topics = [names.alerts, names.dead_letter, names.partials, names.checkpoints,
-                  names.intake_state, *names.inputs.values()]
+                  names.intake_state, names.feedback, *names.inputs.values()]
         return sorted(topics)
 
     async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
@@ -416,6 +434,58 @@ class Worker:
                                 bootstrap_servers=self.settings.kafka_bootstrap_servers)
                 connected, since = reachable, now
                 self.metrics.set_broker_connected(reachable)
+
+    # -- on-call feedback ---------------------------------------------------------------------
+
+    async def _feedback_loop(self) -> None:
+        """Read every on-call verdict (the whole compacted topic, then each new one) into
+        :attr:`feedback`; the closers judge by its multipliers (:attr:`sensitivity`)."""
+        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            assert self.producer is not None
+            metadata = await self.producer.client.fetch_all_metadata()
+            partitions = metadata.partitions_for_topic(self.names.feedback) or set()
+            consumer.assign([TopicPartition(self.names.feedback, p) for p in sorted(partitions)])
+            await consumer.seek_to_beginning()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=1_000)
+                for messages in batches.values():
+                    for message in messages:
+                        self.apply_feedback(message.value)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    def apply_feedback(self, raw: bytes | None) -> None:
+        """Apply one feedback record: log and export every change of a multiplier; an
+        invalid record is logged and counted (it stays on the feedback topic)."""
+        try:
+            verdict = Verdict.from_json(raw)
+        except InvalidVerdict as exc:
+            log.warning("feedback_invalid", field=exc.field, error=str(exc))
+            if isinstance(self.metrics, AlertMetrics):
+                self.metrics.record_dead_letter("feedback", "invalid_verdict")
+            return
+        adjustment = self.feedback.apply(verdict)
+        metrics = self.metrics if isinstance(self.metrics, AlertMetrics) else None
+        if metrics is not None:
+            metrics.record_feedback(verdict.rule, verdict.verdict)
+        if adjustment is None:
+            return
+        if adjustment.new == 1.0:
+            self.sensitivity.pop(adjustment.series, None)
+        else:
+            self.sensitivity[adjustment.series] = adjustment.new
+        log.info("feedback_adjustment", series=adjustment.series, alert_id=verdict.alert_id,
+                 verdict=verdict.verdict, old=adjustment.old, new=adjustment.new,
+                 false_verdicts=adjustment.false_verdicts,
+                 true_verdicts=adjustment.true_verdicts,
+                 limit=self.feedback.max_multiplier, note=verdict.note[:200])
+        if metrics is not None:
+            metrics.set_feedback_multiplier(
+                SeriesRef(verdict.rule, verdict.dimension, verdict.key), adjustment.new)
 
     # -- stage 1 -----------------------------------------------------------------------------
 
@@ -616,13 +686,16 @@ class Worker:
             self._published |= published
             for tp in assigned:
                 closer = WindowCloser(self.rules, self.input_partitions, self.texts,
-                                      shards=max(1, len(self.partials_partitions)))
+                                      shards=max(1, len(self.partials_partitions)),
+                                      oncall=OnCall(self.rules.mutes, self.calendar,
+                                                    self.sensitivity))
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
                     closer.restore(payload)
                     for event in closer.open_alerts.values():
                         self.metrics.restore_open(event)
+                    self.folder.seed(closer.open_alerts.values())
                     position = int(marker["position"])
                     consumer.seek(tp, position)
                     self._closer_position[tp.partition] = position
@@ -716,6 +789,8 @@ class Worker:
             if alerts:
                 await self._publish_alerts(alerts)
             alerts, closed_any = self._work_off_pending(time.monotonic() + _CLOSER_SLICE_S)
+            if closed_any or alerts:
+                alerts += fold_incidents(self.folder, self.closers.values(), alerts)
             await self._publish_alerts(alerts)
             if closed_any:
                 self._export_series()
@@ -892,6 +967,8 @@ class Worker:
         watermark = None
         for closer in self.closers.values():
             self.metrics.add_evictions(*closer.drain_evictions())
+            if isinstance(self.metrics, AlertMetrics):
+                self.metrics.add_mute_suppressed(closer.drain_suppressed())
             for closed in closer.latest.values():
                 latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
             marks = [m for m in closer.watermarks.values()]
@@ -901,4 +978,6 @@ class Worker:
         self.metrics.replace_series(latest)  # evicted and moved-away series disappear
         if watermark is not None:
             self.metrics.set_watermark(watermark)
+            if isinstance(self.metrics, AlertMetrics) and self.rules.mutes:
+                self.metrics.set_mutes_active(mute_states(self.rules, watermark))
 

@@ -297,6 +297,9 @@ def step(
     noise: npt.ArrayLike | None = None,
     exposure: npt.ArrayLike | None = None,
     sides: npt.ArrayLike | None = None,
+    *,
+    z_scale: npt.ArrayLike | None = None,
+    learn: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
@@ -310,7 +313,10 @@ def step(
     regression with an exposure offset, McCullagh & Nelder 1989, sec. 6.2.3).
     ``sides`` narrows the watched side per row: +1 up only, -1 down only, 0 the
     configured ``direction``.
-    Pure: ``cols`` is not modified.
+    ``z_scale`` multiplies each row's band width ``z`` and CUSUM threshold ``h``
+    (> 1 makes a row less sensitive; on-call feedback). Rows where ``learn`` is false
+    are decided as usual but their baseline (level, variance, seasonal slots, ``n``) is
+    left as it was (muted or calendar windows). Pure: ``cols`` is not modified.
     """
     size = len(cols)
     ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (size,))
@@ -321,7 +327,13 @@ def step(
     if noise is not None:
         given = np.broadcast_to(np.asarray(noise, dtype=np.float64), (size,))
         noise_t = np.where(np.isfinite(given) & (given >= 0), given, noise_t)
-    zt = cfg.z
+    zt: float | F64 = cfg.z
+    h_scale: float | F64 = 1.0
+    if z_scale is not None:
+        h_scale = np.broadcast_to(np.asarray(z_scale, dtype=np.float64), (size,))
+        zt = cfg.z * h_scale
+    keep = valid if learn is None else valid & np.broadcast_to(np.asarray(learn, np.bool_),
+                                                               (size,))
     has_prior = cfg.prior is not None
     rows = np.arange(size)
 
@@ -386,7 +398,7 @@ def step(
     # of the hops' own evidence, so a rule of daily windows every 6 h is judged on its
     # 6-hour increments. While an episode is open its side is capped at h, so it can
     # resolve in bounded time.
-    k, h = cfg.cusum_k, cfg.cusum_h
+    k, h = cfg.cusum_k, cfg.cusum_h * h_scale
     root_o = math.sqrt(cfg.overlap)
     inc = z / root_o
     k = k / root_o
@@ -466,6 +478,7 @@ def step(
     learn_season = valid & ~shift & seen
     hour_tab = cols.hour.copy()
     day_tab = cols.weekday.copy()
+    learn_season = learn_season & keep
     hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * g, 0.0)
     day_tab[rows, day] += np.where(learn_season & use_d, gain_d * g, 0.0)
     r2 = np.where(warm, r * r, np.minimum(r * r, bound * bound))
@@ -473,12 +486,12 @@ def step(
     noise = cols.noise + alpha * (noise_t - cols.noise)
 
     new = Columns(
-        n=np.where(valid, cols.n + 1, cols.n),
+        n=np.where(keep, cols.n + 1, cols.n),
         last_ts=np.where(valid, ts, cols.last_ts),
         spacing=spacing,
-        level=np.where(valid, level, cols.level),
-        var=np.where(valid, var, cols.var),
-        noise=np.where(valid, noise, cols.noise),
+        level=np.where(keep, level, cols.level),
+        var=np.where(keep, var, cols.var),
+        noise=np.where(keep, noise, cols.noise),
         hour=hour_tab,
         weekday=day_tab,
         history=history,

@@ -58,6 +58,10 @@ WORKER_METRICS: dict[str, str] = {
     "aftersales_snapshot_bytes": "gauge",
     "aftersales_snapshot_seconds": "gauge",
     "aftersales_snapshot_too_large_total": "counter",
+    "aftersales_mute_active": "gauge",
+    "aftersales_mute_suppressed_total": "counter",
+    "aftersales_feedback_verdicts_total": "counter",
+    "aftersales_feedback_sensitivity_multiplier": "gauge",
 }
 
 _SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}

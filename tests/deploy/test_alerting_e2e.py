@@ -42,6 +42,7 @@ INFO_LABELS = [
     "alert_id",
     "summary",
     "runbook",
+    "group",
 ]
 CRITICAL_EPISODE = {
     "rule": "order_volume",
@@ -52,6 +53,7 @@ CRITICAL_EPISODE = {
     "alert_id": "e2e-critical",
     "summary": "App orders fell to 12 in 15 min against a usual 140.",
     "runbook": "Check the app checkout and payment provider status page.",
+    "group": "channel",
 }
 WARNING_EPISODE = {
     "rule": "return_rate",
@@ -62,7 +64,19 @@ WARNING_EPISODE = {
     "alert_id": "e2e-warning",
     "summary": "Return rate for north,dhl is 18% against a usual 6%.",
     "runbook": "Ask DHL North about damaged parcels and pause the affected route.",
+    "group": "region,carrier",
 }
+
+#: A folded incident and two of the alerts it explains: one Alertmanager group.
+INCIDENT_EPISODES = [
+    {"rule": "return_rate", "dimension": "incident", "key": "region,carrier=west,bluebox",
+     "severity": "warning", "direction": "up", "alert_id": "e2e-incident",
+     "summary": "return_rate: 2 series out of band under region,carrier west,bluebox",
+     "runbook": "Check region,carrier west,bluebox first.", "group": "e2e-incident"},
+    *({"rule": "return_rate", "dimension": "sku", "key": sku, "severity": "warning",
+       "direction": "up", "alert_id": f"e2e-child-{sku}", "summary": f"{sku} returns up",
+       "runbook": "Check the listing.", "group": "e2e-incident"} for sku in ("SKU-1", "SKU-2")),
+]
 
 
 def free_port() -> int:
@@ -167,7 +181,7 @@ def fake_worker() -> Iterator[FakeWorker]:
     alert_info = Gauge(
         "aftersales_alert_info", "Open alert episodes.", INFO_LABELS, registry=registry
     )
-    for episode in (CRITICAL_EPISODE, WARNING_EPISODE):
+    for episode in (CRITICAL_EPISODE, WARNING_EPISODE, *INCIDENT_EPISODES):
         alert_info.labels(**episode).set(1)
     Gauge("aftersales_broker_connected", "Kafka connection.", registry=registry).set(1)
     events = Counter("aftersales_events_total", "Events.", ["topic", "outcome"], registry=registry)
@@ -298,18 +312,33 @@ class TestAlertingEndToEnd:
             "runbook": episode["runbook"],
         }
 
-    def test_notification_is_grouped_by_rule_and_dimension(
+    def test_notification_is_grouped_by_rule_and_group(
         self, prometheus: Server, webhook: WebhookReceiver
     ) -> None:
-        """The notification's group labels are the alertname, rule and dimension."""
+        """The notification's group labels are the alertname, rule and group (here the
+        dimension)."""
         _, body = webhook.wait_for(
             lambda p, b: anomaly(b, "e2e-warning") is not None, NOTIFY_TIMEOUT_S, "for e2e-warning"
         )
         assert body["groupLabels"] == {
             "alertname": "AftersalesAnomaly",
             "rule": "return_rate",
-            "dimension": "region,carrier",
+            "group": "region,carrier",
         }
+
+    def test_folded_incident_is_one_notification(
+        self, prometheus: Server, webhook: WebhookReceiver
+    ) -> None:
+        """An incident and the alerts it explains share the group label: one notification
+        carries all three."""
+        _, body = webhook.wait_for(
+            lambda p, b: anomaly(b, "e2e-incident") is not None, NOTIFY_TIMEOUT_S,
+            "for e2e-incident"
+        )
+        assert body["groupLabels"] == {"alertname": "AftersalesAnomaly", "rule": "return_rate",
+                                       "group": "e2e-incident"}
+        assert {a["labels"]["alert_id"] for a in body["alerts"]} == {
+            "e2e-incident", "e2e-child-SKU-1", "e2e-child-SKU-2"}
 
     def test_resolved_episode_is_notified_as_resolved(
         self, prometheus: Server, webhook: WebhookReceiver, fake_worker: FakeWorker

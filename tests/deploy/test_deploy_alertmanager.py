@@ -126,9 +126,9 @@ class TestAmtoolChecks:
 
 
 class TestRoutingTree:
-    def test_groups_by_rule_and_dimension(self) -> None:
-        """Notifications are grouped by rule and dimension."""
-        assert {"rule", "dimension"} <= set(load_yaml(CONFIG)["route"]["group_by"])
+    def test_groups_by_rule_and_group(self) -> None:
+        """Notifications are grouped by rule and group (the dimension, or the incident)."""
+        assert {"rule", "group"} <= set(load_yaml(CONFIG)["route"]["group_by"])
 
     def test_critical_warning_inhibition_on_same_series(self) -> None:
         """A critical alert inhibits a warning with the same rule, dimension and key."""

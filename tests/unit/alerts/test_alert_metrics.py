@@ -42,6 +42,10 @@ EXPECTED_NAMES = {
     "aftersales_snapshot_bytes": "gauge",
     "aftersales_snapshot_seconds": "gauge",
     "aftersales_snapshot_too_large_total": "counter",
+    "aftersales_mute_active": "gauge",
+    "aftersales_mute_suppressed_total": "counter",
+    "aftersales_feedback_verdicts_total": "counter",
+    "aftersales_feedback_sensitivity_multiplier": "gauge",
 }
 
 
@@ -108,7 +112,7 @@ class TestNames:
             ("aftersales_alerts_total", ("rule", "severity", "status")),
             ("aftersales_alerts_active", ("rule", "severity")),
             ("aftersales_alert_info", ("rule", "dimension", "key", "severity", "direction",
-                                       "alert_id", "summary", "runbook")),
+                                       "alert_id", "summary", "runbook", "group")),
             ("aftersales_event_to_alert_seconds", ("kind",)),
             ("aftersales_consumer_lag", ("topic", "partition")),
             ("aftersales_window_close_lag_seconds", ("rule",)),

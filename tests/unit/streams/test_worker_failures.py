@@ -87,6 +87,7 @@ class TestUnrequestedCancellation:
         worker._intake_loop = cancelled_under_us  # type: ignore[method-assign]
         worker._closer_loop = forever  # type: ignore[method-assign]
         worker._watch_broker = forever  # type: ignore[method-assign]
+        worker._feedback_loop = forever  # type: ignore[method-assign]
         worker._watch_progress = forever  # type: ignore[method-assign]
         return worker
 

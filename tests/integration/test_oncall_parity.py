@@ -1,0 +1,97 @@
+"""Mute timings and the promotion calendar in the live worker: over Kafka it publishes
+exactly what ``replay`` computes with the same rules file (with a mute) and calendar,
+and that differs from a replay without them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
+from streams.calendar import load_calendar
+from streams.config import Settings
+from streams.embedded_broker import EmbeddedBroker
+from streams.events import TOPICS
+from streams.pipeline import ReplayPipeline
+from streams.rules import load_rules
+from streams.simulator.generator import simulate
+from streams.simulator.kafka import produce_events
+from streams.worker import Worker
+from tests.integration.test_parity import (PARTITIONS, RULES, START, assert_same_alerts,
+                                           collect_alerts, scenario)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DAY2 = START + timedelta(days=1)
+#: Mutes the wait-time surge's queue for its afternoon (daily 13:00-16:00 UTC).
+MUTE = """
+[[mutes]]
+name = "returns desk afternoon"
+rules = ["wait_time_p90", "wait_sla_breach_share"]
+dimension = "queue"
+key = "ret*"
+from = "13:00"
+to = "16:00"
+"""
+CALENDAR = f"""
+[[events]]
+name = "flash sale"
+start = "{(DAY2 + timedelta(hours=14)).isoformat()}"
+end = "{(DAY2 + timedelta(hours=18)).isoformat()}"
+uplift = 1.5
+scope = {{}}
+aftermath = "1d"
+"""
+
+
+def replay(rules_path: Path, calendar_path: Path | None,
+           events: list) -> list[dict]:  # type: ignore[type-arg]
+    calendar = load_calendar(calendar_path) if calendar_path else None
+    pipeline = ReplayPipeline(load_rules(rules_path), partitions=PARTITIONS, calendar=calendar)
+    return [a.to_dict() for a in pipeline.run(
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in events)]
+
+
+class TestOnCallParity:
+    async def test_worker_with_mutes_and_calendar_equals_replay(
+            self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+        """Same events, rules file with a mute, and calendar: the worker's alerts equal
+        replay's, which lack the muted surge and carry the calendar tag."""
+        rules_path = tmp_path / "rules.toml"
+        rules_path.write_text(RULES.read_text(encoding="utf-8") + MUTE, encoding="utf-8")
+        calendar_path = tmp_path / "calendar.toml"
+        calendar_path.write_text(CALENDAR, encoding="utf-8")
+        events = list(simulate(scenario()))
+        plain = replay(RULES, None, events)
+        expected = replay(rules_path, calendar_path, events)
+        muted = [a for a in plain if a["rule"] == "wait_time_p90" and a["key"] == "returns"]
+        assert muted and not [a for a in expected if a["rule"] == "wait_time_p90"
+                              and a["key"] == "returns"], "the mute changed nothing"
+        assert any("calendar" in a["context"] for a in expected), "no alert in the event"
+
+        settings = Settings.from_env({
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",
+            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+            "AFTERSALES_CALENDAR_FILE": str(calendar_path),
+        })
+        worker = Worker(settings, load_rules(rules_path),
+                        AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(worker.started.wait(), 90)
+            await produce_events(events, broker.bootstrap_servers, topic_prefix)
+            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 120)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert_same_alerts(alerts, expected)

@@ -1,0 +1,68 @@
+"""Shared helpers of the on-call tests: synthetic order traffic and a replay."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from alerts.model import AlertEvent, datetime_to_ms
+from streams.pipeline import ReplayPipeline
+from streams.rules import RuleSet, parse_rules
+
+MIN = 60_000
+HOUR = 60 * MIN
+DAY = 24 * HOUR
+T0 = 1_791_936_000_000  # 2026-10-14T00:00:00Z, a Wednesday
+
+
+def shipped(names: Iterable[str], mutes: list[dict[str, Any]] | None = None,
+            dimensions: dict[str, list[str]] | None = None) -> RuleSet:
+    """The shipped rules, only ``names`` enabled, with ``mutes`` and some dimensions."""
+    document = tomllib.loads(resources.files("streams").joinpath("default_rules.toml")
+                             .read_text(encoding="utf-8"))
+    document["rules"] = {k: v for k, v in document["rules"].items() if k in set(names)}
+    for rule, dims in (dimensions or {}).items():
+        document["rules"][rule]["dimensions"] = dims
+    if mutes is not None:
+        document["mutes"] = mutes
+    return parse_rules(document)
+
+
+def orders(seed: int, per_15min: float, until_ms: int,
+           factor: Callable[[int], float]) -> Iterator[tuple[str, bytes, bytes]]:
+    """Placed orders of channel ``app`` from T0: Poisson at ``per_15min * factor(t)``
+    (``factor`` <= 4; thinned from the peak rate, so a stop of orders ends on time)."""
+    rng = np.random.default_rng(seed)
+    peak = 4.0
+    t, i = T0, 0
+    while True:
+        t += int(rng.exponential(15 * MIN / (per_15min * peak)))
+        if t >= until_ms:
+            return
+        if rng.random() * peak >= factor(t):
+            continue
+        i += 1
+        value = {"event_id": f"o{i}", "ts": t, "order_id": f"O{i}", "status": "placed",
+                 "channel": "app"}
+        yield "orders", f"O{i}".encode(), json.dumps(value).encode()
+
+
+def firing(alerts: list[AlertEvent], rule: str) -> list[AlertEvent]:
+    """The firing events of ``rule``."""
+    return [a for a in alerts if a.status == "firing" and a.rule == rule]
+
+
+def end_ms(alert: AlertEvent) -> int:
+    """An alert's window end in epoch ms."""
+    return datetime_to_ms(alert.window_end)
+
+
+def run(pipeline: ReplayPipeline, records: Iterable[tuple[str, bytes, bytes]]
+        ) -> list[AlertEvent]:
+    """Every alert of a replay."""
+    return list(pipeline.run(records))

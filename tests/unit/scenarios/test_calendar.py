@@ -1,0 +1,170 @@
+"""The promotion calendar through ``replay`` (issue #14), on simulated traffic.
+
+A calendar-declared promotion ramps orders to x2.5: no order_volume alert during it,
+while a checkout outage inside it still fires, also on the shop's total, which is then
+judged against the promotion's level (without the calendar the total, still above its
+normal level, stays quiet). In its aftermath a shop-wide return wave raises no
+return_rate alert, while a sizing error on one SKU still fires; a control run without
+the calendar pages on the wave, so the quiet run is the calendar's doing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from alerts.model import AlertEvent, datetime_to_ms
+from streams.calendar import Calendar, parse_calendar
+from streams.demo import best_seller
+from streams.pipeline import ReplayPipeline
+from streams.simulator.config import SimulationConfig
+from streams.simulator.events import Event
+from streams.simulator.generator import simulate
+from streams.simulator.incidents import OrderDrop, SkuReturnSpike
+from streams.simulator.promotion import Promotion
+from tests.unit.oncall.helpers import shipped
+
+pytestmark = pytest.mark.slow
+
+START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+PROMO = Promotion(start=START + timedelta(days=9, hours=6), ramp=timedelta(hours=8),
+                  hold=timedelta(hours=18), ramp_down=timedelta(hours=4), peak=2.5)
+PROMO_END = PROMO.start + PROMO.ramp + PROMO.hold + PROMO.ramp_down
+OUTAGE = OrderDrop(start=PROMO.start + timedelta(hours=12), duration=timedelta(hours=2),
+                   channel="app", magnitude=0.1)
+AFTERMATH = timedelta(days=5)
+#: Returns in the aftermath, shop-wide: each category's usual rate times 1 + WAVE.
+WAVE = 0.7
+
+
+def ms(value: datetime) -> int:
+    return datetime_to_ms(value)
+
+
+def calendar() -> Calendar:
+    return parse_calendar({"events": [{
+        "name": "autumn sale", "start": PROMO.start.isoformat(), "end": PROMO_END.isoformat(),
+        "uplift": 2.5, "scope": {}, "aftermath": "5d"}]})
+
+
+def _wave(events: list[Event]) -> Iterator[Event]:
+    """Extra return requests of deliveries in the aftermath (1-30 h later): every
+    category returns 1 + WAVE times as often as usual."""
+    rng = np.random.default_rng(11)
+    usual = {spec.name: spec.return_rate for spec in SimulationConfig().categories}
+    lo, hi = ms(PROMO_END), ms(PROMO_END + AFTERMATH)
+    extra = []
+    for event in events:
+        value = event.value
+        if (event.topic == "orders" and value.get("status") == "delivered"
+                and lo <= event.ts_ms < hi
+                and rng.random() < WAVE * usual.get(value.get("category"), 0.1)):
+            ts = event.ts_ms + int(rng.uniform(1, 30) * 3_600_000)
+            extra.append(Event(ts, "orders", event.key, {
+                **value, "event_id": f"wave-{len(extra)}", "ts": ts,
+                "status": "return_requested", "reason": "changed_mind"}))
+    extra.sort(key=lambda e: e.ts_ms)
+    return iter(extra)
+
+
+@pytest.fixture(scope="module")
+def traffic() -> tuple[list[tuple[str, bytes, bytes]], str, str]:
+    base = SimulationConfig(seed=3, start=START, duration=timedelta(days=16),
+                            orders_per_day=5_000, n_skus=300, promotions=(PROMO,))
+    sku = best_seller(base)
+    spike = SkuReturnSpike(start=PROMO_END + timedelta(days=1), duration=timedelta(days=3),
+                           sku=sku, magnitude=4.0)
+    events = list(simulate(replace(base, incidents=(OUTAGE, spike))))
+    category = next(e.value["category"] for e in events if e.value.get("sku") == sku)
+    merged = heapq.merge(events, _wave(events), key=lambda e: e.ts_ms)
+    records = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+               for e in merged]
+    return records, sku, category
+
+
+def _replay(records: list[tuple[str, bytes, bytes]], cal: Calendar | None) -> list[AlertEvent]:
+    rules = shipped(["order_volume", "return_rate"],
+                    dimensions={"return_rate": ["sku", "category"]})
+    pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None, calendar=cal)
+    return [a for a in pipeline.run(records) if a.status == "firing"]
+
+
+def _in(alert: AlertEvent, lo: datetime, hi: datetime) -> bool:
+    return ms(lo) < datetime_to_ms(alert.window_end) and datetime_to_ms(alert.window_start) < ms(hi)
+
+
+@pytest.fixture(scope="module")
+def with_calendar(traffic: Any) -> list[AlertEvent]:
+    return _replay(traffic[0], calendar())
+
+
+@pytest.fixture(scope="module")
+def without_calendar(traffic: Any) -> list[AlertEvent]:
+    return _replay(traffic[0], None)
+
+
+def _outage(alert: AlertEvent) -> bool:
+    """Inside the outage (a channel's share dropping moves the other channels' shares up)."""
+    return _in(alert, OUTAGE.start, OUTAGE.start + OUTAGE.duration + timedelta(minutes=30))
+
+
+def _total_outage(alerts: list[AlertEvent]) -> list[AlertEvent]:
+    return [a for a in alerts if a.rule == "order_volume" and a.dimension == "total"
+            and a.direction == "down" and _outage(a)]
+
+
+class TestPromotion:
+    def test_control_misses_the_outage_on_the_total(self, without_calendar: list[AlertEvent]
+                                                    ) -> None:
+        """Without the calendar the outage leaves the total above its usual level: quiet."""
+        assert _total_outage(without_calendar) == []
+
+    def test_outage_shows_on_the_total(self, with_calendar: list[AlertEvent]) -> None:
+        """With the calendar the total is judged against the promotion's level and fires."""
+        fired = _total_outage(with_calendar)
+        assert fired, "the outage did not show on the total"
+        assert fired[0].context["calendar"][0]["factor"] > 2  # the promotion's level
+
+    def test_no_order_volume_alert_but_the_outage(self, with_calendar: list[AlertEvent]
+                                                  ) -> None:
+        """With the calendar nothing of order_volume fires in the event but the outage."""
+        inside = [a for a in with_calendar if a.rule == "order_volume"
+                  and _in(a, PROMO.start, PROMO_END + timedelta(hours=6))]
+        assert [a for a in inside if not _outage(a)] == []
+
+    def test_outage_inside_the_promotion_fires(self, with_calendar: list[AlertEvent]) -> None:
+        """The app checkout outage on the promotion's plateau fires, tagged with the event."""
+        fired = [a for a in with_calendar if a.rule == "order_volume" and a.direction == "down"
+                 and a.dimension == "channel" and a.key == "app" and _outage(a)]
+        assert fired, "the outage inside the promotion did not fire"
+        assert fired[0].context["calendar"][0]["event"] == "autumn sale"
+        assert fired[0].context["calendar"][0]["phase"] == "event"
+        assert fired[0].baseline > fired[0].observed * 3
+
+
+class TestAftermath:
+    def test_control_pages_on_the_wave(self, traffic: Any,
+                                       without_calendar: list[AlertEvent]) -> None:
+        """Without the calendar the shop-wide wave fires return_rate beyond the bad SKU."""
+        _, sku, category = traffic
+        assert [a for a in without_calendar if a.rule == "return_rate"
+                and a.key not in (sku, category) and _in(a, PROMO_END, PROMO_END + AFTERMATH)]
+
+    def test_only_the_sizing_error_fires(self, traffic: Any,
+                                         with_calendar: list[AlertEvent]) -> None:
+        """With the calendar only the SKU with the sizing error (and its category) fires."""
+        _, sku, category = traffic
+        after = [a for a in with_calendar if a.rule == "return_rate"
+                 and _in(a, PROMO_END, PROMO_END + AFTERMATH)]
+        assert {(a.dimension, a.key) for a in after} <= {("sku", sku), ("category", category)}
+        fired = [a for a in after if a.key == sku]
+        assert fired, "the sizing error inside the aftermath did not fire"
+        tag = fired[0].context["calendar"][0]
+        assert tag["phase"] == "aftermath" and tag["peer_factor"] > 1.0
