@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from thresholds.config import DetectorConfig
 from thresholds.decision import Decision, Direction, Severity, Transition
-from thresholds.kinds import prepare, to_observed
+from thresholds.kinds import EXACT_BELOW, binomial_z, prepare, to_observed
 from thresholds.seasonal import (
     HOURS,
     WEEKDAYS,
@@ -264,6 +264,29 @@ _SEVERITIES: dict[int, Severity | None] = {0: None, 1: "info", 2: "warning", 3: 
 _TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
 
 
+#: Largest numerator judged by its exact tail (beyond, n p would not be small).
+_EXACT_MAX_COUNT = 200
+
+
+def _exact_ratio_z(z: F64, observed: F64, sample_size: npt.ArrayLike, yhat: F64, noise_t: F64,
+                   sigma: F64, judged: B, size: int) -> F64:
+    """Windows of a ratio with few expected events are judged by their
+    exact binomial tail (:func:`thresholds.kinds.binomial_z`), shrunk by the share of
+    the band that is sampling noise (the rest is the model's own error)."""
+    n = np.broadcast_to(np.asarray(sample_size, np.float64), (size,))
+    p0 = to_observed("ratio", yhat)
+    # Only where the approximation is poor (few expected events) and the window is off
+    # its baseline at all: the exact tail matters only there, and costs a loop.
+    small = (judged & (n >= 1) & (n * p0 < EXACT_BELOW) & (np.abs(z) > 1.0)
+             & (observed * n <= _EXACT_MAX_COUNT))
+    if not small.any():
+        return z
+    exact = binomial_z(np.round(observed[small] * n[small]), n[small], p0[small])
+    out = z.copy()
+    out[small] = exact * np.sqrt(noise_t[small]) / sigma[small]
+    return out
+
+
 #: Smallest count a share learns from: a window with no events of the key pulls its share
 #: down by a bounded step instead of towards log(0).
 _MIN_SHARE_COUNT = 0.1
@@ -366,6 +389,8 @@ def step(
     sigma = np.sqrt(np.maximum(noise_t + tau2, cfg.min_scale**2))
     r = y - yhat
     z = np.where(seen & valid, r / sigma, 0.0)
+    if cfg.kind == "ratio" and sample_size is not None:
+        z = _exact_ratio_z(z, observed, sample_size, yhat, noise_t, sigma, seen & valid, size)
     absz = np.abs(z)
 
     # Decision.
