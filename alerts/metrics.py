@@ -270,7 +270,7 @@ class AlertMetrics:
             alerts_active=alerts_active,
             alert_info=Gauge(
                 "aftersales_alert_info",
-                "1 per open alert episode; labels carry summary and runbook",
+                "1 per open alert episode; labels carry summary, runbook and the anomaly class",
                 (
                     "rule",
                     "dimension",
@@ -280,6 +280,7 @@ class AlertMetrics:
                     "alert_id",
                     "summary",
                     "runbook",
+                    "class",
                 ),
                 registry=registry,
             ),
@@ -446,6 +447,7 @@ class AlertMetrics:
             self.mask.alert_id(event.alert_id, series),
             self.mask.text(event.summary, series),
             self.mask.text(event.runbook, series),
+            event.anomaly_class or "",
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self._open_series[event.alert_id] = series

@@ -35,6 +35,7 @@ __all__ = [
     "AlertTexts",
     "RuleText",
     "Unit",
+    "context_note",
     "format_value",
     "validate_template",
 ]
@@ -184,6 +185,34 @@ DEFAULT_RULE_TEXTS: Final[Mapping[str, RuleText]] = MappingProxyType(
             "Add staff to queue {key} now, serve the longest waits first and tell waiting "
             "customers the expected delay.",
         ),
+        "handle_time_p90": RuleText(
+            "90th-percentile handling time",
+            "seconds",
+            ("ticket", "tickets"),
+            "Find out what makes tickets on queue {key} slow (a new issue type, a broken "
+            "tool, new agents) and publish a prepared answer; move experienced agents there.",
+        ),
+        "low_satisfaction_share": RuleText(
+            "Share of low satisfaction ratings",
+            "ratio",
+            ("rating", "ratings"),
+            "Read the latest low-rated tickets of queue {key} with the service lead and "
+            "call back the unhappy customers before they complain or leave.",
+        ),
+        "bad_review_rate": RuleText(
+            "Share of bad reviews",
+            "ratio",
+            ("review", "reviews"),
+            "Read the new bad reviews of {dimension} {key}, check the product, listing and "
+            "batch with the category manager and answer the reviewers.",
+        ),
+        "cancellation_rate": RuleText(
+            "Cancellation rate",
+            "ratio",
+            ("order", "orders"),
+            "Check why orders of {dimension} {key} are cancelled: fraud checks, a pricing "
+            "error, stock or delivery promises; stop the cause before more orders go.",
+        ),
     }
 )
 
@@ -289,8 +318,10 @@ class AlertTexts:
         *,
         direction: Direction | None = None,
         unit: Unit | None = None,
+        context: Mapping[str, object] | None = None,
     ) -> str:
-        """The rule's runbook template filled in for this series and decision.
+        """The rule's runbook template filled in for this series and decision, followed by
+        what the ``context`` names (top reason, carrier, sku..., affected orders), if any.
 
         Never raises for a template that passed :func:`validate_template`; should a
         template slip through anyway, the generic runbook is used instead of failing
@@ -309,6 +340,40 @@ class AlertTexts:
             "direction": direction or decision.direction or _MISSING,
         }
         try:
-            return text.runbook.format(**values)
+            filled = text.runbook.format(**values)
         except (ValueError, KeyError, IndexError, AttributeError):
-            return _GENERIC_RUNBOOK.format(**values)
+            filled = _GENERIC_RUNBOOK.format(**values)
+        note = context_note(context) if context else ""
+        return f"{filled} {note}" if note else filled
+
+
+#: Context lists shown by :func:`context_note`, and how many of their entries.
+_NOTE_TOP: Final = 2
+_NOTE_ORDERS: Final = 5
+
+
+def context_note(context: Mapping[str, object]) -> str:
+    """One or two sentences naming what the alert's context holds: the top sub-keys
+    (``top_<field>`` lists) and the affected orders (``orders``).
+
+    >>> context_note({"top_reason": [{"key": "damaged", "count": 5, "share": 0.625}],
+    ...               "orders": ["O-1", "O-2"]})
+    'Most affected: reason damaged (62%). Affected orders: O-1, O-2.'
+    """
+    parts = []
+    for name in sorted(context):
+        entries = context[name]
+        if not name.startswith("top_") or not isinstance(entries, list):
+            continue
+        shown = [f"{entry['key']} ({entry['share'] * 100:.0f}%)" for entry in entries[:_NOTE_TOP]
+                 if isinstance(entry, Mapping) and "key" in entry and "share" in entry]
+        if shown:
+            label = "kind" if name == "top_status" else name[4:]
+            parts.append(f"{label} {', '.join(shown)}")
+    sentences = [f"Most affected: {'; '.join(parts)}."] if parts else []
+    orders = context.get("orders")
+    if isinstance(orders, list) and orders:
+        more = len(orders) - _NOTE_ORDERS
+        listed = ", ".join(str(order) for order in orders[:_NOTE_ORDERS])
+        sentences.append(f"Affected orders: {listed}{f' and {more} more' if more > 0 else ''}.")
+    return " ".join(sentences)

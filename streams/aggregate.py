@@ -125,6 +125,13 @@ class EventAlert:
         """The series id (``rule:dimension:key``)."""
         return series_id(self.rule, self.dimension, self.key)
 
+    @property
+    def route(self) -> str:
+        """The series whose closer gets this verdict: the sku's (for ``order_outlier``'s
+        roll-up per sku, which needs all of a sku's verdicts in one place), else its own."""
+        sku = self.context.get("sku") if self.rule == "order_outlier" else None
+        return series_id(self.rule, "sku", sku) if sku else self.series
+
 
 def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]

@@ -47,6 +47,7 @@ from streams.aggregate import EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
 from streams.rules import RuleSet, RuleSpec
+from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
@@ -115,6 +116,10 @@ class WindowCloser:
         self.streak_start: dict[str, int] = {}
         self.latest: dict[str, Closed] = {}
         self.event_alerts = RecentIds(100_000)
+        #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
+        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts)
+                        for rule in rules.rules
+                        if rule.kind == "event" and ("sku",) in rule.dimensions}
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
         #: Called with every series' decision at every window close (e.g. for reports).
@@ -151,6 +156,7 @@ class WindowCloser:
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
+            "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
@@ -188,6 +194,9 @@ class WindowCloser:
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
         self.late_partials = int(state["late_partials"])
+        for name, data in state.get("rollups", {}).items():
+            if name in self.rollups:
+                self.rollups[name].load(data)
 
     def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
         """Evictions by (rule, reason) and folded keys by rule since the last call."""
@@ -214,6 +223,22 @@ class WindowCloser:
         for rule in self.rules.rules:
             if rule.kind != "event":
                 events.extend(self._close_rule(rule))
+            elif rule.name in self.rollups:
+                events.extend(self._close_rollup(rule))
+        return events
+
+    def _close_rollup(self, rule: RuleSpec) -> list[AlertEvent]:
+        """Close the rule's SKU windows up to its watermark; keep its open episodes."""
+        watermark = self.rule_watermark(rule)
+        if watermark is None:
+            return []
+        events = self.rollups[rule.name].close(watermark)
+        for event in events:
+            sid = f"{event.kafka_key}|{event.context.get('cause', '')}"
+            if event.status == "firing":
+                self.open_alerts[sid] = event
+            else:
+                self.open_alerts.pop(sid, None)
         return events
 
     def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
@@ -223,6 +248,9 @@ class WindowCloser:
                               context=verdict.context)
         if event is None or self.event_alerts.seen(event.alert_id):
             return []
+        rollup = self.rollups.get(verdict.rule)
+        if rollup is not None:
+            rollup.add(verdict)
         return [event]
 
     # -- closing -----------------------------------------------------------------------------

@@ -54,7 +54,9 @@ _ORDER_DIMS = frozenset({"total", "sku", "category", "region", "carrier", "chann
 CATALOGUE: Final[dict[str, CatalogueEntry]] = {
     "order_volume": CatalogueEntry("count", ("orders",), _ORDER_DIMS,
                                    ("total", "region", "channel", "category")),
-    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order"}), ("order",)),
+    # "sku" adds one episode per mispriced sku and cause (streams.sku_rollup).
+    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order", "sku"}),
+                                    ("order",)),
     "customer_order_burst": CatalogueEntry("count", ("orders",),
                                            frozenset({"customer", "address"}),
                                            ("customer", "address")),
@@ -87,7 +89,7 @@ _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla", "idle_ttl", "max_series"})
+     "sla", "idle_ttl", "max_series", "sku_window"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -120,6 +122,8 @@ class RuleSpec:
     #: Most series the rule keeps (spread over the closer partitions); newer keys fold
     #: into the dimension's overflow series. Per-event norms: per input partition.
     max_series: int = DEFAULT_MAX_SERIES
+    #: Per-event rules with the ``sku`` dimension: the window its verdicts are rolled up in.
+    sku_window_ms: int = 900_000
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -234,8 +238,12 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                    else retention[0])
     max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
                   else retention[1])
+    sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
+    if "sku_window" in table and entry.kind != "event":
+        raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
-                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series)
+                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
+                    sku_window_ms)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

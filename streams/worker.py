@@ -521,8 +521,8 @@ class Worker:
                     raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
 
         for verdict in out.verdicts:
-            series = verdict.series
-            await add(partitions[closer_partition(series, len(partitions))], series.encode(),
+            route = verdict.route
+            await add(partitions[closer_partition(route, len(partitions))], route.encode(),
                       encode_event_alert(verdict))
         for index, record in pack_partials(out.partials, len(partitions)):
             await add(partitions[index], None, record)

@@ -108,7 +108,7 @@ class TestNames:
             ("aftersales_alerts_total", ("rule", "severity", "status")),
             ("aftersales_alerts_active", ("rule", "severity")),
             ("aftersales_alert_info", ("rule", "dimension", "key", "severity", "direction",
-                                       "alert_id", "summary", "runbook")),
+                                       "alert_id", "summary", "runbook", "class")),
             ("aftersales_event_to_alert_seconds", ("kind",)),
             ("aftersales_consumer_lag", ("topic", "partition")),
             ("aftersales_window_close_lag_seconds", ("rule",)),
