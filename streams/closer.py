@@ -43,10 +43,10 @@ import numpy as np
 from alerts.episodes import EpisodeState, advance, instant_alert
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert, Partial, SealedPartial
+from streams.aggregate import SHARED_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
-from streams.rules import RuleSet, RuleSpec
+from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
 from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
@@ -291,6 +291,9 @@ class WindowCloser:
         if rule.name == "customer_order_burst":
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
+        shared = SHARED_DENOMINATOR.get(rule.name)
+        if shared:
+            merged = _share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
         ids = sorted(set(bank.ids) | {_sid(rule.name, d, k) for d, k in merged})
         if not ids:
@@ -503,6 +506,27 @@ def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
     if rule.kind == "ratio":
         return partial.num, partial.den
     return partial.num, partial.num
+
+
+def _share_denominators(rule: str, dimensions: frozenset[str],
+                        merged: dict[tuple[str, str], Partial],
+                        known: Iterable[str]) -> dict[tuple[str, str], Partial]:
+    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
+    reason) the dimension's shared denominator, including known series without events in
+    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
+    out = dict(merged)
+    for dimension in dimensions:
+        total = out.pop((dimension, SHARED_KEY), None)
+        den = total.den if total is not None else 0.0
+        prefix = f"{rule}:{dimension}:"
+        keys = {key for dim, key in out if dim == dimension}
+        keys |= {sid[len(prefix):] for sid in known if sid.startswith(prefix)}
+        for key in keys:
+            partial = out.get((dimension, key))
+            if partial is None:
+                partial = out[(dimension, key)] = Partial()
+            partial.den = den
+    return out
 
 
 def _context(partial: Partial) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from thresholds.config import DetectorConfig, MetricKind
 __all__ = [
     "CATALOGUE",
     "DIMENSION_FIELDS",
+    "SHARED_DENOMINATOR",
     "RuleSpec",
     "RuleSet",
     "load_rules",
@@ -71,6 +72,26 @@ CATALOGUE: Final[dict[str, CatalogueEntry]] = {
     "wait_sla_breach_share": CatalogueEntry("ratio", ("wait-times",),
                                             frozenset({"total", "queue", "channel", "region"}),
                                             ("queue",)),
+    # Contract 7.3. What each event contributes is in streams.aggregate._contributions.
+    "handle_time_p90": CatalogueEntry("percentile", ("wait-times",),
+                                      frozenset({"total", "queue", "channel", "region"}),
+                                      ("queue",)),
+    "low_satisfaction_share": CatalogueEntry("ratio", ("wait-times",),
+                                             frozenset({"total", "queue", "channel", "region"}),
+                                             ("queue",)),
+    "bad_review_rate": CatalogueEntry("ratio", ("reviews",),
+                                      frozenset({"total", "sku", "category"}),
+                                      ("sku", "category")),
+    # Cancelled / placed; a placed order has no reason yet, so a reason's series divides
+    # by every placed order (SHARED_DENOMINATOR).
+    "cancellation_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS | {"reason"},
+                                        ("channel", "category", "reason")),
+}
+
+#: Dimensions whose series share one denominator (per rule): events feeding only the
+#: denominator lack the dimension's field, so the closer divides by the rule's total.
+SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
+    "cancellation_rate": frozenset({"reason"}),
 }
 
 #: Event attribute behind each dimension name (``total`` has the constant key ``all``).
@@ -80,8 +101,9 @@ DIMENSION_FIELDS: Final[dict[str, str]] = {
     "address": "address_id", "order": "order_id",
 }
 
+#: ``status`` tells exchanges from returns (``exchange_requested``/``return_requested``).
 _CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region", "carrier",
-                                                    "channel", "reason"})
+                                                    "channel", "reason", "queue", "status"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
                                    "d": 86_400_000}
