@@ -46,7 +46,7 @@ from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
-from streams.exceptions import WorkerFailure
+from streams.exceptions import TopicError, WorkerFailure
 from streams.gc_tuning import tune_gc
 from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
@@ -209,8 +209,17 @@ class Worker:
             self.input_partitions[short] = len(partitions)
         self.partials_partitions = sorted(metadata.partitions_for_topic(self.names.partials) or [])
         self._max_input_partitions = max(self.input_partitions.values())
-        await ensure_state_topic(settings, self.names.intake_state,
-                                 len(TOPICS) * self._max_input_partitions)
+        needed = len(TOPICS) * self._max_input_partitions
+        await ensure_state_topic(settings, self.names.intake_state, needed)
+        metadata = await self.producer.client.fetch_all_metadata()
+        have = len(metadata.partitions_for_topic(self.names.intake_state) or ())
+        if have < needed:
+            # Created before an input topic was added (aftersales.reviews): snapshots of
+            # the new topic's partitions would have nowhere to go.
+            raise TopicError(f"topic {self.names.intake_state} has {have} partitions, the "
+                             f"worker needs {needed} (one per input partition); add "
+                             f"partitions (kafka-topics --alter --partitions {needed}) "
+                             "and start again")
         connection = client_options(settings)
         self.checkpoints = CheckpointStore(self.producer, connection, self.names.checkpoints)
         self.intake_store = CheckpointStore(self.producer, connection, self.names.intake_state)
