@@ -92,3 +92,24 @@ class TestBadReviewRate:
                    for i in range(50)]
         decision = run(rules("bad_review_rate", ["sku"]), records)["bad_review_rate:sku:SKU-1"]
         assert (decision.observed, decision.sample_size) == (0.4, 50)
+
+
+class TestExchangesApartFromReturns:
+    def test_return_rate_context_counts_each_kind(self) -> None:
+        """With context ["status"], a window's partial counts exchanges and returns apart."""
+        from streams.aggregate import SourceAggregator
+        from streams.validation import decode_event
+
+        rule_set = parse_rules({"settings": {"lateness": "1m"}, "rules": {"return_rate": {
+            "window": "1h", "dimensions": ["sku"], "context": ["status"],
+            "runbook": "Look at {key}."}}})
+        agg = SourceAggregator("orders/0", "orders", rule_set)
+        statuses = ["delivered"] * 20 + ["return_requested"] * 3 + ["exchange_requested"] * 2
+        for i, status in enumerate([*statuses, "paid"]):
+            ts = T0 + i * 1000 if status != "paid" else T0 + 3 * HOUR
+            value = {"event_id": f"e{i}", "ts": ts, "order_id": f"o{i}", "status": status,
+                     "sku": "SKU-1"}
+            agg.add(decode_event("orders", json.dumps(value).encode()), i)
+        (sealed,) = [p for p in agg.seal() if p.window_start_ms == T0]
+        assert dict(sealed.partial.context["status"]) == {"return_requested": 3,
+                                                          "exchange_requested": 2}
