@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal, Protocol
 
 from alerts.exceptions import SinkError
-from alerts.model import AlertEvent, format_time
+from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 
 __all__ = [
@@ -178,21 +178,37 @@ _RESET: Final = "\x1b[0m"
 
 
 def format_console_line(
-    event: AlertEvent, texts: AlertTexts | None = None, *, colour: bool = False
+    event: AlertEvent,
+    texts: AlertTexts | None = None,
+    *,
+    colour: bool = False,
+    utc_offset_ms: int = 0,
 ) -> str:
-    """One readable line: status, severity, rule, where, observed vs normal and band."""
+    """One readable line in the texts' locale: time (in the shop's UTC offset), status,
+    severity, rule, where, observed vs normal and band."""
     texts = texts or AlertTexts()
+    words = texts.catalogue
 
     def fmt(value: float | None) -> str:
         return texts.format_value(value, event.rule)
 
-    band = f"[{fmt(event.lower)} .. {fmt(event.upper)}]"
-    status = event.status.upper()
-    line = (
-        f"{format_time(event.window_end)} {status:<8} {event.severity:<8} {event.rule} "
-        f"{event.dimension}={event.key} observed {fmt(event.observed)} "
-        f"vs normal {fmt(event.baseline)} band {band} score {event.score:.2f} "
-        f"id {event.alert_id}"
+    def padded(group: str, value: str, names: tuple[str, ...]) -> str:
+        width = max(len(words.label(group, name)) for name in names)
+        return words.label(group, value).ljust(width)
+
+    line = words.text(
+        "console.line",
+        time=words.time(event.window_end, utc_offset_ms),
+        status=padded("status", event.status, ("firing", "resolved")),
+        severity=padded("severity", event.severity, ("info", "warning", "critical")),
+        rule=event.rule,
+        where=f"{texts.dimension(event.dimension)}={event.key}",
+        observed=fmt(event.observed),
+        baseline=fmt(event.baseline),
+        lower=fmt(event.lower),
+        upper=fmt(event.upper),
+        score=f"{event.score:.2f}",
+        alert_id=event.alert_id,
     )
     if colour:
         tint = _COLOURS["resolved" if event.status == "resolved" else event.severity]
@@ -213,14 +229,17 @@ class ConsoleSink(AlertSink):
         *,
         texts: AlertTexts | None = None,
         colour: bool = False,
+        utc_offset_ms: int = 0,
     ) -> None:
         self._write = write
         self._texts = texts or AlertTexts()
         self._colour = colour
+        self._utc_offset_ms = utc_offset_ms
 
     def add(self, event: AlertEvent) -> None:
         """Write ``event``'s line at once."""
-        self._write(format_console_line(event, self._texts, colour=self._colour))
+        self._write(format_console_line(event, self._texts, colour=self._colour,
+                                        utc_offset_ms=self._utc_offset_ms))
 
 
 class FanOutSink(AlertSink):

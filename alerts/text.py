@@ -2,7 +2,7 @@
 
 Each rule has a :class:`RuleText`: a label for the measured quantity, its unit
 (``count``, ``ratio``, ``seconds``, ``amount``), the noun for its sample size and
-a runbook template. Templates may use only the placeholders in
+a runbook template, in the locale's catalogue (:mod:`alerts.locales`). Templates may use only the placeholders in
 :data:`PLACEHOLDERS`; anything else is rejected when the ``RuleText`` is built,
 with a :class:`~alerts.exceptions.TemplateError` naming the placeholder.
 
@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 from alerts.exceptions import TemplateError
+from alerts.locales import Catalogue, Locale, catalogue
 from alerts.model import SeriesRef, split_key
 from thresholds.decision import Decision, Direction
 
 __all__ = [
     "DEFAULT_RULE_TEXTS",
     "PLACEHOLDERS",
+    "RULE_UNITS",
     "AlertTexts",
     "RuleText",
     "Unit",
     "context_note",
     "format_value",
+    "rule_texts",
     "validate_template",
 ]
 
@@ -44,9 +47,21 @@ Unit = Literal["count", "ratio", "seconds", "amount"]
 PLACEHOLDERS: Final = frozenset(
     {"rule", "dimension", "key", "observed", "baseline", "lower", "upper", "direction"}
 )
-_MISSING: Final = "n/a"
-_TIMES: Final = "\u00d7"  # multiplication sign
-_EN_DASH: Final = "\u2013"
+#: How each catalogue rule's values are formatted (the same in every locale).
+RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
+    "order_volume": "count",
+    "order_outlier": "amount",
+    "customer_order_burst": "count",
+    "return_rate": "ratio",
+    "complaint_rate": "ratio",
+    "complaint_volume": "count",
+    "wait_time_p90": "seconds",
+    "wait_sla_breach_share": "ratio",
+    "handle_time_p90": "seconds",
+    "low_satisfaction_share": "ratio",
+    "bad_review_rate": "ratio",
+    "cancellation_rate": "ratio",
+})
 
 
 def validate_template(template: str) -> str:
@@ -76,23 +91,27 @@ def validate_template(template: str) -> str:
     return template
 
 
-def format_value(value: float | None, unit: Unit) -> str:
-    """Format a number for people: ``31.2%``, ``1,204``, ``14.5 min``, ``1,250.00``."""
+def format_value(value: float | None, unit: Unit, locale: Locale = "en") -> str:
+    """Format a number for people: ``31.2%``, ``1,204``, ``14.5 min``, ``1,250.00``.
+
+    ``zh_CN`` writes money as ``¥1,250.00`` and durations as ``14.5 分钟``.
+    """
+    texts = catalogue(locale)
     if value is None:
-        return _MISSING
+        return texts.text("value.missing")
     if unit == "ratio":
         pct = value * 100
         return f"{pct:.2f}%" if 0 < abs(pct) < 1 else f"{pct:.1f}%"
     if unit == "seconds":
         if abs(value) < 10:
-            return f"{value:.1f} s"
+            return texts.text("unit.s", value=f"{value:.1f}")
         if abs(value) < 60:
-            return f"{value:.0f} s"
+            return texts.text("unit.s", value=f"{value:.0f}")
         if abs(value) < 3600:
-            return f"{value / 60:.1f} min"
-        return f"{value / 3600:.1f} h"
+            return texts.text("unit.min", value=f"{value / 60:.1f}")
+        return texts.text("unit.h", value=f"{value / 3600:.1f}")
     if unit == "amount":
-        return f"{value:,.2f}"
+        return texts.text("unit.amount", value=f"{value:,.2f}")
     if unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     raise ValueError(f"unit must be one of {get_args(Unit)}, got {unit!r}")
@@ -126,190 +145,132 @@ class RuleText:
         validate_template(self.runbook)
 
 
-DEFAULT_RULE_TEXTS: Final[Mapping[str, RuleText]] = MappingProxyType(
-    {
-        "order_volume": RuleText(
-            "Order volume",
-            "count",
-            None,
-            "Check checkout, payment and the storefront for {dimension} {key} first (a drop "
-            "is usually an outage, a spike a promotion or bot traffic); warn fulfilment and "
-            "customer service before the backlog lands.",
-        ),
-        "order_outlier": RuleText(
-            "Order value",
-            "amount",
-            None,
-            "Hold order {key} for a manual check before it ships: confirm amount and "
-            "quantity with the customer and look for a pricing error or fraud.",
-        ),
-        "customer_order_burst": RuleText(
-            "Orders",
-            "count",
-            None,
-            "Pause fulfilment of the recent orders from {dimension} {key} and check for "
-            "fraud, a reseller or a checkout that submits twice before anything ships.",
-        ),
-        "return_rate": RuleText(
-            "Return rate",
-            "ratio",
-            ("delivery", "deliveries"),
-            "Check the size chart, photos and description of {key}; contact recent buyers "
-            "before they return and pause ads if the rate keeps rising.",
-        ),
-        "complaint_rate": RuleText(
-            "Complaint rate",
-            "ratio",
-            ("delivery", "deliveries"),
-            "Read the latest complaints about {dimension} {key} and fix the shared cause "
-            "(listing, packaging or carrier); message recent buyers before they complain.",
-        ),
-        "complaint_volume": RuleText(
-            "Complaints",
-            "count",
-            None,
-            "Look for the common cause of the new complaints ({dimension} {key}); post a "
-            "status note and give customer service a prepared answer before the queue grows.",
-        ),
-        "wait_time_p90": RuleText(
-            "90th-percentile wait",
-            "seconds",
-            ("ticket", "tickets"),
-            "Move agents to queue {key} or open an overflow queue, and offer callbacks "
-            "until the wait is back near {baseline}.",
-        ),
-        "wait_sla_breach_share": RuleText(
-            "Share of waits over the SLA",
-            "ratio",
-            ("ticket", "tickets"),
-            "Add staff to queue {key} now, serve the longest waits first and tell waiting "
-            "customers the expected delay.",
-        ),
-        "handle_time_p90": RuleText(
-            "90th-percentile handling time",
-            "seconds",
-            ("ticket", "tickets"),
-            "Find out what makes tickets on queue {key} slow (a new issue type, a broken "
-            "tool, new agents) and publish a prepared answer; move experienced agents there.",
-        ),
-        "low_satisfaction_share": RuleText(
-            "Share of low satisfaction ratings",
-            "ratio",
-            ("rating", "ratings"),
-            "Read the latest low-rated tickets of queue {key} with the service lead and "
-            "call back the unhappy customers before they complain or leave.",
-        ),
-        "bad_review_rate": RuleText(
-            "Share of bad reviews",
-            "ratio",
-            ("review", "reviews"),
-            "Read the new bad reviews of {dimension} {key}, check the product, listing and "
-            "batch with the category manager and answer the reviewers.",
-        ),
-        "cancellation_rate": RuleText(
-            "Cancellation rate",
-            "ratio",
-            ("order", "orders"),
-            "Check why orders of {dimension} {key} are cancelled: fraud checks, a pricing "
-            "error, stock or delivery promises; stop the cause before more orders go.",
-        ),
-    }
-)
-
-_GENERIC_RUNBOOK: Final = (
-    "Look at {dimension} {key}: {rule} went {direction} to {observed} against a normal "
-    "{baseline}; find what changed before customers notice."
-)
+def rule_texts(locale: Locale = "en") -> Mapping[str, RuleText]:
+    """Every catalogue rule's :class:`RuleText` in ``locale`` (from :mod:`alerts.locales`)."""
+    texts = catalogue(locale)
+    rules = {}
+    for rule, unit in RULE_UNITS.items():
+        one, many = (texts.text(f"rule.{rule}.sample_{n}") for n in ("one", "many"))
+        rules[rule] = RuleText(texts.text(f"rule.{rule}.label"), unit,
+                               (one, many) if one else None, texts.text(f"rule.{rule}.runbook"))
+    return MappingProxyType(rules)
 
 
-def _where(series: SeriesRef) -> str:
-    if series.dimension == "total":
-        return "overall"
-    dims = series.dimension.split(",")
-    values = split_key(series.key)
-    if len(dims) > 1 and len(dims) == len(values):
-        return "for " + " / ".join(f"{d} {v}" for d, v in zip(dims, values, strict=True))
-    return f"for {series.dimension} {series.key}"
+DEFAULT_RULE_TEXTS: Final[Mapping[str, RuleText]] = rule_texts("en")
 
 
-def _band(lower: str | None, upper: str | None) -> str:
-    if lower is not None and upper is not None:
-        return f" (band {lower}{_EN_DASH}{upper})"
-    if upper is not None:
-        return f" (upper limit {upper})"
-    if lower is not None:
-        return f" (lower limit {lower})"
-    return ""
-
-
-def _how_far(observed: float, baseline: float | None, direction: Direction | None) -> str:
+def _how_far(observed: float, baseline: float | None, direction: Direction | None,
+             texts: Catalogue) -> str:
     if baseline is None or baseline <= 0 or observed < 0:
         return ""
     ratio = observed / baseline
     if ratio >= 2:
-        return f", {ratio:.1f}{_TIMES} the usual"
+        return texts.text("summary.times", ratio=f"{ratio:.1f}")
     if ratio > 1 and direction != "down":
-        return f", {(ratio - 1) * 100:.0f}% above the usual"
+        return texts.text("summary.above", percent=f"{(ratio - 1) * 100:.0f}")
     if ratio < 1 and direction != "up":
-        return f", {(1 - ratio) * 100:.0f}% below the usual"
+        return texts.text("summary.below", percent=f"{(1 - ratio) * 100:.0f}")
     return ""
 
 
 @dataclass(frozen=True, slots=True)
 class AlertTexts:
-    """Renders summaries and runbooks for every rule.
+    """Renders summaries and runbooks for every rule, in one locale.
 
-    Rules missing from ``rules`` fall back to a generic count text, so a new
-    rule still alerts in full sentences.
+    ``rules`` defaults to the locale's catalogue. Rules missing from ``rules`` fall
+    back to a generic count text, so a new rule still alerts in full sentences.
     """
 
-    rules: Mapping[str, RuleText] = field(default_factory=lambda: DEFAULT_RULE_TEXTS)
+    rules: Mapping[str, RuleText] | None = None
+    locale: Locale = "en"
 
     def __post_init__(self) -> None:
-        for rule, text in self.rules.items():
+        catalogue(self.locale)  # refuses an unknown locale
+        rules = rule_texts(self.locale) if self.rules is None else self.rules
+        for rule, text in rules.items():
             if not isinstance(text, RuleText):
                 raise TemplateError(f"rules.{rule}: expected a RuleText, got {text!r}")
-        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
+        object.__setattr__(self, "rules", MappingProxyType(dict(rules)))
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The locale's text catalogue."""
+        return catalogue(self.locale)
 
     def with_runbooks(self, runbooks: Mapping[str, str]) -> AlertTexts:
         """A copy whose runbook templates are replaced per rule (validated)."""
-        merged = dict(self.rules)
+        merged = dict(self._rules)
         for rule, template in runbooks.items():
             base = self.rule_text(rule)
             try:
                 merged[rule] = replace(base, runbook=template)
             except TemplateError as exc:
                 raise TemplateError(f"rules.{rule}.runbook: {exc}", exc.placeholder) from exc
-        return AlertTexts(MappingProxyType(merged))
+        return AlertTexts(MappingProxyType(merged), self.locale)
+
+    @property
+    def _rules(self) -> Mapping[str, RuleText]:
+        assert self.rules is not None  # set in __post_init__
+        return self.rules
 
     def rule_text(self, rule: str) -> RuleText:
         """The rule's text, or a generic one for an unknown rule."""
-        found = self.rules.get(rule)
+        found = self._rules.get(rule)
         if found is not None:
             return found
-        return RuleText(rule.replace("_", " ").capitalize(), "count", None, _GENERIC_RUNBOOK)
+        return RuleText(rule.replace("_", " ").capitalize(), "count", None,
+                        self.catalogue.text("rule.generic.runbook"))
 
     def format_value(self, value: float | None, rule: str, unit: Unit | None = None) -> str:
         """Format ``value`` in the rule's unit (or ``unit`` when given)."""
-        return format_value(value, unit or self.rule_text(rule).unit)
+        return format_value(value, unit or self.rule_text(rule).unit, self.locale)
+
+    def dimension(self, dimension: str) -> str:
+        """A dimension as people read it: ``region,carrier`` -> ``地区,快递公司`` in zh_CN."""
+        return ",".join(self.catalogue.label("dimension", d) for d in dimension.split(","))
+
+    def where(self, series: SeriesRef) -> str:
+        """``overall``, ``for sku SKU-1``, ``for region EU / carrier DHL``."""
+        texts = self.catalogue
+        if series.dimension == "total":
+            return texts.text("summary.where_total")
+        dims = series.dimension.split(",")
+        values = split_key(series.key)
+        if len(dims) > 1 and len(dims) == len(values):
+            parts = texts.text("summary.part_separator").join(
+                texts.text("summary.where_part", dimension=self.dimension(d), key=v)
+                for d, v in zip(dims, values, strict=True))
+            return texts.text("summary.where_parts", parts=parts)
+        return texts.text("summary.where_one", dimension=self.dimension(series.dimension),
+                          key=series.key)
 
     def summary(self, series: SeriesRef, decision: Decision, *, unit: Unit | None = None) -> str:
         """One sentence: what, where, how far from normal, over how many events."""
+        texts = self.catalogue
         text = self.rule_text(series.rule)
         u = unit or text.unit
-        observed = format_value(decision.observed, u)
-        sentence = f"{text.label} {_where(series)} is {observed}"
+
+        def fmt(value: float | None) -> str:
+            return format_value(value, u, self.locale)
+
+        sentence = texts.text("summary.sentence", label=text.label, where=self.where(series),
+                              observed=fmt(decision.observed))
         if decision.baseline is not None:
-            sentence += f" against a normal {format_value(decision.baseline, u)}"
-        lower = None if decision.lower is None else format_value(decision.lower, u)
-        upper = None if decision.upper is None else format_value(decision.upper, u)
-        sentence += _band(lower, upper)
-        sentence += _how_far(decision.observed, decision.baseline, decision.direction)
+            sentence += texts.text("summary.baseline", baseline=fmt(decision.baseline))
+        if decision.lower is not None and decision.upper is not None:
+            sentence += texts.text("summary.band", lower=fmt(decision.lower),
+                                   upper=fmt(decision.upper))
+        elif decision.upper is not None:
+            sentence += texts.text("summary.band_upper", upper=fmt(decision.upper))
+        elif decision.lower is not None:
+            sentence += texts.text("summary.band_lower", lower=fmt(decision.lower))
+        sentence += _how_far(decision.observed, decision.baseline, decision.direction, texts)
         if text.sample_noun is not None and decision.sample_size is not None:
             singular, plural = text.sample_noun
             noun = singular if decision.sample_size == 1 else plural
-            sentence += f", over {decision.sample_size:,} {noun}"
-        return sentence + "."
+            sentence += texts.text("summary.sample", count=f"{decision.sample_size:,}",
+                                   noun=noun)
+        return sentence + texts.text("summary.end")
 
     def runbook(
         self,
@@ -329,21 +290,23 @@ class AlertTexts:
         """
         text = self.rule_text(series.rule)
         u = unit or text.unit
+        shown_direction = direction or decision.direction
         values = {
             "rule": series.rule,
-            "dimension": series.dimension,
+            "dimension": self.dimension(series.dimension),
             "key": series.key,
-            "observed": format_value(decision.observed, u),
-            "baseline": format_value(decision.baseline, u),
-            "lower": format_value(decision.lower, u),
-            "upper": format_value(decision.upper, u),
-            "direction": direction or decision.direction or _MISSING,
+            "observed": format_value(decision.observed, u, self.locale),
+            "baseline": format_value(decision.baseline, u, self.locale),
+            "lower": format_value(decision.lower, u, self.locale),
+            "upper": format_value(decision.upper, u, self.locale),
+            "direction": (self.catalogue.label("direction", shown_direction)
+                          if shown_direction else self.catalogue.text("value.missing")),
         }
         try:
             filled = text.runbook.format(**values)
         except (ValueError, KeyError, IndexError, AttributeError):
-            filled = _GENERIC_RUNBOOK.format(**values)
-        note = context_note(context) if context else ""
+            filled = self.catalogue.text("rule.generic.runbook", **values)
+        note = context_note(context, self.catalogue) if context else ""
         return f"{filled} {note}" if note else filled
 
 
@@ -352,7 +315,7 @@ _NOTE_TOP: Final = 2
 _NOTE_ORDERS: Final = 5
 
 
-def context_note(context: Mapping[str, object]) -> str:
+def context_note(context: Mapping[str, object], texts: Catalogue | None = None) -> str:
     """One or two sentences naming what the alert's context holds: the top sub-keys
     (``top_<field>`` lists) and the affected orders (``orders``).
 
@@ -360,6 +323,7 @@ def context_note(context: Mapping[str, object]) -> str:
     ...               "orders": ["O-1", "O-2"]})
     'Most affected: reason damaged (62%). Affected orders: O-1, O-2.'
     """
+    texts = texts or catalogue("en")
     parts = []
     for name in sorted(context):
         entries = context[name]
@@ -368,12 +332,16 @@ def context_note(context: Mapping[str, object]) -> str:
         shown = [f"{entry['key']} ({entry['share'] * 100:.0f}%)" for entry in entries[:_NOTE_TOP]
                  if isinstance(entry, Mapping) and "key" in entry and "share" in entry]
         if shown:
-            label = "kind" if name == "top_status" else name[4:]
+            field = name[4:]
+            label = (texts.text(f"context.{field}") if f"context.{field}" in texts.texts
+                     else texts.label("dimension", field))
             parts.append(f"{label} {', '.join(shown)}")
-    sentences = [f"Most affected: {'; '.join(parts)}."] if parts else []
+    sentences = [texts.text("context.most_affected", parts="; ".join(parts))] if parts else []
     orders = context.get("orders")
     if isinstance(orders, list) and orders:
         more = len(orders) - _NOTE_ORDERS
         listed = ", ".join(str(order) for order in orders[:_NOTE_ORDERS])
-        sentences.append(f"Affected orders: {listed}{f' and {more} more' if more > 0 else ''}.")
+        if more > 0:
+            listed += texts.text("context.more", n=more)
+        sentences.append(texts.text("context.orders", orders=listed))
     return " ".join(sentences)

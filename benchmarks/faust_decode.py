@@ -6,7 +6,7 @@ Run by the throughput benchmark as a subprocess::
 
 It prints one JSON line ``{"first_s", "last_s", "first_count", "count"}`` (perf-counter
 seconds) once ``EXPECTED`` events were decoded; the parent then stops it. Session timings
-as in ../shared/BROKER-NOTES.md (tansu answers JoinGroup after session_timeout / 2).
+as in docs/architecture.md, "Broker notes" (tansu answers JoinGroup after session_timeout / 2).
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ _RETURNS = frozenset({"return_requested", "exchange_requested"})
 #: series of its own: see ``streams.rules.SHARED_DENOMINATOR``).
 SHARED_KEY: Final = "__denominator__"
 _CONTEXT_TOP = 20
+#: The key of every rule's ``total`` dimension.
+TOTAL_KEY = "all"
 #: A source's progress jumps further ahead than this only when two events agree.
 JUMP_CONFIRM_MS = 6 * 3_600_000
 
@@ -547,7 +549,7 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
     keys = []
     for name, fields in plan:
         if fields is None:
-            keys.append((name, "all"))
+            keys.append((name, TOTAL_KEY))
         elif not fields:
             keys.append((name, SHARED_KEY))
         elif len(fields) == 1:

@@ -24,8 +24,15 @@ from streams.worker import Worker
 __all__ = ["HostWorker", "create_app"]
 
 
-def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) -> faust.App:
-    """A Faust app running ``worker`` and serving its metrics."""
+def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, *,
+               datadir: str | None = None) -> faust.App:
+    """A Faust app running ``worker`` and serving its metrics.
+
+    ``datadir`` is where Faust keeps its (empty, ``memory://``) data directory; by
+    default ``<app id>-host-data`` in the working directory (the demo passes a
+    temporary one).
+    """
+    extra: dict[str, Any] = {} if datadir is None else {"datadir": datadir}
     app = faust.App(
         f"{settings.app_id}-host",
         broker=faust_broker_urls(settings),
@@ -40,12 +47,13 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry) 
         topic_partitions=settings.topic_partitions,
         # Faust's own (one-partition, data-less) leader topic; its default is 1 replica.
         topic_replication_factor=max(settings.topic_replication_factor, 1),
-        # Fast group membership: see README "Broker notes" (tansu answers JoinGroup after
+        # Fast group membership: docs/architecture.md, broker notes (tansu answers JoinGroup after
         # session_timeout / 2; 6 s is also Kafka's lowest default-allowed session timeout).
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,
         store="memory://",
+        **extra,
     )
 
     @app.page("/metrics")
@@ -79,14 +87,21 @@ class HostWorker(faust.Worker):  # type: ignore[misc]
     """Faust's worker with our structlog set-up instead of its own logging."""
 
     def __init__(self, app: faust.App, settings: Settings,
-                 on_started: Callable[[], None] | None = None, **kwargs: Any) -> None:
+                 on_started: Callable[[], None] | None = None,
+                 on_logging: Callable[[], None] | None = None, **kwargs: Any) -> None:
         super().__init__(app, quiet=True, redirect_stdouts=False,
                          loglevel=settings.log_level, **kwargs)
+        # Faust's start-up spinner writes cursor escape codes even when the output is
+        # piped (faust/utils/terminal/spinners.py, ``finish``): no spinner at all.
+        self.spinner = None
         self._settings = settings
         self._on_started = on_started
+        self._on_logging = on_logging
 
     def _setup_logging(self) -> None:
         configure_logging(self._settings.log_format, self._settings.log_level)
+        if self._on_logging is not None:
+            self._on_logging()
 
     def _setup_spinner(self) -> None:
         self.spinner = None

@@ -4,7 +4,7 @@ A snapshot is written as consecutive ``chunk`` records followed by one
 ``manifest`` record sent on its own (awaited after the chunks), so the newest
 record batch of the partition always holds exactly one record. That matters:
 tansu's ListOffsets(latest) is wrong when the newest batch holds several
-records (README, "Broker notes"); with a lone last record the end offset is
+records (docs/architecture.md, "Broker notes"); with a lone last record the end offset is
 right on tansu and on Kafka alike, and the newest snapshot is found by reading
 one record at ``end - 1``.
 

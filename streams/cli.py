@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 import click
 
+from alerts.locales import Locale
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
+from streams.progress_line import ProgressLine
 
 __all__ = ["main"]
 
@@ -36,13 +41,35 @@ def load_settings() -> Settings:
         raise ConfigProblem(error) from None
 
 
+def load_locale() -> Locale:
+    """``AFTERSALES_LOCALE`` for commands that need no broker (validated with the other
+    ``AFTERSALES_*`` settings), or a clean exit naming the bad variable."""
+    try:
+        return Settings.from_env({name: value for name, value in os.environ.items()
+                                  if name.startswith("AFTERSALES_")}).locale
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+
+
 def warn_unknown_variables() -> None:
     """Log each ``AFTERSALES_*`` variable that sets nothing (after logging is configured)."""
     for name, suggestion in unknown_variables():
         log.warning("unknown_setting_variable", variable=name, did_you_mean=suggestion)
 
 
+def package_version() -> str:
+    """The installed distribution's version (package metadata), or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aftersales-monitor")
+    except PackageNotFoundError:
+        return "unknown (not installed; run `pip install -e .`)"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_version(), "--version", "-V", prog_name="aftersales",
+                      message="%(prog)s %(version)s")
 def main() -> None:
     """After-sales early warning: dynamic thresholds over order, complaint and wait streams."""
 
@@ -85,15 +112,22 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
     event loop: Faust later uses the thread's default one.
     """
     import asyncio
+    import logging
 
     from streams.topics import TopicNames, ensure_topics
 
     loop = asyncio.new_event_loop()
+    # aiokafka logs each failed connection attempt; a failure here is reported as one
+    # line below instead.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         loop.run_until_complete(ensure_topics(settings, TopicNames.from_settings(settings)))
     except TopicError as error:
         raise click.ClickException(f"cannot start: {error}") from None
     finally:
+        client_log.setLevel(level)
         loop.close()
 
 
@@ -120,28 +154,38 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     from streams.gc_tuning import tune_gc
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
+    from streams.run_summary import count_alerts, summary_lines, warmup_hint
+
+    from alerts.text import AlertTexts
 
     configure_logging("auto", "INFO")
     tune_gc()
+    locale = load_locale()
     try:
         rules = load_rules(rules_path or None)
     except ConfigError as error:
         raise ConfigProblem(error) from None
-    pipeline = ReplayPipeline(rules, partitions=partitions)
+    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale))
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
+    seen: list[tuple[str, str, str]] = []
+    progress = ProgressLine("replay")
+    ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     try:
         with open(events, "rb") as lines:
-            for alert in pipeline.run(read_jsonl(lines)):
+            tracked = _tracked_lines(lines, events.stat().st_size, progress, ends)
+            for alert in pipeline.run(read_jsonl(tracked)):
                 out.write(alert.to_json() + b"\n")
                 alerts += 1
+                seen.append((alert.rule, alert.severity, alert.status))
                 if report_path:
                     kept.append(alert)
     except ValueError as error:
         raise click.ClickException(f"{events}: {error}") from None
     finally:
+        progress.close()
         if out_path:
             out.close()
         else:
@@ -154,6 +198,14 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     log.info("replay_done", events=pipeline.lines, alerts=alerts,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
+    firing, resolved = count_alerts(seen)
+    report = summary_lines(events=pipeline.lines, seconds=elapsed, firing=firing,
+                           resolved=resolved,
+                           dead=Counter(dead.reason for dead in pipeline.dead_letters))
+    if not alerts:
+        report += warmup_hint(rules, ends.span_days())
+    for line in report:
+        click.echo(line, err=True)
     if report_path:
         from streams.report import write_report
 
@@ -165,8 +217,47 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
                               events_label=str(events),
                               rules_label=rules_path or "shipped default rules",
                               events_count=pipeline.lines,
-                              dead_letters=len(pipeline.dead_letters), partitions=partitions)
+                              dead_letters=len(pipeline.dead_letters), partitions=partitions,
+                              locale=locale)
         log.info("report_written", path=str(report_path), charts=charts)
+
+
+class _InputEnds:
+    """The first and last non-blank input lines, for the event-time span of a replay."""
+
+    def __init__(self) -> None:
+        self.first: bytes | None = None
+        self.last: bytes | None = None
+
+    def span_days(self) -> float | None:
+        """Days between the first and last line's ``ts`` (input is in event-time order),
+        or None when either is unreadable."""
+        from streams.exceptions import InvalidEvent
+        from streams.validation import parse_ts
+
+        try:
+            first, last = (parse_ts(json.loads(line or b"")["value"]["ts"])
+                           for line in (self.first, self.last))
+        except (ValueError, KeyError, TypeError, InvalidEvent):
+            return None
+        return max(last - first, 0) / 86_400_000
+
+
+def _tracked_lines(lines: Iterable[bytes], total_bytes: int, progress: ProgressLine,
+                   ends: _InputEnds, every: int = 4_096) -> Iterator[bytes]:
+    """``lines`` unchanged, reporting progress (fraction of the file's bytes read)."""
+    read = count = 0
+    for line in lines:
+        read += len(line)
+        count += 1
+        if len(line) > 2:  # not a blank line
+            if ends.first is None:
+                ends.first = line
+            ends.last = line
+        if count % every == 0:
+            progress.update(count, read / total_bytes if total_bytes else None)
+        yield line
+    progress.update(count, 1.0)
 
 
 @click.command()
@@ -235,10 +326,36 @@ def score_series(input_csv: str, out_path: str | None) -> None:
         raise click.ClickException(str(error)) from None
 
 
+@click.command("notify-bridge")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
+              help="Rules file whose utc_offset sets the times shown; default: "
+                   "AFTERSALES_RULES_FILE or the shipped rules.")
+def notify_bridge(rules_path: str | None) -> None:
+    """Forward Alertmanager webhooks to DingTalk and Feishu robots, signed
+    (POST /dingtalk, POST /feishu on AFTERSALES_BRIDGE_HOST:AFTERSALES_BRIDGE_PORT)."""
+    from streams.notify.bridge import build_targets, run_bridge
+    from streams.rules import load_rules
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    warn_unknown_variables()
+    try:
+        rules = load_rules(rules_path or settings.rules_file or None)
+        build_targets(settings)
+    except ConfigError as error:
+        raise ConfigProblem(error) from None
+    try:
+        run_bridge(settings, rules.utc_offset_ms)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {settings.bridge_host}:"
+                                   f"{settings.bridge_port}: {error.strerror or error}") from None
+
+
 main.add_command(worker)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)
+main.add_command(notify_bridge)
 
 
 def _register_optional() -> None:

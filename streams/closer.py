@@ -43,7 +43,7 @@ import numpy as np
 from alerts.episodes import EpisodeState, advance, instant_alert
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
-from streams.aggregate import SHARED_KEY, EventAlert, Partial, SealedPartial
+from streams.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
 from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
@@ -51,6 +51,8 @@ from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
+from thresholds.engine import Outcome
+from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
@@ -99,7 +101,8 @@ class WindowCloser:
                  texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
                  *, shards: int = 1) -> None:
         self.rules = rules
-        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules})
+        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
+                                          if rule.runbook})
         self._sources = {
             rule.name: tuple(f"{topic}/{p}" for topic in rule.topics
                              for p in range(partitions[topic]))
@@ -131,6 +134,8 @@ class WindowCloser:
         #: the last :meth:`drain_evictions`.
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.folded: Counter[str] = Counter()
+        #: Busy entities' own histories for the burst rule, per (rule, dimension).
+        self.entity_rates: dict[tuple[str, str], EntityRates] = {}
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -156,6 +161,8 @@ class WindowCloser:
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
+            "entity_rates": [[rule, dimension, rates.to_dict()]
+                             for (rule, dimension), rates in sorted(self.entity_rates.items())],
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
@@ -194,6 +201,10 @@ class WindowCloser:
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
         self.late_partials = int(state["late_partials"])
+        self.entity_rates = {}
+        for rule_name, dimension, data in state.get("entity_rates", []):
+            if any(rule.name == rule_name for rule in self.rules.rules):
+                self._entity_rates(self.rules.by_name(rule_name), dimension).load(data)
         for name, data in state.get("rollups", {}).items():
             if name in self.rollups:
                 self.rollups[name].load(data)
@@ -313,7 +324,10 @@ class WindowCloser:
                 noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
                                           sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
-        outcome = bank.evaluate(end, rows, values, sample, noise)
+        if rule.relative_to is not None or rule.total_direction is not None:
+            outcome = _evaluate_relative(rule, bank, end, ids, rows, values)
+        else:
+            outcome = bank.evaluate(end, rows, values, sample, noise)
         # Seen up to the end of the window's first hop: its newest events lie before that.
         bank.touch(rows[[i for i, sid in enumerate(ids)
                          if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
@@ -389,37 +403,56 @@ class WindowCloser:
             self.latest = dict(self.latest)
             self.streak_start = dict(self.streak_start)
 
+    def _entity_rates(self, rule: RuleSpec, dimension: str) -> EntityRates:
+        rates = self.entity_rates.get((rule.name, dimension))
+        if rates is None:
+            detector = rule.detector
+            assert detector is not None
+            floor = detector.guard_above if detector.guard_above is not None else 4.5
+            rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
+                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=rule.slow_floor,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+        return rates
+
     def _close_population(self, rule: RuleSpec, start: int, end: int,
                           merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
-        """Bursts: each key against a shared population norm (a baseline per customer
-        would cost a series per customer ever seen); only keys with orders or an open
-        episode are evaluated."""
-        detector = rule.detector
-        assert detector is not None
-        baseline = detector.prior if detector.prior is not None else 1.0
-        upper = detector.guard_above if detector.guard_above is not None else 4.5
+        """Bursts: each key against its own history if it is busy by nature, else against
+        the population's floors (:class:`~thresholds.entity_rate.EntityRates`; a baseline
+        per customer would cost a series per customer ever seen). Only keys with orders
+        or an open episode are evaluated."""
         open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
                      if sid.startswith(rule.name + ":")}
+        verdicts: dict[tuple[str, str], BurstVerdict] = {}
+        for dimension in rule.dimension_names:
+            rates = self._entity_rates(rule, dimension)
+            counts = {key: partial.num for (dim, key), partial in merged.items()
+                      if dim == dimension}
+            also = [key for dim, key in open_keys if dim == dimension]
+            for key, verdict in rates.close(end, counts, also).items():
+                verdicts[(dimension, key)] = verdict
+            if end % _SWEEP_MS < rule.hop_ms:
+                rates.sweep(end)
         if self.on_closed is None:
             # Most keys are one quiet customer: nothing to decide, record or emit.
-            keys = {k for k, partial in merged.items() if partial.num > upper} | open_keys
+            keys = {k for k, verdict in verdicts.items() if verdict.violating} | open_keys
         else:
-            keys = set(merged) | open_keys
+            keys = set(verdicts)
         events: list[AlertEvent] = []
         for dimension, key in sorted(keys):  # type: ignore[misc]
             partial = merged.get((dimension, key))
-            count = partial.num if partial is not None else 0.0
+            verdict = verdicts[(dimension, key)]
+            count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = _sid(rule.name, dimension, key)
-            violating = count > upper
             was_open = sid in self.episodes
             transition = "fire" if violating and not was_open else (
                 "resolve" if was_open and not violating else None)
-            excess = (count - upper) / upper if violating else 0.0
             decision = Decision(
-                observed=count, baseline=baseline, lower=None, upper=upper, score=excess,
-                anomaly_score=count / (count + upper), sample_size=int(count), ready=True,
-                violating=violating, direction="up" if violating else None,
-                severity=("critical" if count >= 2 * upper else "warning") if violating else None,
+                observed=count, baseline=verdict.expected, lower=None, upper=upper,
+                score=verdict.excess, anomaly_score=count / (count + upper),
+                sample_size=int(count), ready=True, violating=violating,
+                direction="up" if violating else None,
+                severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
+                else None,
                 alerting=violating, transition=transition)  # type: ignore[arg-type]
             events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
             if not decision.alerting:
@@ -488,6 +521,32 @@ def _sid(rule: str, dimension: str, key: str) -> str:
 
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
+
+
+#: How often (event time) the burst rule forgets entities that stopped ordering.
+_SWEEP_MS = 6 * 3_600_000
+
+_SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
+
+
+def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
+                       rows: np.ndarray, values: np.ndarray) -> Outcome:
+    """A count rule whose keys are judged against the total (``relative_to``) and whose
+    total may watch its own side (``total_direction``).
+
+    Every key but the total is modelled as its share of the total in the same window
+    (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
+    shop-wide rise or dip moves the key's expectation with it, and only a key that
+    breaks away from the total violates.
+    """
+    total = _sid(rule.name, "total", TOTAL_KEY)
+    is_total = np.array([sid == total for sid in ids])
+    sides = np.where(is_total, _SIDES[rule.total_direction], 0).astype(np.int8)
+    if rule.relative_to is None:
+        return bank.evaluate(end, rows, values, None, None, None, sides)
+    count = float(values[is_total][0]) if is_total.any() else 0.0
+    exposure = np.where(is_total, np.nan, count)
+    return bank.evaluate(end, rows, values, None, None, exposure, sides)
 
 
 def _merge(partials: Iterable[Partial]) -> Partial:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, TypeVar
 
+from alerts.locales import LOCALES, Locale
 from streams.exceptions import ConfigError
 from streams.kafka_options import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
 
@@ -71,7 +72,7 @@ class Settings:
     #: (~150 B each; producer retries repeat an event within seconds, not hours).
     dedup_capacity: int = 50_000
     #: Consumer session timeout. 6 s is Kafka's lowest default-allowed value and makes
-    #: a fresh worker ready in ~5 s on the embedded broker (see README, "Broker notes").
+    #: a fresh worker ready in ~5 s on the embedded broker (docs/architecture.md, broker notes).
     session_timeout_ms: int = 6_000
     #: Heartbeat interval of the consumer group member.
     heartbeat_interval_ms: int = 1_000
@@ -112,8 +113,28 @@ class Settings:
     #: error log and ``aftersales_snapshot_too_large_total``, instead of stalling the loop.
     max_snapshot_bytes: int = 128 * 1_048_576
     #: ``/health`` reports not ready when a consumer with a backlog has consumed nothing
-    #: for this long (see README, "Health").
+    #: for this long (see docs/operations.md, "Health").
     stall_timeout_ms: int = 60_000
+    #: Language of alert summaries and runbooks, the demo's console and the replay
+    #: report: ``en`` or ``zh_CN`` (see docs/china.md).
+    locale: Locale = "en"
+    #: Grafana's base URL, for links to the band view in notifications; empty: no link.
+    grafana_url: str = ""
+    #: ``aftersales notify-bridge``: interface and port it listens on for Alertmanager.
+    bridge_host: str = "127.0.0.1"
+    bridge_port: int = 9095
+    #: DingTalk custom robot webhook (``https://oapi.dingtalk.com/robot/send?access_token=...``).
+    dingtalk_webhook: str = field(default="", repr=False)
+    #: DingTalk robot "加签" secret (``SEC...``), or ``AFTERSALES_DINGTALK_SECRET_FILE``.
+    dingtalk_secret: str = field(default="", repr=False)
+    #: Feishu/Lark custom bot webhook (``https://open.feishu.cn/open-apis/bot/v2/hook/...``).
+    feishu_webhook: str = field(default="", repr=False)
+    #: Feishu bot signature secret, or ``AFTERSALES_FEISHU_SECRET_FILE``.
+    feishu_secret: str = field(default="", repr=False)
+    #: Retries of a failed delivery to DingTalk/Feishu (with 1 s, 2 s, 4 s ... back-off).
+    bridge_retries: int = 3
+    #: Timeout of one delivery attempt.
+    bridge_timeout_ms: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +154,14 @@ class Settings:
                 raise ConfigError(PASSWORD_FILE_ENV, "set either KAFKA_SASL_PASSWORD or "
                                                      "KAFKA_SASL_PASSWORD_FILE, not both")
             values["kafka_sasl_password"] = _read_password(password_file)
+        for secret in ("dingtalk_secret", "feishu_secret"):
+            file_env = env_name(secret) + "_FILE"
+            secret_file = env.get(file_env, "").strip()
+            if secret_file:
+                if secret in values:
+                    raise ConfigError(file_env, f"set either {env_name(secret)} or "
+                                                f"{file_env}, not both")
+                values[secret] = _read_password(secret_file, file_env)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -185,12 +214,25 @@ class Settings:
              "expected 1048576..4294967296"),
             ("stall_timeout_ms", 1_000 <= self.stall_timeout_ms <= 3_600_000,
              "expected 1000..3600000"),
+            ("locale", self.locale in LOCALES, f"expected {' or '.join(LOCALES)}"),
+            ("grafana_url", not self.grafana_url or _http_url(self.grafana_url),
+             "expected an http(s):// URL, e.g. http://grafana.example.com:3000"),
+            ("bridge_host", _valid_host(self.bridge_host),
+             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
+            ("bridge_port", 0 <= self.bridge_port <= 65535, "expected 0..65535"),
+            ("dingtalk_webhook", not self.dingtalk_webhook or _http_url(self.dingtalk_webhook),
+             "expected an http(s):// URL"),
+            ("feishu_webhook", not self.feishu_webhook or _http_url(self.feishu_webhook),
+             "expected an http(s):// URL"),
+            ("bridge_retries", 0 <= self.bridge_retries <= 10, "expected 0..10"),
+            ("bridge_timeout_ms", 100 <= self.bridge_timeout_ms <= 120_000,
+             "expected 100..120000"),
         ]
         for field_name, ok, expected in checks:
             if not ok:
-                value = getattr(self, field_name)
-                raise ConfigError(env_name(field_name),
-                                  f"invalid value {_shown(value)}: {expected}")
+                shown = ("(hidden: it holds an access token)" if field_name in _SECRET_URLS
+                         else _shown(getattr(self, field_name)))
+                raise ConfigError(env_name(field_name), f"invalid value {shown}: {expected}")
         self._validate_name_lengths()
         self._validate_security()
 
@@ -294,8 +336,12 @@ def env_name(field_name: str) -> str:
 
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+")
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-#: ``AFTERSALES_*`` variables read by the test suite, not by the service.
-_NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS"})
+#: ``AFTERSALES_*`` variables that are not settings fields: the secret files (read into
+#: ``dingtalk_secret``/``feishu_secret``) and one read by the test suite.
+_NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS", "AFTERSALES_DINGTALK_SECRET_FILE",
+                           "AFTERSALES_FEISHU_SECRET_FILE"})
+#: Settings whose value is never shown in an error (webhook URLs carry access tokens).
+_SECRET_URLS = frozenset({"dingtalk_webhook", "feishu_webhook"})
 
 
 def _str(raw: str) -> str:
@@ -335,6 +381,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),
     "personal_labels_key": lambda raw: raw,
+    "locale": lambda raw: {"zh-cn": "zh_CN", "zh_cn": "zh_CN"}.get(raw.strip().lower(),
+                                                                 raw.strip()),
+    "bridge_port": _int,
+    "bridge_retries": _int,
+    "bridge_timeout_ms": _int,
+    "dingtalk_secret": lambda raw: raw.strip(),
+    "feishu_secret": lambda raw: raw.strip(),
 }
 
 
@@ -359,17 +412,17 @@ def _servers_problem(value: str) -> str | None:
     return None
 
 
-def _read_password(path: str) -> str:
-    """The SASL password in ``path`` (one trailing newline dropped)."""
+def _read_password(path: str, variable: str = PASSWORD_FILE_ENV) -> str:
+    """The secret in ``path`` (one trailing newline dropped); errors name ``variable``."""
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(PASSWORD_FILE_ENV, f"cannot read {path!r}: {reason}") from None
+        raise ConfigError(variable, f"cannot read {path!r}: {reason}") from None
     password = text.removesuffix("\n").removesuffix("\r")
     if not password:
-        raise ConfigError(PASSWORD_FILE_ENV, f"{path!r} is empty")
+        raise ConfigError(variable, f"{path!r} is empty")
     return password
 
 
@@ -390,6 +443,11 @@ def _shown(value: object, limit: int = 80) -> str:
 def _valid_host(value: str) -> bool:
     return (bool(value) and len(value) <= 253
             and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value))
+
+
+def _http_url(value: str) -> bool:
+    """An absolute ``http(s)://host...`` URL without spaces."""
+    return (re.fullmatch(r"https?://[A-Za-z0-9.\[\]:_-]+(/\S*)?", value) is not None)
 
 
 def _valid_topic_chars(value: str) -> bool:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,7 +34,9 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
+from alerts.locales import Catalogue
 from alerts.sinks import ConsoleSink
+from alerts.text import AlertTexts
 from streams.app import HostWorker, create_app
 from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
@@ -82,7 +86,8 @@ async def _feed(options: dict[str, Any], prefix: str, history: list[Event],
     await produce_events(live, options, prefix, realtime_speed=speed)
 
 
-async def _status(metrics: AlertMetrics, worker: Worker, every_s: float) -> None:
+async def _status(metrics: AlertMetrics, worker: Worker, every_s: float, words: Catalogue,
+                  utc_offset_ms: int) -> None:
     while True:
         await asyncio.sleep(every_s)
         counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())
@@ -90,12 +95,11 @@ async def _status(metrics: AlertMetrics, worker: Worker, every_s: float) -> None
         invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())
                       for topic in TOPICS for outcome in ("invalid", "duplicate"))
         marks = [mark for closer in worker.closers.values() for mark in closer.watermarks.values()]
-        watermark = (datetime.fromtimestamp(min(marks) / 1000, UTC).strftime("%a %H:%M")
-                     if marks else "-")
-        click.echo(click.style(
-            f"[flow] events ok: orders={counts['orders']:,} complaints={counts['complaints']:,} "
-            f"wait-times={counts['wait-times']:,} | dead-lettered={invalid} | "
-            f"alerts={worker.alerts_published} | event time {watermark}", dim=True))
+        watermark = words.time(min(marks), utc_offset_ms) if marks else "-"
+        click.echo(click.style(words.text(
+            "demo.flow", orders=f"{counts['orders']:,}", complaints=f"{counts['complaints']:,}",
+            wait_times=f"{counts['wait-times']:,}", dead=f"{invalid:,}",
+            alerts=f"{worker.alerts_published:,}", time=watermark), dim=True))
 
 
 @click.command()
@@ -116,7 +120,10 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
          web_port: int, seed: int, rules_path: str | None) -> None:
     """Run everything locally: broker, simulator with incidents, worker, live alerts."""
     colour = sys.stdout.isatty()
-    configure_logging("console" if sys.stderr.isatty() else "json", "WARNING")
+    # The demo is for a person: readable log lines (colours only on a terminal), and
+    # none of the client's routine rebalancing warnings between the alerts.
+    configure_logging("console", "WARNING")
+    _quiet_clients()
     from streams.cli import ConfigProblem
 
     try:
@@ -141,8 +148,10 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
             break
     live = _chain_one(history.pop(), events)
     port = web_port or free_port()
-    with EmbeddedBroker(log_path=Path(os.devnull)) as broker:
+    with (tempfile.TemporaryDirectory(prefix="aftersales-demo-") as datadir,
+          EmbeddedBroker(log_path=Path(os.devnull)) as broker):
         settings = Settings.from_env({
+            "AFTERSALES_LOG_FORMAT": "console",
             **{k: v for k, v in os.environ.items() if k.startswith("AFTERSALES_")},
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AFTERSALES_WEB_PORT": str(port),
@@ -155,13 +164,16 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
                                       topics=TOPICS, mask=label_mask(settings, warn=False))
-        console = ConsoleSink(click.echo, colour=colour)
+        texts = AlertTexts(locale=settings.locale)
+        console = ConsoleSink(click.echo, colour=colour, texts=texts,
+                              utc_offset_ms=rules.utc_offset_ms)
         pipeline = Worker(settings, rules, metrics, sinks=[console])
-        app = create_app(settings, pipeline, registry)
-        click.echo(f"aftersales demo: broker {broker.bootstrap_servers}, metrics "
-                   f"http://127.0.0.1:{port}/metrics, {len(history):,} events of history, "
-                   f"then live at {speed:g}x with incidents at +5 min (wrong price), +10 min "
-                   f"(customer burst), +20 min (wait-time surge on 'returns'). Ctrl-C stops.")
+        # Faust's data directory lives in a temporary folder, removed on the way out.
+        app = create_app(settings, pipeline, registry, datadir=datadir)
+        click.echo(texts.catalogue.text(
+            "demo.start", broker=broker.bootstrap_servers,
+            metrics=f"http://127.0.0.1:{port}/metrics", history=f"{len(history):,}",
+            speed=f"{speed:g}"))
 
         @app.task
         async def feed() -> None:
@@ -171,7 +183,7 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
 
         @app.task
         async def status() -> None:
-            await _status(metrics, pipeline, 5.0)
+            await _status(metrics, pipeline, 5.0, texts.catalogue, rules.utc_offset_ms)
 
         if duration is not None:
             @app.task
@@ -180,8 +192,15 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
                 os.kill(os.getpid(), signal.SIGTERM)
 
         with contextlib.suppress(SystemExit):
-            HostWorker(app, settings).execute_from_commandline()
-    click.echo("aftersales demo: stopped; broker and worker are down.")
+            HostWorker(app, settings, on_logging=_quiet_clients).execute_from_commandline()
+    click.echo(texts.catalogue.text("demo.stopped"))
+
+
+def _quiet_clients() -> None:
+    """Only errors from the Kafka client and Faust: their warnings during start-up
+    (heartbeats during a rebalance) are routine here and would split the alert lines."""
+    for name in ("aiokafka", "kafka", "faust", "mode"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def best_seller(config: SimulationConfig) -> str:

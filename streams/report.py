@@ -25,7 +25,9 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from alerts.locales import Locale
 from alerts.model import AlertEvent, SeriesRef, datetime_to_ms
+from alerts.text import AlertTexts
 from streams.closer import Closed
 from streams.events import TopicName
 from streams.pipeline import ReplayPipeline
@@ -136,18 +138,19 @@ def record_series(rules: RuleSet, records: Records, series: Iterable[SeriesRef],
 def write_report(path: str | Path, *, rules: RuleSet, records: Callable[[], Records],
                  alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
                  events_count: int, dead_letters: int, partitions: int = 4,
-                 cap: int = MAX_CHARTS) -> int:
+                 cap: int = MAX_CHARTS, locale: Locale = "en") -> int:
     """Replay again for the alerting series and write the HTML report; return charts drawn.
 
     ``records`` opens the input anew (the second pass); ``alerts`` are the alert events
-    of the first pass.
+    of the first pass. Texts are in ``locale``, times in the rules' ``utc_offset``.
     """
     chosen, total = select_series(alerts, cap)
     recordings, span = record_series(rules, records(), chosen, partitions=partitions)
     html = render_report(alerts=alerts, recordings=[recordings[s] for s in chosen],
                          alerting_series=total, cap=cap, events_label=events_label,
                          rules_label=rules_label, events_count=events_count,
-                         dead_letters=dead_letters, partitions=partitions, span=span)
+                         dead_letters=dead_letters, partitions=partitions, span=span,
+                         view=View(AlertTexts(locale=locale), rules.utc_offset_ms))
     Path(path).write_text(html, encoding="utf-8")
     return len(chosen)
 
@@ -191,14 +194,27 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def _time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+@dataclass(frozen=True, slots=True)
+class View:
+    """How the report speaks: the locale's texts and the shop's UTC offset for times."""
 
+    texts: AlertTexts = field(default_factory=AlertTexts)
+    utc_offset_ms: int = 0
 
-def _ms_time(ms: int | None) -> str:
-    if ms is None:
-        return "n/a"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    def t(self, name: str, /, **values: object) -> str:
+        """A report text, HTML-escaped after formatting."""
+        return _e(self.texts.catalogue.text(name, **values))
+
+    def time(self, when: datetime | int | None) -> str:
+        """Date and minute in the shop's time (no zone: headers say it)."""
+        if when is None:
+            return self.texts.catalogue.text("value.missing")
+        return self.texts.catalogue.time(when, self.utc_offset_ms, zone=False)
+
+    @property
+    def zone(self) -> str:
+        """``UTC``, ``UTC+8``."""
+        return self.texts.catalogue.zone(self.utc_offset_ms)
 
 
 def _title(series: SeriesRef) -> str:
@@ -208,103 +224,118 @@ def _title(series: SeriesRef) -> str:
 def render_report(*, alerts: Sequence[AlertEvent], recordings: Sequence[SeriesRecording],
                   alerting_series: int, cap: int, events_label: str, rules_label: str,
                   events_count: int, dead_letters: int, partitions: int,
-                  span: tuple[int | None, int | None]) -> str:
+                  span: tuple[int | None, int | None], view: View | None = None) -> str:
     """The whole report as one HTML document (deterministic for equal inputs)."""
+    view = view or View()
     window_alerts = [a for a in alerts if not a.is_instant]
     event_alerts = [a for a in alerts if a.is_instant]
     anchors = {rec.series: f"series-{i + 1}" for i, rec in enumerate(recordings)}
     out: list[str] = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>aftersales replay report · {_e(events_label)}</title>",
+        "<!DOCTYPE html>", f'<html lang="{view.t("report.lang")}"><head><meta charset="utf-8">',
+        f"<title>{view.t('report.title')} · {_e(events_label)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>aftersales replay report</h1>",
+        f"<h1>{view.t('report.title')}</h1>",
     ]
     out.append(_header(alerts, events_label, rules_label, events_count, dead_letters,
-                       partitions, span))
-    out.append("<h2>Window alerts (firing / resolved)</h2>")
-    out.append(_alert_table(window_alerts, anchors, instant=False))
-    out.append("<h2>Per-event alerts</h2>")
-    out.append(_alert_table(event_alerts, anchors, instant=True))
-    out.append("<h2>Alerting series</h2>")
+                       partitions, span, view))
+    out.append(f"<h2>{view.t('report.window_alerts')}</h2>")
+    out.append(_alert_table(window_alerts, anchors, view, instant=False))
+    out.append(f"<h2>{view.t('report.event_alerts')}</h2>")
+    out.append(_alert_table(event_alerts, anchors, view, instant=True))
+    out.append(f"<h2>{view.t('report.alerting_series')}</h2>")
     shown = len(recordings)
     if alerting_series > shown:
-        out.append(f'<p class="note">Showing {shown} of {alerting_series} series with an '
-                   f"episode, most severe first (at most {cap} charts).</p>")
+        note = view.t("report.showing_series", shown=shown, total=alerting_series, cap=cap)
+        out.append(f'<p class="note">{note}</p>')
     elif shown:
-        out.append(f'<p class="note">{shown} series with an episode, most severe first.</p>')
+        out.append(f'<p class="note">{view.t("report.series_count", shown=shown)}</p>')
     else:
-        out.append('<p class="note">No window rule opened an episode.</p>')
+        out.append(f'<p class="note">{view.t("report.no_episode")}</p>')
     if shown:
-        out.append(_legend())
+        out.append(_legend(view))
     by_series: dict[SeriesRef, list[AlertEvent]] = {}
     for alert in window_alerts:
         by_series.setdefault(alert.series, []).append(alert)
     for rec in recordings:
-        out.append(_chart_block(rec, by_series.get(rec.series, []), anchors[rec.series]))
+        out.append(_chart_block(rec, by_series.get(rec.series, []), anchors[rec.series], view))
     out.append("</body></html>\n")
     return "\n".join(out)
 
 
 def _header(alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
             events_count: int, dead_letters: int, partitions: int,
-            span: tuple[int | None, int | None]) -> str:
+            span: tuple[int | None, int | None], view: View) -> str:
     counts: Counter[tuple[str, str]] = Counter((a.rule, a.status) for a in alerts)
     rules = sorted({rule for rule, _ in counts})
     rows = "".join(
         f"<tr><td>{_e(rule)}</td><td class='n'>{counts[(rule, 'firing')]}</td>"
         f"<td class='n'>{counts[(rule, 'resolved')]}</td></tr>" for rule in rules)
-    table = ("<table style='width:auto'><tr><th>rule</th><th>firing</th><th>resolved</th></tr>"
-             f"{rows}</table>" if rules else "<p class='note'>No alerts.</p>")
+    table = (f"<table style='width:auto'><tr><th>{view.t('report.col_rule')}</th>"
+             f"<th>{view.t('report.col_firing')}</th><th>{view.t('report.col_resolved')}</th>"
+             f"</tr>{rows}</table>" if rules
+             else f"<p class='note'>{view.t('report.no_alerts')}</p>")
+    events_value = view.t("report.events_value", lines=f"{events_count:,}",
+                          dead=f"{dead_letters:,}", partitions=partitions)
+    windows_value = view.t("report.windows_value", start=view.time(span[0]),
+                           end=view.time(span[1]), zone=view.zone)
     return (
         "<dl>"
-        f"<dt>input</dt><dd>{_e(events_label)}</dd>"
-        f"<dt>rules</dt><dd>{_e(rules_label)}</dd>"
-        f"<dt>events</dt><dd>{events_count:,} lines ({dead_letters:,} dead-lettered), "
-        f"{partitions} partitions</dd>"
-        f"<dt>windows</dt><dd>{_ms_time(span[0])} → {_ms_time(span[1])} UTC "
-        "(first start → last end)</dd>"
-        f"<dt>alerts</dt><dd>{len(alerts):,}</dd>"
-        "</dl><h2>Alerts per rule</h2>" + table)
+        f"<dt>{view.t('report.input')}</dt><dd>{_e(events_label)}</dd>"
+        f"<dt>{view.t('report.rules')}</dt><dd>{_e(rules_label)}</dd>"
+        f"<dt>{view.t('report.events')}</dt><dd>{events_value}</dd>"
+        f"<dt>{view.t('report.windows')}</dt><dd>{windows_value}</dd>"
+        f"<dt>{view.t('report.alerts')}</dt><dd>{len(alerts):,}</dd>"
+        f"</dl><h2>{view.t('report.per_rule')}</h2>" + table)
 
 
-def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], *,
+def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], view: View, *,
                  instant: bool) -> str:
     if not alerts:
-        return "<p class='note'>None.</p>"
-    head = ("<tr><th>status</th><th>rule</th><th>dimension</th><th>key</th><th>severity</th>"
-            f"<th>{'time' if instant else 'window_end'}</th><th>observed</th><th>baseline</th>"
-            "<th>band</th><th>summary</th><th>runbook</th></tr>")
+        return f"<p class='note'>{view.t('report.none')}</p>"
+    columns = ("status", "rule", "dimension", "key", "severity",
+               "time" if instant else "window_end", "observed", "baseline", "band", "summary",
+               "runbook")
+    head = "<tr>" + "".join(f"<th>{view.t(f'report.col_{c}')}</th>" for c in columns) + "</tr>"
+    words = view.texts.catalogue
     rows = []
     for alert in alerts[:MAX_TABLE_ROWS]:
         anchor = anchors.get(alert.series)
         key = _e(alert.key)
         if anchor is not None:
             key = f'<a href="#{anchor}">{key}</a>'
-        status = "event" if instant else alert.status
+        status = (view.t("report.status_event") if instant
+                  else _e(words.label("report.status", alert.status)))
+
+        def fmt(value: float | None, rule: str = alert.rule) -> str:
+            return _e(view.texts.format_value(value, rule))
+
         rows.append(
-            f"<tr class='{_e(alert.severity)}'><td class='{_e(alert.status)}'>{_e(status)}</td>"
-            f"<td>{_e(alert.rule)}</td><td>{_e(alert.dimension)}</td><td>{key}</td>"
-            f"<td>{_e(alert.severity)}</td><td class='n'>{_e(_time(alert.window_end))}</td>"
-            f"<td class='n'>{_fmt(alert.observed)}</td><td class='n'>{_fmt(alert.baseline)}</td>"
-            f"<td class='n'>{_fmt(alert.lower)} &#8211; {_fmt(alert.upper)}</td>"
+            f"<tr class='{_e(alert.severity)}'><td class='{_e(alert.status)}'>{status}</td>"
+            f"<td>{_e(alert.rule)}</td><td>{_e(view.texts.dimension(alert.dimension))}</td>"
+            f"<td>{key}</td><td>{_e(words.label('severity', alert.severity))}</td>"
+            f"<td class='n'>{_e(view.time(alert.window_end))}</td>"
+            f"<td class='n'>{fmt(alert.observed)}</td><td class='n'>{fmt(alert.baseline)}</td>"
+            f"<td class='n'>{fmt(alert.lower)} &#8211; {fmt(alert.upper)}</td>"
             f"<td>{_e(alert.summary)}</td><td>{_e(alert.runbook)}</td></tr>")
     note = ""
     if len(alerts) > MAX_TABLE_ROWS:
-        note = (f"<p class='note'>Showing the first {MAX_TABLE_ROWS:,} of {len(alerts):,} "
-                "alerts; the full list is in the alerts output.</p>")
+        text = view.t("report.first_rows", shown=f"{MAX_TABLE_ROWS:,}", total=f"{len(alerts):,}")
+        note = f"<p class='note'>{text}</p>"
     return f"<table>{head}{''.join(rows)}</table>{note}"
 
 
-def _legend() -> str:
+def _legend(view: View) -> str:
     return ("<p class='legend'>"
-            "<span><i class='sw' style='background:#1f4e9c;height:2px'></i>observed</span>"
-            "<span><i class='sw' style='border-top:2px dashed #555;height:0'></i>baseline</span>"
+            "<span><i class='sw' style='background:#1f4e9c;height:2px'></i>"
+            f"{view.t('report.legend_observed')}</span>"
+            "<span><i class='sw' style='border-top:2px dashed #555;height:0'></i>"
+            f"{view.t('report.legend_baseline')}</span>"
             "<span><i class='sw' style='background:#9ecae1;opacity:.6'></i>"
-            "band lower&#8211;upper</span>"
-            "<span><i class='sw' style='background:#d62728;opacity:.25'></i>episode "
-            "(firing → resolved)</span>"
+            f"{view.t('report.legend_band')}</span>"
+            "<span><i class='sw' style='background:#d62728;opacity:.25'></i>"
+            f"{view.t('report.legend_episode')}</span>"
             "<span><i class='sw hot' style='width:6px;height:6px;border-radius:3px;"
-            "background:#d62728'></i>alerting window</span></p>")
+            f"background:#d62728'></i>{view.t('report.legend_hot')}</span></p>")
 
 
 def _episodes(alerts: Sequence[AlertEvent], end_ms: int) -> list[tuple[int, int]]:
@@ -322,14 +353,15 @@ def _episodes(alerts: Sequence[AlertEvent], end_ms: int) -> list[tuple[int, int]
     return [(spans[i][0], spans[i][1]) for i in order]
 
 
-def _chart_block(rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str) -> str:
+def _chart_block(rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str,
+                 view: View) -> str:
     title = _title(rec.series)
     n = len(rec.end_ms)
     head = f'<h3 id="{anchor}">{_e(title)}</h3>'
     if n == 0:
-        return head + "<p class='note'>No window closes recorded.</p>"
+        return head + f"<p class='note'>{view.t('report.no_closes')}</p>"
     episodes = _episodes(alerts, rec.end_ms[-1])
-    parts = [head, _svg(rec, episodes, rec.end_ms[0], rec.end_ms[-1], title)]
+    parts = [head, _svg(rec, episodes, rec.end_ms[0], rec.end_ms[-1], title, view)]
     lo = min(s for s, _ in episodes) if episodes else None
     hi = max(e for _, e in episodes) if episodes else None
     if lo is not None and hi is not None:
@@ -337,14 +369,16 @@ def _chart_block(rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str
         pad = max(hi - lo, 6 * 3_600_000)
         z0, z1 = max(rec.end_ms[0], lo - pad), min(rec.end_ms[-1], hi + pad)
         if full > 0 and (z1 - z0) < 0.6 * full:
-            parts.append(f"<p class='note'>Zoom: {_e(_ms_time(z0))} → {_e(_ms_time(z1))} "
-                         "UTC</p>")
-            parts.append(_svg(rec, episodes, z0, z1, title + " (zoom)", css="chart zoom"))
+            zoom = view.t("report.zoom", start=view.time(z0), end=view.time(z1), zone=view.zone)
+            parts.append(f"<p class='note'>{zoom}</p>")
+            parts.append(_svg(rec, episodes, z0, z1,
+                              view.texts.catalogue.text("report.zoom_title", title=title), view,
+                              css="chart zoom"))
     return "\n".join(parts)
 
 
 def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1: int,
-         title: str, css: str = "chart") -> str:
+         title: str, view: View, css: str = "chart") -> str:
     xs_all = rec.end_ms
     idx = [i for i in range(len(xs_all)) if t0 <= xs_all[i] <= t1]
     t = [xs_all[i] for i in idx]
@@ -380,7 +414,7 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
         yy = y(v)
         svg.append(f'<line class="grid" x1="{_ML}" x2="{_W - _MR}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
                    f'<text x="{_ML - 6}" y="{yy + 4:.1f}" text-anchor="end">{_e(_fmt(v))}</text>')
-    for ms, label in _time_ticks(t0, t1):
+    for ms, label in _time_ticks(t0, t1, view):
         xx = x(ms)
         svg.append(f'<line class="grid" x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" y2="{bottom}"/>'
                    f'<text x="{xx:.1f}" y="{bottom + 14}" text-anchor="middle">{_e(label)}</text>')
@@ -391,9 +425,10 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
             continue
         xa, xb = x(a), x(b)
         width = max(xb - xa, 2.0)
+        tip = view.t("report.episode_tip", start=view.time(start), end=view.time(end),
+                     zone=view.zone)
         svg.append(f'<rect class="episode" x="{xa:.1f}" y="{top}" width="{width:.1f}" '
-                   f'height="{ph}"><title>episode {_e(_ms_time(start))} → '
-                   f'{_e(_ms_time(end))} UTC</title></rect>')
+                   f'height="{ph}"><title>{tip}</title></rect>')
     # band: one polygon per run of windows with a band
     for run in _runs([math.isfinite(lo_) or math.isfinite(up_) for lo_, up_ in zip(low, up,
                                                                                  strict=True)]):
@@ -412,8 +447,8 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
         svg.append(f'<circle class="hot" cx="{px:.1f}" cy="{py:.1f}" r="2.2"/>')
     svg.append(f'<line class="axis" x1="{_ML}" x2="{_W - _MR}" y1="{bottom}" y2="{bottom}"/>'
                f'<line class="axis" x1="{_ML}" x2="{_ML}" y1="{top}" y2="{bottom}"/>')
-    svg.append(f'<text x="{_W / 2:.0f}" y="{_H - 4}" text-anchor="middle">window end (UTC)'
-               "</text></svg>")
+    svg.append(f'<text x="{_W / 2:.0f}" y="{_H - 4}" text-anchor="middle">'
+               f'{view.t("report.axis_time", zone=view.zone)}</text></svg>')
     return "".join(svg)
 
 
@@ -481,18 +516,21 @@ _STEPS_MS = [m * 60_000 for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2
                                   20160, 43200)]
 
 
-def _time_ticks(t0: int, t1: int, target: int = 10) -> list[tuple[int, str]]:
+def _time_ticks(t0: int, t1: int, view: View, target: int = 10) -> list[tuple[int, str]]:
+    """Ticks on round steps of the shop's local time (``view.utc_offset_ms``)."""
     span = t1 - t0
     step = next((s for s in _STEPS_MS if span / s <= target), _STEPS_MS[-1])
-    first = -(-t0 // step) * step
+    offset = view.utc_offset_ms
+    first = -(-(t0 + offset) // step) * step - offset
     day = 86_400_000
+    words = view.texts.catalogue
     ticks = []
     for ms in range(first, t1 + 1, step):
-        when = datetime.fromtimestamp(ms / 1000, UTC)
+        when = words.local(ms, offset)
         if step >= day:
-            label = when.strftime("%a %b %d")
-        elif ms % day == 0:
-            label = when.strftime("%b %d")
+            label = when.strftime(words.text("time.tick_day"))
+        elif (ms + offset) % day == 0:
+            label = when.strftime(words.text("time.tick_date"))
         else:
             label = when.strftime("%H:%M")
         ticks.append((ms, label))

@@ -24,6 +24,7 @@ from thresholds.config import DetectorConfig, MetricKind
 
 __all__ = [
     "CATALOGUE",
+    "COLOCATED_RULES",
     "DIMENSION_FIELDS",
     "SHARED_DENOMINATOR",
     "RuleSpec",
@@ -94,6 +95,11 @@ SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
     "cancellation_rate": frozenset({"reason"}),
 }
 
+#: Rules whose series all live on one closer (routed by the rule's name, not the series
+#: id), so each key can be judged against the rule's total in the same window
+#: (``relative_to = "total"``). Their keys are few: regions, channels, categories.
+COLOCATED_RULES: Final[frozenset[str]] = frozenset({"order_volume"})
+
 #: Event attribute behind each dimension name (``total`` has the constant key ``all``).
 DIMENSION_FIELDS: Final[dict[str, str]] = {
     "sku": "sku", "category": "category", "region": "region", "carrier": "carrier",
@@ -111,7 +117,8 @@ _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla", "idle_ttl", "max_series", "sku_window"})
+     "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
+     "slow_guard_above", "sku_window"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -132,6 +139,7 @@ class RuleSpec:
     hop_ms: int
     dimensions: tuple[tuple[str, ...], ...]
     context: tuple[str, ...]
+    #: The file's runbook template (used in every locale); ``""``: the locale catalogue's.
     runbook: str
     detector: DetectorConfig | None
     quantile: float = 0.9
@@ -144,6 +152,14 @@ class RuleSpec:
     #: Most series the rule keeps (spread over the closer partitions); newer keys fold
     #: into the dimension's overflow series. Per-event norms: per input partition.
     max_series: int = DEFAULT_MAX_SERIES
+    #: ``"total"``: every key but the total is judged against the total's movement in the
+    #: same window (peer-relative: a shop-wide rise or dip cancels); ``None``: on its own.
+    relative_to: str | None = None
+    #: Watched side of the total series when it differs from the detector's direction.
+    total_direction: str | None = None
+    #: Burst rule: the population's floor of an entity's decayed order count (half-life
+    #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
+    slow_floor: float = 5.0
     #: Per-event rules with the ``sku`` dimension: the window its verdicts are rolled up in.
     sku_window_ms: int = 900_000
 
@@ -243,10 +259,13 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if field not in _CONTEXT_FIELDS:
             raise ConfigError(f"{where}.context",
                               f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
-    runbook = table.get("runbook", "")
-    if not isinstance(runbook, str) or not runbook.strip():
+    runbook = table.get("runbook")
+    if runbook is None:
+        runbook = ""  # the locale's runbook (alerts.locales)
+    elif not isinstance(runbook, str) or not runbook.strip():
         raise ConfigError(f"{where}.runbook", "expected a non-empty string")
-    _check_template(runbook, f"{where}.runbook")
+    else:
+        _check_template(runbook, f"{where}.runbook")
     detector = None
     norm: tuple[tuple[str, Any], ...] = ()
     if entry.kind == "event":
@@ -260,12 +279,34 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                    else retention[0])
     max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
                   else retention[1])
+    relative_to = table.get("relative_to")
+    if relative_to is not None:
+        if name not in COLOCATED_RULES:
+            raise ConfigError(f"{where}.relative_to",
+                              f"only {', '.join(sorted(COLOCATED_RULES))} can be judged "
+                              "relative to the total")
+        if relative_to != "total":
+            raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.relative_to", "needs the 'total' dimension")
+    total_direction = table.get("total_direction")
+    if total_direction is not None:
+        if total_direction not in ("up", "down", "both"):
+            raise ConfigError(f"{where}.total_direction",
+                              f"expected up, down or both, got {total_direction!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
+    slow_floor = 5.0
+    if "slow_guard_above" in table:
+        if name != "customer_order_burst":
+            raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
+        slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
     sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
     if "sku_window" in table and entry.kind != "event":
         raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    sku_window_ms)
+                    relative_to, total_direction, slow_floor, sku_window_ms)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

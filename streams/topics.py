@@ -148,8 +148,12 @@ def _cannot_connect(settings: Settings, exc: BaseException) -> str:
         how += f", {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
     detail = (str(exc) if isinstance(exc, KafkaError | OSError)
               else f"authentication failed ({exc!r})")
-    return (f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): "
-            f"{type(exc).__name__}: {detail}")
+    if not detail.startswith(type(exc).__name__):  # aiokafka's str() often names it already
+        detail = f"{type(exc).__name__}: {detail}"
+    check = ("KAFKA_BOOTSTRAP_SERVERS" if settings.kafka_security_protocol == "PLAINTEXT"
+             else "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL/SASL/SSL settings")
+    return (f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): {detail}; "
+            f"is the broker up, and is {check} right?")
 
 
 async def _create_with(admin: AIOKafkaAdminClient,

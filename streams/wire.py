@@ -24,6 +24,7 @@ from dataclasses import asdict
 from typing import Any
 
 from streams.aggregate import EventAlert, Partial, SealedPartial
+from streams.rules import COLOCATED_RULES
 from thresholds.decision import Decision
 
 __all__ = ["PACK_MAX_ITEMS", "Watermark", "closer_partition", "decode", "encode_event_alert",
@@ -52,8 +53,12 @@ def closer_partition(series: str, partitions: int) -> int:
 
     CRC-32 of the series id: stable across processes and versions of Python (unlike
     ``hash``) and computed in C (aiokafka's murmur2 is pure Python, ~12 us a key).
+    The series of a rule in :data:`~streams.rules.COLOCATED_RULES` all route by the
+    rule's name, so one closer sees the rule's total beside its keys.
     """
-    return zlib.crc32(series.encode()) % partitions
+    rule = series[:series.find(":")]
+    route = rule if rule in COLOCATED_RULES else series
+    return zlib.crc32(route.encode()) % partitions
 
 
 def _dumps(obj: Any) -> bytes:

@@ -17,7 +17,7 @@
   sinks), then commits. Both stages snapshot one partition per pass.
 
 Why not a Faust agent per event: Faust's consumer pipeline costs ~170 us per
-message (about 6,000 events/s on the reference machine, see README "Broker
+message (about 6,000 events/s on the reference machine, see docs/architecture.md "Broker
 notes"); batching with aiokafka and aggregating in memory removes that
 per-event cost, and the partials topic carries packed records per window
 instead of one per event.
@@ -125,7 +125,7 @@ class Worker:
         self.sinks = list(sinks)
         self.create_input_topics = create_input_topics
         self.names = TopicNames.from_settings(settings)
-        self.texts = AlertTexts()
+        self.texts = AlertTexts(locale=settings.locale)
         self.stage1 = Stage1(rules, self.names.inputs, max_event_bytes=settings.max_event_bytes,
                              dedup_capacity=settings.dedup_capacity,
                              max_future_ms=settings.max_future_ms)
@@ -512,7 +512,7 @@ class Worker:
             sends.append(await producer.send(self.names.dead_letter, dead.value, key=dead.key,
                                              headers=dead.headers()))
         # Partials-topic records go out in explicit per-partition batches: about 4x cheaper
-        # than one send() each (README "Broker notes"). Within a partition the order is
+        # than one send() each (docs/architecture.md). Within a partition the order is
         # verdicts, packed partials, then watermarks.
         topic = self.names.partials
         partitions = self.partials_partitions
@@ -674,7 +674,7 @@ class Worker:
         offsets (an escalation is a second ``firing`` of one id, with a higher severity).
 
         Reads until the topic is quiet rather than trusting the end offset (see
-        README, "Broker notes"); alerts are rare, so this is a short read.
+        docs/architecture.md, "Broker notes"); alerts are rare, so this is a short read.
         """
         consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
                                     auto_offset_reset="earliest")

@@ -157,12 +157,14 @@ class SeriesBank:
         value: npt.ArrayLike,
         sample_size: npt.ArrayLike | None = None,
         noise: npt.ArrayLike | None = None,
+        exposure: npt.ArrayLike | None = None,
+        sides: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
-        ``value``, ``sample_size`` and ``noise`` are aligned with ``rows`` (see
-        :meth:`thresholds.detector.Detector.score` for their meaning per kind and
-        :func:`thresholds.engine.step` for ``noise``).
+        ``value``, ``sample_size``, ``noise``, ``exposure`` and ``sides`` are aligned with
+        ``rows`` (see :meth:`thresholds.detector.Detector.score` for their meaning per kind
+        and :func:`thresholds.engine.step` for the last three).
         Rows must be distinct.
         """
         rows = np.asarray(rows, dtype=np.intp)
@@ -173,7 +175,7 @@ class SeriesBank:
             msg = "rows must come from SeriesBank.rows()"
             raise IndexError(msg)
         sub = self._cols.take(rows)
-        out, new = step(self.config, sub, ts_ms, value, sample_size, noise)
+        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides)
         self._cols.put(rows, new)
         return out
 

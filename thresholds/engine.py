@@ -264,6 +264,17 @@ _SEVERITIES: dict[int, Severity | None] = {0: None, 1: "info", 2: "warning", 3: 
 _TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
 
 
+#: Smallest count a share learns from: a window with no events of the key pulls its share
+#: down by a bounded step instead of towards log(0).
+_MIN_SHARE_COUNT = 0.1
+
+
+def _log_share(y: F64, total: F64) -> F64:
+    """``log(count / total)`` of a stabilised count ``y = 2 sqrt(count + 3/8)``."""
+    count = np.maximum((np.maximum(y, 0.0) / 2.0) ** 2 - 0.375, _MIN_SHARE_COUNT)
+    return np.log(count / np.maximum(total, 1.0))
+
+
 def _spaced_mask(m: int, overlap: float) -> np.uint32:
     """History bits of the last ``m`` windows that share no events with each other:
     with ``overlap = window / hop`` windows ``0, o, 2o, ...`` steps back (all of the
@@ -284,12 +295,21 @@ def step(
     value: npt.ArrayLike,
     sample_size: npt.ArrayLike | None,
     noise: npt.ArrayLike | None = None,
+    exposure: npt.ArrayLike | None = None,
+    sides: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
     ``noise`` is each window's sampling variance in the stabilised scale, for kinds
     whose noise the engine cannot derive from ``sample_size`` alone (a percentile's:
     see :func:`thresholds.kinds.quantile_noise`); ``None`` keeps the kind's own.
+    ``exposure`` (counts only; NaN for rows without one) makes a row's count a share of
+    a known total ``N`` of the same window, e.g. a channel's orders of all orders: the
+    model then learns the share ``p = exp(level + seasonal)``, expects ``p * N`` and
+    judges the count with binomial noise, ``1 - p`` in the stabilised scale (Poisson
+    regression with an exposure offset, McCullagh & Nelder 1989, sec. 6.2.3).
+    ``sides`` narrows the watched side per row: +1 up only, -1 down only, 0 the
+    configured ``direction``.
     Pure: ``cols`` is not modified.
     """
     size = len(cols)
@@ -319,6 +339,15 @@ def step(
     log_link = cfg.kind == "count"
     eta = cols.level + seas
     yhat = np.exp(eta) if log_link else eta
+    if exposure is not None and log_link:
+        total = np.broadcast_to(np.asarray(exposure, dtype=np.float64), (size,))
+        shared = np.isfinite(total)
+        total = np.where(shared, np.maximum(total, 0.0), 1.0)
+        share = np.minimum(np.exp(np.minimum(eta, 0.0)), 1.0)
+        yhat = np.where(shared, 2.0 * np.sqrt(share * total + 0.375), yhat)
+        noise_t = np.where(shared, 1.0 - np.minimum(share, 0.9), noise_t)
+    else:
+        shared = np.zeros(size, np.bool_)
     seen = (cols.n > 0) | has_prior
     ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
     tau2 = np.maximum(cols.var - cols.noise, 0.0)
@@ -328,12 +357,14 @@ def step(
     absz = np.abs(z)
 
     # Decision.
-    watch_up = cfg.direction in ("up", "both")
-    watch_down = cfg.direction in ("down", "both")
+    side = (np.zeros(size, np.int8) if sides is None
+            else np.broadcast_to(np.asarray(sides, dtype=np.int8), (size,)))
+    watch_up = (side >= 0) & (cfg.direction in ("up", "both"))
+    watch_down = (side <= 0) & (cfg.direction in ("down", "both"))
     guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else observed > cfg.guard_above
     guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else observed < cfg.guard_below
-    up = (z > zt) & guard_up if watch_up else np.zeros(size, np.bool_)
-    down = (z < -zt) & guard_down if watch_down else np.zeros(size, np.bool_)
+    up = (z > zt) & guard_up & watch_up
+    down = (z < -zt) & guard_down & watch_down
     violating = ready & (up | down)
     vdir = np.where(violating & up, 1, np.where(violating & down, -1, 0)).astype(np.int8)
     on_watch = (z > 0) & watch_up | (z < 0) & watch_down
@@ -361,8 +392,8 @@ def step(
     k = k / root_o
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
-    cu = np.where(guard_up, cu, 0.0) if watch_up else np.zeros(size)
-    cd = np.where(guard_down, cd, 0.0) if watch_down else np.zeros(size)
+    cu = np.where(guard_up & watch_up, cu, 0.0)
+    cd = np.where(guard_down & watch_down, cd, 0.0)
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
@@ -397,8 +428,8 @@ def step(
     upper_y = yhat + zt * sigma
     nan = np.full(size, np.nan)
     baseline = np.where(ready, to_observed(cfg.kind, yhat), nan)
-    lower = np.where(ready, to_observed(cfg.kind, lower_y), nan) if watch_down else nan
-    upper = np.where(ready, to_observed(cfg.kind, upper_y), nan) if watch_up else nan
+    lower = np.where(ready & watch_down, to_observed(cfg.kind, lower_y), nan)
+    upper = np.where(ready & watch_up, to_observed(cfg.kind, upper_y), nan)
 
     # Learning.
     run = np.where(vdir > 0, np.maximum(cols.run, 0) + 1,
@@ -414,6 +445,13 @@ def step(
     if log_link:  # the step in the model's scale that moves yhat to the (clipped) value
         g = np.log(np.maximum(yhat + rc, _MIN_COUNT_Y)) - eta
         g_shift = np.log(np.maximum(y, _MIN_COUNT_Y)) - eta
+        if shared.any():  # the same for a share: back to a count, then to log(count / N)
+            # A window without a total says nothing about the share.
+            informative = shared & (total >= 1.0)
+            g = np.where(shared, np.where(informative, _log_share(yhat + rc, total) - eta, 0.0),
+                         g)
+            g_shift = np.where(shared, np.where(informative, _log_share(y, total) - eta, 0.0),
+                               g_shift)
     else:
         g, g_shift = rc, r
     # A share or percentile window out of band teaches nothing (unless a lasting shift is

@@ -396,6 +396,9 @@ def resolve_incidents(
         elif isinstance(inc, ComplaintSpike) and inc.reason is None:
             new = dataclasses.replace(inc, reason="wrong_item")
         elif isinstance(inc, SupplierQuality):
+            if not 0 < inc.magnitude < 1:
+                _fail(f"incidents[{i}](supplier_quality).magnitude",
+                      "must be a probability in (0, 1)", inc.magnitude)
             names = tuple(c.name for c in config.categories)
             supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), names)
             try:
@@ -404,9 +407,6 @@ def resolve_incidents(
                 _fail(f"incidents[{i}](supplier_quality).supplier", "must be an existing "
                       "supplier id (SUP-<category>-01..)", supplier)
             new = dataclasses.replace(inc, supplier=supplier)
-        elif isinstance(inc, SupplierQuality):
-            if not 0 < inc.magnitude < 1:
-                _fail(f"{where}.magnitude", "must be a probability in (0, 1)", inc.magnitude)
         elif isinstance(inc, CustomerBurst) and (inc.customer_id is None or inc.address_id is None):
             index = (config.seed * 7919 + 104_729 * (i + 1)) % config.n_customers
             new = dataclasses.replace(

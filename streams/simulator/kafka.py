@@ -1,10 +1,13 @@
 """Kafka output: explicit per-partition batches, Kafka-default key partitioning, live pacing.
 
 Batches (``create_batch``/``send_batch``) are about 4x faster than ``send()`` on our broker
-(../shared/BROKER-NOTES.md). Each key is hashed with the producer's own partitioner
+(docs/architecture.md, "Broker notes"). Each key is hashed with the producer's own partitioner
 (murmur2, as the Java client does) so records land where ``send(key=...)`` would put them.
 With ``realtime_speed``, event time is mapped to wall time: an event ``d`` ms after the
-first one is sent ``d / realtime_speed`` ms after the start.
+first one is sent ``d / realtime_speed`` ms after the start. With ``paced_from_ms`` too,
+the events before it are a back-fill sent as fast as possible, and the pace starts at
+that event time: an event ``d`` ms after it is sent ``d / realtime_speed`` ms after the
+back-fill ends (:func:`pace_offset_s`), so at speed 1 no event is ahead of the clock.
 """
 
 from __future__ import annotations
@@ -66,12 +69,22 @@ class _Batches:
             await asyncio.gather(*futures)
 
 
+def pace_offset_s(ts_ms: int, paced_from_ms: int, speed: float) -> float:
+    """Seconds after the live start at which an event of time ``ts_ms`` is due.
+
+    >>> pace_offset_s(1_000_060_000, 1_000_000_000, 60.0)
+    1.0
+    """
+    return (ts_ms - paced_from_ms) / 1000.0 / speed
+
+
 async def produce_events(
     events: Iterable[Event],
     bootstrap_servers: str | Mapping[str, Any],
     topic_prefix: str = "aftersales.",
     *,
     realtime_speed: float | None = None,
+    paced_from_ms: int | None = None,
 ) -> Counter[str]:
     """Produce ``events`` to ``<topic_prefix><topic>``; return counts per full topic name.
 
@@ -87,6 +100,9 @@ async def produce_events(
     realtime_speed
         ``None`` to produce as fast as possible, else the event-time / wall-time factor
         (``60`` plays an hour of traffic per minute).
+    paced_from_ms
+        With ``realtime_speed``: events before this event time are sent as fast as
+        possible (back-fill), the pace starts here. ``None``: at the first event.
     """
     if realtime_speed is not None and realtime_speed <= 0:
         msg = f"realtime_speed: must be > 0 or None, got {realtime_speed!r}"
@@ -107,10 +123,12 @@ async def produce_events(
             if topic not in partitions:
                 ids = sorted(await producer.partitions_for(topic))
                 partitions[topic] = (ids, ids)
-            if realtime_speed is not None:
+            if realtime_speed is not None and (paced_from_ms is None
+                                               or event.ts_ms >= paced_from_ms):
                 if wall0 is None:
-                    wall0, ts0 = time.monotonic(), event.ts_ms
-                due = wall0 + (event.ts_ms - ts0) / 1000.0 / realtime_speed
+                    wall0 = time.monotonic()
+                    ts0 = event.ts_ms if paced_from_ms is None else paced_from_ms
+                due = wall0 + pace_offset_s(event.ts_ms, ts0, realtime_speed)
                 delay = due - time.monotonic()
                 if delay > _PACING_SLACK_S:
                     await batches.flush()

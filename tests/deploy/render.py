@@ -64,6 +64,45 @@ def render_alertmanager_config(
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):
             webhook["url"] = f"{webhook_url.rstrip('/')}/{receiver['name']}"
+    _absolute_templates(config, source)
+    _shorten_waits(config, group_wait, group_interval)
+    return config
+
+
+def render_china_alertmanager_config(
+    bridge_url: str,
+    wechat_api_url: str,
+    *,
+    corp_id: str,
+    api_secret: str,
+    agent_id: str,
+    group_wait: str = "1s",
+    group_interval: str = "1s",
+    source: Path = ALERTMANAGER_DIR / "alertmanager-china.yml",
+) -> dict[str, Any]:
+    """Return alertmanager-china.yml with the bridge at ``bridge_url`` (its ``/dingtalk`` and
+    ``/feishu`` paths kept), WeCom's API at ``wechat_api_url`` and test credentials."""
+    config = copy.deepcopy(load_yaml(source))
+    config["global"].update({"wechat_api_url": wechat_api_url.rstrip("/") + "/",
+                             "wechat_api_corp_id": corp_id, "wechat_api_secret": api_secret})
+    for receiver in config["receivers"]:
+        for webhook in receiver.get("webhook_configs", []):
+            path = webhook["url"].rsplit("/", 1)[1]
+            webhook["url"] = f"{bridge_url.rstrip('/')}/{path}"
+        for wechat in receiver.get("wechat_configs", []):
+            wechat["agent_id"] = agent_id
+    _absolute_templates(config, source)
+    _shorten_waits(config, group_wait, group_interval)
+    return config
+
+
+def _absolute_templates(config: dict[str, Any], source: Path) -> None:
+    """Template globs become absolute, so the copy can live anywhere."""
+    config["templates"] = [str((source.parent / pattern).resolve())
+                           for pattern in config.get("templates", [])]
+
+
+def _shorten_waits(config: dict[str, Any], group_wait: str, group_interval: str) -> None:
 
     def shorten(route: dict[str, Any]) -> None:
         for key, value in (("group_wait", group_wait), ("group_interval", group_interval)):
@@ -73,7 +112,6 @@ def render_alertmanager_config(
             shorten(child)
 
     shorten(config["route"])
-    return config
 
 
 def write_yaml(data: Any, path: Path) -> Path:

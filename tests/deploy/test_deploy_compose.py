@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -56,11 +63,19 @@ class TestComposeServices:
         assert worker["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
     def test_simulator_is_optional(self) -> None:
-        """The simulator only starts with the sim profile and writes to kafka:9092 at speed 60."""
+        """The simulator only starts with the sim profile, writes to kafka:9092, and waits
+        for a healthy worker (which creates the topics)."""
         simulator = SERVICES["simulator"]
         command = " ".join(simulator["command"])
         assert simulator["profiles"] == ["sim"]
-        assert command.startswith("aftersales simulate --kafka kafka:9092 --speed 60")
+        assert command.startswith("aftersales simulate --kafka kafka:9092 ")
+        assert simulator["depends_on"]["worker"]["condition"] == "service_healthy"
+
+    def test_worker_healthcheck_is_its_health_endpoint(self) -> None:
+        """The worker's container health check asks /health on its web port."""
+        (kind, *command) = SERVICES["worker"]["healthcheck"]["test"]
+        assert kind == "CMD" and command[:2] == ["python", "-c"]
+        assert "http://127.0.0.1:6066/health" in command[2]
 
     def test_depends_on_defined_services(self) -> None:
         """Every depends_on entry names a defined service."""
@@ -279,3 +294,109 @@ def test_env_file_stays_out_of_git_and_the_image() -> None:
     """A .env holding the compose secrets is ignored by git and left out of the build context."""
     assert ".env" in (REPO / ".gitignore").read_text().split()
     assert ".env" in (REPO / ".dockerignore").read_text().split()
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class TestWorkerHealthcheck:
+    """The compose health check's command, run against a stand-in /health."""
+
+    @staticmethod
+    def run_check(port: int) -> int:
+        command = SERVICES["worker"]["healthcheck"]["test"][1:]
+        command = [a.replace("127.0.0.1:6066", f"127.0.0.1:{port}") for a in command]
+        return subprocess.run([sys.executable, *command[1:]], capture_output=True,
+                              timeout=30, check=False).returncode
+
+    @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+    def test_healthy_only_on_200(self, status: int, healthy: bool) -> None:
+        """200 from /health is healthy; 503 (stalled or failed) is not."""
+        handler = type("Handler", (_Health,), {"status": status})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            assert (self.run_check(server.server_address[1]) == 0) is healthy
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_unhealthy_when_nothing_listens(self) -> None:
+        """A worker that is not listening is unhealthy."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        assert self.run_check(port) != 0
+
+
+@pytest.mark.slow
+class TestSimProfileTraffic:
+    """The sim profile's simulate arguments, generated as the simulator would: history
+    before now, live traffic paced at real time, incidents minutes after now, and every
+    event valid and not ahead of the clock when it is sent."""
+
+    @staticmethod
+    def run() -> tuple[Any, Any, list[Any]]:
+        from streams.simulator.cli import build_config, simulate
+        from streams.simulator.generator import simulate as generate
+
+        command = SERVICES["simulator"]["command"]
+        assert command[:2] == ["aftersales", "simulate"]
+        params = simulate.make_context("simulate", list(command[2:])).params
+        config = build_config(**{k: params[k] for k in (
+            "seed", "start", "days", "history_days", "orders_per_day", "scenario",
+            "incident_specs", "speed")})
+        return params, config, list(generate(config))
+
+    @pytest.fixture(scope="class")
+    def traffic(self) -> tuple[Any, Any, list[Any]]:
+        return self.run()
+
+    def test_history_covers_the_rules_warm_up(self, traffic) -> None:
+        """The back-filled history is at least the longest warm-up of the shipped rules,
+        and it ends at the start of the run, which is now."""
+        from streams.rules import load_rules
+        from streams.run_summary import warmup_days
+
+        params, config, events = traffic
+        start_ms = int(params["start"].timestamp() * 1000)
+        assert abs(params["start"] - datetime.now(UTC)) < timedelta(minutes=5)
+        assert params["history_days"] >= max(warmup_days(load_rules()).values())
+        history = [e for e in events if e.ts_ms < start_ms]
+        assert (start_ms - history[0].ts_ms) / 86_400_000 > params["history_days"] - 0.1
+
+    def test_incidents_start_minutes_after_now(self, traffic) -> None:
+        """Every incident starts within the first half hour of the live traffic."""
+        params, config, _ = traffic
+        assert len(config.incidents) >= 3
+        for incident in config.incidents:
+            assert timedelta(0) < incident.start - params["start"] <= timedelta(minutes=30)
+
+    def test_events_are_valid_and_never_ahead_of_the_clock(self, traffic) -> None:
+        """Each event passes the worker's validation with a zero tolerance for the future:
+        history before the live start, live events no earlier than they are due."""
+        from streams.simulator.kafka import pace_offset_s
+        from streams.validation import decode_event
+
+        params, _, events = traffic
+        speed = params["speed"]
+        assert speed is not None
+        start_ms = int(params["start"].timestamp() * 1000)
+        for event in events:
+            # The earliest wall time the event can be sent: history is sent before the
+            # live start; live events at their pace from the live start (which is later
+            # than start_ms by the back-fill's duration).
+            sent_ms = start_ms + max(pace_offset_s(event.ts_ms, start_ms, speed) * 1000, 0)
+            decode_event(event.topic, json.dumps(event.value).encode(),
+                         latest_ts_ms=int(sent_ms))
+        assert sum(e.ts_ms >= start_ms for e in events) > 0

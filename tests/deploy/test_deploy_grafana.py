@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from tests.deploy.deploy_tools import GRAFANA_DIR
@@ -62,13 +63,31 @@ class TestEveryDashboard:
         ids = [p["id"] for p in panels(board)]
         assert board["uid"] and len(ids) == len(set(ids))
 
-    def test_uses_only_the_provisioned_datasource(self, path) -> None:
-        """Every panel, target and variable uses the provisioned datasource uid."""
-        text = path.read_text()
-        uids = {
-            ds["uid"] for ds in _datasources(json.loads(text)) if ds.get("type") == "prometheus"
-        }
-        assert uids == {datasource_uid()}
+    def test_imports_into_any_grafana(self, path) -> None:
+        """No hard-coded datasource uid: every Prometheus reference is the ``datasource``
+        variable, which defaults to the ``DS_PROMETHEUS`` import input (``__inputs``)."""
+        board = json.loads(path.read_text())
+        uids = {ds.get("uid") for ds in _datasources(board) if ds.get("type") == "prometheus"}
+        assert uids == {"${datasource}"}
+        assert datasource_uid() not in {ds.get("uid") for ds in _datasources(board)}
+        (source_input,) = board["__inputs"]
+        assert (source_input["type"], source_input["pluginId"]) == ("datasource", "prometheus")
+        variable = board["templating"]["list"][0]
+        assert (variable["name"], variable["type"], variable["query"]) == (
+            "datasource", "datasource", "prometheus")
+        assert variable["current"]["value"] == f"${{{source_input['name']}}}"
+        assert {"type": "datasource", "id": "prometheus"}.items() <= next(
+            r for r in board["__requires"] if r["id"] == "prometheus").items()
+
+    def test_every_query_names_its_datasource(self, path) -> None:
+        """Each panel with queries, and each query variable, names the datasource."""
+        board = json.loads(path.read_text())
+        for panel in panels(board):
+            if panel.get("targets"):
+                assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                assert variable["datasource"]["uid"] == "${datasource}", variable["name"]
 
 
 def _datasources(node: Any) -> Iterator[dict[str, Any]]:
@@ -105,11 +124,66 @@ class TestOverviewDashboard:
         (target,) = table["targets"]
         order = table["transformations"][0]["options"]["indexByName"]
         assert (
-            target["expr"] == "aftersales_alert_info"
+            "aftersales_alert_info" in target["expr"]
             and target["format"] == "table"
             and target["instant"]
         )
         assert {"summary", "runbook", "rule", "dimension", "key", "severity"} <= set(order)
+
+    def test_alert_table_sorts_severities_by_rank(self) -> None:
+        """Severities sort critical, warning, info: a rank label sorts the table."""
+        (table,) = [p for p in panels(dashboard("overview")) if p["type"] == "table"]
+        assert_ranked(table)
+
+    def test_alert_table_links_each_episode_to_its_band(self) -> None:
+        """A row links to the band view of its rule, dimension and key."""
+        (table,) = [p for p in panels(dashboard("overview")) if p["type"] == "table"]
+        assert_links_to_band_view(table)
+
+
+def assert_ranked(table: dict[str, Any]) -> None:
+    """The table's query labels critical 1, warning 2, info 3 as ``rank``, sorted ascending."""
+    expr = table["targets"][0]["expr"]
+    for rank, severity in (("1", "critical"), ("2", "warning"), ("3", "info")):
+        assert f'"rank", "{rank}", "severity", "{severity}"' in expr
+    (sort,) = table["options"]["sortBy"]
+    shown = next(o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "rank")
+    display = {p["id"]: p["value"] for p in shown["properties"]}.get("displayName", "rank")
+    assert sort == {"displayName": display, "desc": False}
+
+
+def assert_links_to_band_view(table: dict[str, Any]) -> None:
+    """The table's rows link to the thresholds dashboard with rule, dimension and key."""
+    (link,) = table["fieldConfig"]["defaults"]["links"]
+    band = dashboard("thresholds")
+    assert link["url"].startswith(f"/d/{band['uid']}/")
+    names = {v["name"] for v in band["templating"]["list"]}
+    for name in ("rule", "dimension", "key"):
+        assert name in names and f"var-{name}=${{__data.fields.{name}}}" in link["url"]
+    assert "${datasource:queryparam}" in link["url"]
+
+
+class TestBusinessDashboard:
+    def test_top_anomalous_skus_carriers_queues(self) -> None:
+        """Tables of the 10 series furthest from baseline, in band widths, per dimension."""
+        board = dashboard("business")
+        by_title = {p["title"]: p for p in panels(board)}
+        for title, dimension in (("Most anomalous SKUs", 'dimension="sku"'),
+                                 ("Most anomalous carriers", "carrier"),
+                                 ("Most anomalous service queues", 'dimension="queue"')):
+            panel = by_title[title]
+            expr = panel["targets"][0]["expr"]
+            assert expr.startswith("topk(10, ") and dimension in expr
+            for gauge in ("observed", "baseline", "upper", "lower"):
+                assert f"aftersales_metric_{gauge}{{" in expr
+            assert_links_to_band_view(panel)
+
+    def test_open_alerts_by_rule_and_severity_ranked(self) -> None:
+        """Open alerts are counted by rule and severity, critical first."""
+        (table,) = [p for p in panels(dashboard("business"))
+                    if p["title"] == "Open alerts by rule and severity"]
+        assert "sum by (rule, severity) (aftersales_alerts_active)" in table["targets"][0]["expr"]
+        assert_ranked(table)
 
 
 class TestThresholdDashboard:
@@ -140,3 +214,60 @@ class TestThresholdDashboard:
             o for o in panel["fieldConfig"]["overrides"] if o["matcher"]["options"] == "upper"
         )
         assert {"id": "custom.fillBelowTo", "value": "lower"} in upper["properties"]
+
+
+class TestBusinessQueriesInPrometheus:
+    """The business dashboard's queries evaluated by Prometheus's own engine
+    (``promtool test rules`` with ``promql_expr_test``) on hand-made series."""
+
+    SERIES: ClassVar[dict[str, tuple[str, int, int, int | None, int]]] = {
+        # key: (dimension, observed, baseline, lower or None, upper)
+        "A": ("sku", 30, 10, 5, 15),        # 20 above, band 5 above: 4 band widths
+        "B": ("sku", 12, 10, 5, 15),        # inside: 0.4
+        "C": ("sku", 2, 10, 6, 15),         # 8 below, band 4 below: 2
+        "D": ("category", 90, 10, 5, 15),   # another dimension: not an SKU
+        "E": ("sku", 8, 10, None, 15),      # below, but only the upper side is watched
+    }
+
+    def run(self, promtool: str, tmp_path, expr: str, series: list[dict[str, str]],
+            expected: list[dict[str, Any]]) -> None:
+        spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m", "input_series": series,
+            "promql_expr_test": [{"expr": expr, "eval_time": "1m", "exp_samples": expected}]}]}
+        path = tmp_path / "test.yml"
+        path.write_text(json.dumps(spec))
+        result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_top_skus_by_distance_in_band_widths(self, promtool: str, tmp_path) -> None:
+        """SKUs rank by |observed - baseline| over the band's width on that side."""
+        series = []
+        for key, (dimension, *values) in self.SERIES.items():
+            for gauge, value in zip(("observed", "baseline", "lower", "upper"), values,
+                                    strict=True):
+                if value is not None:
+                    labels = f'rule="return_rate", dimension="{dimension}", key="{key}"'
+                    series.append({"series": f"aftersales_metric_{gauge}{{{labels}}}",
+                                   "values": f"{value}x2"})
+        (panel,) = [p for p in panels(dashboard("business")) if p["title"] == "Most anomalous SKUs"]
+        expected = [{"labels": f'{{rule="return_rate", dimension="sku", key="{key}"}}',
+                     "value": value} for key, value in (("A", 4), ("B", 0.4), ("C", 2))]
+        self.run(promtool, tmp_path, panel["targets"][0]["expr"], series, expected)
+
+    def test_open_alerts_carry_their_rank(self, promtool: str, tmp_path) -> None:
+        """Open alerts are summed by rule and severity and labelled with the severity's rank."""
+        series = [{"series": f'aftersales_alerts_active{{rule="{r}", severity="{s}", '
+                             f'instance="{i}"}}', "values": f"{n}x2"}
+                  for r, s, i, n in (("return_rate", "warning", "a", 1),
+                                     ("return_rate", "warning", "b", 2),
+                                     ("order_volume", "critical", "a", 1),
+                                     ("wait_time_p90", "info", "a", 1),
+                                     ("complaint_rate", "info", "a", 0))]
+        (table,) = [p for p in panels(dashboard("business"))
+                    if p["title"] == "Open alerts by rule and severity"]
+        expected = [{"labels": f'{{rule="{r}", severity="{s}", rank="{k}"}}', "value": n}
+                    for r, s, k, n in (("return_rate", "warning", "2", 3),
+                                       ("order_volume", "critical", "1", 1),
+                                       ("wait_time_p90", "info", "3", 1))]
+        self.run(promtool, tmp_path, table["targets"][0]["expr"], series, expected)

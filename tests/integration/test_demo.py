@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -26,14 +28,20 @@ def port_open(host: str, port: int) -> bool:
 
 
 class TestDemo:
-    def test_demo_shows_flow_metrics_and_an_alert_then_stops_cleanly(self) -> None:
+    def test_demo_shows_flow_metrics_and_an_alert_then_stops_cleanly(self, tmp_path: Path
+                                                                      ) -> None:
         """Within its duration the demo serves /metrics with events, prints a FIRING line,
-        and exits 0 with its broker and web port closed."""
+        and exits 0 with its broker and web port closed; piped, its output is plain
+        (no escape codes, no JSON log lines, alert times of one width) and it leaves no
+        data folder behind."""
         port = free_port()
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [root, os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "demo", "--duration", str(DURATION_S),
              "--web-port", str(port), "--history-days", "3", "--orders-per-day", "4000"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
                                   daemon=True)  # type: ignore[union-attr]
@@ -69,3 +77,9 @@ class TestDemo:
         assert broker is not None
         assert not port_open("127.0.0.1", int(broker.group(1))), "broker still listening"
         assert not port_open("127.0.0.1", port), "web port still open"
+        assert "\x1b" not in output and "\b" not in output, "terminal escape codes when piped"
+        assert not [line for line in lines if line.startswith("{")], "JSON log lines"
+        alert_times = {len(line.split(" ", 1)[0]) for line in lines
+                       if " FIRING " in line or " RESOLVED " in line}
+        assert alert_times == {20}, alert_times
+        assert list(tmp_path.iterdir()) == [], "the demo left files in its working directory"

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
+from alerts.text import AlertTexts
 from streams.config import Settings
 from streams.demo import best_seller
 from streams.embedded_broker import EmbeddedBroker
@@ -56,12 +57,15 @@ def canonical(alerts: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
 
 
 class TestParity:
+    @pytest.mark.parametrize("locale", ["en", "zh_CN"])
     async def test_live_alerts_equal_replay(self, broker: EmbeddedBroker,
-                                            topic_prefix: str) -> None:
-        """Same events, same rules: the alerts topic and replay agree on every field."""
+                                            topic_prefix: str, locale: str) -> None:
+        """Same events, same rules: the alerts topic and replay agree on every field, in
+        either locale (AFTERSALES_LOCALE reaches the worker's summaries and runbooks)."""
         rules = load_rules(RULES)
         events = list(simulate(scenario()))
-        replay = ReplayPipeline(rules, partitions=PARTITIONS)
+        replay = ReplayPipeline(rules, partitions=PARTITIONS,
+                                texts=AlertTexts(locale=locale))  # type: ignore[arg-type]
         expected = [a.to_dict() for a in replay.run(
             (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
             for e in events)]
@@ -74,6 +78,7 @@ class TestParity:
             "AFTERSALES_TOPIC_PREFIX": topic_prefix,
             "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
             "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+            "AFTERSALES_LOCALE": locale,
         })
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, rules, metrics)
@@ -88,6 +93,9 @@ class TestParity:
                 await task
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
+        if locale == "zh_CN":
+            assert all(a["summary"].endswith("。") for a in alerts)
+            assert any("为平时的" in a["summary"] or "正常值" in a["summary"] for a in alerts)
 
 
 _RANK = {"info": 1, "warning": 2, "critical": 3}

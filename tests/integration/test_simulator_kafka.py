@@ -83,3 +83,19 @@ class TestProduceEvents:
                                       topic_prefix, realtime_speed=3_600)
         assert sum(counts.values()) > 0
         assert loop.time() - began >= 0.1
+
+    async def test_backfill_before_the_pace(self, broker: EmbeddedBroker,
+                                            topic_prefix: str) -> None:
+        """With paced_from_ms, a day of history goes at full speed, and only the ten
+        minutes after it are paced (at speed 600: about a second)."""
+        day = SimulationConfig(seed=2, duration=timedelta(days=1, minutes=10),
+                               orders_per_day=2_000, warmup=timedelta(0))
+        live_ms = day.start_ms + 86_400_000
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        counts = await produce_events(Simulation(day).events(), broker.bootstrap_servers,
+                                      topic_prefix, realtime_speed=600, paced_from_ms=live_ms)
+        elapsed = loop.time() - began
+        assert sum(counts.values()) > 5_000
+        # Unpaced, the day alone would take 144 s at this speed.
+        assert 0.8 <= elapsed < 60, elapsed

@@ -18,6 +18,7 @@ from alerts.sinks import (
     format_console_line,
 )
 from alerts.testing import FakeProducer, SentRecord
+from alerts.text import AlertTexts
 
 EventFactory = Callable[..., AlertEvent]
 
@@ -156,9 +157,18 @@ class TestConsoleSink:
     def test_line_content(self, make_event: EventFactory) -> None:
         """The line shows status, severity, rule, where, observed, normal and band."""
         assert format_console_line(make_event()) == (
-            "2026-11-02T10:15:00Z FIRING   critical return_rate sku=SKU-00042 "
+            "2026-11-02 10:15 UTC FIRING   critical return_rate sku=SKU-00042 "
             "observed 31.2% vs normal 9.8% band [4.1% .. 15.6%] score 3.40 "
             "id 93544e9743f84af0"
+        )
+
+    def test_line_in_chinese_and_shop_time(self, make_event: EventFactory) -> None:
+        """zh_CN words and the window end in the shop's UTC offset (UTC+8)."""
+        line = format_console_line(make_event(), AlertTexts(locale="zh_CN"),
+                                   utc_offset_ms=8 * 3_600_000)
+        assert line == (
+            "2026-11-02 18:15 UTC+8 告警 严重 return_rate SKU=SKU-00042 观测 31.2%，"
+            "正常 9.8%，区间 [4.1% .. 15.6%]，得分 3.40，编号 93544e9743f84af0"
         )
 
     @pytest.mark.parametrize(

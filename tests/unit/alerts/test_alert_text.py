@@ -142,8 +142,8 @@ class TestRunbook:
     def test_return_rate_default(self, make_decision: DecisionFactory) -> None:
         """The default return-rate runbook names the SKU."""
         assert AlertTexts().runbook(SKU, make_decision()) == (
-            "Check the size chart, photos and description of SKU-00042; contact recent "
-            "buyers before they return and pause ads if the rate keeps rising."
+            "Check the size chart, photos and description of sku SKU-00042; read the "
+            "return reasons and contact recent buyers before they return."
         )
 
     def test_every_contract_rule_has_default(self) -> None:

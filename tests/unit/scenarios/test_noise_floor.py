@@ -133,23 +133,23 @@ def orders(rng: np.random.Generator, per_15min: float, until_ms: int,
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_order_drop_by_half_for_90_minutes_fires(seed: int) -> None:
-    """~30 orders per 15 min halve for 90 min (a checkout outage): order_volume fires
-    on the channel, down, while the outage lasts."""
+    """~30 orders per 15 min halve for 90 min (a checkout outage): order_volume fires,
+    down, while the outage lasts. The shop has one channel, so its total is the channel:
+    the total fires (the channel, judged as its share of the total, cannot)."""
     start = T0 + DAYS * DAY + 15 * HOUR
     alerts = replay(shipped("order_volume"), orders(
         np.random.default_rng(seed), 30, start + 3 * HOUR,
         lambda t: 0.5 if start <= t < start + 90 * MIN else 1.0))
     assert not [a for a in firing(alerts, "order_volume") if end_ms(a) <= start]
-    fired = [a for a in firing(alerts, "order_volume", "app") if a.direction == "down"]
+    fired = [a for a in firing(alerts, "order_volume", "all") if a.direction == "down"]
     assert fired and end_ms(fired[0]) <= start + 90 * MIN, "the halving did not fire"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue #16): the level does not follow a "
-                   "x2.5 ramp over 8 h yet; the promotion calendar (#14) or a trend term will")
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_smooth_ramp_to_two_and_a_half_does_not_fire(seed: int) -> None:
     """A promotion: orders ramp smoothly to x2.5 over 8 h, hold 12 h and ramp back over
-    8 h. Business as usual: no order_volume episode."""
+    8 h. Business as usual: no order_volume episode (the total watches drops only, and
+    the ramp back is slow enough for its level to follow)."""
     start = T0 + DAYS * DAY + 6 * HOUR
 
     def promo(t: int) -> float:

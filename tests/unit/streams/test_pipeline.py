@@ -228,7 +228,7 @@ class TestCompoundKeys:
         """Region "A,B" + carrier "C" and region "A" + carrier "B,C" are two series, and
         the alert text reads each value back whole (issue #17, item 7)."""
         from alerts.model import SeriesRef, split_key
-        from alerts.text import _where
+        from alerts.text import AlertTexts
 
         ruleset = parse_rules({"settings": {"lateness": "5m"}, "rules": {
             "complaint_rate": {"window": "1h", "dimensions": ["region,carrier"],
@@ -244,4 +244,5 @@ class TestCompoundKeys:
         assert len(keys) == 3
         assert {tuple(split_key(k)) for k in keys} == {("A,B", "C"), ("A", "B,C"), ("x\\", "y")}
         key = next(k for k in keys if split_key(k) == ["A,B", "C"])
-        assert _where(SeriesRef("complaint_rate", "region,carrier", key)) == "for region A,B / carrier C"
+        where = AlertTexts().where(SeriesRef("complaint_rate", "region,carrier", key))
+        assert where == "for region A,B / carrier C"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -149,6 +152,19 @@ class TestWorkerCommand:
         assert result.exit_code == 1
         assert "cannot start: cannot connect to 127.0.0.1:1 (PLAINTEXT)" in result.output
         assert "Traceback" not in result.output
+
+    def test_unreachable_broker_is_one_line_naming_the_variable(self) -> None:
+        """The real command prints no traceback and no client log for an unreachable
+        broker: one ``Error:`` line that names KAFKA_BOOTSTRAP_SERVERS."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "KAFKA_"))}
+        env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", AFTERSALES_PERSONAL_LABELS_KEY="k" * 32)
+        result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("Error: cannot start: cannot connect to 127.0.0.1:1")
+        assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0]
 
     def test_scheme_in_bootstrap_exits_with_config_error(self) -> None:
         """`SASL_SSL://host:9092` is refused before any connection, naming the variable."""

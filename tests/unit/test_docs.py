@@ -1,0 +1,56 @@
+"""The README stays short and self-contained: size, the two commands, links that
+resolve inside the repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+#: Written on other branches of the same release; linked from the README already.
+ELSEWHERE = {"docs/china.md", "docs/operations-hardening.md", "docs/signals.md",
+             "docs/on-call.md"}
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def relative_links(path: Path) -> list[str]:
+    """Targets of the markdown links in ``path`` that are not URLs."""
+    return [t for t in LINK.findall(path.read_text()) if not re.match(r"[a-z]+:", t)]
+
+
+class TestReadme:
+    def test_at_most_12_kb(self) -> None:
+        """The README is at most 12 KB."""
+        assert len(README.read_bytes()) <= 12 * 1024
+
+    def test_names_the_two_commands(self) -> None:
+        """`make demo` and `make test` are in the README."""
+        text = README.read_text()
+        assert "make demo" in text and "make test" in text
+
+    def test_has_tour_and_checklist(self) -> None:
+        """The tour and the production checklist sections exist."""
+        text = README.read_text()
+        assert "## A five-minute tour" in text and "## Production checklist" in text
+        for topic in ("Security", "Replication", "Retention", "Scaling", "Upgrades"):
+            assert f"**{topic}**" in text
+
+    def test_license_file_is_apache_2(self) -> None:
+        """LICENSE holds the Apache License 2.0 that pyproject names."""
+        text = (ROOT / "LICENSE").read_text()
+        assert "Apache License" in text and "Version 2.0, January 2004" in text
+        assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("doc", [README, *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda p: p.name)
+def test_links_stay_in_the_repository_and_resolve(doc: Path) -> None:
+    """Every relative link resolves to a file in the repository."""
+    for target in relative_links(doc):
+        resolved = (doc.parent / target).resolve()
+        assert resolved.is_relative_to(ROOT), f"{doc.name} links outside: {target}"
+        name = resolved.relative_to(ROOT).as_posix()
+        assert resolved.exists() or name in ELSEWHERE, f"{doc.name}: broken link {target}"

@@ -1,0 +1,82 @@
+"""Bursts judged against the entity's own history (busy by nature) or the population."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from thresholds.entity_rate import EntityRates, upper_bound
+
+WINDOW, HOP = 600_000, 300_000
+DAY = 86_400_000
+
+
+def shop(rng: np.random.Generator, rates: EntityRates, hops: int, start: int = 0,
+         busy: float = 0.0, factor: float = 1.0) -> list[tuple[int, str, float]]:
+    """``hops`` windows of a shop with 40 one-off customers per window and a pick-up
+    point taking ``busy`` of its orders; returns every violation."""
+    fired = []
+    for h in range(hops):
+        end = start + (h + 2) * HOP
+        counts = {f"C-{start}-{h}-{i}": 1.0 for i in range(int(rng.poisson(40 * factor)))}
+        pickup = float(rng.poisson(busy * 40 * factor * 2))  # a window spans two hops
+        if pickup:
+            counts["PICKUP"] = pickup
+        for key, verdict in rates.close(end, counts).items():
+            if verdict.violating:
+                fired.append((end, key, verdict.count))
+    return fired
+
+
+def test_a_new_entity_with_many_orders_in_one_window_fires_fast() -> None:
+    rates = EntityRates(WINDOW, HOP)
+    verdict = rates.close(WINDOW, {"NEW": 7.0, "C-1": 1.0})
+    assert verdict["NEW"].violating and verdict["NEW"].horizon == "fast"
+    assert not verdict["C-1"].violating
+
+
+def test_orders_spread_over_an_hour_add_up_on_the_slow_horizon() -> None:
+    """Nine orders in an hour from a fresh customer: no window reaches the fast floor,
+    the decayed count does."""
+    rates = EntityRates(WINDOW, HOP)
+    per_window = [2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 2]  # ~1 order per 6-7 minutes
+    horizons = [rates.close((i + 2) * HOP, {"SLOW": float(c)})["SLOW"]
+                for i, c in enumerate(per_window)]
+    assert not any(v.horizon == "fast" for v in horizons)
+    assert any(v.violating and v.horizon == "slow" for v in horizons)
+
+
+def test_a_customer_ordering_twice_does_not_fire() -> None:
+    rates = EntityRates(WINDOW, HOP)
+    assert not rates.close(WINDOW, {"C-1": 2.0})["C-1"].violating
+    assert not rates.close(WINDOW + HOP, {"C-1": 2.0})["C-1"].violating
+
+
+def test_a_busy_pickup_point_is_judged_against_itself_even_in_a_promotion() -> None:
+    """A pick-up point with 15 % of all orders (~12 a window, far above the population's
+    floor) stays quiet after its first day, also when the shop doubles; a jump to 5x
+    its share fires."""
+    rng = np.random.default_rng(7)
+    rates = EntityRates(WINDOW, HOP)
+    shop(rng, rates, 288, busy=0.15)  # day 1: new, fires on the population floor
+    quiet = shop(rng, rates, 288 * 2, start=DAY, busy=0.15)
+    promo = shop(rng, rates, 96, start=3 * DAY, busy=0.15, factor=2.5)
+    assert not [f for f in quiet + promo if f[1] == "PICKUP"]
+    jump = shop(rng, rates, 6, start=4 * DAY, busy=0.75)
+    assert [f for f in jump if f[1] == "PICKUP"]
+
+
+def test_state_is_bounded_and_round_trips() -> None:
+    rates = EntityRates(WINDOW, HOP, max_entities=100)
+    for h in range(50):
+        rates.close((h + 2) * HOP, {f"E-{h}-{i}": 3.0 for i in range(10)})
+    assert len(rates.entities) <= 100
+    copy = EntityRates(WINDOW, HOP, max_entities=100)
+    copy.load(rates.to_dict())
+    counts = {"E-49-1": 9.0, "NEW": 2.0}
+    assert copy.close(60 * HOP, counts) == rates.close(60 * HOP, counts)
+    assert rates.sweep(200 * DAY) > 0 and not rates.entities  # faded entities are forgotten
+
+
+def test_upper_bound_is_the_poisson_band_in_the_anscombe_scale() -> None:
+    assert abs(upper_bound(0.0, 0.0)) < 1e-12
+    assert 20.0 < upper_bound(10.0, 3.0) < 25.0

@@ -1,0 +1,172 @@
+"""Bursts of one entity (a customer, an address) against its own history and the population.
+
+A per-series baseline for every customer ever seen would cost a series per customer;
+most customers order once. :class:`EntityRates` keeps history only for entities that
+were ever *busy* (``track_from`` orders in one window) and judges each window's count
+``c`` of an entity on two horizons:
+
+* **fast**: ``c`` against ``max(floor, upper(mu_c))``;
+* **slow**: the entity's decayed count ``S`` (half-life ``slow_half_life_ms``, each
+  order weighted ``1 / overlap`` because hopping windows see it ``overlap`` times)
+  against ``max(slow_floor, upper(mu_S))``, so 9 orders spread over an hour add up
+  where no single window stands out.
+
+``mu`` is what the entity's own history predicts: its long-run share of all orders
+on this closer (decayed counts, half-life ``half_life_ms``) times the orders of the
+same horizon now, so a pick-up point or a B2B account that is busy every day, and
+busier in a promotion, is judged against itself. Until an entity has
+``min_history_ms`` of history it is new and only the population floors apply.
+``upper(mu) = (sqrt(mu + 3/8) + z / 2)^2 - 3/8`` is the Poisson band in the
+Anscombe (1948) scale, whose variance is about 1.
+
+Memory: one small list per tracked entity; at most ``max_entities`` (the least busy
+go first) and entities whose decayed count fell below ``forget_below`` are dropped.
+
+Examples
+--------
+>>> rates = EntityRates(window_ms=600_000, hop_ms=300_000)
+>>> verdict = rates.close(600_000, {"new-customer": 7.0})
+>>> verdict["new-customer"].violating
+True
+>>> rates.close(1_200_000, {"C-1": 1.0})["C-1"].violating
+False
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DEFAULT_MAX_ENTITIES", "BurstVerdict", "EntityRates", "upper_bound"]
+
+_DAY_MS = 86_400_000
+#: Most entities one :class:`EntityRates` tracks unless told otherwise.
+DEFAULT_MAX_ENTITIES = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class BurstVerdict:
+    """One entity's window: its count, what was expected and the edge it crossed."""
+
+    count: float
+    expected: float
+    upper: float
+    violating: bool
+    #: ``"fast"`` or ``"slow"``: the horizon that crossed (the fast one when both did).
+    horizon: str | None
+    #: How far past the edge, as a multiple of it (0 when not violating).
+    excess: float
+
+
+def upper_bound(mu: float, z: float) -> float:
+    """Poisson band's upper edge for mean ``mu`` at ``z`` sigmas (Anscombe scale)."""
+    return (math.sqrt(max(mu, 0.0) + 0.375) + z / 2.0) ** 2 - 0.375
+
+
+@dataclass(slots=True)
+class EntityRates:
+    """Busy entities' histories for one dimension of the burst rule (see module doc)."""
+
+    window_ms: int
+    hop_ms: int
+    floor: float = 4.5
+    slow_floor: float = 5.0
+    #: Sigmas of an entity's own band: many busy entities are judged every 5 minutes.
+    z: float = 5.0
+    track_from: float = 2.0
+    half_life_ms: int = 7 * _DAY_MS
+    slow_half_life_ms: int = 1_800_000
+    min_history_ms: int = _DAY_MS
+    max_entities: int = DEFAULT_MAX_ENTITIES
+    forget_below: float = 0.05
+    #: Decayed orders of all entities: ``[long, slow, as_of_ms]``.
+    totals: list[float] = field(default_factory=lambda: [0.0, 0.0, -1.0])
+    #: Per entity: ``[long, slow, as_of_ms, first_seen_ms]``.
+    entities: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def overlap(self) -> float:
+        return self.window_ms / self.hop_ms
+
+    def close(self, end_ms: int, counts: Mapping[str, float],
+              also: Iterable[str] = ()) -> dict[str, BurstVerdict]:
+        """Judge and learn one window ending at ``end_ms``; ``counts`` holds every key
+        with orders in it. Returns a verdict for every key in ``counts`` and in ``also``
+        (e.g. keys with an open episode: no orders this window, count 0)."""
+        weight = 1.0 / self.overlap
+        window_total = sum(counts.values())
+        long_total, slow_total = self._decayed(self.totals, end_ms)
+        slow_total_now = slow_total + weight * window_total
+        out: dict[str, BurstVerdict] = {}
+        judged = dict(counts)
+        for key in also:
+            judged.setdefault(key, 0.0)
+        for key, count in judged.items():
+            state = self.entities.get(key)
+            own_long, own_slow = self._decayed(state, end_ms) if state else (0.0, 0.0)
+            slow = own_slow + weight * count
+            share = None
+            if state is not None and end_ms - state[3] >= self.min_history_ms and long_total > 0:
+                share = min(own_long / long_total, 1.0)
+            out[key] = self._judge(count, slow, share, window_total, slow_total_now)
+        # Learn: every tracked entity's orders, and newly busy ones.
+        self.totals[:] = [long_total + weight * window_total, slow_total_now, float(end_ms)]
+        for key, count in counts.items():
+            state = self.entities.get(key)
+            if state is None:
+                if count < self.track_from:
+                    continue
+                state = self.entities[key] = [0.0, 0.0, float(end_ms), float(end_ms)]
+            own_long, own_slow = self._decayed(state, end_ms)
+            state[0], state[1], state[2] = own_long + weight * count, own_slow + weight * count, \
+                float(end_ms)
+        if len(self.entities) > self.max_entities:
+            self._forget(end_ms)
+        return out
+
+    def _judge(self, count: float, slow: float, share: float | None, window_total: float,
+               slow_total: float) -> BurstVerdict:
+        mu_fast = share * window_total if share is not None else 0.0
+        mu_slow = share * slow_total if share is not None else 0.0
+        fast_edge = max(self.floor, upper_bound(mu_fast, self.z) if share is not None else 0.0)
+        slow_edge = max(self.slow_floor,
+                        upper_bound(mu_slow, self.z) if share is not None else 0.0)
+        if count > fast_edge:
+            return BurstVerdict(count, mu_fast, fast_edge, True, "fast",
+                                (count - fast_edge) / fast_edge)
+        if slow > slow_edge:
+            return BurstVerdict(count, mu_fast, fast_edge, True, "slow",
+                                (slow - slow_edge) / slow_edge)
+        return BurstVerdict(count, mu_fast, fast_edge, False, None, 0.0)
+
+    def _decayed(self, state: list[float], now_ms: int) -> tuple[float, float]:
+        if state[2] < 0:
+            return 0.0, 0.0
+        age = max(now_ms - state[2], 0.0)
+        return (state[0] * 2.0 ** (-age / self.half_life_ms),
+                state[1] * 2.0 ** (-age / self.slow_half_life_ms))
+
+    def _forget(self, now_ms: int) -> None:
+        """Drop faded entities, then the least busy beyond ``max_entities``."""
+        ranked = sorted(((self._decayed(s, now_ms)[0], key) for key, s in self.entities.items()),
+                        reverse=True)
+        keep = [key for value, key in ranked[:self.max_entities] if value >= self.forget_below]
+        self.entities = {key: self.entities[key] for key in keep}
+
+    def sweep(self, now_ms: int) -> int:
+        """Drop entities whose decayed count fell below ``forget_below``; return how many."""
+        before = len(self.entities)
+        self.entities = {key: s for key, s in self.entities.items()
+                         if self._decayed(s, now_ms)[0] >= self.forget_below}
+        return before - len(self.entities)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state (configuration excluded)."""
+        return {"totals": list(self.totals), "entities": self.entities}
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Restore :meth:`to_dict`'s state."""
+        self.totals = [float(x) for x in data["totals"]]
+        self.entities = {str(k): [float(x) for x in v] for k, v in data["entities"].items()}
