@@ -201,17 +201,23 @@ class SkuRollup:
     def _worded(self, event: AlertEvent, sku: str, cause: str, orders: list[str],
                 count: int) -> AlertEvent:
         """The event with a summary that names the SKU, the price seen and the normal one,
-        and the affected orders."""
-        label, unit = _LABELS[_measure(cause)]
-        shown = ", ".join(orders[:5]) + (f" and {count - 5} more" if count > 5 else "")
-        noun = "order" if count == 1 else "orders"
-        summary = (f"{label} of sku {sku} is {format_value(event.observed, unit)} against a "
-                   f"normal {format_value(event.baseline, unit)} "
-                   f"({'too low' if event.direction == 'down' else 'too high'}) "
-                   f"on {count} {noun}: {shown}.")
-        runbook = (f"Correct the {label.lower()} of sku {sku} in the catalogue or price feed now, "
-                   "hold its affected orders before they ship and decide whether to honour "
-                   f"them. Affected orders: {shown}.")
+        and the affected orders (texts from the locale's catalogue)."""
+        texts, locale = self.texts.catalogue, self.texts.locale
+        measure = _measure(cause)
+        unit = _LABELS[measure][1]
+        shown = ", ".join(orders[:5]) + (texts.text("context.more", n=count - 5)
+                                         if count > 5 else "")
+        values = {
+            "label": texts.text(f"sku.label.{measure}"), "sku": sku,
+            "label_lower": texts.text(f"sku.label.{measure}").lower(),
+            "observed": format_value(event.observed, unit, locale),
+            "baseline": format_value(event.baseline, unit, locale),
+            "side": texts.text(f"sku.side.{event.direction}"), "count": count,
+            "noun": texts.text("sku.order_one" if count == 1 else "sku.order_many"),
+            "orders": shown,
+        }
+        summary = texts.text("sku.summary", **values)
+        runbook = texts.text("sku.runbook", **values)
         return dataclasses.replace(event, summary=summary, runbook=runbook)
 
     # -- snapshots -----------------------------------------------------------------------

@@ -87,6 +87,18 @@ TEXTS: Final[dict[str, str]] = {
     "context.orders": "Affected orders: {orders}.",
     "context.more": " and {n} more",
     "context.status": "kind",
+    # order_outlier's episodes per sku (streams.sku_rollup).
+    "sku.label.unit_price": "Unit price",
+    "sku.label.quantity": "Quantity",
+    "sku.side.down": "too low",
+    "sku.side.up": "too high",
+    "sku.order_one": "order",
+    "sku.order_many": "orders",
+    "sku.summary": ("{label} of sku {sku} is {observed} against a normal {baseline} ({side}) "
+                    "on {count} {noun}: {orders}."),
+    "sku.runbook": ("Correct the {label_lower} of sku {sku} in the catalogue or price feed now, "
+                    "hold its affected orders before they ship and decide whether to honour "
+                    "them. Affected orders: {orders}."),
     "rule.generic.runbook": (
         "Look at {dimension} {key}: {rule} went {direction} to {observed} against a normal "
         "{baseline}; find what changed before customers notice."),

@@ -81,6 +81,15 @@ TEXTS: Final[dict[str, str]] = {
     "context.orders": "受影响订单：{orders}。",
     "context.more": " 等另外 {n} 个",
     "context.status": "类型",
+    "sku.label.unit_price": "单价",
+    "sku.label.quantity": "数量",
+    "sku.side.down": "过低",
+    "sku.side.up": "过高",
+    "sku.order_one": "个订单",
+    "sku.order_many": "个订单",
+    "sku.summary": "商品 {sku} 的{label}为 {observed}，正常值为 {baseline}（{side}），涉及 {count} {noun}：{orders}。",
+    "sku.runbook": ("立即在商品目录或价格源中更正商品 {sku} 的{label}，在发货前拦截受影响订单，"
+                    "并决定是否履约。受影响订单：{orders}。"),
     "rule.generic.runbook": (
         "查看{dimension} {key}：{rule} {direction}至 {observed}，正常值为 {baseline}；"
         "在客户察觉前找出变化原因。"),
