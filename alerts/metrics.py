@@ -277,7 +277,7 @@ class AlertMetrics:
             alerts_active=alerts_active,
             alert_info=Gauge(
                 "aftersales_alert_info",
-                "1 per open alert episode; labels carry summary and runbook",
+                "1 per open alert episode; labels carry summary, runbook and the anomaly class",
                 (
                     "rule",
                     "dimension",
@@ -288,6 +288,7 @@ class AlertMetrics:
                     "summary",
                     "runbook",
                     "group",
+                    "class",
                 ),
                 registry=registry,
             ),
@@ -482,6 +483,7 @@ class AlertMetrics:
             self.mask.text(event.summary, series),
             self.mask.text(event.runbook, series),
             self._group_of(event),
+            event.anomaly_class or "",
         )
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self._open_series[event.alert_id] = series

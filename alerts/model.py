@@ -28,11 +28,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, cast, get_args
 
 from alerts.exceptions import AlertValidationError
 
 __all__ = [
+    "ANOMALY_CLASSES",
+    "RULE_CLASSES",
     "RULE_NAMES",
     "SCHEMA",
     "SIGNIFICANT_DIGITS",
@@ -47,17 +50,27 @@ __all__ = [
 ]
 
 SCHEMA: Final = "aftersales.alert/v1"
-RULE_NAMES: Final = (
-    "order_volume",
-    "order_outlier",
-    "customer_order_burst",
-    "return_rate",
-    "complaint_rate",
-    "complaint_volume",
-    "wait_time_p90",
-    "wait_sla_breach_share",
-)
-"""The contract's rule catalogue (section 4); more rules may be added."""
+AnomalyClass = Literal["logistics", "product", "fraud", "pricing", "service", "demand"]
+ANOMALY_CLASSES: Final[tuple[str, ...]] = get_args(AnomalyClass)
+"""Who an anomaly is for (contract 7.2): alerts carry one as ``class``."""
+RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType({
+    "order_volume": "demand",
+    "order_outlier": "pricing",
+    "customer_order_burst": "fraud",
+    "return_rate": "product",
+    "complaint_rate": "product",
+    "complaint_volume": "service",
+    "wait_time_p90": "service",
+    "wait_sla_breach_share": "service",
+    "handle_time_p90": "service",
+    "low_satisfaction_share": "service",
+    "bad_review_rate": "product",
+    "cancellation_rate": "fraud",
+})
+"""Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
+rule is added here once, and its alerts carry the class without further wiring."""
+RULE_NAMES: Final = tuple(RULE_CLASSES)
+"""The contract's rule catalogue (section 4 and the rules of 7.3 built so far)."""
 SIGNIFICANT_DIGITS: Final = 9
 """Enough for any after-sales number; far above float noise (~1e-15 relative)."""
 
@@ -235,6 +248,9 @@ class AlertEvent:
     summary: str
     runbook: str
     context: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    #: The anomaly class (JSON field ``class``); ``None`` takes the rule's from
+    #: :data:`RULE_CLASSES` (and stays ``None`` for a rule outside the catalogue).
+    anomaly_class: str | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:
@@ -270,6 +286,10 @@ class AlertEvent:
         if not isinstance(context, Mapping):
             raise AlertValidationError("context", f"must be an object, got {context!r}")
         put("context", _canonical_json(context, "context"))
+        if self.anomaly_class is None:
+            put("anomaly_class", RULE_CLASSES.get(self.rule))
+        else:
+            _choice(self.anomaly_class, "class", ANOMALY_CLASSES)
 
     @property
     def series(self) -> SeriesRef:
@@ -287,7 +307,7 @@ class AlertEvent:
         return self.window_start == self.window_end == self.started_at
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with exactly the contract's fields."""
+        """A JSON-ready dict with exactly the contract's fields (``class`` only when known)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -295,6 +315,10 @@ class AlertEvent:
                 value = format_time(value)
             elif f.name == "context":
                 value = _canonical_json(value, "context")
+            elif f.name == "anomaly_class":
+                if value is not None:
+                    out["class"] = value
+                continue
             out[f.name] = value
         return out
 
@@ -313,6 +337,9 @@ class AlertEvent:
         for f in fields(cls):
             if f.name == "context":
                 kwargs["context"] = data.get("context") or {}
+                continue
+            if f.name == "anomaly_class":
+                kwargs["anomaly_class"] = data.get("class")
                 continue
             if f.name not in data:
                 raise AlertValidationError(f.name, "is required")

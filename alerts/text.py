@@ -37,6 +37,7 @@ __all__ = [
     "AlertTexts",
     "RuleText",
     "Unit",
+    "context_note",
     "format_value",
     "rule_texts",
     "validate_template",
@@ -56,6 +57,10 @@ RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
     "complaint_volume": "count",
     "wait_time_p90": "seconds",
     "wait_sla_breach_share": "ratio",
+    "handle_time_p90": "seconds",
+    "low_satisfaction_share": "ratio",
+    "bad_review_rate": "ratio",
+    "cancellation_rate": "ratio",
 })
 
 
@@ -274,8 +279,10 @@ class AlertTexts:
         *,
         direction: Direction | None = None,
         unit: Unit | None = None,
+        context: Mapping[str, object] | None = None,
     ) -> str:
-        """The rule's runbook template filled in for this series and decision.
+        """The rule's runbook template filled in for this series and decision, followed by
+        what the ``context`` names (top reason, carrier, sku..., affected orders), if any.
 
         Never raises for a template that passed :func:`validate_template`; should a
         template slip through anyway, the generic runbook is used instead of failing
@@ -296,6 +303,45 @@ class AlertTexts:
                           if shown_direction else self.catalogue.text("value.missing")),
         }
         try:
-            return text.runbook.format(**values)
+            filled = text.runbook.format(**values)
         except (ValueError, KeyError, IndexError, AttributeError):
-            return self.catalogue.text("rule.generic.runbook", **values)
+            filled = self.catalogue.text("rule.generic.runbook", **values)
+        note = context_note(context, self.catalogue) if context else ""
+        return f"{filled} {note}" if note else filled
+
+
+#: Context lists shown by :func:`context_note`, and how many of their entries.
+_NOTE_TOP: Final = 2
+_NOTE_ORDERS: Final = 5
+
+
+def context_note(context: Mapping[str, object], texts: Catalogue | None = None) -> str:
+    """One or two sentences naming what the alert's context holds: the top sub-keys
+    (``top_<field>`` lists) and the affected orders (``orders``).
+
+    >>> context_note({"top_reason": [{"key": "damaged", "count": 5, "share": 0.625}],
+    ...               "orders": ["O-1", "O-2"]})
+    'Most affected: reason damaged (62%). Affected orders: O-1, O-2.'
+    """
+    texts = texts or catalogue("en")
+    parts = []
+    for name in sorted(context):
+        entries = context[name]
+        if not name.startswith("top_") or not isinstance(entries, list):
+            continue
+        shown = [f"{entry['key']} ({entry['share'] * 100:.0f}%)" for entry in entries[:_NOTE_TOP]
+                 if isinstance(entry, Mapping) and "key" in entry and "share" in entry]
+        if shown:
+            field = name[4:]
+            label = (texts.text(f"context.{field}") if f"context.{field}" in texts.texts
+                     else texts.label("dimension", field))
+            parts.append(f"{label} {', '.join(shown)}")
+    sentences = [texts.text("context.most_affected", parts="; ".join(parts))] if parts else []
+    orders = context.get("orders")
+    if isinstance(orders, list) and orders:
+        more = len(orders) - _NOTE_ORDERS
+        listed = ", ".join(str(order) for order in orders[:_NOTE_ORDERS])
+        if more > 0:
+            listed += texts.text("context.more", n=more)
+        sentences.append(texts.text("context.orders", orders=listed))
+    return " ".join(sentences)

@@ -28,20 +28,30 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from alerts.model import join_key
-from streams.events import ComplaintEvent, Event, OrderEvent, TopicName, WaitTimeEvent
-from streams.rules import DIMENSION_FIELDS, RuleSet, RuleSpec
+from streams.events import (
+    ComplaintEvent,
+    Event,
+    OrderEvent,
+    ReviewEvent,
+    TopicName,
+    WaitTimeEvent,
+)
+from streams.rules import DIMENSION_FIELDS, SHARED_DENOMINATOR, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
 
-__all__ = ["EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series_id"]
+__all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series_id"]
 
 _RETURNS = frozenset({"return_requested", "exchange_requested"})
+#: Key of the denominator a shared-denominator dimension's series divide by (never a
+#: series of its own: see ``streams.rules.SHARED_DENOMINATOR``).
+SHARED_KEY: Final = "__denominator__"
 _CONTEXT_TOP = 20
 #: The key of every rule's ``total`` dimension.
 TOTAL_KEY = "all"
@@ -126,6 +136,13 @@ class EventAlert:
     def series(self) -> str:
         """The series id (``rule:dimension:key``)."""
         return series_id(self.rule, self.dimension, self.key)
+
+    @property
+    def route(self) -> str:
+        """The series whose closer gets this verdict: the sku's (for ``order_outlier``'s
+        roll-up per sku, which needs all of a sku's verdicts in one place), else its own."""
+        sku = self.context.get("sku") if self.rule == "order_outlier" else None
+        return series_id(self.rule, "sku", sku) if sku else self.series
 
 
 def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
@@ -215,9 +232,12 @@ class SourceAggregator:
                 continue
             value = None
             if measure is not None:
-                value = event.wait_seconds  # type: ignore[union-attr]
-                if measure == "breach":
-                    num, value = (1.0 if value > rule.sla_seconds else 0.0), None
+                kind, read = _MEASURES[measure]
+                value = read(event, rule)
+                if value is None:
+                    continue  # the event lacks the measured field
+                if kind == "share":
+                    num, value = (1.0 if value else 0.0), None
             context = rule.context if num else ()
             for accumulators in self._windows(rule, ts, offset, previous):
                 for series_key in keys:
@@ -483,15 +503,31 @@ def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
 
 _KeyPlan = tuple[tuple[str, tuple[str, ...] | None], ...]
 #: How one event feeds one window rule: (rule, numerator, denominator, measure, keys).
-#: ``measure`` is ``None`` (constant contributions), ``"wait"`` (the wait goes into the
-#: sketch) or ``"breach"`` (numerator 1 when the wait is over the rule's SLA).
+#: ``measure`` is ``None`` (constant contributions) or a name in :data:`_MEASURES`.
 _RulePlan = tuple[RuleSpec, float, float, str | None, _KeyPlan]
 
+#: Per-event measures: ``(kind, read)``. ``read(event, rule)`` gives the value, or
+#: ``None`` when the event lacks it (the event then feeds nothing of that rule). A
+#: ``"sketch"`` value goes into the window's quantile sketch; a ``"share"`` value is a
+#: truth: numerator 1 when true, 0 when false (the denominator counts the event).
+_MEASURES: Final[dict[str, tuple[str, Callable[[Any, RuleSpec], Any]]]] = {
+    "wait": ("sketch", lambda event, rule: event.wait_seconds),
+    "breach": ("share", lambda event, rule: event.wait_seconds > rule.sla_seconds),
+    "handle": ("sketch", lambda event, rule: event.handle_seconds),
+    "low_csat": ("share", lambda event, rule: None if event.csat is None else event.csat <= 2),
+    "bad_review": ("share", lambda event, rule: event.rating <= 2),
+}
 
-def _key_plan(rule: RuleSpec) -> _KeyPlan:
-    """``rule``'s dimensions as ``(name, event attributes or None for total)``."""
+
+def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
+    """``rule``'s dimensions as ``(name, event attributes or None for total)``; a
+    denominator-only event feeds a shared-denominator dimension through ``()``, the key
+    :data:`SHARED_KEY`."""
+    shared = SHARED_DENOMINATOR.get(rule.name, frozenset()) if denominator_only else ()
     return tuple((",".join(parts),
-                  None if parts == ("total",) else tuple(DIMENSION_FIELDS[p] for p in parts))
+                  None if parts == ("total",) else
+                  () if len(parts) == 1 and parts[0] in shared else
+                  tuple(DIMENSION_FIELDS[p] for p in parts))
                  for parts in rule.dimensions)
 
 
@@ -502,7 +538,8 @@ def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
     for rule in rules:
         contributions = _contributions(rule, event)
         if contributions is not None:
-            plans.append((rule, *contributions, _key_plan(rule)))
+            den_only = contributions[0] == 0.0 and contributions[2] is None
+            plans.append((rule, *contributions, _key_plan(rule, den_only)))
     return plans
 
 
@@ -513,6 +550,8 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
     for name, fields in plan:
         if fields is None:
             keys.append((name, TOTAL_KEY))
+        elif not fields:
+            keys.append((name, SHARED_KEY))
         elif len(fields) == 1:
             value = getattr(event, fields[0], None)
             if value:
@@ -542,15 +581,26 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
             return (0.0, 1.0, None) if status == "delivered" else None
         if name == "complaint_rate":
             return (0.0, 1.0, None) if status == "delivered" else None
+        if name == "cancellation_rate":
+            if status == "cancelled":
+                return 1.0, 0.0, None
+            return (0.0, 1.0, None) if status == "placed" else None
         return None
     if isinstance(event, ComplaintEvent):
         return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
     if isinstance(event, WaitTimeEvent):
-        if name == "wait_time_p90":
-            return 0.0, 1.0, "wait"
-        if name == "wait_sla_breach_share":
-            return 0.0, 1.0, "breach"
+        return _WAIT_FEEDS.get(name)
+    if isinstance(event, ReviewEvent):
+        return (0.0, 1.0, "bad_review") if name == "bad_review_rate" else None
     return None
+
+
+_WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
+    "wait_time_p90": (0.0, 1.0, "wait"),
+    "wait_sla_breach_share": (0.0, 1.0, "breach"),
+    "handle_time_p90": (0.0, 1.0, "handle"),
+    "low_satisfaction_share": (0.0, 1.0, "low_csat"),
+}
 
 
 def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:

@@ -43,11 +43,13 @@ import numpy as np
 from alerts.episodes import EpisodeState, advance, instant_alert
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
-from streams.aggregate import TOTAL_KEY, EventAlert, Partial, SealedPartial
+from streams.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
 from streams.oncall import OnCall
 from streams.rules import RuleSet, RuleSpec
+from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
+from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision
@@ -122,6 +124,10 @@ class WindowCloser:
         self.streak_start: dict[str, int] = {}
         self.latest: dict[str, Closed] = {}
         self.event_alerts = RecentIds(100_000)
+        #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
+        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts)
+                        for rule in rules.rules
+                        if rule.kind == "event" and ("sku",) in rule.dimensions}
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
         #: Called with every series' decision at every window close (e.g. for reports).
@@ -171,6 +177,7 @@ class WindowCloser:
                              for (rule, dimension), rates in sorted(self.entity_rates.items())],
             "oncall": self.oncall.snapshot(),
             "muted": sorted(self.muted_series),
+            "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
@@ -214,6 +221,9 @@ class WindowCloser:
                 self._entity_rates(self.rules.by_name(rule_name), dimension).load(data)
         self.oncall.restore(state.get("oncall"))
         self.muted_series = set(state.get("muted", []))
+        for name, data in state.get("rollups", {}).items():
+            if name in self.rollups:
+                self.rollups[name].load(data)
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -245,6 +255,22 @@ class WindowCloser:
         for rule in self.rules.rules:
             if rule.kind != "event":
                 events.extend(self._close_rule(rule))
+            elif rule.name in self.rollups:
+                events.extend(self._close_rollup(rule))
+        return events
+
+    def _close_rollup(self, rule: RuleSpec) -> list[AlertEvent]:
+        """Close the rule's SKU windows up to its watermark; keep its open episodes."""
+        watermark = self.rule_watermark(rule)
+        if watermark is None:
+            return []
+        events = self.rollups[rule.name].close(watermark)
+        for event in events:
+            sid = f"{event.kafka_key}|{event.context.get('cause', '')}"
+            if event.status == "firing":
+                self.open_alerts[sid] = event
+            else:
+                self.open_alerts.pop(sid, None)
         return events
 
     def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
@@ -259,6 +285,9 @@ class WindowCloser:
                               context=verdict.context)
         if event is None or self.event_alerts.seen(event.alert_id):
             return []
+        rollup = self.rollups.get(verdict.rule)
+        if rollup is not None:
+            rollup.add(verdict)
         return [event]
 
     # -- closing -----------------------------------------------------------------------------
@@ -299,6 +328,9 @@ class WindowCloser:
         if rule.name == "customer_order_burst":
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
+        shared = SHARED_DENOMINATOR.get(rule.name)
+        if shared:
+            merged = _share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
         ids = sorted(set(bank.ids) | {_sid(rule.name, d, k) for d, k in merged})
         if not ids:
@@ -624,6 +656,27 @@ def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
     if rule.kind == "ratio":
         return partial.num, partial.den
     return partial.num, partial.num
+
+
+def _share_denominators(rule: str, dimensions: frozenset[str],
+                        merged: dict[tuple[str, str], Partial],
+                        known: Iterable[str]) -> dict[tuple[str, str], Partial]:
+    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
+    reason) the dimension's shared denominator, including known series without events in
+    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
+    out = dict(merged)
+    for dimension in dimensions:
+        total = out.pop((dimension, SHARED_KEY), None)
+        den = total.den if total is not None else 0.0
+        prefix = f"{rule}:{dimension}:"
+        keys = {key for dim, key in out if dim == dimension}
+        keys |= {sid[len(prefix):] for sid in known if sid.startswith(prefix)}
+        for key in keys:
+            partial = out.get((dimension, key))
+            if partial is None:
+                partial = out[(dimension, key)] = Partial()
+            partial.den = den
+    return out
 
 
 def _context(partial: Partial) -> dict[str, Any] | None:

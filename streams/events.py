@@ -16,12 +16,13 @@ __all__ = [
     "ComplaintEvent",
     "Event",
     "OrderEvent",
+    "ReviewEvent",
     "TopicName",
     "WaitTimeEvent",
 ]
 
-TopicName = Literal["orders", "complaints", "wait-times"]
-TOPICS: Final[tuple[TopicName, ...]] = ("orders", "complaints", "wait-times")
+TopicName = Literal["orders", "complaints", "wait-times", "reviews"]
+TOPICS: Final[tuple[TopicName, ...]] = ("orders", "complaints", "wait-times", "reviews")
 
 ORDER_STATUSES: Final[frozenset[str]] = frozenset(
     {
@@ -56,6 +57,9 @@ class OrderEvent:
     quantity: int | None = None
     amount: float | None = None
     reason: str | None = None
+    #: The delivery date promised to the customer (contract 7.1), epoch ms.
+    promised_at_ms: int | None = None
+    refund_amount: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,23 @@ class WaitTimeEvent:
     channel: str | None = None
     region: str | None = None
     handle_seconds: float | None = None
+    #: Customer satisfaction rating of the ticket, 1..5 (contract 7.1).
+    csat: int | None = None
 
 
-Event = OrderEvent | ComplaintEvent | WaitTimeEvent
+@dataclass(frozen=True, slots=True)
+class ReviewEvent:
+    """A product review (contract 7.1)."""
+
+    event_id: str
+    ts_ms: int
+    review_id: str
+    rating: int
+    order_id: str | None = None
+    customer_id: str | None = None
+    sku: str | None = None
+    category: str | None = None
+    text: str | None = None
+
+
+Event = OrderEvent | ComplaintEvent | WaitTimeEvent | ReviewEvent

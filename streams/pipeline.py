@@ -35,7 +35,7 @@ __all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "fold_incid
 
 #: The Kafka key of each input topic's records (contract section 1).
 KEY_FIELDS: dict[TopicName, str] = {"orders": "order_id", "complaints": "complaint_id",
-                                    "wait-times": "ticket_id"}
+                                    "wait-times": "ticket_id", "reviews": "review_id"}
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "CATALOGUE",
     "COLOCATED_RULES",
     "DIMENSION_FIELDS",
+    "SHARED_DENOMINATOR",
     "RuleSpec",
     "RuleSet",
     "load_rules",
@@ -56,7 +57,9 @@ _ORDER_DIMS = frozenset({"total", "sku", "category", "region", "carrier", "chann
 CATALOGUE: Final[dict[str, CatalogueEntry]] = {
     "order_volume": CatalogueEntry("count", ("orders",), _ORDER_DIMS,
                                    ("total", "region", "channel", "category")),
-    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order"}), ("order",)),
+    # "sku" adds one episode per mispriced sku and cause (streams.sku_rollup).
+    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order", "sku"}),
+                                    ("order",)),
     "customer_order_burst": CatalogueEntry("count", ("orders",),
                                            frozenset({"customer", "address"}),
                                            ("customer", "address")),
@@ -71,6 +74,26 @@ CATALOGUE: Final[dict[str, CatalogueEntry]] = {
     "wait_sla_breach_share": CatalogueEntry("ratio", ("wait-times",),
                                             frozenset({"total", "queue", "channel", "region"}),
                                             ("queue",)),
+    # Contract 7.3. What each event contributes is in streams.aggregate._contributions.
+    "handle_time_p90": CatalogueEntry("percentile", ("wait-times",),
+                                      frozenset({"total", "queue", "channel", "region"}),
+                                      ("queue",)),
+    "low_satisfaction_share": CatalogueEntry("ratio", ("wait-times",),
+                                             frozenset({"total", "queue", "channel", "region"}),
+                                             ("queue",)),
+    "bad_review_rate": CatalogueEntry("ratio", ("reviews",),
+                                      frozenset({"total", "sku", "category"}),
+                                      ("sku", "category")),
+    # Cancelled / placed; a placed order has no reason yet, so a reason's series divides
+    # by every placed order (SHARED_DENOMINATOR).
+    "cancellation_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS | {"reason"},
+                                        ("channel", "category", "reason")),
+}
+
+#: Dimensions whose series share one denominator (per rule): events feeding only the
+#: denominator lack the dimension's field, so the closer divides by the rule's total.
+SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
+    "cancellation_rate": frozenset({"reason"}),
 }
 
 #: Rules whose series all live on one closer (routed by the rule's name, not the series
@@ -85,8 +108,9 @@ DIMENSION_FIELDS: Final[dict[str, str]] = {
     "address": "address_id", "order": "order_id",
 }
 
+#: ``status`` tells exchanges from returns (``exchange_requested``/``return_requested``).
 _CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region", "carrier",
-                                                    "channel", "reason"})
+                                                    "channel", "reason", "queue", "status"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
                                    "d": 86_400_000}
@@ -95,7 +119,7 @@ _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
-     "slow_guard_above"})
+     "slow_guard_above", "sku_window"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -137,6 +161,8 @@ class RuleSpec:
     #: Burst rule: the population's floor of an entity's decayed order count (half-life
     #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
     slow_floor: float = 5.0
+    #: Per-event rules with the ``sku`` dimension: the window its verdicts are rolled up in.
+    sku_window_ms: int = 900_000
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -279,9 +305,12 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if name != "customer_order_burst":
             raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
         slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
+    sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
+    if "sku_window" in table and entry.kind != "event":
+        raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    relative_to, total_direction, slow_floor)
+                    relative_to, total_direction, slow_floor, sku_window_ms)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

@@ -19,6 +19,7 @@ from streams.events import (
     ComplaintEvent,
     Event,
     OrderEvent,
+    ReviewEvent,
     TopicName,
     WaitTimeEvent,
 )
@@ -262,6 +263,12 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
     amount = get("amount")
     if amount is not None:
         amount = _number(obj, "amount", MAX_AMOUNT, required=False)
+    promised = get("promised_at")
+    if promised is not None:
+        promised = _time(promised, "promised_at")
+    refund = get("refund_amount")
+    if refund is not None:
+        refund = _number(obj, "refund_amount", MAX_AMOUNT, required=False)
     return OrderEvent(
         event_id=event_id,
         ts_ms=ts_ms,
@@ -277,7 +284,19 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
         quantity=quantity,
         amount=amount,
         reason=_optional_str(obj, "reason"),
+        promised_at_ms=promised,
+        refund_amount=refund,
     )
+
+
+def _time(value: Any, name: str) -> int:
+    """An optional RFC 3339 time field (contract 7.1) as epoch ms."""
+    if not isinstance(value, str):
+        raise InvalidEvent("wrong_type", f"{name} must be an RFC 3339 string", name)
+    try:
+        return parse_ts(value)
+    except InvalidEvent as exc:
+        raise InvalidEvent("bad_timestamp", f"{name}: {exc.detail}", name) from None
 
 
 #: The optional strings of an order checked before ``quantity``, in field order.
@@ -316,6 +335,41 @@ def _wait_time(obj: dict[str, Any]) -> WaitTimeEvent:
         channel=_optional_str(obj, "channel"),
         region=_optional_str(obj, "region"),
         handle_seconds=_number(obj, "handle_seconds", MAX_SECONDS, required=False),
+        csat=_int(obj, "csat", 1, 5),
+    )
+
+
+#: Longest review text (contract 7.1).
+MAX_REVIEW_TEXT: Final[int] = 2_000
+
+
+def _review(obj: dict[str, Any]) -> ReviewEvent:
+    event_id, ts_ms = _common(obj)
+    review_id = _required_str(obj, "review_id")
+    if obj.get("rating") is None:
+        raise InvalidEvent("missing_field", "rating is required", "rating")
+    rating = _int(obj, "rating", 1, 5)
+    assert rating is not None
+    text = obj.get("text")
+    if text is not None:
+        if not isinstance(text, str):
+            raise InvalidEvent("wrong_type", "text must be a string or null", "text")
+        if len(text) > MAX_REVIEW_TEXT:
+            raise InvalidEvent("out_of_range", f"text longer than {MAX_REVIEW_TEXT} characters",
+                               "text")
+        if not text.isprintable():
+            # Free text may hold line breaks and tabs; the rest as for any string.
+            _check_text(text.replace("\n", " ").replace("\r", " ").replace("\t", " "), "text")
+    return ReviewEvent(
+        event_id=event_id,
+        ts_ms=ts_ms,
+        review_id=review_id,
+        rating=rating,
+        order_id=_optional_str(obj, "order_id"),
+        customer_id=_optional_str(obj, "customer_id"),
+        sku=_optional_str(obj, "sku"),
+        category=_optional_str(obj, "category"),
+        text=text,
     )
 
 
@@ -323,4 +377,5 @@ _BUILDERS: Final[dict[TopicName, Callable[[dict[str, Any]], Event]]] = {
     "orders": _order,
     "complaints": _complaint,
     "wait-times": _wait_time,
+    "reviews": _review,
 }

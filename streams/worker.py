@@ -48,7 +48,7 @@ from streams.config import Settings
 from streams.calendar import Calendar, load_calendar
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
 from streams.events import TOPICS, TopicName
-from streams.exceptions import WorkerFailure
+from streams.exceptions import TopicError, WorkerFailure
 from streams.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.gc_tuning import tune_gc
 from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
@@ -227,8 +227,17 @@ class Worker:
             self.input_partitions[short] = len(partitions)
         self.partials_partitions = sorted(metadata.partitions_for_topic(self.names.partials) or [])
         self._max_input_partitions = max(self.input_partitions.values())
-        await ensure_state_topic(settings, self.names.intake_state,
-                                 len(TOPICS) * self._max_input_partitions)
+        needed = len(TOPICS) * self._max_input_partitions
+        await ensure_state_topic(settings, self.names.intake_state, needed)
+        metadata = await self.producer.client.fetch_all_metadata()
+        have = len(metadata.partitions_for_topic(self.names.intake_state) or ())
+        if have < needed:
+            # Created before an input topic was added (aftersales.reviews): snapshots of
+            # the new topic's partitions would have nowhere to go.
+            raise TopicError(f"topic {self.names.intake_state} has {have} partitions, the "
+                             f"worker needs {needed} (one per input partition); add "
+                             f"partitions (kafka-topics --alter --partitions {needed}) "
+                             "and start again")
         connection = client_options(settings)
         self.checkpoints = CheckpointStore(self.producer, connection, self.names.checkpoints)
         self.intake_store = CheckpointStore(self.producer, connection, self.names.intake_state)
@@ -591,8 +600,8 @@ class Worker:
                     raise ValueError(f"record of {len(value)} bytes exceeds the batch size")
 
         for verdict in out.verdicts:
-            series = verdict.series
-            await add(partitions[closer_partition(series, len(partitions))], series.encode(),
+            route = verdict.route
+            await add(partitions[closer_partition(route, len(partitions))], route.encode(),
                       encode_event_alert(verdict))
         for index, record in pack_partials(out.partials, len(partitions)):
             await add(partitions[index], None, record)

@@ -58,6 +58,47 @@ TEXTS: Final[dict[str, str]] = {
     "rule.wait_sla_breach_share.runbook": (
         "More than the usual share of {key} contacts waits beyond the SLA: add agents or "
         "overflow to another team and tell waiting customers the expected time."),
+    "rule.handle_time_p90.label": "90th-percentile handling time",
+    "rule.handle_time_p90.sample_one": "ticket",
+    "rule.handle_time_p90.sample_many": "tickets",
+    "rule.handle_time_p90.runbook": (
+        "Find out what makes tickets on queue {key} slow (a new issue type, a broken "
+        "tool, new agents) and publish a prepared answer; move experienced agents there."),
+    "rule.low_satisfaction_share.label": "Share of low satisfaction ratings",
+    "rule.low_satisfaction_share.sample_one": "rating",
+    "rule.low_satisfaction_share.sample_many": "ratings",
+    "rule.low_satisfaction_share.runbook": (
+        "Read the latest low-rated tickets of queue {key} with the service lead and call "
+        "back the unhappy customers before they complain or leave."),
+    "rule.bad_review_rate.label": "Share of bad reviews",
+    "rule.bad_review_rate.sample_one": "review",
+    "rule.bad_review_rate.sample_many": "reviews",
+    "rule.bad_review_rate.runbook": (
+        "Read the new bad reviews of {dimension} {key}, check the product, listing and "
+        "batch with the category manager and answer the reviewers."),
+    "rule.cancellation_rate.label": "Cancellation rate",
+    "rule.cancellation_rate.sample_one": "order",
+    "rule.cancellation_rate.sample_many": "orders",
+    "rule.cancellation_rate.runbook": (
+        "Check why orders of {dimension} {key} are cancelled: fraud checks, a pricing "
+        "error, stock or delivery promises; stop the cause before more orders go."),
+    # What an alert's context names, appended to its runbook (alerts.text.context_note).
+    "context.most_affected": "Most affected: {parts}.",
+    "context.orders": "Affected orders: {orders}.",
+    "context.more": " and {n} more",
+    "context.status": "kind",
+    # order_outlier's episodes per sku (streams.sku_rollup).
+    "sku.label.unit_price": "Unit price",
+    "sku.label.quantity": "Quantity",
+    "sku.side.down": "too low",
+    "sku.side.up": "too high",
+    "sku.order_one": "order",
+    "sku.order_many": "orders",
+    "sku.summary": ("{label} of sku {sku} is {observed} against a normal {baseline} ({side}) "
+                    "on {count} {noun}: {orders}."),
+    "sku.runbook": ("Correct the {label_lower} of sku {sku} in the catalogue or price feed now, "
+                    "hold its affected orders before they ship and decide whether to honour "
+                    "them. Affected orders: {orders}."),
     "rule.generic.runbook": (
         "Look at {dimension} {key}: {rule} went {direction} to {observed} against a normal "
         "{baseline}; find what changed before customers notice."),

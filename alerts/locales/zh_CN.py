@@ -55,6 +55,41 @@ TEXTS: Final[dict[str, str]] = {
     "rule.wait_sla_breach_share.runbook": (
         "{key} 队列超出 SLA 的等待比平时多：增派客服或分流到其他团队，并告知等待中的客户"
         "预计时间。"),
+    "rule.handle_time_p90.label": "第 90 百分位处理时长",
+    "rule.handle_time_p90.sample_one": "个工单",
+    "rule.handle_time_p90.sample_many": "个工单",
+    "rule.handle_time_p90.runbook": (
+        "查明 {key} 队列工单变慢的原因（新问题类型、工具故障或新客服），发布标准答复，"
+        "并调派资深客服。"),
+    "rule.low_satisfaction_share.label": "低满意度评分占比",
+    "rule.low_satisfaction_share.sample_one": "个评分",
+    "rule.low_satisfaction_share.sample_many": "个评分",
+    "rule.low_satisfaction_share.runbook": (
+        "与客服主管一起查看 {key} 队列最新的低分工单，在客户投诉或流失前回访。"),
+    "rule.bad_review_rate.label": "差评占比",
+    "rule.bad_review_rate.sample_one": "条评价",
+    "rule.bad_review_rate.sample_many": "条评价",
+    "rule.bad_review_rate.runbook": (
+        "阅读{dimension} {key} 的最新差评，与品类经理核查商品、详情页和批次，并回复评价者。"),
+    "rule.cancellation_rate.label": "取消率",
+    "rule.cancellation_rate.sample_one": "个订单",
+    "rule.cancellation_rate.sample_many": "个订单",
+    "rule.cancellation_rate.runbook": (
+        "查明{dimension} {key} 订单被取消的原因（风控、价格错误、库存或配送承诺），"
+        "在更多订单流失前消除原因。"),
+    "context.most_affected": "影响最大：{parts}。",
+    "context.orders": "受影响订单：{orders}。",
+    "context.more": " 等另外 {n} 个",
+    "context.status": "类型",
+    "sku.label.unit_price": "单价",
+    "sku.label.quantity": "数量",
+    "sku.side.down": "过低",
+    "sku.side.up": "过高",
+    "sku.order_one": "个订单",
+    "sku.order_many": "个订单",
+    "sku.summary": "商品 {sku} 的{label}为 {observed}，正常值为 {baseline}（{side}），涉及 {count} {noun}：{orders}。",
+    "sku.runbook": ("立即在商品目录或价格源中更正商品 {sku} 的{label}，在发货前拦截受影响订单，"
+                    "并决定是否履约。受影响订单：{orders}。"),
     "rule.generic.runbook": (
         "查看{dimension} {key}：{rule} {direction}至 {observed}，正常值为 {baseline}；"
         "在客户察觉前找出变化原因。"),

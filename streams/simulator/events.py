@@ -7,7 +7,8 @@ from typing import Any, Final, NamedTuple
 ORDERS: Final = "orders"
 COMPLAINTS: Final = "complaints"
 WAIT_TIMES: Final = "wait-times"
-TOPICS: Final = (ORDERS, COMPLAINTS, WAIT_TIMES)
+REVIEWS: Final = "reviews"
+TOPICS: Final = (ORDERS, COMPLAINTS, WAIT_TIMES, REVIEWS)
 
 
 class Event(NamedTuple):
@@ -18,9 +19,9 @@ class Event(NamedTuple):
     ts_ms
         Event time in epoch milliseconds (equals the value's ``ts``).
     topic
-        Short topic name: ``"orders"``, ``"complaints"`` or ``"wait-times"``.
+        Short topic name: ``"orders"``, ``"complaints"``, ``"wait-times"`` or ``"reviews"``.
     key
-        Kafka key: order_id, complaint_id or ticket_id.
+        Kafka key: order_id, complaint_id, ticket_id or review_id.
     value
         The contract-valid JSON object.
     """

@@ -31,22 +31,27 @@ import numpy as np
 
 from streams.simulator.catalog import Catalog
 from streams.simulator.config import SimulationConfig
-from streams.simulator.events import COMPLAINTS, ORDERS, WAIT_TIMES, Event
+from streams.simulator.events import COMPLAINTS, ORDERS, REVIEWS, WAIT_TIMES, Event
 from streams.simulator.incidents import (
+    BadReviewWave,
+    CancellationSpike,
     ComplaintSpike,
     CustomerBurst,
     Incident,
     resolve_incidents,
     window_ms,
 )
-from streams.simulator.orders import CANCEL_REASONS, NONE, OrderModel, OrderPlan
+from streams.simulator.orders import _CANCEL_P, CANCEL_REASONS, NONE, OrderModel, OrderPlan
 from streams.simulator.promotion import promotion_factor
 from streams.simulator.schedule import CalendarQueue
 from streams.simulator.seasonality import Noise, seasonal
-from streams.simulator.service import ServiceModel
+from streams.simulator.service import ServiceModel, csat_ratings
 from streams.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, format_ts
 
 STEP_MS = 15 * MS_PER_MINUTE
+#: Share of deliveries reviewed, and P(rating <= 2) of an ordinary one.
+REVIEW_SHARE = 0.12
+REVIEW_LOW = 0.07
 """Planning step: orders, tickets and spike complaints are drawn per step."""
 
 WARMUP_STEP_MS = 2 * MS_PER_HOUR
@@ -97,6 +102,9 @@ class Simulation:
         """Yield every event in ``[start, start + duration)`` in ascending event time."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, 1])
+        # The signals added later (csat, reviews, cancellation spikes) draw from their own
+        # stream: the orders, tickets and complaints of a seed stay what they were.
+        self._signals = np.random.default_rng([cfg.seed, 2])
         noise = Noise(rng, cfg.noise)
         start, end = cfg.start_ms, cfg.end_ms
         self.affected_orders = {
@@ -159,9 +167,18 @@ class Simulation:
             plan.cancelled, plan.cancel_reason, plan.paid, plan.shipped, plan.delivered,
             plan.return_kind, plan.return_requested, plan.return_reason, plan.returned,
             plan.refunded, plan.complaint, plan.complaint_reason, plan.severity)]
+        draws = self._signals.random((len(emit), 4)).tolist()
         for (number, placed, sku, region, carrier, channel, cust, addr, qty, amount, wrong,
              cancelled, cancel_reason, paid, shipped, delivered, kind, req, reason, returned,
-             refunded, complaint, c_reason, severity) in zip(*cols, strict=True):
+             refunded, complaint, c_reason, severity), u in zip(zip(*cols, strict=True), draws,
+                                                                 strict=True):
+            if cancelled == NONE and self._cancel_spikes:
+                spiked = self._spiked_cancel(placed, channels[channel], u[0])
+                if spiked is not None:
+                    cancelled, cancel_reason = placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked
+                    complaint = NONE  # nothing was delivered to complain about
+                    if paid != NONE and paid >= cancelled:
+                        paid = NONE
             oid = f"O-{number:09d}"
             if burst is not None:
                 cust_s, addr_s = burst[1], burst[2]
@@ -196,6 +213,13 @@ class Simulation:
                         steps.append((returned, "returned", reasons[reason]))
                     if refunded != NONE:
                         steps.append((refunded, "refunded", reasons[reason]))
+                review = self._review(number, delivered, skus[sku], kind, u)
+                if review is not None and start <= review[0] < end:
+                    state.review_seq += 1
+                    push((review[0], seq(), REVIEWS, f"R-{number:09d}", "review",
+                          {"review_id": f"R-{number:09d}", "order_id": oid,
+                           "customer_id": cust_s, "sku": fields["sku"],
+                           "category": fields["category"], "rating": review[1]}, None))
             for ts, status, why in steps:
                 recent = status == "delivered" and start - MS_PER_DAY <= ts
                 if start <= ts < end or (recent and ts < end):
@@ -206,6 +230,52 @@ class Simulation:
                 reason_s = complaint_names[c_reason]
                 push((complaint, seq(), COMPLAINTS, cid, "complaint",
                             _complaint_fields(cid, oid, fields, reason_s, severity), None))
+
+    @property
+    def _cancel_spikes(self) -> list[tuple[int, int, str | None, int, float]]:
+        cached = getattr(self, "_cancel_spike_cache", None)
+        if cached is None:
+            cached = []
+            share = dict(zip(CANCEL_REASONS, _CANCEL_P, strict=True))
+            for inc in self.incidents:
+                if isinstance(inc, CancellationSpike):
+                    lo, hi = window_ms(inc)
+                    extra = (inc.magnitude - 1.0) * self.config.cancel_rate * share[inc.reason]
+                    cached.append((lo, hi, inc.channel, CANCEL_REASONS.index(inc.reason),
+                                   min(extra, 0.9)))
+            self._cancel_spike_cache = cached
+        return cached
+
+    def _spiked_cancel(self, placed: int, channel: str, u: float) -> int | None:
+        """The cancel reason index if a cancellation spike cancels this order, else None."""
+        for lo, hi, only, reason, extra in self._cancel_spikes:
+            if lo <= placed < hi and (only is None or only == channel) and u < extra:
+                return reason
+        return None
+
+    def _review(self, number: int, delivered: int, sku: str, kind: int,
+                u: list[float]) -> tuple[int, int] | None:
+        """``(ts, rating)`` of the delivered order's review, or None (most write none).
+
+        ``REVIEW_SHARE`` of deliveries are reviewed 0.5-3 days later; P(rating <= 2) is
+        ``REVIEW_LOW`` (x3 when the order is returned or exchanged, x a
+        :class:`~streams.simulator.incidents.BadReviewWave`'s magnitude for the sku's
+        deliveries in its window; at most 0.9).
+        """
+        if delivered == NONE or u[2] >= REVIEW_SHARE:
+            return None
+        p_low = REVIEW_LOW * (3.0 if kind else 1.0)
+        for inc in self.incidents:
+            if isinstance(inc, BadReviewWave) and inc.sku == sku:
+                lo, hi = window_ms(inc)
+                if lo <= delivered < hi:
+                    p_low *= inc.magnitude
+        u3 = u[2] / REVIEW_SHARE  # uniform again on [0, 1)
+        ts = delivered + int((0.5 + 2.5 * u[3]) * MS_PER_DAY)
+        if u3 < min(p_low, 0.9):
+            return ts, 1 if u3 < min(p_low, 0.9) / 2 else 2
+        rest = (u3 - min(p_low, 0.9)) / (1 - min(p_low, 0.9))
+        return ts, 3 if rest < 0.2 else (4 if rest < 0.55 else 5)
 
     def _push_burst(self, queue: CalendarQueue, state: _State, rng: np.random.Generator,
                     index: int, inc: CustomerBurst, start: int, end: int) -> None:
@@ -222,15 +292,19 @@ class Simulation:
         queues, channels = self.service.queue_names, self.service.channel_names
         regions = self.service.region_names
         seq = state.next_seq
-        for answered, q, ch, reg, wait, handle in zip(
+        csat = csat_ratings(self._signals, batch.queue, batch.answered, batch.wait_seconds,
+                            self.service.csat_drops)
+        for answered, q, ch, reg, wait, handle, rating in zip(
             batch.answered.tolist(), batch.queue.tolist(), batch.channel.tolist(),
             batch.region.tolist(), batch.wait_seconds.tolist(), batch.handle_seconds.tolist(),
-            strict=True,
+            csat.tolist(), strict=True,
         ):
             state.ticket_seq += 1
             tid = f"T-{state.ticket_seq:09d}"
             fields = {"ticket_id": tid, "queue": queues[q], "channel": channels[ch],
                       "region": regions[reg], "wait_seconds": wait, "handle_seconds": handle}
+            if rating:
+                fields["csat"] = rating
             queue.push((answered, seq(), WAIT_TIMES, tid, "ticket", fields, None))
 
     def _push_spike_complaints(self, queue: CalendarQueue, state: _State,
@@ -272,6 +346,7 @@ class _State:
         self.order_seq = 0
         self.complaint_seq = 0
         self.ticket_seq = 0
+        self.review_seq = 0
         self._seq = 0
         self.recent_deliveries: deque[tuple[str, dict[str, Any]]] = deque(maxlen=5_000)
 

@@ -140,6 +140,55 @@ class SupplierQuality:
     magnitude: float = 0.03
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandleTimeSurge:
+    """Tickets of one queue take ``magnitude`` times longer to handle (a new issue type,
+    a broken tool); waits are unchanged."""
+
+    type: ClassVar[str] = "handle_time_surge"
+    start: datetime
+    duration: timedelta
+    queue: str | None = None
+    magnitude: float = 3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SatisfactionDrop:
+    """Tickets of one queue get a low satisfaction rating (csat <= 2) ``magnitude`` times
+    as often (a rude script, an unpopular policy)."""
+
+    type: ClassVar[str] = "satisfaction_drop"
+    start: datetime
+    duration: timedelta
+    queue: str | None = None
+    magnitude: float = 4.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BadReviewWave:
+    """Deliveries of one SKU inside the window are reviewed badly (rating <= 2)
+    ``magnitude`` times as often; reviews come 0.5-3 days after delivery."""
+
+    type: ClassVar[str] = "bad_review_wave"
+    start: datetime
+    duration: timedelta
+    sku: str | None = None
+    magnitude: float = 6.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancellationSpike:
+    """Orders placed inside the window (in ``channel``, if given) are cancelled with
+    ``reason`` at ``magnitude`` times that reason's usual rate (a fraud wave)."""
+
+    type: ClassVar[str] = "cancellation_spike"
+    start: datetime
+    duration: timedelta
+    reason: str = "fraud_suspected"
+    channel: str | None = None
+    magnitude: float = 25.0
+
+
 Incident = (
     SkuReturnSpike
     | CarrierDamage
@@ -149,6 +198,10 @@ Incident = (
     | WrongPrice
     | ComplaintSpike
     | SupplierQuality
+    | HandleTimeSurge
+    | SatisfactionDrop
+    | BadReviewWave
+    | CancellationSpike
 )
 
 INCIDENT_TYPES: dict[str, type[Incident]] = {
@@ -161,6 +214,10 @@ INCIDENT_TYPES: dict[str, type[Incident]] = {
         CustomerBurst,
         WrongPrice,
         ComplaintSpike,
+        HandleTimeSurge,
+        SatisfactionDrop,
+        BadReviewWave,
+        CancellationSpike,
     )
 }
 """Types a scenario file can name. :class:`SupplierQuality` is built in code only (the
@@ -176,6 +233,10 @@ DEFAULT_DURATIONS: dict[str, timedelta] = {
     "wrong_price": timedelta(hours=3),
     "complaint_spike": timedelta(hours=6),
     "supplier_quality": timedelta(days=2),
+    "handle_time_surge": timedelta(hours=4),
+    "satisfaction_drop": timedelta(hours=6),
+    "bad_review_wave": timedelta(days=2),
+    "cancellation_spike": timedelta(hours=4),
 }
 
 
@@ -267,8 +328,18 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
                        f"{where}.carrier")
             _known(inc.carrier, set(config.carriers), f"{where}.carrier")
             _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, WaitTimeSurge):
+        elif isinstance(inc, WaitTimeSurge | HandleTimeSurge | SatisfactionDrop):
             _known(inc.queue, queues, f"{where}.queue")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, BadReviewWave):
+            if inc.sku is not None:
+                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, CancellationSpike):
+            from streams.simulator.orders import CANCEL_REASONS
+
+            _known(inc.reason, set(CANCEL_REASONS), f"{where}.reason")
+            _known(inc.channel, channels, f"{where}.channel")
             _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
         elif isinstance(inc, ComplaintSpike):
             from streams.simulator.config import COMPLAINT_REASONS
@@ -311,6 +382,11 @@ def resolve_incidents(
             region = next(r for r in config.regions if r.name == wanted)
             carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
             new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, HandleTimeSurge | SatisfactionDrop) and inc.queue is None:
+            names = [q for q, _ in config.queues]
+            new = dataclasses.replace(inc, queue="returns" if "returns" in names else names[0])
+        elif isinstance(inc, BadReviewWave) and inc.sku is None:
+            new = dataclasses.replace(inc, sku=catalog.skus[catalog.by_rank(0)])
         elif isinstance(inc, WaitTimeSurge) and inc.queue is None:
             names = [q for q, _ in config.queues]
             new = dataclasses.replace(inc, queue="delivery" if "delivery" in names else names[0])
@@ -360,6 +436,10 @@ def label_window_ms(incident: Incident) -> tuple[int, int]:
         return start, end + MS_PER_DAY // 24
     if isinstance(incident, SupplierQuality):
         return start, end + 30 * MS_PER_DAY // 24
+    if isinstance(incident, BadReviewWave):
+        return start + MS_PER_DAY // 2, end + 3 * MS_PER_DAY
+    if isinstance(incident, HandleTimeSurge | SatisfactionDrop | CancellationSpike):
+        return start, end + MS_PER_DAY // 24
     return start, end
 
 

@@ -27,11 +27,15 @@ from typing import Any
 
 from streams.simulator.generator import Simulation
 from streams.simulator.incidents import (
+    BadReviewWave,
+    CancellationSpike,
     CarrierDamage,
     ComplaintSpike,
     CustomerBurst,
+    HandleTimeSurge,
     Incident,
     OrderDrop,
+    SatisfactionDrop,
     SkuReturnSpike,
     SupplierQuality,
     WaitTimeSurge,
@@ -141,8 +145,27 @@ def _signature(sim: Simulation, index: int,
     if isinstance(inc, WrongPrice):
         direction = "down" if inc.magnitude < 1 else "up"
         return ({"sku": inc.sku or ""},
-                [_t("order_outlier", "order", oid, direction)
-                 for oid in sim.affected_orders.get(index, [])], [])
+                [_t("order_outlier", "sku", inc.sku or "", direction)]
+                + [_t("order_outlier", "order", oid, direction)
+                   for oid in sim.affected_orders.get(index, [])], [])
+    if isinstance(inc, HandleTimeSurge):
+        return ({"queue": inc.queue or ""}, [_t("handle_time_p90", "queue", inc.queue or "")],
+                [])
+    if isinstance(inc, SatisfactionDrop):
+        return ({"queue": inc.queue or ""},
+                [_t("low_satisfaction_share", "queue", inc.queue or "")], [])
+    if isinstance(inc, BadReviewWave):
+        sku = inc.sku or ""
+        category = sim.orders.category_names[int(sim.catalog.category[sim.catalog.index_of(sku)])]
+        return ({"sku": sku}, [_t("bad_review_rate", "sku", sku)],
+                [_t("bad_review_rate", "category", category)])
+    if isinstance(inc, CancellationSpike):
+        expected = [_t("cancellation_rate", "reason", inc.reason)]
+        related = [_t("cancellation_rate", "category", "*"),
+                   _t("cancellation_rate", "channel", "*")]
+        if inc.channel is not None:
+            expected.append(_t("cancellation_rate", "channel", inc.channel))
+        return ({"reason": inc.reason, "channel": inc.channel}, expected, related)
     if isinstance(inc, ComplaintSpike):
         reason = inc.reason or ""
         return ({"reason": reason}, [_t("complaint_volume", "reason", reason)],

@@ -18,7 +18,13 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.simulator.config import SimulationConfig
-from streams.simulator.incidents import Incident, WaitTimeSurge, window_ms
+from streams.simulator.incidents import (
+    HandleTimeSurge,
+    Incident,
+    SatisfactionDrop,
+    WaitTimeSurge,
+    window_ms,
+)
 from streams.simulator.orders import _cdf, _pick
 from streams.simulator.timefmt import MS_PER_DAY
 
@@ -42,6 +48,34 @@ class TicketBatch:
     handle_seconds: FloatArray
 
 
+#: Share of tickets whose customer answers the satisfaction survey.
+CSAT_RESPONSE = 0.4
+#: P(csat <= 2) at a short wait; it grows with the wait (log scale) up to about 0.3.
+CSAT_LOW_BASE = 0.06
+
+
+def csat_ratings(rng: np.random.Generator, queue: IntArray, answered: IntArray,
+                 wait: FloatArray, drops: list[tuple[int, int, int, float]]) -> IntArray:
+    """Satisfaction ratings 1..5 of a batch of tickets (0: no answer), from their own
+    random stream so the rest of the simulation is unchanged.
+
+    P(low) = ``CSAT_LOW_BASE`` x (1 + 0.5 ln(1 + wait / 300 s)), times a
+    :class:`~streams.simulator.incidents.SatisfactionDrop`'s magnitude in its window
+    (at most 0.9); a low rating is 1 or 2, a good one 3, 4 or 5 (weights 2:4:4).
+    """
+    n = len(queue)
+    draws = rng.random((n, 3))
+    p_low = CSAT_LOW_BASE * (1.0 + 0.5 * np.log1p(wait / 300.0))
+    for q, start, end, magnitude in drops:
+        hit = (queue == q) & (answered >= start) & (answered < end)
+        p_low = np.where(hit, p_low * magnitude, p_low)
+    p_low = np.minimum(p_low, 0.9)
+    low = draws[:, 1] < p_low
+    rating = np.where(low, np.where(draws[:, 2] < 0.5, 1, 2),
+                      np.where(draws[:, 2] < 0.2, 3, np.where(draws[:, 2] < 0.6, 4, 5)))
+    return np.where(draws[:, 0] < CSAT_RESPONSE, rating, 0).astype(np.int64)
+
+
 class ServiceModel:
     """Draws one step's tickets; see the module docstring for the model."""
 
@@ -59,6 +93,16 @@ class ServiceModel:
             (self.queue_names.index(inc.queue), *window_ms(inc), inc.magnitude)
             for inc in incidents
             if isinstance(inc, WaitTimeSurge) and inc.queue is not None
+        ]
+        self.handle_surges = [
+            (self.queue_names.index(inc.queue), *window_ms(inc), inc.magnitude)
+            for inc in incidents
+            if isinstance(inc, HandleTimeSurge) and inc.queue is not None
+        ]
+        self.csat_drops = [
+            (self.queue_names.index(inc.queue), *window_ms(inc), inc.magnitude)
+            for inc in incidents
+            if isinstance(inc, SatisfactionDrop) and inc.queue is not None
         ]
 
     def tickets(self, rng: np.random.Generator, t0: int, step_ms: int,
@@ -89,6 +133,10 @@ class ServiceModel:
             hit = (queue == q) & (arrival >= start) & (arrival < end)
             wait = np.where(hit, wait * magnitude, wait)
         wait = np.round(wait, 1)
-        handle = np.round(self.median_handle[channel] * rng.lognormal(0.0, 0.5, n), 1)
+        handle = self.median_handle[channel] * rng.lognormal(0.0, 0.5, n)
+        for q, start, end, magnitude in self.handle_surges:  # no draws: same stream as before
+            hit = (queue == q) & (arrival >= start) & (arrival < end)
+            handle = np.where(hit, handle * magnitude, handle)
+        handle = np.round(handle, 1)
         answered = arrival + (wait * 1000).astype(np.int64)
         return TicketBatch(answered, queue, channel, region, wait, handle)

@@ -57,6 +57,37 @@ ROUTES = [
         "chat",
     ),
     ({"alertname": "SomethingElse"}, "chat"),
+    # Routing by anomaly class: a team per class, and critical ones page as well.
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "return_rate",
+         "dimension": "region,carrier", "key": "north,dhl", "class": "product"},
+        "category-manager",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "wait_time_p90",
+         "dimension": "queue", "key": "returns", "class": "service"},
+        "service-lead",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "info", "rule": "delivery_time_p90",
+         "dimension": "carrier", "key": "dhl", "class": "logistics"},
+        "logistics-team",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "handle_time_p90",
+         "dimension": "queue", "key": "returns", "class": "service"},
+        "paging,service-lead",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "order_outlier",
+         "dimension": "sku", "key": "SKU-00042", "class": "pricing"},
+        "paging",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "cancellation_rate",
+         "dimension": "reason", "key": "fraud", "class": "fraud"},
+        "chat",
+    ),
 ]
 
 
@@ -96,12 +127,14 @@ class TestAmtoolChecks:
     @pytest.mark.parametrize(
         ("labels", "receiver"),
         ROUTES,
-        ids=lambda v: v if isinstance(v, str) else v.get("severity", "none"),
+        ids=lambda v: v if isinstance(v, str) else
+        f"{v.get('severity', 'none')}-{v.get('class', 'none')}",
     )
     def test_route_reaches_receiver(
         self, amtool: str, labels: dict[str, str], receiver: str
     ) -> None:
-        """A representative label set is routed to the receiver its severity calls for."""
+        """A representative label set is routed to the receivers its severity and class
+        call for."""
         result = amtool_route(amtool, str(CONFIG), labels, receiver)
         assert result.returncode == 0, result.stdout + result.stderr
 

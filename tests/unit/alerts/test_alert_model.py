@@ -14,6 +14,7 @@ import pytest
 
 from alerts.exceptions import AlertValidationError
 from alerts.model import (
+    RULE_CLASSES,
     AlertEvent,
     SeriesRef,
     datetime_to_ms,
@@ -44,8 +45,10 @@ def _contract_section_3_fields() -> list[str]:
 
 class TestSchema:
     def test_fields_match_pinned_contract_list(self) -> None:
-        """The dataclass fields are exactly the contract's, in its order."""
-        assert [f.name for f in dataclasses.fields(AlertEvent)] == CONTRACT_FIELDS
+        """The dataclass fields are exactly the contract's, in its order, then the optional
+        class of section 7.2."""
+        assert [f.name for f in dataclasses.fields(AlertEvent)] == [*CONTRACT_FIELDS,
+                                                                    "anomaly_class"]
 
     @pytest.mark.skipif(not CONTRACT.exists(), reason="shared contract not mounted")
     def test_pinned_list_matches_contract_file(self) -> None:
@@ -53,8 +56,17 @@ class TestSchema:
         assert _contract_section_3_fields() == CONTRACT_FIELDS
 
     def test_to_dict_keys_are_contract_fields(self, make_event: EventFactory) -> None:
-        """to_dict has every contract field and nothing else."""
-        assert list(make_event().to_dict()) == CONTRACT_FIELDS
+        """to_dict has every contract field and the rule's class (7.2), nothing else."""
+        assert list(make_event().to_dict()) == [*CONTRACT_FIELDS, "class"]
+
+    def test_class_follows_the_rule(self, make_event: EventFactory) -> None:
+        """The class defaults to the rule's; an unknown class is refused naming the field."""
+        event = make_event()
+        assert event.to_dict()["class"] == RULE_CLASSES[event.rule]
+        assert AlertEvent.from_dict(event.to_dict()) == event
+        data = {**event.to_dict(), "class": "weather"}
+        with pytest.raises(AlertValidationError, match="class"):
+            AlertEvent.from_dict(data)
 
     def test_event_is_immutable(self, make_event: EventFactory) -> None:
         """Assigning a field raises."""

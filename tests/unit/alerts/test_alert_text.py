@@ -240,3 +240,27 @@ class TestRunbookNeverRaises:
         texts = AlertTexts({"return_rate": text})
         rendered = texts.runbook(SeriesRef("return_rate", "sku", "SKU-1"), FIRE_DECISION)
         assert rendered.startswith("Look at sku SKU-1")
+
+
+class TestContextNote:
+    def test_runbook_names_top_keys_and_exchanges(self) -> None:
+        """With context, the runbook ends naming the top carrier and the kind of returns."""
+        from alerts.model import SeriesRef
+        from thresholds.decision import Decision
+
+        decision = Decision(0.3, 0.1, 0.05, 0.15, 3.0, 0.9, 100, True, True, "up", "warning",
+                            True, "fire")
+        context = {"top_carrier": [{"key": "dhl", "count": 6, "share": 0.6}],
+                   "top_status": [{"key": "exchange_requested", "count": 7, "share": 0.7},
+                                  {"key": "return_requested", "count": 3, "share": 0.3}]}
+        text = AlertTexts().runbook(SeriesRef("return_rate", "sku", "SKU-1"), decision,
+                                    context=context)
+        assert text.endswith("Most affected: carrier dhl (60%); kind exchange_requested (70%), "
+                             "return_requested (30%).")
+
+    def test_no_context_no_note(self) -> None:
+        """Without context the runbook is the template alone."""
+        from alerts.text import context_note
+
+        assert context_note({}) == ""
+        assert context_note({"orders": []}) == ""

@@ -25,7 +25,11 @@ _SPEC: dict[str, tuple[set[str], dict[str, str]]] = {
         "reason": "str", "severity": "severity"}),
     "wait-times": ({"ticket_id", "wait_seconds"}, {
         "ticket_id": "str", "wait_seconds": "num>=0", "queue": "str", "channel": "str",
-        "region": "str", "handle_seconds": "num>=0"}),
+        "region": "str", "handle_seconds": "num>=0", "csat": "rating"}),
+    # Contract 7.1.
+    "reviews": ({"review_id", "rating"}, {
+        "review_id": "str", "rating": "rating", "order_id": "str", "customer_id": "str",
+        "sku": "str", "category": "str", "text": "str"}),
 }
 
 
@@ -39,6 +43,7 @@ def _ok(kind: str, value: Any) -> bool:
         "int>=1": isinstance(value, int) and not isinstance(value, bool) and value >= 1,
         "num>=0": is_num and value >= 0,
         "severity": isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3,
+        "rating": isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5,
     }[kind]
 
 

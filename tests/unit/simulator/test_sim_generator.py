@@ -81,14 +81,14 @@ class TestContract:
         assert len(set(ids)) == len(ids)
 
     def test_keys_are_the_contract_ids(self, events: list[Event]) -> None:
-        """The key is order_id, complaint_id or ticket_id by topic."""
+        """The key is order_id, complaint_id, ticket_id or review_id by topic."""
         id_field = {"orders": "order_id", "complaints": "complaint_id",
-                    "wait-times": "ticket_id"}
+                    "wait-times": "ticket_id", "reviews": "review_id"}
         assert all(e.key == e.value[id_field[e.topic]] for e in events)
 
     def test_all_topics_present(self, events: list[Event]) -> None:
-        """The run produces orders, complaints and wait-times."""
-        assert {e.topic for e in events} == {"orders", "complaints", "wait-times"}
+        """The run produces orders, complaints, wait-times and reviews."""
+        assert {e.topic for e in events} == {"orders", "complaints", "wait-times", "reviews"}
 
 
 class TestLifecycle:

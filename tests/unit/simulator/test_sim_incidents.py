@@ -14,7 +14,10 @@ from tests.unit.simulator.sim_helpers import Columns
 
 CONTRACT_RULES = {"order_volume", "order_outlier", "customer_order_burst", "return_rate",
                   "complaint_rate", "complaint_volume", "wait_time_p90",
-                  "wait_sla_breach_share"}
+                  "wait_sla_breach_share",
+                  # contract 7.3
+                  "handle_time_p90", "low_satisfaction_share", "bad_review_rate",
+                  "cancellation_rate"}
 
 
 def _label(run: Run, kind: str) -> dict[str, Any]:
@@ -157,10 +160,13 @@ class TestLabels:
         assert keys == {f"{label['targets']['region']},{label['targets']['carrier']}"}
 
     def test_wrong_price_expects_each_order(self, default_run: Run) -> None:
-        """Wrong-price labels expect an order_outlier per affected order."""
+        """Wrong-price labels expect the sku's order_outlier episode and an order_outlier
+        per affected order."""
         label = _label(default_run, "wrong_price")
-        assert [t["key"] for t in label["expected"]] == label["order_ids"]
-        assert {t["dimension"] for t in label["expected"]} == {"order"}
+        orders = [t for t in label["expected"] if t["dimension"] == "order"]
+        assert [t["key"] for t in orders] == label["order_ids"]
+        assert [t["key"] for t in label["expected"] if t["dimension"] == "sku"] == [
+            label["targets"]["sku"]]
 
     def test_order_drop_is_down(self, default_run: Run) -> None:
         """An order drop expects order_volume going down."""

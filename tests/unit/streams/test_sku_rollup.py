@@ -1,0 +1,102 @@
+"""order_outlier verdicts rolled up into one episode per sku and cause."""
+
+from __future__ import annotations
+
+import json
+
+from alerts.text import AlertTexts
+from streams.aggregate import EventAlert
+from streams.sku_rollup import MAX_ORDERS, QUIET_WINDOWS, SkuRollup
+from thresholds.decision import Decision
+
+WINDOW = 900_000
+T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
+
+
+def verdict(order: str, ts: int, *, sku: str = "SKU-1", direction: str = "down",
+            measure: str = "unit_price", severity: str = "critical") -> EventAlert:
+    """A per-order verdict as the intake sends it."""
+    decision = Decision(2.0, 20.0, 10.0, 40.0, -6.0, 0.9, None, True, True, direction,
+                        severity, True, "fire")
+    return EventAlert("orders/0", "order_outlier", "order", order, ts, decision,
+                      {"measure": measure, "sku": sku})
+
+
+def rollup() -> SkuRollup:
+    return SkuRollup("order_outlier", WINDOW, AlertTexts())
+
+
+class TestSkuRollup:
+    def test_many_orders_one_episode(self) -> None:
+        """Verdicts of one sku in one window open one episode naming every order."""
+        r = rollup()
+        for i in range(4):
+            r.add(verdict(f"O-{i}", T0 + i * 1000))
+        events = r.close(T0 + WINDOW)
+        assert [(e.status, e.dimension, e.key) for e in events] == [("firing", "sku", "SKU-1")]
+        assert events[0].context["orders"] == ["O-0", "O-1", "O-2", "O-3"]
+        assert "SKU-1" in events[0].summary and "O-3" in events[0].summary
+        assert events[0].anomaly_class == "pricing"
+
+    def test_more_verdicts_keep_the_episode(self) -> None:
+        """A later window with verdicts emits nothing new at the same severity."""
+        r = rollup()
+        r.add(verdict("O-1", T0))
+        r.close(T0 + WINDOW)
+        r.add(verdict("O-2", T0 + WINDOW))
+        assert r.close(T0 + 2 * WINDOW) == []
+
+    def test_resolves_after_quiet_windows(self) -> None:
+        """The episode resolves after QUIET_WINDOWS windows without a verdict."""
+        r = rollup()
+        r.add(verdict("O-1", T0))
+        fired = r.close(T0 + WINDOW)
+        assert r.close(T0 + QUIET_WINDOWS * WINDOW) == []
+        resolved = r.close(T0 + (QUIET_WINDOWS + 1) * WINDOW)
+        assert [(e.status, e.alert_id) for e in resolved] == [("resolved", fired[0].alert_id)]
+
+    def test_causes_are_separate_episodes(self) -> None:
+        """A price too low and a quantity too high on one sku are two episodes."""
+        r = rollup()
+        r.add(verdict("O-1", T0))
+        r.add(verdict("O-2", T0, measure="quantity", direction="up"))
+        events = r.close(T0 + WINDOW)
+        assert len({e.alert_id for e in events}) == 2
+        assert {e.context["cause"] for e in events} == {"unit_price_down", "quantity_up"}
+
+    def test_escalates(self) -> None:
+        """A critical verdict escalates a warning episode (same alert id)."""
+        r = rollup()
+        r.add(verdict("O-1", T0, severity="warning"))
+        first = r.close(T0 + WINDOW)
+        r.add(verdict("O-2", T0 + WINDOW))
+        second = r.close(T0 + 2 * WINDOW)
+        assert [(e.severity, e.alert_id) for e in second] == [("critical", first[0].alert_id)]
+
+    def test_late_verdict_is_counted_not_used(self) -> None:
+        """A verdict for a closed window is counted as late."""
+        r = rollup()
+        r.add(verdict("O-1", T0))
+        r.close(T0 + WINDOW)
+        r.add(verdict("O-0", T0 + 5))
+        assert r.late == 1
+
+    def test_order_list_is_bounded(self) -> None:
+        """At most MAX_ORDERS order ids are kept; all are counted."""
+        r = rollup()
+        for i in range(MAX_ORDERS + 30):
+            r.add(verdict(f"O-{i:04d}", T0 + i))
+        event = r.close(T0 + WINDOW)[0]
+        assert len(event.context["orders"]) == MAX_ORDERS
+        assert event.context["order_count"] == MAX_ORDERS + 30
+
+    def test_snapshot_round_trip(self) -> None:
+        """A restored roll-up continues exactly where the original was."""
+        r = rollup()
+        r.add(verdict("O-1", T0))
+        r.close(T0 + WINDOW)
+        r.add(verdict("O-2", T0 + WINDOW + 1))
+        copy = rollup()
+        copy.load(json.loads(json.dumps(r.to_dict())))
+        end = T0 + (QUIET_WINDOWS + 3) * WINDOW
+        assert copy.close(end) == r.close(end)
