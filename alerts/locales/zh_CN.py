@@ -88,7 +88,7 @@ TEXTS: Final[dict[str, str]] = {
     "sku.order_one": "个订单",
     "sku.order_many": "个订单",
     "sku.summary": "商品 {sku} 的{label}为 {observed}，正常值为 {baseline}（{side}），涉及 {count} {noun}：{orders}。",
-    "sku.runbook": ("立即在商品目录或价格源中更正商品 {sku} 的{label}，在发货前拦截受影响订单，"
+    "sku.runbook": ("立即在商品目录或价格源中更正商品 {sku} 的{label_lower}，在发货前拦截受影响订单，"
                     "并决定是否履约。受影响订单：{orders}。"),
     "rule.generic.runbook": (
         "查看{dimension} {key}：{rule} {direction}至 {observed}，正常值为 {baseline}；"
