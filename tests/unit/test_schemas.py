@@ -32,7 +32,8 @@ from streams.validation import decode_event
 from tests.alert_samples import replayed_alerts
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-INPUTS = {"orders": "order", "complaints": "complaint", "wait-times": "wait-time"}
+INPUTS = {"orders": "order", "complaints": "complaint", "wait-times": "wait-time",
+          "reviews": "review"}
 
 
 @cache
@@ -58,7 +59,7 @@ def accepted_by_validator(topic: str, value: dict[str, Any]) -> bool:
 
 
 class TestSchemaFiles:
-    @pytest.mark.parametrize("name", ["order", "complaint", "wait-time", "alert",
+    @pytest.mark.parametrize("name", ["order", "complaint", "wait-time", "review", "alert",
                                       "dead-letter"])
     def test_is_a_valid_2020_12_schema(self, name: str) -> None:
         """Each file is a valid JSON Schema (draft 2020-12)."""
@@ -101,9 +102,10 @@ class TestRealOutput:
 ORDER = {"event_id": "e-1", "ts": "2026-11-02T10:15:00+08:00", "order_id": "O-1",
          "status": "placed"}
 COMPLAINT = {"event_id": "e-2", "ts": 1793614500000, "complaint_id": "K-1"}
+REVIEW = {"event_id": "e-4", "ts": 1793614500000, "review_id": "R-1", "rating": 2}
 WAIT = {"event_id": "e-3", "ts": "2026-11-02T10:15:00.5Z", "ticket_id": "T-1",
         "wait_seconds": 42}
-BASE = {"orders": ORDER, "complaints": COMPLAINT, "wait-times": WAIT}
+BASE = {"orders": ORDER, "complaints": COMPLAINT, "wait-times": WAIT, "reviews": REVIEW}
 
 #: (topic, changes, valid?): the base event of the topic with ``changes`` applied
 #: (``None`` as a value removes the field).
@@ -141,6 +143,11 @@ SAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("orders", {"region": "a\u2028b"}, False),
     ("orders", {"carrier": ["SF"]}, False),
     ("complaints", {}, True),
+    ("reviews", {}, True),
+    ("reviews", {"text": "Too small.\nSent it back.", "sku": "SKU-1"}, True),
+    ("reviews", {"rating": 6}, False),
+    ("reviews", {"rating": None}, False),
+    ("reviews", {"text": "x" * 2001}, False),
     ("complaints", {"severity": 3, "reason": "damaged", "order_id": "O-1"}, True),
     ("complaints", {"severity": 4}, False),
     ("complaints", {"severity": 0}, False),
