@@ -41,7 +41,7 @@ from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert, SealedPartial
+from streams.aggregate import EventAlert, SealedPartial, resume_offset
 from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
@@ -565,7 +565,7 @@ class Worker:
                 log.warning("checkpoint_failed", stage="intake", partition=str(tp),
                             error=repr(exc))
                 continue
-            resume = json.loads(snapshot)["resume_offset"]
+            resume = resume_offset(snapshot)
             offsets[tp] = OffsetAndMetadata(resume, "")
         if offsets:
             await self._commit(consumer, offsets, "intake")
