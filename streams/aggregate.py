@@ -29,7 +29,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,9 @@ class Partial:
     num: float = 0.0
     den: float = 0.0
     sketch: QuantileSketch | None = None
-    context: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Per context field, the weight of each value; ``None`` until one is added (a key
+    #: flood opens millions of partials: an empty dict each was a quarter of their memory).
+    context: dict[str, Counter[str]] | None = None
 
     def merge(self, other: Partial) -> None:
         """Add ``other`` into this partial (order-independent)."""
@@ -72,8 +74,12 @@ class Partial:
             if self.sketch is None:
                 self.sketch = QuantileSketch()
             self.sketch.merge(other.sketch)
-        for name, counts in other.context.items():
-            self.context.setdefault(name, Counter()).update(counts)
+        if other.context:
+            mine = self.context
+            if mine is None:
+                mine = self.context = {}
+            for name, counts in other.context.items():
+                mine.setdefault(name, Counter()).update(counts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the context keeps its top entries only."""
@@ -90,7 +96,7 @@ class Partial:
         """Inverse of :meth:`to_dict`."""
         sketch = QuantileSketch.from_json(data["s"]) if "s" in data else None
         context = {name: Counter(counts) for name, counts in data.get("c", {}).items()}
-        return cls(float(data["n"]), float(data["d"]), sketch, context)
+        return cls(float(data["n"]), float(data["d"]), sketch, context or None)
 
 
 @dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
@@ -225,8 +231,10 @@ class SourceAggregator:
                     acc = accumulators.get(series_key)
                     if acc is None:
                         acc = accumulators[series_key] = Partial()
-                    acc.num += num
-                    acc.den += den
+                    if num:  # ``+= 0.0`` would allocate a float per window and key
+                        acc.num += num
+                    if den:
+                        acc.den += den
                     if value is not None:
                         if acc.sketch is None:
                             acc.sketch = QuantileSketch()
@@ -573,9 +581,12 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
     for name in context:
         value = getattr(event, name, None)
         if value:
-            counts = acc.context.get(name)
+            by_name = acc.context
+            if by_name is None:
+                by_name = acc.context = {}
+            counts = by_name.get(name)
             if counts is None:
-                counts = acc.context[name] = Counter()
+                counts = by_name[name] = Counter()
             counts[value] += weight
 
 
