@@ -46,6 +46,7 @@ from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
+from streams.heap import note_evictions
 from streams.rules import RuleSet, RuleSpec
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
@@ -357,6 +358,8 @@ class WindowCloser:
             # A dict keeps its table after deletions: copy it once most entries are gone.
             self.latest = dict(self.latest)
             self.streak_start = dict(self.streak_start)
+        if idle or over:
+            note_evictions(len(idle) + len(over))
 
     def _close_population(self, rule: RuleSpec, start: int, end: int,
                           merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
