@@ -36,6 +36,7 @@ import numpy as np
 
 from alerts.model import join_key
 from streams.events import ComplaintEvent, Event, OrderEvent, TopicName, WaitTimeEvent
+from streams.heap import note_evictions
 from streams.rules import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
@@ -264,45 +265,66 @@ class SourceAggregator:
 
     def _windows(self, rule: RuleSpec, ts: int, offset: int,
                  previous_progress: tuple[int | None, int | None]) -> list[_Accumulators]:
-        """The accumulators of every open window of ``rule`` that holds ``ts``.
+        """The accumulators of the hop slot (*pane*) that holds ``ts``, or none when every
+        window holding it is sealed.
 
-        Cached per hop slot: all events of one slot fall in the same windows, and none of
-        them can have been sealed meanwhile (an event in a sealed window is late).
+        A window is the merge of its panes at seal time (:meth:`seal`), so an event updates
+        one partial per series instead of one per overlapping window: a 1-day window that
+        hops every 6 hours kept four copies of every key (Li et al., "No pane, no gain",
+        SIGMOD Record 34(1), 2005). Cached per slot: all events of one slot share the pane,
+        and none of them can have been sealed meanwhile (an event in a sealed window is late).
         """
         slot = ts - ts % rule.hop_ms
         cached = self._slot_cache.get(rule.name)
         if cached is not None and cached[0] == slot:
             return cached[1]
-        sealed_through = self.sealed_through.get(rule.name, -1 << 62)
         windows = []
-        for start in _window_starts(ts, rule.window_ms, rule.hop_ms):
-            if start <= sealed_through:
-                continue
-            window = (rule.name, start)
-            accumulators = self.open.get(window)
+        # The newest window holding the pane starts at the pane: sealed, so are the others.
+        if slot > self.sealed_through.get(rule.name, -1 << 62):
+            pane = (rule.name, slot)
+            accumulators = self.open.get(pane)
             if accumulators is None:
-                accumulators = self.open[window] = {}
-                self.first_offset[window] = offset
-                self.first_progress[window] = previous_progress
+                accumulators = self.open[pane] = {}
+                self.first_offset[pane] = offset
+                self.first_progress[pane] = previous_progress
             windows.append(accumulators)
         self._slot_cache[rule.name] = (slot, windows)
         return windows
 
     def seal(self) -> list[SealedPartial]:
-        """Return the partials of every window the watermark has passed, oldest first."""
+        """Return the partials of every window the watermark has passed, oldest first.
+
+        A window's partial per series is the merge of its panes' (sums and sketch merges,
+        order-independent); a pane is dropped with the last window that holds it, the one
+        starting at the pane.
+        """
         watermark = self.watermark_ms
         if watermark is None:
             return []
         self._fold_ready_norms(watermark)
-        ready = sorted((start + self._rule(rule).window_ms, rule, start)
-                       for rule, start in self.open
-                       if start + self._rule(rule).window_ms <= watermark)
+        ready: set[tuple[int, str, int]] = set()
+        for rule_name, pane in self.open:
+            rule = self._rule(rule_name)
+            window_ms, hop_ms = rule.window_ms, _pane_ms(rule)
+            sealed_through = self.sealed_through.get(rule_name, -1 << 62)
+            for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
+                if start > sealed_through and start + window_ms <= watermark:
+                    ready.add((start + window_ms, rule_name, start))
         sealed: list[SealedPartial] = []
         if ready:
             self._slot_cache.clear()
-        for end, rule_name, start in ready:
+        for end, rule_name, start in sorted(ready):
+            hop_ms = _pane_ms(self._rule(rule_name))
             window = (rule_name, start)
-            for (dimension, key), partial in sorted(self.open.pop(window).items()):
+            # The oldest pane's last window is this one: its partials take the others in.
+            merged = self.open.pop(window, None) or {}
+            for pane in range(start + hop_ms, end, hop_ms):
+                for series_key, partial in self.open.get((rule_name, pane), {}).items():
+                    target = merged.get(series_key)
+                    if target is None:
+                        target = merged[series_key] = Partial()
+                    target.merge(partial)
+            for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
                                             partial))
             self.first_offset.pop(window, None)
@@ -477,6 +499,8 @@ class SourceAggregator:
                 # A dict keeps its table after deletions: copy it once most entries are gone.
                 states = self.norm_states[rule.name] = dict(states)
                 seen = self.norm_seen[rule.name] = dict(seen)
+            if idle:
+                note_evictions(len(idle))
         excess = len(states) - rule.max_series
         if excess > 0:
             for key in sorted(states, key=lambda k: (seen.get(k, -1), k))[:excess]:
@@ -495,6 +519,12 @@ class SourceAggregator:
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+
+def _pane_ms(rule: RuleSpec) -> int:
+    """The span of one pane of ``rule``'s open state: its hop (a per-event rule's windows
+    tumble)."""
+    return rule.window_ms if rule.kind == "event" else rule.hop_ms
 
 
 def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
