@@ -141,13 +141,22 @@ def child(junk: int) -> None:
     gc.collect()
     print(json.dumps({
         "junk": junk, "events": pipeline.lines, "alerts": alerts, "seconds": elapsed,
-        "rss": rss_bytes(),
+        "rss": rss_bytes(), "peak_rss": _peak_rss(),
         "series": sum(len(bank) for closer in pipeline.closers
                       for bank in closer.banks.values()),
         "dead_letters": len(pipeline.dead_letters),
         "norms": sum(len(states) for agg in pipeline.stage1.aggregators.values()
                      for states in agg.norm_states.values()),
         "evicted": dict(evicted), **stats}))
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process (``VmHWM``, Linux ``/proc``)."""
+    with open("/proc/self/status", encoding="utf-8") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _snapshot(pipeline: Any, stats: dict[str, Any]) -> None:
@@ -195,7 +204,8 @@ def main() -> None:
         label = "flood" if junk else "clean"
         report.line(
             f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
-            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; end RSS {result['rss'] / 1_048_576:.0f} MiB; "
+            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; end RSS {result['rss'] / 1_048_576:.0f} MiB "
+            f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
             f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
             f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}")
         report.line(

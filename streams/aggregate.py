@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
+
 from alerts.model import join_key
 from streams.events import (
     ComplaintEvent,
@@ -41,12 +43,14 @@ from streams.events import (
     TopicName,
     WaitTimeEvent,
 )
+from streams.heap import note_evictions
 from streams.rules import DIMENSION_FIELDS, SHARED_DENOMINATOR, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
 
-__all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator", "series_id"]
+__all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator",
+           "resume_offset", "series_id"]
 
 _RETURNS = frozenset({"return_requested", "exchange_requested"})
 #: Key of the denominator a shared-denominator dimension's series divide by (never a
@@ -71,7 +75,9 @@ class Partial:
     num: float = 0.0
     den: float = 0.0
     sketch: QuantileSketch | None = None
-    context: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Per context field, the weight of each value; ``None`` until one is added (a key
+    #: flood opens millions of partials: an empty dict each was a quarter of their memory).
+    context: dict[str, Counter[str]] | None = None
 
     def merge(self, other: Partial) -> None:
         """Add ``other`` into this partial (order-independent)."""
@@ -81,8 +87,12 @@ class Partial:
             if self.sketch is None:
                 self.sketch = QuantileSketch()
             self.sketch.merge(other.sketch)
-        for name, counts in other.context.items():
-            self.context.setdefault(name, Counter()).update(counts)
+        if other.context:
+            mine = self.context
+            if mine is None:
+                mine = self.context = {}
+            for name, counts in other.context.items():
+                mine.setdefault(name, Counter()).update(counts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the context keeps its top entries only."""
@@ -99,7 +109,7 @@ class Partial:
         """Inverse of :meth:`to_dict`."""
         sketch = QuantileSketch.from_json(data["s"]) if "s" in data else None
         context = {name: Counter(counts) for name, counts in data.get("c", {}).items()}
-        return cls(float(data["n"]), float(data["d"]), sketch, context)
+        return cls(float(data["n"]), float(data["d"]), sketch, context or None)
 
 
 @dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
@@ -244,8 +254,10 @@ class SourceAggregator:
                     acc = accumulators.get(series_key)
                     if acc is None:
                         acc = accumulators[series_key] = Partial()
-                    acc.num += num
-                    acc.den += den
+                    if num:  # ``+= 0.0`` would allocate a float per window and key
+                        acc.num += num
+                    if den:
+                        acc.den += den
                     if value is not None:
                         if acc.sketch is None:
                             acc.sketch = QuantileSketch()
@@ -275,45 +287,66 @@ class SourceAggregator:
 
     def _windows(self, rule: RuleSpec, ts: int, offset: int,
                  previous_progress: tuple[int | None, int | None]) -> list[_Accumulators]:
-        """The accumulators of every open window of ``rule`` that holds ``ts``.
+        """The accumulators of the hop slot (*pane*) that holds ``ts``, or none when every
+        window holding it is sealed.
 
-        Cached per hop slot: all events of one slot fall in the same windows, and none of
-        them can have been sealed meanwhile (an event in a sealed window is late).
+        A window is the merge of its panes at seal time (:meth:`seal`), so an event updates
+        one partial per series instead of one per overlapping window: a 1-day window that
+        hops every 6 hours kept four copies of every key (Li et al., "No pane, no gain",
+        SIGMOD Record 34(1), 2005). Cached per slot: all events of one slot share the pane,
+        and none of them can have been sealed meanwhile (an event in a sealed window is late).
         """
         slot = ts - ts % rule.hop_ms
         cached = self._slot_cache.get(rule.name)
         if cached is not None and cached[0] == slot:
             return cached[1]
-        sealed_through = self.sealed_through.get(rule.name, -1 << 62)
         windows = []
-        for start in _window_starts(ts, rule.window_ms, rule.hop_ms):
-            if start <= sealed_through:
-                continue
-            window = (rule.name, start)
-            accumulators = self.open.get(window)
+        # The newest window holding the pane starts at the pane: sealed, so are the others.
+        if slot > self.sealed_through.get(rule.name, -1 << 62):
+            pane = (rule.name, slot)
+            accumulators = self.open.get(pane)
             if accumulators is None:
-                accumulators = self.open[window] = {}
-                self.first_offset[window] = offset
-                self.first_progress[window] = previous_progress
+                accumulators = self.open[pane] = {}
+                self.first_offset[pane] = offset
+                self.first_progress[pane] = previous_progress
             windows.append(accumulators)
         self._slot_cache[rule.name] = (slot, windows)
         return windows
 
     def seal(self) -> list[SealedPartial]:
-        """Return the partials of every window the watermark has passed, oldest first."""
+        """Return the partials of every window the watermark has passed, oldest first.
+
+        A window's partial per series is the merge of its panes' (sums and sketch merges,
+        order-independent); a pane is dropped with the last window that holds it, the one
+        starting at the pane.
+        """
         watermark = self.watermark_ms
         if watermark is None:
             return []
         self._fold_ready_norms(watermark)
-        ready = sorted((start + self._rule(rule).window_ms, rule, start)
-                       for rule, start in self.open
-                       if start + self._rule(rule).window_ms <= watermark)
+        ready: set[tuple[int, str, int]] = set()
+        for rule_name, pane in self.open:
+            rule = self._rule(rule_name)
+            window_ms, hop_ms = rule.window_ms, _pane_ms(rule)
+            sealed_through = self.sealed_through.get(rule_name, -1 << 62)
+            for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
+                if start > sealed_through and start + window_ms <= watermark:
+                    ready.add((start + window_ms, rule_name, start))
         sealed: list[SealedPartial] = []
         if ready:
             self._slot_cache.clear()
-        for end, rule_name, start in ready:
+        for end, rule_name, start in sorted(ready):
+            hop_ms = _pane_ms(self._rule(rule_name))
             window = (rule_name, start)
-            for (dimension, key), partial in sorted(self.open.pop(window).items()):
+            # The oldest pane's last window is this one: its partials take the others in.
+            merged = self.open.pop(window, None) or {}
+            for pane in range(start + hop_ms, end, hop_ms):
+                for series_key, partial in self.open.get((rule_name, pane), {}).items():
+                    target = merged.get(series_key)
+                    if target is None:
+                        target = merged[series_key] = Partial()
+                    target.merge(partial)
+            for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
                                             partial))
             self.first_offset.pop(window, None)
@@ -351,45 +384,60 @@ class SourceAggregator:
 
     def snapshot(self, position: int) -> bytes:
         """State to resume from: re-reading starts at the first offset an open window needs
-        (or ``position``), with the progress, sealed windows and norms of that moment."""
+        (or ``position``), with the progress, sealed windows and norms of that moment.
+
+        Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON header (the
+        small state and each rule's norm keys), then per rule in header order the norms'
+        ``n`` (int64), ``level`` and ``var`` (float64) and fold times (int64) as raw
+        little-endian arrays. Under a key flood a source holds 100,000s of norms: as JSON
+        (one list per norm) they cost 0.45 s of CPU per snapshot on the event loop, as
+        arrays a few tens of ms (``benchmarks/key_flood.py``).
+        """
         resume, progress = position, self.progress_ms
         if self.first_offset:
             window = min(self.first_offset, key=lambda w: (self.first_offset[w], w))
             resume, (progress, ahead) = self.first_offset[window], self.first_progress[window]
         else:
             ahead = self.ahead_ms
-        state = {
+        rules = sorted(self.norm_states)
+        arrays: list[bytes] = []
+        for rule in rules:
+            states, seen = self.norm_states[rule], self.norm_seen[rule]
+            values = list(states.values())
+            count = len(values)
+            arrays += [
+                np.fromiter([s.n for s in values], "<i8", count).tobytes(),
+                np.fromiter([s.level for s in values], "<f8", count).tobytes(),
+                np.fromiter([s.var for s in values], "<f8", count).tobytes(),
+                np.fromiter([seen.get(key, _UNSEEN) for key in states], "<i8", count).tobytes(),
+            ]
+        header = json.dumps({
             "resume_offset": resume,
             "progress_ms": progress,
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
-            "norms": {rule: {key: [state.n, state.level, state.var]
-                             for key, state in states.items()}
-                      for rule, states in self.norm_states.items()},
-            "norm_seen": self.norm_seen,
-        }
-        return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+            "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
+        }, separators=(",", ":"), sort_keys=True).encode()
+        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays])
 
     def restore(self, data: bytes) -> int:
         """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
 
         Windows up to ``sealed_through`` were already shipped, so their events are skipped
-        when re-read; norms continue from where they were.
+        when re-read; norms continue from where they were. The JSON-only snapshots of
+        earlier versions are still read.
         """
-        state = json.loads(data)
+        state, norms = _read_snapshot(data)
         self.progress_ms = state["progress_ms"]
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
         default_seen = -1 if self.watermark_ms is None else self.watermark_ms
-        fed = state.get("norm_seen", {})
-        for rule, states in state["norms"].items():
+        for rule, (states, times) in norms.items():
             if rule in self.norm_states:
-                self.norm_states[rule] = {key: _norm_state(value)
-                                          for key, value in states.items()}
-                times = fed.get(rule, {})
-                self.norm_seen[rule] = {key: int(times.get(key, default_seen))
-                                        for key in states}
+                self.norm_states[rule] = states
+                self.norm_seen[rule] = {key: default_seen if fed is None else fed
+                                        for key, fed in times.items()}
                 self._evict_norms(self._rule(rule), None)
         return int(state["resume_offset"])
 
@@ -473,6 +521,8 @@ class SourceAggregator:
                 # A dict keeps its table after deletions: copy it once most entries are gone.
                 states = self.norm_states[rule.name] = dict(states)
                 seen = self.norm_seen[rule.name] = dict(seen)
+            if idle:
+                note_evictions(len(idle))
         excess = len(states) - rule.max_series
         if excess > 0:
             for key in sorted(states, key=lambda k: (seen.get(k, -1), k))[:excess]:
@@ -491,6 +541,12 @@ class SourceAggregator:
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+
+def _pane_ms(rule: RuleSpec) -> int:
+    """The span of one pane of ``rule``'s open state: its hop (a per-event rule's windows
+    tumble)."""
+    return rule.window_ms if rule.kind == "event" else rule.hop_ms
 
 
 def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
@@ -607,10 +663,56 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
     for name in context:
         value = getattr(event, name, None)
         if value:
-            counts = acc.context.get(name)
+            by_name = acc.context
+            if by_name is None:
+                by_name = acc.context = {}
+            counts = by_name.get(name)
             if counts is None:
-                counts = acc.context[name] = Counter()
+                counts = by_name[name] = Counter()
             counts[value] += weight
+
+
+_SNAPSHOT_MAGIC = b"agg/2"
+#: Fold time written for a norm without one (restored as fed at the snapshot's watermark).
+_UNSEEN = -(1 << 63)
+
+_Norms = dict[str, tuple[dict[str, NormState], dict[str, int | None]]]
+
+
+def resume_offset(snapshot: bytes) -> int:
+    """The input offset a :meth:`SourceAggregator.snapshot` resumes at."""
+    return int(_read_snapshot(snapshot)[0]["resume_offset"])
+
+
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
+    """The small state and, per rule, the norms and their fold times (``None``: unknown) of
+    a :meth:`SourceAggregator.snapshot`, in the binary or the older JSON-only form."""
+    if not data.startswith(_SNAPSHOT_MAGIC):
+        state = json.loads(data)
+        fed = state.get("norm_seen", {})
+        return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
+                              {key: (None if key not in fed.get(rule, {})
+                                     else int(fed[rule][key])) for key in states})
+                       for rule, states in state["norms"].items()}
+    start = len(_SNAPSHOT_MAGIC)
+    size = int.from_bytes(data[start:start + 4], "little")
+    offset = start + 4 + size
+    state = json.loads(data[start + 4:offset])
+    norms: _Norms = {}
+    for rule, keys in state["norm_keys"]:
+        count = len(keys)
+        columns = []
+        for dtype in ("<i8", "<f8", "<f8", "<i8"):
+            columns.append(np.frombuffer(data, dtype, count, offset).tolist())
+            offset += 8 * count
+        n, level, var, seen = columns
+        norms[rule] = ({key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
+                       {key: None if seen[i] == _UNSEEN else seen[i]
+                        for i, key in enumerate(keys)})
+    if offset != len(data):
+        msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
+        raise ValueError(msg)
+    return state, norms
 
 
 def _norm_state(value: list[Any] | str) -> NormState:

@@ -47,6 +47,7 @@ from streams.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, Sealed
 from streams.dedup import RecentIds
 from streams.events import TopicName
 from streams.oncall import OnCall
+from streams.heap import note_evictions
 from streams.rules import RuleSet, RuleSpec
 from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
 from streams.sku_rollup import SkuRollup
@@ -156,18 +157,33 @@ class WindowCloser:
 
         Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON document of the
         small state (``banks`` lists each rule with its blob's length), then the banks'
-        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw. Base64 inside JSON (the
-        older form, still read) cost about half the encode time of a large closer.
+        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the numerators and
+        denominators of the plain pending partials (``pending_plain``: no sketch, no
+        context) as two float64 arrays. Base64 inside JSON (the older form, still read)
+        cost about half the encode time of a large closer; a key flood leaves 100,000s of
+        plain partials pending at a window's close, one JSON object each cost most of a
+        second on the event loop.
         """
         blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
+        rich: list[list[Any]] = []
+        plain: list[list[Any]] = []
+        nums: list[float] = []
+        dens: list[float] = []
+        for (rule, start), by_series in sorted(self.pending.items()):
+            for (dimension, key), by_source in sorted(by_series.items()):
+                for source, partial in sorted(by_source.items()):
+                    if partial.sketch is None and not partial.context:
+                        plain.append([rule, start, dimension, key, source])
+                        nums.append(partial.num)
+                        dens.append(partial.den)
+                    else:
+                        rich.append([rule, start, dimension, key, source, partial.to_dict()])
         state = {
             "banks": [[rule, len(blob)] for rule, blob in blobs],
             "watermarks": self.watermarks,
             "closed_through": self.closed_through,
-            "pending": [[rule, start, dimension, key, source, partial.to_dict()]
-                        for (rule, start), by_series in sorted(self.pending.items())
-                        for (dimension, key), by_source in sorted(by_series.items())
-                        for source, partial in sorted(by_source.items())],
+            "pending": rich,
+            "pending_plain": plain,
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
             "open_alerts": {sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())},
             "streak_start": self.streak_start,
@@ -181,11 +197,12 @@ class WindowCloser:
         }
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
-                         *(blob for _, blob in blobs)])
+                         *(blob for _, blob in blobs),
+                         np.asarray(nums, "<f8").tobytes(), np.asarray(dens, "<f8").tobytes()])
 
     def restore(self, data: bytes) -> None:
         """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
-        state, banks = _read_snapshot(data)
+        state, banks, plain = _read_snapshot(data)
         self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
         self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
         for rule, series in banks.items():
@@ -204,9 +221,13 @@ class WindowCloser:
             self.admitted[rule] = Counter(self._shard(sid) for sid in bank.ids
                                           if not _is_overflow(sid))
         self.pending = {}
-        for rule, start, dimension, key, source, partial in state["pending"]:
+        entries = [(rule, start, dimension, key, source, Partial.from_dict(partial))
+                   for rule, start, dimension, key, source, partial in state["pending"]]
+        entries += plain
+        for rule, start, dimension, key, source, partial in sorted(
+                entries, key=lambda entry: entry[:5]):
             by_series = self.pending.setdefault((rule, int(start)), {})
-            by_series.setdefault((dimension, key), {})[source] = Partial.from_dict(partial)
+            by_series.setdefault((dimension, key), {})[source] = partial
         self.episodes = {sid: EpisodeState.from_dict(episode)
                          for sid, episode in state["episodes"].items()}
         self.open_alerts = {sid: AlertEvent.from_dict(event)
@@ -447,6 +468,8 @@ class WindowCloser:
             # A dict keeps its table after deletions: copy it once most entries are gone.
             self.latest = dict(self.latest)
             self.streak_start = dict(self.streak_start)
+        if idle or over:
+            note_evictions(len(idle) + len(over))
 
     def _entity_rates(self, rule: RuleSpec, dimension: str) -> EntityRates:
         rates = self.entity_rates.get((rule.name, dimension))
@@ -563,12 +586,16 @@ class WindowCloser:
 _SNAPSHOT_MAGIC = b"closer/2"
 
 
-def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The small state and the banks (rule -> blob, or the base64 / per-series forms of
-    JSON-only snapshots) of a :meth:`WindowCloser.snapshot`."""
+_PendingEntry = tuple[str, int, str, str, str, Partial]
+
+
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any], list[_PendingEntry]]:
+    """The small state, the banks (rule -> blob, or the base64 / per-series forms of
+    JSON-only snapshots) and the plain pending partials of a
+    :meth:`WindowCloser.snapshot`."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
-        return state, state["banks"]
+        return state, state["banks"], []
     start = len(_SNAPSHOT_MAGIC)
     size = int.from_bytes(data[start:start + 4], "little")
     offset = start + 4 + size
@@ -577,10 +604,17 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     for rule, length in state["banks"]:
         banks[rule] = data[offset:offset + length]
         offset += length
+    ids = state.get("pending_plain", [])
+    columns = []
+    for _ in ("num", "den"):
+        columns.append(np.frombuffer(data, "<f8", len(ids), offset).tolist())
+        offset += 8 * len(ids)
     if offset != len(data):
         msg = f"closer snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    return state, banks
+    plain = [(rule, int(start_ms), dimension, key, source, Partial(num, den))
+             for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns)]
+    return state, banks, plain
 
 
 def _sid(rule: str, dimension: str, key: str) -> str:

@@ -42,7 +42,7 @@ from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert, SealedPartial
+from streams.aggregate import EventAlert, SealedPartial, resume_offset
 from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.calendar import Calendar, load_calendar
@@ -644,7 +644,7 @@ class Worker:
                 log.warning("checkpoint_failed", stage="intake", partition=str(tp),
                             error=repr(exc))
                 continue
-            resume = json.loads(snapshot)["resume_offset"]
+            resume = resume_offset(snapshot)
             offsets[tp] = OffsetAndMetadata(resume, "")
         if offsets:
             await self._commit(consumer, offsets, "intake")

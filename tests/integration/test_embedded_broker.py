@@ -64,8 +64,12 @@ class TestEmbeddedBroker:
     def test_no_orphan_when_owner_dies(self, sig: signal.Signals) -> None:
         """A broker whose owning process is interrupted or killed does not outlive it."""
         code = textwrap.dedent("""
-            import sys, time
+            import signal, sys, time
             from streams.embedded_broker import EmbeddedBroker
+            # A test run started in the background of a non-interactive shell inherits
+            # SIGINT ignored (POSIX), and Python then installs no KeyboardInterrupt handler:
+            # the owner would never see the signal this test sends.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             with EmbeddedBroker() as b:
                 print("PID", b.pid, flush=True)
                 time.sleep(60)
