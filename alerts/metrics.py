@@ -60,6 +60,9 @@ EVENT_TO_ALERT_BUCKETS: Final = (
 )  # fmt: skip
 EventOutcome = Literal["ok", "invalid", "late", "duplicate"]
 LatencyKind = Literal["event", "window"]
+#: Delays longer than this are alerts on history, not latency (see
+#: :meth:`AlertMetrics.observe_published`).
+LATENCY_HORIZON_S = 3_600.0
 _SEVERITIES: Final = ("info", "warning", "critical")
 _SERIES_LABELS: Final = ("rule", "dimension", "key")
 _GAUGES: Final = ("observed", "baseline", "lower", "upper", "score")
@@ -599,6 +602,18 @@ class AlertMetrics:
         """Record event-to-alert delay for a per-event or a windowed alert."""
         checked = _check(kind, get_args(LatencyKind), "kind")
         self.event_to_alert_seconds.labels(checked).observe(max(0.0, seconds))
+
+    def observe_published(self, alert: AlertEvent, now_s: float) -> None:
+        """Record how long after its newest possible event ``alert`` was published: the
+        window's end (a per-event alert: its event's time) to ``now_s``. Alerts on
+        history (a replay or a backfill through Kafka, more than
+        :data:`LATENCY_HORIZON_S` behind the clock) and resolutions are not latency and
+        are left out."""
+        if alert.status != "firing":
+            return
+        seconds = now_s - alert.window_end.timestamp()
+        if -60.0 <= seconds <= LATENCY_HORIZON_S:
+            self.observe_latency("event" if alert.is_instant else "window", seconds)
 
     def add_intake_counts(self, counts: Mapping[tuple[str, str], int],
                           reasons: Mapping[tuple[str, str], int]) -> None:

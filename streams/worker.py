@@ -955,8 +955,11 @@ class Worker:
         for metadata in await asyncio.gather(*sends):
             if metadata.offset + 1 > self._alerts_high.get(metadata.partition, 0):
                 self._alerts_high[metadata.partition] = metadata.offset + 1
+        now_s = time.time()
         for alert in alerts:
             self.metrics.record_alert(alert)
+            if isinstance(self.metrics, AlertMetrics):
+                self.metrics.observe_published(alert, now_s)
             for sink in self.sinks:
                 sink.add(alert)
         for sink in self.sinks:

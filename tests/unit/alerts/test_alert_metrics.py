@@ -180,6 +180,20 @@ class TestCounters:
         assert registry.get_sample_value("aftersales_event_to_alert_seconds_count", labels) == 1
         assert registry.get_sample_value("aftersales_event_to_alert_seconds_sum", labels) == 0.2
 
+    def test_published_alerts_feed_the_latency_histogram(
+        self, registry: CollectorRegistry, metrics: AlertMetrics, make_event: EventFactory
+    ) -> None:
+        """A firing alert published 3 s after its window's end is observed as window
+        latency; a resolution, and an alert on last week's history, are not."""
+        alert = make_event()
+        end = alert.window_end.timestamp()
+        metrics.observe_published(alert, end + 3.0)
+        metrics.observe_published(make_event(status="resolved"), end + 3.0)
+        metrics.observe_published(alert, end + 7 * 86_400)
+        labels = {"kind": "window"}
+        assert registry.get_sample_value("aftersales_event_to_alert_seconds_count", labels) == 1
+        assert registry.get_sample_value("aftersales_event_to_alert_seconds_sum", labels) == 3.0
+
     def test_unknown_latency_kind_rejected(self, metrics: AlertMetrics) -> None:
         """A kind outside event|window raises MetricLabelError."""
         with pytest.raises(MetricLabelError):
