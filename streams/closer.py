@@ -46,9 +46,8 @@ from alerts.text import AlertTexts
 from streams.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.dedup import RecentIds
 from streams.events import TopicName
-from streams.oncall import OnCall
 from streams.heap import note_evictions
-from streams.rules import RuleSet, RuleSpec
+from streams.oncall import OnCall
 from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
 from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition

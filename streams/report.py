@@ -21,7 +21,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from pathlib import Path
 
@@ -29,7 +29,6 @@ from alerts.locales import Locale
 from alerts.model import AlertEvent, SeriesRef, datetime_to_ms
 from alerts.text import AlertTexts
 from streams.closer import Closed
-from streams.events import TopicName
 from streams.pipeline import ReplayPipeline
 from streams.rules import RuleSet
 
