@@ -21,6 +21,11 @@ demo: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Static checks: ruff with the selection in pyproject.toml (mypy strict and ruff format
+# are the next step, issue #11).
+lint: install
+	$(VENV)/bin/ruff check .
+
 test-unit: install
 	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 

@@ -320,7 +320,8 @@ class AlertMetrics:
                 registry=registry,
             ),
             broker_connected=Gauge(
-                "aftersales_broker_connected", "1 when connected to Kafka, else 0", registry=registry
+                "aftersales_broker_connected", "1 when connected to Kafka, else 0",
+                registry=registry
             ),
             series=view,
             series_collector=collector,

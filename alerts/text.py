@@ -2,9 +2,10 @@
 
 Each rule has a :class:`RuleText`: a label for the measured quantity, its unit
 (``count``, ``ratio``, ``seconds``, ``amount``), the noun for its sample size and
-a runbook template, in the locale's catalogue (:mod:`alerts.locales`). Templates may use only the placeholders in
-:data:`PLACEHOLDERS`; anything else is rejected when the ``RuleText`` is built,
-with a :class:`~alerts.exceptions.TemplateError` naming the placeholder.
+a runbook template, in the locale's catalogue (:mod:`alerts.locales`). Templates
+may use only the placeholders in :data:`PLACEHOLDERS`; anything else is rejected when
+the ``RuleText`` is built, with a :class:`~alerts.exceptions.TemplateError` naming the
+placeholder.
 
 Examples
 --------

@@ -11,7 +11,8 @@ shop) and ``flood`` (the same, plus 200,000 junk keys in the first 4 hours: each
 price and quantity norms, ``return_rate``/``complaint_rate`` SKU series and burst keys).
 
 Every simulated hour the benchmark snapshots every closer partition and every source
-aggregator the way the worker does: ``snapshot()`` on the loop (timed: that is the stall), then zlib in
+aggregator the way the worker does: ``snapshot()`` on the loop (timed: that is the stall),
+then zlib in
 a thread (timed apart). At the end it reports RSS (after ``gc.collect()``), the state
 held, evictions, the largest snapshot and the longest encode. Nothing asserts.
 
@@ -137,7 +138,7 @@ def child(junk: int) -> None:
             evicted[f"{rule}/{reason}"] += n
     for (rule, reason), n in pipeline.stage1.drain_evictions()[0].items():
         evicted[f"{rule}/{reason}"] += n
-    del stream
+    stream = iter(())  # drop the merged input: its buffers are not the flood's state
     gc.collect()
     print(json.dumps({
         "junk": junk, "events": pipeline.lines, "alerts": alerts, "seconds": elapsed,
@@ -204,7 +205,8 @@ def main() -> None:
         label = "flood" if junk else "clean"
         report.line(
             f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
-            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; end RSS {result['rss'] / 1_048_576:.0f} MiB "
+            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; "
+            f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
             f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
             f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
             f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}")

@@ -38,8 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import (  # noqa: E402
-    RESULTS, Report, create_topics, encode, percentile, settings_for)
+from benchmarks._common import RESULTS, Report, create_topics, encode, percentile, settings_for  # noqa: E402
 from benchmarks.throughput import free_port  # noqa: E402
 from streams.demo import best_seller  # noqa: E402
 from streams.embedded_broker import EmbeddedBroker, terminate  # noqa: E402
@@ -216,7 +215,8 @@ async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: st
             window[alert["rule"]].append(at - max(closes))
     def line(name: str, values: list[float]) -> None:
         if values:
-            report.line(f"{name:<34} n={len(values):>5}  p50={percentile(values, 50) * 1000:>7.0f} ms"
+            report.line(f"{name:<34} n={len(values):>5}  "
+                        f"p50={percentile(values, 50) * 1000:>7.0f} ms"
                         f"  p99={percentile(values, 99) * 1000:>7.0f} ms"
                         f"  max={max(values) * 1000:>7.0f} ms")
         else:

@@ -169,12 +169,11 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
            calendar_path: str | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
+    from alerts.text import AlertTexts
     from streams.gc_tuning import tune_gc
     from streams.pipeline import ReplayPipeline, read_jsonl
     from streams.rules import load_rules
     from streams.run_summary import count_alerts, summary_lines, warmup_hint
-
-    from alerts.text import AlertTexts
 
     configure_logging("auto", "INFO")
     tune_gc()

@@ -184,7 +184,8 @@ class WindowCloser:
             "pending": rich,
             "pending_plain": plain,
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
-            "open_alerts": {sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())},
+            "open_alerts": {sid: event.to_dict()
+                            for sid, event in sorted(self.open_alerts.items())},
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
@@ -612,7 +613,8 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any], list[_P
         msg = f"closer snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
     plain = [(rule, int(start_ms), dimension, key, source, Partial(num, den))
-             for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns)]
+             for (rule, start_ms, dimension, key, source), num, den
+             in zip(ids, *columns, strict=True)]
     return state, banks, plain
 
 

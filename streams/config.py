@@ -148,13 +148,13 @@ class Settings:
         """Read settings from ``environ`` (default ``os.environ``), validating every field."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            name = env_name(field.name)
+        for spec in fields(cls):
+            name = env_name(spec.name)
             raw = env.get(name)
             if raw is None or raw == "":
                 continue
-            parse = _PARSERS.get(field.name, _str)
-            values[field.name] = _parse(name, raw, parse)
+            parse = _PARSERS.get(spec.name, _str)
+            values[spec.name] = _parse(name, raw, parse)
         password_file = env.get(PASSWORD_FILE_ENV, "").strip()
         if password_file:
             if "kafka_sasl_password" in values:

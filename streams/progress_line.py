@@ -36,7 +36,7 @@ def format_duration(seconds: float) -> str:
     >>> format_duration(75), format_duration(3_725)
     ('1:15', '1:02:05')
     """
-    total = max(int(round(seconds)), 0)
+    total = max(round(seconds), 0)
     hours, rest = divmod(total, 3_600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

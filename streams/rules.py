@@ -8,6 +8,7 @@ whose ``field`` is the TOML path, e.g. ``rules.return_rate.detector.persistence`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import tomllib
@@ -28,8 +29,8 @@ __all__ = [
     "COLOCATED_RULES",
     "DIMENSION_FIELDS",
     "SHARED_DENOMINATOR",
-    "RuleSpec",
     "RuleSet",
+    "RuleSpec",
     "load_rules",
 ]
 
@@ -178,7 +179,7 @@ class RuleSet:
     lateness_ms: int
     utc_offset_ms: int
     #: ``[[mutes]]`` of the rules file (see :mod:`streams.mutes`).
-    mutes: MuteTable = MuteTable()
+    mutes: MuteTable = dataclasses.field(default_factory=MuteTable)
 
     def by_name(self, name: str) -> RuleSpec:
         """The rule called ``name``."""

@@ -43,10 +43,10 @@ from alerts.model import AlertEvent, SeriesRef
 from alerts.sinks import AlertSink
 from alerts.text import AlertTexts
 from streams.aggregate import EventAlert, SealedPartial, resume_offset
-from streams.closer import WindowCloser
-from streams.config import Settings
 from streams.calendar import Calendar, load_calendar
 from streams.checkpoint import CheckpointSchedule, CheckpointStore
+from streams.closer import WindowCloser
+from streams.config import Settings
 from streams.events import TOPICS, TopicName
 from streams.exceptions import TopicError, WorkerFailure
 from streams.feedback import FeedbackBook, InvalidVerdict, Verdict
@@ -60,8 +60,14 @@ from streams.pipeline import Stage1, Stage1Output, fold_incidents
 from streams.progress import Progress
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_state_topic, ensure_topics
-from streams.wire import (Watermark, closer_partition, decode, encode_event_alert,
-                          encode_watermark, pack_partials)
+from streams.wire import (
+    Watermark,
+    closer_partition,
+    decode,
+    encode_event_alert,
+    encode_watermark,
+    pack_partials,
+)
 
 __all__ = ["Worker"]
 
@@ -392,7 +398,7 @@ class Worker:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), 1.0)
-            except (KafkaError, asyncio.TimeoutError):
+            except (TimeoutError, KafkaError):
                 continue
             total += max(high - position, 0)
         return total
@@ -424,7 +430,7 @@ class Worker:
                 metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(),
                                                   timeout_s)
                 reachable = True
-            except (KafkaError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, KafkaError, OSError):
                 reachable = False
             self._broker_reachable = reachable
             if reachable:
@@ -926,7 +932,7 @@ class Worker:
         forever)."""
         try:
             await asyncio.wait_for(consumer.commit(offsets), _COMMIT_TIMEOUT_S)
-        except (KafkaError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError) as exc:
             if self._broker_reachable:
                 if not self._commit_failures:
                     self._commit_failing_since = time.monotonic()

@@ -303,7 +303,7 @@ def _spaced_mask(m: int, overlap: float) -> np.uint32:
     with ``overlap = window / hop`` windows ``0, o, 2o, ...`` steps back (all of the
     last ``m`` when windows do not overlap). Two overlapping windows out of band are
     much less than twice the evidence."""
-    spacing = max(int(round(overlap)), 1)
+    spacing = max(round(overlap), 1)
     bits = 0
     for i in range(m):
         if i * spacing < 32:
@@ -410,7 +410,7 @@ def step(
     anomaly = np.where(ready & on_watch, absz / (absz + zt), 0.0)
 
     n_req, m_win = cfg.persistence
-    mask = np.uint32((1 << min(m_win * max(int(round(cfg.overlap)), 1), 32)) - 1)
+    mask = np.uint32((1 << min(m_win * max(round(cfg.overlap), 1), 32)) - 1)
     shifted = ((cols.history << np.uint32(1)) | violating.astype(np.uint32)) & mask
     history = np.where(valid, shifted, cols.history).astype(np.uint32)
     immediate = violating & (absz >= cfg.fire_immediately_at * zt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.deploy.deploy_tools import require_tool
 
 

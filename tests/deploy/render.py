@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tests.deploy.deploy_tools import ALERTMANAGER_DIR, PROMETHEUS_DIR
 
 WORKER_JOB = "aftersales-worker"

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
 from tests.deploy.render import render_alertmanager_config, render_prometheus_config, write_yaml
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,6 +6,7 @@ import subprocess
 from typing import Any
 
 import pytest
+
 from tests.deploy.deploy_tools import ALERTMANAGER_DIR
 from tests.deploy.render import (
     load_yaml,

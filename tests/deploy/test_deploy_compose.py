@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+
 from tests.deploy.deploy_tools import REPO
 from tests.deploy.render import load_yaml
 
@@ -368,7 +369,7 @@ class TestSimProfileTraffic:
         from streams.rules import load_rules
         from streams.run_summary import warmup_days
 
-        params, config, events = traffic
+        params, _, events = traffic
         start_ms = int(params["start"].timestamp() * 1000)
         assert abs(params["start"] - datetime.now(UTC)) < timedelta(minutes=5)
         assert params["history_days"] >= max(warmup_days(load_rules()).values())

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+
 from tests.deploy.deploy_tools import GRAFANA_DIR
 from tests.deploy.render import load_yaml
 

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.deploy.deploy_tools import PROMETHEUS_DIR
 from tests.deploy.render import load_yaml
 

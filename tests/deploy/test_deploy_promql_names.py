@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.deploy.deploy_tools import GRAFANA_DIR, PROMETHEUS_DIR
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from tests.deploy.deploy_tools import GRAFANA_DIR, PROMETHEUS_DIR
 from tests.deploy.promql_names import (
     WORKER_SAMPLE_NAMES,
     exposed_metric_names,

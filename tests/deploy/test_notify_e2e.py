@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from alerts.model import SeriesRef
+from alerts.text import AlertTexts
 from tests.deploy.deploy_tools import REPO
 from tests.deploy.render import render_china_alertmanager_config, write_yaml
 from tests.deploy.test_alerting_e2e import (
@@ -36,9 +39,6 @@ from tests.deploy.test_alerting_e2e import (
 )
 from tests.notify_stubs import Stub, dingtalk_stub, feishu_stub, serve, wecom_stub
 from tests.unit.alerts.conftest import FIRE
-
-from alerts.model import SeriesRef
-from alerts.text import AlertTexts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -143,7 +143,8 @@ class TestRealWorker:
         self, prometheus: object, webhook: WebhookReceiver, real_worker: str
     ) -> None:
         """The worker's open burst episode is routed by Alertmanager with labels and texts."""
-        line = next(l for l in _info(real_worker).splitlines() if "customer_order_burst" in l)
+        line = next(row for row in _info(real_worker).splitlines()
+                    if "customer_order_burst" in row)
         alert_id = line.split('alert_id="', 1)[1].split('"', 1)[0]
         path, body = webhook.wait_for(lambda p, b: anomaly(b, alert_id) is not None,
                                       NOTIFY_TIMEOUT_S * 2, f"for {alert_id}")

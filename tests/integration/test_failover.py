@@ -39,9 +39,9 @@ class TestFailover:
                           json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
         ports = [free_port(), free_port()]
         logs = [tmp_path / "a.log", tmp_path / "b.log"]
-        workers = [start_worker(broker, topic_prefix, port, log) for port, log in zip(ports, logs)]
+        workers = [start_worker(broker, topic_prefix, port, log) for port, log in zip(ports, logs, strict=True)]
         try:
-            for port, worker in zip(ports, workers):
+            for port, worker in zip(ports, workers, strict=True):
                 await wait_ready(port, worker, 90)
             await asyncio.sleep(8)  # both members in the groups before traffic starts
             cut = len(events) // 2

@@ -23,8 +23,14 @@ from streams.rules import load_rules
 from streams.simulator.generator import simulate
 from streams.simulator.kafka import produce_events
 from streams.worker import Worker
-from tests.integration.test_parity import (PARTITIONS, RULES, START, assert_same_alerts,
-                                           collect_alerts, scenario)
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    START,
+    assert_same_alerts,
+    collect_alerts,
+    scenario,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest

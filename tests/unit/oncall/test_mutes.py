@@ -97,7 +97,7 @@ def _outage(t: int) -> float:
     day, at = divmod(t - T0, DAY)
     if day in OUTAGE_DAYS and 22 * HOUR + 15 * MIN <= at < 23 * HOUR + 15 * MIN:
         return 0.0
-    if day == 4 and at >= 22 * HOUR + 15 * MIN or day == 5 and at < 75 * MIN:
+    if (day == 4 and at >= 22 * HOUR + 15 * MIN) or (day == 5 and at < 75 * MIN):
         return 0.0
     return 1.0
 

@@ -53,7 +53,7 @@ class TestPromotion:
         cfg = dataclasses.replace(SMALL, duration=timedelta(days=2), promotions=(promo,))
         _, events = _events(cfg)
         day = 86_400_000
-        first, second = to_ms(DEFAULT_START), to_ms(DEFAULT_START) + day
+        second = to_ms(DEFAULT_START) + day
         lo, hi = second + 2 * MS_PER_HOUR, second + 22 * MS_PER_HOUR
 
         def placed(a: int, b: int) -> int:

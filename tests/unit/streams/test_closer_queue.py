@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+import streams.worker as worker_module
 from alerts.metrics import AlertMetrics
 from streams.checkpoint import CheckpointSchedule
 from streams.closer import WindowCloser
@@ -31,7 +32,6 @@ from streams.simulator.config import SimulationConfig
 from streams.simulator.generator import simulate
 from streams.simulator.incidents import CustomerBurst, WrongPrice
 from streams.wire import encode_event_alert, encode_watermark, pack_partials
-import streams.worker as worker_module
 from streams.worker import Worker
 
 TP = TopicPartition("p.partials", 0)

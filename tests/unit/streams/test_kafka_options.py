@@ -8,17 +8,21 @@ import ssl
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from click.testing import CliRunner
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 import streams
 from streams.config import Settings
 from streams.exceptions import ConfigError
-from streams.kafka_options import (build_ssl_context, client_options, faust_broker_urls,
-                                   faust_credentials)
+from streams.kafka_options import (
+    build_ssl_context,
+    client_options,
+    faust_broker_urls,
+    faust_credentials,
+)
 from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

@@ -11,9 +11,9 @@ import pytest
 from alerts.model import AlertEvent
 from streams.aggregate import SourceAggregator
 from streams.events import OrderEvent, WaitTimeEvent
-from streams.validation import decode_event
 from streams.pipeline import ReplayPipeline
 from streams.rules import RuleSet, parse_rules
+from streams.validation import decode_event
 
 HOUR = 3_600_000
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alerts.text import AlertTexts
 from streams.aggregate import EventAlert
 from streams.closer import WindowCloser
 from streams.events import TOPICS
@@ -20,7 +21,6 @@ from streams.pipeline import KEY_FIELDS, Stage1, Stage1Output
 from streams.rules import load_rules
 from streams.validation import REASONS
 from streams.wire import decode, encode_event_alert, encode_watermark, pack_partials
-from alerts.text import AlertTexts
 
 RULES = load_rules(None)
 NAMES = {t: f"aftersales.{t}" for t in TOPICS}
