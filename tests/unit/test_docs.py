@@ -54,3 +54,17 @@ def test_links_stay_in_the_repository_and_resolve(doc: Path) -> None:
         assert resolved.is_relative_to(ROOT), f"{doc.name} links outside: {target}"
         name = resolved.relative_to(ROOT).as_posix()
         assert resolved.exists() or name in ELSEWHERE, f"{doc.name}: broken link {target}"
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md names every environment variable the settings read."""
+    from dataclasses import fields
+
+    from streams.config import Settings, env_name
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [env_name(f.name) for f in fields(Settings)
+               if f"`{env_name(f.name)}`" not in text
+               and not any(env_name(f.name).startswith(prefix) and f"`{prefix}*`" in text
+                           for prefix in ("KAFKA_SASL_", "KAFKA_SSL_"))]
+    assert missing == []
