@@ -4,31 +4,23 @@ and that differs from a replay without them."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerts.metrics import AlertMetrics
 from streams.calendar import load_calendar
-from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
 from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
 from tests.integration.test_parity import (
     PARTITIONS,
     RULES,
     START,
     assert_same_alerts,
-    collect_alerts,
+    live_alerts,
     scenario,
 )
 
@@ -82,22 +74,7 @@ class TestOnCallParity:
                               and a["key"] == "returns"], "the mute changed nothing"
         assert any("calendar" in a["context"] for a in expected), "no alert in the event"
 
-        settings = Settings.from_env({
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-            "AFTERSALES_APP_ID": f"{topic_prefix}app",
-            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-            "AFTERSALES_CALENDAR_FILE": str(calendar_path),
-        })
-        worker = Worker(settings, load_rules(rules_path),
-                        AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
-        task = asyncio.create_task(worker.run())
-        try:
-            await asyncio.wait_for(worker.started.wait(), 90)
-            await produce_events(events, broker.bootstrap_servers, topic_prefix)
-            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 120)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        alerts = await live_alerts(broker, topic_prefix, load_rules(rules_path), events,
+                                   len(expected), 120,
+                                   AFTERSALES_CALENDAR_FILE=str(calendar_path))
         assert_same_alerts(alerts, expected)

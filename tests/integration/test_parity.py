@@ -21,7 +21,7 @@ from streams.demo import best_seller
 from streams.embedded_broker import EmbeddedBroker
 from streams.events import TOPICS
 from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
+from streams.rules import RuleSet, load_rules
 from streams.simulator.config import SimulationConfig
 from streams.simulator.generator import simulate
 from streams.simulator.incidents import CustomerBurst, OrderDrop, WaitTimeSurge, WrongPrice
@@ -73,24 +73,8 @@ class TestParity:
         assert {"order_outlier", "customer_order_burst"} <= rules_seen, "scenario too quiet"
         assert rules_seen & {"wait_time_p90", "wait_sla_breach_share"}, "scenario too quiet"
 
-        settings = Settings.from_env({
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-            "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
-            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-            "AFTERSALES_LOCALE": locale,
-        })
-        metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
-        worker = Worker(settings, rules, metrics)
-        task = asyncio.create_task(worker.run())
-        try:
-            await asyncio.wait_for(worker.started.wait(), 90)
-            await produce_events(events, broker.bootstrap_servers, topic_prefix)
-            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 120)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        alerts = await live_alerts(broker, topic_prefix, rules, events, len(expected), 120,
+                                   AFTERSALES_LOCALE=locale)
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
         if locale == "zh_CN":
@@ -135,6 +119,31 @@ def assert_same_alerts(alerts: list[dict], expected: list[dict],  # type: ignore
         f"{len(extra)} extra {brief(extra)}; {len(missing)} missing {brief(missing)}; "
         f"{len({a['alert_id'] for a in extra} & {a['alert_id'] for a in missing})} shared ids"
         f"\n{log[-4000:]}")
+
+
+async def live_alerts(broker: EmbeddedBroker, topic_prefix: str, rules: RuleSet,
+                      events: list, expected: int, timeout_s: float,  # type: ignore[type-arg]
+                      **env: str) -> list[dict]:  # type: ignore[type-arg]
+    """Run a worker on ``broker`` (its own topics and consumer groups under
+    ``topic_prefix``; ``env`` adds settings, e.g. ``AFTERSALES_LOCALE``), produce
+    ``events``, and return the first ``expected`` alerts on the alerts topic."""
+    settings = Settings.from_env({
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+        "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
+        "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+        **env,
+    })
+    worker = Worker(settings, rules, AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.started.wait(), 90)
+        await produce_events(events, broker.bootstrap_servers, topic_prefix)
+        return await collect_alerts(broker, f"{topic_prefix}alerts", expected, timeout_s)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def collect_alerts(broker: EmbeddedBroker, topic: str, expected: int,

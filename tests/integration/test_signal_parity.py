@@ -4,21 +4,15 @@ incidents make every new rule fire."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from alerts.metrics import AlertMetrics
-from streams.config import Settings
 from streams.demo import best_seller
 from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
 from streams.pipeline import ReplayPipeline
 from streams.rules import load_rules
 from streams.simulator.config import SimulationConfig
@@ -30,9 +24,7 @@ from streams.simulator.incidents import (
     SatisfactionDrop,
     WrongPrice,
 )
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
-from tests.integration.test_parity import assert_episode_order, canonical, collect_alerts
+from tests.integration.test_parity import assert_episode_order, canonical, live_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,22 +68,6 @@ class TestSignalParity:
         assert any(a["rule"] == "order_outlier" and a["dimension"] == "sku"
                    for a in expected), "no sku price episode"
 
-        settings = Settings.from_env({
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-            "AFTERSALES_APP_ID": f"{topic_prefix}app",
-            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-        })
-        metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
-        worker = Worker(settings, rules, metrics)
-        task = asyncio.create_task(worker.run())
-        try:
-            await asyncio.wait_for(worker.started.wait(), 90)
-            await produce_events(events, broker.bootstrap_servers, topic_prefix)
-            alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 180)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        alerts = await live_alerts(broker, topic_prefix, rules, events, len(expected), 180)
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
