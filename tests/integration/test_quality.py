@@ -40,7 +40,9 @@ def test_every_incident_detected_with_few_false_alerts() -> None:
     alerts, labels, info = quality.run_simulation(SEED, ORDERS_PER_DAY, rules)
     summary = quality.evaluate(alerts, labels, rules, info)
 
-    assert len(summary["incidents"]) == 7
+    # The seven original incident types plus the four of the signal rules (handling-time
+    # surge, satisfaction drop, bad-review wave, cancellation spike).
+    assert len(summary["incidents"]) == 11
     missed = [(i["id"], i["type"]) for i in summary["incidents"] if not i["detected"]]
     assert not missed, f"missed incidents: {missed}"
     too_many = {rule: r["false_per_day"] for rule, r in summary["rules"].items()
