@@ -60,6 +60,9 @@ EVENT_TO_ALERT_BUCKETS: Final = (
 )  # fmt: skip
 EventOutcome = Literal["ok", "invalid", "late", "duplicate"]
 LatencyKind = Literal["event", "window"]
+#: Position of the ``group`` label among ``aftersales_alert_info``'s labels (``class``
+#: follows it).
+_GROUP_LABEL = 8
 #: Delays longer than this are alerts on history, not latency (see
 #: :meth:`AlertMetrics.observe_published`).
 LATENCY_HORIZON_S = 3_600.0
@@ -519,9 +522,9 @@ class AlertMetrics:
             if dimension == "incident":
                 continue
             group = self._groups.get(alert_id, dimension)
-            if info[-1] == group:
+            if info[_GROUP_LABEL] == group:
                 continue
-            relabelled = (*info[:-1], group)
+            relabelled = (*info[:_GROUP_LABEL], group, *info[_GROUP_LABEL + 1:])
             self._open[alert_id] = (rule, severity, relabelled)
             if alert_id in self._shown:
                 self.alert_info.remove(*info)

@@ -11,7 +11,7 @@ Examples
 >>> from streams.simulator.config import DEFAULT_START
 >>> scenario = load_scenario("default", DEFAULT_START)
 >>> scenario.days, len(scenario.incidents)
-(21.0, 7)
+(21.0, 11)
 """
 
 from __future__ import annotations

@@ -539,3 +539,11 @@ class TestStateMetrics:
         assert value("aftersales_snapshot_bytes", {"stage": "closer"}) == 9_000
         assert value("aftersales_snapshot_seconds", {"stage": "closer"}) == 0.5
         assert value("aftersales_snapshot_too_large_total", {"stage": "closer"}) == 1
+
+
+def test_group_label_position_matches_the_info_labels() -> None:
+    """Regrouping an open alert rewrites the ``group`` label in place, by position."""
+    from alerts.metrics import _GROUP_LABEL
+
+    metrics = AlertMetrics.create(CollectorRegistry())
+    assert metrics.alert_info._labelnames[_GROUP_LABEL] == "group"
