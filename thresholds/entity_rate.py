@@ -42,6 +42,8 @@ from typing import Any
 __all__ = ["DEFAULT_MAX_ENTITIES", "BurstVerdict", "EntityRates", "upper_bound"]
 
 _DAY_MS = 86_400_000
+#: Share of ``max_entities`` kept when the cap is exceeded.
+_TRIM_TO = 0.9
 #: Most entities one :class:`EntityRates` tracks unless told otherwise.
 DEFAULT_MAX_ENTITIES = 20_000
 
@@ -149,11 +151,16 @@ class EntityRates:
                 state[1] * 2.0 ** (-age / self.slow_half_life_ms))
 
     def _forget(self, now_ms: int) -> None:
-        """Drop faded entities, then the least busy beyond ``max_entities``."""
-        ranked = sorted(((self._decayed(s, now_ms)[0], key) for key, s in self.entities.items()),
-                        reverse=True)
-        keep = [key for value, key in ranked[:self.max_entities] if value >= self.forget_below]
-        self.entities = {key: self.entities[key] for key in keep}
+        """Drop faded entities, then the least busy down to ``_TRIM_TO`` of
+        ``max_entities``: the room left means a full cap sorts once per many new
+        entities, not at every window."""
+        self.sweep(now_ms)
+        if len(self.entities) > self.max_entities:
+            ranked = sorted(self.entities, key=lambda key: self._decayed(self.entities[key],
+                                                                         now_ms)[0],
+                            reverse=True)
+            keep = ranked[:int(self.max_entities * _TRIM_TO)]
+            self.entities = {key: self.entities[key] for key in keep}
 
     def sweep(self, now_ms: int) -> int:
         """Drop entities whose decayed count fell below ``forget_below``; return how many."""
