@@ -28,6 +28,7 @@ worker's later ``resolved`` has its opening event on the topic.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,13 +45,14 @@ from streams.closer import WindowCloser
 from streams.config import Settings
 from streams.deadletter import DeadLetter
 from streams.events import TOPICS, TopicName
-from streams.exceptions import TopicError
+from streams.exceptions import InvalidEvent, TopicError
 from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.oncall import OnCall
 from streams.pipeline import KEY_FIELDS, Stage1, Stage1Output, partition_for
 from streams.rules import RuleSet
 from streams.topics import TopicNames, ensure_topics
+from streams.validation import parse_ts
 from streams.wire import (
     Watermark,
     closer_partition,
@@ -60,8 +62,8 @@ from streams.wire import (
     pack_partials,
 )
 
-__all__ = ["BackfillPipeline", "BackfillResult", "Layout", "StateExists", "publish_state",
-           "read_layout"]
+__all__ = ["BackfillPipeline", "BackfillResult", "Layout", "StateExists", "earliest_events",
+           "hand_over_gaps", "publish_state", "read_layout"]
 
 log = get_logger(__name__)
 
@@ -218,6 +220,51 @@ async def read_layout(settings: Settings) -> Layout:
                        metadata.partitions_for_topic(names.checkpoints) or set())
     occupied = sorted(int(p) for p, end in ends.items() if end > 0)
     return Layout(inputs, closers, occupied)
+
+
+async def earliest_events(settings: Settings, layout: Layout, rules: RuleSet,
+                          timeout_s: float = 5.0) -> dict[str, int | None]:
+    """Event time of the first retained record of every partition of the input topics the
+    window rules read (``None``: empty, or no readable first record within ``timeout_s``),
+    keyed ``"<topic>/<partition>"``."""
+    names = TopicNames.from_settings(settings)
+    read = {topic for rule in rules.rules if rule.kind != "event" for topic in rule.topics}
+    tps = {TopicPartition(names.inputs[topic], p): f"{topic}/{p}"
+           for topic, count in layout.inputs.items() if topic in read for p in range(count)}
+    if not tps:
+        return {}
+    found: dict[str, int | None] = dict.fromkeys(tps.values())
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                max_partition_fetch_bytes=64 * 1024)
+    await consumer.start()
+    try:
+        consumer.assign(list(tps))
+        await consumer.seek_to_beginning()
+        waiting = set(tps)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while waiting and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(*waiting, timeout_ms=500)
+            for tp, messages in batch.items():
+                if messages and tp in waiting:
+                    waiting.discard(tp)
+                    found[tps[tp]] = _event_ms(messages[0].value)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _event_ms(value: bytes | None) -> int | None:
+    try:
+        return parse_ts(json.loads(value or b"")["ts"])
+    except (ValueError, KeyError, TypeError, InvalidEvent):
+        return None
+
+
+def hand_over_gaps(live_from_ms: int, earliest: Mapping[str, int | None]) -> list[str]:
+    """The input partitions whose first retained event is later than ``live_from_ms`` (or
+    that hold none): between the two, their windows will read as silence."""
+    return sorted(source for source, first in earliest.items()
+                  if first is None or first > live_from_ms)
 
 
 async def publish_state(settings: Settings, pipeline: BackfillPipeline, *,

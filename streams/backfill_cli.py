@@ -46,7 +46,13 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     from (the checkpoints topic on KAFKA_BOOTSTRAP_SERVERS): a new deployment then alerts
     from its first day. Run it before the first worker starts."""
     from alerts.text import AlertTexts
-    from streams.backfill import BackfillPipeline, publish_state, read_layout
+    from streams.backfill import (
+        BackfillPipeline,
+        earliest_events,
+        hand_over_gaps,
+        publish_state,
+        read_layout,
+    )
     from streams.cli import ConfigProblem, _load_calendar, load_settings
     from streams.gc_tuning import tune_gc
     from streams.pipeline import read_jsonl
@@ -91,6 +97,7 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
             f"{len(result.dead_letters):,} rejected): nothing to warm up; nothing written")
     try:
         written = _quiet(publish_state(settings, pipeline, force=force))
+        gaps = hand_over_gaps(result.live_from_ms, _quiet(earliest_events(settings, layout, rules)))
     except (KafkaError, OSError, TopicError) as error:
         raise click.ClickException(f"cannot backfill: {error}") from None
     dead = Counter(d.reason for d in result.dead_letters)
@@ -106,6 +113,13 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
         "(an overlap is fine; a gap reads as silence)",
     ):
         click.echo(line, err=True)
+    if gaps:
+        shown = ", ".join(gaps[:8]) + (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "")
+        click.echo(f"warning: {len(gaps)} input partitions start after that time or are empty "
+                   f"({shown}): the windows from then until their first event will read as "
+                   "silence (empty windows, possibly a drop alert)", err=True)
+        log.warning("backfill_hand_over_gap", partitions=gaps,
+                    live_from_ms=result.live_from_ms)
 
 
 def _quiet(coro: Coroutine[Any, Any, T]) -> T:

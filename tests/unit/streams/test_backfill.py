@@ -86,3 +86,11 @@ def test_a_restored_closer_continues_the_backfilled_baseline() -> None:
     assert list(bank.ids) == list(original.ids)
     assert bank.export_state(sid) == original.export_state(sid)
     assert bank.state(sid).n >= 24, "the backfilled baseline is past its warm-up"
+
+
+def test_hand_over_gaps_name_partitions_that_start_late_or_hold_nothing() -> None:
+    from streams.backfill import hand_over_gaps
+
+    earliest = {"orders/0": 900, "orders/1": 1_000, "orders/2": 1_001, "orders/3": None}
+    assert hand_over_gaps(1_000, earliest) == ["orders/2", "orders/3"]
+    assert hand_over_gaps(2_000, {"orders/0": 5}) == []
