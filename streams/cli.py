@@ -423,9 +423,11 @@ main.add_command(notify_bridge)
 
 def _register_optional() -> None:
     """Commands whose modules live beside this one."""
+    from streams.backfill_cli import backfill
     from streams.demo import demo
     from streams.simulator.cli import simulate
 
+    main.add_command(backfill)
     main.add_command(simulate)
     main.add_command(demo)
 
