@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from streams.simulator.catalog import Catalog
-from streams.simulator.config import SimulationConfig
+from streams.simulator.config import CANCEL_REASONS, SimulationConfig
 from streams.simulator.events import COMPLAINTS, ORDERS, REVIEWS, WAIT_TIMES, Event
 from streams.simulator.incidents import (
     BadReviewWave,
@@ -38,14 +38,14 @@ from streams.simulator.incidents import (
     ComplaintSpike,
     CustomerBurst,
     Incident,
-    resolve_incidents,
     window_ms,
 )
-from streams.simulator.orders import _CANCEL_P, CANCEL_REASONS, NONE, OrderModel, OrderPlan
+from streams.simulator.orders import _CANCEL_P, NONE, OrderModel, OrderPlan
 from streams.simulator.promotion import promotion_factor
 from streams.simulator.schedule import CalendarQueue
 from streams.simulator.seasonality import Noise, seasonal
 from streams.simulator.service import ServiceModel, csat_ratings
+from streams.simulator.targets import resolve_incidents
 from streams.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, format_ts
 
 STEP_MS = 15 * MS_PER_MINUTE
