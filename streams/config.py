@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from alerts.locales import LOCALES, Locale
 from streams.exceptions import ConfigError
-from streams.kafka_options import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
+from streams.kafka_tls import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
 
 __all__ = ["LogFormat", "PersonalLabels", "Settings", "unknown_variables"]
 
