@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from alerts.locales import Locale
+from streams.cli_errors import ConfigProblem
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
@@ -25,15 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 log = get_logger("aftersales.cli")
-
-
-class ConfigProblem(click.ClickException):
-    """A configuration error, shown as ``Error: invalid configuration: <field>: <message>``."""
-
-    exit_code = 2
-
-    def __init__(self, error: ConfigError) -> None:
-        super().__init__(f"invalid configuration: {error}")
 
 
 def load_settings() -> Settings:

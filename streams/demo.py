@@ -38,6 +38,7 @@ from alerts.metrics import AlertMetrics
 from alerts.sinks import ConsoleSink
 from alerts.text import AlertTexts
 from streams.app import HostWorker, create_app
+from streams.cli_errors import ConfigProblem
 from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.events import TOPICS
@@ -124,8 +125,6 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
     # none of the client's routine rebalancing warnings between the alerts.
     configure_logging("console", "WARNING")
     _quiet_clients()
-    from streams.cli import ConfigProblem
-
     try:
         rules = load_rules(rules_path)
         # Refuse bad AFTERSALES_* variables before the broker starts.
