@@ -171,10 +171,14 @@ def fold(rule: str, children: Mapping[str, Child], incidents: dict[str, Incident
 def _event(status: str, incident: Incident, members: list[Child], start_ms: int, end_ms: int,
            dimension_excess: float) -> AlertEvent:
     total = sum(max(c.excess, 0.0) for c in members)
-    children = sorted(({"dimension": c.event.dimension, "key": c.event.key,
-                        "alert_id": c.event.alert_id, "excess": round(c.excess, 3),
-                        "share": round(max(c.excess, 0.0) / total, 3) if total else 0.0}
-                       for c in members), key=lambda c: (-c["share"], c["key"]))
+
+    def share_of(child: Child) -> float:
+        return round(max(child.excess, 0.0) / total, 3) if total else 0.0
+
+    children = [{"dimension": c.event.dimension, "key": c.event.key,
+                 "alert_id": c.event.alert_id, "excess": round(c.excess, 3),
+                 "share": share_of(c)}
+                for c in sorted(members, key=lambda c: (-share_of(c), c.event.key))]
     share = min(total / dimension_excess, 1.0) if dimension_excess > 0 else 0.0
     direction = "up"
     if members and sum(1 for c in members if c.event.direction == "down") * 2 > len(members):
