@@ -81,7 +81,7 @@ class Catalog:
         raw = np.exp(rng.uniform(np.log(lo), np.log(hi)))
         price = np.maximum(np.round(raw) - 0.01, 0.99)
         rank = rng.permutation(n).astype(np.int64)
-        pop = 1.0 / (rank + 1.0) ** config.zipf_exponent
+        pop = (1.0 / (rank + 1.0) ** config.zipf_exponent).astype(np.float64)
         pop /= pop.sum()
         factor = rng.lognormal(0.0, 0.35, size=n)
         for c in range(len(weights)):

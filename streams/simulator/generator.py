@@ -198,7 +198,7 @@ class Simulation:
                 if burst is not None:
                     self.affected_orders[burst[0]].append(oid)
             seq = state.next_seq
-            steps = [(placed, "placed", None)]
+            steps: list[tuple[int, str, str | None]] = [(placed, "placed", None)]
             if paid != NONE:
                 steps.append((paid, "paid", None))
             if cancelled != NONE:

@@ -65,10 +65,10 @@ def resolve_incidents(
             if not 0 < inc.magnitude < 1:
                 _fail(f"incidents[{i}](supplier_quality).magnitude",
                       "must be a probability in (0, 1)", inc.magnitude)
-            names = tuple(c.name for c in config.categories)
-            supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), names)
+            categories = tuple(c.name for c in config.categories)
+            supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), categories)
             try:
-                catalog.supplier_skus(supplier, names)
+                catalog.supplier_skus(supplier, categories)
             except ValueError:
                 _fail(f"incidents[{i}](supplier_quality).supplier", "must be an existing "
                       "supplier id (SUP-<category>-01..)", supplier)
