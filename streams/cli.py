@@ -381,6 +381,7 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
 
     from aiokafka.errors import KafkaError
 
+    from streams.feedback import VerdictValue
     from streams.feedback_client import AlertNotFound, send_verdict
 
     if verdict is None:
@@ -392,10 +393,11 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
         raise click.BadParameter("at most 2000 characters", param_hint="--note")
     settings = load_settings()
     configure_logging(settings.log_format, "WARNING")
-    series = (rule, dimension, key) if all(given) else None
+    series = ((rule, dimension, key) if rule is not None and dimension is not None
+              and key is not None else None)
+    chosen: VerdictValue = "false" if verdict == "false" else "true"  # --false / --true
     try:
-        record = asyncio.run(send_verdict(settings, alert_id, verdict,  # type: ignore[arg-type]
-                                          note, series))  # type: ignore[arg-type]
+        record = asyncio.run(send_verdict(settings, alert_id, chosen, note, series))
     except AlertNotFound:
         raise click.ClickException(
             f"alert {alert_id} is not on {settings.topic('alerts')}; give --rule, "

@@ -174,21 +174,28 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
             metrics=f"http://127.0.0.1:{port}/metrics", history=f"{len(history):,}",
             speed=f"{speed:g}"))
 
-        @app.task
+        # Registered by calls, not as decorators: faust types App.task's result loosely,
+        # which would leave the functions untyped.
         async def feed() -> None:
             await pipeline.started.wait()
             await _feed(client_options(settings), settings.topic_prefix, history, live, speed,
                         seed)
 
-        @app.task
+        app.task(feed)
+
         async def status() -> None:
             await _status(metrics, pipeline, 5.0, texts.catalogue, rules.utc_offset_ms)
 
+        app.task(status)
+
         if duration is not None:
-            @app.task
+            stop_after = duration
+
             async def stop_later() -> None:
-                await asyncio.sleep(duration)
+                await asyncio.sleep(stop_after)
                 os.kill(os.getpid(), signal.SIGTERM)
+
+            app.task(stop_later)
 
         with contextlib.suppress(SystemExit):
             HostWorker(app, settings, on_logging=_quiet_clients).execute_from_commandline()

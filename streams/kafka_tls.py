@@ -34,7 +34,7 @@ def build_ssl_context(cafile: str, certfile: str, keyfile: str) -> ssl.SSLContex
     ``KAFKA_SSL_KEYFILE``.
     """
     try:
-        context = create_ssl_context(cafile=cafile or None)
+        context: ssl.SSLContext = create_ssl_context(cafile=cafile or None)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError("KAFKA_SSL_CAFILE",
                           f"cannot load CA certificates from {cafile!r}: {_reason(exc)}") from None

@@ -57,12 +57,12 @@ class SeriesRecording:
     """The decisions of one series at every window close (``NaN`` where unknown)."""
 
     series: SeriesRef
-    end_ms: array = field(default_factory=lambda: array("q"))
-    observed: array = field(default_factory=lambda: array("d"))
-    baseline: array = field(default_factory=lambda: array("d"))
-    lower: array = field(default_factory=lambda: array("d"))
-    upper: array = field(default_factory=lambda: array("d"))
-    alerting: array = field(default_factory=lambda: array("b"))
+    end_ms: array[int] = field(default_factory=lambda: array("q"))
+    observed: array[float] = field(default_factory=lambda: array("d"))
+    baseline: array[float] = field(default_factory=lambda: array("d"))
+    lower: array[float] = field(default_factory=lambda: array("d"))
+    upper: array[float] = field(default_factory=lambda: array("d"))
+    alerting: array[int] = field(default_factory=lambda: array("b"))
 
     def add(self, closed: Closed) -> None:
         """Append one window close."""

@@ -93,7 +93,7 @@ _MISSING_TOPIC_PROBES = 2
 _FAILED_CLOSE_S = 5.0
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: untyped base
     def __init__(self, on_revoked: Any, on_assigned: Any) -> None:
         self._on_revoked = on_revoked
         self._on_assigned = on_assigned
