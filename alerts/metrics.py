@@ -84,7 +84,8 @@ class LabelCounts(Protocol[_Key_co]):
     ``Mapping``, covariant in the key, so counts keyed by ``(TopicName, Outcome)``
     literals are ``LabelCounts[tuple[str, str]]``."""
 
-    def items(self) -> Iterable[tuple[_Key_co, int]]: ...
+    def items(self) -> Iterable[tuple[_Key_co, int]]:
+        """``(labels, count)`` pairs."""
 
 
 SnapshotStage = Literal["intake", "closer"]

@@ -248,7 +248,7 @@ class SourceAggregator:
                 if value is None:
                     continue  # the event lacks the measured field
                 if kind == "share":
-                    num, value = (1.0 if value else 0.0), None
+                    num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
             for accumulators in self._windows(rule, ts, offset, previous):
                 for series_key in keys:

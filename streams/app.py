@@ -76,7 +76,7 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, 
     async def pipeline() -> None:
         try:
             await worker.run()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure must crash the worker
             # Crash the whole worker (non-zero exit) so a supervisor restarts it; the
             # snapshots make the restart continue where this one stopped.
             await app.crash(exc)
@@ -110,6 +110,7 @@ class HostWorker(faust.Worker):
         self.spinner = None
 
     async def on_started(self) -> None:
+        """Faust's start-up hook: also call ``on_started`` (the demo's first output)."""
         await super().on_started()
         if self._on_started is not None:
             self._on_started()

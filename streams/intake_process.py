@@ -66,38 +66,49 @@ class IntakeMetrics(Protocol):
     exports them, :class:`RelayMetrics` in an intake child."""
 
     def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
-                          reasons: LabelCounts[tuple[str, str]]) -> None: ...
+                          reasons: LabelCounts[tuple[str, str]]) -> None:
+        """Add outcome counts by (topic, outcome) and dead letters by (topic, reason)."""
 
     def add_evictions(self, evicted: Mapping[tuple[str, str], int],
-                      folded: Mapping[str, int]) -> None: ...
+                      folded: Mapping[str, int]) -> None:
+        """Count evicted series by (rule, reason) and keys folded into overflow."""
 
     def record_snapshot(self, stage: str, size: int, seconds: float, *,
-                        too_large: bool = False) -> None: ...
+                        too_large: bool = False) -> None:
+        """Record one snapshot's size and encode time."""
 
-    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None: ...
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Set one input partition's consumer lag (records)."""
 
-    def set_broker_connected(self, connected: bool) -> None: ...
+    def set_broker_connected(self, connected: bool) -> None:
+        """Set whether the broker answers."""
 
 
 class IntakeRunner(Protocol):
     """The intake stage as the child runs it (a worker with the role ``intake``)."""
 
     @property
-    def started(self) -> asyncio.Event: ...
+    def started(self) -> asyncio.Event:
+        """Set once the intake consumer is in its group."""
 
     @property
-    def failed(self) -> bool: ...
+    def failed(self) -> bool:
+        """Whether the intake failed."""
 
     @property
-    def partials_sent(self) -> int: ...
+    def partials_sent(self) -> int:
+        """Sealed partials sent so far."""
 
     @property
-    def consumed(self) -> Mapping[str, int]: ...
+    def consumed(self) -> Mapping[str, int]:
+        """Records consumed so far, by stage."""
 
     @property
-    def backlog(self) -> Mapping[str, int]: ...
+    def backlog(self) -> Mapping[str, int]:
+        """Records behind, by stage."""
 
-    async def run(self) -> None: ...
+    async def run(self) -> None:
+        """Run until cancelled or failed."""
 
 
 class IntakeRunnerFactory(Protocol):
@@ -105,7 +116,8 @@ class IntakeRunnerFactory(Protocol):
     reference (a module-level class or function)."""
 
     def __call__(self, settings: Settings, rules: RuleSet, metrics: RelayMetrics, *,
-                 create_input_topics: bool, roles: frozenset[str]) -> IntakeRunner: ...
+                 create_input_topics: bool, roles: frozenset[str]) -> IntakeRunner:
+        """A runner of the given roles, recording to ``metrics``."""
 
 
 class RelayMetrics:
@@ -121,21 +133,25 @@ class RelayMetrics:
 
     def add_evictions(self, evicted: Mapping[tuple[str, str], int],
                       folded: Mapping[str, int]) -> None:
+        """Collect evictions for the next report."""
         self.evicted.update(evicted)
         self.folded.update(folded)
 
     def record_snapshot(self, stage: str, size: int, seconds: float, *,
                         too_large: bool = False) -> None:
+        """Collect one snapshot's figures for the next report."""
         self.snapshots.append((stage, size, seconds, too_large))
 
     def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
                           reasons: LabelCounts[tuple[str, str]]) -> None:
+        """Collect intake counts for the next report."""
         for key, n in counts.items():
             self.counts[key] += n
         for key, n in reasons.items():
             self.reasons[key] += n
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Keep the partition's latest lag for the next report."""
         self.lag[(topic, partition)] = lag
 
     def set_broker_connected(self, connected: bool) -> None:
@@ -237,7 +253,8 @@ class IntakeChild:
 
     def _drain(self) -> list[dict[str, Any]]:
         conn, process = self._conn, self._process
-        assert conn is not None and process is not None
+        assert conn is not None
+        assert process is not None
         messages = []
         closed = False
         try:

@@ -228,8 +228,7 @@ def read_jsonl(lines: Iterable[bytes | str]
         raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
         if first:
             first = False
-            if raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
+            raw = raw.removeprefix(_BOM)
         if not raw.strip():
             continue
         try:
@@ -237,7 +236,7 @@ def read_jsonl(lines: Iterable[bytes | str]
             topic = obj["topic"]
             value = obj["value"]
             if not isinstance(topic, str):
-                raise TypeError("topic")
+                raise TypeError("topic")  # noqa: TRY301 - handled as any malformed line
         except (ValueError, KeyError, TypeError, RecursionError):
             yield "orders", None, raw.rstrip(b"\r\n")
             continue

@@ -406,8 +406,8 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
         return _MT + (ymax - v) / (ymax - ymin) * ph
 
     bottom, top = _MT + ph, _MT
-    svg = [f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
-           f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>']
+    svg = [(f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
+           f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>')]
     # grid and y axis
     for v in yticks:
         yy = y(v)

@@ -998,7 +998,7 @@ class Worker:
                 self.metrics.add_mute_suppressed(closer.drain_suppressed())
             for closed in closer.latest.values():
                 latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
-            marks = [m for m in closer.watermarks.values()]
+            marks = list(closer.watermarks.values())
             if marks:
                 low = min(marks)
                 watermark = low if watermark is None else min(watermark, low)

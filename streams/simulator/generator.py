@@ -175,10 +175,12 @@ class Simulation:
             if cancelled == NONE and self._cancel_spikes:
                 spiked = self._spiked_cancel(placed, channels[channel], u[0])
                 if spiked is not None:
-                    cancelled, cancel_reason = placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked
-                    complaint = NONE  # nothing was delivered to complain about
+                    # The spike overrides the order's drawn outcome (PLW2901 on purpose).
+                    cancelled, cancel_reason = (  # noqa: PLW2901
+                        placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked)
+                    complaint = NONE  # noqa: PLW2901 - nothing was delivered to complain about
                     if paid != NONE and paid >= cancelled:
-                        paid = NONE
+                        paid = NONE  # noqa: PLW2901
             oid = f"O-{number:09d}"
             if burst is not None:
                 cust_s, addr_s = burst[1], burst[2]
@@ -213,7 +215,7 @@ class Simulation:
                         steps.append((returned, "returned", reasons[reason]))
                     if refunded != NONE:
                         steps.append((refunded, "refunded", reasons[reason]))
-                review = self._review(number, delivered, skus[sku], kind, u)
+                review = self._review(delivered, skus[sku], kind, u)
                 if review is not None and start <= review[0] < end:
                     state.review_seq += 1
                     push((review[0], seq(), REVIEWS, f"R-{number:09d}", "review",
@@ -253,7 +255,7 @@ class Simulation:
                 return reason
         return None
 
-    def _review(self, number: int, delivered: int, sku: str, kind: int,
+    def _review(self, delivered: int, sku: str, kind: int,
                 u: list[float]) -> tuple[int, int] | None:
         """``(ts, rating)`` of the delivered order's review, or None (most write none).
 

@@ -97,9 +97,8 @@ def _working_hours(ts: IntArray, first_hour: float, last_hour: float,
     late = hour >= last_hour
     day = np.where(late, day + 1, day)
     closed = late | (hour < first_hour)
-    out = np.where(closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(
+    return np.where(closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(
         np.int64), ts)
-    return out
 
 
 class OrderModel:
