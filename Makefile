@@ -21,10 +21,11 @@ demo: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Static checks: ruff with the selection in pyproject.toml (mypy strict and ruff format
-# are the next step, issue #11).
+# Static checks: ruff with the selection in pyproject.toml, then mypy strict over
+# thresholds, alerts and streams ([tool.mypy]); run by .ci/run before the tests.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-unit: install
 	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)

@@ -35,7 +35,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from alerts.model import SCHEMA, AlertEvent, datetime_to_ms, join_key, ms_to_datetime
+from alerts.model import (
+    SCHEMA,
+    AlertEvent,
+    AlertStatus,
+    datetime_to_ms,
+    join_key,
+    ms_to_datetime,
+)
+from thresholds.decision import Direction, Severity
 
 __all__ = ["MIN_CHILDREN", "MIN_SHARE", "Child", "Incident", "IncidentFolder", "fold",
            "parents_of"]
@@ -63,7 +71,7 @@ class Incident:
     parent_dimension: str
     parent_key: str
     started_at_ms: int
-    severity: str
+    severity: Severity
     children: dict[str, str] = field(default_factory=dict)  # series id -> alert id
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,15 +176,19 @@ def fold(rule: str, children: Mapping[str, Child], incidents: dict[str, Incident
     return events, membership
 
 
-def _event(status: str, incident: Incident, members: list[Child], start_ms: int, end_ms: int,
-           dimension_excess: float) -> AlertEvent:
+def _event(status: AlertStatus, incident: Incident, members: list[Child], start_ms: int,
+           end_ms: int, dimension_excess: float) -> AlertEvent:
     total = sum(max(c.excess, 0.0) for c in members)
-    children = sorted(({"dimension": c.event.dimension, "key": c.event.key,
-                        "alert_id": c.event.alert_id, "excess": round(c.excess, 3),
-                        "share": round(max(c.excess, 0.0) / total, 3) if total else 0.0}
-                       for c in members), key=lambda c: (-c["share"], c["key"]))
+
+    def share_of(child: Child) -> float:
+        return round(max(child.excess, 0.0) / total, 3) if total else 0.0
+
+    children = [{"dimension": c.event.dimension, "key": c.event.key,
+                 "alert_id": c.event.alert_id, "excess": round(c.excess, 3),
+                 "share": share_of(c)}
+                for c in sorted(members, key=lambda c: (-share_of(c), c.event.key))]
     share = min(total / dimension_excess, 1.0) if dimension_excess > 0 else 0.0
-    direction = "up"
+    direction: Direction = "up"
     if members and sum(1 for c in members if c.event.direction == "down") * 2 > len(members):
         direction = "down"
     what = f"{incident.parent_dimension} {incident.parent_key}"
@@ -190,9 +202,9 @@ def _event(status: str, incident: Incident, members: list[Child], start_ms: int,
         "parent": {"dimension": incident.parent_dimension, "key": incident.parent_key},
         "excess": round(total, 3), "parent_share": round(share, 3), "children": children}}
     return AlertEvent(
-        schema=SCHEMA, alert_id=incident.incident_id, status=status,  # type: ignore[arg-type]
+        schema=SCHEMA, alert_id=incident.incident_id, status=status,
         rule=incident.rule, dimension="incident", key=incident.key,
-        severity=incident.severity, direction=direction,  # type: ignore[arg-type]
+        severity=incident.severity, direction=direction,
         observed=total, baseline=0.0, lower=None, upper=None,
         score=max((c.event.score for c in members), default=0.0),
         sample_size=len(members), window_start=ms_to_datetime(start_ms),

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal, get_args
+from typing import Final, Literal, Protocol, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -47,6 +47,7 @@ __all__ = [
     "EVENT_TO_ALERT_BUCKETS",
     "AlertMetrics",
     "EventOutcome",
+    "LabelCounts",
     "LatencyKind",
     "SeriesCollector",
     "SeriesView",
@@ -74,6 +75,19 @@ _DONE_MEMORY: Final = 10_000
 _RANK: Final = {"info": 1, "warning": 2, "critical": 3}
 _SEVERITY_RANK: Final = {"critical": 0, "warning": 1, "info": 2}
 EvictionReason = Literal["ttl", "cap"]
+
+_Key_co = TypeVar("_Key_co", covariant=True)
+
+
+class LabelCounts(Protocol[_Key_co]):
+    """Counts by label values (a ``Counter`` or a ``dict``), only read: unlike
+    ``Mapping``, covariant in the key, so counts keyed by ``(TopicName, Outcome)``
+    literals are ``LabelCounts[tuple[str, str]]``."""
+
+    def items(self) -> Iterable[tuple[_Key_co, int]]:
+        """``(labels, count)`` pairs."""
+
+
 SnapshotStage = Literal["intake", "closer"]
 
 
@@ -619,8 +633,8 @@ class AlertMetrics:
         if -60.0 <= seconds <= LATENCY_HORIZON_S:
             self.observe_latency("event" if alert.is_instant else "window", seconds)
 
-    def add_intake_counts(self, counts: Mapping[tuple[str, str], int],
-                          reasons: Mapping[tuple[str, str], int]) -> None:
+    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
+                          reasons: LabelCounts[tuple[str, str]]) -> None:
         """Add intake outcome counts by (topic, outcome) and dead-letter counts by
         (topic, reason)."""
         for (topic, outcome), n in counts.items():

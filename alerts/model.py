@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Final, Literal, NamedTuple, cast, get_args
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from alerts.exceptions import AlertValidationError
 
@@ -196,7 +196,7 @@ def _text(value: object, field_name: str, *, allow_empty: bool = False) -> str:
 def _choice(value: object, field_name: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise AlertValidationError(field_name, f"must be one of {allowed}, got {value!r}")
-    return cast(str, value)
+    return value  # `in` a tuple of str narrowed it to str
 
 
 def _canonical_json(value: object, path: str) -> Any:

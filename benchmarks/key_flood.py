@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Report, encode, rss_bytes, traffic  # noqa: E402
+from benchmarks._common import Report, encode, rss_bytes, traffic
 
 _HOUR_MS = 3_600_000
 _FLOOD_HOURS = 4

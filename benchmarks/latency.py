@@ -38,15 +38,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, Report, create_topics, encode, percentile, settings_for  # noqa: E402
-from benchmarks.throughput import free_port  # noqa: E402
-from streams.demo import best_seller  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker, terminate  # noqa: E402
-from streams.pipeline import partition_for  # noqa: E402
-from streams.rules import load_rules  # noqa: E402
-from streams.simulator import SimulationConfig, simulate  # noqa: E402
-from streams.simulator.incidents import CustomerBurst, WaitTimeSurge, WrongPrice  # noqa: E402
-from streams.simulator.kafka import produce_events  # noqa: E402
+from benchmarks._common import RESULTS, Report, create_topics, encode, percentile, settings_for
+from benchmarks.throughput import free_port
+from streams.demo import best_seller
+from streams.embedded_broker import EmbeddedBroker, terminate
+from streams.pipeline import partition_for
+from streams.rules import load_rules
+from streams.simulator import SimulationConfig, simulate
+from streams.simulator.incidents import CustomerBurst, WaitTimeSurge, WrongPrice
+from streams.simulator.kafka import produce_events
 
 _START = datetime(2026, 11, 2, tzinfo=UTC)
 #: The load generator sends what is due every this many seconds (one batch per partition).
@@ -73,7 +73,7 @@ def scrape_events_total(port: int) -> float:
 
 def parse_ms(text: str) -> int:
     """RFC 3339 to epoch ms."""
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 async def run(args: argparse.Namespace, report: Report) -> None:
@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace, report: Report) -> None:
             terminate(worker, 20)
 
 
-async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: str,  # noqa: ANN001
+async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: str,
                   prefix: str, port: int, history: list, live: list, live_ms: int) -> None:
     deadline = time.monotonic() + 900
     counted = 0.0

@@ -184,8 +184,8 @@ def kl_poisson(before: float, after: float) -> float:
 def kl_binomial(p_before: float, p_after: float, n: float) -> float:
     """KL(Binomial(n, p_after) || Binomial(n, p_before)) = n x Bernoulli KL."""
     if not (0 < p_before < 1 and 0 <= p_after < 1) or n < 0:
-        msg = f"p_before, p_after, n: need 0 < p_before < 1, 0 <= p_after < 1, n >= 0, " \
-              f"got {p_before}, {p_after}, {n}"
+        msg = (f"p_before, p_after, n: need 0 < p_before < 1, 0 <= p_after < 1, n >= 0, "
+               f"got {p_before}, {p_after}, {n}")
         raise ValueError(msg)
     kl = (1 - p_after) * math.log((1 - p_after) / (1 - p_before))
     if p_after > 0:

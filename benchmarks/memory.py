@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Report, rss_bytes  # noqa: E402
+from benchmarks._common import Report, rss_bytes
 
 _HOUR_MS = 3_600_000
 _START_MS = 1_793_577_600_000  # 2026-11-02T00:00:00Z

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.calendar import Calendar, parse_calendar  # noqa: E402
-from streams.pipeline import ReplayPipeline  # noqa: E402
-from streams.rules import RuleSet, parse_rules  # noqa: E402
-from streams.simulator.config import SimulationConfig  # noqa: E402
-from streams.simulator.generator import simulate  # noqa: E402
+from streams.calendar import Calendar, parse_calendar
+from streams.pipeline import ReplayPipeline
+from streams.rules import RuleSet, parse_rules
+from streams.simulator.config import SimulationConfig
+from streams.simulator.generator import simulate
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 MUTES = [

@@ -300,8 +300,8 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
 
 def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
     """Median band efficiency per metric kind (and rule) per volume, all seeds pooled."""
-    lines = ["band efficiency: median (upper - baseline) / sampling sigma over incident-free "
-             "windows (all seeds)"]
+    lines = [("band efficiency: median (upper - baseline) / sampling sigma over incident-free "
+             "windows (all seeds)")]
     head = f"{'kind / rule':<30}" + "".join(f" | {v:>16}" for v in volumes)
     lines += [head, "-" * len(head)]
     kinds = sorted(set(METRIC_KIND.values()))
@@ -402,12 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     began = time.perf_counter()
     out: list[str] = [
-        f"# quality matrix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; rules: "
-        f"{args.rules or 'shipped'}; mode: {'quick' if args.quick else 'full'}",
-        f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
+        (f"# quality matrix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; rules: "
+        f"{args.rules or 'shipped'}; mode: {'quick' if args.quick else 'full'}"),
+        (f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
         f"TUNE seeds {args.tune_seeds or '-'}; REPORT seeds {args.seeds}; 3x only for "
         f"seeds {args.seeds_3x}; "
-        f"{WARMUP_DAYS:g}-day warm-up, 14 simulated days",
+        f"{WARMUP_DAYS:g}-day warm-up, 14 simulated days"),
     ]
     print("\n".join(out), flush=True)
     cells: dict[str, list[dict[str, Any]]] = {"TUNE": [], "REPORT": []}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Report  # noqa: E402
+from benchmarks._common import Report
 
 _CLI = str(Path(sys.executable).with_name("aftersales"))
 _TIMEOUT_S = 1_800

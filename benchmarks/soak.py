@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import RESULTS, tree_rss_bytes  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate  # noqa: E402
-from streams.logs import configure_logging  # noqa: E402
-from streams.simulator.config import SimulationConfig  # noqa: E402
-from streams.simulator.generator import simulate  # noqa: E402
-from streams.simulator.kafka import produce_events  # noqa: E402
+from benchmarks._common import RESULTS, tree_rss_bytes
+from streams.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.logs import configure_logging
+from streams.simulator.config import SimulationConfig
+from streams.simulator.generator import simulate
+from streams.simulator.kafka import produce_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def main() -> None:
     lines: list[str] = []
 
     def emit(text: str) -> None:
-        print(text, flush=True)  # noqa: T201 - a benchmark prints its figures
+        print(text, flush=True)
         lines.append(text)
 
     with EmbeddedBroker() as broker:

@@ -33,15 +33,15 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.metrics import AlertMetrics  # noqa: E402
-from benchmarks._common import Report, create_topics, rss_bytes, settings_for, traffic  # noqa: E402
-from streams.config import Settings  # noqa: E402
-from streams.embedded_broker import EmbeddedBroker, terminate  # noqa: E402
-from streams.events import TOPICS  # noqa: E402
-from streams.rules import load_rules  # noqa: E402
-from streams.simulator.events import Event  # noqa: E402
-from streams.simulator.kafka import produce_events  # noqa: E402
-from streams.worker import Worker  # noqa: E402
+from alerts.metrics import AlertMetrics
+from benchmarks._common import Report, create_topics, rss_bytes, settings_for, traffic
+from streams.config import Settings
+from streams.embedded_broker import EmbeddedBroker, terminate
+from streams.events import TOPICS
+from streams.rules import load_rules
+from streams.simulator.events import Event
+from streams.simulator.kafka import produce_events
+from streams.worker import Worker
 
 _TIMEOUT_S = 600.0
 

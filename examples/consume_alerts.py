@@ -100,6 +100,7 @@ async def consume(bootstrap: str, topic: str, *, group: str | None, from_beginni
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the alerts topic's events until interrupted; the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap",
                         default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:29092"))

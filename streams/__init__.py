@@ -1,0 +1,1 @@
+"""The after-sales stream processor: intake, windows, closer, worker and CLI."""

@@ -156,7 +156,8 @@ class EventAlert:
 
 
 def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+    return [(value, weight) for value, weight
+            in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]]
 
 
 _Accumulators = dict[tuple[str, str], Partial]
@@ -247,7 +248,7 @@ class SourceAggregator:
                 if value is None:
                     continue  # the event lacks the measured field
                 if kind == "share":
-                    num, value = (1.0 if value else 0.0), None
+                    num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
             for accumulators in self._windows(rule, ts, offset, previous):
                 for series_key in keys:
@@ -613,7 +614,7 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
             if value:
                 keys.append((name, value))
         else:
-            values = [getattr(event, f, None) for f in fields]
+            values: list[str] = [getattr(event, f, None) or "" for f in fields]
             if all(values):
                 key = ",".join(values)
                 if "\\" in key or key.count(",") != len(values) - 1:
@@ -669,7 +670,8 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
             counts = by_name.get(name)
             if counts is None:
                 counts = by_name[name] = Counter()
-            counts[value] += weight
+            # Weights are floats: a Counter adds them at run time, typeshed types its counts int.
+            counts[value] += weight  # type: ignore[assignment]
 
 
 _SNAPSHOT_MAGIC = b"agg/2"

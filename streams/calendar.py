@@ -211,7 +211,7 @@ def _time(raw: Any, where: str) -> datetime:
 
 def _scope(raw: Any, where: str) -> tuple[tuple[str, frozenset[str]], ...]:
     if not isinstance(raw, dict):
-        raise ConfigError(where, "expected a table: {} or e.g. {channel = \"app\"}")
+        raise ConfigError(where, 'expected a table: {} or e.g. {channel = "app"}')
     out = []
     for name, value in sorted(raw.items()):
         if name not in SCOPE_FIELDS:

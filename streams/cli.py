@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from alerts.locales import Locale
+from streams.cli_errors import ConfigProblem
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
@@ -25,15 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 log = get_logger("aftersales.cli")
-
-
-class ConfigProblem(click.ClickException):
-    """A configuration error, shown as ``Error: invalid configuration: <field>: <message>``."""
-
-    exit_code = 2
-
-    def __init__(self, error: ConfigError) -> None:
-        super().__init__(f"invalid configuration: {error}")
 
 
 def load_settings() -> Settings:
@@ -212,8 +204,7 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     elapsed = time.perf_counter() - started
     if dead_path:
         with open(dead_path, "wb") as dead_out:
-            for dead in pipeline.dead_letters:
-                dead_out.write(dead.to_json() + b"\n")
+            dead_out.writelines(dead.to_json() + b"\n" for dead in pipeline.dead_letters)
     log.info("replay_done", events=pipeline.lines, alerts=alerts,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
@@ -389,6 +380,7 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
 
     from aiokafka.errors import KafkaError
 
+    from streams.feedback import VerdictValue
     from streams.feedback_client import AlertNotFound, send_verdict
 
     if verdict is None:
@@ -400,10 +392,11 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
         raise click.BadParameter("at most 2000 characters", param_hint="--note")
     settings = load_settings()
     configure_logging(settings.log_format, "WARNING")
-    series = (rule, dimension, key) if all(given) else None
+    series = ((rule, dimension, key) if rule is not None and dimension is not None
+              and key is not None else None)
+    chosen: VerdictValue = "false" if verdict == "false" else "true"  # --false / --true
     try:
-        record = asyncio.run(send_verdict(settings, alert_id, verdict,  # type: ignore[arg-type]
-                                          note, series))  # type: ignore[arg-type]
+        record = asyncio.run(send_verdict(settings, alert_id, chosen, note, series))
     except AlertNotFound:
         raise click.ClickException(
             f"alert {alert_id} is not on {settings.topic('alerts')}; give --rule, "

@@ -52,7 +52,7 @@ from streams.rules import SHARED_DENOMINATOR, RuleSet, RuleSpec
 from streams.sku_rollup import SkuRollup
 from streams.wire import closer_partition
 from thresholds.bank import SeriesBank
-from thresholds.decision import Decision
+from thresholds.decision import Decision, Transition
 from thresholds.engine import Outcome
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
@@ -237,14 +237,14 @@ class WindowCloser:
             self.event_alerts.seen(alert_id)
         self.late_partials = int(state["late_partials"])
         self.entity_rates = {}
-        for rule_name, dimension, data in state.get("entity_rates", []):
+        for rule_name, dimension, rates in state.get("entity_rates", []):
             if any(rule.name == rule_name for rule in self.rules.rules):
-                self._entity_rates(self.rules.by_name(rule_name), dimension).load(data)
+                self._entity_rates(self.rules.by_name(rule_name), dimension).load(rates)
         self.oncall.restore(state.get("oncall"))
         self.muted_series = set(state.get("muted", []))
-        for name, data in state.get("rollups", {}).items():
+        for name, rollup in state.get("rollups", {}).items():
             if name in self.rollups:
-                self.rollups[name].load(data)
+                self.rollups[name].load(rollup)
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -371,7 +371,8 @@ class WindowCloser:
                 noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
                                           sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
-        series = [(sid, *sid.split(":", 2)[1:]) for sid in ids]
+        series = [(sid, dimension, key) for sid in ids
+                  for _, dimension, key in (sid.split(":", 2),)]
         detector = rule.detector
         assert detector is not None
 
@@ -431,11 +432,11 @@ class WindowCloser:
                     self.folded[rule.name] += 1
                     continue
                 admitted[shard] += 1
-            target = out.get((dimension, key))
-            if target is None:
+            existing = out.get((dimension, key))
+            if existing is None:
                 out[(dimension, key)] = partial
             else:  # an input key spelled like the overflow series: it joins it
-                target.merge(partial)
+                existing.merge(partial)
         return out
 
     def _evict(self, rule: RuleSpec, bank: SeriesBank, end: int) -> None:
@@ -507,13 +508,13 @@ class WindowCloser:
             keys = set(verdicts)
         events: list[AlertEvent] = []
         mutes = self.oncall.mutes.active(rule.name, start, end)
-        for dimension, key in sorted(keys):  # type: ignore[misc]
+        for dimension, key in sorted(keys):
             partial = merged.get((dimension, key))
             verdict = verdicts[(dimension, key)]
             count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = _sid(rule.name, dimension, key)
             was_open = sid in self.episodes
-            transition = "fire" if violating and not was_open else (
+            transition: Transition | None = "fire" if violating and not was_open else (
                 "resolve" if was_open and not violating else None)
             decision = Decision(
                 observed=count, baseline=verdict.expected, lower=None, upper=upper,
@@ -522,7 +523,7 @@ class WindowCloser:
                 direction="up" if violating else None,
                 severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
                 else None,
-                alerting=violating, transition=transition)  # type: ignore[arg-type]
+                alerting=violating, transition=transition)
             mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
             events.extend(self._advance(rule, dimension, key, start, end, decision, partial,
                                         muted=mute))

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from alerts.locales import LOCALES, Locale
 from streams.exceptions import ConfigError
-from streams.kafka_options import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
+from streams.kafka_tls import SASL_PROTOCOLS, TLS_PROTOCOLS, build_ssl_context
 
 __all__ = ["LogFormat", "PersonalLabels", "Settings", "unknown_variables"]
 
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 ENV_PREFIX = "AFTERSALES_"
 #: Read at start into ``kafka_sasl_password`` (instead of ``KAFKA_SASL_PASSWORD``).
-PASSWORD_FILE_ENV: Final = "KAFKA_SASL_PASSWORD_FILE"
+PASSWORD_FILE_ENV: Final = "KAFKA_SASL_PASSWORD_FILE"  # noqa: S105 - a variable name
 #: Kafka's limit on topic names (group ids and Faust's topics are named after them too).
 MAX_TOPIC_NAME: Final = 249
 #: Suffixes the service appends: ``<prefix>dead-letter`` is the longest name under the prefix;
@@ -215,8 +215,8 @@ class Settings:
             ("topic_min_insync_replicas",
              self.topic_replication_factor == -1
              or self.topic_min_insync_replicas <= self.topic_replication_factor,
-             f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
-             f"({self.topic_replication_factor}): no write could succeed"),
+             (f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
+             f"({self.topic_replication_factor}): no write could succeed")),
             ("max_snapshot_bytes", 1_048_576 <= self.max_snapshot_bytes <= 4_294_967_296,
              "expected 1048576..4294967296"),
             ("stall_timeout_ms", 1_000 <= self.stall_timeout_ms <= 3_600_000,

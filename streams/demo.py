@@ -38,6 +38,7 @@ from alerts.metrics import AlertMetrics
 from alerts.sinks import ConsoleSink
 from alerts.text import AlertTexts
 from streams.app import HostWorker, create_app
+from streams.cli_errors import ConfigProblem
 from streams.config import Settings
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.events import TOPICS
@@ -90,9 +91,10 @@ async def _status(metrics: AlertMetrics, worker: Worker, every_s: float, words: 
                   utc_offset_ms: int) -> None:
     while True:
         await asyncio.sleep(every_s)
-        counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())
+        # prometheus_client has no public read of one labelled child's value.
+        counts = {topic: int(metrics.events_total.labels(topic, "ok")._value.get())  # noqa: SLF001
                   for topic in TOPICS}
-        invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())
+        invalid = sum(int(metrics.events_total.labels(topic, outcome)._value.get())  # noqa: SLF001
                       for topic in TOPICS for outcome in ("invalid", "duplicate"))
         marks = [mark for closer in worker.closers.values() for mark in closer.watermarks.values()]
         watermark = words.time(min(marks), utc_offset_ms) if marks else "-"
@@ -124,8 +126,6 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
     # none of the client's routine rebalancing warnings between the alerts.
     configure_logging("console", "WARNING")
     _quiet_clients()
-    from streams.cli import ConfigProblem
-
     try:
         rules = load_rules(rules_path)
         # Refuse bad AFTERSALES_* variables before the broker starts.
@@ -175,21 +175,28 @@ def demo(duration: float | None, speed: float, history_days: float, orders_per_d
             metrics=f"http://127.0.0.1:{port}/metrics", history=f"{len(history):,}",
             speed=f"{speed:g}"))
 
-        @app.task
+        # Registered by calls, not as decorators: faust types App.task's result loosely,
+        # which would leave the functions untyped.
         async def feed() -> None:
             await pipeline.started.wait()
             await _feed(client_options(settings), settings.topic_prefix, history, live, speed,
                         seed)
 
-        @app.task
+        app.task(feed)
+
         async def status() -> None:
             await _status(metrics, pipeline, 5.0, texts.catalogue, rules.utc_offset_ms)
 
+        app.task(status)
+
         if duration is not None:
-            @app.task
+            stop_after = duration
+
             async def stop_later() -> None:
-                await asyncio.sleep(duration)
+                await asyncio.sleep(stop_after)
                 os.kill(os.getpid(), signal.SIGTERM)
+
+            app.task(stop_later)
 
         with contextlib.suppress(SystemExit):
             HostWorker(app, settings, on_logging=_quiet_clients).execute_from_commandline()

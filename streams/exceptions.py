@@ -41,7 +41,7 @@ class WorkerFailure(AftersalesError):
     restart re-creates missing topics and resumes from the snapshots)."""
 
 
-class InvalidEvent(AftersalesError):  # noqa: N818 - reads as a verdict on the event
+class InvalidEvent(AftersalesError):
     """An input event is rejected.
 
     ``reason`` is a short machine-readable code (``not_json``, ``missing_field``,

@@ -104,13 +104,14 @@ class Intake:
         if recent is None:
             recent = self._recent[(topic, partition)] = RecentIds(self.dedup_capacity)
         if recent.seen(event.event_id):
-            error = InvalidEvent("duplicate", f"event_id {event.event_id[:80]!r} already processed",
-                                 "event_id")
-            return self._reject(error, "duplicate", topic, partition, offset, key, value)
+            duplicate = InvalidEvent("duplicate",
+                                     f"event_id {event.event_id[:80]!r} already processed",
+                                     "event_id")
+            return self._reject(duplicate, "duplicate", topic, partition, offset, key, value)
         if not self.on_event(topic, partition, offset, event):
-            error = InvalidEvent("late", "its window was already sealed (event time behind the "
-                                 "partition's watermark)", "ts")
-            return self._reject(error, "late", topic, partition, offset, key, value)
+            late = InvalidEvent("late", "its window was already sealed (event time behind the "
+                                "partition's watermark)", "ts")
+            return self._reject(late, "late", topic, partition, offset, key, value)
         self.counts[(topic, "ok")] += 1
         return None
 

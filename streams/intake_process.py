@@ -5,7 +5,9 @@ one command), but its two stages are independent Kafka consumers in separate
 consumer groups that talk only through the partials topic. The parent runs the
 closer, the web server and the broker probe; :class:`IntakeChild` starts a child
 process (``spawn``: no inherited event loop or sockets) that runs the intake
-stage of a :class:`~streams.worker.Worker` and reports over a pipe:
+stage of a :class:`~streams.worker.Worker` and reports over a pipe. The worker hands
+its own class in as the child's :class:`IntakeRunnerFactory` (pickled by reference),
+so this module never imports the worker module, which imports this one:
 
 * ``{"started": True}`` once its consumer is in the group;
 * ``{"failed": True}`` as soon as its intake failed (before its clients are closed);
@@ -33,17 +35,19 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
-from alerts.metrics import AlertMetrics
+from alerts.metrics import LabelCounts
 from streams.config import Settings
 from streams.exceptions import WorkerFailure
 from streams.logs import configure_logging, get_logger
 from streams.rules import RuleSet
 
-__all__ = ["IntakeChild", "RelayMetrics"]
+__all__ = ["IntakeChild", "IntakeMetrics", "IntakeRunner", "IntakeRunnerFactory",
+           "RelayMetrics"]
 
 log = get_logger(__name__)
 
@@ -57,6 +61,65 @@ START_TIMEOUT_S = 120.0
 SILENCE_TIMEOUT_S = 60.0
 
 
+class IntakeMetrics(Protocol):
+    """What stage 1 records: :class:`alerts.metrics.AlertMetrics` in the process that
+    exports them, :class:`RelayMetrics` in an intake child."""
+
+    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
+                          reasons: LabelCounts[tuple[str, str]]) -> None:
+        """Add outcome counts by (topic, outcome) and dead letters by (topic, reason)."""
+
+    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
+                      folded: Mapping[str, int]) -> None:
+        """Count evicted series by (rule, reason) and keys folded into overflow."""
+
+    def record_snapshot(self, stage: str, size: int, seconds: float, *,
+                        too_large: bool = False) -> None:
+        """Record one snapshot's size and encode time."""
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Set one input partition's consumer lag (records)."""
+
+    def set_broker_connected(self, connected: bool) -> None:
+        """Set whether the broker answers."""
+
+
+class IntakeRunner(Protocol):
+    """The intake stage as the child runs it (a worker with the role ``intake``)."""
+
+    @property
+    def started(self) -> asyncio.Event:
+        """Set once the intake consumer is in its group."""
+
+    @property
+    def failed(self) -> bool:
+        """Whether the intake failed."""
+
+    @property
+    def partials_sent(self) -> int:
+        """Sealed partials sent so far."""
+
+    @property
+    def consumed(self) -> Mapping[str, int]:
+        """Records consumed so far, by stage."""
+
+    @property
+    def backlog(self) -> Mapping[str, int]:
+        """Records behind, by stage."""
+
+    async def run(self) -> None:
+        """Run until cancelled or failed."""
+
+
+class IntakeRunnerFactory(Protocol):
+    """Builds the child's intake runner (the worker class); it must be picklable by
+    reference (a module-level class or function)."""
+
+    def __call__(self, settings: Settings, rules: RuleSet, metrics: RelayMetrics, *,
+                 create_input_topics: bool, roles: frozenset[str]) -> IntakeRunner:
+        """A runner of the given roles, recording to ``metrics``."""
+
+
 class RelayMetrics:
     """The intake's metrics in the child: collected, then shipped to the parent."""
 
@@ -68,20 +131,27 @@ class RelayMetrics:
         self.folded: Counter[str] = Counter()
         self.snapshots: list[tuple[str, int, float, bool]] = []
 
-    def add_evictions(self, evicted: Counter[tuple[str, str]], folded: Counter[str]) -> None:
+    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
+                      folded: Mapping[str, int]) -> None:
+        """Collect evictions for the next report."""
         self.evicted.update(evicted)
         self.folded.update(folded)
 
     def record_snapshot(self, stage: str, size: int, seconds: float, *,
                         too_large: bool = False) -> None:
+        """Collect one snapshot's figures for the next report."""
         self.snapshots.append((stage, size, seconds, too_large))
 
-    def add_intake_counts(self, counts: Counter[tuple[str, str]],
-                          reasons: Counter[tuple[str, str]]) -> None:
-        self.counts.update(counts)
-        self.reasons.update(reasons)
+    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
+                          reasons: LabelCounts[tuple[str, str]]) -> None:
+        """Collect intake counts for the next report."""
+        for key, n in counts.items():
+            self.counts[key] += n
+        for key, n in reasons.items():
+            self.reasons[key] += n
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Keep the partition's latest lag for the next report."""
         self.lag[(topic, partition)] = lag
 
     def set_broker_connected(self, connected: bool) -> None:
@@ -105,8 +175,9 @@ class RelayMetrics:
 class IntakeChild:
     """Parent-side handle of the intake child process."""
 
-    def __init__(self, settings: Settings, rules: RuleSet, *, create_input_topics: bool) -> None:
-        self._args = (settings, rules, create_input_topics)
+    def __init__(self, settings: Settings, rules: RuleSet, *, create_input_topics: bool,
+                 runner: IntakeRunnerFactory) -> None:
+        self._args = (settings, rules, create_input_topics, runner)
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         #: Set once the child reported that its consumer is in the group.
@@ -136,7 +207,7 @@ class IntakeChild:
         self._spawned_at = self._heard_at = time.monotonic()
         log.info("intake_process_started", pid=process.pid)
 
-    def poll(self, metrics: AlertMetrics) -> None:
+    def poll(self, metrics: IntakeMetrics) -> None:
         """Apply the child's reports to ``metrics``; raise :class:`WorkerFailure` if the
         child exited (at any time), did not join within ``START_TIMEOUT_S``, or has sent
         nothing for ``SILENCE_TIMEOUT_S``."""
@@ -182,7 +253,8 @@ class IntakeChild:
 
     def _drain(self) -> list[dict[str, Any]]:
         conn, process = self._conn, self._process
-        assert conn is not None and process is not None
+        assert conn is not None
+        assert process is not None
         messages = []
         closed = False
         try:
@@ -196,7 +268,7 @@ class IntakeChild:
                                 f"{process.exitcode}")
         return messages
 
-    def _apply(self, message: dict[str, Any], metrics: AlertMetrics) -> None:
+    def _apply(self, message: dict[str, Any], metrics: IntakeMetrics) -> None:
         if "counts" not in message:
             return
         metrics.add_intake_counts(message["counts"], message["reasons"])
@@ -222,23 +294,21 @@ def _die_with_parent() -> None:
 
 
 def _child_main(settings: Settings, rules: RuleSet, create_input_topics: bool,
-                conn: Connection) -> None:
+                runner: IntakeRunnerFactory, conn: Connection) -> None:
     _die_with_parent()
     configure_logging(settings.log_format, settings.log_level)
     code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        code = asyncio.run(_child_run(settings, rules, create_input_topics, conn))
+        code = asyncio.run(_child_run(settings, rules, create_input_topics, runner, conn))
     sys.exit(code)
 
 
 async def _child_run(settings: Settings, rules: RuleSet, create_input_topics: bool,
-                     conn: Connection) -> int:
+                     runner: IntakeRunnerFactory, conn: Connection) -> int:
     """Run the intake until SIGTERM/SIGINT (exit code 0); ending any other way is a
     failure (exit code 1), so the parent never mistakes it for a clean stop."""
-    from streams.worker import Worker  # the worker module imports this one
-
     metrics = RelayMetrics()
-    worker = Worker(settings, rules, metrics, create_input_topics=create_input_topics,
+    worker = runner(settings, rules, metrics, create_input_topics=create_input_topics,
                     roles=frozenset({"intake"}))
     task = asyncio.create_task(worker.run())
     loop = asyncio.get_running_loop()

@@ -145,9 +145,9 @@ def parse_mutes(raw: Any, rule_names: Iterable[str], utc_offset_ms: int) -> Mute
 
 
 def _mute(table: dict[str, Any], where: str, known: set[str]) -> Mute:
-    for name in table:
-        if name not in _KEYS:
-            raise ConfigError(f"{where}.{name}",
+    for setting in table:
+        if setting not in _KEYS:
+            raise ConfigError(f"{where}.{setting}",
                               f"unknown setting; allowed: {', '.join(sorted(_KEYS))}")
     name = table.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:

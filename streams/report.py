@@ -57,12 +57,12 @@ class SeriesRecording:
     """The decisions of one series at every window close (``NaN`` where unknown)."""
 
     series: SeriesRef
-    end_ms: array = field(default_factory=lambda: array("q"))
-    observed: array = field(default_factory=lambda: array("d"))
-    baseline: array = field(default_factory=lambda: array("d"))
-    lower: array = field(default_factory=lambda: array("d"))
-    upper: array = field(default_factory=lambda: array("d"))
-    alerting: array = field(default_factory=lambda: array("b"))
+    end_ms: array[int] = field(default_factory=lambda: array("q"))
+    observed: array[float] = field(default_factory=lambda: array("d"))
+    baseline: array[float] = field(default_factory=lambda: array("d"))
+    lower: array[float] = field(default_factory=lambda: array("d"))
+    upper: array[float] = field(default_factory=lambda: array("d"))
+    alerting: array[int] = field(default_factory=lambda: array("b"))
 
     def add(self, closed: Closed) -> None:
         """Append one window close."""
@@ -406,8 +406,8 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
         return _MT + (ymax - v) / (ymax - ymin) * ph
 
     bottom, top = _MT + ph, _MT
-    svg = [f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
-           f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>']
+    svg = [(f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
+           f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>')]
     # grid and y axis
     for v in yticks:
         yy = y(v)

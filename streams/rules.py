@@ -339,6 +339,7 @@ def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
     allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
     _only_keys(table, allowed, where)
     values = _typed(table, where)
+    # An "event" rule's detector is a count detector (mypy does not narrow by `==`).
     metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
     try:
         return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap,

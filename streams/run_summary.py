@@ -69,20 +69,20 @@ def warmup_hint(rules: RuleSet, span_days: float | None) -> list[str]:
         return ["hint: no window rule is enabled in these rules."]
     longest = max(needs.values())
     if span_days is not None and span_days >= longest:
-        return [f"hint: no alert fired, although the input ({_days(span_days)}) covers every "
+        return [(f"hint: no alert fired, although the input ({_days(span_days)}) covers every "
                 "rule's warm-up: nothing left its band. Inject an incident to see one, e.g. "
-                "`aftersales simulate --days 21 --incident wait_time_surge`."]
+                "`aftersales simulate --days 21 --incident wait_time_surge`.")]
     groups: dict[str, list[str]] = {}
     for name, days in sorted(needs.items(), key=lambda item: -item[1]):
         groups.setdefault(_days(days), []).append(name)
     spans = "; ".join(f"{', '.join(sorted(names))} {days}" for days, names in groups.items())
     seen = f"this input spans {_days(span_days)}. " if span_days is not None else ""
     suggest = max(21, int(longest * 2 + 0.999))
-    return ["hint: no alert fired. Rules learn what is normal before they alert; history "
-            f"needed: {spans}.",
-            f"hint: {seen}Try a longer history, e.g. `aftersales simulate --days {suggest}` "
+    return [("hint: no alert fired. Rules learn what is normal before they alert; history "
+            f"needed: {spans}."),
+            (f"hint: {seen}Try a longer history, e.g. `aftersales simulate --days {suggest}` "
             "or `--scenario default` (two weeks with incidents), or replay your own older "
-            "events (backfill) before the period of interest."]
+            "events (backfill) before the period of interest.")]
 
 
 def _days(days: float) -> str:

@@ -26,7 +26,7 @@ def parse_timestamp_ms(text: str) -> int:
     if s.lstrip("-").isdigit():
         return int(s)
     try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(s)
     except ValueError:
         msg = f"timestamp {text!r} is neither RFC 3339 / 'YYYY-MM-DD HH:MM:SS' nor epoch ms"
         raise ValueError(msg) from None

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from alerts.episodes import EpisodeState, advance, alert_id_for
 from alerts.model import AlertEvent, SeriesRef
-from alerts.text import AlertTexts, format_value
+from alerts.text import AlertTexts, Unit, format_value
 from streams.aggregate import EventAlert
 from thresholds.decision import Decision
 
@@ -40,7 +40,8 @@ MAX_ORDERS: Final = 50
 #: Windows without a verdict before a SKU episode resolves.
 QUIET_WINDOWS: Final = 4
 _RANK: Final = {"info": 1, "warning": 2, "critical": 3}
-_LABELS: Final = {"unit_price": ("Unit price", "amount"), "quantity": ("Quantity", "count")}
+_LABELS: Final[dict[str, tuple[str, Unit]]] = {"unit_price": ("Unit price", "amount"),
+                                                "quantity": ("Quantity", "count")}
 
 
 @dataclass(slots=True)

@@ -61,6 +61,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
+        # The first name seen twice: `seen.add` (None) is only called for its effect.
         name = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise InvalidEvent("duplicate_key", f"field {_short(name, 40)!r} appears twice",
                            name if name.isprintable() else None)

@@ -41,10 +41,12 @@ class Watermark(tuple[str, int]):
 
     @property
     def source(self) -> str:
+        """Who sent the watermark (an intake instance)."""
         return self[0]
 
     @property
     def watermark_ms(self) -> int:
+        """The event-time watermark, epoch ms."""
         return self[1]
 
 

@@ -93,7 +93,7 @@ _MISSING_TOPIC_PROBES = 2
 _FAILED_CLOSE_S = 5.0
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: untyped base
     def __init__(self, on_revoked: Any, on_assigned: Any) -> None:
         self._on_revoked = on_revoked
         self._on_assigned = on_assigned
@@ -200,8 +200,17 @@ class Worker:
         split = settings.intake_processes > 0 and roles == {"intake", "closer"}
         self._runs_intake = "intake" in roles and not split
         self._runs_closer = "closer" in roles
-        self._children = [IntakeChild(settings, rules, create_input_topics=create_input_topics)
+        self._children = [IntakeChild(settings, rules, create_input_topics=create_input_topics,
+                                      runner=Worker)
                           for _ in range(settings.intake_processes if split else 0)]
+
+    @property
+    def _closer_metrics(self) -> AlertMetrics:
+        """The metrics the closer records to: a closer runs only in a process that exports
+        them (an intake child has :class:`RelayMetrics` and no closer)."""
+        if not isinstance(self.metrics, AlertMetrics):
+            raise TypeError("a worker that runs a closer needs AlertMetrics")
+        return self.metrics
 
     @property
     def intake_pids(self) -> list[int]:
@@ -356,7 +365,7 @@ class Worker:
     def _poll_children(self) -> None:
         for child in self._children:
             if child.pid is not None:
-                child.poll(self.metrics)  # type: ignore[arg-type]
+                child.poll(self.metrics)
 
     async def _supervise_children(self) -> None:
         """Relay the children's reports until one of them fails (then raise)."""
@@ -709,7 +718,7 @@ class Worker:
                 if payload is not None and marker is not None:
                     closer.restore(payload)
                     for event in closer.open_alerts.values():
-                        self.metrics.restore_open(event)
+                        self._closer_metrics.restore_open(event)
                     self.folder.seed(closer.open_alerts.values())
                     position = int(marker["position"])
                     consumer.seek(tp, position)
@@ -963,7 +972,7 @@ class Worker:
                 self._alerts_high[metadata.partition] = metadata.offset + 1
         now_s = time.time()
         for alert in alerts:
-            self.metrics.record_alert(alert)
+            self._closer_metrics.record_alert(alert)
             if isinstance(self.metrics, AlertMetrics):
                 self.metrics.observe_published(alert, now_s)
             for sink in self.sinks:
@@ -980,7 +989,7 @@ class Worker:
             if ends:
                 # How long after it could close (end + lateness) the newest window closed.
                 lag_ms = now_ms - (max(ends) + self.rules.lateness_ms)
-                self.metrics.set_window_close_lag(rule.name, max(lag_ms, 0.0) / 1000)
+                self._closer_metrics.set_window_close_lag(rule.name, max(lag_ms, 0.0) / 1000)
         latest = {}
         watermark = None
         for closer in self.closers.values():
@@ -989,13 +998,13 @@ class Worker:
                 self.metrics.add_mute_suppressed(closer.drain_suppressed())
             for closed in closer.latest.values():
                 latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
-            marks = [m for m in closer.watermarks.values()]
+            marks = list(closer.watermarks.values())
             if marks:
                 low = min(marks)
                 watermark = low if watermark is None else min(watermark, low)
-        self.metrics.replace_series(latest)  # evicted and moved-away series disappear
+        self._closer_metrics.replace_series(latest)  # evicted and moved-away series disappear
         if watermark is not None:
-            self.metrics.set_watermark(watermark)
+            self._closer_metrics.set_watermark(watermark)
             if isinstance(self.metrics, AlertMetrics) and self.rules.mutes:
                 self.metrics.set_mutes_active(mute_states(self.rules, watermark))
 

@@ -90,6 +90,7 @@ class EntityRates:
 
     @property
     def overlap(self) -> float:
+        """How many windows each event falls in (window / hop)."""
         return self.window_ms / self.hop_ms
 
     def close(self, end_ms: int, counts: Mapping[str, float],

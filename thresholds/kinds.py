@@ -163,7 +163,8 @@ def binomial_z(x: F64, n: F64, p: F64) -> F64:
     upper = np.clip(above + 0.5 * at, 1e-300, 1.0)
     lower = np.clip(below + 0.5 * at, 1e-300, 1.0)
     inv = np.vectorize(lambda q: _NORMAL.inv_cdf(min(q, 0.5)), otypes=[np.float64])
-    return np.where(x >= n * p, -inv(upper), inv(lower))
+    z: F64 = np.where(x >= n * p, -inv(upper), inv(lower))  # np.vectorize's result is untyped
+    return z
 
 
 def to_observed(kind: MetricKind, y: F64) -> F64:

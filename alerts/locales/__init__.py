@@ -83,4 +83,5 @@ def catalogue(locale: str = "en") -> Catalogue:
     """The catalogue of ``locale`` (``en`` or ``zh_CN``)."""
     if locale not in _TEXTS:
         raise ValueError(f"unknown locale {locale!r}: expected {' or '.join(LOCALES)}")
+    # Checked above: `locale` is one of Locale's values (mypy does not narrow str by `in`).
     return Catalogue(locale, MappingProxyType(dict(_TEXTS[locale])))  # type: ignore[arg-type]

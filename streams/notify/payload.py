@@ -76,7 +76,7 @@ def parse_notification(body: bytes) -> Notification:
         raise PayloadError("body", "expected a JSON object")
     version = document.get("version", "4")
     if version != "4":
-        raise PayloadError("version", f"expected \"4\" (Alertmanager webhook), got {version!r}")
+        raise PayloadError("version", f'expected "4" (Alertmanager webhook), got {version!r}')
     raw_alerts = document.get("alerts")
     if not isinstance(raw_alerts, list) or not raw_alerts:
         raise PayloadError("alerts", "expected a non-empty list of alerts")
@@ -97,7 +97,7 @@ def _alert(raw: Any, where: str) -> Alert:
     if raw.get("startsAt"):
         text = raw["startsAt"]
         try:
-            starts_at = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+            starts_at = datetime.fromisoformat(str(text))
         except ValueError:
             raise PayloadError(f"{where}.startsAt", f"not an RFC 3339 time: {text!r}") from None
         if starts_at.tzinfo is None:
@@ -111,7 +111,7 @@ def _status(value: Any, where: str) -> Status:
         return "firing"
     if value == "resolved":
         return "resolved"
-    raise PayloadError(where, f"expected \"firing\" or \"resolved\", got {value!r}")
+    raise PayloadError(where, f'expected "firing" or "resolved", got {value!r}')
 
 
 def _strings(value: Any, where: str) -> Mapping[str, str]:

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.simulator.config import SimulationConfig
+from streams.simulator.ids import sku_id
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -39,21 +40,6 @@ def supplier_id(category: str, index: int) -> str:
 def supplier_index(sku_index: int) -> int:
     """Which of its category's suppliers makes the SKU at ``sku_index`` (Knuth's hash)."""
     return (sku_index * 2_654_435_761 % (1 << 32)) * SUPPLIERS_PER_CATEGORY >> 32
-
-
-def sku_id(index: int) -> str:
-    """The id of the SKU at 0-based ``index``."""
-    return f"SKU-{index + 1:05d}"
-
-
-def customer_id(index: int) -> str:
-    """The id of the customer at 0-based ``index``."""
-    return f"C-{index + 1:07d}"
-
-
-def address_id(index: int) -> str:
-    """The id of address ``index`` (customer ``i`` lives at ``i``, sometimes at ``n + i``)."""
-    return f"A-{index + 1:07d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +81,7 @@ class Catalog:
         raw = np.exp(rng.uniform(np.log(lo), np.log(hi)))
         price = np.maximum(np.round(raw) - 0.01, 0.99)
         rank = rng.permutation(n).astype(np.int64)
-        pop = 1.0 / (rank + 1.0) ** config.zipf_exponent
+        pop = (1.0 / (rank + 1.0) ** config.zipf_exponent).astype(np.float64)
         pop /= pop.sum()
         factor = rng.lognormal(0.0, 0.35, size=n)
         for c in range(len(weights)):

@@ -17,12 +17,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from streams.simulator.ids import sku_id
+from streams.simulator.incidents import (
+    BadReviewWave,
+    CancellationSpike,
+    CarrierDamage,
+    ComplaintSpike,
+    CustomerBurst,
+    HandleTimeSurge,
+    Incident,
+    OrderDrop,
+    SatisfactionDrop,
+    SkuReturnSpike,
+    SupplierQuality,
+    WaitTimeSurge,
+    WrongPrice,
+)
 from streams.simulator.timefmt import to_ms
 
 if TYPE_CHECKING:
-    from streams.simulator.incidents import Incident
     from streams.simulator.promotion import Promotion
 
 Weighted = tuple[tuple[str, float], ...]
@@ -38,6 +53,11 @@ COMPLAINT_REASONS: Weighted = (
     ("missing_item", 0.14),
     ("quality", 0.32),
 )
+
+#: Why orders are cancelled (the order model draws them with its own probabilities;
+#: here so incident targets are checked against them with the rest of the configuration).
+CANCEL_REASONS = ("payment_failed", "customer_request", "out_of_stock", "fraud_suspected",
+                  "address_invalid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +235,6 @@ class SimulationConfig:
         _check_regions(self.regions)
         for name in ("channels", "queues", "contact_channels"):
             _check_weighted(getattr(self, name), name)
-        from streams.simulator.incidents import validate_incidents
-
         validate_incidents(self.incidents, self)
 
     @property
@@ -280,3 +298,82 @@ def _check_regions(regions: tuple[RegionSpec, ...]) -> None:
         _check(r.delivery_days > 0, f"regions[{r.name}].delivery_days", "must be > 0",
                r.delivery_days)
         _check_weighted(r.carriers, f"regions[{r.name}].carriers")
+
+
+def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig) -> None:
+    """Check incident fields against the configuration; ``ValueError`` names the field."""
+    regions = {r.name: r for r in config.regions}
+    channels = {n for n, _ in config.channels}
+    queues = {n for n, _ in config.queues}
+    for i, inc in enumerate(incidents):
+        where = f"incidents[{i}]({inc.type})"
+        if inc.start.tzinfo is None:
+            _fail(f"{where}.start", "must be timezone-aware", inc.start)
+        if inc.duration <= timedelta(0):
+            _fail(f"{where}.duration", "must be > 0", inc.duration)
+        if isinstance(inc, OrderDrop):
+            if (inc.channel is None) == (inc.region is None) and inc.channel is not None:
+                _fail(f"{where}.channel", "give a channel or a region, not both", inc.channel)
+            if not 0 <= inc.magnitude < 1:
+                _fail(f"{where}.magnitude", "must be a share in [0, 1)", inc.magnitude)
+            _known(inc.channel, channels, f"{where}.channel")
+            _known(inc.region, regions, f"{where}.region")
+        elif isinstance(inc, CarrierDamage):
+            _known(inc.region, regions, f"{where}.region")
+            if inc.carrier is not None and inc.region is not None:
+                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
+                       f"{where}.carrier")
+            _known(inc.carrier, set(config.carriers), f"{where}.carrier")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, WaitTimeSurge | HandleTimeSurge | SatisfactionDrop):
+            _known(inc.queue, queues, f"{where}.queue")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, BadReviewWave):
+            if inc.sku is not None:
+                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, CancellationSpike):
+            _known(inc.reason, set(CANCEL_REASONS), f"{where}.reason")
+            _known(inc.channel, channels, f"{where}.channel")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, ComplaintSpike):
+            _known(inc.reason, {r for r, _ in COMPLAINT_REASONS}, f"{where}.reason")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+        elif isinstance(inc, SkuReturnSpike | WrongPrice):
+            if inc.sku is not None:
+                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
+            if isinstance(inc, SkuReturnSpike):
+                _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+            elif inc.magnitude <= 0 or inc.magnitude == 1:
+                _fail(f"{where}.magnitude", "must be > 0 and != 1", inc.magnitude)
+        elif isinstance(inc, SupplierQuality):
+            if not 0 < inc.magnitude < 1:
+                _fail(f"{where}.magnitude", "must be a probability in (0, 1)", inc.magnitude)
+        elif isinstance(inc, CustomerBurst) and (
+            inc.magnitude < 2 or inc.magnitude != int(inc.magnitude)
+        ):
+            _fail(f"{where}.magnitude", "must be a whole number of orders >= 2", inc.magnitude)
+
+
+def _fail(name: str, rule: str, value: object) -> None:
+    msg = f"{name}: {rule}, got {value!r}"
+    raise ValueError(msg)
+
+
+def _known(value: str | None, names: set[str] | dict[str, Any], name: str) -> None:
+    if value is not None and value not in names:
+        _fail(name, f"must be one of {sorted(names)}", value)
+
+
+def _at_least(value: float, low: float, name: str) -> None:
+    if value < low:
+        _fail(name, f"must be >= {low}", value)
+
+
+def _known_sku(sku: str, n_skus: int, name: str) -> None:
+    try:
+        index = int(sku.removeprefix("SKU-")) - 1
+    except ValueError:
+        index = -1
+    if not 0 <= index < n_skus or sku_id(index) != sku:
+        _fail(name, f"must be an existing SKU id (SKU-00001..{sku_id(n_skus - 1)})", sku)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from streams.simulator.catalog import Catalog
-from streams.simulator.config import SimulationConfig
+from streams.simulator.config import CANCEL_REASONS, SimulationConfig
 from streams.simulator.events import COMPLAINTS, ORDERS, REVIEWS, WAIT_TIMES, Event
 from streams.simulator.incidents import (
     BadReviewWave,
@@ -38,14 +38,14 @@ from streams.simulator.incidents import (
     ComplaintSpike,
     CustomerBurst,
     Incident,
-    resolve_incidents,
     window_ms,
 )
-from streams.simulator.orders import _CANCEL_P, CANCEL_REASONS, NONE, OrderModel, OrderPlan
+from streams.simulator.orders import _CANCEL_P, NONE, OrderModel, OrderPlan
 from streams.simulator.promotion import promotion_factor
 from streams.simulator.schedule import CalendarQueue
 from streams.simulator.seasonality import Noise, seasonal
 from streams.simulator.service import ServiceModel, csat_ratings
+from streams.simulator.targets import resolve_incidents
 from streams.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, format_ts
 
 STEP_MS = 15 * MS_PER_MINUTE
@@ -175,10 +175,12 @@ class Simulation:
             if cancelled == NONE and self._cancel_spikes:
                 spiked = self._spiked_cancel(placed, channels[channel], u[0])
                 if spiked is not None:
-                    cancelled, cancel_reason = placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked
-                    complaint = NONE  # nothing was delivered to complain about
+                    # The spike overrides the order's drawn outcome (PLW2901 on purpose).
+                    cancelled, cancel_reason = (  # noqa: PLW2901
+                        placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked)
+                    complaint = NONE  # noqa: PLW2901 - nothing was delivered to complain about
                     if paid != NONE and paid >= cancelled:
-                        paid = NONE
+                        paid = NONE  # noqa: PLW2901
             oid = f"O-{number:09d}"
             if burst is not None:
                 cust_s, addr_s = burst[1], burst[2]
@@ -198,7 +200,7 @@ class Simulation:
                 if burst is not None:
                     self.affected_orders[burst[0]].append(oid)
             seq = state.next_seq
-            steps = [(placed, "placed", None)]
+            steps: list[tuple[int, str, str | None]] = [(placed, "placed", None)]
             if paid != NONE:
                 steps.append((paid, "paid", None))
             if cancelled != NONE:
@@ -213,7 +215,7 @@ class Simulation:
                         steps.append((returned, "returned", reasons[reason]))
                     if refunded != NONE:
                         steps.append((refunded, "refunded", reasons[reason]))
-                review = self._review(number, delivered, skus[sku], kind, u)
+                review = self._review(delivered, skus[sku], kind, u)
                 if review is not None and start <= review[0] < end:
                     state.review_seq += 1
                     push((review[0], seq(), REVIEWS, f"R-{number:09d}", "review",
@@ -253,7 +255,7 @@ class Simulation:
                 return reason
         return None
 
-    def _review(self, number: int, delivered: int, sku: str, kind: int,
+    def _review(self, delivered: int, sku: str, kind: int,
                 u: list[float]) -> tuple[int, int] | None:
         """``(ts, rating)`` of the delivered order's review, or None (most write none).
 

@@ -20,13 +20,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from streams.simulator.timefmt import MS_PER_DAY, parse_duration, parse_ts, to_ms
-
-if TYPE_CHECKING:
-    from streams.simulator.catalog import Catalog
-    from streams.simulator.config import SimulationConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,121 +299,6 @@ def _parse_span(value: object, kind: str) -> timedelta:
         raise ValueError(msg) from exc
 
 
-def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig) -> None:
-    """Check incident fields against the configuration; ``ValueError`` names the field."""
-    regions = {r.name: r for r in config.regions}
-    channels = {n for n, _ in config.channels}
-    queues = {n for n, _ in config.queues}
-    for i, inc in enumerate(incidents):
-        where = f"incidents[{i}]({inc.type})"
-        if inc.start.tzinfo is None:
-            _fail(f"{where}.start", "must be timezone-aware", inc.start)
-        if inc.duration <= timedelta(0):
-            _fail(f"{where}.duration", "must be > 0", inc.duration)
-        if isinstance(inc, OrderDrop):
-            if (inc.channel is None) == (inc.region is None) and inc.channel is not None:
-                _fail(f"{where}.channel", "give a channel or a region, not both", inc.channel)
-            if not 0 <= inc.magnitude < 1:
-                _fail(f"{where}.magnitude", "must be a share in [0, 1)", inc.magnitude)
-            _known(inc.channel, channels, f"{where}.channel")
-            _known(inc.region, regions, f"{where}.region")
-        elif isinstance(inc, CarrierDamage):
-            _known(inc.region, regions, f"{where}.region")
-            if inc.carrier is not None and inc.region is not None:
-                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
-                       f"{where}.carrier")
-            _known(inc.carrier, set(config.carriers), f"{where}.carrier")
-            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, WaitTimeSurge | HandleTimeSurge | SatisfactionDrop):
-            _known(inc.queue, queues, f"{where}.queue")
-            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, BadReviewWave):
-            if inc.sku is not None:
-                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
-            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, CancellationSpike):
-            from streams.simulator.orders import CANCEL_REASONS
-
-            _known(inc.reason, set(CANCEL_REASONS), f"{where}.reason")
-            _known(inc.channel, channels, f"{where}.channel")
-            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, ComplaintSpike):
-            from streams.simulator.config import COMPLAINT_REASONS
-
-            _known(inc.reason, {r for r, _ in COMPLAINT_REASONS}, f"{where}.reason")
-            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-        elif isinstance(inc, SkuReturnSpike | WrongPrice):
-            if inc.sku is not None:
-                _known_sku(inc.sku, config.n_skus, f"{where}.sku")
-            if isinstance(inc, SkuReturnSpike):
-                _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
-            elif inc.magnitude <= 0 or inc.magnitude == 1:
-                _fail(f"{where}.magnitude", "must be > 0 and != 1", inc.magnitude)
-        elif isinstance(inc, SupplierQuality):
-            if not 0 < inc.magnitude < 1:
-                _fail(f"{where}.magnitude", "must be a probability in (0, 1)", inc.magnitude)
-        elif isinstance(inc, CustomerBurst) and (
-            inc.magnitude < 2 or inc.magnitude != int(inc.magnitude)
-        ):
-            _fail(f"{where}.magnitude", "must be a whole number of orders >= 2", inc.magnitude)
-
-
-def resolve_incidents(
-    incidents: tuple[Incident, ...], config: SimulationConfig, catalog: Catalog
-) -> tuple[Incident, ...]:
-    """Fill ``None`` targets with defaults drawn from the configuration and catalogue."""
-    from streams.simulator.catalog import address_id, customer_id
-
-    fashion = max(range(len(config.categories)), key=lambda c: config.categories[c].return_rate)
-    biggest_region = max(config.regions, key=lambda r: r.weight)
-    out: list[Incident] = []
-    for i, inc in enumerate(incidents):
-        new: Incident = inc
-        if isinstance(inc, SkuReturnSpike) and inc.sku is None:
-            new = dataclasses.replace(inc, sku=catalog.skus[catalog.typical_returner(fashion)])
-        elif isinstance(inc, WrongPrice) and inc.sku is None:
-            new = dataclasses.replace(inc, sku=catalog.skus[catalog.by_rank(2)])
-        elif isinstance(inc, CarrierDamage) and (inc.region is None or inc.carrier is None):
-            wanted = inc.region or biggest_region.name
-            region = next(r for r in config.regions if r.name == wanted)
-            carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
-            new = dataclasses.replace(inc, region=region.name, carrier=carrier)
-        elif isinstance(inc, HandleTimeSurge | SatisfactionDrop) and inc.queue is None:
-            names = [q for q, _ in config.queues]
-            new = dataclasses.replace(inc, queue="returns" if "returns" in names else names[0])
-        elif isinstance(inc, BadReviewWave) and inc.sku is None:
-            new = dataclasses.replace(inc, sku=catalog.skus[catalog.by_rank(0)])
-        elif isinstance(inc, WaitTimeSurge) and inc.queue is None:
-            names = [q for q, _ in config.queues]
-            new = dataclasses.replace(inc, queue="delivery" if "delivery" in names else names[0])
-        elif isinstance(inc, OrderDrop) and inc.channel is None and inc.region is None:
-            names = [c for c, _ in config.channels]
-            new = dataclasses.replace(inc, channel=names[min(1, len(names) - 1)])
-        elif isinstance(inc, ComplaintSpike) and inc.reason is None:
-            new = dataclasses.replace(inc, reason="wrong_item")
-        elif isinstance(inc, SupplierQuality):
-            if not 0 < inc.magnitude < 1:
-                _fail(f"incidents[{i}](supplier_quality).magnitude",
-                      "must be a probability in (0, 1)", inc.magnitude)
-            names = tuple(c.name for c in config.categories)
-            supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), names)
-            try:
-                catalog.supplier_skus(supplier, names)
-            except ValueError:
-                _fail(f"incidents[{i}](supplier_quality).supplier", "must be an existing "
-                      "supplier id (SUP-<category>-01..)", supplier)
-            new = dataclasses.replace(inc, supplier=supplier)
-        elif isinstance(inc, CustomerBurst) and (inc.customer_id is None or inc.address_id is None):
-            index = (config.seed * 7919 + 104_729 * (i + 1)) % config.n_customers
-            new = dataclasses.replace(
-                inc,
-                customer_id=inc.customer_id or customer_id(index),
-                address_id=inc.address_id or address_id(index),
-            )
-        out.append(new)
-    return tuple(out)
-
-
 def label_window_ms(incident: Incident) -> tuple[int, int]:
     """When the incident's metric actually moves, in event time.
 
@@ -446,24 +327,3 @@ def label_window_ms(incident: Incident) -> tuple[int, int]:
 def _fail(name: str, rule: str, value: object) -> None:
     msg = f"{name}: {rule}, got {value!r}"
     raise ValueError(msg)
-
-
-def _known(value: str | None, names: set[str] | dict[str, Any], name: str) -> None:
-    if value is not None and value not in names:
-        _fail(name, f"must be one of {sorted(names)}", value)
-
-
-def _at_least(value: float, low: float, name: str) -> None:
-    if value < low:
-        _fail(name, f"must be >= {low}", value)
-
-
-def _known_sku(sku: str, n_skus: int, name: str) -> None:
-    from streams.simulator.catalog import sku_id
-
-    try:
-        index = int(sku.removeprefix("SKU-")) - 1
-    except ValueError:
-        index = -1
-    if not 0 <= index < n_skus or sku_id(index) != sku:
-        _fail(name, f"must be an existing SKU id (SKU-00001..{sku_id(n_skus - 1)})", sku)

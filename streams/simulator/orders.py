@@ -35,8 +35,7 @@ from streams.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-CANCEL_REASONS = ("payment_failed", "customer_request", "out_of_stock", "fraud_suspected",
-                  "address_invalid")
+#: P(reason) of a cancellation, in the order of ``CANCEL_REASONS``.
 _CANCEL_P = (0.30, 0.42, 0.15, 0.05, 0.08)
 SEVERITY_P = {  # reason -> P(severity 1, 2, 3)
     "damaged": (0.30, 0.50, 0.20),
@@ -98,9 +97,8 @@ def _working_hours(ts: IntArray, first_hour: float, last_hour: float,
     late = hour >= last_hour
     day = np.where(late, day + 1, day)
     closed = late | (hour < first_hour)
-    out = np.where(closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(
+    return np.where(closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(
         np.int64), ts)
-    return out
 
 
 class OrderModel:

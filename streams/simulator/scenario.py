@@ -55,10 +55,10 @@ def parse_scenario(data: Any, sim_start: datetime) -> Scenario:
         data = {"incidents": data}
     if not isinstance(data, dict):
         msg = "scenario: must be a list of incidents or an object with 'incidents'"
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 - a bad scenario file is a ValueError, as elsewhere
     unknown = set(data) - {"days", "incidents"}
     if unknown:
-        msg = f"scenario.{sorted(unknown)[0]}: unknown field; expected 'days' or 'incidents'"
+        msg = f"scenario.{min(unknown)}: unknown field; expected 'days' or 'incidents'"
         raise ValueError(msg)
     items = data.get("incidents", [])
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):

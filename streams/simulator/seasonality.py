@@ -52,7 +52,8 @@ def day_of_week(ts_ms: npt.NDArray[np.int64] | int) -> npt.NDArray[np.int64] | i
 def seasonal(ts_ms: npt.NDArray[np.int64]) -> FloatArray:
     """Daily x weekly intensity at each time (no noise)."""
     hours = (ts_ms % MS_PER_DAY) / MS_PER_HOUR
-    return daily_profile(hours) * WEEKLY[day_of_week(ts_ms)]
+    intensity: FloatArray = daily_profile(hours) * WEEKLY[day_of_week(ts_ms)]
+    return intensity
 
 
 class Noise:

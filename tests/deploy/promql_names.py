@@ -145,13 +145,13 @@ def template_query_expr(query: str) -> str | None:
     True
     """
     query = query.strip()
-    match = re.fullmatch(r"label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)", query, re.S)
+    match = re.fullmatch(r"label_values\((.*),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)", query, re.DOTALL)
     if match:
         return match.group(1)
-    match = re.fullmatch(r"query_result\((.*)\)", query, re.S)
+    match = re.fullmatch(r"query_result\((.*)\)", query, re.DOTALL)
     if match:
         return match.group(1)
-    if re.fullmatch(r"(label_values|label_names|metrics)\(.*\)", query, re.S):
+    if re.fullmatch(r"(label_values|label_names|metrics)\(.*\)", query, re.DOTALL):
         return None
     return query
 

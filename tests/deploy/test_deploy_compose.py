@@ -149,7 +149,7 @@ class TestDockerfile:
 
     def test_base_image(self) -> None:
         """The image is built on an exact python 3.11 patch release, slim variant."""
-        assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", self.TEXT, re.M)
+        assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", self.TEXT, re.MULTILINE)
 
     def test_installs_the_package_and_runs_the_worker(self) -> None:
         """The image pip-installs the repository under the constraints, runs `aftersales worker`."""
@@ -158,13 +158,13 @@ class TestDockerfile:
 
     def test_copy_sources_exist(self) -> None:
         """Every COPY source is the context root or an existing path."""
-        for line in re.findall(r"^COPY\s+(.+)$", self.TEXT, re.M):
+        for line in re.findall(r"^COPY\s+(.+)$", self.TEXT, re.MULTILINE):
             *sources, _dest = [a for a in line.split() if not a.startswith("--")]
             assert all(s == "." or (REPO / s).exists() for s in sources), line
 
     def test_runs_as_non_root(self) -> None:
         """The worker runs as an unprivileged user."""
-        assert re.search(r"^USER (?!root)\S+", self.TEXT, re.M)
+        assert re.search(r"^USER (?!root)\S+", self.TEXT, re.MULTILINE)
 
     @pytest.mark.parametrize("entry", [".venv", ".git", "tests"])
     def test_dockerignore_excludes(self, entry: str) -> None:
@@ -195,8 +195,8 @@ SAFE_FROM: dict[str, tuple[tuple[int, ...], str]] = {
     "apache/kafka": ((4, 2, 0), "CVE-2026-35554 (< 3.9.2, 4.0 < 4.0.2, 4.1 < 4.1.2); 3.9 EOL"),
     "prom/prometheus": ((3, 12, 0), "remote-write snappy DoS fixed in 3.12.0; 2.x EOL"),
     "prom/alertmanager": ((0, 25, 1), "CVE-2023-40577 (stored XSS) before 0.25.1"),
-    "grafana/grafana-oss": ((13, 2, 0), "CVE-2024-9264, CVE-2025-4123, CVE-2026-41602, "
-                                        "CVE-2026-17183 (fixed by 13.2.0)"),
+    "grafana/grafana-oss": ((13, 2, 0), ("CVE-2024-9264, CVE-2025-4123, CVE-2026-41602, "
+                                        "CVE-2026-17183 (fixed by 13.2.0)")),
 }
 
 
@@ -231,7 +231,7 @@ class TestComposeSafety:
         """The container sets AFTERSALES_WEB_HOST=0.0.0.0 explicitly (the default is loopback)."""
         assert SERVICES["worker"]["environment"]["AFTERSALES_WEB_HOST"] == "0.0.0.0"  # noqa: S104
         assert re.search(r"^ENV AFTERSALES_WEB_HOST=0\.0\.0\.0$",
-                         (REPO / "Dockerfile").read_text(), re.M)
+                         (REPO / "Dockerfile").read_text(), re.MULTILINE)
 
     @pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if "build" not in s])
     def test_images_pinned_to_exact_safe_versions(self, name: str) -> None:
@@ -251,8 +251,8 @@ class TestConstraints:
     def pins(self) -> dict[str, str]:
         """name -> version of every pin (names normalised)."""
         pins = {}
-        for line in self.PATH.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
+        for raw in self.PATH.read_text().splitlines():
+            line = raw.split("#", 1)[0].strip()
             if line:
                 name, sep, version = line.partition("==")
                 assert sep and re.fullmatch(r"[\w.]+", version), f"not an exact pin: {line}"
@@ -267,7 +267,7 @@ class TestConstraints:
     def test_pins_the_whole_runtime_closure_at_tested_versions(self) -> None:
         """Every runtime dependency (transitively) and the build backend are pinned, at the
         versions installed in the environment the tests run in."""
-        import importlib.metadata as metadata
+        from importlib import metadata
 
         from packaging.markers import default_environment
         from packaging.requirements import Requirement

@@ -99,7 +99,7 @@ class TestMispricedSku:
         assert set(episodes[0].context["orders"]) <= {a.key for a in orders}
 
     def test_one_page_for_the_sku_with_its_order_ids(
-            self, prometheus, webhook: WebhookReceiver,  # noqa: F811 - fixtures
+            self, prometheus, webhook: WebhookReceiver,
             replayed: tuple[str, list[AlertEvent]]) -> None:
         """Alertmanager pages once for the SKU, naming it and its affected orders."""
         sku, alerts = replayed

@@ -96,7 +96,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 def _tansu(port: int, advertised: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - the test's own arguments
+        process = subprocess.Popen(
             [find_tansu(), "broker", "--listener-url", f"tcp://{HOST}:{port}",
              "--advertised-listener-url", f"tcp://{HOST}:{advertised}",
              "--storage-engine", "memory://tansu/", *extra],
@@ -111,7 +111,7 @@ def _tansu(port: int, advertised: int, log: Path, *extra: str) -> subprocess.Pop
 
 
 @pytest.fixture(scope="module")
-def tls_bootstrap(tls_files: TlsFiles,  # noqa: F811
+def tls_bootstrap(tls_files: TlsFiles,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of the embedded broker behind a mutual-TLS proxy."""
     inner, outer = free_port(), free_port()
@@ -146,7 +146,7 @@ def order_events(count: int) -> list[Event]:
 
 class TestMutualTls:
     async def test_topics_produce_and_consume_over_mutual_tls(
-            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str) -> None:  # noqa: F811
+            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str) -> None:
         """Admin, producer and consumer built from the options all work through TLS."""
         settings = Settings.from_env({**tls_env(tls_bootstrap, tls_files),
                                       "AFTERSALES_TOPIC_PREFIX": topic_prefix})
@@ -171,7 +171,7 @@ class TestMutualTls:
 
     @pytest.mark.parametrize("case", ["no client certificate", "plaintext", "wrong CA"])
     async def test_insecure_or_unverified_clients_are_refused(
-            self, tls_bootstrap: str, tls_files: TlsFiles, case: str) -> None:  # noqa: F811
+            self, tls_bootstrap: str, tls_files: TlsFiles, case: str) -> None:
         """Without a client certificate, in plaintext, or not trusting the broker: no start."""
         env = {"no client certificate": tls_env(tls_bootstrap, tls_files, client_cert=False),
                "plaintext": {"KAFKA_BOOTSTRAP_SERVERS": tls_bootstrap},
@@ -184,7 +184,7 @@ class TestMutualTls:
 
     @pytest.mark.slow
     async def test_worker_runs_and_counts_events_over_mutual_tls(
-            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str,  # noqa: F811
+            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str,
             tmp_path: Path) -> None:
         """`aftersales worker` (Faust app, intake children, closer) runs on a TLS-only port."""
         port = free_port()
@@ -194,7 +194,7 @@ class TestMutualTls:
                "AFTERSALES_LOG_FORMAT": "json"}
         log = tmp_path / "worker.log"
         with open(log, "ab") as out:
-            worker = subprocess.Popen(  # noqa: S603 - the test's own command
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=out,
                 stderr=subprocess.STDOUT)
         try:
@@ -237,7 +237,7 @@ class TestScram:
                "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "nobody",
                "KAFKA_SASL_PASSWORD": "not-this-one", "AFTERSALES_LOG_LEVEL": "DEBUG"}
         try:
-            result = subprocess.run(  # noqa: S603 - the test's own command
+            result = subprocess.run(
                 [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True,
                 text=True, timeout=120, check=False)
         finally:

@@ -30,8 +30,8 @@ from tests.integration.test_recovery import start_worker, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-_INFO = re.compile(r'^aftersales_alert_info\{(?P<labels>.*)\} 1\.0$')
-_OBSERVED = re.compile(r'^aftersales_metric_observed\{(?P<labels>.*)\} ')
+_INFO = re.compile(r"^aftersales_alert_info\{(?P<labels>.*)\} 1\.0$")
+_OBSERVED = re.compile(r"^aftersales_metric_observed\{(?P<labels>.*)\} ")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 

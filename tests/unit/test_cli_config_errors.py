@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 BAD_RULES = {
-    "persistence": ('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
-                    'persistence = ["a", "b"]\n', "rules.return_rate.detector.persistence"),
-    "guard": ('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
-              'guard_above = "x"\n', "rules.return_rate.detector.guard_above"),
+    "persistence": (('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
+                    'persistence = ["a", "b"]\n'), "rules.return_rate.detector.persistence"),
+    "guard": (('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
+              'guard_above = "x"\n'), "rules.return_rate.detector.guard_above"),
     "utc_offset": ('[settings]\nutc_offset = "99h"\n[rules.return_rate]\nrunbook = "x"\n',
                    "settings.utc_offset"),
     "format_width": ('[rules.return_rate]\nrunbook = "{observed:>999999999}"\n',

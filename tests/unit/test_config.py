@@ -346,7 +346,7 @@ class TestKafkaSecurity:
             Settings.from_env(env)
         assert info.value.field == "KAFKA_SASL_PASSWORD_FILE"
 
-    def test_mutual_tls_files(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_mutual_tls_files(self, tls_files: TlsFiles) -> None:
         """SSL with CA, client certificate and key is accepted and keeps the paths."""
         settings = Settings.from_env({
             "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(tls_files.ca),
@@ -354,7 +354,7 @@ class TestKafkaSecurity:
             "KAFKA_SSL_KEYFILE": str(tls_files.client_key)})
         assert settings.kafka_ssl_certfile == str(tls_files.client_cert)
 
-    def test_mismatched_key_is_refused_at_start(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_mismatched_key_is_refused_at_start(self, tls_files: TlsFiles) -> None:
         """A key that does not match the certificate fails validation, naming the key file."""
         with pytest.raises(ConfigError) as info:
             Settings.from_env({

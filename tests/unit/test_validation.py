@@ -89,8 +89,8 @@ class TestRejections:
             ("orders", encode({**ORDER, "sku": 5}), "wrong_type", "sku"),
             ("orders", encode({**ORDER, "amount": -1}), "out_of_range", "amount"),
             ("orders", encode({**ORDER, "quantity": 0}), "out_of_range", "quantity"),
-            ("orders", b'{"event_id":"e","ts":1793614500000,"order_id":"o","status":"placed",'
-                       b'"amount":NaN}', "out_of_range", "amount"),
+            ("orders", (b'{"event_id":"e","ts":1793614500000,"order_id":"o","status":"placed",'
+                       b'"amount":NaN}'), "out_of_range", "amount"),
             ("orders", encode({**ORDER, "status": "lost"}), "unknown_status", "status"),
             ("orders", encode({**ORDER, "ts": "yesterday"}), "bad_timestamp", "ts"),
             ("orders", encode({**ORDER, "ts": "2026-11-02T10:15:00"}), "bad_timestamp", "ts"),

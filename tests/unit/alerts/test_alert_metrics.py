@@ -122,7 +122,7 @@ class TestNames:
     def test_label_names(self, metrics: AlertMetrics, name: str, labels: tuple[str, ...]) -> None:
         """Each labelled metric has exactly the listed labels."""
         by_name = {
-            m._name + ("_total" if m._type == "counter" else ""): m._labelnames  # noqa: SLF001
+            m._name + ("_total" if m._type == "counter" else ""): m._labelnames
             for m in (
                 metrics.events_total, metrics.dead_letter_total, metrics.alerts_total,
                 metrics.alerts_active, metrics.alert_info, metrics.event_to_alert_seconds,

@@ -34,10 +34,10 @@ class TestVerdictRecord:
         (b"not json", "<root>"),
         (b"[]", "<root>"),
         (b'{"schema": "other"}', "schema"),
-        (b'{"schema": "aftersales.feedback/v1", "alert_id": "a", "rule": "r", '
-         b'"dimension": "d", "key": "k", "verdict": "maybe"}', "verdict"),
-        (b'{"schema": "aftersales.feedback/v1", "alert_id": "", "rule": "r", '
-         b'"dimension": "d", "key": "k", "verdict": "false"}', "alert_id"),
+        ((b'{"schema": "aftersales.feedback/v1", "alert_id": "a", "rule": "r", '
+         b'"dimension": "d", "key": "k", "verdict": "maybe"}'), "verdict"),
+        ((b'{"schema": "aftersales.feedback/v1", "alert_id": "", "rule": "r", '
+         b'"dimension": "d", "key": "k", "verdict": "false"}'), "alert_id"),
         (None, "<root>"),
     ])
     def test_bad_record_names_the_field(self, raw: bytes | None, field: str) -> None:

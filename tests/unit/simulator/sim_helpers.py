@@ -59,7 +59,7 @@ def contract_errors(topic: str, value: Any) -> list[str]:
         errors.append("event_id")
     if isinstance(ts, str):
         try:
-            if datetime.fromisoformat(ts.replace("Z", "+00:00")).tzinfo is None:
+            if datetime.fromisoformat(ts).tzinfo is None:
                 errors.append("ts without offset")
         except ValueError:
             errors.append("ts not RFC 3339")

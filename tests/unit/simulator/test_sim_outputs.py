@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import streams.simulator as simulator
+from streams import simulator
 from streams.simulator import (
     Simulation,
     SimulationConfig,

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-import streams.worker
 from streams.config import Settings
 from streams.intake_process import _child_run
 from streams.rules import load_rules
 
 
 class FakeWorker:
-    """Stands in for the intake Worker: starts, then ends as ``ending`` says."""
+    """Stands in for the intake Worker (the child's runner): starts, then ends as
+    ``ending`` says."""
 
     ending = "return"
 
@@ -44,14 +44,12 @@ class FakeWorker:
 
 
 @pytest.fixture
-def run_child(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(streams.worker, "Worker", FakeWorker)
-
+def run_child() -> Any:
     async def run(ending: str) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
         FakeWorker.ending = ending
         reader, writer = multiprocessing.Pipe(duplex=False)
         with capture_logs() as logs:
-            code = await _child_run(Settings(), load_rules(None), False, writer)
+            code = await _child_run(Settings(), load_rules(None), False, FakeWorker, writer)
         messages = []
         while reader.poll():
             messages.append(reader.recv())

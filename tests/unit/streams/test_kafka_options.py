@@ -60,7 +60,7 @@ class TestClientOptions:
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname
 
-    def test_ssl_with_ca_and_client_certificate(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_ssl_with_ca_and_client_certificate(self, tls_files: TlsFiles) -> None:
         """SSL with a CA file trusts exactly that CA and presents the client certificate."""
         settings = Settings.from_env({
             "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(tls_files.ca),
@@ -84,10 +84,10 @@ class TestClientOptions:
         producer, consumer = AIOKafkaProducer(**options), AIOKafkaConsumer(**options)
         admin = AIOKafkaAdminClient(**options)
         try:
-            for client in (producer.client, consumer._client, admin._client):  # noqa: SLF001
-                assert client._security_protocol == protocol  # noqa: SLF001
-                assert client._sasl_mechanism == (mechanism or "PLAIN")  # noqa: SLF001
-                assert (client._ssl_context is not None) == protocol.endswith("SSL")  # noqa: SLF001
+            for client in (producer.client, consumer._client, admin._client):
+                assert client._security_protocol == protocol
+                assert client._sasl_mechanism == (mechanism or "PLAIN")
+                assert (client._ssl_context is not None) == protocol.endswith("SSL")
         finally:
             await producer.stop()
             await consumer.stop()
@@ -132,26 +132,26 @@ class TestFaustCredentials:
 
 
 class TestBuildSslContext:
-    def test_wrong_key_names_the_key_file(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_wrong_key_names_the_key_file(self, tls_files: TlsFiles) -> None:
         """A key that does not belong to the certificate is blamed on KAFKA_SSL_KEYFILE."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context("", str(tls_files.client_cert), str(tls_files.server_key))
         assert info.value.field == "KAFKA_SSL_KEYFILE"
 
-    def test_encrypted_key_is_refused_not_prompted(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_encrypted_key_is_refused_not_prompted(self, tls_files: TlsFiles) -> None:
         """An encrypted key fails at once (OpenSSL would otherwise prompt on the terminal)."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context("", str(tls_files.client_cert), str(tls_files.encrypted_key))
         assert info.value.field == "KAFKA_SSL_KEYFILE"
 
     def test_key_as_certificate_names_the_certificate(
-            self, tls_files: TlsFiles) -> None:  # noqa: F811
+            self, tls_files: TlsFiles) -> None:
         """A file that holds no certificate is blamed on KAFKA_SSL_CERTFILE."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context("", str(tls_files.client_key), str(tls_files.client_key))
         assert info.value.field == "KAFKA_SSL_CERTFILE"
 
-    def test_not_a_ca_file(self, tls_files: TlsFiles) -> None:  # noqa: F811
+    def test_not_a_ca_file(self, tls_files: TlsFiles) -> None:
         """A CA file without certificates names KAFKA_SSL_CAFILE."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context(str(tls_files.client_key), "", "")

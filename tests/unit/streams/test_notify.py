@@ -297,8 +297,7 @@ class TestCommand:
 
         from streams.cli import main
 
-        clean = {k: "" for k in ("AFTERSALES_DINGTALK_WEBHOOK", "AFTERSALES_DINGTALK_SECRET",
-                                 "AFTERSALES_FEISHU_WEBHOOK", "AFTERSALES_FEISHU_SECRET")}
+        clean = dict.fromkeys(("AFTERSALES_DINGTALK_WEBHOOK", "AFTERSALES_DINGTALK_SECRET", "AFTERSALES_FEISHU_WEBHOOK", "AFTERSALES_FEISHU_SECRET"), "")
         result = CliRunner().invoke(main, ["notify-bridge"], env={**clean, **env})
         assert result.exit_code == 2
         assert f"invalid configuration: {variable}" in result.output

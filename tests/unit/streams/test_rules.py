@@ -192,8 +192,6 @@ class TestConfigMessages:
 
 def test_detector_policy_and_cusum_settings_are_read() -> None:
     """policy, cusum_k and cusum_h reach the detector; a bad policy names its path."""
-    import pytest as _pytest
-
     from streams.exceptions import ConfigError
     from streams.rules import parse_rules
 
@@ -207,9 +205,9 @@ def test_detector_policy_and_cusum_settings_are_read() -> None:
     assert spec.detector is not None
     assert (spec.detector.policy, spec.detector.cusum_k, spec.detector.cusum_h,
             spec.detector.cusum_direction) == ("persistence", 0.5, 8, "down")
-    with _pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         rules(cusum_direction="sideways")
     assert info.value.field == "rules.order_volume.detector.cusum_direction"
-    with _pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         rules(policy="sometimes")
     assert info.value.field == "rules.order_volume.detector.policy"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,15 +56,15 @@ def _copy(topic: NewTopic) -> NewTopic:
 
 
 @pytest.fixture
-def fake_admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeAdmin]]:
+def fake_admin(monkeypatch: pytest.MonkeyPatch) -> type[FakeAdmin]:
     FakeAdmin.answers, FakeAdmin.requests, FakeAdmin.start_error = {}, [], None
     monkeypatch.setattr(topics_module, "AIOKafkaAdminClient", FakeAdmin)
-    yield FakeAdmin
+    return FakeAdmin
 
 
 def wire(topic: NewTopic) -> tuple[Any, ...]:
     """The tuple aiokafka puts in the CreateTopics request."""
-    return AIOKafkaAdminClient._convert_new_topic_request(topic)  # noqa: SLF001
+    return AIOKafkaAdminClient._convert_new_topic_request(topic)
 
 
 class TestNewTopic:
