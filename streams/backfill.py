@@ -139,7 +139,7 @@ class BackfillPipeline:
                     key, value, f"backfill:{topic}"[:200], 0, result.lines - 1,
                     "unknown_topic", f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}"))
                 continue
-            name: TopicName = topic  # type: ignore[assignment]
+            name: TopicName = topic
             partitions = self.layout.inputs[name]
             partition = partition_for(key, partitions) if key is not None else 0
             offset = self._offsets.get((name, partition), 0)

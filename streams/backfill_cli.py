@@ -53,7 +53,8 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
         publish_state,
         read_layout,
     )
-    from streams.cli import ConfigProblem, _load_calendar, load_settings
+    from streams.cli import _load_calendar, load_settings
+    from streams.cli_errors import ConfigProblem
     from streams.gc_tuning import tune_gc
     from streams.pipeline import read_jsonl
     from streams.rules import load_rules
@@ -85,12 +86,10 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     result = pipeline.result
     if out_path:
         with open(out_path, "wb") as out:
-            for alert in alerts:
-                out.write(alert.to_json() + b"\n")
+            out.writelines(alert.to_json() + b"\n" for alert in alerts)
     if dead_path:
         with open(dead_path, "wb") as dead_out:
-            for dead in result.dead_letters:
-                dead_out.write(dead.to_json() + b"\n")
+            dead_out.writelines(letter.to_json() + b"\n" for letter in result.dead_letters)
     if result.live_from_ms is None:
         raise click.ClickException(
             f"{events}: no window closed ({result.lines:,} lines, "
@@ -103,14 +102,14 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     dead = Counter(d.reason for d in result.dead_letters)
     live_from = datetime.fromtimestamp(result.live_from_ms / 1000, UTC)
     for line in (
-        f"backfill: {result.lines:,} lines in {elapsed:.1f} s; {len(layout.closers)} closer "
-        f"snapshots ({written:,} bytes) written",
-        f"history alerts: {result.alerts['firing']:,} firing, {result.alerts['resolved']:,} "
-        f"resolved (not published); {len(pipeline.open_alerts())} still open, published",
-        f"dead letters: {sum(dead.values()):,}"
-        + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common()),
-        f"live input topics must hold every event from {live_from:%Y-%m-%dT%H:%M:%SZ} on "
-        "(an overlap is fine; a gap reads as silence)",
+        (f"backfill: {result.lines:,} lines in {elapsed:.1f} s; {len(layout.closers)} closer "
+         f"snapshots ({written:,} bytes) written"),
+        (f"history alerts: {result.alerts['firing']:,} firing, {result.alerts['resolved']:,} "
+         f"resolved (not published); {len(pipeline.open_alerts())} still open, published"),
+        (f"dead letters: {sum(dead.values()):,}"
+         + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common())),
+        (f"live input topics must hold every event from {live_from:%Y-%m-%dT%H:%M:%SZ} on "
+         "(an overlap is fine; a gap reads as silence)"),
     ):
         click.echo(line, err=True)
     if gaps:
