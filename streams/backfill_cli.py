@@ -53,8 +53,8 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
         publish_state,
         read_layout,
     )
-    from streams.cli import _load_calendar, load_settings
     from streams.cli_errors import ConfigProblem
+    from streams.cli_settings import load_calendar_file, load_settings
     from streams.gc_tuning import tune_gc
     from streams.pipeline import read_jsonl
     from streams.rules import load_rules
@@ -64,7 +64,7 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     configure_logging(settings.log_format, "WARNING")
     try:
         rules = load_rules(rules_path or settings.rules_file or None)
-        calendar = _load_calendar(calendar_path)
+        calendar = load_calendar_file(calendar_path)
     except ConfigError as error:
         raise ConfigProblem(error) from None
     try:

@@ -9,31 +9,22 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import click
 
 from alerts.locales import Locale
 from streams.cli_errors import ConfigProblem
+from streams.cli_settings import load_calendar_file as _load_calendar
+from streams.cli_settings import load_settings
 from streams.config import Settings, unknown_variables
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
 from streams.progress_line import ProgressLine
 
-if TYPE_CHECKING:
-    from streams.calendar import Calendar
-
 __all__ = ["main"]
 
 log = get_logger("aftersales.cli")
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a clean exit naming the bad variable."""
-    try:
-        return Settings.from_env()
-    except ConfigError as error:
-        raise ConfigProblem(error) from None
 
 
 def load_locale() -> Locale:
@@ -98,13 +89,6 @@ def worker(rules_path: str | None) -> None:
     pipeline = Worker(settings, rules, metrics, calendar=calendar)
     app = create_app(settings, pipeline, registry)
     HostWorker(app, settings).execute_from_commandline()
-
-
-def _load_calendar(path: str | Path | None) -> Calendar | None:
-    """The promotion calendar at ``path`` (``None``: no calendar); raises ConfigError."""
-    from streams.calendar import load_calendar
-
-    return load_calendar(path) if path else None
 
 
 _CALENDAR_HELP = ("Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
