@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from streams.config import Settings
-from streams.events import TOPICS
-from streams.simulator import SimulationConfig, simulate
-from streams.simulator.events import Event
-from streams.topics import TopicNames, ensure_topics
+from streams.contract.events import TOPICS
+from streams.dev.simulator import SimulationConfig, simulate
+from streams.dev.simulator.events import Event
+from streams.runtime.config import Settings
+from streams.runtime.topics import TopicNames, ensure_topics
 
 RESULTS = Path(__file__).parent / "results"
 EVENTS_PER_DAY = 114_000  # default simulation: ~93k orders, ~20k waits, ~1k complaints

@@ -17,7 +17,7 @@ import time
 
 import faust
 
-from streams.events import TOPICS
+from streams.contract.events import TOPICS
 
 BOOTSTRAP, PREFIX, EXPECTED, WEB_PORT, DATADIR = sys.argv[1:6]
 expected = int(EXPECTED)

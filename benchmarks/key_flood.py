@@ -1,8 +1,8 @@
 """Key flood: 200k junk customers, addresses and SKUs in 4 h, then 36 h of normal traffic.
 
-Runs through :class:`~streams.pipeline.ReplayPipeline` (both stages in one process, the
+Runs through :class:`~streams.pipeline.replay.ReplayPipeline` (both stages in one process, the
 shipped rules, 4 partitions) with the closer split the way Kafka splits it: four
-:class:`~streams.closer.WindowCloser`, each owning the series of one partials partition.
+:class:`~streams.pipeline.closer.WindowCloser`, each owning the series of one partials partition.
 Not a Kafka worker: the state and the snapshots are the same code, and a Kafka run of
 600k events would take the shared machine for too long.
 Each variant runs in a fresh subprocess: ``clean`` (40 simulated hours of the default
@@ -70,11 +70,11 @@ def _junk(count: int, start_ms: int) -> Iterator[Record]:
 def _partitioned_pipeline() -> Any:
     """A ReplayPipeline whose closer work is split over four closers, as in Kafka."""
     from alerts.text import AlertTexts
-    from streams.closer import WindowCloser
-    from streams.events import TOPICS
-    from streams.pipeline import ReplayPipeline, Stage1Output
-    from streams.rules import load_rules
-    from streams.wire import closer_partition
+    from streams.contract.events import TOPICS
+    from streams.pipeline.closer import WindowCloser
+    from streams.pipeline.replay import ReplayPipeline, Stage1Output
+    from streams.pipeline.wire import closer_partition
+    from streams.rules.catalogue import load_rules
 
     class Partitioned(ReplayPipeline):
         def __init__(self) -> None:
@@ -105,7 +105,7 @@ def _partitioned_pipeline() -> Any:
 
 def child(junk: int) -> None:
     """Run one variant in this process; print a JSON line."""
-    from streams.gc_tuning import tune_gc
+    from streams.runtime.gc_tuning import tune_gc
 
     tune_gc()  # as ``aftersales replay`` and the worker do
     pipeline = _partitioned_pipeline()

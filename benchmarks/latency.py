@@ -40,13 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import RESULTS, Report, create_topics, encode, percentile, settings_for
 from benchmarks.throughput import free_port
-from streams.demo import best_seller
-from streams.embedded_broker import EmbeddedBroker, terminate
-from streams.pipeline import partition_for
-from streams.rules import load_rules
-from streams.simulator import SimulationConfig, simulate
-from streams.simulator.incidents import CustomerBurst, WaitTimeSurge, WrongPrice
-from streams.simulator.kafka import produce_events
+from streams.cli.demo import best_seller
+from streams.dev.embedded_broker import EmbeddedBroker, terminate
+from streams.dev.simulator import SimulationConfig, simulate
+from streams.dev.simulator.incidents import CustomerBurst, WaitTimeSurge, WrongPrice
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import partition_for
+from streams.rules.catalogue import load_rules
 
 _START = datetime(2026, 11, 2, tzinfo=UTC)
 #: The load generator sends what is due every this many seconds (one batch per partition).

@@ -28,10 +28,9 @@ from benchmarks.matrix_scoring import (
     kl_poisson,
     oracle_ms,
 )
-from streams.rules import RuleSet
-from streams.simulator.config import COMPLAINT_REASONS, DEFAULT_START, SimulationConfig
-from streams.simulator.generator import Simulation
-from streams.simulator.incidents import (
+from streams.dev.simulator.config import COMPLAINT_REASONS, DEFAULT_START, SimulationConfig
+from streams.dev.simulator.generator import Simulation
+from streams.dev.simulator.incidents import (
     CarrierDamage,
     ComplaintSpike,
     CustomerBurst,
@@ -42,9 +41,10 @@ from streams.simulator.incidents import (
     WaitTimeSurge,
     WrongPrice,
 )
-from streams.simulator.promotion import Promotion
-from streams.simulator.seasonality import seasonal
-from streams.simulator.service import MEDIAN_WAIT_S
+from streams.dev.simulator.promotion import Promotion
+from streams.dev.simulator.seasonality import seasonal
+from streams.dev.simulator.service import MEDIAN_WAIT_S
+from streams.rules.catalogue import RuleSet
 
 BASE_ORDERS_PER_DAY = SimulationConfig().orders_per_day
 VOLUMES: dict[str, float] = {"0.3x": 0.3, "1x": 1.0, "3x": 3.0}
@@ -52,7 +52,7 @@ TICKETS_PER_ORDER = 0.08
 """1,600 tickets a day at 1x: a few hundred per queue (the simulator's 0.9 gives 18,000)."""
 DAYS = 14.0
 WAIT_LOG_SIGMA = 0.8
-"""Log-sd of one wait around its channel's median (:mod:`streams.simulator.service`)."""
+"""Log-sd of one wait around its channel's median (:mod:`streams.dev.simulator.service`)."""
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000

@@ -1,6 +1,6 @@
 """Resident memory per active series: 10,000 and 100,000 series through both stages.
 
-Each size runs in a fresh subprocess: a :class:`~streams.pipeline.ReplayPipeline` with the
+Each size runs in a fresh subprocess: a :class:`~streams.pipeline.replay.ReplayPipeline` with the
 shipped rules gets ``delivered`` orders for ``series / 2`` distinct skus over three 6-hour
 windows (so ``return_rate`` and ``complaint_rate`` each hold one series per sku), plus
 hourly tick events on every partition of every topic so all windows close. Active series
@@ -61,8 +61,8 @@ def _ticks(ts: int, tag: str) -> Iterator[tuple[str, bytes, bytes]]:
 
 def child(series: int) -> None:
     """Measure one size in this process; print a JSON line."""
-    from streams.pipeline import ReplayPipeline
-    from streams.rules import load_rules
+    from streams.pipeline.replay import ReplayPipeline
+    from streams.rules.catalogue import load_rules
 
     pipeline = ReplayPipeline(load_rules(None), partitions=4)
     records = list(_records(series // 2))

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.score_series import score_series_csv  # noqa: E402
+from streams.cli.score_series import score_series_csv  # noqa: E402
 
 
 def _one(job: tuple[str, str]) -> str:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.calendar import Calendar, parse_calendar
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, parse_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.calendar import Calendar, parse_calendar
+from streams.rules.catalogue import RuleSet, parse_rules
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 MUTES = [

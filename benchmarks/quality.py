@@ -2,7 +2,7 @@
 
 Simulates a scenario (default: ``two_weeks.toml``, 21 days, a week+ of history then
 one incident of every type), replays it through the exact live pipeline
-(:class:`streams.pipeline.ReplayPipeline`) and matches the firing alerts to the
+(:class:`streams.pipeline.replay.ReplayPipeline`) and matches the firing alerts to the
 simulator's labels:
 
 - an incident is *detected* when a firing alert on one of its ``expected`` targets
@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from streams.pipeline import ReplayPipeline  # noqa: E402
-from streams.rules import RuleSet, load_rules  # noqa: E402
-from streams.simulator import Simulation, SimulationConfig, build_labels  # noqa: E402
-from streams.simulator.config import DEFAULT_START  # noqa: E402
-from streams.simulator.scenario import load_scenario  # noqa: E402
-from streams.simulator.timefmt import parse_ts  # noqa: E402
+from streams.dev.simulator import Simulation, SimulationConfig, build_labels  # noqa: E402
+from streams.dev.simulator.config import DEFAULT_START  # noqa: E402
+from streams.dev.simulator.scenario import load_scenario  # noqa: E402
+from streams.dev.simulator.timefmt import parse_ts  # noqa: E402
+from streams.pipeline.replay import ReplayPipeline  # noqa: E402
+from streams.rules.catalogue import RuleSet, load_rules  # noqa: E402
 
 MS_PER_DAY = 86_400_000
 DEFAULT_ORDERS_PER_DAY = 20_000.0

@@ -74,15 +74,15 @@ from benchmarks.matrix_scoring import (  # noqa: E402
     false_episodes,
     score_incident,
 )
-from streams.closer import Closed  # noqa: E402
-from streams.pipeline import ReplayPipeline  # noqa: E402
-from streams.rules import RuleSet, load_rules  # noqa: E402
-from streams.simulator.events import Event  # noqa: E402
-from streams.simulator.generator import Simulation  # noqa: E402
-from streams.simulator.hostile import with_nuisances  # noqa: E402
-from streams.simulator.incidents import WrongPrice, window_ms  # noqa: E402
-from streams.simulator.labels import build_labels  # noqa: E402
-from streams.simulator.timefmt import parse_ts  # noqa: E402
+from streams.dev.simulator.events import Event  # noqa: E402
+from streams.dev.simulator.generator import Simulation  # noqa: E402
+from streams.dev.simulator.hostile import with_nuisances  # noqa: E402
+from streams.dev.simulator.incidents import WrongPrice, window_ms  # noqa: E402
+from streams.dev.simulator.labels import build_labels  # noqa: E402
+from streams.dev.simulator.timefmt import parse_ts  # noqa: E402
+from streams.pipeline.closer import Closed  # noqa: E402
+from streams.pipeline.replay import ReplayPipeline  # noqa: E402
+from streams.rules.catalogue import RuleSet, load_rules  # noqa: E402
 
 WARMUP_DAYS = 7.0
 METRIC_KIND = {"order_volume": "count", "complaint_volume": "count", "return_rate": "share",

@@ -1,7 +1,7 @@
 """False episodes per day of the rules of issue 12, and their incidents, on the default scenario.
 
 Simulates the default scenario (21 days, one incident of every type, the new ones
-included), replays it through :class:`streams.pipeline.ReplayPipeline` with the shipped
+included), replays it through :class:`streams.pipeline.replay.ReplayPipeline` with the shipped
 rules and matches alerts to the simulator's labels the way ``benchmarks/quality.py``
 does (an alert is explained by an incident when it is on one of the incident's expected
 or related targets, its ``window_end`` within ``[start - one window, end + 1 day]``).
@@ -28,11 +28,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import _matches, _ms, _records  # noqa: E402
-from streams.pipeline import ReplayPipeline  # noqa: E402
-from streams.rules import load_rules  # noqa: E402
-from streams.simulator import Simulation, SimulationConfig, build_labels  # noqa: E402
-from streams.simulator.config import DEFAULT_START  # noqa: E402
-from streams.simulator.scenario import load_scenario  # noqa: E402
+from streams.dev.simulator import Simulation, SimulationConfig, build_labels  # noqa: E402
+from streams.dev.simulator.config import DEFAULT_START  # noqa: E402
+from streams.dev.simulator.scenario import load_scenario  # noqa: E402
+from streams.pipeline.replay import ReplayPipeline  # noqa: E402
+from streams.rules.catalogue import load_rules  # noqa: E402
 
 MS_PER_DAY = 86_400_000
 NEW_RULES = ("handle_time_p90", "low_satisfaction_share", "bad_review_rate",

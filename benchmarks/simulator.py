@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from streams.simulator import Simulation, SimulationConfig, write_events_file
+from streams.dev.simulator import Simulation, SimulationConfig, write_events_file
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import RESULTS, tree_rss_bytes
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.kafka import produce_events
 from streams.logs import configure_logging
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def main() -> None:
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                "AFTERSALES_WEB_PORT": str(port), "AFTERSALES_WEB_HOST": "127.0.0.1",
                "AFTERSALES_LOG_FORMAT": "json", "AFTERSALES_LOG_LEVEL": "WARNING"}
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60

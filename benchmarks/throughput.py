@@ -4,7 +4,7 @@ Pre-loads realistic simulated traffic into the embedded broker (4 partitions per
 then, each with its own consumer group reading from the start:
 
 1. a raw aiokafka consumer (``getmany`` + ``json.loads``), the ceiling;
-2. one :class:`~streams.worker.Worker` with the shipped rule catalogue, measured from
+2. one :class:`~streams.runtime.worker.Worker` with the shipped rule catalogue, measured from
    ``aftersales_events_total`` until its closers received every partial (end to end). It
    gets the same traffic on its own topics, produced at full speed once it holds its
    partitions (so the producer shares the CPU for the first seconds);
@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.metrics import AlertMetrics
 from benchmarks._common import Report, create_topics, rss_bytes, settings_for, traffic
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker, terminate
-from streams.events import TOPICS
-from streams.rules import load_rules
-from streams.simulator.events import Event
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker, terminate
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.kafka import produce_events
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 _TIMEOUT_S = 600.0
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 from functools import cache
 
 from alerts.model import AlertEvent
-from streams.pipeline import ReplayPipeline, read_jsonl
-from streams.rules import load_rules
-from streams.simulator.cli import incident_option
-from streams.simulator.config import DEFAULT_START, SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.jsonl import event_line
+from streams.dev.simulator.cli import incident_option
+from streams.dev.simulator.config import DEFAULT_START, SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.jsonl import event_line
+from streams.pipeline.replay import ReplayPipeline, read_jsonl
+from streams.rules.catalogue import load_rules
 
 
 @cache

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.dev.embedded_broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

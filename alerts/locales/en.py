@@ -87,7 +87,7 @@ TEXTS: Final[dict[str, str]] = {
     "context.orders": "Affected orders: {orders}.",
     "context.more": " and {n} more",
     "context.status": "kind",
-    # order_outlier's episodes per sku (streams.sku_rollup).
+    # order_outlier's episodes per sku (streams.pipeline.sku_rollup).
     "sku.label.unit_price": "Unit price",
     "sku.label.quantity": "Quantity",
     "sku.side.down": "too low",

@@ -22,12 +22,12 @@ import aiohttp
 from aiohttp import web
 
 from alerts.locales import catalogue
-from streams.config import Settings, env_name
 from streams.exceptions import ConfigError
 from streams.logs import get_logger
 from streams.notify.messages import MessageStyle, dingtalk_message, feishu_card
 from streams.notify.payload import MAX_BODY_BYTES, Notification, PayloadError, parse_notification
 from streams.notify.signing import dingtalk_url, feishu_sign
+from streams.runtime.config import Settings, env_name
 
 __all__ = ["Target", "build_app", "build_targets", "deliver", "run_bridge"]
 

@@ -348,8 +348,8 @@ class TestSimProfileTraffic:
 
     @staticmethod
     def run() -> tuple[Any, Any, list[Any]]:
-        from streams.simulator.cli import build_config, simulate
-        from streams.simulator.generator import simulate as generate
+        from streams.dev.simulator.cli import build_config, simulate
+        from streams.dev.simulator.generator import simulate as generate
 
         command = SERVICES["simulator"]["command"]
         assert command[:2] == ["aftersales", "simulate"]
@@ -366,8 +366,8 @@ class TestSimProfileTraffic:
     def test_history_covers_the_rules_warm_up(self, traffic) -> None:
         """The back-filled history is at least the longest warm-up of the shipped rules,
         and it ends at the start of the run, which is now."""
-        from streams.rules import load_rules
-        from streams.run_summary import warmup_days
+        from streams.cli.run_summary import warmup_days
+        from streams.rules.catalogue import load_rules
 
         params, _, events = traffic
         start_ms = int(params["start"].timestamp() * 1000)
@@ -386,8 +386,8 @@ class TestSimProfileTraffic:
     def test_events_are_valid_and_never_ahead_of_the_clock(self, traffic) -> None:
         """Each event passes the worker's validation with a zero tolerance for the future:
         history before the live start, live events no earlier than they are due."""
-        from streams.simulator.kafka import pace_offset_s
-        from streams.validation import decode_event
+        from streams.contract.validation import decode_event
+        from streams.dev.simulator.kafka import pace_offset_s
 
         params, _, events = traffic
         speed = params["speed"]

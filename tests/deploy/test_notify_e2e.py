@@ -106,7 +106,7 @@ def bridge_env(stubs: dict[str, Stub], port: int, ding_secret: str = DING[1],
 def start_bridge(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """Run ``aftersales notify-bridge``; yield its base URL; always stop it."""
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "streams.cli", "notify-bridge"],
+        process = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "notify-bridge"],
                                    env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://{LOOPBACK}:{port}"
     try:

@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertEvent
-from streams.demo import best_seller
-from streams.events import TOPICS
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import WrongPrice
+from streams.cli.demo import best_seller
+from streams.contract.events import TOPICS
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import WrongPrice
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
 from tests.deploy.test_alerting_e2e import (  # noqa: F401 - fixtures
     LOOPBACK,
     NOTIFY_TIMEOUT_S,

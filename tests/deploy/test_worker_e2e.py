@@ -22,12 +22,12 @@ import pytest
 
 from alerts.model import SeriesRef
 from alerts.personal import LabelMask
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import CustomerBurst
-from streams.simulator.kafka import produce_events
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import CustomerBurst
+from streams.dev.simulator.kafka import produce_events
+from streams.runtime.config import Settings
 from tests.deploy.promql_names import exposed_metric_names, metric_names
 from tests.deploy.test_alerting_e2e import (  # noqa: F401 - fixtures used by name
     NOTIFY_TIMEOUT_S,
@@ -66,7 +66,7 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                "AFTERSALES_RULES_FILE": str(RULES), "AFTERSALES_WEB_PORT": str(port),
                "AFTERSALES_LOG_FORMAT": "json"}
         with open(workdir / "worker.log", "wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+            worker = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT)
         address = f"127.0.0.1:{port}"
         try:

@@ -16,16 +16,16 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import OrderDrop
-from streams.simulator.jsonl import event_line
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import OrderDrop
+from streams.dev.simulator.jsonl import event_line
+from streams.dev.simulator.kafka import produce_events
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -110,7 +110,7 @@ async def read_alerts(env: dict[str, str]) -> list[dict]:  # type: ignore[type-a
 async def backfill(env: dict[str, str], history: Path, *args: str) -> tuple[int, str]:
     """Run ``aftersales backfill`` in a child process; its exit code and standard error."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.cli", "backfill", str(history), *args,
+        sys.executable, "-m", "streams.cli.main", "backfill", str(history), *args,
         env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(process.communicate(), 300)

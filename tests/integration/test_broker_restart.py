@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.kafka import produce_events
 from tests.integration.test_parity import canonical, collect_alerts
 from tests.integration.test_partition_handover import burst_scenario, replay
 from tests.integration.test_recovery import events_ok, start_worker, wait_ready

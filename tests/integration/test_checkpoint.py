@@ -8,8 +8,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.checkpoint import CheckpointStore
-from streams.embedded_broker import EmbeddedBroker
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.runtime.checkpoint import CheckpointStore
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.dev.embedded_broker import EmbeddedBroker
 from tests.alert_samples import replayed_alerts
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import free_port
+from streams.dev.embedded_broker import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ class TestDemo:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [root, os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "demo", "--duration", str(DURATION_S),
+            [sys.executable, "-m", "streams.cli.main", "demo", "--duration", str(DURATION_S),
              "--web-port", str(port), "--history-days", "3", "--orders-per-day", "4000"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
         lines: list[str] = []

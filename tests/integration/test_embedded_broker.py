@@ -12,7 +12,7 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.embedded_broker import EmbeddedBroker
+from streams.dev.embedded_broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ class TestEmbeddedBroker:
         """A broker whose owning process is interrupted or killed does not outlive it."""
         code = textwrap.dedent("""
             import signal, sys, time
-            from streams.embedded_broker import EmbeddedBroker
+            from streams.dev.embedded_broker import EmbeddedBroker
             # A test run started in the background of a non-interactive shell inherits
             # SIGINT ignored (POSIX), and Python then installs no KeyboardInterrupt handler:
             # the owner would never see the signal this test sends.

@@ -16,16 +16,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, parse_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import CustomerBurst
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import CustomerBurst
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, parse_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 from .test_parity import collect_alerts
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import (
     PARTITIONS,
     RULES,

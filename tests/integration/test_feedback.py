@@ -17,12 +17,12 @@ from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
 from alerts.model import SCHEMA
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.feedback_client import send_verdict
-from streams.rules import load_rules
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.feedback_client import send_verdict
+from streams.runtime.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,7 +45,7 @@ def alert(alert_id: str) -> bytes:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", "feedback", *args],
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", "feedback", *args],
                           env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120, check=False)
 

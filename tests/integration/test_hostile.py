@@ -15,13 +15,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.generator import simulate
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.generator import simulate
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
 from tests.integration.test_recovery import start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,13 +7,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
 from streams.exceptions import TopicError
-from streams.rules import load_rules
-from streams.topics import TopicNames, ensure_state_topic
-from streams.worker import Worker
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.topics import TopicNames, ensure_state_topic
+from streams.runtime.worker import Worker
 
 pytestmark = [pytest.mark.integration]
 

@@ -28,13 +28,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.config import Settings
-from streams.embedded_broker import find_tansu, free_port, terminate, wait_for_kafka
+from streams.dev.embedded_broker import find_tansu, free_port, terminate, wait_for_kafka
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.kafka import produce_events
 from streams.exceptions import TopicError
-from streams.kafka_options import client_options
-from streams.simulator.events import Event
-from streams.simulator.kafka import produce_events
-from streams.topics import TopicNames, ensure_topics
+from streams.runtime.config import Settings
+from streams.runtime.kafka_options import client_options
+from streams.runtime.topics import TopicNames, ensure_topics
 from tests.integration.test_recovery import events_ok
 from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
 
@@ -195,7 +195,7 @@ class TestMutualTls:
         log = tmp_path / "worker.log"
         with open(log, "ab") as out:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=out,
+                [sys.executable, "-m", "streams.cli.main", "worker"], env=env, stdout=out,
                 stderr=subprocess.STDOUT)
         try:
             await _until(lambda: _health(port), 90, worker, log)
@@ -238,7 +238,7 @@ class TestScram:
                "KAFKA_SASL_PASSWORD": "not-this-one", "AFTERSALES_LOG_LEVEL": "DEBUG"}
         try:
             result = subprocess.run(
-                [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True,
+                [sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
                 text=True, timeout=120, check=False)
         finally:
             terminate(broker, group=True)

@@ -16,17 +16,17 @@ from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
 from alerts.text import AlertTexts
-from streams.config import Settings
-from streams.demo import best_seller
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import CustomerBurst, OrderDrop, WaitTimeSurge, WrongPrice
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
+from streams.cli.demo import best_seller
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import CustomerBurst, OrderDrop, WaitTimeSurge, WrongPrice
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from alerts.model import SeriesRef
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.events import Event
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import CustomerBurst
-from streams.simulator.kafka import produce_events
-from streams.wire import closer_partition
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import CustomerBurst
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import ReplayPipeline
+from streams.pipeline.wire import closer_partition
+from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import PARTITIONS, RULES, START
 from tests.integration.test_recovery import start_worker, wait_ready
 

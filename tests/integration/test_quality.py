@@ -1,7 +1,7 @@
 """Detection quality on the simulator's default scenario, at a reduced scale (no Kafka).
 
 Replays 21 simulated days (a week+ of history, then one incident of every type)
-through :class:`streams.pipeline.ReplayPipeline` with the shipped rules and checks
+through :class:`streams.pipeline.replay.ReplayPipeline` with the shipped rules and checks
 the targets of issue 4: every incident detected by an expected alert, and at most
 one false alert per rule per simulated day after the warm-up. The full-scale run is
 ``make bench-quality`` (``benchmarks/quality.py``).
@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from streams.rules import load_rules
+from streams.rules.catalogue import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS_PER_DAY = 5_000.0

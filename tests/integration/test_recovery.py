@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
+from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import (
     PARTITIONS,
     RULES,
@@ -44,7 +44,7 @@ def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path) -> s
            "AFTERSALES_CHECKPOINT_INTERVAL_MS": "500",
            "AFTERSALES_LOG_FORMAT": "json"}
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
 
 

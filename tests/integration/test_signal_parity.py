@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from streams.demo import best_seller
-from streams.embedded_broker import EmbeddedBroker
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import (
+from streams.cli.demo import best_seller
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import (
     BadReviewWave,
     CancellationSpike,
     HandleTimeSurge,
     SatisfactionDrop,
     WrongPrice,
 )
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import assert_episode_order, canonical, live_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

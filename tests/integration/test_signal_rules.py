@@ -11,17 +11,17 @@ from datetime import timedelta
 import pytest
 
 from alerts.model import AlertEvent
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.simulator import Simulation, SimulationConfig, build_labels
-from streams.simulator.config import DEFAULT_START
-from streams.simulator.incidents import (
+from streams.dev.simulator import Simulation, SimulationConfig, build_labels
+from streams.dev.simulator.config import DEFAULT_START
+from streams.dev.simulator.incidents import (
     BadReviewWave,
     CancellationSpike,
     HandleTimeSurge,
     SatisfactionDrop,
 )
-from streams.simulator.timefmt import parse_ts
+from streams.dev.simulator.timefmt import parse_ts
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
-from streams.embedded_broker import EmbeddedBroker
-from streams.simulator import Event, Simulation, SimulationConfig
-from streams.simulator.kafka import produce_events
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator import Event, Simulation, SimulationConfig
+from streams.dev.simulator.kafka import produce_events
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.embedded_broker import EmbeddedBroker
-from streams.events import TOPICS
-from streams.pipeline import Stage1Output
-from streams.rules import load_rules
-from streams.simulator.generator import simulate
-from streams.simulator.kafka import produce_events
-from streams.worker import Worker
+from streams.contract.events import TOPICS
+from streams.dev.embedded_broker import EmbeddedBroker
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.kafka import produce_events
+from streams.pipeline.replay import Stage1Output
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 from tests.integration.test_parity import PARTITIONS, RULES, scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -1,6 +1,6 @@
 """The CLI on bad configuration: one line naming the field, exit 2, never a traceback.
 
-Runs ``python -m streams.cli`` as a subprocess (no broker: every case fails
+Runs ``python -m streams.cli.main`` as a subprocess (no broker: every case fails
 before the worker connects).
 """
 
@@ -28,9 +28,9 @@ BAD_RULES = {
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m streams.cli ARGS`` with a clean AFTERSALES_* environment plus ``env``."""
+    """``python -m streams.cli.main ARGS`` with a clean AFTERSALES_* environment plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env={**base, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -1,7 +1,7 @@
 """First-run feedback: progress and an end summary on a terminal, nothing extra when
 piped, ``--version``, and a hint when a replay raised no alert.
 
-The terminal cases run ``python -m streams.cli`` with standard error on a
+The terminal cases run ``python -m streams.cli.main`` with standard error on a
 pseudo-terminal (the ``pty`` module), exactly as a person at a shell sees it.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from streams.cli import main
+from streams.cli.main import main
 
 ESCAPE = "\x1b"
 
@@ -25,7 +25,7 @@ ESCAPE = "\x1b"
 def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
     """Run the CLI with standard error on a pseudo-terminal; exit code and what it showed."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], cwd=cwd,
+    process = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], cwd=cwd,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=terminal, env=_env())
     os.close(terminal)
@@ -44,7 +44,7 @@ def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 def run_piped(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the CLI with standard output and error captured (not terminals)."""
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=cwd, env=_env(),
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=120, check=False)
 
 

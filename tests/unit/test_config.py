@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import Settings, env_name, unknown_variables
 from streams.exceptions import ConfigError
+from streams.runtime.config import Settings, env_name, unknown_variables
 from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
 
 
@@ -70,9 +70,9 @@ class TestSafeDefaults:
         from prometheus_client import CollectorRegistry
 
         from alerts.metrics import AlertMetrics
-        from streams.app import create_app
-        from streams.rules import load_rules
-        from streams.worker import Worker
+        from streams.rules.catalogue import load_rules
+        from streams.runtime.app import create_app
+        from streams.runtime.worker import Worker
 
         for host in ("127.0.0.1", "0.0.0.0"):  # noqa: S104 - the explicit container setting
             settings = Settings.from_env({"AFTERSALES_WEB_HOST": host})
@@ -129,8 +129,8 @@ class TestUnknownVariables:
 
     def test_worker_logs_a_warning(self) -> None:
         """The CLI helper logs one structlog warning per unknown variable."""
-        import streams.cli
-        from streams.cli import warn_unknown_variables
+        import streams.cli.main
+        from streams.cli.main import warn_unknown_variables
 
         logs: list[tuple[str, dict[str, object]]] = []
 
@@ -140,7 +140,7 @@ class TestUnknownVariables:
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("AFTERSALES_LOG_LEVLE", "DEBUG")
-            patch.setattr(streams.cli, "log", Recorder())
+            patch.setattr(streams.cli.main, "log", Recorder())
             warn_unknown_variables()
         assert ("unknown_setting_variable", {"variable": "AFTERSALES_LOG_LEVLE",
                                              "did_you_mean": "AFTERSALES_LOG_LEVEL"}) in logs
@@ -200,7 +200,7 @@ class TestNameLengths:
 
     def test_longest_accepted_app_id_keeps_every_name_within_kafka_limits(self) -> None:
         """At the limit, every topic the service and Faust derive is at most 249 characters."""
-        from streams.topics import TopicNames
+        from streams.runtime.topics import TopicNames
 
         longest = "a" * 224
         settings = Settings.from_env({"AFTERSALES_APP_ID": longest})

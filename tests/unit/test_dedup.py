@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.dedup import RecentIds
+from streams.pipeline.dedup import RecentIds
 
 
 class TestRecentIds:

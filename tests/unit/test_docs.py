@@ -60,7 +60,7 @@ def test_every_setting_is_documented() -> None:
     """docs/configuration.md names every environment variable the settings read."""
     from dataclasses import fields
 
-    from streams.config import Settings, env_name
+    from streams.runtime.config import Settings, env_name
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     missing = [env_name(f.name) for f in fields(Settings)

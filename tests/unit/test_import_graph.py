@@ -11,7 +11,11 @@ Layering (issue #11):
 
 * ``thresholds`` (the pure engine) imports nothing from ``alerts`` or ``streams``;
 * ``alerts`` imports nothing from ``streams``;
-* the development tools ``streams.simulator`` and ``streams.embedded_broker`` are
+* inside ``streams`` the layers point one way, each importing only those before it:
+  ``exceptions``/``logs`` <- ``contract`` <- ``rules`` <- ``pipeline`` <- ``runtime``
+  and ``notify`` <- ``cli`` and ``dev`` (``thresholds`` and ``alerts`` sit below
+  ``rules``; see the README's architecture section);
+* the development tools ``streams.dev.simulator`` and ``streams.dev.embedded_broker`` are
   imported only by the tools themselves, the CLI and the demo (and by tests and
   benchmarks, which are outside the packages).
 """
@@ -28,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("thresholds", "alerts", "streams")
 
 #: Modules allowed to import the development tools (besides the tools themselves).
-TOOL_USERS = frozenset({"streams.cli", "streams.demo"})
-TOOLS = ("streams.simulator", "streams.embedded_broker")
+TOOL_USERS = frozenset({"streams.cli.main", "streams.cli.demo"})
+TOOLS = ("streams.dev.simulator", "streams.dev.embedded_broker")
 
 
 def _module_name(path: Path) -> str:
@@ -126,8 +130,8 @@ GRAPH = import_graph()
 
 def test_the_graph_sees_the_packages_and_their_imports() -> None:
     # A guard against a graph that is empty by mistake (wrong root, parser change).
-    assert {"thresholds", "alerts", "streams.worker", "streams.simulator.catalog"} <= set(GRAPH)
-    assert "streams.intake_process" in GRAPH["streams.worker"]
+    assert {"thresholds", "alerts", "streams.runtime.worker", "streams.dev.simulator.catalog"} <= set(GRAPH)
+    assert "streams.runtime.intake_process" in GRAPH["streams.runtime.worker"]
     assert "thresholds.decision" in GRAPH["alerts.metrics"]
 
 
@@ -148,6 +152,37 @@ def test_layers_point_one_way(lower: str, upper: str) -> None:
     wrong = sorted(f"{module} -> {target}" for module, targets in GRAPH.items()
                    if _in(module, lower) for target in targets if _in(target, upper))
     assert wrong == [], f"{lower} must not import {upper}"
+
+
+#: Rank of each layer of ``streams`` (longest prefix wins): a module may import only
+#: modules of its own or a lower rank.
+STREAMS_LAYERS: dict[str, int] = {
+    "streams": 0, "streams.exceptions": 0, "streams.logs": 0,
+    "streams.contract": 1, "streams.rules.catalogue": 2, "streams.pipeline.replay": 3,
+    "streams.runtime": 4, "streams.notify": 4, "streams.cli.main": 5, "streams.dev": 5,
+}
+
+
+def _rank(module: str) -> int | None:
+    best: tuple[int, int] | None = None
+    for prefix, rank in STREAMS_LAYERS.items():
+        if _in(module, prefix) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), rank)
+    return None if best is None else best[1]
+
+
+def test_every_streams_module_has_a_layer() -> None:
+    assert [m for m in GRAPH if m.startswith("streams.") and m.count(".") == 1
+            and _rank(m) == 0 and m not in STREAMS_LAYERS] == []
+
+
+def test_streams_layers_point_one_way() -> None:
+    wrong = sorted(
+        f"{module} -> {target}" for module, targets in GRAPH.items()
+        for target in targets
+        if (mine := _rank(module)) is not None and (theirs := _rank(target)) is not None
+        and theirs > mine)
+    assert wrong == []
 
 
 def test_development_tools_are_imported_only_by_the_cli_and_the_demo() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streams.events import Event, TopicName
-from streams.intake import Intake
+from streams.contract.events import Event, TopicName
+from streams.pipeline.intake import Intake
 
 NAMES: dict[TopicName, str] = {"orders": "p.orders", "complaints": "p.complaints",
                                "wait-times": "p.wait-times"}

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from alerts.locales import LOCALES, catalogue, placeholders
 from alerts.model import SeriesRef
 from alerts.text import RULE_UNITS, AlertTexts, format_value
-from streams.cli import replay
-from streams.config import Settings
+from streams.cli.main import replay
 from streams.exceptions import ConfigError
-from streams.pipeline import ReplayPipeline
-from streams.rules import CATALOGUE, load_rules, parse_rules
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import CATALOGUE, load_rules, parse_rules
+from streams.runtime.config import Settings
 from tests.unit.alerts.conftest import FIRE
 from thresholds.decision import Decision
 

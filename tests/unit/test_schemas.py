@@ -5,7 +5,7 @@ dead-letter record, checked against real output and against the validator.
   rules) and every simulated input event validate.
 - Dead letters of the hostile inputs validate.
 - On sample good and bad inputs, the schema accepts a value exactly when
-  ``streams.validation.decode_event`` does. What a schema cannot say is listed in
+  ``streams.contract.validation.decode_event`` does. What a schema cannot say is listed in
   docs/schemas/README.md and kept out of the comparison.
 """
 
@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
+from streams.contract.validation import decode_event
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.hostile import bad_events
 from streams.exceptions import InvalidEvent
-from streams.pipeline import KEY_FIELDS, ReplayPipeline, read_jsonl
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.hostile import bad_events
-from streams.validation import decode_event
+from streams.pipeline.replay import KEY_FIELDS, ReplayPipeline, read_jsonl
+from streams.rules.catalogue import load_rules
 from tests.alert_samples import replayed_alerts
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"

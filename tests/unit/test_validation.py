@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streams.events import ComplaintEvent, OrderEvent, WaitTimeEvent
+from streams.contract.events import ComplaintEvent, OrderEvent, WaitTimeEvent
+from streams.contract.validation import MAX_STRING, REASONS, decode_event, parse_ts
 from streams.exceptions import InvalidEvent
-from streams.validation import MAX_STRING, REASONS, decode_event, parse_ts
 
 ORDER: dict[str, Any] = {
     "event_id": "e-1", "ts": "2026-11-02T10:15:00Z", "order_id": "o-1", "status": "placed",

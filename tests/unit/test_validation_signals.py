@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streams.events import OrderEvent, ReviewEvent, WaitTimeEvent
+from streams.contract.events import OrderEvent, ReviewEvent, WaitTimeEvent
+from streams.contract.validation import MAX_REVIEW_TEXT, REASONS, decode_event
 from streams.exceptions import InvalidEvent
-from streams.validation import MAX_REVIEW_TEXT, REASONS, decode_event
 
 ORDER: dict[str, Any] = {"event_id": "e-1", "ts": "2026-11-02T10:15:00Z", "order_id": "o-1",
                          "status": "shipped"}
@@ -87,8 +87,8 @@ def test_review_text_at_the_limit_is_accepted() -> None:
 
 def test_replay_reads_the_reviews_topic_and_dead_letters_bad_reviews() -> None:
     """Replay lines may name "reviews"; a bad review is dead-lettered with its reason."""
-    from streams.pipeline import ReplayPipeline, read_jsonl
-    from streams.rules import load_rules
+    from streams.pipeline.replay import ReplayPipeline, read_jsonl
+    from streams.rules.catalogue import load_rules
 
     lines = [json.dumps({"topic": "reviews", "value": REVIEW}),
              json.dumps({"topic": "reviews", "value": {**REVIEW, "event_id": "e-5",

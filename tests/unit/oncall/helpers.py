@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from alerts.model import AlertEvent, datetime_to_ms
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, parse_rules
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, parse_rules
 
 MIN = 60_000
 HOUR = 60 * MIN

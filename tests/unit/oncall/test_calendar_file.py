@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from alerts.model import datetime_to_ms, parse_time
-from streams.calendar import load_calendar, parse_calendar
-from streams.cli import main
+from streams.cli.main import main
 from streams.exceptions import ConfigError
+from streams.rules.calendar import load_calendar, parse_calendar
 
 GOOD: dict[str, Any] = {"name": "spring sale", "start": "2025-03-12T06:00:00Z",
                         "end": "2025-03-13T13:00:00Z", "uplift": 2.25, "scope": {},

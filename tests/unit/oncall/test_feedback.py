@@ -8,11 +8,11 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
-from streams.feedback import FeedbackBook, InvalidVerdict, Verdict
-from streams.pipeline import ReplayPipeline
-from streams.rules import load_rules
-from streams.worker import Worker
+from streams.pipeline.feedback import FeedbackBook, InvalidVerdict, Verdict
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 from tests.unit.oncall.helpers import DAY, HOUR, T0, firing, orders, run, shipped
 
 SERIES = ("order_volume", "channel", "app")

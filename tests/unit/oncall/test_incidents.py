@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alerts.model import AlertEvent
-from streams.pipeline import ReplayPipeline
+from streams.pipeline.replay import ReplayPipeline
 from tests.unit.oncall.helpers import DAY, HOUR, T0, shipped
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from streams.closer import Closed
 from streams.exceptions import ConfigError
-from streams.mutes import parse_mutes
-from streams.pipeline import ReplayPipeline
+from streams.pipeline.closer import Closed
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.mutes import parse_mutes
 from tests.unit.oncall.helpers import DAY, HOUR, MIN, T0, end_ms, firing, orders, run, shipped
 
 RULES = {"order_volume", "return_rate"}
@@ -166,7 +166,7 @@ class TestMetrics:
         from prometheus_client import CollectorRegistry
 
         from alerts.metrics import AlertMetrics
-        from streams.mutes import mute_states
+        from streams.rules.mutes import mute_states
 
         rules = shipped(["order_volume", "return_rate"], mutes=[NIGHTLY])
         registry = CollectorRegistry()

@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 
 from alerts.model import AlertEvent, datetime_to_ms
-from streams.calendar import Calendar, parse_calendar
-from streams.demo import best_seller
-from streams.pipeline import ReplayPipeline
-from streams.simulator.config import SimulationConfig
-from streams.simulator.events import Event
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import OrderDrop, SkuReturnSpike
-from streams.simulator.promotion import Promotion
+from streams.cli.demo import best_seller
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import OrderDrop, SkuReturnSpike
+from streams.dev.simulator.promotion import Promotion
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.calendar import Calendar, parse_calendar
 from tests.unit.oncall.helpers import shipped
 
 pytestmark = pytest.mark.slow

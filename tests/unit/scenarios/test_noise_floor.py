@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from alerts.model import AlertEvent, datetime_to_ms
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, parse_rules
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, parse_rules
 
 pytestmark = pytest.mark.slow
 

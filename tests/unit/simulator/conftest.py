@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from streams.simulator import Simulation, SimulationConfig, build_labels, load_scenario
-from streams.simulator.config import DEFAULT_START
+from streams.dev.simulator import Simulation, SimulationConfig, build_labels, load_scenario
+from streams.dev.simulator.config import DEFAULT_START
 from tests.unit.simulator.sim_helpers import Columns
 
 RUN_ORDERS_PER_DAY = 5_000.0
@@ -40,8 +40,8 @@ def default_run() -> Run:
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
     """A fast two-day run with one incident of each type."""
-    from streams.simulator.cli import incident_option
-    from streams.simulator.incidents import INCIDENT_TYPES
+    from streams.dev.simulator.cli import incident_option
+    from streams.dev.simulator.incidents import INCIDENT_TYPES
 
     duration = timedelta(days=2)
     incidents = tuple(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.simulator.events import Event
+from streams.dev.simulator.events import Event
 
 STATUSES = {"placed", "paid", "shipped", "delivered", "cancelled", "return_requested",
             "exchange_requested", "returned", "refunded"}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from streams.simulator.cli import simulate
-from streams.simulator.timefmt import parse_ts
+from streams.dev.simulator.cli import simulate
+from streams.dev.simulator.timefmt import parse_ts
 
 
 class TestHistoryBeforeNow:

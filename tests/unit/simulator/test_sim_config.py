@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from streams.simulator import (
+from streams.dev.simulator import (
     INCIDENT_TYPES,
     OrderDrop,
     SimulationConfig,
     SkuReturnSpike,
     load_scenario,
 )
-from streams.simulator.config import DEFAULT_START, CategorySpec
-from streams.simulator.incidents import incident_from_dict, label_window_ms, window_ms
-from streams.simulator.timefmt import MS_PER_DAY, format_ts, parse_duration_ms, parse_ts
+from streams.dev.simulator.config import DEFAULT_START, CategorySpec
+from streams.dev.simulator.incidents import incident_from_dict, label_window_ms, window_ms
+from streams.dev.simulator.timefmt import MS_PER_DAY, format_ts, parse_duration_ms, parse_ts
 
 
 class TestSimulationConfig:

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from streams.simulator import Event, Simulation, SimulationConfig, write_events
-from streams.simulator.schedule import CalendarQueue
-from streams.simulator.timefmt import parse_ts
+from streams.dev.simulator import Event, Simulation, SimulationConfig, write_events
+from streams.dev.simulator.schedule import CalendarQueue
+from streams.dev.simulator.timefmt import parse_ts
 from tests.unit.simulator.sim_helpers import contract_errors
 
 LIFECYCLE_RANK = {"placed": 0, "paid": 1, "cancelled": 2, "shipped": 2, "delivered": 3,

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streams.simulator.incidents import INCIDENT_TYPES
-from streams.simulator.timefmt import MS_PER_DAY, parse_ts
+from streams.dev.simulator.incidents import INCIDENT_TYPES
+from streams.dev.simulator.timefmt import MS_PER_DAY, parse_ts
 from tests.unit.simulator.conftest import Run
 from tests.unit.simulator.sim_helpers import Columns
 

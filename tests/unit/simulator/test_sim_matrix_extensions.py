@@ -10,13 +10,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from streams.simulator import Simulation, SimulationConfig, build_labels
-from streams.simulator.config import DEFAULT_START
-from streams.simulator.events import Event
-from streams.simulator.hostile import with_nuisances
-from streams.simulator.incidents import CustomerBurst, SkuReturnSpike, SupplierQuality
-from streams.simulator.promotion import Promotion
-from streams.simulator.timefmt import MS_PER_HOUR, parse_ts, to_ms
+from streams.dev.simulator import Simulation, SimulationConfig, build_labels
+from streams.dev.simulator.config import DEFAULT_START
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.hostile import with_nuisances
+from streams.dev.simulator.incidents import CustomerBurst, SkuReturnSpike, SupplierQuality
+from streams.dev.simulator.promotion import Promotion
+from streams.dev.simulator.timefmt import MS_PER_HOUR, parse_ts, to_ms
 
 SMALL = SimulationConfig(seed=3, duration=timedelta(days=1), orders_per_day=4_000,
                          n_skus=300, warmup=timedelta(days=1), tickets_per_order=0.3)

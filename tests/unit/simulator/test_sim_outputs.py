@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from streams import simulator
-from streams.simulator import (
+from streams.dev import simulator
+from streams.dev.simulator import (
     Simulation,
     SimulationConfig,
     bad_events,
@@ -20,8 +20,8 @@ from streams.simulator import (
     write_events_file,
     write_labels_file,
 )
-from streams.simulator.cli import simulate
-from streams.simulator.hostile import ONE_MIB, REASONS
+from streams.dev.simulator.cli import simulate
+from streams.dev.simulator.hostile import ONE_MIB, REASONS
 from tests.unit.simulator.sim_helpers import contract_errors
 
 TINY = SimulationConfig(seed=9, duration=timedelta(hours=6), orders_per_day=2_000,

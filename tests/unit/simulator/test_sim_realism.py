@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streams.simulator.config import DEFAULT_CATEGORIES
-from streams.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR
+from streams.dev.simulator.config import DEFAULT_CATEGORIES
+from streams.dev.simulator.timefmt import MS_PER_DAY, MS_PER_HOUR
 from tests.unit.simulator.conftest import RUN_ORDERS_PER_DAY, Run
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from streams.simulator import Simulation, SimulationConfig
-from streams.simulator.config import DEFAULT_START
-from streams.simulator.events import Event
-from streams.simulator.incidents import (
+from streams.dev.simulator import Simulation, SimulationConfig
+from streams.dev.simulator.config import DEFAULT_START
+from streams.dev.simulator.events import Event
+from streams.dev.simulator.incidents import (
     BadReviewWave,
     CancellationSpike,
     HandleTimeSurge,

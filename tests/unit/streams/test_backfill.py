@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alerts.text import AlertTexts
-from streams.backfill import BackfillPipeline, Layout
-from streams.closer import WindowCloser
-from streams.events import TOPICS
-from streams.oncall import OnCall
-from streams.pipeline import ReplayPipeline, read_jsonl
-from streams.rules import RuleSet, parse_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import OrderDrop
-from streams.simulator.jsonl import event_line
-from streams.wire import closer_partition
+from streams.contract.events import TOPICS
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import OrderDrop
+from streams.dev.simulator.jsonl import event_line
+from streams.pipeline.closer import WindowCloser
+from streams.pipeline.oncall import OnCall
+from streams.pipeline.replay import ReplayPipeline, read_jsonl
+from streams.pipeline.wire import closer_partition
+from streams.rules.catalogue import RuleSet, parse_rules
+from streams.runtime.backfill import BackfillPipeline, Layout
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ def test_a_restored_closer_continues_the_backfilled_baseline() -> None:
 
 
 def test_hand_over_gaps_name_partitions_that_start_late_or_hold_nothing() -> None:
-    from streams.backfill import hand_over_gaps
+    from streams.runtime.backfill import hand_over_gaps
 
     earliest = {"orders/0": 900, "orders/1": 1_000, "orders/2": 1_001, "orders/3": None}
     assert hand_over_gaps(1_000, earliest) == ["orders/2", "orders/3"]

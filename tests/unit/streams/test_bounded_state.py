@@ -11,12 +11,12 @@ import pytest
 
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
-from streams.aggregate import SourceAggregator, resume_offset
-from streams.closer import WindowCloser, overflow_key
-from streams.events import TOPICS, OrderEvent
-from streams.pipeline import ReplayPipeline, Stage1, Stage1Output
-from streams.rules import RuleSet, parse_rules
-from streams.wire import closer_partition
+from streams.contract.events import TOPICS, OrderEvent
+from streams.pipeline.aggregate import SourceAggregator, resume_offset
+from streams.pipeline.closer import WindowCloser, overflow_key
+from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output
+from streams.pipeline.wire import closer_partition
+from streams.rules.catalogue import RuleSet, parse_rules
 
 HOUR = 3_600_000
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday
@@ -138,7 +138,7 @@ class TestCap:
         stage1 = Stage1(rules, {t: t for t in TOPICS})
         out = Stage1Output()
         offsets: dict[int, int] = {}
-        from streams.pipeline import partition_for
+        from streams.pipeline.replay import partition_for
         for topic, key, value in hours(plan):
             partition = partition_for(key, 4)
             offsets[partition] = offsets.get(partition, -1) + 1
@@ -398,9 +398,9 @@ class TestSnapshotGuard:
         from prometheus_client import CollectorRegistry
 
         from alerts.metrics import AlertMetrics
-        from streams.config import Settings
-        from streams.rules import load_rules
-        from streams.worker import Worker
+        from streams.rules.catalogue import load_rules
+        from streams.runtime.config import Settings
+        from streams.runtime.worker import Worker
 
         settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
                                       "AFTERSALES_MAX_SNAPSHOT_BYTES": str(limit)})
@@ -431,8 +431,8 @@ class TestSnapshotGuard:
     @pytest.mark.parametrize("raw", ["12", "lots", "99999999999"])
     def test_bad_limit_names_the_variable(self, raw: str) -> None:
         """A bad AFTERSALES_MAX_SNAPSHOT_BYTES is refused naming the variable."""
-        from streams.config import Settings
         from streams.exceptions import ConfigError
+        from streams.runtime.config import Settings
 
         with pytest.raises(ConfigError) as caught:
             Settings.from_env({"AFTERSALES_MAX_SNAPSHOT_BYTES": raw})

@@ -19,20 +19,20 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-import streams.worker as worker_module
+import streams.runtime.worker as worker_module
 from alerts.metrics import AlertMetrics
-from streams.checkpoint import CheckpointSchedule
-from streams.closer import WindowCloser
-from streams.config import Settings
-from streams.demo import best_seller
-from streams.events import TOPICS
-from streams.pipeline import Stage1, Stage1Output
-from streams.rules import load_rules
-from streams.simulator.config import SimulationConfig
-from streams.simulator.generator import simulate
-from streams.simulator.incidents import CustomerBurst, WrongPrice
-from streams.wire import encode_event_alert, encode_watermark, pack_partials
-from streams.worker import Worker
+from streams.cli.demo import best_seller
+from streams.contract.events import TOPICS
+from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.generator import simulate
+from streams.dev.simulator.incidents import CustomerBurst, WrongPrice
+from streams.pipeline.closer import WindowCloser
+from streams.pipeline.replay import Stage1, Stage1Output
+from streams.pipeline.wire import encode_event_alert, encode_watermark, pack_partials
+from streams.rules.catalogue import load_rules
+from streams.runtime.checkpoint import CheckpointSchedule
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 TP = TopicPartition("p.partials", 0)
 START = datetime(2026, 11, 2, tzinfo=UTC)

@@ -1,10 +1,10 @@
-"""Heap trimming after mass evictions (streams.heap)."""
+"""Heap trimming after mass evictions (streams.pipeline.heap)."""
 
 from __future__ import annotations
 
 import pytest
 
-from streams import heap
+from streams.pipeline import heap
 
 
 def test_trims_once_enough_evictions_add_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from streams.config import Settings
-from streams.intake_process import _child_run
-from streams.rules import load_rules
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.intake_process import _child_run
 
 
 class FakeWorker:

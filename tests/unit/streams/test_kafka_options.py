@@ -15,9 +15,9 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 import streams
-from streams.config import Settings
 from streams.exceptions import ConfigError
-from streams.kafka_options import (
+from streams.runtime.config import Settings
+from streams.runtime.kafka_options import (
     build_ssl_context,
     client_options,
     faust_broker_urls,
@@ -161,7 +161,7 @@ class TestBuildSslContext:
 class TestSimulateCommand:
     def test_scheme_in_kafka_option_is_refused(self) -> None:
         """`simulate --kafka kafka://h:9092` stops before connecting, pointing at the fix."""
-        from streams.simulator.cli import simulate
+        from streams.dev.simulator.cli import simulate
 
         result = CliRunner().invoke(simulate, ["--days", "0.01", "--kafka", "kafka://h:9092"])
         assert result.exit_code == 2
@@ -170,7 +170,7 @@ class TestSimulateCommand:
 
     def test_security_settings_come_from_the_environment(self) -> None:
         """`simulate --kafka` validates the KAFKA_* security variables like the worker."""
-        from streams.simulator.cli import simulate
+        from streams.dev.simulator.cli import simulate
 
         result = CliRunner().invoke(simulate, ["--days", "0.01", "--kafka", "h:9092"],
                                     env={"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})

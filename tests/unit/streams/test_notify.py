@@ -12,12 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from alerts.locales import catalogue
-from streams.config import Settings
 from streams.exceptions import ConfigError
 from streams.notify.bridge import Target, build_app, build_targets
 from streams.notify.messages import MessageStyle, band_url, dingtalk_message, feishu_card, title
 from streams.notify.payload import PayloadError, parse_notification
 from streams.notify.signing import dingtalk_sign, dingtalk_url, feishu_sign
+from streams.runtime.config import Settings
 from tests.notify_stubs import (
     dingtalk_expected_sign,
     dingtalk_stub,
@@ -172,7 +172,7 @@ class TestTargets:
 
     def test_secret_files_are_not_unknown_variables(self) -> None:
         """The *_SECRET_FILE variables are known, so no typo warning names them."""
-        from streams.config import unknown_variables
+        from streams.runtime.config import unknown_variables
 
         assert unknown_variables({"AFTERSALES_DINGTALK_SECRET_FILE": "/s",
                                   "AFTERSALES_FEISHU_SECRET_FILE": "/s"}) == []
@@ -295,7 +295,7 @@ class TestCommand:
         """`aftersales notify-bridge` refuses a bad configuration in one line naming it."""
         from click.testing import CliRunner
 
-        from streams.cli import main
+        from streams.cli.main import main
 
         clean = dict.fromkeys(("AFTERSALES_DINGTALK_WEBHOOK", "AFTERSALES_DINGTALK_SECRET", "AFTERSALES_FEISHU_WEBHOOK", "AFTERSALES_FEISHU_SECRET"), "")
         result = CliRunner().invoke(main, ["notify-bridge"], env={**clean, **env})

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from alerts.model import AlertEvent
-from streams.aggregate import SourceAggregator
-from streams.events import OrderEvent, WaitTimeEvent
-from streams.pipeline import ReplayPipeline
-from streams.rules import RuleSet, parse_rules
-from streams.validation import decode_event
+from streams.contract.events import OrderEvent, WaitTimeEvent
+from streams.contract.validation import decode_event
+from streams.pipeline.aggregate import SourceAggregator
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, parse_rules
 
 HOUR = 3_600_000
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday
@@ -192,7 +192,7 @@ class TestSnapshots:
 
     def _pending_closer(self) -> Any:
         """A closer holding plain (counts) and rich (sketch) partials of open windows."""
-        from streams.aggregate import Partial, SealedPartial
+        from streams.pipeline.aggregate import Partial, SealedPartial
         from thresholds.sketch import QuantileSketch
 
         closer = ReplayPipeline(rules(), partitions=2).closer

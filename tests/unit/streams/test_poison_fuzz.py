@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert
-from streams.closer import WindowCloser
-from streams.events import TOPICS
-from streams.pipeline import KEY_FIELDS, Stage1, Stage1Output
-from streams.rules import load_rules
-from streams.validation import REASONS
-from streams.wire import decode, encode_event_alert, encode_watermark, pack_partials
+from streams.contract.events import TOPICS
+from streams.contract.validation import REASONS
+from streams.pipeline.aggregate import EventAlert
+from streams.pipeline.closer import WindowCloser
+from streams.pipeline.replay import KEY_FIELDS, Stage1, Stage1Output
+from streams.pipeline.wire import decode, encode_event_alert, encode_watermark, pack_partials
+from streams.rules.catalogue import load_rules
 
 RULES = load_rules(None)
 NAMES = {t: f"aftersales.{t}" for t in TOPICS}

@@ -1,12 +1,12 @@
-"""Tests for streams.progress (what /health calls stalled) and its setting."""
+"""Tests for streams.runtime.progress (what /health calls stalled) and its setting."""
 
 from __future__ import annotations
 
 import pytest
 
-from streams.config import Settings
 from streams.exceptions import ConfigError
-from streams.progress import Progress
+from streams.runtime.config import Settings
+from streams.runtime.progress import Progress
 
 
 class Clock:

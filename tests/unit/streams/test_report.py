@@ -1,4 +1,4 @@
-"""The self-contained HTML replay report (``streams.report`` and ``replay --report``)."""
+"""The self-contained HTML replay report (``streams.cli.report`` and ``replay --report``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from alerts.model import AlertEvent, SeriesRef
-from streams.cli import replay
-from streams.pipeline import ReplayPipeline
-from streams.report import record_series, select_series, write_report
-from streams.rules import RuleSet, parse_rules
+from streams.cli.main import replay
+from streams.cli.report import record_series, select_series, write_report
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import RuleSet, parse_rules
 
 HOUR = 3_600_000
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams.exceptions import ConfigError
-from streams.rules import CATALOGUE, load_rules, parse_rules
+from streams.rules.catalogue import CATALOGUE, load_rules, parse_rules
 
 
 def default_document() -> dict[str, Any]:
@@ -193,7 +193,7 @@ class TestConfigMessages:
 def test_detector_policy_and_cusum_settings_are_read() -> None:
     """policy, cusum_k and cusum_h reach the detector; a bad policy names its path."""
     from streams.exceptions import ConfigError
-    from streams.rules import parse_rules
+    from streams.rules.catalogue import parse_rules
 
     def rules(**detector: object) -> object:
         return parse_rules({"rules": {"order_volume": {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streams.pipeline import ReplayPipeline
-from streams.rules import parse_rules
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import parse_rules
 
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 HOUR = 3_600_000
@@ -97,8 +97,8 @@ class TestBadReviewRate:
 class TestExchangesApartFromReturns:
     def test_return_rate_context_counts_each_kind(self) -> None:
         """With context ["status"], a window's partial counts exchanges and returns apart."""
-        from streams.aggregate import SourceAggregator
-        from streams.validation import decode_event
+        from streams.contract.validation import decode_event
+        from streams.pipeline.aggregate import SourceAggregator
 
         rule_set = parse_rules({"settings": {"lateness": "1m"}, "rules": {"return_rate": {
             "window": "1h", "dimensions": ["sku"], "context": ["status"],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from alerts.text import AlertTexts
-from streams.aggregate import EventAlert
-from streams.sku_rollup import MAX_ORDERS, QUIET_WINDOWS, SkuRollup
+from streams.pipeline.aggregate import EventAlert
+from streams.pipeline.sku_rollup import MAX_ORDERS, QUIET_WINDOWS, SkuRollup
 from thresholds.decision import Decision
 
 WINDOW = 900_000

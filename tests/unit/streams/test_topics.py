@@ -13,11 +13,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from click.testing import CliRunner
 
-import streams.topics as topics_module
-from streams.cli import main
-from streams.config import Settings
+import streams.runtime.topics as topics_module
+from streams.cli.main import main
 from streams.exceptions import TopicError
-from streams.topics import TopicNames, ensure_topics, new_topic
+from streams.runtime.config import Settings
+from streams.runtime.topics import TopicNames, ensure_topics, new_topic
 
 
 class FakeAdmin:
@@ -157,7 +157,7 @@ class TestWorkerCommand:
         broker: one ``Error:`` line that names KAFKA_BOOTSTRAP_SERVERS."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "KAFKA_"))}
         env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", AFTERSALES_PERSONAL_LABELS_KEY="k" * 32)
-        result = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                                 capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 1
         lines = result.stderr.strip().splitlines()

@@ -10,12 +10,12 @@ import pytest
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry
 
-import streams.worker
+import streams.runtime.worker
 from alerts.metrics import AlertMetrics
-from streams.config import Settings
 from streams.exceptions import WorkerFailure
-from streams.rules import load_rules
-from streams.worker import Worker
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.worker import Worker
 
 
 class FakeConsumer:
@@ -33,7 +33,7 @@ class FakeConsumer:
 
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Worker:
-    monkeypatch.setattr(streams.worker, "_COMMIT_FAILING_S", 0.0)
+    monkeypatch.setattr(streams.runtime.worker, "_COMMIT_FAILING_S", 0.0)
     settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
     return Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
 

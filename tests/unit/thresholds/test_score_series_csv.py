@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.score_series import parse_timestamp_ms, score_series_csv
+from streams.cli.score_series import parse_timestamp_ms, score_series_csv
 
 
 class TestParseTimestamp:

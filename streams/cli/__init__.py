@@ -1,0 +1,1 @@
+"""Command-line adapters: the `aftersales` commands, demo, report, explain."""

@@ -1,0 +1,1 @@
+"""The wire contract: input events, validation, dead-letter reasons, partial records."""

@@ -1,0 +1,746 @@
+"""Stage 1: per input partition, fold events into per-series window partials.
+
+One :class:`SourceAggregator` serves one input partition (a *source*). It is
+pure code: the Kafka runtime and ``replay`` feed it the same events in the same
+per-partition order and get the same partials.
+
+Event time, lateness and sealing are all defined *per source*, so the outcome
+does not depend on how partitions interleave:
+
+* ``progress`` is the newest event time seen in the source, except that a jump of
+  more than ``JUMP_CONFIRM_MS`` ahead is held until a second event confirms it, so one
+  event with a wrong clock cannot move the watermark and make the rest late;
+* an event is **late** when ``ts < progress - lateness``: it is counted and
+  merged nowhere;
+* a window ``[start, end)`` is **sealed** once ``end <= progress - lateness``
+  (the source watermark); no later event of this source can enter it, so its
+  partials are final and are shipped to the series' closer.
+
+Per-event rules (``order_outlier``) are scored on arrival against norms that
+learn only at seal time, so a decision depends on the source's own history.
+Norms are bounded per source: a norm not fed for the rule's ``idle_ttl`` (event
+time, checked at each fold) is evicted, and none is created beyond ``max_series``
+(such a sku is scored like a new one: against its category's quantity norm).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from alerts.model import join_key
+from streams.contract.events import (
+    ComplaintEvent,
+    Event,
+    OrderEvent,
+    ReviewEvent,
+    TopicName,
+    WaitTimeEvent,
+)
+from streams.pipeline.heap import note_evictions
+from streams.rules.catalogue import DIMENSION_FIELDS, SHARED_DENOMINATOR, RuleSet, RuleSpec
+from thresholds.decision import Decision
+from thresholds.event_norm import EventNorm, NormState
+from thresholds.sketch import QuantileSketch
+
+__all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator",
+           "resume_offset", "series_id"]
+
+_RETURNS = frozenset({"return_requested", "exchange_requested"})
+#: Key of the denominator a shared-denominator dimension's series divide by (never a
+#: series of its own: see ``streams.rules.catalogue.SHARED_DENOMINATOR``).
+SHARED_KEY: Final = "__denominator__"
+_CONTEXT_TOP = 20
+#: The key of every rule's ``total`` dimension.
+TOTAL_KEY = "all"
+#: A source's progress jumps further ahead than this only when two events agree.
+JUMP_CONFIRM_MS = 6 * 3_600_000
+
+
+def series_id(rule: str, dimension: str, key: str) -> str:
+    """``rule:dimension:key``, the alerts topic key and the series' identity."""
+    return f"{rule}:{dimension}:{key}"
+
+
+@dataclass(slots=True)
+class Partial:
+    """What one source saw of one series in one window."""
+
+    num: float = 0.0
+    den: float = 0.0
+    sketch: QuantileSketch | None = None
+    #: Per context field, the weight of each value; ``None`` until one is added (a key
+    #: flood opens millions of partials: an empty dict each was a quarter of their memory).
+    context: dict[str, Counter[str]] | None = None
+
+    def merge(self, other: Partial) -> None:
+        """Add ``other`` into this partial (order-independent)."""
+        self.num += other.num
+        self.den += other.den
+        if other.sketch is not None:
+            if self.sketch is None:
+                self.sketch = QuantileSketch()
+            self.sketch.merge(other.sketch)
+        if other.context:
+            mine = self.context
+            if mine is None:
+                mine = self.context = {}
+            for name, counts in other.context.items():
+                mine.setdefault(name, Counter()).update(counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; the context keeps its top entries only."""
+        out: dict[str, Any] = {"n": self.num, "d": self.den}
+        if self.sketch is not None:
+            out["s"] = self.sketch.to_json()
+        if self.context:
+            out["c"] = {name: dict(_top(counts, _CONTEXT_TOP))
+                        for name, counts in sorted(self.context.items())}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Partial:
+        """Inverse of :meth:`to_dict`."""
+        sketch = QuantileSketch.from_json(data["s"]) if "s" in data else None
+        context = {name: Counter(counts) for name, counts in data.get("c", {}).items()}
+        return cls(float(data["n"]), float(data["d"]), sketch, context or None)
+
+
+@dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
+class SealedPartial:
+    """A final partial of one source for one series and window."""
+
+    source: str
+    rule: str
+    dimension: str
+    key: str
+    window_start_ms: int
+    window_end_ms: int
+    partial: Partial
+
+    @property
+    def series(self) -> str:
+        """The series id (``rule:dimension:key``)."""
+        return series_id(self.rule, self.dimension, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class EventAlert:
+    """A per-event rule's verdict on one event (e.g. an order far from its sku norm)."""
+
+    source: str
+    rule: str
+    dimension: str
+    key: str
+    ts_ms: int
+    decision: Decision
+    context: dict[str, Any]
+
+    @property
+    def series(self) -> str:
+        """The series id (``rule:dimension:key``)."""
+        return series_id(self.rule, self.dimension, self.key)
+
+    @property
+    def route(self) -> str:
+        """The series whose closer gets this verdict: the sku's (for ``order_outlier``'s
+        roll-up per sku, which needs all of a sku's verdicts in one place), else its own."""
+        sku = self.context.get("sku") if self.rule == "order_outlier" else None
+        return series_id(self.rule, "sku", sku) if sku else self.series
+
+
+def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
+    return [(value, weight) for value, weight
+            in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]]
+
+
+_Accumulators = dict[tuple[str, str], Partial]
+
+
+class SourceAggregator:
+    """Window partials and per-event verdicts for one input partition.
+
+    Parameters
+    ----------
+    source
+        The source's name, ``"<topic>/<partition>"``.
+    topic
+        Short topic name of the source.
+    rules
+        The configured rule set.
+    """
+
+    def __init__(self, source: str, topic: TopicName, rules: RuleSet) -> None:
+        self.source = source
+        self.topic = topic
+        self.lateness_ms = rules.lateness_ms
+        self.rules = rules.for_topic(topic)
+        self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
+        self._event_rules = [rule for rule in self.rules if rule.kind == "event"]
+        #: Newest event time seen; ``None`` before the first event.
+        self.progress_ms: int | None = None
+        #: A time more than ``JUMP_CONFIRM_MS`` past ``progress_ms`` seen once, held until
+        #: a second such event confirms the jump (``None``: nothing held).
+        self.ahead_ms: int | None = None
+        #: Open windows: (rule name, window start) -> accumulators by (dimension, key).
+        self.open: dict[tuple[str, int], _Accumulators] = {}
+        #: First input offset that contributed to each open window (for safe commits).
+        self.first_offset: dict[tuple[str, int], int] = {}
+        #: ``progress_ms`` just before that first event: where a restart from there begins.
+        self.first_progress: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+        #: Per rule, the start of the newest sealed window (events for it are skipped).
+        self.sealed_through: dict[str, int] = {}
+        self._norms = {rule.name: _measure_norms(rule) for rule in self._event_rules}
+        #: Per-event norm states: rule -> norm key (e.g. ``price|sku|SKU-1``) -> state.
+        self.norm_states: dict[str, dict[str, NormState]] = {r.name: {} for r in self._event_rules}
+        #: Per rule and norm key: end of the newest window folded into it (event time).
+        self.norm_seen: dict[str, dict[str, int]] = {r.name: {} for r in self._event_rules}
+        #: Norms evicted by (rule, reason) and norms not created (cap) by rule, since the
+        #: last :meth:`drain_evictions`.
+        self.evicted: Counter[tuple[str, str]] = Counter()
+        self.folded: Counter[str] = Counter()
+        #: Values of open windows waiting to be folded into the norms at seal time.
+        self._norm_values: dict[tuple[str, int], dict[str, list[float]]] = {}
+        #: End of the earliest window in ``_norm_values`` (fold nothing before it passes).
+        self._next_norm_fold_ms: int | None = None
+        #: Per (event class, order status): the window rules an event feeds and how.
+        self._plans: dict[tuple[type, str | None], list[_RulePlan]] = {}
+        #: Per rule: the hop slot of the last event and the accumulators of its windows.
+        self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
+
+    @property
+    def watermark_ms(self) -> int | None:
+        """Windows ending at or before this are sealed for this source."""
+        return None if self.progress_ms is None else self.progress_ms - self.lateness_ms
+
+    def add(self, event: Event, offset: int) -> tuple[bool, list[EventAlert]]:
+        """Fold one event in; return ``(on_time, per_event_alerts)``."""
+        ts = event.ts_ms
+        previous_progress = self.progress_ms
+        previous = (previous_progress, self.ahead_ms)
+        if previous_progress is None or ts > previous_progress:
+            progress = self._advance(previous_progress, ts)
+            if progress != previous_progress:
+                self.progress_ms = progress
+                fold_at = self._next_norm_fold_ms
+                if fold_at is not None and fold_at <= progress - self.lateness_ms:
+                    self._fold_ready_norms(progress - self.lateness_ms)
+        elif ts < previous_progress - self.lateness_ms:
+            return False, []
+        plan_key = (type(event), event.status if isinstance(event, OrderEvent) else None)
+        plans = self._plans.get(plan_key)
+        if plans is None:
+            plans = self._plans[plan_key] = _plans_for(self._window_rules, event)
+        for rule, num, den, measure, key_plan in plans:
+            keys = _series_keys(key_plan, event)
+            if not keys:
+                continue
+            value = None
+            if measure is not None:
+                kind, read = _MEASURES[measure]
+                value = read(event, rule)
+                if value is None:
+                    continue  # the event lacks the measured field
+                if kind == "share":
+                    num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
+            context = rule.context if num else ()
+            for accumulators in self._windows(rule, ts, offset, previous):
+                for series_key in keys:
+                    acc = accumulators.get(series_key)
+                    if acc is None:
+                        acc = accumulators[series_key] = Partial()
+                    if num:  # ``+= 0.0`` would allocate a float per window and key
+                        acc.num += num
+                    if den:
+                        acc.den += den
+                    if value is not None:
+                        if acc.sketch is None:
+                            acc.sketch = QuantileSketch()
+                        acc.sketch.add(value)
+                    if context:
+                        _add_context(acc, context, event, num)
+        if not self._event_rules:
+            return True, []
+        alerts = [alert for rule in self._event_rules
+                  for alert in self._score_event(rule, event, offset, previous)]
+        return True, alerts
+
+    def _advance(self, progress: int | None, ts: int) -> int:
+        """Progress after an event at ``ts`` newer than ``progress``: a jump of more than
+        ``JUMP_CONFIRM_MS`` waits for a second event past the same bound (then moves to
+        the earlier of the two), so a single wrong clock cannot move the watermark."""
+        if progress is None or ts - progress <= JUMP_CONFIRM_MS:
+            if self.ahead_ms is not None and self.ahead_ms <= ts:
+                self.ahead_ms = None
+            return ts
+        held = self.ahead_ms
+        if held is None:
+            self.ahead_ms = ts
+            return progress
+        self.ahead_ms = None
+        return min(held, ts)
+
+    def _windows(self, rule: RuleSpec, ts: int, offset: int,
+                 previous_progress: tuple[int | None, int | None]) -> list[_Accumulators]:
+        """The accumulators of the hop slot (*pane*) that holds ``ts``, or none when every
+        window holding it is sealed.
+
+        A window is the merge of its panes at seal time (:meth:`seal`), so an event updates
+        one partial per series instead of one per overlapping window: a 1-day window that
+        hops every 6 hours kept four copies of every key (Li et al., "No pane, no gain",
+        SIGMOD Record 34(1), 2005). Cached per slot: all events of one slot share the pane,
+        and none of them can have been sealed meanwhile (an event in a sealed window is late).
+        """
+        slot = ts - ts % rule.hop_ms
+        cached = self._slot_cache.get(rule.name)
+        if cached is not None and cached[0] == slot:
+            return cached[1]
+        windows = []
+        # The newest window holding the pane starts at the pane: sealed, so are the others.
+        if slot > self.sealed_through.get(rule.name, -1 << 62):
+            pane = (rule.name, slot)
+            accumulators = self.open.get(pane)
+            if accumulators is None:
+                accumulators = self.open[pane] = {}
+                self.first_offset[pane] = offset
+                self.first_progress[pane] = previous_progress
+            windows.append(accumulators)
+        self._slot_cache[rule.name] = (slot, windows)
+        return windows
+
+    def seal(self) -> list[SealedPartial]:
+        """Return the partials of every window the watermark has passed, oldest first.
+
+        A window's partial per series is the merge of its panes' (sums and sketch merges,
+        order-independent); a pane is dropped with the last window that holds it, the one
+        starting at the pane.
+        """
+        watermark = self.watermark_ms
+        if watermark is None:
+            return []
+        self._fold_ready_norms(watermark)
+        ready: set[tuple[int, str, int]] = set()
+        for rule_name, pane in self.open:
+            rule = self._rule(rule_name)
+            window_ms, hop_ms = rule.window_ms, _pane_ms(rule)
+            sealed_through = self.sealed_through.get(rule_name, -1 << 62)
+            for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
+                if start > sealed_through and start + window_ms <= watermark:
+                    ready.add((start + window_ms, rule_name, start))
+        sealed: list[SealedPartial] = []
+        if ready:
+            self._slot_cache.clear()
+        for end, rule_name, start in sorted(ready):
+            hop_ms = _pane_ms(self._rule(rule_name))
+            window = (rule_name, start)
+            # The oldest pane's last window is this one: its partials take the others in.
+            merged = self.open.pop(window, None) or {}
+            for pane in range(start + hop_ms, end, hop_ms):
+                for series_key, partial in self.open.get((rule_name, pane), {}).items():
+                    target = merged.get(series_key)
+                    if target is None:
+                        target = merged[series_key] = Partial()
+                    target.merge(partial)
+            for (dimension, key), partial in sorted(merged.items()):
+                sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
+                                            partial))
+            self.first_offset.pop(window, None)
+            self.first_progress.pop(window, None)
+            if start > self.sealed_through.get(rule_name, -1 << 62):
+                self.sealed_through[rule_name] = start
+        return sealed
+
+    def _fold_ready_norms(self, watermark: int) -> None:
+        """Fold every per-event window the watermark has passed into its norms, in order.
+
+        Runs inside :meth:`add` as soon as the source's progress moves, so the norm an
+        event is scored against depends only on the source's own events, never on how
+        the runtime batches :meth:`seal` calls.
+        """
+        ready = sorted((start, rule) for rule, start in self._norm_values
+                       if start + self._rule(rule).window_ms <= watermark)
+        if not ready:
+            return
+        for start, rule_name in ready:
+            window = (rule_name, start)
+            self._fold_norms(rule_name, self._norm_values.pop(window),
+                             start + self._rule(rule_name).window_ms)
+            self.open.pop(window, None)
+            self.first_offset.pop(window, None)
+            self.first_progress.pop(window, None)
+            if start > self.sealed_through.get(rule_name, -1 << 62):
+                self.sealed_through[rule_name] = start
+        self._next_norm_fold_ms = min((start + self._rule(rule).window_ms
+                                       for rule, start in self._norm_values), default=None)
+
+    def min_open_offset(self) -> int | None:
+        """Smallest input offset any open window depends on (commit up to it, not past)."""
+        return min(self.first_offset.values(), default=None)
+
+    def snapshot(self, position: int) -> bytes:
+        """State to resume from: re-reading starts at the first offset an open window needs
+        (or ``position``), with the progress, sealed windows and norms of that moment.
+
+        Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON header (the
+        small state and each rule's norm keys), then per rule in header order the norms'
+        ``n`` (int64), ``level`` and ``var`` (float64) and fold times (int64) as raw
+        little-endian arrays. Under a key flood a source holds 100,000s of norms: as JSON
+        (one list per norm) they cost 0.45 s of CPU per snapshot on the event loop, as
+        arrays a few tens of ms (``benchmarks/key_flood.py``).
+        """
+        resume, progress = position, self.progress_ms
+        if self.first_offset:
+            window = min(self.first_offset, key=lambda w: (self.first_offset[w], w))
+            resume, (progress, ahead) = self.first_offset[window], self.first_progress[window]
+        else:
+            ahead = self.ahead_ms
+        rules = sorted(self.norm_states)
+        arrays: list[bytes] = []
+        for rule in rules:
+            states, seen = self.norm_states[rule], self.norm_seen[rule]
+            values = list(states.values())
+            count = len(values)
+            arrays += [
+                np.fromiter([s.n for s in values], "<i8", count).tobytes(),
+                np.fromiter([s.level for s in values], "<f8", count).tobytes(),
+                np.fromiter([s.var for s in values], "<f8", count).tobytes(),
+                np.fromiter([seen.get(key, _UNSEEN) for key in states], "<i8", count).tobytes(),
+            ]
+        header = json.dumps({
+            "resume_offset": resume,
+            "progress_ms": progress,
+            "ahead_ms": ahead,
+            "sealed_through": self.sealed_through,
+            "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
+        }, separators=(",", ":"), sort_keys=True).encode()
+        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays])
+
+    def restore(self, data: bytes) -> int:
+        """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
+
+        Windows up to ``sealed_through`` were already shipped, so their events are skipped
+        when re-read; norms continue from where they were. The JSON-only snapshots of
+        earlier versions are still read.
+        """
+        state, norms = _read_snapshot(data)
+        self.progress_ms = state["progress_ms"]
+        self.ahead_ms = state.get("ahead_ms")
+        self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
+        # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
+        default_seen = -1 if self.watermark_ms is None else self.watermark_ms
+        for rule, (states, times) in norms.items():
+            if rule in self.norm_states:
+                self.norm_states[rule] = states
+                self.norm_seen[rule] = {key: default_seen if fed is None else fed
+                                        for key, fed in times.items()}
+                self._evict_norms(self._rule(rule), None)
+        return int(state["resume_offset"])
+
+    # -- per-event rules -------------------------------------------------------------------
+
+    def _score_event(self, rule: RuleSpec, event: Event, offset: int,
+                     previous_progress: tuple[int | None, int | None]) -> Iterator[EventAlert]:
+        if not isinstance(event, OrderEvent) or event.status != "placed":
+            return
+        norms = self._norms[rule.name]
+        states = self.norm_states[rule.name]
+        start = _window_starts(event.ts_ms, rule.window_ms, rule.window_ms)[0]
+        window = (rule.name, start)
+        if start <= self.sealed_through.get(rule.name, -1 << 62):
+            return
+        if window not in self.first_offset and window not in self.open:
+            self.first_offset[window] = offset
+            self.first_progress[window] = previous_progress
+            self.open[window] = {}
+        pending = self._norm_values.get(window)
+        if pending is None:
+            pending = self._norm_values[window] = {}
+            end = start + rule.window_ms
+            if self._next_norm_fold_ms is None or end < self._next_norm_fold_ms:
+                self._next_norm_fold_ms = end
+        for measure, value in _outlier_values(event):
+            norm = norms[measure]
+            keys = [f"{measure}|sku|{event.sku}"] if event.sku else []
+            if event.category and measure == "quantity":
+                # Quantities behave alike across a category; prices do not (a category
+                # spans cheap and dear products), so prices use the sku's own norm only.
+                keys.append(f"{measure}|category|{event.category}")
+            for norm_key in keys:
+                pending.setdefault(norm_key, []).append(value)
+            decision = None
+            for norm_key in keys:  # the sku's own norm first, the category's while it is new
+                state = states.get(norm_key)
+                if state is not None and state.n >= norm.grace_period:
+                    if norm.violates(state, value):  # the full decision only when it fires
+                        decision = norm.score(state, value)
+                        basis = norm_key
+                    break
+            if decision is None or not decision.violating:
+                continue
+            yield EventAlert(
+                self.source, rule.name, "order", event.order_id, event.ts_ms, decision,
+                {"measure": measure, "norm": basis.split("|", 1)[1], "sku": event.sku,
+                 "category": event.category, "quantity": event.quantity, "amount": event.amount},
+            )
+
+    def _fold_norms(self, rule_name: str, values: dict[str, list[float]], end_ms: int) -> None:
+        if rule_name not in self._norms:
+            return
+        norms, states = self._norms[rule_name], self.norm_states[rule_name]
+        seen = self.norm_seen[rule_name]
+        rule = self._rule(rule_name)
+        for norm_key in sorted(values):
+            norm = norms[norm_key.split("|", 1)[0]]
+            state = states.get(norm_key)
+            if state is None:
+                if len(states) >= rule.max_series:
+                    self.folded[rule_name] += 1
+                    continue
+                state = states[norm_key] = norm.new_state()
+            norm.update(state, values[norm_key])
+            seen[norm_key] = end_ms
+        self._evict_norms(rule, end_ms)
+
+    def _evict_norms(self, rule: RuleSpec, now_ms: int | None) -> None:
+        """Drop norms not fed since ``now_ms - idle_ttl`` (skipped when ``None``), then the
+        least recently fed beyond ``max_series`` (a lowered cap)."""
+        states, seen = self.norm_states[rule.name], self.norm_seen[rule.name]
+        if now_ms is not None:
+            cutoff = now_ms - rule.idle_ttl_ms
+            idle = [key for key, fed in seen.items() if fed <= cutoff]
+            for key in idle:
+                del states[key], seen[key]
+            if idle:
+                self.evicted[(rule.name, "ttl")] += len(idle)
+            if len(idle) > len(states):
+                # A dict keeps its table after deletions: copy it once most entries are gone.
+                states = self.norm_states[rule.name] = dict(states)
+                seen = self.norm_seen[rule.name] = dict(seen)
+            if idle:
+                note_evictions(len(idle))
+        excess = len(states) - rule.max_series
+        if excess > 0:
+            for key in sorted(states, key=lambda k: (seen.get(k, -1), k))[:excess]:
+                del states[key]
+                seen.pop(key, None)
+            self.evicted[(rule.name, "cap")] += excess
+
+    def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+        """Norms evicted by (rule, reason) and not created by rule since the last call."""
+        evicted, folded = self.evicted, self.folded
+        self.evicted, self.folded = Counter(), Counter()
+        return evicted, folded
+
+    def _rule(self, name: str) -> RuleSpec:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+def _pane_ms(rule: RuleSpec) -> int:
+    """The span of one pane of ``rule``'s open state: its hop (a per-event rule's windows
+    tumble)."""
+    return rule.window_ms if rule.kind == "event" else rule.hop_ms
+
+
+def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
+    """Starts of every window ``[s, s + window)`` with ``s % hop == 0`` that holds ``ts``."""
+    last = ts_ms - ts_ms % hop_ms
+    if hop_ms == window_ms:
+        return [last]
+    return list(range(last - window_ms + hop_ms, last + 1, hop_ms))
+
+
+_KeyPlan = tuple[tuple[str, tuple[str, ...] | None], ...]
+#: How one event feeds one window rule: (rule, numerator, denominator, measure, keys).
+#: ``measure`` is ``None`` (constant contributions) or a name in :data:`_MEASURES`.
+_RulePlan = tuple[RuleSpec, float, float, str | None, _KeyPlan]
+
+#: Per-event measures: ``(kind, read)``. ``read(event, rule)`` gives the value, or
+#: ``None`` when the event lacks it (the event then feeds nothing of that rule). A
+#: ``"sketch"`` value goes into the window's quantile sketch; a ``"share"`` value is a
+#: truth: numerator 1 when true, 0 when false (the denominator counts the event).
+_MEASURES: Final[dict[str, tuple[str, Callable[[Any, RuleSpec], Any]]]] = {
+    "wait": ("sketch", lambda event, rule: event.wait_seconds),
+    "breach": ("share", lambda event, rule: event.wait_seconds > rule.sla_seconds),
+    "handle": ("sketch", lambda event, rule: event.handle_seconds),
+    "low_csat": ("share", lambda event, rule: None if event.csat is None else event.csat <= 2),
+    "bad_review": ("share", lambda event, rule: event.rating <= 2),
+}
+
+
+def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
+    """``rule``'s dimensions as ``(name, event attributes or None for total)``; a
+    denominator-only event feeds a shared-denominator dimension through ``()``, the key
+    :data:`SHARED_KEY`."""
+    shared = SHARED_DENOMINATOR.get(rule.name, frozenset()) if denominator_only else ()
+    return tuple((",".join(parts),
+                  None if parts == ("total",) else
+                  () if len(parts) == 1 and parts[0] in shared else
+                  tuple(DIMENSION_FIELDS[p] for p in parts))
+                 for parts in rule.dimensions)
+
+
+def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
+    """The window rules an event of this class (and order status) feeds, resolved once:
+    the hot path must not re-derive them per event."""
+    plans: list[_RulePlan] = []
+    for rule in rules:
+        contributions = _contributions(rule, event)
+        if contributions is not None:
+            den_only = contributions[0] == 0.0 and contributions[2] is None
+            plans.append((rule, *contributions, _key_plan(rule, den_only)))
+    return plans
+
+
+def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
+    """The ``(dimension, key)`` series an event belongs to; a missing or empty value skips
+    its dimension."""
+    keys = []
+    for name, fields in plan:
+        if fields is None:
+            keys.append((name, TOTAL_KEY))
+        elif not fields:
+            keys.append((name, SHARED_KEY))
+        elif len(fields) == 1:
+            value = getattr(event, fields[0], None)
+            if value:
+                keys.append((name, value))
+        else:
+            values: list[str] = [getattr(event, f, None) or "" for f in fields]
+            if all(values):
+                key = ",".join(values)
+                if "\\" in key or key.count(",") != len(values) - 1:
+                    key = join_key(values)  # a value holds the separator: escape it
+                keys.append((name, key))
+    return keys
+
+
+def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | None] | None:
+    """``(numerator, denominator, measure)`` an event of this class (and order status)
+    adds to the rule, or ``None``; ``measure`` as in :data:`_RulePlan` (a ``"breach"``
+    numerator is decided per event)."""
+    name = rule.name
+    if isinstance(event, OrderEvent):
+        status = event.status
+        if name in ("order_volume", "customer_order_burst"):
+            return (1.0, 0.0, None) if status == "placed" else None
+        if name == "return_rate":
+            if status in _RETURNS:
+                return 1.0, 0.0, None
+            return (0.0, 1.0, None) if status == "delivered" else None
+        if name == "complaint_rate":
+            return (0.0, 1.0, None) if status == "delivered" else None
+        if name == "cancellation_rate":
+            if status == "cancelled":
+                return 1.0, 0.0, None
+            return (0.0, 1.0, None) if status == "placed" else None
+        return None
+    if isinstance(event, ComplaintEvent):
+        return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
+    if isinstance(event, WaitTimeEvent):
+        return _WAIT_FEEDS.get(name)
+    if isinstance(event, ReviewEvent):
+        return (0.0, 1.0, "bad_review") if name == "bad_review_rate" else None
+    return None
+
+
+_WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
+    "wait_time_p90": (0.0, 1.0, "wait"),
+    "wait_sla_breach_share": (0.0, 1.0, "breach"),
+    "handle_time_p90": (0.0, 1.0, "handle"),
+    "low_satisfaction_share": (0.0, 1.0, "low_csat"),
+}
+
+
+def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:
+    for name in context:
+        value = getattr(event, name, None)
+        if value:
+            by_name = acc.context
+            if by_name is None:
+                by_name = acc.context = {}
+            counts = by_name.get(name)
+            if counts is None:
+                counts = by_name[name] = Counter()
+            # Weights are floats: a Counter adds them at run time, typeshed types its counts int.
+            counts[value] += weight  # type: ignore[assignment]
+
+
+_SNAPSHOT_MAGIC = b"agg/2"
+#: Fold time written for a norm without one (restored as fed at the snapshot's watermark).
+_UNSEEN = -(1 << 63)
+
+_Norms = dict[str, tuple[dict[str, NormState], dict[str, int | None]]]
+
+
+def resume_offset(snapshot: bytes) -> int:
+    """The input offset a :meth:`SourceAggregator.snapshot` resumes at."""
+    return int(_read_snapshot(snapshot)[0]["resume_offset"])
+
+
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
+    """The small state and, per rule, the norms and their fold times (``None``: unknown) of
+    a :meth:`SourceAggregator.snapshot`, in the binary or the older JSON-only form."""
+    if not data.startswith(_SNAPSHOT_MAGIC):
+        state = json.loads(data)
+        fed = state.get("norm_seen", {})
+        return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
+                              {key: (None if key not in fed.get(rule, {})
+                                     else int(fed[rule][key])) for key in states})
+                       for rule, states in state["norms"].items()}
+    start = len(_SNAPSHOT_MAGIC)
+    size = int.from_bytes(data[start:start + 4], "little")
+    offset = start + 4 + size
+    state = json.loads(data[start + 4:offset])
+    norms: _Norms = {}
+    for rule, keys in state["norm_keys"]:
+        count = len(keys)
+        columns = []
+        for dtype in ("<i8", "<f8", "<f8", "<i8"):
+            columns.append(np.frombuffer(data, dtype, count, offset).tolist())
+            offset += 8 * count
+        n, level, var, seen = columns
+        norms[rule] = ({key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
+                       {key: None if seen[i] == _UNSEEN else seen[i]
+                        for i, key in enumerate(keys)})
+    if offset != len(data):
+        msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
+        raise ValueError(msg)
+    return state, norms
+
+
+def _norm_state(value: list[Any] | str) -> NormState:
+    """A norm state from a snapshot: ``[n, level, var]`` (or the JSON text older snapshots
+    held)."""
+    if isinstance(value, str):
+        return NormState.from_json(value)
+    n, level, var = value
+    return NormState(int(n), float(level), float(var))
+
+
+def _measure_norms(rule: RuleSpec) -> dict[str, EventNorm]:
+    """The unit-price norm as configured; quantities are discrete and mostly 1, so their
+    norm gets a wide floor (±50 % in log units), watches only upward and ignores
+    quantities up to 4."""
+    params = dict(rule.norm)
+    quantity = {**params, "min_scale": 0.5, "direction": "up", "guard_above": 4.0}
+    return {"unit_price": EventNorm(**params), "quantity": EventNorm(**quantity)}
+
+
+def _outlier_values(event: OrderEvent) -> list[tuple[str, float]]:
+    values = []
+    if event.amount is not None and event.quantity:
+        unit_price = event.amount / event.quantity
+        if unit_price > 0 and math.isfinite(unit_price):
+            values.append(("unit_price", unit_price))
+    if event.quantity:
+        values.append(("quantity", float(event.quantity)))
+    return values

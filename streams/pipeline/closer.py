@@ -1,0 +1,728 @@
+"""Stage 2: merge partials per series and window, close windows, decide, run episodes.
+
+A :class:`WindowCloser` owns a set of series (in Kafka: one partition of the
+partials topic, keyed by series). It receives
+
+* sealed partials from every source (input partition) that saw the series,
+* every source's watermark (broadcast to all partials partitions),
+* per-event verdicts of per-event rules,
+
+and closes a rule's window ``[start, end)`` once ``end`` is at or before the
+*minimum* watermark over all partitions of the rule's input topics. A close
+evaluates every known series of the rule, including those that received no
+events in the window, so an order drop to zero fires although nothing arrived.
+
+Determinism: a partial is final when it arrives, merging is order-independent,
+and each series' windows are closed in order; so the decisions of a series do
+not depend on partition interleaving or on which other series share its closer.
+Duplicate partials (a source re-reading after a restart) are ignored: first wins.
+
+Bounded state: a rule keeps at most ``max_series`` series, spread evenly over the
+``shards`` (the partials topic's partitions; a Kafka closer owns one, ``replay``'s
+closer all of them, so both count alike). A new key beyond its shard's share folds
+into the dimension's overflow series ``__other__.<shard>``. After each window close,
+a series with no data for ``idle_ttl`` of event time is evicted (reason ``ttl``), and
+a shard holding more than its share (the cap was lowered) loses its least recently
+seen series (reason ``cap``). A series with an open episode is never evicted; one
+that comes back after eviction starts fresh. Everything is driven by window closes,
+so a replay, a Kafka worker and a restart from a snapshot evict the same series.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from alerts.episodes import EpisodeState, advance, instant_alert
+from alerts.model import AlertEvent, SeriesRef
+from alerts.text import AlertTexts
+from streams.contract.events import TopicName
+from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
+from streams.pipeline.dedup import RecentIds
+from streams.pipeline.heap import note_evictions
+from streams.pipeline.oncall import OnCall
+from streams.pipeline.sku_rollup import SkuRollup
+from streams.pipeline.wire import closer_partition
+from streams.rules.catalogue import SHARED_DENOMINATOR, RuleSet, RuleSpec
+from thresholds.bank import SeriesBank
+from thresholds.decision import Decision, Transition
+from thresholds.engine import Outcome
+from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
+from thresholds.kinds import quantile_noise
+
+__all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
+
+_NEVER = -(1 << 62)
+#: Key prefix of the overflow series that keys beyond a rule's cap fold into.
+OVERFLOW_KEY = "__other__"
+
+
+def overflow_key(shard: int) -> str:
+    """The overflow series' key in closer partition ``shard``: ``__other__.<shard>``."""
+    return f"{OVERFLOW_KEY}.{shard}"
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The latest decision of one series, for metrics and reports."""
+
+    rule: str
+    dimension: str
+    key: str
+    window_start_ms: int
+    window_end_ms: int
+    decision: Decision
+    alerting: bool
+
+
+class WindowCloser:
+    """Close windows for the series this closer owns.
+
+    Parameters
+    ----------
+    rules
+        The configured rule set.
+    partitions
+        Number of partitions of each input topic: every one of them is a source
+        whose watermark gates the rules reading that topic.
+    texts
+        Summary and runbook texts.
+    shards
+        Partitions of the partials topic: each rule's ``max_series`` is split evenly
+        over them, wherever they are closed.
+    oncall
+        Mute timings, promotion calendar and feedback multipliers
+        (:mod:`streams.pipeline.oncall`); default: the rules file's mutes only.
+    """
+
+    def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
+                 texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
+                 *, shards: int = 1, oncall: OnCall | None = None) -> None:
+        self.rules = rules
+        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
+                                          if rule.runbook})
+        self._sources = {
+            rule.name: tuple(f"{topic}/{p}" for topic in rule.topics
+                             for p in range(partitions[topic]))
+            for rule in rules.rules
+        }
+        self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
+                      if rule.detector is not None and rule.name != "customer_order_burst"}
+        self.watermarks: dict[str, int] = {}
+        self.closed_through: dict[str, int] = {}
+        self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
+        self.episodes: dict[str, EpisodeState] = {}
+        #: The firing event of every open episode (re-exported to Prometheus after a restart).
+        self.open_alerts: dict[str, AlertEvent] = {}
+        self.streak_start: dict[str, int] = {}
+        self.latest: dict[str, Closed] = {}
+        self.event_alerts = RecentIds(100_000)
+        #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
+        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts)
+                        for rule in rules.rules
+                        if rule.kind == "event" and ("sku",) in rule.dimensions}
+        #: Partials that arrived for an already closed window (counted, dropped).
+        self.late_partials = 0
+        #: Called with every series' decision at every window close (e.g. for reports).
+        self.on_closed = on_closed
+        self.shards = shards
+        #: Per rule and shard: series held, overflow series not counted.
+        self.admitted: dict[str, Counter[int]] = {rule: Counter() for rule in self.banks}
+        #: Series evicted by (rule, reason) and keys folded into overflow by rule, since
+        #: the last :meth:`drain_evictions`.
+        self.evicted: Counter[tuple[str, str]] = Counter()
+        self.folded: Counter[str] = Counter()
+        #: Busy entities' own histories for the burst rule, per (rule, dimension).
+        self.entity_rates: dict[tuple[str, str], EntityRates] = {}
+        self.oncall = oncall if oncall is not None else OnCall(rules.mutes)
+        #: Series decided in a muted window since their last unmuted one: at that one their
+        #: episode catches up with the engine (fires or resolves what the mute held back).
+        self.muted_series: set[str] = set()
+        #: Decisions a mute kept from alerting (out of band, or a fire or resolve), by
+        #: (mute name, rule), since the last :meth:`drain_suppressed`.
+        self.suppressed: Counter[tuple[str, str]] = Counter()
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Everything this closer decides from, as bytes (see :meth:`restore`).
+
+        Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON document of the
+        small state (``banks`` lists each rule with its blob's length), then the banks'
+        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the numerators and
+        denominators of the plain pending partials (``pending_plain``: no sketch, no
+        context) as two float64 arrays. Base64 inside JSON (the older form, still read)
+        cost about half the encode time of a large closer; a key flood leaves 100,000s of
+        plain partials pending at a window's close, one JSON object each cost most of a
+        second on the event loop.
+        """
+        blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
+        rich: list[list[Any]] = []
+        plain: list[list[Any]] = []
+        nums: list[float] = []
+        dens: list[float] = []
+        for (rule, start), by_series in sorted(self.pending.items()):
+            for (dimension, key), by_source in sorted(by_series.items()):
+                for source, partial in sorted(by_source.items()):
+                    if partial.sketch is None and not partial.context:
+                        plain.append([rule, start, dimension, key, source])
+                        nums.append(partial.num)
+                        dens.append(partial.den)
+                    else:
+                        rich.append([rule, start, dimension, key, source, partial.to_dict()])
+        state = {
+            "banks": [[rule, len(blob)] for rule, blob in blobs],
+            "watermarks": self.watermarks,
+            "closed_through": self.closed_through,
+            "pending": rich,
+            "pending_plain": plain,
+            "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
+            "open_alerts": {sid: event.to_dict()
+                            for sid, event in sorted(self.open_alerts.items())},
+            "streak_start": self.streak_start,
+            "event_alerts": self.event_alerts.items(),
+            "late_partials": self.late_partials,
+            "entity_rates": [[rule, dimension, rates.to_dict()]
+                             for (rule, dimension), rates in sorted(self.entity_rates.items())],
+            "oncall": self.oncall.snapshot(),
+            "muted": sorted(self.muted_series),
+            "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
+        }
+        header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
+                         *(blob for _, blob in blobs),
+                         np.asarray(nums, "<f8").tobytes(), np.asarray(dens, "<f8").tobytes()])
+
+    def restore(self, data: bytes) -> None:
+        """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
+        state, banks, plain = _read_snapshot(data)
+        self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
+        self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
+        for rule, series in banks.items():
+            bank = self.banks.get(rule)
+            if bank is None:
+                continue  # the rule was disabled since the snapshot
+            # Snapshots from before eviction hold no last-seen times: seen at the last close.
+            seen = self.closed_through.get(rule, _NEVER)
+            if isinstance(series, bytes | str):
+                blob = series if isinstance(series, bytes) else base64.b64decode(series)
+                bank.import_all(blob, seen_ms=seen)
+            else:
+                for sid, encoded in series.items():  # snapshots before the one-blob form
+                    bank.import_state(sid, base64.b64decode(encoded))
+                bank.touch(bank.rows(series), seen)
+            self.admitted[rule] = Counter(self._shard(sid) for sid in bank.ids
+                                          if not _is_overflow(sid))
+        self.pending = {}
+        entries = [(rule, start, dimension, key, source, Partial.from_dict(partial))
+                   for rule, start, dimension, key, source, partial in state["pending"]]
+        entries += plain
+        for rule, start, dimension, key, source, partial in sorted(
+                entries, key=lambda entry: entry[:5]):
+            by_series = self.pending.setdefault((rule, int(start)), {})
+            by_series.setdefault((dimension, key), {})[source] = partial
+        self.episodes = {sid: EpisodeState.from_dict(episode)
+                         for sid, episode in state["episodes"].items()}
+        self.open_alerts = {sid: AlertEvent.from_dict(event)
+                            for sid, event in state["open_alerts"].items()}
+        self.streak_start = {k: int(v) for k, v in state["streak_start"].items()}
+        for alert_id in state["event_alerts"]:
+            self.event_alerts.seen(alert_id)
+        self.late_partials = int(state["late_partials"])
+        self.entity_rates = {}
+        for rule_name, dimension, rates in state.get("entity_rates", []):
+            if any(rule.name == rule_name for rule in self.rules.rules):
+                self._entity_rates(self.rules.by_name(rule_name), dimension).load(rates)
+        self.oncall.restore(state.get("oncall"))
+        self.muted_series = set(state.get("muted", []))
+        for name, rollup in state.get("rollups", {}).items():
+            if name in self.rollups:
+                self.rollups[name].load(rollup)
+
+    def drain_suppressed(self) -> Counter[tuple[str, str]]:
+        """Decisions muted by (mute name, rule) since the last call."""
+        suppressed, self.suppressed = self.suppressed, Counter()
+        return suppressed
+
+    def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+        """Evictions by (rule, reason) and folded keys by rule since the last call."""
+        evicted, folded = self.evicted, self.folded
+        self.evicted, self.folded = Counter(), Counter()
+        return evicted, folded
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def on_partial(self, sealed: SealedPartial) -> None:
+        """Keep one source's final partial until its window closes (first one wins)."""
+        if sealed.window_start_ms <= self.closed_through.get(sealed.rule, _NEVER):
+            self.late_partials += 1
+            return
+        by_series = self.pending.setdefault((sealed.rule, sealed.window_start_ms), {})
+        by_source = by_series.setdefault((sealed.dimension, sealed.key), {})
+        by_source.setdefault(sealed.source, sealed.partial)
+
+    def on_watermark(self, source: str, watermark_ms: int) -> list[AlertEvent]:
+        """Record a source's watermark and close every window it completes."""
+        if watermark_ms > self.watermarks.get(source, _NEVER):
+            self.watermarks[source] = watermark_ms
+        events: list[AlertEvent] = []
+        for rule in self.rules.rules:
+            if rule.kind != "event":
+                events.extend(self._close_rule(rule))
+            elif rule.name in self.rollups:
+                events.extend(self._close_rollup(rule))
+        return events
+
+    def _close_rollup(self, rule: RuleSpec) -> list[AlertEvent]:
+        """Close the rule's SKU windows up to its watermark; keep its open episodes."""
+        watermark = self.rule_watermark(rule)
+        if watermark is None:
+            return []
+        events = self.rollups[rule.name].close(watermark)
+        for event in events:
+            sid = f"{event.kafka_key}|{event.context.get('cause', '')}"
+            if event.status == "firing":
+                self.open_alerts[sid] = event
+            else:
+                self.open_alerts.pop(sid, None)
+        return events
+
+    def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
+        """Turn a per-event verdict into an alert, once per event."""
+        series = SeriesRef(verdict.rule, verdict.dimension, verdict.key)
+        mute = self.oncall.muted_event(verdict.rule, verdict.dimension, verdict.key,
+                                       verdict.ts_ms)
+        if mute is not None:
+            self.suppressed[(mute, verdict.rule)] += 1
+            return []
+        event = instant_alert(series, verdict.decision, verdict.ts_ms, self.texts,
+                              context=verdict.context)
+        if event is None or self.event_alerts.seen(event.alert_id):
+            return []
+        rollup = self.rollups.get(verdict.rule)
+        if rollup is not None:
+            rollup.add(verdict)
+        return [event]
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def rule_watermark(self, rule: RuleSpec) -> int | None:
+        """Minimum watermark over the rule's sources, or ``None`` until all have reported."""
+        marks = [self.watermarks.get(source) for source in self._sources[rule.name]]
+        if any(mark is None for mark in marks):
+            return None
+        return min(mark for mark in marks if mark is not None)
+
+    def _close_rule(self, rule: RuleSpec) -> list[AlertEvent]:
+        watermark = self.rule_watermark(rule)
+        if watermark is None:
+            return []
+        events: list[AlertEvent] = []
+        while True:
+            start = self._next_start(rule)
+            if start is None or start + rule.window_ms > watermark:
+                return events
+            events.extend(self._close_window(rule, start))
+            self.closed_through[rule.name] = start
+
+    def _next_start(self, rule: RuleSpec) -> int | None:
+        pending = [start for (name, start) in self.pending if name == rule.name]
+        closed = self.closed_through.get(rule.name)
+        bank = self.banks.get(rule.name)
+        carries_series = bank is not None and len(bank) > 0
+        if closed is None or not carries_series:
+            candidates = [s for s in pending if closed is None or s > closed]
+            return min(candidates, default=None)
+        return closed + rule.hop_ms
+
+    def _close_window(self, rule: RuleSpec, start: int) -> list[AlertEvent]:
+        end = start + rule.window_ms
+        partials = self.pending.pop((rule.name, start), {})
+        merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
+        if rule.name == "customer_order_burst":
+            return self._close_population(rule, start, end, merged)
+        bank = self.banks[rule.name]
+        shared = SHARED_DENOMINATOR.get(rule.name)
+        if shared:
+            merged = _share_denominators(rule.name, shared, merged, bank.ids)
+        merged = self._admit(rule, bank, merged)
+        ids = sorted(set(bank.ids) | {_sid(rule.name, d, k) for d, k in merged})
+        if not ids:
+            return []
+        rows = bank.rows(ids)
+        values = np.zeros(len(ids))
+        sizes = np.zeros(len(ids))
+        noise = np.zeros(len(ids)) if rule.kind == "percentile" else None
+        for i, sid in enumerate(ids):
+            _, dimension, key = sid.split(":", 2)
+            partial = merged.get((dimension, key))
+            if partial is None:
+                continue
+            values[i], sizes[i] = _observation(rule, partial)
+            if noise is not None and partial.sketch is not None and sizes[i] > 0:
+                sketch = partial.sketch
+                noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
+                                          sketch.quantile(0.75))
+        sample = None if rule.kind == "count" else sizes
+        series = [(sid, dimension, key) for sid in ids
+                  for _, dimension, key in (sid.split(":", 2),)]
+        detector = rule.detector
+        assert detector is not None
+
+        def judge(judged: np.ndarray, *, peek: bool = False, z_scale: np.ndarray | None = None,
+                  learn: np.ndarray | None = None) -> Outcome:
+            return _evaluate(rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
+                             z_scale=z_scale, learn=learn, raw=values)
+
+        plan = self.oncall.plan(
+            rule.name, rule.kind, start, end, series, values, sizes, detector.min_sample_size,
+            lambda: judge(values, peek=True)) if self.oncall else None
+        if plan is None:
+            outcome = judge(values)
+        else:
+            outcome = judge(plan.values, z_scale=plan.z_scale, learn=plan.learn)
+        if self.oncall:
+            self.oncall.after(rule.name, series, plan, outcome, values)
+        # Seen up to the end of the window's first hop: its newest events lie before that.
+        bank.touch(rows[[i for i, sid in enumerate(ids)
+                         if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
+        events: list[AlertEvent] = []
+        for i, sid in enumerate(ids):
+            _, dimension, key = sid.split(":", 2)
+            decision = outcome.decision(i)
+            partial = merged.get((dimension, key))
+            if plan is None:
+                events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+                continue
+            events.extend(self._advance(rule, dimension, key, start, end,
+                                        plan.decision(i, decision), partial,
+                                        muted=plan.muted.get(i), calendar=plan.calendar.get(i)))
+        self._evict(rule, bank, end)
+        return events
+
+    # -- bounded state -----------------------------------------------------------------------
+
+    def _shard(self, sid: str) -> int:
+        return closer_partition(sid, self.shards) if self.shards > 1 else 0
+
+    def _shard_cap(self, rule: RuleSpec) -> int:
+        return math.ceil(rule.max_series / self.shards)
+
+    def _admit(self, rule: RuleSpec, bank: SeriesBank,
+               merged: dict[tuple[str, str], Partial]) -> dict[tuple[str, str], Partial]:
+        """Admit new keys while their shard is under its cap (in key order); fold the rest
+        into their dimension's overflow series."""
+        cap = self._shard_cap(rule)
+        admitted = self.admitted[rule.name]
+        out: dict[tuple[str, str], Partial] = {}
+        for (dimension, key), partial in sorted(merged.items()):
+            sid = _sid(rule.name, dimension, key)
+            if sid not in bank and not _is_overflow(sid):
+                shard = self._shard(sid)
+                if admitted[shard] >= cap:
+                    target = out.setdefault((dimension, overflow_key(shard)), Partial())
+                    target.merge(partial)
+                    self.folded[rule.name] += 1
+                    continue
+                admitted[shard] += 1
+            existing = out.get((dimension, key))
+            if existing is None:
+                out[(dimension, key)] = partial
+            else:  # an input key spelled like the overflow series: it joins it
+                existing.merge(partial)
+        return out
+
+    def _evict(self, rule: RuleSpec, bank: SeriesBank, end: int) -> None:
+        """Drop series idle for ``idle_ttl`` and, per shard, any beyond the cap; never one
+        with an open episode."""
+        idle = [sid for sid in bank.idle(end - rule.idle_ttl_ms) if sid not in self.episodes]
+        over: list[str] = []
+        cap = self._shard_cap(rule)
+        admitted = self.admitted[rule.name]
+        idle_shards = Counter(self._shard(sid) for sid in idle if not _is_overflow(sid))
+        for shard in sorted(admitted):
+            excess = admitted[shard] - idle_shards[shard] - cap
+            if excess > 0:
+                gone = set(idle) | set(self.episodes)
+                candidates = [sid for sid in bank.ids if sid not in gone
+                              and not _is_overflow(sid) and self._shard(sid) == shard]
+                candidates.sort(key=lambda sid: (bank.last_seen(sid), sid))
+                over.extend(candidates[:excess])
+        for reason, sids in (("ttl", idle), ("cap", over)):
+            if not sids:
+                continue
+            bank.remove(sids)
+            for sid in sids:
+                self.latest.pop(sid, None)
+                self.streak_start.pop(sid, None)
+                if not _is_overflow(sid):
+                    admitted[self._shard(sid)] -= 1
+            self.evicted[(rule.name, reason)] += len(sids)
+        if len(idle) + len(over) > len(self.latest):
+            # A dict keeps its table after deletions: copy it once most entries are gone.
+            self.latest = dict(self.latest)
+            self.streak_start = dict(self.streak_start)
+        if idle or over:
+            note_evictions(len(idle) + len(over))
+
+    def _entity_rates(self, rule: RuleSpec, dimension: str) -> EntityRates:
+        rates = self.entity_rates.get((rule.name, dimension))
+        if rates is None:
+            detector = rule.detector
+            assert detector is not None
+            floor = detector.guard_above if detector.guard_above is not None else 4.5
+            rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
+                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=rule.slow_floor,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+        return rates
+
+    def _close_population(self, rule: RuleSpec, start: int, end: int,
+                          merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
+        """Bursts: each key against its own history if it is busy by nature, else against
+        the population's floors (:class:`~thresholds.entity_rate.EntityRates`; a baseline
+        per customer would cost a series per customer ever seen). Only keys with orders
+        or an open episode are evaluated."""
+        open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
+                     if sid.startswith(rule.name + ":")}
+        verdicts: dict[tuple[str, str], BurstVerdict] = {}
+        for dimension in rule.dimension_names:
+            rates = self._entity_rates(rule, dimension)
+            counts = {key: partial.num for (dim, key), partial in merged.items()
+                      if dim == dimension}
+            also = [key for dim, key in open_keys if dim == dimension]
+            for key, verdict in rates.close(end, counts, also).items():
+                verdicts[(dimension, key)] = verdict
+            if end % _SWEEP_MS < rule.hop_ms:
+                rates.sweep(end)
+        if self.on_closed is None:
+            # Most keys are one quiet customer: nothing to decide, record or emit.
+            keys = {k for k, verdict in verdicts.items() if verdict.violating} | open_keys
+        else:
+            keys = set(verdicts)
+        events: list[AlertEvent] = []
+        mutes = self.oncall.mutes.active(rule.name, start, end)
+        for dimension, key in sorted(keys):
+            partial = merged.get((dimension, key))
+            verdict = verdicts[(dimension, key)]
+            count, upper, violating = verdict.count, verdict.upper, verdict.violating
+            sid = _sid(rule.name, dimension, key)
+            was_open = sid in self.episodes
+            transition: Transition | None = "fire" if violating and not was_open else (
+                "resolve" if was_open and not violating else None)
+            decision = Decision(
+                observed=count, baseline=verdict.expected, lower=None, upper=upper,
+                score=verdict.excess, anomaly_score=count / (count + upper),
+                sample_size=int(count), ready=True, violating=violating,
+                direction="up" if violating else None,
+                severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
+                else None,
+                alerting=violating, transition=transition)
+            mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
+            events.extend(self._advance(rule, dimension, key, start, end, decision, partial,
+                                        muted=mute))
+            if not decision.alerting:
+                # One series per customer ever seen would grow without bound: only keys
+                # with an open episode stay in the view (and on /metrics).
+                self.latest.pop(sid, None)
+        return events
+
+    def _advance(self, rule: RuleSpec, dimension: str, key: str, start: int, end: int,
+                 decision: Decision, partial: Partial | None, *, muted: str | None = None,
+                 calendar: list[dict[str, Any]] | None = None) -> list[AlertEvent]:
+        sid = _sid(rule.name, dimension, key)
+        if muted is not None:
+            # The lifecycle holds still while muted; the first unmuted window catches up.
+            if decision.violating or decision.transition is not None:
+                self.suppressed[(muted, rule.name)] += 1
+            self.muted_series.add(sid)
+            decision = replace(decision, transition=None, violating=False,
+                               alerting=sid in self.episodes)
+        elif sid in self.muted_series:
+            # Catch up after a mute: fire what is still out of band, resolve what is over.
+            if decision.transition is not None or not decision.alerting:
+                self.muted_series.discard(sid)
+                if decision.transition is None and sid in self.episodes:
+                    decision = replace(decision, transition="resolve")
+            elif decision.violating:
+                self.muted_series.discard(sid)
+                if sid not in self.episodes:
+                    decision = replace(decision, transition="fire")
+        if decision.violating and sid not in self.streak_start:
+            self.streak_start[sid] = end
+        elif not decision.violating and not decision.alerting:
+            self.streak_start.pop(sid, None)
+        closed = Closed(rule.name, dimension, key, start, end, decision, decision.alerting)
+        self.latest[sid] = closed
+        if self.on_closed is not None:
+            self.on_closed(closed)
+        if decision.transition is None and not (decision.violating and sid in self.episodes):
+            return []  # only a fire, a resolve or an open episode's escalation emits
+        started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
+        context = _context(partial) if partial is not None else None
+        if calendar:
+            context = {**(context or {}), "calendar": calendar}
+        state, events = advance(self.episodes.get(sid), SeriesRef(rule.name, dimension, key),
+                                decision, start, end, self.texts, started_at_ms=started,
+                                context=context)
+        if state is None:
+            self.episodes.pop(sid, None)
+            self.streak_start.pop(sid, None)
+        else:
+            self.episodes[sid] = state
+        for event in events:
+            if event.status == "firing":
+                self.open_alerts[sid] = event
+            else:
+                self.open_alerts.pop(sid, None)
+        return list(events)
+
+
+_SNAPSHOT_MAGIC = b"closer/2"
+
+
+_PendingEntry = tuple[str, int, str, str, str, Partial]
+
+
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any], list[_PendingEntry]]:
+    """The small state, the banks (rule -> blob, or the base64 / per-series forms of
+    JSON-only snapshots) and the plain pending partials of a
+    :meth:`WindowCloser.snapshot`."""
+    if not data.startswith(_SNAPSHOT_MAGIC):
+        state = json.loads(data)
+        return state, state["banks"], []
+    start = len(_SNAPSHOT_MAGIC)
+    size = int.from_bytes(data[start:start + 4], "little")
+    offset = start + 4 + size
+    state = json.loads(data[start + 4:offset])
+    banks: dict[str, Any] = {}
+    for rule, length in state["banks"]:
+        banks[rule] = data[offset:offset + length]
+        offset += length
+    ids = state.get("pending_plain", [])
+    columns = []
+    for _ in ("num", "den"):
+        columns.append(np.frombuffer(data, "<f8", len(ids), offset).tolist())
+        offset += 8 * len(ids)
+    if offset != len(data):
+        msg = f"closer snapshot has {len(data) - offset} trailing bytes"
+        raise ValueError(msg)
+    plain = [(rule, int(start_ms), dimension, key, source, Partial(num, den))
+             for (rule, start_ms, dimension, key, source), num, den
+             in zip(ids, *columns, strict=True)]
+    return state, banks, plain
+
+
+def _sid(rule: str, dimension: str, key: str) -> str:
+    return f"{rule}:{dimension}:{key}"
+
+
+def _is_overflow(sid: str) -> bool:
+    return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
+
+
+#: How often (event time) the burst rule forgets entities that stopped ordering.
+_SWEEP_MS = 6 * 3_600_000
+
+_SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
+
+
+def _evaluate(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str], rows: np.ndarray,
+              values: np.ndarray, sample: np.ndarray | None, noise: np.ndarray | None, *,
+              peek: bool = False, z_scale: np.ndarray | None = None,
+              learn: np.ndarray | None = None, raw: np.ndarray | None = None) -> Outcome:
+    """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
+    ``z_scale`` and ``learn`` as in :func:`thresholds.engine.step`; ``raw``: the observed
+    values when ``values`` were scaled by the calendar."""
+    if rule.relative_to is not None or rule.total_direction is not None:
+        return _evaluate_relative(rule, bank, end, ids, rows, values, peek=peek,
+                                  z_scale=z_scale, learn=learn, raw=raw)
+    if peek:
+        return bank.peek(end, rows, values, sample, noise)
+    return bank.evaluate(end, rows, values, sample, noise, z_scale=z_scale, learn=learn)
+
+
+def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
+                       rows: np.ndarray, values: np.ndarray, *, peek: bool = False,
+                       z_scale: np.ndarray | None = None, learn: np.ndarray | None = None,
+                       raw: np.ndarray | None = None) -> Outcome:
+    """A count rule whose keys are judged against the total (``relative_to``) and whose
+    total may watch its own side (``total_direction``); ``raw`` holds the observed
+    counts when ``values`` were scaled (the exposure is the total's observed count).
+
+    Every key but the total is modelled as its share of the total in the same window
+    (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
+    shop-wide rise or dip moves the key's expectation with it, and only a key that
+    breaks away from the total violates.
+    """
+    total = _sid(rule.name, "total", TOTAL_KEY)
+    is_total = np.array([sid == total for sid in ids])
+    sides = np.where(is_total, _SIDES[rule.total_direction], 0).astype(np.int8)
+    exposure = None
+    if rule.relative_to is not None:
+        # The total's own count, as observed (a calendar may have scaled ``values``).
+        counts = values if raw is None else raw
+        count = float(counts[is_total][0]) if is_total.any() else 0.0
+        exposure = np.where(is_total, np.nan, count)
+    if peek:
+        return bank.peek(end, rows, values, None, None, exposure, sides)
+    return bank.evaluate(end, rows, values, None, None, exposure, sides, z_scale=z_scale,
+                         learn=learn)
+
+
+def _merge(partials: Iterable[Partial]) -> Partial:
+    merged = Partial()
+    for partial in partials:
+        merged.merge(partial)
+    return merged
+
+
+def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
+    if rule.kind == "percentile":
+        sketch = partial.sketch
+        if sketch is None or sketch.count == 0:
+            return 0.0, 0.0
+        return sketch.quantile(rule.quantile), float(sketch.count)
+    if rule.kind == "ratio":
+        return partial.num, partial.den
+    return partial.num, partial.num
+
+
+def _share_denominators(rule: str, dimensions: frozenset[str],
+                        merged: dict[tuple[str, str], Partial],
+                        known: Iterable[str]) -> dict[tuple[str, str], Partial]:
+    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
+    reason) the dimension's shared denominator, including known series without events in
+    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
+    out = dict(merged)
+    for dimension in dimensions:
+        total = out.pop((dimension, SHARED_KEY), None)
+        den = total.den if total is not None else 0.0
+        prefix = f"{rule}:{dimension}:"
+        keys = {key for dim, key in out if dim == dimension}
+        keys |= {sid[len(prefix):] for sid in known if sid.startswith(prefix)}
+        for key in keys:
+            partial = out.get((dimension, key))
+            if partial is None:
+                partial = out[(dimension, key)] = Partial()
+            partial.den = den
+    return out
+
+
+def _context(partial: Partial) -> dict[str, Any] | None:
+    """The sub-keys that contribute most to the window's numerator (top 3 per field)."""
+    if not partial.context:
+        return None
+    out: dict[str, Any] = {}
+    for name, counts in sorted(partial.context.items()):
+        total = sum(counts.values()) or 1.0
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]
+        out[f"top_{name}"] = [{"key": key, "count": int(count), "share": round(count / total, 3)}
+                              for key, count in top]
+    return out

@@ -1,0 +1,1 @@
+"""The rule catalogue and its configuration (TOML), mutes and the promotion calendar."""

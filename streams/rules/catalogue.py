@@ -1,0 +1,481 @@
+"""The rule catalogue and its TOML configuration.
+
+Rule names, what each one measures and its metric kind are fixed by the
+contract (section 4); the file sets windows, dimensions, engine parameters and
+runbooks. :func:`load_rules` refuses a bad file with a :class:`ConfigError`
+whose ``field`` is the TOML path, e.g. ``rules.return_rate.detector.persistence``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from alerts.exceptions import TemplateError
+from alerts.text import validate_template
+from streams.contract.events import TopicName
+from streams.exceptions import ConfigError
+from streams.rules.mutes import MuteTable, parse_mutes
+from thresholds.config import DetectorConfig, MetricKind
+
+__all__ = [
+    "CATALOGUE",
+    "COLOCATED_RULES",
+    "DIMENSION_FIELDS",
+    "SHARED_DENOMINATOR",
+    "RuleSet",
+    "RuleSpec",
+    "load_rules",
+]
+
+RuleKind = Literal["count", "ratio", "percentile", "event"]
+
+#: Defaults of ``idle_ttl`` and ``max_series`` (``[settings]`` may change them for all rules).
+DEFAULT_IDLE_TTL_MS: Final = 86_400_000
+DEFAULT_MAX_SERIES: Final = 50_000
+_MAX_SERIES_LIMIT: Final = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """What a rule measures: its kind, the topics it reads, the dimensions it allows."""
+
+    kind: RuleKind
+    topics: tuple[TopicName, ...]
+    dimensions: frozenset[str]
+    required_dimensions: tuple[str, ...]
+
+
+_ORDER_DIMS = frozenset({"total", "sku", "category", "region", "carrier", "channel"})
+
+#: The contract's rules (section 4) with the dimensions each supports at least.
+CATALOGUE: Final[dict[str, CatalogueEntry]] = {
+    "order_volume": CatalogueEntry("count", ("orders",), _ORDER_DIMS,
+                                   ("total", "region", "channel", "category")),
+    # "sku" adds one episode per mispriced sku and cause (streams.pipeline.sku_rollup).
+    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order", "sku"}),
+                                    ("order",)),
+    "customer_order_burst": CatalogueEntry("count", ("orders",),
+                                           frozenset({"customer", "address"}),
+                                           ("customer", "address")),
+    "return_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS - {"total"} | {"total"},
+                                  ("sku", "category", "region", "carrier", "region,carrier")),
+    "complaint_rate": CatalogueEntry("ratio", ("orders", "complaints"), _ORDER_DIMS,
+                                     ("sku", "category", "carrier", "region")),
+    "complaint_volume": CatalogueEntry("count", ("complaints",), _ORDER_DIMS | {"reason"},
+                                       ("total", "reason")),
+    "wait_time_p90": CatalogueEntry("percentile", ("wait-times",),
+                                    frozenset({"total", "queue", "channel", "region"}), ("queue",)),
+    "wait_sla_breach_share": CatalogueEntry("ratio", ("wait-times",),
+                                            frozenset({"total", "queue", "channel", "region"}),
+                                            ("queue",)),
+    # Contract 7.3. What each event contributes is in streams.pipeline.aggregate._contributions.
+    "handle_time_p90": CatalogueEntry("percentile", ("wait-times",),
+                                      frozenset({"total", "queue", "channel", "region"}),
+                                      ("queue",)),
+    "low_satisfaction_share": CatalogueEntry("ratio", ("wait-times",),
+                                             frozenset({"total", "queue", "channel", "region"}),
+                                             ("queue",)),
+    "bad_review_rate": CatalogueEntry("ratio", ("reviews",),
+                                      frozenset({"total", "sku", "category"}),
+                                      ("sku", "category")),
+    # Cancelled / placed; a placed order has no reason yet, so a reason's series divides
+    # by every placed order (SHARED_DENOMINATOR).
+    "cancellation_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS | {"reason"},
+                                        ("channel", "category", "reason")),
+}
+
+#: Dimensions whose series share one denominator (per rule): events feeding only the
+#: denominator lack the dimension's field, so the closer divides by the rule's total.
+SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
+    "cancellation_rate": frozenset({"reason"}),
+}
+
+#: Rules whose series all live on one closer (routed by the rule's name, not the series
+#: id), so each key can be judged against the rule's total in the same window
+#: (``relative_to = "total"``). Their keys are few: regions, channels, categories.
+COLOCATED_RULES: Final[frozenset[str]] = frozenset({"order_volume"})
+
+#: Event attribute behind each dimension name (``total`` has the constant key ``all``).
+DIMENSION_FIELDS: Final[dict[str, str]] = {
+    "sku": "sku", "category": "category", "region": "region", "carrier": "carrier",
+    "channel": "channel", "reason": "reason", "queue": "queue", "customer": "customer_id",
+    "address": "address_id", "order": "order_id",
+}
+
+#: ``status`` tells exchanges from returns (``exchange_requested``/``return_requested``).
+_CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region", "carrier",
+                                                    "channel", "reason", "queue", "status"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
+                                   "d": 86_400_000}
+#: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
+_MAX_OFFSET_MS: Final = 14 * 3_600_000
+_RULE_KEYS: Final[frozenset[str]] = frozenset(
+    {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
+     "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
+     "slow_guard_above", "sku_window"})
+_NORM_KEYS: Final[frozenset[str]] = frozenset(
+    {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
+     "guard_above", "guard_below", "severity_steps"})
+#: Value shapes of the detector and norm tables, checked before the engine sees them.
+_INT_KEYS: Final = frozenset({"grace_period", "shift_after", "resolve_after", "min_sample_size"})
+_PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "numbers"}
+_TEXT_KEYS: Final = frozenset({"direction", "policy", "cusum_direction"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """One configured rule."""
+
+    name: str
+    kind: RuleKind
+    topics: tuple[TopicName, ...]
+    window_ms: int
+    hop_ms: int
+    dimensions: tuple[tuple[str, ...], ...]
+    context: tuple[str, ...]
+    #: The file's runbook template (used in every locale); ``""``: the locale catalogue's.
+    runbook: str
+    detector: DetectorConfig | None
+    quantile: float = 0.9
+    sla_seconds: float = 900.0
+    #: Parameters of :class:`thresholds.event_norm.EventNorm` (per-event rules only).
+    norm: tuple[tuple[str, Any], ...] = ()
+    #: A series (or per-event norm) with no data for this long after its newest window
+    #: with data is evicted (event time; never while its episode is open).
+    idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
+    #: Most series the rule keeps (spread over the closer partitions); newer keys fold
+    #: into the dimension's overflow series. Per-event norms: per input partition.
+    max_series: int = DEFAULT_MAX_SERIES
+    #: ``"total"``: every key but the total is judged against the total's movement in the
+    #: same window (peer-relative: a shop-wide rise or dip cancels); ``None``: on its own.
+    relative_to: str | None = None
+    #: Watched side of the total series when it differs from the detector's direction.
+    total_direction: str | None = None
+    #: Burst rule: the population's floor of an entity's decayed order count (half-life
+    #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
+    slow_floor: float = 5.0
+    #: Per-event rules with the ``sku`` dimension: the window its verdicts are rolled up in.
+    sku_window_ms: int = 900_000
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        """Dimensions as the alert shows them, e.g. ``"region,carrier"``."""
+        return tuple(",".join(parts) for parts in self.dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """All enabled rules plus the global settings."""
+
+    rules: tuple[RuleSpec, ...]
+    lateness_ms: int
+    utc_offset_ms: int
+    #: ``[[mutes]]`` of the rules file (see :mod:`streams.rules.mutes`).
+    mutes: MuteTable = dataclasses.field(default_factory=MuteTable)
+
+    def by_name(self, name: str) -> RuleSpec:
+        """The rule called ``name``."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+    def for_topic(self, topic: TopicName) -> tuple[RuleSpec, ...]:
+        """Rules that read ``topic``."""
+        return tuple(rule for rule in self.rules if topic in rule.topics)
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Load and validate a rules file; ``None`` or ``""`` loads the shipped default."""
+    if path:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, f"cannot read rules file: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(source, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                              f"at offset {exc.start}") from None
+    else:
+        source = "default_rules.toml"
+        text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, "not valid TOML: nested too deeply") from None
+    return parse_rules(document)
+
+
+def parse_rules(document: dict[str, Any]) -> RuleSet:
+    """Validate a parsed rules document (see :func:`load_rules`)."""
+    _only_keys(document, {"settings", "rules", "mutes"}, "")
+    settings = _table(document.get("settings", {}), "settings")
+    _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series"}, "settings")
+    lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
+    utc_offset_ms = _offset(settings.get("utc_offset", "0h"), "settings.utc_offset")
+    retention = (_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
+                 _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"))
+    rules_table = _table(document.get("rules"), "rules")
+    for name in rules_table:
+        if name not in CATALOGUE:
+            raise ConfigError(f"rules.{name}",
+                              f"unknown rule; the catalogue is {', '.join(sorted(CATALOGUE))}")
+    rules = []
+    for name, entry in CATALOGUE.items():
+        if name not in rules_table:
+            continue
+        spec = _rule(name, entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms,
+                     retention)
+        if spec is not None:
+            rules.append(spec)
+    mutes = parse_mutes(document.get("mutes", []), CATALOGUE, utc_offset_ms)
+    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms, mutes)
+
+
+def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
+          utc_offset_ms: int, retention: tuple[int, int]) -> RuleSpec | None:
+    where = f"rules.{name}"
+    _only_keys(table, _RULE_KEYS, where)
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}.enabled", "expected true or false")
+    if not enabled:
+        return None
+    window_ms = _duration(table.get("window", "15m"), f"{where}.window")
+    hop_ms = _duration(table.get("hop", window_ms), f"{where}.hop")
+    if hop_ms > window_ms or window_ms % hop_ms:
+        raise ConfigError(f"{where}.hop", "must divide the window and not exceed it")
+    if window_ms // hop_ms > 12:
+        raise ConfigError(f"{where}.hop", "at most 12 overlapping windows per event")
+    dimensions = _dimensions(table.get("dimensions", list(entry.required_dimensions)),
+                             entry, f"{where}.dimensions")
+    context = tuple(_string_list(table.get("context", []), f"{where}.context"))
+    for field in context:
+        if field not in _CONTEXT_FIELDS:
+            raise ConfigError(f"{where}.context",
+                              f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
+    runbook = table.get("runbook")
+    if runbook is None:
+        runbook = ""  # the locale's runbook (alerts.locales)
+    elif not isinstance(runbook, str) or not runbook.strip():
+        raise ConfigError(f"{where}.runbook", "expected a non-empty string")
+    else:
+        _check_template(runbook, f"{where}.runbook")
+    detector = None
+    norm: tuple[tuple[str, Any], ...] = ()
+    if entry.kind == "event":
+        norm = _norm(table.get("detector", {}), f"{where}.detector")
+    else:
+        detector = _detector(entry.kind, table.get("detector", {}), f"{where}.detector",
+                             utc_offset_ms, overlap=window_ms / hop_ms)
+    quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
+    sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
+    idle_ttl_ms = (_duration(table["idle_ttl"], f"{where}.idle_ttl") if "idle_ttl" in table
+                   else retention[0])
+    max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
+                  else retention[1])
+    relative_to = table.get("relative_to")
+    if relative_to is not None:
+        if name not in COLOCATED_RULES:
+            raise ConfigError(f"{where}.relative_to",
+                              f"only {', '.join(sorted(COLOCATED_RULES))} can be judged "
+                              "relative to the total")
+        if relative_to != "total":
+            raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.relative_to", "needs the 'total' dimension")
+    total_direction = table.get("total_direction")
+    if total_direction is not None:
+        if total_direction not in ("up", "down", "both"):
+            raise ConfigError(f"{where}.total_direction",
+                              f"expected up, down or both, got {total_direction!r}")
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
+    slow_floor = 5.0
+    if "slow_guard_above" in table:
+        if name != "customer_order_burst":
+            raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
+        slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
+    sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
+    if "sku_window" in table and entry.kind != "event":
+        raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
+    return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
+                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
+                    relative_to, total_direction, slow_floor, sku_window_ms)
+
+
+def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    from thresholds.event_norm import EventNorm
+
+    table = _table(raw, where)
+    _only_keys(table, _NORM_KEYS, where)
+    values = _typed(table, where)
+    if "severity_steps" in values:
+        warning, critical = values["severity_steps"]
+        if not 1 <= warning <= critical:
+            raise ConfigError(f"{where}.severity_steps",
+                              "expected [warning, critical] with 1 <= warning <= critical")
+    try:
+        EventNorm(**values)
+    except (ValueError, TypeError) as exc:
+        field = str(exc).split(" ", 1)[0]
+        raise ConfigError(f"{where}.{field}" if field in _NORM_KEYS else where, str(exc)) from None
+    return tuple(sorted(values.items()))
+
+
+def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
+              overlap: float = 1.0) -> DetectorConfig:
+    table = _table(raw, where)
+    allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
+    _only_keys(table, allowed, where)
+    values = _typed(table, where)
+    # An "event" rule's detector is a count detector (mypy does not narrow by `==`).
+    metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
+    try:
+        return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap,
+                              **values)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        field = message.split(" ", 1)[0]
+        path = f"{where}.{field}" if field in allowed else where
+        raise ConfigError(path, message) from None
+
+
+def _dimensions(raw: Any, entry: CatalogueEntry, where: str) -> tuple[tuple[str, ...], ...]:
+    names = _string_list(raw, where)
+    if not names:
+        raise ConfigError(where, "expected at least one dimension")
+    result = []
+    for name in names:
+        parts = tuple(part.strip() for part in name.split(","))
+        for part in parts:
+            if part not in entry.dimensions:
+                raise ConfigError(where, f"unknown dimension {part!r} for this rule; "
+                                  f"allowed: {', '.join(sorted(entry.dimensions))}")
+        if "total" in parts and len(parts) > 1:
+            raise ConfigError(where, "'total' cannot be combined with other dimensions")
+        if parts in result:
+            raise ConfigError(where, f"dimension {name!r} listed twice")
+        result.append(parts)
+    return tuple(result)
+
+
+def _check_template(template: str, where: str) -> None:
+    """Only plain placeholders: a format spec such as ``{observed:>999999999}`` is refused."""
+    try:
+        validate_template(template)
+    except TemplateError as exc:
+        raise ConfigError(where, str(exc)) from None
+
+
+def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """Detector or norm values with their shapes checked; pairs become tuples."""
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        path = f"{where}.{name}"
+        if name in _PAIR_KEYS:
+            kind = _PAIR_KEYS[name]
+            ok = isinstance(value, list) and len(value) == 2 and all(
+                _is_int(v) if kind == "integers" else _is_number(v) for v in value)
+            if not ok:
+                raise ConfigError(path, f"expected a list of two {kind}, got {value!r}")
+            values[name] = tuple(value)
+        elif name in _TEXT_KEYS:
+            if not isinstance(value, str):
+                raise ConfigError(path, f"expected a string, got {value!r}")
+            values[name] = value
+        elif name == "sensitivity":
+            if not (isinstance(value, str) or _is_number(value)):
+                raise ConfigError(path, "expected low, medium, high or a number of "
+                                  f"standard deviations, got {value!r}")
+            values[name] = value
+        elif name in _INT_KEYS:
+            if not _is_int(value):
+                raise ConfigError(path, f"expected an integer, got {value!r}")
+            values[name] = value
+        else:
+            if not _is_number(value) or not math.isfinite(value):
+                raise ConfigError(path, f"expected a finite number, got {value!r}")
+            values[name] = value
+    return values
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _table(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(where or "<root>", "expected a table")
+    return raw
+
+
+def _only_keys(table: dict[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else key
+            raise ConfigError(path, f"unknown setting; allowed: {', '.join(sorted(allowed))}")
+
+
+def _string_list(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ConfigError(where, "expected a list of strings")
+    return list(raw)
+
+
+def _number(raw: Any, where: str, low: float, high: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
+        raise ConfigError(where, f"expected a number in {low}..{high}")
+    return float(raw)
+
+
+def _count(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= _MAX_SERIES_LIMIT:
+        raise ConfigError(where, f"expected a whole number in 1..{_MAX_SERIES_LIMIT}")
+    return raw
+
+
+def _duration(raw: Any, where: str, *, allow_zero: bool = False) -> int:
+    if isinstance(raw, bool):
+        raise ConfigError(where, "expected a duration like '15m' or milliseconds")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and (match := _DURATION.match(raw)):
+        scaled = float(match.group(1)) * _UNIT_MS[match.group(2)]
+        if not scaled <= 30 * 86_400_000:
+            raise ConfigError(where, "expected a duration between 1 ms and 30 days")
+        value = round(scaled)
+    else:
+        raise ConfigError(where, f"expected a duration like '15m' or milliseconds, got {raw!r}")
+    if value < 0 or (value == 0 and not allow_zero) or value > 30 * 86_400_000:
+        raise ConfigError(where, "expected a duration between 1 ms and 30 days")
+    return value
+
+
+def _offset(raw: Any, where: str) -> int:
+    """A UTC offset like ``"+5.5h"`` or ``"-8h"`` (or milliseconds), within -14h..+14h."""
+    sign = 1
+    if isinstance(raw, str) and raw.strip()[:1] in ("-", "+"):
+        sign = -1 if raw.strip()[0] == "-" else 1
+        raw = raw.strip()[1:]
+    elif _is_int(raw) and raw < 0:
+        sign, raw = -1, -raw
+    value = sign * _duration(raw, where, allow_zero=True)
+    if abs(value) > _MAX_OFFSET_MS:
+        raise ConfigError(where,
+                          f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h")
+    return value

@@ -1,0 +1,1 @@
+"""The Kafka runtime: the only code that imports aiokafka or Faust."""
