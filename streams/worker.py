@@ -55,6 +55,7 @@ from streams.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.kafka_options import client_options
 from streams.logs import get_logger
 from streams.mutes import mute_states
+from streams.offloop import snapshot_off_loop
 from streams.oncall import OnCall
 from streams.pipeline import Stage1, Stage1Output, fold_incidents
 from streams.progress import Progress
@@ -639,7 +640,9 @@ class Worker:
                 continue
             position = await consumer.position(tp)
             began = time.perf_counter()
-            snapshot = agg.snapshot(position)
+            # Encoded in a thread so the loop (heartbeats, fetches) goes on; safe because
+            # only this task's synchronous code changes the aggregator (see streams.offloop).
+            snapshot = await snapshot_off_loop(agg.snapshot, position)
             if not self._snapshot_fits("intake", str(tp), snapshot, began):
                 continue
             try:
@@ -908,7 +911,7 @@ class Worker:
             marker = {"position": position,
                       "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
             began = time.perf_counter()
-            payload = closer.snapshot()
+            payload = await snapshot_off_loop(closer.snapshot)
             if not self._snapshot_fits("closer", str(partition), payload, began):
                 continue
             try:
