@@ -16,7 +16,7 @@ plays the event loop (its longest gap between wake-ups is the stall), then zlib 
 thread (timed apart). At the end it reports RSS (after ``gc.collect()``), the state
 held, evictions, the largest snapshot, the longest stall and encode. Nothing asserts.
 
-    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--no-save]
+    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--no-save]
 """
 
 from __future__ import annotations
@@ -211,10 +211,33 @@ def _off_loop(encode: Callable[[], bytes]) -> tuple[bytes, float, float, float]:
     return done["payload"], time.perf_counter() - began, done["cpu"], stall
 
 
+def describe(label: str, result: dict[str, Any]) -> list[str]:
+    """The two report lines of one variant's result (a ``--child`` JSON line)."""
+    return [
+        f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
+        f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; "
+        f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
+        f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
+        f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
+        f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}",
+        f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
+        f"MB ({result['max_which']}); encode in a thread: longest loop stall "
+        f"{result['max_stall_s']:.3f} s ({result['max_stall_which']}; target <= 1 s), "
+        f"longest encode {result['max_encode_s']:.3f} s wall "
+        f"({result['max_encode_which']}), {result['max_encode_cpu_s']:.3f} s CPU; "
+        f"longest zlib (in a thread) {result['max_compress_s']:.3f} s",
+    ]
+
+
 def main() -> None:
-    """Run the clean and the flooded variant in fresh subprocesses; compare."""
+    """Run the clean and the flooded variant in fresh subprocesses, alternately; compare."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--junk", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="clean/flood pairs, run alternately (one ratio per pair)")
+    parser.add_argument("--timeout", type=float, default=3_600,
+                        help="seconds per variant (a flood takes 4 min on an idle machine, "
+                             "over 15 on a busy one)")
     parser.add_argument("--child", type=int)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
@@ -225,29 +248,17 @@ def main() -> None:
     report.line(f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
                 f"of the default shop; flood: {args.junk:,} junk keys in the first "
                 f"{_FLOOD_HOURS} h; snapshots every simulated hour")
-    results = {}
-    for junk in (0, args.junk):
-        done = subprocess.run([sys.executable, __file__, "--child", str(junk)], check=True,
-                              capture_output=True, text=True, timeout=900)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        results[junk] = result
-        label = "flood" if junk else "clean"
-        report.line(
-            f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
-            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; "
-            f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
-            f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
-            f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
-            f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}")
-        report.line(
-            f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
-            f"MB ({result['max_which']}); encode in a thread: longest loop stall "
-            f"{result['max_stall_s']:.3f} s ({result['max_stall_which']}; target <= 1 s), "
-            f"longest encode {result['max_encode_s']:.3f} s wall "
-            f"({result['max_encode_which']}), {result['max_encode_cpu_s']:.3f} s CPU; "
-            f"longest zlib (in a thread) {result['max_compress_s']:.3f} s")
-    ratio = results[args.junk]["rss"] / results[0]["rss"]
-    report.line(f"end RSS flood / clean = {ratio:.2f} (target <= 1.5)")
+    for _ in range(args.rounds):
+        rss = {}
+        for junk in (0, args.junk):
+            done = subprocess.run([sys.executable, __file__, "--child", str(junk)],
+                                  check=True, capture_output=True, text=True,
+                                  timeout=args.timeout)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            rss[junk] = result["rss"]
+            for line in describe("flood" if junk else "clean", result):
+                report.line(line)
+        report.line(f"end RSS flood / clean = {rss[args.junk] / rss[0]:.2f} (target <= 1.5)")
     if not args.no_save:
         report.save()
 
