@@ -66,6 +66,7 @@ from streams.runtime.config import Settings
 from streams.runtime.gc_tuning import tune_gc
 from streams.runtime.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.runtime.kafka_options import client_options
+from streams.runtime.offloop import snapshot_off_loop
 from streams.runtime.progress import Progress
 from streams.runtime.topics import TopicNames, ensure_state_topic, ensure_topics
 
@@ -648,7 +649,9 @@ class Worker:
                 continue
             position = await consumer.position(tp)
             began = time.perf_counter()
-            snapshot = agg.snapshot(position)
+            # Encoded in a thread so the loop (heartbeats, fetches) goes on; safe because
+            # only this task's synchronous code changes the aggregator (see streams.offloop).
+            snapshot = await snapshot_off_loop(agg.snapshot, position)
             if not self._snapshot_fits("intake", str(tp), snapshot, began):
                 continue
             try:
@@ -917,7 +920,7 @@ class Worker:
             marker = {"position": position,
                       "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
             began = time.perf_counter()
-            payload = closer.snapshot()
+            payload = await snapshot_off_loop(closer.snapshot)
             if not self._snapshot_fits("closer", str(partition), payload, began):
                 continue
             try:
