@@ -146,7 +146,7 @@ def lognormal_quantile(q: float, n: float, mean: float, var: float) -> tuple[flo
 
     >>> y, v = lognormal_quantile(0.9, 5, 5.0, 0.81)
     >>> round(y, 3), round(v ** 0.5, 3)
-    (6.219, 0.523)
+    (6.261, 0.476)
     """
     if n <= 0:
         return 0.0, 0.0
