@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+import msgspec
 
 from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent
@@ -26,6 +26,7 @@ from streams.closer import WindowCloser
 from streams.deadletter import DeadLetter
 from streams.events import TOPICS, Event, TopicName
 from streams.intake import Intake
+from streams.murmur import murmur2
 from streams.oncall import OnCall
 from streams.rules import RuleSet
 from streams.wire import Watermark, decode, encode_event_alert, encode_watermark, pack_partials
@@ -232,9 +233,18 @@ def read_jsonl(lines: Iterable[bytes | str]
         if not raw.strip():
             continue
         try:
-            obj: Any = json.loads(raw)
-            topic = obj["topic"]
-            value = obj["value"]
+            try:
+                # msgspec (C) first; what it refuses (NaN, lone surrogates, deep nesting)
+                # as json did before, so such a line is judged as it always was.
+                obj: Any = _loads(raw)
+                topic = obj["topic"]
+                value = obj["value"]
+                encoded = _dumps(value)
+            except (msgspec.DecodeError, msgspec.EncodeError, UnicodeEncodeError):
+                obj = json.loads(raw)
+                topic = obj["topic"]
+                value = obj["value"]
+                encoded = json.dumps(value, separators=(",", ":")).encode()
             if not isinstance(topic, str):
                 raise TypeError("topic")
         except (ValueError, KeyError, TypeError, RecursionError):
@@ -244,7 +254,11 @@ def read_jsonl(lines: Iterable[bytes | str]
         key_value = value.get(field_name) if field_name and isinstance(value, dict) else None
         key = (None if key_value is None
                else str(key_value).encode("utf-8", "surrogatepass"))
-        yield topic, key, json.dumps(value, separators=(",", ":")).encode()
+        yield topic, key, encoded
+
+
+_loads = msgspec.json.Decoder().decode
+_dumps = msgspec.json.Encoder().encode
 
 
 _BOM = b"\xef\xbb\xbf"
