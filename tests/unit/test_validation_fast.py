@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.events import TOPICS
+from streams.events import TOPICS, ComplaintEvent, OrderEvent, ReviewEvent, WaitTimeEvent
 from streams.exceptions import InvalidEvent
 from streams.validation import _decode_fast, _decode_reference, decode_event
 
@@ -37,6 +37,24 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 
+def test_event_field_order_is_what_the_fast_builders_pass() -> None:
+    """The fast path builds events positionally: a field inserted or moved in
+    streams/events.py must be mirrored in streams/validation.py's _fast_* builders."""
+    assert OrderEvent.__struct_fields__ == (
+        "event_id", "ts_ms", "order_id", "status", "customer_id", "sku", "category", "region",
+        "carrier", "channel", "address_id", "quantity", "amount", "reason", "promised_at_ms",
+        "refund_amount")
+    assert ComplaintEvent.__struct_fields__ == (
+        "event_id", "ts_ms", "complaint_id", "order_id", "customer_id", "sku", "category",
+        "region", "carrier", "channel", "reason", "severity")
+    assert WaitTimeEvent.__struct_fields__ == (
+        "event_id", "ts_ms", "ticket_id", "wait_seconds", "queue", "channel", "region",
+        "handle_seconds", "csat")
+    assert ReviewEvent.__struct_fields__ == (
+        "event_id", "ts_ms", "review_id", "rating", "order_id", "customer_id", "sku",
+        "category", "text")
+
+
 def outcome(topic: str, raw: bytes) -> object:
     """The reference's event, or its (reason, field)."""
     try:
@@ -56,6 +74,28 @@ def test_valid_events_take_the_fast_path(topic: str) -> None:
         fast = _decode_fast(topic, raw)  # type: ignore[arg-type]
         assert fast is not None, raw
         assert fast == outcome(topic, raw)
+
+
+@pytest.mark.parametrize("ts", ["2026-11-02T10:15:59.999Z", "2026-11-02T10:15:07.1239Z",
+                                "2026-11-02T10:15:07.123456789Z", "2099-12-31T23:59:59.999Z",
+                                "2000-01-01T00:00:00.000Z", "2028-02-29T00:00:00.001Z"])
+def test_cached_minutes_give_parse_ts(ts: str) -> None:
+    """The fast path's minute cache gives parse_ts's milliseconds, twice in a row."""
+    raw = json.dumps({**ORDER, "ts": ts}).encode()
+    for _ in range(2):
+        fast = _decode_fast("orders", raw)
+        assert fast is not None and fast == outcome("orders", raw)
+
+
+@pytest.mark.parametrize("ts", ["2026-11-02T10:15:60.000Z", "2026-02-30T10:15:00.000Z",
+                                "2026-11-02T24:00:00.000Z", "2100-01-01T00:00:00.000Z",
+                                "1999-12-31T23:59:59.999Z"])
+def test_impossible_or_out_of_range_times_are_refused(ts: str) -> None:
+    """A leap second, an impossible date or hour and times outside 2000..2100 are bad
+    timestamps, cached minute or not."""
+    raw = json.dumps({**ORDER, "ts": ts}).encode()
+    assert _decode_fast("orders", raw) is None
+    assert outcome_of_public("orders", raw) == ("bad_timestamp", "ts")
 
 
 @pytest.mark.parametrize("raw", [
@@ -108,7 +148,11 @@ leaf = st.one_of(
     st.integers(T0 - 10**9, T0 + 10**9), st.just(10**400),
     st.sampled_from(["", "x", "a" * 256, "a" * 257, "女装", "a\u3000b", "\x7f", "\u0085",
                      "\u202e", "\ud800", "placed", "lost", "2026-11-02T10:15:00Z",
-                     "2026-11-02t10:15:00z", "2026-11-02T10:15:00", "2026-02-30T10:15:00Z"]),
+                     "2026-11-02t10:15:00z", "2026-11-02T10:15:00", "2026-02-30T10:15:00Z",
+                     "2026-11-02T10:15:59.999Z", "2026-11-02T10:15:60.000Z",
+                     "2026-11-02T10:15:07.1239Z", "2026-11-02T24:00:00.000Z",
+                     "2099-12-31T23:59:59.999Z", "2100-01-01T00:00:00.000Z",
+                     "1999-12-31T23:59:59.999Z", "2000-01-01T00:00:00.000Z"]),
     st.text(max_size=6),
 )
 
