@@ -3,6 +3,11 @@
 Every rejection raises :class:`~streams.exceptions.InvalidEvent` with one of the
 machine-readable reasons in :data:`REASONS` and, where it applies, the field.
 Unknown extra fields are ignored; optional fields may be absent or null.
+
+Two decoders give one result: a one-pass msgspec decoder for the values it can vouch
+for (nearly all real traffic), and the reference decoder (``json`` and the field
+checks) for everything else, which names the reason and field of a rejection. The
+module is over 400 lines because both belong beside the bounds they share.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+import msgspec
 
 from streams.contract.events import (
     ORDER_STATUSES,
@@ -103,6 +110,20 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
         raise InvalidEvent("not_json", "empty value (tombstone)")
     if len(raw) > max_bytes:
         raise InvalidEvent("too_large", f"{len(raw)} bytes > {max_bytes}")
+    event = _decode_fast(topic, raw) if type(raw) is bytes else None
+    if event is None:
+        event = _decode_reference(topic, raw)
+    if latest_ts_ms is not None and event.ts_ms > latest_ts_ms:
+        raise InvalidEvent("bad_timestamp",
+                           f"{event.ts_ms} is {event.ts_ms - latest_ts_ms} ms past the accepted "
+                           "horizon (clock skew or a wrong date)", "ts")
+    return event
+
+
+def _decode_reference(topic: TopicName, raw: bytes) -> Event:
+    """The reference decoder: ``json`` and field-by-field checks in contract order. It
+    names the reason and field of every rejection; :func:`_decode_fast` hands it every
+    value it does not accept itself."""
     try:
         if raw[:1] == b"{" and raw[1:2] not in (b"\x00", b""):
             # What json.loads(bytes) does for UTF-8 (its encoding sniffing picks UTF-8 for
@@ -116,12 +137,7 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
         raise InvalidEvent("not_json", "nesting too deep") from None
     if not isinstance(obj, dict):
         raise InvalidEvent("not_object", f"JSON {type(obj).__name__}, expected an object")
-    event = _BUILDERS[topic](obj)
-    if latest_ts_ms is not None and event.ts_ms > latest_ts_ms:
-        raise InvalidEvent("bad_timestamp",
-                           f"{event.ts_ms} is {event.ts_ms - latest_ts_ms} ms past the accepted "
-                           "horizon (clock skew or a wrong date)", "ts")
-    return event
+    return _BUILDERS[topic](obj)
 
 
 def parse_ts(value: Any) -> int:
@@ -380,3 +396,198 @@ _BUILDERS: Final[dict[TopicName, Callable[[dict[str, Any]], Event]]] = {
     "wait-times": _wait_time,
     "reviews": _review,
 }
+
+
+# -- one-pass decoding ---------------------------------------------------------------------
+#
+# msgspec decodes a value straight into a Struct of the topic's contract fields, checking
+# JSON types, lengths and ranges in C as it parses. It answers only "valid" or "not": a
+# value it refuses, or one the checks below cannot clear, goes to the reference decoder
+# above, which names the dead-letter reason and field exactly as before. So the fast path
+# only ever accepts values the reference accepts, with the same result
+# (tests/unit/test_validation_fast.py checks both on every rejection case and on fuzz).
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STRING)]
+_Str = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
+_Amount = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+_Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
+_Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+_Severity = Annotated[int, msgspec.Meta(ge=1, le=3)]
+_Rating = Annotated[int, msgspec.Meta(ge=1, le=5)]
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_REVIEW_TEXT)]
+
+
+class _Wire(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """An input value as msgspec decodes it. Unknown fields are refused here (the
+    reference ignores them): only then is every key a known scalar field, which the
+    duplicate-key check below relies on."""
+
+
+class _OrderWire(_Wire):
+    event_id: _Id
+    ts: int | str
+    order_id: _Id
+    status: str
+    customer_id: _Str | None = None
+    sku: _Str | None = None
+    category: _Str | None = None
+    region: _Str | None = None
+    carrier: _Str | None = None
+    channel: _Str | None = None
+    address_id: _Str | None = None
+    quantity: _Quantity | None = None
+    amount: _Amount | None = None
+    reason: _Str | None = None
+    promised_at: str | None = None
+    refund_amount: _Amount | None = None
+
+
+class _ComplaintWire(_Wire):
+    event_id: _Id
+    ts: int | str
+    complaint_id: _Id
+    order_id: _Str | None = None
+    customer_id: _Str | None = None
+    sku: _Str | None = None
+    category: _Str | None = None
+    region: _Str | None = None
+    carrier: _Str | None = None
+    channel: _Str | None = None
+    reason: _Str | None = None
+    severity: _Severity | None = None
+
+
+class _WaitTimeWire(_Wire):
+    event_id: _Id
+    ts: int | str
+    ticket_id: _Id
+    wait_seconds: _Seconds
+    queue: _Str | None = None
+    channel: _Str | None = None
+    region: _Str | None = None
+    handle_seconds: _Seconds | None = None
+    csat: _Rating | None = None
+
+
+class _ReviewWire(_Wire):
+    event_id: _Id
+    ts: int | str
+    review_id: _Id
+    rating: _Rating
+    order_id: _Str | None = None
+    customer_id: _Str | None = None
+    sku: _Str | None = None
+    category: _Str | None = None
+    text: _Text | None = None
+
+
+class _Miss(Exception):
+    """The fast path cannot vouch for a value: the reference decoder judges it."""
+
+
+#: The usual spelling, UTC to the millisecond or finer: the minute is parsed (and checked)
+#: once by :func:`parse_ts` and cached, seconds and milliseconds are added to it.
+_UTC_MS = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}):([0-5]\d)\.(\d{3})\d{0,6}Z")
+_MINUTES: dict[str, int] = {}
+
+
+def _fast_ts(value: int | str) -> int:
+    """``parse_ts`` for the fast path; a minute already seen costs a regex match and a
+    lookup (the range check holds: both bounds fall on a whole minute)."""
+    if type(value) is int:
+        if MIN_TS_MS <= value < MAX_TS_MS:
+            return value
+        raise _Miss
+    if not isinstance(value, str):  # a bool: the reference decoder names it
+        raise _Miss
+    try:
+        match = _UTC_MS.fullmatch(value)
+        if match is None:
+            return parse_ts(value)
+        minute, second, milli = match.groups()
+        base = _MINUTES.get(minute)
+        if base is None:
+            base = parse_ts(minute + ":00Z")
+            if len(_MINUTES) >= 4_096:
+                _MINUTES.clear()
+            _MINUTES[minute] = base
+        return base + int(second) * 1_000 + int(milli)
+    except InvalidEvent:
+        raise _Miss from None
+
+
+# The builders pass fields by position (a msgspec Struct's keyword init costs 7x more);
+# tests/unit/test_validation_fast.py pins the events' field order they rely on.
+
+
+def _fast_order(w: _OrderWire) -> OrderEvent:
+    if w.status not in ORDER_STATUSES:
+        raise _Miss
+    return OrderEvent(
+        w.event_id, _fast_ts(w.ts), w.order_id, w.status, w.customer_id, w.sku, w.category,
+        w.region, w.carrier, w.channel, w.address_id, w.quantity, w.amount, w.reason,
+        None if w.promised_at is None else _fast_ts(w.promised_at), w.refund_amount)
+
+
+def _fast_complaint(w: _ComplaintWire) -> ComplaintEvent:
+    return ComplaintEvent(
+        w.event_id, _fast_ts(w.ts), w.complaint_id, w.order_id, w.customer_id, w.sku,
+        w.category, w.region, w.carrier, w.channel, w.reason, w.severity)
+
+
+def _fast_wait_time(w: _WaitTimeWire) -> WaitTimeEvent:
+    return WaitTimeEvent(
+        w.event_id, _fast_ts(w.ts), w.ticket_id, w.wait_seconds, w.queue, w.channel,
+        w.region, w.handle_seconds, w.csat)
+
+
+def _fast_review(w: _ReviewWire) -> ReviewEvent:
+    return ReviewEvent(
+        w.event_id, _fast_ts(w.ts), w.review_id, w.rating, w.order_id, w.customer_id, w.sku,
+        w.category, w.text)
+
+
+_FAST: Final[dict[TopicName, tuple[Callable[[bytes], Any], Callable[[Any], Event]]]] = {
+    "orders": (msgspec.json.Decoder(_OrderWire).decode, _fast_order),
+    "complaints": (msgspec.json.Decoder(_ComplaintWire).decode, _fast_complaint),
+    "wait-times": (msgspec.json.Decoder(_WaitTimeWire).decode, _fast_wait_time),
+    "reviews": (msgspec.json.Decoder(_ReviewWire).decode, _fast_review),
+}
+_decode_any = msgspec.json.Decoder().decode
+_astuple = msgspec.structs.astuple
+
+
+def _decode_fast(topic: TopicName, raw: bytes) -> Event | None:
+    """The event, decoded and validated in one pass, or ``None`` for the reference to judge.
+
+    What msgspec does not check is checked here, on the bytes where that is cheaper:
+
+    * an escape (``\\``) anywhere: left to the reference (escaped control characters,
+      surrogates or key names); without one every ``"`` delimits a string;
+    * duplicate keys (msgspec keeps the last): the value holds ``2 * (keys + string
+      values)`` quotes. With ``N`` non-null fields and ``S`` string values decoded, there
+      is no duplicate key if the quotes are ``2 * (N + S)`` (explicit nulls aside; then
+      the number of distinct keys replaces ``N``). An overwritten duplicate only adds
+      quotes, so the test never passes one;
+    * text that is not printable: impossible in ASCII bytes without escapes except
+      DEL; else each string is checked with ``str.isprintable``.
+    """
+    if b"\\" in raw:
+        return None
+    decode, build = _FAST[topic]
+    try:
+        wire = decode(raw)
+        values = _astuple(wire)
+        strings = list(map(type, values)).count(str)
+        quotes = raw.count(b'"')
+        if quotes != 2 * (len(values) - values.count(None) + strings):
+            whole = _decode_any(raw)
+            if not isinstance(whole, dict) or quotes != 2 * (len(whole) + strings):
+                return None
+        if not raw.isascii() or b"\x7f" in raw:
+            for value in values:
+                if type(value) is str and not value.isprintable():
+                    return None
+        return build(wire)
+    except (msgspec.DecodeError, msgspec.ValidationError, _Miss):
+        return None

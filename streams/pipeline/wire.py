@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
+
 from streams.pipeline.aggregate import EventAlert, Partial, SealedPartial
 from streams.rules.catalogue import COLOCATED_RULES
 from thresholds.decision import Decision
@@ -67,6 +69,12 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
 
+#: Packed partials, the bulk of this topic, are written by msgspec (compact, sorted keys,
+#: UTF-8): their numbers are finite sums and counts, so json's NaN spelling never arises.
+_dumps_partials = msgspec.json.Encoder(order="sorted").encode
+_loads = msgspec.json.Decoder().decode
+
+
 def _item(sealed: SealedPartial) -> list[Any]:
     partial = sealed.partial
     item: list[Any] = [sealed.dimension, sealed.key, partial.num, partial.den]
@@ -91,8 +99,8 @@ def pack_partials(partials: Iterable[SealedPartial], partitions: int,
         items.append(_item(sealed))
     for (partition, source, rule, start, end), items in groups.items():
         for first in range(0, len(items), max_items):
-            yield partition, _dumps({"t": "P", "src": source, "r": rule, "ws": start, "we": end,
-                                     "i": items[first:first + max_items]})
+            yield partition, _dumps_partials({"t": "P", "src": source, "r": rule, "ws": start,
+                                              "we": end, "i": items[first:first + max_items]})
 
 
 def encode_event_alert(verdict: EventAlert) -> bytes:
@@ -121,7 +129,10 @@ def _unpack(obj: dict[str, Any]) -> list[SealedPartial]:
 
 def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark:
     """Decode any record of the partials topic (a packed record gives a list)."""
-    obj = json.loads(raw)
+    try:
+        obj = _loads(raw)
+    except msgspec.DecodeError:  # NaN or Infinity in a verdict's decision, as json writes it
+        obj = json.loads(raw)
     tag = obj["t"]
     if tag == "P":
         return _unpack(obj)

@@ -650,7 +650,7 @@ class Worker:
             position = await consumer.position(tp)
             began = time.perf_counter()
             # Encoded in a thread so the loop (heartbeats, fetches) goes on; safe because
-            # only this task's synchronous code changes the aggregator (see streams.offloop).
+            # only this task's synchronous code changes the aggregator (streams.runtime.offloop).
             snapshot = await snapshot_off_loop(agg.snapshot, position)
             if not self._snapshot_fits("intake", str(tp), snapshot, began):
                 continue
