@@ -189,6 +189,46 @@ class CancellationSpike:
     magnitude: float = 25.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryDelay:
+    """Parcels of one carrier in one region, shipped inside the window, take
+    ``magnitude`` times their usual transit (a hub backlog, a strike); everything after
+    the delivery (returns, refunds, reviews, complaints) moves with it."""
+
+    type: ClassVar[str] = "delivery_delay"
+    start: datetime
+    duration: timedelta
+    region: str | None = None
+    carrier: str | None = None
+    magnitude: float = 1.8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LostParcels:
+    """A share ``magnitude`` of the parcels one carrier ships inside the window (in
+    ``region``, if given) never arrives: no delivery and nothing after it."""
+
+    type: ClassVar[str] = "lost_parcels"
+    start: datetime
+    duration: timedelta
+    carrier: str | None = None
+    region: str | None = None
+    magnitude: float = 0.3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefundDelay:
+    """Refunds of one category (or one channel) whose goods come back inside the window
+    are processed ``magnitude`` times slower (a refund backlog)."""
+
+    type: ClassVar[str] = "refund_delay"
+    start: datetime
+    duration: timedelta
+    category: str | None = None
+    channel: str | None = None
+    magnitude: float = 4.0
+
+
 Incident = (
     SkuReturnSpike
     | CarrierDamage
@@ -202,6 +242,9 @@ Incident = (
     | SatisfactionDrop
     | BadReviewWave
     | CancellationSpike
+    | DeliveryDelay
+    | LostParcels
+    | RefundDelay
 )
 
 INCIDENT_TYPES: dict[str, type[Incident]] = {
@@ -218,6 +261,9 @@ INCIDENT_TYPES: dict[str, type[Incident]] = {
         SatisfactionDrop,
         BadReviewWave,
         CancellationSpike,
+        DeliveryDelay,
+        LostParcels,
+        RefundDelay,
     )
 }
 """Types a scenario file can name. :class:`SupplierQuality` is built in code only (the
@@ -237,6 +283,9 @@ DEFAULT_DURATIONS: dict[str, timedelta] = {
     "satisfaction_drop": timedelta(hours=6),
     "bad_review_wave": timedelta(days=2),
     "cancellation_spike": timedelta(hours=4),
+    "delivery_delay": timedelta(days=1),
+    "lost_parcels": timedelta(hours=6),
+    "refund_delay": timedelta(days=1),
 }
 
 
@@ -321,6 +370,22 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
                 _fail(f"{where}.magnitude", "must be a share in [0, 1)", inc.magnitude)
             _known(inc.channel, channels, f"{where}.channel")
             _known(inc.region, regions, f"{where}.region")
+        elif isinstance(inc, DeliveryDelay | LostParcels):
+            _known(inc.region, regions, f"{where}.region")
+            if inc.carrier is not None and inc.region is not None:
+                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
+                       f"{where}.carrier")
+            _known(inc.carrier, set(config.carriers), f"{where}.carrier")
+            if isinstance(inc, DeliveryDelay):
+                _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+            elif not 0 < inc.magnitude <= 1:
+                _fail(f"{where}.magnitude", "must be a share in (0, 1]", inc.magnitude)
+        elif isinstance(inc, RefundDelay):
+            if inc.category is not None and inc.channel is not None:
+                _fail(f"{where}.channel", "give a category or a channel, not both", inc.channel)
+            _known(inc.category, {c.name for c in config.categories}, f"{where}.category")
+            _known(inc.channel, channels, f"{where}.channel")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
         elif isinstance(inc, CarrierDamage):
             _known(inc.region, regions, f"{where}.region")
             if inc.carrier is not None and inc.region is not None:
@@ -382,6 +447,20 @@ def resolve_incidents(
             region = next(r for r in config.regions if r.name == wanted)
             carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
             new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, DeliveryDelay | LostParcels) and (inc.region is None
+                                                               or inc.carrier is None):
+            # The second region by weight: apart from carrier_damage's default cell.
+            ranked = sorted(config.regions, key=lambda r: -r.weight)
+            fallback = ranked[min(1, len(ranked) - 1)]
+            wanted = inc.region or fallback.name
+            region = next(r for r in config.regions if r.name == wanted)
+            carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
+            if isinstance(inc, LostParcels) and inc.region is None and inc.carrier is not None:
+                new = inc
+            else:
+                new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, RefundDelay) and inc.category is None and inc.channel is None:
+            new = dataclasses.replace(inc, category=config.categories[0].name)
         elif isinstance(inc, HandleTimeSurge | SatisfactionDrop) and inc.queue is None:
             names = [q for q, _ in config.queues]
             new = dataclasses.replace(inc, queue="returns" if "returns" in names else names[0])
@@ -440,6 +519,15 @@ def label_window_ms(incident: Incident) -> tuple[int, int]:
         return start + MS_PER_DAY // 2, end + 3 * MS_PER_DAY
     if isinstance(incident, HandleTimeSurge | SatisfactionDrop | CancellationSpike):
         return start, end + MS_PER_DAY // 24
+    if isinstance(incident, DeliveryDelay):
+        # Delayed parcels arrive days after they ship (transit x magnitude).
+        return start + MS_PER_DAY // 2, end + 8 * MS_PER_DAY
+    if isinstance(incident, LostParcels):
+        # Missed from about twice the cell's usual transit after shipping.
+        return start + MS_PER_DAY, end + 10 * MS_PER_DAY
+    if isinstance(incident, RefundDelay):
+        # Goods returned in the window are refunded magnitude x later than usual.
+        return start + MS_PER_DAY // 2, end + 14 * MS_PER_DAY
     return start, end
 
 
