@@ -612,8 +612,10 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
     if not users:
         return None
     keep_ms = max(rule.window_ms for rule in users) + rules.lateness_ms
-    lost = next((rule.lost_factor for rule in users if rule.name == "lost_parcel"), None)
-    return OrderBook(rules.order_state_max, rules.order_state_ttl_ms, keep_ms, lost)
+    lost = next((rule for rule in users if rule.name == "lost_parcel"), None)
+    return OrderBook(rules.order_state_max, rules.order_state_ttl_ms, keep_ms,
+                     None if lost is None else lost.lost_factor,
+                     0 if lost is None else lost.lost_warmup_ms)
 
 
 def _pane_ms(rule: RuleSpec) -> int:

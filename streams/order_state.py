@@ -162,14 +162,22 @@ class OrderBook:
     lost_factor
         A parcel is lost after ``lost_factor`` x its cell's p90 transit; ``None``: no
         lost-parcel deadlines are kept.
+    lost_warmup_ms
+        No parcel is reported lost before the book has seen this much event time: until
+        then its transit history holds only the deliveries of shipments it saw, which
+        undercounts long transits (survivorship), so its p90 is too low. Deadlines that
+        passed meanwhile are reported when it ends.
     """
 
     def __init__(self, max_orders: int, ttl_ms: int, keep_done_ms: int,
-                 lost_factor: float | None = None) -> None:
+                 lost_factor: float | None = None, lost_warmup_ms: int = 0) -> None:
         self.max_orders = max_orders
         self.ttl_ms = ttl_ms
         self.keep_done_ms = keep_done_ms
         self.lost_factor = lost_factor
+        self.lost_warmup_ms = lost_warmup_ms
+        #: Event time of the first order event seen (``None`` before it).
+        self.first_ms: int | None = None
         self.orders: dict[str, _Order] = {}
         self.transit = TransitNorms()
         #: ``(due_ms, order_id, shipped_ms)``; stale entries are dropped when popped.
@@ -209,6 +217,8 @@ class OrderBook:
         same facts again; a second delivery or refund at another time measures nothing.
         """
         status, ts = event.status, event.ts_ms
+        if self.first_ms is None or ts < self.first_ms:
+            self.first_ms = ts
         order = self.orders.get(event.order_id)
         if order is None:
             if len(self.orders) >= self.max_orders:
@@ -278,8 +288,9 @@ class OrderBook:
         lost: list[LostParcel] = []
         heap = self._deadlines
         factor = self.lost_factor
-        if factor is None:
+        if factor is None or self.first_ms is None:
             return lost
+        watermark_ms = min(watermark_ms, self._warm_mark(watermark_ms))
         while heap and heap[0][0] <= watermark_ms:
             due, order_id, shipped = heapq.heappop(heap)
             order = self.orders.get(order_id)
@@ -299,6 +310,11 @@ class OrderBook:
             lost.append(LostParcel(order_id, shipped, now_due, p90, cell, order.carrier,
                                    order.region))
         return lost
+
+    def _warm_mark(self, watermark_ms: int) -> int:
+        """``watermark_ms`` once the warm-up is over, else a time before every deadline."""
+        assert self.first_ms is not None
+        return watermark_ms if watermark_ms - self.first_ms >= self.lost_warmup_ms else -1 << 62
 
     @property
     def next_due_ms(self) -> int | None:
@@ -342,7 +358,7 @@ class OrderBook:
     def header(self) -> dict[str, Any]:
         """The JSON part of a snapshot: order ids, text fields and the cell histories."""
         orders = self.orders.values()
-        return {"ids": list(self.orders),
+        return {"ids": list(self.orders), "first_ms": self.first_ms,
                 "carrier": [o.carrier for o in orders],
                 "region": [o.region for o in orders],
                 "transit": self.transit.to_json()}
@@ -365,6 +381,7 @@ class OrderBook:
             columns.append(np.frombuffer(data, "<i8", count, offset).tolist())
             offset += 8 * count
         self.transit.load(header["transit"])
+        self.first_ms = header.get("first_ms")
         self.orders = {}
         for i, key in enumerate(ids):
             order = _Order(*(column[i] for column in columns[:len(_TIME_FIELDS)]),

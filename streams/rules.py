@@ -138,7 +138,8 @@ _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
-     "slow_guard_above", "sku_window", "lost_after"})
+     "slow_guard_above", "sku_window", "lost_after",
+     "lost_warmup"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -186,6 +187,9 @@ class RuleSpec:
     #: ``lost_parcel``: a parcel is lost this many times its cell's p90 transit after it
     #: shipped.
     lost_factor: float = 1.9
+    #: ``lost_parcel``: event time a partition's order state must have seen before it
+    #: reports parcels lost (its transit history undercounts long transits until then).
+    lost_warmup_ms: int = 10 * 86_400_000
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -346,9 +350,16 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if name != "lost_parcel":
             raise ConfigError(f"{where}.lost_after", "only lost_parcel has it")
         lost_factor = _number(table["lost_after"], f"{where}.lost_after", 1.0, 20.0)
+    lost_warmup_ms = 10 * 86_400_000
+    if "lost_warmup" in table:
+        if name != "lost_parcel":
+            raise ConfigError(f"{where}.lost_warmup", "only lost_parcel has it")
+        lost_warmup_ms = _duration(table["lost_warmup"], f"{where}.lost_warmup",
+                                   allow_zero=True)
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    relative_to, total_direction, slow_floor, sku_window_ms, lost_factor)
+                    relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
+                    lost_warmup_ms)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
