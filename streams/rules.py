@@ -139,7 +139,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
      "slow_guard_above", "sku_window", "lost_after",
-     "lost_warmup"})
+     "lost_warmup", "rollup_min"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -190,6 +190,9 @@ class RuleSpec:
     #: ``lost_parcel``: event time a partition's order state must have seen before it
     #: reports parcels lost (its transit history undercounts long transits until then).
     lost_warmup_ms: int = 10 * 86_400_000
+    #: Per-event rules rolled up per sku or carrier: verdicts one ``sku_window`` needs to
+    #: open an episode.
+    rollup_min: int = 1
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -356,10 +359,15 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
             raise ConfigError(f"{where}.lost_warmup", "only lost_parcel has it")
         lost_warmup_ms = _duration(table["lost_warmup"], f"{where}.lost_warmup",
                                    allow_zero=True)
+    rollup_min = 1
+    if "rollup_min" in table:
+        if entry.kind != "event":
+            raise ConfigError(f"{where}.rollup_min", "only per-event rules roll verdicts up")
+        rollup_min = _count(table["rollup_min"], f"{where}.rollup_min")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
                     relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
-                    lost_warmup_ms)
+                    lost_warmup_ms, rollup_min)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

@@ -84,8 +84,11 @@ class SkuRollup:
     """
 
     def __init__(self, rule: str, window_ms: int, texts: AlertTexts,
-                 key_field: str = "sku") -> None:
+                 key_field: str = "sku", min_orders: int = 1) -> None:
         self.rule = rule
+        #: Verdicts one window needs to *open* an episode (an open one takes any): a single
+        #: overdue parcel is a trace request, a carrier episode needs a wave of them.
+        self.min_orders = min_orders
         #: The verdict context field episodes are kept per: ``sku`` (``order_outlier``)
         #: or ``carrier`` (``lost_parcel``); it is also the episodes' dimension.
         self.key_field = key_field
@@ -145,9 +148,9 @@ class SkuRollup:
         events: list[AlertEvent] = []
         for cause_id in sorted(set(seen) | set(self.open)):
             got = seen.get(cause_id)
-            if got is not None:
+            if got is not None and (cause_id in self.open or got.count >= self.min_orders):
                 events.extend(self._violating(cause_id, got, start, end))
-            else:
+            elif cause_id in self.open:
                 events.extend(self._quiet(cause_id, start, end))
         return events
 
