@@ -44,7 +44,7 @@ from streams.events import (
     WaitTimeEvent,
 )
 from streams.heap import note_evictions
-from streams.order_state import LostParcel, OrderBook, OrderFacts
+from streams.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
 from streams.rules import (
     DIMENSION_FIELDS,
     ORDER_STATE_RULES,
@@ -800,7 +800,7 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None]:
     orders_at = None
     if "orders" in state:
         orders_at = offset
-        offset += 8 * 7 * len(state["orders"]["ids"])
+        offset += 8 * SNAPSHOT_COLUMNS * len(state["orders"]["ids"])
     if offset != len(data):
         msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)

@@ -78,6 +78,9 @@ class _Order:
     delivered_ms: int = _NONE
     refund_from_ms: int = _NONE
     refunded_ms: int = _NONE
+    #: The lost-parcel deadline in force (persisted, so a restored heap checks at the same
+    #: event times as the run it continues).
+    due_ms: int = _NONE
     lost: bool = False
     carrier: str | None = None
     region: str | None = None
@@ -280,6 +283,7 @@ class OrderBook:
         if p90 is None:
             p90 = 24.0  # re-checked when due: an hour-scale guess until history exists
         due = order.shipped_ms + round(self.lost_factor * p90 * _MS_PER_HOUR)
+        order.due_ms = due
         heapq.heappush(self._deadlines, (due, order_id, order.shipped_ms))
 
     def due_lost(self, watermark_ms: int) -> list[LostParcel]:
@@ -300,10 +304,12 @@ class OrderBook:
             cell = cell_of(order.region, order.carrier)
             p90 = self.transit.p90(cell)
             if p90 is None:
-                heapq.heappush(heap, (due + _MS_PER_HOUR, order_id, shipped))
+                order.due_ms = due + _MS_PER_HOUR
+                heapq.heappush(heap, (order.due_ms, order_id, shipped))
                 continue
             now_due = shipped + round(factor * p90 * _MS_PER_HOUR)
             if now_due > watermark_ms:
+                order.due_ms = now_due
                 heapq.heappush(heap, (now_due, order_id, shipped))
                 continue
             order.lost = True
@@ -373,11 +379,11 @@ class OrderBook:
 
     def load(self, header: dict[str, Any], data: bytes, offset: int) -> int:
         """Restore from :meth:`header` and :meth:`arrays` at ``offset``; return the offset
-        after them. Lost-parcel deadlines are rebuilt from the open shipments."""
+        after them. The lost-parcel heap is rebuilt from each open shipment's deadline."""
         ids = header["ids"]
         count = len(ids)
         columns = []
-        for _ in range(len(_TIME_FIELDS) + 1):
+        for _ in range(SNAPSHOT_COLUMNS):
             columns.append(np.frombuffer(data, "<i8", count, offset).tolist())
             offset += 8 * count
         self.transit.load(header["transit"])
@@ -388,12 +394,15 @@ class OrderBook:
                            lost=bool(columns[-1][i]), carrier=header["carrier"][i],
                            region=header["region"][i])
             self.orders[key] = order
-        self._deadlines = []
-        for key, order in self.orders.items():
-            if order.shipped_ms != _NONE and order.delivered_ms == _NONE and not order.lost:
-                self._push_deadline(key, order)
+        self._deadlines = [(order.due_ms, key, order.shipped_ms)
+                           for key, order in self.orders.items()
+                           if order.due_ms != _NONE and order.delivered_ms == _NONE
+                           and not order.lost]
+        heapq.heapify(self._deadlines)
         return offset
 
 
 _TIME_FIELDS: Final = ("touched_ms", "shipped_ms", "promised_ms", "delivered_ms",
-                       "refund_from_ms", "refunded_ms")
+                       "refund_from_ms", "refunded_ms", "due_ms")
+#: int64 columns per order in a snapshot: the times and the lost flag.
+SNAPSHOT_COLUMNS: Final = len(_TIME_FIELDS) + 1
