@@ -81,19 +81,23 @@ class TestLogisticsParity:
         alerts = await live_alerts(broker, topic_prefix, rules, events, len(expected), 600)
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
-        assert await dead_reasons(broker, f"{topic_prefix}dead-letter", 2) == {
-            "inconsistent_lifecycle": 1, "bad_timestamp": 1}
+        # A rebalance under load re-reads and may dead-letter a record twice (at least once).
+        assert set(await dead_reasons(broker, f"{topic_prefix}dead-letter", 2)) == {
+            "inconsistent_lifecycle", "bad_timestamp"}
 
 
 async def dead_reasons(broker: EmbeddedBroker, topic: str, expected: int) -> Counter[str]:
-    """The reasons of the first ``expected`` records of the dead-letter topic."""
+    """The reasons of the records of the dead-letter topic, read until at least
+    ``expected`` and 3 s without more."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap_servers,
                                 auto_offset_reset="earliest")
     await consumer.start()
     reasons: Counter[str] = Counter()
     try:
-        while sum(reasons.values()) < expected:
+        quiet = 0
+        while sum(reasons.values()) < expected or quiet < 3:
             batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 60)
+            quiet = 0 if batch else quiet + 1
             for messages in batch.values():
                 for message in messages:
                     reasons[dict(message.headers)["reason"].decode()] += 1
