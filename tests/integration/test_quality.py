@@ -42,8 +42,8 @@ def test_every_incident_detected_with_few_false_alerts() -> None:
 
     # The seven original incident types, the four of the signal rules (handling-time
     # surge, satisfaction drop, bad-review wave, cancellation spike) and the three of the
-    # logistics rules (delivery delay, lost parcels, refund delay).
-    assert len(summary["incidents"]) == 14
+    # logistics rules (delivery delay, lost parcels).
+    assert len(summary["incidents"]) == 13
     missed = [(i["id"], i["type"]) for i in summary["incidents"] if not i["detected"]]
     assert not missed, f"missed incidents: {missed}"
     too_many = {rule: r["false_per_day"] for rule, r in summary["rules"].items()
