@@ -66,6 +66,10 @@ RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType({
     "low_satisfaction_share": "service",
     "bad_review_rate": "product",
     "cancellation_rate": "fraud",
+    "delivery_time_p90": "logistics",
+    "late_delivery_share": "logistics",
+    "lost_parcel": "logistics",
+    "refund_delay_p90": "service",
 })
 """Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
 rule is added here once, and its alerts carry the class without further wiring."""

@@ -44,7 +44,7 @@ __all__ = [
     "validate_template",
 ]
 
-Unit = Literal["count", "ratio", "seconds", "amount"]
+Unit = Literal["count", "ratio", "seconds", "amount", "hours"]
 PLACEHOLDERS: Final = frozenset(
     {"rule", "dimension", "key", "observed", "baseline", "lower", "upper", "direction"}
 )
@@ -62,6 +62,10 @@ RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
     "low_satisfaction_share": "ratio",
     "bad_review_rate": "ratio",
     "cancellation_rate": "ratio",
+    "delivery_time_p90": "hours",
+    "late_delivery_share": "ratio",
+    "lost_parcel": "hours",
+    "refund_delay_p90": "hours",
 })
 
 
@@ -111,6 +115,8 @@ def format_value(value: float | None, unit: Unit, locale: Locale = "en") -> str:
         if abs(value) < 3600:
             return texts.text("unit.min", value=f"{value / 60:.1f}")
         return texts.text("unit.h", value=f"{value / 3600:.1f}")
+    if unit == "hours":
+        return texts.text("unit.h", value=f"{value:,.1f}")
     if unit == "amount":
         return texts.text("unit.amount", value=f"{value:,.2f}")
     if unit == "count":

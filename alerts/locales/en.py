@@ -82,12 +82,42 @@ TEXTS: Final[dict[str, str]] = {
     "rule.cancellation_rate.runbook": (
         "Check why orders of {dimension} {key} are cancelled: fraud checks, a pricing "
         "error, stock or delivery promises; stop the cause before more orders go."),
+    "rule.delivery_time_p90.label": "90th-percentile delivery time",
+    "rule.delivery_time_p90.sample_one": "delivery",
+    "rule.delivery_time_p90.sample_many": "deliveries",
+    "rule.delivery_time_p90.runbook": (
+        "Ask the carrier about {dimension} {key} (a hub backlog, a strike, weather), move "
+        "new shipments to another carrier and warn customers whose parcels are on the way."),
+    "rule.late_delivery_share.label": "Share of late deliveries",
+    "rule.late_delivery_share.sample_one": "delivery",
+    "rule.late_delivery_share.sample_many": "deliveries",
+    "rule.late_delivery_share.runbook": (
+        "More parcels of {dimension} {key} arrive after the promised date: check the "
+        "carrier's backlog, lengthen the promised dates shown at checkout and apologise "
+        "to the customers waiting."),
+    "rule.lost_parcel.label": "Time in transit",
+    "rule.lost_parcel.sample_one": "",
+    "rule.lost_parcel.sample_many": "",
+    "rule.lost_parcel.runbook": (
+        "Ask the carrier to trace order {key}; tell the customer and reship or refund if "
+        "it cannot be found."),
+    "rule.refund_delay_p90.label": "90th-percentile refund delay",
+    "rule.refund_delay_p90.sample_one": "refund",
+    "rule.refund_delay_p90.sample_many": "refunds",
+    "rule.refund_delay_p90.runbook": (
+        "Refunds of {dimension} {key} take longer than usual: check the refund queue and "
+        "the payment provider, clear the backlog and tell waiting customers when."),
     # What an alert's context names, appended to its runbook (alerts.text.context_note).
     "context.most_affected": "Most affected: {parts}.",
     "context.orders": "Affected orders: {orders}.",
     "context.more": " and {n} more",
     "context.status": "kind",
     # order_outlier's episodes per sku (streams.pipeline.sku_rollup).
+    "sku.label.transit": "Transit time",
+    "lost.summary": ("{count} {noun} of carrier {key} not delivered after {observed} in "
+                     "transit (its usual p90 {baseline}): {orders}."),
+    "lost.runbook": ("Ask carrier {key} to trace the overdue parcels now, tell their customers "
+                     "and reship or refund those that cannot be found: {orders}."),
     "sku.label.unit_price": "Unit price",
     "sku.label.quantity": "Quantity",
     "sku.side.down": "too low",

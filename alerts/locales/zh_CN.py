@@ -77,10 +77,36 @@ TEXTS: Final[dict[str, str]] = {
     "rule.cancellation_rate.runbook": (
         "查明{dimension} {key} 订单被取消的原因（风控、价格错误、库存或配送承诺），"
         "在更多订单流失前消除原因。"),
+    "rule.delivery_time_p90.label": "第 90 百分位配送时长",
+    "rule.delivery_time_p90.sample_one": "个包裹",
+    "rule.delivery_time_p90.sample_many": "个包裹",
+    "rule.delivery_time_p90.runbook": (
+        "向快递公司询问{dimension} {key} 的情况（中转积压、罢工、天气），把新包裹转给其他"
+        "快递公司，并提醒在途包裹的客户。"),
+    "rule.late_delivery_share.label": "延迟送达占比",
+    "rule.late_delivery_share.sample_one": "个包裹",
+    "rule.late_delivery_share.sample_many": "个包裹",
+    "rule.late_delivery_share.runbook": (
+        "{dimension} {key} 晚于承诺日期送达的包裹增多：核查快递积压，延长结账页显示的承诺"
+        "送达日期，并向等待中的客户致歉。"),
+    "rule.lost_parcel.label": "在途时长",
+    "rule.lost_parcel.sample_one": "",
+    "rule.lost_parcel.sample_many": "",
+    "rule.lost_parcel.runbook": (
+        "请快递公司追踪订单 {key}；告知客户，若找不到则补发或退款。"),
+    "rule.refund_delay_p90.label": "第 90 百分位退款时长",
+    "rule.refund_delay_p90.sample_one": "笔退款",
+    "rule.refund_delay_p90.sample_many": "笔退款",
+    "rule.refund_delay_p90.runbook": (
+        "{dimension} {key} 的退款比平时慢：检查退款队列和支付服务商，清理积压，并告知等待的"
+        "客户预计时间。"),
     "context.most_affected": "影响最大：{parts}。",
     "context.orders": "受影响订单：{orders}。",
     "context.more": " 等另外 {n} 个",
     "context.status": "类型",
+    "sku.label.transit": "在途时长",
+    "lost.summary": "快递公司 {key} 有 {count} {noun}在途 {observed} 仍未送达（通常 p90 为 {baseline}）：{orders}。",
+    "lost.runbook": "立即请快递公司 {key} 追踪超期包裹，告知客户，找不到的补发或退款：{orders}。",
     "sku.label.unit_price": "单价",
     "sku.label.quantity": "数量",
     "sku.side.down": "过低",

@@ -44,7 +44,14 @@ from streams.contract.events import (
     WaitTimeEvent,
 )
 from streams.pipeline.heap import note_evictions
-from streams.rules.catalogue import DIMENSION_FIELDS, SHARED_DENOMINATOR, RuleSet, RuleSpec
+from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
+from streams.rules.catalogue import (
+    DIMENSION_FIELDS,
+    ORDER_STATE_RULES,
+    SHARED_DENOMINATOR,
+    RuleSet,
+    RuleSpec,
+)
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
@@ -151,6 +158,9 @@ class EventAlert:
     def route(self) -> str:
         """The series whose closer gets this verdict: the sku's (for ``order_outlier``'s
         roll-up per sku, which needs all of a sku's verdicts in one place), else its own."""
+        if self.rule == "lost_parcel":
+            carrier = self.context.get("carrier")
+            return series_id(self.rule, "carrier", carrier) if carrier else self.series
         sku = self.context.get("sku") if self.rule == "order_outlier" else None
         return series_id(self.rule, "sku", sku) if sku else self.series
 
@@ -182,7 +192,12 @@ class SourceAggregator:
         self.lateness_ms = rules.lateness_ms
         self.rules = rules.for_topic(topic)
         self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
-        self._event_rules = [rule for rule in self.rules if rule.kind == "event"]
+        self._event_rules = [rule for rule in self.rules
+                             if rule.kind == "event" and rule.name != "lost_parcel"]
+        self._lost_rule = next((r for r in self.rules if r.name == "lost_parcel"), None)
+        #: Per-order lifecycle times of this partition (orders only, when a logistics rule
+        #: is configured): see :mod:`streams.pipeline.order_state`.
+        self.orders = _order_book(rules, self.rules) if topic == "orders" else None
         #: Newest event time seen; ``None`` before the first event.
         self.progress_ms: int | None = None
         #: A time more than ``JUMP_CONFIRM_MS`` past ``progress_ms`` seen once, held until
@@ -222,6 +237,9 @@ class SourceAggregator:
     def add(self, event: Event, offset: int) -> tuple[bool, list[EventAlert]]:
         """Fold one event in; return ``(on_time, per_event_alerts)``."""
         ts = event.ts_ms
+        book = self.orders
+        if book is not None and isinstance(event, OrderEvent):
+            book.check(event)  # raises InvalidEvent before anything changes
         previous_progress = self.progress_ms
         previous = (previous_progress, self.ahead_ms)
         if previous_progress is None or ts > previous_progress:
@@ -233,6 +251,16 @@ class SourceAggregator:
                     self._fold_ready_norms(progress - self.lateness_ms)
         elif ts < previous_progress - self.lateness_ms:
             return False, []
+        facts: OrderFacts | None = None
+        lost: list[EventAlert] = []
+        if book is not None and isinstance(event, OrderEvent):
+            facts = book.observe(event)
+            now = self.progress_ms
+            if now is not None and now != previous_progress:
+                book.sweep(now)
+                due = book.next_due_ms
+                if due is not None and due <= now - self.lateness_ms:
+                    lost = self._lost_alerts(book.due_lost(now - self.lateness_ms))
         plan_key = (type(event), event.status if isinstance(event, OrderEvent) else None)
         plans = self._plans.get(plan_key)
         if plans is None:
@@ -244,7 +272,7 @@ class SourceAggregator:
             value = None
             if measure is not None:
                 kind, read = _MEASURES[measure]
-                value = read(event, rule)
+                value = read(event, rule, facts)
                 if value is None:
                     continue  # the event lacks the measured field
                 if kind == "share":
@@ -266,10 +294,30 @@ class SourceAggregator:
                     if context:
                         _add_context(acc, context, event, num)
         if not self._event_rules:
-            return True, []
+            return True, lost
         alerts = [alert for rule in self._event_rules
                   for alert in self._score_event(rule, event, offset, previous)]
-        return True, alerts
+        return True, alerts + lost if lost else alerts
+
+    def _lost_alerts(self, parcels: list[LostParcel]) -> list[EventAlert]:
+        """``lost_parcel`` verdicts (dimension ``order``), stamped at their deadline."""
+        rule = self._lost_rule
+        if rule is None:
+            return []
+        factor = rule.lost_factor
+        out = []
+        for parcel in parcels:
+            hours = (parcel.due_ms - parcel.shipped_ms) / 3_600_000
+            decision = Decision(
+                observed=hours, baseline=parcel.p90_hours, lower=None,
+                upper=factor * parcel.p90_hours, score=1.0, anomaly_score=0.5,
+                sample_size=None, ready=True, violating=True, direction="up",
+                severity="warning", alerting=True, transition="fire")
+            out.append(EventAlert(
+                self.source, rule.name, "order", parcel.order_id, parcel.due_ms, decision,
+                {"measure": "transit", "carrier": parcel.carrier, "region": parcel.region,
+                 "shipped_at_ms": parcel.shipped_ms}))
+        return out
 
     def _advance(self, progress: int | None, ts: int) -> int:
         """Progress after an event at ``ts`` newer than ``progress``: a jump of more than
@@ -412,13 +460,20 @@ class SourceAggregator:
                 np.fromiter([s.var for s in values], "<f8", count).tobytes(),
                 np.fromiter([seen.get(key, _UNSEEN) for key in states], "<i8", count).tobytes(),
             ]
-        header = json.dumps({
+        small: dict[str, Any] = {
             "resume_offset": resume,
             "progress_ms": progress,
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
             "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
-        }, separators=(",", ":"), sort_keys=True).encode()
+        }
+        if self.orders is not None:
+            # Per-order state as of ``position``: re-read events find their order's times
+            # (streams.pipeline.order_state keeps finished orders long enough to measure
+            # them again).
+            small["orders"] = self.orders.header()
+            arrays += self.orders.arrays()
+        header = json.dumps(small, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays])
 
     def restore(self, data: bytes) -> int:
@@ -428,7 +483,9 @@ class SourceAggregator:
         when re-read; norms continue from where they were. The JSON-only snapshots of
         earlier versions are still read.
         """
-        state, norms = _read_snapshot(data)
+        state, norms, orders_at = _read_snapshot(data)
+        if self.orders is not None and "orders" in state and orders_at is not None:
+            self.orders.load(state["orders"], data, orders_at)
         self.progress_ms = state["progress_ms"]
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
@@ -535,6 +592,9 @@ class SourceAggregator:
         """Norms evicted by (rule, reason) and not created by rule since the last call."""
         evicted, folded = self.evicted, self.folded
         self.evicted, self.folded = Counter(), Counter()
+        if self.orders is not None:
+            for reason, n in self.orders.drain_evictions().items():
+                evicted[("order_state", reason)] += n
         return evicted, folded
 
     def _rule(self, name: str) -> RuleSpec:
@@ -542,6 +602,22 @@ class SourceAggregator:
             if rule.name == name:
                 return rule
         raise KeyError(name)
+
+
+def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
+    """The partition's order book when a rule needs per-order state, else ``None``.
+
+    A finished order is kept as long as the longest such window plus the lateness, so a
+    re-read delivery or refund (after a restart) still finds its start time.
+    """
+    users = [rule for rule in mine if rule.name in ORDER_STATE_RULES]
+    if not users:
+        return None
+    keep_ms = max(rule.window_ms for rule in users) + rules.lateness_ms
+    lost = next((rule for rule in users if rule.name == "lost_parcel"), None)
+    return OrderBook(rules.order_state_max, rules.order_state_ttl_ms, keep_ms,
+                     None if lost is None else lost.lost_factor,
+                     0 if lost is None else lost.lost_warmup_ms)
 
 
 def _pane_ms(rule: RuleSpec) -> int:
@@ -567,12 +643,17 @@ _RulePlan = tuple[RuleSpec, float, float, str | None, _KeyPlan]
 #: ``None`` when the event lacks it (the event then feeds nothing of that rule). A
 #: ``"sketch"`` value goes into the window's quantile sketch; a ``"share"`` value is a
 #: truth: numerator 1 when true, 0 when false (the denominator counts the event).
-_MEASURES: Final[dict[str, tuple[str, Callable[[Any, RuleSpec], Any]]]] = {
-    "wait": ("sketch", lambda event, rule: event.wait_seconds),
-    "breach": ("share", lambda event, rule: event.wait_seconds > rule.sla_seconds),
-    "handle": ("sketch", lambda event, rule: event.handle_seconds),
-    "low_csat": ("share", lambda event, rule: None if event.csat is None else event.csat <= 2),
-    "bad_review": ("share", lambda event, rule: event.rating <= 2),
+_MEASURES: Final[dict[str, tuple[str, Callable[[Any, RuleSpec, OrderFacts | None], Any]]]] = {
+    "wait": ("sketch", lambda event, rule, _: event.wait_seconds),
+    "breach": ("share", lambda event, rule, _: event.wait_seconds > rule.sla_seconds),
+    "handle": ("sketch", lambda event, rule, _: event.handle_seconds),
+    "low_csat": ("share",
+                 lambda event, rule, _: None if event.csat is None else event.csat <= 2),
+    "bad_review": ("share", lambda event, rule, _: event.rating <= 2),
+    # Order facts from the partition's per-order state (streams.pipeline.order_state).
+    "transit": ("sketch", lambda event, rule, facts: facts and facts.transit_hours),
+    "late": ("share", lambda event, rule, facts: None if facts is None else facts.late),
+    "refund": ("sketch", lambda event, rule, facts: facts and facts.refund_hours),
 }
 
 
@@ -642,7 +723,7 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
             if status == "cancelled":
                 return 1.0, 0.0, None
             return (0.0, 1.0, None) if status == "placed" else None
-        return None
+        return _ORDER_STATE_FEEDS.get((name, status))
     if isinstance(event, ComplaintEvent):
         return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
     if isinstance(event, WaitTimeEvent):
@@ -651,6 +732,13 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
         return (0.0, 1.0, "bad_review") if name == "bad_review_rate" else None
     return None
 
+
+#: Rules measured from per-order state: (rule, status) -> what a delivery or refund adds.
+_ORDER_STATE_FEEDS: Final[dict[tuple[str, str], tuple[float, float, str]]] = {
+    ("delivery_time_p90", "delivered"): (0.0, 1.0, "transit"),
+    ("late_delivery_share", "delivered"): (0.0, 1.0, "late"),
+    ("refund_delay_p90", "refunded"): (0.0, 1.0, "refund"),
+}
 
 _WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
     "wait_time_p90": (0.0, 1.0, "wait"),
@@ -686,16 +774,17 @@ def resume_offset(snapshot: bytes) -> int:
     return int(_read_snapshot(snapshot)[0]["resume_offset"])
 
 
-def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
-    """The small state and, per rule, the norms and their fold times (``None``: unknown) of
-    a :meth:`SourceAggregator.snapshot`, in the binary or the older JSON-only form."""
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None]:
+    """The small state, per rule the norms and their fold times (``None``: unknown) of a
+    :meth:`SourceAggregator.snapshot` (binary or the older JSON-only form), and the offset
+    of the order book's arrays (``None``: none)."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
         fed = state.get("norm_seen", {})
         return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
                               {key: (None if key not in fed.get(rule, {})
                                      else int(fed[rule][key])) for key in states})
-                       for rule, states in state["norms"].items()}
+                       for rule, states in state["norms"].items()}, None
     start = len(_SNAPSHOT_MAGIC)
     size = int.from_bytes(data[start:start + 4], "little")
     offset = start + 4 + size
@@ -711,10 +800,14 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
         norms[rule] = ({key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
                        {key: None if seen[i] == _UNSEEN else seen[i]
                         for i, key in enumerate(keys)})
+    orders_at = None
+    if "orders" in state:
+        orders_at = offset
+        offset += 8 * SNAPSHOT_COLUMNS * len(state["orders"]["ids"])
     if offset != len(data):
         msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    return state, norms
+    return state, norms, orders_at
 
 
 def _norm_state(value: list[Any] | str) -> NormState:

@@ -126,9 +126,12 @@ class WindowCloser:
         self.latest: dict[str, Closed] = {}
         self.event_alerts = RecentIds(100_000)
         #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
-        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts)
+        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts,
+                                             "carrier" if ("carrier",) in rule.dimensions
+                                             else "sku", rule.rollup_min)
                         for rule in rules.rules
-                        if rule.kind == "event" and ("sku",) in rule.dimensions}
+                        if rule.kind == "event" and ({("sku",), ("carrier",)}
+                                                     & set(rule.dimensions))}
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
         #: Called with every series' decision at every window close (e.g. for reports).

@@ -25,7 +25,9 @@ log = get_logger(__name__)
 Outcome = Literal["ok", "invalid", "late", "duplicate"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("ok", "invalid", "late", "duplicate")
 
-#: Receives each valid, first-seen event with its partition; returns ``False`` if late.
+#: Receives each valid, first-seen event with its partition; returns ``False`` if late;
+#: raises :class:`InvalidEvent` for an event that contradicts the partition's state (a
+#: delivery before its shipment), which is then dead-lettered with that reason.
 EventHandler = Callable[[TopicName, int, int, Event], bool]
 
 
@@ -108,7 +110,11 @@ class Intake:
                                      f"event_id {event.event_id[:80]!r} already processed",
                                      "event_id")
             return self._reject(duplicate, "duplicate", topic, partition, offset, key, value)
-        if not self.on_event(topic, partition, offset, event):
+        try:
+            on_time = self.on_event(topic, partition, offset, event)
+        except InvalidEvent as error:  # contradicts what the partition knows (order state)
+            return self._reject(error, "invalid", topic, partition, offset, key, value)
+        if not on_time:
             late = InvalidEvent("late", "its window was already sealed (event time behind the "
                                 "partition's watermark)", "ts")
             return self._reject(late, "late", topic, partition, offset, key, value)

@@ -41,7 +41,10 @@ MAX_ORDERS: Final = 50
 QUIET_WINDOWS: Final = 4
 _RANK: Final = {"info": 1, "warning": 2, "critical": 3}
 _LABELS: Final[dict[str, tuple[str, Unit]]] = {"unit_price": ("Unit price", "amount"),
-                                                "quantity": ("Quantity", "count")}
+                                                "quantity": ("Quantity", "count"),
+                                                "transit": ("Transit time", "hours")}
+#: Locale text prefix per roll-up key: ``sku.*`` for prices, ``lost.*`` for lost parcels.
+_TEXT_PREFIX: Final[dict[str, str]] = {"sku": "sku", "carrier": "lost"}
 
 
 @dataclass(slots=True)
@@ -81,8 +84,15 @@ class SkuRollup:
         Runbook texts of the rule.
     """
 
-    def __init__(self, rule: str, window_ms: int, texts: AlertTexts) -> None:
+    def __init__(self, rule: str, window_ms: int, texts: AlertTexts,
+                 key_field: str = "sku", min_orders: int = 1) -> None:
         self.rule = rule
+        #: Verdicts one window needs to *open* an episode (an open one takes any): a single
+        #: overdue parcel is a trace request, a carrier episode needs a wave of them.
+        self.min_orders = min_orders
+        #: The verdict context field episodes are kept per: ``sku`` (``order_outlier``)
+        #: or ``carrier`` (``lost_parcel``); it is also the episodes' dimension.
+        self.key_field = key_field
         self.window_ms = window_ms
         self.texts = texts
         #: Window start -> cause id -> verdicts.
@@ -98,7 +108,7 @@ class SkuRollup:
 
     def add(self, verdict: EventAlert) -> None:
         """Keep one (new) verdict for its SKU cause's window."""
-        sku = verdict.context.get("sku")
+        sku = verdict.context.get(self.key_field)
         decision = verdict.decision
         if not sku or decision.direction is None:
             return
@@ -139,9 +149,9 @@ class SkuRollup:
         events: list[AlertEvent] = []
         for cause_id in sorted(set(seen) | set(self.open)):
             got = seen.get(cause_id)
-            if got is not None:
+            if got is not None and (cause_id in self.open or got.count >= self.min_orders):
                 events.extend(self._violating(cause_id, got, start, end))
-            else:
+            elif cause_id in self.open:
                 events.extend(self._quiet(cause_id, start, end))
         return events
 
@@ -172,10 +182,11 @@ class SkuRollup:
             episode_orders, count = episode_orders[:MAX_ORDERS], opened.count + seen.count
         decision = _decision(values, transition=transition, violating=True)
         context = self._context(sku, cause, episode_orders, count)
-        new_state, events = advance(state, SeriesRef(self.rule, "sku", sku), decision, start, end,
-                                    self.texts, unit=_LABELS[_measure(cause)][1], context=context)
+        new_state, events = advance(state, SeriesRef(self.rule, self.key_field, sku), decision,
+                                    start, end, self.texts, unit=_LABELS[_measure(cause)][1],
+                                    context=context)
         if transition == "fire" and new_state is not None:
-            alert_id = alert_id_for(SeriesRef(self.rule, "sku", cause_id), end)
+            alert_id = alert_id_for(SeriesRef(self.rule, self.key_field, cause_id), end)
             new_state = dataclasses.replace(new_state, alert_id=alert_id)
             events = tuple(dataclasses.replace(e, alert_id=alert_id) for e in events)
         assert new_state is not None
@@ -191,25 +202,27 @@ class SkuRollup:
         sku, cause = cause_id.rsplit("|", 1)
         decision = _decision(opened.last, transition="resolve", violating=False)
         context = self._context(sku, cause, opened.orders, opened.count)
-        _, events = advance(opened.state, SeriesRef(self.rule, "sku", sku), decision, start, end,
-                            self.texts, unit=_LABELS[_measure(cause)][1], context=context)
+        _, events = advance(opened.state, SeriesRef(self.rule, self.key_field, sku), decision,
+                            start, end, self.texts, unit=_LABELS[_measure(cause)][1],
+                            context=context)
         return [self._worded(event, sku, cause, opened.orders, opened.count) for event in events]
 
-    @staticmethod
-    def _context(sku: str, cause: str, orders: list[str], count: int) -> dict[str, Any]:
-        return {"sku": sku, "cause": cause, "orders": list(orders), "order_count": count}
+    def _context(self, sku: str, cause: str, orders: list[str], count: int) -> dict[str, Any]:
+        return {self.key_field: sku, "cause": cause, "orders": list(orders),
+                "order_count": count}
 
     def _worded(self, event: AlertEvent, sku: str, cause: str, orders: list[str],
                 count: int) -> AlertEvent:
         """The event with a summary that names the SKU, the price seen and the normal one,
         and the affected orders (texts from the locale's catalogue)."""
         texts, locale = self.texts.catalogue, self.texts.locale
+        prefix = _TEXT_PREFIX[self.key_field]
         measure = _measure(cause)
         unit = _LABELS[measure][1]
         shown = ", ".join(orders[:5]) + (texts.text("context.more", n=count - 5)
                                          if count > 5 else "")
         values = {
-            "label": texts.text(f"sku.label.{measure}"), "sku": sku,
+            "label": texts.text(f"sku.label.{measure}"), "sku": sku, "key": sku,
             "label_lower": texts.text(f"sku.label.{measure}").lower(),
             "observed": format_value(event.observed, unit, locale),
             "baseline": format_value(event.baseline, unit, locale),
@@ -217,8 +230,8 @@ class SkuRollup:
             "noun": texts.text("sku.order_one" if count == 1 else "sku.order_many"),
             "orders": shown,
         }
-        summary = texts.text("sku.summary", **values)
-        runbook = texts.text("sku.runbook", **values)
+        summary = texts.text(f"{prefix}.summary", **values)
+        runbook = texts.text(f"{prefix}.runbook", **values)
         return dataclasses.replace(event, summary=summary, runbook=runbook)
 
     # -- snapshots -----------------------------------------------------------------------

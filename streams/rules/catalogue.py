@@ -28,6 +28,7 @@ __all__ = [
     "CATALOGUE",
     "COLOCATED_RULES",
     "DIMENSION_FIELDS",
+    "ORDER_STATE_RULES",
     "SHARED_DENOMINATOR",
     "RuleSet",
     "RuleSpec",
@@ -39,6 +40,9 @@ RuleKind = Literal["count", "ratio", "percentile", "event"]
 #: Defaults of ``idle_ttl`` and ``max_series`` (``[settings]`` may change them for all rules).
 DEFAULT_IDLE_TTL_MS: Final = 86_400_000
 DEFAULT_MAX_SERIES: Final = 50_000
+#: Defaults of ``[settings] order_state_max`` and ``order_state_ttl`` (per input partition).
+DEFAULT_ORDER_STATE_MAX: Final = 500_000
+DEFAULT_ORDER_STATE_TTL_MS: Final = 21 * 86_400_000
 _MAX_SERIES_LIMIT: Final = 10_000_000
 
 
@@ -89,7 +93,21 @@ CATALOGUE: Final[dict[str, CatalogueEntry]] = {
     # by every placed order (SHARED_DENOMINATOR).
     "cancellation_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS | {"reason"},
                                         ("channel", "category", "reason")),
+    # Measured from per-order state kept in the intake (streams.pipeline.order_state).
+    "delivery_time_p90": CatalogueEntry("percentile", ("orders",), _ORDER_DIMS,
+                                        ("carrier", "region", "region,carrier")),
+    "late_delivery_share": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS,
+                                          ("carrier", "region", "region,carrier")),
+    # Per order; "carrier" adds one episode per carrier listing the lost orders.
+    "lost_parcel": CatalogueEntry("event", ("orders",), frozenset({"order", "carrier"}),
+                                  ("order",)),
+    "refund_delay_p90": CatalogueEntry("percentile", ("orders",), _ORDER_DIMS,
+                                       ("category", "channel")),
 }
+
+#: Rules that need the per-order lifecycle state of the intake (streams.pipeline.order_state).
+ORDER_STATE_RULES: Final[frozenset[str]] = frozenset(
+    {"delivery_time_p90", "late_delivery_share", "lost_parcel", "refund_delay_p90"})
 
 #: Dimensions whose series share one denominator (per rule): events feeding only the
 #: denominator lack the dimension's field, so the closer divides by the rule's total.
@@ -120,7 +138,8 @@ _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
-     "slow_guard_above", "sku_window"})
+     "slow_guard_above", "sku_window", "lost_after",
+     "lost_warmup", "rollup_min"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -162,8 +181,18 @@ class RuleSpec:
     #: Burst rule: the population's floor of an entity's decayed order count (half-life
     #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
     slow_floor: float = 5.0
-    #: Per-event rules with the ``sku`` dimension: the window its verdicts are rolled up in.
+    #: Per-event rules with the ``sku`` (``carrier``) dimension: the window its verdicts
+    #: are rolled up in.
     sku_window_ms: int = 900_000
+    #: ``lost_parcel``: a parcel is lost this many times its cell's p90 transit after it
+    #: shipped.
+    lost_factor: float = 1.9
+    #: ``lost_parcel``: event time a partition's order state must have seen before it
+    #: reports parcels lost (its transit history undercounts long transits until then).
+    lost_warmup_ms: int = 10 * 86_400_000
+    #: Per-event rules rolled up per sku or carrier: verdicts one ``sku_window`` needs to
+    #: open an episode.
+    rollup_min: int = 1
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -180,6 +209,10 @@ class RuleSet:
     utc_offset_ms: int
     #: ``[[mutes]]`` of the rules file (see :mod:`streams.rules.mutes`).
     mutes: MuteTable = dataclasses.field(default_factory=MuteTable)
+    #: Per input partition of orders: most orders whose lifecycle times are kept, and how
+    #: long (event time) an order with no new event is kept (streams.pipeline.order_state).
+    order_state_max: int = DEFAULT_ORDER_STATE_MAX
+    order_state_ttl_ms: int = DEFAULT_ORDER_STATE_TTL_MS
 
     def by_name(self, name: str) -> RuleSpec:
         """The rule called ``name``."""
@@ -220,7 +253,8 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
     """Validate a parsed rules document (see :func:`load_rules`)."""
     _only_keys(document, {"settings", "rules", "mutes"}, "")
     settings = _table(document.get("settings", {}), "settings")
-    _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series"}, "settings")
+    _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series",
+                          "order_state_max", "order_state_ttl"}, "settings")
     lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
     utc_offset_ms = _offset(settings.get("utc_offset", "0h"), "settings.utc_offset")
     retention = (_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
@@ -239,7 +273,12 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
         if spec is not None:
             rules.append(spec)
     mutes = parse_mutes(document.get("mutes", []), CATALOGUE, utc_offset_ms)
-    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms, mutes)
+    order_state_max = _count(settings.get("order_state_max", DEFAULT_ORDER_STATE_MAX),
+                             "settings.order_state_max")
+    order_state_ttl_ms = _duration(settings.get("order_state_ttl", DEFAULT_ORDER_STATE_TTL_MS),
+                                   "settings.order_state_ttl")
+    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms, mutes, order_state_max,
+                   order_state_ttl_ms)
 
 
 def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
@@ -309,9 +348,26 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
     sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
     if "sku_window" in table and entry.kind != "event":
         raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
+    lost_factor = 1.9
+    if "lost_after" in table:
+        if name != "lost_parcel":
+            raise ConfigError(f"{where}.lost_after", "only lost_parcel has it")
+        lost_factor = _number(table["lost_after"], f"{where}.lost_after", 1.0, 20.0)
+    lost_warmup_ms = 10 * 86_400_000
+    if "lost_warmup" in table:
+        if name != "lost_parcel":
+            raise ConfigError(f"{where}.lost_warmup", "only lost_parcel has it")
+        lost_warmup_ms = _duration(table["lost_warmup"], f"{where}.lost_warmup",
+                                   allow_zero=True)
+    rollup_min = 1
+    if "rollup_min" in table:
+        if entry.kind != "event":
+            raise ConfigError(f"{where}.rollup_min", "only per-event rules roll verdicts up")
+        rollup_min = _count(table["rollup_min"], f"{where}.rollup_min")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    relative_to, total_direction, slow_floor, sku_window_ms)
+                    relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
+                    lost_warmup_ms, rollup_min)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

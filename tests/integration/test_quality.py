@@ -40,9 +40,10 @@ def test_every_incident_detected_with_few_false_alerts() -> None:
     alerts, labels, info = quality.run_simulation(SEED, ORDERS_PER_DAY, rules)
     summary = quality.evaluate(alerts, labels, rules, info)
 
-    # The seven original incident types plus the four of the signal rules (handling-time
-    # surge, satisfaction drop, bad-review wave, cancellation spike).
-    assert len(summary["incidents"]) == 11
+    # The seven original incident types, the four of the signal rules (handling-time
+    # surge, satisfaction drop, bad-review wave, cancellation spike) and the three of the
+    # logistics rules (delivery delay, lost parcels).
+    assert len(summary["incidents"]) == 13
     missed = [(i["id"], i["type"]) for i in summary["incidents"] if not i["detected"]]
     assert not missed, f"missed incidents: {missed}"
     too_many = {rule: r["false_per_day"] for rule, r in summary["rules"].items()

@@ -26,9 +26,12 @@ from streams.dev.simulator.incidents import (
     CarrierDamage,
     ComplaintSpike,
     CustomerBurst,
+    DeliveryDelay,
     HandleTimeSurge,
     Incident,
+    LostParcels,
     OrderDrop,
+    RefundDelay,
     SatisfactionDrop,
     SkuReturnSpike,
     SupplierQuality,
@@ -318,6 +321,22 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
                 _fail(f"{where}.magnitude", "must be a share in [0, 1)", inc.magnitude)
             _known(inc.channel, channels, f"{where}.channel")
             _known(inc.region, regions, f"{where}.region")
+        elif isinstance(inc, DeliveryDelay | LostParcels):
+            _known(inc.region, regions, f"{where}.region")
+            if inc.carrier is not None and inc.region is not None:
+                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
+                       f"{where}.carrier")
+            _known(inc.carrier, set(config.carriers), f"{where}.carrier")
+            if isinstance(inc, DeliveryDelay):
+                _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
+            elif not 0 < inc.magnitude <= 1:
+                _fail(f"{where}.magnitude", "must be a share in (0, 1]", inc.magnitude)
+        elif isinstance(inc, RefundDelay):
+            if inc.category is not None and inc.channel is not None:
+                _fail(f"{where}.channel", "give a category or a channel, not both", inc.channel)
+            _known(inc.category, {c.name for c in config.categories}, f"{where}.category")
+            _known(inc.channel, channels, f"{where}.channel")
+            _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
         elif isinstance(inc, CarrierDamage):
             _known(inc.region, regions, f"{where}.region")
             if inc.carrier is not None and inc.region is not None:

@@ -38,7 +38,10 @@ from streams.dev.simulator.incidents import (
     CancellationSpike,
     ComplaintSpike,
     CustomerBurst,
+    DeliveryDelay,
     Incident,
+    LostParcels,
+    RefundDelay,
     window_ms,
 )
 from streams.dev.simulator.orders import _CANCEL_P, NONE, OrderModel, OrderPlan
@@ -106,11 +109,13 @@ class Simulation:
         # The signals added later (csat, reviews, cancellation spikes) draw from their own
         # stream: the orders, tickets and complaints of a seed stay what they were.
         self._signals = np.random.default_rng([cfg.seed, 2])
+        # Logistics incidents (lost parcels) draw from a third stream for the same reason.
+        self._logistics = np.random.default_rng([cfg.seed, 3])
         noise = Noise(rng, cfg.noise)
         start, end = cfg.start_ms, cfg.end_ms
         self.affected_orders = {
-            i: [] for i, inc in enumerate(self.incidents) if inc.type in ("wrong_price",
-                                                                          "customer_burst")}
+            i: [] for i, inc in enumerate(self.incidents)
+            if inc.type in ("wrong_price", "customer_burst", "lost_parcels")}
         self.counts = Counter()
         self.orders.first_extra_return = {}
         promotions = cfg.promotions
@@ -169,10 +174,13 @@ class Simulation:
             plan.return_kind, plan.return_requested, plan.return_reason, plan.returned,
             plan.refunded, plan.complaint, plan.complaint_reason, plan.severity)]
         draws = self._signals.random((len(emit), 4)).tolist()
-        for (number, placed, sku, region, carrier, channel, cust, addr, qty, amount, wrong,
-             cancelled, cancel_reason, paid, shipped, delivered, kind, req, reason, returned,
-             refunded, complaint, c_reason, severity), u in zip(zip(*cols, strict=True), draws,
-                                                                 strict=True):
+        lost_draws = self._logistics.random(len(emit)).tolist()
+        speed, days = self.orders.carrier_speed, self.orders.delivery_days
+        logistics = bool(self._logistics_incidents)
+        for lost_u, ((number, placed, sku, region, carrier, channel, cust, addr, qty, amount,
+                      wrong, cancelled, cancel_reason, paid, shipped, delivered, kind, req,
+                      reason, returned, refunded, complaint, c_reason, severity), u) in zip(
+                lost_draws, zip(zip(*cols, strict=True), draws, strict=True), strict=True):
             if cancelled == NONE and self._cancel_spikes:
                 spiked = self._spiked_cancel(placed, channels[channel], u[0])
                 if spiked is not None:
@@ -183,6 +191,15 @@ class Simulation:
                     if paid != NONE and paid >= cancelled:
                         paid = NONE  # noqa: PLW2901
             oid = f"O-{number:09d}"
+            lost = False
+            if logistics and cancelled == NONE:
+                # An incident's lifecycle replaces the planned one.
+                delivered, req, returned, refunded, complaint, lost_by = self._logistics_change(  # noqa: PLW2901
+                    (shipped, delivered, req, returned, refunded, complaint), regions[region],
+                    carriers[carrier], cats[int(cat_of[sku])], channels[channel], lost_u)
+                lost = lost_by != NONE
+                if lost and start <= shipped < end:
+                    self.affected_orders[lost_by].append(oid)
             if burst is not None:
                 cust_s, addr_s = burst[1], burst[2]
                 if distinct:
@@ -194,6 +211,11 @@ class Simulation:
                 "category": cats[int(cat_of[sku])], "region": regions[region],
                 "carrier": carriers[carrier], "channel": channels[channel],
                 "quantity": qty, "amount": amount,
+                # The delivery date promised at checkout: the day after ordering plus the
+                # cell's typical transit with a margin, by 20:00 UTC.
+                "promised_at": format_ts(
+                    (placed // MS_PER_DAY + 2 + int(days[region] * speed[carrier] * 1.15))
+                    * MS_PER_DAY + 20 * MS_PER_HOUR),
             }
             if placed >= start:
                 if wrong != NONE:
@@ -208,8 +230,9 @@ class Simulation:
                 steps.append((cancelled, "cancelled", CANCEL_REASONS[cancel_reason]))
             else:
                 steps.append((shipped, "shipped", None))
-                steps.append((delivered, "delivered", None))
-                if kind:
+                if not lost:
+                    steps.append((delivered, "delivered", None))
+                if kind and not lost:
                     status = "return_requested" if kind == 1 else "exchange_requested"
                     steps.append((req, status, reasons[reason]))
                     if returned != NONE:
@@ -233,6 +256,41 @@ class Simulation:
                 reason_s = complaint_names[c_reason]
                 push((complaint, seq(), COMPLAINTS, cid, "complaint",
                             _complaint_fields(cid, oid, fields, reason_s, severity), None))
+
+    @property
+    def _logistics_incidents(self) -> list[Incident]:
+        return [inc for inc in self.incidents
+                if isinstance(inc, DeliveryDelay | LostParcels | RefundDelay)]
+
+    def _logistics_change(self, times: tuple[int, int, int, int, int, int], region: str,
+                          carrier: str, category: str, channel: str, u: float
+                          ) -> tuple[int, int, int, int, int, int]:
+        """``(delivered, return request, returned, refunded, complaint, lost_by)`` of one
+        shipped order after the delivery-delay, lost-parcel and refund-delay incidents
+        (``lost_by``: the index of the incident that lost it, or ``NONE``)."""
+        shipped, delivered, req, returned, refunded, complaint = times
+        lost = NONE
+        for index, inc in enumerate(self.incidents):
+            lo, hi = window_ms(inc)
+            if isinstance(inc, DeliveryDelay):
+                if lo <= shipped < hi and inc.region == region and inc.carrier == carrier:
+                    shift = int((delivered - shipped) * (inc.magnitude - 1.0))
+                    delivered += shift
+                    req, returned, refunded, complaint = (
+                        t if t == NONE else t + shift for t in (req, returned, refunded,
+                                                                 complaint))
+            elif isinstance(inc, LostParcels):
+                if (lo <= shipped < hi and inc.carrier == carrier
+                        and inc.region in (None, region) and u < inc.magnitude
+                        and lost == NONE):
+                    lost = index
+            elif (isinstance(inc, RefundDelay) and NONE not in (refunded, returned)
+                  and lo <= returned < hi and inc.category in (None, category)
+                  and inc.channel in (None, channel)):
+                refunded = returned + int((refunded - returned) * inc.magnitude)
+        if lost != NONE:
+            delivered = req = returned = refunded = complaint = NONE
+        return delivered, req, returned, refunded, complaint, lost
 
     @property
     def _cancel_spikes(self) -> list[tuple[int, int, str | None, int, float]]:

@@ -32,9 +32,12 @@ from streams.dev.simulator.incidents import (
     CarrierDamage,
     ComplaintSpike,
     CustomerBurst,
+    DeliveryDelay,
     HandleTimeSurge,
     Incident,
+    LostParcels,
     OrderDrop,
+    RefundDelay,
     SatisfactionDrop,
     SkuReturnSpike,
     SupplierQuality,
@@ -174,6 +177,32 @@ def _signature(sim: Simulation, index: int,
                  _t("complaint_rate", "carrier", "*"), _t("complaint_rate", "sku", "*")])
     if isinstance(inc, SupplierQuality):
         return _supplier_signature(sim, inc)
+    if isinstance(inc, DeliveryDelay):
+        region, carrier = inc.region or "", inc.carrier or ""
+        pair = f"{region},{carrier}"
+        return ({"region": region, "carrier": carrier},
+                [_t("delivery_time_p90", "region,carrier", pair),
+                 _t("late_delivery_share", "region,carrier", pair)],
+                [_t(rule, dimension, key) for rule in ("delivery_time_p90",
+                                                       "late_delivery_share")
+                 for dimension, key in (("region", region), ("carrier", carrier))]
+                + [_t("lost_parcel", "order", "*"), _t("lost_parcel", "carrier", carrier),
+                   _t("complaint_rate", "region,carrier", pair),
+                   _t("return_rate", "region,carrier", pair)])
+    if isinstance(inc, LostParcels):
+        carrier = inc.carrier or ""
+        return ({"carrier": carrier, "region": inc.region},
+                [_t("lost_parcel", "carrier", carrier)]
+                + [_t("lost_parcel", "order", oid) for oid in sim.affected_orders.get(index, [])],
+                [_t("complaint_rate", "carrier", carrier), _t("return_rate", "carrier", carrier),
+                 _t("complaint_rate", "region,carrier", "*"),
+                 _t("return_rate", "region,carrier", "*")])
+    if isinstance(inc, RefundDelay):
+        dimension = "category" if inc.category is not None else "channel"
+        key = inc.category if inc.category is not None else inc.channel or ""
+        return ({dimension: key}, [_t("refund_delay_p90", dimension, key)],
+                [_t("refund_delay_p90", "channel" if dimension == "category" else "category",
+                    "*")])
     msg = f"unknown incident type {type(inc).__name__}"
     raise TypeError(msg)
 

@@ -17,9 +17,12 @@ from streams.dev.simulator.incidents import (
     CarrierDamage,
     ComplaintSpike,
     CustomerBurst,
+    DeliveryDelay,
     HandleTimeSurge,
     Incident,
+    LostParcels,
     OrderDrop,
+    RefundDelay,
     SatisfactionDrop,
     SkuReturnSpike,
     SupplierQuality,
@@ -48,6 +51,20 @@ def resolve_incidents(
             region = next(r for r in config.regions if r.name == wanted)
             carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
             new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, DeliveryDelay | LostParcels) and (inc.region is None
+                                                               or inc.carrier is None):
+            # The second region by weight: apart from carrier_damage's default cell.
+            ranked = sorted(config.regions, key=lambda r: -r.weight)
+            fallback = ranked[min(1, len(ranked) - 1)]
+            wanted = inc.region or fallback.name
+            region = next(r for r in config.regions if r.name == wanted)
+            carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
+            if isinstance(inc, LostParcels) and inc.region is None and inc.carrier is not None:
+                new = inc
+            else:
+                new = dataclasses.replace(inc, region=region.name, carrier=carrier)
+        elif isinstance(inc, RefundDelay) and inc.category is None and inc.channel is None:
+            new = dataclasses.replace(inc, category=config.categories[0].name)
         elif isinstance(inc, HandleTimeSurge | SatisfactionDrop) and inc.queue is None:
             names = [q for q, _ in config.queues]
             new = dataclasses.replace(inc, queue="returns" if "returns" in names else names[0])

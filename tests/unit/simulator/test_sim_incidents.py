@@ -17,7 +17,8 @@ CONTRACT_RULES = {"order_volume", "order_outlier", "customer_order_burst", "retu
                   "wait_sla_breach_share",
                   # contract 7.3
                   "handle_time_p90", "low_satisfaction_share", "bad_review_rate",
-                  "cancellation_rate"}
+                  "cancellation_rate", "delivery_time_p90", "late_delivery_share",
+                  "lost_parcel", "refund_delay_p90"}
 
 
 def _label(run: Run, kind: str) -> dict[str, Any]:

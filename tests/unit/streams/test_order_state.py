@@ -1,0 +1,207 @@
+"""Per-order lifecycle state: transit, lateness, refund delays, lost parcels, bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.contract.events import OrderEvent
+from streams.exceptions import InvalidEvent
+from streams.pipeline.order_state import MIN_CELL_SAMPLES, OrderBook, TransitNorms
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def ev(order: str, status: str, ts: int, **extra: object) -> OrderEvent:
+    """An order event of carrier ACME in region north."""
+    fields = {"carrier": "ACME", "region": "north", **extra}
+    return OrderEvent(f"{order}:{status}", ts, order, status, **fields)  # type: ignore[arg-type]
+
+
+def book(**kwargs: object) -> OrderBook:
+    params = {"max_orders": 1000, "ttl_ms": 30 * DAY, "keep_done_ms": DAY,
+              "lost_factor": 2.0} | kwargs
+    return OrderBook(**params)  # type: ignore[arg-type]
+
+
+def train(b: OrderBook, hours: float, n: int = MIN_CELL_SAMPLES, start: int = 0) -> None:
+    """Deliver ``n`` parcels that each took ``hours``."""
+    for i in range(n):
+        b.observe(ev(f"t{start + i}", "shipped", i * HOUR))
+        b.observe(ev(f"t{start + i}", "delivered", i * HOUR + int(hours * HOUR)))
+
+
+class TestTransit:
+    def test_delivery_measures_hours_since_shipped(self) -> None:
+        """A delivery 30 h after its shipment measures 30 transit hours."""
+        b = book()
+        assert b.observe(ev("o1", "shipped", 0)) is None
+        facts = b.observe(ev("o1", "delivered", 30 * HOUR))
+        assert facts is not None and facts.transit_hours == 30.0
+
+    def test_promised_at_decides_lateness(self) -> None:
+        """Late means delivered after promised_at, whichever event carried it."""
+        b = book()
+        b.observe(ev("o1", "placed", 0, promised_at_ms=20 * HOUR))
+        b.observe(ev("o1", "shipped", HOUR))
+        assert b.observe(ev("o1", "delivered", 21 * HOUR)).late is True  # type: ignore[union-attr]
+        b.observe(ev("o2", "shipped", HOUR))
+        facts = b.observe(ev("o2", "delivered", 10 * HOUR, promised_at_ms=20 * HOUR))
+        assert facts is not None and facts.late is False
+
+    def test_without_promise_late_is_past_the_cells_p90(self) -> None:
+        """Without promised_at a delivery is late past its cell's usual p90 (and unknown
+        before the cell has history)."""
+        b = book()
+        b.observe(ev("x", "shipped", 0))
+        assert b.observe(ev("x", "delivered", HOUR)).late is None  # type: ignore[union-attr]
+        train(b, 40.0)
+        b.observe(ev("slow", "shipped", 0))
+        assert b.observe(ev("slow", "delivered", 50 * HOUR)).late is True  # type: ignore[union-attr]
+        b.observe(ev("fast", "shipped", 0))
+        assert b.observe(ev("fast", "delivered", 30 * HOUR)).late is False  # type: ignore[union-attr]
+
+    def test_delivery_without_shipment_measures_nothing(self) -> None:
+        """A delivery whose shipment this partition never saw adds no transit time."""
+        assert book().observe(ev("o1", "delivered", HOUR)) is None
+
+    def test_reread_delivery_measures_again_a_second_one_does_not(self) -> None:
+        """The same delivery read again (after a restart) measures again; another
+        delivery of the order at another time measures nothing."""
+        b = book()
+        b.observe(ev("o1", "shipped", 0))
+        first = b.observe(ev("o1", "delivered", 5 * HOUR))
+        assert b.observe(ev("o1", "delivered", 5 * HOUR)) == first
+        assert b.observe(ev("o1", "delivered", 9 * HOUR)) is None
+
+
+class TestInconsistentLifecycle:
+    @pytest.mark.parametrize(("first", "then"), [
+        (("shipped", 10 * HOUR), ("delivered", 5 * HOUR)),
+        (("delivered", 5 * HOUR), ("shipped", 10 * HOUR)),
+        (("return_requested", 10 * HOUR), ("refunded", 5 * HOUR)),
+    ])
+    def test_refused_with_a_reason(self, first: tuple[str, int], then: tuple[str, int]) -> None:
+        """An event contradicting the order's known times is refused, naming ``ts``."""
+        b = book()
+        b.observe(ev("o1", *first))
+        with pytest.raises(InvalidEvent) as caught:
+            b.check(ev("o1", *then))
+        assert (caught.value.reason, caught.value.field) == ("inconsistent_lifecycle", "ts")
+
+
+class TestRefund:
+    @pytest.mark.parametrize("start", ["return_requested", "exchange_requested", "cancelled"])
+    def test_refund_delay_from_request_or_cancellation(self, start: str) -> None:
+        """A refund measures the hours since the return request or cancellation."""
+        b = book()
+        b.observe(ev("o1", start, 0))
+        facts = b.observe(ev("o1", "refunded", 50 * HOUR))
+        assert facts is not None and facts.refund_hours == 50.0
+
+    def test_refund_without_request_measures_nothing(self) -> None:
+        """A refund nobody asked for (as far as this partition knows) adds nothing."""
+        assert book().observe(ev("o1", "refunded", HOUR)) is None
+
+
+class TestLostParcels:
+    def test_flagged_once_after_factor_times_p90(self) -> None:
+        """An undelivered parcel is due at 2 x the cell's p90 and reported once."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        assert b.due_lost(100 * HOUR + 19 * HOUR) == []
+        lost = b.due_lost(100 * HOUR + 21 * HOUR)
+        assert [(p.order_id, p.due_ms, p.p90_hours, p.carrier) for p in lost] == [
+            ("gone", 120 * HOUR, 10.0, "ACME")]
+        assert b.due_lost(200 * HOUR) == []
+
+    def test_delivered_parcel_is_never_flagged(self) -> None:
+        """A parcel delivered before its deadline is not lost."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("late", "shipped", 100 * HOUR))
+        b.observe(ev("late", "delivered", 115 * HOUR))
+        assert b.due_lost(300 * HOUR) == []
+
+    def test_deadline_follows_a_slower_cell(self) -> None:
+        """When the cell's p90 rises meanwhile, the deadline moves out with it."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("p", "shipped", 100 * HOUR))
+        train(b, 30.0, n=200, start=1000)  # the cell slows down: p90 30 h
+        assert b.due_lost(125 * HOUR) == []
+        assert [p.due_ms for p in b.due_lost(161 * HOUR)] == [160 * HOUR]
+
+
+class TestBounds:
+    def test_cap_evicts_least_recently_touched(self) -> None:
+        """Beyond ``max_orders`` the least recently touched order goes, counted as cap."""
+        b = book(max_orders=2)
+        for name in ("a", "b"):
+            b.observe(ev(name, "shipped", 0))
+        b.observe(ev("a", "placed", HOUR))  # touch a: b is now the oldest
+        b.observe(ev("c", "shipped", HOUR))
+        assert list(b.orders) == ["a", "c"]
+        assert b.drain_evictions() == {"cap": 1}
+
+    def test_ttl_and_finished_orders_leave(self) -> None:
+        """Unfinished orders leave after the TTL (counted), finished ones after
+        ``keep_done_ms`` (not counted: nothing was lost)."""
+        b = book(ttl_ms=5 * DAY, keep_done_ms=DAY)
+        b.observe(ev("open", "shipped", 0))
+        b.observe(ev("done", "shipped", 0))
+        b.observe(ev("done", "delivered", HOUR))
+        b.sweep(2 * DAY)
+        assert set(b.orders) == {"open"}
+        b.sweep(6 * DAY)
+        assert b.orders == {}
+        assert b.drain_evictions() == {"ttl": 1}
+
+
+class TestSnapshot:
+    def test_round_trip_keeps_orders_history_and_deadlines(self) -> None:
+        """Orders, cell histories and open deadlines survive a snapshot."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR, promised_at_ms=150 * HOUR))
+        header, data = b.header(), b"".join(b.arrays())
+        other = book()
+        assert other.load(header, data, 0) == len(data)
+        assert other.orders == b.orders
+        assert other.transit.p90("north,ACME") == 10.0
+        assert [p.order_id for p in other.due_lost(130 * HOUR)] == ["gone"]
+
+
+def test_p90_is_nearest_rank() -> None:
+    """The cell's p90 is the nearest-rank 90th percentile of its kept values."""
+    norms = TransitNorms()
+    for h in range(1, 21):
+        norms.add("c", float(h))
+    assert norms.p90("c") == 18.0
+
+
+def test_restored_book_reports_the_same_lost_parcels() -> None:
+    """A book restored from a snapshot mid-run reports the same lost parcels at the same
+    deadlines as one that ran through (the deadlines in force are in the snapshot)."""
+    def events() -> list[OrderEvent]:
+        out = []
+        for i in range(60):
+            out.append(ev(f"o{i}", "shipped", i * HOUR))
+            if i % 7:  # every seventh parcel never arrives
+                out.append(ev(f"o{i}", "delivered", i * HOUR + (8 + i % 5) * HOUR))
+        return sorted(out, key=lambda e: e.ts_ms)
+
+    def run(snapshot_at: int | None) -> list[tuple[str, int]]:
+        b, seen = book(), []
+        for n, event in enumerate(events()):
+            if n == snapshot_at:
+                restored = book()
+                restored.load(b.header(), b"".join(b.arrays()), 0)
+                b = restored
+            b.observe(event)
+            seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
+        return seen + [(p.order_id, p.due_ms) for p in b.due_lost(200 * HOUR)]
+
+    straight = run(None)
+    assert straight and run(70) == straight
