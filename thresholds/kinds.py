@@ -50,13 +50,12 @@ import numpy.typing as npt
 from thresholds._validate import finite_array
 from thresholds.config import MetricKind
 
-__all__ = ["binomial_z", "lognormal_quantile", "prepare", "quantile_noise", "to_observed"]
+__all__ = ["binomial_z", "prepare", "quantile_noise", "to_observed"]
 
 F64 = npt.NDArray[np.float64]
 _HALF_PI = float(np.pi / 2)
 _MAX_COUNT = float(2**53)
 _MAX_LOG = 709.0  # expm1 stays finite below this
-_NORMAL = NormalDist()
 
 
 def prepare(
@@ -126,41 +125,12 @@ def quantile_noise(q: float, n: float, lower_quartile: float, upper_quartile: fl
     return q * (1.0 - q) / n * (spread / density) ** 2
 
 
-#: Prior log-sd of one value of a percentile rule (waits, handling times: lognormal with a
-#: log-sd of 0.6-1.2 in practice) and its weight in pseudo-observations.
-PRIOR_LOG_SD = 1.0
-PRIOR_LOG_SD_WEIGHT = 20.0
-
-
-def lognormal_quantile(q: float, n: float, mean: float, var: float) -> tuple[float, float]:
-    """A window's ``q``-quantile in the ``log1p`` scale from its moments there, and the
-    estimate's sampling variance: ``y = m + z_q s`` with the window's log-sd shrunk to a
-    prior, ``s^2 = (nu0 s0^2 + (n - 1) s_w^2) / (nu0 + n - 1)`` (the scaled-inverse-chi^2
-    conjugate update, Gelman et al. 2013, *Bayesian Data Analysis*, 3rd ed., sec. 3.3),
-    and ``Var(y) ~ s^2 / n + z_q^2 s^2 / (2 (nu0 + n - 1))`` (the mean's variance plus
-    that of a sample sd).
-
-    Unlike the sample quantile, whose distribution for a handful of values is that of
-    their maximum, this is defined and nearly unbiased for any ``n >= 1``, so a window of
-    five waits is judged by how far its values moved, with the honest width of five.
-
-    >>> y, v = lognormal_quantile(0.9, 5, 5.0, 0.81)
-    >>> round(y, 3), round(v ** 0.5, 3)
-    (6.261, 0.476)
-    """
-    if n <= 0:
-        return 0.0, 0.0
-    nu = PRIOR_LOG_SD_WEIGHT + max(n - 1.0, 0.0)
-    s2 = (PRIOR_LOG_SD_WEIGHT * PRIOR_LOG_SD**2 + max(n - 1.0, 0.0) * max(var, 0.0)) / nu
-    z_q = _NORMAL.inv_cdf(min(max(q, 1e-6), 1 - 1e-6))
-    return mean + z_q * math.sqrt(s2), s2 / n + z_q * z_q * s2 / (2.0 * nu)
-
-
 #: Below this many expected events a ratio's window is judged by its exact binomial tail
 #: instead of the arcsine scale's normal approximation.
 EXACT_BELOW = 20.0
 #: Terms summed past the observed count for an upper tail (the pmf falls fast there).
 _TAIL_TERMS = 60
+_NORMAL = NormalDist()
 
 
 def binomial_z(x: F64, n: F64, p: F64) -> F64:

@@ -155,21 +155,6 @@ class QuantileSketch:
                 return min(self._value(key), self.max)
         return self.max
 
-    def log1p_moments(self) -> tuple[float, float]:
-        """Mean and (unbiased) variance of ``sign(x) log1p(|x|)`` over the counted values,
-        each bucket at its representative value (its log is within ``a`` of the true
-        one); ``(0.0, 0.0)`` when empty, variance 0 for a single value."""
-        if self.count == 0:
-            return 0.0, 0.0
-        pairs = [(math.log1p(self._value(k)), c) for k, c in self._pos.items()]
-        pairs += [(-math.log1p(self._value(k)), c) for k, c in self._neg.items()]
-        total = self.count
-        mean = sum(v * c for v, c in pairs) / total
-        if total < 2:
-            return mean, 0.0
-        sq = sum(c * (v - mean) ** 2 for v, c in pairs) + self.zero_count * mean * mean
-        return mean, sq / (total - 1)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, QuantileSketch):
             return NotImplemented

@@ -55,8 +55,7 @@ from thresholds.bank import SeriesBank
 from thresholds.decision import Decision, Transition
 from thresholds.engine import Outcome
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
-from thresholds.kinds import lognormal_quantile
-from thresholds.sketch import QuantileSketch
+from thresholds.kinds import quantile_noise
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
 
@@ -371,7 +370,9 @@ class WindowCloser:
                 continue
             values[i], sizes[i] = _observation(rule, partial)
             if noise is not None and partial.sketch is not None and sizes[i] > 0:
-                values[i], noise[i] = _percentile_estimate(rule, partial.sketch)
+                sketch = partial.sketch
+                noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
+                                          sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
         series = [(sid, dimension, key) for sid in ids
                   for _, dimension, key in (sid.split(":", 2),)]
@@ -694,20 +695,6 @@ def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
     if rule.kind == "ratio":
         return partial.num, partial.den
     return partial.num, partial.num
-
-
-def _percentile_estimate(rule: RuleSpec, sketch: QuantileSketch) -> tuple[float, float]:
-    """A percentile rule's window value and its noise in the ``log1p`` scale.
-
-    The quantile comes from the window's log-moments with a shrunk spread
-    (:func:`thresholds.kinds.lognormal_quantile`), defined for any number of values:
-    the sample quantile of a handful of waits is their maximum, and its asymptotic noise
-    formula (:func:`thresholds.kinds.quantile_noise`) only holds for a few dozen, so
-    quiet queues went unjudged (a x4 wait surge at 2-10 waits per window was missed).
-    """
-    mean, var = sketch.log1p_moments()
-    y, noise = lognormal_quantile(rule.quantile, float(sketch.count), mean, var)
-    return math.copysign(math.expm1(min(abs(y), 700.0)), y), noise
 
 
 def _share_denominators(rule: str, dimensions: frozenset[str],
