@@ -164,14 +164,19 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
                    "topic.")
 @click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
               envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
+@click.option("--risk-out", "risk_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-order risk records here (JSONL, schema "
+                   "aftersales.order-risk/v1), as the worker publishes them to the "
+                   "order-risk topic.")
 def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
            report_path: Path | None, dead_path: Path | None,
-           calendar_path: str | None) -> None:
+           calendar_path: str | None, risk_path: Path | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
     from alerts.text import AlertTexts
     from streams.gc_tuning import tune_gc
     from streams.pipeline import ReplayPipeline, read_jsonl
+    from streams.risk import RiskRecord
     from streams.rules import load_rules
     from streams.run_summary import count_alerts, summary_lines, warmup_hint
 
@@ -192,6 +197,14 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     progress = ProgressLine("replay")
     ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
+    risk_out: IO[bytes] | None = open(risk_path, "wb") if risk_path else None  # noqa: SIM115
+    risk_count = 0
+    if risk_out is not None:
+        def write_risk(record: RiskRecord) -> None:
+            nonlocal risk_count
+            risk_out.write(record.to_json() + b"\n")
+            risk_count += 1
+        pipeline.on_risk = write_risk
     try:
         with open(events, "rb") as lines:
             tracked = _tracked_lines(lines, events.stat().st_size, progress, ends)
@@ -205,6 +218,8 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         raise click.ClickException(f"{events}: {error}") from None
     finally:
         progress.close()
+        if risk_out is not None:
+            risk_out.close()
         if out_path:
             out.close()
         else:
@@ -214,7 +229,7 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         with open(dead_path, "wb") as dead_out:
             for dead in pipeline.dead_letters:
                 dead_out.write(dead.to_json() + b"\n")
-    log.info("replay_done", events=pipeline.lines, alerts=alerts,
+    log.info("replay_done", events=pipeline.lines, alerts=alerts, risk_records=risk_count,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
     firing, resolved = count_alerts(seen)
