@@ -32,9 +32,9 @@ own times, never by a clock.
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
-from collections import deque
 from typing import Any, Final
 
 from streams.risk.facts import RiskFact
@@ -229,7 +229,7 @@ class RiskScorer:
         self.categories: dict[str, list[float]] = {}  # [delivered, returns]
         self.cells: dict[str, _Cell] = {}
         self.orders: dict[str, _Order] = {}
-        self._expiries: deque[tuple[int, str]] = deque()
+        self._expiries: list[tuple[int, str]] = []  # a heap
         #: Population totals: delivered, returns, orders with an outcome, complaints.
         self.totals = [0.0, 0.0, 0.0, 0.0]
         self.global_cell = _Cell(0)
@@ -264,7 +264,7 @@ class RiskScorer:
         if order is None:
             order = _Order(fact.customer_id, fact.sku, fact.ts_ms + self.open_ms)
             self.orders[fact.order_id or ""] = order
-            self._expiries.append((order.expires_ms, fact.order_id or ""))
+            heapq.heappush(self._expiries, (order.expires_ms, fact.order_id or ""))
         if stage == "shipped":
             order.shipped_ms = fact.ts_ms
         transit_h = None
@@ -346,7 +346,7 @@ class RiskScorer:
             return
         order.delivered_ms = fact.ts_ms
         order.expires_ms = fact.ts_ms + self.horizon_ms
-        self._expiries.append((order.expires_ms, fact.order_id or ""))
+        heapq.heappush(self._expiries, (order.expires_ms, fact.order_id or ""))
         self.totals[0] += 1
         cat = self.categories.setdefault(fact.category or "", [0.0, 0.0])
         cat[0] += 1
@@ -431,7 +431,7 @@ class RiskScorer:
         drop orders past their time (undelivered ones unlabelled)."""
         expiries = self._expiries
         while expiries and expiries[0][0] <= now_ms:
-            expires_ms, order_id = expiries.popleft()
+            expires_ms, order_id = heapq.heappop(expiries)
             order = self.orders.get(order_id)
             if order is None or order.expires_ms != expires_ms:
                 continue
@@ -481,7 +481,7 @@ class RiskScorer:
             "cells": {k: c.to_list() for k, c in self.cells.items()},
             "global_cell": self.global_cell.to_list(),
             "orders": {k: o.to_list() for k, o in self.orders.items()},
-            "expiries": list(self._expiries),
+            "expiries": self._expiries,
             "totals": self.totals,
             "now": self.now_ms, "swept": self._swept_ms,
             "evicted": self.evicted, "skipped": self.skipped,
@@ -498,7 +498,8 @@ class RiskScorer:
         self.cells = {k: _Cell.from_list(v) for k, v in data["cells"].items()}
         self.global_cell = _Cell.from_list(data["global_cell"])
         self.orders = {k: _Order.from_list(v) for k, v in data["orders"].items()}
-        self._expiries = deque((int(t), str(o)) for t, o in data["expiries"])
+        self._expiries = [(int(t), str(o)) for t, o in data["expiries"]]
+        heapq.heapify(self._expiries)
         self.totals = [float(v) for v in data["totals"]]
         self.now_ms, self._swept_ms = int(data["now"]), int(data["swept"])
         self.evicted, self.skipped = int(data["evicted"]), int(data["skipped"])
