@@ -428,8 +428,33 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
     click.echo(f"recorded: {record.series} {alert_id} {verdict}")
 
 
+@click.command()
+@click.argument("risk", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--top", default=20, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many orders to list.")
+def outreach(risk: Path, top: int) -> None:
+    """List the riskiest open orders of RISK.jsonl (replay --risk-out, or the order-risk
+    topic as JSONL) with their main factors and a suggested action."""
+    from streams.risk.outreach import outreach as rank
+    from streams.risk.outreach import read_records
+
+    try:
+        with open(risk, "rb") as lines:
+            items = rank(read_records(lines), top=top)
+    except (KeyError, TypeError, ValueError) as error:
+        raise click.ClickException(f"{risk}: not order-risk records ({error})") from None
+    if not items:
+        click.echo("no open order in the input")
+        return
+    for item in items:
+        factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors) or "-"
+        click.echo(f"{item.order_id}  {item.score:.2f} {item.level:<6} {item.stage:<9} "
+                   f"{item.customer_id or '-'}  {item.action}  [{factors}]")
+
+
 main.add_command(worker)
 main.add_command(feedback)
+main.add_command(outreach)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)

@@ -4,8 +4,10 @@ Facts reach a partials-topic partition from several intake sources, interleaved 
 the network pleases. The shard holds them until every order and complaint source's
 watermark has passed them, then applies them sorted by ``(event time, event id)``:
 the worker and ``replay`` apply the same facts in the same order whatever the
-interleaving, so they publish the same records. A fact older than what was already
-released (late past its source's watermark) is applied on arrival.
+interleaving, so they publish the same records. A fact at or before what was already
+released is not applied (counted in ``late``): it is either late past every source's
+watermark, or a copy re-sent by an intake that re-read its input after a rebalance or a
+restart; a copy of a fact still held is dropped too (``duplicates``).
 """
 
 from __future__ import annotations
@@ -44,15 +46,20 @@ class RiskShard:
         self.watermarks: dict[str, int] = {}
         self.released_ms = -(1 << 62)
         self._held: list[tuple[int, str, RiskFact]] = []
+        self._held_ids: set[str] = set()
         self._out: list[RiskRecord] = []
         self.late = 0
+        self.duplicates = 0
 
     def on_fact(self, fact: RiskFact) -> None:
-        """Hold ``fact`` until the watermarks pass it (apply it now if they already did)."""
+        """Hold ``fact`` until the watermarks pass it (drop it if they already did)."""
         if fact.ts_ms <= self.released_ms:
             self.late += 1
-            self._apply(fact)
             return
+        if fact.event_id in self._held_ids:
+            self.duplicates += 1
+            return
+        self._held_ids.add(fact.event_id)
         heapq.heappush(self._held, (fact.ts_ms, fact.event_id, fact))
 
     def on_watermark(self, source: str, watermark_ms: int) -> None:
@@ -66,7 +73,9 @@ class RiskShard:
         through = min(self.watermarks[s] for s in self.sources)
         held = self._held
         while held and held[0][0] <= through:
-            self._apply(heapq.heappop(held)[2])
+            fact = heapq.heappop(held)[2]
+            self._held_ids.discard(fact.event_id)
+            self._apply(fact)
         self.released_ms = max(self.released_ms, through)
 
     def _apply(self, fact: RiskFact) -> None:
@@ -97,4 +106,5 @@ class RiskShard:
         self.late = int(data["late"])
         self._held = [(f.ts_ms, f.event_id, f) for f in map(RiskFact.from_list, data["held"])]
         heapq.heapify(self._held)
+        self._held_ids = {event_id for _, event_id, _ in self._held}
         self._out = []

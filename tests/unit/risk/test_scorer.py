@@ -142,3 +142,17 @@ class TestWire:
         """A malformed fact raises ValueError (the closer logs and counts it)."""
         with pytest.raises(ValueError, match="risk fact"):
             RiskFact.from_list(item)  # type: ignore[arg-type]
+
+
+class TestShardCopies:
+    def test_resent_and_late_facts_are_not_applied_twice(self) -> None:
+        """A copy of a held fact, and any fact at or before the released time (a re-read
+        after a rebalance), are dropped and counted."""
+        shard = RiskShard(("orders/0",))
+        fact = order(5, 1, "placed")
+        shard.on_fact(fact)
+        shard.on_fact(fact)
+        shard.on_watermark("orders/0", 10)
+        shard.on_fact(fact)
+        assert len(shard.drain()) == 1
+        assert (shard.duplicates, shard.late) == (1, 1)
