@@ -97,7 +97,7 @@ def evaluate(config: SimulationConfig) -> dict[str, float]:
                 category[record.order_id] = record.category or ""
         if fact.kind in _OUTCOMES and fact.order_id is not None:
             first_outcome.setdefault(fact.order_id, fact.ts_ms)
-    lo = config.start_ms + 15 * _DAY_MS
+    lo = config.start_ms + 25 * _DAY_MS
     hi = config.end_ms - _HORIZON_MS
     ids = [o for o, t in delivered_at.items() if lo <= t < hi and o in sim.true_risk]
     labels = np.array([1 if first_outcome.get(o, 1 << 62) <= delivered_at[o] + _HORIZON_MS
@@ -161,7 +161,7 @@ def main() -> None:
     lines = [f"# risk benchmark  {machine()}",
              f"scenario: seed {args.seed}, {args.days} days, {args.orders_per_day:.0f} "
              f"orders/day, {args.customers} customers, risk_drivers {args.drivers}",
-             f"evaluated: {figures['orders_evaluated']} delivered orders (days 15.."
+             f"evaluated: {figures['orders_evaluated']} delivered orders (days 25.."
              f"{args.days - 30}), positive rate {figures['positive_rate']:.3f}",
              f"AUC  scorer {figures['auc_scorer']:.4f}  category {figures['auc_category']:.4f}"
              f"  oracle {figures['auc_oracle']:.4f}",

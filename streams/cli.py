@@ -167,7 +167,7 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
 @click.option("--risk-out", "risk_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-order risk records here (JSONL, schema "
                    "aftersales.order-risk/v1), as the worker publishes them to the "
-                   "order-risk topic.")
+                   "order-risk topic; with --report, the report gains an outreach section.")
 def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
            report_path: Path | None, dead_path: Path | None,
            calendar_path: str | None, risk_path: Path | None) -> None:
@@ -247,12 +247,18 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
             with open(events, "rb") as lines:
                 yield from read_jsonl(lines)
 
+        items = None
+        if risk_path:
+            from streams.risk.outreach import outreach, read_records
+
+            with open(risk_path, "rb") as risk_lines:
+                items = outreach(read_records(risk_lines), top=50)
         charts = write_report(report_path, rules=rules, records=records, alerts=kept,
                               events_label=str(events),
                               rules_label=rules_path or "shipped default rules",
                               events_count=pipeline.lines,
                               dead_letters=len(pipeline.dead_letters), partitions=partitions,
-                              locale=locale)
+                              locale=locale, outreach=items)
         log.info("report_written", path=str(report_path), charts=charts)
 
 

@@ -69,9 +69,9 @@ class TestRiskScorer:
         scorer.apply(order(12 * DAY, 3, "placed", "C-new"))
         assert set(scorer.customers) == {"C-new"} and scorer.evicted == 1
 
-    def test_orders_are_dropped_after_the_horizon(self) -> None:
-        """A delivered order is learned from and forgotten once its horizon passes."""
-        scorer = RiskScorer(horizon_ms=10 * DAY)
+    def test_orders_are_learned_from_after_the_label_delay(self) -> None:
+        """A delivered order is learned from and forgotten once its label delay passes."""
+        scorer = RiskScorer(label_delay_ms=10 * DAY)
         lifecycle(scorer, 0, 1, "C-1", returns=False)
         assert "O-1" in scorer.orders
         scorer.apply(order(20 * DAY, 2, "placed", "C-2"))
