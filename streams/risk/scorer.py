@@ -3,8 +3,10 @@
 State (all bounded):
 
 * **customers** (keyed by customer id, evicted after ``customer_idle_ms`` without an
-  event, 180 days by default): orders placed and delivered, orders that ended in a
-  return/exchange request or a complaint, amounts, the addresses used (at most 4).
+  event, 180 days by default): orders placed, orders that ended in a return/exchange
+  request or a complaint against the number their SKUs and cells alone would expect
+  (the history factor is ``log((observed + 1) / (expected + 1))``, a Poisson-gamma
+  shrunk ratio, as in indirect standardisation), amounts, the addresses used (at most 4).
 * **addresses**: distinct customers seen at an address (at most 8), evicted after
   ``address_idle_ms`` (60 days).
 * **SKUs and categories**: delivered orders and return/exchange requests (long-run
@@ -79,26 +81,27 @@ def _decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
 
 
 class _Customer:
-    __slots__ = ("addresses", "amount_n", "amount_sum", "delivered", "orders", "outcomes",
+    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes",
                  "seen_ms")
 
     def __init__(self, seen_ms: int) -> None:
         self.seen_ms = seen_ms
         self.orders = 0
-        self.delivered = 0
+        #: Outcomes expected of the delivered orders from their SKUs and cells alone.
+        self.expected = 0.0
         self.outcomes = 0
         self.amount_sum = 0.0
         self.amount_n = 0
         self.addresses: tuple[str, ...] = ()
 
     def to_list(self) -> list[Any]:
-        return [self.seen_ms, self.orders, self.delivered, self.outcomes, self.amount_sum,
+        return [self.seen_ms, self.orders, self.expected, self.outcomes, self.amount_sum,
                 self.amount_n, list(self.addresses)]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> _Customer:
         c = cls(int(item[0]))
-        c.orders, c.delivered, c.outcomes = int(item[1]), int(item[2]), int(item[3])
+        c.orders, c.expected, c.outcomes = int(item[1]), float(item[2]), int(item[3])
         c.amount_sum, c.amount_n, c.addresses = float(item[4]), int(item[5]), tuple(item[6])
         return c
 
@@ -210,6 +213,11 @@ class RiskScorer:
     cell_tau_ms, surge_tau_ms
         Decay time constants of the cells' current rates (3 days) and of a SKU's recent
         return rate (2 days).
+    history_prior
+        Pseudo-outcomes (observed and expected alike) that shrink a customer's history
+        ratio towards 1 (1.0: about six orders at a 16 % base rate).
+    eta
+        The models' AdaGrad step (0.1).
 
     Examples
     --------
@@ -223,14 +231,16 @@ class RiskScorer:
     def __init__(self, *, label_delay_ms: int = 14 * _DAY_MS,
                  customer_idle_ms: int = 180 * _DAY_MS, address_idle_ms: int = 60 * _DAY_MS,
                  open_ms: int = 60 * _DAY_MS, cell_tau_ms: float = 3 * _DAY_MS,
-                 surge_tau_ms: float = 2 * _DAY_MS) -> None:
+                 surge_tau_ms: float = 2 * _DAY_MS, history_prior: float = 1.0,
+                 eta: float = 0.1) -> None:
         self.label_delay_ms = label_delay_ms
         self.customer_idle_ms = customer_idle_ms
         self.address_idle_ms = address_idle_ms
         self.open_ms = open_ms
         self.cell_tau_ms = cell_tau_ms
         self.surge_tau_ms = surge_tau_ms
-        self.models = {stage: OnlineLogit(FEATURES) for stage in STAGES}
+        self.history_prior = history_prior
+        self.models = {stage: OnlineLogit(FEATURES, eta=eta) for stage in STAGES}
         self.customers: dict[str, _Customer] = {}
         self.addresses: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.skus: dict[str, _Sku] = {}
@@ -242,6 +252,7 @@ class RiskScorer:
         self.totals = [0.0, 0.0, 0.0, 0.0]
         self.global_cell = _Cell(0)
         self.now_ms = -(1 << 62)
+        self._base_rate = 0.0
         self._swept_ms = -(1 << 62)
         self.evicted = 0
         self.skipped = 0
@@ -295,9 +306,8 @@ class RiskScorer:
     # -- features ------------------------------------------------------------------------
 
     def _features(self, fact: RiskFact, transit_h: float | None) -> list[float]:
-        delivered, returns, outcomes, complaints = self.totals
+        delivered, returns, _, complaints = self.totals
         g_ret = (returns + 2 * 0.1) / (delivered + 2)
-        g_out = (outcomes + 2 * 0.12) / (delivered + 2)
         g_c = (complaints + 2 * 0.03) / (delivered + 2)
         cat = self.categories.get(fact.category or "")
         cat_rate = g_ret if cat is None else (cat[1] + 20 * g_ret) / (cat[0] + 20)
@@ -315,8 +325,8 @@ class RiskScorer:
         if cust is None:
             cust_hist, new, amount_vs_cust, n_addresses = 0.0, 1.0, 0.0, 0
         else:
-            rate = (cust.outcomes + 3 * g_out) / (cust.delivered + 3)
-            cust_hist = _logit(rate) - _logit(g_out)
+            prior = self.history_prior
+            cust_hist = math.log((cust.outcomes + prior) / (cust.expected + prior))
             new = 1.0 if cust.orders == 0 else 0.0
             amount_vs_cust = 0.0
             if fact.amount and cust.amount_n and cust.amount_sum > 0:
@@ -324,17 +334,20 @@ class RiskScorer:
             n_addresses = len(cust.addresses)
         cell = self.cells.get(f"{fact.region},{fact.carrier}")
         cell_rate, transit, late = 0.0, 0.0, 0.0
+        cell_c = g_c
         glob = self.global_cell
         glob.decay_to(fact.ts_ms, self.cell_tau_ms)
         g_transit = (glob.transit_h + 5 * 48.0) / (glob.transit_n + 5)
         if cell is not None:
             cell.decay_to(fact.ts_ms, self.cell_tau_ms)
-            rate = (cell.complaints + 50 * g_c) / (cell.delivered + 50)
-            cell_rate = _logit(rate) - _logit(g_c)
+            cell_c = (cell.complaints + 50 * g_c) / (cell.delivered + 50)
+            cell_rate = _logit(cell_c) - _logit(g_c)
             if transit_h is not None:
                 norm = (cell.transit_h + 5 * g_transit) / (cell.transit_n + 5)
                 transit = _clip(math.log(max(transit_h, 1.0) / norm))
                 late = _clip(max(0.0, (transit_h - norm) / 24.0), 10.0)
+        #: The order's outcome chance from its SKU and cell alone (a customer's "expected").
+        self._base_rate = min(0.95, sku_rate + cell_c)
         address = self.addresses.get(fact.address_id or "") if fact.address_id else None
         shared = math.log(len(address[1])) if address is not None and address[1] else 0.0
         quantity = math.log(fact.quantity) if fact.quantity and fact.quantity > 0 else 0.0
@@ -364,7 +377,7 @@ class RiskScorer:
             sku.recent_del += 1
         cust = self.customers.get(fact.customer_id or "") if fact.customer_id else None
         if cust is not None:
-            cust.delivered += 1
+            cust.expected += self._base_rate
             cust.seen_ms = fact.ts_ms
         cell = self._cell(fact)
         cell.delivered += 1
