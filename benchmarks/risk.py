@@ -13,7 +13,7 @@ whole run, which flatters it), (b) the simulator's true per-order probability
 (oracle), and the lift of the top decile. Then memory per tracked customer and the
 scorer's cost per event. Figures only; nothing passes or fails here.
 
-    python -m benchmarks.risk [--days 75] [--orders-per-day 4000] [--customers 15000]
+    python -m benchmarks.risk [--days 90] [--orders-per-day 2000] [--customers 4000]
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def top_decile_lift(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(labels[top].mean() / labels.mean())
 
 
-def evaluate(config: SimulationConfig) -> dict[str, float]:
-    """Run the scorer over ``config``'s events; return the figures."""
+def evaluate(config: SimulationConfig, windows: list[tuple[int, int]]
+             ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Run the scorer over ``config``'s events; return the run's figures and, per
+    evaluation window ``(first day, last day)`` of delivery, the scores' figures."""
     sim = Simulation(config)
     shard = RiskShard(("orders/0", "complaints/0"))
     delivered_score: dict[str, float] = {}
@@ -97,13 +99,7 @@ def evaluate(config: SimulationConfig) -> dict[str, float]:
                 category[record.order_id] = record.category or ""
         if fact.kind in _OUTCOMES and fact.order_id is not None:
             first_outcome.setdefault(fact.order_id, fact.ts_ms)
-    lo = config.start_ms + 25 * _DAY_MS
     hi = config.end_ms - _HORIZON_MS
-    ids = [o for o, t in delivered_at.items() if lo <= t < hi and o in sim.true_risk]
-    labels = np.array([1 if first_outcome.get(o, 1 << 62) <= delivered_at[o] + _HORIZON_MS
-                       else 0 for o in ids])
-    scores = np.array([delivered_score[o] for o in ids])
-    oracle = np.array([sim.true_risk[o] for o in ids])
     by_cat: dict[str, list[int]] = {}
     for o in delivered_at:
         if delivered_at[o] < hi:
@@ -111,7 +107,25 @@ def evaluate(config: SimulationConfig) -> dict[str, float]:
             counts = by_cat.setdefault(category[o], [0, 0])
             counts[0] += int(hit)
             counts[1] += 1
-    cat_rate = np.array([by_cat[category[o]][0] / by_cat[category[o]][1] for o in ids])
+    run = {"facts": facts, "scorer_us_per_fact": scorer_s / max(facts, 1) * 1e6,
+           "customers_tracked": len(shard.scorer.customers),
+           "open_orders": len(shard.scorer.orders)}
+    out = []
+    for first_day, last_day in windows:
+        lo = config.start_ms + first_day * _DAY_MS
+        end = min(hi, config.start_ms + last_day * _DAY_MS)
+        ids = [o for o, t in delivered_at.items() if lo <= t < end and o in sim.true_risk]
+        labels = np.array([1 if first_outcome.get(o, 1 << 62) <= delivered_at[o] + _HORIZON_MS
+                           else 0 for o in ids])
+        scores = np.array([delivered_score[o] for o in ids])
+        oracle = np.array([sim.true_risk[o] for o in ids])
+        cat_rate = np.array([by_cat[category[o]][0] / by_cat[category[o]][1] for o in ids])
+        out.append(_figures(ids, labels, scores, oracle, cat_rate))
+    return run, out
+
+
+def _figures(ids: list[str], labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray,
+             cat_rate: np.ndarray) -> dict[str, float]:
     return {
         "orders_evaluated": len(ids), "positive_rate": float(labels.mean()),
         "auc_scorer": auc(scores, labels), "auc_category": auc(cat_rate, labels),
@@ -119,9 +133,6 @@ def evaluate(config: SimulationConfig) -> dict[str, float]:
         "lift_scorer": top_decile_lift(scores, labels),
         "lift_category": top_decile_lift(cat_rate, labels),
         "lift_oracle": top_decile_lift(oracle, labels),
-        "facts": facts, "scorer_us_per_fact": scorer_s / max(facts, 1) * 1e6,
-        "customers_tracked": len(shard.scorer.customers),
-        "open_orders": len(shard.scorer.orders),
     }
 
 
@@ -145,9 +156,11 @@ def memory_per_customer(n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=75)
-    parser.add_argument("--orders-per-day", type=float, default=4_000)
-    parser.add_argument("--customers", type=int, default=15_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--orders-per-day", type=float, default=2_000)
+    parser.add_argument("--customers", type=int, default=4_000)
+    parser.add_argument("--windows", default="25-30,45-60",
+                        help="evaluation windows, days of delivery FIRST-LAST, comma-separated")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--drivers", type=float, default=1.0)
     parser.add_argument("--memory-customers", type=int, default=100_000)
@@ -156,24 +169,27 @@ def main() -> None:
     config = replace(SimulationConfig(seed=args.seed), duration=timedelta(days=args.days),
                      orders_per_day=args.orders_per_day, n_customers=args.customers,
                      risk_drivers=args.drivers)
+    windows = [(int(a), int(b)) for a, b in (w.split("-") for w in args.windows.split(","))]
     began = time.perf_counter()
-    figures = evaluate(config)
+    run, per_window = evaluate(config, windows)
     lines = [f"# risk benchmark  {machine()}",
              f"scenario: seed {args.seed}, {args.days} days, {args.orders_per_day:.0f} "
-             f"orders/day, {args.customers} customers, risk_drivers {args.drivers}",
-             f"evaluated: {figures['orders_evaluated']} delivered orders (days 25.."
-             f"{args.days - 30}), positive rate {figures['positive_rate']:.3f}",
-             f"AUC  scorer {figures['auc_scorer']:.4f}  category {figures['auc_category']:.4f}"
-             f"  oracle {figures['auc_oracle']:.4f}",
-             f"     scorer / oracle = {figures['auc_scorer'] / figures['auc_oracle']:.3f} "
-             f"(target >= 0.97); scorer - category = "
-             f"{figures['auc_scorer'] - figures['auc_category']:+.4f} (target >= +0.03)",
-             f"top-decile lift  scorer {figures['lift_scorer']:.2f}  category "
-             f"{figures['lift_category']:.2f}  oracle {figures['lift_oracle']:.2f}",
-             f"scorer cost: {figures['scorer_us_per_fact']:.1f} us per fact "
-             f"({figures['facts']} facts); customers tracked {figures['customers_tracked']}, "
-             f"open orders {figures['open_orders']}",
-             f"run time {time.perf_counter() - began:.0f} s"]
+             f"orders/day, {args.customers} customers, risk_drivers {args.drivers}"]
+    for (first_day, last_day), fig in zip(windows, per_window, strict=True):
+        lines += [
+            f"-- delivered on days {first_day}..{last_day}: {fig['orders_evaluated']} orders, "
+            f"positive rate {fig['positive_rate']:.3f}",
+            f"AUC  scorer {fig['auc_scorer']:.4f}  category {fig['auc_category']:.4f}"
+            f"  oracle {fig['auc_oracle']:.4f}",
+            f"     scorer / oracle = {fig['auc_scorer'] / fig['auc_oracle']:.3f} "
+            f"(target >= 0.97); scorer - category = "
+            f"{fig['auc_scorer'] - fig['auc_category']:+.4f} (target >= +0.03)",
+            f"top-decile lift  scorer {fig['lift_scorer']:.2f}  category "
+            f"{fig['lift_category']:.2f}  oracle {fig['lift_oracle']:.2f}"]
+    lines += [f"scorer cost: {run['scorer_us_per_fact']:.1f} us per fact "
+              f"({run['facts']} facts, shard included); customers tracked "
+              f"{run['customers_tracked']}, open orders {run['open_orders']}",
+              f"run time {time.perf_counter() - began:.0f} s"]
     if args.memory_customers:
         per = memory_per_customer(args.memory_customers)
         lines.append(f"memory: {per:.0f} bytes per tracked customer (with its address) at "
