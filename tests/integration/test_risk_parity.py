@@ -59,7 +59,9 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker,
     want = [r.to_dict() for r in expected]
     assert len(want) > 1_000
     assert {r["stage"] for r in want} == {"placed", "shipped", "delivered"}
-    assert len({r["level"] for r in want}) >= 2, "every order scored alike"
+    # One day is shorter than the label delay (14 days): the models keep their prior, so
+    # the parity rests on the factor values, which depend on every shard's history.
+    assert len({json.dumps(r["factors"]) for r in want}) > len(want) // 2, "factors all alike"
 
     settings = Settings.from_env({
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
