@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 DEFAULT_SERIES_CAP: Final = 1_000
+RISK_SCORE_BUCKETS: Final = (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0)
+RISK_STAGES: Final = ("placed", "shipped", "delivered")
 EVENT_TO_ALERT_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
@@ -233,6 +235,9 @@ class AlertMetrics:
     mute_suppressed_total: Counter
     feedback_verdicts_total: Counter
     feedback_multiplier: Gauge
+    risk_scored_total: Counter
+    risk_score: Histogram
+    risk_top_factor_total: Counter
     info_cap: int = DEFAULT_SERIES_CAP
     mask: LabelMask = field(default_factory=lambda: LabelMask("keep"))
     _open: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
@@ -405,8 +410,31 @@ class AlertMetrics:
                 _SERIES_LABELS,
                 registry=registry,
             ),
+            risk_scored_total=Counter(
+                "aftersales_order_risk_scored_total",
+                "Orders scored for after-sales risk, by stage (placed, shipped, delivered) "
+                "and level (low, medium, high)",
+                ("stage", "level"),
+                registry=registry,
+            ),
+            risk_score=Histogram(
+                "aftersales_order_risk_score",
+                "Distribution of the per-order risk score (0..1), by stage",
+                ("stage",),
+                buckets=RISK_SCORE_BUCKETS,
+                registry=registry,
+            ),
+            risk_top_factor_total=Counter(
+                "aftersales_order_risk_top_factor_total",
+                "Medium and high risk scores by their largest positive factor",
+                ("factor",),
+                registry=registry,
+            ),
             info_cap=series_cap,
         )
+        for stage in RISK_STAGES:
+            for level in ("low", "medium", "high"):
+                metrics.risk_scored_total.labels(stage, level)
         for topic in topics:
             for outcome in get_args(EventOutcome):
                 events_total.labels(topic, outcome)
@@ -419,6 +447,15 @@ class AlertMetrics:
                 for status in ("firing", "resolved"):
                     alerts_total.labels(rule, severity, status)
         return metrics
+
+    def record_risk(self, stage: str, level: str, score: float, top_factor: str | None) -> None:
+        """Count one scored order (stage and level are closed sets; the factor is one of
+        the scorer's fixed factor names)."""
+        self.risk_scored_total.labels(_check(stage, RISK_STAGES, "stage"),
+                                      _check(level, ("low", "medium", "high"), "level")).inc()
+        self.risk_score.labels(stage).observe(score)
+        if top_factor is not None and level != "low":
+            self.risk_top_factor_total.labels(top_factor).inc()
 
     def record_event(self, topic: str, outcome: EventOutcome) -> None:
         """Count one input event."""

@@ -203,6 +203,15 @@ TEXTS: Final[dict[str, str]] = {
     "report.title": "aftersales replay report",
     "report.window_alerts": "Window alerts (firing / resolved)",
     "report.event_alerts": "Per-event alerts",
+    "report.outreach": "Outreach: riskiest open orders",
+    "report.outreach_none": "No open order was scored.",
+    "report.col_order": "order",
+    "report.col_score": "score",
+    "report.col_level": "level",
+    "report.col_stage": "stage",
+    "report.col_customer": "customer",
+    "report.col_action": "suggested action",
+    "report.col_factors": "main factors",
     "report.alerting_series": "Alerting series",
     "report.showing_series": (
         "Showing {shown} of {total} series with an episode, most severe first "

@@ -140,14 +140,19 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
                    "topic.")
 @click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
               envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
+@click.option("--risk-out", "risk_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-order risk records here (JSONL, schema "
+                   "aftersales.order-risk/v1), as the worker publishes them to the "
+                   "order-risk topic; with --report, the report gains an outreach section.")
 def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
            report_path: Path | None, dead_path: Path | None,
-           calendar_path: str | None) -> None:
+           calendar_path: str | None, risk_path: Path | None) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
     from alerts.text import AlertTexts
     from streams.cli.run_summary import count_alerts, summary_lines, warmup_hint
     from streams.pipeline.replay import ReplayPipeline, read_jsonl
+    from streams.risk import RiskRecord
     from streams.rules.catalogue import load_rules
     from streams.runtime.gc_tuning import tune_gc
 
@@ -168,6 +173,14 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     progress = ProgressLine("replay")
     ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
+    risk_out: IO[bytes] | None = open(risk_path, "wb") if risk_path else None  # noqa: SIM115
+    risk_count = 0
+    if risk_out is not None:
+        def write_risk(record: RiskRecord) -> None:
+            nonlocal risk_count
+            risk_out.write(record.to_json() + b"\n")
+            risk_count += 1
+        pipeline.on_risk = write_risk
     try:
         with open(events, "rb") as lines:
             tracked = _tracked_lines(lines, events.stat().st_size, progress, ends)
@@ -181,6 +194,8 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         raise click.ClickException(f"{events}: {error}") from None
     finally:
         progress.close()
+        if risk_out is not None:
+            risk_out.close()
         if out_path:
             out.close()
         else:
@@ -189,7 +204,7 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     if dead_path:
         with open(dead_path, "wb") as dead_out:
             dead_out.writelines(dead.to_json() + b"\n" for dead in pipeline.dead_letters)
-    log.info("replay_done", events=pipeline.lines, alerts=alerts,
+    log.info("replay_done", events=pipeline.lines, alerts=alerts, risk_records=risk_count,
              dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
              events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
     firing, resolved = count_alerts(seen)
@@ -207,12 +222,18 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
             with open(events, "rb") as lines:
                 yield from read_jsonl(lines)
 
+        items = None
+        if risk_path:
+            from streams.risk.outreach import outreach, read_records
+
+            with open(risk_path, "rb") as risk_lines:
+                items = outreach(read_records(risk_lines), top=50)
         charts = write_report(report_path, rules=rules, records=records, alerts=kept,
                               events_label=str(events),
                               rules_label=rules_path or "shipped default rules",
                               events_count=pipeline.lines,
                               dead_letters=len(pipeline.dead_letters), partitions=partitions,
-                              locale=locale)
+                              locale=locale, outreach=items)
         log.info("report_written", path=str(report_path), charts=charts)
 
 
@@ -390,8 +411,33 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
     click.echo(f"recorded: {record.series} {alert_id} {verdict}")
 
 
+@click.command()
+@click.argument("risk", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--top", default=20, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many orders to list.")
+def outreach(risk: Path, top: int) -> None:
+    """List the riskiest open orders of RISK.jsonl (replay --risk-out, or the order-risk
+    topic as JSONL) with their main factors and a suggested action."""
+    from streams.risk.outreach import outreach as rank
+    from streams.risk.outreach import read_records
+
+    try:
+        with open(risk, "rb") as lines:
+            items = rank(read_records(lines), top=top)
+    except (KeyError, TypeError, ValueError) as error:
+        raise click.ClickException(f"{risk}: not order-risk records ({error})") from None
+    if not items:
+        click.echo("no open order in the input")
+        return
+    for item in items:
+        factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors) or "-"
+        click.echo(f"{item.order_id}  {item.score:.2f} {item.level:<6} {item.stage:<9} "
+                   f"{item.customer_id or '-'}  {item.action}  [{factors}]")
+
+
 main.add_command(worker)
 main.add_command(feedback)
+main.add_command(outreach)
 main.add_command(replay)
 main.add_command(explain)
 main.add_command(score_series)

@@ -30,6 +30,7 @@ from alerts.model import AlertEvent, SeriesRef, datetime_to_ms
 from alerts.text import AlertTexts
 from streams.pipeline.closer import Closed
 from streams.pipeline.replay import ReplayPipeline
+from streams.risk.outreach import OutreachItem
 from streams.rules.catalogue import RuleSet
 
 __all__ = ["MAX_CHARTS", "MAX_TABLE_ROWS", "SeriesRecording", "record_series",
@@ -137,11 +138,13 @@ def record_series(rules: RuleSet, records: Records, series: Iterable[SeriesRef],
 def write_report(path: str | Path, *, rules: RuleSet, records: Callable[[], Records],
                  alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
                  events_count: int, dead_letters: int, partitions: int = 4,
-                 cap: int = MAX_CHARTS, locale: Locale = "en") -> int:
+                 cap: int = MAX_CHARTS, locale: Locale = "en",
+                 outreach: Sequence[OutreachItem] | None = None) -> int:
     """Replay again for the alerting series and write the HTML report; return charts drawn.
 
     ``records`` opens the input anew (the second pass); ``alerts`` are the alert events
     of the first pass. Texts are in ``locale``, times in the rules' ``utc_offset``.
+    ``outreach`` (the riskiest open orders, ``replay --risk-out``) adds its section.
     """
     chosen, total = select_series(alerts, cap)
     recordings, span = record_series(rules, records(), chosen, partitions=partitions)
@@ -149,7 +152,8 @@ def write_report(path: str | Path, *, rules: RuleSet, records: Callable[[], Reco
                          alerting_series=total, cap=cap, events_label=events_label,
                          rules_label=rules_label, events_count=events_count,
                          dead_letters=dead_letters, partitions=partitions, span=span,
-                         view=View(AlertTexts(locale=locale), rules.utc_offset_ms))
+                         view=View(AlertTexts(locale=locale), rules.utc_offset_ms),
+                         outreach=outreach)
     Path(path).write_text(html, encoding="utf-8")
     return len(chosen)
 
@@ -223,7 +227,8 @@ def _title(series: SeriesRef) -> str:
 def render_report(*, alerts: Sequence[AlertEvent], recordings: Sequence[SeriesRecording],
                   alerting_series: int, cap: int, events_label: str, rules_label: str,
                   events_count: int, dead_letters: int, partitions: int,
-                  span: tuple[int | None, int | None], view: View | None = None) -> str:
+                  span: tuple[int | None, int | None], view: View | None = None,
+                  outreach: Sequence[OutreachItem] | None = None) -> str:
     """The whole report as one HTML document (deterministic for equal inputs)."""
     view = view or View()
     window_alerts = [a for a in alerts if not a.is_instant]
@@ -241,6 +246,8 @@ def render_report(*, alerts: Sequence[AlertEvent], recordings: Sequence[SeriesRe
     out.append(_alert_table(window_alerts, anchors, view, instant=False))
     out.append(f"<h2>{view.t('report.event_alerts')}</h2>")
     out.append(_alert_table(event_alerts, anchors, view, instant=True))
+    if outreach is not None:
+        out.append(_outreach_table(outreach, view))
     out.append(f"<h2>{view.t('report.alerting_series')}</h2>")
     shown = len(recordings)
     if alerting_series > shown:
@@ -321,6 +328,23 @@ def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], vi
         text = view.t("report.first_rows", shown=f"{MAX_TABLE_ROWS:,}", total=f"{len(alerts):,}")
         note = f"<p class='note'>{text}</p>"
     return f"<table>{head}{''.join(rows)}</table>{note}"
+
+
+def _outreach_table(items: Sequence[OutreachItem], view: View) -> str:
+    """The outreach section: riskiest open orders, main factors, suggested action."""
+    head = f"<h2>{view.t('report.outreach')}</h2>"
+    if not items:
+        return head + f'<p class="note">{view.t("report.outreach_none")}</p>'
+    cols = ("order", "score", "level", "stage", "customer", "action", "factors")
+    rows = ["<table><tr>" + "".join(f"<th>{view.t('report.col_' + c)}</th>" for c in cols)
+            + "</tr>"]
+    for item in items:
+        factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors)
+        rows.append(f'<tr><td>{_e(item.order_id)}</td><td class="n">{item.score:.2f}</td>'
+                    f"<td>{_e(item.level)}</td><td>{_e(item.stage)}</td>"
+                    f"<td>{_e(item.customer_id or '')}</td><td>{_e(item.action)}</td>"
+                    f"<td>{_e(factors)}</td></tr>")
+    return head + "".join(rows) + "</table>"
 
 
 def _legend(view: View) -> str:

@@ -50,6 +50,7 @@ from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
+from streams.risk.shard import RiskShard, risk_sources
 from streams.rules.catalogue import SHARED_DENOMINATOR, RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision, Transition
@@ -104,8 +105,11 @@ class WindowCloser:
 
     def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
                  texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
-                 *, shards: int = 1, oncall: OnCall | None = None) -> None:
+                 *, shards: int = 1, oncall: OnCall | None = None,
+                 risk: bool = False) -> None:
         self.rules = rules
+        #: This partition's per-order risk scorer (streams.risk), when the worker runs it.
+        self.risk = RiskShard(risk_sources(partitions)) if risk else None
         self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
                                           if rule.runbook})
         self._sources = {
@@ -198,6 +202,8 @@ class WindowCloser:
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
         }
+        if self.risk is not None:
+            state["risk"] = self.risk.to_dict()
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
                          *(blob for _, blob in blobs),
@@ -248,6 +254,8 @@ class WindowCloser:
         for name, rollup in state.get("rollups", {}).items():
             if name in self.rollups:
                 self.rollups[name].load(rollup)
+        if self.risk is not None and "risk" in state:
+            self.risk.load(state["risk"])
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -275,6 +283,8 @@ class WindowCloser:
         """Record a source's watermark and close every window it completes."""
         if watermark_ms > self.watermarks.get(source, _NEVER):
             self.watermarks[source] = watermark_ms
+        if self.risk is not None:
+            self.risk.on_watermark(source, watermark_ms)
         events: list[AlertEvent] = []
         for rule in self.rules.rules:
             if rule.kind != "event":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +28,16 @@ from streams.pipeline.intake import Intake
 from streams.pipeline.murmur import murmur2
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.wire import (
+    RiskFacts,
     Watermark,
     decode,
     encode_event_alert,
     encode_watermark,
     pack_partials,
+    pack_risk_facts,
 )
+from streams.risk import RiskFact, RiskRecord, RiskShard, fact_from_event
+from streams.risk.shard import risk_sources
 from streams.rules.calendar import Calendar
 from streams.rules.catalogue import RuleSet
 
@@ -59,6 +63,8 @@ class Stage1Output:
     verdicts: list[EventAlert] = field(default_factory=list)
     watermarks: list[tuple[str, int]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: Facts for the per-order risk scorer (streams.risk), routed by customer.
+    risk_facts: list[RiskFact] = field(default_factory=list)
 
 
 class Stage1:
@@ -70,6 +76,7 @@ class Stage1:
         self.rules = rules
         self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
         self._verdicts: list[EventAlert] = []
+        self._risk_facts: list[RiskFact] = []
         self._sent_watermarks: dict[str, int] = {}
         self.intake = Intake(self._on_event, topic_names, max_event_bytes=max_event_bytes,
                              dedup_capacity=dedup_capacity, max_future_ms=max_future_ms)
@@ -86,6 +93,9 @@ class Stage1:
         on_time, verdicts = self.aggregator(topic, partition).add(event, offset)
         if verdicts:
             self._verdicts.extend(verdicts)
+        fact = fact_from_event(event)
+        if fact is not None:
+            self._risk_facts.append(fact)
         return on_time
 
     def process(self, topic: TopicName, partition: int, offset: int, key: bytes | None,
@@ -97,6 +107,9 @@ class Stage1:
         if self._verdicts:
             out.verdicts.extend(self._verdicts)
             self._verdicts.clear()
+        if self._risk_facts:
+            out.risk_facts.extend(self._risk_facts)
+            self._risk_facts.clear()
 
     def seal(self, out: Stage1Output) -> None:
         """Seal every window the sources' watermarks passed; report moved watermarks."""
@@ -144,6 +157,13 @@ class ReplayPipeline:
         #: Folds many alerts of a rule under one parent into an incident (alerts.incidents).
         self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self._offsets: dict[tuple[TopicName, int], int] = {}
+        #: One risk shard per partials partition, as the worker's closers hold them.
+        self.risk_shards = [RiskShard(risk_sources(dict.fromkeys(TOPICS, partitions)))
+                            for _ in range(partitions)]
+        #: Risk records scored so far and not yet taken (see :meth:`take_risk`).
+        self.risk_records: list[RiskRecord] = []
+        #: Called with each risk record as it is scored, instead of keeping it (``--risk-out``).
+        self.on_risk: Callable[[RiskRecord], None] | None = None
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0
 
@@ -188,9 +208,17 @@ class ReplayPipeline:
             assert isinstance(decoded_partials, list)
             for sealed in decoded_partials:
                 closer.on_partial(sealed)
+        for partition, record in pack_risk_facts(out.risk_facts, self.partitions):
+            decoded_facts = decode(record)
+            assert isinstance(decoded_facts, RiskFacts)
+            for fact in decoded_facts:
+                self.risk_shards[partition].on_fact(fact)
         for source, mark in out.watermarks:
             decoded_mark = decode(encode_watermark(source, mark))
             assert isinstance(decoded_mark, Watermark)
+            for shard in self.risk_shards:
+                shard.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+                self.risk_records.extend(shard.drain())
             closed = closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
             yield from closed
             yield from fold_incidents(self.folder, [closer], closed)
@@ -199,6 +227,15 @@ class ReplayPipeline:
         out.verdicts.clear()
         out.watermarks.clear()
         out.dead_letters.clear()
+        out.risk_facts.clear()
+        if self.on_risk is not None:
+            for risk in self.take_risk():
+                self.on_risk(risk)
+
+    def take_risk(self) -> list[RiskRecord]:
+        """Risk records scored since the last call (what the worker publishes)."""
+        records, self.risk_records = self.risk_records, []
+        return records
 
 
 def fold_incidents(folder: IncidentFolder, closers: Iterable[WindowCloser],

@@ -9,6 +9,9 @@ JSON, one object per record, tagged by ``t``:
   customers; one record each made the partials topic as busy as the input.
 * ``e`` is one per-event verdict.
 * ``w`` is a source's watermark, sent to every partition.
+* ``f`` packs risk facts (:class:`~streams.risk.facts.RiskFact`, as lists) for one
+  partition: ``{"t": "f", "i": [fact, ...]}``, routed by customer
+  (:func:`~streams.risk.facts.risk_partition`).
 
 :func:`closer_partition` decides which partition (closer) owns a series.
 ``replay`` round-trips its partials through the same encoding, so the closer
@@ -26,11 +29,12 @@ from typing import Any
 import msgspec
 
 from streams.pipeline.aggregate import EventAlert, Partial, SealedPartial
+from streams.risk.facts import RiskFact, risk_partition
 from streams.rules.catalogue import COLOCATED_RULES
 from thresholds.decision import Decision
 
-__all__ = ["PACK_MAX_ITEMS", "Watermark", "closer_partition", "decode", "encode_event_alert",
-           "encode_watermark", "pack_partials"]
+__all__ = ["PACK_MAX_ITEMS", "RiskFacts", "Watermark", "closer_partition", "decode",
+           "encode_event_alert", "encode_watermark", "pack_partials", "pack_risk_facts"]
 
 #: Partials per packed record at most (keeps a record far below the producer's batch size).
 PACK_MAX_ITEMS = 2_000
@@ -50,6 +54,12 @@ class Watermark(tuple[str, int]):
     def watermark_ms(self) -> int:
         """The event-time watermark, epoch ms."""
         return self[1]
+
+
+class RiskFacts(tuple[RiskFact, ...]):
+    """The risk facts of one ``f`` record."""
+
+    __slots__ = ()
 
 
 def closer_partition(series: str, partitions: int) -> int:
@@ -103,6 +113,18 @@ def pack_partials(partials: Iterable[SealedPartial], partitions: int,
                                               "we": end, "i": items[first:first + max_items]})
 
 
+def pack_risk_facts(facts: Iterable[RiskFact], partitions: int,
+                    max_items: int = PACK_MAX_ITEMS) -> Iterator[tuple[int, bytes]]:
+    """``(partition, record)`` pairs carrying ``facts``, each to its customer's partition,
+    in their order."""
+    groups: dict[int, list[list[Any]]] = {}
+    for fact in facts:
+        groups.setdefault(risk_partition(fact, partitions), []).append(fact.to_list())
+    for partition, items in groups.items():
+        for first in range(0, len(items), max_items):
+            yield partition, _dumps({"t": "f", "i": items[first:first + max_items]})
+
+
 def encode_event_alert(verdict: EventAlert) -> bytes:
     """Encode a per-event verdict."""
     return _dumps({"t": "e", "src": verdict.source, "r": verdict.rule, "dm": verdict.dimension,
@@ -127,7 +149,7 @@ def _unpack(obj: dict[str, Any]) -> list[SealedPartial]:
     return out
 
 
-def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark:
+def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark | RiskFacts:
     """Decode any record of the partials topic (a packed record gives a list)."""
     try:
         obj = _loads(raw)
@@ -141,4 +163,6 @@ def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark:
                           Decision(**obj["d"]), obj["c"])
     if tag == "w":
         return Watermark((obj["src"], obj["wm"]))
+    if tag == "f":
+        return RiskFacts(RiskFact.from_list(item) for item in obj["i"])
     raise ValueError(f"unknown partials record type {tag!r}")

@@ -59,6 +59,8 @@ class TopicNames:
     intake_state: str
     #: On-call verdicts (compacted, key: alert id), read by every worker.
     feedback: str = ""
+    #: Per-order risk records (key: order id, contract 7.4).
+    order_risk: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -72,6 +74,7 @@ class TopicNames:
             checkpoints=f"{internal}checkpoints",
             intake_state=f"{internal}intake-state",
             feedback=settings.topic("feedback"),
+            order_risk=settings.topic("order-risk"),
         )
 
     def input_short_name(self, full_name: str) -> TopicName:
@@ -93,6 +96,8 @@ async def ensure_topics(settings: Settings, names: TopicNames, *, inputs: bool =
               (names.partials, retention),
               (names.checkpoints, _STATE),
               (names.feedback, _FEEDBACK)]
+    if names.order_risk:
+        wanted.append((names.order_risk, retention))
     if inputs:
         wanted += [(full, retention) for full in names.inputs.values()]
     await _create(settings, [new_topic(settings, name, settings.topic_partitions, configs)

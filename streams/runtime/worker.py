@@ -51,12 +51,14 @@ from streams.pipeline.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.replay import Stage1, Stage1Output, fold_incidents
 from streams.pipeline.wire import (
+    RiskFacts,
     Watermark,
     closer_partition,
     decode,
     encode_event_alert,
     encode_watermark,
     pack_partials,
+    pack_risk_facts,
 )
 from streams.rules.calendar import Calendar, load_calendar
 from streams.rules.catalogue import RuleSet
@@ -76,6 +78,8 @@ log = get_logger(__name__)
 
 _MAX_REQUEST_BYTES = 64 * 1_048_576
 _FETCH_MAX_WAIT_MS = 100
+#: Risk facts per partials-topic record at most (a fact is about 200 bytes).
+_RISK_PACK_ITEMS = 500
 #: Longest stretch of window work (partials, watermarks) between two closer fetches.
 _CLOSER_SLICE_S = 0.05
 #: Bytes of queued window records at which the closer stops fetching until it has
@@ -195,6 +199,7 @@ class Worker:
         self._commit_failing_since = 0.0
         #: Alerts published so far (for tests and the demo).
         self.alerts_published = 0
+        self.risk_published = 0
         #: Sealed partials this process's intake sent and its closers received (benchmarks).
         self._partials_sent = 0
         self.partials_received = 0
@@ -622,6 +627,8 @@ class Worker:
         for index, record in pack_partials(out.partials, len(partitions)):
             await add(partitions[index], None, record)
         self._partials_sent += len(out.partials)
+        for index, record in pack_risk_facts(out.risk_facts, len(partitions), _RISK_PACK_ITEMS):
+            await add(partitions[index], None, record)
         for source, mark in out.watermarks:
             record = encode_watermark(source, mark)
             for partition in partitions:
@@ -715,7 +722,7 @@ class Worker:
                 closer = WindowCloser(self.rules, self.input_partitions, self.texts,
                                       shards=max(1, len(self.partials_partitions)),
                                       oncall=OnCall(self.rules.mutes, self.calendar,
-                                                    self.sensitivity))
+                                                    self.sensitivity), risk=True)
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
@@ -854,7 +861,7 @@ class Worker:
         return alerts
 
     def _decode_partials(self, partition: int, message: Any
-                         ) -> list[SealedPartial] | EventAlert | Watermark | None:
+                         ) -> list[SealedPartial] | EventAlert | Watermark | RiskFacts | None:
         """One partials-topic record, or ``None`` (logged and counted) if it cannot be read."""
         try:
             return decode(message.value)
@@ -887,6 +894,10 @@ class Worker:
                         self.partials_received += len(record)
                     elif isinstance(record, EventAlert):
                         alerts.extend(closer.on_event_alert(record))
+                    elif isinstance(record, RiskFacts):
+                        if closer.risk is not None:
+                            for fact in record:
+                                closer.risk.on_fact(fact)
                     elif isinstance(record, Watermark):
                         alerts.extend(closer.on_watermark(record.source, record.watermark_ms))
                         closed_any = True
@@ -910,6 +921,7 @@ class Worker:
     async def _checkpoint_closers(self, *, force: bool = False) -> None:
         """Snapshot the owned closer most overdue (every ``checkpoint_interval_ms`` each;
         all of them when ``force``), then commit."""
+        await self._publish_risk()
         consumer = self._closer
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for partition in self._closer_schedule.due(sorted(self.closers), force=force):
@@ -959,6 +971,28 @@ class Worker:
                                     f"row: {exc!r}") from exc
             return
         self._commit_failures = 0
+
+    async def _publish_risk(self) -> None:
+        """Publish every risk record the closers' shards scored (before any snapshot: a
+        snapshot holds no unpublished record). At least once: after a crash the records
+        scored since the last snapshot are scored and published again, the same."""
+        records = [record for partition in sorted(self.closers)
+                   if (shard := self.closers[partition].risk) is not None
+                   for record in shard.drain()]
+        if not records:
+            return
+        producer = self.producer
+        assert producer is not None
+        sends = [await producer.send(self.names.order_risk, record.to_json(),
+                                     key=record.order_id.encode()) for record in records]
+        await asyncio.gather(*sends)
+        if isinstance(self.metrics, AlertMetrics):
+            for record in records:
+                top = record.factors[0] if record.factors else None
+                self.metrics.record_risk(record.stage, record.level, record.score,
+                                         top.name if top is not None and top.contribution > 0
+                                         else None)
+        self.risk_published += len(records)
 
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:
         if self._published:

@@ -159,7 +159,8 @@ def test_layers_point_one_way(lower: str, upper: str) -> None:
 STREAMS_LAYERS: dict[str, int] = {
     "streams": 0, "streams.exceptions": 0, "streams.logs": 0,
     "streams.contract": 1, "streams.rules": 2, "streams.pipeline": 3,
-    "streams.runtime": 4, "streams.notify": 4, "streams.cli": 5, "streams.dev": 5,
+    "streams.risk": 3, "streams.runtime": 4, "streams.notify": 4, "streams.cli": 5,
+    "streams.dev": 5,
 }
 
 

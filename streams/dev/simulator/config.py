@@ -176,6 +176,12 @@ class SimulationConfig:
     b2b_customers, b2b_share
         Business accounts ordering many times a day to their one address, and the share
         of orders they place (``0`` = none).
+    risk_drivers
+        Strength of the per-order after-sales drivers (``0`` = none, the older
+        behaviour): each customer's return propensity (log-normal, sigma
+        ``risk_drivers``), each region x carrier's damage factor and larger baskets
+        returning more. Drawn from their own random stream, so the other events' draws
+        stay the same; the true per-order probability is kept for the risk benchmark.
     """
 
     seed: int = 0
@@ -207,6 +213,7 @@ class SimulationConfig:
     pickup_share: float = 0.0
     b2b_customers: int = 0
     b2b_share: float = 0.0
+    risk_drivers: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate every field; raise ``ValueError`` naming the first bad one."""
@@ -225,6 +232,8 @@ class SimulationConfig:
         _check(self.tickets_per_order >= 0, "tickets_per_order", "must be >= 0",
                self.tickets_per_order)
         _check(self.noise >= 0, "noise", "must be >= 0", self.noise)
+        _check(0.0 <= self.risk_drivers <= 3.0, "risk_drivers", "must be in [0, 3]",
+               self.risk_drivers)
         _check(self.speed is None or self.speed > 0, "speed", "must be > 0 or None", self.speed)
         for name in ("pickup_points", "b2b_customers"):
             value = getattr(self, name)

@@ -97,6 +97,9 @@ class Simulation:
         self.service = ServiceModel(config, self.incidents)
         self.affected_orders: dict[int, list[str]] = {}
         self.counts: Counter[tuple[str, str]] = Counter()
+        #: Order id -> true probability of a return/exchange request or complaint, for
+        #: the orders emitted (filled only when ``risk_drivers`` > 0).
+        self.true_risk: dict[str, float] = {}
 
     def __iter__(self) -> Iterator[Event]:
         """Same as :meth:`events`."""
@@ -174,6 +177,10 @@ class Simulation:
             plan.return_kind, plan.return_requested, plan.return_reason, plan.returned,
             plan.refunded, plan.complaint, plan.complaint_reason, plan.severity)]
         draws = self._signals.random((len(emit), 4)).tolist()
+        if plan.p_risk is not None:
+            for number, p in zip((emit + first_id).tolist(), plan.p_risk[emit].tolist(),
+                                 strict=True):
+                self.true_risk[f"O-{number:09d}"] = p
         lost_draws = self._logistics.random(len(emit)).tolist()
         speed, days = self.orders.carrier_speed, self.orders.delivery_days
         logistics = bool(self._logistics_incidents)

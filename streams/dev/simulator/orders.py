@@ -75,6 +75,8 @@ class OrderPlan:
     complaint_reason: IntArray  # index into COMPLAINT_REASONS
     severity: IntArray
     last: IntArray  # the latest planned event time
+    #: True probability of a return/exchange request or complaint (``risk_drivers`` > 0).
+    p_risk: FloatArray | None = None
 
 
 def _cdf(weights: list[float]) -> FloatArray:
@@ -165,8 +167,32 @@ class OrderModel:
                 mask[catalog.supplier_skus(inc.supplier, self.category_names)] = True
                 self.supplier_skus[i] = mask
         self.first_extra_return: dict[int, int] = {}
+        self._risk_drivers(config)
         """Per sku_return_spike incident index: the earliest request of a return the
         spike added (one the SKU's usual rate would not have drawn), epoch ms."""
+
+    def _risk_drivers(self, config: SimulationConfig) -> None:
+        """Customer propensities and region x carrier damage factors, from their own
+        random stream (``[seed, 7]``); all ones when ``risk_drivers`` is 0."""
+        sigma = config.risk_drivers
+        n_cells = (len(self.region_names), len(self.carrier_names))
+        if sigma <= 0:
+            self.propensity = None
+            self.cell_damage = np.ones(n_cells)
+            return
+        rrng = np.random.default_rng([config.seed, 7])
+        propensity = rrng.lognormal(0.0, sigma, config.n_customers)
+        self.propensity = np.minimum(propensity / propensity.mean(), 8.0)
+        damage = rrng.lognormal(0.0, 0.6 * sigma, n_cells)
+        self.cell_damage = damage / damage.mean()
+
+    def _customer_factor(self, customer: IntArray, quantity: IntArray) -> FloatArray:
+        """Return-propensity multiplier per order (1 without drivers; B2B accounts 1)."""
+        if self.propensity is None:
+            return np.ones(len(customer))
+        own = customer < len(self.propensity)
+        factor = np.where(own, self.propensity[np.where(own, customer, 0)], 1.0)
+        return factor * (1.0 + 0.25 * (np.minimum(quantity, 4) - 1))
 
     def plan(self, rng: np.random.Generator, placed: IntArray, *, drop: bool = True) -> OrderPlan:
         """Plan the lifecycle of orders placed at ``placed`` (sorted epoch ms)."""
@@ -229,6 +255,9 @@ class OrderModel:
         # returns and exchanges
         cat_idx = cat.category[sku]
         p_return = self.return_rate[cat_idx] * cat.return_factor[sku]
+        drivers = self.propensity is not None
+        if drivers:
+            p_return = p_return * self._customer_factor(customer, quantity)
         p_usual = np.minimum(p_return, 0.9)
         spiked = np.full(n, NONE, dtype=np.int64)
         short = np.zeros(n, dtype=bool)
@@ -236,6 +265,9 @@ class OrderModel:
         damaged = np.zeros(n, dtype=bool)
         u_damage = rng.random(n)
         p_base_complaint = self.config.complaint_rate * self.carrier_quality[carrier]
+        if drivers:
+            p_base_complaint = np.minimum(p_base_complaint * self.cell_damage[region, carrier],
+                                          0.5)
         for index, inc in enumerate(self.incidents):
             start, end = window_ms(inc)
             in_window = ok & (delivered >= start) & (delivered < end)
@@ -312,11 +344,17 @@ class OrderModel:
 
         last = np.max(np.stack([placed, paid, cancelled, shipped, delivered, return_requested,
                                 returned, refunded, complaint]), axis=0)
+        p_risk = None
+        if drivers:
+            p_late = np.where(lateness > 1.5, 0.3, 0.0)
+            p_c = p_base_complaint + (1 - p_base_complaint) * p_late
+            p_c = 1 - (1 - p_c) * (1 - np.where(damaged, 0.9 + 0.1 * 0.7, 0.0))
+            p_risk = np.where(ok, 1 - (1 - p_return) * (1 - p_c), 0.0)
         return OrderPlan(
             placed, sku, region, carrier, channel, customer, address, quantity, amount,
             wrong_price, cancelled, cancel_reason, paid, shipped, delivered, return_kind,
             return_requested, reason, returned, refunded, complaint, complaint_reason,
-            severity.astype(np.int64), last,
+            severity.astype(np.int64), last, p_risk,
         )
 
     def _busy_entities(self, rng: np.random.Generator, customer: IntArray,

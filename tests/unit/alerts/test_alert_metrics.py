@@ -46,6 +46,9 @@ EXPECTED_NAMES = {
     "aftersales_mute_suppressed_total": "counter",
     "aftersales_feedback_verdicts_total": "counter",
     "aftersales_feedback_sensitivity_multiplier": "gauge",
+    "aftersales_order_risk_scored_total": "counter",
+    "aftersales_order_risk_score": "histogram",
+    "aftersales_order_risk_top_factor_total": "counter",
 }
 
 
@@ -547,3 +550,27 @@ def test_group_label_position_matches_the_info_labels() -> None:
 
     metrics = AlertMetrics.create(CollectorRegistry())
     assert metrics.alert_info._labelnames[_GROUP_LABEL] == "group"
+
+
+class TestRiskMetrics:
+    def test_scored_orders_by_level_histogram_and_top_factor(
+            self, registry: CollectorRegistry) -> None:
+        """A scored order counts by stage and level, lands in the score histogram, and a
+        medium or high one counts its top factor (a low one does not)."""
+        metrics = AlertMetrics.create(registry)
+        metrics.record_risk("delivered", "high", 0.6, "customer_history")
+        metrics.record_risk("delivered", "low", 0.05, "quantity")
+        assert registry.get_sample_value("aftersales_order_risk_scored_total",
+                                         {"stage": "delivered", "level": "high"}) == 1
+        assert registry.get_sample_value("aftersales_order_risk_score_count",
+                                         {"stage": "delivered"}) == 2
+        assert registry.get_sample_value("aftersales_order_risk_top_factor_total",
+                                         {"factor": "customer_history"}) == 1
+        assert registry.get_sample_value("aftersales_order_risk_top_factor_total",
+                                         {"factor": "quantity"}) is None
+
+    def test_unknown_stage_is_refused(self, registry: CollectorRegistry) -> None:
+        """A stage outside placed/shipped/delivered raises instead of making a series."""
+        metrics = AlertMetrics.create(registry)
+        with pytest.raises(MetricLabelError):
+            metrics.record_risk("returned", "high", 0.6, None)
