@@ -66,6 +66,8 @@ RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType({
     "low_satisfaction_share": "service",
     "bad_review_rate": "product",
     "cancellation_rate": "fraud",
+    "frequent_returner": "fraud",
+    "shared_address": "fraud",
 })
 """Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
 rule is added here once, and its alerts carry the class without further wiring."""

@@ -62,6 +62,8 @@ RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
     "low_satisfaction_share": "ratio",
     "bad_review_rate": "ratio",
     "cancellation_rate": "ratio",
+    "frequent_returner": "count",
+    "shared_address": "count",
 })
 
 
