@@ -144,8 +144,8 @@ class WindowCloser:
         self.entity_rates: dict[tuple[str, str], EntityRates] = {}
         #: Rolling returns of returning customers for ``frequent_returner``, per dimension.
         self.returners: dict[tuple[str, str], ReturnHistory] = {}
-        #: Windows closed per entity rule: the new rules warm up for ``grace_period`` of
-        #: them (the first day teaches which addresses are busy by nature).
+        #: Windows closed per sharded entity rule and ``dimension/shard``: they warm up for
+        #: ``grace_period`` of them (the first day teaches which addresses are busy).
         self.entity_closes: Counter[str] = Counter()
         self.oncall = oncall if oncall is not None else OnCall(rules.mutes)
         #: Series decided in a muted window since their last unmuted one: at that one their
@@ -515,22 +515,45 @@ class WindowCloser:
                          also: list[str]) -> dict[str, BurstVerdict]:
         """One dimension's verdicts of an entity rule (see :data:`ENTITY_RULES`)."""
         mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
-        if rule.name == "frequent_returner":
-            history = self._returners(rule, dimension)
-            verdicts = history.close(end, {key: (p.num, p.den) for key, p in mine.items()},
-                                     also)
+        if rule.name not in _SHARDED_RULES:
+            rates = self._entity_rates(rule, dimension)
+            verdicts = rates.close(end, {key: p.num for key, p in mine.items()}, also)
             if end % _SWEEP_MS < rule.hop_ms:
-                history.sweep(end)
+                rates.sweep(end)
             return verdicts
-        if rule.name == "shared_address":
-            counts = {key: float(len(p.context.get("customer_id", ()))) if p.context else 0.0
-                      for key, p in mine.items()}
-        else:
-            counts = {key: p.num for key, p in mine.items()}
-        rates = self._entity_rates(rule, dimension)
-        verdicts = rates.close(end, counts, also)
-        if end % _SWEEP_MS < rule.hop_ms:
-            rates.sweep(end)
+        # One state per closer shard: replay (one closer, every shard) and a worker (one
+        # closer per shard) learn and judge alike. A shard without partials in this window
+        # is not closed, as a worker's closer without pending partials would not close it.
+        by_shard: dict[int, dict[str, Partial]] = {}
+        for key, partial in mine.items():
+            by_shard.setdefault(self._shard(_sid(rule.name, dimension, key)), {})[key] = partial
+        held: dict[int, list[str]] = {}
+        for key in also:
+            held.setdefault(self._shard(_sid(rule.name, dimension, key)), []).append(key)
+        detector = rule.detector
+        assert detector is not None
+        verdicts = {}
+        for shard, partials in sorted(by_shard.items()):
+            name = f"{dimension}/{shard}"
+            state: ReturnHistory | EntityRates
+            if rule.name == "frequent_returner":
+                state = self._returners(rule, name)
+                out = state.close(end, {key: (p.num, p.den) for key, p in partials.items()},
+                                  held.get(shard, ()))
+            else:  # shared_address: the distinct customers each source saw, united
+                state = self._entity_rates(rule, name)
+                out = state.close(end, {key: float(len(p.context.get("customer_id", ())))
+                                        if p.context else 0.0
+                                        for key, p in partials.items()}, held.get(shard, ()))
+            if end % _SWEEP_MS < rule.hop_ms:
+                state.sweep(end)
+            warm = f"{rule.name}:{name}"
+            self.entity_closes[warm] += 1
+            if self.entity_closes[warm] <= detector.grace_period:
+                # Warm-up: learn only (every address is new when monitoring starts).
+                out = {key: replace(v, violating=False, horizon=None, excess=0.0)
+                       for key, v in out.items()}
+            verdicts.update(out)
         return verdicts
 
     def _close_population(self, rule: RuleSpec, start: int, end: int,
@@ -549,11 +572,7 @@ class WindowCloser:
             for key, verdict in self._entity_verdicts(rule, dimension, end, merged,
                                                       also).items():
                 verdicts[(dimension, key)] = verdict
-        self.entity_closes[rule.name] += 1
-        if rule.name in _WARMING_RULES and rule.detector is not None \
-                and self.entity_closes[rule.name] <= rule.detector.grace_period:
-            verdicts = {k: replace(v, violating=False, horizon=None, excess=0.0)
-                        for k, v in verdicts.items()}
+        open_keys = {key for key in open_keys if key in verdicts}  # a shard not closed now
         if self.on_closed is None:
             # Most keys are one quiet customer: nothing to decide, record or emit.
             keys = {k for k, verdict in verdicts.items() if verdict.violating} | open_keys
@@ -683,8 +702,9 @@ def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
 
 
-#: Entity rules that learn for their first ``grace_period`` windows before they fire.
-_WARMING_RULES: frozenset[str] = frozenset({"frequent_returner", "shared_address"})
+#: Entity rules with one state per closer shard that learn for their first
+#: ``grace_period`` windows (of that shard) before they fire.
+_SHARDED_RULES: frozenset[str] = frozenset({"frequent_returner", "shared_address"})
 
 #: How often (event time) the burst rule forgets entities that stopped ordering.
 _SWEEP_MS = 6 * 3_600_000
