@@ -70,6 +70,8 @@ RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType({
     "late_delivery_share": "logistics",
     "lost_parcel": "logistics",
     "refund_delay_p90": "service",
+    "frequent_returner": "fraud",
+    "shared_address": "fraud",
 })
 """Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
 rule is added here once, and its alerts carry the class without further wiring."""

@@ -66,6 +66,8 @@ RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
     "late_delivery_share": "ratio",
     "lost_parcel": "hours",
     "refund_delay_p90": "hours",
+    "frequent_returner": "count",
+    "shared_address": "count",
 })
 
 

@@ -107,6 +107,20 @@ TEXTS: Final[dict[str, str]] = {
     "rule.refund_delay_p90.runbook": (
         "Refunds of {dimension} {key} take longer than usual: check the refund queue and "
         "the payment provider, clear the backlog and tell waiting customers when."),
+    "rule.frequent_returner.label": "Returns in 30 days",
+    "rule.frequent_returner.sample_one": "",
+    "rule.frequent_returner.sample_many": "",
+    "rule.frequent_returner.runbook": (
+        "Review the returns of {dimension} {key} over the last 30 days: wardrobing, empty "
+        "or swapped parcels, or a sizing problem; hold refunds until the returned items "
+        "are inspected and contact the customer before the next order ships."),
+    "rule.shared_address.label": "Distinct customers",
+    "rule.shared_address.sample_one": "",
+    "rule.shared_address.sample_many": "",
+    "rule.shared_address.runbook": (
+        "Many customers order to {dimension} {key} today: check whether it is a reshipping "
+        "or drop address, hold its unshipped orders for review and compare the accounts' "
+        "payment details."),
     # What an alert's context names, appended to its runbook (alerts.text.context_note).
     "context.most_affected": "Most affected: {parts}.",
     "context.orders": "Affected orders: {orders}.",

@@ -100,6 +100,18 @@ TEXTS: Final[dict[str, str]] = {
     "rule.refund_delay_p90.runbook": (
         "{dimension} {key} 的退款比平时慢：检查退款队列和支付服务商，清理积压，并告知等待的"
         "客户预计时间。"),
+    "rule.frequent_returner.label": "30 天退货次数",
+    "rule.frequent_returner.sample_one": "",
+    "rule.frequent_returner.sample_many": "",
+    "rule.frequent_returner.runbook": (
+        "审查{dimension} {key} 近 30 天的退货：是否穿后退货、空包或调包，或尺码问题；"
+        "退回商品验货前暂缓退款，并在下一单发货前联系该客户。"),
+    "rule.shared_address.label": "不同客户数",
+    "rule.shared_address.sample_one": "",
+    "rule.shared_address.sample_many": "",
+    "rule.shared_address.runbook": (
+        "今天有多名客户向{dimension} {key} 下单：核实是否为转运或代收地址，拦截其未发货订单"
+        "人工审核，并比对这些账户的支付信息。"),
     "context.most_affected": "影响最大：{parts}。",
     "context.orders": "受影响订单：{orders}。",
     "context.more": " 等另外 {n} 个",

@@ -64,6 +64,10 @@ _RETURNS = frozenset({"return_requested", "exchange_requested"})
 #: series of its own: see ``streams.rules.catalogue.SHARED_DENOMINATOR``).
 SHARED_KEY: Final = "__denominator__"
 _CONTEXT_TOP = 20
+#: Context fields kept in full up to a larger bound on the wire and in snapshots: the
+#: distinct customers of ``shared_address`` are exact while one source saw at most this
+#: many in a window (a lower bound of at least this many beyond).
+_CONTEXT_TOP_BY_FIELD: Final[dict[str, int]] = {"customer_id": 64}
 #: The key of every rule's ``total`` dimension.
 TOTAL_KEY = "all"
 #: A source's progress jumps further ahead than this only when two events agree.
@@ -107,7 +111,7 @@ class Partial:
         if self.sketch is not None:
             out["s"] = self.sketch.to_json()
         if self.context:
-            out["c"] = {name: dict(_top(counts, _CONTEXT_TOP))
+            out["c"] = {name: dict(_top(counts, _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP)))
                         for name, counts in sorted(self.context.items())}
         return out
 
@@ -711,8 +715,12 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
     name = rule.name
     if isinstance(event, OrderEvent):
         status = event.status
-        if name in ("order_volume", "customer_order_burst"):
+        if name in ("order_volume", "customer_order_burst", "shared_address"):
             return (1.0, 0.0, None) if status == "placed" else None
+        if name == "frequent_returner":
+            if status in _RETURNS:
+                return 1.0, 0.0, None
+            return (0.0, 1.0, None) if status == "delivered" else None
         if name == "return_rate":
             if status in _RETURNS:
                 return 1.0, 0.0, None

@@ -51,12 +51,13 @@ from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
 from streams.risk.shard import RiskShard, risk_sources
-from streams.rules.catalogue import SHARED_DENOMINATOR, RuleSet, RuleSpec
+from streams.rules.catalogue import ENTITY_RULES, SHARED_DENOMINATOR, RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision, Transition
 from thresholds.engine import Outcome
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
+from thresholds.return_history import ReturnHistory
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
 
@@ -118,7 +119,7 @@ class WindowCloser:
             for rule in rules.rules
         }
         self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
-                      if rule.detector is not None and rule.name != "customer_order_burst"}
+                      if rule.detector is not None and rule.name not in ENTITY_RULES}
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
         self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
@@ -148,6 +149,11 @@ class WindowCloser:
         self.folded: Counter[str] = Counter()
         #: Busy entities' own histories for the burst rule, per (rule, dimension).
         self.entity_rates: dict[tuple[str, str], EntityRates] = {}
+        #: Rolling returns of returning customers for ``frequent_returner``, per dimension.
+        self.returners: dict[tuple[str, str], ReturnHistory] = {}
+        #: Windows closed per sharded entity rule and ``dimension/shard``: they warm up for
+        #: ``grace_period`` of them (the first day teaches which addresses are busy).
+        self.entity_closes: Counter[str] = Counter()
         self.oncall = oncall if oncall is not None else OnCall(rules.mutes)
         #: Series decided in a muted window since their last unmuted one: at that one their
         #: episode catches up with the engine (fires or resolves what the mute held back).
@@ -198,6 +204,9 @@ class WindowCloser:
             "late_partials": self.late_partials,
             "entity_rates": [[rule, dimension, rates.to_dict()]
                              for (rule, dimension), rates in sorted(self.entity_rates.items())],
+            "entity_closes": dict(sorted(self.entity_closes.items())),
+            "returners": [[rule, dimension, history.to_dict()]
+                          for (rule, dimension), history in sorted(self.returners.items())],
             "oncall": self.oncall.snapshot(),
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
@@ -249,6 +258,12 @@ class WindowCloser:
         for rule_name, dimension, rates in state.get("entity_rates", []):
             if any(rule.name == rule_name for rule in self.rules.rules):
                 self._entity_rates(self.rules.by_name(rule_name), dimension).load(rates)
+        self.entity_closes = Counter({k: int(v) for k, v
+                                      in state.get("entity_closes", {}).items()})
+        self.returners = {}
+        for rule_name, dimension, returner_state in state.get("returners", []):
+            if any(rule.name == rule_name for rule in self.rules.rules):
+                self._returners(self.rules.by_name(rule_name), dimension).load(returner_state)
         self.oncall.restore(state.get("oncall"))
         self.muted_series = set(state.get("muted", []))
         for name, rollup in state.get("rollups", {}).items():
@@ -359,7 +374,7 @@ class WindowCloser:
         end = start + rule.window_ms
         partials = self.pending.pop((rule.name, start), {})
         merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
-        if rule.name == "customer_order_burst":
+        if rule.name in ENTITY_RULES:
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
         shared = SHARED_DENOMINATOR.get(rule.name)
@@ -491,29 +506,87 @@ class WindowCloser:
             detector = rule.detector
             assert detector is not None
             floor = detector.guard_above if detector.guard_above is not None else 4.5
+            # shared_address: a day's distinct customers have no slow horizon to add up.
+            slow_floor = rule.slow_floor if rule.name == "customer_order_burst" else math.inf
             rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
-                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=rule.slow_floor,
+                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=slow_floor,
                 max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
         return rates
 
+    def _returners(self, rule: RuleSpec, dimension: str) -> ReturnHistory:
+        history = self.returners.get((rule.name, dimension))
+        if history is None:
+            detector = rule.detector
+            assert detector is not None
+            min_count = detector.guard_above if detector.guard_above is not None else 5.0
+            history = self.returners[(rule.name, dimension)] = ReturnHistory(
+                rule.window_ms, min_count=min_count, z=detector.z,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+        return history
+
+    def _entity_verdicts(self, rule: RuleSpec, dimension: str, end: int,
+                         merged: Mapping[tuple[str, str], Partial],
+                         also: list[str]) -> dict[str, BurstVerdict]:
+        """One dimension's verdicts of an entity rule (see :data:`ENTITY_RULES`)."""
+        mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
+        if rule.name not in _SHARDED_RULES:
+            rates = self._entity_rates(rule, dimension)
+            verdicts = rates.close(end, {key: p.num for key, p in mine.items()}, also)
+            if end % _SWEEP_MS < rule.hop_ms:
+                rates.sweep(end)
+            return verdicts
+        # One state per closer shard: replay (one closer, every shard) and a worker (one
+        # closer per shard) learn and judge alike. A shard without partials in this window
+        # is not closed, as a worker's closer without pending partials would not close it.
+        by_shard: dict[int, dict[str, Partial]] = {}
+        for key, partial in mine.items():
+            by_shard.setdefault(self._shard(_sid(rule.name, dimension, key)), {})[key] = partial
+        held: dict[int, list[str]] = {}
+        for key in also:
+            held.setdefault(self._shard(_sid(rule.name, dimension, key)), []).append(key)
+        detector = rule.detector
+        assert detector is not None
+        verdicts = {}
+        for shard, partials in sorted(by_shard.items()):
+            name = f"{dimension}/{shard}"
+            state: ReturnHistory | EntityRates
+            if rule.name == "frequent_returner":
+                state = self._returners(rule, name)
+                out = state.close(end, {key: (p.num, p.den) for key, p in partials.items()},
+                                  held.get(shard, ()))
+            else:  # shared_address: the distinct customers each source saw, united
+                state = self._entity_rates(rule, name)
+                out = state.close(end, {key: float(len(p.context.get("customer_id", ())))
+                                        if p.context else 0.0
+                                        for key, p in partials.items()}, held.get(shard, ()))
+            if end % _SWEEP_MS < rule.hop_ms:
+                state.sweep(end)
+            warm = f"{rule.name}:{name}"
+            self.entity_closes[warm] += 1
+            if self.entity_closes[warm] <= detector.grace_period:
+                # Warm-up: learn only (every address is new when monitoring starts).
+                out = {key: replace(v, violating=False, horizon=None, excess=0.0)
+                       for key, v in out.items()}
+            verdicts.update(out)
+        return verdicts
+
     def _close_population(self, rule: RuleSpec, start: int, end: int,
                           merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
-        """Bursts: each key against its own history if it is busy by nature, else against
-        the population's floors (:class:`~thresholds.entity_rate.EntityRates`; a baseline
-        per customer would cost a series per customer ever seen). Only keys with orders
-        or an open episode are evaluated."""
+        """Entity rules (bursts, shared addresses, frequent returners): each key against its
+        own history if it is busy by nature, else against the population
+        (:class:`~thresholds.entity_rate.EntityRates`,
+        :class:`~thresholds.return_history.ReturnHistory`; a baseline per customer would
+        cost a series per customer ever seen). Only keys with events or an open episode
+        are evaluated."""
         open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
                      if sid.startswith(rule.name + ":")}
         verdicts: dict[tuple[str, str], BurstVerdict] = {}
         for dimension in rule.dimension_names:
-            rates = self._entity_rates(rule, dimension)
-            counts = {key: partial.num for (dim, key), partial in merged.items()
-                      if dim == dimension}
             also = [key for dim, key in open_keys if dim == dimension]
-            for key, verdict in rates.close(end, counts, also).items():
+            for key, verdict in self._entity_verdicts(rule, dimension, end, merged,
+                                                      also).items():
                 verdicts[(dimension, key)] = verdict
-            if end % _SWEEP_MS < rule.hop_ms:
-                rates.sweep(end)
+        open_keys = {key for key in open_keys if key in verdicts}  # a shard not closed now
         if self.on_closed is None:
             # Most keys are one quiet customer: nothing to decide, record or emit.
             keys = {k for k, verdict in verdicts.items() if verdict.violating} | open_keys
@@ -523,6 +596,9 @@ class WindowCloser:
         mutes = self.oncall.mutes.active(rule.name, start, end)
         for dimension, key in sorted(keys):
             partial = merged.get((dimension, key))
+            if partial is not None and rule.name == "shared_address":
+                # Its context is the address's customer ids: counted, never shown.
+                partial = Partial(partial.num, partial.den)
             verdict = verdicts[(dimension, key)]
             count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = _sid(rule.name, dimension, key)
@@ -639,6 +715,10 @@ def _sid(rule: str, dimension: str, key: str) -> str:
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
 
+
+#: Entity rules with one state per closer shard that learn for their first
+#: ``grace_period`` windows (of that shard) before they fire.
+_SHARDED_RULES: frozenset[str] = frozenset({"frequent_returner", "shared_address"})
 
 #: How often (event time) the burst rule forgets entities that stopped ordering.
 _SWEEP_MS = 6 * 3_600_000

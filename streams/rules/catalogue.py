@@ -28,6 +28,8 @@ __all__ = [
     "CATALOGUE",
     "COLOCATED_RULES",
     "DIMENSION_FIELDS",
+    "ENTITY_RULES",
+    "FORCED_CONTEXT",
     "ORDER_STATE_RULES",
     "SHARED_DENOMINATOR",
     "RuleSet",
@@ -103,11 +105,28 @@ CATALOGUE: Final[dict[str, CatalogueEntry]] = {
                                   ("order",)),
     "refund_delay_p90": CatalogueEntry("percentile", ("orders",), _ORDER_DIMS,
                                        ("category", "channel")),
+    # A customer's returns in a rolling 30 days against the population's return rate
+    # (thresholds.return_history); windows only feed the rolling sums.
+    "frequent_returner": CatalogueEntry("count", ("orders",), frozenset({"customer"}),
+                                        ("customer",)),
+    # Distinct customers ordering to one address in a day, against the address's own
+    # history and the population's floor (thresholds.entity_rate).
+    "shared_address": CatalogueEntry("count", ("orders",), frozenset({"address"}),
+                                     ("address",)),
 }
 
 #: Rules that need the per-order lifecycle state of the intake (streams.pipeline.order_state).
 ORDER_STATE_RULES: Final[frozenset[str]] = frozenset(
     {"delivery_time_p90", "late_delivery_share", "lost_parcel", "refund_delay_p90"})
+
+#: Rules judged per entity by a closer-side model instead of a series bank: a series per
+#: customer or address ever seen would grow without bound.
+ENTITY_RULES: Final[frozenset[str]] = frozenset(
+    {"customer_order_burst", "frequent_returner", "shared_address"})
+
+#: Context fields a rule always collects, whatever its ``context`` says: the distinct
+#: customers of an address (``shared_address`` counts them; alerts never show them).
+FORCED_CONTEXT: Final[dict[str, tuple[str, ...]]] = {"shared_address": ("customer_id",)}
 
 #: Dimensions whose series share one denominator (per rule): events feeding only the
 #: denominator lack the dimension's field, so the closer divides by the rule's total.
@@ -303,6 +322,7 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if field not in _CONTEXT_FIELDS:
             raise ConfigError(f"{where}.context",
                               f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
+    context = tuple(f for f in FORCED_CONTEXT.get(name, ()) if f not in context) + context
     runbook = table.get("runbook")
     if runbook is None:
         runbook = ""  # the locale's runbook (alerts.locales)

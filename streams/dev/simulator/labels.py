@@ -140,8 +140,10 @@ def _signature(sim: Simulation, index: int,
     if isinstance(inc, CustomerBurst):
         customer, address = inc.customer_id or "", inc.address_id or ""
         if inc.distinct_customers:
+            # Distinct customers to one address: shared_address may fire too (related).
             return ({"address_id": address},
-                    [_t("customer_order_burst", "address", address)], [])
+                    [_t("customer_order_burst", "address", address)],
+                    [_t("shared_address", "address", address)])
         return ({"customer_id": customer, "address_id": address},
                 [_t("customer_order_burst", "customer", customer),
                  _t("customer_order_burst", "address", address)], [])
