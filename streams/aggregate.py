@@ -35,6 +35,7 @@ from typing import Any, Final
 import numpy as np
 
 from alerts.model import join_key
+from streams.cohorts import DeliveryMemory
 from streams.events import (
     ComplaintEvent,
     Event,
@@ -212,6 +213,10 @@ class SourceAggregator:
         self._plans: dict[tuple[type, str | None], list[_RulePlan]] = {}
         #: Per rule: the hop slot of the last event and the accumulators of its windows.
         self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
+        #: Rules with a ``cohort``: remembered deliveries and the learned return delay.
+        self.cohorts = {rule.name: DeliveryMemory(rule.cohort_ms, rule.hop_ms,
+                                                  rule.dimension_names)
+                        for rule in self._window_rules if rule.cohort_ms is not None}
 
     @property
     def watermark_ms(self) -> int | None:
@@ -241,6 +246,16 @@ class SourceAggregator:
             if not keys:
                 continue
             value = None
+            age = None
+            if rule.name in self.cohorts:
+                memory = self.cohorts[rule.name]
+                if measure == _EARLY_RETURN:
+                    age = memory.age(event.order_id, ts)  # type: ignore[union-attr]
+                    if age is None:
+                        continue  # not an early return of a delivery this partition saw
+                    measure = None
+                elif event.status == "delivered":  # type: ignore[union-attr]
+                    memory.deliver(event.order_id, ts, keys)  # type: ignore[union-attr]
             if measure is not None:
                 kind, read = _MEASURES[measure]
                 value = read(event, rule)
@@ -249,7 +264,10 @@ class SourceAggregator:
                 if kind == "share":
                     num, value = (1.0 if value else 0.0), None
             context = rule.context if num else ()
-            for accumulators in self._windows(rule, ts, offset, previous):
+            windows = self._windows(rule, ts, offset, previous)
+            if age is not None and windows:
+                self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age)
+            for accumulators in windows:
                 for series_key in keys:
                     acc = accumulators.get(series_key)
                     if acc is None:
@@ -332,6 +350,12 @@ class SourceAggregator:
             for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
                 if start > sealed_through and start + window_ms <= watermark:
                     ready.add((start + window_ms, rule_name, start))
+        for rule_name, memory in self.cohorts.items():
+            # Exposed windows seal although none of their events came through this source.
+            rule = self._rule(rule_name)
+            for start in memory.windows(self.sealed_through.get(rule_name), rule.window_ms,
+                                        rule.hop_ms, watermark):
+                ready.add((start + rule.window_ms, rule_name, start))
         sealed: list[SealedPartial] = []
         if ready:
             self._slot_cache.clear()
@@ -346,6 +370,10 @@ class SourceAggregator:
                     if target is None:
                         target = merged[series_key] = Partial()
                     target.merge(partial)
+            memory = self.cohorts.get(rule_name)
+            if memory is not None:
+                _expose(merged, memory.exposure(start, end))
+                memory.sealed(start)
             for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
                                             partial))
@@ -400,6 +428,8 @@ class SourceAggregator:
         else:
             ahead = self.ahead_ms
         rules = sorted(self.norm_states)
+        # Delivery memories (``streams.cohorts``), after the norms' arrays.
+        cohorts = [(rule, memory.to_bytes()) for rule, memory in sorted(self.cohorts.items())]
         arrays: list[bytes] = []
         for rule in rules:
             states, seen = self.norm_states[rule], self.norm_seen[rule]
@@ -417,8 +447,10 @@ class SourceAggregator:
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
             "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
+            **({"cohorts": [[rule, len(blob)] for rule, blob in cohorts]} if cohorts else {}),
         }, separators=(",", ":"), sort_keys=True).encode()
-        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays])
+        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays,
+                         *(blob for _, blob in cohorts)])
 
     def restore(self, data: bytes) -> int:
         """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
@@ -427,8 +459,11 @@ class SourceAggregator:
         when re-read; norms continue from where they were. The JSON-only snapshots of
         earlier versions are still read.
         """
-        state, norms = _read_snapshot(data)
+        state, norms, cohorts = _read_snapshot(data)
         self.progress_ms = state["progress_ms"]
+        for rule, blob in cohorts.items():
+            if rule in self.cohorts:
+                self.cohorts[rule].load(blob)
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
@@ -633,7 +668,7 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
             return (1.0, 0.0, None) if status == "placed" else None
         if name == "return_rate":
             if status in _RETURNS:
-                return 1.0, 0.0, None
+                return 1.0, 0.0, _EARLY_RETURN if rule.cohort_ms is not None else None
             return (0.0, 1.0, None) if status == "delivered" else None
         if name == "complaint_rate":
             return (0.0, 1.0, None) if status == "delivered" else None
@@ -657,6 +692,21 @@ _WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
     "handle_time_p90": (0.0, 1.0, "handle"),
     "low_satisfaction_share": (0.0, 1.0, "low_csat"),
 }
+
+
+#: Measure of a ``return_rate`` with a ``cohort``: a return counts only when early
+#: (decided per event by the partition's :class:`~streams.cohorts.DeliveryMemory`).
+_EARLY_RETURN: Final = "early_return"
+
+
+def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:
+    """Replace every series' deliveries by its exposure (``streams.cohorts``); a series
+    exposed without events in the window gets a partial of its own."""
+    for series_key, partial in merged.items():
+        partial.den = exposure.get(series_key, 0.0)
+    for series_key, value in exposure.items():
+        if series_key not in merged:
+            merged[series_key] = Partial(0.0, value)
 
 
 def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:
@@ -684,16 +734,17 @@ def resume_offset(snapshot: bytes) -> int:
     return int(_read_snapshot(snapshot)[0]["resume_offset"])
 
 
-def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
-    """The small state and, per rule, the norms and their fold times (``None``: unknown) of
-    a :meth:`SourceAggregator.snapshot`, in the binary or the older JSON-only form."""
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, dict[str, bytes]]:
+    """The small state, per rule the norms and their fold times (``None``: unknown), and
+    per rule the delivery memory's bytes of a :meth:`SourceAggregator.snapshot`, in the
+    binary or the older JSON-only form."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
         fed = state.get("norm_seen", {})
         return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
                               {key: (None if key not in fed.get(rule, {})
                                      else int(fed[rule][key])) for key in states})
-                       for rule, states in state["norms"].items()}
+                       for rule, states in state["norms"].items()}, {}
     start = len(_SNAPSHOT_MAGIC)
     size = int.from_bytes(data[start:start + 4], "little")
     offset = start + 4 + size
@@ -709,10 +760,14 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms]:
         norms[rule] = ({key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
                        {key: None if seen[i] == _UNSEEN else seen[i]
                         for i, key in enumerate(keys)})
+    cohorts: dict[str, bytes] = {}
+    for rule, length in state.get("cohorts", []):
+        cohorts[rule] = data[offset:offset + length]
+        offset += length
     if offset != len(data):
         msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    return state, norms
+    return state, norms, cohorts
 
 
 def _norm_state(value: list[Any] | str) -> NormState:
