@@ -95,6 +95,13 @@ class DeliveryMemory:
         self.refused = 0
         #: Earliest and latest remembered delivery time (valid while any is remembered).
         self._span = (0, 0)
+        self._reset_arrays()
+
+    def _reset_arrays(self) -> None:
+        """Drop the array copies of the columns (rebuilt by :meth:`_arrays`)."""
+        self._np_ts: npt.NDArray[np.float64] = np.zeros(0)
+        self._np_ids: list[npt.NDArray[np.int64]] = [np.zeros(0, np.int64)
+                                                      for _ in self.dimensions]
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -146,11 +153,11 @@ class DeliveryMemory:
         """Per ``(dimension, key)``: the window's exposure ``sum K(e - t) - K(s - t)``."""
         if not self._ts:
             return {}
-        ts = np.asarray(self._ts, np.float64)
+        ts, columns = self._arrays()
         weight = self.cdf(end_ms - ts) - self.cdf(start_ms - ts)
         out: dict[tuple[str, str], float] = {}
         for i, dimension in enumerate(self.dimensions):
-            ids = np.asarray(self._ids[i], np.int64)
+            ids = columns[i]
             has = ids >= 0
             sums = np.bincount(ids[has], weights=weight[has], minlength=len(self._names[i]))
             names = self._names[i]
@@ -169,6 +176,16 @@ class DeliveryMemory:
             first = max(first, after_ms + hop_ms)
         last = min(self._span[1] + self.cohort_ms, watermark_ms - window_ms)
         return range(first, last + 1, hop_ms)
+
+    def _arrays(self) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.int64]]]:
+        """The delivery times and key ids as arrays; only rows added since the last call
+        are converted (a seal would otherwise convert every remembered delivery)."""
+        done = len(self._np_ts)
+        if done < len(self._ts):
+            self._np_ts = np.concatenate((self._np_ts, np.asarray(self._ts[done:], np.float64)))
+            self._np_ids = [np.concatenate((old, np.asarray(ids[done:], np.int64)))
+                            for old, ids in zip(self._np_ids, self._ids, strict=True)]
+        return self._np_ts, self._np_ids
 
     def sealed(self, start_ms: int) -> None:
         """The window starting at ``start_ms`` sealed: learn the delays of its first pane
@@ -194,6 +211,7 @@ class DeliveryMemory:
         self._ts = [self._ts[i] for i in keep]
         self._ids = [[ids[i] for i in keep] for ids in self._ids]
         self._span = (min(self._ts, default=0), max(self._ts, default=0))
+        self._reset_arrays()
         if len(self.delivered) < len(self._ts) // 2 + 1:
             self.delivered = dict(self.delivered)  # a dict keeps its table after deletions
 
@@ -260,4 +278,5 @@ class DeliveryMemory:
             raise ValueError(msg)
         self.delivered = dict(zip(self._orders, self._ts, strict=True))
         self._span = (min(self._ts, default=0), max(self._ts, default=0))
+        self._reset_arrays()
         self.pending = {}
