@@ -372,8 +372,7 @@ class SourceAggregator:
                     target.merge(partial)
             memory = self.cohorts.get(rule_name)
             if memory is not None:
-                # Until the memory spans a cohort, windows ship no exposure (judged empty).
-                _expose(merged, memory.exposure(start, end) if memory.complete(start) else {})
+                _expose(merged, memory.exposure(start, end))
                 memory.sealed(start)
             for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,

@@ -95,9 +95,6 @@ class DeliveryMemory:
         self.refused = 0
         #: Earliest and latest remembered delivery time (valid while any is remembered).
         self._span = (0, 0)
-        #: The first delivery this memory ever saw: until ``cohort`` after it, windows lack
-        #: the returns of deliveries before it (see :meth:`complete`).
-        self.first_ms: int | None = None
         self._reset_arrays()
 
     def _reset_arrays(self) -> None:
@@ -119,8 +116,6 @@ class DeliveryMemory:
             self.refused += 1
             return
         self.delivered[order_id] = ts_ms
-        if self.first_ms is None or ts_ms < self.first_ms:
-            self.first_ms = ts_ms
         if not self._ts:
             self._span = (ts_ms, ts_ms)
         else:
@@ -169,12 +164,6 @@ class DeliveryMemory:
             for k in np.flatnonzero(sums > 1e-9).tolist():
                 out[(dimension, names[k])] = float(sums[k])
         return out
-
-    def complete(self, start_ms: int) -> bool:
-        """Whether a window starting at ``start_ms`` starts ``cohort`` after the first
-        delivery seen: before, its exposure is still filling up while the delay learns from
-        its prior, and such windows must not teach the baseline (judged as empty)."""
-        return self.first_ms is not None and start_ms >= self.first_ms + self.cohort_ms
 
     def windows(self, after_ms: int | None, window_ms: int, hop_ms: int,
                 watermark_ms: int) -> range:
@@ -248,7 +237,7 @@ class DeliveryMemory:
         remap = [{k: j for j, k in enumerate(keys)} for keys in used]
         header = json.dumps({
             "hist": self.hist.tolist(), "dims": list(self.dimensions), "names": names,
-            "count": len(self._ts), "first": self.first_ms,
+            "count": len(self._ts),
         }, separators=(",", ":")).encode()
         orders = _SEP.join(self._orders).encode()
         parts = [len(header).to_bytes(4, "little"), header,
@@ -288,7 +277,6 @@ class DeliveryMemory:
             msg = f"delivery memory snapshot has {len(data) - offset} trailing bytes"
             raise ValueError(msg)
         self.delivered = dict(zip(self._orders, self._ts, strict=True))
-        self.first_ms = header.get("first")
         self._span = (min(self._ts, default=0), max(self._ts, default=0))
         self._reset_arrays()
         self.pending = {}
