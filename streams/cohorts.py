@@ -58,7 +58,8 @@ __all__ = ["MAX_DELIVERIES", "DeliveryMemory"]
 MAX_DELIVERIES: Final = 2_000_000
 #: Pseudo-count of every delay bin before any return is seen (a uniform delay).
 _PRIOR: Final = 1.0
-#: Per sealed window, the weight the delay histogram keeps (half-life ~70 windows).
+#: Per sealed window with attributed returns, the weight the delay histogram keeps
+#: (half-life ~70 such windows).
 _DECAY: Final = 0.99
 _SEP: Final = "\x1f"
 
@@ -191,8 +192,11 @@ class DeliveryMemory:
         """The window starting at ``start_ms`` sealed: learn the delays of its first pane
         and forget deliveries no later window or on-time return can need."""
         ages = self.pending.pop(start_ms, None)
-        self.hist *= _DECAY
         if ages:
+            # Forget only at windows with returns: which empty windows seal depends on when
+            # the runtime calls ``seal`` (a window past every remembered delivery may or may
+            # not be sealed yet), and the delay must not.
+            self.hist *= _DECAY
             bins = np.minimum(np.asarray(ages, np.float64) * self.bins / self.cohort_ms,
                               self.bins - 1).astype(np.int64)
             self.hist += np.bincount(bins, minlength=self.bins)

@@ -138,6 +138,23 @@ class TestLagAwareReturnRate:
         assert np.median(after) > 2.5 * np.median(before), (before, after)
         assert 0.06 < np.median(before) < 0.14
 
+    def test_partials_do_not_depend_on_when_seal_is_called(self) -> None:
+        """A worker seals per fetched batch, ``replay`` per line: the same partials, to the
+        bit (which empty windows past the deliveries get sealed differs)."""
+        events = steady(12, per_day=30, seed=5)
+        # A quiet stretch with a lone event far ahead: many windows past every delivery.
+        events.append(event("late", "placed", T0 + 30 * DAY))
+        every = run(SourceAggregator("orders/0", "orders", rules()), events)
+        batched: list[SealedPartial] = []
+        agg = SourceAggregator("orders/0", "orders", rules())
+        for offset, e in enumerate(events):
+            agg.add(e, offset)
+            if offset % 997 == 0:
+                batched.extend(agg.seal())
+        batched.extend(agg.seal())
+        assert [(p.series, p.window_start_ms, p.partial.num, p.partial.den) for p in every] == [
+            (p.series, p.window_start_ms, p.partial.num, p.partial.den) for p in batched]
+
     def test_snapshot_restart_seals_the_same_partials(self) -> None:
         """Cut anywhere, snapshot, restore into a fresh aggregator and re-read from the
         offset it names: the partials sealed after the cut are the uninterrupted run's."""
