@@ -43,6 +43,7 @@ from streams.contract.events import (
     TopicName,
     WaitTimeEvent,
 )
+from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
 from streams.rules.catalogue import (
@@ -232,6 +233,10 @@ class SourceAggregator:
         self._plans: dict[tuple[type, str | None], list[_RulePlan]] = {}
         #: Per rule: the hop slot of the last event and the accumulators of its windows.
         self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
+        #: Rules with a ``cohort``: remembered deliveries and the learned return delay.
+        self.cohorts = {rule.name: DeliveryMemory(rule.cohort_ms, rule.hop_ms,
+                                                  rule.dimension_names)
+                        for rule in self._window_rules if rule.cohort_ms is not None}
 
     @property
     def watermark_ms(self) -> int | None:
@@ -274,15 +279,29 @@ class SourceAggregator:
             if not keys:
                 continue
             value = None
-            if measure is not None:
-                kind, read = _MEASURES[measure]
+            age = None
+            measured = measure
+            cohort = self.cohorts.get(rule.name)
+            if cohort is not None and isinstance(event, OrderEvent):
+                if measure == _EARLY_RETURN:
+                    age = cohort.age(event.order_id, ts)
+                    if age is None:
+                        continue  # not an early return of a delivery this partition saw
+                    measured = None
+                elif event.status == "delivered":
+                    cohort.deliver(event.order_id, ts, keys)
+            if measured is not None:
+                kind, read = _MEASURES[measured]
                 value = read(event, rule, facts)
                 if value is None:
                     continue  # the event lacks the measured field
                 if kind == "share":
                     num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
-            for accumulators in self._windows(rule, ts, offset, previous):
+            windows = self._windows(rule, ts, offset, previous)
+            if age is not None and windows:
+                self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age)
+            for accumulators in windows:
                 for series_key in keys:
                     acc = accumulators.get(series_key)
                     if acc is None:
@@ -385,6 +404,12 @@ class SourceAggregator:
             for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
                 if start > sealed_through and start + window_ms <= watermark:
                     ready.add((start + window_ms, rule_name, start))
+        for rule_name, memory in self.cohorts.items():
+            # Exposed windows seal although none of their events came through this source.
+            rule = self._rule(rule_name)
+            for start in memory.windows(self.sealed_through.get(rule_name), rule.window_ms,
+                                        rule.hop_ms, watermark):
+                ready.add((start + rule.window_ms, rule_name, start))
         sealed: list[SealedPartial] = []
         if ready:
             self._slot_cache.clear()
@@ -399,6 +424,10 @@ class SourceAggregator:
                     if target is None:
                         target = merged[series_key] = Partial()
                     target.merge(partial)
+            delivered = self.cohorts.get(rule_name)
+            if delivered is not None:
+                _expose(merged, delivered.exposure(start, end))
+                delivered.sealed(start)
             for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
                                             partial))
@@ -453,6 +482,8 @@ class SourceAggregator:
         else:
             ahead = self.ahead_ms
         rules = sorted(self.norm_states)
+        # Delivery memories (``streams.pipeline.cohorts``), after the norms' arrays.
+        cohorts = [(rule, memory.to_bytes()) for rule, memory in sorted(self.cohorts.items())]
         arrays: list[bytes] = []
         for rule in rules:
             states, seen = self.norm_states[rule], self.norm_seen[rule]
@@ -470,6 +501,7 @@ class SourceAggregator:
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
             "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
+            **({"cohorts": [[rule, len(blob)] for rule, blob in cohorts]} if cohorts else {}),
         }
         if self.orders is not None:
             # Per-order state as of ``position``: re-read events find their order's times
@@ -478,7 +510,8 @@ class SourceAggregator:
             small["orders"] = self.orders.header()
             arrays += self.orders.arrays()
         header = json.dumps(small, separators=(",", ":"), sort_keys=True).encode()
-        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays])
+        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays,
+                         *(blob for _, blob in cohorts)])
 
     def restore(self, data: bytes) -> int:
         """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
@@ -487,10 +520,13 @@ class SourceAggregator:
         when re-read; norms continue from where they were. The JSON-only snapshots of
         earlier versions are still read.
         """
-        state, norms, orders_at = _read_snapshot(data)
+        state, norms, orders_at, cohorts = _read_snapshot(data)
         if self.orders is not None and "orders" in state and orders_at is not None:
             self.orders.load(state["orders"], data, orders_at)
         self.progress_ms = state["progress_ms"]
+        for rule, blob in cohorts.items():
+            if rule in self.cohorts:
+                self.cohorts[rule].load(blob)
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
@@ -723,7 +759,7 @@ def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | No
             return (0.0, 1.0, None) if status == "delivered" else None
         if name == "return_rate":
             if status in _RETURNS:
-                return 1.0, 0.0, None
+                return 1.0, 0.0, _EARLY_RETURN if rule.cohort_ms is not None else None
             return (0.0, 1.0, None) if status == "delivered" else None
         if name == "complaint_rate":
             return (0.0, 1.0, None) if status == "delivered" else None
@@ -756,6 +792,21 @@ _WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
 }
 
 
+#: Measure of a ``return_rate`` with a ``cohort``: a return counts only when early
+#: (decided per event by the partition's :class:`~streams.pipeline.cohorts.DeliveryMemory`).
+_EARLY_RETURN: Final = "early_return"
+
+
+def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:
+    """Replace every series' deliveries by its exposure (``streams.pipeline.cohorts``); a series
+    exposed without events in the window gets a partial of its own."""
+    for series_key, partial in merged.items():
+        partial.den = exposure.get(series_key, 0.0)
+    for series_key, value in exposure.items():
+        if series_key not in merged:
+            merged[series_key] = Partial(0.0, value)
+
+
 def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:
     for name in context:
         value = getattr(event, name, None)
@@ -782,17 +833,18 @@ def resume_offset(snapshot: bytes) -> int:
     return int(_read_snapshot(snapshot)[0]["resume_offset"])
 
 
-def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None]:
+def _read_snapshot(data: bytes
+                   ) -> tuple[dict[str, Any], _Norms, int | None, dict[str, bytes]]:
     """The small state, per rule the norms and their fold times (``None``: unknown) of a
-    :meth:`SourceAggregator.snapshot` (binary or the older JSON-only form), and the offset
-    of the order book's arrays (``None``: none)."""
+    :meth:`SourceAggregator.snapshot` (binary or the older JSON-only form), the offset of
+    the order book's arrays (``None``: none) and per rule the delivery memory's bytes."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
         fed = state.get("norm_seen", {})
         return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
                               {key: (None if key not in fed.get(rule, {})
                                      else int(fed[rule][key])) for key in states})
-                       for rule, states in state["norms"].items()}, None
+                       for rule, states in state["norms"].items()}, None, {}
     start = len(_SNAPSHOT_MAGIC)
     size = int.from_bytes(data[start:start + 4], "little")
     offset = start + 4 + size
@@ -812,10 +864,14 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None]:
     if "orders" in state:
         orders_at = offset
         offset += 8 * SNAPSHOT_COLUMNS * len(state["orders"]["ids"])
+    cohorts: dict[str, bytes] = {}
+    for rule, length in state.get("cohorts", []):
+        cohorts[rule] = data[offset:offset + length]
+        offset += length
     if offset != len(data):
         msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    return state, norms, orders_at
+    return state, norms, orders_at, cohorts
 
 
 def _norm_state(value: list[Any] | str) -> NormState:

@@ -26,6 +26,7 @@ from thresholds.config import DetectorConfig, MetricKind
 
 __all__ = [
     "CATALOGUE",
+    "COHORT_RULES",
     "COLOCATED_RULES",
     "DIMENSION_FIELDS",
     "ENTITY_RULES",
@@ -134,6 +135,10 @@ SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
     "cancellation_rate": frozenset({"reason"}),
 }
 
+#: Rules that may attribute returns to their order's delivery (``cohort``): the order's
+#: events share a partition (orders are keyed by order_id), so its aggregator sees both.
+COHORT_RULES: Final[frozenset[str]] = frozenset({"return_rate"})
+
 #: Rules whose series all live on one closer (routed by the rule's name, not the series
 #: id), so each key can be judged against the rule's total in the same window
 #: (``relative_to = "total"``). Their keys are few: regions, channels, categories.
@@ -158,7 +163,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
      "slow_guard_above", "sku_window", "lost_after",
-     "lost_warmup", "rollup_min"})
+     "lost_warmup", "rollup_min", "cohort"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -212,6 +217,10 @@ class RuleSpec:
     #: Per-event rules rolled up per sku or carrier: verdicts one ``sku_window`` needs to
     #: open an episode.
     rollup_min: int = 1
+    #: ``return_rate``: count only returns requested within this long of their order's
+    #: delivery, against the window's delivery exposure (``streams.pipeline.cohorts``); ``None``:
+    #: all returns against the window's deliveries.
+    cohort_ms: int | None = None
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -384,10 +393,19 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if entry.kind != "event":
             raise ConfigError(f"{where}.rollup_min", "only per-event rules roll verdicts up")
         rollup_min = _count(table["rollup_min"], f"{where}.rollup_min")
+    cohort_ms = None
+    if "cohort" in table:
+        if name not in COHORT_RULES:
+            raise ConfigError(f"{where}.cohort",
+                              f"only {', '.join(sorted(COHORT_RULES))} attributes events to "
+                              "delivery cohorts")
+        cohort_ms = _duration(table["cohort"], f"{where}.cohort")
+        if cohort_ms < hop_ms:
+            raise ConfigError(f"{where}.cohort", "must be at least the rule's hop")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
                     relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
-                    lost_warmup_ms, rollup_min)
+                    lost_warmup_ms, rollup_min, cohort_ms)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
