@@ -11,7 +11,7 @@ Examples
 >>> from streams.dev.simulator.config import DEFAULT_START
 >>> scenario = load_scenario("default", DEFAULT_START)
 >>> scenario.days, len(scenario.incidents)
-(21.0, 11)
+(21.0, 13)
 """
 
 from __future__ import annotations
