@@ -39,7 +39,7 @@ VALID: dict[str, dict[str, Any]] = {
 
 def test_event_field_order_is_what_the_fast_builders_pass() -> None:
     """The fast path builds events positionally: a field inserted or moved in
-    streams/events.py must be mirrored in streams/validation.py's _fast_* builders."""
+    streams/contract/events.py must be mirrored in streams/contract/validation.py's _fast_* builders."""
     assert OrderEvent.__struct_fields__ == (
         "event_id", "ts_ms", "order_id", "status", "customer_id", "sku", "category", "region",
         "carrier", "channel", "address_id", "quantity", "amount", "reason", "promised_at_ms",

@@ -1,4 +1,4 @@
-"""The score-series CSV adapter (streams/score_series.py)."""
+"""The score-series CSV adapter (streams/cli/score_series.py)."""
 
 from __future__ import annotations
 
