@@ -411,7 +411,7 @@ class WindowCloser:
 
         plan = self.oncall.plan(
             rule.name, rule.kind, start, end, series, values, sizes, detector.min_sample_size,
-            lambda: judge(values, peek=True)) if self.oncall else None
+            lambda: judge(values, peek=True), detector.z) if self.oncall else None
         if plan is None:
             outcome = judge(values)
         else:
