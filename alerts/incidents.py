@@ -247,6 +247,41 @@ class IncidentFolder:
             if event.status == "firing" and not event.is_instant:
                 self.open[event.kafka_key] = event
 
+    def snapshot(self, series: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The open incidents, JSON-ready, for a closer's snapshot: with ``series`` (the
+        closer's open episodes, ``rule:dimension:key``) only the children among them, and
+        only incidents that keep one. Each closer persists the incidents of its own
+        children, as it persists their episodes; :meth:`restore` joins them again."""
+        keep = None if series is None else set(series)
+        out = []
+        for _, by_key in sorted(self.incidents.items()):
+            for _, incident in sorted(by_key.items()):
+                data = incident.to_dict()
+                if keep is not None:
+                    data["children"] = {sid: aid for sid, aid in data["children"].items()
+                                        if sid in keep}
+                    if not data["children"]:
+                        continue
+                out.append(data)
+        return out
+
+    def restore(self, incidents: Iterable[Mapping[str, Any]]) -> None:
+        """Load :meth:`snapshot` output (of one closer or several, in any order): parts of
+        one incident are joined, so it keeps its id and its children after a restart and
+        a new child joins it instead of opening another incident."""
+        for data in incidents:
+            part = Incident.from_dict(data)
+            by_key = self.incidents.setdefault(part.rule, {})
+            known = by_key.get(part.key)
+            if known is None:
+                by_key[part.key] = part
+                continue
+            if (part.started_at_ms, part.incident_id) < (known.started_at_ms,
+                                                         known.incident_id):
+                known.incident_id, known.started_at_ms = part.incident_id, part.started_at_ms
+            known.severity = max(known.severity, part.severity, key=lambda s: _RANK[s])
+            known.children.update(part.children)
+
     def advance(self, rule: str, closed_through_ms: int) -> list[AlertEvent]:
         """Incident events of ``rule`` for every window end up to ``closed_through_ms``."""
         pending = self._pending.get(rule)

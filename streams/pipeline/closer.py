@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from alerts.episodes import EpisodeState, advance, instant_alert
+from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
 from streams.contract.events import TopicName
@@ -102,13 +103,17 @@ class WindowCloser:
     oncall
         Mute timings, promotion calendar and feedback multipliers
         (:mod:`streams.pipeline.oncall`); default: the rules file's mutes only.
+    folder
+        The worker's incident folder (:mod:`alerts.incidents`): the snapshot keeps the
+        open incidents of this closer's open episodes, and a restore hands them back.
     """
 
     def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
                  texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
                  *, shards: int = 1, oncall: OnCall | None = None,
-                 risk: bool = False) -> None:
+                 risk: bool = False, folder: IncidentFolder | None = None) -> None:
         self.rules = rules
+        self.folder = folder
         #: This partition's per-order risk scorer (streams.risk), when the worker runs it.
         self.risk = RiskShard(risk_sources(partitions)) if risk else None
         self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
@@ -208,6 +213,8 @@ class WindowCloser:
             "returners": [[rule, dimension, history.to_dict()]
                           for (rule, dimension), history in sorted(self.returners.items())],
             "oncall": self.oncall.snapshot(),
+            "incidents": ([] if self.folder is None
+                          else self.folder.snapshot(self.open_alerts)),
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
         }
@@ -265,6 +272,9 @@ class WindowCloser:
             if any(rule.name == rule_name for rule in self.rules.rules):
                 self._returners(self.rules.by_name(rule_name), dimension).load(returner_state)
         self.oncall.restore(state.get("oncall"))
+        if self.folder is not None:
+            self.folder.seed(self.open_alerts.values())
+            self.folder.restore(state.get("incidents", []))
         self.muted_series = set(state.get("muted", []))
         for name, rollup in state.get("rollups", {}).items():
             if name in self.rollups:
@@ -411,7 +421,7 @@ class WindowCloser:
 
         plan = self.oncall.plan(
             rule.name, rule.kind, start, end, series, values, sizes, detector.min_sample_size,
-            lambda: judge(values, peek=True)) if self.oncall else None
+            lambda: judge(values, peek=True), detector.z) if self.oncall else None
         if plan is None:
             outcome = judge(values)
         else:

@@ -722,7 +722,8 @@ class Worker:
                 closer = WindowCloser(self.rules, self.input_partitions, self.texts,
                                       shards=max(1, len(self.partials_partitions)),
                                       oncall=OnCall(self.rules.mutes, self.calendar,
-                                                    self.sensitivity), risk=True)
+                                                    self.sensitivity), risk=True,
+                                      folder=self.folder)
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
