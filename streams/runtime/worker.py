@@ -64,6 +64,7 @@ from streams.rules.calendar import Calendar, load_calendar
 from streams.rules.catalogue import RuleSet
 from streams.rules.mutes import mute_states
 from streams.runtime.checkpoint import CheckpointSchedule, CheckpointStore
+from streams.runtime.commits import CommitFailures
 from streams.runtime.config import Settings
 from streams.runtime.gc_tuning import tune_gc
 from streams.runtime.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
@@ -88,10 +89,6 @@ _CLOSER_MAX_PENDING_BYTES = 32 * 1_048_576
 #: A commit that takes longer than this failed (aiokafka retries some errors, such as
 #: an unknown topic, forever).
 _COMMIT_TIMEOUT_S = 15.0
-#: The worker exits after this many commit failures in a row while the broker answers,
-#: failing for at least ``_COMMIT_FAILING_S`` (a rebalance fails one or two, briefly).
-_MAX_COMMIT_FAILURES = 3
-_COMMIT_FAILING_S = 30.0
 #: Consecutive broker probes that must miss one of the service's topics before it exits.
 _MISSING_TOPIC_PROBES = 2
 #: Seconds a failed worker gives each Kafka client to close.
@@ -195,8 +192,8 @@ class Worker:
         self.backlog = {"intake": 0, "closer": 0}
         self.progress = Progress(settings.stall_timeout_ms / 1000)
         self._broker_reachable = True
-        self._commit_failures = 0
-        self._commit_failing_since = 0.0
+        #: Failed offset commits: rebalance-superseded ones are not fatal (runtime.commits).
+        self.commit_failures = CommitFailures()
         #: Alerts published so far (for tests and the demo).
         self.alerts_published = 0
         self.risk_published = 0
@@ -405,11 +402,18 @@ class Worker:
 
     async def _backlog(self, consumer: AIOKafkaConsumer) -> int:
         """Records between the consumer's positions and the ends the broker last reported
-        (partitions with no fetch answered yet count as none)."""
+        (partitions with no fetch answered yet count as none).
+
+        A rebalance may take partitions away while ``position`` awaits: each one is checked
+        again first, as aiokafka's ``highwater`` asserts on a partition not assigned (under
+        CPU pressure that assertion killed workers in rebalance storms).
+        """
         total = 0
         for tp in consumer.assignment():
+            if tp in self._restoring or tp not in consumer.assignment():
+                continue
             high = consumer.highwater(tp)
-            if high is None or tp in self._restoring:
+            if high is None:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), 1.0)
@@ -659,6 +663,8 @@ class Worker:
             # Encoded in a thread so the loop (heartbeats, fetches) goes on; safe because
             # only this task's synchronous code changes the aggregator (streams.runtime.offloop).
             snapshot = await snapshot_off_loop(agg.snapshot, position)
+            if self.stage1.aggregators.get((topic, tp.partition)) is not agg:
+                continue  # revoked meanwhile: its new owner snapshots it from now on
             if not self._snapshot_fits("intake", str(tp), snapshot, began):
                 continue
             try:
@@ -926,14 +932,17 @@ class Worker:
         consumer = self._closer
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for partition in self._closer_schedule.due(sorted(self.closers), force=force):
-            closer = self.closers[partition]
+            closer = self.closers.get(partition)
             position = self._closer_position.get(partition)
-            if position is None or position == self._closer_snapshot_position.get(partition):
-                continue
+            if (closer is None or position is None
+                    or position == self._closer_snapshot_position.get(partition)):
+                continue  # revoked while an earlier one was written, or nothing new
             marker = {"position": position,
                       "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
             began = time.perf_counter()
             payload = await snapshot_off_loop(closer.snapshot)
+            if self.closers.get(partition) is not closer:
+                continue  # revoked meanwhile: its new owner snapshots it from now on
             if not self._snapshot_fits("closer", str(partition), payload, began):
                 continue
             try:
@@ -951,27 +960,16 @@ class Worker:
 
     async def _commit(self, consumer: AIOKafkaConsumer,
                       offsets: dict[TopicPartition, OffsetAndMetadata], stage: str) -> None:
-        """Commit ``offsets``; raise :class:`WorkerFailure` after ``_MAX_COMMIT_FAILURES``
-        failures in a row over ``_COMMIT_FAILING_S`` while the broker answers (a commit
-        that cannot succeed, e.g. for a topic the broker lost, is retried by aiokafka
-        forever)."""
+        """Commit ``offsets``. A commit a rebalance overtook is left to the next one (from
+        the new assignment); other failures raise :class:`WorkerFailure` once they are
+        fatal (:class:`~streams.runtime.commits.CommitFailures`: e.g. a commit for a topic
+        the broker lost, which aiokafka retries for ever, fails three times in a row)."""
         try:
             await asyncio.wait_for(consumer.commit(offsets), _COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
-            if self._broker_reachable:
-                if not self._commit_failures:
-                    self._commit_failing_since = time.monotonic()
-                self._commit_failures += 1
-            log.warning("commit_failed", stage=stage, failures=self._commit_failures,
-                        error=repr(exc))
-            if (self._commit_failures >= _MAX_COMMIT_FAILURES
-                    and time.monotonic() - self._commit_failing_since >= _COMMIT_FAILING_S):
-                log.error("commits_failing", stage=stage, failures=self._commit_failures,
-                          action="exiting so a restart resumes from the snapshots")
-                raise WorkerFailure(f"{self._commit_failures} {stage} commits failed in a "
-                                    f"row: {exc!r}") from exc
+            self.commit_failures.failed(stage, exc, broker_reachable=self._broker_reachable)
             return
-        self._commit_failures = 0
+        self.commit_failures.succeeded()
 
     async def _publish_risk(self) -> None:
         """Publish every risk record the closers' shards scored (before any snapshot: a

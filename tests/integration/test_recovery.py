@@ -30,7 +30,9 @@ from tests.integration.test_parity import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path,
+                 **extra: str) -> subprocess.Popen:  # type: ignore[type-arg]
+    """A ``worker`` process on ``broker`` (``extra``: more environment, e.g. settings)."""
     env = {**os.environ,
            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
            "AFTERSALES_TOPIC_PREFIX": prefix,
@@ -42,7 +44,7 @@ def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path) -> s
            "AFTERSALES_WEB_PORT": str(port),
            "AFTERSALES_WEB_HOST": "127.0.0.1",
            "AFTERSALES_CHECKPOINT_INTERVAL_MS": "500",
-           "AFTERSALES_LOG_FORMAT": "json"}
+           "AFTERSALES_LOG_FORMAT": "json", **extra}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)

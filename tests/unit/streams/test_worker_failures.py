@@ -1,5 +1,6 @@
-"""Worker failures: repeated commit failures are fatal (a success forgives them), and a
-cancellation nobody asked for is a failure, not a quiet stop."""
+"""Worker failures: repeated commit errors are fatal (a success forgives them), commits a
+rebalance overtook are not, and a cancellation nobody asked for is a failure, not a quiet
+stop."""
 
 from __future__ import annotations
 
@@ -7,13 +8,23 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka import TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    IllegalStateError,
+    KafkaError,
+    KafkaTimeoutError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+    UnknownTopicOrPartitionError,
+)
 from prometheus_client import CollectorRegistry
 
-import streams.runtime.worker
 from alerts.metrics import AlertMetrics
 from streams.exceptions import WorkerFailure
 from streams.rules.catalogue import load_rules
+from streams.runtime.commits import CommitFailures
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
 
@@ -21,7 +32,7 @@ from streams.runtime.worker import Worker
 class FakeConsumer:
     """Commits fail with the queued errors, then succeed."""
 
-    def __init__(self, errors: list[KafkaError]) -> None:
+    def __init__(self, errors: list[Exception]) -> None:
         self.errors = errors
         self.committed: list[Any] = []
 
@@ -31,39 +42,164 @@ class FakeConsumer:
         self.committed.append(offsets)
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Worker:
-    monkeypatch.setattr(streams.runtime.worker, "_COMMIT_FAILING_S", 0.0)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def worker(clock: FakeClock) -> Worker:
     settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
-    return Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
+    worker = Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
+    worker.commit_failures = CommitFailures(clock=clock)
+    return worker
+
+
+#: What aiokafka raises for a commit a rebalance overtook (CommitFailedError wraps the
+#: three broker answers; IllegalStateError: a partition no longer assigned).
+REBALANCE = [
+    CommitFailedError(),
+    RebalanceInProgressError("g"),
+    IllegalGenerationError("g"),
+    UnknownMemberIdError("g"),
+    IllegalStateError("Partition TopicPartition(topic='t', partition=0) is not assigned"),
+]
+
+
+async def commit(worker: Worker, consumer: FakeConsumer, stage: str = "closer") -> None:
+    await worker._commit(consumer, {}, stage)  # type: ignore[arg-type]
 
 
 class TestCommit:
-    async def test_third_failure_in_a_row_is_fatal(self, worker: Worker) -> None:
-        """Three failed commits in a row raise WorkerFailure naming the stage."""
-        consumer = FakeConsumer([UnknownTopicOrPartitionError()] * 3)
-        await worker._commit(consumer, {}, "closer")  # type: ignore[arg-type]
-        await worker._commit(consumer, {}, "closer")  # type: ignore[arg-type]
+    async def test_third_error_in_a_row_over_30_s_is_fatal(self, worker: Worker,
+                                                            clock: FakeClock) -> None:
+        """Three failed commits in a row, 30 s apart in all, raise WorkerFailure naming
+        the stage (an unknown topic is retried by aiokafka until the commit times out)."""
+        consumer = FakeConsumer([UnknownTopicOrPartitionError(), TimeoutError(),
+                                 KafkaTimeoutError()])
+        await commit(worker, consumer)
+        clock.now += 15
+        await commit(worker, consumer)
+        clock.now += 15
         with pytest.raises(WorkerFailure, match="3 closer commits failed"):
-            await worker._commit(consumer, {}, "closer")  # type: ignore[arg-type]
+            await commit(worker, consumer)
 
-    async def test_success_resets_the_count(self, worker: Worker) -> None:
+    async def test_three_quick_errors_are_not_yet_fatal(self, worker: Worker,
+                                                        clock: FakeClock) -> None:
+        """Errors within 30 s of the first are waited out; the fourth, later, is fatal."""
+        consumer = FakeConsumer([KafkaError()] * 4)
+        for _ in range(3):
+            await commit(worker, consumer)
+            clock.now += 1
+        clock.now += 30
+        with pytest.raises(WorkerFailure, match="4 closer commits failed"):
+            await commit(worker, consumer)
+
+    async def test_success_resets_the_count(self, worker: Worker, clock: FakeClock) -> None:
         """A commit that succeeds in between starts the count again."""
         consumer = FakeConsumer([KafkaError(), KafkaError()])
         for _ in range(3):
-            await worker._commit(consumer, {}, "intake")  # type: ignore[arg-type]
+            clock.now += 20
+            await commit(worker, consumer, "intake")
         consumer.errors = [KafkaError(), KafkaError()]
         for _ in range(2):
-            await worker._commit(consumer, {}, "intake")  # type: ignore[arg-type]
+            clock.now += 20
+            await commit(worker, consumer, "intake")
         assert len(consumer.committed) == 1
+        assert worker.commit_failures.errors_in_a_row == 2
 
-    async def test_failures_while_the_broker_is_away_do_not_count(self, worker: Worker) -> None:
+    async def test_failures_while_the_broker_is_away_do_not_count(self, worker: Worker,
+                                                                   clock: FakeClock) -> None:
         """An outage (the probe finds no broker) is waited out, not fatal."""
         worker._broker_reachable = False
         consumer = FakeConsumer([KafkaError()] * 5)
         for _ in range(5):
-            await worker._commit(consumer, {}, "closer")  # type: ignore[arg-type]
-        assert worker._commit_failures == 0
+            clock.now += 20
+            await commit(worker, consumer)
+        assert worker.commit_failures.errors_in_a_row == 0
+
+    @pytest.mark.parametrize("error", REBALANCE, ids=lambda e: type(e).__name__)
+    async def test_rebalance_failures_are_not_fatal(self, worker: Worker, clock: FakeClock,
+                                                    error: Exception) -> None:
+        """Commits a rebalance overtook, for two minutes on end (a rebalance storm under
+        CPU pressure), neither raise nor count toward the error limit; the commit from
+        the new assignment then goes through."""
+        consumer = FakeConsumer([error] * 12)
+        for _ in range(12):
+            await commit(worker, consumer, "intake")
+            clock.now += 10
+        assert worker.commit_failures.errors_in_a_row == 0
+        assert worker.commit_failures.superseded_in_a_row == 12
+        await commit(worker, consumer, "intake")
+        assert len(consumer.committed) == 1
+        assert worker.commit_failures.superseded_in_a_row == 0
+        assert worker.commit_failures.totals == {"superseded": 12, "error": 0}
+
+    async def test_rebalance_failures_neither_forgive_nor_add_to_errors(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
+        """A superseded commit between two errors does not reset the error streak: an
+        unknown topic that lasts is fatal even while rebalances come and go."""
+        consumer = FakeConsumer([UnknownTopicOrPartitionError(), CommitFailedError(),
+                                 UnknownTopicOrPartitionError(), IllegalGenerationError("g"),
+                                 UnknownTopicOrPartitionError()])
+        for _ in range(4):
+            await commit(worker, consumer)
+            clock.now += 10
+        assert worker.commit_failures.errors_in_a_row == 2
+        with pytest.raises(WorkerFailure, match="3 closer commits failed"):
+            await commit(worker, consumer)
+
+    async def test_a_group_that_never_settles_is_fatal(self, worker: Worker,
+                                                       clock: FakeClock) -> None:
+        """Superseded commits with no success for five minutes: the worker exits rather
+        than go on with offsets that never move."""
+        consumer = FakeConsumer([CommitFailedError()] * 40)
+        for _ in range(30):
+            await commit(worker, consumer)
+            clock.now += 10
+        with pytest.raises(WorkerFailure, match="overtaken by rebalances for 300 s"):
+            await commit(worker, consumer)
+
+
+class RebalancingConsumer:
+    """Two partitions assigned; a rebalance takes the second away while the position of
+    the first is awaited. ``highwater`` asserts on a partition not assigned, as
+    aiokafka's does."""
+
+    def __init__(self) -> None:
+        self.tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
+        self.assigned = set(self.tps)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        assert tp in self.assigned, "Partition is not assigned"
+        return 100
+
+    async def position(self, tp: TopicPartition) -> int:
+        self.assigned.discard(self.tps[1])
+        await asyncio.sleep(0)
+        return 40
+
+
+class TestBacklog:
+    async def test_partition_revoked_meanwhile_is_skipped(self, worker: Worker) -> None:
+        """The backlog probe (/health) survives a rebalance under its await: the revoked
+        partition is left out, not asked for its high-water mark."""
+        consumer = RebalancingConsumer()
+        assert await worker._backlog(consumer) == 60  # type: ignore[arg-type]
 
 
 class TestUnrequestedCancellation:
