@@ -134,7 +134,8 @@ class WindowCloser:
         #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
         self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts,
                                              "carrier" if ("carrier",) in rule.dimensions
-                                             else "sku", rule.rollup_min)
+                                             else "sku", rule.rollup_min,
+                                             learn_rate=("carrier",) in rule.dimensions)
                         for rule in rules.rules
                         if rule.kind == "event" and ({("sku",), ("carrier",)}
                                                      & set(rule.dimensions))}
