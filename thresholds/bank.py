@@ -162,12 +162,14 @@ class SeriesBank:
         *,
         z_scale: npt.ArrayLike | None = None,
         learn: npt.ArrayLike | None = None,
+        guard_value: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
-        ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale`` and
-        ``learn`` are aligned with ``rows`` (see :meth:`thresholds.detector.Detector.score`
-        for their meaning per kind and :func:`thresholds.engine.step` for the others).
+        ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale``,
+        ``learn`` and ``guard_value`` are aligned with ``rows`` (see
+        :meth:`thresholds.detector.Detector.score` for their meaning per kind and
+        :func:`thresholds.engine.step` for the others).
         Rows must be distinct.
         """
         rows = np.asarray(rows, dtype=np.intp)
@@ -179,19 +181,20 @@ class SeriesBank:
             raise IndexError(msg)
         sub = self._cols.take(rows)
         out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides,
-                        z_scale=z_scale, learn=learn)
+                        z_scale=z_scale, learn=learn, guard_value=guard_value)
         self._cols.put(rows, new)
         return out
 
     def peek(self, ts_ms: int, rows: npt.NDArray[np.intp], value: npt.ArrayLike,
              sample_size: npt.ArrayLike | None = None,
              noise: npt.ArrayLike | None = None, exposure: npt.ArrayLike | None = None,
-             sides: npt.ArrayLike | None = None) -> Outcome:
+             sides: npt.ArrayLike | None = None, *,
+             guard_value: npt.ArrayLike | None = None) -> Outcome:
         """Decide the window ending at ``ts_ms`` for ``rows`` without updating them (e.g.
         to read this window's baselines before choosing how to judge it)."""
         rows = np.asarray(rows, dtype=np.intp)
         out, _ = step(self.config, self._cols.take(rows), ts_ms, value, sample_size, noise,
-                      exposure, sides)
+                      exposure, sides, guard_value=guard_value)
         return out
 
     def export_state(self, series_id: str) -> bytes:

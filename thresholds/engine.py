@@ -323,6 +323,7 @@ def step(
     *,
     z_scale: npt.ArrayLike | None = None,
     learn: npt.ArrayLike | None = None,
+    guard_value: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
@@ -339,7 +340,9 @@ def step(
     ``z_scale`` multiplies each row's band width ``z`` and CUSUM threshold ``h``
     (> 1 makes a row less sensitive; on-call feedback). Rows where ``learn`` is false
     are decided as usual but their baseline (level, variance, seasonal slots, ``n``) is
-    left as it was (muted or calendar windows). Pure: ``cols`` is not modified.
+    left as it was (muted or calendar windows). ``guard_value`` is what the absolute
+    guards compare instead of the observed value (a rule decided on the mean of log
+    waits still guards on the p90 its users read). Pure: ``cols`` is not modified.
     """
     size = len(cols)
     ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (size,))
@@ -398,8 +401,10 @@ def step(
             else np.broadcast_to(np.asarray(sides, dtype=np.int8), (size,)))
     watch_up = (side >= 0) & (cfg.direction in ("up", "both"))
     watch_down = (side <= 0) & (cfg.direction in ("down", "both"))
-    guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else observed > cfg.guard_above
-    guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else observed < cfg.guard_below
+    guarded = (observed if guard_value is None
+               else np.broadcast_to(np.asarray(guard_value, dtype=np.float64), (size,)))
+    guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else guarded > cfg.guard_above
+    guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else guarded < cfg.guard_below
     up = (z > zt) & guard_up & watch_up
     down = (z < -zt) & guard_down & watch_down
     violating = ready & (up | down)

@@ -259,6 +259,10 @@ class SourceAggregator:
                 if fold_at is not None and fold_at <= progress - self.lateness_ms:
                     self._fold_ready_norms(progress - self.lateness_ms)
         elif ts < previous_progress - self.lateness_ms:
+            if book is not None and isinstance(event, OrderEvent):
+                # Too late for any window, but its order's lifecycle still counts: a
+                # delivery reported late is no lost parcel.
+                book.observe(event)
             return False, []
         facts: OrderFacts | None = None
         lost: list[EventAlert] = []
@@ -323,7 +327,8 @@ class SourceAggregator:
         return True, alerts + lost if lost else alerts
 
     def _lost_alerts(self, parcels: list[LostParcel]) -> list[EventAlert]:
-        """``lost_parcel`` verdicts (dimension ``order``), stamped at their deadline."""
+        """``lost_parcel`` verdicts (dimension ``order``), stamped at their deadline: each
+        an ``info`` trace request; the carrier's roll-up is what pages."""
         rule = self._lost_rule
         if rule is None:
             return []
@@ -335,7 +340,7 @@ class SourceAggregator:
                 observed=hours, baseline=parcel.p90_hours, lower=None,
                 upper=factor * parcel.p90_hours, score=1.0, anomaly_score=0.5,
                 sample_size=None, ready=True, violating=True, direction="up",
-                severity="warning", alerting=True, transition="fire")
+                severity="info", alerting=True, transition="fire")
             out.append(EventAlert(
                 self.source, rule.name, "order", parcel.order_id, parcel.due_ms, decision,
                 {"measure": "transit", "carrier": parcel.carrier, "region": parcel.region,

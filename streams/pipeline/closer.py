@@ -45,6 +45,7 @@ from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
 from streams.contract.events import TopicName
+from streams.pipeline import log_mean
 from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
@@ -59,6 +60,7 @@ from thresholds.engine import Outcome
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
 from thresholds.return_history import ReturnHistory
+from thresholds.sketch import QuantileSketch
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
 
@@ -137,7 +139,8 @@ class WindowCloser:
         #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
         self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts,
                                              "carrier" if ("carrier",) in rule.dimensions
-                                             else "sku", rule.rollup_min)
+                                             else "sku", rule.rollup_min,
+                                             learn_rate=("carrier",) in rule.dimensions)
                         for rule in rules.rules
                         if rule.kind == "event" and ({("sku",), ("carrier",)}
                                                      & set(rule.dimensions))}
@@ -166,6 +169,8 @@ class WindowCloser:
         #: Decisions a mute kept from alerting (out of band, or a fire or resolve), by
         #: (mute name, rule), since the last :meth:`drain_suppressed`.
         self.suppressed: Counter[tuple[str, str]] = Counter()
+        #: Percentile rules decided on log-means: each series' learned within-window spread.
+        self.spreads = log_mean.SpreadMemory()
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -217,6 +222,7 @@ class WindowCloser:
                           else self.folder.snapshot(self.open_alerts)),
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
+            "spreads": {sid: list(v) for sid, v in sorted(self.spreads.table.items())},
         }
         if self.risk is not None:
             state["risk"] = self.risk.to_dict()
@@ -281,6 +287,8 @@ class WindowCloser:
                 self.rollups[name].load(rollup)
         if self.risk is not None and "risk" in state:
             self.risk.load(state["risk"])
+        self.spreads = log_mean.SpreadMemory({sid: (float(ss), float(df)) for sid, (ss, df)
+                                              in state.get("spreads", {}).items()})
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -398,16 +406,23 @@ class WindowCloser:
         values = np.zeros(len(ids))
         sizes = np.zeros(len(ids))
         noise = np.zeros(len(ids)) if rule.kind == "percentile" else None
-        for i, sid in enumerate(ids):
-            _, dimension, key = sid.split(":", 2)
-            partial = merged.get((dimension, key))
-            if partial is None:
-                continue
-            values[i], sizes[i] = _observation(rule, partial)
-            if noise is not None and partial.sketch is not None and sizes[i] > 0:
-                sketch = partial.sketch
-                noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
-                                          sketch.quantile(0.75))
+        log_means = None
+        if rule.kind == "percentile" and rule.statistic == "log_mean":
+            log_means = log_mean.window(
+                ids, [_sketch(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2])))
+                      for sid in ids], rule.quantile, self.spreads)
+            values, sizes, noise = log_means.values, log_means.sizes, log_means.noise
+        else:
+            for i, sid in enumerate(ids):
+                _, dimension, key = sid.split(":", 2)
+                partial = merged.get((dimension, key))
+                if partial is None:
+                    continue
+                values[i], sizes[i] = _observation(rule, partial)
+                if noise is not None and partial.sketch is not None and sizes[i] > 0:
+                    sketch = partial.sketch
+                    noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
+                                              sketch.quantile(0.75))
         sample = None if rule.kind == "count" else sizes
         series = [(sid, dimension, key) for sid in ids
                   for _, dimension, key in (sid.split(":", 2),)]
@@ -416,6 +431,10 @@ class WindowCloser:
 
         def judge(judged: np.ndarray, *, peek: bool = False, z_scale: np.ndarray | None = None,
                   learn: np.ndarray | None = None) -> Outcome:
+            if log_means is not None:  # decided on log-means, reported as the quantile
+                return log_means.report(_evaluate(
+                    rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
+                    z_scale=z_scale, learn=learn, guard_value=log_means.quantiles))
             return _evaluate(rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
                              z_scale=z_scale, learn=learn, raw=values)
 
@@ -428,6 +447,8 @@ class WindowCloser:
             outcome = judge(plan.values, z_scale=plan.z_scale, learn=plan.learn)
         if self.oncall:
             self.oncall.after(rule.name, series, plan, outcome, values)
+        if log_means is not None:
+            self.spreads.learn(log_means)
         # Seen up to the end of the window's first hop: its newest events lie before that.
         bank.touch(rows[[i for i, sid in enumerate(ids)
                          if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
@@ -500,6 +521,7 @@ class WindowCloser:
             for sid in sids:
                 self.latest.pop(sid, None)
                 self.streak_start.pop(sid, None)
+                self.spreads.table.pop(sid, None)
                 if not _is_overflow(sid):
                     admitted[self._shard(sid)] -= 1
             self.evicted[(rule.name, reason)] += len(sids)
@@ -739,16 +761,18 @@ _SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
 def _evaluate(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str], rows: np.ndarray,
               values: np.ndarray, sample: np.ndarray | None, noise: np.ndarray | None, *,
               peek: bool = False, z_scale: np.ndarray | None = None,
-              learn: np.ndarray | None = None, raw: np.ndarray | None = None) -> Outcome:
+              learn: np.ndarray | None = None, raw: np.ndarray | None = None,
+              guard_value: np.ndarray | None = None) -> Outcome:
     """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
-    ``z_scale`` and ``learn`` as in :func:`thresholds.engine.step`; ``raw``: the observed
-    values when ``values`` were scaled by the calendar."""
+    ``z_scale`` and ``learn``, and ``guard_value``, as in :func:`thresholds.engine.step`;
+    ``raw``: the observed values when ``values`` were scaled by the calendar."""
     if rule.relative_to is not None or rule.total_direction is not None:
         return _evaluate_relative(rule, bank, end, ids, rows, values, peek=peek,
                                   z_scale=z_scale, learn=learn, raw=raw)
     if peek:
-        return bank.peek(end, rows, values, sample, noise)
-    return bank.evaluate(end, rows, values, sample, noise, z_scale=z_scale, learn=learn)
+        return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
+    return bank.evaluate(end, rows, values, sample, noise, z_scale=z_scale, learn=learn,
+                         guard_value=guard_value)
 
 
 def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
@@ -784,6 +808,10 @@ def _merge(partials: Iterable[Partial]) -> Partial:
     for partial in partials:
         merged.merge(partial)
     return merged
+
+
+def _sketch(partial: Partial | None) -> QuantileSketch | None:
+    return None if partial is None else partial.sketch
 
 
 def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:

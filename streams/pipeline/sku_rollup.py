@@ -22,6 +22,7 @@ the same episodes. The state is small: per open window and SKU cause the verdict
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from alerts.text import AlertTexts, Unit, format_value
 from streams.pipeline.aggregate import EventAlert
 from thresholds.decision import Decision
 
-__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup"]
+__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "poisson_tail"]
 
 #: Order ids kept per episode (and per window and cause); all are counted.
 MAX_ORDERS: Final = 50
@@ -45,6 +46,33 @@ _LABELS: Final[dict[str, tuple[str, Unit]]] = {"unit_price": ("Unit price", "amo
                                                 "transit": ("Transit time", "hours")}
 #: Locale text prefix per roll-up key: ``sku.*`` for prices, ``lost.*`` for lost parcels.
 _TEXT_PREFIX: Final[dict[str, str]] = {"sku": "sku", "carrier": "lost"}
+#: Learned roll-ups (lost parcels per carrier): the usual count per window is an
+#: exponentially weighted mean with this gain (half-life ~55 windows, a week of 3 h), and a
+#: window opens an episode only when its count is this improbable under it (Poisson).
+RATE_GAIN: Final = 0.0125
+RATE_ALPHA: Final = 1e-3
+#: Windows a key's usual count needs before it is used (until then: ``min_orders`` only).
+RATE_WARM: Final = 8
+
+
+def poisson_tail(count: int, rate: float) -> float:
+    """``P(X >= count)`` for ``X ~ Poisson(rate)``, summed upward from ``count`` (the
+    terms fall fast past the mean).
+
+    >>> round(poisson_tail(3, 0.5), 4), poisson_tail(0, 2.0), round(poisson_tail(12, 4.0), 5)
+    (0.0144, 1.0, 0.00092)
+    """
+    if count <= 0:
+        return 1.0
+    if rate <= 0:
+        return 0.0
+    term = math.exp(-rate + count * math.log(rate) - math.lgamma(count + 1))
+    total, k = 0.0, count
+    while term > 0 and (k <= rate or term > total * 1e-12):
+        total += term
+        k += 1
+        term *= rate / k
+    return min(total, 1.0)
 
 
 @dataclass(slots=True)
@@ -85,8 +113,18 @@ class SkuRollup:
     """
 
     def __init__(self, rule: str, window_ms: int, texts: AlertTexts,
-                 key_field: str = "sku", min_orders: int = 1) -> None:
+                 key_field: str = "sku", min_orders: int = 1, *,
+                 learn_rate: bool = False) -> None:
         self.rule = rule
+        #: Judge a window's count against the key's learned usual count (lost parcels: a
+        #: carrier that always loses a few a day is no incident); ``False``: any
+        #: ``min_orders`` opens (a wrong price has no usual count).
+        self.learn_rate = learn_rate
+        #: Cause id -> ``[usual count per window, windows learned, start of the last one]``.
+        self.rates: dict[str, list[float]] = {}
+        #: Start of the first window this roll-up closed: a cause first seen later had no
+        #: verdict in any window before (its usual count starts at 0 over them).
+        self.first_start: int | None = None
         #: Verdicts one window needs to *open* an episode (an open one takes any): a single
         #: overdue parcel is a trace request, a carrier episode needs a wave of them.
         self.min_orders = min_orders
@@ -149,17 +187,54 @@ class SkuRollup:
         events: list[AlertEvent] = []
         for cause_id in sorted(set(seen) | set(self.open)):
             got = seen.get(cause_id)
-            if got is not None and (cause_id in self.open or got.count >= self.min_orders):
+            if got is not None and (cause_id in self.open or self._unusual(cause_id, got.count)):
                 events.extend(self._violating(cause_id, got, start, end))
             elif cause_id in self.open:
                 events.extend(self._quiet(cause_id, start, end))
+        if self.learn_rate:
+            for cause_id in sorted(set(seen) | set(self.rates)):
+                if cause_id not in self.open:
+                    got = seen.get(cause_id)
+                    self._learn(cause_id, 0 if got is None else got.count, start)
         return events
+
+    def _unusual(self, cause_id: str, count: int) -> bool:
+        """Whether ``count`` verdicts in one window open an episode for the cause."""
+        if count < self.min_orders:
+            return False
+        rate = self.rates.get(cause_id)
+        if self.learn_rate and rate is None and self.first_start is not None:
+            rate = [0.0, self._windows_since(self.first_start), 0.0]  # none seen so far
+        if not self.learn_rate or rate is None or rate[1] < RATE_WARM:
+            return True
+        return poisson_tail(count, rate[0]) < RATE_ALPHA
+
+    def _windows_since(self, start: int) -> float:
+        closed = self.closed_through if self.closed_through is not None else start
+        return float((closed - start) // self.window_ms + 1)
+
+    def _learn(self, cause_id: str, count: int, start: int) -> None:
+        """Fold one closed window's count into the cause's usual count (windows skipped
+        since its last one had none)."""
+        if self.first_start is None:
+            self.first_start = start
+        rate = self.rates.get(cause_id)
+        usual, learned, last = (rate if rate is not None
+                                else [0.0, 0.0, float(self.first_start - self.window_ms)])
+        for _ in range(min(max(int((start - last) // self.window_ms) - 1, 0), 10_000)):
+            learned += 1
+            usual -= max(RATE_GAIN, 1.0 / learned) * usual
+        learned += 1
+        usual += max(RATE_GAIN, 1.0 / learned) * (count - usual)
+        self.rates[cause_id] = [usual, learned, float(start)]
 
     def _violating(self, cause_id: str, seen: _Seen, start: int, end: int) -> list[AlertEvent]:
         sku, cause = cause_id.rsplit("|", 1)
         rows = sorted(seen.rows, key=lambda row: (row[0], row[1]))
         last = rows[-1]
         severity = max((row[7] for row in rows), key=lambda s: _RANK.get(s, 0))
+        if self.learn_rate and _RANK.get(severity, 0) < _RANK["warning"]:
+            severity = "warning"  # a wave of trace requests pages
         direction = cause.rsplit("_", 1)[1]
         scores = [row[6] for row in rows]
         score = max(scores, key=abs)
@@ -246,6 +321,8 @@ class SkuRollup:
                            "quiet": o.quiet, "last": o.last}
                      for cid, o in sorted(self.open.items())},
             "late": self.late,
+            "rates": {cid: list(rate) for cid, rate in sorted(self.rates.items())},
+            "first_start": self.first_start,
         }
 
     def load(self, data: Mapping[str, Any]) -> None:
@@ -258,6 +335,10 @@ class SkuRollup:
                                 int(o["count"]), int(o["quiet"]), dict(o["last"]))
                      for cid, o in data.get("open", {}).items()}
         self.late = int(data.get("late", 0))
+        self.rates = {cid: [float(x) for x in rate]
+                      for cid, rate in data.get("rates", {}).items()}
+        first = data.get("first_start")
+        self.first_start = None if first is None else int(first)
 
 
 def _measure(cause: str) -> str:

@@ -163,7 +163,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
      "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
      "slow_guard_above", "sku_window", "lost_after",
-     "lost_warmup", "rollup_min", "cohort"})
+     "lost_warmup", "rollup_min", "cohort", "statistic"})
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
     {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
      "guard_above", "guard_below", "severity_steps"})
@@ -221,6 +221,11 @@ class RuleSpec:
     #: delivery, against the window's delivery exposure (``streams.pipeline.cohorts``); ``None``:
     #: all returns against the window's deliveries.
     cohort_ms: int | None = None
+    #: Percentile rules: what the detector decides on. ``"quantile"``: the window's
+    #: ``quantile`` itself; ``"log_mean"``: the mean of the values' logs (the efficient
+    #: statistic for lognormal-like waits, so every window weighs by its size), while
+    #: alerts still report the quantile (``streams.pipeline.log_mean``).
+    statistic: str = "quantile"
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
@@ -402,10 +407,16 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         cohort_ms = _duration(table["cohort"], f"{where}.cohort")
         if cohort_ms < hop_ms:
             raise ConfigError(f"{where}.cohort", "must be at least the rule's hop")
+    statistic = table.get("statistic", "quantile")
+    if "statistic" in table and entry.kind != "percentile":
+        raise ConfigError(f"{where}.statistic", "only percentile rules choose a statistic")
+    if statistic not in ("quantile", "log_mean"):
+        raise ConfigError(f"{where}.statistic",
+                          f"expected 'quantile' or 'log_mean', got {statistic!r}")
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
                     relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
-                    lost_warmup_ms, rollup_min, cohort_ms)
+                    lost_warmup_ms, rollup_min, cohort_ms, statistic)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

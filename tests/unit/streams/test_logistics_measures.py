@@ -136,6 +136,37 @@ class TestLostParcel:
         alerts = self.alerts(2)
         assert [a.dimension for a in alerts] == ["order", "order"]
 
+    def test_a_parcel_is_a_trace_request_and_the_carrier_wave_pages(self) -> None:
+        """Each lost parcel is an ``info`` alert (a trace request); the carrier's roll-up
+        is a ``warning`` episode."""
+        alerts = self.alerts(4)
+        assert {a.severity for a in alerts if a.dimension == "order"} == {"info"}
+        assert {a.severity for a in alerts if a.dimension == "carrier"} == {"warning"}
+
+    def test_a_delivery_reported_too_late_for_windows_is_no_lost_parcel(self) -> None:
+        """A ``delivered`` event older than the lateness is dead-lettered as late for the
+        window rules, but its order's lifecycle still takes it: the parcel is not
+        reported lost at its deadline."""
+        from streams.rules.catalogue import parse_rules
+
+        records = []
+        for i in range(30):
+            records.append(order(f"t{i}", "shipped", T0 + i * MIN))
+            records.append(order(f"t{i}", "delivered", T0 + i * MIN + 10 * HOUR))
+        records.append(order("tardy", "shipped", T0 + 11 * HOUR))
+        records.sort(key=lambda r: r[1]["ts"])
+        # Traffic up to an hour past the delivery first: the delivery then arrives 1 h late.
+        records += [order(f"busy{m}", "placed", T0 + 11 * HOUR + m * 30 * MIN)
+                    for m in range(23)]
+        records.append(order("tardy", "delivered", T0 + 21 * HOUR))
+        for hours in range(31, 41, 3):
+            records.append(order(f"later{hours}", "placed", T0 + hours * HOUR))
+        pipeline = ReplayPipeline(parse_rules(self.RULES), partitions=1)
+        alerts = list(pipeline.run(("orders", v["order_id"].encode(), json.dumps(v).encode())
+                                   for _, v in records))
+        assert [d.reason for d in pipeline.dead_letters] == ["late"]
+        assert [a.key for a in alerts if a.dimension == "order"] == []
+
 
 def test_intake_snapshot_keeps_order_state() -> None:
     """The order state is in the intake snapshot: a restored aggregator has the orders,

@@ -6,7 +6,13 @@ import json
 
 from alerts.text import AlertTexts
 from streams.pipeline.aggregate import EventAlert
-from streams.pipeline.sku_rollup import MAX_ORDERS, QUIET_WINDOWS, SkuRollup
+from streams.pipeline.sku_rollup import (
+    MAX_ORDERS,
+    QUIET_WINDOWS,
+    RATE_WARM,
+    SkuRollup,
+    poisson_tail,
+)
 from thresholds.decision import Decision
 
 WINDOW = 900_000
@@ -100,3 +106,54 @@ class TestSkuRollup:
         copy.load(json.loads(json.dumps(r.to_dict())))
         end = T0 + (QUIET_WINDOWS + 3) * WINDOW
         assert copy.close(end) == r.close(end)
+
+
+class TestLearnedCarrierRate:
+    """Lost parcels per carrier: a window opens an episode only when its count is
+    improbable under the carrier's usual count per window (``learn_rate``)."""
+
+    @staticmethod
+    def lost(order: str, ts: int) -> EventAlert:
+        decision = Decision(40.0, 20.0, None, 38.0, 1.0, 0.5, None, True, True, "up",
+                            "info", True, "fire")
+        return EventAlert("orders/0", "lost_parcel", "order", order, ts, decision,
+                          {"measure": "transit", "carrier": "ACME"})
+
+    def run(self, per_window: list[int]) -> list[tuple[int, str, str | None]]:
+        r = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
+        out = []
+        for w, count in enumerate(per_window):
+            for i in range(count):
+                r.add(self.lost(f"O-{w}-{i}", T0 + w * WINDOW + i))
+            out += [(w, e.status, e.severity) for e in r.close(T0 + (w + 1) * WINDOW)]
+        return out
+
+    def test_a_carrier_that_always_loses_a_few_does_not_page(self) -> None:
+        """Three or four lost parcels in a window are usual for this carrier (about three
+        a window): after the warm-up (below rollup_min) they open nothing; a wave of 15
+        pages, at warning."""
+        usual = [2] * RATE_WARM + [3, 2, 4, 3, 3, 4, 2, 3, 3, 4] * 3
+        assert self.run(usual) == []
+        assert self.run([*usual, 15]) == [(len(usual), "firing", "warning")]
+
+    def test_quiet_windows_lower_the_usual_count(self) -> None:
+        """Windows without any verdict count as zero: after a quiet stretch three lost
+        parcels in one window are a wave again."""
+        events = self.run([3, 3, 3, 3, 3, 3, 3, 3, 3] + [0] * 200 + [3])
+        assert events[-1] == (209, "firing", "warning")
+
+    def test_rates_survive_a_snapshot(self) -> None:
+        r = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
+        for w in range(12):
+            r.add(self.lost(f"O-{w}", T0 + w * WINDOW))
+            r.close(T0 + (w + 1) * WINDOW)
+        restored = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3,
+                             learn_rate=True)
+        restored.load(json.loads(json.dumps(r.to_dict())))
+        assert restored.rates == r.rates and restored.to_dict() == r.to_dict()
+
+    def test_poisson_tail_matches_the_complement_of_the_cdf(self) -> None:
+        import math
+
+        cdf = sum(math.exp(-4.0) * 4.0**k / math.factorial(k) for k in range(7))
+        assert abs(poisson_tail(7, 4.0) - (1 - cdf)) < 1e-12
