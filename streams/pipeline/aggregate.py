@@ -46,13 +46,7 @@ from streams.contract.events import (
 from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
-from streams.rules.catalogue import (
-    DIMENSION_FIELDS,
-    ORDER_STATE_RULES,
-    SHARED_DENOMINATOR,
-    RuleSet,
-    RuleSpec,
-)
+from streams.rules.catalogue import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
@@ -62,7 +56,7 @@ __all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggreg
 
 _RETURNS = frozenset({"return_requested", "exchange_requested"})
 #: Key of the denominator a shared-denominator dimension's series divide by (never a
-#: series of its own: see ``streams.rules.catalogue.SHARED_DENOMINATOR``).
+#: series of its own: see ``streams.rules.spec.Rule.shared_denominator``).
 SHARED_KEY: Final = "__denominator__"
 _CONTEXT_TOP = 20
 #: Context fields kept in full up to a larger bound on the wire and in snapshots: the
@@ -650,7 +644,7 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
     A finished order is kept as long as the longest such window plus the lateness, so a
     re-read delivery or refund (after a restart) still finds its start time.
     """
-    users = [rule for rule in mine if rule.name in ORDER_STATE_RULES]
+    users = [rule for rule in mine if rule.definition.order_state]
     if not users:
         return None
     keep_ms = max(rule.window_ms for rule in users) + rules.lateness_ms
@@ -701,7 +695,7 @@ def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
     """``rule``'s dimensions as ``(name, event attributes or None for total)``; a
     denominator-only event feeds a shared-denominator dimension through ``()``, the key
     :data:`SHARED_KEY`."""
-    shared = SHARED_DENOMINATOR.get(rule.name, frozenset()) if denominator_only else ()
+    shared = rule.definition.shared_denominator if denominator_only else ()
     return tuple((",".join(parts),
                   None if parts == ("total",) else
                   () if len(parts) == 1 and parts[0] in shared else

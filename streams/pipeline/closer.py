@@ -51,7 +51,7 @@ from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
 from streams.risk.shard import RiskShard, risk_sources
-from streams.rules.catalogue import ENTITY_RULES, SHARED_DENOMINATOR, RuleSet, RuleSpec
+from streams.rules.catalogue import RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision, Transition
 from thresholds.engine import Outcome
@@ -118,8 +118,11 @@ class WindowCloser:
                              for p in range(partitions[topic]))
             for rule in rules.rules
         }
+        #: Rules whose series all route by the rule's name (see ``wire.closer_partition``).
+        self._colocated = frozenset(rule.name for rule in rules.rules
+                                    if rule.definition.colocated)
         self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
-                      if rule.detector is not None and rule.name not in ENTITY_RULES}
+                      if rule.detector is not None and not rule.definition.entity}
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
         self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
@@ -374,10 +377,10 @@ class WindowCloser:
         end = start + rule.window_ms
         partials = self.pending.pop((rule.name, start), {})
         merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
-        if rule.name in ENTITY_RULES:
+        if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
-        shared = SHARED_DENOMINATOR.get(rule.name)
+        shared = rule.definition.shared_denominator
         if shared:
             merged = _share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
@@ -438,7 +441,7 @@ class WindowCloser:
     # -- bounded state -----------------------------------------------------------------------
 
     def _shard(self, sid: str) -> int:
-        return closer_partition(sid, self.shards) if self.shards > 1 else 0
+        return closer_partition(sid, self.shards, self._colocated) if self.shards > 1 else 0
 
     def _shard_cap(self, rule: RuleSpec) -> int:
         return math.ceil(rule.max_series / self.shards)
@@ -527,7 +530,8 @@ class WindowCloser:
     def _entity_verdicts(self, rule: RuleSpec, dimension: str, end: int,
                          merged: Mapping[tuple[str, str], Partial],
                          also: list[str]) -> dict[str, BurstVerdict]:
-        """One dimension's verdicts of an entity rule (see :data:`ENTITY_RULES`)."""
+        """One dimension's verdicts of an entity rule (see
+        :attr:`streams.rules.spec.Rule.entity`)."""
         mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
         if rule.name not in _SHARDED_RULES:
             rates = self._entity_rates(rule, dimension)
