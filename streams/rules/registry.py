@@ -75,23 +75,25 @@ class Registry(Mapping[str, Rule]):
 
 
 #: The shipped rules (contract section 4 and the rules of 7.3), one module each.
-DEFAULT_REGISTRY: Final = Registry([
-    order_volume.RULE,
-    order_outlier.RULE,
-    customer_order_burst.RULE,
-    return_rate.RULE,
-    complaint_rate.RULE,
-    complaint_volume.RULE,
-    wait_time_p90.RULE,
-    wait_sla_breach_share.RULE,
-    handle_time_p90.RULE,
-    low_satisfaction_share.RULE,
-    bad_review_rate.RULE,
-    cancellation_rate.RULE,
-    delivery_time_p90.RULE,
-    late_delivery_share.RULE,
-    lost_parcel.RULE,
-    refund_delay_p90.RULE,
-    frequent_returner.RULE,
-    shared_address.RULE,
-])
+DEFAULT_REGISTRY: Final = Registry(
+    [
+        order_volume.RULE,
+        order_outlier.RULE,
+        customer_order_burst.RULE,
+        return_rate.RULE,
+        complaint_rate.RULE,
+        complaint_volume.RULE,
+        wait_time_p90.RULE,
+        wait_sla_breach_share.RULE,
+        handle_time_p90.RULE,
+        low_satisfaction_share.RULE,
+        bad_review_rate.RULE,
+        cancellation_rate.RULE,
+        delivery_time_p90.RULE,
+        late_delivery_share.RULE,
+        lost_parcel.RULE,
+        refund_delay_p90.RULE,
+        frequent_returner.RULE,
+        shared_address.RULE,
+    ]
+)

@@ -13,8 +13,14 @@ rules are the modules of :mod:`streams.rules.builtin`, listed by
 Examples
 --------
 >>> from streams.contract.events import ComplaintEvent
->>> rule = Rule("complaint_volume", "count", ("complaints",), frozenset({"total"}),
-...             ("total",), feeds={(ComplaintEvent, None): Feed(num=1.0)})
+>>> rule = Rule(
+...     "complaint_volume",
+...     "count",
+...     ("complaints",),
+...     frozenset({"total"}),
+...     ("total",),
+...     feeds={(ComplaintEvent, None): Feed(num=1.0)},
+... )
 >>> rule.feed(ComplaintEvent, None)
 Feed(num=1.0, den=0.0, measure=None, cohort=False)
 >>> rule.feed(ComplaintEvent, "placed") is None
@@ -73,13 +79,13 @@ class Measure:
     when the event lacks it (the event then feeds nothing of the rule).
 
     ``"sketch"``: the value goes into the window's quantile sketch (percentile rules).
-    ``"share"``: the value is a truth; numerator 1 when true, 0 when false (the feed's
-    denominator counts the event).
+    ``"share"``: the value is a truth (a ``bool``); numerator 1 when true, 0 when false
+    (the feed's denominator counts the event).
     """
 
     name: str
     kind: Literal["sketch", "share"]
-    read: Callable[[Any, RuleSpec, OrderFactsView | None], object]
+    read: Callable[[Any, RuleSpec, OrderFactsView | None], float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +120,7 @@ class Rule:
     required_dimensions: tuple[str, ...]
     #: What each event class (and order status) adds; absent: nothing. Per-event rules
     #: (kind ``"event"``) score events in :mod:`streams.pipeline.aggregate` instead.
-    feeds: Mapping[FeedKey, Feed] = dataclasses.field(
-        default_factory=lambda: MappingProxyType({}))
+    feeds: Mapping[FeedKey, Feed] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     #: Judged per entity by a closer-side model instead of a series bank: a series per
     #: customer or address ever seen would grow without bound.
     entity: bool = False

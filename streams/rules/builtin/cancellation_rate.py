@@ -13,9 +13,11 @@ from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "cancellation_rate", "ratio", ("orders",), ORDER_DIMENSIONS | {"reason"},
+    "cancellation_rate",
+    "ratio",
+    ("orders",),
+    ORDER_DIMENSIONS | {"reason"},
     ("channel", "category", "reason"),
-    feeds={(OrderEvent, "cancelled"): Feed(num=1.0),
-           (OrderEvent, "placed"): Feed(den=1.0)},
+    feeds={(OrderEvent, "cancelled"): Feed(num=1.0), (OrderEvent, "placed"): Feed(den=1.0)},
     shared_denominator=frozenset({"reason"}),
 )

@@ -9,8 +9,10 @@ from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "complaint_rate", "ratio", ("orders", "complaints"), ORDER_DIMENSIONS,
+    "complaint_rate",
+    "ratio",
+    ("orders", "complaints"),
+    ORDER_DIMENSIONS,
     ("sku", "category", "carrier", "region"),
-    feeds={(OrderEvent, "delivered"): Feed(den=1.0),
-           (ComplaintEvent, None): Feed(num=1.0)},
+    feeds={(OrderEvent, "delivered"): Feed(den=1.0), (ComplaintEvent, None): Feed(num=1.0)},
 )

@@ -9,7 +9,10 @@ from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "complaint_volume", "count", ("complaints",), ORDER_DIMENSIONS | {"reason"},
+    "complaint_volume",
+    "count",
+    ("complaints",),
+    ORDER_DIMENSIONS | {"reason"},
     ("total", "reason"),
     feeds={(ComplaintEvent, None): Feed(num=1.0)},
 )

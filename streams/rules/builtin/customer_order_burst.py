@@ -11,7 +11,10 @@ from streams.contract.events import OrderEvent
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "customer_order_burst", "count", ("orders",), frozenset({"customer", "address"}),
+    "customer_order_burst",
+    "count",
+    ("orders",),
+    frozenset({"customer", "address"}),
     ("customer", "address"),
     feeds={(OrderEvent, "placed"): Feed(num=1.0)},
     entity=True,

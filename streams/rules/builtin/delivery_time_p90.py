@@ -7,13 +7,21 @@ from typing import Final
 
 from streams.contract.events import OrderEvent
 from streams.rules.builtin import ORDER_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-TRANSIT: Final = Measure("transit", "sketch",
-                         lambda _event, _spec, facts: facts and facts.transit_hours)
+
+def _transit(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) -> float | None:
+    """Hours in transit of a delivered order (``None``: its shipment was not seen)."""
+    return None if facts is None else facts.transit_hours
+
+
+TRANSIT: Final = Measure("transit", "sketch", _transit)
 
 RULE: Final = Rule(
-    "delivery_time_p90", "percentile", ("orders",), ORDER_DIMENSIONS,
+    "delivery_time_p90",
+    "percentile",
+    ("orders",),
+    ORDER_DIMENSIONS,
     ("carrier", "region", "region,carrier"),
     feeds={(OrderEvent, "delivered"): Feed(den=1.0, measure=TRANSIT)},
     order_state=True,

@@ -12,9 +12,15 @@ from streams.rules.spec import Feed, Rule
 _RETURN: Final = Feed(num=1.0)
 
 RULE: Final = Rule(
-    "frequent_returner", "count", ("orders",), frozenset({"customer"}), ("customer",),
-    feeds={(OrderEvent, "return_requested"): _RETURN,
-           (OrderEvent, "exchange_requested"): _RETURN,
-           (OrderEvent, "delivered"): Feed(den=1.0)},
+    "frequent_returner",
+    "count",
+    ("orders",),
+    frozenset({"customer"}),
+    ("customer",),
+    feeds={
+        (OrderEvent, "return_requested"): _RETURN,
+        (OrderEvent, "exchange_requested"): _RETURN,
+        (OrderEvent, "delivered"): Feed(den=1.0),
+    },
     entity=True,
 )

@@ -7,12 +7,21 @@ from typing import Final
 
 from streams.contract.events import WaitTimeEvent
 from streams.rules.builtin import SERVICE_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-HANDLE: Final = Measure("handle", "sketch",
-                        lambda event, _spec, _facts: event.handle_seconds)
+
+def _handle(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | None) -> float | None:
+    """The ticket's handling time in seconds (``None``: not reported)."""
+    return event.handle_seconds
+
+
+HANDLE: Final = Measure("handle", "sketch", _handle)
 
 RULE: Final = Rule(
-    "handle_time_p90", "percentile", ("wait-times",), SERVICE_DIMENSIONS, ("queue",),
+    "handle_time_p90",
+    "percentile",
+    ("wait-times",),
+    SERVICE_DIMENSIONS,
+    ("queue",),
     feeds={(WaitTimeEvent, None): Feed(den=1.0, measure=HANDLE)},
 )

@@ -7,13 +7,21 @@ from typing import Final
 
 from streams.contract.events import OrderEvent
 from streams.rules.builtin import ORDER_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-LATE: Final = Measure("late", "share",
-                      lambda _event, _spec, facts: None if facts is None else facts.late)
+
+def _late(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) -> bool | None:
+    """Delivered after the promised time (``None``: no promise seen)."""
+    return None if facts is None else facts.late
+
+
+LATE: Final = Measure("late", "share", _late)
 
 RULE: Final = Rule(
-    "late_delivery_share", "ratio", ("orders",), ORDER_DIMENSIONS,
+    "late_delivery_share",
+    "ratio",
+    ("orders",),
+    ORDER_DIMENSIONS,
     ("carrier", "region", "region,carrier"),
     feeds={(OrderEvent, "delivered"): Feed(den=1.0, measure=LATE)},
     order_state=True,

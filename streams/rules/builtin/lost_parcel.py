@@ -9,5 +9,11 @@ from typing import Final
 
 from streams.rules.spec import Rule
 
-RULE: Final = Rule("lost_parcel", "event", ("orders",), frozenset({"order", "carrier"}),
-                   ("order",), order_state=True)
+RULE: Final = Rule(
+    "lost_parcel",
+    "event",
+    ("orders",),
+    frozenset({"order", "carrier"}),
+    ("order",),
+    order_state=True,
+)

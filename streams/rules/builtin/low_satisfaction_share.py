@@ -7,13 +7,21 @@ from typing import Final
 
 from streams.contract.events import WaitTimeEvent
 from streams.rules.builtin import SERVICE_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-LOW_CSAT: Final = Measure(
-    "low_csat", "share",
-    lambda event, _spec, _facts: None if event.csat is None else event.csat <= 2)
+
+def _low_csat(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | None) -> bool | None:
+    """A satisfaction score of 2 or less (``None``: the ticket is not rated)."""
+    return None if event.csat is None else event.csat <= 2
+
+
+LOW_CSAT: Final = Measure("low_csat", "share", _low_csat)
 
 RULE: Final = Rule(
-    "low_satisfaction_share", "ratio", ("wait-times",), SERVICE_DIMENSIONS, ("queue",),
+    "low_satisfaction_share",
+    "ratio",
+    ("wait-times",),
+    SERVICE_DIMENSIONS,
+    ("queue",),
     feeds={(WaitTimeEvent, None): Feed(den=1.0, measure=LOW_CSAT)},
 )

@@ -11,5 +11,4 @@ from typing import Final
 
 from streams.rules.spec import Rule
 
-RULE: Final = Rule("order_outlier", "event", ("orders",), frozenset({"order", "sku"}),
-                   ("order",))
+RULE: Final = Rule("order_outlier", "event", ("orders",), frozenset({"order", "sku"}), ("order",))

@@ -13,7 +13,10 @@ from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "order_volume", "count", ("orders",), ORDER_DIMENSIONS,
+    "order_volume",
+    "count",
+    ("orders",),
+    ORDER_DIMENSIONS,
     ("total", "region", "channel", "category"),
     feeds={(OrderEvent, "placed"): Feed(num=1.0)},
     colocated=True,

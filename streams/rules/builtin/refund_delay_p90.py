@@ -7,13 +7,22 @@ from typing import Final
 
 from streams.contract.events import OrderEvent
 from streams.rules.builtin import ORDER_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-REFUND: Final = Measure("refund", "sketch",
-                        lambda _event, _spec, facts: facts and facts.refund_hours)
+
+def _refund(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) -> float | None:
+    """Hours from the return request to the refund (``None``: no request seen)."""
+    return None if facts is None else facts.refund_hours
+
+
+REFUND: Final = Measure("refund", "sketch", _refund)
 
 RULE: Final = Rule(
-    "refund_delay_p90", "percentile", ("orders",), ORDER_DIMENSIONS, ("category", "channel"),
+    "refund_delay_p90",
+    "percentile",
+    ("orders",),
+    ORDER_DIMENSIONS,
+    ("category", "channel"),
     feeds={(OrderEvent, "refunded"): Feed(den=1.0, measure=REFUND)},
     order_state=True,
 )

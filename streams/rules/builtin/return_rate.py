@@ -15,9 +15,14 @@ from streams.rules.spec import Feed, Rule
 _RETURN: Final = Feed(num=1.0, cohort=True)
 
 RULE: Final = Rule(
-    "return_rate", "ratio", ("orders",), ORDER_DIMENSIONS,
+    "return_rate",
+    "ratio",
+    ("orders",),
+    ORDER_DIMENSIONS,
     ("sku", "category", "region", "carrier", "region,carrier"),
-    feeds={(OrderEvent, "return_requested"): _RETURN,
-           (OrderEvent, "exchange_requested"): _RETURN,
-           (OrderEvent, "delivered"): Feed(den=1.0)},
+    feeds={
+        (OrderEvent, "return_requested"): _RETURN,
+        (OrderEvent, "exchange_requested"): _RETURN,
+        (OrderEvent, "delivered"): Feed(den=1.0),
+    },
 )

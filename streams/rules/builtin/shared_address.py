@@ -10,7 +10,11 @@ from streams.contract.events import OrderEvent
 from streams.rules.spec import Feed, Rule
 
 RULE: Final = Rule(
-    "shared_address", "count", ("orders",), frozenset({"address"}), ("address",),
+    "shared_address",
+    "count",
+    ("orders",),
+    frozenset({"address"}),
+    ("address",),
     feeds={(OrderEvent, "placed"): Feed(num=1.0)},
     entity=True,
     forced_context=("customer_id",),

@@ -6,11 +6,21 @@ from typing import Final
 
 from streams.contract.events import WaitTimeEvent
 from streams.rules.builtin import SERVICE_DIMENSIONS
-from streams.rules.spec import Feed, Measure, Rule
+from streams.rules.spec import Feed, Measure, OrderFactsView, Rule, RuleSpec
 
-WAIT: Final = Measure("wait", "sketch", lambda event, _spec, _facts: event.wait_seconds)
+
+def _wait(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | None) -> float | None:
+    """The ticket's wait in seconds."""
+    return event.wait_seconds
+
+
+WAIT: Final = Measure("wait", "sketch", _wait)
 
 RULE: Final = Rule(
-    "wait_time_p90", "percentile", ("wait-times",), SERVICE_DIMENSIONS, ("queue",),
+    "wait_time_p90",
+    "percentile",
+    ("wait-times",),
+    SERVICE_DIMENSIONS,
+    ("queue",),
     feeds={(WaitTimeEvent, None): Feed(den=1.0, measure=WAIT)},
 )
