@@ -223,8 +223,9 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
     slow_floor = 5.0
     if "slow_guard_above" in table:
-        if name != "customer_order_burst":
-            raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
+        if entry.entity != "burst":
+            bursts = ", ".join(n for n, r in registry.items() if r.entity == "burst")
+            raise ConfigError(f"{where}.slow_guard_above", f"only {bursts} has it")
         slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
     sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
     if "sku_window" in table and entry.kind != "event":

@@ -41,6 +41,7 @@ from thresholds.config import DetectorConfig
 __all__ = [
     "DEFAULT_IDLE_TTL_MS",
     "DEFAULT_MAX_SERIES",
+    "EntityModel",
     "Feed",
     "Measure",
     "OrderFactsView",
@@ -100,6 +101,17 @@ class Feed:
     cohort: bool = False
 
 
+#: The closer-side models of entity rules (``streams.pipeline.closer``):
+#:
+#: * ``"burst"``: each key's count against its own history or the population's floor,
+#:   with a slow horizon (:class:`thresholds.entity_rate.EntityRates`), one state per
+#:   dimension;
+#: * ``"distinct_customers"``: the same model over the distinct customers each key saw
+#:   (its ``customer_id`` context, collected but never shown), one state per closer shard;
+#: * ``"returns"``: returns against deliveries over rolling days against the population
+#:   (:class:`thresholds.return_history.ReturnHistory`), one state per closer shard.
+EntityModel = Literal["burst", "distinct_customers", "returns"]
+
 #: ``(event class, order status)``: an order event's feed depends on its status, any
 #: other event's on its class alone (status ``None``).
 FeedKey = tuple[type, str | None]
@@ -121,9 +133,10 @@ class Rule:
     #: What each event class (and order status) adds; absent: nothing. Per-event rules
     #: (kind ``"event"``) score events in :mod:`streams.pipeline.aggregate` instead.
     feeds: Mapping[FeedKey, Feed] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
-    #: Judged per entity by a closer-side model instead of a series bank: a series per
-    #: customer or address ever seen would grow without bound.
-    entity: bool = False
+    #: Judged per entity by a closer-side model instead of a series bank (a series per
+    #: customer or address ever seen would grow without bound); ``None``: a series bank.
+    #: See :data:`EntityModel`.
+    entity: EntityModel | None = None
     #: Needs the per-order lifecycle state of the intake (:mod:`streams.pipeline.order_state`).
     order_state: bool = False
     #: All series live on one closer (routed by the rule's name, not the series id), so

@@ -17,5 +17,5 @@ RULE: Final = Rule(
     frozenset({"customer", "address"}),
     ("customer", "address"),
     feeds={(OrderEvent, "placed"): Feed(num=1.0)},
-    entity=True,
+    entity="burst",
 )

@@ -22,5 +22,5 @@ RULE: Final = Rule(
         (OrderEvent, "exchange_requested"): _RETURN,
         (OrderEvent, "delivered"): Feed(den=1.0),
     },
-    entity=True,
+    entity="returns",
 )

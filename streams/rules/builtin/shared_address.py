@@ -16,6 +16,6 @@ RULE: Final = Rule(
     frozenset({"address"}),
     ("address",),
     feeds={(OrderEvent, "placed"): Feed(num=1.0)},
-    entity=True,
+    entity="distinct_customers",
     forced_context=("customer_id",),
 )

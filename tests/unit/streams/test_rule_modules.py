@@ -43,8 +43,9 @@ class TestRegistry:
 
     def test_traits_of_the_shipped_rules(self) -> None:
         """The traits that replaced the name sets of the catalogue, closer and wire."""
-        assert DEFAULT_REGISTRY.with_trait("entity") == (
-            "customer_order_burst", "frequent_returner", "shared_address")
+        assert {name: rule.entity for name, rule in DEFAULT_REGISTRY.items() if rule.entity} == {
+            "customer_order_burst": "burst", "frequent_returner": "returns",
+            "shared_address": "distinct_customers"}
         assert DEFAULT_REGISTRY.with_trait("order_state") == (
             "delivery_time_p90", "late_delivery_share", "lost_parcel", "refund_delay_p90")
         assert DEFAULT_REGISTRY.with_trait("colocated") == ("order_volume",)
