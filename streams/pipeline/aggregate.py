@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,7 +40,6 @@ from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
 from streams.rules.catalogue import DIMENSION_FIELDS, RuleSet, RuleSpec
-from streams.rules.spec import Measure
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
@@ -261,7 +260,7 @@ class SourceAggregator:
         plans = self._plans.get(plan_key)
         if plans is None:
             plans = self._plans[plan_key] = _plans_for(self._window_rules, event)
-        for rule, num, den, measure, early, key_plan in plans:
+        for rule, num, den, read, share, early, key_plan in plans:
             keys = _series_keys(key_plan, event)
             if not keys:
                 continue
@@ -275,11 +274,11 @@ class SourceAggregator:
                         continue  # not an early return of a delivery this partition saw
                 elif event.status == "delivered":
                     cohort.deliver(event.order_id, ts, keys)
-            if measure is not None:
-                value = measure.read(event, rule, facts)
+            if read is not None:
+                value = read(event, rule, facts)
                 if value is None:
                     continue  # the event lacks the measured field
-                if measure.kind == "share":
+                if share:
                     num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
             windows = self._windows(rule, ts, offset, previous)
@@ -659,11 +658,12 @@ def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
 
 
 _KeyPlan = tuple[tuple[str, tuple[str, ...] | None], ...]
+_Read = Callable[[Any, RuleSpec, OrderFacts | None], float | None]
 #: How one event feeds one window rule, resolved once per event class and order status
 #: from the rule's :class:`~streams.rules.spec.Feed`: (rule, numerator, denominator,
-#: measure read per event or ``None``, counted only as an early return of its delivery's
-#: cohort, keys).
-_RulePlan = tuple[RuleSpec, float, float, Measure | None, bool, _KeyPlan]
+#: the measure's ``read`` or ``None``, whether the measure is a share, counted only as an
+#: early return of its delivery's cohort, keys).
+_RulePlan = tuple[RuleSpec, float, float, _Read | None, bool, bool, _KeyPlan]
 
 
 def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
@@ -693,7 +693,9 @@ def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
         early = feed.cohort and rule.cohort_ms is not None
         measure = None if early else feed.measure
         den_only = feed.num == 0.0 and measure is None and not early
-        plans.append((rule, feed.num, feed.den, measure, early, _key_plan(rule, den_only)))
+        plans.append((rule, feed.num, feed.den, None if measure is None else measure.read,
+                      measure is not None and measure.kind == "share", early,
+                      _key_plan(rule, den_only)))
     return plans
 
 
