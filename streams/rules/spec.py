@@ -7,8 +7,9 @@ it allows, what each class of event (and order status) adds to its window partia
 flags that tell the pipeline how to treat it (judged per entity, needs the per-order
 state, all series on one closer, a shared denominator, delivery cohorts). The shipped
 rules are the modules of :mod:`streams.rules.builtin`, listed by
-:mod:`streams.rules.registry`; the pipeline reads a rule's traits from
-``spec.definition``, never from its name.
+:mod:`streams.rules.registry`; the pipeline reads these traits and feeds from
+``spec.definition``. (Per-event rules and the entity models still have code of their own
+in :mod:`streams.pipeline`.)
 
 Examples
 --------
