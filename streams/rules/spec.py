@@ -154,6 +154,13 @@ class Rule:
         if not isinstance(self.feeds, MappingProxyType):
             object.__setattr__(self, "feeds", MappingProxyType(dict(self.feeds)))
 
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], Rule], tuple[dict[str, Any]]]:
+        """Pickled with its feeds as a dict (a mappingproxy cannot be pickled): the worker
+        sends the rule set to its spawned intake child."""
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        values["feeds"] = dict(self.feeds)
+        return _rule_from_fields, (values,)
+
     @property
     def cohort(self) -> bool:
         """May attribute events to their order's delivery (the ``cohort`` setting): the
@@ -164,6 +171,11 @@ class Rule:
     def feed(self, event_class: type, status: str | None) -> Feed | None:
         """What an event of ``event_class`` (an order event: with ``status``) adds."""
         return self.feeds.get((event_class, status))
+
+
+def _rule_from_fields(values: dict[str, Any]) -> Rule:
+    """The inverse of :meth:`Rule.__reduce__`."""
+    return Rule(**values)
 
 
 @dataclass(frozen=True, slots=True)

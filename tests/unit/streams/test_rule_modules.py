@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import pickle
 import pkgutil
 from typing import Any
 
@@ -191,3 +192,19 @@ class TestToyRule:
         fired = [a for a in alerts if a.rule == "review_volume" and a.status == "firing"]
         assert {(a.dimension, a.key) for a in fired} == {("total", "all"), ("sku", "S1")}
         assert min(a.window_start for a in fired) >= ms_to_datetime(T0 + 26 * HOUR)
+
+
+def test_a_rule_set_survives_pickling() -> None:
+    """The worker sends the rule set to its spawned intake child by pickle: every rule's
+    definition arrives with its feeds, measures and traits."""
+    rules = parse_rules({"rules": {name: {} for name in DEFAULT_REGISTRY}})
+    copy = pickle.loads(pickle.dumps(rules))
+    assert copy == rules
+    for mine, theirs in zip(rules.rules, copy.rules, strict=True):
+        assert dict(theirs.definition.feeds) == dict(mine.definition.feeds)
+        assert theirs.definition.entity == mine.definition.entity
+        assert theirs.definition.shared_denominator == mine.definition.shared_denominator
+    wait = copy.by_name("wait_time_p90").definition.feed(WaitTimeEvent, None)
+    assert wait is not None and wait.measure is not None
+    assert wait.measure.read is DEFAULT_REGISTRY["wait_time_p90"].feeds[
+        (WaitTimeEvent, None)].measure.read  # type: ignore[union-attr]
