@@ -35,24 +35,11 @@ from typing import Any, Final
 import numpy as np
 
 from alerts.model import join_key
-from streams.contract.events import (
-    ComplaintEvent,
-    Event,
-    OrderEvent,
-    ReviewEvent,
-    TopicName,
-    WaitTimeEvent,
-)
+from streams.contract.events import Event, OrderEvent, TopicName
 from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
-from streams.rules.catalogue import (
-    DIMENSION_FIELDS,
-    ORDER_STATE_RULES,
-    SHARED_DENOMINATOR,
-    RuleSet,
-    RuleSpec,
-)
+from streams.rules.catalogue import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
@@ -60,9 +47,8 @@ from thresholds.sketch import QuantileSketch
 __all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator",
            "resume_offset", "series_id"]
 
-_RETURNS = frozenset({"return_requested", "exchange_requested"})
 #: Key of the denominator a shared-denominator dimension's series divide by (never a
-#: series of its own: see ``streams.rules.catalogue.SHARED_DENOMINATOR``).
+#: series of its own: see ``streams.rules.spec.Rule.shared_denominator``).
 SHARED_KEY: Final = "__denominator__"
 _CONTEXT_TOP = 20
 #: Context fields kept in full up to a larger bound on the wire and in snapshots: the
@@ -278,28 +264,25 @@ class SourceAggregator:
         plans = self._plans.get(plan_key)
         if plans is None:
             plans = self._plans[plan_key] = _plans_for(self._window_rules, event)
-        for rule, num, den, measure, key_plan in plans:
+        for rule, num, den, read, share, early, key_plan in plans:
             keys = _series_keys(key_plan, event)
             if not keys:
                 continue
             value = None
             age = None
-            measured = measure
             cohort = self.cohorts.get(rule.name)
             if cohort is not None and isinstance(event, OrderEvent):
-                if measure == _EARLY_RETURN:
+                if early:
                     age = cohort.age(event.order_id, ts)
                     if age is None:
                         continue  # not an early return of a delivery this partition saw
-                    measured = None
                 elif event.status == "delivered":
                     cohort.deliver(event.order_id, ts, keys)
-            if measured is not None:
-                kind, read = _MEASURES[measured]
+            if read is not None:
                 value = read(event, rule, facts)
                 if value is None:
                     continue  # the event lacks the measured field
-                if kind == "share":
+                if share:
                     num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
             windows = self._windows(rule, ts, offset, previous)
@@ -655,7 +638,7 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
     A finished order is kept as long as the longest such window plus the lateness, so a
     re-read delivery or refund (after a restart) still finds its start time.
     """
-    users = [rule for rule in mine if rule.name in ORDER_STATE_RULES]
+    users = [rule for rule in mine if rule.definition.order_state]
     if not users:
         return None
     keep_ms = max(rule.window_ms for rule in users) + rules.lateness_ms
@@ -680,33 +663,19 @@ def _window_starts(ts_ms: int, window_ms: int, hop_ms: int) -> list[int]:
 
 
 _KeyPlan = tuple[tuple[str, tuple[str, ...] | None], ...]
-#: How one event feeds one window rule: (rule, numerator, denominator, measure, keys).
-#: ``measure`` is ``None`` (constant contributions) or a name in :data:`_MEASURES`.
-_RulePlan = tuple[RuleSpec, float, float, str | None, _KeyPlan]
-
-#: Per-event measures: ``(kind, read)``. ``read(event, rule)`` gives the value, or
-#: ``None`` when the event lacks it (the event then feeds nothing of that rule). A
-#: ``"sketch"`` value goes into the window's quantile sketch; a ``"share"`` value is a
-#: truth: numerator 1 when true, 0 when false (the denominator counts the event).
-_MEASURES: Final[dict[str, tuple[str, Callable[[Any, RuleSpec, OrderFacts | None], Any]]]] = {
-    "wait": ("sketch", lambda event, rule, _: event.wait_seconds),
-    "breach": ("share", lambda event, rule, _: event.wait_seconds > rule.sla_seconds),
-    "handle": ("sketch", lambda event, rule, _: event.handle_seconds),
-    "low_csat": ("share",
-                 lambda event, rule, _: None if event.csat is None else event.csat <= 2),
-    "bad_review": ("share", lambda event, rule, _: event.rating <= 2),
-    # Order facts from the partition's per-order state (streams.pipeline.order_state).
-    "transit": ("sketch", lambda event, rule, facts: facts and facts.transit_hours),
-    "late": ("share", lambda event, rule, facts: None if facts is None else facts.late),
-    "refund": ("sketch", lambda event, rule, facts: facts and facts.refund_hours),
-}
+_Read = Callable[[Any, RuleSpec, OrderFacts | None], float | None]
+#: How one event feeds one window rule, resolved once per event class and order status
+#: from the rule's :class:`~streams.rules.spec.Feed`: (rule, numerator, denominator,
+#: the measure's ``read`` or ``None``, whether the measure is a share, counted only as an
+#: early return of its delivery's cohort, keys).
+_RulePlan = tuple[RuleSpec, float, float, _Read | None, bool, bool, _KeyPlan]
 
 
 def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
     """``rule``'s dimensions as ``(name, event attributes or None for total)``; a
     denominator-only event feeds a shared-denominator dimension through ``()``, the key
     :data:`SHARED_KEY`."""
-    shared = SHARED_DENOMINATOR.get(rule.name, frozenset()) if denominator_only else ()
+    shared = rule.definition.shared_denominator if denominator_only else ()
     return tuple((",".join(parts),
                   None if parts == ("total",) else
                   () if len(parts) == 1 and parts[0] in shared else
@@ -715,14 +684,23 @@ def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
 
 
 def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
-    """The window rules an event of this class (and order status) feeds, resolved once:
-    the hot path must not re-derive them per event."""
+    """The window rules an event of this class (and order status) feeds and how, from
+    each rule's declared feeds (:attr:`streams.rules.spec.Rule.feeds`), resolved once: the
+    hot path must not re-derive them per event."""
     plans: list[_RulePlan] = []
+    key = (type(event), event.status if isinstance(event, OrderEvent) else None)
     for rule in rules:
-        contributions = _contributions(rule, event)
-        if contributions is not None:
-            den_only = contributions[0] == 0.0 and contributions[2] is None
-            plans.append((rule, *contributions, _key_plan(rule, den_only)))
+        feed = rule.definition.feeds.get(key)
+        if feed is None:
+            continue
+        # With a cohort, the feed counts only early returns (decided per event); its
+        # measure is then the cohort's, not the feed's.
+        early = feed.cohort and rule.cohort_ms is not None
+        measure = None if early else feed.measure
+        den_only = feed.num == 0.0 and measure is None and not early
+        plans.append((rule, feed.num, feed.den, None if measure is None else measure.read,
+                      measure is not None and measure.kind == "share", early,
+                      _key_plan(rule, den_only)))
     return plans
 
 
@@ -747,59 +725,6 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
                     key = join_key(values)  # a value holds the separator: escape it
                 keys.append((name, key))
     return keys
-
-
-def _contributions(rule: RuleSpec, event: Event) -> tuple[float, float, str | None] | None:
-    """``(numerator, denominator, measure)`` an event of this class (and order status)
-    adds to the rule, or ``None``; ``measure`` as in :data:`_RulePlan` (a ``"breach"``
-    numerator is decided per event)."""
-    name = rule.name
-    if isinstance(event, OrderEvent):
-        status = event.status
-        if name in ("order_volume", "customer_order_burst", "shared_address"):
-            return (1.0, 0.0, None) if status == "placed" else None
-        if name == "frequent_returner":
-            if status in _RETURNS:
-                return 1.0, 0.0, None
-            return (0.0, 1.0, None) if status == "delivered" else None
-        if name == "return_rate":
-            if status in _RETURNS:
-                return 1.0, 0.0, _EARLY_RETURN if rule.cohort_ms is not None else None
-            return (0.0, 1.0, None) if status == "delivered" else None
-        if name == "complaint_rate":
-            return (0.0, 1.0, None) if status == "delivered" else None
-        if name == "cancellation_rate":
-            if status == "cancelled":
-                return 1.0, 0.0, None
-            return (0.0, 1.0, None) if status == "placed" else None
-        return _ORDER_STATE_FEEDS.get((name, status))
-    if isinstance(event, ComplaintEvent):
-        return (1.0, 0.0, None) if name in ("complaint_rate", "complaint_volume") else None
-    if isinstance(event, WaitTimeEvent):
-        return _WAIT_FEEDS.get(name)
-    if isinstance(event, ReviewEvent):
-        return (0.0, 1.0, "bad_review") if name == "bad_review_rate" else None
-    return None
-
-
-#: Rules measured from per-order state: (rule, status) -> what a delivery or refund adds.
-_ORDER_STATE_FEEDS: Final[dict[tuple[str, str], tuple[float, float, str]]] = {
-    ("delivery_time_p90", "delivered"): (0.0, 1.0, "transit"),
-    ("late_delivery_share", "delivered"): (0.0, 1.0, "late"),
-    ("refund_delay_p90", "refunded"): (0.0, 1.0, "refund"),
-}
-
-_WAIT_FEEDS: Final[dict[str, tuple[float, float, str]]] = {
-    "wait_time_p90": (0.0, 1.0, "wait"),
-    "wait_sla_breach_share": (0.0, 1.0, "breach"),
-    "handle_time_p90": (0.0, 1.0, "handle"),
-    "low_satisfaction_share": (0.0, 1.0, "low_csat"),
-}
-
-
-#: Measure of a ``return_rate`` with a ``cohort``: a return counts only when early
-#: (decided per event by the partition's :class:`~streams.pipeline.cohorts.DeliveryMemory`).
-_EARLY_RETURN: Final = "early_return"
 
 
 def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:

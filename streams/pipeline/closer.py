@@ -53,7 +53,7 @@ from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
 from streams.risk.shard import RiskShard, risk_sources
-from streams.rules.catalogue import ENTITY_RULES, SHARED_DENOMINATOR, RuleSet, RuleSpec
+from streams.rules.catalogue import RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.decision import Decision, Transition
 from thresholds.engine import Outcome
@@ -125,8 +125,11 @@ class WindowCloser:
                              for p in range(partitions[topic]))
             for rule in rules.rules
         }
+        #: Rules whose series all route by the rule's name (see ``wire.closer_partition``).
+        self._colocated = frozenset(rule.name for rule in rules.rules
+                                    if rule.definition.colocated)
         self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
-                      if rule.detector is not None and rule.name not in ENTITY_RULES}
+                      if rule.detector is not None and not rule.definition.entity}
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
         self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
@@ -392,10 +395,10 @@ class WindowCloser:
         end = start + rule.window_ms
         partials = self.pending.pop((rule.name, start), {})
         merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
-        if rule.name in ENTITY_RULES:
+        if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
-        shared = SHARED_DENOMINATOR.get(rule.name)
+        shared = rule.definition.shared_denominator
         if shared:
             merged = _share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
@@ -469,7 +472,7 @@ class WindowCloser:
     # -- bounded state -----------------------------------------------------------------------
 
     def _shard(self, sid: str) -> int:
-        return closer_partition(sid, self.shards) if self.shards > 1 else 0
+        return closer_partition(sid, self.shards, self._colocated) if self.shards > 1 else 0
 
     def _shard_cap(self, rule: RuleSpec) -> int:
         return math.ceil(rule.max_series / self.shards)
@@ -539,7 +542,7 @@ class WindowCloser:
             assert detector is not None
             floor = detector.guard_above if detector.guard_above is not None else 4.5
             # shared_address: a day's distinct customers have no slow horizon to add up.
-            slow_floor = rule.slow_floor if rule.name == "customer_order_burst" else math.inf
+            slow_floor = rule.slow_floor if rule.definition.entity == "burst" else math.inf
             rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
                 rule.window_ms, rule.hop_ms, floor=floor, slow_floor=slow_floor,
                 max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
@@ -559,15 +562,19 @@ class WindowCloser:
     def _entity_verdicts(self, rule: RuleSpec, dimension: str, end: int,
                          merged: Mapping[tuple[str, str], Partial],
                          also: list[str]) -> dict[str, BurstVerdict]:
-        """One dimension's verdicts of an entity rule (see :data:`ENTITY_RULES`)."""
+        """One dimension's verdicts of an entity rule (see
+        :attr:`streams.rules.spec.Rule.entity`)."""
         mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
-        if rule.name not in _SHARDED_RULES:
+        model = rule.definition.entity
+        if model == "burst":
             rates = self._entity_rates(rule, dimension)
             verdicts = rates.close(end, {key: p.num for key, p in mine.items()}, also)
             if end % _SWEEP_MS < rule.hop_ms:
                 rates.sweep(end)
             return verdicts
-        # One state per closer shard: replay (one closer, every shard) and a worker (one
+        # "returns" and "distinct_customers" (:data:`streams.rules.spec.EntityModel`): one
+        # state per closer shard that learns for its first ``grace_period`` windows (of that
+        # shard) before it fires. Replay (one closer, every shard) and a worker (one
         # closer per shard) learn and judge alike. A shard without partials in this window
         # is not closed, as a worker's closer without pending partials would not close it.
         by_shard: dict[int, dict[str, Partial]] = {}
@@ -582,11 +589,11 @@ class WindowCloser:
         for shard, partials in sorted(by_shard.items()):
             name = f"{dimension}/{shard}"
             state: ReturnHistory | EntityRates
-            if rule.name == "frequent_returner":
+            if model == "returns":
                 state = self._returners(rule, name)
                 out = state.close(end, {key: (p.num, p.den) for key, p in partials.items()},
                                   held.get(shard, ()))
-            else:  # shared_address: the distinct customers each source saw, united
+            else:  # "distinct_customers": the customers each source saw, united
                 state = self._entity_rates(rule, name)
                 out = state.close(end, {key: float(len(p.context.get("customer_id", ())))
                                         if p.context else 0.0
@@ -628,7 +635,7 @@ class WindowCloser:
         mutes = self.oncall.mutes.active(rule.name, start, end)
         for dimension, key in sorted(keys):
             partial = merged.get((dimension, key))
-            if partial is not None and rule.name == "shared_address":
+            if partial is not None and rule.definition.entity == "distinct_customers":
                 # Its context is the address's customer ids: counted, never shown.
                 partial = Partial(partial.num, partial.den)
             verdict = verdicts[(dimension, key)]
@@ -747,10 +754,6 @@ def _sid(rule: str, dimension: str, key: str) -> str:
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
 
-
-#: Entity rules with one state per closer shard that learn for their first
-#: ``grace_period`` windows (of that shard) before they fire.
-_SHARDED_RULES: frozenset[str] = frozenset({"frequent_returner", "shared_address"})
 
 #: How often (event time) the burst rule forgets entities that stopped ordering.
 _SWEEP_MS = 6 * 3_600_000

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -30,10 +30,10 @@ import msgspec
 
 from streams.pipeline.aggregate import EventAlert, Partial, SealedPartial
 from streams.risk.facts import RiskFact, risk_partition
-from streams.rules.catalogue import COLOCATED_RULES
+from streams.rules.registry import DEFAULT_REGISTRY
 from thresholds.decision import Decision
 
-__all__ = ["PACK_MAX_ITEMS", "RiskFacts", "Watermark", "closer_partition", "decode",
+__all__ = ["COLOCATED", "PACK_MAX_ITEMS", "RiskFacts", "Watermark", "closer_partition", "decode",
            "encode_event_alert", "encode_watermark", "pack_partials", "pack_risk_facts"]
 
 #: Partials per packed record at most (keeps a record far below the producer's batch size).
@@ -62,16 +62,22 @@ class RiskFacts(tuple[RiskFact, ...]):
     __slots__ = ()
 
 
-def closer_partition(series: str, partitions: int) -> int:
+#: The shipped rules whose series all live on one closer (:attr:`Rule.colocated
+#: <streams.rules.spec.Rule.colocated>`).
+COLOCATED: frozenset[str] = frozenset(DEFAULT_REGISTRY.with_trait("colocated"))
+
+
+def closer_partition(series: str, partitions: int,
+                     colocated: Collection[str] = COLOCATED) -> int:
     """The partials-topic partition (and so the closer) that owns ``series``.
 
     CRC-32 of the series id: stable across processes and versions of Python (unlike
     ``hash``) and computed in C (aiokafka's murmur2 is pure Python, ~12 us a key).
-    The series of a rule in :data:`~streams.rules.catalogue.COLOCATED_RULES` all route by the
-    rule's name, so one closer sees the rule's total beside its keys.
+    The series of a rule in ``colocated`` (default: the shipped colocated rules) all
+    route by the rule's name, so one closer sees the rule's total beside its keys.
     """
     rule = series[:series.find(":")]
-    route = rule if rule in COLOCATED_RULES else series
+    route = rule if rule in colocated else series
     return zlib.crc32(route.encode()) % partitions
 
 

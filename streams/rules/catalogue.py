@@ -1,8 +1,9 @@
 """The rule catalogue and its TOML configuration.
 
 Rule names, what each one measures and its metric kind are fixed by the
-contract (section 4); the file sets windows, dimensions, engine parameters and
-runbooks. :func:`load_rules` refuses a bad file with a :class:`ConfigError`
+contract (section 4) and declared one module per rule (:mod:`streams.rules.builtin`,
+listed by :mod:`streams.rules.registry`); the file sets windows, dimensions, engine
+parameters and runbooks. :func:`load_rules` refuses a bad file with a :class:`ConfigError`
 whose ``field`` is the TOML path, e.g. ``rules.return_rate.detector.persistence``.
 """
 
@@ -15,134 +16,38 @@ import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from alerts.exceptions import TemplateError
 from alerts.text import validate_template
 from streams.contract.events import TopicName
 from streams.exceptions import ConfigError
 from streams.rules.mutes import MuteTable, parse_mutes
+from streams.rules.registry import DEFAULT_REGISTRY, Registry
+from streams.rules.spec import DEFAULT_IDLE_TTL_MS, DEFAULT_MAX_SERIES, Rule, RuleKind, RuleSpec
 from thresholds.config import DetectorConfig, MetricKind
 
 __all__ = [
     "CATALOGUE",
-    "COHORT_RULES",
-    "COLOCATED_RULES",
+    "DEFAULT_IDLE_TTL_MS",
+    "DEFAULT_MAX_SERIES",
     "DIMENSION_FIELDS",
-    "ENTITY_RULES",
-    "FORCED_CONTEXT",
-    "ORDER_STATE_RULES",
-    "SHARED_DENOMINATOR",
+    "RuleKind",
     "RuleSet",
     "RuleSpec",
     "load_rules",
+    "parse_rules",
 ]
 
-RuleKind = Literal["count", "ratio", "percentile", "event"]
-
-#: Defaults of ``idle_ttl`` and ``max_series`` (``[settings]`` may change them for all rules).
-DEFAULT_IDLE_TTL_MS: Final = 86_400_000
-DEFAULT_MAX_SERIES: Final = 50_000
 #: Defaults of ``[settings] order_state_max`` and ``order_state_ttl`` (per input partition).
 DEFAULT_ORDER_STATE_MAX: Final = 500_000
 DEFAULT_ORDER_STATE_TTL_MS: Final = 21 * 86_400_000
 _MAX_SERIES_LIMIT: Final = 10_000_000
 
-
-@dataclass(frozen=True, slots=True)
-class CatalogueEntry:
-    """What a rule measures: its kind, the topics it reads, the dimensions it allows."""
-
-    kind: RuleKind
-    topics: tuple[TopicName, ...]
-    dimensions: frozenset[str]
-    required_dimensions: tuple[str, ...]
-
-
-_ORDER_DIMS = frozenset({"total", "sku", "category", "region", "carrier", "channel"})
-
-#: The contract's rules (section 4) with the dimensions each supports at least.
-CATALOGUE: Final[dict[str, CatalogueEntry]] = {
-    "order_volume": CatalogueEntry("count", ("orders",), _ORDER_DIMS,
-                                   ("total", "region", "channel", "category")),
-    # "sku" adds one episode per mispriced sku and cause (streams.pipeline.sku_rollup).
-    "order_outlier": CatalogueEntry("event", ("orders",), frozenset({"order", "sku"}),
-                                    ("order",)),
-    "customer_order_burst": CatalogueEntry("count", ("orders",),
-                                           frozenset({"customer", "address"}),
-                                           ("customer", "address")),
-    "return_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS - {"total"} | {"total"},
-                                  ("sku", "category", "region", "carrier", "region,carrier")),
-    "complaint_rate": CatalogueEntry("ratio", ("orders", "complaints"), _ORDER_DIMS,
-                                     ("sku", "category", "carrier", "region")),
-    "complaint_volume": CatalogueEntry("count", ("complaints",), _ORDER_DIMS | {"reason"},
-                                       ("total", "reason")),
-    "wait_time_p90": CatalogueEntry("percentile", ("wait-times",),
-                                    frozenset({"total", "queue", "channel", "region"}), ("queue",)),
-    "wait_sla_breach_share": CatalogueEntry("ratio", ("wait-times",),
-                                            frozenset({"total", "queue", "channel", "region"}),
-                                            ("queue",)),
-    # Contract 7.3. What each event contributes is in streams.pipeline.aggregate._contributions.
-    "handle_time_p90": CatalogueEntry("percentile", ("wait-times",),
-                                      frozenset({"total", "queue", "channel", "region"}),
-                                      ("queue",)),
-    "low_satisfaction_share": CatalogueEntry("ratio", ("wait-times",),
-                                             frozenset({"total", "queue", "channel", "region"}),
-                                             ("queue",)),
-    "bad_review_rate": CatalogueEntry("ratio", ("reviews",),
-                                      frozenset({"total", "sku", "category"}),
-                                      ("sku", "category")),
-    # Cancelled / placed; a placed order has no reason yet, so a reason's series divides
-    # by every placed order (SHARED_DENOMINATOR).
-    "cancellation_rate": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS | {"reason"},
-                                        ("channel", "category", "reason")),
-    # Measured from per-order state kept in the intake (streams.pipeline.order_state).
-    "delivery_time_p90": CatalogueEntry("percentile", ("orders",), _ORDER_DIMS,
-                                        ("carrier", "region", "region,carrier")),
-    "late_delivery_share": CatalogueEntry("ratio", ("orders",), _ORDER_DIMS,
-                                          ("carrier", "region", "region,carrier")),
-    # Per order; "carrier" adds one episode per carrier listing the lost orders.
-    "lost_parcel": CatalogueEntry("event", ("orders",), frozenset({"order", "carrier"}),
-                                  ("order",)),
-    "refund_delay_p90": CatalogueEntry("percentile", ("orders",), _ORDER_DIMS,
-                                       ("category", "channel")),
-    # A customer's returns in a rolling 30 days against the population's return rate
-    # (thresholds.return_history); windows only feed the rolling sums.
-    "frequent_returner": CatalogueEntry("count", ("orders",), frozenset({"customer"}),
-                                        ("customer",)),
-    # Distinct customers ordering to one address in a day, against the address's own
-    # history and the population's floor (thresholds.entity_rate).
-    "shared_address": CatalogueEntry("count", ("orders",), frozenset({"address"}),
-                                     ("address",)),
-}
-
-#: Rules that need the per-order lifecycle state of the intake (streams.pipeline.order_state).
-ORDER_STATE_RULES: Final[frozenset[str]] = frozenset(
-    {"delivery_time_p90", "late_delivery_share", "lost_parcel", "refund_delay_p90"})
-
-#: Rules judged per entity by a closer-side model instead of a series bank: a series per
-#: customer or address ever seen would grow without bound.
-ENTITY_RULES: Final[frozenset[str]] = frozenset(
-    {"customer_order_burst", "frequent_returner", "shared_address"})
-
-#: Context fields a rule always collects, whatever its ``context`` says: the distinct
-#: customers of an address (``shared_address`` counts them; alerts never show them).
-FORCED_CONTEXT: Final[dict[str, tuple[str, ...]]] = {"shared_address": ("customer_id",)}
-
-#: Dimensions whose series share one denominator (per rule): events feeding only the
-#: denominator lack the dimension's field, so the closer divides by the rule's total.
-SHARED_DENOMINATOR: Final[dict[str, frozenset[str]]] = {
-    "cancellation_rate": frozenset({"reason"}),
-}
-
-#: Rules that may attribute returns to their order's delivery (``cohort``): the order's
-#: events share a partition (orders are keyed by order_id), so its aggregator sees both.
-COHORT_RULES: Final[frozenset[str]] = frozenset({"return_rate"})
-
-#: Rules whose series all live on one closer (routed by the rule's name, not the series
-#: id), so each key can be judged against the rule's total in the same window
-#: (``relative_to = "total"``). Their keys are few: regions, channels, categories.
-COLOCATED_RULES: Final[frozenset[str]] = frozenset({"order_volume"})
+#: The contract's rules (section 4 and 7.3), one module each under
+#: :mod:`streams.rules.builtin`: what each measures, the topics it reads, the dimensions
+#: it allows, what each event adds and its traits (see :mod:`streams.rules.spec`).
+CATALOGUE: Final = DEFAULT_REGISTRY
 
 #: Event attribute behind each dimension name (``total`` has the constant key ``all``).
 DIMENSION_FIELDS: Final[dict[str, str]] = {
@@ -174,66 +79,6 @@ _TEXT_KEYS: Final = frozenset({"direction", "policy", "cusum_direction"})
 
 
 @dataclass(frozen=True, slots=True)
-class RuleSpec:
-    """One configured rule."""
-
-    name: str
-    kind: RuleKind
-    topics: tuple[TopicName, ...]
-    window_ms: int
-    hop_ms: int
-    dimensions: tuple[tuple[str, ...], ...]
-    context: tuple[str, ...]
-    #: The file's runbook template (used in every locale); ``""``: the locale catalogue's.
-    runbook: str
-    detector: DetectorConfig | None
-    quantile: float = 0.9
-    sla_seconds: float = 900.0
-    #: Parameters of :class:`thresholds.event_norm.EventNorm` (per-event rules only).
-    norm: tuple[tuple[str, Any], ...] = ()
-    #: A series (or per-event norm) with no data for this long after its newest window
-    #: with data is evicted (event time; never while its episode is open).
-    idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
-    #: Most series the rule keeps (spread over the closer partitions); newer keys fold
-    #: into the dimension's overflow series. Per-event norms: per input partition.
-    max_series: int = DEFAULT_MAX_SERIES
-    #: ``"total"``: every key but the total is judged against the total's movement in the
-    #: same window (peer-relative: a shop-wide rise or dip cancels); ``None``: on its own.
-    relative_to: str | None = None
-    #: Watched side of the total series when it differs from the detector's direction.
-    total_direction: str | None = None
-    #: Burst rule: the population's floor of an entity's decayed order count (half-life
-    #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
-    slow_floor: float = 5.0
-    #: Per-event rules with the ``sku`` (``carrier``) dimension: the window its verdicts
-    #: are rolled up in.
-    sku_window_ms: int = 900_000
-    #: ``lost_parcel``: a parcel is lost this many times its cell's p90 transit after it
-    #: shipped.
-    lost_factor: float = 1.9
-    #: ``lost_parcel``: event time a partition's order state must have seen before it
-    #: reports parcels lost (its transit history undercounts long transits until then).
-    lost_warmup_ms: int = 10 * 86_400_000
-    #: Per-event rules rolled up per sku or carrier: verdicts one ``sku_window`` needs to
-    #: open an episode.
-    rollup_min: int = 1
-    #: ``return_rate``: count only returns requested within this long of their order's
-    #: delivery, against the window's delivery exposure (``streams.pipeline.cohorts``); ``None``:
-    #: all returns against the window's deliveries.
-    cohort_ms: int | None = None
-    #: Percentile rules: what the detector decides on. ``"quantile"``: the window's
-    #: ``quantile`` itself; ``"log_mean"``: the mean of the values' logs (the efficient
-    #: statistic for lognormal-like waits, so every window weighs by its size), while
-    #: alerts still report the quantile (``streams.pipeline.log_mean``).
-    statistic: str = "quantile"
-
-    @property
-    def dimension_names(self) -> tuple[str, ...]:
-        """Dimensions as the alert shows them, e.g. ``"region,carrier"``."""
-        return tuple(",".join(parts) for parts in self.dimensions)
-
-
-@dataclass(frozen=True, slots=True)
 class RuleSet:
     """All enabled rules plus the global settings."""
 
@@ -259,7 +104,7 @@ class RuleSet:
         return tuple(rule for rule in self.rules if topic in rule.topics)
 
 
-def load_rules(path: str | Path | None = None) -> RuleSet:
+def load_rules(path: str | Path | None = None, registry: Registry = DEFAULT_REGISTRY) -> RuleSet:
     """Load and validate a rules file; ``None`` or ``""`` loads the shipped default."""
     if path:
         source = str(path)
@@ -279,11 +124,12 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         raise ConfigError(source, f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(source, "not valid TOML: nested too deeply") from None
-    return parse_rules(document)
+    return parse_rules(document, registry)
 
 
-def parse_rules(document: dict[str, Any]) -> RuleSet:
-    """Validate a parsed rules document (see :func:`load_rules`)."""
+def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY) -> RuleSet:
+    """Validate a parsed rules document (see :func:`load_rules`) against the rules of
+    ``registry``."""
     _only_keys(document, {"settings", "rules", "mutes"}, "")
     settings = _table(document.get("settings", {}), "settings")
     _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series",
@@ -294,18 +140,18 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
                  _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"))
     rules_table = _table(document.get("rules"), "rules")
     for name in rules_table:
-        if name not in CATALOGUE:
+        if name not in registry:
             raise ConfigError(f"rules.{name}",
-                              f"unknown rule; the catalogue is {', '.join(sorted(CATALOGUE))}")
+                              f"unknown rule; the catalogue is {', '.join(sorted(registry))}")
     rules = []
-    for name, entry in CATALOGUE.items():
+    for name, entry in registry.items():
         if name not in rules_table:
             continue
-        spec = _rule(name, entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms,
-                     retention)
+        spec = _rule(entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms,
+                     retention, registry)
         if spec is not None:
             rules.append(spec)
-    mutes = parse_mutes(document.get("mutes", []), CATALOGUE, utc_offset_ms)
+    mutes = parse_mutes(document.get("mutes", []), registry, utc_offset_ms)
     order_state_max = _count(settings.get("order_state_max", DEFAULT_ORDER_STATE_MAX),
                              "settings.order_state_max")
     order_state_ttl_ms = _duration(settings.get("order_state_ttl", DEFAULT_ORDER_STATE_TTL_MS),
@@ -314,8 +160,9 @@ def parse_rules(document: dict[str, Any]) -> RuleSet:
                    order_state_ttl_ms)
 
 
-def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
-          utc_offset_ms: int, retention: tuple[int, int]) -> RuleSpec | None:
+def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
+          retention: tuple[int, int], registry: Registry) -> RuleSpec | None:
+    name = entry.name
     where = f"rules.{name}"
     _only_keys(table, _RULE_KEYS, where)
     enabled = table.get("enabled", True)
@@ -336,7 +183,7 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         if field not in _CONTEXT_FIELDS:
             raise ConfigError(f"{where}.context",
                               f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
-    context = tuple(f for f in FORCED_CONTEXT.get(name, ()) if f not in context) + context
+    context = tuple(f for f in entry.forced_context if f not in context) + context
     runbook = table.get("runbook")
     if runbook is None:
         runbook = ""  # the locale's runbook (alerts.locales)
@@ -359,10 +206,10 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
                   else retention[1])
     relative_to = table.get("relative_to")
     if relative_to is not None:
-        if name not in COLOCATED_RULES:
+        if not entry.colocated:
             raise ConfigError(f"{where}.relative_to",
-                              f"only {', '.join(sorted(COLOCATED_RULES))} can be judged "
-                              "relative to the total")
+                              f"only {', '.join(sorted(registry.with_trait('colocated')))} "
+                              "can be judged relative to the total")
         if relative_to != "total":
             raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
         if ("total",) not in dimensions:
@@ -376,8 +223,9 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
     slow_floor = 5.0
     if "slow_guard_above" in table:
-        if name != "customer_order_burst":
-            raise ConfigError(f"{where}.slow_guard_above", "only customer_order_burst has it")
+        if entry.entity != "burst":
+            bursts = ", ".join(n for n, r in registry.items() if r.entity == "burst")
+            raise ConfigError(f"{where}.slow_guard_above", f"only {bursts} has it")
         slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
     sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
     if "sku_window" in table and entry.kind != "event":
@@ -400,10 +248,10 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
         rollup_min = _count(table["rollup_min"], f"{where}.rollup_min")
     cohort_ms = None
     if "cohort" in table:
-        if name not in COHORT_RULES:
+        if not entry.cohort:
             raise ConfigError(f"{where}.cohort",
-                              f"only {', '.join(sorted(COHORT_RULES))} attributes events to "
-                              "delivery cohorts")
+                              f"only {', '.join(sorted(registry.with_trait('cohort')))} "
+                              "attributes events to delivery cohorts")
         cohort_ms = _duration(table["cohort"], f"{where}.cohort")
         if cohort_ms < hop_ms:
             raise ConfigError(f"{where}.cohort", "must be at least the rule's hop")
@@ -416,7 +264,7 @@ def _rule(name: str, entry: CatalogueEntry, table: dict[str, Any],
     return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
                     runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
                     relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
-                    lost_warmup_ms, rollup_min, cohort_ms, statistic)
+                    lost_warmup_ms, rollup_min, cohort_ms, statistic, definition=entry)
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
@@ -456,7 +304,7 @@ def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
         raise ConfigError(path, message) from None
 
 
-def _dimensions(raw: Any, entry: CatalogueEntry, where: str) -> tuple[tuple[str, ...], ...]:
+def _dimensions(raw: Any, entry: Rule, where: str) -> tuple[tuple[str, ...], ...]:
     names = _string_list(raw, where)
     if not names:
         raise ConfigError(where, "expected at least one dimension")

@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from alerts.locales import LOCALES, catalogue, placeholders
-from alerts.model import SeriesRef
+from alerts.model import RULE_CLASSES, RULE_NAMES, SeriesRef
 from alerts.text import RULE_UNITS, AlertTexts, format_value
 from streams.cli.main import replay
 from streams.exceptions import ConfigError
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import CATALOGUE, load_rules, parse_rules
+from streams.rules.registry import DEFAULT_REGISTRY
 from streams.runtime.config import Settings
 from tests.unit.alerts.conftest import FIRE
 from thresholds.decision import Decision
@@ -57,11 +58,17 @@ class TestCatalogueComplete:
         assert {k for k, v in catalogue(locale).texts.items() if not v} == \
             {k for k, v in en.items() if not v}
 
+    def test_registry_is_the_alert_catalogue(self) -> None:
+        """The registered rule modules are the rules ``alerts`` knows (which may not import
+        ``streams``): same names, same order, each with an anomaly class and a unit."""
+        assert tuple(DEFAULT_REGISTRY) == RULE_NAMES
+        assert set(RULE_CLASSES) == set(RULE_UNITS) == set(DEFAULT_REGISTRY)
+
     @pytest.mark.parametrize("locale", LOCALES)
-    @pytest.mark.parametrize("rule", sorted(CATALOGUE))
+    @pytest.mark.parametrize("rule", sorted(DEFAULT_REGISTRY))
     def test_every_rule_has_every_text(self, locale: str, rule: str) -> None:
-        """Each rule of the rule catalogue has a unit and, per locale, a label, sample
-        nouns and a valid runbook."""
+        """Each registered rule (:mod:`streams.rules.registry`) has a unit and, per locale,
+        a label, sample nouns and a valid runbook."""
         texts = catalogue(locale).texts
         assert rule in RULE_UNITS
         for field in ("label", "sample_one", "sample_many", "runbook"):
