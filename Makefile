@@ -21,7 +21,8 @@ demo: install
 # The whole suite in two phases, both always run; fails if either fails (a phase that selects
 # no test, e.g. with PYTEST_ARGS="tests/unit/test_config.py", is not a failure unless both do).
 # 1. Everything but the integration tests, spread over TEST_WORKERS processes (pytest-xdist),
-#    whole files per process so that module fixtures are built once (TEST_WORKERS=0: one process).
+#    whole files per process so that module fixtures are built once (TEST_WORKERS=0: one
+#    process). Not --dist loadgroup: with pytest 9.2 xdist 3.8 no longer applies xdist_group.
 # 2. The integration tests one at a time: each starts brokers, workers and intake children, and
 #    two at once overload a 2-core machine (slow rebalances, timeouts).
 # PYTEST_ARGS goes to both phases.
