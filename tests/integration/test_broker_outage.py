@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 
@@ -14,13 +13,18 @@ from prometheus_client import CollectorRegistry
 from alerts.metrics import AlertMetrics
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker
-from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
-from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import load_rules
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
-from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    canonical,
+    collect_alerts,
+    parity_events,
+    parity_replay,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,10 +45,8 @@ class TestBrokerOutage:
         """While the broker is frozen the gauge reads 0; afterwards the worker resumes and
         the alerts equal an uninterrupted replay."""
         rules = load_rules(RULES)
-        events = list(simulate(scenario()))
-        expected = [a.to_dict() for a in ReplayPipeline(rules, partitions=PARTITIONS).run(
-            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-            for e in events)]
+        events = parity_events()
+        expected = parity_replay()
         with EmbeddedBroker() as broker:  # its own broker: freezing it must not hurt others
             assert broker.pid is not None
             settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,

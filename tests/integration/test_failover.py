@@ -4,23 +4,18 @@ and none is published twice."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
 from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
-from streams.pipeline.replay import ReplayPipeline
-from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import (
-    PARTITIONS,
-    RULES,
     assert_same_alerts,
     collect_alerts,
-    scenario,
+    parity_events,
+    parity_replay,
 )
 from tests.integration.test_recovery import events_ok, start_worker, wait_ready
 
@@ -33,10 +28,8 @@ class TestFailover:
     ) -> None:
         """With two workers sharing the partitions, killing one mid-stream still yields
         exactly the alerts of a single uninterrupted run."""
-        events = list(simulate(scenario()))
-        expected = [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
-                    .run((e.topic, e.key.encode(),
-                          json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
+        events = parity_events()
+        expected = parity_replay()
         ports = [free_port(), free_port()]
         logs = [tmp_path / "a.log", tmp_path / "b.log"]
         workers = [start_worker(broker, topic_prefix, port, log) for port, log in zip(ports, logs, strict=True)]

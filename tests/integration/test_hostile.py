@@ -17,12 +17,18 @@ from prometheus_client import CollectorRegistry
 from alerts.metrics import AlertMetrics
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker
-from streams.dev.simulator.generator import simulate
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import load_rules
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
-from tests.integration.test_parity import PARTITIONS, RULES, canonical, collect_alerts, scenario
+from tests.integration.test_parity import (
+    PARTITIONS,
+    RULES,
+    canonical,
+    collect_alerts,
+    parity_events,
+    parity_replay,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -91,8 +97,8 @@ class TestHostileReplay:
         reason (none an internal error), the alerts those of the valid traffic alone."""
         rules = load_rules(RULES)
         valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-                 for e in simulate(scenario())]
-        expected = [a.to_dict() for a in ReplayPipeline(rules, partitions=PARTITIONS).run(valid)]
+                 for e in parity_events()]
+        expected = parity_replay()
         rng = random.Random(4)
         hostile = hostile_values(rng, 240)
         records = list(valid)
@@ -112,10 +118,9 @@ class TestHostileInput:
                                                  topic_prefix: str) -> None:
         """Interleaved hostile values are all dead-lettered and leave the alerts untouched."""
         rules = load_rules(RULES)
-        events = list(simulate(scenario()))
         valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-                 for e in events]
-        expected = [a.to_dict() for a in ReplayPipeline(rules, partitions=PARTITIONS).run(valid)]
+                 for e in parity_events()]
+        expected = parity_replay()
         rng = random.Random(4)
         hostile = hostile_values(rng, 120)
         records = [(f"{topic_prefix}{t}", k, v) for t, k, v in valid]

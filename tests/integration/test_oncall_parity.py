@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from streams.dev.embedded_broker import EmbeddedBroker
-from streams.dev.simulator.generator import simulate
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.calendar import load_calendar
 from streams.rules.catalogue import load_rules
@@ -21,7 +20,8 @@ from tests.integration.test_parity import (
     START,
     assert_same_alerts,
     live_alerts,
-    scenario,
+    parity_events,
+    parity_replay,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,8 +66,8 @@ class TestOnCallParity:
         rules_path.write_text(RULES.read_text(encoding="utf-8") + MUTE, encoding="utf-8")
         calendar_path = tmp_path / "calendar.toml"
         calendar_path.write_text(CALENDAR, encoding="utf-8")
-        events = list(simulate(scenario()))
-        plain = replay(RULES, None, events)
+        events = parity_events()
+        plain = parity_replay()  # replay(RULES, None, events), computed once per session
         expected = replay(rules_path, calendar_path, events)
         muted = [a for a in plain if a["rule"] == "wait_time_p90" and a["key"] == "returns"]
         assert muted and not [a for a in expected if a["rule"] == "wait_time_p90"

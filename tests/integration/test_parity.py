@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections import Counter
 from dataclasses import replace
@@ -20,6 +21,7 @@ from streams.cli.demo import best_seller
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker
 from streams.dev.simulator.config import SimulationConfig
+from streams.dev.simulator.events import Event
 from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.incidents import CustomerBurst, OrderDrop, WaitTimeSurge, WrongPrice
 from streams.dev.simulator.kafka import produce_events
@@ -52,6 +54,34 @@ def scenario() -> SimulationConfig:
         ))
 
 
+@functools.cache
+def _parity_events() -> tuple[Event, ...]:
+    return tuple(simulate(scenario()))
+
+
+def parity_events() -> list[Event]:
+    """The events of :func:`scenario` (about 52,000), simulated once per test session: ten
+    integration tests feed them to a worker, and simulating them costs seconds each time.
+    Tests only read them (a fresh list, the same events)."""
+    return list(_parity_events())
+
+
+@functools.cache
+def _parity_replay() -> tuple[dict, ...]:  # type: ignore[type-arg]
+    records = ((e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+               for e in _parity_events())
+    pipeline = ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
+    return tuple(a.to_dict() for a in pipeline.run(records))
+
+
+def parity_replay() -> list[dict]:  # type: ignore[type-arg]
+    """What ``replay`` publishes for :func:`parity_events` with ``RULES`` on ``PARTITIONS``
+    partitions and the default (English) texts, computed once per test session: the
+    expectation of the parity, recovery, failover, outage, poison and hostile tests.
+    Tests only read the alerts (a fresh list, the same dicts)."""
+    return list(_parity_replay())
+
+
 def canonical(alerts: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
     return Counter(json.dumps(a, sort_keys=True) for a in alerts)
 
@@ -63,7 +93,7 @@ class TestParity:
         """Same events, same rules: the alerts topic and replay agree on every field, in
         either locale (AFTERSALES_LOCALE reaches the worker's summaries and runbooks)."""
         rules = load_rules(RULES)
-        events = list(simulate(scenario()))
+        events = parity_events()
         replay = ReplayPipeline(rules, partitions=PARTITIONS,
                                 texts=AlertTexts(locale=locale))  # type: ignore[arg-type]
         expected = [a.to_dict() for a in replay.run(

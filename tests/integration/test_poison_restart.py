@@ -4,7 +4,6 @@ them again goes on too (no crash loop); the alerts are those of the clean traffi
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 from pathlib import Path
@@ -14,17 +13,13 @@ from aiokafka import AIOKafkaProducer
 
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
-from streams.pipeline.replay import ReplayPipeline
-from streams.rules.catalogue import load_rules
 from tests.integration.test_hostile import poison_makers
 from tests.integration.test_parity import (
-    PARTITIONS,
-    RULES,
     assert_same_alerts,
     collect_alerts,
-    scenario,
+    parity_events,
+    parity_replay,
 )
 from tests.integration.test_recovery import metric_sum, start_worker, wait_ready
 
@@ -40,10 +35,8 @@ class TestPoisonRestart:
     async def test_poison_then_sigkill_then_restart(
         self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
     ) -> None:
-        events = list(simulate(scenario()))
-        expected = [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
-                    .run((e.topic, e.key.encode(),
-                          json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
+        events = parity_events()
+        expected = parity_replay()
         base = {"event_id": "p", "ts": "2026-11-03T10:00:00Z", "order_id": "O-P",
                 "status": "placed"}
         poison = [make(i) for i, make in enumerate(poison_makers(base))]

@@ -15,16 +15,14 @@ from pathlib import Path
 import pytest
 
 from streams.dev.embedded_broker import EmbeddedBroker, free_port, terminate
-from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
-from streams.pipeline.replay import ReplayPipeline
-from streams.rules.catalogue import load_rules
 from tests.integration.test_parity import (
     PARTITIONS,
     RULES,
     assert_same_alerts,
     collect_alerts,
-    scenario,
+    parity_events,
+    parity_replay,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -86,10 +84,8 @@ class TestRecovery:
         self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
     ) -> None:
         """Kill the worker mid-stream, restart it, and get the uninterrupted run's alerts."""
-        events = list(simulate(scenario()))
-        expected = [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
-                    .run((e.topic, e.key.encode(),
-                          json.dumps(e.value, separators=(",", ":")).encode()) for e in events)]
+        events = parity_events()
+        expected = parity_replay()
         log = tmp_path / "worker.log"
         port = free_port()
         worker = start_worker(broker, topic_prefix, port, log)

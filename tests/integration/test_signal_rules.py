@@ -23,7 +23,9 @@ from streams.dev.simulator.timefmt import parse_ts
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import load_rules
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Replay only, no broker (like test_quality): not `integration`, so `make test` runs it in
+# its parallel first phase.
+pytestmark = pytest.mark.slow
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)

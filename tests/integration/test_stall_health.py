@@ -14,13 +14,12 @@ from prometheus_client import CollectorRegistry
 from alerts.metrics import AlertMetrics
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker
-from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
 from streams.pipeline.replay import Stage1Output
 from streams.rules.catalogue import load_rules
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
-from tests.integration.test_parity import PARTITIONS, RULES, scenario
+from tests.integration.test_parity import PARTITIONS, RULES, parity_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,7 +52,7 @@ class TestStallHealth:
             await publish(out)
 
         worker._publish_stage1 = stuck  # type: ignore[method-assign]
-        events = list(simulate(scenario()))
+        events = parity_events()
         task = asyncio.create_task(worker.run())
         try:
             await asyncio.wait_for(worker.started.wait(), 90)
