@@ -33,8 +33,9 @@ Examples
 --------
 >>> from thresholds.decision import Decision
 >>> series = SeriesRef("return_rate", "sku", "SKU-00042")
->>> fire = Decision(0.31, 0.098, 0.041, 0.156, 3.4, 0.97, 212, True, True,
-...                 "up", "critical", True, "fire")
+>>> fire = Decision(
+...     0.31, 0.098, 0.041, 0.156, 3.4, 0.97, 212, True, True, "up", "critical", True, "fire"
+... )
 >>> state, events = advance(None, series, fire, 1793610900000, 1793614500000, AlertTexts())
 >>> [(e.status, e.alert_id) for e in events]
 [('firing', '93544e9743f84af0')]
@@ -199,6 +200,7 @@ def advance(
     A ``"fire"`` without a baseline raises :class:`DecisionError` (an engine bug);
     a ``"resolve"`` without one reports the observed value as baseline.
     """
+
     def make(
         status: AlertStatus,
         alert_id: str,
@@ -229,14 +231,27 @@ def advance(
         baseline = decision.observed if decision.baseline is None else decision.baseline
         return None, (make("resolved", *_closing(state), baseline, state.started_at_ms),)
     if decision.transition != "fire":
-        if (state is not None and decision.violating and decision.direction == state.direction
-                and decision.severity is not None
-                and _RANK[decision.severity] > _RANK[state.severity]):
-            escalated = EpisodeState(state.alert_id, state.started_at_ms, decision.severity,
-                                     state.direction)
+        if (
+            state is not None
+            and decision.violating
+            and decision.direction == state.direction
+            and decision.severity is not None
+            and _RANK[decision.severity] > _RANK[state.severity]
+        ):
+            escalated = EpisodeState(
+                state.alert_id, state.started_at_ms, decision.severity, state.direction
+            )
             baseline = decision.observed if decision.baseline is None else decision.baseline
-            return escalated, (make("firing", state.alert_id, decision.severity, state.direction,
-                                    baseline, state.started_at_ms),)
+            return escalated, (
+                make(
+                    "firing",
+                    state.alert_id,
+                    decision.severity,
+                    state.direction,
+                    baseline,
+                    state.started_at_ms,
+                ),
+            )
         return state, ()
 
     start = window_end_ms if started_at_ms is None else started_at_ms

@@ -45,8 +45,7 @@ from alerts.model import (
 )
 from thresholds.decision import Direction, Severity
 
-__all__ = ["MIN_CHILDREN", "MIN_SHARE", "Child", "Incident", "IncidentFolder", "fold",
-           "parents_of"]
+__all__ = ["MIN_CHILDREN", "MIN_SHARE", "Child", "Incident", "IncidentFolder", "fold", "parents_of"]
 
 MIN_CHILDREN: Final = 3
 MIN_SHARE: Final = 0.6
@@ -76,15 +75,28 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (closer snapshots)."""
-        return {"id": self.incident_id, "rule": self.rule, "dimension": self.parent_dimension,
-                "key": self.parent_key, "started_at_ms": self.started_at_ms,
-                "severity": self.severity, "children": dict(sorted(self.children.items()))}
+        return {
+            "id": self.incident_id,
+            "rule": self.rule,
+            "dimension": self.parent_dimension,
+            "key": self.parent_key,
+            "started_at_ms": self.started_at_ms,
+            "severity": self.severity,
+            "children": dict(sorted(self.children.items())),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Incident:
         """Inverse of :meth:`to_dict`."""
-        return cls(data["id"], data["rule"], data["dimension"], data["key"],
-                   int(data["started_at_ms"]), data["severity"], dict(data["children"]))
+        return cls(
+            data["id"],
+            data["rule"],
+            data["dimension"],
+            data["key"],
+            int(data["started_at_ms"]),
+            data["severity"],
+            dict(data["children"]),
+        )
 
     @property
     def key(self) -> str:
@@ -93,8 +105,11 @@ class Incident:
 
     def tag(self) -> dict[str, Any]:
         """``context.incident`` of a child."""
-        return {"id": self.incident_id, "role": "child",
-                "parent": {"dimension": self.parent_dimension, "key": self.parent_key}}
+        return {
+            "id": self.incident_id,
+            "role": "child",
+            "parent": {"dimension": self.parent_dimension, "key": self.parent_key},
+        }
 
 
 def parents_of(event: AlertEvent) -> list[tuple[str, str]]:
@@ -102,8 +117,12 @@ def parents_of(event: AlertEvent) -> list[tuple[str, str]]:
     dominant: dict[str, str] = {}
     for name in PARENT_FIELDS:
         top = event.context.get(f"top_{name}")
-        if (isinstance(top, list) and top and isinstance(top[0], Mapping)
-                and float(top[0].get("share", 0)) >= MIN_SHARE):
+        if (
+            isinstance(top, list)
+            and top
+            and isinstance(top[0], Mapping)
+            and float(top[0].get("share", 0)) >= MIN_SHARE
+        ):
             dominant[name] = str(top[0]["key"])
     own = set(event.dimension.split(","))
     out = []
@@ -118,9 +137,14 @@ def _incident_id(rule: str, key: str, started_ms: int) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
-def fold(rule: str, children: Mapping[str, Child], incidents: dict[str, Incident],
-         window_start_ms: int, window_end_ms: int,
-         excess_by_dimension: Mapping[str, float]) -> tuple[list[AlertEvent], dict[str, Incident]]:
+def fold(
+    rule: str,
+    children: Mapping[str, Child],
+    incidents: dict[str, Incident],
+    window_start_ms: int,
+    window_end_ms: int,
+    excess_by_dimension: Mapping[str, float],
+) -> tuple[list[AlertEvent], dict[str, Incident]]:
     """Update ``incidents`` (parent key -> incident, this rule's only) from the rule's open
     episodes; return the incident events to emit and the incident of each child.
 
@@ -154,8 +178,9 @@ def fold(rule: str, children: Mapping[str, Child], incidents: dict[str, Incident
         severity = max((c.event.severity for c in members), key=lambda s: _RANK[s])
         opened = incident is None
         if incident is None:
-            incident = Incident(_incident_id(rule, key, window_end_ms), rule, pdim, pkey,
-                                window_end_ms, severity)
+            incident = Incident(
+                _incident_id(rule, key, window_end_ms), rule, pdim, pkey, window_end_ms, severity
+            )
             incidents[key] = incident
         escalated = _RANK[severity] > _RANK[incident.severity]
         incident.severity = max(incident.severity, severity, key=lambda s: _RANK[s])
@@ -165,54 +190,94 @@ def fold(rule: str, children: Mapping[str, Child], incidents: dict[str, Incident
         for sid in sids:
             membership[sid] = incident
         if opened or escalated or grew:
-            events.append(_event("firing", incident, members, window_start_ms, window_end_ms,
-                                 excess_by_dimension.get(child_dim, 0.0)))
+            events.append(
+                _event(
+                    "firing",
+                    incident,
+                    members,
+                    window_start_ms,
+                    window_end_ms,
+                    excess_by_dimension.get(child_dim, 0.0),
+                )
+            )
     for key, incident in list(incidents.items()):
-        incident.children = {sid: aid for sid, aid in incident.children.items()
-                             if sid in children}
+        incident.children = {sid: aid for sid, aid in incident.children.items() if sid in children}
         if not incident.children:
             del incidents[key]
             events.append(_event("resolved", incident, [], window_start_ms, window_end_ms, 0.0))
     return events, membership
 
 
-def _event(status: AlertStatus, incident: Incident, members: list[Child], start_ms: int,
-           end_ms: int, dimension_excess: float) -> AlertEvent:
+def _event(
+    status: AlertStatus,
+    incident: Incident,
+    members: list[Child],
+    start_ms: int,
+    end_ms: int,
+    dimension_excess: float,
+) -> AlertEvent:
     total = sum(max(c.excess, 0.0) for c in members)
 
     def share_of(child: Child) -> float:
         return round(max(child.excess, 0.0) / total, 3) if total else 0.0
 
-    children = [{"dimension": c.event.dimension, "key": c.event.key,
-                 "alert_id": c.event.alert_id, "excess": round(c.excess, 3),
-                 "share": share_of(c)}
-                for c in sorted(members, key=lambda c: (-share_of(c), c.event.key))]
+    children = [
+        {
+            "dimension": c.event.dimension,
+            "key": c.event.key,
+            "alert_id": c.event.alert_id,
+            "excess": round(c.excess, 3),
+            "share": share_of(c),
+        }
+        for c in sorted(members, key=lambda c: (-share_of(c), c.event.key))
+    ]
     share = min(total / dimension_excess, 1.0) if dimension_excess > 0 else 0.0
     direction: Direction = "up"
     if members and sum(1 for c in members if c.event.direction == "down") * 2 > len(members):
         direction = "down"
     what = f"{incident.parent_dimension} {incident.parent_key}"
     if status == "firing":
-        summary = (f"{incident.rule}: {len(members)} series out of band under {what}; "
-                   f"together {share:.0%} of the excess of their dimension")
+        summary = (
+            f"{incident.rule}: {len(members)} series out of band under {what}; "
+            f"together {share:.0%} of the excess of their dimension"
+        )
     else:
         summary = f"{incident.rule}: the incident under {what} is over"
-    context: dict[str, Any] = {"incident": {
-        "id": incident.incident_id, "role": "parent",
-        "parent": {"dimension": incident.parent_dimension, "key": incident.parent_key},
-        "excess": round(total, 3), "parent_share": round(share, 3), "children": children}}
+    context: dict[str, Any] = {
+        "incident": {
+            "id": incident.incident_id,
+            "role": "parent",
+            "parent": {"dimension": incident.parent_dimension, "key": incident.parent_key},
+            "excess": round(total, 3),
+            "parent_share": round(share, 3),
+            "children": children,
+        }
+    }
     return AlertEvent(
-        schema=SCHEMA, alert_id=incident.incident_id, status=status,
-        rule=incident.rule, dimension="incident", key=incident.key,
-        severity=incident.severity, direction=direction,
-        observed=total, baseline=0.0, lower=None, upper=None,
+        schema=SCHEMA,
+        alert_id=incident.incident_id,
+        status=status,
+        rule=incident.rule,
+        dimension="incident",
+        key=incident.key,
+        severity=incident.severity,
+        direction=direction,
+        observed=total,
+        baseline=0.0,
+        lower=None,
+        upper=None,
         score=max((c.event.score for c in members), default=0.0),
-        sample_size=len(members), window_start=ms_to_datetime(start_ms),
-        window_end=ms_to_datetime(end_ms), started_at=ms_to_datetime(incident.started_at_ms),
+        sample_size=len(members),
+        window_start=ms_to_datetime(start_ms),
+        window_end=ms_to_datetime(end_ms),
+        started_at=ms_to_datetime(incident.started_at_ms),
         summary=summary,
-        runbook=(f"One cause is likely: check {what} first (its carrier, supplier or "
-                 "listing); the series it explains are in context.incident.children."),
-        context=context)
+        runbook=(
+            f"One cause is likely: check {what} first (its carrier, supplier or "
+            "listing); the series it explains are in context.incident.children."
+        ),
+        context=context,
+    )
 
 
 _STATUS_ORDER: Final = {"resolved": 0, "firing": 1}
@@ -258,8 +323,9 @@ class IncidentFolder:
             for _, incident in sorted(by_key.items()):
                 data = incident.to_dict()
                 if keep is not None:
-                    data["children"] = {sid: aid for sid, aid in data["children"].items()
-                                        if sid in keep}
+                    data["children"] = {
+                        sid: aid for sid, aid in data["children"].items() if sid in keep
+                    }
                     if not data["children"]:
                         continue
                 out.append(data)
@@ -276,8 +342,7 @@ class IncidentFolder:
             if known is None:
                 by_key[part.key] = part
                 continue
-            if (part.started_at_ms, part.incident_id) < (known.started_at_ms,
-                                                         known.incident_id):
+            if (part.started_at_ms, part.incident_id) < (known.started_at_ms, known.incident_id):
                 known.incident_id, known.started_at_ms = part.incident_id, part.started_at_ms
             known.severity = max(known.severity, part.severity, key=lambda s: _RANK[s])
             known.children.update(part.children)
@@ -291,8 +356,14 @@ class IncidentFolder:
         if not ready:
             return []
         self._pending[rule] = [e for e in pending if _ms(e.window_end) > closed_through_ms]
-        ready.sort(key=lambda e: (_ms(e.window_end), e.kafka_key, _STATUS_ORDER[e.status],
-                                  _RANK[e.severity]))
+        ready.sort(
+            key=lambda e: (
+                _ms(e.window_end),
+                e.kafka_key,
+                _STATUS_ORDER[e.status],
+                _RANK[e.severity],
+            )
+        )
         out: list[AlertEvent] = []
         incidents = self.incidents.setdefault(rule, {})
         index = 0
@@ -307,20 +378,28 @@ class IncidentFolder:
                     self.open.pop(event.kafka_key, None)
                 index += 1
             ratio = rule in self.ratio_rules
-            children = {sid: Child(event, _excess(event, ratio))
-                        for sid, event in self.open.items() if event.rule == rule}
+            children = {
+                sid: Child(event, _excess(event, ratio))
+                for sid, event in self.open.items()
+                if event.rule == rule
+            }
             by_dimension: dict[str, float] = {}
             for child in children.values():
-                by_dimension[child.event.dimension] = (by_dimension.get(child.event.dimension, 0.0)
-                                                       + max(child.excess, 0.0))
+                by_dimension[child.event.dimension] = by_dimension.get(
+                    child.event.dimension, 0.0
+                ) + max(child.excess, 0.0)
             events, _ = fold(rule, children, incidents, start, end, by_dimension)
             out.extend(events)
         return out
 
     def groups(self) -> dict[str, str]:
         """Alert id -> incident id for every open incident's children (metrics labels)."""
-        return {alert_id: incident.incident_id for by_key in self.incidents.values()
-                for incident in by_key.values() for alert_id in incident.children.values()}
+        return {
+            alert_id: incident.incident_id
+            for by_key in self.incidents.values()
+            for incident in by_key.values()
+            for alert_id in incident.children.values()
+        }
 
 
 def _excess(event: AlertEvent, ratio: bool) -> float:

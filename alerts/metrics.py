@@ -148,8 +148,9 @@ def select_exported(
 class SeriesCollector(Collector):
     """Renders a :class:`SeriesView` as capped per-series gauges at scrape time."""
 
-    def __init__(self, view: SeriesView, series_cap: int = DEFAULT_SERIES_CAP,
-                 mask: LabelMask | None = None) -> None:
+    def __init__(
+        self, view: SeriesView, series_cap: int = DEFAULT_SERIES_CAP, mask: LabelMask | None = None
+    ) -> None:
         if series_cap < 0:
             raise ValueError(f"series_cap must be >= 0, got {series_cap}")
         self.view = view
@@ -342,8 +343,9 @@ class AlertMetrics:
                 registry=registry,
             ),
             broker_connected=Gauge(
-                "aftersales_broker_connected", "1 when connected to Kafka, else 0",
-                registry=registry
+                "aftersales_broker_connected",
+                "1 when connected to Kafka, else 0",
+                registry=registry,
             ),
             series=view,
             series_collector=collector,
@@ -451,8 +453,9 @@ class AlertMetrics:
     def record_risk(self, stage: str, level: str, score: float, top_factor: str | None) -> None:
         """Count one scored order (stage and level are closed sets; the factor is one of
         the scorer's fixed factor names)."""
-        self.risk_scored_total.labels(_check(stage, RISK_STAGES, "stage"),
-                                      _check(level, ("low", "medium", "high"), "level")).inc()
+        self.risk_scored_total.labels(
+            _check(stage, RISK_STAGES, "stage"), _check(level, ("low", "medium", "high"), "level")
+        ).inc()
         self.risk_score.labels(stage).observe(score)
         if top_factor is not None and level != "low":
             self.risk_top_factor_total.labels(top_factor).inc()
@@ -546,8 +549,10 @@ class AlertMetrics:
         self._open[event.alert_id] = (event.rule, event.severity, info)
         self._open_series[event.alert_id] = series
         self._open_order.setdefault(event.rule, {})[event.alert_id] = (
-            _SEVERITY_RANK.get(event.severity, len(_SEVERITY_RANK)), event.started_at,
-            event.alert_id)
+            _SEVERITY_RANK.get(event.severity, len(_SEVERITY_RANK)),
+            event.started_at,
+            event.alert_id,
+        )
         self.alerts_active.labels(event.rule, event.severity).inc()
         self._cap_info(event.rule)
 
@@ -575,7 +580,7 @@ class AlertMetrics:
             group = self._groups.get(alert_id, dimension)
             if info[_GROUP_LABEL] == group:
                 continue
-            relabelled = (*info[:_GROUP_LABEL], group, *info[_GROUP_LABEL + 1:])
+            relabelled = (*info[:_GROUP_LABEL], group, *info[_GROUP_LABEL + 1 :])
             self._open[alert_id] = (rule, severity, relabelled)
             if alert_id in self._shown:
                 self.alert_info.remove(*info)
@@ -599,8 +604,9 @@ class AlertMetrics:
                 self.alert_info.remove(*self._open[alert_id][2])
         self.alert_info_dropped.labels(rule).set(len(order) - len(wanted))
 
-    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
-                      folded: Mapping[str, int]) -> None:
+    def add_evictions(
+        self, evicted: Mapping[tuple[str, str], int], folded: Mapping[str, int]
+    ) -> None:
         """Count evicted series by (rule, reason) and keys folded into overflow by rule."""
         for (rule, reason), n in evicted.items():
             checked = _check(reason, get_args(EvictionReason), "reason")
@@ -608,8 +614,9 @@ class AlertMetrics:
         for rule, n in folded.items():
             self.series_folded_total.labels(rule).inc(n)
 
-    def record_snapshot(self, stage: str, size: int, seconds: float, *,
-                        too_large: bool = False) -> None:
+    def record_snapshot(
+        self, stage: str, size: int, seconds: float, *, too_large: bool = False
+    ) -> None:
         """Record one snapshot's size and encode time (and whether it was refused)."""
         checked = _check(stage, get_args(SnapshotStage), "stage")
         self.snapshot_bytes.labels(checked).set(size)
@@ -629,8 +636,9 @@ class AlertMetrics:
 
     def record_feedback(self, rule: str, verdict: str) -> None:
         """Count one applied on-call verdict."""
-        self.feedback_verdicts_total.labels(rule, _check(verdict, ("false", "true"),
-                                                         "verdict")).inc()
+        self.feedback_verdicts_total.labels(
+            rule, _check(verdict, ("false", "true"), "verdict")
+        ).inc()
 
     def set_feedback_multiplier(self, series: SeriesRef, multiplier: float) -> None:
         """Export a series' feedback multiplier; back to 1 removes the series."""
@@ -670,8 +678,9 @@ class AlertMetrics:
         if -60.0 <= seconds <= LATENCY_HORIZON_S:
             self.observe_latency("event" if alert.is_instant else "window", seconds)
 
-    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
-                          reasons: LabelCounts[tuple[str, str]]) -> None:
+    def add_intake_counts(
+        self, counts: LabelCounts[tuple[str, str]], reasons: LabelCounts[tuple[str, str]]
+    ) -> None:
         """Add intake outcome counts by (topic, outcome) and dead-letter counts by
         (topic, reason)."""
         for (topic, outcome), n in counts.items():

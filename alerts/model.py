@@ -53,26 +53,28 @@ SCHEMA: Final = "aftersales.alert/v1"
 AnomalyClass = Literal["logistics", "product", "fraud", "pricing", "service", "demand"]
 ANOMALY_CLASSES: Final[tuple[str, ...]] = get_args(AnomalyClass)
 """Who an anomaly is for (contract 7.2): alerts carry one as ``class``."""
-RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType({
-    "order_volume": "demand",
-    "order_outlier": "pricing",
-    "customer_order_burst": "fraud",
-    "return_rate": "product",
-    "complaint_rate": "product",
-    "complaint_volume": "service",
-    "wait_time_p90": "service",
-    "wait_sla_breach_share": "service",
-    "handle_time_p90": "service",
-    "low_satisfaction_share": "service",
-    "bad_review_rate": "product",
-    "cancellation_rate": "fraud",
-    "delivery_time_p90": "logistics",
-    "late_delivery_share": "logistics",
-    "lost_parcel": "logistics",
-    "refund_delay_p90": "service",
-    "frequent_returner": "fraud",
-    "shared_address": "fraud",
-})
+RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType(
+    {
+        "order_volume": "demand",
+        "order_outlier": "pricing",
+        "customer_order_burst": "fraud",
+        "return_rate": "product",
+        "complaint_rate": "product",
+        "complaint_volume": "service",
+        "wait_time_p90": "service",
+        "wait_sla_breach_share": "service",
+        "handle_time_p90": "service",
+        "low_satisfaction_share": "service",
+        "bad_review_rate": "product",
+        "cancellation_rate": "fraud",
+        "delivery_time_p90": "logistics",
+        "late_delivery_share": "logistics",
+        "lost_parcel": "logistics",
+        "refund_delay_p90": "service",
+        "frequent_returner": "fraud",
+        "shared_address": "fraud",
+    }
+)
 """Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
 rule is added here once, and its alerts carry the class without further wiring."""
 RULE_NAMES: Final = tuple(RULE_CLASSES)
@@ -111,8 +113,10 @@ def join_key(values: Iterable[str]) -> str:
     >>> join_key(["A,B", "C"]), join_key(["A", "B,C"]), join_key(["north", "SF"])
     ('A\\\\,B,C', 'A,B\\\\,C', 'north,SF')
     """
-    return ",".join(v.replace("\\", "\\\\").replace(",", "\\,") if ("," in v or "\\" in v)
-                    else v for v in values)
+    return ",".join(
+        v.replace("\\", "\\\\").replace(",", "\\,") if ("," in v or "\\" in v) else v
+        for v in values
+    )
 
 
 def split_key(key: str) -> list[str]:

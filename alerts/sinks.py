@@ -238,8 +238,11 @@ class ConsoleSink(AlertSink):
 
     def add(self, event: AlertEvent) -> None:
         """Write ``event``'s line at once."""
-        self._write(format_console_line(event, self._texts, colour=self._colour,
-                                        utc_offset_ms=self._utc_offset_ms))
+        self._write(
+            format_console_line(
+                event, self._texts, colour=self._colour, utc_offset_ms=self._utc_offset_ms
+            )
+        )
 
 
 class FanOutSink(AlertSink):

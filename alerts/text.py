@@ -49,26 +49,28 @@ PLACEHOLDERS: Final = frozenset(
     {"rule", "dimension", "key", "observed", "baseline", "lower", "upper", "direction"}
 )
 #: How each catalogue rule's values are formatted (the same in every locale).
-RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType({
-    "order_volume": "count",
-    "order_outlier": "amount",
-    "customer_order_burst": "count",
-    "return_rate": "ratio",
-    "complaint_rate": "ratio",
-    "complaint_volume": "count",
-    "wait_time_p90": "seconds",
-    "wait_sla_breach_share": "ratio",
-    "handle_time_p90": "seconds",
-    "low_satisfaction_share": "ratio",
-    "bad_review_rate": "ratio",
-    "cancellation_rate": "ratio",
-    "delivery_time_p90": "hours",
-    "late_delivery_share": "ratio",
-    "lost_parcel": "hours",
-    "refund_delay_p90": "hours",
-    "frequent_returner": "count",
-    "shared_address": "count",
-})
+RULE_UNITS: Final[Mapping[str, Unit]] = MappingProxyType(
+    {
+        "order_volume": "count",
+        "order_outlier": "amount",
+        "customer_order_burst": "count",
+        "return_rate": "ratio",
+        "complaint_rate": "ratio",
+        "complaint_volume": "count",
+        "wait_time_p90": "seconds",
+        "wait_sla_breach_share": "ratio",
+        "handle_time_p90": "seconds",
+        "low_satisfaction_share": "ratio",
+        "bad_review_rate": "ratio",
+        "cancellation_rate": "ratio",
+        "delivery_time_p90": "hours",
+        "late_delivery_share": "ratio",
+        "lost_parcel": "hours",
+        "refund_delay_p90": "hours",
+        "frequent_returner": "count",
+        "shared_address": "count",
+    }
+)
 
 
 def validate_template(template: str) -> str:
@@ -160,16 +162,21 @@ def rule_texts(locale: Locale = "en") -> Mapping[str, RuleText]:
     rules = {}
     for rule, unit in RULE_UNITS.items():
         one, many = (texts.text(f"rule.{rule}.sample_{n}") for n in ("one", "many"))
-        rules[rule] = RuleText(texts.text(f"rule.{rule}.label"), unit,
-                               (one, many) if one else None, texts.text(f"rule.{rule}.runbook"))
+        rules[rule] = RuleText(
+            texts.text(f"rule.{rule}.label"),
+            unit,
+            (one, many) if one else None,
+            texts.text(f"rule.{rule}.runbook"),
+        )
     return MappingProxyType(rules)
 
 
 DEFAULT_RULE_TEXTS: Final[Mapping[str, RuleText]] = rule_texts("en")
 
 
-def _how_far(observed: float, baseline: float | None, direction: Direction | None,
-             texts: Catalogue) -> str:
+def _how_far(
+    observed: float, baseline: float | None, direction: Direction | None, texts: Catalogue
+) -> str:
     if baseline is None or baseline <= 0 or observed < 0:
         return ""
     ratio = observed / baseline
@@ -227,8 +234,12 @@ class AlertTexts:
         found = self._rules.get(rule)
         if found is not None:
             return found
-        return RuleText(rule.replace("_", " ").capitalize(), "count", None,
-                        self.catalogue.text("rule.generic.runbook"))
+        return RuleText(
+            rule.replace("_", " ").capitalize(),
+            "count",
+            None,
+            self.catalogue.text("rule.generic.runbook"),
+        )
 
     def format_value(self, value: float | None, rule: str, unit: Unit | None = None) -> str:
         """Format ``value`` in the rule's unit (or ``unit`` when given)."""
@@ -248,10 +259,12 @@ class AlertTexts:
         if len(dims) > 1 and len(dims) == len(values):
             parts = texts.text("summary.part_separator").join(
                 texts.text("summary.where_part", dimension=self.dimension(d), key=v)
-                for d, v in zip(dims, values, strict=True))
+                for d, v in zip(dims, values, strict=True)
+            )
             return texts.text("summary.where_parts", parts=parts)
-        return texts.text("summary.where_one", dimension=self.dimension(series.dimension),
-                          key=series.key)
+        return texts.text(
+            "summary.where_one", dimension=self.dimension(series.dimension), key=series.key
+        )
 
     def summary(self, series: SeriesRef, decision: Decision, *, unit: Unit | None = None) -> str:
         """One sentence: what, where, how far from normal, over how many events."""
@@ -262,13 +275,18 @@ class AlertTexts:
         def fmt(value: float | None) -> str:
             return format_value(value, u, self.locale)
 
-        sentence = texts.text("summary.sentence", label=text.label, where=self.where(series),
-                              observed=fmt(decision.observed))
+        sentence = texts.text(
+            "summary.sentence",
+            label=text.label,
+            where=self.where(series),
+            observed=fmt(decision.observed),
+        )
         if decision.baseline is not None:
             sentence += texts.text("summary.baseline", baseline=fmt(decision.baseline))
         if decision.lower is not None and decision.upper is not None:
-            sentence += texts.text("summary.band", lower=fmt(decision.lower),
-                                   upper=fmt(decision.upper))
+            sentence += texts.text(
+                "summary.band", lower=fmt(decision.lower), upper=fmt(decision.upper)
+            )
         elif decision.upper is not None:
             sentence += texts.text("summary.band_upper", upper=fmt(decision.upper))
         elif decision.lower is not None:
@@ -277,8 +295,7 @@ class AlertTexts:
         if text.sample_noun is not None and decision.sample_size is not None:
             singular, plural = text.sample_noun
             noun = singular if decision.sample_size == 1 else plural
-            sentence += texts.text("summary.sample", count=f"{decision.sample_size:,}",
-                                   noun=noun)
+            sentence += texts.text("summary.sample", count=f"{decision.sample_size:,}", noun=noun)
         return sentence + texts.text("summary.end")
 
     def runbook(
@@ -308,8 +325,11 @@ class AlertTexts:
             "baseline": format_value(decision.baseline, u, self.locale),
             "lower": format_value(decision.lower, u, self.locale),
             "upper": format_value(decision.upper, u, self.locale),
-            "direction": (self.catalogue.label("direction", shown_direction)
-                          if shown_direction else self.catalogue.text("value.missing")),
+            "direction": (
+                self.catalogue.label("direction", shown_direction)
+                if shown_direction
+                else self.catalogue.text("value.missing")
+            ),
         }
         try:
             filled = text.runbook.format(**values)
@@ -328,8 +348,12 @@ def context_note(context: Mapping[str, object], texts: Catalogue | None = None) 
     """One or two sentences naming what the alert's context holds: the top sub-keys
     (``top_<field>`` lists) and the affected orders (``orders``).
 
-    >>> context_note({"top_reason": [{"key": "damaged", "count": 5, "share": 0.625}],
-    ...               "orders": ["O-1", "O-2"]})
+    >>> context_note(
+    ...     {
+    ...         "top_reason": [{"key": "damaged", "count": 5, "share": 0.625}],
+    ...         "orders": ["O-1", "O-2"],
+    ...     }
+    ... )
     'Most affected: reason damaged (62%). Affected orders: O-1, O-2.'
     """
     texts = texts or catalogue("en")
@@ -338,12 +362,18 @@ def context_note(context: Mapping[str, object], texts: Catalogue | None = None) 
         entries = context[name]
         if not name.startswith("top_") or not isinstance(entries, list):
             continue
-        shown = [f"{entry['key']} ({entry['share'] * 100:.0f}%)" for entry in entries[:_NOTE_TOP]
-                 if isinstance(entry, Mapping) and "key" in entry and "share" in entry]
+        shown = [
+            f"{entry['key']} ({entry['share'] * 100:.0f}%)"
+            for entry in entries[:_NOTE_TOP]
+            if isinstance(entry, Mapping) and "key" in entry and "share" in entry
+        ]
         if shown:
             field = name[4:]
-            label = (texts.text(f"context.{field}") if f"context.{field}" in texts.texts
-                     else texts.label("dimension", field))
+            label = (
+                texts.text(f"context.{field}")
+                if f"context.{field}" in texts.texts
+                else texts.label("dimension", field)
+            )
             parts.append(f"{label} {', '.join(shown)}")
     sentences = [texts.text("context.most_affected", parts="; ".join(parts))] if parts else []
     orders = context.get("orders")

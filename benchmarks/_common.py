@@ -42,8 +42,10 @@ def machine() -> str:
             if line.startswith("MemTotal:"):
                 mem_gib = int(line.split()[1]) / 1_048_576
                 break
-    return (f"nproc={os.cpu_count()} cpu={model!r} mem={mem_gib:.1f} GiB "
-            f"python={platform.python_version()}")
+    return (
+        f"nproc={os.cpu_count()} cpu={model!r} mem={mem_gib:.1f} GiB "
+        f"python={platform.python_version()}"
+    )
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -80,9 +82,14 @@ def encode(event: Event) -> bytes:
 
 def settings_for(bootstrap: str, prefix: str, **extra: str) -> Settings:
     """Worker settings for one benchmark run (own topic prefix and consumer groups)."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AFTERSALES_TOPIC_PREFIX": prefix,
-           "AFTERSALES_TOPIC_PARTITIONS": "4", "AFTERSALES_APP_ID": f"{prefix}app",
-           "AFTERSALES_LOG_LEVEL": "WARNING", **extra}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "AFTERSALES_TOPIC_PREFIX": prefix,
+        "AFTERSALES_TOPIC_PARTITIONS": "4",
+        "AFTERSALES_APP_ID": f"{prefix}app",
+        "AFTERSALES_LOG_LEVEL": "WARNING",
+        **extra,
+    }
     return Settings.from_env(env)
 
 
@@ -136,6 +143,18 @@ async def wait_until(predicate: Any, timeout_s: float, step_s: float = 0.05) -> 
     return bool(predicate())
 
 
-__all__ = ["EVENTS_PER_DAY", "RESULTS", "TOPICS", "Report", "create_topics", "encode",
-           "machine", "percentile", "rss_bytes", "settings_for", "traffic", "tree_rss_bytes",
-           "wait_until"]
+__all__ = [
+    "EVENTS_PER_DAY",
+    "RESULTS",
+    "TOPICS",
+    "Report",
+    "create_topics",
+    "encode",
+    "machine",
+    "percentile",
+    "rss_bytes",
+    "settings_for",
+    "traffic",
+    "tree_rss_bytes",
+    "wait_until",
+]

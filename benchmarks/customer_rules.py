@@ -40,8 +40,9 @@ TARGET_PER_DAY = 0.1
 
 def shipped_rules() -> RuleSet:
     """The shipped rules file with only the two customer/address rules enabled."""
-    document = tomllib.loads(resources.files("streams").joinpath("default_rules.toml")
-                             .read_text(encoding="utf-8"))
+    document = tomllib.loads(
+        resources.files("streams").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    )
     document["rules"] = {k: v for k, v in document["rules"].items() if k in RULES}
     return parse_rules(document)
 
@@ -55,9 +56,15 @@ def _records(sim: Simulation) -> Iterator[tuple[str, bytes, bytes]]:
 
 def run(seed: int, scale: float, days: float, warmup_days: float) -> dict[str, Any]:
     """One simulated run; returns the episodes per rule and the false rate per day."""
-    config = SimulationConfig(seed=seed, duration=timedelta(days=days),
-                              orders_per_day=20_000.0 * scale, pickup_points=25,
-                              pickup_share=0.05, b2b_customers=10, b2b_share=0.01)
+    config = SimulationConfig(
+        seed=seed,
+        duration=timedelta(days=days),
+        orders_per_day=20_000.0 * scale,
+        pickup_points=25,
+        pickup_share=0.05,
+        b2b_customers=10,
+        b2b_share=0.01,
+    )
     sim = Simulation(config)
     pipeline = ReplayPipeline(shipped_rules())
     began = time.perf_counter()
@@ -65,16 +72,27 @@ def run(seed: int, scale: float, days: float, warmup_days: float) -> dict[str, A
     seconds = time.perf_counter() - began
     counted_from = config.start_ms + int(warmup_days * MS_PER_DAY)
     evaluated_days = days - warmup_days
-    out: dict[str, Any] = {"seed": seed, "scale": scale, "orders_per_day": 20_000 * scale,
-                           "days": days, "evaluated_days": evaluated_days,
-                           "events": pipeline.lines, "seconds": round(seconds, 1), "rules": {}}
+    out: dict[str, Any] = {
+        "seed": seed,
+        "scale": scale,
+        "orders_per_day": 20_000 * scale,
+        "days": days,
+        "evaluated_days": evaluated_days,
+        "events": pipeline.lines,
+        "seconds": round(seconds, 1),
+        "rules": {},
+    }
     for rule in RULES:
-        episodes = sorted({(a.key, int(a.started_at.timestamp() * 1000)) for a in firing
-                           if a.rule == rule})
+        episodes = sorted(
+            {(a.key, int(a.started_at.timestamp() * 1000)) for a in firing if a.rule == rule}
+        )
         counted = [e for e in episodes if e[1] >= counted_from]
-        out["rules"][rule] = {"episodes": len(episodes), "counted": len(counted),
-                              "per_day": round(len(counted) / evaluated_days, 3),
-                              "keys": [key for key, _ in counted][:10]}
+        out["rules"][rule] = {
+            "episodes": len(episodes),
+            "counted": len(counted),
+            "per_day": round(len(counted) / evaluated_days, 3),
+            "keys": [key for key, _ in counted][:10],
+        }
     return out
 
 
@@ -84,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--days", type=float, default=14.0)
     parser.add_argument("--warmup-days", type=float, default=2.0)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write the figures as JSON here as well")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the figures as JSON here as well"
+    )
     args = parser.parse_args(argv)
     results = []
     worst = 0.0
-    print(f"{'seed':>4} {'scale':>5} {'orders/day':>10} {'days':>5}  "
-          + "  ".join(f"{rule + ' eps (/day)':>28}" for rule in RULES) + "  replay s")
+    print(
+        f"{'seed':>4} {'scale':>5} {'orders/day':>10} {'days':>5}  "
+        + "  ".join(f"{rule + ' eps (/day)':>28}" for rule in RULES)
+        + "  replay s"
+    )
     for scale in args.scales:
         for seed in args.seeds:
             result = run(seed, scale, args.days, args.warmup_days)
@@ -100,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                 figures = result["rules"][rule]
                 worst = max(worst, figures["per_day"])
                 cells.append(f"{figures['counted']:>20} ({figures['per_day']:.3f})")
-            print(f"{seed:>4} {scale:>5g} {result['orders_per_day']:>10,.0f} "
-                  f"{result['evaluated_days']:>5g}  " + "  ".join(cells)
-                  + f"  {result['seconds']:>8}", flush=True)
+            print(
+                f"{seed:>4} {scale:>5g} {result['orders_per_day']:>10,.0f} "
+                f"{result['evaluated_days']:>5g}  "
+                + "  ".join(cells)
+                + f"  {result['seconds']:>8}",
+                flush=True,
+            )
     verdict = "met" if worst <= TARGET_PER_DAY else "MISSED"
     print(f"worst false episodes per day: {worst:.3f} (target <= {TARGET_PER_DAY}: {verdict})")
     if args.out is not None:

@@ -27,19 +27,33 @@ def rules(without: set[str]) -> RuleSet:
     return parse_rules(doc)
 
 
-sim = Simulation(SimulationConfig(seed=3, duration=timedelta(days=2), orders_per_day=20_000,
-                                  pickup_points=25, pickup_share=0.05, b2b_customers=10,
-                                  b2b_share=0.01))
+sim = Simulation(
+    SimulationConfig(
+        seed=3,
+        duration=timedelta(days=2),
+        orders_per_day=20_000,
+        pickup_points=25,
+        pickup_share=0.05,
+        b2b_customers=10,
+        b2b_share=0.01,
+    )
+)
 dumps = json.JSONEncoder(separators=(",", ":")).encode
 records = [(e.topic, e.key.encode(), dumps(e.value).encode()) for e in sim.events()]
 print("events", len(records), flush=True)
 cpu_by: dict[str, list[float]] = {"without": [], "with": []}
-for label, without in [("without", {"frequent_returner", "shared_address"}), ("with", set()),
-                       ("without", {"frequent_returner", "shared_address"}), ("with", set())]:
+for label, without in [
+    ("without", {"frequent_returner", "shared_address"}),
+    ("with", set()),
+    ("without", {"frequent_returner", "shared_address"}),
+    ("with", set()),
+]:
     t = time.process_time()
     n = sum(1 for _ in ReplayPipeline(rules(without)).run(records))
     cpu = time.process_time() - t
     cpu_by[label].append(cpu)
-    print(f"{label:8} cpu {cpu:7.1f} s  {len(records) / cpu:9.0f} events/cpu-s  alerts {n}",
-          flush=True)
+    print(
+        f"{label:8} cpu {cpu:7.1f} s  {len(records) / cpu:9.0f} events/cpu-s  alerts {n}",
+        flush=True,
+    )
 print(f"ratio with / without (CPU): {min(cpu_by['with']) / min(cpu_by['without']):.2f}")

@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one window for {args.series:,} series (median of {args.runs} runs)")
     for kind in ("count", "ratio", "percentile"):
         seconds, mem = bench(kind, args.series, args.runs, args.warm)
-        print(f"  {kind:<10} {seconds * 1000:7.1f} ms   {seconds / TIME_TARGET_S:5.1%} of the "
-              f"{TIME_TARGET_S} s target   in-memory state {mem:.0f} B/series")
-    print(f"serialised state per series: {STATE_BYTES} B ({STATE_BYTES / SIZE_TARGET_B:.1%} of "
-          f"{SIZE_TARGET_B} B), seasonal profile (24 hours + 7 weekdays) included")
+        print(
+            f"  {kind:<10} {seconds * 1000:7.1f} ms   {seconds / TIME_TARGET_S:5.1%} of the "
+            f"{TIME_TARGET_S} s target   in-memory state {mem:.0f} B/series"
+        )
+    print(
+        f"serialised state per series: {STATE_BYTES} B ({STATE_BYTES / SIZE_TARGET_B:.1%} of "
+        f"{SIZE_TARGET_B} B), seasonal profile (24 hours + 7 weekdays) included"
+    )
     return 0
 
 

@@ -34,8 +34,7 @@ app = faust.App(
     web_port=int(WEB_PORT),
     web_host="127.0.0.1",
 )
-source = app.topic(*(f"{PREFIX}{t}" for t in TOPICS), value_serializer="raw",
-                   key_serializer="raw")
+source = app.topic(*(f"{PREFIX}{t}" for t in TOPICS), value_serializer="raw", key_serializer="raw")
 state = {"count": 0, "first_s": 0.0, "done": False}
 
 
@@ -49,11 +48,28 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
             state["first_s"] = time.perf_counter()
         if state["count"] >= expected and not state["done"]:
             state["done"] = True
-            print(json.dumps({"first_s": state["first_s"], "last_s": time.perf_counter(),
-                              "first_count": 1, "count": state["count"]}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "first_s": state["first_s"],
+                        "last_s": time.perf_counter(),
+                        "first_count": 1,
+                        "count": state["count"],
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], "worker", "-l", "warn", "--web-port", WEB_PORT,
-                "--web-host", "127.0.0.1"]
+    sys.argv = [
+        sys.argv[0],
+        "worker",
+        "-l",
+        "warn",
+        "--web-port",
+        WEB_PORT,
+        "--web-host",
+        "127.0.0.1",
+    ]
     app.main()

@@ -61,12 +61,29 @@ def _junk(count: int, start_ms: int) -> Iterator[Record]:
         ts = start_ms + (i * span) // count
         for status in ("placed", "delivered"):
             order = f"JUNK-{i}-{status[0]}"
-            yield ts, "orders", order.encode(), json.dumps({
-                "event_id": order, "ts": ts, "order_id": order, "status": status,
-                "customer_id": f"JC-{i}", "address_id": f"JA-{i}", "sku": f"JSKU-{i}",
-                "category": "apparel", "region": "north", "carrier": "fastship",
-                "channel": "web", "quantity": 1 + i % 3, "amount": 10.0 + i % 97,
-            }, separators=(",", ":")).encode()
+            yield (
+                ts,
+                "orders",
+                order.encode(),
+                json.dumps(
+                    {
+                        "event_id": order,
+                        "ts": ts,
+                        "order_id": order,
+                        "status": status,
+                        "customer_id": f"JC-{i}",
+                        "address_id": f"JA-{i}",
+                        "sku": f"JSKU-{i}",
+                        "category": "apparel",
+                        "region": "north",
+                        "carrier": "fastship",
+                        "channel": "web",
+                        "quantity": 1 + i % 3,
+                        "amount": 10.0 + i % 97,
+                    },
+                    separators=(",", ":"),
+                ).encode(),
+            )
 
 
 def _partitioned_pipeline() -> Any:
@@ -82,9 +99,12 @@ def _partitioned_pipeline() -> Any:
         def __init__(self) -> None:
             rules = load_rules(None)
             super().__init__(rules, partitions=_PARTITIONS, batch_size=_BATCH)
-            self.closers = [WindowCloser(rules, dict.fromkeys(TOPICS, _PARTITIONS),
-                                         AlertTexts(), shards=_PARTITIONS)
-                            for _ in range(_PARTITIONS)]
+            self.closers = [
+                WindowCloser(
+                    rules, dict.fromkeys(TOPICS, _PARTITIONS), AlertTexts(), shards=_PARTITIONS
+                )
+                for _ in range(_PARTITIONS)
+            ]
 
         def _deliver(self, out: Stage1Output) -> Iterator[Any]:
             closers = self.closers
@@ -113,11 +133,22 @@ def child(junk: int) -> None:
     pipeline = _partitioned_pipeline()
     normal = _normal()
     first = next(normal)
-    stream: Iterator[Record] = iter([first, *normal]) if not junk else heapq.merge(
-        iter([first]), normal, _junk(junk, first[0]), key=lambda record: record[0])
-    stats: dict[str, Any] = {"snapshots": 0, "max_bytes": 0, "max_encode_s": 0.0,
-                             "max_encode_cpu_s": 0.0, "max_stall_s": 0.0, "max_stall_which": "",
-                             "max_compress_s": 0.0, "max_which": "", "max_encode_which": ""}
+    stream: Iterator[Record] = (
+        iter([first, *normal])
+        if not junk
+        else heapq.merge(iter([first]), normal, _junk(junk, first[0]), key=lambda record: record[0])
+    )
+    stats: dict[str, Any] = {
+        "snapshots": 0,
+        "max_bytes": 0,
+        "max_encode_s": 0.0,
+        "max_encode_cpu_s": 0.0,
+        "max_stall_s": 0.0,
+        "max_stall_which": "",
+        "max_compress_s": 0.0,
+        "max_which": "",
+        "max_encode_which": "",
+    }
     next_snapshot = first[0] + _HOUR_MS
     evicted: Counter[str] = Counter()
     alerts = 0
@@ -142,15 +173,29 @@ def child(junk: int) -> None:
         evicted[f"{rule}/{reason}"] += n
     stream = iter(())  # drop the merged input: its buffers are not the flood's state
     gc.collect()
-    print(json.dumps({
-        "junk": junk, "events": pipeline.lines, "alerts": alerts, "seconds": elapsed,
-        "rss": rss_bytes(), "peak_rss": _peak_rss(),
-        "series": sum(len(bank) for closer in pipeline.closers
-                      for bank in closer.banks.values()),
-        "dead_letters": len(pipeline.dead_letters),
-        "norms": sum(len(states) for agg in pipeline.stage1.aggregators.values()
-                     for states in agg.norm_states.values()),
-        "evicted": dict(evicted), **stats}))
+    print(
+        json.dumps(
+            {
+                "junk": junk,
+                "events": pipeline.lines,
+                "alerts": alerts,
+                "seconds": elapsed,
+                "rss": rss_bytes(),
+                "peak_rss": _peak_rss(),
+                "series": sum(
+                    len(bank) for closer in pipeline.closers for bank in closer.banks.values()
+                ),
+                "dead_letters": len(pipeline.dead_letters),
+                "norms": sum(
+                    len(states)
+                    for agg in pipeline.stage1.aggregators.values()
+                    for states in agg.norm_states.values()
+                ),
+                "evicted": dict(evicted),
+                **stats,
+            }
+        )
+    )
 
 
 def _peak_rss() -> int:
@@ -165,8 +210,9 @@ def _peak_rss() -> int:
 def _snapshot(pipeline: Any, stats: dict[str, Any]) -> None:
     """Snapshot every closer and aggregator as the worker does (the encode in a thread,
     :mod:`streams.runtime.offloop`); keep the maxima."""
-    targets: list[tuple[str, Any]] = [(f"closer/{p}", closer)
-                                      for p, closer in enumerate(pipeline.closers)]
+    targets: list[tuple[str, Any]] = [
+        (f"closer/{p}", closer) for p, closer in enumerate(pipeline.closers)
+    ]
     targets += [(agg.source, agg) for agg in pipeline.stage1.aggregators.values()]
     for name, target in targets:
         encode = target.snapshot if name.startswith("closer") else partial(target.snapshot, 0)
@@ -214,18 +260,22 @@ def _off_loop(encode: Callable[[], bytes]) -> tuple[bytes, float, float, float]:
 def describe(label: str, result: dict[str, Any]) -> list[str]:
     """The two report lines of one variant's result (a ``--child`` JSON line)."""
     return [
-        (f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
-         f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; "
-         f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
-         f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
-         f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
-         f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}"),
-        (f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
-         f"MB ({result['max_which']}); encode in a thread: longest loop stall "
-         f"{result['max_stall_s']:.3f} s ({result['max_stall_which']}; target <= 1 s), "
-         f"longest encode {result['max_encode_s']:.3f} s wall "
-         f"({result['max_encode_which']}), {result['max_encode_cpu_s']:.3f} s CPU; "
-         f"longest zlib (in a thread) {result['max_compress_s']:.3f} s"),
+        (
+            f"{label}: {result['events']:,} events ({result['dead_letters']:,} dead-lettered) in "
+            f"{result['seconds']:.0f} s, {result['alerts']:,} alerts; "
+            f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
+            f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
+            f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
+            f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}"
+        ),
+        (
+            f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
+            f"MB ({result['max_which']}); encode in a thread: longest loop stall "
+            f"{result['max_stall_s']:.3f} s ({result['max_stall_which']}; target <= 1 s), "
+            f"longest encode {result['max_encode_s']:.3f} s wall "
+            f"({result['max_encode_which']}), {result['max_encode_cpu_s']:.3f} s CPU; "
+            f"longest zlib (in a thread) {result['max_compress_s']:.3f} s"
+        ),
     ]
 
 
@@ -233,11 +283,18 @@ def main() -> None:
     """Run the clean and the flooded variant in fresh subprocesses, alternately; compare."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--junk", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="clean/flood pairs, run alternately (one ratio per pair)")
-    parser.add_argument("--timeout", type=float, default=3_600,
-                        help="seconds per variant (a flood takes 4 min on an idle machine, "
-                             "over 15 on a busy one)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="clean/flood pairs, run alternately (one ratio per pair)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3_600,
+        help="seconds per variant (a flood takes 4 min on an idle machine, over 15 on a busy one)",
+    )
     parser.add_argument("--child", type=int)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
@@ -245,15 +302,21 @@ def main() -> None:
         child(args.child)
         return
     report = Report("key-flood")
-    report.line(f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
-                f"of the default shop; flood: {args.junk:,} junk keys in the first "
-                f"{_FLOOD_HOURS} h; snapshots every simulated hour")
+    report.line(
+        f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
+        f"of the default shop; flood: {args.junk:,} junk keys in the first "
+        f"{_FLOOD_HOURS} h; snapshots every simulated hour"
+    )
     for _ in range(args.rounds):
         rss = {}
         for junk in (0, args.junk):
-            done = subprocess.run([sys.executable, __file__, "--child", str(junk)],
-                                  check=True, capture_output=True, text=True,
-                                  timeout=args.timeout)
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(junk)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=args.timeout,
+            )
             result = json.loads(done.stdout.strip().splitlines()[-1])
             rss[junk] = result["rss"]
             for line in describe("flood" if junk else "clean", result):

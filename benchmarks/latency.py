@@ -67,8 +67,11 @@ def scrape_events_total(port: int) -> float:
     """``aftersales_events_total`` summed, from the worker's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("aftersales_events_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("aftersales_events_total{")
+    )
 
 
 def parse_ms(text: str) -> int:
@@ -79,19 +82,39 @@ def parse_ms(text: str) -> int:
 async def run(args: argparse.Namespace, report: Report) -> None:
     rules = load_rules(None)
     live_start = _START + timedelta(days=args.history_days)
-    base = SimulationConfig(seed=3, start=_START,
-                            duration=timedelta(days=args.history_days, hours=args.live_hours))
+    base = SimulationConfig(
+        seed=3, start=_START, duration=timedelta(days=args.history_days, hours=args.live_hours)
+    )
     sku = best_seller(base)
-    config = replace(base, incidents=(
-        WrongPrice(start=live_start + timedelta(hours=1), duration=timedelta(hours=8), sku=sku,
-                   magnitude=0.1),
-        CustomerBurst(start=live_start + timedelta(hours=2), customer_id="C-0000007",
-                      address_id="A-0000007", magnitude=15.0),
-        CustomerBurst(start=live_start + timedelta(hours=7), customer_id="C-0000011",
-                      address_id="A-0000011", magnitude=15.0),
-        WaitTimeSurge(start=live_start + timedelta(hours=3), duration=timedelta(hours=4),
-                      queue="returns", magnitude=6.0),
-    ))
+    config = replace(
+        base,
+        incidents=(
+            WrongPrice(
+                start=live_start + timedelta(hours=1),
+                duration=timedelta(hours=8),
+                sku=sku,
+                magnitude=0.1,
+            ),
+            CustomerBurst(
+                start=live_start + timedelta(hours=2),
+                customer_id="C-0000007",
+                address_id="A-0000007",
+                magnitude=15.0,
+            ),
+            CustomerBurst(
+                start=live_start + timedelta(hours=7),
+                customer_id="C-0000011",
+                address_id="A-0000011",
+                magnitude=15.0,
+            ),
+            WaitTimeSurge(
+                start=live_start + timedelta(hours=3),
+                duration=timedelta(hours=4),
+                queue="returns",
+                magnitude=6.0,
+            ),
+        ),
+    )
     events = list(simulate(config))
     live_ms = int(live_start.timestamp() * 1000)
     history = [e for e in events if e.ts_ms < live_ms]
@@ -101,20 +124,40 @@ async def run(args: argparse.Namespace, report: Report) -> None:
         await create_topics(settings_for(bootstrap, prefix))
         await produce_events(history, bootstrap, prefix)
         port = free_port()
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-               "AFTERSALES_TOPIC_PREFIX": prefix, "AFTERSALES_WEB_PORT": str(port),
-               "AFTERSALES_WEB_HOST": "127.0.0.1", "AFTERSALES_LOG_LEVEL": "WARNING",
-               "AFTERSALES_APP_ID": "lat-app", "AFTERSALES_LOG_FORMAT": "json"}
-        worker = subprocess.Popen([_CLI, "worker"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "AFTERSALES_TOPIC_PREFIX": prefix,
+            "AFTERSALES_WEB_PORT": str(port),
+            "AFTERSALES_WEB_HOST": "127.0.0.1",
+            "AFTERSALES_LOG_LEVEL": "WARNING",
+            "AFTERSALES_APP_ID": "lat-app",
+            "AFTERSALES_LOG_FORMAT": "json",
+        }
+        worker = subprocess.Popen(
+            [_CLI, "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             await measure(args, report, rules, bootstrap, prefix, port, history, live, live_ms)
         finally:
             terminate(worker, 20)
 
 
-async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: str,
-                  prefix: str, port: int, history: list, live: list, live_ms: int) -> None:
+async def measure(
+    args: argparse.Namespace,
+    report: Report,
+    rules,
+    bootstrap: str,
+    prefix: str,
+    port: int,
+    history: list,
+    live: list,
+    live_ms: int,
+) -> None:
     deadline = time.monotonic() + 900
     counted = 0.0
     while counted < len(history) and time.monotonic() < deadline:
@@ -122,11 +165,17 @@ async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: st
         with contextlib.suppress(OSError):
             counted = await asyncio.to_thread(scrape_events_total, port)
     await asyncio.sleep(args.settle)  # let the closer drain the history's partials
-    report.line(f"history: {len(history):,} events ({args.history_days:g} days) caught up; "
-                f"live: {len(live):,} events ({args.live_hours:g} h) at {args.rate:,.0f} events/s")
+    report.line(
+        f"history: {len(history):,} events ({args.history_days:g} days) caught up; "
+        f"live: {len(live):,} events ({args.live_hours:g} h) at {args.rate:,.0f} events/s"
+    )
     alerts: list[tuple[dict, float]] = []
-    consumer = AIOKafkaConsumer(f"{prefix}alerts", bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        f"{prefix}alerts",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     stop = asyncio.Event()
 
@@ -149,10 +198,22 @@ async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: st
     prepared = []
     for event in live:
         key = event.key.encode()
-        placed_id = (event.value["order_id"] if event.topic == "orders"
-                     and event.value.get("status") == "placed" else None)
-        prepared.append((f"{prefix}{event.topic}", partition_for(key, 4), key, encode(event),
-                         placed_id, f"{event.topic}/{partition_for(key, 4)}", event.ts_ms))
+        placed_id = (
+            event.value["order_id"]
+            if event.topic == "orders" and event.value.get("status") == "placed"
+            else None
+        )
+        prepared.append(
+            (
+                f"{prefix}{event.topic}",
+                partition_for(key, 4),
+                key,
+                encode(event),
+                placed_id,
+                f"{event.topic}/{partition_for(key, 4)}",
+                event.ts_ms,
+            )
+        )
     try:
         t0 = time.time()
         sent = 0
@@ -213,22 +274,32 @@ async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: st
                 closes.append(walls[index] if index < len(marks) else None)
         if None not in closes:
             window[alert["rule"]].append(at - max(closes))
+
     def line(name: str, values: list[float]) -> None:
         if values:
-            report.line(f"{name:<34} n={len(values):>5}  "
-                        f"p50={percentile(values, 50) * 1000:>7.0f} ms"
-                        f"  p99={percentile(values, 99) * 1000:>7.0f} ms"
-                        f"  max={max(values) * 1000:>7.0f} ms")
+            report.line(
+                f"{name:<34} n={len(values):>5}  "
+                f"p50={percentile(values, 50) * 1000:>7.0f} ms"
+                f"  p99={percentile(values, 99) * 1000:>7.0f} ms"
+                f"  max={max(values) * 1000:>7.0f} ms"
+            )
         else:
             report.line(f"{name:<34} n=    0")
+
     line("per-event (order_outlier)", per_event)
     # Where the per-event time goes: the verdict's CreateTime on the partials topic is
     # the moment the intake published it.
     verdicts = await verdict_times(bootstrap, prefix)
-    to_intake = [verdicts[a["key"]] - placed[a["key"]] for a, _ in alerts
-                 if a["rule"] == "order_outlier" and a["key"] in placed and a["key"] in verdicts]
-    to_alert = [at - verdicts[a["key"]] for a, at in alerts
-                if a["rule"] == "order_outlier" and a["key"] in verdicts]
+    to_intake = [
+        verdicts[a["key"]] - placed[a["key"]]
+        for a, _ in alerts
+        if a["rule"] == "order_outlier" and a["key"] in placed and a["key"] in verdicts
+    ]
+    to_alert = [
+        at - verdicts[a["key"]]
+        for a, at in alerts
+        if a["rule"] == "order_outlier" and a["key"] in verdicts
+    ]
     line("  produced -> intake published", to_intake)
     line("  intake published -> alert", to_alert)
     line("window rules, from window close", [v for vs in window.values() for v in vs])
@@ -239,8 +310,12 @@ async def measure(args: argparse.Namespace, report: Report, rules, bootstrap: st
 
 async def verdict_times(bootstrap: str, prefix: str) -> dict[str, float]:
     """Per-event verdicts on the partials topic: order id -> the intake's publish time (s)."""
-    consumer = AIOKafkaConsumer(f"{prefix}lat-app.partials", bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        f"{prefix}lat-app.partials",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     times: dict[str, float] = {}
     try:

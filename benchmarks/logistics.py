@@ -49,12 +49,19 @@ def measure(seed: int, orders_per_day: float, warmup_days: float) -> dict[str, A
     """Run the default scenario once; return detections, false episodes and lost parcels."""
     rules = load_rules(None)
     scenario = load_scenario("default", DEFAULT_START)
-    config = SimulationConfig(seed=seed, duration=timedelta(days=scenario.days or 21),
-                              orders_per_day=orders_per_day, incidents=scenario.incidents)
+    config = SimulationConfig(
+        seed=seed,
+        duration=timedelta(days=scenario.days or 21),
+        orders_per_day=orders_per_day,
+        incidents=scenario.incidents,
+    )
     sim = Simulation(config)
     began = time.perf_counter()
-    alerts = [a.to_dict() | {"window_end_ms": int(a.window_end.timestamp() * 1000)}
-              for a in ReplayPipeline(rules).run(_records(sim)) if a.status == "firing"]
+    alerts = [
+        a.to_dict() | {"window_end_ms": int(a.window_end.timestamp() * 1000)}
+        for a in ReplayPipeline(rules).run(_records(sim))
+        if a.status == "firing"
+    ]
     seconds = time.perf_counter() - began
     labels = build_labels(sim)
     window = {r.name: r.window_ms for r in rules.rules}
@@ -66,45 +73,79 @@ def measure(seed: int, orders_per_day: float, warmup_days: float) -> dict[str, A
         start, end = _ms(inc["start"]), _ms(inc["end"])
         for a in alerts:
             lo = start - window.get(a["rule"], 0)
-            if (any(_matches(a, t) for t in inc["expected"] + inc["related"])
-                    and lo <= a["window_end_ms"] <= end + MS_PER_DAY):
+            if (
+                any(_matches(a, t) for t in inc["expected"] + inc["related"])
+                and lo <= a["window_end_ms"] <= end + MS_PER_DAY
+            ):
                 explained.add(a["alert_id"])
         if inc["type"] == "lost_parcels":
             lost_ids |= set(inc.get("order_ids", []))
         if inc["type"] in NEW_INCIDENTS:
-            hits = sorted(a["window_end_ms"] for a in alerts
-                          if a["dimension"] != "order"
-                          and any(_matches(a, t) for t in inc["expected"])
-                          and start < a["window_end_ms"] <= end + window.get(a["rule"], 0))
-            detections.append({"type": inc["type"], "detected": bool(hits),
-                               "delay_hours": round((hits[0] - start) / 3_600_000, 1)
-                               if hits else None})
+            hits = sorted(
+                a["window_end_ms"]
+                for a in alerts
+                if a["dimension"] != "order"
+                and any(_matches(a, t) for t in inc["expected"])
+                and start < a["window_end_ms"] <= end + window.get(a["rule"], 0)
+            )
+            detections.append(
+                {
+                    "type": inc["type"],
+                    "detected": bool(hits),
+                    "delay_hours": round((hits[0] - start) / 3_600_000, 1) if hits else None,
+                }
+            )
     eval_from = config.start_ms + int(warmup_days * MS_PER_DAY)
     days = (config.end_ms - eval_from) / MS_PER_DAY
     false: dict[str, dict[str, Any]] = {}
     for a in alerts:
-        if (a["rule"] in NEW_RULES and a["dimension"] != "order"
-                and a["alert_id"] not in explained and a["window_end_ms"] >= eval_from):
-            false.setdefault(a["alert_id"], {k: a[k] for k in (
-                "rule", "dimension", "key", "started_at", "observed", "baseline",
-                "sample_size")})
+        if (
+            a["rule"] in NEW_RULES
+            and a["dimension"] != "order"
+            and a["alert_id"] not in explained
+            and a["window_end_ms"] >= eval_from
+        ):
+            false.setdefault(
+                a["alert_id"],
+                {
+                    k: a[k]
+                    for k in (
+                        "rule",
+                        "dimension",
+                        "key",
+                        "started_at",
+                        "observed",
+                        "baseline",
+                        "sample_size",
+                    )
+                },
+            )
     per_rule = {rule: sum(1 for e in false.values() if e["rule"] == rule) for rule in NEW_RULES}
-    flagged = {a["key"]: a for a in alerts
-               if a["rule"] == "lost_parcel" and a["dimension"] == "order"}
+    flagged = {
+        a["key"]: a for a in alerts if a["rule"] == "lost_parcel" and a["dimension"] == "order"
+    }
     ratios = [flagged[o]["observed"] / flagged[o]["baseline"] for o in lost_ids if o in flagged]
-    return {"seed": seed, "orders_per_day": orders_per_day, "evaluated_days": days,
-            "replay_seconds": round(seconds, 1), "detections": detections,
-            "false_episodes": len(false), "false_per_day": round(len(false) / days, 3),
-            "false_by_rule": per_rule, "false_list": list(false.values()),
-            "lost_parcels": len(lost_ids),
-            "lost_flagged": sum(1 for o in lost_ids if o in flagged),
-            "lost_flag_max_p90_multiple": round(max(ratios), 3) if ratios else None,
-            "flagged_not_lost": sorted(set(flagged) - lost_ids)}
+    return {
+        "seed": seed,
+        "orders_per_day": orders_per_day,
+        "evaluated_days": days,
+        "replay_seconds": round(seconds, 1),
+        "detections": detections,
+        "false_episodes": len(false),
+        "false_per_day": round(len(false) / days, 3),
+        "false_by_rule": per_rule,
+        "false_list": list(false.values()),
+        "lost_parcels": len(lost_ids),
+        "lost_flagged": sum(1 for o in lost_ids if o in flagged),
+        "lost_flag_max_p90_multiple": round(max(ratios), 3) if ratios else None,
+        "flagged_not_lost": sorted(set(flagged) - lost_ids),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, action="append")
     parser.add_argument("--orders-per-day", type=float, default=5_000.0)
     parser.add_argument("--warmup-days", type=float, default=7.0)
@@ -113,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seed or [2026]:
         result = measure(seed, args.orders_per_day, args.warmup_days)
         print(json.dumps(result, indent=1))
-        ok = ok and result["false_per_day"] <= 0.2 and all(
-            d["detected"] for d in result["detections"]) and not result["flagged_not_lost"] \
+        ok = (
+            ok
+            and result["false_per_day"] <= 0.2
+            and all(d["detected"] for d in result["detections"])
+            and not result["flagged_not_lost"]
             and result["lost_flagged"] == result["lost_parcels"]
+        )
     return 0 if ok else 1
 
 

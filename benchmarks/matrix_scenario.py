@@ -56,9 +56,17 @@ WAIT_LOG_SIGMA = 0.8
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
-KINDS = ("wait_surge", "checkout_outage", "carrier_damage", "sizing_error",
-         "supplier_quality", "complaint_spike", "customer_burst", "address_burst",
-         "wrong_price")
+KINDS = (
+    "wait_surge",
+    "checkout_outage",
+    "carrier_damage",
+    "sizing_error",
+    "supplier_quality",
+    "complaint_spike",
+    "customer_burst",
+    "address_burst",
+    "wrong_price",
+)
 """Incident types of the matrix, in table order."""
 
 
@@ -113,11 +121,16 @@ class _Builder:
     def __init__(self, volume: float, seed: int, rules: RuleSet) -> None:
         self.rng = np.random.default_rng([seed, 4242])
         self.seed = seed
-        self.base = SimulationConfig(seed=seed, duration=timedelta(days=DAYS),
-                                     orders_per_day=BASE_ORDERS_PER_DAY * volume,
-                                     tickets_per_order=TICKETS_PER_ORDER,
-                                     pickup_points=25, pickup_share=0.05,
-                                     b2b_customers=10, b2b_share=0.01)
+        self.base = SimulationConfig(
+            seed=seed,
+            duration=timedelta(days=DAYS),
+            orders_per_day=BASE_ORDERS_PER_DAY * volume,
+            tickets_per_order=TICKETS_PER_ORDER,
+            pickup_points=25,
+            pickup_share=0.05,
+            b2b_customers=10,
+            b2b_share=0.01,
+        )
         self.sim = Simulation(self.base)
         self.opd = self.base.orders_per_day
         self.rules = rules
@@ -148,8 +161,13 @@ class _Builder:
         n = self.opd * TICKETS_PER_ORDER * share * s * hop / MS_PER_DAY * 1.3
         kl = kl_lognormal_shift(factor, WAIT_LOG_SIGMA, n)
         inc = WaitTimeSurge(start=start, duration=duration, queue=queue, magnitude=factor)
-        return MatrixIncident("wait_surge", mag, inc, oracle_ms(kl, hop),
-                              f"waits x{factor:g} on {queue} for {_h(duration)}")
+        return MatrixIncident(
+            "wait_surge",
+            mag,
+            inc,
+            oracle_ms(kl, hop),
+            f"waits x{factor:g} on {queue} for {_h(duration)}",
+        )
 
     def outage(self, mag: str, channel: str, day: int, hour: float) -> MatrixIncident:
         keep = 0.5 if mag == "obvious" else 0.7
@@ -157,15 +175,19 @@ class _Builder:
         duration = timedelta(minutes=self.uniform(60, 120))
         share = dict(self.base.channels)[channel] / sum(w for _, w in self.base.channels)
         hop = self.hop("order_volume")
-        lam = self.opd * share * mean_seasonal(_ms(start), _ms(start + duration)) \
-            * hop / MS_PER_DAY
+        lam = self.opd * share * mean_seasonal(_ms(start), _ms(start + duration)) * hop / MS_PER_DAY
         inc = OrderDrop(start=start, duration=duration, channel=channel, magnitude=keep)
-        return MatrixIncident("checkout_outage", mag, inc,
-                              oracle_ms(kl_poisson(lam, lam * keep), hop),
-                              f"{channel} orders x{keep:g} for {_h(duration)}")
+        return MatrixIncident(
+            "checkout_outage",
+            mag,
+            inc,
+            oracle_ms(kl_poisson(lam, lam * keep), hop),
+            f"{channel} orders x{keep:g} for {_h(duration)}",
+        )
 
-    def carrier_damage(self, mag: str, cell: tuple[str, str, float], start: datetime,
-                       duration: timedelta) -> MatrixIncident:
+    def carrier_damage(
+        self, mag: str, cell: tuple[str, str, float], start: datetime, duration: timedelta
+    ) -> MatrixIncident:
         region, carrier, share = cell
         pp = self.uniform(0.15, 0.20) if mag == "obvious" else self.uniform(0.06, 0.09)
         quality = self.sim.orders.carrier_quality[self.sim.orders.carrier_names.index(carrier)]
@@ -173,13 +195,25 @@ class _Builder:
         hop = self.hop("complaint_rate")
         n = self.opd * share * (1 - self.base.cancel_rate) * hop / MS_PER_DAY
         p_ret = self._mean_return_rate()
-        kl = max(kl_binomial(p_base, p_base + 0.7 * pp, n),
-                 kl_binomial(p_ret, min(p_ret + 0.9 * pp, 0.95), n))
-        inc = CarrierDamage(start=start, duration=duration, region=region, carrier=carrier,
-                            magnitude=1.0 + pp / p_base)
-        return MatrixIncident("carrier_damage", mag, inc, oracle_ms(kl, hop),
-                              f"+{pp * 100:.1f} pp damaged on {region},{carrier} "
-                              f"({share * 100:.1f} % of deliveries) for {_h(duration)}")
+        kl = max(
+            kl_binomial(p_base, p_base + 0.7 * pp, n),
+            kl_binomial(p_ret, min(p_ret + 0.9 * pp, 0.95), n),
+        )
+        inc = CarrierDamage(
+            start=start,
+            duration=duration,
+            region=region,
+            carrier=carrier,
+            magnitude=1.0 + pp / p_base,
+        )
+        return MatrixIncident(
+            "carrier_damage",
+            mag,
+            inc,
+            oracle_ms(kl, hop),
+            f"+{pp * 100:.1f} pp damaged on {region},{carrier} "
+            f"({share * 100:.1f} % of deliveries) for {_h(duration)}",
+        )
 
     def sizing_error(self, mag: str, sku: int, start: datetime) -> MatrixIncident:
         pp = self.uniform(0.25, 0.30) if mag == "obvious" else self.uniform(0.11, 0.15)
@@ -187,16 +221,22 @@ class _Builder:
         p0 = float(self.sim.orders.return_rate[cat.category[sku]] * cat.return_factor[sku])
         p1 = min(p0 + pp, 0.9)
         hop = self.hop("return_rate")
-        n = self.opd * float(cat.popularity[sku]) * (1 - self.base.cancel_rate) \
-            * hop / MS_PER_DAY
-        inc = SkuReturnSpike(start=start, duration=timedelta(days=2), sku=cat.skus[sku],
-                             magnitude=p1 / p0)
-        return MatrixIncident("sizing_error", mag, inc, oracle_ms(kl_binomial(p0, p1, n), hop),
-                              f"+{pp * 100:.0f} pp returns on {cat.skus[sku]} "
-                              f"({self.opd * cat.popularity[sku]:.0f} orders/day)")
+        n = self.opd * float(cat.popularity[sku]) * (1 - self.base.cancel_rate) * hop / MS_PER_DAY
+        inc = SkuReturnSpike(
+            start=start, duration=timedelta(days=2), sku=cat.skus[sku], magnitude=p1 / p0
+        )
+        return MatrixIncident(
+            "sizing_error",
+            mag,
+            inc,
+            oracle_ms(kl_binomial(p0, p1, n), hop),
+            f"+{pp * 100:.0f} pp returns on {cat.skus[sku]} "
+            f"({self.opd * cat.popularity[sku]:.0f} orders/day)",
+        )
 
-    def supplier(self, mag: str, supplier: str, start: datetime,
-                 duration: timedelta) -> MatrixIncident:
+    def supplier(
+        self, mag: str, supplier: str, start: datetime, duration: timedelta
+    ) -> MatrixIncident:
         pp = self.uniform(0.08, 0.10) if mag == "obvious" else self.uniform(0.025, 0.035)
         cat = self.sim.catalog
         skus = self.suppliers[supplier]
@@ -206,20 +246,30 @@ class _Builder:
         p0 = self.base.complaint_rate
         hop_rate, hop_vol = self.hop("complaint_rate"), self.hop("complaint_volume")
         deliveries = self.opd * (1 - self.base.cancel_rate)
-        kl_cat = kl_binomial(p0, p0 + pp * sup_share / cat_share,
-                             deliveries * cat_share * hop_rate / MS_PER_DAY)
+        kl_cat = kl_binomial(
+            p0, p0 + pp * sup_share / cat_share, deliveries * cat_share * hop_rate / MS_PER_DAY
+        )
         top = max(skus, key=lambda i: cat.popularity[i])
-        kl_sku = kl_binomial(p0, p0 + pp, deliveries * float(cat.popularity[top])
-                             * hop_rate / MS_PER_DAY)
+        kl_sku = kl_binomial(
+            p0, p0 + pp, deliveries * float(cat.popularity[top]) * hop_rate / MS_PER_DAY
+        )
         quality = dict(COMPLAINT_REASONS)["quality"] / sum(w for _, w in COMPLAINT_REASONS)
         lam0 = deliveries * p0 * quality * hop_vol / MS_PER_DAY
         lam1 = lam0 + deliveries * sup_share * pp * hop_vol / MS_PER_DAY
-        best = min(oracle_ms(kl_cat, hop_rate), oracle_ms(kl_sku, hop_rate),
-                   oracle_ms(kl_poisson(lam0, lam1), hop_vol))
+        best = min(
+            oracle_ms(kl_cat, hop_rate),
+            oracle_ms(kl_sku, hop_rate),
+            oracle_ms(kl_poisson(lam0, lam1), hop_vol),
+        )
         inc = SupplierQuality(start=start, duration=duration, supplier=supplier, magnitude=pp)
-        return MatrixIncident("supplier_quality", mag, inc, best,
-                              f"+{pp * 100:.1f} pp quality complaints on {supplier} "
-                              f"({sup_share * 100:.1f} % of orders) for {_h(duration)}")
+        return MatrixIncident(
+            "supplier_quality",
+            mag,
+            inc,
+            best,
+            f"+{pp * 100:.1f} pp quality complaints on {supplier} "
+            f"({sup_share * 100:.1f} % of orders) for {_h(duration)}",
+        )
 
     def complaint_spike(self, mag: str, reason: str, day: int, hour: float) -> MatrixIncident:
         factor = 4.0 if mag == "obvious" else 2.0
@@ -229,9 +279,13 @@ class _Builder:
         lam0 = self.opd * self.base.complaint_rate * share * hop / MS_PER_DAY
         lam1 = lam0 * (1 + (factor - 1) * mean_seasonal(_ms(start), _ms(start + duration)))
         inc = ComplaintSpike(start=start, duration=duration, reason=reason, magnitude=factor)
-        return MatrixIncident("complaint_spike", mag, inc,
-                              oracle_ms(kl_poisson(lam0, lam1), hop),
-                              f"{reason} complaints x{factor:g} for 6h")
+        return MatrixIncident(
+            "complaint_spike",
+            mag,
+            inc,
+            oracle_ms(kl_poisson(lam0, lam1), hop),
+            f"{reason} complaints x{factor:g} for 6h",
+        )
 
     def burst(self, kind: str, mag: str, day: int, hour: float) -> MatrixIncident:
         distinct = kind == "address_burst"
@@ -245,25 +299,44 @@ class _Builder:
         hop = self.hop("customer_order_burst")
         lam0 = self.opd / self.base.n_customers * hop / MS_PER_DAY
         lam1 = orders * min(1.0, hop / (duration.total_seconds() * 1000))
-        inc = CustomerBurst(start=_at(day, hour), duration=duration,
-                            customer_id=f"C-NEW{tag}", address_id=f"A-NEW{tag}",
-                            magnitude=float(orders), distinct_customers=distinct)
+        inc = CustomerBurst(
+            start=_at(day, hour),
+            duration=duration,
+            customer_id=f"C-NEW{tag}",
+            address_id=f"A-NEW{tag}",
+            magnitude=float(orders),
+            distinct_customers=distinct,
+        )
         who = "customers at one new address" if distinct else "orders by one new customer"
         # One false burst per 30 days over all customers (addresses: twice as many).
         entities = self.base.n_customers * (2 if distinct else 1)
-        return MatrixIncident(kind, mag, inc,
-                              oracle_ms(kl_poisson(lam0, lam1), hop, series=entities),
-                              f"{orders} {who} in {_h(duration)}")
+        return MatrixIncident(
+            kind,
+            mag,
+            inc,
+            oracle_ms(kl_poisson(lam0, lam1), hop, series=entities),
+            f"{orders} {who} in {_h(duration)}",
+        )
 
     def wrong_price(self, mag: str, sku: int, day: int, hour: float) -> MatrixIncident:
-        factor, duration = (0.1, timedelta(hours=2)) if mag == "obvious" else (
-            0.4, timedelta(hours=3))
-        inc = WrongPrice(start=_at(day, hour), duration=duration,
-                         sku=self.sim.catalog.skus[sku], magnitude=factor)
+        factor, duration = (
+            (0.1, timedelta(hours=2)) if mag == "obvious" else (0.4, timedelta(hours=3))
+        )
+        inc = WrongPrice(
+            start=_at(day, hour),
+            duration=duration,
+            sku=self.sim.catalog.skus[sku],
+            magnitude=factor,
+        )
         # Per-event rule: the oracle is the first mis-priced order (filled in after the run).
-        return MatrixIncident("wrong_price", mag, inc, None,
-                              f"price x{factor:g} on {self.sim.catalog.skus[sku]} "
-                              f"({self.opd * self.sim.catalog.popularity[sku]:.0f} orders/day)")
+        return MatrixIncident(
+            "wrong_price",
+            mag,
+            inc,
+            None,
+            f"price x{factor:g} on {self.sim.catalog.skus[sku]} "
+            f"({self.opd * self.sim.catalog.popularity[sku]:.0f} orders/day)",
+        )
 
     # -- target pools ----------------------------------------------------------------------
 
@@ -285,17 +358,21 @@ class _Builder:
 
     def sizing_skus(self) -> list[int]:
         cat = self.sim.catalog
-        fashion = [i for i, c in enumerate(self.base.categories)
-                   if c.name in ("apparel", "shoes")]
+        fashion = [i for i, c in enumerate(self.base.categories) if c.name in ("apparel", "shoes")]
         daily = self.opd * cat.popularity
-        return [i for i in range(len(cat.skus))
-                if int(cat.category[i]) in fashion and 20 <= daily[i] <= 60
-                and 0.75 <= cat.return_factor[i] <= 1.25]
+        return [
+            i
+            for i in range(len(cat.skus))
+            if int(cat.category[i]) in fashion
+            and 20 <= daily[i] <= 60
+            and 0.75 <= cat.return_factor[i] <= 1.25
+        ]
 
     def supplier_pool(self) -> list[str]:
         pop = self.sim.catalog.popularity
-        return sorted(s for s, skus in self.suppliers.items()
-                      if 0.02 <= float(pop[skus].sum()) <= 0.06)
+        return sorted(
+            s for s, skus in self.suppliers.items() if 0.02 <= float(pop[skus].sum()) <= 0.06
+        )
 
     def price_skus(self, mag: str) -> list[int]:
         daily = self.opd * self.sim.catalog.popularity
@@ -343,13 +420,21 @@ def build_run(volume: str, seed: int, rules: RuleSet) -> MatrixRun:
     out.append(b.burst("address_burst", "subtle", 12, u(10, 19)))
     obvious_price = b.price_skus("obvious")
     subtle_price = [i for i in b.price_skus("subtle") if i not in (s1, s2)]
-    out.append(b.wrong_price("obvious", obvious_price[int(b.rng.integers(len(obvious_price)))],
-                             9, u(10, 16)))
-    out.append(b.wrong_price("subtle", subtle_price[int(b.rng.integers(len(subtle_price)))],
-                             12, u(10, 16)))
-    promo = Promotion(start=_at(9, 8.0), ramp=timedelta(hours=8),
-                      hold=timedelta(hours=u(12, 24)), ramp_down=timedelta(hours=4),
-                      peak=u(2.0, 2.5))
+    out.append(
+        b.wrong_price(
+            "obvious", obvious_price[int(b.rng.integers(len(obvious_price)))], 9, u(10, 16)
+        )
+    )
+    out.append(
+        b.wrong_price("subtle", subtle_price[int(b.rng.integers(len(subtle_price)))], 12, u(10, 16))
+    )
+    promo = Promotion(
+        start=_at(9, 8.0),
+        ramp=timedelta(hours=8),
+        hold=timedelta(hours=u(12, 24)),
+        ramp_down=timedelta(hours=4),
+        peak=u(2.0, 2.5),
+    )
     config = _replace(b.base, incidents=tuple(m.incident for m in out), promotions=(promo,))
     return MatrixRun(volume, seed, config, tuple(out), promo)
 
@@ -358,5 +443,3 @@ def _replace(config: SimulationConfig, **changes: object) -> SimulationConfig:
     import dataclasses
 
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
-
-

@@ -74,8 +74,11 @@ class IncidentScore:
     @property
     def ratio(self) -> float | None:
         """Delay over oracle delay (``None`` if either is unknown)."""
-        delay = (self.delay_from_first_extra_ms if self.delay_from_first_extra_ms is not None
-                 else self.delay_ms)
+        delay = (
+            self.delay_from_first_extra_ms
+            if self.delay_from_first_extra_ms is not None
+            else self.delay_ms
+        )
         if delay is None or not self.oracle_ms:
             return None
         return delay / self.oracle_ms
@@ -88,9 +91,15 @@ def episodes(alerts: Iterable[Mapping[str, Any]], end_ms: int) -> list[Episode]:
     for a in alerts:
         ep = out.get(a["alert_id"])
         if a["status"] == "firing" and ep is None:
-            out[a["alert_id"]] = Episode(a["rule"], a["dimension"], a["key"], a["window_end"],
-                                         a["window_end"] if a.get("instant") else None,
-                                         bool(a.get("instant")), a.get("severity", "warning"))
+            out[a["alert_id"]] = Episode(
+                a["rule"],
+                a["dimension"],
+                a["key"],
+                a["window_end"],
+                a["window_end"] if a.get("instant") else None,
+                bool(a.get("instant")),
+                a.get("severity", "warning"),
+            )
         elif a["status"] == "resolved" and ep is not None and ep.closed_ms is None:
             ep.closed_ms = a["window_end"]
     for ep in out.values():
@@ -101,35 +110,55 @@ def episodes(alerts: Iterable[Mapping[str, Any]], end_ms: int) -> list[Episode]:
 
 def matches(ep: Episode, target: Mapping[str, str]) -> bool:
     """Whether an episode is on a label target (key ``"*"`` = any key)."""
-    return (ep.rule == target["rule"] and ep.dimension == target["dimension"]
-            and target["key"] in ("*", ep.key))
+    return (
+        ep.rule == target["rule"]
+        and ep.dimension == target["dimension"]
+        and target["key"] in ("*", ep.key)
+    )
 
 
-def score_incident(label: Mapping[str, Any], eps: Sequence[Episode],
-                   windows_ms: Mapping[str, int], *, kind: str, magnitude: str,
-                   oracle_ms: float | None = None) -> IncidentScore:
+def score_incident(
+    label: Mapping[str, Any],
+    eps: Sequence[Episode],
+    windows_ms: Mapping[str, int],
+    *,
+    kind: str,
+    magnitude: str,
+    oracle_ms: float | None = None,
+) -> IncidentScore:
     """Detection and delay of one incident (times in the label are epoch ms)."""
     start, end = label["start_ms"], label["end_ms"]
-    hits = [ep for ep in eps if any(matches(ep, t) for t in label["expected"])
-            and start < ep.opened_ms <= end + windows_ms.get(ep.rule, 0)]
+    hits = [
+        ep
+        for ep in eps
+        if any(matches(ep, t) for t in label["expected"])
+        and start < ep.opened_ms <= end + windows_ms.get(ep.rule, 0)
+    ]
     first = min(hits, key=lambda e: e.opened_ms) if hits else None
     delay = first.opened_ms - start if first is not None else None
     extra_ms = label.get("first_extra_return_ms")
-    from_extra = (first.opened_ms - extra_ms
-                  if first is not None and extra_ms is not None else None)
-    return IncidentScore(label["id"], kind, magnitude, first is not None, delay, from_extra,
-                         oracle_ms, first)
+    from_extra = first.opened_ms - extra_ms if first is not None and extra_ms is not None else None
+    return IncidentScore(
+        label["id"], kind, magnitude, first is not None, delay, from_extra, oracle_ms, first
+    )
 
 
-def is_true(ep: Episode, labels: Iterable[Mapping[str, Any]], windows_ms: Mapping[str, int],
-            grace_ms: int = MS_PER_DAY) -> bool:
+def is_true(
+    ep: Episode,
+    labels: Iterable[Mapping[str, Any]],
+    windows_ms: Mapping[str, int],
+    grace_ms: int = MS_PER_DAY,
+) -> bool:
     """Whether an episode overlaps some incident's scope and time span (+ grace)."""
     for label in labels:
         lo = label["start_ms"] - windows_ms.get(ep.rule, 0)
         hi = label["end_ms"] + grace_ms
         closed = ep.closed_ms if ep.closed_ms is not None else ep.opened_ms
-        if closed >= lo and ep.opened_ms <= hi and any(
-                matches(ep, t) for t in [*label["expected"], *label["related"]]):
+        if (
+            closed >= lo
+            and ep.opened_ms <= hi
+            and any(matches(ep, t) for t in [*label["expected"], *label["related"]])
+        ):
             return True
     return False
 
@@ -155,17 +184,23 @@ class FalseSummary:
         return (self.episodes - self.false) / self.episodes if self.episodes else math.nan
 
 
-def false_episodes(eps: Sequence[Episode], labels: Sequence[Mapping[str, Any]],
-                   windows_ms: Mapping[str, int], eval_from_ms: int, end_ms: int,
-                   grace_ms: int = MS_PER_DAY) -> FalseSummary:
+def false_episodes(
+    eps: Sequence[Episode],
+    labels: Sequence[Mapping[str, Any]],
+    windows_ms: Mapping[str, int],
+    eval_from_ms: int,
+    end_ms: int,
+    grace_ms: int = MS_PER_DAY,
+) -> FalseSummary:
     """Count episodes opened in ``[eval_from_ms, end_ms)`` that match no incident."""
     counted = [ep for ep in eps if eval_from_ms <= ep.opened_ms < end_ms]
     false = [ep for ep in counted if not is_true(ep, labels, windows_ms, grace_ms)]
     per_rule: dict[str, int] = {}
     for ep in false:
         per_rule[ep.rule] = per_rule.get(ep.rule, 0) + 1
-    return FalseSummary(len(counted), len(false), (end_ms - eval_from_ms) / MS_PER_DAY,
-                        per_rule, false)
+    return FalseSummary(
+        len(counted), len(false), (end_ms - eval_from_ms) / MS_PER_DAY, per_rule, false
+    )
 
 
 # -- oracle --------------------------------------------------------------------------------
@@ -184,8 +219,10 @@ def kl_poisson(before: float, after: float) -> float:
 def kl_binomial(p_before: float, p_after: float, n: float) -> float:
     """KL(Binomial(n, p_after) || Binomial(n, p_before)) = n x Bernoulli KL."""
     if not (0 < p_before < 1 and 0 <= p_after < 1) or n < 0:
-        msg = (f"p_before, p_after, n: need 0 < p_before < 1, 0 <= p_after < 1, n >= 0, "
-               f"got {p_before}, {p_after}, {n}")
+        msg = (
+            f"p_before, p_after, n: need 0 < p_before < 1, 0 <= p_after < 1, n >= 0, "
+            f"got {p_before}, {p_after}, {n}"
+        )
         raise ValueError(msg)
     kl = (1 - p_after) * math.log((1 - p_after) / (1 - p_before))
     if p_after > 0:
@@ -225,8 +262,9 @@ def oracle_ms(kl_per_eval: float, eval_ms: int, series: float = 1.0) -> float:
 # -- band efficiency -----------------------------------------------------------------------
 
 
-def sampling_sigma(kind: str, baseline: float, n: float | None,
-                   lognormal_sigma: float = 1.0) -> float | None:
+def sampling_sigma(
+    kind: str, baseline: float, n: float | None, lognormal_sigma: float = 1.0
+) -> float | None:
     """The sampling standard deviation of a window's value under the baseline.
 
     ``count``: ``sqrt(baseline)`` (Poisson); ``share``: ``sqrt(p (1 - p) / n)``
@@ -251,8 +289,13 @@ def sampling_sigma(kind: str, baseline: float, n: float | None,
     raise ValueError(msg)
 
 
-def band_efficiency(kind: str, baseline: float | None, upper: float | None, n: float | None,
-                    lognormal_sigma: float = 1.0) -> float | None:
+def band_efficiency(
+    kind: str,
+    baseline: float | None,
+    upper: float | None,
+    n: float | None,
+    lognormal_sigma: float = 1.0,
+) -> float | None:
     """``(upper - baseline) / sampling sigma`` of one window, ``None`` if undefined."""
     if baseline is None or upper is None:
         return None

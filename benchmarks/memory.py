@@ -38,10 +38,24 @@ def _records(skus: int) -> Iterator[tuple[str, bytes, bytes]]:
             n += 1
             ts = base + (i * 6 * _HOUR_MS) // skus
             order = f"O-{n}"
-            yield "orders", order.encode(), dumps({
-                "event_id": f"e{n}", "ts": ts, "order_id": order, "status": "delivered",
-                "sku": f"SKU-{i:06d}", "category": "apparel", "region": "north",
-                "carrier": "fastship", "channel": "web", "customer_id": f"C-{i}"})
+            yield (
+                "orders",
+                order.encode(),
+                dumps(
+                    {
+                        "event_id": f"e{n}",
+                        "ts": ts,
+                        "order_id": order,
+                        "status": "delivered",
+                        "sku": f"SKU-{i:06d}",
+                        "category": "apparel",
+                        "region": "north",
+                        "carrier": "fastship",
+                        "channel": "web",
+                        "customer_id": f"C-{i}",
+                    }
+                ),
+            )
             if i % max(1, skus // 6) == 0:  # hourly ticks keep every source's watermark moving
                 yield from _ticks(ts, f"{window}-{i}")
     yield from _ticks(_START_MS + (_WINDOWS + 2) * 6 * _HOUR_MS, "end")
@@ -50,13 +64,31 @@ def _records(skus: int) -> Iterator[tuple[str, bytes, bytes]]:
 def _ticks(ts: int, tag: str) -> Iterator[tuple[str, bytes, bytes]]:
     for k in range(16):  # 16 keys reach all 4 partitions of each topic
         key = f"T-{tag}-{k}"
-        yield "orders", key.encode(), json.dumps({
-            "event_id": f"to{key}", "ts": ts, "order_id": key, "status": "paid"}).encode()
-        yield "complaints", key.encode(), json.dumps({
-            "event_id": f"tc{key}", "ts": ts, "complaint_id": key}).encode()
-        yield "wait-times", key.encode(), json.dumps({
-            "event_id": f"tw{key}", "ts": ts, "ticket_id": key, "wait_seconds": 60,
-            "queue": "general"}).encode()
+        yield (
+            "orders",
+            key.encode(),
+            json.dumps(
+                {"event_id": f"to{key}", "ts": ts, "order_id": key, "status": "paid"}
+            ).encode(),
+        )
+        yield (
+            "complaints",
+            key.encode(),
+            json.dumps({"event_id": f"tc{key}", "ts": ts, "complaint_id": key}).encode(),
+        )
+        yield (
+            "wait-times",
+            key.encode(),
+            json.dumps(
+                {
+                    "event_id": f"tw{key}",
+                    "ts": ts,
+                    "ticket_id": key,
+                    "wait_seconds": 60,
+                    "queue": "general",
+                }
+            ).encode(),
+        )
 
 
 def child(series: int) -> None:
@@ -73,8 +105,18 @@ def child(series: int) -> None:
     gc.collect()
     after = rss_bytes()
     active = sum(len(bank.ids) for bank in pipeline.closer.banks.values())
-    print(json.dumps({"series": series, "active": active, "rss_before": before,
-                      "rss_after": after, "events": pipeline.lines, "alerts": alerts}))
+    print(
+        json.dumps(
+            {
+                "series": series,
+                "active": active,
+                "rss_before": before,
+                "rss_after": after,
+                "events": pipeline.lines,
+                "alerts": alerts,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -89,16 +131,23 @@ def main() -> None:
         return
     report = Report("memory")
     for series in args.series:
-        done = subprocess.run([sys.executable, __file__, "--child", str(series)], check=True,
-                              capture_output=True, text=True, timeout=1_800)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(series)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=1_800,
+        )
         result = json.loads(done.stdout.strip().splitlines()[-1])
         delta = result["rss_after"] - result["rss_before"]
         per = delta / max(result["active"], 1)
-        report.line(f"{result['active']:>8,} active series ({result['events']:,} events): "
-                    f"RSS {result['rss_before'] / 1_048_576:.0f} -> "
-                    f"{result['rss_after'] / 1_048_576:.0f} MiB, +{delta / 1_048_576:.1f} MiB "
-                    f"= {per / 1024:.2f} KiB per active series"
-                    f"{'  (target <= 4 KiB)' if series >= 100_000 else ''}")
+        report.line(
+            f"{result['active']:>8,} active series ({result['events']:,} events): "
+            f"RSS {result['rss_before'] / 1_048_576:.0f} -> "
+            f"{result['rss_after'] / 1_048_576:.0f} MiB, +{delta / 1_048_576:.1f} MiB "
+            f"= {per / 1024:.2f} KiB per active series"
+            f"{'  (target <= 4 KiB)' if series >= 100_000 else ''}"
+        )
     if not args.no_save:
         report.save()
 

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nab", default=default_nab)
     parser.add_argument("--results", default=str(ROOT / "nab-results"))
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--split", action="store_true",
-                        help="also score the dev (even) and held-out (odd) halves")
+    parser.add_argument(
+        "--split", action="store_true", help="also score the dev (even) and held-out (odd) halves"
+    )
     args = parser.parse_args(argv)
     nab = Path(args.nab)
     results = Path(args.results)

@@ -63,41 +63,74 @@ def _ms(text: str) -> int:
 
 
 def _matches(alert: dict[str, Any], target: dict[str, str]) -> bool:
-    return (alert["rule"] == target["rule"] and alert["dimension"] == target["dimension"]
-            and target["key"] in ("*", alert["key"]))
+    return (
+        alert["rule"] == target["rule"]
+        and alert["dimension"] == target["dimension"]
+        and target["key"] in ("*", alert["key"])
+    )
 
 
-def run_simulation(seed: int = DEFAULT_SEED, orders_per_day: float = DEFAULT_ORDERS_PER_DAY,
-                   rules: RuleSet | None = None, scenario: str = "default",
-                   days: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any],
-                                                      dict[str, Any]]:
+def run_simulation(
+    seed: int = DEFAULT_SEED,
+    orders_per_day: float = DEFAULT_ORDERS_PER_DAY,
+    rules: RuleSet | None = None,
+    scenario: str = "default",
+    days: float | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Simulate and replay; return (firing alerts, labels, run info)."""
     rules = rules if rules is not None else load_rules(None)
     loaded = load_scenario(scenario, DEFAULT_START)
     length = days if days is not None else (loaded.days or 21.0)
-    config = SimulationConfig(seed=seed, duration=timedelta(days=length),
-                              orders_per_day=orders_per_day, incidents=loaded.incidents)
+    config = SimulationConfig(
+        seed=seed,
+        duration=timedelta(days=length),
+        orders_per_day=orders_per_day,
+        incidents=loaded.incidents,
+    )
     sim = Simulation(config)
     pipeline = ReplayPipeline(rules)
     began = time.perf_counter()
     alerts = [
-        {"rule": a.rule, "dimension": a.dimension, "key": a.key, "direction": a.direction,
-         "severity": a.severity, "window_end": int(a.window_end.timestamp() * 1000),
-         "window_end_text": a.window_end.isoformat().replace("+00:00", "Z"),
-         "observed": a.observed, "baseline": a.baseline, "upper": a.upper, "lower": a.lower,
-         "score": a.score, "sample_size": a.sample_size}
-        for a in pipeline.run(_records(sim)) if a.status == "firing"
+        {
+            "rule": a.rule,
+            "dimension": a.dimension,
+            "key": a.key,
+            "direction": a.direction,
+            "severity": a.severity,
+            "window_end": int(a.window_end.timestamp() * 1000),
+            "window_end_text": a.window_end.isoformat().replace("+00:00", "Z"),
+            "observed": a.observed,
+            "baseline": a.baseline,
+            "upper": a.upper,
+            "lower": a.lower,
+            "score": a.score,
+            "sample_size": a.sample_size,
+        }
+        for a in pipeline.run(_records(sim))
+        if a.status == "firing"
     ]
     elapsed = time.perf_counter() - began
     labels = build_labels(sim)
-    info = {"seed": seed, "orders_per_day": orders_per_day, "days": length,
-            "scenario": scenario, "events": pipeline.lines,
-            "seconds": round(elapsed, 1), "start_ms": config.start_ms, "end_ms": config.end_ms}
+    info = {
+        "seed": seed,
+        "orders_per_day": orders_per_day,
+        "days": length,
+        "scenario": scenario,
+        "events": pipeline.lines,
+        "seconds": round(elapsed, 1),
+        "start_ms": config.start_ms,
+        "end_ms": config.end_ms,
+    }
     return alerts, labels, info
 
 
-def evaluate(alerts: list[dict[str, Any]], labels: dict[str, Any], rules: RuleSet,
-             info: dict[str, Any], warmup_days: float = 7.0) -> dict[str, Any]:
+def evaluate(
+    alerts: list[dict[str, Any]],
+    labels: dict[str, Any],
+    rules: RuleSet,
+    info: dict[str, Any],
+    warmup_days: float = 7.0,
+) -> dict[str, Any]:
     """Match firing alerts to labels; return the summary document."""
     window = {r.name: r.window_ms for r in rules.rules}
     start_ms, end_ms = info["start_ms"], info["end_ms"]
@@ -108,23 +141,45 @@ def evaluate(alerts: list[dict[str, Any]], labels: dict[str, Any], rules: RuleSe
     for inc in labels["incidents"]:
         start, end = _ms(inc["start"]), _ms(inc["end"])
         hits = [
-            (i, a) for i, a in enumerate(alerts)
+            (i, a)
+            for i, a in enumerate(alerts)
             if any(_matches(a, t) for t in inc["expected"])
             and start < a["window_end"] <= end + window.get(a["rule"], 0)
         ]
         hits.sort(key=lambda x: x[1]["window_end"])
         first = hits[0][1] if hits else None
-        incidents.append({
-            "id": inc["id"], "type": inc["type"], "start": inc["start"], "end": inc["end"],
-            "detected": first is not None,
-            "delay_minutes": (round((first["window_end"] - start) / 60_000, 1)
-                              if first else None),
-            "first_alert": ({k: first[k] for k in ("rule", "dimension", "key", "direction",
-                                                      "severity", "window_end_text",
-                                                      "observed", "baseline", "upper",
-                                                      "score")} if first else None),
-            "matching_alerts": len(hits),
-        })
+        incidents.append(
+            {
+                "id": inc["id"],
+                "type": inc["type"],
+                "start": inc["start"],
+                "end": inc["end"],
+                "detected": first is not None,
+                "delay_minutes": (
+                    round((first["window_end"] - start) / 60_000, 1) if first else None
+                ),
+                "first_alert": (
+                    {
+                        k: first[k]
+                        for k in (
+                            "rule",
+                            "dimension",
+                            "key",
+                            "direction",
+                            "severity",
+                            "window_end_text",
+                            "observed",
+                            "baseline",
+                            "upper",
+                            "score",
+                        )
+                    }
+                    if first
+                    else None
+                ),
+                "matching_alerts": len(hits),
+            }
+        )
         for i, a in enumerate(alerts):
             targets = inc["expected"] + inc["related"]
             lo = start - window.get(a["rule"], 0)
@@ -140,8 +195,9 @@ def evaluate(alerts: list[dict[str, Any]], labels: dict[str, Any], rules: RuleSe
             "false_alerts": len(mine),
             "false_per_day": round(len(mine) / eval_days, 3) if eval_days > 0 else None,
             "worst_day": max(by_day.values(), default=0),
-            "false_in_warmup": sum(1 for a in false
-                                   if a["rule"] == rule and a["window_end"] < eval_from),
+            "false_in_warmup": sum(
+                1 for a in false if a["rule"] == rule and a["window_end"] < eval_from
+            ),
             "firing_total": sum(1 for a in alerts if a["rule"] == rule),
         }
     delays = [i["delay_minutes"] for i in incidents if i["delay_minutes"] is not None]
@@ -162,47 +218,81 @@ def evaluate(alerts: list[dict[str, Any]], labels: dict[str, Any], rules: RuleSe
             "pass": all_detected and worst_rate <= 1.0,
         },
         "false_alerts": [
-            {k: a[k] for k in ("rule", "dimension", "key", "direction", "window_end_text",
-                               "observed", "baseline", "upper", "lower", "score",
-                               "sample_size")}
-            for a in false],
+            {
+                k: a[k]
+                for k in (
+                    "rule",
+                    "dimension",
+                    "key",
+                    "direction",
+                    "window_end_text",
+                    "observed",
+                    "baseline",
+                    "upper",
+                    "lower",
+                    "score",
+                    "sample_size",
+                )
+            }
+            for a in false
+        ],
     }
 
 
 def print_report(summary: dict[str, Any]) -> None:
     """Human-readable tables of :func:`evaluate`'s summary."""
     run = summary["run"]
-    print(f"seed {run['seed']}, {run['orders_per_day']:,.0f} orders/day, {run['days']:g} days, "
-          f"{run['events']:,} events replayed in {run['seconds']} s")
+    print(
+        f"seed {run['seed']}, {run['orders_per_day']:,.0f} orders/day, {run['days']:g} days, "
+        f"{run['events']:,} events replayed in {run['seconds']} s"
+    )
     print(f"\n{'incident':<12} {'type':<18} {'detected':<9} {'delay':>9}  first alert")
     for inc in summary["incidents"]:
         first = inc["first_alert"]
         delay = f"{inc['delay_minutes']:.0f} min" if inc["delay_minutes"] is not None else "-"
-        where = (f"{first['rule']} {first['dimension']}={first['key']} ({first['severity']}, "
-                 f"{first['window_end_text']})" if first else "-")
-        print(f"{inc['id']:<12} {inc['type']:<18} {'yes' if inc['detected'] else 'NO':<9} "
-              f"{delay:>9}  {where}")
-    print(f"\nfalse alerts after a {summary['warmup_days']:g}-day warm-up "
-          f"({summary['evaluated_days']:g} days evaluated)")
-    print(f"{'rule':<24} {'false':>6} {'per day':>8} {'worst day':>10} {'in warm-up':>11} "
-          f"{'firing':>7}")
+        where = (
+            f"{first['rule']} {first['dimension']}={first['key']} ({first['severity']}, "
+            f"{first['window_end_text']})"
+            if first
+            else "-"
+        )
+        print(
+            f"{inc['id']:<12} {inc['type']:<18} {'yes' if inc['detected'] else 'NO':<9} "
+            f"{delay:>9}  {where}"
+        )
+    print(
+        f"\nfalse alerts after a {summary['warmup_days']:g}-day warm-up "
+        f"({summary['evaluated_days']:g} days evaluated)"
+    )
+    print(
+        f"{'rule':<24} {'false':>6} {'per day':>8} {'worst day':>10} {'in warm-up':>11} "
+        f"{'firing':>7}"
+    )
     for rule, r in summary["rules"].items():
-        print(f"{rule:<24} {r['false_alerts']:>6} {r['false_per_day']:>8.2f} "
-              f"{r['worst_day']:>10} {r['false_in_warmup']:>11} {r['firing_total']:>7}")
+        print(
+            f"{rule:<24} {r['false_alerts']:>6} {r['false_per_day']:>8.2f} "
+            f"{r['worst_day']:>10} {r['false_in_warmup']:>11} {r['firing_total']:>7}"
+        )
     med = summary["median_delay_minutes"]
-    print(f"\nmedian detection delay: {med:.0f} min" if med is not None else
-          "\nmedian detection delay: -")
+    print(
+        f"\nmedian detection delay: {med:.0f} min"
+        if med is not None
+        else "\nmedian detection delay: -"
+    )
     v = summary["verdict"]
-    print(f"verdict: every incident detected: {'yes' if v['all_detected'] else 'NO'}; "
-          f"max false alerts per rule per day: {v['max_false_per_rule_per_day']:.2f} "
-          f"({'<= 1' if v['false_rate_ok'] else '> 1'}); worst single day <= 1 for every "
-          f"rule: {'yes' if v['worst_single_day_ok'] else 'no'} -> "
-          f"{'PASS' if v['pass'] else 'FAIL'}")
+    print(
+        f"verdict: every incident detected: {'yes' if v['all_detected'] else 'NO'}; "
+        f"max false alerts per rule per day: {v['max_false_per_rule_per_day']:.2f} "
+        f"({'<= 1' if v['false_rate_ok'] else '> 1'}); worst single day <= 1 for every "
+        f"rule: {'yes' if v['worst_single_day_ok'] else 'no'} -> "
+        f"{'PASS' if v['pass'] else 'FAIL'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--orders-per-day", type=float, default=DEFAULT_ORDERS_PER_DAY)
     parser.add_argument("--rules", default=None, help="rules file (default: shipped rules)")
@@ -219,13 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_false:
         print("\nfalse alerts:")
         for a in summary["false_alerts"]:
-            print(f"  {a['window_end_text']} {a['rule']} {a['dimension']}={a['key']} "
-                  f"{a['direction']} observed={a['observed']} baseline={a['baseline']} "
-                  f"lower={a['lower']} upper={a['upper']} n={a['sample_size']}")
+            print(
+                f"  {a['window_end_text']} {a['rule']} {a['dimension']}={a['key']} "
+                f"{a['direction']} observed={a['observed']} baseline={a['baseline']} "
+                f"lower={a['lower']} upper={a['upper']} n={a['sample_size']}"
+            )
     out_dir = Path(args.results)
     out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = ("" if args.orders_per_day == DEFAULT_ORDERS_PER_DAY
-              else f"-{args.orders_per_day:g}opd")
+    suffix = "" if args.orders_per_day == DEFAULT_ORDERS_PER_DAY else f"-{args.orders_per_day:g}opd"
     path = out_dir / f"quality-{args.seed}{suffix}.json"
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"summary: {path}")

@@ -85,9 +85,14 @@ from streams.pipeline.replay import ReplayPipeline  # noqa: E402
 from streams.rules.catalogue import RuleSet, load_rules  # noqa: E402
 
 WARMUP_DAYS = 7.0
-METRIC_KIND = {"order_volume": "count", "complaint_volume": "count", "return_rate": "share",
-               "complaint_rate": "share", "wait_sla_breach_share": "share",
-               "wait_time_p90": "p90"}
+METRIC_KIND = {
+    "order_volume": "count",
+    "complaint_volume": "count",
+    "return_rate": "share",
+    "complaint_rate": "share",
+    "wait_sla_breach_share": "share",
+    "wait_time_p90": "p90",
+}
 """Window rules with a learned band; ``customer_order_burst`` (a fixed population floor)
 and ``order_outlier`` (per event) have none to measure."""
 PROMO_TAIL_MS = 2 * MS_PER_DAY
@@ -100,8 +105,13 @@ PROMO_TAIL_MS = 2 * MS_PER_DAY
 class _BandRecorder:
     """Band efficiency of every incident-free window, via ``WindowCloser.on_closed``."""
 
-    def __init__(self, run: MatrixRun, labels: list[dict[str, Any]],
-                 windows_ms: dict[str, int], wait_sigma: float) -> None:
+    def __init__(
+        self,
+        run: MatrixRun,
+        labels: list[dict[str, Any]],
+        windows_ms: dict[str, int],
+        wait_sigma: float,
+    ) -> None:
         self.values: dict[str, list[float]] = defaultdict(list)
         self.wait_sigma = wait_sigma
         self.windows_ms = windows_ms
@@ -123,8 +133,10 @@ class _BandRecorder:
         start, end = closed.window_start_ms, closed.window_end_ms
         if end > self.promo[0] and start < self.promo[1]:
             return
-        for key in ((closed.rule, closed.dimension, closed.key),
-                    (closed.rule, closed.dimension, "*")):
+        for key in (
+            (closed.rule, closed.dimension, closed.key),
+            (closed.rule, closed.dimension, "*"),
+        ):
             for lo, hi in self.busy.get(key, ()):
                 if end > lo and start < hi:
                     return
@@ -138,16 +150,21 @@ class _PriceWatch:
 
     def __init__(self, run: MatrixRun) -> None:
         self.first: dict[int, int] = {}
-        self.watch = {i: (m.incident.sku, *window_ms(m.incident))
-                      for i, m in enumerate(run.incidents)
-                      if isinstance(m.incident, WrongPrice)}
+        self.watch = {
+            i: (m.incident.sku, *window_ms(m.incident))
+            for i, m in enumerate(run.incidents)
+            if isinstance(m.incident, WrongPrice)
+        }
 
     def events(self, events: Iterable[Event]) -> Iterator[Event]:
         for event in events:
             if self.watch and event.topic == "orders" and event.value.get("status") == "placed":
                 for i, (sku, lo, hi) in self.watch.items():
-                    if (event.value.get("sku") == sku and lo <= event.ts_ms < hi
-                            and i not in self.first):
+                    if (
+                        event.value.get("sku") == sku
+                        and lo <= event.ts_ms < hi
+                        and i not in self.first
+                    ):
                         self.first[i] = event.ts_ms
             yield event
 
@@ -160,16 +177,22 @@ def run_cell(run: MatrixRun, rules: RuleSet, *, band: bool = True) -> dict[str, 
     pipeline = ReplayPipeline(rules)
     recorder = None
     if band:
-        recorder = _BandRecorder(run, pre_labels, windows_ms,
-                                 pooled_wait_log_sigma(run.config))
+        recorder = _BandRecorder(run, pre_labels, windows_ms, pooled_wait_log_sigma(run.config))
         pipeline.closer.on_closed = recorder
     prices = _PriceWatch(run)
     rng = np.random.default_rng([run.seed, 99])
     began = time.perf_counter()
     alerts = [
-        {"alert_id": a.alert_id, "status": a.status, "rule": a.rule, "dimension": a.dimension,
-         "key": a.key, "severity": a.severity, "instant": a.is_instant,
-         "window_end": int(a.window_end.timestamp() * 1000)}
+        {
+            "alert_id": a.alert_id,
+            "status": a.status,
+            "rule": a.rule,
+            "dimension": a.dimension,
+            "key": a.key,
+            "severity": a.severity,
+            "instant": a.is_instant,
+            "window_end": int(a.window_end.timestamp() * 1000),
+        }
         for a in pipeline.run(with_nuisances(prices.events(sim.events()), rng))
     ]
     seconds = time.perf_counter() - began
@@ -181,25 +204,35 @@ def run_cell(run: MatrixRun, rules: RuleSet, *, band: bool = True) -> dict[str, 
         oracle = m.oracle_ms
         if isinstance(m.incident, WrongPrice) and i in prices.first:
             oracle = float(prices.first[i] - label["start_ms"])
-        score = score_incident(label, eps, windows_ms, kind=m.kind, magnitude=m.magnitude,
-                               oracle_ms=oracle)
+        score = score_incident(
+            label, eps, windows_ms, kind=m.kind, magnitude=m.magnitude, oracle_ms=oracle
+        )
         score.extra = {"size": m.size, "start": label["start"]}
         scores.append(score)
     eval_from = cfg.start_ms + int(WARMUP_DAYS * MS_PER_DAY)
     false = false_episodes(eps, labels, windows_ms, eval_from, cfg.end_ms)
     promo_lo, promo_hi = run.promotion.start_ms, run.promotion.end_ms + MS_PER_DAY
     in_promo = sum(1 for ep in false.false_list if promo_lo <= ep.opened_ms <= promo_hi)
-    busy_bursts = sum(1 for ep in false.false_list
-                      if ep.rule == "customer_order_burst" and _busy_entity(ep, cfg))
+    busy_bursts = sum(
+        1 for ep in false.false_list if ep.rule == "customer_order_burst" and _busy_entity(ep, cfg)
+    )
     return {
-        "volume": run.volume, "seed": run.seed, "orders_per_day": cfg.orders_per_day,
-        "events": pipeline.lines, "seconds": round(seconds, 1),
+        "volume": run.volume,
+        "seed": run.seed,
+        "orders_per_day": cfg.orders_per_day,
+        "events": pipeline.lines,
+        "seconds": round(seconds, 1),
         "dead_letters": len(pipeline.dead_letters),
-        "scores": scores, "false": false, "false_in_promotion": in_promo,
+        "scores": scores,
+        "false": false,
+        "false_in_promotion": in_promo,
         "false_busy_entity_bursts": busy_bursts,
         "band": dict(recorder.values) if recorder is not None else {},
-        "promotion": {"start": run.promotion.start.isoformat(), "peak": run.promotion.peak,
-                      "hold_h": run.promotion.hold.total_seconds() / 3600},
+        "promotion": {
+            "start": run.promotion.start.isoformat(),
+            "peak": run.promotion.peak,
+            "hold_h": run.promotion.hold.total_seconds() / 3600,
+        },
     }
 
 
@@ -243,7 +276,8 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
     volumes = [v for v in volumes if any(c["volume"] == v for c in cells)]
     lines = [title]
     head = f"{'type':<17} {'mag':<8}" + "".join(
-        f" | {v + ' recall':>11} {'delay':>6} {'oracle':>6} {'ratio':>6}" for v in volumes)
+        f" | {v + ' recall':>11} {'delay':>6} {'oracle':>6} {'ratio':>6}" for v in volumes
+    )
     lines += [head, "-" * len(head)]
     by: dict[tuple[str, str, str], list[IncidentScore]] = defaultdict(list)
     for cell in cells:
@@ -255,14 +289,22 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
             for v in volumes:
                 ss = by.get((kind, mag, v), [])
                 hit = [s for s in ss if s.detected]
-                delays = [float(s.delay_from_first_extra_ms if s.delay_from_first_extra_ms
-                                is not None else s.delay_ms) for s in hit]
+                delays = [
+                    float(
+                        s.delay_from_first_extra_ms
+                        if s.delay_from_first_extra_ms is not None
+                        else s.delay_ms
+                    )
+                    for s in hit
+                ]
                 oracles = [s.oracle_ms for s in ss if s.oracle_ms is not None]
                 ratios = [r for s in hit if (r := s.ratio) is not None]
                 ratio = _median(ratios)
-                row += (f" | {len(hit):>4}/{len(ss):<6} {_minutes(_median(delays)):>6} "
-                        f"{_minutes(_median(oracles)):>6} "
-                        f"{(f'{ratio:.1f}' if ratio is not None else '-'):>6}")
+                row += (
+                    f" | {len(hit):>4}/{len(ss):<6} {_minutes(_median(delays)):>6} "
+                    f"{_minutes(_median(oracles)):>6} "
+                    f"{(f'{ratio:.1f}' if ratio is not None else '-'):>6}"
+                )
             lines.append(row)
     lines.append("")
     lines.append(f"{'overall':<26}" + "".join(f" | {v:>32}" for v in volumes))
@@ -274,16 +316,19 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
             ss = [s for s in scores if s.magnitude == mag]
             rows[f"recall {mag}"].append(
                 f"{sum(s.detected for s in ss)}/{len(ss)} = "
-                f"{sum(s.detected for s in ss) / max(len(ss), 1):.2f}")
+                f"{sum(s.detected for s in ss) / max(len(ss), 1):.2f}"
+            )
         days = sum(c["false"].days for c in mine)
         false = sum(c["false"].false for c in mine)
         total = sum(c["false"].episodes for c in mine)
         rows["false episodes / day"].append(f"{false / days:.2f} ({false} in {days:g} d)")
         rows["precision by episode"].append(
-            f"{(total - false) / total:.2f} ({total - false}/{total})" if total else "-")
+            f"{(total - false) / total:.2f} ({total - false}/{total})" if total else "-"
+        )
         rows["  false in promotion"].append(str(sum(c["false_in_promotion"] for c in mine)))
         rows["  false bursts pick-up/B2B"].append(
-            str(sum(c["false_busy_entity_bursts"] for c in mine)))
+            str(sum(c["false_busy_entity_bursts"] for c in mine))
+        )
         per_rule: dict[str, int] = defaultdict(int)
         for c in mine:
             for rule, n in c["false"].per_rule.items():
@@ -300,8 +345,12 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
 
 def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
     """Median band efficiency per metric kind (and rule) per volume, all seeds pooled."""
-    lines = [("band efficiency: median (upper - baseline) / sampling sigma over incident-free "
-             "windows (all seeds)")]
+    lines = [
+        (
+            "band efficiency: median (upper - baseline) / sampling sigma over incident-free "
+            "windows (all seeds)"
+        )
+    ]
     head = f"{'kind / rule':<30}" + "".join(f" | {v:>16}" for v in volumes)
     lines += [head, "-" * len(head)]
     kinds = sorted(set(METRIC_KIND.values()))
@@ -310,10 +359,18 @@ def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
         for label, names in [(kind, rules), *[(f"  {r}", [r]) for r in rules]]:
             row = f"{label:<30}"
             for v in volumes:
-                vals = [x for c in cells if c["volume"] == v for r in names
-                        for x in c["band"].get(r, [])]
-                row += (f" | {statistics.median(vals):>7.2f} (n={len(vals):>5})" if vals
-                        else f" | {'-':>16}")
+                vals = [
+                    x
+                    for c in cells
+                    if c["volume"] == v
+                    for r in names
+                    for x in c["band"].get(r, [])
+                ]
+                row += (
+                    f" | {statistics.median(vals):>7.2f} (n={len(vals):>5})"
+                    if vals
+                    else f" | {'-':>16}"
+                )
             lines.append(row)
     return "\n".join(lines)
 
@@ -321,13 +378,22 @@ def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
 def _serialise(cell: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in cell.items() if k not in ("scores", "false", "band")}
     out["incidents"] = [
-        {**{k: v for k, v in asdict(s).items() if k not in ("first", "extra")}, **s.extra,
-         "ratio": s.ratio, "first": asdict(s.first) if s.first else None}
-        for s in cell["scores"]]
+        {
+            **{k: v for k, v in asdict(s).items() if k not in ("first", "extra")},
+            **s.extra,
+            "ratio": s.ratio,
+            "first": asdict(s.first) if s.first else None,
+        }
+        for s in cell["scores"]
+    ]
     f = cell["false"]
-    out["false"] = {"episodes": f.episodes, "false": f.false, "days": f.days,
-                    "per_rule": f.per_rule,
-                    "list": [asdict(e) for e in f.false_list]}
+    out["false"] = {
+        "episodes": f.episodes,
+        "false": f.false,
+        "days": f.days,
+        "per_rule": f.per_rule,
+        "list": [asdict(e) for e in f.false_list],
+    }
     out["band_median"] = {r: statistics.median(v) for r, v in cell["band"].items() if v}
     return out
 
@@ -358,37 +424,55 @@ def _volumes(text: str) -> list[str]:
     bad = [v for v in out if v not in VOLUMES]
     if bad or not out:
         raise argparse.ArgumentTypeError(
-            f"volumes: must be a comma list of {', '.join(VOLUMES)}, got {text!r}")
+            f"volumes: must be a comma list of {', '.join(VOLUMES)}, got {text!r}"
+        )
     return out
 
 
 def _plan(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     """Runs in order: 0.3x of every seed, then REPORT by volume, then TUNE by volume (so a
     run cut short still has REPORT figures at every volume)."""
-    runs = [(group, seed, volume)
-            for group, seeds in (("TUNE", args.tune_seeds), ("REPORT", args.seeds))
-            for seed in seeds for volume in args.volumes
-            if volume != "3x" or seed in args.seeds_3x]
+    runs = [
+        (group, seed, volume)
+        for group, seeds in (("TUNE", args.tune_seeds), ("REPORT", args.seeds))
+        for seed in seeds
+        for volume in args.volumes
+        if volume != "3x" or seed in args.seeds_3x
+    ]
     return sorted(runs, key=lambda r: (r[2] != "0.3x", r[0] == "TUNE", VOLUMES[r[2]], r[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="one volume (1x, or the first of --volumes), the first TUNE "
-                             "seed only")
-    parser.add_argument("--seeds", type=_seeds, default=[11],
-                        help="REPORT seeds, e.g. 11-13 (default 11)")
-    parser.add_argument("--tune-seeds", type=_seeds, default=[1],
-                        help="TUNE seeds, e.g. 1-3 (default 1); '' for none")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one volume (1x, or the first of --volumes), the first TUNE seed only",
+    )
+    parser.add_argument(
+        "--seeds", type=_seeds, default=[11], help="REPORT seeds, e.g. 11-13 (default 11)"
+    )
+    parser.add_argument(
+        "--tune-seeds",
+        type=_seeds,
+        default=[1],
+        help="TUNE seeds, e.g. 1-3 (default 1); '' for none",
+    )
     parser.add_argument("--volumes", type=_volumes, default=list(VOLUMES))
-    parser.add_argument("--seeds-3x", type=_seeds, default=[11],
-                        help="the only seeds run at 3x (its runs cost ~3x the 1x runs; "
-                             "default 11)")
+    parser.add_argument(
+        "--seeds-3x",
+        type=_seeds,
+        default=[11],
+        help="the only seeds run at 3x (its runs cost ~3x the 1x runs; default 11)",
+    )
     parser.add_argument("--rules", default=None, help="rules file (default: shipped rules)")
-    parser.add_argument("--no-band", action="store_true",
-                        help="skip band efficiency (no on_closed hook; a little faster)")
+    parser.add_argument(
+        "--no-band",
+        action="store_true",
+        help="skip band efficiency (no on_closed hook; a little faster)",
+    )
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     if args.quick:  # iterate on a TUNE seed: the REPORT seeds stay unseen
@@ -402,21 +486,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     began = time.perf_counter()
     out: list[str] = [
-        (f"# quality matrix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; rules: "
-        f"{args.rules or 'shipped'}; mode: {'quick' if args.quick else 'full'}"),
-        (f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
-        f"TUNE seeds {args.tune_seeds or '-'}; REPORT seeds {args.seeds}; 3x only for "
-        f"seeds {args.seeds_3x}; "
-        f"{WARMUP_DAYS:g}-day warm-up, 14 simulated days"),
+        (
+            f"# quality matrix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; rules: "
+            f"{args.rules or 'shipped'}; mode: {'quick' if args.quick else 'full'}"
+        ),
+        (
+            f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
+            f"TUNE seeds {args.tune_seeds or '-'}; REPORT seeds {args.seeds}; 3x only for "
+            f"seeds {args.seeds_3x}; "
+            f"{WARMUP_DAYS:g}-day warm-up, 14 simulated days"
+        ),
     ]
     print("\n".join(out), flush=True)
     cells: dict[str, list[dict[str, Any]]] = {"TUNE": [], "REPORT": []}
     for group, seed, volume in _plan(args):
         cell = run_cell(build_run(volume, seed, rules), rules, band=not args.no_band)
-        line = (f"# {group} seed {seed} {volume}: {cell['events']:,} records "
-                f"({cell['dead_letters']} dead-lettered) in {cell['seconds']} s; "
-                f"detected {sum(s.detected for s in cell['scores'])}/"
-                f"{len(cell['scores'])}, false episodes {cell['false'].false}")
+        line = (
+            f"# {group} seed {seed} {volume}: {cell['events']:,} records "
+            f"({cell['dead_letters']} dead-lettered) in {cell['seconds']} s; "
+            f"detected {sum(s.detected for s in cell['scores'])}/"
+            f"{len(cell['scores'])}, false episodes {cell['false'].false}"
+        )
         out.append(line)
         cells[group].append(cell)
         # The tables so far, so that an interrupted run still leaves figures behind.
@@ -425,9 +515,12 @@ def main(argv: list[str] | None = None) -> int:
         if not cells[group]:
             continue
         seeds = sorted({c["seed"] for c in cells[group]})
-        text = table(cells[group], args.volumes,
-                     f"\n== {group} seeds {seeds} "
-                     f"({'may be tuned on' if group == 'TUNE' else 'quote these'}) ==")
+        text = table(
+            cells[group],
+            args.volumes,
+            f"\n== {group} seeds {seeds} "
+            f"({'may be tuned on' if group == 'TUNE' else 'quote these'}) ==",
+        )
         print(text)
         out.append(text)
     everything = cells["TUNE"] + cells["REPORT"]
@@ -435,19 +528,22 @@ def main(argv: list[str] | None = None) -> int:
         text = "\n" + band_table(everything, args.volumes)
         print(text)
         out.append(text)
-    footer = (f"\n# delay: median first-alert window_end - incident start (sizing errors: - "
-              f"first extra return), over detected incidents; oracle: median CUSUM delay "
-              f"log(ARL0)/KL, ARL0 = 30 days of the rule's evaluations; ratio: median "
-              f"delay/oracle.\n# wall time {time.perf_counter() - began:.0f} s")
+    footer = (
+        f"\n# delay: median first-alert window_end - incident start (sizing errors: - "
+        f"first extra return), over detected incidents; oracle: median CUSUM delay "
+        f"log(ARL0)/KL, ARL0 = 30 days of the rule's evaluations; ratio: median "
+        f"delay/oracle.\n# wall time {time.perf_counter() - began:.0f} s"
+    )
     print(footer)
     out.append(footer)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     stem = f"quality-matrix-{datetime.now(UTC):%Y-%m-%d}{'-quick' if args.quick else ''}"
     (results / f"{stem}.txt").write_text("\n".join(out) + "\n", encoding="utf-8")
-    (results / f"{stem}.json").write_text(json.dumps(
-        {g: [_serialise(c) for c in cs] for g, cs in cells.items()}, indent=1) + "\n",
-        encoding="utf-8")
+    (results / f"{stem}.json").write_text(
+        json.dumps({g: [_serialise(c) for c in cs] for g, cs in cells.items()}, indent=1) + "\n",
+        encoding="utf-8",
+    )
     print(f"results: {results / stem}.txt")
     return 0
 

@@ -46,19 +46,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events.jsonl"
         began = time.perf_counter()
-        subprocess.run([_CLI, "simulate", "--scenario", "default", "--days", f"{args.days:g}",
-                        "--out", str(events)], check=True, env=env, timeout=_TIMEOUT_S,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                _CLI,
+                "simulate",
+                "--scenario",
+                "default",
+                "--days",
+                f"{args.days:g}",
+                "--out",
+                str(events),
+            ],
+            check=True,
+            env=env,
+            timeout=_TIMEOUT_S,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         simulate_s = time.perf_counter() - began
         lines = sum(1 for _ in events.open("rb"))
         size_mb = events.stat().st_size / 1e6
-        report.line(f"input: {lines:,} events, {args.days:g} simulated days (scenario default), "
-                    f"{size_mb:,.0f} MB; simulated in {simulate_s:.1f} s")
+        report.line(
+            f"input: {lines:,} events, {args.days:g} simulated days (scenario default), "
+            f"{size_mb:,.0f} MB; simulated in {simulate_s:.1f} s"
+        )
         began = time.perf_counter()
         cpu_before = _children_cpu_s()
-        done = subprocess.run([_CLI, "replay", str(events), "--out", str(Path(tmp) / "a.jsonl")],
-                              check=True, env=env, timeout=_TIMEOUT_S, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [_CLI, "replay", str(events), "--out", str(Path(tmp) / "a.jsonl")],
+            check=True,
+            env=env,
+            timeout=_TIMEOUT_S,
+            capture_output=True,
+            text=True,
+        )
         wall_s = time.perf_counter() - began
         cpu_s = _children_cpu_s() - cpu_before
         alerts = sum(1 for _ in (Path(tmp) / "a.jsonl").open("rb"))
@@ -70,13 +91,19 @@ def main() -> None:
             except ValueError:
                 match = re.search(r"events_per_second=(\d+)", line)
                 logged = {"events_per_second": int(match.group(1))} if match else None
-    report.line(f"replay: {lines / wall_s:,.0f} events/s wall incl. start-up "
-                f"({wall_s:.1f} s, {alerts:,} alerts)")
-    report.line(f"replay: {lines / cpu_s:,.0f} events per CPU second (user+sys of the replay "
-                f"process, {cpu_s:.1f} s; steadier than wall time on a shared machine)")
+    report.line(
+        f"replay: {lines / wall_s:,.0f} events/s wall incl. start-up "
+        f"({wall_s:.1f} s, {alerts:,} alerts)"
+    )
+    report.line(
+        f"replay: {lines / cpu_s:,.0f} events per CPU second (user+sys of the replay "
+        f"process, {cpu_s:.1f} s; steadier than wall time on a shared machine)"
+    )
     if logged:
-        report.line(f"replay: {logged.get('events_per_second', 0):,} events/s as logged by "
-                    f"replay_done ({logged.get('seconds')} s, excl. start-up)")
+        report.line(
+            f"replay: {logged.get('events_per_second', 0):,} events/s as logged by "
+            f"replay_done ({logged.get('seconds')} s, excl. start-up)"
+        )
     if not args.no_save:
         report.save()
 

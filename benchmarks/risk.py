@@ -51,7 +51,7 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
         j = i
         while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     pos = labels.astype(bool)
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
@@ -65,8 +65,9 @@ def top_decile_lift(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(labels[top].mean() / labels.mean())
 
 
-def evaluate(config: SimulationConfig, windows: list[tuple[int, int]]
-             ) -> tuple[dict[str, float], list[dict[str, float]]]:
+def evaluate(
+    config: SimulationConfig, windows: list[tuple[int, int]]
+) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Run the scorer over ``config``'s events; return the run's figures and, per
     evaluation window ``(first day, last day)`` of delivery, the scores' figures."""
     sim = Simulation(config)
@@ -107,16 +108,20 @@ def evaluate(config: SimulationConfig, windows: list[tuple[int, int]]
             counts = by_cat.setdefault(category[o], [0, 0])
             counts[0] += int(hit)
             counts[1] += 1
-    run = {"facts": facts, "scorer_us_per_fact": scorer_s / max(facts, 1) * 1e6,
-           "customers_tracked": len(shard.scorer.customers),
-           "open_orders": len(shard.scorer.orders)}
+    run = {
+        "facts": facts,
+        "scorer_us_per_fact": scorer_s / max(facts, 1) * 1e6,
+        "customers_tracked": len(shard.scorer.customers),
+        "open_orders": len(shard.scorer.orders),
+    }
     out = []
     for first_day, last_day in windows:
         lo = config.start_ms + first_day * _DAY_MS
         end = min(hi, config.start_ms + last_day * _DAY_MS)
         ids = [o for o, t in delivered_at.items() if lo <= t < end and o in sim.true_risk]
-        labels = np.array([1 if first_outcome.get(o, 1 << 62) <= delivered + _HORIZON_MS
-                           else 0 for o in ids])
+        labels = np.array(
+            [1 if first_outcome.get(o, 1 << 62) <= delivered + _HORIZON_MS else 0 for o in ids]
+        )
         scores = np.array([delivered_score[o] for o in ids])
         oracle = np.array([sim.true_risk[o] for o in ids])
         cat_rate = np.array([by_cat[category[o]][0] / by_cat[category[o]][1] for o in ids])
@@ -124,11 +129,14 @@ def evaluate(config: SimulationConfig, windows: list[tuple[int, int]]
     return run, out
 
 
-def _figures(ids: list[str], labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray,
-             cat_rate: np.ndarray) -> dict[str, float]:
+def _figures(
+    ids: list[str], labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray, cat_rate: np.ndarray
+) -> dict[str, float]:
     return {
-        "orders_evaluated": len(ids), "positive_rate": float(labels.mean()),
-        "auc_scorer": auc(scores, labels), "auc_category": auc(cat_rate, labels),
+        "orders_evaluated": len(ids),
+        "positive_rate": float(labels.mean()),
+        "auc_scorer": auc(scores, labels),
+        "auc_category": auc(cat_rate, labels),
         "auc_oracle": auc(oracle, labels),
         "lift_scorer": top_decile_lift(scores, labels),
         "lift_category": top_decile_lift(cat_rate, labels),
@@ -145,8 +153,22 @@ def memory_per_customer(n: int) -> float:
     base = tracemalloc.get_traced_memory()[0]
     for i in range(n):
         cid = f"C-{i:09d}"
-        scorer.apply(RiskFact(i, f"O{i}:placed", "placed", f"O-{i:09d}", cid, f"S-{i % 2000}",
-                              "apparel", "north", "dhl", f"A-{i:09d}", 40.0, 1))
+        scorer.apply(
+            RiskFact(
+                i,
+                f"O{i}:placed",
+                "placed",
+                f"O-{i:09d}",
+                cid,
+                f"S-{i % 2000}",
+                "apparel",
+                "north",
+                "dhl",
+                f"A-{i:09d}",
+                40.0,
+                1,
+            )
+        )
     scorer.apply(RiskFact(n + 61 * _DAY_MS, "end", "placed", "O-end", None))
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - base
@@ -159,42 +181,68 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--orders-per-day", type=float, default=2_000)
     parser.add_argument("--customers", type=int, default=4_000)
-    parser.add_argument("--windows", default="25-30,45-60",
-                        help="evaluation windows, days of delivery FIRST-LAST, comma-separated")
+    parser.add_argument(
+        "--windows",
+        default="25-30,45-60",
+        help="evaluation windows, days of delivery FIRST-LAST, comma-separated",
+    )
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--drivers", type=float, default=1.0)
     parser.add_argument("--memory-customers", type=int, default=100_000)
     parser.add_argument("--out", default=None, help="results file (default: none)")
     args = parser.parse_args()
-    config = replace(SimulationConfig(seed=args.seed), duration=timedelta(days=args.days),
-                     orders_per_day=args.orders_per_day, n_customers=args.customers,
-                     risk_drivers=args.drivers)
+    config = replace(
+        SimulationConfig(seed=args.seed),
+        duration=timedelta(days=args.days),
+        orders_per_day=args.orders_per_day,
+        n_customers=args.customers,
+        risk_drivers=args.drivers,
+    )
     windows = [(int(a), int(b)) for a, b in (w.split("-") for w in args.windows.split(","))]
     began = time.perf_counter()
     run, per_window = evaluate(config, windows)
-    lines = [f"# risk benchmark  {machine()}",
-             (f"scenario: seed {args.seed}, {args.days} days, {args.orders_per_day:.0f} "
-             f"orders/day, {args.customers} customers, risk_drivers {args.drivers}")]
+    lines = [
+        f"# risk benchmark  {machine()}",
+        (
+            f"scenario: seed {args.seed}, {args.days} days, {args.orders_per_day:.0f} "
+            f"orders/day, {args.customers} customers, risk_drivers {args.drivers}"
+        ),
+    ]
     for (first_day, last_day), fig in zip(windows, per_window, strict=True):
         lines += [
-            (f"-- delivered on days {first_day}..{last_day}: {fig['orders_evaluated']} orders, "
-            f"positive rate {fig['positive_rate']:.3f}"),
-            (f"AUC  scorer {fig['auc_scorer']:.4f}  category {fig['auc_category']:.4f}"
-            f"  oracle {fig['auc_oracle']:.4f}"),
-            (f"     scorer / oracle = {fig['auc_scorer'] / fig['auc_oracle']:.3f} "
-            f"(target >= 0.97); scorer - category = "
-            f"{fig['auc_scorer'] - fig['auc_category']:+.4f} (target >= +0.03)"),
-            (f"top-decile lift  scorer {fig['lift_scorer']:.2f}  category "
-            f"{fig['lift_category']:.2f}  oracle {fig['lift_oracle']:.2f}")]
-    lines += [(f"scorer cost: {run['scorer_us_per_fact']:.1f} us per fact "
-              f"({run['facts']} facts, shard included); customers tracked "
-              f"{run['customers_tracked']}, open orders {run['open_orders']}"),
-              f"run time {time.perf_counter() - began:.0f} s"]
+            (
+                f"-- delivered on days {first_day}..{last_day}: {fig['orders_evaluated']} orders, "
+                f"positive rate {fig['positive_rate']:.3f}"
+            ),
+            (
+                f"AUC  scorer {fig['auc_scorer']:.4f}  category {fig['auc_category']:.4f}"
+                f"  oracle {fig['auc_oracle']:.4f}"
+            ),
+            (
+                f"     scorer / oracle = {fig['auc_scorer'] / fig['auc_oracle']:.3f} "
+                f"(target >= 0.97); scorer - category = "
+                f"{fig['auc_scorer'] - fig['auc_category']:+.4f} (target >= +0.03)"
+            ),
+            (
+                f"top-decile lift  scorer {fig['lift_scorer']:.2f}  category "
+                f"{fig['lift_category']:.2f}  oracle {fig['lift_oracle']:.2f}"
+            ),
+        ]
+    lines += [
+        (
+            f"scorer cost: {run['scorer_us_per_fact']:.1f} us per fact "
+            f"({run['facts']} facts, shard included); customers tracked "
+            f"{run['customers_tracked']}, open orders {run['open_orders']}"
+        ),
+        f"run time {time.perf_counter() - began:.0f} s",
+    ]
     if args.memory_customers:
         per = memory_per_customer(args.memory_customers)
-        lines.append(f"memory: {per:.0f} bytes per tracked customer (with its address) at "
-                     f"{args.memory_customers} customers; 1M customers ~ "
-                     f"{per * 1e6 / 2**20:.0f} MiB")
+        lines.append(
+            f"memory: {per:.0f} bytes per tracked customer (with its address) at "
+            f"{args.memory_customers} customers; 1M customers ~ "
+            f"{per * 1e6 / 2**20:.0f} MiB"
+        )
     text = "\n".join(lines)
     print(text)
     if args.out:

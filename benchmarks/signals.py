@@ -35,22 +35,33 @@ from streams.pipeline.replay import ReplayPipeline  # noqa: E402
 from streams.rules.catalogue import load_rules  # noqa: E402
 
 MS_PER_DAY = 86_400_000
-NEW_RULES = ("handle_time_p90", "low_satisfaction_share", "bad_review_rate",
-             "cancellation_rate")
-NEW_INCIDENTS = ("handle_time_surge", "satisfaction_drop", "bad_review_wave",
-                 "cancellation_spike", "wrong_price")
+NEW_RULES = ("handle_time_p90", "low_satisfaction_share", "bad_review_rate", "cancellation_rate")
+NEW_INCIDENTS = (
+    "handle_time_surge",
+    "satisfaction_drop",
+    "bad_review_wave",
+    "cancellation_spike",
+    "wrong_price",
+)
 
 
 def measure(seed: int, orders_per_day: float, warmup_days: float) -> dict[str, Any]:
     """Run the default scenario once; return detections and false episodes."""
     rules = load_rules(None)
     scenario = load_scenario("default", DEFAULT_START)
-    config = SimulationConfig(seed=seed, duration=timedelta(days=scenario.days or 21),
-                              orders_per_day=orders_per_day, incidents=scenario.incidents)
+    config = SimulationConfig(
+        seed=seed,
+        duration=timedelta(days=scenario.days or 21),
+        orders_per_day=orders_per_day,
+        incidents=scenario.incidents,
+    )
     sim = Simulation(config)
     began = time.perf_counter()
-    alerts = [a.to_dict() | {"window_end_ms": int(a.window_end.timestamp() * 1000)}
-              for a in ReplayPipeline(rules).run(_records(sim)) if a.status == "firing"]
+    alerts = [
+        a.to_dict() | {"window_end_ms": int(a.window_end.timestamp() * 1000)}
+        for a in ReplayPipeline(rules).run(_records(sim))
+        if a.status == "firing"
+    ]
     seconds = time.perf_counter() - began
     labels = build_labels(sim)
     window = {r.name: r.window_ms for r in rules.rules}
@@ -60,35 +71,67 @@ def measure(seed: int, orders_per_day: float, warmup_days: float) -> dict[str, A
         start, end = _ms(inc["start"]), _ms(inc["end"])
         for a in alerts:
             lo = start - window.get(a["rule"], 0)
-            if (any(_matches(a, t) for t in inc["expected"] + inc["related"])
-                    and lo <= a["window_end_ms"] <= end + MS_PER_DAY):
+            if (
+                any(_matches(a, t) for t in inc["expected"] + inc["related"])
+                and lo <= a["window_end_ms"] <= end + MS_PER_DAY
+            ):
                 explained.add(a["alert_id"])
         if inc["type"] in NEW_INCIDENTS:
-            hits = sorted(a["window_end_ms"] for a in alerts
-                          if any(_matches(a, t) for t in inc["expected"])
-                          and start < a["window_end_ms"] <= end + window.get(a["rule"], 0))
-            detections.append({"type": inc["type"], "detected": bool(hits),
-                               "delay_minutes": round((hits[0] - start) / 60_000)
-                               if hits else None})
+            hits = sorted(
+                a["window_end_ms"]
+                for a in alerts
+                if any(_matches(a, t) for t in inc["expected"])
+                and start < a["window_end_ms"] <= end + window.get(a["rule"], 0)
+            )
+            detections.append(
+                {
+                    "type": inc["type"],
+                    "detected": bool(hits),
+                    "delay_minutes": round((hits[0] - start) / 60_000) if hits else None,
+                }
+            )
     eval_from = config.start_ms + int(warmup_days * MS_PER_DAY)
     days = (config.end_ms - eval_from) / MS_PER_DAY
     false = {}
     for a in alerts:
-        if (a["rule"] in NEW_RULES and a["alert_id"] not in explained
-                and a["window_end_ms"] >= eval_from):
-            false.setdefault(a["alert_id"], {k: a[k] for k in (
-                "rule", "dimension", "key", "started_at", "observed", "baseline",
-                "sample_size")})
+        if (
+            a["rule"] in NEW_RULES
+            and a["alert_id"] not in explained
+            and a["window_end_ms"] >= eval_from
+        ):
+            false.setdefault(
+                a["alert_id"],
+                {
+                    k: a[k]
+                    for k in (
+                        "rule",
+                        "dimension",
+                        "key",
+                        "started_at",
+                        "observed",
+                        "baseline",
+                        "sample_size",
+                    )
+                },
+            )
     per_rule = {rule: sum(1 for e in false.values() if e["rule"] == rule) for rule in NEW_RULES}
-    return {"seed": seed, "orders_per_day": orders_per_day, "evaluated_days": days,
-            "replay_seconds": round(seconds, 1), "detections": detections,
-            "false_episodes": len(false), "false_per_day": round(len(false) / days, 3),
-            "false_by_rule": per_rule, "false_list": list(false.values())}
+    return {
+        "seed": seed,
+        "orders_per_day": orders_per_day,
+        "evaluated_days": days,
+        "replay_seconds": round(seconds, 1),
+        "detections": detections,
+        "false_episodes": len(false),
+        "false_per_day": round(len(false) / days, 3),
+        "false_by_rule": per_rule,
+        "false_list": list(false.values()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seed", type=int, action="append")
     parser.add_argument("--orders-per-day", type=float, default=5_000.0)
     parser.add_argument("--warmup-days", type=float, default=7.0)
@@ -97,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seed or [2026]:
         result = measure(seed, args.orders_per_day, args.warmup_days)
         print(json.dumps(result, indent=1))
-        ok = ok and result["false_per_day"] <= 0.2 and all(
-            d["detected"] for d in result["detections"])
+        ok = (
+            ok
+            and result["false_per_day"] <= 0.2
+            and all(d["detected"] for d in result["detections"])
+        )
     return 0 if ok else 1
 
 

@@ -22,8 +22,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=3.0)
     parser.add_argument("--orders-per-day", type=float, default=20_000.0)
     args = parser.parse_args()
-    config = SimulationConfig(seed=1, duration=timedelta(days=args.days),
-                              orders_per_day=args.orders_per_day)
+    config = SimulationConfig(
+        seed=1, duration=timedelta(days=args.days), orders_per_day=args.orders_per_day
+    )
 
     began = time.perf_counter()
     topics: Counter[str] = Counter()
@@ -31,10 +32,12 @@ def main() -> None:
         topics[event.topic] += 1
     generate_s = time.perf_counter() - began
     total = sum(topics.values())
-    print(f"generate: {total:,} events over {args.days:g} days in {generate_s:.2f} s "
-          f"= {total / generate_s:,.0f} events/s "
-          f"({generate_s / args.days:.2f} s per simulated day, "
-          f"incl. {config.warmup.days}-day warm-up)")
+    print(
+        f"generate: {total:,} events over {args.days:g} days in {generate_s:.2f} s "
+        f"= {total / generate_s:,.0f} events/s "
+        f"({generate_s / args.days:.2f} s per simulated day, "
+        f"incl. {config.warmup.days}-day warm-up)"
+    )
     for topic, count in sorted(topics.items()):
         print(f"  {topic:<11} {count / args.days:>10,.0f} per day")
     print(f"  {'total':<11} {total / args.days:>10,.0f} per day")
@@ -45,8 +48,10 @@ def main() -> None:
         written = write_events_file(Simulation(config).events(), path)
         write_s = time.perf_counter() - began
         size = os.path.getsize(path)
-    print(f"jsonl:    {written:,} lines, {size / 1e6:,.0f} MB in {write_s:.2f} s "
-          f"= {written / write_s:,.0f} events/s")
+    print(
+        f"jsonl:    {written:,} lines, {size / 1e6:,.0f} MB in {write_s:.2f} s "
+        f"= {written / write_s:,.0f} events/s"
+    )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,9 @@ async def feed(bootstrap: str, rate: float, seconds: float) -> int:
     """Produce simulated events at ``rate`` per second for ``seconds``; return the count."""
     # The default shop makes ~114k events a simulated day: simulate enough days for the run.
     days = max(60, math.ceil(rate * seconds / 100_000) + 5)
-    config = SimulationConfig(seed=11, start=datetime(2026, 11, 2, tzinfo=UTC),
-                              duration=timedelta(days=days))
+    config = SimulationConfig(
+        seed=11, start=datetime(2026, 11, 2, tzinfo=UTC), duration=timedelta(days=days)
+    )
     events = simulate(config)
     sent = 0
     started = time.monotonic()
@@ -95,9 +96,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000.0, help="events per second")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=10.0, help="sampling period, seconds")
-    parser.add_argument("--out", type=Path,
-                        default=RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-soak.txt",
-                        help="also write the table here (default: results/<date>-soak.txt)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-soak.txt",
+        help="also write the table here (default: results/<date>-soak.txt)",
+    )
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     lines: list[str] = []
@@ -108,28 +112,43 @@ def main() -> None:
 
     with EmbeddedBroker() as broker:
         port = free_port()
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-               "AFTERSALES_WEB_PORT": str(port), "AFTERSALES_WEB_HOST": "127.0.0.1",
-               "AFTERSALES_LOG_FORMAT": "json", "AFTERSALES_LOG_LEVEL": "WARNING"}
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_WEB_PORT": str(port),
+            "AFTERSALES_WEB_HOST": "127.0.0.1",
+            "AFTERSALES_LOG_FORMAT": "json",
+            "AFTERSALES_LOG_LEVEL": "WARNING",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli.main", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not ready(port):
                 time.sleep(0.5)
-            emit(f"soak: rate {args.rate:,.0f} ev/s for {args.minutes:g} min, "
-                 f"sampling every {args.every:g} s ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-                 f"nproc={os.cpu_count()})")
+            emit(
+                f"soak: rate {args.rate:,.0f} ev/s for {args.minutes:g} min, "
+                f"sampling every {args.every:g} s ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+                f"nproc={os.cpu_count()})"
+            )
             emit(f"{'t (s)':>6} {'rss (MiB)':>10} {'lag (records)':>14} {'events':>10}")
             loop = asyncio.new_event_loop()
-            producer = loop.create_task(feed(broker.bootstrap_servers, args.rate,
-                                             args.minutes * 60))
+            producer = loop.create_task(
+                feed(broker.bootstrap_servers, args.rate, args.minutes * 60)
+            )
             started = time.monotonic()
             while not producer.done():
                 loop.run_until_complete(asyncio.wait([producer], timeout=args.every))
                 lag, events = scrape(port)
-                emit(f"{time.monotonic() - started:6.0f} {rss_mib(worker.pid):10.1f} "
-                     f"{lag:14,.0f} {events:10,.0f}")
+                emit(
+                    f"{time.monotonic() - started:6.0f} {rss_mib(worker.pid):10.1f} "
+                    f"{lag:14,.0f} {events:10,.0f}"
+                )
             emit(f"produced {producer.result():,} events")
             loop.close()
         finally:

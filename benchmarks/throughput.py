@@ -59,18 +59,28 @@ def events_total(metrics: AlertMetrics) -> float:
     Reads the counter alone: ``registry.collect()`` would also run the per-series
     collector, which is far too dear to poll every 20 ms.
     """
-    return sum(sample.value for metric in metrics.events_total.collect()
-               for sample in metric.samples if sample.name == "aftersales_events_total")
+    return sum(
+        sample.value
+        for metric in metrics.events_total.collect()
+        for sample in metric.samples
+        if sample.name == "aftersales_events_total"
+    )
 
 
 async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
     """Events/s of getmany + json.loads over the input topics; returns (rate, count)."""
-    consumer = AIOKafkaConsumer(*(f"{prefix}{t}" for t in TOPICS), bootstrap_servers=bootstrap,
-                                group_id=f"{prefix}raw", auto_offset_reset="earliest",
-                                enable_auto_commit=False, fetch_max_bytes=64 * 1_048_576,
-                                max_partition_fetch_bytes=64 * 1_048_576,
-                                session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                                rebalance_timeout_ms=6000)
+    consumer = AIOKafkaConsumer(
+        *(f"{prefix}{t}" for t in TOPICS),
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1_048_576,
+        max_partition_fetch_bytes=64 * 1_048_576,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        rebalance_timeout_ms=6000,
+    )
     await consumer.start()
     count = first_count = 0
     first_s = last_s = 0.0
@@ -91,8 +101,9 @@ async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[floa
     return (count - first_count) / max(last_s - first_s, 1e-9), count
 
 
-async def worker_run(bootstrap: str, prefix: str, events: list[Event],
-                     intake_processes: int | None = None) -> tuple[float, int, float, int, int]:
+async def worker_run(
+    bootstrap: str, prefix: str, events: list[Event], intake_processes: int | None = None
+) -> tuple[float, int, float, int, int]:
     """Start one in-process worker, then load ``events`` into its own topics at full speed
     and run until it counted them all and its closers received every partial.
 
@@ -106,8 +117,9 @@ async def worker_run(bootstrap: str, prefix: str, events: list[Event],
     """
     await create_topics(settings_for(bootstrap, prefix))
     expected = len(events)
-    extra = {} if intake_processes is None else {
-        "AFTERSALES_INTAKE_PROCESSES": str(intake_processes)}
+    extra = (
+        {} if intake_processes is None else {"AFTERSALES_INTAKE_PROCESSES": str(intake_processes)}
+    )
     settings = settings_for(bootstrap, prefix, **extra)
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, topics=TOPICS)
@@ -130,8 +142,11 @@ async def worker_run(bootstrap: str, prefix: str, events: list[Event],
         intake_s = time.perf_counter()
         # End to end: the closers must have received every partial the intake sent
         # (the partials topic's high-water mark is not trustworthy on tansu).
-        while (worker.partials_received < worker.partials_sent
-               and time.monotonic() < deadline and not task.done()):
+        while (
+            worker.partials_received < worker.partials_sent
+            and time.monotonic() < deadline
+            and not task.done()
+        ):
             await asyncio.sleep(0.02)
         last_s = time.perf_counter()
         drain_s = last_s - intake_s
@@ -150,10 +165,22 @@ def faust_run(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
     script = Path(__file__).with_name("faust_decode.py")
     env = {**os.environ, "PYTHONPATH": str(script.parent.parent)}
     with tempfile.TemporaryDirectory() as datadir:
-        proc = subprocess.Popen([sys.executable, str(script), bootstrap, prefix, str(expected),
-                                 str(free_port()), datadir], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                bootstrap,
+                prefix,
+                str(expected),
+                str(free_port()),
+                datadir,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
         try:
             result = None
             deadline = time.monotonic() + _TIMEOUT_S
@@ -163,7 +190,7 @@ def faust_run(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
                 if not line:
                     break
                 if '{"first_s"' in line:  # Faust routes print() through its logger
-                    result = json.loads(line[line.index('{"first_s"'):].strip())
+                    result = json.loads(line[line.index('{"first_s"') :].strip())
                     break
         finally:
             terminate(proc, 15)
@@ -184,25 +211,36 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         generate_s = time.perf_counter() - began
         counts = await produce_events(events, bootstrap, prefix)
         total = sum(counts.values())
-        report.line(f"traffic: {total:,} events, {args.days:g} simulated days, 4 partitions "
-                    f"per topic ({', '.join(f'{t}={n:,}' for t, n in sorted(counts.items()))}); "
-                    f"generated in {generate_s:.1f} s")
+        report.line(
+            f"traffic: {total:,} events, {args.days:g} simulated days, 4 partitions "
+            f"per topic ({', '.join(f'{t}={n:,}' for t, n in sorted(counts.items()))}); "
+            f"generated in {generate_s:.1f} s"
+        )
         raw_rate, raw_n = await raw_consumer(bootstrap, prefix, total)
-        report.line(f"raw aiokafka getmany+json.loads: {raw_rate:>10,.0f} events/s "
-                    f"({raw_n:,} events)")
-        rate, n, drain_s, alerts, rss = await worker_run(bootstrap, "benchw.", events,
-                                                         args.intake_processes)
+        report.line(
+            f"raw aiokafka getmany+json.loads: {raw_rate:>10,.0f} events/s ({raw_n:,} events)"
+        )
+        rate, n, drain_s, alerts, rss = await worker_run(
+            bootstrap, "benchw.", events, args.intake_processes
+        )
         del events
-        processes = (args.intake_processes if args.intake_processes is not None
-                     else Settings().intake_processes)
-        report.line(f"worker (all {len(load_rules(None).rules)} shipped rules): {rate:>10,.0f} "
-                    f"events/s end to end ({n:,} events counted; {processes} intake processes; "
-                    f"closers caught up {drain_s:.1f} s after the last event; {alerts:,} "
-                    f"alerts; RSS +{rss / 1_048_576:.0f} MiB)")
-        faust_rate, faust_n = (float("nan"), 0) if args.skip_faust else faust_run(
-            bootstrap, prefix, total)
-        report.line(f"faust agent decode only:         {faust_rate:>10,.0f} events/s "
-                    f"({faust_n:,} events)")
+        processes = (
+            args.intake_processes
+            if args.intake_processes is not None
+            else Settings().intake_processes
+        )
+        report.line(
+            f"worker (all {len(load_rules(None).rules)} shipped rules): {rate:>10,.0f} "
+            f"events/s end to end ({n:,} events counted; {processes} intake processes; "
+            f"closers caught up {drain_s:.1f} s after the last event; {alerts:,} "
+            f"alerts; RSS +{rss / 1_048_576:.0f} MiB)"
+        )
+        faust_rate, faust_n = (
+            (float("nan"), 0) if args.skip_faust else faust_run(bootstrap, prefix, total)
+        )
+        report.line(
+            f"faust agent decode only:         {faust_rate:>10,.0f} events/s ({faust_n:,} events)"
+        )
         report.line(f"ratio worker/raw   = {rate / raw_rate:.3f}")
         report.line(f"ratio worker/faust = {rate / faust_rate:.2f}   (target >= 3)")
         report.line(f"target worker >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
@@ -213,8 +251,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=float, default=3.5)
     parser.add_argument("--skip-faust", action="store_true")
-    parser.add_argument("--intake-processes", type=int, default=None,
-                        help="AFTERSALES_INTAKE_PROCESSES for the worker (default: its default)")
+    parser.add_argument(
+        "--intake-processes",
+        type=int,
+        default=None,
+        help="AFTERSALES_INTAKE_PROCESSES for the worker (default: its default)",
+    )
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     report = Report("throughput")

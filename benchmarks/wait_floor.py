@@ -60,21 +60,26 @@ def _daily(t_ms: int) -> float:
     return 1.0 + 0.6 * math.sin(2 * math.pi * (hour - 9) / 24)
 
 
-def _waits(rng: np.random.Generator, per_30min: float, until_ms: int,
-           factor: Callable[[int], float]) -> Iterator[tuple[str, bytes, bytes]]:
+def _waits(
+    rng: np.random.Generator, per_30min: float, until_ms: int, factor: Callable[[int], float]
+) -> Iterator[tuple[str, bytes, bytes]]:
     t, i = T0, 0
     while t < until_ms:
         t += int(rng.exponential(30 * MIN / (per_30min * _daily(t))))
         i += 1
         wait = float(np.exp(rng.normal(math.log(140), LOG_SD))) * factor(t)
-        value = {"event_id": f"w{i}", "ts": t, "ticket_id": f"T{i}", "queue": "delivery",
-                 "wait_seconds": round(wait, 1)}
+        value = {
+            "event_id": f"w{i}",
+            "ts": t,
+            "ticket_id": f"T{i}",
+            "queue": "delivery",
+            "wait_seconds": round(wait, 1),
+        }
         yield "wait-times", f"T{i}".encode(), json.dumps(value).encode()
 
 
 def _firing(alerts: list[AlertEvent]) -> list[AlertEvent]:
-    return [a for a in alerts if a.status == "firing" and a.rule in RULES
-            and a.key == "delivery"]
+    return [a for a in alerts if a.status == "firing" and a.rule in RULES and a.key == "delivery"]
 
 
 def _replay(rules: RuleSet, lines: Iterator[tuple[str, bytes, bytes]]) -> list[AlertEvent]:
@@ -90,11 +95,14 @@ def _oracle_minutes(per_30min: float, factor: float) -> float:
     return max(math.log(arl0) / kl, 1.0) * 15
 
 
-def run(rules: RuleSet, volumes: list[float], factors: list[float],
-        seeds: tuple[int, ...]) -> list[str]:
+def run(
+    rules: RuleSet, volumes: list[float], factors: list[float], seeds: tuple[int, ...]
+) -> list[str]:
     """Return the printed lines of the matrix."""
-    header = (f"{'waits/30m':>9} {'factor':>6} {'recall':>7} {'delays min':<24} "
-              f"{'oracle':>6} {'false/day':>9}")
+    header = (
+        f"{'waits/30m':>9} {'factor':>6} {'recall':>7} {'delays min':<24} "
+        f"{'oracle':>6} {'false/day':>9}"
+    )
     lines = [header]
     for volume in volumes:
         false = 0
@@ -102,8 +110,13 @@ def run(rules: RuleSet, volumes: list[float], factors: list[float],
             rng = np.random.default_rng(seed)
             end = T0 + (HISTORY_DAYS + QUIET_DAYS) * DAY
             alerts = _firing(_replay(rules, _waits(rng, volume, end, lambda _t: 1.0)))
-            false += len({a.alert_id for a in alerts
-                          if datetime_to_ms(a.window_end) > T0 + HISTORY_DAYS * DAY})
+            false += len(
+                {
+                    a.alert_id
+                    for a in alerts
+                    if datetime_to_ms(a.window_end) > T0 + HISTORY_DAYS * DAY
+                }
+            )
         false_per_day = false / (QUIET_DAYS * len(seeds))
         for factor in factors:
             delays: list[float | None] = []
@@ -116,16 +129,22 @@ def run(rules: RuleSet, volumes: list[float], factors: list[float],
                     return factor if start <= t < start + 2 * HOUR else 1.0
 
                 alerts = _firing(_replay(rules, _waits(rng, volume, start + 5 * HOUR, surge)))
-                hits = sorted((datetime_to_ms(a.window_end), a.rule) for a in alerts
-                              if start < datetime_to_ms(a.window_end) <= start + 4 * HOUR)
+                hits = sorted(
+                    (datetime_to_ms(a.window_end), a.rule)
+                    for a in alerts
+                    if start < datetime_to_ms(a.window_end) <= start + 4 * HOUR
+                )
                 delays.append((hits[0][0] - start) / MIN if hits else None)
                 firsts.append(_SHORT[hits[0][1]] if hits else "")
             found = [d for d in delays if d is not None]
-            shown = ",".join("-" if d is None else f"{d:.0f}{f}"
-                             for d, f in zip(delays, firsts, strict=True))
-            lines.append(f"{volume:>9g} {factor:>6g} {len(found)}/{len(delays):<5} "
-                         f"{shown:<24} {_oracle_minutes(volume, factor):>6.0f} "
-                         f"{false_per_day:>9.2f}")
+            shown = ",".join(
+                "-" if d is None else f"{d:.0f}{f}" for d, f in zip(delays, firsts, strict=True)
+            )
+            lines.append(
+                f"{volume:>9g} {factor:>6g} {len(found)}/{len(delays):<5} "
+                f"{shown:<24} {_oracle_minutes(volume, factor):>6.0f} "
+                f"{false_per_day:>9.2f}"
+            )
     return lines
 
 
@@ -140,8 +159,7 @@ def main() -> None:
     rules = dataclasses.replace(rules, rules=tuple(r for r in rules.rules if r.name in RULES))
     seeds = REPORT_SEEDS if args.report else TUNE_SEEDS
     began = time.perf_counter()
-    print(f"# wait rules at the noise floor, seeds {seeds} "
-          f"({'report' if args.report else 'tune'})")
+    print(f"# wait rules at the noise floor, seeds {seeds} ({'report' if args.report else 'tune'})")
     for line in run(rules, args.volumes, args.factors, seeds):
         print(line, flush=True)
     print(f"# {time.perf_counter() - began:.0f} s")

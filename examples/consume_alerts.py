@@ -56,19 +56,31 @@ class Deduplicator:
 
 def format_alert(alert: dict[str, Any]) -> str:
     """One readable line: when, status, severity, where, and the summary."""
-    return (f"{alert['window_end']} {alert['status'].upper():<8} {alert['severity']:<8} "
-            f"{alert['rule']} {alert['dimension']}={alert['key']}: {alert['summary']}")
+    return (
+        f"{alert['window_end']} {alert['status'].upper():<8} {alert['severity']:<8} "
+        f"{alert['rule']} {alert['dimension']}={alert['key']}: {alert['summary']}"
+    )
 
 
-async def consume(bootstrap: str, topic: str, *, group: str | None, from_beginning: bool,
-                  on_alert: Callable[[dict[str, Any]], None], limit: int | None = None,
-                  idle_timeout_s: float | None = None) -> int:
+async def consume(
+    bootstrap: str,
+    topic: str,
+    *,
+    group: str | None,
+    from_beginning: bool,
+    on_alert: Callable[[dict[str, Any]], None],
+    limit: int | None = None,
+    idle_timeout_s: float | None = None,
+) -> int:
     """Call ``on_alert`` for each new alert; stop after ``limit`` alerts or
     ``idle_timeout_s`` without a record (both optional). Returns alerts handled."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=group is not None)
+        enable_auto_commit=group is not None,
+    )
     dedup = Deduplicator()
     handled = 0
     await consumer.start()
@@ -86,8 +98,10 @@ async def consume(bootstrap: str, topic: str, *, group: str | None, from_beginni
                     try:
                         alert = json.loads(record.value)
                     except (TypeError, ValueError):
-                        print(f"skipped a record that is not JSON at offset {record.offset}",
-                              file=sys.stderr)
+                        print(
+                            f"skipped a record that is not JSON at offset {record.offset}",
+                            file=sys.stderr,
+                        )
                         continue
                     if not isinstance(alert, dict) or alert.get("schema") != SCHEMA:
                         continue  # another schema version: leave it to a newer consumer
@@ -102,10 +116,12 @@ async def consume(bootstrap: str, topic: str, *, group: str | None, from_beginni
 def main(argv: list[str] | None = None) -> int:
     """Print the alerts topic's events until interrupted; the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap",
-                        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:29092"))
-    parser.add_argument("--topic", default=os.environ.get("AFTERSALES_TOPIC_PREFIX",
-                                                          "aftersales.") + "alerts")
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:29092")
+    )
+    parser.add_argument(
+        "--topic", default=os.environ.get("AFTERSALES_TOPIC_PREFIX", "aftersales.") + "alerts"
+    )
     parser.add_argument("--group", help="consumer group (commits its position)")
     parser.add_argument("--from-beginning", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the raw alert JSON")
@@ -114,13 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def show(alert: dict[str, Any]) -> None:
-        print(json.dumps(alert, ensure_ascii=False) if args.json else format_alert(alert),
-              flush=True)
+        print(
+            json.dumps(alert, ensure_ascii=False) if args.json else format_alert(alert), flush=True
+        )
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(consume(args.bootstrap, args.topic, group=args.group,
-                            from_beginning=args.from_beginning, on_alert=show,
-                            limit=args.limit, idle_timeout_s=args.idle_timeout))
+        asyncio.run(
+            consume(
+                args.bootstrap,
+                args.topic,
+                group=args.group,
+                from_beginning=args.from_beginning,
+                on_alert=show,
+                limit=args.limit,
+                idle_timeout_s=args.idle_timeout,
+            )
+        )
     return 0
 
 

@@ -13,8 +13,14 @@ Hierarchy::
 
 from __future__ import annotations
 
-__all__ = ["AftersalesError", "BrokerError", "ConfigError", "InvalidEvent", "TopicError",
-           "WorkerFailure"]
+__all__ = [
+    "AftersalesError",
+    "BrokerError",
+    "ConfigError",
+    "InvalidEvent",
+    "TopicError",
+    "WorkerFailure",
+]
 
 
 class AftersalesError(Exception):
@@ -36,6 +42,8 @@ class BrokerError(AftersalesError):
 
 class TopicError(AftersalesError):
     """The broker could not be reached or refused to create one of the service's topics."""
+
+
 class WorkerFailure(AftersalesError):
     """The worker cannot go on; it exits non-zero so a supervisor restarts it (the
     restart re-creates missing topics and resumes from the snapshots)."""

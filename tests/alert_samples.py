@@ -21,9 +21,12 @@ def replayed_alerts() -> tuple[AlertEvent, ...]:
     """The alerts of the replay (computed once per test session)."""
     day = timedelta(days=1)
     kinds = ("customer_burst", "wrong_price")
-    incidents = tuple(incident_option(kind, i, len(kinds), DEFAULT_START, day)
-                      for i, kind in enumerate(kinds))
-    config = replace(SimulationConfig(seed=0, start=DEFAULT_START, duration=day,
-                                      orders_per_day=2_000), incidents=incidents)
+    incidents = tuple(
+        incident_option(kind, i, len(kinds), DEFAULT_START, day) for i, kind in enumerate(kinds)
+    )
+    config = replace(
+        SimulationConfig(seed=0, start=DEFAULT_START, duration=day, orders_per_day=2_000),
+        incidents=incidents,
+    )
     lines = (event_line(event) for event in simulate(config))
     return tuple(ReplayPipeline(load_rules()).run(read_jsonl(lines)))

@@ -144,11 +144,16 @@ def dingtalk_stub(token: str, secret: str) -> Any:
                 elif parts.path != "/robot/send" or query.get("access_token") != token:
                     self.refuse("token", 200, {"errcode": 300001, "errmsg": "token is not exist"})
                 elif not _fresh(query.get("timestamp", ""), 1000):
-                    self.refuse("timestamp", 200, {"errcode": 310000, "errmsg": "invalid timestamp"})
+                    self.refuse(
+                        "timestamp", 200, {"errcode": 310000, "errmsg": "invalid timestamp"}
+                    )
                 elif query.get("sign") != dingtalk_expected_sign(secret, query["timestamp"]):
                     self.refuse("sign", 200, {"errcode": 310000, "errmsg": "sign not match"})
                 elif not isinstance(body, dict) or body.get("msgtype") not in (
-                        "markdown", "actionCard", "text"):
+                    "markdown",
+                    "actionCard",
+                    "text",
+                ):
                     self.refuse("body", 200, {"errcode": 40035, "errmsg": "bad msgtype"})
                 else:
                     self.accept(body, {"errcode": 0, "errmsg": "ok"})
@@ -167,8 +172,10 @@ def feishu_stub(token: str, secret: str) -> Any:
 
             def do_POST(self) -> None:
                 body = self.body()
-                bad = {"code": 19021, "msg": "sign match fail or timestamp is not within one "
-                                             "hour from current time"}
+                bad = {
+                    "code": 19021,
+                    "msg": "sign match fail or timestamp is not within one hour from current time",
+                }
                 if self.failing():
                     self.answer(500, {"code": 9499, "msg": "busy"})
                 elif self.path != f"/open-apis/bot/v2/hook/{token}":
@@ -197,21 +204,36 @@ def wecom_stub(corp_id: str, secret: str, access_token: str = "wecom-token") -> 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if parts.path.endswith("/gettoken") and query.get("corpid") == corp_id \
-                        and query.get("corpsecret") == secret:
-                    self.answer(200, {"errcode": 0, "errmsg": "ok",
-                                      "access_token": access_token, "expires_in": 7200})
+                if (
+                    parts.path.endswith("/gettoken")
+                    and query.get("corpid") == corp_id
+                    and query.get("corpsecret") == secret
+                ):
+                    self.answer(
+                        200,
+                        {
+                            "errcode": 0,
+                            "errmsg": "ok",
+                            "access_token": access_token,
+                            "expires_in": 7200,
+                        },
+                    )
                 else:
-                    self.refuse("corpsecret", 200, {"errcode": 40001, "errmsg": "invalid credential"})
+                    self.refuse(
+                        "corpsecret", 200, {"errcode": 40001, "errmsg": "invalid credential"}
+                    )
 
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 body = self.body()
-                if not parts.path.endswith("/message/send") \
-                        or query.get("access_token") != access_token:
-                    self.refuse("access_token", 200, {"errcode": 40014,
-                                                      "errmsg": "invalid access_token"})
+                if (
+                    not parts.path.endswith("/message/send")
+                    or query.get("access_token") != access_token
+                ):
+                    self.refuse(
+                        "access_token", 200, {"errcode": 40014, "errmsg": "invalid access_token"}
+                    )
                 else:
                     self.accept(body, {"errcode": 0, "errmsg": "ok", "invaliduser": ""})
 

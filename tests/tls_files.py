@@ -29,21 +29,63 @@ def _openssl(*args: str) -> None:
 
 def _ca(directory: Path, name: str) -> tuple[Path, Path]:
     cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-             "-out", str(cert), "-days", "2", "-subj", f"/CN={name}")
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+    )
     return cert, key
 
 
-def _signed(directory: Path, name: str, ca: tuple[Path, Path],
-            extensions: str) -> tuple[Path, Path]:
-    cert, key, csr = (directory / f"{name}.pem", directory / f"{name}.key",
-                      directory / f"{name}.csr")
+def _signed(
+    directory: Path, name: str, ca: tuple[Path, Path], extensions: str
+) -> tuple[Path, Path]:
+    cert, key, csr = (
+        directory / f"{name}.pem",
+        directory / f"{name}.key",
+        directory / f"{name}.csr",
+    )
     ext = directory / f"{name}.ext"
     ext.write_text(extensions)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-             "-subj", f"/CN={name}")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-             "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        f"/CN={name}",
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return cert, key
 
 
@@ -53,15 +95,26 @@ def make_tls_files(directory: Path) -> TlsFiles:
         pytest.skip("needs the openssl command to make test certificates")
     ca = _ca(directory, "test-ca")
     other_ca, _ = _ca(directory, "other-ca")
-    server = _signed(directory, "server", ca,
-                     "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    server = _signed(
+        directory,
+        "server",
+        ca,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
     client = _signed(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
     encrypted = directory / "client-encrypted.key"
-    _openssl("pkey", "-in", str(client[1]), "-out", str(encrypted), "-aes256",
-             "-passout", "pass:secret")
-    return TlsFiles(ca=ca[0], server_cert=server[0], server_key=server[1],
-                    client_cert=client[0], client_key=client[1], encrypted_key=encrypted,
-                    other_ca=other_ca)
+    _openssl(
+        "pkey", "-in", str(client[1]), "-out", str(encrypted), "-aes256", "-passout", "pass:secret"
+    )
+    return TlsFiles(
+        ca=ca[0],
+        server_cert=server[0],
+        server_key=server[1],
+        client_cert=client[0],
+        client_key=client[1],
+        encrypted_key=encrypted,
+        other_ca=other_ca,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ Examples
 ...     decision = det.step(state, hour * 3_600_000, orders)
 >>> decision.ready, decision.alerting
 (True, False)
->>> det.step(state, 5 * 3_600_000, 0).transition    # orders drop to zero
+>>> det.step(state, 5 * 3_600_000, 0).transition  # orders drop to zero
 'fire'
 """
 

@@ -130,22 +130,21 @@ class SeriesBank:
         skip = set(exclude)
         n = len(self._ids)
         order = sorted(range(n), key=lambda row: (int(self._seen[row]), self._ids[row]))
-        return [self._ids[row] for row in order if self._ids[row] not in skip][:max(count, 0)]
+        return [self._ids[row] for row in order if self._ids[row] not in skip][: max(count, 0)]
 
     def remove(self, series_ids: Iterable[str]) -> None:
         """Drop series (unknown ids are ignored); the bank compacts and may shrink."""
         drop = {self._index[sid] for sid in series_ids if sid in self._index}
         if not drop:
             return
-        keep = np.asarray([row for row in range(len(self._ids)) if row not in drop],
-                          dtype=np.intp)
+        keep = np.asarray([row for row in range(len(self._ids)) if row not in drop], dtype=np.intp)
         capacity = len(self._cols)
         if len(keep) * 4 <= capacity:
             capacity = max(_INITIAL_CAPACITY, 1 << int(2 * max(len(keep), 1) - 1).bit_length())
         cols = Columns.empty(self.config, capacity)
         cols.put(np.arange(len(keep)), self._cols.take(keep))
         seen = np.full(capacity, NEVER_SEEN, np.int64)
-        seen[:len(keep)] = self._seen[keep]
+        seen[: len(keep)] = self._seen[keep]
         self._cols, self._seen = cols, seen
         self._ids = [self._ids[row] for row in keep]
         self._index = {sid: row for row, sid in enumerate(self._ids)}
@@ -180,21 +179,48 @@ class SeriesBank:
             msg = "rows must come from SeriesBank.rows()"
             raise IndexError(msg)
         sub = self._cols.take(rows)
-        out, new = step(self.config, sub, ts_ms, value, sample_size, noise, exposure, sides,
-                        z_scale=z_scale, learn=learn, guard_value=guard_value)
+        out, new = step(
+            self.config,
+            sub,
+            ts_ms,
+            value,
+            sample_size,
+            noise,
+            exposure,
+            sides,
+            z_scale=z_scale,
+            learn=learn,
+            guard_value=guard_value,
+        )
         self._cols.put(rows, new)
         return out
 
-    def peek(self, ts_ms: int, rows: npt.NDArray[np.intp], value: npt.ArrayLike,
-             sample_size: npt.ArrayLike | None = None,
-             noise: npt.ArrayLike | None = None, exposure: npt.ArrayLike | None = None,
-             sides: npt.ArrayLike | None = None, *,
-             guard_value: npt.ArrayLike | None = None) -> Outcome:
+    def peek(
+        self,
+        ts_ms: int,
+        rows: npt.NDArray[np.intp],
+        value: npt.ArrayLike,
+        sample_size: npt.ArrayLike | None = None,
+        noise: npt.ArrayLike | None = None,
+        exposure: npt.ArrayLike | None = None,
+        sides: npt.ArrayLike | None = None,
+        *,
+        guard_value: npt.ArrayLike | None = None,
+    ) -> Outcome:
         """Decide the window ending at ``ts_ms`` for ``rows`` without updating them (e.g.
         to read this window's baselines before choosing how to judge it)."""
         rows = np.asarray(rows, dtype=np.intp)
-        out, _ = step(self.config, self._cols.take(rows), ts_ms, value, sample_size, noise,
-                      exposure, sides, guard_value=guard_value)
+        out, _ = step(
+            self.config,
+            self._cols.take(rows),
+            ts_ms,
+            value,
+            sample_size,
+            noise,
+            exposure,
+            sides,
+            guard_value=guard_value,
+        )
         return out
 
     def export_state(self, series_id: str) -> bytes:
@@ -226,14 +252,23 @@ class SeriesBank:
         n = len(self._ids)
         columns = [(f.name, getattr(self._cols, f.name)[:n]) for f in fields(Columns)]
         columns.append(("_seen", self._seen[:n]))
-        header = json.dumps({
-            "state_key": self.config.state_key,
-            "ids": self._ids,
-            "columns": [[name, array.dtype.str, list(array.shape[1:])]
-                        for name, array in columns],
-        }, separators=(",", ":")).encode()
-        return b"".join([len(header).to_bytes(4, "little"), header,
-                         *(np.ascontiguousarray(array).tobytes() for _, array in columns)])
+        header = json.dumps(
+            {
+                "state_key": self.config.state_key,
+                "ids": self._ids,
+                "columns": [
+                    [name, array.dtype.str, list(array.shape[1:])] for name, array in columns
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
+        return b"".join(
+            [
+                len(header).to_bytes(4, "little"),
+                header,
+                *(np.ascontiguousarray(array).tobytes() for _, array in columns),
+            ]
+        )
 
     def import_all(self, data: bytes, seen_ms: int = NEVER_SEEN) -> None:
         """Load an :meth:`export_all` blob: its series are added or overwritten.
@@ -241,7 +276,7 @@ class SeriesBank:
         A blob without last-seen times marks its series as seen at ``seen_ms``.
         """
         size = int.from_bytes(data[:4], "little")
-        header = json.loads(data[4:4 + size])
+        header = json.loads(data[4 : 4 + size])
         if header["state_key"] != self.config.state_key:
             msg = f"state_key {header['state_key']!r} != bank's {self.config.state_key!r}"
             raise StateMismatchError(msg)

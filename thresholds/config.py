@@ -173,8 +173,12 @@ class DetectorConfig:
             _fail("policy", "one of cusum/persistence", self.policy)
         for name in ("cusum_k", "cusum_h"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not math.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 _fail(name, "a finite number >= 0", value)
         if self.cusum_h <= 0:
             _fail("cusum_h", "a number > 0", self.cusum_h)
@@ -193,8 +197,11 @@ class DetectorConfig:
             _fail("resolve_after", "an int >= 1", self.resolve_after)
         warn, crit = self.severity_steps
         if not 1.0 <= warn <= crit:
-            _fail("severity_steps", "(warning, critical) with 1 <= warning <= critical",
-                  self.severity_steps)
+            _fail(
+                "severity_steps",
+                "(warning, critical) with 1 <= warning <= critical",
+                self.severity_steps,
+            )
         for name in ("guard_above", "guard_below", "prior"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):

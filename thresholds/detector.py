@@ -10,9 +10,9 @@ Examples
 --------
 >>> det = Detector(DetectorConfig(kind="ratio", direction="up", prior=0.15))
 >>> state = det.new_state()
->>> det.score(state, 0, 2, 3).violating          # 2 of 3: too few deliveries
+>>> det.score(state, 0, 2, 3).violating  # 2 of 3: too few deliveries
 False
->>> d = det.score(state, 0, 60, 200)            # 60 of 200 vs a 15 % norm
+>>> d = det.score(state, 0, 60, 200)  # 60 of 200 vs a 15 % norm
 >>> d.violating, d.transition, d.severity, round(d.baseline, 3)
 (True, 'fire', 'warning', 0.15)
 >>> det.update(state, 0, 60, 200)
@@ -58,8 +58,9 @@ class Detector:
             msg = f"state_key {state.state_key!r} != detector's {self.config.state_key!r}"
             raise StateMismatchError(msg)
         cols = Columns.from_state(self.config, state)
-        out, new = step(self.config, cols, [int(ts_ms)], [value],
-                        None if sample_size is None else [sample_size])
+        out, new = step(
+            self.config, cols, [int(ts_ms)], [value], None if sample_size is None else [sample_size]
+        )
         return out.decision(0), new
 
     def score(

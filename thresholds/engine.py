@@ -268,8 +268,16 @@ _TRANSITIONS: dict[int, Transition | None] = {1: "fire", -1: "resolve", 0: None}
 _EXACT_MAX_COUNT = 200
 
 
-def _exact_ratio_z(z: F64, observed: F64, sample_size: npt.ArrayLike, yhat: F64, noise_t: F64,
-                   sigma: F64, judged: B, size: int) -> F64:
+def _exact_ratio_z(
+    z: F64,
+    observed: F64,
+    sample_size: npt.ArrayLike,
+    yhat: F64,
+    noise_t: F64,
+    sigma: F64,
+    judged: B,
+    size: int,
+) -> F64:
     """Windows of a ratio with few expected events are judged by their
     exact binomial tail (:func:`thresholds.kinds.binomial_z`), shrunk by the share of
     the band that is sampling noise (the rest is the model's own error)."""
@@ -277,8 +285,13 @@ def _exact_ratio_z(z: F64, observed: F64, sample_size: npt.ArrayLike, yhat: F64,
     p0 = to_observed("ratio", yhat)
     # Only where the approximation is poor (few expected events) and the window is off
     # its baseline at all: the exact tail matters only there, and costs a loop.
-    small = (judged & (n >= 1) & (n * p0 < EXACT_BELOW) & (np.abs(z) > 1.0)
-             & (observed * n <= _EXACT_MAX_COUNT))
+    small = (
+        judged
+        & (n >= 1)
+        & (n * p0 < EXACT_BELOW)
+        & (np.abs(z) > 1.0)
+        & (observed * n <= _EXACT_MAX_COUNT)
+    )
     if not small.any():
         return z
     exact = binomial_z(np.round(observed[small] * n[small]), n[small], p0[small])
@@ -346,10 +359,12 @@ def step(
     """
     size = len(cols)
     ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (size,))
-    observed, y, noise_t, valid = prepare(cfg.kind, np.broadcast_to(value, (size,)),
-                                          None if sample_size is None
-                                          else np.broadcast_to(sample_size, (size,)),
-                                          cfg.min_sample_size)
+    observed, y, noise_t, valid = prepare(
+        cfg.kind,
+        np.broadcast_to(value, (size,)),
+        None if sample_size is None else np.broadcast_to(sample_size, (size,)),
+        cfg.min_sample_size,
+    )
     if noise is not None:
         given = np.broadcast_to(np.asarray(noise, dtype=np.float64), (size,))
         noise_t = np.where(np.isfinite(given) & (given >= 0), given, noise_t)
@@ -358,19 +373,20 @@ def step(
     if z_scale is not None:
         h_scale = np.broadcast_to(np.asarray(z_scale, dtype=np.float64), (size,))
         zt = cfg.z * h_scale
-    keep = valid if learn is None else valid & np.broadcast_to(np.asarray(learn, np.bool_),
-                                                               (size,))
+    keep = valid if learn is None else valid & np.broadcast_to(np.asarray(learn, np.bool_), (size,))
     has_prior = cfg.prior is not None
     rows = np.arange(size)
 
     # Baseline read.
     has_last = cols.last_ts != NO_TIMESTAMP
-    spacing = np.where(valid, update_spacing(cols.spacing, cols.last_ts, ts, has_last),
-                       cols.spacing)
+    spacing = np.where(
+        valid, update_spacing(cols.spacing, cols.last_ts, ts, has_last), cols.spacing
+    )
     hour, day = slot_indices(ts, cfg.utc_offset_ms)
     use_h, use_d = active_slots(spacing)
-    seas = (np.where(use_h, cols.hour[rows, hour], 0.0)
-            + np.where(use_d, cols.weekday[rows, day], 0.0))
+    seas = np.where(use_h, cols.hour[rows, hour], 0.0) + np.where(
+        use_d, cols.weekday[rows, day], 0.0
+    )
     # Counts are modelled multiplicatively: level and seasonal effects add up in the log of
     # the stabilised scale, so a weekday effect scales the whole daily profile instead of
     # shifting it (an additive fit misses by ~1 sigma an hour on quiet days).
@@ -397,12 +413,18 @@ def step(
     absz = np.abs(z)
 
     # Decision.
-    side = (np.zeros(size, np.int8) if sides is None
-            else np.broadcast_to(np.asarray(sides, dtype=np.int8), (size,)))
+    side = (
+        np.zeros(size, np.int8)
+        if sides is None
+        else np.broadcast_to(np.asarray(sides, dtype=np.int8), (size,))
+    )
     watch_up = (side >= 0) & (cfg.direction in ("up", "both"))
     watch_down = (side <= 0) & (cfg.direction in ("down", "both"))
-    guarded = (observed if guard_value is None
-               else np.broadcast_to(np.asarray(guard_value, dtype=np.float64), (size,)))
+    guarded = (
+        observed
+        if guard_value is None
+        else np.broadcast_to(np.asarray(guard_value, dtype=np.float64), (size,))
+    )
     guard_up = np.ones(size, np.bool_) if cfg.guard_above is None else guarded > cfg.guard_above
     guard_down = np.ones(size, np.bool_) if cfg.guard_below is None else guarded < cfg.guard_below
     up = (z > zt) & guard_up & watch_up
@@ -444,8 +466,9 @@ def step(
         fire = ~cols.alerting & (seq_up | seq_down | persistent)
         fire_dir = np.where(persistent, vdir, np.where(seq_up, 1, -1)).astype(np.int8)
         # Evidence still growing on the open episode's side keeps it open.
-        growing = ready & (((cols.episode_direction > 0) & (inc > k))
-                           | ((cols.episode_direction < 0) & (-inc > k)))
+        growing = ready & (
+            ((cols.episode_direction > 0) & (inc > k)) | ((cols.episode_direction < 0) & (-inc > k))
+        )
         agitated = agitated | growing
     else:
         fire = ~cols.alerting & persistent
@@ -458,12 +481,15 @@ def step(
     cu = np.where(resolve, 0.0, np.where(alerting, np.minimum(cu, h), cu))
     cd = np.where(resolve, 0.0, np.where(alerting, np.minimum(cd, h), cd))
     transition = np.where(fire, 1, np.where(resolve, -1, 0)).astype(np.int8)
-    direction = np.where(violating, vdir,
-                         np.where(fire, fire_dir,
-                                  np.where(alerting | resolve, cols.episode_direction, 0)))
+    direction = np.where(
+        violating,
+        vdir,
+        np.where(fire, fire_dir, np.where(alerting | resolve, cols.episode_direction, 0)),
+    )
     warn, crit = cfg.severity_steps
-    severity = np.where(violating, 1 + (absz >= warn * zt) + (absz >= crit * zt),
-                        np.where(fire, 1, 0))
+    severity = np.where(
+        violating, 1 + (absz >= warn * zt) + (absz >= crit * zt), np.where(fire, 1, 0)
+    )
 
     # Band in observed units.
     lower_y = yhat - zt * sigma
@@ -474,13 +500,15 @@ def step(
     upper = np.where(ready & watch_up, to_observed(cfg.kind, upper_y), nan)
 
     # Learning.
-    run = np.where(vdir > 0, np.maximum(cols.run, 0) + 1,
-                   np.where(vdir < 0, np.minimum(cols.run, 0) - 1, 0))
+    run = np.where(
+        vdir > 0, np.maximum(cols.run, 0) + 1, np.where(vdir < 0, np.minimum(cols.run, 0) - 1, 0)
+    )
     run = np.where(valid, run, cols.run).astype(np.int32)
     shift = np.abs(run) >= cfg.shift_after
     prior_weight = cfg.grace_period if has_prior else 0
-    alpha = np.maximum(1.0 - 2.0 ** (-1.0 / cfg.half_life),
-                       1.0 / (cols.n + 1 + prior_weight).astype(np.float64))
+    alpha = np.maximum(
+        1.0 - 2.0 ** (-1.0 / cfg.half_life), 1.0 / (cols.n + 1 + prior_weight).astype(np.float64)
+    )
     warm = (cols.n < cfg.grace_period) & (not has_prior)
     bound = cfg.clip_sigma * sigma
     rc = np.where(warm, r, np.clip(r, -bound, bound))
@@ -490,10 +518,10 @@ def step(
         if shared.any():  # the same for a share: back to a count, then to log(count / N)
             # A window without a total says nothing about the share.
             informative = shared & (total >= 1.0)
-            g = np.where(shared, np.where(informative, _log_share(yhat + rc, total) - eta, 0.0),
-                         g)
-            g_shift = np.where(shared, np.where(informative, _log_share(y, total) - eta, 0.0),
-                               g_shift)
+            g = np.where(shared, np.where(informative, _log_share(yhat + rc, total) - eta, 0.0), g)
+            g_shift = np.where(
+                shared, np.where(informative, _log_share(y, total) - eta, 0.0), g_shift
+            )
     else:
         g, g_shift = rc, r
     # A share or percentile window out of band teaches nothing (unless a lasting shift is
@@ -540,8 +568,11 @@ def step(
         score=score,
         anomaly_score=anomaly,
         z=z,
-        sample_size=(np.full(size, -1, np.int64) if sample_size is None
-                     else np.broadcast_to(np.asarray(sample_size), (size,)).astype(np.int64)),
+        sample_size=(
+            np.full(size, -1, np.int64)
+            if sample_size is None
+            else np.broadcast_to(np.asarray(sample_size), (size,)).astype(np.int64)
+        ),
         ready=ready,
         violating=violating,
         direction=direction.astype(np.int8),

@@ -93,8 +93,9 @@ class EntityRates:
         """How many windows each event falls in (window / hop)."""
         return self.window_ms / self.hop_ms
 
-    def close(self, end_ms: int, counts: Mapping[str, float],
-              also: Iterable[str] = ()) -> dict[str, BurstVerdict]:
+    def close(
+        self, end_ms: int, counts: Mapping[str, float], also: Iterable[str] = ()
+    ) -> dict[str, BurstVerdict]:
         """Judge and learn one window ending at ``end_ms``; ``counts`` holds every key
         with orders in it. Returns a verdict for every key in ``counts`` and in ``also``
         (e.g. keys with an open episode: no orders this window, count 0)."""
@@ -123,33 +124,40 @@ class EntityRates:
                     continue
                 state = self.entities[key] = [0.0, 0.0, float(end_ms), float(end_ms)]
             own_long, own_slow = self._decayed(state, end_ms)
-            state[0], state[1], state[2] = own_long + weight * count, own_slow + weight * count, \
-                float(end_ms)
+            state[0], state[1], state[2] = (
+                own_long + weight * count,
+                own_slow + weight * count,
+                float(end_ms),
+            )
         if len(self.entities) > self.max_entities:
             self._forget(end_ms)
         return out
 
-    def _judge(self, count: float, slow: float, share: float | None, window_total: float,
-               slow_total: float) -> BurstVerdict:
+    def _judge(
+        self, count: float, slow: float, share: float | None, window_total: float, slow_total: float
+    ) -> BurstVerdict:
         mu_fast = share * window_total if share is not None else 0.0
         mu_slow = share * slow_total if share is not None else 0.0
         fast_edge = max(self.floor, upper_bound(mu_fast, self.z) if share is not None else 0.0)
-        slow_edge = max(self.slow_floor,
-                        upper_bound(mu_slow, self.z) if share is not None else 0.0)
+        slow_edge = max(self.slow_floor, upper_bound(mu_slow, self.z) if share is not None else 0.0)
         if count > fast_edge:
-            return BurstVerdict(count, mu_fast, fast_edge, True, "fast",
-                                (count - fast_edge) / fast_edge)
+            return BurstVerdict(
+                count, mu_fast, fast_edge, True, "fast", (count - fast_edge) / fast_edge
+            )
         if slow > slow_edge:
-            return BurstVerdict(count, mu_fast, fast_edge, True, "slow",
-                                (slow - slow_edge) / slow_edge)
+            return BurstVerdict(
+                count, mu_fast, fast_edge, True, "slow", (slow - slow_edge) / slow_edge
+            )
         return BurstVerdict(count, mu_fast, fast_edge, False, None, 0.0)
 
     def _decayed(self, state: list[float], now_ms: int) -> tuple[float, float]:
         if state[2] < 0:
             return 0.0, 0.0
         age = max(now_ms - state[2], 0.0)
-        return (state[0] * 2.0 ** (-age / self.half_life_ms),
-                state[1] * 2.0 ** (-age / self.slow_half_life_ms))
+        return (
+            state[0] * 2.0 ** (-age / self.half_life_ms),
+            state[1] * 2.0 ** (-age / self.slow_half_life_ms),
+        )
 
     def _forget(self, now_ms: int) -> None:
         """Drop faded entities, then the least busy down to ``_TRIM_TO`` of
@@ -157,17 +165,22 @@ class EntityRates:
         entities, not at every window."""
         self.sweep(now_ms)
         if len(self.entities) > self.max_entities:
-            ranked = sorted(self.entities, key=lambda key: self._decayed(self.entities[key],
-                                                                         now_ms)[0],
-                            reverse=True)
-            keep = ranked[:int(self.max_entities * _TRIM_TO)]
+            ranked = sorted(
+                self.entities,
+                key=lambda key: self._decayed(self.entities[key], now_ms)[0],
+                reverse=True,
+            )
+            keep = ranked[: int(self.max_entities * _TRIM_TO)]
             self.entities = {key: self.entities[key] for key in keep}
 
     def sweep(self, now_ms: int) -> int:
         """Drop entities whose decayed count fell below ``forget_below``; return how many."""
         before = len(self.entities)
-        self.entities = {key: s for key, s in self.entities.items()
-                         if self._decayed(s, now_ms)[0] >= self.forget_below}
+        self.entities = {
+            key: s
+            for key, s in self.entities.items()
+            if self._decayed(s, now_ms)[0] >= self.forget_below
+        }
         return before - len(self.entities)
 
     def to_dict(self) -> dict[str, Any]:

@@ -138,8 +138,11 @@ class EventNorm:
         if grace_period < 2:
             msg = f"grace_period must be an int >= 2, got {grace_period!r}"
             raise ValueError(msg)
-        for name, value in (("half_life", half_life), ("clip_sigma", clip_sigma),
-                            ("min_scale", min_scale)):
+        for name, value in (
+            ("half_life", half_life),
+            ("clip_sigma", clip_sigma),
+            ("min_scale", min_scale),
+        ):
             if not math.isfinite(value) or value <= 0:
                 msg = f"{name} must be a finite number > 0, got {value!r}"
                 raise ValueError(msg)
@@ -172,15 +175,20 @@ class EventNorm:
         severity: Severity | None = None
         if violating:
             warn, crit = self.severity_steps
-            severity = ("critical" if absz >= crit * self.z
-                        else "warning" if absz >= warn * self.z else "info")
+            severity = (
+                "critical"
+                if absz >= crit * self.z
+                else "warning"
+                if absz >= warn * self.z
+                else "info"
+            )
         return Decision(
             observed=x,
             baseline=_sexp(state.level) if ready else None,
-            lower=_sexp(state.level - self.z * sigma)
-            if ready and self.direction != "up" else None,
+            lower=_sexp(state.level - self.z * sigma) if ready and self.direction != "up" else None,
             upper=_sexp(state.level + self.z * sigma)
-            if ready and self.direction != "down" else None,
+            if ready and self.direction != "down"
+            else None,
             score=-excess if z < 0 else excess,
             anomaly_score=absz / (absz + self.z) if ready and on_watch else 0.0,
             sample_size=state.n,
@@ -205,10 +213,16 @@ class EventNorm:
         """``(z, up, down)``: ``x``'s z-score in log units and whether it breaks the norm
         upward or downward (direction and guards applied, readiness not)."""
         z = (_slog(x) - state.level) / self._sigma(state) if state.n > 0 else 0.0
-        up = (self.direction != "down" and z > self.z
-              and (self.guard_above is None or x > self.guard_above))
-        down = (self.direction != "up" and z < -self.z
-                and (self.guard_below is None or x < self.guard_below))
+        up = (
+            self.direction != "down"
+            and z > self.z
+            and (self.guard_above is None or x > self.guard_above)
+        )
+        down = (
+            self.direction != "up"
+            and z < -self.z
+            and (self.guard_below is None or x < self.guard_below)
+        )
         return z, up, down
 
     def update(self, state: NormState, values: Iterable[float]) -> None:

@@ -114,7 +114,7 @@ def quantile_noise(q: float, n: float, lower_quartile: float, upper_quartile: fl
     the ``log1p`` scale (waits are close to lognormal): ``s = IQR / 1.349`` there and
     ``f(x_q) = phi(z_q) / s``. The quartiles are more stable than the tail itself.
 
-    >>> round(quantile_noise(0.9, 30, 60.0, 160.0) ** 0.5, 3)   # log-sd ~0.72, n 30
+    >>> round(quantile_noise(0.9, 30, 60.0, 160.0) ** 0.5, 3)  # log-sd ~0.72, n 30
     0.225
     """
     if n <= 0:
@@ -140,8 +140,12 @@ def binomial_z(x: F64, n: F64, p: F64) -> F64:
     too mild in the tail (2 breaches of 10 against a 0.4 % norm is 2.2 sigma there,
     3.4 sigma by the exact mid-p tail). Mid-p: Lancaster (1961), *JASA* 56, 223-234.
 
-    >>> [round(float(z), 1) for z in binomial_z(np.array([2.0, 0.0]), np.array([10.0, 10.0]),
-    ...                                          np.array([0.004, 0.004]))]
+    >>> [
+    ...     round(float(z), 1)
+    ...     for z in binomial_z(
+    ...         np.array([2.0, 0.0]), np.array([10.0, 10.0]), np.array([0.004, 0.004])
+    ...     )
+    ... ]
     [3.4, 0.0]
     """
     x = np.asarray(x, np.float64)

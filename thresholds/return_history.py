@@ -22,7 +22,7 @@ first); a customer whose buckets all left the horizon is dropped at the next swe
 Examples
 --------
 >>> history = ReturnHistory(window_ms=3_600_000)
->>> _ = history.close(3_600_000, {"C-0": (0.0, 1_000.0)})   # a population of 10 % returns
+>>> _ = history.close(3_600_000, {"C-0": (0.0, 1_000.0)})  # a population of 10 % returns
 >>> verdict = history.close(7_200_000, {"C-1": (8.0, 8.0)})
 >>> verdict["C-1"].violating, verdict["C-1"].count
 (True, 8.0)
@@ -64,8 +64,13 @@ def binomial_tail(r: int, n: int, p: float) -> float:
     log_p, log_q = math.log(p), math.log1p(-p)
     total = 0.0
     for k in range(r, n + 1):
-        term = math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                        + k * log_p + (n - k) * log_q)
+        term = math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * log_p
+            + (n - k) * log_q
+        )
         total += term
         if term < total * 1e-16:
             break  # the terms fall geometrically past the mean
@@ -100,8 +105,9 @@ class ReturnHistory:
         returns, deliveries = self.totals[0], self.totals[1]
         return (returns + _PRIOR_RETURNS) / (deliveries + _PRIOR_DELIVERIES)
 
-    def close(self, end_ms: int, counts: Mapping[str, tuple[float, float]],
-              also: Iterable[str] = ()) -> dict[str, BurstVerdict]:
+    def close(
+        self, end_ms: int, counts: Mapping[str, tuple[float, float]], also: Iterable[str] = ()
+    ) -> dict[str, BurstVerdict]:
         """Learn and judge one window ending at ``end_ms``. ``counts`` maps every customer
         with returns or deliveries in it to ``(returns, deliveries)``; ``also`` names
         customers to judge without activity (an open episode). Returns a verdict for
@@ -141,16 +147,16 @@ class ReturnHistory:
         decay = 1.0 if as_of < 0 else 2.0 ** (-max(end_ms - as_of, 0.0) / self.half_life_ms)
         self.totals[:] = [old_r * decay + returns, old_d * decay + deliveries, float(end_ms)]
 
-    def _judge(self, returns: float, deliveries: float, p: float, holding: bool
-               ) -> BurstVerdict:
+    def _judge(self, returns: float, deliveries: float, p: float, holding: bool) -> BurstVerdict:
         r = round(returns)
         n = max(round(deliveries), r)
         expected = n * p
         edge = self._edge(n, p, _tail(self.z - self.hold_sigmas) if holding else self.alpha)
         violating = r > self.min_count and r >= edge
         excess = (r - edge) / edge if violating and edge > 0 else 0.0
-        return BurstVerdict(float(r), expected, float(edge), violating,
-                            "horizon" if violating else None, excess)
+        return BurstVerdict(
+            float(r), expected, float(edge), violating, "horizon" if violating else None, excess
+        )
 
     def _edge(self, n: int, p: float, alpha: float) -> float:
         """The fewest returns of ``n`` deliveries whose tail is below ``alpha`` (``n + 1``
@@ -178,10 +184,12 @@ class ReturnHistory:
         activity breaks ties): a full cap sorts once per many new customers."""
         self.sweep(now_ms)
         if len(self.entities) > self.max_entities:
-            ranked = sorted(self.entities.items(),
-                            key=lambda item: (sum(b[1] for b in item[1]), item[1][-1][0],
-                                              item[0]), reverse=True)
-            self.entities = dict(ranked[:int(self.max_entities * 0.9)])
+            ranked = sorted(
+                self.entities.items(),
+                key=lambda item: (sum(b[1] for b in item[1]), item[1][-1][0], item[0]),
+                reverse=True,
+            )
+            self.entities = dict(ranked[: int(self.max_entities * 0.9)])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (configuration excluded)."""
@@ -190,5 +198,6 @@ class ReturnHistory:
     def load(self, data: Mapping[str, Any]) -> None:
         """Restore :meth:`to_dict`'s state."""
         self.totals = [float(x) for x in data["totals"]]
-        self.entities = {str(k): [[float(x) for x in b] for b in v]
-                         for k, v in data["entities"].items()}
+        self.entities = {
+            str(k): [[float(x) for x in b] for b in v] for k, v in data["entities"].items()
+        }

@@ -148,8 +148,14 @@ class ScorerConfig:
     alert_level: float = 0.9988
 
     def __post_init__(self) -> None:
-        for name in ("embed", "neighbours", "memory", "calibration", "refractory",
-                     "seasonal_memory"):
+        for name in (
+            "embed",
+            "neighbours",
+            "memory",
+            "calibration",
+            "refractory",
+            "seasonal_memory",
+        ):
             if getattr(self, name) < 1:
                 msg = f"{name} must be an int >= 1, got {getattr(self, name)!r}"
                 raise ValueError(msg)

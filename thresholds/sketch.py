@@ -57,8 +57,17 @@ class QuantileSketch:
         serialised).
     """
 
-    __slots__ = ("_gamma_log", "_neg", "_pos", "count", "max", "max_buckets", "min",
-                 "relative_accuracy", "zero_count")
+    __slots__ = (
+        "_gamma_log",
+        "_neg",
+        "_pos",
+        "count",
+        "max",
+        "max_buckets",
+        "min",
+        "relative_accuracy",
+        "zero_count",
+    )
 
     def __init__(self, relative_accuracy: float = 0.01, max_buckets: int = 2048) -> None:
         if not 0.0 < relative_accuracy < 1.0:
@@ -112,7 +121,9 @@ class QuantileSketch:
     def merge(self, other: QuantileSketch) -> None:
         """Add ``other``'s counts to this sketch (same accuracy and bucket limit)."""
         if (other.relative_accuracy, other.max_buckets) != (
-            self.relative_accuracy, self.max_buckets):
+            self.relative_accuracy,
+            self.max_buckets,
+        ):
             msg = "cannot merge sketches with different relative_accuracy or max_buckets"
             raise ValueError(msg)
         for mine, theirs in ((self._pos, other._pos), (self._neg, other._neg)):
@@ -192,8 +203,15 @@ class QuantileSketch:
 
     def to_bytes(self) -> bytes:
         """Encode deterministically (buckets sorted by key)."""
-        head = _HEADER.pack(_MAGIC, self.relative_accuracy, self.max_buckets, self.count,
-                            self.zero_count, self.min, self.max)
+        head = _HEADER.pack(
+            _MAGIC,
+            self.relative_accuracy,
+            self.max_buckets,
+            self.count,
+            self.zero_count,
+            self.min,
+            self.max,
+        )
         parts = [head, struct.pack("<II", len(self._pos), len(self._neg))]
         parts += [_PAIR.pack(k, self._pos[k]) for k in sorted(self._pos)]
         parts += [_PAIR.pack(k, self._neg[k]) for k in sorted(self._neg)]
@@ -221,13 +239,19 @@ class QuantileSketch:
     def to_json(self) -> str:
         """Encode as JSON (min/max null when empty)."""
         empty = self.count == 0
-        return json.dumps({
-            "relative_accuracy": self.relative_accuracy, "max_buckets": self.max_buckets,
-            "count": self.count, "zero_count": self.zero_count,
-            "min": None if empty else self.min, "max": None if empty else self.max,
-            "pos": [[k, self._pos[k]] for k in sorted(self._pos)],
-            "neg": [[k, self._neg[k]] for k in sorted(self._neg)],
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "relative_accuracy": self.relative_accuracy,
+                "max_buckets": self.max_buckets,
+                "count": self.count,
+                "zero_count": self.zero_count,
+                "min": None if empty else self.min,
+                "max": None if empty else self.max,
+                "pos": [[k, self._pos[k]] for k in sorted(self._pos)],
+                "neg": [[k, self._neg[k]] for k in sorted(self._neg)],
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> QuantileSketch:

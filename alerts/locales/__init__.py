@@ -38,8 +38,9 @@ _TEXTS: Final[dict[str, Mapping[str, str]]] = {"en": en.TEXTS, "zh_CN": zh_CN.TE
 
 def placeholders(template: str) -> frozenset[str]:
     """Names of the ``{placeholders}`` in ``template``."""
-    return frozenset(name for _, name, _, _ in string.Formatter().parse(template)
-                     if name is not None)
+    return frozenset(
+        name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,112 +15,130 @@ TEXTS: Final[dict[str, str]] = {
     "rule.order_volume.sample_many": "",
     "rule.order_volume.runbook": (
         "Check checkout, payment and the {dimension} {key} storefront for errors or an "
-        "outage; if orders rose, check stock and carrier capacity."),
+        "outage; if orders rose, check stock and carrier capacity."
+    ),
     "rule.order_outlier.label": "Order value",
     "rule.order_outlier.sample_one": "",
     "rule.order_outlier.sample_many": "",
     "rule.order_outlier.runbook": (
         "Check the price and stock settings of the product in order {key} now; hold the "
-        "order for review before it ships."),
+        "order for review before it ships."
+    ),
     "rule.customer_order_burst.label": "Orders",
     "rule.customer_order_burst.sample_one": "",
     "rule.customer_order_burst.sample_many": "",
     "rule.customer_order_burst.runbook": (
         "Review the orders of {dimension} {key} for fraud or a bot before fulfilment; "
-        "contact the customer if it looks like a mistake."),
+        "contact the customer if it looks like a mistake."
+    ),
     "rule.return_rate.label": "Return rate",
     "rule.return_rate.sample_one": "delivery",
     "rule.return_rate.sample_many": "deliveries",
     "rule.return_rate.runbook": (
         "Check the size chart, photos and description of {dimension} {key}; read the "
-        "return reasons and contact recent buyers before they return."),
+        "return reasons and contact recent buyers before they return."
+    ),
     "rule.complaint_rate.label": "Complaint rate",
     "rule.complaint_rate.sample_one": "delivery",
     "rule.complaint_rate.sample_many": "deliveries",
     "rule.complaint_rate.runbook": (
         "Read the newest complaints for {dimension} {key}; if one reason dominates, "
-        "escalate to the carrier or supplier and contact affected customers proactively."),
+        "escalate to the carrier or supplier and contact affected customers proactively."
+    ),
     "rule.complaint_volume.label": "Complaints",
     "rule.complaint_volume.sample_one": "",
     "rule.complaint_volume.sample_many": "",
     "rule.complaint_volume.runbook": (
         "Open the complaint queue filtered on {dimension} {key}; find the common order, "
-        "carrier or product and brief the service team with a standard answer."),
+        "carrier or product and brief the service team with a standard answer."
+    ),
     "rule.wait_time_p90.label": "90th-percentile wait",
     "rule.wait_time_p90.sample_one": "ticket",
     "rule.wait_time_p90.sample_many": "tickets",
     "rule.wait_time_p90.runbook": (
         "Move agents to the {key} queue, turn on callback or an auto-reply with the "
-        "expected wait, and check for an incident driving contacts."),
+        "expected wait, and check for an incident driving contacts."
+    ),
     "rule.wait_sla_breach_share.label": "Share of waits over the SLA",
     "rule.wait_sla_breach_share.sample_one": "ticket",
     "rule.wait_sla_breach_share.sample_many": "tickets",
     "rule.wait_sla_breach_share.runbook": (
         "More than the usual share of {key} contacts waits beyond the SLA: add agents or "
-        "overflow to another team and tell waiting customers the expected time."),
+        "overflow to another team and tell waiting customers the expected time."
+    ),
     "rule.handle_time_p90.label": "90th-percentile handling time",
     "rule.handle_time_p90.sample_one": "ticket",
     "rule.handle_time_p90.sample_many": "tickets",
     "rule.handle_time_p90.runbook": (
         "Find out what makes tickets on queue {key} slow (a new issue type, a broken "
-        "tool, new agents) and publish a prepared answer; move experienced agents there."),
+        "tool, new agents) and publish a prepared answer; move experienced agents there."
+    ),
     "rule.low_satisfaction_share.label": "Share of low satisfaction ratings",
     "rule.low_satisfaction_share.sample_one": "rating",
     "rule.low_satisfaction_share.sample_many": "ratings",
     "rule.low_satisfaction_share.runbook": (
         "Read the latest low-rated tickets of queue {key} with the service lead and call "
-        "back the unhappy customers before they complain or leave."),
+        "back the unhappy customers before they complain or leave."
+    ),
     "rule.bad_review_rate.label": "Share of bad reviews",
     "rule.bad_review_rate.sample_one": "review",
     "rule.bad_review_rate.sample_many": "reviews",
     "rule.bad_review_rate.runbook": (
         "Read the new bad reviews of {dimension} {key}, check the product, listing and "
-        "batch with the category manager and answer the reviewers."),
+        "batch with the category manager and answer the reviewers."
+    ),
     "rule.cancellation_rate.label": "Cancellation rate",
     "rule.cancellation_rate.sample_one": "order",
     "rule.cancellation_rate.sample_many": "orders",
     "rule.cancellation_rate.runbook": (
         "Check why orders of {dimension} {key} are cancelled: fraud checks, a pricing "
-        "error, stock or delivery promises; stop the cause before more orders go."),
+        "error, stock or delivery promises; stop the cause before more orders go."
+    ),
     "rule.delivery_time_p90.label": "90th-percentile delivery time",
     "rule.delivery_time_p90.sample_one": "delivery",
     "rule.delivery_time_p90.sample_many": "deliveries",
     "rule.delivery_time_p90.runbook": (
         "Ask the carrier about {dimension} {key} (a hub backlog, a strike, weather), move "
-        "new shipments to another carrier and warn customers whose parcels are on the way."),
+        "new shipments to another carrier and warn customers whose parcels are on the way."
+    ),
     "rule.late_delivery_share.label": "Share of late deliveries",
     "rule.late_delivery_share.sample_one": "delivery",
     "rule.late_delivery_share.sample_many": "deliveries",
     "rule.late_delivery_share.runbook": (
         "More parcels of {dimension} {key} arrive after the promised date: check the "
         "carrier's backlog, lengthen the promised dates shown at checkout and apologise "
-        "to the customers waiting."),
+        "to the customers waiting."
+    ),
     "rule.lost_parcel.label": "Time in transit",
     "rule.lost_parcel.sample_one": "",
     "rule.lost_parcel.sample_many": "",
     "rule.lost_parcel.runbook": (
         "Ask the carrier to trace order {key}; tell the customer and reship or refund if "
-        "it cannot be found."),
+        "it cannot be found."
+    ),
     "rule.refund_delay_p90.label": "90th-percentile refund delay",
     "rule.refund_delay_p90.sample_one": "refund",
     "rule.refund_delay_p90.sample_many": "refunds",
     "rule.refund_delay_p90.runbook": (
         "Refunds of {dimension} {key} take longer than usual: check the refund queue and "
-        "the payment provider, clear the backlog and tell waiting customers when."),
+        "the payment provider, clear the backlog and tell waiting customers when."
+    ),
     "rule.frequent_returner.label": "Returns in 30 days",
     "rule.frequent_returner.sample_one": "",
     "rule.frequent_returner.sample_many": "",
     "rule.frequent_returner.runbook": (
         "Review the returns of {dimension} {key} over the last 30 days: wardrobing, empty "
         "or swapped parcels, or a sizing problem; hold refunds until the returned items "
-        "are inspected and contact the customer before the next order ships."),
+        "are inspected and contact the customer before the next order ships."
+    ),
     "rule.shared_address.label": "Distinct customers",
     "rule.shared_address.sample_one": "",
     "rule.shared_address.sample_many": "",
     "rule.shared_address.runbook": (
         "Many customers order to {dimension} {key} today: check whether it is a reshipping "
         "or drop address, hold its unshipped orders for review and compare the accounts' "
-        "payment details."),
+        "payment details."
+    ),
     # What an alert's context names, appended to its runbook (alerts.text.context_note).
     "context.most_affected": "Most affected: {parts}.",
     "context.orders": "Affected orders: {orders}.",
@@ -128,24 +146,33 @@ TEXTS: Final[dict[str, str]] = {
     "context.status": "kind",
     # order_outlier's episodes per sku (streams.pipeline.sku_rollup).
     "sku.label.transit": "Transit time",
-    "lost.summary": ("{count} {noun} of carrier {key} not delivered after {observed} in "
-                     "transit (its usual p90 {baseline}): {orders}."),
-    "lost.runbook": ("Ask carrier {key} to trace the overdue parcels now, tell their customers "
-                     "and reship or refund those that cannot be found: {orders}."),
+    "lost.summary": (
+        "{count} {noun} of carrier {key} not delivered after {observed} in "
+        "transit (its usual p90 {baseline}): {orders}."
+    ),
+    "lost.runbook": (
+        "Ask carrier {key} to trace the overdue parcels now, tell their customers "
+        "and reship or refund those that cannot be found: {orders}."
+    ),
     "sku.label.unit_price": "Unit price",
     "sku.label.quantity": "Quantity",
     "sku.side.down": "too low",
     "sku.side.up": "too high",
     "sku.order_one": "order",
     "sku.order_many": "orders",
-    "sku.summary": ("{label} of sku {sku} is {observed} against a normal {baseline} ({side}) "
-                    "on {count} {noun}: {orders}."),
-    "sku.runbook": ("Correct the {label_lower} of sku {sku} in the catalogue or price feed now, "
-                    "hold its affected orders before they ship and decide whether to honour "
-                    "them. Affected orders: {orders}."),
+    "sku.summary": (
+        "{label} of sku {sku} is {observed} against a normal {baseline} ({side}) "
+        "on {count} {noun}: {orders}."
+    ),
+    "sku.runbook": (
+        "Correct the {label_lower} of sku {sku} in the catalogue or price feed now, "
+        "hold its affected orders before they ship and decide whether to honour "
+        "them. Affected orders: {orders}."
+    ),
     "rule.generic.runbook": (
         "Look at {dimension} {key}: {rule} went {direction} to {observed} against a normal "
-        "{baseline}; find what changed before customers notice."),
+        "{baseline}; find what changed before customers notice."
+    ),
     # Summary sentence, assembled in alerts.text.AlertTexts.summary.
     "summary.sentence": "{label} {where} is {observed}",
     "summary.where_total": "overall",
@@ -194,15 +221,18 @@ TEXTS: Final[dict[str, str]] = {
     # The console line of the demo (one per alert event).
     "console.line": (
         "{time} {status} {severity} {rule} {where} observed {observed} vs normal "
-        "{baseline} band [{lower} .. {upper}] score {score} id {alert_id}"),
+        "{baseline} band [{lower} .. {upper}] score {score} id {alert_id}"
+    ),
     # The demo's own lines.
     "demo.start": (
         "aftersales demo: broker {broker}, metrics {metrics}, {history} events of history, "
         "then live at {speed}x with incidents at +5 min (wrong price), +10 min (customer "
-        "burst), +20 min (wait-time surge on 'returns'). Ctrl-C stops."),
+        "burst), +20 min (wait-time surge on 'returns'). Ctrl-C stops."
+    ),
     "demo.flow": (
         "[flow] events ok: orders={orders} complaints={complaints} wait-times={wait_times} | "
-        "dead-lettered={dead} | alerts={alerts} | event time {time}"),
+        "dead-lettered={dead} | alerts={alerts} | event time {time}"
+    ),
     "demo.stopped": "aftersales demo: stopped; broker and worker are down.",
     # Chat messages of `aftersales notify-bridge` (DingTalk, Feishu).
     "notify.title": "[{status}] {severity} \u00b7 {what}",
@@ -229,7 +259,8 @@ TEXTS: Final[dict[str, str]] = {
     "report.alerting_series": "Alerting series",
     "report.showing_series": (
         "Showing {shown} of {total} series with an episode, most severe first "
-        "(at most {cap} charts)."),
+        "(at most {cap} charts)."
+    ),
     "report.series_count": "{shown} series with an episode, most severe first.",
     "report.no_episode": "No window rule opened an episode.",
     "report.per_rule": "Alerts per rule",
@@ -260,7 +291,8 @@ TEXTS: Final[dict[str, str]] = {
     "report.status.resolved": "resolved",
     "report.status_event": "event",
     "report.first_rows": (
-        "Showing the first {shown} of {total} alerts; the full list is in the alerts output."),
+        "Showing the first {shown} of {total} alerts; the full list is in the alerts output."
+    ),
     "report.legend_observed": "observed",
     "report.legend_baseline": "baseline",
     "report.legend_band": "band lower\u2013upper",

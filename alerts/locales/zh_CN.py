@@ -14,104 +14,118 @@ TEXTS: Final[dict[str, str]] = {
     "rule.order_volume.sample_many": "",
     "rule.order_volume.runbook": (
         "检查{dimension} {key} 的下单、支付和店铺页面是否报错或中断；如果订单激增，"
-        "核对库存和快递运力。"),
+        "核对库存和快递运力。"
+    ),
     "rule.order_outlier.label": "订单金额",
     "rule.order_outlier.sample_one": "",
     "rule.order_outlier.sample_many": "",
     "rule.order_outlier.runbook": (
-        "立即核对订单 {key} 中商品的价格和库存设置；发货前先拦截该订单人工审核。"),
+        "立即核对订单 {key} 中商品的价格和库存设置；发货前先拦截该订单人工审核。"
+    ),
     "rule.customer_order_burst.label": "下单次数",
     "rule.customer_order_burst.sample_one": "",
     "rule.customer_order_burst.sample_many": "",
     "rule.customer_order_burst.runbook": (
-        "发货前审查{dimension} {key} 的订单是否为刷单、欺诈或机器人；若像误操作，请联系客户。"),
+        "发货前审查{dimension} {key} 的订单是否为刷单、欺诈或机器人；若像误操作，请联系客户。"
+    ),
     "rule.return_rate.label": "退货率",
     "rule.return_rate.sample_one": "单签收",
     "rule.return_rate.sample_many": "单签收",
     "rule.return_rate.runbook": (
         "检查{dimension} {key} 的尺码表、图片和详情描述；查看退货原因，在买家退货前主动联系"
-        "近期买家。"),
+        "近期买家。"
+    ),
     "rule.complaint_rate.label": "投诉率",
     "rule.complaint_rate.sample_one": "单签收",
     "rule.complaint_rate.sample_many": "单签收",
     "rule.complaint_rate.runbook": (
         "阅读{dimension} {key} 的最新投诉；若某一原因占多数，升级给快递公司或供应商，"
-        "并主动联系受影响的客户。"),
+        "并主动联系受影响的客户。"
+    ),
     "rule.complaint_volume.label": "投诉量",
     "rule.complaint_volume.sample_one": "",
     "rule.complaint_volume.sample_many": "",
     "rule.complaint_volume.runbook": (
-        "按{dimension} {key} 筛选投诉队列，找出共同的订单、快递或商品，并给客服团队准备"
-        "统一答复。"),
+        "按{dimension} {key} 筛选投诉队列，找出共同的订单、快递或商品，并给客服团队准备统一答复。"
+    ),
     "rule.wait_time_p90.label": "90 分位等待时长",
     "rule.wait_time_p90.sample_one": "个工单",
     "rule.wait_time_p90.sample_many": "个工单",
     "rule.wait_time_p90.runbook": (
         "给 {key} 队列调配客服，开启回拨或告知预计等待时间的自动回复，并排查是否有事故"
-        "导致咨询量上升。"),
+        "导致咨询量上升。"
+    ),
     "rule.wait_sla_breach_share.label": "超出 SLA 的等待占比",
     "rule.wait_sla_breach_share.sample_one": "个工单",
     "rule.wait_sla_breach_share.sample_many": "个工单",
     "rule.wait_sla_breach_share.runbook": (
-        "{key} 队列超出 SLA 的等待比平时多：增派客服或分流到其他团队，并告知等待中的客户"
-        "预计时间。"),
+        "{key} 队列超出 SLA 的等待比平时多：增派客服或分流到其他团队，并告知等待中的客户预计时间。"
+    ),
     "rule.handle_time_p90.label": "第 90 百分位处理时长",
     "rule.handle_time_p90.sample_one": "个工单",
     "rule.handle_time_p90.sample_many": "个工单",
     "rule.handle_time_p90.runbook": (
         "查明 {key} 队列工单变慢的原因（新问题类型、工具故障或新客服），发布标准答复，"
-        "并调派资深客服。"),
+        "并调派资深客服。"
+    ),
     "rule.low_satisfaction_share.label": "低满意度评分占比",
     "rule.low_satisfaction_share.sample_one": "个评分",
     "rule.low_satisfaction_share.sample_many": "个评分",
     "rule.low_satisfaction_share.runbook": (
-        "与客服主管一起查看 {key} 队列最新的低分工单，在客户投诉或流失前回访。"),
+        "与客服主管一起查看 {key} 队列最新的低分工单，在客户投诉或流失前回访。"
+    ),
     "rule.bad_review_rate.label": "差评占比",
     "rule.bad_review_rate.sample_one": "条评价",
     "rule.bad_review_rate.sample_many": "条评价",
     "rule.bad_review_rate.runbook": (
-        "阅读{dimension} {key} 的最新差评，与品类经理核查商品、详情页和批次，并回复评价者。"),
+        "阅读{dimension} {key} 的最新差评，与品类经理核查商品、详情页和批次，并回复评价者。"
+    ),
     "rule.cancellation_rate.label": "取消率",
     "rule.cancellation_rate.sample_one": "个订单",
     "rule.cancellation_rate.sample_many": "个订单",
     "rule.cancellation_rate.runbook": (
         "查明{dimension} {key} 订单被取消的原因（风控、价格错误、库存或配送承诺），"
-        "在更多订单流失前消除原因。"),
+        "在更多订单流失前消除原因。"
+    ),
     "rule.delivery_time_p90.label": "第 90 百分位配送时长",
     "rule.delivery_time_p90.sample_one": "个包裹",
     "rule.delivery_time_p90.sample_many": "个包裹",
     "rule.delivery_time_p90.runbook": (
         "向快递公司询问{dimension} {key} 的情况（中转积压、罢工、天气），把新包裹转给其他"
-        "快递公司，并提醒在途包裹的客户。"),
+        "快递公司，并提醒在途包裹的客户。"
+    ),
     "rule.late_delivery_share.label": "延迟送达占比",
     "rule.late_delivery_share.sample_one": "个包裹",
     "rule.late_delivery_share.sample_many": "个包裹",
     "rule.late_delivery_share.runbook": (
         "{dimension} {key} 晚于承诺日期送达的包裹增多：核查快递积压，延长结账页显示的承诺"
-        "送达日期，并向等待中的客户致歉。"),
+        "送达日期，并向等待中的客户致歉。"
+    ),
     "rule.lost_parcel.label": "在途时长",
     "rule.lost_parcel.sample_one": "",
     "rule.lost_parcel.sample_many": "",
-    "rule.lost_parcel.runbook": (
-        "请快递公司追踪订单 {key}；告知客户，若找不到则补发或退款。"),
+    "rule.lost_parcel.runbook": ("请快递公司追踪订单 {key}；告知客户，若找不到则补发或退款。"),
     "rule.refund_delay_p90.label": "第 90 百分位退款时长",
     "rule.refund_delay_p90.sample_one": "笔退款",
     "rule.refund_delay_p90.sample_many": "笔退款",
     "rule.refund_delay_p90.runbook": (
         "{dimension} {key} 的退款比平时慢：检查退款队列和支付服务商，清理积压，并告知等待的"
-        "客户预计时间。"),
+        "客户预计时间。"
+    ),
     "rule.frequent_returner.label": "30 天退货次数",
     "rule.frequent_returner.sample_one": "",
     "rule.frequent_returner.sample_many": "",
     "rule.frequent_returner.runbook": (
         "审查{dimension} {key} 近 30 天的退货：是否穿后退货、空包或调包，或尺码问题；"
-        "退回商品验货前暂缓退款，并在下一单发货前联系该客户。"),
+        "退回商品验货前暂缓退款，并在下一单发货前联系该客户。"
+    ),
     "rule.shared_address.label": "不同客户数",
     "rule.shared_address.sample_one": "",
     "rule.shared_address.sample_many": "",
     "rule.shared_address.runbook": (
         "今天有多名客户向{dimension} {key} 下单：核实是否为转运或代收地址，拦截其未发货订单"
-        "人工审核，并比对这些账户的支付信息。"),
+        "人工审核，并比对这些账户的支付信息。"
+    ),
     "context.most_affected": "影响最大：{parts}。",
     "context.orders": "受影响订单：{orders}。",
     "context.more": " 等另外 {n} 个",
@@ -126,11 +140,14 @@ TEXTS: Final[dict[str, str]] = {
     "sku.order_one": "个订单",
     "sku.order_many": "个订单",
     "sku.summary": "商品 {sku} 的{label}为 {observed}，正常值为 {baseline}（{side}），涉及 {count} {noun}：{orders}。",
-    "sku.runbook": ("立即在商品目录或价格源中更正商品 {sku} 的{label_lower}，在发货前拦截受影响订单，"
-                    "并决定是否履约。受影响订单：{orders}。"),
+    "sku.runbook": (
+        "立即在商品目录或价格源中更正商品 {sku} 的{label_lower}，在发货前拦截受影响订单，"
+        "并决定是否履约。受影响订单：{orders}。"
+    ),
     "rule.generic.runbook": (
         "查看{dimension} {key}：{rule} {direction}至 {observed}，正常值为 {baseline}；"
-        "在客户察觉前找出变化原因。"),
+        "在客户察觉前找出变化原因。"
+    ),
     "summary.sentence": "{where}{label}为 {observed}",
     "summary.where_total": "整体",
     "summary.where_one": "{dimension} {key} 的",
@@ -175,14 +192,17 @@ TEXTS: Final[dict[str, str]] = {
     "time.tick_date": "%m月%d日",
     "console.line": (
         "{time} {status} {severity} {rule} {where} 观测 {observed}，正常 {baseline}，"
-        "区间 [{lower} .. {upper}]，得分 {score}，编号 {alert_id}"),
+        "区间 [{lower} .. {upper}]，得分 {score}，编号 {alert_id}"
+    ),
     "demo.start": (
         "aftersales 演示：broker {broker}，指标 {metrics}，{history} 条历史事件，随后以 {speed} "
         "倍速实时回放，+5 分钟价格错误、+10 分钟客户集中下单、+20 分钟 'returns' 队列等待激增。"
-        "按 Ctrl-C 停止。"),
+        "按 Ctrl-C 停止。"
+    ),
     "demo.flow": (
         "[流量] 有效事件：订单={orders} 投诉={complaints} 等待={wait_times} | 死信={dead} | "
-        "告警={alerts} | 事件时间 {time}"),
+        "告警={alerts} | 事件时间 {time}"
+    ),
     "demo.stopped": "aftersales 演示：已停止；broker 和 worker 已关闭。",
     "notify.title": "【{status}】{severity} \u00b7 {what}",
     "notify.title_many": "【{status}】{count} 条告警 \u00b7 {what}",

@@ -27,21 +27,46 @@ T = TypeVar("T")
 
 @click.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
-              help="Rules file (TOML); default: AFTERSALES_RULES_FILE or the shipped rules. "
-                   "Use the workers' rules: a rule they lack is dropped at restore.")
-@click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
-              envvar="AFTERSALES_CALENDAR_FILE",
-              help="Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
-                   "AFTERSALES_CALENDAR_FILE, else none.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the alerts the history raised here (JSONL); they are not published.")
-@click.option("--dead-letters", "dead_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the rejected records here (JSONL), as replay does.")
-@click.option("--force", is_flag=True,
-              help="Replace snapshots workers already wrote (stop every worker first).")
-def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
-             out_path: Path | None, dead_path: Path | None, force: bool) -> None:
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False),
+    help="Rules file (TOML); default: AFTERSALES_RULES_FILE or the shipped rules. "
+    "Use the workers' rules: a rule they lack is dropped at restore.",
+)
+@click.option(
+    "--calendar",
+    "calendar_path",
+    type=click.Path(dir_okay=False),
+    envvar="AFTERSALES_CALENDAR_FILE",
+    help="Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
+    "AFTERSALES_CALENDAR_FILE, else none.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the alerts the history raised here (JSONL); they are not published.",
+)
+@click.option(
+    "--dead-letters",
+    "dead_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the rejected records here (JSONL), as replay does.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace snapshots workers already wrote (stop every worker first).",
+)
+def backfill(
+    events: Path,
+    rules_path: str | None,
+    calendar_path: str | None,
+    out_path: Path | None,
+    dead_path: Path | None,
+    force: bool,
+) -> None:
     """Learn baselines from EVENTS.jsonl (replay format) and store them where workers start
     from (the checkpoints topic on KAFKA_BOOTSTRAP_SERVERS): a new deployment then alerts
     from its first day. Run it before the first worker starts."""
@@ -75,10 +100,16 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
         raise click.ClickException(
             f"cannot backfill: {TopicNames.from_settings(settings).checkpoints} already "
             f"holds snapshots (partitions {layout.occupied}): a worker has run and backfill would "
-            "replace its state; stop every worker and pass --force")
+            "replace its state; stop every worker and pass --force"
+        )
     tune_gc()
-    pipeline = BackfillPipeline(rules, layout, texts=AlertTexts(locale=settings.locale),
-                                calendar=calendar, topic_prefix=settings.topic_prefix)
+    pipeline = BackfillPipeline(
+        rules,
+        layout,
+        texts=AlertTexts(locale=settings.locale),
+        calendar=calendar,
+        topic_prefix=settings.topic_prefix,
+    )
     started = time.perf_counter()
     with open(events, "rb") as lines:
         alerts = pipeline.run(read_jsonl(lines))
@@ -93,7 +124,8 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     if result.live_from_ms is None:
         raise click.ClickException(
             f"{events}: no window closed ({result.lines:,} lines, "
-            f"{len(result.dead_letters):,} rejected): nothing to warm up; nothing written")
+            f"{len(result.dead_letters):,} rejected): nothing to warm up; nothing written"
+        )
     try:
         written = _quiet(publish_state(settings, pipeline, force=force))
         gaps = hand_over_gaps(result.live_from_ms, _quiet(earliest_events(settings, layout, rules)))
@@ -102,23 +134,33 @@ def backfill(events: Path, rules_path: str | None, calendar_path: str | None,
     dead = Counter(d.reason for d in result.dead_letters)
     live_from = datetime.fromtimestamp(result.live_from_ms / 1000, UTC)
     for line in (
-        (f"backfill: {result.lines:,} lines in {elapsed:.1f} s; {len(layout.closers)} closer "
-         f"snapshots ({written:,} bytes) written"),
-        (f"history alerts: {result.alerts['firing']:,} firing, {result.alerts['resolved']:,} "
-         f"resolved (not published); {len(pipeline.open_alerts())} still open, published"),
-        (f"dead letters: {sum(dead.values()):,}"
-         + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common())),
-        (f"live input topics must hold every event from {live_from:%Y-%m-%dT%H:%M:%SZ} on "
-         "(an overlap is fine; a gap reads as silence)"),
+        (
+            f"backfill: {result.lines:,} lines in {elapsed:.1f} s; {len(layout.closers)} closer "
+            f"snapshots ({written:,} bytes) written"
+        ),
+        (
+            f"history alerts: {result.alerts['firing']:,} firing, {result.alerts['resolved']:,} "
+            f"resolved (not published); {len(pipeline.open_alerts())} still open, published"
+        ),
+        (
+            f"dead letters: {sum(dead.values()):,}"
+            + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common())
+        ),
+        (
+            f"live input topics must hold every event from {live_from:%Y-%m-%dT%H:%M:%SZ} on "
+            "(an overlap is fine; a gap reads as silence)"
+        ),
     ):
         click.echo(line, err=True)
     if gaps:
         shown = ", ".join(gaps[:8]) + (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "")
-        click.echo(f"warning: {len(gaps)} input partitions start after that time or are empty "
-                   f"({shown}): the windows from then until their first event will read as "
-                   "silence (empty windows, possibly a drop alert)", err=True)
-        log.warning("backfill_hand_over_gap", partitions=gaps,
-                    live_from_ms=result.live_from_ms)
+        click.echo(
+            f"warning: {len(gaps)} input partitions start after that time or are empty "
+            f"({shown}): the windows from then until their first event will read as "
+            "silence (empty windows, possibly a drop alert)",
+            err=True,
+        )
+        log.warning("backfill_hand_over_gap", partitions=gaps, live_from_ms=result.live_from_ms)
 
 
 def _quiet(coro: Coroutine[Any, Any, T]) -> T:

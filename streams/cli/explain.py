@@ -54,9 +54,16 @@ class ExplainRow:
         return "normal" if self.ready else "warm-up"
 
 
-def explain(records: Iterable[tuple[str, bytes | None, bytes | None]], rules: RuleSet,
-            rule: str, dimension: str, key: str, *, partitions: int = 4,
-            calendar: Calendar | None = None) -> Iterator[ExplainRow]:
+def explain(
+    records: Iterable[tuple[str, bytes | None, bytes | None]],
+    rules: RuleSet,
+    rule: str,
+    dimension: str,
+    key: str,
+    *,
+    partitions: int = 4,
+    calendar: Calendar | None = None,
+) -> Iterator[ExplainRow]:
     """The closed windows of series ``rule:dimension:key`` over ``records``, in order
     (judged with the promotion ``calendar``, if given, as ``replay`` would)."""
     pipeline = ReplayPipeline(rules, partitions=partitions, calendar=calendar)
@@ -70,12 +77,25 @@ def explain(records: Iterable[tuple[str, bytes | None, bytes | None]], rules: Ru
         bank = closer.banks.get(rule)
         state = bank.state(series_id) if bank is not None and series_id in bank else None
         d = closed.decision
-        rows.append(ExplainRow(
-            closed.window_start_ms, closed.window_end_ms, d.sample_size, d.observed,
-            d.baseline, d.lower, d.upper, d.score,
-            None if state is None else state.cusum_up,
-            None if state is None else state.cusum_down,
-            d.ready, d.violating, d.transition, d.severity, d.alerting))
+        rows.append(
+            ExplainRow(
+                closed.window_start_ms,
+                closed.window_end_ms,
+                d.sample_size,
+                d.observed,
+                d.baseline,
+                d.lower,
+                d.upper,
+                d.score,
+                None if state is None else state.cusum_up,
+                None if state is None else state.cusum_down,
+                d.ready,
+                d.violating,
+                d.transition,
+                d.severity,
+                d.alerting,
+            )
+        )
 
     closer.on_closed = watch
     for _ in pipeline.run(records):
@@ -87,18 +107,25 @@ def explain(records: Iterable[tuple[str, bytes | None, bytes | None]], rules: Ru
 
 def format_rows(rows: Iterable[ExplainRow], cusum_h: float | None) -> Iterator[str]:
     """A plain-text table, one line per window."""
-    yield (f"{'window end':<20} {'n':>6} {'observed':>11} {'baseline':>11} {'lower':>11} "
-           f"{'upper':>11} {'score':>7} {'cusum up/down':>15}  decision"
-           + (f"  (fires at cusum {cusum_h:g})" if cusum_h is not None else ""))
+    yield (
+        f"{'window end':<20} {'n':>6} {'observed':>11} {'baseline':>11} {'lower':>11} "
+        f"{'upper':>11} {'score':>7} {'cusum up/down':>15}  decision"
+        + (f"  (fires at cusum {cusum_h:g})" if cusum_h is not None else "")
+    )
     for row in rows:
-        evidence = ("" if row.cusum_up is None or row.cusum_down is None
-                    else f"{row.cusum_up:.2f}/{row.cusum_down:.2f}")
+        evidence = (
+            ""
+            if row.cusum_up is None or row.cusum_down is None
+            else f"{row.cusum_up:.2f}/{row.cusum_down:.2f}"
+        )
         severity = f" {row.severity}" if row.severity and row.decision != "normal" else ""
-        yield (f"{format_time(ms_to_datetime(row.window_end_ms)):<20} "
-               f"{'' if row.sample_size is None else row.sample_size:>6} "
-               f"{_num(row.observed):>11} {_num(row.baseline):>11} {_num(row.lower):>11} "
-               f"{_num(row.upper):>11} {row.score:>7.2f} {evidence:>15}  "
-               f"{row.decision}{severity}")
+        yield (
+            f"{format_time(ms_to_datetime(row.window_end_ms)):<20} "
+            f"{'' if row.sample_size is None else row.sample_size:>6} "
+            f"{_num(row.observed):>11} {_num(row.baseline):>11} {_num(row.lower):>11} "
+            f"{_num(row.upper):>11} {row.score:>7.2f} {evidence:>15}  "
+            f"{row.decision}{severity}"
+        )
 
 
 def _num(value: float | None) -> str:

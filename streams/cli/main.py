@@ -31,8 +31,9 @@ def load_locale() -> Locale:
     """``AFTERSALES_LOCALE`` for commands that need no broker (validated with the other
     ``AFTERSALES_*`` settings), or a clean exit naming the bad variable."""
     try:
-        return Settings.from_env({name: value for name, value in os.environ.items()
-                                  if name.startswith("AFTERSALES_")}).locale
+        return Settings.from_env(
+            {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_")}
+        ).locale
     except ConfigError as error:
         raise ConfigProblem(error) from None
 
@@ -54,15 +55,20 @@ def package_version() -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_version(), "--version", "-V", prog_name="aftersales",
-                      message="%(prog)s %(version)s")
+@click.version_option(
+    package_version(), "--version", "-V", prog_name="aftersales", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """After-sales early warning: dynamic thresholds over order, complaint and wait streams."""
 
 
 @click.command()
-@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
-              help="Rules file (TOML); default: AFTERSALES_RULES_FILE or the shipped rules.")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False),
+    help="Rules file (TOML); default: AFTERSALES_RULES_FILE or the shipped rules.",
+)
 def worker(rules_path: str | None) -> None:
     """Run the stream processor against KAFKA_BOOTSTRAP_SERVERS."""
     from prometheus_client import CollectorRegistry
@@ -83,16 +89,19 @@ def worker(rules_path: str | None) -> None:
     except ConfigError as error:
         raise ConfigProblem(error) from None
     registry = CollectorRegistry()
-    metrics = AlertMetrics.create(registry, series_cap=settings.metrics_series_cap,
-                                  topics=TOPICS, mask=label_mask(settings))
+    metrics = AlertMetrics.create(
+        registry, series_cap=settings.metrics_series_cap, topics=TOPICS, mask=label_mask(settings)
+    )
     _ensure_topics_or_exit(settings)
     pipeline = Worker(settings, rules, metrics, calendar=calendar)
     app = create_app(settings, pipeline, registry)
     HostWorker(app, settings).execute_from_commandline()
 
 
-_CALENDAR_HELP = ("Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
-                  "AFTERSALES_CALENDAR_FILE, else none.")
+_CALENDAR_HELP = (
+    "Promotion calendar (TOML [[events]], see docs/on-call.md); default: "
+    "AFTERSALES_CALENDAR_FILE, else none."
+)
 
 
 def _ensure_topics_or_exit(settings: Settings) -> None:
@@ -124,29 +133,66 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
 
 @click.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
-              help="Rules file (TOML); default: the shipped rules.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write alert events here (JSONL); default: standard output.")
-@click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
-              help="Input partitions to emulate (match the topics' partition count for "
-                   "exact parity with the live worker).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a self-contained HTML report here: the alerts, and each "
-                   "alerting series with its band and episodes (replays the input twice).")
-@click.option("--dead-letters", "dead_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the rejected records here (JSONL: reason, detail, field, source "
-                   "and the raw key and value), as the worker sends them to the dead-letter "
-                   "topic.")
-@click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
-              envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
-@click.option("--risk-out", "risk_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-order risk records here (JSONL, schema "
-                   "aftersales.order-risk/v1), as the worker publishes them to the "
-                   "order-risk topic; with --report, the report gains an outreach section.")
-def replay(events: Path, rules_path: str | None, out_path: Path | None, partitions: int,
-           report_path: Path | None, dead_path: Path | None,
-           calendar_path: str | None, risk_path: Path | None) -> None:
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False),
+    help="Rules file (TOML); default: the shipped rules.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write alert events here (JSONL); default: standard output.",
+)
+@click.option(
+    "--partitions",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Input partitions to emulate (match the topics' partition count for "
+    "exact parity with the live worker).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a self-contained HTML report here: the alerts, and each "
+    "alerting series with its band and episodes (replays the input twice).",
+)
+@click.option(
+    "--dead-letters",
+    "dead_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the rejected records here (JSONL: reason, detail, field, source "
+    "and the raw key and value), as the worker sends them to the dead-letter "
+    "topic.",
+)
+@click.option(
+    "--calendar",
+    "calendar_path",
+    type=click.Path(dir_okay=False),
+    envvar="AFTERSALES_CALENDAR_FILE",
+    help=_CALENDAR_HELP,
+)
+@click.option(
+    "--risk-out",
+    "risk_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-order risk records here (JSONL, schema "
+    "aftersales.order-risk/v1), as the worker publishes them to the "
+    "order-risk topic; with --report, the report gains an outreach section.",
+)
+def replay(
+    events: Path,
+    rules_path: str | None,
+    out_path: Path | None,
+    partitions: int,
+    report_path: Path | None,
+    dead_path: Path | None,
+    calendar_path: str | None,
+    risk_path: Path | None,
+) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
     from alerts.model import AlertEvent
     from alerts.text import AlertTexts
@@ -164,8 +210,9 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
         calendar = _load_calendar(calendar_path)
     except ConfigError as error:
         raise ConfigProblem(error) from None
-    pipeline = ReplayPipeline(rules, partitions=partitions, texts=AlertTexts(locale=locale),
-                              calendar=calendar)
+    pipeline = ReplayPipeline(
+        rules, partitions=partitions, texts=AlertTexts(locale=locale), calendar=calendar
+    )
     started = time.perf_counter()
     alerts = 0
     kept: list[AlertEvent] = []
@@ -176,10 +223,12 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     risk_out: IO[bytes] | None = open(risk_path, "wb") if risk_path else None  # noqa: SIM115
     risk_count = 0
     if risk_out is not None:
+
         def write_risk(record: RiskRecord) -> None:
             nonlocal risk_count
             risk_out.write(record.to_json() + b"\n")
             risk_count += 1
+
         pipeline.on_risk = write_risk
     try:
         with open(events, "rb") as lines:
@@ -204,13 +253,23 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
     if dead_path:
         with open(dead_path, "wb") as dead_out:
             dead_out.writelines(dead.to_json() + b"\n" for dead in pipeline.dead_letters)
-    log.info("replay_done", events=pipeline.lines, alerts=alerts, risk_records=risk_count,
-             dead_letters=len(pipeline.dead_letters), seconds=round(elapsed, 2),
-             events_per_second=round(pipeline.lines / elapsed) if elapsed else None)
+    log.info(
+        "replay_done",
+        events=pipeline.lines,
+        alerts=alerts,
+        risk_records=risk_count,
+        dead_letters=len(pipeline.dead_letters),
+        seconds=round(elapsed, 2),
+        events_per_second=round(pipeline.lines / elapsed) if elapsed else None,
+    )
     firing, resolved = count_alerts(seen)
-    report = summary_lines(events=pipeline.lines, seconds=elapsed, firing=firing,
-                           resolved=resolved,
-                           dead=Counter(dead.reason for dead in pipeline.dead_letters))
+    report = summary_lines(
+        events=pipeline.lines,
+        seconds=elapsed,
+        firing=firing,
+        resolved=resolved,
+        dead=Counter(dead.reason for dead in pipeline.dead_letters),
+    )
     if not alerts:
         report += warmup_hint(rules, ends.span_days())
     for line in report:
@@ -228,12 +287,19 @@ def replay(events: Path, rules_path: str | None, out_path: Path | None, partitio
 
             with open(risk_path, "rb") as risk_lines:
                 items = outreach(read_records(risk_lines), top=50)
-        charts = write_report(report_path, rules=rules, records=records, alerts=kept,
-                              events_label=str(events),
-                              rules_label=rules_path or "shipped default rules",
-                              events_count=pipeline.lines,
-                              dead_letters=len(pipeline.dead_letters), partitions=partitions,
-                              locale=locale, outreach=items)
+        charts = write_report(
+            report_path,
+            rules=rules,
+            records=records,
+            alerts=kept,
+            events_label=str(events),
+            rules_label=rules_path or "shipped default rules",
+            events_count=pipeline.lines,
+            dead_letters=len(pipeline.dead_letters),
+            partitions=partitions,
+            locale=locale,
+            outreach=items,
+        )
         log.info("report_written", path=str(report_path), charts=charts)
 
 
@@ -251,15 +317,21 @@ class _InputEnds:
         from streams.exceptions import InvalidEvent
 
         try:
-            first, last = (parse_ts(json.loads(line or b"")["value"]["ts"])
-                           for line in (self.first, self.last))
+            first, last = (
+                parse_ts(json.loads(line or b"")["value"]["ts"]) for line in (self.first, self.last)
+            )
         except (ValueError, KeyError, TypeError, InvalidEvent):
             return None
         return max(last - first, 0) / 86_400_000
 
 
-def _tracked_lines(lines: Iterable[bytes], total_bytes: int, progress: ProgressLine,
-                   ends: _InputEnds, every: int = 4_096) -> Iterator[bytes]:
+def _tracked_lines(
+    lines: Iterable[bytes],
+    total_bytes: int,
+    progress: ProgressLine,
+    ends: _InputEnds,
+    every: int = 4_096,
+) -> Iterator[bytes]:
     """``lines`` unchanged, reporting progress (fraction of the file's bytes read)."""
     read = count = 0
     for line in lines:
@@ -280,15 +352,37 @@ def _tracked_lines(lines: Iterable[bytes], total_bytes: int, progress: ProgressL
 @click.option("--rule", "rule_name", required=True, help="Rule name, e.g. wait_time_p90.")
 @click.option("--dimension", required=True, help="Dimension, e.g. queue or region,carrier.")
 @click.option("--key", required=True, help="The dimension's value(s), as in the alert's key.")
-@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
-              help="Rules file (TOML); default: the shipped rules.")
-@click.option("--partitions", default=4, show_default=True, type=click.IntRange(1, 1024),
-              help="Input partitions to emulate (as for replay).")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False),
+    help="Rules file (TOML); default: the shipped rules.",
+)
+@click.option(
+    "--partitions",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Input partitions to emulate (as for replay).",
+)
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON object per window.")
-@click.option("--calendar", "calendar_path", type=click.Path(dir_okay=False),
-              envvar="AFTERSALES_CALENDAR_FILE", help=_CALENDAR_HELP)
-def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: str | None,
-            partitions: int, as_jsonl: bool, calendar_path: str | None) -> None:
+@click.option(
+    "--calendar",
+    "calendar_path",
+    type=click.Path(dir_okay=False),
+    envvar="AFTERSALES_CALENDAR_FILE",
+    help=_CALENDAR_HELP,
+)
+def explain(
+    events: Path,
+    rule_name: str,
+    dimension: str,
+    key: str,
+    rules_path: str | None,
+    partitions: int,
+    as_jsonl: bool,
+    calendar_path: str | None,
+) -> None:
     """Show every window of one series over EVENTS.jsonl: observed value, sample size,
     baseline, band, score, sequential evidence and decision ("why did this fire, or not")."""
     import json
@@ -307,17 +401,30 @@ def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: 
         raise ConfigProblem(error) from None
     spec = next((r for r in rules.rules if r.name == rule_name), None)
     if spec is None:
-        raise click.BadParameter(f"not an enabled window rule: {rule_name!r}; enabled: "
-                                 f"{', '.join(r.name for r in rules.rules)}", param_hint="--rule")
+        raise click.BadParameter(
+            f"not an enabled window rule: {rule_name!r}; enabled: "
+            f"{', '.join(r.name for r in rules.rules)}",
+            param_hint="--rule",
+        )
     if spec.detector is None:
-        raise click.BadParameter(f"{rule_name} is a per-event rule; explain shows window rules",
-                                 param_hint="--rule")
+        raise click.BadParameter(
+            f"{rule_name} is a per-event rule; explain shows window rules", param_hint="--rule"
+        )
     if dimension not in spec.dimension_names:
-        raise click.BadParameter(f"{rule_name} has the dimensions "
-                                 f"{', '.join(spec.dimension_names)}", param_hint="--dimension")
+        raise click.BadParameter(
+            f"{rule_name} has the dimensions {', '.join(spec.dimension_names)}",
+            param_hint="--dimension",
+        )
     with open(events, "rb") as lines:
-        rows = explain_series(read_jsonl(lines), rules, rule_name, dimension, key,
-                              partitions=partitions, calendar=calendar)
+        rows = explain_series(
+            read_jsonl(lines),
+            rules,
+            rule_name,
+            dimension,
+            key,
+            partitions=partitions,
+            calendar=calendar,
+        )
         if as_jsonl:
             for row in rows:
                 click.echo(json.dumps({**asdict(row), "decision": row.decision}))
@@ -332,8 +439,12 @@ def explain(events: Path, rule_name: str, dimension: str, key: str, rules_path: 
 
 @click.command("score-series")
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out_path", type=click.Path(dir_okay=False),
-              help="Output CSV; default: standard output.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Output CSV; default: standard output.",
+)
 def score_series(input_csv: str, out_path: str | None) -> None:
     """Score one series (CSV timestamp,value) with the engine's generic configuration."""
     from streams.cli.score_series import score_series_csv
@@ -345,9 +456,13 @@ def score_series(input_csv: str, out_path: str | None) -> None:
 
 
 @click.command("notify-bridge")
-@click.option("--rules", "rules_path", type=click.Path(dir_okay=False),
-              help="Rules file whose utc_offset sets the times shown; default: "
-                   "AFTERSALES_RULES_FILE or the shipped rules.")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(dir_okay=False),
+    help="Rules file whose utc_offset sets the times shown; default: "
+    "AFTERSALES_RULES_FILE or the shipped rules.",
+)
 def notify_bridge(rules_path: str | None) -> None:
     """Forward Alertmanager webhooks to DingTalk and Feishu robots, signed
     (POST /dingtalk, POST /feishu on AFTERSALES_BRIDGE_HOST:AFTERSALES_BRIDGE_PORT)."""
@@ -365,8 +480,10 @@ def notify_bridge(rules_path: str | None) -> None:
     try:
         run_bridge(settings, rules.utc_offset_ms)
     except OSError as error:
-        raise click.ClickException(f"cannot listen on {settings.bridge_host}:"
-                                   f"{settings.bridge_port}: {error.strerror or error}") from None
+        raise click.ClickException(
+            f"cannot listen on {settings.bridge_host}:"
+            f"{settings.bridge_port}: {error.strerror or error}"
+        ) from None
 
 
 @click.command()
@@ -377,8 +494,14 @@ def notify_bridge(rules_path: str | None) -> None:
 @click.option("--rule", help="The alert's rule (skips the lookup on the alerts topic).")
 @click.option("--dimension", help="The alert's dimension (with --rule and --key).")
 @click.option("--key", help="The alert's key (with --rule and --dimension).")
-def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
-             dimension: str | None, key: str | None) -> None:
+def feedback(
+    alert_id: str,
+    verdict: str | None,
+    note: str,
+    rule: str | None,
+    dimension: str | None,
+    key: str | None,
+) -> None:
     """Record an on-call verdict on ALERT_ID: repeated false alarms make its series less
     sensitive, within a limit (see docs/on-call.md); --true takes a step back."""
     import asyncio
@@ -397,15 +520,19 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
         raise click.BadParameter("at most 2000 characters", param_hint="--note")
     settings = load_settings()
     configure_logging(settings.log_format, "WARNING")
-    series = ((rule, dimension, key) if rule is not None and dimension is not None
-              and key is not None else None)
+    series = (
+        (rule, dimension, key)
+        if rule is not None and dimension is not None and key is not None
+        else None
+    )
     chosen: VerdictValue = "false" if verdict == "false" else "true"  # --false / --true
     try:
         record = asyncio.run(send_verdict(settings, alert_id, chosen, note, series))
     except AlertNotFound:
         raise click.ClickException(
             f"alert {alert_id} is not on {settings.topic('alerts')}; give --rule, "
-            "--dimension and --key") from None
+            "--dimension and --key"
+        ) from None
     except (KafkaError, OSError, TopicError) as error:
         raise click.ClickException(f"cannot record the verdict: {error}") from None
     click.echo(f"recorded: {record.series} {alert_id} {verdict}")
@@ -413,8 +540,13 @@ def feedback(alert_id: str, verdict: str | None, note: str, rule: str | None,
 
 @click.command()
 @click.argument("risk", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--top", default=20, show_default=True, type=click.IntRange(1, 100_000),
-              help="How many orders to list.")
+@click.option(
+    "--top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many orders to list.",
+)
 def outreach(risk: Path, top: int) -> None:
     """List the riskiest open orders of RISK.jsonl (replay --risk-out, or the order-risk
     topic as JSONL) with their main factors and a suggested action."""
@@ -431,8 +563,10 @@ def outreach(risk: Path, top: int) -> None:
         return
     for item in items:
         factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors) or "-"
-        click.echo(f"{item.order_id}  {item.score:.2f} {item.level:<6} {item.stage:<9} "
-                   f"{item.customer_id or '-'}  {item.action}  [{factors}]")
+        click.echo(
+            f"{item.order_id}  {item.score:.2f} {item.level:<6} {item.stage:<9} "
+            f"{item.customer_id or '-'}  {item.action}  [{factors}]"
+        )
 
 
 main.add_command(worker)

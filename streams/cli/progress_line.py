@@ -59,9 +59,15 @@ class ProgressLine:
         Monotonic clock in seconds (tests inject one).
     """
 
-    def __init__(self, label: str, *, stream: IO[str] | None = None,
-                 enabled: bool | None = None, interval_s: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        stream: IO[str] | None = None,
+        enabled: bool | None = None,
+        interval_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         import sys
 
         self.label = label
@@ -95,8 +101,10 @@ class ProgressLine:
         if not self.enabled:
             return
         elapsed = self._clock() - self._started
-        self._draw(f"{self.label}: {self.count:,} events  {_rate(self.count, elapsed)}  "
-                   f"done in {format_duration(elapsed)}")
+        self._draw(
+            f"{self.label}: {self.count:,} events  {_rate(self.count, elapsed)}  "
+            f"done in {format_duration(elapsed)}"
+        )
         self.stream.write("\n")
         self.stream.flush()
 

@@ -33,8 +33,15 @@ from streams.pipeline.replay import ReplayPipeline
 from streams.risk.outreach import OutreachItem
 from streams.rules.catalogue import RuleSet
 
-__all__ = ["MAX_CHARTS", "MAX_TABLE_ROWS", "SeriesRecording", "record_series",
-           "render_report", "select_series", "write_report"]
+__all__ = [
+    "MAX_CHARTS",
+    "MAX_TABLE_ROWS",
+    "SeriesRecording",
+    "record_series",
+    "render_report",
+    "select_series",
+    "write_report",
+]
 
 #: Charts drawn at most (most severe series first); the report says when more alerted.
 MAX_CHARTS = 60
@@ -92,8 +99,9 @@ def _num(value: float | None) -> float:
 # -- passes ----------------------------------------------------------------------------------
 
 
-def select_series(alerts: Sequence[AlertEvent], cap: int = MAX_CHARTS
-                  ) -> tuple[list[SeriesRef], int]:
+def select_series(
+    alerts: Sequence[AlertEvent], cap: int = MAX_CHARTS
+) -> tuple[list[SeriesRef], int]:
     """The window-rule series that had an episode, most severe first, and how many there were.
 
     Severity is the worst alert severity of the series, then the largest ``|score|``,
@@ -109,9 +117,9 @@ def select_series(alerts: Sequence[AlertEvent], cap: int = MAX_CHARTS
     return ordered[:cap], len(ordered)
 
 
-def record_series(rules: RuleSet, records: Records, series: Iterable[SeriesRef], *,
-                  partitions: int = 4) -> tuple[dict[SeriesRef, SeriesRecording],
-                                                tuple[int | None, int | None]]:
+def record_series(
+    rules: RuleSet, records: Records, series: Iterable[SeriesRef], *, partitions: int = 4
+) -> tuple[dict[SeriesRef, SeriesRecording], tuple[int | None, int | None]]:
     """Replay ``records`` again and keep the window closes of ``series`` only.
 
     Returns the recordings and the first window start / last window end seen over all
@@ -135,11 +143,21 @@ def record_series(rules: RuleSet, records: Records, series: Iterable[SeriesRef],
     return recorded.series, (recorded.first_ms, recorded.last_ms)
 
 
-def write_report(path: str | Path, *, rules: RuleSet, records: Callable[[], Records],
-                 alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
-                 events_count: int, dead_letters: int, partitions: int = 4,
-                 cap: int = MAX_CHARTS, locale: Locale = "en",
-                 outreach: Sequence[OutreachItem] | None = None) -> int:
+def write_report(
+    path: str | Path,
+    *,
+    rules: RuleSet,
+    records: Callable[[], Records],
+    alerts: Sequence[AlertEvent],
+    events_label: str,
+    rules_label: str,
+    events_count: int,
+    dead_letters: int,
+    partitions: int = 4,
+    cap: int = MAX_CHARTS,
+    locale: Locale = "en",
+    outreach: Sequence[OutreachItem] | None = None,
+) -> int:
     """Replay again for the alerting series and write the HTML report; return charts drawn.
 
     ``records`` opens the input anew (the second pass); ``alerts`` are the alert events
@@ -148,12 +166,20 @@ def write_report(path: str | Path, *, rules: RuleSet, records: Callable[[], Reco
     """
     chosen, total = select_series(alerts, cap)
     recordings, span = record_series(rules, records(), chosen, partitions=partitions)
-    html = render_report(alerts=alerts, recordings=[recordings[s] for s in chosen],
-                         alerting_series=total, cap=cap, events_label=events_label,
-                         rules_label=rules_label, events_count=events_count,
-                         dead_letters=dead_letters, partitions=partitions, span=span,
-                         view=View(AlertTexts(locale=locale), rules.utc_offset_ms),
-                         outreach=outreach)
+    html = render_report(
+        alerts=alerts,
+        recordings=[recordings[s] for s in chosen],
+        alerting_series=total,
+        cap=cap,
+        events_label=events_label,
+        rules_label=rules_label,
+        events_count=events_count,
+        dead_letters=dead_letters,
+        partitions=partitions,
+        span=span,
+        view=View(AlertTexts(locale=locale), rules.utc_offset_ms),
+        outreach=outreach,
+    )
     Path(path).write_text(html, encoding="utf-8")
     return len(chosen)
 
@@ -224,24 +250,38 @@ def _title(series: SeriesRef) -> str:
     return f"{series.rule} · {series.dimension}={series.key}"
 
 
-def render_report(*, alerts: Sequence[AlertEvent], recordings: Sequence[SeriesRecording],
-                  alerting_series: int, cap: int, events_label: str, rules_label: str,
-                  events_count: int, dead_letters: int, partitions: int,
-                  span: tuple[int | None, int | None], view: View | None = None,
-                  outreach: Sequence[OutreachItem] | None = None) -> str:
+def render_report(
+    *,
+    alerts: Sequence[AlertEvent],
+    recordings: Sequence[SeriesRecording],
+    alerting_series: int,
+    cap: int,
+    events_label: str,
+    rules_label: str,
+    events_count: int,
+    dead_letters: int,
+    partitions: int,
+    span: tuple[int | None, int | None],
+    view: View | None = None,
+    outreach: Sequence[OutreachItem] | None = None,
+) -> str:
     """The whole report as one HTML document (deterministic for equal inputs)."""
     view = view or View()
     window_alerts = [a for a in alerts if not a.is_instant]
     event_alerts = [a for a in alerts if a.is_instant]
     anchors = {rec.series: f"series-{i + 1}" for i, rec in enumerate(recordings)}
     out: list[str] = [
-        "<!DOCTYPE html>", f'<html lang="{view.t("report.lang")}"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        f'<html lang="{view.t("report.lang")}"><head><meta charset="utf-8">',
         f"<title>{view.t('report.title')} · {_e(events_label)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{view.t('report.title')}</h1>",
     ]
-    out.append(_header(alerts, events_label, rules_label, events_count, dead_letters,
-                       partitions, span, view))
+    out.append(
+        _header(
+            alerts, events_label, rules_label, events_count, dead_letters, partitions, span, view
+        )
+    )
     out.append(f"<h2>{view.t('report.window_alerts')}</h2>")
     out.append(_alert_table(window_alerts, anchors, view, instant=False))
     out.append(f"<h2>{view.t('report.event_alerts')}</h2>")
@@ -268,22 +308,39 @@ def render_report(*, alerts: Sequence[AlertEvent], recordings: Sequence[SeriesRe
     return "\n".join(out)
 
 
-def _header(alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
-            events_count: int, dead_letters: int, partitions: int,
-            span: tuple[int | None, int | None], view: View) -> str:
+def _header(
+    alerts: Sequence[AlertEvent],
+    events_label: str,
+    rules_label: str,
+    events_count: int,
+    dead_letters: int,
+    partitions: int,
+    span: tuple[int | None, int | None],
+    view: View,
+) -> str:
     counts: Counter[tuple[str, str]] = Counter((a.rule, a.status) for a in alerts)
     rules = sorted({rule for rule, _ in counts})
     rows = "".join(
         f"<tr><td>{_e(rule)}</td><td class='n'>{counts[(rule, 'firing')]}</td>"
-        f"<td class='n'>{counts[(rule, 'resolved')]}</td></tr>" for rule in rules)
-    table = (f"<table style='width:auto'><tr><th>{view.t('report.col_rule')}</th>"
-             f"<th>{view.t('report.col_firing')}</th><th>{view.t('report.col_resolved')}</th>"
-             f"</tr>{rows}</table>" if rules
-             else f"<p class='note'>{view.t('report.no_alerts')}</p>")
-    events_value = view.t("report.events_value", lines=f"{events_count:,}",
-                          dead=f"{dead_letters:,}", partitions=partitions)
-    windows_value = view.t("report.windows_value", start=view.time(span[0]),
-                           end=view.time(span[1]), zone=view.zone)
+        f"<td class='n'>{counts[(rule, 'resolved')]}</td></tr>"
+        for rule in rules
+    )
+    table = (
+        f"<table style='width:auto'><tr><th>{view.t('report.col_rule')}</th>"
+        f"<th>{view.t('report.col_firing')}</th><th>{view.t('report.col_resolved')}</th>"
+        f"</tr>{rows}</table>"
+        if rules
+        else f"<p class='note'>{view.t('report.no_alerts')}</p>"
+    )
+    events_value = view.t(
+        "report.events_value",
+        lines=f"{events_count:,}",
+        dead=f"{dead_letters:,}",
+        partitions=partitions,
+    )
+    windows_value = view.t(
+        "report.windows_value", start=view.time(span[0]), end=view.time(span[1]), zone=view.zone
+    )
     return (
         "<dl>"
         f"<dt>{view.t('report.input')}</dt><dd>{_e(events_label)}</dd>"
@@ -291,16 +348,28 @@ def _header(alerts: Sequence[AlertEvent], events_label: str, rules_label: str,
         f"<dt>{view.t('report.events')}</dt><dd>{events_value}</dd>"
         f"<dt>{view.t('report.windows')}</dt><dd>{windows_value}</dd>"
         f"<dt>{view.t('report.alerts')}</dt><dd>{len(alerts):,}</dd>"
-        f"</dl><h2>{view.t('report.per_rule')}</h2>" + table)
+        f"</dl><h2>{view.t('report.per_rule')}</h2>" + table
+    )
 
 
-def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], view: View, *,
-                 instant: bool) -> str:
+def _alert_table(
+    alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], view: View, *, instant: bool
+) -> str:
     if not alerts:
         return f"<p class='note'>{view.t('report.none')}</p>"
-    columns = ("status", "rule", "dimension", "key", "severity",
-               "time" if instant else "window_end", "observed", "baseline", "band", "summary",
-               "runbook")
+    columns = (
+        "status",
+        "rule",
+        "dimension",
+        "key",
+        "severity",
+        "time" if instant else "window_end",
+        "observed",
+        "baseline",
+        "band",
+        "summary",
+        "runbook",
+    )
     head = "<tr>" + "".join(f"<th>{view.t(f'report.col_{c}')}</th>" for c in columns) + "</tr>"
     words = view.texts.catalogue
     rows = []
@@ -309,8 +378,11 @@ def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], vi
         key = _e(alert.key)
         if anchor is not None:
             key = f'<a href="#{anchor}">{key}</a>'
-        status = (view.t("report.status_event") if instant
-                  else _e(words.label("report.status", alert.status)))
+        status = (
+            view.t("report.status_event")
+            if instant
+            else _e(words.label("report.status", alert.status))
+        )
 
         def fmt(value: float | None, rule: str = alert.rule) -> str:
             return _e(view.texts.format_value(value, rule))
@@ -322,7 +394,8 @@ def _alert_table(alerts: Sequence[AlertEvent], anchors: dict[SeriesRef, str], vi
             f"<td class='n'>{_e(view.time(alert.window_end))}</td>"
             f"<td class='n'>{fmt(alert.observed)}</td><td class='n'>{fmt(alert.baseline)}</td>"
             f"<td class='n'>{fmt(alert.lower)} &#8211; {fmt(alert.upper)}</td>"
-            f"<td>{_e(alert.summary)}</td><td>{_e(alert.runbook)}</td></tr>")
+            f"<td>{_e(alert.summary)}</td><td>{_e(alert.runbook)}</td></tr>"
+        )
     note = ""
     if len(alerts) > MAX_TABLE_ROWS:
         text = view.t("report.first_rows", shown=f"{MAX_TABLE_ROWS:,}", total=f"{len(alerts):,}")
@@ -336,29 +409,34 @@ def _outreach_table(items: Sequence[OutreachItem], view: View) -> str:
     if not items:
         return head + f'<p class="note">{view.t("report.outreach_none")}</p>'
     cols = ("order", "score", "level", "stage", "customer", "action", "factors")
-    rows = ["<table><tr>" + "".join(f"<th>{view.t('report.col_' + c)}</th>" for c in cols)
-            + "</tr>"]
+    rows = [
+        "<table><tr>" + "".join(f"<th>{view.t('report.col_' + c)}</th>" for c in cols) + "</tr>"
+    ]
     for item in items:
         factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors)
-        rows.append(f'<tr><td>{_e(item.order_id)}</td><td class="n">{item.score:.2f}</td>'
-                    f"<td>{_e(item.level)}</td><td>{_e(item.stage)}</td>"
-                    f"<td>{_e(item.customer_id or '')}</td><td>{_e(item.action)}</td>"
-                    f"<td>{_e(factors)}</td></tr>")
+        rows.append(
+            f'<tr><td>{_e(item.order_id)}</td><td class="n">{item.score:.2f}</td>'
+            f"<td>{_e(item.level)}</td><td>{_e(item.stage)}</td>"
+            f"<td>{_e(item.customer_id or '')}</td><td>{_e(item.action)}</td>"
+            f"<td>{_e(factors)}</td></tr>"
+        )
     return head + "".join(rows) + "</table>"
 
 
 def _legend(view: View) -> str:
-    return ("<p class='legend'>"
-            "<span><i class='sw' style='background:#1f4e9c;height:2px'></i>"
-            f"{view.t('report.legend_observed')}</span>"
-            "<span><i class='sw' style='border-top:2px dashed #555;height:0'></i>"
-            f"{view.t('report.legend_baseline')}</span>"
-            "<span><i class='sw' style='background:#9ecae1;opacity:.6'></i>"
-            f"{view.t('report.legend_band')}</span>"
-            "<span><i class='sw' style='background:#d62728;opacity:.25'></i>"
-            f"{view.t('report.legend_episode')}</span>"
-            "<span><i class='sw hot' style='width:6px;height:6px;border-radius:3px;"
-            f"background:#d62728'></i>{view.t('report.legend_hot')}</span></p>")
+    return (
+        "<p class='legend'>"
+        "<span><i class='sw' style='background:#1f4e9c;height:2px'></i>"
+        f"{view.t('report.legend_observed')}</span>"
+        "<span><i class='sw' style='border-top:2px dashed #555;height:0'></i>"
+        f"{view.t('report.legend_baseline')}</span>"
+        "<span><i class='sw' style='background:#9ecae1;opacity:.6'></i>"
+        f"{view.t('report.legend_band')}</span>"
+        "<span><i class='sw' style='background:#d62728;opacity:.25'></i>"
+        f"{view.t('report.legend_episode')}</span>"
+        "<span><i class='sw hot' style='width:6px;height:6px;border-radius:3px;"
+        f"background:#d62728'></i>{view.t('report.legend_hot')}</span></p>"
+    )
 
 
 def _episodes(alerts: Sequence[AlertEvent], end_ms: int) -> list[tuple[int, int]]:
@@ -376,8 +454,9 @@ def _episodes(alerts: Sequence[AlertEvent], end_ms: int) -> list[tuple[int, int]
     return [(spans[i][0], spans[i][1]) for i in order]
 
 
-def _chart_block(rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str,
-                 view: View) -> str:
+def _chart_block(
+    rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str, view: View
+) -> str:
     title = _title(rec.series)
     n = len(rec.end_ms)
     head = f'<h3 id="{anchor}">{_e(title)}</h3>'
@@ -394,14 +473,29 @@ def _chart_block(rec: SeriesRecording, alerts: Sequence[AlertEvent], anchor: str
         if full > 0 and (z1 - z0) < 0.6 * full:
             zoom = view.t("report.zoom", start=view.time(z0), end=view.time(z1), zone=view.zone)
             parts.append(f"<p class='note'>{zoom}</p>")
-            parts.append(_svg(rec, episodes, z0, z1,
-                              view.texts.catalogue.text("report.zoom_title", title=title), view,
-                              css="chart zoom"))
+            parts.append(
+                _svg(
+                    rec,
+                    episodes,
+                    z0,
+                    z1,
+                    view.texts.catalogue.text("report.zoom_title", title=title),
+                    view,
+                    css="chart zoom",
+                )
+            )
     return "\n".join(parts)
 
 
-def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1: int,
-         title: str, view: View, css: str = "chart") -> str:
+def _svg(
+    rec: SeriesRecording,
+    episodes: Sequence[tuple[int, int]],
+    t0: int,
+    t1: int,
+    title: str,
+    view: View,
+    css: str = "chart",
+) -> str:
     xs_all = rec.end_ms
     idx = [i for i in range(len(xs_all)) if t0 <= xs_all[i] <= t1]
     t = [xs_all[i] for i in idx]
@@ -430,17 +524,25 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
         return _MT + (ymax - v) / (ymax - ymin) * ph
 
     bottom, top = _MT + ph, _MT
-    svg = [(f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
-           f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>')]
+    svg = [
+        (
+            f'<svg class="{css}" role="img" width="{_W}" height="{_H}" '
+            f'viewBox="0 0 {_W} {_H}"><title>{_e(title)}</title>'
+        )
+    ]
     # grid and y axis
     for v in yticks:
         yy = y(v)
-        svg.append(f'<line class="grid" x1="{_ML}" x2="{_W - _MR}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
-                   f'<text x="{_ML - 6}" y="{yy + 4:.1f}" text-anchor="end">{_e(_fmt(v))}</text>')
+        svg.append(
+            f'<line class="grid" x1="{_ML}" x2="{_W - _MR}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text x="{_ML - 6}" y="{yy + 4:.1f}" text-anchor="end">{_e(_fmt(v))}</text>'
+        )
     for ms, label in _time_ticks(t0, t1, view):
         xx = x(ms)
-        svg.append(f'<line class="grid" x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" y2="{bottom}"/>'
-                   f'<text x="{xx:.1f}" y="{bottom + 14}" text-anchor="middle">{_e(label)}</text>')
+        svg.append(
+            f'<line class="grid" x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" y2="{bottom}"/>'
+            f'<text x="{xx:.1f}" y="{bottom + 14}" text-anchor="middle">{_e(label)}</text>'
+        )
     # episodes
     for start, end in episodes:
         a, b = max(start, t0), min(end, t1)
@@ -448,16 +550,19 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
             continue
         xa, xb = x(a), x(b)
         width = max(xb - xa, 2.0)
-        tip = view.t("report.episode_tip", start=view.time(start), end=view.time(end),
-                     zone=view.zone)
-        svg.append(f'<rect class="episode" x="{xa:.1f}" y="{top}" width="{width:.1f}" '
-                   f'height="{ph}"><title>{tip}</title></rect>')
+        tip = view.t(
+            "report.episode_tip", start=view.time(start), end=view.time(end), zone=view.zone
+        )
+        svg.append(
+            f'<rect class="episode" x="{xa:.1f}" y="{top}" width="{width:.1f}" '
+            f'height="{ph}"><title>{tip}</title></rect>'
+        )
     # band: one polygon per run of windows with a band
-    for run in _runs([math.isfinite(lo_) or math.isfinite(up_) for lo_, up_ in zip(low, up,
-                                                                                 strict=True)]):
+    for run in _runs(
+        [math.isfinite(lo_) or math.isfinite(up_) for lo_, up_ in zip(low, up, strict=True)]
+    ):
         upper_pts = [(x(t[i]), y(up[i] if math.isfinite(up[i]) else ymax)) for i in run]
-        lower_pts = [(x(t[i]), y(low[i] if math.isfinite(low[i]) else ymin))
-                     for i in reversed(run)]
+        lower_pts = [(x(t[i]), y(low[i] if math.isfinite(low[i]) else ymin)) for i in reversed(run)]
         svg.append(f'<polygon class="band" points="{_pts(upper_pts + lower_pts)}"/>')
     for run in _runs([math.isfinite(v) for v in base]):
         line = _pts([(x(t[i]), y(base[i])) for i in run])
@@ -468,10 +573,14 @@ def _svg(rec: SeriesRecording, episodes: Sequence[tuple[int, int]], t0: int, t1:
     hot_pts = [(x(t[i]), y(obs[i])) for i in range(len(t)) if hot[i] and math.isfinite(obs[i])]
     for px, py in hot_pts[:600]:
         svg.append(f'<circle class="hot" cx="{px:.1f}" cy="{py:.1f}" r="2.2"/>')
-    svg.append(f'<line class="axis" x1="{_ML}" x2="{_W - _MR}" y1="{bottom}" y2="{bottom}"/>'
-               f'<line class="axis" x1="{_ML}" x2="{_ML}" y1="{top}" y2="{bottom}"/>')
-    svg.append(f'<text x="{_W / 2:.0f}" y="{_H - 4}" text-anchor="middle">'
-               f'{view.t("report.axis_time", zone=view.zone)}</text></svg>')
+    svg.append(
+        f'<line class="axis" x1="{_ML}" x2="{_W - _MR}" y1="{bottom}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{_ML}" x2="{_ML}" y1="{top}" y2="{bottom}"/>'
+    )
+    svg.append(
+        f'<text x="{_W / 2:.0f}" y="{_H - 4}" text-anchor="middle">'
+        f"{view.t('report.axis_time', zone=view.zone)}</text></svg>"
+    )
     return "".join(svg)
 
 
@@ -493,9 +602,14 @@ def _runs(mask: Sequence[bool]) -> list[list[int]]:
     return runs
 
 
-def _decimate(t: list[int], obs: list[float], base: list[float], low: list[float],
-              up: list[float], hot: list[bool]
-              ) -> tuple[list[int], list[float], list[float], list[float], list[float], list[bool]]:
+def _decimate(
+    t: list[int],
+    obs: list[float],
+    base: list[float],
+    low: list[float],
+    up: list[float],
+    hot: list[bool],
+) -> tuple[list[int], list[float], list[float], list[float], list[float], list[bool]]:
     """At most about :data:`MAX_POINTS` points: per bucket the observed min and max, the
     band's outer edges and the mean baseline (an alerting window keeps its bucket hot)."""
     n = len(t)
@@ -503,12 +617,21 @@ def _decimate(t: list[int], obs: list[float], base: list[float], low: list[float
         return t, obs, base, low, up, hot
     size = math.ceil(n / (MAX_POINTS // 2))
     out: tuple[list[int], list[float], list[float], list[float], list[float], list[bool]] = (
-        [], [], [], [], [], [])
+        [],
+        [],
+        [],
+        [],
+        [],
+        [],
+    )
     for s in range(0, n, size):
         idx = range(s, min(s + size, n))
         finite = [i for i in idx if math.isfinite(obs[i])]
-        picks = sorted({min(finite, key=lambda i: obs[i]), max(finite, key=lambda i: obs[i])}
-                       ) if finite else [idx[0]]
+        picks = (
+            sorted({min(finite, key=lambda i: obs[i]), max(finite, key=lambda i: obs[i])})
+            if finite
+            else [idx[0]]
+        )
         b = [base[i] for i in idx if math.isfinite(base[i])]
         lo_ = [low[i] for i in idx if math.isfinite(low[i])]
         hi_ = [up[i] for i in idx if math.isfinite(up[i])]
@@ -535,8 +658,9 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-_STEPS_MS = [m * 60_000 for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080,
-                                  20160, 43200)]
+_STEPS_MS = [
+    m * 60_000 for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 43200)
+]
 
 
 def _time_ticks(t0: int, t1: int, view: View, target: int = 10) -> list[tuple[int, str]]:

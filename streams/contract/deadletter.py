@@ -55,8 +55,17 @@ class DeadLetter:
         error_type: str | None = None,
     ) -> DeadLetter:
         """Build the record for a value rejected with ``error``."""
-        return cls(key, value, source_topic, source_partition, source_offset,
-                   error.reason, error.detail, error.field, error_type)
+        return cls(
+            key,
+            value,
+            source_topic,
+            source_partition,
+            source_offset,
+            error.reason,
+            error.detail,
+            error.field,
+            error_type,
+        )
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers carrying the source and the reason."""
@@ -76,8 +85,9 @@ class DeadLetter:
     def to_json(self) -> bytes:
         """One JSON line for ``replay --dead-letters``: the headers' fields, and the raw
         key and value in base64 (lossless) and, when they are UTF-8, as text."""
-        obj: dict[str, object] = {name: value.decode("utf-8", "replace")
-                                  for name, value in self.headers()}
+        obj: dict[str, object] = {
+            name: value.decode("utf-8", "replace") for name, value in self.headers()
+        }
         obj["source_partition"] = self.source_partition
         obj["source_offset"] = self.source_offset
         for name, raw in (("key", self.key), ("value", self.value)):

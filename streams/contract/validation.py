@@ -32,8 +32,16 @@ from streams.contract.events import (
 )
 from streams.exceptions import InvalidEvent
 
-__all__ = ["MAX_AMOUNT", "MAX_QUANTITY", "MAX_SECONDS", "MAX_TS_MS", "MIN_TS_MS", "REASONS",
-           "decode_event", "parse_ts"]
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_QUANTITY",
+    "MAX_SECONDS",
+    "MAX_TS_MS",
+    "MIN_TS_MS",
+    "REASONS",
+    "decode_event",
+    "parse_ts",
+]
 
 #: Every reason a value can be dead-lettered for.
 REASONS: Final[frozenset[str]] = frozenset(
@@ -70,8 +78,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         # The first name seen twice: `seen.add` (None) is only called for its effect.
         name = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise InvalidEvent("duplicate_key", f"field {_short(name, 40)!r} appears twice",
-                           name if name.isprintable() else None)
+        raise InvalidEvent(
+            "duplicate_key",
+            f"field {_short(name, 40)!r} appears twice",
+            name if name.isprintable() else None,
+        )
     return obj
 
 
@@ -85,12 +96,14 @@ MAX_SECONDS: Final[float] = 366 * 86_400.0
 
 #: RFC 3339 ``date-time`` (section 5.6), separator and zone letters in either case.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
 
 #: Bidirectional-formatting controls (Unicode TR9): they reorder how a label or a
 #: summary is displayed ("Trojan Source"), so no identifier may hold one.
 _BIDI_CONTROLS: Final[frozenset[str]] = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 #: Longest accepted string field: ids and dimension values become series keys, Kafka
@@ -98,8 +111,9 @@ _BIDI_CONTROLS: Final[frozenset[str]] = frozenset(
 MAX_STRING: Final[int] = 256
 
 
-def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576,
-                 latest_ts_ms: int | None = None) -> Event:
+def decode_event(
+    topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576, latest_ts_ms: int | None = None
+) -> Event:
     """Parse and validate one raw value from ``topic``; raise ``InvalidEvent`` if it is bad.
 
     ``latest_ts_ms`` is the newest acceptable event time (the intake passes the wall
@@ -114,9 +128,12 @@ def decode_event(topic: TopicName, raw: bytes | None, max_bytes: int = 1_048_576
     if event is None:
         event = _decode_reference(topic, raw)
     if latest_ts_ms is not None and event.ts_ms > latest_ts_ms:
-        raise InvalidEvent("bad_timestamp",
-                           f"{event.ts_ms} is {event.ts_ms - latest_ts_ms} ms past the accepted "
-                           "horizon (clock skew or a wrong date)", "ts")
+        raise InvalidEvent(
+            "bad_timestamp",
+            f"{event.ts_ms} is {event.ts_ms - latest_ts_ms} ms past the accepted "
+            "horizon (clock skew or a wrong date)",
+            "ts",
+        )
     return event
 
 
@@ -154,13 +171,17 @@ def parse_ts(value: Any) -> int:
         ts_ms = value
     elif isinstance(value, str):
         if _RFC3339.fullmatch(value) is None:
-            raise InvalidEvent("bad_timestamp", f"not RFC 3339 (date, 'T', time and offset): "
-                               f"{_short(value)!r}", "ts")
+            raise InvalidEvent(
+                "bad_timestamp",
+                f"not RFC 3339 (date, 'T', time and offset): {_short(value)!r}",
+                "ts",
+            )
         try:
             parsed = datetime.fromisoformat(value if value.isupper() else value.upper())
         except ValueError:
-            raise InvalidEvent("bad_timestamp", f"not a valid date or time: {_short(value)!r}",
-                               "ts") from None
+            raise InvalidEvent(
+                "bad_timestamp", f"not a valid date or time: {_short(value)!r}", "ts"
+            ) from None
         ts_ms = (parsed - _EPOCH) // _ONE_MS
     else:
         raise InvalidEvent("bad_timestamp", f"{type(value).__name__}, expected string or int", "ts")
@@ -189,8 +210,9 @@ def _check_text(value: str, name: str) -> None:
         if category == "Cs":
             raise InvalidEvent("bad_text", f"{name} holds a lone surrogate (not UTF-8 text)", name)
         if category in ("Cc", "Zl", "Zp"):
-            raise InvalidEvent("bad_text", f"{name} holds control character U+{ord(char):04X}",
-                               name)
+            raise InvalidEvent(
+                "bad_text", f"{name} holds control character U+{ord(char):04X}", name
+            )
         if char in _BIDI_CONTROLS:
             raise InvalidEvent("bad_text", f"{name} holds bidi control U+{ord(char):04X}", name)
 
@@ -270,8 +292,9 @@ def _order(obj: dict[str, Any]) -> OrderEvent:
     get = obj.get
     strings = [get(name) for name in _ORDER_STRINGS]
     for name, value in zip(_ORDER_STRINGS, strings, strict=True):
-        if value is not None and (not isinstance(value, str) or len(value) > MAX_STRING
-                                  or not value.isprintable()):
+        if value is not None and (
+            not isinstance(value, str) or len(value) > MAX_STRING or not value.isprintable()
+        ):
             _optional_str(obj, name)  # raises (if bad), field by field in contract order
     customer_id, sku, category, region, carrier, channel, address_id = strings
     quantity = get("quantity")
@@ -317,8 +340,15 @@ def _time(value: Any, name: str) -> int:
 
 
 #: The optional strings of an order checked before ``quantity``, in field order.
-_ORDER_STRINGS: Final[tuple[str, ...]] = ("customer_id", "sku", "category", "region", "carrier",
-                                          "channel", "address_id")
+_ORDER_STRINGS: Final[tuple[str, ...]] = (
+    "customer_id",
+    "sku",
+    "category",
+    "region",
+    "carrier",
+    "channel",
+    "address_id",
+)
 
 
 def _complaint(obj: dict[str, Any]) -> ComplaintEvent:
@@ -372,8 +402,9 @@ def _review(obj: dict[str, Any]) -> ReviewEvent:
         if not isinstance(text, str):
             raise InvalidEvent("wrong_type", "text must be a string or null", "text")
         if len(text) > MAX_REVIEW_TEXT:
-            raise InvalidEvent("out_of_range", f"text longer than {MAX_REVIEW_TEXT} characters",
-                               "text")
+            raise InvalidEvent(
+                "out_of_range", f"text longer than {MAX_REVIEW_TEXT} characters", "text"
+            )
         if not text.isprintable():
             # Free text may hold line breaks and tabs; the rest as for any string.
             _check_text(text.replace("\n", " ").replace("\r", " ").replace("\t", " "), "text")
@@ -524,27 +555,68 @@ def _fast_order(w: _OrderWire) -> OrderEvent:
     if w.status not in ORDER_STATUSES:
         raise _Miss
     return OrderEvent(
-        w.event_id, _fast_ts(w.ts), w.order_id, w.status, w.customer_id, w.sku, w.category,
-        w.region, w.carrier, w.channel, w.address_id, w.quantity, w.amount, w.reason,
-        None if w.promised_at is None else _fast_ts(w.promised_at), w.refund_amount)
+        w.event_id,
+        _fast_ts(w.ts),
+        w.order_id,
+        w.status,
+        w.customer_id,
+        w.sku,
+        w.category,
+        w.region,
+        w.carrier,
+        w.channel,
+        w.address_id,
+        w.quantity,
+        w.amount,
+        w.reason,
+        None if w.promised_at is None else _fast_ts(w.promised_at),
+        w.refund_amount,
+    )
 
 
 def _fast_complaint(w: _ComplaintWire) -> ComplaintEvent:
     return ComplaintEvent(
-        w.event_id, _fast_ts(w.ts), w.complaint_id, w.order_id, w.customer_id, w.sku,
-        w.category, w.region, w.carrier, w.channel, w.reason, w.severity)
+        w.event_id,
+        _fast_ts(w.ts),
+        w.complaint_id,
+        w.order_id,
+        w.customer_id,
+        w.sku,
+        w.category,
+        w.region,
+        w.carrier,
+        w.channel,
+        w.reason,
+        w.severity,
+    )
 
 
 def _fast_wait_time(w: _WaitTimeWire) -> WaitTimeEvent:
     return WaitTimeEvent(
-        w.event_id, _fast_ts(w.ts), w.ticket_id, w.wait_seconds, w.queue, w.channel,
-        w.region, w.handle_seconds, w.csat)
+        w.event_id,
+        _fast_ts(w.ts),
+        w.ticket_id,
+        w.wait_seconds,
+        w.queue,
+        w.channel,
+        w.region,
+        w.handle_seconds,
+        w.csat,
+    )
 
 
 def _fast_review(w: _ReviewWire) -> ReviewEvent:
     return ReviewEvent(
-        w.event_id, _fast_ts(w.ts), w.review_id, w.rating, w.order_id, w.customer_id, w.sku,
-        w.category, w.text)
+        w.event_id,
+        _fast_ts(w.ts),
+        w.review_id,
+        w.rating,
+        w.order_id,
+        w.customer_id,
+        w.sku,
+        w.category,
+        w.text,
+    )
 
 
 _FAST: Final[dict[TopicName, tuple[Callable[[bytes], Any], Callable[[Any], Event]]]] = {

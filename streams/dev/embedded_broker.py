@@ -9,7 +9,7 @@ test. It runs in its own process group so it never outlives us by accident, and
 Example::
 
     with EmbeddedBroker() as broker:
-        print(broker.bootstrap_servers)   # "127.0.0.1:41523"
+        print(broker.bootstrap_servers)  # "127.0.0.1:41523"
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def terminate(process: subprocess.Popen[Any], timeout_s: float = 20.0, *,
-              group: bool = False) -> None:
+def terminate(
+    process: subprocess.Popen[Any], timeout_s: float = 20.0, *, group: bool = False
+) -> None:
     """SIGTERM ``process`` (its whole process group if ``group``), give it ``timeout_s`` to
     exit, then SIGKILL it, and reap it."""
     if process.poll() is not None:
@@ -160,8 +161,16 @@ class EmbeddedBroker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
-                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
+                [
+                    binary,
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

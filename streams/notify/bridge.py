@@ -46,12 +46,16 @@ class Target:
     webhook: str
     secret: str
 
-    def request(self, note: Notification, style: MessageStyle,
-                now: float) -> tuple[str, dict[str, Any]]:
+    def request(
+        self, note: Notification, style: MessageStyle, now: float
+    ) -> tuple[str, dict[str, Any]]:
         """The URL and JSON body of one (signed) delivery attempt at time ``now``."""
         if self.name == "dingtalk":
-            url = dingtalk_url(self.webhook, self.secret, int(now * 1000)) if self.secret \
+            url = (
+                dingtalk_url(self.webhook, self.secret, int(now * 1000))
+                if self.secret
                 else self.webhook
+            )
             return url, dingtalk_message(note, style)
         body = feishu_card(note, style)
         if self.secret:
@@ -80,47 +84,75 @@ def build_targets(settings: Settings) -> dict[str, Target]:
     for name in ("dingtalk", "feishu"):
         webhook, secret = getattr(settings, f"{name}_webhook"), getattr(settings, f"{name}_secret")
         if secret and not webhook:
-            raise ConfigError(env_name(f"{name}_webhook"),
-                              f"required with {env_name(f'{name}_secret')}")
+            raise ConfigError(
+                env_name(f"{name}_webhook"), f"required with {env_name(f'{name}_secret')}"
+            )
         if webhook:
             targets[name] = Target(name, webhook, secret)
     if not targets:
-        raise ConfigError(env_name("dingtalk_webhook"),
-                          "notify-bridge needs AFTERSALES_DINGTALK_WEBHOOK or "
-                          "AFTERSALES_FEISHU_WEBHOOK (or both)")
+        raise ConfigError(
+            env_name("dingtalk_webhook"),
+            "notify-bridge needs AFTERSALES_DINGTALK_WEBHOOK or "
+            "AFTERSALES_FEISHU_WEBHOOK (or both)",
+        )
     return targets
 
 
-async def deliver(session: aiohttp.ClientSession, target: Target, note: Notification,
-                  style: MessageStyle, *, retries: int, timeout_s: float,
-                  backoff_s: float = BACKOFF_S, clock: Clock = time.time) -> str | None:
+async def deliver(
+    session: aiohttp.ClientSession,
+    target: Target,
+    note: Notification,
+    style: MessageStyle,
+    *,
+    retries: int,
+    timeout_s: float,
+    backoff_s: float = BACKOFF_S,
+    clock: Clock = time.time,
+) -> str | None:
     """Post ``note`` to ``target``, retrying; ``None`` when delivered, else the last problem."""
     problem = ""
     for attempt in range(1, retries + 2):
         url, body = target.request(note, style, clock())
         try:
-            async with session.post(url, json=body,
-                                    timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            async with session.post(
+                url, json=body, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
                 answer = await response.json(content_type=None)
                 found = target.problem(response.status, answer)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             found = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if found is None:
-            log.info("notification_sent", target=target.name, alerts=len(note.alerts),
-                     status=note.status, attempt=attempt)
+            log.info(
+                "notification_sent",
+                target=target.name,
+                alerts=len(note.alerts),
+                status=note.status,
+                attempt=attempt,
+            )
             return None
         problem = found
-        log.warning("notification_attempt_failed", target=target.name, attempt=attempt,
-                    attempts=retries + 1, problem=problem)
+        log.warning(
+            "notification_attempt_failed",
+            target=target.name,
+            attempt=attempt,
+            attempts=retries + 1,
+            problem=problem,
+        )
         if attempt <= retries:
             await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-    log.error("notification_not_delivered", target=target.name, alerts=len(note.alerts),
-              problem=problem)
+    log.error(
+        "notification_not_delivered", target=target.name, alerts=len(note.alerts), problem=problem
+    )
     return problem
 
 
-def build_app(settings: Settings, targets: Mapping[str, Target], *, utc_offset_ms: int = 0,
-              backoff_s: float = BACKOFF_S) -> web.Application:
+def build_app(
+    settings: Settings,
+    targets: Mapping[str, Target],
+    *,
+    utc_offset_ms: int = 0,
+    backoff_s: float = BACKOFF_S,
+) -> web.Application:
     """The aiohttp application: ``POST /dingtalk``, ``POST /feishu``, ``GET /health``."""
     style = MessageStyle(catalogue(settings.locale), utc_offset_ms, settings.grafana_url)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -137,23 +169,36 @@ def build_app(settings: Settings, targets: Mapping[str, Target], *, utc_offset_m
         if target is None:
             return web.json_response(
                 {"error": f"{name} is not configured; configured: {', '.join(sorted(targets))}"},
-                status=404)
+                status=404,
+            )
         try:
             note = parse_notification(await request.read())
         except PayloadError as exc:
             log.warning("notification_refused", target=name, field=exc.field, reason=str(exc))
-            return web.json_response({"error": f"not an Alertmanager notification: {exc}"},
-                                     status=400)
+            return web.json_response(
+                {"error": f"not an Alertmanager notification: {exc}"}, status=400
+            )
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"error": f"body larger than {MAX_BODY_BYTES} bytes"},
-                                     status=413)
-        problem = await deliver(request.app[session_key], target, note, style,
-                                retries=settings.bridge_retries,
-                                timeout_s=settings.bridge_timeout_ms / 1000, backoff_s=backoff_s)
+            return web.json_response(
+                {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status=413
+            )
+        problem = await deliver(
+            request.app[session_key],
+            target,
+            note,
+            style,
+            retries=settings.bridge_retries,
+            timeout_s=settings.bridge_timeout_ms / 1000,
+            backoff_s=backoff_s,
+        )
         if problem is not None:
-            return web.json_response({"error": f"{name} refused or unreachable after "
-                                      f"{settings.bridge_retries + 1} attempts: {problem}"},
-                                     status=502)
+            return web.json_response(
+                {
+                    "error": f"{name} refused or unreachable after "
+                    f"{settings.bridge_retries + 1} attempts: {problem}"
+                },
+                status=502,
+            )
         return web.json_response({"status": "sent", "alerts": len(note.alerts)})
 
     async def health(_: web.Request) -> web.Response:
@@ -170,11 +215,20 @@ def run_bridge(settings: Settings, utc_offset_ms: int = 0) -> None:
     targets = build_targets(settings)
     for target in targets.values():
         if not target.secret:
-            log.warning("notify_target_unsigned", target=target.name,
-                        hint=f"set {env_name(f'{target.name}_secret')} (the robot's signing "
-                             "secret) unless the robot uses another security setting")
+            log.warning(
+                "notify_target_unsigned",
+                target=target.name,
+                hint=f"set {env_name(f'{target.name}_secret')} (the robot's signing "
+                "secret) unless the robot uses another security setting",
+            )
     app = build_app(settings, targets, utc_offset_ms=utc_offset_ms)
-    log.info("notify_bridge_listening", host=settings.bridge_host, port=settings.bridge_port,
-             targets=sorted(targets), locale=settings.locale)
-    web.run_app(app, host=settings.bridge_host, port=settings.bridge_port, print=None,
-                access_log=None)
+    log.info(
+        "notify_bridge_listening",
+        host=settings.bridge_host,
+        port=settings.bridge_port,
+        targets=sorted(targets),
+        locale=settings.locale,
+    )
+    web.run_app(
+        app, host=settings.bridge_host, port=settings.bridge_port, print=None, access_log=None
+    )

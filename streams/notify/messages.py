@@ -17,8 +17,14 @@ from urllib.parse import urlencode
 from alerts.locales import Catalogue
 from streams.notify.payload import Alert, Notification
 
-__all__ = ["MAX_ALERTS_SHOWN", "MessageStyle", "band_url", "dingtalk_message", "feishu_card",
-           "title"]
+__all__ = [
+    "MAX_ALERTS_SHOWN",
+    "MessageStyle",
+    "band_url",
+    "dingtalk_message",
+    "feishu_card",
+    "title",
+]
 
 #: Alerts listed per message; the rest are counted ("and 3 more").
 MAX_ALERTS_SHOWN: Final = 10
@@ -41,8 +47,9 @@ def band_url(alert: Alert, grafana_url: str) -> str:
     labels = alert.labels
     if not grafana_url or not all(labels.get(k) for k in ("rule", "dimension", "key")):
         return ""
-    query = urlencode({"var-rule": labels["rule"], "var-dimension": labels["dimension"],
-                       "var-key": labels["key"]})
+    query = urlencode(
+        {"var-rule": labels["rule"], "var-dimension": labels["dimension"], "var-key": labels["key"]}
+    )
     return f"{grafana_url.rstrip('/')}/d/{BAND_DASHBOARD}/?{query}"
 
 
@@ -66,10 +73,15 @@ def title(note: Notification, style: MessageStyle) -> str:
     status = words.label("status", note.status)
     if len(note.alerts) == 1:
         severity = words.label("severity", first.labels.get("severity", "warning"))
-        return words.text("notify.title", status=status, severity=severity,
-                          what=_what(first, words))
-    return words.text("notify.title_many", status=status, count=len(note.alerts),
-                      what=_what(first, words).split(" · ")[0])
+        return words.text(
+            "notify.title", status=status, severity=severity, what=_what(first, words)
+        )
+    return words.text(
+        "notify.title_many",
+        status=status,
+        count=len(note.alerts),
+        what=_what(first, words).split(" · ")[0],
+    )
 
 
 def _lines(alert: Alert, style: MessageStyle) -> list[str]:
@@ -84,8 +96,9 @@ def _lines(alert: Alert, style: MessageStyle) -> list[str]:
     if notes.get("runbook"):
         lines.append(f"{words.text('notify.runbook')}: {notes['runbook']}")
     if alert.starts_at is not None:
-        lines.append(f"{words.text('notify.started')}: "
-                     f"{words.time(alert.starts_at, style.utc_offset_ms)}")
+        lines.append(
+            f"{words.text('notify.started')}: {words.time(alert.starts_at, style.utc_offset_ms)}"
+        )
     link = band_url(alert, style.grafana_url)
     if link:
         lines.append(f"[{words.text('notify.band_link')}]({link})")
@@ -107,32 +120,67 @@ def dingtalk_message(note: Notification, style: MessageStyle) -> dict[str, Any]:
     text = f"### {heading}\n\n" + _body(note, style, "\n\n---\n\n")
     link = band_url(note.alerts[0], style.grafana_url)
     if link:
-        return {"msgtype": "actionCard",
-                "actionCard": {"title": heading, "text": text,
-                               "singleTitle": style.words.text("notify.band_link"),
-                               "singleURL": link}}
+        return {
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": heading,
+                "text": text,
+                "singleTitle": style.words.text("notify.band_link"),
+                "singleURL": link,
+            },
+        }
     return {"msgtype": "markdown", "markdown": {"title": heading, "text": text}}
 
 
 def feishu_card(note: Notification, style: MessageStyle) -> dict[str, Any]:
     """A Feishu interactive card: coloured header, one block per alert, Grafana button."""
     first = note.alerts[0]
-    colour = ("green" if note.status == "resolved"
-              else _FEISHU_COLOURS.get(first.labels.get("severity", ""), "orange"))
+    colour = (
+        "green"
+        if note.status == "resolved"
+        else _FEISHU_COLOURS.get(first.labels.get("severity", ""), "orange")
+    )
     elements: list[dict[str, Any]] = [
         {"tag": "div", "text": {"tag": "lark_md", "content": "\n".join(_lines(alert, style))}}
-        for alert in note.alerts[:MAX_ALERTS_SHOWN]]
+        for alert in note.alerts[:MAX_ALERTS_SHOWN]
+    ]
     hidden = len(note.alerts) - MAX_ALERTS_SHOWN
     if hidden > 0:
-        elements.append({"tag": "div", "text": {
-            "tag": "lark_md", "content": style.words.text("notify.more", count=hidden)}})
+        elements.append(
+            {
+                "tag": "div",
+                "text": {
+                    "tag": "lark_md",
+                    "content": style.words.text("notify.more", count=hidden),
+                },
+            }
+        )
     link = band_url(first, style.grafana_url)
     if link:
-        elements.append({"tag": "action", "actions": [{
-            "tag": "button", "type": "primary", "url": link,
-            "text": {"tag": "plain_text", "content": style.words.text("notify.band_link")}}]})
-    return {"msg_type": "interactive", "card": {
-        "config": {"wide_screen_mode": True},
-        "header": {"template": colour,
-                   "title": {"tag": "plain_text", "content": title(note, style)}},
-        "elements": elements}}
+        elements.append(
+            {
+                "tag": "action",
+                "actions": [
+                    {
+                        "tag": "button",
+                        "type": "primary",
+                        "url": link,
+                        "text": {
+                            "tag": "plain_text",
+                            "content": style.words.text("notify.band_link"),
+                        },
+                    }
+                ],
+            }
+        )
+    return {
+        "msg_type": "interactive",
+        "card": {
+            "config": {"wide_screen_mode": True},
+            "header": {
+                "template": colour,
+                "title": {"tag": "plain_text", "content": title(note, style)},
+            },
+            "elements": elements,
+        },
+    }

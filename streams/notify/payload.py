@@ -8,9 +8,11 @@ Alertmanager POSTs ``{"version": "4", "status", "receiver", "groupLabels", "comm
 
 Examples
 --------
->>> note = parse_notification(b'{"version": "4", "status": "firing", "alerts": '
+>>> note = parse_notification(
+...     b'{"version": "4", "status": "firing", "alerts": '
 ...     b'[{"status": "firing", "labels": {"alertname": "X"}, "annotations": {}, '
-...     b'"startsAt": "2026-11-02T10:15:00Z"}]}')
+...     b'"startsAt": "2026-11-02T10:15:00Z"}]}'
+... )
 >>> note.alerts[0].labels["alertname"]
 'X'
 >>> parse_notification(b'{"alerts": []}')
@@ -82,8 +84,12 @@ def parse_notification(body: bytes) -> Notification:
         raise PayloadError("alerts", "expected a non-empty list of alerts")
     alerts = tuple(_alert(raw, f"alerts[{i}]") for i, raw in enumerate(raw_alerts))
     status = document.get("status", alerts[0].status)
-    return Notification(_status(status, "status"), _string(document, "receiver", ""),
-                        _string(document, "externalURL", ""), alerts)
+    return Notification(
+        _status(status, "status"),
+        _string(document, "receiver", ""),
+        _string(document, "externalURL", ""),
+        alerts,
+    )
 
 
 def _alert(raw: Any, where: str) -> Alert:
@@ -102,8 +108,13 @@ def _alert(raw: Any, where: str) -> Alert:
             raise PayloadError(f"{where}.startsAt", f"not an RFC 3339 time: {text!r}") from None
         if starts_at.tzinfo is None:
             raise PayloadError(f"{where}.startsAt", f"time without an offset: {text!r}")
-    return Alert(_status(raw.get("status"), f"{where}.status"), labels, annotations, starts_at,
-                 _string(raw, "generatorURL", "", where))
+    return Alert(
+        _status(raw.get("status"), f"{where}.status"),
+        labels,
+        annotations,
+        starts_at,
+        _string(raw, "generatorURL", "", where),
+    )
 
 
 def _status(value: Any, where: str) -> Status:
@@ -116,7 +127,8 @@ def _status(value: Any, where: str) -> Status:
 
 def _strings(value: Any, where: str) -> Mapping[str, str]:
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise PayloadError(where, "expected an object of strings")
     return MappingProxyType(dict(value))
 

@@ -39,8 +39,11 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 def dingtalk_url(webhook: str, secret: str, timestamp_ms: int) -> str:
     """``webhook`` with ``timestamp`` and ``sign`` added to its query (other parameters kept)."""
     parts = urlsplit(webhook)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k not in ("timestamp", "sign")]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("timestamp", "sign")
+    ]
     query += [("timestamp", str(timestamp_ms)), ("sign", dingtalk_sign(secret, timestamp_ms))]
     return urlunsplit(parts._replace(query=urlencode(query)))
 

@@ -44,8 +44,15 @@ from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
 from thresholds.sketch import QuantileSketch
 
-__all__ = ["SHARED_KEY", "EventAlert", "Partial", "SealedPartial", "SourceAggregator",
-           "resume_offset", "series_id"]
+__all__ = [
+    "SHARED_KEY",
+    "EventAlert",
+    "Partial",
+    "SealedPartial",
+    "SourceAggregator",
+    "resume_offset",
+    "series_id",
+]
 
 #: Key of the denominator a shared-denominator dimension's series divide by (never a
 #: series of its own: see ``streams.rules.spec.Rule.shared_denominator``).
@@ -98,8 +105,10 @@ class Partial:
         if self.sketch is not None:
             out["s"] = self.sketch.to_json()
         if self.context:
-            out["c"] = {name: dict(_top(counts, _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP)))
-                        for name, counts in sorted(self.context.items())}
+            out["c"] = {
+                name: dict(_top(counts, _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP)))
+                for name, counts in sorted(self.context.items())
+            }
         return out
 
     @classmethod
@@ -157,8 +166,10 @@ class EventAlert:
 
 
 def _top(counts: Counter[str], n: int) -> list[tuple[str, int | float]]:
-    return [(value, weight) for value, weight
-            in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]]
+    return [
+        (value, weight)
+        for value, weight in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+    ]
 
 
 _Accumulators = dict[tuple[str, str], Partial]
@@ -183,8 +194,9 @@ class SourceAggregator:
         self.lateness_ms = rules.lateness_ms
         self.rules = rules.for_topic(topic)
         self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
-        self._event_rules = [rule for rule in self.rules
-                             if rule.kind == "event" and rule.name != "lost_parcel"]
+        self._event_rules = [
+            rule for rule in self.rules if rule.kind == "event" and rule.name != "lost_parcel"
+        ]
         self._lost_rule = next((r for r in self.rules if r.name == "lost_parcel"), None)
         #: Per-order lifecycle times of this partition (orders only, when a logistics rule
         #: is configured): see :mod:`streams.pipeline.order_state`.
@@ -220,9 +232,11 @@ class SourceAggregator:
         #: Per rule: the hop slot of the last event and the accumulators of its windows.
         self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
         #: Rules with a ``cohort``: remembered deliveries and the learned return delay.
-        self.cohorts = {rule.name: DeliveryMemory(rule.cohort_ms, rule.hop_ms,
-                                                  rule.dimension_names)
-                        for rule in self._window_rules if rule.cohort_ms is not None}
+        self.cohorts = {
+            rule.name: DeliveryMemory(rule.cohort_ms, rule.hop_ms, rule.dimension_names)
+            for rule in self._window_rules
+            if rule.cohort_ms is not None
+        }
 
     @property
     def watermark_ms(self) -> int | None:
@@ -305,8 +319,11 @@ class SourceAggregator:
                         _add_context(acc, context, event, num)
         if not self._event_rules:
             return True, lost
-        alerts = [alert for rule in self._event_rules
-                  for alert in self._score_event(rule, event, offset, previous)]
+        alerts = [
+            alert
+            for rule in self._event_rules
+            for alert in self._score_event(rule, event, offset, previous)
+        ]
         return True, alerts + lost if lost else alerts
 
     def _lost_alerts(self, parcels: list[LostParcel]) -> list[EventAlert]:
@@ -320,14 +337,36 @@ class SourceAggregator:
         for parcel in parcels:
             hours = (parcel.due_ms - parcel.shipped_ms) / 3_600_000
             decision = Decision(
-                observed=hours, baseline=parcel.p90_hours, lower=None,
-                upper=factor * parcel.p90_hours, score=1.0, anomaly_score=0.5,
-                sample_size=None, ready=True, violating=True, direction="up",
-                severity="info", alerting=True, transition="fire")
-            out.append(EventAlert(
-                self.source, rule.name, "order", parcel.order_id, parcel.due_ms, decision,
-                {"measure": "transit", "carrier": parcel.carrier, "region": parcel.region,
-                 "shipped_at_ms": parcel.shipped_ms}))
+                observed=hours,
+                baseline=parcel.p90_hours,
+                lower=None,
+                upper=factor * parcel.p90_hours,
+                score=1.0,
+                anomaly_score=0.5,
+                sample_size=None,
+                ready=True,
+                violating=True,
+                direction="up",
+                severity="info",
+                alerting=True,
+                transition="fire",
+            )
+            out.append(
+                EventAlert(
+                    self.source,
+                    rule.name,
+                    "order",
+                    parcel.order_id,
+                    parcel.due_ms,
+                    decision,
+                    {
+                        "measure": "transit",
+                        "carrier": parcel.carrier,
+                        "region": parcel.region,
+                        "shipped_at_ms": parcel.shipped_ms,
+                    },
+                )
+            )
         return out
 
     def _advance(self, progress: int | None, ts: int) -> int:
@@ -345,8 +384,9 @@ class SourceAggregator:
         self.ahead_ms = None
         return min(held, ts)
 
-    def _windows(self, rule: RuleSpec, ts: int, offset: int,
-                 previous_progress: tuple[int | None, int | None]) -> list[_Accumulators]:
+    def _windows(
+        self, rule: RuleSpec, ts: int, offset: int, previous_progress: tuple[int | None, int | None]
+    ) -> list[_Accumulators]:
         """The accumulators of the hop slot (*pane*) that holds ``ts``, or none when every
         window holding it is sealed.
 
@@ -395,8 +435,9 @@ class SourceAggregator:
         for rule_name, memory in self.cohorts.items():
             # Exposed windows seal although none of their events came through this source.
             rule = self._rule(rule_name)
-            for start in memory.windows(self.sealed_through.get(rule_name), rule.window_ms,
-                                        rule.hop_ms, watermark):
+            for start in memory.windows(
+                self.sealed_through.get(rule_name), rule.window_ms, rule.hop_ms, watermark
+            ):
                 ready.add((start + rule.window_ms, rule_name, start))
         sealed: list[SealedPartial] = []
         if ready:
@@ -417,8 +458,9 @@ class SourceAggregator:
                 _expose(merged, delivered.exposure(start, end))
                 delivered.sealed(start)
             for (dimension, key), partial in sorted(merged.items()):
-                sealed.append(SealedPartial(self.source, rule_name, dimension, key, start, end,
-                                            partial))
+                sealed.append(
+                    SealedPartial(self.source, rule_name, dimension, key, start, end, partial)
+                )
             self.first_offset.pop(window, None)
             self.first_progress.pop(window, None)
             if start > self.sealed_through.get(rule_name, -1 << 62):
@@ -432,21 +474,26 @@ class SourceAggregator:
         event is scored against depends only on the source's own events, never on how
         the runtime batches :meth:`seal` calls.
         """
-        ready = sorted((start, rule) for rule, start in self._norm_values
-                       if start + self._rule(rule).window_ms <= watermark)
+        ready = sorted(
+            (start, rule)
+            for rule, start in self._norm_values
+            if start + self._rule(rule).window_ms <= watermark
+        )
         if not ready:
             return
         for start, rule_name in ready:
             window = (rule_name, start)
-            self._fold_norms(rule_name, self._norm_values.pop(window),
-                             start + self._rule(rule_name).window_ms)
+            self._fold_norms(
+                rule_name, self._norm_values.pop(window), start + self._rule(rule_name).window_ms
+            )
             self.open.pop(window, None)
             self.first_offset.pop(window, None)
             self.first_progress.pop(window, None)
             if start > self.sealed_through.get(rule_name, -1 << 62):
                 self.sealed_through[rule_name] = start
-        self._next_norm_fold_ms = min((start + self._rule(rule).window_ms
-                                       for rule, start in self._norm_values), default=None)
+        self._next_norm_fold_ms = min(
+            (start + self._rule(rule).window_ms for rule, start in self._norm_values), default=None
+        )
 
     def min_open_offset(self) -> int | None:
         """Smallest input offset any open window depends on (commit up to it, not past)."""
@@ -498,8 +545,15 @@ class SourceAggregator:
             small["orders"] = self.orders.header()
             arrays += self.orders.arrays()
         header = json.dumps(small, separators=(",", ":"), sort_keys=True).encode()
-        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header, *arrays,
-                         *(blob for _, blob in cohorts)])
+        return b"".join(
+            [
+                _SNAPSHOT_MAGIC,
+                len(header).to_bytes(4, "little"),
+                header,
+                *arrays,
+                *(blob for _, blob in cohorts),
+            ]
+        )
 
     def restore(self, data: bytes) -> int:
         """Load a :meth:`snapshot` into this (fresh) aggregator; return the offset to resume at.
@@ -522,15 +576,21 @@ class SourceAggregator:
         for rule, (states, times) in norms.items():
             if rule in self.norm_states:
                 self.norm_states[rule] = states
-                self.norm_seen[rule] = {key: default_seen if fed is None else fed
-                                        for key, fed in times.items()}
+                self.norm_seen[rule] = {
+                    key: default_seen if fed is None else fed for key, fed in times.items()
+                }
                 self._evict_norms(self._rule(rule), None)
         return int(state["resume_offset"])
 
     # -- per-event rules -------------------------------------------------------------------
 
-    def _score_event(self, rule: RuleSpec, event: Event, offset: int,
-                     previous_progress: tuple[int | None, int | None]) -> Iterator[EventAlert]:
+    def _score_event(
+        self,
+        rule: RuleSpec,
+        event: Event,
+        offset: int,
+        previous_progress: tuple[int | None, int | None],
+    ) -> Iterator[EventAlert]:
         if not isinstance(event, OrderEvent) or event.status != "placed":
             return
         norms = self._norms[rule.name]
@@ -569,9 +629,20 @@ class SourceAggregator:
             if decision is None or not decision.violating:
                 continue
             yield EventAlert(
-                self.source, rule.name, "order", event.order_id, event.ts_ms, decision,
-                {"measure": measure, "norm": basis.split("|", 1)[1], "sku": event.sku,
-                 "category": event.category, "quantity": event.quantity, "amount": event.amount},
+                self.source,
+                rule.name,
+                "order",
+                event.order_id,
+                event.ts_ms,
+                decision,
+                {
+                    "measure": measure,
+                    "norm": basis.split("|", 1)[1],
+                    "sku": event.sku,
+                    "category": event.category,
+                    "quantity": event.quantity,
+                    "amount": event.amount,
+                },
             )
 
     def _fold_norms(self, rule_name: str, values: dict[str, list[float]], end_ms: int) -> None:
@@ -643,9 +714,13 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
         return None
     keep_ms = max(rule.window_ms for rule in users) + rules.lateness_ms
     lost = next((rule for rule in users if rule.name == "lost_parcel"), None)
-    return OrderBook(rules.order_state_max, rules.order_state_ttl_ms, keep_ms,
-                     None if lost is None else lost.lost_factor,
-                     0 if lost is None else lost.lost_warmup_ms)
+    return OrderBook(
+        rules.order_state_max,
+        rules.order_state_ttl_ms,
+        keep_ms,
+        None if lost is None else lost.lost_factor,
+        0 if lost is None else lost.lost_warmup_ms,
+    )
 
 
 def _pane_ms(rule: RuleSpec) -> int:
@@ -676,11 +751,17 @@ def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
     denominator-only event feeds a shared-denominator dimension through ``()``, the key
     :data:`SHARED_KEY`."""
     shared = rule.definition.shared_denominator if denominator_only else ()
-    return tuple((",".join(parts),
-                  None if parts == ("total",) else
-                  () if len(parts) == 1 and parts[0] in shared else
-                  tuple(DIMENSION_FIELDS[p] for p in parts))
-                 for parts in rule.dimensions)
+    return tuple(
+        (
+            ",".join(parts),
+            None
+            if parts == ("total",)
+            else ()
+            if len(parts) == 1 and parts[0] in shared
+            else tuple(DIMENSION_FIELDS[p] for p in parts),
+        )
+        for parts in rule.dimensions
+    )
 
 
 def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
@@ -698,9 +779,17 @@ def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:
         early = feed.cohort and rule.cohort_ms is not None
         measure = None if early else feed.measure
         den_only = feed.num == 0.0 and measure is None and not early
-        plans.append((rule, feed.num, feed.den, None if measure is None else measure.read,
-                      measure is not None and measure.kind == "share", early,
-                      _key_plan(rule, den_only)))
+        plans.append(
+            (
+                rule,
+                feed.num,
+                feed.den,
+                None if measure is None else measure.read,
+                measure is not None and measure.kind == "share",
+                early,
+                _key_plan(rule, den_only),
+            )
+        )
     return plans
 
 
@@ -763,22 +852,32 @@ def resume_offset(snapshot: bytes) -> int:
     return int(_read_snapshot(snapshot)[0]["resume_offset"])
 
 
-def _read_snapshot(data: bytes
-                   ) -> tuple[dict[str, Any], _Norms, int | None, dict[str, bytes]]:
+def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None, dict[str, bytes]]:
     """The small state, per rule the norms and their fold times (``None``: unknown) of a
     :meth:`SourceAggregator.snapshot` (binary or the older JSON-only form), the offset of
     the order book's arrays (``None``: none) and per rule the delivery memory's bytes."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
         fed = state.get("norm_seen", {})
-        return state, {rule: ({key: _norm_state(value) for key, value in states.items()},
-                              {key: (None if key not in fed.get(rule, {})
-                                     else int(fed[rule][key])) for key in states})
-                       for rule, states in state["norms"].items()}, None, {}
+        return (
+            state,
+            {
+                rule: (
+                    {key: _norm_state(value) for key, value in states.items()},
+                    {
+                        key: (None if key not in fed.get(rule, {}) else int(fed[rule][key]))
+                        for key in states
+                    },
+                )
+                for rule, states in state["norms"].items()
+            },
+            None,
+            {},
+        )
     start = len(_SNAPSHOT_MAGIC)
-    size = int.from_bytes(data[start:start + 4], "little")
+    size = int.from_bytes(data[start : start + 4], "little")
     offset = start + 4 + size
-    state = json.loads(data[start + 4:offset])
+    state = json.loads(data[start + 4 : offset])
     norms: _Norms = {}
     for rule, keys in state["norm_keys"]:
         count = len(keys)
@@ -787,16 +886,17 @@ def _read_snapshot(data: bytes
             columns.append(np.frombuffer(data, dtype, count, offset).tolist())
             offset += 8 * count
         n, level, var, seen = columns
-        norms[rule] = ({key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
-                       {key: None if seen[i] == _UNSEEN else seen[i]
-                        for i, key in enumerate(keys)})
+        norms[rule] = (
+            {key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
+            {key: None if seen[i] == _UNSEEN else seen[i] for i, key in enumerate(keys)},
+        )
     orders_at = None
     if "orders" in state:
         orders_at = offset
         offset += 8 * SNAPSHOT_COLUMNS * len(state["orders"]["ids"])
     cohorts: dict[str, bytes] = {}
     for rule, length in state.get("cohorts", []):
-        cohorts[rule] = data[offset:offset + length]
+        cohorts[rule] = data[offset : offset + length]
         offset += length
     if offset != len(data):
         msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"

@@ -110,26 +110,38 @@ class WindowCloser:
         open incidents of this closer's open episodes, and a restore hands them back.
     """
 
-    def __init__(self, rules: RuleSet, partitions: Mapping[TopicName, int],
-                 texts: AlertTexts, on_closed: Callable[[Closed], None] | None = None,
-                 *, shards: int = 1, oncall: OnCall | None = None,
-                 risk: bool = False, folder: IncidentFolder | None = None) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        partitions: Mapping[TopicName, int],
+        texts: AlertTexts,
+        on_closed: Callable[[Closed], None] | None = None,
+        *,
+        shards: int = 1,
+        oncall: OnCall | None = None,
+        risk: bool = False,
+        folder: IncidentFolder | None = None,
+    ) -> None:
         self.rules = rules
         self.folder = folder
         #: This partition's per-order risk scorer (streams.risk), when the worker runs it.
         self.risk = RiskShard(risk_sources(partitions)) if risk else None
-        self.texts = texts.with_runbooks({rule.name: rule.runbook for rule in rules.rules
-                                          if rule.runbook})
+        self.texts = texts.with_runbooks(
+            {rule.name: rule.runbook for rule in rules.rules if rule.runbook}
+        )
         self._sources = {
-            rule.name: tuple(f"{topic}/{p}" for topic in rule.topics
-                             for p in range(partitions[topic]))
+            rule.name: tuple(
+                f"{topic}/{p}" for topic in rule.topics for p in range(partitions[topic])
+            )
             for rule in rules.rules
         }
         #: Rules whose series all route by the rule's name (see ``wire.closer_partition``).
-        self._colocated = frozenset(rule.name for rule in rules.rules
-                                    if rule.definition.colocated)
-        self.banks = {rule.name: SeriesBank(rule.detector) for rule in rules.rules
-                      if rule.detector is not None and not rule.definition.entity}
+        self._colocated = frozenset(rule.name for rule in rules.rules if rule.definition.colocated)
+        self.banks = {
+            rule.name: SeriesBank(rule.detector)
+            for rule in rules.rules
+            if rule.detector is not None and not rule.definition.entity
+        }
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
         self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
@@ -140,13 +152,18 @@ class WindowCloser:
         self.latest: dict[str, Closed] = {}
         self.event_alerts = RecentIds(100_000)
         #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
-        self.rollups = {rule.name: SkuRollup(rule.name, rule.sku_window_ms, self.texts,
-                                             "carrier" if ("carrier",) in rule.dimensions
-                                             else "sku", rule.rollup_min,
-                                             learn_rate=("carrier",) in rule.dimensions)
-                        for rule in rules.rules
-                        if rule.kind == "event" and ({("sku",), ("carrier",)}
-                                                     & set(rule.dimensions))}
+        self.rollups = {
+            rule.name: SkuRollup(
+                rule.name,
+                rule.sku_window_ms,
+                self.texts,
+                "carrier" if ("carrier",) in rule.dimensions else "sku",
+                rule.rollup_min,
+                learn_rate=("carrier",) in rule.dimensions,
+            )
+            for rule in rules.rules
+            if rule.kind == "event" and ({("sku",), ("carrier",)} & set(rule.dimensions))
+        }
         #: Partials that arrived for an already closed window (counted, dropped).
         self.late_partials = 0
         #: Called with every series' decision at every window close (e.g. for reports).
@@ -210,19 +227,23 @@ class WindowCloser:
             "pending": rich,
             "pending_plain": plain,
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
-            "open_alerts": {sid: event.to_dict()
-                            for sid, event in sorted(self.open_alerts.items())},
+            "open_alerts": {
+                sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())
+            },
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
-            "entity_rates": [[rule, dimension, rates.to_dict()]
-                             for (rule, dimension), rates in sorted(self.entity_rates.items())],
+            "entity_rates": [
+                [rule, dimension, rates.to_dict()]
+                for (rule, dimension), rates in sorted(self.entity_rates.items())
+            ],
             "entity_closes": dict(sorted(self.entity_closes.items())),
-            "returners": [[rule, dimension, history.to_dict()]
-                          for (rule, dimension), history in sorted(self.returners.items())],
+            "returners": [
+                [rule, dimension, history.to_dict()]
+                for (rule, dimension), history in sorted(self.returners.items())
+            ],
             "oncall": self.oncall.snapshot(),
-            "incidents": ([] if self.folder is None
-                          else self.folder.snapshot(self.open_alerts)),
+            "incidents": ([] if self.folder is None else self.folder.snapshot(self.open_alerts)),
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
             "spreads": {sid: list(v) for sid, v in sorted(self.spreads.table.items())},
@@ -230,9 +251,16 @@ class WindowCloser:
         if self.risk is not None:
             state["risk"] = self.risk.to_dict()
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-        return b"".join([_SNAPSHOT_MAGIC, len(header).to_bytes(4, "little"), header,
-                         *(blob for _, blob in blobs),
-                         np.asarray(nums, "<f8").tobytes(), np.asarray(dens, "<f8").tobytes()])
+        return b"".join(
+            [
+                _SNAPSHOT_MAGIC,
+                len(header).to_bytes(4, "little"),
+                header,
+                *(blob for _, blob in blobs),
+                np.asarray(nums, "<f8").tobytes(),
+                np.asarray(dens, "<f8").tobytes(),
+            ]
+        )
 
     def restore(self, data: bytes) -> None:
         """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
@@ -252,20 +280,26 @@ class WindowCloser:
                 for sid, encoded in series.items():  # snapshots before the one-blob form
                     bank.import_state(sid, base64.b64decode(encoded))
                 bank.touch(bank.rows(series), seen)
-            self.admitted[rule] = Counter(self._shard(sid) for sid in bank.ids
-                                          if not _is_overflow(sid))
+            self.admitted[rule] = Counter(
+                self._shard(sid) for sid in bank.ids if not _is_overflow(sid)
+            )
         self.pending = {}
-        entries = [(rule, start, dimension, key, source, Partial.from_dict(partial))
-                   for rule, start, dimension, key, source, partial in state["pending"]]
+        entries = [
+            (rule, start, dimension, key, source, Partial.from_dict(partial))
+            for rule, start, dimension, key, source, partial in state["pending"]
+        ]
         entries += plain
         for rule, start, dimension, key, source, partial in sorted(
-                entries, key=lambda entry: entry[:5]):
+            entries, key=lambda entry: entry[:5]
+        ):
             by_series = self.pending.setdefault((rule, int(start)), {})
             by_series.setdefault((dimension, key), {})[source] = partial
-        self.episodes = {sid: EpisodeState.from_dict(episode)
-                         for sid, episode in state["episodes"].items()}
-        self.open_alerts = {sid: AlertEvent.from_dict(event)
-                            for sid, event in state["open_alerts"].items()}
+        self.episodes = {
+            sid: EpisodeState.from_dict(episode) for sid, episode in state["episodes"].items()
+        }
+        self.open_alerts = {
+            sid: AlertEvent.from_dict(event) for sid, event in state["open_alerts"].items()
+        }
         self.streak_start = {k: int(v) for k, v in state["streak_start"].items()}
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
@@ -274,8 +308,7 @@ class WindowCloser:
         for rule_name, dimension, rates in state.get("entity_rates", []):
             if any(rule.name == rule_name for rule in self.rules.rules):
                 self._entity_rates(self.rules.by_name(rule_name), dimension).load(rates)
-        self.entity_closes = Counter({k: int(v) for k, v
-                                      in state.get("entity_closes", {}).items()})
+        self.entity_closes = Counter({k: int(v) for k, v in state.get("entity_closes", {}).items()})
         self.returners = {}
         for rule_name, dimension, returner_state in state.get("returners", []):
             if any(rule.name == rule_name for rule in self.rules.rules):
@@ -290,8 +323,9 @@ class WindowCloser:
                 self.rollups[name].load(rollup)
         if self.risk is not None and "risk" in state:
             self.risk.load(state["risk"])
-        self.spreads = log_mean.SpreadMemory({sid: (float(ss), float(df)) for sid, (ss, df)
-                                              in state.get("spreads", {}).items()})
+        self.spreads = log_mean.SpreadMemory(
+            {sid: (float(ss), float(df)) for sid, (ss, df) in state.get("spreads", {}).items()}
+        )
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -346,13 +380,13 @@ class WindowCloser:
     def on_event_alert(self, verdict: EventAlert) -> list[AlertEvent]:
         """Turn a per-event verdict into an alert, once per event."""
         series = SeriesRef(verdict.rule, verdict.dimension, verdict.key)
-        mute = self.oncall.muted_event(verdict.rule, verdict.dimension, verdict.key,
-                                       verdict.ts_ms)
+        mute = self.oncall.muted_event(verdict.rule, verdict.dimension, verdict.key, verdict.ts_ms)
         if mute is not None:
             self.suppressed[(mute, verdict.rule)] += 1
             return []
-        event = instant_alert(series, verdict.decision, verdict.ts_ms, self.texts,
-                              context=verdict.context)
+        event = instant_alert(
+            series, verdict.decision, verdict.ts_ms, self.texts, context=verdict.context
+        )
         if event is None or self.event_alerts.seen(event.alert_id):
             return []
         rollup = self.rollups.get(verdict.rule)
@@ -412,8 +446,11 @@ class WindowCloser:
         log_means = None
         if rule.kind == "percentile" and rule.statistic == "log_mean":
             log_means = log_mean.window(
-                ids, [_sketch(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2])))
-                      for sid in ids], rule.quantile, self.spreads)
+                ids,
+                [_sketch(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2]))) for sid in ids],
+                rule.quantile,
+                self.spreads,
+            )
             values, sizes, noise = log_means.values, log_means.sizes, log_means.noise
         else:
             for i, sid in enumerate(ids):
@@ -424,26 +461,71 @@ class WindowCloser:
                 values[i], sizes[i] = _observation(rule, partial)
                 if noise is not None and partial.sketch is not None and sizes[i] > 0:
                     sketch = partial.sketch
-                    noise[i] = quantile_noise(rule.quantile, sizes[i], sketch.quantile(0.25),
-                                              sketch.quantile(0.75))
+                    noise[i] = quantile_noise(
+                        rule.quantile, sizes[i], sketch.quantile(0.25), sketch.quantile(0.75)
+                    )
         sample = None if rule.kind == "count" else sizes
-        series = [(sid, dimension, key) for sid in ids
-                  for _, dimension, key in (sid.split(":", 2),)]
+        series = [
+            (sid, dimension, key) for sid in ids for _, dimension, key in (sid.split(":", 2),)
+        ]
         detector = rule.detector
         assert detector is not None
 
-        def judge(judged: np.ndarray, *, peek: bool = False, z_scale: np.ndarray | None = None,
-                  learn: np.ndarray | None = None) -> Outcome:
+        def judge(
+            judged: np.ndarray,
+            *,
+            peek: bool = False,
+            z_scale: np.ndarray | None = None,
+            learn: np.ndarray | None = None,
+        ) -> Outcome:
             if log_means is not None:  # decided on log-means, reported as the quantile
-                return log_means.report(_evaluate(
-                    rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
-                    z_scale=z_scale, learn=learn, guard_value=log_means.quantiles))
-            return _evaluate(rule, bank, end, ids, rows, judged, sample, noise, peek=peek,
-                             z_scale=z_scale, learn=learn, raw=values)
+                return log_means.report(
+                    _evaluate(
+                        rule,
+                        bank,
+                        end,
+                        ids,
+                        rows,
+                        judged,
+                        sample,
+                        noise,
+                        peek=peek,
+                        z_scale=z_scale,
+                        learn=learn,
+                        guard_value=log_means.quantiles,
+                    )
+                )
+            return _evaluate(
+                rule,
+                bank,
+                end,
+                ids,
+                rows,
+                judged,
+                sample,
+                noise,
+                peek=peek,
+                z_scale=z_scale,
+                learn=learn,
+                raw=values,
+            )
 
-        plan = self.oncall.plan(
-            rule.name, rule.kind, start, end, series, values, sizes, detector.min_sample_size,
-            lambda: judge(values, peek=True), detector.z) if self.oncall else None
+        plan = (
+            self.oncall.plan(
+                rule.name,
+                rule.kind,
+                start,
+                end,
+                series,
+                values,
+                sizes,
+                detector.min_sample_size,
+                lambda: judge(values, peek=True),
+                detector.z,
+            )
+            if self.oncall
+            else None
+        )
         if plan is None:
             outcome = judge(values)
         else:
@@ -453,8 +535,10 @@ class WindowCloser:
         if log_means is not None:
             self.spreads.learn(log_means)
         # Seen up to the end of the window's first hop: its newest events lie before that.
-        bank.touch(rows[[i for i, sid in enumerate(ids)
-                         if tuple(sid.split(":", 2)[1:]) in merged]], start + rule.hop_ms)
+        bank.touch(
+            rows[[i for i, sid in enumerate(ids) if tuple(sid.split(":", 2)[1:]) in merged]],
+            start + rule.hop_ms,
+        )
         events: list[AlertEvent] = []
         for i, sid in enumerate(ids):
             _, dimension, key = sid.split(":", 2)
@@ -463,9 +547,19 @@ class WindowCloser:
             if plan is None:
                 events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
                 continue
-            events.extend(self._advance(rule, dimension, key, start, end,
-                                        plan.decision(i, decision), partial,
-                                        muted=plan.muted.get(i), calendar=plan.calendar.get(i)))
+            events.extend(
+                self._advance(
+                    rule,
+                    dimension,
+                    key,
+                    start,
+                    end,
+                    plan.decision(i, decision),
+                    partial,
+                    muted=plan.muted.get(i),
+                    calendar=plan.calendar.get(i),
+                )
+            )
         self._evict(rule, bank, end)
         return events
 
@@ -477,8 +571,9 @@ class WindowCloser:
     def _shard_cap(self, rule: RuleSpec) -> int:
         return math.ceil(rule.max_series / self.shards)
 
-    def _admit(self, rule: RuleSpec, bank: SeriesBank,
-               merged: dict[tuple[str, str], Partial]) -> dict[tuple[str, str], Partial]:
+    def _admit(
+        self, rule: RuleSpec, bank: SeriesBank, merged: dict[tuple[str, str], Partial]
+    ) -> dict[tuple[str, str], Partial]:
         """Admit new keys while their shard is under its cap (in key order); fold the rest
         into their dimension's overflow series."""
         cap = self._shard_cap(rule)
@@ -513,8 +608,11 @@ class WindowCloser:
             excess = admitted[shard] - idle_shards[shard] - cap
             if excess > 0:
                 gone = set(idle) | set(self.episodes)
-                candidates = [sid for sid in bank.ids if sid not in gone
-                              and not _is_overflow(sid) and self._shard(sid) == shard]
+                candidates = [
+                    sid
+                    for sid in bank.ids
+                    if sid not in gone and not _is_overflow(sid) and self._shard(sid) == shard
+                ]
                 candidates.sort(key=lambda sid: (bank.last_seen(sid), sid))
                 over.extend(candidates[:excess])
         for reason, sids in (("ttl", idle), ("cap", over)):
@@ -544,8 +642,12 @@ class WindowCloser:
             # shared_address: a day's distinct customers have no slow horizon to add up.
             slow_floor = rule.slow_floor if rule.definition.entity == "burst" else math.inf
             rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
-                rule.window_ms, rule.hop_ms, floor=floor, slow_floor=slow_floor,
-                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+                rule.window_ms,
+                rule.hop_ms,
+                floor=floor,
+                slow_floor=slow_floor,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
+            )
         return rates
 
     def _returners(self, rule: RuleSpec, dimension: str) -> ReturnHistory:
@@ -555,13 +657,21 @@ class WindowCloser:
             assert detector is not None
             min_count = detector.guard_above if detector.guard_above is not None else 5.0
             history = self.returners[(rule.name, dimension)] = ReturnHistory(
-                rule.window_ms, min_count=min_count, z=detector.z,
-                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES))
+                rule.window_ms,
+                min_count=min_count,
+                z=detector.z,
+                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
+            )
         return history
 
-    def _entity_verdicts(self, rule: RuleSpec, dimension: str, end: int,
-                         merged: Mapping[tuple[str, str], Partial],
-                         also: list[str]) -> dict[str, BurstVerdict]:
+    def _entity_verdicts(
+        self,
+        rule: RuleSpec,
+        dimension: str,
+        end: int,
+        merged: Mapping[tuple[str, str], Partial],
+        also: list[str],
+    ) -> dict[str, BurstVerdict]:
         """One dimension's verdicts of an entity rule (see
         :attr:`streams.rules.spec.Rule.entity`)."""
         mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
@@ -591,39 +701,48 @@ class WindowCloser:
             state: ReturnHistory | EntityRates
             if model == "returns":
                 state = self._returners(rule, name)
-                out = state.close(end, {key: (p.num, p.den) for key, p in partials.items()},
-                                  held.get(shard, ()))
+                out = state.close(
+                    end, {key: (p.num, p.den) for key, p in partials.items()}, held.get(shard, ())
+                )
             else:  # "distinct_customers": the customers each source saw, united
                 state = self._entity_rates(rule, name)
-                out = state.close(end, {key: float(len(p.context.get("customer_id", ())))
-                                        if p.context else 0.0
-                                        for key, p in partials.items()}, held.get(shard, ()))
+                out = state.close(
+                    end,
+                    {
+                        key: float(len(p.context.get("customer_id", ()))) if p.context else 0.0
+                        for key, p in partials.items()
+                    },
+                    held.get(shard, ()),
+                )
             if end % _SWEEP_MS < rule.hop_ms:
                 state.sweep(end)
             warm = f"{rule.name}:{name}"
             self.entity_closes[warm] += 1
             if self.entity_closes[warm] <= detector.grace_period:
                 # Warm-up: learn only (every address is new when monitoring starts).
-                out = {key: replace(v, violating=False, horizon=None, excess=0.0)
-                       for key, v in out.items()}
+                out = {
+                    key: replace(v, violating=False, horizon=None, excess=0.0)
+                    for key, v in out.items()
+                }
             verdicts.update(out)
         return verdicts
 
-    def _close_population(self, rule: RuleSpec, start: int, end: int,
-                          merged: Mapping[tuple[str, str], Partial]) -> list[AlertEvent]:
+    def _close_population(
+        self, rule: RuleSpec, start: int, end: int, merged: Mapping[tuple[str, str], Partial]
+    ) -> list[AlertEvent]:
         """Entity rules (bursts, shared addresses, frequent returners): each key against its
         own history if it is busy by nature, else against the population
         (:class:`~thresholds.entity_rate.EntityRates`,
         :class:`~thresholds.return_history.ReturnHistory`; a baseline per customer would
         cost a series per customer ever seen). Only keys with events or an open episode
         are evaluated."""
-        open_keys = {tuple(sid.split(":", 2)[1:]) for sid in self.episodes
-                     if sid.startswith(rule.name + ":")}
+        open_keys = {
+            tuple(sid.split(":", 2)[1:]) for sid in self.episodes if sid.startswith(rule.name + ":")
+        }
         verdicts: dict[tuple[str, str], BurstVerdict] = {}
         for dimension in rule.dimension_names:
             also = [key for dim, key in open_keys if dim == dimension]
-            for key, verdict in self._entity_verdicts(rule, dimension, end, merged,
-                                                      also).items():
+            for key, verdict in self._entity_verdicts(rule, dimension, end, merged, also).items():
                 verdicts[(dimension, key)] = verdict
         open_keys = {key for key in open_keys if key in verdicts}  # a shard not closed now
         if self.on_closed is None:
@@ -642,36 +761,60 @@ class WindowCloser:
             count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = _sid(rule.name, dimension, key)
             was_open = sid in self.episodes
-            transition: Transition | None = "fire" if violating and not was_open else (
-                "resolve" if was_open and not violating else None)
+            transition: Transition | None = (
+                "fire"
+                if violating and not was_open
+                else ("resolve" if was_open and not violating else None)
+            )
             decision = Decision(
-                observed=count, baseline=verdict.expected, lower=None, upper=upper,
-                score=verdict.excess, anomaly_score=count / (count + upper),
-                sample_size=int(count), ready=True, violating=violating,
+                observed=count,
+                baseline=verdict.expected,
+                lower=None,
+                upper=upper,
+                score=verdict.excess,
+                anomaly_score=count / (count + upper),
+                sample_size=int(count),
+                ready=True,
+                violating=violating,
                 direction="up" if violating else None,
-                severity=("critical" if verdict.excess >= 1.0 else "warning") if violating
+                severity=("critical" if verdict.excess >= 1.0 else "warning")
+                if violating
                 else None,
-                alerting=violating, transition=transition)
+                alerting=violating,
+                transition=transition,
+            )
             mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
-            events.extend(self._advance(rule, dimension, key, start, end, decision, partial,
-                                        muted=mute))
+            events.extend(
+                self._advance(rule, dimension, key, start, end, decision, partial, muted=mute)
+            )
             if not decision.alerting:
                 # One series per customer ever seen would grow without bound: only keys
                 # with an open episode stay in the view (and on /metrics).
                 self.latest.pop(sid, None)
         return events
 
-    def _advance(self, rule: RuleSpec, dimension: str, key: str, start: int, end: int,
-                 decision: Decision, partial: Partial | None, *, muted: str | None = None,
-                 calendar: list[dict[str, Any]] | None = None) -> list[AlertEvent]:
+    def _advance(
+        self,
+        rule: RuleSpec,
+        dimension: str,
+        key: str,
+        start: int,
+        end: int,
+        decision: Decision,
+        partial: Partial | None,
+        *,
+        muted: str | None = None,
+        calendar: list[dict[str, Any]] | None = None,
+    ) -> list[AlertEvent]:
         sid = _sid(rule.name, dimension, key)
         if muted is not None:
             # The lifecycle holds still while muted; the first unmuted window catches up.
             if decision.violating or decision.transition is not None:
                 self.suppressed[(muted, rule.name)] += 1
             self.muted_series.add(sid)
-            decision = replace(decision, transition=None, violating=False,
-                               alerting=sid in self.episodes)
+            decision = replace(
+                decision, transition=None, violating=False, alerting=sid in self.episodes
+            )
         elif sid in self.muted_series:
             # Catch up after a mute: fire what is still out of band, resolve what is over.
             if decision.transition is not None or not decision.alerting:
@@ -696,9 +839,16 @@ class WindowCloser:
         context = _context(partial) if partial is not None else None
         if calendar:
             context = {**(context or {}), "calendar": calendar}
-        state, events = advance(self.episodes.get(sid), SeriesRef(rule.name, dimension, key),
-                                decision, start, end, self.texts, started_at_ms=started,
-                                context=context)
+        state, events = advance(
+            self.episodes.get(sid),
+            SeriesRef(rule.name, dimension, key),
+            decision,
+            start,
+            end,
+            self.texts,
+            started_at_ms=started,
+            context=context,
+        )
         if state is None:
             self.episodes.pop(sid, None)
             self.streak_start.pop(sid, None)
@@ -726,12 +876,12 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any], list[_P
         state = json.loads(data)
         return state, state["banks"], []
     start = len(_SNAPSHOT_MAGIC)
-    size = int.from_bytes(data[start:start + 4], "little")
+    size = int.from_bytes(data[start : start + 4], "little")
     offset = start + 4 + size
-    state = json.loads(data[start + 4:offset])
+    state = json.loads(data[start + 4 : offset])
     banks: dict[str, Any] = {}
     for rule, length in state["banks"]:
-        banks[rule] = data[offset:offset + length]
+        banks[rule] = data[offset : offset + length]
         offset += length
     ids = state.get("pending_plain", [])
     columns = []
@@ -741,9 +891,10 @@ def _read_snapshot(data: bytes) -> tuple[dict[str, Any], dict[str, Any], list[_P
     if offset != len(data):
         msg = f"closer snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    plain = [(rule, int(start_ms), dimension, key, source, Partial(num, den))
-             for (rule, start_ms, dimension, key, source), num, den
-             in zip(ids, *columns, strict=True)]
+    plain = [
+        (rule, int(start_ms), dimension, key, source, Partial(num, den))
+        for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns, strict=True)
+    ]
     return state, banks, plain
 
 
@@ -761,27 +912,49 @@ _SWEEP_MS = 6 * 3_600_000
 _SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
 
 
-def _evaluate(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str], rows: np.ndarray,
-              values: np.ndarray, sample: np.ndarray | None, noise: np.ndarray | None, *,
-              peek: bool = False, z_scale: np.ndarray | None = None,
-              learn: np.ndarray | None = None, raw: np.ndarray | None = None,
-              guard_value: np.ndarray | None = None) -> Outcome:
+def _evaluate(
+    rule: RuleSpec,
+    bank: SeriesBank,
+    end: int,
+    ids: list[str],
+    rows: np.ndarray,
+    values: np.ndarray,
+    sample: np.ndarray | None,
+    noise: np.ndarray | None,
+    *,
+    peek: bool = False,
+    z_scale: np.ndarray | None = None,
+    learn: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
+    guard_value: np.ndarray | None = None,
+) -> Outcome:
     """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
     ``z_scale`` and ``learn``, and ``guard_value``, as in :func:`thresholds.engine.step`;
     ``raw``: the observed values when ``values`` were scaled by the calendar."""
     if rule.relative_to is not None or rule.total_direction is not None:
-        return _evaluate_relative(rule, bank, end, ids, rows, values, peek=peek,
-                                  z_scale=z_scale, learn=learn, raw=raw)
+        return _evaluate_relative(
+            rule, bank, end, ids, rows, values, peek=peek, z_scale=z_scale, learn=learn, raw=raw
+        )
     if peek:
         return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
-    return bank.evaluate(end, rows, values, sample, noise, z_scale=z_scale, learn=learn,
-                         guard_value=guard_value)
+    return bank.evaluate(
+        end, rows, values, sample, noise, z_scale=z_scale, learn=learn, guard_value=guard_value
+    )
 
 
-def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str],
-                       rows: np.ndarray, values: np.ndarray, *, peek: bool = False,
-                       z_scale: np.ndarray | None = None, learn: np.ndarray | None = None,
-                       raw: np.ndarray | None = None) -> Outcome:
+def _evaluate_relative(
+    rule: RuleSpec,
+    bank: SeriesBank,
+    end: int,
+    ids: list[str],
+    rows: np.ndarray,
+    values: np.ndarray,
+    *,
+    peek: bool = False,
+    z_scale: np.ndarray | None = None,
+    learn: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
+) -> Outcome:
     """A count rule whose keys are judged against the total (``relative_to``) and whose
     total may watch its own side (``total_direction``); ``raw`` holds the observed
     counts when ``values`` were scaled (the exposure is the total's observed count).
@@ -802,8 +975,9 @@ def _evaluate_relative(rule: RuleSpec, bank: SeriesBank, end: int, ids: list[str
         exposure = np.where(is_total, np.nan, count)
     if peek:
         return bank.peek(end, rows, values, None, None, exposure, sides)
-    return bank.evaluate(end, rows, values, None, None, exposure, sides, z_scale=z_scale,
-                         learn=learn)
+    return bank.evaluate(
+        end, rows, values, None, None, exposure, sides, z_scale=z_scale, learn=learn
+    )
 
 
 def _merge(partials: Iterable[Partial]) -> Partial:
@@ -828,9 +1002,12 @@ def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
     return partial.num, partial.num
 
 
-def _share_denominators(rule: str, dimensions: frozenset[str],
-                        merged: dict[tuple[str, str], Partial],
-                        known: Iterable[str]) -> dict[tuple[str, str], Partial]:
+def _share_denominators(
+    rule: str,
+    dimensions: frozenset[str],
+    merged: dict[tuple[str, str], Partial],
+    known: Iterable[str],
+) -> dict[tuple[str, str], Partial]:
     """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
     reason) the dimension's shared denominator, including known series without events in
     the window (their rate is 0 of it, not "no data"); the shared key is no series."""
@@ -840,7 +1017,7 @@ def _share_denominators(rule: str, dimensions: frozenset[str],
         den = total.den if total is not None else 0.0
         prefix = f"{rule}:{dimension}:"
         keys = {key for dim, key in out if dim == dimension}
-        keys |= {sid[len(prefix):] for sid in known if sid.startswith(prefix)}
+        keys |= {sid[len(prefix) :] for sid in known if sid.startswith(prefix)}
         for key in keys:
             partial = out.get((dimension, key))
             if partial is None:
@@ -857,6 +1034,8 @@ def _context(partial: Partial) -> dict[str, Any] | None:
     for name, counts in sorted(partial.context.items()):
         total = sum(counts.values()) or 1.0
         top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]
-        out[f"top_{name}"] = [{"key": key, "count": int(count), "share": round(count / total, 3)}
-                              for key, count in top]
+        out[f"top_{name}"] = [
+            {"key": key, "count": int(count), "share": round(count / total, 3)}
+            for key, count in top
+        ]
     return out

@@ -101,8 +101,7 @@ class DeliveryMemory:
     def _reset_arrays(self) -> None:
         """Drop the array copies of the columns (rebuilt by :meth:`_arrays`)."""
         self._np_ts: npt.NDArray[np.float64] = np.zeros(0)
-        self._np_ids: list[npt.NDArray[np.int64]] = [np.zeros(0, np.int64)
-                                                      for _ in self.dimensions]
+        self._np_ids: list[npt.NDArray[np.int64]] = [np.zeros(0, np.int64) for _ in self.dimensions]
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -166,8 +165,9 @@ class DeliveryMemory:
                 out[(dimension, names[k])] = float(sums[k])
         return out
 
-    def windows(self, after_ms: int | None, window_ms: int, hop_ms: int,
-                watermark_ms: int) -> range:
+    def windows(
+        self, after_ms: int | None, window_ms: int, hop_ms: int, watermark_ms: int
+    ) -> range:
         """Starts of the windows past ``after_ms`` that the watermark has passed and that
         some remembered delivery is exposed in (so they seal even without events)."""
         if not self._ts:
@@ -184,8 +184,10 @@ class DeliveryMemory:
         done = len(self._np_ts)
         if done < len(self._ts):
             self._np_ts = np.concatenate((self._np_ts, np.asarray(self._ts[done:], np.float64)))
-            self._np_ids = [np.concatenate((old, np.asarray(ids[done:], np.int64)))
-                            for old, ids in zip(self._np_ids, self._ids, strict=True)]
+            self._np_ids = [
+                np.concatenate((old, np.asarray(ids[done:], np.int64)))
+                for old, ids in zip(self._np_ids, self._ids, strict=True)
+            ]
         return self._np_ts, self._np_ids
 
     def sealed(self, start_ms: int) -> None:
@@ -197,8 +199,9 @@ class DeliveryMemory:
             # the runtime calls ``seal`` (a window past every remembered delivery may or may
             # not be sealed yet), and the delay must not.
             self.hist *= _DECAY
-            bins = np.minimum(np.asarray(ages, np.float64) * self.bins / self.cohort_ms,
-                              self.bins - 1).astype(np.int64)
+            bins = np.minimum(
+                np.asarray(ages, np.float64) * self.bins / self.cohort_ms, self.bins - 1
+            ).astype(np.int64)
             self.hist += np.bincount(bins, minlength=self.bins)
         for pane in [p for p in self.pending if p < start_ms]:
             del self.pending[pane]  # a pane no window will seal (cannot happen in order)
@@ -239,29 +242,40 @@ class DeliveryMemory:
         used = [sorted({k for k in ids if k >= 0}) for ids in self._ids]
         names = [[self._names[d][k] for k in keys] for d, keys in enumerate(used)]
         remap = [{k: j for j, k in enumerate(keys)} for keys in used]
-        header = json.dumps({
-            "hist": self.hist.tolist(), "dims": list(self.dimensions), "names": names,
-            "count": len(self._ts),
-        }, separators=(",", ":")).encode()
+        header = json.dumps(
+            {
+                "hist": self.hist.tolist(),
+                "dims": list(self.dimensions),
+                "names": names,
+                "count": len(self._ts),
+            },
+            separators=(",", ":"),
+        ).encode()
         orders = _SEP.join(self._orders).encode()
-        parts = [len(header).to_bytes(4, "little"), header,
-                 len(orders).to_bytes(4, "little"), orders,
-                 np.asarray(self._ts, "<i8").tobytes()]
-        parts += [np.asarray([remap[d].get(k, -1) for k in ids], "<i4").tobytes()
-                  for d, ids in enumerate(self._ids)]
+        parts = [
+            len(header).to_bytes(4, "little"),
+            header,
+            len(orders).to_bytes(4, "little"),
+            orders,
+            np.asarray(self._ts, "<i8").tobytes(),
+        ]
+        parts += [
+            np.asarray([remap[d].get(k, -1) for k in ids], "<i4").tobytes()
+            for d, ids in enumerate(self._ids)
+        ]
         return b"".join(parts)
 
     def load(self, data: bytes) -> None:
         """Replace this memory's content with a :meth:`to_bytes` image (one taken under
         other dimensions is ignored: the memory starts empty)."""
         size = int.from_bytes(data[:4], "little")
-        header = json.loads(data[4:4 + size])
+        header = json.loads(data[4 : 4 + size])
         if header.get("dims") != list(self.dimensions):
             return
         offset = 4 + size
-        length = int.from_bytes(data[offset:offset + 4], "little")
+        length = int.from_bytes(data[offset : offset + 4], "little")
         offset += 4
-        text = data[offset:offset + length].decode()
+        text = data[offset : offset + length].decode()
         offset += length
         count = int(header["count"])
         hist = np.asarray(header["hist"], np.float64)

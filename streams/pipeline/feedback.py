@@ -72,8 +72,9 @@ class Verdict:
 
     def to_json(self) -> bytes:
         """The topic's record value."""
-        return json.dumps({"schema": SCHEMA, **asdict(self)}, separators=(",", ":"),
-                          sort_keys=True).encode()
+        return json.dumps(
+            {"schema": SCHEMA, **asdict(self)}, separators=(",", ":"), sort_keys=True
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> Verdict:
@@ -89,16 +90,24 @@ class Verdict:
         for name in ("alert_id", "rule", "dimension", "key"):
             value = data.get(name)
             if not isinstance(value, str) or not value or len(value) > _MAX_ID:
-                raise InvalidVerdict(name, f"expected a non-empty string of at most {_MAX_ID} "
-                                     "characters")
+                raise InvalidVerdict(
+                    name, f"expected a non-empty string of at most {_MAX_ID} characters"
+                )
         if data.get("verdict") not in ("false", "true"):
             raise InvalidVerdict("verdict", "expected 'false' or 'true'")
         for name in ("note", "ts"):
             value = data.get(name, "")
             if not isinstance(value, str) or len(value) > _MAX_NOTE:
                 raise InvalidVerdict(name, f"expected a string of at most {_MAX_NOTE} characters")
-        return cls(data["alert_id"], data["verdict"], data["rule"], data["dimension"],
-                   data["key"], data.get("note", ""), data.get("ts", ""))
+        return cls(
+            data["alert_id"],
+            data["verdict"],
+            data["rule"],
+            data["dimension"],
+            data["key"],
+            data.get("note", ""),
+            data.get("ts", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,16 +88,27 @@ class Intake:
             return self._process(topic, partition, offset, key, value)
         except Exception as exc:  # noqa: BLE001 - one record must never stop the worker
             detail = f"{type(exc).__name__}: {exc}"
-            log.error("record_failed", topic=topic, partition=partition, offset=offset,
-                      error=detail[:300])
+            log.error(
+                "record_failed", topic=topic, partition=partition, offset=offset, error=detail[:300]
+            )
             error = InvalidEvent("internal_error", detail[:300])
-            return self._reject(error, "invalid", topic, partition, offset, key, value,
-                                error_type=type(exc).__name__)
+            return self._reject(
+                error,
+                "invalid",
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                error_type=type(exc).__name__,
+            )
 
-    def _process(self, topic: TopicName, partition: int, offset: int, key: bytes | None,
-                 value: bytes | None) -> DeadLetter | None:
-        latest = (None if self.max_future_ms is None
-                  else int(time.time() * 1000) + self.max_future_ms)
+    def _process(
+        self, topic: TopicName, partition: int, offset: int, key: bytes | None, value: bytes | None
+    ) -> DeadLetter | None:
+        latest = (
+            None if self.max_future_ms is None else int(time.time() * 1000) + self.max_future_ms
+        )
         try:
             event = decode_event(topic, value, self.max_event_bytes, latest)
         except InvalidEvent as error:
@@ -106,17 +117,20 @@ class Intake:
         if recent is None:
             recent = self._recent[(topic, partition)] = RecentIds(self.dedup_capacity)
         if recent.seen(event.event_id):
-            duplicate = InvalidEvent("duplicate",
-                                     f"event_id {event.event_id[:80]!r} already processed",
-                                     "event_id")
+            duplicate = InvalidEvent(
+                "duplicate", f"event_id {event.event_id[:80]!r} already processed", "event_id"
+            )
             return self._reject(duplicate, "duplicate", topic, partition, offset, key, value)
         try:
             on_time = self.on_event(topic, partition, offset, event)
         except InvalidEvent as error:  # contradicts what the partition knows (order state)
             return self._reject(error, "invalid", topic, partition, offset, key, value)
         if not on_time:
-            late = InvalidEvent("late", "its window was already sealed (event time behind the "
-                                "partition's watermark)", "ts")
+            late = InvalidEvent(
+                "late",
+                "its window was already sealed (event time behind the partition's watermark)",
+                "ts",
+            )
             return self._reject(late, "late", topic, partition, offset, key, value)
         self.counts[(topic, "ok")] += 1
         return None

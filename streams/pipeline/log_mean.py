@@ -89,8 +89,13 @@ class LogMeanWindow:
         def up(a: F64) -> F64:
             return np.expm1(np.log1p(np.maximum(a, 0.0)) + self.lift)
 
-        return replace(outcome, observed=self.quantiles.copy(), baseline=up(outcome.baseline),
-                       lower=up(outcome.lower), upper=up(outcome.upper))
+        return replace(
+            outcome,
+            observed=self.quantiles.copy(),
+            baseline=up(outcome.baseline),
+            lower=up(outcome.lower),
+            upper=up(outcome.upper),
+        )
 
 
 class SpreadMemory:
@@ -112,16 +117,19 @@ class SpreadMemory:
         if seen.df is None or seen.spreads is None:
             return
         decay = 2.0 ** (-1.0 / HALF_LIFE_WINDOWS)
-        for sid, df, spread in zip(seen.ids, seen.df.tolist(), seen.spreads.tolist(),
-                                   strict=True):
+        for sid, df, spread in zip(seen.ids, seen.df.tolist(), seen.spreads.tolist(), strict=True):
             if df <= 0:
                 continue
             ss, total = self.table.get(sid, (0.0, 0.0))
             self.table[sid] = (decay * ss + df * spread, decay * total + df)
 
 
-def window(ids: Sequence[str], sketches: Sequence[QuantileSketch | None], quantile: float,
-           memory: SpreadMemory) -> LogMeanWindow:
+def window(
+    ids: Sequence[str],
+    sketches: Sequence[QuantileSketch | None],
+    quantile: float,
+    memory: SpreadMemory,
+) -> LogMeanWindow:
     """The log-mean statistic of one window of series (``None``: no data there)."""
     size = len(sketches)
     means = np.zeros(size)
@@ -141,8 +149,9 @@ def window(ids: Sequence[str], sketches: Sequence[QuantileSketch | None], quanti
     prior = np.array([p if d > 0 else window_pool for p, d in learned])
     prior_df = np.minimum(np.array([d if d > 0 else window_df for _, d in learned]), PRIOR_DF)
     has = (sizes > 0) & (df + prior_df > 0)
-    moderated = np.where(has, (df * spreads + prior_df * prior)
-                         / np.where(has, df + prior_df, 1.0), 0.0)
+    moderated = np.where(
+        has, (df * spreads + prior_df * prior) / np.where(has, df + prior_df, 1.0), 0.0
+    )
     sizes = np.where(has, sizes, 0.0)  # no spread to judge by at all: no evidence
     noise = np.where(has, moderated / np.where(has, sizes, 1.0), 0.0)
     z_q = NormalDist().inv_cdf(min(max(quantile, 1e-6), 1 - 1e-6))

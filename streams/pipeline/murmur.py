@@ -22,7 +22,8 @@ def murmur2(data: bytes) -> int:
     """MurmurHash2 of ``data`` as Kafka computes it (unsigned 32 bits).
 
     >>> murmur2(b"O-000245259") == __import__("aiokafka.partitioner").partitioner.murmur2(
-    ...     b"O-000245259")
+    ...     b"O-000245259"
+    ... )
     True
     """
     length = len(data)

@@ -95,18 +95,23 @@ class WindowPlan:
         f = self.factor.get(row)
         if f is not None and f != 1.0:
             decision = replace(
-                decision, observed=decision.observed * f,
+                decision,
+                observed=decision.observed * f,
                 baseline=None if decision.baseline is None else decision.baseline * f,
                 lower=None if decision.lower is None else decision.lower * f,
-                upper=None if decision.upper is None else decision.upper * f)
+                upper=None if decision.upper is None else decision.upper * f,
+            )
         delta = self.shift.get(row)
         if delta is None or delta == 0.0:
             return decision
         observed = self.raw.get(row, decision.observed)
-        return replace(decision, observed=observed,
-                       baseline=_unshift(decision.baseline, delta),
-                       lower=_unshift(decision.lower, delta),
-                       upper=_unshift(decision.upper, delta))
+        return replace(
+            decision,
+            observed=observed,
+            baseline=_unshift(decision.baseline, delta),
+            lower=_unshift(decision.lower, delta),
+            upper=_unshift(decision.upper, delta),
+        )
 
 
 class OnCall:
@@ -122,8 +127,12 @@ class OnCall:
         Series id -> band multiplier from on-call feedback (missing: 1).
     """
 
-    def __init__(self, mutes: MuteTable, calendar: Calendar | None = None,
-                 sensitivity: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        mutes: MuteTable,
+        calendar: Calendar | None = None,
+        sensitivity: dict[str, float] | None = None,
+    ) -> None:
         self.mutes = mutes
         self.calendar = calendar or Calendar()
         self.sensitivity = sensitivity if sensitivity is not None else {}
@@ -139,15 +148,27 @@ class OnCall:
             if mute.matches(dimension, key):
                 return mute.name
         for hit in self.calendar.phases(ts_ms, ts_ms + 1):
-            if (hit.phase == "event" and rule in hit.event.silence
-                    and hit.event.in_scope(dimension, key)):
+            if (
+                hit.phase == "event"
+                and rule in hit.event.silence
+                and hit.event.in_scope(dimension, key)
+            ):
                 return hit.event.name
         return None
 
-    def plan(self, rule: str, kind: str, start_ms: int, end_ms: int, series: Sequence[Series],
-             values: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64],
-             min_sample: int, peek: Callable[[], Outcome], z: float = 3.0
-             ) -> WindowPlan | None:
+    def plan(
+        self,
+        rule: str,
+        kind: str,
+        start_ms: int,
+        end_ms: int,
+        series: Sequence[Series],
+        values: npt.NDArray[np.float64],
+        sizes: npt.NDArray[np.float64],
+        min_sample: int,
+        peek: Callable[[], Outcome],
+        z: float = 3.0,
+    ) -> WindowPlan | None:
         """The plan of one window, or ``None`` when nothing applies (``z``: the rule's band
         half-width in standard deviations)."""
         mutes = self.mutes.active(rule, start_ms, end_ms)
@@ -172,14 +193,23 @@ class OnCall:
         plan.learn = None if learn.all() else learn
         return plan
 
-    def _apply(self, hit: Hit, rule: str, kind: str, series: Sequence[Series],
-               sizes: npt.NDArray[np.float64], detector: tuple[int, float],
-               peek: Callable[[], Outcome], plan: WindowPlan,
-               learn: npt.NDArray[np.bool_]) -> None:
+    def _apply(
+        self,
+        hit: Hit,
+        rule: str,
+        kind: str,
+        series: Sequence[Series],
+        sizes: npt.NDArray[np.float64],
+        detector: tuple[int, float],
+        peek: Callable[[], Outcome],
+        plan: WindowPlan,
+        learn: npt.NDArray[np.bool_],
+    ) -> None:
         event = hit.event
         min_sample, z = detector
-        rows = [row for row, (_, dimension, key) in enumerate(series)
-                if event.in_scope(dimension, key)]
+        rows = [
+            row for row, (_, dimension, key) in enumerate(series) if event.in_scope(dimension, key)
+        ]
         if not rows:
             return
         tag = {"event": event.name, "phase": hit.phase, "uplift": event.uplift}
@@ -217,8 +247,9 @@ class OnCall:
                 by_dimension.setdefault(series[row][1], []).append(row)
             for dim_rows in by_dimension.values():
                 factors = _peer_factors(plan.values, sizes, baseline, dim_rows, min_sample)
-                by = max(PEER_WIDEN, _peer_spread(plan.values, sizes, outcome, factors,
-                                                  min_sample, z))
+                by = max(
+                    PEER_WIDEN, _peer_spread(plan.values, sizes, outcome, factors, min_sample, z)
+                )
                 for row in dim_rows:
                     learn[row] = False
                 for row, w in factors.items():
@@ -229,8 +260,9 @@ class OnCall:
                     p = plan.values[row] / n
                     delta = _stab(min(w * b, 1.0)) - _stab(b)
                     plan.raw.setdefault(row, float(p))
-                    plan.values[row] = n * float(to_observed("ratio", np.asarray(
-                        max(_stab(p) - delta, 0.0))))
+                    plan.values[row] = n * float(
+                        to_observed("ratio", np.asarray(max(_stab(p) - delta, 0.0)))
+                    )
                     plan.shift[row] = plan.shift.get(row, 0.0) + delta
                     plan.factor_tag[row] = plan.factor_tag.get(row, 1.0) * w
                     widen[row] = by
@@ -252,8 +284,14 @@ class OnCall:
                 entry["peer_widen"] = round(spread[row], 3)
             plan.calendar.setdefault(row, []).append(entry)
 
-    def after(self, rule: str, series: Sequence[Series], plan: WindowPlan | None,
-              outcome: Outcome, raw_values: npt.NDArray[np.float64]) -> None:
+    def after(
+        self,
+        rule: str,
+        series: Sequence[Series],
+        plan: WindowPlan | None,
+        outcome: Outcome,
+        raw_values: npt.NDArray[np.float64],
+    ) -> None:
         """Move each scaled series' tracker after its window was decided (not on a window
         out of band, so an outage keeps being judged against the event's level); forget
         the trackers of series no longer in an event."""
@@ -283,9 +321,13 @@ class OnCall:
         self.trackers = {k: float(v) for k, v in (state or {}).get("trackers", {}).items()}
 
 
-def _peer_factors(values: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64],
-                  baseline: npt.NDArray[np.float64], rows: list[int],
-                  min_sample: int) -> dict[int, float]:
+def _peer_factors(
+    values: npt.NDArray[np.float64],
+    sizes: npt.NDArray[np.float64],
+    baseline: npt.NDArray[np.float64],
+    rows: list[int],
+    min_sample: int,
+) -> dict[int, float]:
     """Row -> wave factor of its peers: the denominator-weighted median of ``rate / baseline``
     over the other rows with enough data (at least ``MIN_PEERS`` of them); rows without
     enough data of their own are judged against the median of all."""
@@ -318,9 +360,14 @@ def _peer_factors(values: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64
     return out
 
 
-def _peer_spread(values: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64],
-                 outcome: Outcome, factors: dict[int, float], min_sample: int,
-                 z: float) -> float:
+def _peer_spread(
+    values: npt.NDArray[np.float64],
+    sizes: npt.NDArray[np.float64],
+    outcome: Outcome,
+    factors: dict[int, float],
+    min_sample: int,
+    z: float,
+) -> float:
     """How much more the peers scatter around their wave than their bands allow: the robust
     standard deviation ``1.4826 x median |z_i|`` of the peers' standardised deviations
     ``z_i = (g(p_i) - g(w_i b_i)) / sigma_i`` (``sigma_i`` read off the row's band as the

@@ -172,8 +172,14 @@ class OrderBook:
         passed meanwhile are reported when it ends.
     """
 
-    def __init__(self, max_orders: int, ttl_ms: int, keep_done_ms: int,
-                 lost_factor: float | None = None, lost_warmup_ms: int = 0) -> None:
+    def __init__(
+        self,
+        max_orders: int,
+        ttl_ms: int,
+        keep_done_ms: int,
+        lost_factor: float | None = None,
+        lost_warmup_ms: int = 0,
+    ) -> None:
         self.max_orders = max_orders
         self.ttl_ms = ttl_ms
         self.keep_done_ms = keep_done_ms
@@ -200,18 +206,24 @@ class OrderBook:
             return
         status, ts = event.status, event.ts_ms
         if status == "delivered" and order.shipped_ms != _NONE and ts < order.shipped_ms:
-            raise InvalidEvent("inconsistent_lifecycle",
-                               f"delivered at {ts} before it shipped at {order.shipped_ms} "
-                               "(epoch ms)", "ts")
+            raise InvalidEvent(
+                "inconsistent_lifecycle",
+                f"delivered at {ts} before it shipped at {order.shipped_ms} (epoch ms)",
+                "ts",
+            )
         if status == "shipped" and order.delivered_ms != _NONE and ts > order.delivered_ms:
-            raise InvalidEvent("inconsistent_lifecycle",
-                               f"shipped at {ts} after it was delivered at "
-                               f"{order.delivered_ms} (epoch ms)", "ts")
-        if (status == "refunded" and order.refund_from_ms != _NONE
-                and ts < order.refund_from_ms):
-            raise InvalidEvent("inconsistent_lifecycle",
-                               f"refunded at {ts} before the refund was asked for at "
-                               f"{order.refund_from_ms} (epoch ms)", "ts")
+            raise InvalidEvent(
+                "inconsistent_lifecycle",
+                f"shipped at {ts} after it was delivered at {order.delivered_ms} (epoch ms)",
+                "ts",
+            )
+        if status == "refunded" and order.refund_from_ms != _NONE and ts < order.refund_from_ms:
+            raise InvalidEvent(
+                "inconsistent_lifecycle",
+                f"refunded at {ts} before the refund was asked for at "
+                f"{order.refund_from_ms} (epoch ms)",
+                "ts",
+            )
 
     def observe(self, event: OrderEvent) -> OrderFacts | None:
         """Update the order's times; return what this event measures (or ``None``).
@@ -298,8 +310,12 @@ class OrderBook:
         while heap and heap[0][0] <= watermark_ms:
             due, order_id, shipped = heapq.heappop(heap)
             order = self.orders.get(order_id)
-            if (order is None or order.shipped_ms != shipped or order.lost
-                    or order.delivered_ms != _NONE):
+            if (
+                order is None
+                or order.shipped_ms != shipped
+                or order.lost
+                or order.delivered_ms != _NONE
+            ):
                 continue
             cell = cell_of(order.region, order.carrier)
             p90 = self.transit.p90(cell)
@@ -313,8 +329,9 @@ class OrderBook:
                 heapq.heappush(heap, (now_due, order_id, shipped))
                 continue
             order.lost = True
-            lost.append(LostParcel(order_id, shipped, now_due, p90, cell, order.carrier,
-                                   order.region))
+            lost.append(
+                LostParcel(order_id, shipped, now_due, p90, cell, order.carrier, order.region)
+            )
         return lost
 
     def _warm_mark(self, watermark_ms: int) -> int:
@@ -336,9 +353,11 @@ class OrderBook:
             return
         self._next_sweep_ms = now_ms + _MS_PER_HOUR
         ttl_cut, done_cut = now_ms - self.ttl_ms, now_ms - self.keep_done_ms
-        stale = [key for key, order in self.orders.items()
-                 if order.touched_ms <= ttl_cut
-                 or (order.touched_ms <= done_cut and order.done())]
+        stale = [
+            key
+            for key, order in self.orders.items()
+            if order.touched_ms <= ttl_cut or (order.touched_ms <= done_cut and order.done())
+        ]
         expired = 0
         for key in stale:
             order = self.orders.pop(key)
@@ -364,18 +383,22 @@ class OrderBook:
     def header(self) -> dict[str, Any]:
         """The JSON part of a snapshot: order ids, text fields and the cell histories."""
         orders = self.orders.values()
-        return {"ids": list(self.orders), "first_ms": self.first_ms,
-                "carrier": [o.carrier for o in orders],
-                "region": [o.region for o in orders],
-                "transit": self.transit.to_json()}
+        return {
+            "ids": list(self.orders),
+            "first_ms": self.first_ms,
+            "carrier": [o.carrier for o in orders],
+            "region": [o.region for o in orders],
+            "transit": self.transit.to_json(),
+        }
 
     def arrays(self) -> list[bytes]:
         """The binary part of a snapshot: one little-endian int64 column per time."""
         orders = list(self.orders.values())
         count = len(orders)
-        return [np.fromiter((getattr(o, name) for o in orders), "<i8", count).tobytes()
-                for name in _TIME_FIELDS] + [
-            np.fromiter((o.lost for o in orders), "<i8", count).tobytes()]
+        return [
+            np.fromiter((getattr(o, name) for o in orders), "<i8", count).tobytes()
+            for name in _TIME_FIELDS
+        ] + [np.fromiter((o.lost for o in orders), "<i8", count).tobytes()]
 
     def load(self, header: dict[str, Any], data: bytes, offset: int) -> int:
         """Restore from :meth:`header` and :meth:`arrays` at ``offset``; return the offset
@@ -391,20 +414,38 @@ class OrderBook:
         self.orders = {}
         for i, key in enumerate(ids):
             touched, shipped, promised, delivered, refund_from, refunded, due = (
-                column[i] for column in columns[:len(_TIME_FIELDS)])
-            order = _Order(touched, shipped, promised, delivered, refund_from, refunded, due,
-                           lost=bool(columns[-1][i]), carrier=header["carrier"][i],
-                           region=header["region"][i])
+                column[i] for column in columns[: len(_TIME_FIELDS)]
+            )
+            order = _Order(
+                touched,
+                shipped,
+                promised,
+                delivered,
+                refund_from,
+                refunded,
+                due,
+                lost=bool(columns[-1][i]),
+                carrier=header["carrier"][i],
+                region=header["region"][i],
+            )
             self.orders[key] = order
-        self._deadlines = [(order.due_ms, key, order.shipped_ms)
-                           for key, order in self.orders.items()
-                           if order.due_ms != _NONE and order.delivered_ms == _NONE
-                           and not order.lost]
+        self._deadlines = [
+            (order.due_ms, key, order.shipped_ms)
+            for key, order in self.orders.items()
+            if order.due_ms != _NONE and order.delivered_ms == _NONE and not order.lost
+        ]
         heapq.heapify(self._deadlines)
         return offset
 
 
-_TIME_FIELDS: Final = ("touched_ms", "shipped_ms", "promised_ms", "delivered_ms",
-                       "refund_from_ms", "refunded_ms", "due_ms")
+_TIME_FIELDS: Final = (
+    "touched_ms",
+    "shipped_ms",
+    "promised_ms",
+    "delivered_ms",
+    "refund_from_ms",
+    "refunded_ms",
+    "due_ms",
+)
 #: int64 columns per order in a snapshot: the times and the lost flag.
 SNAPSHOT_COLUMNS: Final = len(_TIME_FIELDS) + 1

@@ -41,12 +41,22 @@ from streams.risk.shard import risk_sources
 from streams.rules.calendar import Calendar
 from streams.rules.catalogue import RuleSet
 
-__all__ = ["KEY_FIELDS", "ReplayPipeline", "Stage1", "Stage1Output", "fold_incidents",
-           "partition_for"]
+__all__ = [
+    "KEY_FIELDS",
+    "ReplayPipeline",
+    "Stage1",
+    "Stage1Output",
+    "fold_incidents",
+    "partition_for",
+]
 
 #: The Kafka key of each input topic's records (contract section 1).
-KEY_FIELDS: dict[TopicName, str] = {"orders": "order_id", "complaints": "complaint_id",
-                                    "wait-times": "ticket_id", "reviews": "review_id"}
+KEY_FIELDS: dict[TopicName, str] = {
+    "orders": "order_id",
+    "complaints": "complaint_id",
+    "wait-times": "ticket_id",
+    "reviews": "review_id",
+}
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -70,16 +80,27 @@ class Stage1Output:
 class Stage1:
     """Intake plus one aggregator per input partition (source)."""
 
-    def __init__(self, rules: RuleSet, topic_names: dict[TopicName, str], *,
-                 max_event_bytes: int = 1_048_576, dedup_capacity: int = 50_000,
-                 max_future_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        topic_names: dict[TopicName, str],
+        *,
+        max_event_bytes: int = 1_048_576,
+        dedup_capacity: int = 50_000,
+        max_future_ms: int | None = None,
+    ) -> None:
         self.rules = rules
         self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
         self._verdicts: list[EventAlert] = []
         self._risk_facts: list[RiskFact] = []
         self._sent_watermarks: dict[str, int] = {}
-        self.intake = Intake(self._on_event, topic_names, max_event_bytes=max_event_bytes,
-                             dedup_capacity=dedup_capacity, max_future_ms=max_future_ms)
+        self.intake = Intake(
+            self._on_event,
+            topic_names,
+            max_event_bytes=max_event_bytes,
+            dedup_capacity=dedup_capacity,
+            max_future_ms=max_future_ms,
+        )
 
     def aggregator(self, topic: TopicName, partition: int) -> SourceAggregator:
         """The aggregator of one input partition, created on first use."""
@@ -98,8 +119,15 @@ class Stage1:
             self._risk_facts.append(fact)
         return on_time
 
-    def process(self, topic: TopicName, partition: int, offset: int, key: bytes | None,
-                value: bytes | None, out: Stage1Output) -> None:
+    def process(
+        self,
+        topic: TopicName,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        out: Stage1Output,
+    ) -> None:
         """Feed one raw record."""
         dead = self.intake.process(topic, partition, offset, key, value)
         if dead is not None:
@@ -113,7 +141,7 @@ class Stage1:
 
     def seal(self, out: Stage1Output) -> None:
         """Seal every window the sources' watermarks passed; report moved watermarks."""
-        for (topic, partition) in sorted(self.aggregators):
+        for topic, partition in sorted(self.aggregators):
             agg = self.aggregators[(topic, partition)]
             out.partials.extend(agg.seal())
             mark = agg.watermark_ms
@@ -143,23 +171,37 @@ class Stage1:
 class ReplayPipeline:
     """Replay JSONL input through both stages without Kafka."""
 
-    def __init__(self, rules: RuleSet, *, partitions: int = 4, topic_prefix: str = "aftersales.",
-                 batch_size: int = 2_000, texts: AlertTexts | None = None,
-                 max_future_ms: int | None = 86_400_000, calendar: Calendar | None = None,
-                 sensitivity: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        *,
+        partitions: int = 4,
+        topic_prefix: str = "aftersales.",
+        batch_size: int = 2_000,
+        texts: AlertTexts | None = None,
+        max_future_ms: int | None = 86_400_000,
+        calendar: Calendar | None = None,
+        sensitivity: dict[str, float] | None = None,
+    ) -> None:
         self.partitions = partitions
         self.batch_size = batch_size
-        self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
-                             max_future_ms=max_future_ms)
-        self.closer = WindowCloser(rules, dict.fromkeys(TOPICS, partitions),
-                                   texts or AlertTexts(), shards=partitions,
-                                   oncall=OnCall(rules.mutes, calendar, sensitivity))
+        self.stage1 = Stage1(
+            rules, {t: f"{topic_prefix}{t}" for t in TOPICS}, max_future_ms=max_future_ms
+        )
+        self.closer = WindowCloser(
+            rules,
+            dict.fromkeys(TOPICS, partitions),
+            texts or AlertTexts(),
+            shards=partitions,
+            oncall=OnCall(rules.mutes, calendar, sensitivity),
+        )
         #: Folds many alerts of a rule under one parent into an incident (alerts.incidents).
         self.folder = IncidentFolder(rule.name for rule in rules.rules if rule.kind == "ratio")
         self._offsets: dict[tuple[TopicName, int], int] = {}
         #: One risk shard per partials partition, as the worker's closers hold them.
-        self.risk_shards = [RiskShard(risk_sources(dict.fromkeys(TOPICS, partitions)))
-                            for _ in range(partitions)]
+        self.risk_shards = [
+            RiskShard(risk_sources(dict.fromkeys(TOPICS, partitions))) for _ in range(partitions)
+        ]
         #: Risk records scored so far and not yet taken (see :meth:`take_risk`).
         self.risk_records: list[RiskRecord] = []
         #: Called with each risk record as it is scored, instead of keeping it (``--risk-out``).
@@ -167,8 +209,9 @@ class ReplayPipeline:
         self.dead_letters: list[DeadLetter] = []
         self.lines = 0
 
-    def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]]
-            ) -> Iterator[AlertEvent]:
+    def run(
+        self, records: Iterable[tuple[str, bytes | None, bytes | None]]
+    ) -> Iterator[AlertEvent]:
         """Process ``(topic, key, value)`` records in order; yield alerts as they happen.
 
         A record of an unknown topic is dead-lettered (``unknown_topic``), never fatal.
@@ -177,9 +220,17 @@ class ReplayPipeline:
         pending = 0
         for topic, key, value in records:
             if topic not in KEY_FIELDS:
-                self.dead_letters.append(DeadLetter(
-                    key, value, f"replay:{topic}"[:200], 0, self.lines, "unknown_topic",
-                    f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}"))
+                self.dead_letters.append(
+                    DeadLetter(
+                        key,
+                        value,
+                        f"replay:{topic}"[:200],
+                        0,
+                        self.lines,
+                        "unknown_topic",
+                        f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}",
+                    )
+                )
                 self.lines += 1
                 continue
             partition = partition_for(key, self.partitions) if key is not None else 0
@@ -238,8 +289,9 @@ class ReplayPipeline:
         return records
 
 
-def fold_incidents(folder: IncidentFolder, closers: Iterable[WindowCloser],
-                   alerts: list[AlertEvent]) -> list[AlertEvent]:
+def fold_incidents(
+    folder: IncidentFolder, closers: Iterable[WindowCloser], alerts: list[AlertEvent]
+) -> list[AlertEvent]:
     """Feed ``alerts`` to ``folder``; return the incident events of every window rule up to
     the lowest watermark of ``closers`` (all of them have closed those windows)."""
     folder.add(alerts)
@@ -257,8 +309,7 @@ def fold_incidents(folder: IncidentFolder, closers: Iterable[WindowCloser],
     return out
 
 
-def read_jsonl(lines: Iterable[bytes | str]
-               ) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+def read_jsonl(lines: Iterable[bytes | str]) -> Iterator[tuple[str, bytes | None, bytes | None]]:
     """Records from replay input lines ``{"topic": ..., "value": {...}}``.
 
     Lines are best given as bytes (the file opened in binary): a line that is not UTF-8,
@@ -296,8 +347,7 @@ def read_jsonl(lines: Iterable[bytes | str]
         # Any string may come from the file: an unknown topic simply has no key field.
         field_name = KEY_FIELDS.get(topic)  # type: ignore[call-overload]
         key_value = value.get(field_name) if field_name and isinstance(value, dict) else None
-        key = (None if key_value is None
-               else str(key_value).encode("utf-8", "surrogatepass"))
+        key = None if key_value is None else str(key_value).encode("utf-8", "surrogatepass")
         yield topic, key, encoded
 
 

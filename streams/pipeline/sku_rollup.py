@@ -41,9 +41,11 @@ MAX_ORDERS: Final = 50
 #: Windows without a verdict before a SKU episode resolves.
 QUIET_WINDOWS: Final = 4
 _RANK: Final = {"info": 1, "warning": 2, "critical": 3}
-_LABELS: Final[dict[str, tuple[str, Unit]]] = {"unit_price": ("Unit price", "amount"),
-                                                "quantity": ("Quantity", "count"),
-                                                "transit": ("Transit time", "hours")}
+_LABELS: Final[dict[str, tuple[str, Unit]]] = {
+    "unit_price": ("Unit price", "amount"),
+    "quantity": ("Quantity", "count"),
+    "transit": ("Transit time", "hours"),
+}
 #: Locale text prefix per roll-up key: ``sku.*`` for prices, ``lost.*`` for lost parcels.
 _TEXT_PREFIX: Final[dict[str, str]] = {"sku": "sku", "carrier": "lost"}
 #: Learned roll-ups (lost parcels per carrier): the usual count per window is an
@@ -112,9 +114,16 @@ class SkuRollup:
         Runbook texts of the rule.
     """
 
-    def __init__(self, rule: str, window_ms: int, texts: AlertTexts,
-                 key_field: str = "sku", min_orders: int = 1, *,
-                 learn_rate: bool = False) -> None:
+    def __init__(
+        self,
+        rule: str,
+        window_ms: int,
+        texts: AlertTexts,
+        key_field: str = "sku",
+        min_orders: int = 1,
+        *,
+        learn_rate: bool = False,
+    ) -> None:
         self.rule = rule
         #: Judge a window's count against the key's learned usual count (lost parcels: a
         #: carrier that always loses a few a day is no incident); ``False``: any
@@ -157,9 +166,18 @@ class SkuRollup:
         cause = f"{verdict.context.get('measure', 'unit_price')}_{decision.direction}"
         seen = self.pending.setdefault(start, {}).setdefault(_cause_id(sku, cause), _Seen())
         seen.count += 1
-        seen.rows.append([verdict.ts_ms, verdict.key, decision.observed, decision.baseline,
-                          decision.lower, decision.upper, decision.score,
-                          decision.severity or "warning"])
+        seen.rows.append(
+            [
+                verdict.ts_ms,
+                verdict.key,
+                decision.observed,
+                decision.baseline,
+                decision.lower,
+                decision.upper,
+                decision.score,
+                decision.severity or "warning",
+            ]
+        )
         if len(seen.rows) > MAX_ORDERS:
             seen.rows.sort(key=lambda row: (row[0], row[1]))
             del seen.rows[MAX_ORDERS:]
@@ -219,8 +237,9 @@ class SkuRollup:
         if self.first_start is None:
             self.first_start = start
         rate = self.rates.get(cause_id)
-        usual, learned, last = (rate if rate is not None
-                                else [0.0, 0.0, float(self.first_start - self.window_ms)])
+        usual, learned, last = (
+            rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms)]
+        )
         for _ in range(min(max(int((start - last) // self.window_ms) - 1, 0), 10_000)):
             learned += 1
             usual -= max(RATE_GAIN, 1.0 / learned) * usual
@@ -241,8 +260,12 @@ class SkuRollup:
         values = {
             "observed": statistics.median(row[2] for row in rows),
             "baseline": statistics.median(row[3] for row in rows if row[3] is not None),
-            "lower": last[4], "upper": last[5], "score": score, "severity": severity,
-            "direction": direction, "sample_size": seen.count,
+            "lower": last[4],
+            "upper": last[5],
+            "score": score,
+            "severity": severity,
+            "direction": direction,
+            "sample_size": seen.count,
         }
         opened = self.open.get(cause_id)
         orders = [row[1] for row in rows]
@@ -253,13 +276,20 @@ class SkuRollup:
         else:
             transition = None
             state = opened.state
-            episode_orders = (opened.orders + [o for o in orders if o not in opened.orders])
+            episode_orders = opened.orders + [o for o in orders if o not in opened.orders]
             episode_orders, count = episode_orders[:MAX_ORDERS], opened.count + seen.count
         decision = _decision(values, transition=transition, violating=True)
         context = self._context(sku, cause, episode_orders, count)
-        new_state, events = advance(state, SeriesRef(self.rule, self.key_field, sku), decision,
-                                    start, end, self.texts, unit=_LABELS[_measure(cause)][1],
-                                    context=context)
+        new_state, events = advance(
+            state,
+            SeriesRef(self.rule, self.key_field, sku),
+            decision,
+            start,
+            end,
+            self.texts,
+            unit=_LABELS[_measure(cause)][1],
+            context=context,
+        )
         if transition == "fire" and new_state is not None:
             alert_id = alert_id_for(SeriesRef(self.rule, self.key_field, cause_id), end)
             new_state = dataclasses.replace(new_state, alert_id=alert_id)
@@ -277,31 +307,42 @@ class SkuRollup:
         sku, cause = cause_id.rsplit("|", 1)
         decision = _decision(opened.last, transition="resolve", violating=False)
         context = self._context(sku, cause, opened.orders, opened.count)
-        _, events = advance(opened.state, SeriesRef(self.rule, self.key_field, sku), decision,
-                            start, end, self.texts, unit=_LABELS[_measure(cause)][1],
-                            context=context)
+        _, events = advance(
+            opened.state,
+            SeriesRef(self.rule, self.key_field, sku),
+            decision,
+            start,
+            end,
+            self.texts,
+            unit=_LABELS[_measure(cause)][1],
+            context=context,
+        )
         return [self._worded(event, sku, cause, opened.orders, opened.count) for event in events]
 
     def _context(self, sku: str, cause: str, orders: list[str], count: int) -> dict[str, Any]:
-        return {self.key_field: sku, "cause": cause, "orders": list(orders),
-                "order_count": count}
+        return {self.key_field: sku, "cause": cause, "orders": list(orders), "order_count": count}
 
-    def _worded(self, event: AlertEvent, sku: str, cause: str, orders: list[str],
-                count: int) -> AlertEvent:
+    def _worded(
+        self, event: AlertEvent, sku: str, cause: str, orders: list[str], count: int
+    ) -> AlertEvent:
         """The event with a summary that names the SKU, the price seen and the normal one,
         and the affected orders (texts from the locale's catalogue)."""
         texts, locale = self.texts.catalogue, self.texts.locale
         prefix = _TEXT_PREFIX[self.key_field]
         measure = _measure(cause)
         unit = _LABELS[measure][1]
-        shown = ", ".join(orders[:5]) + (texts.text("context.more", n=count - 5)
-                                         if count > 5 else "")
+        shown = ", ".join(orders[:5]) + (
+            texts.text("context.more", n=count - 5) if count > 5 else ""
+        )
         values = {
-            "label": texts.text(f"sku.label.{measure}"), "sku": sku, "key": sku,
+            "label": texts.text(f"sku.label.{measure}"),
+            "sku": sku,
+            "key": sku,
             "label_lower": texts.text(f"sku.label.{measure}").lower(),
             "observed": format_value(event.observed, unit, locale),
             "baseline": format_value(event.baseline, unit, locale),
-            "side": texts.text(f"sku.side.{event.direction}"), "count": count,
+            "side": texts.text(f"sku.side.{event.direction}"),
+            "count": count,
             "noun": texts.text("sku.order_one" if count == 1 else "sku.order_many"),
             "orders": shown,
         }
@@ -314,12 +355,21 @@ class SkuRollup:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
         return {
-            "pending": {str(start): {cid: [s.count, s.rows] for cid, s in sorted(by.items())}
-                        for start, by in sorted(self.pending.items())},
+            "pending": {
+                str(start): {cid: [s.count, s.rows] for cid, s in sorted(by.items())}
+                for start, by in sorted(self.pending.items())
+            },
             "closed_through": self.closed_through,
-            "open": {cid: {"state": o.state.to_dict(), "orders": o.orders, "count": o.count,
-                           "quiet": o.quiet, "last": o.last}
-                     for cid, o in sorted(self.open.items())},
+            "open": {
+                cid: {
+                    "state": o.state.to_dict(),
+                    "orders": o.orders,
+                    "count": o.count,
+                    "quiet": o.quiet,
+                    "last": o.last,
+                }
+                for cid, o in sorted(self.open.items())
+            },
             "late": self.late,
             "rates": {cid: list(rate) for cid, rate in sorted(self.rates.items())},
             "first_start": self.first_start,
@@ -327,16 +377,24 @@ class SkuRollup:
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Inverse of :meth:`to_dict`."""
-        self.pending = {int(start): {cid: _Seen(int(v[0]), list(v[1])) for cid, v in by.items()}
-                        for start, by in data.get("pending", {}).items()}
+        self.pending = {
+            int(start): {cid: _Seen(int(v[0]), list(v[1])) for cid, v in by.items()}
+            for start, by in data.get("pending", {}).items()
+        }
         closed = data.get("closed_through")
         self.closed_through = None if closed is None else int(closed)
-        self.open = {cid: _Open(EpisodeState.from_dict(o["state"]), list(o["orders"]),
-                                int(o["count"]), int(o["quiet"]), dict(o["last"]))
-                     for cid, o in data.get("open", {}).items()}
+        self.open = {
+            cid: _Open(
+                EpisodeState.from_dict(o["state"]),
+                list(o["orders"]),
+                int(o["count"]),
+                int(o["quiet"]),
+                dict(o["last"]),
+            )
+            for cid, o in data.get("open", {}).items()
+        }
         self.late = int(data.get("late", 0))
-        self.rates = {cid: [float(x) for x in rate]
-                      for cid, rate in data.get("rates", {}).items()}
+        self.rates = {cid: [float(x) for x in rate] for cid, rate in data.get("rates", {}).items()}
         first = data.get("first_start")
         self.first_start = None if first is None else int(first)
 
@@ -348,9 +406,17 @@ def _measure(cause: str) -> str:
 def _decision(values: Mapping[str, Any], *, transition: Any, violating: bool) -> Decision:
     score = float(values["score"])
     return Decision(
-        observed=float(values["observed"]), baseline=float(values["baseline"]),
-        lower=values["lower"], upper=values["upper"], score=score,
+        observed=float(values["observed"]),
+        baseline=float(values["baseline"]),
+        lower=values["lower"],
+        upper=values["upper"],
+        score=score,
         anomaly_score=min(1.0, abs(score) / (abs(score) + 1.0)),
-        sample_size=int(values["sample_size"]), ready=True, violating=violating,
-        direction=values["direction"], severity=values["severity"] if violating else None,
-        alerting=violating, transition=transition)
+        sample_size=int(values["sample_size"]),
+        ready=True,
+        violating=violating,
+        direction=values["direction"],
+        severity=values["severity"] if violating else None,
+        alerting=violating,
+        transition=transition,
+    )

@@ -33,8 +33,18 @@ from streams.risk.facts import RiskFact, risk_partition
 from streams.rules.registry import DEFAULT_REGISTRY
 from thresholds.decision import Decision
 
-__all__ = ["COLOCATED", "PACK_MAX_ITEMS", "RiskFacts", "Watermark", "closer_partition", "decode",
-           "encode_event_alert", "encode_watermark", "pack_partials", "pack_risk_facts"]
+__all__ = [
+    "COLOCATED",
+    "PACK_MAX_ITEMS",
+    "RiskFacts",
+    "Watermark",
+    "closer_partition",
+    "decode",
+    "encode_event_alert",
+    "encode_watermark",
+    "pack_partials",
+    "pack_risk_facts",
+]
 
 #: Partials per packed record at most (keeps a record far below the producer's batch size).
 PACK_MAX_ITEMS = 2_000
@@ -67,8 +77,7 @@ class RiskFacts(tuple[RiskFact, ...]):
 COLOCATED: frozenset[str] = frozenset(DEFAULT_REGISTRY.with_trait("colocated"))
 
 
-def closer_partition(series: str, partitions: int,
-                     colocated: Collection[str] = COLOCATED) -> int:
+def closer_partition(series: str, partitions: int, colocated: Collection[str] = COLOCATED) -> int:
     """The partials-topic partition (and so the closer) that owns ``series``.
 
     CRC-32 of the series id: stable across processes and versions of Python (unlike
@@ -76,7 +85,7 @@ def closer_partition(series: str, partitions: int,
     The series of a rule in ``colocated`` (default: the shipped colocated rules) all
     route by the rule's name, so one closer sees the rule's total beside its keys.
     """
-    rule = series[:series.find(":")]
+    rule = series[: series.find(":")]
     route = rule if rule in colocated else series
     return zlib.crc32(route.encode()) % partitions
 
@@ -101,26 +110,44 @@ def _item(sealed: SealedPartial) -> list[Any]:
     return item
 
 
-def pack_partials(partials: Iterable[SealedPartial], partitions: int,
-                  max_items: int = PACK_MAX_ITEMS) -> Iterator[tuple[int, bytes]]:
+def pack_partials(
+    partials: Iterable[SealedPartial], partitions: int, max_items: int = PACK_MAX_ITEMS
+) -> Iterator[tuple[int, bytes]]:
     """``(partition, record)`` pairs carrying ``partials``, grouped by source, rule,
     window and owning partition, in the order each group first appears."""
     groups: dict[tuple[int, str, str, int, int], list[list[Any]]] = {}
     for sealed in partials:
-        group = (closer_partition(sealed.series, partitions), sealed.source, sealed.rule,
-                 sealed.window_start_ms, sealed.window_end_ms)
+        group = (
+            closer_partition(sealed.series, partitions),
+            sealed.source,
+            sealed.rule,
+            sealed.window_start_ms,
+            sealed.window_end_ms,
+        )
         items = groups.get(group)
         if items is None:
             items = groups[group] = []
         items.append(_item(sealed))
     for (partition, source, rule, start, end), items in groups.items():
         for first in range(0, len(items), max_items):
-            yield partition, _dumps_partials({"t": "P", "src": source, "r": rule, "ws": start,
-                                              "we": end, "i": items[first:first + max_items]})
+            yield (
+                partition,
+                _dumps_partials(
+                    {
+                        "t": "P",
+                        "src": source,
+                        "r": rule,
+                        "ws": start,
+                        "we": end,
+                        "i": items[first : first + max_items],
+                    }
+                ),
+            )
 
 
-def pack_risk_facts(facts: Iterable[RiskFact], partitions: int,
-                    max_items: int = PACK_MAX_ITEMS) -> Iterator[tuple[int, bytes]]:
+def pack_risk_facts(
+    facts: Iterable[RiskFact], partitions: int, max_items: int = PACK_MAX_ITEMS
+) -> Iterator[tuple[int, bytes]]:
     """``(partition, record)`` pairs carrying ``facts``, each to its customer's partition,
     in their order."""
     groups: dict[int, list[list[Any]]] = {}
@@ -128,14 +155,23 @@ def pack_risk_facts(facts: Iterable[RiskFact], partitions: int,
         groups.setdefault(risk_partition(fact, partitions), []).append(fact.to_list())
     for partition, items in groups.items():
         for first in range(0, len(items), max_items):
-            yield partition, _dumps({"t": "f", "i": items[first:first + max_items]})
+            yield partition, _dumps({"t": "f", "i": items[first : first + max_items]})
 
 
 def encode_event_alert(verdict: EventAlert) -> bytes:
     """Encode a per-event verdict."""
-    return _dumps({"t": "e", "src": verdict.source, "r": verdict.rule, "dm": verdict.dimension,
-                   "k": verdict.key, "ts": verdict.ts_ms, "d": asdict(verdict.decision),
-                   "c": verdict.context})
+    return _dumps(
+        {
+            "t": "e",
+            "src": verdict.source,
+            "r": verdict.rule,
+            "dm": verdict.dimension,
+            "k": verdict.key,
+            "ts": verdict.ts_ms,
+            "d": asdict(verdict.decision),
+            "c": verdict.context,
+        }
+    )
 
 
 def encode_watermark(source: str, watermark_ms: int) -> bytes:
@@ -165,8 +201,9 @@ def decode(raw: bytes) -> list[SealedPartial] | EventAlert | Watermark | RiskFac
     if tag == "P":
         return _unpack(obj)
     if tag == "e":
-        return EventAlert(obj["src"], obj["r"], obj["dm"], obj["k"], obj["ts"],
-                          Decision(**obj["d"]), obj["c"])
+        return EventAlert(
+            obj["src"], obj["r"], obj["dm"], obj["k"], obj["ts"], Decision(**obj["d"]), obj["c"]
+        )
     if tag == "w":
         return Watermark((obj["src"], obj["wm"]))
     if tag == "f":

@@ -12,5 +12,12 @@ from streams.risk.record import RISK_SCHEMA, RiskRecord
 from streams.risk.scorer import RiskScorer
 from streams.risk.shard import RiskShard
 
-__all__ = ["RISK_SCHEMA", "RiskFact", "RiskRecord", "RiskScorer", "RiskShard",
-           "fact_from_event", "risk_partition"]
+__all__ = [
+    "RISK_SCHEMA",
+    "RiskFact",
+    "RiskRecord",
+    "RiskScorer",
+    "RiskShard",
+    "fact_from_event",
+    "risk_partition",
+]

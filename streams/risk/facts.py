@@ -20,8 +20,16 @@ __all__ = ["FACT_KINDS", "RiskFact", "fact_from_event", "risk_partition"]
 
 #: Order statuses the scorer uses; a complaint's kind is ``complaint``.
 FACT_KINDS: Final[frozenset[str]] = frozenset(
-    {"placed", "shipped", "delivered", "cancelled", "return_requested", "exchange_requested",
-     "complaint"})
+    {
+        "placed",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "return_requested",
+        "exchange_requested",
+        "complaint",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +61,20 @@ class RiskFact:
 
     def to_list(self) -> list[Any]:
         """Compact JSON-able form (see :meth:`from_list`)."""
-        return [self.ts_ms, self.event_id, self.kind, self.order_id, self.customer_id,
-                self.sku, self.category, self.region, self.carrier, self.address_id,
-                self.amount, self.quantity]
+        return [
+            self.ts_ms,
+            self.event_id,
+            self.kind,
+            self.order_id,
+            self.customer_id,
+            self.sku,
+            self.category,
+            self.region,
+            self.carrier,
+            self.address_id,
+            self.amount,
+            self.quantity,
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> RiskFact:
@@ -68,9 +87,22 @@ class RiskFact:
         amount = None if item[10] is None else float(item[10])
         quantity = None if item[11] is None else int(item[11])
         order_id, customer_id, sku, category, region, carrier, address_id = (
-            None if v is None else str(v) for v in item[3:10])
-        return cls(ts, event_id, kind, order_id, customer_id, sku, category, region, carrier,
-                   address_id, amount, quantity)
+            None if v is None else str(v) for v in item[3:10]
+        )
+        return cls(
+            ts,
+            event_id,
+            kind,
+            order_id,
+            customer_id,
+            sku,
+            category,
+            region,
+            carrier,
+            address_id,
+            amount,
+            quantity,
+        )
 
 
 def fact_from_event(event: Event) -> RiskFact | None:
@@ -78,13 +110,32 @@ def fact_from_event(event: Event) -> RiskFact | None:
     if isinstance(event, OrderEvent):
         if event.status not in FACT_KINDS:
             return None
-        return RiskFact(event.ts_ms, event.event_id, event.status, event.order_id,
-                        event.customer_id, event.sku, event.category, event.region,
-                        event.carrier, event.address_id, event.amount, event.quantity)
+        return RiskFact(
+            event.ts_ms,
+            event.event_id,
+            event.status,
+            event.order_id,
+            event.customer_id,
+            event.sku,
+            event.category,
+            event.region,
+            event.carrier,
+            event.address_id,
+            event.amount,
+            event.quantity,
+        )
     if isinstance(event, ComplaintEvent):
-        return RiskFact(event.ts_ms, event.event_id, "complaint", event.order_id,
-                        event.customer_id, event.sku, event.category, event.region,
-                        event.carrier)
+        return RiskFact(
+            event.ts_ms,
+            event.event_id,
+            "complaint",
+            event.order_id,
+            event.customer_id,
+            event.sku,
+            event.category,
+            event.region,
+            event.carrier,
+        )
     return None
 
 

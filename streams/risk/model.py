@@ -48,8 +48,9 @@ class OnlineLogit:
         Initial probability the bias starts at (0.12: a typical order's risk).
     """
 
-    def __init__(self, names: Sequence[str], *, eta: float = 0.1, l2: float = 1e-4,
-                 prior: float = 0.12) -> None:
+    def __init__(
+        self, names: Sequence[str], *, eta: float = 0.1, l2: float = 1e-4, prior: float = 0.12
+    ) -> None:
         self.names = tuple(names)
         self.eta = eta
         self.l2 = l2

@@ -19,12 +19,29 @@ from typing import Any, Final
 __all__ = ["ACTIONS", "OutreachItem", "action_for", "outreach", "read_records"]
 
 ACTIONS: Final[dict[str, str]] = {
-    **dict.fromkeys(("sku_return_rate", "category_return_rate", "sku_return_surge",
-                     "quantity", "amount_vs_sku"), "send the size guide"),
-    **dict.fromkeys(("cell_complaint_rate", "transit_time", "late_days"),
-                    "check the parcel with the carrier"),
-    **dict.fromkeys(("customer_history", "new_customer", "amount_vs_customer",
-                     "address_shared", "customer_addresses"), "call the customer"),
+    **dict.fromkeys(
+        (
+            "sku_return_rate",
+            "category_return_rate",
+            "sku_return_surge",
+            "quantity",
+            "amount_vs_sku",
+        ),
+        "send the size guide",
+    ),
+    **dict.fromkeys(
+        ("cell_complaint_rate", "transit_time", "late_days"), "check the parcel with the carrier"
+    ),
+    **dict.fromkeys(
+        (
+            "customer_history",
+            "new_customer",
+            "amount_vs_customer",
+            "address_shared",
+            "customer_addresses",
+        ),
+        "call the customer",
+    ),
 }
 _HORIZON_S: Final = 30 * 86_400
 
@@ -52,8 +69,9 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
-def outreach(records: Iterable[dict[str, Any]], top: int = 20,
-             factors: int = 3) -> list[OutreachItem]:
+def outreach(
+    records: Iterable[dict[str, Any]], top: int = 20, factors: int = 3
+) -> list[OutreachItem]:
     """The ``top`` riskiest open orders of ``records`` (records missing a field raise
     ``KeyError``/``ValueError``, for the caller to report)."""
     latest: dict[str, dict[str, Any]] = {}
@@ -68,11 +86,23 @@ def outreach(records: Iterable[dict[str, Any]], top: int = 20,
     open_records.sort(key=lambda r: (-float(r["score"]), r["order_id"]))
     items = []
     for r in open_records[:top]:
-        main = tuple((f["name"], float(f["contribution"])) for f in r["factors"]
-                     if float(f["contribution"]) > 0)[:factors]
-        items.append(OutreachItem(r["order_id"], float(r["score"]), r["level"], r["stage"],
-                                  r["ts"], r.get("customer_id"), main,
-                                  action_for(main[0][0] if main else None)))
+        main = tuple(
+            (f["name"], float(f["contribution"]))
+            for f in r["factors"]
+            if float(f["contribution"]) > 0
+        )[:factors]
+        items.append(
+            OutreachItem(
+                r["order_id"],
+                float(r["score"]),
+                r["level"],
+                r["stage"],
+                r["ts"],
+                r.get("customer_id"),
+                main,
+                action_for(main[0][0] if main else None),
+            )
+        )
     return items
 
 

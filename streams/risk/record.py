@@ -64,8 +64,10 @@ class RiskRecord:
             "stage": self.stage,
             "score": self.score,
             "level": self.level,
-            "factors": [{"name": f.name, "value": f.value, "contribution": f.contribution}
-                        for f in self.factors],
+            "factors": [
+                {"name": f.name, "value": f.value, "contribution": f.contribution}
+                for f in self.factors
+            ],
             "customer_id": self.customer_id,
             "sku": self.sku,
             "category": self.category,

@@ -50,9 +50,18 @@ from streams.risk.record import Factor, RiskRecord, Stage
 __all__ = ["FEATURES", "RiskScorer"]
 
 FEATURES: Final[tuple[str, ...]] = (
-    "sku_return_rate", "category_return_rate", "sku_return_surge", "customer_history",
-    "new_customer", "amount_vs_customer", "amount_vs_sku", "quantity",
-    "cell_complaint_rate", "transit_time", "late_days", "address_shared",
+    "sku_return_rate",
+    "category_return_rate",
+    "sku_return_surge",
+    "customer_history",
+    "new_customer",
+    "amount_vs_customer",
+    "amount_vs_sku",
+    "quantity",
+    "cell_complaint_rate",
+    "transit_time",
+    "late_days",
+    "address_shared",
     "customer_addresses",
 )
 STAGES: Final[tuple[Stage, ...]] = ("placed", "shipped", "delivered")
@@ -81,8 +90,7 @@ def _decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
 
 
 class _Customer:
-    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes",
-                 "seen_ms")
+    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes", "seen_ms")
 
     def __init__(self, seen_ms: int) -> None:
         self.seen_ms = seen_ms
@@ -95,8 +103,15 @@ class _Customer:
         self.addresses: tuple[str, ...] = ()
 
     def to_list(self) -> list[Any]:
-        return [self.seen_ms, self.orders, self.expected, self.outcomes, self.amount_sum,
-                self.amount_n, list(self.addresses)]
+        return [
+            self.seen_ms,
+            self.orders,
+            self.expected,
+            self.outcomes,
+            self.amount_sum,
+            self.amount_n,
+            list(self.addresses),
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> _Customer:
@@ -109,8 +124,16 @@ class _Customer:
 class _Sku:
     """Long-run counts, amounts and a decayed (recent) return rate of one SKU."""
 
-    __slots__ = ("amount_n", "amount_sum", "delivered", "recent_at", "recent_del",
-                 "recent_ret", "returns", "seen_ms")
+    __slots__ = (
+        "amount_n",
+        "amount_sum",
+        "delivered",
+        "recent_at",
+        "recent_del",
+        "recent_ret",
+        "returns",
+        "seen_ms",
+    )
 
     def __init__(self, seen_ms: int) -> None:
         self.seen_ms = seen_ms
@@ -129,8 +152,16 @@ class _Sku:
         self.recent_at = max(self.recent_at, now_ms)
 
     def to_list(self) -> list[Any]:
-        return [self.seen_ms, self.delivered, self.returns, self.amount_sum, self.amount_n,
-                self.recent_del, self.recent_ret, self.recent_at]
+        return [
+            self.seen_ms,
+            self.delivered,
+            self.returns,
+            self.amount_sum,
+            self.amount_n,
+            self.recent_del,
+            self.recent_ret,
+            self.recent_at,
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> _Sku:
@@ -173,8 +204,15 @@ class _Cell:
 
 
 class _Order:
-    __slots__ = ("customer_id", "delivered_ms", "expires_ms", "features", "labelled",
-                 "shipped_ms", "sku")
+    __slots__ = (
+        "customer_id",
+        "delivered_ms",
+        "expires_ms",
+        "features",
+        "labelled",
+        "shipped_ms",
+        "sku",
+    )
 
     def __init__(self, customer_id: str | None, sku: str | None, expires_ms: int) -> None:
         self.customer_id = customer_id
@@ -187,8 +225,15 @@ class _Order:
         self.features: list[bytes] = []
 
     def to_list(self) -> list[Any]:
-        return [self.customer_id, self.sku, self.shipped_ms, self.delivered_ms,
-                self.expires_ms, self.labelled, [f.hex() for f in self.features]]
+        return [
+            self.customer_id,
+            self.sku,
+            self.shipped_ms,
+            self.delivered_ms,
+            self.expires_ms,
+            self.labelled,
+            [f.hex() for f in self.features],
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> _Order:
@@ -222,17 +267,38 @@ class RiskScorer:
     Examples
     --------
     >>> scorer = RiskScorer()
-    >>> rec = scorer.apply(RiskFact(0, "O-1:placed", "placed", "O-1", "C-1", "S-1",
-    ...                             "apparel", "north", "dhl", "A-1", 40.0, 1))
+    >>> rec = scorer.apply(
+    ...     RiskFact(
+    ...         0,
+    ...         "O-1:placed",
+    ...         "placed",
+    ...         "O-1",
+    ...         "C-1",
+    ...         "S-1",
+    ...         "apparel",
+    ...         "north",
+    ...         "dhl",
+    ...         "A-1",
+    ...         40.0,
+    ...         1,
+    ...     )
+    ... )
     >>> rec.stage, 0.0 <= rec.score <= 1.0, len(rec.factors)
     ('placed', True, 13)
     """
 
-    def __init__(self, *, label_delay_ms: int = 14 * _DAY_MS,
-                 customer_idle_ms: int = 180 * _DAY_MS, address_idle_ms: int = 60 * _DAY_MS,
-                 open_ms: int = 60 * _DAY_MS, cell_tau_ms: float = 3 * _DAY_MS,
-                 surge_tau_ms: float = 2 * _DAY_MS, history_prior: float = 1.0,
-                 eta: float = 0.1) -> None:
+    def __init__(
+        self,
+        *,
+        label_delay_ms: int = 14 * _DAY_MS,
+        customer_idle_ms: int = 180 * _DAY_MS,
+        address_idle_ms: int = 60 * _DAY_MS,
+        open_ms: int = 60 * _DAY_MS,
+        cell_tau_ms: float = 3 * _DAY_MS,
+        surge_tau_ms: float = 2 * _DAY_MS,
+        history_prior: float = 1.0,
+        eta: float = 0.1,
+    ) -> None:
         self.label_delay_ms = label_delay_ms
         self.customer_idle_ms = customer_idle_ms
         self.address_idle_ms = address_idle_ms
@@ -293,15 +359,27 @@ class RiskScorer:
         model = self.models[stage]
         z = model.logit(x)
         score = round(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0, 4)
-        factors = [Factor(name, round(v, 4), round(w * v, 4))
-                   for name, v, w in zip(FEATURES, x, model.weights, strict=True)]
+        factors = [
+            Factor(name, round(v, 4), round(w * v, 4))
+            for name, v, w in zip(FEATURES, x, model.weights, strict=True)
+        ]
         factors.sort(key=_by_contribution)
         stored = array("f", x).tobytes()
         if len(order.features) < 3:
             order.features.append(stored)
         self._learn_stage(fact, stage, order, transit_h)
-        return RiskRecord(fact.order_id or "", fact.ts_ms, stage, score, tuple(factors),
-                          fact.customer_id, fact.sku, fact.category, fact.region, fact.carrier)
+        return RiskRecord(
+            fact.order_id or "",
+            fact.ts_ms,
+            stage,
+            score,
+            tuple(factors),
+            fact.customer_id,
+            fact.sku,
+            fact.category,
+            fact.region,
+            fact.carrier,
+        )
 
     # -- features ------------------------------------------------------------------------
 
@@ -351,14 +429,27 @@ class RiskScorer:
         address = self.addresses.get(fact.address_id or "") if fact.address_id else None
         shared = math.log(len(address[1])) if address is not None and address[1] else 0.0
         quantity = math.log(fact.quantity) if fact.quantity and fact.quantity > 0 else 0.0
-        return [_logit(sku_rate) - _logit(cat_rate), _logit(cat_rate) - _logit(g_ret), surge,
-                cust_hist, new, amount_vs_cust, amount_vs_sku, quantity, cell_rate, transit,
-                late, shared, math.log(n_addresses) if n_addresses else 0.0]
+        return [
+            _logit(sku_rate) - _logit(cat_rate),
+            _logit(cat_rate) - _logit(g_ret),
+            surge,
+            cust_hist,
+            new,
+            amount_vs_cust,
+            amount_vs_sku,
+            quantity,
+            cell_rate,
+            transit,
+            late,
+            shared,
+            math.log(n_addresses) if n_addresses else 0.0,
+        ]
 
     # -- learning from the stream --------------------------------------------------------
 
-    def _learn_stage(self, fact: RiskFact, stage: Stage, order: _Order,
-                     transit_h: float | None) -> None:
+    def _learn_stage(
+        self, fact: RiskFact, stage: Stage, order: _Order, transit_h: float | None
+    ) -> None:
         """Update the history with a scored event (after its score)."""
         if stage == "placed":
             self._customer_placed(fact)
@@ -502,8 +593,10 @@ class RiskScorer:
             "orders": {k: o.to_list() for k, o in self.orders.items()},
             "expiries": self._expiries,
             "totals": self.totals,
-            "now": self.now_ms, "swept": self._swept_ms,
-            "evicted": self.evicted, "skipped": self.skipped,
+            "now": self.now_ms,
+            "swept": self._swept_ms,
+            "evicted": self.evicted,
+            "skipped": self.skipped,
         }
 
     def load(self, data: dict[str, Any]) -> None:

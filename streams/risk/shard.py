@@ -25,8 +25,9 @@ __all__ = ["RiskShard", "risk_sources"]
 
 def risk_sources(partitions: dict[str, int] | Any) -> tuple[str, ...]:
     """The sources (``orders/0``...) whose watermarks gate the facts."""
-    return tuple(f"{topic}/{p}" for topic in ("orders", "complaints")
-                 for p in range(int(partitions[topic])))
+    return tuple(
+        f"{topic}/{p}" for topic in ("orders", "complaints") for p in range(int(partitions[topic]))
+    )
 
 
 class RiskShard:
@@ -95,9 +96,13 @@ class RiskShard:
 
     def to_dict(self) -> dict[str, Any]:
         """State for a snapshot (undrained records are not part of it: drain first)."""
-        return {"scorer": self.scorer.to_dict(), "watermarks": self.watermarks,
-                "released": self.released_ms, "late": self.late,
-                "held": [fact.to_list() for _, _, fact in sorted(self._held)]}
+        return {
+            "scorer": self.scorer.to_dict(),
+            "watermarks": self.watermarks,
+            "released": self.released_ms,
+            "late": self.late,
+            "held": [fact.to_list() for _, _, fact in sorted(self._held)],
+        }
 
     def load(self, data: dict[str, Any]) -> None:
         """Restore :meth:`to_dict`."""

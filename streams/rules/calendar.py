@@ -5,24 +5,36 @@ A calendar file (``AFTERSALES_CALENDAR_FILE``, or ``--calendar`` on ``replay`` a
 
     [[events]]
     name = "spring sale"
-    start = "2025-03-12T06:00:00Z"   # RFC 3339
+    start = "2025-03-12T06:00:00Z"  # RFC 3339
     end = "2025-03-13T13:00:00Z"
-    uplift = 2.25                    # expected peak multiplier of orders (0.05..50)
-    scope = {}                       # whole shop; or {channel = "app"}, {category = "shoes"},
-                                     # {sku = ["SKU-1", "SKU-2"]} (keys: channel, category,
-                                     # sku, region)
-    aftermath = "5d"                 # after-effects on deliveries, returns and complaints
-    recur = "yearly"                 # optional: repeats on the same date and time every year
-    silence = ["complaint_volume"]   # optional: rules that send no alert during the event
+    uplift = 2.25  # expected peak multiplier of orders (0.05..50)
+    scope = {}  # whole shop; or {channel = "app"}, {category = "shoes"},
+    # {sku = ["SKU-1", "SKU-2"]} (keys: channel, category,
+    # sku, region)
+    aftermath = "5d"  # after-effects on deliveries, returns and complaints
+    recur = "yearly"  # optional: repeats on the same date and time every year
+    silence = ["complaint_volume"]  # optional: rules that send no alert during the event
 
 How the service uses it is in :mod:`streams.pipeline.oncall`. Errors name the field, e.g.
 ``events[2].uplift``.
 
 Examples
 --------
->>> cal = parse_calendar({"events": [{"name": "11.11", "start": "2026-11-11T00:00:00+08:00",
-...     "end": "2026-11-12T00:00:00+08:00", "uplift": 3.0, "scope": {}, "aftermath": "5d",
-...     "recur": "yearly"}]})
+>>> cal = parse_calendar(
+...     {
+...         "events": [
+...             {
+...                 "name": "11.11",
+...                 "start": "2026-11-11T00:00:00+08:00",
+...                 "end": "2026-11-12T00:00:00+08:00",
+...                 "uplift": 3.0,
+...                 "scope": {},
+...                 "aftermath": "5d",
+...                 "recur": "yearly",
+...             }
+...         ]
+...     }
+... )
 >>> from alerts.model import datetime_to_ms, parse_time
 >>> t = datetime_to_ms(parse_time("2027-11-11T12:00:00Z"))
 >>> [(hit.event.name, hit.phase) for hit in cal.phases(t, t + 900_000)]
@@ -47,8 +59,9 @@ from streams.exceptions import ConfigError
 __all__ = ["Calendar", "CalendarEvent", "Hit", "load_calendar", "parse_calendar"]
 
 Phase = Literal["event", "aftermath"]
-_KEYS: Final = frozenset({"name", "start", "end", "uplift", "scope", "aftermath", "recur",
-                          "silence"})
+_KEYS: Final = frozenset(
+    {"name", "start", "end", "uplift", "scope", "aftermath", "recur", "silence"}
+)
 SCOPE_FIELDS: Final = ("channel", "category", "sku", "region")
 _MAX_SPAN: Final = timedelta(days=60)
 _UNITS: Final = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -94,8 +107,7 @@ class CalendarEvent:
             starts = [datetime_to_ms(self.start)]
         else:
             year = ms_to_datetime(lo_ms).year
-            starts = [datetime_to_ms(self.start.replace(year=y))
-                      for y in range(year - 1, year + 2)]
+            starts = [datetime_to_ms(self.start.replace(year=y)) for y in range(year - 1, year + 2)]
         for start in starts:
             end = start + self.duration_ms
             if start < hi_ms and end + self.aftermath_ms > lo_ms:
@@ -162,8 +174,9 @@ def parse_calendar(document: dict[str, Any]) -> Calendar:
 def _event(table: dict[str, Any], where: str) -> CalendarEvent:
     for key in table:
         if key not in _KEYS:
-            raise ConfigError(f"{where}.{key}",
-                              f"unknown setting; allowed: {', '.join(sorted(_KEYS))}")
+            raise ConfigError(
+                f"{where}.{key}", f"unknown setting; allowed: {', '.join(sorted(_KEYS))}"
+            )
     for key in ("name", "start", "end", "uplift", "scope", "aftermath"):
         if key not in table:
             raise ConfigError(f"{where}.{key}", "is required")
@@ -177,8 +190,7 @@ def _event(table: dict[str, Any], where: str) -> CalendarEvent:
     if end - start > _MAX_SPAN:
         raise ConfigError(f"{where}.end", "an event lasts at most 60 days")
     uplift = table["uplift"]
-    if (isinstance(uplift, bool) or not isinstance(uplift, int | float)
-            or not 0.05 <= uplift <= 50):
+    if isinstance(uplift, bool) or not isinstance(uplift, int | float) or not 0.05 <= uplift <= 50:
         raise ConfigError(f"{where}.uplift", f"expected a multiplier in 0.05..50, got {uplift!r}")
     recur = table.get("recur", "none")
     if recur not in ("none", "yearly"):
@@ -188,10 +200,16 @@ def _event(table: dict[str, Any], where: str) -> CalendarEvent:
     silence = table.get("silence", [])
     if not isinstance(silence, list) or not all(isinstance(r, str) for r in silence):
         raise ConfigError(f"{where}.silence", "expected a list of rule names")
-    return CalendarEvent(name.strip(), start, datetime_to_ms(end) - datetime_to_ms(start),
-                         float(uplift), _scope(table["scope"], f"{where}.scope"),
-                         _duration(table["aftermath"], f"{where}.aftermath"),
-                         recur == "yearly", frozenset(silence))
+    return CalendarEvent(
+        name.strip(),
+        start,
+        datetime_to_ms(end) - datetime_to_ms(start),
+        float(uplift),
+        _scope(table["scope"], f"{where}.scope"),
+        _duration(table["aftermath"], f"{where}.aftermath"),
+        recur == "yearly",
+        frozenset(silence),
+    )
 
 
 def _time(raw: Any, where: str) -> datetime:
@@ -205,8 +223,9 @@ def _time(raw: Any, where: str) -> datetime:
         parse_time(raw, where)
         return datetime.fromisoformat(raw.replace("z", "Z"))
     except (AlertValidationError, ValueError):
-        raise ConfigError(where, f"expected an RFC 3339 time such as 2026-11-11T00:00:00+08:00, "
-                          f"got {raw!r}") from None
+        raise ConfigError(
+            where, f"expected an RFC 3339 time such as 2026-11-11T00:00:00+08:00, got {raw!r}"
+        ) from None
 
 
 def _scope(raw: Any, where: str) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -215,11 +234,15 @@ def _scope(raw: Any, where: str) -> tuple[tuple[str, frozenset[str]], ...]:
     out = []
     for name, value in sorted(raw.items()):
         if name not in SCOPE_FIELDS:
-            raise ConfigError(f"{where}.{name}",
-                              f"unknown scope field; allowed: {', '.join(SCOPE_FIELDS)}")
+            raise ConfigError(
+                f"{where}.{name}", f"unknown scope field; allowed: {', '.join(SCOPE_FIELDS)}"
+            )
         values = [value] if isinstance(value, str) else value
-        if (not isinstance(values, list) or not values
-                or not all(isinstance(v, str) and v for v in values)):
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
             raise ConfigError(f"{where}.{name}", "expected a string or a list of strings")
         out.append((name, frozenset(values)))
     return tuple(out)
@@ -235,5 +258,6 @@ def _duration(raw: Any, where: str) -> int:
             ms = round(value * _UNITS[raw.strip()[-1]])
             if ms <= 60 * 86_400_000:
                 return ms
-    raise ConfigError(where, f"expected a duration such as '5d', '36h' or '0d' (at most 60 days), "
-                      f"got {raw!r}")
+    raise ConfigError(
+        where, f"expected a duration such as '5d', '36h' or '0d' (at most 60 days), got {raw!r}"
+    )

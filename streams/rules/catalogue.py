@@ -51,27 +51,69 @@ CATALOGUE: Final = DEFAULT_REGISTRY
 
 #: Event attribute behind each dimension name (``total`` has the constant key ``all``).
 DIMENSION_FIELDS: Final[dict[str, str]] = {
-    "sku": "sku", "category": "category", "region": "region", "carrier": "carrier",
-    "channel": "channel", "reason": "reason", "queue": "queue", "customer": "customer_id",
-    "address": "address_id", "order": "order_id",
+    "sku": "sku",
+    "category": "category",
+    "region": "region",
+    "carrier": "carrier",
+    "channel": "channel",
+    "reason": "reason",
+    "queue": "queue",
+    "customer": "customer_id",
+    "address": "address_id",
+    "order": "order_id",
 }
 
 #: ``status`` tells exchanges from returns (``exchange_requested``/``return_requested``).
-_CONTEXT_FIELDS: Final[frozenset[str]] = frozenset({"sku", "category", "region", "carrier",
-                                                    "channel", "reason", "queue", "status"})
+_CONTEXT_FIELDS: Final[frozenset[str]] = frozenset(
+    {"sku", "category", "region", "carrier", "channel", "reason", "queue", "status"}
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_MS: Final[dict[str, int]] = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000,
-                                   "d": 86_400_000}
+_UNIT_MS: Final[dict[str, int]] = {
+    "ms": 1,
+    "s": 1_000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+}
 #: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
-    {"enabled", "window", "hop", "dimensions", "context", "runbook", "detector", "quantile",
-     "sla", "idle_ttl", "max_series", "relative_to", "total_direction",
-     "slow_guard_above", "sku_window", "lost_after",
-     "lost_warmup", "rollup_min", "cohort", "statistic"})
+    {
+        "enabled",
+        "window",
+        "hop",
+        "dimensions",
+        "context",
+        "runbook",
+        "detector",
+        "quantile",
+        "sla",
+        "idle_ttl",
+        "max_series",
+        "relative_to",
+        "total_direction",
+        "slow_guard_above",
+        "sku_window",
+        "lost_after",
+        "lost_warmup",
+        "rollup_min",
+        "cohort",
+        "statistic",
+    }
+)
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
-    {"sensitivity", "direction", "grace_period", "half_life", "clip_sigma", "min_scale",
-     "guard_above", "guard_below", "severity_steps"})
+    {
+        "sensitivity",
+        "direction",
+        "grace_period",
+        "half_life",
+        "clip_sigma",
+        "min_scale",
+        "guard_above",
+        "guard_below",
+        "severity_steps",
+    }
+)
 #: Value shapes of the detector and norm tables, checked before the engine sees them.
 _INT_KEYS: Final = frozenset({"grace_period", "shift_after", "resolve_after", "min_sample_size"})
 _PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "numbers"}
@@ -113,8 +155,9 @@ def load_rules(path: str | Path | None = None, registry: Registry = DEFAULT_REGI
         except OSError as exc:
             raise ConfigError(source, f"cannot read rules file: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
-            raise ConfigError(source, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
-                              f"at offset {exc.start}") from None
+            raise ConfigError(
+                source, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+            ) from None
     else:
         source = "default_rules.toml"
         text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
@@ -132,36 +175,51 @@ def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY)
     ``registry``."""
     _only_keys(document, {"settings", "rules", "mutes"}, "")
     settings = _table(document.get("settings", {}), "settings")
-    _only_keys(settings, {"lateness", "utc_offset", "idle_ttl", "max_series",
-                          "order_state_max", "order_state_ttl"}, "settings")
+    _only_keys(
+        settings,
+        {"lateness", "utc_offset", "idle_ttl", "max_series", "order_state_max", "order_state_ttl"},
+        "settings",
+    )
     lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
     utc_offset_ms = _offset(settings.get("utc_offset", "0h"), "settings.utc_offset")
-    retention = (_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
-                 _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"))
+    retention = (
+        _duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
+        _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"),
+    )
     rules_table = _table(document.get("rules"), "rules")
     for name in rules_table:
         if name not in registry:
-            raise ConfigError(f"rules.{name}",
-                              f"unknown rule; the catalogue is {', '.join(sorted(registry))}")
+            raise ConfigError(
+                f"rules.{name}", f"unknown rule; the catalogue is {', '.join(sorted(registry))}"
+            )
     rules = []
     for name, entry in registry.items():
         if name not in rules_table:
             continue
-        spec = _rule(entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms,
-                     retention, registry)
+        spec = _rule(
+            entry, _table(rules_table[name], f"rules.{name}"), utc_offset_ms, retention, registry
+        )
         if spec is not None:
             rules.append(spec)
     mutes = parse_mutes(document.get("mutes", []), registry, utc_offset_ms)
-    order_state_max = _count(settings.get("order_state_max", DEFAULT_ORDER_STATE_MAX),
-                             "settings.order_state_max")
-    order_state_ttl_ms = _duration(settings.get("order_state_ttl", DEFAULT_ORDER_STATE_TTL_MS),
-                                   "settings.order_state_ttl")
-    return RuleSet(tuple(rules), lateness_ms, utc_offset_ms, mutes, order_state_max,
-                   order_state_ttl_ms)
+    order_state_max = _count(
+        settings.get("order_state_max", DEFAULT_ORDER_STATE_MAX), "settings.order_state_max"
+    )
+    order_state_ttl_ms = _duration(
+        settings.get("order_state_ttl", DEFAULT_ORDER_STATE_TTL_MS), "settings.order_state_ttl"
+    )
+    return RuleSet(
+        tuple(rules), lateness_ms, utc_offset_ms, mutes, order_state_max, order_state_ttl_ms
+    )
 
 
-def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
-          retention: tuple[int, int], registry: Registry) -> RuleSpec | None:
+def _rule(
+    entry: Rule,
+    table: dict[str, Any],
+    utc_offset_ms: int,
+    retention: tuple[int, int],
+    registry: Registry,
+) -> RuleSpec | None:
     name = entry.name
     where = f"rules.{name}"
     _only_keys(table, _RULE_KEYS, where)
@@ -176,13 +234,15 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
         raise ConfigError(f"{where}.hop", "must divide the window and not exceed it")
     if window_ms // hop_ms > 12:
         raise ConfigError(f"{where}.hop", "at most 12 overlapping windows per event")
-    dimensions = _dimensions(table.get("dimensions", list(entry.required_dimensions)),
-                             entry, f"{where}.dimensions")
+    dimensions = _dimensions(
+        table.get("dimensions", list(entry.required_dimensions)), entry, f"{where}.dimensions"
+    )
     context = tuple(_string_list(table.get("context", []), f"{where}.context"))
     for field in context:
         if field not in _CONTEXT_FIELDS:
-            raise ConfigError(f"{where}.context",
-                              f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}")
+            raise ConfigError(
+                f"{where}.context", f"unknown field {field!r}; use {sorted(_CONTEXT_FIELDS)}"
+            )
     context = tuple(f for f in entry.forced_context if f not in context) + context
     runbook = table.get("runbook")
     if runbook is None:
@@ -196,20 +256,31 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
     if entry.kind == "event":
         norm = _norm(table.get("detector", {}), f"{where}.detector")
     else:
-        detector = _detector(entry.kind, table.get("detector", {}), f"{where}.detector",
-                             utc_offset_ms, overlap=window_ms / hop_ms)
+        detector = _detector(
+            entry.kind,
+            table.get("detector", {}),
+            f"{where}.detector",
+            utc_offset_ms,
+            overlap=window_ms / hop_ms,
+        )
     quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
     sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
-    idle_ttl_ms = (_duration(table["idle_ttl"], f"{where}.idle_ttl") if "idle_ttl" in table
-                   else retention[0])
-    max_series = (_count(table["max_series"], f"{where}.max_series") if "max_series" in table
-                  else retention[1])
+    idle_ttl_ms = (
+        _duration(table["idle_ttl"], f"{where}.idle_ttl") if "idle_ttl" in table else retention[0]
+    )
+    max_series = (
+        _count(table["max_series"], f"{where}.max_series")
+        if "max_series" in table
+        else retention[1]
+    )
     relative_to = table.get("relative_to")
     if relative_to is not None:
         if not entry.colocated:
-            raise ConfigError(f"{where}.relative_to",
-                              f"only {', '.join(sorted(registry.with_trait('colocated')))} "
-                              "can be judged relative to the total")
+            raise ConfigError(
+                f"{where}.relative_to",
+                f"only {', '.join(sorted(registry.with_trait('colocated')))} "
+                "can be judged relative to the total",
+            )
         if relative_to != "total":
             raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
         if ("total",) not in dimensions:
@@ -217,8 +288,9 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
     total_direction = table.get("total_direction")
     if total_direction is not None:
         if total_direction not in ("up", "down", "both"):
-            raise ConfigError(f"{where}.total_direction",
-                              f"expected up, down or both, got {total_direction!r}")
+            raise ConfigError(
+                f"{where}.total_direction", f"expected up, down or both, got {total_direction!r}"
+            )
         if ("total",) not in dimensions:
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
     slow_floor = 5.0
@@ -239,8 +311,7 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
     if "lost_warmup" in table:
         if name != "lost_parcel":
             raise ConfigError(f"{where}.lost_warmup", "only lost_parcel has it")
-        lost_warmup_ms = _duration(table["lost_warmup"], f"{where}.lost_warmup",
-                                   allow_zero=True)
+        lost_warmup_ms = _duration(table["lost_warmup"], f"{where}.lost_warmup", allow_zero=True)
     rollup_min = 1
     if "rollup_min" in table:
         if entry.kind != "event":
@@ -249,9 +320,11 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
     cohort_ms = None
     if "cohort" in table:
         if not entry.cohort:
-            raise ConfigError(f"{where}.cohort",
-                              f"only {', '.join(sorted(registry.with_trait('cohort')))} "
-                              "attributes events to delivery cohorts")
+            raise ConfigError(
+                f"{where}.cohort",
+                f"only {', '.join(sorted(registry.with_trait('cohort')))} "
+                "attributes events to delivery cohorts",
+            )
         cohort_ms = _duration(table["cohort"], f"{where}.cohort")
         if cohort_ms < hop_ms:
             raise ConfigError(f"{where}.cohort", "must be at least the rule's hop")
@@ -259,12 +332,35 @@ def _rule(entry: Rule, table: dict[str, Any], utc_offset_ms: int,
     if "statistic" in table and entry.kind != "percentile":
         raise ConfigError(f"{where}.statistic", "only percentile rules choose a statistic")
     if statistic not in ("quantile", "log_mean"):
-        raise ConfigError(f"{where}.statistic",
-                          f"expected 'quantile' or 'log_mean', got {statistic!r}")
-    return RuleSpec(name, entry.kind, entry.topics, window_ms, hop_ms, dimensions, context,
-                    runbook, detector, quantile, sla_seconds, norm, idle_ttl_ms, max_series,
-                    relative_to, total_direction, slow_floor, sku_window_ms, lost_factor,
-                    lost_warmup_ms, rollup_min, cohort_ms, statistic, definition=entry)
+        raise ConfigError(
+            f"{where}.statistic", f"expected 'quantile' or 'log_mean', got {statistic!r}"
+        )
+    return RuleSpec(
+        name,
+        entry.kind,
+        entry.topics,
+        window_ms,
+        hop_ms,
+        dimensions,
+        context,
+        runbook,
+        detector,
+        quantile,
+        sla_seconds,
+        norm,
+        idle_ttl_ms,
+        max_series,
+        relative_to,
+        total_direction,
+        slow_floor,
+        sku_window_ms,
+        lost_factor,
+        lost_warmup_ms,
+        rollup_min,
+        cohort_ms,
+        statistic,
+        definition=entry,
+    )
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
@@ -276,8 +372,10 @@ def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     if "severity_steps" in values:
         warning, critical = values["severity_steps"]
         if not 1 <= warning <= critical:
-            raise ConfigError(f"{where}.severity_steps",
-                              "expected [warning, critical] with 1 <= warning <= critical")
+            raise ConfigError(
+                f"{where}.severity_steps",
+                "expected [warning, critical] with 1 <= warning <= critical",
+            )
     try:
         EventNorm(**values)
     except (ValueError, TypeError) as exc:
@@ -286,8 +384,9 @@ def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(values.items()))
 
 
-def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
-              overlap: float = 1.0) -> DetectorConfig:
+def _detector(
+    kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *, overlap: float = 1.0
+) -> DetectorConfig:
     table = _table(raw, where)
     allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
     _only_keys(table, allowed, where)
@@ -295,8 +394,9 @@ def _detector(kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *,
     # An "event" rule's detector is a count detector (mypy does not narrow by `==`).
     metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
     try:
-        return DetectorConfig(kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap,
-                              **values)
+        return DetectorConfig(
+            kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap, **values
+        )
     except (ValueError, TypeError) as exc:
         message = str(exc)
         field = message.split(" ", 1)[0]
@@ -313,8 +413,11 @@ def _dimensions(raw: Any, entry: Rule, where: str) -> tuple[tuple[str, ...], ...
         parts = tuple(part.strip() for part in name.split(","))
         for part in parts:
             if part not in entry.dimensions:
-                raise ConfigError(where, f"unknown dimension {part!r} for this rule; "
-                                  f"allowed: {', '.join(sorted(entry.dimensions))}")
+                raise ConfigError(
+                    where,
+                    f"unknown dimension {part!r} for this rule; "
+                    f"allowed: {', '.join(sorted(entry.dimensions))}",
+                )
         if "total" in parts and len(parts) > 1:
             raise ConfigError(where, "'total' cannot be combined with other dimensions")
         if parts in result:
@@ -338,8 +441,11 @@ def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
         path = f"{where}.{name}"
         if name in _PAIR_KEYS:
             kind = _PAIR_KEYS[name]
-            ok = isinstance(value, list) and len(value) == 2 and all(
-                _is_int(v) if kind == "integers" else _is_number(v) for v in value)
+            ok = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(_is_int(v) if kind == "integers" else _is_number(v) for v in value)
+            )
             if not ok:
                 raise ConfigError(path, f"expected a list of two {kind}, got {value!r}")
             values[name] = tuple(value)
@@ -349,8 +455,10 @@ def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
             values[name] = value
         elif name == "sensitivity":
             if not (isinstance(value, str) or _is_number(value)):
-                raise ConfigError(path, "expected low, medium, high or a number of "
-                                  f"standard deviations, got {value!r}")
+                raise ConfigError(
+                    path,
+                    f"expected low, medium, high or a number of standard deviations, got {value!r}",
+                )
             values[name] = value
         elif name in _INT_KEYS:
             if not _is_int(value):
@@ -429,6 +537,7 @@ def _offset(raw: Any, where: str) -> int:
         sign, raw = -1, -raw
     value = sign * _duration(raw, where, allow_zero=True)
     if abs(value) > _MAX_OFFSET_MS:
-        raise ConfigError(where,
-                          f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h")
+        raise ConfigError(
+            where, f"expected an offset within -14h..+14h, got {value / 3_600_000:g}h"
+        )
     return value

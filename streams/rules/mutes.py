@@ -20,8 +20,11 @@ a muted period, since its data then holds muted time.
 
 Examples
 --------
->>> table = parse_mutes([{"name": "night", "rules": ["order_volume"], "from": "23:00",
-...                       "to": "05:00"}], {"order_volume"}, 0)
+>>> table = parse_mutes(
+...     [{"name": "night", "rules": ["order_volume"], "from": "23:00", "to": "05:00"}],
+...     {"order_volume"},
+...     0,
+... )
 >>> HOUR = 3_600_000
 >>> [m.name for m in table.active("order_volume", 23 * HOUR, 23 * HOUR + 900_000)]
 ['night']
@@ -46,8 +49,9 @@ __all__ = ["Mute", "MuteTable", "mute_states", "parse_instant", "parse_mutes"]
 
 DAY_MS: Final = 86_400_000
 _DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_KEYS: Final = frozenset({"name", "rules", "dimension", "key", "days", "from", "to", "start",
-                          "end", "train"})
+_KEYS: Final = frozenset(
+    {"name", "rules", "dimension", "key", "days", "from", "to", "start", "end", "train"}
+)
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 #: 1970-01-01 was a Thursday: weekday index (Monday 0) of day number 0.
 _EPOCH_WEEKDAY: Final = 3
@@ -106,8 +110,12 @@ class MuteTable:
 
     def active(self, rule: str, start_ms: int, end_ms: int) -> list[Mute]:
         """Mutes of ``rule`` overlapping the window ``[start_ms, end_ms)``."""
-        return [m for m in self.mutes if ("*" in m.rules or rule in m.rules)
-                and m.overlaps(start_ms, end_ms, self.utc_offset_ms)]
+        return [
+            m
+            for m in self.mutes
+            if ("*" in m.rules or rule in m.rules)
+            and m.overlaps(start_ms, end_ms, self.utc_offset_ms)
+        ]
 
     def active_at(self, ts_ms: int) -> list[Mute]:
         """Mutes in force at ``ts_ms`` (for the ``aftersales_mute_active`` gauge)."""
@@ -123,8 +131,9 @@ def parse_instant(raw: Any, where: str) -> int:
     try:
         return datetime_to_ms(parse_time(raw, where))
     except AlertValidationError:
-        raise ConfigError(where, f"expected an RFC 3339 time such as 2026-11-11T00:00:00+08:00, "
-                          f"got {raw!r}") from None
+        raise ConfigError(
+            where, f"expected an RFC 3339 time such as 2026-11-11T00:00:00+08:00, got {raw!r}"
+        ) from None
 
 
 def parse_mutes(raw: Any, rule_names: Iterable[str], utc_offset_ms: int) -> MuteTable:
@@ -147,19 +156,21 @@ def parse_mutes(raw: Any, rule_names: Iterable[str], utc_offset_ms: int) -> Mute
 def _mute(table: dict[str, Any], where: str, known: set[str]) -> Mute:
     for setting in table:
         if setting not in _KEYS:
-            raise ConfigError(f"{where}.{setting}",
-                              f"unknown setting; allowed: {', '.join(sorted(_KEYS))}")
+            raise ConfigError(
+                f"{where}.{setting}", f"unknown setting; allowed: {', '.join(sorted(_KEYS))}"
+            )
     name = table.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise ConfigError(f"{where}.name", "expected a non-empty string (at most 100 characters)")
     rules = table.get("rules")
-    if (not isinstance(rules, list) or not rules
-            or not all(isinstance(rule, str) for rule in rules)):
+    if not isinstance(rules, list) or not rules or not all(isinstance(rule, str) for rule in rules):
         raise ConfigError(f"{where}.rules", 'expected a non-empty list of rule names, or ["*"]')
     for rule in rules:
         if rule != "*" and rule not in known:
-            raise ConfigError(f"{where}.rules", f"unknown rule {rule!r}; the catalogue is "
-                              f"{', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{where}.rules",
+                f"unknown rule {rule!r}; the catalogue is {', '.join(sorted(known))}",
+            )
     dimension = table.get("dimension")
     if dimension is not None and (not isinstance(dimension, str) or not dimension):
         raise ConfigError(f"{where}.dimension", "expected a dimension name such as 'sku'")
@@ -168,8 +179,11 @@ def _mute(table: dict[str, Any], where: str, known: set[str]) -> Mute:
         raise ConfigError(f"{where}.key", "expected a key or a glob such as 'SKU-1*'")
     recurring = any(field in table for field in ("days", "from", "to"))
     days = table.get("days", list(_DAYS))
-    if (not isinstance(days, list) or not days
-            or not all(isinstance(d, str) and d.lower()[:3] in _DAYS for d in days)):
+    if (
+        not isinstance(days, list)
+        or not days
+        or not all(isinstance(d, str) and d.lower()[:3] in _DAYS for d in days)
+    ):
         raise ConfigError(f"{where}.days", f"expected a non-empty list of {', '.join(_DAYS)}")
     from_ms = _clock(table.get("from", "00:00"), f"{where}.from")
     to_ms = _clock(table.get("to", "24:00"), f"{where}.to")
@@ -178,15 +192,25 @@ def _mute(table: dict[str, Any], where: str, known: set[str]) -> Mute:
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise ConfigError(f"{where}.end", "must be after start")
     if not recurring and (start_ms is None or end_ms is None):
-        raise ConfigError(where, "give days/from/to for a recurring mute, or start and end "
-                          "for a one-off one")
+        raise ConfigError(
+            where, "give days/from/to for a recurring mute, or start and end for a one-off one"
+        )
     train = table.get("train", False)
     if not isinstance(train, bool):
         raise ConfigError(f"{where}.train", "expected true or false")
-    return Mute(name.strip(), frozenset(rules), dimension,
-                None if key is None else re.compile(fnmatch.translate(key)),
-                frozenset(_DAYS.index(d.lower()[:3]) for d in days), from_ms, to_ms,
-                start_ms, end_ms, train, recurring)
+    return Mute(
+        name.strip(),
+        frozenset(rules),
+        dimension,
+        None if key is None else re.compile(fnmatch.translate(key)),
+        frozenset(_DAYS.index(d.lower()[:3]) for d in days),
+        from_ms,
+        to_ms,
+        start_ms,
+        end_ms,
+        train,
+        recurring,
+    )
 
 
 def _clock(raw: Any, where: str) -> int:
@@ -202,5 +226,9 @@ def mute_states(rules: Any, ts_ms: int) -> dict[tuple[str, str], bool]:
     enabled = [rule.name for rule in rules.rules]
     table: MuteTable = rules.mutes
     active = {m.name for m in table.active_at(ts_ms)}
-    return {(m.name, rule): m.name in active for m in table.mutes for rule in enabled
-            if "*" in m.rules or rule in m.rules}
+    return {
+        (m.name, rule): m.name in active
+        for m in table.mutes
+        for rule in enabled
+        if "*" in m.rules or rule in m.rules
+    }

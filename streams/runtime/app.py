@@ -24,8 +24,9 @@ from streams.runtime.worker import Worker
 __all__ = ["HostWorker", "create_app"]
 
 
-def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, *,
-               datadir: str | None = None) -> faust.App:
+def create_app(
+    settings: Settings, worker: Worker, registry: CollectorRegistry, *, datadir: str | None = None
+) -> faust.App:
     """A Faust app running ``worker`` and serving its metrics.
 
     ``datadir`` is where Faust keeps its (empty, ``memory://``) data directory; by
@@ -60,8 +61,9 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, 
     # passes aiohttp's Request and sends aiohttp's Response as is.
     @app.page("/metrics")  # type: ignore[arg-type]
     async def metrics(_view: Any, _request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     @app.page("/health")  # type: ignore[arg-type]  # as /metrics
     async def health(_view: Any, _request: web.Request) -> web.Response:
@@ -69,9 +71,15 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, 
         # AFTERSALES_STALL_TIMEOUT_MS (a connected worker that moves nothing is not ready).
         stalled = worker.progress.stalled()
         ready = worker.started.is_set() and not worker.failed and not stalled
-        return web.json_response({"ready": ready, "failed": worker.failed, "stalled": stalled,
-                                  "progress": worker.progress.report()},
-                                 status=200 if ready else 503)
+        return web.json_response(
+            {
+                "ready": ready,
+                "failed": worker.failed,
+                "stalled": stalled,
+                "progress": worker.progress.report(),
+            },
+            status=200 if ready else 503,
+        )
 
     async def pipeline() -> None:
         try:
@@ -89,11 +97,17 @@ def create_app(settings: Settings, worker: Worker, registry: CollectorRegistry, 
 class HostWorker(faust.Worker):
     """Faust's worker with our structlog set-up instead of its own logging."""
 
-    def __init__(self, app: faust.App, settings: Settings,
-                 on_started: Callable[[], None] | None = None,
-                 on_logging: Callable[[], None] | None = None, **kwargs: Any) -> None:
-        super().__init__(app, quiet=True, redirect_stdouts=False,
-                         loglevel=settings.log_level, **kwargs)
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        on_started: Callable[[], None] | None = None,
+        on_logging: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            app, quiet=True, redirect_stdouts=False, loglevel=settings.log_level, **kwargs
+        )
         # Faust's start-up spinner writes cursor escape codes even when the output is
         # piped (faust/utils/terminal/spinners.py, ``finish``): no spinner at all.
         self.spinner = None

@@ -62,8 +62,16 @@ from streams.runtime.config import Settings
 from streams.runtime.kafka_options import client_options
 from streams.runtime.topics import TopicNames, ensure_topics
 
-__all__ = ["BackfillPipeline", "BackfillResult", "Layout", "StateExists", "earliest_events",
-           "hand_over_gaps", "publish_state", "read_layout"]
+__all__ = [
+    "BackfillPipeline",
+    "BackfillResult",
+    "Layout",
+    "StateExists",
+    "earliest_events",
+    "hand_over_gaps",
+    "publish_state",
+    "read_layout",
+]
 
 log = get_logger(__name__)
 
@@ -106,23 +114,38 @@ class BackfillPipeline:
     every closer; each crosses the wire encoding, as in :class:`ReplayPipeline`.
     """
 
-    def __init__(self, rules: RuleSet, layout: Layout, *, texts: AlertTexts | None = None,
-                 calendar: Calendar | None = None, topic_prefix: str = "aftersales.",
-                 max_future_ms: int | None = 86_400_000, batch_size: int = 2_000) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        layout: Layout,
+        *,
+        texts: AlertTexts | None = None,
+        calendar: Calendar | None = None,
+        topic_prefix: str = "aftersales.",
+        max_future_ms: int | None = 86_400_000,
+        batch_size: int = 2_000,
+    ) -> None:
         self.rules = rules
         self.layout = layout
         self.batch_size = batch_size
-        self.stage1 = Stage1(rules, {t: f"{topic_prefix}{t}" for t in TOPICS},
-                             max_future_ms=max_future_ms)
+        self.stage1 = Stage1(
+            rules, {t: f"{topic_prefix}{t}" for t in TOPICS}, max_future_ms=max_future_ms
+        )
         shards = len(layout.closers)
-        self.closers = [WindowCloser(rules, layout.inputs, texts or AlertTexts(), shards=shards,
-                                     oncall=OnCall(rules.mutes, calendar, {}))
-                        for _ in layout.closers]
+        self.closers = [
+            WindowCloser(
+                rules,
+                layout.inputs,
+                texts or AlertTexts(),
+                shards=shards,
+                oncall=OnCall(rules.mutes, calendar, {}),
+            )
+            for _ in layout.closers
+        ]
         self.result = BackfillResult()
         self._offsets: dict[tuple[TopicName, int], int] = {}
 
-    def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]]
-            ) -> list[AlertEvent]:
+    def run(self, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> list[AlertEvent]:
         """Process ``(topic, key, value)`` records in order; return the history's alerts.
 
         Bad records are dead-lettered with a reason (:attr:`BackfillResult.dead_letters`),
@@ -135,9 +158,17 @@ class BackfillPipeline:
         for topic, key, value in records:
             result.lines += 1
             if topic not in KEY_FIELDS:
-                result.dead_letters.append(DeadLetter(
-                    key, value, f"backfill:{topic}"[:200], 0, result.lines - 1,
-                    "unknown_topic", f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}"))
+                result.dead_letters.append(
+                    DeadLetter(
+                        key,
+                        value,
+                        f"backfill:{topic}"[:200],
+                        0,
+                        result.lines - 1,
+                        "unknown_topic",
+                        f"topic {topic[:80]!r} is not one of {sorted(KEY_FIELDS)}",
+                    )
+                )
                 continue
             name: TopicName = topic
             partitions = self.layout.inputs[name]
@@ -184,15 +215,18 @@ class BackfillPipeline:
     def _live_from(self) -> int | None:
         """Start of the earliest window no closer has closed, over the window rules that
         closed any: the live topics must hold every event from there on."""
-        starts = [through + rule.hop_ms for rule in self.rules.rules if rule.kind != "event"
-                  for closer in self.closers
-                  if (through := closer.closed_through.get(rule.name)) is not None]
+        starts = [
+            through + rule.hop_ms
+            for rule in self.rules.rules
+            if rule.kind != "event"
+            for closer in self.closers
+            if (through := closer.closed_through.get(rule.name)) is not None
+        ]
         return min(starts, default=None)
 
     def open_alerts(self) -> list[AlertEvent]:
         """The ``firing`` event of every episode still open at the end of the history."""
-        return [event for closer in self.closers
-                for _, event in sorted(closer.open_alerts.items())]
+        return [event for closer in self.closers for _, event in sorted(closer.open_alerts.items())]
 
 
 async def read_layout(settings: Settings) -> Layout:
@@ -216,26 +250,33 @@ async def read_layout(settings: Settings) -> Layout:
     closers = sorted(metadata.partitions_for_topic(names.partials) or ())
     if not closers:
         raise TopicError(f"topic {names.partials} has no partitions")
-    ends = await _ends(options, names.checkpoints,
-                       metadata.partitions_for_topic(names.checkpoints) or set())
+    ends = await _ends(
+        options, names.checkpoints, metadata.partitions_for_topic(names.checkpoints) or set()
+    )
     occupied = sorted(int(p) for p, end in ends.items() if end > 0)
     return Layout(inputs, closers, occupied)
 
 
-async def earliest_events(settings: Settings, layout: Layout, rules: RuleSet,
-                          timeout_s: float = 5.0) -> dict[str, int | None]:
+async def earliest_events(
+    settings: Settings, layout: Layout, rules: RuleSet, timeout_s: float = 5.0
+) -> dict[str, int | None]:
     """Event time of the first retained record of every partition of the input topics the
     window rules read (``None``: empty, or no readable first record within ``timeout_s``),
     keyed ``"<topic>/<partition>"``."""
     names = TopicNames.from_settings(settings)
     read = {topic for rule in rules.rules if rule.kind != "event" for topic in rule.topics}
-    tps = {TopicPartition(names.inputs[topic], p): f"{topic}/{p}"
-           for topic, count in layout.inputs.items() if topic in read for p in range(count)}
+    tps = {
+        TopicPartition(names.inputs[topic], p): f"{topic}/{p}"
+        for topic, count in layout.inputs.items()
+        if topic in read
+        for p in range(count)
+    }
     if not tps:
         return {}
     found: dict[str, int | None] = dict.fromkeys(tps.values())
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
-                                max_partition_fetch_bytes=64 * 1024)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, max_partition_fetch_bytes=64 * 1024
+    )
     await consumer.start()
     try:
         consumer.assign(list(tps))
@@ -263,12 +304,14 @@ def _event_ms(value: bytes | None) -> int | None:
 def hand_over_gaps(live_from_ms: int, earliest: Mapping[str, int | None]) -> list[str]:
     """The input partitions whose first retained event is later than ``live_from_ms`` (or
     that hold none): between the two, their windows will read as silence."""
-    return sorted(source for source, first in earliest.items()
-                  if first is None or first > live_from_ms)
+    return sorted(
+        source for source, first in earliest.items() if first is None or first > live_from_ms
+    )
 
 
-async def publish_state(settings: Settings, pipeline: BackfillPipeline, *,
-                        force: bool = False) -> int:
+async def publish_state(
+    settings: Settings, pipeline: BackfillPipeline, *, force: bool = False
+) -> int:
     """Publish the open episodes' ``firing`` events, then write every closer's snapshot to
     its checkpoints partition; return the bytes written.
 
@@ -281,36 +324,54 @@ async def publish_state(settings: Settings, pipeline: BackfillPipeline, *,
     names = TopicNames.from_settings(settings)
     layout = pipeline.layout
     if layout.occupied and not force:
-        raise StateExists(f"{names.checkpoints} already holds snapshots (partitions "
-                          f"{layout.occupied}): a worker has run here and backfill would "
-                          "replace its state; stop every worker and pass --force")
+        raise StateExists(
+            f"{names.checkpoints} already holds snapshots (partitions "
+            f"{layout.occupied}): a worker has run here and backfill would "
+            "replace its state; stop every worker and pass --force"
+        )
     snapshots = [closer.snapshot() for closer in pipeline.closers]
     for partition, payload in zip(layout.closers, snapshots, strict=True):
         if len(payload) > settings.max_snapshot_bytes:
-            raise TopicError(f"closer snapshot of partition {partition} is {len(payload):,} "
-                             f"bytes, over AFTERSALES_MAX_SNAPSHOT_BYTES="
-                             f"{settings.max_snapshot_bytes:,}: the worker would refuse it; "
-                             "lower max_series / idle_ttl in the rules file or raise it")
+            raise TopicError(
+                f"closer snapshot of partition {partition} is {len(payload):,} "
+                f"bytes, over AFTERSALES_MAX_SNAPSHOT_BYTES="
+                f"{settings.max_snapshot_bytes:,}: the worker would refuse it; "
+                "lower max_series / idle_ttl in the rules file or raise it"
+            )
     options = client_options(settings)
-    producer = AIOKafkaProducer(**options, client_id=f"{settings.app_id}-backfill", acks="all",
-                                max_request_size=8 * 1_048_576)
+    producer = AIOKafkaProducer(
+        **options,
+        client_id=f"{settings.app_id}-backfill",
+        acks="all",
+        max_request_size=8 * 1_048_576,
+    )
     await producer.start()
     try:
         opened = pipeline.open_alerts()
-        sends = [await producer.send(names.alerts, alert.to_json(),
-                                     key=alert.kafka_key.encode()) for alert in opened]
+        sends = [
+            await producer.send(names.alerts, alert.to_json(), key=alert.kafka_key.encode())
+            for alert in opened
+        ]
         await asyncio.gather(*sends)
         metadata = await producer.client.fetch_all_metadata()
-        alerts_high = await _ends(options, names.alerts,
-                                  metadata.partitions_for_topic(names.alerts) or set())
+        alerts_high = await _ends(
+            options, names.alerts, metadata.partitions_for_topic(names.alerts) or set()
+        )
         partials_end = await _ends(options, names.partials, set(layout.closers))
         store = CheckpointStore(producer, options, names.checkpoints)
         for partition, payload in zip(layout.closers, snapshots, strict=True):
-            marker = {"position": partials_end.get(str(partition), 0),
-                      "alerts_high": alerts_high, "backfill": True}
+            marker = {
+                "position": partials_end.get(str(partition), 0),
+                "alerts_high": alerts_high,
+                "backfill": True,
+            }
             await store.write(partition, payload, marker)
-            log.info("backfill_snapshot_written", partition=partition, bytes=len(payload),
-                     position=marker["position"])
+            log.info(
+                "backfill_snapshot_written",
+                partition=partition,
+                bytes=len(payload),
+                position=marker["position"],
+            )
     finally:
         await producer.stop()
     return sum(len(payload) for payload in snapshots)

@@ -77,25 +77,29 @@ class CheckpointSchedule:
 class CheckpointStore:
     """Write and read the newest snapshot of each partition of ``topic``."""
 
-    def __init__(self, producer: AIOKafkaProducer, client_options: Mapping[str, Any],
-                 topic: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, client_options: Mapping[str, Any], topic: str
+    ) -> None:
         self.producer = producer
         #: Connection options for the reader (:func:`streams.runtime.kafka_options.client_options`).
         self.client_options = dict(client_options)
         self.topic = topic
         self._latest: dict[int, tuple[int, int]] = {}
 
-    async def write(self, partition: int, payload: bytes,
-                    marker: dict[str, Any] | None = None) -> None:
+    async def write(
+        self, partition: int, payload: bytes, marker: dict[str, Any] | None = None
+    ) -> None:
         """Store ``payload`` (compressed, chunked) as the partition's newest snapshot.
 
         Compression runs in a thread (zlib releases the GIL), so a large snapshot does not
         hold the event loop (heartbeats, fetches) for its duration.
         """
         data = await asyncio.to_thread(zlib.compress, payload, 3)
-        chunks = [data[i:i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
-        futures = [await self.producer.send(self.topic, chunk, key=b"chunk", partition=partition)
-                   for chunk in chunks]
+        chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
+        futures = [
+            await self.producer.send(self.topic, chunk, key=b"chunk", partition=partition)
+            for chunk in chunks
+        ]
         metadata = await asyncio.gather(*futures)
         first = metadata[0].offset
         self._latest[partition] = (first, len(chunks))
@@ -109,9 +113,12 @@ class CheckpointStore:
     async def read_latest(self, partition: int) -> Snapshot:
         """The newest snapshot's payload and its marker (``None`` when absent)."""
         tp = TopicPartition(self.topic, partition)
-        consumer = AIOKafkaConsumer(**self.client_options, enable_auto_commit=False,
-                                    auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=8 * 1_048_576)
+        consumer = AIOKafkaConsumer(
+            **self.client_options,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1_048_576,
+        )
         await consumer.start()
         try:
             consumer.assign([tp])
@@ -131,8 +138,9 @@ class CheckpointStore:
             consumer.seek(tp, first)
             parts: list[bytes] = []
             while len(parts) < chunks:
-                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=1000),
-                                               _READ_TIMEOUT_S)
+                batch = await asyncio.wait_for(
+                    consumer.getmany(tp, timeout_ms=1000), _READ_TIMEOUT_S
+                )
                 for message in batch.get(tp, []):
                     if len(parts) < chunks and message.key == b"chunk":
                         parts.append(message.value)
@@ -140,8 +148,9 @@ class CheckpointStore:
         finally:
             await consumer.stop()
 
-    async def _newest_manifest(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                               end: int) -> bytes | None:
+    async def _newest_manifest(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, end: int
+    ) -> bytes | None:
         """The value of the partition's newest manifest record.
 
         Normally that is the last record. A writer killed mid-snapshot leaves chunks
@@ -154,8 +163,9 @@ class CheckpointStore:
             consumer.seek(tp, start)
             newest: bytes | None = None
             while True:
-                batch = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=500),
-                                               _READ_TIMEOUT_S)
+                batch = await asyncio.wait_for(
+                    consumer.getmany(tp, timeout_ms=500), _READ_TIMEOUT_S
+                )
                 messages = batch.get(tp, [])
                 if not messages:
                     break
@@ -164,7 +174,11 @@ class CheckpointStore:
                         newest = message.value
             if newest is not None or start == 0:
                 if back > 1:
-                    log.warning("checkpoint_incomplete_tail", topic=self.topic,
-                                partition=tp.partition, found=newest is not None)
+                    log.warning(
+                        "checkpoint_incomplete_tail",
+                        topic=self.topic,
+                        partition=tp.partition,
+                        found=newest is not None,
+                    )
                 return newest
             back *= 16

@@ -54,8 +54,12 @@ log = get_logger(__name__)
 #: first three broker answers in ``CommitFailedError``; they are listed for callers that
 #: talk to the coordinator directly).
 REBALANCE_ERRORS: tuple[type[Exception], ...] = (
-    CommitFailedError, RebalanceInProgressError, IllegalGenerationError,
-    UnknownMemberIdError, IllegalStateError)
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+    IllegalStateError,
+)
 
 FailureKind = Literal["superseded", "error"]
 
@@ -97,9 +101,14 @@ class CommitFailures:
         Monotonic clock in seconds (tests inject one).
     """
 
-    def __init__(self, *, max_failures: int = 3, failing_s: float = 30.0,
-                 rebalance_limit_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_failures: int = 3,
+        failing_s: float = 30.0,
+        rebalance_limit_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_failures = max_failures
         self.failing_s = failing_s
         self.rebalance_limit_s = rebalance_limit_s
@@ -135,26 +144,38 @@ class CommitFailures:
         if is_rebalance(exc):
             self.totals["superseded"] += 1
             self._superseded.add(now)
-            log.info("commit_superseded", stage=stage, error=type(exc).__name__,
-                     in_a_row=self._superseded.count,
-                     action="the group rebalanced; the next commit comes from the new "
-                            "assignment")
+            log.info(
+                "commit_superseded",
+                stage=stage,
+                error=type(exc).__name__,
+                in_a_row=self._superseded.count,
+                action="the group rebalanced; the next commit comes from the new assignment",
+            )
             if self._superseded.fatal(self.max_failures, now, self.rebalance_limit_s):
-                log.error("commits_superseded_too_long", stage=stage,
-                          failures=self._superseded.count,
-                          seconds=round(now - self._superseded.since, 1),
-                          action="exiting: the consumer group does not settle")
-                raise WorkerFailure(f"{stage} commits overtaken by rebalances for "
-                                    f"{now - self._superseded.since:.0f} s: {exc!r}") from exc
+                log.error(
+                    "commits_superseded_too_long",
+                    stage=stage,
+                    failures=self._superseded.count,
+                    seconds=round(now - self._superseded.since, 1),
+                    action="exiting: the consumer group does not settle",
+                )
+                raise WorkerFailure(
+                    f"{stage} commits overtaken by rebalances for "
+                    f"{now - self._superseded.since:.0f} s: {exc!r}"
+                ) from exc
             return "superseded"
         self.totals["error"] += 1
         if broker_reachable:
             self._errors.add(now)
-        log.warning("commit_failed", stage=stage, failures=self._errors.count,
-                    error=repr(exc))
+        log.warning("commit_failed", stage=stage, failures=self._errors.count, error=repr(exc))
         if self._errors.fatal(self.max_failures, now, self.failing_s):
-            log.error("commits_failing", stage=stage, failures=self._errors.count,
-                      action="exiting so a restart resumes from the snapshots")
-            raise WorkerFailure(f"{self._errors.count} {stage} commits failed in a row: "
-                                f"{exc!r}") from exc
+            log.error(
+                "commits_failing",
+                stage=stage,
+                failures=self._errors.count,
+                action="exiting so a restart resumes from the snapshots",
+            )
+            raise WorkerFailure(
+                f"{self._errors.count} {stage} commits failed in a row: {exc!r}"
+            ) from exc
         return "error"

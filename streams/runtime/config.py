@@ -158,16 +158,19 @@ class Settings:
         password_file = env.get(PASSWORD_FILE_ENV, "").strip()
         if password_file:
             if "kafka_sasl_password" in values:
-                raise ConfigError(PASSWORD_FILE_ENV, "set either KAFKA_SASL_PASSWORD or "
-                                                     "KAFKA_SASL_PASSWORD_FILE, not both")
+                raise ConfigError(
+                    PASSWORD_FILE_ENV,
+                    "set either KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both",
+                )
             values["kafka_sasl_password"] = _read_password(password_file)
         for secret in ("dingtalk_secret", "feishu_secret"):
             file_env = env_name(secret) + "_FILE"
             secret_file = env.get(file_env, "").strip()
             if secret_file:
                 if secret in values:
-                    raise ConfigError(file_env, f"set either {env_name(secret)} or "
-                                                f"{file_env}, not both")
+                    raise ConfigError(
+                        file_env, f"set either {env_name(secret)} or {file_env}, not both"
+                    )
                 values[secret] = _read_password(secret_file, file_env)
         settings = cls(**values)
         settings.validate()
@@ -179,69 +182,133 @@ class Settings:
         if problem is not None:
             raise ConfigError(env_name("kafka_bootstrap_servers"), problem)
         checks: list[tuple[str, bool, str]] = [
-            ("topic_prefix", _valid_topic_chars(self.topic_prefix),
-             "may contain only letters, digits, '.', '_' and '-'"),
+            (
+                "topic_prefix",
+                _valid_topic_chars(self.topic_prefix),
+                "may contain only letters, digits, '.', '_' and '-'",
+            ),
             ("topic_partitions", 1 <= self.topic_partitions <= 1024, "expected 1..1024"),
-            ("app_id", bool(self.app_id) and _valid_topic_chars(self.app_id),
-             "must be non-empty letters, digits, '.', '_' and '-'"),
+            (
+                "app_id",
+                bool(self.app_id) and _valid_topic_chars(self.app_id),
+                "must be non-empty letters, digits, '.', '_' and '-'",
+            ),
             ("web_port", 0 <= self.web_port <= 65535, "expected 0..65535"),
-            ("log_format", self.log_format in ("auto", "json", "console"),
-             "expected auto, json or console"),
+            (
+                "log_format",
+                self.log_format in ("auto", "json", "console"),
+                "expected auto, json or console",
+            ),
             ("log_level", self.log_level.upper() in _LEVELS, f"expected one of {sorted(_LEVELS)}"),
-            ("max_event_bytes", 1_024 <= self.max_event_bytes <= 64 * 1_048_576,
-             "expected 1024..67108864"),
+            (
+                "max_event_bytes",
+                1_024 <= self.max_event_bytes <= 64 * 1_048_576,
+                "expected 1024..67108864",
+            ),
             ("dedup_capacity", 0 <= self.dedup_capacity <= 50_000_000, "expected 0..50000000"),
-            ("session_timeout_ms", 1_000 <= self.session_timeout_ms <= 300_000,
-             "expected 1000..300000"),
-            ("heartbeat_interval_ms",
-             100 <= self.heartbeat_interval_ms < self.session_timeout_ms,
-             "expected 100..session_timeout_ms"),
-            ("metrics_series_cap", 0 <= self.metrics_series_cap <= 1_000_000,
-             "expected 0..1000000"),
-            ("checkpoint_interval_ms", 100 <= self.checkpoint_interval_ms <= 600_000,
-             "expected 100..600000"),
-            ("max_future_ms", 0 <= self.max_future_ms <= 3_650 * 86_400_000,
-             "expected 0..315360000000 (ten years)"),
+            (
+                "session_timeout_ms",
+                1_000 <= self.session_timeout_ms <= 300_000,
+                "expected 1000..300000",
+            ),
+            (
+                "heartbeat_interval_ms",
+                100 <= self.heartbeat_interval_ms < self.session_timeout_ms,
+                "expected 100..session_timeout_ms",
+            ),
+            (
+                "metrics_series_cap",
+                0 <= self.metrics_series_cap <= 1_000_000,
+                "expected 0..1000000",
+            ),
+            (
+                "checkpoint_interval_ms",
+                100 <= self.checkpoint_interval_ms <= 600_000,
+                "expected 100..600000",
+            ),
+            (
+                "max_future_ms",
+                0 <= self.max_future_ms <= 3_650 * 86_400_000,
+                "expected 0..315360000000 (ten years)",
+            ),
             ("intake_processes", 0 <= self.intake_processes <= 64, "expected 0..64"),
-            ("personal_labels", self.personal_labels in ("hash", "drop", "keep"),
-             "expected hash, drop or keep"),
-            ("web_host", _valid_host(self.web_host),
-             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
-            ("topic_replication_factor",
-             self.topic_replication_factor == -1 or 1 <= self.topic_replication_factor <= 32_767,
-             "expected -1 (the broker's default) or 1..32767"),
-            ("topic_min_insync_replicas", 0 <= self.topic_min_insync_replicas <= 32_767,
-             "expected 0 (the broker's default) or 1..32767"),
-            ("topic_min_insync_replicas",
-             self.topic_replication_factor == -1
-             or self.topic_min_insync_replicas <= self.topic_replication_factor,
-             (f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
-             f"({self.topic_replication_factor}): no write could succeed")),
-            ("max_snapshot_bytes", 1_048_576 <= self.max_snapshot_bytes <= 4_294_967_296,
-             "expected 1048576..4294967296"),
-            ("stall_timeout_ms", 1_000 <= self.stall_timeout_ms <= 3_600_000,
-             "expected 1000..3600000"),
+            (
+                "personal_labels",
+                self.personal_labels in ("hash", "drop", "keep"),
+                "expected hash, drop or keep",
+            ),
+            (
+                "web_host",
+                _valid_host(self.web_host),
+                "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0",
+            ),
+            (
+                "topic_replication_factor",
+                self.topic_replication_factor == -1 or 1 <= self.topic_replication_factor <= 32_767,
+                "expected -1 (the broker's default) or 1..32767",
+            ),
+            (
+                "topic_min_insync_replicas",
+                0 <= self.topic_min_insync_replicas <= 32_767,
+                "expected 0 (the broker's default) or 1..32767",
+            ),
+            (
+                "topic_min_insync_replicas",
+                self.topic_replication_factor == -1
+                or self.topic_min_insync_replicas <= self.topic_replication_factor,
+                (
+                    f"must not exceed AFTERSALES_TOPIC_REPLICATION_FACTOR "
+                    f"({self.topic_replication_factor}): no write could succeed"
+                ),
+            ),
+            (
+                "max_snapshot_bytes",
+                1_048_576 <= self.max_snapshot_bytes <= 4_294_967_296,
+                "expected 1048576..4294967296",
+            ),
+            (
+                "stall_timeout_ms",
+                1_000 <= self.stall_timeout_ms <= 3_600_000,
+                "expected 1000..3600000",
+            ),
             ("locale", self.locale in LOCALES, f"expected {' or '.join(LOCALES)}"),
-            ("grafana_url", not self.grafana_url or _http_url(self.grafana_url),
-             "expected an http(s):// URL, e.g. http://grafana.example.com:3000"),
-            ("bridge_host", _valid_host(self.bridge_host),
-             "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"),
+            (
+                "grafana_url",
+                not self.grafana_url or _http_url(self.grafana_url),
+                "expected an http(s):// URL, e.g. http://grafana.example.com:3000",
+            ),
+            (
+                "bridge_host",
+                _valid_host(self.bridge_host),
+                "expected an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0",
+            ),
             ("bridge_port", 0 <= self.bridge_port <= 65535, "expected 0..65535"),
-            ("dingtalk_webhook", not self.dingtalk_webhook or _http_url(self.dingtalk_webhook),
-             "expected an http(s):// URL"),
-            ("feishu_webhook", not self.feishu_webhook or _http_url(self.feishu_webhook),
-             "expected an http(s):// URL"),
+            (
+                "dingtalk_webhook",
+                not self.dingtalk_webhook or _http_url(self.dingtalk_webhook),
+                "expected an http(s):// URL",
+            ),
+            (
+                "feishu_webhook",
+                not self.feishu_webhook or _http_url(self.feishu_webhook),
+                "expected an http(s):// URL",
+            ),
             ("bridge_retries", 0 <= self.bridge_retries <= 10, "expected 0..10"),
-            ("bridge_timeout_ms", 100 <= self.bridge_timeout_ms <= 120_000,
-             "expected 100..120000"),
+            ("bridge_timeout_ms", 100 <= self.bridge_timeout_ms <= 120_000, "expected 100..120000"),
             ("feedback_step", 0 < self.feedback_step <= 1, "expected a number in (0, 1]"),
-            ("feedback_max_multiplier", 1 <= self.feedback_max_multiplier <= 3,
-             "expected a number in 1..3"),
+            (
+                "feedback_max_multiplier",
+                1 <= self.feedback_max_multiplier <= 3,
+                "expected a number in 1..3",
+            ),
         ]
         for field_name, ok, expected in checks:
             if not ok:
-                shown = ("(hidden: it holds an access token)" if field_name in _SECRET_URLS
-                         else _shown(getattr(self, field_name)))
+                shown = (
+                    "(hidden: it holds an access token)"
+                    if field_name in _SECRET_URLS
+                    else _shown(getattr(self, field_name))
+                )
                 raise ConfigError(env_name(field_name), f"invalid value {shown}: {expected}")
         self._validate_name_lengths()
         self._validate_security()
@@ -250,60 +317,83 @@ class Settings:
         """Topic names derived from the prefix and app id stay within Kafka's 249 characters."""
         longest = self.topic(_LONGEST_TOPIC)
         if len(longest) > MAX_TOPIC_NAME:
-            raise ConfigError(env_name("topic_prefix"), f"too long ({len(self.topic_prefix)} "
-                              f"characters): topic {longest[:40]}... would exceed Kafka's "
-                              f"{MAX_TOPIC_NAME} characters")
+            raise ConfigError(
+                env_name("topic_prefix"),
+                f"too long ({len(self.topic_prefix)} "
+                f"characters): topic {longest[:40]}... would exceed Kafka's "
+                f"{MAX_TOPIC_NAME} characters",
+            )
         internal = f"{self.topic_prefix}{self.app_id}{_LONGEST_INTERNAL}"
         faust_topic = f"{self.app_id}{_FAUST_LEADER}"
         if max(len(internal), len(faust_topic)) > MAX_TOPIC_NAME:
-            limit = MAX_TOPIC_NAME - max(len(self.topic_prefix) + len(_LONGEST_INTERNAL),
-                                         len(_FAUST_LEADER))
-            raise ConfigError(env_name("app_id"), f"too long ({len(self.app_id)} characters): "
-                              f"with AFTERSALES_TOPIC_PREFIX={self.topic_prefix!r} at most "
-                              f"{limit}, so that the topics named after it stay within "
-                              f"Kafka's {MAX_TOPIC_NAME} characters")
+            limit = MAX_TOPIC_NAME - max(
+                len(self.topic_prefix) + len(_LONGEST_INTERNAL), len(_FAUST_LEADER)
+            )
+            raise ConfigError(
+                env_name("app_id"),
+                f"too long ({len(self.app_id)} characters): "
+                f"with AFTERSALES_TOPIC_PREFIX={self.topic_prefix!r} at most "
+                f"{limit}, so that the topics named after it stay within "
+                f"Kafka's {MAX_TOPIC_NAME} characters",
+            )
 
     def _validate_security(self) -> None:
         """The security protocol, SASL credentials and TLS files fit together and load."""
         protocol = self.kafka_security_protocol
         if protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError("KAFKA_SECURITY_PROTOCOL",
-                              f"invalid value {protocol!r}: expected one of "
-                              f"{', '.join(SECURITY_PROTOCOLS)}")
-        sasl = {"KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
-                "KAFKA_SASL_USERNAME": self.kafka_sasl_username,
-                "KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
-        tls = {"KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
-               "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
-               "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile}
-        for group, used, what in ((sasl, protocol in SASL_PROTOCOLS, "SASL"),
-                                  (tls, protocol in TLS_PROTOCOLS, "TLS")):
+            raise ConfigError(
+                "KAFKA_SECURITY_PROTOCOL",
+                f"invalid value {protocol!r}: expected one of {', '.join(SECURITY_PROTOCOLS)}",
+            )
+        sasl = {
+            "KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
+        tls = {
+            "KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        for group, used, what in (
+            (sasl, protocol in SASL_PROTOCOLS, "SASL"),
+            (tls, protocol in TLS_PROTOCOLS, "TLS"),
+        ):
             for name, value in group.items():
                 if value and not used:
-                    raise ConfigError(name, f"is set but KAFKA_SECURITY_PROTOCOL={protocol} "
-                                            f"does not use {what}; set KAFKA_SECURITY_PROTOCOL "
-                                            f"or unset {name}")
+                    raise ConfigError(
+                        name,
+                        f"is set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                        f"does not use {what}; set KAFKA_SECURITY_PROTOCOL "
+                        f"or unset {name}",
+                    )
         if protocol in SASL_PROTOCOLS:
             if self.kafka_sasl_mechanism not in SASL_MECHANISMS:
                 shown = repr(self.kafka_sasl_mechanism) if self.kafka_sasl_mechanism else "unset"
-                raise ConfigError("KAFKA_SASL_MECHANISM", f"{shown}: expected one of "
-                                  f"{', '.join(SASL_MECHANISMS)} with {protocol}")
+                raise ConfigError(
+                    "KAFKA_SASL_MECHANISM",
+                    f"{shown}: expected one of {', '.join(SASL_MECHANISMS)} with {protocol}",
+                )
             if not self.kafka_sasl_username:
                 raise ConfigError("KAFKA_SASL_USERNAME", f"required with {protocol}")
             if not self.kafka_sasl_password:
-                raise ConfigError("KAFKA_SASL_PASSWORD",
-                                  f"required with {protocol} (or KAFKA_SASL_PASSWORD_FILE)")
+                raise ConfigError(
+                    "KAFKA_SASL_PASSWORD", f"required with {protocol} (or KAFKA_SASL_PASSWORD_FILE)"
+                )
         if protocol in TLS_PROTOCOLS:
             if self.kafka_ssl_certfile and not self.kafka_ssl_keyfile:
-                raise ConfigError("KAFKA_SSL_KEYFILE",
-                                  "required with KAFKA_SSL_CERTFILE (the client certificate's key)")
+                raise ConfigError(
+                    "KAFKA_SSL_KEYFILE",
+                    "required with KAFKA_SSL_CERTFILE (the client certificate's key)",
+                )
             if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
                 raise ConfigError("KAFKA_SSL_CERTFILE", "required with KAFKA_SSL_KEYFILE")
             for name, path in tls.items():
                 if path:
                     _check_readable(name, path)
-            build_ssl_context(self.kafka_ssl_cafile, self.kafka_ssl_certfile,
-                              self.kafka_ssl_keyfile)
+            build_ssl_context(
+                self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile
+            )
 
     @property
     def personal_labels_secret(self) -> bytes:
@@ -324,9 +414,11 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[st
     """
     env = os.environ if environ is None else environ
     known = [env_name(field.name) for field in fields(Settings)]
-    unknown = sorted(name for name in env
-                     if name.startswith(ENV_PREFIX) and name not in known
-                     and name not in _NOT_SETTINGS)
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX) and name not in known and name not in _NOT_SETTINGS
+    )
     return [(name, _closest(name, known)) for name in unknown]
 
 
@@ -348,8 +440,13 @@ _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+")
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 #: ``AFTERSALES_*`` variables that are not settings fields: the secret files (read into
 #: ``dingtalk_secret``/``feishu_secret``) and one read by the test suite.
-_NOT_SETTINGS = frozenset({"AFTERSALES_REQUIRE_DEPLOY_TOOLS", "AFTERSALES_DINGTALK_SECRET_FILE",
-                           "AFTERSALES_FEISHU_SECRET_FILE"})
+_NOT_SETTINGS = frozenset(
+    {
+        "AFTERSALES_REQUIRE_DEPLOY_TOOLS",
+        "AFTERSALES_DINGTALK_SECRET_FILE",
+        "AFTERSALES_FEISHU_SECRET_FILE",
+    }
+)
 #: Settings whose value is never shown in an error (webhook URLs carry access tokens).
 _SECRET_URLS = frozenset({"dingtalk_webhook", "feishu_webhook"})
 
@@ -393,8 +490,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": lambda raw: raw.strip().upper(),
     "personal_labels": lambda raw: raw.strip().lower(),
     "personal_labels_key": lambda raw: raw,
-    "locale": lambda raw: {"zh-cn": "zh_CN", "zh_cn": "zh_CN"}.get(raw.strip().lower(),
-                                                                 raw.strip()),
+    "locale": lambda raw: {"zh-cn": "zh_CN", "zh_cn": "zh_CN"}.get(
+        raw.strip().lower(), raw.strip()
+    ),
     "bridge_port": _int,
     "bridge_retries": _int,
     "bridge_timeout_ms": _int,
@@ -412,14 +510,15 @@ def _servers_problem(value: str) -> str | None:
         shown = f"entry {number}" if "@" in part else f"entry {number} {part!r}"
         if "://" in part:
             scheme = part.split("://", 1)[0]
-            return (f"{shown} has a scheme ({scheme}://): give host:port only and choose "
-                    f"TLS or SASL with KAFKA_SECURITY_PROTOCOL (e.g. {scheme.upper()})"
-                    if scheme.upper() in SECURITY_PROTOCOLS else
-                    f"{shown} has a scheme ({scheme}://): give host:port only; TLS and SASL "
-                    f"are chosen with KAFKA_SECURITY_PROTOCOL")
+            return (
+                f"{shown} has a scheme ({scheme}://): give host:port only and choose "
+                f"TLS or SASL with KAFKA_SECURITY_PROTOCOL (e.g. {scheme.upper()})"
+                if scheme.upper() in SECURITY_PROTOCOLS
+                else f"{shown} has a scheme ({scheme}://): give host:port only; TLS and SASL "
+                f"are chosen with KAFKA_SECURITY_PROTOCOL"
+            )
         host, sep, port = part.rpartition(":")
-        if (not sep or not _HOST.fullmatch(host) or not port.isdigit()
-                or not 0 < int(port) < 65536):
+        if not sep or not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
             return f"{shown}: expected host:port[,host:port...]"
     return None
 
@@ -453,13 +552,16 @@ def _shown(value: object, limit: int = 80) -> str:
 
 
 def _valid_host(value: str) -> bool:
-    return (bool(value) and len(value) <= 253
-            and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value))
+    return (
+        bool(value)
+        and len(value) <= 253
+        and all(c.isascii() and (c.isalnum() or c in ".-:_") for c in value)
+    )
 
 
 def _http_url(value: str) -> bool:
     """An absolute ``http(s)://host...`` URL without spaces."""
-    return (re.fullmatch(r"https?://[A-Za-z0-9.\[\]:_-]+(/\S*)?", value) is not None)
+    return re.fullmatch(r"https?://[A-Za-z0-9.\[\]:_-]+(/\S*)?", value) is not None
 
 
 def _valid_topic_chars(value: str) -> bool:

@@ -26,15 +26,17 @@ class AlertNotFound(LookupError):
     """The alert id is not on the alerts topic (expired, mistyped, or another prefix)."""
 
 
-async def find_alert(settings: Settings, names: TopicNames, alert_id: str,
-                     quiet_ms: int = 1_500) -> tuple[str, str, str]:
+async def find_alert(
+    settings: Settings, names: TopicNames, alert_id: str, quiet_ms: int = 1_500
+) -> tuple[str, str, str]:
     """``(rule, dimension, key)`` of ``alert_id``, read from the alerts topic.
 
     Reads from the start until the topic is quiet for ``quiet_ms`` rather than trusting
     the end offset (see the broker notes); alerts are rare, so the read is short.
     """
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(names.alerts)
@@ -59,15 +61,19 @@ async def find_alert(settings: Settings, names: TopicNames, alert_id: str,
         await consumer.stop()
 
 
-async def send_verdict(settings: Settings, alert_id: str, verdict: VerdictValue, note: str,
-                       series: tuple[str, str, str] | None = None) -> Verdict:
+async def send_verdict(
+    settings: Settings,
+    alert_id: str,
+    verdict: VerdictValue,
+    note: str,
+    series: tuple[str, str, str] | None = None,
+) -> Verdict:
     """Record a verdict on ``alert_id`` (its series looked up unless given); return it."""
     names = TopicNames.from_settings(settings)
     await ensure_feedback_topic(settings, names)
     if series is None:
         series = await find_alert(settings, names, alert_id)
-    record = Verdict(alert_id, verdict, *series, note=note,
-                     ts=format_time(datetime.now(UTC)))
+    record = Verdict(alert_id, verdict, *series, note=note, ts=format_time(datetime.now(UTC)))
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:

@@ -46,8 +46,7 @@ from streams.logs import configure_logging, get_logger
 from streams.rules.catalogue import RuleSet
 from streams.runtime.config import Settings
 
-__all__ = ["IntakeChild", "IntakeMetrics", "IntakeRunner", "IntakeRunnerFactory",
-           "RelayMetrics"]
+__all__ = ["IntakeChild", "IntakeMetrics", "IntakeRunner", "IntakeRunnerFactory", "RelayMetrics"]
 
 log = get_logger(__name__)
 
@@ -65,16 +64,19 @@ class IntakeMetrics(Protocol):
     """What stage 1 records: :class:`alerts.metrics.AlertMetrics` in the process that
     exports them, :class:`RelayMetrics` in an intake child."""
 
-    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
-                          reasons: LabelCounts[tuple[str, str]]) -> None:
+    def add_intake_counts(
+        self, counts: LabelCounts[tuple[str, str]], reasons: LabelCounts[tuple[str, str]]
+    ) -> None:
         """Add outcome counts by (topic, outcome) and dead letters by (topic, reason)."""
 
-    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
-                      folded: Mapping[str, int]) -> None:
+    def add_evictions(
+        self, evicted: Mapping[tuple[str, str], int], folded: Mapping[str, int]
+    ) -> None:
         """Count evicted series by (rule, reason) and keys folded into overflow."""
 
-    def record_snapshot(self, stage: str, size: int, seconds: float, *,
-                        too_large: bool = False) -> None:
+    def record_snapshot(
+        self, stage: str, size: int, seconds: float, *, too_large: bool = False
+    ) -> None:
         """Record one snapshot's size and encode time."""
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
@@ -115,8 +117,15 @@ class IntakeRunnerFactory(Protocol):
     """Builds the child's intake runner (the worker class); it must be picklable by
     reference (a module-level class or function)."""
 
-    def __call__(self, settings: Settings, rules: RuleSet, metrics: RelayMetrics, *,
-                 create_input_topics: bool, roles: frozenset[str]) -> IntakeRunner:
+    def __call__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        metrics: RelayMetrics,
+        *,
+        create_input_topics: bool,
+        roles: frozenset[str],
+    ) -> IntakeRunner:
         """A runner of the given roles, recording to ``metrics``."""
 
 
@@ -131,19 +140,22 @@ class RelayMetrics:
         self.folded: Counter[str] = Counter()
         self.snapshots: list[tuple[str, int, float, bool]] = []
 
-    def add_evictions(self, evicted: Mapping[tuple[str, str], int],
-                      folded: Mapping[str, int]) -> None:
+    def add_evictions(
+        self, evicted: Mapping[tuple[str, str], int], folded: Mapping[str, int]
+    ) -> None:
         """Collect evictions for the next report."""
         self.evicted.update(evicted)
         self.folded.update(folded)
 
-    def record_snapshot(self, stage: str, size: int, seconds: float, *,
-                        too_large: bool = False) -> None:
+    def record_snapshot(
+        self, stage: str, size: int, seconds: float, *, too_large: bool = False
+    ) -> None:
         """Collect one snapshot's figures for the next report."""
         self.snapshots.append((stage, size, seconds, too_large))
 
-    def add_intake_counts(self, counts: LabelCounts[tuple[str, str]],
-                          reasons: LabelCounts[tuple[str, str]]) -> None:
+    def add_intake_counts(
+        self, counts: LabelCounts[tuple[str, str]], reasons: LabelCounts[tuple[str, str]]
+    ) -> None:
         """Collect intake counts for the next report."""
         for key, n in counts.items():
             self.counts[key] += n
@@ -159,10 +171,15 @@ class RelayMetrics:
 
     def report(self, partials_sent: int) -> dict[str, Any]:
         """Counts since the last report, current lags and the partials sent so far."""
-        message = {"counts": dict(self.counts), "reasons": dict(self.reasons),
-                   "lag": dict(self.lag), "partials_sent": partials_sent,
-                   "evicted": dict(self.evicted), "folded": dict(self.folded),
-                   "snapshots": list(self.snapshots)}
+        message = {
+            "counts": dict(self.counts),
+            "reasons": dict(self.reasons),
+            "lag": dict(self.lag),
+            "partials_sent": partials_sent,
+            "evicted": dict(self.evicted),
+            "folded": dict(self.folded),
+            "snapshots": list(self.snapshots),
+        }
         self.evicted.clear()
         self.folded.clear()
         self.snapshots.clear()
@@ -175,8 +192,14 @@ class RelayMetrics:
 class IntakeChild:
     """Parent-side handle of the intake child process."""
 
-    def __init__(self, settings: Settings, rules: RuleSet, *, create_input_topics: bool,
-                 runner: IntakeRunnerFactory) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        *,
+        create_input_topics: bool,
+        runner: IntakeRunnerFactory,
+    ) -> None:
         self._args = (settings, rules, create_input_topics, runner)
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -199,8 +222,12 @@ class IntakeChild:
         """Spawn the child."""
         context = multiprocessing.get_context("spawn")
         parent_conn, child_conn = context.Pipe(duplex=False)
-        process = context.Process(target=_child_main, args=(*self._args, child_conn),
-                                  name="aftersales-intake", daemon=True)
+        process = context.Process(
+            target=_child_main,
+            args=(*self._args, child_conn),
+            name="aftersales-intake",
+            daemon=True,
+        )
         process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
@@ -223,11 +250,13 @@ class IntakeChild:
         if any(message.get("failed") for message in messages):
             raise WorkerFailure(f"intake process {process.pid} failed (see its worker_failed)")
         if not self.ready and now - self._spawned_at > START_TIMEOUT_S:
-            raise WorkerFailure(f"intake process {process.pid} not ready after "
-                                f"{START_TIMEOUT_S:.0f} s")
+            raise WorkerFailure(
+                f"intake process {process.pid} not ready after {START_TIMEOUT_S:.0f} s"
+            )
         if now - self._heard_at > SILENCE_TIMEOUT_S:
-            raise WorkerFailure(f"intake process {process.pid} silent for "
-                                f"{now - self._heard_at:.0f} s")
+            raise WorkerFailure(
+                f"intake process {process.pid} silent for {now - self._heard_at:.0f} s"
+            )
 
     async def stop(self, *, graceful: bool = True) -> None:
         """Ask the child to stop (it checkpoints first) and kill it if it does not; kill
@@ -264,8 +293,7 @@ class IntakeChild:
             closed = True
         if closed or not process.is_alive():
             process.join(1.0)
-            raise WorkerFailure(f"intake process {process.pid} exited with code "
-                                f"{process.exitcode}")
+            raise WorkerFailure(f"intake process {process.pid} exited with code {process.exitcode}")
         return messages
 
     def _apply(self, message: dict[str, Any], metrics: IntakeMetrics) -> None:
@@ -293,8 +321,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _child_main(settings: Settings, rules: RuleSet, create_input_topics: bool,
-                runner: IntakeRunnerFactory, conn: Connection) -> None:
+def _child_main(
+    settings: Settings,
+    rules: RuleSet,
+    create_input_topics: bool,
+    runner: IntakeRunnerFactory,
+    conn: Connection,
+) -> None:
     _die_with_parent()
     configure_logging(settings.log_format, settings.log_level)
     code = 0
@@ -303,13 +336,23 @@ def _child_main(settings: Settings, rules: RuleSet, create_input_topics: bool,
     sys.exit(code)
 
 
-async def _child_run(settings: Settings, rules: RuleSet, create_input_topics: bool,
-                     runner: IntakeRunnerFactory, conn: Connection) -> int:
+async def _child_run(
+    settings: Settings,
+    rules: RuleSet,
+    create_input_topics: bool,
+    runner: IntakeRunnerFactory,
+    conn: Connection,
+) -> int:
     """Run the intake until SIGTERM/SIGINT (exit code 0); ending any other way is a
     failure (exit code 1), so the parent never mistakes it for a clean stop."""
     metrics = RelayMetrics()
-    worker = runner(settings, rules, metrics, create_input_topics=create_input_topics,
-                    roles=frozenset({"intake"}))
+    worker = runner(
+        settings,
+        rules,
+        metrics,
+        create_input_topics=create_input_topics,
+        roles=frozenset({"intake"}),
+    )
     task = asyncio.create_task(worker.run())
     loop = asyncio.get_running_loop()
     stop_requested = False

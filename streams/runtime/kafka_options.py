@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 
     from streams.runtime.config import Settings
 
-__all__ = ["SASL_PROTOCOLS", "TLS_PROTOCOLS", "build_ssl_context", "client_options",
-           "faust_broker_urls", "faust_credentials"]
+__all__ = [
+    "SASL_PROTOCOLS",
+    "TLS_PROTOCOLS",
+    "build_ssl_context",
+    "client_options",
+    "faust_broker_urls",
+    "faust_credentials",
+]
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -34,8 +40,10 @@ def client_options(settings: Settings) -> dict[str, Any]:
     {'bootstrap_servers': 'k1:9092', 'security_protocol': 'PLAINTEXT'}
     """
     protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers,
-                               "security_protocol": protocol}
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": protocol,
+    }
     if protocol in TLS_PROTOCOLS:
         options["ssl_context"] = _settings_ssl_context(settings)
     if protocol in SASL_PROTOCOLS:
@@ -61,14 +69,18 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     context = _settings_ssl_context(settings) if protocol in TLS_PROTOCOLS else None
     if protocol in SASL_PROTOCOLS:
         # SASLCredentials picks SASL_SSL when given a context, SASL_PLAINTEXT otherwise.
-        return SASLCredentials(username=settings.kafka_sasl_username,
-                               password=settings.kafka_sasl_password,
-                               mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+        return SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
     if context is not None:
         return SSLCredentials(context)
     return None
 
 
 def _settings_ssl_context(settings: Settings) -> ssl.SSLContext:
-    return build_ssl_context(settings.kafka_ssl_cafile, settings.kafka_ssl_certfile,
-                             settings.kafka_ssl_keyfile)
+    return build_ssl_context(
+        settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile
+    )

@@ -36,34 +36,46 @@ def build_ssl_context(cafile: str, certfile: str, keyfile: str) -> ssl.SSLContex
     try:
         context: ssl.SSLContext = create_ssl_context(cafile=cafile or None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError("KAFKA_SSL_CAFILE",
-                          f"cannot load CA certificates from {cafile!r}: {_reason(exc)}") from None
+        raise ConfigError(
+            "KAFKA_SSL_CAFILE", f"cannot load CA certificates from {cafile!r}: {_reason(exc)}"
+        ) from None
     if certfile:
         _check_pem(certfile, keyfile or certfile)
         try:
             # An empty passphrase: an encrypted key fails here instead of prompting.
             context.load_cert_chain(certfile, keyfile or None, password="")
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError("KAFKA_SSL_KEYFILE", f"cannot load the client certificate "
-                              f"{certfile!r} with key {keyfile!r}: {_reason(exc)}") from None
+            raise ConfigError(
+                "KAFKA_SSL_KEYFILE",
+                f"cannot load the client certificate "
+                f"{certfile!r} with key {keyfile!r}: {_reason(exc)}",
+            ) from None
     return context
 
 
 def _check_pem(certfile: str, keyfile: str) -> None:
     """Name the file at fault before OpenSSL's "PEM lib" error, which names neither."""
-    for field, path, wanted in (("KAFKA_SSL_CERTFILE", certfile, b"-----BEGIN CERTIFICATE-----"),
-                                ("KAFKA_SSL_KEYFILE", keyfile, b"PRIVATE KEY-----")):
+    for field, path, wanted in (
+        ("KAFKA_SSL_CERTFILE", certfile, b"-----BEGIN CERTIFICATE-----"),
+        ("KAFKA_SSL_KEYFILE", keyfile, b"PRIVATE KEY-----"),
+    ):
         try:
             with open(path, "rb") as file:
                 text = file.read(1_048_576)
         except OSError as exc:
             raise ConfigError(field, f"cannot read {path!r}: {_reason(exc)}") from None
         if wanted not in text:
-            raise ConfigError(field, f"{path!r} holds no PEM "
-                              f"{'certificate' if field.endswith('CERTFILE') else 'private key'}")
+            raise ConfigError(
+                field,
+                f"{path!r} holds no PEM "
+                f"{'certificate' if field.endswith('CERTFILE') else 'private key'}",
+            )
         if field.endswith("KEYFILE") and b"ENCRYPTED" in text:
-            raise ConfigError(field, f"{path!r} is an encrypted private key: give an "
-                              f"unencrypted one (there is no passphrase setting)")
+            raise ConfigError(
+                field,
+                f"{path!r} is an encrypted private key: give an "
+                f"unencrypted one (there is no passphrase setting)",
+            )
 
 
 def _reason(exc: BaseException) -> str:
@@ -72,4 +84,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
-

@@ -25,7 +25,6 @@ __all__ = ["snapshot_off_loop"]
 P = ParamSpec("P")
 
 
-async def snapshot_off_loop(encode: Callable[P, bytes], *args: P.args,
-                            **kwargs: P.kwargs) -> bytes:
+async def snapshot_off_loop(encode: Callable[P, bytes], *args: P.args, **kwargs: P.kwargs) -> bytes:
     """``encode(*args, **kwargs)`` in the default executor's thread; its bytes."""
     return await asyncio.to_thread(encode, *args, **kwargs)

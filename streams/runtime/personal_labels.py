@@ -18,8 +18,10 @@ def label_mask(settings: Settings, *, warn: bool = True) -> LabelMask:
     (``warn=False``: not for the local demo).
     """
     if warn and settings.personal_labels == "hash" and not settings.personal_labels_key:
-        log.warning("personal_labels_key_unset",
-                    detail="customer and address labels are hashed with a key derived from "
-                           "the app id; set AFTERSALES_PERSONAL_LABELS_KEY to a secret so "
-                           "nobody can test guessed ids against them")
+        log.warning(
+            "personal_labels_key_unset",
+            detail="customer and address labels are hashed with a key derived from "
+            "the app id; set AFTERSALES_PERSONAL_LABELS_KEY to a secret so "
+            "nobody can test guessed ids against them",
+        )
     return LabelMask(settings.personal_labels, settings.personal_labels_secret)

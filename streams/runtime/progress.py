@@ -11,11 +11,11 @@ Examples
 --------
 >>> clock = iter([0.0, 0.0, 5.0, 61.0]).__next__
 >>> progress = Progress(60.0, clock=clock)
->>> progress.observe("intake", consumed=0, backlog=10)   # t=0: registered
->>> progress.observe("intake", consumed=0, backlog=10)   # t=0
->>> progress.stalled()                                   # t=5
+>>> progress.observe("intake", consumed=0, backlog=10)  # t=0: registered
+>>> progress.observe("intake", consumed=0, backlog=10)  # t=0
+>>> progress.stalled()  # t=5
 []
->>> progress.stalled()                                   # t=61: backlog, no progress
+>>> progress.stalled()  # t=61: backlog, no progress
 ['intake']
 """
 
@@ -48,8 +48,7 @@ class Progress:
         Monotonic clock in seconds (tests inject one).
     """
 
-    def __init__(self, stall_timeout_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stall_timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         if stall_timeout_s <= 0:
             raise ValueError(f"stall_timeout_s must be > 0, got {stall_timeout_s}")
         self.stall_timeout_s = stall_timeout_s
@@ -77,12 +76,16 @@ class Progress:
     def stalled(self) -> list[str]:
         """Sources with a backlog that consumed nothing for ``stall_timeout_s`` (sorted)."""
         now = self._clock()
-        return sorted(name for name, state in self._sources.items()
-                      if state.backlog > 0 and now - state.advanced_at >= self.stall_timeout_s)
+        return sorted(
+            name
+            for name, state in self._sources.items()
+            if state.backlog > 0 and now - state.advanced_at >= self.stall_timeout_s
+        )
 
     def report(self) -> dict[str, dict[str, float | int]]:
         """Per source: seconds since it last advanced, and its backlog (for ``/health``)."""
         now = self._clock()
-        return {name: {"since_progress_s": round(now - state.advanced_at, 1),
-                       "backlog": state.backlog}
-                for name, state in sorted(self._sources.items())}
+        return {
+            name: {"since_progress_s": round(now - state.advanced_at, 1), "backlog": state.backlog}
+            for name, state in sorted(self._sources.items())
+        }

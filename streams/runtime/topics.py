@@ -40,11 +40,13 @@ _FALLBACK_REPLICAS: Final = 3
 _WEEK_MS: Final = 7 * 24 * 3600 * 1000
 #: Snapshot topics: each snapshot is found through the partition's last record, so old
 #: ones only need to outlive a few checkpoint intervals (a day is generous).
-_STATE: Final = {"cleanup.policy": "delete", "retention.ms": str(24 * 3600 * 1000),
-                 "max.message.bytes": str(4 * 1_048_576)}
+_STATE: Final = {
+    "cleanup.policy": "delete",
+    "retention.ms": str(24 * 3600 * 1000),
+    "max.message.bytes": str(4 * 1_048_576),
+}
 #: The feedback topic keeps the latest verdict per alert id: it is the durable state.
-_FEEDBACK: Final = {"cleanup.policy": "compact", "retention.ms": "-1",
-                    "retention.bytes": "-1"}
+_FEEDBACK: Final = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,23 +93,28 @@ async def ensure_topics(settings: Settings, names: TopicNames, *, inputs: bool =
     Raises :class:`TopicError` if the broker cannot be reached or refuses a topic.
     """
     retention = {"retention.ms": str(_WEEK_MS), "retention.bytes": "-1"}
-    wanted = [(names.alerts, retention),
-              (names.dead_letter, {**retention, "max.message.bytes": str(64 * 1_048_576)}),
-              (names.partials, retention),
-              (names.checkpoints, _STATE),
-              (names.feedback, _FEEDBACK)]
+    wanted = [
+        (names.alerts, retention),
+        (names.dead_letter, {**retention, "max.message.bytes": str(64 * 1_048_576)}),
+        (names.partials, retention),
+        (names.checkpoints, _STATE),
+        (names.feedback, _FEEDBACK),
+    ]
     if names.order_risk:
         wanted.append((names.order_risk, retention))
     if inputs:
         wanted += [(full, retention) for full in names.inputs.values()]
-    await _create(settings, [new_topic(settings, name, settings.topic_partitions, configs)
-                             for name, configs in wanted])
+    await _create(
+        settings,
+        [new_topic(settings, name, settings.topic_partitions, configs) for name, configs in wanted],
+    )
 
 
 async def ensure_feedback_topic(settings: Settings, names: TopicNames) -> None:
     """Create the feedback topic if it is missing (``aftersales feedback``)."""
-    await _create(settings, [new_topic(settings, names.feedback, settings.topic_partitions,
-                                       _FEEDBACK)])
+    await _create(
+        settings, [new_topic(settings, names.feedback, settings.topic_partitions, _FEEDBACK)]
+    )
 
 
 async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> None:
@@ -115,13 +122,13 @@ async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> 
     await _create(settings, [new_topic(settings, name, partitions, _STATE)])
 
 
-def new_topic(settings: Settings, name: str, partitions: int,
-              configs: dict[str, str]) -> NewTopic:
+def new_topic(settings: Settings, name: str, partitions: int, configs: dict[str, str]) -> NewTopic:
     """A topic to create with the configured replication factor and ``min.insync.replicas``."""
     if settings.topic_min_insync_replicas:
         configs = {**configs, "min.insync.replicas": str(settings.topic_min_insync_replicas)}
-    topic = NewTopic(name, partitions, max(settings.topic_replication_factor, 1),
-                     topic_configs=configs)
+    topic = NewTopic(
+        name, partitions, max(settings.topic_replication_factor, 1), topic_configs=configs
+    )
     # aiokafka's NewTopic refuses -1 without a replica assignment; the request accepts it.
     topic.replication_factor = settings.topic_replication_factor
     return topic
@@ -136,26 +143,37 @@ async def _create(settings: Settings, topics: list[NewTopic]) -> None:
             # KeyError/ValueError: aiokafka's SCRAM client reading a server's error reply.
             raise TopicError(_cannot_connect(settings, exc)) from None
         failed = await _create_with(admin, topics)
-        retry = [topic for topic in topics if topic.replication_factor == -1
-                 and failed.get(topic.name, (0, ""))[0] in _DEFAULT_REFUSED]
+        retry = [
+            topic
+            for topic in topics
+            if topic.replication_factor == -1
+            and failed.get(topic.name, (0, ""))[0] in _DEFAULT_REFUSED
+        ]
         if retry:
             brokers = len(admin._client.cluster.brokers())  # noqa: SLF001
             replicas = min(_FALLBACK_REPLICAS, brokers or 1)
-            log.warning("topic_default_replication_refused", topics=[t.name for t in retry],
-                        replication_factor=replicas,
-                        hint="set AFTERSALES_TOPIC_REPLICATION_FACTOR")
+            log.warning(
+                "topic_default_replication_refused",
+                topics=[t.name for t in retry],
+                replication_factor=replicas,
+                hint="set AFTERSALES_TOPIC_REPLICATION_FACTOR",
+            )
             for topic in retry:
                 topic.replication_factor = replicas
                 del failed[topic.name]
             failed.update(await _create_with(admin, retry))
     except KafkaError as exc:
-        raise TopicError(f"cannot create topics on {settings.kafka_bootstrap_servers}: "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise TopicError(
+            f"cannot create topics on {settings.kafka_bootstrap_servers}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     finally:
         await admin.close()
     if failed:
-        details = "; ".join(f"{name}: error {code} {message or ''}".rstrip()
-                            for name, (code, message) in sorted(failed.items()))
+        details = "; ".join(
+            f"{name}: error {code} {message or ''}".rstrip()
+            for name, (code, message) in sorted(failed.items())
+        )
         raise TopicError(f"the broker refused to create {len(failed)} topic(s): {details}")
 
 
@@ -164,18 +182,25 @@ def _cannot_connect(settings: Settings, exc: BaseException) -> str:
     how = settings.kafka_security_protocol
     if settings.kafka_sasl_mechanism:
         how += f", {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username!r}"
-    detail = (str(exc) if isinstance(exc, KafkaError | OSError)
-              else f"authentication failed ({exc!r})")
+    detail = (
+        str(exc) if isinstance(exc, KafkaError | OSError) else f"authentication failed ({exc!r})"
+    )
     if not detail.startswith(type(exc).__name__):  # aiokafka's str() often names it already
         detail = f"{type(exc).__name__}: {detail}"
-    check = ("KAFKA_BOOTSTRAP_SERVERS" if settings.kafka_security_protocol == "PLAINTEXT"
-             else "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL/SASL/SSL settings")
-    return (f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): {detail}; "
-            f"is the broker up, and is {check} right?")
+    check = (
+        "KAFKA_BOOTSTRAP_SERVERS"
+        if settings.kafka_security_protocol == "PLAINTEXT"
+        else "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL/SASL/SSL settings"
+    )
+    return (
+        f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): {detail}; "
+        f"is the broker up, and is {check} right?"
+    )
 
 
-async def _create_with(admin: AIOKafkaAdminClient,
-                       topics: list[NewTopic]) -> dict[str, tuple[int, str | None]]:
+async def _create_with(
+    admin: AIOKafkaAdminClient, topics: list[NewTopic]
+) -> dict[str, tuple[int, str | None]]:
     """Send one CreateTopics request; the topics that failed, with code and message."""
     response = await admin.create_topics(topics)
     failed: dict[str, tuple[int, str | None]] = {}

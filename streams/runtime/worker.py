@@ -131,10 +131,17 @@ class Worker:
         (:mod:`streams.runtime.intake_process`) and this one runs the closer.
     """
 
-    def __init__(self, settings: Settings, rules: RuleSet, metrics: AlertMetrics | RelayMetrics,
-                 sinks: Sequence[AlertSink] = (), *, create_input_topics: bool = True,
-                 roles: frozenset[str] = frozenset({"intake", "closer"}),
-                 calendar: Calendar | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        metrics: AlertMetrics | RelayMetrics,
+        sinks: Sequence[AlertSink] = (),
+        *,
+        create_input_topics: bool = True,
+        roles: frozenset[str] = frozenset({"intake", "closer"}),
+        calendar: Calendar | None = None,
+    ) -> None:
         self.settings = settings
         if calendar is None and settings.calendar_file:
             calendar = load_calendar(settings.calendar_file)
@@ -152,9 +159,13 @@ class Worker:
         self.create_input_topics = create_input_topics
         self.names = TopicNames.from_settings(settings)
         self.texts = AlertTexts(locale=settings.locale)
-        self.stage1 = Stage1(rules, self.names.inputs, max_event_bytes=settings.max_event_bytes,
-                             dedup_capacity=settings.dedup_capacity,
-                             max_future_ms=settings.max_future_ms)
+        self.stage1 = Stage1(
+            rules,
+            self.names.inputs,
+            max_event_bytes=settings.max_event_bytes,
+            dedup_capacity=settings.dedup_capacity,
+            max_future_ms=settings.max_future_ms,
+        )
         self.closers: dict[int, WindowCloser] = {}
         self.input_partitions: dict[TopicName, int] = {}
         self.partials_partitions: list[int] = []
@@ -203,9 +214,10 @@ class Worker:
         split = settings.intake_processes > 0 and roles == {"intake", "closer"}
         self._runs_intake = "intake" in roles and not split
         self._runs_closer = "closer" in roles
-        self._children = [IntakeChild(settings, rules, create_input_topics=create_input_topics,
-                                      runner=Worker)
-                          for _ in range(settings.intake_processes if split else 0)]
+        self._children = [
+            IntakeChild(settings, rules, create_input_topics=create_input_topics, runner=Worker)
+            for _ in range(settings.intake_processes if split else 0)
+        ]
 
     @property
     def _closer_metrics(self) -> AlertMetrics:
@@ -233,9 +245,13 @@ class Worker:
         await ensure_topics(settings, self.names, inputs=self.create_input_topics)
         log.debug("worker_starting", step="topics ensured")
         common: dict[str, Any] = {**client_options(settings), "client_id": settings.app_id}
-        self.producer = AIOKafkaProducer(**common, linger_ms=5, acks="all",
-                                         max_request_size=_MAX_REQUEST_BYTES,
-                                         max_batch_size=1_048_576)
+        self.producer = AIOKafkaProducer(
+            **common,
+            linger_ms=5,
+            acks="all",
+            max_request_size=_MAX_REQUEST_BYTES,
+            max_batch_size=1_048_576,
+        )
         await self.producer.start()
         metadata = await self.producer.client.fetch_all_metadata()
         for short, full in self.names.inputs.items():
@@ -252,10 +268,12 @@ class Worker:
         if have < needed:
             # Created before an input topic was added (aftersales.reviews): snapshots of
             # the new topic's partitions would have nowhere to go.
-            raise TopicError(f"topic {self.names.intake_state} has {have} partitions, the "
-                             f"worker needs {needed} (one per input partition); add "
-                             f"partitions (kafka-topics --alter --partitions {needed}) "
-                             "and start again")
+            raise TopicError(
+                f"topic {self.names.intake_state} has {have} partitions, the "
+                f"worker needs {needed} (one per input partition); add "
+                f"partitions (kafka-topics --alter --partitions {needed}) "
+                "and start again"
+            )
         connection = client_options(settings)
         self.checkpoints = CheckpointStore(self.producer, connection, self.names.checkpoints)
         self.intake_store = CheckpointStore(self.producer, connection, self.names.intake_state)
@@ -275,20 +293,27 @@ class Worker:
         }
         if self._runs_closer:
             self._closer = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-closer")
-            self._closer.subscribe([self.names.partials], listener=_Revocations(
-                self._closer_revoked, self._closer_assigned))
+            self._closer.subscribe(
+                [self.names.partials],
+                listener=_Revocations(self._closer_revoked, self._closer_assigned),
+            )
             await self._closer.start()
         log.debug("worker_starting", step="joining groups")
         if self._runs_intake:
             self._intake = AIOKafkaConsumer(**group, group_id=f"{settings.app_id}-intake")
-            self._intake.subscribe(list(self.names.inputs.values()), listener=_Revocations(
-                self._intake_revoked, self._intake_assigned))
+            self._intake.subscribe(
+                list(self.names.inputs.values()),
+                listener=_Revocations(self._intake_revoked, self._intake_assigned),
+            )
             await self._intake.start()
         for sink in self.sinks:
             await sink.start()
         self.metrics.set_broker_connected(True)
-        log.info("worker_started", inputs=self.input_partitions,
-                 partials_partitions=len(self.partials_partitions))
+        log.info(
+            "worker_started",
+            inputs=self.input_partitions,
+            partials_partitions=len(self.partials_partitions),
+        )
 
     async def stop(self) -> None:
         """Checkpoint, leave the groups and close connections.
@@ -384,17 +409,20 @@ class Worker:
             for source, consumer in (("intake", self._intake), ("closer", self._closer)):
                 if consumer is not None:
                     self.backlog[source] = await self._backlog(consumer)
-                    self.progress.observe(source, consumed=self.consumed[source],
-                                          backlog=self.backlog[source])
+                    self.progress.observe(
+                        source, consumed=self.consumed[source], backlog=self.backlog[source]
+                    )
             for index, child in enumerate(self._children):
                 if child.ready:
-                    self.progress.observe(f"intake-{index}", consumed=child.consumed,
-                                          backlog=child.backlog)
+                    self.progress.observe(
+                        f"intake-{index}", consumed=child.consumed, backlog=child.backlog
+                    )
             now_stalled = self.progress.stalled()
             if now_stalled != stalled:
                 if now_stalled:
-                    log.warning("worker_stalled", sources=now_stalled,
-                                progress=self.progress.report())
+                    log.warning(
+                        "worker_stalled", sources=now_stalled, progress=self.progress.report()
+                    )
                 else:
                     log.info("worker_progressing", sources=stalled)
                 stalled = now_stalled
@@ -424,8 +452,15 @@ class Worker:
 
     def _own_topics(self) -> list[str]:
         names = self.names
-        topics = [names.alerts, names.dead_letter, names.partials, names.checkpoints,
-                  names.intake_state, names.feedback, *names.inputs.values()]
+        topics = [
+            names.alerts,
+            names.dead_letter,
+            names.partials,
+            names.checkpoints,
+            names.intake_state,
+            names.feedback,
+            *names.inputs.values(),
+        ]
         return sorted(topics)
 
     async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
@@ -446,8 +481,7 @@ class Worker:
         while True:
             await asyncio.sleep(every_s)
             try:
-                metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(),
-                                                  timeout_s)
+                metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout_s)
                 reachable = True
             except (TimeoutError, KafkaError, OSError):
                 reachable = False
@@ -456,16 +490,21 @@ class Worker:
                 missing = [t for t in own if not metadata.partitions_for_topic(t)]
                 missing_probes = missing_probes + 1 if missing else 0
                 if missing_probes >= _MISSING_TOPIC_PROBES:
-                    log.error("topics_missing", topics=missing,
-                              action="exiting; a restart creates them again")
+                    log.error(
+                        "topics_missing",
+                        topics=missing,
+                        action="exiting; a restart creates them again",
+                    )
                     raise WorkerFailure(f"the broker no longer has topics {missing}")
             if reachable != connected:
                 now = time.monotonic()
                 if reachable:
                     log.info("broker_reachable", outage_s=round(now - since, 1))
                 else:
-                    log.warning("broker_unreachable",
-                                bootstrap_servers=self.settings.kafka_bootstrap_servers)
+                    log.warning(
+                        "broker_unreachable",
+                        bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                    )
                 connected, since = reachable, now
                 self.metrics.set_broker_connected(reachable)
 
@@ -474,8 +513,9 @@ class Worker:
     async def _feedback_loop(self) -> None:
         """Read every on-call verdict (the whole compacted topic, then each new one) into
         :attr:`feedback`; the closers judge by its multipliers (:attr:`sensitivity`)."""
-        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            **client_options(self.settings), enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             assert self.producer is not None
@@ -512,14 +552,22 @@ class Worker:
             self.sensitivity.pop(adjustment.series, None)
         else:
             self.sensitivity[adjustment.series] = adjustment.new
-        log.info("feedback_adjustment", series=adjustment.series, alert_id=verdict.alert_id,
-                 verdict=verdict.verdict, old=adjustment.old, new=adjustment.new,
-                 false_verdicts=adjustment.false_verdicts,
-                 true_verdicts=adjustment.true_verdicts,
-                 limit=self.feedback.max_multiplier, note=verdict.note[:200])
+        log.info(
+            "feedback_adjustment",
+            series=adjustment.series,
+            alert_id=verdict.alert_id,
+            verdict=verdict.verdict,
+            old=adjustment.old,
+            new=adjustment.new,
+            false_verdicts=adjustment.false_verdicts,
+            true_verdicts=adjustment.true_verdicts,
+            limit=self.feedback.max_multiplier,
+            note=verdict.note[:200],
+        )
         if metrics is not None:
             metrics.set_feedback_multiplier(
-                SeriesRef(verdict.rule, verdict.dimension, verdict.key), adjustment.new)
+                SeriesRef(verdict.rule, verdict.dimension, verdict.key), adjustment.new
+            )
 
     # -- stage 1 -----------------------------------------------------------------------------
 
@@ -539,7 +587,8 @@ class Worker:
             for tp in assigned:
                 topic = self.names.input_short_name(tp.topic)
                 payloads[tp], _ = await self.intake_store.read_latest(
-                    self._intake_state_partition(topic, tp.partition))
+                    self._intake_state_partition(topic, tp.partition)
+                )
         finally:
             restored = []
             for tp in assigned:
@@ -554,8 +603,11 @@ class Worker:
                 elif skipped is not None:
                     consumer.seek(tp, skipped)
             self._restoring.difference_update(assigned)
-        log.info("intake_assigned", partitions=sorted(f"{tp.topic}/{tp.partition}"
-                                                     for tp in assigned), restored=restored)
+        log.info(
+            "intake_assigned",
+            partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
+            restored=restored,
+        )
 
     async def _intake_revoked(self, revoked: list[TopicPartition]) -> None:
         consumer = self._intake
@@ -587,12 +639,14 @@ class Worker:
                     continue
                 topic = self.names.input_short_name(tp.topic)
                 for message in messages:
-                    self.stage1.process(topic, tp.partition, message.offset, message.key,
-                                        message.value, out)
+                    self.stage1.process(
+                        topic, tp.partition, message.offset, message.key, message.value, out
+                    )
                 highwater = consumer.highwater(tp)
                 if highwater is not None and messages:
-                    self.metrics.set_consumer_lag(topic, tp.partition,
-                                                  max(highwater - messages[-1].offset - 1, 0))
+                    self.metrics.set_consumer_lag(
+                        topic, tp.partition, max(highwater - messages[-1].offset - 1, 0)
+                    )
             self.stage1.seal(out)
             if batches or out.partials or out.watermarks:
                 await self._publish_stage1(out)
@@ -604,8 +658,11 @@ class Worker:
         assert producer is not None
         sends = []
         for dead in out.dead_letters:
-            sends.append(await producer.send(self.names.dead_letter, dead.value, key=dead.key,
-                                             headers=dead.headers()))
+            sends.append(
+                await producer.send(
+                    self.names.dead_letter, dead.value, key=dead.key, headers=dead.headers()
+                )
+            )
         # Partials-topic records go out in explicit per-partition batches: about 4x cheaper
         # than one send() each (docs/architecture.md). Within a partition the order is
         # verdicts, packed partials, then watermarks.
@@ -626,8 +683,11 @@ class Worker:
 
         for verdict in out.verdicts:
             route = verdict.route
-            await add(partitions[closer_partition(route, len(partitions))], route.encode(),
-                      encode_event_alert(verdict))
+            await add(
+                partitions[closer_partition(route, len(partitions))],
+                route.encode(),
+                encode_event_alert(verdict),
+            )
         for index, record in pack_partials(out.partials, len(partitions)):
             await add(partitions[index], None, record)
         self._partials_sent += len(out.partials)
@@ -668,12 +728,12 @@ class Worker:
             if not self._snapshot_fits("intake", str(tp), snapshot, began):
                 continue
             try:
-                await self.intake_store.write(self._intake_state_partition(topic, tp.partition),
-                                              snapshot)
+                await self.intake_store.write(
+                    self._intake_state_partition(topic, tp.partition), snapshot
+                )
             except KafkaError as exc:
                 # Not committing keeps the previous snapshot and offset consistent.
-                log.warning("checkpoint_failed", stage="intake", partition=str(tp),
-                            error=repr(exc))
+                log.warning("checkpoint_failed", stage="intake", partition=str(tp), error=repr(exc))
                 continue
             resume = resume_offset(snapshot)
             offsets[tp] = OffsetAndMetadata(resume, "")
@@ -688,10 +748,15 @@ class Worker:
         too_large = len(payload) > self.settings.max_snapshot_bytes
         self.metrics.record_snapshot(stage, len(payload), seconds, too_large=too_large)
         if too_large:
-            log.error("snapshot_too_large", stage=stage, partition=partition,
-                      size_bytes=len(payload), limit_bytes=self.settings.max_snapshot_bytes,
-                      hint="lower max_series / idle_ttl in the rules file, or raise "
-                           "AFTERSALES_MAX_SNAPSHOT_BYTES")
+            log.error(
+                "snapshot_too_large",
+                stage=stage,
+                partition=partition,
+                size_bytes=len(payload),
+                limit_bytes=self.settings.max_snapshot_bytes,
+                hint="lower max_series / idle_ttl in the rules file, or raise "
+                "AFTERSALES_MAX_SNAPSHOT_BYTES",
+            )
         return not too_large
 
     def _intake_state_partition(self, topic: TopicName, partition: int) -> int:
@@ -725,11 +790,15 @@ class Worker:
             restored = []
             self._published |= published
             for tp in assigned:
-                closer = WindowCloser(self.rules, self.input_partitions, self.texts,
-                                      shards=max(1, len(self.partials_partitions)),
-                                      oncall=OnCall(self.rules.mutes, self.calendar,
-                                                    self.sensitivity), risk=True,
-                                      folder=self.folder)
+                closer = WindowCloser(
+                    self.rules,
+                    self.input_partitions,
+                    self.texts,
+                    shards=max(1, len(self.partials_partitions)),
+                    oncall=OnCall(self.rules.mutes, self.calendar, self.sensitivity),
+                    risk=True,
+                    folder=self.folder,
+                )
                 payload, marker = loaded.get(tp, (None, None))
                 skipped = self._skipped.pop(tp, None)
                 if payload is not None and marker is not None:
@@ -746,8 +815,9 @@ class Worker:
                     consumer.seek(tp, skipped)
                 self.closers[tp.partition] = closer
             self._restoring.difference_update(assigned)
-        log.info("closer_assigned", partitions=sorted(tp.partition for tp in assigned),
-                 restored=restored)
+        log.info(
+            "closer_assigned", partitions=sorted(tp.partition for tp in assigned), restored=restored
+        )
 
     async def _closer_revoked(self, revoked: list[TopicPartition]) -> None:
         if revoked:
@@ -770,8 +840,11 @@ class Worker:
         lost, self._revoked_closers = self._revoked_closers - assigned, set()
         if lost and isinstance(self.metrics, AlertMetrics):
             partitions = self.partials_partitions
-            self.metrics.drop_series(lambda series: partitions[closer_partition(
-                series.kafka_key, len(partitions))] in lost)
+            self.metrics.drop_series(
+                lambda series: (
+                    partitions[closer_partition(series.kafka_key, len(partitions))] in lost
+                )
+            )
             log.info("closer_partitions_lost", partitions=sorted(lost))
 
     async def _alerts_since(self, high: dict[str, int]) -> set[tuple[str, str, str]]:
@@ -781,8 +854,9 @@ class Worker:
         Reads until the topic is quiet rather than trusting the end offset (see
         docs/architecture.md, "Broker notes"); alerts are rare, so this is a short read.
         """
-        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            **client_options(self.settings), enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         seen: set[tuple[str, str, str]] = set()
         try:
@@ -817,8 +891,9 @@ class Worker:
         pending = self._closer_pending
         while True:
             if self._closer_queued_bytes < _CLOSER_MAX_PENDING_BYTES:
-                batches = await consumer.getmany(timeout_ms=0 if pending else 200,
-                                                 max_records=10_000)
+                batches = await consumer.getmany(
+                    timeout_ms=0 if pending else 200, max_records=10_000
+                )
             else:  # far behind: work off what is fetched before fetching more
                 batches = {}
                 await asyncio.sleep(0)
@@ -867,8 +942,9 @@ class Worker:
                 self._closer_queued_bytes += len(message.value)
         return alerts
 
-    def _decode_partials(self, partition: int, message: Any
-                         ) -> list[SealedPartial] | EventAlert | Watermark | RiskFacts | None:
+    def _decode_partials(
+        self, partition: int, message: Any
+    ) -> list[SealedPartial] | EventAlert | Watermark | RiskFacts | None:
         """One partials-topic record, or ``None`` (logged and counted) if it cannot be read."""
         try:
             return decode(message.value)
@@ -877,8 +953,12 @@ class Worker:
             return None
 
     def _partials_failed(self, partition: int, message: Any, exc: Exception) -> None:
-        log.error("partials_record_failed", partition=partition, offset=message.offset,
-                  error=f"{type(exc).__name__}: {exc}"[:300])
+        log.error(
+            "partials_record_failed",
+            partition=partition,
+            offset=message.offset,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
         if isinstance(self.metrics, AlertMetrics):
             self.metrics.record_dead_letter("partials", "internal_error")
 
@@ -934,11 +1014,16 @@ class Worker:
         for partition in self._closer_schedule.due(sorted(self.closers), force=force):
             closer = self.closers.get(partition)
             position = self._closer_position.get(partition)
-            if (closer is None or position is None
-                    or position == self._closer_snapshot_position.get(partition)):
+            if (
+                closer is None
+                or position is None
+                or position == self._closer_snapshot_position.get(partition)
+            ):
                 continue  # revoked while an earlier one was written, or nothing new
-            marker = {"position": position,
-                      "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())}}
+            marker = {
+                "position": position,
+                "alerts_high": {str(p): o for p, o in sorted(self._alerts_high.items())},
+            }
             began = time.perf_counter()
             payload = await snapshot_off_loop(closer.snapshot)
             if self.closers.get(partition) is not closer:
@@ -949,17 +1034,23 @@ class Worker:
                 await self.checkpoints.write(partition, payload, marker)
             except KafkaError as exc:
                 # The previous snapshot stays valid; try again at the next interval.
-                log.warning("checkpoint_failed", stage="closer", partition=partition,
-                            error=repr(exc))
+                log.warning(
+                    "checkpoint_failed", stage="closer", partition=partition, error=repr(exc)
+                )
                 continue
             self._closer_snapshot_position[partition] = position
             offsets[TopicPartition(self.names.partials, partition)] = OffsetAndMetadata(
-                position, "")
+                position, ""
+            )
         if offsets and consumer is not None:
             await self._commit(consumer, offsets, "closer")
 
-    async def _commit(self, consumer: AIOKafkaConsumer,
-                      offsets: dict[TopicPartition, OffsetAndMetadata], stage: str) -> None:
+    async def _commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+        stage: str,
+    ) -> None:
         """Commit ``offsets``. A commit a rebalance overtook is left to the next one (from
         the new assignment); other failures raise :class:`WorkerFailure` once they are
         fatal (:class:`~streams.runtime.commits.CommitFailures`: e.g. a commit for a topic
@@ -975,34 +1066,47 @@ class Worker:
         """Publish every risk record the closers' shards scored (before any snapshot: a
         snapshot holds no unpublished record). At least once: after a crash the records
         scored since the last snapshot are scored and published again, the same."""
-        records = [record for partition in sorted(self.closers)
-                   if (shard := self.closers[partition].risk) is not None
-                   for record in shard.drain()]
+        records = [
+            record
+            for partition in sorted(self.closers)
+            if (shard := self.closers[partition].risk) is not None
+            for record in shard.drain()
+        ]
         if not records:
             return
         producer = self.producer
         assert producer is not None
-        sends = [await producer.send(self.names.order_risk, record.to_json(),
-                                     key=record.order_id.encode()) for record in records]
+        sends = [
+            await producer.send(
+                self.names.order_risk, record.to_json(), key=record.order_id.encode()
+            )
+            for record in records
+        ]
         await asyncio.gather(*sends)
         if isinstance(self.metrics, AlertMetrics):
             for record in records:
                 top = record.factors[0] if record.factors else None
-                self.metrics.record_risk(record.stage, record.level, record.score,
-                                         top.name if top is not None and top.contribution > 0
-                                         else None)
+                self.metrics.record_risk(
+                    record.stage,
+                    record.level,
+                    record.score,
+                    top.name if top is not None and top.contribution > 0 else None,
+                )
         self.risk_published += len(records)
 
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:
         if self._published:
-            alerts = [a for a in alerts
-                      if (a.alert_id, a.status, a.severity) not in self._published]
+            alerts = [
+                a for a in alerts if (a.alert_id, a.status, a.severity) not in self._published
+            ]
         if not alerts:
             return
         producer = self.producer
         assert producer is not None
-        sends = [await producer.send(self.names.alerts, alert.to_json(),
-                                     key=alert.kafka_key.encode()) for alert in alerts]
+        sends = [
+            await producer.send(self.names.alerts, alert.to_json(), key=alert.kafka_key.encode())
+            for alert in alerts
+        ]
         for metadata in await asyncio.gather(*sends):
             if metadata.offset + 1 > self._alerts_high.get(metadata.partition, 0):
                 self._alerts_high[metadata.partition] = metadata.offset + 1
@@ -1020,8 +1124,11 @@ class Worker:
     def _export_series(self) -> None:
         now_ms = time.time() * 1000
         for rule in self.rules.rules:
-            ends = [start + rule.window_ms for closer in self.closers.values()
-                    if (start := closer.closed_through.get(rule.name)) is not None]
+            ends = [
+                start + rule.window_ms
+                for closer in self.closers.values()
+                if (start := closer.closed_through.get(rule.name)) is not None
+            ]
             if ends:
                 # How long after it could close (end + lateness) the newest window closed.
                 lag_ms = now_ms - (max(ends) + self.rules.lateness_ms)
@@ -1043,4 +1150,3 @@ class Worker:
             self._closer_metrics.set_watermark(watermark)
             if isinstance(self.metrics, AlertMetrics) and self.rules.mutes:
                 self.metrics.set_mutes_active(mute_states(self.rules, watermark))
-

@@ -9,7 +9,7 @@ so the two can be compared.
 
 >>> sorted(metric_names('sum by (topic) (rate(aftersales_events_total{outcome!="ok"}[5m]))'))
 ['aftersales_events_total']
->>> sorted(metric_names('time() - aftersales_watermark_seconds offset 1m'))
+>>> sorted(metric_names("time() - aftersales_watermark_seconds offset 1m"))
 ['aftersales_watermark_seconds']
 >>> sorted(metric_names('topic:aftersales_events:rate5m{topic="$topic"} > 1e3'))
 ['topic:aftersales_events:rate5m']
@@ -141,7 +141,7 @@ def template_query_expr(query: str) -> str | None:
 
     >>> template_query_expr('label_values(up{job="w"}, instance)')
     'up{job="w"}'
-    >>> template_query_expr('label_values(rule)') is None
+    >>> template_query_expr("label_values(rule)") is None
     True
     """
     query = query.strip()

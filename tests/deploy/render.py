@@ -84,8 +84,13 @@ def render_china_alertmanager_config(
     """Return alertmanager-china.yml with the bridge at ``bridge_url`` (its ``/dingtalk`` and
     ``/feishu`` paths kept), WeCom's API at ``wechat_api_url`` and test credentials."""
     config = copy.deepcopy(load_yaml(source))
-    config["global"].update({"wechat_api_url": wechat_api_url.rstrip("/") + "/",
-                             "wechat_api_corp_id": corp_id, "wechat_api_secret": api_secret})
+    config["global"].update(
+        {
+            "wechat_api_url": wechat_api_url.rstrip("/") + "/",
+            "wechat_api_corp_id": corp_id,
+            "wechat_api_secret": api_secret,
+        }
+    )
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):
             path = webhook["url"].rsplit("/", 1)[1]
@@ -99,8 +104,9 @@ def render_china_alertmanager_config(
 
 def _absolute_templates(config: dict[str, Any], source: Path) -> None:
     """Template globs become absolute, so the copy can live anywhere."""
-    config["templates"] = [str((source.parent / pattern).resolve())
-                           for pattern in config.get("templates", [])]
+    config["templates"] = [
+        str((source.parent / pattern).resolve()) for pattern in config.get("templates", [])
+    ]
 
 
 def _shorten_waits(config: dict[str, Any], group_wait: str, group_interval: str) -> None:

@@ -70,13 +70,31 @@ WARNING_EPISODE = {
 
 #: A folded incident and two of the alerts it explains: one Alertmanager group.
 INCIDENT_EPISODES = [
-    {"rule": "return_rate", "dimension": "incident", "key": "region,carrier=west,bluebox",
-     "severity": "warning", "direction": "up", "alert_id": "e2e-incident",
-     "summary": "return_rate: 2 series out of band under region,carrier west,bluebox",
-     "runbook": "Check region,carrier west,bluebox first.", "group": "e2e-incident"},
-    *({"rule": "return_rate", "dimension": "sku", "key": sku, "severity": "warning",
-       "direction": "up", "alert_id": f"e2e-child-{sku}", "summary": f"{sku} returns up",
-       "runbook": "Check the listing.", "group": "e2e-incident"} for sku in ("SKU-1", "SKU-2")),
+    {
+        "rule": "return_rate",
+        "dimension": "incident",
+        "key": "region,carrier=west,bluebox",
+        "severity": "warning",
+        "direction": "up",
+        "alert_id": "e2e-incident",
+        "summary": "return_rate: 2 series out of band under region,carrier west,bluebox",
+        "runbook": "Check region,carrier west,bluebox first.",
+        "group": "e2e-incident",
+    },
+    *(
+        {
+            "rule": "return_rate",
+            "dimension": "sku",
+            "key": sku,
+            "severity": "warning",
+            "direction": "up",
+            "alert_id": f"e2e-child-{sku}",
+            "summary": f"{sku} returns up",
+            "runbook": "Check the listing.",
+            "group": "e2e-incident",
+        }
+        for sku in ("SKU-1", "SKU-2")
+    ),
 ]
 
 
@@ -333,13 +351,20 @@ class TestAlertingEndToEnd:
         """An incident and the alerts it explains share the group label: one notification
         carries all three."""
         _, body = webhook.wait_for(
-            lambda p, b: anomaly(b, "e2e-incident") is not None, NOTIFY_TIMEOUT_S,
-            "for e2e-incident"
+            lambda p, b: anomaly(b, "e2e-incident") is not None,
+            NOTIFY_TIMEOUT_S,
+            "for e2e-incident",
         )
-        assert body["groupLabels"] == {"alertname": "AftersalesAnomaly", "rule": "return_rate",
-                                       "group": "e2e-incident"}
+        assert body["groupLabels"] == {
+            "alertname": "AftersalesAnomaly",
+            "rule": "return_rate",
+            "group": "e2e-incident",
+        }
         assert {a["labels"]["alert_id"] for a in body["alerts"]} == {
-            "e2e-incident", "e2e-child-SKU-1", "e2e-child-SKU-2"}
+            "e2e-incident",
+            "e2e-child-SKU-1",
+            "e2e-child-SKU-2",
+        }
 
     def test_resolved_episode_is_notified_as_resolved(
         self, prometheus: Server, webhook: WebhookReceiver, fake_worker: FakeWorker

@@ -60,33 +60,69 @@ ROUTES = [
     ({"alertname": "SomethingElse"}, "chat"),
     # Routing by anomaly class: a team per class, and critical ones page as well.
     (
-        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "return_rate",
-         "dimension": "region,carrier", "key": "north,dhl", "class": "product"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "warning",
+            "rule": "return_rate",
+            "dimension": "region,carrier",
+            "key": "north,dhl",
+            "class": "product",
+        },
         "category-manager",
     ),
     (
-        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "wait_time_p90",
-         "dimension": "queue", "key": "returns", "class": "service"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "warning",
+            "rule": "wait_time_p90",
+            "dimension": "queue",
+            "key": "returns",
+            "class": "service",
+        },
         "service-lead",
     ),
     (
-        {"alertname": "AftersalesAnomaly", "severity": "info", "rule": "delivery_time_p90",
-         "dimension": "carrier", "key": "dhl", "class": "logistics"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "info",
+            "rule": "delivery_time_p90",
+            "dimension": "carrier",
+            "key": "dhl",
+            "class": "logistics",
+        },
         "logistics-team",
     ),
     (
-        {"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "handle_time_p90",
-         "dimension": "queue", "key": "returns", "class": "service"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "critical",
+            "rule": "handle_time_p90",
+            "dimension": "queue",
+            "key": "returns",
+            "class": "service",
+        },
         "paging,service-lead",
     ),
     (
-        {"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "order_outlier",
-         "dimension": "sku", "key": "SKU-00042", "class": "pricing"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "critical",
+            "rule": "order_outlier",
+            "dimension": "sku",
+            "key": "SKU-00042",
+            "class": "pricing",
+        },
         "paging",
     ),
     (
-        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "cancellation_rate",
-         "dimension": "reason", "key": "fraud", "class": "fraud"},
+        {
+            "alertname": "AftersalesAnomaly",
+            "severity": "warning",
+            "rule": "cancellation_rate",
+            "dimension": "reason",
+            "key": "fraud",
+            "class": "fraud",
+        },
         "chat",
     ),
 ]
@@ -128,8 +164,9 @@ class TestAmtoolChecks:
     @pytest.mark.parametrize(
         ("labels", "receiver"),
         ROUTES,
-        ids=lambda v: v if isinstance(v, str) else
-        f"{v.get('severity', 'none')}-{v.get('class', 'none')}",
+        ids=lambda v: (
+            v if isinstance(v, str) else f"{v.get('severity', 'none')}-{v.get('class', 'none')}"
+        ),
     )
     def test_route_reaches_receiver(
         self, amtool: str, labels: dict[str, str], receiver: str
@@ -214,15 +251,32 @@ class TestPromoSilence:
 CHINA_CONFIG = ALERTMANAGER_DIR / "alertmanager-china.yml"
 TEMPLATES = ALERTMANAGER_DIR / "templates" / "*.tmpl"
 SAMPLE = {
-    "receiver": "oncall-dingtalk-wecom", "status": "firing", "externalURL": "",
-    "groupLabels": {}, "commonAnnotations": {},
-    "commonLabels": {"alertname": "AftersalesAnomaly", "severity": "critical",
-                     "rule": "return_rate", "dimension": "sku", "key": "SKU 1"},
-    "alerts": [{"status": "firing", "startsAt": "2026-11-02T02:15:00Z",
-                "labels": {"alertname": "AftersalesAnomaly", "severity": "critical",
-                           "rule": "return_rate", "dimension": "sku", "key": "SKU 1"},
-                "annotations": {"summary": "SKU SKU 1 的退货率为 31.2%。",
-                                "runbook": "检查尺码表。"}}],
+    "receiver": "oncall-dingtalk-wecom",
+    "status": "firing",
+    "externalURL": "",
+    "groupLabels": {},
+    "commonAnnotations": {},
+    "commonLabels": {
+        "alertname": "AftersalesAnomaly",
+        "severity": "critical",
+        "rule": "return_rate",
+        "dimension": "sku",
+        "key": "SKU 1",
+    },
+    "alerts": [
+        {
+            "status": "firing",
+            "startsAt": "2026-11-02T02:15:00Z",
+            "labels": {
+                "alertname": "AftersalesAnomaly",
+                "severity": "critical",
+                "rule": "return_rate",
+                "dimension": "sku",
+                "key": "SKU 1",
+            },
+            "annotations": {"summary": "SKU SKU 1 的退货率为 31.2%。", "runbook": "检查尺码表。"},
+        }
+    ],
 }
 
 
@@ -233,9 +287,19 @@ def amtool_render(amtool: str, text: str, tmp_path: Any) -> str:
     data = tmp_path / "data.json"
     data.write_text(json.dumps(SAMPLE, ensure_ascii=False), encoding="utf-8")
     result = subprocess.run(
-        [amtool, "template", "render", f"--template.glob={TEMPLATES}",
-         f"--template.text={text}", f"--template.data={data}"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            amtool,
+            "template",
+            "render",
+            f"--template.glob={TEMPLATES}",
+            f"--template.text={text}",
+            f"--template.data={data}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -243,8 +307,13 @@ def amtool_render(amtool: str, text: str, tmp_path: Any) -> str:
 class TestTemplates:
     def test_shipped_config_loads_the_templates(self, amtool: str) -> None:
         """amtool finds the notification templates through the shipped config."""
-        result = subprocess.run([amtool, "check-config", str(CONFIG)], capture_output=True,
-                                text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [amtool, "check-config", str(CONFIG)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0 and "1 templates" in result.stdout, result.stdout
 
     def test_title(self, amtool: str, tmp_path: Any) -> None:
@@ -256,24 +325,30 @@ class TestTemplates:
         """The body carries the summary, the runbook and a link to the band view."""
         out = amtool_render(amtool, '{{ template "aftersales.text" . }}', tmp_path)
         assert "Summary: SKU SKU 1 的退货率为 31.2%。" in out and "Runbook: 检查尺码表。" in out
-        assert ("/d/aftersales-thresholds/?var-rule=return_rate&var-dimension=sku"
-                "&var-key=SKU+1") in out
+        assert (
+            "/d/aftersales-thresholds/?var-rule=return_rate&var-dimension=sku&var-key=SKU+1"
+        ) in out
 
     def test_chinese_text_in_beijing_time(self, amtool: str, tmp_path: Any) -> None:
         """The Chinese body names severity and labels in Chinese and shows UTC+8 times."""
-        out = amtool_render(amtool, '{{ template "aftersales.wechat.message.zh_CN" . }}',
-                            tmp_path)
+        out = amtool_render(amtool, '{{ template "aftersales.wechat.message.zh_CN" . }}', tmp_path)
         assert "【告警】严重" in out and "处置建议：检查尺码表。" in out
         assert "开始时间：2026-11-02 10:15（北京时间）" in out
 
 
 CHINA_ROUTES = [
-    ({"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "return_rate"},
-     "oncall-dingtalk-wecom"),
-    ({"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "return_rate"},
-     "feishu-team"),
-    ({"alertname": "AftersalesAnomaly", "severity": "info", "rule": "wait_time_p90"},
-     "wecom-digest"),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "critical", "rule": "return_rate"},
+        "oncall-dingtalk-wecom",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "warning", "rule": "return_rate"},
+        "feishu-team",
+    ),
+    (
+        {"alertname": "AftersalesAnomaly", "severity": "info", "rule": "wait_time_p90"},
+        "wecom-digest",
+    ),
     ({"alertname": "SomethingElse"}, "feishu-team"),
 ]
 
@@ -281,14 +356,23 @@ CHINA_ROUTES = [
 class TestChinaExample:
     def test_config_is_valid(self, amtool: str) -> None:
         """amtool accepts the WeCom/DingTalk/Feishu example."""
-        result = subprocess.run([amtool, "check-config", str(CHINA_CONFIG)],
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [amtool, "check-config", str(CHINA_CONFIG)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
-    @pytest.mark.parametrize(("labels", "receiver"), CHINA_ROUTES,
-                             ids=lambda v: v if isinstance(v, str) else v.get("severity", "none"))
-    def test_route_reaches_receiver(self, amtool: str, labels: dict[str, str],
-                                    receiver: str) -> None:
+    @pytest.mark.parametrize(
+        ("labels", "receiver"),
+        CHINA_ROUTES,
+        ids=lambda v: v if isinstance(v, str) else v.get("severity", "none"),
+    )
+    def test_route_reaches_receiver(
+        self, amtool: str, labels: dict[str, str], receiver: str
+    ) -> None:
         """Critical pages DingTalk and WeCom, warnings go to Feishu, info to a WeCom digest."""
         result = amtool_route(amtool, str(CHINA_CONFIG), labels, receiver)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -302,9 +386,21 @@ class TestChinaExample:
 
     def test_rendered_test_copy_is_valid(self, amtool: str, tmp_path: Any) -> None:
         """The copy rendered for the end-to-end test is still valid."""
-        path = write_yaml(render_china_alertmanager_config(
-            "http://127.0.0.1:1", "http://127.0.0.1:2/cgi-bin/", corp_id="c", api_secret="s",
-            agent_id="1"), tmp_path / "am.yml")
-        result = subprocess.run([amtool, "check-config", str(path)], capture_output=True,
-                                text=True, timeout=60, check=False)
+        path = write_yaml(
+            render_china_alertmanager_config(
+                "http://127.0.0.1:1",
+                "http://127.0.0.1:2/cgi-bin/",
+                corp_id="c",
+                api_secret="s",
+                agent_id="1",
+            ),
+            tmp_path / "am.yml",
+        )
+        result = subprocess.run(
+            [amtool, "check-config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr

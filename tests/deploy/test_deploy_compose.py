@@ -195,8 +195,10 @@ SAFE_FROM: dict[str, tuple[tuple[int, ...], str]] = {
     "apache/kafka": ((4, 2, 0), "CVE-2026-35554 (< 3.9.2, 4.0 < 4.0.2, 4.1 < 4.1.2); 3.9 EOL"),
     "prom/prometheus": ((3, 12, 0), "remote-write snappy DoS fixed in 3.12.0; 2.x EOL"),
     "prom/alertmanager": ((0, 25, 1), "CVE-2023-40577 (stored XSS) before 0.25.1"),
-    "grafana/grafana-oss": ((13, 2, 0), ("CVE-2024-9264, CVE-2025-4123, CVE-2026-41602, "
-                                        "CVE-2026-17183 (fixed by 13.2.0)")),
+    "grafana/grafana-oss": (
+        (13, 2, 0),
+        ("CVE-2024-9264, CVE-2025-4123, CVE-2026-41602, CVE-2026-17183 (fixed by 13.2.0)"),
+    ),
 }
 
 
@@ -230,8 +232,9 @@ class TestComposeSafety:
     def test_worker_binds_all_interfaces_inside_the_container(self) -> None:
         """The container sets AFTERSALES_WEB_HOST=0.0.0.0 explicitly (the default is loopback)."""
         assert SERVICES["worker"]["environment"]["AFTERSALES_WEB_HOST"] == "0.0.0.0"  # noqa: S104
-        assert re.search(r"^ENV AFTERSALES_WEB_HOST=0\.0\.0\.0$",
-                         (REPO / "Dockerfile").read_text(), re.MULTILINE)
+        assert re.search(
+            r"^ENV AFTERSALES_WEB_HOST=0\.0\.0\.0$", (REPO / "Dockerfile").read_text(), re.MULTILINE
+        )
 
     @pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if "build" not in s])
     def test_images_pinned_to_exact_safe_versions(self, name: str) -> None:
@@ -275,8 +278,11 @@ class TestConstraints:
         environment = {**default_environment(), "extra": ""}
         pins = self.pins()
         seen: set[str] = set()
-        todo = [Requirement(r).name for r in metadata.distribution(
-            "aftersales-monitor").requires or [] if not Requirement(r).marker]
+        todo = [
+            Requirement(r).name
+            for r in metadata.distribution("aftersales-monitor").requires or []
+            if not Requirement(r).marker
+        ]
         while todo:
             name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
             if name in seen:
@@ -316,8 +322,9 @@ class TestWorkerHealthcheck:
     def run_check(port: int) -> int:
         command = SERVICES["worker"]["healthcheck"]["test"][1:]
         command = [a.replace("127.0.0.1:6066", f"127.0.0.1:{port}") for a in command]
-        return subprocess.run([sys.executable, *command[1:]], capture_output=True,
-                              timeout=30, check=False).returncode
+        return subprocess.run(
+            [sys.executable, *command[1:]], capture_output=True, timeout=30, check=False
+        ).returncode
 
     @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
     def test_healthy_only_on_200(self, status: int, healthy: bool) -> None:
@@ -354,9 +361,21 @@ class TestSimProfileTraffic:
         command = SERVICES["simulator"]["command"]
         assert command[:2] == ["aftersales", "simulate"]
         params = simulate.make_context("simulate", list(command[2:])).params
-        config = build_config(**{k: params[k] for k in (
-            "seed", "start", "days", "history_days", "orders_per_day", "scenario",
-            "incident_specs", "speed")})
+        config = build_config(
+            **{
+                k: params[k]
+                for k in (
+                    "seed",
+                    "start",
+                    "days",
+                    "history_days",
+                    "orders_per_day",
+                    "scenario",
+                    "incident_specs",
+                    "speed",
+                )
+            }
+        )
         return params, config, list(generate(config))
 
     @pytest.fixture(scope="class")
@@ -398,6 +417,5 @@ class TestSimProfileTraffic:
             # live start; live events at their pace from the live start (which is later
             # than start_ms by the back-fill's duration).
             sent_ms = start_ms + max(pace_offset_s(event.ts_ms, start_ms, speed) * 1000, 0)
-            decode_event(event.topic, json.dumps(event.value).encode(),
-                         latest_ts_ms=int(sent_ms))
+            decode_event(event.topic, json.dumps(event.value).encode(), latest_ts_ms=int(sent_ms))
         assert sum(e.ts_ms >= start_ms for e in events) > 0

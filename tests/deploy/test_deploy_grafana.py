@@ -75,10 +75,14 @@ class TestEveryDashboard:
         assert (source_input["type"], source_input["pluginId"]) == ("datasource", "prometheus")
         variable = board["templating"]["list"][0]
         assert (variable["name"], variable["type"], variable["query"]) == (
-            "datasource", "datasource", "prometheus")
+            "datasource",
+            "datasource",
+            "prometheus",
+        )
         assert variable["current"]["value"] == f"${{{source_input['name']}}}"
         assert {"type": "datasource", "id": "prometheus"}.items() <= next(
-            r for r in board["__requires"] if r["id"] == "prometheus").items()
+            r for r in board["__requires"] if r["id"] == "prometheus"
+        ).items()
 
     def test_every_query_names_its_datasource(self, path) -> None:
         """Each panel with queries, and each query variable, names the datasource."""
@@ -169,9 +173,11 @@ class TestBusinessDashboard:
         """Tables of the 10 series furthest from baseline, in band widths, per dimension."""
         board = dashboard("business")
         by_title = {p["title"]: p for p in panels(board)}
-        for title, dimension in (("Most anomalous SKUs", 'dimension="sku"'),
-                                 ("Most anomalous carriers", "carrier"),
-                                 ("Most anomalous service queues", 'dimension="queue"')):
+        for title, dimension in (
+            ("Most anomalous SKUs", 'dimension="sku"'),
+            ("Most anomalous carriers", "carrier"),
+            ("Most anomalous service queues", 'dimension="queue"'),
+        ):
             panel = by_title[title]
             expr = panel["targets"][0]["expr"]
             assert expr.startswith("topk(10, ") and dimension in expr
@@ -181,8 +187,11 @@ class TestBusinessDashboard:
 
     def test_open_alerts_by_rule_and_severity_ranked(self) -> None:
         """Open alerts are counted by rule and severity, critical first."""
-        (table,) = [p for p in panels(dashboard("business"))
-                    if p["title"] == "Open alerts by rule and severity"]
+        (table,) = [
+            p
+            for p in panels(dashboard("business"))
+            if p["title"] == "Open alerts by rule and severity"
+        ]
         assert "sum by (rule, severity) (aftersales_alerts_active)" in table["targets"][0]["expr"]
         assert_ranked(table)
 
@@ -223,52 +232,90 @@ class TestBusinessQueriesInPrometheus:
 
     SERIES: ClassVar[dict[str, tuple[str, int, int, int | None, int]]] = {
         # key: (dimension, observed, baseline, lower or None, upper)
-        "A": ("sku", 30, 10, 5, 15),        # 20 above, band 5 above: 4 band widths
-        "B": ("sku", 12, 10, 5, 15),        # inside: 0.4
-        "C": ("sku", 2, 10, 6, 15),         # 8 below, band 4 below: 2
-        "D": ("category", 90, 10, 5, 15),   # another dimension: not an SKU
-        "E": ("sku", 8, 10, None, 15),      # below, but only the upper side is watched
+        "A": ("sku", 30, 10, 5, 15),  # 20 above, band 5 above: 4 band widths
+        "B": ("sku", 12, 10, 5, 15),  # inside: 0.4
+        "C": ("sku", 2, 10, 6, 15),  # 8 below, band 4 below: 2
+        "D": ("category", 90, 10, 5, 15),  # another dimension: not an SKU
+        "E": ("sku", 8, 10, None, 15),  # below, but only the upper side is watched
     }
 
-    def run(self, promtool: str, tmp_path, expr: str, series: list[dict[str, str]],
-            expected: list[dict[str, Any]]) -> None:
-        spec = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
-            "interval": "1m", "input_series": series,
-            "promql_expr_test": [{"expr": expr, "eval_time": "1m", "exp_samples": expected}]}]}
+    def run(
+        self,
+        promtool: str,
+        tmp_path,
+        expr: str,
+        series: list[dict[str, str]],
+        expected: list[dict[str, Any]],
+    ) -> None:
+        spec = {
+            "rule_files": [],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": series,
+                    "promql_expr_test": [
+                        {"expr": expr, "eval_time": "1m", "exp_samples": expected}
+                    ],
+                }
+            ],
+        }
         path = tmp_path / "test.yml"
         path.write_text(json.dumps(spec))
-        result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
-                                text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [promtool, "test", "rules", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_top_skus_by_distance_in_band_widths(self, promtool: str, tmp_path) -> None:
         """SKUs rank by |observed - baseline| over the band's width on that side."""
         series = []
         for key, (dimension, *values) in self.SERIES.items():
-            for gauge, value in zip(("observed", "baseline", "lower", "upper"), values,
-                                    strict=True):
+            for gauge, value in zip(
+                ("observed", "baseline", "lower", "upper"), values, strict=True
+            ):
                 if value is not None:
                     labels = f'rule="return_rate", dimension="{dimension}", key="{key}"'
-                    series.append({"series": f"aftersales_metric_{gauge}{{{labels}}}",
-                                   "values": f"{value}x2"})
+                    series.append(
+                        {"series": f"aftersales_metric_{gauge}{{{labels}}}", "values": f"{value}x2"}
+                    )
         (panel,) = [p for p in panels(dashboard("business")) if p["title"] == "Most anomalous SKUs"]
-        expected = [{"labels": f'{{rule="return_rate", dimension="sku", key="{key}"}}',
-                     "value": value} for key, value in (("A", 4), ("B", 0.4), ("C", 2))]
+        expected = [
+            {"labels": f'{{rule="return_rate", dimension="sku", key="{key}"}}', "value": value}
+            for key, value in (("A", 4), ("B", 0.4), ("C", 2))
+        ]
         self.run(promtool, tmp_path, panel["targets"][0]["expr"], series, expected)
 
     def test_open_alerts_carry_their_rank(self, promtool: str, tmp_path) -> None:
         """Open alerts are summed by rule and severity and labelled with the severity's rank."""
-        series = [{"series": f'aftersales_alerts_active{{rule="{r}", severity="{s}", '
-                             f'instance="{i}"}}', "values": f"{n}x2"}
-                  for r, s, i, n in (("return_rate", "warning", "a", 1),
-                                     ("return_rate", "warning", "b", 2),
-                                     ("order_volume", "critical", "a", 1),
-                                     ("wait_time_p90", "info", "a", 1),
-                                     ("complaint_rate", "info", "a", 0))]
-        (table,) = [p for p in panels(dashboard("business"))
-                    if p["title"] == "Open alerts by rule and severity"]
-        expected = [{"labels": f'{{rule="{r}", severity="{s}", rank="{k}"}}', "value": n}
-                    for r, s, k, n in (("return_rate", "warning", "2", 3),
-                                       ("order_volume", "critical", "1", 1),
-                                       ("wait_time_p90", "info", "3", 1))]
+        series = [
+            {
+                "series": f'aftersales_alerts_active{{rule="{r}", severity="{s}", instance="{i}"}}',
+                "values": f"{n}x2",
+            }
+            for r, s, i, n in (
+                ("return_rate", "warning", "a", 1),
+                ("return_rate", "warning", "b", 2),
+                ("order_volume", "critical", "a", 1),
+                ("wait_time_p90", "info", "a", 1),
+                ("complaint_rate", "info", "a", 0),
+            )
+        ]
+        (table,) = [
+            p
+            for p in panels(dashboard("business"))
+            if p["title"] == "Open alerts by rule and severity"
+        ]
+        expected = [
+            {"labels": f'{{rule="{r}", severity="{s}", rank="{k}"}}', "value": n}
+            for r, s, k, n in (
+                ("return_rate", "warning", "2", 3),
+                ("order_volume", "critical", "1", 1),
+                ("wait_time_p90", "info", "3", 1),
+            )
+        ]
         self.run(promtool, tmp_path, table["targets"][0]["expr"], series, expected)

@@ -48,14 +48,20 @@ CUT = INCIDENT + timedelta(hours=1)
 
 
 def _alerts() -> tuple[str, list[AlertEvent]]:
-    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2),
-                            orders_per_day=5_000)
+    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2), orders_per_day=5_000)
     sku = best_seller(base)
-    config = replace(base, incidents=(WrongPrice(start=INCIDENT, duration=timedelta(hours=3),
-                                                 sku=sku, magnitude=0.1),))
+    config = replace(
+        base,
+        incidents=(
+            WrongPrice(start=INCIDENT, duration=timedelta(hours=3), sku=sku, magnitude=0.1),
+        ),
+    )
     cut_ms = int(CUT.timestamp() * 1000)
-    records = ((e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-               for e in simulate(config) if e.ts_ms < cut_ms)
+    records = (
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in simulate(config)
+        if e.ts_ms < cut_ms
+    )
     return sku, list(ReplayPipeline(load_rules(RULES), partitions=3).run(records))
 
 
@@ -83,13 +89,17 @@ def scrape_target(replayed: tuple[str, list[AlertEvent]]) -> Iterator[str]:
 
 
 def _price_alerts(body: dict) -> list[dict]:  # type: ignore[type-arg]
-    return [a for a in body.get("alerts", [])
-            if a["labels"].get("rule") == "order_outlier" and a["status"] == "firing"]
+    return [
+        a
+        for a in body.get("alerts", [])
+        if a["labels"].get("rule") == "order_outlier" and a["status"] == "firing"
+    ]
 
 
 class TestMispricedSku:
     def test_replay_gives_many_order_alerts_and_one_sku_episode(
-            self, replayed: tuple[str, list[AlertEvent]]) -> None:
+        self, replayed: tuple[str, list[AlertEvent]]
+    ) -> None:
         """Per-order verdicts stay on the topic; the SKU has exactly one open episode."""
         sku, alerts = replayed
         orders = [a for a in alerts if a.rule == "order_outlier" and a.dimension == "order"]
@@ -99,19 +109,24 @@ class TestMispricedSku:
         assert set(episodes[0].context["orders"]) <= {a.key for a in orders}
 
     def test_one_page_for_the_sku_with_its_order_ids(
-            self, prometheus, webhook: WebhookReceiver,
-            replayed: tuple[str, list[AlertEvent]]) -> None:
+        self, prometheus, webhook: WebhookReceiver, replayed: tuple[str, list[AlertEvent]]
+    ) -> None:
         """Alertmanager pages once for the SKU, naming it and its affected orders."""
         sku, alerts = replayed
         episode = next(a for a in alerts if a.rule == "order_outlier" and a.dimension == "sku")
-        path, body = webhook.wait_for(lambda p, b: bool(_price_alerts(b)), NOTIFY_TIMEOUT_S,
-                                      "for the mispriced sku")
+        path, body = webhook.wait_for(
+            lambda p, b: bool(_price_alerts(b)), NOTIFY_TIMEOUT_S, "for the mispriced sku"
+        )
         assert path == "/hook/paging"
         page = _price_alerts(body)
         assert len(page) == 1
         labels = page[0]["labels"]
         assert (labels["dimension"], labels["key"], labels["severity"], labels["class"]) == (
-            "sku", sku, "critical", "pricing")
+            "sku",
+            sku,
+            "critical",
+            "pricing",
+        )
         summary = page[0]["annotations"]["summary"]
         assert sku in summary
         assert all(order in summary for order in episode.context["orders"][:5])

@@ -60,25 +60,47 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         port = free_port()
         # Default web host (loopback) and default personal labels (hashed).
-        env = {**{k: v for k, v in os.environ.items()
-                  if k not in ("AFTERSALES_WEB_HOST", "AFTERSALES_PERSONAL_LABELS")},
-               "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-               "AFTERSALES_RULES_FILE": str(RULES), "AFTERSALES_WEB_PORT": str(port),
-               "AFTERSALES_LOG_FORMAT": "json"}
+        env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("AFTERSALES_WEB_HOST", "AFTERSALES_PERSONAL_LABELS")
+            },
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_RULES_FILE": str(RULES),
+            "AFTERSALES_WEB_PORT": str(port),
+            "AFTERSALES_LOG_FORMAT": "json",
+        }
         with open(workdir / "worker.log", "wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
-                                      stdout=log, stderr=subprocess.STDOUT)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli.main", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         address = f"127.0.0.1:{port}"
         try:
             wait_until(lambda: _ready(address), 60, "worker ready")
             config = SimulationConfig(
-                seed=9, start=START, duration=timedelta(hours=20, minutes=16),
+                seed=9,
+                start=START,
+                duration=timedelta(hours=20, minutes=16),
                 orders_per_day=3_000,
-                incidents=(CustomerBurst(start=BURST_AT, customer_id="C-0000077",
-                                         address_id="A-0000077", magnitude=12.0),))
+                incidents=(
+                    CustomerBurst(
+                        start=BURST_AT,
+                        customer_id="C-0000077",
+                        address_id="A-0000077",
+                        magnitude=12.0,
+                    ),
+                ),
+            )
             asyncio.run(produce_events(simulate(config), broker.bootstrap_servers))
-            wait_until(lambda: 'rule="customer_order_burst"' in _info(address), 90,
-                       "the burst episode on /metrics")
+            wait_until(
+                lambda: 'rule="customer_order_burst"' in _info(address),
+                90,
+                "the burst episode on /metrics",
+            )
             yield address
         finally:
             terminate(worker)
@@ -91,7 +113,7 @@ def listen_addresses(port: int) -> set[str]:
         local, state = line.split()[1], line.split()[3]
         address, hex_port = local.split(":")
         if state == "0A" and int(hex_port, 16) == port:
-            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
     return found
 
 
@@ -105,8 +127,11 @@ def _ready(address: str) -> bool:
 
 def _info(address: str) -> str:
     try:
-        return "\n".join(line for line in metrics_text(address).splitlines()
-                         if line.startswith("aftersales_alert_info{"))
+        return "\n".join(
+            line
+            for line in metrics_text(address).splitlines()
+            if line.startswith("aftersales_alert_info{")
+        )
     except OSError:
         return ""
 
@@ -134,27 +159,31 @@ class TestRealWorker:
         exported = exposed_metric_names(metrics_text(real_worker))
         used = {name for rule in rule_entries() for name in metric_names(rule["expr"])}
         used |= {name for _, expr in dashboard_exprs() for name in metric_names(expr)}
-        unknown = {name for name in used
-                   if name.startswith("aftersales_") and name not in RECORDED
-                   and name not in exported}
+        unknown = {
+            name
+            for name in used
+            if name.startswith("aftersales_") and name not in RECORDED and name not in exported
+        }
         assert unknown == set()
 
     def test_burst_reaches_the_webhook_with_runbook(
         self, prometheus: object, webhook: WebhookReceiver, real_worker: str
     ) -> None:
         """The worker's open burst episode is routed by Alertmanager with labels and texts."""
-        line = next(row for row in _info(real_worker).splitlines()
-                    if "customer_order_burst" in row)
+        line = next(row for row in _info(real_worker).splitlines() if "customer_order_burst" in row)
         alert_id = line.split('alert_id="', 1)[1].split('"', 1)[0]
-        path, body = webhook.wait_for(lambda p, b: anomaly(b, alert_id) is not None,
-                                      NOTIFY_TIMEOUT_S * 2, f"for {alert_id}")
+        path, body = webhook.wait_for(
+            lambda p, b: anomaly(b, alert_id) is not None, NOTIFY_TIMEOUT_S * 2, f"for {alert_id}"
+        )
         alert = anomaly(body, alert_id)
         assert alert is not None
         assert alert["labels"]["rule"] == "customer_order_burst"
         assert alert["labels"]["dimension"] in {"customer", "address"}
         mask = LabelMask("hash", Settings.from_env({}).personal_labels_secret)
-        hashed = {mask.key(SeriesRef("customer_order_burst", "customer", "C-0000077")),
-                  mask.key(SeriesRef("customer_order_burst", "address", "A-0000077"))}
+        hashed = {
+            mask.key(SeriesRef("customer_order_burst", "customer", "C-0000077")),
+            mask.key(SeriesRef("customer_order_burst", "address", "A-0000077")),
+        }
         assert alert["labels"]["key"] in hashed
         assert "0000077" not in str(alert)
         assert path in {"/hook/chat", "/hook/paging"}

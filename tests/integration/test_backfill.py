@@ -34,8 +34,9 @@ HISTORY_DAYS = 3
 LIVE = START + timedelta(days=HISTORY_DAYS)
 #: The live topics hold the last hours of the history too (retention overlaps the export).
 OVERLAP = timedelta(hours=3)
-INCIDENT = OrderDrop(start=LIVE + timedelta(hours=9), duration=timedelta(hours=2),
-                     channel="app", magnitude=0.05)
+INCIDENT = OrderDrop(
+    start=LIVE + timedelta(hours=9), duration=timedelta(hours=2), channel="app", magnitude=0.05
+)
 #: The shipped order_volume rule (a day of 15-minute windows to warm up).
 RULES = """
 [rules.order_volume]
@@ -57,25 +58,36 @@ def _ms(moment: datetime) -> int:
 
 
 def settings_env(broker: EmbeddedBroker, prefix: str, rules: Path) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "AFTERSALES_TOPIC_PREFIX": prefix, "AFTERSALES_APP_ID": f"{prefix}app",
-            "AFTERSALES_TOPIC_PARTITIONS": "3", "AFTERSALES_INTAKE_PROCESSES": "0",
-            "AFTERSALES_RULES_FILE": str(rules)}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "AFTERSALES_TOPIC_PREFIX": prefix,
+        "AFTERSALES_APP_ID": f"{prefix}app",
+        "AFTERSALES_TOPIC_PARTITIONS": "3",
+        "AFTERSALES_INTAKE_PROCESSES": "0",
+        "AFTERSALES_RULES_FILE": str(rules),
+    }
 
 
-async def run_worker(env: dict[str, str], live: list, until_ms: int  # type: ignore[type-arg]
-                     ) -> tuple[list[dict], Worker]:  # type: ignore[type-arg]
+async def run_worker(
+    env: dict[str, str],
+    live: list,
+    until_ms: int,  # type: ignore[type-arg]
+) -> tuple[list[dict], Worker]:  # type: ignore[type-arg]
     """Start a worker, produce ``live`` (if any), wait until its closers closed ``order_volume``
     through ``until_ms``; return every alert on the alerts topic."""
     settings = Settings.from_env(env)
-    worker = Worker(settings, load_rules(env["AFTERSALES_RULES_FILE"]),
-                    AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
+    worker = Worker(
+        settings,
+        load_rules(env["AFTERSALES_RULES_FILE"]),
+        AlertMetrics.create(CollectorRegistry(), topics=TOPICS),
+    )
     task = asyncio.create_task(worker.run())
     try:
         await asyncio.wait_for(worker.started.wait(), 90)
         if live:
-            await produce_events(live, env["KAFKA_BOOTSTRAP_SERVERS"],
-                                 env["AFTERSALES_TOPIC_PREFIX"])
+            await produce_events(
+                live, env["KAFKA_BOOTSTRAP_SERVERS"], env["AFTERSALES_TOPIC_PREFIX"]
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 240
         while loop.time() < deadline:
@@ -94,9 +106,11 @@ async def run_worker(env: dict[str, str], live: list, until_ms: int  # type: ign
 
 
 async def read_alerts(env: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
-    consumer = AIOKafkaConsumer(f"{env['AFTERSALES_TOPIC_PREFIX']}alerts",
-                                bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        f"{env['AFTERSALES_TOPIC_PREFIX']}alerts",
+        bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     alerts: list[dict] = []  # type: ignore[type-arg]
     try:
@@ -110,26 +124,44 @@ async def read_alerts(env: dict[str, str]) -> list[dict]:  # type: ignore[type-a
 async def backfill(env: dict[str, str], history: Path, *args: str) -> tuple[int, str]:
     """Run ``aftersales backfill`` in a child process; its exit code and standard error."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.cli.main", "backfill", str(history), *args,
-        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "streams.cli.main",
+        "backfill",
+        str(history),
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(process.communicate(), 300)
     return process.returncode or 0, err.decode()
 
 
 def incident_alerts(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
     lo, hi = _ms(INCIDENT.start), _ms(INCIDENT.start + INCIDENT.duration + timedelta(hours=1))
-    return [a for a in alerts if a["rule"] == "order_volume" and a["key"] == "app"
-            and a["status"] == "firing"
-            and lo <= _ms(datetime.fromisoformat(a["window_end"])) <= hi]
+    return [
+        a
+        for a in alerts
+        if a["rule"] == "order_volume"
+        and a["key"] == "app"
+        and a["status"] == "firing"
+        and lo <= _ms(datetime.fromisoformat(a["window_end"])) <= hi
+    ]
 
 
 async def test_a_backfilled_worker_alerts_on_day_one_and_a_cold_one_does_not(
-        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
-    config = SimulationConfig(seed=11, start=START, duration=timedelta(days=HISTORY_DAYS, hours=14),
-                              orders_per_day=4_000, incidents=(INCIDENT,))
+    config = SimulationConfig(
+        seed=11,
+        start=START,
+        duration=timedelta(days=HISTORY_DAYS, hours=14),
+        orders_per_day=4_000,
+        incidents=(INCIDENT,),
+    )
     events = list(simulate(config))
     history = tmp_path / "history.jsonl"
     with history.open("w", encoding="utf-8") as out:
@@ -160,11 +192,16 @@ async def test_a_backfilled_worker_alerts_on_day_one_and_a_cold_one_does_not(
     warm, worker = await run_worker(warm_env, [], until)
     assert incident_alerts(warm), (
         f"warm worker missed the day-1 outage; alerts: "
-        f"{[(a['rule'], a['key'], a['status'], a['window_end']) for a in warm][:20]}")
+        f"{[(a['rule'], a['key'], a['status'], a['window_end']) for a in warm][:20]}"
+    )
     # The hand-over (history closed, overlap dropped as late, live windows after) reads
     # as neither a drop nor a double count: nothing fires before the outage.
-    early = [(a["key"], a["window_end"]) for a in warm if a["status"] == "firing"
-             and _ms(datetime.fromisoformat(a["window_end"])) <= _ms(INCIDENT.start)]
+    early = [
+        (a["key"], a["window_end"])
+        for a in warm
+        if a["status"] == "firing"
+        and _ms(datetime.fromisoformat(a["window_end"])) <= _ms(INCIDENT.start)
+    ]
     assert early == [], f"false alerts around the hand-over: {early}"
     restored = sum(len(c.banks["order_volume"]) for c in worker.closers.values())
     assert restored >= 4, "the worker did not start from the backfilled baselines"

@@ -36,8 +36,11 @@ def connected(metrics: AlertMetrics) -> float:
 
 
 def processed(metrics: AlertMetrics) -> int:
-    return sum(int(metrics.events_total.labels(t, o)._value.get())
-               for t in TOPICS for o in ("ok", "late", "invalid", "duplicate"))
+    return sum(
+        int(metrics.events_total.labels(t, o)._value.get())
+        for t in TOPICS
+        for o in ("ok", "late", "invalid", "duplicate")
+    )
 
 
 class TestBrokerOutage:
@@ -49,9 +52,13 @@ class TestBrokerOutage:
         expected = parity_replay()
         with EmbeddedBroker() as broker:  # its own broker: freezing it must not hurt others
             assert broker.pid is not None
-            settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                                          "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-                                          "AFTERSALES_CHECKPOINT_INTERVAL_MS": "1000"})
+            settings = Settings.from_env(
+                {
+                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                    "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+                    "AFTERSALES_CHECKPOINT_INTERVAL_MS": "1000",
+                }
+            )
             metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
             worker = Worker(settings, rules, metrics)
             task = asyncio.create_task(worker.run())

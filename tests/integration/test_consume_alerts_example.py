@@ -47,13 +47,26 @@ class TestConsumeAlertsExample:
         topic = f"{topic_prefix}alerts"
         asyncio.run(_publish(broker.bootstrap_servers, topic, values))
         result = subprocess.run(
-            [sys.executable, str(EXAMPLE), "--bootstrap", broker.bootstrap_servers,
-             "--topic", topic, "--from-beginning", "--idle-timeout", "5"],
-            capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                str(EXAMPLE),
+                "--bootstrap",
+                broker.bootstrap_servers,
+                "--topic",
+                topic,
+                "--from-beginning",
+                "--idle-timeout",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         example = runpy.run_path(str(EXAMPLE))
         expected: list[str] = []
-        for value in values[:len(alerts)]:
+        for value in values[: len(alerts)]:
             line = example["format_alert"](json.loads(value))
             if line not in expected:
                 expected.append(line)

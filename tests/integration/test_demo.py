@@ -28,23 +28,42 @@ def port_open(host: str, port: int) -> bool:
 
 
 class TestDemo:
-    def test_demo_shows_flow_metrics_and_an_alert_then_stops_cleanly(self, tmp_path: Path
-                                                                      ) -> None:
+    def test_demo_shows_flow_metrics_and_an_alert_then_stops_cleanly(self, tmp_path: Path) -> None:
         """Within its duration the demo serves /metrics with events, prints a FIRING line,
         and exits 0 with its broker and web port closed; piped, its output is plain
         (no escape codes, no JSON log lines, alert times of one width) and it leaves no
         data folder behind."""
         port = free_port()
         root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        }
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.main", "demo", "--duration", str(DURATION_S),
-             "--web-port", str(port), "--history-days", "3", "--orders-per-day", "4000"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+            [
+                sys.executable,
+                "-m",
+                "streams.cli.main",
+                "demo",
+                "--duration",
+                str(DURATION_S),
+                "--web-port",
+                str(port),
+                "--history-days",
+                "3",
+                "--orders-per-day",
+                "4000",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
-                                  daemon=True)  # type: ignore[union-attr]
+        reader = threading.Thread(
+            target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True
+        )  # type: ignore[union-attr]
         reader.start()
         events_seen = 0.0
         first_alert_s = None
@@ -55,12 +74,18 @@ class TestDemo:
                 if first_alert_s is None and any(" FIRING " in line for line in lines):
                     first_alert_s = time.monotonic() - started
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                                timeout=5) as reply:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/metrics", timeout=5
+                    ) as reply:
                         text = reply.read().decode()
-                    events_seen = max(events_seen, sum(
-                        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                        if line.startswith('aftersales_events_total{outcome="ok"')))
+                    events_seen = max(
+                        events_seen,
+                        sum(
+                            float(line.rsplit(" ", 1)[1])
+                            for line in text.splitlines()
+                            if line.startswith('aftersales_events_total{outcome="ok"')
+                        ),
+                    )
                 except OSError:
                     pass
             code = process.wait(60)
@@ -79,7 +104,10 @@ class TestDemo:
         assert not port_open("127.0.0.1", port), "web port still open"
         assert "\x1b" not in output and "\b" not in output, "terminal escape codes when piped"
         assert not [line for line in lines if line.startswith("{")], "JSON log lines"
-        alert_times = {len(match.group(1)) for line in lines
-                       if (match := re.match(r"(.*?) (FIRING|RESOLVED) ", line))}
+        alert_times = {
+            len(match.group(1))
+            for line in lines
+            if (match := re.match(r"(.*?) (FIRING|RESOLVED) ", line))
+        }
         assert len(alert_times) == 1, alert_times  # one width: the columns align
         assert list(tmp_path.iterdir()) == [], "the demo left files in its working directory"

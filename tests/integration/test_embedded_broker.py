@@ -36,8 +36,9 @@ class TestEmbeddedBroker:
             await producer.send_and_wait("roundtrip", b"hello", key=b"k")
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer("roundtrip", bootstrap_servers=broker.bootstrap_servers,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            "roundtrip", bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             message = await consumer.getone()

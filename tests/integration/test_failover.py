@@ -32,7 +32,10 @@ class TestFailover:
         expected = parity_replay()
         ports = [free_port(), free_port()]
         logs = [tmp_path / "a.log", tmp_path / "b.log"]
-        workers = [start_worker(broker, topic_prefix, port, log) for port, log in zip(ports, logs, strict=True)]
+        workers = [
+            start_worker(broker, topic_prefix, port, log)
+            for port, log in zip(ports, logs, strict=True)
+        ]
         try:
             for port, worker in zip(ports, workers, strict=True):
                 await wait_ready(port, worker, 90)

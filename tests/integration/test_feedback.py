@@ -35,19 +35,41 @@ def alert(alert_id: str) -> bytes:
     """A firing alert event of return_rate:sku:SKU-7."""
     import json
 
-    return json.dumps({
-        "schema": SCHEMA, "alert_id": alert_id, "status": "firing", "rule": "return_rate",
-        "dimension": "sku", "key": "SKU-7", "severity": "warning", "direction": "up",
-        "observed": 0.3, "baseline": 0.1, "lower": None, "upper": 0.2, "score": 1.0,
-        "sample_size": 40, "window_start": "2026-11-01T00:00:00Z",
-        "window_end": "2026-11-02T00:00:00Z", "started_at": "2026-11-02T00:00:00Z",
-        "summary": "s", "runbook": "r", "context": {}}).encode()
+    return json.dumps(
+        {
+            "schema": SCHEMA,
+            "alert_id": alert_id,
+            "status": "firing",
+            "rule": "return_rate",
+            "dimension": "sku",
+            "key": "SKU-7",
+            "severity": "warning",
+            "direction": "up",
+            "observed": 0.3,
+            "baseline": 0.1,
+            "lower": None,
+            "upper": 0.2,
+            "score": 1.0,
+            "sample_size": 40,
+            "window_start": "2026-11-01T00:00:00Z",
+            "window_end": "2026-11-02T00:00:00Z",
+            "started_at": "2026-11-02T00:00:00Z",
+            "summary": "s",
+            "runbook": "r",
+            "context": {},
+        }
+    ).encode()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli.main", "feedback", *args],
-                          env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "feedback", *args],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def until(condition: object, timeout_s: float) -> bool:
@@ -61,15 +83,18 @@ async def until(condition: object, timeout_s: float) -> bool:
 
 
 class TestFeedback:
-    async def test_verdicts_reach_the_worker(self, broker: EmbeddedBroker,
-                                             topic_prefix: str) -> None:
+    async def test_verdicts_reach_the_worker(
+        self, broker: EmbeddedBroker, topic_prefix: str
+    ) -> None:
         """Three false verdicts (one through the CLI) make the multiplier 1.3 on the
         worker and on /metrics; changing one of them to true takes it back to 1; an unknown
         alert id is refused by the CLI."""
-        env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-               "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-               "AFTERSALES_APP_ID": f"{topic_prefix}app",
-               "AFTERSALES_INTAKE_PROCESSES": "0"}
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",
+            "AFTERSALES_INTAKE_PROCESSES": "0",
+        }
         settings = Settings.from_env(env)
         registry = CollectorRegistry()
         worker = Worker(settings, load_rules(None), AlertMetrics.create(registry, topics=TOPICS))
@@ -80,8 +105,9 @@ class TestFeedback:
             await producer.start()
             try:
                 for i in range(3):
-                    await producer.send_and_wait(f"{topic_prefix}alerts", alert(f"a{i}"),
-                                                 key=SID.encode())
+                    await producer.send_and_wait(
+                        f"{topic_prefix}alerts", alert(f"a{i}"), key=SID.encode()
+                    )
             finally:
                 await producer.stop()
             await send_verdict(settings, "a0", "false", "promo traffic")
@@ -91,8 +117,9 @@ class TestFeedback:
             assert "return_rate:sku:SKU-7 a2 false" in done.stdout
 
             def value() -> float | None:
-                return registry.get_sample_value("aftersales_feedback_sensitivity_multiplier",
-                                                 LABELS)
+                return registry.get_sample_value(
+                    "aftersales_feedback_sensitivity_multiplier", LABELS
+                )
 
             assert await until(lambda: value() == 1.3, 30), (worker.sensitivity, value())
             assert worker.sensitivity == {SID: 1.3}

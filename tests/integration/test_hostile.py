@@ -37,10 +37,11 @@ def hostile_values(rng: random.Random, n: int) -> list[bytes]:
     """Values no contract-abiding producer sends: each must be dead-lettered."""
     base = {"event_id": "h", "ts": "2026-11-03T10:00:00Z", "order_id": "O-H", "status": "placed"}
     makers = [
-        lambda i: rng.randbytes(rng.randint(1, 2_000)),                      # random bytes
-        lambda i: b"[" * 50_000 + b"]" * 50_000,                             # deep JSON
-        lambda i: json.dumps({**base, "event_id": f"h{i}",
-                              "sku": "x" * rng.randint(300, 200_000)}).encode(),  # huge string
+        lambda i: rng.randbytes(rng.randint(1, 2_000)),  # random bytes
+        lambda i: b"[" * 50_000 + b"]" * 50_000,  # deep JSON
+        lambda i: json.dumps(
+            {**base, "event_id": f"h{i}", "sku": "x" * rng.randint(300, 200_000)}
+        ).encode(),  # huge string
         lambda i: json.dumps({**base, "event_id": f"h{i}", "pad": "y" * 1_100_000}).encode(),
         lambda i: json.dumps({**base, "event_id": f"h{i}", "amount": -1e308}).encode(),
         lambda i: (json.dumps({**base, "event_id": f"h{i}"})[:-1] + ',"amount":Infinity}').encode(),
@@ -56,9 +57,20 @@ def hostile_values(rng: random.Random, n: int) -> list[bytes]:
 
 
 #: Every dead-letter reason a hostile value may get.
-HOSTILE_REASONS = ("not_json", "not_object", "missing_field", "wrong_type", "out_of_range",
-                   "bad_timestamp", "unknown_status", "too_large", "duplicate", "bad_text",
-                   "duplicate_key", "internal_error")
+HOSTILE_REASONS = (
+    "not_json",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "bad_timestamp",
+    "unknown_status",
+    "too_large",
+    "duplicate",
+    "bad_text",
+    "duplicate_key",
+    "internal_error",
+)
 
 BIG_INT = "1" + "0" * 400
 
@@ -66,6 +78,7 @@ BIG_INT = "1" + "0" * 400
 def poison_makers(base: dict[str, object]) -> list[Callable[[int], bytes]]:
     """Well-formed JSON that once stopped the worker (issue #17), and what RFC 3339,
     UTF-8 and JSON's unique names refuse."""
+
     def order(i: int, **fields: object) -> dict[str, object]:
         return {**base, "event_id": f"p{i}", **fields}
 
@@ -73,11 +86,16 @@ def poison_makers(base: dict[str, object]) -> list[Callable[[int], bytes]]:
         return json.dumps(value).encode()
 
     return [
-        lambda i: dumps(order(i, amount=1)).replace(b'"amount": 1', b'"amount": ' + BIG_INT.encode()),
-        lambda i: dumps(order(i, quantity=1)).replace(b'"quantity": 1',
-                                                      b'"quantity": ' + BIG_INT.encode()),
-        lambda i: (b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","ticket_id":"T",'
-                   b'"wait_seconds":%s}' % (i, BIG_INT.encode())),
+        lambda i: dumps(order(i, amount=1)).replace(
+            b'"amount": 1', b'"amount": ' + BIG_INT.encode()
+        ),
+        lambda i: dumps(order(i, quantity=1)).replace(
+            b'"quantity": 1', b'"quantity": ' + BIG_INT.encode()
+        ),
+        lambda i: (
+            b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","ticket_id":"T",'
+            b'"wait_seconds":%s}' % (i, BIG_INT.encode())
+        ),
         lambda i: dumps(order(i, customer_id="\ud800")),
         lambda i: dumps(order(i, sku="\ud800x")),
         lambda i: dumps(order(i, order_id="\udfff")),
@@ -86,8 +104,10 @@ def poison_makers(base: dict[str, object]) -> list[Callable[[int], bytes]]:
         lambda i: dumps(order(i, carrier="a\nb")),
         lambda i: dumps(order(i, ts="20261103T100000Z")),
         lambda i: dumps(order(i, ts="2026-W45-2T10:00:00Z")),
-        lambda i: (b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","order_id":"O","order_id":"P",'
-                   b'"status":"placed"}' % i),
+        lambda i: (
+            b'{"event_id":"p%d","ts":"2026-11-03T10:00:00Z","order_id":"O","order_id":"P",'
+            b'"status":"placed"}' % i
+        ),
     ]
 
 
@@ -96,14 +116,18 @@ class TestHostileReplay:
         """The same hostile values through ``replay``: each dead-lettered with a validation
         reason (none an internal error), the alerts those of the valid traffic alone."""
         rules = load_rules(RULES)
-        valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-                 for e in parity_events()]
+        valid = [
+            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+            for e in parity_events()
+        ]
         expected = parity_replay()
         rng = random.Random(4)
         hostile = hostile_values(rng, 240)
         records = list(valid)
         for value in hostile:
-            records.insert(rng.randrange(len(records)), (rng.choice(TOPICS), rng.randbytes(8), value))
+            records.insert(
+                rng.randrange(len(records)), (rng.choice(TOPICS), rng.randbytes(8), value)
+            )
         pipeline = ReplayPipeline(rules, partitions=PARTITIONS)
         alerts = [a.to_dict() for a in pipeline.run(records)]
         assert canonical(alerts) == canonical(expected)
@@ -114,35 +138,48 @@ class TestHostileReplay:
 
 
 class TestHostileInput:
-    async def test_hostile_values_change_nothing(self, broker: EmbeddedBroker,
-                                                 topic_prefix: str) -> None:
+    async def test_hostile_values_change_nothing(
+        self, broker: EmbeddedBroker, topic_prefix: str
+    ) -> None:
         """Interleaved hostile values are all dead-lettered and leave the alerts untouched."""
         rules = load_rules(RULES)
-        valid = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-                 for e in parity_events()]
+        valid = [
+            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+            for e in parity_events()
+        ]
         expected = parity_replay()
         rng = random.Random(4)
         hostile = hostile_values(rng, 120)
         records = [(f"{topic_prefix}{t}", k, v) for t, k, v in valid]
         for value in hostile:
-            records.insert(rng.randrange(len(records)),
-                           (f"{topic_prefix}{rng.choice(TOPICS)}", rng.randbytes(8), value))
-        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                                      "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-                                      "AFTERSALES_APP_ID": f"{topic_prefix}app",
-                                      "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS)})
+            records.insert(
+                rng.randrange(len(records)),
+                (f"{topic_prefix}{rng.choice(TOPICS)}", rng.randbytes(8), value),
+            )
+        settings = Settings.from_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+                "AFTERSALES_APP_ID": f"{topic_prefix}app",
+                "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+            }
+        )
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, rules, metrics)
         task = asyncio.create_task(worker.run())
         try:
             await asyncio.wait_for(worker.started.wait(), 90)
-            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers,
-                                        max_request_size=4 * 1_048_576, linger_ms=5)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=broker.bootstrap_servers,
+                max_request_size=4 * 1_048_576,
+                linger_ms=5,
+            )
             await producer.start()
             try:
                 # Keys decide partitions: valid events keep theirs so parity with replay holds.
-                sends = [await producer.send(topic, value, key=key)
-                         for topic, key, value in records]
+                sends = [
+                    await producer.send(topic, value, key=key) for topic, key, value in records
+                ]
                 await asyncio.gather(*sends)
             finally:
                 await producer.stop()
@@ -153,15 +190,21 @@ class TestHostileInput:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert canonical(alerts) == canonical(expected)
-        dead = sum(int(metrics.dead_letter_total.labels(t, r)._value.get())
-                   for t in TOPICS for r in HOSTILE_REASONS)
+        dead = sum(
+            int(metrics.dead_letter_total.labels(t, r)._value.get())
+            for t in TOPICS
+            for r in HOSTILE_REASONS
+        )
         assert dead == len(hostile)
-        assert not any(metrics.dead_letter_total.labels(t, "internal_error")._value.get()
-                       for t in TOPICS), "validation let a poison value through"
-        consumer = AIOKafkaConsumer(f"{topic_prefix}dead-letter",
-                                    bootstrap_servers=broker.bootstrap_servers,
-                                    auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=8 * 1_048_576)
+        assert not any(
+            metrics.dead_letter_total.labels(t, "internal_error")._value.get() for t in TOPICS
+        ), "validation let a poison value through"
+        consumer = AIOKafkaConsumer(
+            f"{topic_prefix}dead-letter",
+            bootstrap_servers=broker.bootstrap_servers,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1_048_576,
+        )
         await consumer.start()
         got = 0
         try:

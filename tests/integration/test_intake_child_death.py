@@ -32,8 +32,7 @@ def events(log: Path, name: str) -> list[dict]:  # type: ignore[type-arg]
     return found
 
 
-async def wait_for_event(log: Path, name: str, count: int,
-                         timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
+async def wait_for_event(log: Path, name: str, count: int, timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
     """Poll the log until it holds ``count`` ``name`` events."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -45,11 +44,14 @@ async def wait_for_event(log: Path, name: str, count: int,
 
 
 class TestIntakeChildDeath:
-    @pytest.mark.parametrize(("spawned", "victim"), [(1, 0), (2, 0), (2, 1)],
-                             ids=["first-while-joining", "first-while-second-starts",
-                                  "second-while-joining"])
-    async def test_worker_exits_non_zero_fast(self, broker: EmbeddedBroker, topic_prefix: str,
-                                              tmp_path: Path, spawned: int, victim: int) -> None:
+    @pytest.mark.parametrize(
+        ("spawned", "victim"),
+        [(1, 0), (2, 0), (2, 1)],
+        ids=["first-while-joining", "first-while-second-starts", "second-while-joining"],
+    )
+    async def test_worker_exits_non_zero_fast(
+        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, spawned: int, victim: int
+    ) -> None:
         """SIGKILL child ``victim`` as soon as ``spawned`` children exist: the worker exits
         with a non-zero code within 10 s, naming the dead child."""
         log = tmp_path / "worker.log"

@@ -56,41 +56,56 @@ class TestDeadLetters:
     ) -> None:
         """Every kind of bad value lands on the dead-letter topic with its reason; good ones
         are counted once; the worker stays up and the counters add up."""
-        settings = Settings.from_env({
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-            "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
-            "AFTERSALES_TOPIC_PARTITIONS": "2",
-        })
+        settings = Settings.from_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+                "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
+                "AFTERSALES_TOPIC_PARTITIONS": "2",
+            }
+        )
         metrics = AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         worker = Worker(settings, load_rules(), metrics)
         task = asyncio.create_task(worker.run())
         try:
             await asyncio.wait_for(worker.started.wait(), 90)
-            config = SimulationConfig(seed=3, start=datetime(2026, 11, 2, tzinfo=UTC),
-                                      duration=timedelta(hours=3), orders_per_day=4_000)
-            good = [(f"{topic_prefix}{e.topic}", e.key.encode(),
-                     json.dumps(e.value).encode()) for e in simulate(config)]
+            config = SimulationConfig(
+                seed=3,
+                start=datetime(2026, 11, 2, tzinfo=UTC),
+                duration=timedelta(hours=3),
+                orders_per_day=4_000,
+            )
+            good = [
+                (f"{topic_prefix}{e.topic}", e.key.encode(), json.dumps(e.value).encode())
+                for e in simulate(config)
+            ]
             bad = bad_events(np.random.default_rng(11), 18)
             expected = Counter(expected_reason(b.reason, b.raw) for b in bad if b.reason)
             originals = sum(1 for b in bad if b.reason is None)
             records = list(good)
             for i, b in enumerate(bad):  # spread the bad ones through the good traffic
-                records.insert((i + 1) * len(good) // (len(bad) + 1) + i,
-                               (f"{topic_prefix}{b.topic}", b.key, b.raw))
-            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers,
-                                        max_request_size=4 * 1_048_576)
+                records.insert(
+                    (i + 1) * len(good) // (len(bad) + 1) + i,
+                    (f"{topic_prefix}{b.topic}", b.key, b.raw),
+                )
+            producer = AIOKafkaProducer(
+                bootstrap_servers=broker.bootstrap_servers, max_request_size=4 * 1_048_576
+            )
             await producer.start()
             try:
-                sends = [await producer.send(topic, value, key=key)
-                         for topic, key, value in records]
+                sends = [
+                    await producer.send(topic, value, key=key) for topic, key, value in records
+                ]
                 await asyncio.gather(*sends)
             finally:
                 await producer.stop()
 
             def total() -> int:
-                return sum(metric(metrics, t, o) for t in TOPICS
-                           for o in ("ok", "invalid", "late", "duplicate"))
+                return sum(
+                    metric(metrics, t, o)
+                    for t in TOPICS
+                    for o in ("ok", "invalid", "late", "duplicate")
+                )
 
             assert await wait_for(lambda: total() >= len(records), 60), total()
             assert not task.done(), "the worker stopped"
@@ -103,11 +118,13 @@ class TestDeadLetters:
             assert invalid == sum(expected.values()) - expected["duplicate"]
             assert total() == len(records)
 
-            consumer = AIOKafkaConsumer(f"{topic_prefix}dead-letter",
-                                        bootstrap_servers=broker.bootstrap_servers,
-                                        auto_offset_reset="earliest",
-                                        max_partition_fetch_bytes=8 * 1_048_576,
-                                        fetch_max_bytes=16 * 1_048_576)
+            consumer = AIOKafkaConsumer(
+                f"{topic_prefix}dead-letter",
+                bootstrap_servers=broker.bootstrap_servers,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=8 * 1_048_576,
+                fetch_max_bytes=16 * 1_048_576,
+            )
             await consumer.start()
             dead = []
             try:
@@ -118,14 +135,18 @@ class TestDeadLetters:
                 await consumer.stop()
             reasons = Counter(dict(m.headers)["reason"].decode() for m in dead)
             assert reasons == expected
-            assert Counter(m.value for m in dead) == Counter(b.raw for b in bad if b.reason), \
+            assert Counter(m.value for m in dead) == Counter(b.raw for b in bad if b.reason), (
                 "raw bytes not preserved"
+            )
             for message in dead:
                 headers = dict(message.headers)
                 assert headers["source_topic"].decode().startswith(topic_prefix)
                 assert int(headers["source_offset"]) >= 0
-            dead_counter = sum(int(metrics.dead_letter_total.labels(t, r)._value.get())
-                               for t in TOPICS for r in expected)
+            dead_counter = sum(
+                int(metrics.dead_letter_total.labels(t, r)._value.get())
+                for t in TOPICS
+                for r in expected
+            )
             assert dead_counter == len(dead)
         finally:
             task.cancel()

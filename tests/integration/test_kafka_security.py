@@ -59,8 +59,8 @@ class TlsProxy:
     def start(self) -> None:
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, HOST, self.port, ssl=self.context),
-            self.loop).result(10)
+            asyncio.start_server(self._handle, HOST, self.port, ssl=self.context), self.loop
+        ).result(10)
 
     def stop(self) -> None:
         async def close() -> None:
@@ -69,6 +69,7 @@ class TlsProxy:
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():
                     task.cancel()
+
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -80,8 +81,9 @@ class TlsProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -97,11 +99,22 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def _tansu(port: int, advertised: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [find_tansu(), "broker", "--listener-url", f"tcp://{HOST}:{port}",
-             "--advertised-listener-url", f"tcp://{HOST}:{advertised}",
-             "--storage-engine", "memory://tansu/", *extra],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                find_tansu(),
+                "broker",
+                "--listener-url",
+                f"tcp://{HOST}:{port}",
+                "--advertised-listener-url",
+                f"tcp://{HOST}:{advertised}",
+                "--storage-engine",
+                "memory://tansu/",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_kafka(HOST, port)
     except Exception:
@@ -111,8 +124,7 @@ def _tansu(port: int, advertised: int, log: Path, *extra: str) -> subprocess.Pop
 
 
 @pytest.fixture(scope="module")
-def tls_bootstrap(tls_files: TlsFiles,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tls_bootstrap(tls_files: TlsFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of the embedded broker behind a mutual-TLS proxy."""
     inner, outer = free_port(), free_port()
     broker = _tansu(inner, outer, tmp_path_factory.mktemp("tls-broker") / "tansu.log")
@@ -127,42 +139,66 @@ def tls_bootstrap(tls_files: TlsFiles,
 
 
 def tls_env(bootstrap: str, files: TlsFiles, *, client_cert: bool = True) -> dict[str, str]:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_SECURITY_PROTOCOL": "SSL",
-           "KAFKA_SSL_CAFILE": str(files.ca)}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_SECURITY_PROTOCOL": "SSL",
+        "KAFKA_SSL_CAFILE": str(files.ca),
+    }
     if client_cert:
-        env |= {"KAFKA_SSL_CERTFILE": str(files.client_cert),
-                "KAFKA_SSL_KEYFILE": str(files.client_key)}
+        env |= {
+            "KAFKA_SSL_CERTFILE": str(files.client_cert),
+            "KAFKA_SSL_KEYFILE": str(files.client_key),
+        }
     return env
 
 
 def order_events(count: int) -> list[Event]:
     start_ms = int(time.time() * 1000) - 3_600_000
-    return [Event(ts_ms=start_ms + i * 1_000, topic="orders", key=f"O-{i}",
-                  value={"event_id": f"tls-{i}", "ts": start_ms + i * 1_000,
-                         "order_id": f"O-{i}", "status": "placed", "sku": "S-1",
-                         "amount": 10.0, "quantity": 1})
-            for i in range(count)]
+    return [
+        Event(
+            ts_ms=start_ms + i * 1_000,
+            topic="orders",
+            key=f"O-{i}",
+            value={
+                "event_id": f"tls-{i}",
+                "ts": start_ms + i * 1_000,
+                "order_id": f"O-{i}",
+                "status": "placed",
+                "sku": "S-1",
+                "amount": 10.0,
+                "quantity": 1,
+            },
+        )
+        for i in range(count)
+    ]
 
 
 class TestMutualTls:
     async def test_topics_produce_and_consume_over_mutual_tls(
-            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str) -> None:
+        self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str
+    ) -> None:
         """Admin, producer and consumer built from the options all work through TLS."""
-        settings = Settings.from_env({**tls_env(tls_bootstrap, tls_files),
-                                      "AFTERSALES_TOPIC_PREFIX": topic_prefix})
+        settings = Settings.from_env(
+            {**tls_env(tls_bootstrap, tls_files), "AFTERSALES_TOPIC_PREFIX": topic_prefix}
+        )
         await ensure_topics(settings, TopicNames.from_settings(settings))
         options = client_options(settings)
         counts = await produce_events(order_events(50), options, topic_prefix)
         assert counts == {f"{topic_prefix}orders": 50}
-        consumer = AIOKafkaConsumer(f"{topic_prefix}orders", **options,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            f"{topic_prefix}orders",
+            **options,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             seen: set[str] = set()
             for _ in range(20):
                 batch = await consumer.getmany(timeout_ms=500)
-                seen.update(json.loads(m.value)["event_id"]
-                            for messages in batch.values() for m in messages)
+                seen.update(
+                    json.loads(m.value)["event_id"] for messages in batch.values() for m in messages
+                )
                 if len(seen) == 50:
                     break
         finally:
@@ -171,32 +207,44 @@ class TestMutualTls:
 
     @pytest.mark.parametrize("case", ["no client certificate", "plaintext", "wrong CA"])
     async def test_insecure_or_unverified_clients_are_refused(
-            self, tls_bootstrap: str, tls_files: TlsFiles, case: str) -> None:
+        self, tls_bootstrap: str, tls_files: TlsFiles, case: str
+    ) -> None:
         """Without a client certificate, in plaintext, or not trusting the broker: no start."""
-        env = {"no client certificate": tls_env(tls_bootstrap, tls_files, client_cert=False),
-               "plaintext": {"KAFKA_BOOTSTRAP_SERVERS": tls_bootstrap},
-               "wrong CA": {**tls_env(tls_bootstrap, tls_files),
-                            "KAFKA_SSL_CAFILE": str(tls_files.other_ca)}}[case]
+        env = {
+            "no client certificate": tls_env(tls_bootstrap, tls_files, client_cert=False),
+            "plaintext": {"KAFKA_BOOTSTRAP_SERVERS": tls_bootstrap},
+            "wrong CA": {
+                **tls_env(tls_bootstrap, tls_files),
+                "KAFKA_SSL_CAFILE": str(tls_files.other_ca),
+            },
+        }[case]
         settings = Settings.from_env(env)
         with pytest.raises(TopicError, match="cannot connect"):
-            await asyncio.wait_for(ensure_topics(settings, TopicNames.from_settings(settings)),
-                                   60)
+            await asyncio.wait_for(ensure_topics(settings, TopicNames.from_settings(settings)), 60)
 
     @pytest.mark.slow
     async def test_worker_runs_and_counts_events_over_mutual_tls(
-            self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str,
-            tmp_path: Path) -> None:
+        self, tls_bootstrap: str, tls_files: TlsFiles, topic_prefix: str, tmp_path: Path
+    ) -> None:
         """`aftersales worker` (Faust app, intake children, closer) runs on a TLS-only port."""
         port = free_port()
-        env = {**os.environ, **tls_env(tls_bootstrap, tls_files),
-               "AFTERSALES_TOPIC_PREFIX": topic_prefix, "AFTERSALES_APP_ID": f"{topic_prefix}app",
-               "AFTERSALES_WEB_PORT": str(port), "AFTERSALES_WEB_HOST": HOST,
-               "AFTERSALES_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            **tls_env(tls_bootstrap, tls_files),
+            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",
+            "AFTERSALES_WEB_PORT": str(port),
+            "AFTERSALES_WEB_HOST": HOST,
+            "AFTERSALES_LOG_FORMAT": "json",
+        }
         log = tmp_path / "worker.log"
         with open(log, "ab") as out:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli.main", "worker"], env=env, stdout=out,
-                stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "streams.cli.main", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             await _until(lambda: _health(port), 90, worker, log)
             settings = Settings.from_env(tls_env(tls_bootstrap, tls_files))
@@ -215,14 +263,19 @@ class TestScram:
         port = free_port()
         broker = _tansu(port, port, tmp_path / "tansu.log", "--authentication")
         try:
-            settings = Settings.from_env({
-                "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{port}",
-                "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-                "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "nobody",
-                "KAFKA_SASL_PASSWORD": "not-this-one"})
+            settings = Settings.from_env(
+                {
+                    "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{port}",
+                    "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                    "KAFKA_SASL_USERNAME": "nobody",
+                    "KAFKA_SASL_PASSWORD": "not-this-one",
+                }
+            )
             with pytest.raises(TopicError) as info:
                 await asyncio.wait_for(
-                    ensure_topics(settings, TopicNames.from_settings(settings)), 60)
+                    ensure_topics(settings, TopicNames.from_settings(settings)), 60
+                )
         finally:
             terminate(broker, group=True)
         assert "SCRAM-SHA-512 as 'nobody'" in str(info.value)
@@ -232,14 +285,24 @@ class TestScram:
         """`aftersales worker` with refused credentials exits 1: no traceback, no password."""
         port = free_port()
         broker = _tansu(port, port, tmp_path / "tansu.log", "--authentication")
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{port}",
-               "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-               "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "nobody",
-               "KAFKA_SASL_PASSWORD": "not-this-one", "AFTERSALES_LOG_LEVEL": "DEBUG"}
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{port}",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+            "KAFKA_SASL_USERNAME": "nobody",
+            "KAFKA_SASL_PASSWORD": "not-this-one",
+            "AFTERSALES_LOG_LEVEL": "DEBUG",
+        }
         try:
             result = subprocess.run(
-                [sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
-                text=True, timeout=120, check=False)
+                [sys.executable, "-m", "streams.cli.main", "worker"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
         finally:
             terminate(broker, group=True)
         output = result.stdout + result.stderr
@@ -261,8 +324,9 @@ def _events_ok(port: int) -> float:
     return events_ok(port)
 
 
-async def _until(check: object, timeout_s: float, worker: subprocess.Popen[bytes],
-                 log: Path) -> None:
+async def _until(
+    check: object, timeout_s: float, worker: subprocess.Popen[bytes], log: Path
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:

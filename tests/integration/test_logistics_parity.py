@@ -37,27 +37,49 @@ def scenario() -> SimulationConfig:
     day 2, and half of EU-West PostNL's parcels shipped on day 2 (12 hours) lost."""
     day, hour = timedelta(days=1), timedelta(hours=1)
     base = SimulationConfig(seed=11, start=START, duration=10 * day, orders_per_day=1_000)
-    return replace(base, incidents=(
-        DeliveryDelay(start=START + 2 * day, duration=day, region="EU-West", carrier="DHL",
-                      magnitude=2.2),
-        LostParcels(start=START + 2 * day + 12 * hour, duration=12 * hour, region="EU-West",
-                    carrier="PostNL", magnitude=0.5),
-    ))
+    return replace(
+        base,
+        incidents=(
+            DeliveryDelay(
+                start=START + 2 * day, duration=day, region="EU-West", carrier="DHL", magnitude=2.2
+            ),
+            LostParcels(
+                start=START + 2 * day + 12 * hour,
+                duration=12 * hour,
+                region="EU-West",
+                carrier="PostNL",
+                magnitude=0.5,
+            ),
+        ),
+    )
 
 
 def bad_events(last_ms: int) -> list[Event]:
     """An order delivered before it shipped, and one with a malformed promised_at."""
+
     def order(oid: str, status: str, ts: int, **extra: object) -> Event:
-        value = {"event_id": f"{oid}:{status}", "ts": format_ts(ts), "order_id": oid,
-                 "status": status, "carrier": "DHL", "region": "EU-West", **extra}
+        value = {
+            "event_id": f"{oid}:{status}",
+            "ts": format_ts(ts),
+            "order_id": oid,
+            "status": status,
+            "carrier": "DHL",
+            "region": "EU-West",
+            **extra,
+        }
         return Event(ts, ORDERS, oid, value)
-    return [order("O-BAD-1", "shipped", last_ms), order("O-BAD-1", "delivered", last_ms - HOUR_MS),
-            order("O-BAD-2", "placed", last_ms, promised_at="next tuesday")]
+
+    return [
+        order("O-BAD-1", "shipped", last_ms),
+        order("O-BAD-1", "delivered", last_ms - HOUR_MS),
+        order("O-BAD-2", "placed", last_ms, promised_at="next tuesday"),
+    ]
 
 
 class TestLogisticsParity:
-    async def test_live_alerts_equal_replay(self, broker: EmbeddedBroker,
-                                            topic_prefix: str) -> None:
+    async def test_live_alerts_equal_replay(
+        self, broker: EmbeddedBroker, topic_prefix: str
+    ) -> None:
         """Same events, same rules: the alerts topic and replay agree on every field; the
         delay and the lost parcels fire; bad order events are dead-lettered with reasons."""
         rules = load_rules(RULES)
@@ -65,32 +87,40 @@ class TestLogisticsParity:
         events = list(sim.events())
         events += bad_events(events[-1].ts_ms)
         replay = ReplayPipeline(rules, partitions=PARTITIONS)
-        expected = [a.to_dict() for a in replay.run(
-            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-            for e in events)]
-        fired = {(a["rule"], a["dimension"], a["key"]) for a in expected
-                 if a["status"] == "firing"}
+        expected = [
+            a.to_dict()
+            for a in replay.run(
+                (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+                for e in events
+            )
+        ]
+        fired = {(a["rule"], a["dimension"], a["key"]) for a in expected if a["status"] == "firing"}
         assert ("delivery_time_p90", "region,carrier", "EU-West,DHL") in fired
         assert ("lost_parcel", "carrier", "PostNL") in fired
         lost = set(sim.affected_orders[1])
         flagged = {k for r, d, k in fired if r == "lost_parcel" and d == "order"}
         assert lost and lost <= flagged, f"not flagged: {sorted(lost - flagged)}"
         assert Counter(d.reason for d in replay.dead_letters) == {
-            "inconsistent_lifecycle": 1, "bad_timestamp": 1}
+            "inconsistent_lifecycle": 1,
+            "bad_timestamp": 1,
+        }
 
         alerts = await live_alerts(broker, topic_prefix, rules, events, len(expected), 600)
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
         # A rebalance under load re-reads and may dead-letter a record twice (at least once).
         assert set(await dead_reasons(broker, f"{topic_prefix}dead-letter", 2)) == {
-            "inconsistent_lifecycle", "bad_timestamp"}
+            "inconsistent_lifecycle",
+            "bad_timestamp",
+        }
 
 
 async def dead_reasons(broker: EmbeddedBroker, topic: str, expected: int) -> Counter[str]:
     """The reasons of the records of the dead-letter topic, read until at least
     ``expected`` and 3 s without more."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap_servers,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+    )
     await consumer.start()
     reasons: Counter[str] = Counter()
     try:

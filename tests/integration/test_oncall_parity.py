@@ -48,18 +48,22 @@ aftermath = "1d"
 """
 
 
-def replay(rules_path: Path, calendar_path: Path | None,
-           events: list) -> list[dict]:  # type: ignore[type-arg]
+def replay(rules_path: Path, calendar_path: Path | None, events: list) -> list[dict]:  # type: ignore[type-arg]
     calendar = load_calendar(calendar_path) if calendar_path else None
     pipeline = ReplayPipeline(load_rules(rules_path), partitions=PARTITIONS, calendar=calendar)
-    return [a.to_dict() for a in pipeline.run(
-        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-        for e in events)]
+    return [
+        a.to_dict()
+        for a in pipeline.run(
+            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+            for e in events
+        )
+    ]
 
 
 class TestOnCallParity:
     async def test_worker_with_mutes_and_calendar_equals_replay(
-            self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+    ) -> None:
         """Same events, rules file with a mute, and calendar: the worker's alerts equal
         replay's, which lack the muted surge and carry the calendar tag."""
         rules_path = tmp_path / "rules.toml"
@@ -70,11 +74,18 @@ class TestOnCallParity:
         plain = parity_replay()  # replay(RULES, None, events), computed once per session
         expected = replay(rules_path, calendar_path, events)
         muted = [a for a in plain if a["rule"] == "wait_time_p90" and a["key"] == "returns"]
-        assert muted and not [a for a in expected if a["rule"] == "wait_time_p90"
-                              and a["key"] == "returns"], "the mute changed nothing"
+        assert muted and not [
+            a for a in expected if a["rule"] == "wait_time_p90" and a["key"] == "returns"
+        ], "the mute changed nothing"
         assert any("calendar" in a["context"] for a in expected), "no alert in the event"
 
-        alerts = await live_alerts(broker, topic_prefix, load_rules(rules_path), events,
-                                   len(expected), 120,
-                                   AFTERSALES_CALENDAR_FILE=str(calendar_path))
+        alerts = await live_alerts(
+            broker,
+            topic_prefix,
+            load_rules(rules_path),
+            events,
+            len(expected),
+            120,
+            AFTERSALES_CALENDAR_FILE=str(calendar_path),
+        )
         assert_same_alerts(alerts, expected)

@@ -40,18 +40,36 @@ PARTITIONS = 3
 def scenario() -> SimulationConfig:
     """Two simulated days with four incidents on the second."""
     day2 = START + timedelta(days=1)
-    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2),
-                            orders_per_day=5_000)
-    return replace(base, incidents=(
-            WrongPrice(start=day2 + timedelta(hours=9), duration=timedelta(hours=3),
-                       sku=best_seller(base), magnitude=0.1),
-            CustomerBurst(start=day2 + timedelta(hours=11), customer_id="C-0000007",
-                          address_id="A-0000007", magnitude=12.0),
-            WaitTimeSurge(start=day2 + timedelta(hours=13), duration=timedelta(hours=3),
-                          queue="returns", magnitude=6.0),
-            OrderDrop(start=day2 + timedelta(hours=15), duration=timedelta(hours=2),
-                      channel="app", magnitude=0.05),
-        ))
+    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2), orders_per_day=5_000)
+    return replace(
+        base,
+        incidents=(
+            WrongPrice(
+                start=day2 + timedelta(hours=9),
+                duration=timedelta(hours=3),
+                sku=best_seller(base),
+                magnitude=0.1,
+            ),
+            CustomerBurst(
+                start=day2 + timedelta(hours=11),
+                customer_id="C-0000007",
+                address_id="A-0000007",
+                magnitude=12.0,
+            ),
+            WaitTimeSurge(
+                start=day2 + timedelta(hours=13),
+                duration=timedelta(hours=3),
+                queue="returns",
+                magnitude=6.0,
+            ),
+            OrderDrop(
+                start=day2 + timedelta(hours=15),
+                duration=timedelta(hours=2),
+                channel="app",
+                magnitude=0.05,
+            ),
+        ),
+    )
 
 
 @functools.cache
@@ -68,8 +86,10 @@ def parity_events() -> list[Event]:
 
 @functools.cache
 def _parity_replay() -> tuple[dict, ...]:  # type: ignore[type-arg]
-    records = ((e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-               for e in _parity_events())
+    records = (
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in _parity_events()
+    )
     pipeline = ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
     return tuple(a.to_dict() for a in pipeline.run(records))
 
@@ -88,23 +108,28 @@ def canonical(alerts: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
 
 class TestParity:
     @pytest.mark.parametrize("locale", ["en", "zh_CN"])
-    async def test_live_alerts_equal_replay(self, broker: EmbeddedBroker,
-                                            topic_prefix: str, locale: str) -> None:
+    async def test_live_alerts_equal_replay(
+        self, broker: EmbeddedBroker, topic_prefix: str, locale: str
+    ) -> None:
         """Same events, same rules: the alerts topic and replay agree on every field, in
         either locale (AFTERSALES_LOCALE reaches the worker's summaries and runbooks)."""
         rules = load_rules(RULES)
         events = parity_events()
-        replay = ReplayPipeline(rules, partitions=PARTITIONS,
-                                texts=AlertTexts(locale=locale))  # type: ignore[arg-type]
-        expected = [a.to_dict() for a in replay.run(
-            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-            for e in events)]
+        replay = ReplayPipeline(rules, partitions=PARTITIONS, texts=AlertTexts(locale=locale))  # type: ignore[arg-type]
+        expected = [
+            a.to_dict()
+            for a in replay.run(
+                (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+                for e in events
+            )
+        ]
         rules_seen = {a["rule"] for a in expected}
         assert {"order_outlier", "customer_order_burst"} <= rules_seen, "scenario too quiet"
         assert rules_seen & {"wait_time_p90", "wait_sla_breach_share"}, "scenario too quiet"
 
-        alerts = await live_alerts(broker, topic_prefix, rules, events, len(expected), 120,
-                                   AFTERSALES_LOCALE=locale)
+        alerts = await live_alerts(
+            broker, topic_prefix, rules, events, len(expected), 120, AFTERSALES_LOCALE=locale
+        )
         assert canonical(alerts) == canonical(expected)
         assert_episode_order(alerts)
         if locale == "zh_CN":
@@ -120,23 +145,29 @@ def assert_episode_order(alerts: list[dict]) -> None:  # type: ignore[type-arg]
     higher severity), then at most one ``resolved``."""
     by_id: dict[str, list[tuple[str, int]]] = {}
     for alert in alerts:
-        by_id.setdefault(alert["alert_id"], []).append((alert["status"],
-                                                        _RANK[alert["severity"]]))
+        by_id.setdefault(alert["alert_id"], []).append((alert["status"], _RANK[alert["severity"]]))
     for alert_id, events in by_id.items():
         statuses = [status for status, _ in events]
         firings = [rank for status, rank in events if status == "firing"]
-        assert statuses[0] == "firing" and "firing" not in statuses[len(firings):], (
-            f"episode order broken on the topic: {alert_id} {statuses}")
+        assert statuses[0] == "firing" and "firing" not in statuses[len(firings) :], (
+            f"episode order broken on the topic: {alert_id} {statuses}"
+        )
         assert statuses.count("resolved") <= 1, f"{alert_id} resolved twice"
         assert firings == sorted(set(firings)), f"{alert_id}: severity not rising {firings}"
 
 
-def assert_same_alerts(alerts: list[dict], expected: list[dict],  # type: ignore[type-arg]
-                       log: str = "") -> None:
+def assert_same_alerts(
+    alerts: list[dict],
+    expected: list[dict],  # type: ignore[type-arg]
+    log: str = "",
+) -> None:
     """No ``(alert_id, status, severity)`` twice, and the alerts equal ``expected`` field
     for field; on failure, say what is extra and missing (and show ``log``)."""
-    repeated = [key for key, n in Counter((a["alert_id"], a["status"], a["severity"])
-                                          for a in alerts).items() if n > 1]
+    repeated = [
+        key
+        for key, n in Counter((a["alert_id"], a["status"], a["severity"]) for a in alerts).items()
+        if n > 1
+    ]
     assert repeated == [], f"published twice: {repeated}"
     got, want = canonical(alerts), canonical(expected)
     extra = [json.loads(a) for a in (got - want)]
@@ -148,22 +179,31 @@ def assert_same_alerts(alerts: list[dict], expected: list[dict],  # type: ignore
     assert not extra and not missing, (
         f"{len(extra)} extra {brief(extra)}; {len(missing)} missing {brief(missing)}; "
         f"{len({a['alert_id'] for a in extra} & {a['alert_id'] for a in missing})} shared ids"
-        f"\n{log[-4000:]}")
+        f"\n{log[-4000:]}"
+    )
 
 
-async def live_alerts(broker: EmbeddedBroker, topic_prefix: str, rules: RuleSet,
-                      events: list, expected: int, timeout_s: float,  # type: ignore[type-arg]
-                      **env: str) -> list[dict]:  # type: ignore[type-arg]
+async def live_alerts(
+    broker: EmbeddedBroker,
+    topic_prefix: str,
+    rules: RuleSet,
+    events: list,
+    expected: int,
+    timeout_s: float,  # type: ignore[type-arg]
+    **env: str,
+) -> list[dict]:  # type: ignore[type-arg]
     """Run a worker on ``broker`` (its own topics and consumer groups under
     ``topic_prefix``; ``env`` adds settings, e.g. ``AFTERSALES_LOCALE``), produce
     ``events``, and return the first ``expected`` alerts on the alerts topic."""
-    settings = Settings.from_env({
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-        "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
-        "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-        **env,
-    })
+    settings = Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",  # own consumer groups per test
+            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+            **env,
+        }
+    )
     worker = Worker(settings, rules, AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
     task = asyncio.create_task(worker.run())
     try:
@@ -176,11 +216,13 @@ async def live_alerts(broker: EmbeddedBroker, topic_prefix: str, rules: RuleSet,
             await task
 
 
-async def collect_alerts(broker: EmbeddedBroker, topic: str, expected: int,
-                         timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
+async def collect_alerts(
+    broker: EmbeddedBroker, topic: str, expected: int, timeout_s: float
+) -> list[dict]:  # type: ignore[type-arg]
     """Read the alerts topic until ``expected`` alerts and 3 s of silence, or the timeout."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap_servers,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+    )
     await consumer.start()
     alerts: list[dict] = []  # type: ignore[type-arg]
     loop = asyncio.get_running_loop()

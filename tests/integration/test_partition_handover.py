@@ -41,17 +41,30 @@ def burst_scenario() -> SimulationConfig:
     duration = timedelta(hours=13)
     base = SimulationConfig(seed=5, start=START, duration=duration, orders_per_day=5_000)
     burst_at = START + duration - timedelta(minutes=25)
-    return replace(base, incidents=tuple(
-        CustomerBurst(start=burst_at, duration=timedelta(minutes=20), customer_id=f"C-9{i:06d}",
-                      address_id=f"A-9{i:06d}", magnitude=30.0)
-        for i in range(10)))
+    return replace(
+        base,
+        incidents=tuple(
+            CustomerBurst(
+                start=burst_at,
+                duration=timedelta(minutes=20),
+                customer_id=f"C-9{i:06d}",
+                address_id=f"A-9{i:06d}",
+                magnitude=30.0,
+            )
+            for i in range(10)
+        ),
+    )
 
 
 def replay(events: list[Event]) -> list[dict]:  # type: ignore[type-arg]
     """What replay publishes for ``events`` (the live worker must agree)."""
-    return [a.to_dict() for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS).run(
-        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-        for e in events)]
+    return [
+        a.to_dict()
+        for a in ReplayPipeline(load_rules(RULES), partitions=PARTITIONS).run(
+            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+            for e in events
+        )
+    ]
 
 
 def open_episodes(alerts: list[dict]) -> dict[str, SeriesRef]:  # type: ignore[type-arg]
@@ -99,7 +112,10 @@ def owner(series: SeriesRef) -> int:
 
 class TestPartitionHandover:
     async def test_old_owner_stops_exporting_moved_partitions(
-        self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path,
+        self,
+        broker: EmbeddedBroker,
+        topic_prefix: str,
+        tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """After the second worker takes partitions, each open episode is exported by exactly
@@ -133,8 +149,14 @@ class TestPartitionHandover:
             while time.monotonic() < deadline:
                 mine, theirs = closer_partitions(logs[0]), closer_partitions(logs[1])
                 a, b = scrape(ports[0]), scrape(ports[1])
-                if (mine is not None and theirs and len(mine) + len(theirs) == PARTITIONS
-                        and a is not None and b is not None and a[0] | b[0] == set(opened)):
+                if (
+                    mine is not None
+                    and theirs
+                    and len(mine) + len(theirs) == PARTITIONS
+                    and a is not None
+                    and b is not None
+                    and a[0] | b[0] == set(opened)
+                ):
                     break
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2)  # a late duplicate would show up now

@@ -37,8 +37,12 @@ class TestPoisonRestart:
     ) -> None:
         events = parity_events()
         expected = parity_replay()
-        base = {"event_id": "p", "ts": "2026-11-03T10:00:00Z", "order_id": "O-P",
-                "status": "placed"}
+        base = {
+            "event_id": "p",
+            "ts": "2026-11-03T10:00:00Z",
+            "order_id": "O-P",
+            "status": "placed",
+        }
         poison = [make(i) for i, make in enumerate(poison_makers(base))]
         rng = random.Random(3)
         log = tmp_path / "worker.log"
@@ -52,8 +56,9 @@ class TestPoisonRestart:
             await producer.start()
             try:
                 for value in poison:
-                    await producer.send_and_wait(f"{topic_prefix}{rng.choice(TOPICS)}", value,
-                                                 key=rng.randbytes(6))
+                    await producer.send_and_wait(
+                        f"{topic_prefix}{rng.choice(TOPICS)}", value, key=rng.randbytes(6)
+                    )
             finally:
                 await producer.stop()
             loop = asyncio.get_running_loop()

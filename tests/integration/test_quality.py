@@ -24,7 +24,9 @@ SEED = 1
 
 
 def _quality() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "benchmarks" / "quality.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_quality", ROOT / "benchmarks" / "quality.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -46,6 +48,7 @@ def test_every_incident_detected_with_few_false_alerts() -> None:
     assert len(summary["incidents"]) == 13
     missed = [(i["id"], i["type"]) for i in summary["incidents"] if not i["detected"]]
     assert not missed, f"missed incidents: {missed}"
-    too_many = {rule: r["false_per_day"] for rule, r in summary["rules"].items()
-                if r["false_per_day"] > 1.0}
+    too_many = {
+        rule: r["false_per_day"] for rule, r in summary["rules"].items() if r["false_per_day"] > 1.0
+    }
     assert not too_many, f"false alerts per day above 1: {too_many}"

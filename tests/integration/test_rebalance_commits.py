@@ -62,9 +62,14 @@ class TestRebalanceCommits:
         try:
             await wait_ready(ports[0], first, 90)
             span_s = (events[-1].ts_ms - events[0].ts_ms) / 1000
-            producing = asyncio.create_task(produce_events(
-                events, broker.bootstrap_servers, topic_prefix,
-                realtime_speed=span_s / PRODUCE_S))
+            producing = asyncio.create_task(
+                produce_events(
+                    events,
+                    broker.bootstrap_servers,
+                    topic_prefix,
+                    realtime_speed=span_s / PRODUCE_S,
+                )
+            )
             second = start_worker(broker, topic_prefix, ports[1], logs[1], **single)
             workers.append(second)
             await wait_ready(ports[1], second, 90)

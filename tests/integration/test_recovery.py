@@ -28,24 +28,32 @@ from tests.integration.test_parity import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def start_worker(broker: EmbeddedBroker, prefix: str, port: int, log: Path,
-                 **extra: str) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_worker(
+    broker: EmbeddedBroker, prefix: str, port: int, log: Path, **extra: str
+) -> subprocess.Popen:  # type: ignore[type-arg]
     """A ``worker`` process on ``broker`` (``extra``: more environment, e.g. settings)."""
-    env = {**os.environ,
-           "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-           "AFTERSALES_TOPIC_PREFIX": prefix,
-           # Own consumer groups per test: tansu can leave a group that crashed members
-           # of an earlier test's workers belonged to stuck in rebalance.
-           "AFTERSALES_APP_ID": f"{prefix}app",
-           "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-           "AFTERSALES_RULES_FILE": str(RULES),
-           "AFTERSALES_WEB_PORT": str(port),
-           "AFTERSALES_WEB_HOST": "127.0.0.1",
-           "AFTERSALES_CHECKPOINT_INTERVAL_MS": "500",
-           "AFTERSALES_LOG_FORMAT": "json", **extra}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "AFTERSALES_TOPIC_PREFIX": prefix,
+        # Own consumer groups per test: tansu can leave a group that crashed members
+        # of an earlier test's workers belonged to stuck in rebalance.
+        "AFTERSALES_APP_ID": f"{prefix}app",
+        "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+        "AFTERSALES_RULES_FILE": str(RULES),
+        "AFTERSALES_WEB_PORT": str(port),
+        "AFTERSALES_WEB_HOST": "127.0.0.1",
+        "AFTERSALES_CHECKPOINT_INTERVAL_MS": "500",
+        "AFTERSALES_LOG_FORMAT": "json",
+        **extra,
+    }
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli.main", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_ready(port: int, process: subprocess.Popen, timeout_s: float) -> None:  # type: ignore[type-arg]
@@ -71,8 +79,11 @@ def metric_sum(port: int, series: str, having: str = "") -> float:
             text = reply.read().decode()
     except OSError:
         return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(series) and having in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(series) and having in line
+    )
 
 
 def events_ok(port: int) -> float:
@@ -95,9 +106,14 @@ class TestRecovery:
             # Paced over ~8 s: unpaced, the worker processes the whole first part in about
             # a second, before the kill can land.
             span_s = (events[cut - 1].ts_ms - events[0].ts_ms) / 1000
-            producing = asyncio.create_task(produce_events(
-                events[:cut], broker.bootstrap_servers, topic_prefix,
-                realtime_speed=max(span_s / 8.0, 1.0)))
+            producing = asyncio.create_task(
+                produce_events(
+                    events[:cut],
+                    broker.bootstrap_servers,
+                    topic_prefix,
+                    realtime_speed=max(span_s / 8.0, 1.0),
+                )
+            )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 60
             processed_before_kill = 0.0

@@ -35,17 +35,20 @@ PARTITIONS = 3
 
 def scenario() -> SimulationConfig:
     """One simulated day of a shop with repeat customers and the risk drivers on."""
-    return replace(SimulationConfig(seed=9, start=datetime(2026, 11, 2, tzinfo=UTC)),
-                   duration=timedelta(days=1), orders_per_day=2_000, n_customers=1_500,
-                   risk_drivers=1.0)
+    return replace(
+        SimulationConfig(seed=9, start=datetime(2026, 11, 2, tzinfo=UTC)),
+        duration=timedelta(days=1),
+        orders_per_day=2_000,
+        n_customers=1_500,
+        risk_drivers=1.0,
+    )
 
 
 def canonical(records: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
     return Counter(json.dumps(r, sort_keys=True) for r in records)
 
 
-async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker,
-                                              topic_prefix: str) -> None:
+async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_prefix: str) -> None:
     """Same events: the order-risk topic and replay's risk records agree field for field,
     with several closer partitions owning the customers."""
     rules = load_rules(RULES)
@@ -53,8 +56,10 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker,
     replay = ReplayPipeline(rules, partitions=PARTITIONS)
     expected: list[RiskRecord] = []
     replay.on_risk = expected.append
-    for _ in replay.run((e.topic, e.key.encode(),
-                         json.dumps(e.value, separators=(",", ":")).encode()) for e in events):
+    for _ in replay.run(
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in events
+    ):
         pass
     want = [r.to_dict() for r in expected]
     assert len(want) > 1_000
@@ -63,12 +68,14 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker,
     # the parity rests on the factor values, which depend on every shard's history.
     assert len({json.dumps(r["factors"]) for r in want}) > len(want) // 2, "factors all alike"
 
-    settings = Settings.from_env({
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-        "AFTERSALES_APP_ID": f"{topic_prefix}app",
-        "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-    })
+    settings = Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+            "AFTERSALES_APP_ID": f"{topic_prefix}app",
+            "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+        }
+    )
     worker = Worker(settings, rules, AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
     task = asyncio.create_task(worker.run())
     try:
@@ -82,4 +89,5 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker,
     extra, missing = canonical(got) - canonical(want), canonical(want) - canonical(got)
     assert not extra and not missing, (
         f"{sum(extra.values())} extra, {sum(missing.values())} missing of {len(want)}; "
-        f"e.g. {list(extra)[:1]} / {list(missing)[:1]}")
+        f"e.g. {list(extra)[:1]} / {list(missing)[:1]}"
+    )

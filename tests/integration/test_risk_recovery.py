@@ -26,15 +26,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_sigkill_and_restart_gives_the_same_risk_records(
-        broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     """Kill the worker mid-stream, restart it: the order-risk topic holds exactly the
     replay's records, each (order, stage) with one content however often it was sent."""
     events = list(simulate(scenario()))
     replay = ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
     records: list[RiskRecord] = []
     replay.on_risk = records.append
-    for _ in replay.run((e.topic, e.key.encode(),
-                         json.dumps(e.value, separators=(",", ":")).encode()) for e in events):
+    for _ in replay.run(
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in events
+    ):
         pass
     expected = {json.dumps(r.to_dict(), sort_keys=True) for r in records}
     log = tmp_path / "worker.log"
@@ -44,9 +47,14 @@ async def test_sigkill_and_restart_gives_the_same_risk_records(
         await wait_ready(port, worker, 60)
         cut = len(events) * 6 // 10
         span_s = (events[cut - 1].ts_ms - events[0].ts_ms) / 1000
-        producing = asyncio.create_task(produce_events(
-            events[:cut], broker.bootstrap_servers, topic_prefix,
-            realtime_speed=max(span_s / 8.0, 1.0)))
+        producing = asyncio.create_task(
+            produce_events(
+                events[:cut],
+                broker.bootstrap_servers,
+                topic_prefix,
+                realtime_speed=max(span_s / 8.0, 1.0),
+            )
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         processed = 0.0
@@ -71,4 +79,5 @@ async def test_sigkill_and_restart_gives_the_same_risk_records(
     published = {json.dumps(r, sort_keys=True) for r in got}
     assert published == expected, (
         f"{len(published - expected)} extra, {len(expected - published)} missing of "
-        f"{len(expected)}\n{log.read_text()[-3000:]}")
+        f"{len(expected)}\n{log.read_text()[-3000:]}"
+    )

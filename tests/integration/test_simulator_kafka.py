@@ -19,8 +19,9 @@ from streams.dev.simulator.kafka import produce_events
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-CONFIG = SimulationConfig(seed=4, duration=timedelta(hours=2), orders_per_day=4_000,
-                          warmup=timedelta(days=2))
+CONFIG = SimulationConfig(
+    seed=4, duration=timedelta(hours=2), orders_per_day=4_000, warmup=timedelta(days=2)
+)
 
 
 async def _create_topics(bootstrap: str, names: list[str]) -> None:
@@ -33,8 +34,9 @@ async def _create_topics(bootstrap: str, names: list[str]) -> None:
 
 
 async def _consume(bootstrap: str, names: list[str], expected: int) -> list:
-    consumer = AIOKafkaConsumer(*names, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        *names, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     records = []
     try:
@@ -75,26 +77,38 @@ class TestProduceEvents:
 
     async def test_realtime_pacing(self, broker: EmbeddedBroker, topic_prefix: str) -> None:
         """At speed 3600, ten minutes of event time take about a sixth of a second or more."""
-        short = SimulationConfig(seed=1, duration=timedelta(minutes=10), orders_per_day=2_000,
-                                 warmup=timedelta(0))
+        short = SimulationConfig(
+            seed=1, duration=timedelta(minutes=10), orders_per_day=2_000, warmup=timedelta(0)
+        )
         loop = asyncio.get_running_loop()
         began = loop.time()
-        counts = await produce_events(Simulation(short).events(), broker.bootstrap_servers,
-                                      topic_prefix, realtime_speed=3_600)
+        counts = await produce_events(
+            Simulation(short).events(), broker.bootstrap_servers, topic_prefix, realtime_speed=3_600
+        )
         assert sum(counts.values()) > 0
         assert loop.time() - began >= 0.1
 
-    async def test_backfill_before_the_pace(self, broker: EmbeddedBroker,
-                                            topic_prefix: str) -> None:
+    async def test_backfill_before_the_pace(
+        self, broker: EmbeddedBroker, topic_prefix: str
+    ) -> None:
         """With paced_from_ms, a day of history goes at full speed, and only the ten
         minutes after it are paced (at speed 600: about a second)."""
-        day = SimulationConfig(seed=2, duration=timedelta(days=1, minutes=10),
-                               orders_per_day=2_000, warmup=timedelta(0))
+        day = SimulationConfig(
+            seed=2,
+            duration=timedelta(days=1, minutes=10),
+            orders_per_day=2_000,
+            warmup=timedelta(0),
+        )
         live_ms = day.start_ms + 86_400_000
         loop = asyncio.get_running_loop()
         began = loop.time()
-        counts = await produce_events(Simulation(day).events(), broker.bootstrap_servers,
-                                      topic_prefix, realtime_speed=600, paced_from_ms=live_ms)
+        counts = await produce_events(
+            Simulation(day).events(),
+            broker.bootstrap_servers,
+            topic_prefix,
+            realtime_speed=600,
+            paced_from_ms=live_ms,
+        )
         elapsed = loop.time() - began
         assert sum(counts.values()) > 5_000
         # Unpaced, the day alone would take 144 s at this speed.

@@ -33,17 +33,23 @@ async def until(condition: Callable[[], bool], timeout_s: float) -> None:
 
 
 class TestStallHealth:
-    async def test_stuck_intake_is_reported_then_cleared(self, broker: EmbeddedBroker,
-                                                         topic_prefix: str) -> None:
+    async def test_stuck_intake_is_reported_then_cleared(
+        self, broker: EmbeddedBroker, topic_prefix: str
+    ) -> None:
         """Records waiting and none consumed for 2 s: stalled; moving again: not stalled."""
-        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                                      "AFTERSALES_TOPIC_PREFIX": topic_prefix,
-                                      "AFTERSALES_APP_ID": f"{topic_prefix}app",
-                                      "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
-                                      "AFTERSALES_INTAKE_PROCESSES": "0",
-                                      "AFTERSALES_STALL_TIMEOUT_MS": "2000"})
-        worker = Worker(settings, load_rules(RULES),
-                        AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
+        settings = Settings.from_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                "AFTERSALES_TOPIC_PREFIX": topic_prefix,
+                "AFTERSALES_APP_ID": f"{topic_prefix}app",
+                "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
+                "AFTERSALES_INTAKE_PROCESSES": "0",
+                "AFTERSALES_STALL_TIMEOUT_MS": "2000",
+            }
+        )
+        worker = Worker(
+            settings, load_rules(RULES), AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
+        )
         released = asyncio.Event()
         publish = worker._publish_stage1
 

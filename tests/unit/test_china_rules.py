@@ -20,8 +20,9 @@ CHINA = Path(__file__).resolve().parents[2] / "deploy" / "rules" / "china.toml"
 
 
 def test_china_rules_are_the_defaults_with_utc_plus_8() -> None:
-    default = tomllib.loads(resources.files("streams").joinpath("default_rules.toml")
-                            .read_text(encoding="utf-8"))
+    default = tomllib.loads(
+        resources.files("streams").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    )
     china = tomllib.loads(CHINA.read_text(encoding="utf-8"))
     assert china["settings"].pop("utc_offset") == "8h"
     default["settings"].pop("utc_offset")
@@ -39,9 +40,17 @@ def _orders() -> Iterator[tuple[str, bytes, bytes]]:
     for minute in range(0, 12 * 60, 10):
         for amount in [50.0] if minute != 8 * 60 else [50.0, 5.0, 5.0, 5.0]:
             i += 1
-            value = {"event_id": f"e{i}", "ts": T0 + minute * MIN + i, "order_id": f"O-{i}",
-                     "status": "placed", "customer_id": f"C-{i}", "sku": "SKU-1",
-                     "category": "shoes", "quantity": 1, "amount": amount}
+            value = {
+                "event_id": f"e{i}",
+                "ts": T0 + minute * MIN + i,
+                "order_id": f"O-{i}",
+                "status": "placed",
+                "customer_id": f"C-{i}",
+                "sku": "SKU-1",
+                "category": "shoes",
+                "quantity": 1,
+                "amount": amount,
+            }
             yield "orders", f"O-{i}".encode(), json.dumps(value).encode()
 
 
@@ -52,8 +61,7 @@ def test_price_episode_names_the_sku(locale: Locale, sku_words: str) -> None:
     locale: the episode's text is the catalogue's ``sku.runbook``, never the order text."""
     document = tomllib.loads(CHINA.read_text(encoding="utf-8"))
     document["rules"] = {"order_outlier": document["rules"]["order_outlier"]}
-    pipeline = ReplayPipeline(parse_rules(document), partitions=2,
-                              texts=AlertTexts(locale=locale))
+    pipeline = ReplayPipeline(parse_rules(document), partitions=2, texts=AlertTexts(locale=locale))
     alerts = [a for a in pipeline.run(_orders()) if a.rule == "order_outlier"]
     orders = [a for a in alerts if a.dimension == "order"]
     assert sorted(a.key for a in orders) == ["O-50", "O-51", "O-52"]

@@ -14,24 +14,43 @@ from pathlib import Path
 import pytest
 
 BAD_RULES = {
-    "persistence": (('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
-                    'persistence = ["a", "b"]\n'), "rules.return_rate.detector.persistence"),
-    "guard": (('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
-              'guard_above = "x"\n'), "rules.return_rate.detector.guard_above"),
-    "utc_offset": ('[settings]\nutc_offset = "99h"\n[rules.return_rate]\nrunbook = "x"\n',
-                   "settings.utc_offset"),
-    "format_width": ('[rules.return_rate]\nrunbook = "{observed:>999999999}"\n',
-                     "rules.return_rate.runbook"),
-    "huge_window": ('[rules.return_rate]\nrunbook = "x"\nwindow = "' + "9" * 400 + 'm"\n',
-                    "rules.return_rate.window"),
+    "persistence": (
+        (
+            '[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\n'
+            'persistence = ["a", "b"]\n'
+        ),
+        "rules.return_rate.detector.persistence",
+    ),
+    "guard": (
+        ('[rules.return_rate]\nrunbook = "x"\n[rules.return_rate.detector]\nguard_above = "x"\n'),
+        "rules.return_rate.detector.guard_above",
+    ),
+    "utc_offset": (
+        '[settings]\nutc_offset = "99h"\n[rules.return_rate]\nrunbook = "x"\n',
+        "settings.utc_offset",
+    ),
+    "format_width": (
+        '[rules.return_rate]\nrunbook = "{observed:>999999999}"\n',
+        "rules.return_rate.runbook",
+    ),
+    "huge_window": (
+        '[rules.return_rate]\nrunbook = "x"\nwindow = "' + "9" * 400 + 'm"\n',
+        "rules.return_rate.window",
+    ),
 }
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m streams.cli.main ARGS`` with a clean AFTERSALES_* environment plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
-    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], field: str) -> None:
@@ -53,8 +72,7 @@ def events(tmp_path: Path) -> Path:
 
 class TestReplayBadRules:
     @pytest.mark.parametrize("case", sorted(BAD_RULES))
-    def test_field_named_without_traceback(self, case: str, tmp_path: Path,
-                                           events: Path) -> None:
+    def test_field_named_without_traceback(self, case: str, tmp_path: Path, events: Path) -> None:
         """``replay --rules BAD.toml`` prints one error line naming the field."""
         text, field = BAD_RULES[case]
         rules = tmp_path / "bad.toml"
@@ -76,12 +94,15 @@ class TestWorkerBadConfig:
         rules.write_text(text)
         assert_one_line_error(run(["worker", "--rules", str(rules)]), field)
 
-    @pytest.mark.parametrize(("variable", "value"), [
-        ("AFTERSALES_WEB_PORT", "eighty"),
-        ("AFTERSALES_WEB_HOST", "local host"),
-        ("AFTERSALES_PERSONAL_LABELS", "scramble"),
-        ("AFTERSALES_APP_ID", "a" * 300),
-    ])
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("AFTERSALES_WEB_PORT", "eighty"),
+            ("AFTERSALES_WEB_HOST", "local host"),
+            ("AFTERSALES_PERSONAL_LABELS", "scramble"),
+            ("AFTERSALES_APP_ID", "a" * 300),
+        ],
+    )
     def test_bad_variable(self, variable: str, value: str) -> None:
         """A bad environment variable is named in one line."""
         assert_one_line_error(run(["worker"], {variable: value}), variable)
@@ -90,9 +111,12 @@ class TestWorkerBadConfig:
         """An unknown AFTERSALES_* variable is logged as a warning naming it and a suggestion."""
         rules = tmp_path / "bad.toml"
         rules.write_text(BAD_RULES["guard"][0])
-        result = run(["worker", "--rules", str(rules)],
-                     {"AFTERSALES_WEBPORT": "7000", "AFTERSALES_LOG_FORMAT": "json"})
-        warning = next(line for line in result.stderr.splitlines()
-                       if "unknown_setting_variable" in line)
+        result = run(
+            ["worker", "--rules", str(rules)],
+            {"AFTERSALES_WEBPORT": "7000", "AFTERSALES_LOG_FORMAT": "json"},
+        )
+        warning = next(
+            line for line in result.stderr.splitlines() if "unknown_setting_variable" in line
+        )
         assert '"variable": "AFTERSALES_WEBPORT"' in warning
         assert '"did_you_mean": "AFTERSALES_WEB_PORT"' in warning

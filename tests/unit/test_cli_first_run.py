@@ -25,9 +25,14 @@ ESCAPE = "\x1b"
 def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
     """Run the CLI with standard error on a pseudo-terminal; exit code and what it showed."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], cwd=cwd,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=terminal, env=_env())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli.main", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        env=_env(),
+    )
     os.close(terminal)
     shown = bytearray()
     while True:
@@ -44,8 +49,15 @@ def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 def run_piped(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the CLI with standard output and error captured (not terminals)."""
-    return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _env() -> dict[str, str]:
@@ -59,8 +71,9 @@ def _env() -> dict[str, str]:
 def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two simulated days (too little history for the rate rules) plus one bad line."""
     path = tmp_path_factory.mktemp("first-run") / "events.jsonl"
-    result = run_piped(["simulate", "--days", "2", "--orders-per-day", "2000",
-                        "--out", str(path)], path.parent)
+    result = run_piped(
+        ["simulate", "--days", "2", "--orders-per-day", "2000", "--out", str(path)], path.parent
+    )
     assert result.returncode == 0, result.stderr
     with path.open("a") as out:
         out.write('{"topic": "orders", "value": "not an object"}\n')
@@ -70,9 +83,20 @@ def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TestTerminal:
     def test_simulate_shows_progress_and_a_summary(self, tmp_path: Path) -> None:
         """On a terminal, simulate redraws events, rate and ETA, then a plain summary."""
-        code, shown = run_on_terminal(["simulate", "--days", "2", "--orders-per-day", "2000",
-                                       "--incident", "wait_time_surge",
-                                       "--out", str(tmp_path / "e.jsonl")], tmp_path)
+        code, shown = run_on_terminal(
+            [
+                "simulate",
+                "--days",
+                "2",
+                "--orders-per-day",
+                "2000",
+                "--incident",
+                "wait_time_surge",
+                "--out",
+                str(tmp_path / "e.jsonl"),
+            ],
+            tmp_path,
+        )
         assert code == 0, shown
         assert "\rsimulate: " in shown and " events " in shown and "/s" in shown
         assert "ETA " in shown
@@ -80,12 +104,12 @@ class TestTerminal:
         assert "simulate: " in shown and "orders " in shown and "wait-times " in shown
         assert "wait_time_surge" in shown
 
-    def test_replay_shows_progress_summary_and_hint(self, two_days: Path, tmp_path: Path
-                                                    ) -> None:
+    def test_replay_shows_progress_summary_and_hint(self, two_days: Path, tmp_path: Path) -> None:
         """On a terminal, replay redraws progress, then alerts and dead letters by reason,
         and the warm-up hint since nothing fired."""
-        code, shown = run_on_terminal(["replay", str(two_days), "--out",
-                                       str(tmp_path / "alerts.jsonl")], tmp_path)
+        code, shown = run_on_terminal(
+            ["replay", str(two_days), "--out", str(tmp_path / "alerts.jsonl")], tmp_path
+        )
         assert code == 0, shown
         assert "\rreplay: " in shown and "ETA " in shown and "done in " in shown
         assert "alerts: 0 firing, 0 resolved" in shown
@@ -96,17 +120,29 @@ class TestTerminal:
 
 
 class TestPiped:
-    def test_simulate_piped_has_no_progress_and_keeps_its_json_summary(self, tmp_path: Path
-                                                                        ) -> None:
+    def test_simulate_piped_has_no_progress_and_keeps_its_json_summary(
+        self, tmp_path: Path
+    ) -> None:
         """Piped, simulate writes no progress line and its one-line JSON summary."""
-        result = run_piped(["simulate", "--days", "0.5", "--orders-per-day", "2000",
-                            "--out", str(tmp_path / "e.jsonl")], tmp_path)
+        result = run_piped(
+            [
+                "simulate",
+                "--days",
+                "0.5",
+                "--orders-per-day",
+                "2000",
+                "--out",
+                str(tmp_path / "e.jsonl"),
+            ],
+            tmp_path,
+        )
         assert result.returncode == 0, result.stderr
         assert "\r" not in result.stderr and ESCAPE not in result.stderr
         assert result.stderr.startswith('{"events": ')
 
-    def test_replay_piped_has_no_progress_or_escape_codes(self, two_days: Path,
-                                                          tmp_path: Path) -> None:
+    def test_replay_piped_has_no_progress_or_escape_codes(
+        self, two_days: Path, tmp_path: Path
+    ) -> None:
         """Piped, replay prints the plain summary and hint but no progress or escapes."""
         result = run_piped(["replay", str(two_days)], tmp_path)
         assert result.returncode == 0, result.stderr
@@ -127,9 +163,16 @@ class TestVersion:
 class TestCompletion:
     def test_bash_completion_names_the_commands(self) -> None:
         """The completion documented in docs/cli.md completes command names."""
-        result = CliRunner().invoke(main, [], prog_name="aftersales", env={
-            "_AFTERSALES_COMPLETE": "bash_complete", "COMP_WORDS": "aftersales rep",
-            "COMP_CWORD": "1"})
+        result = CliRunner().invoke(
+            main,
+            [],
+            prog_name="aftersales",
+            env={
+                "_AFTERSALES_COMPLETE": "bash_complete",
+                "COMP_WORDS": "aftersales rep",
+                "COMP_CWORD": "1",
+            },
+        )
         assert result.output.splitlines() == ["plain,replay"]
         docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
         assert "_AFTERSALES_COMPLETE=bash_source aftersales" in docs
@@ -139,11 +182,24 @@ class TestHint:
     def test_no_hint_when_alerts_fired(self, tmp_path: Path) -> None:
         """A replay that raises alerts shows them by rule and severity, and no hint."""
         events = tmp_path / "burst.jsonl"
-        made = run_piped(["simulate", "--days", "1", "--orders-per-day", "2000", "--incident",
-                          "customer_burst", "--out", str(events)], tmp_path)
+        made = run_piped(
+            [
+                "simulate",
+                "--days",
+                "1",
+                "--orders-per-day",
+                "2000",
+                "--incident",
+                "customer_burst",
+                "--out",
+                str(events),
+            ],
+            tmp_path,
+        )
         assert made.returncode == 0, made.stderr
-        result = CliRunner().invoke(main, ["replay", str(events), "--out",
-                                           str(tmp_path / "a.jsonl")])
+        result = CliRunner().invoke(
+            main, ["replay", str(events), "--out", str(tmp_path / "a.jsonl")]
+        )
         assert result.exit_code == 0, result.output
         assert (tmp_path / "a.jsonl").read_text().count('"customer_order_burst"') > 0
         table = result.stderr.split("alerts:")[1].splitlines()

@@ -22,12 +22,14 @@ class TestSettings:
 
     def test_reads_variables(self) -> None:
         """Each setting is read from its variable and parsed to its type."""
-        settings = Settings.from_env({
-            "KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9093",
-            "AFTERSALES_TOPIC_PREFIX": "shop1.",
-            "AFTERSALES_WEB_PORT": "7000",
-            "AFTERSALES_LOG_FORMAT": "JSON",
-        })
+        settings = Settings.from_env(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9093",
+                "AFTERSALES_TOPIC_PREFIX": "shop1.",
+                "AFTERSALES_WEB_PORT": "7000",
+                "AFTERSALES_LOG_FORMAT": "JSON",
+            }
+        )
         assert settings.kafka_bootstrap_servers == "k1:9092,k2:9093"
         assert settings.topic("alerts") == "shop1.alerts"
         assert settings.web_port == 7000
@@ -123,8 +125,13 @@ class TestUnknownVariables:
 
     def test_known_and_foreign_variables_pass(self) -> None:
         """Settings, KAFKA_BOOTSTRAP_SERVERS, the test switch and other prefixes pass."""
-        env = {"AFTERSALES_LOG_LEVEL": "INFO", "KAFKA_BOOTSTRAP_SERVERS": "k:1", "PATH": "/bin",
-               "AFTERSALES_REQUIRE_DEPLOY_TOOLS": "1", "AFTERSALESX": "1"}
+        env = {
+            "AFTERSALES_LOG_LEVEL": "INFO",
+            "KAFKA_BOOTSTRAP_SERVERS": "k:1",
+            "PATH": "/bin",
+            "AFTERSALES_REQUIRE_DEPLOY_TOOLS": "1",
+            "AFTERSALESX": "1",
+        }
         assert unknown_variables(env) == []
 
     def test_worker_logs_a_warning(self) -> None:
@@ -142,8 +149,10 @@ class TestUnknownVariables:
             patch.setenv("AFTERSALES_LOG_LEVLE", "DEBUG")
             patch.setattr(streams.cli.main, "log", Recorder())
             warn_unknown_variables()
-        assert ("unknown_setting_variable", {"variable": "AFTERSALES_LOG_LEVLE",
-                                             "did_you_mean": "AFTERSALES_LOG_LEVEL"}) in logs
+        assert (
+            "unknown_setting_variable",
+            {"variable": "AFTERSALES_LOG_LEVLE", "did_you_mean": "AFTERSALES_LOG_LEVEL"},
+        ) in logs
 
 
 class TestHostileEnvironment:
@@ -151,8 +160,22 @@ class TestHostileEnvironment:
     def test_only_config_errors_naming_the_variable(self, field: str) -> None:
         """Any value of any variable gives valid settings or a ConfigError naming that variable."""
         variable = env_name(field)
-        for value in ["x", " ", "-1", "0", "1e999", "9" * 5000, "\udcff", "a" * 300, "☃", "1_0",
-                      "0x10", "host:1,host", "inf", "nan"]:
+        for value in [
+            "x",
+            " ",
+            "-1",
+            "0",
+            "1e999",
+            "9" * 5000,
+            "\udcff",
+            "a" * 300,
+            "☃",
+            "1_0",
+            "0x10",
+            "host:1,host",
+            "inf",
+            "nan",
+        ]:
             try:
                 Settings.from_env({variable: value})
             except ConfigError as error:
@@ -160,8 +183,10 @@ class TestHostileEnvironment:
 
 
 class TestBootstrapServers:
-    @pytest.mark.parametrize("value", ["SASL_SSL://h:9092", "kafka://h:9092",
-                                       "PLAINTEXT://h:9092", "h1:9092,ssl://h2:9093"])
+    @pytest.mark.parametrize(
+        "value",
+        ["SASL_SSL://h:9092", "kafka://h:9092", "PLAINTEXT://h:9092", "h1:9092,ssl://h2:9093"],
+    )
     def test_scheme_is_refused_with_a_hint(self, value: str) -> None:
         """An entry with a scheme is refused, pointing at KAFKA_SECURITY_PROTOCOL."""
         with pytest.raises(ConfigError) as info:
@@ -205,10 +230,17 @@ class TestNameLengths:
         longest = "a" * 224
         settings = Settings.from_env({"AFTERSALES_APP_ID": longest})
         names = TopicNames.from_settings(settings)
-        derived = [*names.inputs.values(), names.alerts, names.dead_letter, names.partials,
-                   names.checkpoints, names.intake_state,
-                   f"{settings.app_id}-host-__assignor-__leader",
-                   f"{settings.app_id}-closer", f"{settings.app_id}-intake"]
+        derived = [
+            *names.inputs.values(),
+            names.alerts,
+            names.dead_letter,
+            names.partials,
+            names.checkpoints,
+            names.intake_state,
+            f"{settings.app_id}-host-__assignor-__leader",
+            f"{settings.app_id}-closer",
+            f"{settings.app_id}-intake",
+        ]
         assert max(len(name) for name in derived) <= 249
         assert len(f"{settings.app_id}-host-data") <= 255  # Faust's data directory name
         with pytest.raises(ConfigError):
@@ -238,19 +270,40 @@ class TestTopicReplication:
 
     def test_reads_both(self) -> None:
         """Both settings are read from their variables."""
-        settings = Settings.from_env({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "3",
-                                      "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "2"})
+        settings = Settings.from_env(
+            {
+                "AFTERSALES_TOPIC_REPLICATION_FACTOR": "3",
+                "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "2",
+            }
+        )
         assert (settings.topic_replication_factor, settings.topic_min_insync_replicas) == (3, 2)
 
-    @pytest.mark.parametrize(("env", "variable"), [
-        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "0"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
-        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "-2"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
-        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "three"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
-        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "40000"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
-        ({"AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "-1"}, "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS"),
-        ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "2",
-          "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "3"}, "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS"),
-    ])
+    @pytest.mark.parametrize(
+        ("env", "variable"),
+        [
+            ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "0"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+            ({"AFTERSALES_TOPIC_REPLICATION_FACTOR": "-2"}, "AFTERSALES_TOPIC_REPLICATION_FACTOR"),
+            (
+                {"AFTERSALES_TOPIC_REPLICATION_FACTOR": "three"},
+                "AFTERSALES_TOPIC_REPLICATION_FACTOR",
+            ),
+            (
+                {"AFTERSALES_TOPIC_REPLICATION_FACTOR": "40000"},
+                "AFTERSALES_TOPIC_REPLICATION_FACTOR",
+            ),
+            (
+                {"AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "-1"},
+                "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS",
+            ),
+            (
+                {
+                    "AFTERSALES_TOPIC_REPLICATION_FACTOR": "2",
+                    "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS": "3",
+                },
+                "AFTERSALES_TOPIC_MIN_INSYNC_REPLICAS",
+            ),
+        ],
+    )
     def test_bad_values_name_the_variable(self, env: dict[str, str], variable: str) -> None:
         """Out-of-range or inconsistent values are refused with the variable named."""
         with pytest.raises(ConfigError) as info:
@@ -258,8 +311,12 @@ class TestTopicReplication:
         assert info.value.field == variable
 
 
-SASL = {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "s3cr3t-pw"}
+SASL = {
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+    "KAFKA_SASL_USERNAME": "svc",
+    "KAFKA_SASL_PASSWORD": "s3cr3t-pw",
+}
 
 
 class TestKafkaSecurity:
@@ -269,8 +326,9 @@ class TestKafkaSecurity:
 
     def test_sasl_ssl_scram(self) -> None:
         """A complete SASL_SSL set is accepted; protocol and mechanism are case-insensitive."""
-        settings = Settings.from_env({**SASL, "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
-                                      "KAFKA_SASL_MECHANISM": "scram-sha-512"})
+        settings = Settings.from_env(
+            {**SASL, "KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "KAFKA_SASL_MECHANISM": "scram-sha-512"}
+        )
         assert settings.kafka_security_protocol == "SASL_SSL"
         assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
         assert settings.kafka_sasl_password == "s3cr3t-pw"
@@ -291,22 +349,26 @@ class TestKafkaSecurity:
         secret.unlink()
         assert settings.kafka_sasl_password == "from-a-file "
 
-    @pytest.mark.parametrize(("change", "variable"), [
-        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
-        ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
-        ({"KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, "KAFKA_SASL_MECHANISM"),
-        ({"KAFKA_SASL_MECHANISM": ""}, "KAFKA_SASL_MECHANISM"),
-        ({"KAFKA_SASL_USERNAME": ""}, "KAFKA_SASL_USERNAME"),
-        ({"KAFKA_SASL_PASSWORD": ""}, "KAFKA_SASL_PASSWORD"),
-        ({"KAFKA_SASL_PASSWORD_FILE": "/etc/hostname"}, "KAFKA_SASL_PASSWORD_FILE"),
-        ({"KAFKA_SSL_CAFILE": "/no/such/ca.pem"}, "KAFKA_SSL_CAFILE"),
-        ({"KAFKA_SSL_CERTFILE": "/no/such/cert.pem"}, "KAFKA_SSL_KEYFILE"),
-        ({"KAFKA_SSL_KEYFILE": "/no/such/key.pem"}, "KAFKA_SSL_CERTFILE"),
-        ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "KAFKA_SASL_MECHANISM"),
-        ({"KAFKA_SECURITY_PROTOCOL": "SSL"}, "KAFKA_SASL_MECHANISM"),
-    ])
-    def test_bad_security_settings_name_the_variable(self, change: dict[str, str],
-                                                     variable: str) -> None:
+    @pytest.mark.parametrize(
+        ("change", "variable"),
+        [
+            ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+            ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+            ({"KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, "KAFKA_SASL_MECHANISM"),
+            ({"KAFKA_SASL_MECHANISM": ""}, "KAFKA_SASL_MECHANISM"),
+            ({"KAFKA_SASL_USERNAME": ""}, "KAFKA_SASL_USERNAME"),
+            ({"KAFKA_SASL_PASSWORD": ""}, "KAFKA_SASL_PASSWORD"),
+            ({"KAFKA_SASL_PASSWORD_FILE": "/etc/hostname"}, "KAFKA_SASL_PASSWORD_FILE"),
+            ({"KAFKA_SSL_CAFILE": "/no/such/ca.pem"}, "KAFKA_SSL_CAFILE"),
+            ({"KAFKA_SSL_CERTFILE": "/no/such/cert.pem"}, "KAFKA_SSL_KEYFILE"),
+            ({"KAFKA_SSL_KEYFILE": "/no/such/key.pem"}, "KAFKA_SSL_CERTFILE"),
+            ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "KAFKA_SASL_MECHANISM"),
+            ({"KAFKA_SECURITY_PROTOCOL": "SSL"}, "KAFKA_SASL_MECHANISM"),
+        ],
+    )
+    def test_bad_security_settings_name_the_variable(
+        self, change: dict[str, str], variable: str
+    ) -> None:
         """Each inconsistent or unknown security setting is refused with its variable named."""
         with pytest.raises(ConfigError) as info:
             Settings.from_env({**SASL, **change})
@@ -348,17 +410,24 @@ class TestKafkaSecurity:
 
     def test_mutual_tls_files(self, tls_files: TlsFiles) -> None:
         """SSL with CA, client certificate and key is accepted and keeps the paths."""
-        settings = Settings.from_env({
-            "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(tls_files.ca),
-            "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
-            "KAFKA_SSL_KEYFILE": str(tls_files.client_key)})
+        settings = Settings.from_env(
+            {
+                "KAFKA_SECURITY_PROTOCOL": "SSL",
+                "KAFKA_SSL_CAFILE": str(tls_files.ca),
+                "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
+                "KAFKA_SSL_KEYFILE": str(tls_files.client_key),
+            }
+        )
         assert settings.kafka_ssl_certfile == str(tls_files.client_cert)
 
     def test_mismatched_key_is_refused_at_start(self, tls_files: TlsFiles) -> None:
         """A key that does not match the certificate fails validation, naming the key file."""
         with pytest.raises(ConfigError) as info:
-            Settings.from_env({
-                "KAFKA_SECURITY_PROTOCOL": "SSL",
-                "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
-                "KAFKA_SSL_KEYFILE": str(tls_files.server_key)})
+            Settings.from_env(
+                {
+                    "KAFKA_SECURITY_PROTOCOL": "SSL",
+                    "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
+                    "KAFKA_SSL_KEYFILE": str(tls_files.server_key),
+                }
+            )
         assert info.value.field == "KAFKA_SSL_KEYFILE"

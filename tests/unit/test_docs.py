@@ -11,8 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 #: Written on other branches of the same release; linked from the README already.
-ELSEWHERE = {"docs/china.md", "docs/operations-hardening.md", "docs/signals.md",
-             "docs/on-call.md"}
+ELSEWHERE = {"docs/china.md", "docs/operations-hardening.md", "docs/signals.md", "docs/on-call.md"}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -45,8 +44,9 @@ class TestReadme:
         assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
 
 
-@pytest.mark.parametrize("doc", [README, *sorted((ROOT / "docs").glob("*.md"))],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "doc", [README, *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+)
 def test_links_stay_in_the_repository_and_resolve(doc: Path) -> None:
     """Every relative link resolves to a file in the repository."""
     for target in relative_links(doc):
@@ -63,8 +63,13 @@ def test_every_setting_is_documented() -> None:
     from streams.runtime.config import Settings, env_name
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    missing = [env_name(f.name) for f in fields(Settings)
-               if f"`{env_name(f.name)}`" not in text
-               and not any(env_name(f.name).startswith(prefix) and f"`{prefix}*`" in text
-                           for prefix in ("KAFKA_SASL_", "KAFKA_SSL_"))]
+    missing = [
+        env_name(f.name)
+        for f in fields(Settings)
+        if f"`{env_name(f.name)}`" not in text
+        and not any(
+            env_name(f.name).startswith(prefix) and f"`{prefix}*`" in text
+            for prefix in ("KAFKA_SASL_", "KAFKA_SSL_")
+        )
+    ]
     assert missing == []

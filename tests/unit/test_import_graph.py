@@ -44,12 +44,16 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(path): path
-            for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
+    return {
+        _module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
-def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool,
-              known: dict[str, Path]) -> Iterator[str]:
+def _imported(
+    node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: dict[str, Path]
+) -> Iterator[str]:
     """The project modules one import statement names."""
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -130,7 +134,12 @@ GRAPH = import_graph()
 
 def test_the_graph_sees_the_packages_and_their_imports() -> None:
     # A guard against a graph that is empty by mistake (wrong root, parser change).
-    assert {"thresholds", "alerts", "streams.runtime.worker", "streams.dev.simulator.catalog"} <= set(GRAPH)
+    assert {
+        "thresholds",
+        "alerts",
+        "streams.runtime.worker",
+        "streams.dev.simulator.catalog",
+    } <= set(GRAPH)
     assert "streams.runtime.intake_process" in GRAPH["streams.runtime.worker"]
     assert "thresholds.decision" in GRAPH["alerts.metrics"]
 
@@ -145,21 +154,33 @@ def test_no_import_cycles() -> None:
     assert cycles(GRAPH) == []
 
 
-@pytest.mark.parametrize(("lower", "upper"), [("thresholds", "alerts"),
-                                              ("thresholds", "streams"),
-                                              ("alerts", "streams")])
+@pytest.mark.parametrize(
+    ("lower", "upper"), [("thresholds", "alerts"), ("thresholds", "streams"), ("alerts", "streams")]
+)
 def test_layers_point_one_way(lower: str, upper: str) -> None:
-    wrong = sorted(f"{module} -> {target}" for module, targets in GRAPH.items()
-                   if _in(module, lower) for target in targets if _in(target, upper))
+    wrong = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
+        if _in(module, lower)
+        for target in targets
+        if _in(target, upper)
+    )
     assert wrong == [], f"{lower} must not import {upper}"
 
 
 #: Rank of each layer of ``streams`` (longest prefix wins): a module may import only
 #: modules of its own or a lower rank.
 STREAMS_LAYERS: dict[str, int] = {
-    "streams": 0, "streams.exceptions": 0, "streams.logs": 0,
-    "streams.contract": 1, "streams.rules": 2, "streams.pipeline": 3,
-    "streams.risk": 3, "streams.runtime": 4, "streams.notify": 4, "streams.cli": 5,
+    "streams": 0,
+    "streams.exceptions": 0,
+    "streams.logs": 0,
+    "streams.contract": 1,
+    "streams.rules": 2,
+    "streams.pipeline": 3,
+    "streams.risk": 3,
+    "streams.runtime": 4,
+    "streams.notify": 4,
+    "streams.cli": 5,
     "streams.dev": 5,
 }
 
@@ -173,24 +194,35 @@ def _rank(module: str) -> int | None:
 
 
 def test_every_streams_module_has_a_layer() -> None:
-    assert [m for m in GRAPH if m.startswith("streams.") and m.count(".") == 1
-            and _rank(m) == 0 and m not in STREAMS_LAYERS] == []
+    assert [
+        m
+        for m in GRAPH
+        if m.startswith("streams.")
+        and m.count(".") == 1
+        and _rank(m) == 0
+        and m not in STREAMS_LAYERS
+    ] == []
 
 
 def test_streams_layers_point_one_way() -> None:
     wrong = sorted(
-        f"{module} -> {target}" for module, targets in GRAPH.items()
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
         for target in targets
-        if (mine := _rank(module)) is not None and (theirs := _rank(target)) is not None
-        and theirs > mine)
+        if (mine := _rank(module)) is not None
+        and (theirs := _rank(target)) is not None
+        and theirs > mine
+    )
     assert wrong == []
 
 
 def test_development_tools_are_imported_only_by_the_cli_and_the_demo() -> None:
     wrong = sorted(
-        f"{module} -> {target}" for module, targets in GRAPH.items()
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items()
         for target in targets
         if any(_in(target, tool) for tool in TOOLS)
         and module not in TOOL_USERS
-        and not any(_in(module, tool) for tool in TOOLS))
+        and not any(_in(module, tool) for tool in TOOLS)
+    )
     assert wrong == []

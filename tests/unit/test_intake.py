@@ -8,13 +8,17 @@ from typing import Any
 from streams.contract.events import Event, TopicName
 from streams.pipeline.intake import Intake
 
-NAMES: dict[TopicName, str] = {"orders": "p.orders", "complaints": "p.complaints",
-                               "wait-times": "p.wait-times"}
+NAMES: dict[TopicName, str] = {
+    "orders": "p.orders",
+    "complaints": "p.complaints",
+    "wait-times": "p.wait-times",
+}
 
 
 def order(event_id: str, ts: int = 1793614500000) -> bytes:
-    return json.dumps({"event_id": event_id, "ts": ts, "order_id": "o-" + event_id,
-                       "status": "placed"}).encode()
+    return json.dumps(
+        {"event_id": event_id, "ts": ts, "order_id": "o-" + event_id, "status": "placed"}
+    ).encode()
 
 
 class Recorder:

@@ -31,8 +31,13 @@ OTHERS = [locale for locale in LOCALES if locale != "en"]
 
 def decision(**overrides: object) -> Decision:
     """A firing return-rate decision: 31.25 % against 5 % over 1,204 deliveries."""
-    values: dict[str, object] = {"observed": 0.3125, "baseline": 0.05, "lower": 0.02,
-                                 "upper": 0.08, "sample_size": 1204}
+    values: dict[str, object] = {
+        "observed": 0.3125,
+        "baseline": 0.05,
+        "lower": 0.02,
+        "upper": 0.08,
+        "sample_size": 1204,
+    }
     return replace(FIRE, **{**values, **overrides})  # type: ignore[arg-type]
 
 
@@ -46,17 +51,20 @@ class TestCatalogueComplete:
     def test_same_placeholders_as_english(self, locale: str) -> None:
         """Every text uses the same placeholders as its English original."""
         en = catalogue("en").texts
-        differ = {key: (placeholders(en[key]), placeholders(text))
-                  for key, text in catalogue(locale).texts.items()
-                  if placeholders(en[key]) != placeholders(text)}
+        differ = {
+            key: (placeholders(en[key]), placeholders(text))
+            for key, text in catalogue(locale).texts.items()
+            if placeholders(en[key]) != placeholders(text)
+        }
         assert differ == {}
 
     @pytest.mark.parametrize("locale", OTHERS)
     def test_empty_exactly_where_english_is(self, locale: str) -> None:
         """A text is empty (e.g. no sample noun) in every locale or in none."""
         en = catalogue("en").texts
-        assert {k for k, v in catalogue(locale).texts.items() if not v} == \
-            {k for k, v in en.items() if not v}
+        assert {k for k, v in catalogue(locale).texts.items() if not v} == {
+            k for k, v in en.items() if not v
+        }
 
     def test_registry_is_the_alert_catalogue(self) -> None:
         """The registered rule modules are the rules ``alerts`` knows (which may not import
@@ -79,10 +87,17 @@ class TestCatalogueComplete:
     @pytest.mark.parametrize("locale", LOCALES)
     def test_every_dimension_is_named(self, locale: str) -> None:
         """Every dimension the rules use has a name in every locale."""
-        used = {part for entry in CATALOGUE.values() for dims in entry.required_dimensions
-                for part in dims.split(",")}
-        assert used <= {key.removeprefix("dimension.") for key in catalogue(locale).texts
-                        if key.startswith("dimension.")}
+        used = {
+            part
+            for entry in CATALOGUE.values()
+            for dims in entry.required_dimensions
+            for part in dims.split(",")
+        }
+        assert used <= {
+            key.removeprefix("dimension.")
+            for key in catalogue(locale).texts
+            if key.startswith("dimension.")
+        }
 
     @pytest.mark.parametrize("locale", LOCALES)
     def test_every_template_renders(self, locale: str) -> None:
@@ -100,35 +115,45 @@ class TestCatalogueComplete:
 class TestChineseTexts:
     def test_summary(self) -> None:
         """The summary is one Chinese sentence with the place, value, band and sample."""
-        text = AlertTexts(locale="zh_CN").summary(SeriesRef("return_rate", "sku", "SKU-1"),
-                                                 decision())
-        assert text == ("SKU SKU-1 的退货率为 31.2%，正常值 5.0%（正常区间 2.0%\u20138.0%），"
-                        "为平时的 6.2 倍，基于 1,204 单签收。")
+        text = AlertTexts(locale="zh_CN").summary(
+            SeriesRef("return_rate", "sku", "SKU-1"), decision()
+        )
+        assert text == (
+            "SKU SKU-1 的退货率为 31.2%，正常值 5.0%（正常区间 2.0%\u20138.0%），"
+            "为平时的 6.2 倍，基于 1,204 单签收。"
+        )
 
     def test_summary_overall_and_compound(self) -> None:
         """Totals read 整体; compound dimensions name each part."""
         texts = AlertTexts(locale="zh_CN")
-        assert texts.summary(SeriesRef("order_volume", "total", "total"),
-                             decision(observed=12.0, baseline=140.0, lower=90.0, upper=190.0,
-                                      direction="down")).startswith("整体订单量为 12，正常值 140")
-        assert texts.where(SeriesRef("return_rate", "region,carrier", "east,sf")) == \
-            "地区 east / 快递公司 sf 的"
+        assert texts.summary(
+            SeriesRef("order_volume", "total", "total"),
+            decision(observed=12.0, baseline=140.0, lower=90.0, upper=190.0, direction="down"),
+        ).startswith("整体订单量为 12，正常值 140")
+        assert (
+            texts.where(SeriesRef("return_rate", "region,carrier", "east,sf"))
+            == "地区 east / 快递公司 sf 的"
+        )
 
     def test_runbook(self) -> None:
         """The runbook is the Chinese catalogue's, with the dimension named in Chinese."""
-        text = AlertTexts(locale="zh_CN").runbook(SeriesRef("return_rate", "sku", "SKU-1"),
-                                                 decision())
+        text = AlertTexts(locale="zh_CN").runbook(
+            SeriesRef("return_rate", "sku", "SKU-1"), decision()
+        )
         assert text.startswith("检查SKU SKU-1 的尺码表")
 
-    @pytest.mark.parametrize(("value", "unit", "expected"), [
-        (1250.0, "amount", "\u00a51,250.00"),
-        (870.0, "seconds", "14.5 分钟"),
-        (7200.0, "seconds", "2.0 小时"),
-        (5.0, "seconds", "5.0 秒"),
-        (12345.0, "count", "12,345"),
-        (0.3125, "ratio", "31.2%"),
-        (None, "count", "无"),
-    ])
+    @pytest.mark.parametrize(
+        ("value", "unit", "expected"),
+        [
+            (1250.0, "amount", "\u00a51,250.00"),
+            (870.0, "seconds", "14.5 分钟"),
+            (7200.0, "seconds", "2.0 小时"),
+            (5.0, "seconds", "5.0 秒"),
+            (12345.0, "count", "12,345"),
+            (0.3125, "ratio", "31.2%"),
+            (None, "count", "无"),
+        ],
+    )
     def test_values(self, value: float | None, unit: str, expected: str) -> None:
         """Money in yuan, durations in Chinese units, thousands separated."""
         assert format_value(value, unit, "zh_CN") == expected  # type: ignore[arg-type]
@@ -179,8 +204,11 @@ class TestChinaRules:
         """Apart from the offset (and a runbook override) it is the default configuration."""
         china, default = load_rules(CHINA_RULES), load_rules()
         for mine, theirs in zip(china.rules, default.rules, strict=True):
-            assert (mine.window_ms, mine.hop_ms, mine.dimensions) == \
-                (theirs.window_ms, theirs.hop_ms, theirs.dimensions)
+            assert (mine.window_ms, mine.hop_ms, mine.dimensions) == (
+                theirs.window_ms,
+                theirs.hop_ms,
+                theirs.dimensions,
+            )
 
 
 def steady_then_spike() -> Iterator[tuple[str, bytes, bytes]]:
@@ -188,50 +216,80 @@ def steady_then_spike() -> Iterator[tuple[str, bytes, bytes]]:
     i = 0
     for hour, count in enumerate([40] * 30 + [200] * 2 + [40] * 8):
         for j in range(count):
-            value = {"event_id": f"e{i}", "ts": T0 + hour * HOUR + j * HOUR // count,
-                     "order_id": f"o{i}", "status": "placed", "region": "east"}
+            value = {
+                "event_id": f"e{i}",
+                "ts": T0 + hour * HOUR + j * HOUR // count,
+                "order_id": f"o{i}",
+                "status": "placed",
+                "region": "east",
+            }
             yield "orders", value["order_id"].encode(), json.dumps(value).encode()  # type: ignore[union-attr]
             i += 1
 
 
-RULES_DOC = {"settings": {"lateness": "5m", "utc_offset": "8h"}, "rules": {
-    "order_volume": {"window": "1h", "dimensions": ["region"],
-                     "detector": {"grace_period": 24, "persistence": [1, 1]}}}}
+RULES_DOC = {
+    "settings": {"lateness": "5m", "utc_offset": "8h"},
+    "rules": {
+        "order_volume": {
+            "window": "1h",
+            "dimensions": ["region"],
+            "detector": {"grace_period": 24, "persistence": [1, 1]},
+        }
+    },
+}
 
 
 class TestChineseReplay:
     def test_pipeline_alerts_in_chinese(self) -> None:
         """Replayed alerts carry Chinese summaries and the Chinese catalogue runbook when the
         rules file sets none; the alert event's fields are otherwise unchanged."""
-        alerts = list(ReplayPipeline(parse_rules(RULES_DOC), partitions=2,
-                                     texts=AlertTexts(locale="zh_CN")).run(steady_then_spike()))
+        alerts = list(
+            ReplayPipeline(
+                parse_rules(RULES_DOC), partitions=2, texts=AlertTexts(locale="zh_CN")
+            ).run(steady_then_spike())
+        )
         firing = [a for a in alerts if a.status == "firing"]
         assert firing
         assert firing[0].summary.startswith("地区 east 的订单量为 ")
         assert firing[0].runbook.startswith("检查地区 east 的下单、支付")
-        english = list(ReplayPipeline(parse_rules(RULES_DOC), partitions=2).run(
-            steady_then_spike()))
-        assert [(a.alert_id, a.status, a.observed) for a in alerts] == \
-            [(a.alert_id, a.status, a.observed) for a in english]
+        english = list(
+            ReplayPipeline(parse_rules(RULES_DOC), partitions=2).run(steady_then_spike())
+        )
+        assert [(a.alert_id, a.status, a.observed) for a in alerts] == [
+            (a.alert_id, a.status, a.observed) for a in english
+        ]
         assert english[0].summary.startswith("Order volume for region east is ")
 
     def test_cli_replay_and_report_in_chinese(self, tmp_path: Path) -> None:
         """AFTERSALES_LOCALE=zh_CN: replay prints Chinese summaries and writes a Chinese report
         with times in the rules' UTC+8."""
         events, rules_file = tmp_path / "events.jsonl", tmp_path / "rules.toml"
-        events.write_text("".join(json.dumps({"topic": t, "value": json.loads(v)}) + "\n"
-                                  for t, _, v in steady_then_spike()), encoding="utf-8")
-        rules_file.write_text('[settings]\nlateness = "5m"\nutc_offset = "8h"\n'
-                              '[rules.order_volume]\nwindow = "1h"\ndimensions = ["region"]\n'
-                              '[rules.order_volume.detector]\ngrace_period = 24\n'
-                              'persistence = [1, 1]\n', encoding="utf-8")
+        events.write_text(
+            "".join(
+                json.dumps({"topic": t, "value": json.loads(v)}) + "\n"
+                for t, _, v in steady_then_spike()
+            ),
+            encoding="utf-8",
+        )
+        rules_file.write_text(
+            '[settings]\nlateness = "5m"\nutc_offset = "8h"\n'
+            '[rules.order_volume]\nwindow = "1h"\ndimensions = ["region"]\n'
+            "[rules.order_volume.detector]\ngrace_period = 24\n"
+            "persistence = [1, 1]\n",
+            encoding="utf-8",
+        )
         report = tmp_path / "report.html"
-        result = CliRunner().invoke(replay, [str(events), "--rules", str(rules_file),
-                                             "--report", str(report), "--partitions", "2"],
-                                    env={"AFTERSALES_LOCALE": "zh_CN"})
+        result = CliRunner().invoke(
+            replay,
+            [str(events), "--rules", str(rules_file), "--report", str(report), "--partitions", "2"],
+            env={"AFTERSALES_LOCALE": "zh_CN"},
+        )
         assert result.exit_code == 0, result.output
-        summaries = [json.loads(line)["summary"] for line in result.stdout.splitlines()
-                     if line.startswith("{")]
+        summaries = [
+            json.loads(line)["summary"]
+            for line in result.stdout.splitlines()
+            if line.startswith("{")
+        ]
         assert summaries and all("订单量为" in s for s in summaries)
         html = report.read_text(encoding="utf-8")
         assert '<html lang="zh-CN">' in html and "aftersales 回放报告" in html

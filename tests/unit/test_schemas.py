@@ -32,8 +32,12 @@ from streams.rules.catalogue import load_rules
 from tests.alert_samples import replayed_alerts
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-INPUTS = {"orders": "order", "complaints": "complaint", "wait-times": "wait-time",
-          "reviews": "review"}
+INPUTS = {
+    "orders": "order",
+    "complaints": "complaint",
+    "wait-times": "wait-time",
+    "reviews": "review",
+}
 
 
 @cache
@@ -59,8 +63,9 @@ def accepted_by_validator(topic: str, value: dict[str, Any]) -> bool:
 
 
 class TestSchemaFiles:
-    @pytest.mark.parametrize("name", ["order", "complaint", "wait-time", "review", "alert",
-                                      "dead-letter"])
+    @pytest.mark.parametrize(
+        "name", ["order", "complaint", "wait-time", "review", "alert", "dead-letter"]
+    )
     def test_is_a_valid_2020_12_schema(self, name: str) -> None:
         """Each file is a valid JSON Schema (draft 2020-12)."""
         assert validator(name).schema["$schema"].endswith("2020-12/schema")
@@ -88,8 +93,11 @@ class TestRealOutput:
         """Every dead letter of the hostile inputs (and of bad replay lines) validates."""
         bad = bad_events(np.random.default_rng(5), 60)
         records = [(b.topic, b.key, b.raw) for b in bad]
-        lines = [b"\xff\xfe not utf-8\n", b'{"topic": "returns", "value": {}}\n',
-                 b'["not", "an", "object"]\n']
+        lines = [
+            b"\xff\xfe not utf-8\n",
+            b'{"topic": "returns", "value": {}}\n',
+            b'["not", "an", "object"]\n',
+        ]
         pipeline = ReplayPipeline(load_rules())
         list(pipeline.run(records))
         list(pipeline.run(read_jsonl(lines)))
@@ -99,20 +107,33 @@ class TestRealOutput:
             assert errors("dead-letter", json.loads(dead.to_json())) == [], dead
 
 
-ORDER = {"event_id": "e-1", "ts": "2026-11-02T10:15:00+08:00", "order_id": "O-1",
-         "status": "placed"}
+ORDER = {
+    "event_id": "e-1",
+    "ts": "2026-11-02T10:15:00+08:00",
+    "order_id": "O-1",
+    "status": "placed",
+}
 COMPLAINT = {"event_id": "e-2", "ts": 1793614500000, "complaint_id": "K-1"}
 REVIEW = {"event_id": "e-4", "ts": 1793614500000, "review_id": "R-1", "rating": 2}
-WAIT = {"event_id": "e-3", "ts": "2026-11-02T10:15:00.5Z", "ticket_id": "T-1",
-        "wait_seconds": 42}
+WAIT = {"event_id": "e-3", "ts": "2026-11-02T10:15:00.5Z", "ticket_id": "T-1", "wait_seconds": 42}
 BASE = {"orders": ORDER, "complaints": COMPLAINT, "wait-times": WAIT, "reviews": REVIEW}
 
 #: (topic, changes, valid?): the base event of the topic with ``changes`` applied
 #: (``None`` as a value removes the field).
 SAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("orders", {}, True),
-    ("orders", {"sku": "SKU-1", "amount": 19.99, "quantity": 2, "region": "华东",
-                "reason": None, "unknown_extra": [1, 2]}, True),
+    (
+        "orders",
+        {
+            "sku": "SKU-1",
+            "amount": 19.99,
+            "quantity": 2,
+            "region": "华东",
+            "reason": None,
+            "unknown_extra": [1, 2],
+        },
+        True,
+    ),
     ("orders", {"status": "returned", "customer_id": "", "channel": None}, True),
     ("orders", {"ts": "2026-11-02t10:15:00z"}, True),
     ("orders", {"ts": 946684800000}, True),
@@ -177,10 +198,14 @@ def apply(topic: str, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 class TestAgreementWithValidator:
-    @pytest.mark.parametrize(("topic", "changes", "valid"), SAMPLES,
-                             ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(SAMPLES)])
-    def test_schema_and_validator_agree(self, topic: str, changes: dict[str, Any],
-                                        valid: bool) -> None:
+    @pytest.mark.parametrize(
+        ("topic", "changes", "valid"),
+        SAMPLES,
+        ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(SAMPLES)],
+    )
+    def test_schema_and_validator_agree(
+        self, topic: str, changes: dict[str, Any], valid: bool
+    ) -> None:
         """Schema and validator both accept, or both reject, the sample."""
         value = apply(topic, changes)
         assert accepted_by_validator(topic, value) is valid
@@ -202,13 +227,20 @@ class TestAgreementWithValidator:
 
     def test_contract_additions_are_described(self) -> None:
         """The optional fields of contract section 7.1 are in the schemas, with ranges."""
-        assert errors("order", {**ORDER, "promised_at": "2026-11-05T00:00:00+08:00",
-                                "refund_amount": 19.99}) == []
+        assert (
+            errors(
+                "order",
+                {**ORDER, "promised_at": "2026-11-05T00:00:00+08:00", "refund_amount": 19.99},
+            )
+            == []
+        )
         assert errors("order", {**ORDER, "refund_amount": -1}) != []
         assert errors("order", {**ORDER, "promised_at": "soon"}) != []
         assert errors("wait-time", {**WAIT, "csat": 5}) == []
         assert errors("wait-time", {**WAIT, "csat": 6}) != []
-        for value in ({**ORDER, "promised_at": "2026-11-05T00:00:00Z", "refund_amount": 3},
-                      {**WAIT, "csat": 1}):
+        for value in (
+            {**ORDER, "promised_at": "2026-11-05T00:00:00Z", "refund_amount": 3},
+            {**WAIT, "csat": 1},
+        ):
             topic = "orders" if "order_id" in value else "wait-times"
             assert accepted_by_validator(topic, value)

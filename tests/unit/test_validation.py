@@ -12,12 +12,21 @@ from streams.contract.validation import MAX_STRING, REASONS, decode_event, parse
 from streams.exceptions import InvalidEvent
 
 ORDER: dict[str, Any] = {
-    "event_id": "e-1", "ts": "2026-11-02T10:15:00Z", "order_id": "o-1", "status": "placed",
-    "sku": "SKU-1", "quantity": 2, "amount": 19.5,
+    "event_id": "e-1",
+    "ts": "2026-11-02T10:15:00Z",
+    "order_id": "o-1",
+    "status": "placed",
+    "sku": "SKU-1",
+    "quantity": 2,
+    "amount": 19.5,
 }
 COMPLAINT: dict[str, Any] = {"event_id": "e-2", "ts": 1793614500000, "complaint_id": "c-1"}
-WAIT: dict[str, Any] = {"event_id": "e-3", "ts": "2026-11-02T11:15:00+01:00", "ticket_id": "t-1",
-                        "wait_seconds": 120}
+WAIT: dict[str, Any] = {
+    "event_id": "e-3",
+    "ts": "2026-11-02T11:15:00+01:00",
+    "ticket_id": "t-1",
+    "wait_seconds": 120,
+}
 
 
 def encode(obj: object) -> bytes:
@@ -77,10 +86,19 @@ class TestRejections:
             ("orders", b"", "not_json", None),
             ("orders", b"[1, 2]", "not_object", None),
             ("orders", b'"text"', "not_object", None),
-            ("orders", encode({k: v for k, v in ORDER.items() if k != "order_id"}),
-             "missing_field", "order_id"),
+            (
+                "orders",
+                encode({k: v for k, v in ORDER.items() if k != "order_id"}),
+                "missing_field",
+                "order_id",
+            ),
             ("orders", encode({**ORDER, "event_id": None}), "missing_field", "event_id"),
-            ("orders", encode({k: v for k, v in ORDER.items() if k != "ts"}), "missing_field", "ts"),
+            (
+                "orders",
+                encode({k: v for k, v in ORDER.items() if k != "ts"}),
+                "missing_field",
+                "ts",
+            ),
             ("orders", encode({**ORDER, "order_id": 12}), "wrong_type", "order_id"),
             ("orders", encode({**ORDER, "quantity": "2"}), "wrong_type", "quantity"),
             ("orders", encode({**ORDER, "quantity": 1.5}), "wrong_type", "quantity"),
@@ -89,8 +107,15 @@ class TestRejections:
             ("orders", encode({**ORDER, "sku": 5}), "wrong_type", "sku"),
             ("orders", encode({**ORDER, "amount": -1}), "out_of_range", "amount"),
             ("orders", encode({**ORDER, "quantity": 0}), "out_of_range", "quantity"),
-            ("orders", (b'{"event_id":"e","ts":1793614500000,"order_id":"o","status":"placed",'
-                       b'"amount":NaN}'), "out_of_range", "amount"),
+            (
+                "orders",
+                (
+                    b'{"event_id":"e","ts":1793614500000,"order_id":"o","status":"placed",'
+                    b'"amount":NaN}'
+                ),
+                "out_of_range",
+                "amount",
+            ),
             ("orders", encode({**ORDER, "status": "lost"}), "unknown_status", "status"),
             ("orders", encode({**ORDER, "ts": "yesterday"}), "bad_timestamp", "ts"),
             ("orders", encode({**ORDER, "ts": "2026-11-02T10:15:00"}), "bad_timestamp", "ts"),
@@ -100,11 +125,19 @@ class TestRejections:
             ("orders", encode({**ORDER, "ts": 10**18}), "bad_timestamp", "ts"),
             ("complaints", encode({**COMPLAINT, "severity": 4}), "out_of_range", "severity"),
             ("complaints", encode({**COMPLAINT, "severity": 0}), "out_of_range", "severity"),
-            ("wait-times", encode({k: v for k, v in WAIT.items() if k != "wait_seconds"}),
-             "missing_field", "wait_seconds"),
+            (
+                "wait-times",
+                encode({k: v for k, v in WAIT.items() if k != "wait_seconds"}),
+                "missing_field",
+                "wait_seconds",
+            ),
             ("wait-times", encode({**WAIT, "wait_seconds": -0.5}), "out_of_range", "wait_seconds"),
-            ("wait-times", encode({**WAIT, "handle_seconds": -3}), "out_of_range",
-             "handle_seconds"),
+            (
+                "wait-times",
+                encode({**WAIT, "handle_seconds": -3}),
+                "out_of_range",
+                "handle_seconds",
+            ),
         ],
     )
     def test_reason(self, topic: str, raw: bytes, reason: str, field: str | None) -> None:
@@ -135,7 +168,9 @@ class TestBounds:
     def test_overlong_string_is_out_of_range(self, field: str) -> None:
         """A string field longer than MAX_STRING is refused, naming the field."""
         assert reason_of("orders", encode({**ORDER, field: "x" * (MAX_STRING + 1)})) == (
-            "out_of_range", field)
+            "out_of_range",
+            field,
+        )
 
     def test_string_at_the_limit_is_accepted(self) -> None:
         """MAX_STRING characters are still fine."""
@@ -151,7 +186,8 @@ class TestBounds:
     def test_event_at_the_horizon_is_accepted(self) -> None:
         """An event stamped exactly at the horizon is accepted."""
         assert decode_event("orders", encode(ORDER), latest_ts_ms=1793614500000).ts_ms == (
-            1793614500000)
+            1793614500000
+        )
 
 
 BIG_INT = "1" + "0" * 400
@@ -160,16 +196,27 @@ BIG_INT = "1" + "0" * 400
 class TestTotalValidation:
     """Every value that passes is representable: the poison records of issue #17."""
 
-    @pytest.mark.parametrize(("topic", "raw", "field"), [
-        ("orders", encode(ORDER).replace(b"19.5", BIG_INT.encode()), "amount"),
-        ("orders", encode(ORDER).replace(b'"quantity": 2', b'"quantity": ' + BIG_INT.encode()),
-         "quantity"),
-        ("wait-times", encode(WAIT).replace(b"120", BIG_INT.encode()), "wait_seconds"),
-        ("wait-times", encode({**WAIT, "handle_seconds": 1}).replace(
-            b'"handle_seconds": 1', b'"handle_seconds": -' + BIG_INT.encode()), "handle_seconds"),
-        ("orders", encode({**ORDER, "amount": 1e13}), "amount"),
-        ("wait-times", encode({**WAIT, "wait_seconds": 400 * 86_400}), "wait_seconds"),
-    ])
+    @pytest.mark.parametrize(
+        ("topic", "raw", "field"),
+        [
+            ("orders", encode(ORDER).replace(b"19.5", BIG_INT.encode()), "amount"),
+            (
+                "orders",
+                encode(ORDER).replace(b'"quantity": 2', b'"quantity": ' + BIG_INT.encode()),
+                "quantity",
+            ),
+            ("wait-times", encode(WAIT).replace(b"120", BIG_INT.encode()), "wait_seconds"),
+            (
+                "wait-times",
+                encode({**WAIT, "handle_seconds": 1}).replace(
+                    b'"handle_seconds": 1', b'"handle_seconds": -' + BIG_INT.encode()
+                ),
+                "handle_seconds",
+            ),
+            ("orders", encode({**ORDER, "amount": 1e13}), "amount"),
+            ("wait-times", encode({**WAIT, "wait_seconds": 400 * 86_400}), "wait_seconds"),
+        ],
+    )
     def test_huge_numbers_are_out_of_range(self, topic: str, raw: bytes, field: str) -> None:
         """A 400-digit integer is valid JSON but no float: refused, never an OverflowError."""
         assert reason_of(topic, raw) == ("out_of_range", field)
@@ -185,8 +232,9 @@ class TestTotalValidation:
         raw = encode({**ORDER, "sku": "X"}).replace(b'"X"', b'"\xed\xa0\x80"')
         assert reason_of("orders", raw)[0] in ("bad_text", "not_json")
 
-    @pytest.mark.parametrize("text", ["a\nb", "a\x00b", "a\x1bb", "a\u2028b", "a\u202eb",
-                                      "a\u2066b", "a\x85b"])
+    @pytest.mark.parametrize(
+        "text", ["a\nb", "a\x00b", "a\x1bb", "a\u2028b", "a\u202eb", "a\u2066b", "a\x85b"]
+    )
     def test_control_and_bidi_characters_are_bad_text(self, text: str) -> None:
         """Control characters and bidi overrides never reach keys, labels or summaries."""
         assert reason_of("complaints", encode({**COMPLAINT, "sku": text})) == ("bad_text", "sku")
@@ -202,16 +250,32 @@ class TestTotalValidation:
         raw = b'{"event_id":"e","ts":1793614500000,"order_id":"a","order_id":"b","status":"placed"}'
         assert reason_of("orders", raw) == ("duplicate_key", "order_id")
 
-    @pytest.mark.parametrize("ts", ["2026-11-02t10:15:00z", "2026-11-02T10:15:00.123456789+08:00",
-                                    "2026-11-02T10:15:00-00:00"])
+    @pytest.mark.parametrize(
+        "ts",
+        [
+            "2026-11-02t10:15:00z",
+            "2026-11-02T10:15:00.123456789+08:00",
+            "2026-11-02T10:15:00-00:00",
+        ],
+    )
     def test_rfc3339_forms_are_accepted(self, ts: str) -> None:
         """RFC 3339 allows lowercase t and z and any fraction digits."""
         assert decode_event("orders", encode({**ORDER, "ts": ts})).ts_ms > 0
 
-    @pytest.mark.parametrize("ts", ["20261102T101500Z", "2026-W44-1T10:15:00Z", "2026-11-02T10:15Z",
-                                    "2026-11-02T10:15:00+0800", "2026-11-02 10:15:00Z",
-                                    "2026-306T10:15:00Z", "2026-02-30T10:15:00Z",
-                                    "2026-11-02T24:15:00Z", "2026-11-02T10:15:00+25:00"])
+    @pytest.mark.parametrize(
+        "ts",
+        [
+            "20261102T101500Z",
+            "2026-W44-1T10:15:00Z",
+            "2026-11-02T10:15Z",
+            "2026-11-02T10:15:00+0800",
+            "2026-11-02 10:15:00Z",
+            "2026-306T10:15:00Z",
+            "2026-02-30T10:15:00Z",
+            "2026-11-02T24:15:00Z",
+            "2026-11-02T10:15:00+25:00",
+        ],
+    )
     def test_non_rfc3339_forms_are_refused(self, ts: str) -> None:
         """Basic ISO forms, week and ordinal dates and impossible dates are bad timestamps."""
         assert reason_of("orders", encode({**ORDER, "ts": ts})) == ("bad_timestamp", "ts")

@@ -115,8 +115,7 @@ class Catalog:
 
     def supplier_skus(self, supplier: str, category_names: tuple[str, ...]) -> IntArray:
         """Indices of the SKUs of ``supplier``; ``ValueError`` if it makes none."""
-        hits = [i for i in range(len(self.skus))
-                if self.supplier_of(i, category_names) == supplier]
+        hits = [i for i in range(len(self.skus)) if self.supplier_of(i, category_names) == supplier]
         if not hits:
             msg = f"supplier: unknown supplier {supplier!r}"
             raise ValueError(msg)

@@ -51,8 +51,9 @@ def _parse_start(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
 
 
-def incident_option(spec: str, index: int, count: int, start: datetime,
-                    duration: timedelta) -> Incident:
+def incident_option(
+    spec: str, index: int, count: int, start: datetime, duration: timedelta
+) -> Incident:
     """Parse ``TYPE[:field=value,...]``; without ``start``, incidents are spread evenly over
     the second half of the run (the first half is history for baselines)."""
     kind, _, rest = spec.partition(":")
@@ -73,41 +74,97 @@ def incident_option(spec: str, index: int, count: int, start: datetime,
 
 @click.command("simulate")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--start", callback=_parse_start, metavar="RFC3339|now",
-              help="Start of the run (after any --history-days); 'now' is the current "
-                   "minute (UTC) [default: 2026-11-02T00:00:00Z, a Monday].")
-@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Length in days after --start [default: the scenario's, else 1].")
-@click.option("--history-days", type=click.FloatRange(min=0, max=60), default=0.0,
-              show_default=True,
-              help="Also simulate this many days before --start, sent as fast as possible "
-                   "even with --speed (back-fill for the baselines); incidents and --days "
-                   "stay relative to --start.")
-@click.option("--orders-per-day", type=click.FloatRange(min=0, min_open=True),
-              default=20_000.0, show_default=True, help="Mean placed orders per day.")
-@click.option("--scenario", metavar="FILE|default",
-              help="Incidents from a TOML/JSON file; 'default' = one of each over 2 weeks.")
-@click.option("--incident", "incident_specs", multiple=True, metavar="TYPE[:k=v,...]",
-              help=f"Inject an incident (repeatable); TYPE in {', '.join(INCIDENT_TYPES)}; "
-                   "start=+5m is relative to --start.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write events as replay JSONL here ('-' for stdout).")
-@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the injected incidents' labels (JSON) here.")
-@click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", metavar="BOOTSTRAP",
-              help="Produce to Kafka [default: $KAFKA_BOOTSTRAP_SERVERS] unless --out is set.")
+@click.option(
+    "--start",
+    callback=_parse_start,
+    metavar="RFC3339|now",
+    help="Start of the run (after any --history-days); 'now' is the current "
+    "minute (UTC) [default: 2026-11-02T00:00:00Z, a Monday].",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Length in days after --start [default: the scenario's, else 1].",
+)
+@click.option(
+    "--history-days",
+    type=click.FloatRange(min=0, max=60),
+    default=0.0,
+    show_default=True,
+    help="Also simulate this many days before --start, sent as fast as possible "
+    "even with --speed (back-fill for the baselines); incidents and --days "
+    "stay relative to --start.",
+)
+@click.option(
+    "--orders-per-day",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20_000.0,
+    show_default=True,
+    help="Mean placed orders per day.",
+)
+@click.option(
+    "--scenario",
+    metavar="FILE|default",
+    help="Incidents from a TOML/JSON file; 'default' = one of each over 2 weeks.",
+)
+@click.option(
+    "--incident",
+    "incident_specs",
+    multiple=True,
+    metavar="TYPE[:k=v,...]",
+    help=f"Inject an incident (repeatable); TYPE in {', '.join(INCIDENT_TYPES)}; "
+    "start=+5m is relative to --start.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write events as replay JSONL here ('-' for stdout).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the injected incidents' labels (JSON) here.",
+)
+@click.option(
+    "--kafka",
+    envvar="KAFKA_BOOTSTRAP_SERVERS",
+    metavar="BOOTSTRAP",
+    help="Produce to Kafka [default: $KAFKA_BOOTSTRAP_SERVERS] unless --out is set.",
+)
 @click.option("--topic-prefix", default="aftersales.", show_default=True)
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Live mode: event time runs this many times faster than wall time "
-                   "(1 = real time: no event is ahead of the clock).")
-def simulate(seed: int, start: datetime, days: float | None, history_days: float,
-             orders_per_day: float, scenario: str | None, incident_specs: tuple[str, ...],
-             out: Path | None, labels: Path | None, kafka: str | None, topic_prefix: str,
-             speed: float | None) -> None:
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Live mode: event time runs this many times faster than wall time "
+    "(1 = real time: no event is ahead of the clock).",
+)
+def simulate(
+    seed: int,
+    start: datetime,
+    days: float | None,
+    history_days: float,
+    orders_per_day: float,
+    scenario: str | None,
+    incident_specs: tuple[str, ...],
+    out: Path | None,
+    labels: Path | None,
+    kafka: str | None,
+    topic_prefix: str,
+    speed: float | None,
+) -> None:
     """Generate realistic after-sales traffic with injected incidents."""
-    config = build_config(seed=seed, start=start, days=days, history_days=history_days,
-                          orders_per_day=orders_per_day, scenario=scenario,
-                          incident_specs=incident_specs, speed=speed)
+    config = build_config(
+        seed=seed,
+        start=start,
+        days=days,
+        history_days=history_days,
+        orders_per_day=orders_per_day,
+        scenario=scenario,
+        incident_specs=incident_specs,
+        speed=speed,
+    )
     if out is None and not kafka:
         raise click.UsageError("give --out FILE or --kafka BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS)")
     # With --history-days the live pace starts at --start: history is back-fill.
@@ -126,9 +183,15 @@ def simulate(seed: int, start: datetime, days: float | None, history_days: float
         else:
             from streams.dev.simulator.kafka import produce_events
 
-            counts = asyncio.run(produce_events(events, _kafka_options(kafka or ""),
-                                                topic_prefix, realtime_speed=speed,
-                                                paced_from_ms=paced_from_ms))
+            counts = asyncio.run(
+                produce_events(
+                    events,
+                    _kafka_options(kafka or ""),
+                    topic_prefix,
+                    realtime_speed=speed,
+                    paced_from_ms=paced_from_ms,
+                )
+            )
             count = sum(counts.values())
     finally:
         progress.close()
@@ -139,14 +202,25 @@ def simulate(seed: int, start: datetime, days: float | None, history_days: float
         for line in _plain_summary(count, elapsed, by_topic, sim.incidents, out, labels):
             click.echo(line, err=True)
         return
-    summary = {"events": count, "seconds": round(elapsed, 2),
-               "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents]}
+    summary = {
+        "events": count,
+        "seconds": round(elapsed, 2),
+        "incidents": [dataclasses.asdict(i) | {"type": i.type} for i in sim.incidents],
+    }
     click.echo(json.dumps(summary, default=str), err=True)
 
 
-def build_config(*, seed: int, start: datetime, days: float | None, history_days: float,
-                 orders_per_day: float, scenario: str | None, incident_specs: tuple[str, ...],
-                 speed: float | None) -> SimulationConfig:
+def build_config(
+    *,
+    seed: int,
+    start: datetime,
+    days: float | None,
+    history_days: float,
+    orders_per_day: float,
+    scenario: str | None,
+    incident_specs: tuple[str, ...],
+    speed: float | None,
+) -> SimulationConfig:
     """The simulation the options ask for: ``history_days`` before ``start``, then ``days``
     (incidents relative to ``start``); a usage error names a bad option."""
     incidents: list[Incident] = []
@@ -165,15 +239,25 @@ def build_config(*, seed: int, start: datetime, days: float | None, history_days
             raise click.BadParameter(f"{spec}: {exc}", param_hint="--incident") from exc
     history = timedelta(days=history_days)
     try:
-        return SimulationConfig(seed=seed, start=start - history, duration=history + duration,
-                                orders_per_day=orders_per_day, incidents=tuple(incidents),
-                                speed=speed)
+        return SimulationConfig(
+            seed=seed,
+            start=start - history,
+            duration=history + duration,
+            orders_per_day=orders_per_day,
+            incidents=tuple(incidents),
+            speed=speed,
+        )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
 
-def _tracked(events: Iterator[Event], config: SimulationConfig, progress: ProgressLine,
-             by_topic: Counter[str], every: int = 4_096) -> Iterator[Event]:
+def _tracked(
+    events: Iterator[Event],
+    config: SimulationConfig,
+    progress: ProgressLine,
+    by_topic: Counter[str],
+    every: int = 4_096,
+) -> Iterator[Event]:
     """``events`` unchanged, counted by topic, with progress as the fraction of the
     simulated period done (by event time)."""
     start_ms = config.start.timestamp() * 1000
@@ -188,13 +272,21 @@ def _tracked(events: Iterator[Event], config: SimulationConfig, progress: Progre
     progress.update(count, 1.0)
 
 
-def _plain_summary(count: int, elapsed: float, by_topic: Counter[str],
-                   incidents: Sequence[Incident], out: Path | None,
-                   labels: Path | None) -> list[str]:
+def _plain_summary(
+    count: int,
+    elapsed: float,
+    by_topic: Counter[str],
+    incidents: Sequence[Incident],
+    out: Path | None,
+    labels: Path | None,
+) -> list[str]:
     """What ``simulate`` wrote, for a person at a terminal."""
     topics = ", ".join(f"{topic} {n:,}" for topic, n in sorted(by_topic.items()))
-    where = f"to {out}" if out is not None and str(out) != "-" else (
-        "to standard output" if out is not None else "to Kafka")
+    where = (
+        f"to {out}"
+        if out is not None and str(out) != "-"
+        else ("to standard output" if out is not None else "to Kafka")
+    )
     lines = [f"simulate: {count:,} events {where} in {elapsed:.1f} s ({topics})"]
     if incidents:
         lines.append(f"incidents: {len(incidents)}")
@@ -204,7 +296,6 @@ def _plain_summary(count: int, elapsed: float, by_topic: Counter[str],
     if labels is not None:
         lines.append(f"labels: {labels}")
     return lines
-
 
 
 def _kafka_options(bootstrap: str) -> dict[str, Any]:

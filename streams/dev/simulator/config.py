@@ -59,8 +59,13 @@ COMPLAINT_REASONS: Weighted = (
 
 #: Why orders are cancelled (the order model draws them with its own probabilities;
 #: here so incident targets are checked against them with the rest of the configuration).
-CANCEL_REASONS = ("payment_failed", "customer_request", "out_of_stock", "fraud_suspected",
-                  "address_invalid")
+CANCEL_REASONS = (
+    "payment_failed",
+    "customer_request",
+    "out_of_stock",
+    "fraud_suspected",
+    "address_invalid",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +222,9 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         """Validate every field; raise ``ValueError`` naming the first bad one."""
-        _check(isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an int >= 0",
-               self.seed)
+        _check(
+            isinstance(self.seed, int) and self.seed >= 0, "seed", "must be an int >= 0", self.seed
+        )
         _check(self.start.tzinfo is not None, "start", "must be timezone-aware", self.start)
         _check(self.duration > timedelta(0), "duration", "must be > 0", self.duration)
         _check(self.warmup >= timedelta(0), "warmup", "must be >= 0", self.warmup)
@@ -229,17 +235,21 @@ class SimulationConfig:
         for name in ("cancel_rate", "complaint_rate"):
             value = getattr(self, name)
             _check(0.0 <= value <= 1.0, name, "must be in [0, 1]", value)
-        _check(self.tickets_per_order >= 0, "tickets_per_order", "must be >= 0",
-               self.tickets_per_order)
+        _check(
+            self.tickets_per_order >= 0, "tickets_per_order", "must be >= 0", self.tickets_per_order
+        )
         _check(self.noise >= 0, "noise", "must be >= 0", self.noise)
-        _check(0.0 <= self.risk_drivers <= 3.0, "risk_drivers", "must be in [0, 3]",
-               self.risk_drivers)
+        _check(
+            0.0 <= self.risk_drivers <= 3.0, "risk_drivers", "must be in [0, 3]", self.risk_drivers
+        )
         _check(self.speed is None or self.speed > 0, "speed", "must be > 0 or None", self.speed)
         for name in ("pickup_points", "b2b_customers"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 0, name, "must be an int >= 0", value)
-        for name, count in (("pickup_share", self.pickup_points),
-                            ("b2b_share", self.b2b_customers)):
+        for name, count in (
+            ("pickup_share", self.pickup_points),
+            ("b2b_share", self.b2b_customers),
+        ):
             value = getattr(self, name)
             _check(0.0 <= value < 0.5, name, "must be in [0, 0.5)", value)
             _check(value == 0.0 or count > 0, name, "needs a count > 0 to share orders", value)
@@ -285,8 +295,12 @@ def _check_weighted(items: Sequence[tuple[str, float]], name: str) -> None:
     names = [n for n, _ in items]
     _check(len(set(names)) == len(names), name, "names must be unique", names)
     for item_name, weight in items:
-        _check(isinstance(item_name, str) and item_name != "" and "," not in item_name,
-               f"{name}.name", "must be a non-empty string without commas", item_name)
+        _check(
+            isinstance(item_name, str) and item_name != "" and "," not in item_name,
+            f"{name}.name",
+            "must be a non-empty string without commas",
+            item_name,
+        )
         _check(weight > 0, f"{name}[{item_name}].weight", "must be > 0", weight)
 
 
@@ -294,21 +308,31 @@ def _check_categories(categories: tuple[CategorySpec, ...]) -> None:
     _check_weighted([(c.name, c.weight) for c in categories], "categories")
     for c in categories:
         where = f"categories[{c.name}]"
-        _check(0.0 <= c.return_rate <= 0.9, f"{where}.return_rate", "must be in [0, 0.9]",
-               c.return_rate)
-        _check(0.0 <= c.exchange_share <= 1.0, f"{where}.exchange_share", "must be in [0, 1]",
-               c.exchange_share)
+        _check(
+            0.0 <= c.return_rate <= 0.9,
+            f"{where}.return_rate",
+            "must be in [0, 0.9]",
+            c.return_rate,
+        )
+        _check(
+            0.0 <= c.exchange_share <= 1.0,
+            f"{where}.exchange_share",
+            "must be in [0, 1]",
+            c.exchange_share,
+        )
         _check(c.price_min > 0, f"{where}.price_min", "must be > 0", c.price_min)
-        _check(c.price_max >= c.price_min, f"{where}.price_max", "must be >= price_min",
-               c.price_max)
+        _check(
+            c.price_max >= c.price_min, f"{where}.price_max", "must be >= price_min", c.price_max
+        )
         _check_weighted(c.return_reasons, f"{where}.return_reasons")
 
 
 def _check_regions(regions: tuple[RegionSpec, ...]) -> None:
     _check_weighted([(r.name, r.weight) for r in regions], "regions")
     for r in regions:
-        _check(r.delivery_days > 0, f"regions[{r.name}].delivery_days", "must be > 0",
-               r.delivery_days)
+        _check(
+            r.delivery_days > 0, f"regions[{r.name}].delivery_days", "must be > 0", r.delivery_days
+        )
         _check_weighted(r.carriers, f"regions[{r.name}].carriers")
 
 
@@ -333,8 +357,9 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
         elif isinstance(inc, DeliveryDelay | LostParcels):
             _known(inc.region, regions, f"{where}.region")
             if inc.carrier is not None and inc.region is not None:
-                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
-                       f"{where}.carrier")
+                _known(
+                    inc.carrier, {c for c, _ in regions[inc.region].carriers}, f"{where}.carrier"
+                )
             _known(inc.carrier, set(config.carriers), f"{where}.carrier")
             if isinstance(inc, DeliveryDelay):
                 _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
@@ -349,8 +374,9 @@ def validate_incidents(incidents: tuple[Incident, ...], config: SimulationConfig
         elif isinstance(inc, CarrierDamage):
             _known(inc.region, regions, f"{where}.region")
             if inc.carrier is not None and inc.region is not None:
-                _known(inc.carrier, {c for c, _ in regions[inc.region].carriers},
-                       f"{where}.carrier")
+                _known(
+                    inc.carrier, {c for c, _ in regions[inc.region].carriers}, f"{where}.carrier"
+                )
             _known(inc.carrier, set(config.carriers), f"{where}.carrier")
             _at_least(inc.magnitude, 1.0, f"{where}.magnitude")
         elif isinstance(inc, WaitTimeSurge | HandleTimeSurge | SatisfactionDrop):

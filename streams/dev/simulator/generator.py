@@ -13,8 +13,11 @@ Examples
 --------
 >>> from datetime import timedelta
 >>> from streams.dev.simulator.config import SimulationConfig
->>> sim = Simulation(SimulationConfig(seed=3, duration=timedelta(hours=2),
-...                                   orders_per_day=2_000, warmup=timedelta(0)))
+>>> sim = Simulation(
+...     SimulationConfig(
+...         seed=3, duration=timedelta(hours=2), orders_per_day=2_000, warmup=timedelta(0)
+...     )
+... )
 >>> events = list(sim.events())
 >>> sorted({e.topic for e in events})
 ['orders', 'wait-times']
@@ -92,7 +95,8 @@ class Simulation:
         self.config = config
         self.catalog = Catalog.build(config)
         self.incidents: tuple[Incident, ...] = resolve_incidents(
-            config.incidents, config, self.catalog)
+            config.incidents, config, self.catalog
+        )
         self.orders = OrderModel(config, self.catalog, self.incidents)
         self.service = ServiceModel(config, self.incidents)
         self.affected_orders: dict[int, list[str]] = {}
@@ -117,8 +121,10 @@ class Simulation:
         noise = Noise(rng, cfg.noise)
         start, end = cfg.start_ms, cfg.end_ms
         self.affected_orders = {
-            i: [] for i, inc in enumerate(self.incidents)
-            if inc.type in ("wrong_price", "customer_burst", "lost_parcels")}
+            i: []
+            for i, inc in enumerate(self.incidents)
+            if inc.type in ("wrong_price", "customer_burst", "lost_parcels")
+        }
         self.counts = Counter()
         self.orders.first_extra_return = {}
         promotions = cfg.promotions
@@ -150,9 +156,17 @@ class Simulation:
                     yield event
             t = t_next
 
-    def _push_orders(self, queue: CalendarQueue, state: _State, plan: OrderPlan, start: int,
-                     end: int, burst: tuple[int, str, str] | None, *,
-                     distinct: bool = False) -> None:
+    def _push_orders(
+        self,
+        queue: CalendarQueue,
+        state: _State,
+        plan: OrderPlan,
+        start: int,
+        end: int,
+        burst: tuple[int, str, str] | None,
+        *,
+        distinct: bool = False,
+    ) -> None:
         """Push every emitted-range event of the planned orders; ids are assigned in order.
 
         A ``burst`` ``(incident index, customer, address)`` puts every order on that
@@ -169,31 +183,81 @@ class Simulation:
         first_id = state.order_seq + 1
         state.order_seq += len(plan.placed)
         emit = np.flatnonzero((plan.last >= start) & (plan.placed < end))
-        cols = [a[emit].tolist() for a in (
-            np.arange(len(plan.placed)) + first_id, plan.placed, plan.sku, plan.region,
-            plan.carrier, plan.channel, plan.customer, plan.address, plan.quantity, plan.amount,
-            plan.wrong_price,
-            plan.cancelled, plan.cancel_reason, plan.paid, plan.shipped, plan.delivered,
-            plan.return_kind, plan.return_requested, plan.return_reason, plan.returned,
-            plan.refunded, plan.complaint, plan.complaint_reason, plan.severity)]
+        cols = [
+            a[emit].tolist()
+            for a in (
+                np.arange(len(plan.placed)) + first_id,
+                plan.placed,
+                plan.sku,
+                plan.region,
+                plan.carrier,
+                plan.channel,
+                plan.customer,
+                plan.address,
+                plan.quantity,
+                plan.amount,
+                plan.wrong_price,
+                plan.cancelled,
+                plan.cancel_reason,
+                plan.paid,
+                plan.shipped,
+                plan.delivered,
+                plan.return_kind,
+                plan.return_requested,
+                plan.return_reason,
+                plan.returned,
+                plan.refunded,
+                plan.complaint,
+                plan.complaint_reason,
+                plan.severity,
+            )
+        ]
         draws = self._signals.random((len(emit), 4)).tolist()
         if plan.p_risk is not None:
-            for number, p in zip((emit + first_id).tolist(), plan.p_risk[emit].tolist(),
-                                 strict=True):
+            for number, p in zip(
+                (emit + first_id).tolist(), plan.p_risk[emit].tolist(), strict=True
+            ):
                 self.true_risk[f"O-{number:09d}"] = p
         lost_draws = self._logistics.random(len(emit)).tolist()
         speed, days = self.orders.carrier_speed, self.orders.delivery_days
         logistics = bool(self._logistics_incidents)
-        for lost_u, ((number, placed, sku, region, carrier, channel, cust, addr, qty, amount,
-                      wrong, cancelled, cancel_reason, paid, shipped, delivered, kind, req,
-                      reason, returned, refunded, complaint, c_reason, severity), u) in zip(
-                lost_draws, zip(zip(*cols, strict=True), draws, strict=True), strict=True):
+        for lost_u, (
+            (
+                number,
+                placed,
+                sku,
+                region,
+                carrier,
+                channel,
+                cust,
+                addr,
+                qty,
+                amount,
+                wrong,
+                cancelled,
+                cancel_reason,
+                paid,
+                shipped,
+                delivered,
+                kind,
+                req,
+                reason,
+                returned,
+                refunded,
+                complaint,
+                c_reason,
+                severity,
+            ),
+            u,
+        ) in zip(lost_draws, zip(zip(*cols, strict=True), draws, strict=True), strict=True):
             if cancelled == NONE and self._cancel_spikes:
                 spiked = self._spiked_cancel(placed, channels[channel], u[0])
                 if spiked is not None:
                     # The spike overrides the order's drawn outcome (PLW2901 on purpose).
                     cancelled, cancel_reason = (  # noqa: PLW2901
-                        placed + int(u[1] * 55 + 5) * MS_PER_MINUTE, spiked)
+                        placed + int(u[1] * 55 + 5) * MS_PER_MINUTE,
+                        spiked,
+                    )
                     complaint = NONE  # noqa: PLW2901 - nothing was delivered to complain about
                     if paid != NONE and paid >= cancelled:
                         paid = NONE  # noqa: PLW2901
@@ -202,8 +266,13 @@ class Simulation:
             if logistics and cancelled == NONE:
                 # An incident's lifecycle replaces the planned one.
                 delivered, req, returned, refunded, complaint, lost_by = self._logistics_change(  # noqa: PLW2901
-                    (shipped, delivered, req, returned, refunded, complaint), regions[region],
-                    carriers[carrier], cats[int(cat_of[sku])], channels[channel], lost_u)
+                    (shipped, delivered, req, returned, refunded, complaint),
+                    regions[region],
+                    carriers[carrier],
+                    cats[int(cat_of[sku])],
+                    channels[channel],
+                    lost_u,
+                )
                 lost = lost_by != NONE
                 if lost and start <= shipped < end:
                     self.affected_orders[lost_by].append(oid)
@@ -214,15 +283,22 @@ class Simulation:
             else:
                 cust_s, addr_s = f"C-{cust + 1:07d}", f"A-{addr + 1:07d}"
             fields = {
-                "customer_id": cust_s, "address_id": addr_s, "sku": skus[sku],
-                "category": cats[int(cat_of[sku])], "region": regions[region],
-                "carrier": carriers[carrier], "channel": channels[channel],
-                "quantity": qty, "amount": amount,
+                "customer_id": cust_s,
+                "address_id": addr_s,
+                "sku": skus[sku],
+                "category": cats[int(cat_of[sku])],
+                "region": regions[region],
+                "carrier": carriers[carrier],
+                "channel": channels[channel],
+                "quantity": qty,
+                "amount": amount,
                 # The delivery date promised at checkout: the day after ordering plus the
                 # cell's typical transit with a margin, by 20:00 UTC.
                 "promised_at": format_ts(
                     (placed // MS_PER_DAY + 2 + int(days[region] * speed[carrier] * 1.15))
-                    * MS_PER_DAY + 20 * MS_PER_HOUR),
+                    * MS_PER_DAY
+                    + 20 * MS_PER_HOUR
+                ),
             }
             if placed >= start:
                 if wrong != NONE:
@@ -249,10 +325,24 @@ class Simulation:
                 review = self._review(delivered, skus[sku], kind, u)
                 if review is not None and start <= review[0] < end:
                     state.review_seq += 1
-                    push((review[0], seq(), REVIEWS, f"R-{number:09d}", "review",
-                          {"review_id": f"R-{number:09d}", "order_id": oid,
-                           "customer_id": cust_s, "sku": fields["sku"],
-                           "category": fields["category"], "rating": review[1]}, None))
+                    push(
+                        (
+                            review[0],
+                            seq(),
+                            REVIEWS,
+                            f"R-{number:09d}",
+                            "review",
+                            {
+                                "review_id": f"R-{number:09d}",
+                                "order_id": oid,
+                                "customer_id": cust_s,
+                                "sku": fields["sku"],
+                                "category": fields["category"],
+                                "rating": review[1],
+                            },
+                            None,
+                        )
+                    )
             for ts, status, why in steps:
                 recent = status == "delivered" and start - MS_PER_DAY <= ts
                 if start <= ts < end or (recent and ts < end):
@@ -261,17 +351,35 @@ class Simulation:
                 state.complaint_seq += 1
                 cid = f"K-{state.complaint_seq:09d}"
                 reason_s = complaint_names[c_reason]
-                push((complaint, seq(), COMPLAINTS, cid, "complaint",
-                            _complaint_fields(cid, oid, fields, reason_s, severity), None))
+                push(
+                    (
+                        complaint,
+                        seq(),
+                        COMPLAINTS,
+                        cid,
+                        "complaint",
+                        _complaint_fields(cid, oid, fields, reason_s, severity),
+                        None,
+                    )
+                )
 
     @property
     def _logistics_incidents(self) -> list[Incident]:
-        return [inc for inc in self.incidents
-                if isinstance(inc, DeliveryDelay | LostParcels | RefundDelay)]
+        return [
+            inc
+            for inc in self.incidents
+            if isinstance(inc, DeliveryDelay | LostParcels | RefundDelay)
+        ]
 
-    def _logistics_change(self, times: tuple[int, int, int, int, int, int], region: str,
-                          carrier: str, category: str, channel: str, u: float
-                          ) -> tuple[int, int, int, int, int, int]:
+    def _logistics_change(
+        self,
+        times: tuple[int, int, int, int, int, int],
+        region: str,
+        carrier: str,
+        category: str,
+        channel: str,
+        u: float,
+    ) -> tuple[int, int, int, int, int, int]:
         """``(delivered, return request, returned, refunded, complaint, lost_by)`` of one
         shipped order after the delivery-delay, lost-parcel and refund-delay incidents
         (``lost_by``: the index of the incident that lost it, or ``NONE``)."""
@@ -284,16 +392,24 @@ class Simulation:
                     shift = int((delivered - shipped) * (inc.magnitude - 1.0))
                     delivered += shift
                     req, returned, refunded, complaint = (
-                        t if t == NONE else t + shift for t in (req, returned, refunded,
-                                                                 complaint))
+                        t if t == NONE else t + shift for t in (req, returned, refunded, complaint)
+                    )
             elif isinstance(inc, LostParcels):
-                if (lo <= shipped < hi and inc.carrier == carrier
-                        and inc.region in (None, region) and u < inc.magnitude
-                        and lost == NONE):
+                if (
+                    lo <= shipped < hi
+                    and inc.carrier == carrier
+                    and inc.region in (None, region)
+                    and u < inc.magnitude
+                    and lost == NONE
+                ):
                     lost = index
-            elif (isinstance(inc, RefundDelay) and NONE not in (refunded, returned)
-                  and lo <= returned < hi and inc.category in (None, category)
-                  and inc.channel in (None, channel)):
+            elif (
+                isinstance(inc, RefundDelay)
+                and NONE not in (refunded, returned)
+                and lo <= returned < hi
+                and inc.category in (None, category)
+                and inc.channel in (None, channel)
+            ):
                 refunded = returned + int((refunded - returned) * inc.magnitude)
         if lost != NONE:
             delivered = req = returned = refunded = complaint = NONE
@@ -309,8 +425,9 @@ class Simulation:
                 if isinstance(inc, CancellationSpike):
                     lo, hi = window_ms(inc)
                     extra = (inc.magnitude - 1.0) * self.config.cancel_rate * share[inc.reason]
-                    cached.append((lo, hi, inc.channel, CANCEL_REASONS.index(inc.reason),
-                                   min(extra, 0.9)))
+                    cached.append(
+                        (lo, hi, inc.channel, CANCEL_REASONS.index(inc.reason), min(extra, 0.9))
+                    )
             self._cancel_spike_cache = cached
         return cached
 
@@ -321,8 +438,9 @@ class Simulation:
                 return reason
         return None
 
-    def _review(self, delivered: int, sku: str, kind: int,
-                u: list[float]) -> tuple[int, int] | None:
+    def _review(
+        self, delivered: int, sku: str, kind: int, u: list[float]
+    ) -> tuple[int, int] | None:
         """``(ts, rating)`` of the delivered order's review, or None (most write none).
 
         ``REVIEW_SHARE`` of deliveries are reviewed 0.5-3 days later; P(rating <= 2) is
@@ -345,38 +463,77 @@ class Simulation:
         rest = (u3 - min(p_low, 0.9)) / (1 - min(p_low, 0.9))
         return ts, 3 if rest < 0.2 else (4 if rest < 0.55 else 5)
 
-    def _push_burst(self, queue: CalendarQueue, state: _State, rng: np.random.Generator,
-                    index: int, inc: CustomerBurst, start: int, end: int) -> None:
+    def _push_burst(
+        self,
+        queue: CalendarQueue,
+        state: _State,
+        rng: np.random.Generator,
+        index: int,
+        inc: CustomerBurst,
+        start: int,
+        end: int,
+    ) -> None:
         lo, hi = window_ms(inc)
         placed = np.sort(rng.integers(lo, hi, int(inc.magnitude)))
         plan = self.orders.plan(rng, placed, drop=False)
-        self._push_orders(queue, state, plan, start, end,
-                          (index, inc.customer_id or "", inc.address_id or ""),
-                          distinct=inc.distinct_customers)
+        self._push_orders(
+            queue,
+            state,
+            plan,
+            start,
+            end,
+            (index, inc.customer_id or "", inc.address_id or ""),
+            distinct=inc.distinct_customers,
+        )
 
-    def _push_tickets(self, queue: CalendarQueue, state: _State, rng: np.random.Generator,
-                      t: int, intensity: float, staffed: float = 1.0) -> None:
+    def _push_tickets(
+        self,
+        queue: CalendarQueue,
+        state: _State,
+        rng: np.random.Generator,
+        t: int,
+        intensity: float,
+        staffed: float = 1.0,
+    ) -> None:
         batch = self.service.tickets(rng, t, STEP_MS, intensity, staffed)
         queues, channels = self.service.queue_names, self.service.channel_names
         regions = self.service.region_names
         seq = state.next_seq
-        csat = csat_ratings(self._signals, batch.queue, batch.answered, batch.wait_seconds,
-                            self.service.csat_drops)
+        csat = csat_ratings(
+            self._signals, batch.queue, batch.answered, batch.wait_seconds, self.service.csat_drops
+        )
         for answered, q, ch, reg, wait, handle, rating in zip(
-            batch.answered.tolist(), batch.queue.tolist(), batch.channel.tolist(),
-            batch.region.tolist(), batch.wait_seconds.tolist(), batch.handle_seconds.tolist(),
-            csat.tolist(), strict=True,
+            batch.answered.tolist(),
+            batch.queue.tolist(),
+            batch.channel.tolist(),
+            batch.region.tolist(),
+            batch.wait_seconds.tolist(),
+            batch.handle_seconds.tolist(),
+            csat.tolist(),
+            strict=True,
         ):
             state.ticket_seq += 1
             tid = f"T-{state.ticket_seq:09d}"
-            fields = {"ticket_id": tid, "queue": queues[q], "channel": channels[ch],
-                      "region": regions[reg], "wait_seconds": wait, "handle_seconds": handle}
+            fields = {
+                "ticket_id": tid,
+                "queue": queues[q],
+                "channel": channels[ch],
+                "region": regions[reg],
+                "wait_seconds": wait,
+                "handle_seconds": handle,
+            }
             if rating:
                 fields["csat"] = rating
             queue.push((answered, seq(), WAIT_TIMES, tid, "ticket", fields, None))
 
-    def _push_spike_complaints(self, queue: CalendarQueue, state: _State,
-                               rng: np.random.Generator, t: int, intensity: float) -> None:
+    def _push_spike_complaints(
+        self,
+        queue: CalendarQueue,
+        state: _State,
+        rng: np.random.Generator,
+        t: int,
+        intensity: float,
+    ) -> None:
         share = dict(self._complaint_shares())
         for inc in self.incidents:
             if not isinstance(inc, ComplaintSpike) or inc.reason is None:
@@ -385,8 +542,9 @@ class Simulation:
             lo, hi = max(lo, t), min(hi, t + STEP_MS)
             if lo >= hi or not state.recent_deliveries:
                 continue
-            base_per_day = (self.config.orders_per_day * self.config.complaint_rate
-                            * share[inc.reason])
+            base_per_day = (
+                self.config.orders_per_day * self.config.complaint_rate * share[inc.reason]
+            )
             lam = (inc.magnitude - 1.0) * base_per_day * (hi - lo) / MS_PER_DAY * intensity
             n = int(rng.poisson(lam))
             times = np.sort(rng.integers(lo, hi, n)).tolist()
@@ -396,9 +554,17 @@ class Simulation:
                 oid, fields = state.recent_deliveries[pick]
                 state.complaint_seq += 1
                 cid = f"K-{state.complaint_seq:09d}"
-                queue.push((ts, state.next_seq(), COMPLAINTS, cid, "complaint",
-                                      _complaint_fields(cid, oid, fields, inc.reason, severity),
-                                      None))
+                queue.push(
+                    (
+                        ts,
+                        state.next_seq(),
+                        COMPLAINTS,
+                        cid,
+                        "complaint",
+                        _complaint_fields(cid, oid, fields, inc.reason, severity),
+                        None,
+                    )
+                )
 
     def _complaint_shares(self) -> list[tuple[str, float]]:
         from streams.dev.simulator.config import COMPLAINT_REASONS
@@ -424,12 +590,19 @@ class _State:
         return self._seq
 
 
-def _complaint_fields(cid: str, oid: str, order: dict[str, Any], reason: str,
-                      severity: int) -> dict[str, Any]:
+def _complaint_fields(
+    cid: str, oid: str, order: dict[str, Any], reason: str, severity: int
+) -> dict[str, Any]:
     return {
-        "complaint_id": cid, "order_id": oid, "customer_id": order["customer_id"],
-        "sku": order["sku"], "category": order["category"], "region": order["region"],
-        "carrier": order["carrier"], "channel": order["channel"], "reason": reason,
+        "complaint_id": cid,
+        "order_id": oid,
+        "customer_id": order["customer_id"],
+        "sku": order["sku"],
+        "category": order["category"],
+        "region": order["region"],
+        "carrier": order["carrier"],
+        "channel": order["channel"],
+        "reason": reason,
         "severity": severity,
     }
 
@@ -450,8 +623,12 @@ def _fmt(ts_ms: int) -> str:
 def _build(item: _Item) -> Event:
     ts, _, topic, key, status, fields, reason = item
     if topic == ORDERS:
-        value: dict[str, Any] = {"event_id": f"{key}:{status}", "ts": _fmt(ts),
-                                 "order_id": key, "status": status}
+        value: dict[str, Any] = {
+            "event_id": f"{key}:{status}",
+            "ts": _fmt(ts),
+            "order_id": key,
+            "status": status,
+        }
         value.update(fields)
         if reason is not None:
             value["reason"] = reason

@@ -52,9 +52,15 @@ class BadEvent(NamedTuple):
 
 
 def _order(i: int) -> dict[str, Any]:
-    return {"event_id": f"bad-{i}", "ts": "2026-11-02T10:15:03.120Z",
-            "order_id": f"O-BAD{i:06d}", "status": "placed", "sku": "SKU-00001",
-            "quantity": 1, "amount": 19.99}
+    return {
+        "event_id": f"bad-{i}",
+        "ts": "2026-11-02T10:15:03.120Z",
+        "order_id": f"O-BAD{i:06d}",
+        "status": "placed",
+        "sku": "SKU-00001",
+        "quantity": 1,
+        "amount": 19.99,
+    }
 
 
 def _encode(value: Any) -> bytes:
@@ -80,24 +86,38 @@ def _one(rng: np.random.Generator, i: int, reason: str) -> list[BadEvent]:
         ][int(rng.integers(5))]
         return [BadEvent(topic, key, _encode(value), reason)]
     if reason == "wrong_type":
-        field, bad = [("quantity", "two"), ("amount", "19.99"), ("order_id", 123),
-                      ("quantity", 1.5), ("sku", ["a"])][int(rng.integers(5))]
+        field, bad = [
+            ("quantity", "two"),
+            ("amount", "19.99"),
+            ("order_id", 123),
+            ("quantity", 1.5),
+            ("sku", ["a"]),
+        ][int(rng.integers(5))]
         return [BadEvent(ORDERS, key, _encode({**order, field: bad}), reason)]
     if reason == "out_of_range":
         choice = int(rng.integers(4))
         if choice == 2:
-            value = {"event_id": f"bad-{i}", "ts": order["ts"], "complaint_id": "K-BAD",
-                     "severity": 4}
+            value = {
+                "event_id": f"bad-{i}",
+                "ts": order["ts"],
+                "complaint_id": "K-BAD",
+                "severity": 4,
+            }
             return [BadEvent(COMPLAINTS, b"K-BAD", _encode(value), reason)]
         if choice == 3:
-            value = {"event_id": f"bad-{i}", "ts": order["ts"], "ticket_id": "T-BAD",
-                     "wait_seconds": -3.0}
+            value = {
+                "event_id": f"bad-{i}",
+                "ts": order["ts"],
+                "ticket_id": "T-BAD",
+                "wait_seconds": -3.0,
+            }
             return [BadEvent(WAIT_TIMES, b"T-BAD", _encode(value), reason)]
         field, bad = [("amount", -5.0), ("quantity", 0)][choice]
         return [BadEvent(ORDERS, key, _encode({**order, field: bad}), reason)]
     if reason == "bad_ts":
         ts = ["yesterday", "2026-13-45T99:00:00Z", "2026-11-02T10:15:03", None, True][
-            int(rng.integers(5))]
+            int(rng.integers(5))
+        ]
         return [BadEvent(ORDERS, key, _encode({**order, "ts": ts}), reason)]
     if reason == "unknown_status":
         status = ["shipped_twice", "PLACED", "", "lost"][int(rng.integers(4))]
@@ -117,10 +137,15 @@ def bad_events(rng: np.random.Generator, n: int) -> list[BadEvent]:
     return out
 
 
-def with_nuisances(events: Iterable[Event], rng: np.random.Generator, *,
-                   late_share: float = 0.01, max_late_ms: int = 600_000,
-                   duplicate_share: float = 0.005, malformed_every: int = 5_000,
-                   ) -> Iterator[tuple[str, bytes, bytes]]:
+def with_nuisances(
+    events: Iterable[Event],
+    rng: np.random.Generator,
+    *,
+    late_share: float = 0.01,
+    max_late_ms: int = 600_000,
+    duplicate_share: float = 0.005,
+    malformed_every: int = 5_000,
+) -> Iterator[tuple[str, bytes, bytes]]:
     """Raw ``(topic, key, value)`` records of ``events`` with realistic input faults.
 
     A ``late_share`` of events is delivered up to ``max_late_ms`` of event time after
@@ -132,8 +157,16 @@ def with_nuisances(events: Iterable[Event], rng: np.random.Generator, *,
     --------
     >>> from streams.dev.simulator.events import Event
     >>> evs = [Event(i * 1000, "orders", f"O-{i}", {"event_id": f"e{i}"}) for i in range(50)]
-    >>> out = list(with_nuisances(evs, np.random.default_rng(1), late_share=0.2,
-    ...                           max_late_ms=5_000, duplicate_share=0.1, malformed_every=20))
+    >>> out = list(
+    ...     with_nuisances(
+    ...         evs,
+    ...         np.random.default_rng(1),
+    ...         late_share=0.2,
+    ...         max_late_ms=5_000,
+    ...         duplicate_share=0.1,
+    ...         malformed_every=20,
+    ...     )
+    ... )
     >>> len(out) > 50
     True
     """

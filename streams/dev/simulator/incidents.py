@@ -9,8 +9,9 @@ Examples
 --------
 >>> from datetime import UTC, datetime
 >>> start = datetime(2026, 11, 2, tzinfo=UTC)
->>> inc = incident_from_dict({"type": "order_drop", "start": "+1d9h", "duration": "2h",
-...                           "channel": "app"}, start)
+>>> inc = incident_from_dict(
+...     {"type": "order_drop", "start": "+1d9h", "duration": "2h", "channel": "app"}, start
+... )
 >>> inc.type, inc.channel, inc.magnitude, inc.start.isoformat()
 ('order_drop', 'app', 0.1, '2026-11-03T09:00:00+00:00')
 """

@@ -107,8 +107,11 @@ async def produce_events(
     if realtime_speed is not None and realtime_speed <= 0:
         msg = f"realtime_speed: must be > 0 or None, got {realtime_speed!r}"
         raise ValueError(msg)
-    options = ({"bootstrap_servers": bootstrap_servers} if isinstance(bootstrap_servers, str)
-               else dict(bootstrap_servers))
+    options = (
+        {"bootstrap_servers": bootstrap_servers}
+        if isinstance(bootstrap_servers, str)
+        else dict(bootstrap_servers)
+    )
     producer = AIOKafkaProducer(**options, acks=1, linger_ms=5, max_batch_size=_MAX_BATCH_BYTES)
     await producer.start()
     counts: Counter[str] = Counter()
@@ -123,8 +126,9 @@ async def produce_events(
             if topic not in partitions:
                 ids = sorted(await producer.partitions_for(topic))
                 partitions[topic] = (ids, ids)
-            if realtime_speed is not None and (paced_from_ms is None
-                                               or event.ts_ms >= paced_from_ms):
+            if realtime_speed is not None and (
+                paced_from_ms is None or event.ts_ms >= paced_from_ms
+            ):
                 if wall0 is None:
                     wall0 = time.monotonic()
                     ts0 = event.ts_ms if paced_from_ms is None else paced_from_ms
@@ -144,6 +148,10 @@ async def produce_events(
     finally:
         await producer.stop()
     elapsed = time.perf_counter() - started
-    log.info("simulator_produced", events=sum(counts.values()), seconds=round(elapsed, 3),
-             topics=dict(counts))
+    log.info(
+        "simulator_produced",
+        events=sum(counts.values()),
+        seconds=round(elapsed, 3),
+        topics=dict(counts),
+    )
     return counts

@@ -11,14 +11,22 @@ side effect (an alert there is not a false positive, but is not required); a ``k
 
 Example entry::
 
-    {"id": "incident-1", "type": "sku_return_spike",
-     "start": "2026-11-10T10:00:00.000Z", "end": "2026-11-16T10:00:00.000Z",
-     "cause_start": "2026-11-09T10:00:00.000Z", "cause_end": "2026-11-12T10:00:00.000Z",
-     "magnitude": 3.0, "targets": {"sku": "SKU-00042", "reason": "wrong_size"},
-     "expected": [{"rule": "return_rate", "dimension": "sku", "key": "SKU-00042",
-                   "direction": "up"}],
-     "related": [{"rule": "return_rate", "dimension": "category", "key": "apparel",
-                  "direction": "up"}]}
+    {
+        "id": "incident-1",
+        "type": "sku_return_spike",
+        "start": "2026-11-10T10:00:00.000Z",
+        "end": "2026-11-16T10:00:00.000Z",
+        "cause_start": "2026-11-09T10:00:00.000Z",
+        "cause_end": "2026-11-12T10:00:00.000Z",
+        "magnitude": 3.0,
+        "targets": {"sku": "SKU-00042", "reason": "wrong_size"},
+        "expected": [
+            {"rule": "return_rate", "dimension": "sku", "key": "SKU-00042", "direction": "up"}
+        ],
+        "related": [
+            {"rule": "return_rate", "dimension": "category", "key": "apparel", "direction": "up"}
+        ],
+    }
 """
 
 from __future__ import annotations
@@ -72,13 +80,16 @@ def build_labels(sim: Simulation) -> dict[str, Any]:
         "end": format_ts(cfg.end_ms),
         "orders_per_day": cfg.orders_per_day,
         "incidents": [
-            incident_label(sim, i, inc) for i, inc in enumerate(sim.incidents)
+            incident_label(sim, i, inc)
+            for i, inc in enumerate(sim.incidents)
             if window_ms(inc)[0] < cfg.end_ms and window_ms(inc)[1] > cfg.start_ms
         ],
     }
     if cfg.promotions:
-        doc["promotions"] = [{"start": format_ts(p.start_ms), "end": format_ts(p.end_ms),
-                              "peak": p.peak} for p in cfg.promotions]
+        doc["promotions"] = [
+            {"start": format_ts(p.start_ms), "end": format_ts(p.end_ms), "peak": p.peak}
+            for p in cfg.promotions
+        ]
     return doc
 
 
@@ -107,119 +118,185 @@ def incident_label(sim: Simulation, index: int, inc: Incident) -> dict[str, Any]
     return entry
 
 
-def _signature(sim: Simulation, index: int,
-               inc: Incident) -> tuple[dict[str, Any], list[Target], list[Target]]:
+def _signature(
+    sim: Simulation, index: int, inc: Incident
+) -> tuple[dict[str, Any], list[Target], list[Target]]:
     if isinstance(inc, SkuReturnSpike):
         sku = inc.sku or ""
         category = sim.orders.category_names[int(sim.catalog.category[sim.catalog.index_of(sku)])]
-        return ({"sku": sku, "reason": inc.reason}, [_t("return_rate", "sku", sku)],
-                [_t("return_rate", "category", category)])
+        return (
+            {"sku": sku, "reason": inc.reason},
+            [_t("return_rate", "sku", sku)],
+            [_t("return_rate", "category", category)],
+        )
     if isinstance(inc, CarrierDamage):
         region, carrier = inc.region or "", inc.carrier or ""
         pair = f"{region},{carrier}"
         return (
             {"region": region, "carrier": carrier},
-            [_t("return_rate", "region,carrier", pair),
-             _t("complaint_rate", "region,carrier", pair),
-             _t("complaint_rate", "carrier", carrier)],
-            [_t("return_rate", "region", region), _t("return_rate", "carrier", carrier),
-             _t("complaint_rate", "region", region),
-             _t("complaint_volume", "reason", "damaged"),
-             _t("complaint_volume", "total", "total")],
+            [
+                _t("return_rate", "region,carrier", pair),
+                _t("complaint_rate", "region,carrier", pair),
+                _t("complaint_rate", "carrier", carrier),
+            ],
+            [
+                _t("return_rate", "region", region),
+                _t("return_rate", "carrier", carrier),
+                _t("complaint_rate", "region", region),
+                _t("complaint_volume", "reason", "damaged"),
+                _t("complaint_volume", "total", "total"),
+            ],
         )
     if isinstance(inc, WaitTimeSurge):
         queue = inc.queue or ""
-        return ({"queue": queue},
-                [_t("wait_time_p90", "queue", queue), _t("wait_sla_breach_share", "queue", queue)],
-                [])
+        return (
+            {"queue": queue},
+            [_t("wait_time_p90", "queue", queue), _t("wait_sla_breach_share", "queue", queue)],
+            [],
+        )
     if isinstance(inc, OrderDrop):
         dimension = "channel" if inc.channel is not None else "region"
         key = inc.channel if inc.channel is not None else inc.region or ""
-        return ({dimension: key}, [_t("order_volume", dimension, key, "down")],
-                [_t("order_volume", "total", "total", "down")])
+        return (
+            {dimension: key},
+            [_t("order_volume", dimension, key, "down")],
+            [_t("order_volume", "total", "total", "down")],
+        )
     if isinstance(inc, CustomerBurst):
         customer, address = inc.customer_id or "", inc.address_id or ""
         if inc.distinct_customers:
             # Distinct customers to one address: shared_address may fire too (related).
-            return ({"address_id": address},
-                    [_t("customer_order_burst", "address", address)],
-                    [_t("shared_address", "address", address)])
-        return ({"customer_id": customer, "address_id": address},
-                [_t("customer_order_burst", "customer", customer),
-                 _t("customer_order_burst", "address", address)], [])
+            return (
+                {"address_id": address},
+                [_t("customer_order_burst", "address", address)],
+                [_t("shared_address", "address", address)],
+            )
+        return (
+            {"customer_id": customer, "address_id": address},
+            [
+                _t("customer_order_burst", "customer", customer),
+                _t("customer_order_burst", "address", address),
+            ],
+            [],
+        )
     if isinstance(inc, WrongPrice):
         direction = "down" if inc.magnitude < 1 else "up"
-        return ({"sku": inc.sku or ""},
-                [_t("order_outlier", "sku", inc.sku or "", direction)]
-                + [_t("order_outlier", "order", oid, direction)
-                   for oid in sim.affected_orders.get(index, [])], [])
+        return (
+            {"sku": inc.sku or ""},
+            [_t("order_outlier", "sku", inc.sku or "", direction)]
+            + [
+                _t("order_outlier", "order", oid, direction)
+                for oid in sim.affected_orders.get(index, [])
+            ],
+            [],
+        )
     if isinstance(inc, HandleTimeSurge):
-        return ({"queue": inc.queue or ""}, [_t("handle_time_p90", "queue", inc.queue or "")],
-                [])
+        return ({"queue": inc.queue or ""}, [_t("handle_time_p90", "queue", inc.queue or "")], [])
     if isinstance(inc, SatisfactionDrop):
-        return ({"queue": inc.queue or ""},
-                [_t("low_satisfaction_share", "queue", inc.queue or "")], [])
+        return (
+            {"queue": inc.queue or ""},
+            [_t("low_satisfaction_share", "queue", inc.queue or "")],
+            [],
+        )
     if isinstance(inc, BadReviewWave):
         sku = inc.sku or ""
         category = sim.orders.category_names[int(sim.catalog.category[sim.catalog.index_of(sku)])]
-        return ({"sku": sku}, [_t("bad_review_rate", "sku", sku)],
-                [_t("bad_review_rate", "category", category)])
+        return (
+            {"sku": sku},
+            [_t("bad_review_rate", "sku", sku)],
+            [_t("bad_review_rate", "category", category)],
+        )
     if isinstance(inc, CancellationSpike):
         expected = [_t("cancellation_rate", "reason", inc.reason)]
-        related = [_t("cancellation_rate", "category", "*"),
-                   _t("cancellation_rate", "channel", "*")]
+        related = [
+            _t("cancellation_rate", "category", "*"),
+            _t("cancellation_rate", "channel", "*"),
+        ]
         if inc.channel is not None:
             expected.append(_t("cancellation_rate", "channel", inc.channel))
         return ({"reason": inc.reason, "channel": inc.channel}, expected, related)
     if isinstance(inc, ComplaintSpike):
         reason = inc.reason or ""
-        return ({"reason": reason}, [_t("complaint_volume", "reason", reason)],
-                [_t("complaint_volume", "total", "total"),
-                 _t("complaint_rate", "category", "*"), _t("complaint_rate", "region", "*"),
-                 _t("complaint_rate", "carrier", "*"), _t("complaint_rate", "sku", "*")])
+        return (
+            {"reason": reason},
+            [_t("complaint_volume", "reason", reason)],
+            [
+                _t("complaint_volume", "total", "total"),
+                _t("complaint_rate", "category", "*"),
+                _t("complaint_rate", "region", "*"),
+                _t("complaint_rate", "carrier", "*"),
+                _t("complaint_rate", "sku", "*"),
+            ],
+        )
     if isinstance(inc, SupplierQuality):
         return _supplier_signature(sim, inc)
     if isinstance(inc, DeliveryDelay):
         region, carrier = inc.region or "", inc.carrier or ""
         pair = f"{region},{carrier}"
-        return ({"region": region, "carrier": carrier},
-                [_t("delivery_time_p90", "region,carrier", pair),
-                 _t("late_delivery_share", "region,carrier", pair)],
-                [_t(rule, dimension, key) for rule in ("delivery_time_p90",
-                                                       "late_delivery_share")
-                 for dimension, key in (("region", region), ("carrier", carrier))]
-                + [_t("lost_parcel", "order", "*"), _t("lost_parcel", "carrier", carrier),
-                   _t("complaint_rate", "region,carrier", pair),
-                   _t("return_rate", "region,carrier", pair)])
+        return (
+            {"region": region, "carrier": carrier},
+            [
+                _t("delivery_time_p90", "region,carrier", pair),
+                _t("late_delivery_share", "region,carrier", pair),
+            ],
+            [
+                _t(rule, dimension, key)
+                for rule in ("delivery_time_p90", "late_delivery_share")
+                for dimension, key in (("region", region), ("carrier", carrier))
+            ]
+            + [
+                _t("lost_parcel", "order", "*"),
+                _t("lost_parcel", "carrier", carrier),
+                _t("complaint_rate", "region,carrier", pair),
+                _t("return_rate", "region,carrier", pair),
+            ],
+        )
     if isinstance(inc, LostParcels):
         carrier = inc.carrier or ""
-        return ({"carrier": carrier, "region": inc.region},
-                [_t("lost_parcel", "carrier", carrier)]
-                + [_t("lost_parcel", "order", oid) for oid in sim.affected_orders.get(index, [])],
-                [_t("complaint_rate", "carrier", carrier), _t("return_rate", "carrier", carrier),
-                 _t("complaint_rate", "region,carrier", "*"),
-                 _t("return_rate", "region,carrier", "*")])
+        return (
+            {"carrier": carrier, "region": inc.region},
+            [_t("lost_parcel", "carrier", carrier)]
+            + [_t("lost_parcel", "order", oid) for oid in sim.affected_orders.get(index, [])],
+            [
+                _t("complaint_rate", "carrier", carrier),
+                _t("return_rate", "carrier", carrier),
+                _t("complaint_rate", "region,carrier", "*"),
+                _t("return_rate", "region,carrier", "*"),
+            ],
+        )
     if isinstance(inc, RefundDelay):
         dimension = "category" if inc.category is not None else "channel"
         key = inc.category if inc.category is not None else inc.channel or ""
-        return ({dimension: key}, [_t("refund_delay_p90", dimension, key)],
-                [_t("refund_delay_p90", "channel" if dimension == "category" else "category",
-                    "*")])
+        return (
+            {dimension: key},
+            [_t("refund_delay_p90", dimension, key)],
+            [_t("refund_delay_p90", "channel" if dimension == "category" else "category", "*")],
+        )
     msg = f"unknown incident type {type(inc).__name__}"
     raise TypeError(msg)
 
 
-def _supplier_signature(sim: Simulation,
-                        inc: SupplierQuality) -> tuple[dict[str, Any], list[Target], list[Target]]:
+def _supplier_signature(
+    sim: Simulation, inc: SupplierQuality
+) -> tuple[dict[str, Any], list[Target], list[Target]]:
     """A supplier's SKUs, its category's complaint rate, and quality complaints overall."""
     names = sim.orders.category_names
     supplier = inc.supplier or ""
     indices = sim.catalog.supplier_skus(supplier, names).tolist()
     category = names[int(sim.catalog.category[indices[0]])]
     skus = [sim.catalog.skus[i] for i in indices]
-    expected = [_t("complaint_rate", "category", category),
-                _t("complaint_volume", "reason", "quality")]
+    expected = [
+        _t("complaint_rate", "category", category),
+        _t("complaint_volume", "reason", "quality"),
+    ]
     expected += [_t("complaint_rate", "sku", sku) for sku in skus]
-    return ({"supplier": supplier, "category": category, "skus": skus}, expected,
-            [_t("complaint_volume", "total", "total"), _t("complaint_rate", "region", "*"),
-             _t("complaint_rate", "carrier", "*"), _t("complaint_rate", "region,carrier", "*")])
+    return (
+        {"supplier": supplier, "category": category, "skus": skus},
+        expected,
+        [
+            _t("complaint_volume", "total", "total"),
+            _t("complaint_rate", "region", "*"),
+            _t("complaint_rate", "carrier", "*"),
+            _t("complaint_rate", "region,carrier", "*"),
+        ],
+    )

@@ -90,8 +90,9 @@ def _pick(rng: np.random.Generator, cdf: FloatArray, n: int) -> IntArray:
     return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
 
 
-def _working_hours(ts: IntArray, first_hour: float, last_hour: float,
-                   rng: np.random.Generator) -> IntArray:
+def _working_hours(
+    ts: IntArray, first_hour: float, last_hour: float, rng: np.random.Generator
+) -> IntArray:
     """Move times outside ``[first_hour, last_hour)`` into the next open hours."""
     day = ts // MS_PER_DAY
     hour = (ts % MS_PER_DAY) / MS_PER_HOUR
@@ -99,8 +100,9 @@ def _working_hours(ts: IntArray, first_hour: float, last_hour: float,
     late = hour >= last_hour
     day = np.where(late, day + 1, day)
     closed = late | (hour < first_hour)
-    return np.where(closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(
-        np.int64), ts)
+    return np.where(
+        closed, day * MS_PER_DAY + ((first_hour + spread) * MS_PER_HOUR).astype(np.int64), ts
+    )
 
 
 class OrderModel:
@@ -116,8 +118,9 @@ class OrderModel:
         Resolved incidents (targets filled in).
     """
 
-    def __init__(self, config: SimulationConfig, catalog: Catalog,
-                 incidents: tuple[Incident, ...]) -> None:
+    def __init__(
+        self, config: SimulationConfig, catalog: Catalog, incidents: tuple[Incident, ...]
+    ) -> None:
         self.config = config
         self.catalog = catalog
         self.region_names = tuple(r.name for r in config.regions)
@@ -129,8 +132,10 @@ class OrderModel:
         self.channel_cdf = _cdf([w for _, w in config.channels])
         carrier_index = {c: i for i, c in enumerate(self.carrier_names)}
         self.region_carriers = [
-            (np.array([carrier_index[c] for c, _ in r.carriers], dtype=np.int64),
-             _cdf([w for _, w in r.carriers]))
+            (
+                np.array([carrier_index[c] for c, _ in r.carriers], dtype=np.int64),
+                _cdf([w for _, w in r.carriers]),
+            )
             for r in config.regions
         ]
         self.delivery_days = np.array([r.delivery_days for r in config.regions])
@@ -151,8 +156,10 @@ class OrderModel:
         reasons.setdefault("damaged", len(reasons))
         self.return_reasons = tuple(reasons)
         self.reason_cdfs = [
-            (np.array([reasons[r] for r, _ in c.return_reasons], dtype=np.int64),
-             _cdf([w for _, w in c.return_reasons]))
+            (
+                np.array([reasons[r] for r, _ in c.return_reasons], dtype=np.int64),
+                _cdf([w for _, w in c.return_reasons]),
+            )
             for c in config.categories
         ]
         self.complaint_cdf = _cdf([w for _, w in COMPLAINT_REASONS])
@@ -231,8 +238,11 @@ class OrderModel:
         is_cancel = rng.random(n) < self.config.cancel_rate
         cancel_reason = np.where(is_cancel, _pick(rng, self.cancel_cdf, n), NONE)
         before_pay = cancel_reason == 0
-        cancel_lag = np.where(before_pay, rng.uniform(5, 40, n) * MS_PER_MINUTE,
-                              rng.uniform(0.5, 20.0, n) * MS_PER_HOUR).astype(np.int64)
+        cancel_lag = np.where(
+            before_pay,
+            rng.uniform(5, 40, n) * MS_PER_MINUTE,
+            rng.uniform(0.5, 20.0, n) * MS_PER_HOUR,
+        ).astype(np.int64)
         cancelled = np.where(is_cancel, np.where(before_pay, placed, paid) + cancel_lag, NONE)
         paid = np.where(before_pay, NONE, paid)
 
@@ -243,9 +253,11 @@ class OrderModel:
         transit_days = expected_days * rng.lognormal(0.0, 0.3, n)
         arrive_day = (shipped + (transit_days * MS_PER_DAY).astype(np.int64)) // MS_PER_DAY
         delivered = arrive_day * MS_PER_DAY + (
-            (8.0 + rng.uniform(0.0, 12.0, n)) * MS_PER_HOUR).astype(np.int64)
-        delivered = np.where(delivered < shipped + 4 * MS_PER_HOUR, delivered + MS_PER_DAY,
-                             delivered)
+            (8.0 + rng.uniform(0.0, 12.0, n)) * MS_PER_HOUR
+        ).astype(np.int64)
+        delivered = np.where(
+            delivered < shipped + 4 * MS_PER_HOUR, delivered + MS_PER_DAY, delivered
+        )
         sunday = ((delivered // MS_PER_DAY + 3) % 7 == 6) & (rng.random(n) < 0.3)
         delivered = np.where(sunday, delivered + MS_PER_DAY, delivered)
         shipped = np.where(is_cancel, NONE, shipped)
@@ -266,8 +278,7 @@ class OrderModel:
         u_damage = rng.random(n)
         p_base_complaint = self.config.complaint_rate * self.carrier_quality[carrier]
         if drivers:
-            p_base_complaint = np.minimum(p_base_complaint * self.cell_damage[region, carrier],
-                                          0.5)
+            p_base_complaint = np.minimum(p_base_complaint * self.cell_damage[region, carrier], 0.5)
         for index, inc in enumerate(self.incidents):
             start, end = window_ms(inc)
             in_window = ok & (delivered >= start) & (delivered < end)
@@ -278,8 +289,11 @@ class OrderModel:
                 short |= hit
                 spike_reason[hit] = self.return_reasons.index(inc.reason)
             elif isinstance(inc, CarrierDamage) and inc.region is not None:
-                hit = (in_window & (region == self.region_names.index(inc.region))
-                       & (carrier == self.carrier_names.index(inc.carrier or "")))
+                hit = (
+                    in_window
+                    & (region == self.region_names.index(inc.region))
+                    & (carrier == self.carrier_names.index(inc.carrier or ""))
+                )
                 damaged |= hit & (u_damage < p_base_complaint * (inc.magnitude - 1.0))
         p_return = np.minimum(p_return, 0.9)
         u_ret = rng.random(n)
@@ -292,26 +306,30 @@ class OrderModel:
             reason[mask] = ids[np.searchsorted(cdf, u_reason[mask], side="right")]
         use_spike = (spike_reason != NONE) & (rng.random(n) < 0.85)
         reason = np.where(use_spike, spike_reason, reason)
-        lag_days = np.where(short, rng.uniform(1.0, 3.0, n),
-                            np.minimum(1.0 + rng.gamma(2.0, 1.5, n), 25.0))
+        lag_days = np.where(
+            short, rng.uniform(1.0, 3.0, n), np.minimum(1.0 + rng.gamma(2.0, 1.5, n), 25.0)
+        )
         damage_return = damaged & (rng.random(n) < 0.9)
         lag_days = np.where(damage_return, rng.uniform(0.2, 2.0, n), lag_days)
         reason = np.where(damage_return, self.return_reasons.index("damaged"), reason)
         is_return |= damage_return
         return_kind = np.where(is_return, np.where(is_exchange, 2, 1), 0).astype(np.int64)
         return_requested = np.where(
-            is_return, delivered + (lag_days * MS_PER_DAY).astype(np.int64), NONE)
+            is_return, delivered + (lag_days * MS_PER_DAY).astype(np.int64), NONE
+        )
         comes_back = is_return & (rng.random(n) < 0.92)
         returned = np.where(
             comes_back,
-            return_requested + (rng.uniform(2.0, 8.0, n) * MS_PER_DAY).astype(np.int64), NONE)
+            return_requested + (rng.uniform(2.0, 8.0, n) * MS_PER_DAY).astype(np.int64),
+            NONE,
+        )
         refund = comes_back & (return_kind == 1) & (rng.random(n) < 0.97)
         refunded = np.where(
-            refund, returned + (rng.uniform(0.3, 3.0, n) * MS_PER_DAY).astype(np.int64), NONE)
+            refund, returned + (rng.uniform(0.3, 3.0, n) * MS_PER_DAY).astype(np.int64), NONE
+        )
         reason = np.where(is_return, reason, NONE)
         extra = is_return & (spiked != NONE) & (u_ret >= p_usual)
-        for i, first in zip(spiked[extra].tolist(), return_requested[extra].tolist(),
-                            strict=True):
+        for i, first in zip(spiked[extra].tolist(), return_requested[extra].tolist(), strict=True):
             if first < self.first_extra_return.get(i, 1 << 62):
                 self.first_extra_return[i] = first
 
@@ -342,8 +360,22 @@ class OrderModel:
         sev_cdf = self.severity_cdfs[np.maximum(complaint_reason, 0)]
         severity = 1 + (u_sev[:, None] >= sev_cdf).sum(axis=1).clip(0, 2)
 
-        last = np.max(np.stack([placed, paid, cancelled, shipped, delivered, return_requested,
-                                returned, refunded, complaint]), axis=0)
+        last = np.max(
+            np.stack(
+                [
+                    placed,
+                    paid,
+                    cancelled,
+                    shipped,
+                    delivered,
+                    return_requested,
+                    returned,
+                    refunded,
+                    complaint,
+                ]
+            ),
+            axis=0,
+        )
         p_risk = None
         if drivers:
             p_late = np.where(lateness > 1.5, 0.3, 0.0)
@@ -351,14 +383,36 @@ class OrderModel:
             p_c = 1 - (1 - p_c) * (1 - np.where(damaged, 0.9 + 0.1 * 0.7, 0.0))
             p_risk = np.where(ok, 1 - (1 - p_return) * (1 - p_c), 0.0)
         return OrderPlan(
-            placed, sku, region, carrier, channel, customer, address, quantity, amount,
-            wrong_price, cancelled, cancel_reason, paid, shipped, delivered, return_kind,
-            return_requested, reason, returned, refunded, complaint, complaint_reason,
-            severity.astype(np.int64), last, p_risk,
+            placed,
+            sku,
+            region,
+            carrier,
+            channel,
+            customer,
+            address,
+            quantity,
+            amount,
+            wrong_price,
+            cancelled,
+            cancel_reason,
+            paid,
+            shipped,
+            delivered,
+            return_kind,
+            return_requested,
+            reason,
+            returned,
+            refunded,
+            complaint,
+            complaint_reason,
+            severity.astype(np.int64),
+            last,
+            p_risk,
         )
 
-    def _busy_entities(self, rng: np.random.Generator, customer: IntArray,
-                       address: IntArray) -> tuple[IntArray, IntArray]:
+    def _busy_entities(
+        self, rng: np.random.Generator, customer: IntArray, address: IntArray
+    ) -> tuple[IntArray, IntArray]:
         """Move a share of orders to B2B accounts and to pick-up points (when configured).
 
         Customer ``n_customers + j`` is B2B account ``j``, at address ``2 n_customers + j``;
@@ -375,13 +429,17 @@ class OrderModel:
         if cfg.pickup_share > 0 and n:
             pickup = rng.random(n) < cfg.pickup_share
             point = rng.integers(0, cfg.pickup_points, n)
-            address = np.where(pickup, 2 * cfg.n_customers + cfg.b2b_customers + point,
-                               address)
+            address = np.where(pickup, 2 * cfg.n_customers + cfg.b2b_customers + point, address)
         return customer, address
 
-    def _supplier_complaints(self, rng: np.random.Generator, placed: IntArray, sku: IntArray,
-                             delivered: IntArray, eligible: npt.NDArray[np.bool_]
-                             ) -> npt.NDArray[np.bool_]:
+    def _supplier_complaints(
+        self,
+        rng: np.random.Generator,
+        placed: IntArray,
+        sku: IntArray,
+        delivered: IntArray,
+        eligible: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.bool_]:
         """Extra ``quality`` complaints of supplier-quality incidents (no draws without one)."""
         out = np.zeros(len(placed), dtype=bool)
         for i, mask in self.supplier_skus.items():
@@ -390,8 +448,9 @@ class OrderModel:
             out |= hit & (rng.random(len(placed)) < self.incidents[i].magnitude)
         return out
 
-    def _keep_mask(self, rng: np.random.Generator, placed: IntArray, region: IntArray,
-                   channel: IntArray) -> npt.NDArray[np.bool_]:
+    def _keep_mask(
+        self, rng: np.random.Generator, placed: IntArray, region: IntArray, channel: IntArray
+    ) -> npt.NDArray[np.bool_]:
         keep = np.ones(len(placed), dtype=bool)
         drops = [inc for inc in self.incidents if isinstance(inc, OrderDrop)]
         if not drops:

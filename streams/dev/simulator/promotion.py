@@ -9,8 +9,12 @@ promotion raises ticket volume but not waits (see :mod:`streams.dev.simulator.se
 Examples
 --------
 >>> from datetime import UTC, datetime, timedelta
->>> p = Promotion(start=datetime(2026, 11, 10, 8, tzinfo=UTC), ramp=timedelta(hours=8),
-...               hold=timedelta(hours=12), peak=2.5)
+>>> p = Promotion(
+...     start=datetime(2026, 11, 10, 8, tzinfo=UTC),
+...     ramp=timedelta(hours=8),
+...     hold=timedelta(hours=12),
+...     peak=2.5,
+... )
 >>> t0 = p.start_ms
 >>> [round(p.factor(t0 + h * 3_600_000), 2) for h in (-1, 0, 4, 8, 20, 30)]
 [1.0, 1.0, 1.75, 2.5, 2.5, 1.0]

@@ -54,8 +54,13 @@ CSAT_RESPONSE = 0.4
 CSAT_LOW_BASE = 0.06
 
 
-def csat_ratings(rng: np.random.Generator, queue: IntArray, answered: IntArray,
-                 wait: FloatArray, drops: list[tuple[int, int, int, float]]) -> IntArray:
+def csat_ratings(
+    rng: np.random.Generator,
+    queue: IntArray,
+    answered: IntArray,
+    wait: FloatArray,
+    drops: list[tuple[int, int, int, float]],
+) -> IntArray:
     """Satisfaction ratings 1..5 of a batch of tickets (0: no answer), from their own
     random stream so the rest of the simulation is unchanged.
 
@@ -71,8 +76,11 @@ def csat_ratings(rng: np.random.Generator, queue: IntArray, answered: IntArray,
         p_low = np.where(hit, p_low * magnitude, p_low)
     p_low = np.minimum(p_low, 0.9)
     low = draws[:, 1] < p_low
-    rating = np.where(low, np.where(draws[:, 2] < 0.5, 1, 2),
-                      np.where(draws[:, 2] < 0.2, 3, np.where(draws[:, 2] < 0.6, 4, 5)))
+    rating = np.where(
+        low,
+        np.where(draws[:, 2] < 0.5, 1, 2),
+        np.where(draws[:, 2] < 0.2, 3, np.where(draws[:, 2] < 0.6, 4, 5)),
+    )
     return np.where(draws[:, 0] < CSAT_RESPONSE, rating, 0).astype(np.int64)
 
 
@@ -105,8 +113,14 @@ class ServiceModel:
             if isinstance(inc, SatisfactionDrop) and inc.queue is not None
         ]
 
-    def tickets(self, rng: np.random.Generator, t0: int, step_ms: int,
-                intensity: float, staffed: float = 1.0) -> TicketBatch:
+    def tickets(
+        self,
+        rng: np.random.Generator,
+        t0: int,
+        step_ms: int,
+        intensity: float,
+        staffed: float = 1.0,
+    ) -> TicketBatch:
         """Tickets arriving in ``[t0, t0 + step_ms)`` at traffic ``intensity`` (mean 1).
 
         ``staffed`` is the extra load the team was staffed for (a planned promotion's

@@ -51,8 +51,9 @@ def resolve_incidents(
             region = next(r for r in config.regions if r.name == wanted)
             carrier = inc.carrier or max(region.carriers, key=lambda c: c[1])[0]
             new = dataclasses.replace(inc, region=region.name, carrier=carrier)
-        elif isinstance(inc, DeliveryDelay | LostParcels) and (inc.region is None
-                                                               or inc.carrier is None):
+        elif isinstance(inc, DeliveryDelay | LostParcels) and (
+            inc.region is None or inc.carrier is None
+        ):
             # The second region by weight: apart from carrier_damage's default cell.
             ranked = sorted(config.regions, key=lambda r: -r.weight)
             fallback = ranked[min(1, len(ranked) - 1)]
@@ -80,15 +81,21 @@ def resolve_incidents(
             new = dataclasses.replace(inc, reason="wrong_item")
         elif isinstance(inc, SupplierQuality):
             if not 0 < inc.magnitude < 1:
-                _fail(f"incidents[{i}](supplier_quality).magnitude",
-                      "must be a probability in (0, 1)", inc.magnitude)
+                _fail(
+                    f"incidents[{i}](supplier_quality).magnitude",
+                    "must be a probability in (0, 1)",
+                    inc.magnitude,
+                )
             categories = tuple(c.name for c in config.categories)
             supplier = inc.supplier or catalog.supplier_of(catalog.by_rank(0), categories)
             try:
                 catalog.supplier_skus(supplier, categories)
             except ValueError:
-                _fail(f"incidents[{i}](supplier_quality).supplier", "must be an existing "
-                      "supplier id (SUP-<category>-01..)", supplier)
+                _fail(
+                    f"incidents[{i}](supplier_quality).supplier",
+                    "must be an existing supplier id (SUP-<category>-01..)",
+                    supplier,
+                )
             new = dataclasses.replace(inc, supplier=supplier)
         elif isinstance(inc, CustomerBurst) and (inc.customer_id is None or inc.address_id is None):
             index = (config.seed * 7919 + 104_729 * (i + 1)) % config.n_customers

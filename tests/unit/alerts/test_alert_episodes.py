@@ -100,7 +100,10 @@ class TestAdvance:
         worse = make_decision(transition=None, severity="critical")
         state2, (escalated,) = advance(state, SERIES, worse, *window(1), TEXTS)
         assert (escalated.status, escalated.alert_id, escalated.started_at) == (
-            "firing", fired.alert_id, fired.started_at)
+            "firing",
+            fired.alert_id,
+            fired.started_at,
+        )
         assert escalated.severity == "critical" and state2 is not None
         assert state2.severity == "critical"
         milder = make_decision(transition=None, severity="warning")
@@ -165,8 +168,11 @@ class TestAdvance:
         def run() -> list[bytes]:
             out: list[bytes] = []
             state = None
-            plan = [make_decision(), make_decision(transition=None), make_decision(
-                transition="resolve", observed=0.1 + 0.2 - 0.2)]
+            plan = [
+                make_decision(),
+                make_decision(transition=None),
+                make_decision(transition="resolve", observed=0.1 + 0.2 - 0.2),
+            ]
             for i, decision in enumerate(plan):
                 state, events = advance(state, SERIES, decision, *window(i), TEXTS)
                 out.extend(e.to_json() for e in events)
@@ -192,16 +198,12 @@ class TestAdvance:
         _, (event,) = advance(None, SERIES, make_decision(**overrides), *window(0), TEXTS)
         assert (event.severity, event.direction) == expected
 
-    def test_fire_without_baseline_is_an_engine_error(
-        self, make_decision: DecisionFactory
-    ) -> None:
+    def test_fire_without_baseline_is_an_engine_error(self, make_decision: DecisionFactory) -> None:
         """A fire during warm-up (no baseline) raises DecisionError."""
         with pytest.raises(DecisionError, match="baseline"):
             advance(None, SERIES, make_decision(baseline=None), *window(0), TEXTS)
 
-    def test_resolve_without_baseline_uses_observed(
-        self, make_decision: DecisionFactory
-    ) -> None:
+    def test_resolve_without_baseline_uses_observed(self, make_decision: DecisionFactory) -> None:
         """A resolve after the band was lost still emits, with baseline = observed."""
         state, _ = advance(None, SERIES, make_decision(), *window(0), TEXTS)
         resolve = make_decision(transition="resolve", baseline=None, lower=None, upper=None)
@@ -243,8 +245,21 @@ class TestAdvanceProperties:
 
 def replace_decision(transition: str | None) -> Decision:
     """A violating decision with the given transition."""
-    return Decision(0.3, 0.1, 0.05, 0.15, 3.0, 0.9, 50, True, True, "up", "warning",
-                    transition != "resolve", transition)  # type: ignore[arg-type]
+    return Decision(
+        0.3,
+        0.1,
+        0.05,
+        0.15,
+        3.0,
+        0.9,
+        50,
+        True,
+        True,
+        "up",
+        "warning",
+        transition != "resolve",
+        transition,
+    )  # type: ignore[arg-type]
 
 
 class TestInstantAlert:
@@ -260,7 +275,9 @@ class TestInstantAlert:
     def test_not_violating_emits_nothing(self, make_decision: DecisionFactory) -> None:
         """A normal order gives no alert."""
         decision = make_decision(violating=False, transition=None, alerting=False)
-        assert instant_alert(SeriesRef("order_outlier", "order", "O-1"), decision, T0, TEXTS) is None
+        assert (
+            instant_alert(SeriesRef("order_outlier", "order", "O-1"), decision, T0, TEXTS) is None
+        )
 
     def test_amount_unit_used(self, make_decision: DecisionFactory) -> None:
         """order_outlier summaries format amounts."""
@@ -296,8 +313,10 @@ class TestEpisodeState:
             (b'{"alert_id":"a","direction":"up","severity":"x","started_at_ms":1}', "severity"),
             (b'{"alert_id":"a","direction":"x","severity":"info","started_at_ms":1}', "direction"),
             (b'{"alert_id":"","direction":"up","severity":"info","started_at_ms":1}', "alert_id"),
-            (b'{"alert_id":"a","direction":"up","severity":"info","started_at_ms":"1"}',
-             "started_at_ms"),
+            (
+                b'{"alert_id":"a","direction":"up","severity":"info","started_at_ms":"1"}',
+                "started_at_ms",
+            ),
             (b"[]", "<root>"),
             (b"nope", "<root>"),
         ],

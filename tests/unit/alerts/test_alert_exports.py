@@ -38,6 +38,11 @@ class TestExports:
 
     def test_exceptions_share_a_base(self) -> None:
         """Every package error derives from AlertError."""
-        errors = [alerts.AlertValidationError, alerts.TemplateError, alerts.DecisionError,
-                  alerts.MetricLabelError, alerts.SinkError]
+        errors = [
+            alerts.AlertValidationError,
+            alerts.TemplateError,
+            alerts.DecisionError,
+            alerts.MetricLabelError,
+            alerts.SinkError,
+        ]
         assert all(issubclass(e, alerts.AlertError) for e in errors)

@@ -66,9 +66,7 @@ def metrics(registry: CollectorRegistry) -> AlertMetrics:
 
 def active(registry: CollectorRegistry, rule: str = "return_rate", sev: str = "critical") -> float:
     """The alerts_active value for one rule and severity."""
-    value = registry.get_sample_value(
-        "aftersales_alerts_active", {"rule": rule, "severity": sev}
-    )
+    value = registry.get_sample_value("aftersales_alerts_active", {"rule": rule, "severity": sev})
     assert value is not None
     return value
 
@@ -114,9 +112,21 @@ class TestNames:
             ("aftersales_dead_letter_total", ("topic", "reason")),
             ("aftersales_alerts_total", ("rule", "severity", "status")),
             ("aftersales_alerts_active", ("rule", "severity")),
-            ("aftersales_alert_info", ("rule", "dimension", "key", "severity", "direction",
-                                       "alert_id", "summary", "runbook", "group",
-                                       "class")),
+            (
+                "aftersales_alert_info",
+                (
+                    "rule",
+                    "dimension",
+                    "key",
+                    "severity",
+                    "direction",
+                    "alert_id",
+                    "summary",
+                    "runbook",
+                    "group",
+                    "class",
+                ),
+            ),
             ("aftersales_event_to_alert_seconds", ("kind",)),
             ("aftersales_consumer_lag", ("topic", "partition")),
             ("aftersales_window_close_lag_seconds", ("rule",)),
@@ -127,9 +137,14 @@ class TestNames:
         by_name = {
             m._name + ("_total" if m._type == "counter" else ""): m._labelnames
             for m in (
-                metrics.events_total, metrics.dead_letter_total, metrics.alerts_total,
-                metrics.alerts_active, metrics.alert_info, metrics.event_to_alert_seconds,
-                metrics.consumer_lag, metrics.window_close_lag_seconds,
+                metrics.events_total,
+                metrics.dead_letter_total,
+                metrics.alerts_total,
+                metrics.alerts_active,
+                metrics.alert_info,
+                metrics.event_to_alert_seconds,
+                metrics.consumer_lag,
+                metrics.window_close_lag_seconds,
             )
         }
         assert by_name[name] == labels
@@ -138,7 +153,9 @@ class TestNames:
         """Buckets run from 5 ms to 60 s."""
         metrics.observe_latency("window", 0.001)
         text = render_latest(registry).decode()
-        les = re.findall(r'aftersales_event_to_alert_seconds_bucket\{kind="window",le="([^"]+)"', text)
+        les = re.findall(
+            r'aftersales_event_to_alert_seconds_bucket\{kind="window",le="([^"]+)"', text
+        )
         assert (les[0], les[-2], les[-1]) == ("0.005", "60.0", "+Inf")
 
     def test_two_registries_are_independent(self) -> None:
@@ -146,7 +163,10 @@ class TestNames:
         a, b = CollectorRegistry(), CollectorRegistry()
         AlertMetrics.create(a).record_event("orders", "ok")
         AlertMetrics.create(b)
-        assert b.get_sample_value("aftersales_events_total", {"topic": "orders", "outcome": "ok"}) is None
+        assert (
+            b.get_sample_value("aftersales_events_total", {"topic": "orders", "outcome": "ok"})
+            is None
+        )
 
 
 class TestCounters:
@@ -283,8 +303,13 @@ class TestRecordAlert:
         [labels] = info_samples(registry)
         assert labels["severity"] == "critical"
         assert alerts_total(registry, "firing") == 1  # critical, once
-        assert registry.get_sample_value("aftersales_alerts_total", {
-            "rule": "return_rate", "severity": "warning", "status": "firing"}) == 1
+        assert (
+            registry.get_sample_value(
+                "aftersales_alerts_total",
+                {"rule": "return_rate", "severity": "warning", "status": "firing"},
+            )
+            == 1
+        )
         metrics.record_alert(make_event(status="resolved", severity="critical"))
         assert (active(registry, sev="warning"), active(registry, sev="critical")) == (0, 0)
         assert info_samples(registry) == []
@@ -336,8 +361,9 @@ class TestSeriesCollector:
         series = SeriesRef("return_rate", "sku", "A")
         metrics.series.update(series, make_decision(observed=0.1))
         metrics.series.update(series, make_decision(observed=0.2))
-        assert [observed(registry, "A", g) for g in ("observed", "baseline", "lower", "upper",
-                                                       "score")] == [0.2, 0.098, 0.041, 0.156, 3.4]
+        assert [
+            observed(registry, "A", g) for g in ("observed", "baseline", "lower", "upper", "score")
+        ] == [0.2, 0.098, 0.041, 0.156, 3.4]
 
     @pytest.mark.parametrize("gauge", ["baseline", "lower", "upper"])
     def test_none_not_exported(
@@ -401,9 +427,9 @@ class TestSeriesCollector:
                 metrics.series.update(SeriesRef(rule, "sku", key), quiet)
         for rule in ("return_rate", "complaint_rate"):
             assert registry.get_sample_value("aftersales_metric_series", {"rule": rule}) == 3
-            assert registry.get_sample_value(
-                "aftersales_metric_series_exported", {"rule": rule}
-            ) == 2
+            assert (
+                registry.get_sample_value("aftersales_metric_series_exported", {"rule": rule}) == 2
+            )
 
     def test_removed_series_disappears(
         self, registry: CollectorRegistry, metrics: AlertMetrics, make_decision: DecisionFactory
@@ -422,7 +448,9 @@ class TestSeriesCollector:
 
 class TestRestoreOpen:
     def test_restored_episode_is_shown_without_counting(
-        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        self,
+        metrics: AlertMetrics,
+        registry: CollectorRegistry,
         make_event: Callable[..., AlertEvent],
     ) -> None:
         """An episode open before a restart is active and in alert_info, but not counted again."""
@@ -432,7 +460,9 @@ class TestRestoreOpen:
         assert not alerts_total(registry, "firing")
 
     def test_restored_episode_resolves_normally(
-        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        self,
+        metrics: AlertMetrics,
+        registry: CollectorRegistry,
         make_event: Callable[..., AlertEvent],
     ) -> None:
         """Its later resolved event clears the gauges as for any episode."""
@@ -448,57 +478,87 @@ def dropped(registry: CollectorRegistry, rule: str = "return_rate") -> float | N
 
 
 class TestAlertInfoCap:
-    def _open(self, metrics: AlertMetrics, make_event: Callable[..., AlertEvent],
-              plan: list[tuple[str, str, int]]) -> None:
+    def _open(
+        self,
+        metrics: AlertMetrics,
+        make_event: Callable[..., AlertEvent],
+        plan: list[tuple[str, str, int]],
+    ) -> None:
         for alert_id, severity, hour in plan:
-            metrics.record_alert(make_event(
-                alert_id=alert_id, severity=severity, key=alert_id,
-                started_at=datetime(2026, 11, 2, hour, tzinfo=UTC)))
+            metrics.record_alert(
+                make_event(
+                    alert_id=alert_id,
+                    severity=severity,
+                    key=alert_id,
+                    started_at=datetime(2026, 11, 2, hour, tzinfo=UTC),
+                )
+            )
 
     def test_highest_severity_shown_first(
-        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        self,
+        metrics: AlertMetrics,
+        registry: CollectorRegistry,
         make_event: Callable[..., AlertEvent],
     ) -> None:
         """Over the cap (2), critical episodes are shown before warnings, older first, and the
         number left out is exported."""
-        self._open(metrics, make_event, [("w-old", "warning", 1), ("w-new", "warning", 5),
-                                         ("crit", "critical", 9)])
+        self._open(
+            metrics,
+            make_event,
+            [("w-old", "warning", 1), ("w-new", "warning", 5), ("crit", "critical", 9)],
+        )
         assert {s["alert_id"] for s in info_samples(registry)} == {"crit", "w-old"}
         assert dropped(registry) == 1
         assert active(registry, sev="warning") == 2  # active still counts every episode
 
     def test_resolving_a_shown_episode_shows_a_hidden_one(
-        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        self,
+        metrics: AlertMetrics,
+        registry: CollectorRegistry,
         make_event: Callable[..., AlertEvent],
     ) -> None:
         """When a shown episode resolves, the next one in line takes its place."""
-        self._open(metrics, make_event, [("a", "warning", 1), ("b", "warning", 2),
-                                         ("c", "warning", 3)])
-        metrics.record_alert(make_event(alert_id="a", severity="warning", key="a",
-                                        status="resolved"))
+        self._open(
+            metrics, make_event, [("a", "warning", 1), ("b", "warning", 2), ("c", "warning", 3)]
+        )
+        metrics.record_alert(
+            make_event(alert_id="a", severity="warning", key="a", status="resolved")
+        )
         assert {s["alert_id"] for s in info_samples(registry)} == {"b", "c"}
         assert dropped(registry) == 0
 
     def test_cap_is_per_rule(
-        self, metrics: AlertMetrics, registry: CollectorRegistry,
+        self,
+        metrics: AlertMetrics,
+        registry: CollectorRegistry,
         make_event: Callable[..., AlertEvent],
     ) -> None:
         """One rule's flood of episodes does not hide another rule's."""
         self._open(metrics, make_event, [(f"r{i}", "critical", i) for i in range(5)])
-        metrics.record_alert(make_event(alert_id="burst", rule="customer_order_burst",
-                                        dimension="customer", key="C1"))
+        metrics.record_alert(
+            make_event(
+                alert_id="burst", rule="customer_order_burst", dimension="customer", key="C1"
+            )
+        )
         shown = {s["alert_id"] for s in info_samples(registry)}
         assert "burst" in shown and len(shown) == 3
         assert dropped(registry) == 3 and dropped(registry, "customer_order_burst") == 0
 
-    def test_flood_of_burst_episodes_is_capped(self, registry: CollectorRegistry,
-                                               make_event: Callable[..., AlertEvent]) -> None:
+    def test_flood_of_burst_episodes_is_capped(
+        self, registry: CollectorRegistry, make_event: Callable[..., AlertEvent]
+    ) -> None:
         """2,000 open burst episodes export at most series_cap alert_info series."""
         metrics = AlertMetrics.create(registry, series_cap=100)
         for i in range(2_000):
-            metrics.record_alert(make_event(alert_id=f"b{i}", rule="customer_order_burst",
-                                            dimension="customer", key=f"C{i}",
-                                            severity="warning" if i % 7 else "critical"))
+            metrics.record_alert(
+                make_event(
+                    alert_id=f"b{i}",
+                    rule="customer_order_burst",
+                    dimension="customer",
+                    key=f"C{i}",
+                    severity="warning" if i % 7 else "critical",
+                )
+            )
         samples = info_samples(registry)
         assert len(samples) == 100
         assert {s["severity"] for s in samples} == {"critical"}
@@ -506,16 +566,20 @@ class TestAlertInfoCap:
 
 
 class TestStateMetrics:
-    def test_evictions_are_counted(self, metrics: AlertMetrics,
-                                   registry: CollectorRegistry) -> None:
+    def test_evictions_are_counted(
+        self, metrics: AlertMetrics, registry: CollectorRegistry
+    ) -> None:
         """Evictions count by rule and reason; folded keys by rule."""
-        metrics.add_evictions({("return_rate", "ttl"): 3, ("return_rate", "cap"): 1},
-                              {"return_rate": 5})
+        metrics.add_evictions(
+            {("return_rate", "ttl"): 3, ("return_rate", "cap"): 1}, {"return_rate": 5}
+        )
         value = registry.get_sample_value
-        assert value("aftersales_series_evicted_total",
-                     {"rule": "return_rate", "reason": "ttl"}) == 3
-        assert value("aftersales_series_evicted_total",
-                     {"rule": "return_rate", "reason": "cap"}) == 1
+        assert (
+            value("aftersales_series_evicted_total", {"rule": "return_rate", "reason": "ttl"}) == 3
+        )
+        assert (
+            value("aftersales_series_evicted_total", {"rule": "return_rate", "reason": "cap"}) == 1
+        )
         assert value("aftersales_series_folded_total", {"rule": "return_rate"}) == 5
 
     def test_unknown_eviction_reason_refused(self, metrics: AlertMetrics) -> None:
@@ -523,18 +587,23 @@ class TestStateMetrics:
         with pytest.raises(MetricLabelError):
             metrics.add_evictions({("return_rate", "bored"): 1}, {})
 
-    def test_replace_series_drops_the_rest(self, metrics: AlertMetrics,
-                                           registry: CollectorRegistry,
-                                           make_decision: DecisionFactory) -> None:
+    def test_replace_series_drops_the_rest(
+        self, metrics: AlertMetrics, registry: CollectorRegistry, make_decision: DecisionFactory
+    ) -> None:
         """Replacing the view drops series no longer held (evicted or moved away)."""
-        metrics.update_series({SeriesRef("return_rate", "sku", "A"): make_decision(),
-                               SeriesRef("return_rate", "sku", "B"): make_decision()})
+        metrics.update_series(
+            {
+                SeriesRef("return_rate", "sku", "A"): make_decision(),
+                SeriesRef("return_rate", "sku", "B"): make_decision(),
+            }
+        )
         metrics.replace_series({SeriesRef("return_rate", "sku", "B"): make_decision()})
         assert observed(registry, "A") is None
         assert observed(registry, "B") is not None
 
-    def test_snapshot_size_and_refusal(self, metrics: AlertMetrics,
-                                       registry: CollectorRegistry) -> None:
+    def test_snapshot_size_and_refusal(
+        self, metrics: AlertMetrics, registry: CollectorRegistry
+    ) -> None:
         """A snapshot's size and encode time are gauges; a refused one is counted."""
         metrics.record_snapshot("closer", 2_000, 0.25)
         metrics.record_snapshot("closer", 9_000, 0.5, too_large=True)
@@ -554,20 +623,35 @@ def test_group_label_position_matches_the_info_labels() -> None:
 
 class TestRiskMetrics:
     def test_scored_orders_by_level_histogram_and_top_factor(
-            self, registry: CollectorRegistry) -> None:
+        self, registry: CollectorRegistry
+    ) -> None:
         """A scored order counts by stage and level, lands in the score histogram, and a
         medium or high one counts its top factor (a low one does not)."""
         metrics = AlertMetrics.create(registry)
         metrics.record_risk("delivered", "high", 0.6, "customer_history")
         metrics.record_risk("delivered", "low", 0.05, "quantity")
-        assert registry.get_sample_value("aftersales_order_risk_scored_total",
-                                         {"stage": "delivered", "level": "high"}) == 1
-        assert registry.get_sample_value("aftersales_order_risk_score_count",
-                                         {"stage": "delivered"}) == 2
-        assert registry.get_sample_value("aftersales_order_risk_top_factor_total",
-                                         {"factor": "customer_history"}) == 1
-        assert registry.get_sample_value("aftersales_order_risk_top_factor_total",
-                                         {"factor": "quantity"}) is None
+        assert (
+            registry.get_sample_value(
+                "aftersales_order_risk_scored_total", {"stage": "delivered", "level": "high"}
+            )
+            == 1
+        )
+        assert (
+            registry.get_sample_value("aftersales_order_risk_score_count", {"stage": "delivered"})
+            == 2
+        )
+        assert (
+            registry.get_sample_value(
+                "aftersales_order_risk_top_factor_total", {"factor": "customer_history"}
+            )
+            == 1
+        )
+        assert (
+            registry.get_sample_value(
+                "aftersales_order_risk_top_factor_total", {"factor": "quantity"}
+            )
+            is None
+        )
 
     def test_unknown_stage_is_refused(self, registry: CollectorRegistry) -> None:
         """A stage outside placed/shipped/delivered raises instead of making a series."""

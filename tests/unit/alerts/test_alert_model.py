@@ -47,8 +47,10 @@ class TestSchema:
     def test_fields_match_pinned_contract_list(self) -> None:
         """The dataclass fields are exactly the contract's, in its order, then the optional
         class of section 7.2."""
-        assert [f.name for f in dataclasses.fields(AlertEvent)] == [*CONTRACT_FIELDS,
-                                                                    "anomaly_class"]
+        assert [f.name for f in dataclasses.fields(AlertEvent)] == [
+            *CONTRACT_FIELDS,
+            "anomaly_class",
+        ]
 
     @pytest.mark.skipif(not CONTRACT.exists(), reason="shared contract not mounted")
     def test_pinned_list_matches_contract_file(self) -> None:

@@ -164,8 +164,9 @@ class TestConsoleSink:
 
     def test_line_in_chinese_and_shop_time(self, make_event: EventFactory) -> None:
         """zh_CN words and the window end in the shop's UTC offset (UTC+8)."""
-        line = format_console_line(make_event(), AlertTexts(locale="zh_CN"),
-                                   utc_offset_ms=8 * 3_600_000)
+        line = format_console_line(
+            make_event(), AlertTexts(locale="zh_CN"), utc_offset_ms=8 * 3_600_000
+        )
         assert line == (
             "2026-11-02 18:15 UTC+8 告警 严重 return_rate SKU=SKU-00042 观测 31.2%，"
             "正常 9.8%，区间 [4.1% .. 15.6%]，得分 3.40，编号 93544e9743f84af0"

@@ -23,9 +23,21 @@ from thresholds.decision import Decision
 
 DecisionFactory = Callable[..., Decision]
 SKU = SeriesRef("return_rate", "sku", "SKU-00042")
-FIRE_DECISION = Decision(observed=0.3, baseline=0.1, lower=0.05, upper=0.15, score=3.0,
-                         anomaly_score=0.9, sample_size=100, ready=True, violating=True,
-                         direction="up", severity="critical", alerting=True, transition="fire")
+FIRE_DECISION = Decision(
+    observed=0.3,
+    baseline=0.1,
+    lower=0.05,
+    upper=0.15,
+    score=3.0,
+    anomaly_score=0.9,
+    sample_size=100,
+    ready=True,
+    violating=True,
+    direction="up",
+    severity="critical",
+    alerting=True,
+    transition="fire",
+)
 
 
 class TestFormatValue:
@@ -218,9 +230,32 @@ class TestTemplateValidation:
 
 class TestRunbookNeverRaises:
     @settings(max_examples=300, deadline=None)
-    @given(st.lists(st.sampled_from(
-        ["{", "}", "{{", "}}", "{key}", "{observed", ":", ">", "999999999", "!r", "[0]", ".real",
-         "{observed:>999999999}", "{0}", "{}", "text ", "{key!s}"]), max_size=8))
+    @given(
+        st.lists(
+            st.sampled_from(
+                [
+                    "{",
+                    "}",
+                    "{{",
+                    "}}",
+                    "{key}",
+                    "{observed",
+                    ":",
+                    ">",
+                    "999999999",
+                    "!r",
+                    "[0]",
+                    ".real",
+                    "{observed:>999999999}",
+                    "{0}",
+                    "{}",
+                    "text ",
+                    "{key!s}",
+                ]
+            ),
+            max_size=8,
+        )
+    )
     def test_accepted_templates_render(self, parts: list[str]) -> None:
         """Every template validate_template accepts renders without raising, at a sane size."""
         template = "Check " + "".join(parts)
@@ -248,15 +283,23 @@ class TestContextNote:
         from alerts.model import SeriesRef
         from thresholds.decision import Decision
 
-        decision = Decision(0.3, 0.1, 0.05, 0.15, 3.0, 0.9, 100, True, True, "up", "warning",
-                            True, "fire")
-        context = {"top_carrier": [{"key": "dhl", "count": 6, "share": 0.6}],
-                   "top_status": [{"key": "exchange_requested", "count": 7, "share": 0.7},
-                                  {"key": "return_requested", "count": 3, "share": 0.3}]}
-        text = AlertTexts().runbook(SeriesRef("return_rate", "sku", "SKU-1"), decision,
-                                    context=context)
-        assert text.endswith("Most affected: carrier dhl (60%); kind exchange_requested (70%), "
-                             "return_requested (30%).")
+        decision = Decision(
+            0.3, 0.1, 0.05, 0.15, 3.0, 0.9, 100, True, True, "up", "warning", True, "fire"
+        )
+        context = {
+            "top_carrier": [{"key": "dhl", "count": 6, "share": 0.6}],
+            "top_status": [
+                {"key": "exchange_requested", "count": 7, "share": 0.7},
+                {"key": "return_requested", "count": 3, "share": 0.3},
+            ],
+        }
+        text = AlertTexts().runbook(
+            SeriesRef("return_rate", "sku", "SKU-1"), decision, context=context
+        )
+        assert text.endswith(
+            "Most affected: carrier dhl (60%); kind exchange_requested (70%), "
+            "return_requested (30%)."
+        )
 
     def test_no_context_no_note(self) -> None:
         """Without context the runbook is the template alone."""

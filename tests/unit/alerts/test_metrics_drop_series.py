@@ -13,16 +13,22 @@ from thresholds.decision import Decision
 
 def info_ids(registry: CollectorRegistry) -> set[str]:
     """alert_id labels of the exported aftersales_alert_info samples."""
-    return {sample.labels["alert_id"]
-            for family in registry.collect() if family.name == "aftersales_alert_info"
-            for sample in family.samples}
+    return {
+        sample.labels["alert_id"]
+        for family in registry.collect()
+        if family.name == "aftersales_alert_info"
+        for sample in family.samples
+    }
 
 
 def observed_keys(registry: CollectorRegistry) -> set[str]:
     """Series keys exported on aftersales_metric_observed."""
-    return {sample.labels["key"]
-            for family in registry.collect() if family.name == "aftersales_metric_observed"
-            for sample in family.samples}
+    return {
+        sample.labels["key"]
+        for family in registry.collect()
+        if family.name == "aftersales_metric_observed"
+        for sample in family.samples
+    }
 
 
 class TestDropSeries:
@@ -34,8 +40,12 @@ class TestDropSeries:
         metrics = AlertMetrics.create(registry)
         metrics.record_alert(make_event(alert_id="a1", key="SKU-1"))
         metrics.record_alert(make_event(alert_id="a2", key="SKU-2"))
-        metrics.update_series({SeriesRef("return_rate", "sku", "SKU-1"): make_decision(),
-                               SeriesRef("return_rate", "sku", "SKU-2"): make_decision()})
+        metrics.update_series(
+            {
+                SeriesRef("return_rate", "sku", "SKU-1"): make_decision(),
+                SeriesRef("return_rate", "sku", "SKU-2"): make_decision(),
+            }
+        )
         labels = {"rule": "return_rate", "severity": "critical"}
         assert registry.get_sample_value("aftersales_alerts_active", labels) == 2
 
@@ -44,10 +54,14 @@ class TestDropSeries:
         assert info_ids(registry) == {"a2"}
         assert observed_keys(registry) == {"SKU-2"}
         assert registry.get_sample_value("aftersales_alerts_active", labels) == 1
-        assert registry.get_sample_value("aftersales_alerts_total",
-                                         {**labels, "status": "resolved"}) == 0
-        assert registry.get_sample_value("aftersales_alerts_total",
-                                         {**labels, "status": "firing"}) == 2
+        assert (
+            registry.get_sample_value("aftersales_alerts_total", {**labels, "status": "resolved"})
+            == 0
+        )
+        assert (
+            registry.get_sample_value("aftersales_alerts_total", {**labels, "status": "firing"})
+            == 2
+        )
 
     def test_episode_shows_again_when_the_partition_returns(
         self, make_event: Callable[..., AlertEvent]
@@ -71,8 +85,9 @@ class TestDropSeries:
 
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, mask=LabelMask("hash", b"k"))
-        metrics.record_alert(make_event(alert_id="b1", rule="customer_order_burst",
-                                        dimension="customer", key="C-1"))
+        metrics.record_alert(
+            make_event(alert_id="b1", rule="customer_order_burst", dimension="customer", key="C-1")
+        )
         assert len(info_ids(registry)) == 1
         metrics.drop_series(lambda series: series.key == "C-1")
         assert info_ids(registry) == set()

@@ -24,7 +24,10 @@ SKU = SeriesRef("return_rate", "sku", "SKU-00042")
 def burst(make_event: EventFactory, series: SeriesRef = CUSTOMER) -> AlertEvent:
     """A firing burst alert whose summary and runbook name the key."""
     return make_event(
-        rule=series.rule, dimension=series.dimension, key=series.key, alert_id="b" * 16,
+        rule=series.rule,
+        dimension=series.dimension,
+        key=series.key,
+        alert_id="b" * 16,
         summary=f"Orders for {series.dimension} {series.key} is 12 against a normal 1.0.",
         runbook=f"Pause the orders from {series.dimension} {series.key}, then call them.",
     )
@@ -32,18 +35,24 @@ def burst(make_event: EventFactory, series: SeriesRef = CUSTOMER) -> AlertEvent:
 
 def info(registry: CollectorRegistry) -> list[dict[str, str]]:
     """Label sets of every alert_info sample."""
-    return [s.labels for f in registry.collect() if f.name == "aftersales_alert_info"
-            for s in f.samples]
+    return [
+        s.labels for f in registry.collect() if f.name == "aftersales_alert_info" for s in f.samples
+    ]
 
 
 def observed_keys(registry: CollectorRegistry) -> set[str]:
     """Keys of every aftersales_metric_observed sample."""
-    return {s.labels["key"] for f in registry.collect() if f.name == "aftersales_metric_observed"
-            for s in f.samples}
+    return {
+        s.labels["key"]
+        for f in registry.collect()
+        if f.name == "aftersales_metric_observed"
+        for s in f.samples
+    }
 
 
-def setup(mode: str, make_event: EventFactory, make_decision: DecisionFactory,
-          secret: bytes = b"k") -> tuple[CollectorRegistry, LabelMask]:
+def setup(
+    mode: str, make_event: EventFactory, make_decision: DecisionFactory, secret: bytes = b"k"
+) -> tuple[CollectorRegistry, LabelMask]:
     """Metrics in ``mode`` with one open burst alert and three series in the view."""
     registry = CollectorRegistry()
     mask = LabelMask(mode, secret)  # type: ignore[arg-type]
@@ -130,8 +139,9 @@ class TestMetricsWithMask:
         assert labels["key"] == REDACTED
         assert labels["alert_id"] == LabelMask("drop", b"k").alert_id("b" * 16, CUSTOMER)
         assert observed_keys(registry) == {"SKU-00042"}
-        tracked = registry.get_sample_value("aftersales_metric_series",
-                                            {"rule": "customer_order_burst"})
+        tracked = registry.get_sample_value(
+            "aftersales_metric_series", {"rule": "customer_order_burst"}
+        )
         assert tracked == 2
 
     def test_keep_mode_shows_real_keys(
@@ -151,6 +161,7 @@ class TestMetricsWithMask:
         registry = CollectorRegistry()
         metrics = AlertMetrics.create(registry, mask=LabelMask("hash", b"k"))
         metrics.record_alert(burst(make_event))
-        metrics.record_alert(replace(burst(make_event), status="resolved",
-                                     summary="Back to normal."))
+        metrics.record_alert(
+            replace(burst(make_event), status="resolved", summary="Back to normal.")
+        )
         assert info(registry) == []

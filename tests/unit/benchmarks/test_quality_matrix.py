@@ -32,25 +32,42 @@ def _t(rule: str, dim: str, key: str) -> dict[str, str]:
 
 
 def _label(**kw: Any) -> dict[str, Any]:
-    base = {"id": "incident-1", "start_ms": 10 * H, "end_ms": 12 * H,
-            "expected": [_t("order_volume", "channel", "app")],
-            "related": [_t("order_volume", "total", "total")]}
+    base = {
+        "id": "incident-1",
+        "start_ms": 10 * H,
+        "end_ms": 12 * H,
+        "expected": [_t("order_volume", "channel", "app")],
+        "related": [_t("order_volume", "total", "total")],
+    }
     base.update(kw)
     return base
 
 
-def _alert(aid: str, status: str, rule: str, dim: str, key: str, end: int,
-           instant: bool = False) -> dict[str, Any]:
-    return {"alert_id": aid, "status": status, "rule": rule, "dimension": dim, "key": key,
-            "window_end": end, "instant": instant}
+def _alert(
+    aid: str, status: str, rule: str, dim: str, key: str, end: int, instant: bool = False
+) -> dict[str, Any]:
+    return {
+        "alert_id": aid,
+        "status": status,
+        "rule": rule,
+        "dimension": dim,
+        "key": key,
+        "window_end": end,
+        "instant": instant,
+    }
 
 
 class TestEpisodes:
     def test_firing_then_resolved_is_one_episode(self) -> None:
         """An alert_id's first firing opens the episode, its resolved closes it."""
-        eps = episodes([_alert("a", "firing", "order_volume", "channel", "app", 5),
-                        _alert("a", "firing", "order_volume", "channel", "app", 6),
-                        _alert("a", "resolved", "order_volume", "channel", "app", 9)], 100)
+        eps = episodes(
+            [
+                _alert("a", "firing", "order_volume", "channel", "app", 5),
+                _alert("a", "firing", "order_volume", "channel", "app", 6),
+                _alert("a", "resolved", "order_volume", "channel", "app", 9),
+            ],
+            100,
+        )
         assert [(e.opened_ms, e.closed_ms) for e in eps] == [(5, 9)]
 
     def test_open_episode_runs_to_the_end(self) -> None:
@@ -68,18 +85,27 @@ class TestIncidentMatching:
     def test_expected_target_inside_the_window_detects(self) -> None:
         """A first firing on an expected target after start detects; delay = window_end - start."""
         eps = [Episode("order_volume", "channel", "app", 10 * H + 30 * 60_000, 11 * H)]
-        s = score_incident(_label(), eps, WINDOWS, kind="checkout_outage", magnitude="obvious",
-                           oracle_ms=15 * 60_000)
+        s = score_incident(
+            _label(),
+            eps,
+            WINDOWS,
+            kind="checkout_outage",
+            magnitude="obvious",
+            oracle_ms=15 * 60_000,
+        )
         assert s.detected
         assert s.delay_ms == 30 * 60_000
         assert s.ratio == pytest.approx(2.0)
 
-    @pytest.mark.parametrize(("episode", "why"), [
-        (Episode("order_volume", "channel", "web", 10 * H + 1, 11 * H), "other key"),
-        (Episode("order_volume", "total", "total", 10 * H + 1, 11 * H), "related only"),
-        (Episode("order_volume", "channel", "app", 10 * H, 11 * H), "not after start"),
-        (Episode("order_volume", "channel", "app", 12 * H + 16 * 60_000, 13 * H), "too late"),
-    ])
+    @pytest.mark.parametrize(
+        ("episode", "why"),
+        [
+            (Episode("order_volume", "channel", "web", 10 * H + 1, 11 * H), "other key"),
+            (Episode("order_volume", "total", "total", 10 * H + 1, 11 * H), "related only"),
+            (Episode("order_volume", "channel", "app", 10 * H, 11 * H), "not after start"),
+            (Episode("order_volume", "channel", "app", 12 * H + 16 * 60_000, 13 * H), "too late"),
+        ],
+    )
     def test_misses(self, episode: Episode, why: str) -> None:
         """Wrong key, related target, at start or after end + one window: not detected."""
         s = score_incident(_label(), [episode], WINDOWS, kind="x", magnitude="obvious")
@@ -93,11 +119,15 @@ class TestIncidentMatching:
 
     def test_return_incident_is_also_timed_from_its_first_extra_return(self) -> None:
         """A return-rate incident reports the delay from its first extra return too."""
-        label = _label(expected=[_t("return_rate", "sku", "SKU-1")],
-                       first_extra_return_ms=11 * H, end_ms=40 * H)
+        label = _label(
+            expected=[_t("return_rate", "sku", "SKU-1")],
+            first_extra_return_ms=11 * H,
+            end_ms=40 * H,
+        )
         eps = [Episode("return_rate", "sku", "SKU-1", 20 * H, 30 * H)]
-        s = score_incident(label, eps, WINDOWS, kind="sizing_error", magnitude="subtle",
-                           oracle_ms=3 * H)
+        s = score_incident(
+            label, eps, WINDOWS, kind="sizing_error", magnitude="subtle", oracle_ms=3 * H
+        )
         assert (s.delay_ms, s.delay_from_first_extra_ms) == (10 * H, 9 * H)
         assert s.ratio == pytest.approx(3.0)
 
@@ -117,8 +147,11 @@ class TestFalseEpisodes:
 
     def test_after_the_grace_period_is_false(self) -> None:
         """The same target a day and more after the end is a false episode."""
-        eps = [Episode("order_volume", "channel", "app", 12 * H + MS_PER_DAY + 1,
-                       12 * H + MS_PER_DAY + H)]
+        eps = [
+            Episode(
+                "order_volume", "channel", "app", 12 * H + MS_PER_DAY + 1, 12 * H + MS_PER_DAY + H
+            )
+        ]
         f = false_episodes(eps, [_label()], WINDOWS, 0, 3 * MS_PER_DAY)
         assert f.false == 1
         assert f.false_per_day == pytest.approx(1 / 3)
@@ -189,12 +222,20 @@ class TestBandEfficiency:
         assert predicted is not None
         assert predicted == pytest.approx(float(p90s.std()), rel=0.2)
 
-    @pytest.mark.parametrize(("kind", "baseline", "upper", "n"), [
-        ("count", None, 3.0, None), ("count", 2.0, None, None), ("share", 0.0, 0.1, 50),
-        ("share", 0.1, 0.2, 0), ("p90", 100.0, 200.0, None), ("count", 0.0, 1.0, None),
-    ])
-    def test_undefined_cases_give_none(self, kind: str, baseline: float | None,
-                                       upper: float | None, n: int | None) -> None:
+    @pytest.mark.parametrize(
+        ("kind", "baseline", "upper", "n"),
+        [
+            ("count", None, 3.0, None),
+            ("count", 2.0, None, None),
+            ("share", 0.0, 0.1, 50),
+            ("share", 0.1, 0.2, 0),
+            ("p90", 100.0, 200.0, None),
+            ("count", 0.0, 1.0, None),
+        ],
+    )
+    def test_undefined_cases_give_none(
+        self, kind: str, baseline: float | None, upper: float | None, n: int | None
+    ) -> None:
         """No baseline, no band, p at 0 or no n: no efficiency rather than a crash."""
         assert band_efficiency(kind, baseline, upper, n) is None
 
@@ -246,7 +287,13 @@ class TestCommandLine:
 
         from benchmarks.quality_matrix import _plan
 
-        args = argparse.Namespace(tune_seeds=[1], seeds=[11], volumes=["0.3x", "1x", "3x"],
-                                  seeds_3x=[11])
-        assert _plan(args) == [("REPORT", 11, "0.3x"), ("TUNE", 1, "0.3x"),
-                               ("REPORT", 11, "1x"), ("REPORT", 11, "3x"), ("TUNE", 1, "1x")]
+        args = argparse.Namespace(
+            tune_seeds=[1], seeds=[11], volumes=["0.3x", "1x", "3x"], seeds_3x=[11]
+        )
+        assert _plan(args) == [
+            ("REPORT", 11, "0.3x"),
+            ("TUNE", 1, "0.3x"),
+            ("REPORT", 11, "1x"),
+            ("REPORT", 11, "3x"),
+            ("TUNE", 1, "1x"),
+        ]

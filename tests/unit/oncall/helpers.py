@@ -20,11 +20,15 @@ DAY = 24 * HOUR
 T0 = 1_791_936_000_000  # 2026-10-14T00:00:00Z, a Wednesday
 
 
-def shipped(names: Iterable[str], mutes: list[dict[str, Any]] | None = None,
-            dimensions: dict[str, list[str]] | None = None) -> RuleSet:
+def shipped(
+    names: Iterable[str],
+    mutes: list[dict[str, Any]] | None = None,
+    dimensions: dict[str, list[str]] | None = None,
+) -> RuleSet:
     """The shipped rules, only ``names`` enabled, with ``mutes`` and some dimensions."""
-    document = tomllib.loads(resources.files("streams").joinpath("default_rules.toml")
-                             .read_text(encoding="utf-8"))
+    document = tomllib.loads(
+        resources.files("streams").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    )
     document["rules"] = {k: v for k, v in document["rules"].items() if k in set(names)}
     for rule, dims in (dimensions or {}).items():
         document["rules"][rule]["dimensions"] = dims
@@ -33,8 +37,9 @@ def shipped(names: Iterable[str], mutes: list[dict[str, Any]] | None = None,
     return parse_rules(document)
 
 
-def orders(seed: int, per_15min: float, until_ms: int,
-           factor: Callable[[int], float]) -> Iterator[tuple[str, bytes, bytes]]:
+def orders(
+    seed: int, per_15min: float, until_ms: int, factor: Callable[[int], float]
+) -> Iterator[tuple[str, bytes, bytes]]:
     """Placed orders of channel ``app`` from T0: Poisson at ``per_15min * factor(t)``
     (``factor`` <= 4; thinned from the peak rate, so a stop of orders ends on time)."""
     rng = np.random.default_rng(seed)
@@ -47,8 +52,13 @@ def orders(seed: int, per_15min: float, until_ms: int,
         if rng.random() * peak >= factor(t):
             continue
         i += 1
-        value = {"event_id": f"o{i}", "ts": t, "order_id": f"O{i}", "status": "placed",
-                 "channel": "app"}
+        value = {
+            "event_id": f"o{i}",
+            "ts": t,
+            "order_id": f"O{i}",
+            "status": "placed",
+            "channel": "app",
+        }
         yield "orders", f"O{i}".encode(), json.dumps(value).encode()
 
 
@@ -62,7 +72,6 @@ def end_ms(alert: AlertEvent) -> int:
     return datetime_to_ms(alert.window_end)
 
 
-def run(pipeline: ReplayPipeline, records: Iterable[tuple[str, bytes, bytes]]
-        ) -> list[AlertEvent]:
+def run(pipeline: ReplayPipeline, records: Iterable[tuple[str, bytes, bytes]]) -> list[AlertEvent]:
     """Every alert of a replay."""
     return list(pipeline.run(records))

@@ -14,9 +14,14 @@ from streams.cli.main import main
 from streams.exceptions import ConfigError
 from streams.rules.calendar import load_calendar, parse_calendar
 
-GOOD: dict[str, Any] = {"name": "spring sale", "start": "2025-03-12T06:00:00Z",
-                        "end": "2025-03-13T13:00:00Z", "uplift": 2.25, "scope": {},
-                        "aftermath": "5d"}
+GOOD: dict[str, Any] = {
+    "name": "spring sale",
+    "start": "2025-03-12T06:00:00Z",
+    "end": "2025-03-13T13:00:00Z",
+    "uplift": 2.25,
+    "scope": {},
+    "aftermath": "5d",
+}
 
 
 def at(text: str) -> int:
@@ -24,21 +29,24 @@ def at(text: str) -> int:
 
 
 class TestValidation:
-    @pytest.mark.parametrize(("change", "field"), [
-        ({"name": ""}, "events[0].name"),
-        ({"start": "12 March"}, "events[0].start"),
-        ({"start": "2025-03-12T06:00:00"}, "events[0].start"),
-        ({"end": "2025-03-11T00:00:00Z"}, "events[0].end"),
-        ({"uplift": 0}, "events[0].uplift"),
-        ({"uplift": "2x"}, "events[0].uplift"),
-        ({"scope": {"colour": "red"}}, "events[0].scope.colour"),
-        ({"scope": {"sku": []}}, "events[0].scope.sku"),
-        ({"scope": "all"}, "events[0].scope"),
-        ({"aftermath": "five days"}, "events[0].aftermath"),
-        ({"recur": "monthly"}, "events[0].recur"),
-        ({"silence": "order_volume"}, "events[0].silence"),
-        ({"surprise": 1}, "events[0].surprise"),
-    ])
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"name": ""}, "events[0].name"),
+            ({"start": "12 March"}, "events[0].start"),
+            ({"start": "2025-03-12T06:00:00"}, "events[0].start"),
+            ({"end": "2025-03-11T00:00:00Z"}, "events[0].end"),
+            ({"uplift": 0}, "events[0].uplift"),
+            ({"uplift": "2x"}, "events[0].uplift"),
+            ({"scope": {"colour": "red"}}, "events[0].scope.colour"),
+            ({"scope": {"sku": []}}, "events[0].scope.sku"),
+            ({"scope": "all"}, "events[0].scope"),
+            ({"aftermath": "five days"}, "events[0].aftermath"),
+            ({"recur": "monthly"}, "events[0].recur"),
+            ({"silence": "order_volume"}, "events[0].silence"),
+            ({"surprise": 1}, "events[0].surprise"),
+        ],
+    )
     def test_bad_event_names_the_field(self, change: dict[str, Any], field: str) -> None:
         """A bad event is refused with the path of its field."""
         with pytest.raises(ConfigError) as info:
@@ -74,10 +82,12 @@ class TestEvents:
     def test_yearly_recurrence_and_aftermath(self) -> None:
         """A yearly event recurs on its date; its aftermath follows each occurrence."""
         calendar = parse_calendar({"events": [{**GOOD, "recur": "yearly"}]})
-        assert [h.phase for h in calendar.phases(at("2031-03-12T12:00:00Z"),
-                                                 at("2031-03-12T12:15:00Z"))] == ["event"]
-        assert [h.phase for h in calendar.phases(at("2031-03-16T12:00:00Z"),
-                                                 at("2031-03-16T12:15:00Z"))] == ["aftermath"]
+        assert [
+            h.phase for h in calendar.phases(at("2031-03-12T12:00:00Z"), at("2031-03-12T12:15:00Z"))
+        ] == ["event"]
+        assert [
+            h.phase for h in calendar.phases(at("2031-03-16T12:00:00Z"), at("2031-03-16T12:15:00Z"))
+        ] == ["aftermath"]
         assert calendar.phases(at("2031-03-20T12:00:00Z"), at("2031-03-20T12:15:00Z")) == []
 
     def test_one_off_does_not_recur(self) -> None:
@@ -85,17 +95,19 @@ class TestEvents:
         calendar = parse_calendar({"events": [GOOD]})
         assert calendar.phases(at("2026-03-12T12:00:00Z"), at("2026-03-12T12:15:00Z")) == []
 
-    @pytest.mark.parametrize(("scope", "dimension", "key", "inside"), [
-        ({}, "total", "all", True),
-        ({"channel": "app"}, "channel", "app", True),
-        ({"channel": "app"}, "channel", "web", False),
-        ({"channel": "app"}, "total", "all", False),
-        ({"sku": ["SKU-1", "SKU-2"]}, "sku", "SKU-2", True),
-        ({"region": "north"}, "region,carrier", "north,DHL", True),
-        ({"region": "north"}, "region,carrier", "south,DHL", False),
-    ])
-    def test_scope(self, scope: dict[str, Any], dimension: str, key: str,
-                   inside: bool) -> None:
+    @pytest.mark.parametrize(
+        ("scope", "dimension", "key", "inside"),
+        [
+            ({}, "total", "all", True),
+            ({"channel": "app"}, "channel", "app", True),
+            ({"channel": "app"}, "channel", "web", False),
+            ({"channel": "app"}, "total", "all", False),
+            ({"sku": ["SKU-1", "SKU-2"]}, "sku", "SKU-2", True),
+            ({"region": "north"}, "region,carrier", "north,DHL", True),
+            ({"region": "north"}, "region,carrier", "south,DHL", False),
+        ],
+    )
+    def test_scope(self, scope: dict[str, Any], dimension: str, key: str, inside: bool) -> None:
         """A series is in scope when its dimension names a scope field with a listed value."""
         event = parse_calendar({"events": [{**GOOD, "scope": scope}]}).events[0]
         assert event.in_scope(dimension, key) is inside
@@ -107,9 +119,12 @@ class TestCommandLine:
         events = tmp_path / "events.jsonl"
         events.write_text("", encoding="utf-8")
         calendar = tmp_path / "cal.toml"
-        calendar.write_text('[[events]]\nname = "x"\nstart = "2025-03-12T06:00:00Z"\n'
-                            'end = "2025-03-13T06:00:00Z"\nuplift = -1\nscope = {}\n'
-                            'aftermath = "1d"\n', encoding="utf-8")
+        calendar.write_text(
+            '[[events]]\nname = "x"\nstart = "2025-03-12T06:00:00Z"\n'
+            'end = "2025-03-13T06:00:00Z"\nuplift = -1\nscope = {}\n'
+            'aftermath = "1d"\n',
+            encoding="utf-8",
+        )
         result = CliRunner().invoke(main, ["replay", str(events), "--calendar", str(calendar)])
         assert result.exit_code == 2
         assert "events[0].uplift" in result.output
@@ -118,8 +133,9 @@ class TestCommandLine:
         """The worker refuses AFTERSALES_CALENDAR_FILE with a bad field before connecting."""
         calendar = tmp_path / "cal.toml"
         calendar.write_text('[[events]]\nname = "x"\n', encoding="utf-8")
-        result = CliRunner().invoke(main, ["worker"],
-                                    env={"AFTERSALES_CALENDAR_FILE": str(calendar)})
+        result = CliRunner().invoke(
+            main, ["worker"], env={"AFTERSALES_CALENDAR_FILE": str(calendar)}
+        )
         assert result.exit_code == 2
         assert "events[0].start" in result.output
 
@@ -140,11 +156,23 @@ class TestExplain:
             for _, _, value in orders(3, 40, T0 + 2 * DAY + 16 * HOUR, doubled):
                 out.write(json.dumps({"topic": "orders", "value": json.loads(value)}) + "\n")
         calendar = tmp_path / "cal.toml"
-        calendar.write_text('[[events]]\nname = "x2"\nstart = "2026-10-16T10:00:00Z"\n'
-                            'end = "2026-10-16T16:00:00Z"\nuplift = 2.0\nscope = {}\n'
-                            'aftermath = "0d"\n', encoding="utf-8")
-        args = ["explain", str(events), "--rule", "order_volume", "--dimension", "total",
-                "--key", "all", "--jsonl"]
+        calendar.write_text(
+            '[[events]]\nname = "x2"\nstart = "2026-10-16T10:00:00Z"\n'
+            'end = "2026-10-16T16:00:00Z"\nuplift = 2.0\nscope = {}\n'
+            'aftermath = "0d"\n',
+            encoding="utf-8",
+        )
+        args = [
+            "explain",
+            str(events),
+            "--rule",
+            "order_volume",
+            "--dimension",
+            "total",
+            "--key",
+            "all",
+            "--jsonl",
+        ]
 
         def last_ratio(extra: list[str]) -> float:
             result = CliRunner().invoke(main, args + extra)

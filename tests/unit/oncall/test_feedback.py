@@ -30,16 +30,29 @@ class TestVerdictRecord:
         record = verdict("a1")
         assert Verdict.from_json(record.to_json()) == record
 
-    @pytest.mark.parametrize(("raw", "field"), [
-        (b"not json", "<root>"),
-        (b"[]", "<root>"),
-        (b'{"schema": "other"}', "schema"),
-        ((b'{"schema": "aftersales.feedback/v1", "alert_id": "a", "rule": "r", '
-         b'"dimension": "d", "key": "k", "verdict": "maybe"}'), "verdict"),
-        ((b'{"schema": "aftersales.feedback/v1", "alert_id": "", "rule": "r", '
-         b'"dimension": "d", "key": "k", "verdict": "false"}'), "alert_id"),
-        (None, "<root>"),
-    ])
+    @pytest.mark.parametrize(
+        ("raw", "field"),
+        [
+            (b"not json", "<root>"),
+            (b"[]", "<root>"),
+            (b'{"schema": "other"}', "schema"),
+            (
+                (
+                    b'{"schema": "aftersales.feedback/v1", "alert_id": "a", "rule": "r", '
+                    b'"dimension": "d", "key": "k", "verdict": "maybe"}'
+                ),
+                "verdict",
+            ),
+            (
+                (
+                    b'{"schema": "aftersales.feedback/v1", "alert_id": "", "rule": "r", '
+                    b'"dimension": "d", "key": "k", "verdict": "false"}'
+                ),
+                "alert_id",
+            ),
+            (None, "<root>"),
+        ],
+    )
     def test_bad_record_names_the_field(self, raw: bytes | None, field: str) -> None:
         """A bad record is refused naming the field."""
         with pytest.raises(InvalidVerdict) as info:
@@ -87,7 +100,8 @@ def worker() -> tuple[Worker, CollectorRegistry]:
 
 class TestWorker:
     def test_false_verdicts_change_sensitivity_in_metrics_and_log(
-            self, worker: tuple[Worker, CollectorRegistry]) -> None:
+        self, worker: tuple[Worker, CollectorRegistry]
+    ) -> None:
         """Three false verdicts: the series' multiplier is 1.3 in the closers' view, in
         /metrics and in one log line per change; true verdicts bring it back to 1."""
         w, registry = worker
@@ -95,36 +109,50 @@ class TestWorker:
             for i in range(3):
                 w.apply_feedback(verdict(f"a{i}").to_json())
         assert w.sensitivity == {SID: 1.3}
-        assert registry.get_sample_value("aftersales_feedback_sensitivity_multiplier",
-                                         LABELS) == 1.3
+        assert (
+            registry.get_sample_value("aftersales_feedback_sensitivity_multiplier", LABELS) == 1.3
+        )
         changes = [e for e in logs if e["event"] == "feedback_adjustment"]
-        assert [(e["old"], e["new"], e["limit"]) for e in changes] == [(1.0, 1.15, 1.6),
-                                                                      (1.15, 1.3, 1.6)]
-        assert registry.get_sample_value("aftersales_feedback_verdicts_total",
-                                         {"rule": "order_volume", "verdict": "false"}) == 3
+        assert [(e["old"], e["new"], e["limit"]) for e in changes] == [
+            (1.0, 1.15, 1.6),
+            (1.15, 1.3, 1.6),
+        ]
+        assert (
+            registry.get_sample_value(
+                "aftersales_feedback_verdicts_total", {"rule": "order_volume", "verdict": "false"}
+            )
+            == 3
+        )
         for i in range(2):
             w.apply_feedback(verdict(f"a{i}", "true").to_json())
         assert w.sensitivity == {}
-        assert registry.get_sample_value("aftersales_feedback_sensitivity_multiplier",
-                                         LABELS) is None
+        assert (
+            registry.get_sample_value("aftersales_feedback_sensitivity_multiplier", LABELS) is None
+        )
 
     def test_limit_from_settings(self) -> None:
         """AFTERSALES_FEEDBACK_MAX_MULTIPLIER caps the multiplier."""
-        settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0",
-                                      "AFTERSALES_FEEDBACK_MAX_MULTIPLIER": "1.2"})
+        settings = Settings.from_env(
+            {"AFTERSALES_INTAKE_PROCESSES": "0", "AFTERSALES_FEEDBACK_MAX_MULTIPLIER": "1.2"}
+        )
         w = Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
         for i in range(6):
             w.apply_feedback(verdict(f"a{i}").to_json())
         assert w.sensitivity == {SID: 1.2}
 
     def test_bad_record_is_counted_not_applied(
-            self, worker: tuple[Worker, CollectorRegistry]) -> None:
+        self, worker: tuple[Worker, CollectorRegistry]
+    ) -> None:
         """An invalid record changes nothing and is counted."""
         w, registry = worker
         w.apply_feedback(b'{"schema": "aftersales.feedback/v1"}')
         assert w.sensitivity == {}
-        assert registry.get_sample_value("aftersales_dead_letter_total",
-                                         {"topic": "feedback", "reason": "invalid_verdict"}) == 1
+        assert (
+            registry.get_sample_value(
+                "aftersales_dead_letter_total", {"topic": "feedback", "reason": "invalid_verdict"}
+            )
+            == 1
+        )
 
 
 class TestReplay:
@@ -133,11 +161,16 @@ class TestReplay:
         return 0.6 if T0 + 2 * DAY + 14 * HOUR <= t < T0 + 2 * DAY + 15 * HOUR else 1.0
 
     @pytest.mark.parametrize(("multiplier", "fires"), [(1.0, True), (1.6, False)])
-    def test_multiplier_makes_the_series_less_sensitive(self, multiplier: float,
-                                                        fires: bool) -> None:
+    def test_multiplier_makes_the_series_less_sensitive(
+        self, multiplier: float, fires: bool
+    ) -> None:
         """A 40 % drop for an hour fires at the configured band, not at 1.6 times it."""
         rules = shipped(["order_volume"], dimensions={"order_volume": ["total", "channel"]})
-        pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None,
-                                  sensitivity={"order_volume:total:all": multiplier})
+        pipeline = ReplayPipeline(
+            rules,
+            partitions=2,
+            max_future_ms=None,
+            sensitivity={"order_volume:total:all": multiplier},
+        )
         alerts = firing(run(pipeline, orders(5, 40, T0 + 3 * DAY, self._drop)), "order_volume")
         assert bool(alerts) is fires

@@ -20,12 +20,27 @@ PARENT = "carrier=bluebox"
 def child(sku: str, end_ms: int) -> AlertEvent:
     """A firing SKU episode whose window's returns are 90 % carrier bluebox's."""
     return AlertEvent(
-        schema=SCHEMA, alert_id=f"alert-{sku}", status="firing", rule=RULE, dimension="sku",
-        key=sku, severity="warning", direction="up", observed=0.4, baseline=0.1, lower=None,
-        upper=0.2, score=1.0, sample_size=100, window_start=ms_to_datetime(end_ms - DAY),
-        window_end=ms_to_datetime(end_ms), started_at=ms_to_datetime(end_ms),
-        summary="Return rate up", runbook="Check the carrier",
-        context={"top_carrier": [{"key": "bluebox", "count": 36, "share": 0.9}]})
+        schema=SCHEMA,
+        alert_id=f"alert-{sku}",
+        status="firing",
+        rule=RULE,
+        dimension="sku",
+        key=sku,
+        severity="warning",
+        direction="up",
+        observed=0.4,
+        baseline=0.1,
+        lower=None,
+        upper=0.2,
+        score=1.0,
+        sample_size=100,
+        window_start=ms_to_datetime(end_ms - DAY),
+        window_end=ms_to_datetime(end_ms),
+        started_at=ms_to_datetime(end_ms),
+        summary="Return rate up",
+        runbook="Check the carrier",
+        context={"top_carrier": [{"key": "bluebox", "count": 36, "share": 0.9}]},
+    )
 
 
 def opened(folder: IncidentFolder, skus: list[str]) -> str:
@@ -60,7 +75,11 @@ class TestIncidentRestore:
         events = join(after, "SKU-4")
         assert [e.alert_id for e in events] == [incident_id]
         assert {c["key"] for c in events[0].context["incident"]["children"]} == {
-            "SKU-1", "SKU-2", "SKU-3", "SKU-4"}
+            "SKU-1",
+            "SKU-2",
+            "SKU-3",
+            "SKU-4",
+        }
         assert after.groups()["alert-SKU-4"] == incident_id
 
     def test_without_the_incidents_a_restart_opens_another(self) -> None:
@@ -81,8 +100,10 @@ class TestIncidentRestore:
         incident_id = opened(folder, ["SKU-1", "SKU-2", "SKU-3"])
         first, second = closer(folder), closer(folder)
         for owner, skus in ((first, ["SKU-1", "SKU-2"]), (second, ["SKU-3"])):
-            owner.open_alerts = {folder.open[f"{RULE}:sku:{s}"].kafka_key:
-                                 folder.open[f"{RULE}:sku:{s}"] for s in skus}
+            owner.open_alerts = {
+                folder.open[f"{RULE}:sku:{s}"].kafka_key: folder.open[f"{RULE}:sku:{s}"]
+                for s in skus
+            }
         blobs = [first.snapshot(), second.snapshot()]
         restarted = IncidentFolder([RULE])
         for blob in reversed(blobs):

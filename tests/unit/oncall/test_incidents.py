@@ -31,24 +31,35 @@ def traffic(seed: int = 2) -> list[tuple[str, bytes, bytes]]:
                 n += 1
                 t = T0 + day * DAY + int(ts * HOUR)
                 west = rng.random() < 0.7
-                cell = {"region": "west", "carrier": "bluebox"} if west else {
-                    "region": "north", "carrier": "redbox"}
+                cell = (
+                    {"region": "west", "carrier": "bluebox"}
+                    if west
+                    else {"region": "north", "carrier": "redbox"}
+                )
                 order = {"order_id": f"O{n}", "sku": sku, "category": "shoes", **cell}
-                events.append((t, {**order, "event_id": f"d{n}", "ts": t,
-                                   "status": "delivered"}))
+                events.append((t, {**order, "event_id": f"d{n}", "ts": t, "status": "delivered"}))
                 bad = west and PROBLEM[0] <= t < PROBLEM[1]
                 if rng.random() < (0.6 if bad else 0.1):
                     r = t + int(rng.uniform(2, 20) * HOUR)
-                    events.append((r, {**order, "event_id": f"r{n}", "ts": r,
-                                       "status": "return_requested", "reason": "damaged"}))
+                    events.append(
+                        (
+                            r,
+                            {
+                                **order,
+                                "event_id": f"r{n}",
+                                "ts": r,
+                                "status": "return_requested",
+                                "reason": "damaged",
+                            },
+                        )
+                    )
     events.sort(key=lambda item: item[0])
     return [("orders", e["order_id"].encode(), json.dumps(e).encode()) for _, e in events]
 
 
 @pytest.fixture(scope="module")
 def alerts() -> list[AlertEvent]:
-    document_rules = shipped(["return_rate"],
-                             dimensions={"return_rate": ["sku", "region,carrier"]})
+    document_rules = shipped(["return_rate"], dimensions={"return_rate": ["sku", "region,carrier"]})
     from dataclasses import replace
 
     rule = replace(document_rules.rules[0], context=("carrier", "region", "reason"))
@@ -77,8 +88,9 @@ class TestFolding:
         """When every child episode has resolved, the incident resolves (once)."""
         resolved = [a for a in alerts if a.dimension == "incident" and a.status == "resolved"]
         assert len(resolved) == 1
-        last_child = max(a.window_end for a in alerts
-                         if a.dimension == "sku" and a.status == "resolved")
+        last_child = max(
+            a.window_end for a in alerts if a.dimension == "sku" and a.status == "resolved"
+        )
         assert resolved[0].window_end == last_child
 
     def test_children_events_unchanged(self, alerts: list[AlertEvent]) -> None:
@@ -105,9 +117,12 @@ class TestAlertmanagerGroup:
         before = [a for a in alerts if a.window_end <= until]
         for alert in before:
             metrics.record_alert(alert)
-        groups = {(s.labels["dimension"], s.labels["group"])
-                  for family in registry.collect() if family.name == "aftersales_alert_info"
-                  for s in family.samples}
+        groups = {
+            (s.labels["dimension"], s.labels["group"])
+            for family in registry.collect()
+            if family.name == "aftersales_alert_info"
+            for s in family.samples
+        }
         assert ("incident", incident.alert_id) in groups
         assert ("sku", incident.alert_id) in groups
         assert ("sku", "sku") not in groups

@@ -16,24 +16,45 @@ RULES = {"order_volume", "return_rate"}
 
 
 class TestValidation:
-    @pytest.mark.parametrize(("table", "field"), [
-        ({"rules": ["order_volume"], "from": "22:00"}, "mutes[0].name"),
-        ({"name": "x", "from": "22:00"}, "mutes[0].rules"),
-        ({"name": "x", "rules": ["no_such_rule"], "from": "22:00"}, "mutes[0].rules"),
-        ({"name": "x", "rules": ["order_volume"], "from": "25:00"}, "mutes[0].from"),
-        ({"name": "x", "rules": ["order_volume"], "to": "7pm"}, "mutes[0].to"),
-        ({"name": "x", "rules": ["order_volume"], "days": ["funday"]}, "mutes[0].days"),
-        ({"name": "x", "rules": ["order_volume"], "days": []}, "mutes[0].days"),
-        ({"name": "x", "rules": ["order_volume"], "from": "22:00", "train": "no"},
-         "mutes[0].train"),
-        ({"name": "x", "rules": ["order_volume"], "start": "yesterday",
-          "end": "2026-01-01T00:00:00Z"}, "mutes[0].start"),
-        ({"name": "x", "rules": ["order_volume"], "start": "2026-01-02T00:00:00Z",
-          "end": "2026-01-01T00:00:00Z"}, "mutes[0].end"),
-        ({"name": "x", "rules": ["order_volume"]}, "mutes[0]"),
-        ({"name": "x", "rules": ["order_volume"], "from": "22:00", "colour": "red"},
-         "mutes[0].colour"),
-    ])
+    @pytest.mark.parametrize(
+        ("table", "field"),
+        [
+            ({"rules": ["order_volume"], "from": "22:00"}, "mutes[0].name"),
+            ({"name": "x", "from": "22:00"}, "mutes[0].rules"),
+            ({"name": "x", "rules": ["no_such_rule"], "from": "22:00"}, "mutes[0].rules"),
+            ({"name": "x", "rules": ["order_volume"], "from": "25:00"}, "mutes[0].from"),
+            ({"name": "x", "rules": ["order_volume"], "to": "7pm"}, "mutes[0].to"),
+            ({"name": "x", "rules": ["order_volume"], "days": ["funday"]}, "mutes[0].days"),
+            ({"name": "x", "rules": ["order_volume"], "days": []}, "mutes[0].days"),
+            (
+                {"name": "x", "rules": ["order_volume"], "from": "22:00", "train": "no"},
+                "mutes[0].train",
+            ),
+            (
+                {
+                    "name": "x",
+                    "rules": ["order_volume"],
+                    "start": "yesterday",
+                    "end": "2026-01-01T00:00:00Z",
+                },
+                "mutes[0].start",
+            ),
+            (
+                {
+                    "name": "x",
+                    "rules": ["order_volume"],
+                    "start": "2026-01-02T00:00:00Z",
+                    "end": "2026-01-01T00:00:00Z",
+                },
+                "mutes[0].end",
+            ),
+            ({"name": "x", "rules": ["order_volume"]}, "mutes[0]"),
+            (
+                {"name": "x", "rules": ["order_volume"], "from": "22:00", "colour": "red"},
+                "mutes[0].colour",
+            ),
+        ],
+    )
     def test_bad_mute_names_the_field(self, table: dict[str, Any], field: str) -> None:
         """A bad mute is refused with the exact TOML path of the field."""
         with pytest.raises(ConfigError) as info:
@@ -43,8 +64,10 @@ class TestValidation:
     def test_rules_file_refuses_bad_mute(self) -> None:
         """The rules loader validates [[mutes]] at start."""
         with pytest.raises(ConfigError) as info:
-            shipped(["order_volume"], mutes=[{"name": "x", "rules": ["order_volume"],
-                                              "days": ["mon"], "from": "9"}])
+            shipped(
+                ["order_volume"],
+                mutes=[{"name": "x", "rules": ["order_volume"], "days": ["mon"], "from": "9"}],
+            )
         assert info.value.field == "mutes[0].from"
 
     def test_duplicate_names_refused(self) -> None:
@@ -58,31 +81,59 @@ class TestValidation:
 class TestRecurrence:
     def test_weekly_wraps_past_midnight_in_local_time(self) -> None:
         """Sunday 22:00-06:00 at UTC+8 covers Monday 03:00 local, not Monday 07:00."""
-        table = parse_mutes([{"name": "stock-take", "rules": ["order_volume"],
-                              "days": ["sun"], "from": "22:00", "to": "06:00"}],
-                            RULES, 8 * HOUR)
+        table = parse_mutes(
+            [
+                {
+                    "name": "stock-take",
+                    "rules": ["order_volume"],
+                    "days": ["sun"],
+                    "from": "22:00",
+                    "to": "06:00",
+                }
+            ],
+            RULES,
+            8 * HOUR,
+        )
         monday = T0 + 5 * DAY  # 2026-10-19, a Monday (UTC midnight)
         local = -8 * HOUR  # a local wall-clock time t is UTC t - 8 h
-        assert table.active("order_volume", monday + 3 * HOUR + local,
-                            monday + 3 * HOUR + local + 15 * MIN)
-        assert not table.active("order_volume", monday + 7 * HOUR + local,
-                                monday + 7 * HOUR + local + 15 * MIN)
-        assert not table.active("order_volume", monday - DAY + 3 * HOUR + local,
-                                monday - DAY + 3 * HOUR + local + 15 * MIN)
+        assert table.active(
+            "order_volume", monday + 3 * HOUR + local, monday + 3 * HOUR + local + 15 * MIN
+        )
+        assert not table.active(
+            "order_volume", monday + 7 * HOUR + local, monday + 7 * HOUR + local + 15 * MIN
+        )
+        assert not table.active(
+            "order_volume",
+            monday - DAY + 3 * HOUR + local,
+            monday - DAY + 3 * HOUR + local + 15 * MIN,
+        )
 
     def test_key_glob_and_dimension(self) -> None:
         """The glob matches keys of the named dimension only."""
-        mute = parse_mutes([{"name": "eu", "rules": ["*"], "dimension": "region",
-                             "key": "EU-*", "from": "00:00"}], RULES, 0).mutes[0]
+        mute = parse_mutes(
+            [{"name": "eu", "rules": ["*"], "dimension": "region", "key": "EU-*", "from": "00:00"}],
+            RULES,
+            0,
+        ).mutes[0]
         assert mute.matches("region", "EU-West")
         assert not mute.matches("region", "US-East")
         assert not mute.matches("carrier", "EU-West")
 
     def test_bounded_by_start_and_end(self) -> None:
         """A recurring mute applies only between its start and end."""
-        table = parse_mutes([{"name": "x", "rules": ["order_volume"], "from": "00:00",
-                              "start": "2026-10-15T00:00:00Z", "end": "2026-10-16T00:00:00Z"}],
-                            RULES, 0)
+        table = parse_mutes(
+            [
+                {
+                    "name": "x",
+                    "rules": ["order_volume"],
+                    "from": "00:00",
+                    "start": "2026-10-15T00:00:00Z",
+                    "end": "2026-10-16T00:00:00Z",
+                }
+            ],
+            RULES,
+            0,
+        )
         assert not table.active("order_volume", T0 + 12 * HOUR, T0 + 13 * HOUR)
         assert table.active("order_volume", T0 + DAY + 12 * HOUR, T0 + DAY + 13 * HOUR)
 
@@ -102,10 +153,12 @@ def _outage(t: int) -> float:
     return 1.0
 
 
-def _replay(mutes: list[dict[str, Any]] | None, until_ms: int,
-            watch: list[Closed] | None = None) -> tuple[list[Any], ReplayPipeline]:
-    rules = shipped(["order_volume"], mutes=mutes,
-                    dimensions={"order_volume": ["total", "channel"]})
+def _replay(
+    mutes: list[dict[str, Any]] | None, until_ms: int, watch: list[Closed] | None = None
+) -> tuple[list[Any], ReplayPipeline]:
+    rules = shipped(
+        ["order_volume"], mutes=mutes, dimensions={"order_volume": ["total", "channel"]}
+    )
     pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None)
     if watch is not None:
         bank = pipeline.closer.banks["order_volume"]
@@ -131,13 +184,20 @@ class TestReplay:
         watch: list[Any] = []
         alerts, pipeline = _replay([NIGHTLY], T0 + 4 * DAY, watch)
         assert not firing(alerts, "order_volume")
-        muted = [(c, level, n) for c, level, n in watch
-                 if pipeline.closer.rules.mutes.active("order_volume", c.window_start_ms,
-                                                       c.window_end_ms)]
+        muted = [
+            (c, level, n)
+            for c, level, n in watch
+            if pipeline.closer.rules.mutes.active(
+                "order_volume", c.window_start_ms, c.window_end_ms
+            )
+        ]
         assert len(muted) >= 2 * 3 * 7
         for closed, level, n in muted:
-            before = [(lv, k) for c, lv, k in watch if c.window_end_ms == closed.window_start_ms
-                      and c.key == closed.key]
+            before = [
+                (lv, k)
+                for c, lv, k in watch
+                if c.window_end_ms == closed.window_start_ms and c.key == closed.key
+            ]
             assert before == [(level, n)], "a muted window changed the baseline"
         assert pipeline.closer.drain_suppressed()[("night shift", "order_volume")] >= 2
 
@@ -174,8 +234,12 @@ class TestMetrics:
         metrics.set_mutes_active(mute_states(rules, T0 + 22 * HOUR + 30 * MIN))
         labels = {"mute": "night shift", "rule": "order_volume"}
         assert registry.get_sample_value("aftersales_mute_active", labels) == 1
-        assert registry.get_sample_value(
-            "aftersales_mute_active", {"mute": "night shift", "rule": "return_rate"}) is None
+        assert (
+            registry.get_sample_value(
+                "aftersales_mute_active", {"mute": "night shift", "rule": "return_rate"}
+            )
+            is None
+        )
         metrics.set_mutes_active(mute_states(rules, T0 + 12 * HOUR))
         assert registry.get_sample_value("aftersales_mute_active", labels) == 0
         _, pipeline = _replay([NIGHTLY], T0 + 3 * DAY)

@@ -36,24 +36,56 @@ def outcome(n: npt.NDArray[np.float64]) -> Outcome:
     base = np.full(size, BASE)
     upper = to_observed("ratio", _g(base) + Z / np.sqrt(4 * n + 2))
     zeros = np.zeros(size)
-    return Outcome(observed=zeros, baseline=base, lower=np.full(size, np.nan), upper=upper,
-                   score=zeros, anomaly_score=zeros, z=zeros, sample_size=n.astype(np.int64),
-                   ready=np.ones(size, np.bool_), violating=np.zeros(size, np.bool_),
-                   direction=np.zeros(size, np.int8), severity=np.zeros(size, np.int8),
-                   alerting=np.zeros(size, np.bool_), transition=np.zeros(size, np.int8))
+    return Outcome(
+        observed=zeros,
+        baseline=base,
+        lower=np.full(size, np.nan),
+        upper=upper,
+        score=zeros,
+        anomaly_score=zeros,
+        z=zeros,
+        sample_size=n.astype(np.int64),
+        ready=np.ones(size, np.bool_),
+        violating=np.zeros(size, np.bool_),
+        direction=np.zeros(size, np.int8),
+        severity=np.zeros(size, np.int8),
+        alerting=np.zeros(size, np.bool_),
+        transition=np.zeros(size, np.int8),
+    )
 
 
 def plan(multipliers: list[float]) -> tuple[OnCall, WindowPlan | None]:
     """Plan one window in the aftermath with each key's rate = BASE x its multiplier."""
-    cal = parse_calendar({"events": [{
-        "name": "sale", "start": "2026-10-20T00:00:00Z", "end": "2026-10-21T00:00:00Z",
-        "uplift": 2.5, "scope": {}, "aftermath": "5d"}]})
+    cal = parse_calendar(
+        {
+            "events": [
+                {
+                    "name": "sale",
+                    "start": "2026-10-20T00:00:00Z",
+                    "end": "2026-10-21T00:00:00Z",
+                    "uplift": 2.5,
+                    "scope": {},
+                    "aftermath": "5d",
+                }
+            ]
+        }
+    )
     oncall = OnCall(MuteTable(()), cal)
     series = [(f"return_rate:sku:S{i}", "sku", f"S{i}") for i in range(len(SIZES))]
     values = SIZES * BASE * np.asarray(multipliers)
     start = T0 + 8 * DAY
-    return oncall, oncall.plan("return_rate", "ratio", start, start + DAY, series, values,
-                               SIZES, 20, lambda: outcome(SIZES), Z)
+    return oncall, oncall.plan(
+        "return_rate",
+        "ratio",
+        start,
+        start + DAY,
+        series,
+        values,
+        SIZES,
+        20,
+        lambda: outcome(SIZES),
+        Z,
+    )
 
 
 def judged_z(result: WindowPlan | None) -> npt.NDArray[np.float64]:
@@ -99,8 +131,21 @@ class TestPeerNormalisation:
         """The decision reports the observed rate, and w x baseline as the baseline."""
         _, result = plan([10.0] + [3.5] * 11)
         assert isinstance(result, WindowPlan)
-        engine = Decision(result.values[0] / SIZES[0], BASE, None, 2 * BASE, 1.0, 0.9,
-                          int(SIZES[0]), True, True, "up", "critical", True, "fire")
+        engine = Decision(
+            result.values[0] / SIZES[0],
+            BASE,
+            None,
+            2 * BASE,
+            1.0,
+            0.9,
+            int(SIZES[0]),
+            True,
+            True,
+            "up",
+            "critical",
+            True,
+            "fire",
+        )
         shown = result.decision(0, engine)
         assert shown.observed == pytest.approx(10 * BASE)
         assert shown.baseline == pytest.approx(3.5 * BASE)

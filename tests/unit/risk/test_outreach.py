@@ -13,18 +13,30 @@ from streams.risk.outreach import action_for, outreach, read_records
 
 
 def record(order_id: str, ts: str, score: float, top: str, stage: str = "delivered") -> dict:
-    return {"order_id": order_id, "ts": ts, "score": score, "level": "high", "stage": stage,
-            "customer_id": "C-1", "factors": [{"name": top, "value": 1.0, "contribution": 0.9},
-                                              {"name": "quantity", "value": 0.0,
-                                               "contribution": 0.0}]}
+    return {
+        "order_id": order_id,
+        "ts": ts,
+        "score": score,
+        "level": "high",
+        "stage": stage,
+        "customer_id": "C-1",
+        "factors": [
+            {"name": top, "value": 1.0, "contribution": 0.9},
+            {"name": "quantity", "value": 0.0, "contribution": 0.0},
+        ],
+    }
 
 
 class TestOutreach:
     def test_latest_record_per_order_ranked_by_score(self) -> None:
         """Each order's latest record counts; the riskiest come first with their action."""
-        items = outreach([record("O-1", "2026-11-02T10:00:00Z", 0.9, "late_days", "shipped"),
-                          record("O-1", "2026-11-03T10:00:00Z", 0.2, "late_days"),
-                          record("O-2", "2026-11-03T11:00:00Z", 0.5, "customer_history")])
+        items = outreach(
+            [
+                record("O-1", "2026-11-02T10:00:00Z", 0.9, "late_days", "shipped"),
+                record("O-1", "2026-11-03T10:00:00Z", 0.2, "late_days"),
+                record("O-2", "2026-11-03T11:00:00Z", 0.5, "customer_history"),
+            ]
+        )
         assert [(i.order_id, i.score) for i in items] == [("O-2", 0.5), ("O-1", 0.2)]
         assert items[0].action == "call the customer"
         assert items[1].action == "check the parcel with the carrier"
@@ -32,8 +44,12 @@ class TestOutreach:
 
     def test_orders_past_their_horizon_are_not_open(self) -> None:
         """An order whose last record is over 30 days older than the newest is left out."""
-        items = outreach([record("O-old", "2026-10-01T00:00:00Z", 0.9, "sku_return_rate"),
-                          record("O-new", "2026-11-05T00:00:00Z", 0.1, "sku_return_rate")])
+        items = outreach(
+            [
+                record("O-old", "2026-10-01T00:00:00Z", 0.9, "sku_return_rate"),
+                record("O-new", "2026-11-05T00:00:00Z", 0.1, "sku_return_rate"),
+            ]
+        )
         assert [i.order_id for i in items] == ["O-new"]
         assert action_for("sku_return_rate") == "send the size guide"
 
@@ -47,8 +63,12 @@ class TestSimulatorDrivers:
     def test_drivers_keep_the_true_probability_and_leave_the_default_alone(self) -> None:
         """With risk_drivers each emitted order has its true probability in [0, 1]; without,
         none is kept and the events are those of the older simulator."""
-        base = replace(SimulationConfig(seed=2), duration=timedelta(hours=6),
-                       orders_per_day=2_000, warmup=timedelta(days=1))
+        base = replace(
+            SimulationConfig(seed=2),
+            duration=timedelta(hours=6),
+            orders_per_day=2_000,
+            warmup=timedelta(days=1),
+        )
         plain = Simulation(base)
         events = [e.value for e in plain.events()]
         assert plain.true_risk == {}

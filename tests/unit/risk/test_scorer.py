@@ -13,10 +13,29 @@ from streams.risk.record import RISK_SCHEMA, level_of
 DAY = 86_400_000
 
 
-def order(t: int, n: int, kind: str, customer: str = "C-1", sku: str = "S-1",
-          region: str = "north", address: str = "A-1") -> RiskFact:
-    return RiskFact(t, f"O-{n}:{kind}", kind, f"O-{n}", customer, sku, "apparel", region,
-                    "dhl", address, 50.0, 1)
+def order(
+    t: int,
+    n: int,
+    kind: str,
+    customer: str = "C-1",
+    sku: str = "S-1",
+    region: str = "north",
+    address: str = "A-1",
+) -> RiskFact:
+    return RiskFact(
+        t,
+        f"O-{n}:{kind}",
+        kind,
+        f"O-{n}",
+        customer,
+        sku,
+        "apparel",
+        region,
+        "dhl",
+        address,
+        50.0,
+        1,
+    )
 
 
 def lifecycle(scorer: RiskScorer, t: int, n: int, customer: str, returns: bool) -> dict:
@@ -34,8 +53,20 @@ class TestRiskScorer:
     def test_record_follows_the_contract(self) -> None:
         """A scored stage carries every field of aftersales.order-risk/v1."""
         rec = RiskScorer().apply(order(0, 1, "placed")).to_dict()
-        assert list(rec) == ["schema", "order_id", "ts", "stage", "score", "level", "factors",
-                             "customer_id", "sku", "category", "region", "carrier"]
+        assert list(rec) == [
+            "schema",
+            "order_id",
+            "ts",
+            "stage",
+            "score",
+            "level",
+            "factors",
+            "customer_id",
+            "sku",
+            "category",
+            "region",
+            "carrier",
+        ]
         assert rec["schema"] == RISK_SCHEMA and rec["ts"] == "1970-01-01T00:00:00.000Z"
         assert 0.0 <= rec["score"] <= 1.0 and rec["level"] == level_of(rec["score"])
         assert {f["name"] for f in rec["factors"]} >= {"customer_history", "sku_return_rate"}
@@ -86,9 +117,9 @@ class TestRiskScorer:
         restored = RiskScorer()
         restored.load(json.loads(json.dumps(original.to_dict())))
         for i in range(50, 80):
-            assert (lifecycle(original, i * DAY // 2, i, f"C-{i % 7}", returns=i % 4 == 0)
-                    == lifecycle(restored, i * DAY // 2, i, f"C-{i % 7}",
-                                 returns=i % 4 == 0))
+            assert lifecycle(
+                original, i * DAY // 2, i, f"C-{i % 7}", returns=i % 4 == 0
+            ) == lifecycle(restored, i * DAY // 2, i, f"C-{i % 7}", returns=i % 4 == 0)
 
     def test_fact_without_order_is_skipped(self) -> None:
         """A complaint with no order id is counted as skipped, not scored or fatal."""

@@ -36,15 +36,25 @@ from tests.unit.oncall.helpers import shipped
 pytestmark = pytest.mark.slow
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
-PROMO = Promotion(start=START + timedelta(days=9, hours=6), ramp=timedelta(hours=8),
-                  hold=timedelta(hours=18), ramp_down=timedelta(hours=4), peak=2.5)
+PROMO = Promotion(
+    start=START + timedelta(days=9, hours=6),
+    ramp=timedelta(hours=8),
+    hold=timedelta(hours=18),
+    ramp_down=timedelta(hours=4),
+    peak=2.5,
+)
 PROMO_END = PROMO.start + PROMO.ramp + PROMO.hold + PROMO.ramp_down
-OUTAGE = OrderDrop(start=PROMO.start + timedelta(hours=12), duration=timedelta(hours=2),
-                   channel="app", magnitude=0.1)
+OUTAGE = OrderDrop(
+    start=PROMO.start + timedelta(hours=12),
+    duration=timedelta(hours=2),
+    channel="app",
+    magnitude=0.1,
+)
 AFTERMATH = timedelta(days=5)
 #: A sizing error on the best seller inside the aftermath (its SKU is set per run).
-SPIKE = SkuReturnSpike(start=PROMO_END + timedelta(days=1), duration=timedelta(days=3),
-                       magnitude=4.0)
+SPIKE = SkuReturnSpike(
+    start=PROMO_END + timedelta(days=1), duration=timedelta(days=3), magnitude=4.0
+)
 #: Returns in the aftermath, shop-wide: each SKU's usual rate times 1 + WAVE.
 WAVE = 0.7
 
@@ -54,21 +64,38 @@ def ms(value: datetime) -> int:
 
 
 def calendar() -> Calendar:
-    return parse_calendar({"events": [{
-        "name": "autumn sale", "start": PROMO.start.isoformat(), "end": PROMO_END.isoformat(),
-        "uplift": 2.5, "scope": {}, "aftermath": "5d"}]})
+    return parse_calendar(
+        {
+            "events": [
+                {
+                    "name": "autumn sale",
+                    "start": PROMO.start.isoformat(),
+                    "end": PROMO_END.isoformat(),
+                    "uplift": 2.5,
+                    "scope": {},
+                    "aftermath": "5d",
+                }
+            ]
+        }
+    )
 
 
 def _usual_rates(events: list[Event]) -> dict[str, float]:
     """Each SKU's return requests per delivery before the promotion (by delivery)."""
     before = ms(PROMO.start)
-    sku_of = {e.value["order_id"]: e.value["sku"] for e in events
-              if e.topic == "orders" and e.value.get("status") == "delivered"
-              and e.ts_ms < before}
+    sku_of = {
+        e.value["order_id"]: e.value["sku"]
+        for e in events
+        if e.topic == "orders" and e.value.get("status") == "delivered" and e.ts_ms < before
+    }
     delivered = Counter(sku_of.values())
-    returned = Counter(sku_of[e.value["order_id"]] for e in events
-                       if e.topic == "orders" and e.value.get("status") == "return_requested"
-                       and e.value.get("order_id") in sku_of)
+    returned = Counter(
+        sku_of[e.value["order_id"]]
+        for e in events
+        if e.topic == "orders"
+        and e.value.get("status") == "return_requested"
+        and e.value.get("order_id") in sku_of
+    )
     return {sku: returned[sku] / n for sku, n in delivered.items()}
 
 
@@ -82,37 +109,61 @@ def _wave(events: list[Event]) -> Iterator[Event]:
     extra = []
     for event in events:
         value = event.value
-        if (event.topic == "orders" and value.get("status") == "delivered"
-                and lo <= event.ts_ms < hi
-                and rng.random() < WAVE * usual.get(value.get("sku"), 0.0)):
+        if (
+            event.topic == "orders"
+            and value.get("status") == "delivered"
+            and lo <= event.ts_ms < hi
+            and rng.random() < WAVE * usual.get(value.get("sku"), 0.0)
+        ):
             ts = event.ts_ms + int(rng.uniform(1, 30) * 3_600_000)
-            extra.append(Event(ts, "orders", event.key, {
-                **value, "event_id": f"wave-{len(extra)}", "ts": ts,
-                "status": "return_requested", "reason": "changed_mind"}))
+            extra.append(
+                Event(
+                    ts,
+                    "orders",
+                    event.key,
+                    {
+                        **value,
+                        "event_id": f"wave-{len(extra)}",
+                        "ts": ts,
+                        "status": "return_requested",
+                        "reason": "changed_mind",
+                    },
+                )
+            )
     extra.sort(key=lambda e: e.ts_ms)
     return iter(extra)
 
 
 @pytest.fixture(scope="module")
 def traffic() -> tuple[list[tuple[str, bytes, bytes]], str, str]:
-    base = SimulationConfig(seed=3, start=START, duration=timedelta(days=16),
-                            orders_per_day=5_000, n_skus=300, promotions=(PROMO,))
+    base = SimulationConfig(
+        seed=3,
+        start=START,
+        duration=timedelta(days=16),
+        orders_per_day=5_000,
+        n_skus=300,
+        promotions=(PROMO,),
+    )
     sku = best_seller(base)
     spike = replace(SPIKE, sku=sku)
     events = list(simulate(replace(base, incidents=(OUTAGE, spike))))
     category = next(e.value["category"] for e in events if e.value.get("sku") == sku)
     merged = heapq.merge(events, _wave(events), key=lambda e: e.ts_ms)
-    records = [(e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-               for e in merged]
+    records = [
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in merged
+    ]
     return records, sku, category
 
 
-def _replay(records: list[tuple[str, bytes, bytes]], cal: Calendar | None, *,
-            plain: bool = False) -> list[AlertEvent]:
+def _replay(
+    records: list[tuple[str, bytes, bytes]], cal: Calendar | None, *, plain: bool = False
+) -> list[AlertEvent]:
     """The shipped rules (return_rate lag-aware, ``cohort = "3d"``); ``plain``: the plain
     return rate (every return against the window's deliveries) instead."""
-    rules = shipped(["order_volume", "return_rate"],
-                    dimensions={"return_rate": ["sku", "category"]})
+    rules = shipped(
+        ["order_volume", "return_rate"], dimensions={"return_rate": ["sku", "category"]}
+    )
     assert rules.by_name("return_rate").cohort_ms is not None, "the shipped rule changed"
     if plain:
         rules = replace(rules, rules=tuple(replace(r, cohort_ms=None) for r in rules.rules))
@@ -145,13 +196,20 @@ def _outage(alert: AlertEvent) -> bool:
 
 
 def _total_outage(alerts: list[AlertEvent]) -> list[AlertEvent]:
-    return [a for a in alerts if a.rule == "order_volume" and a.dimension == "total"
-            and a.direction == "down" and _outage(a)]
+    return [
+        a
+        for a in alerts
+        if a.rule == "order_volume"
+        and a.dimension == "total"
+        and a.direction == "down"
+        and _outage(a)
+    ]
 
 
 class TestPromotion:
-    def test_control_misses_the_outage_on_the_total(self, without_calendar: list[AlertEvent]
-                                                    ) -> None:
+    def test_control_misses_the_outage_on_the_total(
+        self, without_calendar: list[AlertEvent]
+    ) -> None:
         """Without the calendar the outage leaves the total above its usual level: quiet."""
         assert _total_outage(without_calendar) == []
 
@@ -161,17 +219,26 @@ class TestPromotion:
         assert fired, "the outage did not show on the total"
         assert fired[0].context["calendar"][0]["factor"] > 2  # the promotion's level
 
-    def test_no_order_volume_alert_but_the_outage(self, with_calendar: list[AlertEvent]
-                                                  ) -> None:
+    def test_no_order_volume_alert_but_the_outage(self, with_calendar: list[AlertEvent]) -> None:
         """With the calendar nothing of order_volume fires in the event but the outage."""
-        inside = [a for a in with_calendar if a.rule == "order_volume"
-                  and _in(a, PROMO.start, PROMO_END + timedelta(hours=6))]
+        inside = [
+            a
+            for a in with_calendar
+            if a.rule == "order_volume" and _in(a, PROMO.start, PROMO_END + timedelta(hours=6))
+        ]
         assert [a for a in inside if not _outage(a)] == []
 
     def test_outage_inside_the_promotion_fires(self, with_calendar: list[AlertEvent]) -> None:
         """The app checkout outage on the promotion's plateau fires, tagged with the event."""
-        fired = [a for a in with_calendar if a.rule == "order_volume" and a.direction == "down"
-                 and a.dimension == "channel" and a.key == "app" and _outage(a)]
+        fired = [
+            a
+            for a in with_calendar
+            if a.rule == "order_volume"
+            and a.direction == "down"
+            and a.dimension == "channel"
+            and a.key == "app"
+            and _outage(a)
+        ]
         assert fired, "the outage inside the promotion did not fire"
         assert fired[0].context["calendar"][0]["event"] == "autumn sale"
         assert fired[0].context["calendar"][0]["phase"] == "event"
@@ -179,24 +246,34 @@ class TestPromotion:
 
 
 class TestAftermath:
-    def test_control_pages_on_the_wave(self, traffic: Any,
-                                       without_calendar: list[AlertEvent]) -> None:
+    def test_control_pages_on_the_wave(
+        self, traffic: Any, without_calendar: list[AlertEvent]
+    ) -> None:
         """Without the calendar the shop-wide wave fires return_rate beyond the bad SKU."""
         _, sku, category = traffic
-        assert [a for a in without_calendar if a.rule == "return_rate"
-                and a.key not in (sku, category) and _in(a, PROMO_END, PROMO_END + AFTERMATH)]
+        assert [
+            a
+            for a in without_calendar
+            if a.rule == "return_rate"
+            and a.key not in (sku, category)
+            and _in(a, PROMO_END, PROMO_END + AFTERMATH)
+        ]
 
     @pytest.mark.parametrize("run", ["with_calendar", "plain_with_calendar"])
-    def test_only_the_sizing_error_fires(self, traffic: Any, run: str,
-                                         request: pytest.FixtureRequest) -> None:
+    def test_only_the_sizing_error_fires(
+        self, traffic: Any, run: str, request: pytest.FixtureRequest
+    ) -> None:
         """With the calendar only the SKU with the sizing error (and its category) fires
         in the aftermath, within 2.5 days of its first extra returns (measured: 2 days;
         without the calendar 1-1.25): on the shipped lag-aware return rate, and on the
         plain one."""
         _, sku, category = traffic
         alerts: list[AlertEvent] = request.getfixturevalue(run)
-        after = [a for a in alerts if a.rule == "return_rate"
-                 and _in(a, PROMO_END, PROMO_END + AFTERMATH)]
+        after = [
+            a
+            for a in alerts
+            if a.rule == "return_rate" and _in(a, PROMO_END, PROMO_END + AFTERMATH)
+        ]
         assert {(a.dimension, a.key) for a in after} <= {("sku", sku), ("category", category)}
         fired = [a for a in after if a.key == sku]
         assert fired, "the sizing error inside the aftermath did not fire"

@@ -36,30 +36,74 @@ def episodes(alerts: list[AlertEvent], rule: str) -> list[tuple[str, int]]:
 
 
 def _order(i: int, t: int, customer: str, address: str) -> Iterator[dict[str, Any]]:
-    yield {"topic": "orders", "key": "order_id", "value": {
-        "event_id": f"p{i}", "ts": t, "order_id": f"O{i}", "status": "placed",
-        "customer_id": customer, "address_id": address, "category": "shoes"}}
+    yield {
+        "topic": "orders",
+        "key": "order_id",
+        "value": {
+            "event_id": f"p{i}",
+            "ts": t,
+            "order_id": f"O{i}",
+            "status": "placed",
+            "customer_id": customer,
+            "address_id": address,
+            "category": "shoes",
+        },
+    }
 
 
-def _lifecycle(i: int, t: int, customer: str, address: str, returned: bool
-               ) -> list[tuple[int, dict[str, Any]]]:
+def _lifecycle(
+    i: int, t: int, customer: str, address: str, returned: bool
+) -> list[tuple[int, dict[str, Any]]]:
     """An order's placed, delivered (2 days later) and maybe return request (2 more)."""
     events = [(t, next(_order(i, t, customer, address)))]
     delivered = t + 2 * DAY
-    events.append((delivered, {"topic": "orders", "key": "order_id", "value": {
-        "event_id": f"d{i}", "ts": delivered, "order_id": f"O{i}", "status": "delivered",
-        "customer_id": customer, "address_id": address, "category": "shoes"}}))
+    events.append(
+        (
+            delivered,
+            {
+                "topic": "orders",
+                "key": "order_id",
+                "value": {
+                    "event_id": f"d{i}",
+                    "ts": delivered,
+                    "order_id": f"O{i}",
+                    "status": "delivered",
+                    "customer_id": customer,
+                    "address_id": address,
+                    "category": "shoes",
+                },
+            },
+        )
+    )
     if returned:
         back = delivered + 2 * DAY
-        events.append((back, {"topic": "orders", "key": "order_id", "value": {
-            "event_id": f"r{i}", "ts": back, "order_id": f"O{i}",
-            "status": "return_requested", "customer_id": customer, "address_id": address,
-            "category": "shoes", "reason": "size"}}))
+        events.append(
+            (
+                back,
+                {
+                    "topic": "orders",
+                    "key": "order_id",
+                    "value": {
+                        "event_id": f"r{i}",
+                        "ts": back,
+                        "order_id": f"O{i}",
+                        "status": "return_requested",
+                        "customer_id": customer,
+                        "address_id": address,
+                        "category": "shoes",
+                        "reason": "size",
+                    },
+                },
+            )
+        )
     return events
 
 
-def traffic(seed: int, days: int, injected: list[tuple[int, str, str, bool]] = (),
-            ) -> Iterator[dict[str, Any]]:
+def traffic(
+    seed: int,
+    days: int,
+    injected: list[tuple[int, str, str, bool]] = (),
+) -> Iterator[dict[str, Any]]:
     """``days`` of orders (~600 a day from 5,000 customers at their own addresses, 10 %
     returned), 40 a day at a pick-up point from different customers, 30 a day by one B2B
     account (returned at the population's rate), plus ``injected`` orders
@@ -71,17 +115,20 @@ def traffic(seed: int, days: int, injected: list[tuple[int, str, str, bool]] = (
         base = T0 + day * DAY
         for _ in range(int(rng.poisson(600))):
             c = int(rng.integers(0, 5_000))
-            events += _lifecycle(i, base + int(rng.integers(0, DAY)), f"C-{c}", f"A-{c}",
-                                 bool(rng.random() < 0.1))
+            events += _lifecycle(
+                i, base + int(rng.integers(0, DAY)), f"C-{c}", f"A-{c}", bool(rng.random() < 0.1)
+            )
             i += 1
         for _ in range(int(rng.poisson(40))):
             c = int(rng.integers(0, 5_000))
-            events += _lifecycle(i, base + int(rng.integers(0, DAY)), f"C-{c}", PICKUP,
-                                 bool(rng.random() < 0.1))
+            events += _lifecycle(
+                i, base + int(rng.integers(0, DAY)), f"C-{c}", PICKUP, bool(rng.random() < 0.1)
+            )
             i += 1
         for _ in range(int(rng.poisson(30))):
-            events += _lifecycle(i, base + int(rng.integers(0, DAY)), B2B, "A-B2B",
-                                 bool(rng.random() < 0.1))
+            events += _lifecycle(
+                i, base + int(rng.integers(0, DAY)), B2B, "A-B2B", bool(rng.random() < 0.1)
+            )
             i += 1
     for t, customer, address, returned in injected:
         events += _lifecycle(i, t, customer, address, returned)

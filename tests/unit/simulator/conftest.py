@@ -30,8 +30,12 @@ def default_run() -> Run:
     """The shipped two-week scenario (three weeks in all) at 5,000 orders a day."""
     scenario = load_scenario("default", DEFAULT_START)
     seed = int(os.environ.get("SIM_TEST_SEED", "2026"))  # other seeds: robustness checks
-    config = SimulationConfig(seed=seed, duration=timedelta(days=scenario.days or 21),
-                              orders_per_day=RUN_ORDERS_PER_DAY, incidents=scenario.incidents)
+    config = SimulationConfig(
+        seed=seed,
+        duration=timedelta(days=scenario.days or 21),
+        orders_per_day=RUN_ORDERS_PER_DAY,
+        incidents=scenario.incidents,
+    )
     sim = Simulation(config)
     cols = Columns(sim.events())
     return Run(sim, cols, build_labels(sim))
@@ -48,5 +52,11 @@ def small_config() -> SimulationConfig:
         incident_option(kind, i, len(INCIDENT_TYPES), DEFAULT_START, duration)
         for i, kind in enumerate(INCIDENT_TYPES)
     )
-    return SimulationConfig(seed=5, duration=duration, orders_per_day=1_500, n_skus=300,
-                            warmup=timedelta(days=6), incidents=incidents)
+    return SimulationConfig(
+        seed=5,
+        duration=duration,
+        orders_per_day=1_500,
+        n_skus=300,
+        warmup=timedelta(days=6),
+        incidents=incidents,
+    )

@@ -10,26 +10,77 @@ import numpy as np
 
 from streams.dev.simulator.events import Event
 
-STATUSES = {"placed", "paid", "shipped", "delivered", "cancelled", "return_requested",
-            "exchange_requested", "returned", "refunded"}
+STATUSES = {
+    "placed",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "return_requested",
+    "exchange_requested",
+    "returned",
+    "refunded",
+}
 _STR = (str,)
 _SPEC: dict[str, tuple[set[str], dict[str, str]]] = {
     # topic -> (required fields, {field: kind})
-    "orders": ({"order_id", "status"}, {
-        "order_id": "str", "status": "status", "customer_id": "str", "sku": "str",
-        "category": "str", "region": "str", "carrier": "str", "channel": "str",
-        "address_id": "str", "quantity": "int>=1", "amount": "num>=0", "reason": "str"}),
-    "complaints": ({"complaint_id"}, {
-        "complaint_id": "str", "order_id": "str", "customer_id": "str", "sku": "str",
-        "category": "str", "region": "str", "carrier": "str", "channel": "str",
-        "reason": "str", "severity": "severity"}),
-    "wait-times": ({"ticket_id", "wait_seconds"}, {
-        "ticket_id": "str", "wait_seconds": "num>=0", "queue": "str", "channel": "str",
-        "region": "str", "handle_seconds": "num>=0", "csat": "rating"}),
+    "orders": (
+        {"order_id", "status"},
+        {
+            "order_id": "str",
+            "status": "status",
+            "customer_id": "str",
+            "sku": "str",
+            "category": "str",
+            "region": "str",
+            "carrier": "str",
+            "channel": "str",
+            "address_id": "str",
+            "quantity": "int>=1",
+            "amount": "num>=0",
+            "reason": "str",
+        },
+    ),
+    "complaints": (
+        {"complaint_id"},
+        {
+            "complaint_id": "str",
+            "order_id": "str",
+            "customer_id": "str",
+            "sku": "str",
+            "category": "str",
+            "region": "str",
+            "carrier": "str",
+            "channel": "str",
+            "reason": "str",
+            "severity": "severity",
+        },
+    ),
+    "wait-times": (
+        {"ticket_id", "wait_seconds"},
+        {
+            "ticket_id": "str",
+            "wait_seconds": "num>=0",
+            "queue": "str",
+            "channel": "str",
+            "region": "str",
+            "handle_seconds": "num>=0",
+            "csat": "rating",
+        },
+    ),
     # Contract 7.1.
-    "reviews": ({"review_id", "rating"}, {
-        "review_id": "str", "rating": "rating", "order_id": "str", "customer_id": "str",
-        "sku": "str", "category": "str", "text": "str"}),
+    "reviews": (
+        {"review_id", "rating"},
+        {
+            "review_id": "str",
+            "rating": "rating",
+            "order_id": "str",
+            "customer_id": "str",
+            "sku": "str",
+            "category": "str",
+            "text": "str",
+        },
+    ),
 }
 
 
@@ -67,16 +118,27 @@ def contract_errors(topic: str, value: Any) -> list[str]:
         errors.append("ts type")
     required, kinds = _SPEC[topic]
     errors += [f"missing {f}" for f in sorted(required) if value.get(f) is None]
-    errors += [f"bad {f}={value[f]!r}" for f, k in kinds.items()
-               if f in value and not _ok(k, value[f])]
+    errors += [
+        f"bad {f}={value[f]!r}" for f, k in kinds.items() if f in value and not _ok(k, value[f])
+    ]
     return errors
 
 
 class Columns:
     """Selected fields of many events as numpy arrays (missing = ``""`` or ``nan``)."""
 
-    STR_FIELDS = ("status", "sku", "category", "region", "carrier", "channel", "reason",
-                  "queue", "customer_id", "address_id")
+    STR_FIELDS = (
+        "status",
+        "sku",
+        "category",
+        "region",
+        "carrier",
+        "channel",
+        "reason",
+        "queue",
+        "customer_id",
+        "address_id",
+    )
 
     def __init__(self, events: Iterable[Event]) -> None:
         ts, topic, key, amount, wait = [], [], [], [], []
@@ -111,7 +173,8 @@ class Columns:
 
     def return_rate(self, mask: np.ndarray) -> float:
         """(return_requested + exchange_requested) / delivered among ``mask``."""
-        returns = mask & (self.order_status("return_requested")
-                          | self.order_status("exchange_requested"))
+        returns = mask & (
+            self.order_status("return_requested") | self.order_status("exchange_requested")
+        )
         delivered = mask & self.order_status("delivered")
         return float(returns.sum() / max(delivered.sum(), 1))

@@ -18,9 +18,23 @@ class TestHistoryBeforeNow:
         """Events start about D days before now; a +5m incident starts 5 minutes after now."""
         out = tmp_path / "events.jsonl"
         before = datetime.now(UTC).replace(second=0, microsecond=0)
-        result = CliRunner().invoke(simulate, [
-            "--start", "now", "--history-days", "1", "--days", "0.05", "--orders-per-day",
-            "1000", "--incident", "customer_burst:start=+5m", "--out", str(out)])
+        result = CliRunner().invoke(
+            simulate,
+            [
+                "--start",
+                "now",
+                "--history-days",
+                "1",
+                "--days",
+                "0.05",
+                "--orders-per-day",
+                "1000",
+                "--incident",
+                "customer_burst:start=+5m",
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         times = [parse_ts(json.loads(line)["value"]["ts"]) for line in out.open()]
         now_ms = before.timestamp() * 1000
@@ -33,9 +47,19 @@ class TestHistoryBeforeNow:
     def test_without_history_nothing_changes(self, tmp_path: Path) -> None:
         """Without --history-days the run starts at --start, as before."""
         out = tmp_path / "events.jsonl"
-        result = CliRunner().invoke(simulate, [
-            "--start", "2026-11-02T00:00:00Z", "--days", "0.05", "--orders-per-day", "1000",
-            "--out", str(out)])
+        result = CliRunner().invoke(
+            simulate,
+            [
+                "--start",
+                "2026-11-02T00:00:00Z",
+                "--days",
+                "0.05",
+                "--orders-per-day",
+                "1000",
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         first = parse_ts(json.loads(out.open().readline())["value"]["ts"])
         assert first >= parse_ts("2026-11-02T00:00:00Z")

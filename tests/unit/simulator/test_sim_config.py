@@ -34,10 +34,11 @@ class TestSimulationConfig:
             ({"speed": 0.0}, "speed"),
             ({"channels": ()}, "channels"),
             ({"channels": (("web", -1.0),)}, "channels[web].weight"),
-            ({"categories": (CategorySpec("x", 1.0, 0.95, 1.0, 2.0),)},
-             "categories[x].return_rate"),
-            ({"categories": (CategorySpec("x", 1.0, 0.1, 5.0, 2.0),)},
-             "categories[x].price_max"),
+            (
+                {"categories": (CategorySpec("x", 1.0, 0.95, 1.0, 2.0),)},
+                "categories[x].return_rate",
+            ),
+            ({"categories": (CategorySpec("x", 1.0, 0.1, 5.0, 2.0),)}, "categories[x].price_max"),
         ],
     )
     def test_bad_field_is_named(self, kwargs: dict[str, object], field: str) -> None:
@@ -67,15 +68,20 @@ class TestSimulationConfig:
 class TestIncidentFromDict:
     def test_relative_start_and_duration(self) -> None:
         """'+1d2h' starts relative to the simulation start and durations parse."""
-        inc = incident_from_dict({"type": "wait_time_surge", "start": "+1d2h",
-                                  "duration": "90m", "queue": "returns"}, DEFAULT_START)
-        assert window_ms(inc) == (parse_ts("2026-11-03T02:00:00Z"),
-                                  parse_ts("2026-11-03T03:30:00Z"))
+        inc = incident_from_dict(
+            {"type": "wait_time_surge", "start": "+1d2h", "duration": "90m", "queue": "returns"},
+            DEFAULT_START,
+        )
+        assert window_ms(inc) == (
+            parse_ts("2026-11-03T02:00:00Z"),
+            parse_ts("2026-11-03T03:30:00Z"),
+        )
 
     def test_absolute_start(self) -> None:
         """An RFC 3339 start is taken as is."""
-        inc = incident_from_dict({"type": "complaint_spike", "start": "2026-11-05T08:00:00Z"},
-                                 DEFAULT_START)
+        inc = incident_from_dict(
+            {"type": "complaint_spike", "start": "2026-11-05T08:00:00Z"}, DEFAULT_START
+        )
         assert inc.start == datetime(2026, 11, 5, 8, tzinfo=UTC)
 
     def test_unknown_type_is_refused(self) -> None:
@@ -86,8 +92,9 @@ class TestIncidentFromDict:
     def test_unknown_field_is_refused(self) -> None:
         """A misspelt target field is named."""
         with pytest.raises(ValueError, match=r"incident\[order_drop\]\.chanel"):
-            incident_from_dict({"type": "order_drop", "start": "+1h", "chanel": "app"},
-                               DEFAULT_START)
+            incident_from_dict(
+                {"type": "order_drop", "start": "+1h", "chanel": "app"}, DEFAULT_START
+            )
 
     def test_every_type_has_a_default_duration(self) -> None:
         """Every incident type parses with only type and start."""
@@ -96,8 +103,9 @@ class TestIncidentFromDict:
 
     def test_return_spike_label_window_covers_the_return_lag(self) -> None:
         """A SKU return spike's label window runs from start + 1 day to end + 3 days."""
-        inc = incident_from_dict({"type": "sku_return_spike", "start": "+2d", "duration": "2d"},
-                                 DEFAULT_START)
+        inc = incident_from_dict(
+            {"type": "sku_return_spike", "start": "+2d", "duration": "2d"}, DEFAULT_START
+        )
         start, end = window_ms(inc)
         assert label_window_ms(inc) == (start + MS_PER_DAY, end + 3 * MS_PER_DAY)
 
@@ -125,8 +133,10 @@ class TestScenario:
     def test_bad_entry_is_located(self, tmp_path: Path) -> None:
         """An error in the second incident names its index and field."""
         path = tmp_path / "s.toml"
-        path.write_text('[[incidents]]\ntype = "order_drop"\nstart = "+1h"\n'
-                        '[[incidents]]\ntype = "wrong_price"\nstart = "soon"\n')
+        path.write_text(
+            '[[incidents]]\ntype = "order_drop"\nstart = "+1h"\n'
+            '[[incidents]]\ntype = "wrong_price"\nstart = "soon"\n'
+        )
         with pytest.raises(ValueError, match=r"incidents\[1\].*start"):
             load_scenario(path, DEFAULT_START)
 

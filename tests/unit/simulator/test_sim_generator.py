@@ -14,10 +14,28 @@ from streams.dev.simulator.schedule import CalendarQueue
 from streams.dev.simulator.timefmt import parse_ts
 from tests.unit.simulator.sim_helpers import contract_errors
 
-LIFECYCLE_RANK = {"placed": 0, "paid": 1, "cancelled": 2, "shipped": 2, "delivered": 3,
-                  "return_requested": 4, "exchange_requested": 4, "returned": 5, "refunded": 6}
-ORDER_FIELDS = ("sku", "category", "region", "carrier", "channel", "customer_id",
-                "address_id", "quantity", "amount")
+LIFECYCLE_RANK = {
+    "placed": 0,
+    "paid": 1,
+    "cancelled": 2,
+    "shipped": 2,
+    "delivered": 3,
+    "return_requested": 4,
+    "exchange_requested": 4,
+    "returned": 5,
+    "refunded": 6,
+}
+ORDER_FIELDS = (
+    "sku",
+    "category",
+    "region",
+    "carrier",
+    "channel",
+    "customer_id",
+    "address_id",
+    "quantity",
+    "amount",
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +57,12 @@ class TestDeterminism:
 
     def test_other_seed_other_bytes(self) -> None:
         """A different seed gives different traffic."""
-        base = SimulationConfig(duration=timedelta(hours=3), orders_per_day=2_000,
-                                warmup=timedelta(0))
-        other = SimulationConfig(seed=1, duration=timedelta(hours=3), orders_per_day=2_000,
-                                 warmup=timedelta(0))
+        base = SimulationConfig(
+            duration=timedelta(hours=3), orders_per_day=2_000, warmup=timedelta(0)
+        )
+        other = SimulationConfig(
+            seed=1, duration=timedelta(hours=3), orders_per_day=2_000, warmup=timedelta(0)
+        )
         assert _bytes(base) != _bytes(other)
 
     def test_second_pass_repeats_the_first(self, small_config: SimulationConfig) -> None:
@@ -61,8 +81,9 @@ class TestOrdering:
         """Each value's RFC 3339 ts is the record's ts_ms."""
         assert all(parse_ts(e.value["ts"]) == e.ts_ms for e in events[::97])
 
-    def test_within_configured_range(self, events: list[Event],
-                                     small_config: SimulationConfig) -> None:
+    def test_within_configured_range(
+        self, events: list[Event], small_config: SimulationConfig
+    ) -> None:
         """Nothing is emitted before start or at/after the end."""
         assert events[0].ts_ms >= small_config.start_ms
         assert events[-1].ts_ms < small_config.end_ms
@@ -71,8 +92,9 @@ class TestOrdering:
 class TestContract:
     def test_every_event_is_valid(self, events: list[Event]) -> None:
         """Every value passes the contract checker for its topic."""
-        bad = [(e.topic, e.value, errs) for e in events
-               if (errs := contract_errors(e.topic, e.value))]
+        bad = [
+            (e.topic, e.value, errs) for e in events if (errs := contract_errors(e.topic, e.value))
+        ]
         assert bad == []
 
     def test_event_ids_are_unique(self, events: list[Event]) -> None:
@@ -82,8 +104,12 @@ class TestContract:
 
     def test_keys_are_the_contract_ids(self, events: list[Event]) -> None:
         """The key is order_id, complaint_id, ticket_id or review_id by topic."""
-        id_field = {"orders": "order_id", "complaints": "complaint_id",
-                    "wait-times": "ticket_id", "reviews": "review_id"}
+        id_field = {
+            "orders": "order_id",
+            "complaints": "complaint_id",
+            "wait-times": "ticket_id",
+            "reviews": "review_id",
+        }
         assert all(e.key == e.value[id_field[e.topic]] for e in events)
 
     def test_all_topics_present(self, events: list[Event]) -> None:
@@ -133,8 +159,10 @@ class TestLifecycle:
         """Complaints carry the order's id, dimensions, a reason and a severity."""
         complaints = [e.value for e in events if e.topic == "complaints"]
         assert complaints
-        assert all(c["order_id"].startswith("O-") and c["reason"] and c["severity"] in (1, 2, 3)
-                   for c in complaints)
+        assert all(
+            c["order_id"].startswith("O-") and c["reason"] and c["severity"] in (1, 2, 3)
+            for c in complaints
+        )
 
 
 class TestCalendarQueue:

@@ -12,13 +12,25 @@ from streams.dev.simulator.timefmt import MS_PER_DAY, parse_ts
 from tests.unit.simulator.conftest import Run
 from tests.unit.simulator.sim_helpers import Columns
 
-CONTRACT_RULES = {"order_volume", "order_outlier", "customer_order_burst", "return_rate",
-                  "complaint_rate", "complaint_volume", "wait_time_p90",
-                  "wait_sla_breach_share",
-                  # contract 7.3
-                  "handle_time_p90", "low_satisfaction_share", "bad_review_rate",
-                  "cancellation_rate", "delivery_time_p90", "late_delivery_share",
-                  "lost_parcel", "refund_delay_p90"}
+CONTRACT_RULES = {
+    "order_volume",
+    "order_outlier",
+    "customer_order_burst",
+    "return_rate",
+    "complaint_rate",
+    "complaint_volume",
+    "wait_time_p90",
+    "wait_sla_breach_share",
+    # contract 7.3
+    "handle_time_p90",
+    "low_satisfaction_share",
+    "bad_review_rate",
+    "cancellation_rate",
+    "delivery_time_p90",
+    "late_delivery_share",
+    "lost_parcel",
+    "refund_delay_p90",
+}
 
 
 def _label(run: Run, kind: str) -> dict[str, Any]:
@@ -42,14 +54,18 @@ def _history(run: Run) -> np.ndarray:
 def _daily_mean(run: Run, label: dict[str, Any], mask: np.ndarray) -> float:
     """Mean count of ``mask`` events in the label window's hours on each of the 7 days before."""
     start, end = parse_ts(label["start"]), parse_ts(label["end"])
-    shifted = [(mask & run.cols.between(start - k * MS_PER_DAY, end - k * MS_PER_DAY)).sum()
-               for k in range(1, 8)]
+    shifted = [
+        (mask & run.cols.between(start - k * MS_PER_DAY, end - k * MS_PER_DAY)).sum()
+        for k in range(1, 8)
+    ]
     return float(np.mean(shifted))
 
 
 def _complaint_rate(c: Columns, mask: np.ndarray) -> float:
-    return float((mask & (c.topic == "complaints")).sum()
-                 / max((mask & c.order_status("delivered")).sum(), 1))
+    return float(
+        (mask & (c.topic == "complaints")).sum()
+        / max((mask & c.order_status("delivered")).sum(), 1)
+    )
 
 
 class TestIncidentEffects:
@@ -64,16 +80,14 @@ class TestIncidentEffects:
         """The region+carrier complaint rate more than doubles."""
         c, label = default_run.cols, _label(default_run, "carrier_damage")
         now, before = _windows(default_run, label)
-        pair = (c.region == label["targets"]["region"]) & (
-            c.carrier == label["targets"]["carrier"])
+        pair = (c.region == label["targets"]["region"]) & (c.carrier == label["targets"]["carrier"])
         assert _complaint_rate(c, now & pair) > 2 * _complaint_rate(c, before & pair)
 
     def test_carrier_damage_returns(self, default_run: Run) -> None:
         """The region+carrier return rate rises by over a quarter on the history week's."""
         c, label = default_run.cols, _label(default_run, "carrier_damage")
         now, _ = _windows(default_run, label)
-        pair = (c.region == label["targets"]["region"]) & (
-            c.carrier == label["targets"]["carrier"])
+        pair = (c.region == label["targets"]["region"]) & (c.carrier == label["targets"]["carrier"])
         assert c.return_rate(now & pair) > 1.25 * c.return_rate(_history(default_run) & pair)
 
     def test_wait_time_surge_p90(self, default_run: Run) -> None:
@@ -82,7 +96,8 @@ class TestIncidentEffects:
         now, before = _windows(default_run, label)
         queue = (c.topic == "wait-times") & (c.queue == label["targets"]["queue"])
         assert np.percentile(c.wait[now & queue], 90) > 2 * np.percentile(
-            c.wait[before & queue], 90)
+            c.wait[before & queue], 90
+        )
 
     def test_wait_time_surge_sla_share(self, default_run: Run) -> None:
         """The queue's share of waits over 900 s at least triples."""
@@ -132,9 +147,21 @@ class TestLabels:
         kinds = sorted(i["type"] for i in default_run.labels["incidents"])
         assert kinds == sorted(INCIDENT_TYPES)
 
-    @pytest.mark.parametrize("field", ["id", "type", "start", "end", "cause_start",
-                                       "cause_end", "magnitude", "targets", "expected",
-                                       "related"])
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "id",
+            "type",
+            "start",
+            "end",
+            "cause_start",
+            "cause_end",
+            "magnitude",
+            "targets",
+            "expected",
+            "related",
+        ],
+    )
     def test_entry_fields(self, default_run: Run, field: str) -> None:
         """Every incident entry has the documented fields."""
         assert all(field in i for i in default_run.labels["incidents"])
@@ -167,10 +194,14 @@ class TestLabels:
         orders = [t for t in label["expected"] if t["dimension"] == "order"]
         assert [t["key"] for t in orders] == label["order_ids"]
         assert [t["key"] for t in label["expected"] if t["dimension"] == "sku"] == [
-            label["targets"]["sku"]]
+            label["targets"]["sku"]
+        ]
 
     def test_order_drop_is_down(self, default_run: Run) -> None:
         """An order drop expects order_volume going down."""
         (target,) = _label(default_run, "order_drop")["expected"]
         assert (target["rule"], target["dimension"], target["direction"]) == (
-            "order_volume", "channel", "down")
+            "order_volume",
+            "channel",
+            "down",
+        )

@@ -17,15 +17,20 @@ from streams.dev.simulator.incidents import DeliveryDelay, LostParcels, RefundDe
 from streams.dev.simulator.timefmt import parse_ts
 
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
-BASE = SimulationConfig(seed=3, start=DEFAULT_START, duration=8 * DAY, orders_per_day=3_000,
-                        n_skus=300, warmup=timedelta(days=3))
+BASE = SimulationConfig(
+    seed=3,
+    start=DEFAULT_START,
+    duration=8 * DAY,
+    orders_per_day=3_000,
+    n_skus=300,
+    warmup=timedelta(days=3),
+)
 INCIDENTS = (
-    DeliveryDelay(start=DEFAULT_START + DAY, duration=DAY, region="EU-West", carrier="DHL",
-                  magnitude=2.0),
-    LostParcels(start=DEFAULT_START + DAY, duration=12 * HOUR, carrier="PostNL",
-                magnitude=0.5),
-    RefundDelay(start=DEFAULT_START + 2 * DAY, duration=3 * DAY, category="apparel",
-                magnitude=2.0),
+    DeliveryDelay(
+        start=DEFAULT_START + DAY, duration=DAY, region="EU-West", carrier="DHL", magnitude=2.0
+    ),
+    LostParcels(start=DEFAULT_START + DAY, duration=12 * HOUR, carrier="PostNL", magnitude=0.5),
+    RefundDelay(start=DEFAULT_START + 2 * DAY, duration=3 * DAY, category="apparel", magnitude=2.0),
 )
 
 
@@ -54,8 +59,9 @@ def test_every_order_event_promises_a_date(runs: tuple) -> None:  # type: ignore
     """promised_at is RFC 3339, after the order was placed; most parcels arrive by then."""
     _, quiet, _ = runs
     delivered = [o for o in quiet.values() if "delivered" in o and "placed" in o]
-    late = [o for o in delivered
-            if o["delivered"].ts_ms > parse_ts(o["delivered"].value["promised_at"])]
+    late = [
+        o for o in delivered if o["delivered"].ts_ms > parse_ts(o["delivered"].value["promised_at"])
+    ]
     assert all(parse_ts(o["placed"].value["promised_at"]) > o["placed"].ts_ms for o in delivered)
     assert 0.0 < len(late) / len(delivered) < 0.1
 
@@ -89,9 +95,13 @@ def test_lost_parcels_never_arrive(runs: tuple) -> None:  # type: ignore[type-ar
         assert hit[oid]["shipped"].value["carrier"] == "PostNL"
         assert "delivered" in quiet[oid]
     start, end = window_ms(INCIDENTS[1])
-    shipped = [o for o, order in hit.items() if "shipped" in order
-               and order["shipped"].value["carrier"] == "PostNL"
-               and start <= order["shipped"].ts_ms < end]
+    shipped = [
+        o
+        for o, order in hit.items()
+        if "shipped" in order
+        and order["shipped"].value["carrier"] == "PostNL"
+        and start <= order["shipped"].ts_ms < end
+    ]
     assert 0.35 < len(lost) / len(shipped) < 0.65
 
 
@@ -104,8 +114,10 @@ def test_refund_delay_slows_refunds_of_its_category(runs: tuple) -> None:  # typ
     for oid, order in hit.items():
         if not {"returned", "refunded"} <= set(order) or "refunded" not in quiet.get(oid, {}):
             continue
-        if order["returned"].value["category"] == "apparel" and \
-                start <= order["returned"].ts_ms < end:
+        if (
+            order["returned"].value["category"] == "apparel"
+            and start <= order["returned"].ts_ms < end
+        ):
             before = quiet[oid]["refunded"].ts_ms - quiet[oid]["returned"].ts_ms
             after = order["refunded"].ts_ms - order["returned"].ts_ms
             assert abs(after - 2 * before) <= 2
@@ -118,9 +130,16 @@ def test_refund_delay_slows_refunds_of_its_category(runs: tuple) -> None:  # typ
 def test_other_events_of_a_seed_are_unchanged(runs: tuple) -> None:  # type: ignore[type-arg]
     """Orders the incidents do not touch have the same events as without them."""
     _, quiet, hit = runs
-    same = [oid for oid in quiet if oid in hit and "refunded" not in quiet[oid]
-            and quiet[oid].get("shipped") is not None
-            and quiet[oid]["shipped"].value["carrier"] not in ("DHL", "PostNL")]
+    same = [
+        oid
+        for oid in quiet
+        if oid in hit
+        and "refunded" not in quiet[oid]
+        and quiet[oid].get("shipped") is not None
+        and quiet[oid]["shipped"].value["carrier"] not in ("DHL", "PostNL")
+    ]
     assert len(same) > 1000
-    assert all({s: e.value for s, e in quiet[oid].items()}
-               == {s: e.value for s, e in hit[oid].items()} for oid in same)
+    assert all(
+        {s: e.value for s, e in quiet[oid].items()} == {s: e.value for s, e in hit[oid].items()}
+        for oid in same
+    )

@@ -24,8 +24,9 @@ from streams.dev.simulator.cli import simulate
 from streams.dev.simulator.hostile import ONE_MIB, REASONS
 from tests.unit.simulator.sim_helpers import contract_errors
 
-TINY = SimulationConfig(seed=9, duration=timedelta(hours=6), orders_per_day=2_000,
-                        warmup=timedelta(days=1))
+TINY = SimulationConfig(
+    seed=9, duration=timedelta(hours=6), orders_per_day=2_000, warmup=timedelta(days=1)
+)
 
 
 class TestJsonl:
@@ -40,8 +41,7 @@ class TestJsonl:
             assert set(record) == {"topic", "value"}
             assert contract_errors(record["topic"], record["value"]) == []
 
-    def test_labels_file_round_trips(self, tmp_path: Path,
-                                     small_config: SimulationConfig) -> None:
+    def test_labels_file_round_trips(self, tmp_path: Path, small_config: SimulationConfig) -> None:
         """The labels file is JSON with the schema tag and one entry per incident."""
         sim = Simulation(small_config)
         for _ in sim.events():
@@ -57,10 +57,25 @@ class TestCli:
     def test_writes_events_and_labels(self, tmp_path: Path) -> None:
         """simulate --out --labels writes both files and exits 0."""
         out, labels = tmp_path / "e.jsonl", tmp_path / "l.json"
-        result = CliRunner().invoke(simulate, [
-            "--days", "0.25", "--orders-per-day", "2000", "--seed", "3",
-            "--incident", "wait_time_surge", "--incident", "order_drop:region=UK",
-            "--out", str(out), "--labels", str(labels)])
+        result = CliRunner().invoke(
+            simulate,
+            [
+                "--days",
+                "0.25",
+                "--orders-per-day",
+                "2000",
+                "--seed",
+                "3",
+                "--incident",
+                "wait_time_surge",
+                "--incident",
+                "order_drop:region=UK",
+                "--out",
+                str(out),
+                "--labels",
+                str(labels),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert out.stat().st_size > 0
         types = [i["type"] for i in json.loads(labels.read_text())["incidents"]]
@@ -70,8 +85,9 @@ class TestCli:
         """Two CLI runs with one seed write identical bytes."""
         paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
         for path in paths:
-            CliRunner().invoke(simulate, ["--days", "0.1", "--orders-per-day", "1000",
-                                          "--out", str(path)])
+            CliRunner().invoke(
+                simulate, ["--days", "0.1", "--orders-per-day", "1000", "--out", str(path)]
+            )
         assert paths[0].read_bytes() == paths[1].read_bytes()
 
     def test_needs_an_output(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,15 +99,17 @@ class TestCli:
 
     def test_bad_incident_is_named(self, tmp_path: Path) -> None:
         """An unknown incident target is reported against --incident."""
-        result = CliRunner().invoke(simulate, ["--incident", "order_drop:channel=fax",
-                                               "--out", str(tmp_path / "e.jsonl")])
+        result = CliRunner().invoke(
+            simulate, ["--incident", "order_drop:channel=fax", "--out", str(tmp_path / "e.jsonl")]
+        )
         assert result.exit_code == 2
         assert "channel" in result.output
 
     def test_bad_start_is_named(self, tmp_path: Path) -> None:
         """A start without an offset is refused against --start."""
-        result = CliRunner().invoke(simulate, ["--start", "2026-11-02T00:00:00",
-                                               "--out", str(tmp_path / "e.jsonl")])
+        result = CliRunner().invoke(
+            simulate, ["--start", "2026-11-02T00:00:00", "--out", str(tmp_path / "e.jsonl")]
+        )
         assert result.exit_code == 2
         assert "--start" in result.output
 
@@ -115,8 +133,9 @@ class TestHostile:
         bad = bad_events(np.random.default_rng(2), len(REASONS))
         assert all(len(b.raw) > ONE_MIB for b in bad if b.reason == "oversized")
 
-    @pytest.mark.parametrize("reason", ["missing_field", "wrong_type", "out_of_range",
-                                        "bad_ts", "unknown_status"])
+    @pytest.mark.parametrize(
+        "reason", ["missing_field", "wrong_type", "out_of_range", "bad_ts", "unknown_status"]
+    )
     def test_json_rejects_fail_the_contract(self, reason: str) -> None:
         """Well-formed JSON rejects really break the contract."""
         bad = bad_events(np.random.default_rng(3), 9 * 6)
@@ -134,19 +153,42 @@ class TestHostile:
 class TestPublicApi:
     def test_exported_members(self) -> None:
         """__all__ is pinned: changing the public API is a conscious decision."""
-        assert sorted(simulator.__all__) == sorted([
-            "INCIDENT_TYPES", "TOPICS", "BadEvent", "CarrierDamage", "CategorySpec",
-            "ComplaintSpike", "CustomerBurst", "Event", "Incident", "OrderDrop", "RegionSpec",
-            "Scenario", "SimulationConfig", "Simulation", "SkuReturnSpike", "WaitTimeSurge",
-            "WrongPrice", "bad_events", "build_labels", "load_scenario", "simulate",
-            "write_events", "write_events_file", "write_labels_file"])
+        assert sorted(simulator.__all__) == sorted(
+            [
+                "INCIDENT_TYPES",
+                "TOPICS",
+                "BadEvent",
+                "CarrierDamage",
+                "CategorySpec",
+                "ComplaintSpike",
+                "CustomerBurst",
+                "Event",
+                "Incident",
+                "OrderDrop",
+                "RegionSpec",
+                "Scenario",
+                "SimulationConfig",
+                "Simulation",
+                "SkuReturnSpike",
+                "WaitTimeSurge",
+                "WrongPrice",
+                "bad_events",
+                "build_labels",
+                "load_scenario",
+                "simulate",
+                "write_events",
+                "write_events_file",
+                "write_labels_file",
+            ]
+        )
 
 
 class TestSpeed:
     def test_reports_events_per_second(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Prints generation speed (no wall-time assertion; see benchmarks/simulator.py)."""
-        config = SimulationConfig(seed=1, duration=timedelta(hours=12), orders_per_day=20_000,
-                                  warmup=timedelta(days=1))
+        config = SimulationConfig(
+            seed=1, duration=timedelta(hours=12), orders_per_day=20_000, warmup=timedelta(days=1)
+        )
         began = time.perf_counter()
         count = sum(1 for _ in Simulation(config).events())
         elapsed = time.perf_counter() - began

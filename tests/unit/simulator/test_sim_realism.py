@@ -57,7 +57,8 @@ class TestReturnRates:
         c = default_run.cols
         hist = _history(default_run)
         assert c.return_rate(hist & (c.category == "apparel")) > 5 * c.return_rate(
-            hist & (c.category == "books"))
+            hist & (c.category == "books")
+        )
 
 
 class TestPopularity:
@@ -75,18 +76,22 @@ class TestPopularity:
         _, counts = np.unique(c.sku[c.order_status("placed")], return_counts=True)
         counts = np.sort(counts)[::-1]
         assert len(counts) > 0.8 * default_run.sim.config.n_skus
-        assert counts[len(counts) // 2:].sum() / counts.sum() < 0.15
+        assert counts[len(counts) // 2 :].sum() / counts.sum() < 0.15
 
 
 class TestLifecycleTiming:
     def test_delivery_takes_days(self, default_run: Run) -> None:
         """The median order is delivered 2 to 6 days after it was placed."""
         c = default_run.cols
-        placed = dict(zip(c.key[c.order_status("placed")], c.ts[c.order_status("placed")],
-                          strict=True))
+        placed = dict(
+            zip(c.key[c.order_status("placed")], c.ts[c.order_status("placed")], strict=True)
+        )
         delivered = c.order_status("delivered")
-        lags = [ts - placed[k] for k, ts in zip(c.key[delivered], c.ts[delivered], strict=True)
-                if k in placed]
+        lags = [
+            ts - placed[k]
+            for k, ts in zip(c.key[delivered], c.ts[delivered], strict=True)
+            if k in placed
+        ]
         assert 2 * MS_PER_DAY < np.median(lags) < 6 * MS_PER_DAY
 
     def test_small_share_cancelled(self, default_run: Run) -> None:

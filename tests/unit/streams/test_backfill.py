@@ -21,49 +21,79 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def rules() -> RuleSet:
-    return parse_rules({"rules": {"order_volume": {
-        "window": "15m", "dimensions": ["total", "channel"], "relative_to": "total",
-        "total_direction": "down",
-        "detector": {"grace_period": 24, "persistence": [2, 3], "cusum_direction": "down"}}}})
+    return parse_rules(
+        {
+            "rules": {
+                "order_volume": {
+                    "window": "15m",
+                    "dimensions": ["total", "channel"],
+                    "relative_to": "total",
+                    "total_direction": "down",
+                    "detector": {
+                        "grace_period": 24,
+                        "persistence": [2, 3],
+                        "cusum_direction": "down",
+                    },
+                }
+            }
+        }
+    )
 
 
 def history_lines() -> list[bytes]:
-    config = SimulationConfig(seed=3, start=START, duration=timedelta(days=2),
-                              orders_per_day=3_000, incidents=(OrderDrop(
-                                  start=START + timedelta(days=1, hours=10),
-                                  duration=timedelta(hours=2), channel="app",
-                                  magnitude=0.05),))
+    config = SimulationConfig(
+        seed=3,
+        start=START,
+        duration=timedelta(days=2),
+        orders_per_day=3_000,
+        incidents=(
+            OrderDrop(
+                start=START + timedelta(days=1, hours=10),
+                duration=timedelta(hours=2),
+                channel="app",
+                magnitude=0.05,
+            ),
+        ),
+    )
     return [event_line(event).encode() for event in simulate(config)]
 
 
 def test_backfill_decides_what_replay_decides_with_each_series_in_its_workers_closer() -> None:
     lines = history_lines()
-    bad = [b"{not json", b'{"topic": "refunds", "value": {}}',
-           b'{"topic": "orders", "value": {"order_id": "x"}}']
+    bad = [
+        b"{not json",
+        b'{"topic": "refunds", "value": {}}',
+        b'{"topic": "orders", "value": {"order_id": "x"}}',
+    ]
     layout = Layout(dict.fromkeys(TOPICS, 4), [0, 1, 2])
     pipeline = BackfillPipeline(rules(), layout)
     alerts = pipeline.run(read_jsonl(lines[:100] + bad + lines[100:]))
     replay = ReplayPipeline(rules(), partitions=4)
     expected = list(replay.run(read_jsonl(lines)))
 
-    assert {a.alert_id for a in alerts if a.rule == "order_volume"} \
-        == {a.alert_id for a in expected if a.rule == "order_volume"}
+    assert {a.alert_id for a in alerts if a.rule == "order_volume"} == {
+        a.alert_id for a in expected if a.rule == "order_volume"
+    }
     assert any(a.key == "app" and a.status == "firing" for a in alerts), "scenario too quiet"
     assert pipeline.result.lines == len(lines) + len(bad)
     assert sorted(d.reason for d in pipeline.result.dead_letters) == sorted(
-        d.reason for d in replay.dead_letters + _dead_of(bad))
+        d.reason for d in replay.dead_letters + _dead_of(bad)
+    )
     # Every series sits in the closer the worker routes it to (order_volume's all in one:
     # its keys are judged against its total), and only there.
     held = [sid for closer in pipeline.closers for sid in closer.banks["order_volume"].ids]
     assert len(held) == len(set(held)) >= 4
     for index, closer in enumerate(pipeline.closers):
-        assert all(closer_partition(sid, 3) == index
-                   for sid in closer.banks["order_volume"].ids)
-    closed = [c.closed_through["order_volume"] for c in pipeline.closers
-              if "order_volume" in c.closed_through]
+        assert all(closer_partition(sid, 3) == index for sid in closer.banks["order_volume"].ids)
+    closed = [
+        c.closed_through["order_volume"]
+        for c in pipeline.closers
+        if "order_volume" in c.closed_through
+    ]
     assert pipeline.result.live_from_ms == min(closed) + 15 * 60_000
-    assert pipeline.result.live_from_ms > int((START + timedelta(days=2, hours=-1)).timestamp()
-                                              * 1000)
+    assert pipeline.result.live_from_ms > int(
+        (START + timedelta(days=2, hours=-1)).timestamp() * 1000
+    )
 
 
 def _dead_of(bad: list[bytes]):  # type: ignore[no-untyped-def]
@@ -77,8 +107,9 @@ def test_a_restored_closer_continues_the_backfilled_baseline() -> None:
     layout = Layout(dict.fromkeys(TOPICS, 2), [0])
     pipeline = BackfillPipeline(rules(), layout)
     pipeline.run(read_jsonl(history_lines()))
-    restored = WindowCloser(rules(), layout.inputs, AlertTexts(), shards=1,
-                            oncall=OnCall(rules().mutes, None, {}))
+    restored = WindowCloser(
+        rules(), layout.inputs, AlertTexts(), shards=1, oncall=OnCall(rules().mutes, None, {})
+    )
     restored.restore(pipeline.closers[0].snapshot())
     assert restored.closed_through == pipeline.closers[0].closed_through
     sid = "order_volume:channel:web"

@@ -23,18 +23,25 @@ T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday
 Record = tuple[str, bytes, bytes]
 
 
-def volume_rules(*, idle_ttl: str = "1d", max_series: int = 50_000, grace: int = 24,
-                 **detector: Any) -> RuleSet:
+def volume_rules(
+    *, idle_ttl: str = "1d", max_series: int = 50_000, grace: int = 24, **detector: Any
+) -> RuleSet:
     """order_volume per region in 1 h windows with the given retention."""
-    return parse_rules({
-        "settings": {"lateness": "5m"},
-        "rules": {
-            "order_volume": {"window": "1h", "dimensions": ["region"], "runbook": "Check {key}.",
-                             "idle_ttl": idle_ttl, "max_series": max_series,
-                             "detector": {"grace_period": grace, "persistence": [1, 1],
-                                          **detector}},
-        },
-    })
+    return parse_rules(
+        {
+            "settings": {"lateness": "5m"},
+            "rules": {
+                "order_volume": {
+                    "window": "1h",
+                    "dimensions": ["region"],
+                    "runbook": "Check {key}.",
+                    "idle_ttl": idle_ttl,
+                    "max_series": max_series,
+                    "detector": {"grace_period": grace, "persistence": [1, 1], **detector},
+                },
+            },
+        }
+    )
 
 
 def hours(counts_per_hour: list[dict[str, int]]) -> Iterator[Record]:
@@ -46,8 +53,12 @@ def hours(counts_per_hour: list[dict[str, int]]) -> Iterator[Record]:
         events += [""] * 8
         for j, region in enumerate(events):
             ts = T0 + hour * HOUR + j * HOUR // len(events)
-            value: dict[str, Any] = {"event_id": f"e{i}", "ts": ts, "order_id": f"o{i}",
-                                     "status": "placed" if region else "paid"}
+            value: dict[str, Any] = {
+                "event_id": f"e{i}",
+                "ts": ts,
+                "order_id": f"o{i}",
+                "status": "placed" if region else "paid",
+            }
             if region:
                 value["region"] = region
             i += 1
@@ -91,8 +102,9 @@ class TestTtl:
         """A region evicted for idleness comes back as a new series (in warm-up)."""
         rules = volume_rules(idle_ttl="2h", grace=3, direction="up")  # the drop cannot fire
         pipeline = ReplayPipeline(rules, partitions=1)
-        plan = [{"north": 20, "back": 20}] * 6 + [{"north": 20}] * 5 + [{"north": 20,
-                                                                          "back": 20}] * 2
+        plan = (
+            [{"north": 20, "back": 20}] * 6 + [{"north": 20}] * 5 + [{"north": 20, "back": 20}] * 2
+        )
         list(pipeline.run(hours(plan)))
         bank = pipeline.closer.banks["order_volume"]
         assert pipeline.closer.evicted[("order_volume", "ttl")] >= 1
@@ -124,8 +136,10 @@ class TestCap:
         mark = T0 + 10 * HOUR
         for partition in range(1):
             closer.on_watermark(f"orders/{partition}", mark)
-        assert set(closer.banks["order_volume"].ids) == {"order_volume:region:a",
-                                                         "order_volume:region:b"}
+        assert set(closer.banks["order_volume"].ids) == {
+            "order_volume:region:a",
+            "order_volume:region:b",
+        }
         assert closer.drain_evictions()[0][("order_volume", "cap")] == 1
 
     def test_cap_is_split_over_shards_as_kafka_closers_split_series(self) -> None:
@@ -133,20 +147,25 @@ class TestCap:
         closers owning one shard each (Kafka) do."""
         rules = volume_rules(max_series=8, idle_ttl="2h")
         regions = [f"r{i:02d}" for i in range(30)]
-        plan = ([dict.fromkeys(regions, 3)] * 3 + [dict.fromkeys(regions[:5], 3)] * 4
-                + [dict.fromkeys(regions[10:], 3)] * 2)
+        plan = (
+            [dict.fromkeys(regions, 3)] * 3
+            + [dict.fromkeys(regions[:5], 3)] * 4
+            + [dict.fromkeys(regions[10:], 3)] * 2
+        )
         stage1 = Stage1(rules, {t: t for t in TOPICS})
         out = Stage1Output()
         offsets: dict[int, int] = {}
         from streams.pipeline.replay import partition_for
+
         for topic, key, value in hours(plan):
             partition = partition_for(key, 4)
             offsets[partition] = offsets.get(partition, -1) + 1
             stage1.process(topic, partition, offsets[partition], key, value, out)  # type: ignore[arg-type]
         stage1.seal(out)
         one = WindowCloser(rules, dict.fromkeys(TOPICS, 4), AlertTexts(), shards=4)
-        four = [WindowCloser(rules, dict.fromkeys(TOPICS, 4), AlertTexts(), shards=4)
-                for _ in range(4)]
+        four = [
+            WindowCloser(rules, dict.fromkeys(TOPICS, 4), AlertTexts(), shards=4) for _ in range(4)
+        ]
         alerts_one: list[AlertEvent] = []
         alerts_four: list[AlertEvent] = []
         for sealed in out.partials:
@@ -157,7 +176,8 @@ class TestCap:
             for closer in four:
                 alerts_four += closer.on_watermark(source, mark)
         assert set(one.banks["order_volume"].ids) == {
-            sid for closer in four for sid in closer.banks["order_volume"].ids}
+            sid for closer in four for sid in closer.banks["order_volume"].ids
+        }
         assert sorted(a.to_json() for a in alerts_one) == sorted(a.to_json() for a in alerts_four)
         assert sum(one.admitted["order_volume"].values()) <= 8
         total_folded = sum(closer.folded["order_volume"] for closer in four)
@@ -167,9 +187,15 @@ class TestCap:
 
 class TestDeterminism:
     # x-regions come and go before the restart, y-regions after it; north spikes.
-    PLAN = [{"north": 200 if 26 <= hour < 29 else 40, "south": 30,
-             **{f"x{i}": 2 for i in range(12) if hour < 10},
-             **{f"y{i}": 2 for i in range(10) if 20 <= hour < 31}} for hour in range(36)]
+    PLAN = [
+        {
+            "north": 200 if 26 <= hour < 29 else 40,
+            "south": 30,
+            **{f"x{i}": 2 for i in range(12) if hour < 10},
+            **{f"y{i}": 2 for i in range(10) if 20 <= hour < 31},
+        }
+        for hour in range(36)
+    ]
 
     def test_same_alerts_with_a_closer_restart_in_the_middle(self) -> None:
         """Restoring the closer from a snapshot halfway (with evictions before and after)
@@ -189,11 +215,12 @@ class TestDeterminism:
         split.closer = restored
         alerts += [a.to_json() for a in split.run(records[cut:])]
         assert alerts == reference
-        assert set(restored.banks["order_volume"].ids) == set(whole.closer.banks["order_volume"].ids)
+        assert set(restored.banks["order_volume"].ids) == set(
+            whole.closer.banks["order_volume"].ids
+        )
         assert restored.evicted, "no eviction after the restart"
         assert restored.folded, "no key folded after the restart"
         assert evicted_before + restored.evicted == whole.closer.evicted
-
 
     def test_json_snapshot_of_an_older_version_still_restores(self) -> None:
         """A snapshot in the JSON-only form (banks as base64, no last-seen times) restores
@@ -206,14 +233,21 @@ class TestDeterminism:
         bank = closer.banks["order_volume"]
         blob = bank.export_all()
         size = int.from_bytes(blob[:4], "little")
-        header = json.loads(blob[4:4 + size])
+        header = json.loads(blob[4 : 4 + size])
         header["columns"] = header["columns"][:-1]  # no _seen column then
         body = json.dumps(header, separators=(",", ":")).encode()
-        old_blob = len(body).to_bytes(4, "little") + body + blob[4 + size:-8 * len(bank)]
-        state = {"banks": {"order_volume": base64.b64encode(old_blob).decode()},
-                 "watermarks": closer.watermarks, "closed_through": closer.closed_through,
-                 "pending": [], "episodes": {}, "open_alerts": {}, "streak_start": {},
-                 "event_alerts": [], "late_partials": 0}
+        old_blob = len(body).to_bytes(4, "little") + body + blob[4 + size : -8 * len(bank)]
+        state = {
+            "banks": {"order_volume": base64.b64encode(old_blob).decode()},
+            "watermarks": closer.watermarks,
+            "closed_through": closer.closed_through,
+            "pending": [],
+            "episodes": {},
+            "open_alerts": {},
+            "streak_start": {},
+            "event_alerts": [],
+            "late_partials": 0,
+        }
         restored = WindowCloser(volume_rules(), dict.fromkeys(TOPICS, 1), AlertTexts())
         restored.restore(json.dumps(state).encode())
         again = restored.banks["order_volume"]
@@ -224,17 +258,33 @@ class TestDeterminism:
 
 
 def placed(i: int, ts: int, sku: str, amount: float = 20.0) -> OrderEvent:
-    return OrderEvent(event_id=f"e{i}", ts_ms=ts, order_id=f"o{i}", status="placed", sku=sku,
-                      category="apparel", quantity=1, amount=amount)
+    return OrderEvent(
+        event_id=f"e{i}",
+        ts_ms=ts,
+        order_id=f"o{i}",
+        status="placed",
+        sku=sku,
+        category="apparel",
+        quantity=1,
+        amount=amount,
+    )
 
 
 def outlier_rules(*, idle_ttl: str = "1d", max_series: int = 50_000) -> RuleSet:
-    return parse_rules({
-        "settings": {"lateness": "5m"},
-        "rules": {"order_outlier": {"window": "1h", "dimensions": ["order"],
-                                    "runbook": "Check {key}.", "idle_ttl": idle_ttl,
-                                    "max_series": max_series}},
-    })
+    return parse_rules(
+        {
+            "settings": {"lateness": "5m"},
+            "rules": {
+                "order_outlier": {
+                    "window": "1h",
+                    "dimensions": ["order"],
+                    "runbook": "Check {key}.",
+                    "idle_ttl": idle_ttl,
+                    "max_series": max_series,
+                }
+            },
+        }
+    )
 
 
 class TestNorms:
@@ -267,8 +317,9 @@ class TestNorms:
     def test_norm_eviction_survives_a_snapshot(self) -> None:
         """Fold times are in the snapshot: a restored aggregator evicts the same norms."""
         rules = outlier_rules(idle_ttl="3h")
-        events = [placed(i, T0 + (i // 3) * 20 * 60_000, "brief" if i < 12 else "busy")
-                  for i in range(60)]
+        events = [
+            placed(i, T0 + (i // 3) * 20 * 60_000, "brief" if i < 12 else "busy") for i in range(60)
+        ]
         whole = SourceAggregator("orders/0", "orders", rules)
         for offset, event in enumerate(events):
             whole.add(event, offset)
@@ -307,11 +358,16 @@ class TestNorms:
         seen = dict(agg.norm_seen["order_outlier"])
         missing = next(iter(seen))
         del seen[missing]
-        old = json.dumps({
-            "resume_offset": 12, "progress_ms": agg.progress_ms, "ahead_ms": None,
-            "sealed_through": agg.sealed_through,
-            "norms": {"order_outlier": {k: [s.n, s.level, s.var] for k, s in norms.items()}},
-            "norm_seen": {"order_outlier": seen}}).encode()
+        old = json.dumps(
+            {
+                "resume_offset": 12,
+                "progress_ms": agg.progress_ms,
+                "ahead_ms": None,
+                "sealed_through": agg.sealed_through,
+                "norms": {"order_outlier": {k: [s.n, s.level, s.var] for k, s in norms.items()}},
+                "norm_seen": {"order_outlier": seen},
+            }
+        ).encode()
         restored = SourceAggregator("orders/0", "orders", outlier_rules())
         assert restored.restore(old) == 12 == resume_offset(old)
         assert restored.norm_states == agg.norm_states
@@ -322,31 +378,59 @@ class TestBursts:
     def test_burst_keys_leave_no_state_after_their_window(self) -> None:
         """Many customers bursting once leave no per-customer state in the closer once
         their windows passed and their episodes resolved."""
-        rules = parse_rules({"settings": {"lateness": "1m"}, "rules": {
-            "customer_order_burst": {"window": "10m", "hop": "5m",
-                                     "dimensions": ["customer", "address"],
-                                     "runbook": "Review {key}.",
-                                     "detector": {"guard_above": 4.5, "prior": 1.0,
-                                                  "grace_period": 1, "persistence": [1, 1],
-                                                  "resolve_after": 1}}}})
+        rules = parse_rules(
+            {
+                "settings": {"lateness": "1m"},
+                "rules": {
+                    "customer_order_burst": {
+                        "window": "10m",
+                        "hop": "5m",
+                        "dimensions": ["customer", "address"],
+                        "runbook": "Review {key}.",
+                        "detector": {
+                            "guard_above": 4.5,
+                            "prior": 1.0,
+                            "grace_period": 1,
+                            "persistence": [1, 1],
+                            "resolve_after": 1,
+                        },
+                    }
+                },
+            }
+        )
         records: list[Record] = []
         i = 0
         for customer in range(200):
             for k in range(6):
                 ts = T0 + customer * 1_000 + k * 10_000
-                value = {"event_id": f"e{i}", "ts": ts, "order_id": f"o{i}",
-                         "status": "placed", "customer_id": f"C{customer}",
-                         "address_id": f"A{customer}"}
+                value = {
+                    "event_id": f"e{i}",
+                    "ts": ts,
+                    "order_id": f"o{i}",
+                    "status": "placed",
+                    "customer_id": f"C{customer}",
+                    "address_id": f"A{customer}",
+                }
                 records.append(("orders", f"o{i}".encode(), json.dumps(value).encode()))
                 i += 1
         # Later, ordinary orders (one per customer) and ticks move every window on.
         for tick in range(16):
-            value = {"event_id": f"r{tick}", "ts": T0 + 2 * HOUR, "order_id": f"r{tick}",
-                     "status": "placed", "customer_id": f"R{tick}", "address_id": f"RA{tick}"}
+            value = {
+                "event_id": f"r{tick}",
+                "ts": T0 + 2 * HOUR,
+                "order_id": f"r{tick}",
+                "status": "placed",
+                "customer_id": f"R{tick}",
+                "address_id": f"RA{tick}",
+            }
             records.append(("orders", f"r{tick}".encode(), json.dumps(value).encode()))
         for tick in range(16):
-            value = {"event_id": f"t{tick}", "ts": T0 + 3 * HOUR, "order_id": f"t{tick}",
-                     "status": "paid"}
+            value = {
+                "event_id": f"t{tick}",
+                "ts": T0 + 3 * HOUR,
+                "order_id": f"t{tick}",
+                "status": "paid",
+            }
             records.append(("orders", f"t{tick}".encode(), json.dumps(value).encode()))
         pipeline = ReplayPipeline(rules, partitions=4)
         alerts = list(pipeline.run(records))
@@ -369,8 +453,10 @@ class TestRetentionSettings:
             ({"settings": {"idle_ttl": "soon"}}, "settings.idle_ttl"),
             ({"rules": {"order_volume": {"idle_ttl": "0s"}}}, "rules.order_volume.idle_ttl"),
             ({"rules": {"order_volume": {"max_series": 1.5}}}, "rules.order_volume.max_series"),
-            ({"rules": {"order_volume": {"max_series": 20_000_000}}},
-             "rules.order_volume.max_series"),
+            (
+                {"rules": {"order_volume": {"max_series": 20_000_000}}},
+                "rules.order_volume.max_series",
+            ),
         ],
     )
     def test_bad_value_names_the_field(self, document: dict[str, Any], field: str) -> None:
@@ -385,9 +471,15 @@ class TestRetentionSettings:
 
     def test_rule_overrides_settings(self) -> None:
         """[settings] sets the default; a rule's own value wins."""
-        rules = parse_rules({"settings": {"idle_ttl": "6h", "max_series": 100}, "rules": {
-            "order_volume": {"runbook": "x", "max_series": 7},
-            "complaint_volume": {"runbook": "y", "idle_ttl": "2d"}}})
+        rules = parse_rules(
+            {
+                "settings": {"idle_ttl": "6h", "max_series": 100},
+                "rules": {
+                    "order_volume": {"runbook": "x", "max_series": 7},
+                    "complaint_volume": {"runbook": "y", "idle_ttl": "2d"},
+                },
+            }
+        )
         volume, complaints = rules.by_name("order_volume"), rules.by_name("complaint_volume")
         assert (volume.idle_ttl_ms, volume.max_series) == (6 * HOUR, 7)
         assert (complaints.idle_ttl_ms, complaints.max_series) == (48 * HOUR, 100)
@@ -402,8 +494,9 @@ class TestSnapshotGuard:
         from streams.runtime.config import Settings
         from streams.runtime.worker import Worker
 
-        settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-                                      "AFTERSALES_MAX_SNAPSHOT_BYTES": str(limit)})
+        settings = Settings.from_env(
+            {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AFTERSALES_MAX_SNAPSHOT_BYTES": str(limit)}
+        )
         metrics = AlertMetrics.create(CollectorRegistry())
         return Worker(settings, load_rules(None), metrics, roles=frozenset({"closer"}))
 
@@ -418,15 +511,21 @@ class TestSnapshotGuard:
         assert [entry["event"] for entry in logs] == ["snapshot_too_large"]
         assert logs[0]["size_bytes"] == 2_000_000 and logs[0]["limit_bytes"] == 1_048_576
         registry = worker.metrics.registry
-        assert registry.get_sample_value("aftersales_snapshot_too_large_total",
-                                         {"stage": "closer"}) == 1
+        assert (
+            registry.get_sample_value("aftersales_snapshot_too_large_total", {"stage": "closer"})
+            == 1
+        )
 
     def test_snapshot_within_the_limit_is_measured(self) -> None:
         """A snapshot under the limit passes; its size is exported."""
         worker = self._worker(1_048_576)
         assert worker._snapshot_fits("intake", "orders/0", b"x" * 1_000, 0.0)
-        assert worker.metrics.registry.get_sample_value(
-            "aftersales_snapshot_bytes", {"stage": "intake"}) == 1_000
+        assert (
+            worker.metrics.registry.get_sample_value(
+                "aftersales_snapshot_bytes", {"stage": "intake"}
+            )
+            == 1_000
+        )
 
     @pytest.mark.parametrize("raw", ["12", "lots", "99999999999"])
     def test_bad_limit_names_the_variable(self, raw: str) -> None:

@@ -41,29 +41,55 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 def partials_records() -> list[ConsumerRecord[bytes, bytes]]:
     """Two simulated days with a wrong price and an order burst on day two, as
     partials-topic records."""
-    base = SimulationConfig(seed=5, start=START, duration=timedelta(days=2),
-                            orders_per_day=4_000, n_skus=40, n_customers=5_000)
-    config = replace(base, incidents=(
-        WrongPrice(start=START + timedelta(days=1, hours=2), duration=timedelta(hours=6),
-                   sku=best_seller(base), magnitude=0.1),
-        CustomerBurst(start=START + timedelta(days=1, hours=4), customer_id="C-0000007",
-                      address_id="A-0000007", magnitude=15.0)))
+    base = SimulationConfig(
+        seed=5,
+        start=START,
+        duration=timedelta(days=2),
+        orders_per_day=4_000,
+        n_skus=40,
+        n_customers=5_000,
+    )
+    config = replace(
+        base,
+        incidents=(
+            WrongPrice(
+                start=START + timedelta(days=1, hours=2),
+                duration=timedelta(hours=6),
+                sku=best_seller(base),
+                magnitude=0.1,
+            ),
+            CustomerBurst(
+                start=START + timedelta(days=1, hours=4),
+                customer_id="C-0000007",
+                address_id="A-0000007",
+                magnitude=15.0,
+            ),
+        ),
+    )
     stage1 = Stage1(load_rules(None), {t: f"p.{t}" for t in TOPICS})
     values: list[tuple[bytes | None, bytes]] = []
     offsets = dict.fromkeys(TOPICS, 0)
     events = list(simulate(config))
     for first in range(0, len(events), 500):  # one intake batch per 500 events
         out = Stage1Output()
-        for event in events[first:first + 500]:
-            stage1.process(event.topic, 0, offsets[event.topic], event.key.encode(),
-                           json.dumps(event.value).encode(), out)
+        for event in events[first : first + 500]:
+            stage1.process(
+                event.topic,
+                0,
+                offsets[event.topic],
+                event.key.encode(),
+                json.dumps(event.value).encode(),
+                out,
+            )
             offsets[event.topic] += 1
         stage1.seal(out)
         values += [(v.series.encode(), encode_event_alert(v)) for v in out.verdicts]
         values += [(None, record) for _, record in pack_partials(out.partials, 1)]
         values += [(None, encode_watermark(source, mark)) for source, mark in out.watermarks]
-    return [ConsumerRecord(TP.topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
-            for offset, (key, value) in enumerate(values)]
+    return [
+        ConsumerRecord(TP.topic, 0, offset, 0, 0, key, value, None, 0, len(value), ())
+        for offset, (key, value) in enumerate(values)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +100,15 @@ def records() -> list[ConsumerRecord[bytes, bytes]]:
 
 
 def closer_worker() -> Worker:
-    settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
-                                  "AFTERSALES_TOPIC_PREFIX": "p."})
-    worker = Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry(),
-                                                                    topics=TOPICS),
-                    roles=frozenset({"closer"}))
+    settings = Settings.from_env(
+        {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AFTERSALES_TOPIC_PREFIX": "p."}
+    )
+    worker = Worker(
+        settings,
+        load_rules(None),
+        AlertMetrics.create(CollectorRegistry(), topics=TOPICS),
+        roles=frozenset({"closer"}),
+    )
     worker.closers[0] = WindowCloser(worker.rules, dict.fromkeys(TOPICS, 1), worker.texts)
     return worker
 
@@ -98,7 +128,8 @@ def in_order(records: list[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]
 
 
 def test_verdicts_are_handled_at_fetch_ahead_of_window_work(
-        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     """A verdict behind thousands of window records becomes an alert when it is fetched,
     before any window work, and the alerts in the end are those of in-order handling."""
     worker = closer_worker()
@@ -115,7 +146,8 @@ def test_verdicts_are_handled_at_fetch_ahead_of_window_work(
 
 
 def test_window_work_stops_at_the_deadline_and_resumes_in_order(
-        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     """An expired deadline applies one record per slice; the position follows the
     applied records only, and slicing changes no alert."""
     worker = closer_worker()
@@ -132,7 +164,8 @@ def test_window_work_stops_at_the_deadline_and_resumes_in_order(
 
 
 def test_verdict_with_nothing_queued_moves_the_position(
-        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     """With no window record waiting, a verdict's offset is done at once."""
     worker = closer_worker()
     verdict = next(r for r in records if r.key is not None)
@@ -151,7 +184,8 @@ def test_revoked_partition_drops_its_queue(records: list[ConsumerRecord[bytes, b
 
 
 def test_records_of_a_restoring_partition_are_skipped(
-        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     """While a partition's snapshot loads, its records are neither queued nor handled."""
     worker = closer_worker()
     worker._restoring.add(TP)
@@ -200,7 +234,8 @@ class _CountingConsumer:
 
 
 async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
-        records: list[ConsumerRecord[bytes, bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    records: list[ConsumerRecord[bytes, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Over the cap it only works off the queue; it fetches again once under it."""
     packed = [r for r in records if r.key is None and b'"t":"P"' in r.value][:400]
     cap = sum(len(r.value) for r in packed) // 2
@@ -226,7 +261,8 @@ async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
 
 
 def test_an_unreadable_partials_record_is_skipped_and_counted(
-        records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
     """Garbage on the partials topic (keyed or not) is logged, counted as an internal
     error and skipped; the closer goes on and its alerts are those without it."""
     garbage = [b"not json", b'{"t": "P", "src": 1}', b'{"t": "?"}', b"[]"]

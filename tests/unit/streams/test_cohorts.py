@@ -19,14 +19,32 @@ T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday
 
 
 def rules(**table: Any) -> RuleSet:
-    return parse_rules({"settings": {"lateness": "5m"}, "rules": {"return_rate": {
-        "window": "1d", "hop": "6h", "dimensions": ["sku", "region,carrier"],
-        "cohort": "3d", **table}}})
+    return parse_rules(
+        {
+            "settings": {"lateness": "5m"},
+            "rules": {
+                "return_rate": {
+                    "window": "1d",
+                    "hop": "6h",
+                    "dimensions": ["sku", "region,carrier"],
+                    "cohort": "3d",
+                    **table,
+                }
+            },
+        }
+    )
 
 
 def event(order: str, status: str, ts_ms: int, sku: str = "S1") -> OrderEvent:
-    return OrderEvent(event_id=f"{order}:{status}", ts_ms=ts_ms, order_id=order, status=status,
-                      sku=sku, region="north", carrier="SF")
+    return OrderEvent(
+        event_id=f"{order}:{status}",
+        ts_ms=ts_ms,
+        order_id=order,
+        status=status,
+        sku=sku,
+        region="north",
+        carrier="SF",
+    )
 
 
 def run(agg: SourceAggregator, events: list[OrderEvent]) -> list[SealedPartial]:
@@ -37,8 +55,13 @@ def run(agg: SourceAggregator, events: list[OrderEvent]) -> list[SealedPartial]:
     return out
 
 
-def steady(days: int, per_day: int = 40, returns: float = 0.25, seed: int = 0,
-           spike_from: int | None = None) -> list[OrderEvent]:
+def steady(
+    days: int,
+    per_day: int = 40,
+    returns: float = 0.25,
+    seed: int = 0,
+    spike_from: int | None = None,
+) -> list[OrderEvent]:
     """Deliveries of sku S1 (daytime), each returned with ``returns`` after 1 + Gamma(2,
     1.5) days; from ``spike_from`` on, 15 pp more, all within 1-3 days (a sizing error)."""
     rng = np.random.default_rng(seed)
@@ -52,8 +75,9 @@ def steady(days: int, per_day: int = 40, returns: float = 0.25, seed: int = 0,
             u = rng.random()
             if u < returns + (0.15 if spiked else 0.0):
                 lag = rng.uniform(1, 3) if spiked else 1 + rng.gamma(2.0, 1.5)
-                events.append((t + int(lag * DAY), event(oid, "return_requested",
-                                                           t + int(lag * DAY))))
+                events.append(
+                    (t + int(lag * DAY), event(oid, "return_requested", t + int(lag * DAY)))
+                )
     return [e for _, e in sorted(events, key=lambda x: (x[0], x[1].event_id))]
 
 
@@ -71,8 +95,10 @@ class TestDeliveryMemory:
         4 (it counts in four windows, as a delivery counted directly would)."""
         memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
         memory.deliver("o1", T0 + 5 * HOUR, [("sku", "S1")])
-        total = sum(memory.exposure(s, s + DAY).get(("sku", "S1"), 0.0)
-                    for s in range(T0 - DAY, T0 + 5 * DAY, 6 * HOUR))
+        total = sum(
+            memory.exposure(s, s + DAY).get(("sku", "S1"), 0.0)
+            for s in range(T0 - DAY, T0 + 5 * DAY, 6 * HOUR)
+        )
         assert total == pytest.approx(4.0)
 
     def test_learned_delay_moves_exposure_to_where_returns_come(self) -> None:
@@ -112,12 +138,14 @@ class TestDeliveryMemory:
 class TestLagAwareReturnRate:
     def test_numerator_counts_early_returns_and_denominator_is_exposure(self) -> None:
         agg = SourceAggregator("orders/0", "orders", rules())
-        events = [event("a", "delivered", T0 + 10 * HOUR),
-                  event("b", "delivered", T0 + 11 * HOUR),
-                  event("a", "return_requested", T0 + DAY + 12 * HOUR),  # early
-                  event("z", "return_requested", T0 + DAY + 13 * HOUR),  # unknown delivery
-                  event("b", "return_requested", T0 + 5 * DAY),  # late: after 3 days
-                  event("c", "delivered", T0 + 8 * DAY)]
+        events = [
+            event("a", "delivered", T0 + 10 * HOUR),
+            event("b", "delivered", T0 + 11 * HOUR),
+            event("a", "return_requested", T0 + DAY + 12 * HOUR),  # early
+            event("z", "return_requested", T0 + DAY + 13 * HOUR),  # unknown delivery
+            event("b", "return_requested", T0 + 5 * DAY),  # late: after 3 days
+            event("c", "delivered", T0 + 8 * DAY),
+        ]
         sealed = run(agg, events)
         num = sum(p.partial.num for p in sealed if p.dimension == "sku")
         assert num == 4.0, "the early return counts in its four windows, no other return"
@@ -130,8 +158,11 @@ class TestLagAwareReturnRate:
         """Early returns per exposure: steady before, clearly up once returns come fast."""
         agg = SourceAggregator("orders/0", "orders", rules())
         sealed = run(agg, steady(20, per_day=100, spike_from=14))
-        rate = {p.window_end_ms: p.partial.num / p.partial.den for p in sealed
-                if p.dimension == "sku" and p.partial.den > 0}
+        rate = {
+            p.window_end_ms: p.partial.num / p.partial.den
+            for p in sealed
+            if p.dimension == "sku" and p.partial.den > 0
+        }
         before = [r for end, r in rate.items() if T0 + 5 * DAY <= end <= T0 + 14 * DAY]
         after = [r for end, r in rate.items() if T0 + 16 * DAY <= end <= T0 + 18 * DAY]
         # About 0.25 x 38 % of deliveries return within 3 days; with the error, 40 % do.
@@ -153,7 +184,8 @@ class TestLagAwareReturnRate:
                 batched.extend(agg.seal())
         batched.extend(agg.seal())
         assert [(p.series, p.window_start_ms, p.partial.num, p.partial.den) for p in every] == [
-            (p.series, p.window_start_ms, p.partial.num, p.partial.den) for p in batched]
+            (p.series, p.window_start_ms, p.partial.num, p.partial.den) for p in batched
+        ]
 
     def test_snapshot_restart_seals_the_same_partials(self) -> None:
         """Cut anywhere, snapshot, restore into a fresh aggregator and re-read from the
@@ -168,10 +200,12 @@ class TestLagAwareReturnRate:
             after = run(fresh, events[resume:])
             seen = {(p.window_start_ms, p.dimension, p.key) for p in before}
             rest = [p for p in after if (p.window_start_ms, p.dimension, p.key) not in seen]
-            assert [(p.series, p.window_start_ms, p.partial.num, round(p.partial.den, 9))
-                    for p in before + rest] == [
+            assert [
                 (p.series, p.window_start_ms, p.partial.num, round(p.partial.den, 9))
-                for p in whole]
+                for p in before + rest
+            ] == [
+                (p.series, p.window_start_ms, p.partial.num, round(p.partial.den, 9)) for p in whole
+            ]
 
 
 class TestConfig:

@@ -65,7 +65,8 @@ class TestChildExit:
         code, logs, _ = await run_child("return")
         assert code == 1
         assert [e["reason"] for e in logs if e["event"] == "intake_process_failed"] == [
-            "intake returned without a stop request"]
+            "intake returned without a stop request"
+        ]
 
     async def test_cancelled_from_inside_fails(self, run_child: Any) -> None:
         """A cancellation nobody asked for is not mistaken for a clean stop."""

@@ -29,9 +29,13 @@ MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def sasl_env(protocol: str, mechanism: str) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": "k1:9093,k2:9093", "KAFKA_SECURITY_PROTOCOL": protocol,
-            "KAFKA_SASL_MECHANISM": mechanism, "KAFKA_SASL_USERNAME": "svc-aftersales",
-            "KAFKA_SASL_PASSWORD": "pa55-word"}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": "k1:9093,k2:9093",
+        "KAFKA_SECURITY_PROTOCOL": protocol,
+        "KAFKA_SASL_MECHANISM": mechanism,
+        "KAFKA_SASL_USERNAME": "svc-aftersales",
+        "KAFKA_SASL_PASSWORD": "pa55-word",
+    }
 
 
 class TestClientOptions:
@@ -44,10 +48,13 @@ class TestClientOptions:
     def test_sasl_plaintext_carries_credentials_without_tls(self, mechanism: str) -> None:
         """SASL_PLAINTEXT passes mechanism, user and password, and no TLS context."""
         options = client_options(Settings.from_env(sasl_env("SASL_PLAINTEXT", mechanism)))
-        assert options == {"bootstrap_servers": "k1:9093,k2:9093",
-                           "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": mechanism,
-                           "sasl_plain_username": "svc-aftersales",
-                           "sasl_plain_password": "pa55-word"}
+        assert options == {
+            "bootstrap_servers": "k1:9093,k2:9093",
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": "svc-aftersales",
+            "sasl_plain_password": "pa55-word",
+        }
 
     @pytest.mark.parametrize("mechanism", MECHANISMS)
     def test_sasl_ssl_verifies_the_broker_with_system_cas(self, mechanism: str) -> None:
@@ -62,24 +69,35 @@ class TestClientOptions:
 
     def test_ssl_with_ca_and_client_certificate(self, tls_files: TlsFiles) -> None:
         """SSL with a CA file trusts exactly that CA and presents the client certificate."""
-        settings = Settings.from_env({
-            "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": str(tls_files.ca),
-            "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
-            "KAFKA_SSL_KEYFILE": str(tls_files.client_key)})
+        settings = Settings.from_env(
+            {
+                "KAFKA_SECURITY_PROTOCOL": "SSL",
+                "KAFKA_SSL_CAFILE": str(tls_files.ca),
+                "KAFKA_SSL_CERTFILE": str(tls_files.client_cert),
+                "KAFKA_SSL_KEYFILE": str(tls_files.client_key),
+            }
+        )
         options = client_options(settings)
         assert set(options) == {"bootstrap_servers", "security_protocol", "ssl_context"}
-        issuers = [dict(item[0] for item in cert["subject"])["commonName"]
-                   for cert in options["ssl_context"].get_ca_certs()]
+        issuers = [
+            dict(item[0] for item in cert["subject"])["commonName"]
+            for cert in options["ssl_context"].get_ca_certs()
+        ]
         assert issuers == ["test-ca"]
 
-    @pytest.mark.parametrize(("protocol", "mechanism"),
-                             [("PLAINTEXT", ""), ("SSL", ""),
-                              *itertools.product(("SASL_PLAINTEXT", "SASL_SSL"), MECHANISMS)])
-    async def test_every_aiokafka_client_accepts_the_options(self, protocol: str,
-                                                             mechanism: str) -> None:
+    @pytest.mark.parametrize(
+        ("protocol", "mechanism"),
+        [
+            ("PLAINTEXT", ""),
+            ("SSL", ""),
+            *itertools.product(("SASL_PLAINTEXT", "SASL_SSL"), MECHANISMS),
+        ],
+    )
+    async def test_every_aiokafka_client_accepts_the_options(
+        self, protocol: str, mechanism: str
+    ) -> None:
         """Producer, consumer and admin client all construct from the same options."""
-        env = (sasl_env(protocol, mechanism) if mechanism
-               else {"KAFKA_SECURITY_PROTOCOL": protocol})
+        env = sasl_env(protocol, mechanism) if mechanism else {"KAFKA_SECURITY_PROTOCOL": protocol}
         options = client_options(Settings.from_env(env))
         producer, consumer = AIOKafkaProducer(**options), AIOKafkaConsumer(**options)
         admin = AIOKafkaAdminClient(**options)
@@ -109,10 +127,10 @@ class TestFaustCredentials:
         credentials = faust_credentials(Settings.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL"}))
         assert isinstance(credentials, SSLCredentials)
 
-    @pytest.mark.parametrize(("protocol", "mechanism"),
-                             itertools.product(("SASL_PLAINTEXT", "SASL_SSL"), MECHANISMS))
-    def test_faust_ends_with_the_same_aiokafka_options(self, protocol: str,
-                                                       mechanism: str) -> None:
+    @pytest.mark.parametrize(
+        ("protocol", "mechanism"), itertools.product(("SASL_PLAINTEXT", "SASL_SSL"), MECHANISMS)
+    )
+    def test_faust_ends_with_the_same_aiokafka_options(self, protocol: str, mechanism: str) -> None:
         """Faust's translation of its credentials equals our aiokafka options."""
         settings = Settings.from_env(sasl_env(protocol, mechanism))
         credentials = faust_credentials(settings)
@@ -144,8 +162,7 @@ class TestBuildSslContext:
             build_ssl_context("", str(tls_files.client_cert), str(tls_files.encrypted_key))
         assert info.value.field == "KAFKA_SSL_KEYFILE"
 
-    def test_key_as_certificate_names_the_certificate(
-            self, tls_files: TlsFiles) -> None:
+    def test_key_as_certificate_names_the_certificate(self, tls_files: TlsFiles) -> None:
         """A file that holds no certificate is blamed on KAFKA_SSL_CERTFILE."""
         with pytest.raises(ConfigError) as info:
             build_ssl_context("", str(tls_files.client_key), str(tls_files.client_key))
@@ -172,8 +189,11 @@ class TestSimulateCommand:
         """`simulate --kafka` validates the KAFKA_* security variables like the worker."""
         from streams.dev.simulator.cli import simulate
 
-        result = CliRunner().invoke(simulate, ["--days", "0.01", "--kafka", "h:9092"],
-                                    env={"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+        result = CliRunner().invoke(
+            simulate,
+            ["--days", "0.01", "--kafka", "h:9092"],
+            env={"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+        )
         assert result.exit_code == 2
         assert "KAFKA_SASL_MECHANISM" in result.output
 

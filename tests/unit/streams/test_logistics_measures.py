@@ -14,9 +14,17 @@ MIN = 60_000
 
 
 def order(name: str, status: str, at: int, **extra: Any) -> tuple[str, dict[str, Any]]:
-    return "orders", {"event_id": f"{name}:{status}", "ts": at, "order_id": name,
-                      "status": status, "carrier": "ACME", "region": "north",
-                      "category": "toys", "channel": "web", **extra}
+    return "orders", {
+        "event_id": f"{name}:{status}",
+        "ts": at,
+        "order_id": name,
+        "status": status,
+        "carrier": "ACME",
+        "region": "north",
+        "category": "toys",
+        "channel": "web",
+        **extra,
+    }
 
 
 def shipped_then_delivered(n: int, hours: float, **extra: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -60,8 +68,7 @@ class TestLateDeliveryShare:
 class TestRefundDelay:
     def test_p90_of_hours_since_the_request(self) -> None:
         """Refunds feed the p90 of hours since the return request, by category."""
-        records = [order(f"r{i}", "return_requested", T0 - 48 * HOUR + i * MIN)
-                   for i in range(25)]
+        records = [order(f"r{i}", "return_requested", T0 - 48 * HOUR + i * MIN) for i in range(25)]
         records += [order(f"r{i}", "refunded", T0 + i * MIN) for i in range(25)]
         latest = run(rules("refund_delay_p90", ["category"]), records)
         toys = latest["refund_delay_p90:category:toys"]
@@ -71,15 +78,22 @@ class TestRefundDelay:
 class TestBadInput:
     def replay(self, values: list[dict[str, Any]]) -> ReplayPipeline:
         pipeline = ReplayPipeline(rules("delivery_time_p90", ["carrier"]), partitions=1)
-        list(pipeline.run(("orders", str(v["order_id"]).encode(), json.dumps(v).encode())
-                          for v in values))
+        list(
+            pipeline.run(
+                ("orders", str(v["order_id"]).encode(), json.dumps(v).encode()) for v in values
+            )
+        )
         return pipeline
 
     def test_delivered_before_shipped_is_dead_lettered(self) -> None:
         """A delivery stamped before its shipment is dead-lettered with the reason; the
         replay goes on and the next order is measured."""
-        values = [order("a", "shipped", T0)[1], order("a", "delivered", T0 - HOUR)[1],
-                  order("b", "shipped", T0)[1], order("b", "delivered", T0 + HOUR)[1]]
+        values = [
+            order("a", "shipped", T0)[1],
+            order("a", "delivered", T0 - HOUR)[1],
+            order("b", "shipped", T0)[1],
+            order("b", "delivered", T0 + HOUR)[1],
+        ]
         pipeline = self.replay(values)
         [dead] = pipeline.dead_letters
         assert dead.reason == "inconsistent_lifecycle"
@@ -94,9 +108,18 @@ class TestBadInput:
 
 
 class TestLostParcel:
-    RULES = {"settings": {"lateness": "1m"}, "rules": {"lost_parcel": {
-        "dimensions": ["order", "carrier"], "lost_after": 2.0, "lost_warmup": "0h",
-        "sku_window": "1h", "rollup_min": 3}}}
+    RULES = {
+        "settings": {"lateness": "1m"},
+        "rules": {
+            "lost_parcel": {
+                "dimensions": ["order", "carrier"],
+                "lost_after": 2.0,
+                "lost_warmup": "0h",
+                "sku_window": "1h",
+                "rollup_min": 3,
+            }
+        },
+    }
 
     def alerts(self, lost: int) -> list[Any]:
         """Replay 30 parcels delivered in 10 h, then ``lost`` that never arrive and one
@@ -115,8 +138,11 @@ class TestLostParcel:
             records.append(order(f"later{hours}", "placed", T0 + hours * HOUR))
         records.sort(key=lambda r: r[1]["ts"])
         pipeline = ReplayPipeline(parse_rules(self.RULES), partitions=1)
-        return list(pipeline.run(("orders", v["order_id"].encode(), json.dumps(v).encode())
-                                 for _, v in records))
+        return list(
+            pipeline.run(
+                ("orders", v["order_id"].encode(), json.dumps(v).encode()) for _, v in records
+            )
+        )
 
     def test_each_lost_parcel_once_and_one_carrier_episode(self) -> None:
         """Every undelivered parcel is flagged once at 2 x the cell's p90; the late but
@@ -124,8 +150,9 @@ class TestLostParcel:
         alerts = self.alerts(4)
         per_order = [a for a in alerts if a.dimension == "order"]
         assert sorted(a.key for a in per_order) == [f"gone{i}" for i in range(4)]
-        assert all(a.observed == 2 * a.baseline and a.anomaly_class == "logistics"
-                   for a in per_order)
+        assert all(
+            a.observed == 2 * a.baseline and a.anomaly_class == "logistics" for a in per_order
+        )
         [episode] = [a for a in alerts if a.dimension == "carrier" and a.status == "firing"]
         assert episode.key == "ACME"
         assert episode.context["orders"] == [f"gone{i}" for i in range(4)]
@@ -156,14 +183,16 @@ class TestLostParcel:
         records.append(order("tardy", "shipped", T0 + 11 * HOUR))
         records.sort(key=lambda r: r[1]["ts"])
         # Traffic up to an hour past the delivery first: the delivery then arrives 1 h late.
-        records += [order(f"busy{m}", "placed", T0 + 11 * HOUR + m * 30 * MIN)
-                    for m in range(23)]
+        records += [order(f"busy{m}", "placed", T0 + 11 * HOUR + m * 30 * MIN) for m in range(23)]
         records.append(order("tardy", "delivered", T0 + 21 * HOUR))
         for hours in range(31, 41, 3):
             records.append(order(f"later{hours}", "placed", T0 + hours * HOUR))
         pipeline = ReplayPipeline(parse_rules(self.RULES), partitions=1)
-        alerts = list(pipeline.run(("orders", v["order_id"].encode(), json.dumps(v).encode())
-                                   for _, v in records))
+        alerts = list(
+            pipeline.run(
+                ("orders", v["order_id"].encode(), json.dumps(v).encode()) for _, v in records
+            )
+        )
         assert [d.reason for d in pipeline.dead_letters] == ["late"]
         assert [a.key for a in alerts if a.dimension == "order"] == []
 

@@ -31,19 +31,37 @@ RUNBOOK = "检查SKU SKU-1 的尺码表、图片和详情描述。"
 
 
 def alert(**labels: str) -> dict[str, Any]:
-    return {"status": "firing",
-            "labels": {"alertname": "AftersalesAnomaly", "severity": "critical",
-                       "rule": "return_rate", "dimension": "sku", "key": "SKU-1", **labels},
-            "annotations": {"summary": SUMMARY, "runbook": RUNBOOK},
-            "startsAt": "2026-11-02T02:15:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus/graph", "fingerprint": "abc"}
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "AftersalesAnomaly",
+            "severity": "critical",
+            "rule": "return_rate",
+            "dimension": "sku",
+            "key": "SKU-1",
+            **labels,
+        },
+        "annotations": {"summary": SUMMARY, "runbook": RUNBOOK},
+        "startsAt": "2026-11-02T02:15:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": "abc",
+    }
 
 
 def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
-    return {"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": "firing",
-            "receiver": "dingtalk", "groupLabels": {}, "commonLabels": {},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
-            "alerts": list(alerts) or [alert()]}
+    return {
+        "version": "4",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "dingtalk",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts) or [alert()],
+    }
 
 
 def style(locale: str = "zh_CN", grafana: str = "http://grafana:3000") -> MessageStyle:
@@ -53,8 +71,9 @@ def style(locale: str = "zh_CN", grafana: str = "http://grafana:3000") -> Messag
 class TestSigning:
     def test_dingtalk_known_answer(self) -> None:
         """The DingTalk signature matches a published test vector (dingding crate)."""
-        assert dingtalk_sign("secret", 1700000000000) == \
-            "OuzzJR5+xZ4/EYwqtNt6sMYZQMTa/HEGvc9miJe7XzY="
+        assert (
+            dingtalk_sign("secret", 1700000000000) == "OuzzJR5+xZ4/EYwqtNt6sMYZQMTa/HEGvc9miJe7XzY="
+        )
 
     def test_dingtalk_url_keeps_token_and_encodes_sign(self) -> None:
         """The signed URL keeps access_token and carries timestamp and the URL-encoded sign."""
@@ -74,20 +93,28 @@ class TestSigning:
 
 
 class TestPayload:
-    @pytest.mark.parametrize(("body", "field"), [
-        (b"not json", "body"),
-        (b"[]", "body"),
-        (json.dumps({"version": "3", "alerts": [alert()]}).encode(), "version"),
-        (b"{}", "alerts"),
-        (json.dumps({"alerts": []}).encode(), "alerts"),
-        (json.dumps({"alerts": ["x"]}).encode(), "alerts[0]"),
-        (json.dumps({"alerts": [{**alert(), "labels": {}}]}).encode(), "alerts[0].labels"),
-        (json.dumps({"alerts": [{**alert(), "labels": {"a": 1}}]}).encode(), "alerts[0].labels"),
-        (json.dumps({"alerts": [{**alert(), "status": "odd"}]}).encode(), "alerts[0].status"),
-        (json.dumps({"alerts": [{**alert(), "startsAt": "yesterday"}]}).encode(),
-         "alerts[0].startsAt"),
-        (json.dumps({"alerts": [alert()], "externalURL": 5}).encode(), "externalURL"),
-    ])
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            (b"not json", "body"),
+            (b"[]", "body"),
+            (json.dumps({"version": "3", "alerts": [alert()]}).encode(), "version"),
+            (b"{}", "alerts"),
+            (json.dumps({"alerts": []}).encode(), "alerts"),
+            (json.dumps({"alerts": ["x"]}).encode(), "alerts[0]"),
+            (json.dumps({"alerts": [{**alert(), "labels": {}}]}).encode(), "alerts[0].labels"),
+            (
+                json.dumps({"alerts": [{**alert(), "labels": {"a": 1}}]}).encode(),
+                "alerts[0].labels",
+            ),
+            (json.dumps({"alerts": [{**alert(), "status": "odd"}]}).encode(), "alerts[0].status"),
+            (
+                json.dumps({"alerts": [{**alert(), "startsAt": "yesterday"}]}).encode(),
+                "alerts[0].startsAt",
+            ),
+            (json.dumps({"alerts": [alert()], "externalURL": 5}).encode(), "externalURL"),
+        ],
+    )
     def test_refused_naming_the_field(self, body: bytes, field: str) -> None:
         """Each malformed body is refused with the offending field named."""
         with pytest.raises(PayloadError) as info:
@@ -112,7 +139,8 @@ class TestMessages:
         note = parse_notification(json.dumps(payload(alert(key="A B"))).encode())
         assert band_url(note.alerts[0], "http://grafana:3000/") == (
             "http://grafana:3000/d/aftersales-thresholds/?var-rule=return_rate"
-            "&var-dimension=sku&var-key=A+B")
+            "&var-dimension=sku&var-key=A+B"
+        )
         assert band_url(note.alerts[0], "") == ""
 
     def test_dingtalk_action_card_with_summary_runbook_and_shop_time(self) -> None:
@@ -125,8 +153,9 @@ class TestMessages:
 
     def test_dingtalk_markdown_without_grafana(self) -> None:
         """Without a Grafana URL the message is plain markdown."""
-        message = dingtalk_message(parse_notification(json.dumps(payload()).encode()),
-                                   style(grafana=""))
+        message = dingtalk_message(
+            parse_notification(json.dumps(payload()).encode()), style(grafana="")
+        )
         assert message["msgtype"] == "markdown" and SUMMARY in message["markdown"]["text"]
 
     def test_feishu_card(self) -> None:
@@ -145,8 +174,9 @@ class TestMessages:
 
     def test_long_groups_are_cut(self) -> None:
         """Only the first ten alerts are listed; the rest are counted."""
-        note = parse_notification(json.dumps(payload(*[alert(key=f"K{i}") for i in range(13)]))
-                                  .encode())
+        note = parse_notification(
+            json.dumps(payload(*[alert(key=f"K{i}") for i in range(13)])).encode()
+        )
         text = dingtalk_message(note, style("en"))["actionCard"]["text"]
         assert "K9" in text and "K10" not in text and "and 3 more" in text
 
@@ -166,24 +196,33 @@ class TestTargets:
         """The secret may come from a file (one trailing newline dropped)."""
         path = tmp_path / "secret"
         path.write_text("SECfile\n")
-        settings = Settings.from_env({"AFTERSALES_FEISHU_WEBHOOK": "http://x/hook",
-                                      "AFTERSALES_FEISHU_SECRET_FILE": str(path)})
+        settings = Settings.from_env(
+            {
+                "AFTERSALES_FEISHU_WEBHOOK": "http://x/hook",
+                "AFTERSALES_FEISHU_SECRET_FILE": str(path),
+            }
+        )
         assert build_targets(settings)["feishu"].secret == "SECfile"
 
     def test_secret_files_are_not_unknown_variables(self) -> None:
         """The *_SECRET_FILE variables are known, so no typo warning names them."""
         from streams.runtime.config import unknown_variables
 
-        assert unknown_variables({"AFTERSALES_DINGTALK_SECRET_FILE": "/s",
-                                  "AFTERSALES_FEISHU_SECRET_FILE": "/s"}) == []
+        assert (
+            unknown_variables(
+                {"AFTERSALES_DINGTALK_SECRET_FILE": "/s", "AFTERSALES_FEISHU_SECRET_FILE": "/s"}
+            )
+            == []
+        )
 
     def test_both_secret_and_file_refused(self, tmp_path: Any) -> None:
         """Setting a secret and its file at once is refused naming the file variable."""
         path = tmp_path / "secret"
         path.write_text("x")
         with pytest.raises(ConfigError, match="AFTERSALES_DINGTALK_SECRET_FILE: set either"):
-            Settings.from_env({"AFTERSALES_DINGTALK_SECRET": "a",
-                               "AFTERSALES_DINGTALK_SECRET_FILE": str(path)})
+            Settings.from_env(
+                {"AFTERSALES_DINGTALK_SECRET": "a", "AFTERSALES_DINGTALK_SECRET_FILE": str(path)}
+            )
 
     def test_webhook_not_shown_in_errors(self) -> None:
         """A malformed webhook URL is refused without echoing its token."""
@@ -194,21 +233,27 @@ class TestTargets:
 
 @pytest.fixture
 async def stubs() -> AsyncIterator[dict[str, Any]]:
-    with serve(dingtalk_stub("tok", "SECright")) as ding, \
-            serve(feishu_stub("hook1", "fsright")) as feishu:
+    with (
+        serve(dingtalk_stub("tok", "SECright")) as ding,
+        serve(feishu_stub("hook1", "fsright")) as feishu,
+    ):
         yield {"dingtalk": ding, "feishu": feishu}
 
 
-async def client_for(stubs: dict[str, Any], *, ding_secret: str = "SECright",
-                     retries: int = 2) -> TestClient:
-    settings = Settings.from_env({
-        "AFTERSALES_DINGTALK_WEBHOOK": f"{stubs['dingtalk'].url}/robot/send?access_token=tok",
-        "AFTERSALES_DINGTALK_SECRET": ding_secret,
-        "AFTERSALES_FEISHU_WEBHOOK": f"{stubs['feishu'].url}/open-apis/bot/v2/hook/hook1",
-        "AFTERSALES_FEISHU_SECRET": "fsright",
-        "AFTERSALES_BRIDGE_RETRIES": str(retries), "AFTERSALES_LOCALE": "zh_CN"})
-    app = build_app(settings, build_targets(settings), utc_offset_ms=8 * 3_600_000,
-                    backoff_s=0.01)
+async def client_for(
+    stubs: dict[str, Any], *, ding_secret: str = "SECright", retries: int = 2
+) -> TestClient:
+    settings = Settings.from_env(
+        {
+            "AFTERSALES_DINGTALK_WEBHOOK": f"{stubs['dingtalk'].url}/robot/send?access_token=tok",
+            "AFTERSALES_DINGTALK_SECRET": ding_secret,
+            "AFTERSALES_FEISHU_WEBHOOK": f"{stubs['feishu'].url}/open-apis/bot/v2/hook/hook1",
+            "AFTERSALES_FEISHU_SECRET": "fsright",
+            "AFTERSALES_BRIDGE_RETRIES": str(retries),
+            "AFTERSALES_LOCALE": "zh_CN",
+        }
+    )
+    app = build_app(settings, build_targets(settings), utc_offset_ms=8 * 3_600_000, backoff_s=0.01)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client
@@ -277,27 +322,44 @@ def test_target_problem_reads_both_answer_shapes() -> None:
     target = Target("feishu", "http://x", "")
     assert target.problem(200, {"code": 0}) is None
     assert target.problem(200, {"StatusCode": 0}) is None
-    assert target.problem(200, {"errcode": 310000, "errmsg": "sign not match"}) == \
-        "code 310000: sign not match"
+    assert (
+        target.problem(200, {"errcode": 310000, "errmsg": "sign not match"})
+        == "code 310000: sign not match"
+    )
     assert target.problem(503, {}) == "HTTP 503"
 
 
 class TestCommand:
-    @pytest.mark.parametrize(("env", "variable"), [
-        ({}, "AFTERSALES_DINGTALK_WEBHOOK"),
-        ({"AFTERSALES_FEISHU_SECRET": "s"}, "AFTERSALES_FEISHU_WEBHOOK"),
-        ({"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_PORT": "70000"},
-         "AFTERSALES_BRIDGE_PORT"),
-        ({"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_RETRIES": "99"},
-         "AFTERSALES_BRIDGE_RETRIES"),
-    ])
+    @pytest.mark.parametrize(
+        ("env", "variable"),
+        [
+            ({}, "AFTERSALES_DINGTALK_WEBHOOK"),
+            ({"AFTERSALES_FEISHU_SECRET": "s"}, "AFTERSALES_FEISHU_WEBHOOK"),
+            (
+                {"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_PORT": "70000"},
+                "AFTERSALES_BRIDGE_PORT",
+            ),
+            (
+                {"AFTERSALES_FEISHU_WEBHOOK": "http://x/h", "AFTERSALES_BRIDGE_RETRIES": "99"},
+                "AFTERSALES_BRIDGE_RETRIES",
+            ),
+        ],
+    )
     def test_bad_configuration_is_one_line(self, env: dict[str, str], variable: str) -> None:
         """`aftersales notify-bridge` refuses a bad configuration in one line naming it."""
         from click.testing import CliRunner
 
         from streams.cli.main import main
 
-        clean = dict.fromkeys(("AFTERSALES_DINGTALK_WEBHOOK", "AFTERSALES_DINGTALK_SECRET", "AFTERSALES_FEISHU_WEBHOOK", "AFTERSALES_FEISHU_SECRET"), "")
+        clean = dict.fromkeys(
+            (
+                "AFTERSALES_DINGTALK_WEBHOOK",
+                "AFTERSALES_DINGTALK_SECRET",
+                "AFTERSALES_FEISHU_WEBHOOK",
+                "AFTERSALES_FEISHU_SECRET",
+            ),
+            "",
+        )
         result = CliRunner().invoke(main, ["notify-bridge"], env={**clean, **env})
         assert result.exit_code == 2
         assert f"invalid configuration: {variable}" in result.output

@@ -19,8 +19,12 @@ def ev(order: str, status: str, ts: int, **extra: object) -> OrderEvent:
 
 
 def book(**kwargs: object) -> OrderBook:
-    params = {"max_orders": 1000, "ttl_ms": 30 * DAY, "keep_done_ms": DAY,
-              "lost_factor": 2.0} | kwargs
+    params = {
+        "max_orders": 1000,
+        "ttl_ms": 30 * DAY,
+        "keep_done_ms": DAY,
+        "lost_factor": 2.0,
+    } | kwargs
     return OrderBook(**params)  # type: ignore[arg-type]
 
 
@@ -76,11 +80,14 @@ class TestTransit:
 
 
 class TestInconsistentLifecycle:
-    @pytest.mark.parametrize(("first", "then"), [
-        (("shipped", 10 * HOUR), ("delivered", 5 * HOUR)),
-        (("delivered", 5 * HOUR), ("shipped", 10 * HOUR)),
-        (("return_requested", 10 * HOUR), ("refunded", 5 * HOUR)),
-    ])
+    @pytest.mark.parametrize(
+        ("first", "then"),
+        [
+            (("shipped", 10 * HOUR), ("delivered", 5 * HOUR)),
+            (("delivered", 5 * HOUR), ("shipped", 10 * HOUR)),
+            (("return_requested", 10 * HOUR), ("refunded", 5 * HOUR)),
+        ],
+    )
     def test_refused_with_a_reason(self, first: tuple[str, int], then: tuple[str, int]) -> None:
         """An event contradicting the order's known times is refused, naming ``ts``."""
         b = book()
@@ -113,7 +120,8 @@ class TestLostParcels:
         assert b.due_lost(100 * HOUR + 19 * HOUR) == []
         lost = b.due_lost(100 * HOUR + 21 * HOUR)
         assert [(p.order_id, p.due_ms, p.p90_hours, p.carrier) for p in lost] == [
-            ("gone", 120 * HOUR, 10.0, "ACME")]
+            ("gone", 120 * HOUR, 10.0, "ACME")
+        ]
         assert b.due_lost(200 * HOUR) == []
 
     def test_delivered_parcel_is_never_flagged(self) -> None:
@@ -184,6 +192,7 @@ def test_p90_is_nearest_rank() -> None:
 def test_restored_book_reports_the_same_lost_parcels() -> None:
     """A book restored from a snapshot mid-run reports the same lost parcels at the same
     deadlines as one that ran through (the deadlines in force are in the snapshot)."""
+
     def events() -> list[OrderEvent]:
         out = []
         for i in range(60):

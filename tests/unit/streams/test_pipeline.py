@@ -21,22 +21,31 @@ T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z, a Monday
 
 def rules(**detector: Any) -> RuleSet:
     """order_volume on total and region with 1 h windows, plus a p90 rule."""
-    return parse_rules({
-        "settings": {"lateness": "5m"},
-        "rules": {
-            "order_volume": {"window": "1h", "dimensions": ["total", "region"],
-                             "runbook": "Check {key}.",
-                             "detector": {"grace_period": 24, "persistence": [1, 1],
-                                          **detector}},
-            "wait_time_p90": {"window": "1h", "dimensions": ["queue"], "runbook": "Staff {key}.",
-                              "detector": {"grace_period": 3}},
-        },
-    })
+    return parse_rules(
+        {
+            "settings": {"lateness": "5m"},
+            "rules": {
+                "order_volume": {
+                    "window": "1h",
+                    "dimensions": ["total", "region"],
+                    "runbook": "Check {key}.",
+                    "detector": {"grace_period": 24, "persistence": [1, 1], **detector},
+                },
+                "wait_time_p90": {
+                    "window": "1h",
+                    "dimensions": ["queue"],
+                    "runbook": "Staff {key}.",
+                    "detector": {"grace_period": 3},
+                },
+            },
+        }
+    )
 
 
 def order(i: int, ts_ms: int, region: str = "north") -> OrderEvent:
-    return OrderEvent(event_id=f"e{i}", ts_ms=ts_ms, order_id=f"o{i}", status="placed",
-                      region=region)
+    return OrderEvent(
+        event_id=f"e{i}", ts_ms=ts_ms, order_id=f"o{i}", status="placed", region=region
+    )
 
 
 class TestSourceAggregator:
@@ -63,8 +72,12 @@ class TestSourceAggregator:
 
     def test_held_jump_survives_a_snapshot(self) -> None:
         """The held time is part of the snapshot, so a restart decides the same."""
-        events = [order(1, T0 + 10), order(2, T0 + 2 * HOUR), order(3, T0 + 12 * HOUR),
-                  order(4, T0 + 2 * HOUR + 60_000)]
+        events = [
+            order(1, T0 + 10),
+            order(2, T0 + 2 * HOUR),
+            order(3, T0 + 12 * HOUR),
+            order(4, T0 + 2 * HOUR + 60_000),
+        ]
         agg = SourceAggregator("orders/0", "orders", rules())
         for offset, event in enumerate(events):
             agg.add(event, offset)
@@ -87,8 +100,10 @@ class TestSourceAggregator:
         assert agg.seal() == []
         agg.add(order(3, T0 + HOUR + 5 * 60_000), 2)
         sealed = agg.seal()
-        assert {(s.dimension, s.key, s.partial.num) for s in sealed} == {("total", "all", 1.0),
-                                                                          ("region", "north", 1.0)}
+        assert {(s.dimension, s.key, s.partial.num) for s in sealed} == {
+            ("total", "all", 1.0),
+            ("region", "north", 1.0),
+        }
         assert all(s.window_start_ms == T0 for s in sealed)
 
     def test_commit_offset_stays_behind_open_windows(self) -> None:
@@ -112,10 +127,22 @@ class TestSourceAggregator:
         """Wait times are summarised in a mergeable sketch."""
         agg = SourceAggregator("wait-times/0", "wait-times", rules())
         for i in range(10):
-            agg.add(WaitTimeEvent(event_id=f"w{i}", ts_ms=T0 + i, ticket_id=f"t{i}",
-                                  wait_seconds=float(i * 60), queue="returns"), i)
-        agg.add(WaitTimeEvent(event_id="w", ts_ms=T0 + 2 * HOUR, ticket_id="t",
-                              wait_seconds=1.0, queue="returns"), 10)
+            agg.add(
+                WaitTimeEvent(
+                    event_id=f"w{i}",
+                    ts_ms=T0 + i,
+                    ticket_id=f"t{i}",
+                    wait_seconds=float(i * 60),
+                    queue="returns",
+                ),
+                i,
+            )
+        agg.add(
+            WaitTimeEvent(
+                event_id="w", ts_ms=T0 + 2 * HOUR, ticket_id="t", wait_seconds=1.0, queue="returns"
+            ),
+            10,
+        )
         [sealed] = agg.seal()
         assert sealed.partial.sketch is not None and sealed.partial.sketch.count == 10
 
@@ -124,12 +151,18 @@ def lines(counts_per_hour: list[dict[str, int]]) -> Iterator[tuple[str, bytes, b
     """Placed orders, evenly spread within each hour, ``{region: count}`` per hour."""
     i = 0
     for hour, counts in enumerate(counts_per_hour):
-        events = [(region, n) for region, counts_n in sorted(counts.items())
-                  for n in range(counts_n)]
+        events = [
+            (region, n) for region, counts_n in sorted(counts.items()) for n in range(counts_n)
+        ]
         for j, (region, _) in enumerate(events):
             ts = T0 + hour * HOUR + j * HOUR // max(len(events), 1)
-            value = {"event_id": f"e{i}", "ts": ts, "order_id": f"o{i}", "status": "placed",
-                     "region": region}
+            value = {
+                "event_id": f"e{i}",
+                "ts": ts,
+                "order_id": f"o{i}",
+                "status": "placed",
+                "region": region,
+            }
             i += 1
             yield "orders", f"o{i}".encode(), json.dumps(value).encode()
 
@@ -143,8 +176,7 @@ class TestWindowCloser:
         """A region that stops sending orders fires although nothing arrived for it."""
         steady = [{"north": 40, "south": 40}] * 30
         alerts = run([*steady, *[{"south": 40}] * 6])
-        fired = [(a.rule, a.dimension, a.key, a.direction) for a in alerts
-                 if a.status == "firing"]
+        fired = [(a.rule, a.dimension, a.key, a.direction) for a in alerts if a.status == "firing"]
         assert ("order_volume", "region", "north", "down") in fired
 
     def test_steady_traffic_is_quiet(self) -> None:
@@ -197,12 +229,30 @@ class TestSnapshots:
 
         closer = ReplayPipeline(rules(), partitions=2).closer
         for i in range(50):
-            closer.on_partial(SealedPartial(f"orders/{i % 2}", "order_volume", "region",
-                                            f"r{i}", T0, T0 + HOUR, Partial(float(i), 0.0)))
+            closer.on_partial(
+                SealedPartial(
+                    f"orders/{i % 2}",
+                    "order_volume",
+                    "region",
+                    f"r{i}",
+                    T0,
+                    T0 + HOUR,
+                    Partial(float(i), 0.0),
+                )
+            )
         sketch = QuantileSketch()
         sketch.add(42.0)
-        closer.on_partial(SealedPartial("wait-times/0", "wait_time_p90", "queue", "q", T0,
-                                        T0 + HOUR, Partial(0.0, 1.0, sketch)))
+        closer.on_partial(
+            SealedPartial(
+                "wait-times/0",
+                "wait_time_p90",
+                "queue",
+                "q",
+                T0,
+                T0 + HOUR,
+                Partial(0.0, 1.0, sketch),
+            )
+        )
         return closer
 
     def test_pending_partials_round_trip(self) -> None:
@@ -210,7 +260,7 @@ class TestSnapshots:
         the restored closer snapshots to the same bytes."""
         closer = self._pending_closer()
         snapshot = closer.snapshot()
-        header = json.loads(snapshot[12:12 + int.from_bytes(snapshot[8:12], "little")])
+        header = json.loads(snapshot[12 : 12 + int.from_bytes(snapshot[8:12], "little")])
         assert len(header["pending_plain"]) == 50 and len(header["pending"]) == 1
         restored = ReplayPipeline(rules(), partitions=2).closer
         restored.restore(snapshot)
@@ -223,13 +273,14 @@ class TestSnapshots:
         closer = self._pending_closer()
         snapshot = closer.snapshot()
         size = int.from_bytes(snapshot[8:12], "little")
-        header = json.loads(snapshot[12:12 + size])
-        body = snapshot[12 + size:len(snapshot) - 2 * 8 * len(header["pending_plain"])]
+        header = json.loads(snapshot[12 : 12 + size])
+        body = snapshot[12 + size : len(snapshot) - 2 * 8 * len(header["pending_plain"])]
         header["pending"] = [
             [rule, start, dimension, key, source, partial.to_dict()]
             for (rule, start), by_series in sorted(closer.pending.items())
             for (dimension, key), by_source in sorted(by_series.items())
-            for source, partial in sorted(by_source.items())]
+            for source, partial in sorted(by_source.items())
+        ]
         del header["pending_plain"]
         encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
         old = b"closer/2" + len(encoded).to_bytes(4, "little") + encoded + body
@@ -267,7 +318,8 @@ class TestSnapshots:
             after.add(events[offset], offset)
         sealed += after.seal()
         assert [(s.window_start_ms, s.key, s.partial.num) for s in sealed] == [
-            (s.window_start_ms, s.key, s.partial.num) for s in whole.seal()]
+            (s.window_start_ms, s.key, s.partial.num) for s in whole.seal()
+        ]
 
 
 class TestPanes:
@@ -277,10 +329,19 @@ class TestPanes:
     RULES = {
         "settings": {"lateness": "2m"},
         "rules": {
-            "return_rate": {"window": "4h", "hop": "1h", "dimensions": ["sku", "region,carrier"],
-                            "context": ["sku"], "runbook": "Check {key}."},
-            "wait_time_p90": {"window": "30m", "hop": "15m", "dimensions": ["queue"],
-                              "runbook": "Staff {key}."},
+            "return_rate": {
+                "window": "4h",
+                "hop": "1h",
+                "dimensions": ["sku", "region,carrier"],
+                "context": ["sku"],
+                "runbook": "Check {key}.",
+            },
+            "wait_time_p90": {
+                "window": "30m",
+                "hop": "15m",
+                "dimensions": ["queue"],
+                "runbook": "Staff {key}.",
+            },
         },
     }
 
@@ -293,16 +354,30 @@ class TestPanes:
         for i in range(3_000):
             ts += rng.randrange(0, 20_000)
             if rng.random() < 0.3:
-                out.append(WaitTimeEvent(event_id=f"w{i}", ts_ms=ts, ticket_id=f"t{i}",
-                                         wait_seconds=rng.uniform(1, 3_000),
-                                         queue=rng.choice(["a", "b"])))
+                out.append(
+                    WaitTimeEvent(
+                        event_id=f"w{i}",
+                        ts_ms=ts,
+                        ticket_id=f"t{i}",
+                        wait_seconds=rng.uniform(1, 3_000),
+                        queue=rng.choice(["a", "b"]),
+                    )
+                )
                 continue
             status = rng.choice(["delivered", "delivered", "return_requested"])
             # a few events a little out of order (within the lateness)
             when = ts - rng.randrange(0, 60_000) if rng.random() < 0.1 else ts
-            out.append(OrderEvent(event_id=f"e{i}", ts_ms=when, order_id=f"o{i}",
-                                  status=status, sku=rng.choice(["s1", "s2", "s3", "s4"]),
-                                  region=rng.choice(["n", "s"]), carrier="c"))
+            out.append(
+                OrderEvent(
+                    event_id=f"e{i}",
+                    ts_ms=when,
+                    order_id=f"o{i}",
+                    status=status,
+                    sku=rng.choice(["s1", "s2", "s3", "s4"]),
+                    region=rng.choice(["n", "s"]),
+                    carrier="c",
+                )
+            )
         return out
 
     def test_windows_from_panes_equal_folding_every_window(self) -> None:
@@ -325,15 +400,20 @@ class TestPanes:
             for rule in rules.rules:
                 if isinstance(event, WaitTimeEvent) != (rule.name == "wait_time_p90"):
                     continue
-                keys = ([("queue", event.queue)] if isinstance(event, WaitTimeEvent) else
-                        [("sku", event.sku), ("region,carrier", f"{event.region},{event.carrier}")])
+                keys = (
+                    [("queue", event.queue)]
+                    if isinstance(event, WaitTimeEvent)
+                    else [("sku", event.sku), ("region,carrier", f"{event.region},{event.carrier}")]
+                )
                 first = event.ts_ms - event.ts_ms % rule.hop_ms - rule.window_ms + rule.hop_ms
                 for start in range(first, event.ts_ms + 1, rule.hop_ms):
                     if start + rule.window_ms > last:
                         continue
                     for dimension, key in keys:
-                        want = expected.setdefault((rule.name, dimension, key, start),
-                                                   {"n": 0.0, "d": 0.0, "waits": [], "sku": {}})
+                        want = expected.setdefault(
+                            (rule.name, dimension, key, start),
+                            {"n": 0.0, "d": 0.0, "waits": [], "sku": {}},
+                        )
                         if isinstance(event, WaitTimeEvent):
                             want["d"] += 1
                             want["waits"].append(event.wait_seconds)
@@ -375,10 +455,14 @@ class TestPanes:
         for offset in range(resume, len(events)):
             after.add(events[offset], offset)
         sealed += after.seal()
-        key = [(s.rule, s.dimension, s.key, s.window_start_ms, s.partial.num, s.partial.den)
-               for s in sealed]
-        assert key == [(s.rule, s.dimension, s.key, s.window_start_ms, s.partial.num,
-                        s.partial.den) for s in whole.seal()]
+        key = [
+            (s.rule, s.dimension, s.key, s.window_start_ms, s.partial.num, s.partial.den)
+            for s in sealed
+        ]
+        assert key == [
+            (s.rule, s.dimension, s.key, s.window_start_ms, s.partial.num, s.partial.den)
+            for s in whole.seal()
+        ]
 
 
 class TestCompoundKeys:
@@ -388,16 +472,42 @@ class TestCompoundKeys:
         from alerts.model import SeriesRef, split_key
         from alerts.text import AlertTexts
 
-        ruleset = parse_rules({"settings": {"lateness": "5m"}, "rules": {
-            "complaint_rate": {"window": "1h", "dimensions": ["region,carrier"],
-                               "runbook": "Check {key}."}}})
+        ruleset = parse_rules(
+            {
+                "settings": {"lateness": "5m"},
+                "rules": {
+                    "complaint_rate": {
+                        "window": "1h",
+                        "dimensions": ["region,carrier"],
+                        "runbook": "Check {key}.",
+                    }
+                },
+            }
+        )
         agg = SourceAggregator("complaints/0", "complaints", ruleset)
         for i, (region, carrier) in enumerate([("A,B", "C"), ("A", "B,C"), ("x\\", "y")]):
-            agg.add(decode_event("complaints", json.dumps({
-                "event_id": f"k{i}", "ts": T0 + i, "complaint_id": f"c{i}", "region": region,
-                "carrier": carrier}).encode()), i)
-        agg.add(decode_event("complaints", json.dumps({
-            "event_id": "late", "ts": T0 + 2 * HOUR, "complaint_id": "z"}).encode()), 9)
+            agg.add(
+                decode_event(
+                    "complaints",
+                    json.dumps(
+                        {
+                            "event_id": f"k{i}",
+                            "ts": T0 + i,
+                            "complaint_id": f"c{i}",
+                            "region": region,
+                            "carrier": carrier,
+                        }
+                    ).encode(),
+                ),
+                i,
+            )
+        agg.add(
+            decode_event(
+                "complaints",
+                json.dumps({"event_id": "late", "ts": T0 + 2 * HOUR, "complaint_id": "z"}).encode(),
+            ),
+            9,
+        )
         keys = {s.key for s in agg.seal() if s.dimension == "region,carrier"}
         assert len(keys) == 3
         assert {tuple(split_key(k)) for k in keys} == {("A,B", "C"), ("A", "B,C"), ("x\\", "y")}

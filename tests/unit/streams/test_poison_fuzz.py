@@ -27,23 +27,65 @@ NAMES = {t: f"aftersales.{t}" for t in TOPICS}
 T0 = 1_793_614_500_000
 
 #: Field names the contract knows, so values reach the rules, plus a few others.
-FIELDS = ["event_id", "ts", "order_id", "status", "customer_id", "sku", "category", "region",
-          "carrier", "channel", "address_id", "quantity", "amount", "reason", "complaint_id",
-          "severity", "ticket_id", "wait_seconds", "queue", "handle_seconds", "x"]
+FIELDS = [
+    "event_id",
+    "ts",
+    "order_id",
+    "status",
+    "customer_id",
+    "sku",
+    "category",
+    "region",
+    "carrier",
+    "channel",
+    "address_id",
+    "quantity",
+    "amount",
+    "reason",
+    "complaint_id",
+    "severity",
+    "ticket_id",
+    "wait_seconds",
+    "queue",
+    "handle_seconds",
+    "x",
+]
 
 nasty_text = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["\ud800", "a\udfffb", "\u202eevil", "\x00", "女装", "\u2028", "", " ",
-                     "a" * 300, "placed", "shipped", "delivered", "return_requested"]),
+    st.sampled_from(
+        [
+            "\ud800",
+            "a\udfffb",
+            "\u202eevil",
+            "\x00",
+            "女装",
+            "\u2028",
+            "",
+            " ",
+            "a" * 300,
+            "placed",
+            "shipped",
+            "delivered",
+            "return_requested",
+        ]
+    ),
 )
 nasty_number = st.one_of(
-    st.integers(), st.integers(min_value=10**300, max_value=10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.just(-0.0), st.just(True),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.just(-0.0),
+    st.just(True),
 )
 json_leaf = st.one_of(st.none(), nasty_text, nasty_number)
-json_value = st.recursive(json_leaf, lambda children: st.one_of(
-    st.lists(children, max_size=3), st.dictionaries(st.text(max_size=4), children, max_size=3)),
-    max_leaves=6)
+json_value = st.recursive(
+    json_leaf,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -51,28 +93,35 @@ def records(draw: st.DrawFn) -> tuple[str, bytes, bytes]:
     topic = draw(st.sampled_from(TOPICS))
     value: dict[str, Any] = {
         "event_id": draw(st.one_of(nasty_text, st.uuids().map(str))),
-        "ts": draw(st.one_of(st.integers(T0 - 10**9, T0 + 10**9),
-                             st.sampled_from(["2026-11-02T10:15:00z", "20261102T101500Z", 1e400]),
-                             json_value)),
+        "ts": draw(
+            st.one_of(
+                st.integers(T0 - 10**9, T0 + 10**9),
+                st.sampled_from(["2026-11-02T10:15:00z", "20261102T101500Z", 1e400]),
+                json_value,
+            )
+        ),
         KEY_FIELDS[topic]: draw(nasty_text),
-        "status": draw(st.sampled_from(["placed", "shipped", "delivered", "return_requested",
-                                        "cancelled", "bogus"])),
+        "status": draw(
+            st.sampled_from(
+                ["placed", "shipped", "delivered", "return_requested", "cancelled", "bogus"]
+            )
+        ),
         "wait_seconds": draw(st.one_of(st.floats(0, 5_000), nasty_number)),
     }
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=8)):
         value[name] = draw(json_value)
     raw = json.dumps(value, allow_nan=True).encode("utf-8", "surrogatepass")
     if draw(st.booleans()):  # raw UTF-8 surrogates instead of \\u escapes
-        raw = json.dumps(value, allow_nan=True, ensure_ascii=False).encode("utf-8",
-                                                                          "surrogatepass")
+        raw = json.dumps(value, allow_nan=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     key = str(value[KEY_FIELDS[topic]]).encode("utf-8", "surrogatepass")
     return topic, key, raw
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records(), min_size=1, max_size=20))
-def test_any_json_is_accepted_and_encodable_or_dead_lettered(batch: list[tuple[str, bytes,
-                                                                               bytes]]) -> None:
+def test_any_json_is_accepted_and_encodable_or_dead_lettered(
+    batch: list[tuple[str, bytes, bytes]],
+) -> None:
     stage1 = Stage1(RULES, NAMES, max_future_ms=None)
     closer = WindowCloser(RULES, dict.fromkeys(TOPICS, 4), AlertTexts())
     out = Stage1Output()

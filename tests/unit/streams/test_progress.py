@@ -37,8 +37,9 @@ class TestProgress:
         progress.observe("intake", consumed=5, backlog=0)
         assert progress.stalled() == []
 
-    def test_backlog_without_progress_stalls_after_timeout(self, progress: Progress,
-                                                          clock: Clock) -> None:
+    def test_backlog_without_progress_stalls_after_timeout(
+        self, progress: Progress, clock: Clock
+    ) -> None:
         """A backlog with an unchanged consumed total is stalled once the timeout passed."""
         progress.observe("closer", consumed=7, backlog=0)
         clock.now = 30.0

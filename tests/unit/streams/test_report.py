@@ -23,9 +23,12 @@ EVIL = "<script>alert(1)</script>"
 RULES_DOC = {
     "settings": {"lateness": "5m"},
     "rules": {
-        "order_volume": {"window": "1h", "dimensions": ["total", "region"],
-                         "runbook": "Check {key}.",
-                         "detector": {"grace_period": 24, "persistence": [1, 1]}},
+        "order_volume": {
+            "window": "1h",
+            "dimensions": ["total", "region"],
+            "runbook": "Check {key}.",
+            "detector": {"grace_period": 24, "persistence": [1, 1]},
+        },
     },
 }
 
@@ -37,15 +40,23 @@ def rules() -> RuleSet:
 
 def values() -> Iterator[dict[str, object]]:
     """30 steady hours for two regions, then a spike in the region named like a script tag."""
-    hours = [{EVIL: 40, "south": 40}] * 30 + [{EVIL: 200, "south": 40}] * 2 \
+    hours = (
+        [{EVIL: 40, "south": 40}] * 30
+        + [{EVIL: 200, "south": 40}] * 2
         + [{EVIL: 40, "south": 40}] * 8
+    )
     i = 0
     for hour, counts in enumerate(hours):
         events = [region for region, n in sorted(counts.items()) for _ in range(n)]
         for j, region in enumerate(events):
             ts = T0 + hour * HOUR + j * HOUR // len(events)
-            yield {"event_id": f"e{i}", "ts": ts, "order_id": f"o{i}", "status": "placed",
-                   "region": region}
+            yield {
+                "event_id": f"e{i}",
+                "ts": ts,
+                "order_id": f"o{i}",
+                "status": "placed",
+                "region": region,
+            }
             i += 1
 
 
@@ -62,9 +73,17 @@ def alerts() -> list[AlertEvent]:
 @pytest.fixture(scope="module")
 def html(alerts: list[AlertEvent], tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(path, rules=rules(), records=records, alerts=alerts,  # type: ignore[arg-type]
-                 events_label="events <1>.jsonl", rules_label="test rules",
-                 events_count=1000, dead_letters=0, partitions=2)
+    write_report(
+        path,
+        rules=rules(),
+        records=records,
+        alerts=alerts,  # type: ignore[arg-type]
+        events_label="events <1>.jsonl",
+        rules_label="test rules",
+        events_count=1000,
+        dead_letters=0,
+        partitions=2,
+    )
     return path.read_text(encoding="utf-8")
 
 
@@ -85,8 +104,12 @@ class TestRecordSeries:
     def test_records_only_requested_series(self) -> None:
         """The second pass keeps the window closes of the requested series only."""
         ref = SeriesRef("order_volume", "region", "south")
-        recorded, (first, last) = record_series(rules(), records(), [ref],  # type: ignore[arg-type]
-                                                partitions=2)
+        recorded, (first, last) = record_series(
+            rules(),
+            records(),
+            [ref],  # type: ignore[arg-type]
+            partitions=2,
+        )
         assert list(recorded) == [ref]
         assert len(recorded[ref].end_ms) > 30
         assert first == T0 and last is not None and last > first
@@ -135,9 +158,17 @@ class TestReport:
     def test_is_deterministic(self, html: str, alerts: list[AlertEvent], tmp_path: Path) -> None:
         """The same input renders byte-identical reports."""
         path = tmp_path / "again.html"
-        write_report(path, rules=rules(), records=records, alerts=alerts,  # type: ignore[arg-type]
-                     events_label="events <1>.jsonl", rules_label="test rules",
-                     events_count=1000, dead_letters=0, partitions=2)
+        write_report(
+            path,
+            rules=rules(),
+            records=records,
+            alerts=alerts,  # type: ignore[arg-type]
+            events_label="events <1>.jsonl",
+            rules_label="test rules",
+            events_count=1000,
+            dead_letters=0,
+            partitions=2,
+        )
         assert path.read_text(encoding="utf-8") == html
 
 
@@ -145,17 +176,22 @@ class TestReplayCommand:
     def test_report_option_writes_html_and_alerts(self, tmp_path: Path) -> None:
         """``replay --report`` writes the HTML report and still writes the alerts."""
         events = tmp_path / "events.jsonl"
-        events.write_text("".join(json.dumps({"topic": "orders", "value": v}) + "\n"
-                                  for v in values()), encoding="utf-8")
+        events.write_text(
+            "".join(json.dumps({"topic": "orders", "value": v}) + "\n" for v in values()),
+            encoding="utf-8",
+        )
         rules_file = tmp_path / "rules.toml"
         rules_file.write_text(
             '[settings]\nlateness = "5m"\n[rules.order_volume]\nwindow = "1h"\n'
             'dimensions = ["total", "region"]\nrunbook = "Check {key}."\n'
-            '[rules.order_volume.detector]\ngrace_period = 24\npersistence = [1, 1]\n',
-            encoding="utf-8")
+            "[rules.order_volume.detector]\ngrace_period = 24\npersistence = [1, 1]\n",
+            encoding="utf-8",
+        )
         out, report = tmp_path / "alerts.jsonl", tmp_path / "report.html"
-        result = CliRunner().invoke(replay, [str(events), "--rules", str(rules_file),
-                                             "--out", str(out), "--report", str(report)])
+        result = CliRunner().invoke(
+            replay,
+            [str(events), "--rules", str(rules_file), "--out", str(out), "--report", str(report)],
+        )
         assert result.exit_code == 0, result.output
         assert out.read_text(encoding="utf-8").count("\n") >= 2
         assert '<svg class="chart"' in report.read_text(encoding="utf-8")

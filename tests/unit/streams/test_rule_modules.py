@@ -45,24 +45,39 @@ class TestRegistry:
     def test_traits_of_the_shipped_rules(self) -> None:
         """The traits that replaced the name sets of the catalogue, closer and wire."""
         assert {name: rule.entity for name, rule in DEFAULT_REGISTRY.items() if rule.entity} == {
-            "customer_order_burst": "burst", "frequent_returner": "returns",
-            "shared_address": "distinct_customers"}
+            "customer_order_burst": "burst",
+            "frequent_returner": "returns",
+            "shared_address": "distinct_customers",
+        }
         assert DEFAULT_REGISTRY.with_trait("order_state") == (
-            "delivery_time_p90", "late_delivery_share", "lost_parcel", "refund_delay_p90")
+            "delivery_time_p90",
+            "late_delivery_share",
+            "lost_parcel",
+            "refund_delay_p90",
+        )
         assert DEFAULT_REGISTRY.with_trait("colocated") == ("order_volume",)
         assert DEFAULT_REGISTRY.with_trait("shared_denominator") == ("cancellation_rate",)
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
-        assert {name: rule.forced_context for name, rule in DEFAULT_REGISTRY.items()
-                if rule.forced_context} == {"shared_address": ("customer_id",)}
+        assert {
+            name: rule.forced_context
+            for name, rule in DEFAULT_REGISTRY.items()
+            if rule.forced_context
+        } == {"shared_address": ("customer_id",)}
 
     def test_feeds_of_the_shipped_rules(self) -> None:
         """What every event class and order status adds to each shipped rule:
         (numerator, denominator, measure, counted only within a cohort)."""
-        feeds = {(name, cls.__name__, status): (feed.num, feed.den,
-                                                 feed.measure and feed.measure.name, feed.cohort)
-                 for name, rule in DEFAULT_REGISTRY.items()
-                 for (cls, status), feed in rule.feeds.items()}
+        feeds = {
+            (name, cls.__name__, status): (
+                feed.num,
+                feed.den,
+                feed.measure and feed.measure.name,
+                feed.cohort,
+            )
+            for name, rule in DEFAULT_REGISTRY.items()
+            for (cls, status), feed in rule.feeds.items()
+        }
         o, c, w, r = "OrderEvent", "ComplaintEvent", "WaitTimeEvent", "ReviewEvent"
         assert feeds == {
             ("order_volume", o, "placed"): (1.0, 0.0, None, False),
@@ -92,7 +107,9 @@ class TestRegistry:
     def test_event_rules_declare_no_feeds(self) -> None:
         """Per-event rules score events on arrival; their windows take no partials."""
         assert {name for name, rule in DEFAULT_REGISTRY.items() if rule.kind == "event"} == {
-            "order_outlier", "lost_parcel"}
+            "order_outlier",
+            "lost_parcel",
+        }
         assert all(not DEFAULT_REGISTRY[name].feeds for name in ("order_outlier", "lost_parcel"))
 
     def test_feed_is_looked_up_by_class_and_status(self) -> None:
@@ -105,11 +122,14 @@ class TestRegistry:
     def test_configured_rules_carry_their_definition(self) -> None:
         rules = parse_rules({"rules": {"return_rate": {}, "order_volume": {}}})
         assert [rule.definition for rule in rules.rules] == [
-            DEFAULT_REGISTRY["order_volume"], DEFAULT_REGISTRY["return_rate"]]
+            DEFAULT_REGISTRY["order_volume"],
+            DEFAULT_REGISTRY["return_rate"],
+        ]
 
 
 # -- a rule module written in a test ----------------------------------------------------
 # Everything a new rule needs, as its module under streams/rules/builtin/ would hold it.
+
 
 def _five_star(event: ReviewEvent, _spec: RuleSpec, _facts: OrderFactsView | None) -> bool:
     """A rating of 5."""
@@ -117,12 +137,19 @@ def _five_star(event: ReviewEvent, _spec: RuleSpec, _facts: OrderFactsView | Non
 
 
 FIVE_STAR_SHARE = Rule(
-    "five_star_share", "ratio", ("reviews",), frozenset({"total", "sku"}), ("total",),
-    feeds={(ReviewEvent, None): Feed(den=1.0, measure=Measure("five_star", "share",
-                                                              _five_star))},
+    "five_star_share",
+    "ratio",
+    ("reviews",),
+    frozenset({"total", "sku"}),
+    ("total",),
+    feeds={(ReviewEvent, None): Feed(den=1.0, measure=Measure("five_star", "share", _five_star))},
 )
 REVIEW_VOLUME = Rule(
-    "review_volume", "count", ("reviews",), frozenset({"total", "sku"}), ("total",),
+    "review_volume",
+    "count",
+    ("reviews",),
+    frozenset({"total", "sku"}),
+    ("total",),
     feeds={(ReviewEvent, None): Feed(num=1.0)},
     colocated=True,
 )
@@ -130,11 +157,18 @@ TOY_REGISTRY = Registry([FIVE_STAR_SHARE, REVIEW_VOLUME])
 
 
 def toy_rules(**detector: Any) -> RuleSet:
-    table = {"window": "1h", "dimensions": ["total", "sku"],
-             "detector": {"grace_period": 6, "direction": "up", **detector}}
-    return parse_rules({"settings": {"lateness": "1m"},
-                        "rules": {"review_volume": table, "five_star_share": table}},
-                       TOY_REGISTRY)
+    table = {
+        "window": "1h",
+        "dimensions": ["total", "sku"],
+        "detector": {"grace_period": 6, "direction": "up", **detector},
+    }
+    return parse_rules(
+        {
+            "settings": {"lateness": "1m"},
+            "rules": {"review_volume": table, "five_star_share": table},
+        },
+        TOY_REGISTRY,
+    )
 
 
 def review(i: int, ts: int, rating: int, sku: str = "S1") -> tuple[str, bytes, bytes]:
@@ -144,24 +178,31 @@ def review(i: int, ts: int, rating: int, sku: str = "S1") -> tuple[str, bytes, b
 
 class TestToyRule:
     def test_only_the_registry_given_is_known(self) -> None:
-        with pytest.raises(ConfigError, match="unknown rule; the catalogue is "
-                           "five_star_share, review_volume"):
+        with pytest.raises(
+            ConfigError, match="unknown rule; the catalogue is five_star_share, review_volume"
+        ):
             parse_rules({"rules": {"return_rate": {}}}, TOY_REGISTRY)
         with pytest.raises(ConfigError, match="only review_volume can be judged relative"):
-            parse_rules({"rules": {"five_star_share": {"relative_to": "total",
-                                                       "dimensions": ["total"]}}},
-                        TOY_REGISTRY)
+            parse_rules(
+                {"rules": {"five_star_share": {"relative_to": "total", "dimensions": ["total"]}}},
+                TOY_REGISTRY,
+            )
 
     def test_feeds_and_measure_reach_the_closer(self) -> None:
         """A window's decisions hold what the toy rule's feeds declare: every review
         counted, the share of 5 stars per sku and in total."""
         replay = ReplayPipeline(toy_rules(), partitions=2)
         first: dict[str, Any] = {}
-        replay.closer.on_closed = lambda c: first.setdefault(
-            f"{c.rule}:{c.dimension}:{c.key}", c.decision) if c.window_start_ms == T0 else None
+        replay.closer.on_closed = lambda c: (
+            first.setdefault(f"{c.rule}:{c.dimension}:{c.key}", c.decision)
+            if c.window_start_ms == T0
+            else None
+        )
         ratings = [5, 5, 1, 5, 3, 5, 5, 2]
-        records = [review(i, T0 + i * 1000, rating, "S1" if i % 2 else "S2")
-                   for i, rating in enumerate(ratings)]
+        records = [
+            review(i, T0 + i * 1000, rating, "S1" if i % 2 else "S2")
+            for i, rating in enumerate(ratings)
+        ]
         records += [review(100 + p, T0 + 3 * HOUR + p, 5) for p in range(20)]  # seal it
         list(replay.run(records))
         assert first["review_volume:total:all"].observed == 8
@@ -175,8 +216,10 @@ class TestToyRule:
         """The colocated toy rule routes every series by its name, in the closer too."""
         replay = ReplayPipeline(toy_rules(), partitions=4)
         assert replay.closer._colocated == {"review_volume"}
-        routes = {closer_partition(f"review_volume:sku:S{i}", 4, replay.closer._colocated)
-                  for i in range(20)}
+        routes = {
+            closer_partition(f"review_volume:sku:S{i}", 4, replay.closer._colocated)
+            for i in range(20)
+        }
         assert routes == {closer_partition("review_volume", 4)}
 
     def test_a_surge_fires_an_alert(self) -> None:
@@ -206,5 +249,7 @@ def test_a_rule_set_survives_pickling() -> None:
         assert theirs.definition.shared_denominator == mine.definition.shared_denominator
     wait = copy.by_name("wait_time_p90").definition.feed(WaitTimeEvent, None)
     assert wait is not None and wait.measure is not None
-    assert wait.measure.read is DEFAULT_REGISTRY["wait_time_p90"].feeds[
-        (WaitTimeEvent, None)].measure.read  # type: ignore[union-attr]
+    assert (
+        wait.measure.read
+        is DEFAULT_REGISTRY["wait_time_p90"].feeds[(WaitTimeEvent, None)].measure.read
+    )  # type: ignore[union-attr]

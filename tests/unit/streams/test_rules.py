@@ -40,22 +40,37 @@ class TestBadRules:
             (("rules", "return_rate", "window"), "soon", "rules.return_rate.window"),
             (("rules", "return_rate", "window"), "0m", "rules.return_rate.window"),
             (("rules", "customer_order_burst", "hop"), "7m", "rules.customer_order_burst.hop"),
-            (("rules", "return_rate", "dimensions"), ["sku", "colour"],
-             "rules.return_rate.dimensions"),
+            (
+                ("rules", "return_rate", "dimensions"),
+                ["sku", "colour"],
+                "rules.return_rate.dimensions",
+            ),
             (("rules", "return_rate", "dimensions"), "sku", "rules.return_rate.dimensions"),
             (("rules", "return_rate", "runbook"), "Call {owner}", "rules.return_rate.runbook"),
             (("rules", "return_rate", "runbook"), "", "rules.return_rate.runbook"),
-            (("rules", "return_rate", "detector", "persistence"), [3, 2],
-             "rules.return_rate.detector.persistence"),
-            (("rules", "return_rate", "detector", "sensitivity"), "extreme",
-             "rules.return_rate.detector.sensitivity"),
-            (("rules", "return_rate", "detector", "colour"), 1,
-             "rules.return_rate.detector.colour"),
+            (
+                ("rules", "return_rate", "detector", "persistence"),
+                [3, 2],
+                "rules.return_rate.detector.persistence",
+            ),
+            (
+                ("rules", "return_rate", "detector", "sensitivity"),
+                "extreme",
+                "rules.return_rate.detector.sensitivity",
+            ),
+            (
+                ("rules", "return_rate", "detector", "colour"),
+                1,
+                "rules.return_rate.detector.colour",
+            ),
             (("rules", "return_rate", "enabled"), "yes", "rules.return_rate.enabled"),
             (("rules", "return_rate", "context"), ["weather"], "rules.return_rate.context"),
             (("rules", "wait_time_p90", "quantile"), 1.5, "rules.wait_time_p90.quantile"),
-            (("rules", "order_outlier", "detector", "grace_period"), 1,
-             "rules.order_outlier.detector.grace_period"),
+            (
+                ("rules", "order_outlier", "detector", "grace_period"),
+                1,
+                "rules.order_outlier.detector.grace_period",
+            ),
             (("rules", "refund_rate"), {}, "rules.refund_rate"),
             (("settings", "lateness"), "-5m", "settings.lateness"),
             (("settings", "timezone"), "UTC", "settings.timezone"),
@@ -109,11 +124,40 @@ def _key_paths(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tupl
 
 
 #: Values of the wrong shape or out of any range, tried on every key of the shipped file.
-HOSTILE = ["x", "", ["a", "b"], [1], [1, 2, 3], True, 0, -1, 10**18, 1e308, float("inf"),
-           float("nan"), {}, "9" * 400 + "m", "{observed:>999999999}"]
-DETECTOR_KEYS = ["sensitivity", "direction", "grace_period", "half_life", "clip_sigma",
-                 "min_scale", "guard_above", "guard_below", "severity_steps", "persistence",
-                 "resolve_after", "prior", "shift_rate", "min_sample_size", "prior_spread"]
+HOSTILE = [
+    "x",
+    "",
+    ["a", "b"],
+    [1],
+    [1, 2, 3],
+    True,
+    0,
+    -1,
+    10**18,
+    1e308,
+    float("inf"),
+    float("nan"),
+    {},
+    "9" * 400 + "m",
+    "{observed:>999999999}",
+]
+DETECTOR_KEYS = [
+    "sensitivity",
+    "direction",
+    "grace_period",
+    "half_life",
+    "clip_sigma",
+    "min_scale",
+    "guard_above",
+    "guard_below",
+    "severity_steps",
+    "persistence",
+    "resolve_after",
+    "prior",
+    "shift_rate",
+    "min_sample_size",
+    "prior_spread",
+]
 
 
 class TestConfigMessages:
@@ -122,16 +166,24 @@ class TestConfigMessages:
     @pytest.mark.parametrize(
         ("path", "value", "message"),
         [
-            (("rules", "return_rate", "detector", "persistence"), ["a", "b"],
-             "expected a list of two integers"),
+            (
+                ("rules", "return_rate", "detector", "persistence"),
+                ["a", "b"],
+                "expected a list of two integers",
+            ),
             (("rules", "return_rate", "detector", "guard_above"), "x", "expected a finite number"),
-            (("rules", "order_outlier", "detector", "guard_above"), "x",
-             "expected a finite number"),
-            (("rules", "order_outlier", "detector", "severity_steps"), [3, 2],
-             "1 <= warning <= critical"),
+            (
+                ("rules", "order_outlier", "detector", "guard_above"),
+                "x",
+                "expected a finite number",
+            ),
+            (
+                ("rules", "order_outlier", "detector", "severity_steps"),
+                [3, 2],
+                "1 <= warning <= critical",
+            ),
             (("rules", "return_rate", "detector", "sensitivity"), True, "expected low, medium"),
-            (("rules", "return_rate", "runbook"), "{observed:>999999999}",
-             "takes no format spec"),
+            (("rules", "return_rate", "runbook"), "{observed:>999999999}", "takes no format spec"),
             (("rules", "return_rate", "runbook"), "{key!r}", "takes no format spec"),
             (("rules", "return_rate", "runbook"), "{key[0]}", "unknown placeholder"),
             (("rules", "return_rate", "window"), "9" * 400 + "m", "between 1 ms and 30 days"),
@@ -139,8 +191,9 @@ class TestConfigMessages:
             (("settings", "utc_offset"), "-15h", "within -14h..+14h"),
         ],
     )
-    def test_issue_cases_name_the_field(self, path: tuple[str, ...], value: Any,
-                                        message: str) -> None:
+    def test_issue_cases_name_the_field(
+        self, path: tuple[str, ...], value: Any, message: str
+    ) -> None:
         """Each case is a ConfigError naming its TOML path, with a readable message."""
         document = default_document()
         _set(document, path, value)
@@ -149,8 +202,15 @@ class TestConfigMessages:
         assert info.value.field == ".".join(path)
         assert message in info.value.message
 
-    @pytest.mark.parametrize(("offset", "ms"), [("+14h", 50_400_000), ("-14h", -50_400_000),
-                                                ("5.5h", 19_800_000), (-3_600_000, -3_600_000)])
+    @pytest.mark.parametrize(
+        ("offset", "ms"),
+        [
+            ("+14h", 50_400_000),
+            ("-14h", -50_400_000),
+            ("5.5h", 19_800_000),
+            (-3_600_000, -3_600_000),
+        ],
+    )
     def test_utc_offset_in_range(self, offset: str | int, ms: int) -> None:
         """Offsets of real time zones, -14h..+14h, are accepted."""
         document = default_document()
@@ -172,11 +232,18 @@ class TestConfigMessages:
         with pytest.raises(ConfigError, match="not valid TOML"):
             load_rules(path)
 
-    @pytest.mark.parametrize("path", [
-        *_key_paths(default_document()),
-        *[("rules", rule, "detector", key) for rule in ("return_rate", "order_outlier")
-          for key in DETECTOR_KEYS],
-    ], ids=".".join)
+    @pytest.mark.parametrize(
+        "path",
+        [
+            *_key_paths(default_document()),
+            *[
+                ("rules", rule, "detector", key)
+                for rule in ("return_rate", "order_outlier")
+                for key in DETECTOR_KEYS
+            ],
+        ],
+        ids=".".join,
+    )
     def test_hostile_values_only_raise_config_errors(self, path: tuple[str, ...]) -> None:
         """Any value on any key or table either loads or is a ConfigError naming it."""
         for value in HOSTILE:
@@ -196,15 +263,32 @@ def test_detector_policy_and_cusum_settings_are_read() -> None:
     from streams.rules.catalogue import parse_rules
 
     def rules(**detector: object) -> object:
-        return parse_rules({"rules": {"order_volume": {
-            "window": "15m", "dimensions": ["total"], "runbook": "Check {key}.",
-            "detector": detector}}})
+        return parse_rules(
+            {
+                "rules": {
+                    "order_volume": {
+                        "window": "15m",
+                        "dimensions": ["total"],
+                        "runbook": "Check {key}.",
+                        "detector": detector,
+                    }
+                }
+            }
+        )
 
-    spec = rules(policy="persistence", cusum_k=0.5, cusum_h=8,  # type: ignore[attr-defined]
-                 cusum_direction="down").rules[0]
+    spec = rules(
+        policy="persistence",
+        cusum_k=0.5,
+        cusum_h=8,  # type: ignore[attr-defined]
+        cusum_direction="down",
+    ).rules[0]
     assert spec.detector is not None
-    assert (spec.detector.policy, spec.detector.cusum_k, spec.detector.cusum_h,
-            spec.detector.cusum_direction) == ("persistence", 0.5, 8, "down")
+    assert (
+        spec.detector.policy,
+        spec.detector.cusum_k,
+        spec.detector.cusum_h,
+        spec.detector.cusum_direction,
+    ) == ("persistence", 0.5, 8, "down")
     with pytest.raises(ConfigError) as info:
         rules(cusum_direction="sideways")
     assert info.value.field == "rules.order_volume.detector.cusum_direction"

@@ -19,13 +19,22 @@ WINDOW = 900_000
 T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
 
 
-def verdict(order: str, ts: int, *, sku: str = "SKU-1", direction: str = "down",
-            measure: str = "unit_price", severity: str = "critical") -> EventAlert:
+def verdict(
+    order: str,
+    ts: int,
+    *,
+    sku: str = "SKU-1",
+    direction: str = "down",
+    measure: str = "unit_price",
+    severity: str = "critical",
+) -> EventAlert:
     """A per-order verdict as the intake sends it."""
-    decision = Decision(2.0, 20.0, 10.0, 40.0, -6.0, 0.9, None, True, True, direction,
-                        severity, True, "fire")
-    return EventAlert("orders/0", "order_outlier", "order", order, ts, decision,
-                      {"measure": measure, "sku": sku})
+    decision = Decision(
+        2.0, 20.0, 10.0, 40.0, -6.0, 0.9, None, True, True, direction, severity, True, "fire"
+    )
+    return EventAlert(
+        "orders/0", "order_outlier", "order", order, ts, decision, {"measure": measure, "sku": sku}
+    )
 
 
 def rollup() -> SkuRollup:
@@ -114,10 +123,18 @@ class TestLearnedCarrierRate:
 
     @staticmethod
     def lost(order: str, ts: int) -> EventAlert:
-        decision = Decision(40.0, 20.0, None, 38.0, 1.0, 0.5, None, True, True, "up",
-                            "info", True, "fire")
-        return EventAlert("orders/0", "lost_parcel", "order", order, ts, decision,
-                          {"measure": "transit", "carrier": "ACME"})
+        decision = Decision(
+            40.0, 20.0, None, 38.0, 1.0, 0.5, None, True, True, "up", "info", True, "fire"
+        )
+        return EventAlert(
+            "orders/0",
+            "lost_parcel",
+            "order",
+            order,
+            ts,
+            decision,
+            {"measure": "transit", "carrier": "ACME"},
+        )
 
     def run(self, per_window: list[int]) -> list[tuple[int, str, str | None]]:
         r = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
@@ -147,8 +164,7 @@ class TestLearnedCarrierRate:
         for w in range(12):
             r.add(self.lost(f"O-{w}", T0 + w * WINDOW))
             r.close(T0 + (w + 1) * WINDOW)
-        restored = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3,
-                             learn_rate=True)
+        restored = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
         restored.load(json.loads(json.dumps(r.to_dict())))
         assert restored.rates == r.rates and restored.to_dict() == r.to_dict()
 

@@ -30,8 +30,9 @@ class FakeAdmin:
 
     def __init__(self, **options: Any) -> None:
         self.options = options
-        self._client = SimpleNamespace(cluster=SimpleNamespace(
-            brokers=lambda: set(range(FakeAdmin.brokers))))
+        self._client = SimpleNamespace(
+            cluster=SimpleNamespace(brokers=lambda: set(range(FakeAdmin.brokers)))
+        )
 
     async def start(self) -> None:
         if FakeAdmin.start_error is not None:
@@ -101,7 +102,8 @@ class TestEnsureTopics:
             await ensure_topics(settings, names)
 
     async def test_old_broker_refusing_default_gets_three_replicas(
-            self, fake_admin: type[FakeAdmin]) -> None:
+        self, fake_admin: type[FakeAdmin]
+    ) -> None:
         """A broker that refuses -1 (38) gets a retry with min(3, brokers) replicas."""
         settings = Settings()
         names = TopicNames.from_settings(settings)
@@ -135,8 +137,12 @@ class TestEnsureTopics:
     async def test_unreachable_broker_is_a_topic_error(self, fake_admin: type[FakeAdmin]) -> None:
         """A failed connection says where and with which protocol, and no password."""
         fake_admin.start_error = KafkaConnectionError("Unable to bootstrap")
-        settings = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN",
-                            kafka_sasl_username="svc", kafka_sasl_password="pw-123")
+        settings = Settings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="PLAIN",
+            kafka_sasl_username="svc",
+            kafka_sasl_password="pw-123",
+        )
         with pytest.raises(TopicError) as info:
             await ensure_topics(settings, TopicNames.from_settings(settings))
         assert "SASL_SSL, PLAIN as 'svc'" in str(info.value)
@@ -146,8 +152,11 @@ class TestEnsureTopics:
 class TestWorkerCommand:
     def test_unreachable_broker_exits_with_one_line(self) -> None:
         """`aftersales worker` with no broker exits 1 with a message, not a traceback."""
-        result = CliRunner().invoke(main, ["worker"], env={
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AFTERSALES_LOG_LEVEL": "CRITICAL"})
+        result = CliRunner().invoke(
+            main,
+            ["worker"],
+            env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AFTERSALES_LOG_LEVEL": "CRITICAL"},
+        )
         assert result.exit_code == 1
         assert "cannot start: cannot connect to 127.0.0.1:1 (PLAINTEXT)" in result.output
         assert "Traceback" not in result.output
@@ -157,8 +166,14 @@ class TestWorkerCommand:
         broker: one ``Error:`` line that names KAFKA_BOOTSTRAP_SERVERS."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "KAFKA_"))}
         env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", AFTERSALES_PERSONAL_LABELS_KEY="k" * 32)
-        result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env,
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "streams.cli.main", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 1
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
@@ -167,8 +182,9 @@ class TestWorkerCommand:
 
     def test_scheme_in_bootstrap_exits_with_config_error(self) -> None:
         """`SASL_SSL://host:9092` is refused before any connection, naming the variable."""
-        result = CliRunner().invoke(main, ["worker"], env={
-            "KAFKA_BOOTSTRAP_SERVERS": "SASL_SSL://broker:9092"})
+        result = CliRunner().invoke(
+            main, ["worker"], env={"KAFKA_BOOTSTRAP_SERVERS": "SASL_SSL://broker:9092"}
+        )
         assert result.exit_code == 2
         assert "KAFKA_BOOTSTRAP_SERVERS" in result.output
         assert "KAFKA_SECURITY_PROTOCOL" in result.output

@@ -81,12 +81,14 @@ async def commit(worker: Worker, consumer: FakeConsumer, stage: str = "closer") 
 
 
 class TestCommit:
-    async def test_third_error_in_a_row_over_30_s_is_fatal(self, worker: Worker,
-                                                            clock: FakeClock) -> None:
+    async def test_third_error_in_a_row_over_30_s_is_fatal(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
         """Three failed commits in a row, 30 s apart in all, raise WorkerFailure naming
         the stage (an unknown topic is retried by aiokafka until the commit times out)."""
-        consumer = FakeConsumer([UnknownTopicOrPartitionError(), TimeoutError(),
-                                 KafkaTimeoutError()])
+        consumer = FakeConsumer(
+            [UnknownTopicOrPartitionError(), TimeoutError(), KafkaTimeoutError()]
+        )
         await commit(worker, consumer)
         clock.now += 15
         await commit(worker, consumer)
@@ -94,8 +96,9 @@ class TestCommit:
         with pytest.raises(WorkerFailure, match="3 closer commits failed"):
             await commit(worker, consumer)
 
-    async def test_three_quick_errors_are_not_yet_fatal(self, worker: Worker,
-                                                        clock: FakeClock) -> None:
+    async def test_three_quick_errors_are_not_yet_fatal(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
         """Errors within 30 s of the first are waited out; the fourth, later, is fatal."""
         consumer = FakeConsumer([KafkaError()] * 4)
         for _ in range(3):
@@ -118,8 +121,9 @@ class TestCommit:
         assert len(consumer.committed) == 1
         assert worker.commit_failures.errors_in_a_row == 2
 
-    async def test_failures_while_the_broker_is_away_do_not_count(self, worker: Worker,
-                                                                   clock: FakeClock) -> None:
+    async def test_failures_while_the_broker_is_away_do_not_count(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
         """An outage (the probe finds no broker) is waited out, not fatal."""
         worker._broker_reachable = False
         consumer = FakeConsumer([KafkaError()] * 5)
@@ -129,8 +133,9 @@ class TestCommit:
         assert worker.commit_failures.errors_in_a_row == 0
 
     @pytest.mark.parametrize("error", REBALANCE, ids=lambda e: type(e).__name__)
-    async def test_rebalance_failures_are_not_fatal(self, worker: Worker, clock: FakeClock,
-                                                    error: Exception) -> None:
+    async def test_rebalance_failures_are_not_fatal(
+        self, worker: Worker, clock: FakeClock, error: Exception
+    ) -> None:
         """Commits a rebalance overtook, for two minutes on end (a rebalance storm under
         CPU pressure), neither raise nor count toward the error limit; the commit from
         the new assignment then goes through."""
@@ -150,9 +155,15 @@ class TestCommit:
     ) -> None:
         """A superseded commit between two errors does not reset the error streak: an
         unknown topic that lasts is fatal even while rebalances come and go."""
-        consumer = FakeConsumer([UnknownTopicOrPartitionError(), CommitFailedError(),
-                                 UnknownTopicOrPartitionError(), IllegalGenerationError("g"),
-                                 UnknownTopicOrPartitionError()])
+        consumer = FakeConsumer(
+            [
+                UnknownTopicOrPartitionError(),
+                CommitFailedError(),
+                UnknownTopicOrPartitionError(),
+                IllegalGenerationError("g"),
+                UnknownTopicOrPartitionError(),
+            ]
+        )
         for _ in range(4):
             await commit(worker, consumer)
             clock.now += 10
@@ -160,8 +171,9 @@ class TestCommit:
         with pytest.raises(WorkerFailure, match="3 closer commits failed"):
             await commit(worker, consumer)
 
-    async def test_a_group_that_never_settles_is_fatal(self, worker: Worker,
-                                                       clock: FakeClock) -> None:
+    async def test_a_group_that_never_settles_is_fatal(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
         """Superseded commits with no success for five minutes: the worker exits rather
         than go on with offsets that never move."""
         consumer = FakeConsumer([CommitFailedError()] * 40)

@@ -73,8 +73,12 @@ class TestBulkExport:
         ids = [f"sku-{i}" for i in range(300)]
         rows = bank.rows(ids)
         for t in range(30):
-            bank.evaluate(t * 3_600_000, rows, rng.poisson(5, len(ids)).astype(float),
-                          rng.poisson(40, len(ids)).astype(float) + 1)
+            bank.evaluate(
+                t * 3_600_000,
+                rows,
+                rng.poisson(5, len(ids)).astype(float),
+                rng.poisson(40, len(ids)).astype(float) + 1,
+            )
         return bank
 
     def test_round_trip_is_exact(self) -> None:
@@ -87,10 +91,12 @@ class TestBulkExport:
         for sid in bank.ids:
             assert other.export_state(sid) == bank.export_state(sid)
         ids = list(bank.ids)
-        a = bank.evaluate(31 * 3_600_000, bank.rows(ids), np.full(len(ids), 9.0),
-                          np.full(len(ids), 40.0))
-        b = other.evaluate(31 * 3_600_000, other.rows(ids), np.full(len(ids), 9.0),
-                           np.full(len(ids), 40.0))
+        a = bank.evaluate(
+            31 * 3_600_000, bank.rows(ids), np.full(len(ids), 9.0), np.full(len(ids), 40.0)
+        )
+        b = other.evaluate(
+            31 * 3_600_000, other.rows(ids), np.full(len(ids), 9.0), np.full(len(ids), 40.0)
+        )
         assert [a.decision(i) for i in range(len(ids))] == [b.decision(i) for i in range(len(ids))]
 
     def test_empty_bank(self) -> None:

@@ -43,8 +43,9 @@ class TestFalseAlarms:
     detector raises at most 1 false episode per 10,000 windows, ratio and percentile
     detectors at most 1 per 1,000 (measured over 300 series x 7 weeks after warm-up)."""
 
-    @pytest.mark.parametrize(("kind", "max_rate"), [("count", 1e-4), ("ratio", 1e-3),
-                                                    ("percentile", 1e-3)])
+    @pytest.mark.parametrize(
+        ("kind", "max_rate"), [("count", 1e-4), ("ratio", 1e-3), ("percentile", 1e-3)]
+    )
     def test_seasonal_noise_rate(self, kind: str, max_rate: float) -> None:
         """False episodes per window stay under the documented rate."""
         rng = np.random.default_rng(42)
@@ -59,12 +60,16 @@ class TestFalseAlarms:
                 out = bank.evaluate(t * HOUR_MS, rows, rng.poisson(lam).astype(float))
             elif kind == "ratio":
                 den = rng.poisson(lam)
-                out = bank.evaluate(t * HOUR_MS, rows, rng.binomial(den, 0.15).astype(float),
-                                    den.astype(float))
+                out = bank.evaluate(
+                    t * HOUR_MS, rows, rng.binomial(den, 0.15).astype(float), den.astype(float)
+                )
             else:
                 cnt = rng.poisson(lam) + 1
-                p90 = np.exp(rng.normal(np.log(300) + 0.3 * np.sin(2 * np.pi * (t % 24) / 24),
-                                        0.5 / np.sqrt(cnt)))
+                p90 = np.exp(
+                    rng.normal(
+                        np.log(300) + 0.3 * np.sin(2 * np.pi * (t % 24) / 24), 0.5 / np.sqrt(cnt)
+                    )
+                )
                 out = bank.evaluate(t * HOUR_MS, rows, p90, cnt.astype(float))
             if t >= WEEK:
                 fires += int((out.transition == 1).sum())
@@ -110,8 +115,10 @@ class TestDetection:
     def test_slow_drift(self, warmed) -> None:  # type: ignore[no-untyped-def]
         """A drift of +3 % of the level per window fires within 30 windows (+90 %)."""
         det, state, start, rng = warmed
-        values = [float(rng.poisson(lam * (1 + 0.03 * i)))
-                  for i, lam in enumerate(self._expected(start, 48))]
+        values = [
+            float(rng.poisson(lam * (1 + 0.03 * i)))
+            for i, lam in enumerate(self._expected(start, 48))
+        ]
         assert (_windows_to_fire(det, state, start, values) or 99) <= 30
 
     def test_drop_to_zero(self, warmed) -> None:  # type: ignore[no-untyped-def]
@@ -182,8 +189,9 @@ class TestPolicy:
         assert [d.transition for d in calm] == [None, None, "resolve"]
         assert [d.alerting for d in calm] == [True, True, False]
 
-    @pytest.mark.parametrize(("ratio", "severity"), [(1.2, "info"), (1.7, "warning"),
-                                                     (2.5, "critical")])
+    @pytest.mark.parametrize(
+        ("ratio", "severity"), [(1.2, "info"), (1.7, "warning"), (2.5, "critical")]
+    )
     def test_severity_from_distance(self, ratio: float, severity: str) -> None:
         """Severity grows with |z| / z: info, warning, critical."""
         det = self._cfg(min_scale=1.0)
@@ -291,16 +299,18 @@ class TestInputs:
         sizes=st.lists(st.floats(0, 1e9, allow_nan=False), min_size=40, max_size=40),
         gaps=st.lists(st.integers(-HOUR_MS, 10 * 24 * HOUR_MS), min_size=40, max_size=40),
     )
-    def test_finite_in_finite_out(self, kind: str, values: list[float], sizes: list[float],
-                                  gaps: list[int]) -> None:
+    def test_finite_in_finite_out(
+        self, kind: str, values: list[float], sizes: list[float], gaps: list[int]
+    ) -> None:
         """Any finite input (bursts, zeros, gaps, steps back) gives finite outputs."""
         det = Detector(DetectorConfig(kind=kind, grace_period=3))  # type: ignore[arg-type]
         state = det.new_state()
         ts = 1_700_000_000_000
         for v, n, g in zip(values, sizes, gaps, strict=False):
             ts += g
-            d = det.step(state, ts, v if kind != "count" else float(int(v)),
-                         None if kind == "count" else n)
+            d = det.step(
+                state, ts, v if kind != "count" else float(int(v)), None if kind == "count" else n
+            )
             for x in (d.observed, d.baseline, d.lower, d.upper, d.score, d.anomaly_score):
                 assert x is None or math.isfinite(x)
             assert 0.0 <= d.anomaly_score <= 1.0
@@ -342,13 +352,20 @@ class TestBatchEqualsSingle:
             present = rng.random(size) < 0.8
             idx = np.flatnonzero(present)
             den = rng.poisson(50, size).astype(float)
-            val = rng.binomial(den.astype(int), 0.2).astype(float) if kind == "ratio" \
+            val = (
+                rng.binomial(den.astype(int), 0.2).astype(float)
+                if kind == "ratio"
                 else rng.poisson(40, size).astype(float) * (1 + 4 * (rng.random(size) < 0.02))
+            )
             sample = None if kind == "count" else den[idx]
             out = bank.evaluate(t * 900_000, bank.rows([ids[i] for i in idx]), val[idx], sample)
             for j, i in enumerate(idx):
-                single = det.step(states[i], t * 900_000, float(val[i]),
-                                  None if kind == "count" else float(den[i]))
+                single = det.step(
+                    states[i],
+                    t * 900_000,
+                    float(val[i]),
+                    None if kind == "count" else float(den[i]),
+                )
                 assert out.decision(j) == single
         assert all(bank.state(ids[i]) == states[i] for i in range(size))
 

@@ -15,8 +15,9 @@ def _warm(cfg: DetectorConfig, rows: int = 1) -> Columns:
     cols = Columns.empty(cfg, rows)
     rng = np.random.default_rng(1)
     for t in range(30):
-        _, cols = step(cfg, cols, np.full(rows, t * HOUR), np.full(rows, float(rng.poisson(100))),
-                       None)
+        _, cols = step(
+            cfg, cols, np.full(rows, t * HOUR), np.full(rows, float(rng.poisson(100))), None
+        )
     return cols
 
 
@@ -47,8 +48,9 @@ class TestZScale:
         """A row with z_scale 3 has a wider band and does not violate where scale 1 does."""
         cfg = DetectorConfig(kind="count", grace_period=5, policy="persistence")
         cols = _warm(cfg, 2)
-        out, _ = step(cfg, cols, 30 * HOUR, np.array([150.0, 150.0]), None,
-                      z_scale=np.array([1.0, 3.0]))
+        out, _ = step(
+            cfg, cols, 30 * HOUR, np.array([150.0, 150.0]), None, z_scale=np.array([1.0, 3.0])
+        )
         assert out.violating[0] and not out.violating[1]
         assert out.upper[1] > out.upper[0]
         assert out.baseline[0] == out.baseline[1]

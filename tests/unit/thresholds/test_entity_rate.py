@@ -10,8 +10,14 @@ WINDOW, HOP = 600_000, 300_000
 DAY = 86_400_000
 
 
-def shop(rng: np.random.Generator, rates: EntityRates, hops: int, start: int = 0,
-         busy: float = 0.0, factor: float = 1.0) -> list[tuple[int, str, float]]:
+def shop(
+    rng: np.random.Generator,
+    rates: EntityRates,
+    hops: int,
+    start: int = 0,
+    busy: float = 0.0,
+    factor: float = 1.0,
+) -> list[tuple[int, str, float]]:
     """``hops`` windows of a shop with 40 one-off customers per window and a pick-up
     point taking ``busy`` of its orders; returns every violation."""
     fired = []
@@ -39,8 +45,9 @@ def test_orders_spread_over_an_hour_add_up_on_the_slow_horizon() -> None:
     the decayed count does."""
     rates = EntityRates(WINDOW, HOP)
     per_window = [2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 2]  # ~1 order per 6-7 minutes
-    horizons = [rates.close((i + 2) * HOP, {"SLOW": float(c)})["SLOW"]
-                for i, c in enumerate(per_window)]
+    horizons = [
+        rates.close((i + 2) * HOP, {"SLOW": float(c)})["SLOW"] for i, c in enumerate(per_window)
+    ]
     assert not any(v.horizon == "fast" for v in horizons)
     assert any(v.violating and v.horizon == "slow" for v in horizons)
 

@@ -80,16 +80,23 @@ class TestEventNorm:
 
 
 @settings(max_examples=300, deadline=None)
-@given(direction=st.sampled_from(["up", "down", "both"]),
-       n=st.integers(0, 60),
-       level=st.floats(-5, 10),
-       var=st.floats(0, 4),
-       value=st.floats(0, 1e7),
-       guard=st.none() | st.floats(0, 100))
-def test_violates_agrees_with_score(direction: str, n: int, level: float, var: float,
-                                    value: float, guard: float | None) -> None:
+@given(
+    direction=st.sampled_from(["up", "down", "both"]),
+    n=st.integers(0, 60),
+    level=st.floats(-5, 10),
+    var=st.floats(0, 4),
+    value=st.floats(0, 1e7),
+    guard=st.none() | st.floats(0, 100),
+)
+def test_violates_agrees_with_score(
+    direction: str, n: int, level: float, var: float, value: float, guard: float | None
+) -> None:
     """The hot path's cheap test says exactly what the full decision says."""
-    norm = EventNorm(direction=direction, grace_period=8, guard_above=guard,  # type: ignore[arg-type]
-                     guard_below=guard)
+    norm = EventNorm(
+        direction=direction,
+        grace_period=8,
+        guard_above=guard,  # type: ignore[arg-type]
+        guard_below=guard,
+    )
     state = NormState(n, level, var)
     assert norm.violates(state, value) == norm.score(state, value).violating

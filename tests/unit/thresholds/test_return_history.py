@@ -19,10 +19,12 @@ HOUR = 3_600_000
 DAY = 24 * HOUR
 
 
-@pytest.mark.parametrize(("r", "n", "p"), [(0, 5, 0.1), (3, 5, 0.1), (5, 5, 0.3), (6, 5, 0.1),
-                                           (20, 200, 0.1), (1, 1, 0.5)])
+@pytest.mark.parametrize(
+    ("r", "n", "p"),
+    [(0, 5, 0.1), (3, 5, 0.1), (5, 5, 0.3), (6, 5, 0.1), (20, 200, 0.1), (1, 1, 0.5)],
+)
 def test_binomial_tail_matches_the_sum_of_the_mass(r: int, n: int, p: float) -> None:
-    exact = sum(math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(r, n + 1))
+    exact = sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(r, n + 1))
     assert binomial_tail(r, n, p) == pytest.approx(min(exact, 1.0), rel=1e-9, abs=1e-300)
 
 
@@ -73,8 +75,7 @@ def test_state_round_trips() -> None:
     copy = ReturnHistory(window_ms=HOUR)
     copy.load(json.loads(json.dumps(history.to_dict())))
     assert copy.to_dict() == history.to_dict()
-    assert copy.close(2 * HOUR, {"C-1": (1.0, 1.0)}) == history.close(2 * HOUR,
-                                                                     {"C-1": (1.0, 1.0)})
+    assert copy.close(2 * HOUR, {"C-1": (1.0, 1.0)}) == history.close(2 * HOUR, {"C-1": (1.0, 1.0)})
 
 
 def test_distinct_customers_count_once_across_sources_and_orders() -> None:
@@ -84,12 +85,17 @@ def test_distinct_customers_count_once_across_sources_and_orders() -> None:
     closer = pipeline.closer
     rule = closer.rules.by_name("shared_address")
     start = 0
-    for source, customers in (("orders/0", {"C-1": 2.0, "C-2": 1.0, "C-3": 1.0}),
-                              ("orders/1", {"C-1": 1.0, "C-2": 1.0, "C-3": 1.0})):
+    for source, customers in (
+        ("orders/0", {"C-1": 2.0, "C-2": 1.0, "C-3": 1.0}),
+        ("orders/1", {"C-1": 1.0, "C-2": 1.0, "C-3": 1.0}),
+    ):
         partial = Partial(sum(customers.values()), 0.0, context={"customer_id": Counter(customers)})
         wired = Partial.from_dict(partial.to_dict())  # as a partial travels on the wire
-        closer.on_partial(SealedPartial(source, "shared_address", "address", "A-1", start,
-                                        start + rule.window_ms, wired))
+        closer.on_partial(
+            SealedPartial(
+                source, "shared_address", "address", "A-1", start, start + rule.window_ms, wired
+            )
+        )
     seen = []
     closer.on_closed = seen.append
     closer._close_window(rule, start)
@@ -104,12 +110,17 @@ def test_closer_state_of_both_rules_survives_a_snapshot() -> None:
     rules = shipped("frequent_returner", "shared_address")
     pipeline = ReplayPipeline(rules, partitions=2)
     injected = [(T0 + HOUR + k * 60_000, f"C-N{k}", "A-X", True) for k in range(3)]
-    records = ((r["topic"], r["value"][r["key"]].encode(),
-                json.dumps(r["value"], separators=(",", ":")).encode())
-               for r in traffic(8, 5, injected))
+    records = (
+        (
+            r["topic"],
+            r["value"][r["key"]].encode(),
+            json.dumps(r["value"], separators=(",", ":")).encode(),
+        )
+        for r in traffic(8, 5, injected)
+    )
     list(pipeline.run(records))
     snapshot = pipeline.closer.snapshot()
-    header = json.loads(snapshot[12:12 + int.from_bytes(snapshot[8:12], "little")])
+    header = json.loads(snapshot[12 : 12 + int.from_bytes(snapshot[8:12], "little")])
     assert {r[1] for r in header["returners"]} == {"customer/0", "customer/1"}
     assert any(r[0] == "shared_address" for r in header["entity_rates"])
     assert header["entity_closes"]

@@ -41,8 +41,9 @@ class TestScoreSeriesCsv:
 
     def test_columns_and_rows(self, tmp_path: Path) -> None:
         """Output keeps rows and order, with anomaly_score in [0, 1] and alert 0/1."""
-        rows = [(f"2014-04-01 00:{i // 60:02d}:{i % 60:02d}", str(10 + (i % 7)))
-                for i in range(400)]
+        rows = [
+            (f"2014-04-01 00:{i // 60:02d}:{i % 60:02d}", str(10 + (i % 7))) for i in range(400)
+        ]
         rows[200] = (rows[199][0], "9")  # repeated timestamp
         rows[300] = ("2014-04-01 00:00:00", "11")  # step back in time
         src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
@@ -70,8 +71,10 @@ class TestScoreSeriesCsv:
     def test_deterministic(self, tmp_path: Path) -> None:
         """Two runs over the same file give byte-identical output."""
         src = tmp_path / "in.csv"
-        self._write(src, [(str(i * 60_000), repr(math.sin(i / 9) * 50 + (i == 500) * 400))
-                          for i in range(900)])
+        self._write(
+            src,
+            [(str(i * 60_000), repr(math.sin(i / 9) * 50 + (i == 500) * 400)) for i in range(900)],
+        )
         score_series_csv(str(src), str(tmp_path / "a.csv"))
         score_series_csv(str(src), str(tmp_path / "b.csv"))
         assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

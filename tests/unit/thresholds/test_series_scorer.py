@@ -22,8 +22,10 @@ class TestSeriesScorer:
         scorer = SeriesScorer()
         for i in range(900):
             scorer.score(i * 60_000, _wave(i))
-        alerts = [scorer.score((900 + i) * 60_000, 80.0 if i == 0 else _wave(900 + i)).alert
-                  for i in range(50)]
+        alerts = [
+            scorer.score((900 + i) * 60_000, 80.0 if i == 0 else _wave(900 + i)).alert
+            for i in range(50)
+        ]
         assert alerts[0] == 1 and sum(alerts) == 1
 
     def test_repeat_is_damped(self) -> None:
@@ -48,8 +50,10 @@ class TestSeriesScorer:
     def test_seasonal_sine_does_not_alert(self) -> None:
         """A clean seasonal pattern stays quiet after the warm-up, far below the alert level."""
         scorer = SeriesScorer()
-        rows = [scorer.score(i * 300_000, 50 + 20 * math.sin(2 * math.pi * i / 288))
-                for i in range(3000)]
+        rows = [
+            scorer.score(i * 300_000, 50 + 20 * math.sin(2 * math.pi * i / 288))
+            for i in range(3000)
+        ]
         assert sum(r.alert for r in rows) == 0
         assert max(r.anomaly_score for r in rows[400:]) < scorer.config.alert_level
 
@@ -98,8 +102,9 @@ class TestSeriesScorer:
 
     def test_state_bounded(self) -> None:
         """Buffers stay within their configured sizes however long the series."""
-        cfg = ScorerConfig(memory=60, calibration=60, refractory=40, grace_period=10,
-                           seasonal_memory=100)
+        cfg = ScorerConfig(
+            memory=60, calibration=60, refractory=40, grace_period=10, seasonal_memory=100
+        )
         scorer = SeriesScorer(cfg)
         for i in range(3000):
             scorer.score(i * 3_600_000, _wave(i) * (1 + i / 1000))
@@ -135,8 +140,13 @@ class TestSeriesScorer:
             ScorerConfig(spatial_tolerance=-0.1)
 
     @settings(max_examples=15, deadline=None)
-    @given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.floats(-1e12, 1e12, allow_nan=False)),
-                    min_size=1, max_size=300))
+    @given(
+        st.lists(
+            st.tuples(st.integers(-(10**6), 10**6), st.floats(-1e12, 1e12, allow_nan=False)),
+            min_size=1,
+            max_size=300,
+        )
+    )
     def test_bounded_scores(self, rows: list[tuple[int, float]]) -> None:
         """Any finite rows, with repeated or backward timestamps, score in [0, 1]."""
         scorer = SeriesScorer(ScorerConfig(grace_period=5))

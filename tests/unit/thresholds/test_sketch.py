@@ -30,8 +30,10 @@ class TestQuantileSketch:
         assert abs(got - exact) / exact <= 0.0101
 
     @settings(max_examples=40, deadline=None)
-    @given(st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=1, max_size=200),
-           st.randoms(use_true_random=False))
+    @given(
+        st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=1, max_size=200),
+        st.randoms(use_true_random=False),
+    )
     def test_merge_is_order_independent(self, values: list[float], rnd) -> None:  # type: ignore[no-untyped-def]
         """Partials merged in any order equal the sketch of all values."""
         parts = [_sketch(values[i::3]) for i in range(3)]
@@ -44,8 +46,14 @@ class TestQuantileSketch:
         for v in np.geomspace(1e-6, 1e6, 5000):
             s.add(float(v))
         assert len(s.to_bytes()) <= 64 * 12 + 64
-        assert abs(s.quantile(0.99) / float(np.quantile(np.geomspace(1e-6, 1e6, 5000), 0.99,
-                                                        method="lower")) - 1) <= 0.0101
+        assert (
+            abs(
+                s.quantile(0.99)
+                / float(np.quantile(np.geomspace(1e-6, 1e6, 5000), 0.99, method="lower"))
+                - 1
+            )
+            <= 0.0101
+        )
 
     def test_bytes_json_pickle_round_trip(self) -> None:
         """A sketch survives bytes, JSON and pickle exactly."""
