@@ -41,10 +41,12 @@ test: install
 	done; \
 	if [ $$unit -eq 5 ] && [ $$integration -eq 5 ]; then exit 5; fi
 
-# Static checks: ruff with the selection in pyproject.toml, then mypy strict over
-# thresholds, alerts and streams ([tool.mypy]); run by .ci/run before the tests.
+# Static checks: ruff with the selection in pyproject.toml, the ruff format check, then
+# mypy strict over thresholds, alerts and streams ([tool.mypy]); run by .ci/run before
+# the tests.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test-unit: install
