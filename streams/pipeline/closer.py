@@ -159,7 +159,7 @@ class WindowCloser:
                 self.texts,
                 "carrier" if ("carrier",) in rule.dimensions else "sku",
                 rule.rollup_min,
-                learn_rate=("carrier",) in rule.dimensions,
+                learn_rate=rule.definition.rollup_learns_rate,
             )
             for rule in rules.rules
             if rule.kind == "event" and ({("sku",), ("carrier",)} & set(rule.dimensions))

@@ -149,6 +149,10 @@ class Rule:
     shared_denominator: frozenset[str] = frozenset()
     #: Context fields always collected, whatever the rules file's ``context`` says.
     forced_context: tuple[str, ...] = ()
+    #: Per-event rules rolled up per key: a window opens an episode only when its count
+    #: is improbable under the key's learned usual count (lost parcels per carrier); else
+    #: ``rollup_min`` verdicts open one (a wrong price has no usual count).
+    rollup_learns_rate: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.feeds, MappingProxyType):

@@ -16,4 +16,5 @@ RULE: Final = Rule(
     frozenset({"order", "carrier"}),
     ("order",),
     order_state=True,
+    rollup_learns_rate=True,
 )

@@ -59,6 +59,7 @@ class TestRegistry:
         assert DEFAULT_REGISTRY.with_trait("shared_denominator") == ("cancellation_rate",)
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
+        assert DEFAULT_REGISTRY.with_trait("rollup_learns_rate") == ("lost_parcel",)
         assert {
             name: rule.forced_context
             for name, rule in DEFAULT_REGISTRY.items()
