@@ -125,7 +125,7 @@ class TestCommit:
         self, worker: Worker, clock: FakeClock
     ) -> None:
         """An outage (the probe finds no broker) is waited out, not fatal."""
-        worker._broker_reachable = False
+        worker.broker.observe(reachable=False)
         consumer = FakeConsumer([KafkaError()] * 5)
         for _ in range(5):
             clock.now += 20

@@ -1,0 +1,132 @@
+"""Broker outages: writes that fail while the probe finds no broker are retried once it
+answers (after ``before_retry``); failures with the broker answering are raised; the
+intake child relays its probe's state and the parent's gauge reads 0 while any process
+finds no broker."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, RequestTimedOutError
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
+from streams.rules.catalogue import load_rules
+from streams.runtime.config import Settings
+from streams.runtime.intake_process import IntakeChild, RelayMetrics
+from streams.runtime.outage import BrokerState, through_outages
+from streams.runtime.worker import Worker
+
+
+class Flaky:
+    """An async write that raises the queued errors (changing the broker state first, as
+    the probe would meanwhile), then returns how many calls it took."""
+
+    def __init__(self, errors: list[Exception], broker: BrokerState, *, down: bool) -> None:
+        self.errors = errors
+        self.broker = broker
+        self.down = down
+        self.calls = 0
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        if self.errors:
+            if self.down:
+                self.broker.observe(reachable=False)
+                asyncio.get_running_loop().call_later(
+                    0.05, functools.partial(self.broker.observe, reachable=True)
+                )
+            raise self.errors.pop(0)
+        return self.calls
+
+
+class TestBrokerState:
+    def test_an_unreachable_probe_marks_an_outage_since_earlier_times(self) -> None:
+        """A probe that found no broker makes every earlier start time an outage, even
+        after the broker is back; later start times are not."""
+        now = [100.0]
+        state = BrokerState(clock=lambda: now[0])
+        state.observe(reachable=False)
+        now[0] = 105.0
+        state.observe(reachable=True)
+        assert state.outage_since(99.0)
+        assert not state.outage_since(101.0)
+
+    async def test_wait_reachable_returns_once_the_probe_finds_the_broker(self) -> None:
+        """wait_reachable blocks while the broker is away and returns when it is back."""
+        state = BrokerState()
+        state.observe(reachable=False)
+        waiter = asyncio.create_task(state.wait_reachable())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        state.observe(reachable=True)
+        await asyncio.wait_for(waiter, 1)
+
+
+class TestThroughOutages:
+    async def test_write_failing_during_an_outage_is_retried(self) -> None:
+        """Two timeouts during an outage: the write is run again until it succeeds, and
+        before_retry runs before each retry."""
+        state = BrokerState()
+        write = Flaky([RequestTimedOutError(), KafkaTimeoutError()], state, down=True)
+        retried = []
+
+        async def before_retry() -> None:
+            retried.append(write.calls)
+
+        result = await asyncio.wait_for(
+            through_outages(write, state, "test", before_retry=before_retry), 5
+        )
+        assert result == 3
+        assert retried == [1, 2]
+
+    async def test_failure_with_the_broker_answering_is_raised(self) -> None:
+        """A write that fails while every probe finds the broker is not an outage."""
+        state = BrokerState()
+        write = Flaky([KafkaTimeoutError()], state, down=False)
+        with pytest.raises(KafkaTimeoutError):
+            await through_outages(write, state, "test", confirm_s=0.3)
+        assert write.calls == 1
+
+    async def test_other_errors_are_never_retried(self) -> None:
+        """A programming error (not a Kafka or network error) is raised at once, outage
+        or not."""
+        state = BrokerState()
+        state.observe(reachable=False)
+
+        async def broken() -> None:
+            raise ValueError("record too large")
+
+        with pytest.raises(ValueError, match="too large"):
+            await through_outages(broken, state, "test")
+
+
+class TestRelay:
+    def test_child_report_carries_its_probe(self) -> None:
+        """The child's report says what its probe found; the parent's handle keeps it."""
+        relay = RelayMetrics()
+        relay.set_broker_connected(False)
+        report = relay.report(partials_sent=0)
+        assert report["broker_connected"] is False
+        settings = Settings.from_env({})
+        child = IntakeChild(settings, load_rules(None), create_input_topics=False, runner=Worker)
+        child._apply({**report, "consumed": 1, "backlog": 0}, RelayMetrics())
+        assert child.broker_connected is False
+
+    def test_gauge_is_zero_while_a_child_finds_no_broker(self) -> None:
+        """aftersales_broker_connected is 1 only while the parent's probe and every
+        child's find the broker."""
+        registry = CollectorRegistry()
+        settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "2"})
+        worker = Worker(settings, load_rules(None), AlertMetrics.create(registry))
+        worker._export_broker_state()
+        assert registry.get_sample_value("aftersales_broker_connected") == 1
+        worker._children[1].broker_connected = False
+        worker._export_broker_state()
+        assert registry.get_sample_value("aftersales_broker_connected") == 0
+        worker._children[1].broker_connected = True
+        worker.broker.observe(reachable=False)
+        worker._export_broker_state()
+        assert registry.get_sample_value("aftersales_broker_connected") == 0
