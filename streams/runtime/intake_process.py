@@ -87,6 +87,9 @@ class IntakeMetrics(Protocol):
     def set_broker_connected(self, connected: bool) -> None:
         """Set whether the broker answers."""
 
+    def add_commit_failures(self, counts: LabelCounts[tuple[str, str]]) -> None:
+        """Count failed offset commits by (stage, kind)."""
+
 
 class IntakeRunner(Protocol):
     """The intake stage as the child runs it (a worker with the role ``intake``)."""
@@ -141,6 +144,7 @@ class RelayMetrics:
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.folded: Counter[str] = Counter()
         self.snapshots: list[tuple[str, int, float, bool]] = []
+        self.commit_failures: Counter[tuple[str, str]] = Counter()
         #: What the child's broker probe found last.
         self.broker_connected = True
 
@@ -166,6 +170,11 @@ class RelayMetrics:
         for key, n in reasons.items():
             self.reasons[key] += n
 
+    def add_commit_failures(self, counts: LabelCounts[tuple[str, str]]) -> None:
+        """Collect failed commits for the next report."""
+        for key, n in counts.items():
+            self.commit_failures[key] += n
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         """Keep the partition's latest lag for the next report."""
         self.lag[(topic, partition)] = lag
@@ -185,7 +194,9 @@ class RelayMetrics:
             "folded": dict(self.folded),
             "snapshots": list(self.snapshots),
             "broker_connected": self.broker_connected,
+            "commit_failures": dict(self.commit_failures),
         }
+        self.commit_failures.clear()
         self.evicted.clear()
         self.folded.clear()
         self.snapshots.clear()
@@ -311,6 +322,7 @@ class IntakeChild:
         for (topic, partition), lag in message["lag"].items():
             metrics.set_consumer_lag(topic, partition, lag)
         metrics.add_evictions(message.get("evicted", {}), message.get("folded", {}))
+        metrics.add_commit_failures(message.get("commit_failures", {}))
         for stage, size, seconds, too_large in message.get("snapshots", ()):
             metrics.record_snapshot(stage, size, seconds, too_large=too_large)
         self.partials_sent = message["partials_sent"]

@@ -1091,7 +1091,10 @@ class Worker:
             await asyncio.wait_for(consumer.commit(offsets), _COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
             reachable = not self.broker.outage_since(started)
-            self.commit_failures.failed(stage, exc, broker_reachable=reachable)
+            try:
+                self.commit_failures.failed(stage, exc, broker_reachable=reachable)
+            finally:  # the fatal one too
+                self.metrics.add_commit_failures(self.commit_failures.drain())
             return
         self.commit_failures.succeeded()
 

@@ -1,7 +1,7 @@
 """Broker outages: writes that fail while the probe finds no broker are retried once it
 answers (after ``before_retry``); failures with the broker answering are raised; the
-intake child relays its probe's state and the parent's gauge reads 0 while any process
-finds no broker."""
+intake child relays its probe's state (and its failed commits), and the parent's gauge
+reads 0 while any process finds no broker."""
 
 from __future__ import annotations
 
@@ -114,6 +114,27 @@ class TestRelay:
         child = IntakeChild(settings, load_rules(None), create_input_topics=False, runner=Worker)
         child._apply({**report, "consumed": 1, "backlog": 0}, RelayMetrics())
         assert child.broker_connected is False
+
+    def test_child_commit_failures_reach_the_parent_counter(self) -> None:
+        """Failed commits counted in a child are in its next report (and only that one),
+        and the parent adds them to aftersales_commit_failures_total."""
+        relay = RelayMetrics()
+        relay.add_commit_failures({("intake", "superseded"): 2})
+        relay.add_commit_failures({("intake", "superseded"): 1, ("intake", "error"): 1})
+        report = relay.report(partials_sent=0)
+        assert relay.report(partials_sent=0)["commit_failures"] == {}
+        registry = CollectorRegistry()
+        parent = AlertMetrics.create(registry)
+        child = IntakeChild(
+            Settings.from_env({}), load_rules(None), create_input_topics=False, runner=Worker
+        )
+        child._apply({**report, "consumed": 0, "backlog": 0}, parent)
+        value = registry.get_sample_value
+        assert (
+            value("aftersales_commit_failures_total", {"stage": "intake", "kind": "superseded"})
+            == 3
+        )
+        assert value("aftersales_commit_failures_total", {"stage": "intake", "kind": "error"}) == 1
 
     def test_gauge_is_zero_while_a_child_finds_no_broker(self) -> None:
         """aftersales_broker_connected is 1 only while the parent's probe and every
