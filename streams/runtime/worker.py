@@ -210,7 +210,6 @@ class Worker:
         #: takes no snapshot (it would claim records not yet on the broker).
         self._intake_unsent = False
         self._alerts_unsent = False
-        self._roles = roles
         #: Failed offset commits: rebalance-superseded ones are not fatal (runtime.commits).
         self.commit_failures = CommitFailures()
         #: Alerts published so far (for tests and the demo).
@@ -1146,13 +1145,20 @@ class Worker:
         alerts = self._unpublished(alerts)
         if not alerts:
             return
+        # Where this write begins: a write that failed may still have reached the topic,
+        # before or after offsets acknowledged in the same attempt.
+        before = {str(partition): offset for partition, offset in self._alerts_high.items()}
+
+        async def read_back() -> None:
+            self._published |= await self._alerts_since(before)
+
         self._alerts_unsent = True
         try:
             await through_outages(
                 functools.partial(self._send_alerts, alerts),
                 self.broker,
                 "alerts",
-                before_retry=self._read_back_alerts,
+                before_retry=read_back,
             )
         finally:
             self._alerts_unsent = False
@@ -1185,12 +1191,6 @@ class Worker:
                 self._alerts_high[result.partition] = result.offset + 1
         if failures:
             raise failures[0]
-
-    async def _read_back_alerts(self) -> None:
-        """Add what reached the alerts topic since the last acknowledged write to
-        ``_published`` (a write that timed out may have reached it after all)."""
-        high = {str(partition): offset for partition, offset in self._alerts_high.items()}
-        self._published |= await self._alerts_since(high)
 
     def _export_series(self) -> None:
         now_ms = time.time() * 1000

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, RequestTimedOutError
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
+from alerts.model import SCHEMA, AlertEvent
 from streams.rules.catalogue import load_rules
 from streams.runtime.config import Settings
 from streams.runtime.intake_process import IntakeChild, RelayMetrics
@@ -151,3 +155,80 @@ class TestRelay:
         worker.broker.observe(reachable=False)
         worker._export_broker_state()
         assert registry.get_sample_value("aftersales_broker_connected") == 0
+
+
+def alert(alert_id: str) -> AlertEvent:
+    """A firing return_rate alert with the given id."""
+    end = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
+    return AlertEvent(
+        schema=SCHEMA,
+        alert_id=alert_id,
+        status="firing",
+        rule="return_rate",
+        dimension="sku",
+        key=f"SKU-{alert_id}",
+        severity="critical",
+        direction="up",
+        observed=0.3,
+        baseline=0.1,
+        lower=0.05,
+        upper=0.15,
+        score=3.4,
+        sample_size=200,
+        window_start=datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
+        window_end=end,
+        started_at=end,
+        summary="Return rate is high.",
+        runbook="Check the size chart.",
+        context={},
+    )
+
+
+class TimingOutTopic:
+    """A one-partition alerts topic behind a producer: every write reaches the topic, but
+    the writes numbered in ``time_out`` get no acknowledgement (a request timeout while
+    the probe finds no broker, back 50 ms later)."""
+
+    def __init__(self, broker: BrokerState, time_out: set[int]) -> None:
+        self.broker = broker
+        self.time_out = time_out
+        self.records: list[bytes] = []
+
+    async def send(self, _topic: str, value: bytes, key: bytes | None = None) -> Any:
+        del key
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.records.append(value)
+        if len(self.records) - 1 in self.time_out:
+            self.broker.observe(reachable=False)
+            loop.call_later(0.05, functools.partial(self.broker.observe, reachable=True))
+            future.set_exception(RequestTimedOutError())
+        else:
+            future.set_result(SimpleNamespace(partition=0, offset=len(self.records) - 1))
+        return future
+
+    async def since(self, high: dict[str, int]) -> set[tuple[str, str, str]]:
+        """What ``Worker._alerts_since`` reads: alerts at or after ``high``."""
+        start = high.get("0", 0)
+        alerts = [AlertEvent.from_json(value) for value in self.records[start:]]
+        return {(a.alert_id, a.status, a.severity) for a in alerts}
+
+
+class TestAlertsThroughOutage:
+    async def test_each_alert_reaches_the_topic_once(self) -> None:
+        """The middle write times out but reached the topic (after a later one was
+        acknowledged): the retry reads the topic back and writes nothing twice; every alert
+        is counted on /metrics once."""
+        registry = CollectorRegistry()
+        settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
+        worker = Worker(settings, load_rules(None), AlertMetrics.create(registry))
+        topic = TimingOutTopic(worker.broker, time_out={3})
+        worker.producer = topic  # type: ignore[assignment]
+        worker._alerts_since = topic.since  # type: ignore[method-assign]
+        await worker._publish_alerts([alert("a0"), alert("a1")])
+        await asyncio.wait_for(worker._publish_alerts([alert("b0"), alert("b1"), alert("b2")]), 10)
+        ids = [AlertEvent.from_json(value).alert_id for value in topic.records]
+        assert sorted(ids) == ["a0", "a1", "b0", "b1", "b2"]
+        assert worker.alerts_published == 5
+        firing = {"rule": "return_rate", "severity": "critical", "status": "firing"}
+        assert registry.get_sample_value("aftersales_alerts_total", firing) == 5
