@@ -1,7 +1,8 @@
 """Broker outages: writes that fail while the probe finds no broker are retried once it
 answers (after ``before_retry``); failures with the broker answering are raised; the
 intake child relays its probe's state (and its failed commits), and the parent's gauge
-reads 0 while any process finds no broker."""
+reads 0 while any process finds no broker; alerts retried after an outage reach the
+topic once; a revocation during an unsent write takes no snapshot."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError, RequestTimedOutError
 from prometheus_client import CollectorRegistry
 
@@ -232,3 +234,43 @@ class TestAlertsThroughOutage:
         assert worker.alerts_published == 5
         firing = {"rule": "return_rate", "severity": "critical", "status": "firing"}
         assert registry.get_sample_value("aftersales_alerts_total", firing) == 5
+
+
+class TestRevocationDuringAWrite:
+    @pytest.fixture
+    def worker(self) -> Worker:
+        settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
+        return Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
+
+    @pytest.mark.parametrize("unsent", [False, True])
+    async def test_intake_snapshots_on_revocation_only_when_all_is_sent(
+        self, worker: Worker, unsent: bool
+    ) -> None:
+        """A revocation while sealed intake output waits for the broker takes no snapshot
+        (it would claim partials not yet written); otherwise it does."""
+        calls: list[bool] = []
+
+        async def commit_intake(_consumer: object, *, force: bool = False) -> None:
+            calls.append(force)
+
+        worker._intake = object()  # type: ignore[assignment]
+        worker._commit_intake = commit_intake  # type: ignore[method-assign,assignment]
+        worker._intake_unsent = unsent
+        await worker._intake_revoked([TopicPartition("aftersales.orders", 0)])
+        assert calls == ([] if unsent else [True])
+
+    @pytest.mark.parametrize("unsent", [False, True])
+    async def test_closer_snapshots_on_revocation_only_when_all_is_sent(
+        self, worker: Worker, unsent: bool
+    ) -> None:
+        """A revocation while alerts wait for the broker takes no closer snapshot (it
+        would hold episodes whose alerts are not on the topic yet)."""
+        calls: list[bool] = []
+
+        async def checkpoint_closers(*, force: bool = False) -> None:
+            calls.append(force)
+
+        worker._checkpoint_closers = checkpoint_closers  # type: ignore[method-assign]
+        worker._alerts_unsent = unsent
+        await worker._closer_revoked([TopicPartition("aftersales.partials", 0)])
+        assert calls == ([] if unsent else [True])
