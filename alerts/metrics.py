@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_SERIES_CAP",
     "EVENT_TO_ALERT_BUCKETS",
     "AlertMetrics",
+    "CommitFailureKind",
     "EventOutcome",
     "LabelCounts",
     "LatencyKind",
@@ -91,6 +92,8 @@ class LabelCounts(Protocol[_Key_co]):
 
 
 SnapshotStage = Literal["intake", "closer"]
+#: A failed offset commit: ``superseded`` (a rebalance overtook it) or ``error``.
+CommitFailureKind = Literal["superseded", "error"]
 
 
 class SeriesView:
@@ -232,6 +235,7 @@ class AlertMetrics:
     snapshot_bytes: Gauge
     snapshot_seconds: Gauge
     snapshot_too_large_total: Counter
+    commit_failures_total: Counter
     mute_active: Gauge
     mute_suppressed_total: Counter
     feedback_verdicts_total: Counter
@@ -387,6 +391,13 @@ class AlertMetrics:
                 ("stage",),
                 registry=registry,
             ),
+            commit_failures_total=Counter(
+                "aftersales_commit_failures_total",
+                "Offset commits that failed, by stage (intake, closer) and kind (superseded: "
+                "a rebalance overtook it; error: any other failure)",
+                ("stage", "kind"),
+                registry=registry,
+            ),
             mute_active=Gauge(
                 "aftersales_mute_active",
                 "1 while a mute timing covers the rule at the watermark (event time), else 0",
@@ -437,6 +448,9 @@ class AlertMetrics:
         for stage in RISK_STAGES:
             for level in ("low", "medium", "high"):
                 metrics.risk_scored_total.labels(stage, level)
+        for snapshot_stage in get_args(SnapshotStage):
+            for kind in get_args(CommitFailureKind):
+                metrics.commit_failures_total.labels(snapshot_stage, kind)
         for topic in topics:
             for outcome in get_args(EventOutcome):
                 events_total.labels(topic, outcome)
@@ -623,6 +637,14 @@ class AlertMetrics:
         self.snapshot_seconds.labels(checked).set(seconds)
         if too_large:
             self.snapshot_too_large_total.labels(checked).inc()
+
+    def add_commit_failures(self, counts: LabelCounts[tuple[str, str]]) -> None:
+        """Count failed offset commits by (stage, kind)."""
+        for (stage, kind), n in counts.items():
+            self.commit_failures_total.labels(
+                _check(stage, get_args(SnapshotStage), "stage"),
+                _check(kind, get_args(CommitFailureKind), "kind"),
+            ).inc(n)
 
     def set_mutes_active(self, states: Mapping[tuple[str, str], bool]) -> None:
         """Set ``aftersales_mute_active`` for each (mute, rule)."""

@@ -10,7 +10,9 @@ this way; such rebalances can follow each other for tens of seconds. Nothing is 
 aiokafka rejoins by itself, the partitions' new owner resumes from their snapshots (the
 worker writes a snapshot before it commits, and restores from the snapshot, not from the
 committed offset), and the next commit from the new assignment supersedes the failed one.
-These failures are *superseded*: logged and counted, not fatal.
+These failures are *superseded*: logged and counted (``aftersales_commit_failures_total``
+with ``kind="superseded"``; the shipped ``AftersalesCommitsSuperseded`` rule warns when
+they keep coming), not fatal.
 
 Every other failure (a timeout, an unknown topic, authorisation) is an *error*: three in
 a row over at least 30 s while the broker answers make the worker exit, so a supervisor
@@ -31,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -117,6 +120,8 @@ class CommitFailures:
         self._superseded = _Streak()
         #: Failures of each kind since the start (logs and tests).
         self.totals: dict[FailureKind, int] = {"superseded": 0, "error": 0}
+        #: Failures by (stage, kind) not yet handed to the metrics (:meth:`drain`).
+        self._counts: Counter[tuple[str, FailureKind]] = Counter()
 
     @property
     def errors_in_a_row(self) -> int:
@@ -127,6 +132,11 @@ class CommitFailures:
     def superseded_in_a_row(self) -> int:
         """Superseded failures since the last successful commit."""
         return self._superseded.count
+
+    def drain(self) -> Counter[tuple[str, FailureKind]]:
+        """Failures by (stage, kind) since the last drain, for the metrics."""
+        counts, self._counts = self._counts, Counter()
+        return counts
 
     def succeeded(self) -> None:
         """A commit went through: every failure before it is forgiven."""
@@ -143,6 +153,7 @@ class CommitFailures:
         now = self._clock()
         if is_rebalance(exc):
             self.totals["superseded"] += 1
+            self._counts[(stage, "superseded")] += 1
             self._superseded.add(now)
             log.info(
                 "commit_superseded",
@@ -165,6 +176,7 @@ class CommitFailures:
                 ) from exc
             return "superseded"
         self.totals["error"] += 1
+        self._counts[(stage, "error")] += 1
         if broker_reachable:
             self._errors.add(now)
         log.warning("commit_failed", stage=stage, failures=self._errors.count, error=repr(exc))

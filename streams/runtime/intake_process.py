@@ -12,8 +12,10 @@ so this module never imports the worker module, which imports this one:
 * ``{"started": True}`` once its consumer is in the group;
 * ``{"failed": True}`` as soon as its intake failed (before its clients are closed);
 * every ``REPORT_INTERVAL_S``: intake outcome and dead-letter counts since the last
-  report, the consumer lag per input partition, how many partials it sent, and its
-  progress (records consumed so far, backlog) for ``/health``.
+  report, the consumer lag per input partition, how many partials it sent, its
+  progress (records consumed so far, backlog) for ``/health``, and whether its own
+  broker probe finds the broker (the child waits a broker outage out as the parent
+  does: :mod:`streams.runtime.outage`).
 
 The parent adds those to its own metrics. The child dies with the parent
 (``PR_SET_PDEATHSIG``). The parent supervises every child from the moment it is
@@ -85,6 +87,9 @@ class IntakeMetrics(Protocol):
     def set_broker_connected(self, connected: bool) -> None:
         """Set whether the broker answers."""
 
+    def add_commit_failures(self, counts: LabelCounts[tuple[str, str]]) -> None:
+        """Count failed offset commits by (stage, kind)."""
+
 
 class IntakeRunner(Protocol):
     """The intake stage as the child runs it (a worker with the role ``intake``)."""
@@ -139,6 +144,9 @@ class RelayMetrics:
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.folded: Counter[str] = Counter()
         self.snapshots: list[tuple[str, int, float, bool]] = []
+        self.commit_failures: Counter[tuple[str, str]] = Counter()
+        #: What the child's broker probe found last.
+        self.broker_connected = True
 
     def add_evictions(
         self, evicted: Mapping[tuple[str, str], int], folded: Mapping[str, int]
@@ -162,12 +170,18 @@ class RelayMetrics:
         for key, n in reasons.items():
             self.reasons[key] += n
 
+    def add_commit_failures(self, counts: LabelCounts[tuple[str, str]]) -> None:
+        """Collect failed commits for the next report."""
+        for key, n in counts.items():
+            self.commit_failures[key] += n
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         """Keep the partition's latest lag for the next report."""
         self.lag[(topic, partition)] = lag
 
     def set_broker_connected(self, connected: bool) -> None:
-        """The parent probes the broker itself."""
+        """Keep what the child's probe found for the next report."""
+        self.broker_connected = connected
 
     def report(self, partials_sent: int) -> dict[str, Any]:
         """Counts since the last report, current lags and the partials sent so far."""
@@ -179,7 +193,10 @@ class RelayMetrics:
             "evicted": dict(self.evicted),
             "folded": dict(self.folded),
             "snapshots": list(self.snapshots),
+            "broker_connected": self.broker_connected,
+            "commit_failures": dict(self.commit_failures),
         }
+        self.commit_failures.clear()
         self.evicted.clear()
         self.folded.clear()
         self.snapshots.clear()
@@ -210,6 +227,8 @@ class IntakeChild:
         #: Records the child's intake consumed so far, and its backlog (``/health``).
         self.consumed = 0
         self.backlog = 0
+        #: Whether the child's broker probe found the broker, as of its latest report.
+        self.broker_connected = True
         self._spawned_at = 0.0
         self._heard_at = 0.0
 
@@ -303,10 +322,12 @@ class IntakeChild:
         for (topic, partition), lag in message["lag"].items():
             metrics.set_consumer_lag(topic, partition, lag)
         metrics.add_evictions(message.get("evicted", {}), message.get("folded", {}))
+        metrics.add_commit_failures(message.get("commit_failures", {}))
         for stage, size, seconds, too_large in message.get("snapshots", ()):
             metrics.record_snapshot(stage, size, seconds, too_large=too_large)
         self.partials_sent = message["partials_sent"]
         self.consumed, self.backlog = message["consumed"], message["backlog"]
+        self.broker_connected = message.get("broker_connected", True)
 
 
 def _die_with_parent() -> None:

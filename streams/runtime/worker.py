@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections import deque
@@ -70,6 +71,7 @@ from streams.runtime.gc_tuning import tune_gc
 from streams.runtime.intake_process import REPORT_INTERVAL_S, IntakeChild, RelayMetrics
 from streams.runtime.kafka_options import client_options
 from streams.runtime.offloop import snapshot_off_loop
+from streams.runtime.outage import PROBE_INTERVAL_S, PROBE_TIMEOUT_S, BrokerState, through_outages
 from streams.runtime.progress import Progress
 from streams.runtime.topics import TopicNames, ensure_state_topic, ensure_topics
 
@@ -202,7 +204,12 @@ class Worker:
         self.consumed = {"intake": 0, "closer": 0}
         self.backlog = {"intake": 0, "closer": 0}
         self.progress = Progress(settings.stall_timeout_ms / 1000)
-        self._broker_reachable = True
+        #: What this process's broker probe saw (every process of a worker probes).
+        self.broker = BrokerState()
+        #: Whether sealed intake output or alerts are being written: a revocation then
+        #: takes no snapshot (it would claim records not yet on the broker).
+        self._intake_unsent = False
+        self._alerts_unsent = False
         #: Failed offset commits: rebalance-superseded ones are not fatal (runtime.commits).
         self.commit_failures = CommitFailures()
         #: Alerts published so far (for tests and the demo).
@@ -357,11 +364,11 @@ class Worker:
             await self._start_children()
             tune_gc()
             self.started.set()
-            loops = [self._watch_progress()]
+            loops = [self._watch_progress(), self._watch_broker()]
             if self._runs_intake:
                 loops.append(self._intake_loop())
             if self._runs_closer:
-                loops += [self._closer_loop(), self._watch_broker(), self._feedback_loop()]
+                loops += [self._closer_loop(), self._feedback_loop()]
             if self._children:
                 loops.append(self._supervise_children())
             await asyncio.gather(*loops)
@@ -394,6 +401,14 @@ class Worker:
         for child in self._children:
             if child.pid is not None:
                 child.poll(self.metrics)
+        self._export_broker_state()
+
+    def _export_broker_state(self) -> None:
+        """``aftersales_broker_connected``: 1 while this process's probe and every intake
+        child's (relayed in its reports) find the broker."""
+        self.metrics.set_broker_connected(
+            self.broker.reachable and all(child.broker_connected for child in self._children)
+        )
 
     async def _supervise_children(self) -> None:
         """Relay the children's reports until one of them fails (then raise)."""
@@ -463,12 +478,17 @@ class Worker:
         ]
         return sorted(topics)
 
-    async def _watch_broker(self, every_s: float = 2.0, timeout_s: float = 3.0) -> None:
+    async def _watch_broker(
+        self, every_s: float = PROBE_INTERVAL_S, timeout_s: float = PROBE_TIMEOUT_S
+    ) -> None:
         """Report the broker's reachability on /metrics and in the log; fail when the
-        broker no longer knows the service's topics.
+        broker no longer knows the service's topics. Every process runs it: the parent
+        and each intake child (whose state reaches the parent in its reports).
 
-        aiokafka retries on its own while the broker is away, so the loops simply stall
-        and resume; this probe makes the degraded state visible meanwhile. A broker that
+        aiokafka retries fetches and commits on its own while the broker is away, so the
+        loops simply stall and resume, and writes wait the outage out
+        (:func:`~streams.runtime.outage.through_outages`, which relies on this probe);
+        commits that fail meanwhile do not count toward ``commits_failing``. A broker that
         answers without the service's topics (e.g. restarted empty) never heals by
         itself: the worker raises :class:`WorkerFailure` so a supervisor restarts it,
         and the restart creates the topics again.
@@ -485,7 +505,7 @@ class Worker:
                 reachable = True
             except (TimeoutError, KafkaError, OSError):
                 reachable = False
-            self._broker_reachable = reachable
+            self.broker.observe(reachable=reachable)
             if reachable:
                 missing = [t for t in own if not metadata.partitions_for_topic(t)]
                 missing_probes = missing_probes + 1 if missing else 0
@@ -498,15 +518,18 @@ class Worker:
                     raise WorkerFailure(f"the broker no longer has topics {missing}")
             if reachable != connected:
                 now = time.monotonic()
+                process = "worker" if self._runs_closer else "intake"
                 if reachable:
-                    log.info("broker_reachable", outage_s=round(now - since, 1))
+                    log.info("broker_reachable", process=process, outage_s=round(now - since, 1))
                 else:
                     log.warning(
                         "broker_unreachable",
+                        process=process,
                         bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                        action="waiting; writes are retried once it answers",
                     )
                 connected, since = reachable, now
-                self.metrics.set_broker_connected(reachable)
+                self._export_broker_state()
 
     # -- on-call feedback ---------------------------------------------------------------------
 
@@ -611,7 +634,7 @@ class Worker:
 
     async def _intake_revoked(self, revoked: list[TopicPartition]) -> None:
         consumer = self._intake
-        if consumer is not None and revoked:
+        if consumer is not None and revoked and not self._intake_unsent:
             with contextlib.suppress(Exception):
                 await self._commit_intake(consumer, force=True)
         for tp in revoked:
@@ -649,7 +672,14 @@ class Worker:
                     )
             self.stage1.seal(out)
             if batches or out.partials or out.watermarks:
-                await self._publish_stage1(out)
+                self._intake_unsent = True
+                try:
+                    await through_outages(
+                        functools.partial(self._publish_stage1, out), self.broker, "partials"
+                    )
+                finally:
+                    self._intake_unsent = False
+                self._partials_sent += len(out.partials)
                 await self._commit_intake(consumer)
             self._count_intake()
 
@@ -690,7 +720,6 @@ class Worker:
             )
         for index, record in pack_partials(out.partials, len(partitions)):
             await add(partitions[index], None, record)
-        self._partials_sent += len(out.partials)
         for index, record in pack_risk_facts(out.risk_facts, len(partitions), _RISK_PACK_ITEMS):
             await add(partitions[index], None, record)
         for source, mark in out.watermarks:
@@ -820,7 +849,7 @@ class Worker:
         )
 
     async def _closer_revoked(self, revoked: list[TopicPartition]) -> None:
-        if revoked:
+        if revoked and not self._alerts_unsent:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
         self._revoked_closers.update(tp.partition for tp in revoked)
@@ -1054,11 +1083,17 @@ class Worker:
         """Commit ``offsets``. A commit a rebalance overtook is left to the next one (from
         the new assignment); other failures raise :class:`WorkerFailure` once they are
         fatal (:class:`~streams.runtime.commits.CommitFailures`: e.g. a commit for a topic
-        the broker lost, which aiokafka retries for ever, fails three times in a row)."""
+        the broker lost, which aiokafka retries for ever, fails three times in a row). A
+        commit that failed while this process's probe saw the broker away does not count."""
+        started = self.broker.clock()
         try:
             await asyncio.wait_for(consumer.commit(offsets), _COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
-            self.commit_failures.failed(stage, exc, broker_reachable=self._broker_reachable)
+            reachable = not self.broker.outage_since(started)
+            try:
+                self.commit_failures.failed(stage, exc, broker_reachable=reachable)
+            finally:  # the fatal one too
+                self.metrics.add_commit_failures(self.commit_failures.drain())
             return
         self.commit_failures.succeeded()
 
@@ -1076,13 +1111,17 @@ class Worker:
             return
         producer = self.producer
         assert producer is not None
-        sends = [
-            await producer.send(
-                self.names.order_risk, record.to_json(), key=record.order_id.encode()
-            )
-            for record in records
-        ]
-        await asyncio.gather(*sends)
+
+        async def send() -> None:
+            sends = [
+                await producer.send(
+                    self.names.order_risk, record.to_json(), key=record.order_id.encode()
+                )
+                for record in records
+            ]
+            await asyncio.gather(*sends)
+
+        await through_outages(send, self.broker, "order risk")
         if isinstance(self.metrics, AlertMetrics):
             for record in records:
                 top = record.factors[0] if record.factors else None
@@ -1094,22 +1133,35 @@ class Worker:
                 )
         self.risk_published += len(records)
 
+    def _unpublished(self, alerts: list[AlertEvent]) -> list[AlertEvent]:
+        """``alerts`` without those already on the alerts topic (``_published``)."""
+        if not self._published:
+            return alerts
+        return [a for a in alerts if (a.alert_id, a.status, a.severity) not in self._published]
+
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:
-        if self._published:
-            alerts = [
-                a for a in alerts if (a.alert_id, a.status, a.severity) not in self._published
-            ]
+        """Publish ``alerts`` once each: a write an outage interrupted is retried once the
+        broker answers, after reading back which of them reached the topic."""
+        alerts = self._unpublished(alerts)
         if not alerts:
             return
-        producer = self.producer
-        assert producer is not None
-        sends = [
-            await producer.send(self.names.alerts, alert.to_json(), key=alert.kafka_key.encode())
-            for alert in alerts
-        ]
-        for metadata in await asyncio.gather(*sends):
-            if metadata.offset + 1 > self._alerts_high.get(metadata.partition, 0):
-                self._alerts_high[metadata.partition] = metadata.offset + 1
+        # Where this write begins: a write that failed may still have reached the topic,
+        # before or after offsets acknowledged in the same attempt.
+        before = {str(partition): offset for partition, offset in self._alerts_high.items()}
+
+        async def read_back() -> None:
+            self._published |= await self._alerts_since(before)
+
+        self._alerts_unsent = True
+        try:
+            await through_outages(
+                functools.partial(self._send_alerts, alerts),
+                self.broker,
+                "alerts",
+                before_retry=read_back,
+            )
+        finally:
+            self._alerts_unsent = False
         now_s = time.time()
         for alert in alerts:
             self._closer_metrics.record_alert(alert)
@@ -1120,6 +1172,25 @@ class Worker:
         for sink in self.sinks:
             await sink.flush()
         self.alerts_published += len(alerts)
+
+    async def _send_alerts(self, alerts: list[AlertEvent]) -> None:
+        """Write those of ``alerts`` not yet on the topic (raise the first error if any
+        write failed, after noting the offsets of those that went through)."""
+        alerts = self._unpublished(alerts)
+        producer = self.producer
+        assert producer is not None
+        sends = [
+            await producer.send(self.names.alerts, alert.to_json(), key=alert.kafka_key.encode())
+            for alert in alerts
+        ]
+        failures = []
+        for result in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(result, BaseException):
+                failures.append(result)
+            elif result.offset + 1 > self._alerts_high.get(result.partition, 0):
+                self._alerts_high[result.partition] = result.offset + 1
+        if failures:
+            raise failures[0]
 
     def _export_series(self) -> None:
         now_ms = time.time() * 1000

@@ -58,6 +58,7 @@ WORKER_METRICS: dict[str, str] = {
     "aftersales_snapshot_bytes": "gauge",
     "aftersales_snapshot_seconds": "gauge",
     "aftersales_snapshot_too_large_total": "counter",
+    "aftersales_commit_failures_total": "counter",
     "aftersales_mute_active": "gauge",
     "aftersales_mute_suppressed_total": "counter",
     "aftersales_feedback_verdicts_total": "counter",

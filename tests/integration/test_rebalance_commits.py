@@ -24,7 +24,7 @@ from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
 from tests.integration.test_parity import assert_same_alerts, collect_alerts
 from tests.integration.test_partition_handover import burst_scenario, replay
-from tests.integration.test_recovery import start_worker, wait_ready
+from tests.integration.test_recovery import metric_sum, start_worker, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,13 +44,24 @@ def _thaw(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
         process.send_signal(signal.SIGCONT)
 
 
+async def _superseded(port: int) -> float:
+    """A's ``aftersales_commit_failures_total{kind="superseded"}`` (polled: 0 while it is
+    too busy to answer)."""
+    for _ in range(20):
+        value = metric_sum(port, "aftersales_commit_failures_total", 'kind="superseded"')
+        if value:
+            return value
+        await asyncio.sleep(0.5)
+    return 0.0
+
+
 class TestRebalanceCommits:
     async def test_starved_worker_survives_rebalances(
         self, broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
     ) -> None:
         """A, frozen past its session twice while B has joined, stays up; its overtaken
-        commits are logged as superseded, none as a commit error; the alerts equal
-        replay's, none published twice."""
+        commits are logged as superseded and counted as such on /metrics, none as a
+        commit error; the alerts equal replay's, none published twice."""
         events = list(simulate(burst_scenario()))
         expected = replay(events)
         ports = [free_port(), free_port()]
@@ -81,6 +92,8 @@ class TestRebalanceCommits:
             await producing
             alerts = await collect_alerts(broker, f"{topic_prefix}alerts", len(expected), 120)
             exited = [worker.poll() for worker in workers]
+            superseded = await _superseded(ports[0])
+            errors = metric_sum(ports[0], "aftersales_commit_failures_total", 'kind="error"')
         finally:
             for worker in workers:  # both stop at once: each may be in a rebalance
                 _thaw(worker)
@@ -92,4 +105,9 @@ class TestRebalanceCommits:
         assert exited == [None, None], f"a worker exited: {exited}\n{text[-3000:]}"
         assert '"commit_superseded"' in text, "the freezes overtook no commit"
         assert '"commit_failed"' not in text, "a rebalance counted as a commit error"
+        # Scraped before the stop: commits a rebalance overtakes while stopping are logged
+        # after it.
+        logged = text.count('"commit_superseded"')
+        assert 1 <= superseded <= logged, f"/metrics: {superseded} superseded, log: {logged}"
+        assert errors == 0, "a rebalance counted as a commit error on /metrics"
         assert_same_alerts(alerts, expected, text)

@@ -42,6 +42,7 @@ EXPECTED_NAMES = {
     "aftersales_snapshot_bytes": "gauge",
     "aftersales_snapshot_seconds": "gauge",
     "aftersales_snapshot_too_large_total": "counter",
+    "aftersales_commit_failures_total": "counter",
     "aftersales_mute_active": "gauge",
     "aftersales_mute_suppressed_total": "counter",
     "aftersales_feedback_verdicts_total": "counter",
@@ -611,6 +612,34 @@ class TestStateMetrics:
         assert value("aftersales_snapshot_bytes", {"stage": "closer"}) == 9_000
         assert value("aftersales_snapshot_seconds", {"stage": "closer"}) == 0.5
         assert value("aftersales_snapshot_too_large_total", {"stage": "closer"}) == 1
+
+    def test_commit_failures_by_stage_and_kind(
+        self, metrics: AlertMetrics, registry: CollectorRegistry
+    ) -> None:
+        """Failed commits are counted by stage and kind; every series exists at 0 from the
+        start, so rate() and the alert rule see it before the first failure."""
+
+        def commits(stage: str, kind: str) -> float | None:
+            labels = {"stage": stage, "kind": kind}
+            return registry.get_sample_value("aftersales_commit_failures_total", labels)
+
+        for stage in ("intake", "closer"):
+            for kind in ("superseded", "error"):
+                assert commits(stage, kind) == 0
+        metrics.add_commit_failures({("intake", "superseded"): 3, ("closer", "error"): 1})
+        metrics.add_commit_failures({("intake", "superseded"): 2})
+        assert commits("intake", "superseded") == 5
+        assert commits("closer", "error") == 1
+
+    @pytest.mark.parametrize(
+        ("stage", "kind"), [("intake", "fatal"), ("sink", "error")], ids=["kind", "stage"]
+    )
+    def test_commit_failure_labels_are_checked(
+        self, metrics: AlertMetrics, stage: str, kind: str
+    ) -> None:
+        """A stage or kind outside the closed sets is refused, naming the label."""
+        with pytest.raises(MetricLabelError):
+            metrics.add_commit_failures({(stage, kind): 1})
 
 
 def test_group_label_position_matches_the_info_labels() -> None:

@@ -125,7 +125,7 @@ class TestCommit:
         self, worker: Worker, clock: FakeClock
     ) -> None:
         """An outage (the probe finds no broker) is waited out, not fatal."""
-        worker._broker_reachable = False
+        worker.broker.observe(reachable=False)
         consumer = FakeConsumer([KafkaError()] * 5)
         for _ in range(5):
             clock.now += 20
@@ -182,6 +182,38 @@ class TestCommit:
             clock.now += 10
         with pytest.raises(WorkerFailure, match="overtaken by rebalances for 300 s"):
             await commit(worker, consumer)
+
+
+def failures(worker: Worker, stage: str, kind: str) -> float | None:
+    """``aftersales_commit_failures_total`` of one stage and kind on the worker's registry."""
+    assert isinstance(worker.metrics, AlertMetrics)
+    return worker.metrics.registry.get_sample_value(
+        "aftersales_commit_failures_total", {"stage": stage, "kind": kind}
+    )
+
+
+class TestCommitFailureMetric:
+    async def test_superseded_and_errors_are_counted_apart(
+        self, worker: Worker, clock: FakeClock
+    ) -> None:
+        """Commits a rebalance overtook count as superseded, others as errors, per stage;
+        a success counts nothing."""
+        consumer = FakeConsumer([CommitFailedError(), IllegalStateError("x"), KafkaError()])
+        for _ in range(4):
+            await commit(worker, consumer, "intake")
+            clock.now += 1
+        assert failures(worker, "intake", "superseded") == 2
+        assert failures(worker, "intake", "error") == 1
+        assert failures(worker, "closer", "superseded") == 0
+
+    async def test_the_fatal_failure_is_counted(self, worker: Worker, clock: FakeClock) -> None:
+        """The failure that makes the worker exit is on the counter too."""
+        consumer = FakeConsumer([CommitFailedError()] * 32)
+        with pytest.raises(WorkerFailure):
+            for _ in range(32):
+                await commit(worker, consumer)
+                clock.now += 10
+        assert failures(worker, "closer", "superseded") == 31
 
 
 class RebalancingConsumer:
