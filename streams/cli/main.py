@@ -194,6 +194,7 @@ def replay(
     risk_path: Path | None,
 ) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
+    from alerts.locales import catalogue
     from alerts.model import AlertEvent
     from alerts.text import AlertTexts
     from streams.cli.run_summary import count_alerts, summary_lines, warmup_hint
@@ -269,9 +270,10 @@ def replay(
         firing=firing,
         resolved=resolved,
         dead=Counter(dead.reason for dead in pipeline.dead_letters),
+        texts=catalogue(locale),
     )
     if not alerts:
-        report += warmup_hint(rules, ends.span_days())
+        report += warmup_hint(rules, ends.span_days(), catalogue(locale))
     for line in report:
         click.echo(line, err=True)
     if report_path:
