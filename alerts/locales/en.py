@@ -234,6 +234,11 @@ TEXTS: Final[dict[str, str]] = {
         "dead-lettered={dead} | alerts={alerts} | event time {time}"
     ),
     "demo.stopped": "aftersales demo: stopped; broker and worker are down.",
+    # The progress line of `simulate` and `replay` on a terminal.
+    "progress.running": "{label}: {count} events  {rate}",
+    "progress.eta": "  {done}  ETA {eta}",
+    "progress.done": "{label}: {count} events  {rate}  done in {elapsed}",
+    "progress.rate": "{rate}/s",
     # The end-of-run summary and warm-up hint of `aftersales replay` (standard error).
     "run.replay": "replay: {events} events in {seconds} s{rate}",
     "run.rate": " ({rate} events/s)",

@@ -204,6 +204,10 @@ TEXTS: Final[dict[str, str]] = {
         "告警={alerts} | 事件时间 {time}"
     ),
     "demo.stopped": "aftersales 演示：已停止；broker 和 worker 已关闭。",
+    "progress.running": "{label}：{count} 条事件  {rate}",
+    "progress.eta": "  {done}  预计剩余 {eta}",
+    "progress.done": "{label}：{count} 条事件  {rate}  完成，用时 {elapsed}",
+    "progress.rate": "{rate} 条/秒",
     "run.replay": "回放：{events} 条事件，用时 {seconds} 秒{rate}",
     "run.rate": "（每秒 {rate} 条）",
     "run.alerts": "告警：触发 {firing} 条，恢复 {resolved} 条",

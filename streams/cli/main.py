@@ -218,7 +218,7 @@ def replay(
     alerts = 0
     kept: list[AlertEvent] = []
     seen: list[tuple[str, str, str]] = []
-    progress = ProgressLine("replay")
+    progress = ProgressLine("replay", texts=catalogue(locale))
     ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     risk_out: IO[bytes] | None = open(risk_path, "wb") if risk_path else None  # noqa: SIM115

@@ -28,11 +28,11 @@ dead letters: 3
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
 from alerts.locales import Catalogue, catalogue
+from streams.cli.progress_line import display_width
 from streams.rules.catalogue import RuleSet
 
 __all__ = ["SEVERITY_RANK", "summary_lines", "warmup_days", "warmup_hint"]
@@ -75,10 +75,8 @@ def summary_lines(
 
 
 def _pad(text: str, width: int, *, right: bool = False) -> str:
-    """``text`` padded with spaces to ``width`` terminal cells (East Asian wide and
-    full-width characters take two, Unicode TR 11)."""
-    cells = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    fill = " " * max(width - cells, 0)
+    """``text`` padded with spaces to ``width`` terminal cells (see :func:`display_width`)."""
+    fill = " " * max(width - display_width(text), 0)
     return fill + text if right else text + fill
 
 
