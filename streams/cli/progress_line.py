@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 from alerts.locales import Catalogue, catalogue
 
-__all__ = ["ProgressLine", "display_width", "format_duration"]
+__all__ = ["ProgressLine", "display_width", "format_duration", "tracked_lines"]
 
 
 def display_width(text: str) -> int:
@@ -155,3 +155,24 @@ def _is_tty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def tracked_lines(
+    lines: Iterable[bytes],
+    total_bytes: int,
+    progress: ProgressLine,
+    see: Callable[[bytes], None] | None = None,
+    every: int = 4_096,
+) -> Iterator[bytes]:
+    """``lines`` of a file unchanged, reporting progress (the fraction of its bytes read)
+    every ``every`` lines; ``see`` is called with each non-blank line."""
+    read = count = 0
+    for line in lines:
+        read += len(line)
+        count += 1
+        if see is not None and len(line) > 2:  # not a blank line
+            see(line)
+        if count % every == 0:
+            progress.update(count, read / total_bytes if total_bytes else None)
+        yield line
+    progress.update(count, 1.0)
