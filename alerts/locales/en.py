@@ -234,6 +234,36 @@ TEXTS: Final[dict[str, str]] = {
         "dead-lettered={dead} | alerts={alerts} | event time {time}"
     ),
     "demo.stopped": "aftersales demo: stopped; broker and worker are down.",
+    # The progress line of `simulate` and `replay` on a terminal.
+    "progress.running": "{label}: {count} events  {rate}",
+    "progress.eta": "  {done}  ETA {eta}",
+    "progress.done": "{label}: {count} events  {rate}  done in {elapsed}",
+    "progress.rate": "{rate}/s",
+    # The end-of-run summary and warm-up hint of `aftersales replay` (standard error).
+    "run.replay": "replay: {events} events in {seconds} s{rate}",
+    "run.rate": " ({rate} events/s)",
+    "run.alerts": "alerts: {firing} firing, {resolved} resolved",
+    "run.rule": "rule",
+    "run.dead_letters": "dead letters: {count}",
+    "run.days": "{value} days",
+    "run.list_separator": ", ",
+    "run.group_separator": "; ",
+    "hint.no_window_rule": "hint: no window rule is enabled in these rules.",
+    "hint.quiet": (
+        "hint: no alert fired, although the input ({span}) covers every rule's warm-up: "
+        "nothing left its band. Inject an incident to see one, e.g. "
+        "`aftersales simulate --days 21 --incident wait_time_surge`."
+    ),
+    "hint.warmup": (
+        "hint: no alert fired. Rules learn what is normal before they alert; history "
+        "needed: {needs}."
+    ),
+    "hint.span": "this input spans {span}. ",
+    "hint.try": (
+        "hint: {span}Try a longer history, e.g. `aftersales simulate --days {days}` or "
+        "`--scenario default` (two weeks with incidents), or replay your own older events "
+        "(backfill) before the period of interest."
+    ),
     # Chat messages of `aftersales notify-bridge` (DingTalk, Feishu).
     "notify.title": "[{status}] {severity} \u00b7 {what}",
     "notify.title_many": "[{status}] {count} alerts \u00b7 {what}",

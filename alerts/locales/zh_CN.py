@@ -204,6 +204,30 @@ TEXTS: Final[dict[str, str]] = {
         "告警={alerts} | 事件时间 {time}"
     ),
     "demo.stopped": "aftersales 演示：已停止；broker 和 worker 已关闭。",
+    "progress.running": "{label}：{count} 条事件  {rate}",
+    "progress.eta": "  {done}  预计剩余 {eta}",
+    "progress.done": "{label}：{count} 条事件  {rate}  完成，用时 {elapsed}",
+    "progress.rate": "{rate} 条/秒",
+    "run.replay": "回放：{events} 条事件，用时 {seconds} 秒{rate}",
+    "run.rate": "（每秒 {rate} 条）",
+    "run.alerts": "告警：触发 {firing} 条，恢复 {resolved} 条",
+    "run.rule": "规则",
+    "run.dead_letters": "死信：{count} 条",
+    "run.days": "{value} 天",
+    "run.list_separator": "、",
+    "run.group_separator": "；",
+    "hint.no_window_rule": "提示：这些规则中没有启用任何窗口规则。",
+    "hint.quiet": (
+        "提示：没有触发告警，而输入（{span}）已覆盖所有规则的预热期：没有指标超出区间。"
+        "注入一个事件即可看到告警，例如 "
+        "`aftersales simulate --days 21 --incident wait_time_surge`。"
+    ),
+    "hint.warmup": "提示：没有触发告警。规则先学习什么是正常，然后才会告警；所需历史：{needs}。",
+    "hint.span": "本次输入覆盖 {span}。",
+    "hint.try": (
+        "提示：{span}请使用更长的历史，例如 `aftersales simulate --days {days}` 或 "
+        "`--scenario default`（两周，含事件），或先回放你自己更早的事件（backfill）。"
+    ),
     "notify.title": "【{status}】{severity} \u00b7 {what}",
     "notify.title_many": "【{status}】{count} 条告警 \u00b7 {what}",
     "notify.summary": "摘要",

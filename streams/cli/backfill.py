@@ -70,8 +70,10 @@ def backfill(
     """Learn baselines from EVENTS.jsonl (replay format) and store them where workers start
     from (the checkpoints topic on KAFKA_BOOTSTRAP_SERVERS): a new deployment then alerts
     from its first day. Run it before the first worker starts."""
+    from alerts.locales import catalogue
     from alerts.text import AlertTexts
     from streams.cli.errors import ConfigProblem
+    from streams.cli.progress_line import ProgressLine, tracked_lines
     from streams.cli.settings import load_calendar_file, load_settings
     from streams.pipeline.replay import read_jsonl
     from streams.rules.catalogue import load_rules
@@ -111,8 +113,12 @@ def backfill(
         topic_prefix=settings.topic_prefix,
     )
     started = time.perf_counter()
-    with open(events, "rb") as lines:
-        alerts = pipeline.run(read_jsonl(lines))
+    progress = ProgressLine("backfill", texts=catalogue(settings.locale))
+    try:
+        with open(events, "rb") as lines:
+            alerts = pipeline.run(read_jsonl(tracked_lines(lines, events.stat().st_size, progress)))
+    finally:
+        progress.close()
     elapsed = time.perf_counter() - started
     result = pipeline.result
     if out_path:

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -15,7 +15,7 @@ import click
 
 from alerts.locales import Locale
 from streams.cli.errors import ConfigProblem
-from streams.cli.progress_line import ProgressLine
+from streams.cli.progress_line import ProgressLine, tracked_lines
 from streams.cli.settings import load_calendar_file as _load_calendar
 from streams.cli.settings import load_settings
 from streams.exceptions import ConfigError, TopicError
@@ -194,6 +194,7 @@ def replay(
     risk_path: Path | None,
 ) -> None:
     """Run the rules over EVENTS.jsonl without Kafka and print the alerts (JSONL)."""
+    from alerts.locales import catalogue
     from alerts.model import AlertEvent
     from alerts.text import AlertTexts
     from streams.cli.run_summary import count_alerts, summary_lines, warmup_hint
@@ -217,7 +218,7 @@ def replay(
     alerts = 0
     kept: list[AlertEvent] = []
     seen: list[tuple[str, str, str]] = []
-    progress = ProgressLine("replay")
+    progress = ProgressLine("replay", texts=catalogue(locale))
     ends = _InputEnds()
     out: IO[bytes] = open(out_path, "wb") if out_path else sys.stdout.buffer  # noqa: SIM115
     risk_out: IO[bytes] | None = open(risk_path, "wb") if risk_path else None  # noqa: SIM115
@@ -232,7 +233,7 @@ def replay(
         pipeline.on_risk = write_risk
     try:
         with open(events, "rb") as lines:
-            tracked = _tracked_lines(lines, events.stat().st_size, progress, ends)
+            tracked = tracked_lines(lines, events.stat().st_size, progress, ends.see)
             for alert in pipeline.run(read_jsonl(tracked)):
                 out.write(alert.to_json() + b"\n")
                 alerts += 1
@@ -269,9 +270,10 @@ def replay(
         firing=firing,
         resolved=resolved,
         dead=Counter(dead.reason for dead in pipeline.dead_letters),
+        texts=catalogue(locale),
     )
     if not alerts:
-        report += warmup_hint(rules, ends.span_days())
+        report += warmup_hint(rules, ends.span_days(), catalogue(locale))
     for line in report:
         click.echo(line, err=True)
     if report_path:
@@ -324,27 +326,11 @@ class _InputEnds:
             return None
         return max(last - first, 0) / 86_400_000
 
-
-def _tracked_lines(
-    lines: Iterable[bytes],
-    total_bytes: int,
-    progress: ProgressLine,
-    ends: _InputEnds,
-    every: int = 4_096,
-) -> Iterator[bytes]:
-    """``lines`` unchanged, reporting progress (fraction of the file's bytes read)."""
-    read = count = 0
-    for line in lines:
-        read += len(line)
-        count += 1
-        if len(line) > 2:  # not a blank line
-            if ends.first is None:
-                ends.first = line
-            ends.last = line
-        if count % every == 0:
-            progress.update(count, read / total_bytes if total_bytes else None)
-        yield line
-    progress.update(count, 1.0)
+    def see(self, line: bytes) -> None:
+        """Note a non-blank input line."""
+        if self.first is None:
+            self.first = line
+        self.last = line
 
 
 @click.command()

@@ -19,15 +19,30 @@ Examples
 replay: 1,000 events  -/s  25%  ETA 0:00
 replay: 2,000 events  1,000/s  50%  ETA 0:02
 replay: 2,000 events  500/s  done in 0:04
+
+The words come from the locale's catalogue (``texts``; English by default).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
-__all__ = ["ProgressLine", "format_duration"]
+from alerts.locales import Catalogue, catalogue
+
+__all__ = ["ProgressLine", "display_width", "format_duration", "tracked_lines"]
+
+
+def display_width(text: str) -> int:
+    """Terminal cells ``text`` takes: two for East Asian wide and full-width characters
+    (Unicode TR 11), one for the others.
+
+    >>> display_width("replay"), display_width("回放")
+    (6, 4)
+    """
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def format_duration(seconds: float) -> str:
@@ -57,6 +72,8 @@ class ProgressLine:
         Least time between two redraws.
     clock
         Monotonic clock in seconds (tests inject one).
+    texts
+        The catalogue of the line's words (``AFTERSALES_LOCALE``); English by default.
     """
 
     def __init__(
@@ -67,9 +84,11 @@ class ProgressLine:
         enabled: bool | None = None,
         interval_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        texts: Catalogue | None = None,
     ) -> None:
         import sys
 
+        self.texts = texts or catalogue("en")
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = _is_tty(self.stream) if enabled is None else enabled
@@ -90,10 +109,15 @@ class ProgressLine:
             return
         self._drawn_at = now
         elapsed = now - self._started
-        text = f"{self.label}: {count:,} events  {_rate(count, elapsed)}"
+        text = self.texts.text(
+            "progress.running",
+            label=self.label,
+            count=f"{count:,}",
+            rate=self._rate(count, elapsed),
+        )
         if done is not None and 0 < done <= 1:
             eta = elapsed * (1 - done) / done
-            text += f"  {done:.0%}  ETA {format_duration(eta)}"
+            text += self.texts.text("progress.eta", done=f"{done:.0%}", eta=format_duration(eta))
         self._draw(text)
 
     def close(self) -> None:
@@ -102,21 +126,28 @@ class ProgressLine:
             return
         elapsed = self._clock() - self._started
         self._draw(
-            f"{self.label}: {self.count:,} events  {_rate(self.count, elapsed)}  "
-            f"done in {format_duration(elapsed)}"
+            self.texts.text(
+                "progress.done",
+                label=self.label,
+                count=f"{self.count:,}",
+                rate=self._rate(self.count, elapsed),
+                elapsed=format_duration(elapsed),
+            )
         )
         self.stream.write("\n")
         self.stream.flush()
 
     def _draw(self, text: str) -> None:
-        pad = " " * max(self._width - len(text), 0)
-        self._width = len(text)
+        width = display_width(text)
+        pad = " " * max(self._width - width, 0)
+        self._width = width
         self.stream.write(f"\r{text}{pad}")
         self.stream.flush()
 
-
-def _rate(count: int, elapsed: float) -> str:
-    return f"{count / elapsed:,.0f}/s" if elapsed > 0 else "-/s"
+    def _rate(self, count: int, elapsed: float) -> str:
+        return self.texts.text(
+            "progress.rate", rate=f"{count / elapsed:,.0f}" if elapsed > 0 else "-"
+        )
 
 
 def _is_tty(stream: IO[str]) -> bool:
@@ -124,3 +155,24 @@ def _is_tty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def tracked_lines(
+    lines: Iterable[bytes],
+    total_bytes: int,
+    progress: ProgressLine,
+    see: Callable[[bytes], None] | None = None,
+    every: int = 4_096,
+) -> Iterator[bytes]:
+    """``lines`` of a file unchanged, reporting progress (the fraction of its bytes read)
+    every ``every`` lines; ``see`` is called with each non-blank line."""
+    read = count = 0
+    for line in lines:
+        read += len(line)
+        count += 1
+        if see is not None and len(line) > 2:  # not a blank line
+            see(line)
+        if count % every == 0:
+            progress.update(count, read / total_bytes if total_bytes else None)
+        yield line
+    progress.update(count, 1.0)

@@ -2,7 +2,9 @@
 by reason, and a hint when nothing fired (usually too little history for the rules'
 warm-up).
 
-Pure functions over counts; the CLI prints the lines to standard error.
+Pure functions over counts; the CLI prints the lines to standard error, in the
+catalogue's language (``AFTERSALES_LOCALE``; English by default). Columns are padded by
+display width, so a Chinese heading takes two cells per character as on a terminal.
 
 Examples
 --------
@@ -29,6 +31,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from alerts.locales import Catalogue, catalogue
+from streams.cli.progress_line import display_width
 from streams.rules.catalogue import RuleSet
 
 __all__ = ["SEVERITY_RANK", "summary_lines", "warmup_days", "warmup_hint"]
@@ -45,23 +49,35 @@ def summary_lines(
     firing: Counter[tuple[str, str]],
     resolved: int,
     dead: Counter[str],
+    texts: Catalogue | None = None,
 ) -> list[str]:
     """The summary as lines of plain text (no colours, no escape codes)."""
-    rate = f" ({events / seconds:,.0f} events/s)" if seconds > 0 else ""
+    texts = texts or catalogue("en")
+    rate = texts.text("run.rate", rate=f"{events / seconds:,.0f}") if seconds > 0 else ""
     lines = [
-        f"replay: {events:,} events in {seconds:.1f} s{rate}",
-        f"alerts: {sum(firing.values()):,} firing, {resolved:,} resolved",
+        texts.text("run.replay", events=f"{events:,}", seconds=f"{seconds:.1f}", rate=rate),
+        texts.text("run.alerts", firing=f"{sum(firing.values()):,}", resolved=f"{resolved:,}"),
     ]
     if firing:
-        lines.append(f"  {'rule':<22}" + "".join(f"{s:>10}" for s in SEVERITY_RANK))
+        lines.append(
+            "  "
+            + _pad(texts.text("run.rule"), 22)
+            + "".join(_pad(texts.text(f"severity.{s}"), 10, right=True) for s in SEVERITY_RANK)
+        )
         for rule in sorted({rule for rule, _ in firing}):
             lines.append(
                 f"  {rule:<22}" + "".join(f"{firing[(rule, s)]:>10,}" for s in SEVERITY_RANK)
             )
-    lines.append(f"dead letters: {sum(dead.values()):,}")
+    lines.append(texts.text("run.dead_letters", count=f"{sum(dead.values()):,}"))
     for reason, count in sorted(dead.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"  {reason:<22}{count:>10,}")
     return lines
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal cells (see :func:`display_width`)."""
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
 
 
 def warmup_days(rules: RuleSet) -> dict[str, float]:
@@ -77,45 +93,38 @@ def warmup_days(rules: RuleSet) -> dict[str, float]:
     }
 
 
-def warmup_hint(rules: RuleSet, span_days: float | None) -> list[str]:
+def warmup_hint(
+    rules: RuleSet, span_days: float | None, texts: Catalogue | None = None
+) -> list[str]:
     """Why a replay may have raised no alert, and what to try (lines of text)."""
+    texts = texts or catalogue("en")
     needs = warmup_days(rules)
     if not needs:
-        return ["hint: no window rule is enabled in these rules."]
+        return [texts.text("hint.no_window_rule")]
     longest = max(needs.values())
     if span_days is not None and span_days >= longest:
-        return [
-            (
-                f"hint: no alert fired, although the input ({_days(span_days)}) covers every "
-                "rule's warm-up: nothing left its band. Inject an incident to see one, e.g. "
-                "`aftersales simulate --days 21 --incident wait_time_surge`."
-            )
-        ]
+        return [texts.text("hint.quiet", span=_days(span_days, texts))]
     groups: dict[str, list[str]] = {}
     for name, days in sorted(needs.items(), key=lambda item: -item[1]):
-        groups.setdefault(_days(days), []).append(name)
-    spans = "; ".join(f"{', '.join(sorted(names))} {days}" for days, names in groups.items())
-    seen = f"this input spans {_days(span_days)}. " if span_days is not None else ""
+        groups.setdefault(_days(days, texts), []).append(name)
+    spans = texts.text("run.group_separator").join(
+        f"{texts.text('run.list_separator').join(sorted(names))} {days}"
+        for days, names in groups.items()
+    )
+    seen = texts.text("hint.span", span=_days(span_days, texts)) if span_days is not None else ""
     suggest = max(21, int(longest * 2 + 0.999))
     return [
-        (
-            "hint: no alert fired. Rules learn what is normal before they alert; history "
-            f"needed: {spans}."
-        ),
-        (
-            f"hint: {seen}Try a longer history, e.g. `aftersales simulate --days {suggest}` "
-            "or `--scenario default` (two weeks with incidents), or replay your own older "
-            "events (backfill) before the period of interest."
-        ),
+        texts.text("hint.warmup", needs=spans),
+        texts.text("hint.try", span=seen, days=suggest),
     ]
 
 
-def _days(days: float) -> str:
+def _days(days: float, texts: Catalogue) -> str:
     if days < 1 / 24:
-        return f"{days * 1_440:.0f} min"
+        return texts.text("unit.min", value=f"{days * 1_440:.0f}")
     if days < 1:
-        return f"{days * 24:.0f} h"
-    return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
+        return texts.text("unit.h", value=f"{days * 24:.0f}")
+    return texts.text("run.days", value=f"{days:.1f}" if days < 10 else f"{days:.0f}")
 
 
 def count_alerts(alerts: Iterable[tuple[str, str, str]]) -> tuple[Counter[tuple[str, str]], int]:

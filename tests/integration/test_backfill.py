@@ -208,3 +208,32 @@ async def test_a_backfilled_worker_alerts_on_day_one_and_a_cold_one_does_not(
 
     cold, _ = await run_worker(settings_env(broker, "cold.", rules), live, until)
     assert incident_alerts(cold) == [], "a cold worker alerted while warming up"
+
+
+def test_backfill_shows_progress_and_its_summary_on_a_terminal(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """On a terminal, backfill redraws events, rate and ETA while it reads the history,
+    then prints its summary (here in Chinese: AFTERSALES_LOCALE reaches the progress line)."""
+    from streams.dev.simulator.jsonl import write_events_file
+    from tests.unit.test_cli_first_run import run_on_terminal
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    history = tmp_path / "history.jsonl"
+    write_events_file(
+        simulate(
+            SimulationConfig(seed=5, start=START, duration=timedelta(days=2), orders_per_day=3_000)
+        ),
+        history,
+    )
+    env = settings_env(broker, "progress.", rules)
+    code, shown = run_on_terminal(["backfill", str(history)], tmp_path, env)
+    assert code == 0, shown
+    assert "\rbackfill: " in shown and " events " in shown and "ETA " in shown, shown
+    assert "done in " in shown and "closer snapshots" in shown, shown
+    code, shown = run_on_terminal(
+        ["backfill", str(history), "--force"], tmp_path, {**env, "AFTERSALES_LOCALE": "zh_CN"}
+    )
+    assert code == 0, shown
+    assert "\rbackfill：" in shown and "预计剩余 " in shown and "完成，用时 " in shown, shown

@@ -22,7 +22,9 @@ from streams.cli.main import main
 ESCAPE = "\x1b"
 
 
-def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+def run_on_terminal(
+    args: list[str], cwd: Path, extra_env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run the CLI with standard error on a pseudo-terminal; exit code and what it showed."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
@@ -31,7 +33,7 @@ def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=terminal,
-        env=_env(),
+        env={**_env(), **(extra_env or {})},
     )
     os.close(terminal)
     shown = bytearray()
@@ -117,6 +119,21 @@ class TestTerminal:
         assert "not_object" in shown
         assert "hint: no alert fired" in shown
         assert "return_rate" in shown and "8.0 days" in shown
+
+    def test_replay_on_terminal_in_chinese(self, two_days: Path, tmp_path: Path) -> None:
+        """With AFTERSALES_LOCALE=zh_CN the progress line, the summary and the hint are
+        Chinese; the Chinese progress line is redrawn like the English one."""
+        code, shown = run_on_terminal(
+            ["replay", str(two_days), "--out", str(tmp_path / "alerts.jsonl")],
+            tmp_path,
+            {"AFTERSALES_LOCALE": "zh_CN"},
+        )
+        assert code == 0, shown
+        assert "\rreplay：" in shown and " 条/秒" in shown
+        assert "预计剩余 " in shown and "完成，用时 " in shown
+        assert "告警：触发 0 条，恢复 0 条" in shown and "死信：1 条" in shown
+        assert "提示：没有触发告警" in shown and "8.0 天" in shown
+        assert "ETA" not in shown and "hint:" not in shown
 
 
 class TestPiped:

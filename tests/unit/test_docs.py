@@ -73,3 +73,31 @@ def test_every_setting_is_documented() -> None:
         )
     ]
     assert missing == []
+
+
+class TestChineseScreenshots:
+    PICTURES = (
+        "demo-zh_CN.svg",
+        "replay-zh_CN.svg",
+        "report-zh_CN.png",
+        "report-series-zh_CN.png",
+    )
+
+    def test_pictures_exist_and_are_shown(self) -> None:
+        """docs/china.md shows each zh_CN picture, and docs/screenshots/render.py, which
+        makes them, is linked beside them."""
+        text = (ROOT / "docs" / "china.md").read_text()
+        for name in self.PICTURES:
+            assert (ROOT / "docs" / "screenshots" / name).stat().st_size > 1_000, name
+            assert f"](screenshots/{name})" in text, name
+        assert "](screenshots/render.py)" in text
+
+    def test_terminal_pictures_hold_the_chinese_output(self) -> None:
+        """The terminal pictures are the Chinese output: replay's summary and the demo's
+        flow and alert lines."""
+        shots = ROOT / "docs" / "screenshots"
+        replay = (shots / "replay-zh_CN.svg").read_text(encoding="utf-8")
+        assert "AFTERSALES_LOCALE=zh_CN" in replay
+        assert "告警：触发" in replay and "死信：" in replay
+        demo = (shots / "demo-zh_CN.svg").read_text(encoding="utf-8")
+        assert "[流量]" in demo and "告警" in demo and "UTC+8" in demo

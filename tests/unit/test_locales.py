@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,30 @@ class TestChineseReplay:
         assert "窗口结束（UTC+8）" in html
         # The first window starts at T0 = 00:00 UTC = 08:00 Beijing time.
         assert "2026-11-02 08:00 \u2192" in html
+
+    def test_cli_replay_summary_and_hint_in_chinese(self, tmp_path: Path) -> None:
+        """AFTERSALES_LOCALE=zh_CN: replay's end summary and warm-up hint (standard error)
+        are Chinese, with durations in Chinese units; English stays the default."""
+        events = tmp_path / "events.jsonl"
+        events.write_text(
+            "".join(
+                json.dumps({"topic": t, "value": json.loads(v)}) + "\n"
+                for t, _, v in islice(steady_then_spike(), 50)
+            )
+            + '{"topic": "orders", "value": "not an object"}\n',
+            encoding="utf-8",
+        )
+        out = str(tmp_path / "alerts.jsonl")
+        zh = CliRunner().invoke(
+            replay, [str(events), "--out", out], env={"AFTERSALES_LOCALE": "zh_CN"}
+        )
+        assert zh.exit_code == 0, zh.output
+        assert "回放：51 条事件" in zh.stderr
+        assert "告警：触发 0 条，恢复 0 条" in zh.stderr
+        assert "死信：1 条" in zh.stderr and "not_object" in zh.stderr
+        assert "提示：没有触发告警" in zh.stderr and "8.0 天" in zh.stderr
+        assert "return_rate" in zh.stderr and "hint:" not in zh.stderr
+        en = CliRunner().invoke(
+            replay, [str(events), "--out", out], env={"AFTERSALES_LOCALE": "en"}
+        )
+        assert "dead letters: 1" in en.stderr and "8.0 days" in en.stderr
