@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from thresholds.config import DetectorConfig
 from thresholds.decision import Decision, Direction, Severity, Transition
-from thresholds.kinds import EXACT_BELOW, binomial_z, prepare, to_observed
+from thresholds.kinds import prepare, to_observed
 from thresholds.seasonal import (
     HOURS,
     WEEKDAYS,
@@ -72,6 +72,7 @@ from thresholds.seasonal import (
     update_spacing,
 )
 from thresholds.state import NO_TIMESTAMP, SeriesState
+from thresholds.tails import EXACT_BELOW, binomial_z, poisson_z
 
 __all__ = ["Columns", "Outcome", "step"]
 
@@ -279,7 +280,7 @@ def _exact_ratio_z(
     size: int,
 ) -> F64:
     """Windows of a ratio with few expected events are judged by their
-    exact binomial tail (:func:`thresholds.kinds.binomial_z`), shrunk by the share of
+    exact binomial tail (:func:`thresholds.tails.binomial_z`), shrunk by the share of
     the band that is sampling noise (the rest is the model's own error)."""
     n = np.broadcast_to(np.asarray(sample_size, np.float64), (size,))
     p0 = to_observed("ratio", yhat)
@@ -297,6 +298,40 @@ def _exact_ratio_z(
     exact = binomial_z(np.round(observed[small] * n[small]), n[small], p0[small])
     out = z.copy()
     out[small] = exact * np.sqrt(noise_t[small]) / sigma[small]
+    return out
+
+
+def _exact_count_z(
+    z: F64,
+    observed: F64,
+    yhat: F64,
+    shared: B,
+    total: F64,
+    eta: F64,
+    noise_t: F64,
+    sigma: F64,
+    judged: B,
+) -> F64:
+    """Windows of a count with few expected events are judged by their exact tail, as
+    ratios are (:func:`_exact_ratio_z`): Poisson around the baseline's count
+    (:func:`thresholds.tails.poisson_z`), or binomial of the window's total for a count
+    that is a share of one (``exposure``); shrunk by the share of the band that is
+    sampling noise."""
+    expected = to_observed("count", yhat)
+    small = judged & (expected < EXACT_BELOW) & (np.abs(z) > 1.0) & (observed <= _EXACT_MAX_COUNT)
+    if not small.any():
+        return z
+    out = z.copy()
+    plain = small & ~shared
+    if plain.any():
+        exact = poisson_z(observed[plain], expected[plain])
+        out[plain] = exact * np.sqrt(noise_t[plain]) / sigma[plain]
+    part = small & shared
+    if part.any():
+        n = total[part]
+        share = np.minimum(np.exp(np.minimum(eta[part], 0.0)), 1.0)
+        exact = binomial_z(np.minimum(observed[part], n), n, share)
+        out[part] = exact * np.sqrt(noise_t[part]) / sigma[part]
     return out
 
 
@@ -402,6 +437,7 @@ def step(
         noise_t = np.where(shared, 1.0 - np.minimum(share, 0.9), noise_t)
     else:
         shared = np.zeros(size, np.bool_)
+        total = np.ones(size)
     seen = (cols.n > 0) | has_prior
     ready = valid & ((cols.n >= cfg.grace_period) | has_prior)
     tau2 = np.maximum(cols.var - cols.noise, 0.0)
@@ -410,6 +446,8 @@ def step(
     z = np.where(seen & valid, r / sigma, 0.0)
     if cfg.kind == "ratio" and sample_size is not None:
         z = _exact_ratio_z(z, observed, sample_size, yhat, noise_t, sigma, seen & valid, size)
+    elif log_link:
+        z = _exact_count_z(z, observed, yhat, shared, total, eta, noise_t, sigma, seen & valid)
     absz = np.abs(z)
 
     # Decision.

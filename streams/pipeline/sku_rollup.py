@@ -22,7 +22,6 @@ the same episodes. The state is small: per open window and SKU cause the verdict
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +32,9 @@ from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts, Unit, format_value
 from streams.pipeline.aggregate import EventAlert
 from thresholds.decision import Decision
+from thresholds.tails import poisson_tail
 
-__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "poisson_tail"]
+__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup"]
 
 #: Order ids kept per episode (and per window and cause); all are counted.
 MAX_ORDERS: Final = 50
@@ -55,26 +55,6 @@ RATE_GAIN: Final = 0.0125
 RATE_ALPHA: Final = 1e-3
 #: Windows a key's usual count needs before it is used (until then: ``min_orders`` only).
 RATE_WARM: Final = 8
-
-
-def poisson_tail(count: int, rate: float) -> float:
-    """``P(X >= count)`` for ``X ~ Poisson(rate)``, summed upward from ``count`` (the
-    terms fall fast past the mean).
-
-    >>> round(poisson_tail(3, 0.5), 4), poisson_tail(0, 2.0), round(poisson_tail(12, 4.0), 5)
-    (0.0144, 1.0, 0.00092)
-    """
-    if count <= 0:
-        return 1.0
-    if rate <= 0:
-        return 0.0
-    term = math.exp(-rate + count * math.log(rate) - math.lgamma(count + 1))
-    total, k = 0.0, count
-    while term > 0 and (k <= rate or term > total * 1e-12):
-        total += term
-        k += 1
-        term *= rate / k
-    return min(total, 1.0)
 
 
 @dataclass(slots=True)

@@ -11,9 +11,9 @@ from streams.pipeline.sku_rollup import (
     QUIET_WINDOWS,
     RATE_WARM,
     SkuRollup,
-    poisson_tail,
 )
 from thresholds.decision import Decision
+from thresholds.tails import poisson_tail
 
 WINDOW = 900_000
 T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
