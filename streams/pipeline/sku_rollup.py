@@ -34,7 +34,7 @@ from streams.pipeline.aggregate import EventAlert
 from thresholds.decision import Decision
 from thresholds.tails import poisson_tail
 
-__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup"]
+__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "decay_over_empty_windows"]
 
 #: Order ids kept per episode (and per window and cause); all are counted.
 MAX_ORDERS: Final = 50
@@ -55,6 +55,22 @@ RATE_GAIN: Final = 0.0125
 RATE_ALPHA: Final = 1e-3
 #: Windows a key's usual count needs before it is used (until then: ``min_orders`` only).
 RATE_WARM: Final = 8
+
+
+def decay_over_empty_windows(learned: float, skipped: int) -> float:
+    """The factor a usual count keeps over ``skipped`` windows without verdicts, each
+    a step ``usual -= max(RATE_GAIN, 1 / learned) * usual`` after ``learned += 1``: the
+    running-mean steps telescope (``prod (L - 1) / L = l0 / (l0 + k)``) until the gain
+    floor takes over, then ``(1 - RATE_GAIN) ** rest``.
+
+    >>> decay_over_empty_windows(0.0, 3), decay_over_empty_windows(4.0, 4)
+    (0.0, 0.5)
+    """
+    if skipped <= 0:
+        return 1.0
+    running = min(skipped, max(int(1.0 / RATE_GAIN - learned), 0))
+    factor = learned / (learned + running) if running else 1.0
+    return factor * (1.0 - RATE_GAIN) ** (skipped - running)
 
 
 @dataclass(slots=True)
@@ -220,10 +236,9 @@ class SkuRollup:
         usual, learned, last = (
             rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms)]
         )
-        for _ in range(min(max(int((start - last) // self.window_ms) - 1, 0), 10_000)):
-            learned += 1
-            usual -= max(RATE_GAIN, 1.0 / learned) * usual
-        learned += 1
+        skipped = max(int((start - last) // self.window_ms) - 1, 0)
+        usual *= decay_over_empty_windows(learned, skipped)
+        learned += skipped + 1
         usual += max(RATE_GAIN, 1.0 / learned) * (count - usual)
         self.rates[cause_id] = [usual, learned, float(start)]
 
