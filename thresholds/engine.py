@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from thresholds.config import DetectorConfig
 from thresholds.decision import Decision, Direction, Severity, Transition
-from thresholds.kinds import prepare, to_observed
+from thresholds.kinds import poisson_mean, prepare, to_observed
 from thresholds.seasonal import (
     HOURS,
     WEEKDAYS,
@@ -317,7 +317,7 @@ def _exact_count_z(
     (:func:`thresholds.tails.poisson_z`), or binomial of the window's total for a count
     that is a share of one (``exposure``); shrunk by the share of the band that is
     sampling noise."""
-    expected = to_observed("count", yhat)
+    expected = poisson_mean(yhat)
     small = judged & (expected < EXACT_BELOW) & (np.abs(z) > 1.0) & (observed <= _EXACT_MAX_COUNT)
     if not small.any():
         return z
