@@ -135,7 +135,8 @@ def _anscombe_means(lams: F64) -> F64:
         + k[None, :] * np.log(np.maximum(lams[:, None], 1e-300))
         - np.array([math.lgamma(v + 1.0) for v in k])[None, :]
     )
-    return (np.exp(log_pmf) * 2.0 * np.sqrt(k + 0.375)[None, :]).sum(axis=1)
+    means: F64 = (np.exp(log_pmf) * 2.0 * np.sqrt(k + 0.375)[None, :]).sum(axis=1)
+    return means
 
 
 _MEAN_GRID = np.concatenate([np.linspace(0.0, 2.0, 201), np.linspace(2.02, 40.0, 1900)])
