@@ -332,6 +332,15 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
         false = sum(c["false"].false for c in mine)
         total = sum(c["false"].episodes for c in mine)
         rows["false episodes / day"].append(f"{false / days:.2f} ({false} in {days:g} d)")
+        traces = sum(
+            1
+            for c in mine
+            for ep in c["false"].false_list
+            if ep.rule == "lost_parcel" and ep.dimension == "order"
+        )
+        rows["  without parcel traces"].append(
+            f"{(false - traces) / days:.2f} ({false - traces} in {days:g} d)"
+        )
         rows["precision by episode"].append(
             f"{(total - false) / total:.2f} ({total - false}/{total})" if total else "-"
         )
