@@ -111,8 +111,13 @@ class _BandRecorder:
         labels: list[dict[str, Any]],
         windows_ms: dict[str, int],
         wait_sigma: float,
+        z_by_rule: dict[str, float],
     ) -> None:
         self.values: dict[str, list[float]] = defaultdict(list)
+        #: The same in units of the rule's band ``z``: total sigma / sampling sigma, how
+        #: much the learned model error widens the band beyond the sampling noise.
+        self.inflation: dict[str, list[float]] = defaultdict(list)
+        self.z_by_rule = z_by_rule
         self.wait_sigma = wait_sigma
         self.windows_ms = windows_ms
         self.busy: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
@@ -143,6 +148,7 @@ class _BandRecorder:
         value = band_efficiency(kind, d.baseline, d.upper, d.sample_size, self.wait_sigma)
         if value is not None and math.isfinite(value):
             self.values[closed.rule].append(value)
+            self.inflation[closed.rule].append(value / self.z_by_rule[closed.rule])
 
 
 class _PriceWatch:
@@ -177,7 +183,10 @@ def run_cell(run: MatrixRun, rules: RuleSet, *, band: bool = True) -> dict[str, 
     pipeline = ReplayPipeline(rules)
     recorder = None
     if band:
-        recorder = _BandRecorder(run, pre_labels, windows_ms, pooled_wait_log_sigma(run.config))
+        z_by_rule = {r.name: r.detector.z for r in rules.rules if r.detector is not None}
+        recorder = _BandRecorder(
+            run, pre_labels, windows_ms, pooled_wait_log_sigma(run.config), z_by_rule
+        )
         pipeline.closer.on_closed = recorder
     prices = _PriceWatch(run)
     rng = np.random.default_rng([run.seed, 99])
@@ -228,6 +237,7 @@ def run_cell(run: MatrixRun, rules: RuleSet, *, band: bool = True) -> dict[str, 
         "false_in_promotion": in_promo,
         "false_busy_entity_bursts": busy_bursts,
         "band": dict(recorder.values) if recorder is not None else {},
+        "inflation": dict(recorder.inflation) if recorder is not None else {},
         "promotion": {
             "start": run.promotion.start.isoformat(),
             "peak": run.promotion.peak,
@@ -322,6 +332,15 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
         false = sum(c["false"].false for c in mine)
         total = sum(c["false"].episodes for c in mine)
         rows["false episodes / day"].append(f"{false / days:.2f} ({false} in {days:g} d)")
+        traces = sum(
+            1
+            for c in mine
+            for ep in c["false"].false_list
+            if ep.rule == "lost_parcel" and ep.dimension == "order"
+        )
+        rows["  without parcel traces"].append(
+            f"{(false - traces) / days:.2f} ({false - traces} in {days:g} d)"
+        )
         rows["precision by episode"].append(
             f"{(total - false) / total:.2f} ({total - false}/{total})" if total else "-"
         )
@@ -348,10 +367,11 @@ def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
     lines = [
         (
             "band efficiency: median (upper - baseline) / sampling sigma over incident-free "
-            "windows (all seeds)"
+            "windows (all seeds); x: the same divided by the rule's z (total sigma / sampling "
+            "sigma, the model error's share of the band)"
         )
     ]
-    head = f"{'kind / rule':<30}" + "".join(f" | {v:>16}" for v in volumes)
+    head = f"{'kind / rule':<30}" + "".join(f" | {v:>24}" for v in volumes)
     lines += [head, "-" * len(head)]
     kinds = sorted(set(METRIC_KIND.values()))
     for kind in kinds:
@@ -366,17 +386,25 @@ def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
                     for r in names
                     for x in c["band"].get(r, [])
                 ]
+                infl = [
+                    x
+                    for c in cells
+                    if c["volume"] == v
+                    for r in names
+                    for x in c.get("inflation", {}).get(r, [])
+                ]
                 row += (
-                    f" | {statistics.median(vals):>7.2f} (n={len(vals):>5})"
+                    f" | {statistics.median(vals):>7.2f} x{statistics.median(infl):>5.2f}"
+                    f" (n={len(vals):>5})"
                     if vals
-                    else f" | {'-':>16}"
+                    else f" | {'-':>24}"
                 )
             lines.append(row)
     return "\n".join(lines)
 
 
 def _serialise(cell: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in cell.items() if k not in ("scores", "false", "band")}
+    out = {k: v for k, v in cell.items() if k not in ("scores", "false", "band", "inflation")}
     out["incidents"] = [
         {
             **{k: v for k, v in asdict(s).items() if k not in ("first", "extra")},
@@ -395,6 +423,9 @@ def _serialise(cell: dict[str, Any]) -> dict[str, Any]:
         "list": [asdict(e) for e in f.false_list],
     }
     out["band_median"] = {r: statistics.median(v) for r, v in cell["band"].items() if v}
+    out["inflation_median"] = {
+        r: statistics.median(v) for r, v in cell.get("inflation", {}).items() if v
+    }
     return out
 
 

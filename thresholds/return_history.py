@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thresholds.entity_rate import BurstVerdict
+from thresholds.tails import binomial_tail
 
-__all__ = ["DEFAULT_HORIZON_MS", "ReturnHistory", "binomial_tail"]
+__all__ = ["DEFAULT_HORIZON_MS", "ReturnHistory"]
 
 _DAY_MS = 86_400_000
 #: The rolling horizon of a customer's returns.
@@ -51,30 +52,6 @@ _PRIOR_RETURNS, _PRIOR_DELIVERIES = 1.0, 10.0
 def _tail(z: float) -> float:
     """One-sided normal tail ``Phi(-z)``."""
     return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def binomial_tail(r: int, n: int, p: float) -> float:
-    """``P(X >= r)`` for ``X ~ Binomial(n, p)``, summed in log space (exact for any ``n``)."""
-    if r <= 0:
-        return 1.0
-    if r > n or p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    total = 0.0
-    for k in range(r, n + 1):
-        term = math.exp(
-            math.lgamma(n + 1)
-            - math.lgamma(k + 1)
-            - math.lgamma(n - k + 1)
-            + k * log_p
-            + (n - k) * log_q
-        )
-        total += term
-        if term < total * 1e-16:
-            break  # the terms fall geometrically past the mean
-    return min(total, 1.0)
 
 
 @dataclass(slots=True)

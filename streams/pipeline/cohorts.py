@@ -27,7 +27,7 @@ e.g. 3 days) and, for the rule's windows ``[s, e)``:
 
 The early-return count of a window is a sum of independent Bernoulli draws with mean
 ``p * E`` and variance at most that, which the engine judges as a binomial share of
-``E`` (its exact mid-p tail when ``p E`` is small, :func:`thresholds.kinds.binomial_z`).
+``E`` (its exact mid-p tail when ``p E`` is small, :func:`thresholds.tails.binomial_z`).
 
 Determinism: the delay histogram learns only when a window seals (from the returns of
 the window's first pane), and deliveries are forgotten only once no later window or

@@ -79,9 +79,9 @@ class LogMeanWindow:
     #: ``z_q s~``: the log distance from the log-mean to the quantile, for the band.
     lift: F64
     #: Series ids, and each window's own degrees of freedom and spread (to learn from).
-    ids: tuple[str, ...] = ()
-    df: F64 | None = None
-    spreads: F64 | None = None
+    ids: tuple[str, ...]
+    df: F64
+    spreads: F64
 
     def report(self, outcome: Outcome) -> Outcome:
         """``outcome`` with the observed value, baseline and band moved to the quantile."""
@@ -114,8 +114,6 @@ class SpreadMemory:
 
     def learn(self, seen: LogMeanWindow) -> None:
         """Add the window's own spreads (after it was judged: prequential)."""
-        if seen.df is None or seen.spreads is None:
-            return
         decay = 2.0 ** (-1.0 / HALF_LIFE_WINDOWS)
         for sid, df, spread in zip(seen.ids, seen.df.tolist(), seen.spreads.tolist(), strict=True):
             if df <= 0:

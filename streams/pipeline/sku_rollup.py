@@ -22,7 +22,6 @@ the same episodes. The state is small: per open window and SKU cause the verdict
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +32,9 @@ from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts, Unit, format_value
 from streams.pipeline.aggregate import EventAlert
 from thresholds.decision import Decision
+from thresholds.tails import poisson_tail
 
-__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "poisson_tail"]
+__all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "decay_over_empty_windows"]
 
 #: Order ids kept per episode (and per window and cause); all are counted.
 MAX_ORDERS: Final = 50
@@ -57,24 +57,20 @@ RATE_ALPHA: Final = 1e-3
 RATE_WARM: Final = 8
 
 
-def poisson_tail(count: int, rate: float) -> float:
-    """``P(X >= count)`` for ``X ~ Poisson(rate)``, summed upward from ``count`` (the
-    terms fall fast past the mean).
+def decay_over_empty_windows(learned: float, skipped: int) -> float:
+    """The factor a usual count keeps over ``skipped`` windows without verdicts, each
+    a step ``usual -= max(RATE_GAIN, 1 / learned) * usual`` after ``learned += 1``: the
+    running-mean steps telescope (``prod (L - 1) / L = l0 / (l0 + k)``) until the gain
+    floor takes over, then ``(1 - RATE_GAIN) ** rest``.
 
-    >>> round(poisson_tail(3, 0.5), 4), poisson_tail(0, 2.0), round(poisson_tail(12, 4.0), 5)
-    (0.0144, 1.0, 0.00092)
+    >>> decay_over_empty_windows(0.0, 3), decay_over_empty_windows(4.0, 4)
+    (0.0, 0.5)
     """
-    if count <= 0:
+    if skipped <= 0:
         return 1.0
-    if rate <= 0:
-        return 0.0
-    term = math.exp(-rate + count * math.log(rate) - math.lgamma(count + 1))
-    total, k = 0.0, count
-    while term > 0 and (k <= rate or term > total * 1e-12):
-        total += term
-        k += 1
-        term *= rate / k
-    return min(total, 1.0)
+    running = min(skipped, max(int(1.0 / RATE_GAIN - learned), 0))
+    factor = learned / (learned + running) if running else 1.0
+    return factor * (1.0 - RATE_GAIN) ** (skipped - running)
 
 
 @dataclass(slots=True)
@@ -240,10 +236,9 @@ class SkuRollup:
         usual, learned, last = (
             rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms)]
         )
-        for _ in range(min(max(int((start - last) // self.window_ms) - 1, 0), 10_000)):
-            learned += 1
-            usual -= max(RATE_GAIN, 1.0 / learned) * usual
-        learned += 1
+        skipped = max(int((start - last) // self.window_ms) - 1, 0)
+        usual *= decay_over_empty_windows(learned, skipped)
+        learned += skipped + 1
         usual += max(RATE_GAIN, 1.0 / learned) * (count - usual)
         self.rates[cause_id] = [usual, learned, float(start)]
 

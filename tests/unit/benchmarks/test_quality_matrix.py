@@ -297,3 +297,18 @@ class TestCommandLine:
             ("REPORT", 11, "3x"),
             ("TUNE", 1, "1x"),
         ]
+
+
+def test_band_table_prints_efficiency_and_its_model_error_factor() -> None:
+    """Each row shows the median efficiency and the median efficiency over the rule's z."""
+    from benchmarks.quality_matrix import band_table
+
+    cells = [
+        {
+            "volume": "1x",
+            "band": {"order_volume": [3.0, 3.6, 4.2]},
+            "inflation": {"order_volume": [1.0, 1.2, 1.4]},
+        }
+    ]
+    row = next(line for line in band_table(cells, ["1x"]).splitlines() if "order_volume" in line)
+    assert "3.60 x 1.20 (n=    3)" in row

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from alerts.text import AlertTexts
 from streams.pipeline.aggregate import EventAlert
 from streams.pipeline.sku_rollup import (
     MAX_ORDERS,
     QUIET_WINDOWS,
+    RATE_GAIN,
     RATE_WARM,
     SkuRollup,
-    poisson_tail,
+    decay_over_empty_windows,
 )
 from thresholds.decision import Decision
+from thresholds.tails import poisson_tail
 
 WINDOW = 900_000
 T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
@@ -173,3 +177,14 @@ class TestLearnedCarrierRate:
 
         cdf = sum(math.exp(-4.0) * 4.0**k / math.factorial(k) for k in range(7))
         assert abs(poisson_tail(7, 4.0) - (1 - cdf)) < 1e-12
+
+
+@pytest.mark.parametrize("learned", [0.0, 1.0, 5.0, 79.0, 80.0, 81.0, 500.0])
+@pytest.mark.parametrize("skipped", [0, 1, 3, 79, 80, 400, 50_000])
+def test_decay_over_empty_windows_is_the_step_by_step_decay(learned: float, skipped: int) -> None:
+    """The closed form equals applying the learning step once per empty window."""
+    usual, seen = 1.0, learned
+    for _ in range(skipped):
+        seen += 1
+        usual -= max(RATE_GAIN, 1.0 / seen) * usual
+    assert decay_over_empty_windows(learned, skipped) == pytest.approx(usual, rel=1e-9, abs=1e-300)

@@ -13,7 +13,8 @@ import pytest
 from streams.pipeline.aggregate import Partial, SealedPartial
 from streams.pipeline.replay import ReplayPipeline
 from tests.unit.scenarios.test_noise_floor import shipped
-from thresholds.return_history import ReturnHistory, binomial_tail
+from thresholds.return_history import ReturnHistory
+from thresholds.tails import binomial_tail
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
