@@ -342,12 +342,21 @@ class WindowCloser:
 
     def on_partial(self, sealed: SealedPartial) -> None:
         """Keep one source's final partial until its window closes (first one wins)."""
-        if sealed.window_start_ms <= self.closed_through.get(sealed.rule, _NEVER):
+        rule, start = sealed.rule, sealed.window_start_ms
+        if start <= self.closed_through.get(rule, _NEVER):
             self.late_partials += 1
             return
-        by_series = self.pending.setdefault((sealed.rule, sealed.window_start_ms), {})
-        by_source = by_series.setdefault((sealed.dimension, sealed.key), {})
-        by_source.setdefault(sealed.source, sealed.partial)
+        # ``get`` before creating: ``setdefault(k, {})`` built a dict per call, and this
+        # runs once per series, source and window.
+        by_series = self.pending.get((rule, start))
+        if by_series is None:
+            by_series = self.pending[(rule, start)] = {}
+        series = (sealed.dimension, sealed.key)
+        by_source = by_series.get(series)
+        if by_source is None:
+            by_series[series] = {sealed.source: sealed.partial}
+        elif sealed.source not in by_source:
+            by_source[sealed.source] = sealed.partial
 
     def on_watermark(self, source: str, watermark_ms: int) -> list[AlertEvent]:
         """Record a source's watermark and close every window it completes."""
@@ -428,7 +437,7 @@ class WindowCloser:
     def _close_window(self, rule: RuleSpec, start: int) -> list[AlertEvent]:
         end = start + rule.window_ms
         partials = self.pending.pop((rule.name, start), {})
-        merged = {series: _merge(by_source.values()) for series, by_source in partials.items()}
+        merged = {series: _merge(by_source) for series, by_source in partials.items()}
         if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
@@ -719,9 +728,10 @@ class WindowCloser:
             warm = f"{rule.name}:{name}"
             self.entity_closes[warm] += 1
             if self.entity_closes[warm] <= detector.grace_period:
-                # Warm-up: learn only (every address is new when monitoring starts).
+                # Warm-up: learn only (every address is new when monitoring starts). Most
+                # verdicts are quiet already: only the others are copied.
                 out = {
-                    key: replace(v, violating=False, horizon=None, excess=0.0)
+                    key: v if _quiet(v) else replace(v, violating=False, horizon=None, excess=0.0)
                     for key, v in out.items()
                 }
             verdicts.update(out)
@@ -980,9 +990,28 @@ def _evaluate_relative(
     )
 
 
-def _merge(partials: Iterable[Partial]) -> Partial:
+def _quiet(verdict: BurstVerdict) -> bool:
+    """Whether ``verdict`` already is what the warm-up makes of it (not violating, no
+    horizon, an excess of +0.0)."""
+    return (
+        not verdict.violating
+        and verdict.horizon is None
+        and verdict.excess == 0.0
+        and math.copysign(1.0, verdict.excess) > 0
+    )
+
+
+def _merge(by_source: dict[str, Partial]) -> Partial:
+    """The sum of one series' partials of a window. Most series come from one source:
+    that partial is taken over (``pending`` no longer holds it) instead of being copied
+    into a fresh one; ``+ 0.0`` keeps what the copy did to a ``-0.0`` sum."""
+    if len(by_source) == 1:
+        (partial,) = by_source.values()
+        partial.num += 0.0
+        partial.den += 0.0
+        return partial
     merged = Partial()
-    for partial in partials:
+    for partial in by_source.values():
         merged.merge(partial)
     return merged
 
