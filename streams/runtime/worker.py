@@ -1084,14 +1084,17 @@ class Worker:
         ]
         await asyncio.gather(*sends)
         if isinstance(self.metrics, AlertMetrics):
-            for record in records:
-                top = record.factors[0] if record.factors else None
-                self.metrics.record_risk(
+            self.metrics.record_risks(
+                (
                     record.stage,
                     record.level,
                     record.score,
-                    top.name if top is not None and top.contribution > 0 else None,
+                    record.factors[0].name
+                    if record.factors and record.factors[0].contribution > 0
+                    else None,
                 )
+                for record in records
+            )
         self.risk_published += len(records)
 
     async def _publish_alerts(self, alerts: list[AlertEvent]) -> None:

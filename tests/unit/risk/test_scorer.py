@@ -8,7 +8,7 @@ import pytest
 
 from streams.pipeline.wire import RiskFacts, decode, pack_risk_facts
 from streams.risk import RiskFact, RiskScorer, RiskShard, risk_partition
-from streams.risk.record import RISK_SCHEMA, level_of
+from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of
 
 DAY = 86_400_000
 
@@ -187,3 +187,33 @@ class TestShardCopies:
         shard.on_fact(fact)
         assert len(shard.drain()) == 1
         assert (shard.duplicates, shard.late) == (1, 1)
+
+
+class TestRecordJson:
+    @pytest.mark.parametrize(
+        ("score", "value"),
+        [
+            (0.1234, 0.0001),
+            (0.0, -0.0),
+            (1.0, 2.5),
+            (0.5, 1e16),  # json's spelling (1e+16), not msgspec's
+            (0.5, float("nan")),
+        ],
+    )
+    def test_bytes_are_json_dumps(self, score: float, value: float) -> None:
+        """``to_json`` writes what ``json.dumps(..., ensure_ascii=False)`` writes, for
+        plain numbers, ids in any script and the numbers msgspec spells otherwise."""
+        record = RiskRecord(
+            "O-1",
+            1_700_000_000_123,
+            "placed",
+            score,
+            (Factor("quantity", value, -value), Factor("new_customer", 1.0, 0.25)),
+            "客户-1",
+            'S"1\\',
+            None,
+            "north",
+            "dhl",
+        )
+        expected = json.dumps(record.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        assert record.to_json() == expected.encode()
