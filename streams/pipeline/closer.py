@@ -151,6 +151,9 @@ class WindowCloser:
         self.open_alerts: dict[str, AlertEvent] = {}
         self.streak_start: dict[str, int] = {}
         self.latest: dict[str, Closed] = {}
+        #: Windows closed so far: ``latest`` changes only when this grows (an exporter of
+        #: ``latest`` can skip rebuilding its view while it does not).
+        self.windows_closed = 0
         self.event_alerts = RecentIds(100_000)
         #: Per-event rules with the ``sku`` dimension: their verdicts rolled up per SKU.
         self.rollups = {
@@ -429,6 +432,7 @@ class WindowCloser:
                 return events
             events.extend(self._close_window(rule, start))
             self.closed_through[rule.name] = start
+            self.windows_closed += 1
 
     def _next_start(self, rule: RuleSpec) -> int | None:
         pending = [start for (name, start) in self.pending if name == rule.name]
