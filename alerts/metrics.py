@@ -474,6 +474,30 @@ class AlertMetrics:
         if top_factor is not None and level != "low":
             self.risk_top_factor_total.labels(top_factor).inc()
 
+    def record_risks(self, scored: Iterable[tuple[str, str, float, str | None]]) -> None:
+        """:meth:`record_risk` for many ``(stage, level, score, top_factor)`` at once: one
+        labelled child per label set and one ``inc`` per set (the worker publishes one
+        record per scored event; per-record ``labels`` lookups were a cost of their own)."""
+        counts: dict[tuple[str, str], int] = {}
+        tops: dict[str, int] = {}
+        scores: dict[str, list[float]] = {}
+        for stage, level, score, top_factor in scored:
+            counts[(stage, level)] = counts.get((stage, level), 0) + 1
+            scores.setdefault(stage, []).append(score)
+            if top_factor is not None and level != "low":
+                tops[top_factor] = tops.get(top_factor, 0) + 1
+        for (stage, level), n in counts.items():
+            self.risk_scored_total.labels(
+                _check(stage, RISK_STAGES, "stage"),
+                _check(level, ("low", "medium", "high"), "level"),
+            ).inc(n)
+        for stage, values in scores.items():
+            histogram = self.risk_score.labels(stage)
+            for score in values:
+                histogram.observe(score)
+        for top_factor, n in tops.items():
+            self.risk_top_factor_total.labels(top_factor).inc(n)
+
     def record_event(self, topic: str, outcome: EventOutcome) -> None:
         """Count one input event."""
         self.events_total.labels(topic, _check(outcome, get_args(EventOutcome), "outcome")).inc()

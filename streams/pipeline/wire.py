@@ -104,9 +104,8 @@ def _item(sealed: SealedPartial) -> list[Any]:
     partial = sealed.partial
     item: list[Any] = [sealed.dimension, sealed.key, partial.num, partial.den]
     if partial.sketch is not None or partial.context:
-        extra = partial.to_dict()
-        del extra["n"], extra["d"]
-        item.append(extra)
+        # Unordered contexts: the encoder sorts every object's keys (same bytes, no copy).
+        item.append(partial.extras(ordered=False))
     return item
 
 
@@ -118,7 +117,7 @@ def pack_partials(
     groups: dict[tuple[int, str, str, int, int], list[list[Any]]] = {}
     for sealed in partials:
         group = (
-            closer_partition(sealed.series, partitions),
+            0 if partitions == 1 else closer_partition(sealed.series, partitions),
             sealed.source,
             sealed.rule,
             sealed.window_start_ms,
@@ -186,7 +185,7 @@ def _unpack(obj: dict[str, Any]) -> list[SealedPartial]:
         if len(item) == 4:
             partial = Partial(float(item[2]), float(item[3]))
         else:
-            partial = Partial.from_dict({"n": item[2], "d": item[3], **item[4]})
+            partial = Partial.from_parts(item[2], item[3], item[4])
         out.append(SealedPartial(source, rule, item[0], item[1], start, end, partial))
     return out
 

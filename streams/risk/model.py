@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,7 +62,12 @@ class OnlineLogit:
 
     def logit(self, x: Sequence[float]) -> float:
         """``bias + w . x``."""
-        return self.bias + math.fsum(w * v for w, v in zip(self.weights, x, strict=True))
+        weights = self.weights
+        if len(x) != len(weights):
+            msg = f"expected {len(weights)} features, got {len(x)}"
+            raise ValueError(msg)
+        # fsum is exact whatever feeds it: ``map`` only saves the generator's frames.
+        return self.bias + math.fsum(map(operator.mul, weights, x))
 
     def predict(self, x: Sequence[float]) -> float:
         """Probability of the positive class."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, NamedTuple
 
+import msgspec
+
 __all__ = ["HIGH_AT", "MEDIUM_AT", "RISK_SCHEMA", "Factor", "RiskRecord", "level_of"]
 
 RISK_SCHEMA: Final = "aftersales.order-risk/v1"
@@ -76,5 +78,26 @@ class RiskRecord:
         }
 
     def to_json(self) -> bytes:
-        """Compact JSON bytes (the topic's value and a ``--risk-out`` line)."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+        """Compact JSON bytes (the topic's value and a ``--risk-out`` line).
+
+        Written by msgspec (one record per scored event: ``json.dumps`` was most of the
+        cost of publishing one), byte for byte what ``json.dumps(..., ensure_ascii=False)``
+        writes: the two spell strings and finite floats alike, except floats of magnitude
+        from 1e16 or below 1e-4 (``1e+16`` against ``1e16``) and non-finite ones, which
+        the scores and factors, rounded to 4 places, never are; a record holding one is
+        written by ``json`` all the same.
+        """
+        data = self.to_dict()
+        numbers = [self.score, *(x for f in self.factors for x in (f.value, f.contribution))]
+        if all(_msgspec_spells(x) for x in numbers):
+            return _encode(data)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _msgspec_spells(x: float) -> bool:
+    """Whether msgspec writes ``x`` as ``json`` does (``repr``): zero, or a finite
+    magnitude in [1e-4, 1e16)."""
+    return x == 0.0 or 1e-4 <= abs(x) < 1e16

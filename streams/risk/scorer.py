@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from array import array
 from typing import Any, Final
 
@@ -72,8 +73,26 @@ _MAX_ADDRESSES: Final = 4
 _MAX_CUSTOMERS_AT_ADDRESS: Final = 8
 
 
-def _by_contribution(factor: Factor) -> tuple[float, str]:
-    return (-factor.contribution, factor.name)
+#: Feature positions in name order: factors listed in it and then sorted by contribution
+#: (stable, descending) come out by ``(-contribution, name)`` without a key per factor.
+_BY_NAME: Final = tuple(sorted(range(len(FEATURES)), key=FEATURES.__getitem__))
+_CONTRIBUTION: Final = operator.itemgetter(2)
+#: ``Factor(...)`` is a Python-level ``__new__``; this is what it calls (13 per record).
+_new_tuple: Final = tuple.__new__
+
+
+def _factors(values: list[float], weights: list[float]) -> list[Factor]:
+    """Each feature's rounded value and contribution ``w * v``, largest contribution
+    first, ties by name."""
+    if len(values) != len(FEATURES) or len(weights) != len(FEATURES):
+        msg = f"expected {len(FEATURES)} features and weights"
+        raise ValueError(msg)
+    factors = [
+        _new_tuple(Factor, (FEATURES[i], round(values[i], 4), round(weights[i] * values[i], 4)))
+        for i in _BY_NAME
+    ]
+    factors.sort(key=_CONTRIBUTION, reverse=True)  # stable, also when reversed
+    return factors
 
 
 def _logit(p: float) -> float:
@@ -359,11 +378,7 @@ class RiskScorer:
         model = self.models[stage]
         z = model.logit(x)
         score = round(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0, 4)
-        factors = [
-            Factor(name, round(v, 4), round(w * v, 4))
-            for name, v, w in zip(FEATURES, x, model.weights, strict=True)
-        ]
-        factors.sort(key=_by_contribution)
+        factors = _factors(x, model.weights)
         stored = array("f", x).tobytes()
         if len(order.features) < 3:
             order.features.append(stored)

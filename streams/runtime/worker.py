@@ -185,6 +185,8 @@ class Worker:
         #: Per closer partition: the offset after the last record applied (what a snapshot
         #: covers) and after the last snapshot taken.
         self._closer_position: dict[int, int] = {}
+        #: What the per-series view was last built from (see ``_export_series``).
+        self._series_exported: tuple[tuple[int, int, int], ...] | None = None
         self._closer_snapshot_position: dict[int, int] = {}
         #: Fetched partials and watermarks not yet applied, in order: (partition, record).
         self._closer_pending: deque[tuple[int, Any]] = deque()
@@ -843,6 +845,7 @@ class Worker:
                 elif skipped is not None:
                     consumer.seek(tp, skipped)
                 self.closers[tp.partition] = closer
+                self._series_exported = None
             self._restoring.difference_update(assigned)
         log.info(
             "closer_assigned", partitions=sorted(tp.partition for tp in assigned), restored=restored
@@ -857,6 +860,7 @@ class Worker:
         for tp in revoked:
             self._closer_schedule.forget(tp.partition)
             self.closers.pop(tp.partition, None)
+            self._series_exported = None
             self._closer_position.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
 
@@ -1123,14 +1127,17 @@ class Worker:
 
         await through_outages(send, self.broker, "order risk")
         if isinstance(self.metrics, AlertMetrics):
-            for record in records:
-                top = record.factors[0] if record.factors else None
-                self.metrics.record_risk(
+            self.metrics.record_risks(
+                (
                     record.stage,
                     record.level,
                     record.score,
-                    top.name if top is not None and top.contribution > 0 else None,
+                    record.factors[0].name
+                    if record.factors and record.factors[0].contribution > 0
+                    else None,
                 )
+                for record in records
+            )
         self.risk_published += len(records)
 
     def _unpublished(self, alerts: list[AlertEvent]) -> list[AlertEvent]:
@@ -1204,19 +1211,30 @@ class Worker:
                 # How long after it could close (end + lateness) the newest window closed.
                 lag_ms = now_ms - (max(ends) + self.rules.lateness_ms)
                 self._closer_metrics.set_window_close_lag(rule.name, max(lag_ms, 0.0) / 1000)
-        latest = {}
         watermark = None
         for closer in self.closers.values():
             self.metrics.add_evictions(*closer.drain_evictions())
             if isinstance(self.metrics, AlertMetrics):
                 self.metrics.add_mute_suppressed(closer.drain_suppressed())
-            for closed in closer.latest.values():
-                latest[SeriesRef(closed.rule, closed.dimension, closed.key)] = closed.decision
             marks = list(closer.watermarks.values())
             if marks:
                 low = min(marks)
                 watermark = low if watermark is None else min(watermark, low)
-        self._closer_metrics.replace_series(latest)  # evicted and moved-away series disappear
+        # The per-series view is rebuilt only when a closer closed a window or the set of
+        # closers changed: it holds every series (tens of thousands with the shipped rules)
+        # and this runs after every slice of window work that saw a watermark.
+        version = tuple(
+            (partition, id(closer), closer.windows_closed)
+            for partition, closer in sorted(self.closers.items())
+        )  # reset to None whenever a closer is added or dropped
+        if version != self._series_exported:
+            self._series_exported = version
+            latest = {
+                SeriesRef(closed.rule, closed.dimension, closed.key): closed.decision
+                for closer in self.closers.values()
+                for closed in closer.latest.values()
+            }
+            self._closer_metrics.replace_series(latest)  # evicted and moved-away disappear
         if watermark is not None:
             self._closer_metrics.set_watermark(watermark)
             if isinstance(self.metrics, AlertMetrics) and self.rules.mutes:

@@ -682,6 +682,33 @@ class TestRiskMetrics:
             is None
         )
 
+    def test_many_at_once_count_as_one_by_one(self) -> None:
+        """``record_risks`` leaves every risk sample where ``record_risk`` per order does."""
+        scored = [
+            ("delivered", "high", 0.6, "customer_history"),
+            ("delivered", "low", 0.05, "quantity"),
+            ("placed", "medium", 0.2, "customer_history"),
+            ("placed", "medium", 0.25, None),
+            ("delivered", "high", 0.9, "customer_history"),
+        ]
+        one, many = CollectorRegistry(), CollectorRegistry()
+        single = AlertMetrics.create(one)
+        for item in scored:
+            single.record_risk(*item)
+        AlertMetrics.create(many).record_risks(scored)
+
+        def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[object, ...]], float]:
+            return {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for metric in registry.collect()
+                if metric.name.startswith("aftersales_order_risk")
+                for sample in metric.samples
+                if not sample.name.endswith("_created")
+            }
+
+        assert samples(many) == samples(one)
+        assert samples(one)
+
     def test_unknown_stage_is_refused(self, registry: CollectorRegistry) -> None:
         """A stage outside placed/shipped/delivered raises instead of making a series."""
         metrics = AlertMetrics.create(registry)

@@ -6,9 +6,13 @@ import json
 
 import pytest
 
+from alerts.text import AlertTexts
+from streams.contract.events import TOPICS
+from streams.pipeline.closer import WindowCloser
 from streams.pipeline.wire import RiskFacts, decode, pack_risk_facts
 from streams.risk import RiskFact, RiskScorer, RiskShard, risk_partition
-from streams.risk.record import RISK_SCHEMA, level_of
+from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of
+from streams.rules.catalogue import load_rules
 
 DAY = 86_400_000
 
@@ -187,3 +191,81 @@ class TestShardCopies:
         shard.on_fact(fact)
         assert len(shard.drain()) == 1
         assert (shard.duplicates, shard.late) == (1, 1)
+
+
+class TestRecordJson:
+    @pytest.mark.parametrize(
+        ("score", "value"),
+        [
+            (0.1234, 0.0001),
+            (0.0, -0.0),
+            (1.0, 2.5),
+            (0.5, 1e16),  # json's spelling (1e+16), not msgspec's
+            (0.5, float("nan")),
+        ],
+    )
+    def test_bytes_are_json_dumps(self, score: float, value: float) -> None:
+        """``to_json`` writes what ``json.dumps(..., ensure_ascii=False)`` writes, for
+        plain numbers, ids in any script and the numbers msgspec spells otherwise."""
+        record = RiskRecord(
+            "O-1",
+            1_700_000_000_123,
+            "placed",
+            score,
+            (Factor("quantity", value, -value), Factor("new_customer", 1.0, 0.25)),
+            "客户-1",
+            'S"1\\',
+            None,
+            "north",
+            "dhl",
+        )
+        expected = json.dumps(record.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        assert record.to_json() == expected.encode()
+
+
+class TestCloserSnapshot:
+    @staticmethod
+    def _closer() -> WindowCloser:
+        return WindowCloser(load_rules(None), dict.fromkeys(TOPICS, 1), AlertTexts(), risk=True)
+
+    def _busy(self) -> WindowCloser:
+        """A closer whose risk shard learned from some orders and holds one fact back."""
+        closer = self._closer()
+        assert closer.risk is not None
+        for n in range(40):
+            t = n * DAY // 4
+            for fact in (order(t, n, "placed", f"C-{n % 7}"), order(t + DAY, n, "shipped")):
+                closer.risk.on_fact(fact)
+        closer.risk.on_fact(order(20 * DAY, 99, "delivered"))
+        for source in ("orders/0", "complaints/0"):
+            closer.on_watermark(source, 12 * DAY)
+        closer.risk.drain()
+        return closer
+
+    def test_risk_state_round_trips(self) -> None:
+        """A restored closer holds the same risk state and snapshots to the same bytes."""
+        closer = self._busy()
+        restored = self._closer()
+        restored.restore(closer.snapshot())
+        assert restored.risk is not None and closer.risk is not None
+        assert restored.risk.to_dict() == closer.risk.to_dict()
+        assert restored.snapshot() == closer.snapshot()
+
+    def test_risk_in_the_json_header_is_still_read(self) -> None:
+        """A snapshot from before the MessagePack section (risk state in the header)
+        restores the same risk state."""
+        closer = self._busy()
+        assert closer.risk is not None
+        data = closer.snapshot()
+        magic = b"closer/2"
+        size = int.from_bytes(data[len(magic) : len(magic) + 4], "little")
+        header = json.loads(data[len(magic) + 4 : len(magic) + 4 + size])
+        body = data[len(magic) + 4 + size : len(data) - header.pop("risk_bytes")]
+        header["risk"] = closer.risk.to_dict()
+        old_header = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        restored = self._closer()
+        restored.restore(magic + len(old_header).to_bytes(4, "little") + old_header + body)
+        assert restored.risk is not None
+        assert json.dumps(restored.risk.to_dict(), sort_keys=True) == json.dumps(
+            closer.risk.to_dict(), sort_keys=True
+        )

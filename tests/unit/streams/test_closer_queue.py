@@ -281,3 +281,35 @@ def test_an_unreadable_partials_record_is_skipped_and_counted(
     skipped = worker.metrics.dead_letter_total.labels("partials", "internal_error")._value.get()
     assert skipped == len(mixed) - len(records) > 0
     assert worker._closer_position[0] == mixed[-1].offset + 1
+
+
+def test_series_view_is_rebuilt_only_when_a_window_closed(
+    records: list[ConsumerRecord[bytes, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After every slice the exported per-series view equals one built from the closers'
+    latest decisions, though it is rebuilt only after slices that closed a window."""
+    rebuilt = []
+    original = AlertMetrics.replace_series
+
+    def counting(self: AlertMetrics, view: Any) -> None:
+        rebuilt.append(1)
+        original(self, view)
+
+    monkeypatch.setattr(AlertMetrics, "replace_series", counting)
+    worker = closer_worker()
+    metrics = worker._closer_metrics
+    assert isinstance(metrics, AlertMetrics)
+    exports = 0
+    for first in range(0, len(records), 40):
+        worker._take_fetched({TP: records[first : first + 40]})
+        worker._work_off_pending(float("inf"))
+        worker._export_series()
+        exports += 1
+        expected = {
+            (closed.rule, closed.dimension, closed.key): closed.decision
+            for closer in worker.closers.values()
+            for closed in closer.latest.values()
+        }
+        view = metrics.series.snapshot()
+        assert {(s.rule, s.dimension, s.key): d for s, d in view.items()} == expected
+    assert 0 < len(rebuilt) < exports
