@@ -101,11 +101,7 @@ def binomial_z(x: F64, n: F64, p: F64) -> F64:
         below += np.where(k < x, pmf, 0.0)
         at += np.where(k == x, pmf, 0.0)
         above += np.where(k > x, pmf, 0.0)
-    upper = np.clip(above + 0.5 * at, 1e-300, 1.0)
-    lower = np.clip(below + 0.5 * at, 1e-300, 1.0)
-    inv = np.vectorize(lambda q: _NORMAL.inv_cdf(min(q, 0.5)), otypes=[np.float64])
-    z: F64 = np.where(x >= n * p, -inv(upper), inv(lower))  # np.vectorize's result is untyped
-    return z
+    return _mid_p_z(x >= n * p, below, at, above)
 
 
 def poisson_z(x: F64, lam: F64) -> F64:
@@ -134,8 +130,14 @@ def poisson_z(x: F64, lam: F64) -> F64:
         below += np.where(k < x, pmf, 0.0)
         at += np.where(k == x, pmf, 0.0)
         above += np.where(k > x, pmf, 0.0)
+    return _mid_p_z(x >= lam, below, at, above)
+
+
+def _mid_p_z(upper_side: npt.NDArray[np.bool_], below: F64, at: F64, above: F64) -> F64:
+    """Signed ``Phi^-1`` of the mid-p tail on each value's side: ``P(X > x) + P(X = x) / 2``
+    above the mean (a positive z), ``P(X < x) + P(X = x) / 2`` below it (negative)."""
     upper = np.clip(above + 0.5 * at, 1e-300, 1.0)
     lower = np.clip(below + 0.5 * at, 1e-300, 1.0)
     inv = np.vectorize(lambda q: _NORMAL.inv_cdf(min(q, 0.5)), otypes=[np.float64])
-    z: F64 = np.where(x >= lam, -inv(upper), inv(lower))  # np.vectorize's result is untyped
+    z: F64 = np.where(upper_side, -inv(upper), inv(lower))  # np.vectorize's result is untyped
     return z
