@@ -50,6 +50,7 @@ from streams.rules.calendar import parse_calendar
 from streams.rules.catalogue import load_rules
 from tests.alert_samples import replayed_alerts
 from tests.unit.risk.test_scorer import DAY, order
+from tests.unit.simulator.sim_helpers import every_incident_config
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 INPUTS = {
@@ -479,23 +480,10 @@ class TestSimulatorFiles:
     def test_labels_of_every_incident_type_validate(self) -> None:
         """Labels of a run with one incident of every type (also those built in code
         only) and a promotion validate; the schema names exactly those types."""
-        duration = timedelta(days=2)
-        incidents = (
-            *(
-                incident_option(kind, i, len(INCIDENT_TYPES), DEFAULT_START, duration)
-                for i, kind in enumerate(INCIDENT_TYPES)
-            ),
-            SupplierQuality(start=DEFAULT_START, duration=timedelta(days=1), magnitude=0.3),
-            RefundDelay(start=DEFAULT_START, duration=timedelta(days=1)),
-        )
         sim = Simulation(
-            SimulationConfig(
-                seed=5,
-                duration=duration,
-                orders_per_day=1_500,
-                n_skus=300,
-                warmup=timedelta(days=6),
-                incidents=incidents,
+            every_incident_config(
+                SupplierQuality(start=DEFAULT_START, duration=timedelta(days=1), magnitude=0.3),
+                RefundDelay(start=DEFAULT_START, duration=timedelta(days=1)),
                 promotions=(Promotion(start=DEFAULT_START + timedelta(hours=6)),),
             )
         )

@@ -11,7 +11,7 @@ import pytest
 
 from streams.dev.simulator import Simulation, SimulationConfig, build_labels, load_scenario
 from streams.dev.simulator.config import DEFAULT_START
-from tests.unit.simulator.sim_helpers import Columns
+from tests.unit.simulator.sim_helpers import Columns, every_incident_config
 
 RUN_ORDERS_PER_DAY = 5_000.0
 
@@ -44,19 +44,4 @@ def default_run() -> Run:
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
     """A fast two-day run with one incident of each type."""
-    from streams.dev.simulator.cli import incident_option
-    from streams.dev.simulator.incidents import INCIDENT_TYPES
-
-    duration = timedelta(days=2)
-    incidents = tuple(
-        incident_option(kind, i, len(INCIDENT_TYPES), DEFAULT_START, duration)
-        for i, kind in enumerate(INCIDENT_TYPES)
-    )
-    return SimulationConfig(
-        seed=5,
-        duration=duration,
-        orders_per_day=1_500,
-        n_skus=300,
-        warmup=timedelta(days=6),
-        incidents=incidents,
-    )
+    return every_incident_config()

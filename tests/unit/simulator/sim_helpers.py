@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from streams.dev.simulator.cli import incident_option
+from streams.dev.simulator.config import DEFAULT_START, SimulationConfig
 from streams.dev.simulator.events import Event
+from streams.dev.simulator.incidents import INCIDENT_TYPES, Incident
 
 STATUSES = {
     "placed",
@@ -178,3 +181,21 @@ class Columns:
         )
         delivered = mask & self.order_status("delivered")
         return float(returns.sum() / max(delivered.sum(), 1))
+
+
+def every_incident_config(*extra: Incident, **changes: Any) -> SimulationConfig:
+    """A fast two-day run with one incident of each CLI type (plus ``extra``)."""
+    duration = timedelta(days=2)
+    incidents = tuple(
+        incident_option(kind, i, len(INCIDENT_TYPES), DEFAULT_START, duration)
+        for i, kind in enumerate(INCIDENT_TYPES)
+    )
+    return SimulationConfig(
+        seed=5,
+        duration=duration,
+        orders_per_day=1_500,
+        n_skus=300,
+        warmup=timedelta(days=6),
+        incidents=(*incidents, *extra),
+        **changes,
+    )
