@@ -512,7 +512,10 @@ def step(
     else:
         fire = ~cols.alerting & persistent
         fire_dir = vdir
-    calm = np.where(valid, np.where(agitated, 0, cols.calm + 1), cols.calm).astype(np.int32)
+    # An episode counts its calm windows from when it opened: quiet windows before a
+    # sequential (CUSUM) fire would otherwise resolve it at its first quiet window.
+    calm = np.where(valid, np.where(agitated | fire, 0, cols.calm + 1), cols.calm)
+    calm = calm.astype(np.int32)
     resolve = cols.alerting & (calm >= cfg.resolve_after)
     alerting = (cols.alerting | fire) & ~resolve
     episode_direction = np.where(fire, fire_dir, np.where(resolve, 0, cols.episode_direction))

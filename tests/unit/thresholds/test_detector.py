@@ -394,3 +394,19 @@ class TestSequentialEvidence:
     def test_cusum_direction_limits_the_side(self) -> None:
         assert "fire" not in self._shifted(cusum_direction="down")
         assert "fire" in self._shifted(cusum_direction="up")
+
+    def test_quiet_windows_before_a_sequential_fire_do_not_resolve_it(self) -> None:
+        """The shifted windows before a CUSUM fire are inside the band (calm by the
+        hysteresis's measure); the episode still needs ``resolve_after`` (2) calm
+        windows after it opened, not one."""
+        det = Detector(DetectorConfig(kind="count", grace_period=24))
+        state = det.new_state()
+        rng = np.random.default_rng(3)
+        for t in range(24 * 14):
+            det.update(state, t * HOUR_MS, float(rng.poisson(100)))
+        t = 24 * 14
+        while det.step(state, t * HOUR_MS, 128.0).transition != "fire":
+            t += 1
+            assert t < 24 * 14 + 12
+        after = [det.step(state, (t + 1 + i) * HOUR_MS, 100.0) for i in range(2)]
+        assert [d.transition for d in after] == [None, "resolve"]
