@@ -227,10 +227,12 @@ class WindowCloser:
         small state (``banks`` lists each rule with its blob's length), then the banks'
         :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the numerators and
         denominators of the plain pending partials (``pending_plain``: no sketch, no
-        context) as two float64 arrays, then those of the plain panes (``panes_plain``). Base64 inside JSON (the older form, still read)
+        context) as two float64 arrays, then those of the plain panes (``panes_plain``),
+        then the risk shard's MessagePack. Base64 inside JSON (the older form, still read)
         cost about half the encode time of a large closer; a key flood leaves 100,000s of
         plain partials pending at a window's close, one JSON object each cost most of a
-        second on the event loop.
+        second on the event loop. A snapshot with panes is not read by versions before
+        them (trailing bytes: refused loudly).
         """
         blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
         rich, plain, nums, dens = _partials_table(self.pending)
