@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from alerts.text import AlertTexts
-from streams.contract.events import TOPICS
+from streams.contract.events import TOPICS, Event
+from streams.contract.validation import decode_event
 from streams.pipeline import aggregate, closer
-from streams.pipeline.aggregate import Partial, SealedPartial, ships_panes
+from streams.pipeline.aggregate import Partial, SealedPartial, SourceAggregator, ships_panes
 from streams.pipeline.closer import Closed, WindowCloser
 from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output, partition_for
 from streams.pipeline.wire import decode, pack_partials
@@ -131,6 +132,31 @@ class TestStageOne:
         ]
         agg = stage1.aggregator("orders", 0)
         assert len(agg.open) == 1  # a shipped pane is not kept for its later windows
+
+    def test_restored_mid_pane_it_ships_each_pane_once_and_the_same(self) -> None:
+        rules = shipped("shared_address")
+        events = [
+            decode_event("orders", value)
+            for topic, key, value in records(3)
+            if topic == "orders" and partition_for(key, PARTITIONS) == 0
+        ]
+
+        def run(agg: SourceAggregator, part: list[Event], first: int) -> list[Any]:
+            out = []
+            for offset, event in enumerate(part, first):
+                agg.add(event, offset)
+                out += agg.seal()
+            return [(p.window_start_ms, p.window_end_ms, p.key, p.partial.to_dict()) for p in out]
+
+        whole = run(SourceAggregator("orders/0", "orders", rules), events, 0)
+        for cut in (len(events) // 3, 2 * len(events) // 3):
+            first = SourceAggregator("orders/0", "orders", rules)
+            before = run(first, events[:cut], 0)
+            fresh = SourceAggregator("orders/0", "orders", rules)
+            resume = fresh.restore(first.snapshot(cut))
+            assert resume < cut  # the open panes are read again
+            after = run(fresh, events[resume:], resume)
+            assert before + after == whole  # nothing shipped twice, nothing lost
 
 
 #: What a closer receives, batch by batch: the packed partials records and watermarks.
