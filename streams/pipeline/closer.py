@@ -225,26 +225,28 @@ class WindowCloser:
 
         Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON document of the
         small state (``banks`` lists each rule with its blob's length), then the banks'
-        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the numerators and
-        denominators of the plain pending partials (``pending_plain``: no sketch, no
-        context) as two float64 arrays, then those of the plain panes (``panes_plain``),
+        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the held panes as
+        MessagePack (``panes_bytes``), then the numerators and denominators of the plain
+        pending partials (``pending_plain``: no sketch, no context) as two float64 arrays,
         then the risk shard's MessagePack. Base64 inside JSON (the older form, still read)
         cost about half the encode time of a large closer; a key flood leaves 100,000s of
         plain partials pending at a window's close, one JSON object each cost most of a
-        second on the event loop. A snapshot with panes is not read by versions before
-        them (trailing bytes: refused loudly).
+        second on the event loop. A closer holds up to a window of panes (a day of
+        addresses with their customer ids for ``shared_address``): as JSON rows in the
+        header they cost 30 times the encode time of the rest after a day and a half.
+        A snapshot with panes is not read by versions before them (trailing bytes:
+        refused loudly).
         """
         blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
         rich, plain, nums, dens = _partials_table(self.pending)
-        pane_rich, pane_plain, pane_nums, pane_dens = _partials_table(self.panes)
+        panes = _encode_panes(_pane_rows(self.panes))
         state = {
             "banks": [[rule, len(blob)] for rule, blob in blobs],
             "watermarks": self.watermarks,
             "closed_through": self.closed_through,
             "pending": rich,
             "pending_plain": plain,
-            "panes": pane_rich,
-            "panes_plain": pane_plain,
+            "panes_bytes": len(panes),
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
             "open_alerts": {
                 sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())
@@ -280,17 +282,16 @@ class WindowCloser:
                 len(header).to_bytes(4, "little"),
                 header,
                 *(blob for _, blob in blobs),
+                panes,
                 np.asarray(nums, "<f8").tobytes(),
                 np.asarray(dens, "<f8").tobytes(),
-                np.asarray(pane_nums, "<f8").tobytes(),
-                np.asarray(pane_dens, "<f8").tobytes(),
                 risk,
             ]
         )
 
     def restore(self, data: bytes) -> None:
         """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
-        state, banks, plain, pane_plain, risk = _read_snapshot(data)
+        state, banks, plain, pane_rows, risk = _read_snapshot(data)
         self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
         self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
         for rule, series in banks.items():
@@ -310,7 +311,7 @@ class WindowCloser:
                 self._shard(sid) for sid in bank.ids if not _is_overflow(sid)
             )
         self.pending = _partials_from_table(state["pending"], plain)
-        self.panes = _partials_from_table(state.get("panes", []), pane_plain)
+        self.panes = _panes_from_rows(pane_rows)
         self.episodes = {
             sid: EpisodeState.from_dict(episode) for sid, episode in state["episodes"].items()
         }
@@ -1006,15 +1007,58 @@ def _partials_from_table(
     return out
 
 
+#: The panes section's codec (MessagePack): one row per held pane partial,
+#: ``[rule, start, dimension, key, source, num, den]`` and, when the partial has a sketch
+#: or a context, its :meth:`~streams.pipeline.aggregate.Partial.extras` (floats exact).
+_encode_panes = msgspec.msgpack.Encoder().encode
+_decode_panes = msgspec.msgpack.Decoder(list[list[Any]]).decode
+
+
+def _pane_rows(panes: Mapping[tuple[str, int], _BySeries]) -> list[list[Any]]:
+    """The held panes as snapshot rows, in the order they are held (a restore keeps it;
+    sorting 100,000s of series cost most of the encode)."""
+    rows: list[list[Any]] = []
+    for (rule, start), by_series in panes.items():
+        for (dimension, key), by_source in by_series.items():
+            for source, partial in by_source.items():
+                row: list[Any] = [rule, start, dimension, key, source, partial.num, partial.den]
+                if partial.sketch is not None or partial.context:
+                    row.append(partial.extras(ordered=False))
+                rows.append(row)
+    return rows
+
+
+def _panes_from_rows(rows: list[list[Any]]) -> dict[tuple[str, int], _BySeries]:
+    """The inverse of :func:`_pane_rows`."""
+    out: dict[tuple[str, int], _BySeries] = {}
+    for row in rows:
+        rule, start, dimension, key, source, num, den = row[:7]
+        partial = (
+            Partial.from_parts(num, den, row[7])
+            if len(row) > 7
+            else Partial(float(num), float(den))
+        )
+        by_series = out.get((rule, start))
+        if by_series is None:
+            by_series = out[(rule, start)] = {}
+        by_source = by_series.get((dimension, key))
+        if by_source is None:
+            by_series[(dimension, key)] = {source: partial}
+        else:
+            by_source[source] = partial
+    return out
+
+
 def _read_snapshot(
     data: bytes,
 ) -> tuple[
-    dict[str, Any], dict[str, Any], list[_PendingEntry], list[_PendingEntry], dict[str, Any] | None
+    dict[str, Any], dict[str, Any], list[_PendingEntry], list[list[Any]], dict[str, Any] | None
 ]:
     """The small state, the banks (rule -> blob, or the base64 / per-series forms of
-    JSON-only snapshots), the plain pending partials, the plain panes and the risk
-    shard's state (``None``: none; in the header as JSON in snapshots before its
-    MessagePack section) of a :meth:`WindowCloser.snapshot`."""
+    JSON-only snapshots), the plain pending partials, the rows of the held panes (none
+    before panes were shipped) and the risk shard's state (``None``: none; in the header
+    as JSON in snapshots before its MessagePack section) of a
+    :meth:`WindowCloser.snapshot`."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
         return state, state["banks"], [], [], state.get("risk")
@@ -1026,21 +1070,16 @@ def _read_snapshot(
     for rule, length in state["banks"]:
         banks[rule] = data[offset : offset + length]
         offset += length
-    plains: list[list[_PendingEntry]] = []
-    for name in ("pending_plain", "panes_plain"):  # no panes before they were shipped
-        ids = state.get(name, [])
-        columns = []
-        for _ in ("num", "den"):
-            columns.append(np.frombuffer(data, "<f8", len(ids), offset).tolist())
-            offset += 8 * len(ids)
-        plains.append(
-            [
-                (rule, int(start_ms), dimension, key, source, Partial(num, den))
-                for (rule, start_ms, dimension, key, source), num, den in zip(
-                    ids, *columns, strict=True
-                )
-            ]
-        )
+    pane_rows: list[list[Any]] = []
+    if "panes_bytes" in state:
+        size = int(state["panes_bytes"])
+        pane_rows = _decode_panes(data[offset : offset + size])
+        offset += size
+    ids = state.get("pending_plain", [])
+    columns = []
+    for _ in ("num", "den"):
+        columns.append(np.frombuffer(data, "<f8", len(ids), offset).tolist())
+        offset += 8 * len(ids)
     risk = state.get("risk")
     if "risk_bytes" in state:
         size = int(state["risk_bytes"])
@@ -1049,7 +1088,11 @@ def _read_snapshot(
     if offset != len(data):
         msg = f"closer snapshot has {len(data) - offset} trailing bytes"
         raise ValueError(msg)
-    return state, banks, plains[0], plains[1], risk
+    plain = [
+        (rule, int(start_ms), dimension, key, source, Partial(num, den))
+        for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns, strict=True)
+    ]
+    return state, banks, plain, pane_rows, risk
 
 
 #: The risk section's codec: floats as float64 (exact, NaN included), ints, strings, lists.
