@@ -44,7 +44,7 @@ from streams.dev.simulator.incidents import (
 from streams.dev.simulator.promotion import Promotion
 from streams.dev.simulator.seasonality import seasonal
 from streams.dev.simulator.service import MEDIAN_WAIT_S
-from streams.rules.catalogue import RuleSet
+from streams.rules.catalogue import RuleSet, load_rules
 
 BASE_ORDERS_PER_DAY = SimulationConfig().orders_per_day
 VOLUMES: dict[str, float] = {"0.3x": 0.3, "1x": 1.0, "3x": 3.0}
@@ -141,7 +141,12 @@ class _Builder:
             self.suppliers.setdefault(self.sim.catalog.supplier_of(i, cats), []).append(i)
 
     def hop(self, rule: str) -> int:
-        return self.rules.by_name(rule).hop_ms
+        """The hop of ``rule`` in the rules under test; the shipped rules' when a rules
+        file leaves the rule out (``--rules`` with a few rules, to look at those)."""
+        try:
+            return self.rules.by_name(rule).hop_ms
+        except KeyError:
+            return load_rules(None).by_name(rule).hop_ms
 
     def pick(self, items: list[str], k: int = 2) -> list[str]:
         return [items[i] for i in self.rng.choice(len(items), size=k, replace=False)]

@@ -8,8 +8,10 @@ were ever *busy* (``track_from`` orders in one window) and judges each window's 
 * **fast**: ``c`` against ``max(floor, upper(mu_c))``;
 * **slow**: the entity's decayed count ``S`` (half-life ``slow_half_life_ms``, each
   order weighted ``1 / overlap`` because hopping windows see it ``overlap`` times)
-  against ``max(slow_floor, upper(mu_S))``, so 9 orders spread over an hour add up
-  where no single window stands out.
+  against ``max(slow_floor, upper(mu_S))``, so 8 orders spread over 80 minutes add
+  up where no single window stands out. ``S`` counts every order from the entity's
+  first: entities not (yet) busy keep only their decayed count, in :attr:`recent`,
+  until it fades below ``recent_forget_below``.
 
 ``mu`` is what the entity's own history predicts: its long-run share of all orders
 on this closer (decayed counts, half-life ``half_life_ms``) times the orders of the
@@ -21,6 +23,8 @@ Anscombe (1948) scale, whose variance is about 1.
 
 Memory: one small list per tracked entity; at most ``max_entities`` (the least busy
 go first) and entities whose decayed count fell below ``forget_below`` are dropped.
+With a slow horizon, one more small list per entity that ordered in the last few
+slow half-lives (``recent``; at most ``max_entities``, the lowest counts go first).
 
 Examples
 --------
@@ -79,14 +83,20 @@ class EntityRates:
     z: float = 5.0
     track_from: float = 2.0
     half_life_ms: int = 7 * _DAY_MS
-    slow_half_life_ms: int = 1_800_000
+    slow_half_life_ms: int = 3_600_000
     min_history_ms: int = _DAY_MS
     max_entities: int = DEFAULT_MAX_ENTITIES
     forget_below: float = 0.05
+    #: A not-busy entity's decayed count below which it is forgotten: one order counts
+    #: 1, so what is dropped moves ``S`` by less than a fifth of an order.
+    recent_forget_below: float = 0.2
     #: Decayed orders of all entities: ``[long, slow, as_of_ms]``.
     totals: list[float] = field(default_factory=lambda: [0.0, 0.0, -1.0])
     #: Per entity: ``[long, slow, as_of_ms, first_seen_ms]``.
     entities: dict[str, list[float]] = field(default_factory=dict)
+    #: Per entity not (yet) tracked, with orders lately: ``[slow, as_of_ms]``; only
+    #: kept when there is a slow horizon (a finite ``slow_floor``).
+    recent: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def overlap(self) -> float:
@@ -109,7 +119,10 @@ class EntityRates:
             judged.setdefault(key, 0.0)
         for key, count in judged.items():
             state = self.entities.get(key)
-            own_long, own_slow = self._decayed(state, end_ms) if state else (0.0, 0.0)
+            if state is not None:
+                own_long, own_slow = self._decayed(state, end_ms)
+            else:
+                own_long, own_slow = 0.0, self._recent_slow(key, end_ms)
             slow = own_slow + weight * count
             share = None
             if state is not None and end_ms - state[3] >= self.min_history_ms and long_total > 0:
@@ -117,12 +130,17 @@ class EntityRates:
             out[key] = self._judge(count, slow, share, window_total, slow_total_now)
         # Learn: every tracked entity's orders, and newly busy ones.
         self.totals[:] = [long_total + weight * window_total, slow_total_now, float(end_ms)]
+        keep_recent = math.isfinite(self.slow_floor)
         for key, count in counts.items():
             state = self.entities.get(key)
             if state is None:
+                earlier = self._recent_slow(key, end_ms)
                 if count < self.track_from:
+                    if keep_recent:
+                        self.recent[key] = [earlier + weight * count, float(end_ms)]
                     continue
-                state = self.entities[key] = [0.0, 0.0, float(end_ms), float(end_ms)]
+                self.recent.pop(key, None)
+                state = self.entities[key] = [0.0, earlier, float(end_ms), float(end_ms)]
             own_long, own_slow = self._decayed(state, end_ms)
             state[0], state[1], state[2] = (
                 own_long + weight * count,
@@ -131,7 +149,37 @@ class EntityRates:
             )
         if len(self.entities) > self.max_entities:
             self._forget(end_ms)
+        if self.recent:
+            self._forget_recent(end_ms)
         return out
+
+    def _recent_slow(self, key: str, now_ms: int) -> float:
+        """A not-busy entity's decayed count of orders (0 if it has none lately)."""
+        entry = self.recent.get(key)
+        if entry is None:
+            return 0.0
+        age = max(now_ms - entry[1], 0.0)
+        return float(entry[0] * 2.0 ** (-age / self.slow_half_life_ms))
+
+    def _forget_recent(self, now_ms: int) -> None:
+        """Drop not-busy entities whose count faded; then, over ``max_entities``, the
+        lowest counts down to ``_TRIM_TO`` of it (a key flood costs a bounded dict)."""
+        faded = [
+            key
+            for key, (slow, as_of) in self.recent.items()
+            if slow * 2.0 ** (-max(now_ms - as_of, 0.0) / self.slow_half_life_ms)
+            < self.recent_forget_below
+        ]
+        for key in faded:
+            del self.recent[key]
+        if len(self.recent) > self.max_entities:
+            ranked = sorted(
+                self.recent, key=lambda key: (self._recent_slow(key, now_ms), key), reverse=True
+            )
+            keep = ranked[: int(self.max_entities * _TRIM_TO)]
+            self.recent = {key: self.recent[key] for key in keep}
+        elif faded and len(faded) > len(self.recent):
+            self.recent = dict(self.recent)  # a dict keeps its table after deletions
 
     def _judge(
         self, count: float, slow: float, share: float | None, window_total: float, slow_total: float
@@ -185,9 +233,10 @@ class EntityRates:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (configuration excluded)."""
-        return {"totals": list(self.totals), "entities": self.entities}
+        return {"totals": list(self.totals), "entities": self.entities, "recent": self.recent}
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Restore :meth:`to_dict`'s state."""
         self.totals = [float(x) for x in data["totals"]]
         self.entities = {str(k): [float(x) for x in v] for k, v in data["entities"].items()}
+        self.recent = {str(k): [float(x) for x in v] for k, v in data.get("recent", {}).items()}

@@ -729,6 +729,7 @@ class WindowCloser:
                 rule.hop_ms,
                 floor=floor,
                 slow_floor=slow_floor,
+                slow_half_life_ms=rule.slow_half_life_ms,
                 max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
             )
         return rates

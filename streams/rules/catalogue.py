@@ -93,6 +93,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "relative_to",
         "total_direction",
         "slow_guard_above",
+        "slow_half_life",
         "sku_window",
         "lost_after",
         "lost_warmup",
@@ -293,12 +294,12 @@ def _rule(
             )
         if ("total",) not in dimensions:
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
-    slow_floor = 5.0
-    if "slow_guard_above" in table:
-        if entry.entity != "burst":
-            bursts = ", ".join(n for n, r in registry.items() if r.entity == "burst")
-            raise ConfigError(f"{where}.slow_guard_above", f"only {bursts} has it")
-        slow_floor = _number(table["slow_guard_above"], f"{where}.slow_guard_above", 1.0, 1e6)
+    burst_keys = [key for key in ("slow_guard_above", "slow_half_life") if key in table]
+    if burst_keys and entry.entity != "burst":
+        bursts = ", ".join(n for n, r in registry.items() if r.entity == "burst")
+        raise ConfigError(f"{where}.{burst_keys[0]}", f"only {bursts} has it")
+    slow_floor = _number(table.get("slow_guard_above", 5.0), f"{where}.slow_guard_above", 1.0, 1e6)
+    slow_half_life_ms = _duration(table.get("slow_half_life", "1h"), f"{where}.slow_half_life")
     sku_window_ms = _duration(table.get("sku_window", "15m"), f"{where}.sku_window")
     if "sku_window" in table and entry.kind != "event":
         raise ConfigError(f"{where}.sku_window", "only per-event rules roll verdicts up per sku")
@@ -359,6 +360,7 @@ def _rule(
         rollup_min,
         cohort_ms,
         statistic,
+        slow_half_life_ms,
         definition=entry,
     )
 

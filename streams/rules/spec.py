@@ -212,7 +212,8 @@ class RuleSpec:
     #: Watched side of the total series when it differs from the detector's direction.
     total_direction: str | None = None
     #: Burst rule: the population's floor of an entity's decayed order count (half-life
-    #: 30 min), which catches orders spread over an hour (``thresholds.entity_rate``).
+    #: ``slow_half_life_ms``), which catches orders spread over an hour
+    #: (``thresholds.entity_rate``).
     slow_floor: float = 5.0
     #: Per-event rules with the ``sku`` (``carrier``) dimension: the window its verdicts
     #: are rolled up in.
@@ -235,6 +236,8 @@ class RuleSpec:
     #: statistic for lognormal-like waits, so every window weighs by its size), while
     #: alerts still report the quantile (``streams.pipeline.log_mean``).
     statistic: str = "quantile"
+    #: Burst rule: the half-life of the decayed order count judged against ``slow_floor``.
+    slow_half_life_ms: int = 3_600_000
     #: The rule's definition (its module under :mod:`streams.rules.builtin`, or a rule of
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.
     definition: Rule = dataclasses.field(kw_only=True, compare=False, repr=False)

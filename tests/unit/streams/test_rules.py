@@ -72,6 +72,12 @@ class TestBadRules:
                 "rules.order_outlier.detector.grace_period",
             ),
             (("rules", "refund_rate"), {}, "rules.refund_rate"),
+            (
+                ("rules", "customer_order_burst", "slow_half_life"),
+                "an hour",
+                "rules.customer_order_burst.slow_half_life",
+            ),
+            (("rules", "return_rate", "slow_half_life"), "1h", "rules.return_rate.slow_half_life"),
             (("settings", "lateness"), "-5m", "settings.lateness"),
             (("settings", "timezone"), "UTC", "settings.timezone"),
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from thresholds.entity_rate import EntityRates, upper_bound
@@ -52,6 +54,53 @@ def test_orders_spread_over_an_hour_add_up_on_the_slow_horizon() -> None:
     assert any(v.violating and v.horizon == "slow" for v in horizons)
 
 
+def test_one_order_every_ten_minutes_counts_from_the_first_order() -> None:
+    """Eight orders 10 minutes apart from a fresh customer: no 10-minute window holds
+    two (the entity never becomes busy), yet the slow horizon counts every order and
+    fires before the eighth window is over (the matrix's subtle burst, 8-11 orders in
+    45-90 minutes)."""
+    rates = EntityRates(WINDOW, HOP)
+    verdicts = [rates.close((i + 2) * HOP, {"SPREAD": 1.0})["SPREAD"] for i in range(16)]
+    assert "SPREAD" not in rates.entities
+    fired = [i for i, v in enumerate(verdicts) if v.violating]
+    assert fired and fired[0] >= 8 and verdicts[fired[0]].horizon == "slow"
+
+
+def test_four_orders_in_an_hour_stay_quiet() -> None:
+    rates = EntityRates(WINDOW, HOP)
+    counts = [1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0]  # an order every 15 minutes
+    verdicts = [
+        rates.close((i + 2) * HOP, {"C-4": float(c)} if c else {}, ["C-4"])["C-4"]
+        for i, c in enumerate(counts)
+    ]
+    assert not any(v.violating for v in verdicts)
+
+
+def test_recent_counts_fade_and_are_bounded() -> None:
+    """Entities that ordered once are kept only while their count matters, and never
+    more than ``max_entities`` of them (a key flood)."""
+    rates = EntityRates(WINDOW, HOP, max_entities=100)
+    for h in range(20):
+        rates.close((h + 2) * HOP, {f"ONCE-{h}-{i}": 1.0 for i in range(30)})
+        assert len(rates.recent) <= 100
+    rates.close(24 * HOP + 6 * 3_600_000, {})
+    assert not rates.recent  # faded below recent_forget_below after a few half-lives
+
+
+def test_no_recent_counts_without_a_slow_horizon() -> None:
+    """shared_address has no slow horizon: it keeps nothing for one-off entities."""
+    rates = EntityRates(WINDOW, HOP, slow_floor=math.inf)
+    rates.close(WINDOW, {"A-1": 1.0, "A-2": 1.0})
+    assert not rates.recent
+
+
+def test_a_snapshot_without_recent_counts_loads() -> None:
+    """Snapshots written before the slow horizon counted from the first order."""
+    rates = EntityRates(WINDOW, HOP)
+    rates.load({"totals": [1.0, 1.0, 0.0], "entities": {}})
+    assert rates.recent == {}
+
+
 def test_a_customer_ordering_twice_does_not_fire() -> None:
     rates = EntityRates(WINDOW, HOP)
     assert not rates.close(WINDOW, {"C-1": 2.0})["C-1"].violating
@@ -79,7 +128,10 @@ def test_state_is_bounded_and_round_trips() -> None:
     assert len(rates.entities) <= 100
     copy = EntityRates(WINDOW, HOP, max_entities=100)
     copy.load(rates.to_dict())
-    counts = {"E-49-1": 9.0, "NEW": 2.0}
+    rates.close(51 * HOP, {"ONCE": 1.0})  # a recent, not busy entity
+    copy.load(rates.to_dict())
+    assert copy.recent == rates.recent and copy.recent
+    counts = {"E-49-1": 9.0, "NEW": 2.0, "ONCE": 1.0}
     assert copy.close(60 * HOP, counts) == rates.close(60 * HOP, counts)
     assert rates.sweep(200 * DAY) > 0 and not rates.entities  # faded entities are forgotten
 
