@@ -84,7 +84,7 @@ class TestSameDecisions:
         monkeypatch.setattr(closer, "ships_panes", lambda _rule: False)
         old_alerts, old_decisions, shipped_windows = run_replay(rules, lines)
         fired = {(a["rule"], a["key"]) for a in alerts if a["status"] == "firing"}
-        assert fired == {
+        assert fired >= {  # the injected cases fire (so the comparison is not empty)
             ("shared_address", "A-DROP"),
             ("customer_order_burst", "C-BURST"),
             ("customer_order_burst", "A-BURST"),  # its address bursts too
