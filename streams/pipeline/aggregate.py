@@ -14,7 +14,9 @@ does not depend on how partitions interleave:
   merged nowhere;
 * a window ``[start, end)`` is **sealed** once ``end <= progress - lateness``
   (the source watermark); no later event of this source can enter it, so its
-  partials are final and are shipped to the series' closer.
+  partials are final and are shipped to the series' closer. Rules for which
+  :func:`ships_panes` holds ship each hop-sized pane ``[k*hop, (k+1)*hop)`` once
+  instead, when the watermark passes its end; the closer unites a window's panes.
 
 Per-event rules (``order_outlier``) are scored on arrival against norms that
 learn only at seal time, so a decision depends on the source's own history.
@@ -52,6 +54,7 @@ __all__ = [
     "SourceAggregator",
     "resume_offset",
     "series_id",
+    "ships_panes",
 ]
 
 #: Key of the denominator a shared-denominator dimension's series divide by (never a
@@ -122,6 +125,17 @@ class Partial:
             {name: dict(counts) for name, counts in self.context.items()} if self.context else None
         )
         return Partial(0.0 + self.num, 0.0 + self.den, sketch, context)
+
+    def bound_context(self) -> None:
+        """Cut the context, in place, to the top entries the wire keeps of it (see
+        :meth:`extras`): a window's partial of one source united from its panes is then
+        what that source's window partial was."""
+        context = self.context
+        if context:
+            for name, counts in context.items():
+                top = _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP)
+                if len(counts) > top:
+                    context[name] = dict(_top(counts, top))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the context keeps its top entries only."""
@@ -239,6 +253,8 @@ class SourceAggregator:
         self.lateness_ms = rules.lateness_ms
         self.rules = rules.for_topic(topic)
         self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
+        #: Rules whose panes are shipped once, not merged into each window here.
+        self._paned = frozenset(rule.name for rule in self._window_rules if ships_panes(rule))
         self._event_rules = [
             rule for rule in self.rules if rule.kind == "event" and rule.name != "lost_parcel"
         ]
@@ -463,17 +479,24 @@ class SourceAggregator:
 
         A window's partial per series is the merge of its panes' (sums and sketch merges,
         order-independent); a pane is dropped with the last window that holds it, the one
-        starting at the pane.
+        starting at the pane. A rule that ships panes (:func:`ships_panes`) instead ships
+        each pane once, as soon as the watermark passes its end (with the first window
+        that ends there), and drops it: the closer unites a window's panes.
         """
         watermark = self.watermark_ms
         if watermark is None:
             return []
         self._fold_ready_norms(watermark)
         ready: set[tuple[int, str, int]] = set()
+        paned = self._paned
         for rule_name, pane in self.open:
             rule = self._rule(rule_name)
             window_ms, hop_ms = rule.window_ms, _pane_ms(rule)
             sealed_through = self.sealed_through.get(rule_name, -1 << 62)
+            if rule_name in paned:
+                if pane > sealed_through and pane + hop_ms <= watermark:
+                    ready.add((pane + hop_ms, rule_name, pane))
+                continue
             for start in range(pane - window_ms + hop_ms, pane + 1, hop_ms):
                 if start > sealed_through and start + window_ms <= watermark:
                     ready.add((start + window_ms, rule_name, start))
@@ -490,6 +513,15 @@ class SourceAggregator:
         for end, rule_name, start in sorted(ready):
             hop_ms = _pane_ms(self._rule(rule_name))
             window = (rule_name, start)
+            if rule_name in paned:  # one pane, ``[start, end)``, shipped once
+                for (dimension, key), partial in sorted(self.open.pop(window).items()):
+                    sealed.append(
+                        SealedPartial(self.source, rule_name, dimension, key, start, end, partial)
+                    )
+                self.first_offset.pop(window, None)
+                self.first_progress.pop(window, None)
+                self.sealed_through[rule_name] = start  # panes seal in order
+                continue
             # The oldest pane's last window is this one: its partials take the others in.
             merged = self.open.pop(window, None) or {}
             for pane in range(start + hop_ms, end, hop_ms):
@@ -769,6 +801,29 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
         keep_ms,
         None if lost is None else lost.lost_factor,
         0 if lost is None else lost.lost_warmup_ms,
+    )
+
+
+def ships_panes(rule: RuleSpec) -> bool:
+    """Whether stage 1 ships ``rule``'s hop-sized panes once each, for the closer to unite
+    per window (:meth:`SourceAggregator.seal`, :class:`~streams.pipeline.closer.WindowCloser`),
+    instead of every window's merged partial (``window / hop`` copies of each key).
+
+    Only where uniting panes in the closer gives what the window's partial gave: hopping
+    windows (``window > hop``) of count and ratio rules, whose sums are of whole numbers
+    (exact in any order), without delivery cohorts (their exposure is the window's, not a
+    sum over panes), and without context unless judged per entity. Not percentile rules:
+    the log-mean statistic sums over a sketch's buckets in insertion order, which depends
+    on the merge order, so its floats could differ in the last bit. Not contexts of series
+    rules: a source's context is cut to its top entries per partial, and the top of a
+    window is not the top of its panes' tops (an entity's context is its customer ids,
+    see :data:`_CONTEXT_TOP_BY_FIELD`).
+    """
+    return (
+        rule.window_ms > rule.hop_ms
+        and rule.kind in ("count", "ratio")
+        and rule.cohort_ms is None
+        and (not rule.context or rule.definition.entity is not None)
     )
 
 

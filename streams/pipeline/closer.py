@@ -17,6 +17,17 @@ and each series' windows are closed in order; so the decisions of a series do
 not depend on partition interleaving or on which other series share its closer.
 Duplicate partials (a source re-reading after a restart) are ignored: first wins.
 
+Panes: for rules where :func:`~streams.pipeline.aggregate.ships_panes` holds, a source
+ships each hop-sized pane ``[k*hop, (k+1)*hop)`` once instead of every window's partial.
+The closer keeps each source's panes until the last window holding them closes, and at
+a window's close unites, per series and source, the window's ``window / hop`` panes
+(cutting the context to the top entries a source's window partial kept on the wire),
+then merges the sources as before. A whole window's partial of a source (sent by an
+older version before an upgrade) wins over that source's panes of the window. A pane
+arriving after every window holding it closed is late like a late window partial
+(counted, dropped). The entity rules see their keys in sorted order, whatever order
+the panes arrived in.
+
 Bounded state: a rule keeps at most ``max_series`` series, spread evenly over the
 ``shards`` (the partials topic's partitions; a Kafka closer owns one, ``replay``'s
 closer all of them, so both count alike). A new key beyond its shard's share folds
@@ -47,7 +58,14 @@ from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
 from streams.contract.events import TopicName
 from streams.pipeline import log_mean
-from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, EventAlert, Partial, SealedPartial
+from streams.pipeline.aggregate import (
+    SHARED_KEY,
+    TOTAL_KEY,
+    EventAlert,
+    Partial,
+    SealedPartial,
+    ships_panes,
+)
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
@@ -145,7 +163,11 @@ class WindowCloser:
         }
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
-        self.pending: dict[tuple[str, int], dict[tuple[str, str], dict[str, Partial]]] = {}
+        self.pending: dict[tuple[str, int], _BySeries] = {}
+        #: Rules whose sources ship panes (see the module doc), with their window lengths.
+        self._paned = {rule.name: rule.window_ms for rule in rules.rules if ships_panes(rule)}
+        #: Panes of those rules by (rule, pane start), kept until their last window closes.
+        self.panes: dict[tuple[str, int], _BySeries] = {}
         self.episodes: dict[str, EpisodeState] = {}
         #: The firing event of every open episode (re-exported to Prometheus after a restart).
         self.open_alerts: dict[str, AlertEvent] = {}
@@ -203,33 +225,28 @@ class WindowCloser:
 
         Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON document of the
         small state (``banks`` lists each rule with its blob's length), then the banks'
-        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the numerators and
-        denominators of the plain pending partials (``pending_plain``: no sketch, no
-        context) as two float64 arrays. Base64 inside JSON (the older form, still read)
+        :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the held panes as
+        MessagePack (``panes_bytes``), then the numerators and denominators of the plain
+        pending partials (``pending_plain``: no sketch, no context) as two float64 arrays,
+        then the risk shard's MessagePack. Base64 inside JSON (the older form, still read)
         cost about half the encode time of a large closer; a key flood leaves 100,000s of
         plain partials pending at a window's close, one JSON object each cost most of a
-        second on the event loop.
+        second on the event loop. A closer holds up to a window of panes (a day of
+        addresses with their customer ids for ``shared_address``): as JSON rows in the
+        header they cost 30 times the encode time of the rest after a day and a half.
+        A snapshot with panes is not read by versions before them (trailing bytes:
+        refused loudly).
         """
         blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
-        rich: list[list[Any]] = []
-        plain: list[list[Any]] = []
-        nums: list[float] = []
-        dens: list[float] = []
-        for (rule, start), by_series in sorted(self.pending.items()):
-            for (dimension, key), by_source in sorted(by_series.items()):
-                for source, partial in sorted(by_source.items()):
-                    if partial.sketch is None and not partial.context:
-                        plain.append([rule, start, dimension, key, source])
-                        nums.append(partial.num)
-                        dens.append(partial.den)
-                    else:
-                        rich.append([rule, start, dimension, key, source, partial.to_dict()])
+        rich, plain, nums, dens = _partials_table(self.pending)
+        panes = _encode_panes(_pane_rows(self.panes))
         state = {
             "banks": [[rule, len(blob)] for rule, blob in blobs],
             "watermarks": self.watermarks,
             "closed_through": self.closed_through,
             "pending": rich,
             "pending_plain": plain,
+            "panes_bytes": len(panes),
             "episodes": {sid: episode.to_dict() for sid, episode in sorted(self.episodes.items())},
             "open_alerts": {
                 sid: event.to_dict() for sid, event in sorted(self.open_alerts.items())
@@ -265,6 +282,7 @@ class WindowCloser:
                 len(header).to_bytes(4, "little"),
                 header,
                 *(blob for _, blob in blobs),
+                panes,
                 np.asarray(nums, "<f8").tobytes(),
                 np.asarray(dens, "<f8").tobytes(),
                 risk,
@@ -273,7 +291,7 @@ class WindowCloser:
 
     def restore(self, data: bytes) -> None:
         """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
-        state, banks, plain, risk = _read_snapshot(data)
+        state, banks, plain, pane_rows, risk = _read_snapshot(data)
         self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
         self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
         for rule, series in banks.items():
@@ -292,17 +310,8 @@ class WindowCloser:
             self.admitted[rule] = Counter(
                 self._shard(sid) for sid in bank.ids if not _is_overflow(sid)
             )
-        self.pending = {}
-        entries = [
-            (rule, start, dimension, key, source, Partial.from_dict(partial))
-            for rule, start, dimension, key, source, partial in state["pending"]
-        ]
-        entries += plain
-        for rule, start, dimension, key, source, partial in sorted(
-            entries, key=lambda entry: entry[:5]
-        ):
-            by_series = self.pending.setdefault((rule, int(start)), {})
-            by_series.setdefault((dimension, key), {})[source] = partial
+        self.pending = _partials_from_table(state["pending"], plain)
+        self.panes = _panes_from_rows(pane_rows)
         self.episodes = {
             sid: EpisodeState.from_dict(episode) for sid, episode in state["episodes"].items()
         }
@@ -350,16 +359,24 @@ class WindowCloser:
     # -- inputs ------------------------------------------------------------------------------
 
     def on_partial(self, sealed: SealedPartial) -> None:
-        """Keep one source's final partial until its window closes (first one wins)."""
+        """Keep one source's final partial until its window closes, or its pane until the
+        last window holding it closes (first one wins)."""
         rule, start = sealed.rule, sealed.window_start_ms
         if start <= self.closed_through.get(rule, _NEVER):
+            # A window partial, or a pane whose windows (the newest starts at it) all closed.
             self.late_partials += 1
             return
+        window_ms = self._paned.get(rule)
+        store = (
+            self.panes
+            if window_ms is not None and sealed.window_end_ms - start < window_ms
+            else self.pending
+        )
         # ``get`` before creating: ``setdefault(k, {})`` built a dict per call, and this
         # runs once per series, source and window.
-        by_series = self.pending.get((rule, start))
+        by_series = store.get((rule, start))
         if by_series is None:
-            by_series = self.pending[(rule, start)] = {}
+            by_series = store[(rule, start)] = {}
         series = (sealed.dimension, sealed.key)
         by_source = by_series.get(series)
         if by_source is None:
@@ -441,12 +458,20 @@ class WindowCloser:
         carries_series = bank is not None and len(bank) > 0
         if closed is None or not carries_series:
             candidates = [s for s in pending if closed is None or s > closed]
+            if rule.name in self._paned:
+                # The oldest window a held pane is in that is not closed yet.
+                reach = rule.window_ms - rule.hop_ms
+                candidates += [
+                    pane - reach if closed is None else max(pane - reach, closed + rule.hop_ms)
+                    for (name, pane) in self.panes
+                    if name == rule.name and (closed is None or pane > closed)
+                ]
             return min(candidates, default=None)
         return closed + rule.hop_ms
 
     def _close_window(self, rule: RuleSpec, start: int) -> list[AlertEvent]:
         end = start + rule.window_ms
-        partials = self.pending.pop((rule.name, start), {})
+        partials = self._window_partials(rule, start)
         merged = {series: _merge(by_source) for series, by_source in partials.items()}
         if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
@@ -581,6 +606,45 @@ class WindowCloser:
             )
         self._evict(rule, bank, end)
         return events
+
+    def _window_partials(self, rule: RuleSpec, start: int) -> _BySeries:
+        """The window's partials by series and source, taken out of ``pending``; for a
+        rule that ships panes, each source's panes of the window united (oldest first),
+        and the panes no later window holds (the one starting at ``start``) dropped."""
+        whole = self.pending.pop((rule.name, start), {})
+        if rule.name not in self._paned:
+            return whole
+        # An entity rule only reads its partials at a close, so a pane in one window's
+        # partial may be shared with the next windows; a series rule's close may change
+        # them (shared denominators, overflow), so it gets copies.
+        read_only = rule.definition.entity is not None
+        last = self.panes.get((rule.name, start), {})  # panes whose last window this is
+        parts: dict[tuple[str, str], dict[str, list[Partial]]] = {}
+        for pane in range(start, start + rule.window_ms, rule.hop_ms):
+            by_series = self.panes.get((rule.name, pane))
+            if not by_series:
+                continue
+            for series, by_source in by_series.items():
+                lists = parts.get(series)
+                if lists is None:
+                    lists = parts[series] = {}
+                for source, partial in by_source.items():
+                    found = lists.get(source)
+                    if found is None:
+                        lists[source] = [partial]
+                    else:
+                        found.append(partial)
+        for done in [k for k in self.panes if k[0] == rule.name and k[1] <= start]:
+            del self.panes[done]
+        out: _BySeries = {}
+        for series in sorted(parts.keys() | whole.keys()):
+            by_source = dict(whole.get(series, {}))  # a whole window's partial wins
+            owned = last.get(series, {})
+            for source, found in parts.get(series, {}).items():
+                if source not in by_source:
+                    by_source[source] = _unite(found, source in owned, read_only)
+            out[series] = by_source
+        return out
 
     # -- bounded state -----------------------------------------------------------------------
 
@@ -885,20 +949,120 @@ class WindowCloser:
 
 _SNAPSHOT_MAGIC = b"closer/2"
 
-
+#: Partials of one window (or pane) by series ``(dimension, key)`` and source.
+_BySeries = dict[tuple[str, str], dict[str, Partial]]
 _PendingEntry = tuple[str, int, str, str, str, Partial]
+
+
+def _unite(panes: list[Partial], last_use: bool, read_only: bool) -> Partial:
+    """One source's partial of a window from its panes (oldest first), its context cut
+    as the wire cuts a window partial's. ``last_use``: the first pane is in no later
+    window, so it may be merged into; ``read_only``: the caller only reads the result, so
+    a lone pane is given as it is (shared with the later windows holding it)."""
+    if len(panes) == 1:
+        return panes[0] if last_use or read_only else panes[0].copy()
+    head = panes[0] if last_use else panes[0].copy()
+    for pane in panes[1:]:
+        head.merge(pane)
+    head.bound_context()
+    return head
+
+
+def _partials_table(
+    partials: Mapping[tuple[str, int], _BySeries],
+) -> tuple[list[list[Any]], list[list[Any]], list[float], list[float]]:
+    """Held partials as snapshot rows, sorted: the rich ones (a sketch or a context) with
+    their :meth:`~streams.pipeline.aggregate.Partial.to_dict`, the plain ones as ids with
+    their numerators and denominators apart (raw arrays in the snapshot)."""
+    rich: list[list[Any]] = []
+    plain: list[list[Any]] = []
+    nums: list[float] = []
+    dens: list[float] = []
+    for (rule, start), by_series in sorted(partials.items()):
+        for (dimension, key), by_source in sorted(by_series.items()):
+            for source, partial in sorted(by_source.items()):
+                if partial.sketch is None and not partial.context:
+                    plain.append([rule, start, dimension, key, source])
+                    nums.append(partial.num)
+                    dens.append(partial.den)
+                else:
+                    rich.append([rule, start, dimension, key, source, partial.to_dict()])
+    return rich, plain, nums, dens
+
+
+def _partials_from_table(
+    rich: list[list[Any]], plain: list[_PendingEntry]
+) -> dict[tuple[str, int], _BySeries]:
+    """The inverse of :func:`_partials_table` (rows in sorted order)."""
+    entries = [
+        (rule, start, dimension, key, source, Partial.from_dict(partial))
+        for rule, start, dimension, key, source, partial in rich
+    ]
+    entries += plain
+    out: dict[tuple[str, int], _BySeries] = {}
+    for rule, start, dimension, key, source, partial in sorted(
+        entries, key=lambda entry: entry[:5]
+    ):
+        by_series = out.setdefault((rule, int(start)), {})
+        by_series.setdefault((dimension, key), {})[source] = partial
+    return out
+
+
+#: The panes section's codec (MessagePack): one row per held pane partial,
+#: ``[rule, start, dimension, key, source, num, den]`` and, when the partial has a sketch
+#: or a context, its :meth:`~streams.pipeline.aggregate.Partial.extras` (floats exact).
+_encode_panes = msgspec.msgpack.Encoder().encode
+_decode_panes = msgspec.msgpack.Decoder(list[list[Any]]).decode
+
+
+def _pane_rows(panes: Mapping[tuple[str, int], _BySeries]) -> list[list[Any]]:
+    """The held panes as snapshot rows, in the order they are held (a restore keeps it;
+    sorting 100,000s of series cost most of the encode)."""
+    rows: list[list[Any]] = []
+    for (rule, start), by_series in panes.items():
+        for (dimension, key), by_source in by_series.items():
+            for source, partial in by_source.items():
+                row: list[Any] = [rule, start, dimension, key, source, partial.num, partial.den]
+                if partial.sketch is not None or partial.context:
+                    row.append(partial.extras(ordered=False))
+                rows.append(row)
+    return rows
+
+
+def _panes_from_rows(rows: list[list[Any]]) -> dict[tuple[str, int], _BySeries]:
+    """The inverse of :func:`_pane_rows`."""
+    out: dict[tuple[str, int], _BySeries] = {}
+    for row in rows:
+        rule, start, dimension, key, source, num, den = row[:7]
+        partial = (
+            Partial.from_parts(num, den, row[7])
+            if len(row) > 7
+            else Partial(float(num), float(den))
+        )
+        by_series = out.get((rule, start))
+        if by_series is None:
+            by_series = out[(rule, start)] = {}
+        by_source = by_series.get((dimension, key))
+        if by_source is None:
+            by_series[(dimension, key)] = {source: partial}
+        else:
+            by_source[source] = partial
+    return out
 
 
 def _read_snapshot(
     data: bytes,
-) -> tuple[dict[str, Any], dict[str, Any], list[_PendingEntry], dict[str, Any] | None]:
+) -> tuple[
+    dict[str, Any], dict[str, Any], list[_PendingEntry], list[list[Any]], dict[str, Any] | None
+]:
     """The small state, the banks (rule -> blob, or the base64 / per-series forms of
-    JSON-only snapshots), the plain pending partials and the risk shard's state
-    (``None``: none; in the header as JSON in snapshots before its MessagePack section)
-    of a :meth:`WindowCloser.snapshot`."""
+    JSON-only snapshots), the plain pending partials, the rows of the held panes (none
+    before panes were shipped) and the risk shard's state (``None``: none; in the header
+    as JSON in snapshots before its MessagePack section) of a
+    :meth:`WindowCloser.snapshot`."""
     if not data.startswith(_SNAPSHOT_MAGIC):
         state = json.loads(data)
-        return state, state["banks"], [], state.get("risk")
+        return state, state["banks"], [], [], state.get("risk")
     start = len(_SNAPSHOT_MAGIC)
     size = int.from_bytes(data[start : start + 4], "little")
     offset = start + 4 + size
@@ -907,6 +1071,11 @@ def _read_snapshot(
     for rule, length in state["banks"]:
         banks[rule] = data[offset : offset + length]
         offset += length
+    pane_rows: list[list[Any]] = []
+    if "panes_bytes" in state:
+        size = int(state["panes_bytes"])
+        pane_rows = _decode_panes(data[offset : offset + size])
+        offset += size
     ids = state.get("pending_plain", [])
     columns = []
     for _ in ("num", "den"):
@@ -924,7 +1093,7 @@ def _read_snapshot(
         (rule, int(start_ms), dimension, key, source, Partial(num, den))
         for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns, strict=True)
     ]
-    return state, banks, plain, risk
+    return state, banks, plain, pane_rows, risk
 
 
 #: The risk section's codec: floats as float64 (exact, NaN included), ints, strings, lists.

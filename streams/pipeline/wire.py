@@ -5,6 +5,8 @@ JSON, one object per record, tagged by ``t``:
 * ``P`` packs the sealed partials of one source, rule and window that go to one
   closer partition: ``{"t": "P", "src", "r", "ws", "we", "i": [[dimension, key,
   num, den] or [dimension, key, num, den, {"s": sketch, "c": context}], ...]}``.
+  For a rule that ships panes (``streams.pipeline.aggregate.ships_panes``) ``ws`` and
+  ``we`` bound one pane (``we - ws`` is the rule's hop), and the closer unites them.
   A window of ``customer_order_burst`` holds thousands of single-order
   customers; one record each made the partials topic as busy as the input.
 * ``e`` is one per-event verdict.
