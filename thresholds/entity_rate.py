@@ -111,6 +111,7 @@ class EntityRates:
         (e.g. keys with an open episode: no orders this window, count 0)."""
         weight = 1.0 / self.overlap
         window_total = sum(counts.values())
+        previous_end = self.totals[2]
         long_total, slow_total = self._decayed(self.totals, end_ms)
         slow_total_now = slow_total + weight * window_total
         out: dict[str, BurstVerdict] = {}
@@ -150,7 +151,10 @@ class EntityRates:
         if len(self.entities) > self.max_entities:
             self._forget(end_ms)
         if self.recent:
-            self._forget_recent(end_ms)
+            # Faded counts already read as 0: sweeping them once per half-life of event
+            # time (not at every close) only bounds the memory, never changes a verdict.
+            hl = self.slow_half_life_ms
+            self._forget_recent(end_ms, sweep=end_ms // hl != int(previous_end) // hl)
         return out
 
     def _recent_slow(self, key: str, now_ms: int) -> float:
@@ -159,17 +163,21 @@ class EntityRates:
         if entry is None:
             return 0.0
         age = max(now_ms - entry[1], 0.0)
-        return float(entry[0] * 2.0 ** (-age / self.slow_half_life_ms))
+        slow = float(entry[0] * 2.0 ** (-age / self.slow_half_life_ms))
+        return slow if slow >= self.recent_forget_below else 0.0
 
-    def _forget_recent(self, now_ms: int) -> None:
-        """Drop not-busy entities whose count faded; then, over ``max_entities``, the
-        lowest counts down to ``_TRIM_TO`` of it (a key flood costs a bounded dict)."""
-        faded = [
-            key
-            for key, (slow, as_of) in self.recent.items()
-            if slow * 2.0 ** (-max(now_ms - as_of, 0.0) / self.slow_half_life_ms)
-            < self.recent_forget_below
-        ]
+    def _forget_recent(self, now_ms: int, *, sweep: bool) -> None:
+        """With ``sweep``, drop not-busy entities whose count faded; then, over
+        ``max_entities``, the lowest counts down to ``_TRIM_TO`` of it (a key flood costs a
+        bounded dict)."""
+        faded = []
+        if sweep:
+            faded = [
+                key
+                for key, (slow, as_of) in self.recent.items()
+                if slow * 2.0 ** (-max(now_ms - as_of, 0.0) / self.slow_half_life_ms)
+                < self.recent_forget_below
+            ]
         for key in faded:
             del self.recent[key]
         if len(self.recent) > self.max_entities:
