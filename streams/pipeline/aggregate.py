@@ -393,7 +393,6 @@ class SourceAggregator:
         rule = self._lost_rule
         if rule is None:
             return []
-        factor = rule.lost_factor
         out = []
         for parcel in parcels:
             hours = (parcel.due_ms - parcel.shipped_ms) / 3_600_000
@@ -401,7 +400,7 @@ class SourceAggregator:
                 observed=hours,
                 baseline=parcel.p90_hours,
                 lower=None,
-                upper=factor * parcel.p90_hours,
+                upper=parcel.factor * parcel.p90_hours,
                 score=1.0,
                 anomaly_score=0.5,
                 sample_size=None,

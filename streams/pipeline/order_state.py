@@ -21,10 +21,19 @@ A parcel is *lost* (``lost_parcel``) when it is still undelivered ``lost_factor`
 its cell's p90 transit time after it shipped. Deadlines sit in a heap (event time); a
 due entry is re-checked against the cell's p90 of that moment, so a cell that slows
 down as a whole pushes its deadlines out instead of flagging every parcel.
+
+A carrier whose transit times have a heavy tail delivers some parcels after any fixed
+multiple of its p90: each of them is flagged lost and then arrives. So every cell counts
+its deliveries and, of the parcels flagged lost that arrived after all, how many came
+after each rung of :data:`TAIL_RUNGS` x the configured deadline. Its deadline is the
+lowest rung whose count is plausible for a late-arrival rate of
+:data:`LATE_ARRIVAL_RATE` (an exact Poisson tail test). On a thin-tailed cell that is
+the first rung, ``lost_factor`` x p90 itself.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import Counter, deque
@@ -46,6 +55,18 @@ CELL_HISTORY: Final = 256
 MAX_CELLS: Final = 10_000
 #: Deliveries a cell needs before its own p90 is used (before that: the partition's).
 MIN_CELL_SAMPLES: Final = 20
+#: Multiples of the configured deadline (``lost_factor`` x p90) a cell may move out to
+#: when its deliveries keep arriving after the shorter ones.
+TAIL_RUNGS: Final = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+#: The rate of deliveries after its deadline that a cell may show: a higher one, beyond
+#: Poisson noise, moves the deadline to the next rung. At 9,000 deliveries a day this is
+#: 4.5 parcels a day flagged lost that then arrive.
+LATE_ARRIVAL_RATE: Final = 5e-4
+#: A count with a Poisson tail probability below this is "beyond noise".
+_TAIL_TEST_P: Final = 0.01
+#: Deliveries counted per cell before all its counts are halved (older ones weigh less,
+#: so a carrier that improves moves its deadline back in).
+_TAIL_HALVE_AT: Final = 20_000
 _ALL: Final = "*"
 _REFUND_FROM: Final = frozenset({"return_requested", "exchange_requested", "cancelled"})
 
@@ -59,12 +80,13 @@ class OrderFacts(NamedTuple):
 
 
 class LostParcel(NamedTuple):
-    """A shipment still undelivered past its deadline."""
+    """A shipment still undelivered past its deadline (``factor`` x ``p90_hours``)."""
 
     order_id: str
     shipped_ms: int
     due_ms: int
     p90_hours: float
+    factor: float
     cell: str
     carrier: str | None
     region: str | None
@@ -101,7 +123,7 @@ class TransitNorms:
     """Per cell, the newest :data:`CELL_HISTORY` transit times (hours) and their p90.
 
     The p90 is the nearest-rank quantile of the kept values (Hyndman & Fan 1996,
-    definition 1), recomputed when read after a change; a cell with fewer than
+    definition 1), read from a copy kept in order; a cell with fewer than
     :data:`MIN_CELL_SAMPLES` values answers with the whole partition's.
 
     Examples
@@ -113,42 +135,119 @@ class TransitNorms:
     (90.0, 90.0)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lost_factor: float | None = None) -> None:
         self.history: dict[str, deque[float]] = {}
-        self._p90: dict[str, float | None] = {}
+        #: The same values in ascending order (kept by insertion), so a p90 is one lookup.
+        self._sorted: dict[str, list[float]] = {}
+        #: ``lost_factor`` x :data:`TAIL_RUNGS`, the deadlines (in p90s) a cell may use;
+        #: empty without a lost-parcel rule.
+        self.rungs: tuple[float, ...] = (
+            () if lost_factor is None else tuple(lost_factor * r for r in TAIL_RUNGS)
+        )
+        #: Per cell: deliveries counted, then how many came after each rung x its p90.
+        self.tails: dict[str, list[float]] = {}
+        self._rung: dict[str, float] = {}
 
-    def add(self, cell: str, hours: float) -> None:
-        """Record one delivery's transit time in its cell and in the partition's."""
+    def add(self, cell: str, hours: float, *, flagged: bool = False) -> None:
+        """Record one delivery's transit time in its cell and in the partition's.
+
+        ``flagged``: the parcel had been reported lost. Its transit then counts on every
+        rung it exceeded; deliveries that were never flagged only count as deliveries (a
+        cell that slows down as a whole moves its deadlines out first, so its slow parcels
+        are not counted as a tail).
+        """
         for key in (cell, _ALL):
             ring = self.history.get(key)
             if ring is None:
                 if len(self.history) >= MAX_CELLS + 1:
                     continue
                 ring = self.history[key] = deque(maxlen=CELL_HISTORY)
+                self._sorted[key] = []
+            ordered = self._sorted[key]
+            if self.rungs and len(ordered) >= MIN_CELL_SAMPLES:
+                self._count_tail(key, hours / _p90_of(ordered) if flagged else 0.0)
+            if len(ring) == CELL_HISTORY:
+                del ordered[bisect.bisect_left(ordered, ring[0])]
             ring.append(hours)
-            self._p90.pop(key, None)
+            bisect.insort(ordered, hours)
+
+    def _count_tail(self, key: str, ratio: float) -> None:
+        counts = self.tails.get(key)
+        if counts is None:
+            counts = self.tails[key] = [0.0] * (len(self.rungs) + 1)
+        counts[0] += 1.0
+        for i, rung in enumerate(self.rungs, 1):
+            if ratio <= rung:
+                break
+            counts[i] += 1.0
+        if counts[0] >= _TAIL_HALVE_AT:
+            counts[:] = [c / 2.0 for c in counts]
+        self._rung.pop(key, None)
+
+    def _key(self, cell: str) -> str:
+        ordered = self._sorted.get(cell)
+        return cell if ordered is not None and len(ordered) >= MIN_CELL_SAMPLES else _ALL
 
     def p90(self, cell: str) -> float | None:
         """The cell's usual p90 transit (hours), or ``None`` with too little history."""
-        ring = self.history.get(cell)
-        key = cell if ring is not None and len(ring) >= MIN_CELL_SAMPLES else _ALL
-        if key not in self._p90:
-            values = self.history.get(key)
-            if values is None or len(values) < MIN_CELL_SAMPLES:
-                self._p90[key] = None
-            else:
-                ordered = sorted(values)
-                self._p90[key] = ordered[math.ceil(0.9 * len(ordered)) - 1]
-        return self._p90[key]
+        ordered = self._sorted.get(self._key(cell))
+        if ordered is None or len(ordered) < MIN_CELL_SAMPLES:
+            return None
+        return _p90_of(ordered)
+
+    def deadline_factor(self, cell: str) -> float:
+        """The cell's lost-parcel deadline in p90s: the lowest rung its late arrivals allow.
+
+        A rung passes unless its count of deliveries after it is implausible (exact Poisson
+        tail below :data:`_TAIL_TEST_P`) for :data:`LATE_ARRIVAL_RATE` of the deliveries
+        counted; no rung passing means the last one.
+        """
+        key = self._key(cell)
+        factor = self._rung.get(key)
+        if factor is None:
+            factor = self._rung[key] = self._lowest_rung(self.tails.get(key))
+        return factor
+
+    def _lowest_rung(self, counts: list[float] | None) -> float:
+        if not self.rungs:
+            msg = "no lost-parcel deadline without a lost_factor"
+            raise ValueError(msg)
+        if counts is None:
+            return self.rungs[0]
+        expected = LATE_ARRIVAL_RATE * counts[0]
+        for rung, late in zip(self.rungs, counts[1:], strict=True):
+            if poisson_at_least(math.floor(late), expected) >= _TAIL_TEST_P:
+                return rung
+        return self.rungs[-1]
 
     def to_json(self) -> dict[str, list[float]]:
         """The kept histories, oldest first."""
         return {key: list(ring) for key, ring in sorted(self.history.items())}
 
-    def load(self, data: dict[str, list[float]]) -> None:
-        """Inverse of :meth:`to_json`."""
+    def load(self, data: dict[str, list[float]], tails: dict[str, list[float]]) -> None:
+        """Inverse of :meth:`to_json` and of :attr:`tails` (empty for older snapshots)."""
         self.history = {key: deque(values, maxlen=CELL_HISTORY) for key, values in data.items()}
-        self._p90 = {}
+        self._sorted = {key: sorted(ring) for key, ring in self.history.items()}
+        width = len(self.rungs) + 1
+        self.tails = {key: list(c) for key, c in tails.items() if len(c) == width}
+        self._rung = {}
+
+
+def _p90_of(ordered: list[float]) -> float:
+    """Nearest-rank 0.9 quantile of ascending values (Hyndman & Fan 1996, definition 1)."""
+    return ordered[math.ceil(0.9 * len(ordered)) - 1]
+
+
+def poisson_at_least(k: int, mean: float) -> float:
+    """``P(X >= k)`` for ``X ~ Poisson(mean)``, summed exactly (``k`` is a small count)."""
+    if k <= 0:
+        return 1.0
+    term = math.exp(-mean)
+    below = term
+    for j in range(1, k):
+        term *= mean / j
+        below += term
+    return max(0.0, 1.0 - below)
 
 
 class OrderBook:
@@ -188,7 +287,7 @@ class OrderBook:
         #: Event time of the first order event seen (``None`` before it).
         self.first_ms: int | None = None
         self.orders: dict[str, _Order] = {}
-        self.transit = TransitNorms()
+        self.transit = TransitNorms(lost_factor)
         #: ``(due_ms, order_id, shipped_ms)``; stale entries are dropped when popped.
         self._deadlines: list[tuple[int, str, int]] = []
         #: Evicted orders by reason (``ttl``, ``cap``) since the last drain.
@@ -283,7 +382,7 @@ class OrderBook:
             p90 = self.transit.p90(cell)
             late = None if p90 is None else hours > p90
         if first:
-            self.transit.add(cell, hours)
+            self.transit.add(cell, hours, flagged=order.lost)
         return OrderFacts(transit_hours=hours, late=late)
 
     # -- lost parcels ---------------------------------------------------------------------
@@ -291,10 +390,13 @@ class OrderBook:
     def _push_deadline(self, order_id: str, order: _Order) -> None:
         if self.lost_factor is None:
             return
-        p90 = self.transit.p90(cell_of(order.region, order.carrier))
+        cell = cell_of(order.region, order.carrier)
+        p90 = self.transit.p90(cell)
         if p90 is None:
-            p90 = 24.0  # re-checked when due: an hour-scale guess until history exists
-        due = order.shipped_ms + round(self.lost_factor * p90 * _MS_PER_HOUR)
+            factor, p90 = self.lost_factor, 24.0  # re-checked when due: an hour-scale guess
+        else:
+            factor = self.transit.deadline_factor(cell)
+        due = order.shipped_ms + round(factor * p90 * _MS_PER_HOUR)
         order.due_ms = due
         heapq.heappush(self._deadlines, (due, order_id, order.shipped_ms))
 
@@ -303,8 +405,7 @@ class OrderBook:
         deadline order; each is reported once."""
         lost: list[LostParcel] = []
         heap = self._deadlines
-        factor = self.lost_factor
-        if factor is None or self.first_ms is None:
+        if self.lost_factor is None or self.first_ms is None:
             return lost
         watermark_ms = min(watermark_ms, self._warm_mark(watermark_ms))
         while heap and heap[0][0] <= watermark_ms:
@@ -323,6 +424,7 @@ class OrderBook:
                 order.due_ms = due + _MS_PER_HOUR
                 heapq.heappush(heap, (order.due_ms, order_id, shipped))
                 continue
+            factor = self.transit.deadline_factor(cell)
             now_due = shipped + round(factor * p90 * _MS_PER_HOUR)
             if now_due > watermark_ms:
                 order.due_ms = now_due
@@ -330,7 +432,9 @@ class OrderBook:
                 continue
             order.lost = True
             lost.append(
-                LostParcel(order_id, shipped, now_due, p90, cell, order.carrier, order.region)
+                LostParcel(
+                    order_id, shipped, now_due, p90, factor, cell, order.carrier, order.region
+                )
             )
         return lost
 
@@ -389,6 +493,7 @@ class OrderBook:
             "carrier": [o.carrier for o in orders],
             "region": [o.region for o in orders],
             "transit": self.transit.to_json(),
+            "transit_tails": self.transit.tails,
         }
 
     def arrays(self) -> list[bytes]:
@@ -409,7 +514,7 @@ class OrderBook:
         for _ in range(SNAPSHOT_COLUMNS):
             columns.append(np.frombuffer(data, "<i8", count, offset).tolist())
             offset += 8 * count
-        self.transit.load(header["transit"])
+        self.transit.load(header["transit"], header.get("transit_tails", {}))
         self.first_ms = header.get("first_ms")
         self.orders = {}
         for i, key in enumerate(ids):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from streams.contract.events import OrderEvent
 from streams.exceptions import InvalidEvent
-from streams.pipeline.order_state import MIN_CELL_SAMPLES, OrderBook, TransitNorms
+from streams.pipeline.order_state import (
+    MIN_CELL_SAMPLES,
+    OrderBook,
+    TransitNorms,
+    poisson_at_least,
+)
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -214,3 +221,67 @@ def test_restored_book_reports_the_same_lost_parcels() -> None:
 
     straight = run(None)
     assert straight and run(70) == straight
+
+
+class TestHeavyTail:
+    """A cell whose parcels keep arriving after they were flagged lost moves its deadline
+    out; a cell whose flagged parcels stay lost keeps ``lost_factor`` x p90."""
+
+    @staticmethod
+    def flag_then_deliver(b: OrderBook, rounds: int, *, arrive: bool) -> None:
+        """Each round: 100 parcels delivered in 10 h, one more shipped that is flagged
+        lost at 2 x p90 and then (``arrive``) delivered at 3.5 x p90."""
+        t = 0
+        for r in range(rounds):
+            for i in range(100):
+                b.observe(ev(f"n{r}.{i}", "shipped", t))
+                b.observe(ev(f"n{r}.{i}", "delivered", t + 10 * HOUR))
+                t += HOUR // 10
+            b.observe(ev(f"slow{r}", "shipped", t))
+            t += 25 * HOUR
+            b.due_lost(t)  # flagged while the deadline is still under 25 h
+            if arrive:
+                b.observe(ev(f"slow{r}", "delivered", t + 10 * HOUR))
+            t += 11 * HOUR
+
+    def test_late_arrivals_move_the_deadline_out(self) -> None:
+        b = book()
+        self.flag_then_deliver(b, 10, arrive=True)
+        factor = b.transit.deadline_factor("north,ACME")
+        assert factor > 2.0
+        b.observe(ev("next", "shipped", 10_000 * HOUR))
+        assert b.due_lost(10_000 * HOUR + 21 * HOUR) == []
+        late = b.due_lost(10_000 * HOUR + round(factor * 10 + 1) * HOUR)
+        assert [(p.order_id, p.factor) for p in late] == [("next", factor)]
+
+    def test_parcels_that_stay_lost_keep_the_deadline(self) -> None:
+        b = book()
+        self.flag_then_deliver(b, 10, arrive=False)
+        assert b.transit.deadline_factor("north,ACME") == 2.0
+
+    def test_tail_counts_survive_a_snapshot(self) -> None:
+        b = book()
+        self.flag_then_deliver(b, 10, arrive=True)
+        restored = book()
+        restored.load(b.header(), b"".join(b.arrays()), 0)
+        assert restored.transit.tails == b.transit.tails
+        assert restored.transit.deadline_factor("north,ACME") == b.transit.deadline_factor(
+            "north,ACME"
+        )
+
+    def test_snapshot_without_tail_counts_loads(self) -> None:
+        b = book()
+        train(b, 10.0)
+        header = b.header()
+        del header["transit_tails"]
+        restored = book()
+        restored.load(header, b"".join(b.arrays()), 0)
+        assert restored.transit.deadline_factor("north,ACME") == 2.0
+
+
+@pytest.mark.parametrize(
+    ("k", "mean", "expected"),
+    [(0, 3.0, 1.0), (1, 0.5, 1 - math.exp(-0.5)), (3, 2.0, 0.3233235838169366)],
+)
+def test_poisson_at_least(k: int, mean: float, expected: float) -> None:
+    assert poisson_at_least(k, mean) == pytest.approx(expected)
