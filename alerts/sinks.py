@@ -208,6 +208,12 @@ def format_console_line(
         lower=fmt(event.lower),
         upper=fmt(event.upper),
         score=f"{event.score:.2f}",
+        # Firing inside the band (score 0): the episode fired on sequential evidence.
+        sustained=(
+            words.text("console.sustained")
+            if event.status == "firing" and event.score == 0.0
+            else ""
+        ),
         alert_id=event.alert_id,
     )
     if colour:

@@ -296,6 +296,10 @@ class AlertTexts:
             singular, plural = text.sample_noun
             noun = singular if decision.sample_size == 1 else plural
             sentence += texts.text("summary.sample", count=f"{decision.sample_size:,}", noun=noun)
+        if decision.transition == "fire" and not decision.violating:
+            # Fired on sequential evidence (CUSUM) while this window is inside the band.
+            side = "above" if decision.direction == "up" else "below"
+            sentence += texts.text(f"summary.sustained_{side}")
         return sentence + texts.text("summary.end")
 
     def runbook(

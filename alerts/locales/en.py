@@ -188,6 +188,14 @@ TEXTS: Final[dict[str, str]] = {
     "summary.above": ", {percent}% above the usual",
     "summary.below": ", {percent}% below the usual",
     "summary.sample": ", over {count} {noun}",
+    "summary.sustained_above": (
+        "; inside the band in this window, but above the usual window after window "
+        "(sustained evidence)"
+    ),
+    "summary.sustained_below": (
+        "; inside the band in this window, but below the usual window after window "
+        "(sustained evidence)"
+    ),
     "summary.end": ".",
     # Dimension names as people read them.
     "dimension.total": "total",
@@ -219,9 +227,10 @@ TEXTS: Final[dict[str, str]] = {
     "time.tick_day": "%a %b %d",
     "time.tick_date": "%b %d",
     # The console line of the demo (one per alert event).
+    "console.sustained": " (sustained)",
     "console.line": (
         "{time} {status} {severity} {rule} {where} observed {observed} vs normal "
-        "{baseline} band [{lower} .. {upper}] score {score} id {alert_id}"
+        "{baseline} band [{lower} .. {upper}] score {score}{sustained} id {alert_id}"
     ),
     # The demo's own lines.
     "demo.start": (

@@ -162,6 +162,8 @@ TEXTS: Final[dict[str, str]] = {
     "summary.above": "，比平时高 {percent}%",
     "summary.below": "，比平时低 {percent}%",
     "summary.sample": "，基于 {count} {noun}",
+    "summary.sustained_above": "；本窗口仍在区间内，但已连续多个窗口高于平时（持续性证据）",
+    "summary.sustained_below": "；本窗口仍在区间内，但已连续多个窗口低于平时（持续性证据）",
     "summary.end": "。",
     "dimension.total": "全店",
     "dimension.order": "订单",
@@ -190,9 +192,10 @@ TEXTS: Final[dict[str, str]] = {
     "time.zone": "UTC{offset}",
     "time.tick_day": "%m月%d日",
     "time.tick_date": "%m月%d日",
+    "console.sustained": "（持续性证据）",
     "console.line": (
         "{time} {status} {severity} {rule} {where} 观测 {observed}，正常 {baseline}，"
-        "区间 [{lower} .. {upper}]，得分 {score}，编号 {alert_id}"
+        "区间 [{lower} .. {upper}]，得分 {score}{sustained}，编号 {alert_id}"
     ),
     "demo.start": (
         "aftersales 演示：broker {broker}，指标 {metrics}，{history} 条历史事件，随后以 {speed} "

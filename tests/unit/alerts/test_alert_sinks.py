@@ -162,6 +162,15 @@ class TestConsoleSink:
             "id 93544e9743f84af0"
         )
 
+    def test_firing_inside_the_band_is_marked_sustained(self, make_event: EventFactory) -> None:
+        """Score 0 on a firing event (a sequential-evidence fire) is marked; a resolved
+        one is not."""
+        line = format_console_line(make_event(score=0.0))
+        assert "score 0.00 (sustained) id " in line
+        assert "sustained" not in format_console_line(make_event(score=0.0, status="resolved"))
+        zh = format_console_line(make_event(score=0.0), AlertTexts(locale="zh_CN"))
+        assert "得分 0.00（持续性证据），编号" in zh
+
     def test_line_in_chinese_and_shop_time(self, make_event: EventFactory) -> None:
         """zh_CN words and the window end in the shop's UTC offset (UTC+8)."""
         line = format_console_line(

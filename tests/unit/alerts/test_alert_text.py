@@ -78,6 +78,25 @@ class TestSummary:
             "(band 4.1%\u201315.6%), 3.2\u00d7 the usual, over 212 deliveries."
         )
 
+    def test_fire_inside_the_band_says_why(self, make_decision: DecisionFactory) -> None:
+        """An episode that fired on sequential evidence while its window is inside the
+        band says so; the same window without a fire does not."""
+        decision = make_decision(
+            observed=0.14, baseline=0.098, lower=0.041, upper=0.156, violating=False
+        )
+        assert decision.transition == "fire"
+        text = AlertTexts().summary(SKU, decision)
+        assert text.endswith(
+            "over 212 deliveries; inside the band in this window, but above the usual "
+            "window after window (sustained evidence)."
+        )
+        quiet = AlertTexts().summary(SKU, make_decision(observed=0.14, transition=None))
+        assert "sustained" not in quiet
+        down = make_decision(observed=0.05, violating=False, direction="down")
+        assert "below the usual window after window" in AlertTexts().summary(SKU, down)
+        zh = AlertTexts(locale="zh_CN").summary(SKU, decision)
+        assert zh.endswith("已连续多个窗口高于平时（持续性证据）。")
+
     def test_drop_overall(self, make_decision: DecisionFactory) -> None:
         """A volume drop on the total dimension says 'overall' and '% below'."""
         decision = make_decision(
