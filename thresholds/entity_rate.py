@@ -118,12 +118,15 @@ class EntityRates:
         judged = dict(counts)
         for key in also:
             judged.setdefault(key, 0.0)
+        # Not-yet-busy keys' decayed counts, read once for judging and learning.
+        earlier_of: dict[str, float] = {}
         for key, count in judged.items():
             state = self.entities.get(key)
             if state is not None:
                 own_long, own_slow = self._decayed(state, end_ms)
             else:
                 own_long, own_slow = 0.0, self._recent_slow(key, end_ms)
+                earlier_of[key] = own_slow
             slow = own_slow + weight * count
             share = None
             if state is not None and end_ms - state[3] >= self.min_history_ms and long_total > 0:
@@ -135,7 +138,7 @@ class EntityRates:
         for key, count in counts.items():
             state = self.entities.get(key)
             if state is None:
-                earlier = self._recent_slow(key, end_ms)
+                earlier = earlier_of[key]
                 if count < self.track_from:
                     if keep_recent:
                         self.recent[key] = [earlier + weight * count, float(end_ms)]
