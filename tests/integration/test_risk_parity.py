@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
@@ -20,7 +21,7 @@ from streams.dev.embedded_broker import EmbeddedBroker
 from streams.dev.simulator.config import SimulationConfig
 from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.kafka import produce_events
-from streams.pipeline.replay import ReplayPipeline
+from streams.pipeline.replay import ReplayPipeline, partition_for
 from streams.risk import RiskRecord
 from streams.rules.catalogue import load_rules
 from streams.runtime.config import Settings
@@ -46,6 +47,26 @@ def scenario() -> SimulationConfig:
 
 def canonical(records: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
     return Counter(json.dumps(r, sort_keys=True) for r in records)
+
+
+async def placements(broker: EmbeddedBroker, topic: str, expected: int) -> set[tuple[int, bytes]]:
+    """``(partition, key)`` of the first ``expected`` records of ``topic``."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen: set[tuple[int, bytes]] = set()
+    count = 0
+    try:
+        async with asyncio.timeout(60):
+            while count < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, messages in batch.items():
+                    count += len(messages)
+                    seen.update((tp.partition, m.key) for m in messages)
+    finally:
+        await consumer.stop()
+    return seen
 
 
 async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_prefix: str) -> None:
@@ -91,3 +112,9 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_pref
         f"{sum(extra.values())} extra, {sum(missing.values())} missing of {len(want)}; "
         f"e.g. {list(extra)[:1]} / {list(missing)[:1]}"
     )
+    # Keyed by order id, on the partition Kafka's default partitioner picks for the key
+    # (the worker writes explicit batches), so every stage of one order is in order.
+    placed = await placements(broker, f"{topic_prefix}order-risk", len(want))
+    assert {key for _, key in placed} == {r["order_id"].encode() for r in want}
+    wrong = [(p, k) for p, k in placed if p != partition_for(k, PARTITIONS)]
+    assert not wrong, f"{len(wrong)} records off their key's partition, e.g. {wrong[:1]}"
