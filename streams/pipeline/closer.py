@@ -47,7 +47,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -579,10 +579,14 @@ class WindowCloser:
         if log_means is not None:
             self.spreads.learn(log_means)
         # Seen up to the end of the window's first hop: its newest events lie before that.
-        bank.touch(
-            rows[[i for i, sid in enumerate(ids) if tuple(sid.split(":", 2)[1:]) in merged]],
-            start + rule.hop_ms,
-        )
+        # A faint lag-aware partial (the tail of old deliveries' exposure) is not "seen".
+        seen_rows = []
+        for i, sid in enumerate(ids):
+            _, dimension, key = sid.split(":", 2)
+            partial = merged.get((dimension, key))
+            if partial is not None and not _faint(rule, partial):
+                seen_rows.append(i)
+        bank.touch(rows[seen_rows], start + rule.hop_ms)
         events: list[AlertEvent] = []
         for i, sid in enumerate(ids):
             _, dimension, key = sid.split(":", 2)
@@ -665,6 +669,8 @@ class WindowCloser:
         for (dimension, key), partial in sorted(merged.items()):
             sid = _sid(rule.name, dimension, key)
             if sid not in bank and not _is_overflow(sid):
+                if _faint(rule, partial):
+                    continue  # no series for less than a delivery's exposure and no return
                 shard = self._shard(sid)
                 if admitted[shard] >= cap:
                     target = out.setdefault((dimension, overflow_key(shard)), Partial())
@@ -1103,6 +1109,18 @@ _decode_risk = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 def _sid(rule: str, dimension: str, key: str) -> str:
     return f"{rule}:{dimension}:{key}"
+
+
+#: Exposure (in deliveries) under which a lag-aware window without returns neither opens
+#: a series nor keeps one alive: a key flood's SKU of a single delivery would otherwise be
+#: held for its whole cohort (days), and such a window is never judged anyway
+#: (``min_sample_size``).
+FAINT_EXPOSURE: Final = 1.0
+
+
+def _faint(rule: RuleSpec, partial: Partial) -> bool:
+    """A lag-aware (cohort) partial with no return and under one delivery's exposure."""
+    return rule.cohort_ms is not None and partial.num == 0 and partial.den < FAINT_EXPOSURE
 
 
 def _is_overflow(sid: str) -> bool:

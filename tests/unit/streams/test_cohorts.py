@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from streams.contract.events import OrderEvent
 from streams.exceptions import ConfigError
 from streams.pipeline.aggregate import SealedPartial, SourceAggregator
 from streams.pipeline.cohorts import DeliveryMemory
+from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import RuleSet, parse_rules
 
 HOUR = 3_600_000
@@ -218,3 +220,39 @@ class TestConfig:
         with pytest.raises(ConfigError) as err:
             rules(cohort="1h")
         assert err.value.field == "rules.return_rate.cohort"
+
+
+class TestFaintKeys:
+    """A SKU seen once (one delivery, no return: a key flood's junk) gets no series, or
+    loses it after ``idle_ttl``, instead of being held for its whole cohort; a SKU that
+    sells keeps its series."""
+
+    @staticmethod
+    def records(events: list[OrderEvent]) -> list[tuple[str, bytes, bytes]]:
+        out = []
+        for e in events:
+            value = {
+                "event_id": e.event_id,
+                "ts": e.ts_ms,
+                "order_id": e.order_id,
+                "status": e.status,
+                "sku": e.sku,
+                "region": "north",
+                "carrier": "SF",
+            }
+            out.append(("orders", e.order_id.encode(), json.dumps(value).encode()))
+        return out
+
+    def test_one_delivery_is_not_held_for_the_cohort(self) -> None:
+        junk = T0 + 4 * DAY + 12 * HOUR
+        events = steady(6, per_day=60, returns=0.0)
+        events += [event(f"j{i}", "delivered", junk + i, sku=f"J{i}") for i in range(5)]
+        events += [event("r", "delivered", junk, sku="R")]
+        events += [event("r", "return_requested", junk + 6 * HOUR, sku="R")]
+        events.sort(key=lambda e: (e.ts_ms, e.event_id))
+        pipeline = ReplayPipeline(rules(idle_ttl="12h"), partitions=1)
+        judged: set[str] = set()
+        pipeline.closer.on_closed = lambda closed: judged.add(closed.key)
+        list(pipeline.run(self.records(events)))
+        # Without the faint rule, J0-J4 each get a series, judged for 3 days of exposure.
+        assert judged == {"S1", "R", "north,SF"}
