@@ -44,6 +44,7 @@ import numpy as np
 
 from streams.contract.events import OrderEvent
 from streams.exceptions import InvalidEvent
+from thresholds.tails import poisson_tail
 
 __all__ = ["LostParcel", "OrderBook", "OrderFacts", "TransitNorms"]
 
@@ -216,7 +217,7 @@ class TransitNorms:
             return self.rungs[0]
         expected = LATE_ARRIVAL_RATE * counts[0]
         for rung, late in zip(self.rungs, counts[1:], strict=True):
-            if poisson_at_least(math.floor(late), expected) >= _TAIL_TEST_P:
+            if poisson_tail(math.floor(late), expected) >= _TAIL_TEST_P:
                 return rung
         return self.rungs[-1]
 
@@ -236,18 +237,6 @@ class TransitNorms:
 def _p90_of(ordered: list[float]) -> float:
     """Nearest-rank 0.9 quantile of ascending values (Hyndman & Fan 1996, definition 1)."""
     return ordered[math.ceil(0.9 * len(ordered)) - 1]
-
-
-def poisson_at_least(k: int, mean: float) -> float:
-    """``P(X >= k)`` for ``X ~ Poisson(mean)``, summed exactly (``k`` is a small count)."""
-    if k <= 0:
-        return 1.0
-    term = math.exp(-mean)
-    below = term
-    for j in range(1, k):
-        term *= mean / j
-        below += term
-    return max(0.0, 1.0 - below)
 
 
 class OrderBook:

@@ -23,6 +23,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from streams.dev.simulator.events import Event
+from streams.runtime.batches import PartitionBatches
 
 log = structlog.get_logger(__name__)
 
@@ -32,35 +33,25 @@ _MAX_BATCH_BYTES = 256 * 1024
 
 
 class _Batches:
-    """Open batches per (topic, partition), sent when full or flushed."""
+    """Open batches per (topic, partition), sent when full or flushed: one
+    :class:`~streams.runtime.batches.PartitionBatches` per topic."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
-        self._open: dict[tuple[str, int], Any] = {}
+        self._topics: dict[str, PartitionBatches] = {}
         self._futures: list[asyncio.Future[Any]] = []
 
     async def add(self, topic: str, partition: int, key: bytes, value: bytes) -> None:
-        tp = (topic, partition)
-        batch = self._open.get(tp)
-        if batch is None:
-            batch = self._open[tp] = self._producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:
-            await self._send(tp, batch)
-            batch = self._open[tp] = self._producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                msg = f"event of {len(value)} bytes does not fit in an empty batch"
-                raise ValueError(msg)
-
-    async def _send(self, tp: tuple[str, int], batch: Any) -> None:
-        batch.close()
-        self._futures.append(await self._producer.send_batch(batch, tp[0], partition=tp[1]))
+        batches = self._topics.get(topic)
+        if batches is None:
+            batches = self._topics[topic] = PartitionBatches(self._producer, topic)
+        await batches.add(partition, key, value)
 
     async def flush(self) -> None:
         """Send every open batch."""
-        open_batches, self._open = self._open, {}
-        for tp, batch in open_batches.items():
-            if batch.record_count():
-                await self._send(tp, batch)
+        topics, self._topics = self._topics, {}
+        for batches in topics.values():
+            self._futures += await batches.flush()
 
     async def wait(self) -> None:
         """Wait until every sent batch is acknowledged (raises on delivery failure)."""

@@ -12,8 +12,8 @@ from streams.pipeline.order_state import (
     MIN_CELL_SAMPLES,
     OrderBook,
     TransitNorms,
-    poisson_at_least,
 )
+from thresholds.tails import poisson_tail
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -283,5 +283,5 @@ class TestHeavyTail:
     ("k", "mean", "expected"),
     [(0, 3.0, 1.0), (1, 0.5, 1 - math.exp(-0.5)), (3, 2.0, 0.3233235838169366)],
 )
-def test_poisson_at_least(k: int, mean: float, expected: float) -> None:
-    assert poisson_at_least(k, mean) == pytest.approx(expected)
+def test_poisson_tail_as_the_deadline_test_uses_it(k: int, mean: float, expected: float) -> None:
+    assert poisson_tail(k, mean) == pytest.approx(expected)
