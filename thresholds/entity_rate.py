@@ -165,9 +165,14 @@ class EntityRates:
         entry = self.recent.get(key)
         if entry is None:
             return 0.0
-        age = max(now_ms - entry[1], 0.0)
-        slow = float(entry[0] * 2.0 ** (-age / self.slow_half_life_ms))
+        slow = self._slow_count(entry, now_ms)
         return slow if slow >= self.recent_forget_below else 0.0
+
+    def _slow_count(self, entry: list[float], now_ms: int) -> float:
+        """An entity's count of orders ``(count, as of)`` decayed to ``now_ms`` with the
+        slow half-life."""
+        age = max(now_ms - entry[1], 0.0)
+        return float(entry[0] * 2.0 ** (-age / self.slow_half_life_ms))
 
     def _forget_recent(self, now_ms: int, *, sweep: bool) -> None:
         """With ``sweep``, drop not-busy entities whose count faded; then, over
@@ -177,9 +182,8 @@ class EntityRates:
         if sweep:
             faded = [
                 key
-                for key, (slow, as_of) in self.recent.items()
-                if slow * 2.0 ** (-max(now_ms - as_of, 0.0) / self.slow_half_life_ms)
-                < self.recent_forget_below
+                for key, entry in self.recent.items()
+                if self._slow_count(entry, now_ms) < self.recent_forget_below
             ]
         for key in faded:
             del self.recent[key]
