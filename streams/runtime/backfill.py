@@ -48,12 +48,14 @@ from streams.pipeline.closer import WindowCloser
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.replay import KEY_FIELDS, Stage1, Stage1Output, partition_for
 from streams.pipeline.wire import (
+    RiskFacts,
     Watermark,
     closer_partition,
     decode,
     encode_event_alert,
     encode_watermark,
     pack_partials,
+    pack_risk_facts,
 )
 from streams.rules.calendar import Calendar
 from streams.rules.catalogue import RuleSet
@@ -103,6 +105,9 @@ class BackfillResult:
     #: Event time from which the live input topics must hold every event (``None``: no
     #: window was closed).
     live_from_ms: int | None = None
+    #: Risk records the history's orders were scored with (not published: the history
+    #: only warms the customers, SKUs and cells the live worker's risk score starts from).
+    risk_records: int = 0
 
 
 class BackfillPipeline:
@@ -139,6 +144,7 @@ class BackfillPipeline:
                 texts or AlertTexts(),
                 shards=shards,
                 oncall=OnCall(rules.mutes, calendar, {}),
+                risk=True,  # the worker's closers score orders; their snapshot carries it
             )
             for _ in layout.closers
         ]
@@ -200,16 +206,26 @@ class BackfillPipeline:
             assert isinstance(partials, list)
             for sealed in partials:
                 closers[index].on_partial(sealed)
+        for index, record in pack_risk_facts(out.risk_facts, shards):
+            facts = decode(record)
+            assert isinstance(facts, RiskFacts)
+            risk = closers[index].risk
+            assert risk is not None
+            for fact in facts:
+                risk.on_fact(fact)
         for source, mark in out.watermarks:
             decoded_mark = decode(encode_watermark(source, mark))
             assert isinstance(decoded_mark, Watermark)
             for closer in closers:
                 alerts += closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
+                assert closer.risk is not None
+                self.result.risk_records += len(closer.risk.drain())
         self.result.dead_letters.extend(out.dead_letters)
         out.partials.clear()
         out.verdicts.clear()
         out.watermarks.clear()
         out.dead_letters.clear()
+        out.risk_facts.clear()
         return alerts
 
     def _live_from(self) -> int | None:

@@ -125,3 +125,35 @@ def test_hand_over_gaps_name_partitions_that_start_late_or_hold_nothing() -> Non
     earliest = {"orders/0": 900, "orders/1": 1_000, "orders/2": 1_001, "orders/3": None}
     assert hand_over_gaps(1_000, earliest) == ["orders/2", "orders/3"]
     assert hand_over_gaps(2_000, {"orders/0": 5}) == []
+
+
+def test_backfill_warms_the_risk_score_the_worker_restores() -> None:
+    """Every order of the history is scored once in its customer's closer (each fact
+    handed over once: none re-sent as late or duplicate), and the snapshot a worker
+    restores carries that risk state."""
+    lines = history_lines()
+    layout = Layout(dict.fromkeys(TOPICS, 4), [0, 1, 2])
+    pipeline = BackfillPipeline(rules(), layout)
+    pipeline.run(read_jsonl(lines))
+    replay = ReplayPipeline(rules(), partitions=4)
+    list(replay.run(read_jsonl(lines)))
+
+    assert pipeline.result.risk_records == len(replay.take_risk()) > 1_000
+    shards = [closer.risk for closer in pipeline.closers]
+    assert all(shard is not None for shard in shards)
+    assert sum(s.late + s.duplicates for s in shards if s is not None) == sum(
+        s.late + s.duplicates for s in replay.risk_shards
+    )
+    for closer in pipeline.closers:
+        restored = WindowCloser(
+            rules(),
+            layout.inputs,
+            AlertTexts(),
+            shards=3,
+            oncall=OnCall(rules().mutes, None, {}),
+            risk=True,
+        )
+        restored.restore(closer.snapshot())
+        assert restored.risk is not None and closer.risk is not None
+        assert restored.risk.scorer.customers, "each closer holds customers of the history"
+        assert restored.risk.to_dict() == closer.risk.to_dict()
