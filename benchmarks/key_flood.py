@@ -3,6 +3,8 @@
 Runs through :class:`~streams.pipeline.replay.ReplayPipeline` (both stages in one process, the
 shipped rules, 4 partitions) with the closer split the way Kafka splits it: four
 :class:`~streams.pipeline.closer.WindowCloser`, each owning the series of one partials partition.
+Each closer also holds its partition's risk shard and scores the orders of its customers,
+as the worker's closers do (the records are counted and dropped, as if published).
 Not a Kafka worker: the state and the snapshots are the same code, and a Kafka run of
 600k events would take the shared machine for too long.
 Each variant runs in a fresh subprocess: ``clean`` (40 simulated hours of the default
@@ -14,7 +16,10 @@ Every simulated hour the benchmark snapshots every closer partition and every so
 aggregator the way the worker does: ``snapshot()`` in a thread while the main thread
 plays the event loop (its longest gap between wake-ups is the stall), then zlib in a
 thread (timed apart). At the end it reports RSS (after ``gc.collect()``), the state
-held, evictions, the largest snapshot, the longest stall and encode. Nothing asserts.
+held, evictions, the largest snapshot, the longest stall and encode, and pymalloc's
+arenas (``sys._debugmallocstats``: bytes in live blocks against free blocks stranded in
+arenas that a live object keeps). Then a fresh process restores the variant's final
+snapshots, as a restarted worker does, and reports its RSS. Nothing asserts.
 
     .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--no-save]
 """
@@ -27,6 +32,7 @@ import heapq
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -93,15 +99,21 @@ def _partitioned_pipeline() -> Any:
     from streams.pipeline.closer import WindowCloser
     from streams.pipeline.replay import ReplayPipeline, Stage1Output
     from streams.pipeline.wire import closer_partition
+    from streams.risk.facts import risk_partition
     from streams.rules.catalogue import load_rules
 
     class Partitioned(ReplayPipeline):
         def __init__(self) -> None:
             rules = load_rules(None)
             super().__init__(rules, partitions=_PARTITIONS, batch_size=_BATCH)
+            self.risk_scored = 0
             self.closers = [
                 WindowCloser(
-                    rules, dict.fromkeys(TOPICS, _PARTITIONS), AlertTexts(), shards=_PARTITIONS
+                    rules,
+                    dict.fromkeys(TOPICS, _PARTITIONS),
+                    AlertTexts(),
+                    shards=_PARTITIONS,
+                    risk=True,  # each closer scores its customers' orders, as the worker's
                 )
                 for _ in range(_PARTITIONS)
             ]
@@ -113,20 +125,28 @@ def _partitioned_pipeline() -> Any:
                 yield from owner.on_event_alert(verdict)
             for sealed in out.partials:
                 closers[closer_partition(sealed.series, _PARTITIONS)].on_partial(sealed)
+            for fact in out.risk_facts:
+                risk = closers[risk_partition(fact, _PARTITIONS)].risk
+                assert risk is not None
+                risk.on_fact(fact)
             for source, mark in out.watermarks:
                 for closer in closers:
                     yield from closer.on_watermark(source, mark)
+                    assert closer.risk is not None
+                    self.risk_scored += len(closer.risk.drain())  # published, not kept
             self.dead_letters.extend(out.dead_letters)
             out.partials.clear()
             out.verdicts.clear()
             out.watermarks.clear()
             out.dead_letters.clear()
+            out.risk_facts.clear()
 
     return Partitioned()
 
 
-def child(junk: int) -> None:
-    """Run one variant in this process; print a JSON line."""
+def child(junk: int, dump: Path | None = None) -> None:
+    """Run one variant in this process; print a JSON line. With ``dump``, write the final
+    snapshot of every closer and aggregator there (for :func:`restarted`)."""
     from streams.runtime.gc_tuning import tune_gc
 
     tune_gc()  # as ``aftersales replay`` and the worker do
@@ -166,6 +186,9 @@ def child(junk: int) -> None:
         alerts += 1
     elapsed = time.perf_counter() - began
     _snapshot(pipeline, stats)
+    if dump is not None:
+        for name, payload in _final_snapshots(pipeline):
+            (dump / name.replace("/", "-")).write_bytes(payload)
     for closer in pipeline.closers:
         for (rule, reason), n in closer.drain_evictions()[0].items():
             evicted[f"{rule}/{reason}"] += n
@@ -173,6 +196,7 @@ def child(junk: int) -> None:
         evicted[f"{rule}/{reason}"] += n
     stream = iter(())  # drop the merged input: its buffers are not the flood's state
     gc.collect()
+    sys._debugmallocstats()  # to stderr, read by the parent: pymalloc's arenas
     print(
         json.dumps(
             {
@@ -192,7 +216,46 @@ def child(junk: int) -> None:
                     for states in agg.norm_states.values()
                 ),
                 "evicted": dict(evicted),
+                "risk_records": pipeline.risk_scored,
+                "risk_customers": sum(len(c.risk.scorer.customers) for c in pipeline.closers),
+                "risk_orders": sum(len(c.risk.scorer.orders) for c in pipeline.closers),
                 **stats,
+            }
+        )
+    )
+
+
+def _final_snapshots(pipeline: Any) -> Iterator[tuple[str, bytes]]:
+    """``(name, snapshot)`` of every closer and aggregator, as a stopping worker writes."""
+    for p, closer in enumerate(pipeline.closers):
+        yield f"closer/{p}", closer.snapshot()
+    for (topic, partition), agg in sorted(pipeline.stage1.aggregators.items()):
+        yield f"{topic}/{partition}", agg.snapshot(0)
+
+
+def restarted(dump: Path) -> None:
+    """A fresh process restores the snapshots in ``dump`` (what a restarted worker holds);
+    print a JSON line with its RSS."""
+    from streams.runtime.gc_tuning import tune_gc
+
+    tune_gc()
+    pipeline = _partitioned_pipeline()
+    for path in sorted(dump.iterdir()):
+        name, _, index = path.name.rpartition("-")
+        if name == "closer":
+            pipeline.closers[int(index)].restore(path.read_bytes())
+        else:
+            pipeline.stage1.aggregator(name, int(index)).restore(path.read_bytes())
+    gc.collect()
+    sys._debugmallocstats()  # to stderr, read by the parent
+    print(
+        json.dumps(
+            {
+                "rss": rss_bytes(),
+                "series": sum(len(b) for c in pipeline.closers for b in c.banks.values()),
+                "risk_customers": sum(
+                    len(c.risk.scorer.customers) for c in pipeline.closers if c.risk is not None
+                ),
             }
         )
     )
@@ -257,6 +320,24 @@ def _off_loop(encode: Callable[[], bytes]) -> tuple[bytes, float, float, float]:
     return done["payload"], time.perf_counter() - began, done["cpu"], stall
 
 
+def _pymalloc(stats: str) -> dict[str, int]:
+    """Arena bytes, bytes in live blocks and in free blocks, from the
+    ``sys._debugmallocstats()`` text: RSS that the live blocks do not explain is free
+    space stranded in arenas that still hold a live object (fragmentation)."""
+    wanted = {
+        "# arenas allocated current": "arenas",
+        "# bytes in allocated blocks": "live_bytes",
+        "# bytes in available blocks": "free_bytes",
+    }
+    found: dict[str, int] = {}
+    for line in stats.splitlines():
+        name, _, value = line.partition("=")
+        key = wanted.get(name.strip())
+        if key is not None and key not in found:
+            found[key] = int(value.strip().replace(",", ""))
+    return found
+
+
 def describe(label: str, result: dict[str, Any]) -> list[str]:
     """The two report lines of one variant's result (a ``--child`` JSON line)."""
     return [
@@ -266,7 +347,10 @@ def describe(label: str, result: dict[str, Any]) -> list[str]:
             f"end RSS {result['rss'] / 1_048_576:.0f} MiB "
             f"(peak {result.get('peak_rss', 0) / 1_048_576:.0f} MiB); "
             f"held {result['series']:,} series, {result['norms']:,} norms; evicted "
-            f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}"
+            f"{sum(result['evicted'].values()):,} {json.dumps(result['evicted'])}; "
+            f"risk: {result.get('risk_records', 0):,} records, holds "
+            f"{result.get('risk_customers', 0):,} customers and "
+            f"{result.get('risk_orders', 0):,} open orders"
         ),
         (
             f"{label}: {result['snapshots']} snapshots, largest {result['max_bytes'] / 1e6:.1f} "
@@ -275,6 +359,11 @@ def describe(label: str, result: dict[str, Any]) -> list[str]:
             f"longest encode {result['max_encode_s']:.3f} s wall "
             f"({result['max_encode_which']}), {result['max_encode_cpu_s']:.3f} s CPU; "
             f"longest zlib (in a thread) {result['max_compress_s']:.3f} s"
+        ),
+        (
+            f"{label}: pymalloc {result.get('arenas', 0):,} arenas of 1 MiB; "
+            f"{result.get('live_bytes', 0) / 1_048_576:.0f} MiB in live blocks, "
+            f"{result.get('free_bytes', 0) / 1_048_576:.0f} MiB in free blocks of those arenas"
         ),
     ]
 
@@ -296,34 +385,60 @@ def main() -> None:
         help="seconds per variant (a flood takes 4 min on an idle machine, over 15 on a busy one)",
     )
     parser.add_argument("--child", type=int)
+    parser.add_argument("--dump", type=Path, help="(child) write the final snapshots here")
+    parser.add_argument("--restored", type=Path, help="(child) restore the snapshots there")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
+    if args.restored is not None:
+        restarted(args.restored)
+        return
     if args.child is not None:
-        child(args.child)
+        child(args.child, args.dump)
         return
     report = Report("key-flood")
     report.line(
         f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
         f"of the default shop; flood: {args.junk:,} junk keys in the first "
-        f"{_FLOOD_HOURS} h; snapshots every simulated hour"
+        f"{_FLOOD_HOURS} h; snapshots every simulated hour; 'restarted': a fresh process "
+        "restores the final snapshots, as a restarted worker does"
     )
     for _ in range(args.rounds):
-        rss = {}
+        rss: dict[str, int] = {}
         for junk in (0, args.junk):
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", str(junk)],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-            )
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            rss[junk] = result["rss"]
-            for line in describe("flood" if junk else "clean", result):
+            label = "flood" if junk else "clean"
+            with tempfile.TemporaryDirectory() as dump:
+                result = _run_child(["--child", str(junk), "--dump", dump], args.timeout)
+                restored = _run_child(["--restored", dump], args.timeout)
+            rss[label], rss[f"{label} restarted"] = result["rss"], restored["rss"]
+            for line in describe(label, result):
                 report.line(line)
-        report.line(f"end RSS flood / clean = {rss[args.junk] / rss[0]:.2f} (target <= 1.5)")
+            report.line(
+                f"{label} restarted: RSS {restored['rss'] / 1_048_576:.0f} MiB; "
+                f"{restored['series']:,} series, {restored['risk_customers']:,} risk customers; "
+                f"pymalloc {restored.get('arenas', 0):,} arenas, "
+                f"{restored.get('live_bytes', 0) / 1_048_576:.0f} MiB live, "
+                f"{restored.get('free_bytes', 0) / 1_048_576:.0f} MiB free"
+            )
+        report.line(
+            f"end RSS flood / clean = {rss['flood'] / rss['clean']:.2f} (target <= 1.5); "
+            f"after a restart {rss['flood restarted'] / rss['clean restarted']:.2f}"
+        )
     if not args.no_save:
         report.save()
+
+
+def _run_child(arguments: list[str], timeout: float) -> dict[str, Any]:
+    """Run this script with ``arguments`` in a fresh process; its JSON line and pymalloc."""
+    done = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(_pymalloc(done.stderr))
+    return result
 
 
 if __name__ == "__main__":
