@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -13,11 +12,10 @@ from typing import IO
 
 import click
 
-from alerts.locales import Locale
 from streams.cli.errors import ConfigProblem
 from streams.cli.progress_line import ProgressLine, tracked_lines
 from streams.cli.settings import load_calendar_file as _load_calendar
-from streams.cli.settings import load_settings
+from streams.cli.settings import load_locale, load_settings
 from streams.exceptions import ConfigError, TopicError
 from streams.logs import configure_logging, get_logger
 from streams.runtime.config import Settings, unknown_variables
@@ -25,17 +23,6 @@ from streams.runtime.config import Settings, unknown_variables
 __all__ = ["main"]
 
 log = get_logger("aftersales.cli")
-
-
-def load_locale() -> Locale:
-    """``AFTERSALES_LOCALE`` for commands that need no broker (validated with the other
-    ``AFTERSALES_*`` settings), or a clean exit naming the bad variable."""
-    try:
-        return Settings.from_env(
-            {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_")}
-        ).locale
-    except ConfigError as error:
-        raise ConfigProblem(error) from None
 
 
 def warn_unknown_variables() -> None:

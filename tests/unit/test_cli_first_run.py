@@ -106,6 +106,29 @@ class TestTerminal:
         assert "simulate: " in shown and "orders " in shown and "wait-times " in shown
         assert "wait_time_surge" in shown
 
+    def test_simulate_on_terminal_in_chinese(self, tmp_path: Path) -> None:
+        """With AFTERSALES_LOCALE=zh_CN simulate's progress line and summary are Chinese."""
+        code, shown = run_on_terminal(
+            [
+                "simulate",
+                "--days",
+                "1",
+                "--orders-per-day",
+                "2000",
+                "--incident",
+                "wait_time_surge",
+                "--out",
+                str(tmp_path / "e.jsonl"),
+            ],
+            tmp_path,
+            {"AFTERSALES_LOCALE": "zh_CN"},
+        )
+        assert code == 0, shown
+        assert "\rsimulate：" in shown and " 条/秒" in shown and "完成，用时 " in shown
+        assert "模拟：" in shown and "条事件，写入 " in shown and "orders " in shown
+        assert "注入事件：1 个" in shown and "wait_time_surge" in shown and "开始于 " in shown
+        assert "ETA" not in shown and "incidents:" not in shown
+
     def test_replay_shows_progress_summary_and_hint(self, two_days: Path, tmp_path: Path) -> None:
         """On a terminal, replay redraws progress, then alerts and dead letters by reason,
         and the warm-up hint since nothing fired."""

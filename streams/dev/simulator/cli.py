@@ -24,7 +24,9 @@ from typing import Any
 
 import click
 
-from streams.cli.progress_line import ProgressLine
+from alerts.locales import Catalogue, catalogue
+from streams.cli.progress_line import ProgressLine, display_width
+from streams.cli.settings import load_locale
 from streams.dev.simulator.config import DEFAULT_START, SimulationConfig
 from streams.dev.simulator.events import Event
 from streams.dev.simulator.generator import Simulation
@@ -171,7 +173,8 @@ def simulate(
     paced_from_ms = int(start.timestamp() * 1000) if history_days else None
     sim = Simulation(config)
     began = time.perf_counter()
-    progress = ProgressLine("simulate")
+    texts = catalogue(load_locale())
+    progress = ProgressLine("simulate", texts=texts)
     by_topic: Counter[str] = Counter()
     events = _tracked(sim.events(), config, progress, by_topic)
     try:
@@ -199,7 +202,7 @@ def simulate(
     if labels is not None:
         write_labels_file(build_labels(sim), labels)
     if progress.enabled:
-        for line in _plain_summary(count, elapsed, by_topic, sim.incidents, out, labels):
+        for line in _plain_summary(count, elapsed, by_topic, sim.incidents, out, labels, texts):
             click.echo(line, err=True)
         return
     summary = {
@@ -279,22 +282,35 @@ def _plain_summary(
     incidents: Sequence[Incident],
     out: Path | None,
     labels: Path | None,
+    texts: Catalogue | None = None,
 ) -> list[str]:
-    """What ``simulate`` wrote, for a person at a terminal."""
+    """What ``simulate`` wrote, for a person at a terminal, in the catalogue's language."""
+    texts = texts or catalogue("en")
     topics = ", ".join(f"{topic} {n:,}" for topic, n in sorted(by_topic.items()))
     where = (
-        f"to {out}"
+        texts.text("sim.to_file", path=str(out))
         if out is not None and str(out) != "-"
-        else ("to standard output" if out is not None else "to Kafka")
+        else texts.text("sim.to_stdout" if out is not None else "sim.to_kafka")
     )
-    lines = [f"simulate: {count:,} events {where} in {elapsed:.1f} s ({topics})"]
+    lines = [
+        texts.text(
+            "sim.summary", events=f"{count:,}", where=where, seconds=f"{elapsed:.1f}", topics=topics
+        )
+    ]
     if incidents:
-        lines.append(f"incidents: {len(incidents)}")
-        lines += [f"  {i.type:<22} from {i.start.isoformat()}" for i in incidents]
+        lines.append(texts.text("sim.incidents", count=str(len(incidents))))
+        lines += [
+            texts.text(
+                "sim.incident",
+                type=i.type + " " * max(0, 22 - display_width(i.type)),
+                start=i.start.isoformat(),
+            )
+            for i in incidents
+        ]
     else:
-        lines.append("incidents: none (add --incident TYPE or --scenario default)")
+        lines.append(texts.text("sim.no_incidents"))
     if labels is not None:
-        lines.append(f"labels: {labels}")
+        lines.append(texts.text("sim.labels", path=str(labels)))
     return lines
 
 
