@@ -32,7 +32,7 @@ from typing import IO
 
 from alerts.locales import Catalogue, catalogue
 
-__all__ = ["ProgressLine", "display_width", "format_duration", "tracked_lines"]
+__all__ = ["ProgressLine", "display_width", "format_duration", "pad_to_width", "tracked_lines"]
 
 
 def display_width(text: str) -> int:
@@ -43,6 +43,12 @@ def display_width(text: str) -> int:
     (6, 4)
     """
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad_to_width(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal cells (see :func:`display_width`)."""
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
 
 
 def format_duration(seconds: float) -> str:

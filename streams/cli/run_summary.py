@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from alerts.locales import Catalogue, catalogue
-from streams.cli.progress_line import display_width
+from streams.cli.progress_line import pad_to_width
 from streams.rules.catalogue import RuleSet
 
 __all__ = ["SEVERITY_RANK", "summary_lines", "warmup_days", "warmup_hint"]
@@ -61,8 +61,10 @@ def summary_lines(
     if firing:
         lines.append(
             "  "
-            + _pad(texts.text("run.rule"), 22)
-            + "".join(_pad(texts.text(f"severity.{s}"), 10, right=True) for s in SEVERITY_RANK)
+            + pad_to_width(texts.text("run.rule"), 22)
+            + "".join(
+                pad_to_width(texts.text(f"severity.{s}"), 10, right=True) for s in SEVERITY_RANK
+            )
         )
         for rule in sorted({rule for rule, _ in firing}):
             lines.append(
@@ -72,12 +74,6 @@ def summary_lines(
     for reason, count in sorted(dead.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"  {reason:<22}{count:>10,}")
     return lines
-
-
-def _pad(text: str, width: int, *, right: bool = False) -> str:
-    """``text`` padded with spaces to ``width`` terminal cells (see :func:`display_width`)."""
-    fill = " " * max(width - display_width(text), 0)
-    return fill + text if right else text + fill
 
 
 def warmup_days(rules: RuleSet) -> dict[str, float]:

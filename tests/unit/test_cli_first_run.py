@@ -62,6 +62,21 @@ def run_piped(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _simulate_surge(tmp_path: Path, *, days: int) -> list[str]:
+    """``simulate`` arguments: ``days`` of a small shop with a wait-time surge."""
+    return [
+        "simulate",
+        "--days",
+        str(days),
+        "--orders-per-day",
+        "2000",
+        "--incident",
+        "wait_time_surge",
+        "--out",
+        str(tmp_path / "e.jsonl"),
+    ]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
     root = str(Path(__file__).resolve().parents[2])
@@ -85,20 +100,7 @@ def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TestTerminal:
     def test_simulate_shows_progress_and_a_summary(self, tmp_path: Path) -> None:
         """On a terminal, simulate redraws events, rate and ETA, then a plain summary."""
-        code, shown = run_on_terminal(
-            [
-                "simulate",
-                "--days",
-                "2",
-                "--orders-per-day",
-                "2000",
-                "--incident",
-                "wait_time_surge",
-                "--out",
-                str(tmp_path / "e.jsonl"),
-            ],
-            tmp_path,
-        )
+        code, shown = run_on_terminal(_simulate_surge(tmp_path, days=2), tmp_path)
         assert code == 0, shown
         assert "\rsimulate: " in shown and " events " in shown and "/s" in shown
         assert "ETA " in shown
@@ -109,19 +111,7 @@ class TestTerminal:
     def test_simulate_on_terminal_in_chinese(self, tmp_path: Path) -> None:
         """With AFTERSALES_LOCALE=zh_CN simulate's progress line and summary are Chinese."""
         code, shown = run_on_terminal(
-            [
-                "simulate",
-                "--days",
-                "1",
-                "--orders-per-day",
-                "2000",
-                "--incident",
-                "wait_time_surge",
-                "--out",
-                str(tmp_path / "e.jsonl"),
-            ],
-            tmp_path,
-            {"AFTERSALES_LOCALE": "zh_CN"},
+            _simulate_surge(tmp_path, days=1), tmp_path, {"AFTERSALES_LOCALE": "zh_CN"}
         )
         assert code == 0, shown
         assert "\rsimulate：" in shown and " 条/秒" in shown and "完成，用时 " in shown

@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from alerts.locales import Catalogue, catalogue
-from streams.cli.progress_line import ProgressLine, display_width
+from streams.cli.progress_line import ProgressLine, pad_to_width
 from streams.cli.settings import load_locale
 from streams.dev.simulator.config import DEFAULT_START, SimulationConfig
 from streams.dev.simulator.events import Event
@@ -282,10 +282,9 @@ def _plain_summary(
     incidents: Sequence[Incident],
     out: Path | None,
     labels: Path | None,
-    texts: Catalogue | None = None,
+    texts: Catalogue,
 ) -> list[str]:
     """What ``simulate`` wrote, for a person at a terminal, in the catalogue's language."""
-    texts = texts or catalogue("en")
     topics = ", ".join(f"{topic} {n:,}" for topic, n in sorted(by_topic.items()))
     where = (
         texts.text("sim.to_file", path=str(out))
@@ -302,7 +301,7 @@ def _plain_summary(
         lines += [
             texts.text(
                 "sim.incident",
-                type=i.type + " " * max(0, 22 - display_width(i.type)),
+                type=pad_to_width(i.type, 22),
                 start=i.start.isoformat(),
             )
             for i in incidents
