@@ -15,11 +15,12 @@ so whoever fixes it removes the mark (``docs/quality.md``, "Known defect").
 from __future__ import annotations
 
 import json
-import math
+from typing import Any
 
 import numpy as np
 import pytest
 
+from benchmarks.matrix_scoring import band_efficiency
 from streams.pipeline.closer import Closed
 from streams.pipeline.replay import ReplayPipeline
 from tests.unit.oncall.helpers import shipped
@@ -68,16 +69,15 @@ def traffic(*, returns: float = 0.0, complaints: float = 0.0, seed: int = 7) -> 
 
 
 def band_in_sampling_sigmas(rule: str, dimension: str, records: list[Record]) -> list[float]:
-    """``(upper - baseline) / sqrt(p (1 - p) / n)`` of every judged window of ``rule``."""
+    """The quality matrix's band efficiency, ``(upper - baseline) / sqrt(p (1 - p) / n)``,
+    of every judged window of ``rule``."""
     out: list[float] = []
 
     def on_closed(closed: Closed) -> None:
         d = closed.decision
-        if d.baseline is None or d.upper is None or not d.sample_size:
-            return
-        out.append(
-            (d.upper - d.baseline) / math.sqrt(d.baseline * (1 - d.baseline) / d.sample_size)
-        )
+        width = band_efficiency("share", d.baseline, d.upper, d.sample_size)
+        if width is not None:
+            out.append(width)
 
     pipeline = ReplayPipeline(shipped([rule], dimensions={rule: [dimension]}), partitions=1)
     pipeline.closer.on_closed = on_closed
@@ -85,34 +85,42 @@ def band_in_sampling_sigmas(rule: str, dimension: str, records: list[Record]) ->
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known defect (measured 2026-12-01): for about two days after the first delivery "
-        "the lag-aware delay histogram is right-censored and still its uniform prior, so "
-        "windows show no early returns against hundreds of deliveries' exposure; warm-up "
-        "learns that as variance and the running-mean gain keeps it for weeks (median "
-        "13.1 sampling sigmas here; 4.5 or less when only windows from `cohort` after the "
-        "first delivery are judged, tried)"
-    ),
+RETURNS_DEFECT = (
+    "known defect (measured 2026-12-01): for about two days after the first delivery the "
+    "lag-aware delay histogram is right-censored and still its uniform prior, so windows "
+    "show no early returns against hundreds of deliveries' exposure; warm-up learns that as "
+    "variance and the running-mean gain keeps it for weeks (median 13.1 sampling sigmas "
+    "here; 4.5 or less when only windows from `cohort` after the first delivery are judged, "
+    "tried)"
 )
-def test_return_rate_band_after_a_cold_start() -> None:
-    widths = band_in_sampling_sigmas("return_rate", "sku", traffic(returns=0.25))
-    assert len(widths) > 40, "the series was not judged for ten days"
-    assert float(np.median(widths)) < BAND_LIMIT, np.round(widths[::4], 1)
+COMPLAINTS_DEFECT = (
+    "known defect (measured 2026-12-01): complaints come 0.5-30 h after delivery, so the "
+    "first windows hold deliveries without their complaints; warm-up learns the start-up "
+    "dip as variance (median 5.0 sampling sigmas here; 3.7 on similar traffic when the "
+    "replay starts with earlier deliveries' complaints already flowing)"
+)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known defect (measured 2026-12-01): complaints come 0.5-30 h after delivery, so "
-        "the first windows hold deliveries without their complaints; warm-up learns the "
-        "start-up dip as variance (median 5.0 sampling sigmas here; 3.7 on similar "
-        "traffic when the replay starts with earlier deliveries' complaints already "
-        "flowing)"
-    ),
+@pytest.mark.parametrize(
+    ("rule", "dimension", "rates"),
+    [
+        pytest.param(
+            "return_rate",
+            "sku",
+            {"returns": 0.25},
+            marks=pytest.mark.xfail(strict=True, reason=RETURNS_DEFECT),
+            id="return_rate",
+        ),
+        pytest.param(
+            "complaint_rate",
+            "region,carrier",
+            {"complaints": 0.035},
+            marks=pytest.mark.xfail(strict=True, reason=COMPLAINTS_DEFECT),
+            id="complaint_rate",
+        ),
+    ],
 )
-def test_complaint_rate_band_after_a_cold_start() -> None:
-    widths = band_in_sampling_sigmas("complaint_rate", "region,carrier", traffic(complaints=0.035))
+def test_band_after_a_cold_start(rule: str, dimension: str, rates: dict[str, Any]) -> None:
+    widths = band_in_sampling_sigmas(rule, dimension, traffic(**rates))
     assert len(widths) > 40, "the series was not judged for ten days"
     assert float(np.median(widths)) < BAND_LIMIT, np.round(widths[::4], 1)
