@@ -162,11 +162,12 @@ class SeriesBank:
         z_scale: npt.ArrayLike | None = None,
         learn: npt.ArrayLike | None = None,
         guard_value: npt.ArrayLike | None = None,
+        sequential: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
         ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale``,
-        ``learn`` and ``guard_value`` are aligned with ``rows`` (see
+        ``learn``, ``guard_value`` and ``sequential`` are aligned with ``rows`` (see
         :meth:`thresholds.detector.Detector.score` for their meaning per kind and
         :func:`thresholds.engine.step` for the others).
         Rows must be distinct.
@@ -191,6 +192,7 @@ class SeriesBank:
             z_scale=z_scale,
             learn=learn,
             guard_value=guard_value,
+            sequential=sequential,
         )
         self._cols.put(rows, new)
         return out

@@ -19,12 +19,17 @@ moves the baseline by at most ``alpha * clip_sigma * sigma`` per window)::
 
     level   += alpha * clip(r)            alpha = max(1 - 2^(-1/half_life), 1/(n+1))
     hour[h] += g_h * clip(r);  weekday[d] += g_d * clip(r)
-    var     += alpha * (min(r^2, (clip_sigma*sigma)^2) - var)
+    var     += alpha_v * (min(r^2, (clip_sigma*sigma)^2) - var)
 
 During warm-up (``n < grace_period``) residuals are not clipped and ``alpha`` is
-the running-mean gain. After ``shift_after`` consecutive violations on one side
-the level closes ``shift_rate`` of the gap per window instead (a lasting level
-shift is adopted at that pace). Windows without valid data change nothing.
+the running-mean gain. ``alpha_v`` is ``alpha``, except after warm-up in a window
+beyond the calm zone on a watched side (``|z| > resolve_below * z``), where it is the
+half-life's gain ``1 - 2^(-1/half_life)``: at a young series' running-mean gain, the
+residuals of an incident's first days, just inside the band, doubled its band within a
+day and the incident was never reported (a sizing error at 0.3x, quality matrix).
+After ``shift_after`` consecutive violations on one side the level closes
+``shift_rate`` of the gap per window instead (a lasting level shift is adopted at that
+pace). Windows without valid data change nothing.
 
 Policy: a window violates when ``|z| > z`` on a watched side and the absolute
 guard allows it; an episode fires when ``n`` of the last ``m`` windows violate
@@ -374,6 +379,7 @@ def step(
     z_scale: npt.ArrayLike | None = None,
     learn: npt.ArrayLike | None = None,
     guard_value: npt.ArrayLike | None = None,
+    sequential: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
@@ -390,7 +396,10 @@ def step(
     ``z_scale`` multiplies each row's band width ``z`` and CUSUM threshold ``h``
     (> 1 makes a row less sensitive; on-call feedback). Rows where ``learn`` is false
     are decided as usual but their baseline (level, variance, seasonal slots, ``n``) is
-    left as it was (muted or calendar windows). ``guard_value`` is what the absolute
+    left as it was (muted or calendar windows). Rows where ``sequential`` is false add
+    no evidence to the CUSUMs: they are judged on the band and persistence only (a
+    calendar aftermath's peer-normalised rows, whose small excess over the peers would
+    otherwise add up window after window). ``guard_value`` is what the absolute
     guards compare instead of the observed value (a rule decided on the mean of log
     waits still guards on the p90 its users read). Pure: ``cols`` is not modified.
     """
@@ -482,6 +491,7 @@ def step(
     immediate = violating & (absz >= cfg.fire_immediately_at * zt)
     rb = cfg.resolve_below * zt
     agitated = ready & ((z > rb) & guard_up & watch_up | (z < -rb) & guard_down & watch_down)
+    outer = agitated  # beyond the calm zone on a watched side (``agitated`` grows below)
 
     # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954); a
     # guard that refuses a side resets it. Overlapping windows share events: with
@@ -497,6 +507,10 @@ def step(
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
     cu = np.where(guard_up & watch_up, cu, 0.0)
     cd = np.where(guard_down & watch_down, cd, 0.0)
+    if sequential is not None:
+        adds = np.broadcast_to(np.asarray(sequential, np.bool_), (size,))
+        cu = np.where(adds, cu, cols.cusum_up)
+        cd = np.where(adds, cd, cols.cusum_down)
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
@@ -582,7 +596,10 @@ def step(
     hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * g, 0.0)
     day_tab[rows, day] += np.where(learn_season & use_d, gain_d * g, 0.0)
     r2 = np.where(warm, r * r, np.minimum(r * r, bound * bound))
-    var = np.where(seen & ~rejected, cols.var + alpha * (r2 - cols.var), cols.var)
+    # An agitated window (an incident's first days, just inside the band) teaches the
+    # spread at the half-life's gain only, not at a young series' running-mean gain.
+    alpha_var = np.where(outer & ~warm, 1.0 - 2.0 ** (-1.0 / cfg.half_life), alpha)
+    var = np.where(seen & ~rejected, cols.var + alpha_var * (r2 - cols.var), cols.var)
     noise = cols.noise + alpha * (noise_t - cols.noise)
 
     new = Columns(

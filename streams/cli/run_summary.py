@@ -80,10 +80,11 @@ def warmup_days(rules: RuleSet) -> dict[str, float]:
     """Days of history each window rule needs before it may alert.
 
     A detector is ready after ``grace_period`` windows with data, one every ``hop``
-    (see :class:`thresholds.config.DetectorConfig`): warm-up = grace_period x hop.
+    (see :class:`thresholds.config.DetectorConfig`), once the rule's windows settled
+    (``RuleSpec.settle_ms``): warm-up = settle + grace_period x hop.
     """
     return {
-        rule.name: rule.detector.grace_period * rule.hop_ms / _DAY_MS
+        rule.name: (rule.settle_ms + rule.detector.grace_period * rule.hop_ms) / _DAY_MS
         for rule in rules.rules
         if rule.detector is not None
     }

@@ -217,6 +217,9 @@ class WindowCloser:
         self.suppressed: Counter[tuple[str, str]] = Counter()
         #: Percentile rules decided on log-means: each series' learned within-window spread.
         self.spreads = log_mean.SpreadMemory()
+        #: Start of the hop that held each rule's first events: its windows settle from
+        #: there (``RuleSpec.settle_ms``). A closer shard counts from its own first series.
+        self.started_at: dict[str, int] = {}
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -268,6 +271,7 @@ class WindowCloser:
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
             "spreads": {sid: list(v) for sid, v in sorted(self.spreads.table.items())},
+            "started_at": self.started_at,
         }
         # The risk shard's state (every open order and customer) is most of a closer's
         # snapshot: MessagePack after the arrays, not JSON in the sorted header, where it
@@ -344,6 +348,9 @@ class WindowCloser:
         self.spreads = log_mean.SpreadMemory(
             {sid: (float(ss), float(df)) for sid, (ss, df) in state.get("spreads", {}).items()}
         )
+        # A snapshot from before settling was recorded: its rules settled long ago.
+        started = state.get("started_at", {rule.name: _NEVER for rule in self.rules.rules})
+        self.started_at = {name: int(ts) for name, ts in started.items()}
 
     def drain_suppressed(self) -> Counter[tuple[str, str]]:
         """Decisions muted by (mute name, rule) since the last call."""
@@ -447,6 +454,8 @@ class WindowCloser:
             start = self._next_start(rule)
             if start is None or start + rule.window_ms > watermark:
                 return events
+            # The oldest window with data ends with the hop of the rule's first events.
+            self.started_at.setdefault(rule.name, start + rule.window_ms - rule.hop_ms)
             events.extend(self._close_window(rule, start))
             self.closed_through[rule.name] = start
             self.windows_closed += 1
@@ -472,6 +481,8 @@ class WindowCloser:
     def _close_window(self, rule: RuleSpec, start: int) -> list[AlertEvent]:
         end = start + rule.window_ms
         partials = self._window_partials(rule, start)
+        if rule.settle_ms and start < self.started_at.get(rule.name, _NEVER) + rule.settle_ms:
+            return []  # still settling: the window says nothing (see RuleSpec.settle_ms)
         merged = {series: _merge(by_source) for series, by_source in partials.items()}
         if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
@@ -521,6 +532,7 @@ class WindowCloser:
             peek: bool = False,
             z_scale: np.ndarray | None = None,
             learn: np.ndarray | None = None,
+            sequential: np.ndarray | None = None,
         ) -> Outcome:
             if log_means is not None:  # decided on log-means, reported as the quantile
                 return log_means.report(
@@ -537,6 +549,7 @@ class WindowCloser:
                         z_scale=z_scale,
                         learn=learn,
                         guard_value=log_means.quantiles,
+                        sequential=sequential,
                     )
                 )
             return _evaluate(
@@ -552,6 +565,7 @@ class WindowCloser:
                 z_scale=z_scale,
                 learn=learn,
                 raw=values,
+                sequential=sequential,
             )
 
         plan = (
@@ -573,7 +587,9 @@ class WindowCloser:
         if plan is None:
             outcome = judge(values)
         else:
-            outcome = judge(plan.values, z_scale=plan.z_scale, learn=plan.learn)
+            outcome = judge(
+                plan.values, z_scale=plan.z_scale, learn=plan.learn, sequential=plan.sequential
+            )
         if self.oncall:
             self.oncall.after(rule.name, series, plan, outcome, values)
         if log_means is not None:
@@ -1148,18 +1164,38 @@ def _evaluate(
     learn: np.ndarray | None = None,
     raw: np.ndarray | None = None,
     guard_value: np.ndarray | None = None,
+    sequential: np.ndarray | None = None,
 ) -> Outcome:
     """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
-    ``z_scale`` and ``learn``, and ``guard_value``, as in :func:`thresholds.engine.step`;
+    ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
+    :func:`thresholds.engine.step`;
     ``raw``: the observed values when ``values`` were scaled by the calendar."""
     if rule.relative_to is not None or rule.total_direction is not None:
         return _evaluate_relative(
-            rule, bank, end, ids, rows, values, peek=peek, z_scale=z_scale, learn=learn, raw=raw
+            rule,
+            bank,
+            end,
+            ids,
+            rows,
+            values,
+            peek=peek,
+            z_scale=z_scale,
+            learn=learn,
+            raw=raw,
+            sequential=sequential,
         )
     if peek:
         return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
     return bank.evaluate(
-        end, rows, values, sample, noise, z_scale=z_scale, learn=learn, guard_value=guard_value
+        end,
+        rows,
+        values,
+        sample,
+        noise,
+        z_scale=z_scale,
+        learn=learn,
+        guard_value=guard_value,
+        sequential=sequential,
     )
 
 
@@ -1175,6 +1211,7 @@ def _evaluate_relative(
     z_scale: np.ndarray | None = None,
     learn: np.ndarray | None = None,
     raw: np.ndarray | None = None,
+    sequential: np.ndarray | None = None,
 ) -> Outcome:
     """A count rule whose keys are judged against the total (``relative_to``) and whose
     total may watch its own side (``total_direction``); ``raw`` holds the observed
@@ -1197,7 +1234,16 @@ def _evaluate_relative(
     if peek:
         return bank.peek(end, rows, values, None, None, exposure, sides)
     return bank.evaluate(
-        end, rows, values, None, None, exposure, sides, z_scale=z_scale, learn=learn
+        end,
+        rows,
+        values,
+        None,
+        None,
+        exposure,
+        sides,
+        z_scale=z_scale,
+        learn=learn,
+        sequential=sequential,
     )
 
 

@@ -26,7 +26,9 @@ error must not be its own peer), floored at 1. The series is then judged against
 with its level: the engine sees the rate ``p'`` with ``g(p') = g(p) - (g(w b) - g(b))``,
 the band (and CUSUM threshold) is widened by ``PEER_WIDEN`` (``w`` is an estimate) or by
 the peers' own scatter around their wave, whichever is larger (:func:`_peer_spread`),
-and nothing is learned, so only a key breaking away from its peers fires. Dividing the
+nothing is learned, and the window adds no evidence to the CUSUM (a key's own wave
+differs a little from its peers' for the whole aftermath, which the CUSUM would add up
+day after day), so only a key breaking away from its peers fires, by its band. Dividing the
 rate by ``w`` instead widens the band ``sqrt(w)`` times and compresses high rates:
 harmless for the plain return rate's waves (``w`` ~ 1.5), it swallowed a x4 sizing
 error under the lag-aware rate, whose early returns move ~2.5 times as much (``w`` ~ 3-4).
@@ -56,10 +58,11 @@ PEER_RULES: Final = frozenset({"return_rate", "complaint_rate"})
 #: Fewest series with data a dimension needs for a peer factor.
 MIN_PEERS: Final = 3
 #: Least band (and CUSUM threshold) multiplier of peer-normalised rows: the wave factor
-#: is an estimate from the same window, and a key's own wave differs a little from its
-#: peers' for the whole aftermath, which the CUSUM would add up window after window.
-#: Measured (tests/unit/scenarios/test_calendar.py, lag-aware rate): 1.25 let one small
-#: SKU with a chance excess fire after four days; 1.5 none, the sizing error 6 h later.
+#: is an estimate from the same window. Measured (tests/unit/scenarios/test_calendar.py,
+#: lag-aware rate): 1.25 let one small SKU with a chance excess fire after four days; 1.5
+#: none, the sizing error 6 h later. With bands at the sampling noise (windows settle,
+#: ``RuleSpec.settle_ms``) 1.5 and 2.0 both let it fire by CUSUM, hence peer rows add no
+#: CUSUM evidence (``WindowPlan.sequential``).
 PEER_WIDEN: Final = 1.5
 _TRACK_GAIN: Final = 0.5
 
@@ -74,6 +77,8 @@ class WindowPlan:
     values: npt.NDArray[np.float64]
     learn: npt.NDArray[np.bool_] | None = None
     z_scale: npt.NDArray[np.float64] | None = None
+    #: False on rows that add no evidence to the CUSUM (peer-normalised rows).
+    sequential: npt.NDArray[np.bool_] | None = None
     #: Row -> name of the mute (or the silencing calendar event) covering it.
     muted: dict[int, str] = field(default_factory=dict)
     #: Row -> factor applied to the baseline (the engine saw value / factor).
@@ -250,8 +255,11 @@ class OnCall:
                 by = max(
                     PEER_WIDEN, _peer_spread(plan.values, sizes, outcome, factors, min_sample, z)
                 )
+                if plan.sequential is None:
+                    plan.sequential = np.ones(len(series), np.bool_)
                 for row in dim_rows:
                     learn[row] = False
+                    plan.sequential[row] = False
                 for row, w in factors.items():
                     peer[row] = w
                     b, n = baseline[row], sizes[row]

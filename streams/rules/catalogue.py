@@ -99,6 +99,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "lost_warmup",
         "rollup_min",
         "cohort",
+        "settle",
         "statistic",
     }
 )
@@ -329,6 +330,12 @@ def _rule(
         cohort_ms = _duration(table["cohort"], f"{where}.cohort")
         if cohort_ms < hop_ms:
             raise ConfigError(f"{where}.cohort", "must be at least the rule's hop")
+    # A lag-aware rate's delay to a return is known only `cohort` after the first delivery.
+    settle_ms = cohort_ms or 0
+    if "settle" in table:
+        if entry.kind == "event" or entry.entity:
+            raise ConfigError(f"{where}.settle", "only windowed rules of series settle")
+        settle_ms = _duration(table["settle"], f"{where}.settle", allow_zero=True)
     statistic = table.get("statistic", "quantile")
     if "statistic" in table and entry.kind != "percentile":
         raise ConfigError(f"{where}.statistic", "only percentile rules choose a statistic")
@@ -361,6 +368,7 @@ def _rule(
         cohort_ms,
         statistic,
         slow_half_life_ms,
+        settle_ms,
         definition=entry,
     )
 

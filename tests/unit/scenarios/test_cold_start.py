@@ -8,8 +8,8 @@ transient as the series' normal spread. Each test replays 21 days of one busy se
 sigmas plus a little for the seasonal slots, about 3.3-3.7) and checks the median band
 width, in sampling sigmas, over every judged window.
 
-Both are strict xfails today: they pin a measured defect and turn red once it is fixed,
-so whoever fixes it removes the mark (``docs/quality.md``, "Known defect").
+Both failed until windows settled (``RuleSpec.settle_ms``): the start-up transient was
+learned as variance, 13.1 and 5.0 sampling sigmas (``docs/quality.md``).
 """
 
 from __future__ import annotations
@@ -85,38 +85,14 @@ def band_in_sampling_sigmas(rule: str, dimension: str, records: list[Record]) ->
     return out
 
 
-RETURNS_DEFECT = (
-    "known defect (measured 2026-12-01): for about two days after the first delivery the "
-    "lag-aware delay histogram is right-censored and still its uniform prior, so windows "
-    "show no early returns against hundreds of deliveries' exposure; warm-up learns that as "
-    "variance and the running-mean gain keeps it for weeks (median 13.1 sampling sigmas "
-    "here; 4.5 or less when only windows from `cohort` after the first delivery are judged, "
-    "tried)"
-)
-COMPLAINTS_DEFECT = (
-    "known defect (measured 2026-12-01): complaints come 0.5-30 h after delivery, so the "
-    "first windows hold deliveries without their complaints; warm-up learns the start-up "
-    "dip as variance (median 5.0 sampling sigmas here; 3.7 on similar traffic when the "
-    "replay starts with earlier deliveries' complaints already flowing)"
-)
-
-
 @pytest.mark.parametrize(
     ("rule", "dimension", "rates"),
     [
+        # 13.1 sampling sigmas before windows settled for `cohort` (3 days).
+        pytest.param("return_rate", "sku", {"returns": 0.25}, id="return_rate"),
+        # 5.0 before its windows settled for a day (`settle = "1d"`).
         pytest.param(
-            "return_rate",
-            "sku",
-            {"returns": 0.25},
-            marks=pytest.mark.xfail(strict=True, reason=RETURNS_DEFECT),
-            id="return_rate",
-        ),
-        pytest.param(
-            "complaint_rate",
-            "region,carrier",
-            {"complaints": 0.035},
-            marks=pytest.mark.xfail(strict=True, reason=COMPLAINTS_DEFECT),
-            id="complaint_rate",
+            "complaint_rate", "region,carrier", {"complaints": 0.035}, id="complaint_rate"
         ),
     ],
 )

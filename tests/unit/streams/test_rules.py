@@ -78,6 +78,10 @@ class TestBadRules:
                 "rules.customer_order_burst.slow_half_life",
             ),
             (("rules", "return_rate", "slow_half_life"), "1h", "rules.return_rate.slow_half_life"),
+            (("rules", "complaint_rate", "settle"), "a day", "rules.complaint_rate.settle"),
+            (("rules", "complaint_rate", "settle"), -1, "rules.complaint_rate.settle"),
+            (("rules", "order_outlier", "settle"), "1d", "rules.order_outlier.settle"),
+            (("rules", "shared_address", "settle"), "1d", "rules.shared_address.settle"),
             (("settings", "lateness"), "-5m", "settings.lateness"),
             (("settings", "timezone"), "UTC", "settings.timezone"),
         ],
@@ -301,3 +305,18 @@ def test_detector_policy_and_cusum_settings_are_read() -> None:
     with pytest.raises(ConfigError) as info:
         rules(policy="sometimes")
     assert info.value.field == "rules.order_volume.detector.policy"
+
+
+def test_settle_defaults_to_the_cohort_and_is_read() -> None:
+    """``return_rate`` settles for its cohort, ``complaint_rate`` for its shipped day, a
+    rule without either not at all; an explicit ``settle`` wins, 0 switches it off."""
+    rules = parse_rules(default_document())
+    assert rules.by_name("return_rate").settle_ms == 3 * 86_400_000
+    assert rules.by_name("complaint_rate").settle_ms == 86_400_000
+    assert rules.by_name("order_volume").settle_ms == 0
+    document = default_document()
+    document["rules"]["return_rate"]["settle"] = 0
+    document["rules"]["order_volume"]["settle"] = "2h"
+    rules = parse_rules(document)
+    assert rules.by_name("return_rate").settle_ms == 0
+    assert rules.by_name("order_volume").settle_ms == 7_200_000

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from thresholds.config import DetectorConfig
 from thresholds.engine import Columns, step
@@ -54,3 +55,60 @@ class TestZScale:
         assert out.violating[0] and not out.violating[1]
         assert out.upper[1] > out.upper[0]
         assert out.baseline[0] == out.baseline[1]
+
+
+class TestSequentialFlag:
+    def test_rows_off_add_no_cusum_evidence(self) -> None:
+        """A lasting excess inside the band fires by CUSUM on a row that adds evidence and
+        never on one with sequential=False, whose CUSUM holds still."""
+        cfg = DetectorConfig(kind="count", grace_period=5)
+        cols = _warm(cfg, 2)
+        held = cols.cusum_up[1]
+        fired = [False, False]
+        for t in range(30, 60):
+            out, cols = step(
+                cfg,
+                cols,
+                t * HOUR,
+                np.array([125.0, 125.0]),
+                None,
+                sequential=np.array([True, False]),
+            )
+            assert not out.violating.any()  # about 2.5 sigma: inside the band
+            fired = [f or bool(x) for f, x in zip(fired, out.transition == 1, strict=True)]
+        assert fired == [True, False]
+        assert cols.cusum_up[1] == held
+
+
+class TestVarianceGain:
+    """After warm-up the spread learns at the running-mean gain ``1/(n+1)`` of a young
+    series, except from an agitated window (beyond ``resolve_below`` of the band on a
+    watched side), which it learns from at the half-life's gain only."""
+
+    CFG = DetectorConfig(kind="percentile", grace_period=5, half_life=96.0, direction="up")
+
+    def _z_and_update(self, value: float) -> tuple[float, float, float]:
+        """``(z, variance gain, n)`` of one window of ``value`` after warm-up."""
+        cols = _warm(self.CFG)
+        out, new = step(self.CFG, cols, 30 * HOUR, np.array([value]), None)
+        n = float(cols.n[0])
+        # A percentile is modelled in its own scale: the level moves by r / (n + 1).
+        r = float(new.level[0] - cols.level[0]) * (n + 1)
+        gain = float(new.var[0] - cols.var[0]) / (r * r - float(cols.var[0]))
+        a = float(out.anomaly_score[0])
+        return a * self.CFG.z / (1 - a), gain, n
+
+    def test_a_calm_window_learns_at_the_running_mean_gain(self) -> None:
+        z, gain, n = self._z_and_update(102.0)
+        assert z < self.CFG.resolve_below * self.CFG.z
+        assert gain == pytest.approx(1 / (n + 1))
+
+    def test_an_agitated_window_learns_at_the_half_life_gain(self) -> None:
+        value = next(
+            v
+            for v in np.arange(100.0, 200.0, 0.5)
+            if 2.4 < self._z_and_update(float(v))[0] < 2.9  # agitated, inside the band
+        )
+        _, gain, n = self._z_and_update(float(value))
+        assert n < 96  # young: the running-mean gain would be larger
+        assert gain == pytest.approx(1.0 - 2.0 ** (-1.0 / 96.0))
