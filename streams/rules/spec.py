@@ -238,8 +238,8 @@ class RuleSpec:
     statistic: str = "quantile"
     #: Burst rule: the half-life of the decayed order count judged against ``slow_floor``.
     slow_half_life_ms: int = 3_600_000
-    #: Windows that start less than this long after the rule's first watermark are
-    #: neither judged nor learned from: a numerator that lags its denominator (complaints
+    #: Windows that start less than this long after the hop of the rule's first events
+    #: are neither judged nor learned from: a numerator that lags its denominator (complaints
     #: and returns come after their deliveries) is short in them, and warm-up would learn
     #: that start-up transient as the baseline's variance. Defaults to ``cohort_ms``.
     settle_ms: int = 0
