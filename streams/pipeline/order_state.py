@@ -480,7 +480,10 @@ class OrderBook:
                 continue
             factor = self.transit.deadline_factor(cell)
             wait = self.lost_alone * factor if order.overdue else factor
-            now_due = shipped + round(wait * p90 * _MS_PER_HOUR)
+            # Never before ``due``: every verdict is stamped after the watermark of the
+            # previous call (which took every entry up to it), so a cell whose p90 fell
+            # meanwhile cannot send a verdict into a window already closed downstream.
+            now_due = max(shipped + round(wait * p90 * _MS_PER_HOUR), due)
             if now_due > watermark_ms:
                 order.due_ms = now_due
                 heapq.heappush(heap, (now_due, order_id, shipped))
@@ -500,7 +503,8 @@ class OrderBook:
             elif self.lone_losses_likely():
                 lost.append(self._report_alone(order_id, order, now_due, p90, factor, cell))
             else:
-                order.due_ms = shipped + round(self.lost_alone * factor * p90 * _MS_PER_HOUR)
+                lone = shipped + round(self.lost_alone * factor * p90 * _MS_PER_HOUR)
+                order.due_ms = max(lone, now_due)
                 heapq.heappush(heap, (order.due_ms, order_id, shipped))
         return lost
 
@@ -570,9 +574,11 @@ class OrderBook:
         if self._next_sweep_ms is not None and now_ms < self._next_sweep_ms:
             return
         self._next_sweep_ms = now_ms + _MS_PER_HOUR
+        # Twice the span: verdicts are due behind ``now_ms`` (by the lateness), and when
+        # this runs (not in a snapshot) must not change what corroborates them.
         for cell in list(self._overdue):
             recent = self._overdue[cell]
-            while recent and recent[0][0] <= now_ms - CORROBORATION_MS:
+            while recent and recent[0][0] <= now_ms - 2 * CORROBORATION_MS:
                 recent.popleft()
             if not recent:
                 del self._overdue[cell]
