@@ -324,6 +324,8 @@ class OrderBook:
         #: Evicted orders by reason (``ttl``, ``cap``) since the last drain.
         self.evicted: Counter[str] = Counter()
         self._next_sweep_ms: int | None = None
+        #: The highest watermark :meth:`due_lost` has checked (``None``: none yet).
+        self._checked_ms: int | None = None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -462,6 +464,9 @@ class OrderBook:
         if self.lost_factor is None or self.first_ms is None:
             return lost
         watermark_ms = min(watermark_ms, self._warm_mark(watermark_ms))
+        floor = _NONE if self._checked_ms is None else self._checked_ms + 1
+        if self._checked_ms is None or watermark_ms > self._checked_ms:
+            self._checked_ms = watermark_ms
         while heap and heap[0][0] <= watermark_ms:
             due, order_id, shipped = heapq.heappop(heap)
             order = self.orders.get(order_id)
@@ -480,10 +485,9 @@ class OrderBook:
                 continue
             factor = self.transit.deadline_factor(cell)
             wait = self.lost_alone * factor if order.overdue else factor
-            # Never before ``due``: every verdict is stamped after the watermark of the
-            # previous call (which took every entry up to it), so a cell whose p90 fell
-            # meanwhile cannot send a verdict into a window already closed downstream.
-            now_due = max(shipped + round(wait * p90 * _MS_PER_HOUR), due)
+            # Never at or before the watermark of the previous call: a cell whose p90 fell
+            # meanwhile must not send a verdict into a window already closed downstream.
+            now_due = max(shipped + round(wait * p90 * _MS_PER_HOUR), floor)
             if now_due > watermark_ms:
                 order.due_ms = now_due
                 heapq.heappush(heap, (now_due, order_id, shipped))
@@ -625,6 +629,7 @@ class OrderBook:
             },
             "shipping": self._shipping,
             "lone_outcomes": self.lone_outcomes,
+            "lost_checked_ms": self._checked_ms,
         }
 
     def arrays(self) -> list[bytes]:
@@ -672,6 +677,7 @@ class OrderBook:
             for cell, recent in header.get("overdue", {}).items()
         }
         self.lone_outcomes = [float(c) for c in header.get("lone_outcomes", (0.0, 0.0))]
+        self._checked_ms = header.get("lost_checked_ms")
         self._shipping = {
             cell: [float(rate), float(at)]
             for cell, (rate, at) in header.get("shipping", {}).items()

@@ -221,6 +221,18 @@ class TestLostParcels:
         assert b.due_lost(DAY + 21 * HOUR) == []
         assert len(b.due_lost(DAY + 31 * HOUR)) == 3
 
+    def test_a_verdict_is_never_stamped_before_the_last_check(self) -> None:
+        """When the cell's p90 falls after a check, the deadline it implies may lie
+        before that check: the verdict is stamped just after it, never into the past
+        that downstream windows have already closed."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        assert b.due_lost(110 * HOUR) == []
+        train(b, 2.0, n=300, start=1000)  # the cell speeds up: p90 2 h, deadline 104 h
+        [parcel] = b.due_lost(121 * HOUR)
+        assert parcel.due_ms == 110 * HOUR + 1
+
     def test_delivered_parcel_is_never_flagged(self) -> None:
         """A parcel delivered before its deadline is not lost."""
         b = book()
