@@ -86,6 +86,10 @@ CORROBORATION_P: Final = 1e-3
 #: A lone overdue parcel (not corroborated) is reported at this multiple of its deadline
 #: (the default of the rules file's ``lost_alone_after``).
 LONE_FACTOR: Final = 1.5
+#: A shipment's deadline is first checked at this share of it (the cell's p90 then), then
+#: at least hourly: a p90 that falls meanwhile (it moves by a tenth within a week) would
+#: otherwise delay the report past the deadline it implies.
+_FIRST_CHECK: Final = 0.8
 #: Lone outcomes counted before both counts are halved (recent ones weigh more).
 _LONE_HALVE_AT: Final = 200.0
 #: Deliveries counted per cell before all its counts are halved (older ones weigh less,
@@ -435,7 +439,8 @@ class OrderBook:
             factor, p90 = self.lost_factor, 24.0  # re-checked when due: an hour-scale guess
         else:
             factor = self.transit.deadline_factor(cell)
-        due = order.shipped_ms + round(factor * p90 * _MS_PER_HOUR)
+        # Checked first a little early, then hourly up to the deadline (see due_lost).
+        due = order.shipped_ms + round(_FIRST_CHECK * factor * p90 * _MS_PER_HOUR)
         order.due_ms = due
         heapq.heappush(self._deadlines, (due, order_id, order.shipped_ms))
 
@@ -489,8 +494,10 @@ class OrderBook:
             # meanwhile must not send a verdict into a window already closed downstream.
             now_due = max(shipped + round(wait * p90 * _MS_PER_HOUR), floor)
             if now_due > watermark_ms:
-                order.due_ms = now_due
-                heapq.heappush(heap, (now_due, order_id, shipped))
+                # Re-checked at least hourly: the cell's p90 may fall before the deadline,
+                # and a parcel checked only at its old deadline would be reported late.
+                order.due_ms = min(now_due, max(due, watermark_ms) + _MS_PER_HOUR)
+                heapq.heappush(heap, (order.due_ms, order_id, shipped))
                 continue
             if order.overdue:  # alone until its late deadline
                 lost.append(self._report_alone(order_id, order, now_due, p90, factor, cell))
