@@ -18,9 +18,11 @@ that re-reading its final event after a restart measures it again (the window it
 was not in the snapshot). Pure code: the Kafka runtime and ``replay`` get the same facts.
 
 A parcel is *overdue* when it is still undelivered ``lost_factor`` times its cell's p90
-transit time after it shipped. Deadlines sit in a heap (event time); a due entry is
-re-checked against the cell's p90 of that moment, so a cell that slows down as a whole
-pushes its deadlines out instead of flagging every parcel.
+transit time after it shipped. Deadlines sit in a heap (event time), checked from 0.8 x
+the deadline and then hourly against the cell's p90 of that moment, so a cell that
+slows down as a whole pushes its deadlines out instead of flagging every parcel, and one
+that speeds up reports on time. A verdict is stamped no earlier than just after the
+previous check's watermark (a window downstream may have closed before it).
 
 An overdue parcel is reported *lost* (``lost_parcel``) at once when its cell has more
 parcels overdue within :data:`CORROBORATION_MS` than stragglers explain: the count of
