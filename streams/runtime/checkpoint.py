@@ -22,7 +22,7 @@ import asyncio
 import json
 import time
 import zlib
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -39,6 +39,19 @@ _READ_TIMEOUT_S = 30.0
 Snapshot = tuple[bytes | None, dict[str, Any] | None]
 
 K = TypeVar("K", bound=Hashable)
+
+
+def lowest_offsets(highs: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """Per partition, the lowest of the offsets in ``highs`` (each maps a partition,
+    as a string, to an offset); a partition missing from any of them starts at 0.
+
+    Restored closers recompute from different points: reading the alerts topic from the
+    lowest of their snapshots' markers covers what each of them had already published.
+    """
+    if not highs:
+        return {}
+    partitions = set().union(*(high.keys() for high in highs))
+    return {p: min(int(high.get(p, 0)) for high in highs) for p in sorted(partitions)}
 
 
 class CheckpointSchedule:

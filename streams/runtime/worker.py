@@ -65,7 +65,7 @@ from streams.rules.calendar import Calendar, load_calendar
 from streams.rules.catalogue import RuleSet
 from streams.rules.mutes import mute_states
 from streams.runtime.batches import PartitionBatches, keyed_partition
-from streams.runtime.checkpoint import CheckpointSchedule, CheckpointStore
+from streams.runtime.checkpoint import CheckpointSchedule, CheckpointStore, lowest_offsets
 from streams.runtime.commits import CommitFailures
 from streams.runtime.config import Settings
 from streams.runtime.gc_tuning import tune_gc
@@ -795,13 +795,18 @@ class Worker:
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
         published: set[tuple[str, str, str]] = set()
         try:
+            highs: list[dict[str, int]] = []
             for tp in assigned:
                 loaded[tp] = await self.checkpoints.read_latest(tp.partition)
-                marker = loaded[tp][1]
-                if loaded[tp][0] is not None and marker is not None:
-                    # The closer recomputes from its snapshot; what it had already published
-                    # after the snapshot is on the alerts topic after these offsets.
-                    published |= await self._alerts_since(marker["alerts_high"])
+                payload, marker = loaded[tp]
+                # The closer recomputes from its snapshot; what it had already published
+                # after the snapshot is on the alerts topic after these offsets. Without a
+                # snapshot (a crash before the first one) it recomputes from the start, so
+                # all of the topic counts.
+                restorable = payload is not None and marker is not None
+                highs.append(marker["alerts_high"] if restorable and marker else {})
+            if highs:
+                published |= await self._alerts_since(lowest_offsets(highs))
         finally:
             restored = []
             self._published |= published
@@ -869,8 +874,10 @@ class Worker:
         """``(alert_id, status, severity)`` of every alert on the topic at or after ``high``
         offsets (an escalation is a second ``firing`` of one id, with a higher severity).
 
-        Reads until the topic is quiet rather than trusting the end offset (see
-        docs/architecture.md, "Broker notes"); alerts are rare, so this is a short read.
+        Reads at least to the end offsets the broker reports, then on until the topic is
+        quiet: tansu can report an end short of the last batch (docs/architecture.md,
+        "Broker notes"), and a fresh consumer's first fetch can take longer than one quiet
+        poll, so neither alone is enough. Alerts are rare, so this is a short read.
         """
         consumer = AIOKafkaConsumer(
             **client_options(self.settings), enable_auto_commit=False, auto_offset_reset="earliest"
@@ -885,14 +892,18 @@ class Worker:
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, int(high.get(str(tp.partition), 0)))
+            ends = await consumer.end_offsets(tps) if tps else {}
+            behind = {tp for tp in tps if ends[tp] > int(high.get(str(tp.partition), 0))}
             while True:
                 batch = await consumer.getmany(timeout_ms=1_000)
-                if not batch:
+                if not batch and not behind:
                     return seen
-                for messages in batch.values():
+                for tp, messages in batch.items():
                     for message in messages:
                         alert = json.loads(message.value)
                         seen.add((alert["alert_id"], alert["status"], alert["severity"]))
+                    if messages and messages[-1].offset + 1 >= ends[tp]:
+                        behind.discard(tp)
         finally:
             await consumer.stop()
 
