@@ -1,4 +1,4 @@
-"""Lost-parcel flags on transit times with thin and heavy tails: fixed against tail-aware deadline.
+"""Lost-parcel flags on transit times with thin and heavy tails: three deadline policies.
 
 ``lost_parcel`` flags a parcel still undelivered ``lost_after`` (1.9) x its cell's p90
 transit after it shipped. On a carrier whose transit times have a heavy tail, parcels
@@ -11,11 +11,16 @@ This feeds one :class:`~streams.pipeline.order_state.OrderBook` synthetic shipme
 - **false flags**: parcels flagged lost that were then delivered, per day and per
   10,000 deliveries;
 - **lost found**: never-delivered parcels flagged (of those shipped early enough for
-  2 x the true p90 to pass before the run ends), and the longest time to the flag in
-  units of the true p90 of the cell's transit (issue 12 asks for at most 2);
+  3 x the true p90 to pass before the run ends), how many within 2 x the true p90 of
+  the cell's transit (issue 12 asks for all), and the longest time to the flag in such
+  units;
 
-for the fixed deadline (``TAIL_RUNGS`` reduced to its first rung) and the shipped
-tail-aware one, in the same run on the same parcels. Pure Python, no Kafka, about a
+for the fixed deadline (``TAIL_RUNGS`` reduced to its first rung, every overdue parcel
+reported at once), the tail-aware one (``lost_alone`` 1) and the shipped one (tail-aware,
+and a lone overdue parcel waits 1.5 x its deadline unless others of its cell
+corroborate it), in the same run on the same parcels. These lost parcels are
+independent (0.1 % of every cell's parcels, not a wave), the case corroboration
+cannot help. Pure Python, no Kafka, about a
 minute. Run: ``.venv/bin/python benchmarks/lost_tail.py [--days 28] [--per-day 9000]``.
 """
 
@@ -39,6 +44,15 @@ _DAY = 24 * _HOUR
 _STEP = 15 * 60_000
 _WARMUP_DAYS = 10
 _CELLS = 8
+#: Lost parcels are scored when shipped early enough for this many true p90s to pass
+#: before the run ends (a lone one is reported at 1.5 x 1.9 = 2.85 p90s of its cell).
+_SCORED_P90S = 3.0
+#: The policies compared: name, tail-aware rungs, ``lost_alone``.
+_DEADLINES: tuple[tuple[str, bool, float], ...] = (
+    ("fixed", False, 1.0),
+    ("tail-aware", True, 1.0),
+    ("shipped", True, 1.5),
+)
 _Z90 = 1.2815515655446004
 _MEDIAN_H = 30.0
 
@@ -51,6 +65,7 @@ class Outcome:
     lost_flagged: int = 0
     lost_total: int = 0
     worst_p90s: float = 0.0
+    within_2: int = 0
     deliveries: int = 0
 
 
@@ -74,11 +89,19 @@ def _events(
     return out, p90, {int(i) for i in np.flatnonzero(never)}
 
 
-def run(sigma: float, *, tail_aware: bool, days: int, per_day: int, lost: float) -> Outcome:
+def run(
+    sigma: float, *, tail_aware: bool, alone: float, days: int, per_day: int, lost: float
+) -> Outcome:
     """Replay one sigma's parcels through an order book; score its lost verdicts."""
     rng = np.random.default_rng([7, round(sigma * 100)])
     events, true_p90, never = _events(rng, days, per_day, sigma, lost)
-    book = OrderBook(max_orders=10**7, ttl_ms=60 * _DAY, keep_done_ms=60 * _DAY, lost_factor=1.9)
+    book = OrderBook(
+        max_orders=10**7,
+        ttl_ms=60 * _DAY,
+        keep_done_ms=60 * _DAY,
+        lost_factor=1.9,
+        lost_alone=alone,
+    )
     if not tail_aware:
         book.transit.rungs = book.transit.rungs[:1]
     flagged: dict[int, int] = {}
@@ -89,7 +112,7 @@ def run(sigma: float, *, tail_aware: bool, days: int, per_day: int, lost: float)
     out = Outcome()
 
     def never_due(order: int, ship: int) -> bool:
-        return ship + 2.0 * true_p90[cell_of[order]] * _HOUR > last
+        return ship + _SCORED_P90S * true_p90[cell_of[order]] * _HOUR > last
 
     warm, last = _WARMUP_DAYS * _DAY, days * _DAY
     for ts, kind, order, cell in events:
@@ -122,6 +145,7 @@ def run(sigma: float, *, tail_aware: bool, days: int, per_day: int, lost: float)
             out.lost_flagged += 1
             took = (due - ship) / _HOUR / true_p90[cell_of[order]]
             out.worst_p90s = max(out.worst_p90s, took)
+            out.within_2 += took <= 2.0
     return out
 
 
@@ -139,18 +163,23 @@ def main() -> int:
     )
     print(
         f"{'sigma':>5} {'deadline':>10} {'false/day':>9} {'per 10k':>8} {'lost found':>11} "
-        f"{'worst flag (true p90s)':>22}"
+        f"{'by 2 p90s':>9} {'worst flag (true p90s)':>22}"
     )
     for sigma in (float(s) for s in args.sigmas.split(",")):
-        for tail_aware in (False, True):
+        for name, tail_aware, alone in _DEADLINES:
             o = run(
-                sigma, tail_aware=tail_aware, days=args.days, per_day=args.per_day, lost=args.lost
+                sigma,
+                tail_aware=tail_aware,
+                alone=alone,
+                days=args.days,
+                per_day=args.per_day,
+                lost=args.lost,
             )
             print(
-                f"{sigma:5.2f} {'tail-aware' if tail_aware else 'fixed':>10} "
+                f"{sigma:5.2f} {name:>10} "
                 f"{o.false_flags / scored_days:9.2f} "
                 f"{1e4 * o.false_flags / max(o.deliveries, 1):8.2f} "
-                f"{o.lost_flagged:>5}/{o.lost_total:<5} {o.worst_p90s:22.2f}"
+                f"{o.lost_flagged:>5}/{o.lost_total:<5} {o.within_2:>9} {o.worst_p90s:22.2f}"
             )
     return 0
 

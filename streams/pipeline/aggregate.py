@@ -800,6 +800,7 @@ def _order_book(rules: RuleSet, mine: tuple[RuleSpec, ...]) -> OrderBook | None:
         keep_ms,
         None if lost is None else lost.lost_factor,
         0 if lost is None else lost.lost_warmup_ms,
+        1.0 if lost is None else lost.lost_alone,
     )
 
 

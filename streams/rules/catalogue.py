@@ -97,6 +97,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "sku_window",
         "lost_after",
         "lost_warmup",
+        "lost_alone_after",
         "rollup_min",
         "cohort",
         "settle",
@@ -309,6 +310,11 @@ def _rule(
         if name != "lost_parcel":
             raise ConfigError(f"{where}.lost_after", "only lost_parcel has it")
         lost_factor = _number(table["lost_after"], f"{where}.lost_after", 1.0, 20.0)
+    lost_alone = 1.5
+    if "lost_alone_after" in table:
+        if name != "lost_parcel":
+            raise ConfigError(f"{where}.lost_alone_after", "only lost_parcel has it")
+        lost_alone = _number(table["lost_alone_after"], f"{where}.lost_alone_after", 1.0, 10.0)
     lost_warmup_ms = 10 * 86_400_000
     if "lost_warmup" in table:
         if name != "lost_parcel":
@@ -369,6 +375,7 @@ def _rule(
         statistic,
         slow_half_life_ms,
         settle_ms,
+        lost_alone,
         definition=entry,
     )
 

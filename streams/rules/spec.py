@@ -243,6 +243,9 @@ class RuleSpec:
     #: and returns come after their deliveries) is short in them, and warm-up would learn
     #: that start-up transient as the baseline's variance. Defaults to ``cohort_ms``.
     settle_ms: int = 0
+    #: ``lost_parcel``: a lone overdue parcel (no others of its cell corroborate it) is
+    #: reported at this multiple of its deadline (``lost_factor`` x p90); 1: at it.
+    lost_alone: float = 1.5
     #: The rule's definition (its module under :mod:`streams.rules.builtin`, or a rule of
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.
     definition: Rule = dataclasses.field(kw_only=True, compare=False, repr=False)

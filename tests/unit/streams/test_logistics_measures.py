@@ -123,7 +123,8 @@ class TestLostParcel:
 
     def alerts(self, lost: int) -> list[Any]:
         """Replay 30 parcels delivered in 10 h, then ``lost`` that never arrive and one
-        that is only late, then traffic a day later."""
+        that is only late, then traffic a day and more later (past a lone parcel's
+        deadline, 1.5 x 2 x p90)."""
         from streams.rules.catalogue import parse_rules
 
         records = []
@@ -134,7 +135,7 @@ class TestLostParcel:
             records.append(order(f"gone{i}", "shipped", T0 + 11 * HOUR + i * MIN))
         records.append(order("slow", "shipped", T0 + 11 * HOUR))
         records.append(order("slow", "delivered", T0 + 11 * HOUR + 19 * HOUR))
-        for hours in range(31, 41, 3):  # traffic moves the watermark on (no jump)
+        for hours in range(31, 47, 3):  # traffic moves the watermark on (no jump)
             records.append(order(f"later{hours}", "placed", T0 + hours * HOUR))
         records.sort(key=lambda r: r[1]["ts"])
         pipeline = ReplayPipeline(parse_rules(self.RULES), partitions=1)
@@ -145,13 +146,15 @@ class TestLostParcel:
         )
 
     def test_each_lost_parcel_once_and_one_carrier_episode(self) -> None:
-        """Every undelivered parcel is flagged once at 2 x the cell's p90; the late but
+        """Every undelivered parcel is flagged once, at 2 x the cell's p90 when the
+        others corroborate it (the first ones wait minutes for that); the late but
         delivered one is not; the carrier gets one episode listing the orders."""
         alerts = self.alerts(4)
         per_order = [a for a in alerts if a.dimension == "order"]
         assert sorted(a.key for a in per_order) == [f"gone{i}" for i in range(4)]
         assert all(
-            a.observed == 2 * a.baseline and a.anomaly_class == "logistics" for a in per_order
+            2 * a.baseline <= a.observed < 2.01 * a.baseline and a.anomaly_class == "logistics"
+            for a in per_order
         )
         [episode] = [a for a in alerts if a.dimension == "carrier" and a.status == "firing"]
         assert episode.key == "ACME"
@@ -159,7 +162,8 @@ class TestLostParcel:
         assert "ACME" in episode.summary and "gone0" in episode.runbook
 
     def test_fewer_than_rollup_min_open_no_carrier_episode(self) -> None:
-        """Two lost parcels are per-order alerts only: no carrier episode."""
+        """Two lost parcels (lone: each reported at 1.5 x its deadline) are per-order
+        alerts only: no carrier episode."""
         alerts = self.alerts(2)
         assert [a.dimension for a in alerts] == ["order", "order"]
 

@@ -9,12 +9,14 @@ import pytest
 from streams.contract.events import OrderEvent
 from streams.exceptions import InvalidEvent
 from streams.pipeline.order_state import (
+    LONE_FACTOR,
     MIN_CELL_SAMPLES,
     OrderBook,
     TransitNorms,
 )
 from thresholds.tails import poisson_tail
 
+MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 24 * HOUR
 
@@ -119,17 +121,117 @@ class TestRefund:
 
 
 class TestLostParcels:
-    def test_flagged_once_after_factor_times_p90(self) -> None:
-        """An undelivered parcel is due at 2 x the cell's p90 and reported once."""
+    def test_a_lone_parcel_is_reported_at_lone_factor_times_its_deadline(self) -> None:
+        """One undelivered parcel in a quiet cell is overdue at 2 x the cell's p90, but
+        alone it could be a straggler: reported once, at LONE_FACTOR x that deadline."""
         b = book()
         train(b, 10.0)
         b.observe(ev("gone", "shipped", 100 * HOUR))
-        assert b.due_lost(100 * HOUR + 19 * HOUR) == []
-        lost = b.due_lost(100 * HOUR + 21 * HOUR)
-        assert [(p.order_id, p.due_ms, p.p90_hours, p.carrier) for p in lost] == [
-            ("gone", 120 * HOUR, 10.0, "ACME")
+        assert b.due_lost(100 * HOUR + 21 * HOUR) == []
+        assert b.due_lost(100 * HOUR + 29 * HOUR) == []
+        lost = b.due_lost(100 * HOUR + 31 * HOUR)
+        assert [(p.order_id, p.due_ms, p.p90_hours, p.factor, p.carrier) for p in lost] == [
+            ("gone", 130 * HOUR, 10.0, 2.0, "ACME")
         ]
+        assert LONE_FACTOR == 1.5
         assert b.due_lost(200 * HOUR) == []
+
+    def test_lost_alone_1_reports_a_lone_parcel_at_its_deadline(self) -> None:
+        b = book(lost_alone=1.0)
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        assert [p.due_ms for p in b.due_lost(121 * HOUR)] == [120 * HOUR]
+
+    def test_lone_parcels_are_reported_at_once_where_most_turned_out_lost(self) -> None:
+        """Once most lone overdue parcels of the partition stayed lost (here: 3 of 3, the
+        prior's least), the next lone one is reported at its deadline."""
+        b = book()
+        train(b, 10.0)
+        for i in range(3):
+            b.observe(ev(f"gone{i}", "shipped", (100 + 40 * i) * HOUR))
+            assert [p.due_ms for p in b.due_lost((131 + 40 * i) * HOUR)] == [(130 + 40 * i) * HOUR]
+        assert b.lone_losses_likely()
+        b.observe(ev("next", "shipped", 300 * HOUR))
+        assert [p.due_ms for p in b.due_lost(321 * HOUR)] == [320 * HOUR]
+
+    def test_lone_parcels_wait_where_most_arrived(self) -> None:
+        b = book()
+        train(b, 10.0, n=200)
+        for i in range(3):  # three stragglers, overdue and then delivered
+            shipped = (300 + 60 * i) * HOUR
+            b.observe(ev(f"slow{i}", "shipped", shipped))
+            # (each late arrival among so few deliveries moves the deadline out a rung)
+            deadline = shipped + round(b.transit.deadline_factor("north,ACME") * 10 * HOUR)
+            assert b.due_lost(deadline + HOUR) == []
+            b.observe(ev(f"slow{i}", "delivered", deadline + 2 * HOUR))
+        assert not b.lone_losses_likely()
+        assert b.lone_outcomes == [0.0, 3.0]
+
+    def test_a_wave_is_reported_at_its_deadline(self) -> None:
+        """Two parcels of a quiet cell (a few shipments a day) overdue within a minute are
+        more than stragglers explain: both are reported when the second is due, once."""
+        b = book()
+        train(b, 10.0)
+        for i in range(2):
+            b.observe(ev(f"gone{i}", "shipped", 100 * HOUR + i * MINUTE))
+        assert b.due_lost(120 * HOUR + MINUTE // 2) == []
+        lost = b.due_lost(120 * HOUR + MINUTE)
+        assert [(p.order_id, p.due_ms) for p in lost] == [
+            (f"gone{i}", 120 * HOUR + MINUTE) for i in range(2)
+        ]
+        assert b.due_lost(300 * HOUR) == []
+
+    def test_overdue_parcels_leave_the_evidence_after_a_day(self) -> None:
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        b.due_lost(121 * HOUR)
+        assert b.header()["overdue"] == {"north,ACME": [[120 * HOUR, "gone"]]}
+        b.sweep(121 * HOUR + DAY)
+        assert b.header()["overdue"] != {}, "kept a second day: verdicts are due behind now"
+        b.sweep(121 * HOUR + 2 * DAY)
+        assert b.header()["overdue"] == {}
+
+    def test_a_straggler_is_no_evidence(self) -> None:
+        """A parcel delivered after its deadline is never reported and does not
+        corroborate another: the one still missing waits for its lone deadline."""
+        b = book()
+        train(b, 10.0)
+        for i, name in enumerate(["slow", "gone"]):
+            b.observe(ev(name, "shipped", 100 * HOUR + i * MINUTE))
+        assert b.due_lost(120 * HOUR + MINUTE // 2) == []
+        b.observe(ev("slow", "delivered", 120 * HOUR + MINUTE // 2))
+        assert b.due_lost(125 * HOUR) == []
+        # (One late arrival among so few deliveries also moves the cell's deadline out.)
+        factor = b.transit.deadline_factor("north,ACME")
+        lone_due = 100 * HOUR + MINUTE + round(LONE_FACTOR * factor * 10 * HOUR)
+        assert b.due_lost(lone_due - MINUTE) == []
+        lost = b.due_lost(lone_due)
+        assert [(p.order_id, p.due_ms) for p in lost] == [("gone", lone_due)]
+
+    def test_a_busy_cell_needs_more_overdue_parcels(self) -> None:
+        """Stragglers scale with the cell's shipments: three overdue parcels corroborate
+        each other in a quiet cell (above) but not among 4,000 shipments a day."""
+        b = book()
+        for i in range(4000):
+            b.observe(ev(f"t{i}", "shipped", i * DAY // 4000))
+            b.observe(ev(f"t{i}", "delivered", i * DAY // 4000 + 10 * HOUR))
+        for i in range(3):
+            b.observe(ev(f"gone{i}", "shipped", DAY + i * MINUTE))
+        assert b.due_lost(DAY + 21 * HOUR) == []
+        assert len(b.due_lost(DAY + 31 * HOUR)) == 3
+
+    def test_a_verdict_is_never_stamped_before_the_last_check(self) -> None:
+        """When the cell's p90 falls after a check, the deadline it implies may lie
+        before that check: the verdict is stamped just after it, never into the past
+        that downstream windows have already closed."""
+        b = book()
+        train(b, 10.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        assert b.due_lost(110 * HOUR) == []
+        train(b, 2.0, n=300, start=1000)  # the cell speeds up: p90 2 h, deadline 104 h
+        [parcel] = b.due_lost(121 * HOUR)
+        assert parcel.due_ms == 110 * HOUR + 1
 
     def test_delivered_parcel_is_never_flagged(self) -> None:
         """A parcel delivered before its deadline is not lost."""
@@ -146,7 +248,8 @@ class TestLostParcels:
         b.observe(ev("p", "shipped", 100 * HOUR))
         train(b, 30.0, n=200, start=1000)  # the cell slows down: p90 30 h
         assert b.due_lost(125 * HOUR) == []
-        assert [p.due_ms for p in b.due_lost(161 * HOUR)] == [160 * HOUR]
+        assert b.due_lost(189 * HOUR) == []
+        assert [p.due_ms for p in b.due_lost(191 * HOUR)] == [190 * HOUR]
 
 
 class TestBounds:
@@ -201,11 +304,15 @@ def test_restored_book_reports_the_same_lost_parcels() -> None:
     deadlines as one that ran through (the deadlines in force are in the snapshot)."""
 
     def events() -> list[OrderEvent]:
-        out = []
+        # 25 parcels of 10 h first, so the cell's p90 is known from the start
+        out = [ev(f"p{j}", "shipped", (j - 40) * HOUR) for j in range(25)]
+        out += [ev(f"p{j}", "delivered", (j - 30) * HOUR) for j in range(25)]
         for i in range(60):
             out.append(ev(f"o{i}", "shipped", i * HOUR))
             if i % 7:  # every seventh parcel never arrives
                 out.append(ev(f"o{i}", "delivered", i * HOUR + (8 + i % 5) * HOUR))
+        # and a wave of three, shipped within minutes
+        out += [ev(f"w{i}", "shipped", HOUR // 2 + i * MINUTE) for i in range(3)]
         return sorted(out, key=lambda e: e.ts_ms)
 
     def run(snapshot_at: int | None) -> list[tuple[str, int]]:
@@ -220,17 +327,25 @@ def test_restored_book_reports_the_same_lost_parcels() -> None:
         return seen + [(p.order_id, p.due_ms) for p in b.due_lost(200 * HOUR)]
 
     straight = run(None)
-    assert straight and run(70) == straight
+    # Each is reported once: the first lone ones late, later lone ones at their deadline
+    # (most lone ones turned out lost), the wave together.
+    assert sorted(order_id for order_id, _ in straight) == sorted(
+        [f"o{i}" for i in range(0, 60, 7)] + ["w0", "w1", "w2"]
+    )
+    due = [ms for _, ms in straight]
+    assert 1 < len(set(due)) < len(due)
+    for at in (30, 60, 80, 100, 130):
+        assert run(at) == straight, at
 
 
 class TestHeavyTail:
-    """A cell whose parcels keep arriving after they were flagged lost moves its deadline
-    out; a cell whose flagged parcels stay lost keeps ``lost_factor`` x p90."""
+    """A cell whose parcels keep arriving after they were overdue moves its deadline out;
+    a cell whose overdue parcels stay lost keeps ``lost_factor`` x p90."""
 
     @staticmethod
     def flag_then_deliver(b: OrderBook, rounds: int, *, arrive: bool) -> None:
-        """Each round: 100 parcels delivered in 10 h, one more shipped that is flagged
-        lost at 2 x p90 and then (``arrive``) delivered at 3.5 x p90."""
+        """Each round: 100 parcels delivered in 10 h, one more shipped that is overdue
+        at 2 x p90 and then (``arrive``) delivered at 3.5 x p90."""
         t = 0
         for r in range(rounds):
             for i in range(100):
@@ -239,7 +354,7 @@ class TestHeavyTail:
                 t += HOUR // 10
             b.observe(ev(f"slow{r}", "shipped", t))
             t += 25 * HOUR
-            b.due_lost(t)  # flagged while the deadline is still under 25 h
+            b.due_lost(t)  # overdue while the deadline is still under 25 h
             if arrive:
                 b.observe(ev(f"slow{r}", "delivered", t + 10 * HOUR))
             t += 11 * HOUR
@@ -251,7 +366,8 @@ class TestHeavyTail:
         assert factor > 2.0
         b.observe(ev("next", "shipped", 10_000 * HOUR))
         assert b.due_lost(10_000 * HOUR + 21 * HOUR) == []
-        late = b.due_lost(10_000 * HOUR + round(factor * 10 + 1) * HOUR)
+        assert b.due_lost(10_000 * HOUR + round(factor * 10 + 1) * HOUR) == []
+        late = b.due_lost(10_000 * HOUR + round(LONE_FACTOR * factor * 10 + 1) * HOUR)
         assert [(p.order_id, p.factor) for p in late] == [("next", factor)]
 
     def test_parcels_that_stay_lost_keep_the_deadline(self) -> None:

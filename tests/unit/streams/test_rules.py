@@ -82,6 +82,21 @@ class TestBadRules:
             (("rules", "complaint_rate", "settle"), -1, "rules.complaint_rate.settle"),
             (("rules", "order_outlier", "settle"), "1d", "rules.order_outlier.settle"),
             (("rules", "shared_address", "settle"), "1d", "rules.shared_address.settle"),
+            (
+                ("rules", "lost_parcel", "lost_alone_after"),
+                0.5,
+                "rules.lost_parcel.lost_alone_after",
+            ),
+            (
+                ("rules", "lost_parcel", "lost_alone_after"),
+                "x",
+                "rules.lost_parcel.lost_alone_after",
+            ),
+            (
+                ("rules", "return_rate", "lost_alone_after"),
+                1.0,
+                "rules.return_rate.lost_alone_after",
+            ),
             (("settings", "lateness"), "-5m", "settings.lateness"),
             (("settings", "timezone"), "UTC", "settings.timezone"),
         ],
@@ -320,3 +335,12 @@ def test_settle_defaults_to_the_cohort_and_is_read() -> None:
     rules = parse_rules(document)
     assert rules.by_name("return_rate").settle_ms == 0
     assert rules.by_name("order_volume").settle_ms == 7_200_000
+
+
+def test_lost_alone_after_defaults_and_is_read() -> None:
+    """A lone overdue parcel waits 1.5 x its deadline unless the rules file says
+    otherwise; 1 reports it at the deadline."""
+    assert parse_rules(default_document()).by_name("lost_parcel").lost_alone == 1.5
+    document = default_document()
+    document["rules"]["lost_parcel"]["lost_alone_after"] = 1
+    assert parse_rules(document).by_name("lost_parcel").lost_alone == 1.0
