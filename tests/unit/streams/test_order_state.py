@@ -299,6 +299,24 @@ def test_p90_is_nearest_rank() -> None:
     assert norms.p90("c") == 18.0
 
 
+def replay_with_restore(
+    events: list[OrderEvent], snapshot_at: int | None, end_ms: int
+) -> tuple[list[tuple[str, int]], OrderBook]:
+    """Feed ``events`` to a book, checking deadlines after each, then at ``end_ms``; from
+    event number ``snapshot_at`` on, continue on a book restored from its snapshot.
+    Returns ``(order id, verdict time)`` of every lost parcel and the last book."""
+    b, seen = book(), []
+    for n, event in enumerate(events):
+        if n == snapshot_at:
+            restored = book()
+            restored.load(b.header(), b"".join(b.arrays()), 0)
+            b = restored
+        b.observe(event)
+        seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
+    seen += [(p.order_id, p.due_ms) for p in b.due_lost(end_ms)]
+    return seen, b
+
+
 def test_restored_book_reports_the_same_lost_parcels() -> None:
     """A book restored from a snapshot mid-run reports the same lost parcels at the same
     deadlines as one that ran through (the deadlines in force are in the snapshot)."""
@@ -316,19 +334,11 @@ def test_restored_book_reports_the_same_lost_parcels() -> None:
         return sorted(out, key=lambda e: e.ts_ms)
 
     def run(snapshot_at: int | None) -> list[tuple[str, int]]:
-        b, seen = book(), []
-        for n, event in enumerate(events()):
-            if n == snapshot_at:
-                restored = book()
-                restored.load(b.header(), b"".join(b.arrays()), 0)
-                b = restored
-            b.observe(event)
-            seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
-        return seen + [(p.order_id, p.due_ms) for p in b.due_lost(200 * HOUR)]
+        return replay_with_restore(events(), snapshot_at, 200 * HOUR)[0]
 
     straight = run(None)
-    # Each is reported once: the first lone ones late, later lone ones at their deadline
-    # (most lone ones turned out lost), the wave together.
+    # Each is reported once, corroborated by the others still missing: the wave with
+    # the first lost parcel, each later one at its deadline.
     assert sorted(order_id for order_id, _ in straight) == sorted(
         [f"o{i}" for i in range(0, 60, 7)] + ["w0", "w1", "w2"]
     )
@@ -423,16 +433,8 @@ def test_restored_book_reports_lone_parcels_alike() -> None:
         return sorted(out, key=lambda e: e.ts_ms)
 
     def run(snapshot_at: int | None) -> tuple[list[tuple[str, int]], list[float]]:
-        b, seen = book(), []
-        for n, event in enumerate(events()):
-            if n == snapshot_at:
-                restored = book()
-                restored.load(b.header(), b"".join(b.arrays()), 0)
-                b = restored
-            b.observe(event)
-            seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
-        seen += [(p.order_id, p.due_ms) for p in b.due_lost(400 * HOUR)]
-        return seen, b.lone_outcomes
+        seen, last = replay_with_restore(events(), snapshot_at, 400 * HOUR)
+        return seen, last.lone_outcomes
 
     straight, outcomes = run(None)
     assert [order_id for order_id, _ in straight] == [f"o{i}" for i in range(0, 12, 3)]
