@@ -254,6 +254,28 @@ TEXTS: Final[dict[str, str]] = {
     "run.alerts": "alerts: {firing} firing, {resolved} resolved",
     "run.rule": "rule",
     "run.dead_letters": "dead letters: {count}",
+    # ``backfill``'s summary (standard error).
+    "backfill.done": (
+        "backfill: {lines} lines in {seconds} s; {closers} closer snapshots ({bytes} bytes) written"
+    ),
+    "backfill.alerts": (
+        "history alerts: {firing} firing, {resolved} resolved (not published); {open} still "
+        "open, published"
+    ),
+    "backfill.hand_over": (
+        "live input topics must hold every event from {time} on (an overlap is fine; a gap "
+        "reads as silence)"
+    ),
+    "backfill.gaps": (
+        "warning: {count} input partitions start after that time or are empty ({partitions}): "
+        "the windows from then until their first event will read as silence (empty windows, "
+        "possibly a drop alert)"
+    ),
+    "backfill.more": "{shown} and {count} more",
+    # ``explain``, ``feedback`` and ``outreach``.
+    "explain.none": "no window of {series} was closed in {events}",
+    "feedback.recorded": "recorded: {series} {alert_id} {verdict}",
+    "outreach.none": "no open order in the input",
     # ``simulate``'s summary on a terminal (streams.dev.simulator.cli).
     "sim.summary": "simulate: {events} events{where} in {seconds} s ({topics})",
     "sim.to_file": " to {path}",

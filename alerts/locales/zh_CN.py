@@ -216,6 +216,23 @@ TEXTS: Final[dict[str, str]] = {
     "run.alerts": "告警：触发 {firing} 条，恢复 {resolved} 条",
     "run.rule": "规则",
     "run.dead_letters": "死信：{count} 条",
+    "backfill.done": (
+        "回填：{lines} 行，用时 {seconds} 秒；已写入 {closers} 个 closer 快照（{bytes} 字节）"
+    ),
+    "backfill.alerts": (
+        "历史告警：触发 {firing} 条，恢复 {resolved} 条（未发布）；仍未恢复 {open} 条，已发布"
+    ),
+    "backfill.hand_over": (
+        "实时输入主题必须包含 {time} 起的全部事件（可以重叠；缺口会被当作没有流量）"
+    ),
+    "backfill.gaps": (
+        "警告：{count} 个输入分区在该时间之后才开始或为空（{partitions}）：从那时到其第一条事件"
+        "之间的窗口将被当作没有流量（空窗口，可能触发下降告警）"
+    ),
+    "backfill.more": "{shown} 等另外 {count} 个",
+    "explain.none": "{events} 中没有关闭任何 {series} 的窗口",
+    "feedback.recorded": "已记录：{series} {alert_id} {verdict}",
+    "outreach.none": "输入中没有未完成的订单",
     "sim.summary": "模拟：{events} 条事件{where}，用时 {seconds} 秒（{topics}）",
     "sim.to_file": "，写入 {path}",
     "sim.to_stdout": "，写入标准输出",

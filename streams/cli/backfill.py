@@ -139,33 +139,31 @@ def backfill(
         raise click.ClickException(f"cannot backfill: {error}") from None
     dead = Counter(d.reason for d in result.dead_letters)
     live_from = datetime.fromtimestamp(result.live_from_ms / 1000, UTC)
+    words = catalogue(settings.locale)
     for line in (
-        (
-            f"backfill: {result.lines:,} lines in {elapsed:.1f} s; {len(layout.closers)} closer "
-            f"snapshots ({written:,} bytes) written"
+        words.text(
+            "backfill.done",
+            lines=f"{result.lines:,}",
+            seconds=f"{elapsed:.1f}",
+            closers=len(layout.closers),
+            bytes=f"{written:,}",
         ),
-        (
-            f"history alerts: {result.alerts['firing']:,} firing, {result.alerts['resolved']:,} "
-            f"resolved (not published); {len(pipeline.open_alerts())} still open, published"
+        words.text(
+            "backfill.alerts",
+            firing=f"{result.alerts['firing']:,}",
+            resolved=f"{result.alerts['resolved']:,}",
+            open=len(pipeline.open_alerts()),
         ),
-        (
-            f"dead letters: {sum(dead.values()):,}"
-            + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common())
-        ),
-        (
-            f"live input topics must hold every event from {live_from:%Y-%m-%dT%H:%M:%SZ} on "
-            "(an overlap is fine; a gap reads as silence)"
-        ),
+        words.text("run.dead_letters", count=f"{sum(dead.values()):,}")
+        + "".join(f"\n  {reason:<22}{n:>10,}" for reason, n in dead.most_common()),
+        words.text("backfill.hand_over", time=f"{live_from:%Y-%m-%dT%H:%M:%SZ}"),
     ):
         click.echo(line, err=True)
     if gaps:
-        shown = ", ".join(gaps[:8]) + (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "")
-        click.echo(
-            f"warning: {len(gaps)} input partitions start after that time or are empty "
-            f"({shown}): the windows from then until their first event will read as "
-            "silence (empty windows, possibly a drop alert)",
-            err=True,
-        )
+        shown = ", ".join(gaps[:8])
+        if len(gaps) > 8:
+            shown = words.text("backfill.more", shown=shown, count=len(gaps) - 8)
+        click.echo(words.text("backfill.gaps", count=len(gaps), partitions=shown), err=True)
         log.warning("backfill_hand_over_gap", partitions=gaps, live_from_ms=result.live_from_ms)
 
 

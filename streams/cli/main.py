@@ -407,7 +407,11 @@ def explain(
             click.echo(line)
             shown += 1
     if shown <= 1:
-        click.echo(f"no window of {rule_name}:{dimension}:{key} was closed in {events}", err=True)
+        from alerts.locales import catalogue
+
+        words = catalogue(load_locale())
+        series = f"{rule_name}:{dimension}:{key}"
+        click.echo(words.text("explain.none", series=series, events=events), err=True)
 
 
 @click.command("score-series")
@@ -508,7 +512,12 @@ def feedback(
         ) from None
     except (KafkaError, OSError, TopicError) as error:
         raise click.ClickException(f"cannot record the verdict: {error}") from None
-    click.echo(f"recorded: {record.series} {alert_id} {verdict}")
+    from alerts.locales import catalogue
+
+    words = catalogue(load_locale())
+    click.echo(
+        words.text("feedback.recorded", series=record.series, alert_id=alert_id, verdict=verdict)
+    )
 
 
 @click.command()
@@ -532,7 +541,9 @@ def outreach(risk: Path, top: int) -> None:
     except (KeyError, TypeError, ValueError) as error:
         raise click.ClickException(f"{risk}: not order-risk records ({error})") from None
     if not items:
-        click.echo("no open order in the input")
+        from alerts.locales import catalogue
+
+        click.echo(catalogue(load_locale()).text("outreach.none"))
         return
     for item in items:
         factors = ", ".join(f"{name} +{value:.2f}" for name, value in item.factors) or "-"

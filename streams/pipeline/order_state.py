@@ -19,10 +19,11 @@ was not in the snapshot). Pure code: the Kafka runtime and ``replay`` get the sa
 
 A parcel is *overdue* when it is still undelivered ``lost_factor`` times its cell's p90
 transit time after it shipped. Deadlines sit in a heap (event time), checked from 0.8 x
-the deadline and then hourly against the cell's p90 of that moment, so a cell that
-slows down as a whole pushes its deadlines out instead of flagging every parcel, and one
-that speeds up reports on time. A verdict is stamped no earlier than just after the
-previous check's watermark (a window downstream may have closed before it).
+the deadline, then halfway to it and hourly in its last two hours, against the cell's
+p90 of that moment, so a cell that slows down as a whole pushes its deadlines out
+instead of flagging every parcel, and one that speeds up reports on time. A verdict is
+stamped no earlier than just after the previous check's watermark (a window downstream
+may have closed before it).
 
 An overdue parcel is reported *lost* (``lost_parcel``) at once when its cell has more
 parcels overdue within :data:`CORROBORATION_MS` than stragglers explain: the count of
@@ -89,8 +90,8 @@ CORROBORATION_P: Final = 1e-3
 #: (the default of the rules file's ``lost_alone_after``).
 LONE_FACTOR: Final = 1.5
 #: A shipment's deadline is first checked at this share of it (the cell's p90 then), then
-#: at least hourly: a p90 that falls meanwhile (it moves by a tenth within a week) would
-#: otherwise delay the report past the deadline it implies.
+#: halfway to it and hourly in its last two hours: a p90 that falls meanwhile (it moves by
+#: a tenth within a week) would otherwise delay the report past the deadline it implies.
 _FIRST_CHECK: Final = 0.8
 #: Lone outcomes counted before both counts are halved (recent ones weigh more).
 _LONE_HALVE_AT: Final = 200.0
@@ -441,7 +442,7 @@ class OrderBook:
             factor, p90 = self.lost_factor, 24.0  # re-checked when due: an hour-scale guess
         else:
             factor = self.transit.deadline_factor(cell)
-        # Checked first a little early, then hourly up to the deadline (see due_lost).
+        # Checked first a little early, then closer to the deadline (see due_lost).
         due = order.shipped_ms + round(_FIRST_CHECK * factor * p90 * _MS_PER_HOUR)
         order.due_ms = due
         heapq.heappush(self._deadlines, (due, order_id, order.shipped_ms))
@@ -496,9 +497,11 @@ class OrderBook:
             # meanwhile must not send a verdict into a window already closed downstream.
             now_due = max(shipped + round(wait * p90 * _MS_PER_HOUR), floor)
             if now_due > watermark_ms:
-                # Re-checked at least hourly: the cell's p90 may fall before the deadline,
-                # and a parcel checked only at its old deadline would be reported late.
-                order.due_ms = min(now_due, max(due, watermark_ms) + _MS_PER_HOUR)
+                # Re-checked halfway to the deadline, hourly in its last two hours: the
+                # cell's p90 may fall meanwhile, and a parcel checked only at its old
+                # deadline would be reported late (a few checks per parcel, not one an hour).
+                now = max(due, watermark_ms)
+                order.due_ms = min(now_due, now + max(_MS_PER_HOUR, (now_due - now) // 2))
                 heapq.heappush(heap, (order.due_ms, order_id, shipped))
                 continue
             if order.overdue:  # alone until its late deadline

@@ -324,3 +324,29 @@ class TestChineseReplay:
             replay, [str(events), "--out", out], env={"AFTERSALES_LOCALE": "en"}
         )
         assert "dead letters: 1" in en.stderr and "8.0 days" in en.stderr
+
+
+class TestSecondaryCommandsInChinese:
+    """The human lines of ``explain`` and ``outreach`` follow AFTERSALES_LOCALE too."""
+
+    def test_explain_without_windows(self, tmp_path: Path) -> None:
+        from streams.cli.main import explain
+
+        events = tmp_path / "events.jsonl"
+        events.write_text("", encoding="utf-8")
+        args = [str(events), "--rule", "wait_time_p90", "--dimension", "queue", "--key", "q"]
+        zh = CliRunner().invoke(explain, args, env={"AFTERSALES_LOCALE": "zh_CN"})
+        assert "中没有关闭任何 wait_time_p90:queue:q 的窗口" in zh.stderr, zh.output
+        en = CliRunner().invoke(explain, args, env={"AFTERSALES_LOCALE": "en"})
+        assert "no window of wait_time_p90:queue:q was closed in" in en.stderr, en.output
+
+    def test_outreach_without_open_orders(self, tmp_path: Path) -> None:
+        from streams.cli.main import outreach
+
+        risk = tmp_path / "risk.jsonl"
+        risk.write_text("", encoding="utf-8")
+        zh = CliRunner().invoke(outreach, [str(risk)], env={"AFTERSALES_LOCALE": "zh_CN"})
+        assert zh.exit_code == 0, zh.output
+        assert zh.stdout.strip() == "输入中没有未完成的订单"
+        en = CliRunner().invoke(outreach, [str(risk)], env={"AFTERSALES_LOCALE": "en"})
+        assert en.stdout.strip() == "no open order in the input"

@@ -299,6 +299,24 @@ def test_p90_is_nearest_rank() -> None:
     assert norms.p90("c") == 18.0
 
 
+def replay_with_restore(
+    events: list[OrderEvent], snapshot_at: int | None, end_ms: int
+) -> tuple[list[tuple[str, int]], OrderBook]:
+    """Feed ``events`` to a book, checking deadlines after each, then at ``end_ms``; from
+    event number ``snapshot_at`` on, continue on a book restored from its snapshot.
+    Returns ``(order id, verdict time)`` of every lost parcel and the last book."""
+    b, seen = book(), []
+    for n, event in enumerate(events):
+        if n == snapshot_at:
+            restored = book()
+            restored.load(b.header(), b"".join(b.arrays()), 0)
+            b = restored
+        b.observe(event)
+        seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
+    seen += [(p.order_id, p.due_ms) for p in b.due_lost(end_ms)]
+    return seen, b
+
+
 def test_restored_book_reports_the_same_lost_parcels() -> None:
     """A book restored from a snapshot mid-run reports the same lost parcels at the same
     deadlines as one that ran through (the deadlines in force are in the snapshot)."""
@@ -316,19 +334,11 @@ def test_restored_book_reports_the_same_lost_parcels() -> None:
         return sorted(out, key=lambda e: e.ts_ms)
 
     def run(snapshot_at: int | None) -> list[tuple[str, int]]:
-        b, seen = book(), []
-        for n, event in enumerate(events()):
-            if n == snapshot_at:
-                restored = book()
-                restored.load(b.header(), b"".join(b.arrays()), 0)
-                b = restored
-            b.observe(event)
-            seen += [(p.order_id, p.due_ms) for p in b.due_lost(event.ts_ms)]
-        return seen + [(p.order_id, p.due_ms) for p in b.due_lost(200 * HOUR)]
+        return replay_with_restore(events(), snapshot_at, 200 * HOUR)[0]
 
     straight = run(None)
-    # Each is reported once: the first lone ones late, later lone ones at their deadline
-    # (most lone ones turned out lost), the wave together.
+    # Each is reported once, corroborated by the others still missing: the wave with
+    # the first lost parcel, each later one at its deadline.
     assert sorted(order_id for order_id, _ in straight) == sorted(
         [f"o{i}" for i in range(0, 60, 7)] + ["w0", "w1", "w2"]
     )
@@ -401,3 +411,33 @@ class TestHeavyTail:
 )
 def test_poisson_tail_as_the_deadline_test_uses_it(k: int, mean: float, expected: float) -> None:
     assert poisson_tail(k, mean) == pytest.approx(expected)
+
+
+def test_restored_book_reports_lone_parcels_alike() -> None:
+    """Lone overdue parcels (a day and more apart, so none corroborates another), some
+    stragglers among them: a restored book waits, learns and reports as one that ran
+    through (the pending state, the lone outcomes and the last check are in the
+    snapshot)."""
+
+    def events() -> list[OrderEvent]:
+        out = [ev(f"p{j}", "shipped", (j - 40) * HOUR) for j in range(25)]
+        out += [ev(f"p{j}", "delivered", (j - 30) * HOUR) for j in range(25)]
+        for i in range(12):
+            out.append(ev(f"o{i}", "shipped", i * 30 * HOUR))
+            if i % 3 == 1:  # a straggler: delivered after its deadline (20 h)
+                out.append(ev(f"o{i}", "delivered", i * 30 * HOUR + 24 * HOUR))
+            elif i % 3 == 2:  # on time
+                out.append(ev(f"o{i}", "delivered", i * 30 * HOUR + 9 * HOUR))
+            out.append(ev(f"due{i}", "placed", i * 30 * HOUR + 21 * HOUR))  # past 2 x p90
+            out.append(ev(f"tick{i}", "placed", i * 30 * HOUR + 29 * HOUR))
+        return sorted(out, key=lambda e: e.ts_ms)
+
+    def run(snapshot_at: int | None) -> tuple[list[tuple[str, int]], list[float]]:
+        seen, last = replay_with_restore(events(), snapshot_at, 400 * HOUR)
+        return seen, last.lone_outcomes
+
+    straight, outcomes = run(None)
+    assert [order_id for order_id, _ in straight] == [f"o{i}" for i in range(0, 12, 3)]
+    assert outcomes[1] > 0  # stragglers were counted
+    for at in range(55, 95, 6):
+        assert run(at) == (straight, outcomes), at
