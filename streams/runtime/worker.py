@@ -96,6 +96,9 @@ _COMMIT_TIMEOUT_S = 15.0
 _MISSING_TOPIC_PROBES = 2
 #: Seconds a failed worker gives each Kafka client to close.
 _FAILED_CLOSE_S = 5.0
+#: Empty one-second polls after which reading the alerts back gives up on reaching the
+#: end offsets the broker reported (see ``_alerts_since``).
+_READ_BACK_QUIET_POLLS = 10
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: untyped base
@@ -894,16 +897,24 @@ class Worker:
                 consumer.seek(tp, int(high.get(str(tp.partition), 0)))
             ends = await consumer.end_offsets(tps) if tps else {}
             behind = {tp for tp in tps if ends[tp] > int(high.get(str(tp.partition), 0))}
-            while True:
+            quiet_polls = 0
+            # A partition whose position never reaches its end (e.g. a transaction marker
+            # last) is given up on after _READ_BACK_QUIET_POLLS empty polls.
+            while quiet_polls < (_READ_BACK_QUIET_POLLS if behind else 1):
                 batch = await consumer.getmany(timeout_ms=1_000)
-                if not batch and not behind:
-                    return seen
-                for tp, messages in batch.items():
+                quiet_polls = 0 if batch else quiet_polls + 1
+                for messages in batch.values():
                     for message in messages:
                         alert = json.loads(message.value)
                         seen.add((alert["alert_id"], alert["status"], alert["severity"]))
-                    if messages and messages[-1].offset + 1 >= ends[tp]:
-                        behind.discard(tp)
+                behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
+            if behind:
+                log.warning(
+                    "alerts_read_back_short",
+                    partitions=sorted(tp.partition for tp in behind),
+                    hint="some alerts may be published twice after this restart",
+                )
+            return seen
         finally:
             await consumer.stop()
 
