@@ -82,6 +82,7 @@ from streams.dev.simulator.labels import build_labels  # noqa: E402
 from streams.dev.simulator.timefmt import parse_ts  # noqa: E402
 from streams.pipeline.closer import Closed  # noqa: E402
 from streams.pipeline.replay import ReplayPipeline  # noqa: E402
+from streams.rules.calendar import Calendar, parse_calendar  # noqa: E402
 from streams.rules.catalogue import RuleSet, load_rules  # noqa: E402
 
 WARMUP_DAYS = 7.0
@@ -175,12 +176,38 @@ class _PriceWatch:
             yield event
 
 
-def run_cell(run: MatrixRun, rules: RuleSet, *, band: bool = True) -> dict[str, Any]:
-    """Simulate and replay one (volume, seed) run; score it."""
+def declared_promotion(run: MatrixRun) -> Calendar:
+    """The run's promotion as a shop would declare it in its calendar (``--calendar``):
+    whole shop, from the ramp's start to the ramp-down's end, its peak as the uplift, a
+    7-day aftermath (the simulator's return wave comes within days of delivery)."""
+    promo = run.promotion
+    start = promo.start
+    end = start + promo.ramp + promo.hold + promo.ramp_down
+    return parse_calendar(
+        {
+            "events": [
+                {
+                    "name": "promotion",
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "uplift": round(promo.peak, 2),
+                    "scope": {},
+                    "aftermath": "7d",
+                }
+            ]
+        }
+    )
+
+
+def run_cell(
+    run: MatrixRun, rules: RuleSet, *, band: bool = True, calendar: bool = False
+) -> dict[str, Any]:
+    """Simulate and replay one (volume, seed) run; score it (``calendar``: with the run's
+    promotion declared, :func:`declared_promotion`)."""
     sim = Simulation(run.config)
     windows_ms = {r.name: r.window_ms for r in rules.rules}
     pre_labels = _labels(build_labels(sim))
-    pipeline = ReplayPipeline(rules)
+    pipeline = ReplayPipeline(rules, calendar=declared_promotion(run) if calendar else None)
     recorder = None
     if band:
         z_by_rule = {r.name: r.detector.z for r in rules.rules if r.detector is not None}
@@ -504,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip band efficiency (no on_closed hook; a little faster)",
     )
+    parser.add_argument(
+        "--calendar",
+        action="store_true",
+        help="declare each run's promotion in a calendar, as a shop would (7-day aftermath)",
+    )
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     if args.quick:  # iterate on a TUNE seed: the REPORT seeds stay unseen
@@ -520,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             f"# quality matrix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; rules: "
             f"{args.rules or 'shipped'}; mode: {'quick' if args.quick else 'full'}"
+            f"{'; promotion declared in a calendar' if args.calendar else ''}"
         ),
         (
             f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
@@ -531,7 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(out), flush=True)
     cells: dict[str, list[dict[str, Any]]] = {"TUNE": [], "REPORT": []}
     for group, seed, volume in _plan(args):
-        cell = run_cell(build_run(volume, seed, rules), rules, band=not args.no_band)
+        cell = run_cell(
+            build_run(volume, seed, rules), rules, band=not args.no_band, calendar=args.calendar
+        )
         line = (
             f"# {group} seed {seed} {volume}: {cell['events']:,} records "
             f"({cell['dead_letters']} dead-lettered) in {cell['seconds']} s; "

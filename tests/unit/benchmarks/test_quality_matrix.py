@@ -312,3 +312,20 @@ def test_band_table_prints_efficiency_and_its_model_error_factor() -> None:
     ]
     row = next(line for line in band_table(cells, ["1x"]).splitlines() if "order_volume" in line)
     assert "3.60 x 1.20 (n=    3)" in row
+
+
+def test_declared_promotion_covers_the_run_promotion_and_a_week_after() -> None:
+    from benchmarks.matrix_scenario import build_run
+    from benchmarks.quality_matrix import declared_promotion
+    from streams.rules.catalogue import load_rules
+
+    run = build_run("0.3x", 1, load_rules(None))
+    promo = run.promotion
+    calendar = declared_promotion(run)
+    day = 86_400_000
+    peak = promo.start_ms + int((promo.ramp + promo.hold / 2).total_seconds() * 1000)
+    assert [hit.phase for hit in calendar.phases(peak, peak + 1)] == ["event"]
+    after = promo.end_ms + 3 * day
+    assert [hit.phase for hit in calendar.phases(after, after + 1)] == ["aftermath"]
+    assert calendar.phases(promo.end_ms + 8 * day, promo.end_ms + 8 * day + 1) == []
+    assert calendar.events[0].uplift == pytest.approx(promo.peak, abs=0.01)
