@@ -79,7 +79,7 @@ from streams.dev.simulator.generator import Simulation  # noqa: E402
 from streams.dev.simulator.hostile import with_nuisances  # noqa: E402
 from streams.dev.simulator.incidents import WrongPrice, window_ms  # noqa: E402
 from streams.dev.simulator.labels import build_labels  # noqa: E402
-from streams.dev.simulator.timefmt import parse_ts  # noqa: E402
+from streams.dev.simulator.timefmt import format_ts, parse_ts  # noqa: E402
 from streams.pipeline.closer import Closed  # noqa: E402
 from streams.pipeline.replay import ReplayPipeline  # noqa: E402
 from streams.rules.calendar import Calendar, parse_calendar  # noqa: E402
@@ -181,15 +181,13 @@ def declared_promotion(run: MatrixRun) -> Calendar:
     whole shop, from the ramp's start to the ramp-down's end, its peak as the uplift, a
     7-day aftermath (the simulator's return wave comes within days of delivery)."""
     promo = run.promotion
-    start = promo.start
-    end = start + promo.ramp + promo.hold + promo.ramp_down
     return parse_calendar(
         {
             "events": [
                 {
                     "name": "promotion",
-                    "start": start.isoformat(),
-                    "end": end.isoformat(),
+                    "start": format_ts(promo.start_ms),
+                    "end": format_ts(promo.end_ms),
                     "uplift": round(promo.peak, 2),
                     "scope": {},
                     "aftermath": "7d",

@@ -806,8 +806,9 @@ class Worker:
                 # after the snapshot is on the alerts topic after these offsets. Without a
                 # snapshot (a crash before the first one) it recomputes from the start, so
                 # all of the topic counts.
-                restorable = payload is not None and marker is not None
-                highs.append(marker["alerts_high"] if restorable and marker else {})
+                highs.append(
+                    marker["alerts_high"] if payload is not None and marker is not None else {}
+                )
             if highs:
                 published |= await self._alerts_since(lowest_offsets(highs))
         finally:
@@ -893,10 +894,11 @@ class Worker:
             partitions = metadata.partitions_for_topic(self.names.alerts) or set()
             tps = [TopicPartition(self.names.alerts, p) for p in sorted(partitions)]
             consumer.assign(tps)
-            for tp in tps:
-                consumer.seek(tp, int(high.get(str(tp.partition), 0)))
+            starts = {tp: int(high.get(str(tp.partition), 0)) for tp in tps}
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
             ends = await consumer.end_offsets(tps) if tps else {}
-            behind = {tp for tp in tps if ends[tp] > int(high.get(str(tp.partition), 0))}
+            behind = {tp for tp in tps if ends[tp] > starts[tp]}
             quiet_polls = 0
             # A partition whose position never reaches its end (e.g. a transaction marker
             # last) is given up on after _READ_BACK_QUIET_POLLS empty polls.
