@@ -263,9 +263,9 @@ INCIDENT_TYPES: dict[str, type[Incident]] = {
     )
 }
 """Types a scenario file can name. :class:`SupplierQuality` (the quality matrix benchmark)
-and :class:`RefundDelay` (tests; ``refund_delay_p90`` missed it on the default scenario)
-are built in code only until the default scenario gains one: tests pin the default
-scenario to one incident of every type listed here."""
+and :class:`RefundDelay` (``tests/integration/test_refund_backlog.py``: the refund rule
+settles for 14 days, longer than the default scenario's history) are built in code only:
+tests pin the default scenario to one incident of every type listed here."""
 
 DEFAULT_DURATIONS: dict[str, timedelta] = {
     "sku_return_spike": timedelta(days=3),
