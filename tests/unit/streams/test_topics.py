@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +19,7 @@ from streams.cli.main import main
 from streams.exceptions import TopicError
 from streams.runtime.config import Settings
 from streams.runtime.topics import TopicNames, ensure_topics, new_topic
+from tests.worker_process import child_env
 
 
 class FakeAdmin:
@@ -161,14 +163,15 @@ class TestWorkerCommand:
         assert "cannot start: cannot connect to 127.0.0.1:1 (PLAINTEXT)" in result.output
         assert "Traceback" not in result.output
 
-    def test_unreachable_broker_is_one_line_naming_the_variable(self) -> None:
+    def test_unreachable_broker_is_one_line_naming_the_variable(self, tmp_path: Path) -> None:
         """The real command prints no traceback and no client log for an unreachable
         broker: one ``Error:`` line that names KAFKA_BOOTSTRAP_SERVERS."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "KAFKA_"))}
         env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", AFTERSALES_PERSONAL_LABELS_KEY="k" * 32)
         result = subprocess.run(
             [sys.executable, "-m", "streams.cli.main", "worker"],
-            env=env,
+            env=child_env(env),
+            cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=120,
