@@ -22,8 +22,17 @@ def relative_links(path: Path) -> list[str]:
 
 class TestReadme:
     def test_at_most_12_kb(self) -> None:
-        """The README is at most 12 KB."""
-        assert len(README.read_bytes()) <= 12 * 1024
+        """The README is at most 12,000 bytes."""
+        assert len(README.read_bytes()) <= 12_000
+
+    def test_has_a_section_for_shops_in_china(self) -> None:
+        """A section names the Chinese locale, the China rules file and docs/china.md."""
+        text = README.read_text()
+        assert "## For shops in China" in text
+        section = text.split("## For shops in China", 1)[1].split("\n## ", 1)[0]
+        for needle in ("AFTERSALES_LOCALE=zh_CN", "deploy/rules/china.toml", "docs/china.md"):
+            assert needle in section, needle
+        assert 'utc_offset = "8h"' in (ROOT / "deploy" / "rules" / "china.toml").read_text()
 
     def test_names_the_two_commands(self) -> None:
         """`make demo` and `make test` are in the README."""
