@@ -92,6 +92,13 @@ def test_web_addresses(text: str, found: list[str]) -> None:
     assert web_addresses(text) == found
 
 
+def test_plain_return_rate_over_100_percent_is_explained() -> None:
+    """docs/rules.md says why the plain ``return_rate`` (no ``cohort``) can exceed 100 %."""
+    text = " ".join((ROOT / "docs" / "rules.md").read_text().split())
+    assert "can exceed 100 %" in text
+    assert "returns of earlier deliveries over this window's deliveries" in text
+
+
 def test_every_setting_is_documented() -> None:
     """docs/configuration.md names every environment variable the settings read."""
     from dataclasses import fields
