@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import defaultdict
@@ -119,7 +120,8 @@ async def run(args: argparse.Namespace, report: Report) -> None:
     live_ms = int(live_start.timestamp() * 1000)
     history = [e for e in events if e.ts_ms < live_ms]
     live = [e for e in events if e.ts_ms >= live_ms]
-    with EmbeddedBroker() as broker:
+    # The worker runs in a temporary directory: Faust keeps its data directory there.
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="latency-") as workdir:
         bootstrap, prefix = broker.bootstrap_servers, "lat."
         await create_topics(settings_for(bootstrap, prefix))
         await produce_events(history, bootstrap, prefix)
@@ -137,6 +139,7 @@ async def run(args: argparse.Namespace, report: Report) -> None:
         worker = subprocess.Popen(
             [_CLI, "worker"],
             env=env,
+            cwd=workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -19,6 +19,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -110,10 +111,12 @@ def main() -> None:
         print(text, flush=True)
         lines.append(text)
 
-    with EmbeddedBroker() as broker:
+    # The worker runs in a temporary directory: Faust keeps its data directory there.
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="soak-") as workdir:
         port = free_port()
         env = {
             **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AFTERSALES_WEB_PORT": str(port),
             "AFTERSALES_WEB_HOST": "127.0.0.1",
@@ -123,7 +126,7 @@ def main() -> None:
         worker = subprocess.Popen(
             [sys.executable, "-m", "streams.cli.main", "worker"],
             env=env,
-            cwd=ROOT,
+            cwd=workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

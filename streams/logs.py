@@ -35,8 +35,15 @@ def configure_logging(
         if use_console
         else structlog.processors.JSONRenderer()
     )
+    # Install the chain into the list object already configured rather than a new one:
+    # a logger cached on first use keeps a reference to that list, so a later call here
+    # (or structlog.testing.capture_logs, which edits the list in place) still reaches it.
+    processors = structlog.get_config()["processors"]
+    if not isinstance(processors, list):
+        processors = []
+    processors[:] = [*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=processors,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

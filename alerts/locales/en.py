@@ -232,6 +232,15 @@ TEXTS: Final[dict[str, str]] = {
         "{time} {status} {severity} {rule} {where} observed {observed} vs normal "
         "{baseline} band [{lower} .. {upper}] score {score}{sustained} id {alert_id}"
     ),
+    # `aftersales worker` when it cannot start (standard error, after "Error: ").
+    "start.failed": "cannot start: {reason}",
+    "broker.unreachable": (
+        "cannot connect to {bootstrap} ({how}): {cause}; is the broker up, and is {check} right?"
+    ),
+    "broker.check_plain": "KAFKA_BOOTSTRAP_SERVERS",
+    "broker.check_secured": (
+        "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL/SASL/SSL settings"
+    ),
     # The demo's own lines.
     "demo.start": (
         "aftersales demo: broker {broker}, metrics {metrics}, {history} events of history, "

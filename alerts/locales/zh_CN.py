@@ -197,6 +197,12 @@ TEXTS: Final[dict[str, str]] = {
         "{time} {status} {severity} {rule} {where} 观测 {observed}，正常 {baseline}，"
         "区间 [{lower} .. {upper}]，得分 {score}{sustained}，编号 {alert_id}"
     ),
+    "start.failed": "无法启动：{reason}",
+    "broker.unreachable": (
+        "无法连接到 {bootstrap}（{how}）：{cause}；请确认 broker 已启动，且 {check} 正确。"
+    ),
+    "broker.check_plain": "KAFKA_BOOTSTRAP_SERVERS",
+    "broker.check_secured": "KAFKA_BOOTSTRAP_SERVERS 及 KAFKA_SECURITY_PROTOCOL/SASL/SSL 设置",
     "demo.start": (
         "aftersales 演示：broker {broker}，指标 {metrics}，{history} 条历史事件，随后以 {speed} "
         "倍速实时回放，+5 分钟价格错误、+10 分钟客户集中下单、+20 分钟 'returns' 队列等待激增。"

@@ -101,7 +101,8 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
     import asyncio
     import logging
 
-    from streams.runtime.topics import TopicNames, ensure_topics
+    from alerts.locales import catalogue
+    from streams.runtime.topics import BrokerUnreachable, TopicNames, ensure_topics
 
     loop = asyncio.new_event_loop()
     # aiokafka logs each failed connection attempt; a failure here is reported as one
@@ -112,7 +113,9 @@ def _ensure_topics_or_exit(settings: Settings) -> None:
     try:
         loop.run_until_complete(ensure_topics(settings, TopicNames.from_settings(settings)))
     except TopicError as error:
-        raise click.ClickException(f"cannot start: {error}") from None
+        texts = catalogue(settings.locale)
+        reason = error.line(texts) if isinstance(error, BrokerUnreachable) else str(error)
+        raise click.ClickException(texts.text("start.failed", reason=reason)) from None
     finally:
         client_log.setLevel(level)
         loop.close()

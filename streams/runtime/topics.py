@@ -4,7 +4,9 @@ Topics are created with explicit ``retention.ms``/``retention.bytes`` because
 some brokers (tansu) report only the settings given at creation. Replication
 factor and ``min.insync.replicas`` come from the settings; by default the
 broker's own defaults apply. Any creation error other than "already exists"
-stops the start with a :class:`~streams.exceptions.TopicError`.
+stops the start with a :class:`~streams.exceptions.TopicError`; a broker that cannot
+be reached at all with a :class:`BrokerUnreachable`, which words its one line in the
+configured locale.
 
 Replication factor -1 ("the broker's default", KIP-464) is defined for
 CreateTopics v4+, but aiokafka speaks v0..v3 and its ``NewTopic`` refuses -1, so
@@ -17,19 +19,27 @@ replicas, and a warning says to set ``AFTERSALES_TOPIC_REPLICATION_FACTOR``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from alerts.locales import Catalogue, catalogue
 from streams.contract.events import TOPICS, TopicName
 from streams.exceptions import TopicError
 from streams.logs import get_logger
 from streams.runtime.config import Settings
 from streams.runtime.kafka_options import client_options
 
-__all__ = ["TopicNames", "ensure_feedback_topic", "ensure_state_topic", "ensure_topics"]
+__all__ = [
+    "BrokerUnreachable",
+    "TopicNames",
+    "ensure_feedback_topic",
+    "ensure_state_topic",
+    "ensure_topics",
+]
 
 log = get_logger(__name__)
 
@@ -38,6 +48,8 @@ _TOPIC_EXISTS: Final = 36
 _DEFAULT_REFUSED: Final = frozenset({38, 42})  # INVALID_REPLICATION_FACTOR, INVALID_REQUEST
 _FALLBACK_REPLICAS: Final = 3
 _WEEK_MS: Final = 7 * 24 * 3600 * 1000
+#: An address as aiokafka's messages print it: ``('host', 9092, <AddressFamily.AF_INET: 2>)``.
+_ADDRESS: Final = re.compile(r"\('([^']*)', (\d+), <AddressFamily\.\w+: \d+>\)")
 #: Snapshot topics: each snapshot is found through the partition's last record, so old
 #: ones only need to outlive a few checkpoint intervals (a day is generous).
 _STATE: Final = {
@@ -141,7 +153,7 @@ async def _create(settings: Settings, topics: list[NewTopic]) -> None:
             await admin.start()
         except (KafkaError, OSError, KeyError, ValueError) as exc:
             # KeyError/ValueError: aiokafka's SCRAM client reading a server's error reply.
-            raise TopicError(_cannot_connect(settings, exc)) from None
+            raise _cannot_connect(settings, exc) from None
         failed = await _create_with(admin, topics)
         retry = [
             topic
@@ -177,7 +189,31 @@ async def _create(settings: Settings, topics: list[NewTopic]) -> None:
         raise TopicError(f"the broker refused to create {len(failed)} topic(s): {details}")
 
 
-def _cannot_connect(settings: Settings, exc: BaseException) -> str:
+class BrokerUnreachable(TopicError):
+    """The first connection to the broker failed: where (``bootstrap``, ``host:port``
+    list), how (protocol and SASL user, no secret), the client's ``cause``, and whether
+    the security settings are worth checking too. ``str()`` is the English line."""
+
+    def __init__(self, bootstrap: str, how: str, cause: str, *, secured: bool) -> None:
+        self.bootstrap = bootstrap
+        self.how = how
+        self.cause = cause
+        self.secured = secured
+        super().__init__(self.line(catalogue("en")))
+
+    def line(self, texts: Catalogue) -> str:
+        """The message in ``texts``' locale, naming the variables to check."""
+        check = texts.text("broker.check_secured" if self.secured else "broker.check_plain")
+        return texts.text(
+            "broker.unreachable",
+            bootstrap=self.bootstrap,
+            how=self.how,
+            cause=self.cause,
+            check=check,
+        )
+
+
+def _cannot_connect(settings: Settings, exc: BaseException) -> BrokerUnreachable:
     """Why the first connection failed, with the security settings in use (no secrets)."""
     how = settings.kafka_security_protocol
     if settings.kafka_sasl_mechanism:
@@ -187,15 +223,18 @@ def _cannot_connect(settings: Settings, exc: BaseException) -> str:
     )
     if not detail.startswith(type(exc).__name__):  # aiokafka's str() often names it already
         detail = f"{type(exc).__name__}: {detail}"
-    check = (
-        "KAFKA_BOOTSTRAP_SERVERS"
-        if settings.kafka_security_protocol == "PLAINTEXT"
-        else "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL/SASL/SSL settings"
+    return BrokerUnreachable(
+        settings.kafka_bootstrap_servers,
+        how,
+        _ADDRESS.sub(_host_port, detail),
+        secured=settings.kafka_security_protocol != "PLAINTEXT",
     )
-    return (
-        f"cannot connect to {settings.kafka_bootstrap_servers} ({how}): {detail}; "
-        f"is the broker up, and is {check} right?"
-    )
+
+
+def _host_port(address: re.Match[str]) -> str:
+    """``host:port`` (``[host]:port`` for an IPv6 host) of an address aiokafka printed."""
+    host, port = address.group(1), address.group(2)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _create_with(

@@ -185,15 +185,26 @@ class TestBusinessDashboard:
                 assert f"aftersales_metric_{gauge}{{" in expr
             assert_links_to_band_view(panel)
 
-    def test_open_alerts_by_rule_and_severity_ranked(self) -> None:
-        """Open alerts are counted by rule and severity, critical first."""
+    def test_open_incidents_by_class_and_severity_ranked(self) -> None:
+        """Open episodes are counted by anomaly class and severity, critical first."""
         (table,) = [
             p
             for p in panels(dashboard("business"))
-            if p["title"] == "Open alerts by rule and severity"
+            if p["title"] == "Open incidents by class and severity"
         ]
-        assert "sum by (rule, severity) (aftersales_alerts_active)" in table["targets"][0]["expr"]
+        assert "sum by (class, severity) (aftersales_alert_info)" in table["targets"][0]["expr"]
         assert_ranked(table)
+
+    def test_open_incidents_group_by_labels_the_worker_exports(self) -> None:
+        """``class`` and ``severity`` are labels of the worker's ``aftersales_alert_info``."""
+        from prometheus_client import CollectorRegistry
+
+        from alerts.metrics import AlertMetrics
+
+        metrics = AlertMetrics.create(CollectorRegistry())
+        (family,) = metrics.alert_info.describe()
+        assert family.name == "aftersales_alert_info"
+        assert {"class", "severity"} <= set(metrics.alert_info._labelnames)
 
 
 class TestThresholdDashboard:
@@ -290,32 +301,37 @@ class TestBusinessQueriesInPrometheus:
         ]
         self.run(promtool, tmp_path, panel["targets"][0]["expr"], series, expected)
 
-    def test_open_alerts_carry_their_rank(self, promtool: str, tmp_path) -> None:
-        """Open alerts are summed by rule and severity and labelled with the severity's rank."""
+    def test_open_incidents_carry_their_rank(self, promtool: str, tmp_path) -> None:
+        """Open episodes are summed by class and severity over rules and workers and
+        labelled with the severity's rank."""
         series = [
             {
-                "series": f'aftersales_alerts_active{{rule="{r}", severity="{s}", instance="{i}"}}',
-                "values": f"{n}x2",
+                "series": (
+                    f'aftersales_alert_info{{rule="{r}", class="{c}", severity="{s}", '
+                    f'alert_id="{a}", instance="{i}"}}'
+                ),
+                "values": "1x2",
             }
-            for r, s, i, n in (
-                ("return_rate", "warning", "a", 1),
-                ("return_rate", "warning", "b", 2),
-                ("order_volume", "critical", "a", 1),
-                ("wait_time_p90", "info", "a", 1),
-                ("complaint_rate", "info", "a", 0),
+            for r, c, s, a, i in (
+                ("return_rate", "product", "warning", "ep-1", "a"),
+                ("complaint_rate", "product", "warning", "ep-2", "b"),
+                ("bad_review_rate", "product", "critical", "ep-3", "a"),
+                ("order_volume", "demand", "critical", "ep-4", "a"),
+                ("wait_time_p90", "service", "info", "ep-5", "b"),
             )
         ]
         (table,) = [
             p
             for p in panels(dashboard("business"))
-            if p["title"] == "Open alerts by rule and severity"
+            if p["title"] == "Open incidents by class and severity"
         ]
         expected = [
-            {"labels": f'{{rule="{r}", severity="{s}", rank="{k}"}}', "value": n}
-            for r, s, k, n in (
-                ("return_rate", "warning", "2", 3),
-                ("order_volume", "critical", "1", 1),
-                ("wait_time_p90", "info", "3", 1),
+            {"labels": f'{{class="{c}", severity="{s}", rank="{k}"}}', "value": n}
+            for c, s, k, n in (
+                ("product", "warning", "2", 2),
+                ("product", "critical", "1", 1),
+                ("demand", "critical", "1", 1),
+                ("service", "info", "3", 1),
             )
         ]
         self.run(promtool, tmp_path, table["targets"][0]["expr"], series, expected)

@@ -39,6 +39,7 @@ from tests.deploy.test_alerting_e2e import (  # noqa: F401 - fixtures used by na
     webhook,
 )
 from tests.deploy.test_deploy_promql_names import RECORDED, dashboard_exprs, rule_entries
+from tests.worker_process import child_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -74,7 +75,8 @@ def real_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with open(workdir / "worker.log", "wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli.main", "worker"],
-                env=env,
+                env=child_env(env),
+                cwd=workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -37,6 +37,7 @@ from streams.runtime.kafka_options import client_options
 from streams.runtime.topics import TopicNames, ensure_topics
 from tests.integration.test_recovery import events_ok
 from tests.tls_files import TlsFiles, tls_files  # noqa: F401 - the fixture
+from tests.worker_process import child_env
 
 pytestmark = [pytest.mark.integration]
 
@@ -241,7 +242,8 @@ class TestMutualTls:
         with open(log, "ab") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli.main", "worker"],
-                env=env,
+                env=child_env(env),
+                cwd=tmp_path,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -297,7 +299,8 @@ class TestScram:
         try:
             result = subprocess.run(
                 [sys.executable, "-m", "streams.cli.main", "worker"],
-                env=env,
+                env=child_env(env),
+                cwd=tmp_path,
                 capture_output=True,
                 text=True,
                 timeout=120,

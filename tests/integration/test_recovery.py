@@ -24,6 +24,7 @@ from tests.integration.test_parity import (
     parity_events,
     parity_replay,
 )
+from tests.worker_process import child_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,7 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def start_worker(
     broker: EmbeddedBroker, prefix: str, port: int, log: Path, **extra: str
 ) -> subprocess.Popen:  # type: ignore[type-arg]
-    """A ``worker`` process on ``broker`` (``extra``: more environment, e.g. settings)."""
+    """A ``worker`` process on ``broker`` (``extra``: more environment, e.g. settings),
+    started in ``log``'s directory."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -50,7 +52,8 @@ def start_worker(
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "streams.cli.main", "worker"],
-            env=env,
+            env=child_env(env),
+            cwd=log.parent,  # Faust's data directory goes there, not into the repository
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -1,5 +1,5 @@
 """The README stays short and self-contained: size, the two commands, links that
-resolve inside the repository."""
+resolve inside the repository and none to other sites."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-#: Written on other branches of the same release; linked from the README already.
-ELSEWHERE = {"docs/china.md", "docs/operations-hardening.md", "docs/signals.md", "docs/on-call.md"}
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+#: A web address in prose: a link target, an autolink or a bare URL.
+URL = re.compile(r"https?://[^\s)>\]]+")
+#: Fenced code blocks and inline code: commands and examples, not links.
+CODE = re.compile(r"^```.*?^```|`[^`\n]*`", re.DOTALL | re.MULTILINE)
+#: Placeholders that point nowhere on the web: the reader's own machine, example.com.
+LOCAL = re.compile(r"https?://(localhost|127\.0\.0\.1|([\w-]+\.)*example\.com)([:/]|$)")
 
 
 def relative_links(path: Path) -> list[str]:
@@ -20,10 +25,24 @@ def relative_links(path: Path) -> list[str]:
     return [t for t in LINK.findall(path.read_text()) if not re.match(r"[a-z]+:", t)]
 
 
+def web_addresses(text: str) -> list[str]:
+    """The http(s) addresses in ``text`` outside code that are not local placeholders."""
+    return [url for url in URL.findall(CODE.sub("", text)) if not LOCAL.match(url)]
+
+
 class TestReadme:
     def test_at_most_12_kb(self) -> None:
-        """The README is at most 12 KB."""
-        assert len(README.read_bytes()) <= 12 * 1024
+        """The README is at most 12,000 bytes."""
+        assert len(README.read_bytes()) <= 12_000
+
+    def test_has_a_section_for_shops_in_china(self) -> None:
+        """A section names the Chinese locale, the China rules file and docs/china.md."""
+        text = README.read_text()
+        assert "## For shops in China" in text
+        section = text.split("## For shops in China", 1)[1].split("\n## ", 1)[0]
+        for needle in ("AFTERSALES_LOCALE=zh_CN", "deploy/rules/china.toml", "docs/china.md"):
+            assert needle in section, needle
+        assert 'utc_offset = "8h"' in (ROOT / "deploy" / "rules" / "china.toml").read_text()
 
     def test_names_the_two_commands(self) -> None:
         """`make demo` and `make test` are in the README."""
@@ -44,16 +63,40 @@ class TestReadme:
         assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
 
 
-@pytest.mark.parametrize(
-    "doc", [README, *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_links_stay_in_the_repository_and_resolve(doc: Path) -> None:
-    """Every relative link resolves to a file in the repository."""
+    """Every relative link resolves to a file in the repository, and no text outside
+    code points at another web site."""
     for target in relative_links(doc):
         resolved = (doc.parent / target).resolve()
         assert resolved.is_relative_to(ROOT), f"{doc.name} links outside: {target}"
-        name = resolved.relative_to(ROOT).as_posix()
-        assert resolved.exists() or name in ELSEWHERE, f"{doc.name}: broken link {target}"
+        assert resolved.exists(), f"{doc.name}: broken link {target}"
+    assert web_addresses(doc.read_text()) == [], f"{doc.name} links to other sites"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("see [NAB](https://github.com/numenta/NAB)", ["https://github.com/numenta/NAB"]),
+        ("see <https://grafana.com/docs/>", ["https://grafana.com/docs/"]),
+        ("see https://pypi.org/p/x today", ["https://pypi.org/p/x"]),
+        ("open <http://localhost:3000> or http://127.0.0.1:9090/graph", []),
+        ("[band](https://grafana.example.com/d/x)", []),
+        ("`curl https://example.org/x`", []),
+        ("```sh\ncurl https://oapi.dingtalk.com/robot/send\n```\n", []),
+        ("http://localhost.evil.org/x", ["http://localhost.evil.org/x"]),
+    ],
+)
+def test_web_addresses(text: str, found: list[str]) -> None:
+    """Links, autolinks and bare URLs count; code and local placeholders do not."""
+    assert web_addresses(text) == found
+
+
+def test_plain_return_rate_over_100_percent_is_explained() -> None:
+    """docs/rules.md says why the plain ``return_rate`` (no ``cohort``) can exceed 100 %."""
+    text = " ".join((ROOT / "docs" / "rules.md").read_text().split())
+    assert "can exceed 100 %" in text
+    assert "returns of earlier deliveries over this window's deliveries" in text
 
 
 def test_every_setting_is_documented() -> None:

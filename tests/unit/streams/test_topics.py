@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,10 +15,12 @@ from aiokafka.errors import KafkaConnectionError
 from click.testing import CliRunner
 
 import streams.runtime.topics as topics_module
+from alerts.locales import catalogue
 from streams.cli.main import main
 from streams.exceptions import TopicError
 from streams.runtime.config import Settings
-from streams.runtime.topics import TopicNames, ensure_topics, new_topic
+from streams.runtime.topics import BrokerUnreachable, TopicNames, ensure_topics, new_topic
+from tests.worker_process import child_env
 
 
 class FakeAdmin:
@@ -148,6 +151,35 @@ class TestEnsureTopics:
         assert "SASL_SSL, PLAIN as 'svc'" in str(info.value)
         assert "pw-123" not in str(info.value)
 
+    @pytest.mark.parametrize(
+        ("address", "shown"),
+        [
+            ("('127.0.0.1', 1, <AddressFamily.AF_INET: 2>)", "[127.0.0.1:1]"),
+            ("('::1', 9092, <AddressFamily.AF_INET6: 10>)", "[[::1]:9092]"),
+        ],
+    )
+    async def test_unreachable_broker_shows_host_port(
+        self, fake_admin: type[FakeAdmin], address: str, shown: str
+    ) -> None:
+        """aiokafka's address tuples become ``host:port``: no Python repr in the line."""
+        fake_admin.start_error = KafkaConnectionError(f"Unable to bootstrap from [{address}]")
+        settings = Settings(kafka_bootstrap_servers="broker-a:9092")
+        with pytest.raises(BrokerUnreachable) as info:
+            await ensure_topics(settings, TopicNames.from_settings(settings))
+        assert str(info.value) == (
+            f"cannot connect to broker-a:9092 (PLAINTEXT): KafkaConnectionError: Unable to "
+            f"bootstrap from {shown}; is the broker up, and is KAFKA_BOOTSTRAP_SERVERS right?"
+        )
+
+    @pytest.mark.parametrize(("secured", "names_security"), [(False, False), (True, True)])
+    def test_unreachable_line_in_chinese(self, secured: bool, names_security: bool) -> None:
+        """The line follows the locale's catalogue and names the variables to check."""
+        error = BrokerUnreachable("broker-a:9092", "SSL", "OSError: refused", secured=secured)
+        line = error.line(catalogue("zh_CN"))
+        assert line.startswith("无法连接到 broker-a:9092（SSL）：OSError: refused")
+        assert "KAFKA_BOOTSTRAP_SERVERS" in line
+        assert ("KAFKA_SECURITY_PROTOCOL" in line) is names_security
+
 
 class TestWorkerCommand:
     def test_unreachable_broker_exits_with_one_line(self) -> None:
@@ -161,14 +193,15 @@ class TestWorkerCommand:
         assert "cannot start: cannot connect to 127.0.0.1:1 (PLAINTEXT)" in result.output
         assert "Traceback" not in result.output
 
-    def test_unreachable_broker_is_one_line_naming_the_variable(self) -> None:
+    def test_unreachable_broker_is_one_line_naming_the_variable(self, tmp_path: Path) -> None:
         """The real command prints no traceback and no client log for an unreachable
         broker: one ``Error:`` line that names KAFKA_BOOTSTRAP_SERVERS."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSALES_", "KAFKA_"))}
         env.update(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", AFTERSALES_PERSONAL_LABELS_KEY="k" * 32)
         result = subprocess.run(
             [sys.executable, "-m", "streams.cli.main", "worker"],
-            env=env,
+            env=child_env(env),
+            cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=120,
@@ -179,6 +212,23 @@ class TestWorkerCommand:
         assert len(lines) == 1, result.stderr
         assert lines[0].startswith("Error: cannot start: cannot connect to 127.0.0.1:1")
         assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+        assert "<" not in lines[0] and "AddressFamily" not in lines[0], lines[0]
+        assert "Unable to bootstrap from [127.0.0.1:1]" in lines[0]
+
+    def test_unreachable_broker_line_follows_the_locale(self) -> None:
+        """Under ``AFTERSALES_LOCALE=zh_CN`` the line is Chinese and still names the variable."""
+        result = CliRunner().invoke(
+            main,
+            ["worker"],
+            env={
+                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                "AFTERSALES_LOCALE": "zh_CN",
+                "AFTERSALES_LOG_LEVEL": "CRITICAL",
+            },
+        )
+        assert result.exit_code == 1
+        assert "无法启动：无法连接到 127.0.0.1:1（PLAINTEXT）" in result.output
+        assert "KAFKA_BOOTSTRAP_SERVERS" in result.output
 
     def test_scheme_in_bootstrap_exits_with_config_error(self) -> None:
         """`SASL_SSL://host:9092` is refused before any connection, naming the variable."""
