@@ -10,8 +10,17 @@ evaluated is the delivered-stage one, computed before any of that order's outcom
 
 Printed beside it: (a) the category's long-run outcome rate alone (computed over the
 whole run, which flatters it), (b) the simulator's true per-order probability
-(oracle), and the lift of the top decile. Then memory per tracked customer and the
-scorer's cost per event. Figures only; nothing passes or fails here.
+(oracle), (c) a bound on what any scorer that must learn the customers can reach, and
+the lift of the top decile. Then memory per tracked customer and the scorer's cost per
+event. Figures only; nothing passes or fails here.
+
+The bound (:func:`propensity_bound`) is the oracle's own probability with one thing
+hidden, the customer's return propensity, replaced by its posterior mean given the
+outcomes of all of the customer's earlier deliveries (Bayes' rule on a grid over the
+propensities the simulator drew). It knows more than any online scorer: every other
+driver exactly (SKU, quantity, cell damage, lateness, a damaged parcel) and the
+eventual outcome of deliveries whose outcome window is still open. So a scorer's AUC
+above the bound is impossible, and a target above it cannot be met on this simulator.
 
     python -m benchmarks.risk [--days 90] [--orders-per-day 2000] [--customers 4000]
 """
@@ -125,12 +134,59 @@ def evaluate(
         scores = np.array([delivered_score[o] for o in ids])
         oracle = np.array([sim.true_risk[o] for o in ids])
         cat_rate = np.array([by_cat[category[o]][0] / by_cat[category[o]][1] for o in ids])
-        out.append(_figures(ids, labels, scores, oracle, cat_rate))
+        bound = propensity_bound(sim, delivered_at, first_outcome, ids)
+        out.append(_figures(ids, labels, scores, oracle, cat_rate, bound))
     return run, out
 
 
+def propensity_bound(
+    sim: Simulation,
+    delivered_at: dict[str, int],
+    first_outcome: dict[str, int],
+    ids: list[str],
+) -> np.ndarray:
+    """Per order of ``ids``, the oracle's probability with the customer's propensity
+    ``t`` replaced by its posterior mean given the 30-day outcomes of the customer's
+    earlier deliveries (module docstring). The prior is the histogram of the
+    propensities the simulator drew; an order's likelihood is its true probability
+    ``1 - (1 - min(k * t, 0.9)) * (1 - c)`` with ``k, c`` from ``Simulation.risk_parts``.
+    """
+    drawn = sim.orders.propensity
+    assert drawn is not None, "needs risk_drivers > 0"
+    counts, edges = np.histogram(np.log(drawn), bins=120)
+    grid = np.exp((edges[:-1] + edges[1:]) / 2)
+    prior = np.log(np.maximum(counts / counts.sum(), 1e-300))
+    wanted = set(ids)
+    history: dict[int, list[tuple[int, str]]] = {}
+    for order_id, at in delivered_at.items():
+        parts = sim.risk_parts.get(order_id)
+        if parts is not None:
+            history.setdefault(parts[2], []).append((at, order_id))
+    bound: dict[str, float] = {}
+    for customer, orders in history.items():
+        own = customer < len(drawn)
+        loglik = prior.copy()
+        for at, order_id in sorted(orders):
+            known, complaint, _ = sim.risk_parts[order_id]
+            p = 1 - (1 - np.minimum(known * grid, 0.9)) * (1 - complaint)
+            if order_id in wanted:
+                if own:
+                    post = np.exp(loglik - loglik.max())
+                    bound[order_id] = float((post * p).sum() / post.sum())
+                else:  # a B2B account: propensity 1, known
+                    bound[order_id] = 1 - (1 - min(known, 0.9)) * (1 - complaint)
+            hit = first_outcome.get(order_id, 1 << 62) <= at + _HORIZON_MS
+            loglik += np.log(p) if hit else np.log1p(-p)
+    return np.array([bound[o] for o in ids])
+
+
 def _figures(
-    ids: list[str], labels: np.ndarray, scores: np.ndarray, oracle: np.ndarray, cat_rate: np.ndarray
+    ids: list[str],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    oracle: np.ndarray,
+    cat_rate: np.ndarray,
+    bound: np.ndarray,
 ) -> dict[str, float]:
     return {
         "orders_evaluated": len(ids),
@@ -138,6 +194,7 @@ def _figures(
         "auc_scorer": auc(scores, labels),
         "auc_category": auc(cat_rate, labels),
         "auc_oracle": auc(oracle, labels),
+        "auc_bound": auc(bound, labels),
         "lift_scorer": top_decile_lift(scores, labels),
         "lift_category": top_decile_lift(cat_rate, labels),
         "lift_oracle": top_decile_lift(oracle, labels),
@@ -222,6 +279,11 @@ def main() -> None:
                 f"     scorer / oracle = {fig['auc_scorer'] / fig['auc_oracle']:.3f} "
                 f"(target >= 0.97); scorer - category = "
                 f"{fig['auc_scorer'] - fig['auc_category']:+.4f} (target >= +0.03)"
+            ),
+            (
+                f"     bound {fig['auc_bound']:.4f} = {fig['auc_bound'] / fig['auc_oracle']:.3f} "
+                f"x oracle (no scorer that learns the customers can pass it); "
+                f"scorer / bound = {fig['auc_scorer'] / fig['auc_bound']:.3f}"
             ),
             (
                 f"top-decile lift  scorer {fig['lift_scorer']:.2f}  category "

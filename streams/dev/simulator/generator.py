@@ -104,6 +104,10 @@ class Simulation:
         #: Order id -> true probability of a return/exchange request or complaint, for
         #: the orders emitted (filled only when ``risk_drivers`` > 0).
         self.true_risk: dict[str, float] = {}
+        #: Order id -> ``(return chance without the customer's propensity, complaint
+        #: chance, customer index)``: what ``true_risk`` is made of (``benchmarks/risk.py``
+        #: bounds what a scorer that must learn the propensity can reach).
+        self.risk_parts: dict[str, tuple[float, float, int]] = {}
 
     def __iter__(self) -> Iterator[Event]:
         """Same as :meth:`events`."""
@@ -218,6 +222,16 @@ class Simulation:
                 (emit + first_id).tolist(), plan.p_risk[emit].tolist(), strict=True
             ):
                 self.true_risk[f"O-{number:09d}"] = p
+        if plan.p_risk_parts is not None:
+            return_known, complaint_chance = plan.p_risk_parts
+            for number, k, c, cust in zip(
+                (emit + first_id).tolist(),
+                return_known[emit].tolist(),
+                complaint_chance[emit].tolist(),
+                plan.customer[emit].tolist(),
+                strict=True,
+            ):
+                self.risk_parts[f"O-{number:09d}"] = (k, c, cust)
         lost_draws = self._logistics.random(len(emit)).tolist()
         speed, days = self.orders.carrier_speed, self.orders.delivery_days
         logistics = bool(self._logistics_incidents)

@@ -77,6 +77,10 @@ class OrderPlan:
     last: IntArray  # the latest planned event time
     #: True probability of a return/exchange request or complaint (``risk_drivers`` > 0).
     p_risk: FloatArray | None = None
+    #: Its parts (``risk_drivers`` > 0): the return chance without the customer's
+    #: propensity (uncapped), and the complaint chance; ``p_risk`` is
+    #: ``1 - (1 - min(known * propensity, 0.9)) * (1 - complaint)``.
+    p_risk_parts: tuple[FloatArray, FloatArray] | None = None
 
 
 def _cdf(weights: list[float]) -> FloatArray:
@@ -193,13 +197,17 @@ class OrderModel:
         damage = rrng.lognormal(0.0, 0.6 * sigma, n_cells)
         self.cell_damage = damage / damage.mean()
 
-    def _customer_factor(self, customer: IntArray, quantity: IntArray) -> FloatArray:
-        """Return-propensity multiplier per order (1 without drivers; B2B accounts 1)."""
+    def _propensity_of(self, customer: IntArray) -> FloatArray:
+        """Each order's customer's return propensity (1 without drivers; B2B accounts 1)."""
         if self.propensity is None:
             return np.ones(len(customer))
         own = customer < len(self.propensity)
-        factor = np.where(own, self.propensity[np.where(own, customer, 0)], 1.0)
-        return factor * (1.0 + 0.25 * (np.minimum(quantity, 4) - 1))
+        return np.where(own, self.propensity[np.where(own, customer, 0)], 1.0)
+
+    def _customer_factor(self, customer: IntArray, quantity: IntArray) -> FloatArray:
+        """Return-propensity multiplier per order: the customer's propensity, and more for
+        larger quantities."""
+        return self._propensity_of(customer) * (1.0 + 0.25 * (np.minimum(quantity, 4) - 1))
 
     def plan(self, rng: np.random.Generator, placed: IntArray, *, drop: bool = True) -> OrderPlan:
         """Plan the lifecycle of orders placed at ``placed`` (sorted epoch ms)."""
@@ -295,6 +303,8 @@ class OrderModel:
                     & (carrier == self.carrier_names.index(inc.carrier or ""))
                 )
                 damaged |= hit & (u_damage < p_base_complaint * (inc.magnitude - 1.0))
+        #: Everything of the return chance but the customer's propensity (before the cap).
+        p_return_known = p_return / self._propensity_of(customer)
         p_return = np.minimum(p_return, 0.9)
         u_ret = rng.random(n)
         is_return = ok & (u_ret < p_return)
@@ -377,11 +387,13 @@ class OrderModel:
             axis=0,
         )
         p_risk = None
+        parts = None
         if drivers:
             p_late = np.where(lateness > 1.5, 0.3, 0.0)
             p_c = p_base_complaint + (1 - p_base_complaint) * p_late
             p_c = 1 - (1 - p_c) * (1 - np.where(damaged, 0.9 + 0.1 * 0.7, 0.0))
             p_risk = np.where(ok, 1 - (1 - p_return) * (1 - p_c), 0.0)
+            parts = (p_return_known, p_c)
         return OrderPlan(
             placed,
             sku,
@@ -408,6 +420,7 @@ class OrderModel:
             severity.astype(np.int64),
             last,
             p_risk,
+            parts,
         )
 
     def _busy_entities(
