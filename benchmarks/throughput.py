@@ -10,8 +10,11 @@ then, each with its own consumer group reading from the start:
    partitions (so the producer shares the CPU for the first seconds);
 3. a minimal Faust agent that only decodes (``benchmarks/faust_decode.py``).
 
+With ``--without-risk``, 2 runs a second time on topics of its own with
+``AFTERSALES_RISK_SCORE=false``: the risk score's cost as a same-run ratio.
+
 Rates are events/s from the first to the last event observed. Run:
-``.venv/bin/python benchmarks/throughput.py [--days 3.5] [--skip-faust]``.
+``.venv/bin/python benchmarks/throughput.py [--days 3.5] [--skip-faust] [--without-risk]``.
 """
 
 from __future__ import annotations
@@ -102,7 +105,11 @@ async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[floa
 
 
 async def worker_run(
-    bootstrap: str, prefix: str, events: list[Event], intake_processes: int | None = None
+    bootstrap: str,
+    prefix: str,
+    events: list[Event],
+    intake_processes: int | None = None,
+    risk_score: bool = True,
 ) -> tuple[float, int, float, int, int]:
     """Start one in-process worker, then load ``events`` into its own topics at full speed
     and run until it counted them all and its closers received every partial.
@@ -120,6 +127,8 @@ async def worker_run(
     extra = (
         {} if intake_processes is None else {"AFTERSALES_INTAKE_PROCESSES": str(intake_processes)}
     )
+    if not risk_score:
+        extra["AFTERSALES_RISK_SCORE"] = "false"
     settings = settings_for(bootstrap, prefix, **extra)
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, topics=TOPICS)
@@ -223,6 +232,11 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         rate, n, drain_s, alerts, rss = await worker_run(
             bootstrap, "benchw.", events, args.intake_processes
         )
+        without_risk = None
+        if args.without_risk:
+            without_risk = await worker_run(
+                bootstrap, "benchn.", events, args.intake_processes, risk_score=False
+            )
         del events
         processes = (
             args.intake_processes
@@ -235,6 +249,13 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
             f"closers caught up {drain_s:.1f} s after the last event; {alerts:,} "
             f"alerts; RSS +{rss / 1_048_576:.0f} MiB)"
         )
+        if without_risk is not None:
+            rate_n, n_n, drain_n, _, rss_n = without_risk
+            report.line(
+                f"worker without the risk score:   {rate_n:>10,.0f} events/s end to end "
+                f"({n_n:,} events counted; closers caught up {drain_n:.1f} s after the last "
+                f"event; RSS +{rss_n / 1_048_576:.0f} MiB)"
+            )
         faust_rate, faust_n = (
             (float("nan"), 0) if args.skip_faust else faust_run(bootstrap, prefix, total)
         )
@@ -242,6 +263,9 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
             f"faust agent decode only:         {faust_rate:>10,.0f} events/s ({faust_n:,} events)"
         )
         report.line(f"ratio worker/raw   = {rate / raw_rate:.3f}")
+        if without_risk is not None:
+            ratio = without_risk[0] / raw_rate
+            report.line(f"ratio worker without the risk score/raw = {ratio:.3f}")
         report.line(f"ratio worker/faust = {rate / faust_rate:.2f}   (target >= 3)")
         report.line(f"target worker >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
 
@@ -256,6 +280,11 @@ def main() -> None:
         type=int,
         default=None,
         help="AFTERSALES_INTAKE_PROCESSES for the worker (default: its default)",
+    )
+    parser.add_argument(
+        "--without-risk",
+        action="store_true",
+        help="also run the worker with AFTERSALES_RISK_SCORE=false (same traffic, same run)",
     )
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()

@@ -111,6 +111,7 @@ def backfill(
         texts=AlertTexts(locale=settings.locale),
         calendar=calendar,
         topic_prefix=settings.topic_prefix,
+        risk=settings.risk_score,
     )
     started = time.perf_counter()
     progress = ProgressLine("backfill", texts=catalogue(settings.locale))

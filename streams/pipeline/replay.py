@@ -88,8 +88,11 @@ class Stage1:
         max_event_bytes: int = 1_048_576,
         dedup_capacity: int = 50_000,
         max_future_ms: int | None = None,
+        risk: bool = True,
     ) -> None:
         self.rules = rules
+        #: Whether events make facts for the per-order risk scorer.
+        self.risk = risk
         self.aggregators: dict[tuple[TopicName, int], SourceAggregator] = {}
         self._verdicts: list[EventAlert] = []
         self._risk_facts: list[RiskFact] = []
@@ -114,9 +117,10 @@ class Stage1:
         on_time, verdicts = self.aggregator(topic, partition).add(event, offset)
         if verdicts:
             self._verdicts.extend(verdicts)
-        fact = fact_from_event(event)
-        if fact is not None:
-            self._risk_facts.append(fact)
+        if self.risk:
+            fact = fact_from_event(event)
+            if fact is not None:
+                self._risk_facts.append(fact)
         return on_time
 
     def process(

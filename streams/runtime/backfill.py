@@ -129,12 +129,13 @@ class BackfillPipeline:
         topic_prefix: str = "aftersales.",
         max_future_ms: int | None = 86_400_000,
         batch_size: int = 2_000,
+        risk: bool = True,
     ) -> None:
         self.rules = rules
         self.layout = layout
         self.batch_size = batch_size
         self.stage1 = Stage1(
-            rules, {t: f"{topic_prefix}{t}" for t in TOPICS}, max_future_ms=max_future_ms
+            rules, {t: f"{topic_prefix}{t}" for t in TOPICS}, max_future_ms=max_future_ms, risk=risk
         )
         shards = len(layout.closers)
         self.closers = [
@@ -144,7 +145,7 @@ class BackfillPipeline:
                 texts or AlertTexts(),
                 shards=shards,
                 oncall=OnCall(rules.mutes, calendar, {}),
-                risk=True,  # the worker's closers score orders; their snapshot carries it
+                risk=risk,  # the worker's closers score orders; their snapshot carries it
             )
             for _ in layout.closers
         ]

@@ -171,6 +171,7 @@ class Worker:
             max_event_bytes=settings.max_event_bytes,
             dedup_capacity=settings.dedup_capacity,
             max_future_ms=settings.max_future_ms,
+            risk=settings.risk_score,
         )
         self.closers: dict[int, WindowCloser] = {}
         self.input_partitions: dict[TopicName, int] = {}
@@ -821,7 +822,7 @@ class Worker:
                     self.texts,
                     shards=max(1, len(self.partials_partitions)),
                     oncall=OnCall(self.rules.mutes, self.calendar, self.sensitivity),
-                    risk=True,
+                    risk=self.settings.risk_score,
                     folder=self.folder,
                 )
                 payload, marker = loaded.get(tp, (None, None))

@@ -48,6 +48,7 @@ class TestSettings:
             ("AFTERSALES_TOPIC_PARTITIONS", "0"),
             ("AFTERSALES_MAX_EVENT_BYTES", "10"),
             ("AFTERSALES_HEARTBEAT_INTERVAL_MS", "60000"),
+            ("AFTERSALES_RISK_SCORE", "maybe"),
         ],
     )
     def test_bad_value_names_the_variable(self, variable: str, value: str) -> None:
@@ -56,6 +57,15 @@ class TestSettings:
             Settings.from_env({variable: value})
         assert info.value.field == variable
         assert variable in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [("false", False), ("OFF", False), ("0", False), ("true", True), (" yes ", True)],
+    )
+    def test_risk_score_switch(self, value: str, expected: bool) -> None:
+        """The risk score is on by default and switched by AFTERSALES_RISK_SCORE."""
+        assert Settings.from_env({}).risk_score is True
+        assert Settings.from_env({"AFTERSALES_RISK_SCORE": value}).risk_score is expected
 
     def test_empty_value_means_default(self) -> None:
         """An empty variable falls back to the default instead of failing."""
