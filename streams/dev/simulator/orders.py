@@ -303,8 +303,7 @@ class OrderModel:
                     & (carrier == self.carrier_names.index(inc.carrier or ""))
                 )
                 damaged |= hit & (u_damage < p_base_complaint * (inc.magnitude - 1.0))
-        #: Everything of the return chance but the customer's propensity (before the cap).
-        p_return_known = p_return / self._propensity_of(customer)
+        p_uncapped = p_return
         p_return = np.minimum(p_return, 0.9)
         u_ret = rng.random(n)
         is_return = ok & (u_ret < p_return)
@@ -393,7 +392,8 @@ class OrderModel:
             p_c = p_base_complaint + (1 - p_base_complaint) * p_late
             p_c = 1 - (1 - p_c) * (1 - np.where(damaged, 0.9 + 0.1 * 0.7, 0.0))
             p_risk = np.where(ok, 1 - (1 - p_return) * (1 - p_c), 0.0)
-            parts = (p_return_known, p_c)
+            # Everything of the return chance but the customer's propensity (uncapped).
+            parts = (p_uncapped / self._propensity_of(customer), p_c)
         return OrderPlan(
             placed,
             sku,
