@@ -123,18 +123,28 @@ def evaluate(
         "customers_tracked": len(shard.scorer.customers),
         "open_orders": len(shard.scorer.orders),
     }
-    out = []
+    per_window = []
     for first_day, last_day in windows:
         lo = config.start_ms + first_day * _DAY_MS
         end = min(hi, config.start_ms + last_day * _DAY_MS)
-        ids = [o for o, t in delivered_at.items() if lo <= t < end and o in sim.true_risk]
+        per_window.append(
+            [o for o, t in delivered_at.items() if lo <= t < end and o in sim.true_risk]
+        )
+    bounds = propensity_bound(
+        sim, delivered_at, first_outcome, [o for ids in per_window for o in ids]
+    )
+    out = []
+    for ids in per_window:
         labels = np.array(
-            [1 if first_outcome.get(o, 1 << 62) <= delivered + _HORIZON_MS else 0 for o in ids]
+            [
+                1 if first_outcome.get(o, 1 << 62) <= delivered_at[o] + _HORIZON_MS else 0
+                for o in ids
+            ]
         )
         scores = np.array([delivered_score[o] for o in ids])
         oracle = np.array([sim.true_risk[o] for o in ids])
         cat_rate = np.array([by_cat[category[o]][0] / by_cat[category[o]][1] for o in ids])
-        bound = propensity_bound(sim, delivered_at, first_outcome, ids)
+        bound = np.array([bounds[o] for o in ids])
         out.append(_figures(ids, labels, scores, oracle, cat_rate, bound))
     return run, out
 
@@ -144,7 +154,7 @@ def propensity_bound(
     delivered_at: dict[str, int],
     first_outcome: dict[str, int],
     ids: list[str],
-) -> np.ndarray:
+) -> dict[str, float]:
     """Per order of ``ids``, the oracle's probability with the customer's propensity
     ``t`` replaced by its posterior mean given the 30-day outcomes of the customer's
     earlier deliveries (module docstring). The prior is the histogram of the
@@ -177,7 +187,7 @@ def propensity_bound(
                     bound[order_id] = 1 - (1 - min(known, 0.9)) * (1 - complaint)
             hit = first_outcome.get(order_id, 1 << 62) <= at + _HORIZON_MS
             loglik += np.log(p) if hit else np.log1p(-p)
-    return np.array([bound[o] for o in ids])
+    return bound
 
 
 def _figures(

@@ -30,7 +30,8 @@ def test_outcomes_raise_the_posterior_and_quiet_orders_lower_it() -> None:
     delivered = {f"O-{c}-{i}": i * DAY for c in (0, 1) for i in range(6)}
     outcomes = {f"O-0-{i}": i * DAY + DAY for i in range(5)}
     sim = _sim(parts)
-    first, returner, quiet = propensity_bound(sim, delivered, outcomes, ["O-0-0", "O-0-5", "O-1-5"])
+    bound = propensity_bound(sim, delivered, outcomes, ["O-0-0", "O-0-5", "O-1-5"])
+    first, returner, quiet = bound["O-0-0"], bound["O-0-5"], bound["O-1-5"]
     assert quiet < first < returner
     # The first order has no history: its bound is the prior mean of the true probability.
     prior_mean = np.mean(1 - (1 - np.minimum(0.1 * sim.orders.propensity, 0.9)) * 0.98)
@@ -40,5 +41,5 @@ def test_outcomes_raise_the_posterior_and_quiet_orders_lower_it() -> None:
 def test_a_b2b_account_has_its_known_probability() -> None:
     """Customers past the drawn propensities are B2B accounts of propensity 1."""
     sim = _sim({"O-b2b": (0.2, 0.05, 10_000)})
-    [bound] = propensity_bound(sim, {"O-b2b": 0}, {}, ["O-b2b"])
-    assert bound == pytest.approx(1 - 0.8 * 0.95)
+    bound = propensity_bound(sim, {"O-b2b": 0}, {}, ["O-b2b"])
+    assert bound == {"O-b2b": pytest.approx(1 - 0.8 * 0.95)}
