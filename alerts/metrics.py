@@ -238,6 +238,7 @@ class AlertMetrics:
     commit_failures_total: Counter
     mute_active: Gauge
     mute_suppressed_total: Counter
+    twin_deferred_total: Counter
     feedback_verdicts_total: Counter
     feedback_multiplier: Gauge
     risk_scored_total: Counter
@@ -409,6 +410,14 @@ class AlertMetrics:
                 "Decisions a mute or a silencing calendar event kept from alerting (out of "
                 "band, fire or resolve), by mute and rule",
                 ("mute", "rule"),
+                registry=registry,
+            ),
+            twin_deferred_total=Counter(
+                "aftersales_twin_deferred_total",
+                "Episodes a series did not open because its window's events all lay in one "
+                "compound cell under it (carrier PostNL, all in region,carrier "
+                "EU-West,PostNL), whose own series judges them, by rule",
+                ("rule",),
                 registry=registry,
             ),
             feedback_verdicts_total=Counter(
@@ -679,6 +688,11 @@ class AlertMetrics:
         """Count decisions muted by (mute, rule)."""
         for (mute, rule), n in suppressed.items():
             self.mute_suppressed_total.labels(mute, rule).inc(n)
+
+    def add_twin_deferred(self, deferred: Mapping[str, int]) -> None:
+        """Count episodes deferred to a twin cell, by rule."""
+        for rule, n in deferred.items():
+            self.twin_deferred_total.labels(rule).inc(n)
 
     def record_feedback(self, rule: str, verdict: str) -> None:
         """Count one applied on-call verdict."""

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from alerts.model import join_key
+from alerts.model import join_key, split_key
 from streams.contract.events import Event, OrderEvent, TopicName
 from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
@@ -92,12 +92,28 @@ class Partial:
     #: Per context field, the weight of each value; ``None`` until one is added (a key
     #: flood opens millions of partials: an empty dict each was a quarter of their memory).
     context: Context | None = None
+    #: Of a series with compound cells under it (carrier ``PostNL`` over cell
+    #: ``EU-West,PostNL``): the denominator of each cell in the window, ``None`` for other
+    #: series. Added at seal time (:func:`_note_cells`); see :func:`is_twin`.
+    cells: dict[str, float] | None = None
+
+    @property
+    def rich(self) -> bool:
+        """Holds more than its sums (travels with :meth:`extras`)."""
+        return self.sketch is not None or bool(self.context) or bool(self.cells)
 
     def merge(self, other: Partial) -> None:
         """Add ``other`` into this partial (order-independent); ``other`` is not changed
         and shares nothing with this one afterwards."""
         self.num += other.num
         self.den += other.den
+        if other.cells:
+            if self.cells is None:
+                self.cells = dict(other.cells)
+            else:
+                mine_cells = self.cells
+                for cell, den in other.cells.items():
+                    mine_cells[cell] = den + mine_cells.get(cell, 0.0)
         if other.sketch is not None:
             if self.sketch is None:
                 self.sketch = QuantileSketch()
@@ -124,7 +140,8 @@ class Partial:
         context = (
             {name: dict(counts) for name, counts in self.context.items()} if self.context else None
         )
-        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context)
+        cells = dict(self.cells) if self.cells else None
+        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context, cells)
 
     def bound_context(self) -> None:
         """Cut the context, in place, to the top entries the wire keeps of it (see
@@ -136,6 +153,8 @@ class Partial:
                 top = _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP)
                 if len(counts) > top:
                     context[name] = dict(_top(counts, top))
+        if self.cells and len(self.cells) > _CONTEXT_TOP:
+            self.cells = dict(_top(self.cells, _CONTEXT_TOP))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; the context keeps its top entries only."""
@@ -158,6 +177,8 @@ class Partial:
                 name: _bounded(counts, _CONTEXT_TOP_BY_FIELD.get(name, _CONTEXT_TOP), ordered)
                 for name, counts in sorted(self.context.items())
             }
+        if self.cells:
+            out["x"] = _bounded(self.cells, _CONTEXT_TOP, ordered)
         return out
 
     @classmethod
@@ -170,7 +191,7 @@ class Partial:
         """A partial from its sums and :meth:`extras` (whose context dicts it takes over:
         give it freshly decoded data)."""
         sketch = QuantileSketch.from_json(extras["s"]) if "s" in extras else None
-        return cls(float(num), float(den), sketch, extras.get("c") or None)
+        return cls(float(num), float(den), sketch, extras.get("c") or None, extras.get("x") or None)
 
 
 @dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
@@ -255,6 +276,10 @@ class SourceAggregator:
         self._window_rules = [rule for rule in self.rules if rule.kind != "event"]
         #: Rules whose panes are shipped once, not merged into each window here.
         self._paned = frozenset(rule.name for rule in self._window_rules if ships_panes(rule))
+        #: Per rule with compound cells under a dimension of its own: see :func:`cell_links`.
+        self._cell_links = {
+            rule.name: links for rule in self._window_rules if (links := cell_links(rule))
+        }
         self._event_rules = [
             rule for rule in self.rules if rule.kind == "event" and rule.name != "lost_parcel"
         ]
@@ -512,8 +537,12 @@ class SourceAggregator:
         for end, rule_name, start in sorted(ready):
             hop_ms = _pane_ms(self._rule(rule_name))
             window = (rule_name, start)
+            links = self._cell_links.get(rule_name)
             if rule_name in paned:  # one pane, ``[start, end)``, shipped once
-                for (dimension, key), partial in sorted(self.open.pop(window).items()):
+                pane_partials = self.open.pop(window)
+                if links:
+                    _note_cells(links, pane_partials)
+                for (dimension, key), partial in sorted(pane_partials.items()):
                     sealed.append(
                         SealedPartial(self.source, rule_name, dimension, key, start, end, partial)
                     )
@@ -537,6 +566,8 @@ class SourceAggregator:
             if delivered is not None:
                 _expose(merged, delivered.exposure(start, end))
                 delivered.sealed(start)
+            if links:
+                _note_cells(links, merged)
             for (dimension, key), partial in sorted(merged.items()):
                 sealed.append(
                     SealedPartial(self.source, rule_name, dimension, key, start, end, partial)
@@ -918,6 +949,52 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
                     key = join_key(values)  # a value holds the separator: escape it
                 keys.append((name, key))
     return keys
+
+
+#: Per compound dimension, ``(index of a part, that part's own dimension)`` for every
+#: part that is also a dimension of the rule: cell ``EU-West,PostNL`` of ``region,carrier``
+#: lies under region ``EU-West`` and carrier ``PostNL``.
+CellLinks = dict[str, tuple[tuple[int, str], ...]]
+
+
+def cell_links(rule: RuleSpec) -> CellLinks:
+    """The compound dimensions of ``rule`` whose parts are dimensions of it too."""
+    single = {parts[0] for parts in rule.dimensions if len(parts) == 1}
+    links: CellLinks = {}
+    for parts in rule.dimensions:
+        if len(parts) > 1:
+            under = tuple((i, part) for i, part in enumerate(parts) if part in single)
+            if under:
+                links[",".join(parts)] = under
+    return links
+
+
+def _note_cells(links: CellLinks, accumulators: _Accumulators) -> None:
+    """Give each series with cells under it the denominator of each of them, in place
+    (one source, one window or pane: sums stay exact across sources and panes)."""
+    for (dimension, key), partial in accumulators.items():
+        under = links.get(dimension)
+        if under is None or not partial.den:
+            continue
+        parts = split_key(key)
+        for index, parent_dimension in under:
+            parent = accumulators.get((parent_dimension, parts[index]))
+            if parent is None:
+                continue
+            cells = parent.cells
+            if cells is None:
+                cells = parent.cells = {}
+            cells[key] = partial.den + cells.get(key, 0.0)
+
+
+def is_twin(partial: Partial) -> bool:
+    """Whether the window's whole denominator lies in one compound cell under the series
+    (carrier ``PostNL`` delivered only in ``EU-West``): the series and that cell then
+    measure the same events, and only the more specific cell may open an episode."""
+    cells = partial.cells
+    if not cells or partial.den <= 0:
+        return False
+    return max(cells.values()) >= partial.den * (1 - 1e-9)
 
 
 def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:

@@ -64,6 +64,7 @@ from streams.pipeline.aggregate import (
     EventAlert,
     Partial,
     SealedPartial,
+    is_twin,
     ships_panes,
 )
 from streams.pipeline.dedup import RecentIds
@@ -215,6 +216,8 @@ class WindowCloser:
         #: Decisions a mute kept from alerting (out of band, or a fire or resolve), by
         #: (mute name, rule), since the last :meth:`drain_suppressed`.
         self.suppressed: Counter[tuple[str, str]] = Counter()
+        #: Per rule, episodes not opened on a series whose window was one cell's twin.
+        self.twins: Counter[str] = Counter()
         #: Percentile rules decided on log-means: each series' learned within-window spread.
         self.spreads = log_mean.SpreadMemory()
         #: Start of the hop that held each rule's first events: its windows settle from
@@ -356,6 +359,11 @@ class WindowCloser:
         """Decisions muted by (mute name, rule) since the last call."""
         suppressed, self.suppressed = self.suppressed, Counter()
         return suppressed
+
+    def drain_twins(self) -> Counter[str]:
+        """Episodes deferred to a twin cell, by rule, since the last call."""
+        twins, self.twins = self.twins, Counter()
+        return twins
 
     def drain_evictions(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
         """Evictions by (rule, reason) and folded keys by rule since the last call."""
@@ -608,8 +616,11 @@ class WindowCloser:
             _, dimension, key = sid.split(":", 2)
             decision = outcome.decision(i)
             partial = merged.get((dimension, key))
+            twin = partial is not None and is_twin(partial)
             if plan is None:
-                events.extend(self._advance(rule, dimension, key, start, end, decision, partial))
+                events.extend(
+                    self._advance(rule, dimension, key, start, end, decision, partial, twin=twin)
+                )
                 continue
             events.extend(
                 self._advance(
@@ -622,6 +633,7 @@ class WindowCloser:
                     partial,
                     muted=plan.muted.get(i),
                     calendar=plan.calendar.get(i),
+                    twin=twin,
                 )
             )
         self._evict(rule, bank, end)
@@ -912,8 +924,19 @@ class WindowCloser:
         *,
         muted: str | None = None,
         calendar: list[dict[str, Any]] | None = None,
+        twin: bool = False,
     ) -> list[AlertEvent]:
+        """Move the series' episode on by one closed window; return its alert events.
+
+        ``twin``: the window's events all lie in one compound cell under the series
+        (:func:`~streams.pipeline.aggregate.is_twin`), whose own series judges the same
+        events and names both keys: this series opens no episode for it (one open
+        before goes on as usual).
+        """
         sid = _sid(rule.name, dimension, key)
+        if twin and decision.transition == "fire" and sid not in self.episodes:
+            self.twins[rule.name] += 1
+            decision = replace(decision, transition=None, violating=False, alerting=False)
         if muted is not None:
             # The lifecycle holds still while muted; the first unmuted window catches up.
             if decision.violating or decision.transition is not None:
@@ -1003,7 +1026,7 @@ def _partials_table(
     for (rule, start), by_series in sorted(partials.items()):
         for (dimension, key), by_source in sorted(by_series.items()):
             for source, partial in sorted(by_source.items()):
-                if partial.sketch is None and not partial.context:
+                if not partial.rich:
                     plain.append([rule, start, dimension, key, source])
                     nums.append(partial.num)
                     dens.append(partial.den)
@@ -1045,7 +1068,7 @@ def _pane_rows(panes: Mapping[tuple[str, int], _BySeries]) -> list[list[Any]]:
         for (dimension, key), by_source in by_series.items():
             for source, partial in by_source.items():
                 row: list[Any] = [rule, start, dimension, key, source, partial.num, partial.den]
-                if partial.sketch is not None or partial.context:
+                if partial.rich:
                     row.append(partial.extras(ordered=False))
                 rows.append(row)
     return rows

@@ -4,7 +4,8 @@ JSON, one object per record, tagged by ``t``:
 
 * ``P`` packs the sealed partials of one source, rule and window that go to one
   closer partition: ``{"t": "P", "src", "r", "ws", "we", "i": [[dimension, key,
-  num, den] or [dimension, key, num, den, {"s": sketch, "c": context}], ...]}``.
+  num, den] or [dimension, key, num, den, {"s": sketch, "c": context, "x": cells}],
+  ...]}`` (``x``: the denominator of each compound cell under the series).
   For a rule that ships panes (``streams.pipeline.aggregate.ships_panes``) ``ws`` and
   ``we`` bound one pane (``we - ws`` is the rule's hop), and the closer unites them.
   A window of ``customer_order_burst`` holds thousands of single-order
@@ -105,7 +106,7 @@ _loads = msgspec.json.Decoder().decode
 def _item(sealed: SealedPartial) -> list[Any]:
     partial = sealed.partial
     item: list[Any] = [sealed.dimension, sealed.key, partial.num, partial.den]
-    if partial.sketch is not None or partial.context:
+    if partial.rich:
         # Unordered contexts: the encoder sorts every object's keys (same bytes, no copy).
         item.append(partial.extras(ordered=False))
     return item

@@ -1228,6 +1228,7 @@ class Worker:
             self.metrics.add_evictions(*closer.drain_evictions())
             if isinstance(self.metrics, AlertMetrics):
                 self.metrics.add_mute_suppressed(closer.drain_suppressed())
+                self.metrics.add_twin_deferred(closer.drain_twins())
             marks = list(closer.watermarks.values())
             if marks:
                 low = min(marks)

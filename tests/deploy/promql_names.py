@@ -61,6 +61,7 @@ WORKER_METRICS: dict[str, str] = {
     "aftersales_commit_failures_total": "counter",
     "aftersales_mute_active": "gauge",
     "aftersales_mute_suppressed_total": "counter",
+    "aftersales_twin_deferred_total": "counter",
     "aftersales_feedback_verdicts_total": "counter",
     "aftersales_feedback_sensitivity_multiplier": "gauge",
 }
