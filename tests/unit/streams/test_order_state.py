@@ -233,6 +233,22 @@ class TestLostParcels:
         [parcel] = b.due_lost(121 * HOUR)
         assert parcel.due_ms == 110 * HOUR + 1
 
+    def test_a_falling_p90_is_noticed_within_the_hour(self) -> None:
+        """Checks run hourly from 0.8 x the deadline: when the cell speeds up (p90 40 h
+        to 33 h, deadline 180 h to 166 h) the parcel is reported at the next hourly
+        check, not at a check scheduled halfway to the old deadline (172 h)."""
+        b = book(lost_alone=1.0)
+        train(b, 40.0)
+        b.observe(ev("gone", "shipped", 100 * HOUR))
+        reported = []
+        for hour in range(100, 200):
+            if hour == 167:
+                train(b, 33.0, n=300, start=1000)
+            reported += b.due_lost(hour * HOUR + HOUR // 2)
+        [parcel] = reported
+        assert parcel.p90_hours == 33.0
+        assert parcel.due_ms <= 167 * HOUR + HOUR // 2 + 1
+
     def test_delivered_parcel_is_never_flagged(self) -> None:
         """A parcel delivered before its deadline is not lost."""
         b = book()
