@@ -11,10 +11,13 @@ then, each with its own consumer group reading from the start:
 3. a minimal Faust agent that only decodes (``benchmarks/faust_decode.py``).
 
 With ``--without-risk``, 2 runs a second time on topics of its own with
-``AFTERSALES_RISK_SCORE=false``: the risk score's cost as a same-run ratio.
+``AFTERSALES_RISK_SCORE=false``: the risk score's cost as a same-run ratio. With
+``--without-rules NAMES``, once more with the shipped rules minus those rules (comma-
+separated): their cost, same run.
 
 Rates are events/s from the first to the last event observed. Run:
-``.venv/bin/python benchmarks/throughput.py [--days 3.5] [--skip-faust] [--without-risk]``.
+``.venv/bin/python benchmarks/throughput.py [--days 3.5] [--skip-faust] [--without-risk]
+[--without-rules NAMES]``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
@@ -42,7 +47,7 @@ from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker, terminate
 from streams.dev.simulator.events import Event
 from streams.dev.simulator.kafka import produce_events
-from streams.rules.catalogue import load_rules
+from streams.rules.catalogue import RuleSet, load_rules, parse_rules
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
 
@@ -110,6 +115,7 @@ async def worker_run(
     events: list[Event],
     intake_processes: int | None = None,
     risk_score: bool = True,
+    rules: RuleSet | None = None,
 ) -> tuple[float, int, float, int, int]:
     """Start one in-process worker, then load ``events`` into its own topics at full speed
     and run until it counted them all and its closers received every partial.
@@ -132,7 +138,8 @@ async def worker_run(
     settings = settings_for(bootstrap, prefix, **extra)
     registry = CollectorRegistry()
     metrics = AlertMetrics.create(registry, topics=TOPICS)
-    worker = Worker(settings, load_rules(None), metrics, create_input_topics=False)
+    rules = load_rules(None) if rules is None else rules
+    worker = Worker(settings, rules, metrics, create_input_topics=False)
     rss0 = rss_bytes()
     task = asyncio.create_task(worker.run())
     first_count = 0.0
@@ -209,6 +216,15 @@ def faust_run(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]:
     return (result["count"] - result["first_count"]) / max(span, 1e-9), result["count"]
 
 
+def rules_without(names: list[str]) -> RuleSet:
+    """The shipped rules file without the rules ``names`` (each must be in it)."""
+    text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
+    document = tomllib.loads(text)
+    for name in names:
+        del document["rules"][name]
+    return parse_rules(document)
+
+
 async def main_async(args: argparse.Namespace, report: Report) -> None:
     """Pre-load traffic, then run the three consumers one after the other."""
     with EmbeddedBroker() as broker:
@@ -237,6 +253,15 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
             without_risk = await worker_run(
                 bootstrap, "benchn.", events, args.intake_processes, risk_score=False
             )
+        without_rules = None
+        if args.without_rules:
+            without_rules = await worker_run(
+                bootstrap,
+                "benchr.",
+                events,
+                args.intake_processes,
+                rules=rules_without(args.without_rules.split(",")),
+            )
         del events
         processes = (
             args.intake_processes
@@ -256,6 +281,13 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
                 f"({n_n:,} events counted; closers caught up {drain_n:.1f} s after the last "
                 f"event; RSS +{rss_n / 1_048_576:.0f} MiB)"
             )
+        if without_rules is not None:
+            rate_r, n_r, drain_r, _, rss_r = without_rules
+            report.line(
+                f"worker without {args.without_rules}: {rate_r:,.0f} events/s end to end "
+                f"({n_r:,} events counted; closers caught up {drain_r:.1f} s after the last "
+                f"event; RSS +{rss_r / 1_048_576:.0f} MiB)"
+            )
         faust_rate, faust_n = (
             (float("nan"), 0) if args.skip_faust else faust_run(bootstrap, prefix, total)
         )
@@ -266,6 +298,8 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         if without_risk is not None:
             ratio = without_risk[0] / raw_rate
             report.line(f"ratio worker without the risk score/raw = {ratio:.3f}")
+        if without_rules is not None:
+            report.line(f"ratio worker without those rules/raw = {without_rules[0] / raw_rate:.3f}")
         report.line(f"ratio worker/faust = {rate / faust_rate:.2f}   (target >= 3)")
         report.line(f"target worker >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
 
@@ -285,6 +319,12 @@ def main() -> None:
         "--without-risk",
         action="store_true",
         help="also run the worker with AFTERSALES_RISK_SCORE=false (same traffic, same run)",
+    )
+    parser.add_argument(
+        "--without-rules",
+        default="",
+        metavar="NAMES",
+        help="also run the worker with the shipped rules minus these (comma-separated)",
     )
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
