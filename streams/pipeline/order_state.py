@@ -19,10 +19,10 @@ was not in the snapshot). Pure code: the Kafka runtime and ``replay`` get the sa
 
 A parcel is *overdue* when it is still undelivered ``lost_factor`` times its cell's p90
 transit time after it shipped. Deadlines sit in a heap (event time), checked from 0.8 x
-the deadline, then hourly, against the cell's p90 of that moment, so a cell that slows down as a whole pushes its deadlines out
-instead of flagging every parcel, and one that speeds up reports on time. A verdict is
-stamped no earlier than just after the previous check's watermark (a window downstream
-may have closed before it).
+the deadline, then hourly, against the cell's p90 of that moment, so a cell that slows
+down as a whole pushes its deadlines out instead of flagging every parcel, and one that
+speeds up reports on time. A verdict is stamped no earlier than just after the previous
+check's watermark (a window downstream may have closed before it).
 
 An overdue parcel is reported *lost* (``lost_parcel``) at once when its cell has more
 parcels overdue within :data:`CORROBORATION_MS` than stragglers explain: the count of
