@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from alerts.metrics import AlertMetrics
 from streams.contract.validation import decode_event
 from streams.dev.simulator.timefmt import format_ts
 from streams.pipeline.aggregate import (
@@ -169,7 +172,14 @@ class TestReplay:
         fired = firing(pipeline, records)
         assert ("region,carrier", "R1,solo") in fired
         assert ("carrier", "solo") not in fired
-        assert pipeline.closer.drain_twins()["late_delivery_share"] >= 1
+        registry = CollectorRegistry()
+        metrics = AlertMetrics.create(registry)
+        metrics.add_twin_deferred(pipeline.closer.drain_twins())
+        deferred = registry.get_sample_value(
+            "aftersales_twin_deferred_total", {"rule": "late_delivery_share"}
+        )
+        assert deferred is not None and deferred >= 1
+        assert pipeline.closer.drain_twins() == {}  # drained
         alone = firing(ReplayPipeline(late_rules(["carrier"]), partitions=2), records)
         assert ("carrier", "solo") in alone
 
