@@ -35,6 +35,7 @@ import time
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
@@ -248,20 +249,17 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         rate, n, drain_s, alerts, rss = await worker_run(
             bootstrap, "benchw.", events, args.intake_processes
         )
-        without_risk = None
+        # Same traffic, topics of their own: (label, topic prefix, worker_run options).
+        variants: list[tuple[str, str, dict[str, Any]]] = []
         if args.without_risk:
-            without_risk = await worker_run(
-                bootstrap, "benchn.", events, args.intake_processes, risk_score=False
-            )
-        without_rules = None
+            variants.append(("the risk score", "benchn.", {"risk_score": False}))
         if args.without_rules:
-            without_rules = await worker_run(
-                bootstrap,
-                "benchr.",
-                events,
-                args.intake_processes,
-                rules=rules_without(args.without_rules.split(",")),
-            )
+            names = args.without_rules.split(",")
+            variants.append((args.without_rules, "benchr.", {"rules": rules_without(names)}))
+        without = [
+            (label, await worker_run(bootstrap, prefix, events, args.intake_processes, **options))
+            for label, prefix, options in variants
+        ]
         del events
         processes = (
             args.intake_processes
@@ -274,19 +272,11 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
             f"closers caught up {drain_s:.1f} s after the last event; {alerts:,} "
             f"alerts; RSS +{rss / 1_048_576:.0f} MiB)"
         )
-        if without_risk is not None:
-            rate_n, n_n, drain_n, _, rss_n = without_risk
+        for label, (rate_v, n_v, drain_v, _, rss_v) in without:
             report.line(
-                f"worker without the risk score:   {rate_n:>10,.0f} events/s end to end "
-                f"({n_n:,} events counted; closers caught up {drain_n:.1f} s after the last "
-                f"event; RSS +{rss_n / 1_048_576:.0f} MiB)"
-            )
-        if without_rules is not None:
-            rate_r, n_r, drain_r, _, rss_r = without_rules
-            report.line(
-                f"worker without {args.without_rules}: {rate_r:,.0f} events/s end to end "
-                f"({n_r:,} events counted; closers caught up {drain_r:.1f} s after the last "
-                f"event; RSS +{rss_r / 1_048_576:.0f} MiB)"
+                f"worker without {label}: {rate_v:>10,.0f} events/s end to end "
+                f"({n_v:,} events counted; closers caught up {drain_v:.1f} s after the last "
+                f"event; RSS +{rss_v / 1_048_576:.0f} MiB)"
             )
         faust_rate, faust_n = (
             (float("nan"), 0) if args.skip_faust else faust_run(bootstrap, prefix, total)
@@ -295,11 +285,8 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
             f"faust agent decode only:         {faust_rate:>10,.0f} events/s ({faust_n:,} events)"
         )
         report.line(f"ratio worker/raw   = {rate / raw_rate:.3f}")
-        if without_risk is not None:
-            ratio = without_risk[0] / raw_rate
-            report.line(f"ratio worker without the risk score/raw = {ratio:.3f}")
-        if without_rules is not None:
-            report.line(f"ratio worker without those rules/raw = {without_rules[0] / raw_rate:.3f}")
+        for label, result in without:
+            report.line(f"ratio worker without {label}/raw = {result[0] / raw_rate:.3f}")
         report.line(f"ratio worker/faust = {rate / faust_rate:.2f}   (target >= 3)")
         report.line(f"target worker >= 20,000 events/s: {'met' if rate >= 20_000 else 'NOT met'}")
 

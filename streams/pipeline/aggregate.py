@@ -111,9 +111,7 @@ class Partial:
             if self.cells is None:
                 self.cells = dict(other.cells)
             else:
-                mine_cells = self.cells
-                for cell, den in other.cells.items():
-                    mine_cells[cell] = den + mine_cells.get(cell, 0.0)
+                _add_weights(self.cells, other.cells)
         if other.sketch is not None:
             if self.sketch is None:
                 self.sketch = QuantileSketch()
@@ -127,9 +125,8 @@ class Partial:
                 target = mine.get(name)
                 if target is None:
                     mine[name] = dict(counts)
-                    continue
-                for value, weight in counts.items():
-                    target[value] = weight + target.get(value, 0)
+                else:
+                    _add_weights(target, counts)
 
     def copy(self) -> Partial:
         """A partial equal to ``Partial()`` with this one merged in, sharing nothing."""
@@ -238,6 +235,12 @@ class EventAlert:
             return series_id(self.rule, "carrier", carrier) if carrier else self.series
         sku = self.context.get("sku") if self.rule == "order_outlier" else None
         return series_id(self.rule, "sku", sku) if sku else self.series
+
+
+def _add_weights(target: dict[str, float], weights: dict[str, float]) -> None:
+    """Add ``weights`` into ``target``, value by value."""
+    for value, weight in weights.items():
+        target[value] = weight + target.get(value, 0)
 
 
 def _top(counts: dict[str, float], n: int) -> list[tuple[str, float]]:

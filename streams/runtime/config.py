@@ -469,10 +469,10 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
 def _bool(raw: str) -> bool:
     word = raw.strip().lower()
-    if word in _TRUE or word in _FALSE:
-        return word in _TRUE
-    msg = "expected true or false"
-    raise ValueError(msg)
+    if word not in _TRUE | _FALSE:
+        msg = "expected true or false"
+        raise ValueError(msg)
+    return word in _TRUE
 
 
 def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
