@@ -588,6 +588,7 @@ class WindowCloser:
                 detector.min_sample_size,
                 lambda: judge(values, peek=True),
                 detector.z,
+                shares=rule.relative_to is not None,
             )
             if self.oncall
             else None

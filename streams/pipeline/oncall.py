@@ -16,7 +16,17 @@ reports the true value with baseline and band times ``f``)::
 
 so a ramp up to the declared uplift is absorbed as it happens, while a sudden drop
 (an outage) is judged against the level the event had reached. The window is not
-learned. From the event's start to the end of its aftermath, ``return_rate`` and
+learned.
+
+A rule that judges its keys as shares of the total (``relative_to``) scales only the
+total when the event's scope holds the total. The keys' shares move with the total and
+hold still. A tracker on a share would only gather upward noise (``r`` is clipped at 1),
+and it would keep the level a channel reached while another channel's outage sent it
+orders, paging after both had recovered. Such keys are judged and learned as on any
+day: a share the event leaves alone is safe to learn, while frozen shares of regions in
+other time zones went stale over the event's day and paged.
+
+From the event's start to the end of its aftermath, ``return_rate`` and
 ``complaint_rate`` series in scope are judged peer-relative: per dimension and series,
 the wave factor ``w`` is the median, weighted by denominator, of ``rate / baseline``
 over the *other* series with enough data (leave-one-out: a best seller with a sizing
@@ -44,6 +54,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from streams.pipeline.aggregate import TOTAL_KEY
 from streams.rules.calendar import Calendar, Hit
 from streams.rules.mutes import MuteTable
 from thresholds.decision import Decision
@@ -173,9 +184,12 @@ class OnCall:
         min_sample: int,
         peek: Callable[[], Outcome],
         z: float = 3.0,
+        *,
+        shares: bool = False,
     ) -> WindowPlan | None:
         """The plan of one window, or ``None`` when nothing applies (``z``: the rule's band
-        half-width in standard deviations)."""
+        half-width in standard deviations; ``shares``: the rule judges every key but the
+        total as its share of the total, ``relative_to``)."""
         mutes = self.mutes.active(rule, start_ms, end_ms)
         hits = self.calendar.phases(start_ms, end_ms) if self.calendar else []
         scale = None
@@ -194,7 +208,7 @@ class OnCall:
                     learn[row] &= mute.train
                     break
         for hit in hits:
-            self._apply(hit, rule, kind, series, sizes, (min_sample, z), peek, plan, learn)
+            self._apply(hit, rule, kind, series, sizes, (min_sample, z, shares), peek, plan, learn)
         plan.learn = None if learn.all() else learn
         return plan
 
@@ -205,13 +219,15 @@ class OnCall:
         kind: str,
         series: Sequence[Series],
         sizes: npt.NDArray[np.float64],
-        detector: tuple[int, float],
+        detector: tuple[int, float, bool],
         peek: Callable[[], Outcome],
         plan: WindowPlan,
         learn: npt.NDArray[np.bool_],
     ) -> None:
         event = hit.event
-        min_sample, z = detector
+        min_sample, z, shares = detector
+        # Shares of a total the event lifts with them hold still: nothing to scale.
+        shares_hold = shares and event.in_scope("total", TOTAL_KEY)
         rows = [
             row for row, (_, dimension, key) in enumerate(series) if event.in_scope(dimension, key)
         ]
@@ -229,8 +245,10 @@ class OnCall:
         if hit.phase == "event" and rule in SCALED_RULES and kind == "count":
             baseline = peek().baseline
             for row in rows:
-                sid = series[row][0]
+                sid, dimension, _ = series[row]
                 b = baseline[row]
+                if shares_hold and dimension != "total":
+                    continue
                 if not np.isfinite(b) or b <= 0:
                     continue
                 r = plan.values[row] / b
