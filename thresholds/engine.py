@@ -396,10 +396,12 @@ def step(
     ``z_scale`` multiplies each row's band width ``z`` and CUSUM threshold ``h``
     (> 1 makes a row less sensitive; on-call feedback). Rows where ``learn`` is false
     are decided as usual but their baseline (level, variance, seasonal slots, ``n``) is
-    left as it was (muted or calendar windows). Rows where ``sequential`` is false add
-    no evidence to the CUSUMs: they are judged on the band and persistence only (a
-    calendar aftermath's peer-normalised rows, whose small excess over the peers would
-    otherwise add up window after window). ``guard_value`` is what the absolute
+    left as it was (muted or calendar windows). ``sequential`` weighs each row's evidence
+    to the CUSUMs (true or 1: as usual): a row of weight ``w`` adds ``w z - k``, so it
+    gathers only a deviation beyond ``k / w`` sigmas (a calendar aftermath's
+    peer-normalised rows, whose small excess over the peers would otherwise add up
+    window after window, weigh ``1 / widen``); rows of weight 0 (false) add nothing and
+    are judged on the band and persistence only. ``guard_value`` is what the absolute
     guards compare instead of the observed value (a rule decided on the mean of log
     waits still guards on the p90 its users read). Pure: ``cols`` is not modified.
     """
@@ -503,12 +505,15 @@ def step(
     root_o = math.sqrt(cfg.overlap)
     inc = z / root_o
     k = k / root_o
+    if sequential is not None:
+        weight = np.broadcast_to(np.asarray(sequential, np.float64), (size,))
+        inc = inc * weight
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
     cu = np.where(guard_up & watch_up, cu, 0.0)
     cd = np.where(guard_down & watch_down, cd, 0.0)
     if sequential is not None:
-        adds = np.broadcast_to(np.asarray(sequential, np.bool_), (size,))
+        adds = weight > 0
         cu = np.where(adds, cu, cols.cusum_up)
         cd = np.where(adds, cd, cols.cusum_down)
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))

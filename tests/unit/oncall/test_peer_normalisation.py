@@ -12,7 +12,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streams.pipeline.oncall import PEER_WIDEN, OnCall, WindowPlan, _peer_factors
+from streams.pipeline.oncall import (
+    PEER_FULL_WAVE,
+    PEER_WIDEN,
+    OnCall,
+    WindowPlan,
+    _peer_factors,
+)
 from streams.rules.calendar import parse_calendar
 from streams.rules.mutes import MuteTable
 from tests.unit.oncall.helpers import DAY, T0
@@ -162,3 +168,31 @@ class TestPeerNormalisation:
         assert isinstance(result, WindowPlan) and result.z_scale is not None
         assert result.z_scale.min() > PEER_WIDEN
         assert result.calendar[1][0]["peer_widen"] > PEER_WIDEN
+
+
+class TestWideningFollowsTheWave:
+    """The widening (and the CUSUM weight, one over it) in proportion to the wave below
+    ``PEER_FULL_WAVE``: a key's own share of a small wave is little to be unsure of."""
+
+    def test_no_wave_no_widening(self) -> None:
+        """Every key at its usual rate: judged as on any day (band and CUSUM)."""
+        _, result = plan([1.0] * len(SIZES))
+        assert isinstance(result, WindowPlan)
+        assert result.z_scale is None or np.all(result.z_scale == 1.0)
+        assert result.sequential is not None and np.all(result.sequential == 1.0)
+
+    def test_a_small_wave_widens_a_little(self) -> None:
+        """Every key at 1.1x: a fifth of the full widening (by 1.5: 1.1)."""
+        _, result = plan([1.1] * len(SIZES))
+        assert isinstance(result, WindowPlan) and result.z_scale is not None
+        full = PEER_WIDEN - 1.0
+        assert result.z_scale == pytest.approx(1.0 + full * 0.1 / (PEER_FULL_WAVE - 1.0), rel=0.05)
+
+    def test_a_full_wave_widens_in_full(self) -> None:
+        """At 3.5x every row is widened by at least PEER_WIDEN and its CUSUM evidence
+        weighs one over that."""
+        _, result = plan([3.5] * len(SIZES))
+        assert isinstance(result, WindowPlan) and result.z_scale is not None
+        assert result.sequential is not None
+        assert np.all(result.z_scale >= PEER_WIDEN)
+        assert result.sequential == pytest.approx(1.0 / result.z_scale)

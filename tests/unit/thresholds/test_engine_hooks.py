@@ -79,6 +79,25 @@ class TestSequentialFlag:
         assert fired == [True, False]
         assert cols.cusum_up[1] == held
 
+    def test_a_weight_gathers_only_a_larger_deviation(self) -> None:
+        """Weight 0.5: a row adds ``0.5 z - k``. The same lasting excess builds its CUSUM
+        slower than at weight 1, and an excess under ``k / 0.5`` sigmas adds nothing."""
+        cfg = DetectorConfig(kind="count", grace_period=5)
+        cols = _warm(cfg, 3)
+        out, after = step(
+            cfg,
+            cols,
+            30 * HOUR,
+            np.array([125.0, 125.0, 112.0]),
+            None,
+            sequential=np.array([1.0, 0.5, 0.5]),
+        )
+        z = out.z
+        assert after.cusum_up[0] == pytest.approx(cols.cusum_up[0] + z[0] - cfg.cusum_k)
+        assert after.cusum_up[1] == pytest.approx(cols.cusum_up[1] + 0.5 * z[1] - cfg.cusum_k)
+        assert 0.5 * z[2] < cfg.cusum_k
+        assert after.cusum_up[2] == pytest.approx(max(cols.cusum_up[2] + 0.5 * z[2] - 1.0, 0.0))
+
 
 class TestVarianceGain:
     """After warm-up the spread learns at the running-mean gain ``1/(n+1)`` of a young
