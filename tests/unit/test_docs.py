@@ -4,9 +4,12 @@ resolve inside the repository and none to other sites."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from streams.rules.calendar import parse_calendar
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -43,6 +46,16 @@ class TestReadme:
         for needle in ("AFTERSALES_LOCALE=zh_CN", "deploy/rules/china.toml", "docs/china.md"):
             assert needle in section, needle
         assert 'utc_offset = "8h"' in (ROOT / "deploy" / "rules" / "china.toml").read_text()
+
+    def test_on_call_section_has_a_valid_calendar(self) -> None:
+        """The on-call section shows a calendar the service accepts, and names mutes,
+        feedback and folding."""
+        section = README.read_text().split("## On call", 1)[1].split("\n## ", 1)[0]
+        block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+        calendar = parse_calendar(tomllib.loads(block))
+        assert calendar.events[0].uplift == 2.25
+        for needle in ("[[mutes]]", "aftersales feedback", "incident", "docs/on-call.md"):
+            assert needle in section, needle
 
     def test_names_the_two_commands(self) -> None:
         """`make demo` and `make test` are in the README."""
