@@ -77,8 +77,8 @@ MIN_PEERS: Final = 3
 #: is an estimate from the same window. Measured (tests/unit/scenarios/test_calendar.py,
 #: lag-aware rate): 1.25 let one small SKU with a chance excess fire after four days; 1.5
 #: none, the sizing error 6 h later. With bands at the sampling noise (windows settle,
-#: ``RuleSpec.settle_ms``) 1.5 and 2.0 both let it fire by CUSUM, hence peer rows add no
-#: CUSUM evidence (``WindowPlan.sequential``).
+#: ``RuleSpec.settle_ms``) 1.5 and 2.0 both let it fire by CUSUM at full weight, hence a
+#: peer row's CUSUM evidence weighs one over its widening (``WindowPlan.sequential``).
 PEER_WIDEN: Final = 1.5
 #: Wave factor from which a peer-normalised row gets its full widening (see _widening).
 PEER_FULL_WAVE: Final = 1.5
@@ -215,7 +215,9 @@ class OnCall:
                     learn[row] &= mute.train
                     break
         for hit in hits:
-            self._apply(hit, rule, kind, series, sizes, (min_sample, z, shares), peek, plan, learn)
+            self._apply(
+                hit, rule, kind, series, sizes, (min_sample, z), peek, plan, learn, shares=shares
+            )
         plan.learn = None if learn.all() else learn
         return plan
 
@@ -226,15 +228,15 @@ class OnCall:
         kind: str,
         series: Sequence[Series],
         sizes: npt.NDArray[np.float64],
-        detector: tuple[int, float, bool],
+        detector: tuple[int, float],
         peek: Callable[[], Outcome],
         plan: WindowPlan,
         learn: npt.NDArray[np.bool_],
+        *,
+        shares: bool,
     ) -> None:
         event = hit.event
-        min_sample, z, shares = detector
-        # Shares of a total the event lifts with them hold still: nothing to scale.
-        shares_hold = shares and event.in_scope("total", TOTAL_KEY)
+        min_sample, z = detector
         rows = [
             row for row, (_, dimension, key) in enumerate(series) if event.in_scope(dimension, key)
         ]
@@ -251,11 +253,13 @@ class OnCall:
         spread: dict[int, float] = {}
         if hit.phase == "event" and rule in SCALED_RULES and kind == "count":
             baseline = peek().baseline
+            # Shares of a total the event lifts with them hold still: only the total scales.
+            shares_hold = shares and event.in_scope("total", TOTAL_KEY)
             for row in rows:
                 sid, dimension, _ = series[row]
-                b = baseline[row]
                 if shares_hold and dimension != "total":
                     continue
+                b = baseline[row]
                 if not np.isfinite(b) or b <= 0:
                     continue
                 r = plan.values[row] / b

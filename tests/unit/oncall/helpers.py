@@ -9,10 +9,15 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from alerts.model import AlertEvent, datetime_to_ms
+from streams.pipeline.oncall import OnCall
 from streams.pipeline.replay import ReplayPipeline
+from streams.rules.calendar import parse_calendar
 from streams.rules.catalogue import RuleSet, parse_rules
+from streams.rules.mutes import MuteTable
+from thresholds.engine import Outcome
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -75,3 +80,49 @@ def end_ms(alert: AlertEvent) -> int:
 def run(pipeline: ReplayPipeline, records: Iterable[tuple[str, bytes, bytes]]) -> list[AlertEvent]:
     """Every alert of a replay."""
     return list(pipeline.run(records))
+
+
+def sale(scope: dict[str, Any], aftermath: str) -> OnCall:
+    """An ``OnCall`` with one x2.5 event, 2026-10-20 (T0 + 6 days) for a day."""
+    cal = parse_calendar(
+        {
+            "events": [
+                {
+                    "name": "sale",
+                    "start": "2026-10-20T00:00:00Z",
+                    "end": "2026-10-21T00:00:00Z",
+                    "uplift": 2.5,
+                    "scope": scope,
+                    "aftermath": aftermath,
+                }
+            ]
+        }
+    )
+    return OnCall(MuteTable(()), cal)
+
+
+def peeked(
+    baseline: npt.NDArray[np.float64],
+    lower: npt.NDArray[np.float64],
+    upper: npt.NDArray[np.float64],
+    sample_size: npt.NDArray[np.int64],
+) -> Outcome:
+    """What the engine peeks before a plan: the band, every row ready and quiet."""
+    size = len(baseline)
+    zeros = np.zeros(size)
+    return Outcome(
+        observed=zeros,
+        baseline=baseline,
+        lower=lower,
+        upper=upper,
+        score=zeros,
+        anomaly_score=zeros,
+        z=zeros,
+        sample_size=sample_size,
+        ready=np.ones(size, np.bool_),
+        violating=np.zeros(size, np.bool_),
+        direction=np.zeros(size, np.int8),
+        severity=np.zeros(size, np.int8),
+        alerting=np.zeros(size, np.bool_),
+        transition=np.zeros(size, np.int8),
+    )

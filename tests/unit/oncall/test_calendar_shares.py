@@ -7,15 +7,11 @@ that channel's share, which the total does not lift with it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
 from streams.pipeline.oncall import OnCall, WindowPlan
-from streams.rules.calendar import parse_calendar
-from streams.rules.mutes import MuteTable
-from tests.unit.oncall.helpers import DAY, T0
+from tests.unit.oncall.helpers import DAY, T0, peeked, sale
 from thresholds.engine import Outcome
 
 SERIES = [
@@ -28,42 +24,7 @@ BASELINE = np.array([100.0, 40.0, 60.0])
 
 
 def _outcome() -> Outcome:
-    n = len(SERIES)
-    zeros = np.zeros(n)
-    return Outcome(
-        observed=zeros,
-        baseline=BASELINE,
-        lower=BASELINE * 0.6,
-        upper=BASELINE * 1.4,
-        score=zeros,
-        anomaly_score=zeros,
-        z=zeros,
-        sample_size=np.zeros(n, np.int64),
-        ready=np.ones(n, np.bool_),
-        violating=np.zeros(n, np.bool_),
-        direction=np.zeros(n, np.int8),
-        severity=np.zeros(n, np.int8),
-        alerting=np.zeros(n, np.bool_),
-        transition=np.zeros(n, np.int8),
-    )
-
-
-def _oncall(scope: dict[str, Any]) -> OnCall:
-    cal = parse_calendar(
-        {
-            "events": [
-                {
-                    "name": "sale",
-                    "start": "2026-10-20T00:00:00Z",
-                    "end": "2026-10-21T00:00:00Z",
-                    "uplift": 2.5,
-                    "scope": scope,
-                    "aftermath": "0d",
-                }
-            ]
-        }
-    )
-    return OnCall(MuteTable(()), cal)
+    return peeked(BASELINE, BASELINE * 0.6, BASELINE * 1.4, np.zeros(len(SERIES), np.int64))
 
 
 def _plan(oncall: OnCall, observed: list[float], *, shares: bool = True) -> WindowPlan:
@@ -89,20 +50,20 @@ class TestShopWideEvent:
     def test_only_the_total_is_scaled(self) -> None:
         """Everything at x2.2: the total is judged at its usual level, the channels'
         counts (their shares of the total) are left as observed."""
-        result = _plan(_oncall({}), [220.0, 88.0, 132.0])
+        result = _plan(sale({}, "0d"), [220.0, 88.0, 132.0])
         assert result.factor == {0: pytest.approx(2.2)}
         assert result.values.tolist() == pytest.approx([100.0, 88.0, 132.0])
 
     def test_the_shares_learn(self) -> None:
         """A share the event leaves alone keeps learning; the total does not."""
-        result = _plan(_oncall({}), [220.0, 88.0, 132.0])
+        result = _plan(sale({}, "0d"), [220.0, 88.0, 132.0])
         assert result.learn is not None
         assert result.learn.tolist() == [False, True, True]
 
     def test_no_tracker_on_a_share(self) -> None:
         """Web's share doubled while app was down (its orders moved over): once both are
         back, web is not judged against the doubled level."""
-        oncall = _oncall({})
+        oncall = sale({}, "0d")
         during = _plan(oncall, [220.0, 0.0, 220.0])
         oncall.after("order_volume", SERIES, during, _outcome(), np.array([220.0, 0.0, 220.0]))
         assert set(oncall.trackers) == {"order_volume:total:all"}
@@ -112,7 +73,7 @@ class TestShopWideEvent:
 
     def test_tagged_all_the_same(self) -> None:
         """Every series in scope carries ``context.calendar``; only the total a factor."""
-        result = _plan(_oncall({}), [220.0, 88.0, 132.0])
+        result = _plan(sale({}, "0d"), [220.0, 88.0, 132.0])
         assert [entry[0]["event"] for entry in result.calendar.values()] == ["sale"] * 3
         assert "factor" in result.calendar[0][0]
         assert "factor" not in result.calendar[1][0]
@@ -122,11 +83,11 @@ class TestScopedEvent:
     def test_the_scoped_share_is_scaled(self) -> None:
         """An app-only sale: the total is out of scope, app's share rises with the sale
         and is judged against its share times the tracked factor."""
-        result = _plan(_oncall({"channel": "app"}), [160.0, 100.0, 60.0])
+        result = _plan(sale({"channel": "app"}, "0d"), [160.0, 100.0, 60.0])
         assert result.factor == {1: pytest.approx(2.5)}
         assert result.values[1] == pytest.approx(40.0)
 
     def test_a_plain_count_rule_scales_every_key(self) -> None:
         """Without ``relative_to`` each key's count rises with the event and is scaled."""
-        result = _plan(_oncall({}), [220.0, 88.0, 132.0], shares=False)
+        result = _plan(sale({}, "0d"), [220.0, 88.0, 132.0], shares=False)
         assert sorted(result.factor) == [0, 1, 2]

@@ -19,9 +19,7 @@ from streams.pipeline.oncall import (
     WindowPlan,
     _peer_factors,
 )
-from streams.rules.calendar import parse_calendar
-from streams.rules.mutes import MuteTable
-from tests.unit.oncall.helpers import DAY, T0
+from tests.unit.oncall.helpers import DAY, T0, peeked, sale
 from thresholds.decision import Decision
 from thresholds.engine import Outcome
 from thresholds.kinds import to_observed
@@ -38,45 +36,14 @@ def _g(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def outcome(n: npt.NDArray[np.float64]) -> Outcome:
     """What the engine peeks before the plan: baseline BASE, a band of Z sampling sigmas."""
-    size = len(n)
-    base = np.full(size, BASE)
+    base = np.full(len(n), BASE)
     upper = to_observed("ratio", _g(base) + Z / np.sqrt(4 * n + 2))
-    zeros = np.zeros(size)
-    return Outcome(
-        observed=zeros,
-        baseline=base,
-        lower=np.full(size, np.nan),
-        upper=upper,
-        score=zeros,
-        anomaly_score=zeros,
-        z=zeros,
-        sample_size=n.astype(np.int64),
-        ready=np.ones(size, np.bool_),
-        violating=np.zeros(size, np.bool_),
-        direction=np.zeros(size, np.int8),
-        severity=np.zeros(size, np.int8),
-        alerting=np.zeros(size, np.bool_),
-        transition=np.zeros(size, np.int8),
-    )
+    return peeked(base, np.full(len(n), np.nan), upper, n.astype(np.int64))
 
 
 def plan(multipliers: list[float]) -> tuple[OnCall, WindowPlan | None]:
     """Plan one window in the aftermath with each key's rate = BASE x its multiplier."""
-    cal = parse_calendar(
-        {
-            "events": [
-                {
-                    "name": "sale",
-                    "start": "2026-10-20T00:00:00Z",
-                    "end": "2026-10-21T00:00:00Z",
-                    "uplift": 2.5,
-                    "scope": {},
-                    "aftermath": "5d",
-                }
-            ]
-        }
-    )
-    oncall = OnCall(MuteTable(()), cal)
+    oncall = sale({}, "5d")
     series = [(f"return_rate:sku:S{i}", "sku", f"S{i}") for i in range(len(SIZES))]
     values = SIZES * BASE * np.asarray(multipliers)
     start = T0 + 8 * DAY

@@ -246,10 +246,10 @@ class TestPromotion:
 
 
 #: Seeds beyond the fixture's own on which the promotion is checked (orders only). Measured
-#: on seeds 3-7: seeds 6 and 7 each raise one order_volume page inside the event on a
-#: channel or region, the same page in a run without the calendar (sampling noise: 1 and
-#: 3 marketplace orders in two windows of ~10), so they would test the engine's false
-#: alarm rate, not the calendar.
+#: on seeds 3-7: seeds 6 and 7 each raise one order_volume page inside the event, the same
+#: page as in a run without the calendar (sampling noise: seed 6, 3 and 1 marketplace
+#: orders in two windows of ~10; seed 7, 4 UK orders against 16), so they would test the
+#: engine's false alarm rate, not the calendar.
 OTHER_SEEDS = (4, 5)
 
 
