@@ -45,11 +45,10 @@ import base64
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-import msgspec
 import numpy as np
 
 from alerts.episodes import EpisodeState, advance, instant_alert
@@ -57,20 +56,21 @@ from alerts.incidents import IncidentFolder
 from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts
 from streams.contract.events import TopicName
-from streams.pipeline import log_mean
+from streams.pipeline import closer_snapshot as codec
+from streams.pipeline import log_mean, window_judge
 from streams.pipeline.aggregate import (
-    SHARED_KEY,
-    TOTAL_KEY,
     EventAlert,
     Partial,
     SealedPartial,
     is_twin,
     ships_panes,
 )
+from streams.pipeline.closer_snapshot import BySeries
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
+from streams.pipeline.window_judge import series_id
 from streams.pipeline.wire import closer_partition
 from streams.risk.shard import RiskShard, risk_sources
 from streams.rules.catalogue import RuleSet, RuleSpec
@@ -80,7 +80,6 @@ from thresholds.engine import Outcome
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.kinds import quantile_noise
 from thresholds.return_history import ReturnHistory
-from thresholds.sketch import QuantileSketch
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
 
@@ -164,11 +163,11 @@ class WindowCloser:
         }
         self.watermarks: dict[str, int] = {}
         self.closed_through: dict[str, int] = {}
-        self.pending: dict[tuple[str, int], _BySeries] = {}
+        self.pending: dict[tuple[str, int], BySeries] = {}
         #: Rules whose sources ship panes (see the module doc), with their window lengths.
         self._paned = {rule.name: rule.window_ms for rule in rules.rules if ships_panes(rule)}
         #: Panes of those rules by (rule, pane start), kept until their last window closes.
-        self.panes: dict[tuple[str, int], _BySeries] = {}
+        self.panes: dict[tuple[str, int], BySeries] = {}
         self.episodes: dict[str, EpisodeState] = {}
         #: The firing event of every open episode (re-exported to Prometheus after a restart).
         self.open_alerts: dict[str, AlertEvent] = {}
@@ -229,8 +228,9 @@ class WindowCloser:
     def snapshot(self) -> bytes:
         """Everything this closer decides from, as bytes (see :meth:`restore`).
 
-        Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON document of the
-        small state (``banks`` lists each rule with its blob's length), then the banks'
+        Layout (:mod:`streams.pipeline.closer_snapshot`): ``SNAPSHOT_MAGIC``, a 4-byte
+        little-endian length, a JSON document of the small state (``banks`` lists each
+        rule with its blob's length), then the banks'
         :meth:`~thresholds.bank.SeriesBank.export_all` blobs, raw, then the held panes as
         MessagePack (``panes_bytes``), then the numerators and denominators of the plain
         pending partials (``pending_plain``: no sketch, no context) as two float64 arrays,
@@ -244,8 +244,8 @@ class WindowCloser:
         refused loudly).
         """
         blobs = [(rule, bank.export_all()) for rule, bank in sorted(self.banks.items())]
-        rich, plain, nums, dens = _partials_table(self.pending)
-        panes = _encode_panes(_pane_rows(self.panes))
+        rich, plain, nums, dens = codec.partials_table(self.pending)
+        panes = codec.encode_panes(codec.pane_rows(self.panes))
         state = {
             "banks": [[rule, len(blob)] for rule, blob in blobs],
             "watermarks": self.watermarks,
@@ -279,13 +279,13 @@ class WindowCloser:
         # The risk shard's state (every open order and customer) is most of a closer's
         # snapshot: MessagePack after the arrays, not JSON in the sorted header, where it
         # took a quarter of a second per partition and checkpoint after a few days.
-        risk = b"" if self.risk is None else _encode_risk(self.risk.to_dict())
+        risk = b"" if self.risk is None else codec.encode_risk(self.risk.to_dict())
         if self.risk is not None:
             state["risk_bytes"] = len(risk)
         header = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return b"".join(
             [
-                _SNAPSHOT_MAGIC,
+                codec.SNAPSHOT_MAGIC,
                 len(header).to_bytes(4, "little"),
                 header,
                 *(blob for _, blob in blobs),
@@ -298,7 +298,7 @@ class WindowCloser:
 
     def restore(self, data: bytes) -> None:
         """Load a :meth:`snapshot`; the closer continues exactly where it was taken."""
-        state, banks, plain, pane_rows, risk = _read_snapshot(data)
+        state, banks, plain, pane_rows, risk = codec.read_snapshot(data)
         self.watermarks = {k: int(v) for k, v in state["watermarks"].items()}
         self.closed_through = {k: int(v) for k, v in state["closed_through"].items()}
         for rule, series in banks.items():
@@ -317,8 +317,8 @@ class WindowCloser:
             self.admitted[rule] = Counter(
                 self._shard(sid) for sid in bank.ids if not _is_overflow(sid)
             )
-        self.pending = _partials_from_table(state["pending"], plain)
-        self.panes = _panes_from_rows(pane_rows)
+        self.pending = codec.partials_from_table(state["pending"], plain)
+        self.panes = codec.panes_from_rows(pane_rows)
         self.episodes = {
             sid: EpisodeState.from_dict(episode) for sid, episode in state["episodes"].items()
         }
@@ -491,15 +491,15 @@ class WindowCloser:
         partials = self._window_partials(rule, start)
         if rule.settle_ms and start < self.started_at.get(rule.name, _NEVER) + rule.settle_ms:
             return []  # still settling: the window says nothing (see RuleSpec.settle_ms)
-        merged = {series: _merge(by_source) for series, by_source in partials.items()}
+        merged = {series: window_judge.merge(by_source) for series, by_source in partials.items()}
         if rule.definition.entity:
             return self._close_population(rule, start, end, merged)
         bank = self.banks[rule.name]
         shared = rule.definition.shared_denominator
         if shared:
-            merged = _share_denominators(rule.name, shared, merged, bank.ids)
+            merged = window_judge.share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
-        ids = sorted(set(bank.ids) | {_sid(rule.name, d, k) for d, k in merged})
+        ids = sorted(set(bank.ids) | {series_id(rule.name, d, k) for d, k in merged})
         if not ids:
             return []
         rows = bank.rows(ids)
@@ -510,7 +510,10 @@ class WindowCloser:
         if rule.kind == "percentile" and rule.statistic == "log_mean":
             log_means = log_mean.window(
                 ids,
-                [_sketch(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2]))) for sid in ids],
+                [
+                    window_judge.sketch_of(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2])))
+                    for sid in ids
+                ],
                 rule.quantile,
                 self.spreads,
             )
@@ -521,7 +524,7 @@ class WindowCloser:
                 partial = merged.get((dimension, key))
                 if partial is None:
                     continue
-                values[i], sizes[i] = _observation(rule, partial)
+                values[i], sizes[i] = window_judge.observation(rule, partial)
                 if noise is not None and partial.sketch is not None and sizes[i] > 0:
                     sketch = partial.sketch
                     noise[i] = quantile_noise(
@@ -544,7 +547,7 @@ class WindowCloser:
         ) -> Outcome:
             if log_means is not None:  # decided on log-means, reported as the quantile
                 return log_means.report(
-                    _evaluate(
+                    window_judge.evaluate(
                         rule,
                         bank,
                         end,
@@ -560,7 +563,7 @@ class WindowCloser:
                         sequential=sequential,
                     )
                 )
-            return _evaluate(
+            return window_judge.evaluate(
                 rule,
                 bank,
                 end,
@@ -640,7 +643,7 @@ class WindowCloser:
         self._evict(rule, bank, end)
         return events
 
-    def _window_partials(self, rule: RuleSpec, start: int) -> _BySeries:
+    def _window_partials(self, rule: RuleSpec, start: int) -> BySeries:
         """The window's partials by series and source, taken out of ``pending``; for a
         rule that ships panes, each source's panes of the window united (oldest first),
         and the panes no later window holds (the one starting at ``start``) dropped."""
@@ -669,7 +672,7 @@ class WindowCloser:
                         found.append(partial)
         for done in [k for k in self.panes if k[0] == rule.name and k[1] <= start]:
             del self.panes[done]
-        out: _BySeries = {}
+        out: BySeries = {}
         for series in sorted(parts.keys() | whole.keys()):
             by_source = dict(whole.get(series, {}))  # a whole window's partial wins
             owned = last.get(series, {})
@@ -696,7 +699,7 @@ class WindowCloser:
         admitted = self.admitted[rule.name]
         out: dict[tuple[str, str], Partial] = {}
         for (dimension, key), partial in sorted(merged.items()):
-            sid = _sid(rule.name, dimension, key)
+            sid = series_id(rule.name, dimension, key)
             if sid not in bank and not _is_overflow(sid):
                 if _faint(rule, partial):
                     continue  # no series for less than a delivery's exposure and no return
@@ -808,10 +811,11 @@ class WindowCloser:
         # is not closed, as a worker's closer without pending partials would not close it.
         by_shard: dict[int, dict[str, Partial]] = {}
         for key, partial in mine.items():
-            by_shard.setdefault(self._shard(_sid(rule.name, dimension, key)), {})[key] = partial
+            shard = self._shard(series_id(rule.name, dimension, key))
+            by_shard.setdefault(shard, {})[key] = partial
         held: dict[int, list[str]] = {}
         for key in also:
-            held.setdefault(self._shard(_sid(rule.name, dimension, key)), []).append(key)
+            held.setdefault(self._shard(series_id(rule.name, dimension, key)), []).append(key)
         detector = rule.detector
         assert detector is not None
         verdicts = {}
@@ -879,7 +883,7 @@ class WindowCloser:
                 partial = Partial(partial.num, partial.den)
             verdict = verdicts[(dimension, key)]
             count, upper, violating = verdict.count, verdict.upper, verdict.violating
-            sid = _sid(rule.name, dimension, key)
+            sid = series_id(rule.name, dimension, key)
             was_open = sid in self.episodes
             transition: Transition | None = (
                 "fire"
@@ -934,7 +938,7 @@ class WindowCloser:
         events and names both keys: this series opens no episode for it (one open
         before goes on as usual).
         """
-        sid = _sid(rule.name, dimension, key)
+        sid = series_id(rule.name, dimension, key)
         if twin and decision.transition == "fire" and sid not in self.episodes:
             self.twins[rule.name] += 1
             decision = replace(decision, transition=None, violating=False, alerting=False)
@@ -967,7 +971,7 @@ class WindowCloser:
         if decision.transition is None and not (decision.violating and sid in self.episodes):
             return []  # only a fire, a resolve or an open episode's escalation emits
         started = self.streak_start.get(sid, end) if decision.transition == "fire" else None
-        context = _context(partial) if partial is not None else None
+        context = window_judge.context_of(partial) if partial is not None else None
         if calendar:
             context = {**(context or {}), "calendar": calendar}
         state, events = advance(
@@ -993,13 +997,6 @@ class WindowCloser:
         return list(events)
 
 
-_SNAPSHOT_MAGIC = b"closer/2"
-
-#: Partials of one window (or pane) by series ``(dimension, key)`` and source.
-_BySeries = dict[tuple[str, str], dict[str, Partial]]
-_PendingEntry = tuple[str, int, str, str, str, Partial]
-
-
 def _unite(panes: list[Partial], last_use: bool, read_only: bool) -> Partial:
     """One source's partial of a window from its panes (oldest first), its context cut
     as the wire cuts a window partial's. ``last_use``: the first pane is in no later
@@ -1012,143 +1009,6 @@ def _unite(panes: list[Partial], last_use: bool, read_only: bool) -> Partial:
         head.merge(pane)
     head.bound_context()
     return head
-
-
-def _partials_table(
-    partials: Mapping[tuple[str, int], _BySeries],
-) -> tuple[list[list[Any]], list[list[Any]], list[float], list[float]]:
-    """Held partials as snapshot rows, sorted: the rich ones (a sketch or a context) with
-    their :meth:`~streams.pipeline.aggregate.Partial.to_dict`, the plain ones as ids with
-    their numerators and denominators apart (raw arrays in the snapshot)."""
-    rich: list[list[Any]] = []
-    plain: list[list[Any]] = []
-    nums: list[float] = []
-    dens: list[float] = []
-    for (rule, start), by_series in sorted(partials.items()):
-        for (dimension, key), by_source in sorted(by_series.items()):
-            for source, partial in sorted(by_source.items()):
-                if not partial.rich:
-                    plain.append([rule, start, dimension, key, source])
-                    nums.append(partial.num)
-                    dens.append(partial.den)
-                else:
-                    rich.append([rule, start, dimension, key, source, partial.to_dict()])
-    return rich, plain, nums, dens
-
-
-def _partials_from_table(
-    rich: list[list[Any]], plain: list[_PendingEntry]
-) -> dict[tuple[str, int], _BySeries]:
-    """The inverse of :func:`_partials_table` (rows in sorted order)."""
-    entries = [
-        (rule, start, dimension, key, source, Partial.from_dict(partial))
-        for rule, start, dimension, key, source, partial in rich
-    ]
-    entries += plain
-    out: dict[tuple[str, int], _BySeries] = {}
-    for rule, start, dimension, key, source, partial in sorted(
-        entries, key=lambda entry: entry[:5]
-    ):
-        by_series = out.setdefault((rule, int(start)), {})
-        by_series.setdefault((dimension, key), {})[source] = partial
-    return out
-
-
-#: The panes section's codec (MessagePack): one row per held pane partial,
-#: ``[rule, start, dimension, key, source, num, den]`` and, when the partial has a sketch
-#: or a context, its :meth:`~streams.pipeline.aggregate.Partial.extras` (floats exact).
-_encode_panes = msgspec.msgpack.Encoder().encode
-_decode_panes = msgspec.msgpack.Decoder(list[list[Any]]).decode
-
-
-def _pane_rows(panes: Mapping[tuple[str, int], _BySeries]) -> list[list[Any]]:
-    """The held panes as snapshot rows, in the order they are held (a restore keeps it;
-    sorting 100,000s of series cost most of the encode)."""
-    rows: list[list[Any]] = []
-    for (rule, start), by_series in panes.items():
-        for (dimension, key), by_source in by_series.items():
-            for source, partial in by_source.items():
-                row: list[Any] = [rule, start, dimension, key, source, partial.num, partial.den]
-                if partial.rich:
-                    row.append(partial.extras(ordered=False))
-                rows.append(row)
-    return rows
-
-
-def _panes_from_rows(rows: list[list[Any]]) -> dict[tuple[str, int], _BySeries]:
-    """The inverse of :func:`_pane_rows`."""
-    out: dict[tuple[str, int], _BySeries] = {}
-    for row in rows:
-        rule, start, dimension, key, source, num, den = row[:7]
-        partial = (
-            Partial.from_parts(num, den, row[7])
-            if len(row) > 7
-            else Partial(float(num), float(den))
-        )
-        by_series = out.get((rule, start))
-        if by_series is None:
-            by_series = out[(rule, start)] = {}
-        by_source = by_series.get((dimension, key))
-        if by_source is None:
-            by_series[(dimension, key)] = {source: partial}
-        else:
-            by_source[source] = partial
-    return out
-
-
-def _read_snapshot(
-    data: bytes,
-) -> tuple[
-    dict[str, Any], dict[str, Any], list[_PendingEntry], list[list[Any]], dict[str, Any] | None
-]:
-    """The small state, the banks (rule -> blob, or the base64 / per-series forms of
-    JSON-only snapshots), the plain pending partials, the rows of the held panes (none
-    before panes were shipped) and the risk shard's state (``None``: none; in the header
-    as JSON in snapshots before its MessagePack section) of a
-    :meth:`WindowCloser.snapshot`."""
-    if not data.startswith(_SNAPSHOT_MAGIC):
-        state = json.loads(data)
-        return state, state["banks"], [], [], state.get("risk")
-    start = len(_SNAPSHOT_MAGIC)
-    size = int.from_bytes(data[start : start + 4], "little")
-    offset = start + 4 + size
-    state = json.loads(data[start + 4 : offset])
-    banks: dict[str, Any] = {}
-    for rule, length in state["banks"]:
-        banks[rule] = data[offset : offset + length]
-        offset += length
-    pane_rows: list[list[Any]] = []
-    if "panes_bytes" in state:
-        size = int(state["panes_bytes"])
-        pane_rows = _decode_panes(data[offset : offset + size])
-        offset += size
-    ids = state.get("pending_plain", [])
-    columns = []
-    for _ in ("num", "den"):
-        columns.append(np.frombuffer(data, "<f8", len(ids), offset).tolist())
-        offset += 8 * len(ids)
-    risk = state.get("risk")
-    if "risk_bytes" in state:
-        size = int(state["risk_bytes"])
-        risk = _decode_risk(data[offset : offset + size])
-        offset += size
-    if offset != len(data):
-        msg = f"closer snapshot has {len(data) - offset} trailing bytes"
-        raise ValueError(msg)
-    plain = [
-        (rule, int(start_ms), dimension, key, source, Partial(num, den))
-        for (rule, start_ms, dimension, key, source), num, den in zip(ids, *columns, strict=True)
-    ]
-    return state, banks, plain, pane_rows, risk
-
-
-#: The risk section's codec: floats as float64 (exact, NaN included), ints, strings, lists.
-_encode_risk = msgspec.msgpack.Encoder().encode
-_decode_risk = msgspec.msgpack.Decoder(dict[str, Any]).decode
-
-
-def _sid(rule: str, dimension: str, key: str) -> str:
-    return f"{rule}:{dimension}:{key}"
 
 
 #: Exposure (in deliveries) under which a lag-aware window without returns neither opens
@@ -1170,106 +1030,6 @@ def _is_overflow(sid: str) -> bool:
 #: How often (event time) the burst rule forgets entities that stopped ordering.
 _SWEEP_MS = 6 * 3_600_000
 
-_SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
-
-
-def _evaluate(
-    rule: RuleSpec,
-    bank: SeriesBank,
-    end: int,
-    ids: list[str],
-    rows: np.ndarray,
-    values: np.ndarray,
-    sample: np.ndarray | None,
-    noise: np.ndarray | None,
-    *,
-    peek: bool = False,
-    z_scale: np.ndarray | None = None,
-    learn: np.ndarray | None = None,
-    raw: np.ndarray | None = None,
-    guard_value: np.ndarray | None = None,
-    sequential: np.ndarray | None = None,
-) -> Outcome:
-    """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
-    ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
-    :func:`thresholds.engine.step`;
-    ``raw``: the observed values when ``values`` were scaled by the calendar."""
-    if rule.relative_to is not None or rule.total_direction is not None:
-        return _evaluate_relative(
-            rule,
-            bank,
-            end,
-            ids,
-            rows,
-            values,
-            peek=peek,
-            z_scale=z_scale,
-            learn=learn,
-            raw=raw,
-            sequential=sequential,
-        )
-    if peek:
-        return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
-    return bank.evaluate(
-        end,
-        rows,
-        values,
-        sample,
-        noise,
-        z_scale=z_scale,
-        learn=learn,
-        guard_value=guard_value,
-        sequential=sequential,
-    )
-
-
-def _evaluate_relative(
-    rule: RuleSpec,
-    bank: SeriesBank,
-    end: int,
-    ids: list[str],
-    rows: np.ndarray,
-    values: np.ndarray,
-    *,
-    peek: bool = False,
-    z_scale: np.ndarray | None = None,
-    learn: np.ndarray | None = None,
-    raw: np.ndarray | None = None,
-    sequential: np.ndarray | None = None,
-) -> Outcome:
-    """A count rule whose keys are judged against the total (``relative_to``) and whose
-    total may watch its own side (``total_direction``); ``raw`` holds the observed
-    counts when ``values`` were scaled (the exposure is the total's observed count).
-
-    Every key but the total is modelled as its share of the total in the same window
-    (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
-    shop-wide rise or dip moves the key's expectation with it, and only a key that
-    breaks away from the total violates.
-    """
-    total = _sid(rule.name, "total", TOTAL_KEY)
-    is_total = np.array([sid == total for sid in ids])
-    sides = np.where(is_total, _SIDES[rule.total_direction], 0).astype(np.int8)
-    exposure = None
-    if rule.relative_to is not None:
-        # The total's own count, as observed (a calendar may have scaled ``values``).
-        counts = values if raw is None else raw
-        count = float(counts[is_total][0]) if is_total.any() else 0.0
-        exposure = np.where(is_total, np.nan, count)
-    if peek:
-        return bank.peek(end, rows, values, None, None, exposure, sides)
-    return bank.evaluate(
-        end,
-        rows,
-        values,
-        None,
-        None,
-        exposure,
-        sides,
-        z_scale=z_scale,
-        learn=learn,
-        sequential=sequential,
-    )
-
 
 def _quiet(verdict: BurstVerdict) -> bool:
     """Whether ``verdict`` already is what the warm-up makes of it (not violating, no
@@ -1280,72 +1040,3 @@ def _quiet(verdict: BurstVerdict) -> bool:
         and verdict.excess == 0.0
         and math.copysign(1.0, verdict.excess) > 0
     )
-
-
-def _merge(by_source: dict[str, Partial]) -> Partial:
-    """The sum of one series' partials of a window. Most series come from one source:
-    that partial is taken over (``pending`` no longer holds it) instead of being copied
-    into a fresh one; ``+ 0.0`` keeps what the copy did to a ``-0.0`` sum."""
-    if len(by_source) == 1:
-        (partial,) = by_source.values()
-        partial.num += 0.0
-        partial.den += 0.0
-        return partial
-    merged = Partial()
-    for partial in by_source.values():
-        merged.merge(partial)
-    return merged
-
-
-def _sketch(partial: Partial | None) -> QuantileSketch | None:
-    return None if partial is None else partial.sketch
-
-
-def _observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
-    if rule.kind == "percentile":
-        sketch = partial.sketch
-        if sketch is None or sketch.count == 0:
-            return 0.0, 0.0
-        return sketch.quantile(rule.quantile), float(sketch.count)
-    if rule.kind == "ratio":
-        return partial.num, partial.den
-    return partial.num, partial.num
-
-
-def _share_denominators(
-    rule: str,
-    dimensions: frozenset[str],
-    merged: dict[tuple[str, str], Partial],
-    known: Iterable[str],
-) -> dict[tuple[str, str], Partial]:
-    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
-    reason) the dimension's shared denominator, including known series without events in
-    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
-    out = dict(merged)
-    for dimension in dimensions:
-        total = out.pop((dimension, SHARED_KEY), None)
-        den = total.den if total is not None else 0.0
-        prefix = f"{rule}:{dimension}:"
-        keys = {key for dim, key in out if dim == dimension}
-        keys |= {sid[len(prefix) :] for sid in known if sid.startswith(prefix)}
-        for key in keys:
-            partial = out.get((dimension, key))
-            if partial is None:
-                partial = out[(dimension, key)] = Partial()
-            partial.den = den
-    return out
-
-
-def _context(partial: Partial) -> dict[str, Any] | None:
-    """The sub-keys that contribute most to the window's numerator (top 3 per field)."""
-    if not partial.context:
-        return None
-    out: dict[str, Any] = {}
-    for name, counts in sorted(partial.context.items()):
-        total = sum(counts.values()) or 1.0
-        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]
-        out[f"top_{name}"] = [
-            {"key": key, "count": int(count), "share": round(count / total, 3)}
-            for key, count in top
-        ]
-    return out

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from streams.pipeline.closer import _SNAPSHOT_MAGIC, Closed, WindowCloser
+from streams.pipeline.closer import Closed, WindowCloser
+from streams.pipeline.closer_snapshot import SNAPSHOT_MAGIC
 from streams.pipeline.replay import ReplayPipeline
 from tests.unit.oncall.helpers import shipped
 from tests.unit.scenarios.test_cold_start import DAY, HOUR, T0, traffic
@@ -49,12 +50,12 @@ def test_a_restored_closer_keeps_its_start() -> None:
     restored.restore(data)
     assert restored.started_at == {"complaint_rate": FIRST_HOP}
 
-    size = int.from_bytes(data[len(_SNAPSHOT_MAGIC) : len(_SNAPSHOT_MAGIC) + 4], "little")
-    begin = len(_SNAPSHOT_MAGIC) + 4
+    size = int.from_bytes(data[len(SNAPSHOT_MAGIC) : len(SNAPSHOT_MAGIC) + 4], "little")
+    begin = len(SNAPSHOT_MAGIC) + 4
     header = json.loads(data[begin : begin + size])
     del header["started_at"]
     old_header = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    old = _SNAPSHOT_MAGIC + len(old_header).to_bytes(4, "little") + old_header
+    old = SNAPSHOT_MAGIC + len(old_header).to_bytes(4, "little") + old_header
     old += data[begin + size :]
     older = ReplayPipeline(RULES, partitions=1).closer
     older.restore(old)

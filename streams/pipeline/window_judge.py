@@ -1,0 +1,211 @@
+"""One window of a rule's series: merged partials, observed values, the bank's decision.
+
+The closer (:mod:`streams.pipeline.closer`) gathers a window's partials per series; these
+functions turn them into what the engine reads (the observation of each kind, shared
+denominators, the context shown in alerts) and call the rule's
+:class:`~thresholds.bank.SeriesBank`, judging count keys against their total where the rule
+says so (``relative_to``, ``total_direction``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, Partial
+from streams.rules.catalogue import RuleSpec
+from thresholds.bank import SeriesBank
+from thresholds.engine import Outcome
+from thresholds.sketch import QuantileSketch
+
+__all__ = [
+    "SIDES",
+    "context_of",
+    "evaluate",
+    "evaluate_relative",
+    "merge",
+    "observation",
+    "series_id",
+    "share_denominators",
+    "sketch_of",
+]
+
+
+def series_id(rule: str, dimension: str, key: str) -> str:
+    """The series id ``rule:dimension:key``."""
+    return f"{rule}:{dimension}:{key}"
+
+
+SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
+
+
+def evaluate(
+    rule: RuleSpec,
+    bank: SeriesBank,
+    end: int,
+    ids: list[str],
+    rows: np.ndarray,
+    values: np.ndarray,
+    sample: np.ndarray | None,
+    noise: np.ndarray | None,
+    *,
+    peek: bool = False,
+    z_scale: np.ndarray | None = None,
+    learn: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
+    guard_value: np.ndarray | None = None,
+    sequential: np.ndarray | None = None,
+) -> Outcome:
+    """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
+    ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
+    :func:`thresholds.engine.step`;
+    ``raw``: the observed values when ``values`` were scaled by the calendar."""
+    if rule.relative_to is not None or rule.total_direction is not None:
+        return evaluate_relative(
+            rule,
+            bank,
+            end,
+            ids,
+            rows,
+            values,
+            peek=peek,
+            z_scale=z_scale,
+            learn=learn,
+            raw=raw,
+            sequential=sequential,
+        )
+    if peek:
+        return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
+    return bank.evaluate(
+        end,
+        rows,
+        values,
+        sample,
+        noise,
+        z_scale=z_scale,
+        learn=learn,
+        guard_value=guard_value,
+        sequential=sequential,
+    )
+
+
+def evaluate_relative(
+    rule: RuleSpec,
+    bank: SeriesBank,
+    end: int,
+    ids: list[str],
+    rows: np.ndarray,
+    values: np.ndarray,
+    *,
+    peek: bool = False,
+    z_scale: np.ndarray | None = None,
+    learn: np.ndarray | None = None,
+    raw: np.ndarray | None = None,
+    sequential: np.ndarray | None = None,
+) -> Outcome:
+    """A count rule whose keys are judged against the total (``relative_to``) and whose
+    total may watch its own side (``total_direction``); ``raw`` holds the observed
+    counts when ``values`` were scaled (the exposure is the total's observed count).
+
+    Every key but the total is modelled as its share of the total in the same window
+    (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
+    shop-wide rise or dip moves the key's expectation with it, and only a key that
+    breaks away from the total violates.
+    """
+    total = series_id(rule.name, "total", TOTAL_KEY)
+    is_total = np.array([sid == total for sid in ids])
+    sides = np.where(is_total, SIDES[rule.total_direction], 0).astype(np.int8)
+    exposure = None
+    if rule.relative_to is not None:
+        # The total's own count, as observed (a calendar may have scaled ``values``).
+        counts = values if raw is None else raw
+        count = float(counts[is_total][0]) if is_total.any() else 0.0
+        exposure = np.where(is_total, np.nan, count)
+    if peek:
+        return bank.peek(end, rows, values, None, None, exposure, sides)
+    return bank.evaluate(
+        end,
+        rows,
+        values,
+        None,
+        None,
+        exposure,
+        sides,
+        z_scale=z_scale,
+        learn=learn,
+        sequential=sequential,
+    )
+
+
+def merge(by_source: dict[str, Partial]) -> Partial:
+    """The sum of one series' partials of a window. Most series come from one source:
+    that partial is taken over (``pending`` no longer holds it) instead of being copied
+    into a fresh one; ``+ 0.0`` keeps what the copy did to a ``-0.0`` sum."""
+    if len(by_source) == 1:
+        (partial,) = by_source.values()
+        partial.num += 0.0
+        partial.den += 0.0
+        return partial
+    merged = Partial()
+    for partial in by_source.values():
+        merged.merge(partial)
+    return merged
+
+
+def sketch_of(partial: Partial | None) -> QuantileSketch | None:
+    """The partial's sketch (``None`` without a partial)."""
+    return None if partial is None else partial.sketch
+
+
+def observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
+    """``(value, sample size)`` of a window as the rule's kind reads it: a percentile's
+    sketch quantile and count, a ratio's numerator and denominator, a count twice."""
+    if rule.kind == "percentile":
+        sketch = partial.sketch
+        if sketch is None or sketch.count == 0:
+            return 0.0, 0.0
+        return sketch.quantile(rule.quantile), float(sketch.count)
+    if rule.kind == "ratio":
+        return partial.num, partial.den
+    return partial.num, partial.num
+
+
+def share_denominators(
+    rule: str,
+    dimensions: frozenset[str],
+    merged: dict[tuple[str, str], Partial],
+    known: Iterable[str],
+) -> dict[tuple[str, str], Partial]:
+    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
+    reason) the dimension's shared denominator, including known series without events in
+    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
+    out = dict(merged)
+    for dimension in dimensions:
+        total = out.pop((dimension, SHARED_KEY), None)
+        den = total.den if total is not None else 0.0
+        prefix = f"{rule}:{dimension}:"
+        keys = {key for dim, key in out if dim == dimension}
+        keys |= {sid[len(prefix) :] for sid in known if sid.startswith(prefix)}
+        for key in keys:
+            partial = out.get((dimension, key))
+            if partial is None:
+                partial = out[(dimension, key)] = Partial()
+            partial.den = den
+    return out
+
+
+def context_of(partial: Partial) -> dict[str, Any] | None:
+    """The sub-keys that contribute most to the window's numerator (top 3 per field)."""
+    if not partial.context:
+        return None
+    out: dict[str, Any] = {}
+    for name, counts in sorted(partial.context.items()):
+        total = sum(counts.values()) or 1.0
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:3]
+        out[f"top_{name}"] = [
+            {"key": key, "count": int(count), "share": round(count / total, 3)}
+            for key, count in top
+        ]
+    return out
