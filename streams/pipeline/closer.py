@@ -63,6 +63,7 @@ from streams.pipeline.aggregate import (
     Partial,
     SealedPartial,
     is_twin,
+    series_id,
     ships_panes,
 )
 from streams.pipeline.closer_snapshot import BySeries
@@ -70,7 +71,6 @@ from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
-from streams.pipeline.window_judge import series_id
 from streams.pipeline.wire import closer_partition
 from streams.risk.shard import RiskShard, risk_sources
 from streams.rules.catalogue import RuleSet, RuleSpec

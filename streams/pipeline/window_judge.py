@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, Partial
+from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, Partial, series_id
 from streams.rules.catalogue import RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.engine import Outcome
@@ -27,15 +27,9 @@ __all__ = [
     "evaluate_relative",
     "merge",
     "observation",
-    "series_id",
     "share_denominators",
     "sketch_of",
 ]
-
-
-def series_id(rule: str, dimension: str, key: str) -> str:
-    """The series id ``rule:dimension:key``."""
-    return f"{rule}:{dimension}:{key}"
 
 
 SIDES: dict[str | None, int] = {None: 0, "both": 0, "up": 1, "down": -1}
