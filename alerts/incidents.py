@@ -1,5 +1,8 @@
 """Incident folding: many alerts of one rule under one parent become one incident.
 
+Size: folding alerts into incidents, with the folder's snapshot and its resolution by
+watermark; they share the incident records.
+
 After each window close of a rule, the closer hands :func:`fold` the rule's open
 episodes. A child is an open episode whose firing event's context shows a dominant
 *parent*: the top entry of ``top_<field>`` (``field`` in carrier, category, region)

@@ -1,5 +1,9 @@
 """Every Prometheus metric of the service, in one container on an injected registry.
 
+Size: every metric of the service is declared in one container on an injected registry
+(the point of the module: one place to read what is exported, and one registry per
+test); the per-series collector and its cap come with it.
+
 :meth:`AlertMetrics.create` registers all metrics on the registry it is given
 (tests pass a fresh ``CollectorRegistry()``, the worker the default one), the
 way faust's ``FaustMetrics.create`` does. Other layers record through its

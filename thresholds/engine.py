@@ -1,5 +1,9 @@
 """The windowed algorithm: robust seasonal baseline plus alert policy, vectorised.
 
+Size: one vectorised function, :func:`step`, whose baseline, decision, sequential
+evidence, episode and learning phases share their intermediate arrays; the state columns
+it reads and writes are defined with it.
+
 One call to :func:`step` evaluates one window for many series held as columns
 (struct of arrays). The per-series :class:`~thresholds.detector.Detector` runs
 the very same function on a one-row :class:`Columns`, so batch and single

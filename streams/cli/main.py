@@ -1,4 +1,8 @@
-"""``aftersales``: the command line (an adapter; the core never imports click)."""
+"""``aftersales``: the command line (an adapter; the core never imports click).
+
+Size: the command line's commands (worker, replay, explain, score-series, feedback,
+outreach, the notify bridge); each is a thin adapter and they share option handling.
+"""
 
 from __future__ import annotations
 

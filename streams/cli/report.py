@@ -1,5 +1,9 @@
 """A self-contained HTML report of a replay: alerts, and each alerting series with its band.
 
+Size: a self-contained HTML page (tables, legend and SVG charts written by hand, no
+template engine or charting dependency); the chart drawing is a third of it and could
+move to a module of its own.
+
 The report is one HTML file with inline CSS and inline SVG charts drawn here (no
 JavaScript, no external resources), so it opens anywhere and can be attached to a
 ticket. It is built in two passes over the same input (replay is deterministic):

@@ -1,5 +1,9 @@
 """Decode and validate raw input values into typed events.
 
+Size: two decoders that must agree: the reference decoder, which names every rejection,
+and the one-pass msgspec decoder used when it can vouch for a value; keeping them side
+by side keeps the agreement reviewable.
+
 Every rejection raises :class:`~streams.exceptions.InvalidEvent` with one of the
 machine-readable reasons in :data:`REASONS` and, where it applies, the field.
 Unknown extra fields are ignored; optional fields may be absent or null.

@@ -1,5 +1,10 @@
 """Stage 1: per input partition, fold events into per-series window partials.
 
+Size: the per-partition aggregator folds events into partials, norms, cohorts and the
+order book, and snapshots them; the partial record it builds is here too, because the
+closer and the wire codec read its fields directly. Moving the snapshot reader out, as
+done for the closer, is owed (issue 11).
+
 One :class:`SourceAggregator` serves one input partition (a *source*). It is
 pure code: the Kafka runtime and ``replay`` feed it the same events in the same
 per-partition order and get the same partials.

@@ -1,5 +1,11 @@
 """Stage 2: merge partials per series and window, close windows, decide, run episodes.
 
+Size: one class, :class:`WindowCloser`, whose window close, admission and eviction,
+population rules and episode bookkeeping share its per-series state. The snapshot layout
+(:mod:`streams.pipeline.closer_snapshot`) and judging one window
+(:mod:`streams.pipeline.window_judge`) live apart; moving the population rules out is
+the next split (issue 11).
+
 A :class:`WindowCloser` owns a set of series (in Kafka: one partition of the
 partials topic, keyed by series). It receives
 

@@ -1,5 +1,8 @@
 """What the on-call configuration changes about one window close of one rule.
 
+Size: what the calendar, mutes and feedback change about one window close, and the peer
+normalisation of a calendar aftermath, which reads the same window plan.
+
 :class:`OnCall` combines the mute timings (:mod:`streams.rules.mutes`), the promotion
 calendar (:mod:`streams.rules.calendar`) and the feedback sensitivity multipliers
 (:mod:`streams.pipeline.feedback`) into a :class:`WindowPlan`: the values the engine judges,

@@ -1,5 +1,9 @@
 """Per-order lifecycle state of one orders partition: what the logistics rules measure.
 
+Size: one order book: the lifecycle times of a partition's orders, the carriers' transit
+norms learned from them, lost-parcel deadlines and their binary snapshot; they share the
+order records.
+
 Orders are keyed by ``order_id``, so every event of one order lands in one input
 partition and one :class:`OrderBook` sees them all, in the partition's order. The book
 keeps, per order, the times that later events are measured from:

@@ -1,5 +1,8 @@
 """Price alerts that reach a person: ``order_outlier`` verdicts rolled up per SKU and cause.
 
+Size: the price roll-up's window close, learning, episode texts and snapshot share one
+state per SKU and cause.
+
 Per-order verdicts stay instant alerts on the topic; a person is paged once per
 mispriced SKU instead. Verdicts of one SKU are collected per window of
 ``sku_window`` (event time) and *cause* (the measure, ``unit_price`` or

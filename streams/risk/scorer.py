@@ -1,5 +1,8 @@
 """Per-order risk from the stream's own history, learned online from later outcomes.
 
+Size: the scorer and the small state records it updates (customers, SKUs, cells, open
+orders), with their snapshot forms; they change together whenever a feature is added.
+
 State (all bounded):
 
 * **customers** (keyed by customer id, evicted after ``customer_idle_ms`` without an

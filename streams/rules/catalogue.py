@@ -1,5 +1,8 @@
 """The rule catalogue and its TOML configuration.
 
+Size: the rules file's schema: every key's type, range and error message, so that a bad
+file is refused with the field named.
+
 Rule names, what each one measures and its metric kind are fixed by the
 contract (section 4) and declared one module per rule (:mod:`streams.rules.builtin`,
 listed by :mod:`streams.rules.registry`); the file sets windows, dimensions, engine

@@ -1,5 +1,8 @@
 """Warm start: build the closers' baselines from history and hand them to the workers.
 
+Size: the warm start end to end: replaying history through the pipeline, reading the
+live layout from the broker and publishing the state the workers restore from.
+
 A new deployment's window rules learn for ``grace_period`` windows (and their
 weekday profile for weeks) before they alert. ``aftersales backfill`` runs an
 export of that history (JSONL, the ``replay`` format) through the replay code

@@ -1,5 +1,8 @@
 """Service settings: one validated object, read from the environment once at start.
 
+Size: every setting of the service in one validated object (the style rule:
+configuration in one place), with the parsers that name the variable in each error.
+
 Every setting has a documented default. A bad value is refused with a
 :class:`ConfigError` that names the environment variable, so the worker never
 starts half-configured.

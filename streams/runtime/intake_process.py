@@ -1,5 +1,8 @@
 """Stage 1 (intake) in a child process, so the intake and the closer use two cores.
 
+Size: the intake child process: its entry point, its relay of metrics to the parent and
+the protocols the worker supervises it through.
+
 A worker is one Python process for its users (one ``/metrics``, one ``/health``,
 one command), but its two stages are independent Kafka consumers in separate
 consumer groups that talk only through the partials topic. The parent runs the

@@ -1,5 +1,9 @@
 """The stream processor against Kafka: two loops around the pure pipeline.
 
+Size: one :class:`Worker` runs both Kafka loops, rebalances, checkpoints, publishing and
+the child processes; its methods share the consumers, the producer and the closers.
+Splitting it into an intake stage and a closer stage class (issue 11) is owed, not done.
+
 * **Intake** (stage 1) consumes the input topics in batches with aiokafka,
   validates, de-duplicates and aggregates per input partition
   (:class:`~streams.pipeline.replay.Stage1`), then publishes dead letters, sealed

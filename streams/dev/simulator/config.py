@@ -1,5 +1,8 @@
 """Typed, validated configuration of one simulation run.
 
+Size: the simulation's typed configuration and its validation, which names every field
+in its errors.
+
 Examples
 --------
 >>> from datetime import timedelta

@@ -1,5 +1,10 @@
 """The simulation: seeded traffic planned step by step, merged into event-time order.
 
+Size: one :class:`Simulation` whose emitters of orders, tickets, reviews, bursts and
+incident complaints share its plan, its heap of pending events and its random stream;
+the step loop that interleaves them is the module's one idea. A development tool, not
+part of the service.
+
 Each 15-minute step draws that step's placed orders (Poisson around the seasonal, noisy
 rate), plans their whole lifecycle at once (:mod:`~streams.dev.simulator.orders`), and
 pushes every future event onto one priority queue (a calendar queue,

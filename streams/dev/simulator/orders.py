@@ -1,5 +1,9 @@
 """Vectorised planning of order lifecycles: attributes, lags, cancellations, returns, complaints.
 
+Size: one vectorised planner of order lifecycles (:class:`OrderModel`) whose lags,
+cancellations, returns and complaints read the same per-step arrays. A development
+tool, not part of the service.
+
 One call plans every order placed in one time step with a few dozen numpy draws; the
 generator then turns each planned timestamp into an event. Times are epoch ms; ``-1``
 means "does not happen".
