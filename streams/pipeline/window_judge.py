@@ -24,9 +24,9 @@ __all__ = [
     "SIDES",
     "context_of",
     "evaluate",
-    "evaluate_relative",
     "merge",
     "observation",
+    "relative_to_total",
     "share_denominators",
     "sketch_of",
 ]
@@ -56,28 +56,20 @@ def evaluate(
     ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
     :func:`thresholds.engine.step`;
     ``raw``: the observed values when ``values`` were scaled by the calendar."""
+    exposure = sides = None
     if rule.relative_to is not None or rule.total_direction is not None:
-        return evaluate_relative(
-            rule,
-            bank,
-            end,
-            ids,
-            rows,
-            values,
-            peek=peek,
-            z_scale=z_scale,
-            learn=learn,
-            raw=raw,
-            sequential=sequential,
-        )
+        exposure, sides = relative_to_total(rule, ids, values if raw is None else raw)
+        sample = noise = None
     if peek:
-        return bank.peek(end, rows, values, sample, noise, guard_value=guard_value)
+        return bank.peek(end, rows, values, sample, noise, exposure, sides, guard_value=guard_value)
     return bank.evaluate(
         end,
         rows,
         values,
         sample,
         noise,
+        exposure,
+        sides,
         z_scale=z_scale,
         learn=learn,
         guard_value=guard_value,
@@ -85,23 +77,13 @@ def evaluate(
     )
 
 
-def evaluate_relative(
-    rule: RuleSpec,
-    bank: SeriesBank,
-    end: int,
-    ids: list[str],
-    rows: np.ndarray,
-    values: np.ndarray,
-    *,
-    peek: bool = False,
-    z_scale: np.ndarray | None = None,
-    learn: np.ndarray | None = None,
-    raw: np.ndarray | None = None,
-    sequential: np.ndarray | None = None,
-) -> Outcome:
-    """A count rule whose keys are judged against the total (``relative_to``) and whose
-    total may watch its own side (``total_direction``); ``raw`` holds the observed
-    counts when ``values`` were scaled (the exposure is the total's observed count).
+def relative_to_total(
+    rule: RuleSpec, ids: list[str], counts: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(exposure, sides)`` of a count rule whose keys are judged against the total
+    (``relative_to``) and whose total may watch its own side (``total_direction``);
+    ``counts`` are the observed counts (before a calendar scaled them: the exposure is
+    the total's observed count).
 
     Every key but the total is modelled as its share of the total in the same window
     (the total's count is the key's exposure, see :func:`thresholds.engine.step`): a
@@ -113,24 +95,9 @@ def evaluate_relative(
     sides = np.where(is_total, SIDES[rule.total_direction], 0).astype(np.int8)
     exposure = None
     if rule.relative_to is not None:
-        # The total's own count, as observed (a calendar may have scaled ``values``).
-        counts = values if raw is None else raw
         count = float(counts[is_total][0]) if is_total.any() else 0.0
         exposure = np.where(is_total, np.nan, count)
-    if peek:
-        return bank.peek(end, rows, values, None, None, exposure, sides)
-    return bank.evaluate(
-        end,
-        rows,
-        values,
-        None,
-        None,
-        exposure,
-        sides,
-        z_scale=z_scale,
-        learn=learn,
-        sequential=sequential,
-    )
+    return exposure, sides
 
 
 def merge(by_source: dict[str, Partial]) -> Partial:
