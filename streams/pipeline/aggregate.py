@@ -101,11 +101,18 @@ class Partial:
     #: ``EU-West,PostNL``): the denominator of each cell in the window, ``None`` for other
     #: series. Added at seal time (:func:`_note_cells`); see :func:`is_twin`.
     cells: dict[str, float] | None = None
+    #: Of a percentile rule with ``strata``: per stratum value (``chat``), the count, sum
+    #: and sum of squares of the values' signed ``log1p`` in units of
+    #: :data:`STRATUM_UNIT` (whole numbers: sums are exact in any merge order, so replay
+    #: and the worker judge alike); ``None`` for other rules.
+    strata: dict[str, list[float]] | None = None
 
     @property
     def rich(self) -> bool:
         """Holds more than its sums (travels with :meth:`extras`)."""
-        return self.sketch is not None or bool(self.context) or bool(self.cells)
+        return (
+            self.sketch is not None or bool(self.context) or bool(self.cells) or bool(self.strata)
+        )
 
     def merge(self, other: Partial) -> None:
         """Add ``other`` into this partial (order-independent); ``other`` is not changed
@@ -121,6 +128,18 @@ class Partial:
             if self.sketch is None:
                 self.sketch = QuantileSketch()
             self.sketch.merge(other.sketch)
+        if other.strata:
+            mine_strata = self.strata
+            if mine_strata is None:
+                mine_strata = self.strata = {}
+            for name, sums in other.strata.items():
+                into = mine_strata.get(name)
+                if into is None:
+                    mine_strata[name] = list(sums)
+                else:
+                    into[0] += sums[0]
+                    into[1] += sums[1]
+                    into[2] += sums[2]
         if other.context:
             mine = self.context
             if mine is None:
@@ -143,7 +162,8 @@ class Partial:
             {name: dict(counts) for name, counts in self.context.items()} if self.context else None
         )
         cells = dict(self.cells) if self.cells else None
-        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context, cells)
+        strata = {k: list(v) for k, v in self.strata.items()} if self.strata else None
+        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context, cells, strata)
 
     def bound_context(self) -> None:
         """Cut the context, in place, to the top entries the wire keeps of it (see
@@ -181,6 +201,8 @@ class Partial:
             }
         if self.cells:
             out["x"] = _bounded(self.cells, _CONTEXT_TOP, ordered)
+        if self.strata:
+            out["t"] = self.strata
         return out
 
     @classmethod
@@ -193,7 +215,17 @@ class Partial:
         """A partial from its sums and :meth:`extras` (whose context dicts it takes over:
         give it freshly decoded data)."""
         sketch = QuantileSketch.from_json(extras["s"]) if "s" in extras else None
-        return cls(float(num), float(den), sketch, extras.get("c") or None, extras.get("x") or None)
+        strata = extras.get("t") or None
+        if strata is not None:
+            strata = {str(k): [float(x) for x in v] for k, v in strata.items()}
+        return cls(
+            float(num),
+            float(den),
+            sketch,
+            extras.get("c") or None,
+            extras.get("x") or None,
+            strata,
+        )
 
 
 @dataclass(slots=True)  # not frozen: built once per series and window, frozen init is dear
@@ -409,6 +441,8 @@ class SourceAggregator:
                         if acc.sketch is None:
                             acc.sketch = QuantileSketch()
                         acc.sketch.add(value)
+                        if rule.strata is not None:
+                            _add_stratum(acc, getattr(event, rule.strata, None) or "", value)
                     if context:
                         _add_context(acc, context, event, num)
         if not self._event_rules:
@@ -1013,6 +1047,33 @@ def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> No
     for series_key, value in exposure.items():
         if series_key not in merged:
             merged[series_key] = Partial(0.0, value)
+
+
+#: Resolution of a stratum's sums: ``log1p`` values are rounded to 1e-4 (a 0.01 % change
+#: of the value), so the sums are whole numbers, exact in floats up to 2**53.
+STRATUM_UNIT: Final = 1e4
+#: Most stratum values one partial keeps apart; more fold into :data:`OTHER_STRATUM`
+#: (a stratum field is free text: a flood of values must not grow a partial).
+MAX_STRATA: Final = 8
+OTHER_STRATUM: Final = "__other__"
+
+
+def _add_stratum(acc: Partial, name: str, value: float) -> None:
+    """Count ``value`` in its stratum's sums (see :attr:`Partial.strata`)."""
+    strata = acc.strata
+    if strata is None:
+        strata = acc.strata = {}
+    sums = strata.get(name)
+    if sums is None:
+        if len(strata) >= MAX_STRATA:
+            name = OTHER_STRATUM
+            sums = strata.get(name)
+        if sums is None:
+            sums = strata[name] = [0.0, 0.0, 0.0]
+    y = float(round(math.copysign(math.log1p(abs(value)), value) * STRATUM_UNIT))
+    sums[0] += 1.0
+    sums[1] += y
+    sums[2] += y * y
 
 
 def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:

@@ -280,6 +280,10 @@ class WindowCloser:
             "muted": sorted(self.muted_series),
             "rollups": {name: rollup.to_dict() for name, rollup in sorted(self.rollups.items())},
             "spreads": {sid: list(v) for sid, v in sorted(self.spreads.table.items())},
+            "levels": {
+                sid: {name: list(v) for name, v in sorted(levels.items())}
+                for sid, levels in sorted(self.spreads.levels.items())
+            },
             "started_at": self.started_at,
         }
         # The risk shard's state (every open order and customer) is most of a closer's
@@ -355,7 +359,11 @@ class WindowCloser:
         if self.risk is not None and risk is not None:
             self.risk.load(risk)
         self.spreads = log_mean.SpreadMemory(
-            {sid: (float(ss), float(df)) for sid, (ss, df) in state.get("spreads", {}).items()}
+            {sid: (float(ss), float(df)) for sid, (ss, df) in state.get("spreads", {}).items()},
+            {
+                sid: {name: (float(w), float(t)) for name, (w, t) in levels.items()}
+                for sid, levels in state.get("levels", {}).items()
+            },
         )
         # A snapshot from before settling was recorded: its rules settled long ago.
         started = state.get("started_at", {rule.name: _NEVER for rule in self.rules.rules})
@@ -514,14 +522,16 @@ class WindowCloser:
         noise = np.zeros(len(ids)) if rule.kind == "percentile" else None
         log_means = None
         if rule.kind == "percentile" and rule.statistic == "log_mean":
+            parts = [sid.split(":", 2) for sid in ids]
+            partials_of = [merged.get((part[1], part[2])) for part in parts]
             log_means = log_mean.window(
                 ids,
-                [
-                    window_judge.sketch_of(merged.get((sid.split(":", 2)[1], sid.split(":", 2)[2])))
-                    for sid in ids
-                ],
+                [window_judge.sketch_of(partial) for partial in partials_of],
                 rule.quantile,
                 self.spreads,
+                None
+                if rule.strata is None
+                else [None if partial is None else partial.strata for partial in partials_of],
             )
             values, sizes, noise = log_means.values, log_means.sizes, log_means.noise
         else:
@@ -749,7 +759,7 @@ class WindowCloser:
             for sid in sids:
                 self.latest.pop(sid, None)
                 self.streak_start.pop(sid, None)
-                self.spreads.table.pop(sid, None)
+                self.spreads.forget(sid)
                 if not _is_overflow(sid):
                     admitted[self._shard(sid)] -= 1
             self.evicted[(rule.name, reason)] += len(sids)

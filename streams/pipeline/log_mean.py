@@ -21,6 +21,20 @@ variance toward it is Smyth's moderated variance, 2004, *Stat. Appl. Genet. Mol.
     s~_i^2   = ((n_i - 1) s_i^2 + d0 s_pool^2) / (n_i - 1 + d0),  d0 = min(pooled df, 30)
     noise_i  = s~_i^2 / n_i
 
+With ``strata`` (a rule's ``strata = "channel"``: chat waits seconds, email waits hours),
+the spread that sets the noise is the one *within* the strata (pooled over them, one-way
+ANOVA again), and each stratum's values are first moved by the distance between its own
+learned level and the series' (direct standardisation, as epidemiology compares rates of
+populations with different age mixes)::
+
+    L_c   = sum(lambda^age sum_log_c) / sum(lambda^age n_c)         (stratum c's level)
+    L     = sum_c sum(lambda^age sum_log_c) / sum_c sum(lambda^age n_c)
+    m_adj = m - sum_c n_c (L_c - L) / n
+
+A queue whose waits are 40 % chat, 40 % phone and 20 % email has a log-spread of about
+1.0 over all its waits and 0.8 within each channel: the same surge then stands 1.25 times
+as many standard errors out, and more email tickets in a window is no longer a surge.
+
 Users read the percentile: alerts report the window's sketch quantile as the observed
 value, and the band is shown at the percentile's height, ``exp(z_q s~)`` above the
 log-mean's band (the lognormal relation between a quantile and the log-mean). The
@@ -62,6 +76,14 @@ F64 = npt.NDArray[np.float64]
 PRIOR_DF = 30.0
 #: Windows over which a series' past spread loses half its weight (4 days of 15-min hops).
 HALF_LIFE_WINDOWS = 384.0
+#: Values a stratum's learned level needs before it moves its values (until then they
+#: count at the series' level).
+MIN_LEVEL_COUNT = 20.0
+#: Most strata a series learns levels for (the aggregator folds more into ``__other__``).
+MAX_LEVELS = 16
+#: A stratum's sums are in units of 1e-4 log (``streams.pipeline.aggregate.STRATUM_UNIT``).
+_UNIT = 1e4
+Strata = dict[str, list[float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +104,8 @@ class LogMeanWindow:
     ids: tuple[str, ...]
     df: F64
     spreads: F64
+    #: Each series' strata sums (``None`` without strata), to learn the levels from.
+    strata: tuple[Strata | None, ...] = ()
 
     def report(self, outcome: Outcome) -> Outcome:
         """``outcome`` with the observed value, baseline and band moved to the quantile."""
@@ -99,13 +123,43 @@ class LogMeanWindow:
 
 
 class SpreadMemory:
-    """Each series' decayed pooled within-window spread: ``sid -> (sum w df s^2, sum w df)``
-    (part of the closer's state, so replay and a restored worker judge alike)."""
+    """Each series' decayed pooled within-window spread: ``sid -> (sum w df s^2, sum w df)``,
+    and with strata each stratum's decayed level: ``sid -> {stratum: (sum w n, sum w
+    sum_log)}`` (part of the closer's state, so replay and a restored worker judge alike)."""
 
-    __slots__ = ("table",)
+    __slots__ = ("levels", "table")
 
-    def __init__(self, table: dict[str, tuple[float, float]] | None = None) -> None:
+    def __init__(
+        self,
+        table: dict[str, tuple[float, float]] | None = None,
+        levels: dict[str, dict[str, tuple[float, float]]] | None = None,
+    ) -> None:
         self.table: dict[str, tuple[float, float]] = dict(table or {})
+        self.levels: dict[str, dict[str, tuple[float, float]]] = dict(levels or {})
+
+    def forget(self, sid: str) -> None:
+        """Drop an evicted series."""
+        self.table.pop(sid, None)
+        self.levels.pop(sid, None)
+
+    def shift(self, sid: str, strata: Strata) -> float:
+        """``sum_c n_c (L_c - L) / n``: how far the window's mix of strata moves its
+        log-mean from the series' usual mix (0 until the levels are learned)."""
+        learned = self.levels.get(sid)
+        if not learned:
+            return 0.0
+        weight = sum(w for w, _ in learned.values())
+        if weight <= 0:
+            return 0.0
+        overall = sum(t for _, t in learned.values()) / weight
+        moved = 0.0
+        count = 0.0
+        for name, (n, _, _) in strata.items():
+            count += n
+            level = learned.get(name)
+            if level is not None and level[0] >= MIN_LEVEL_COUNT:
+                moved += n * (level[1] / level[0] - overall)
+        return moved / count if count > 0 else 0.0
 
     def prior(self, sid: str) -> tuple[float, float]:
         """``(pooled spread, its degrees of freedom)``; ``(0, 0)`` for a new series."""
@@ -120,6 +174,37 @@ class SpreadMemory:
                 continue
             ss, total = self.table.get(sid, (0.0, 0.0))
             self.table[sid] = (decay * ss + df * spread, decay * total + df)
+        for sid, strata in zip(seen.ids, seen.strata, strict=False):
+            if not strata:
+                continue
+            learned = self.levels.get(sid)
+            if learned is None:
+                learned = self.levels[sid] = {}
+            for name in learned:  # a stratum absent from the window decays too
+                if name not in strata:
+                    w, t = learned[name]
+                    learned[name] = (decay * w, decay * t)
+            for name, (n, total_log, _) in strata.items():
+                if n <= 0:
+                    continue
+                w, t = learned.get(name, (0.0, 0.0))
+                if name not in learned and len(learned) >= MAX_LEVELS:
+                    continue
+                learned[name] = (decay * w + n, decay * t + total_log / _UNIT)
+
+
+def _within(strata: Strata) -> tuple[float, float, float] | None:
+    """``(mean, pooled within-strata variance, its degrees of freedom)`` of a window's
+    signed ``log1p`` values from its strata sums; ``None`` under two non-empty strata
+    (the sketch's own moments are then the same thing)."""
+    filled = [(n, t / _UNIT, q / (_UNIT * _UNIT)) for n, t, q in strata.values() if n > 0]
+    if len(filled) < 2:
+        return None
+    count = sum(n for n, _, _ in filled)
+    df = count - len(filled)
+    mean = sum(t for _, t, _ in filled) / count
+    within = sum(q - t * t / n for n, t, q in filled)
+    return mean, (max(within, 0.0) / df if df > 0 else 0.0), df
 
 
 def window(
@@ -127,20 +212,36 @@ def window(
     sketches: Sequence[QuantileSketch | None],
     quantile: float,
     memory: SpreadMemory,
+    strata: Sequence[Strata | None] | None = None,
 ) -> LogMeanWindow:
-    """The log-mean statistic of one window of series (``None``: no data there)."""
+    """The log-mean statistic of one window of series (``None``: no data there), with
+    each series' strata sums where the rule has ``strata``."""
     size = len(sketches)
     means = np.zeros(size)
     spreads = np.zeros(size)
     sizes = np.zeros(size)
     quantiles = np.zeros(size)
+    df = np.zeros(size)
+    between = np.zeros(size)  # the spread of the window's strata means, for the band
     for i, sketch in enumerate(sketches):
         if sketch is None or sketch.count == 0:
             continue
         means[i], spreads[i] = sketch.log1p_moments()
         sizes[i] = sketch.count
+        df[i] = max(sizes[i] - 1.0, 0.0)
         quantiles[i] = sketch.quantile(quantile)
-    df = np.maximum(sizes - 1.0, 0.0)
+        cells = strata[i] if strata is not None else None
+        if cells:
+            within = _within(cells)
+            if within is not None:
+                mean, spreads[i], df[i] = within
+                between[i] = max(
+                    sum(t * t / (n * _UNIT * _UNIT) for n, t, _ in cells.values() if n > 0)
+                    / sizes[i]
+                    - mean * mean,
+                    0.0,
+                )
+            means[i] -= memory.shift(ids[i], cells)
     window_df = float(df.sum())
     window_pool = float((df * spreads).sum()) / window_df if window_df > 0 else 0.0
     learned = [memory.prior(sid) for sid in ids]
@@ -153,6 +254,7 @@ def window(
     sizes = np.where(has, sizes, 0.0)  # no spread to judge by at all: no evidence
     noise = np.where(has, moderated / np.where(has, sizes, 1.0), 0.0)
     z_q = NormalDist().inv_cdf(min(max(quantile, 1e-6), 1 - 1e-6))
-    lift = np.where(has, z_q * np.sqrt(moderated), 0.0)
+    lift = np.where(has, z_q * np.sqrt(moderated + between), 0.0)
     values = np.where(has, np.expm1(np.minimum(means, math.log(1e300))), 0.0)
-    return LogMeanWindow(values, sizes, noise, quantiles, lift, tuple(ids), df, spreads)
+    kept = tuple(strata) if strata is not None else ()
+    return LogMeanWindow(values, sizes, noise, quantiles, lift, tuple(ids), df, spreads, kept)

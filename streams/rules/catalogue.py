@@ -105,6 +105,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "cohort",
         "settle",
         "statistic",
+        "strata",
     }
 )
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
@@ -352,6 +353,17 @@ def _rule(
         raise ConfigError(
             f"{where}.statistic", f"expected 'quantile' or 'log_mean', got {statistic!r}"
         )
+    strata = None
+    if "strata" in table:
+        if statistic != "log_mean":
+            raise ConfigError(f"{where}.strata", "only rules with statistic 'log_mean' have strata")
+        strata = table["strata"]
+        if not isinstance(strata, str) or strata not in entry.dimensions or strata == "total":
+            raise ConfigError(
+                f"{where}.strata",
+                f"expected one of {', '.join(sorted(entry.dimensions - {'total'}))}, "
+                f"got {strata!r}",
+            )
     return RuleSpec(
         name,
         entry.kind,
@@ -379,6 +391,7 @@ def _rule(
         slow_half_life_ms,
         settle_ms,
         lost_alone,
+        None if strata is None else DIMENSION_FIELDS[strata],
         definition=entry,
     )
 
