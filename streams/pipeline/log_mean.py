@@ -11,11 +11,12 @@ errors per window.
 
 The window's own spread ``s_i^2`` (``n_i - 1`` degrees of freedom) is shrunk toward
 the series' spread learned over its past windows (a decayed pooled within-window
-variance; across the rule's series of the same window while a series has no past), so
-that a window of three waits is not judged by its own, wildly uncertain spread (the
-pooled variance is the within-group estimate of one-way ANOVA; shrinking a group's
-variance toward it is Smyth's moderated variance, 2004, *Stat. Appl. Genet. Mol. Biol.*
-3(1), art. 3)::
+variance; a series without a past is judged by its own window alone, never by the other
+series of the window: the worker's closers each hold a share of a rule's series, and the
+decision must not depend on which share), so that a window of three waits is not judged
+by its own, wildly uncertain spread (the pooled variance is the within-group estimate of
+one-way ANOVA; shrinking a group's variance toward it is Smyth's moderated variance,
+2004, *Stat. Appl. Genet. Mol. Biol.* 3(1), art. 3)::
 
     s_pool^2 = sum(lambda^age (n_t - 1) s_t^2) / sum(lambda^age (n_t - 1))
     s~_i^2   = ((n_i - 1) s_i^2 + d0 s_pool^2) / (n_i - 1 + d0),  d0 = min(pooled df, 30)
@@ -242,11 +243,9 @@ def window(
                     0.0,
                 )
             means[i] -= memory.shift(ids[i], cells)
-    window_df = float(df.sum())
-    window_pool = float((df * spreads).sum()) / window_df if window_df > 0 else 0.0
     learned = [memory.prior(sid) for sid in ids]
-    prior = np.array([p if d > 0 else window_pool for p, d in learned])
-    prior_df = np.minimum(np.array([d if d > 0 else window_df for _, d in learned]), PRIOR_DF)
+    prior = np.array([p for p, _ in learned])
+    prior_df = np.minimum(np.array([d for _, d in learned]), PRIOR_DF)
     has = (sizes > 0) & (df + prior_df > 0)
     moderated = np.where(
         has, (df * spreads + prior_df * prior) / np.where(has, df + prior_df, 1.0), 0.0

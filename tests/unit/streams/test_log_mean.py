@@ -47,6 +47,16 @@ class TestWindow:
         w = log_mean.window(["a", "b"], [sketch_of([5.0]), None], 0.9, log_mean.SpreadMemory())
         assert w.sizes.tolist() == [0.0, 0.0]
 
+    def test_a_series_is_judged_alone_whatever_else_the_window_holds(self) -> None:
+        """The worker's closers each hold a share of a rule's series (replay holds all):
+        a new series' noise must not depend on the other series of its window."""
+        a = sketch_of([100.0, 200.0, 400.0])
+        other = sketch_of([10.0, 1000.0, 50.0, 5000.0])
+        alone = log_mean.window(["a"], [a], 0.9, log_mean.SpreadMemory())
+        shared = log_mean.window(["a", "b"], [a, other], 0.9, log_mean.SpreadMemory())
+        assert shared.noise[0] == alone.noise[0]
+        assert shared.values[0] == alone.values[0]
+
     def test_memory_learns_and_decays(self) -> None:
         memory = log_mean.SpreadMemory()
         values = [50.0, 100.0, 200.0, 400.0]
