@@ -18,7 +18,8 @@ verdicts are counted apart:
 Targets (issue 12): at most 0.2 false episodes per day for all new rules together, every
 incident detected, every lost parcel flagged within 2 x p90 and none delivered flagged.
 
-Run: ``.venv/bin/python benchmarks/signals.py [--seed 2026 --seed 1] [--orders-per-day 5000]``.
+Run: ``.venv/bin/python benchmarks/signals.py [--seed 2026 --seed 1] [--orders-per-day 5000]
+[--rules FILE]``.
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ NEW_INCIDENTS = (
 _FALSE_FIELDS = ("rule", "dimension", "key", "started_at", "observed", "baseline", "sample_size")
 
 
-def measure(seed: int, orders_per_day: float, warmup_days: float) -> dict[str, Any]:
+def measure(
+    seed: int, orders_per_day: float, warmup_days: float, rules_file: str | None = None
+) -> dict[str, Any]:
     """Run the default scenario once; return detections, false episodes and lost parcels."""
-    rules = load_rules(None)
+    rules = load_rules(rules_file)
     scenario = load_scenario("default", DEFAULT_START)
     config = SimulationConfig(
         seed=seed,
@@ -158,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, action="append")
     parser.add_argument("--orders-per-day", type=float, default=5_000.0)
     parser.add_argument("--warmup-days", type=float, default=7.0)
+    parser.add_argument("--rules", help="a rules file instead of the shipped rules")
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")  # the replay's debug lines would bury the figures
     summaries = []
     for seed in args.seed or [2026]:
-        result = measure(seed, args.orders_per_day, args.warmup_days)
+        result = measure(seed, args.orders_per_day, args.warmup_days, args.rules)
         print(json.dumps(result, indent=1), flush=True)
         summaries.append(summary(result))
     print("\n".join(line for line, _ in summaries), flush=True)
