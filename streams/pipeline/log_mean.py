@@ -51,7 +51,7 @@ minutes") compares the reported percentile.
 >>> memory = SpreadMemory()
 >>> w = window(["a", "b", "c"], [a, b, None], 0.9, memory)
 >>> [round(float(x), 3) for x in w.noise], w.sizes.tolist()
-([0.13, 0.082, 0.0], [3.0, 4.0, 0.0])
+([0.157, 0.07, 0.0], [3.0, 4.0, 0.0])
 >>> memory.learn(w)
 >>> sorted(memory.table)
 ['a', 'b']
