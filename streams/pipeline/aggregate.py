@@ -46,6 +46,9 @@ from streams.contract.events import Event, OrderEvent, TopicName
 from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
+from streams.pipeline.strata import Strata
+from streams.pipeline.strata import add as add_to_stratum
+from streams.pipeline.strata import merge as merge_strata
 from streams.rules.catalogue import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
@@ -101,11 +104,9 @@ class Partial:
     #: ``EU-West,PostNL``): the denominator of each cell in the window, ``None`` for other
     #: series. Added at seal time (:func:`_note_cells`); see :func:`is_twin`.
     cells: dict[str, float] | None = None
-    #: Of a percentile rule with ``strata``: per stratum value (``chat``), the count, sum
-    #: and sum of squares of the values' signed ``log1p`` in units of
-    #: :data:`STRATUM_UNIT` (whole numbers: sums are exact in any merge order, so replay
-    #: and the worker judge alike); ``None`` for other rules.
-    strata: dict[str, list[float]] | None = None
+    #: Of a percentile rule with ``strata``: the values' sums per stratum value
+    #: (:mod:`streams.pipeline.strata`); ``None`` for other rules.
+    strata: Strata | None = None
 
     @property
     def rich(self) -> bool:
@@ -129,17 +130,9 @@ class Partial:
                 self.sketch = QuantileSketch()
             self.sketch.merge(other.sketch)
         if other.strata:
-            mine_strata = self.strata
-            if mine_strata is None:
-                mine_strata = self.strata = {}
-            for name, sums in other.strata.items():
-                into = mine_strata.get(name)
-                if into is None:
-                    mine_strata[name] = list(sums)
-                else:
-                    into[0] += sums[0]
-                    into[1] += sums[1]
-                    into[2] += sums[2]
+            if self.strata is None:
+                self.strata = {}
+            merge_strata(self.strata, other.strata)
         if other.context:
             mine = self.context
             if mine is None:
@@ -442,7 +435,11 @@ class SourceAggregator:
                             acc.sketch = QuantileSketch()
                         acc.sketch.add(value)
                         if rule.strata is not None:
-                            _add_stratum(acc, getattr(event, rule.strata, None) or "", value)
+                            if acc.strata is None:
+                                acc.strata = {}
+                            add_to_stratum(
+                                acc.strata, getattr(event, rule.strata, None) or "", value
+                            )
                     if context:
                         _add_context(acc, context, event, num)
         if not self._event_rules:
@@ -1047,33 +1044,6 @@ def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> No
     for series_key, value in exposure.items():
         if series_key not in merged:
             merged[series_key] = Partial(0.0, value)
-
-
-#: Resolution of a stratum's sums: ``log1p`` values are rounded to 1e-4 (a 0.01 % change
-#: of the value), so the sums are whole numbers, exact in floats up to 2**53.
-STRATUM_UNIT: Final = 1e4
-#: Most stratum values one partial keeps apart; more fold into :data:`OTHER_STRATUM`
-#: (a stratum field is free text: a flood of values must not grow a partial).
-MAX_STRATA: Final = 8
-OTHER_STRATUM: Final = "__other__"
-
-
-def _add_stratum(acc: Partial, name: str, value: float) -> None:
-    """Count ``value`` in its stratum's sums (see :attr:`Partial.strata`)."""
-    strata = acc.strata
-    if strata is None:
-        strata = acc.strata = {}
-    sums = strata.get(name)
-    if sums is None:
-        if len(strata) >= MAX_STRATA:
-            name = OTHER_STRATUM
-            sums = strata.get(name)
-        if sums is None:
-            sums = strata[name] = [0.0, 0.0, 0.0]
-    y = float(round(math.copysign(math.log1p(abs(value)), value) * STRATUM_UNIT))
-    sums[0] += 1.0
-    sums[1] += y
-    sums[2] += y * y
 
 
 def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: float) -> None:

@@ -67,6 +67,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
+from streams.pipeline.strata import UNIT, Strata, moments
 from thresholds.engine import Outcome
 from thresholds.sketch import QuantileSketch
 
@@ -82,9 +83,6 @@ HALF_LIFE_WINDOWS = 384.0
 MIN_LEVEL_COUNT = 20.0
 #: Most strata a series learns levels for (the aggregator folds more into ``__other__``).
 MAX_LEVELS = 16
-#: A stratum's sums are in units of 1e-4 log (``streams.pipeline.aggregate.STRATUM_UNIT``).
-_UNIT = 1e4
-Strata = dict[str, list[float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,21 +189,7 @@ class SpreadMemory:
                 w, t = learned.get(name, (0.0, 0.0))
                 if name not in learned and len(learned) >= MAX_LEVELS:
                     continue
-                learned[name] = (decay * w + n, decay * t + total_log / _UNIT)
-
-
-def _within(strata: Strata) -> tuple[float, float, float] | None:
-    """``(mean, pooled within-strata variance, its degrees of freedom)`` of a window's
-    signed ``log1p`` values from its strata sums; ``None`` under two non-empty strata
-    (the sketch's own moments are then the same thing)."""
-    filled = [(n, t / _UNIT, q / (_UNIT * _UNIT)) for n, t, q in strata.values() if n > 0]
-    if len(filled) < 2:
-        return None
-    count = sum(n for n, _, _ in filled)
-    df = count - len(filled)
-    mean = sum(t for _, t, _ in filled) / count
-    within = sum(q - t * t / n for n, t, q in filled)
-    return mean, (max(within, 0.0) / df if df > 0 else 0.0), df
+                learned[name] = (decay * w + n, decay * t + total_log / UNIT)
 
 
 def window(
@@ -233,15 +217,9 @@ def window(
         quantiles[i] = sketch.quantile(quantile)
         cells = strata[i] if strata is not None else None
         if cells:
-            within = _within(cells)
-            if within is not None:
-                mean, spreads[i], df[i] = within
-                between[i] = max(
-                    sum(t * t / (n * _UNIT * _UNIT) for n, t, _ in cells.values() if n > 0)
-                    / sizes[i]
-                    - mean * mean,
-                    0.0,
-                )
+            split = moments(cells)
+            if split is not None:
+                _, spreads[i], df[i], between[i] = split
             means[i] -= memory.shift(ids[i], cells)
     learned = [memory.prior(sid) for sid in ids]
     prior = np.array([p for p, _ in learned])

@@ -15,15 +15,10 @@ import pytest
 
 from streams.contract.validation import decode_event
 from streams.pipeline import log_mean
-from streams.pipeline.aggregate import (
-    MAX_STRATA,
-    OTHER_STRATUM,
-    STRATUM_UNIT,
-    Partial,
-    SealedPartial,
-    SourceAggregator,
-)
+from streams.pipeline.aggregate import Partial, SealedPartial, SourceAggregator
 from streams.pipeline.replay import ReplayPipeline
+from streams.pipeline.strata import MAX_STRATA, OTHER_STRATUM
+from streams.pipeline.strata import UNIT as STRATUM_UNIT
 from streams.pipeline.wire import decode, pack_partials
 from streams.rules.catalogue import ConfigError, RuleSet, parse_rules
 from thresholds.sketch import QuantileSketch
