@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,14 +85,18 @@ def parity_events() -> list[Event]:
     return list(_parity_events())
 
 
+def records(events: Iterable[Event]) -> Iterator[tuple[str, bytes, bytes]]:
+    """Simulated events as the input records ``replay`` reads."""
+    return (
+        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
+        for e in events
+    )
+
+
 @functools.cache
 def _parity_replay() -> tuple[dict, ...]:  # type: ignore[type-arg]
-    records = (
-        (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-        for e in _parity_events()
-    )
     pipeline = ReplayPipeline(load_rules(RULES), partitions=PARTITIONS)
-    return tuple(a.to_dict() for a in pipeline.run(records))
+    return tuple(a.to_dict() for a in pipeline.run(records(_parity_events())))
 
 
 def parity_replay() -> list[dict]:  # type: ignore[type-arg]
@@ -116,13 +121,7 @@ class TestParity:
         rules = load_rules(RULES)
         events = parity_events()
         replay = ReplayPipeline(rules, partitions=PARTITIONS, texts=AlertTexts(locale=locale))  # type: ignore[arg-type]
-        expected = [
-            a.to_dict()
-            for a in replay.run(
-                (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-                for e in events
-            )
-        ]
+        expected = [a.to_dict() for a in replay.run(records(events))]
         rules_seen = {a["rule"] for a in expected}
         assert {"order_outlier", "customer_order_burst"} <= rules_seen, "scenario too quiet"
         assert rules_seen & {"wait_time_p90", "wait_sla_breach_share"}, "scenario too quiet"

@@ -4,7 +4,6 @@ per-channel sums cross the partials topic and the worker publishes exactly the a
 
 from __future__ import annotations
 
-import json
 import tomllib
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.integration.test_parity import (
     canonical,
     live_alerts,
     parity_events,
+    records,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,13 +37,7 @@ async def test_strata_cross_the_partials_topic(broker: EmbeddedBroker, topic_pre
     rules = strata_rules()
     events = parity_events()
     replay = ReplayPipeline(rules, partitions=PARTITIONS)
-    expected = [
-        a.to_dict()
-        for a in replay.run(
-            (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
-            for e in events
-        )
-    ]
+    expected = [a.to_dict() for a in replay.run(records(events))]
     learned = replay.closer.spreads.levels
     assert any(sid.startswith("wait_time_p90:") and len(v) >= 2 for sid, v in learned.items()), (
         "no channel levels learned"
