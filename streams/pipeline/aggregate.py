@@ -49,6 +49,7 @@ from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook
 from streams.pipeline.strata import Strata
 from streams.pipeline.strata import add as add_to_stratum
 from streams.pipeline.strata import merge as merge_strata
+from streams.pipeline.strata import units as stratum_units
 from streams.rules.catalogue import DIMENSION_FIELDS, RuleSet, RuleSpec
 from thresholds.decision import Decision
 from thresholds.event_norm import EventNorm, NormState
@@ -418,6 +419,12 @@ class SourceAggregator:
                 if share:
                     num, value = (1.0 if value else 0.0), None  # noqa: PLW2901 - a share
             context = rule.context if num else ()
+            # The value's stratum and its log, once per event (it counts in every window).
+            stratum = (
+                (getattr(event, rule.strata, None) or "", stratum_units(value))
+                if rule.strata is not None and value is not None
+                else None
+            )
             windows = self._windows(rule, ts, offset, previous)
             if age is not None and windows:
                 self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age)
@@ -434,12 +441,10 @@ class SourceAggregator:
                         if acc.sketch is None:
                             acc.sketch = QuantileSketch()
                         acc.sketch.add(value)
-                        if rule.strata is not None:
+                        if stratum is not None:
                             if acc.strata is None:
                                 acc.strata = {}
-                            add_to_stratum(
-                                acc.strata, getattr(event, rule.strata, None) or "", value
-                            )
+                            add_to_stratum(acc.strata, *stratum)
                     if context:
                         _add_context(acc, context, event, num)
         if not self._event_rules:

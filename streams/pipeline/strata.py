@@ -13,7 +13,7 @@ pooled spread *within* the strata and the spread of their means (one-way ANOVA):
 
 >>> sums: Strata = {}
 >>> for channel, wait in (("chat", 30.0), ("chat", 60.0), ("email", 600.0)):
-...     add(sums, channel, wait)
+...     add(sums, channel, units(wait))
 >>> sums["chat"][0], moments(sums) is None
 (2.0, False)
 >>> [round(x, 3) for x in moments(sums)]
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-__all__ = ["MAX_STRATA", "OTHER_STRATUM", "UNIT", "Strata", "add", "merge", "moments"]
+__all__ = ["MAX_STRATA", "OTHER_STRATUM", "UNIT", "Strata", "add", "merge", "moments", "units"]
 
 #: Per stratum value: ``[count, sum, sum of squares]`` of ``log1p`` in units of :data:`UNIT`.
 Strata = dict[str, list[float]]
@@ -36,8 +36,14 @@ MAX_STRATA: Final = 8
 OTHER_STRATUM: Final = "__other__"
 
 
-def add(strata: Strata, name: str, value: float) -> None:
-    """Count ``value`` in stratum ``name``'s sums, in place."""
+def units(value: float) -> float:
+    """``value``'s signed ``log1p`` in whole units of :data:`UNIT` (once per event: a
+    value counts in every window and key it falls in)."""
+    return float(round(math.copysign(math.log1p(abs(value)), value) * UNIT))
+
+
+def add(strata: Strata, name: str, y: float) -> None:
+    """Count a value of :func:`units` ``y`` in stratum ``name``'s sums, in place."""
     sums = strata.get(name)
     if sums is None:
         if len(strata) >= MAX_STRATA:
@@ -45,7 +51,6 @@ def add(strata: Strata, name: str, value: float) -> None:
             sums = strata.get(name)
         if sums is None:
             sums = strata[name] = [0.0, 0.0, 0.0]
-    y = float(round(math.copysign(math.log1p(abs(value)), value) * UNIT))
     sums[0] += 1.0
     sums[1] += y
     sums[2] += y * y

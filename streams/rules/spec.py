@@ -246,11 +246,11 @@ class RuleSpec:
     #: ``lost_parcel``: a lone overdue parcel (no others of its cell corroborate it) is
     #: reported at this multiple of its deadline (``lost_factor`` x p90); 1: at it.
     lost_alone: float = 1.5
-    #: Percentile rules decided on log-means: a dimension (e.g. ``channel``) whose values
-    #: differ in level by nature (chat waits seconds, email waits hours). Each series'
-    #: log-mean is then judged at its usual mix of them and with the spread within them,
-    #: so a shift of the mix is no incident and a surge stands out of a narrower noise
-    #: (``streams.pipeline.log_mean``). ``None``: the series' values are one population.
+    #: Percentile rules decided on log-means: the event field of a dimension (``channel``)
+    #: whose values differ in level by nature (chat waits seconds, email waits hours).
+    #: Each series' log-mean is then judged at its usual mix of them and with the spread
+    #: within them, so a shift of the mix is no incident and a surge stands out of a
+    #: narrower noise (``streams.pipeline.log_mean``). ``None``: one population.
     strata: str | None = None
     #: The rule's definition (its module under :mod:`streams.rules.builtin`, or a rule of
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.

@@ -17,7 +17,7 @@ from streams.contract.validation import decode_event
 from streams.pipeline import log_mean
 from streams.pipeline.aggregate import Partial, SealedPartial, SourceAggregator
 from streams.pipeline.replay import ReplayPipeline
-from streams.pipeline.strata import MAX_STRATA, OTHER_STRATUM
+from streams.pipeline.strata import MAX_STRATA, OTHER_STRATUM, Strata, add, units
 from streams.pipeline.strata import UNIT as STRATUM_UNIT
 from streams.pipeline.wire import decode, pack_partials
 from streams.rules.catalogue import ConfigError, RuleSet, parse_rules
@@ -52,12 +52,12 @@ def rules(strata: bool = True, statistic: str = "log_mean") -> RuleSet:
     return parse_rules({"rules": {"wait_time_p90": table}})
 
 
-def strata_of(values: dict[str, list[float]]) -> dict[str, list[float]]:
+def strata_of(values: dict[str, list[float]]) -> Strata:
     """Strata sums as the aggregator keeps them."""
-    out = {}
+    out: Strata = {}
     for name, xs in values.items():
-        ys = [round(math.log1p(x) * STRATUM_UNIT) for x in xs]
-        out[name] = [float(len(ys)), float(sum(ys)), float(sum(y * y for y in ys))]
+        for x in xs:
+            add(out, name, units(x))
     return out
 
 
