@@ -78,6 +78,7 @@ from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
+from streams.risk.scorer import EVICTION_RULE, RiskScorer
 from streams.risk.shard import RiskShard, risk_sources
 from streams.rules.catalogue import RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
@@ -150,7 +151,11 @@ class WindowCloser:
         self.rules = rules
         self.folder = folder
         #: This partition's per-order risk scorer (streams.risk), when the worker runs it.
-        self.risk = RiskShard(risk_sources(partitions)) if risk else None
+        self.risk = (
+            RiskShard(risk_sources(partitions), RiskScorer(max_keys=rules.risk_max_keys))
+            if risk
+            else None
+        )
         self.texts = texts.with_runbooks(
             {rule.name: rule.runbook for rule in rules.rules if rule.runbook}
         )
@@ -383,6 +388,9 @@ class WindowCloser:
         """Evictions by (rule, reason) and folded keys by rule since the last call."""
         evicted, folded = self.evicted, self.folded
         self.evicted, self.folded = Counter(), Counter()
+        if self.risk is not None:
+            for reason, n in self.risk.scorer.drain_evictions().items():
+                evicted[(EVICTION_RULE, reason)] += n
         return evicted, folded
 
     # -- inputs ------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from streams.pipeline.wire import (
     pack_partials,
     pack_risk_facts,
 )
-from streams.risk import RiskFact, RiskRecord, RiskShard, fact_from_event
+from streams.risk import RiskFact, RiskRecord, RiskScorer, RiskShard, fact_from_event
 from streams.risk.shard import risk_sources
 from streams.rules.calendar import Calendar
 from streams.rules.catalogue import RuleSet
@@ -204,7 +204,11 @@ class ReplayPipeline:
         self._offsets: dict[tuple[TopicName, int], int] = {}
         #: One risk shard per partials partition, as the worker's closers hold them.
         self.risk_shards = [
-            RiskShard(risk_sources(dict.fromkeys(TOPICS, partitions))) for _ in range(partitions)
+            RiskShard(
+                risk_sources(dict.fromkeys(TOPICS, partitions)),
+                RiskScorer(max_keys=rules.risk_max_keys),
+            )
+            for _ in range(partitions)
         ]
         #: Risk records scored so far and not yet taken (see :meth:`take_risk`).
         self.risk_records: list[RiskRecord] = []

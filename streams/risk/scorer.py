@@ -13,13 +13,18 @@ State (all bounded):
 * **addresses**: distinct customers seen at an address (at most 8), evicted after
   ``address_idle_ms`` (60 days).
 * **SKUs and categories**: delivered orders and return/exchange requests (long-run
-  beta-binomial counts) and, per SKU, the same with a two-day decay (a live surge).
+  beta-binomial counts) and, per SKU, the same with a two-day decay (a live surge);
+  SKUs are evicted after ``sku_idle_ms`` (180 days) without an event.
 * **cells** (region x carrier): complaints per delivered order and transit hours,
   decayed with a three-day time constant (the cell's *current* condition).
 * **open orders**: what is needed to label them later (the three stages' feature
-  vectors as float32), dropped ``label_delay_ms`` (14 days) after delivery, once
-  learned from, or ``open_ms`` (60 days) after being placed if never delivered;
-  cancelled orders at once.
+  vectors as float32, packed in one ``bytes`` with the order's times), dropped
+  ``label_delay_ms`` (14 days) after delivery, once learned from, or by the daily sweep
+  ``open_ms`` (60 days) after being placed if never delivered; cancelled orders at once.
+
+Each of these holds at most ``max_keys`` entries: a key flood (a bot's 200,000 new
+customers) evicts the least valuable (keys seen once, oldest first), counted in
+:attr:`RiskScorer.evicted`, instead of growing without bound.
 
 Factors are centred so that 0 means "as usual": e.g. the SKU's return rate is
 ``logit(r_sku) - logit(r_category)`` with ``r_sku`` shrunk to its category,
@@ -42,16 +47,39 @@ own times, never by a clock.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import operator
 from array import array
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, Final
 
 from streams.risk.facts import RiskFact
 from streams.risk.model import OnlineLogit
 from streams.risk.record import Factor, RiskRecord, Stage
+from streams.risk.state import (
+    DELIVERED_AT,
+    EXPIRES_AT,
+    LABELLED_AT,
+    ORDER_HEAD,
+    UNSET_BYTES,
+    Cell,
+    Customer,
+    Sku,
+    address_last_seen,
+    address_worth,
+    drop_idle,
+    order_from_list,
+    order_to_list,
+    pack_order,
+    unpack_order,
+)
 
-__all__ = ["FEATURES", "RiskScorer"]
+__all__ = ["EVICTION_RULE", "FEATURES", "RiskScorer"]
+
+#: The ``rule`` label of the scorer's evictions in ``aftersales_series_evicted_total``.
+EVICTION_RULE: Final = "risk_score"
 
 FEATURES: Final[tuple[str, ...]] = (
     "sku_return_rate",
@@ -74,6 +102,7 @@ _HOUR_MS: Final = 3_600_000
 _EPS: Final = 1e-4
 _MAX_ADDRESSES: Final = 4
 _MAX_CUSTOMERS_AT_ADDRESS: Final = 8
+_VECTOR_BYTES: Final = 4 * len(FEATURES)
 
 
 #: Feature positions in name order: factors listed in it and then sorted by contribution
@@ -115,164 +144,6 @@ def _clip(x: float, bound: float = 3.0) -> float:
     return max(-bound, min(bound, x))
 
 
-def _decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
-    return math.exp(-(now_ms - at_ms) / tau_ms) if now_ms > at_ms else 1.0
-
-
-class _Customer:
-    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes", "seen_ms")
-
-    def __init__(self, seen_ms: int) -> None:
-        self.seen_ms = seen_ms
-        self.orders = 0
-        #: Outcomes expected of the delivered orders from their SKUs and cells alone.
-        self.expected = 0.0
-        self.outcomes = 0
-        self.amount_sum = 0.0
-        self.amount_n = 0
-        self.addresses: tuple[str, ...] = ()
-
-    def to_list(self) -> list[Any]:
-        return [
-            self.seen_ms,
-            self.orders,
-            self.expected,
-            self.outcomes,
-            self.amount_sum,
-            self.amount_n,
-            list(self.addresses),
-        ]
-
-    @classmethod
-    def from_list(cls, item: list[Any]) -> _Customer:
-        c = cls(int(item[0]))
-        c.orders, c.expected, c.outcomes = int(item[1]), float(item[2]), int(item[3])
-        c.amount_sum, c.amount_n, c.addresses = float(item[4]), int(item[5]), tuple(item[6])
-        return c
-
-
-class _Sku:
-    """Long-run counts, amounts and a decayed (recent) return rate of one SKU."""
-
-    __slots__ = (
-        "amount_n",
-        "amount_sum",
-        "delivered",
-        "recent_at",
-        "recent_del",
-        "recent_ret",
-        "returns",
-        "seen_ms",
-    )
-
-    def __init__(self, seen_ms: int) -> None:
-        self.seen_ms = seen_ms
-        self.delivered = 0.0
-        self.returns = 0.0
-        self.amount_sum = 0.0
-        self.amount_n = 0
-        self.recent_del = 0.0
-        self.recent_ret = 0.0
-        self.recent_at = seen_ms
-
-    def decay_to(self, now_ms: int, tau_ms: float) -> None:
-        f = _decay(self.recent_at, now_ms, tau_ms)
-        self.recent_del *= f
-        self.recent_ret *= f
-        self.recent_at = max(self.recent_at, now_ms)
-
-    def to_list(self) -> list[Any]:
-        return [
-            self.seen_ms,
-            self.delivered,
-            self.returns,
-            self.amount_sum,
-            self.amount_n,
-            self.recent_del,
-            self.recent_ret,
-            self.recent_at,
-        ]
-
-    @classmethod
-    def from_list(cls, item: list[Any]) -> _Sku:
-        s = cls(int(item[0]))
-        s.delivered, s.returns, s.amount_sum = float(item[1]), float(item[2]), float(item[3])
-        s.amount_n, s.recent_del, s.recent_ret = int(item[4]), float(item[5]), float(item[6])
-        s.recent_at = int(item[7])
-        return s
-
-
-class _Cell:
-    """Decayed complaints per delivery and transit hours of one region x carrier."""
-
-    __slots__ = ("at_ms", "complaints", "delivered", "transit_h", "transit_n")
-
-    def __init__(self, at_ms: int) -> None:
-        self.at_ms = at_ms
-        self.complaints = 0.0
-        self.delivered = 0.0
-        self.transit_h = 0.0
-        self.transit_n = 0.0
-
-    def decay_to(self, now_ms: int, tau_ms: float) -> None:
-        f = _decay(self.at_ms, now_ms, tau_ms)
-        self.complaints *= f
-        self.delivered *= f
-        self.transit_h *= f
-        self.transit_n *= f
-        self.at_ms = max(self.at_ms, now_ms)
-
-    def to_list(self) -> list[Any]:
-        return [self.at_ms, self.complaints, self.delivered, self.transit_h, self.transit_n]
-
-    @classmethod
-    def from_list(cls, item: list[Any]) -> _Cell:
-        c = cls(int(item[0]))
-        c.complaints, c.delivered = float(item[1]), float(item[2])
-        c.transit_h, c.transit_n = float(item[3]), float(item[4])
-        return c
-
-
-class _Order:
-    __slots__ = (
-        "customer_id",
-        "delivered_ms",
-        "expires_ms",
-        "features",
-        "labelled",
-        "shipped_ms",
-        "sku",
-    )
-
-    def __init__(self, customer_id: str | None, sku: str | None, expires_ms: int) -> None:
-        self.customer_id = customer_id
-        self.sku = sku
-        self.shipped_ms: int | None = None
-        self.delivered_ms: int | None = None
-        self.expires_ms = expires_ms
-        self.labelled = False
-        #: Feature vectors scored so far, float32 bytes, in stage order.
-        self.features: list[bytes] = []
-
-    def to_list(self) -> list[Any]:
-        return [
-            self.customer_id,
-            self.sku,
-            self.shipped_ms,
-            self.delivered_ms,
-            self.expires_ms,
-            self.labelled,
-            [f.hex() for f in self.features],
-        ]
-
-    @classmethod
-    def from_list(cls, item: list[Any]) -> _Order:
-        o = cls(item[0], item[1], int(item[4]))
-        o.shipped_ms, o.delivered_ms, o.labelled = item[2], item[3], bool(item[5])
-        o.features = [bytes.fromhex(f) for f in item[6]]
-        return o
-
-
 class RiskScorer:
     """Scores orders at placed, shipped and delivered; learns from later outcomes.
 
@@ -283,8 +154,13 @@ class RiskScorer:
         return/exchange request or complaint came by then, else negative.
     customer_idle_ms
         A customer's history is dropped after this long without an event (180 days).
-    address_idle_ms, open_ms
-        Addresses' idle time (60 days); how long an undelivered order is kept (60 days).
+    address_idle_ms, sku_idle_ms, open_ms
+        Addresses' and SKUs' idle time (60 and 180 days); how long an undelivered order
+        is kept (60 days; dropped by the daily sweep after that).
+    max_keys
+        Most customers, addresses, SKUs, categories, cells and open orders each (500,000):
+        beyond it the least valuable are evicted (:meth:`_evict_over_cap`), so a flood of
+        new keys costs bounded memory.
     cell_tau_ms, surge_tau_ms
         Decay time constants of the cells' current rates (3 days) and of a SKU's recent
         return rate (2 days).
@@ -323,7 +199,9 @@ class RiskScorer:
         label_delay_ms: int = 14 * _DAY_MS,
         customer_idle_ms: int = 180 * _DAY_MS,
         address_idle_ms: int = 60 * _DAY_MS,
+        sku_idle_ms: int = 180 * _DAY_MS,
         open_ms: int = 60 * _DAY_MS,
+        max_keys: int = 500_000,
         cell_tau_ms: float = 3 * _DAY_MS,
         surge_tau_ms: float = 2 * _DAY_MS,
         history_prior: float = 1.0,
@@ -332,25 +210,33 @@ class RiskScorer:
         self.label_delay_ms = label_delay_ms
         self.customer_idle_ms = customer_idle_ms
         self.address_idle_ms = address_idle_ms
+        self.sku_idle_ms = sku_idle_ms
         self.open_ms = open_ms
+        self.max_keys = max_keys
+        #: Each eviction over the cap frees this many more keys than needed, so the next
+        #: one waits for as many new keys (amortised: the victims are found by a scan).
+        self._margin = max(1, max_keys // 64)
         self.cell_tau_ms = cell_tau_ms
         self.surge_tau_ms = surge_tau_ms
         self.history_prior = history_prior
         self.models = {stage: OnlineLogit(FEATURES, eta=eta) for stage in STAGES}
-        self.customers: dict[str, _Customer] = {}
+        self.customers: dict[str, Customer] = {}
         self.addresses: dict[str, tuple[int, tuple[str, ...]]] = {}
-        self.skus: dict[str, _Sku] = {}
+        self.skus: dict[str, Sku] = {}
         self.categories: dict[str, list[float]] = {}  # [delivered, returns]
-        self.cells: dict[str, _Cell] = {}
-        self.orders: dict[str, _Order] = {}
-        self._expiries: list[tuple[int, str]] = []  # a heap
+        self.cells: dict[str, Cell] = {}
+        #: Open orders, packed (:func:`pack_order`), in the order they were first seen.
+        self.orders: dict[str, bytes] = {}
+        #: ``(expires_ms, order_id)`` of delivered orders: when to learn from them (a heap).
+        self._expiries: list[tuple[int, str]] = []
         #: Population totals: delivered, returns, orders with an outcome, complaints.
         self.totals = [0.0, 0.0, 0.0, 0.0]
-        self.global_cell = _Cell(0)
+        self.global_cell = Cell(0)
         self.now_ms = -(1 << 62)
         self._base_rate = 0.0
         self._swept_ms = -(1 << 62)
-        self.evicted = 0
+        #: Keys evicted by reason (``ttl``, ``cap``) since :meth:`drain_evictions`.
+        self.evicted: Counter[str] = Counter()
         self.skipped = 0
 
     # -- the step ------------------------------------------------------------------------
@@ -375,25 +261,33 @@ class RiskScorer:
         return None
 
     def _stage(self, fact: RiskFact, stage: Stage) -> RiskRecord:
-        order = self.orders.get(fact.order_id or "")
-        if order is None:
-            order = _Order(fact.customer_id, fact.sku, fact.ts_ms + self.open_ms)
-            self.orders[fact.order_id or ""] = order
-            heapq.heappush(self._expiries, (order.expires_ms, fact.order_id or ""))
+        order_id = fact.order_id or ""
+        raw = self.orders.get(order_id)
+        if raw is None:
+            shipped_ms, delivered_ms, labelled, vectors = None, None, False, b""
+            expires_ms = fact.ts_ms + self.open_ms
+        else:
+            shipped_ms, delivered_ms, expires_ms, labelled, vectors = unpack_order(raw)
         if stage == "shipped":
-            order.shipped_ms = fact.ts_ms
+            shipped_ms = fact.ts_ms
         transit_h = None
-        if stage == "delivered" and order.shipped_ms is not None:
-            transit_h = (fact.ts_ms - order.shipped_ms) / _HOUR_MS
+        if stage == "delivered" and shipped_ms is not None:
+            transit_h = (fact.ts_ms - shipped_ms) / _HOUR_MS
         x = self._features(fact, transit_h)
         model = self.models[stage]
         z = model.logit(x)
         score = round(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0, 4)
         factors = _factors(x, model.weights)
-        stored = array("f", x).tobytes()
-        if len(order.features) < 3:
-            order.features.append(stored)
-        self._learn_stage(fact, stage, order, transit_h)
+        if len(vectors) < len(STAGES) * _VECTOR_BYTES:
+            vectors += array("f", x).tobytes()
+        if stage == "delivered":
+            delivered_ms = fact.ts_ms
+            expires_ms = fact.ts_ms + self.label_delay_ms
+            heapq.heappush(self._expiries, (expires_ms, order_id))
+        self.orders[order_id] = pack_order(shipped_ms, delivered_ms, expires_ms, labelled, vectors)
+        if raw is None and len(self.orders) > self.max_keys:
+            self._evict_over_cap(self.orders, None)
+        self._learn_stage(fact, stage, transit_h)
         return RiskRecord(
             fact.order_id or "",
             fact.ts_ms,
@@ -473,20 +367,19 @@ class RiskScorer:
 
     # -- learning from the stream --------------------------------------------------------
 
-    def _learn_stage(
-        self, fact: RiskFact, stage: Stage, order: _Order, transit_h: float | None
-    ) -> None:
+    def _learn_stage(self, fact: RiskFact, stage: Stage, transit_h: float | None) -> None:
         """Update the history with a scored event (after its score)."""
         if stage == "placed":
             self._customer_placed(fact)
             return
         if stage != "delivered":
             return
-        order.delivered_ms = fact.ts_ms
-        order.expires_ms = fact.ts_ms + self.label_delay_ms
-        heapq.heappush(self._expiries, (order.expires_ms, fact.order_id or ""))
         self.totals[0] += 1
-        cat = self.categories.setdefault(fact.category or "", [0.0, 0.0])
+        cat = self.categories.get(fact.category or "")
+        if cat is None:
+            cat = self.categories[fact.category or ""] = [0.0, 0.0]
+            if len(self.categories) > self.max_keys:
+                self._evict_over_cap(self.categories, None)
         cat[0] += 1
         if fact.sku is not None:
             sku = self._sku(fact)
@@ -509,7 +402,9 @@ class RiskScorer:
             return
         cust = self.customers.get(fact.customer_id)
         if cust is None:
-            cust = self.customers[fact.customer_id] = _Customer(fact.ts_ms)
+            cust = self.customers[fact.customer_id] = Customer(fact.ts_ms)
+            if len(self.customers) > self.max_keys:
+                self._evict_over_cap(self.customers, Customer.worth)
         cust.seen_ms = fact.ts_ms
         cust.orders += 1
         if fact.amount:
@@ -527,12 +422,15 @@ class RiskScorer:
             if fact.customer_id not in seen and len(seen) < _MAX_CUSTOMERS_AT_ADDRESS:
                 seen = (*seen, fact.customer_id)
             self.addresses[address] = (fact.ts_ms, seen)
+            if len(self.addresses) > self.max_keys:
+                self._evict_over_cap(self.addresses, address_worth)
 
     def _outcome(self, fact: RiskFact) -> None:
         """A return/exchange request or a complaint: label the order, count it."""
         is_return = fact.kind != "complaint"
-        order = self.orders.get(fact.order_id or "")
-        first = order is None or not order.labelled
+        order_id = fact.order_id or ""
+        raw = self.orders.get(order_id)
+        first = raw is None or not raw[LABELLED_AT]
         if is_return:
             cat = self.categories.get(fact.category or "")
             if cat is not None:
@@ -555,51 +453,87 @@ class RiskScorer:
         if cust is not None:
             cust.outcomes += 1
             cust.seen_ms = fact.ts_ms
-        if order is not None:
-            order.labelled = True
+        if raw is not None:
+            self.orders[order_id] = raw[:LABELLED_AT] + b"\x01" + raw[LABELLED_AT + 1 :]
 
-    def _train(self, order: _Order, label: int) -> None:
-        for stage, raw in zip(STAGES, order.features, strict=False):
-            self.models[stage].update(array("f", raw).tolist(), label)
+    def _train(self, vectors: bytes, label: int) -> None:
+        starts = range(0, len(vectors), _VECTOR_BYTES)
+        for stage, start in zip(STAGES, starts, strict=False):
+            vector = array("f", vectors[start : start + _VECTOR_BYTES]).tolist()
+            self.models[stage].update(vector, label)
 
     def _expire(self, now_ms: int) -> None:
         """Learn from every delivered order whose label delay passed (positive if an
-        outcome came); drop orders past their time (undelivered ones unlearned)."""
+        outcome came), and drop it."""
         expiries = self._expiries
         while expiries and expiries[0][0] <= now_ms:
             expires_ms, order_id = heapq.heappop(expiries)
-            order = self.orders.get(order_id)
-            if order is None or order.expires_ms != expires_ms:
+            raw = self.orders.get(order_id)
+            if raw is None:
                 continue
-            if order.delivered_ms is not None:
-                self._train(order, 1 if order.labelled else 0)
+            _, delivered_ms, current_ms, labelled, vectors = unpack_order(raw)
+            if current_ms != expires_ms:
+                continue  # delivered again since: a later entry holds its time
+            if delivered_ms is not None:
+                self._train(vectors, 1 if labelled else 0)
             del self.orders[order_id]
 
     def _sweep(self, now_ms: int) -> None:
-        """Evict idle customers and addresses (once per event-time day)."""
+        """Evict idle customers, addresses and SKUs, and drop undelivered orders past
+        ``open_ms`` unlearned (once per event-time day)."""
         self._swept_ms = now_ms
-        cutoff = now_ms - self.customer_idle_ms
-        idle = [cid for cid, c in self.customers.items() if c.seen_ms < cutoff]
-        for cid in idle:
-            del self.customers[cid]
-        self.evicted += len(idle)
-        cutoff = now_ms - self.address_idle_ms
-        for address in [a for a, (seen, _) in self.addresses.items() if seen < cutoff]:
-            del self.addresses[address]
+        idle = drop_idle(self.customers, now_ms - self.customer_idle_ms, Customer.last_seen)
+        idle += drop_idle(self.addresses, now_ms - self.address_idle_ms, address_last_seen)
+        idle += drop_idle(self.skus, now_ms - self.sku_idle_ms, Sku.last_seen)
+        orders = self.orders
+        lapsed = [
+            key
+            for key, raw in orders.items()
+            if raw[DELIVERED_AT:EXPIRES_AT] == UNSET_BYTES
+            and ORDER_HEAD.unpack_from(raw)[2] <= now_ms
+        ]
+        for key in lapsed:
+            del orders[key]
+        idle += len(lapsed)
+        if idle:
+            self.evicted["ttl"] += idle
 
-    def _sku(self, fact: RiskFact) -> _Sku:
+    def _evict_over_cap(self, store: dict[str, Any], worth: Callable[[Any], Any] | None) -> None:
+        """Evict the least valuable entries of ``store`` down to ``max_keys`` less a margin:
+        by ``worth(value)`` (lowest first; ties in the store's order), or the first
+        inserted when ``worth`` is ``None``. Keys with a history of more than one event are
+        worth more than new ones, so a flood of new keys evicts mostly its own."""
+        excess = len(store) - self.max_keys + self._margin
+        if worth is None:
+            victims = list(itertools.islice(store, excess))
+        else:
+            victims = heapq.nsmallest(excess, store, key=lambda key: worth(store[key]))
+        for key in victims:
+            del store[key]
+        self.evicted["cap"] += len(victims)
+
+    def drain_evictions(self) -> Counter[str]:
+        """Keys evicted by reason (``ttl``, ``cap``) since the last call."""
+        evicted, self.evicted = self.evicted, Counter()
+        return evicted
+
+    def _sku(self, fact: RiskFact) -> Sku:
         sku = self.skus.get(fact.sku or "")
         if sku is None:
-            sku = self.skus[fact.sku or ""] = _Sku(fact.ts_ms)
+            sku = self.skus[fact.sku or ""] = Sku(fact.ts_ms)
+            if len(self.skus) > self.max_keys:
+                self._evict_over_cap(self.skus, Sku.worth)
         sku.seen_ms = fact.ts_ms
         sku.decay_to(fact.ts_ms, self.surge_tau_ms)
         return sku
 
-    def _cell(self, fact: RiskFact) -> _Cell:
+    def _cell(self, fact: RiskFact) -> Cell:
         key = f"{fact.region},{fact.carrier}"
         cell = self.cells.get(key)
         if cell is None:
-            cell = self.cells[key] = _Cell(fact.ts_ms)
+            cell = self.cells[key] = Cell(fact.ts_ms)
+            if len(self.cells) > self.max_keys:
+                self._evict_over_cap(self.cells, Cell.last_seen)
         cell.decay_to(fact.ts_ms, self.cell_tau_ms)
         self.global_cell.decay_to(fact.ts_ms, self.cell_tau_ms)
         return cell
@@ -616,12 +550,11 @@ class RiskScorer:
             "categories": self.categories,
             "cells": {k: c.to_list() for k, c in self.cells.items()},
             "global_cell": self.global_cell.to_list(),
-            "orders": {k: o.to_list() for k, o in self.orders.items()},
+            "orders": {k: order_to_list(raw) for k, raw in self.orders.items()},
             "expiries": self._expiries,
             "totals": self.totals,
             "now": self.now_ms,
             "swept": self._swept_ms,
-            "evicted": self.evicted,
             "skipped": self.skipped,
         }
 
@@ -629,15 +562,15 @@ class RiskScorer:
         """Restore :meth:`to_dict`: the scorer continues exactly where it was."""
         for stage, model in data["models"].items():
             self.models[stage].load(model)
-        self.customers = {k: _Customer.from_list(v) for k, v in data["customers"].items()}
+        self.customers = {k: Customer.from_list(v) for k, v in data["customers"].items()}
         self.addresses = {k: (int(v[0]), tuple(v[1])) for k, v in data["addresses"].items()}
-        self.skus = {k: _Sku.from_list(v) for k, v in data["skus"].items()}
+        self.skus = {k: Sku.from_list(v) for k, v in data["skus"].items()}
         self.categories = {k: [float(v[0]), float(v[1])] for k, v in data["categories"].items()}
-        self.cells = {k: _Cell.from_list(v) for k, v in data["cells"].items()}
-        self.global_cell = _Cell.from_list(data["global_cell"])
-        self.orders = {k: _Order.from_list(v) for k, v in data["orders"].items()}
+        self.cells = {k: Cell.from_list(v) for k, v in data["cells"].items()}
+        self.global_cell = Cell.from_list(data["global_cell"])
+        self.orders = {k: order_from_list(v) for k, v in data["orders"].items()}
         self._expiries = [(int(t), str(o)) for t, o in data["expiries"]]
         heapq.heapify(self._expiries)
         self.totals = [float(v) for v in data["totals"]]
         self.now_ms, self._swept_ms = int(data["now"]), int(data["swept"])
-        self.evicted, self.skipped = int(data["evicted"]), int(data["skipped"])
+        self.skipped = int(data["skipped"])

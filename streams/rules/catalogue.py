@@ -45,6 +45,8 @@ __all__ = [
 #: Defaults of ``[settings] order_state_max`` and ``order_state_ttl`` (per input partition).
 DEFAULT_ORDER_STATE_MAX: Final = 500_000
 DEFAULT_ORDER_STATE_TTL_MS: Final = 21 * 86_400_000
+#: Default of ``[settings] risk_max_keys`` (per partials partition).
+DEFAULT_RISK_MAX_KEYS: Final = 500_000
 _MAX_SERIES_LIMIT: Final = 10_000_000
 
 #: The contract's rules (section 4 and 7.3), one module each under
@@ -140,6 +142,9 @@ class RuleSet:
     #: long (event time) an order with no new event is kept (streams.pipeline.order_state).
     order_state_max: int = DEFAULT_ORDER_STATE_MAX
     order_state_ttl_ms: int = DEFAULT_ORDER_STATE_TTL_MS
+    #: Per partials partition: most customers, addresses, SKUs and open orders (each)
+    #: the risk score keeps (streams.risk.scorer).
+    risk_max_keys: int = DEFAULT_RISK_MAX_KEYS
 
     def by_name(self, name: str) -> RuleSpec:
         """The rule called ``name``."""
@@ -184,7 +189,15 @@ def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY)
     settings = _table(document.get("settings", {}), "settings")
     _only_keys(
         settings,
-        {"lateness", "utc_offset", "idle_ttl", "max_series", "order_state_max", "order_state_ttl"},
+        {
+            "lateness",
+            "utc_offset",
+            "idle_ttl",
+            "max_series",
+            "order_state_max",
+            "order_state_ttl",
+            "risk_max_keys",
+        },
         "settings",
     )
     lateness_ms = _duration(settings.get("lateness", "2m"), "settings.lateness", allow_zero=True)
@@ -215,8 +228,17 @@ def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY)
     order_state_ttl_ms = _duration(
         settings.get("order_state_ttl", DEFAULT_ORDER_STATE_TTL_MS), "settings.order_state_ttl"
     )
+    risk_max_keys = _count(
+        settings.get("risk_max_keys", DEFAULT_RISK_MAX_KEYS), "settings.risk_max_keys"
+    )
     return RuleSet(
-        tuple(rules), lateness_ms, utc_offset_ms, mutes, order_state_max, order_state_ttl_ms
+        tuple(rules),
+        lateness_ms,
+        utc_offset_ms,
+        mutes,
+        order_state_max,
+        order_state_ttl_ms,
+        risk_max_keys,
     )
 
 

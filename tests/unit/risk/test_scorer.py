@@ -102,7 +102,7 @@ class TestRiskScorer:
         scorer.apply(order(5 * DAY, 2, "placed", "C-new"))
         assert set(scorer.customers) == {"C-old", "C-new"}
         scorer.apply(order(12 * DAY, 3, "placed", "C-new"))
-        assert set(scorer.customers) == {"C-new"} and scorer.evicted == 1
+        assert set(scorer.customers) == {"C-new"} and scorer.drain_evictions() == {"ttl": 1}
 
     def test_orders_are_learned_from_after_the_label_delay(self) -> None:
         """A delivered order is learned from and forgotten once its label delay passes."""
@@ -124,6 +124,64 @@ class TestRiskScorer:
             assert lifecycle(
                 original, i * DAY // 2, i, f"C-{i % 7}", returns=i % 4 == 0
             ) == lifecycle(restored, i * DAY // 2, i, f"C-{i % 7}", returns=i % 4 == 0)
+
+    def test_undelivered_order_is_dropped_unlearned_after_open_ms(self) -> None:
+        """An order never delivered is dropped by the daily sweep once ``open_ms`` has
+        passed, and nothing is learned from it."""
+        scorer = RiskScorer(open_ms=10 * DAY)
+        scorer.apply(order(0, 1, "placed"))
+        scorer.apply(order(9 * DAY, 2, "placed"))
+        assert "O-1" in scorer.orders
+        scorer.apply(order(11 * DAY, 3, "placed"))
+        assert "O-1" not in scorer.orders and "O-2" in scorer.orders
+        assert scorer.models["placed"].updates == 0
+        assert scorer.drain_evictions() == {"ttl": 1}
+
+    def test_idle_skus_are_evicted(self) -> None:
+        """A SKU without an event for ``sku_idle_ms`` is dropped (it starts afresh if it
+        comes back); one still selling stays."""
+        scorer = RiskScorer(sku_idle_ms=10 * DAY)
+        lifecycle(scorer, 0, 1, "C-1", returns=False)
+        scorer.apply(order(8 * DAY, 2, "placed", sku="S-2"))
+        assert set(scorer.skus) == {"S-1", "S-2"}
+        scorer.apply(order(15 * DAY, 3, "placed", sku="S-2"))
+        assert set(scorer.skus) == {"S-2"}
+
+    def test_a_flood_of_new_keys_is_capped_and_evicts_its_own(self) -> None:
+        """Past ``max_keys``, one-order customers go first, oldest first: a bot's
+        thousand new customers leave a repeat customer's history alone; every store
+        stays bounded and the evictions are counted."""
+        scorer = RiskScorer(max_keys=64)
+        lifecycle(scorer, 0, 1, "C-loyal", returns=True)
+        lifecycle(scorer, DAY, 2, "C-loyal", returns=False)
+        for i in range(1_000):
+            t = 10 * DAY + i * 1000  # after the loyal customer: LRU alone would drop them
+            scorer.apply(order(t, 10 + i, "placed", f"BOT-{i}", f"JS-{i}", address=f"JA-{i}"))
+            scorer.apply(order(t, 10 + i, "delivered", f"BOT-{i}", f"JS-{i}", address=f"JA-{i}"))
+        for store in (scorer.customers, scorer.addresses, scorer.skus, scorer.orders):
+            assert len(store) <= 64
+        assert "C-loyal" in scorer.customers and scorer.customers["C-loyal"].orders == 2
+        assert "BOT-999" in scorer.customers and "BOT-0" not in scorer.customers
+        assert "O-1009" in scorer.orders and "O-10" not in scorer.orders  # newest kept
+        assert scorer.drain_evictions()["cap"] >= 4 * (1_000 - 64)
+
+    def test_snapshot_of_the_older_order_form_still_loads(self) -> None:
+        """Snapshots written before orders were packed (a list of seven fields per order)
+        restore to the same scores."""
+        original = RiskScorer()
+        lifecycle(original, 0, 1, "C-1", returns=False)
+        original.apply(order(4 * DAY, 2, "placed", "C-1"))
+        data = json.loads(json.dumps(original.to_dict()))
+        for key, (shipped, delivered, expires, labelled, vectors) in data["orders"].items():
+            chunks = [vectors[i : i + 104] for i in range(0, len(vectors), 104)]
+            data["orders"][key] = ["C-1", "S-1", shipped, delivered, expires, labelled, chunks]
+        data["evicted"] = 3
+        restored = RiskScorer()
+        restored.load(data)
+        assert restored.orders == original.orders
+        assert lifecycle(original, 5 * DAY, 3, "C-1", returns=False) == lifecycle(
+            restored, 5 * DAY, 3, "C-1", returns=False
+        )
 
     def test_fact_without_order_is_skipped(self) -> None:
         """A complaint with no order id is counted as skipped, not scored or fatal."""

@@ -451,6 +451,8 @@ class TestRetentionSettings:
             ({"settings": {"max_series": "many"}}, "settings.max_series"),
             ({"settings": {"max_series": True}}, "settings.max_series"),
             ({"settings": {"idle_ttl": "soon"}}, "settings.idle_ttl"),
+            ({"settings": {"risk_max_keys": 0}}, "settings.risk_max_keys"),
+            ({"settings": {"risk_max_keys": "lots"}}, "settings.risk_max_keys"),
             ({"rules": {"order_volume": {"idle_ttl": "0s"}}}, "rules.order_volume.idle_ttl"),
             ({"rules": {"order_volume": {"max_series": 1.5}}}, "rules.order_volume.max_series"),
             (
@@ -483,6 +485,35 @@ class TestRetentionSettings:
         volume, complaints = rules.by_name("order_volume"), rules.by_name("complaint_volume")
         assert (volume.idle_ttl_ms, volume.max_series) == (6 * HOUR, 7)
         assert (complaints.idle_ttl_ms, complaints.max_series) == (48 * HOUR, 100)
+
+
+class TestRiskKeys:
+    def test_risk_max_keys_bounds_the_closers_risk_score_and_counts_evictions(self) -> None:
+        """``[settings] risk_max_keys`` reaches the closer's risk scorer; its evictions
+        come out of ``drain_evictions`` as rule ``risk_score`` (the metric's labels)."""
+        from streams.risk import RiskFact
+
+        rules = parse_rules(
+            {
+                "settings": {"risk_max_keys": 16},
+                "rules": {"order_volume": {"runbook": "Check {key}."}},
+            }
+        )
+        assert rules.risk_max_keys == 16
+        assert parse_rules({"rules": {"order_volume": {}}}).risk_max_keys == 500_000
+        closer = WindowCloser(rules, dict.fromkeys(TOPICS, 1), AlertTexts(), risk=True)
+        assert closer.risk is not None
+        for i in range(100):
+            closer.risk.on_fact(
+                RiskFact(i, f"O-{i}:placed", "placed", f"O-{i}", f"C-{i}", f"S-{i}", "apparel")
+            )
+        for source in closer.risk.sources:
+            closer.risk.on_watermark(source, 1_000)
+        assert len(closer.risk.drain()) == 100
+        assert len(closer.risk.scorer.customers) <= 16
+        evicted, _ = closer.drain_evictions()
+        assert evicted[("risk_score", "cap")] >= 2 * (100 - 16)  # customers and orders
+        assert closer.drain_evictions()[0] == {}
 
 
 class TestSnapshotGuard:

@@ -1,0 +1,261 @@
+"""The risk scorer's per-key records and their snapshot forms.
+
+Customers, SKUs and region x carrier cells are small slotted objects; an open order is
+one packed ``bytes`` (there are hundreds of thousands, and a bytes object is neither
+boxed field by field nor tracked by the garbage collector). ``last_seen`` and ``worth``
+give the order in which :class:`~streams.risk.scorer.RiskScorer` evicts idle keys and
+keys over its cap.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+__all__ = [
+    "DELIVERED_AT",
+    "EXPIRES_AT",
+    "LABELLED_AT",
+    "ORDER_HEAD",
+    "UNSET",
+    "UNSET_BYTES",
+    "Cell",
+    "Customer",
+    "Sku",
+    "address_last_seen",
+    "address_worth",
+    "decay",
+    "drop_idle",
+    "order_from_list",
+    "order_to_list",
+    "pack_order",
+    "unpack_order",
+]
+
+
+def decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
+    """``exp(-(now - at) / tau)``: the weight left of what was counted at ``at_ms``."""
+    return math.exp(-(now_ms - at_ms) / tau_ms) if now_ms > at_ms else 1.0
+
+
+class Customer:
+    """One customer's orders, outcomes against expectation, amounts and addresses."""
+
+    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes", "seen_ms")
+
+    def __init__(self, seen_ms: int) -> None:
+        self.seen_ms = seen_ms
+        self.orders = 0
+        #: Outcomes expected of the delivered orders from their SKUs and cells alone.
+        self.expected = 0.0
+        self.outcomes = 0
+        self.amount_sum = 0.0
+        self.amount_n = 0
+        self.addresses: tuple[str, ...] = ()
+
+    def last_seen(self) -> int:
+        """Event time of the last event (for idle eviction)."""
+        return self.seen_ms
+
+    def worth(self) -> tuple[bool, int]:
+        """Eviction order over the cap: one-order customers without an outcome first."""
+        return (self.orders > 1 or self.outcomes > 0, self.seen_ms)
+
+    def to_list(self) -> list[Any]:
+        """The snapshot form (JSON-able)."""
+        return [
+            self.seen_ms,
+            self.orders,
+            self.expected,
+            self.outcomes,
+            self.amount_sum,
+            self.amount_n,
+            list(self.addresses),
+        ]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Customer:
+        """Restore :meth:`to_list`."""
+        c = cls(int(item[0]))
+        c.orders, c.expected, c.outcomes = int(item[1]), float(item[2]), int(item[3])
+        c.amount_sum, c.amount_n, c.addresses = float(item[4]), int(item[5]), tuple(item[6])
+        return c
+
+
+class Sku:
+    """Long-run counts, amounts and a decayed (recent) return rate of one SKU."""
+
+    __slots__ = (
+        "amount_n",
+        "amount_sum",
+        "delivered",
+        "recent_at",
+        "recent_del",
+        "recent_ret",
+        "returns",
+        "seen_ms",
+    )
+
+    def __init__(self, seen_ms: int) -> None:
+        self.seen_ms = seen_ms
+        self.delivered = 0.0
+        self.returns = 0.0
+        self.amount_sum = 0.0
+        self.amount_n = 0
+        self.recent_del = 0.0
+        self.recent_ret = 0.0
+        self.recent_at = seen_ms
+
+    def decay_to(self, now_ms: int, tau_ms: float) -> None:
+        """Decay the recent counts to ``now_ms`` (time constant ``tau_ms``)."""
+        f = decay(self.recent_at, now_ms, tau_ms)
+        self.recent_del *= f
+        self.recent_ret *= f
+        self.recent_at = max(self.recent_at, now_ms)
+
+    def last_seen(self) -> int:
+        """Event time of the last event (for idle eviction)."""
+        return self.seen_ms
+
+    def worth(self) -> tuple[bool, int]:
+        """Eviction order over the cap: SKUs delivered at most once first."""
+        return (self.delivered > 1, self.seen_ms)
+
+    def to_list(self) -> list[Any]:
+        """The snapshot form (JSON-able)."""
+        return [
+            self.seen_ms,
+            self.delivered,
+            self.returns,
+            self.amount_sum,
+            self.amount_n,
+            self.recent_del,
+            self.recent_ret,
+            self.recent_at,
+        ]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Sku:
+        """Restore :meth:`to_list`."""
+        s = cls(int(item[0]))
+        s.delivered, s.returns, s.amount_sum = float(item[1]), float(item[2]), float(item[3])
+        s.amount_n, s.recent_del, s.recent_ret = int(item[4]), float(item[5]), float(item[6])
+        s.recent_at = int(item[7])
+        return s
+
+
+class Cell:
+    """Decayed complaints per delivery and transit hours of one region x carrier."""
+
+    __slots__ = ("at_ms", "complaints", "delivered", "transit_h", "transit_n")
+
+    def __init__(self, at_ms: int) -> None:
+        self.at_ms = at_ms
+        self.complaints = 0.0
+        self.delivered = 0.0
+        self.transit_h = 0.0
+        self.transit_n = 0.0
+
+    def decay_to(self, now_ms: int, tau_ms: float) -> None:
+        """Decay the recent counts to ``now_ms`` (time constant ``tau_ms``)."""
+        f = decay(self.at_ms, now_ms, tau_ms)
+        self.complaints *= f
+        self.delivered *= f
+        self.transit_h *= f
+        self.transit_n *= f
+        self.at_ms = max(self.at_ms, now_ms)
+
+    def last_seen(self) -> int:
+        """Event time of the last event (for idle eviction)."""
+        return self.at_ms
+
+    def to_list(self) -> list[Any]:
+        """The snapshot form (JSON-able)."""
+        return [self.at_ms, self.complaints, self.delivered, self.transit_h, self.transit_n]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Cell:
+        """Restore :meth:`to_list`."""
+        c = cls(int(item[0]))
+        c.complaints, c.delivered = float(item[1]), float(item[2])
+        c.transit_h, c.transit_n = float(item[3]), float(item[4])
+        return c
+
+
+#: An open order is one ``bytes`` (hundreds of thousands may be open, and a bytes object
+#: is neither boxed field by field nor tracked by the garbage collector): shipped,
+#: delivered and expiry time in ms (:data:`UNSET` when unknown), whether an outcome
+#: labelled it, then the feature vectors of its scored stages (float32, stage order).
+ORDER_HEAD: Final = struct.Struct("<qqqB")
+UNSET: Final = -(1 << 63)
+UNSET_BYTES: Final = struct.pack("<q", UNSET)
+DELIVERED_AT, EXPIRES_AT, LABELLED_AT = 8, 16, 24
+
+
+def pack_order(
+    shipped_ms: int | None,
+    delivered_ms: int | None,
+    expires_ms: int,
+    labelled: bool,
+    vectors: bytes,
+) -> bytes:
+    """One open order as ``bytes`` (see :func:`unpack_order`)."""
+    return (
+        ORDER_HEAD.pack(
+            UNSET if shipped_ms is None else shipped_ms,
+            UNSET if delivered_ms is None else delivered_ms,
+            expires_ms,
+            labelled,
+        )
+        + vectors
+    )
+
+
+def unpack_order(raw: bytes) -> tuple[int | None, int | None, int, bool, bytes]:
+    """``(shipped_ms, delivered_ms, expires_ms, labelled, vectors)`` of a packed order."""
+    shipped, delivered, expires, labelled = ORDER_HEAD.unpack_from(raw)
+    return (
+        None if shipped == UNSET else shipped,
+        None if delivered == UNSET else delivered,
+        expires,
+        bool(labelled),
+        raw[ORDER_HEAD.size :],
+    )
+
+
+def order_from_list(item: list[Any]) -> bytes:
+    """A snapshot's order: ``[shipped, delivered, expires, labelled, vectors_hex]``, or the
+    older ``[customer, sku, shipped, delivered, expires, labelled, [vector_hex, ...]]``."""
+    if len(item) == 7:
+        vectors = "".join(item[6])
+        item = [item[2], item[3], item[4], item[5], vectors]
+    return pack_order(item[0], item[1], int(item[2]), bool(item[3]), bytes.fromhex(item[4]))
+
+
+_V = TypeVar("_V")
+
+
+def drop_idle(store: dict[str, _V], cutoff_ms: int, last_seen: Callable[[_V], int]) -> int:
+    """Delete the entries of ``store`` last seen before ``cutoff_ms``; how many."""
+    stale = [key for key, value in store.items() if last_seen(value) < cutoff_ms]
+    for key in stale:
+        del store[key]
+    return len(stale)
+
+
+def address_last_seen(entry: tuple[int, tuple[str, ...]]) -> int:
+    """Event time an address was last used."""
+    return entry[0]
+
+
+def address_worth(entry: tuple[int, tuple[str, ...]]) -> tuple[bool, int]:
+    """Eviction order over the cap: addresses of one customer first."""
+    return (len(entry[1]) > 1, entry[0])
+
+
+def order_to_list(raw: bytes) -> list[Any]:
+    """The snapshot form of a packed order (see :func:`order_from_list`)."""
+    shipped, delivered, expires, labelled, vectors = unpack_order(raw)
+    return [shipped, delivered, expires, labelled, vectors.hex()]
