@@ -21,7 +21,10 @@ arenas (``sys._debugmallocstats``: bytes in live blocks against free blocks stra
 arenas that a live object keeps). Then a fresh process restores the variant's final
 snapshots, as a restarted worker does, and reports its RSS. Nothing asserts.
 
-    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--no-save]
+    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--rules FILE] [--no-save]
+
+``--rules`` runs both variants with another rules file, e.g. one whose ``[settings]``
+caps (``order_state_max``, ``risk_max_keys``, ``max_series``) are sized to the shop.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def _junk(count: int, start_ms: int) -> Iterator[Record]:
             )
 
 
-def _partitioned_pipeline() -> Any:
+def _partitioned_pipeline(rules_path: str | None = None) -> Any:
     """A ReplayPipeline whose closer work is split over four closers, as in Kafka."""
     from alerts.text import AlertTexts
     from streams.contract.events import TOPICS
@@ -104,7 +107,7 @@ def _partitioned_pipeline() -> Any:
 
     class Partitioned(ReplayPipeline):
         def __init__(self) -> None:
-            rules = load_rules(None)
+            rules = load_rules(rules_path)
             super().__init__(rules, partitions=_PARTITIONS, batch_size=_BATCH)
             self.risk_scored = 0
             self.closers = [
@@ -144,13 +147,13 @@ def _partitioned_pipeline() -> Any:
     return Partitioned()
 
 
-def child(junk: int, dump: Path | None = None) -> None:
+def child(junk: int, dump: Path | None = None, rules_path: str | None = None) -> None:
     """Run one variant in this process; print a JSON line. With ``dump``, write the final
     snapshot of every closer and aggregator there (for :func:`restarted`)."""
     from streams.runtime.gc_tuning import tune_gc
 
     tune_gc()  # as ``aftersales replay`` and the worker do
-    pipeline = _partitioned_pipeline()
+    pipeline = _partitioned_pipeline(rules_path)
     normal = _normal()
     first = next(normal)
     stream: Iterator[Record] = (
@@ -233,13 +236,13 @@ def _final_snapshots(pipeline: Any) -> Iterator[tuple[str, bytes]]:
         yield f"{topic}/{partition}", agg.snapshot(0)
 
 
-def restarted(dump: Path) -> None:
+def restarted(dump: Path, rules_path: str | None = None) -> None:
     """A fresh process restores the snapshots in ``dump`` (what a restarted worker holds);
     print a JSON line with its RSS."""
     from streams.runtime.gc_tuning import tune_gc
 
     tune_gc()
-    pipeline = _partitioned_pipeline()
+    pipeline = _partitioned_pipeline(rules_path)
     for path in sorted(dump.iterdir()):
         name, _, index = path.name.rpartition("-")
         if name == "closer":
@@ -387,17 +390,19 @@ def main() -> None:
     parser.add_argument("--child", type=int)
     parser.add_argument("--dump", type=Path, help="(child) write the final snapshots here")
     parser.add_argument("--restored", type=Path, help="(child) restore the snapshots there")
+    parser.add_argument("--rules", help="rules file (default: the shipped rules)")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     if args.restored is not None:
-        restarted(args.restored)
+        restarted(args.restored, args.rules)
         return
     if args.child is not None:
-        child(args.child, args.dump)
+        child(args.child, args.dump, args.rules)
         return
     report = Report("key-flood")
     report.line(
-        f"# ReplayPipeline, shipped rules, 4 partitions; {_TOTAL_HOURS} simulated h "
+        f"# ReplayPipeline, {args.rules or 'shipped'} rules, 4 partitions; "
+        f"{_TOTAL_HOURS} simulated h "
         f"of the default shop; flood: {args.junk:,} junk keys in the first "
         f"{_FLOOD_HOURS} h; snapshots every simulated hour; 'restarted': a fresh process "
         "restores the final snapshots, as a restarted worker does"
@@ -407,8 +412,9 @@ def main() -> None:
         for junk in (0, args.junk):
             label = "flood" if junk else "clean"
             with tempfile.TemporaryDirectory() as dump:
-                result = _run_child(["--child", str(junk), "--dump", dump], args.timeout)
-                restored = _run_child(["--restored", dump], args.timeout)
+                rules = ["--rules", args.rules] if args.rules else []
+                result = _run_child(["--child", str(junk), "--dump", dump, *rules], args.timeout)
+                restored = _run_child(["--restored", dump, *rules], args.timeout)
             rss[label], rss[f"{label} restarted"] = result["rss"], restored["rss"]
             for line in describe(label, result):
                 report.line(line)

@@ -102,7 +102,9 @@ _HOUR_MS: Final = 3_600_000
 _EPS: Final = 1e-4
 _MAX_ADDRESSES: Final = 4
 _MAX_CUSTOMERS_AT_ADDRESS: Final = 8
-_VECTOR_BYTES: Final = 4 * len(FEATURES)
+#: One scored stage of an open order: its index in :data:`STAGES`, then its vector.
+_RECORD_BYTES: Final = 1 + 4 * len(FEATURES)
+_STAGE_TAG: Final = {stage: bytes((i,)) for i, stage in enumerate(STAGES)}
 
 
 #: Feature positions in name order: factors listed in it and then sorted by contribution
@@ -278,8 +280,9 @@ class RiskScorer:
         z = model.logit(x)
         score = round(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0, 4)
         factors = _factors(x, model.weights)
-        if len(vectors) < len(STAGES) * _VECTOR_BYTES:
-            vectors += array("f", x).tobytes()
+        tag = _STAGE_TAG[stage]
+        if all(vectors[i : i + 1] != tag for i in range(0, len(vectors), _RECORD_BYTES)):
+            vectors += tag + array("f", x).tobytes()  # a stage scored again keeps its first
         if stage == "delivered":
             delivered_ms = fact.ts_ms
             expires_ms = fact.ts_ms + self.label_delay_ms
@@ -457,10 +460,10 @@ class RiskScorer:
             self.orders[order_id] = raw[:LABELLED_AT] + b"\x01" + raw[LABELLED_AT + 1 :]
 
     def _train(self, vectors: bytes, label: int) -> None:
-        starts = range(0, len(vectors), _VECTOR_BYTES)
-        for stage, start in zip(STAGES, starts, strict=False):
-            vector = array("f", vectors[start : start + _VECTOR_BYTES]).tolist()
-            self.models[stage].update(vector, label)
+        """Each scored stage's model learns that stage's vector."""
+        for start in range(0, len(vectors), _RECORD_BYTES):
+            vector = array("f", vectors[start + 1 : start + _RECORD_BYTES]).tolist()
+            self.models[STAGES[vectors[start]]].update(vector, label)
 
     def _expire(self, now_ms: int) -> None:
         """Learn from every delivered order whose label delay passed (positive if an

@@ -187,7 +187,8 @@ class Cell:
 #: An open order is one ``bytes`` (hundreds of thousands may be open, and a bytes object
 #: is neither boxed field by field nor tracked by the garbage collector): shipped,
 #: delivered and expiry time in ms (:data:`UNSET` when unknown), whether an outcome
-#: labelled it, then the feature vectors of its scored stages (float32, stage order).
+#: labelled it, then one record per scored stage: the stage's index (one byte) and its
+#: feature vector (float32), in the order the stages were scored.
 ORDER_HEAD: Final = struct.Struct("<qqqB")
 UNSET: Final = -(1 << 63)
 UNSET_BYTES: Final = struct.pack("<q", UNSET)
@@ -226,11 +227,15 @@ def unpack_order(raw: bytes) -> tuple[int | None, int | None, int, bool, bytes]:
 
 
 def order_from_list(item: list[Any]) -> bytes:
-    """A snapshot's order: ``[shipped, delivered, expires, labelled, vectors_hex]``, or the
-    older ``[customer, sku, shipped, delivered, expires, labelled, [vector_hex, ...]]``."""
+    """A snapshot's order: ``[shipped, delivered, expires, labelled, vectors_hex, 1]``, or
+    the older ``[customer, sku, shipped, delivered, expires, labelled, [vector_hex, ...]]``
+    (whose i-th vector was learned by the i-th stage's model, as it is restored)."""
     if len(item) == 7:
-        vectors = "".join(item[6])
-        item = [item[2], item[3], item[4], item[5], vectors]
+        tagged = b"".join(bytes((i,)) + bytes.fromhex(v) for i, v in enumerate(item[6]))
+        return pack_order(item[2], item[3], int(item[4]), bool(item[5]), tagged)
+    if len(item) != 6 or item[5] != 1:
+        msg = f"risk order: unknown snapshot form of {len(item)} fields"
+        raise ValueError(msg)
     return pack_order(item[0], item[1], int(item[2]), bool(item[3]), bytes.fromhex(item[4]))
 
 
@@ -258,4 +263,4 @@ def address_worth(entry: tuple[int, tuple[str, ...]]) -> tuple[bool, int]:
 def order_to_list(raw: bytes) -> list[Any]:
     """The snapshot form of a packed order (see :func:`order_from_list`)."""
     shipped, delivered, expires, labelled, vectors = unpack_order(raw)
-    return [shipped, delivered, expires, labelled, vectors.hex()]
+    return [shipped, delivered, expires, labelled, vectors.hex(), 1]

@@ -172,8 +172,9 @@ class TestRiskScorer:
         lifecycle(original, 0, 1, "C-1", returns=False)
         original.apply(order(4 * DAY, 2, "placed", "C-1"))
         data = json.loads(json.dumps(original.to_dict()))
-        for key, (shipped, delivered, expires, labelled, vectors) in data["orders"].items():
-            chunks = [vectors[i : i + 104] for i in range(0, len(vectors), 104)]
+        for key, (shipped, delivered, expires, labelled, tagged, _) in data["orders"].items():
+            # Then: the vectors untagged, in stage order (these orders were placed first).
+            chunks = [tagged[i + 2 : i + 106] for i in range(0, len(tagged), 106)]
             data["orders"][key] = ["C-1", "S-1", shipped, delivered, expires, labelled, chunks]
         data["evicted"] = 3
         restored = RiskScorer()
@@ -182,6 +183,25 @@ class TestRiskScorer:
         assert lifecycle(original, 5 * DAY, 3, "C-1", returns=False) == lifecycle(
             restored, 5 * DAY, 3, "C-1", returns=False
         )
+
+    def test_each_stage_trains_its_own_model(self) -> None:
+        """An order first seen at delivery (placed before the worker started, or its
+        placement lost) trains the delivered model only; a stage scored twice is
+        learned once. (Vectors used to be matched to stages by position: the first one
+        seen trained the placed model whatever its stage.)"""
+        scorer = RiskScorer(label_delay_ms=DAY)
+        scorer.apply(order(0, 1, "delivered"))
+        scorer.apply(RiskFact(DAY // 2, "again", "delivered", "O-1", "C-1", "S-1"))
+        scorer.apply(order(2 * DAY, 2, "placed"))
+        updates = {stage: model.updates for stage, model in scorer.models.items()}
+        assert updates == {"placed": 0, "shipped": 0, "delivered": 1}
+
+    def test_an_unknown_snapshot_form_of_an_order_is_refused(self) -> None:
+        """A snapshot order of another shape is an error, not a silent misreading."""
+        data = RiskScorer().to_dict()
+        data["orders"] = {"O-1": [None, None, 5, False, "00"]}
+        with pytest.raises(ValueError, match="risk order"):
+            RiskScorer().load(data)
 
     def test_fact_without_order_is_skipped(self) -> None:
         """A complaint with no order id is counted as skipped, not scored or fatal."""
