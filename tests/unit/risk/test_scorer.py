@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +13,7 @@ from streams.contract.events import TOPICS
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.wire import RiskFacts, decode, pack_risk_facts
 from streams.risk import RiskFact, RiskScorer, RiskShard, risk_partition
-from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of
+from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of, rfc3339_ms
 from streams.rules.catalogue import load_rules
 
 DAY = 86_400_000
@@ -299,6 +301,15 @@ class TestRecordJson:
         )
         expected = json.dumps(record.to_dict(), separators=(",", ":"), ensure_ascii=False)
         assert record.to_json() == expected.encode()
+
+    def test_timestamps_are_spelled_as_datetime_spells_them(self) -> None:
+        """``ts`` is ``datetime.isoformat(timespec="milliseconds")`` with ``Z``, for
+        times across centuries, before 1970, at day and leap-day edges."""
+        rng = random.Random(7)
+        edges = [0, -1, 1, 86_399_999, 86_400_000, 951_782_400_000, 951_868_799_999]
+        for ms in edges + [rng.randrange(-(10**12), 4 * 10**12) for _ in range(5_000)]:
+            expected = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+            assert rfc3339_ms(ms) == expected.replace("+00:00", "Z")
 
 
 class TestCloserSnapshot:
