@@ -69,10 +69,24 @@ async def placements(broker: EmbeddedBroker, topic: str, expected: int) -> set[t
     return seen
 
 
-async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_prefix: str) -> None:
+@pytest.mark.parametrize("risk_max_keys", [None, 150])
+async def test_order_risk_topic_equals_replay(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, risk_max_keys: int | None
+) -> None:
     """Same events: the order-risk topic and replay's risk records agree field for field,
-    with several closer partitions owning the customers."""
-    rules = load_rules(RULES)
+    with several closer partitions owning the customers. With ``risk_max_keys`` below
+    what each partition sees (about 500 customers and 660 orders), both evict the same
+    keys at the same facts, and the worker counts them in its eviction metric."""
+    path = RULES
+    if risk_max_keys is not None:
+        path = tmp_path / "capped.toml"
+        text = RULES.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("[settings]\n", f"[settings]\nrisk_max_keys = {risk_max_keys}\n", 1),
+            encoding="utf-8",
+        )
+    rules = load_rules(path)
+    assert rules.risk_max_keys == (risk_max_keys or 500_000)
     events = list(simulate(scenario()))
     replay = ReplayPipeline(rules, partitions=PARTITIONS)
     expected: list[RiskRecord] = []
@@ -97,7 +111,8 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_pref
             "AFTERSALES_TOPIC_PARTITIONS": str(PARTITIONS),
         }
     )
-    worker = Worker(settings, rules, AlertMetrics.create(CollectorRegistry(), topics=TOPICS))
+    registry = CollectorRegistry()
+    worker = Worker(settings, rules, AlertMetrics.create(registry, topics=TOPICS))
     task = asyncio.create_task(worker.run())
     try:
         await asyncio.wait_for(worker.started.wait(), 90)
@@ -118,3 +133,12 @@ async def test_order_risk_topic_equals_replay(broker: EmbeddedBroker, topic_pref
     assert {key for _, key in placed} == {r["order_id"].encode() for r in want}
     wrong = [(p, k) for p, k in placed if p != partition_for(k, PARTITIONS)]
     assert not wrong, f"{len(wrong)} records off their key's partition, e.g. {wrong[:1]}"
+    replayed = sum(shard.scorer.drain_evictions()["cap"] for shard in replay.risk_shards)
+    counted = registry.get_sample_value(
+        "aftersales_series_evicted_total", {"rule": "risk_score", "reason": "cap"}
+    )
+    if risk_max_keys is None:
+        assert replayed == 0 and not counted
+    else:
+        assert replayed > 1_000, "the cap was never reached"
+        assert counted == replayed, (counted, replayed)
