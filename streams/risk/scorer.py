@@ -59,16 +59,23 @@ from streams.risk.facts import RiskFact
 from streams.risk.model import OnlineLogit
 from streams.risk.record import Factor, RiskRecord, Stage
 from streams.risk.state import (
+    CUSTOMER_HEAD,
     DELIVERED_AT,
     EXPIRES_AT,
     LABELLED_AT,
     ORDER_HEAD,
     UNSET_BYTES,
     Cell,
-    Customer,
     Sku,
     address_last_seen,
     address_worth,
+    customer_delivered,
+    customer_from_list,
+    customer_last_seen,
+    customer_outcome,
+    customer_placed,
+    customer_to_list,
+    customer_worth,
     drop_idle,
     order_from_list,
     order_to_list,
@@ -222,7 +229,8 @@ class RiskScorer:
         self.surge_tau_ms = surge_tau_ms
         self.history_prior = history_prior
         self.models = {stage: OnlineLogit(FEATURES, eta=eta) for stage in STAGES}
-        self.customers: dict[str, Customer] = {}
+        #: Customers, packed (:func:`~streams.risk.state.pack_customer`).
+        self.customers: dict[str, bytes] = {}
         self.addresses: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.skus: dict[str, Sku] = {}
         self.categories: dict[str, list[float]] = {}  # [delivered, returns]
@@ -322,17 +330,19 @@ class RiskScorer:
             surge = _logit(recent) - _logit(sku_rate)
             if fact.amount and sku.amount_n and sku.amount_sum > 0:
                 amount_vs_sku = _clip(math.log(fact.amount * sku.amount_n / sku.amount_sum))
-        cust = self.customers.get(fact.customer_id or "") if fact.customer_id else None
-        if cust is None:
+        raw = self.customers.get(fact.customer_id or "") if fact.customer_id else None
+        if raw is None:
             cust_hist, new, amount_vs_cust, n_addresses = 0.0, 1.0, 0.0, 0
         else:
+            _, expected, amount_sum, orders, outcomes, amount_n, n_addresses = (
+                CUSTOMER_HEAD.unpack_from(raw)
+            )
             prior = self.history_prior
-            cust_hist = math.log((cust.outcomes + prior) / (cust.expected + prior))
-            new = 1.0 if cust.orders == 0 else 0.0
+            cust_hist = math.log((outcomes + prior) / (expected + prior))
+            new = 1.0 if orders == 0 else 0.0
             amount_vs_cust = 0.0
-            if fact.amount and cust.amount_n and cust.amount_sum > 0:
-                amount_vs_cust = _clip(math.log(fact.amount * cust.amount_n / cust.amount_sum))
-            n_addresses = len(cust.addresses)
+            if fact.amount and amount_n and amount_sum > 0:
+                amount_vs_cust = _clip(math.log(fact.amount * amount_n / amount_sum))
         cell = self.cells.get(f"{fact.region},{fact.carrier}")
         cell_rate, transit, late = 0.0, 0.0, 0.0
         cell_c = g_c
@@ -388,10 +398,10 @@ class RiskScorer:
             sku = self._sku(fact)
             sku.delivered += 1
             sku.recent_del += 1
-        cust = self.customers.get(fact.customer_id or "") if fact.customer_id else None
-        if cust is not None:
-            cust.expected += self._base_rate
-            cust.seen_ms = fact.ts_ms
+        customer_id = fact.customer_id
+        raw = self.customers.get(customer_id) if customer_id else None
+        if customer_id and raw is not None:
+            self.customers[customer_id] = customer_delivered(raw, fact.ts_ms, self._base_rate)
         cell = self._cell(fact)
         cell.delivered += 1
         if transit_h is not None:
@@ -401,32 +411,27 @@ class RiskScorer:
             self.global_cell.transit_n += 1
 
     def _customer_placed(self, fact: RiskFact) -> None:
-        if fact.customer_id is None:
+        customer_id = fact.customer_id
+        if customer_id is None:
             return
-        cust = self.customers.get(fact.customer_id)
-        if cust is None:
-            cust = self.customers[fact.customer_id] = Customer(fact.ts_ms)
-            if len(self.customers) > self.max_keys:
-                self._evict_over_cap(self.customers, Customer.worth)
-        cust.seen_ms = fact.ts_ms
-        cust.orders += 1
-        if fact.amount:
-            cust.amount_sum += fact.amount
-            cust.amount_n += 1
+        raw = self.customers.get(customer_id)
         if fact.sku is not None and fact.amount:
             sku = self._sku(fact)
             sku.amount_sum += fact.amount
             sku.amount_n += 1
         address = fact.address_id
         if address is not None:
-            if address not in cust.addresses and len(cust.addresses) < _MAX_ADDRESSES:
-                cust.addresses = (*cust.addresses, address)
             _, seen = self.addresses.get(address, (0, ()))
-            if fact.customer_id not in seen and len(seen) < _MAX_CUSTOMERS_AT_ADDRESS:
-                seen = (*seen, fact.customer_id)
+            if customer_id not in seen and len(seen) < _MAX_CUSTOMERS_AT_ADDRESS:
+                seen = (*seen, customer_id)
             self.addresses[address] = (fact.ts_ms, seen)
             if len(self.addresses) > self.max_keys:
                 self._evict_over_cap(self.addresses, address_worth)
+        self.customers[customer_id] = customer_placed(
+            raw, fact.ts_ms, fact.amount, address, _MAX_ADDRESSES
+        )
+        if raw is None and len(self.customers) > self.max_keys:
+            self._evict_over_cap(self.customers, customer_worth)
 
     def _outcome(self, fact: RiskFact) -> None:
         """A return/exchange request or a complaint: label the order, count it."""
@@ -452,10 +457,10 @@ class RiskScorer:
         if not first:
             return
         self.totals[2] += 1
-        cust = self.customers.get(fact.customer_id or "") if fact.customer_id else None
-        if cust is not None:
-            cust.outcomes += 1
-            cust.seen_ms = fact.ts_ms
+        customer_id = fact.customer_id
+        raw_customer = self.customers.get(customer_id) if customer_id else None
+        if customer_id and raw_customer is not None:
+            self.customers[customer_id] = customer_outcome(raw_customer, fact.ts_ms)
         if raw is not None:
             self.orders[order_id] = raw[:LABELLED_AT] + b"\x01" + raw[LABELLED_AT + 1 :]
 
@@ -485,7 +490,7 @@ class RiskScorer:
         """Evict idle customers, addresses and SKUs, and drop undelivered orders past
         ``open_ms`` unlearned (once per event-time day)."""
         self._swept_ms = now_ms
-        idle = drop_idle(self.customers, now_ms - self.customer_idle_ms, Customer.last_seen)
+        idle = drop_idle(self.customers, now_ms - self.customer_idle_ms, customer_last_seen)
         idle += drop_idle(self.addresses, now_ms - self.address_idle_ms, address_last_seen)
         idle += drop_idle(self.skus, now_ms - self.sku_idle_ms, Sku.last_seen)
         orders = self.orders
@@ -547,7 +552,7 @@ class RiskScorer:
         """Everything the scorer decides from, JSON-able (see :meth:`load`)."""
         return {
             "models": {stage: m.to_dict() for stage, m in self.models.items()},
-            "customers": {k: c.to_list() for k, c in self.customers.items()},
+            "customers": {k: customer_to_list(c) for k, c in self.customers.items()},
             "addresses": {k: [seen, list(ids)] for k, (seen, ids) in self.addresses.items()},
             "skus": {k: s.to_list() for k, s in self.skus.items()},
             "categories": self.categories,
@@ -565,7 +570,7 @@ class RiskScorer:
         """Restore :meth:`to_dict`: the scorer continues exactly where it was."""
         for stage, model in data["models"].items():
             self.models[stage].load(model)
-        self.customers = {k: Customer.from_list(v) for k, v in data["customers"].items()}
+        self.customers = {k: customer_from_list(v) for k, v in data["customers"].items()}
         self.addresses = {k: (int(v[0]), tuple(v[1])) for k, v in data["addresses"].items()}
         self.skus = {k: Sku.from_list(v) for k, v in data["skus"].items()}
         self.categories = {k: [float(v[0]), float(v[1])] for k, v in data["categories"].items()}

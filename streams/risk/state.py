@@ -1,8 +1,9 @@
 """The risk scorer's per-key records and their snapshot forms.
 
-Customers, SKUs and region x carrier cells are small slotted objects; an open order is
-one packed ``bytes`` (there are hundreds of thousands, and a bytes object is neither
-boxed field by field nor tracked by the garbage collector). ``last_seen`` and ``worth``
+Customers and open orders, the two stores that grow with the shop, are one packed
+``bytes`` each (there are hundreds of thousands, and a bytes object is neither boxed
+field by field nor tracked by the garbage collector); SKUs and region x carrier cells
+are small slotted objects. ``last_seen`` and ``worth``
 give the order in which :class:`~streams.risk.scorer.RiskScorer` evicts idle keys and
 keys over its cap.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 __all__ = [
+    "CUSTOMER_HEAD",
     "DELIVERED_AT",
     "EXPIRES_AT",
     "LABELLED_AT",
@@ -26,6 +28,15 @@ __all__ = [
     "Sku",
     "address_last_seen",
     "address_worth",
+    "customer",
+    "customer_addresses",
+    "customer_delivered",
+    "customer_from_list",
+    "customer_last_seen",
+    "customer_outcome",
+    "customer_placed",
+    "customer_to_list",
+    "customer_worth",
     "decay",
     "drop_idle",
     "order_from_list",
@@ -40,48 +51,123 @@ def decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
     return math.exp(-(now_ms - at_ms) / tau_ms) if now_ms > at_ms else 1.0
 
 
-class Customer:
-    """One customer's orders, outcomes against expectation, amounts and addresses."""
+#: A customer is one ``bytes`` too (a shop keeps hundreds of thousands for 180 days): the
+#: :class:`Customer` fields below, then each address as its UTF-8 length (2 bytes) and text.
+CUSTOMER_HEAD: Final = struct.Struct("<qddiiiB")
+_ADDRESS_LENGTH: Final = struct.Struct("<H")
+_NEW_CUSTOMER: Final = CUSTOMER_HEAD.pack(0, 0.0, 0.0, 0, 0, 0, 0)
 
-    __slots__ = ("addresses", "amount_n", "amount_sum", "expected", "orders", "outcomes", "seen_ms")
 
-    def __init__(self, seen_ms: int) -> None:
-        self.seen_ms = seen_ms
-        self.orders = 0
-        #: Outcomes expected of the delivered orders from their SKUs and cells alone.
-        self.expected = 0.0
-        self.outcomes = 0
-        self.amount_sum = 0.0
-        self.amount_n = 0
-        self.addresses: tuple[str, ...] = ()
+class Customer(NamedTuple):
+    """One customer's history, unpacked from its ``bytes`` (:func:`customer_placed`)."""
 
-    def last_seen(self) -> int:
-        """Event time of the last event (for idle eviction)."""
-        return self.seen_ms
+    seen_ms: int
+    #: Outcomes expected of the delivered orders from their SKUs and cells alone.
+    expected: float
+    amount_sum: float
+    orders: int
+    outcomes: int
+    amount_n: int
+    #: How many addresses it used (at most 4 are kept).
+    n_addresses: int
 
-    def worth(self) -> tuple[bool, int]:
-        """Eviction order over the cap: one-order customers without an outcome first."""
-        return (self.orders > 1 or self.outcomes > 0, self.seen_ms)
 
-    def to_list(self) -> list[Any]:
-        """The snapshot form (JSON-able)."""
-        return [
-            self.seen_ms,
-            self.orders,
-            self.expected,
-            self.outcomes,
-            self.amount_sum,
-            self.amount_n,
-            list(self.addresses),
-        ]
+def customer(raw: bytes) -> Customer:
+    """The fields of a packed customer (its addresses: :func:`customer_addresses`)."""
+    return Customer._make(CUSTOMER_HEAD.unpack_from(raw))
 
-    @classmethod
-    def from_list(cls, item: list[Any]) -> Customer:
-        """Restore :meth:`to_list`."""
-        c = cls(int(item[0]))
-        c.orders, c.expected, c.outcomes = int(item[1]), float(item[2]), int(item[3])
-        c.amount_sum, c.amount_n, c.addresses = float(item[4]), int(item[5]), tuple(item[6])
-        return c
+
+def customer_placed(
+    raw: bytes | None, ts_ms: int, amount: float | None, address: str | None, max_addresses: int
+) -> bytes:
+    """A customer (``None``: a new one) after an order placed at ``ts_ms``: one more order,
+    the amount counted if given, the address added if new and fewer than
+    ``max_addresses`` are kept. (Fields by position: this runs once per placed order.)"""
+    if raw is None:
+        raw = _NEW_CUSTOMER
+    _, expected, amount_sum, orders, outcomes, amount_n, n_addresses = CUSTOMER_HEAD.unpack_from(
+        raw
+    )
+    if amount:
+        amount_sum += amount
+        amount_n += 1
+    tail = raw[CUSTOMER_HEAD.size :]
+    if (
+        address is not None
+        and n_addresses < max_addresses
+        and address not in customer_addresses(raw)
+    ):
+        text = address.encode("utf-8")
+        tail += _ADDRESS_LENGTH.pack(len(text)) + text
+        n_addresses += 1
+    head = CUSTOMER_HEAD.pack(
+        ts_ms, expected, amount_sum, orders + 1, outcomes, amount_n, n_addresses
+    )
+    return head + tail
+
+
+def customer_delivered(raw: bytes, ts_ms: int, expected: float) -> bytes:
+    """A customer after one of its orders was delivered, ``expected`` outcomes more."""
+    _, before, *rest = CUSTOMER_HEAD.unpack_from(raw)
+    return CUSTOMER_HEAD.pack(ts_ms, before + expected, *rest) + raw[CUSTOMER_HEAD.size :]
+
+
+def customer_outcome(raw: bytes, ts_ms: int) -> bytes:
+    """A customer after one of its orders ended in a return, an exchange or a complaint."""
+    _, expected, amount_sum, orders, outcomes, amount_n, n_addresses = CUSTOMER_HEAD.unpack_from(
+        raw
+    )
+    head = CUSTOMER_HEAD.pack(
+        ts_ms, expected, amount_sum, orders, outcomes + 1, amount_n, n_addresses
+    )
+    return head + raw[CUSTOMER_HEAD.size :]
+
+
+def customer_addresses(raw: bytes) -> tuple[str, ...]:
+    """The addresses of a packed customer, in the order first used."""
+    found = []
+    at = CUSTOMER_HEAD.size
+    while at < len(raw):
+        (size,) = _ADDRESS_LENGTH.unpack_from(raw, at)
+        at += _ADDRESS_LENGTH.size
+        found.append(raw[at : at + size].decode("utf-8"))
+        at += size
+    return tuple(found)
+
+
+def customer_last_seen(raw: bytes) -> int:
+    """Event time of the customer's last event (for idle eviction)."""
+    seen_ms: int = CUSTOMER_HEAD.unpack_from(raw)[0]
+    return seen_ms
+
+
+def customer_worth(raw: bytes) -> tuple[bool, int]:
+    """Eviction order over the cap: one-order customers without an outcome first."""
+    c = customer(raw)
+    return (c.orders > 1 or c.outcomes > 0, c.seen_ms)
+
+
+def customer_to_list(raw: bytes) -> list[Any]:
+    """The snapshot form: ``[seen, orders, expected, outcomes, amount_sum, amount_n,
+    [address, ...]]`` (as before customers were packed)."""
+    c = customer(raw)
+    addresses = list(customer_addresses(raw))
+    return [c.seen_ms, c.orders, c.expected, c.outcomes, c.amount_sum, c.amount_n, addresses]
+
+
+def customer_from_list(item: list[Any]) -> bytes:
+    """Restore :func:`customer_to_list`."""
+    addresses = [str(a).encode("utf-8") for a in item[6]]
+    head = CUSTOMER_HEAD.pack(
+        int(item[0]),
+        float(item[2]),
+        float(item[4]),
+        int(item[1]),
+        int(item[3]),
+        int(item[5]),
+        len(addresses),
+    )
+    return head + b"".join(_ADDRESS_LENGTH.pack(len(a)) + a for a in addresses)
 
 
 class Sku:

@@ -14,6 +14,7 @@ from streams.pipeline.closer import WindowCloser
 from streams.pipeline.wire import RiskFacts, decode, pack_risk_facts
 from streams.risk import RiskFact, RiskScorer, RiskShard, risk_partition
 from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of, rfc3339_ms
+from streams.risk.state import customer
 from streams.rules.catalogue import load_rules
 
 DAY = 86_400_000
@@ -162,7 +163,7 @@ class TestRiskScorer:
             scorer.apply(order(t, 10 + i, "delivered", f"BOT-{i}", f"JS-{i}", address=f"JA-{i}"))
         for store in (scorer.customers, scorer.addresses, scorer.skus, scorer.orders):
             assert len(store) <= 64
-        assert "C-loyal" in scorer.customers and scorer.customers["C-loyal"].orders == 2
+        assert "C-loyal" in scorer.customers and customer(scorer.customers["C-loyal"]).orders == 2
         assert "BOT-999" in scorer.customers and "BOT-0" not in scorer.customers
         assert "O-1009" in scorer.orders and "O-10" not in scorer.orders  # newest kept
         assert scorer.drain_evictions()["cap"] >= 4 * (1_000 - 64)
