@@ -211,12 +211,13 @@ def _figures(
     }
 
 
-def memory_per_customer(n: int) -> float:
+def memory_per_customer(n: int, *, with_address: bool = False) -> float:
     """Bytes per tracked customer: ``n`` customers, one order each to their own address,
-    delivered and past the horizon (so only customer and address state remain)."""
+    then a fact 61 days later: the orders (never delivered) are dropped after 60 days, and
+    so are the addresses (60 days idle) unless ``with_address`` keeps them (90 days)."""
     gc.collect()
     tracemalloc.start()
-    scorer = RiskScorer()
+    scorer = RiskScorer(address_idle_ms=(90 if with_address else 60) * _DAY_MS)
     base = tracemalloc.get_traced_memory()[0]
     for i in range(n):
         cid = f"C-{i:09d}"
@@ -310,10 +311,11 @@ def main() -> None:
     ]
     if args.memory_customers:
         per = memory_per_customer(args.memory_customers)
+        with_address = memory_per_customer(args.memory_customers, with_address=True)
         lines.append(
-            f"memory: {per:.0f} bytes per tracked customer (with its address) at "
-            f"{args.memory_customers} customers; 1M customers ~ "
-            f"{per * 1e6 / 2**20:.0f} MiB"
+            f"memory: {per:.0f} bytes per tracked customer, {with_address:.0f} with its "
+            f"own address, at {args.memory_customers} customers; 1M customers with "
+            f"theirs ~ {with_address * 1e6 / 2**20:.0f} MiB"
         )
     text = "\n".join(lines)
     print(text)

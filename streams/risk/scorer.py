@@ -67,7 +67,11 @@ from streams.risk.state import (
     UNSET_BYTES,
     Cell,
     Sku,
+    address_customers,
+    address_from_list,
     address_last_seen,
+    address_to_list,
+    address_used,
     address_worth,
     customer_delivered,
     customer_from_list,
@@ -231,7 +235,8 @@ class RiskScorer:
         self.models = {stage: OnlineLogit(FEATURES, eta=eta) for stage in STAGES}
         #: Customers, packed (:func:`~streams.risk.state.pack_customer`).
         self.customers: dict[str, bytes] = {}
-        self.addresses: dict[str, tuple[int, tuple[str, ...]]] = {}
+        #: Addresses, packed (:func:`~streams.risk.state.address_used`).
+        self.addresses: dict[str, bytes] = {}
         self.skus: dict[str, Sku] = {}
         self.categories: dict[str, list[float]] = {}  # [delivered, returns]
         self.cells: dict[str, Cell] = {}
@@ -360,7 +365,8 @@ class RiskScorer:
         #: The order's outcome chance from its SKU and cell alone (a customer's "expected").
         self._base_rate = min(0.95, sku_rate + cell_c)
         address = self.addresses.get(fact.address_id or "") if fact.address_id else None
-        shared = math.log(len(address[1])) if address is not None and address[1] else 0.0
+        at_address = 0 if address is None else address_customers(address)
+        shared = math.log(at_address) if at_address else 0.0
         quantity = math.log(fact.quantity) if fact.quantity and fact.quantity > 0 else 0.0
         return [
             _logit(sku_rate) - _logit(cat_rate),
@@ -421,11 +427,11 @@ class RiskScorer:
             sku.amount_n += 1
         address = fact.address_id
         if address is not None:
-            _, seen = self.addresses.get(address, (0, ()))
-            if customer_id not in seen and len(seen) < _MAX_CUSTOMERS_AT_ADDRESS:
-                seen = (*seen, customer_id)
-            self.addresses[address] = (fact.ts_ms, seen)
-            if len(self.addresses) > self.max_keys:
+            raw_address = self.addresses.get(address)
+            self.addresses[address] = address_used(
+                raw_address, fact.ts_ms, customer_id, _MAX_CUSTOMERS_AT_ADDRESS
+            )
+            if raw_address is None and len(self.addresses) > self.max_keys:
                 self._evict_over_cap(self.addresses, address_worth)
         self.customers[customer_id] = customer_placed(
             raw, fact.ts_ms, fact.amount, address, _MAX_ADDRESSES
@@ -553,7 +559,7 @@ class RiskScorer:
         return {
             "models": {stage: m.to_dict() for stage, m in self.models.items()},
             "customers": {k: customer_to_list(c) for k, c in self.customers.items()},
-            "addresses": {k: [seen, list(ids)] for k, (seen, ids) in self.addresses.items()},
+            "addresses": {k: address_to_list(a) for k, a in self.addresses.items()},
             "skus": {k: s.to_list() for k, s in self.skus.items()},
             "categories": self.categories,
             "cells": {k: c.to_list() for k, c in self.cells.items()},
@@ -571,7 +577,7 @@ class RiskScorer:
         for stage, model in data["models"].items():
             self.models[stage].load(model)
         self.customers = {k: customer_from_list(v) for k, v in data["customers"].items()}
-        self.addresses = {k: (int(v[0]), tuple(v[1])) for k, v in data["addresses"].items()}
+        self.addresses = {k: address_from_list(v) for k, v in data["addresses"].items()}
         self.skus = {k: Sku.from_list(v) for k, v in data["skus"].items()}
         self.categories = {k: [float(v[0]), float(v[1])] for k, v in data["categories"].items()}
         self.cells = {k: Cell.from_list(v) for k, v in data["cells"].items()}

@@ -1,6 +1,6 @@
 """The risk scorer's per-key records and their snapshot forms.
 
-Customers and open orders, the two stores that grow with the shop, are one packed
+Customers, addresses and open orders, the stores that grow with the shop, are one packed
 ``bytes`` each (there are hundreds of thousands, and a bytes object is neither boxed
 field by field nor tracked by the garbage collector); SKUs and region x carrier cells
 are small slotted objects. ``last_seen`` and ``worth``
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple, TypeVar
 
 __all__ = [
+    "ADDRESS_HEAD",
     "CUSTOMER_HEAD",
     "DELIVERED_AT",
     "EXPIRES_AT",
@@ -26,7 +27,11 @@ __all__ = [
     "Cell",
     "Customer",
     "Sku",
+    "address_customers",
+    "address_from_list",
     "address_last_seen",
+    "address_to_list",
+    "address_used",
     "address_worth",
     "customer",
     "customer_addresses",
@@ -54,7 +59,7 @@ def decay(at_ms: int, now_ms: int, tau_ms: float) -> float:
 #: A customer is one ``bytes`` too (a shop keeps hundreds of thousands for 180 days): the
 #: :class:`Customer` fields below, then each address as its UTF-8 length (2 bytes) and text.
 CUSTOMER_HEAD: Final = struct.Struct("<qddiiiB")
-_ADDRESS_LENGTH: Final = struct.Struct("<H")
+_TEXT_LENGTH: Final = struct.Struct("<H")
 _NEW_CUSTOMER: Final = CUSTOMER_HEAD.pack(0, 0.0, 0.0, 0, 0, 0, 0)
 
 
@@ -97,8 +102,7 @@ def customer_placed(
         and n_addresses < max_addresses
         and address not in customer_addresses(raw)
     ):
-        text = address.encode("utf-8")
-        tail += _ADDRESS_LENGTH.pack(len(text)) + text
+        tail += _text(address)
         n_addresses += 1
     head = CUSTOMER_HEAD.pack(
         ts_ms, expected, amount_sum, orders + 1, outcomes, amount_n, n_addresses
@@ -125,14 +129,24 @@ def customer_outcome(raw: bytes, ts_ms: int) -> bytes:
 
 def customer_addresses(raw: bytes) -> tuple[str, ...]:
     """The addresses of a packed customer, in the order first used."""
+    return _texts(raw, CUSTOMER_HEAD.size)
+
+
+def _texts(raw: bytes, at: int) -> tuple[str, ...]:
+    """The length-prefixed UTF-8 texts of ``raw`` from offset ``at`` on."""
     found = []
-    at = CUSTOMER_HEAD.size
     while at < len(raw):
-        (size,) = _ADDRESS_LENGTH.unpack_from(raw, at)
-        at += _ADDRESS_LENGTH.size
+        (size,) = _TEXT_LENGTH.unpack_from(raw, at)
+        at += _TEXT_LENGTH.size
         found.append(raw[at : at + size].decode("utf-8"))
         at += size
     return tuple(found)
+
+
+def _text(text: str) -> bytes:
+    """``text`` as its UTF-8 length (2 bytes) and UTF-8 bytes."""
+    data = text.encode("utf-8")
+    return _TEXT_LENGTH.pack(len(data)) + data
 
 
 def customer_last_seen(raw: bytes) -> int:
@@ -157,7 +171,7 @@ def customer_to_list(raw: bytes) -> list[Any]:
 
 def customer_from_list(item: list[Any]) -> bytes:
     """Restore :func:`customer_to_list`."""
-    addresses = [str(a).encode("utf-8") for a in item[6]]
+    addresses = [str(a) for a in item[6]]
     head = CUSTOMER_HEAD.pack(
         int(item[0]),
         float(item[2]),
@@ -167,7 +181,7 @@ def customer_from_list(item: list[Any]) -> bytes:
         int(item[5]),
         len(addresses),
     )
-    return head + b"".join(_ADDRESS_LENGTH.pack(len(a)) + a for a in addresses)
+    return head + b"".join(map(_text, addresses))
 
 
 class Sku:
@@ -336,14 +350,49 @@ def drop_idle(store: dict[str, _V], cutoff_ms: int, last_seen: Callable[[_V], in
     return len(stale)
 
 
-def address_last_seen(entry: tuple[int, tuple[str, ...]]) -> int:
+#: An address is one ``bytes`` too: when it was last used, how many customers used it,
+#: then their ids (at most 8, length-prefixed UTF-8, in the order first seen).
+ADDRESS_HEAD: Final = struct.Struct("<qB")
+
+
+def address_used(raw: bytes | None, ts_ms: int, customer_id: str, max_customers: int) -> bytes:
+    """An address (``None``: a new one) after ``customer_id`` placed an order to it at
+    ``ts_ms``: the customer added if new and fewer than ``max_customers`` are kept."""
+    if raw is None:
+        return ADDRESS_HEAD.pack(ts_ms, 1) + _text(customer_id)
+    (_, count), tail = ADDRESS_HEAD.unpack_from(raw), raw[ADDRESS_HEAD.size :]
+    if count < max_customers and customer_id not in _texts(raw, ADDRESS_HEAD.size):
+        count, tail = count + 1, tail + _text(customer_id)
+    return ADDRESS_HEAD.pack(ts_ms, count) + tail
+
+
+def address_customers(raw: bytes) -> int:
+    """How many customers used the address (at most the kept maximum)."""
+    count: int = ADDRESS_HEAD.unpack_from(raw)[1]
+    return count
+
+
+def address_last_seen(raw: bytes) -> int:
     """Event time an address was last used."""
-    return entry[0]
+    seen_ms: int = ADDRESS_HEAD.unpack_from(raw)[0]
+    return seen_ms
 
 
-def address_worth(entry: tuple[int, tuple[str, ...]]) -> tuple[bool, int]:
+def address_worth(raw: bytes) -> tuple[bool, int]:
     """Eviction order over the cap: addresses of one customer first."""
-    return (len(entry[1]) > 1, entry[0])
+    seen_ms, count = ADDRESS_HEAD.unpack_from(raw)
+    return (count > 1, seen_ms)
+
+
+def address_to_list(raw: bytes) -> list[Any]:
+    """The snapshot form: ``[seen, [customer id, ...]]`` (as before addresses were packed)."""
+    return [address_last_seen(raw), list(_texts(raw, ADDRESS_HEAD.size))]
+
+
+def address_from_list(item: list[Any]) -> bytes:
+    """Restore :func:`address_to_list`."""
+    ids = [str(i) for i in item[1]]
+    return ADDRESS_HEAD.pack(int(item[0]), len(ids)) + b"".join(map(_text, ids))
 
 
 def order_to_list(raw: bytes) -> list[Any]:

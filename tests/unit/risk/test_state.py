@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from streams.risk import RiskFact, RiskScorer
 from streams.risk.state import (
+    address_customers,
+    address_from_list,
+    address_to_list,
     customer,
     customer_addresses,
     customer_from_list,
@@ -54,3 +58,37 @@ class TestPackedCustomer:
         scorer = RiskScorer()
         scorer.apply(placed(0, 1, "A-000000001"))
         assert sys.getsizeof(scorer.customers["C-1"]) < 100
+
+
+class TestPackedAddress:
+    def test_customers_at_an_address_up_to_eight_and_the_shared_factor(self) -> None:
+        """An address keeps the first eight customers who used it (a repeat once); the
+        ``address_shared`` factor is the log of that count, for the next order there."""
+        scorer = RiskScorer()
+        for n, cid in enumerate(["C-1", "客户-2", "C-1", *[f"C-{i}" for i in range(3, 12)]]):
+            scorer.apply(
+                RiskFact(
+                    n, f"O-{n}:placed", "placed", f"O-{n}", cid, "S-1", None, None, None, "A-1"
+                )
+            )
+        raw = scorer.addresses["A-1"]
+        assert address_customers(raw) == 8
+        assert address_to_list(raw) == [11, ["C-1", "客户-2", *[f"C-{i}" for i in range(3, 9)]]]
+        record = scorer.apply(
+            RiskFact(20, "O-x:placed", "placed", "O-x", "C-x", "S-1", None, None, None, "A-1")
+        )
+        assert record is not None
+        shared = next(f for f in record.factors if f.name == "address_shared")
+        assert shared.value == round(math.log(8), 4)
+
+    def test_snapshot_form_round_trips_to_the_same_bytes(self) -> None:
+        """The list form (unchanged since addresses were tuples) restores the same bytes."""
+        scorer = RiskScorer()
+        for n, cid in enumerate(["C-1", "地址客户-2"]):
+            scorer.apply(
+                RiskFact(
+                    n, f"O-{n}:placed", "placed", f"O-{n}", cid, "S-1", None, None, None, "A-1"
+                )
+            )
+        raw = scorer.addresses["A-1"]
+        assert address_from_list(json.loads(json.dumps(address_to_list(raw)))) == raw
