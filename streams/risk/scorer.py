@@ -55,18 +55,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
-from streams.risk.facts import RiskFact
-from streams.risk.model import OnlineLogit
-from streams.risk.record import Factor, RiskRecord, Stage
-from streams.risk.state import (
+from streams.risk.customers import (
     CUSTOMER_HEAD,
-    DELIVERED_AT,
-    EXPIRES_AT,
-    LABELLED_AT,
-    ORDER_HEAD,
-    UNSET_BYTES,
-    Cell,
-    Sku,
     address_customers,
     address_from_list,
     address_last_seen,
@@ -80,6 +70,18 @@ from streams.risk.state import (
     customer_placed,
     customer_to_list,
     customer_worth,
+)
+from streams.risk.facts import RiskFact
+from streams.risk.model import OnlineLogit
+from streams.risk.record import Factor, RiskRecord, Stage
+from streams.risk.state import (
+    DELIVERED_AT,
+    EXPIRES_AT,
+    LABELLED_AT,
+    ORDER_HEAD,
+    UNSET_BYTES,
+    Cell,
+    Sku,
     drop_idle,
     order_from_list,
     order_to_list,
@@ -233,9 +235,9 @@ class RiskScorer:
         self.surge_tau_ms = surge_tau_ms
         self.history_prior = history_prior
         self.models = {stage: OnlineLogit(FEATURES, eta=eta) for stage in STAGES}
-        #: Customers, packed (:func:`~streams.risk.state.pack_customer`).
+        #: Customers, packed (:func:`~streams.risk.customers.customer_placed`).
         self.customers: dict[str, bytes] = {}
-        #: Addresses, packed (:func:`~streams.risk.state.address_used`).
+        #: Addresses, packed (:func:`~streams.risk.customers.address_used`).
         self.addresses: dict[str, bytes] = {}
         self.skus: dict[str, Sku] = {}
         self.categories: dict[str, list[float]] = {}  # [delivered, returns]

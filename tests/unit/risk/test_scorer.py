@@ -13,8 +13,8 @@ from streams.contract.events import TOPICS
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.wire import RiskFacts, decode, pack_risk_facts
 from streams.risk import RiskFact, RiskScorer, RiskShard, risk_partition
+from streams.risk.customers import customer
 from streams.risk.record import RISK_SCHEMA, Factor, RiskRecord, level_of, rfc3339_ms
-from streams.risk.state import customer
 from streams.rules.catalogue import load_rules
 
 DAY = 86_400_000

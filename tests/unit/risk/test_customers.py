@@ -1,4 +1,4 @@
-"""The risk scorer's packed per-key records (streams.risk.state)."""
+"""The risk scorer's packed customers and addresses (streams.risk.customers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import sys
 
 from streams.risk import RiskFact, RiskScorer
-from streams.risk.state import (
+from streams.risk.customers import (
     address_customers,
     address_from_list,
     address_to_list,
