@@ -75,14 +75,12 @@ from streams.risk.facts import RiskFact
 from streams.risk.model import OnlineLogit
 from streams.risk.record import Factor, RiskRecord, Stage
 from streams.risk.state import (
-    DELIVERED_AT,
-    EXPIRES_AT,
-    LABELLED_AT,
-    ORDER_HEAD,
-    UNSET_BYTES,
     Cell,
     Sku,
     drop_idle,
+    is_labelled,
+    labelled,
+    lapsed_undelivered,
     order_from_list,
     order_to_list,
     pack_order,
@@ -446,7 +444,7 @@ class RiskScorer:
         is_return = fact.kind != "complaint"
         order_id = fact.order_id or ""
         raw = self.orders.get(order_id)
-        first = raw is None or not raw[LABELLED_AT]
+        first = raw is None or not is_labelled(raw)
         if is_return:
             cat = self.categories.get(fact.category or "")
             if cat is not None:
@@ -470,7 +468,7 @@ class RiskScorer:
         if customer_id and raw_customer is not None:
             self.customers[customer_id] = customer_outcome(raw_customer, fact.ts_ms)
         if raw is not None:
-            self.orders[order_id] = raw[:LABELLED_AT] + b"\x01" + raw[LABELLED_AT + 1 :]
+            self.orders[order_id] = labelled(raw)
 
     def _train(self, vectors: bytes, label: int) -> None:
         """Each scored stage's model learns that stage's vector."""
@@ -502,12 +500,7 @@ class RiskScorer:
         idle += drop_idle(self.addresses, now_ms - self.address_idle_ms, address_last_seen)
         idle += drop_idle(self.skus, now_ms - self.sku_idle_ms, Sku.last_seen)
         orders = self.orders
-        lapsed = [
-            key
-            for key, raw in orders.items()
-            if raw[DELIVERED_AT:EXPIRES_AT] == UNSET_BYTES
-            and ORDER_HEAD.unpack_from(raw)[2] <= now_ms
-        ]
+        lapsed = [key for key, raw in orders.items() if lapsed_undelivered(raw, now_ms)]
         for key in lapsed:
             del orders[key]
         idle += len(lapsed)

@@ -16,16 +16,15 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 __all__ = [
-    "DELIVERED_AT",
-    "EXPIRES_AT",
-    "LABELLED_AT",
     "ORDER_HEAD",
     "UNSET",
-    "UNSET_BYTES",
     "Cell",
     "Sku",
     "decay",
     "drop_idle",
+    "is_labelled",
+    "labelled",
+    "lapsed_undelivered",
     "order_from_list",
     "order_to_list",
     "pack_order",
@@ -145,8 +144,8 @@ class Cell:
 #: feature vector (float32), in the order the stages were scored.
 ORDER_HEAD: Final = struct.Struct("<qqqB")
 UNSET: Final = -(1 << 63)
-UNSET_BYTES: Final = struct.pack("<q", UNSET)
-DELIVERED_AT, EXPIRES_AT, LABELLED_AT = 8, 16, 24
+_UNSET_BYTES: Final = struct.pack("<q", UNSET)
+_DELIVERED_AT, _EXPIRES_AT, _LABELLED_AT = 8, 16, 24
 
 
 def pack_order(
@@ -177,6 +176,23 @@ def unpack_order(raw: bytes) -> tuple[int | None, int | None, int, bool, bytes]:
         expires,
         bool(labelled),
         raw[ORDER_HEAD.size :],
+    )
+
+
+def is_labelled(raw: bytes) -> bool:
+    """Whether an outcome (return, exchange or complaint) labelled the packed order."""
+    return bool(raw[_LABELLED_AT])
+
+
+def labelled(raw: bytes) -> bytes:
+    """The packed order with its label set."""
+    return raw[:_LABELLED_AT] + b"\x01" + raw[_LABELLED_AT + 1 :]
+
+
+def lapsed_undelivered(raw: bytes, now_ms: int) -> bool:
+    """Whether the packed order was never delivered and its ``open_ms`` has passed."""
+    return (
+        raw[_DELIVERED_AT:_EXPIRES_AT] == _UNSET_BYTES and ORDER_HEAD.unpack_from(raw)[2] <= now_ms
     )
 
 
