@@ -26,6 +26,7 @@ from streams.logs import configure_logging
 from streams.pipeline import replay
 from streams.pipeline.replay import ReplayPipeline, Stage1Output
 from streams.rules.catalogue import load_rules
+from streams.runtime.gc_tuning import tune_gc
 
 
 def main() -> None:
@@ -44,6 +45,7 @@ def main() -> None:
     if args.risk == "off":
         replay.fact_from_event = lambda _event: None  # type: ignore[assignment,return-value]
     pipeline = ReplayPipeline(load_rules(None))
+    tune_gc()  # as ``aftersales replay`` and the worker do
     shipped: Counter[str] = Counter()
     seal = pipeline.stage1.seal
 
