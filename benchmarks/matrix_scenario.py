@@ -26,7 +26,7 @@ from benchmarks.matrix_scoring import (
     kl_binomial,
     kl_lognormal_shift,
     kl_poisson,
-    oracle_ms,
+    lagged_oracle_ms,
 )
 from streams.dev.simulator.config import COMPLAINT_REASONS, DEFAULT_START, SimulationConfig
 from streams.dev.simulator.generator import Simulation
@@ -56,6 +56,11 @@ WAIT_LOG_SIGMA = 0.8
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
+COMPLAINT_LAG_H = (0.5, 30.0)
+"""A damaged parcel's or a faulty product's complaint comes this many hours after its
+delivery, uniformly (:mod:`streams.dev.simulator.orders`)."""
+DAMAGE_RETURN_LAG_H = (0.2 * 24, 2.0 * 24)
+"""A damaged parcel's return request comes 0.2-2 days after its delivery, uniformly."""
 KINDS = (
     "wait_surge",
     "checkout_outage",
@@ -164,13 +169,14 @@ class _Builder:
         hop = self.hop("wait_time_p90")
         s = mean_seasonal(_ms(start), _ms(start + duration))
         n = self.opd * TICKETS_PER_ORDER * share * s * hop / MS_PER_DAY * 1.3
-        kl = kl_lognormal_shift(factor, WAIT_LOG_SIGMA, n)
         inc = WaitTimeSurge(start=start, duration=duration, queue=queue, magnitude=factor)
         return MatrixIncident(
             "wait_surge",
             mag,
             inc,
-            oracle_ms(kl, hop),
+            lagged_oracle_ms(
+                lambda f: kl_lognormal_shift(factor, WAIT_LOG_SIGMA, n * f), hop, _hours(duration)
+            ),
             f"waits x{factor:g} on {queue} for {_h(duration)}",
         )
 
@@ -186,7 +192,9 @@ class _Builder:
             "checkout_outage",
             mag,
             inc,
-            oracle_ms(kl_poisson(lam, lam * keep), hop),
+            lagged_oracle_ms(
+                lambda f: kl_poisson(lam, lam * (1 - (1 - keep) * f)), hop, _hours(duration)
+            ),
             f"{channel} orders x{keep:g} for {_h(duration)}",
         )
 
@@ -200,9 +208,19 @@ class _Builder:
         hop = self.hop("complaint_rate")
         n = self.opd * share * (1 - self.base.cancel_rate) * hop / MS_PER_DAY
         p_ret = self._mean_return_rate()
-        kl = max(
-            kl_binomial(p_base, p_base + 0.7 * pp, n),
-            kl_binomial(p_ret, min(p_ret + 0.9 * pp, 0.95), n),
+        span = _hours(duration)
+        # Damaged deliveries bring complaints (70 %) and returns (90 %), each after its
+        # own lag: the best single series is the sooner of the two.
+        oracle = min(
+            lagged_oracle_ms(
+                lambda f: kl_binomial(p_base, p_base + 0.7 * pp * f, n), hop, span, COMPLAINT_LAG_H
+            ),
+            lagged_oracle_ms(
+                lambda f: kl_binomial(p_ret, min(p_ret + 0.9 * pp * f, 0.95), n),
+                self.hop("return_rate"),
+                span,
+                DAMAGE_RETURN_LAG_H,
+            ),
         )
         inc = CarrierDamage(
             start=start,
@@ -215,7 +233,7 @@ class _Builder:
             "carrier_damage",
             mag,
             inc,
-            oracle_ms(kl, hop),
+            oracle,
             f"+{pp * 100:.1f} pp damaged on {region},{carrier} "
             f"({share * 100:.1f} % of deliveries) for {_h(duration)}",
         )
@@ -234,7 +252,8 @@ class _Builder:
             "sizing_error",
             mag,
             inc,
-            oracle_ms(kl_binomial(p0, p1, n), hop),
+            # Timed from its first extra return (not from the start): a step from there.
+            lagged_oracle_ms(lambda f: kl_binomial(p0, p0 + (p1 - p0) * f, n), hop, math.inf),
             f"+{pp * 100:.0f} pp returns on {cat.skus[sku]} "
             f"({self.opd * cat.popularity[sku]:.0f} orders/day)",
         )
@@ -251,20 +270,23 @@ class _Builder:
         p0 = self.base.complaint_rate
         hop_rate, hop_vol = self.hop("complaint_rate"), self.hop("complaint_volume")
         deliveries = self.opd * (1 - self.base.cancel_rate)
-        kl_cat = kl_binomial(
-            p0, p0 + pp * sup_share / cat_share, deliveries * cat_share * hop_rate / MS_PER_DAY
-        )
+        n_cat = deliveries * cat_share * hop_rate / MS_PER_DAY
         top = max(skus, key=lambda i: cat.popularity[i])
-        kl_sku = kl_binomial(
-            p0, p0 + pp, deliveries * float(cat.popularity[top]) * hop_rate / MS_PER_DAY
-        )
+        n_sku = deliveries * float(cat.popularity[top]) * hop_rate / MS_PER_DAY
         quality = dict(COMPLAINT_REASONS)["quality"] / sum(w for _, w in COMPLAINT_REASONS)
         lam0 = deliveries * p0 * quality * hop_vol / MS_PER_DAY
-        lam1 = lam0 + deliveries * sup_share * pp * hop_vol / MS_PER_DAY
+        extra = deliveries * sup_share * pp * hop_vol / MS_PER_DAY
+        span, lag = _hours(duration), COMPLAINT_LAG_H
+        # The category's rate, the busiest SKU's rate, or the count of quality complaints.
         best = min(
-            oracle_ms(kl_cat, hop_rate),
-            oracle_ms(kl_sku, hop_rate),
-            oracle_ms(kl_poisson(lam0, lam1), hop_vol),
+            lagged_oracle_ms(
+                lambda f: kl_binomial(p0, p0 + pp * sup_share / cat_share * f, n_cat),
+                hop_rate,
+                span,
+                lag,
+            ),
+            lagged_oracle_ms(lambda f: kl_binomial(p0, p0 + pp * f, n_sku), hop_rate, span, lag),
+            lagged_oracle_ms(lambda f: kl_poisson(lam0, lam0 + extra * f), hop_vol, span, lag),
         )
         inc = SupplierQuality(start=start, duration=duration, supplier=supplier, magnitude=pp)
         return MatrixIncident(
@@ -288,7 +310,9 @@ class _Builder:
             "complaint_spike",
             mag,
             inc,
-            oracle_ms(kl_poisson(lam0, lam1), hop),
+            lagged_oracle_ms(
+                lambda f: kl_poisson(lam0, lam0 + (lam1 - lam0) * f), hop, _hours(duration)
+            ),
             f"{reason} complaints x{factor:g} for 6h",
         )
 
@@ -319,7 +343,12 @@ class _Builder:
             kind,
             mag,
             inc,
-            oracle_ms(kl_poisson(lam0, lam1), hop, series=entities),
+            lagged_oracle_ms(
+                lambda f: kl_poisson(lam0, lam0 + (lam1 - lam0) * f),
+                hop,
+                _hours(duration),
+                series=entities,
+            ),
             f"{orders} {who} in {_h(duration)}",
         )
 
@@ -384,6 +413,10 @@ class _Builder:
         if mag == "obvious":
             return [self.sim.catalog.by_rank(r) for r in range(1, 6)]
         return [i for i in range(len(daily)) if 20 <= daily[i] <= 60]
+
+
+def _hours(span: timedelta) -> float:
+    return span.total_seconds() / 3600
 
 
 def _h(span: timedelta) -> str:

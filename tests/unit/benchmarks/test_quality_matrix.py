@@ -11,12 +11,14 @@ from benchmarks.matrix_scoring import (
     MS_PER_DAY,
     Episode,
     arl0_evaluations,
+    arriving_share,
     band_efficiency,
     episodes,
     false_episodes,
     kl_binomial,
     kl_lognormal_shift,
     kl_poisson,
+    lagged_oracle_ms,
     oracle_evaluations,
     oracle_ms,
     sampling_sigma,
@@ -243,6 +245,54 @@ class TestBandEfficiency:
         """An unknown metric kind raises a ValueError naming 'kind'."""
         with pytest.raises(ValueError, match="kind"):
             sampling_sigma("ratio", 0.5, 10)
+
+
+class TestLaggedOracle:
+    """The oracle of an incident that lasts a while and arrives with a lag."""
+
+    @pytest.mark.parametrize("kl", [0.05, 0.7, 3.0, 50.0])
+    def test_an_endless_step_is_the_step_oracle(self, kl: float) -> None:
+        """No lag and no end: the same delay as ``log(ARL0) / KL`` (at least one hop)."""
+        lagged = lagged_oracle_ms(lambda f: kl * f, 15 * 60_000, math.inf)
+        assert lagged == pytest.approx(oracle_ms(kl, 15 * 60_000))
+
+    def test_a_step_too_short_to_hold_the_evidence_is_never_found(self) -> None:
+        """Half the evidence log(ARL0) needs, then the incident ends: infinite delay."""
+        need = math.log(arl0_evaluations(15 * 60_000))
+        per_hop = need / 8
+        assert lagged_oracle_ms(lambda f: per_hop * f, 15 * 60_000, 1.0) == math.inf
+        assert lagged_oracle_ms(lambda f: per_hop * f, 15 * 60_000, 3.0) == pytest.approx(
+            8 * 15 * 60_000
+        )
+
+    def test_a_lag_delays_the_evidence(self) -> None:
+        """Complaints 0.5-30 h after delivery: later than the step, sooner than the lag's end."""
+        kl = lambda f: kl_poisson(2.0, 2.0 + 6.0 * f)  # noqa: E731 - one line each
+        step = lagged_oracle_ms(kl, 3_600_000, 36.0)
+        lagged = lagged_oracle_ms(kl, 3_600_000, 36.0, (0.5, 30.0))
+        assert step < lagged < 30 * 3_600_000
+
+    @pytest.mark.parametrize("lag", [None, (0.5, 30.0), (4.8, 48.0)])
+    def test_every_extra_event_arrives_once(self, lag: tuple[float, float] | None) -> None:
+        """Summed over the hops, the arriving share adds up to the span (in hours)."""
+        span = 30.0
+        total = sum(arriving_share(j, j + 1.0, span, lag) for j in range(120))
+        assert total == pytest.approx(span, rel=1e-3)
+        assert arriving_share(0.0, 0.5, span, (0.5, 30.0)) == 0.0
+
+    def test_no_change_is_never_found(self) -> None:
+        assert lagged_oracle_ms(lambda f: 0.0 * f, 60_000, math.inf) == math.inf
+
+    def test_the_matrix_runs_have_lagged_oracles(self) -> None:
+        """Complaint-driven incidents are timed with their lag, so the one-hop step oracle
+        of the daily rates (6 h) is no longer what the delays are judged against."""
+        from benchmarks.matrix_scenario import build_run
+        from streams.rules.catalogue import load_rules
+
+        run = build_run("1x", 1, load_rules(None))
+        damage = [m for m in run.incidents if m.kind in ("carrier_damage", "supplier_quality")]
+        assert len(damage) == 4
+        assert all(m.oracle_ms is not None and m.oracle_ms > 6 * 3_600_000 for m in damage)
 
 
 class TestEntityOracle:
