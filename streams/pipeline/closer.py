@@ -1,10 +1,10 @@
 """Stage 2: merge partials per series and window, close windows, decide, run episodes.
 
-Size: one class, :class:`WindowCloser`, whose window close, admission and eviction,
-population rules and episode bookkeeping share its per-series state. The snapshot layout
-(:mod:`streams.pipeline.closer_snapshot`) and judging one window
-(:mod:`streams.pipeline.window_judge`) live apart; moving the population rules out is
-the next split (issue 11).
+Size: one class, :class:`WindowCloser`, whose window close, admission and eviction
+and episode bookkeeping share its per-series state. The snapshot layout
+(:mod:`streams.pipeline.closer_snapshot`), judging one window
+(:mod:`streams.pipeline.window_judge`) and the entity rules' population state
+(:mod:`streams.pipeline.population`) live apart.
 
 A :class:`WindowCloser` owns a set of series (in Kafka: one partition of the
 partials topic, keyed by series). It receives
@@ -76,17 +76,17 @@ from streams.pipeline.closer_snapshot import BySeries
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
+from streams.pipeline.population import Population, verdict_decision
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
 from streams.risk.scorer import EVICTION_RULE, RiskScorer
 from streams.risk.shard import RiskShard, risk_sources
 from streams.rules.catalogue import RuleSet, RuleSpec
 from thresholds.bank import SeriesBank
-from thresholds.decision import Decision, Transition
+from thresholds.decision import Decision
 from thresholds.engine import Outcome
-from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
+from thresholds.entity_rate import BurstVerdict
 from thresholds.kinds import quantile_noise
-from thresholds.return_history import ReturnHistory
 
 __all__ = ["OVERFLOW_KEY", "Closed", "WindowCloser", "overflow_key"]
 
@@ -212,13 +212,8 @@ class WindowCloser:
         #: the last :meth:`drain_evictions`.
         self.evicted: Counter[tuple[str, str]] = Counter()
         self.folded: Counter[str] = Counter()
-        #: Busy entities' own histories for the burst rule, per (rule, dimension).
-        self.entity_rates: dict[tuple[str, str], EntityRates] = {}
-        #: Rolling returns of returning customers for ``frequent_returner``, per dimension.
-        self.returners: dict[tuple[str, str], ReturnHistory] = {}
-        #: Windows closed per sharded entity rule and ``dimension/shard``: they warm up for
-        #: ``grace_period`` of them (the first day teaches which addresses are busy).
-        self.entity_closes: Counter[str] = Counter()
+        #: The entity rules' own state (bursts, shared addresses, frequent returners).
+        self.population = Population(self._shard, self._shard_cap)
         self.oncall = oncall if oncall is not None else OnCall(rules.mutes)
         #: Series decided in a muted window since their last unmuted one: at that one their
         #: episode catches up with the engine (fires or resolves what the mute held back).
@@ -271,15 +266,7 @@ class WindowCloser:
             "streak_start": self.streak_start,
             "event_alerts": self.event_alerts.items(),
             "late_partials": self.late_partials,
-            "entity_rates": [
-                [rule, dimension, rates.to_dict()]
-                for (rule, dimension), rates in sorted(self.entity_rates.items())
-            ],
-            "entity_closes": dict(sorted(self.entity_closes.items())),
-            "returners": [
-                [rule, dimension, history.to_dict()]
-                for (rule, dimension), history in sorted(self.returners.items())
-            ],
+            **self.population.snapshot(),
             "oncall": self.oncall.snapshot(),
             "incidents": ([] if self.folder is None else self.folder.snapshot(self.open_alerts)),
             "muted": sorted(self.muted_series),
@@ -344,15 +331,7 @@ class WindowCloser:
         for alert_id in state["event_alerts"]:
             self.event_alerts.seen(alert_id)
         self.late_partials = int(state["late_partials"])
-        self.entity_rates = {}
-        for rule_name, dimension, rates in state.get("entity_rates", []):
-            if any(rule.name == rule_name for rule in self.rules.rules):
-                self._entity_rates(self.rules.by_name(rule_name), dimension).load(rates)
-        self.entity_closes = Counter({k: int(v) for k, v in state.get("entity_closes", {}).items()})
-        self.returners = {}
-        for rule_name, dimension, returner_state in state.get("returners", []):
-            if any(rule.name == rule_name for rule in self.rules.rules):
-                self._returners(self.rules.by_name(rule_name), dimension).load(returner_state)
+        self.population.restore(state, self.rules)
         self.oncall.restore(state.get("oncall"))
         if self.folder is not None:
             self.folder.seed(self.open_alerts.values())
@@ -778,103 +757,6 @@ class WindowCloser:
         if idle or over:
             note_evictions(len(idle) + len(over))
 
-    def _entity_rates(self, rule: RuleSpec, dimension: str) -> EntityRates:
-        rates = self.entity_rates.get((rule.name, dimension))
-        if rates is None:
-            detector = rule.detector
-            assert detector is not None
-            floor = detector.guard_above if detector.guard_above is not None else 4.5
-            # shared_address: a day's distinct customers have no slow horizon to add up.
-            slow_floor = rule.slow_floor if rule.definition.entity == "burst" else math.inf
-            rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
-                rule.window_ms,
-                rule.hop_ms,
-                floor=floor,
-                slow_floor=slow_floor,
-                slow_half_life_ms=rule.slow_half_life_ms,
-                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
-            )
-        return rates
-
-    def _returners(self, rule: RuleSpec, dimension: str) -> ReturnHistory:
-        history = self.returners.get((rule.name, dimension))
-        if history is None:
-            detector = rule.detector
-            assert detector is not None
-            min_count = detector.guard_above if detector.guard_above is not None else 5.0
-            history = self.returners[(rule.name, dimension)] = ReturnHistory(
-                rule.window_ms,
-                min_count=min_count,
-                z=detector.z,
-                max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
-            )
-        return history
-
-    def _entity_verdicts(
-        self,
-        rule: RuleSpec,
-        dimension: str,
-        end: int,
-        merged: Mapping[tuple[str, str], Partial],
-        also: list[str],
-    ) -> dict[str, BurstVerdict]:
-        """One dimension's verdicts of an entity rule (see
-        :attr:`streams.rules.spec.Rule.entity`)."""
-        mine = {key: partial for (dim, key), partial in merged.items() if dim == dimension}
-        model = rule.definition.entity
-        if model == "burst":
-            rates = self._entity_rates(rule, dimension)
-            verdicts = rates.close(end, {key: p.num for key, p in mine.items()}, also)
-            if end % _SWEEP_MS < rule.hop_ms:
-                rates.sweep(end)
-            return verdicts
-        # "returns" and "distinct_customers" (:data:`streams.rules.spec.EntityModel`): one
-        # state per closer shard that learns for its first ``grace_period`` windows (of that
-        # shard) before it fires. Replay (one closer, every shard) and a worker (one
-        # closer per shard) learn and judge alike. A shard without partials in this window
-        # is not closed, as a worker's closer without pending partials would not close it.
-        by_shard: dict[int, dict[str, Partial]] = {}
-        for key, partial in mine.items():
-            shard = self._shard(series_id(rule.name, dimension, key))
-            by_shard.setdefault(shard, {})[key] = partial
-        held: dict[int, list[str]] = {}
-        for key in also:
-            held.setdefault(self._shard(series_id(rule.name, dimension, key)), []).append(key)
-        detector = rule.detector
-        assert detector is not None
-        verdicts = {}
-        for shard, partials in sorted(by_shard.items()):
-            name = f"{dimension}/{shard}"
-            state: ReturnHistory | EntityRates
-            if model == "returns":
-                state = self._returners(rule, name)
-                out = state.close(
-                    end, {key: (p.num, p.den) for key, p in partials.items()}, held.get(shard, ())
-                )
-            else:  # "distinct_customers": the customers each source saw, united
-                state = self._entity_rates(rule, name)
-                out = state.close(
-                    end,
-                    {
-                        key: float(len(p.context.get("customer_id", ()))) if p.context else 0.0
-                        for key, p in partials.items()
-                    },
-                    held.get(shard, ()),
-                )
-            if end % _SWEEP_MS < rule.hop_ms:
-                state.sweep(end)
-            warm = f"{rule.name}:{name}"
-            self.entity_closes[warm] += 1
-            if self.entity_closes[warm] <= detector.grace_period:
-                # Warm-up: learn only (every address is new when monitoring starts). Most
-                # verdicts are quiet already: only the others are copied.
-                out = {
-                    key: v if _quiet(v) else replace(v, violating=False, horizon=None, excess=0.0)
-                    for key, v in out.items()
-                }
-            verdicts.update(out)
-        return verdicts
-
     def _close_population(
         self, rule: RuleSpec, start: int, end: int, merged: Mapping[tuple[str, str], Partial]
     ) -> list[AlertEvent]:
@@ -890,7 +772,8 @@ class WindowCloser:
         verdicts: dict[tuple[str, str], BurstVerdict] = {}
         for dimension in rule.dimension_names:
             also = [key for dim, key in open_keys if dim == dimension]
-            for key, verdict in self._entity_verdicts(rule, dimension, end, merged, also).items():
+            judged = self.population.verdicts(rule, dimension, end, merged, also)
+            for key, verdict in judged.items():
                 verdicts[(dimension, key)] = verdict
         open_keys = {key for key in open_keys if key in verdicts}  # a shard not closed now
         if self.on_closed is None:
@@ -905,32 +788,8 @@ class WindowCloser:
             if partial is not None and rule.definition.entity == "distinct_customers":
                 # Its context is the address's customer ids: counted, never shown.
                 partial = Partial(partial.num, partial.den)
-            verdict = verdicts[(dimension, key)]
-            count, upper, violating = verdict.count, verdict.upper, verdict.violating
             sid = series_id(rule.name, dimension, key)
-            was_open = sid in self.episodes
-            transition: Transition | None = (
-                "fire"
-                if violating and not was_open
-                else ("resolve" if was_open and not violating else None)
-            )
-            decision = Decision(
-                observed=count,
-                baseline=verdict.expected,
-                lower=None,
-                upper=upper,
-                score=verdict.excess,
-                anomaly_score=count / (count + upper),
-                sample_size=int(count),
-                ready=True,
-                violating=violating,
-                direction="up" if violating else None,
-                severity=("critical" if verdict.excess >= 1.0 else "warning")
-                if violating
-                else None,
-                alerting=violating,
-                transition=transition,
-            )
+            decision = verdict_decision(verdicts[(dimension, key)], sid in self.episodes)
             mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
             events.extend(
                 self._advance(rule, dimension, key, start, end, decision, partial, muted=mute)
@@ -1049,18 +908,3 @@ def _faint(rule: RuleSpec, partial: Partial) -> bool:
 
 def _is_overflow(sid: str) -> bool:
     return sid.split(":", 2)[2].startswith(OVERFLOW_KEY + ".")
-
-
-#: How often (event time) the burst rule forgets entities that stopped ordering.
-_SWEEP_MS = 6 * 3_600_000
-
-
-def _quiet(verdict: BurstVerdict) -> bool:
-    """Whether ``verdict`` already is what the warm-up makes of it (not violating, no
-    horizon, an excess of +0.0)."""
-    return (
-        not verdict.violating
-        and verdict.horizon is None
-        and verdict.excess == 0.0
-        and math.copysign(1.0, verdict.excess) > 0
-    )
