@@ -150,6 +150,7 @@ class CheckpointStore:
             self._latest[partition] = (first, chunks)
             consumer.seek(tp, first)
             parts: list[bytes] = []
+            deadline = time.monotonic() + _READ_TIMEOUT_S
             while len(parts) < chunks:
                 batch = await asyncio.wait_for(
                     consumer.getmany(tp, timeout_ms=1000), _READ_TIMEOUT_S
@@ -157,6 +158,12 @@ class CheckpointStore:
                 for message in batch.get(tp, []):
                     if len(parts) < chunks and message.key == b"chunk":
                         parts.append(message.value)
+                if len(parts) < chunks and time.monotonic() > deadline:
+                    msg = (
+                        f"checkpoint {self.topic}/{partition}: {len(parts)} of the snapshot's "
+                        f"{chunks} chunks from offset {first} read in {_READ_TIMEOUT_S:g} s"
+                    )
+                    raise TimeoutError(msg)
             return zlib.decompress(b"".join(parts)), marker
         finally:
             await consumer.stop()
@@ -168,20 +175,32 @@ class CheckpointStore:
 
         Normally that is the last record. A writer killed mid-snapshot leaves chunks
         without a manifest at the tail (and then the end offset may be low, see the
-        module docstring), so look back in growing steps, reading forward until quiet.
+        module docstring), so look back in growing steps, reading forward until quiet,
+        but never stopping before ``end``: on a busy machine a fetch can take longer
+        than the quiet period, and stopping there read no manifest and restored no
+        snapshot (a complete one was there; seen with one core kept busy).
         """
         back = 1
         while True:
             start = max(end - back, 0)
             consumer.seek(tp, start)
             newest: bytes | None = None
+            deadline = time.monotonic() + _READ_TIMEOUT_S
             while True:
                 batch = await asyncio.wait_for(
                     consumer.getmany(tp, timeout_ms=500), _READ_TIMEOUT_S
                 )
                 messages = batch.get(tp, [])
                 if not messages:
-                    break
+                    if await consumer.position(tp) >= end:
+                        break  # read up to the end the broker reported, and quiet since
+                    if time.monotonic() > deadline:
+                        msg = (
+                            f"checkpoint {self.topic}/{tp.partition}: could not read up to "
+                            f"offset {end} in {_READ_TIMEOUT_S:g} s"
+                        )
+                        raise TimeoutError(msg)
+                    continue
                 for message in messages:
                     if message.key == b"manifest":
                         newest = message.value
