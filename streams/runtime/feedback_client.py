@@ -22,6 +22,10 @@ from streams.runtime.topics import TopicNames, ensure_feedback_topic
 __all__ = ["AlertNotFound", "find_alert", "send_verdict"]
 
 
+#: Empty polls after which a partition still short of its end offset is given up on.
+_BEHIND_QUIET_POLLS = 20
+
+
 class AlertNotFound(LookupError):
     """The alert id is not on the alerts topic (expired, mistyped, or another prefix)."""
 
@@ -31,8 +35,12 @@ async def find_alert(
 ) -> tuple[str, str, str]:
     """``(rule, dimension, key)`` of ``alert_id``, read from the alerts topic.
 
-    Reads from the start until the topic is quiet for ``quiet_ms`` rather than trusting
-    the end offset (see the broker notes); alerts are rare, so the read is short.
+    Reads from the start at least to the end offsets the broker reports, then on until
+    the topic is quiet for ``quiet_ms``: tansu can report an end short of the last batch
+    (see the broker notes), and on a busy machine one fetch can take longer than the
+    quiet period, so neither alone is enough. A partition that never reaches its end is
+    given up on after ``_BEHIND_QUIET_POLLS`` empty polls. Alerts are rare, so the read is
+    short.
     """
     consumer = AIOKafkaConsumer(
         **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
@@ -43,12 +51,21 @@ async def find_alert(
         if partitions is None:
             await consumer.topics()
             partitions = consumer.partitions_for_topic(names.alerts) or set()
-        consumer.assign([TopicPartition(names.alerts, p) for p in sorted(partitions)])
+        tps = [TopicPartition(names.alerts, p) for p in sorted(partitions)]
+        consumer.assign(tps)
         await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(tps) if tps else {}
+        behind = {tp for tp in tps if ends[tp] > 0}
+        quiet_polls = 0
         while True:
             batch = await consumer.getmany(timeout_ms=quiet_ms)
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
             if not batch:
-                raise AlertNotFound(alert_id)
+                quiet_polls += 1
+                if not behind or quiet_polls >= _BEHIND_QUIET_POLLS:
+                    raise AlertNotFound(alert_id)
+                continue
+            quiet_polls = 0
             for messages in batch.values():
                 for message in messages:
                     try:
