@@ -26,6 +26,15 @@ from benchmarks.matrix_scoring import (
 )
 
 H = 3_600_000
+
+
+class Event:
+    """Just a topic, as :func:`benchmarks.quality_matrix._only` reads an event."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+
 WINDOWS = {"order_volume": 15 * 60_000, "return_rate": MS_PER_DAY}
 
 
@@ -347,6 +356,56 @@ class TestCommandLine:
             ("REPORT", 11, "3x"),
             ("TUNE", 1, "1x"),
         ]
+
+
+class TestTopics:
+    """``--topics``: one family of rules, fed only its own topics."""
+
+    def test_only_rules_reading_nothing_else_are_fed(self) -> None:
+        """The wait rules read only wait-times; order and complaint rules are left out."""
+        from benchmarks.quality_matrix import fed_rules
+        from streams.rules.catalogue import load_rules
+
+        rules = load_rules(None)
+        fed = fed_rules(rules, frozenset({"wait-times"}))
+        assert {"wait_time_p90", "wait_sla_breach_share"} <= fed
+        assert not fed & {"order_volume", "complaint_rate", "return_rate"}
+        assert fed_rules(rules, None) == {r.name for r in rules.rules}
+
+    def test_only_the_topics_events_are_replayed(self) -> None:
+        """Events of other topics are dropped; ``None`` keeps every event."""
+        from benchmarks.quality_matrix import _only
+
+        events = [Event(topic=t) for t in ("orders", "wait-times", "complaints", "wait-times")]
+        assert [e.topic for e in _only(events, frozenset({"wait-times"}))] == ["wait-times"] * 2
+        assert len(list(_only(events, None))) == 4
+
+    def test_unknown_topic_is_named(self) -> None:
+        """A topic outside the contract's input topics is refused, naming it."""
+        import argparse
+
+        from benchmarks.quality_matrix import _topics
+
+        assert _topics("wait-times, orders") == {"wait-times", "orders"}
+        with pytest.raises(argparse.ArgumentTypeError, match="waits"):
+            _topics("waits")
+
+    def test_the_table_leaves_out_types_not_scored(self) -> None:
+        """Only the incident types the run scored get rows."""
+        from benchmarks.matrix_scoring import IncidentScore
+        from benchmarks.quality_matrix import false_episodes, table
+
+        score = IncidentScore("incident-1", "wait_surge", "obvious", True, 30 * 60_000, None, 1e6)
+        cell = {
+            "volume": "1x",
+            "scores": [score],
+            "false": false_episodes([], [], {}, 0, MS_PER_DAY),
+            "false_in_promotion": 0,
+            "false_busy_entity_bursts": 0,
+        }
+        text = table([cell], ["1x"], "title")
+        assert "wait_surge" in text
+        assert "checkout_outage" not in text
 
 
 def test_band_table_prints_efficiency_and_its_model_error_factor() -> None:
