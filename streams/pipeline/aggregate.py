@@ -1,9 +1,9 @@
 """Stage 1: per input partition, fold events into per-series window partials.
 
 Size: the per-partition aggregator folds events into partials, norms, cohorts and the
-order book, and snapshots them; the partial record it builds is here too, because the
-closer and the wire codec read its fields directly. Moving the snapshot reader out, as
-done for the closer, is owed (issue 11).
+order book; the partial record it builds is here too, because the closer and the wire
+codec read its fields directly. The snapshot layout is in
+:mod:`streams.pipeline.aggregate_snapshot`.
 
 One :class:`SourceAggregator` serves one input partition (a *source*). It is
 pure code: the Kafka runtime and ``replay`` feed it the same events in the same
@@ -32,20 +32,18 @@ time, checked at each fold) is evicted, and none is created beyond ``max_series`
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
-
 from alerts.model import join_key, split_key
 from streams.contract.events import Event, OrderEvent, TopicName
+from streams.pipeline.aggregate_snapshot import encode_snapshot, read_snapshot
 from streams.pipeline.cohorts import DeliveryMemory
 from streams.pipeline.heap import note_evictions
-from streams.pipeline.order_state import SNAPSHOT_COLUMNS, LostParcel, OrderBook, OrderFacts
+from streams.pipeline.order_state import LostParcel, OrderBook, OrderFacts
 from streams.pipeline.strata import Strata
 from streams.pipeline.strata import add as add_to_stratum
 from streams.pipeline.strata import merge as merge_strata
@@ -61,7 +59,6 @@ __all__ = [
     "Partial",
     "SealedPartial",
     "SourceAggregator",
-    "resume_offset",
     "series_id",
     "ships_panes",
 ]
@@ -656,58 +653,33 @@ class SourceAggregator:
 
     def snapshot(self, position: int) -> bytes:
         """State to resume from: re-reading starts at the first offset an open window needs
-        (or ``position``), with the progress, sealed windows and norms of that moment.
-
-        Layout: ``_SNAPSHOT_MAGIC``, a 4-byte little-endian length, a JSON header (the
-        small state and each rule's norm keys), then per rule in header order the norms'
-        ``n`` (int64), ``level`` and ``var`` (float64) and fold times (int64) as raw
-        little-endian arrays. Under a key flood a source holds 100,000s of norms: as JSON
-        (one list per norm) they cost 0.45 s of CPU per snapshot on the event loop, as
-        arrays a few tens of ms (``benchmarks/key_flood.py``).
-        """
+        (or ``position``), with the progress, sealed windows and norms of that moment
+        (layout: :mod:`streams.pipeline.aggregate_snapshot`)."""
         resume, progress = position, self.progress_ms
         if self.first_offset:
             window = min(self.first_offset, key=lambda w: (self.first_offset[w], w))
             resume, (progress, ahead) = self.first_offset[window], self.first_progress[window]
         else:
             ahead = self.ahead_ms
-        rules = sorted(self.norm_states)
-        # Delivery memories (``streams.pipeline.cohorts``), after the norms' arrays.
-        cohorts = [(rule, memory.to_bytes()) for rule, memory in sorted(self.cohorts.items())]
-        arrays: list[bytes] = []
-        for rule in rules:
-            states, seen = self.norm_states[rule], self.norm_seen[rule]
-            values = list(states.values())
-            count = len(values)
-            arrays += [
-                np.fromiter([s.n for s in values], "<i8", count).tobytes(),
-                np.fromiter([s.level for s in values], "<f8", count).tobytes(),
-                np.fromiter([s.var for s in values], "<f8", count).tobytes(),
-                np.fromiter([seen.get(key, _UNSEEN) for key in states], "<i8", count).tobytes(),
-            ]
         small: dict[str, Any] = {
             "resume_offset": resume,
             "progress_ms": progress,
             "ahead_ms": ahead,
             "sealed_through": self.sealed_through,
-            "norm_keys": [[rule, list(self.norm_states[rule])] for rule in rules],
-            **({"cohorts": [[rule, len(blob)] for rule, blob in cohorts]} if cohorts else {}),
         }
+        order_arrays: list[bytes] = []
         if self.orders is not None:
             # Per-order state as of ``position``: re-read events find their order's times
             # (streams.pipeline.order_state keeps finished orders long enough to measure
             # them again).
             small["orders"] = self.orders.header()
-            arrays += self.orders.arrays()
-        header = json.dumps(small, separators=(",", ":"), sort_keys=True).encode()
-        return b"".join(
-            [
-                _SNAPSHOT_MAGIC,
-                len(header).to_bytes(4, "little"),
-                header,
-                *arrays,
-                *(blob for _, blob in cohorts),
-            ]
+            order_arrays = self.orders.arrays()
+        return encode_snapshot(
+            small,
+            {rule: (states, self.norm_seen[rule]) for rule, states in self.norm_states.items()},
+            # Delivery memories (``streams.pipeline.cohorts``), after the norms' arrays.
+            [(rule, memory.to_bytes()) for rule, memory in sorted(self.cohorts.items())],
+            order_arrays,
         )
 
     def restore(self, data: bytes) -> int:
@@ -717,18 +689,19 @@ class SourceAggregator:
         when re-read; norms continue from where they were. The JSON-only snapshots of
         earlier versions are still read.
         """
-        state, norms, orders_at, cohorts = _read_snapshot(data)
-        if self.orders is not None and "orders" in state and orders_at is not None:
-            self.orders.load(state["orders"], data, orders_at)
+        read = read_snapshot(data)
+        state = read.state
+        if self.orders is not None and "orders" in state and read.orders_at is not None:
+            self.orders.load(state["orders"], data, read.orders_at)
         self.progress_ms = state["progress_ms"]
-        for rule, blob in cohorts.items():
+        for rule, blob in read.cohorts.items():
             if rule in self.cohorts:
                 self.cohorts[rule].load(blob)
         self.ahead_ms = state.get("ahead_ms")
         self.sealed_through = {k: int(v) for k, v in state["sealed_through"].items()}
         # Snapshots from before eviction hold no fold times: fed at the snapshot's watermark.
         default_seen = -1 if self.watermark_ms is None else self.watermark_ms
-        for rule, (states, times) in norms.items():
+        for rule, (states, times) in read.norms.items():
             if rule in self.norm_states:
                 self.norm_states[rule] = states
                 self.norm_seen[rule] = {
@@ -1063,79 +1036,6 @@ def _add_context(acc: Partial, context: tuple[str, ...], event: Event, weight: f
                 by_name[name] = {value: weight}
             else:
                 counts[value] = counts.get(value, 0) + weight
-
-
-_SNAPSHOT_MAGIC = b"agg/2"
-#: Fold time written for a norm without one (restored as fed at the snapshot's watermark).
-_UNSEEN = -(1 << 63)
-
-_Norms = dict[str, tuple[dict[str, NormState], dict[str, int | None]]]
-
-
-def resume_offset(snapshot: bytes) -> int:
-    """The input offset a :meth:`SourceAggregator.snapshot` resumes at."""
-    return int(_read_snapshot(snapshot)[0]["resume_offset"])
-
-
-def _read_snapshot(data: bytes) -> tuple[dict[str, Any], _Norms, int | None, dict[str, bytes]]:
-    """The small state, per rule the norms and their fold times (``None``: unknown) of a
-    :meth:`SourceAggregator.snapshot` (binary or the older JSON-only form), the offset of
-    the order book's arrays (``None``: none) and per rule the delivery memory's bytes."""
-    if not data.startswith(_SNAPSHOT_MAGIC):
-        state = json.loads(data)
-        fed = state.get("norm_seen", {})
-        return (
-            state,
-            {
-                rule: (
-                    {key: _norm_state(value) for key, value in states.items()},
-                    {
-                        key: (None if key not in fed.get(rule, {}) else int(fed[rule][key]))
-                        for key in states
-                    },
-                )
-                for rule, states in state["norms"].items()
-            },
-            None,
-            {},
-        )
-    start = len(_SNAPSHOT_MAGIC)
-    size = int.from_bytes(data[start : start + 4], "little")
-    offset = start + 4 + size
-    state = json.loads(data[start + 4 : offset])
-    norms: _Norms = {}
-    for rule, keys in state["norm_keys"]:
-        count = len(keys)
-        columns = []
-        for dtype in ("<i8", "<f8", "<f8", "<i8"):
-            columns.append(np.frombuffer(data, dtype, count, offset).tolist())
-            offset += 8 * count
-        n, level, var, seen = columns
-        norms[rule] = (
-            {key: NormState(n[i], level[i], var[i]) for i, key in enumerate(keys)},
-            {key: None if seen[i] == _UNSEEN else seen[i] for i, key in enumerate(keys)},
-        )
-    orders_at = None
-    if "orders" in state:
-        orders_at = offset
-        offset += 8 * SNAPSHOT_COLUMNS * len(state["orders"]["ids"])
-    cohorts: dict[str, bytes] = {}
-    for rule, length in state.get("cohorts", []):
-        cohorts[rule] = data[offset : offset + length]
-        offset += length
-    if offset != len(data):
-        msg = f"aggregator snapshot has {len(data) - offset} trailing bytes"
-        raise ValueError(msg)
-    return state, norms, orders_at, cohorts
-
-
-def _norm_state(value: list[Any] | str) -> NormState:
-    """A norm state from a snapshot: ``[n, level, var]`` (or the JSON text older snapshots
-    held)."""
-    if isinstance(value, str):
-        return NormState.from_json(value)
-    n, level, var = value
-    return NormState(int(n), float(level), float(var))
 
 
 def _measure_norms(rule: RuleSpec) -> dict[str, EventNorm]:

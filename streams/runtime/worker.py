@@ -50,7 +50,8 @@ from alerts.text import AlertTexts
 from streams.contract.events import TOPICS, TopicName
 from streams.exceptions import TopicError, WorkerFailure
 from streams.logs import get_logger
-from streams.pipeline.aggregate import EventAlert, SealedPartial, resume_offset
+from streams.pipeline.aggregate import EventAlert, SealedPartial
+from streams.pipeline.aggregate_snapshot import resume_offset
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.pipeline.oncall import OnCall

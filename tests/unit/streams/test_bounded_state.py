@@ -12,7 +12,8 @@ import pytest
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
 from streams.contract.events import TOPICS, OrderEvent
-from streams.pipeline.aggregate import SourceAggregator, resume_offset
+from streams.pipeline.aggregate import SourceAggregator
+from streams.pipeline.aggregate_snapshot import resume_offset
 from streams.pipeline.closer import WindowCloser, overflow_key
 from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output
 from streams.pipeline.wire import closer_partition
