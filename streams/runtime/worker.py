@@ -2,7 +2,9 @@
 
 Size: one :class:`Worker` runs both Kafka loops, rebalances, checkpoints, publishing and
 the child processes; its methods share the consumers, the producer and the closers.
-Splitting it into an intake stage and a closer stage class (issue 11) is owed, not done.
+The closer's queue of fetched records is its own class
+(:class:`~streams.runtime.closer_queue.CloserQueue`); splitting the rest into an intake
+stage and a closer stage class (issue 11) is owed, not done.
 
 * **Intake** (stage 1) consumes the input topics in batches with aiokafka,
   validates, de-duplicates and aggregates per input partition
@@ -34,7 +36,6 @@ import contextlib
 import functools
 import json
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,17 +51,13 @@ from alerts.text import AlertTexts
 from streams.contract.events import TOPICS, TopicName
 from streams.exceptions import TopicError, WorkerFailure
 from streams.logs import get_logger
-from streams.pipeline.aggregate import EventAlert, SealedPartial
 from streams.pipeline.aggregate_snapshot import resume_offset
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.feedback import FeedbackBook, InvalidVerdict, Verdict
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.replay import Stage1, Stage1Output, fold_incidents
 from streams.pipeline.wire import (
-    RiskFacts,
-    Watermark,
     closer_partition,
-    decode,
     encode_event_alert,
     encode_watermark,
     pack_partials,
@@ -71,6 +68,7 @@ from streams.rules.catalogue import RuleSet
 from streams.rules.mutes import mute_states
 from streams.runtime.batches import PartitionBatches, keyed_partition
 from streams.runtime.checkpoint import CheckpointSchedule, CheckpointStore, lowest_offsets
+from streams.runtime.closer_queue import CloserQueue
 from streams.runtime.commits import CommitFailures
 from streams.runtime.config import Settings
 from streams.runtime.gc_tuning import tune_gc
@@ -192,17 +190,13 @@ class Worker:
         self._restoring: set[TopicPartition] = set()
         #: First offset of records skipped while restoring (where to rewind to).
         self._skipped: dict[TopicPartition, int] = {}
-        #: Per closer partition: the offset after the last record applied (what a snapshot
-        #: covers) and after the last snapshot taken.
-        self._closer_position: dict[int, int] = {}
+        #: Fetched window records not yet applied, and per closer partition the offset
+        #: after the last record applied (what a snapshot covers).
+        self.closer_queue = CloserQueue(self.closers, self._partials_failed)
         #: What the per-series view was last built from (see ``_export_series``).
         self._series_exported: tuple[tuple[int, int, int], ...] | None = None
+        #: Per closer partition: the position of the last snapshot taken.
         self._closer_snapshot_position: dict[int, int] = {}
-        #: Fetched partials and watermarks not yet applied, in order: (partition, record).
-        self._closer_pending: deque[tuple[int, Any]] = deque()
-        #: How many records each partition has in ``_closer_pending``, and their bytes.
-        self._closer_queued: dict[int, int] = {}
-        self._closer_queued_bytes = 0
         #: Closer partitions revoked at the current rebalance (see ``_drop_lost``).
         self._revoked_closers: set[int] = set()
         #: Next offset per alerts-topic partition after everything this worker published.
@@ -229,7 +223,6 @@ class Worker:
         self.risk_published = 0
         #: Sealed partials this process's intake sent and its closers received (benchmarks).
         self._partials_sent = 0
-        self.partials_received = 0
         split = settings.intake_processes > 0 and roles == {"intake", "closer"}
         self._runs_intake = "intake" in roles and not split
         self._runs_closer = "closer" in roles
@@ -250,6 +243,11 @@ class Worker:
     def intake_pids(self) -> list[int]:
         """Process ids of the intake child processes (none if stage 1 runs here)."""
         return [child.pid for child in self._children if child.pid is not None]
+
+    @property
+    def partials_received(self) -> int:
+        """Sealed partials this process's closers applied so far (benchmarks)."""
+        return self.closer_queue.partials_received
 
     @property
     def partials_sent(self) -> int:
@@ -800,7 +798,7 @@ class Worker:
         assert consumer is not None
         self._drop_lost({tp.partition for tp in assigned})
         self._restoring.update(assigned)
-        self._drop_pending({tp.partition for tp in assigned})
+        self.closer_queue.drop({tp.partition for tp in assigned})
         loaded: dict[TopicPartition, tuple[bytes | None, dict[str, Any] | None]] = {}
         published: set[tuple[str, str, str]] = set()
         try:
@@ -839,7 +837,7 @@ class Worker:
                     self.folder.seed(closer.open_alerts.values())
                     position = int(marker["position"])
                     consumer.seek(tp, position)
-                    self._closer_position[tp.partition] = position
+                    self.closer_queue.positions[tp.partition] = position
                     self._closer_snapshot_position[tp.partition] = position
                     restored.append(f"{tp.partition}@{position}")
                 elif skipped is not None:
@@ -856,12 +854,12 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._checkpoint_closers(force=True)
         self._revoked_closers.update(tp.partition for tp in revoked)
-        self._drop_pending({tp.partition for tp in revoked})
+        self.closer_queue.drop({tp.partition for tp in revoked})
         for tp in revoked:
             self._closer_schedule.forget(tp.partition)
             self.closers.pop(tp.partition, None)
             self._series_exported = None
-            self._closer_position.pop(tp.partition, None)
+            self.closer_queue.positions.pop(tp.partition, None)
             self._closer_snapshot_position.pop(tp.partition, None)
 
     def _drop_lost(self, assigned: set[int]) -> None:
@@ -929,16 +927,17 @@ class Worker:
     async def _closer_loop(self) -> None:
         """Fetch, turn per-event verdicts into alerts at once, then work off window records.
 
-        Partials and watermarks queue in ``_closer_pending`` and are worked off in slices of
+        Partials and watermarks queue in ``closer_queue`` and are worked off in slices of
         at most ``_CLOSER_SLICE_S`` with a fetch between slices, so a burst of window work
         (every series' partial at a window seal) does not hold a per-event alert back: it
         waits for one slice, not for the whole burst.
         """
         consumer = self._closer
         assert consumer is not None
-        pending = self._closer_pending
+        queue = self.closer_queue
+        pending = queue.pending
         while True:
-            if self._closer_queued_bytes < _CLOSER_MAX_PENDING_BYTES:
+            if queue.queued_bytes < _CLOSER_MAX_PENDING_BYTES:
                 batches = await consumer.getmany(
                     timeout_ms=0 if pending else 200, max_records=10_000
                 )
@@ -952,7 +951,7 @@ class Worker:
             alerts = self._take_fetched(batches)
             if alerts:
                 await self._publish_alerts(alerts)
-            alerts, closed_any = self._work_off_pending(time.monotonic() + _CLOSER_SLICE_S)
+            alerts, closed_any = queue.work_off(time.monotonic() + _CLOSER_SLICE_S)
             if closed_any or alerts:
                 alerts += fold_incidents(self.folder, self.closers.values(), alerts)
             await self._publish_alerts(alerts)
@@ -961,44 +960,13 @@ class Worker:
             await self._checkpoint_closers()
 
     def _take_fetched(self, batches: dict[TopicPartition, list[Any]]) -> list[AlertEvent]:
-        """Queue fetched window records; return the alerts of the per-event verdicts.
-
-        Verdicts are the records with a key (partials and watermarks have none). A verdict
-        may be handled before window records fetched ahead of it: it does not depend on
-        them, and a restart that reads it again finds its alert id in the closer's memory
-        of alerts published.
-        """
-        pending, queued = self._closer_pending, self._closer_queued
+        """Queue fetched window records (not those of a partition being restored); return
+        the alerts of the per-event verdicts (:meth:`CloserQueue.take`)."""
         alerts: list[AlertEvent] = []
         for tp, messages in batches.items():
-            if self._skip_restoring(tp, messages):
-                continue
-            closer = self.closers.get(tp.partition)
-            if closer is None:
-                continue
-            for message in messages:
-                if message.key is not None:
-                    record = self._decode_partials(tp.partition, message)
-                    if record is None or isinstance(record, EventAlert):
-                        if record is not None:
-                            alerts.extend(closer.on_event_alert(record))
-                        if not queued.get(tp.partition):  # nothing earlier still waits
-                            self._closer_position[tp.partition] = message.offset + 1
-                        continue
-                pending.append((tp.partition, message))
-                queued[tp.partition] = queued.get(tp.partition, 0) + 1
-                self._closer_queued_bytes += len(message.value)
+            if not self._skip_restoring(tp, messages):
+                alerts += self.closer_queue.take(tp.partition, messages)
         return alerts
-
-    def _decode_partials(
-        self, partition: int, message: Any
-    ) -> list[SealedPartial] | EventAlert | Watermark | RiskFacts | None:
-        """One partials-topic record, or ``None`` (logged and counted) if it cannot be read."""
-        try:
-            return decode(message.value)
-        except Exception as exc:  # noqa: BLE001 - one record must not stop alerting
-            self._partials_failed(partition, message, exc)
-            return None
 
     def _partials_failed(self, partition: int, message: Any, exc: Exception) -> None:
         log.error(
@@ -1010,49 +978,6 @@ class Worker:
         if isinstance(self.metrics, AlertMetrics):
             self.metrics.record_dead_letter("partials", "internal_error")
 
-    def _work_off_pending(self, deadline: float) -> tuple[list[AlertEvent], bool]:
-        """Apply queued partials and watermarks, in order, until ``deadline`` (monotonic)."""
-        pending, queued = self._closer_pending, self._closer_queued
-        alerts: list[AlertEvent] = []
-        closed_any = False
-        while pending:
-            partition, message = pending.popleft()
-            queued[partition] -= 1
-            self._closer_queued_bytes -= len(message.value)
-            closer = self.closers.get(partition)
-            if closer is not None:
-                record = self._decode_partials(partition, message)
-                try:
-                    if isinstance(record, list):
-                        for sealed in record:
-                            closer.on_partial(sealed)
-                        self.partials_received += len(record)
-                    elif isinstance(record, EventAlert):
-                        alerts.extend(closer.on_event_alert(record))
-                    elif isinstance(record, RiskFacts):
-                        if closer.risk is not None:
-                            for fact in record:
-                                closer.risk.on_fact(fact)
-                    elif isinstance(record, Watermark):
-                        alerts.extend(closer.on_watermark(record.source, record.watermark_ms))
-                        closed_any = True
-                except Exception as exc:  # noqa: BLE001 - one record must not stop alerting
-                    self._partials_failed(partition, message, exc)
-                self._closer_position[partition] = message.offset + 1
-            if time.monotonic() >= deadline:
-                break
-        return alerts, closed_any
-
-    def _drop_pending(self, partitions: set[int]) -> None:
-        """Forget queued records of partitions revoked or being restored (re-read later)."""
-        pending = self._closer_pending
-        kept = [item for item in pending if item[0] not in partitions]
-        pending.clear()
-        pending.extend(kept)
-        self._closer_queued_bytes = sum(len(message.value) for _, message in kept)
-        for partition in partitions:
-            self._closer_queued.pop(partition, None)
-
     async def _checkpoint_closers(self, *, force: bool = False) -> None:
         """Snapshot the owned closer most overdue (every ``checkpoint_interval_ms`` each;
         all of them when ``force``), then commit."""
@@ -1061,7 +986,7 @@ class Worker:
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for partition in self._closer_schedule.due(sorted(self.closers), force=force):
             closer = self.closers.get(partition)
-            position = self._closer_position.get(partition)
+            position = self.closer_queue.positions.get(partition)
             if (
                 closer is None
                 or position is None

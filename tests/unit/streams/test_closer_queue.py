@@ -31,6 +31,7 @@ from streams.pipeline.replay import Stage1, Stage1Output
 from streams.pipeline.wire import encode_event_alert, encode_watermark, pack_partials
 from streams.rules.catalogue import load_rules
 from streams.runtime.checkpoint import CheckpointSchedule
+from streams.runtime.closer_queue import CloserQueue
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
 
@@ -123,7 +124,7 @@ def in_order(records: list[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]
     alerts = []
     for record in records:
         alerts += worker._take_fetched({TP: [record]})
-        alerts += worker._work_off_pending(float("inf"))[0]
+        alerts += worker.closer_queue.work_off(float("inf"))[0]
     return ids(alerts)
 
 
@@ -137,12 +138,12 @@ def test_verdicts_are_handled_at_fetch_ahead_of_window_work(
     at_fetch = worker._take_fetched({TP: records})
     assert {a.rule for a in at_fetch} == {"order_outlier"}
     assert len(at_fetch) == verdicts
-    assert worker._closer_position.get(0) is None, "position passed unapplied records"
-    later, closed_any = worker._work_off_pending(float("inf"))
+    assert worker.closer_queue.positions.get(0) is None, "position passed unapplied records"
+    later, closed_any = worker.closer_queue.work_off(float("inf"))
     assert closed_any and later, "window rules found nothing to say"
     assert ids(at_fetch + later) == in_order(records)
-    assert worker._closer_position[0] == records[-1].offset + 1
-    assert not worker._closer_pending
+    assert worker.closer_queue.positions[0] == records[-1].offset + 1
+    assert not worker.closer_queue.pending
 
 
 def test_window_work_stops_at_the_deadline_and_resumes_in_order(
@@ -152,13 +153,13 @@ def test_window_work_stops_at_the_deadline_and_resumes_in_order(
     applied records only, and slicing changes no alert."""
     worker = closer_worker()
     alerts = worker._take_fetched({TP: records})
-    queued = len(worker._closer_pending)
-    alerts += worker._work_off_pending(0.0)[0]
-    assert len(worker._closer_pending) == queued - 1
+    queued = len(worker.closer_queue.pending)
+    alerts += worker.closer_queue.work_off(0.0)[0]
+    assert len(worker.closer_queue.pending) == queued - 1
     first_window_record = next(r for r in records if r.key is None)
-    assert worker._closer_position[0] == first_window_record.offset + 1
-    while worker._closer_pending:
-        alerts += worker._work_off_pending(0.0)[0]
+    assert worker.closer_queue.positions[0] == first_window_record.offset + 1
+    while worker.closer_queue.pending:
+        alerts += worker.closer_queue.work_off(0.0)[0]
     assert ids(alerts) == in_order(records)
     assert worker.partials_received > 0
 
@@ -170,17 +171,17 @@ def test_verdict_with_nothing_queued_moves_the_position(
     worker = closer_worker()
     verdict = next(r for r in records if r.key is not None)
     worker._take_fetched({TP: [verdict]})
-    assert worker._closer_position[0] == verdict.offset + 1
+    assert worker.closer_queue.positions[0] == verdict.offset + 1
 
 
 def test_revoked_partition_drops_its_queue(records: list[ConsumerRecord[bytes, bytes]]) -> None:
     """Queued records of a partition that moves away are dropped, not applied later."""
     worker = closer_worker()
     worker._take_fetched({TP: records[:200]})
-    assert worker._closer_pending
-    worker._drop_pending({0})
-    assert not worker._closer_pending and worker._closer_queued == {}
-    assert worker._work_off_pending(float("inf")) == ([], False)
+    assert worker.closer_queue.pending
+    worker.closer_queue.drop({0})
+    assert not worker.closer_queue.pending and worker.closer_queue.queued == {}
+    assert worker.closer_queue.work_off(float("inf")) == ([], False)
 
 
 def test_records_of_a_restoring_partition_are_skipped(
@@ -190,7 +191,7 @@ def test_records_of_a_restoring_partition_are_skipped(
     worker = closer_worker()
     worker._restoring.add(TP)
     assert worker._take_fetched({TP: records[:50]}) == []
-    assert not worker._closer_pending
+    assert not worker.closer_queue.pending
     assert worker._skipped[TP] == records[0].offset
 
 
@@ -227,7 +228,7 @@ class _CountingConsumer:
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[Any, Any]:
         await asyncio.sleep(timeout_ms / 1000)
-        self.fetches.append(self.worker._closer_queued_bytes)
+        self.fetches.append(self.worker.closer_queue.queued_bytes)
         return {}
 
     worker: Worker
@@ -246,9 +247,9 @@ async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
     consumer.worker = worker
     worker._closer = consumer  # type: ignore[assignment]
     worker._take_fetched({TP: packed})
-    assert worker._closer_queued_bytes == sum(len(r.value) for r in packed) > cap
+    assert worker.closer_queue.queued_bytes == sum(len(r.value) for r in packed) > cap
     task = asyncio.create_task(worker._closer_loop())
-    while worker._closer_pending:
+    while worker.closer_queue.pending:
         await asyncio.sleep(0)
     await asyncio.sleep(0.05)
     task.cancel()
@@ -256,7 +257,7 @@ async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
         await task
     assert consumer.fetches, "never fetched after catching up"
     assert all(queued < cap for queued in consumer.fetches)
-    assert worker._closer_queued_bytes == 0
+    assert worker.closer_queue.queued_bytes == 0
     assert worker.partials_received == sum(len(json.loads(r.value)["i"]) for r in packed)
 
 
@@ -275,12 +276,12 @@ def test_an_unreadable_partials_record_is_skipped_and_counted(
     mixed = [replace(r, offset=i) for i, r in enumerate(mixed)]
     worker = closer_worker()
     alerts = worker._take_fetched({TP: mixed})
-    alerts += worker._work_off_pending(float("inf"))[0]
+    alerts += worker.closer_queue.work_off(float("inf"))[0]
     assert ids(alerts) == in_order(records)
     assert isinstance(worker.metrics, AlertMetrics)
     skipped = worker.metrics.dead_letter_total.labels("partials", "internal_error")._value.get()
     assert skipped == len(mixed) - len(records) > 0
-    assert worker._closer_position[0] == mixed[-1].offset + 1
+    assert worker.closer_queue.positions[0] == mixed[-1].offset + 1
 
 
 def test_series_view_is_rebuilt_only_when_a_window_closed(
@@ -302,7 +303,7 @@ def test_series_view_is_rebuilt_only_when_a_window_closed(
     exports = 0
     for first in range(0, len(records), 40):
         worker._take_fetched({TP: records[first : first + 40]})
-        worker._work_off_pending(float("inf"))
+        worker.closer_queue.work_off(float("inf"))
         worker._export_series()
         exports += 1
         expected = {
@@ -313,3 +314,58 @@ def test_series_view_is_rebuilt_only_when_a_window_closed(
         view = metrics.series.snapshot()
         assert {(s.rule, s.dimension, s.key): d for s, d in view.items()} == expected
     assert 0 < len(rebuilt) < exports
+
+
+class TestCloserQueueAlone:
+    """The queue without a worker: a closers mapping and an error callback."""
+
+    def test_in_order_alerts_and_positions_without_a_worker(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Fed slice by slice, it gives the alerts of strict in-order handling, applies
+        every sealed partial once and ends at the offset after the last record."""
+        closers = {
+            0: WindowCloser(load_rules(None), dict.fromkeys(TOPICS, 1), closer_worker().texts)
+        }
+        failures: list[tuple[int, int, str]] = []
+        queue = CloserQueue(
+            closers, lambda p, r, exc: failures.append((p, r.offset, type(exc).__name__))
+        )
+        alerts = queue.take(0, records)
+        while queue.pending:
+            alerts += queue.work_off(0.0)[0]
+        assert ids(alerts) == in_order(records)
+        assert queue.positions == {0: records[-1].offset + 1}
+        assert queue.queued == {0: 0} and queue.queued_bytes == 0
+        sealed = sum(len(json.loads(r.value)["i"]) for r in records if b'"t":"P"' in r.value)
+        assert queue.partials_received == sealed > 0
+        assert failures == []
+
+    def test_a_partition_without_a_closer_is_neither_queued_nor_applied(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Records of a partition this process does not own are dropped; a closer removed
+        from the mapping while its records wait drops them when their turn comes."""
+        closers: dict[int, WindowCloser] = {}
+        queue = CloserQueue(closers, lambda *_: None)
+        assert queue.take(3, records[:20]) == [] and not queue.pending
+        closers[0] = WindowCloser(load_rules(None), dict.fromkeys(TOPICS, 1), closer_worker().texts)
+        queue.take(0, [r for r in records[:50] if r.key is None])
+        del closers[0]
+        assert queue.work_off(float("inf")) == ([], False)
+        assert queue.positions == {} and queue.partials_received == 0
+
+    def test_an_unreadable_record_goes_to_the_callback(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """A window record that cannot be decoded is reported with its partition and
+        offset, skipped, and the position moves past it."""
+        closers = {
+            0: WindowCloser(load_rules(None), dict.fromkeys(TOPICS, 1), closer_worker().texts)
+        }
+        failures: list[tuple[int, int]] = []
+        queue = CloserQueue(closers, lambda p, r, exc: failures.append((p, r.offset)))
+        bad = replace(records[0], key=None, value=b"not json", offset=0)
+        queue.take(0, [bad])
+        assert queue.work_off(float("inf")) == ([], False)
+        assert failures == [(0, 0)] and queue.positions == {0: 1}
