@@ -8,6 +8,7 @@ produces a :class:`~streams.pipeline.feedback.Verdict` keyed by the alert id to
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from alerts.model import format_time
 from streams.pipeline.feedback import Verdict, VerdictValue
 from streams.runtime.config import Settings
 from streams.runtime.kafka_options import client_options
+from streams.runtime.read_back import ReadBack
 from streams.runtime.topics import TopicNames, ensure_feedback_topic
 
 __all__ = ["AlertNotFound", "find_alert", "send_verdict"]
@@ -35,12 +37,9 @@ async def find_alert(
 ) -> tuple[str, str, str]:
     """``(rule, dimension, key)`` of ``alert_id``, read from the alerts topic.
 
-    Reads from the start at least to the end offsets the broker reports, then on until
-    the topic is quiet for ``quiet_ms``: tansu can report an end short of the last batch
-    (see the broker notes), and on a busy machine one fetch can take longer than the
-    quiet period, so neither alone is enough. A partition that never reaches its end is
-    given up on after ``_BEHIND_QUIET_POLLS`` empty polls. Alerts are rare, so the read is
-    short.
+    Reads from the start to the end (:class:`~streams.runtime.read_back.ReadBack`: at
+    least to the end offsets the broker reports, then until a poll of ``quiet_ms`` comes
+    back empty). Alerts are rare, so the read is short.
     """
     consumer = AIOKafkaConsumer(
         **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
@@ -54,26 +53,16 @@ async def find_alert(
         tps = [TopicPartition(names.alerts, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning()
-        ends = await consumer.end_offsets(tps) if tps else {}
-        behind = {tp for tp in tps if ends[tp] > 0}
-        quiet_polls = 0
-        while True:
-            batch = await consumer.getmany(timeout_ms=quiet_ms)
-            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
-            if not batch:
-                quiet_polls += 1
-                if not behind or quiet_polls >= _BEHIND_QUIET_POLLS:
-                    raise AlertNotFound(alert_id)
-                continue
-            quiet_polls = 0
-            for messages in batch.values():
-                for message in messages:
-                    try:
-                        alert = json.loads(message.value)
-                        if alert.get("alert_id") == alert_id:
-                            return str(alert["rule"]), str(alert["dimension"]), str(alert["key"])
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        continue
+        reader = ReadBack(consumer, tps, poll_ms=quiet_ms, give_up_polls=_BEHIND_QUIET_POLLS)
+        async with contextlib.aclosing(reader.records()) as records:
+            async for message in records:
+                try:
+                    alert = json.loads(message.value)
+                    if alert.get("alert_id") == alert_id:
+                        return str(alert["rule"]), str(alert["dimension"]), str(alert["key"])
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+        raise AlertNotFound(alert_id)
     finally:
         await consumer.stop()
 

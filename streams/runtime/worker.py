@@ -77,6 +77,7 @@ from streams.runtime.kafka_options import client_options
 from streams.runtime.offloop import snapshot_off_loop
 from streams.runtime.outage import PROBE_INTERVAL_S, PROBE_TIMEOUT_S, BrokerState, through_outages
 from streams.runtime.progress import Progress
+from streams.runtime.read_back import ReadBack
 from streams.runtime.topics import TopicNames, ensure_state_topic, ensure_topics
 
 __all__ = ["Worker"]
@@ -882,10 +883,9 @@ class Worker:
         """``(alert_id, status, severity)`` of every alert on the topic at or after ``high``
         offsets (an escalation is a second ``firing`` of one id, with a higher severity).
 
-        Reads at least to the end offsets the broker reports, then on until the topic is
-        quiet: tansu can report an end short of the last batch (docs/architecture.md,
-        "Broker notes"), and a fresh consumer's first fetch can take longer than one quiet
-        poll, so neither alone is enough. Alerts are rare, so this is a short read.
+        Reads to the end (:class:`~streams.runtime.read_back.ReadBack`: at least to the end
+        offsets the broker reports, then until a poll comes back empty). Alerts are rare,
+        so this is a short read.
         """
         consumer = AIOKafkaConsumer(
             **client_options(self.settings), enable_auto_commit=False, auto_offset_reset="earliest"
@@ -901,23 +901,14 @@ class Worker:
             starts = {tp: int(high.get(str(tp.partition), 0)) for tp in tps}
             for tp, offset in starts.items():
                 consumer.seek(tp, offset)
-            ends = await consumer.end_offsets(tps) if tps else {}
-            behind = {tp for tp in tps if ends[tp] > starts[tp]}
-            quiet_polls = 0
-            # A partition whose position never reaches its end (e.g. a transaction marker
-            # last) is given up on after _READ_BACK_QUIET_POLLS empty polls.
-            while quiet_polls < (_READ_BACK_QUIET_POLLS if behind else 1):
-                batch = await consumer.getmany(timeout_ms=1_000)
-                quiet_polls = 0 if batch else quiet_polls + 1
-                for messages in batch.values():
-                    for message in messages:
-                        alert = json.loads(message.value)
-                        seen.add((alert["alert_id"], alert["status"], alert["severity"]))
-                behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
-            if behind:
+            reader = ReadBack(consumer, tps, poll_ms=1_000, give_up_polls=_READ_BACK_QUIET_POLLS)
+            async for message in reader.records():
+                alert = json.loads(message.value)
+                seen.add((alert["alert_id"], alert["status"], alert["severity"]))
+            if reader.behind:
                 log.warning(
                     "alerts_read_back_short",
-                    partitions=sorted(tp.partition for tp in behind),
+                    partitions=sorted(tp.partition for tp in reader.behind),
                     hint="some alerts may be published twice after this restart",
                 )
             return seen
