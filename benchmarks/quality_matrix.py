@@ -348,8 +348,9 @@ def table(cells: list[dict[str, Any]], volumes: list[str], title: str) -> str:
     for cell in cells:
         for s in cell["scores"]:
             by[(s.kind, s.magnitude, cell["volume"])].append(s)
+    scored = {kind for kind, _, _ in by}
     for kind in KINDS:
-        if not any(k == kind for k, _, _ in by):
+        if kind not in scored:
             continue  # not scored in this run (``--topics``)
         for mag in ("obvious", "subtle"):
             row = f"{kind:<17} {mag:<8}"
@@ -589,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=(
             "replay only these input topics (e.g. wait-times): the incidents and false "
-            "episodes of the rules reading only them, in seconds (not saved as a full run)"
+            "episodes of the rules reading only them, in minutes (the topics are added to "
+            "the results' file names)"
         ),
     )
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
