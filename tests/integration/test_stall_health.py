@@ -51,13 +51,13 @@ class TestStallHealth:
             settings, load_rules(RULES), AlertMetrics.create(CollectorRegistry(), topics=TOPICS)
         )
         released = asyncio.Event()
-        publish = worker._publish_stage1
+        publish = worker.intake.publish
 
         async def stuck(out: Stage1Output) -> None:  # a producer that hangs
             await released.wait()
             await publish(out)
 
-        worker._publish_stage1 = stuck  # type: ignore[method-assign]
+        worker.intake.publish = stuck  # type: ignore[method-assign]
         events = parity_events()
         task = asyncio.create_task(worker.run())
         try:

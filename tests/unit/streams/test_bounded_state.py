@@ -539,7 +539,7 @@ class TestSnapshotGuard:
 
         worker = self._worker(1_048_576)
         with capture_logs() as logs:
-            assert not worker._snapshot_fits("closer", "3", b"x" * 2_000_000, 0.0)
+            assert not worker.services.snapshot_fits("closer", "3", b"x" * 2_000_000, 0.0)
         assert [entry["event"] for entry in logs] == ["snapshot_too_large"]
         assert logs[0]["size_bytes"] == 2_000_000 and logs[0]["limit_bytes"] == 1_048_576
         registry = worker.metrics.registry
@@ -551,7 +551,7 @@ class TestSnapshotGuard:
     def test_snapshot_within_the_limit_is_measured(self) -> None:
         """A snapshot under the limit passes; its size is exported."""
         worker = self._worker(1_048_576)
-        assert worker._snapshot_fits("intake", "orders/0", b"x" * 1_000, 0.0)
+        assert worker.services.snapshot_fits("intake", "orders/0", b"x" * 1_000, 0.0)
         assert (
             worker.metrics.registry.get_sample_value(
                 "aftersales_snapshot_bytes", {"stage": "intake"}

@@ -19,7 +19,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-import streams.runtime.worker as worker_module
+import streams.runtime.closer_stage as closer_stage_module
 from alerts.metrics import AlertMetrics
 from streams.cli.demo import best_seller
 from streams.contract.events import TOPICS
@@ -123,7 +123,7 @@ def in_order(records: list[ConsumerRecord[bytes, bytes]]) -> set[tuple[str, str]
     worker = closer_worker()
     alerts = []
     for record in records:
-        alerts += worker._take_fetched({TP: [record]})
+        alerts += worker.closer.take_fetched({TP: [record]})
         alerts += worker.closer_queue.work_off(float("inf"))[0]
     return ids(alerts)
 
@@ -135,7 +135,7 @@ def test_verdicts_are_handled_at_fetch_ahead_of_window_work(
     before any window work, and the alerts in the end are those of in-order handling."""
     worker = closer_worker()
     verdicts = sum(r.key is not None for r in records)
-    at_fetch = worker._take_fetched({TP: records})
+    at_fetch = worker.closer.take_fetched({TP: records})
     assert {a.rule for a in at_fetch} == {"order_outlier"}
     assert len(at_fetch) == verdicts
     assert worker.closer_queue.positions.get(0) is None, "position passed unapplied records"
@@ -152,7 +152,7 @@ def test_window_work_stops_at_the_deadline_and_resumes_in_order(
     """An expired deadline applies one record per slice; the position follows the
     applied records only, and slicing changes no alert."""
     worker = closer_worker()
-    alerts = worker._take_fetched({TP: records})
+    alerts = worker.closer.take_fetched({TP: records})
     queued = len(worker.closer_queue.pending)
     alerts += worker.closer_queue.work_off(0.0)[0]
     assert len(worker.closer_queue.pending) == queued - 1
@@ -170,14 +170,14 @@ def test_verdict_with_nothing_queued_moves_the_position(
     """With no window record waiting, a verdict's offset is done at once."""
     worker = closer_worker()
     verdict = next(r for r in records if r.key is not None)
-    worker._take_fetched({TP: [verdict]})
+    worker.closer.take_fetched({TP: [verdict]})
     assert worker.closer_queue.positions[0] == verdict.offset + 1
 
 
 def test_revoked_partition_drops_its_queue(records: list[ConsumerRecord[bytes, bytes]]) -> None:
     """Queued records of a partition that moves away are dropped, not applied later."""
     worker = closer_worker()
-    worker._take_fetched({TP: records[:200]})
+    worker.closer.take_fetched({TP: records[:200]})
     assert worker.closer_queue.pending
     worker.closer_queue.drop({0})
     assert not worker.closer_queue.pending and worker.closer_queue.queued == {}
@@ -189,10 +189,10 @@ def test_records_of_a_restoring_partition_are_skipped(
 ) -> None:
     """While a partition's snapshot loads, its records are neither queued nor handled."""
     worker = closer_worker()
-    worker._restoring.add(TP)
-    assert worker._take_fetched({TP: records[:50]}) == []
+    worker.closer.gate.restoring.add(TP)
+    assert worker.closer.take_fetched({TP: records[:50]}) == []
     assert not worker.closer_queue.pending
-    assert worker._skipped[TP] == records[0].offset
+    assert worker.closer.gate.skipped[TP] == records[0].offset
 
 
 class TestCheckpointSchedule:
@@ -240,15 +240,15 @@ async def test_closer_stops_fetching_while_its_queue_is_over_the_byte_cap(
     """Over the cap it only works off the queue; it fetches again once under it."""
     packed = [r for r in records if r.key is None and b'"t":"P"' in r.value][:400]
     cap = sum(len(r.value) for r in packed) // 2
-    monkeypatch.setattr(worker_module, "_CLOSER_MAX_PENDING_BYTES", cap)
-    monkeypatch.setattr(worker_module, "_CLOSER_SLICE_S", 0.0)  # one record per slice
+    monkeypatch.setattr(closer_stage_module, "MAX_PENDING_BYTES", cap)
+    monkeypatch.setattr(closer_stage_module, "SLICE_S", 0.0)  # one record per slice
     worker = closer_worker()
     consumer = _CountingConsumer()
     consumer.worker = worker
-    worker._closer = consumer  # type: ignore[assignment]
-    worker._take_fetched({TP: packed})
+    worker.closer.consumer = consumer  # type: ignore[assignment]
+    worker.closer.take_fetched({TP: packed})
     assert worker.closer_queue.queued_bytes == sum(len(r.value) for r in packed) > cap
-    task = asyncio.create_task(worker._closer_loop())
+    task = asyncio.create_task(worker.closer.loop())
     while worker.closer_queue.pending:
         await asyncio.sleep(0)
     await asyncio.sleep(0.05)
@@ -275,7 +275,7 @@ def test_an_unreadable_partials_record_is_skipped_and_counted(
         mixed.append(record)
     mixed = [replace(r, offset=i) for i, r in enumerate(mixed)]
     worker = closer_worker()
-    alerts = worker._take_fetched({TP: mixed})
+    alerts = worker.closer.take_fetched({TP: mixed})
     alerts += worker.closer_queue.work_off(float("inf"))[0]
     assert ids(alerts) == in_order(records)
     assert isinstance(worker.metrics, AlertMetrics)
@@ -298,13 +298,13 @@ def test_series_view_is_rebuilt_only_when_a_window_closed(
 
     monkeypatch.setattr(AlertMetrics, "replace_series", counting)
     worker = closer_worker()
-    metrics = worker._closer_metrics
+    metrics = worker.closer.metrics
     assert isinstance(metrics, AlertMetrics)
     exports = 0
     for first in range(0, len(records), 40):
-        worker._take_fetched({TP: records[first : first + 40]})
+        worker.closer.take_fetched({TP: records[first : first + 40]})
         worker.closer_queue.work_off(float("inf"))
-        worker._export_series()
+        worker.closer.export_series()
         exports += 1
         expected = {
             (closed.rule, closed.dimension, closed.key): closed.decision

@@ -210,7 +210,7 @@ class TimingOutTopic:
         return future
 
     async def since(self, high: dict[str, int]) -> set[tuple[str, str, str]]:
-        """What ``Worker._alerts_since`` reads: alerts at or after ``high``."""
+        """What ``CloserStage.alerts_since`` reads: alerts at or after ``high``."""
         start = high.get("0", 0)
         alerts = [AlertEvent.from_json(value) for value in self.records[start:]]
         return {(a.alert_id, a.status, a.severity) for a in alerts}
@@ -225,10 +225,12 @@ class TestAlertsThroughOutage:
         settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
         worker = Worker(settings, load_rules(None), AlertMetrics.create(registry))
         topic = TimingOutTopic(worker.broker, time_out={3})
-        worker.producer = topic  # type: ignore[assignment]
-        worker._alerts_since = topic.since  # type: ignore[method-assign]
-        await worker._publish_alerts([alert("a0"), alert("a1")])
-        await asyncio.wait_for(worker._publish_alerts([alert("b0"), alert("b1"), alert("b2")]), 10)
+        worker.services.producer = topic  # type: ignore[assignment]
+        worker.closer.alerts_since = topic.since  # type: ignore[method-assign]
+        await worker.closer.publish_alerts([alert("a0"), alert("a1")])
+        await asyncio.wait_for(
+            worker.closer.publish_alerts([alert("b0"), alert("b1"), alert("b2")]), 10
+        )
         ids = [AlertEvent.from_json(value).alert_id for value in topic.records]
         assert sorted(ids) == ["a0", "a1", "b0", "b1", "b2"]
         assert worker.alerts_published == 5
@@ -250,13 +252,13 @@ class TestRevocationDuringAWrite:
         (it would claim partials not yet written); otherwise it does."""
         calls: list[bool] = []
 
-        async def commit_intake(_consumer: object, *, force: bool = False) -> None:
+        async def commit_intake(*, force: bool = False) -> None:
             calls.append(force)
 
-        worker._intake = object()  # type: ignore[assignment]
-        worker._commit_intake = commit_intake  # type: ignore[method-assign,assignment]
-        worker._intake_unsent = unsent
-        await worker._intake_revoked([TopicPartition("aftersales.orders", 0)])
+        worker.intake.consumer = object()  # type: ignore[assignment]
+        worker.intake.commit = commit_intake  # type: ignore[method-assign]
+        worker.intake.unsent = unsent
+        await worker.intake.revoked([TopicPartition("aftersales.orders", 0)])
         assert calls == ([] if unsent else [True])
 
     @pytest.mark.parametrize("unsent", [False, True])
@@ -270,7 +272,7 @@ class TestRevocationDuringAWrite:
         async def checkpoint_closers(*, force: bool = False) -> None:
             calls.append(force)
 
-        worker._checkpoint_closers = checkpoint_closers  # type: ignore[method-assign]
-        worker._alerts_unsent = unsent
-        await worker._closer_revoked([TopicPartition("aftersales.partials", 0)])
+        worker.closer.checkpoint = checkpoint_closers  # type: ignore[method-assign]
+        worker.closer.unsent = unsent
+        await worker.closer.revoked([TopicPartition("aftersales.partials", 0)])
         assert calls == ([] if unsent else [True])

@@ -61,7 +61,7 @@ def clock() -> FakeClock:
 def worker(clock: FakeClock) -> Worker:
     settings = Settings.from_env({"AFTERSALES_INTAKE_PROCESSES": "0"})
     worker = Worker(settings, load_rules(None), AlertMetrics.create(CollectorRegistry()))
-    worker.commit_failures = CommitFailures(clock=clock)
+    worker.services.commit_failures = CommitFailures(clock=clock)
     return worker
 
 
@@ -77,7 +77,7 @@ REBALANCE = [
 
 
 async def commit(worker: Worker, consumer: FakeConsumer, stage: str = "closer") -> None:
-    await worker._commit(consumer, {}, stage)  # type: ignore[arg-type]
+    await worker.services.commit(consumer, {}, stage)  # type: ignore[arg-type]
 
 
 class TestCommit:
@@ -266,8 +266,8 @@ class TestUnrequestedCancellation:
             await future
 
         worker.start = nothing  # type: ignore[method-assign]
-        worker._intake_loop = cancelled_under_us  # type: ignore[method-assign]
-        worker._closer_loop = forever  # type: ignore[method-assign]
+        worker.intake.loop = cancelled_under_us  # type: ignore[method-assign]
+        worker.closer.loop = forever  # type: ignore[method-assign]
         worker._watch_broker = forever  # type: ignore[method-assign]
         worker._feedback_loop = forever  # type: ignore[method-assign]
         worker._watch_progress = forever  # type: ignore[method-assign]
@@ -281,7 +281,7 @@ class TestUnrequestedCancellation:
 
     async def test_cancelling_the_task_is_a_stop(self, offline: Worker) -> None:
         """Cancelling run()'s task is a clean stop, not a failure."""
-        offline._intake_loop = offline._closer_loop  # type: ignore[method-assign]
+        offline.intake.loop = offline.closer.loop  # type: ignore[method-assign]
         task = asyncio.create_task(offline.run())
         await asyncio.wait_for(offline.started.wait(), 10)
         task.cancel()
