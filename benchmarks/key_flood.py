@@ -21,10 +21,15 @@ arenas (``sys._debugmallocstats``: bytes in live blocks against free blocks stra
 arenas that a live object keeps). Then a fresh process restores the variant's final
 snapshots, as a restarted worker does, and reports its RSS. Nothing asserts.
 
-    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--rules FILE] [--no-save]
+    .venv/bin/python benchmarks/key_flood.py [--junk 200000] [--rounds 1] [--rules FILE]
+        [--stores] [--no-save]
 
 ``--rules`` runs both variants with another rules file, e.g. one whose ``[settings]``
 caps (``order_state_max``, ``risk_max_keys``, ``max_series``) are sized to the shop.
+``--stores`` also reports, per variant, the live objects each store holds at the end
+(``sys.getsizeof`` summed over what it reaches; the risk score's stores and every
+attribute of the stage-1 aggregators, summed over partitions): where a flood's memory
+stays. It adds a minute or two per variant.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -147,7 +152,9 @@ def _partitioned_pipeline(rules_path: str | None = None) -> Any:
     return Partitioned()
 
 
-def child(junk: int, dump: Path | None = None, rules_path: str | None = None) -> None:
+def child(
+    junk: int, dump: Path | None = None, rules_path: str | None = None, stores: bool = False
+) -> None:
     """Run one variant in this process; print a JSON line. With ``dump``, write the final
     snapshot of every closer and aggregator there (for :func:`restarted`)."""
     from streams.runtime.gc_tuning import tune_gc
@@ -222,10 +229,56 @@ def child(junk: int, dump: Path | None = None, rules_path: str | None = None) ->
                 "risk_records": pipeline.risk_scored,
                 "risk_customers": sum(len(c.risk.scorer.customers) for c in pipeline.closers),
                 "risk_orders": sum(len(c.risk.scorer.orders) for c in pipeline.closers),
+                "stores": _store_sizes(pipeline) if stores else {},
                 **stats,
             }
         )
     )
+
+
+#: The risk scorer's per-key stores (``--stores``).
+_RISK_STORES = ("customers", "addresses", "orders", "skus", "cells", "categories", "_expiries")
+
+
+def _deep_size(obj: object, seen: set[int]) -> int:
+    """``sys.getsizeof`` of ``obj`` and of what it reaches through containers, slots and
+    ``__dict__`` (each object once per ``seen``; a numpy array with the buffer it owns)."""
+    total = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, (str, bytes, int, float, bool, type(None))):
+            continue
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset, deque)):
+            stack.extend(item)
+        elif hasattr(item, "dtype"):
+            continue  # a numpy array: getsizeof counts the buffer it owns
+        else:
+            for name in getattr(type(item), "__slots__", ()):
+                if hasattr(item, name):
+                    stack.append(getattr(item, name))
+            if hasattr(item, "__dict__"):
+                stack.append(vars(item))
+    return total
+
+
+def _store_sizes(pipeline: Any) -> dict[str, float]:
+    """MB of live objects per store at the end of a run (see ``--stores``)."""
+    sizes: Counter[str] = Counter()
+    for closer in pipeline.closers:
+        for name in _RISK_STORES:
+            sizes[f"risk.{name}"] += _deep_size(getattr(closer.risk.scorer, name), set())
+    for agg in pipeline.stage1.aggregators.values():
+        for name, value in vars(agg).items():
+            sizes[f"stage1.{name}"] += _deep_size(value, set())
+    return {name: round(size / 1e6, 1) for name, size in sizes.most_common() if size >= 5e5}
 
 
 def _final_snapshots(pipeline: Any) -> Iterator[tuple[str, bytes]]:
@@ -368,6 +421,11 @@ def describe(label: str, result: dict[str, Any]) -> list[str]:
             f"{result.get('live_bytes', 0) / 1_048_576:.0f} MiB in live blocks, "
             f"{result.get('free_bytes', 0) / 1_048_576:.0f} MiB in free blocks of those arenas"
         ),
+        *(
+            [f"{label}: live objects per store, MB: {json.dumps(result['stores'])}"]
+            if result.get("stores")
+            else []
+        ),
     ]
 
 
@@ -391,13 +449,14 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="(child) write the final snapshots here")
     parser.add_argument("--restored", type=Path, help="(child) restore the snapshots there")
     parser.add_argument("--rules", help="rules file (default: the shipped rules)")
+    parser.add_argument("--stores", action="store_true", help="live objects per store")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     if args.restored is not None:
         restarted(args.restored, args.rules)
         return
     if args.child is not None:
-        child(args.child, args.dump, args.rules)
+        child(args.child, args.dump, args.rules, stores=args.stores)
         return
     report = Report("key-flood")
     report.line(
@@ -413,7 +472,8 @@ def main() -> None:
             label = "flood" if junk else "clean"
             with tempfile.TemporaryDirectory() as dump:
                 rules = ["--rules", args.rules] if args.rules else []
-                result = _run_child(["--child", str(junk), "--dump", dump, *rules], args.timeout)
+                extra = [*rules, *(["--stores"] if args.stores else [])]
+                result = _run_child(["--child", str(junk), "--dump", dump, *extra], args.timeout)
                 restored = _run_child(["--restored", dump, *rules], args.timeout)
             rss[label], rss[f"{label} restarted"] = result["rss"], restored["rss"]
             for line in describe(label, result):
