@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +21,9 @@ from prometheus_client import CollectorRegistry
 
 import streams.runtime.closer_stage as closer_stage_module
 from alerts.metrics import AlertMetrics
-from streams.cli.demo import best_seller
 from streams.contract.events import TOPICS
-from streams.dev.simulator.config import SimulationConfig
 from streams.dev.simulator.generator import simulate
-from streams.dev.simulator.incidents import CustomerBurst, WrongPrice
+from streams.dev.simulator.incidents import CustomerBurst
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.replay import Stage1, Stage1Output
 from streams.pipeline.wire import encode_event_alert, encode_watermark, pack_partials
@@ -34,38 +32,21 @@ from streams.runtime.checkpoint import CheckpointSchedule
 from streams.runtime.closer_queue import CloserQueue
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
+from tests.unit.streams.wrong_price_days import START, wrong_price_days
 
 TP = TopicPartition("p.partials", 0)
-START = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def partials_records() -> list[ConsumerRecord[bytes, bytes]]:
     """Two simulated days with a wrong price and an order burst on day two, as
     partials-topic records."""
-    base = SimulationConfig(
-        seed=5,
-        start=START,
-        duration=timedelta(days=2),
-        orders_per_day=4_000,
-        n_skus=40,
-        n_customers=5_000,
-    )
-    config = replace(
-        base,
-        incidents=(
-            WrongPrice(
-                start=START + timedelta(days=1, hours=2),
-                duration=timedelta(hours=6),
-                sku=best_seller(base),
-                magnitude=0.1,
-            ),
-            CustomerBurst(
-                start=START + timedelta(days=1, hours=4),
-                customer_id="C-0000007",
-                address_id="A-0000007",
-                magnitude=15.0,
-            ),
-        ),
+    config = wrong_price_days(
+        CustomerBurst(
+            start=START + timedelta(days=1, hours=4),
+            customer_id="C-0000007",
+            address_id="A-0000007",
+            magnitude=15.0,
+        )
     )
     stage1 = Stage1(load_rules(None), {t: f"p.{t}" for t in TOPICS})
     values: list[tuple[bytes | None, bytes]] = []

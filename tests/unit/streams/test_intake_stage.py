@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.cli.demo import best_seller
 from streams.contract.events import TOPICS
-from streams.dev.simulator.config import SimulationConfig
 from streams.dev.simulator.generator import simulate
-from streams.dev.simulator.incidents import WrongPrice
 from streams.pipeline.aggregate import EventAlert
 from streams.pipeline.replay import Stage1Output
 from streams.pipeline.wire import RiskFacts, Watermark, closer_partition, decode
@@ -31,8 +26,8 @@ from streams.runtime.config import Settings
 from streams.runtime.intake_stage import IntakeStage
 from streams.runtime.stage_services import StageServices
 from streams.runtime.topics import TopicNames
+from tests.unit.streams.wrong_price_days import wrong_price_days
 
-START = datetime(2026, 11, 2, tzinfo=UTC)
 PARTITIONS = [0, 1, 2, 3]
 
 
@@ -90,25 +85,7 @@ def published() -> tuple[IntakeStage, _Producer]:
     services.producer = producer  # type: ignore[assignment]
     stage = IntakeStage(services, load_rules(None))
     stage.partials_partitions = PARTITIONS
-    base = SimulationConfig(
-        seed=5,
-        start=START,
-        duration=timedelta(days=2),
-        orders_per_day=4_000,
-        n_skus=40,
-        n_customers=5_000,
-    )
-    config = replace(
-        base,
-        incidents=(
-            WrongPrice(
-                start=START + timedelta(days=1, hours=2),
-                duration=timedelta(hours=6),
-                sku=best_seller(base),
-                magnitude=0.1,
-            ),
-        ),
-    )
+    config = wrong_price_days()
     events = list(simulate(config))
     offsets = dict.fromkeys(TOPICS, 0)
 
