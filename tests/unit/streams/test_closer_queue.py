@@ -25,14 +25,14 @@ from streams.contract.events import TOPICS
 from streams.dev.simulator.generator import simulate
 from streams.dev.simulator.incidents import CustomerBurst
 from streams.pipeline.closer import WindowCloser
-from streams.pipeline.replay import Stage1, Stage1Output
+from streams.pipeline.replay import Stage1
 from streams.pipeline.wire import encode_event_alert, encode_watermark, pack_partials
 from streams.rules.catalogue import load_rules
 from streams.runtime.checkpoint import CheckpointSchedule
 from streams.runtime.closer_queue import CloserQueue
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
-from tests.unit.streams.wrong_price_days import START, wrong_price_days
+from tests.unit.streams.wrong_price_days import START, stage1_batches, wrong_price_days
 
 TP = TopicPartition("p.partials", 0)
 
@@ -50,21 +50,7 @@ def partials_records() -> list[ConsumerRecord[bytes, bytes]]:
     )
     stage1 = Stage1(load_rules(None), {t: f"p.{t}" for t in TOPICS})
     values: list[tuple[bytes | None, bytes]] = []
-    offsets = dict.fromkeys(TOPICS, 0)
-    events = list(simulate(config))
-    for first in range(0, len(events), 500):  # one intake batch per 500 events
-        out = Stage1Output()
-        for event in events[first : first + 500]:
-            stage1.process(
-                event.topic,
-                0,
-                offsets[event.topic],
-                event.key.encode(),
-                json.dumps(event.value).encode(),
-                out,
-            )
-            offsets[event.topic] += 1
-        stage1.seal(out)
+    for out in stage1_batches(stage1, simulate(config)):  # one intake batch per 500 events
         values += [(v.series.encode(), encode_event_alert(v)) for v in out.verdicts]
         values += [(None, record) for _, record in pack_partials(out.partials, 1)]
         values += [(None, encode_watermark(source, mark)) for source, mark in out.watermarks]

@@ -8,17 +8,14 @@ against a producer that only records what it is given.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import AlertMetrics
-from streams.contract.events import TOPICS
 from streams.dev.simulator.generator import simulate
 from streams.pipeline.aggregate import EventAlert
-from streams.pipeline.replay import Stage1Output
 from streams.pipeline.wire import RiskFacts, Watermark, closer_partition, decode
 from streams.risk.facts import risk_partition
 from streams.rules.catalogue import load_rules
@@ -26,7 +23,7 @@ from streams.runtime.config import Settings
 from streams.runtime.intake_stage import IntakeStage
 from streams.runtime.stage_services import StageServices
 from streams.runtime.topics import TopicNames
-from tests.unit.streams.wrong_price_days import wrong_price_days
+from tests.unit.streams.wrong_price_days import stage1_batches, wrong_price_days
 
 PARTITIONS = [0, 1, 2, 3]
 
@@ -86,26 +83,10 @@ def published() -> tuple[IntakeStage, _Producer]:
     stage = IntakeStage(services, load_rules(None))
     stage.partials_partitions = PARTITIONS
     config = wrong_price_days()
-    events = list(simulate(config))
-    offsets = dict.fromkeys(TOPICS, 0)
 
     async def run() -> None:
-        for first in range(0, len(events), 500):
-            out = Stage1Output()
-            for event in events[first : first + 500]:
-                stage.stage1.process(
-                    event.topic,
-                    0,
-                    offsets[event.topic],
-                    event.key.encode(),
-                    json.dumps(event.value).encode(),
-                    out,
-                )
-                offsets[event.topic] += 1
-            if first == 0:
-                stage.stage1.process("orders", 0, offsets["orders"], b"k", b"{not json", out)
-                offsets["orders"] += 1
-            stage.stage1.seal(out)
+        malformed = [("orders", b"k", b"{not json")]
+        for out in stage1_batches(stage.stage1, simulate(config), first_extra=malformed):
             await stage.publish(out)
 
     asyncio.run(run())
