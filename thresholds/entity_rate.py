@@ -66,6 +66,26 @@ class BurstVerdict:
     excess: float
 
 
+#: Quiet verdicts of keys without a history, by ``(count, edge)``: they depend on nothing
+#: else, and a window judges thousands of them (a verdict is frozen, so one is shared).
+_QUIET: dict[tuple[float, float], BurstVerdict] = {}
+#: Counts from 0 up to this are shared; larger (or NaN) ones are rare and built anew.
+_QUIET_COUNTS = 64.0
+
+
+def _quiet(count: float, edge: float) -> BurstVerdict:
+    """``BurstVerdict(count, 0.0, edge, False, None, 0.0)``, shared for small counts
+    (not for ``-0.0``, which equals ``0.0`` as a key but is spelled apart)."""
+    if not 0.0 <= count <= _QUIET_COUNTS or (count == 0.0 and math.copysign(1.0, count) < 0):
+        return BurstVerdict(count, 0.0, edge, False, None, 0.0)
+    verdict = _QUIET.get((count, edge))
+    if verdict is None:
+        if len(_QUIET) >= 4096:  # fractional counts or many floors: stay bounded
+            _QUIET.clear()
+        verdict = _QUIET[(count, edge)] = BurstVerdict(count, 0.0, edge, False, None, 0.0)
+    return verdict
+
+
 def upper_bound(mu: float, z: float) -> float:
     """Poisson band's upper edge for mean ``mu`` at ``z`` sigmas (Anscombe scale)."""
     return (math.sqrt(max(mu, 0.0) + 0.375) + z / 2.0) ** 2 - 0.375
@@ -199,6 +219,8 @@ class EntityRates:
     def _judge(
         self, count: float, slow: float, share: float | None, window_total: float, slow_total: float
     ) -> BurstVerdict:
+        if share is None and count <= self.floor and slow <= self.slow_floor:
+            return _quiet(count, max(self.floor, 0.0))  # most keys: no history, under the floor
         mu_fast = share * window_total if share is not None else 0.0
         mu_slow = share * slow_total if share is not None else 0.0
         fast_edge = max(self.floor, upper_bound(mu_fast, self.z) if share is not None else 0.0)

@@ -658,6 +658,8 @@ class WindowCloser:
         # them (shared denominators, overflow), so it gets copies.
         read_only = rule.definition.entity is not None
         last = self.panes.get((rule.name, start), {})  # panes whose last window this is
+        # Entity rules hold thousands of keys a window, most in one pane of one source:
+        # the loops below are written for that case (they run for every key at every hop).
         parts: dict[tuple[str, str], dict[str, list[Partial]]] = {}
         for pane in range(start, start + rule.window_ms, rule.hop_ms):
             by_series = self.panes.get((rule.name, pane))
@@ -666,7 +668,8 @@ class WindowCloser:
             for series, by_source in by_series.items():
                 lists = parts.get(series)
                 if lists is None:
-                    lists = parts[series] = {}
+                    parts[series] = {source: [partial] for source, partial in by_source.items()}
+                    continue
                 for source, partial in by_source.items():
                     found = lists.get(source)
                     if found is None:
@@ -676,11 +679,21 @@ class WindowCloser:
         for done in [k for k in self.panes if k[0] == rule.name and k[1] <= start]:
             del self.panes[done]
         out: BySeries = {}
-        for series in sorted(parts.keys() | whole.keys()):
-            by_source = dict(whole.get(series, {}))  # a whole window's partial wins
-            owned = last.get(series, {})
-            for source, found in parts.get(series, {}).items():
-                if source not in by_source:
+        no_panes: dict[str, Partial] = {}
+        for series in sorted(parts.keys() | whole.keys()) if whole else sorted(parts):
+            lists = parts.get(series)
+            held = whole.get(series)
+            if lists is None:
+                out[series] = dict(held or no_panes)
+                continue
+            by_source = {} if held is None else dict(held)  # a whole window's partial wins
+            owned = last.get(series, no_panes)
+            for source, found in lists.items():
+                if source in by_source:
+                    continue
+                if len(found) == 1 and (read_only or source in owned):
+                    by_source[source] = found[0]  # a lone pane, as _unite gives it
+                else:
                     by_source[source] = _unite(found, source in owned, read_only)
             out[series] = by_source
         return out

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from thresholds.entity_rate import EntityRates, upper_bound
+from thresholds import entity_rate
+from thresholds.entity_rate import BurstVerdict, EntityRates, upper_bound
 
 WINDOW, HOP = 600_000, 300_000
 DAY = 86_400_000
@@ -139,3 +140,25 @@ def test_state_is_bounded_and_round_trips() -> None:
 def test_upper_bound_is_the_poisson_band_in_the_anscombe_scale() -> None:
     assert abs(upper_bound(0.0, 0.0)) < 1e-12
     assert 20.0 < upper_bound(10.0, 3.0) < 25.0
+
+
+def test_quiet_verdicts_of_new_keys_are_shared_and_equal_to_built_ones() -> None:
+    rates = EntityRates(window_ms=600_000, hop_ms=300_000, floor=4.5, slow_floor=5.0)
+    verdicts = rates.close(600_000, {f"C-{i}": 1.0 for i in range(50)} | {"C-x": 3.0})
+    ones = [verdicts[f"C-{i}"] for i in range(50)]
+    assert ones[0] == BurstVerdict(1.0, 0.0, 4.5, False, None, 0.0)
+    assert all(verdict is ones[0] for verdict in ones)  # one object, not fifty
+    assert verdicts["C-x"] == BurstVerdict(3.0, 0.0, 4.5, False, None, 0.0)
+    assert rates.close(1_200_000, {"C-y": 7.0})["C-y"].violating  # over the floor: judged
+
+
+def test_quiet_verdict_sharing_keeps_odd_counts_apart_and_stays_bounded() -> None:
+    negative_zero = entity_rate._quiet(-0.0, 4.5)
+    assert math.copysign(1.0, negative_zero.count) < 0  # not the shared 0.0 verdict
+    assert entity_rate._quiet(0.0, 4.5) is entity_rate._quiet(0.0, 4.5)
+    nan = entity_rate._quiet(math.nan, 4.5)
+    assert math.isnan(nan.count) and not nan.violating
+    assert entity_rate._quiet(1e6, 4.5) is not entity_rate._quiet(1e6, 4.5)
+    for i in range(10_000):
+        entity_rate._quiet(i / 1000, 4.5)
+    assert len(entity_rate._QUIET) <= 4096
