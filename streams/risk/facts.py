@@ -11,8 +11,9 @@ customer's history whatever the number of workers.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 from streams.contract.events import ComplaintEvent, Event, OrderEvent
 
@@ -32,9 +33,14 @@ FACT_KINDS: Final[frozenset[str]] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RiskFact:
-    """One event as the scorer sees it (``kind``: order status or ``complaint``)."""
+class RiskFact(msgspec.Struct, frozen=True, gc=False):
+    """One event as the scorer sees it (``kind``: order status or ``complaint``).
+
+    A frozen msgspec Struct, not a frozen dataclass: two are built per order event (in
+    the intake and again in the closer), and a frozen dataclass's ``__init__`` sets its
+    12 fields through ``object.__setattr__`` (1.25 us against 0.08 us). Holds no
+    containers, so it stays out of the garbage collector (``gc=False``).
+    """
 
     ts_ms: int
     event_id: str

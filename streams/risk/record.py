@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, NamedTuple
 
@@ -36,9 +35,10 @@ class Factor(NamedTuple):
     contribution: float
 
 
-@dataclass(frozen=True, slots=True)
-class RiskRecord:
-    """One scored lifecycle event."""
+class RiskRecord(msgspec.Struct, frozen=True, gc=False):
+    """One scored lifecycle event (a frozen msgspec Struct: one is built per scored
+    event, at a tenth of a frozen dataclass's cost; its factors are tuples of strings and
+    floats, so it stays out of the garbage collector)."""
 
     order_id: str
     ts_ms: int
