@@ -679,22 +679,15 @@ class WindowCloser:
         for done in [k for k in self.panes if k[0] == rule.name and k[1] <= start]:
             del self.panes[done]
         out: BySeries = {}
-        no_panes: dict[str, Partial] = {}
         for series in sorted(parts.keys() | whole.keys()) if whole else sorted(parts):
-            lists = parts.get(series)
             held = whole.get(series)
-            if lists is None:
-                out[series] = dict(held or no_panes)
-                continue
             by_source = {} if held is None else dict(held)  # a whole window's partial wins
-            owned = last.get(series, no_panes)
-            for source, found in lists.items():
-                if source in by_source:
-                    continue
-                if len(found) == 1 and (read_only or source in owned):
-                    by_source[source] = found[0]  # a lone pane, as _unite gives it
-                else:
-                    by_source[source] = _unite(found, source in owned, read_only)
+            lists = parts.get(series)
+            if lists is not None:
+                owned = last.get(series, {})
+                for source, found in lists.items():
+                    if source not in by_source:
+                        by_source[source] = _unite(found, source in owned, read_only)
             out[series] = by_source
         return out
 
