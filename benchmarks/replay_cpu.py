@@ -16,15 +16,13 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import traffic
 from streams.logs import configure_logging
-from streams.pipeline import replay
-from streams.pipeline.replay import ReplayPipeline, Stage1Output
+from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import load_rules
 from streams.runtime.gc_tuning import tune_gc
 
@@ -42,29 +40,19 @@ def main() -> None:
         (event.topic, event.key.encode(), json.dumps(event.value).encode())
         for event in traffic(args.days, seed=args.seed)
     ]
-    if args.risk == "off":
-        replay.fact_from_event = lambda _event: None  # type: ignore[assignment,return-value]
     pipeline = ReplayPipeline(load_rules(None))
+    pipeline.stage1.risk = args.risk == "on"  # off: events make no risk facts
     tune_gc()  # as ``aftersales replay`` and the worker do
-    shipped: Counter[str] = Counter()
-    seal = pipeline.stage1.seal
-
-    def counting_seal(out: Stage1Output) -> None:
-        before = len(out.partials)
-        seal(out)
-        shipped.update(sealed.rule for sealed in out.partials[before:])
-
-    pipeline.stage1.seal = counting_seal  # type: ignore[method-assign]
     began, wall = time.process_time(), time.perf_counter()
     alerts = sum(1 for _ in pipeline.run(records))
     cpu = time.process_time() - began
     wall = time.perf_counter() - wall
     print(
         f"{args.label:12s} risk={args.risk:3s} events={len(records)} alerts={alerts} "
-        f"partials={sum(shipped.values())} cpu={cpu:.1f}s wall={wall:.1f}s "
+        f"partials={sum(pipeline.stage1.sealed.values())} cpu={cpu:.1f}s wall={wall:.1f}s "
         f"cpu_per_100k={cpu / len(records) * 100_000:.2f}s"
     )
-    top = ", ".join(f"{rule}={n}" for rule, n in shipped.most_common(4))
+    top = ", ".join(f"{rule}={n}" for rule, n in pipeline.stage1.sealed.most_common(4))
     print(f"{'':12s} partials by rule: {top}")
 
 

@@ -26,6 +26,9 @@ See :mod:`thresholds.engine` (algorithm) and :mod:`thresholds.kinds` (scales).
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Final
+
 from thresholds.config import DetectorConfig
 from thresholds.decision import Decision
 from thresholds.engine import Columns, step
@@ -33,6 +36,11 @@ from thresholds.errors import StateMismatchError
 from thresholds.state import SeriesState
 
 __all__ = ["Detector"]
+
+
+#: The fields an update copies over (from ``fields()``: mypyc, ``make install-compiled``,
+#: cannot compile reading ``__slots__`` through the class).
+_STATE_FIELDS: Final = tuple(f.name for f in fields(SeriesState))
 
 
 class Detector:
@@ -78,7 +86,7 @@ class Detector:
     ) -> None:
         """Fold the window into ``state`` (baseline and alert episode)."""
         new = self._run(state, ts_ms, value, sample_size)[1].state(0, self.config.state_key)
-        for name in SeriesState.__slots__:
+        for name in _STATE_FIELDS:
             setattr(state, name, getattr(new, name))
 
     def step(
@@ -87,6 +95,6 @@ class Detector:
         """Return :meth:`score` and apply :meth:`update` in one pass."""
         decision, new_cols = self._run(state, ts_ms, value, sample_size)
         new = new_cols.state(0, self.config.state_key)
-        for name in SeriesState.__slots__:
+        for name in _STATE_FIELDS:
             setattr(state, name, getattr(new, name))
         return decision

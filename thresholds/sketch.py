@@ -34,6 +34,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable
+from typing import Final
 
 from thresholds._validate import finite_float
 
@@ -43,6 +44,21 @@ _MIN_INDEXABLE = 1e-9
 _HEADER = struct.Struct("<4sdIqqdd")
 _PAIR = struct.Struct("<iq")
 _MAGIC = b"QSK1"
+
+
+#: The slots, which unpickling copies over (a constant: mypyc, ``make install-compiled``,
+#: cannot compile reading ``__slots__`` through the class).
+_SKETCH_FIELDS: Final = (
+    "_gamma_log",
+    "_neg",
+    "_pos",
+    "count",
+    "max",
+    "max_buckets",
+    "min",
+    "relative_accuracy",
+    "zero_count",
+)
 
 
 class QuantileSketch:
@@ -57,17 +73,7 @@ class QuantileSketch:
         serialised).
     """
 
-    __slots__ = (
-        "_gamma_log",
-        "_neg",
-        "_pos",
-        "count",
-        "max",
-        "max_buckets",
-        "min",
-        "relative_accuracy",
-        "zero_count",
-    )
+    __slots__ = _SKETCH_FIELDS
 
     def __init__(self, relative_accuracy: float = 0.01, max_buckets: int = 2048) -> None:
         if not 0.0 < relative_accuracy < 1.0:
@@ -270,5 +276,5 @@ class QuantileSketch:
 
     def __setstate__(self, data: bytes) -> None:
         other = QuantileSketch.from_bytes(data)
-        for name in QuantileSketch.__slots__:
+        for name in _SKETCH_FIELDS:
             setattr(self, name, getattr(other, name))

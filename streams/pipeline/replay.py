@@ -97,6 +97,8 @@ class Stage1:
         self._verdicts: list[EventAlert] = []
         self._risk_facts: list[RiskFact] = []
         self._sent_watermarks: dict[str, int] = {}
+        #: Partials sealed so far, by rule (benchmarks and tests read it).
+        self.sealed: Counter[str] = Counter()
         self.intake = Intake(
             self._on_event,
             topic_names,
@@ -147,7 +149,10 @@ class Stage1:
         """Seal every window the sources' watermarks passed; report moved watermarks."""
         for topic, partition in sorted(self.aggregators):
             agg = self.aggregators[(topic, partition)]
-            out.partials.extend(agg.seal())
+            sealed = agg.seal()
+            if sealed:
+                out.partials.extend(sealed)
+                self.sealed.update(partial.rule for partial in sealed)
             mark = agg.watermark_ms
             if mark is not None and mark > self._sent_watermarks.get(agg.source, -(1 << 62)):
                 self._sent_watermarks[agg.source] = mark

@@ -83,8 +83,9 @@ class RiskFact(msgspec.Struct, frozen=True, gc=False):
         ]
 
     @classmethod
-    def from_list(cls, item: list[Any]) -> RiskFact:
-        """Inverse of :meth:`to_list`; raises ``ValueError`` on a malformed item."""
+    def from_list(cls, item: object) -> RiskFact:
+        """Inverse of :meth:`to_list`; raises ``ValueError`` on a malformed item (typed
+        ``object``: it is read off the wire, and a compiled build checks annotations)."""
         if not isinstance(item, list) or len(item) != 12:
             raise ValueError("risk fact must be a list of 12 fields")
         ts, event_id, kind = item[0], item[1], item[2]

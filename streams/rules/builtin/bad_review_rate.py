@@ -15,7 +15,7 @@ def _bad_review(event: ReviewEvent, _spec: RuleSpec, _facts: OrderFactsView | No
 
 BAD_REVIEW: Final = Measure("bad_review", "share", _bad_review)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "bad_review_rate",
     "ratio",
     ("reviews",),

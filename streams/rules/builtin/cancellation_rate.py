@@ -12,7 +12,7 @@ from streams.contract.events import OrderEvent
 from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "cancellation_rate",
     "ratio",
     ("orders",),

@@ -8,7 +8,7 @@ from streams.contract.events import ComplaintEvent
 from streams.rules.builtin import ORDER_DIMENSIONS
 from streams.rules.spec import Feed, Rule
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "complaint_volume",
     "count",
     ("complaints",),

@@ -10,7 +10,7 @@ from typing import Final
 from streams.contract.events import OrderEvent
 from streams.rules.spec import Feed, Rule
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "customer_order_burst",
     "count",
     ("orders",),

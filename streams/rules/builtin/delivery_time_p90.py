@@ -17,7 +17,7 @@ def _transit(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) 
 
 TRANSIT: Final = Measure("transit", "sketch", _transit)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "delivery_time_p90",
     "percentile",
     ("orders",),

@@ -11,7 +11,7 @@ from streams.rules.spec import Feed, Rule
 
 _RETURN: Final = Feed(num=1.0)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "frequent_returner",
     "count",
     ("orders",),

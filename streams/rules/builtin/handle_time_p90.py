@@ -17,7 +17,7 @@ def _handle(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | None
 
 HANDLE: Final = Measure("handle", "sketch", _handle)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "handle_time_p90",
     "percentile",
     ("wait-times",),

@@ -17,7 +17,7 @@ def _late(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) -> 
 
 LATE: Final = Measure("late", "share", _late)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "late_delivery_share",
     "ratio",
     ("orders",),

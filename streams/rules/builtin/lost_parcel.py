@@ -9,7 +9,7 @@ from typing import Final
 
 from streams.rules.spec import Rule
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "lost_parcel",
     "event",
     ("orders",),

@@ -17,7 +17,7 @@ def _low_csat(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | No
 
 LOW_CSAT: Final = Measure("low_csat", "share", _low_csat)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "low_satisfaction_share",
     "ratio",
     ("wait-times",),

@@ -11,4 +11,6 @@ from typing import Final
 
 from streams.rules.spec import Rule
 
-RULE: Final = Rule("order_outlier", "event", ("orders",), frozenset({"order", "sku"}), ("order",))
+RULE: Final[Rule] = Rule(
+    "order_outlier", "event", ("orders",), frozenset({"order", "sku"}), ("order",)
+)

@@ -17,7 +17,7 @@ def _refund(_event: OrderEvent, _spec: RuleSpec, facts: OrderFactsView | None) -
 
 REFUND: Final = Measure("refund", "sketch", _refund)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "refund_delay_p90",
     "percentile",
     ("orders",),

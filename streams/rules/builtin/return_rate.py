@@ -14,7 +14,7 @@ from streams.rules.spec import Feed, Rule
 
 _RETURN: Final = Feed(num=1.0, cohort=True)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "return_rate",
     "ratio",
     ("orders",),

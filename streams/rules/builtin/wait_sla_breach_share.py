@@ -17,7 +17,7 @@ def _breach(event: WaitTimeEvent, spec: RuleSpec, _facts: OrderFactsView | None)
 
 BREACH: Final = Measure("breach", "share", _breach)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "wait_sla_breach_share",
     "ratio",
     ("wait-times",),

@@ -16,7 +16,7 @@ def _wait(event: WaitTimeEvent, _spec: RuleSpec, _facts: OrderFactsView | None) 
 
 WAIT: Final = Measure("wait", "sketch", _wait)
 
-RULE: Final = Rule(
+RULE: Final[Rule] = Rule(
     "wait_time_p90",
     "percentile",
     ("wait-times",),
