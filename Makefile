@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit test-integration bench bench-nab bench-engine bench-quality bench-quality-matrix soak lint clean
+.PHONY: install install-compiled clean-compiled demo test test-unit test-integration bench bench-nab bench-engine bench-quality bench-quality-matrix soak lint clean
 
 # Re-install only when the project definition changes; otherwise this is instant.
 $(STAMP): pyproject.toml
@@ -14,6 +14,20 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Opt-in: the hot modules compiled with mypyc (setup.py says which, and why not the rest);
+# replay takes about a fifth less CPU and decides the same. Rebuild after changing a
+# compiled module's source: the packages refuse to import a stale build.
+# `make clean-compiled` goes back to the sources.
+install-compiled: install
+	$(PY) -m pip install --quiet --disable-pip-version-check "setuptools>=69" wheel
+	AFTERSALES_COMPILE=1 $(PY) -m pip install --quiet --disable-pip-version-check \
+	  --no-build-isolation --no-deps -e .
+
+clean-compiled:
+	rm -rf build
+	find thresholds streams -name '*.so' -delete
+	rm -f ./*__mypyc.*.so
 
 demo: install
 	$(VENV)/bin/aftersales demo $(DEMO_ARGS)
@@ -80,5 +94,5 @@ bench-quality-matrix: install
 soak: install
 	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
-clean:
+clean: clean-compiled
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info nab-results bench-data demo-data

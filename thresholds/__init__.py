@@ -38,6 +38,12 @@ Examples
 'fire'
 """
 
+from pathlib import Path
+
+from thresholds._compiled import refuse_stale_build
+
+refuse_stale_build(Path(__file__).parent)
+
 from thresholds.bank import SeriesBank
 from thresholds.config import DetectorConfig, MetricKind, WatchDirection
 from thresholds.decision import Decision, Direction, Severity, Transition
