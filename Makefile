@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Opt-in: the hot modules compiled with mypyc (setup.py says which, and why not the rest);
-# replay takes about a fifth less CPU and decides the same. Rebuild after changing a
+# replay takes about 30 % less CPU and decides the same. Rebuild after changing a
 # compiled module's source: the packages refuse to import a stale build.
 # `make clean-compiled` goes back to the sources.
 install-compiled: install

@@ -3,7 +3,7 @@
 The project is plain Python; ``pyproject.toml`` holds everything else. This file only adds
 C extensions built by mypyc (mypy's compiler of type-annotated Python) from the modules in
 :data:`COMPILED_DIRS` less :data:`NOT_COMPILED`: the per-event and per-window code of
-stage 1, the closer and the risk score. Replay needs about a fifth less CPU with them and
+stage 1, the closer and the risk score. Replay needs about 30 % less CPU with them and
 decides exactly the same (docs/benchmarks.md, "Compiled with mypyc").
 
 Opt-in: ``make install-compiled`` (``AFTERSALES_COMPILE=1``, with the dev extra's mypy and
