@@ -165,6 +165,52 @@ def test_wait_surge_x4_at_a_few_waits_fires_within_two_windows(seed: int) -> Non
     assert fired[0].observed > 4 * 300, "the alert reports the window's p90"
 
 
+def busy_evenings(seed: int, surge_at: int | None = None) -> Callable[[int], float]:
+    """Each day's evening (17:00-23:00) waits times its own load factor, log-normal with
+    log-sd 0.08 (a busier evening queues longer); with ``surge_at``, x2 for 2 h from it."""
+    levels = np.exp(np.random.default_rng([seed, 7]).normal(0.0, 0.08, DAYS + 2))
+
+    def factor(t: int) -> float:
+        hour = (t % DAY) / HOUR
+        x = float(levels[(t - T0) // DAY]) if 17 <= hour < 23 else 1.0
+        if surge_at is not None and surge_at <= t < surge_at + 2 * HOUR:
+            x *= 2.0
+        return x
+
+    return factor
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_busy_queue_whose_evenings_differ_does_not_page(seed: int) -> None:
+    """A busy queue (200 waits per 30 min on average, the quality matrix's 3x) whose
+    evenings differ by their load (log-sd 0.08, so 1 evening in 20 is 17 % busier): no
+    wait_time_p90 episode in ten days. The log-mean of 300 waits is known to +-4 %, far
+    tighter than evenings differ; without the band's floor (``min_scale``) these seeds
+    paged 3, 3 and 2 times (4 of seeds 1-6 paged)."""
+    until = T0 + (DAYS + 1) * DAY
+    alerts = replay(
+        shipped("wait_time_p90"),
+        waits(np.random.default_rng(seed), 200, until, busy_evenings(seed)),
+    )
+    fired = [a.window_end for a in firing(alerts, "wait_time_p90")]
+    assert not fired, f"ordinary busy evenings paged: {fired}"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_busy_queue_x2_surge_fires_while_it_lasts(seed: int) -> None:
+    """The same busy queue, waits x2 for 2 h from 20:00 (the matrix's subtle surge): it
+    fires while the surge lasts, and not before it."""
+    start = T0 + DAYS * DAY + 20 * HOUR
+    alerts = replay(
+        shipped("wait_time_p90"),
+        waits(np.random.default_rng(seed), 200, start + 3 * HOUR, busy_evenings(seed, start)),
+    )
+    fired = firing(alerts, "wait_time_p90", "delivery")
+    assert not [a for a in fired if end_ms(a) <= start], "paged before the surge"
+    assert fired, "the x2 surge did not fire"
+    assert end_ms(fired[0]) <= start + 2 * HOUR, (iso(start), fired[0].window_end)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sla_share_25_percent_against_3_percent_fires(seed: int) -> None:
     """The share of waits over 15 min at 25 % against a normal 3 %: the product's own
@@ -257,13 +303,14 @@ def test_smooth_ramp_to_two_and_a_half_does_not_fire(seed: int) -> None:
 
 
 def test_severity_follows_the_episode() -> None:
-    """Waits x1.6 for an hour, then x8: the episode fires once, then fires again with the
+    """Waits x1.8 for an hour, then x8: the episode fires once, then fires again with the
     same alert_id and started_at and a higher severity; it resolves at that severity.
-    (x1.6: the log-mean statistic sees x2.2 at 30 waits a window as critical at once.)"""
+    (x1.8: the log-mean statistic sees x2.2 at 30 waits a window as critical at once, and
+    the band's floor of +-15 % (``min_scale``) leaves x1.6 for the CUSUM, which fires at x8.)"""
     start = T0 + DAYS * DAY + 14 * HOUR
 
     def factor(t: int) -> float:
-        return 1.6 if start <= t < start + HOUR else 8.0 if start <= t < start + 3 * HOUR else 1.0
+        return 1.8 if start <= t < start + HOUR else 8.0 if start <= t < start + 3 * HOUR else 1.0
 
     alerts = replay(
         shipped("wait_time_p90"), waits(np.random.default_rng(7), 30, start + 5 * HOUR, factor)
