@@ -183,7 +183,7 @@ def busy_evenings(seed: int, surge_at: int | None = None) -> Callable[[int], flo
 @pytest.mark.parametrize("seed", [1, 3, 5])
 def test_busy_queue_whose_evenings_differ_does_not_page(seed: int) -> None:
     """A busy queue (200 waits per 30 min on average, the quality matrix's 3x) whose
-    evenings differ by their load (log-sd 0.08, so 1 evening in 20 is 17 % busier): no
+    evenings differ by their load (log-sd 0.08, so 1 evening in 20 is 14 % busier): no
     wait_time_p90 episode in ten days. The log-mean of 300 waits is known to +-4 %, far
     tighter than evenings differ; without the band's floor (``min_scale``) these seeds
     paged 3, 3 and 2 times (4 of seeds 1-6 paged)."""
