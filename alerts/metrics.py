@@ -243,6 +243,7 @@ class AlertMetrics:
     mute_active: Gauge
     mute_suppressed_total: Counter
     twin_deferred_total: Counter
+    cells_set_apart_total: Counter
     feedback_verdicts_total: Counter
     feedback_multiplier: Gauge
     risk_scored_total: Counter
@@ -421,6 +422,14 @@ class AlertMetrics:
                 "Episodes a series did not open because its window's events all lay in one "
                 "compound cell under it (carrier PostNL, all in region,carrier "
                 "EU-West,PostNL), whose own series judges them, by rule",
+                ("rule",),
+                registry=registry,
+            ),
+            cells_set_apart_total=Counter(
+                "aftersales_cells_set_apart_total",
+                "Windows a series judged without the one compound cell whose rate stood out "
+                "of the rest of it (set_apart: a damaged region,carrier cell in a "
+                "category), whose own series judges it, by rule",
                 ("rule",),
                 registry=registry,
             ),
@@ -697,6 +706,11 @@ class AlertMetrics:
         """Count episodes deferred to a twin cell, by rule."""
         for rule, n in deferred.items():
             self.twin_deferred_total.labels(rule).inc(n)
+
+    def add_cells_set_apart(self, windows: Mapping[str, int]) -> None:
+        """Count windows judged without a cell that stood out of them, by rule."""
+        for rule, n in windows.items():
+            self.cells_set_apart_total.labels(rule).inc(n)
 
     def record_feedback(self, rule: str, verdict: str) -> None:
         """Count one applied on-call verdict."""

@@ -105,12 +105,20 @@ class Partial:
     #: Of a percentile rule with ``strata``: the values' sums per stratum value
     #: (:mod:`streams.pipeline.strata`); ``None`` for other rules.
     strata: Strata | None = None
+    #: Of a series of a rule's ``set_apart_in`` dimensions: per cell of its ``set_apart``
+    #: dimension, ``[num, den]`` of the window's events in that cell
+    #: (:mod:`streams.pipeline.set_apart`); ``None`` for other series.
+    split: dict[str, list[float]] | None = None
 
     @property
     def rich(self) -> bool:
         """Holds more than its sums (travels with :meth:`extras`)."""
         return (
-            self.sketch is not None or bool(self.context) or bool(self.cells) or bool(self.strata)
+            self.sketch is not None
+            or bool(self.context)
+            or bool(self.cells)
+            or bool(self.strata)
+            or bool(self.split)
         )
 
     def merge(self, other: Partial) -> None:
@@ -118,6 +126,8 @@ class Partial:
         and shares nothing with this one afterwards."""
         self.num += other.num
         self.den += other.den
+        if other.split:
+            _add_split(self, other.split)
         if other.cells:
             if self.cells is None:
                 self.cells = dict(other.cells)
@@ -154,7 +164,8 @@ class Partial:
         )
         cells = dict(self.cells) if self.cells else None
         strata = {k: list(v) for k, v in self.strata.items()} if self.strata else None
-        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context, cells, strata)
+        split = {k: list(v) for k, v in self.split.items()} if self.split else None
+        return Partial(0.0 + self.num, 0.0 + self.den, sketch, context, cells, strata, split)
 
     def bound_context(self) -> None:
         """Cut the context, in place, to the top entries the wire keeps of it (see
@@ -194,6 +205,8 @@ class Partial:
             out["x"] = _bounded(self.cells, _CONTEXT_TOP, ordered)
         if self.strata:
             out["t"] = self.strata
+        if self.split:
+            out["y"] = self.split
         return out
 
     @classmethod
@@ -209,6 +222,9 @@ class Partial:
         strata = extras.get("t") or None
         if strata is not None:
             strata = {str(k): [float(x) for x in v] for k, v in strata.items()}
+        split = extras.get("y") or None
+        if split is not None:
+            split = {str(k): [float(v[0]), float(v[1])] for k, v in split.items()}
         return cls(
             float(num),
             float(den),
@@ -216,6 +232,7 @@ class Partial:
             extras.get("c") or None,
             extras.get("x") or None,
             strata,
+            split,
         )
 
 
@@ -265,6 +282,21 @@ class EventAlert:
         return series_id(self.rule, "sku", sku) if sku else self.series
 
 
+def _add_split(partial: Partial, split: dict[str, list[float]]) -> None:
+    """Add per-cell ``[num, den]`` sums into ``partial.split`` (copying, sharing nothing)."""
+    mine = partial.split
+    if mine is None:
+        partial.split = {cell: [sums[0], sums[1]] for cell, sums in split.items()}
+        return
+    for cell, (num, den) in split.items():
+        sums = mine.get(cell)
+        if sums is None:
+            mine[cell] = [num, den]
+        else:
+            sums[0] += num
+            sums[1] += den
+
+
 def _add_weights(target: dict[str, float], weights: dict[str, float]) -> None:
     """Add ``weights`` into ``target``, value by value."""
     for value, weight in weights.items():
@@ -310,6 +342,13 @@ class SourceAggregator:
         #: Per rule with compound cells under a dimension of its own: see :func:`cell_links`.
         self._cell_links = {
             rule.name: links for rule in self._window_rules if (links := cell_links(rule))
+        }
+        #: Per rule with ``set_apart``: its cell dimension and the dimensions that split
+        #: their partials by cell (:mod:`streams.pipeline.set_apart`).
+        self._apart = {
+            rule.name: (rule.set_apart, frozenset(rule.set_apart_in))
+            for rule in self._window_rules
+            if rule.set_apart is not None
         }
         self._event_rules = [
             rule for rule in self.rules if rule.kind == "event" and rule.name != "lost_parcel"
@@ -425,6 +464,10 @@ class SourceAggregator:
             windows = self._windows(rule, ts, offset, previous)
             if age is not None and windows:
                 self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age)
+            apart = self._apart.get(rule.name) if self._apart else None
+            if apart is not None and windows:
+                # Exposure replaces a lag-aware rule's deliveries at seal (per cell too).
+                _split_event(windows, keys, apart, num, 0.0 if cohort is not None else den)
             for accumulators in windows:
                 for series_key in keys:
                     acc = accumulators.get(series_key)
@@ -606,6 +649,9 @@ class SourceAggregator:
             delivered = self.cohorts.get(rule_name)
             if delivered is not None:
                 _expose(merged, delivered.exposure(start, end))
+                apart = self._apart.get(rule_name)
+                if apart is not None:
+                    _expose_cells(merged, delivered.exposure_by_cell(start, end, *_sorted(apart)))
                 delivered.sealed(start)
             if links:
                 _note_cells(links, merged)
@@ -859,10 +905,11 @@ def ships_panes(rule: RuleSpec) -> bool:
 
     Only where uniting panes in the closer gives what the window's partial gave: hopping
     windows (``window > hop``) of count and ratio rules, whose sums are of whole numbers
-    (exact in any order), without delivery cohorts (their exposure is the window's, not a
-    sum over panes), and without context unless judged per entity. Not percentile rules:
-    the log-mean statistic sums over a sketch's buckets in insertion order, which depends
-    on the merge order, so its floats could differ in the last bit. Not contexts of series
+    (exact in any order), without cells set apart, without delivery cohorts (their
+    exposure is the window's, not a sum over panes), and without context unless judged
+    per entity. Not percentile rules: the log-mean statistic sums over a sketch's buckets
+    in insertion order, which depends on the merge order, so its floats could differ in
+    the last bit. Not contexts of series
     rules: a source's context is cut to its top entries per partial, and the top of a
     window is not the top of its panes' tops (an entity's context is its customer ids,
     see :data:`_CONTEXT_TOP_BY_FIELD`).
@@ -871,6 +918,7 @@ def ships_panes(rule: RuleSpec) -> bool:
         rule.window_ms > rule.hop_ms
         and rule.kind in ("count", "ratio")
         and rule.cohort_ms is None
+        and rule.set_apart is None
         and (not rule.context or rule.definition.entity is not None)
     )
 
@@ -1012,6 +1060,62 @@ def is_twin(partial: Partial) -> bool:
     if not cells or partial.den <= 0:
         return False
     return max(cells.values()) >= partial.den * (1 - 1e-9)
+
+
+def _sorted(apart: tuple[str, frozenset[str]]) -> tuple[str, tuple[str, ...]]:
+    return apart[0], tuple(sorted(apart[1]))
+
+
+def _split_event(
+    windows: list[_Accumulators],
+    keys: list[tuple[str, str]],
+    apart: tuple[str, frozenset[str]],
+    num: float,
+    den: float,
+) -> None:
+    """Add one event's ``num`` and ``den`` to the cell split of each of its series in the
+    ``set_apart_in`` dimensions (an event outside any cell adds to none)."""
+    cell_dimension, within = apart
+    cell = next((key for dimension, key in keys if dimension == cell_dimension), None)
+    if cell is None or not (num or den):
+        return
+    for accumulators in windows:
+        for series_key in keys:
+            if series_key[0] not in within:
+                continue
+            acc = accumulators.get(series_key)
+            if acc is None:
+                acc = accumulators[series_key] = Partial()
+            split = acc.split
+            if split is None:
+                split = acc.split = {}
+            sums = split.get(cell)
+            if sums is None:
+                split[cell] = [num, den]
+            else:
+                sums[0] += num
+                sums[1] += den
+
+
+def _expose_cells(merged: _Accumulators, exposure: dict[tuple[str, str], dict[str, float]]) -> None:
+    """Replace every split series' per-cell deliveries by its per-cell exposure."""
+    for partial in merged.values():
+        if partial.split:
+            for sums in partial.split.values():
+                sums[1] = 0.0
+    for series_key, by_cell in exposure.items():
+        exposed = merged.get(series_key)
+        if exposed is None:
+            continue  # ``_expose`` gave every exposed series a partial
+        split = exposed.split
+        if split is None:
+            split = exposed.split = {}
+        for cell, value in by_cell.items():
+            cell_sums = split.get(cell)
+            if cell_sums is None:
+                split[cell] = [0.0, value]
+            else:
+                cell_sums[1] = value
 
 
 def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:

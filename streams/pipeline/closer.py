@@ -77,6 +77,7 @@ from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall
 from streams.pipeline.population import Population, verdict_decision
+from streams.pipeline.set_apart import set_apart
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
 from streams.risk.scorer import EVICTION_RULE, RiskScorer
@@ -223,6 +224,8 @@ class WindowCloser:
         self.suppressed: Counter[tuple[str, str]] = Counter()
         #: Per rule, episodes not opened on a series whose window was one cell's twin.
         self.twins: Counter[str] = Counter()
+        #: Per rule, windows judged without a cell that stood out of them (``set_apart``).
+        self.set_apart_windows: Counter[str] = Counter()
         #: Percentile rules decided on log-means: each series' learned within-window spread.
         self.spreads = log_mean.SpreadMemory()
         #: Start of the hop that held each rule's first events: its windows settle from
@@ -357,6 +360,12 @@ class WindowCloser:
         """Decisions muted by (mute name, rule) since the last call."""
         suppressed, self.suppressed = self.suppressed, Counter()
         return suppressed
+
+    def drain_set_apart(self) -> Counter[str]:
+        """Windows judged without a cell that stood out of them, by rule, since the last
+        call."""
+        windows, self.set_apart_windows = self.set_apart_windows, Counter()
+        return windows
 
     def drain_twins(self) -> Counter[str]:
         """Episodes deferred to a twin cell, by rule, since the last call."""
@@ -500,6 +509,8 @@ class WindowCloser:
         if shared:
             merged = window_judge.share_denominators(rule.name, shared, merged, bank.ids)
         merged = self._admit(rule, bank, merged)
+        if rule.set_apart is not None:
+            merged = self._set_apart(rule, merged)
         ids = sorted(set(bank.ids) | {series_id(rule.name, d, k) for d, k in merged})
         if not ids:
             return []
@@ -645,6 +656,24 @@ class WindowCloser:
             )
         self._evict(rule, bank, end)
         return events
+
+    def _set_apart(
+        self, rule: RuleSpec, merged: dict[tuple[str, str], Partial]
+    ) -> dict[tuple[str, str], Partial]:
+        """The window's partials with the cell that stands out of each series of
+        ``set_apart_in`` left out (:mod:`streams.pipeline.set_apart`)."""
+        assert rule.detector is not None
+        within, z = rule.set_apart_in, rule.detector.z
+        out = merged
+        for series_key, partial in merged.items():
+            if series_key[0] in within and partial.split:
+                rest, cell = set_apart(partial, z)
+                if cell is not None:
+                    if out is merged:
+                        out = dict(merged)
+                    out[series_key] = rest
+                    self.set_apart_windows[rule.name] += 1
+        return out
 
     def _window_partials(self, rule: RuleSpec, start: int) -> BySeries:
         """The window's partials by series and source, taken out of ``pending``; for a

@@ -165,6 +165,33 @@ class DeliveryMemory:
                 out[(dimension, names[k])] = float(sums[k])
         return out
 
+    def exposure_by_cell(
+        self, start_ms: int, end_ms: int, cell: str, within: tuple[str, ...]
+    ) -> dict[tuple[str, str], dict[str, float]]:
+        """Per ``(dimension, key)`` of the ``within`` dimensions: the window's exposure
+        in each cell of the compound dimension ``cell`` (as :meth:`exposure`, split by the
+        deliveries' cells; deliveries without a cell are in none)."""
+        if not self._ts or cell not in self.dimensions:
+            return {}
+        ts, columns = self._arrays()
+        weight = self.cdf(end_ms - ts) - self.cdf(start_ms - ts)
+        c = self.dimensions.index(cell)
+        cells, cell_names = columns[c], self._names[c]
+        width = max(1, len(cell_names))
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for dimension in within:
+            if dimension not in self.dimensions:
+                continue
+            i = self.dimensions.index(dimension)
+            ids = columns[i]
+            has = (ids >= 0) & (cells >= 0) & (weight > 0)
+            sums = np.bincount(ids[has] * width + cells[has], weights=weight[has], minlength=0)
+            names = self._names[i]
+            for flat in np.flatnonzero(sums > 1e-9).tolist():
+                key, k = divmod(flat, width)
+                out.setdefault((dimension, names[key]), {})[cell_names[k]] = float(sums[flat])
+        return out
+
     def windows(
         self, after_ms: int | None, window_ms: int, hop_ms: int, watermark_ms: int
     ) -> range:

@@ -108,6 +108,8 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "settle",
         "statistic",
         "strata",
+        "set_apart",
+        "set_apart_in",
     }
 )
 _NORM_KEYS: Final[frozenset[str]] = frozenset(
@@ -386,6 +388,7 @@ def _rule(
                 f"expected one of {', '.join(sorted(entry.dimensions - {'total'}))}, "
                 f"got {strata!r}",
             )
+    set_apart, set_apart_in = _set_apart(table, entry, dimensions, where)
     return RuleSpec(
         name,
         entry.kind,
@@ -414,8 +417,53 @@ def _rule(
         settle_ms,
         lost_alone,
         None if strata is None else DIMENSION_FIELDS[strata],
+        set_apart,
+        set_apart_in,
         definition=entry,
     )
+
+
+def _set_apart(
+    table: dict[str, Any], entry: Rule, dimensions: tuple[tuple[str, ...], ...], where: str
+) -> tuple[str | None, tuple[str, ...]]:
+    """``set_apart`` (a compound dimension of the rule) and ``set_apart_in`` (the rule's
+    dimensions that set its cells apart; default: all but the cells, their parts and
+    ``total``)."""
+    if "set_apart_in" in table and "set_apart" not in table:
+        raise ConfigError(f"{where}.set_apart_in", "needs set_apart")
+    if "set_apart" not in table:
+        return None, ()
+    raw = table["set_apart"]
+    compound = [parts for parts in dimensions if len(parts) > 1]
+    names = [",".join(parts) for parts in compound]
+    if entry.kind != "ratio":
+        raise ConfigError(f"{where}.set_apart", "only ratio rules set cells apart")
+    if not isinstance(raw, str) or raw.replace(" ", "") not in names:
+        raise ConfigError(
+            f"{where}.set_apart",
+            f"expected a compound dimension of the rule ({', '.join(names) or 'none'}), "
+            f"got {raw!r} (add it to dimensions, or remove set_apart)",
+        )
+    cell = raw.replace(" ", "")
+    parts = set(cell.split(","))
+    eligible = [
+        ",".join(p)
+        for p in dimensions
+        if ",".join(p) != cell and not (len(p) == 1 and p[0] in parts) and p != ("total",)
+    ]
+    if "set_apart_in" not in table:
+        return cell, tuple(eligible)
+    chosen = _string_list(table["set_apart_in"], f"{where}.set_apart_in")
+    for name in chosen:
+        if name not in eligible:
+            raise ConfigError(
+                f"{where}.set_apart_in",
+                f"expected dimensions of the rule other than {cell}, its parts and total "
+                f"({', '.join(eligible) or 'none'}), got {name!r}",
+            )
+    if not chosen:
+        raise ConfigError(f"{where}.set_apart_in", "expected at least one dimension")
+    return cell, tuple(dict.fromkeys(chosen))
 
 
 def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:

@@ -252,6 +252,13 @@ class RuleSpec:
     #: within them, so a shift of the mix is no incident and a surge stands out of a
     #: narrower noise (``streams.pipeline.log_mean``). ``None``: one population.
     strata: str | None = None
+    #: Ratio rules: a compound dimension (``"region,carrier"``) whose cells are *set
+    #: apart* in the series of ``set_apart_in``: a window of such a series is judged
+    #: without the one cell whose rate stands out of the rest of it (exact conditional
+    #: binomial test), which its own series judges (``streams.pipeline.set_apart``).
+    set_apart: str | None = None
+    #: The dimensions whose series set a cell of ``set_apart`` apart.
+    set_apart_in: tuple[str, ...] = ()
     #: The rule's definition (its module under :mod:`streams.rules.builtin`, or a rule of
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.
     definition: Rule = dataclasses.field(kw_only=True, compare=False, repr=False)

@@ -500,6 +500,7 @@ class CloserStage:
             metrics.add_evictions(*closer.drain_evictions())
             metrics.add_mute_suppressed(closer.drain_suppressed())
             metrics.add_twin_deferred(closer.drain_twins())
+            metrics.add_cells_set_apart(closer.drain_set_apart())
             marks = list(closer.watermarks.values())
             if marks:
                 low = min(marks)

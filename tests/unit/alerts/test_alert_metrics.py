@@ -46,6 +46,7 @@ EXPECTED_NAMES = {
     "aftersales_mute_active": "gauge",
     "aftersales_mute_suppressed_total": "counter",
     "aftersales_twin_deferred_total": "counter",
+    "aftersales_cells_set_apart_total": "counter",
     "aftersales_feedback_verdicts_total": "counter",
     "aftersales_feedback_sensitivity_multiplier": "gauge",
     "aftersales_order_risk_scored_total": "counter",

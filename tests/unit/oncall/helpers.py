@@ -37,6 +37,11 @@ def shipped(
     document["rules"] = {k: v for k, v in document["rules"].items() if k in set(names)}
     for rule, dims in (dimensions or {}).items():
         document["rules"][rule]["dimensions"] = dims
+        table = document["rules"][rule]
+        if not {table.get("set_apart"), *table.get("set_apart_in", [])} <= set(dims):
+            # return_rate sets its region,carrier cells apart in categories: not here.
+            table.pop("set_apart", None)
+            table.pop("set_apart_in", None)
     if mutes is not None:
         document["mutes"] = mutes
     return parse_rules(document)
