@@ -289,12 +289,17 @@ def _add_split(partial: Partial, split: dict[str, list[float]]) -> None:
         partial.split = {cell: [sums[0], sums[1]] for cell, sums in split.items()}
         return
     for cell, (num, den) in split.items():
-        sums = mine.get(cell)
-        if sums is None:
-            mine[cell] = [num, den]
-        else:
-            sums[0] += num
-            sums[1] += den
+        _add_cell(mine, cell, num, den)
+
+
+def _add_cell(split: dict[str, list[float]], cell: str, num: float, den: float) -> None:
+    """Add ``num`` and ``den`` to ``cell``'s sums in ``split``."""
+    sums = split.get(cell)
+    if sums is None:
+        split[cell] = [num, den]
+    else:
+        sums[0] += num
+        sums[1] += den
 
 
 def _add_weights(target: dict[str, float], weights: dict[str, float]) -> None:
@@ -1089,12 +1094,7 @@ def _split_event(
             split = acc.split
             if split is None:
                 split = acc.split = {}
-            sums = split.get(cell)
-            if sums is None:
-                split[cell] = [num, den]
-            else:
-                sums[0] += num
-                sums[1] += den
+            _add_cell(split, cell, num, den)
 
 
 def _expose_cells(merged: _Accumulators, exposure: dict[tuple[str, str], dict[str, float]]) -> None:
