@@ -351,7 +351,7 @@ class SourceAggregator:
         #: Per rule with ``set_apart``: its cell dimension and the dimensions that split
         #: their partials by cell (:mod:`streams.pipeline.set_apart`).
         self._apart = {
-            rule.name: (rule.set_apart, frozenset(rule.set_apart_in))
+            rule.name: (rule.set_apart, rule.set_apart_in)
             for rule in self._window_rules
             if rule.set_apart is not None
         }
@@ -653,10 +653,13 @@ class SourceAggregator:
                         target.merge(partial)
             delivered = self.cohorts.get(rule_name)
             if delivered is not None:
-                _expose(merged, delivered.exposure(start, end))
                 apart = self._apart.get(rule_name)
-                if apart is not None:
-                    _expose_cells(merged, delivered.exposure_by_cell(start, end, *_sorted(apart)))
+                if apart is None:
+                    _expose(merged, delivered.exposure(start, end))
+                else:
+                    whole, by_cell = delivered.exposure_with_cells(start, end, *apart)
+                    _expose(merged, whole)
+                    _expose_cells(merged, by_cell)
                 delivered.sealed(start)
             if links:
                 _note_cells(links, merged)
@@ -1067,22 +1070,20 @@ def is_twin(partial: Partial) -> bool:
     return max(cells.values()) >= partial.den * (1 - 1e-9)
 
 
-def _sorted(apart: tuple[str, frozenset[str]]) -> tuple[str, tuple[str, ...]]:
-    return apart[0], tuple(sorted(apart[1]))
-
-
 def _split_event(
     windows: list[_Accumulators],
     keys: list[tuple[str, str]],
-    apart: tuple[str, frozenset[str]],
+    apart: tuple[str, tuple[str, ...]],
     num: float,
     den: float,
 ) -> None:
     """Add one event's ``num`` and ``den`` to the cell split of each of its series in the
     ``set_apart_in`` dimensions (an event outside any cell adds to none)."""
+    if not (num or den):
+        return  # a lag-aware rule's delivery: its den comes with the exposure at seal
     cell_dimension, within = apart
     cell = next((key for dimension, key in keys if dimension == cell_dimension), None)
-    if cell is None or not (num or den):
+    if cell is None:
         return
     for accumulators in windows:
         for series_key in keys:
@@ -1098,11 +1099,8 @@ def _split_event(
 
 
 def _expose_cells(merged: _Accumulators, exposure: dict[tuple[str, str], dict[str, float]]) -> None:
-    """Replace every split series' per-cell deliveries by its per-cell exposure."""
-    for partial in merged.values():
-        if partial.split:
-            for sums in partial.split.values():
-                sums[1] = 0.0
+    """Give every split series its per-cell exposure as the cells' denominators (the
+    event path added none: :func:`_split_event` gets ``den = 0`` for a lag-aware rule)."""
     for series_key, by_cell in exposure.items():
         exposed = merged.get(series_key)
         if exposed is None:
@@ -1111,11 +1109,7 @@ def _expose_cells(merged: _Accumulators, exposure: dict[tuple[str, str], dict[st
         if split is None:
             split = exposed.split = {}
         for cell, value in by_cell.items():
-            cell_sums = split.get(cell)
-            if cell_sums is None:
-                split[cell] = [0.0, value]
-            else:
-                cell_sums[1] = value
+            _add_cell(split, cell, 0.0, value)
 
 
 def _expose(merged: _Accumulators, exposure: dict[tuple[str, str], float]) -> None:

@@ -153,8 +153,26 @@ class DeliveryMemory:
         """Per ``(dimension, key)``: the window's exposure ``sum K(e - t) - K(s - t)``."""
         if not self._ts:
             return {}
-        ts, columns = self._arrays()
-        weight = self.cdf(end_ms - ts) - self.cdf(start_ms - ts)
+        return self._exposure(self._weight(start_ms, end_ms))
+
+    def exposure_with_cells(
+        self, start_ms: int, end_ms: int, cell: str, within: tuple[str, ...]
+    ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], dict[str, float]]]:
+        """:meth:`exposure`, and per ``(dimension, key)`` of the ``within`` dimensions the
+        same split by the deliveries' cells of the compound dimension ``cell``
+        (deliveries without a cell are in none)."""
+        if not self._ts:
+            return {}, {}
+        weight = self._weight(start_ms, end_ms)
+        return self._exposure(weight), self._exposure_by_cell(weight, cell, within)
+
+    def _weight(self, start_ms: int, end_ms: int) -> npt.NDArray[np.float64]:
+        """Each remembered delivery's expected share of early returns in ``[start, end)``."""
+        ts, _ = self._arrays()
+        return self.cdf(end_ms - ts) - self.cdf(start_ms - ts)
+
+    def _exposure(self, weight: npt.NDArray[np.float64]) -> dict[tuple[str, str], float]:
+        _, columns = self._arrays()
         out: dict[tuple[str, str], float] = {}
         for i, dimension in enumerate(self.dimensions):
             ids = columns[i]
@@ -165,16 +183,12 @@ class DeliveryMemory:
                 out[(dimension, names[k])] = float(sums[k])
         return out
 
-    def exposure_by_cell(
-        self, start_ms: int, end_ms: int, cell: str, within: tuple[str, ...]
+    def _exposure_by_cell(
+        self, weight: npt.NDArray[np.float64], cell: str, within: tuple[str, ...]
     ) -> dict[tuple[str, str], dict[str, float]]:
-        """Per ``(dimension, key)`` of the ``within`` dimensions: the window's exposure
-        in each cell of the compound dimension ``cell`` (as :meth:`exposure`, split by the
-        deliveries' cells; deliveries without a cell are in none)."""
-        if not self._ts or cell not in self.dimensions:
+        if cell not in self.dimensions:
             return {}
-        ts, columns = self._arrays()
-        weight = self.cdf(end_ms - ts) - self.cdf(start_ms - ts)
+        _, columns = self._arrays()
         c = self.dimensions.index(cell)
         cells, cell_names = columns[c], self._names[c]
         width = max(1, len(cell_names))

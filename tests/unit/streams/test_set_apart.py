@@ -137,8 +137,11 @@ class TestSplitPartials:
             memory.deliver(
                 f"o{i}", T0 + i * 60_000, [("category", "toys"), ("region,carrier", cell)]
             )
-        whole = memory.exposure(T0, T0 + 86_400_000)[("category", "toys")]
-        by_cell = memory.exposure_by_cell(T0, T0 + 86_400_000, "region,carrier", ("category",))
+        exposure, by_cell = memory.exposure_with_cells(
+            T0, T0 + 86_400_000, "region,carrier", ("category",)
+        )
+        assert exposure == memory.exposure(T0, T0 + 86_400_000)
+        whole = exposure[("category", "toys")]
         split = by_cell[("category", "toys")]
         assert set(split) == {"R1,A", "R2,B"}
         assert sum(split.values()) == pytest.approx(whole)
