@@ -127,8 +127,11 @@ _NORM_KEYS: Final[frozenset[str]] = frozenset(
 )
 #: Value shapes of the detector and norm tables, checked before the engine sees them.
 _INT_KEYS: Final = frozenset({"grace_period", "shift_after", "resolve_after", "min_sample_size"})
-_PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "numbers"}
+_PAIR_KEYS: Final[dict[str, str]] = {"persistence": "integers", "severity_steps": "finite numbers"}
 _TEXT_KEYS: Final = frozenset({"direction", "policy", "cusum_direction"})
+#: Largest value of an integer detector setting (windows or events): a year of
+#: one-minute windows is about half of it.
+_MAX_INT_SETTING: Final = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +211,13 @@ def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY)
         _duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL_MS), "settings.idle_ttl"),
         _count(settings.get("max_series", DEFAULT_MAX_SERIES), "settings.max_series"),
     )
-    rules_table = _table(document.get("rules"), "rules")
+    if "rules" not in document:
+        raise ConfigError(
+            "rules",
+            "missing: a rules file replaces the shipped rules and runs only the rules it "
+            "lists as [rules.<name>] tables; start from a copy of streams/default_rules.toml",
+        )
+    rules_table = _table(document["rules"], "rules")
     for name in rules_table:
         if name not in registry:
             raise ConfigError(
@@ -547,7 +556,10 @@ def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
             ok = (
                 isinstance(value, list)
                 and len(value) == 2
-                and all(_is_int(v) if kind == "integers" else _is_number(v) for v in value)
+                and all(
+                    _is_int(v) if kind == "integers" else _is_number(v) and math.isfinite(v)
+                    for v in value
+                )
             )
             if not ok:
                 raise ConfigError(path, f"expected a list of two {kind}, got {value!r}")
@@ -564,8 +576,10 @@ def _typed(table: dict[str, Any], where: str) -> dict[str, Any]:
                 )
             values[name] = value
         elif name in _INT_KEYS:
-            if not _is_int(value):
-                raise ConfigError(path, f"expected an integer, got {value!r}")
+            if not _is_int(value) or value > _MAX_INT_SETTING:
+                raise ConfigError(
+                    path, f"expected an integer up to {_MAX_INT_SETTING}, got {value!r}"
+                )
             values[name] = value
         else:
             if not _is_number(value) or not math.isfinite(value):

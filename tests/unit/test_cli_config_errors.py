@@ -33,6 +33,15 @@ BAD_RULES = {
         '[rules.return_rate]\nrunbook = "{observed:>999999999}"\n',
         "rules.return_rate.runbook",
     ),
+    "settings_only": ("[settings]\nrisk_max_keys = 5\n", "rules"),
+    "huge_grace": (
+        "[rules.order_volume.detector]\ngrace_period = 10000000000000000000000\n",
+        "rules.order_volume.detector.grace_period",
+    ),
+    "infinite_severity_step": (
+        "[rules.order_volume.detector]\nseverity_steps = [1.0, inf]\n",
+        "rules.order_volume.detector.severity_steps",
+    ),
     "huge_window": (
         '[rules.return_rate]\nrunbook = "x"\nwindow = "' + "9" * 400 + 'm"\n',
         "rules.return_rate.window",

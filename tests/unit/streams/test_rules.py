@@ -117,6 +117,12 @@ class TestBadRules:
         with pytest.raises(ConfigError, match="cannot read"):
             load_rules(tmp_path / "missing.toml")
 
+    def test_file_without_rules_says_how_to_start(self) -> None:
+        """A file of settings alone runs no rule: it is refused with where to start."""
+        with pytest.raises(ConfigError, match=r"default_rules\.toml") as info:
+            parse_rules({"settings": {"utc_offset": "8h"}})
+        assert info.value.field == "rules"
+
     def test_invalid_toml_is_refused(self, tmp_path: Path) -> None:
         """A file that is not TOML is refused with the parser's message."""
         path = tmp_path / "rules.toml"
