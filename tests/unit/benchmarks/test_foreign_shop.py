@@ -1,0 +1,99 @@
+"""The independent shop of ``benchmarks/foreign_shop.py``: its records are what the
+contract accepts (but the few malformed ones it injects on purpose), every topic is
+fed, and each injected incident really changes the data it names."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from benchmarks.foreign_shop import (
+    DAY,
+    OUTAGE,
+    WAIT_SURGE,
+    Shop,
+    incidents,
+    records,
+)
+from streams.contract.events import TOPICS
+from streams.pipeline.replay import ReplayPipeline
+from streams.rules.catalogue import load_rules
+
+pytestmark = pytest.mark.slow
+
+SHOP = Shop(volume=0.1, days=17, seed=3, incidents=True)
+
+
+@pytest.fixture(scope="module")
+def recs() -> list[tuple[str, bytes, bytes]]:
+    """The small shop's records (about 60,000)."""
+    return records(SHOP)
+
+
+def test_records_are_valid_but_the_injected_malformed_ones(
+    recs: list[tuple[str, bytes, bytes]],
+) -> None:
+    """Only what the shop injects is dead-lettered: malformed times (0.05 %), duplicates
+    (0.3 %) and events 10-60 min late (0.2 %, beyond the 2 min lateness); every topic is
+    fed."""
+    pipeline = ReplayPipeline(load_rules(None))
+    for _ in pipeline.run(recs):
+        pass
+    reasons = Counter(dead.reason for dead in pipeline.dead_letters)
+    assert set(reasons) <= {"bad_timestamp", "duplicate", "late"}, reasons
+    assert reasons["bad_timestamp"] < 0.002 * len(recs)
+    assert reasons["late"] < 0.003 * len(recs)
+    assert {topic for topic, _, _ in recs} == set(TOPICS)
+
+
+def test_wait_surge_multiplies_the_queues_waits(recs: list[tuple[str, bytes, bytes]]) -> None:
+    """Waits of the surging queue are several times longer inside the surge."""
+    queue, start, span = WAIT_SURGE
+    inside, before = [], []
+    for topic, _, raw in recs:
+        if topic != "wait-times":
+            continue
+        value = json.loads(raw)
+        if value["queue"] != queue or not isinstance(value["ts"], int):
+            continue
+        if start <= value["ts"] < start + span:
+            inside.append(value["wait_seconds"])
+        elif start - DAY <= value["ts"] < start - DAY + span:
+            before.append(value["wait_seconds"])
+    assert len(inside) > 5
+    assert sum(inside) / len(inside) > 2.5 * sum(before) / len(before)
+
+
+def test_outage_halves_the_channels_orders(recs: list[tuple[str, bytes, bytes]]) -> None:
+    """Placed orders of the channel fall to about half inside the outage."""
+    channel, start, span = OUTAGE
+
+    def placed(lo: int) -> int:
+        return sum(
+            1
+            for topic, _, raw in recs
+            if topic == "orders"
+            and b'"placed"' in raw
+            and (v := json.loads(raw))["channel"] == channel
+            and isinstance(v["ts"], int)
+            and lo <= v["ts"] < lo + span
+        )
+
+    usual = (placed(start - DAY) + placed(start - 7 * DAY)) / 2
+    assert placed(start) < 0.75 * usual
+
+
+def test_incidents_name_real_series(recs: list[tuple[str, bytes, bytes]]) -> None:
+    """The damaged cell and the mis-sized SKU exist in the shop's orders."""
+    damage, sizing = incidents(SHOP)[2:]
+    region, carrier = damage.keys[0].split("=", 1)[1].split(",")
+    sku = sizing.keys[0].split("=", 1)[1]
+    seen_cell = seen_sku = False
+    for topic, _, raw in recs:
+        if topic == "orders":
+            value = json.loads(raw)
+            seen_cell |= value["region"] == region and value["carrier"] == carrier
+            seen_sku |= value["sku"] == sku
+    assert seen_cell and seen_sku
