@@ -73,6 +73,7 @@ QUEUE_TICKETS = np.array([710, 520, 430, 300, 240])
 QUEUE_MEAN_WAIT = np.array([70.0, 110.0, 90.0, 150.0, 40.0])  # seconds at rho = 0.5
 WAIT_CHANNELS = ("chat", "phone", "email")
 COMPLAINT_REASONS = ("late_delivery", "damaged", "quality", "missing_item", "wrong_item")
+RETURN_STEPS = frozenset({"return_requested", "exchange_requested", "returned", "refunded"})
 RETURN_REASONS = ("wrong_size", "changed_mind", "defective", "not_as_described", "damaged")
 
 F64 = npt.NDArray[np.float64]
@@ -303,46 +304,25 @@ def events(shop: Shop) -> Iterator[tuple[int, str, dict[str, object]]]:
                 steps.append(
                     ("exchange_requested" if exchange[i] else "return_requested", int(asked[i]))
                 )
-                common = common | {"reason": RETURN_REASONS[reason_of[i]]}
                 if returned[i] and not exchange[i]:
                     steps += [("returned", int(returned_at[i])), ("refunded", int(refunded_at[i]))]
         for status, ts in steps:
             value = {"event_id": f"{common['order_id']}:{status}", "ts": ts, "status": status}
+            if status in RETURN_STEPS:
+                value["reason"] = RETURN_REASONS[reason_of[i]]
             yield ts, "orders", value | common
+        # What a complaint and a review share with their order.
+        ids = {field: common[field] for field in ("order_id", "customer_id", "sku", "category")}
         if complains[i]:
-            yield (
-                int(complained[i]),
-                "complaints",
-                {
-                    "event_id": f"FK{i:08d}",
-                    "ts": int(complained[i]),
-                    "complaint_id": f"FK{i:08d}",
-                    "order_id": common["order_id"],
-                    "customer_id": common["customer_id"],
-                    "sku": common["sku"],
-                    "category": common["category"],
-                    "region": common["region"],
-                    "carrier": common["carrier"],
-                    "channel": common["channel"],
-                    "reason": COMPLAINT_REASONS[reason[i]],
-                    "severity": int(severity[i]),
-                },
-            )
+            at = int(complained[i])
+            complaint = {"event_id": f"FK{i:08d}", "ts": at, "complaint_id": f"FK{i:08d}"}
+            where = {field: common[field] for field in ("region", "carrier", "channel")}
+            cause = {"reason": COMPLAINT_REASONS[reason[i]], "severity": int(severity[i])}
+            yield at, "complaints", complaint | ids | where | cause
         if reviews[i]:
-            yield (
-                int(reviewed[i]),
-                "reviews",
-                {
-                    "event_id": f"FR{i:08d}",
-                    "ts": int(reviewed[i]),
-                    "review_id": f"FR{i:08d}",
-                    "order_id": common["order_id"],
-                    "customer_id": common["customer_id"],
-                    "sku": common["sku"],
-                    "category": common["category"],
-                    "rating": int(rating[i]),
-                },
-            )
+            at = int(reviewed[i])
+            review = {"event_id": f"FR{i:08d}", "ts": at, "review_id": f"FR{i:08d}"}
+            yield at, "reviews", review | ids | {"rating": int(rating[i])}
     yield from waits(shop, rng)
 
 
