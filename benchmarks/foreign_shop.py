@@ -214,7 +214,7 @@ def events(shop: Shop) -> Iterator[tuple[int, str, dict[str, object]]]:
     o = orders(shop, rng)
     n = o["ts"].size
     sku_category = rng.integers(0, len(CATEGORIES), N_SKUS)
-    damage_cell, sizing_sku = targets(shop, o, sku_category)
+    damage_cell, sizing_sku = _TARGETS[shop] = targets(shop, o, sku_category)
     sku_price = np.round(np.exp(rng.normal(3.3, 0.9, N_SKUS)), 2)
     base = CATEGORY_RETURN[sku_category]
     sku_return = rng.beta(base * 30, (1 - base) * 30)
@@ -372,6 +372,10 @@ def waits(shop: Shop, rng: np.random.Generator) -> Iterator[tuple[int, str, dict
             )
 
 
+#: The targets :func:`events` picked, per shop (what :func:`incidents` reports).
+_TARGETS: dict[Shop, tuple[tuple[int, int], int]] = {}
+
+
 def targets(
     shop: Shop, o: dict[str, np.ndarray], sku_category: np.ndarray
 ) -> tuple[tuple[int, int], int]:
@@ -385,10 +389,14 @@ def targets(
 
 
 def incidents(shop: Shop) -> list[Incident]:
-    """The injected incidents of ``shop`` and the alerts that find each."""
-    rng = np.random.default_rng(shop.seed)
-    o = orders(shop, rng)
-    (region, carrier), sku = targets(shop, o, rng.integers(0, len(CATEGORIES), N_SKUS))
+    """The injected incidents of ``shop`` and the alerts that find each (cheap after
+    :func:`records`; otherwise the orders are drawn once more to pick the targets)."""
+    chosen = _TARGETS.get(shop)
+    if chosen is None:
+        rng = np.random.default_rng(shop.seed)
+        o = orders(shop, rng)
+        chosen = targets(shop, o, rng.integers(0, len(CATEGORIES), N_SKUS))
+    (region, carrier), sku = chosen
     cell = f"{REGIONS[region]},{CARRIERS[carrier]}"
     queue, w_start, w_span = WAIT_SURGE
     channel, o_start, o_span = OUTAGE
@@ -466,11 +474,11 @@ def main() -> None:
     print(f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up)")
     for volume in (float(v) for v in args.volumes.split(",")):
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
-        injected = incidents(shop) if args.incidents else []
         found: dict[str, int] = {}
         began = time.perf_counter()
         recs = records(shop)
         made = time.perf_counter() - began
+        injected = incidents(shop) if args.incidents else []
         pipeline = ReplayPipeline(load_rules(args.rules))
         scored_from = T0 + args.warmup_days * DAY
         episodes: dict[str, set[str]] = collections.defaultdict(set)

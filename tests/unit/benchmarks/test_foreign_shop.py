@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from benchmarks import foreign_shop
 from benchmarks.foreign_shop import (
     DAY,
     OUTAGE,
@@ -97,3 +98,13 @@ def test_incidents_name_real_series(recs: list[tuple[str, bytes, bytes]]) -> Non
             seen_cell |= value["region"] == region and value["carrier"] == carrier
             seen_sku |= value["sku"] == sku
     assert seen_cell and seen_sku
+
+
+def test_incidents_are_the_same_with_or_without_the_records(
+    recs: list[tuple[str, bytes, bytes]],
+) -> None:
+    """After :func:`records` the incidents come from the targets it picked; without it,
+    from the orders drawn again: the same incidents either way."""
+    after_records = incidents(SHOP)
+    foreign_shop._TARGETS.pop(SHOP)
+    assert incidents(SHOP) == after_records
