@@ -20,7 +20,9 @@ different modelling choices, so that a rule which only fits the simulator shows 
 Nothing here is an incident, so every episode the shipped rules open is false. The
 script replays ``--days`` (default 21: the first 7 are warm-up and not scored) at each
 of ``--volumes`` (multiples of 9,000 orders a day) and prints false episodes a day per
-rule. ``--out DIR`` keeps the events and alerts::
+rule. The rules run with ``settings.utc_offset = "8h"``, as the shop's operator would
+set them (``--utc-offset`` to compare; the shipped file says ``"0h"``, the simulator's
+time). ``--out DIR`` keeps the events and alerts::
 
     python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1
 """
@@ -32,6 +34,7 @@ import collections
 import json
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +45,10 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.model import datetime_to_ms
+from streams.exceptions import ConfigError
 from streams.logs import configure_logging
 from streams.pipeline.replay import KEY_FIELDS, ReplayPipeline
-from streams.rules.catalogue import load_rules
+from streams.rules.catalogue import RuleSet, parse_rules
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -458,6 +462,16 @@ def records(shop: Shop) -> list[tuple[str, bytes, bytes]]:
     ]
 
 
+def shop_rules(path: str | None, utc_offset: str) -> RuleSet:
+    """The rules file at ``path`` (default: the shipped one) as this shop's operator
+    would run it: ``settings.utc_offset`` set to the shop's local time (UTC+8), so the
+    hour and weekday profile follows its days (the shipped file says ``"0h"``)."""
+    source = Path(path) if path else Path(__file__).parents[1] / "streams" / "default_rules.toml"
+    document = tomllib.loads(source.read_text(encoding="utf-8"))
+    document.setdefault("settings", {})["utc_offset"] = utc_offset
+    return parse_rules(document)
+
+
 def main() -> None:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -467,11 +481,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rules", default=None, help="rules file; default: the shipped rules")
     parser.add_argument(
+        "--utc-offset",
+        default="8h",
+        help="the rules' settings.utc_offset (default 8h: the shop's local time)",
+    )
+    parser.add_argument(
         "--incidents", action="store_true", help="inject the four founding incidents"
     )
     args = parser.parse_args()
     configure_logging("json", "WARNING")
-    print(f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up)")
+    try:
+        rules = shop_rules(args.rules, args.utc_offset)
+    except (ConfigError, OSError, tomllib.TOMLDecodeError) as exc:
+        parser.error(str(exc))
+    print(
+        f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "
+        f"rules {args.rules or 'shipped'} with utc_offset {args.utc_offset}"
+    )
     for volume in (float(v) for v in args.volumes.split(",")):
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
         found: dict[str, int] = {}
@@ -479,7 +505,7 @@ def main() -> None:
         recs = records(shop)
         made = time.perf_counter() - began
         injected = incidents(shop) if args.incidents else []
-        pipeline = ReplayPipeline(load_rules(args.rules))
+        pipeline = ReplayPipeline(rules)
         scored_from = T0 + args.warmup_days * DAY
         episodes: dict[str, set[str]] = collections.defaultdict(set)
         keys: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from benchmarks.foreign_shop import (
     Shop,
     incidents,
     records,
+    shop_rules,
 )
 from streams.contract.events import TOPICS
 from streams.pipeline.replay import ReplayPipeline
@@ -108,3 +110,17 @@ def test_incidents_are_the_same_with_or_without_the_records(
     after_records = incidents(SHOP)
     foreign_shop._TARGETS.pop(SHOP)
     assert incidents(SHOP) == after_records
+
+
+def test_rules_run_in_the_shops_local_time(tmp_path: Path) -> None:
+    """The shop's rules carry its UTC+8 offset, from the shipped file or a given one."""
+    assert shop_rules(None, "8h").utc_offset_ms == 8 * 3_600_000
+    custom = tmp_path / "rules.toml"
+    custom.write_text(
+        '[settings]\nutc_offset = "0h"\n[rules.order_volume]\nwindow = "15m"\n'
+        'dimensions = ["total"]\n',
+        encoding="utf-8",
+    )
+    rules = shop_rules(str(custom), "-5h")
+    assert rules.utc_offset_ms == -5 * 3_600_000
+    assert [rule.name for rule in rules.rules] == ["order_volume"]
