@@ -20,9 +20,9 @@ different modelling choices, so that a rule which only fits the simulator shows 
 Nothing here is an incident, so every episode the shipped rules open is false. The
 script replays ``--days`` (default 21: the first 7 are warm-up and not scored) at each
 of ``--volumes`` (multiples of 9,000 orders a day) and prints false episodes a day per
-rule. The rules run with ``settings.utc_offset = "8h"``, as the shop's operator would
-set them (``--utc-offset`` to compare; the shipped file says ``"0h"``, the simulator's
-time). ``--out DIR`` keeps the events and alerts::
+rule. The rules are ``deploy/rules/china.toml`` by default, as a shop in China runs
+them: the shipped rules with ``utc_offset = "8h"`` (``--utc-offset 0h`` for the shipped
+file's UTC, the simulator's time). ``--out DIR`` keeps the events and alerts::
 
     python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1
 """
@@ -462,13 +462,17 @@ def records(shop: Shop) -> list[tuple[str, bytes, bytes]]:
     ]
 
 
-def shop_rules(path: str | None, utc_offset: str) -> RuleSet:
-    """The rules file at ``path`` (default: the shipped one) as this shop's operator
-    would run it: ``settings.utc_offset`` set to the shop's local time (UTC+8), so the
-    hour and weekday profile follows its days (the shipped file says ``"0h"``)."""
-    source = Path(path) if path else Path(__file__).parents[1] / "streams" / "default_rules.toml"
-    document = tomllib.loads(source.read_text(encoding="utf-8"))
-    document.setdefault("settings", {})["utc_offset"] = utc_offset
+#: The rules a shop in China runs: the shipped ones in Beijing time (docs/china.md).
+CHINA_RULES = Path(__file__).resolve().parents[1] / "deploy" / "rules" / "china.toml"
+
+
+def shop_rules(path: str | None, utc_offset: str | None = None) -> RuleSet:
+    """The rules file at ``path`` (default :data:`CHINA_RULES`, ``utc_offset = "8h"``:
+    the hour and weekday profile follows the shop's days), with ``settings.utc_offset``
+    replaced when ``utc_offset`` is given."""
+    document = tomllib.loads(Path(path or CHINA_RULES).read_text(encoding="utf-8"))
+    if utc_offset is not None:
+        document.setdefault("settings", {})["utc_offset"] = utc_offset
     return parse_rules(document)
 
 
@@ -479,11 +483,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--warmup-days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rules", default=None, help="rules file; default: the shipped rules")
     parser.add_argument(
-        "--utc-offset",
-        default="8h",
-        help="the rules' settings.utc_offset (default 8h: the shop's local time)",
+        "--rules", default=None, help="rules file; default: deploy/rules/china.toml"
+    )
+    parser.add_argument(
+        "--utc-offset", default=None, help="replace the rules' settings.utc_offset (e.g. 0h)"
     )
     parser.add_argument(
         "--incidents", action="store_true", help="inject the four founding incidents"
@@ -496,7 +500,8 @@ def main() -> None:
         parser.error(str(exc))
     print(
         f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "
-        f"rules {args.rules or 'shipped'} with utc_offset {args.utc_offset}"
+        f"rules {args.rules or 'deploy/rules/china.toml'}"
+        + ("" if args.utc_offset is None else f" with utc_offset {args.utc_offset}")
     )
     for volume in (float(v) for v in args.volumes.split(",")):
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)

@@ -113,8 +113,9 @@ def test_incidents_are_the_same_with_or_without_the_records(
 
 
 def test_rules_run_in_the_shops_local_time(tmp_path: Path) -> None:
-    """The shop's rules carry its UTC+8 offset, from the shipped file or a given one."""
-    assert shop_rules(None, "8h").utc_offset_ms == 8 * 3_600_000
+    """By default the shop runs the China rules (UTC+8); a given file and offset win."""
+    assert shop_rules(None).utc_offset_ms == 8 * 3_600_000
+    assert shop_rules(None, "0h").utc_offset_ms == 0
     custom = tmp_path / "rules.toml"
     custom.write_text(
         '[settings]\nutc_offset = "0h"\n[rules.order_volume]\nwindow = "15m"\n'
