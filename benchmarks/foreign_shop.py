@@ -17,14 +17,17 @@ different modelling choices, so that a rule which only fits the simulator shows 
   return delays lognormal with a median of 40 h, complaints 1-72 h after delivery;
 - 0.3 % duplicates, 0.2 % late events, 0.05 % malformed values.
 
-Nothing here is an incident, so every episode the shipped rules open is false. The
-script replays ``--days`` (default 21: the first 7 are warm-up and not scored) at each
-of ``--volumes`` (multiples of 9,000 orders a day) and prints false episodes a day per
-rule. The rules are ``deploy/rules/china.toml`` by default, as a shop in China runs
-them: the shipped rules with ``utc_offset = "8h"`` (``--utc-offset 0h`` for the shipped
-file's UTC, the simulator's time). ``--out DIR`` keeps the events and alerts::
+Nothing else here is an incident, so every episode the rules open outside the four
+``--incidents`` (waits x4 on one queue for 3 h, one channel's orders x0.5 for 90 min,
++8 pp returns on one region x carrier cell for 2 days of deliveries, +13 pp on one SKU
+for 4) is false. The script replays ``--days`` (default 21: the first
+7 are warm-up and not scored) at each of ``--volumes`` (multiples of 9,000 orders a
+day) and prints false episodes a day per rule and when each incident was found. The
+rules are ``deploy/rules/china.toml`` by default, as a shop in China runs them: the
+shipped rules with ``utc_offset = "8h"`` (``--utc-offset 0h`` for the shipped file's
+UTC, the simulator's time)::
 
-    python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1
+    python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1 --incidents
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class Shop:
     days: int
     seed: int
     promotion_day: int = 11
-    #: Inject the four founding incidents (see :data:`INCIDENTS`).
+    #: Inject the four founding incidents (see :func:`incidents`).
     incidents: bool = False
 
 

@@ -190,8 +190,9 @@ class TestHostileInput:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if canonical(alerts) != canonical(expected):
-            # Rare in CI (1 of about 10 runs): say what the intake saw, to tell lost events
-            # from re-read ones from events judged late (at-least-once re-reads add "ok").
+            # Rare (one fresh-clone CI run in several, never in 25 runs alone): say what the
+            # intake saw, to tell events lost from events read twice (at-least-once re-reads
+            # add to "ok") or judged late, and what the closer dropped as late.
             prefix = len(topic_prefix)
             plain = [(topic[prefix:], key, value) for topic, key, value in records]
             pytest.fail(
