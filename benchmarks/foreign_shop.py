@@ -499,7 +499,7 @@ def main() -> None:
     configure_logging("json", "WARNING")
     try:
         rules = shop_rules(args.rules, args.utc_offset)
-    except (ConfigError, OSError, tomllib.TOMLDecodeError) as exc:
+    except (ConfigError, OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         parser.error(str(exc))
     print(
         f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "
