@@ -37,7 +37,6 @@ import collections
 import json
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ from alerts.model import datetime_to_ms
 from streams.exceptions import ConfigError
 from streams.logs import configure_logging
 from streams.pipeline.replay import KEY_FIELDS, ReplayPipeline
-from streams.rules.catalogue import RuleSet, parse_rules
+from streams.rules.catalogue import RuleSet, parse_rules, read_rules_document
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -473,7 +472,7 @@ def shop_rules(path: str | None, utc_offset: str | None = None) -> RuleSet:
     """The rules file at ``path`` (default :data:`CHINA_RULES`, ``utc_offset = "8h"``:
     the hour and weekday profile follows the shop's days), with ``settings.utc_offset``
     replaced when ``utc_offset`` is given."""
-    document = tomllib.loads(Path(path or CHINA_RULES).read_text(encoding="utf-8"))
+    document = read_rules_document(path or CHINA_RULES)
     if utc_offset is not None:
         document.setdefault("settings", {})["utc_offset"] = utc_offset
     return parse_rules(document)
@@ -499,7 +498,7 @@ def main() -> None:
     configure_logging("json", "WARNING")
     try:
         rules = shop_rules(args.rules, args.utc_offset)
-    except (ConfigError, OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except ConfigError as exc:
         parser.error(str(exc))
     print(
         f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "

@@ -40,6 +40,7 @@ __all__ = [
     "RuleSpec",
     "load_rules",
     "parse_rules",
+    "read_rules_document",
 ]
 
 #: Defaults of ``[settings] order_state_max`` and ``order_state_ttl`` (per input partition).
@@ -165,6 +166,12 @@ class RuleSet:
 
 def load_rules(path: str | Path | None = None, registry: Registry = DEFAULT_REGISTRY) -> RuleSet:
     """Load and validate a rules file; ``None`` or ``""`` loads the shipped default."""
+    return parse_rules(read_rules_document(path), registry)
+
+
+def read_rules_document(path: str | Path | None = None) -> dict[str, Any]:
+    """A rules file's TOML document, not yet validated (``None`` or ``""``: the shipped
+    default); an unreadable, non-UTF-8 or malformed file is a :class:`ConfigError`."""
     if path:
         source = str(path)
         try:
@@ -179,12 +186,11 @@ def load_rules(path: str | Path | None = None, registry: Registry = DEFAULT_REGI
         source = "default_rules.toml"
         text = resources.files("streams").joinpath("default_rules.toml").read_text("utf-8")
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(source, "not valid TOML: nested too deeply") from None
-    return parse_rules(document, registry)
 
 
 def parse_rules(document: dict[str, Any], registry: Registry = DEFAULT_REGISTRY) -> RuleSet:
