@@ -214,12 +214,18 @@ def orders(shop: Shop, rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def events(shop: Shop) -> Iterator[tuple[int, str, dict[str, object]]]:
-    """Every event of the run as ``(emit time, topic, value)``, unsorted."""
+def _first_draws(shop: Shop) -> tuple[np.random.Generator, dict[str, np.ndarray], np.ndarray]:
+    """The shop's random stream after its orders and its SKUs' categories (what the
+    incidents' targets depend on), with both."""
     rng = np.random.default_rng(shop.seed)
     o = orders(shop, rng)
+    return rng, o, rng.integers(0, len(CATEGORIES), N_SKUS)
+
+
+def events(shop: Shop) -> Iterator[tuple[int, str, dict[str, object]]]:
+    """Every event of the run as ``(emit time, topic, value)``, unsorted."""
+    rng, o, sku_category = _first_draws(shop)
     n = o["ts"].size
-    sku_category = rng.integers(0, len(CATEGORIES), N_SKUS)
     damage_cell, sizing_sku = _TARGETS[shop] = targets(shop, o, sku_category)
     sku_price = np.round(np.exp(rng.normal(3.3, 0.9, N_SKUS)), 2)
     base = CATEGORY_RETURN[sku_category]
@@ -399,9 +405,8 @@ def incidents(shop: Shop) -> list[Incident]:
     :func:`records`; otherwise the orders are drawn once more to pick the targets)."""
     chosen = _TARGETS.get(shop)
     if chosen is None:
-        rng = np.random.default_rng(shop.seed)
-        o = orders(shop, rng)
-        chosen = targets(shop, o, rng.integers(0, len(CATEGORIES), N_SKUS))
+        _, o, sku_category = _first_draws(shop)
+        chosen = targets(shop, o, sku_category)
     (region, carrier), sku = chosen
     cell = f"{REGIONS[region]},{CARRIERS[carrier]}"
     queue, w_start, w_span = WAIT_SURGE
