@@ -499,8 +499,8 @@ def step(
     agitated = ready & ((z > rb) & guard_up & watch_up | (z < -rb) & guard_down & watch_down)
     outer = agitated  # beyond the calm zone on a watched side (``agitated`` grows below)
 
-    # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954); a
-    # guard that refuses a side resets it. Overlapping windows share events: with
+    # Sequential evidence: one-sided CUSUMs of the standardised residual (Page 1954).
+    # Overlapping windows share events: with
     # o = window / hop, (z - k) / sqrt(o) per window is, over a run of windows, the CUSUM
     # of the hops' own evidence, so a rule of daily windows every 6 h is judged on its
     # 6-hour increments. While an episode is open its side is capped at h, so it can
@@ -514,8 +514,11 @@ def step(
         inc = inc * weight
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
-    cu = np.where(guard_up & watch_up, cu, 0.0)
-    cd = np.where(guard_down & watch_down, cd, 0.0)
+    # A window the guard refuses (a p90 of two waits under two minutes) may lower its
+    # side's evidence but not raise it: only windows past the guard add, and one small
+    # window no longer wipes out what a surge gathered before it.
+    cu = np.where(watch_up, np.where(guard_up, cu, np.minimum(cu, cols.cusum_up)), 0.0)
+    cd = np.where(watch_down, np.where(guard_down, cd, np.minimum(cd, cols.cusum_down)), 0.0)
     if sequential is not None:
         adds = weight > 0
         cu = np.where(adds, cu, cols.cusum_up)

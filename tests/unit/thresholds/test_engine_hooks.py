@@ -99,6 +99,44 @@ class TestSequentialFlag:
         assert after.cusum_up[2] == pytest.approx(max(cols.cusum_up[2] + 0.5 * z[2] - 1.0, 0.0))
 
 
+class TestGuardAndEvidence:
+    """A window the absolute guard refuses may lower its side's CUSUM but never raise it;
+    it used to reset it, so one small window in a surge (a p90 of two waits under the
+    guard) wiped out the evidence gathered before it."""
+
+    CFG = DetectorConfig(kind="count", grace_period=5, guard_above=120.0)
+
+    def _gathered(self) -> Columns:
+        cols = _warm(self.CFG, 3)
+        for t in range(30, 33):  # about 2.5 sigma, inside the band: evidence only
+            out, cols = step(self.CFG, cols, t * HOUR, np.full(3, 125.0), None)
+            assert not out.violating.any()
+        assert (cols.cusum_up > 2.0).all()
+        return cols
+
+    def test_refused_window_keeps_or_lowers_the_evidence(self) -> None:
+        """Under the guard: above baseline holds the CUSUM, below lowers it, and a
+        window past the guard adds as before."""
+        cols = self._gathered()
+        out, after = step(self.CFG, cols, 33 * HOUR, np.array([119.0, 80.0, 125.0]), None)
+        assert out.z[0] > self.CFG.cusum_k  # would have added without the guard
+        assert after.cusum_up[0] == cols.cusum_up[0]
+        assert out.z[1] < 0
+        assert after.cusum_up[1] == pytest.approx(max(cols.cusum_up[1] + out.z[1] - 1.0, 0.0))
+        assert after.cusum_up[1] < cols.cusum_up[1]
+        assert after.cusum_up[2] == pytest.approx(cols.cusum_up[2] + out.z[2] - 1.0)
+
+    def test_a_refused_window_does_not_stop_a_surge_firing(self) -> None:
+        """Evidence, one refused window, more evidence: the CUSUM fires."""
+        cols = self._gathered()
+        _, cols = step(self.CFG, cols, 33 * HOUR, np.array([119.0, 119.0, 119.0]), None)
+        transitions = []
+        for t in range(34, 40):
+            out, cols = step(self.CFG, cols, t * HOUR, np.full(3, 125.0), None)
+            transitions.append(int(out.transition[0]))
+        assert 1 in transitions
+
+
 class TestVarianceGain:
     """After warm-up the spread learns at the running-mean gain ``1/(n+1)`` of a young
     series, except from an agitated window (beyond ``resolve_below`` of the band on a
