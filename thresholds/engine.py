@@ -31,6 +31,10 @@ beyond the calm zone on a watched side (``|z| > resolve_below * z``), where it i
 half-life's gain ``1 - 2^(-1/half_life)``: at a young series' running-mean gain, the
 residuals of an incident's first days, just inside the band, doubled its band within a
 day and the incident was never reported (a sizing error at 0.3x, quality matrix).
+A ratio or percentile window out of band (after warm-up, no shift being adopted) leaves
+level and ``var`` alone, and its ``g_h * clip(r)`` waits in ``hour_pending`` until the
+series leaves the hour: the slot learns a pattern that recurs daily (a queue's shift
+change pages every night otherwise), but not within the hour being judged.
 After ``shift_after`` consecutive violations on one side the level closes
 ``shift_rate`` of the gap per window instead (a lasting level shift is adopted at that
 pace). Windows without valid data change nothing.
@@ -73,6 +77,7 @@ from thresholds.config import DetectorConfig
 from thresholds.decision import Decision, Direction, Severity, Transition
 from thresholds.kinds import poisson_mean, prepare, to_observed
 from thresholds.seasonal import (
+    HOUR_MS,
     HOURS,
     WEEKDAYS,
     active_slots,
@@ -123,6 +128,7 @@ class Columns:
     episode_direction: npt.NDArray[np.int8]
     cusum_up: F64
     cusum_down: F64
+    hour_pending: F64
 
     @classmethod
     def empty(cls, cfg: DetectorConfig, size: int) -> Columns:
@@ -145,6 +151,7 @@ class Columns:
             episode_direction=np.zeros(size, np.int8),
             cusum_up=np.zeros(size),
             cusum_down=np.zeros(size),
+            hour_pending=np.zeros(size),
         )
 
     def __len__(self) -> int:
@@ -189,6 +196,7 @@ class Columns:
         self.episode_direction[row] = state.episode_direction
         self.cusum_up[row] = state.cusum_up
         self.cusum_down[row] = state.cusum_down
+        self.hour_pending[row] = state.hour_pending
 
     def state(self, row: int, state_key: str) -> SeriesState:
         """Return one row as a :class:`SeriesState`."""
@@ -210,6 +218,7 @@ class Columns:
             episode_direction=int(self.episode_direction[row]),
             cusum_up=float(self.cusum_up[row]),
             cusum_down=float(self.cusum_down[row]),
+            hour_pending=float(self.hour_pending[row]),
         )
 
     def nbytes(self) -> int:
@@ -436,7 +445,14 @@ def step(
     )
     hour, day = slot_indices(ts, cfg.utc_offset_ms)
     use_h, use_d = active_slots(spacing)
-    seas = np.where(use_h, cols.hour[rows, hour], 0.0) + np.where(
+    # What the previous hour's out-of-band windows would have taught its slot is added
+    # once the series has left that hour (see the learning step below).
+    prev_hour = slot_indices(np.where(has_last, cols.last_ts, ts), cfg.utc_offset_ms)[0]
+    left_hour = valid & has_last & ((prev_hour != hour) | (ts - cols.last_ts >= HOUR_MS))
+    hour_base = cols.hour.copy()
+    hour_base[rows, prev_hour] += np.where(left_hour, cols.hour_pending, 0.0)
+    pending = np.where(left_hour, 0.0, cols.hour_pending)
+    seas = np.where(use_h, hour_base[rows, hour], 0.0) + np.where(
         use_d, cols.weekday[rows, day], 0.0
     )
     # Counts are modelled multiplicatively: level and seasonal effects add up in the log of
@@ -598,13 +614,18 @@ def step(
     # which a rejecting level lags until it pages on every channel (measured: 19 false
     # episodes against 9 in one week of the quality matrix's TUNE seed at 0.3x).
     rejected = violating & ~warm & ~shift & (cfg.kind != "count")
+    g_rejected = np.where(rejected, g, 0.0)
     g = np.where(rejected, 0.0, g)
     level = np.where(shift, cols.level + cfg.shift_rate * g_shift, cols.level + alpha * g)
     gain_h, gain_d = seasonal_gains(spacing, cfg.seasonal_half_life_days)
     learn_season = valid & ~shift & seen
-    hour_tab = cols.hour.copy()
+    hour_tab = hour_base
     day_tab = cols.weekday.copy()
     learn_season = learn_season & keep
+    # A window out of band teaches its hour slot only after the series has left the hour:
+    # a pattern that recurs daily (a shift change) is learned by the next day, while an
+    # incident does not lift, within the hour, the baseline it is being judged by.
+    pending = pending + np.where(learn_season & use_h, gain_h * g_rejected, 0.0)
     hour_tab[rows, hour] += np.where(learn_season & use_h, gain_h * g, 0.0)
     day_tab[rows, day] += np.where(learn_season & use_d, gain_d * g, 0.0)
     r2 = np.where(warm, r * r, np.minimum(r * r, bound * bound))
@@ -630,6 +651,7 @@ def step(
         episode_direction=episode_direction,
         cusum_up=cu,
         cusum_down=cd,
+        hour_pending=pending,
     )
     out = Outcome(
         observed=np.asarray(observed, np.float64),

@@ -5,7 +5,7 @@ keyed table can store it and ``replay`` can rebuild it. Both encodings round-tri
 exactly: floats travel as IEEE-754 doubles in bytes and as ``repr`` (shortest
 round-trip form) in JSON.
 
-Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 338 bytes
+Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 346 bytes
 including the 31-slot seasonal profile, far below the 4 KiB budget per series.
 
 Examples
@@ -16,7 +16,7 @@ True
 >>> SeriesState.from_json(s.to_json()) == s
 True
 >>> len(s.to_bytes())
-338
+346
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from thresholds.seasonal import HOURS, WEEKDAYS
 
 __all__ = ["STATE_BYTES", "SeriesState"]
 
-_MAGIC = b"ATS2"
-_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibdd"
+_MAGIC = b"ATS3"
+_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddd"
 _STRUCT = struct.Struct(_FORMAT)
 STATE_BYTES = _STRUCT.size
 NO_TIMESTAMP = -(2**63)
@@ -68,6 +68,9 @@ class SeriesState:
         +1 / -1 for the active episode's side, 0 when none.
     cusum_up, cusum_down
         One-sided CUSUM statistics of the standardised residuals (sequential evidence).
+    hour_pending
+        What the current hour's out-of-band windows will teach its seasonal slot once
+        the series leaves the hour.
     """
 
     state_key: str
@@ -86,6 +89,7 @@ class SeriesState:
     episode_direction: int = 0
     cusum_up: float = 0.0
     cusum_down: float = 0.0
+    hour_pending: float = 0.0
 
     @classmethod
     def empty(cls, state_key: str) -> SeriesState:
@@ -112,6 +116,7 @@ class SeriesState:
             self.episode_direction,
             self.cusum_up,
             self.cusum_down,
+            self.hour_pending,
         )
 
     @classmethod
@@ -141,6 +146,7 @@ class SeriesState:
             episode_direction=rest[4],
             cusum_up=rest[5],
             cusum_down=rest[6],
+            hour_pending=rest[7],
         )
 
     def to_json(self) -> str:
@@ -153,6 +159,6 @@ class SeriesState:
         d = json.loads(text)
         d["hour"] = tuple(float(x) for x in d["hour"])
         d["weekday"] = tuple(float(x) for x in d["weekday"])
-        for name in ("spacing", "level", "var", "noise", "cusum_up", "cusum_down"):
+        for name in ("spacing", "level", "var", "noise", "cusum_up", "cusum_down", "hour_pending"):
             d[name] = float(d[name])
         return cls(**d)

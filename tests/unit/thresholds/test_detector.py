@@ -410,3 +410,46 @@ class TestSequentialEvidence:
             assert t < 24 * 14 + 12
         after = [det.step(state, (t + 1 + i) * HOUR_MS, 100.0) for i in range(2)]
         assert [d.transition for d in after] == [None, "resolve"]
+
+
+class TestDailyPattern:
+    """An out-of-band share teaches its hour slot only once the series left the hour."""
+
+    QUARTER_MS = HOUR_MS // 4
+
+    def _nights(self, days: int, *, from_day: int) -> tuple[list[bool], list[float]]:
+        """15-minute windows of 200 trials at 10 %, 30 % from 22:00 to 23:00 UTC from
+        ``from_day`` on. Returns whether each day's 22:00 hour fired, and the baselines
+        of the four windows of the first such hour."""
+        det = Detector(DetectorConfig(kind="ratio", direction="up"))
+        state = det.new_state()
+        rng = np.random.default_rng(3)
+        fired, first_hour = [], []
+        for day in range(days):
+            night = False
+            for quarter in range(96):
+                late = day >= from_day and quarter // 4 == 22
+                d = det.step(
+                    state,
+                    (day * 96 + quarter) * self.QUARTER_MS,
+                    float(rng.binomial(200, 0.30 if late else 0.10)),
+                    200.0,
+                )
+                night |= late and d.transition == "fire"
+                if late and day == from_day:
+                    first_hour.append(d.baseline)
+            fired.append(night)
+        return fired[from_day:], first_hour
+
+    def test_incident_does_not_lift_its_own_hour(self) -> None:
+        """The windows after the first out-of-band one are judged against the same slot."""
+        fired, baselines = self._nights(15, from_day=14)
+        assert fired == [True]
+        assert len(set(baselines)) == 1, baselines
+
+    def test_recurring_pattern_is_learned(self) -> None:
+        """A shift change that lifts the share every night stops paging within a week
+        (before: it fired every night, 26 of 26)."""
+        fired, _ = self._nights(40, from_day=14)
+        assert fired[0], fired
+        assert not any(fired[7:]), fired

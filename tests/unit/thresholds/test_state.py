@@ -29,6 +29,9 @@ states = st.builds(
     calm=st.integers(0, 2**31 - 1),
     run=st.integers(-(2**31), 2**31 - 1),
     episode_direction=st.sampled_from([-1, 0, 1]),
+    cusum_up=floats,
+    cusum_down=floats,
+    hour_pending=floats,
 )
 
 
