@@ -75,7 +75,7 @@ from streams.pipeline.aggregate import (
 from streams.pipeline.closer_snapshot import BySeries
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
-from streams.pipeline.oncall import OnCall
+from streams.pipeline.oncall import OnCall, with_standing_peers
 from streams.pipeline.population import Population, verdict_decision
 from streams.pipeline.set_apart import set_apart
 from streams.pipeline.sku_rollup import SkuRollup
@@ -593,23 +593,19 @@ class WindowCloser:
                 sequential=sequential,
             )
 
+        def peek() -> Outcome:
+            return judge(values, peek=True)
+
+        window = (series, values, sizes, detector.min_sample_size, peek, detector.z)
         plan = (
             self.oncall.plan(
-                rule.name,
-                rule.kind,
-                start,
-                end,
-                series,
-                values,
-                sizes,
-                detector.min_sample_size,
-                lambda: judge(values, peek=True),
-                detector.z,
-                shares=rule.relative_to is not None,
+                rule.name, rule.kind, start, end, *window, shares=rule.relative_to == "total"
             )
             if self.oncall
             else None
         )
+        if rule.relative_to == "peers":
+            plan = with_standing_peers(plan, *window)
         if plan is None:
             outcome = judge(values)
         else:
@@ -651,6 +647,7 @@ class WindowCloser:
                     partial,
                     muted=plan.muted.get(i),
                     calendar=plan.calendar.get(i),
+                    peers=plan.peers.get(i),
                     twin=twin,
                 )
             )
@@ -847,6 +844,7 @@ class WindowCloser:
         *,
         muted: str | None = None,
         calendar: list[dict[str, Any]] | None = None,
+        peers: dict[str, float] | None = None,
         twin: bool = False,
     ) -> list[AlertEvent]:
         """Move the series' episode on by one closed window; return its alert events.
@@ -892,6 +890,8 @@ class WindowCloser:
         context = window_judge.context_of(partial) if partial is not None else None
         if calendar:
             context = {**(context or {}), "calendar": calendar}
+        if peers:
+            context = {**(context or {}), "peers": peers}
         state, events = advance(
             self.episodes.get(sid),
             SeriesRef(rule.name, dimension, key),

@@ -30,27 +30,11 @@ day: a share the event leaves alone is safe to learn, while frozen shares of reg
 other time zones went stale over the event's day and paged.
 
 From the event's start to the end of its aftermath, ``return_rate`` and
-``complaint_rate`` series in scope are judged peer-relative: per dimension and series,
-the wave factor ``w`` is the median, weighted by denominator, of ``rate / baseline``
-over the *other* series with enough data (leave-one-out: a best seller with a sizing
-error must not be its own peer), floored at 1. The series is then judged against
-``w x baseline`` with its usual band width in the engine's variance-stabilised scale
-``g(p) = arcsin(sqrt(p))`` (Anscombe 1948), where a share's sampling noise does not grow
-with its level: the engine sees the rate ``p'`` with ``g(p') = g(p) - (g(w b) - g(b))``,
-and nothing is learned. The band (and CUSUM threshold) is widened by ``PEER_WIDEN``
-(``w`` is an estimate) or by the peers' own scatter around their wave, whichever is
-larger (:func:`_peer_spread`), in full from a wave of ``PEER_FULL_WAVE`` and in
-proportion below it (:func:`_widening`): what is not known about a key's own share of the
-wave is as small as the wave. The window's CUSUM evidence is weighted by one over the
-widening (a row gathers only a deviation beyond ``k x widening`` sigmas: a key's own
-wave differs a little from its peers' for the whole aftermath, which the CUSUM would
-otherwise add up day after day), so only a key breaking away from its peers fires. A
-key without a wave (``w`` at 1) is judged as on any day, except that it does not
-learn. Dividing the
-rate by ``w`` instead widens the band ``sqrt(w)`` times and compresses high rates:
-harmless for the plain return rate's waves (``w`` ~ 1.5), it swallowed a x4 sizing
-error under the lag-aware rate, whose early returns move ~2.5 times as much (``w`` ~ 3-4).
-The wave is taken as a common multiplier of each key's usual rate.
+``complaint_rate`` series in scope are judged against their peers' wave in every window
+and learn nothing (:mod:`streams.pipeline.peers`): a shop-wide return wave cancels, a key
+breaking away from its peers fires. A key without a wave (``w`` at 1) is judged as on any
+day, except that it does not learn. :func:`with_standing_peers` does the same for a rule
+with ``relative_to = "peers"`` outside any event, in the windows whose peers rose together.
 """
 
 from __future__ import annotations
@@ -63,32 +47,27 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.pipeline.aggregate import TOTAL_KEY
+from streams.pipeline.peers import (
+    PEER_WIDEN,
+    PeerShift,
+    Series,
+    de_wave,
+    peer_factors,
+    peer_spread,
+    standing_shifts,
+    unshift,
+)
 from streams.rules.calendar import Calendar, Hit
 from streams.rules.mutes import MuteTable
 from thresholds.decision import Decision
 from thresholds.engine import Outcome
-from thresholds.kinds import to_observed
 
-__all__ = ["OnCall", "WindowPlan"]
+__all__ = ["OnCall", "WindowPlan", "with_standing_peers"]
 
 #: Rules whose counts a calendar event scales, and rate rules normalised by peers.
 SCALED_RULES: Final = frozenset({"order_volume"})
 PEER_RULES: Final = frozenset({"return_rate", "complaint_rate"})
-#: Fewest series with data a dimension needs for a peer factor.
-MIN_PEERS: Final = 3
-#: Least band (and CUSUM threshold) multiplier of peer-normalised rows: the wave factor
-#: is an estimate from the same window. Measured (tests/unit/scenarios/test_calendar.py,
-#: lag-aware rate): 1.25 let one small SKU with a chance excess fire after four days; 1.5
-#: none, the sizing error 6 h later. With bands at the sampling noise (windows settle,
-#: ``RuleSpec.settle_ms``) 1.5 and 2.0 both let it fire by CUSUM at full weight, hence a
-#: peer row's CUSUM evidence weighs one over its widening (``WindowPlan.sequential``).
-PEER_WIDEN: Final = 1.5
-#: Wave factor from which a peer-normalised row gets its full widening (see _widening).
-PEER_FULL_WAVE: Final = 1.5
 _TRACK_GAIN: Final = 0.5
-
-Series = tuple[str, str, str]
-"""``(series id, dimension, key)``."""
 
 
 @dataclass(slots=True)
@@ -114,6 +93,19 @@ class WindowPlan:
     bounds: dict[int, tuple[float, float]] = field(default_factory=dict)
     #: Row -> ``context.calendar`` of its alerts.
     calendar: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Row -> ``context.peers`` of its alerts (``relative_to = "peers"``: wave and widening).
+    peers: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def move(self, row: int, moved: PeerShift, n: float) -> None:
+        """Judge ``row`` (``n`` trials) against its peers' wave (see :mod:`.peers`): its
+        value, reported shift and factor, and its CUSUM weight; the caller widens its band."""
+        self.raw.setdefault(row, float(self.values[row] / n))
+        self.values[row] = moved.value
+        self.shift[row] = self.shift.get(row, 0.0) + moved.delta
+        self.factor_tag[row] = self.factor_tag.get(row, 1.0) * moved.wave
+        if self.sequential is None:
+            self.sequential = np.ones(len(self.values))
+        self.sequential[row] = 1.0 / moved.widen
 
     def decision(self, row: int, decision: Decision) -> Decision:
         """The row's decision in true units: observed, baseline and band times its factor,
@@ -134,9 +126,9 @@ class WindowPlan:
         return replace(
             decision,
             observed=observed,
-            baseline=_unshift(decision.baseline, delta),
-            lower=_unshift(decision.lower, delta),
-            upper=_unshift(decision.upper, delta),
+            baseline=unshift(decision.baseline, delta),
+            lower=unshift(decision.lower, delta),
+            upper=unshift(decision.upper, delta),
         )
 
 
@@ -283,9 +275,9 @@ class OnCall:
             for row in rows:
                 by_dimension.setdefault(series[row][1], []).append(row)
             for dim_rows in by_dimension.values():
-                factors = _peer_factors(plan.values, sizes, baseline, dim_rows, min_sample)
+                factors = peer_factors(plan.values, sizes, baseline, dim_rows, min_sample)
                 by = max(
-                    PEER_WIDEN, _peer_spread(plan.values, sizes, outcome, factors, min_sample, z)
+                    PEER_WIDEN, peer_spread(plan.values, sizes, outcome, factors, min_sample, z)
                 )
                 if plan.sequential is None:
                     plan.sequential = np.ones(len(series))
@@ -296,16 +288,9 @@ class OnCall:
                     b, n = baseline[row], sizes[row]
                     if w <= 1.0 or n <= 0 or not np.isfinite(b) or b <= 0:
                         continue
-                    p = plan.values[row] / n
-                    delta = _stab(min(w * b, 1.0)) - _stab(b)
-                    plan.raw.setdefault(row, float(p))
-                    plan.values[row] = n * float(
-                        to_observed("ratio", np.asarray(max(_stab(p) - delta, 0.0)))
-                    )
-                    plan.shift[row] = plan.shift.get(row, 0.0) + delta
-                    plan.factor_tag[row] = plan.factor_tag.get(row, 1.0) * w
-                    widen[row] = spread[row] = _widening(by, w)
-                    plan.sequential[row] = 1.0 / widen[row]
+                    moved = de_wave(plan.values[row], n, b, w, by)
+                    plan.move(row, moved, n)
+                    widen[row] = spread[row] = moved.widen
         if widen:
             if plan.z_scale is None:
                 plan.z_scale = np.ones(len(series))
@@ -360,91 +345,33 @@ class OnCall:
         self.trackers = {k: float(v) for k, v in (state or {}).get("trackers", {}).items()}
 
 
-def _peer_factors(
+def with_standing_peers(
+    plan: WindowPlan | None,
+    series: Sequence[Series],
     values: npt.NDArray[np.float64],
     sizes: npt.NDArray[np.float64],
-    baseline: npt.NDArray[np.float64],
-    rows: list[int],
     min_sample: int,
-) -> dict[int, float]:
-    """Row -> wave factor of its peers: the denominator-weighted median of ``rate / baseline``
-    over the other rows with enough data (at least ``MIN_PEERS`` of them); rows without
-    enough data of their own are judged against the median of all."""
-    ratio, weight, members = [], [], []
-    for row in rows:
-        den, b = sizes[row], baseline[row]
-        if den >= max(min_sample, 1) and np.isfinite(b) and b > 0:
-            ratio.append(values[row] / den / b)
-            weight.append(float(den))
-            members.append(row)
-    if len(members) < MIN_PEERS:
-        return {}
-    order = np.argsort(np.asarray(ratio), kind="stable")
-    q = np.asarray(ratio)[order]
-    cum = np.cumsum(np.asarray(weight)[order])
-    total = float(cum[-1])
-    every = float(q[min(int(np.searchsorted(cum, total / 2)), len(q) - 1)])
-    out = dict.fromkeys(rows, every)
-    if len(members) - 1 < MIN_PEERS:
-        for row in members:
-            del out[row]
-        return out
-    for j, i in enumerate(order.tolist()):
-        w_i = weight[i]
-        half = (total - w_i) / 2
-        k = int(np.searchsorted(cum, half))
-        if k >= j:  # the median lies past the left-out row: skip its weight
-            k = max(int(np.searchsorted(cum, half + w_i)), j + 1)
-        out[members[i]] = float(q[min(k, len(q) - 1)])
-    return out
-
-
-def _peer_spread(
-    values: npt.NDArray[np.float64],
-    sizes: npt.NDArray[np.float64],
-    outcome: Outcome,
-    factors: dict[int, float],
-    min_sample: int,
+    peek: Callable[[], Outcome],
     z: float,
-) -> float:
-    """How much more the peers scatter around their wave than their bands allow: the robust
-    standard deviation ``1.4826 x median |z_i|`` of the peers' standardised deviations
-    ``z_i = (g(p_i) - g(w_i b_i)) / sigma_i`` (``sigma_i`` read off the row's band as the
-    engine peeked it, ``z`` sigmas wide, before any feedback scaling), the
-    dispersion factor of quasi-likelihood (McCullagh & Nelder 1989, sec. 4.5). It is about 1
-    when the wave is a common multiplier; a wave that moves some keys more than others
-    (e.g. the same extra returns per delivery on items that usually return less) widens
-    every band of the dimension by it, so only a key beyond the peers' own scatter fires."""
-    devs = []
-    for row, w in factors.items():
-        n, b, upper = sizes[row], outcome.baseline[row], outcome.upper[row]
-        if n < max(min_sample, 1) or not (np.isfinite(b) and np.isfinite(upper)):
-            continue
-        if not 0 < b < upper < 1:
-            continue
-        half = (_stab(upper) - _stab(b)) / z
-        devs.append(abs(_stab(values[row] / n) - _stab(min(w * b, 1.0))) / half)
-    if len(devs) < MIN_PEERS:
-        return 1.0
-    return 1.4826 * float(np.median(devs))
-
-
-def _widening(by: float, w: float) -> float:
-    """A row's band multiplier for a wave factor ``w``: ``by`` in full from a wave of
-    ``PEER_FULL_WAVE``, none without a wave, linear in between. The widening stands for
-    what is not known about the row's own share of the wave, which is as small as the
-    wave: with ``w`` about 1.0-1.1 a full 1.9 (the peers' scatter at 20 deliveries a
-    window) hid a +29 pp sizing error for two days (quality matrix, TUNE seed 1, 1x)."""
-    return 1.0 + (by - 1.0) * min(1.0, max(w - 1.0, 0.0) / (PEER_FULL_WAVE - 1.0))
-
-
-def _stab(p: float) -> float:
-    """The engine's variance-stabilised scale of a share (:func:`thresholds.kinds.prepare`)."""
-    return float(np.arcsin(np.sqrt(min(max(p, 0.0), 1.0))))
-
-
-def _unshift(value: float | None, delta: float) -> float | None:
-    """A share of the engine's scale moved back up by ``delta`` in the stabilised scale."""
-    if value is None or not np.isfinite(value):
-        return value
-    return float(to_observed("ratio", np.asarray(_stab(value) + delta)))
+) -> WindowPlan | None:
+    """``plan`` (``None``: none yet) with the rows of a ``relative_to = "peers"`` window
+    whose peers rose together judged against them, widened and not learned
+    (:func:`streams.pipeline.peers.standing_shifts`); rows the calendar already moved keep
+    its judgement. ``None`` when nothing applies and there was no plan."""
+    judged = values if plan is None else plan.values
+    shifts = standing_shifts(series, judged, sizes, peek(), min_sample, z)
+    if plan is not None:
+        shifts = {row: moved for row, moved in shifts.items() if row not in plan.shift}
+    if not shifts:
+        return plan
+    if plan is None:
+        plan = WindowPlan(values.astype(np.float64, copy=True))
+    learn = np.ones(len(series), np.bool_) if plan.learn is None else plan.learn.copy()
+    scale = np.ones(len(series)) if plan.z_scale is None else plan.z_scale.copy()
+    for row, moved in shifts.items():
+        plan.move(row, moved, sizes[row])
+        plan.peers[row] = {"factor": round(moved.wave, 4), "widen": round(moved.widen, 3)}
+        scale[row] *= moved.widen
+        learn[row] = False
+    plan.learn, plan.z_scale = learn, scale
+    return plan

@@ -57,7 +57,7 @@ def evaluate(
     :func:`thresholds.engine.step`;
     ``raw``: the observed values when ``values`` were scaled by the calendar."""
     exposure = sides = None
-    if rule.relative_to is not None or rule.total_direction is not None:
+    if rule.relative_to == "total" or rule.total_direction is not None:
         exposure, sides = relative_to_total(rule, ids, values if raw is None else raw)
         sample = noise = None
     if peek:
@@ -94,7 +94,7 @@ def relative_to_total(
     is_total = np.array([sid == total for sid in ids])
     sides = np.where(is_total, SIDES[rule.total_direction], 0).astype(np.int8)
     exposure = None
-    if rule.relative_to is not None:
+    if rule.relative_to == "total":
         count = float(counts[is_total][0]) if is_total.any() else 0.0
         exposure = np.where(is_total, np.nan, count)
     return exposure, sides

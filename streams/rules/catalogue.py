@@ -325,11 +325,17 @@ def _rule(
             raise ConfigError(
                 f"{where}.relative_to",
                 f"only {', '.join(sorted(registry.with_trait('colocated')))} "
-                "can be judged relative to the total",
+                "can be judged relative to their total or peers",
             )
-        if relative_to != "total":
-            raise ConfigError(f"{where}.relative_to", f"expected 'total', got {relative_to!r}")
-        if ("total",) not in dimensions:
+        if relative_to not in ("total", "peers"):
+            raise ConfigError(
+                f"{where}.relative_to", f"expected 'total' or 'peers', got {relative_to!r}"
+            )
+        if relative_to == "total" and entry.kind != "count":
+            raise ConfigError(f"{where}.relative_to", "'total' is for count rules")
+        if relative_to == "peers" and entry.kind != "ratio":
+            raise ConfigError(f"{where}.relative_to", "'peers' is for ratio rules")
+        if relative_to == "total" and ("total",) not in dimensions:
             raise ConfigError(f"{where}.relative_to", "needs the 'total' dimension")
     total_direction = table.get("total_direction")
     if total_direction is not None:

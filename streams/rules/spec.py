@@ -142,7 +142,8 @@ class Rule:
     order_state: bool = False
     #: All series live on one closer (routed by the rule's name, not the series id), so
     #: each key can be judged against the rule's total in the same window
-    #: (``relative_to = "total"``). Only for rules with few keys.
+    #: (``relative_to = "total"``), or against its peers (``"peers"``). Only for rules with
+    #: few keys.
     colocated: bool = False
     #: Dimensions whose series share one denominator: events feeding only the denominator
     #: lack the dimension's field, so the closer divides by the rule's total.
@@ -206,8 +207,10 @@ class RuleSpec:
     #: Most series the rule keeps (spread over the closer partitions); newer keys fold
     #: into the dimension's overflow series. Per-event norms: per input partition.
     max_series: int = DEFAULT_MAX_SERIES
-    #: ``"total"``: every key but the total is judged against the total's movement in the
-    #: same window (peer-relative: a shop-wide rise or dip cancels); ``None``: on its own.
+    #: ``"total"`` (counts): every key but the total is judged against the total's movement
+    #: in the same window (peer-relative: a shop-wide rise or dip cancels); ``"peers"``
+    #: (ratios): a key is judged against its dimension's other keys in a window where they
+    #: rose together (:mod:`streams.pipeline.peers`); ``None``: on its own.
     relative_to: str | None = None
     #: Watched side of the total series when it differs from the detector's direction.
     total_direction: str | None = None

@@ -1,5 +1,7 @@
 """``late_delivery_share``: the share of deliveries after their promised time, from the
-per-order state kept in the intake (``streams.pipeline.order_state``)."""
+per-order state kept in the intake (``streams.pipeline.order_state``). Its series live on one
+closer (a few carriers and regions), so each key can be judged against its peers
+(``relative_to = "peers"``: Monday's late parcels, slipped past a Sunday, are every key's)."""
 
 from __future__ import annotations
 
@@ -25,4 +27,5 @@ RULE: Final[Rule] = Rule(
     ("carrier", "region", "region,carrier"),
     feeds={(OrderEvent, "delivered"): Feed(den=1.0, measure=LATE)},
     order_state=True,
+    colocated=True,
 )

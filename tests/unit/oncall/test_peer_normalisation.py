@@ -12,13 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streams.pipeline.oncall import (
-    PEER_FULL_WAVE,
-    PEER_WIDEN,
-    OnCall,
-    WindowPlan,
-    _peer_factors,
-)
+from streams.pipeline.oncall import OnCall, WindowPlan
+from streams.pipeline.peers import PEER_FULL_WAVE, PEER_WIDEN, peer_factors
 from tests.unit.oncall.helpers import DAY, T0, peeked, sale
 from thresholds.decision import Decision
 from thresholds.engine import Outcome
@@ -88,7 +83,7 @@ class TestPeerNormalisation:
         """A key with most of the deliveries does not set its own peer factor."""
         sizes = np.array([3000.0, 100, 100, 100, 100, 100])
         values = sizes * BASE * np.array([10.0, 3.4, 3.5, 3.5, 3.6, 3.5])
-        factors = _peer_factors(values, sizes, np.full(6, BASE), list(range(6)), 20)
+        factors = peer_factors(values, sizes, np.full(6, BASE), list(range(6)), 20)
         assert factors[0] == pytest.approx(3.5)
 
     def test_dividing_by_the_factor_would_hide_it(self) -> None:

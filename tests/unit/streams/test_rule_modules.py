@@ -55,7 +55,7 @@ class TestRegistry:
             "lost_parcel",
             "refund_delay_p90",
         )
-        assert DEFAULT_REGISTRY.with_trait("colocated") == ("order_volume",)
+        assert DEFAULT_REGISTRY.with_trait("colocated") == ("order_volume", "late_delivery_share")
         assert DEFAULT_REGISTRY.with_trait("shared_denominator") == ("cancellation_rate",)
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
