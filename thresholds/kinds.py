@@ -52,7 +52,7 @@ import numpy.typing as npt
 from thresholds._validate import finite_array
 from thresholds.config import MetricKind
 
-__all__ = ["poisson_mean", "prepare", "quantile_noise", "to_observed"]
+__all__ = ["poisson_log_gap", "poisson_mean", "prepare", "quantile_noise", "to_observed"]
 
 F64 = npt.NDArray[np.float64]
 _HALF_PI = float(np.pi / 2)
@@ -127,20 +127,48 @@ def quantile_noise(q: float, n: float, lower_quartile: float, upper_quartile: fl
     return q * (1.0 - q) / n * (spread / density) ** 2
 
 
-def _anscombe_means(lams: F64) -> F64:
-    """``E[2 sqrt(X + 3/8)]`` for ``X ~ Poisson(lam)``, by summing the pmf."""
+def _anscombe_pmf(lams: F64) -> tuple[F64, F64]:
+    """``(2 sqrt(k + 3/8), P(X = k))`` for ``k`` in 0..119, one row per ``lam``."""
     k = np.arange(0.0, 120.0)
     log_pmf = (
         -lams[:, None]
         + k[None, :] * np.log(np.maximum(lams[:, None], 1e-300))
         - np.array([math.lgamma(v + 1.0) for v in k])[None, :]
     )
-    means: F64 = (np.exp(log_pmf) * 2.0 * np.sqrt(k + 0.375)[None, :]).sum(axis=1)
+    return 2.0 * np.sqrt(k + 0.375), np.exp(log_pmf)
+
+
+def _anscombe_means(lams: F64) -> F64:
+    """``E[2 sqrt(X + 3/8)]`` for ``X ~ Poisson(lam)``, by summing the pmf."""
+    y, pmf = _anscombe_pmf(lams)
+    means: F64 = (pmf * y[None, :]).sum(axis=1)
+    return means
+
+
+def _anscombe_log_means(lams: F64) -> F64:
+    """``E[log(2 sqrt(X + 3/8))]`` for ``X ~ Poisson(lam)``, by summing the pmf."""
+    y, pmf = _anscombe_pmf(lams)
+    means: F64 = (pmf * np.log(y)[None, :]).sum(axis=1)
     return means
 
 
 _MEAN_GRID = np.concatenate([np.linspace(0.0, 2.0, 201), np.linspace(2.02, 40.0, 1900)])
 _ANSCOMBE_GRID = _anscombe_means(_MEAN_GRID)
+_LOG_GAP_GRID = np.log(_ANSCOMBE_GRID) - _anscombe_log_means(_MEAN_GRID)
+
+
+def poisson_log_gap(y: F64) -> F64:
+    """The Jensen gap ``log E[Y] - E[log Y]`` of ``Y = 2 sqrt(X + 3/8)``, ``X`` Poisson,
+    at ``E[Y] = y``: what a model learning ``log Y`` falls short of the log of its mean.
+    Above a Poisson mean of 40, the delta method's ``Var Y / (2 y^2)`` with ``Var Y = 1``.
+
+    >>> [round(float(g), 3) for g in poisson_log_gap(_anscombe_means(np.array([0.5, 1.65, 9.0])))]
+    [0.069, 0.072, 0.014]
+    """
+    y = np.asarray(y, np.float64)
+    safe = np.maximum(y, 1.0)
+    small = np.interp(y, _ANSCOMBE_GRID, _LOG_GAP_GRID)
+    return np.where(y < _ANSCOMBE_GRID[-1], small, 0.5 / safe**2)
 
 
 def poisson_mean(y: F64) -> F64:
