@@ -127,34 +127,25 @@ def quantile_noise(q: float, n: float, lower_quartile: float, upper_quartile: fl
     return q * (1.0 - q) / n * (spread / density) ** 2
 
 
-def _anscombe_pmf(lams: F64) -> tuple[F64, F64]:
-    """``(2 sqrt(k + 3/8), P(X = k))`` for ``k`` in 0..119, one row per ``lam``."""
+def _anscombe_moments(lams: F64) -> tuple[F64, F64]:
+    """``(E[Y], E[log Y])`` of ``Y = 2 sqrt(X + 3/8)`` for ``X ~ Poisson(lam)``, by summing
+    the pmf."""
     k = np.arange(0.0, 120.0)
     log_pmf = (
         -lams[:, None]
         + k[None, :] * np.log(np.maximum(lams[:, None], 1e-300))
         - np.array([math.lgamma(v + 1.0) for v in k])[None, :]
     )
-    return 2.0 * np.sqrt(k + 0.375), np.exp(log_pmf)
-
-
-def _anscombe_means(lams: F64) -> F64:
-    """``E[2 sqrt(X + 3/8)]`` for ``X ~ Poisson(lam)``, by summing the pmf."""
-    y, pmf = _anscombe_pmf(lams)
+    pmf = np.exp(log_pmf)
+    y = 2.0 * np.sqrt(k + 0.375)
     means: F64 = (pmf * y[None, :]).sum(axis=1)
-    return means
-
-
-def _anscombe_log_means(lams: F64) -> F64:
-    """``E[log(2 sqrt(X + 3/8))]`` for ``X ~ Poisson(lam)``, by summing the pmf."""
-    y, pmf = _anscombe_pmf(lams)
-    means: F64 = (pmf * np.log(y)[None, :]).sum(axis=1)
-    return means
+    log_means: F64 = (pmf * np.log(y)[None, :]).sum(axis=1)
+    return means, log_means
 
 
 _MEAN_GRID = np.concatenate([np.linspace(0.0, 2.0, 201), np.linspace(2.02, 40.0, 1900)])
-_ANSCOMBE_GRID = _anscombe_means(_MEAN_GRID)
-_LOG_GAP_GRID = np.log(_ANSCOMBE_GRID) - _anscombe_log_means(_MEAN_GRID)
+_ANSCOMBE_GRID, _ANSCOMBE_LOG_GRID = _anscombe_moments(_MEAN_GRID)
+_LOG_GAP_GRID = np.log(_ANSCOMBE_GRID) - _ANSCOMBE_LOG_GRID
 
 
 def poisson_log_gap(y: F64) -> F64:
@@ -162,7 +153,8 @@ def poisson_log_gap(y: F64) -> F64:
     at ``E[Y] = y``: what a model learning ``log Y`` falls short of the log of its mean.
     Above a Poisson mean of 40, the delta method's ``Var Y / (2 y^2)`` with ``Var Y = 1``.
 
-    >>> [round(float(g), 3) for g in poisson_log_gap(_anscombe_means(np.array([0.5, 1.65, 9.0])))]
+    >>> means = _anscombe_moments(np.array([0.5, 1.65, 9.0]))[0]
+    >>> [round(float(g), 3) for g in poisson_log_gap(means)]
     [0.069, 0.072, 0.014]
     """
     y = np.asarray(y, np.float64)
@@ -178,7 +170,7 @@ def poisson_mean(y: F64) -> F64:
     < 2 sqrt(lam + 3/8)``: a baseline learned on counts of mean 1 reads 0.8, of mean 0.5
     reads 0.38. Above a mean of 40 the plain inverse is used (it reads a quarter less).
 
-    >>> [round(float(m), 2) for m in poisson_mean(_anscombe_means(np.array([0.5, 1.0, 9.0])))]
+    >>> [round(float(m), 2) for m in poisson_mean(_anscombe_moments(np.array([0.5, 1.0, 9.0]))[0])]
     [0.5, 1.0, 9.0]
     """
     y = np.asarray(y, np.float64)
