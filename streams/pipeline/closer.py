@@ -166,8 +166,11 @@ class WindowCloser:
             )
             for rule in rules.rules
         }
-        #: Rules whose series all route by the rule's name (see ``wire.closer_partition``).
-        self._colocated = frozenset(rule.name for rule in rules.rules if rule.definition.colocated)
+        #: Rules whose series route by the rule's name, each with the dimensions that still
+        #: route by series id (see ``wire.closer_partition``).
+        self._colocated = {
+            rule.name: rule.definition.spread for rule in rules.rules if rule.definition.colocated
+        }
         self.banks = {
             rule.name: SeriesBank(rule.detector)
             for rule in rules.rules

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -75,22 +76,31 @@ class RiskFacts(tuple[RiskFact, ...]):
     __slots__ = ()
 
 
-#: The shipped rules whose series all live on one closer (:attr:`Rule.colocated
-#: <streams.rules.spec.Rule.colocated>`).
-COLOCATED: frozenset[str] = frozenset(DEFAULT_REGISTRY.with_trait("colocated"))
+#: The shipped rules whose series live on one closer (:attr:`Rule.colocated
+#: <streams.rules.spec.Rule.colocated>`), each with the dimensions that still spread by id
+#: (:attr:`Rule.spread <streams.rules.spec.Rule.spread>`).
+COLOCATED: Mapping[str, frozenset[str]] = MappingProxyType(
+    {name: DEFAULT_REGISTRY[name].spread for name in DEFAULT_REGISTRY.with_trait("colocated")}
+)
 
 
-def closer_partition(series: str, partitions: int, colocated: Collection[str] = COLOCATED) -> int:
+def closer_partition(
+    series: str, partitions: int, colocated: Mapping[str, Collection[str]] = COLOCATED
+) -> int:
     """The partials-topic partition (and so the closer) that owns ``series``.
 
     CRC-32 of the series id: stable across processes and versions of Python (unlike
     ``hash``) and computed in C (aiokafka's murmur2 is pure Python, ~12 us a key).
-    The series of a rule in ``colocated`` (default: the shipped colocated rules) all
-    route by the rule's name, so one closer sees the rule's total beside its keys.
+    The series of a rule in ``colocated`` (default: the shipped colocated rules) route by
+    the rule's name, so one closer sees the rule's total and peers beside its keys; those
+    of a dimension the rule spreads (its SKUs) route by their own id.
     """
-    rule = series[: series.find(":")]
-    route = rule if rule in colocated else series
-    return zlib.crc32(route.encode()) % partitions
+    cut = series.find(":")
+    rule = series[:cut]
+    spread = colocated.get(rule)
+    if spread is None or (spread and series[cut + 1 : series.find(":", cut + 1)] in spread):
+        return zlib.crc32(series.encode()) % partitions
+    return zlib.crc32(rule.encode()) % partitions
 
 
 def _dumps(obj: Any) -> bytes:

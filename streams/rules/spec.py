@@ -142,9 +142,13 @@ class Rule:
     order_state: bool = False
     #: All series live on one closer (routed by the rule's name, not the series id), so
     #: each key can be judged against the rule's total in the same window
-    #: (``relative_to = "total"``), or against its peers (``"peers"``). Only for rules with
-    #: few keys.
+    #: (``relative_to = "total"``), or against its peers (``"peers"``). Only for dimensions
+    #: with few keys: a dimension with many is listed in ``spread``.
     colocated: bool = False
+    #: Dimensions of a colocated rule whose series still spread over the closers by their
+    #: id (SKUs: too many for one closer). Their peers are the keys on the same closer, a
+    #: hash sample of all of them.
+    spread: frozenset[str] = frozenset()
     #: Dimensions whose series share one denominator: events feeding only the denominator
     #: lack the dimension's field, so the closer divides by the rule's total.
     shared_denominator: frozenset[str] = frozenset()

@@ -1,4 +1,8 @@
-"""``complaint_rate``: complaints against delivered orders."""
+"""``complaint_rate``: complaints against delivered orders. Its series live on one closer,
+so each key can be judged against its peers (``relative_to = "peers"``: when deliveries dip
+on a Sunday, the day's complaints about the busier days before lift every cell at once).
+Its SKUs are too many for one closer: they spread by id, each judged against the SKUs on
+its closer."""
 
 from __future__ import annotations
 
@@ -15,4 +19,6 @@ RULE: Final[Rule] = Rule(
     ORDER_DIMENSIONS,
     ("sku", "category", "carrier", "region"),
     feeds={(OrderEvent, "delivered"): Feed(den=1.0), (ComplaintEvent, None): Feed(num=1.0)},
+    colocated=True,
+    spread=frozenset({"sku"}),
 )

@@ -55,7 +55,11 @@ class TestRegistry:
             "lost_parcel",
             "refund_delay_p90",
         )
-        assert DEFAULT_REGISTRY.with_trait("colocated") == ("order_volume", "late_delivery_share")
+        assert DEFAULT_REGISTRY.with_trait("colocated") == (
+            "order_volume",
+            "complaint_rate",
+            "late_delivery_share",
+        )
         assert DEFAULT_REGISTRY.with_trait("shared_denominator") == ("cancellation_rate",)
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
@@ -216,7 +220,7 @@ class TestToyRule:
     def test_traits_come_from_the_definition(self) -> None:
         """The colocated toy rule routes every series by its name, in the closer too."""
         replay = ReplayPipeline(toy_rules(), partitions=4)
-        assert replay.closer._colocated == {"review_volume"}
+        assert replay.closer._colocated == {"review_volume": frozenset()}
         routes = {
             closer_partition(f"review_volume:sku:S{i}", 4, replay.closer._colocated)
             for i in range(20)
