@@ -615,8 +615,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         (
             f"# volumes {', '.join(args.volumes)} of {BASE_ORDERS_PER_DAY:,.0f} orders/day; "
-            f"TUNE seeds {args.tune_seeds or '-'}; REPORT seeds {args.seeds}; 3x only for "
-            f"seeds {args.seeds_3x}; "
+            f"TUNE seeds {args.tune_seeds or '-'}; REPORT seeds {args.seeds}; "
+            f"{f'3x only for seeds {args.seeds_3x}; ' if '3x' in args.volumes else ''}"
             f"{WARMUP_DAYS:g}-day warm-up, 14 simulated days"
         ),
     ]
