@@ -579,7 +579,14 @@ def step(
     lower_y = yhat - zt * sigma
     upper_y = yhat + zt * sigma
     nan = np.full(size, np.nan)
-    baseline = np.where(ready, to_observed(cfg.kind, yhat), nan)
+    # A count's baseline reads as the Poisson mean its stabilised value expects (what the
+    # exact tail judges by); the plain inverse reads low where counts are small (1.43 for
+    # a mean of 1.65). A share of a total keeps the plain inverse: its ``yhat`` is built
+    # from the share's count itself.
+    centre = to_observed(cfg.kind, yhat)
+    if log_link:
+        centre = np.where(shared, centre, poisson_mean(yhat))
+    baseline = np.where(ready, centre, nan)
     lower = np.where(ready & watch_down, to_observed(cfg.kind, lower_y), nan)
     upper = np.where(ready & watch_up, to_observed(cfg.kind, upper_y), nan)
 
