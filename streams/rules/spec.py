@@ -160,6 +160,13 @@ class Rule:
     rollup_learns_rate: bool = False
 
     def __post_init__(self) -> None:
+        if self.spread and not self.colocated:
+            raise ValueError(f"rule {self.name!r}: spread is for colocated rules")
+        if not self.spread <= self.dimensions:
+            raise ValueError(
+                f"rule {self.name!r}: spread {sorted(self.spread - self.dimensions)} "
+                "are not among its dimensions"
+            )
         if not isinstance(self.feeds, MappingProxyType):
             object.__setattr__(self, "feeds", MappingProxyType(dict(self.feeds)))
 

@@ -6,8 +6,11 @@ one closer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
+
+import pytest
 
 from alerts.model import AlertEvent
 from alerts.text import AlertTexts
@@ -15,8 +18,9 @@ from streams.contract.events import TOPICS
 from streams.pipeline.closer import WindowCloser
 from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output, partition_for
 from streams.pipeline.wire import COLOCATED, closer_partition
+from streams.rules.builtin import complaint_rate
 from streams.rules.catalogue import RuleSet
-from tests.unit.streams.test_set_apart import complaint_rules
+from tests.unit.streams.test_set_apart import complaint_about, complaint_rules
 
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 HOUR = 3_600_000
@@ -54,14 +58,7 @@ def traffic(
                 delivered = {"event_id": f"{oid}:d", "ts": at, "order_id": oid}
                 timed.append((at, "orders", {**delivered, **attrs, "status": "delivered"}))
                 if i < bad:
-                    complaint = {
-                        "event_id": f"{oid}:c",
-                        "ts": at + 600_000,
-                        "complaint_id": f"c-{oid}",
-                        "order_id": oid,
-                        "reason": "damaged",
-                    }
-                    timed.append((at + 600_000, "complaints", {**complaint, **attrs}))
+                    timed.append((at + 600_000, "complaints", complaint_about(oid, at, attrs)))
     timed.sort(key=lambda item: item[0])
     return [(topic, v["event_id"].encode(), json.dumps(v).encode()) for _, topic, v in timed]
 
@@ -113,6 +110,12 @@ class TestRouting:
         home = closer_partition("complaint_rate", PARTITIONS)
         for dimension, key in [("region,carrier", "R1,A"), ("category", "toys"), ("carrier", "B")]:
             assert closer_partition(f"complaint_rate:{dimension}:{key}", PARTITIONS) == home
+
+    def test_spread_is_checked_where_the_rule_is_defined(self) -> None:
+        with pytest.raises(ValueError, match="spread is for colocated rules"):
+            dataclasses.replace(complaint_rate.RULE, colocated=False)
+        with pytest.raises(ValueError, match=r"\['queue'\] are not among its dimensions"):
+            dataclasses.replace(complaint_rate.RULE, spread=frozenset({"queue"}))
 
 
 class TestOneCloser:

@@ -56,15 +56,20 @@ def hour_of(hour: int, complaints: dict[tuple[str, str], int]) -> list[tuple[int
             delivered = {"event_id": f"{oid}:d", "ts": at, "order_id": oid, "status": "delivered"}
             out.append((at, "orders", {**delivered, **attrs}))
             if i < bad:
-                complaint = {
-                    "event_id": f"{oid}:c",
-                    "ts": at + 600_000,
-                    "complaint_id": f"c-{oid}",
-                    "order_id": oid,
-                    "reason": "damaged",
-                }
-                out.append((at + 600_000, "complaints", {**complaint, **attrs}))
+                out.append((at + 600_000, "complaints", complaint_about(oid, at, attrs)))
     return out
+
+
+def complaint_about(oid: str, delivered_at: int, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A ``damaged`` complaint about order ``oid``, ten minutes after its delivery."""
+    complaint = {
+        "event_id": f"{oid}:c",
+        "ts": delivered_at + 600_000,
+        "complaint_id": f"c-{oid}",
+        "order_id": oid,
+        "reason": "damaged",
+    }
+    return {**complaint, **attrs}
 
 
 def traffic(bad: dict[tuple[str, str], int], hours: range) -> list[tuple[str, bytes, bytes]]:
