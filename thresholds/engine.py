@@ -322,14 +322,14 @@ def _exact_ratio_z(
 def _exact_count_z(
     z: F64,
     observed: F64,
-    yhat: F64,
+    expected: F64,
     shared: B,
     noise_t: F64,
     sigma: F64,
     judged: B,
 ) -> F64:
-    """Windows of a count with few expected events are judged by their exact Poisson
-    tail around the baseline's count (:func:`thresholds.tails.poisson_z`), as ratios are
+    """Windows of a count with few ``expected`` events (the baseline's Poisson mean) are
+    judged by their exact Poisson tail (:func:`thresholds.tails.poisson_z`), as ratios are
     by their binomial one (:func:`_exact_ratio_z`), shrunk by the share of the band that
     is sampling noise.
 
@@ -338,7 +338,6 @@ def _exact_count_z(
     tail turned that bias into false alarms on quiet channels and categories (two of
     them, and a missed outage, on two simulated fortnights; ``benchmarks/quality_matrix``).
     """
-    expected = poisson_mean(yhat)
     small = (
         judged
         & ~shared
@@ -476,10 +475,12 @@ def step(
     sigma = np.sqrt(np.maximum(noise_t + tau2, cfg.min_scale**2))
     r = y - yhat
     z = np.where(seen & valid, r / sigma, 0.0)
+    # A count's Poisson mean at the baseline: judged by below, reported as the baseline.
+    expected = poisson_mean(yhat) if log_link else yhat
     if cfg.kind == "ratio" and sample_size is not None:
         z = _exact_ratio_z(z, observed, sample_size, yhat, noise_t, sigma, seen & valid, size)
     elif log_link:
-        z = _exact_count_z(z, observed, yhat, shared, noise_t, sigma, seen & valid)
+        z = _exact_count_z(z, observed, expected, shared, noise_t, sigma, seen & valid)
     absz = np.abs(z)
 
     # Decision.
@@ -585,7 +586,7 @@ def step(
     # from the share's count itself.
     centre = to_observed(cfg.kind, yhat)
     if log_link:
-        centre = np.where(shared, centre, poisson_mean(yhat))
+        centre = np.where(shared, centre, expected)
     baseline = np.where(ready, centre, nan)
     lower = np.where(ready & watch_down, to_observed(cfg.kind, lower_y), nan)
     upper = np.where(ready & watch_up, to_observed(cfg.kind, upper_y), nan)

@@ -81,8 +81,9 @@ def test_large_counts_keep_the_normal_scale() -> None:
 @pytest.mark.parametrize("mean", [0.8, 1.65, 4.0])
 def test_a_quiet_count_learns_its_mean_not_its_geometric_mean(mean: float) -> None:
     """A count's baseline is the mean of its stabilised values, not their geometric mean
-    (7 % lower at a Poisson mean of 0.8 or 1.65: a baseline that expected 1.40 complaints
-    where 1.65 came, and paged twice as often on five in four hours)."""
+    (7 % lower there at a Poisson mean of 0.8 or 1.65: a baseline that expected 1.40
+    complaints where 1.65 came, and paged twice as often on five in four hours); it reads
+    as the Poisson mean it expects."""
     bank = SeriesBank(DetectorConfig(kind="count", grace_period=48))
     rng = np.random.default_rng(7)
     rows = bank.rows(["key"])
