@@ -163,13 +163,14 @@ class SeriesBank:
         learn: npt.ArrayLike | None = None,
         guard_value: npt.ArrayLike | None = None,
         sequential: npt.ArrayLike | None = None,
+        cusum_scale: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
         ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale``,
-        ``learn``, ``guard_value`` and ``sequential`` are aligned with ``rows`` (see
-        :meth:`thresholds.detector.Detector.score` for their meaning per kind and
-        :func:`thresholds.engine.step` for the others).
+        ``learn``, ``guard_value``, ``sequential`` and ``cusum_scale`` are aligned with
+        ``rows`` (see :meth:`thresholds.detector.Detector.score` for their meaning per kind
+        and :func:`thresholds.engine.step` for the others).
         Rows must be distinct.
         """
         rows = np.asarray(rows, dtype=np.intp)
@@ -193,6 +194,7 @@ class SeriesBank:
             learn=learn,
             guard_value=guard_value,
             sequential=sequential,
+            cusum_scale=cusum_scale,
         )
         self._cols.put(rows, new)
         return out
@@ -208,6 +210,7 @@ class SeriesBank:
         sides: npt.ArrayLike | None = None,
         *,
         guard_value: npt.ArrayLike | None = None,
+        cusum_scale: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Decide the window ending at ``ts_ms`` for ``rows`` without updating them (e.g.
         to read this window's baselines before choosing how to judge it)."""
@@ -222,6 +225,7 @@ class SeriesBank:
             exposure,
             sides,
             guard_value=guard_value,
+            cusum_scale=cusum_scale,
         )
         return out
 

@@ -392,6 +392,7 @@ def step(
     learn: npt.ArrayLike | None = None,
     guard_value: npt.ArrayLike | None = None,
     sequential: npt.ArrayLike | None = None,
+    cusum_scale: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
@@ -413,9 +414,12 @@ def step(
     gathers only a deviation beyond ``k / w`` sigmas (a calendar aftermath's
     peer-normalised rows, whose small excess over the peers would otherwise add up
     window after window, weigh ``1 / widen``); rows of weight 0 (false) add nothing and
-    are judged on the band and persistence only. ``guard_value`` is what the absolute
-    guards compare instead of the observed value (a rule decided on the mean of log
-    waits still guards on the p90 its users read). Pure: ``cols`` is not modified.
+    are judged on the band and persistence only. ``cusum_scale`` multiplies each row's
+    CUSUM threshold ``h`` alone (a rule's total, whose model carries the shop's own
+    surprises, may need more evidence than the shares judged against it).
+    ``guard_value`` is what the absolute guards compare instead of the observed value (a
+    rule decided on the mean of log waits still guards on the p90 its users read).
+    Pure: ``cols`` is not modified.
     """
     size = len(cols)
     ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (size,))
@@ -523,6 +527,8 @@ def step(
     # 6-hour increments. While an episode is open its side is capped at h, so it can
     # resolve in bounded time.
     k, h = cfg.cusum_k, cfg.cusum_h * h_scale
+    if cusum_scale is not None:
+        h = h * np.broadcast_to(np.asarray(cusum_scale, dtype=np.float64), (size,))
     root_o = math.sqrt(cfg.overlap)
     inc = z / root_o
     k = k / root_o

@@ -55,25 +55,26 @@ def evaluate(
     """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
     ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
     :func:`thresholds.engine.step`;
-    ``raw``: the observed values when ``values`` were scaled by the calendar."""
-    exposure = sides = None
+    ``raw``: the observed values when ``values`` were scaled by the calendar. The total
+    series is held to ``rule.total_cusum_h`` where the rule sets one."""
+    exposure = sides = cusum_scale = None
     if rule.relative_to == "total" or rule.total_direction is not None:
         exposure, sides = relative_to_total(rule, ids, values if raw is None else raw)
         sample = noise = None
+    if rule.total_cusum_h is not None and rule.detector is not None:
+        total = series_id(rule.name, "total", TOTAL_KEY)
+        own = rule.total_cusum_h / rule.detector.cusum_h
+        cusum_scale = np.array([own if sid == total else 1.0 for sid in ids])
+    window = (end, rows, values, sample, noise, exposure, sides)
     if peek:
-        return bank.peek(end, rows, values, sample, noise, exposure, sides, guard_value=guard_value)
+        return bank.peek(*window, guard_value=guard_value, cusum_scale=cusum_scale)
     return bank.evaluate(
-        end,
-        rows,
-        values,
-        sample,
-        noise,
-        exposure,
-        sides,
+        *window,
         z_scale=z_scale,
         learn=learn,
         guard_value=guard_value,
         sequential=sequential,
+        cusum_scale=cusum_scale,
     )
 
 

@@ -98,6 +98,7 @@ _RULE_KEYS: Final[frozenset[str]] = frozenset(
         "max_series",
         "relative_to",
         "total_direction",
+        "total_cusum_h",
         "slow_guard_above",
         "slow_half_life",
         "sku_window",
@@ -345,6 +346,13 @@ def _rule(
             )
         if ("total",) not in dimensions:
             raise ConfigError(f"{where}.total_direction", "needs the 'total' dimension")
+    total_cusum_h = None
+    if "total_cusum_h" in table:
+        if ("total",) not in dimensions:
+            raise ConfigError(f"{where}.total_cusum_h", "needs the 'total' dimension")
+        if detector is None or detector.policy != "cusum":
+            raise ConfigError(f"{where}.total_cusum_h", "needs the detector's policy 'cusum'")
+        total_cusum_h = _number(table["total_cusum_h"], f"{where}.total_cusum_h", 0.1, 1e3)
     burst_keys = [key for key in ("slow_guard_above", "slow_half_life") if key in table]
     if burst_keys and entry.entity != "burst":
         bursts = ", ".join(n for n, r in registry.items() if r.entity == "burst")
@@ -440,6 +448,7 @@ def _rule(
         None if strata is None else DIMENSION_FIELDS[strata],
         set_apart,
         set_apart_in,
+        total_cusum_h=total_cusum_h,
         definition=entry,
     )
 

@@ -273,6 +273,10 @@ class RuleSpec:
     set_apart: str | None = None
     #: The dimensions whose series set a cell of ``set_apart`` apart.
     set_apart_in: tuple[str, ...] = ()
+    #: The total series' own CUSUM threshold ``h`` when it differs from the detector's:
+    #: the total's model carries the shop's own surprises (a sale that ends, a holiday),
+    #: which cancel in the shares judged against it (``relative_to = "total"``).
+    total_cusum_h: float | None = dataclasses.field(default=None, kw_only=True)
     #: The rule's definition (its module under :mod:`streams.rules.builtin`, or a rule of
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.
     definition: Rule = dataclasses.field(kw_only=True, compare=False, repr=False)

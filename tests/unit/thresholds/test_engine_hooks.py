@@ -1,5 +1,6 @@
-"""The engine's two on-call hooks: ``learn`` (keep a window out of the baseline) and
-``z_scale`` (a per-row sensitivity multiplier)."""
+"""The engine's per-row hooks: ``learn`` (keep a window out of the baseline), ``z_scale``
+(a per-row sensitivity multiplier), ``sequential`` (a row's weight in the CUSUMs) and
+``cusum_scale`` (a row's own CUSUM threshold)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,30 @@ class TestSequentialFlag:
         assert after.cusum_up[1] == pytest.approx(cols.cusum_up[1] + 0.5 * z[1] - cfg.cusum_k)
         assert 0.5 * z[2] < cfg.cusum_k
         assert after.cusum_up[2] == pytest.approx(max(cols.cusum_up[2] + 0.5 * z[2] - 1.0, 0.0))
+
+
+class TestCusumScale:
+    def test_a_scaled_row_needs_more_evidence_and_keeps_its_band(self) -> None:
+        """The same lasting excess inside the band: the row at ``cusum_scale`` 1.5 fires
+        later than the row at 1, and both keep the same band."""
+        cfg = DetectorConfig(kind="count", grace_period=5)
+        cols = _warm(cfg, 2)
+        fired_at: list[int | None] = [None, None]
+        for t in range(30, 60):
+            out, cols = step(
+                cfg,
+                cols,
+                t * HOUR,
+                np.array([125.0, 125.0]),
+                None,
+                cusum_scale=np.array([1.0, 1.5]),
+            )
+            assert out.upper[0] == out.upper[1]
+            for row in (0, 1):
+                if out.transition[row] == 1 and fired_at[row] is None:
+                    fired_at[row] = t
+        assert fired_at[0] is not None and fired_at[1] is not None
+        assert fired_at[1] > fired_at[0]
 
 
 class TestGuardAndEvidence:

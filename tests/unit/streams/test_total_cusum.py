@@ -1,0 +1,65 @@
+"""``total_cusum_h`` on ``order_volume``: the total series gathers evidence against its own
+CUSUM threshold, while the channels, judged as shares of it, keep the detector's."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streams.rules.catalogue import RuleSet, parse_rules
+from tests.unit.scenarios.test_noise_floor import (
+    DAY,
+    DAYS,
+    HOUR,
+    T0,
+    channel_orders,
+    end_ms,
+    firing,
+    replay,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def order_volume(**extra: Any) -> RuleSet:
+    """The shipped ``order_volume`` alone, with ``extra`` settings (``None`` removes one)."""
+    document = tomllib.loads(
+        resources.files("streams").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    )
+    rule = {**document["rules"]["order_volume"], **extra}
+    rule = {k: v for k, v in rule.items() if v is not None}
+    document["rules"] = {"order_volume": rule}
+    return parse_rules(document)
+
+
+def test_the_shipped_total_needs_more_evidence_than_its_shares() -> None:
+    rule = order_volume().by_name("order_volume")
+    assert rule.detector is not None
+    assert rule.total_cusum_h == 6.0
+    assert rule.detector.cusum_h == 5.0
+    assert order_volume(total_cusum_h=None).by_name("order_volume").total_cusum_h is None
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_total_is_held_to_its_own_threshold(seed: int) -> None:
+    """The whole shop at x0.75 for 4 h (inside the band, found on sequential evidence):
+    the total fires down at the shipped threshold and stays quiet at a threshold no 4 h
+    can reach; the channels, whose shares do not move, never fire."""
+    start = T0 + DAYS * DAY + 12 * HOUR
+
+    def keep(t: int, _channel: str) -> float:
+        return 0.75 if start <= t < start + 4 * HOUR else 1.0
+
+    def run(rules: RuleSet) -> list[Any]:
+        traffic = channel_orders(np.random.default_rng(seed), 80, start + 5 * HOUR, keep)
+        return [a for a in firing(replay(rules, traffic), "order_volume") if end_ms(a) > start]
+
+    shipped = run(order_volume())
+    assert [a.key for a in shipped] == ["all"]
+    assert shipped[0].direction == "down"
+    assert end_ms(shipped[0]) <= start + 4 * HOUR
+    assert run(order_volume(total_cusum_h=40.0)) == []
