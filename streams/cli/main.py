@@ -410,7 +410,7 @@ def explain(
                 click.echo(json.dumps({**asdict(row), "decision": row.decision}))
             return
         shown = 0
-        for line in format_rows(rows, spec.detector.cusum_h):
+        for line in format_rows(rows, spec.cusum_h_of(dimension)):
             click.echo(line)
             shown += 1
     if shown <= 1:

@@ -281,6 +281,14 @@ class RuleSpec:
     #: another :class:`~streams.rules.registry.Registry`): what events add, its traits.
     definition: Rule = dataclasses.field(kw_only=True, compare=False, repr=False)
 
+    def cusum_h_of(self, dimension: str) -> float | None:
+        """The CUSUM threshold the series of ``dimension`` fire at (``None``: no detector)."""
+        if self.detector is None:
+            return None
+        if dimension == "total" and self.total_cusum_h is not None:
+            return self.total_cusum_h
+        return self.detector.cusum_h
+
     @property
     def dimension_names(self) -> tuple[str, ...]:
         """Dimensions as the alert shows them, e.g. ``"region,carrier"``."""

@@ -3,13 +3,17 @@ CUSUM threshold, while the channels, judged as shares of it, keep the detector's
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from streams.cli.main import main
 from streams.rules.catalogue import RuleSet, parse_rules
 from tests.unit.scenarios.test_noise_floor import (
     DAY,
@@ -42,6 +46,25 @@ def test_the_shipped_total_needs_more_evidence_than_its_shares() -> None:
     assert rule.total_cusum_h == 6.0
     assert rule.detector.cusum_h == 5.0
     assert order_volume(total_cusum_h=None).by_name("order_volume").total_cusum_h is None
+    assert rule.cusum_h_of("total") == 6.0
+    assert rule.cusum_h_of("channel") == 5.0
+
+
+@pytest.mark.parametrize(
+    ("dimension", "key", "h"), [("total", "all", "6"), ("channel", "app", "5")]
+)
+def test_explain_names_the_threshold_the_series_fires_at(
+    tmp_path: Path, dimension: str, key: str, h: str
+) -> None:
+    """``aftersales explain`` heads its table with the series' own CUSUM threshold."""
+    events = tmp_path / "events.jsonl"
+    with events.open("w", encoding="utf-8") as out:
+        for record in channel_orders(np.random.default_rng(1), 20, T0 + DAY, lambda t, c: 1.0):
+            out.write(json.dumps({"topic": "orders", "value": record["value"]}) + "\n")
+    args = ["explain", str(events), "--rule", "order_volume", "--dimension", dimension]
+    result = CliRunner().invoke(main, [*args, "--key", key])
+    assert result.exit_code == 0, result.output
+    assert f"(fires at cusum {h})" in result.output.splitlines()[0]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
