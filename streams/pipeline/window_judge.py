@@ -62,9 +62,8 @@ def evaluate(
         exposure, sides = relative_to_total(rule, ids, values if raw is None else raw)
         sample = noise = None
     if rule.total_cusum_h is not None and rule.detector is not None:
-        total = series_id(rule.name, "total", TOTAL_KEY)
         own = rule.total_cusum_h / rule.detector.cusum_h
-        cusum_scale = np.array([own if sid == total else 1.0 for sid in ids])
+        cusum_scale = np.where(_total_rows(rule, ids), own, 1.0)
     window = (end, rows, values, sample, noise, exposure, sides)
     if peek:
         return bank.peek(*window, guard_value=guard_value, cusum_scale=cusum_scale)
@@ -91,14 +90,19 @@ def relative_to_total(
     shop-wide rise or dip moves the key's expectation with it, and only a key that
     breaks away from the total violates.
     """
-    total = series_id(rule.name, "total", TOTAL_KEY)
-    is_total = np.array([sid == total for sid in ids])
+    is_total = _total_rows(rule, ids)
     sides = np.where(is_total, SIDES[rule.total_direction], 0).astype(np.int8)
     exposure = None
     if rule.relative_to == "total":
         count = float(counts[is_total][0]) if is_total.any() else 0.0
         exposure = np.where(is_total, np.nan, count)
     return exposure, sides
+
+
+def _total_rows(rule: RuleSpec, ids: list[str]) -> np.ndarray:
+    """Which of ``ids`` is the rule's total series (a boolean mask)."""
+    total = series_id(rule.name, "total", TOTAL_KEY)
+    return np.array([sid == total for sid in ids], dtype=np.bool_)
 
 
 def merge(by_source: dict[str, Partial]) -> Partial:

@@ -4,8 +4,6 @@ CUSUM threshold, while the channels, judged as shares of it, keep the detector's
 from __future__ import annotations
 
 import json
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +23,14 @@ from tests.unit.scenarios.test_noise_floor import (
     firing,
     replay,
 )
+from tests.unit.streams.test_rules import default_document
 
 pytestmark = pytest.mark.slow
 
 
 def order_volume(**extra: Any) -> RuleSet:
     """The shipped ``order_volume`` alone, with ``extra`` settings (``None`` removes one)."""
-    document = tomllib.loads(
-        resources.files("streams").joinpath("default_rules.toml").read_text(encoding="utf-8")
-    )
+    document = default_document()
     rule = {**document["rules"]["order_volume"], **extra}
     rule = {k: v for k, v in rule.items() if v is not None}
     document["rules"] = {"order_volume": rule}
