@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from thresholds.config import DetectorConfig
-from thresholds.engine import Columns, step
+from thresholds.engine import Columns, Outcome, step
 
 HOUR = 3_600_000
 
@@ -58,27 +62,30 @@ class TestZScale:
         assert out.baseline[0] == out.baseline[1]
 
 
+def _lasting_excess(
+    cfg: DetectorConfig, cols: Columns, **hooks: npt.NDArray[Any]
+) -> Iterator[tuple[Outcome, Columns]]:
+    """Hours 30-59 of two rows at 125 (about 2.5 sigma over the warm level, inside the
+    band), with the engine's ``hooks``; yields each hour's outcome and columns."""
+    for t in range(30, 60):
+        out, cols = step(cfg, cols, t * HOUR, np.array([125.0, 125.0]), None, **hooks)
+        yield out, cols
+
+
 class TestSequentialFlag:
     def test_rows_off_add_no_cusum_evidence(self) -> None:
         """A lasting excess inside the band fires by CUSUM on a row that adds evidence and
         never on one with sequential=False, whose CUSUM holds still."""
         cfg = DetectorConfig(kind="count", grace_period=5)
-        cols = _warm(cfg, 2)
-        held = cols.cusum_up[1]
+        warm = _warm(cfg, 2)
+        held = warm.cusum_up[1]
         fired = [False, False]
-        for t in range(30, 60):
-            out, cols = step(
-                cfg,
-                cols,
-                t * HOUR,
-                np.array([125.0, 125.0]),
-                None,
-                sequential=np.array([True, False]),
-            )
+        runs = list(_lasting_excess(cfg, warm, sequential=np.array([True, False])))
+        for out, _ in runs:
             assert not out.violating.any()  # about 2.5 sigma: inside the band
             fired = [f or bool(x) for f, x in zip(fired, out.transition == 1, strict=True)]
         assert fired == [True, False]
-        assert cols.cusum_up[1] == held
+        assert runs[-1][1].cusum_up[1] == held
 
     def test_a_weight_gathers_only_a_larger_deviation(self) -> None:
         """Weight 0.5: a row adds ``0.5 z - k``. The same lasting excess builds its CUSUM
@@ -105,17 +112,9 @@ class TestCusumScale:
         """The same lasting excess inside the band: the row at ``cusum_scale`` 1.5 fires
         later than the row at 1, and both keep the same band."""
         cfg = DetectorConfig(kind="count", grace_period=5)
-        cols = _warm(cfg, 2)
         fired_at: list[int | None] = [None, None]
-        for t in range(30, 60):
-            out, cols = step(
-                cfg,
-                cols,
-                t * HOUR,
-                np.array([125.0, 125.0]),
-                None,
-                cusum_scale=np.array([1.0, 1.5]),
-            )
+        runs = _lasting_excess(cfg, _warm(cfg, 2), cusum_scale=np.array([1.0, 1.5]))
+        for t, (out, _) in enumerate(runs, start=30):
             assert out.upper[0] == out.upper[1]
             for row in (0, 1):
                 if out.transition[row] == 1 and fired_at[row] is None:
