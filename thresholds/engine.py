@@ -97,6 +97,12 @@ B = npt.NDArray[np.bool_]
 
 #: Smallest value of a count's stabilised scale (zero events): ``2 sqrt(3/8)``.
 _MIN_COUNT_Y = 2.0 * math.sqrt(0.375)
+#: While a count rises on the side nobody pages on (a sale on a total that pages on drops
+#: only), its baseline learns at this fraction of its usual gain.
+_SURGE_GAIN = 0.125
+#: The evidence of such a rise is held under this multiple of ``h``, so it drains within
+#: a few windows once the rise ends.
+_SURGE_CAP = 2.0
 
 
 def _prior_y(cfg: DetectorConfig) -> float:
@@ -540,7 +546,14 @@ def step(
     # A window the guard refuses (a p90 of two waits under two minutes) may lower its
     # side's evidence but not raise it: only windows past the guard add, and one small
     # window no longer wipes out what a surge gathered before it.
-    cu = np.where(watch_up, np.where(guard_up, cu, np.minimum(cu, cols.cusum_up)), 0.0)
+    # A count that does not watch its rise still gathers that evidence, capped and never
+    # fired on: it tells the learning step below that a sale is under way.
+    shadow = log_link & ~watch_up
+    cu = np.where(
+        watch_up,
+        np.where(guard_up, cu, np.minimum(cu, cols.cusum_up)),
+        np.where(shadow, np.minimum(cu, _SURGE_CAP * h), 0.0),
+    )
     cd = np.where(watch_down, np.where(guard_down, cd, np.minimum(cd, cols.cusum_down)), 0.0)
     if sequential is not None:
         adds = weight > 0
@@ -549,7 +562,7 @@ def step(
     hits = np.bitwise_count(history & _spaced_mask(m_win, cfg.overlap))
     persistent = violating & ((hits >= n_req) | immediate)
     if cfg.policy == "cusum":
-        seq_up = ready & (cu >= h) & (cfg.cusum_direction != "down")
+        seq_up = ready & watch_up & (cu >= h) & (cfg.cusum_direction != "down")
         seq_down = ready & (cd >= h) & (cfg.cusum_direction != "up")
         fire = ~cols.alerting & (seq_up | seq_down | persistent)
         fire_dir = np.where(persistent, vdir, np.where(seq_up, 1, -1)).astype(np.int8)
@@ -635,6 +648,12 @@ def step(
     rejected = violating & ~warm & ~shift & (cfg.kind != "count")
     g_rejected = np.where(rejected, g, 0.0)
     g = np.where(rejected, 0.0, g)
+    # A count rising on its unwatched side (a sale: the total pages on drops only) learns
+    # slowly once the rise is sure (its evidence at ``h``): a day-long sale no longer
+    # lifts the level and hour slots so far that the first normal hours after it read as
+    # a drop, and its windows do not widen the band; a lasting rise is adopted over days.
+    surging = shadow & ~warm & (cu >= h)
+    g = np.where(surging, _SURGE_GAIN * g, g)
     level = np.where(shift, cols.level + cfg.shift_rate * g_shift, cols.level + alpha * g)
     gain_h, gain_d = seasonal_gains(spacing, cfg.seasonal_half_life_days)
     learn_season = valid & ~shift & seen
@@ -651,7 +670,7 @@ def step(
     # An agitated window (an incident's first days, just inside the band) teaches the
     # spread at the half-life's gain only, not at a young series' running-mean gain.
     alpha_var = np.where(outer & ~warm, 1.0 - 2.0 ** (-1.0 / cfg.half_life), alpha)
-    var = np.where(seen & ~rejected, cols.var + alpha_var * (r2 - cols.var), cols.var)
+    var = np.where(seen & ~rejected & ~surging, cols.var + alpha_var * (r2 - cols.var), cols.var)
     noise = cols.noise + alpha * (noise_t - cols.noise)
 
     new = Columns(
