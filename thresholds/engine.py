@@ -411,7 +411,9 @@ def step(
     judges the count with binomial noise, ``1 - p`` in the stabilised scale (Poisson
     regression with an exposure offset, McCullagh & Nelder 1989, sec. 6.2.3).
     ``sides`` narrows the watched side per row: +1 up only, -1 down only, 0 the
-    configured ``direction``.
+    configured ``direction``. A count row that does not watch its rise still keeps its
+    up-CUSUM (never fired on, held under ``2 h``); over ``h`` it slows that row's learning
+    (a sale on a total that pages on drops only).
     ``z_scale`` multiplies each row's band width ``z`` and CUSUM threshold ``h``
     (> 1 makes a row less sensitive; on-call feedback). Rows where ``learn`` is false
     are decided as usual but their baseline (level, variance, seasonal slots, ``n``) is

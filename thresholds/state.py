@@ -68,6 +68,8 @@ class SeriesState:
         +1 / -1 for the active episode's side, 0 when none.
     cusum_up, cusum_down
         One-sided CUSUM statistics of the standardised residuals (sequential evidence).
+        A count that does not watch its rise keeps ``cusum_up`` as the evidence of a
+        sale under way (see :func:`thresholds.engine.step`), never fired on.
     hour_pending
         What the current hour's out-of-band windows will teach its seasonal slot once
         the series leaves the hour.
