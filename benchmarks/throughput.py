@@ -7,7 +7,8 @@ then, each with its own consumer group reading from the start:
 2. one :class:`~streams.runtime.worker.Worker` with the shipped rule catalogue, measured from
    ``aftersales_events_total`` until its closers received every partial (end to end). It
    gets the same traffic on its own topics, produced at full speed once it holds its
-   partitions (so the producer shares the CPU for the first seconds);
+   partitions: encoded beforehand, so that only sending shares the CPU (and the closer's
+   event loop) for the first seconds;
 3. a minimal Faust agent that only decodes (``benchmarks/faust_decode.py``).
 
 With ``--without-risk``, 2 runs a second time on topics of its own with
@@ -46,8 +47,7 @@ from alerts.metrics import AlertMetrics
 from benchmarks._common import Report, create_topics, rss_bytes, settings_for, traffic
 from streams.contract.events import TOPICS
 from streams.dev.embedded_broker import EmbeddedBroker, terminate
-from streams.dev.simulator.events import Event
-from streams.dev.simulator.kafka import produce_events
+from streams.dev.simulator.kafka import EncodedEvent, encode_event, produce_events
 from streams.rules.catalogue import RuleSet, load_rules, parse_rules
 from streams.runtime.config import Settings
 from streams.runtime.worker import Worker
@@ -113,7 +113,7 @@ async def raw_consumer(bootstrap: str, prefix: str, expected: int) -> tuple[floa
 async def worker_run(
     bootstrap: str,
     prefix: str,
-    events: list[Event],
+    events: list[EncodedEvent],
     intake_processes: int | None = None,
     risk_score: bool = True,
     rules: RuleSet | None = None,
@@ -233,14 +233,14 @@ async def main_async(args: argparse.Namespace, report: Report) -> None:
         prefix = "bench."
         await create_topics(settings_for(bootstrap, prefix))
         began = time.perf_counter()
-        events = list(traffic(args.days))
+        events = [encode_event(event) for event in traffic(args.days)]
         generate_s = time.perf_counter() - began
         counts = await produce_events(events, bootstrap, prefix)
         total = sum(counts.values())
         report.line(
             f"traffic: {total:,} events, {args.days:g} simulated days, 4 partitions "
             f"per topic ({', '.join(f'{t}={n:,}' for t, n in sorted(counts.items()))}); "
-            f"generated in {generate_s:.1f} s"
+            f"generated and encoded in {generate_s:.1f} s"
         )
         raw_rate, raw_n = await raw_consumer(bootstrap, prefix, total)
         report.line(
