@@ -10,10 +10,11 @@ check them on hand-made cases.
   with ``window_end`` in ``(start, end + one window of the rule]``; the *delay* is that
   ``window_end`` minus ``start`` (for return-rate incidents also minus the first extra
   return).
-- An episode is *true* when its target is an ``expected`` or ``related`` target of an
-  incident (key ``"*"`` = any key) and its span overlaps
-  ``[start - one window, end + grace]``; every other episode opened after the warm-up
-  is *false*.
+- An episode is *true* when its target is an ``expected`` target of an incident (key
+  ``"*"`` = any key) and its span overlaps ``[start - one window, end + grace]`` (a day),
+  or a ``related`` target (one that moves with the incident: the shop's total during a
+  channel's outage) and its span overlaps ``[start - one window, end + one window]``;
+  every other episode opened after the warm-up is *false*.
 - The *oracle* delay is CUSUM's expected detection delay for a known step change,
   ``log(ARL0) / KL`` evaluations (Lorden 1971; Moustakides 1986), with ``ARL0`` the
   number of evaluations in 30 days and ``KL`` the Kullback-Leibler divergence of the
@@ -156,16 +157,18 @@ def is_true(
     windows_ms: Mapping[str, int],
     grace_ms: int = MS_PER_DAY,
 ) -> bool:
-    """Whether an episode overlaps some incident's scope and time span (+ grace)."""
+    """Whether an episode overlaps some incident's scope and time span: its expected
+    targets' up to ``grace_ms`` after its end, its related targets' up to one window of
+    the rule after it (a related target moves with the incident, not after it)."""
+    window = windows_ms.get(ep.rule, 0)
+    closed = ep.closed_ms if ep.closed_ms is not None else ep.opened_ms
     for label in labels:
-        lo = label["start_ms"] - windows_ms.get(ep.rule, 0)
-        hi = label["end_ms"] + grace_ms
-        closed = ep.closed_ms if ep.closed_ms is not None else ep.opened_ms
-        if (
-            closed >= lo
-            and ep.opened_ms <= hi
-            and any(matches(ep, t) for t in [*label["expected"], *label["related"]])
-        ):
+        if closed < label["start_ms"] - window:
+            continue
+        late = ep.opened_ms - label["end_ms"]
+        if late <= grace_ms and any(matches(ep, t) for t in label["expected"]):
+            return True
+        if late <= window and any(matches(ep, t) for t in label["related"]):
             return True
     return False
 

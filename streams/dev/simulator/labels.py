@@ -55,6 +55,7 @@ from streams.dev.simulator.incidents import (
     window_ms,
 )
 from streams.dev.simulator.timefmt import format_ts
+from streams.pipeline.aggregate import TOTAL_KEY
 
 SCHEMA = "aftersales.labels/v1"
 
@@ -144,7 +145,7 @@ def _signature(
                 _t("return_rate", "carrier", carrier),
                 _t("complaint_rate", "region", region),
                 _t("complaint_volume", "reason", "damaged"),
-                _t("complaint_volume", "total", "total"),
+                _t("complaint_volume", "total", TOTAL_KEY),
             ],
         )
     if isinstance(inc, WaitTimeSurge):
@@ -160,7 +161,7 @@ def _signature(
         return (
             {dimension: key},
             [_t("order_volume", dimension, key, "down")],
-            [_t("order_volume", "total", "total", "down")],
+            [_t("order_volume", "total", TOTAL_KEY, "down")],
         )
     if isinstance(inc, CustomerBurst):
         customer, address = inc.customer_id or "", inc.address_id or ""
@@ -221,7 +222,7 @@ def _signature(
             {"reason": reason},
             [_t("complaint_volume", "reason", reason)],
             [
-                _t("complaint_volume", "total", "total"),
+                _t("complaint_volume", "total", TOTAL_KEY),
                 _t("complaint_rate", "category", "*"),
                 _t("complaint_rate", "region", "*"),
                 _t("complaint_rate", "carrier", "*"),
@@ -294,7 +295,7 @@ def _supplier_signature(
         {"supplier": supplier, "category": category, "skus": skus},
         expected,
         [
-            _t("complaint_volume", "total", "total"),
+            _t("complaint_volume", "total", TOTAL_KEY),
             _t("complaint_rate", "region", "*"),
             _t("complaint_rate", "carrier", "*"),
             _t("complaint_rate", "region,carrier", "*"),

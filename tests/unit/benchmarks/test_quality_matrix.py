@@ -150,6 +150,17 @@ class TestFalseEpisodes:
         f = false_episodes(eps, [_label()], WINDOWS, 0, 2 * MS_PER_DAY)
         assert (f.episodes, f.false, f.precision) == (1, 0, 1.0)
 
+    def test_related_target_opening_after_the_incident_is_false(self) -> None:
+        """A related target moves with the incident, not after it: the shop's total
+        opening an episode 7 h after a channel's outage ended is false (within the day's
+        grace an expected target keeps); one window after the end is still related."""
+        late = Episode("order_volume", "total", "total", 19 * H, 20 * H)
+        just = Episode("order_volume", "total", "total", 12 * H + 15 * 60_000, 13 * H)
+        f = false_episodes([late, just], [_label()], WINDOWS, 0, 2 * MS_PER_DAY)
+        assert f.false_list == [late]
+        expected_late = Episode("order_volume", "channel", "app", 19 * H, 20 * H)
+        assert false_episodes([expected_late], [_label()], WINDOWS, 0, MS_PER_DAY).false == 0
+
     def test_wildcard_key_matches_any_key(self) -> None:
         """A related target with key '*' covers every key of its dimension."""
         label = _label(related=[_t("order_volume", "region", "*")])

@@ -9,6 +9,7 @@ import pytest
 
 from streams.dev.simulator.incidents import INCIDENT_TYPES
 from streams.dev.simulator.timefmt import MS_PER_DAY, parse_ts
+from streams.pipeline.aggregate import TOTAL_KEY
 from tests.unit.simulator.conftest import Run
 from tests.unit.simulator.sim_helpers import Columns
 
@@ -180,6 +181,19 @@ class TestLabels:
                 assert target["rule"] in CONTRACT_RULES
                 assert target["direction"] in ("up", "down")
                 assert len(target["key"].split(",")) == len(target["dimension"].split(","))
+
+    def test_total_targets_carry_the_pipelines_total_key(self, default_run: Run) -> None:
+        """A target on the total names the key the pipeline gives every total ("all"):
+        spelled "total", an alert on the total during a channel outage or a complaint
+        spike never matched its related target and was scored a false episode."""
+        totals = [
+            target
+            for i in default_run.labels["incidents"]
+            for target in (*i["expected"], *i["related"])
+            if target["dimension"] == "total"
+        ]
+        assert totals
+        assert {t["key"] for t in totals} == {TOTAL_KEY}
 
     def test_carrier_damage_key_is_comma_joined(self, default_run: Run) -> None:
         """A region,carrier target's key joins region and carrier in that order."""
