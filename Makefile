@@ -6,11 +6,14 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install install-compiled clean-compiled demo test test-unit test-integration bench bench-nab bench-engine bench-quality bench-quality-matrix soak lint clean
 
-# Re-install only when the project definition changes; otherwise this is instant.
-$(STAMP): pyproject.toml
+# Re-install only when the project definition or the pins change; otherwise this is
+# instant. The runtime closure installs at the versions deploy/constraints.txt pins (the
+# image's), so the tests run on what ships and a new release upstream cannot turn CI red.
+$(STAMP): pyproject.toml deploy/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[embedded,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c deploy/constraints.txt \
+	  -e '.[embedded,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
