@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
 from streams.dev.simulator.events import Event
+from streams.pipeline.murmur import murmur2
 from streams.runtime.batches import PartitionBatches
 
 log = structlog.get_logger(__name__)
