@@ -28,6 +28,10 @@ shipped rules with ``utc_offset = "8h"`` (``--utc-offset 0h`` for the shipped fi
 UTC, the simulator's time)::
 
     python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1 --incidents
+
+``--json DIR`` also writes each run's incidents and false episodes (rule, key, start,
+observed, baseline) to ``DIR/foreign-shop-seed<S>-<V>x.json``, to compare two engines
+episode by episode.
 """
 
 from __future__ import annotations
@@ -483,6 +487,90 @@ def shop_rules(path: str | None, utc_offset: str | None = None) -> RuleSet:
     return parse_rules(document)
 
 
+@dataclass(slots=True)
+class ShopRun:
+    """What one replay of a shop found: each incident's delay and every false episode."""
+
+    records: int
+    made_s: float
+    replayed_s: float
+    scored_days: int
+    #: Per injected incident (by name), minutes from its start to its first alert's
+    #: window end; ``None``: missed.
+    found: dict[str, float | None]
+    #: Every false episode (its first alert), in the order they opened. Per-parcel
+    #: ``lost_parcel`` traces (dimension ``order``) are kept apart in ``traces``.
+    false: list[dict[str, object]]
+    traces: int
+
+    def by_rule(self) -> list[tuple[str, list[dict[str, object]]]]:
+        """False episodes per rule, the rule with the most first."""
+        rules: dict[str, list[dict[str, object]]] = collections.defaultdict(list)
+        for episode in self.false:
+            rules[str(episode["rule"])].append(episode)
+        return sorted(rules.items(), key=lambda kv: -len(kv[1]))
+
+
+def replay_shop(shop: Shop, rules: RuleSet, warmup_days: int) -> ShopRun:
+    """Replay ``shop`` through the rules; an alert that opens after the warm-up is false
+    unless it names an injected incident's rule and key between an hour before its start
+    and its end."""
+    found: dict[str, float | None] = {}
+    began = time.perf_counter()
+    recs = records(shop)
+    made = time.perf_counter() - began
+    injected = incidents(shop) if shop.incidents else []
+    for i in injected:
+        found[i.name] = None
+    pipeline = ReplayPipeline(rules)
+    scored_from = T0 + warmup_days * DAY
+    false: list[dict[str, object]] = []
+    seen: set[str] = set()
+    traces = 0
+    for alert in pipeline.run(recs):
+        started = datetime_to_ms(alert.started_at)
+        if alert.status != "firing" or started < scored_from:
+            continue
+        series = f"{alert.dimension}={alert.key}"
+        hits = [
+            i
+            for i in injected
+            if alert.rule in i.rules
+            and series in i.keys
+            and i.start_ms - HOUR <= started < i.end_ms
+        ]
+        for i in hits:
+            if found[i.name] is None:
+                found[i.name] = (datetime_to_ms(alert.window_end) - i.start_ms) / MIN
+        if hits or alert.alert_id in seen:
+            continue
+        seen.add(alert.alert_id)
+        if alert.rule == "lost_parcel" and alert.dimension == "order":
+            traces += 1
+            continue
+        false.append(
+            {
+                "rule": alert.rule,
+                "dimension": alert.dimension,
+                "key": alert.key,
+                "started_at": alert.started_at.isoformat(),
+                "window_end": alert.window_end.isoformat(),
+                "observed": alert.observed,
+                "baseline": alert.baseline,
+                "severity": alert.severity,
+            }
+        )
+    return ShopRun(
+        records=len(recs),
+        made_s=made,
+        replayed_s=time.perf_counter() - began - made,
+        scored_days=shop.days - warmup_days,
+        found=found,
+        false=false,
+        traces=traces,
+    )
+
+
 def main() -> None:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -499,6 +587,13 @@ def main() -> None:
     parser.add_argument(
         "--incidents", action="store_true", help="inject the four founding incidents"
     )
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="DIR",
+        help="also write each run's incidents and false episodes to "
+        "DIR/foreign-shop-seed<S>-<V>x.json (to compare runs episode by episode)",
+    )
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     try:
@@ -512,51 +607,39 @@ def main() -> None:
     )
     for volume in (float(v) for v in args.volumes.split(",")):
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
-        found: dict[str, int] = {}
-        began = time.perf_counter()
-        recs = records(shop)
-        made = time.perf_counter() - began
-        injected = incidents(shop) if args.incidents else []
-        pipeline = ReplayPipeline(rules)
-        scored_from = T0 + args.warmup_days * DAY
-        episodes: dict[str, set[str]] = collections.defaultdict(set)
-        keys: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-        for alert in pipeline.run(recs):
-            started = datetime_to_ms(alert.started_at)
-            if alert.status != "firing" or started < scored_from:
-                continue
-            series = f"{alert.dimension}={alert.key}"
-            hits = [
-                i
-                for i in injected
-                if alert.rule in i.rules
-                and series in i.keys
-                and i.start_ms - HOUR <= started < i.end_ms
-            ]
-            for i in hits:
-                found.setdefault(i.name, datetime_to_ms(alert.window_end) - i.start_ms)
-            if hits:
-                continue
-            if alert.alert_id not in episodes[alert.rule]:
-                keys[alert.rule][f"{alert.dimension}={alert.key}"] += 1
-            episodes[alert.rule].add(alert.alert_id)
-        scored = args.days - args.warmup_days
-        traces = sum(1 for k in keys["lost_parcel"] if k.startswith("order="))
-        total = sum(len(v) for v in episodes.values()) - traces
+        run = replay_shop(shop, rules, args.warmup_days)
+        total = len(run.false)
         print(
-            f"volume {volume:g}x: {len(recs):,} records (made in {made:.0f} s, replayed in "
-            f"{time.perf_counter() - began - made:.0f} s); false episodes {total} in {scored} d "
-            f"= {total / scored:.2f} a day, besides {traces} per-parcel lost_parcel traces"
+            f"volume {volume:g}x: {run.records:,} records (made in {run.made_s:.0f} s, replayed "
+            f"in {run.replayed_s:.0f} s); false episodes {total} in {run.scored_days} d "
+            f"= {total / run.scored_days:.2f} a day, besides {run.traces} per-parcel "
+            "lost_parcel traces"
         )
-        for i in injected:
-            delay = found.get(i.name)
+        for name, delay in run.found.items():
             print(
-                f"  incident {i.name:40s} "
-                + ("missed" if delay is None else f"found {delay / MIN:.0f} min after its start")
+                f"  incident {name:40s} "
+                + ("missed" if delay is None else f"found {delay:.0f} min after its start")
             )
-        for rule, ids in sorted(episodes.items(), key=lambda kv: -len(kv[1])):
-            top = ", ".join(f"{k} {n}" for k, n in keys[rule].most_common(4))
-            print(f"  {rule:24s} {len(ids):4d}  {top}")
+        for rule, episodes in run.by_rule():
+            keys = collections.Counter(f"{e['dimension']}={e['key']}" for e in episodes)
+            top = ", ".join(f"{k} {n}" for k, n in keys.most_common(4))
+            print(f"  {rule:24s} {len(episodes):4d}  {top}")
+        if args.json:
+            out = Path(args.json)
+            out.mkdir(parents=True, exist_ok=True)
+            document = {
+                "seed": args.seed,
+                "volume": volume,
+                "days": args.days,
+                "warmup_days": args.warmup_days,
+                "rules": args.rules or "deploy/rules/china.toml",
+                "utc_offset": args.utc_offset,
+                "incidents": run.found,
+                "false": run.false,
+                "traces": run.traces,
+            }
+            path = out / f"foreign-shop-seed{args.seed}-{volume:g}x.json"
+            path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

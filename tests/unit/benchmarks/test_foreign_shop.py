@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from alerts.model import datetime_to_ms
 from benchmarks import foreign_shop
 from benchmarks.foreign_shop import (
     DAY,
@@ -125,3 +127,40 @@ def test_rules_run_in_the_shops_local_time(tmp_path: Path) -> None:
     rules = shop_rules(str(custom), "-5h")
     assert rules.utc_offset_ms == -5 * 3_600_000
     assert [rule.name for rule in rules.rules] == ["order_volume"]
+
+
+def test_replay_scores_false_episodes_outside_the_incidents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every episode the run calls false opened after the warm-up and names no injected
+    incident's rule and key within its time; per-parcel traces are counted apart; and
+    ``--json`` writes the same episodes as the summary counts."""
+    run = foreign_shop.replay_shop(SHOP, shop_rules(None), warmup_days=7)
+    injected = incidents(SHOP)
+    assert set(run.found) == {i.name for i in injected}
+    scored_from = foreign_shop.T0 + 7 * DAY
+    for episode in run.false:
+        started = datetime_to_ms(datetime.fromisoformat(str(episode["started_at"])))
+        assert started >= scored_from
+        assert not (episode["rule"] == "lost_parcel" and episode["dimension"] == "order")
+        series = f"{episode['dimension']}={episode['key']}"
+        assert not any(
+            episode["rule"] in i.rules
+            and series in i.keys
+            and i.start_ms - foreign_shop.HOUR <= started < i.end_ms
+            for i in injected
+        ), episode
+    assert sum(len(e) for _, e in run.by_rule()) == len(run.false)
+
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            *("foreign_shop.py", "--volumes", "0.1", "--days", "17", "--seed", "3"),
+            *("--incidents", "--json", str(tmp_path)),
+        ],
+    )
+    foreign_shop.main()
+    written = json.loads((tmp_path / "foreign-shop-seed3-0.1x.json").read_text("utf-8"))
+    assert written["false"] == run.false
+    assert written["incidents"] == run.found
+    assert written["traces"] == run.traces
