@@ -487,7 +487,7 @@ def shop_rules(path: str | None, utc_offset: str | None = None) -> RuleSet:
     return parse_rules(document)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ShopRun:
     """What one replay of a shop found: each incident's delay and every false episode."""
 
@@ -515,13 +515,11 @@ def replay_shop(shop: Shop, rules: RuleSet, warmup_days: int) -> ShopRun:
     """Replay ``shop`` through the rules; an alert that opens after the warm-up is false
     unless it names an injected incident's rule and key between an hour before its start
     and its end."""
-    found: dict[str, float | None] = {}
     began = time.perf_counter()
     recs = records(shop)
     made = time.perf_counter() - began
     injected = incidents(shop) if shop.incidents else []
-    for i in injected:
-        found[i.name] = None
+    found: dict[str, float | None] = {i.name: None for i in injected}
     pipeline = ReplayPipeline(rules)
     scored_from = T0 + warmup_days * DAY
     false: list[dict[str, object]] = []
@@ -600,9 +598,10 @@ def main() -> None:
         rules = shop_rules(args.rules, args.utc_offset)
     except ConfigError as exc:
         parser.error(str(exc))
+    rules_name = args.rules or "deploy/rules/china.toml"
     print(
         f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "
-        f"rules {args.rules or 'deploy/rules/china.toml'}"
+        f"rules {rules_name}"
         + ("" if args.utc_offset is None else f" with utc_offset {args.utc_offset}")
     )
     for volume in (float(v) for v in args.volumes.split(",")):
@@ -632,7 +631,7 @@ def main() -> None:
                 "volume": volume,
                 "days": args.days,
                 "warmup_days": args.warmup_days,
-                "rules": args.rules or "deploy/rules/china.toml",
+                "rules": rules_name,
                 "utc_offset": args.utc_offset,
                 "incidents": run.found,
                 "false": run.false,
