@@ -608,7 +608,8 @@ class WindowCloser:
             else None
         )
         if rule.relative_to == "peers":
-            plan = with_standing_peers(plan, *window)
+            assert rule.kind in ("ratio", "percentile")
+            plan = with_standing_peers(plan, *window, kind=rule.kind)
         if plan is None:
             outcome = judge(values)
         else:

@@ -49,6 +49,7 @@ import numpy.typing as npt
 from streams.pipeline.aggregate import TOTAL_KEY
 from streams.pipeline.peers import (
     PEER_WIDEN,
+    PeerKind,
     PeerShift,
     Series,
     de_wave,
@@ -103,6 +104,17 @@ class WindowPlan:
         self.values[row] = moved.value
         self.shift[row] = self.shift.get(row, 0.0) + moved.delta
         self.factor_tag[row] = self.factor_tag.get(row, 1.0) * moved.wave
+        if self.sequential is None:
+            self.sequential = np.ones(len(self.values))
+        self.sequential[row] = 1.0 / moved.widen
+
+    def divide(self, row: int, moved: PeerShift) -> None:
+        """Judge percentile ``row`` against its peers' wave: the engine sees its quantile
+        divided by ``w`` (:func:`.peers.de_wave_quantile`), the decision is multiplied back
+        (``factor``), and its CUSUM evidence weighs one over the widening; the caller widens
+        its band."""
+        self.values[row] = moved.value
+        self.factor[row] = self.factor.get(row, 1.0) * moved.wave
         if self.sequential is None:
             self.sequential = np.ones(len(self.values))
         self.sequential[row] = 1.0 / moved.widen
@@ -353,15 +365,20 @@ def with_standing_peers(
     min_sample: int,
     peek: Callable[[], Outcome],
     z: float,
+    kind: PeerKind = "ratio",
 ) -> WindowPlan | None:
     """``plan`` (``None``: none yet) with the rows of a ``relative_to = "peers"`` window
     whose peers rose together judged against them, widened and not learned
     (:func:`streams.pipeline.peers.standing_shifts`); rows the calendar already moved keep
     its judgement. ``None`` when nothing applies and there was no plan."""
     judged = values if plan is None else plan.values
-    shifts = standing_shifts(series, judged, sizes, peek(), min_sample, z)
+    shifts = standing_shifts(series, judged, sizes, peek(), min_sample, z, kind)
     if plan is not None:
-        shifts = {row: moved for row, moved in shifts.items() if row not in plan.shift}
+        shifts = {
+            row: moved
+            for row, moved in shifts.items()
+            if row not in plan.shift and row not in plan.factor
+        }
     if not shifts:
         return plan
     if plan is None:
@@ -369,7 +386,10 @@ def with_standing_peers(
     learn = np.ones(len(series), np.bool_) if plan.learn is None else plan.learn.copy()
     scale = np.ones(len(series)) if plan.z_scale is None else plan.z_scale.copy()
     for row, moved in shifts.items():
-        plan.move(row, moved, sizes[row])
+        if kind == "percentile":
+            plan.divide(row, moved)
+        else:
+            plan.move(row, moved, sizes[row])
         plan.peers[row] = {"factor": round(moved.wave, 4), "widen": round(moved.widen, 3)}
         scale[row] *= moved.widen
         learn[row] = False

@@ -23,19 +23,25 @@ return rate's waves (``w`` ~ 1.5), it swallowed a x4 sizing error under the lag-
 rate, whose early returns move ~2.5 times as much (``w`` ~ 3-4).
 
 Two users: the calendar judges ``return_rate`` and ``complaint_rate`` this way in every
-window of a declared event's aftermath (:mod:`streams.pipeline.oncall`), and a ratio rule
-with ``relative_to = "peers"`` (shipped on ``late_delivery_share``) in any window whose
-wave reaches ``STANDING_WAVE`` (:func:`standing_shifts`). Below it the window is judged
-and learned as usual. A moved window teaches nothing: learning the moved rate would
-leave the common level of all baselines free to drift (each key's ``w`` would absorb it),
-and learning the raw rate would teach every key a shop-wide swing as its own.
+window of a declared event's aftermath (:mod:`streams.pipeline.oncall`), and a rule with
+``relative_to = "peers"`` (shipped on ``late_delivery_share`` and ``delivery_time_p90``)
+in any window whose wave reaches ``STANDING_WAVE`` (:func:`standing_shifts`). Below it
+the window is judged and learned as usual. A moved window teaches nothing: learning the
+moved rate would leave the common level of all baselines free to drift (each key's ``w``
+would absorb it), and learning the raw rate would teach every key a shop-wide swing as
+its own.
+
+A percentile rule's rows (``kind = "percentile"``, the quantile statistic) are read the
+same way with the window's quantile as the rate and the engine's ``g(x) = log1p(x)`` as
+its scale; the move is a division, ``x' = x / w`` (about ``g(x) - log w``: transit hours
+are far above 1), reported back times ``w`` (:func:`de_wave_quantile`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -50,9 +56,11 @@ __all__ = [
     "PEER_WIDEN",
     "STANDING_WAVE",
     "STANDING_Z",
+    "PeerKind",
     "PeerShift",
     "Series",
     "de_wave",
+    "de_wave_quantile",
     "peer_factors",
     "peer_spread",
     "stab",
@@ -86,6 +94,9 @@ STANDING_Z: Final = 3.0
 Series = tuple[str, str, str]
 """``(series id, dimension, key)``."""
 
+PeerKind = Literal["ratio", "percentile"]
+"""The kinds a row can be judged against its peers in: a share, or a quantile."""
+
 
 @dataclass(frozen=True, slots=True)
 class PeerShift:
@@ -110,6 +121,13 @@ def de_wave(numerator: float, n: float, baseline: float, wave: float, by: float)
     return PeerShift(wave, delta, value, widening(by, wave))
 
 
+def de_wave_quantile(value: float, baseline: float, wave: float, by: float) -> PeerShift:
+    """A percentile row's ``value`` against ``baseline``, divided by the wave ``wave`` and
+    widened by :func:`widening` of ``by`` (``delta`` in the engine's ``log1p`` scale)."""
+    delta = float(np.log1p(wave * baseline) - np.log1p(baseline))
+    return PeerShift(wave, delta, value / wave, widening(by, wave))
+
+
 def standing_shifts(
     series: Sequence[Series],
     values: npt.NDArray[np.float64],
@@ -117,20 +135,22 @@ def standing_shifts(
     outcome: Outcome,
     min_sample: int,
     z: float,
+    kind: PeerKind = "ratio",
 ) -> dict[int, PeerShift]:
     """Row -> its shift, for the rows of a ``relative_to = "peers"`` window whose
     dimension's peers rose together (see ``STANDING_WAVE``; ``outcome``: the engine's peek
-    of the unmoved window)."""
+    of the unmoved window; ``kind``: ``values`` are numerators of ``sizes`` trials, or
+    quantiles of ``sizes`` events)."""
     baseline = outcome.baseline
     by_dimension: dict[str, list[int]] = {}
     for row, (_, dimension, _) in enumerate(series):
         by_dimension.setdefault(dimension, []).append(row)
     out: dict[int, PeerShift] = {}
     for rows in by_dimension.values():
-        factors = peer_factors(values, sizes, baseline, rows, min_sample)
+        factors = peer_factors(values, sizes, baseline, rows, min_sample, kind)
         if not factors:
             continue
-        ratios = _members(values, sizes, baseline, rows, min_sample)[0]
+        ratios = _members(values, sizes, baseline, rows, min_sample, kind)[0]
         spread = STANDING_Z * _median_error(ratios)
         least = 1.0 + min(STANDING_WAVE, max(LEAST_WAVE, spread))
         moved = {
@@ -141,10 +161,24 @@ def standing_shifts(
         }
         if not moved:
             continue
-        by = max(PEER_WIDEN, peer_spread(values, sizes, outcome, factors, min_sample, z))
+        by = max(PEER_WIDEN, peer_spread(values, sizes, outcome, factors, min_sample, z, kind))
         for row, w in moved.items():
-            out[row] = de_wave(values[row], sizes[row], baseline[row], w, by)
+            out[row] = (
+                de_wave_quantile(values[row], baseline[row], w, by)
+                if kind == "percentile"
+                else de_wave(values[row], sizes[row], baseline[row], w, by)
+            )
     return out
+
+
+def _rate(value: float, n: float, kind: PeerKind) -> float:
+    """What a row's baseline is a baseline of: the share ``value / n``, or the quantile."""
+    return value if kind == "percentile" else value / n
+
+
+def _scale(x: float, kind: PeerKind) -> float:
+    """The engine's variance-stabilised scale of a share, or ``log1p`` of a quantile."""
+    return float(np.log1p(max(x, 0.0))) if kind == "percentile" else stab(x)
 
 
 def _members(
@@ -153,13 +187,15 @@ def _members(
     baseline: npt.NDArray[np.float64],
     rows: list[int],
     min_sample: int,
+    kind: PeerKind = "ratio",
 ) -> tuple[list[float], list[float], list[int]]:
-    """``rate / baseline``, weight (denominator) and row of the rows with enough data."""
+    """``rate / baseline``, weight (denominator or event count) and row of the rows with
+    enough data."""
     ratio, weight, members = [], [], []
     for row in rows:
         den, b = sizes[row], baseline[row]
         if den >= max(min_sample, 1) and np.isfinite(b) and b > 0:
-            ratio.append(values[row] / den / b)
+            ratio.append(_rate(values[row], den, kind) / b)
             weight.append(float(den))
             members.append(row)
     return ratio, weight, members
@@ -182,11 +218,12 @@ def peer_factors(
     baseline: npt.NDArray[np.float64],
     rows: list[int],
     min_sample: int,
+    kind: PeerKind = "ratio",
 ) -> dict[int, float]:
     """Row -> wave factor of its peers: the denominator-weighted median of ``rate / baseline``
     over the other rows with enough data (at least ``MIN_PEERS`` of them); rows without
     enough data of their own are judged against the median of all."""
-    ratio, weight, members = _members(values, sizes, baseline, rows, min_sample)
+    ratio, weight, members = _members(values, sizes, baseline, rows, min_sample, kind)
     if len(members) < MIN_PEERS:
         return {}
     order = np.argsort(np.asarray(ratio), kind="stable")
@@ -216,6 +253,7 @@ def peer_spread(
     factors: dict[int, float],
     min_sample: int,
     z: float,
+    kind: PeerKind = "ratio",
 ) -> float:
     """How much more the peers scatter around their wave than their bands allow: the robust
     standard deviation ``1.4826 x median |z_i|`` of the peers' standardised deviations
@@ -230,10 +268,11 @@ def peer_spread(
         n, b, upper = sizes[row], outcome.baseline[row], outcome.upper[row]
         if n < max(min_sample, 1) or not (np.isfinite(b) and np.isfinite(upper)):
             continue
-        if not 0 < b < upper < 1:
+        if not 0 < b < upper or (kind == "ratio" and upper >= 1):
             continue
-        half = (stab(upper) - stab(b)) / z
-        devs.append(abs(stab(values[row] / n) - stab(min(w * b, 1.0))) / half)
+        half = (_scale(upper, kind) - _scale(b, kind)) / z
+        moved = w * b if kind == "percentile" else min(w * b, 1.0)
+        devs.append(abs(_scale(_rate(values[row], n, kind), kind) - _scale(moved, kind)) / half)
     if len(devs) < MIN_PEERS:
         return 1.0
     return 1.4826 * float(np.median(devs))

@@ -12,7 +12,7 @@ Examples
 >>> DEFAULT_REGISTRY["return_rate"].kind
 'ratio'
 >>> DEFAULT_REGISTRY.with_trait("colocated")
-('order_volume', 'complaint_rate', 'late_delivery_share')
+('order_volume', 'complaint_rate', 'delivery_time_p90', 'late_delivery_share')
 """
 
 from __future__ import annotations

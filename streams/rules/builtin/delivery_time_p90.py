@@ -1,5 +1,8 @@
 """``delivery_time_p90``: the 90th percentile of transit hours (shipment to delivery),
-measured from the per-order state kept in the intake (``streams.pipeline.order_state``)."""
+measured from the per-order state kept in the intake (``streams.pipeline.order_state``);
+its series share one closer so each key can be judged against its peers
+(``relative_to = "peers"``: Monday's parcels, slipped past a Sunday, are slow with every
+carrier and region)."""
 
 from __future__ import annotations
 
@@ -25,4 +28,5 @@ RULE: Final[Rule] = Rule(
     ("carrier", "region", "region,carrier"),
     feeds={(OrderEvent, "delivered"): Feed(den=1.0, measure=TRANSIT)},
     order_state=True,
+    colocated=True,
 )

@@ -173,7 +173,7 @@ class TestRulesFile:
             )
 
     def test_peers_is_not_for_counts(self) -> None:
-        with pytest.raises(ConfigError, match="'peers' is for ratio rules"):
+        with pytest.raises(ConfigError, match="'peers' is for ratio and percentile rules"):
             parse_rules({"rules": {"order_volume": {"relative_to": "peers"}}})
 
     def test_unknown_value_is_named(self) -> None:
