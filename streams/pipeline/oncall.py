@@ -97,24 +97,19 @@ class WindowPlan:
     #: Row -> ``context.peers`` of its alerts (``relative_to = "peers"``: wave and widening).
     peers: dict[int, dict[str, float]] = field(default_factory=dict)
 
-    def move(self, row: int, moved: PeerShift, n: float) -> None:
-        """Judge ``row`` (``n`` trials) against its peers' wave (see :mod:`.peers`): its
-        value, reported shift and factor, and its CUSUM weight; the caller widens its band."""
-        self.raw.setdefault(row, float(self.values[row] / n))
+    def move(self, row: int, moved: PeerShift, n: float, kind: PeerKind = "ratio") -> None:
+        """Judge ``row`` (``n`` trials or events) against its peers' wave (see :mod:`.peers`):
+        a share is shifted in the stabilised scale (its raw share, shift and factor kept
+        for the report), a quantile divided by ``w`` and reported back times ``w``
+        (``factor``); either way its CUSUM evidence weighs one over the widening. The
+        caller widens its band."""
+        if kind == "percentile":
+            self.factor[row] = self.factor.get(row, 1.0) * moved.wave
+        else:
+            self.raw.setdefault(row, float(self.values[row] / n))
+            self.shift[row] = self.shift.get(row, 0.0) + moved.delta
+            self.factor_tag[row] = self.factor_tag.get(row, 1.0) * moved.wave
         self.values[row] = moved.value
-        self.shift[row] = self.shift.get(row, 0.0) + moved.delta
-        self.factor_tag[row] = self.factor_tag.get(row, 1.0) * moved.wave
-        if self.sequential is None:
-            self.sequential = np.ones(len(self.values))
-        self.sequential[row] = 1.0 / moved.widen
-
-    def divide(self, row: int, moved: PeerShift) -> None:
-        """Judge percentile ``row`` against its peers' wave: the engine sees its quantile
-        divided by ``w`` (:func:`.peers.de_wave_quantile`), the decision is multiplied back
-        (``factor``), and its CUSUM evidence weighs one over the widening; the caller widens
-        its band."""
-        self.values[row] = moved.value
-        self.factor[row] = self.factor.get(row, 1.0) * moved.wave
         if self.sequential is None:
             self.sequential = np.ones(len(self.values))
         self.sequential[row] = 1.0 / moved.widen
@@ -386,10 +381,7 @@ def with_standing_peers(
     learn = np.ones(len(series), np.bool_) if plan.learn is None else plan.learn.copy()
     scale = np.ones(len(series)) if plan.z_scale is None else plan.z_scale.copy()
     for row, moved in shifts.items():
-        if kind == "percentile":
-            plan.divide(row, moved)
-        else:
-            plan.move(row, moved, sizes[row])
+        plan.move(row, moved, sizes[row], kind)
         plan.peers[row] = {"factor": round(moved.wave, 4), "widen": round(moved.widen, 3)}
         scale[row] *= moved.widen
         learn[row] = False
