@@ -955,10 +955,12 @@ _RulePlan = tuple[RuleSpec, float, float, _Read | None, bool, bool, _KeyPlan]
 
 
 def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
-    """``rule``'s dimensions as ``(name, event attributes or None for total)``; a
+    """``rule``'s dimensions as ``(name, event attributes or None for total)``. A
     denominator-only event feeds a shared-denominator dimension through ``()``, the key
-    :data:`SHARED_KEY`."""
-    shared = rule.definition.shared_denominator if denominator_only else ()
+    :data:`SHARED_KEY`, and a compound dimension with a shared part (``region,carrier,
+    reason``) through ``""`` in that part's place: its key holds :data:`SHARED_KEY` there
+    (``south,ZTO,__denominator__``), the denominator of the cell's every reason."""
+    shared = rule.definition.shared_denominator if denominator_only else frozenset()
     return tuple(
         (
             ",".join(parts),
@@ -966,7 +968,7 @@ def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
             if parts == ("total",)
             else ()
             if len(parts) == 1 and parts[0] in shared
-            else tuple(DIMENSION_FIELDS[p] for p in parts),
+            else tuple("" if p in shared else DIMENSION_FIELDS[p] for p in parts),
         )
         for parts in rule.dimensions
     )
@@ -1015,7 +1017,9 @@ def _series_keys(plan: _KeyPlan, event: Event) -> list[tuple[str, str]]:
             if value:
                 keys.append((name, value))
         else:
-            values: list[str] = [getattr(event, f, None) or "" for f in fields]
+            values: list[str] = [
+                (getattr(event, f, None) or "") if f else SHARED_KEY for f in fields
+            ]
             if all(values):
                 key = ",".join(values)
                 if "\\" in key or key.count(",") != len(values) - 1:
@@ -1033,9 +1037,12 @@ CellLinks = dict[str, tuple[tuple[int, str], ...]]
 def cell_links(rule: RuleSpec) -> CellLinks:
     """The compound dimensions of ``rule`` whose parts are dimensions of it too."""
     single = {parts[0] for parts in rule.dimensions if len(parts) == 1}
+    shared = rule.definition.shared_denominator
     links: CellLinks = {}
     for parts in rule.dimensions:
-        if len(parts) > 1:
+        # A cell with a shared part (a reason of a region x carrier) divides by its
+        # cell's denominator, which the shared key carries: it is no cell of its own.
+        if len(parts) > 1 and not shared.intersection(parts):
             under = tuple((i, part) for i, part in enumerate(parts) if part in single)
             if under:
                 links[",".join(parts)] = under

@@ -171,6 +171,12 @@ class WindowCloser:
         self._colocated = {
             rule.name: rule.definition.spread for rule in rules.rules if rule.definition.colocated
         }
+        #: Rules whose shared-denominator dimensions route by ``rule:dimension``.
+        self._shared = {
+            rule.name: rule.definition.shared_denominator
+            for rule in rules.rules
+            if rule.definition.shared_denominator
+        }
         self.banks = {
             rule.name: SeriesBank(rule.detector)
             for rule in rules.rules
@@ -510,13 +516,20 @@ class WindowCloser:
         bank = self.banks[rule.name]
         shared = rule.definition.shared_denominator
         if shared:
-            merged = window_judge.share_denominators(rule.name, shared, merged, bank.ids)
+            merged = window_judge.share_denominators(
+                rule.name, rule.dimensions, shared, merged, bank.ids
+            )
         merged = self._admit(rule, bank, merged)
         if rule.set_apart is not None:
             merged = self._set_apart(rule, merged)
         ids = sorted(set(bank.ids) | {series_id(rule.name, d, k) for d, k in merged})
         if not ids:
             return []
+        if shared:
+            new_ids = [sid for sid in ids if sid not in bank]
+            born = window_judge.born_known(rule.name, rule.dimensions, shared, new_ids, bank)
+            for sid, state in born.items():
+                bank.import_state(sid, state)
         rows = bank.rows(ids)
         values = np.zeros(len(ids))
         sizes = np.zeros(len(ids))
@@ -724,7 +737,9 @@ class WindowCloser:
     # -- bounded state -----------------------------------------------------------------------
 
     def _shard(self, sid: str) -> int:
-        return closer_partition(sid, self.shards, self._colocated) if self.shards > 1 else 0
+        if self.shards == 1:
+            return 0
+        return closer_partition(sid, self.shards, self._colocated, self._shared)
 
     def _shard_cap(self, rule: RuleSpec) -> int:
         return math.ceil(rule.max_series / self.shards)

@@ -9,16 +9,19 @@ says so (``relative_to``, ``total_direction``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from alerts.model import join_key, split_key
 from streams.pipeline.aggregate import SHARED_KEY, TOTAL_KEY, Partial, series_id
 from streams.rules.catalogue import RuleSpec
 from thresholds.bank import SeriesBank
 from thresholds.engine import Outcome
 from thresholds.sketch import QuantileSketch
+from thresholds.state import SeriesState
 
 __all__ = [
     "SIDES",
@@ -238,26 +241,127 @@ def observation(rule: RuleSpec, partial: Partial) -> tuple[float, float]:
 
 def share_denominators(
     rule: str,
-    dimensions: frozenset[str],
+    dimensions: Iterable[tuple[str, ...]],
+    shared: frozenset[str],
     merged: dict[tuple[str, str], Partial],
     known: Iterable[str],
 ) -> dict[tuple[str, str], Partial]:
-    """Give every series of a shared-denominator dimension (e.g. cancellation_rate by
-    reason) the dimension's shared denominator, including known series without events in
-    the window (their rate is 0 of it, not "no data"); the shared key is no series."""
+    """Give every series of a dimension with a ``shared`` part its shared denominator,
+    including known series without events in the window (their rate is 0 of it, not "no
+    data"); the shared keys are no series. ``cancellation_rate`` by ``reason`` divides by
+    every placed order (key :data:`SHARED_KEY`); a compound dimension divides by its
+    cell's: ``return_rate`` by ``region,carrier,reason``, the reason's returns on
+    ``south,ZTO`` by that cell's deliveries (key ``south,ZTO,__denominator__``)."""
     out = dict(merged)
-    for dimension in dimensions:
-        total = out.pop((dimension, SHARED_KEY), None)
-        den = total.den if total is not None else 0.0
+    known = list(known)
+    for parts in dimensions:
+        at = [i for i, part in enumerate(parts) if part in shared]
+        if not at:
+            continue
+        dimension = ",".join(parts)
         prefix = f"{rule}:{dimension}:"
         keys = {key for dim, key in out if dim == dimension}
         keys |= {sid[len(prefix) :] for sid in known if sid.startswith(prefix)}
+
+        def shared_key(key: str, at: list[int] = at, single: bool = len(parts) == 1) -> str:
+            if single:
+                return SHARED_KEY
+            values = split_key(key)
+            for i in at:
+                values[i] = SHARED_KEY
+            return join_key(values)
+
+        denominators = {
+            key: partial.den
+            for key in keys
+            if shared_key(key) == key and (partial := out.pop((dimension, key), None)) is not None
+        }
         for key in keys:
+            if key in denominators:
+                continue
             partial = out.get((dimension, key))
             if partial is None:
                 partial = out[(dimension, key)] = Partial()
-            partial.den = den
+            partial.den = denominators.get(shared_key(key), 0.0)
     return out
+
+
+def born_known(
+    rule: str,
+    dimensions: Iterable[tuple[str, ...]],
+    shared: frozenset[str],
+    new_ids: Iterable[str],
+    bank: SeriesBank,
+) -> dict[str, SeriesState]:
+    """Ready states for the new series of a compound shared-denominator dimension whose
+    cell has a ready series already (a reason first seen on a ``region,carrier`` whose
+    other reasons are known): the cell's deliveries were watched all along, so the new
+    reason's past is known, none of them, and its first returns are judged at once
+    instead of after a warm-up that a two-day incident would outlast (a carrier that
+    starts damaging parcels brings the cell's first ``damaged`` returns).
+
+    The state is a rate of zero at the sibling's usual denominator ``n`` (the level the
+    arcsine of ``(0 + 3/8) / (n + 3/4)``, see :mod:`thresholds.kinds`) with nothing but its
+    sampling variance ``1 / (4n + 2)`` and ``grace_period`` windows of age; the sibling
+    is the ready series of the same cell with the most windows."""
+    compound = {
+        ",".join(parts): (len(parts), [i for i, part in enumerate(parts) if part in shared])
+        for parts in dimensions
+        if len(parts) > 1 and shared.intersection(parts)
+    }
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for sid in new_ids:
+        _, dimension, key = sid.split(":", 2)
+        cell = _cell(key, compound.get(dimension))
+        if cell is not None:  # not an overflow series (one part)
+            wanted.setdefault((dimension, cell), []).append(sid)
+    if not wanted:
+        return {}
+    grace = bank.config.grace_period
+    siblings: dict[tuple[str, str], SeriesState] = {}
+    for sid in bank.ids:
+        rule_name, dimension, key = sid.split(":", 2)
+        if rule_name != rule:
+            continue
+        home = (dimension, _cell(key, compound.get(dimension)) or "")
+        if home not in wanted:
+            continue
+        state = bank.state(sid)
+        best = siblings.get(home)
+        if state.n >= grace and state.noise > 0 and (best is None or state.n > best.n):
+            siblings[home] = state
+    born: dict[str, SeriesState] = {}
+    for home, sids in wanted.items():
+        sibling = siblings.get(home)
+        if sibling is None:
+            continue
+        n = max((1.0 / sibling.noise - 2.0) / 4.0, 1.0)
+        level = math.asin(math.sqrt(0.375 / (n + 0.75)))
+        for sid in sids:
+            born[sid] = SeriesState(
+                state_key=sibling.state_key,
+                n=grace,
+                last_ts=sibling.last_ts,
+                spacing=sibling.spacing,
+                level=level,
+                var=sibling.noise,
+                noise=sibling.noise,
+            )
+    return born
+
+
+def _cell(key: str, shape: tuple[int, list[int]] | None) -> str | None:
+    """``key`` with its shared parts blanked, the cell it lies in (``shape``: the
+    dimension's number of parts and the shared ones); ``None`` for a key of another
+    shape (an overflow series) or of no such dimension."""
+    if shape is None:
+        return None
+    values = split_key(key)
+    if len(values) != shape[0]:
+        return None
+    for i in shape[1]:
+        values[i] = ""
+    return join_key(values)
 
 
 def context_of(partial: Partial) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from thresholds.decision import Decision
 __all__ = [
     "COLOCATED",
     "PACK_MAX_ITEMS",
+    "SHARED",
     "RiskFacts",
     "Watermark",
     "closer_partition",
@@ -84,8 +85,22 @@ COLOCATED: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 
 
+#: The shipped rules with shared-denominator fields (:attr:`Rule.shared_denominator
+#: <streams.rules.spec.Rule.shared_denominator>`), each with those fields: a dimension
+#: holding one (``reason``, ``region,carrier,reason``) shares its denominator.
+SHARED: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        name: DEFAULT_REGISTRY[name].shared_denominator
+        for name in DEFAULT_REGISTRY.with_trait("shared_denominator")
+    }
+)
+
+
 def closer_partition(
-    series: str, partitions: int, colocated: Mapping[str, Collection[str]] = COLOCATED
+    series: str,
+    partitions: int,
+    colocated: Mapping[str, Collection[str]] = COLOCATED,
+    shared: Mapping[str, Collection[str]] = SHARED,
 ) -> int:
     """The partials-topic partition (and so the closer) that owns ``series``.
 
@@ -93,12 +108,20 @@ def closer_partition(
     ``hash``) and computed in C (aiokafka's murmur2 is pure Python, ~12 us a key).
     The series of a rule in ``colocated`` (default: the shipped colocated rules) route by
     the rule's name, so one closer sees the rule's total and peers beside its keys; those
-    of a dimension the rule spreads (its SKUs) route by their own id.
+    of a dimension the rule spreads (its SKUs) route by their own id. The series of a
+    dimension with a part in ``shared`` (default: the shipped shared-denominator fields,
+    e.g. ``cancellation_rate`` by ``reason``) route by ``rule:dimension``, so the closer
+    that judges them holds the denominator they share.
     """
     cut = series.find(":")
     rule = series[:cut]
     spread = colocated.get(rule)
     if spread is None or (spread and series[cut + 1 : series.find(":", cut + 1)] in spread):
+        parts = shared.get(rule)
+        if parts:
+            end = series.find(":", cut + 1)
+            if any(part in parts for part in series[cut + 1 : end].split(",")):
+                return zlib.crc32(series[:end].encode()) % partitions
         return zlib.crc32(series.encode()) % partitions
     return zlib.crc32(rule.encode()) % partitions
 

@@ -149,8 +149,9 @@ class Rule:
     #: id (SKUs: too many for one closer). Their peers are the keys on the same closer, a
     #: hash sample of all of them.
     spread: frozenset[str] = frozenset()
-    #: Dimensions whose series share one denominator: events feeding only the denominator
-    #: lack the dimension's field, so the closer divides by the rule's total.
+    #: Fields whose series share one denominator: events feeding only the denominator
+    #: lack the field, so the closer divides a ``reason`` series by the rule's total and a
+    #: compound one (``region,carrier,reason``) by its cell's (``region,carrier``).
     shared_denominator: frozenset[str] = frozenset()
     #: Context fields always collected, whatever the rules file's ``context`` says.
     forced_context: tuple[str, ...] = ()

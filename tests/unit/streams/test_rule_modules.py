@@ -61,7 +61,10 @@ class TestRegistry:
             "delivery_time_p90",
             "late_delivery_share",
         )
-        assert DEFAULT_REGISTRY.with_trait("shared_denominator") == ("cancellation_rate",)
+        assert DEFAULT_REGISTRY.with_trait("shared_denominator") == (
+            "return_rate",
+            "cancellation_rate",
+        )
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
         assert DEFAULT_REGISTRY.with_trait("rollup_learns_rate") == ("lost_parcel",)

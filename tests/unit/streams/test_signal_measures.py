@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streams.pipeline.replay import ReplayPipeline
-from streams.rules.catalogue import parse_rules
+import pytest
+
+from alerts.text import AlertTexts
+from streams.contract.events import TOPICS
+from streams.pipeline.closer import WindowCloser
+from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output, partition_for
+from streams.pipeline.wire import closer_partition
+from streams.rules.catalogue import RuleSet, parse_rules
 
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 HOUR = 3_600_000
@@ -59,6 +65,46 @@ def run(rule_set: Any, records: list[tuple[str, dict[str, Any]]]) -> dict[str, A
     return first
 
 
+def run_split(
+    rule_set: RuleSet, records: list[tuple[str, dict[str, Any]]], partitions: int
+) -> dict[str, Any]:
+    """As :func:`run`, with stage 1's partials split over ``partitions`` closers by
+    :func:`~streams.pipeline.wire.closer_partition`, as a Kafka worker's closers get them."""
+    stage1 = Stage1(rule_set, {t: t for t in TOPICS})
+    out = Stage1Output()
+    offsets: dict[tuple[str, int], int] = {}
+    # One later event per input partition moves every source past the window.
+    ends = {partition_for(f"end-{i}".encode(), partitions): f"end-{i}" for i in range(64)}
+    end = [
+        ("orders", {"event_id": oid, "ts": T0 + 3 * HOUR, "order_id": oid, "status": "paid"})
+        for oid in ends.values()
+    ]
+    assert len(end) == partitions
+    for topic, value in records + end:
+        key = str(value["order_id"]).encode()
+        partition = partition_for(key, partitions)
+        at = offsets[topic, partition] = offsets.get((topic, partition), -1) + 1
+        stage1.process(topic, partition, at, key, json.dumps(value).encode(), out)  # type: ignore[arg-type]
+    stage1.seal(out)
+    closers = [
+        WindowCloser(rule_set, dict.fromkeys(TOPICS, partitions), AlertTexts(), shards=partitions)
+        for _ in range(partitions)
+    ]
+    first: dict[str, Any] = {}
+    for closer in closers:
+        closer.on_closed = lambda c: (
+            first.setdefault(f"{c.rule}:{c.dimension}:{c.key}", c.decision)
+            if c.window_start_ms == T0
+            else None
+        )
+    for sealed in out.partials:
+        closers[closer_partition(sealed.series, partitions)].on_partial(sealed)
+    for source, mark in out.watermarks:
+        for closer in closers:
+            closer.on_watermark(source, mark)
+    return first
+
+
 def _filler(topic: str) -> dict[str, Any]:
     return {
         "orders": {"status": "paid"},
@@ -91,6 +137,40 @@ class TestCancellationRate:
         assert latest["cancellation_rate:reason:customer_request"].observed == 0.02
         assert latest["cancellation_rate:channel:web"].observed == 0.05
         assert not any("__denominator__" in sid for sid in latest)
+
+    def test_a_channels_reasons_divide_by_the_channels_placed_orders(self) -> None:
+        """By ``channel,reason``: a reason's cancellations on a channel / that channel's
+        placed orders (before, the placed orders fed no such series: 0 of 0)."""
+        records = [order(i, "placed") for i in range(100)]
+        records += [order(i, "placed", channel="app") for i in range(100, 125)]
+        records += [order(i, "cancelled", reason="fraud_suspected") for i in range(3)]
+        records += [order(100, "cancelled", reason="fraud_suspected", channel="app")]
+        first = run(rules("cancellation_rate", ["channel,reason"]), records)
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == {
+            "cancellation_rate:channel,reason:web,fraud_suspected": (0.03, 100),
+            "cancellation_rate:channel,reason:app,fraud_suspected": (0.04, 25),
+        }
+
+    def test_reason_series_divide_by_every_placed_order_on_any_closer(self) -> None:
+        """With the partials split over four closers, as Kafka splits them, every reason's
+        series still divides by every placed order: a shared denominator routes with its
+        dimension's series, not to whichever closer its own id hashes to."""
+        reasons = [
+            "payment_failed",
+            "customer_request",
+            "out_of_stock",
+            "fraud_suspected",
+            "address_invalid",
+        ]
+        records = [order(i, "placed") for i in range(100)]
+        records += [order(i, "cancelled", reason=r) for i, r in enumerate(reasons)]
+        ruleset = rules("cancellation_rate", ["reason"])
+        homes = {closer_partition(f"cancellation_rate:reason:{r}", 4) for r in reasons}
+        assert len(homes) == 1, "the dimension's series share one closer"
+        first = run_split(ruleset, records, partitions=4)
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == {
+            f"cancellation_rate:reason:{r}": (0.01, 100) for r in reasons
+        }
 
 
 class TestTicketRules:
@@ -155,6 +235,170 @@ class TestBadReviewRate:
         ]
         decision = run(rules("bad_review_rate", ["sku"]), records)["bad_review_rate:sku:SKU-1"]
         assert (decision.observed, decision.sample_size) == (0.4, 50)
+
+
+class TestReturnReasonsOfACell:
+    """``return_rate`` by ``region,carrier,reason``: a reason's returns on a cell against
+    all of the cell's deliveries (a delivery has no reason), on one closer or four."""
+
+    CELLS = {"north,SF": ("north", "SF"), "south,ZTO": ("south", "ZTO")}
+    #: Returns per cell and reason, of 50 deliveries per cell.
+    RETURNS = {"south,ZTO": {"damaged": 5, "wrong_size": 2}, "north,SF": {"wrong_size": 1}}
+
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        records = []
+        for c, (cell, (region, carrier)) in enumerate(self.CELLS.items()):
+            where = {"region": region, "carrier": carrier}
+            ids = [c * 100 + i for i in range(50)]
+            records += [order(i, "delivered", **where) for i in ids]
+            reasons = [r for r, n in self.RETURNS[cell].items() for _ in range(n)]
+            records += [
+                order(i, "return_requested", reason=r, **where)
+                for i, r in zip(ids, reasons, strict=False)
+            ]
+        return sorted(records, key=lambda item: int(item[1]["ts"]))
+
+    def expected(self) -> dict[str, tuple[float, int]]:
+        out = {
+            f"return_rate:region,carrier,reason:{cell},{reason}": (n / 50, 50)
+            for cell, by_reason in self.RETURNS.items()
+            for reason, n in by_reason.items()
+        }
+        out["return_rate:region,carrier:south,ZTO"] = (7 / 50, 50)
+        out["return_rate:region,carrier:north,SF"] = (1 / 50, 50)
+        return out
+
+    def ruleset(self, **extra: Any) -> RuleSet:
+        return parse_rules(
+            {
+                "settings": {"lateness": "1m"},
+                "rules": {
+                    "return_rate": {
+                        "window": "1h",
+                        "dimensions": ["region,carrier", "region,carrier,reason"],
+                        "runbook": "Look at {key}.",
+                        "detector": {"grace_period": 50},
+                        **extra,
+                    }
+                },
+            }
+        )
+
+    def test_a_reason_divides_by_its_cells_deliveries(self) -> None:
+        first = run(self.ruleset(), self.records())
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == self.expected()
+
+    def test_on_four_closers_too(self) -> None:
+        ruleset = self.ruleset()
+        homes = {
+            closer_partition(f"return_rate:region,carrier,reason:{cell},{reason}", 4)
+            for cell in self.CELLS
+            for reason in ("damaged", "wrong_size", "__denominator__")
+        }
+        assert len(homes) == 1, "the dimension's series and shared keys share one closer"
+        first = run_split(ruleset, self.records(), partitions=4)
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == self.expected()
+
+    def test_lag_aware_reasons_divide_by_the_cells_exposure(self) -> None:
+        """With ``cohort`` the denominator is the cell's exposure: a reason's series reads
+        the same exposure as its cell's own series, and its early returns over it."""
+        ruleset = self.ruleset(cohort="3h", settle="0s")
+        # A lag-aware window seals once the watermark passes it, which takes a few
+        # later events (one outlying time does not move it).
+        records = self.records() + [order(1000 + i, "paid", ts=T0 + 5 * HOUR) for i in range(10)]
+        for first in (run(ruleset, records), run_split(ruleset, records, partitions=4)):
+            for cell, by_reason in self.RETURNS.items():
+                whole = first[f"return_rate:region,carrier:{cell}"]
+                assert whole.sample_size and whole.sample_size > 0
+                for reason, n in by_reason.items():
+                    part = first[f"return_rate:region,carrier,reason:{cell},{reason}"]
+                    assert part.sample_size == whole.sample_size
+                    assert part.observed == pytest.approx(
+                        whole.observed * n / sum(by_reason.values())
+                    )
+            assert not any("__denominator__" in sid for sid in first)
+
+
+class TestAReasonFirstSeenOnAKnownCell:
+    """A carrier that starts damaging parcels brings its cell's first ``damaged`` returns:
+    that series is new, but the cell's deliveries were watched all along, so it is judged
+    from its first window (a rate of zero so far) instead of warming up past the
+    incident. A reason on a cell never seen before warms up as any new series."""
+
+    HOURS = 30
+    DAMAGE_FROM = 20
+
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        records = []
+        for hour in range(self.HOURS):
+            cells = [("north", "SF")] + ([("east", "EMS")] if hour >= self.DAMAGE_FROM else [])
+            for region, carrier in cells:
+                for i in range(100):
+                    oid = f"{region}-{hour}-{i}"
+                    at = T0 + hour * HOUR + i * 30_000
+                    where = {"order_id": oid, "region": region, "carrier": carrier}
+                    records.append(
+                        (
+                            "orders",
+                            {"event_id": f"{oid}:d", "ts": at, "status": "delivered"} | where,
+                        )
+                    )
+                    reason = (
+                        "wrong_size"
+                        if i % 12 == 0
+                        else "damaged"
+                        if hour >= self.DAMAGE_FROM and i % 10 == 1
+                        else None
+                    )
+                    if reason is not None:
+                        ask = {
+                            "event_id": f"{oid}:r",
+                            "ts": at + 1000,
+                            "status": "return_requested",
+                        }
+                        records.append(("orders", ask | where | {"reason": reason}))
+        later = T0 + (self.HOURS + 2) * HOUR
+        records += [order(10_000 + i, "paid", ts=later + i) for i in range(10)]
+        return records
+
+    def decisions(self) -> dict[str, list[Any]]:
+        ruleset = parse_rules(
+            {
+                "settings": {"lateness": "1m"},
+                "rules": {
+                    "return_rate": {
+                        "window": "1h",
+                        "dimensions": ["region,carrier,reason"],
+                        "runbook": "Look at {key}.",
+                        "detector": {"grace_period": 8, "sensitivity": "medium"},
+                    }
+                },
+            }
+        )
+        replay = ReplayPipeline(ruleset, partitions=1)
+        out: dict[str, list[Any]] = {}
+        replay.closer.on_closed = lambda c: out.setdefault(c.key, []).append(c.decision)
+        list(
+            replay.run(
+                (t, str(v["order_id"]).encode(), json.dumps(v).encode())
+                for t, v in sorted(self.records(), key=lambda r: int(r[1]["ts"]))
+            )
+        )
+        return out
+
+    def test_known_cell_judges_its_new_reason_at_once(self) -> None:
+        out = self.decisions()
+        damaged = out["north,SF,damaged"]
+        assert damaged[0].ready, "born with the cell's history, not warming up"
+        assert damaged[0].baseline < 0.01 < damaged[0].observed
+        assert any(d.transition == "fire" for d in damaged[:3])
+
+    def test_a_new_cell_warms_up(self) -> None:
+        out = self.decisions()
+        for reason in ("damaged", "wrong_size"):
+            first = out[f"east,EMS,{reason}"][:7]
+            assert len(first) == 7
+            assert not any(d.ready for d in first), "a cell never seen has no history"
 
 
 class TestExchangesApartFromReturns:
