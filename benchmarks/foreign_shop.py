@@ -435,7 +435,12 @@ def incidents(shop: Shop) -> list[Incident]:
             DAMAGE_START,
             DAMAGE_START + (DAMAGE_DAYS + 3) * DAY,
             ("return_rate", "complaint_rate"),
-            (f"region,carrier={cell}", f"carrier={CARRIERS[carrier]}", f"region={REGIONS[region]}"),
+            (
+                f"region,carrier={cell}",
+                f"region,carrier,reason={cell},damaged",
+                f"carrier={CARRIERS[carrier]}",
+                f"region={REGIONS[region]}",
+            ),
         ),
         Incident(
             f"sizing error +{SIZING_PP * 100:.0f} pp on FSKU{sku:05d}",

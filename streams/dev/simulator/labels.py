@@ -137,6 +137,7 @@ def _signature(
             {"region": region, "carrier": carrier},
             [
                 _t("return_rate", "region,carrier", pair),
+                _t("return_rate", "region,carrier,reason", f"{pair},damaged"),
                 _t("complaint_rate", "region,carrier", pair),
                 _t("complaint_rate", "carrier", carrier),
             ],
