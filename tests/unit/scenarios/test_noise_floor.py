@@ -401,6 +401,13 @@ def test_severity_follows_the_episode() -> None:
 # -- logistics --------------------------------------------------------------------------
 
 
+#: 4 regions x 5 carriers; north/SF gets 2 % of the deliveries.
+CELLS = [
+    (r, c) for r in ("north", "south", "east", "west") for c in ("SF", "YTO", "ZTO", "JD", "EMS")
+]
+CELL_WEIGHTS = np.array([0.02 if cell == ("north", "SF") else 0.98 / 19 for cell in CELLS])
+
+
 def deliveries(
     rng: np.random.Generator,
     per_day: float,
@@ -410,12 +417,7 @@ def deliveries(
     """Deliveries over 4 regions x 5 carriers; the cell north/SF gets 2 % of them. Each
     delivery draws a damage complaint with ``complaint_share(t, cell)``, filed 1-20 h
     later (events are yielded in time order)."""
-    cells = [
-        (r, c)
-        for r in ("north", "south", "east", "west")
-        for c in ("SF", "YTO", "ZTO", "JD", "EMS")
-    ]
-    weights = np.array([0.02 if cell == ("north", "SF") else 0.98 / 19 for cell in cells])
+    cells, weights = CELLS, CELL_WEIGHTS
     pending: list[tuple[int, dict[str, Any]]] = []
     t, i = T0, 0
     while t < until_ms:
@@ -502,3 +504,66 @@ def test_damage_plus_7pp_fires_within_a_day(seed: int) -> None:
     start, alerts = damage_alerts(seed)
     fired = firing(alerts, "complaint_rate", "north,SF")
     assert fired and end_ms(fired[0]) <= start + HOUR + DAY
+
+
+def returned_deliveries(
+    rng: np.random.Generator, per_day: float, until_ms: int, damage: tuple[int, int]
+) -> Iterator[dict[str, Any]]:
+    """Deliveries over :data:`CELLS`; 8 % of them ask for a return 1-72 h later, for one of
+    three usual reasons (none ``damaged``). During ``damage`` (start, end) 8 % more of
+    north/SF's deliveries arrive damaged and ask for a return within 5-48 h."""
+    pending: list[tuple[int, dict[str, Any]]] = []
+    t, i = T0, 0
+    reasons = ("wrong_size", "changed_mind", "not_as_described")
+    while t < until_ms:
+        t += int(rng.exponential(DAY / (per_day * daily(t))))
+        i += 1
+        region, carrier = CELLS[int(rng.choice(len(CELLS), p=CELL_WEIGHTS))]
+        while pending and pending[0][0] <= t:
+            yield pending.pop(0)[1]
+        where = {"order_id": f"O{i}", "region": region, "carrier": carrier, "sku": f"S{i % 50}"}
+        yield {
+            "topic": "orders",
+            "key": "order_id",
+            "value": {"event_id": f"d{i}", "ts": t, "status": "delivered"} | where,
+        }
+        u = rng.random()
+        damaged = damage[0] <= t < damage[1] and (region, carrier) == ("north", "SF")
+        if u < 0.08 or (damaged and u < 0.16):
+            usual = u < 0.08
+            asked = t + int(rng.uniform(1, 72) if usual else rng.uniform(5, 48)) * HOUR
+            reason = reasons[int(rng.integers(3))] if usual else "damaged"
+            ask = {"event_id": f"r{i}", "ts": asked, "status": "return_requested"}
+            pending.append(
+                (
+                    asked,
+                    {
+                        "topic": "orders",
+                        "key": "order_id",
+                        "value": ask | where | {"reason": reason},
+                    },
+                )
+            )
+            pending.sort(key=lambda item: item[0])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_damaged_returns_on_a_two_percent_cell_fire_on_their_reason(seed: int) -> None:
+    """+8 pp of returns for damage, for 2 days on a cell with 2 % of 9,000 deliveries a
+    day (about 180): the shipped ``return_rate`` fires on the cell's ``damaged`` returns
+    (a reason it never saw, judged from its first window against the cell's deliveries)
+    within two days of the damage's start, and nothing fires before it."""
+    start = T0 + DAYS * DAY + 6 * HOUR
+    alerts = replay(
+        shipped("return_rate"),
+        returned_deliveries(
+            np.random.default_rng(seed), 9_000, start + 4 * DAY, (start, start + 2 * DAY)
+        ),
+    )
+    assert not [a for a in firing(alerts, "return_rate") if end_ms(a) <= start]
+    fired = [
+        a
+        for a in firing(alerts, "return_rate", "north,SF,damaged")
+        if a.dimension == "region,carrier,reason"
+    ]
+    assert fired and end_ms(fired[0]) <= start + 2 * DAY, "the cell's damaged returns did not fire"
