@@ -251,38 +251,28 @@ def share_denominators(
     data"); the shared keys are no series. ``cancellation_rate`` by ``reason`` divides by
     every placed order (key :data:`SHARED_KEY`); a compound dimension divides by its
     cell's: ``return_rate`` by ``region,carrier,reason``, the reason's returns on
-    ``south,ZTO`` by that cell's deliveries (key ``south,ZTO,__denominator__``)."""
+    ``south,ZTO`` by that cell's deliveries (key ``south,ZTO,__denominator__``). A compound
+    dimension's overflow series has no cell: it gets the denominators of the keys folded
+    into it in the window (``WindowCloser._admit``)."""
     out = dict(merged)
     known = list(known)
-    for parts in dimensions:
-        at = [i for i, part in enumerate(parts) if part in shared]
-        if not at:
-            continue
-        dimension = ",".join(parts)
+    for dimension, shape in _shapes(dimensions, shared).items():
         prefix = f"{rule}:{dimension}:"
         keys = {key for dim, key in out if dim == dimension}
         keys |= {sid[len(prefix) :] for sid in known if sid.startswith(prefix)}
-
-        def shared_key(key: str, at: list[int] = at, single: bool = len(parts) == 1) -> str:
-            if single:
-                return SHARED_KEY
-            values = split_key(key)
-            for i in at:
-                values[i] = SHARED_KEY
-            return join_key(values)
-
+        cells = {key: _denominator_key(key, shape) for key in keys}
         denominators = {
-            key: partial.den
-            for key in keys
-            if shared_key(key) == key and (partial := out.pop((dimension, key), None)) is not None
+            key: out.pop((dimension, key)).den
+            for key, cell in cells.items()
+            if cell == key and (dimension, key) in out
         }
-        for key in keys:
-            if key in denominators:
+        for key, cell in cells.items():
+            if cell is None or cell == key:
                 continue
             partial = out.get((dimension, key))
             if partial is None:
                 partial = out[(dimension, key)] = Partial()
-            partial.den = denominators.get(shared_key(key), 0.0)
+            partial.den = denominators.get(cell, 0.0)
     return out
 
 
@@ -304,26 +294,24 @@ def born_known(
     arcsine of ``(0 + 3/8) / (n + 3/4)``, see :mod:`thresholds.kinds`) with nothing but its
     sampling variance ``1 / (4n + 2)`` and ``grace_period`` windows of age; the sibling
     is the ready series of the same cell with the most windows."""
-    compound = {
-        ",".join(parts): (len(parts), [i for i, part in enumerate(parts) if part in shared])
-        for parts in dimensions
-        if len(parts) > 1 and shared.intersection(parts)
-    }
-    wanted: dict[tuple[str, str], list[str]] = {}
+    compound = {d: shape for d, shape in _shapes(dimensions, shared).items() if shape[0] > 1}
+    wanted: dict[tuple[str, str | None], list[str]] = {}
     for sid in new_ids:
         _, dimension, key = sid.split(":", 2)
-        cell = _cell(key, compound.get(dimension))
-        if cell is not None:  # not an overflow series (one part)
+        shape = compound.get(dimension)
+        cell = None if shape is None else _denominator_key(key, shape)
+        if cell is not None:  # not an overflow series
             wanted.setdefault((dimension, cell), []).append(sid)
     if not wanted:
         return {}
     grace = bank.config.grace_period
-    siblings: dict[tuple[str, str], SeriesState] = {}
+    siblings: dict[tuple[str, str | None], SeriesState] = {}
     for sid in bank.ids:
         rule_name, dimension, key = sid.split(":", 2)
-        if rule_name != rule:
+        shape = compound.get(dimension)
+        if rule_name != rule or shape is None:
             continue
-        home = (dimension, _cell(key, compound.get(dimension)) or "")
+        home = (dimension, _denominator_key(key, shape))
         if home not in wanted:
             continue
         state = bank.state(sid)
@@ -350,17 +338,32 @@ def born_known(
     return born
 
 
-def _cell(key: str, shape: tuple[int, list[int]] | None) -> str | None:
-    """``key`` with its shared parts blanked, the cell it lies in (``shape``: the
-    dimension's number of parts and the shared ones); ``None`` for a key of another
-    shape (an overflow series) or of no such dimension."""
-    if shape is None:
-        return None
+#: A dimension with a shared part: its number of parts and the shared parts' places.
+_Shape = tuple[int, tuple[int, ...]]
+
+
+def _shapes(dimensions: Iterable[tuple[str, ...]], shared: frozenset[str]) -> dict[str, _Shape]:
+    """The dimensions with a ``shared`` part, by name, with their shapes."""
+    return {
+        ",".join(parts): (len(parts), tuple(i for i, part in enumerate(parts) if part in shared))
+        for parts in dimensions
+        if shared.intersection(parts)
+    }
+
+
+def _denominator_key(key: str, shape: _Shape) -> str | None:
+    """The key ``key``'s shared denominator arrives under: its shared parts replaced by
+    :data:`SHARED_KEY` (as stage 1 keys a denominator-only event, see
+    ``aggregate._series_keys``), :data:`SHARED_KEY` alone for a one-part dimension;
+    ``None`` for a key of another shape (a compound dimension's overflow series)."""
+    count, at = shape
+    if count == 1:
+        return SHARED_KEY
     values = split_key(key)
-    if len(values) != shape[0]:
+    if len(values) != count:
         return None
-    for i in shape[1]:
-        values[i] = ""
+    for i in at:
+        values[i] = SHARED_KEY
     return join_key(values)
 
 

@@ -114,16 +114,15 @@ def closer_partition(
     that judges them holds the denominator they share.
     """
     cut = series.find(":")
-    rule = series[:cut]
+    end = series.find(":", cut + 1)
+    rule, dimension = series[:cut], series[cut + 1 : end]
     spread = colocated.get(rule)
-    if spread is None or (spread and series[cut + 1 : series.find(":", cut + 1)] in spread):
-        parts = shared.get(rule)
-        if parts:
-            end = series.find(":", cut + 1)
-            if any(part in parts for part in series[cut + 1 : end].split(",")):
-                return zlib.crc32(series[:end].encode()) % partitions
-        return zlib.crc32(series.encode()) % partitions
-    return zlib.crc32(rule.encode()) % partitions
+    if spread is not None and dimension not in spread:
+        return zlib.crc32(rule.encode()) % partitions
+    fields = shared.get(rule)
+    if fields and any(part in fields for part in dimension.split(",")):
+        return zlib.crc32(series[:end].encode()) % partitions
+    return zlib.crc32(series.encode()) % partitions
 
 
 def _dumps(obj: Any) -> bytes:

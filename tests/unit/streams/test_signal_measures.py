@@ -18,21 +18,16 @@ T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 HOUR = 3_600_000
 
 
-def rules(name: str, dimensions: list[str]) -> Any:
-    """A rule set holding just ``name`` over one-hour windows."""
-    return parse_rules(
-        {
-            "settings": {"lateness": "1m"},
-            "rules": {
-                name: {
-                    "window": "1h",
-                    "dimensions": dimensions,
-                    "runbook": "Look at {key}.",
-                    "detector": {"grace_period": 50},
-                }
-            },
-        }
-    )
+def rules(name: str, dimensions: list[str], **extra: Any) -> Any:
+    """A rule set holding just ``name`` over one-hour windows (``extra``: more of its
+    table, e.g. another ``detector``)."""
+    table = {
+        "window": "1h",
+        "dimensions": dimensions,
+        "runbook": "Look at {key}.",
+        "detector": {"grace_period": 50},
+    }
+    return parse_rules({"settings": {"lateness": "1m"}, "rules": {name: table | extra}})
 
 
 def run(rule_set: Any, records: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -269,20 +264,41 @@ class TestReturnReasonsOfACell:
         return out
 
     def ruleset(self, **extra: Any) -> RuleSet:
-        return parse_rules(
-            {
-                "settings": {"lateness": "1m"},
-                "rules": {
-                    "return_rate": {
-                        "window": "1h",
-                        "dimensions": ["region,carrier", "region,carrier,reason"],
-                        "runbook": "Look at {key}.",
-                        "detector": {"grace_period": 50},
-                        **extra,
-                    }
-                },
-            }
+        return rules("return_rate", ["region,carrier", "region,carrier,reason"], **extra)
+
+    def test_a_cell_reason_beyond_the_cap_folds_into_the_overflow(self) -> None:
+        """With ``max_series`` 2 the cell's third and fourth reasons fold into the
+        dimension's overflow series, which has no cell: it divides by the denominators of
+        the keys folded into it, and the closer goes on (it raised on the next window)."""
+        ruleset = rules("return_rate", ["region,carrier,reason"], max_series=2)
+        records = []
+        for hour in range(3):
+            for i in range(20):
+                oid = hour * 100 + i
+                where = {"region": "north", "carrier": "SF"}
+                records.append(order(oid, "delivered", ts=T0 + hour * HOUR + i * 1000, **where))
+                if i < 4:
+                    ask = order(oid, "return_requested", reason="abcd"[i], **where)
+                    ask[1]["ts"] = T0 + hour * HOUR + i * 1000 + 500
+                    records.append(ask)
+        records += [order(9000 + i, "paid", ts=T0 + 5 * HOUR) for i in range(10)]
+        replay = ReplayPipeline(ruleset, partitions=1)
+        seen: list[tuple[int, str, float, int | None]] = []
+        replay.closer.on_closed = lambda c: seen.append(
+            (c.window_start_ms - T0, c.key, c.decision.observed, c.decision.sample_size)
         )
+        list(
+            replay.run(
+                (t, str(v["order_id"]).encode(), json.dumps(v).encode())
+                for t, v in sorted(records, key=lambda r: int(r[1]["ts"]))
+            )
+        )
+        second = {key: (observed, n) for start, key, observed, n in seen if start == HOUR}
+        assert second == {
+            "north,SF,a": (0.05, 20),
+            "north,SF,b": (0.05, 20),
+            "__other__.0": (0.05, 40),
+        }
 
     def test_a_reason_divides_by_its_cells_deliveries(self) -> None:
         first = run(self.ruleset(), self.records())
@@ -362,19 +378,8 @@ class TestAReasonFirstSeenOnAKnownCell:
         return records
 
     def decisions(self) -> dict[str, list[Any]]:
-        ruleset = parse_rules(
-            {
-                "settings": {"lateness": "1m"},
-                "rules": {
-                    "return_rate": {
-                        "window": "1h",
-                        "dimensions": ["region,carrier,reason"],
-                        "runbook": "Look at {key}.",
-                        "detector": {"grace_period": 8, "sensitivity": "medium"},
-                    }
-                },
-            }
-        )
+        detector = {"grace_period": 8, "sensitivity": "medium"}
+        ruleset = rules("return_rate", ["region,carrier,reason"], detector=detector)
         replay = ReplayPipeline(ruleset, partitions=1)
         out: dict[str, list[Any]] = {}
         replay.closer.on_closed = lambda c: out.setdefault(c.key, []).append(c.decision)
