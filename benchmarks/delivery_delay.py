@@ -66,7 +66,7 @@ def run(
         (e.topic, e.key.encode(), json.dumps(e.value, separators=(",", ":")).encode())
         for e in events
     )
-    for alert in ReplayPipeline(rules).run(records):
+    for alert in ReplayPipeline(rules, risk=False).run(records):
         if alert.status != "firing":
             continue
         at = alert.window_end

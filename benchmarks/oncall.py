@@ -83,7 +83,9 @@ def run(
     cal: Calendar | None,
     sensitivity: dict[str, float] | None,
 ) -> None:
-    pipeline = ReplayPipeline(ruleset, calendar=cal, sensitivity=sensitivity, max_future_ms=None)
+    pipeline = ReplayPipeline(
+        ruleset, calendar=cal, sensitivity=sensitivity, max_future_ms=None, risk=False
+    )
     began = time.perf_counter()
     alerts = sum(1 for _ in pipeline.run(records))
     seconds = time.perf_counter() - began

@@ -88,7 +88,7 @@ def run_simulation(
         incidents=loaded.incidents,
     )
     sim = Simulation(config)
-    pipeline = ReplayPipeline(rules)
+    pipeline = ReplayPipeline(rules, risk=False)
     began = time.perf_counter()
     alerts = [
         {

@@ -225,7 +225,9 @@ def run_cell(
     sim = Simulation(run.config)
     windows_ms = {r.name: r.window_ms for r in rules.rules}
     pre_labels = _labels(build_labels(sim))
-    pipeline = ReplayPipeline(rules, calendar=declared_promotion(run) if calendar else None)
+    pipeline = ReplayPipeline(
+        rules, calendar=declared_promotion(run) if calendar else None, risk=False
+    )
     recorder = None
     if band:
         z_by_rule = {r.name: r.detector.z for r in rules.rules if r.detector is not None}

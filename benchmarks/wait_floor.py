@@ -83,7 +83,7 @@ def _firing(alerts: list[AlertEvent]) -> list[AlertEvent]:
 
 
 def _replay(rules: RuleSet, lines: Iterator[tuple[str, bytes, bytes]]) -> list[AlertEvent]:
-    return list(ReplayPipeline(rules, partitions=2, max_future_ms=None).run(lines))
+    return list(ReplayPipeline(rules, partitions=2, max_future_ms=None, risk=False).run(lines))
 
 
 def _oracle_minutes(per_30min: float, factor: float) -> float:

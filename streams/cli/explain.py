@@ -66,7 +66,7 @@ def explain(
 ) -> Iterator[ExplainRow]:
     """The closed windows of series ``rule:dimension:key`` over ``records``, in order
     (judged with the promotion ``calendar``, if given, as ``replay`` would)."""
-    pipeline = ReplayPipeline(rules, partitions=partitions, calendar=calendar)
+    pipeline = ReplayPipeline(rules, partitions=partitions, calendar=calendar, risk=False)
     closer = pipeline.closer
     series_id = f"{rule}:{dimension}:{key}"
     rows: list[ExplainRow] = []

@@ -205,8 +205,13 @@ def replay(
         calendar = _load_calendar(calendar_path)
     except ConfigError as error:
         raise ConfigProblem(error) from None
+    # Without --risk-out the scores would be computed and held in memory for nothing.
     pipeline = ReplayPipeline(
-        rules, partitions=partitions, texts=AlertTexts(locale=locale), calendar=calendar
+        rules,
+        partitions=partitions,
+        texts=AlertTexts(locale=locale),
+        calendar=calendar,
+        risk=bool(risk_path),
     )
     started = time.perf_counter()
     alerts = 0

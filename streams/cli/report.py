@@ -140,7 +140,7 @@ def record_series(
         if rec is not None:
             rec.add(closed)
 
-    pipeline = ReplayPipeline(rules, partitions=partitions)
+    pipeline = ReplayPipeline(rules, partitions=partitions, risk=False)
     pipeline.closer.on_closed = on_closed
     for _ in pipeline.run(records):
         pass

@@ -191,11 +191,17 @@ class ReplayPipeline:
         max_future_ms: int | None = 86_400_000,
         calendar: Calendar | None = None,
         sensitivity: dict[str, float] | None = None,
+        risk: bool = True,
     ) -> None:
+        """``risk=False`` scores no orders: alerts only, about a third less CPU, and no
+        risk records kept for :meth:`take_risk`."""
         self.partitions = partitions
         self.batch_size = batch_size
         self.stage1 = Stage1(
-            rules, {t: f"{topic_prefix}{t}" for t in TOPICS}, max_future_ms=max_future_ms
+            rules,
+            {t: f"{topic_prefix}{t}" for t in TOPICS},
+            max_future_ms=max_future_ms,
+            risk=risk,
         )
         self.closer = WindowCloser(
             rules,
@@ -213,7 +219,7 @@ class ReplayPipeline:
                 risk_sources(dict.fromkeys(TOPICS, partitions)),
                 RiskScorer(max_keys=rules.risk_max_keys),
             )
-            for _ in range(partitions)
+            for _ in range(partitions if risk else 0)
         ]
         #: Risk records scored so far and not yet taken (see :meth:`take_risk`).
         self.risk_records: list[RiskRecord] = []

@@ -167,7 +167,7 @@ def _replay(
     assert rules.by_name("return_rate").cohort_ms is not None, "the shipped rule changed"
     if plain:
         rules = replace(rules, rules=tuple(replace(r, cohort_ms=None) for r in rules.rules))
-    pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None, calendar=cal)
+    pipeline = ReplayPipeline(rules, partitions=2, max_future_ms=None, calendar=cal, risk=False)
     return [a for a in pipeline.run(records) if a.status == "firing"]
 
 

@@ -54,7 +54,7 @@ def replay(rules: RuleSet, records: Iterator[dict[str, Any]]) -> list[AlertEvent
         )
         for r in records
     )
-    return list(ReplayPipeline(rules, partitions=2, max_future_ms=None).run(lines))
+    return list(ReplayPipeline(rules, partitions=2, max_future_ms=None, risk=False).run(lines))
 
 
 def firing(alerts: list[AlertEvent], rule: str, key: str | None = None) -> list[AlertEvent]:

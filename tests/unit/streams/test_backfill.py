@@ -127,6 +127,19 @@ def test_hand_over_gaps_name_partitions_that_start_late_or_hold_nothing() -> Non
     assert hand_over_gaps(2_000, {"orders/0": 5}) == []
 
 
+def test_a_replay_without_risk_alerts_the_same_and_keeps_no_risk_record() -> None:
+    """``risk=False`` (``replay`` without ``--risk-out``) changes no alert and holds no
+    risk record: before, every order's records piled up in memory unread."""
+    lines = history_lines()
+    scored, alerts_only = ReplayPipeline(rules()), ReplayPipeline(rules(), risk=False)
+    with_risk = [a.to_json() for a in scored.run(read_jsonl(lines))]
+    without = [a.to_json() for a in alerts_only.run(read_jsonl(lines))]
+    assert with_risk, "the history's channel outage fires"
+    assert with_risk == without
+    assert len(scored.take_risk()) > 1_000
+    assert alerts_only.take_risk() == [] and alerts_only.risk_shards == []
+
+
 def test_backfill_warms_the_risk_score_the_worker_restores() -> None:
     """Every order of the history is scored once in its customer's closer (each fact
     handed over once: none re-sent as late or duplicate), and the snapshot a worker
