@@ -507,6 +507,8 @@ class ShopRun:
     #: ``lost_parcel`` traces (dimension ``order``) are kept apart in ``traces``.
     false: list[dict[str, object]]
     traces: int
+    #: Dead-lettered records by reason (the shop injects malformed, duplicate, late ones).
+    dead_letters: dict[str, int]
 
     def by_rule(self) -> list[tuple[str, list[dict[str, object]]]]:
         """False episodes per rule, the rule with the most first."""
@@ -525,7 +527,7 @@ def replay_shop(shop: Shop, rules: RuleSet, warmup_days: int) -> ShopRun:
     made = time.perf_counter() - began
     injected = incidents(shop) if shop.incidents else []
     found: dict[str, float | None] = {i.name: None for i in injected}
-    pipeline = ReplayPipeline(rules)
+    pipeline = ReplayPipeline(rules, risk=False)
     scored_from = T0 + warmup_days * DAY
     false: list[dict[str, object]] = []
     seen: set[str] = set()
@@ -571,6 +573,7 @@ def replay_shop(shop: Shop, rules: RuleSet, warmup_days: int) -> ShopRun:
         found=found,
         false=false,
         traces=traces,
+        dead_letters=dict(collections.Counter(dead.reason for dead in pipeline.dead_letters)),
     )
 
 
@@ -613,11 +616,12 @@ def main() -> None:
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
         run = replay_shop(shop, rules, args.warmup_days)
         total = len(run.false)
+        dead = ", ".join(f"{n:,} {reason}" for reason, n in sorted(run.dead_letters.items()))
         print(
             f"volume {volume:g}x: {run.records:,} records (made in {run.made_s:.0f} s, replayed "
             f"in {run.replayed_s:.0f} s); false episodes {total} in {run.scored_days} d "
             f"= {total / run.scored_days:.2f} a day, besides {run.traces} per-parcel "
-            "lost_parcel traces"
+            "lost_parcel traces; dead-lettered " + (dead or "none")
         )
         for name, delay in run.found.items():
             print(
