@@ -37,21 +37,41 @@ demo: install
 
 # The whole suite in two phases, both always run; fails if either fails (a phase that selects
 # no test, e.g. with PYTEST_ARGS="tests/unit/test_config.py", is not a failure unless both do).
-# 1. Everything but the integration tests, spread over TEST_WORKERS processes (pytest-xdist),
-#    whole files per process so that module fixtures are built once (TEST_WORKERS=0: one
-#    process). Not --dist loadgroup: with pytest 9.2 xdist 3.8 no longer applies xdist_group.
-# 2. The integration tests one at a time: each starts brokers, workers and intake children, and
-#    two at once overload a 2-core machine (slow rebalances, timeouts).
+# 1. The integration tests one at a time: each starts brokers, workers and intake children, and
+#    two at once overload a 2-core machine (slow rebalances, timeouts). They mostly wait on
+#    brokers and clocks: about a third of one core over a run.
+# 2. Beside them, everything else at low priority (nice $(UNIT_NICE)), so it takes only the
+#    CPU the integration tests leave; spread over TEST_WORKERS processes (pytest-xdist), whole
+#    files per process so that module fixtures are built once (TEST_WORKERS=0: one process).
+#    Not --dist loadgroup: with pytest 9.2 xdist 3.8 no longer applies xdist_group. Its output
+#    is printed after the integration phase's. Side by side the two take about as long as the
+#    integration phase alone (SERIAL=1: one after the other, as before).
 # PYTEST_ARGS goes to both phases.
 TEST_WORKERS ?= 2
+UNIT_NICE ?= 10
+SERIAL ?=
 
 test: install
-	@echo "make test: 1/2, all but the integration tests, TEST_WORKERS=$(TEST_WORKERS)"; \
-	$(PY) -m pytest -m "not integration" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); \
-	unit=$$?; \
-	echo "make test: 2/2, the integration tests, one at a time"; \
+	@unit_log=$$(mktemp); unit_pid=; \
+	trap '[ -z "$$unit_pid" ] || kill $$unit_pid 2>/dev/null; rm -f "$$unit_log"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	if [ -n "$(SERIAL)" ]; then \
+	  echo "make test: 1/2, all but the integration tests, TEST_WORKERS=$(TEST_WORKERS)"; \
+	  $(PY) -m pytest -m "not integration" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); \
+	  unit=$$?; \
+	else \
+	  echo "make test: all but the integration tests (TEST_WORKERS=$(TEST_WORKERS)," \
+	    "nice $(UNIT_NICE)) run beside them; their output follows the integration tests'"; \
+	  nice -n $(UNIT_NICE) $(PY) -m pytest -m "not integration" -n $(TEST_WORKERS) \
+	    --dist loadfile $(PYTEST_ARGS) > "$$unit_log" 2>&1 & unit_pid=$$!; \
+	fi; \
+	echo "make test: the integration tests, one at a time"; \
 	$(PY) -m pytest -m integration $(PYTEST_ARGS); \
 	integration=$$?; \
+	if [ -n "$$unit_pid" ]; then \
+	  wait $$unit_pid; unit=$$?; unit_pid=; \
+	  echo "make test: all but the integration tests:"; cat "$$unit_log"; \
+	fi; \
 	for rc in $$unit $$integration; do \
 	  case $$rc in 0|5) ;; *) echo "make test: unit phase exit $$unit," \
 	    "integration phase exit $$integration" >&2; exit $$rc ;; esac; \

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, settings
 
 from streams.dev.embedded_broker import EmbeddedBroker
+
+# `make test` runs the unit tests at low priority beside the integration tests: a property
+# test may wait for the CPU, so no example has a time limit (correctness is what it tests).
+settings.register_profile("shared_cpu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared_cpu")
 
 
 @pytest.fixture(scope="session")
