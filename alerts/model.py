@@ -42,6 +42,7 @@ __all__ = [
     "AlertEvent",
     "AlertStatus",
     "SeriesRef",
+    "anomaly_class",
     "datetime_to_ms",
     "format_time",
     "ms_to_datetime",
@@ -77,6 +78,26 @@ RULE_CLASSES: Final[Mapping[str, AnomalyClass]] = MappingProxyType(
 )
 """Every rule of the catalogue (contract sections 4 and 7.3) and its anomaly class: a new
 rule is added here once, and its alerts carry the class without further wiring."""
+_ROUTE_FIELDS: Final = frozenset({"region", "carrier"})
+_CELL_FIELDS: Final = _ROUTE_FIELDS | {"reason"}
+
+
+def anomaly_class(rule: str, dimension: str) -> AnomalyClass | None:
+    """Who an alert of ``rule`` on ``dimension`` is for: the rule's class, except that a
+    product rule judged on a carrier, a region or their cell (with or without ``reason``)
+    is logistics': returns or complaints rising on one route are parcels damaged or late
+    there, not a product's fault. ``None`` for a rule outside the catalogue.
+
+    >>> anomaly_class("return_rate", "sku"), anomaly_class("return_rate", "region,carrier,reason")
+    ('product', 'logistics')
+    """
+    base = RULE_CLASSES.get(rule)
+    fields = frozenset(dimension.split(","))
+    if base == "product" and fields & _ROUTE_FIELDS and fields <= _CELL_FIELDS:
+        return "logistics"
+    return base
+
+
 RULE_NAMES: Final = tuple(RULE_CLASSES)
 """The contract's rule catalogue (section 4 and the rules of 7.3 built so far)."""
 SIGNIFICANT_DIGITS: Final = 9
@@ -258,8 +279,8 @@ class AlertEvent:
     summary: str
     runbook: str
     context: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    #: The anomaly class (JSON field ``class``); ``None`` takes the rule's from
-    #: :data:`RULE_CLASSES` (and stays ``None`` for a rule outside the catalogue).
+    #: The anomaly class (JSON field ``class``); ``None`` takes :func:`anomaly_class`'s
+    #: (and stays ``None`` for a rule outside the catalogue).
     anomaly_class: str | None = None
 
     def __post_init__(self) -> None:
@@ -297,7 +318,7 @@ class AlertEvent:
             raise AlertValidationError("context", f"must be an object, got {context!r}")
         put("context", _canonical_json(context, "context"))
         if self.anomaly_class is None:
-            put("anomaly_class", RULE_CLASSES.get(self.rule))
+            put("anomaly_class", anomaly_class(self.rule, self.dimension))
         else:
             _choice(self.anomaly_class, "class", ANOMALY_CLASSES)
 

@@ -28,7 +28,7 @@ from typing import Final, Literal, get_args
 
 from alerts.exceptions import TemplateError
 from alerts.locales import Catalogue, Locale, catalogue
-from alerts.model import SeriesRef, split_key
+from alerts.model import RULE_CLASSES, SeriesRef, anomaly_class, split_key
 from thresholds.decision import Decision, Direction
 
 __all__ = [
@@ -143,17 +143,23 @@ class RuleText:
         ``None`` leaves the sample size out of the summary.
     runbook
         Template with placeholders from :data:`PLACEHOLDERS`; validated here.
+    route_runbook
+        A product rule's template for its alerts on a carrier, region or their cell
+        (:func:`alerts.model.anomaly_class` makes those logistics'); ``None``: ``runbook``.
     """
 
     label: str
     unit: Unit
     sample_noun: tuple[str, str] | None
     runbook: str
+    route_runbook: str | None = None
 
     def __post_init__(self) -> None:
         if self.unit not in get_args(Unit):
             raise TemplateError(f"unit must be one of {get_args(Unit)}, got {self.unit!r}")
         validate_template(self.runbook)
+        if self.route_runbook is not None:
+            validate_template(self.route_runbook)
 
 
 def rule_texts(locale: Locale = "en") -> Mapping[str, RuleText]:
@@ -167,6 +173,7 @@ def rule_texts(locale: Locale = "en") -> Mapping[str, RuleText]:
             unit,
             (one, many) if one else None,
             texts.text(f"rule.{rule}.runbook"),
+            texts.texts.get(f"rule.{rule}.runbook_route"),
         )
     return MappingProxyType(rules)
 
@@ -214,12 +221,13 @@ class AlertTexts:
         return catalogue(self.locale)
 
     def with_runbooks(self, runbooks: Mapping[str, str]) -> AlertTexts:
-        """A copy whose runbook templates are replaced per rule (validated)."""
+        """A copy whose runbook templates are replaced per rule (validated), for every
+        dimension of the rule."""
         merged = dict(self._rules)
         for rule, template in runbooks.items():
             base = self.rule_text(rule)
             try:
-                merged[rule] = replace(base, runbook=template)
+                merged[rule] = replace(base, runbook=template, route_runbook=None)
             except TemplateError as exc:
                 raise TemplateError(f"rules.{rule}.runbook: {exc}", exc.placeholder) from exc
         return AlertTexts(MappingProxyType(merged), self.locale)
@@ -335,8 +343,13 @@ class AlertTexts:
                 else self.catalogue.text("value.missing")
             ),
         }
+        template = text.runbook
+        if text.route_runbook is not None and anomaly_class(
+            series.rule, series.dimension
+        ) != RULE_CLASSES.get(series.rule):
+            template = text.route_runbook
         try:
-            filled = text.runbook.format(**values)
+            filled = template.format(**values)
         except (ValueError, KeyError, IndexError, AttributeError):
             filled = self.catalogue.text("rule.generic.runbook", **values)
         note = context_note(context, self.catalogue) if context else ""

@@ -38,12 +38,21 @@ TEXTS: Final[dict[str, str]] = {
         "Check the size chart, photos and description of {dimension} {key}; read the "
         "return reasons and contact recent buyers before they return."
     ),
+    "rule.return_rate.runbook_route": (
+        "Ask the carrier about parcels damaged or late on {dimension} {key}, check the "
+        "packing at the warehouse, and contact customers with parcels on the way before "
+        "they return."
+    ),
     "rule.complaint_rate.label": "Complaint rate",
     "rule.complaint_rate.sample_one": "delivery",
     "rule.complaint_rate.sample_many": "deliveries",
     "rule.complaint_rate.runbook": (
         "Read the newest complaints for {dimension} {key}; if one reason dominates, "
         "escalate to the carrier or supplier and contact affected customers proactively."
+    ),
+    "rule.complaint_rate.runbook_route": (
+        "Read the newest complaints for {dimension} {key} and escalate damaged or late "
+        "parcels to the carrier; contact the affected customers proactively."
     ),
     "rule.complaint_volume.label": "Complaints",
     "rule.complaint_volume.sample_one": "",

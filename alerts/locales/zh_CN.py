@@ -35,12 +35,19 @@ TEXTS: Final[dict[str, str]] = {
         "检查{dimension} {key} 的尺码表、图片和详情描述；查看退货原因，在买家退货前主动联系"
         "近期买家。"
     ),
+    "rule.return_rate.runbook_route": (
+        "向快递公司核实{dimension} {key} 的包裹破损或延误，检查仓库的打包；在买家退货前主动"
+        "联系包裹在途的客户。"
+    ),
     "rule.complaint_rate.label": "投诉率",
     "rule.complaint_rate.sample_one": "单签收",
     "rule.complaint_rate.sample_many": "单签收",
     "rule.complaint_rate.runbook": (
         "阅读{dimension} {key} 的最新投诉；若某一原因占多数，升级给快递公司或供应商，"
         "并主动联系受影响的客户。"
+    ),
+    "rule.complaint_rate.runbook_route": (
+        "阅读{dimension} {key} 的最新投诉，把包裹破损或延误升级给快递公司，并主动联系受影响的客户。"
     ),
     "rule.complaint_volume.label": "投诉量",
     "rule.complaint_volume.sample_one": "",

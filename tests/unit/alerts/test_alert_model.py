@@ -70,6 +70,30 @@ class TestSchema:
         with pytest.raises(AlertValidationError, match="class"):
             AlertEvent.from_dict(data)
 
+    @pytest.mark.parametrize(
+        ("rule", "dimension", "expected"),
+        [
+            ("return_rate", "region,carrier,reason", "logistics"),
+            ("return_rate", "region,carrier", "logistics"),
+            ("return_rate", "carrier", "logistics"),
+            ("complaint_rate", "region", "logistics"),
+            ("return_rate", "sku", "product"),
+            ("return_rate", "category,reason", "product"),
+            ("return_rate", "sku,carrier", "product"),
+            ("cancellation_rate", "region", "fraud"),
+            ("delivery_time_p90", "carrier", "logistics"),
+        ],
+    )
+    def test_a_product_rule_on_a_route_is_logistics(
+        self, make_event: EventFactory, rule: str, dimension: str, expected: str
+    ) -> None:
+        """Returns or complaints rising on a carrier, region or their cell go to whoever
+        handles carriers (Alertmanager routes on ``class``); on a SKU or category, or on a
+        SKU's carrier, they stay the product's."""
+        event = make_event(rule=rule, dimension=dimension, key="k")
+        assert event.to_dict()["class"] == expected
+        assert AlertEvent.from_dict(event.to_dict()).anomaly_class == expected
+
     def test_event_is_immutable(self, make_event: EventFactory) -> None:
         """Assigning a field raises."""
         with pytest.raises(dataclasses.FrozenInstanceError):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.exceptions import TemplateError
+from alerts.locales import Locale
 from alerts.model import RULE_NAMES, SeriesRef
 from alerts.text import (
     DEFAULT_RULE_TEXTS,
@@ -176,6 +177,23 @@ class TestRunbook:
             "Check the size chart, photos and description of sku SKU-00042; read the "
             "return reasons and contact recent buyers before they return."
         )
+
+    @pytest.mark.parametrize("locale", ["en", "zh_CN"])
+    def test_returns_on_a_route_get_the_carrier_runbook(
+        self, make_decision: DecisionFactory, locale: Locale
+    ) -> None:
+        """Damaged parcels on one route show as returns of that cell: its runbook is the
+        carrier's and the packing's, not the size chart's; a rules file's runbook for the
+        rule is used on every dimension."""
+        cell = SeriesRef("return_rate", "region,carrier,reason", "north,SF,damaged")
+        texts = AlertTexts(locale=locale)
+        route, product = texts.runbook(cell, make_decision()), texts.runbook(SKU, make_decision())
+        assert route != product
+        assert ("carrier" if locale == "en" else "快递公司") in route
+        assert ("size chart" if locale == "en" else "尺码表") not in route
+        assert "north,SF,damaged" in route
+        own = texts.with_runbooks({"return_rate": "Call {key}."})
+        assert own.runbook(cell, make_decision()) == "Call north,SF,damaged."
 
     def test_every_contract_rule_has_default(self) -> None:
         """Every contract rule has a default text."""

@@ -552,7 +552,8 @@ def test_damaged_returns_on_a_two_percent_cell_fire_on_their_reason(seed: int) -
     """+8 pp of returns for damage, for 2 days on a cell with 2 % of 9,000 deliveries a
     day (about 180): the shipped ``return_rate`` fires on the cell's ``damaged`` returns
     (a reason it never saw, judged from its first window against the cell's deliveries)
-    within two days of the damage's start, and nothing fires before it."""
+    within two days of the damage's start, as a logistics alert, and nothing fires before
+    it."""
     start = T0 + DAYS * DAY + 6 * HOUR
     alerts = replay(
         shipped("return_rate"),
@@ -567,3 +568,6 @@ def test_damaged_returns_on_a_two_percent_cell_fire_on_their_reason(seed: int) -
         if a.dimension == "region,carrier,reason"
     ]
     assert fired and end_ms(fired[0]) <= start + 2 * DAY, "the cell's damaged returns did not fire"
+    # It is the carrier's problem: routed to logistics, with the carrier's runbook.
+    assert fired[0].anomaly_class == "logistics"
+    assert "carrier" in fired[0].runbook and "size chart" not in fired[0].runbook
