@@ -222,8 +222,8 @@ class BackfillPipeline:
             assert isinstance(decoded_mark, Watermark)
             for closer in closers:
                 alerts += closer.on_watermark(decoded_mark.source, decoded_mark.watermark_ms)
-                assert closer.risk is not None
-                self.result.risk_records += len(closer.risk.drain())
+                if closer.risk is not None:  # None with risk=False
+                    self.result.risk_records += len(closer.risk.drain())
         self.result.dead_letters.extend(out.dead_letters)
         out.partials.clear()
         out.verdicts.clear()

@@ -127,9 +127,11 @@ def test_hand_over_gaps_name_partitions_that_start_late_or_hold_nothing() -> Non
     assert hand_over_gaps(2_000, {"orders/0": 5}) == []
 
 
-def test_a_replay_without_risk_alerts_the_same_and_keeps_no_risk_record() -> None:
-    """``risk=False`` (``replay`` without ``--risk-out``) changes no alert and holds no
-    risk record: before, every order's records piled up in memory unread."""
+def test_without_risk_replay_and_backfill_alert_the_same_and_score_nothing() -> None:
+    """``risk=False`` changes no alert and scores no order: in replay (``replay`` without
+    ``--risk-out``; before, every order's records piled up in memory unread) and in a
+    backfill (``AFTERSALES_RISK_SCORE=false``; before, it stopped at the first watermark
+    on an assertion)."""
     lines = history_lines()
     scored, alerts_only = ReplayPipeline(rules()), ReplayPipeline(rules(), risk=False)
     with_risk = [a.to_json() for a in scored.run(read_jsonl(lines))]
@@ -138,6 +140,12 @@ def test_a_replay_without_risk_alerts_the_same_and_keeps_no_risk_record() -> Non
     assert with_risk == without
     assert len(scored.take_risk()) > 1_000
     assert alerts_only.take_risk() == [] and alerts_only.risk_shards == []
+
+    layout = Layout(dict.fromkeys(TOPICS, 4), [0, 1, 2])
+    backfills = BackfillPipeline(rules(), layout), BackfillPipeline(rules(), layout, risk=False)
+    with_risk, without = ([a.to_json() for a in b.run(read_jsonl(lines))] for b in backfills)
+    assert with_risk and with_risk == without
+    assert backfills[0].result.risk_records > 1_000 and backfills[1].result.risk_records == 0
 
 
 def test_backfill_warms_the_risk_score_the_worker_restores() -> None:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from alerts.model import AlertEvent
-from alerts.text import AlertTexts
 from streams.contract.events import TOPICS
 from streams.pipeline.closer import WindowCloser
-from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output, partition_for
+from streams.pipeline.replay import ReplayPipeline
 from streams.pipeline.wire import COLOCATED, closer_partition
 from streams.rules.builtin import complaint_rate
 from streams.rules.catalogue import RuleSet
+from streams.runtime.backfill import BackfillPipeline, Layout
 from tests.unit.streams.test_set_apart import complaint_about, complaint_rules
 
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
@@ -74,28 +74,11 @@ def one_closer(relative_to: str | None, records: list[tuple[str, bytes, bytes]])
 def four_closers(
     records: list[tuple[str, bytes, bytes]],
 ) -> tuple[set[str], list[WindowCloser]]:
-    """Stage 1, then four closers each fed the partials of its partition, as four workers'
-    closers are by Kafka."""
-    ruleset = rules("peers")
-    stage1 = Stage1(ruleset, {t: t for t in TOPICS})
-    out = Stage1Output()
-    offsets: dict[tuple[str, int], int] = {}
-    for topic, key, value in records:
-        partition = partition_for(key, PARTITIONS)
-        at = offsets[topic, partition] = offsets.get((topic, partition), -1) + 1
-        stage1.process(topic, partition, at, key, value, out)  # type: ignore[arg-type]
-    stage1.seal(out)
-    closers = [
-        WindowCloser(ruleset, dict.fromkeys(TOPICS, PARTITIONS), AlertTexts(), shards=PARTITIONS)
-        for _ in range(PARTITIONS)
-    ]
-    for sealed in out.partials:
-        closers[closer_partition(sealed.series, PARTITIONS)].on_partial(sealed)
-    alerts: list[AlertEvent] = []
-    for source, mark in out.watermarks:
-        for closer in closers:
-            alerts += closer.on_watermark(source, mark)
-    return firing(alerts), closers
+    """Four closers each fed the partials of its partition, as four workers' closers are
+    by Kafka (the backfill's routing)."""
+    layout = Layout(dict.fromkeys(TOPICS, PARTITIONS), list(range(PARTITIONS)))
+    pipeline = BackfillPipeline(rules("peers"), layout, max_future_ms=None, risk=False)
+    return firing(pipeline.run(records)), pipeline.closers
 
 
 WAVE = range(24, 30)

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from alerts.text import AlertTexts
 from streams.contract.events import TOPICS
-from streams.pipeline.closer import WindowCloser
-from streams.pipeline.replay import ReplayPipeline, Stage1, Stage1Output, partition_for
+from streams.pipeline.replay import ReplayPipeline, partition_for
 from streams.pipeline.wire import closer_partition
 from streams.rules.catalogue import RuleSet, parse_rules
+from streams.runtime.backfill import BackfillPipeline, Layout
 
 T0 = 1_793_577_600_000  # 2026-11-02T00:00:00Z
 HOUR = 3_600_000
@@ -63,11 +62,17 @@ def run(rule_set: Any, records: list[tuple[str, dict[str, Any]]]) -> dict[str, A
 def run_split(
     rule_set: RuleSet, records: list[tuple[str, dict[str, Any]]], partitions: int
 ) -> dict[str, Any]:
-    """As :func:`run`, with stage 1's partials split over ``partitions`` closers by
-    :func:`~streams.pipeline.wire.closer_partition`, as a Kafka worker's closers get them."""
-    stage1 = Stage1(rule_set, {t: t for t in TOPICS})
-    out = Stage1Output()
-    offsets: dict[tuple[str, int], int] = {}
+    """As :func:`run`, with ``partitions`` input partitions and one closer per partials
+    partition, each fed what Kafka routes to it (the backfill's routing)."""
+    layout = Layout(dict.fromkeys(TOPICS, partitions), list(range(partitions)))
+    pipeline = BackfillPipeline(rule_set, layout, max_future_ms=None, risk=False)
+    first: dict[str, Any] = {}
+    for closer in pipeline.closers:
+        closer.on_closed = lambda c: (
+            first.setdefault(f"{c.rule}:{c.dimension}:{c.key}", c.decision)
+            if c.window_start_ms == T0
+            else None
+        )
     # One later event per input partition moves every source past the window.
     ends = {partition_for(f"end-{i}".encode(), partitions): f"end-{i}" for i in range(64)}
     end = [
@@ -75,28 +80,7 @@ def run_split(
         for oid in ends.values()
     ]
     assert len(end) == partitions
-    for topic, value in records + end:
-        key = str(value["order_id"]).encode()
-        partition = partition_for(key, partitions)
-        at = offsets[topic, partition] = offsets.get((topic, partition), -1) + 1
-        stage1.process(topic, partition, at, key, json.dumps(value).encode(), out)  # type: ignore[arg-type]
-    stage1.seal(out)
-    closers = [
-        WindowCloser(rule_set, dict.fromkeys(TOPICS, partitions), AlertTexts(), shards=partitions)
-        for _ in range(partitions)
-    ]
-    first: dict[str, Any] = {}
-    for closer in closers:
-        closer.on_closed = lambda c: (
-            first.setdefault(f"{c.rule}:{c.dimension}:{c.key}", c.decision)
-            if c.window_start_ms == T0
-            else None
-        )
-    for sealed in out.partials:
-        closers[closer_partition(sealed.series, partitions)].on_partial(sealed)
-    for source, mark in out.watermarks:
-        for closer in closers:
-            closer.on_watermark(source, mark)
+    pipeline.run((t, str(v["order_id"]).encode(), json.dumps(v).encode()) for t, v in records + end)
     return first
 
 
