@@ -408,59 +408,59 @@ CELLS = [
 CELL_WEIGHTS = np.array([0.02 if cell == ("north", "SF") else 0.98 / 19 for cell in CELLS])
 
 
+#: What a delivery leads to later, if anything: its time and record, from the delivery's
+#: time, number and fields.
+FollowUp = Callable[[int, int, dict[str, str]], tuple[int, dict[str, Any]] | None]
+
+
+def delivered(
+    rng: np.random.Generator, per_day: float, until_ms: int, follow: FollowUp, **fields: str
+) -> Iterator[dict[str, Any]]:
+    """Deliveries over :data:`CELLS` (north/SF gets 2 % of them) with the daily profile,
+    each with ``fields`` and what ``follow`` makes of it later, all in time order."""
+    pending: list[tuple[int, dict[str, Any]]] = []
+    t, i = T0, 0
+    while t < until_ms:
+        t += int(rng.exponential(DAY / (per_day * daily(t))))
+        i += 1
+        region, carrier = CELLS[int(rng.choice(len(CELLS), p=CELL_WEIGHTS))]
+        while pending and pending[0][0] <= t:
+            yield pending.pop(0)[1]
+        where = {"order_id": f"O{i}", "region": region, "carrier": carrier, "sku": f"S{i % 50}"}
+        yield {
+            "topic": "orders",
+            "key": "order_id",
+            "value": {"event_id": f"d{i}", "ts": t, "status": "delivered"} | where | fields,
+        }
+        later = follow(t, i, where)
+        if later is not None:
+            pending.append(later)
+            pending.sort(key=lambda item: item[0])
+
+
 def deliveries(
     rng: np.random.Generator,
     per_day: float,
     until_ms: int,
     complaint_share: Callable[[int, str], float],
 ) -> Iterator[dict[str, Any]]:
-    """Deliveries over 4 regions x 5 carriers; the cell north/SF gets 2 % of them. Each
-    delivery draws a damage complaint with ``complaint_share(t, cell)``, filed 1-20 h
-    later (events are yielded in time order)."""
-    cells, weights = CELLS, CELL_WEIGHTS
-    pending: list[tuple[int, dict[str, Any]]] = []
-    t, i = T0, 0
-    while t < until_ms:
-        t += int(rng.exponential(DAY / (per_day * daily(t))))
-        i += 1
-        region, carrier = cells[int(rng.choice(len(cells), p=weights))]
-        while pending and pending[0][0] <= t:
-            yield pending.pop(0)[1]
-        yield {
-            "topic": "orders",
-            "key": "order_id",
-            "value": {
-                "event_id": f"d{i}",
-                "ts": t,
-                "order_id": f"O{i}",
-                "status": "delivered",
-                "region": region,
-                "carrier": carrier,
-                "sku": f"S{i % 50}",
-                "category": "home",
-            },
+    """:func:`delivered`; each delivery draws a damage complaint with
+    ``complaint_share(t, cell)``, filed 1-20 h later."""
+
+    def complaint(t: int, i: int, where: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+        region, carrier = where["region"], where["carrier"]
+        if rng.random() >= complaint_share(t, f"{region},{carrier}"):
+            return None
+        filed = t + int(rng.uniform(1, 20) * HOUR)
+        value = {"event_id": f"k{i}", "ts": filed, "complaint_id": f"K{i}"}
+        about = {"order_id": where["order_id"], "region": region, "carrier": carrier}
+        return filed, {
+            "topic": "complaints",
+            "key": "complaint_id",
+            "value": value | about | {"reason": "damaged"},
         }
-        if rng.random() < complaint_share(t, f"{region},{carrier}"):
-            filed = t + int(rng.uniform(1, 20) * HOUR)
-            pending.append(
-                (
-                    filed,
-                    {
-                        "topic": "complaints",
-                        "key": "complaint_id",
-                        "value": {
-                            "event_id": f"k{i}",
-                            "ts": filed,
-                            "complaint_id": f"K{i}",
-                            "order_id": f"O{i}",
-                            "region": region,
-                            "carrier": carrier,
-                            "reason": "damaged",
-                        },
-                    },
-                )
-            )
-            pending.sort(key=lambda item: item[0])
+
+    return delivered(rng, per_day, until_ms, complaint, category="home")
 
 
 @functools.cache
@@ -509,42 +509,30 @@ def test_damage_plus_7pp_fires_within_a_day(seed: int) -> None:
 def returned_deliveries(
     rng: np.random.Generator, per_day: float, until_ms: int, damage: tuple[int, int]
 ) -> Iterator[dict[str, Any]]:
-    """Deliveries over :data:`CELLS`; 8 % of them ask for a return 1-72 h later, for one of
-    three usual reasons (none ``damaged``). During ``damage`` (start, end) 8 % more of
-    north/SF's deliveries arrive damaged and ask for a return within 5-48 h."""
-    pending: list[tuple[int, dict[str, Any]]] = []
-    t, i = T0, 0
+    """:func:`delivered`; 8 % of them ask for a return 1-72 h later, for one of three
+    usual reasons (none ``damaged``). During ``damage`` (start, end) 8 % more of north/SF's
+    deliveries arrive damaged and ask for a return within 5-48 h."""
     reasons = ("wrong_size", "changed_mind", "not_as_described")
-    while t < until_ms:
-        t += int(rng.exponential(DAY / (per_day * daily(t))))
-        i += 1
-        region, carrier = CELLS[int(rng.choice(len(CELLS), p=CELL_WEIGHTS))]
-        while pending and pending[0][0] <= t:
-            yield pending.pop(0)[1]
-        where = {"order_id": f"O{i}", "region": region, "carrier": carrier, "sku": f"S{i % 50}"}
-        yield {
+
+    def ask(t: int, i: int, where: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+        u = rng.random()
+        damaged = damage[0] <= t < damage[1] and (where["region"], where["carrier"]) == (
+            "north",
+            "SF",
+        )
+        if not (u < 0.08 or (damaged and u < 0.16)):
+            return None
+        usual = u < 0.08
+        asked = t + int(rng.uniform(1, 72) if usual else rng.uniform(5, 48)) * HOUR
+        reason = reasons[int(rng.integers(3))] if usual else "damaged"
+        value = {"event_id": f"r{i}", "ts": asked, "status": "return_requested"}
+        return asked, {
             "topic": "orders",
             "key": "order_id",
-            "value": {"event_id": f"d{i}", "ts": t, "status": "delivered"} | where,
+            "value": value | where | {"reason": reason},
         }
-        u = rng.random()
-        damaged = damage[0] <= t < damage[1] and (region, carrier) == ("north", "SF")
-        if u < 0.08 or (damaged and u < 0.16):
-            usual = u < 0.08
-            asked = t + int(rng.uniform(1, 72) if usual else rng.uniform(5, 48)) * HOUR
-            reason = reasons[int(rng.integers(3))] if usual else "damaged"
-            ask = {"event_id": f"r{i}", "ts": asked, "status": "return_requested"}
-            pending.append(
-                (
-                    asked,
-                    {
-                        "topic": "orders",
-                        "key": "order_id",
-                        "value": ask | where | {"reason": reason},
-                    },
-                )
-            )
-            pending.sort(key=lambda item: item[0])
+
+    return delivered(rng, per_day, until_ms, ask)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
