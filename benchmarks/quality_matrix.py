@@ -85,6 +85,7 @@ from streams.dev.simulator.hostile import with_nuisances  # noqa: E402
 from streams.dev.simulator.incidents import WrongPrice, window_ms  # noqa: E402
 from streams.dev.simulator.labels import build_labels  # noqa: E402
 from streams.dev.simulator.timefmt import format_ts, parse_ts  # noqa: E402
+from streams.logs import configure_logging  # noqa: E402
 from streams.pipeline.closer import Closed  # noqa: E402
 from streams.pipeline.replay import ReplayPipeline  # noqa: E402
 from streams.rules.calendar import Calendar, parse_calendar  # noqa: E402
@@ -598,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
+    configure_logging("json", "WARNING")  # the tables, not the replay's debug lines
     if args.quick:  # iterate on a TUNE seed: the REPORT seeds stay unseen
         quick_volume = args.volumes[0] if args.volumes != list(VOLUMES) else "1x"
         args.volumes, args.seeds = [quick_volume], []
