@@ -193,7 +193,7 @@ class ReplayPipeline:
         sensitivity: dict[str, float] | None = None,
         risk: bool = True,
     ) -> None:
-        """``risk=False`` scores no orders: alerts only, about a third less CPU, and no
+        """``risk=False`` scores no orders: alerts only, about a quarter less CPU, and no
         risk records kept for :meth:`take_risk`."""
         self.partitions = partitions
         self.batch_size = batch_size
