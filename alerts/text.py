@@ -221,8 +221,7 @@ class AlertTexts:
         return catalogue(self.locale)
 
     def with_runbooks(self, runbooks: Mapping[str, str]) -> AlertTexts:
-        """A copy whose runbook templates are replaced per rule (validated), for every
-        dimension of the rule."""
+        """A copy whose runbook templates are replaced per rule (validated), on every dimension."""
         merged = dict(self._rules)
         for rule, template in runbooks.items():
             base = self.rule_text(rule)
@@ -343,11 +342,8 @@ class AlertTexts:
                 else self.catalogue.text("value.missing")
             ),
         }
-        template = text.runbook
-        if text.route_runbook is not None and anomaly_class(
-            series.rule, series.dimension
-        ) != RULE_CLASSES.get(series.rule):
-            template = text.route_runbook
+        on_route = anomaly_class(series.rule, series.dimension) != RULE_CLASSES.get(series.rule)
+        template = text.route_runbook if on_route and text.route_runbook else text.runbook
         try:
             filled = template.format(**values)
         except (ValueError, KeyError, IndexError, AttributeError):
