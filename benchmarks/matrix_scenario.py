@@ -277,10 +277,13 @@ class _Builder:
         lam0 = deliveries * p0 * quality * hop_vol / MS_PER_DAY
         extra = deliveries * sup_share * pp * hop_vol / MS_PER_DAY
         span, lag = _hours(duration), COMPLAINT_LAG_H
-        # The category's rate, the busiest SKU's rate, or the count of quality complaints.
+        # The category's rate (of all complaints, or of quality complaints alone), the
+        # busiest SKU's rate, or the count of quality complaints.
+        lift = pp * sup_share / cat_share
         best = min(
+            lagged_oracle_ms(lambda f: kl_binomial(p0, p0 + lift * f, n_cat), hop_rate, span, lag),
             lagged_oracle_ms(
-                lambda f: kl_binomial(p0, p0 + pp * sup_share / cat_share * f, n_cat),
+                lambda f: kl_binomial(p0 * quality, p0 * quality + lift * f, n_cat),
                 hop_rate,
                 span,
                 lag,

@@ -147,6 +147,7 @@ def _signature(
                 _t("complaint_rate", "region", region),
                 _t("complaint_volume", "reason", "damaged"),
                 _t("complaint_volume", "total", TOTAL_KEY),
+                *_category_reasons(sim, "damaged"),
             ],
         )
     if isinstance(inc, WaitTimeSurge):
@@ -221,7 +222,7 @@ def _signature(
         reason = inc.reason or ""
         return (
             {"reason": reason},
-            [_t("complaint_volume", "reason", reason)],
+            [_t("complaint_volume", "reason", reason), *_category_reasons(sim, reason)],
             [
                 _t("complaint_volume", "total", TOTAL_KEY),
                 _t("complaint_rate", "category", "*"),
@@ -278,6 +279,15 @@ def _signature(
     raise TypeError(msg)
 
 
+def _category_reasons(sim: Simulation, reason: str) -> list[Target]:
+    """``complaint_rate`` of ``reason`` in every category: a shop-wide rise of one
+    complaint reason lifts each category's share of it."""
+    return [
+        _t("complaint_rate", "category,reason", f"{category},{reason}")
+        for category in sim.orders.category_names
+    ]
+
+
 def _supplier_signature(
     sim: Simulation, inc: SupplierQuality
 ) -> tuple[dict[str, Any], list[Target], list[Target]]:
@@ -289,6 +299,7 @@ def _supplier_signature(
     skus = [sim.catalog.skus[i] for i in indices]
     expected = [
         _t("complaint_rate", "category", category),
+        _t("complaint_rate", "category,reason", f"{category},quality"),
         _t("complaint_volume", "reason", "quality"),
     ]
     expected += [_t("complaint_rate", "sku", sku) for sku in skus]

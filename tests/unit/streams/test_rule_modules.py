@@ -63,9 +63,11 @@ class TestRegistry:
         )
         assert DEFAULT_REGISTRY.with_trait("shared_denominator") == (
             "return_rate",
+            "complaint_rate",
             "cancellation_rate",
         )
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
+        assert DEFAULT_REGISTRY["complaint_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
         assert DEFAULT_REGISTRY.with_trait("rollup_learns_rate") == ("lost_parcel",)
         assert {

@@ -39,7 +39,12 @@ def run(rule_set: Any, records: list[tuple[str, dict[str, Any]]]) -> dict[str, A
         if (c.window_start_ms == T0)
         else None
     )
-    keys = {"orders": "order_id", "wait-times": "ticket_id", "reviews": "review_id"}
+    keys = {
+        "orders": "order_id",
+        "wait-times": "ticket_id",
+        "reviews": "review_id",
+        "complaints": "complaint_id",
+    }
     closer_events = [(t, v) for t, v in records]
     for topic in {t for t, _ in records}:  # move every source past the window
         closer_events.append(
@@ -79,7 +84,15 @@ def run_split(
         ("orders", {"event_id": oid, "ts": T0 + 3 * HOUR, "order_id": oid, "status": "paid"})
         for oid in ends.values()
     ]
-    assert len(end) == partitions
+    if any(topic == "complaints" for topic, _ in records):  # keyed by order_id here too
+        end += [
+            (
+                "complaints",
+                {"event_id": f"c-{oid}", "ts": T0 + 3 * HOUR, "complaint_id": oid, "order_id": oid},
+            )
+            for oid in ends.values()
+        ]
+    assert len(end) % partitions == 0
     pipeline.run((t, str(v["order_id"]).encode(), json.dumps(v).encode()) for t, v in records + end)
     return first
 
@@ -89,6 +102,7 @@ def _filler(topic: str) -> dict[str, Any]:
         "orders": {"status": "paid"},
         "wait-times": {"wait_seconds": 1},
         "reviews": {"rating": 5},
+        "complaints": {},
     }[topic]
 
 
@@ -214,6 +228,60 @@ class TestBadReviewRate:
         ]
         decision = run(rules("bad_review_rate", ["sku"]), records)["bad_review_rate:sku:SKU-1"]
         assert (decision.observed, decision.sample_size) == (0.4, 50)
+
+
+class TestComplaintReasonsOfACategory:
+    """``complaint_rate`` by ``category,reason``: a category's complaints with one reason
+    against all of the category's deliveries (a delivery has no complaint reason), so a
+    supplier's quality complaints spread over many small SKUs add up in their category."""
+
+    #: Deliveries and complaints by reason per category.
+    DELIVERED = {"apparel": 80, "shoes": 40}
+    COMPLAINTS = {"apparel": {"quality": 6, "late": 2}, "shoes": {"quality": 1}}
+
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        records = []
+        for c, (category, n) in enumerate(self.DELIVERED.items()):
+            ids = [c * 100 + i for i in range(n)]
+            records += [order(i, "delivered", category=category) for i in ids]
+            reasons = [r for r, k in self.COMPLAINTS[category].items() for _ in range(k)]
+            records += [
+                (
+                    "complaints",
+                    {
+                        "event_id": f"c{i}",
+                        "ts": T0 + (1_000 + i) * 1000,
+                        "complaint_id": f"c{i}",
+                        "order_id": f"o{i}",
+                        "category": category,
+                        "reason": reason,
+                    },
+                )
+                for i, reason in zip(ids, reasons, strict=False)
+            ]
+        return sorted(records, key=lambda item: int(item[1]["ts"]))
+
+    def expected(self) -> dict[str, tuple[float, int]]:
+        out = {
+            f"complaint_rate:category,reason:{category},{reason}": (k / n, n)
+            for category, n in self.DELIVERED.items()
+            for reason, k in self.COMPLAINTS[category].items()
+        }
+        out |= {
+            f"complaint_rate:category:{category}": (sum(self.COMPLAINTS[category].values()) / n, n)
+            for category, n in self.DELIVERED.items()
+        }
+        return out
+
+    def test_a_reason_divides_by_its_categorys_deliveries(self) -> None:
+        ruleset = rules("complaint_rate", ["category", "category,reason"])
+        first = run(ruleset, self.records())
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == self.expected()
+
+    def test_on_four_closers_too(self) -> None:
+        ruleset = rules("complaint_rate", ["category", "category,reason"])
+        first = run_split(ruleset, self.records(), partitions=4)
+        assert {sid: (d.observed, d.sample_size) for sid, d in first.items()} == self.expected()
 
 
 class TestReturnReasonsOfACell:
