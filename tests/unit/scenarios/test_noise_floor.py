@@ -414,19 +414,29 @@ FollowUp = Callable[[int, int, dict[str, str]], tuple[int, dict[str, Any]] | Non
 
 
 def delivered(
-    rng: np.random.Generator, per_day: float, until_ms: int, follow: FollowUp, **fields: str
+    rng: np.random.Generator,
+    per_day: float,
+    until_ms: int,
+    follow: FollowUp,
+    draw: Callable[[int], dict[str, str]] | None = None,
+    **fields: str,
 ) -> Iterator[dict[str, Any]]:
-    """Deliveries over :data:`CELLS` (north/SF gets 2 % of them) with the daily profile,
-    each with ``fields`` and what ``follow`` makes of it later, all in time order."""
+    """Deliveries with the daily profile, each with ``fields`` and what ``follow`` makes of
+    it later, all in time order. Delivery ``i`` goes where ``draw(i)`` says (its order id
+    added); without ``draw``, over :data:`CELLS` (north/SF gets 2 % of them)."""
     pending: list[tuple[int, dict[str, Any]]] = []
     t, i = T0, 0
     while t < until_ms:
         t += int(rng.exponential(DAY / (per_day * daily(t))))
         i += 1
-        region, carrier = CELLS[int(rng.choice(len(CELLS), p=CELL_WEIGHTS))]
+        if draw is None:
+            region, carrier = CELLS[int(rng.choice(len(CELLS), p=CELL_WEIGHTS))]
+            drawn = {"region": region, "carrier": carrier, "sku": f"S{i % 50}"}
+        else:
+            drawn = draw(i)
         while pending and pending[0][0] <= t:
             yield pending.pop(0)[1]
-        where = {"order_id": f"O{i}", "region": region, "carrier": carrier, "sku": f"S{i % 50}"}
+        where = {"order_id": f"O{i}"} | drawn
         yield {
             "topic": "orders",
             "key": "order_id",

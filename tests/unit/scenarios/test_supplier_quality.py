@@ -11,7 +11,6 @@ complaints are about half of the category's usual complaints of every reason; it
 from __future__ import annotations
 
 import functools
-import heapq
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from tests.unit.scenarios.test_noise_floor import (
     DAYS,
     HOUR,
     T0,
-    daily,
+    delivered,
     end_ms,
     firing,
     replay,
@@ -46,39 +45,31 @@ PER_DAY = 8_000
 def supplier_traffic(
     rng: np.random.Generator, until_ms: int, bad: tuple[int, int]
 ) -> Iterator[dict[str, Any]]:
-    """Deliveries spread evenly over :data:`CATEGORIES` and their SKUs with the daily
-    profile; each draws a complaint of :data:`REASONS` 1-30 h later, and a delivery of the
-    supplier's during ``bad`` (start, end) an extra ``quality`` one."""
-    pending: list[tuple[int, int, dict[str, Any]]] = []
-    reasons, shares = list(REASONS), np.array(list(REASONS.values()))
-    t, i = T0, 0
-    while t < until_ms:
-        t += int(rng.exponential(DAY / (PER_DAY * daily(t))))
-        i += 1
-        while pending and pending[0][0] <= t:
-            yield heapq.heappop(pending)[2]
+    """Deliveries spread evenly over :data:`CATEGORIES` and their SKUs
+    (:func:`~tests.unit.scenarios.test_noise_floor.delivered`); each draws a complaint of
+    :data:`REASONS` 1-30 h later, and a delivery of the supplier's during ``bad`` (start,
+    end) an extra ``quality`` one."""
+    reasons = list(REASONS)
+    cumulative = np.cumsum(list(REASONS.values()))
+    usual = float(cumulative[-1])
+
+    def where(i: int) -> dict[str, str]:
         category = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        sku = f"{category}-{int(rng.integers(SKUS_PER_CATEGORY))}"
-        where = {"order_id": f"O{i}", "category": category, "sku": sku}
-        yield {
-            "topic": "orders",
-            "key": "order_id",
-            "value": {"event_id": f"d{i}", "ts": t, "status": "delivered"} | where,
-        }
+        return {"category": category, "sku": f"{category}-{int(rng.integers(SKUS_PER_CATEGORY))}"}
+
+    def complaint(t: int, i: int, about: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
         u = rng.random()
-        reason = None
-        if u < shares.sum():
-            reason = reasons[int(np.searchsorted(np.cumsum(shares), u, side="right"))]
-        elif sku in SUPPLIER_SKUS and bad[0] <= t < bad[1] and u < shares.sum() + EXTRA_QUALITY:
+        if u < usual:
+            reason = reasons[int(np.searchsorted(cumulative, u, side="right"))]
+        elif about["sku"] in SUPPLIER_SKUS and bad[0] <= t < bad[1] and u < usual + EXTRA_QUALITY:
             reason = "quality"
-        if reason is not None:
-            filed = t + int(rng.uniform(1, 30) * HOUR)
-            value = {"event_id": f"k{i}", "ts": filed, "complaint_id": f"K{i}", "reason": reason}
-            heapq.heappush(
-                pending,
-                (filed, i, {"topic": "complaints", "key": "complaint_id", "value": value | where}),
-            )
-    yield from (item[2] for item in sorted(pending))
+        else:
+            return None
+        filed = t + int(rng.uniform(1, 30) * HOUR)
+        value = {"event_id": f"k{i}", "ts": filed, "complaint_id": f"K{i}", "reason": reason}
+        return filed, {"topic": "complaints", "key": "complaint_id", "value": value | about}
+
+    return delivered(rng, PER_DAY, until_ms, complaint, where)
 
 
 @functools.cache
