@@ -41,7 +41,7 @@ from typing import Any, Final
 from alerts.model import join_key, split_key
 from streams.contract.events import Event, OrderEvent, TopicName
 from streams.pipeline.aggregate_snapshot import encode_snapshot, read_snapshot
-from streams.pipeline.cohorts import DeliveryMemory
+from streams.pipeline.cohorts import CohortMemory
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.order_state import LostParcel, OrderBook, OrderFacts
 from streams.pipeline.strata import Strata
@@ -392,9 +392,12 @@ class SourceAggregator:
         self._plans: dict[tuple[type, str | None], list[_RulePlan]] = {}
         #: Per rule: the hop slot of the last event and the accumulators of its windows.
         self._slot_cache: dict[str, tuple[int, list[_Accumulators]]] = {}
-        #: Rules with a ``cohort``: remembered deliveries and the learned return delay.
+        #: Rules with a ``cohort``: remembered anchors (deliveries, placements) and the
+        #: learned delay to the events they are the cohort of.
         self.cohorts = {
-            rule.name: DeliveryMemory(rule.cohort_ms, rule.hop_ms, rule.dimension_names)
+            rule.name: CohortMemory(
+                rule.cohort_ms, rule.hop_ms, rule.dimension_names, _split_dimension(rule)
+            )
             for rule in self._window_rules
             if rule.cohort_ms is not None
         }
@@ -451,8 +454,8 @@ class SourceAggregator:
                     age = cohort.age(event.order_id, ts)
                     if age is None:
                         continue  # not an early return of a delivery this partition saw
-                elif event.status == "delivered":
-                    cohort.deliver(event.order_id, ts, keys)
+                elif den:  # the rule's anchor: a delivery, a placement
+                    cohort.remember(event.order_id, ts, keys)
             if read is not None:
                 value = read(event, rule, facts)
                 if value is None:
@@ -468,7 +471,7 @@ class SourceAggregator:
             )
             windows = self._windows(rule, ts, offset, previous)
             if age is not None and windows:
-                self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age)
+                self.cohorts[rule.name].note(ts - ts % rule.hop_ms, age, keys)
             apart = self._apart.get(rule.name) if self._apart else None
             if apart is not None and windows:
                 # Exposure replaces a lag-aware rule's deliveries at seal (per cell too).
@@ -950,7 +953,7 @@ _Read = Callable[[Any, RuleSpec, OrderFacts | None], float | None]
 #: How one event feeds one window rule, resolved once per event class and order status
 #: from the rule's :class:`~streams.rules.spec.Feed`: (rule, numerator, denominator,
 #: the measure's ``read`` or ``None``, whether the measure is a share, counted only as an
-#: early return of its delivery's cohort, keys).
+#: early event of its anchor's cohort, e.g. a return of its delivery; keys).
 _RulePlan = tuple[RuleSpec, float, float, _Read | None, bool, bool, _KeyPlan]
 
 
@@ -972,6 +975,13 @@ def _key_plan(rule: RuleSpec, denominator_only: bool = False) -> _KeyPlan:
         )
         for parts in rule.dimensions
     )
+
+
+def _split_dimension(rule: RuleSpec) -> str | None:
+    """The shared-denominator dimension of a lag-aware rule whose keys learn their own
+    delay (``cancellation_rate``'s ``reason``), or ``None``."""
+    shared = rule.definition.shared_denominator
+    return next((name for name in rule.dimension_names if name in shared), None)
 
 
 def _plans_for(rules: list[RuleSpec], event: Event) -> list[_RulePlan]:

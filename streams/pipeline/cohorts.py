@@ -1,13 +1,21 @@
-"""Delivery cohorts of one input partition: lag-aware return rates.
+"""Order cohorts of one input partition: lag-aware rates.
+
+Size: one structure, the remembered anchors, their delay histograms and the snapshot
+image that writes and reads the same private columns (an image module apart would
+reach into them).
 
 Returns are requested days after delivery (mostly 1-7 days), so returns counted in a
 window against the same window's deliveries mix the returns of many earlier cohorts:
 a sizing error's extra returns drown in the returns of last week's deliveries, and a
 promotion's delivery surge comes back as a "return wave" days after its deliveries.
+Cancellations lag their placement the same way, by hours: when a promotion's orders
+fall back, its orders' cancellations go on arriving against fewer placements.
 
 An order's events share a partition (orders are keyed by ``order_id``), so the
-aggregator of that partition remembers each delivery for ``cohort`` (a rule setting,
-e.g. 3 days) and, for the rule's windows ``[s, e)``:
+aggregator of that partition remembers each order's *anchor* event (the rule's
+denominator: a delivery for ``return_rate``, a placement for ``cancellation_rate``) for
+``cohort`` (a rule setting, e.g. 3 days) and, for the rule's windows ``[s, e)``. Below,
+"delivery" stands for the anchor and "return" for the event it is the cohort of:
 
 * **numerator**: only *early* returns, requested at most ``cohort`` after their own
   order's delivery (a return of an order delivered earlier, or never seen, counts
@@ -24,6 +32,13 @@ e.g. 3 days) and, for the rule's windows ``[s, e)``:
   an exposure offset (McCullagh & Nelder 1989, sec. 6.2.3). In steady traffic ``E``
   equals the deliveries per window, and it follows a promotion's deliveries into the
   days their returns arrive.
+
+A rule may also learn one delay per key of a ``split`` dimension (``cancellation_rate``'s
+``reason``, a shared-denominator dimension: every placement is exposed to every
+reason): a failed payment is cancelled within minutes, a changed mind hours later, so
+each reason's series divides by its own exposure ``sum K_r(e - t) - K_r(s - t)`` over
+every remembered anchor. With the mixed delay only, a burst of quick cancellations at
+night was judged against the day's smoothed placements and lost half its size.
 
 The early-return count of a window is a sum of independent Bernoulli draws with mean
 ``p * E`` and variance at most that, which the engine judges as a binomial share of
@@ -46,12 +61,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_DELIVERIES", "DeliveryMemory"]
+__all__ = ["MAX_DELIVERIES", "MAX_SPLIT_KEYS", "CohortMemory"]
 
 #: Most deliveries one partition remembers per rule; beyond, new deliveries are not
 #: remembered (their returns count nowhere) until old ones are forgotten.
@@ -61,11 +77,14 @@ _PRIOR: Final = 1.0
 #: Per sealed window with attributed returns, the weight the delay histogram keeps
 #: (half-life ~70 such windows).
 _DECAY: Final = 0.99
+#: Most keys of the ``split`` dimension with a delay of their own; later ones share the
+#: rule's (a flood of reasons cannot grow the memory).
+MAX_SPLIT_KEYS: Final = 64
 _SEP: Final = "\x1f"
 
 
-class DeliveryMemory:
-    """Remembered deliveries and the learned delivery-to-return delay of one rule.
+class CohortMemory:
+    """Remembered anchors (deliveries) and the learned anchor-to-event delay of one rule.
 
     Parameters
     ----------
@@ -75,13 +94,25 @@ class DeliveryMemory:
         The rule's hop: the width of the delay histogram's bins.
     dimensions
         The rule's dimension names (as the series show them, e.g. ``"region,carrier"``).
+    split
+        A dimension whose keys each learn a delay of their own and get an exposure from
+        it (all anchors count for each key: a shared-denominator dimension), or ``None``.
     """
 
-    def __init__(self, cohort_ms: int, hop_ms: int, dimensions: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        cohort_ms: int,
+        hop_ms: int,
+        dimensions: tuple[str, ...],
+        split: str | None = None,
+    ) -> None:
         self.cohort_ms = cohort_ms
         self.bins = max(1, math.ceil(cohort_ms / hop_ms))
         self.dimensions = dimensions
+        self.split = split
         self.hist = np.full(self.bins, _PRIOR)
+        #: Per key of ``split``: its own delay histogram.
+        self.split_hists: dict[str, npt.NDArray[np.float64]] = {}
         #: order_id -> delivery time.
         self.delivered: dict[str, int] = {}
         self._orders: list[str] = []
@@ -90,8 +121,9 @@ class DeliveryMemory:
         self._ids: list[list[int]] = [[] for _ in dimensions]
         self._key_ids: list[dict[str, int]] = [{} for _ in dimensions]
         self._names: list[list[str]] = [[] for _ in dimensions]
-        #: Delays of attributed returns per pane start, learned when the pane's window seals.
-        self.pending: dict[int, list[int]] = {}
+        #: Delays (and ``split`` keys) of attributed returns per pane start, learned when
+        #: the pane's window seals.
+        self.pending: dict[int, list[tuple[int, str | None]]] = {}
         #: Deliveries not remembered because the memory was full (since the last drain).
         self.refused = 0
         #: Earliest and latest remembered delivery time (valid while any is remembered).
@@ -108,8 +140,9 @@ class DeliveryMemory:
 
     # -- events -----------------------------------------------------------------------------
 
-    def deliver(self, order_id: str, ts_ms: int, keys: list[tuple[str, str]]) -> None:
-        """Remember a delivery and the series it belongs to (the first delivery wins)."""
+    def remember(self, order_id: str, ts_ms: int, keys: list[tuple[str, str]]) -> None:
+        """Remember an order's anchor (delivery) and the series it belongs to (the first
+        wins)."""
         if order_id in self.delivered:
             return
         if len(self._ts) >= MAX_DELIVERIES:
@@ -136,24 +169,41 @@ class DeliveryMemory:
         age = ts_ms - delivered
         return age if 0 <= age <= self.cohort_ms else None
 
-    def note(self, pane_ms: int, age_ms: int) -> None:
-        """An attributed return in the pane starting at ``pane_ms`` (learned at seal)."""
-        self.pending.setdefault(pane_ms, []).append(age_ms)
+    def note(self, pane_ms: int, age_ms: int, keys: Sequence[tuple[str, str]] = ()) -> None:
+        """An attributed return in the pane starting at ``pane_ms``, of the series ``keys``
+        (learned at seal)."""
+        split = None
+        if self.split is not None:
+            split = next((key for dimension, key in keys if dimension == self.split), None)
+        self.pending.setdefault(pane_ms, []).append((age_ms, split))
 
     # -- sealing ----------------------------------------------------------------------------
 
-    def cdf(self, age_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def cdf(
+        self, age_ms: npt.NDArray[np.float64], hist: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.float64]:
         """``K``: the learned share of early returns requested within ``age_ms`` of delivery
-        (0 before delivery, 1 from ``cohort`` on; linear inside a bin)."""
+        (0 before delivery, 1 from ``cohort`` on; linear inside a bin), from ``hist`` (a
+        ``split`` key's) or the rule's."""
+        hist = self.hist if hist is None else hist
         edges = np.linspace(0.0, float(self.cohort_ms), self.bins + 1)
-        cum = np.concatenate(([0.0], np.cumsum(self.hist) / self.hist.sum()))
+        cum = np.concatenate(([0.0], np.cumsum(hist) / hist.sum()))
         return np.interp(age_ms, edges, cum)
 
     def exposure(self, start_ms: int, end_ms: int) -> dict[tuple[str, str], float]:
-        """Per ``(dimension, key)``: the window's exposure ``sum K(e - t) - K(s - t)``."""
+        """Per ``(dimension, key)``: the window's exposure ``sum K(e - t) - K(s - t)``; per
+        key of ``split`` with its own delay, the same with that delay over every anchor."""
         if not self._ts:
             return {}
-        return self._exposure(self._weight(start_ms, end_ms))
+        out = self._exposure(self._weight(start_ms, end_ms))
+        if self.split_hists:
+            ts, _ = self._arrays()
+            for key, hist in self.split_hists.items():
+                weight = self.cdf(end_ms - ts, hist) - self.cdf(start_ms - ts, hist)
+                total = float(weight.sum())
+                if total > 1e-9:
+                    out[(self.split or "", key)] = total
+        return out
 
     def exposure_with_cells(
         self, start_ms: int, end_ms: int, cell: str, within: tuple[str, ...]
@@ -234,19 +284,35 @@ class DeliveryMemory:
     def sealed(self, start_ms: int) -> None:
         """The window starting at ``start_ms`` sealed: learn the delays of its first pane
         and forget deliveries no later window or on-time return can need."""
-        ages = self.pending.pop(start_ms, None)
-        if ages:
+        noted = self.pending.pop(start_ms, None)
+        if noted:
             # Forget only at windows with returns: which empty windows seal depends on when
             # the runtime calls ``seal`` (a window past every remembered delivery may or may
             # not be sealed yet), and the delay must not.
             self.hist *= _DECAY
-            bins = np.minimum(
-                np.asarray(ages, np.float64) * self.bins / self.cohort_ms, self.bins - 1
-            ).astype(np.int64)
-            self.hist += np.bincount(bins, minlength=self.bins)
+            self.hist += self._binned([age for age, _ in noted])
+            by_key: dict[str, list[int]] = {}
+            for age, key in noted:
+                if key is not None:
+                    by_key.setdefault(key, []).append(age)
+            for key, ages in sorted(by_key.items()):
+                hist = self.split_hists.get(key)
+                if hist is None:
+                    if len(self.split_hists) >= MAX_SPLIT_KEYS:
+                        continue
+                    hist = self.split_hists[key] = np.full(self.bins, _PRIOR)
+                hist *= _DECAY
+                hist += self._binned(ages)
         for pane in [p for p in self.pending if p < start_ms]:
             del self.pending[pane]  # a pane no window will seal (cannot happen in order)
         self._forget(start_ms - self.cohort_ms)
+
+    def _binned(self, ages: list[int]) -> npt.NDArray[np.float64]:
+        """Counts of ``ages`` per delay bin."""
+        bins = np.minimum(
+            np.asarray(ages, np.float64) * self.bins / self.cohort_ms, self.bins - 1
+        ).astype(np.int64)
+        return np.bincount(bins, minlength=self.bins).astype(np.float64)
 
     def _forget(self, before_ms: int) -> None:
         if not self._ts or self._span[0] >= before_ms:
@@ -286,6 +352,11 @@ class DeliveryMemory:
         header = json.dumps(
             {
                 "hist": self.hist.tolist(),
+                **(
+                    {"split": {k: h.tolist() for k, h in sorted(self.split_hists.items())}}
+                    if self.split_hists
+                    else {}
+                ),
                 "dims": list(self.dimensions),
                 "names": names,
                 "count": len(self._ts),
@@ -322,6 +393,11 @@ class DeliveryMemory:
         hist = np.asarray(header["hist"], np.float64)
         if len(hist) == self.bins:  # a changed cohort or hop starts from the prior
             self.hist = hist
+        self.split_hists = {}
+        if self.split is not None:
+            for key, values in header.get("split", {}).items():
+                if len(values) == self.bins:
+                    self.split_hists[key] = np.asarray(values, np.float64)
         self._orders = text.split(_SEP) if count else []
         self._ts = np.frombuffer(data, "<i8", count, offset).tolist()
         offset += 8 * count

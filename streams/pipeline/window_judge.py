@@ -253,7 +253,8 @@ def share_denominators(
     cell's: ``return_rate`` by ``region,carrier,reason``, the reason's returns on
     ``south,ZTO`` by that cell's deliveries (key ``south,ZTO,__denominator__``). A compound
     dimension's overflow series has no cell: it gets the denominators of the keys folded
-    into it in the window (``WindowCloser._admit``)."""
+    into it in the window (``WindowCloser._admit``). A series that brings a denominator of
+    its own keeps it: a lag-aware reason's exposure under its own delay."""
     out = dict(merged)
     known = list(known)
     for dimension, shape in _shapes(dimensions, shared).items():
@@ -272,7 +273,8 @@ def share_denominators(
             partial = out.get((dimension, key))
             if partial is None:
                 partial = out[(dimension, key)] = Partial()
-            partial.den = denominators.get(cell, 0.0)
+            if not partial.den:  # a key's own exposure stays (``streams.pipeline.cohorts``)
+                partial.den = denominators.get(cell, 0.0)
     return out
 
 

@@ -393,7 +393,7 @@ def _rule(
             raise ConfigError(
                 f"{where}.cohort",
                 f"only {', '.join(sorted(registry.with_trait('cohort')))} "
-                "attributes events to delivery cohorts",
+                "attributes events to order cohorts",
             )
         cohort_ms = _duration(table["cohort"], f"{where}.cohort")
         if cohort_ms < hop_ms:

@@ -98,7 +98,8 @@ class Feed:
     den: float = 0.0
     measure: Measure | None = None
     #: With the rule's ``cohort`` set, the event counts only when it falls within the
-    #: cohort of its order's delivery (``streams.pipeline.cohorts``), decided per event.
+    #: cohort of its order's anchor, the event the rule's denominator counts (a delivery,
+    #: a placement; ``streams.pipeline.cohorts``), decided per event.
     cohort: bool = False
 
 
@@ -180,7 +181,7 @@ class Rule:
 
     @property
     def cohort(self) -> bool:
-        """May attribute events to their order's delivery (the ``cohort`` setting): the
+        """May attribute events to their order's anchor (the ``cohort`` setting): the
         order's events share a partition (orders are keyed by order_id), so its
         aggregator sees both."""
         return any(feed.cohort for feed in self.feeds.values())
@@ -242,9 +243,10 @@ class RuleSpec:
     #: Per-event rules rolled up per sku or carrier: verdicts one ``sku_window`` needs to
     #: open an episode.
     rollup_min: int = 1
-    #: ``return_rate``: count only returns requested within this long of their order's
-    #: delivery, against the window's delivery exposure (``streams.pipeline.cohorts``); ``None``:
-    #: all returns against the window's deliveries.
+    #: Lag-aware rates: count only events within this long of their order's anchor (a
+    #: return of its delivery, a cancellation of its placement), against the window's
+    #: exposure (``streams.pipeline.cohorts``); ``None``: all of them against the window's
+    #: anchors.
     cohort_ms: int | None = None
     #: Percentile rules: what the detector decides on. ``"quantile"``: the window's
     #: ``quantile`` itself; ``"log_mean"``: the mean of the values' logs (the efficient

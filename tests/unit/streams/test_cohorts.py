@@ -1,4 +1,5 @@
-"""Lag-aware return rates: returns attributed to their delivery (``streams.pipeline.cohorts``)."""
+"""Lag-aware rates: returns attributed to their delivery, cancellations to their placement
+(``streams.pipeline.cohorts``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from streams.contract.events import OrderEvent
 from streams.exceptions import ConfigError
 from streams.pipeline.aggregate import SealedPartial, SourceAggregator
-from streams.pipeline.cohorts import DeliveryMemory
+from streams.pipeline.cohorts import MAX_SPLIT_KEYS, CohortMemory
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import RuleSet, parse_rules
 
@@ -83,10 +84,10 @@ def steady(
     return [e for _, e in sorted(events, key=lambda x: (x[0], x[1].event_id))]
 
 
-class TestDeliveryMemory:
+class TestCohortMemory:
     def test_only_early_returns_of_known_deliveries_count(self) -> None:
-        memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
-        memory.deliver("o1", T0, [("sku", "S1")])
+        memory = CohortMemory(3 * DAY, 6 * HOUR, ("sku",))
+        memory.remember("o1", T0, [("sku", "S1")])
         assert memory.age("o1", T0 + DAY) == DAY
         assert memory.age("o1", T0 + 3 * DAY + 1) is None, "a late return counted"
         assert memory.age("o2", T0 + DAY) is None, "a return of an unseen delivery counted"
@@ -95,8 +96,8 @@ class TestDeliveryMemory:
     def test_exposure_of_a_delivery_sums_to_the_windows_it_lies_in(self) -> None:
         """Over the overlapping daily windows every 6 h, one delivery's exposure adds up to
         4 (it counts in four windows, as a delivery counted directly would)."""
-        memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
-        memory.deliver("o1", T0 + 5 * HOUR, [("sku", "S1")])
+        memory = CohortMemory(3 * DAY, 6 * HOUR, ("sku",))
+        memory.remember("o1", T0 + 5 * HOUR, [("sku", "S1")])
         total = sum(
             memory.exposure(s, s + DAY).get(("sku", "S1"), 0.0)
             for s in range(T0 - DAY, T0 + 5 * DAY, 6 * HOUR)
@@ -104,8 +105,8 @@ class TestDeliveryMemory:
         assert total == pytest.approx(4.0)
 
     def test_learned_delay_moves_exposure_to_where_returns_come(self) -> None:
-        memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
-        memory.deliver("o1", T0, [("sku", "S1")])
+        memory = CohortMemory(3 * DAY, 6 * HOUR, ("sku",))
+        memory.remember("o1", T0, [("sku", "S1")])
         for i in range(40):  # every return two days after delivery, in windows before T0
             pane = T0 - 10 * DAY + i * 6 * HOUR
             memory.note(pane, 2 * DAY + HOUR)
@@ -115,26 +116,70 @@ class TestDeliveryMemory:
         assert day2 > 0.8 and day0 < 0.1
 
     def test_forgets_what_no_window_can_need(self) -> None:
-        memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
-        memory.deliver("old", T0, [("sku", "S1")])
-        memory.deliver("new", T0 + 2 * DAY, [("sku", "S1")])
+        memory = CohortMemory(3 * DAY, 6 * HOUR, ("sku",))
+        memory.remember("old", T0, [("sku", "S1")])
+        memory.remember("new", T0 + 2 * DAY, [("sku", "S1")])
         memory.sealed(T0 + 3 * DAY + 1)
         assert set(memory.delivered) == {"new"} and len(memory) == 1
 
     def test_round_trips_through_bytes(self) -> None:
-        memory = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku", "region,carrier"))
-        memory.deliver("o1", T0, [("sku", "S1"), ("region,carrier", "north,SF")])
-        memory.deliver("o2", T0 + HOUR, [("sku", "S2")])
+        memory = CohortMemory(3 * DAY, 6 * HOUR, ("sku", "region,carrier"))
+        memory.remember("o1", T0, [("sku", "S1"), ("region,carrier", "north,SF")])
+        memory.remember("o2", T0 + HOUR, [("sku", "S2")])
         memory.note(T0, DAY)
         memory.sealed(T0 - DAY)
-        copy = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku", "region,carrier"))
+        copy = CohortMemory(3 * DAY, 6 * HOUR, ("sku", "region,carrier"))
         copy.load(memory.to_bytes())
         assert copy.delivered == memory.delivered
         assert copy.exposure(T0, T0 + DAY) == memory.exposure(T0, T0 + DAY)
         assert copy.to_bytes() == memory.to_bytes()
-        other = DeliveryMemory(3 * DAY, 6 * HOUR, ("sku",))
+        other = CohortMemory(3 * DAY, 6 * HOUR, ("sku",))
         other.load(memory.to_bytes())  # other dimensions: starts empty
         assert len(other) == 0
+
+
+class TestSplitDelays:
+    """Keys of a ``split`` dimension (``cancellation_rate``'s reasons) learn their own
+    delay, and each gets the exposure of every anchor under it."""
+
+    @staticmethod
+    def memory() -> CohortMemory:
+        memory = CohortMemory(DAY, HOUR, ("channel", "reason"), split="reason")
+        placed = [("channel", "app"), ("reason", "__denominator__")]
+        for i in range(20):
+            memory.remember(f"o{i}", T0 + i * HOUR // 20, placed)
+        for i in range(40):  # payments fail within the hour, minds change 10 h later
+            pane = T0 - 5 * DAY + i * HOUR
+            memory.note(pane, 20 * 60_000, [("channel", "app"), ("reason", "payment_failed")])
+            memory.note(pane, 10 * HOUR, [("channel", "app"), ("reason", "customer_request")])
+            memory.sealed(pane)
+        return memory
+
+    def test_each_key_is_exposed_where_its_events_come(self) -> None:
+        memory = self.memory()
+        first = memory.exposure(T0, T0 + 2 * HOUR)
+        later = memory.exposure(T0 + 10 * HOUR, T0 + 12 * HOUR)
+        # 20 anchors; each delay keeps some of its prior (a uniform delay) after 40 windows.
+        quick, slow = ("reason", "payment_failed"), ("reason", "customer_request")
+        assert first[quick] > 12 and later[quick] < 2
+        assert first[slow] < 2 and later[slow] > 12
+        # The mixed delay: about half of the anchors in each.
+        assert 5 < first[("channel", "app")] < 12 and 5 < later[("channel", "app")] < 12
+
+    def test_split_delays_round_trip_through_bytes(self) -> None:
+        memory = self.memory()
+        copy = CohortMemory(DAY, HOUR, ("channel", "reason"), split="reason")
+        copy.load(memory.to_bytes())
+        assert copy.exposure(T0, T0 + 2 * HOUR) == memory.exposure(T0, T0 + 2 * HOUR)
+        assert copy.to_bytes() == memory.to_bytes()
+
+    def test_keys_beyond_the_cap_share_the_rules_delay(self) -> None:
+        memory = CohortMemory(DAY, HOUR, ("reason",), split="reason")
+        memory.remember("o1", T0, [("reason", "__denominator__")])
+        for i in range(MAX_SPLIT_KEYS + 10):
+            memory.note(T0 - DAY, HOUR, [("reason", f"r{i}")])
+        memory.sealed(T0 - DAY)
+        assert len(memory.split_hists) == MAX_SPLIT_KEYS
 
 
 class TestLagAwareReturnRate:

@@ -68,7 +68,7 @@ class TestRegistry:
         )
         assert DEFAULT_REGISTRY["cancellation_rate"].shared_denominator == {"reason"}
         assert DEFAULT_REGISTRY["complaint_rate"].shared_denominator == {"reason"}
-        assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate",)
+        assert DEFAULT_REGISTRY.with_trait("cohort") == ("return_rate", "cancellation_rate")
         assert DEFAULT_REGISTRY.with_trait("rollup_learns_rate") == ("lost_parcel",)
         assert {
             name: rule.forced_context
@@ -103,7 +103,7 @@ class TestRegistry:
             ("complaint_rate", o, "delivered"): (0.0, 1.0, None, False),
             ("complaint_rate", c, None): (1.0, 0.0, None, False),
             ("complaint_volume", c, None): (1.0, 0.0, None, False),
-            ("cancellation_rate", o, "cancelled"): (1.0, 0.0, None, False),
+            ("cancellation_rate", o, "cancelled"): (1.0, 0.0, None, True),
             ("cancellation_rate", o, "placed"): (0.0, 1.0, None, False),
             ("delivery_time_p90", o, "delivered"): (0.0, 1.0, "transit", False),
             ("late_delivery_share", o, "delivered"): (0.0, 1.0, "late", False),

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from alerts.metrics import AlertMetrics
 from streams.contract.validation import decode_event
 from streams.pipeline.aggregate import Partial, SealedPartial, SourceAggregator
-from streams.pipeline.cohorts import DeliveryMemory
+from streams.pipeline.cohorts import CohortMemory
 from streams.pipeline.replay import ReplayPipeline
 from streams.pipeline.set_apart import set_apart
 from streams.pipeline.wire import decode, pack_partials
@@ -136,10 +136,10 @@ class TestSplitPartials:
         assert first[("region,carrier", "R1,A")].split is None
 
     def test_lag_aware_exposure_splits_by_cell(self) -> None:
-        memory = DeliveryMemory(3 * 86_400_000, 6 * HOUR, ("category", "region,carrier"))
+        memory = CohortMemory(3 * 86_400_000, 6 * HOUR, ("category", "region,carrier"))
         for i in range(30):
             cell = "R1,A" if i % 3 else "R2,B"
-            memory.deliver(
+            memory.remember(
                 f"o{i}", T0 + i * 60_000, [("category", "toys"), ("region,carrier", cell)]
             )
         exposure, by_cell = memory.exposure_with_cells(
