@@ -196,13 +196,14 @@ class CohortMemory:
         if not self._ts:
             return {}
         out = self._exposure(self._weight(start_ms, end_ms))
-        if self.split_hists:
+        split = self.split
+        if split is not None and self.split_hists:
             ts, _ = self._arrays()
             for key, hist in self.split_hists.items():
                 weight = self.cdf(end_ms - ts, hist) - self.cdf(start_ms - ts, hist)
                 total = float(weight.sum())
                 if total > 1e-9:
-                    out[(self.split or "", key)] = total
+                    out[(split, key)] = total
         return out
 
     def exposure_with_cells(
