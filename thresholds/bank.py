@@ -164,11 +164,13 @@ class SeriesBank:
         guard_value: npt.ArrayLike | None = None,
         sequential: npt.ArrayLike | None = None,
         cusum_scale: npt.ArrayLike | None = None,
+        learn_offset: npt.ArrayLike | None = None,
     ) -> Outcome:
         """Close the window ending at ``ts_ms`` for ``rows``; update them; return decisions.
 
         ``value``, ``sample_size``, ``noise``, ``exposure``, ``sides``, ``z_scale``,
-        ``learn``, ``guard_value``, ``sequential`` and ``cusum_scale`` are aligned with
+        ``learn``, ``guard_value``, ``sequential``, ``cusum_scale`` and ``learn_offset``
+        are aligned with
         ``rows`` (see :meth:`thresholds.detector.Detector.score` for their meaning per kind
         and :func:`thresholds.engine.step` for the others).
         Rows must be distinct.
@@ -195,6 +197,7 @@ class SeriesBank:
             guard_value=guard_value,
             sequential=sequential,
             cusum_scale=cusum_scale,
+            learn_offset=learn_offset,
         )
         self._cols.put(rows, new)
         return out

@@ -402,6 +402,7 @@ def step(
     guard_value: npt.ArrayLike | None = None,
     sequential: npt.ArrayLike | None = None,
     cusum_scale: npt.ArrayLike | None = None,
+    learn_offset: npt.ArrayLike | None = None,
 ) -> tuple[Outcome, Columns]:
     """Evaluate one window for every row of ``cols``; return decisions and new columns.
 
@@ -430,6 +431,11 @@ def step(
     surprises, may need more evidence than the shares judged against it).
     ``guard_value`` is what the absolute guards compare instead of the observed value (a
     rule decided on the mean of log waits still guards on the p90 its users read).
+    ``learn_offset`` (ratio and percentile kinds; stabilised scale, 0 for none) is added
+    back to a row's value for the learning alone: the row is decided on ``y`` but learns,
+    and is rejected from learning, as ``y + learn_offset`` would be (a queue judged
+    against its peers' wave learns the waits it saw, so a wave that recurs daily, a shift
+    change, becomes its profile).
     Pure: ``cols`` is not modified.
     """
     size = len(cols)
@@ -627,6 +633,17 @@ def step(
     )
     warm = (cols.n < cfg.grace_period) & (not has_prior)
     bound = cfg.clip_sigma * sigma
+    learned_violating = violating
+    if learn_offset is not None:
+        offset = np.broadcast_to(np.asarray(learn_offset, dtype=np.float64), (size,))
+        r = np.where(valid, r + offset, r)
+        z_learn = np.where(seen & valid, r / sigma, 0.0)
+        learned_violating = np.where(
+            offset != 0.0,
+            ready
+            & ((z_learn > zt) & guard_up & watch_up | (z_learn < -zt) & guard_down & watch_down),
+            violating,
+        )
     rc = np.where(warm, r, np.clip(r, -bound, bound))
     if log_link:  # the step in the model's scale that moves yhat to the (clipped) value
         # The log step's fixed point is the geometric mean of y, below its mean by the
@@ -650,7 +667,7 @@ def step(
     # Counts still learn from it, clipped: their level must follow a promotion's ramp,
     # which a rejecting level lags until it pages on every channel (measured: 19 false
     # episodes against 9 in one week of the quality matrix's TUNE seed at 0.3x).
-    rejected = violating & ~warm & ~shift & (cfg.kind != "count")
+    rejected = learned_violating & ~warm & ~shift & (cfg.kind != "count")
     g_rejected = np.where(rejected, g, 0.0)
     g = np.where(rejected, 0.0, g)
     # A count rising on its unwatched side (a sale: the total pages on drops only) learns

@@ -55,10 +55,11 @@ def evaluate(
     raw: np.ndarray | None = None,
     guard_value: np.ndarray | None = None,
     sequential: np.ndarray | None = None,
+    learn_offset: np.ndarray | None = None,
 ) -> Outcome:
     """Decide one window of ``rows`` (only read the outcome when ``peek``); on-call
-    ``z_scale``, ``learn`` and ``sequential``, and ``guard_value``, as in
-    :func:`thresholds.engine.step`;
+    ``z_scale``, ``learn``, ``sequential`` and ``learn_offset``, and ``guard_value``, as
+    in :func:`thresholds.engine.step`;
     ``raw``: the observed values when ``values`` were scaled by the calendar. The total
     series is held to ``rule.total_cusum_h`` where the rule sets one; keys judged against
     the total are judged without the keys that broke away from it
@@ -97,6 +98,7 @@ def evaluate(
         guard_value=guard_value,
         sequential=sequential,
         cusum_scale=cusum_scale,
+        learn_offset=learn_offset,
     )
 
 

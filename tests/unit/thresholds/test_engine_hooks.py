@@ -1,6 +1,7 @@
 """The engine's per-row hooks: ``learn`` (keep a window out of the baseline), ``z_scale``
-(a per-row sensitivity multiplier), ``sequential`` (a row's weight in the CUSUMs) and
-``cusum_scale`` (a row's own CUSUM threshold)."""
+(a per-row sensitivity multiplier), ``sequential`` (a row's weight in the CUSUMs),
+``cusum_scale`` (a row's own CUSUM threshold) and ``learn_offset`` (learn another value
+than the one decided on)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,60 @@ class TestLearnFlag:
         _, new = step(cfg, cols, 30 * HOUR, np.array([400.0]), None)
         assert new.level[0] != cols.level[0]
         assert new.n[0] == cols.n[0] + 1
+
+
+def _waits(cfg: DetectorConfig) -> Columns:
+    """A percentile series warmed on p90 waits around 300 s."""
+    cols = Columns.empty(cfg, 1)
+    rng = np.random.default_rng(2)
+    for t in range(40):
+        value = np.array([300.0 * float(np.exp(rng.normal(0.0, 0.1)))])
+        _, cols = step(cfg, cols, t * HOUR, value, np.array([50]), np.array([0.01]))
+    return cols
+
+
+class TestLearnOffset:
+    """A row decided on its value moved down by its peers' wave learns the value it saw."""
+
+    CFG = DetectorConfig(kind="percentile", grace_period=5, direction="up")
+
+    def _step(self, cols: Columns, value: float, offset: float | None) -> tuple[Outcome, Columns]:
+        return step(
+            self.CFG,
+            cols,
+            40 * HOUR,
+            np.array([value]),
+            np.array([50]),
+            np.array([0.01]),
+            learn_offset=None if offset is None else np.array([offset]),
+        )
+
+    def test_it_is_decided_on_the_moved_value_and_learns_the_seen_one(self) -> None:
+        """Seen 420 s (x1.4), moved to 300 s: decided as 300 s, learned as 420 s would be."""
+        cols = _waits(self.CFG)
+        seen, moved = 420.0, 300.0
+        _, learned_seen = self._step(cols, seen, None)
+        as_moved, learned_moved = self._step(cols, moved, None)
+        out, learned = self._step(cols, moved, float(np.log1p(seen) - np.log1p(moved)))
+        assert out.z[0] == pytest.approx(as_moved.z[0])
+        assert not out.violating[0]
+        assert learned.level[0] == pytest.approx(learned_seen.level[0])
+        assert learned.var[0] == pytest.approx(learned_seen.var[0])
+        assert np.allclose(learned.hour, learned_seen.hour)
+        assert learned.level[0] != pytest.approx(learned_moved.level[0])
+
+    def test_a_seen_value_out_of_band_is_kept_from_the_level(self) -> None:
+        """Seen x3 (out of band), moved to the baseline: the level and variance stay, as a
+        rejected window's would, and the hour slot takes it once the hour is left."""
+        cols = _waits(self.CFG)
+        seen, moved = 900.0, 300.0
+        out, learned = self._step(cols, moved, float(np.log1p(seen) - np.log1p(moved)))
+        _, rejected = self._step(cols, seen, None)
+        assert not out.violating[0]
+        assert learned.level[0] == pytest.approx(rejected.level[0])
+        assert learned.var[0] == pytest.approx(rejected.var[0])
+        assert learned.hour_pending[0] == pytest.approx(rejected.hour_pending[0])
+        assert learned.hour_pending[0] > 0
 
 
 class TestZScale:
