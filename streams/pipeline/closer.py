@@ -574,26 +574,10 @@ class WindowCloser:
             z_scale: np.ndarray | None = None,
             learn: np.ndarray | None = None,
             sequential: np.ndarray | None = None,
+            learn_offset: np.ndarray | None = None,
+            reported: bool = True,
         ) -> Outcome:
-            if log_means is not None:  # decided on log-means, reported as the quantile
-                return log_means.report(
-                    window_judge.evaluate(
-                        rule,
-                        bank,
-                        end,
-                        ids,
-                        rows,
-                        judged,
-                        sample,
-                        noise,
-                        peek=peek,
-                        z_scale=z_scale,
-                        learn=learn,
-                        guard_value=log_means.quantiles,
-                        sequential=sequential,
-                    )
-                )
-            return window_judge.evaluate(
+            decided = window_judge.evaluate(
                 rule,
                 bank,
                 end,
@@ -605,9 +589,14 @@ class WindowCloser:
                 peek=peek,
                 z_scale=z_scale,
                 learn=learn,
-                raw=values,
+                raw=values if log_means is None else None,
+                guard_value=None if log_means is None else log_means.quantiles,
                 sequential=sequential,
+                learn_offset=learn_offset,
             )
+            if log_means is None or not reported:
+                return decided
+            return log_means.report(decided)  # decided on log-means, reported as the quantile
 
         def peek() -> Outcome:
             return judge(values, peek=True)
@@ -622,12 +611,29 @@ class WindowCloser:
         )
         if rule.relative_to == "peers":
             assert rule.kind in ("ratio", "percentile")
-            plan = with_standing_peers(plan, *window, kind=rule.kind)
+            if log_means is None:
+                plan = with_standing_peers(plan, *window, kind=rule.kind)
+            else:  # peers of log-means are judged in the scale the engine decides on
+                plan = with_standing_peers(
+                    plan,
+                    series,
+                    values,
+                    sizes,
+                    detector.min_sample_size,
+                    lambda: judge(values, peek=True, reported=False),
+                    detector.z,
+                    kind="percentile",
+                    noise=noise,
+                )
         if plan is None:
             outcome = judge(values)
         else:
             outcome = judge(
-                plan.values, z_scale=plan.z_scale, learn=plan.learn, sequential=plan.sequential
+                plan.values,
+                z_scale=plan.z_scale,
+                learn=plan.learn,
+                sequential=plan.sequential,
+                learn_offset=plan.learn_offset,
             )
         if self.oncall:
             self.oncall.after(rule.name, series, plan, outcome, values)
@@ -660,7 +666,7 @@ class WindowCloser:
                     key,
                     start,
                     end,
-                    plan.decision(i, decision),
+                    plan.decision(i, decision, reported=log_means is not None),
                     partial,
                     muted=plan.muted.get(i),
                     calendar=plan.calendar.get(i),

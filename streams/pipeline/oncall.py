@@ -80,6 +80,9 @@ class WindowPlan:
     z_scale: npt.NDArray[np.float64] | None = None
     #: Weight of each row's CUSUM evidence (1 as usual; peer-normalised rows ``1 / widen``).
     sequential: npt.NDArray[np.float64] | None = None
+    #: What each row learns on top of its judged value (stabilised scale; a log-mean row
+    #: judged against its peers learns the waits it saw, ``thresholds.engine.step``).
+    learn_offset: npt.NDArray[np.float64] | None = None
     #: Row -> name of the mute (or the silencing calendar event) covering it.
     muted: dict[int, str] = field(default_factory=dict)
     #: Row -> factor applied to the baseline (the engine saw value / factor).
@@ -114,14 +117,15 @@ class WindowPlan:
             self.sequential = np.ones(len(self.values))
         self.sequential[row] = 1.0 / moved.widen
 
-    def decision(self, row: int, decision: Decision) -> Decision:
+    def decision(self, row: int, decision: Decision, *, reported: bool = False) -> Decision:
         """The row's decision in true units: observed, baseline and band times its factor,
-        or (a peer-normalised share) moved back by its shift in the stabilised scale."""
+        or (a peer-normalised share) moved back by its shift in the stabilised scale
+        (``reported``: the observed value already is, a log-mean rule's window quantile)."""
         f = self.factor.get(row)
         if f is not None and f != 1.0:
             decision = replace(
                 decision,
-                observed=decision.observed * f,
+                observed=decision.observed if reported else decision.observed * f,
                 baseline=None if decision.baseline is None else decision.baseline * f,
                 lower=None if decision.lower is None else decision.lower * f,
                 upper=None if decision.upper is None else decision.upper * f,
@@ -361,13 +365,16 @@ def with_standing_peers(
     peek: Callable[[], Outcome],
     z: float,
     kind: PeerKind = "ratio",
+    noise: npt.NDArray[np.float64] | None = None,
 ) -> WindowPlan | None:
     """``plan`` (``None``: none yet) with the rows of a ``relative_to = "peers"`` window
     whose peers rose together judged against them, widened and not learned
-    (:func:`streams.pipeline.peers.standing_shifts`); rows the calendar already moved keep
-    its judgement. ``None`` when nothing applies and there was no plan."""
+    (:func:`streams.pipeline.peers.standing_shifts`); log-means (``noise``: their sampling
+    variances) learn the values they saw instead (``WindowPlan.learn_offset``). Rows the
+    calendar already moved keep its judgement. ``None`` when nothing applies and there was
+    no plan."""
     judged = values if plan is None else plan.values
-    shifts = standing_shifts(series, judged, sizes, peek(), min_sample, z, kind)
+    shifts = standing_shifts(series, judged, sizes, peek(), min_sample, z, kind, noise)
     if plan is not None:
         shifts = {
             row: moved
@@ -380,10 +387,17 @@ def with_standing_peers(
         plan = WindowPlan(values.astype(np.float64, copy=True))
     learn = np.ones(len(series), np.bool_) if plan.learn is None else plan.learn.copy()
     scale = np.ones(len(series)) if plan.z_scale is None else plan.z_scale.copy()
+    offset = None
+    if noise is not None:  # log-means learn what they saw (a shift change recurs daily)
+        offset = np.zeros(len(series)) if plan.learn_offset is None else plan.learn_offset.copy()
     for row, moved in shifts.items():
+        seen = float(plan.values[row])
         plan.move(row, moved, sizes[row], kind)
         plan.peers[row] = {"factor": round(moved.wave, 4), "widen": round(moved.widen, 3)}
         scale[row] *= moved.widen
-        learn[row] = False
-    plan.learn, plan.z_scale = learn, scale
+        if offset is None:
+            learn[row] = False
+        else:
+            offset[row] = float(np.log1p(max(seen, 0.0)) - np.log1p(max(moved.value, 0.0)))
+    plan.learn, plan.z_scale, plan.learn_offset = learn, scale, offset
     return plan

@@ -24,12 +24,17 @@ rate, whose early returns move ~2.5 times as much (``w`` ~ 3-4).
 
 Two users: the calendar judges ``return_rate`` and ``complaint_rate`` this way in every
 window of a declared event's aftermath (:mod:`streams.pipeline.oncall`), and a rule with
-``relative_to = "peers"`` (shipped on ``late_delivery_share`` and ``delivery_time_p90``)
-in any window whose wave reaches ``STANDING_WAVE`` (:func:`standing_shifts`). Below it
-the window is judged and learned as usual. A moved window teaches nothing: learning the
+``relative_to = "peers"`` (shipped on ``late_delivery_share``, ``delivery_time_p90`` and
+``wait_time_p90``) in any window whose wave reaches ``STANDING_WAVE``
+(:func:`standing_shifts`; on ``wait_time_p90``'s log-means, a wave that stands out of the
+queues' sampling noise, up to ``MOST_LOAD_WAVE``). Below it the window is judged and
+learned as usual. A moved window teaches nothing: learning the
 moved rate would leave the common level of all baselines free to drift (each key's ``w``
 would absorb it), and learning the raw rate would teach every key a shop-wide swing as
-its own.
+its own. Log-means do learn the raw value (``WindowPlan.learn_offset``): a queue's waits
+step up every night at a shift change on every queue at once, a wave that recurs daily
+and must become the hour's profile (the second shop's 23:00 step paged 17 times in 14
+days at 3x when moved windows taught nothing, 14 judged alone, 6 learning raw).
 
 A percentile rule's rows (``kind = "percentile"``, the quantile statistic) are read the
 same way with the window's quantile as the rate and the engine's ``g(x) = log1p(x)`` as
@@ -51,7 +56,9 @@ from thresholds.kinds import to_observed
 
 __all__ = [
     "LEAST_WAVE",
+    "LOG_WAVE_Z",
     "MIN_PEERS",
+    "MOST_LOAD_WAVE",
     "PEER_FULL_WAVE",
     "PEER_WIDEN",
     "STANDING_WAVE",
@@ -90,6 +97,17 @@ PEER_FULL_WAVE: Final = 1.5
 STANDING_WAVE: Final = 0.25
 LEAST_WAVE: Final = 0.1
 STANDING_Z: Final = 3.0
+#: Largest wave of log-mean rows (``statistic = "log_mean"``: waits) judged away. Every
+#: queue's waits lengthen with the shop's load (about x1.4 on a Sunday evening, when
+#: ``rho / (1 - rho)`` runs from 3 to 4 and more), but no busy evening doubles them: a
+#: larger wave is a shop-wide staffing gap, and every queue is judged on its own; a row is
+#: moved by at most this much.
+MOST_LOAD_WAVE: Final = 2.0
+#: Standard errors a log-mean wave stands out by to move its rows. Moving a window without
+#: a wave only widens its band for a window; not moving one with a wave pages: so fewer
+#: than ``STANDING_Z`` (the tail of a x1.6 evening, half in its last window, paged a
+#: queue at 3, tests/unit/scenarios/test_queue_waves.py).
+LOG_WAVE_Z: Final = 2.0
 
 Series = tuple[str, str, str]
 """``(series id, dimension, key)``."""
@@ -136,11 +154,20 @@ def standing_shifts(
     min_sample: int,
     z: float,
     kind: PeerKind = "ratio",
+    noise: npt.NDArray[np.float64] | None = None,
 ) -> dict[int, PeerShift]:
     """Row -> its shift, for the rows of a ``relative_to = "peers"`` window whose
     dimension's peers rose together (see ``STANDING_WAVE``; ``outcome``: the engine's peek
     of the unmoved window; ``kind``: ``values`` are numerators of ``sizes`` trials, or
-    quantiles of ``sizes`` events)."""
+    quantiles of ``sizes`` events).
+
+    With ``noise`` (a percentile rule decided on log-means: ``values`` are ``expm1`` of
+    them and ``noise`` their sampling variances) a wave moves the rows only when it stands
+    ``LOG_WAVE_Z`` standard errors out, whatever its size (:func:`_log_wave_least`: four
+    queues of a few waits each agree on a x1.3 by chance at a small shop's night), and
+    never when the dimension's own median (every key, weighted) passes ``MOST_LOAD_WAVE``
+    (one key's peers may: the key breaking away is among the others' peers), each row
+    then by at most that."""
     baseline = outcome.baseline
     by_dimension: dict[str, list[int]] = {}
     for row, (_, dimension, _) in enumerate(series):
@@ -150,9 +177,14 @@ def standing_shifts(
         factors = peer_factors(values, sizes, baseline, rows, min_sample, kind)
         if not factors:
             continue
-        ratios = _members(values, sizes, baseline, rows, min_sample, kind)[0]
-        spread = STANDING_Z * _median_error(ratios)
-        least = 1.0 + min(STANDING_WAVE, max(LEAST_WAVE, spread))
+        ratios, weights, members = _members(values, sizes, baseline, rows, min_sample, kind)
+        if noise is None:
+            least = 1.0 + min(STANDING_WAVE, max(LEAST_WAVE, STANDING_Z * _median_error(ratios)))
+        elif _weighted_median(ratios, weights) > MOST_LOAD_WAVE:
+            continue  # no busy hour does that: a shop-wide surge, judged as it is
+        else:
+            least = _log_wave_least(ratios, noise[members])
+            factors = {row: min(w, MOST_LOAD_WAVE) for row, w in factors.items()}
         moved = {
             row: w
             for row, w in factors.items()
@@ -210,6 +242,26 @@ def _median_error(ratios: list[float]) -> float:
     q = np.asarray(ratios)
     mad = float(np.median(np.abs(q - np.median(q))))
     return 1.2533 * 1.4826 * mad / float(np.sqrt(len(q)))
+
+
+def _log_wave_least(ratios: list[float], noise: npt.NDArray[np.float64]) -> float:
+    """The least wave of log-mean peers that moves their rows: ``exp(LOG_WAVE_Z x se)``,
+    ``se`` the larger of the median's error from the peers' scatter (:func:`_median_error`)
+    and from their sampling noise, ``1.2533 / sqrt(sum 1 / noise_i)`` (the median's
+    efficiency against the inverse-variance mean, Kenney & Keeping 1962), and never below
+    ``1 + LEAST_WAVE``."""
+    known = noise[noise > 0]
+    sampled = 1.2533 / float(np.sqrt(np.sum(1.0 / known))) if len(known) else float("inf")
+    se = max(_median_error(ratios), sampled)
+    return max(1.0 + LEAST_WAVE, float(np.exp(min(LOG_WAVE_Z * se, 50.0))))
+
+
+def _weighted_median(ratios: list[float], weights: list[float]) -> float:
+    """The median of ``ratios`` weighted by ``weights`` (the lower one at a tie)."""
+    order = np.argsort(np.asarray(ratios), kind="stable")
+    cum = np.cumsum(np.asarray(weights)[order])
+    k = min(int(np.searchsorted(cum, cum[-1] / 2)), len(order) - 1)
+    return float(np.asarray(ratios)[order][k])
 
 
 def peer_factors(

@@ -336,11 +336,6 @@ def _rule(
             raise ConfigError(f"{where}.relative_to", "'total' is for count rules")
         if relative_to == "peers" and entry.kind not in ("ratio", "percentile"):
             raise ConfigError(f"{where}.relative_to", "'peers' is for ratio and percentile rules")
-        if relative_to == "peers" and table.get("statistic", "quantile") != "quantile":
-            raise ConfigError(
-                f"{where}.relative_to",
-                "'peers' judges a percentile rule's quantile, not its log-mean",
-            )
         if relative_to == "total" and ("total",) not in dimensions:
             raise ConfigError(f"{where}.relative_to", "needs the 'total' dimension")
     total_direction = table.get("total_direction")

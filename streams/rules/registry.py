@@ -11,8 +11,8 @@ Examples
 --------
 >>> DEFAULT_REGISTRY["return_rate"].kind
 'ratio'
->>> DEFAULT_REGISTRY.with_trait("colocated")
-('order_volume', 'complaint_rate', 'delivery_time_p90', 'late_delivery_share')
+>>> DEFAULT_REGISTRY.with_trait("colocated")[:3]
+('order_volume', 'complaint_rate', 'wait_time_p90')
 """
 
 from __future__ import annotations

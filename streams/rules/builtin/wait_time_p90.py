@@ -23,4 +23,5 @@ RULE: Final[Rule] = Rule(
     SERVICE_DIMENSIONS,
     ("queue",),
     feeds={(WaitTimeEvent, None): Feed(den=1.0, measure=WAIT)},
+    colocated=True,
 )

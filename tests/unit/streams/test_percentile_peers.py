@@ -14,7 +14,7 @@ import pytest
 from streams.dev.simulator.timefmt import format_ts
 from streams.exceptions import ConfigError
 from streams.pipeline.oncall import WindowPlan, with_standing_peers
-from streams.pipeline.peers import PEER_WIDEN, standing_shifts
+from streams.pipeline.peers import MOST_LOAD_WAVE, PEER_WIDEN, standing_shifts
 from streams.pipeline.replay import ReplayPipeline
 from streams.rules.catalogue import RuleSet, load_rules, parse_rules
 from tests.unit.oncall.helpers import peeked
@@ -172,13 +172,106 @@ class TestShifts:
         assert plan is None
 
 
+LOG_BASE = 300.0
+
+
+def log_outcome(k: int = 5) -> Outcome:
+    """The engine's peek of ``k`` queues' log-means: ``LOG_BASE`` s, the band x1.8 above."""
+    return peeked(
+        np.full(k, LOG_BASE),
+        np.full(k, np.nan),
+        np.full(k, LOG_BASE * 1.8),
+        np.full(k, 100, np.int64),
+    )
+
+
+def log_shifts(
+    multipliers: list[float], noise: float = 0.005, sizes: list[float] | None = None
+) -> dict[int, float]:
+    """Row -> the wave a window of queues' log-means ``LOG_BASE x multipliers`` (``sizes``
+    waits each, default 100; sampling variance ``noise`` in log) is moved by."""
+    k = len(multipliers)
+    series = [(f"wait_time_p90:queue:Q{i}", "queue", f"Q{i}") for i in range(k)]
+    shifts = standing_shifts(
+        series,
+        LOG_BASE * np.asarray(multipliers),
+        np.asarray(sizes or [100.0] * k),
+        log_outcome(k),
+        2,
+        3.0,
+        "percentile",
+        np.full(k, noise),
+    )
+    return {row: round(moved.wave, 3) for row, moved in shifts.items()}
+
+
+class TestLogMeanShifts:
+    """Peers of log-means (``wait_time_p90``): the wave must stand out of the sampling noise,
+    and a wave beyond ``MOST_LOAD_WAVE`` is a shop-wide surge, not judged away."""
+
+    def test_a_busy_evening_moves_every_queue(self) -> None:
+        assert log_shifts([1.5, 1.45, 1.55, 1.5, 1.5]) == dict.fromkeys(range(5), 1.5)
+
+    def test_a_wave_inside_the_noise_moves_nothing(self) -> None:
+        """x1.3 on queues of a few waits (log-mean variance 0.2 each) is chance."""
+        assert log_shifts([1.3] * 5, noise=0.2) == {}
+        assert log_shifts([1.3] * 5, noise=0.005) != {}
+
+    def test_one_queue_breaking_away_keeps_its_peers_wave(self) -> None:
+        """Queue 0 x4 in a x1.6 evening: it is judged against the others' x1.6 (and they,
+        with it among their peers, against x1.6 too)."""
+        assert log_shifts([4.0, 1.6, 1.6, 1.6, 1.6]) == dict.fromkeys(range(5), 1.6)
+
+    def test_a_shop_wide_surge_is_not_judged_away(self) -> None:
+        assert MOST_LOAD_WAVE == 2.0
+        assert log_shifts([3.0] * 5) == {}
+
+    def test_a_row_is_moved_by_at_most_the_largest_load_wave(self) -> None:
+        """The dimension's median (weighted by waits) is x1.9; queue 1's peers reach x2.2."""
+        shifts = log_shifts([1.0, 1.9, 2.2, 2.2, 2.2], sizes=[100, 300, 100, 100, 100])
+        assert shifts[1] == MOST_LOAD_WAVE
+        assert shifts[0] == 1.9
+
+    def test_the_alert_reports_the_window_quantile(self) -> None:
+        """A log-mean rule's decision already carries the window's p90 as observed; only
+        the baseline and band are moved back up by the wave."""
+        series = [(f"wait_time_p90:queue:Q{i}", "queue", f"Q{i}") for i in range(5)]
+        plan = with_standing_peers(
+            None,
+            series,
+            LOG_BASE * np.full(5, 1.5),
+            np.full(5, 100.0),
+            2,
+            log_outcome,
+            3.0,
+            kind="percentile",
+            noise=np.full(5, 0.005),
+        )
+        assert plan is not None
+        judged = log_outcome().decision(0)
+        shown = plan.decision(0, judged, reported=True)
+        assert shown.observed == judged.observed
+        assert shown.baseline == pytest.approx(LOG_BASE * 1.5)
+
+
 class TestRulesFile:
-    def test_peers_judge_the_quantile_not_the_log_mean(self) -> None:
+    def test_peers_judge_a_log_mean_too(self) -> None:
+        rules = parse_rules(
+            {"rules": {"wait_time_p90": {"relative_to": "peers", "statistic": "log_mean"}}}
+        )
+        assert rules.by_name("wait_time_p90").relative_to == "peers"
+
+    def test_peers_need_a_colocated_rule(self) -> None:
         with pytest.raises(ConfigError) as info:
-            parse_rules(
-                {"rules": {"delivery_time_p90": {"relative_to": "peers", "statistic": "log_mean"}}}
-            )
-        assert info.value.field == "rules.delivery_time_p90.relative_to"
+            parse_rules({"rules": {"handle_time_p90": {"relative_to": "peers"}}})
+        assert info.value.field == "rules.handle_time_p90.relative_to"
+
+    @pytest.mark.parametrize("path", [None, "deploy/rules/china.toml"])
+    def test_the_shipped_rules_judge_waits_against_peers(self, path: str | None) -> None:
+        rules = load_rules(path)
+        assert rules.by_name("wait_time_p90").relative_to == "peers"
+        assert rules.by_name("wait_time_p90").statistic == "log_mean"
+        assert rules.by_name("wait_sla_breach_share").relative_to is None
 
     @pytest.mark.parametrize("path", [None, "deploy/rules/china.toml"])
     def test_the_shipped_rules_judge_delivery_times_against_peers(self, path: str | None) -> None:

@@ -58,6 +58,7 @@ class TestRegistry:
         assert DEFAULT_REGISTRY.with_trait("colocated") == (
             "order_volume",
             "complaint_rate",
+            "wait_time_p90",
             "delivery_time_p90",
             "late_delivery_share",
         )
