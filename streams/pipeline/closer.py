@@ -598,8 +598,8 @@ class WindowCloser:
                 return decided
             return log_means.report(decided)  # decided on log-means, reported as the quantile
 
-        def peek() -> Outcome:
-            return judge(values, peek=True)
+        def peek() -> Outcome:  # in the scale the engine decides on (log-means unreported)
+            return judge(values, peek=True, reported=False)
 
         window = (series, values, sizes, detector.min_sample_size, peek, detector.z)
         plan = (
@@ -611,20 +611,9 @@ class WindowCloser:
         )
         if rule.relative_to == "peers":
             assert rule.kind in ("ratio", "percentile")
-            if log_means is None:
-                plan = with_standing_peers(plan, *window, kind=rule.kind)
-            else:  # peers of log-means are judged in the scale the engine decides on
-                plan = with_standing_peers(
-                    plan,
-                    series,
-                    values,
-                    sizes,
-                    detector.min_sample_size,
-                    lambda: judge(values, peek=True, reported=False),
-                    detector.z,
-                    kind="percentile",
-                    noise=noise,
-                )
+            plan = with_standing_peers(
+                plan, *window, kind=rule.kind, noise=None if log_means is None else noise
+            )
         if plan is None:
             outcome = judge(values)
         else:

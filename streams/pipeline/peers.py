@@ -282,8 +282,7 @@ def peer_factors(
     q = np.asarray(ratio)[order]
     cum = np.cumsum(np.asarray(weight)[order])
     total = float(cum[-1])
-    every = float(q[min(int(np.searchsorted(cum, total / 2)), len(q) - 1)])
-    out = dict.fromkeys(rows, every)
+    out = dict.fromkeys(rows, _weighted_median(ratio, weight))
     if len(members) - 1 < MIN_PEERS:
         for row in members:
             del out[row]
