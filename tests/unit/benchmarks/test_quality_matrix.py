@@ -401,6 +401,26 @@ class TestTopics:
         with pytest.raises(argparse.ArgumentTypeError, match="waits"):
             _topics("waits")
 
+    def test_any_expected_scores_incidents_the_family_shares(self) -> None:
+        """A complaint spike expects complaint_volume and complaint_rate; under ``--topics
+        complaints`` only the first is fed: scored with ``any_expected`` alone."""
+        from benchmarks.quality_matrix import fed_rules, scored
+        from streams.rules.catalogue import load_rules
+
+        fed = fed_rules(load_rules(None), frozenset({"complaints"}))
+        expected = {"complaint_volume", "complaint_rate"}
+        assert "complaint_volume" in fed and "complaint_rate" not in fed
+        assert not scored(expected, fed)
+        assert scored(expected, fed, any_expected=True)
+        assert not scored({"order_volume"}, fed, any_expected=True)
+
+    def test_any_expected_needs_topics(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without ``--topics`` every rule is fed: the flag is refused, naming both."""
+        from benchmarks.quality_matrix import main
+
+        assert main(["--any-expected", "--quick"]) == 2
+        assert "--any-expected: needs --topics" in capsys.readouterr().err
+
     def test_the_table_leaves_out_types_not_scored(self) -> None:
         """Only the incident types the run scored get rows."""
         from benchmarks.matrix_scoring import IncidentScore
