@@ -52,7 +52,7 @@ def hour_of(hour: int, complaints: dict[tuple[str, str], int]) -> list[tuple[int
         for i in range(40):
             at = T0 + hour * HOUR + i * 60_000 + c * 1000
             oid = f"o-{hour}-{region}-{carrier}-{i}"
-            attrs = {"category": "toys", "region": region, "carrier": carrier}
+            attrs = {"category": "toys", "sku": "S-1", "region": region, "carrier": carrier}
             delivered = {"event_id": f"{oid}:d", "ts": at, "order_id": oid, "status": "delivered"}
             out.append((at, "orders", {**delivered, **attrs}))
             if i < bad:
@@ -171,6 +171,21 @@ class TestReplay:
         # Without it the category pages for the cell's complaints too.
         assert ("category", "toys") in firing(complaint_rules(), records)
 
+    def test_one_bad_cell_pages_on_the_cell_not_the_sku(self) -> None:
+        # A best-selling SKU delivered in every cell: the damaged cell's returns are the
+        # cell's problem, as they are in a category (set apart in both, as shipped).
+        records = traffic({("R1", "A"): 14}, range(24, 28))
+        rules = complaint_rules(
+            dimensions=["sku", "category", "region,carrier"],
+            set_apart="region,carrier",
+            set_apart_in=["category", "sku"],
+        )
+        fired = firing(rules, records)
+        assert ("region,carrier", "R1,A") in fired
+        assert not fired & {("sku", "S-1"), ("category", "toys")}
+        plain = complaint_rules(dimensions=["sku", "category", "region,carrier"])
+        assert ("sku", "S-1") in firing(plain, records)
+
     def test_a_rise_in_every_cell_pages_on_the_category(self) -> None:
         bad = dict.fromkeys(CELLS, 12)
         fired = firing(complaint_rules(set_apart="region,carrier"), traffic(bad, range(24, 28)))
@@ -181,10 +196,10 @@ class TestReplay:
 
 
 class TestRulesFile:
-    def test_shipped_return_rate_sets_cells_apart_in_categories(self) -> None:
+    def test_shipped_return_rate_sets_cells_apart_in_categories_and_skus(self) -> None:
         (rule,) = [r for r in load_rules(None).rules if r.name == "return_rate"]
         assert rule.set_apart == "region,carrier"
-        assert rule.set_apart_in == ("category",)
+        assert rule.set_apart_in == ("category", "sku")
 
     def test_default_is_every_dimension_but_the_cells_and_their_parts(self) -> None:
         rules = complaint_rules(
