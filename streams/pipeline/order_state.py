@@ -71,6 +71,15 @@ _NONE: Final = -(1 << 63)
 _MS_PER_HOUR: Final = 3_600_000
 #: Transit times kept per cell (the newest); the p90 is read from them.
 CELL_HISTORY: Final = 256
+#: The time a cell's kept transit times should cover: a cell delivering more than
+#: :data:`CELL_HISTORY` parcels in it keeps an evenly spaced share of its deliveries.
+#: Deliveries come in daytime rounds, and a morning's parcels took less time than an
+#: evening's (shipped early, delivered early), so newest-256 histories of a busy cell
+#: covered an hour or two and their p90 swung with the hour: 74-101 h within one day of
+#: a cell whose p90 over the day is 90-95 h (20,000 orders a day). Deadlines are
+#: re-checked hourly, so they met the cycle's low: 7 parcels of one cell flagged lost
+#: on one Sunday morning that all arrived that day (quality matrix, 3x, TUNE seed 4).
+HISTORY_SPAN_MS: Final = 24 * 3_600_000
 #: Cells (region, carrier) with their own history; more share the whole partition's.
 MAX_CELLS: Final = 10_000
 #: Deliveries a cell needs before its own p90 is used (before that: the partition's).
@@ -161,11 +170,15 @@ def cell_of(region: str | None, carrier: str | None) -> str:
 
 
 class TransitNorms:
-    """Per cell, the newest :data:`CELL_HISTORY` transit times (hours) and their p90.
+    """Per cell, the newest :data:`CELL_HISTORY` kept transit times (hours) and their p90.
 
     The p90 is the nearest-rank quantile of the kept values (Hyndman & Fan 1996,
     definition 1), read from a copy kept in order; a cell with fewer than
-    :data:`MIN_CELL_SAMPLES` values answers with the whole partition's.
+    :data:`MIN_CELL_SAMPLES` values answers with the whole partition's. A delivery given
+    its time (``at_ms``) is kept with probability ``min(1, CELL_HISTORY / n)``, ``n``
+    the cell's deliveries in about the last :data:`HISTORY_SPAN_MS` (exponentially
+    decayed), by a deterministic credit count (every k-th one, not a random draw), so
+    the kept values spread over about that span however busy the cell is.
 
     Examples
     --------
@@ -188,14 +201,19 @@ class TransitNorms:
         #: Per cell: deliveries counted, then how many came after each rung x its p90.
         self.tails: dict[str, list[float]] = {}
         self._rung: dict[str, float] = {}
+        #: Per cell: ``[deliveries (decayed), event time of that value, keep credit]``.
+        self.pace: dict[str, list[float]] = {}
 
-    def add(self, cell: str, hours: float, *, flagged: bool = False) -> None:
+    def add(
+        self, cell: str, hours: float, *, flagged: bool = False, at_ms: int | None = None
+    ) -> None:
         """Record one delivery's transit time in its cell and in the partition's.
 
         ``flagged``: the parcel had been reported lost. Its transit then counts on every
         rung it exceeded; deliveries that were never flagged only count as deliveries (a
         cell that slows down as a whole moves its deadlines out first, so its slow parcels
-        are not counted as a tail).
+        are not counted as a tail). ``at_ms``: when it was delivered; a busy cell keeps
+        only a share of its deliveries (see the class); without it every one is kept.
         """
         for key in (cell, _ALL):
             ring = self.history.get(key)
@@ -207,10 +225,27 @@ class TransitNorms:
             ordered = self._sorted[key]
             if self.rungs and len(ordered) >= MIN_CELL_SAMPLES:
                 self._count_tail(key, hours / _p90_of(ordered) if flagged else 0.0)
+            if at_ms is not None and not self._keep(key, at_ms):
+                continue
             if len(ring) == CELL_HISTORY:
                 del ordered[bisect.bisect_left(ordered, ring[0])]
             ring.append(hours)
             bisect.insort(ordered, hours)
+
+    def _keep(self, key: str, at_ms: int) -> bool:
+        """Whether the cell keeps this delivery: a credit of ``CELL_HISTORY / n`` per
+        delivery (at most 1), one kept per whole credit."""
+        pace = self.pace.get(key)
+        if pace is None:
+            pace = self.pace[key] = [0.0, float(at_ms), 0.0]
+        at = max(pace[1], float(at_ms))
+        pace[0] = pace[0] * math.exp(-(at - pace[1]) / HISTORY_SPAN_MS) + 1.0
+        pace[1] = at
+        pace[2] += min(1.0, CELL_HISTORY / pace[0])
+        if pace[2] < 1.0:
+            return False
+        pace[2] -= 1.0
+        return True
 
     def _count_tail(self, key: str, ratio: float) -> None:
         counts = self.tails.get(key)
@@ -265,13 +300,20 @@ class TransitNorms:
         """The kept histories, oldest first."""
         return {key: list(ring) for key, ring in sorted(self.history.items())}
 
-    def load(self, data: dict[str, list[float]], tails: dict[str, list[float]]) -> None:
-        """Inverse of :meth:`to_json` and of :attr:`tails` (empty for older snapshots)."""
+    def load(
+        self,
+        data: dict[str, list[float]],
+        tails: dict[str, list[float]],
+        pace: dict[str, list[float]] | None = None,
+    ) -> None:
+        """Inverse of :meth:`to_json`, of :attr:`tails` and of :attr:`pace` (empty for
+        older snapshots)."""
         self.history = {key: deque(values, maxlen=CELL_HISTORY) for key, values in data.items()}
         self._sorted = {key: sorted(ring) for key, ring in self.history.items()}
         width = len(self.rungs) + 1
         self.tails = {key: list(c) for key, c in tails.items() if len(c) == width}
         self._rung = {}
+        self.pace = {key: [float(v) for v in p] for key, p in (pace or {}).items() if len(p) == 3}
 
 
 def _p90_of(ordered: list[float]) -> float:
@@ -427,7 +469,7 @@ class OrderBook:
             p90 = self.transit.p90(cell)
             late = None if p90 is None else hours > p90
         if first:
-            self.transit.add(cell, hours, flagged=order.lost or order.overdue)
+            self.transit.add(cell, hours, flagged=order.lost or order.overdue, at_ms=ts)
             if order.overdue:  # a straggler after all
                 self.lone_outcomes[1] += 1.0
                 if order.alone:
@@ -643,6 +685,7 @@ class OrderBook:
             "region": [o.region for o in orders],
             "transit": self.transit.to_json(),
             "transit_tails": self.transit.tails,
+            "transit_pace": self.transit.pace,
             "overdue": {
                 cell: [list(entry) for entry in recent] for cell, recent in self._overdue.items()
             },
@@ -669,7 +712,9 @@ class OrderBook:
         for _ in range(SNAPSHOT_COLUMNS):
             columns.append(np.frombuffer(data, "<i8", count, offset).tolist())
             offset += 8 * count
-        self.transit.load(header["transit"], header.get("transit_tails", {}))
+        self.transit.load(
+            header["transit"], header.get("transit_tails", {}), header.get("transit_pace")
+        )
         self.first_ms = header.get("first_ms")
         self.orders = {}
         for i, key in enumerate(ids):

@@ -9,6 +9,7 @@ import pytest
 from streams.contract.events import OrderEvent
 from streams.exceptions import InvalidEvent
 from streams.pipeline.order_state import (
+    CELL_HISTORY,
     LONE_FACTOR,
     MIN_CELL_SAMPLES,
     OrderBook,
@@ -419,6 +420,60 @@ class TestHeavyTail:
         restored = book()
         restored.load(header, b"".join(b.arrays()), 0)
         assert restored.transit.deadline_factor("north,ACME") == 2.0
+
+
+def deliver_rounds(
+    b: OrderBook, days: int, per_day: int, start: int = 0, until_ms: int | None = None
+) -> list[float]:
+    """``per_day`` deliveries a day for ``days`` days (up to ``until_ms``) in daytime
+    rounds (08:00-20:00, evenly spaced) of one cell: a parcel delivered at hour ``h``
+    took ``40 + 3 (h - 8)`` hours (morning deliveries are quick ones). Returns the
+    transit times, in order."""
+    hours = []
+    step = 12 * HOUR // per_day
+    for day in range(days):
+        for i in range(per_day):
+            delivered = day * DAY + 8 * HOUR + i * step
+            if until_ms is not None and delivered >= until_ms:
+                return hours
+            transit = 40.0 + 3.0 * (delivered % DAY - 8 * HOUR) / HOUR
+            name = f"r{start + day * per_day + i}"
+            b.observe(ev(name, "shipped", delivered - round(transit * HOUR)))
+            b.observe(ev(name, "delivered", delivered))
+            hours.append(transit)
+    return hours
+
+
+class TestHistorySpan:
+    def test_a_busy_cells_p90_covers_the_day_not_the_hour(self) -> None:
+        """3,000 deliveries a day, read at 10:00 on the third day: the p90 is about the
+        day's (72 h), not the morning's quick parcels' (the newest 256: about 45 h)."""
+        b = book()
+        hours = deliver_rounds(b, 3, 3_000, until_ms=2 * DAY + 10 * HOUR)
+        newest = sorted(hours[-CELL_HISTORY:])[math.ceil(0.9 * CELL_HISTORY) - 1]
+        assert newest < 50.0
+        p90 = b.transit.p90("north,ACME")
+        assert p90 is not None
+        assert 66.0 <= p90 <= 76.0
+        assert len(b.transit.history["north,ACME"]) == CELL_HISTORY
+
+    def test_a_quiet_cell_keeps_every_delivery(self) -> None:
+        """Under CELL_HISTORY deliveries a day every one is kept: the newest 256."""
+        b = book()
+        hours = deliver_rounds(b, 4, 100)
+        kept = list(b.transit.history["north,ACME"])
+        assert kept == pytest.approx(hours[-CELL_HISTORY:])
+
+    def test_a_restored_book_keeps_the_same_deliveries(self) -> None:
+        """The keep credit survives a snapshot: a restored book keeps the same share."""
+        b = book()
+        deliver_rounds(b, 1, 3_000)
+        restored = book()
+        restored.load(b.header(), b"".join(b.arrays()), 0)
+        deliver_rounds(b, 1, 3_000, start=100_000)
+        deliver_rounds(restored, 1, 3_000, start=100_000)
+        assert restored.transit.history == b.transit.history
+        assert restored.transit.pace == b.transit.pace
 
 
 @pytest.mark.parametrize(
