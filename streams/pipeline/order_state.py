@@ -76,9 +76,9 @@ CELL_HISTORY: Final = 256
 #: Deliveries come in daytime rounds, and a morning's parcels took less time than an
 #: evening's (shipped early, delivered early), so newest-256 histories of a busy cell
 #: covered an hour or two and their p90 swung with the hour: 74-101 h within one day of
-#: a cell whose p90 over the day is 90-95 h (20,000 orders a day). Deadlines are
-#: re-checked hourly, so they met the cycle's low: 7 parcels of one cell flagged lost
-#: on one Sunday morning that all arrived that day (quality matrix, 3x, TUNE seed 4).
+#: a cell whose p90 over the day is 90-95 h (3,900 deliveries a day). Deadlines are
+#: re-checked hourly, so they met the cycle's low: parcels of that cell flagged lost on
+#: a Sunday morning arrived later that day (quality matrix, 3x, TUNE seed 4).
 HISTORY_SPAN_MS: Final = 24 * 3_600_000
 #: Cells (region, carrier) with their own history; more share the whole partition's.
 MAX_CELLS: Final = 10_000
