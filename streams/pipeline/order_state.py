@@ -238,9 +238,7 @@ class TransitNorms:
         pace = self.pace.get(key)
         if pace is None:
             pace = self.pace[key] = [0.0, float(at_ms), 0.0]
-        at = max(pace[1], float(at_ms))
-        pace[0] = pace[0] * math.exp(-(at - pace[1]) / HISTORY_SPAN_MS) + 1.0
-        pace[1] = at
+        _count_decayed(pace, at_ms, HISTORY_SPAN_MS)
         pace[2] += min(1.0, CELL_HISTORY / pace[0])
         if pace[2] < 1.0:
             return False
@@ -314,6 +312,14 @@ class TransitNorms:
         self.tails = {key: list(c) for key, c in tails.items() if len(c) == width}
         self._rung = {}
         self.pace = {key: [float(v) for v in p] for key, p in (pace or {}).items() if len(p) == 3}
+
+
+def _count_decayed(state: list[float], at_ms: int, tau_ms: int) -> None:
+    """Add one to ``state = [count, at_ms, ...]``, a count decayed with time constant
+    ``tau_ms`` of event time, and move its time to ``at_ms`` (never back)."""
+    at = max(state[1], float(at_ms))
+    state[0] = state[0] * math.exp(-(at - state[1]) / tau_ms) + 1.0
+    state[1] = at
 
 
 def _p90_of(ordered: list[float]) -> float:
@@ -500,9 +506,7 @@ class OrderBook:
             if len(self._shipping) >= MAX_CELLS:
                 return
             rate = self._shipping[cell] = [0.0, float(shipped_ms)]
-        at = max(rate[1], float(shipped_ms))
-        rate[0] = rate[0] * math.exp(-(at - rate[1]) / CORROBORATION_MS) + 1.0
-        rate[1] = at
+        _count_decayed(rate, shipped_ms, CORROBORATION_MS)
 
     def _shipments(self, cell: str, at_ms: int) -> float:
         """The cell's shipments in about the last :data:`CORROBORATION_MS` before ``at_ms``."""
