@@ -35,7 +35,7 @@ from alerts.model import AlertEvent, SeriesRef
 from alerts.text import AlertTexts, Unit, format_value
 from streams.pipeline.aggregate import EventAlert
 from thresholds.decision import Decision
-from thresholds.tails import poisson_tail
+from thresholds.tails import negative_binomial_tail
 
 __all__ = ["MAX_ORDERS", "QUIET_WINDOWS", "SkuRollup", "decay_over_empty_windows"]
 
@@ -51,9 +51,11 @@ _LABELS: Final[dict[str, tuple[str, Unit]]] = {
 }
 #: Locale text prefix per roll-up key: ``sku.*`` for prices, ``lost.*`` for lost parcels.
 _TEXT_PREFIX: Final[dict[str, str]] = {"sku": "sku", "carrier": "lost"}
-#: Learned roll-ups (lost parcels per carrier): the usual count per window is an
-#: exponentially weighted mean with this gain (half-life ~55 windows, a week of 3 h), and a
-#: window opens an episode only when its count is this improbable under it (Poisson).
+#: Learned roll-ups (lost parcels per carrier): the usual count per window and its spread
+#: are exponentially weighted with this gain (half-life ~55 windows, a week of 3 h), and a
+#: window opens an episode only when its count is this improbable under them: Poisson, or
+#: negative binomial where the counts spread wider (a carrier whose stragglers come due
+#: together each Sunday, one window of five to seven trace requests a week).
 RATE_GAIN: Final = 0.0125
 RATE_ALPHA: Final = 1e-3
 #: Windows a key's usual count needs before it is used (until then: ``min_orders`` only).
@@ -128,7 +130,8 @@ class SkuRollup:
         #: carrier that always loses a few a day is no incident); ``False``: any
         #: ``min_orders`` opens (a wrong price has no usual count).
         self.learn_rate = learn_rate
-        #: Cause id -> ``[usual count per window, windows learned, start of the last one]``.
+        #: Cause id -> ``[usual count per window, windows learned, start of the last one,
+        #: variance of the count per window]``.
         self.rates: dict[str, list[float]] = {}
         #: Start of the first window this roll-up closed: a cause first seen later had no
         #: verdict in any window before (its usual count starts at 0 over them).
@@ -224,7 +227,7 @@ class SkuRollup:
             rate = [0.0, self._windows_since(self.first_start), 0.0]  # none seen so far
         if not self.learn_rate or rate is None or rate[1] < RATE_WARM:
             return True
-        return poisson_tail(count, rate[0]) < RATE_ALPHA
+        return negative_binomial_tail(count, rate[0], rate[3]) < RATE_ALPHA
 
     def _windows_since(self, start: int) -> float:
         closed = self.closed_through if self.closed_through is not None else start
@@ -236,14 +239,20 @@ class SkuRollup:
         if self.first_start is None:
             self.first_start = start
         rate = self.rates.get(cause_id)
-        usual, learned, last = (
-            rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms)]
+        usual, learned, last, variance = (
+            rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms), 0.0]
         )
         skipped = max(int((start - last) // self.window_ms) - 1, 0)
-        usual *= decay_over_empty_windows(learned, skipped)
+        kept = decay_over_empty_windows(learned, skipped)
+        usual *= kept
+        variance *= kept
         learned += skipped + 1
-        usual += max(RATE_GAIN, 1.0 / learned) * (count - usual)
-        self.rates[cause_id] = [usual, learned, float(start)]
+        # Exponentially weighted mean and variance (Finch 2009, "Incremental calculation of
+        # weighted mean and variance", the exponentially weighted case).
+        gain, step = max(RATE_GAIN, 1.0 / learned), count - usual
+        usual += gain * step
+        variance = (1.0 - gain) * (variance + gain * step * step)
+        self.rates[cause_id] = [usual, learned, float(start), variance]
 
     def _violating(self, cause_id: str, seen: _Seen, start: int, end: int) -> list[AlertEvent]:
         sku, cause = cause_id.rsplit("|", 1)
@@ -392,7 +401,11 @@ class SkuRollup:
             for cid, o in data.get("open", {}).items()
         }
         self.late = int(data.get("late", 0))
-        self.rates = {cid: [float(x) for x in rate] for cid, rate in data.get("rates", {}).items()}
+        # Snapshots before the spread was learned hold three fields: a Poisson spread.
+        self.rates = {
+            cid: [*(float(x) for x in rate[:3]), float(rate[3] if len(rate) > 3 else rate[0])]
+            for cid, rate in data.get("rates", {}).items()
+        }
         first = data.get("first_start")
         self.first_start = None if first is None else int(first)
 

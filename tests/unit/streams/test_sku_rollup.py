@@ -11,13 +11,14 @@ from streams.pipeline.aggregate import EventAlert
 from streams.pipeline.sku_rollup import (
     MAX_ORDERS,
     QUIET_WINDOWS,
+    RATE_ALPHA,
     RATE_GAIN,
     RATE_WARM,
     SkuRollup,
     decay_over_empty_windows,
 )
 from thresholds.decision import Decision
-from thresholds.tails import poisson_tail
+from thresholds.tails import negative_binomial_tail, poisson_tail
 
 WINDOW = 900_000
 T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
@@ -172,6 +173,21 @@ class TestLearnedCarrierRate:
         restored.load(json.loads(json.dumps(r.to_dict())))
         assert restored.rates == r.rates and restored.to_dict() == r.to_dict()
 
+    def test_a_carrier_whose_parcels_come_in_pairs_is_judged_by_their_spread(self) -> None:
+        """Two trace requests in one window, then none for nine: 0.2 a window, with twice a
+        Poisson count's spread. Five in a window are within that spread (a Poisson count of
+        the same mean would make them a wave); six open an episode."""
+        usual = [2, *[0] * 9] * 30
+        assert poisson_tail(5, 0.2) < RATE_ALPHA  # what a Poisson spread would say
+        assert self.run([*usual, 5]) == []
+        assert self.run([*usual, 6]) == [(len(usual), "firing", "warning")]
+
+    def test_a_snapshot_without_the_spread_restores_a_poisson_one(self) -> None:
+        """Snapshots written before the spread was learned hold three fields per carrier."""
+        r = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
+        r.load({"rates": {"ACME|transit_up": [0.4, 30.0, float(T0)]}})
+        assert r.rates == {"ACME|transit_up": [0.4, 30.0, float(T0), 0.4]}
+
     def test_poisson_tail_matches_the_complement_of_the_cdf(self) -> None:
         import math
 
@@ -188,3 +204,33 @@ def test_decay_over_empty_windows_is_the_step_by_step_decay(learned: float, skip
         seen += 1
         usual -= max(RATE_GAIN, 1.0 / seen) * usual
     assert decay_over_empty_windows(learned, skipped) == pytest.approx(usual, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize(("mean", "variance"), [(0.2, 0.36), (0.5, 0.9), (3.0, 10.0), (8.0, 9.0)])
+@pytest.mark.parametrize("count", [1, 3, 6, 15])
+def test_negative_binomial_tail_is_the_complement_of_its_cdf(
+    mean: float, variance: float, count: int
+) -> None:
+    """``P(X >= count)`` against one minus the summed pmf of the negative binomial of
+    that mean and variance (size ``mean**2 / (variance - mean)``)."""
+    import math
+
+    size = mean * mean / (variance - mean)
+    q = mean / (mean + size)
+
+    def pmf(k: int) -> float:
+        return math.exp(
+            math.lgamma(k + size)
+            - math.lgamma(size)
+            - math.lgamma(k + 1)
+            + size * math.log1p(-q)
+            + k * math.log(q)
+        )
+
+    expected = 1.0 - sum(pmf(k) for k in range(count))
+    assert negative_binomial_tail(count, mean, variance) == pytest.approx(expected, rel=1e-9)
+
+
+def test_negative_binomial_tail_without_overdispersion_is_poisson() -> None:
+    assert negative_binomial_tail(4, 0.5, 0.5) == poisson_tail(4, 0.5)
+    assert negative_binomial_tail(4, 0.5, 0.3) == poisson_tail(4, 0.5)
