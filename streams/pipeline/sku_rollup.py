@@ -224,7 +224,7 @@ class SkuRollup:
             return False
         rate = self.rates.get(cause_id)
         if self.learn_rate and rate is None and self.first_start is not None:
-            rate = [0.0, self._windows_since(self.first_start), 0.0]  # none seen so far
+            rate = [0.0, self._windows_since(self.first_start), 0.0, 0.0]  # none seen so far
         if not self.learn_rate or rate is None or rate[1] < RATE_WARM:
             return True
         return negative_binomial_tail(count, rate[0], rate[3]) < RATE_ALPHA

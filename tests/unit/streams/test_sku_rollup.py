@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -181,6 +182,20 @@ class TestLearnedCarrierRate:
         assert poisson_tail(5, 0.2) < RATE_ALPHA  # what a Poisson spread would say
         assert self.run([*usual, 5]) == []
         assert self.run([*usual, 6]) == [(len(usual), "firing", "warning")]
+
+    def test_a_carrier_first_seen_after_the_warm_up_pages_on_its_first_wave(self) -> None:
+        """A carrier with no trace request in the windows closed so far has a usual count
+        of 0 (and no spread): its first window of three opens an episode."""
+        r = SkuRollup("lost_parcel", WINDOW, AlertTexts(), "carrier", 3, learn_rate=True)
+        for w in range(RATE_WARM + 2):
+            r.add(self.lost(f"O-{w}", T0 + w * WINDOW))
+            r.close(T0 + (w + 1) * WINDOW)
+        w = RATE_WARM + 2
+        for i in range(3):
+            other = self.lost(f"N-{i}", T0 + w * WINDOW + i)
+            r.add(dataclasses.replace(other, context={**other.context, "carrier": "OTHER"}))
+        events = r.close(T0 + (w + 1) * WINDOW)
+        assert [(e.key, e.status) for e in events] == [("OTHER", "firing")]
 
     def test_a_snapshot_without_the_spread_restores_a_poisson_one(self) -> None:
         """Snapshots written before the spread was learned hold three fields per carrier."""
