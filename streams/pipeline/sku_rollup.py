@@ -243,6 +243,8 @@ class SkuRollup:
             rate if rate is not None else [0.0, 0.0, float(self.first_start - self.window_ms), 0.0]
         )
         skipped = max(int((start - last) // self.window_ms) - 1, 0)
+        # Windows skipped are an open episode's (not learned from: the mean and the spread
+        # fade alike over them) or, for a new carrier, those before its first (both 0).
         kept = decay_over_empty_windows(learned, skipped)
         usual *= kept
         variance *= kept

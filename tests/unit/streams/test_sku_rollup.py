@@ -19,7 +19,7 @@ from streams.pipeline.sku_rollup import (
     decay_over_empty_windows,
 )
 from thresholds.decision import Decision
-from thresholds.tails import negative_binomial_tail, poisson_tail
+from thresholds.tails import poisson_tail
 
 WINDOW = 900_000
 T0 = 1_793_000_000_000 - 1_793_000_000_000 % WINDOW
@@ -219,33 +219,3 @@ def test_decay_over_empty_windows_is_the_step_by_step_decay(learned: float, skip
         seen += 1
         usual -= max(RATE_GAIN, 1.0 / seen) * usual
     assert decay_over_empty_windows(learned, skipped) == pytest.approx(usual, rel=1e-9, abs=1e-300)
-
-
-@pytest.mark.parametrize(("mean", "variance"), [(0.2, 0.36), (0.5, 0.9), (3.0, 10.0), (8.0, 9.0)])
-@pytest.mark.parametrize("count", [1, 3, 6, 15])
-def test_negative_binomial_tail_is_the_complement_of_its_cdf(
-    mean: float, variance: float, count: int
-) -> None:
-    """``P(X >= count)`` against one minus the summed pmf of the negative binomial of
-    that mean and variance (size ``mean**2 / (variance - mean)``)."""
-    import math
-
-    size = mean * mean / (variance - mean)
-    q = mean / (mean + size)
-
-    def pmf(k: int) -> float:
-        return math.exp(
-            math.lgamma(k + size)
-            - math.lgamma(size)
-            - math.lgamma(k + 1)
-            + size * math.log1p(-q)
-            + k * math.log(q)
-        )
-
-    expected = 1.0 - sum(pmf(k) for k in range(count))
-    assert negative_binomial_tail(count, mean, variance) == pytest.approx(expected, rel=1e-9)
-
-
-def test_negative_binomial_tail_without_overdispersion_is_poisson() -> None:
-    assert negative_binomial_tail(4, 0.5, 0.5) == poisson_tail(4, 0.5)
-    assert negative_binomial_tail(4, 0.5, 0.3) == poisson_tail(4, 0.5)
