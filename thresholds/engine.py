@@ -108,6 +108,92 @@ _SURGE_GAIN = 0.125
 _SURGE_CAP = 2.0
 
 
+#: The drift ``d = LAMBDA d + z`` weighs a window's residual ``LAMBDA^j`` after ``j``
+#: windows: it spans about ``1 / (1 - LAMBDA)`` = 8 windows, the runs over which a CUSUM
+#: at ``h`` 5-6 gathers a modest shift.
+_DRIFT_LAMBDA = 0.875
+#: Residuals enter the drift clipped at this many sigmas: an incident's windows, and a
+#: window far out of band, teach the spread little.
+_DRIFT_CLIP = 2.0
+#: Half-life in windows of the drift's learned mean square (a week of 15-minute
+#: windows), and the weight in windows of its prior, windows that stray independently.
+_DRIFT_HALF_LIFE = 672.0
+_DRIFT_PRIOR = 32.0
+#: The evidence of a window is never discounted by more than this factor of variance.
+_DRIFT_MAX_RATIO = 16.0
+#: ``E[d^2]`` of independent unit residuals: ``1 / (1 - LAMBDA^2)``.
+_DRIFT_INDEPENDENT = 1.0 / (1.0 - _DRIFT_LAMBDA**2)
+#: Twice the span over which squares of the drift stay correlated,
+#: ``2 (1 + LAMBDA^2) / (1 - LAMBDA^2)``: the relative variance of their mean over N
+#: windows is this / N (Gaussian residuals).
+_DRIFT_SQUARE_SPAN = 2.0 * (1.0 + _DRIFT_LAMBDA**2) / (1.0 - _DRIFT_LAMBDA**2)
+#: Windows an exponentially weighted mean at ``_DRIFT_HALF_LIFE`` is worth at most.
+_DRIFT_MEMORY = 2.0 * _DRIFT_HALF_LIFE / math.log(2.0)
+
+
+def _overlap_ratio(overlap: float) -> float:
+    """The drift's variance ratio that overlapping windows alone cause.
+
+    Windows ``j`` hops apart share ``1 - j / o`` of their events (``o`` = window / hop),
+    so their residuals correlate by that much and ``E[d^2]`` grows by
+    ``1 + 2 sum_j LAMBDA^j (1 - j / o)`` over independent windows. The CUSUM already
+    divides an overlapping rule's increments by ``sqrt(o)``; only what strays beyond this
+    is discounted again.
+
+    >>> _overlap_ratio(1.0), round(_overlap_ratio(2.0), 3)
+    (1.0, 1.875)
+    """
+    out, j = 1.0, 1
+    while j < overlap:
+        out += 2.0 * _DRIFT_LAMBDA**j * (1.0 - j / overlap)
+        j += 1
+    return out
+
+
+def _evidence_spread(
+    cfg: DetectorConfig, cols: Columns, z: F64, ready: B, teach: B
+) -> tuple[F64, F64, F64]:
+    """Return ``(spread, drift, drift_var)``: the CUSUM's discount and the new drift state.
+
+    Page's CUSUM counts each window as independent evidence. A model's error is not
+    independent: a quiet Saturday or a busy evening stays under or over the baseline for
+    hours, and where sampling noise is small (a shop's total at high volume) those runs
+    are most of each window's z. The variance of the drift ``d`` (an exponentially
+    weighted sum of recent z, clipped at 2) against what independent windows give,
+    ``R = E[d^2] (1 - LAMBDA^2)``, is the long-run variance ratio at the CUSUM's horizon
+    (``1 + 2 sum_j LAMBDA^j rho_j`` for autocorrelations ``rho_j``); dividing increments
+    and ``k`` by ``spread = sqrt(R)`` (beyond what overlap explains, less one standard
+    error of the estimate, in [1, 4]) makes a run of ``m`` windows gather the evidence of
+    the ``m / R`` independent ones it is worth (the variance-inflation correction of
+    CUSUM for autocorrelated data: Timmer, Pignatiello & Longnecker 1998; Lu & Reynolds
+    2001). Series whose windows stray independently (shares judged against their total,
+    sparse counts) keep ``spread`` 1. ``E[d^2]`` is learned from calm windows after
+    warm-up (``teach``), from a prior of independent windows, over a week of 15-minute
+    windows.
+
+    Timmer, D. H., Pignatiello, J. & Longnecker, M. (1998). The development and
+    evaluation of CUSUM-based control charts for an AR(1) process. *IIE Transactions*
+    30(6), 525-534. Lu, C.-W. & Reynolds, M. R. (2001). CUSUM charts for monitoring an
+    autocorrelated process. *Journal of Quality Technology* 33(3), 316-334.
+    """
+    independent = _DRIFT_INDEPENDENT * _overlap_ratio(cfg.overlap)
+    square = np.where(cols.drift_var > 0.0, cols.drift_var, independent)
+    learned = np.maximum(cols.n - cfg.grace_period, 0).astype(np.float64)
+    # Discount only what the learned square is known to exceed, by one standard error:
+    # the mean of N squares of the drift (whose squares stay correlated over about
+    # (1 + LAMBDA^2) / (1 - LAMBDA^2) = 7.5 windows) is known to sqrt(15 / N) of itself.
+    # A series of independent windows, or one with few windows learned (an hourly rule
+    # in its first week, a daily one for months), then keeps its evidence whole.
+    known = np.minimum(learned + _DRIFT_PRIOR, _DRIFT_MEMORY)
+    sure = square * np.maximum(1.0 - np.sqrt(_DRIFT_SQUARE_SPAN / known), 0.0)
+    spread = np.sqrt(np.clip(sure / independent, 1.0, _DRIFT_MAX_RATIO))
+    step = np.clip(z, -_DRIFT_CLIP, _DRIFT_CLIP)
+    drift = np.where(ready, _DRIFT_LAMBDA * cols.drift + step, cols.drift)
+    gain = np.maximum(1.0 - 2.0 ** (-1.0 / _DRIFT_HALF_LIFE), 1.0 / (learned + _DRIFT_PRIOR))
+    drift_var = np.where(teach, square + gain * (drift * drift - square), cols.drift_var)
+    return spread, drift, drift_var
+
+
 def _prior_y(cfg: DetectorConfig) -> float:
     """The prior in the model's scale (for counts, the log of the stabilised scale)."""
     assert cfg.prior is not None
@@ -138,6 +224,8 @@ class Columns:
     cusum_up: F64
     cusum_down: F64
     hour_pending: F64
+    drift: F64
+    drift_var: F64
 
     @classmethod
     def empty(cls, cfg: DetectorConfig, size: int) -> Columns:
@@ -161,6 +249,8 @@ class Columns:
             cusum_up=np.zeros(size),
             cusum_down=np.zeros(size),
             hour_pending=np.zeros(size),
+            drift=np.zeros(size),
+            drift_var=np.zeros(size),
         )
 
     def __len__(self) -> int:
@@ -206,6 +296,8 @@ class Columns:
         self.cusum_up[row] = state.cusum_up
         self.cusum_down[row] = state.cusum_down
         self.hour_pending[row] = state.hour_pending
+        self.drift[row] = state.drift
+        self.drift_var[row] = state.drift_var
 
     def state(self, row: int, state_key: str) -> SeriesState:
         """Return one row as a :class:`SeriesState`."""
@@ -228,6 +320,8 @@ class Columns:
             cusum_up=float(self.cusum_up[row]),
             cusum_down=float(self.cusum_down[row]),
             hour_pending=float(self.hour_pending[row]),
+            drift=float(self.drift[row]),
+            drift_var=float(self.drift_var[row]),
         )
 
     def nbytes(self) -> int:
@@ -543,17 +637,26 @@ def step(
     # of the hops' own evidence, so a rule of daily windows every 6 h is judged on its
     # 6-hour increments. While an episode is open its side is capped at h, so it can
     # resolve in bounded time.
-    k, h = cfg.cusum_k, cfg.cusum_h * h_scale
+    # A run of windows whose residuals stray together (a model's error lasts: a quiet
+    # Saturday, a busy evening) is discounted by ``spread``, so it gathers the evidence
+    # of the independent windows it is worth (see :func:`_evidence_spread`).
+    h = cfg.cusum_h * h_scale
     if cusum_scale is not None:
         h = h * np.broadcast_to(np.asarray(cusum_scale, dtype=np.float64), (size,))
+    teach = keep & ready & ~cols.alerting & (absz < zt)
+    spread, drift, drift_var = _evidence_spread(cfg, cols, z, ready, teach)
     root_o = math.sqrt(cfg.overlap)
-    inc = z / root_o
-    k = k / root_o
+    inc_raw = z / root_o
+    k_raw = cfg.cusum_k / root_o
     if sequential is not None:
         weight = np.broadcast_to(np.asarray(sequential, np.float64), (size,))
-        inc = inc * weight
+        inc_raw = inc_raw * weight
+    inc = inc_raw / spread
+    k = k_raw / spread
     cu = np.where(ready, np.maximum(cols.cusum_up + inc - k, 0.0), cols.cusum_up)
     cd = np.where(ready, np.maximum(cols.cusum_down - inc - k, 0.0), cols.cusum_down)
+    # A sale's evidence (below) is the learning step's signal, not a page: undiscounted.
+    cu_sale = np.where(ready, np.maximum(cols.cusum_up + inc_raw - k_raw, 0.0), cols.cusum_up)
     # A window the guard refuses (a p90 of two waits under two minutes) may lower its
     # side's evidence but not raise it: only windows past the guard add, and one small
     # window no longer wipes out what a surge gathered before it.
@@ -563,7 +666,7 @@ def step(
     cu = np.where(
         watch_up,
         np.where(guard_up, cu, np.minimum(cu, cols.cusum_up)),
-        np.where(shadow, np.minimum(cu, _SURGE_CAP * h), 0.0),
+        np.where(shadow, np.minimum(cu_sale, _SURGE_CAP * h), 0.0),
     )
     cd = np.where(watch_down, np.where(guard_down, cd, np.minimum(cd, cols.cusum_down)), 0.0)
     if sequential is not None:
@@ -715,6 +818,8 @@ def step(
         cusum_up=cu,
         cusum_down=cd,
         hour_pending=pending,
+        drift=drift,
+        drift_var=drift_var,
     )
     out = Outcome(
         observed=np.asarray(observed, np.float64),

@@ -5,8 +5,10 @@ keyed table can store it and ``replay`` can rebuild it. Both encodings round-tri
 exactly: floats travel as IEEE-754 doubles in bytes and as ``repr`` (shortest
 round-trip form) in JSON.
 
-Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 346 bytes
-including the 31-slot seasonal profile, far below the 4 KiB budget per series.
+Size bound: the byte encoding is fixed-size, :data:`STATE_BYTES` = 362 bytes
+including the 31-slot seasonal profile, far below the 4 KiB budget per series. States
+written before the CUSUM learned its windows' autocorrelation (346 bytes, ``ATS3``) still
+decode, as a series that has learned none yet.
 
 Examples
 --------
@@ -16,7 +18,7 @@ True
 >>> SeriesState.from_json(s.to_json()) == s
 True
 >>> len(s.to_bytes())
-346
+362
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from thresholds.seasonal import HOURS, WEEKDAYS
 
 __all__ = ["STATE_BYTES", "SeriesState"]
 
-_MAGIC = b"ATS3"
-_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddd"
+_MAGIC = b"ATS4"
+_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddddd"
 _STRUCT = struct.Struct(_FORMAT)
 STATE_BYTES = _STRUCT.size
+_OLD_MAGIC = b"ATS3"
+_OLD_STRUCT = struct.Struct(f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddd")
 NO_TIMESTAMP = -(2**63)
 
 
@@ -73,6 +77,11 @@ class SeriesState:
     hour_pending
         What the current hour's out-of-band windows will teach its seasonal slot once
         the series leaves the hour.
+    drift, drift_var
+        The exponentially weighted sum of recent standardised residuals and its learned
+        mean square (0: nothing learned yet), from which the CUSUM reads how much more a
+        run of windows strays than independent windows would (see
+        :func:`thresholds.engine.step`).
     """
 
     state_key: str
@@ -92,6 +101,8 @@ class SeriesState:
     cusum_up: float = 0.0
     cusum_down: float = 0.0
     hour_pending: float = 0.0
+    drift: float = 0.0
+    drift_var: float = 0.0
 
     @classmethod
     def empty(cls, state_key: str) -> SeriesState:
@@ -119,15 +130,18 @@ class SeriesState:
             self.cusum_up,
             self.cusum_down,
             self.hour_pending,
+            self.drift,
+            self.drift_var,
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SeriesState:
         """Decode :meth:`to_bytes` output."""
-        if len(data) != STATE_BYTES or data[:4] != _MAGIC:
+        old = len(data) == _OLD_STRUCT.size and data[:4] == _OLD_MAGIC
+        if not old and (len(data) != STATE_BYTES or data[:4] != _MAGIC):
             msg = f"not a series state: expected {STATE_BYTES} bytes starting {_MAGIC!r}"
             raise StateMismatchError(msg)
-        f = _STRUCT.unpack(data)
+        f = (_OLD_STRUCT if old else _STRUCT).unpack(data)
         h0 = 8
         w0 = h0 + HOURS
         rest = f[w0 + WEEKDAYS :]
@@ -149,6 +163,8 @@ class SeriesState:
             cusum_up=rest[5],
             cusum_down=rest[6],
             hour_pending=rest[7],
+            drift=0.0 if old else rest[8],
+            drift_var=0.0 if old else rest[9],
         )
 
     def to_json(self) -> str:
@@ -163,4 +179,6 @@ class SeriesState:
         d["weekday"] = tuple(float(x) for x in d["weekday"])
         for name in ("spacing", "level", "var", "noise", "cusum_up", "cusum_down", "hour_pending"):
             d[name] = float(d[name])
+        for name in ("drift", "drift_var"):  # absent from states written before them
+            d[name] = float(d.get(name, 0.0))
         return cls(**d)

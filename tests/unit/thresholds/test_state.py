@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
+import struct
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -32,7 +35,13 @@ states = st.builds(
     cusum_up=floats,
     cusum_down=floats,
     hour_pending=floats,
+    drift=floats,
+    drift_var=floats,
 )
+
+
+def _fields(state: SeriesState) -> dict[str, object]:
+    return {**asdict(state), "hour": state.hour, "weekday": state.weekday}
 
 
 def _trained() -> SeriesState:
@@ -76,6 +85,37 @@ class TestSeriesState:
         b = SeriesState.from_bytes(a.to_bytes())
         for t in range(500, 520):
             assert det.step(a, t * 600_000, 30.0) == det.step(b, t * 600_000, 30.0)
+
+    def test_states_before_the_drift_decode(self) -> None:
+        """A state written before the drift (346 bytes, ``ATS3``) decodes with everything
+        it held and a drift not learned yet (0, 0)."""
+        state = _trained()
+        old = struct.Struct("<4s8sqqdddd24d7dIBiibddd").pack(
+            b"ATS3",
+            state.state_key.encode(),
+            state.n,
+            state.last_ts,
+            state.spacing,
+            state.level,
+            state.var,
+            state.noise,
+            *state.hour,
+            *state.weekday,
+            state.history,
+            int(state.alerting),
+            state.calm,
+            state.run,
+            state.episode_direction,
+            state.cusum_up,
+            state.cusum_down,
+            state.hour_pending,
+        )
+        assert len(old) == 346
+        restored = SeriesState.from_bytes(old)
+        assert restored.drift == restored.drift_var == 0.0
+        assert restored == SeriesState(**{**_fields(state), "drift": 0.0, "drift_var": 0.0})
+        legacy = {k: v for k, v in json.loads(state.to_json()).items() if not k.startswith("drift")}
+        assert SeriesState.from_json(json.dumps(legacy)).drift_var == 0.0
 
     def test_garbage_bytes_rejected(self) -> None:
         """Bytes that are not a state raise StateMismatchError."""
