@@ -47,6 +47,9 @@ guard allows it; an episode fires when ``n`` of the last ``m`` windows violate
 (or one window reaches ``fire_immediately_at * z``) and resolves after
 ``resolve_after`` consecutive windows with ``|z| < resolve_below * z``.
 ``anomaly_score = |z| / (|z| + z)`` on the watched side (0.5 at the band edge).
+Under ``policy = "cusum"`` it also fires when a one-sided CUSUM (Page 1954) of
+``(z - k) / (sqrt(overlap) * spread)`` reaches ``h``; ``spread`` >= 1 discounts runs of
+windows whose residuals stray together (:func:`_evidence_spread`).
 
 Examples
 --------
