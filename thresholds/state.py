@@ -32,12 +32,11 @@ from thresholds.seasonal import HOURS, WEEKDAYS
 
 __all__ = ["STATE_BYTES", "SeriesState"]
 
-_MAGIC = b"ATS4"
-_FORMAT = f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddddd"
-_STRUCT = struct.Struct(_FORMAT)
-STATE_BYTES = _STRUCT.size
 _OLD_MAGIC = b"ATS3"
 _OLD_STRUCT = struct.Struct(f"<4s8sqqdddd{HOURS}d{WEEKDAYS}dIBiibddd")
+_MAGIC = b"ATS4"
+_STRUCT = struct.Struct(_OLD_STRUCT.format + "dd")  # + drift, drift_var
+STATE_BYTES = _STRUCT.size
 NO_TIMESTAMP = -(2**63)
 
 

@@ -30,11 +30,14 @@ def _traffic(days: int, seed: int, wander: float) -> list[float]:
     return out
 
 
-def _run(values: list[float], cols: Columns | None = None) -> tuple[list[Outcome], Columns]:
+def _run(
+    values: list[float], cols: Columns | None = None, start: int = 0
+) -> tuple[list[Outcome], Columns]:
+    """Step one series through ``values``, windows ``start, start + 1, ...``."""
     cols = Columns.empty(CFG, 1) if cols is None else cols
     outs = []
     for i, value in enumerate(values):
-        out, cols = step(CFG, cols, i * WINDOW, np.array([value]), None)
+        out, cols = step(CFG, cols, (start + i) * WINDOW, np.array([value]), None)
         outs.append(out)
     return outs, cols
 
@@ -92,16 +95,7 @@ def test_a_halving_still_fires_at_once_on_a_wandering_count() -> None:
         values = _traffic(14, seed, wander=0.06)
         _, cols = _run(values)
         rng = np.random.default_rng(seed + 200)
-        outs, _ = _run_from(
-            cols, len(values), [float(rng.poisson(PER_WINDOW / 2)) for _ in range(4)]
-        )
+        halved = [float(rng.poisson(PER_WINDOW / 2)) for _ in range(4)]
+        outs, _ = _run(halved, cols, start=len(values))
         fired = [i for i, o in enumerate(outs) if o.transition[0] == 1]
         assert fired and fired[0] <= 1, f"seed {seed}: {fired}"
-
-
-def _run_from(cols: Columns, start: int, values: list[float]) -> tuple[list[Outcome], Columns]:
-    outs = []
-    for i, value in enumerate(values):
-        out, cols = step(CFG, cols, (start + i) * WINDOW, np.array([value]), None)
-        outs.append(out)
-    return outs, cols

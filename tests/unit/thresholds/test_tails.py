@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from thresholds.tails import negative_binomial_tail, poisson_tail
@@ -14,8 +16,6 @@ def test_negative_binomial_tail_is_the_complement_of_its_cdf(
 ) -> None:
     """``P(X >= count)`` against one minus the summed pmf of the negative binomial of
     that mean and variance (size ``mean**2 / (variance - mean)``)."""
-    import math
-
     size = mean * mean / (variance - mean)
     q = mean / (mean + size)
 
