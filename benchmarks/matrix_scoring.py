@@ -377,6 +377,25 @@ def band_efficiency(
     return (upper - baseline) / sigma
 
 
+def share_model_factor(
+    baseline: float | None, upper: float | None, n: float | None, z: float
+) -> float | None:
+    """A share's band in the engine's own scale: ``(arcsin sqrt(upper) - arcsin sqrt(baseline))
+    / (z sqrt(1 / (4 n + 2)))``, the total sigma over the sampling sigma there (1.0: no
+    learned model error). The arcsine scale (Anscombe 1948) is where the engine draws a
+    share's band, ``z`` sigmas wide; mapped back to ``p``, that band is wider above the
+    baseline than ``z`` binomial sigmas when ``n p`` is small (4.6 at p = 5 %, n = 25 and
+    no model error), so :func:`band_efficiency` divided by ``z`` mixes the transform's skew
+    into the model error. ``None`` when undefined.
+    """
+    if baseline is None or upper is None or not n or n <= 0 or z <= 0:
+        return None
+    if not 0 <= baseline <= 1 or not 0 <= upper <= 1:
+        return None
+    width = math.asin(math.sqrt(upper)) - math.asin(math.sqrt(baseline))
+    return width / (z * math.sqrt(1.0 / (4.0 * n + 2.0)))
+
+
 def median_or_nan(values: Sequence[float]) -> float:
     """Median, or NaN when empty."""
     return statistics.median(values) if values else math.nan

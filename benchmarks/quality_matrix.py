@@ -20,7 +20,9 @@ simulator's labels (:mod:`benchmarks.matrix_scoring`):
   bursts on pick-up points / B2B accounts;
 - band efficiency per metric kind: the median over incident-free windows of
   ``(upper - baseline) / sampling sigma``, read through the closer's ``on_closed``
-  report hook (read-only: the engine decides exactly as without it).
+  report hook (read-only: the engine decides exactly as without it), and how much of it
+  is learned model error (a share's read in its arcsine scale,
+  :func:`benchmarks.matrix_scoring.share_model_factor`).
 
 Seeds are split: ``--tune-seeds`` are the ones the engine may be tuned on, ``--seeds``
 (REPORT) the ones to quote; each set gets its own table. ``--quick``: one volume (1x
@@ -81,6 +83,7 @@ from benchmarks.matrix_scoring import (  # noqa: E402
     episodes,
     false_episodes,
     score_incident,
+    share_model_factor,
 )
 from streams.contract.events import TOPICS  # noqa: E402
 from streams.dev.simulator.events import Event  # noqa: E402
@@ -158,8 +161,17 @@ class _BandRecorder:
                     return
         value = band_efficiency(kind, d.baseline, d.upper, d.sample_size, self.wait_sigma)
         if value is not None and math.isfinite(value):
+            z = self.z_by_rule[closed.rule]
             self.values[closed.rule].append(value)
-            self.inflation[closed.rule].append(value / self.z_by_rule[closed.rule])
+            # A share's model error is read in the arcsine scale its band is drawn in (the
+            # band's width in binomial sigmas of p also holds the transform's skew).
+            factor = (
+                share_model_factor(d.baseline, d.upper, d.sample_size, z)
+                if kind == "share"
+                else value / z
+            )
+            if factor is not None and math.isfinite(factor):
+                self.inflation[closed.rule].append(factor)
 
 
 class _PriceWatch:
@@ -456,8 +468,11 @@ def band_table(cells: list[dict[str, Any]], volumes: list[str]) -> str:
     lines = [
         (
             "band efficiency: median (upper - baseline) / sampling sigma over incident-free "
-            "windows (all seeds); x: the same divided by the rule's z (total sigma / sampling "
-            "sigma, the model error's share of the band)"
+            "windows (all seeds); x: total sigma / sampling sigma, the learned model error's "
+            "share of the band (1.00: none). A share's is read in the arcsine scale its band is "
+            "drawn in (in binomial sigmas of p the band is wider above where n p is small, as "
+            "an exact tail is); a count's and a p90's is the band efficiency divided by the "
+            "rule's z (at small counts it also holds the Poisson tail's skew)"
         )
     ]
     head = f"{'kind / rule':<30}" + "".join(f" | {v:>24}" for v in volumes)

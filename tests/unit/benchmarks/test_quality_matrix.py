@@ -23,6 +23,7 @@ from benchmarks.matrix_scoring import (
     oracle_ms,
     sampling_sigma,
     score_incident,
+    share_model_factor,
 )
 
 H = 3_600_000
@@ -260,6 +261,30 @@ class TestBandEfficiency:
     ) -> None:
         """No baseline, no band, p at 0 or no n: no efficiency rather than a crash."""
         assert band_efficiency(kind, baseline, upper, n) is None
+
+    @pytest.mark.parametrize("factor", [1.0, 1.5])
+    def test_share_model_factor_reads_the_arcsine_band(self, factor: float) -> None:
+        """A share band drawn at z sigmas in the arcsine scale (times a model error
+        factor) reads that factor, while in binomial sigmas of p the same band is wider:
+        4.6 at p = 5 %, n = 25 with no model error (the transform's skew)."""
+        p, n, z = 0.05, 25, 3.0
+        width = z * factor * math.sqrt(1.0 / (4 * n + 2))
+        upper = math.sin(math.asin(math.sqrt(p)) + width) ** 2
+        assert share_model_factor(p, upper, n, z) == pytest.approx(factor)
+        efficiency = band_efficiency("share", p, upper, n)
+        assert efficiency is not None
+        if factor == 1.0:
+            assert efficiency == pytest.approx(4.6, abs=0.05)
+
+    @pytest.mark.parametrize(
+        ("baseline", "upper", "n", "z"),
+        [(None, 0.2, 50, 3.0), (0.1, None, 50, 3.0), (0.1, 0.2, 0, 3.0), (0.1, 1.2, 50, 3.0)],
+    )
+    def test_share_model_factor_undefined_gives_none(
+        self, baseline: float | None, upper: float | None, n: int, z: float
+    ) -> None:
+        """Without a baseline, a band or an n, or with a share outside 0..1: None."""
+        assert share_model_factor(baseline, upper, n, z) is None
 
     def test_unknown_kind_is_named(self) -> None:
         """An unknown metric kind raises a ValueError naming 'kind'."""
