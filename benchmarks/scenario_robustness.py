@@ -53,67 +53,38 @@ from tests.unit.scenarios.test_noise_floor import (
     HOUR,
     MIN,
     T0,
-    daily,
+    channel_orders,
     end_ms,
     firing,
-    placed,
+    orders,
     replay,
     shipped,
+    waits,
 )
 
-_CHANNELS = ("app", "web", "mini")
 #: ``(passed, (episodes before the incident, minutes to the first alert or None))``.
 Outcome = tuple[bool, tuple[int, int | None]]
 Draw = Callable[[np.random.Generator], float]
 
 
-def _ticket(i: int, t: int, wait: float) -> dict[str, Any]:
-    value = {"event_id": f"w{i}", "ts": t, "ticket_id": f"T{i}", "queue": "delivery"}
-    return {"topic": "wait-times", "key": "ticket_id", "value": value | {"wait_seconds": wait}}
-
-
-def _waits(
-    rng: np.random.Generator, per_30min: float, until_ms: int, draw: Callable[[int], float]
-) -> Iterator[dict[str, Any]]:
-    """Poisson tickets of queue ``delivery`` with the tests' daily profile; ``draw(t)``
-    is the wait of a ticket answered at ``t``."""
-    t, i = T0, 0
-    while t < until_ms:
-        t += int(rng.exponential(30 * MIN / (per_30min * daily(t))))
-        i += 1
-        yield _ticket(i, t, round(draw(t), 1))
-
-
-def _orders(
-    rng: np.random.Generator,
-    per_15min: float,
-    until_ms: int,
-    factor: Callable[[int], float],
-    dispersion: float,
-    keep: Callable[[int, str], bool] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The tests' Poisson orders times ``factor(t)``, times a daily level effect and an
-    AR(1) log-noise per 15 min scaled by ``dispersion`` (0: Poisson), all of channel
-    ``app``; with ``keep``, over three channels (app 55 %, web 35 %, mini 10 %), an order
-    of channel ``c`` at ``t`` placed only if ``keep(t, c)``."""
+def _dispersed(
+    rng: np.random.Generator, until_ms: int, dispersion: float, factor: Callable[[int], float]
+) -> Callable[[int], float]:
+    """``factor(t)`` times a daily level effect and an AR(1) log-noise per 15 min, both
+    scaled by ``dispersion`` (0: ``factor`` alone, Poisson arrivals), drawn here from
+    ``rng`` for the whole run."""
     days = (until_ms - T0) // DAY + 2
     level = np.exp(rng.normal(0.0, 0.07 * dispersion, days))
     blocks = (until_ms - T0) // (15 * MIN) + 2
     wiggle = np.zeros(blocks)
     for b in range(1, blocks):
         wiggle[b] = 0.85 * wiggle[b - 1] + rng.normal(0.0, 0.08 * dispersion)
-    t, i = T0, 0
-    while t < until_ms:
-        rate = per_15min * daily(t) * factor(t) * level[(t - T0) // DAY]
-        rate *= math.exp(wiggle[(t - T0) // (15 * MIN)])
-        t += int(rng.exponential(15 * MIN / rate))
-        i += 1
-        if keep is None:
-            yield placed(i, t, "app")
-            continue
-        channel = _CHANNELS[int(rng.choice(3, p=(0.55, 0.35, 0.10)))]
-        if keep(t, channel):
-            yield placed(i, t, channel)
+    noise = level[np.arange(blocks) * (15 * MIN) // DAY] * np.exp(wiggle)
+
+    def dispersed(t: int) -> float:
+        return factor(t) * float(noise[(t - T0) // (15 * MIN)])
+
+    return dispersed
 
 
 def _judge(
@@ -145,12 +116,10 @@ def wait_surges(seeds: range) -> Iterator[tuple[str, list[Outcome]]]:
                 rng = np.random.default_rng([seed, per])
                 start = T0 + DAYS * DAY + (9, 14, 20)[seed % 3] * HOUR
 
-                def wait(
-                    t: int, rng: np.random.Generator = rng, start: int = start, usual: Draw = usual
-                ) -> float:
-                    return usual(rng) * (4.0 if start <= t < start + 3 * HOUR else 1.0)
+                def surge(t: int, start: int = start) -> float:
+                    return 4.0 if start <= t < start + 3 * HOUR else 1.0
 
-                alerts = replay(rules, _waits(rng, per, start + 4 * HOUR, wait))
+                alerts = replay(rules, waits(rng, per, start + 4 * HOUR, surge, draw=usual))
                 out.append(_judge(alerts, "wait_time_p90", start, 60 * MIN, "delivery"))
             yield f"wait x4, {label}, {per} waits / 30 min", out
 
@@ -166,11 +135,11 @@ def sla_share(seeds: range) -> Iterator[tuple[str, list[Outcome]]]:
         rng = np.random.default_rng(seed)
         start = T0 + DAYS * DAY + (9, 14, 20)[seed % 3] * HOUR
 
-        def wait(t: int, rng: np.random.Generator = rng, start: int = start) -> float:
-            median = surge if start <= t < start + 3 * HOUR else usual
-            return float(np.exp(rng.normal(median, sigma)))
+        def shifted(t: int, start: int = start) -> float:
+            return math.exp(surge - usual) if start <= t < start + 3 * HOUR else 1.0
 
-        alerts = replay(rules, _waits(rng, 30, start + 4 * HOUR, wait))
+        draw: Draw = lambda r: float(np.exp(r.normal(usual, sigma)))  # noqa: E731
+        alerts = replay(rules, waits(rng, 30, start + 4 * HOUR, shifted, draw=draw))
         out.append(_judge(alerts, "wait_sla_breach_share", start, 60 * MIN, "delivery"))
     yield "SLA share 25 % against 3 %, lognormal waits", out
 
@@ -187,7 +156,9 @@ def order_drops(seeds: range) -> Iterator[tuple[str, list[Outcome]]]:
             def halved(t: int, start: int = start) -> float:
                 return 0.5 if start <= t < start + 90 * MIN else 1.0
 
-            alerts = replay(rules, _orders(rng, 30, start + 3 * HOUR, halved, dispersion))
+            until = start + 3 * HOUR
+            factor = _dispersed(rng, until, dispersion, halved)
+            alerts = replay(rules, orders(rng, 30, until, factor))
             out.append(_judge(alerts, "order_volume", start, 90 * MIN, "all", down=True))
         yield f"order drop x0.5 for 90 min, dispersion x{dispersion:g}", out
 
@@ -201,14 +172,12 @@ def channel_drops(seeds: range) -> Iterator[tuple[str, list[Outcome]]]:
             rng = np.random.default_rng([seed, 6])
             start = T0 + DAYS * DAY + (9, 15, 20)[seed % 3] * HOUR
 
-            def outage(
-                t: int, channel: str, start: int = start, rng: np.random.Generator = rng
-            ) -> bool:
-                hit = channel == "app" and start <= t < start + 90 * MIN
-                return not hit or bool(rng.random() < 0.5)
+            def outage(t: int, channel: str, start: int = start) -> float:
+                return 0.5 if channel == "app" and start <= t < start + 90 * MIN else 1.0
 
-            orders = _orders(rng, 100, start + 3 * HOUR, lambda t: 1.0, dispersion, outage)
-            alerts = replay(rules, orders)
+            until = start + 3 * HOUR
+            factor = _dispersed(rng, until, dispersion, lambda t: 1.0)
+            alerts = replay(rules, channel_orders(rng, 100, until, outage, factor))
             out.append(_judge(alerts, "order_volume", start, 90 * MIN, "app", down=True))
         yield f"app (55 %) x0.5 for 90 min of ~100 orders, dispersion x{dispersion:g}", out
 
@@ -230,7 +199,10 @@ def ramps(seeds: range) -> Iterator[tuple[str, list[Outcome]]]:
                     return 1.0 + 1.5 * (1 - math.cos(math.pi * x / 8)) / 2
                 return 2.5 if x < 20 else 1.0 + 1.5 * (1 + math.cos(math.pi * (x - 20) / 8)) / 2
 
-            alerts = replay(rules, _orders(rng, 30, start + 36 * HOUR, promo, dispersion))
+            until = start + 36 * HOUR
+            alerts = replay(
+                rules, orders(rng, 30, until, _dispersed(rng, until, dispersion, promo))
+            )
             fired = [a for a in firing(alerts, "order_volume") if end_ms(a) > start]
             out.append((not fired, (len(fired), None)))
         yield f"smooth ramp to x2.5, dispersion x{dispersion:g} (pass: no episode)", out

@@ -276,6 +276,19 @@ class TestBandEfficiency:
         if factor == 1.0:
             assert efficiency == pytest.approx(4.6, abs=0.05)
 
+    def test_share_model_factor_matches_the_engines_scale(self) -> None:
+        """The factor reads the engine's own ratio scale (``thresholds.kinds``): a band drawn
+        there at ``z`` sigmas of the window's sampling noise reads 1.00."""
+        import numpy as np
+
+        from thresholds.kinds import prepare, to_observed
+
+        n, z = np.array([25.0, 200.0]), 3.0
+        _, y, noise, _ = prepare("ratio", np.array([2.0, 30.0]), n, 1)
+        baseline, upper = to_observed("ratio", y), to_observed("ratio", y + z * np.sqrt(noise))
+        for b, u, size in zip(baseline, upper, n, strict=True):
+            assert share_model_factor(float(b), float(u), float(size), z) == pytest.approx(1.0)
+
     @pytest.mark.parametrize(
         ("baseline", "upper", "n", "z"),
         [(None, 0.2, 50, 3.0), (0.1, None, 50, 3.0), (0.1, 0.2, 0, 3.0), (0.1, 1.2, 50, 3.0)],

@@ -28,7 +28,9 @@ def test_orders_spread_as_configured(dispersion: float, low: float, high: float)
     for Poisson at dispersion 0 (1 plus the daily profile's slope at 300 a window), about
     5 at 2 (the AR(1) wiggle's innovations, 2 x 0.08 in the log, at 300 a window)."""
     rng = np.random.default_rng(1)
-    orders = list(bench._orders(rng, 300, T0 + 4 * DAY, lambda t: 1.0, dispersion))
+    until = T0 + 4 * DAY
+    factor = bench._dispersed(rng, until, dispersion, lambda t: 1.0)
+    orders = list(bench.orders(rng, 300, until, factor))
     counts = _per_window(orders, 15 * MIN)
     # Compare each window with its neighbour: the daily profile cancels, the noise stays.
     ratio = float(np.var(np.diff(counts)) / 2.0 / np.mean(counts))
@@ -39,10 +41,11 @@ def test_channel_split_and_outage() -> None:
     """Three channels near 55/35/10 %; an outage that keeps half of app's orders."""
     rng = np.random.default_rng(2)
 
-    def keep(t: int, channel: str) -> bool:
-        return channel != "app" or bool(rng.random() < 0.5)
+    def keep(t: int, channel: str) -> float:
+        return 0.5 if channel == "app" else 1.0
 
-    orders = list(bench._orders(rng, 100, T0 + DAY, lambda t: 1.0, 0.0, keep))
+    factor = bench._dispersed(rng, T0 + DAY, 0.0, lambda t: 1.0)
+    orders = list(bench.channel_orders(rng, 100, T0 + DAY, keep, factor))
     channels = Counter(r["value"]["channel"] for r in orders)  # type: ignore[index]
     total = sum(channels.values())
     # Without the outage app would be 55 % of (app + web + mini); halved, 27.5 / 72.5.

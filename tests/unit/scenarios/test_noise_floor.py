@@ -313,15 +313,20 @@ def test_order_drop_by_half_for_90_minutes_fires(seed: int) -> None:
 
 
 def channel_orders(
-    rng: np.random.Generator, per_15min: float, until_ms: int, keep: Callable[[int, str], float]
+    rng: np.random.Generator,
+    per_15min: float,
+    until_ms: int,
+    keep: Callable[[int, str], float],
+    factor: Callable[[int], float] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Placed orders of a shop with three channels (app 55 %, web 35 %, mini 10 %):
-    Poisson, daily profile; an order of channel ``c`` at ``t`` is kept with
-    probability ``keep(t, c)``."""
+    Poisson, daily profile (times ``factor(t)`` if given); an order of channel ``c`` at
+    ``t`` is kept with probability ``keep(t, c)``."""
     t, i = T0, 0
     names = ("app", "web", "mini")
     while t < until_ms:
-        t += int(rng.exponential(15 * MIN / (per_15min * daily(t))))
+        rate = per_15min * daily(t) * (1.0 if factor is None else factor(t))
+        t += int(rng.exponential(15 * MIN / rate))
         i += 1
         channel = names[int(rng.choice(3, p=(0.55, 0.35, 0.10)))]
         if rng.random() < keep(t, channel):
