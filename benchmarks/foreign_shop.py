@@ -29,6 +29,9 @@ UTC, the simulator's time)::
 
     python benchmarks/foreign_shop.py --volumes 0.3,1,3 --seed 1 --incidents
 
+``--only customer_order_burst,shared_address`` replays those rules alone on the topics
+they read (a few minutes at 3x instead of ~25).
+
 ``--json DIR`` also writes each run's incidents and false episodes (rule, key, start,
 observed, baseline) to ``DIR/foreign-shop-seed<S>-<V>x.json``, to compare two engines
 episode by episode.
@@ -482,13 +485,22 @@ def records(shop: Shop) -> list[tuple[str, bytes, bytes]]:
 CHINA_RULES = Path(__file__).resolve().parents[1] / "deploy" / "rules" / "china.toml"
 
 
-def shop_rules(path: str | None, utc_offset: str | None = None) -> RuleSet:
+def shop_rules(
+    path: str | None, utc_offset: str | None = None, only: frozenset[str] | None = None
+) -> RuleSet:
     """The rules file at ``path`` (default :data:`CHINA_RULES`, ``utc_offset = "8h"``:
     the hour and weekday profile follows the shop's days), with ``settings.utc_offset``
-    replaced when ``utc_offset`` is given."""
+    replaced when ``utc_offset`` is given; with ``only``, those rules alone (a name the
+    file lacks is a :class:`~streams.exceptions.ConfigError`)."""
     document = read_rules_document(path or CHINA_RULES)
     if utc_offset is not None:
         document.setdefault("settings", {})["utc_offset"] = utc_offset
+    if only is not None:
+        table = document.get("rules", {})
+        missing = sorted(only - set(table))
+        if missing:
+            raise ConfigError("--only", f"no rule {', '.join(missing)} in the rules file")
+        document["rules"] = {name: table[name] for name in table if name in only}
     return parse_rules(document)
 
 
@@ -518,14 +530,21 @@ class ShopRun:
         return sorted(rules.items(), key=lambda kv: -len(kv[1]))
 
 
-def replay_shop(shop: Shop, rules: RuleSet, warmup_days: int) -> ShopRun:
+def replay_shop(
+    shop: Shop, rules: RuleSet, warmup_days: int, *, only_read: bool = False
+) -> ShopRun:
     """Replay ``shop`` through the rules; an alert that opens after the warm-up is false
     unless it names an injected incident's rule and key between an hour before its start
-    and its end."""
+    and its end. Incidents none of whose rules are in ``rules`` are not scored;
+    ``only_read``: replay only the topics the rules read."""
     began = time.perf_counter()
     recs = records(shop)
+    if only_read:  # the topics the rules read, no others
+        read = {topic for rule in rules.rules for topic in rule.topics}
+        recs = [record for record in recs if record[0] in read]
     made = time.perf_counter() - began
-    injected = incidents(shop) if shop.incidents else []
+    names = {rule.name for rule in rules.rules}
+    injected = [i for i in incidents(shop) if names & set(i.rules)] if shop.incidents else []
     found: dict[str, float | None] = {i.name: None for i in injected}
     pipeline = ReplayPipeline(rules, risk=False)
     scored_from = T0 + warmup_days * DAY
@@ -585,6 +604,13 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--only",
+        default=None,
+        metavar="RULES",
+        help="these rules alone (comma-separated), on the topics they read; incidents "
+        "of other rules are not scored",
+    )
+    parser.add_argument(
         "--rules", default=None, help="rules file; default: deploy/rules/china.toml"
     )
     parser.add_argument(
@@ -603,7 +629,8 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     try:
-        rules = shop_rules(args.rules, args.utc_offset)
+        only = None if args.only is None else frozenset(args.only.split(","))
+        rules = shop_rules(args.rules, args.utc_offset, only)
     except ConfigError as exc:
         parser.error(str(exc))
     rules_name = args.rules or "deploy/rules/china.toml"
@@ -611,10 +638,11 @@ def main() -> None:
         f"# foreign shop, seed {args.seed}, {args.days} days ({args.warmup_days} warm-up), "
         f"rules {rules_name}"
         + ("" if args.utc_offset is None else f" with utc_offset {args.utc_offset}")
+        + ("" if args.only is None else f", only {args.only}")
     )
     for volume in (float(v) for v in args.volumes.split(",")):
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
-        run = replay_shop(shop, rules, args.warmup_days)
+        run = replay_shop(shop, rules, args.warmup_days, only_read=args.only is not None)
         total = len(run.false)
         dead = ", ".join(f"{n:,} {reason}" for reason, n in sorted(run.dead_letters.items()))
         print(

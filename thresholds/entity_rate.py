@@ -2,7 +2,9 @@
 
 A per-series baseline for every customer ever seen would cost a series per customer;
 most customers order once. :class:`EntityRates` keeps history only for entities that
-were ever *busy* (``track_from`` orders in one window) and judges each window's count
+were ever *busy* (``track_from`` orders in one window or, with a slow horizon, a decayed
+count ``S`` of ``track_from``: a customer who orders every few hours, never twice in one
+window, is busy too) and judges each window's count
 ``c`` of an entity on two horizons:
 
 * **fast**: ``c`` against ``max(floor, upper(mu_c))``;
@@ -159,9 +161,10 @@ class EntityRates:
             state = self.entities.get(key)
             if state is None:
                 earlier = earlier_of[key]
-                if count < self.track_from:
+                slow_now = earlier + weight * count
+                if count < self.track_from and not (keep_recent and slow_now >= self.track_from):
                     if keep_recent:
-                        self.recent[key] = [earlier + weight * count, float(end_ms)]
+                        self.recent[key] = [slow_now, float(end_ms)]
                     continue
                 self.recent.pop(key, None)
                 state = self.entities[key] = [0.0, earlier, float(end_ms), float(end_ms)]

@@ -23,6 +23,7 @@ from benchmarks.foreign_shop import (
     shop_rules,
 )
 from streams.contract.events import TOPICS
+from streams.exceptions import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +133,25 @@ def test_rules_run_in_the_shops_local_time(tmp_path: Path) -> None:
     assert [rule.name for rule in rules.rules] == ["order_volume"]
 
 
+def test_only_keeps_the_named_rules_and_replays_what_they_read(
+    run: foreign_shop.ShopRun,
+) -> None:
+    """``--only``: those rules alone, on the topics they read, with no incident of the
+    rules left out scored; a name the rules file lacks is refused by name."""
+    rules = shop_rules(None, only=frozenset({"customer_order_burst", "shared_address"}))
+    assert {rule.name for rule in rules.rules} == {"customer_order_burst", "shared_address"}
+    with pytest.raises(ConfigError, match="no rule burst_of_nothing"):
+        shop_rules(None, only=frozenset({"order_volume", "burst_of_nothing"}))
+    alone = foreign_shop.replay_shop(SHOP, rules, warmup_days=7, only_read=True)
+    assert alone.found == {}
+    assert 0 < alone.records < run.records
+    assert set(alone.dead_letters) <= set(run.dead_letters)
+    volume = shop_rules(None, only=frozenset({"order_volume"}))
+    outage = foreign_shop.replay_shop(SHOP, volume, warmup_days=7, only_read=True)
+    assert list(outage.found) == ["checkout outage x0.5, 90 min"]
+    assert outage.found == {k: v for k, v in run.found.items() if k in outage.found}
+
+
 def test_replay_scores_false_episodes_outside_the_incidents(
     run: foreign_shop.ShopRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,7 +174,10 @@ def test_replay_scores_false_episodes_outside_the_incidents(
         ), episode
     assert sum(len(e) for _, e in run.by_rule()) == len(run.false)
 
-    def the_run_above(shop: Shop, rules: object, warmup_days: int) -> foreign_shop.ShopRun:
+    def the_run_above(
+        shop: Shop, rules: object, warmup_days: int, *, only_read: bool = False
+    ) -> foreign_shop.ShopRun:
+        assert not only_read  # no --only
         assert (shop, warmup_days) == (SHOP, 7), "the command line names another run"
         return run  # the same replay, not a second one: only the writing is under test
 

@@ -57,14 +57,49 @@ def test_orders_spread_over_an_hour_add_up_on_the_slow_horizon() -> None:
 
 def test_one_order_every_ten_minutes_counts_from_the_first_order() -> None:
     """Eight orders 10 minutes apart from a fresh customer: no 10-minute window holds
-    two (the entity never becomes busy), yet the slow horizon counts every order and
-    fires before the eighth window is over (the matrix's subtle burst, 8-11 orders in
-    45-90 minutes)."""
+    two, yet the slow horizon counts every order and fires before the eighth window is
+    over (the matrix's subtle burst, 8-11 orders in 45-90 minutes). Its decayed count
+    makes it busy on the way, but without a day of history it is judged against the
+    population's floors."""
     rates = EntityRates(WINDOW, HOP)
     verdicts = [rates.close((i + 2) * HOP, {"SPREAD": 1.0})["SPREAD"] for i in range(16)]
-    assert "SPREAD" not in rates.entities
+    assert all(v.expected == 0.0 for v in verdicts)  # no history: the population's floors
     fired = [i for i, v in enumerate(verdicts) if v.violating]
     assert fired and fired[0] >= 8 and verdicts[fired[0]].horizon == "slow"
+
+
+def test_a_customer_ordering_every_few_hours_is_judged_against_itself() -> None:
+    """A customer with ~10 orders a day, never two in one window (the second shop's
+    FC0000122 at 3x), is busy by its decayed count and, after a day of history, judged
+    against its own rate: eight orders in 80 minutes stay quiet for it, while the same
+    eight from a fresh customer fire on the slow horizon."""
+    rng = np.random.default_rng(3)
+    rates = EntityRates(WINDOW, HOP)
+    burst_from = 3 * 288 + 180  # day 3, 15:00
+    # Each day three orders 20 minutes apart from 09:00, then one every 2 hours.
+    day = {108, 112, 116, *range(132, 288, 24)}
+    regular = {d * 288 + h for d in range(3) for h in day}
+    burst = set(range(burst_from, burst_from + 16, 2))  # then one every 10 minutes
+    hops: list[dict[str, float]] = []
+    fired: dict[str, list[str | None]] = {"REGULAR": [], "FRESH": []}
+    for h in range(burst_from + 24):
+        orders = {f"C-{h}-{i}": 1.0 for i in range(int(rng.poisson(20)))}
+        if h in regular or h in burst:
+            orders["REGULAR"] = 1.0
+        if h in burst:
+            orders["FRESH"] = 1.0
+        hops.append(orders)
+        window: dict[str, float] = {}
+        for part in hops[-2:]:  # a 10-minute window spans two 5-minute hops
+            for key, n in part.items():
+                window[key] = window.get(key, 0.0) + n
+        verdicts = rates.close((h + 1) * HOP, window, ["REGULAR", "FRESH"])
+        for key, found in fired.items():
+            if h >= burst_from and verdicts[key].violating:
+                found.append(verdicts[key].horizon)
+    assert "REGULAR" in rates.entities
+    assert not fired["REGULAR"]
+    assert fired["FRESH"] and set(fired["FRESH"]) == {"slow"}
 
 
 def test_four_orders_in_an_hour_stay_quiet() -> None:
