@@ -124,6 +124,15 @@ class DetectorConfig:
         Floor of the standard deviation in the stabilised scale.
     utc_offset_ms
         Offset added to timestamps before they are mapped to hour and weekday.
+    slot_lag_ms
+        How far before its timestamp (its end) a window's hour-of-day slot is read and
+        learned; the rules layer sets half the window for windows less than an hour
+        apart, so a window is filed under the hour its middle falls in. A 30-minute
+        window ending 23:00 then teaches the 22:00 slot what it saw, not the 23:00 slot
+        where the next shift's windows go (a shift change at 23:00 otherwise mixes two
+        regimes in one slot). The weekday slot is read at the timestamp. Not part of
+        ``state_key``: a state saved without the lag moves one or two of an hour's
+        windows to the slot before and re-learns them within the seasonal half-life.
     """
 
     kind: MetricKind = "count"
@@ -152,6 +161,7 @@ class DetectorConfig:
     prior_spread: float = 0.0
     min_scale: float = 1e-3
     utc_offset_ms: int = 0
+    slot_lag_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -214,6 +224,8 @@ class DetectorConfig:
             _fail("prior_spread", "a finite number >= 0", self.prior_spread)
         if not isinstance(self.min_sample_size, int) or self.min_sample_size < 1:
             _fail("min_sample_size", "an int >= 1", self.min_sample_size)
+        if not isinstance(self.slot_lag_ms, int) or self.slot_lag_ms < 0:
+            _fail("slot_lag_ms", "an int >= 0", self.slot_lag_ms)
 
     @property
     def z(self) -> float:

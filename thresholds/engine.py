@@ -560,11 +560,15 @@ def step(
     spacing = np.where(
         valid, update_spacing(cols.spacing, cols.last_ts, ts, has_last), cols.spacing
     )
-    hour, day = slot_indices(ts, cfg.utc_offset_ms)
+    # The hour slot is read at the window's middle (``slot_lag_ms``), the weekday at its end.
+    hour = slot_indices(ts - cfg.slot_lag_ms, cfg.utc_offset_ms)[0]
+    day = slot_indices(ts, cfg.utc_offset_ms)[1]
     use_h, use_d = active_slots(spacing)
     # What the previous hour's out-of-band windows would have taught its slot is added
     # once the series has left that hour (see the learning step below).
-    prev_hour = slot_indices(np.where(has_last, cols.last_ts, ts), cfg.utc_offset_ms)[0]
+    prev_hour = slot_indices(
+        np.where(has_last, cols.last_ts, ts) - cfg.slot_lag_ms, cfg.utc_offset_ms
+    )[0]
     left_hour = valid & has_last & ((prev_hour != hour) | (ts - cols.last_ts >= HOUR_MS))
     hour_base = cols.hour.copy()
     hour_base[rows, prev_hour] += np.where(left_hour, cols.hour_pending, 0.0)

@@ -83,6 +83,7 @@ _UNIT_MS: Final[dict[str, int]] = {
 }
 #: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
+_HOUR_MS: Final = 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {
         "enabled",
@@ -309,6 +310,7 @@ def _rule(
             f"{where}.detector",
             utc_offset_ms,
             overlap=window_ms / hop_ms,
+            slot_lag_ms=slot_lag_ms(window_ms, hop_ms),
         )
     quantile = _number(table.get("quantile", 0.9), f"{where}.quantile", 0.5, 0.999)
     sla_seconds = _duration(table.get("sla", "15m"), f"{where}.sla") / 1000
@@ -517,18 +519,41 @@ def _norm(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(values.items()))
 
 
+def slot_lag_ms(window_ms: int, hop_ms: int) -> int:
+    """How far before its end a window's hour slot is read: half the window (its middle),
+    for windows less than an hour apart. Windows an hour or more apart fill one slot each
+    per day, so a lag would only rename the slots (and misread the profiles an earlier
+    version saved); they keep the end."""
+    return window_ms // 2 if hop_ms < _HOUR_MS else 0
+
+
 def _detector(
-    kind: RuleKind, raw: Any, where: str, utc_offset_ms: int, *, overlap: float = 1.0
+    kind: RuleKind,
+    raw: Any,
+    where: str,
+    utc_offset_ms: int,
+    *,
+    overlap: float = 1.0,
+    slot_lag_ms: int = 0,
 ) -> DetectorConfig:
     table = _table(raw, where)
-    allowed = {f.name for f in fields(DetectorConfig)} - {"kind", "utc_offset_ms", "overlap"}
+    allowed = {f.name for f in fields(DetectorConfig)} - {
+        "kind",
+        "utc_offset_ms",
+        "overlap",
+        "slot_lag_ms",
+    }
     _only_keys(table, allowed, where)
     values = _typed(table, where)
     # An "event" rule's detector is a count detector (mypy does not narrow by `==`).
     metric_kind: MetricKind = "count" if kind == "count" else kind  # type: ignore[assignment]
     try:
         return DetectorConfig(
-            kind=metric_kind, utc_offset_ms=utc_offset_ms, overlap=overlap, **values
+            kind=metric_kind,
+            utc_offset_ms=utc_offset_ms,
+            overlap=overlap,
+            slot_lag_ms=slot_lag_ms,
+            **values,
         )
     except (ValueError, TypeError) as exc:
         message = str(exc)

@@ -251,6 +251,22 @@ class TestConfigMessages:
         document["settings"]["utc_offset"] = offset
         assert parse_rules(document).utc_offset_ms == ms
 
+    def test_hour_slot_is_read_at_the_window_middle(self) -> None:
+        """A windowed detector whose windows are less than an hour apart files a window
+        under the hour of its middle (half the window before its end); hourly and daily
+        windows keep their end; a rules file cannot set that lag."""
+        lags = {r.name: r.detector.slot_lag_ms for r in load_rules().rules if r.detector}
+        assert lags["wait_time_p90"] == 15 * 60_000  # 30 min, hop 15 min
+        assert lags["order_volume"] == 450_000  # 15 min tumbling
+        assert lags["handle_time_p90"] == 30 * 60_000  # 1 h, hop 15 min
+        assert lags["complaint_volume"] == 0  # 4 h, hop 1 h
+        assert lags["return_rate"] == 0  # 1 d, hop 6 h
+        document = default_document()
+        document["rules"]["wait_time_p90"]["detector"]["slot_lag_ms"] = 0
+        with pytest.raises(ConfigError) as info:
+            parse_rules(document)
+        assert info.value.field.startswith("rules.wait_time_p90.detector")
+
     def test_non_utf8_file_names_the_file(self, tmp_path: Path) -> None:
         """A Latin-1 rules file is a ConfigError naming the file, not a decode traceback."""
         path = tmp_path / "rules.toml"

@@ -18,6 +18,8 @@ class TestDetectorConfig:
             ({"kind": "ratio", "prior": 1.5}, "prior"),
             ({"sensitivity": "extreme"}, "sensitivity"),
             ({"guard_above": float("inf")}, "guard_above"),
+            ({"slot_lag_ms": -1}, "slot_lag_ms"),
+            ({"slot_lag_ms": 1.5}, "slot_lag_ms"),
         ],
     )
     def test_bad_field_is_named(self, kwargs: dict[str, object], field: str) -> None:
