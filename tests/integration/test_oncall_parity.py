@@ -73,10 +73,20 @@ class TestOnCallParity:
         events = parity_events()
         plain = parity_replay()  # replay(RULES, None, events), computed once per session
         expected = replay(rules_path, calendar_path, events)
-        muted = [a for a in plain if a["rule"] == "wait_time_p90" and a["key"] == "returns"]
-        assert muted and not [
-            a for a in expected if a["rule"] == "wait_time_p90" and a["key"] == "returns"
-        ], "the mute changed nothing"
+
+        def surge(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+            """The returns queue's wait_time_p90 alerts of the second day's muted hours
+            (the first evening's own page, 21:45, is outside the mute)."""
+            return [
+                a
+                for a in alerts
+                if a["rule"] == "wait_time_p90"
+                and a["key"] == "returns"
+                and a["window_end"].startswith(DAY2.date().isoformat())
+                and "13:00" < a["window_end"][11:16] <= "16:00"
+            ]
+
+        assert surge(plain) and not surge(expected), "the mute changed nothing"
         assert any("calendar" in a["context"] for a in expected), "no alert in the event"
 
         alerts = await live_alerts(
