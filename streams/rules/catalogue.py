@@ -29,6 +29,7 @@ from streams.rules.mutes import MuteTable, parse_mutes
 from streams.rules.registry import DEFAULT_REGISTRY, Registry
 from streams.rules.spec import DEFAULT_IDLE_TTL_MS, DEFAULT_MAX_SERIES, Rule, RuleKind, RuleSpec
 from thresholds.config import DetectorConfig, MetricKind
+from thresholds.seasonal import HOUR_MS
 
 __all__ = [
     "CATALOGUE",
@@ -83,7 +84,6 @@ _UNIT_MS: Final[dict[str, int]] = {
 }
 #: Bound of the shop's offset from UTC (real time zones lie within -12h..+14h).
 _MAX_OFFSET_MS: Final = 14 * 3_600_000
-_HOUR_MS: Final = 3_600_000
 _RULE_KEYS: Final[frozenset[str]] = frozenset(
     {
         "enabled",
@@ -524,7 +524,7 @@ def slot_lag_ms(window_ms: int, hop_ms: int) -> int:
     for windows less than an hour apart. Windows an hour or more apart fill one slot each
     per day, so a lag would only rename the slots (and misread the profiles an earlier
     version saved); they keep the end."""
-    return window_ms // 2 if hop_ms < _HOUR_MS else 0
+    return window_ms // 2 if hop_ms < HOUR_MS else 0
 
 
 def _detector(
