@@ -596,10 +596,26 @@ def replay_shop(
     )
 
 
+def parse_volumes(text: str) -> list[float]:
+    """``"0.3,1,3"`` or ``"0.3x,1x,3x"`` -> ``[0.3, 1.0, 3.0]``; anything else (or a volume
+    outside (0, 100]) raises :class:`ValueError` naming what was given."""
+    try:
+        volumes = [float(part.strip().removesuffix("x")) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"expected numbers such as 0.3,1,3 or 0.3x,1x,3x, got {text!r}") from None
+    if not all(0.0 < v <= 100.0 for v in volumes):  # also refuses nan
+        raise ValueError(f"each volume must be in (0, 100], got {text!r}")
+    return volumes
+
+
 def main() -> None:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volumes", default="0.3,1,3")
+    parser.add_argument(
+        "--volumes",
+        default="0.3,1,3",
+        help="multiples of 9,000 orders a day, comma-separated (0.3,1,3 or 0.3x,1x,3x)",
+    )
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--warmup-days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=1)
@@ -629,6 +645,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     try:
+        volumes = parse_volumes(args.volumes)
+    except ValueError as exc:
+        parser.error(f"--volumes: {exc}")
+    try:
         only = None if args.only is None else frozenset(args.only.split(","))
         rules = shop_rules(args.rules, args.utc_offset, only)
     except ConfigError as exc:
@@ -640,7 +660,7 @@ def main() -> None:
         + ("" if args.utc_offset is None else f" with utc_offset {args.utc_offset}")
         + ("" if args.only is None else f", only {args.only}")
     )
-    for volume in (float(v) for v in args.volumes.split(",")):
+    for volume in volumes:
         shop = Shop(volume=volume, days=args.days, seed=args.seed, incidents=args.incidents)
         run = replay_shop(shop, rules, args.warmup_days, only_read=args.only is not None)
         total = len(run.false)

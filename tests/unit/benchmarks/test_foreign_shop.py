@@ -194,3 +194,22 @@ def test_replay_scores_false_episodes_outside_the_incidents(
     assert written["false"] == run.false
     assert written["incidents"] == run.found
     assert written["traces"] == run.traces
+
+
+@pytest.mark.parametrize(
+    ("text", "volumes"), [("0.3,1,3", [0.3, 1.0, 3.0]), ("0.3x, 1x,3x", [0.3, 1.0, 3.0])]
+)
+def test_volumes_read_as_numbers_or_multiples(text: str, volumes: list[float]) -> None:
+    assert foreign_shop.parse_volumes(text) == volumes
+
+
+@pytest.mark.parametrize("text", ["1y", "", "0", "nan", "1,,3", "200"])
+def test_bad_volumes_are_refused_by_name(
+    text: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["foreign_shop.py", "--volumes", text])
+    with pytest.raises(SystemExit) as exited:
+        foreign_shop.main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--volumes:" in err and "Traceback" not in err
