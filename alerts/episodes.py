@@ -166,7 +166,7 @@ def _event(
         window_start=ms_to_datetime(window_start_ms),
         window_end=ms_to_datetime(window_end_ms),
         started_at=ms_to_datetime(started_at_ms),
-        summary=texts.summary(series, decision, unit=unit),
+        summary=texts.summary(series, decision, unit=unit, context=context),
         runbook=texts.runbook(series, decision, direction=direction, unit=unit, context=context),
         context=context or {},
     )

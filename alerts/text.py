@@ -273,8 +273,17 @@ class AlertTexts:
             "summary.where_one", dimension=self.dimension(series.dimension), key=series.key
         )
 
-    def summary(self, series: SeriesRef, decision: Decision, *, unit: Unit | None = None) -> str:
-        """One sentence: what, where, how far from normal, over how many events."""
+    def summary(
+        self,
+        series: SeriesRef,
+        decision: Decision,
+        *,
+        unit: Unit | None = None,
+        context: Mapping[str, object] | None = None,
+    ) -> str:
+        """One sentence: what, where, how far from normal, over how many events; for a
+        burst that crossed on its slow horizon (``context.burst``), the decayed count of
+        orders that did."""
         texts = self.catalogue
         text = self.rule_text(series.rule)
         u = unit or text.unit
@@ -307,6 +316,14 @@ class AlertTexts:
             # Fired on sequential evidence (CUSUM) while this window is inside the band.
             side = "above" if decision.direction == "up" else "below"
             sentence += texts.text(f"summary.sustained_{side}")
+        burst = context.get("burst") if context else None
+        if isinstance(burst, Mapping) and burst.get("horizon") == "slow":
+            sentence += texts.text(
+                "summary.decayed_above",
+                decayed=format_value(burst["decayed_orders"], "count", self.locale),
+                limit=format_value(burst["decayed_limit"], "count", self.locale),
+                half_life=f"{burst['half_life_minutes']:g}",
+            )
         return sentence + texts.text("summary.end")
 
     def runbook(

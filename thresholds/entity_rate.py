@@ -66,6 +66,13 @@ class BurstVerdict:
     horizon: str | None
     #: How far past the edge, as a multiple of it (0 when not violating).
     excess: float
+    #: The entity's decayed count of orders on the slow horizon, and its edge there
+    #: (``inf`` without a slow horizon); filled in when violating or :attr:`held`.
+    slow: float = 0.0
+    slow_edge: float = math.inf
+    #: Under both edges but not calm yet: an entity with an open episode whose decayed
+    #: count is still above ``hold_below`` of its slow edge (hysteresis).
+    held: bool = False
 
 
 #: Quiet verdicts of keys without a history, by ``(count, edge)``: they depend on nothing
@@ -109,6 +116,10 @@ class EntityRates:
     min_history_ms: int = _DAY_MS
     max_entities: int = DEFAULT_MAX_ENTITIES
     forget_below: float = 0.05
+    #: An entity with an open episode stays open while its decayed count is above this
+    #: fraction of the slow edge: orders 12 minutes apart cross the edge and fall back
+    #: under it between orders, and without this each crossing paged anew.
+    hold_below: float = 0.75
     #: A not-busy entity's decayed count below which it is forgotten: one order counts
     #: 1, so what is dropped moves ``S`` by less than a fifth of an order.
     recent_forget_below: float = 0.2
@@ -129,8 +140,10 @@ class EntityRates:
         self, end_ms: int, counts: Mapping[str, float], also: Iterable[str] = ()
     ) -> dict[str, BurstVerdict]:
         """Judge and learn one window ending at ``end_ms``; ``counts`` holds every key
-        with orders in it. Returns a verdict for every key in ``counts`` and in ``also``
-        (e.g. keys with an open episode: no orders this window, count 0)."""
+        with orders in it. Returns a verdict for every key in ``counts`` and in ``also``,
+        the keys with an open episode (no orders this window: count 0), which are
+        :attr:`BurstVerdict.held` while their decayed count is above ``hold_below`` of
+        its edge."""
         weight = 1.0 / self.overlap
         window_total = sum(counts.values())
         previous_end = self.totals[2]
@@ -138,7 +151,8 @@ class EntityRates:
         slow_total_now = slow_total + weight * window_total
         out: dict[str, BurstVerdict] = {}
         judged = dict(counts)
-        for key in also:
+        open_keys = set(also)
+        for key in open_keys:
             judged.setdefault(key, 0.0)
         # Not-yet-busy keys' decayed counts, read once for judging and learning.
         earlier_of: dict[str, float] = {}
@@ -153,7 +167,9 @@ class EntityRates:
             share = None
             if state is not None and end_ms - state[3] >= self.min_history_ms and long_total > 0:
                 share = min(own_long / long_total, 1.0)
-            out[key] = self._judge(count, slow, share, window_total, slow_total_now)
+            out[key] = self._judge(
+                count, slow, share, window_total, slow_total_now, is_open=key in open_keys
+            )
         # Learn: every tracked entity's orders, and newly busy ones.
         self.totals[:] = [long_total + weight * window_total, slow_total_now, float(end_ms)]
         keep_recent = math.isfinite(self.slow_floor)
@@ -220,23 +236,29 @@ class EntityRates:
             self.recent = dict(self.recent)  # a dict keeps its table after deletions
 
     def _judge(
-        self, count: float, slow: float, share: float | None, window_total: float, slow_total: float
+        self,
+        count: float,
+        slow: float,
+        share: float | None,
+        window_total: float,
+        slow_total: float,
+        *,
+        is_open: bool = False,
     ) -> BurstVerdict:
-        if share is None and count <= self.floor and slow <= self.slow_floor:
+        if share is None and count <= self.floor and slow <= self.slow_floor and not is_open:
             return _quiet(count, max(self.floor, 0.0))  # most keys: no history, under the floor
         mu_fast = share * window_total if share is not None else 0.0
         mu_slow = share * slow_total if share is not None else 0.0
         fast_edge = max(self.floor, upper_bound(mu_fast, self.z) if share is not None else 0.0)
         slow_edge = max(self.slow_floor, upper_bound(mu_slow, self.z) if share is not None else 0.0)
         if count > fast_edge:
-            return BurstVerdict(
-                count, mu_fast, fast_edge, True, "fast", (count - fast_edge) / fast_edge
-            )
+            excess = (count - fast_edge) / fast_edge
+            return BurstVerdict(count, mu_fast, fast_edge, True, "fast", excess, slow, slow_edge)
         if slow > slow_edge:
-            return BurstVerdict(
-                count, mu_fast, fast_edge, True, "slow", (slow - slow_edge) / slow_edge
-            )
-        return BurstVerdict(count, mu_fast, fast_edge, False, None, 0.0)
+            excess = (slow - slow_edge) / slow_edge
+            return BurstVerdict(count, mu_fast, fast_edge, True, "slow", excess, slow, slow_edge)
+        held = is_open and slow > self.hold_below * slow_edge
+        return BurstVerdict(count, mu_fast, fast_edge, False, None, 0.0, slow, slow_edge, held)
 
     def _decayed(self, state: list[float], now_ms: int) -> tuple[float, float]:
         if state[2] < 0:

@@ -205,6 +205,10 @@ TEXTS: Final[dict[str, str]] = {
         "; inside the band in this window, but below the usual window after window "
         "(sustained evidence)"
     ),
+    "summary.decayed_above": (
+        " in this window, but {decayed} recent orders add up past the limit of {limit} "
+        "(a decayed count: each order's weight halves every {half_life} min)"
+    ),
     "summary.end": ".",
     # Dimension names as people read them.
     "dimension.total": "total",

@@ -171,6 +171,10 @@ TEXTS: Final[dict[str, str]] = {
     "summary.sample": "，基于 {count} {noun}",
     "summary.sustained_above": "；本窗口仍在区间内，但已连续多个窗口高于平时（持续性证据）",
     "summary.sustained_below": "；本窗口仍在区间内，但已连续多个窗口低于平时（持续性证据）",
+    "summary.decayed_above": (
+        "；本窗口未超上限，但近期订单累计 {decayed} 单，超过上限 {limit}"
+        "（衰减计数：每单权重每 {half_life} 分钟减半）"
+    ),
     "summary.end": "。",
     "dimension.total": "全店",
     "dimension.order": "订单",

@@ -76,7 +76,7 @@ from streams.pipeline.closer_snapshot import BySeries
 from streams.pipeline.dedup import RecentIds
 from streams.pipeline.heap import note_evictions
 from streams.pipeline.oncall import OnCall, with_standing_peers
-from streams.pipeline.population import Population, verdict_decision
+from streams.pipeline.population import Population, burst_context, verdict_decision
 from streams.pipeline.set_apart import set_apart
 from streams.pipeline.sku_rollup import SkuRollup
 from streams.pipeline.wire import closer_partition
@@ -835,10 +835,21 @@ class WindowCloser:
                 # Its context is the address's customer ids: counted, never shown.
                 partial = Partial(partial.num, partial.den)
             sid = series_id(rule.name, dimension, key)
-            decision = verdict_decision(verdicts[(dimension, key)], sid in self.episodes)
+            verdict = verdicts[(dimension, key)]
+            decision = verdict_decision(verdict, sid in self.episodes)
             mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
             events.extend(
-                self._advance(rule, dimension, key, start, end, decision, partial, muted=mute)
+                self._advance(
+                    rule,
+                    dimension,
+                    key,
+                    start,
+                    end,
+                    decision,
+                    partial,
+                    muted=mute,
+                    burst=burst_context(verdict, rule.slow_half_life_ms),
+                )
             )
             if not decision.alerting:
                 # One series per customer ever seen would grow without bound: only keys
@@ -859,9 +870,11 @@ class WindowCloser:
         muted: str | None = None,
         calendar: list[dict[str, Any]] | None = None,
         peers: dict[str, float] | None = None,
+        burst: dict[str, Any] | None = None,
         twin: bool = False,
     ) -> list[AlertEvent]:
-        """Move the series' episode on by one closed window; return its alert events.
+        """Move the series' episode on by one closed window; return its alert events
+        (``calendar``, ``peers`` and ``burst`` go into their context).
 
         ``twin``: the window's events all lie in one compound cell under the series
         (:func:`~streams.pipeline.aggregate.is_twin`), whose own series judges the same
@@ -906,6 +919,8 @@ class WindowCloser:
             context = {**(context or {}), "calendar": calendar}
         if peers:
             context = {**(context or {}), "peers": peers}
+        if burst:
+            context = {**(context or {}), "burst": burst}
         state, events = advance(
             self.episodes.get(sid),
             SeriesRef(rule.name, dimension, key),

@@ -24,7 +24,7 @@ from thresholds.decision import Decision, Transition
 from thresholds.entity_rate import DEFAULT_MAX_ENTITIES, BurstVerdict, EntityRates
 from thresholds.return_history import ReturnHistory
 
-__all__ = ["Population", "verdict_decision"]
+__all__ = ["Population", "burst_context", "verdict_decision"]
 
 #: How often (event time) the burst rule forgets entities that stopped ordering.
 _SWEEP_MS: Final = 6 * 3_600_000
@@ -97,6 +97,7 @@ class Population:
                 floor=floor,
                 slow_floor=slow_floor,
                 slow_half_life_ms=rule.slow_half_life_ms,
+                hold_below=detector.resolve_below,
                 max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
             )
         return rates
@@ -187,13 +188,14 @@ class Population:
 
 def verdict_decision(verdict: BurstVerdict, was_open: bool) -> Decision:
     """The decision an entity's verdict makes for its episode (``was_open``: one is open):
-    fire when it turns violating, resolve when it stops; ``critical`` from an excess of
-    one band over the upper limit."""
+    fire when it turns violating, resolve when it stops unless the verdict is
+    :attr:`~thresholds.entity_rate.BurstVerdict.held` (its episode stays open, silent);
+    ``critical`` from an excess of one band over the upper limit."""
     count, upper, violating = verdict.count, verdict.upper, verdict.violating
     transition: Transition | None = None
     if violating and not was_open:
         transition = "fire"
-    elif was_open and not violating:
+    elif was_open and not violating and not verdict.held:
         transition = "resolve"
     return Decision(
         observed=count,
@@ -207,9 +209,24 @@ def verdict_decision(verdict: BurstVerdict, was_open: bool) -> Decision:
         violating=violating,
         direction="up" if violating else None,
         severity=("critical" if verdict.excess >= 1.0 else "warning") if violating else None,
-        alerting=violating,
+        alerting=violating or (was_open and verdict.held),
         transition=transition,
     )
+
+
+def burst_context(verdict: BurstVerdict, half_life_ms: int) -> dict[str, Any] | None:
+    """``context.burst`` of a burst alert with a slow horizon: the horizon that crossed
+    (``fast``, ``slow`` or ``None`` once calm), the entity's decayed count of orders, its
+    edge and half-life, so an alert fired on orders spread over an hour says so; ``None``
+    without a slow horizon (``shared_address``)."""
+    if not math.isfinite(verdict.slow_edge):
+        return None
+    return {
+        "horizon": verdict.horizon,
+        "decayed_orders": round(verdict.slow, 2),
+        "decayed_limit": round(verdict.slow_edge, 2),
+        "half_life_minutes": round(half_life_ms / 60_000, 1),
+    }
 
 
 def _quiet(verdict: BurstVerdict) -> bool:

@@ -98,6 +98,34 @@ class TestSummary:
         zh = AlertTexts(locale="zh_CN").summary(SKU, decision)
         assert zh.endswith("已连续多个窗口高于平时（持续性证据）。")
 
+    def test_a_burst_on_its_slow_horizon_names_the_orders_that_added_up(self) -> None:
+        """A burst fired on its decayed count has one order in its window: the summary
+        says how many recent orders added up past which limit, in both locales; a burst
+        fired in one window, or no burst context, adds nothing."""
+        series = SeriesRef("customer_order_burst", "customer", "C-1")
+        decision = Decision(
+            1.0, 0.0, None, 4.5, 0.03, 0.2, 1, True, True, "up", "warning", True, "fire"
+        )
+        slow = {
+            "burst": {
+                "horizon": "slow",
+                "decayed_orders": 5.14,
+                "decayed_limit": 5.0,
+                "half_life_minutes": 60.0,
+            }
+        }
+        assert AlertTexts().summary(series, decision, context=slow) == (
+            "Orders for customer C-1 is 1 against a normal 0 (upper limit 4.5) in this "
+            "window, but 5.1 recent orders add up past the limit of 5 (a decayed count: "
+            "each order's weight halves every 60 min)."
+        )
+        zh = AlertTexts(locale="zh_CN").summary(series, decision, context=slow)
+        assert zh.endswith("近期订单累计 5.1 单，超过上限 5（衰减计数：每单权重每 60 分钟减半）。")
+        fast = {"burst": {**slow["burst"], "horizon": "fast"}}
+        plain = AlertTexts().summary(series, decision)
+        assert AlertTexts().summary(series, decision, context=fast) == plain
+        assert "recent orders" not in plain
+
     def test_drop_overall(self, make_decision: DecisionFactory) -> None:
         """A volume drop on the total dimension says 'overall' and '% below'."""
         decision = make_decision(

@@ -185,3 +185,34 @@ def test_ten_returns_in_30_days_against_a_population_of_one_fires() -> None:
     alerts = replay(shipped("frequent_returner"), traffic(5, 34, injected))
     assert [key for key, _ in episodes(alerts, "frequent_returner")] == ["C-SERIAL"]
     assert 6.0 <= firing(alerts, "frequent_returner")[0].observed <= 10.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_orders_twelve_minutes_apart_page_once_and_say_why(seed: int) -> None:
+    """Nine orders from a fresh customer, one every 12 minutes: no 10-minute window holds
+    two, so the burst crosses on its decayed count, which falls back under the edge
+    between orders. Each key pages once (the episode stays open while the count is above
+    three quarters of the edge) and resolves after the last order; its summary gives the
+    decayed count that crossed, not only the window's one order."""
+    start = T0 + 9 * DAY + 9 * HOUR
+    injected = [(start + k * 12 * MIN, "C-SLOW", "A-SLOW", False) for k in range(9)]
+    alerts = replay(shipped("customer_order_burst"), traffic(seed, 11, injected))
+    burst = [a for a in alerts if a.rule == "customer_order_burst" and a.key.endswith("-SLOW")]
+    assert sorted((a.key, a.status) for a in burst) == [
+        ("A-SLOW", "firing"),
+        ("A-SLOW", "resolved"),
+        ("C-SLOW", "firing"),
+        ("C-SLOW", "resolved"),
+    ]
+    last_order = start + 8 * 12 * MIN
+    for alert in burst:
+        context = alert.to_dict()["context"]["burst"]
+        if alert.status == "firing":
+            assert start < end_ms(alert) <= last_order + 10 * MIN
+            assert context["horizon"] == "slow"
+            assert context["decayed_orders"] > context["decayed_limit"] == 5.0
+            assert alert.observed <= 2.0  # the window's own orders, as the contract says
+            assert "recent orders add up past the limit of 5" in alert.summary
+        else:
+            assert end_ms(alert) > last_order
+            assert context["decayed_orders"] <= 0.75 * context["decayed_limit"]

@@ -68,6 +68,49 @@ def test_one_order_every_ten_minutes_counts_from_the_first_order() -> None:
     assert fired and fired[0] >= 8 and verdicts[fired[0]].horizon == "slow"
 
 
+def test_an_open_slow_burst_is_held_until_its_decayed_count_settles() -> None:
+    """Nine orders 12 minutes apart cross the slow edge and fall back under it between
+    orders. A key with an open episode (``also``) is held, not calm, while its decayed
+    count is above ``hold_below`` of the edge, so it fires once and resolves after the
+    last order; judged as not open, it reads calm between orders and fires again."""
+    orders = [k * 12 * 60_000 for k in range(9)]
+
+    def run(hold: bool) -> tuple[int, list[float], int | None]:
+        rates = EntityRates(WINDOW, HOP)
+        is_open, fires, held, resolved_at = False, 0, [], None
+        for end in range(HOP, 4 * 3_600_000, HOP):
+            count = float(sum(end - WINDOW <= t < end for t in orders))
+            also = ["SLOW"] if is_open and hold else []
+            verdict = rates.close(end, {"SLOW": count} if count else {}, also).get("SLOW")
+            if verdict is None:
+                if is_open and not hold:
+                    is_open = False
+                continue
+            if verdict.violating:
+                fires += 0 if is_open else 1
+                is_open = True
+            elif verdict.held:
+                held.append(verdict.slow)
+                assert 0.75 * verdict.slow_edge < verdict.slow <= verdict.slow_edge
+            elif is_open:
+                is_open, resolved_at = False, end
+        return fires, held, resolved_at
+
+    fires, held, resolved_at = run(hold=True)
+    assert fires == 1 and held and resolved_at is not None and resolved_at > orders[-1]
+    assert run(hold=False)[0] > 1  # what paged anew before
+
+
+def test_a_fast_burst_is_not_held_once_its_window_passes() -> None:
+    """Seven orders in one window count 3.5 on the slow horizon (each order 1 / overlap):
+    under three quarters of its edge, so the episode resolves at the next quiet window as
+    before."""
+    rates = EntityRates(WINDOW, HOP)
+    assert rates.close(WINDOW, {"NEW": 7.0})["NEW"].horizon == "fast"
+    after = rates.close(WINDOW + 2 * HOP, {}, ["NEW"])["NEW"]
+    assert not after.violating and not after.held and after.slow < 3.75
+
+
 def test_a_customer_ordering_every_few_hours_is_judged_against_itself() -> None:
     """A customer with ~10 orders a day, never two in one window (the second shop's
     FC0000122 at 3x), is busy by its decayed count and, after a day of history, judged
