@@ -148,7 +148,7 @@ TEXTS: Final[dict[str, str]] = {
         "or drop address, hold its unshipped orders for review and compare the accounts' "
         "payment details."
     ),
-    # What an alert's context names, appended to its runbook (alerts.text.context_note).
+    # What an alert's context names, appended to its runbook (alerts.context_text.context_note).
     "context.most_affected": "Most affected: {parts}.",
     "context.orders": "Affected orders: {orders}.",
     "context.more": " and {n} more",
