@@ -15,6 +15,13 @@ window, is busy too) and judges each window's count
   first: entities not (yet) busy keep only their decayed count, in :attr:`recent`,
   until it fades below ``recent_forget_below``.
 
+For its first ``warmup_ms`` of event time (from :attr:`EntityRates.started_ms`) a state
+only learns: on a fresh start every regular customer is new, judged against the
+population's floors, and the second shop's first day paged 71 times at 1x and 188 at 3x,
+all but a few on its heaviest regular customers. Entities that turn busy meanwhile are
+judged against themselves from the end of the warm-up (their history counts from the
+state's start, and as ``min_history_ms`` old by then).
+
 ``mu`` is what the entity's own history predicts: its long-run share of all orders
 on this closer (decayed counts, half-life ``half_life_ms``) times the orders of the
 same horizon now, so a pick-up point or a B2B account that is busy every day, and
@@ -130,6 +137,11 @@ class EntityRates:
     #: Per entity not (yet) tracked, with orders lately: ``[slow, as_of_ms]``; only
     #: kept when there is a slow horizon (a finite ``slow_floor``).
     recent: dict[str, list[float]] = field(default_factory=dict)
+    #: Event time after the first window during which verdicts are quiet (learning only).
+    warmup_ms: int = 0
+    #: End of the first window this state closed (``None`` before it); a state saved
+    #: before this was kept loads as started long ago.
+    started_ms: float | None = None
 
     @property
     def overlap(self) -> float:
@@ -145,6 +157,10 @@ class EntityRates:
         :attr:`BurstVerdict.held` while their decayed count is above ``hold_below`` of
         its edge."""
         weight = 1.0 / self.overlap
+        if self.started_ms is None:
+            self.started_ms = float(end_ms)
+        started = self.started_ms
+        warming = end_ms - started < self.warmup_ms
         window_total = sum(counts.values())
         previous_end = self.totals[2]
         long_total, slow_total = self._decayed(self.totals, end_ms)
@@ -167,6 +183,9 @@ class EntityRates:
             share = None
             if state is not None and end_ms - state[3] >= self.min_history_ms and long_total > 0:
                 share = min(own_long / long_total, 1.0)
+            if warming:
+                out[key] = _quiet(count, max(self.floor, 0.0))
+                continue
             out[key] = self._judge(
                 count, slow, share, window_total, slow_total_now, is_open=key in open_keys
             )
@@ -183,7 +202,12 @@ class EntityRates:
                         self.recent[key] = [slow_now, float(end_ms)]
                     continue
                 self.recent.pop(key, None)
-                state = self.entities[key] = [0.0, earlier, float(end_ms), float(end_ms)]
+                # Busy during the warm-up: judged against itself from the warm-up's end
+                # (its history counts from the state's start), not a day later.
+                first_seen = (
+                    started + self.warmup_ms - self.min_history_ms if warming else float(end_ms)
+                )
+                state = self.entities[key] = [0.0, earlier, float(end_ms), first_seen]
             own_long, own_slow = self._decayed(state, end_ms)
             state[0], state[1], state[2] = (
                 own_long + weight * count,
@@ -295,10 +319,17 @@ class EntityRates:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (configuration excluded)."""
-        return {"totals": list(self.totals), "entities": self.entities, "recent": self.recent}
+        return {
+            "totals": list(self.totals),
+            "entities": self.entities,
+            "recent": self.recent,
+            "started_ms": self.started_ms,
+        }
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Restore :meth:`to_dict`'s state."""
         self.totals = [float(x) for x in data["totals"]]
         self.entities = {str(k): [float(x) for x in v] for k, v in data["entities"].items()}
         self.recent = {str(k): [float(x) for x in v] for k, v in data.get("recent", {}).items()}
+        started = data.get("started_ms", 0.0)  # saved before it was kept: long started
+        self.started_ms = None if started is None else float(started)

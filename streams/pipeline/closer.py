@@ -838,17 +838,14 @@ class WindowCloser:
             verdict = verdicts[(dimension, key)]
             decision = verdict_decision(verdict, sid in self.episodes)
             mute = next((m.name for m in mutes if m.matches(dimension, key)), None)
+            burst = (
+                burst_context(verdict, rule.slow_half_life_ms)
+                if rule.definition.entity == "burst"
+                else None
+            )
             events.extend(
                 self._advance(
-                    rule,
-                    dimension,
-                    key,
-                    start,
-                    end,
-                    decision,
-                    partial,
-                    muted=mute,
-                    burst=burst_context(verdict, rule.slow_half_life_ms),
+                    rule, dimension, key, start, end, decision, partial, muted=mute, burst=burst
                 )
             )
             if not decision.alerting:

@@ -89,8 +89,10 @@ class Population:
             detector = rule.detector
             assert detector is not None
             floor = detector.guard_above if detector.guard_above is not None else 4.5
-            # shared_address: a day's distinct customers have no slow horizon to add up.
-            slow_floor = rule.slow_floor if rule.definition.entity == "burst" else math.inf
+            burst = rule.definition.entity == "burst"
+            # shared_address: a day's distinct customers have no slow horizon to add up,
+            # and its own warm-up (entity_closes, below).
+            slow_floor = rule.slow_floor if burst else math.inf
             rates = self.entity_rates[(rule.name, dimension)] = EntityRates(
                 rule.window_ms,
                 rule.hop_ms,
@@ -98,6 +100,9 @@ class Population:
                 slow_floor=slow_floor,
                 slow_half_life_ms=rule.slow_half_life_ms,
                 hold_below=detector.resolve_below,
+                # A fresh burst state learns for its first grace_period windows: every
+                # regular customer is new then (docs/rules.md).
+                warmup_ms=detector.grace_period * rule.hop_ms if burst else 0,
                 max_entities=min(self._shard_cap(rule), DEFAULT_MAX_ENTITIES),
             )
         return rates
@@ -214,17 +219,16 @@ def verdict_decision(verdict: BurstVerdict, was_open: bool) -> Decision:
     )
 
 
-def burst_context(verdict: BurstVerdict, half_life_ms: int) -> dict[str, Any] | None:
-    """``context.burst`` of a burst alert with a slow horizon: the horizon that crossed
+def burst_context(verdict: BurstVerdict, half_life_ms: int) -> dict[str, Any]:
+    """``context.burst`` of a ``customer_order_burst`` alert: the horizon that crossed
     (``fast``, ``slow`` or ``None`` once calm), the entity's decayed count of orders, its
-    edge and half-life, so an alert fired on orders spread over an hour says so; ``None``
-    without a slow horizon (``shared_address``)."""
-    if not math.isfinite(verdict.slow_edge):
-        return None
+    edge (``None`` when the verdict was not judged: a state still learning) and half-life,
+    so an alert fired on orders spread over an hour says so."""
+    edge = verdict.slow_edge
     return {
         "horizon": verdict.horizon,
         "decayed_orders": round(verdict.slow, 2),
-        "decayed_limit": round(verdict.slow_edge, 2),
+        "decayed_limit": round(edge, 2) if math.isfinite(edge) else None,
         "half_life_minutes": round(half_life_ms / 60_000, 1),
     }
 

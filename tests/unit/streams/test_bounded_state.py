@@ -399,7 +399,10 @@ class TestBursts:
                 },
             }
         )
-        records: list[Record] = []
+        # An order an hour before: the rule's first window only learns (grace_period 1).
+        early = {"event_id": "e-early", "ts": T0 - HOUR, "order_id": "o-early"}
+        early |= {"status": "placed", "customer_id": "C-early", "address_id": "A-early"}
+        records: list[Record] = [("orders", b"o-early", json.dumps(early).encode())]
         i = 0
         for customer in range(200):
             for k in range(6):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from thresholds import entity_rate
 from thresholds.entity_rate import BurstVerdict, EntityRates, upper_bound
@@ -36,6 +37,11 @@ def shop(
     return fired
 
 
+def watched_a_day() -> EntityRates:
+    """A state that started judging a day before ``t = 0``: its slow horizon is judged."""
+    return EntityRates(WINDOW, HOP, started_ms=-DAY)
+
+
 def test_a_new_entity_with_many_orders_in_one_window_fires_fast() -> None:
     rates = EntityRates(WINDOW, HOP)
     verdict = rates.close(WINDOW, {"NEW": 7.0, "C-1": 1.0})
@@ -46,7 +52,7 @@ def test_a_new_entity_with_many_orders_in_one_window_fires_fast() -> None:
 def test_orders_spread_over_an_hour_add_up_on_the_slow_horizon() -> None:
     """Nine orders in an hour from a fresh customer: no window reaches the fast floor,
     the decayed count does."""
-    rates = EntityRates(WINDOW, HOP)
+    rates = watched_a_day()
     per_window = [2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 2]  # ~1 order per 6-7 minutes
     horizons = [
         rates.close((i + 2) * HOP, {"SLOW": float(c)})["SLOW"] for i, c in enumerate(per_window)
@@ -61,7 +67,7 @@ def test_one_order_every_ten_minutes_counts_from_the_first_order() -> None:
     over (the matrix's subtle burst, 8-11 orders in 45-90 minutes). Its decayed count
     makes it busy on the way, but without a day of history it is judged against the
     population's floors."""
-    rates = EntityRates(WINDOW, HOP)
+    rates = watched_a_day()
     verdicts = [rates.close((i + 2) * HOP, {"SPREAD": 1.0})["SPREAD"] for i in range(16)]
     assert all(v.expected == 0.0 for v in verdicts)  # no history: the population's floors
     fired = [i for i, v in enumerate(verdicts) if v.violating]
@@ -76,7 +82,7 @@ def test_an_open_slow_burst_is_held_until_its_decayed_count_settles() -> None:
     orders = [k * 12 * 60_000 for k in range(9)]
 
     def run(hold: bool) -> tuple[int, list[float], int | None]:
-        rates = EntityRates(WINDOW, HOP)
+        rates = watched_a_day()
         is_open, fires, held, resolved_at = False, 0, [], None
         for end in range(HOP, 4 * 3_600_000, HOP):
             count = float(sum(end - WINDOW <= t < end for t in orders))
@@ -109,6 +115,40 @@ def test_a_fast_burst_is_not_held_once_its_window_passes() -> None:
     assert rates.close(WINDOW, {"NEW": 7.0})["NEW"].horizon == "fast"
     after = rates.close(WINDOW + 2 * HOP, {}, ["NEW"])["NEW"]
     assert not after.violating and not after.held and after.slow < 3.75
+
+
+@pytest.mark.parametrize("warmup", [DAY, DAY // 2])
+def test_a_fresh_state_learns_for_its_warmup_then_judges(warmup: int) -> None:
+    """For ``warmup_ms`` after its first window a state only learns: a regular (one order
+    in every window closed each 6 minutes, a decayed count of about 7) and a seven-order
+    burst are quiet. The regular, tracked meanwhile, is
+    judged against itself after it, even when the warm-up is shorter than
+    ``min_history_ms``; a new entity's burst fires on either horizon. A state
+    saved before ``started_ms`` was kept loads as started long ago (no new warm-up after
+    an upgrade), and ``started_ms`` survives a snapshot."""
+    rates = EntityRates(WINDOW, HOP, warmup_ms=warmup)
+    first_day = [
+        rates.close(end, {"REGULAR": 1.0, **({"BOT": 7.0} if end == 20 * HOP else {})})
+        for end in range(2 * HOP, warmup, 6 * 60_000)
+    ]
+    assert not any(v.violating for verdicts in first_day for v in verdicts.values())
+    assert "REGULAR" in rates.entities
+    later = [
+        rates.close(end, {"REGULAR": 1.0, "NEW": 1.0})
+        for end in range(warmup + 2 * HOP, warmup + 4 * 3_600_000, 6 * 60_000)
+    ]
+    assert not any(v["REGULAR"].violating for v in later)
+    fired = next(v["NEW"] for v in later if v["NEW"].violating)
+    assert fired.horizon == "slow" and fired.slow > fired.slow_edge == 5.0
+    assert rates.close(warmup + 5 * 3_600_000, {"BOT2": 7.0})["BOT2"].horizon == "fast"
+    assert rates.to_dict()["started_ms"] == 2 * HOP
+    older = rates.to_dict()
+    del older["started_ms"]
+    restored = EntityRates(WINDOW, HOP, warmup_ms=warmup)
+    restored.load(older)
+    assert restored.started_ms == 0.0
+    restored.load(rates.to_dict())
+    assert restored.started_ms == 2 * HOP
 
 
 def test_a_customer_ordering_every_few_hours_is_judged_against_itself() -> None:
