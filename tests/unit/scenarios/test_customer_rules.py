@@ -219,10 +219,10 @@ def test_orders_twelve_minutes_apart_page_once_and_say_why(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_fresh_start_learns_its_regulars_for_a_day_then_pages_a_burst(seed: int) -> None:
+def test_a_fresh_start_learns_its_regulars_then_pages_a_burst(seed: int) -> None:
     """From a cold start the B2B account (30 orders a day) and the pick-up point are new
-    like everyone else; they paged on the first day before (both seeds). The first day
-    only learns, and from the second they are judged against themselves: the only
+    like everyone else; they paged on the first day before (both seeds). The first 12
+    hours only learn, and from then on they are judged against themselves: the only
     episodes are the day-2 burst's (seven orders in 10 minutes), its customer and address."""
     burst = T0 + 2 * DAY + 10 * HOUR
     injected = [(burst + k * MIN, "C-BURST", "A-BURST", False) for k in range(7)]
