@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from benchmarks.matrix_scoring import (
+    LognormalLag,
     kl_binomial,
     kl_lognormal_shift,
     kl_poisson,
@@ -43,7 +44,7 @@ from streams.dev.simulator.incidents import (
 )
 from streams.dev.simulator.promotion import Promotion
 from streams.dev.simulator.seasonality import seasonal
-from streams.dev.simulator.service import MEDIAN_WAIT_S
+from streams.dev.simulator.service import MEDIAN_WAIT_S, WAIT_LOG_SIGMA, queue_load
 from streams.rules.catalogue import RuleSet, load_rules
 
 BASE_ORDERS_PER_DAY = SimulationConfig().orders_per_day
@@ -51,8 +52,6 @@ VOLUMES: dict[str, float] = {"0.3x": 0.3, "1x": 1.0, "3x": 3.0}
 TICKETS_PER_ORDER = 0.08
 """1,600 tickets a day at 1x: a few hundred per queue (the simulator's 0.9 gives 18,000)."""
 DAYS = 14.0
-WAIT_LOG_SIGMA = 0.8
-"""Log-sd of one wait around its channel's median (:mod:`streams.dev.simulator.service`)."""
 MS_PER_MIN = 60_000
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
@@ -175,9 +174,24 @@ class _Builder:
             mag,
             inc,
             lagged_oracle_ms(
-                lambda f: kl_lognormal_shift(factor, WAIT_LOG_SIGMA, n * f), hop, _hours(duration)
+                lambda f: kl_lognormal_shift(factor, WAIT_LOG_SIGMA, n * f),
+                hop,
+                _hours(duration),
+                self.surge_waits(factor, s),
             ),
             f"waits x{factor:g} on {queue} for {_h(duration)}",
+        )
+
+    def surge_waits(self, factor: float, intensity: float) -> LognormalLag:
+        """When a surge's waits arrive: a wait is an event when it ends (the simulator
+        stamps it at the answer), so each surged wait, x ``factor`` its channel's median
+        at the queue's load, arrives that long after its ticket."""
+        load = queue_load(intensity)
+        channels = self.base.contact_channels
+        return LognormalLag(
+            tuple(MEDIAN_WAIT_S.get(c, 120.0) * load * factor / 3600.0 for c, _ in channels),
+            tuple(w for _, w in channels),
+            WAIT_LOG_SIGMA,
         )
 
     def outage(self, mag: str, channel: str, day: int, hour: float) -> MatrixIncident:

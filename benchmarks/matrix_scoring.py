@@ -269,21 +269,59 @@ def oracle_ms(kl_per_eval: float, eval_ms: int, series: float = 1.0) -> float:
     return oracle_evaluations(kl_per_eval, arl0_evaluations(eval_ms) * series) * eval_ms
 
 
-def arriving_share(
-    t0_h: float, t1_h: float, span_h: float, lag_h: tuple[float, float] | None = None
-) -> float:
+@dataclass(frozen=True, slots=True)
+class LognormalLag:
+    """A lag drawn from a mixture of log-normals, in hours: a wait becomes an event only
+    when it ends, so a surge's waits (x4 of minutes to hours) arrive that much later.
+
+    ``medians_h`` and ``weights``: one log-normal per component (a contact channel) with
+    log-sd ``sigma``.
+    """
+
+    medians_h: tuple[float, ...]
+    weights: tuple[float, ...]
+    sigma: float
+
+    def cdf(self, t_h: float) -> float:
+        """Share of the lags at most ``t_h`` hours."""
+        if t_h <= 0:
+            return 0.0
+        unit = statistics.NormalDist()
+        total = sum(self.weights)
+        return (
+            sum(
+                w * unit.cdf((math.log(t_h) - math.log(m)) / self.sigma)
+                for m, w in zip(self.medians_h, self.weights, strict=True)
+            )
+            / total
+        )
+
+    @property
+    def upper_h(self) -> float:
+        """Where the slowest component's lags are 99.9 % done."""
+        return max(self.medians_h) * math.exp(3.1 * self.sigma)
+
+
+Lag = tuple[float, float] | LognormalLag
+"""A uniform lag ``(lo, hi)`` in hours, or a :class:`LognormalLag`."""
+
+
+def arriving_share(t0_h: float, t1_h: float, span_h: float, lag_h: Lag | None = None) -> float:
     """Mean share of an incident's full extra rate that arrives in ``[t0_h, t1_h)``,
     in hours after its start.
 
     The incident acts on what happens in ``[0, span_h)`` (orders, waits, deliveries);
     ``lag_h``: each extra event then arrives after a delay uniform on ``(lo, hi)`` hours
-    (a damaged parcel's complaint, 0.5-30 h after its delivery), so the extra rate ramps
+    (a damaged parcel's complaint, 0.5-30 h after its delivery) or drawn from a
+    :class:`LognormalLag` (a surge's wait, reported when it ends), so the extra rate ramps
     up over the lag's range and, after the span, down again; ``None``: at once (a step).
     """
 
     def present(t: float) -> float:
         if lag_h is None:
             return 1.0 if 0.0 <= t < span_h else 0.0
+        if isinstance(lag_h, LognormalLag):
+            return lag_h.cdf(t) - lag_h.cdf(t - span_h)
         lo, hi = lag_h
         return _uniform_cdf(t, lo, hi) - _uniform_cdf(t - span_h, lo, hi)
 
@@ -300,7 +338,7 @@ def lagged_oracle_ms(
     kl_at_share: Callable[[float], float],
     eval_ms: int,
     span_h: float,
-    lag_h: tuple[float, float] | None = None,
+    lag_h: Lag | None = None,
     series: float = 1.0,
 ) -> float:
     """The oracle delay of an incident as simulated: finite, ramped by a known lag.
@@ -319,7 +357,12 @@ def lagged_oracle_ms(
         return math.inf
     need = math.log(arl0_evaluations(eval_ms) * series)
     hop_h = eval_ms / 3_600_000
-    end_h = span_h + (lag_h[1] if lag_h is not None else 0.0)
+    if lag_h is None:
+        end_h = span_h
+    elif isinstance(lag_h, LognormalLag):
+        end_h = span_h + lag_h.upper_h
+    else:
+        end_h = span_h + lag_h[1]
     total, j = 0.0, 0
     while j * hop_h < end_h:
         share = arriving_share(j * hop_h, (j + 1) * hop_h, span_h, lag_h)

@@ -34,6 +34,16 @@ FloatArray = npt.NDArray[np.float64]
 MEDIAN_WAIT_S = {"chat": 40.0, "phone": 75.0, "email": 240.0}
 MEDIAN_HANDLE_S = {"chat": 300.0, "phone": 420.0, "email": 200.0}
 _PEAK_INTENSITY = 2.3
+#: Log-sd of one wait around its channel's median at the queue's load.
+WAIT_LOG_SIGMA = 0.8
+
+
+def queue_load(intensity: float, staffed: float = 1.0) -> float:
+    """The waits' multiplier ``rho / (1 - rho)`` at traffic ``intensity`` (mean 1), for a
+    team staffed for ``staffed`` times the usual load: ``rho`` runs from about 0.5 at
+    night to 0.75 at the evening peak (see the module docstring)."""
+    rho = 0.45 + 0.3 * min(intensity / staffed / _PEAK_INTENSITY, 1.3)
+    return rho / (1.0 - rho)
 
 
 @dataclass(slots=True)
@@ -140,9 +150,11 @@ class ServiceModel:
         n = len(arrival)
         channel = _pick(rng, self.channel_cdf, n)
         region = _pick(rng, self.region_cdf, n)
-        rho = 0.45 + 0.3 * min(intensity / staffed / _PEAK_INTENSITY, 1.3)
-        load = rho / (1.0 - rho)
-        wait = self.median_wait[channel] * load * rng.lognormal(0.0, 0.8, n)
+        wait = (
+            self.median_wait[channel]
+            * queue_load(intensity, staffed)
+            * rng.lognormal(0.0, WAIT_LOG_SIGMA, n)
+        )
         for q, start, end, magnitude in self.surges:
             hit = (queue == q) & (arrival >= start) & (arrival < end)
             wait = np.where(hit, wait * magnitude, wait)

@@ -10,6 +10,7 @@ import pytest
 from benchmarks.matrix_scoring import (
     MS_PER_DAY,
     Episode,
+    LognormalLag,
     arl0_evaluations,
     arriving_share,
     band_efficiency,
@@ -341,16 +342,47 @@ class TestLaggedOracle:
     def test_no_change_is_never_found(self) -> None:
         assert lagged_oracle_ms(lambda f: 0.0 * f, 60_000, math.inf) == math.inf
 
-    def test_the_matrix_runs_have_lagged_oracles(self) -> None:
-        """Complaint-driven incidents are timed with their lag, so the one-hop step oracle
-        of the daily rates (6 h) is no longer what the delays are judged against."""
-        from benchmarks.matrix_scenario import build_run
+    def test_a_lognormal_lag_is_a_distribution(self) -> None:
+        """Its CDF runs from 0 to 1 through 1/2 at the median of a single component."""
+        lag = LognormalLag((0.1,), (1.0,), 0.8)
+        assert lag.cdf(0.0) == 0.0
+        assert lag.cdf(0.1) == pytest.approx(0.5)
+        assert lag.cdf(lag.upper_h) == pytest.approx(1.0, abs=1e-3)
+        mixed = LognormalLag((0.05, 0.5), (3.0, 1.0), 0.8)
+        assert mixed.cdf(0.05) == pytest.approx(0.75 * 0.5 + 0.25 * mixed_tail(0.05, 0.5), abs=1e-9)
+
+    def test_every_surged_wait_arrives_once(self) -> None:
+        """Waits reported when they end: summed over the hops, the share adds up to the span."""
+        lag = LognormalLag((0.05, 0.1, 0.4), (0.5, 0.3, 0.2), 0.8)
+        total = sum(arriving_share(j * 0.25, (j + 1) * 0.25, 2.0, lag) for j in range(80))
+        assert total == pytest.approx(2.0 / 0.25, rel=1e-3)
+
+    def test_waits_that_end_later_are_found_later(self) -> None:
+        """A surge seen when its waits end is found later than one seen at once, and later
+        the longer the waits."""
+        kl = lambda f: kl_lognormal_shift(4.0, 0.8, 2.0 * f)  # noqa: E731 - one line each
+        at_once = lagged_oracle_ms(kl, 900_000, 2.0)
+        short = lagged_oracle_ms(kl, 900_000, 2.0, LognormalLag((0.05,), (1.0,), 0.8))
+        long = lagged_oracle_ms(kl, 900_000, 2.0, LognormalLag((0.5,), (1.0,), 0.8))
+        assert at_once < short < long
+
+    def test_the_matrix_wait_surges_are_timed_by_their_answers(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The matrix's wait surges carry the lag of their own waits (x4 of minutes): each
+        one's oracle is later than if its waits were reported as they began."""
+        from benchmarks import matrix_scenario
         from streams.rules.catalogue import load_rules
 
-        run = build_run("1x", 1, load_rules(None))
-        damage = [m for m in run.incidents if m.kind in ("carrier_damage", "supplier_quality")]
-        assert len(damage) == 4
-        assert all(m.oracle_ms is not None and m.oracle_ms > 6 * 3_600_000 for m in damage)
+        def surges() -> list[float]:
+            run = matrix_scenario.build_run("0.3x", 1, load_rules(None))
+            return [m.oracle_ms for m in run.incidents if m.kind == "wait_surge"]
+
+        lagged = surges()
+        monkeypatch.setattr(matrix_scenario._Builder, "surge_waits", lambda *_: None)
+        at_once = surges()
+        assert len(lagged) == 2
+        assert all(a < b < math.inf for a, b in zip(at_once, lagged, strict=True))
 
 
 class TestEntityOracle:
@@ -507,3 +539,65 @@ def test_declared_promotion_covers_the_run_promotion_and_a_week_after() -> None:
     assert [hit.phase for hit in calendar.phases(after, after + 1)] == ["aftermath"]
     assert calendar.phases(promo.end_ms + 8 * day, promo.end_ms + 8 * day + 1) == []
     assert calendar.events[0].uplift == pytest.approx(promo.peak, abs=0.01)
+
+
+def mixed_tail(t_h: float, median_h: float, sigma: float = 0.8) -> float:
+    """The log-normal CDF of one component, by hand."""
+    return 0.5 * (1.0 + math.erf(math.log(t_h / median_h) / (sigma * math.sqrt(2.0))))
+
+
+class TestRescore:
+    """A saved run re-scored against today's oracles."""
+
+    @staticmethod
+    def _cell(incidents: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "volume": "0.3x",
+            "seed": 1,
+            "incidents": incidents,
+            "false": {"episodes": 0, "false": 0, "days": 7.0, "per_rule": {}, "list": []},
+        }
+
+    def test_a_run_of_some_topics_is_rescored_by_incident_id(self) -> None:
+        """A ``--topics wait-times`` run saves only the wait surges (incident-1 and -2):
+        each gets its own oracle back, whatever the run's other incidents."""
+        from benchmarks.matrix_rescore import rescored
+        from benchmarks.matrix_scenario import build_run
+        from streams.rules.catalogue import load_rules
+
+        rules = load_rules(None)
+        run = build_run("0.3x", 1, rules)
+        saved = [
+            {
+                "id": f"incident-{i + 1}",
+                "kind": run.incidents[i].kind,
+                "magnitude": run.incidents[i].magnitude,
+                "detected": False,
+                "delay_ms": None,
+                "delay_from_first_extra_ms": None,
+                "oracle_ms": 1.0,
+                "first": None,
+            }
+            for i in (0, 1)
+        ]
+        assert {s["kind"] for s in saved} == {"wait_surge"}
+        cell = rescored(self._cell(saved), rules)
+        assert [s.oracle_ms for s in cell["scores"]] == [m.oracle_ms for m in run.incidents[:2]]
+
+    def test_another_incident_under_the_same_id_is_refused(self) -> None:
+        """A saved incident that is not the run's incident of that id is named."""
+        from benchmarks.matrix_rescore import rescored
+        from streams.rules.catalogue import load_rules
+
+        saved = {
+            "id": "incident-1",
+            "kind": "wrong_price",
+            "magnitude": "obvious",
+            "detected": False,
+            "delay_ms": None,
+            "delay_from_first_extra_ms": None,
+            "oracle_ms": 1.0,
+            "first": None,
+        }
+        with pytest.raises(ValueError, match="incident-1"):
+            rescored(self._cell([saved]), load_rules(None))
