@@ -447,6 +447,44 @@ class TestDailyPattern:
         assert fired == [True]
         assert len(set(baselines)) == 1, baselines
 
+    def _risen_hour(self, kind: str) -> tuple[list[float], float, float]:
+        """15-minute windows, a 22:00 hour risen just inside the band on day 14: the
+        baselines of its four windows, and the 22:00 baseline before and after that day."""
+        det = Detector(DetectorConfig(kind=kind, direction="up"))  # type: ignore[arg-type]
+        state = det.new_state()
+        rng = np.random.default_rng(5)
+        risen: list[float] = []
+        at_22: list[float] = []
+        for day in range(16):
+            for quarter in range(96):
+                late = day == 14 and quarter // 4 == 22
+                t = (day * 96 + quarter) * self.QUARTER_MS
+                if kind == "ratio":
+                    d = det.step(state, t, float(rng.binomial(400, 0.13 if late else 0.10)), 400.0)
+                else:
+                    d = det.step(state, t, float(rng.poisson(130 if late else 100)))
+                if late:
+                    risen.append(float(d.baseline))
+                if quarter == 88 and day in (13, 15):
+                    at_22.append(float(d.baseline))
+        return risen, at_22[0], at_22[1]
+
+    def test_an_hour_rising_inside_its_band_does_not_lift_itself(self) -> None:
+        """A share risen just inside its band is judged all hour against the slot as it
+        stood when the hour began (an incident building up must not lift its own
+        baseline); the slot learns it once the hour is over."""
+        risen, before, after = self._risen_hour("ratio")
+        learned = after - before
+        assert learned > 0.005
+        # Only the level moves within the hour (its gain is ~1/140 of the residual); the
+        # hour slot moved half as much as it learned in all, 0.0050 of 0.0096, before.
+        assert risen[-1] - risen[0] < 0.1 * learned, (risen, learned)
+
+    def test_a_count_still_learns_within_the_hour(self) -> None:
+        """Counts follow a promotion's ramp: their slot learns window by window."""
+        risen, _, _ = self._risen_hour("count")
+        assert len(set(risen)) == 4, risen
+
     def test_recurring_pattern_is_learned(self) -> None:
         """A shift change that lifts the share every night stops paging within a week
         (before: it fired every night, 26 of 26)."""
