@@ -44,7 +44,7 @@ from streams.dev.simulator.incidents import (
 )
 from streams.dev.simulator.promotion import Promotion
 from streams.dev.simulator.seasonality import seasonal
-from streams.dev.simulator.service import MEDIAN_WAIT_S, WAIT_LOG_SIGMA, queue_load
+from streams.dev.simulator.service import WAIT_LOG_SIGMA, median_wait_s, queue_load
 from streams.rules.catalogue import RuleSet, load_rules
 
 BASE_ORDERS_PER_DAY = SimulationConfig().orders_per_day
@@ -100,7 +100,7 @@ def pooled_wait_log_sigma(config: SimulationConfig) -> float:
     """Log-sd of all waits of a queue: the per-wait 0.8 plus the spread of channel medians."""
     weights = np.array([w for _, w in config.contact_channels])
     weights = weights / weights.sum()
-    logs = np.log([MEDIAN_WAIT_S.get(c, 120.0) for c, _ in config.contact_channels])
+    logs = np.log([median_wait_s(c) for c, _ in config.contact_channels])
     mean = float(weights @ logs)
     return math.sqrt(WAIT_LOG_SIGMA**2 + float(weights @ (logs - mean) ** 2))
 
@@ -189,7 +189,7 @@ class _Builder:
         load = queue_load(intensity)
         channels = self.base.contact_channels
         return LognormalLag(
-            tuple(MEDIAN_WAIT_S.get(c, 120.0) * load * factor / 3600.0 for c, _ in channels),
+            tuple(median_wait_s(c) * load * factor / 3600.0 for c, _ in channels),
             tuple(w for _, w in channels),
             WAIT_LOG_SIGMA,
         )

@@ -302,8 +302,30 @@ class LognormalLag:
         return max(self.medians_h) * math.exp(3.1 * self.sigma)
 
 
-Lag = tuple[float, float] | LognormalLag
-"""A uniform lag ``(lo, hi)`` in hours, or a :class:`LognormalLag`."""
+@dataclass(frozen=True, slots=True)
+class UniformLag:
+    """A lag uniform on ``(lo, hi)`` hours (a damaged parcel's complaint after delivery)."""
+
+    lo: float
+    hi: float
+
+    def cdf(self, t_h: float) -> float:
+        """Share of the lags at most ``t_h`` hours."""
+        return min(max((t_h - self.lo) / (self.hi - self.lo), 0.0), 1.0)
+
+    @property
+    def upper_h(self) -> float:
+        """The longest lag."""
+        return self.hi
+
+
+Lag = tuple[float, float] | UniformLag | LognormalLag
+"""A uniform lag ``(lo, hi)`` in hours (or :class:`UniformLag`), or a :class:`LognormalLag`."""
+
+
+def _as_lag(lag_h: Lag | None) -> UniformLag | LognormalLag | None:
+    """``lag_h`` with a ``(lo, hi)`` pair read as a :class:`UniformLag`."""
+    return UniformLag(*lag_h) if isinstance(lag_h, tuple) else lag_h
 
 
 def arriving_share(t0_h: float, t1_h: float, span_h: float, lag_h: Lag | None = None) -> float:
@@ -316,22 +338,16 @@ def arriving_share(t0_h: float, t1_h: float, span_h: float, lag_h: Lag | None = 
     :class:`LognormalLag` (a surge's wait, reported when it ends), so the extra rate ramps
     up over the lag's range and, after the span, down again; ``None``: at once (a step).
     """
+    lag = _as_lag(lag_h)
 
     def present(t: float) -> float:
-        if lag_h is None:
+        if lag is None:
             return 1.0 if 0.0 <= t < span_h else 0.0
-        if isinstance(lag_h, LognormalLag):
-            return lag_h.cdf(t) - lag_h.cdf(t - span_h)
-        lo, hi = lag_h
-        return _uniform_cdf(t, lo, hi) - _uniform_cdf(t - span_h, lo, hi)
+        return lag.cdf(t) - lag.cdf(t - span_h)
 
     steps = 64
     dt = (t1_h - t0_h) / steps
     return sum(present(t0_h + (i + 0.5) * dt) for i in range(steps)) / steps
-
-
-def _uniform_cdf(x: float, lo: float, hi: float) -> float:
-    return min(max((x - lo) / (hi - lo), 0.0), 1.0)
 
 
 def lagged_oracle_ms(
@@ -357,15 +373,11 @@ def lagged_oracle_ms(
         return math.inf
     need = math.log(arl0_evaluations(eval_ms) * series)
     hop_h = eval_ms / 3_600_000
-    if lag_h is None:
-        end_h = span_h
-    elif isinstance(lag_h, LognormalLag):
-        end_h = span_h + lag_h.upper_h
-    else:
-        end_h = span_h + lag_h[1]
+    lag = _as_lag(lag_h)
+    end_h = span_h + (lag.upper_h if lag is not None else 0.0)
     total, j = 0.0, 0
     while j * hop_h < end_h:
-        share = arriving_share(j * hop_h, (j + 1) * hop_h, span_h, lag_h)
+        share = arriving_share(j * hop_h, (j + 1) * hop_h, span_h, lag)
         kl = kl_at_share(share) if share > 0 else 0.0
         if kl > 0 and total + kl >= need:
             return max(1.0, j + (need - total) / kl) * eval_ms

@@ -32,10 +32,16 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 MEDIAN_WAIT_S = {"chat": 40.0, "phone": 75.0, "email": 240.0}
+
 MEDIAN_HANDLE_S = {"chat": 300.0, "phone": 420.0, "email": 200.0}
 _PEAK_INTENSITY = 2.3
 #: Log-sd of one wait around its channel's median at the queue's load.
 WAIT_LOG_SIGMA = 0.8
+
+
+def median_wait_s(channel: str) -> float:
+    """A contact channel's median wait at ``rho = 0.5``, in seconds (120 for one not listed)."""
+    return MEDIAN_WAIT_S.get(channel, 120.0)
 
 
 def queue_load(intensity: float, staffed: float = 1.0) -> float:
@@ -104,7 +110,7 @@ class ServiceModel:
         self.queue_cdf = _cdf([w for _, w in config.queues])
         self.channel_cdf = _cdf([w for _, w in config.contact_channels])
         self.region_cdf = _cdf([r.weight for r in config.regions])
-        self.median_wait = np.array([MEDIAN_WAIT_S.get(c, 120.0) for c in self.channel_names])
+        self.median_wait = np.array([median_wait_s(c) for c in self.channel_names])
         self.median_handle = np.array([MEDIAN_HANDLE_S.get(c, 300.0) for c in self.channel_names])
         self.per_day = config.orders_per_day * config.tickets_per_order
         self.surges = [
